@@ -1,0 +1,46 @@
+# posd — developer entry points. Needs only python3 (>= 3.11) and make.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit integration e2e bench protos clean
+
+$(STAMP): pyproject.toml clients/python/pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e clients/python -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## A demo register on the embedded defaults: start, scripted sale, receipt, clean stop.
+demo: $(STAMP)
+	$(PY) -m posd_daemon.demo
+
+## The whole suite: lint, types, unit, integration, e2e.
+test: $(STAMP) lint typecheck
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check daemon clients/python tests bench
+	$(VENV)/bin/ruff format --check daemon clients/python/posd/client.py tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(PY) bench/sale_latency.py
+
+## Regenerate the committed gRPC code (pinned grpcio-tools + mypy-protobuf).
+protos: $(STAMP)
+	$(PY) -m grpc_tools.protoc -Iprotos \
+		--plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy \
+		--plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc \
+		--python_out=clients/python --grpc_python_out=clients/python \
+		--mypy_out=clients/python --mypy_grpc_out=clients/python \
+		protos/posd/v1/*.proto
+	touch clients/python/posd/v1/__init__.py
+
+clean:
+	rm -rf $(VENV) .state build *.egg-info

@@ -1,0 +1,320 @@
+"""A friendly client for posd: sessions, request ids, retries and typed errors.
+
+    from posd.client import PosdClient
+    with PosdClient("unix:///var/lib/posd/posd.sock") as pos:
+        pos.login("1", "1234")
+        sale = pos.create_sale()
+        pos.add_line(sale.sale_id, code="4006381333931")
+
+Every mutation gets a fresh ``request_id`` (uuid4) unless you pass one; a retry after
+UNAVAILABLE or DEADLINE_EXCEEDED re-sends the SAME request id, so the daemon applies the
+change at most once.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, TypeVar
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from posd.v1 import (
+    catalog_pb2,
+    catalog_pb2_grpc,
+    common_pb2,
+    operator_pb2,
+    operator_pb2_grpc,
+    sale_pb2,
+    sale_pb2_grpc,
+    system_pb2,
+    system_pb2_grpc,
+)
+
+T = TypeVar("T")
+
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+@dataclass
+class PosdError(Exception):
+    """A call failed. ``reason`` is the daemon's ErrorInfo reason (e.g. SALE_NOT_FOUND)."""
+
+    code: grpc.StatusCode
+    reason: str
+    message: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    field_violations: list[tuple[str, str]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{self.code.name} {self.reason}: {self.message}"
+
+
+def error_from_rpc(exc: grpc.RpcError) -> PosdError:
+    code: grpc.StatusCode = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+    message = exc.details() if hasattr(exc, "details") else str(exc)
+    err = PosdError(code=code, reason="", message=message or "")
+    status = rpc_status.from_call(exc) if isinstance(exc, grpc.Call) else None
+    if status is not None:
+        for detail in status.details:
+            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                err.reason = info.reason
+                err.metadata = dict(info.metadata)
+            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad = error_details_pb2.BadRequest()
+                detail.Unpack(bad)
+                err.field_violations = [(v.field, v.description) for v in bad.field_violations]
+    return err
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def money(amount_minor: int, currency: str = "EUR") -> common_pb2.Money:
+    return common_pb2.Money(amount_minor=amount_minor, currency_code=currency)
+
+
+class PosdClient:
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float = 10.0,
+        retries: int = 3,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
+        if credentials is None:
+            self.channel = grpc.insecure_channel(target)
+        else:
+            self.channel = grpc.secure_channel(target, credentials)
+        self.timeout = timeout
+        self.retries = retries
+        self.token = ""
+        self._credentials: tuple[str, str] | None = None
+        self.sales = sale_pb2_grpc.SaleServiceStub(self.channel)
+        self.catalog = catalog_pb2_grpc.CatalogServiceStub(self.channel)
+        self.operators = operator_pb2_grpc.OperatorServiceStub(self.channel)
+        self.system = system_pb2_grpc.SystemServiceStub(self.channel)
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def __enter__(self) -> PosdClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        grpc.channel_ready_future(self.channel).result(timeout=timeout)
+
+    def _metadata(self) -> list[tuple[str, str]]:
+        return [("authorization", f"Bearer {self.token}")] if self.token else []
+
+    def call(self, method: Callable[..., T], request: Any) -> T:
+        """Calls with the session token; retries transient failures with the same request."""
+        delay = 0.05
+        attempt = 0
+        while True:
+            try:
+                result: T = method(request, timeout=self.timeout, metadata=self._metadata())
+                return result
+            except grpc.RpcError as exc:
+                err = error_from_rpc(exc)
+                if err.code in RETRYABLE and attempt < self.retries:
+                    attempt += 1
+                    time.sleep(delay)
+                    delay *= 2
+                    continue
+                if (
+                    err.code == grpc.StatusCode.UNAUTHENTICATED
+                    and self._credentials is not None
+                    and attempt < self.retries
+                    and method is not self.operators.Login
+                ):
+                    attempt += 1
+                    self.login(*self._credentials)
+                    continue
+                raise err from None
+
+    # -- operators ------------------------------------------------------------------------
+
+    def login(self, operator_id: str, pin: str) -> operator_pb2.LoginResponse:
+        resp = self.call(
+            self.operators.Login, operator_pb2.LoginRequest(operator_id=operator_id, pin=pin)
+        )
+        self.token = resp.token
+        self._credentials = (operator_id, pin)
+        return resp
+
+    def logout(self) -> None:
+        self.call(self.operators.Logout, operator_pb2.LogoutRequest())
+        self.token = ""
+        self._credentials = None
+
+    def whoami(self) -> operator_pb2.WhoAmIResponse:
+        return self.call(self.operators.WhoAmI, operator_pb2.WhoAmIRequest())
+
+    # -- catalog ---------------------------------------------------------------------------
+
+    def upsert_item(
+        self,
+        item_id: str,
+        name: str,
+        price_minor: int,
+        *,
+        vat_category: int = common_pb2.VAT_CATEGORY_NORMAL,
+        barcodes: tuple[str, ...] = (),
+        currency: str = "EUR",
+        unit: str = "pcs",
+        fractional: bool = False,
+        request_id: str | None = None,
+    ) -> catalog_pb2.UpsertItemResponse:
+        item = catalog_pb2.Item(
+            item_id=item_id,
+            name=name,
+            gross_price=money(price_minor, currency),
+            vat_category=vat_category,  # type: ignore[arg-type]
+            barcodes=list(barcodes),
+            unit=unit,
+            fractional_quantity=fractional,
+        )
+        return self.call(
+            self.catalog.UpsertItem,
+            catalog_pb2.UpsertItemRequest(request_id=request_id or new_request_id(), item=item),
+        )
+
+    # -- sales -------------------------------------------------------------------------------
+
+    def create_sale(self, *, request_id: str | None = None) -> sale_pb2.Sale:
+        req = sale_pb2.CreateSaleRequest(request_id=request_id or new_request_id())
+        return self.call(self.sales.CreateSale, req).sale
+
+    def get_sale(self, sale_id: str) -> sale_pb2.Sale:
+        return self.call(self.sales.GetSale, sale_pb2.GetSaleRequest(sale_id=sale_id)).sale
+
+    def list_sales(self, state: int = 0, page_size: int = 100) -> Iterator[sale_pb2.Sale]:
+        token = ""
+        while True:
+            resp = self.call(
+                self.sales.ListSales,
+                sale_pb2.ListSalesRequest(
+                    state=state,  # type: ignore[arg-type]
+                    page_size=page_size,
+                    page_token=token,
+                ),
+            )
+            yield from resp.sales
+            token = resp.next_page_token
+            if not token:
+                return
+
+    def add_line(
+        self,
+        sale_id: str,
+        *,
+        item_id: str = "",
+        code: str = "",
+        quantity: str = "",
+        request_id: str | None = None,
+    ) -> sale_pb2.AddLineResponse:
+        req = sale_pb2.AddLineRequest(
+            request_id=request_id or new_request_id(), sale_id=sale_id, quantity=quantity
+        )
+        if item_id:
+            req.item_id = item_id
+        else:
+            req.code = code
+        return self.call(self.sales.AddLine, req)
+
+    def update_line(
+        self, sale_id: str, line_id: str, quantity: str, *, request_id: str | None = None
+    ) -> sale_pb2.Sale:
+        req = sale_pb2.UpdateLineRequest(
+            request_id=request_id or new_request_id(),
+            sale_id=sale_id,
+            line_id=line_id,
+            quantity=quantity,
+        )
+        return self.call(self.sales.UpdateLine, req).sale
+
+    def remove_line(
+        self, sale_id: str, line_id: str, *, request_id: str | None = None
+    ) -> sale_pb2.Sale:
+        req = sale_pb2.RemoveLineRequest(
+            request_id=request_id or new_request_id(), sale_id=sale_id, line_id=line_id
+        )
+        return self.call(self.sales.RemoveLine, req).sale
+
+    def add_payment(
+        self,
+        sale_id: str,
+        method: int,
+        amount_minor: int,
+        *,
+        currency: str = "EUR",
+        request_id: str | None = None,
+    ) -> sale_pb2.AddPaymentResponse:
+        req = sale_pb2.AddPaymentRequest(
+            request_id=request_id or new_request_id(),
+            sale_id=sale_id,
+            method=method,  # type: ignore[arg-type]
+            amount=money(amount_minor, currency),
+        )
+        return self.call(self.sales.AddPayment, req)
+
+    def remove_payment(
+        self, sale_id: str, payment_id: str, *, request_id: str | None = None
+    ) -> sale_pb2.Sale:
+        req = sale_pb2.RemovePaymentRequest(
+            request_id=request_id or new_request_id(), sale_id=sale_id, payment_id=payment_id
+        )
+        return self.call(self.sales.RemovePayment, req).sale
+
+    def post_sale(self, sale_id: str, *, request_id: str | None = None) -> sale_pb2.Sale:
+        req = sale_pb2.PostSaleRequest(request_id=request_id or new_request_id(), sale_id=sale_id)
+        return self.call(self.sales.PostSale, req).sale
+
+    def cancel_sale(
+        self, sale_id: str, reason: str = "", *, request_id: str | None = None
+    ) -> sale_pb2.Sale:
+        req = sale_pb2.CancelSaleRequest(
+            request_id=request_id or new_request_id(), sale_id=sale_id, reason=reason
+        )
+        return self.call(self.sales.CancelSale, req).sale
+
+    # -- system ---------------------------------------------------------------------------------
+
+    def status(self) -> system_pb2.GetStatusResponse:
+        return self.call(self.system.GetStatus, system_pb2.GetStatusRequest())
+
+    def verify_journal(self) -> system_pb2.VerifyJournalResponse:
+        return self.call(self.system.VerifyJournal, system_pb2.VerifyJournalRequest())
+
+    def print_jobs(self, include_done: bool = False) -> list[system_pb2.PrintJob]:
+        jobs: list[system_pb2.PrintJob] = []
+        token = ""
+        while True:
+            resp = self.call(
+                self.system.ListPrintJobs,
+                system_pb2.ListPrintJobsRequest(include_done=include_done, page_token=token),
+            )
+            jobs.extend(resp.jobs)
+            token = resp.next_page_token
+            if not token:
+                return jobs

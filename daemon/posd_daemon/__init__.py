@@ -1,0 +1,3 @@
+"""posd: the point-of-sale device daemon."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,135 @@
+"""What every RPC shares: authentication, idempotency, error mapping, logs and metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+
+from posd_daemon.api.errors import internal_status, to_status
+from posd_daemon.domain.errors import DomainError
+from posd_daemon.domain.operators import Operator
+from posd_daemon.ops import logging as plog
+from posd_daemon.ops.metrics import Metrics
+from posd_daemon.services import idempotency
+from posd_daemon.services.auth import Authenticator, unauthenticated
+from posd_daemon.services.clock import Clock
+from posd_daemon.services.executor import DbExecutor, Tx
+
+T = TypeVar("T")
+M = TypeVar("M", bound=Message)
+
+log = plog.get("posd.rpc")
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+def bearer_token(context: Context) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization" and isinstance(value, str):
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() == "bearer":
+                return token.strip()
+    return ""
+
+
+def request_digest(request: Message) -> str:
+    """SHA-256 of the request without its request_id (deterministic serialisation)."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    if hasattr(copy, "request_id"):
+        copy.ClearField("request_id")
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
+
+
+class Runtime:
+    def __init__(self, db: DbExecutor, auth: Authenticator, metrics: Metrics, clock: Clock) -> None:
+        self.db = db
+        self.auth = auth
+        self.metrics = metrics
+        self.clock = clock
+        self._sessions: dict[str, tuple[Operator, float]] = {}
+
+    async def operator(self, context: Context) -> Operator:
+        token = bearer_token(context)
+        cached = self._sessions.get(token)
+        now = time.time()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        if cached is not None:
+            self._sessions.pop(token, None)
+        if not token:
+            raise unauthenticated("missing session token: log in first")
+        op, expires = await self.db.read(lambda c: self.auth.resolve(c, token))
+        self._sessions[token] = (op, expires.timestamp())
+        return op
+
+    def forget_session(self, token: str) -> None:
+        self._sessions.pop(token, None)
+
+    async def mutate(
+        self,
+        method: str,
+        request: Message,
+        action: Callable[[Tx], T],
+        encode: Callable[[T], M],
+        response_type: type[M],
+    ) -> M:
+        request_id = str(getattr(request, "request_id", ""))
+        digest = request_digest(request)
+
+        def work(tx: Tx) -> bytes:
+            return idempotency.run(
+                tx,
+                method=method,
+                request_id=request_id,
+                digest=digest,
+                now=self.clock(),
+                action=action,
+                encode=lambda result: encode(result).SerializeToString(deterministic=True),
+            )
+
+        raw = await self.db.write(work)
+        return response_type.FromString(raw)
+
+    async def call(
+        self,
+        context: Context,
+        method: str,
+        request: Message,
+        handler: Callable[[], Awaitable[M]],
+    ) -> M:
+        """Runs one RPC: logs one summary line, records metrics, maps errors."""
+        start = time.perf_counter()
+        request_id = str(getattr(request, "request_id", ""))
+        status: grpc.Status | None = None
+        reason = ""
+        try:
+            response = await handler()
+        except DomainError as exc:
+            status = to_status(exc)
+            reason = exc.reason
+        except Exception:
+            log.exception("rpc_failed", method=method, request_id=request_id)
+            status = internal_status(f"internal error in {method}; see the daemon log")
+            reason = "INTERNAL"
+        elapsed = time.perf_counter() - start
+        code = "OK" if status is None else status.code.name
+        self.metrics.rpc_total.labels(method, code).inc()
+        self.metrics.rpc_seconds.labels(method).observe(elapsed)
+        log.info(
+            "rpc",
+            method=method,
+            request_id=request_id,
+            status=code,
+            reason=reason or None,
+            duration_ms=round(elapsed * 1000, 3),
+        )
+        if status is not None:
+            await context.abort(status.code, status.details, status.trailing_metadata)
+            raise AssertionError("abort returned")  # pragma: no cover
+        return response

@@ -1,0 +1,410 @@
+"""gRPC servicers: thin translation between proto messages and the use cases."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import time
+from datetime import datetime
+
+from posd.v1 import (
+    catalog_pb2,
+    catalog_pb2_grpc,
+    operator_pb2,
+    operator_pb2_grpc,
+    sale_pb2,
+    sale_pb2_grpc,
+    system_pb2,
+    system_pb2_grpc,
+)
+
+from posd_daemon import __version__
+from posd_daemon.api import convert
+from posd_daemon.api.runtime import Context, Runtime, bearer_token
+from posd_daemon.domain.errors import invalid
+from posd_daemon.domain.sale import SaleState
+from posd_daemon.services import paging
+from posd_daemon.services.catalog import CatalogCommands
+from posd_daemon.services.sales import LineAdded, PaymentAdded, SaleCommands, receipt_counter
+from posd_daemon.store import journal, outbox
+from posd_daemon.store import sales as sale_store
+
+
+class SaleServicer(sale_pb2_grpc.SaleServiceServicer):
+    def __init__(self, rt: Runtime, sales: SaleCommands) -> None:
+        self.rt = rt
+        self.sales = sales
+
+    async def CreateSale(
+        self, request: sale_pb2.CreateSaleRequest, context: Context
+    ) -> sale_pb2.CreateSaleResponse:
+        async def run() -> sale_pb2.CreateSaleResponse:
+            op = await self.rt.operator(context)
+            return await self.rt.mutate(
+                "CreateSale",
+                request,
+                lambda tx: self.sales.create(tx, op),
+                lambda s: sale_pb2.CreateSaleResponse(sale=convert.sale_to_pb(s)),
+                sale_pb2.CreateSaleResponse,
+            )
+
+        return await self.rt.call(context, "CreateSale", request, run)
+
+    async def GetSale(
+        self, request: sale_pb2.GetSaleRequest, context: Context
+    ) -> sale_pb2.GetSaleResponse:
+        async def run() -> sale_pb2.GetSaleResponse:
+            await self.rt.operator(context)
+            sale = await self.rt.db.read(lambda c: self.sales.get(c, request.sale_id))
+            return sale_pb2.GetSaleResponse(sale=convert.sale_to_pb(sale))
+
+        return await self.rt.call(context, "GetSale", request, run)
+
+    async def ListSales(
+        self, request: sale_pb2.ListSalesRequest, context: Context
+    ) -> sale_pb2.ListSalesResponse:
+        async def run() -> sale_pb2.ListSalesResponse:
+            await self.rt.operator(context)
+            state = convert.sale_state_from_pb(request.state)
+            sales, token = await self.rt.db.read(
+                lambda c: self.sales.list(c, state, request.page_size, request.page_token)
+            )
+            return sale_pb2.ListSalesResponse(
+                sales=[convert.sale_to_pb(s) for s in sales], next_page_token=token
+            )
+
+        return await self.rt.call(context, "ListSales", request, run)
+
+    async def AddLine(
+        self, request: sale_pb2.AddLineRequest, context: Context
+    ) -> sale_pb2.AddLineResponse:
+        async def run() -> sale_pb2.AddLineResponse:
+            op = await self.rt.operator(context)
+            which = request.WhichOneof("item_ref")
+            if which is None:
+                raise invalid("item_ref", "give item_id or code")
+
+            def encode(r: LineAdded) -> sale_pb2.AddLineResponse:
+                return sale_pb2.AddLineResponse(sale=convert.sale_to_pb(r.sale), line_id=r.line_id)
+
+            return await self.rt.mutate(
+                "AddLine",
+                request,
+                lambda tx: self.sales.add_line(
+                    tx,
+                    op,
+                    request.sale_id,
+                    item_id=request.item_id if which == "item_id" else "",
+                    code=request.code if which == "code" else "",
+                    quantity=request.quantity,
+                ),
+                encode,
+                sale_pb2.AddLineResponse,
+            )
+
+        return await self.rt.call(context, "AddLine", request, run)
+
+    async def UpdateLine(
+        self, request: sale_pb2.UpdateLineRequest, context: Context
+    ) -> sale_pb2.UpdateLineResponse:
+        async def run() -> sale_pb2.UpdateLineResponse:
+            op = await self.rt.operator(context)
+            return await self.rt.mutate(
+                "UpdateLine",
+                request,
+                lambda tx: self.sales.update_line(
+                    tx, op, request.sale_id, request.line_id, request.quantity
+                ),
+                lambda s: sale_pb2.UpdateLineResponse(sale=convert.sale_to_pb(s)),
+                sale_pb2.UpdateLineResponse,
+            )
+
+        return await self.rt.call(context, "UpdateLine", request, run)
+
+    async def RemoveLine(
+        self, request: sale_pb2.RemoveLineRequest, context: Context
+    ) -> sale_pb2.RemoveLineResponse:
+        async def run() -> sale_pb2.RemoveLineResponse:
+            op = await self.rt.operator(context)
+            return await self.rt.mutate(
+                "RemoveLine",
+                request,
+                lambda tx: self.sales.remove_line(tx, op, request.sale_id, request.line_id),
+                lambda s: sale_pb2.RemoveLineResponse(sale=convert.sale_to_pb(s)),
+                sale_pb2.RemoveLineResponse,
+            )
+
+        return await self.rt.call(context, "RemoveLine", request, run)
+
+    async def AddPayment(
+        self, request: sale_pb2.AddPaymentRequest, context: Context
+    ) -> sale_pb2.AddPaymentResponse:
+        async def run() -> sale_pb2.AddPaymentResponse:
+            op = await self.rt.operator(context)
+            method = convert.payment_method_from_pb(request.method)
+            if not request.HasField("amount"):
+                raise invalid("amount", "is required")
+
+            def encode(r: PaymentAdded) -> sale_pb2.AddPaymentResponse:
+                return sale_pb2.AddPaymentResponse(
+                    sale=convert.sale_to_pb(r.sale), payment_id=r.payment_id
+                )
+
+            return await self.rt.mutate(
+                "AddPayment",
+                request,
+                lambda tx: self.sales.add_payment(
+                    tx,
+                    op,
+                    request.sale_id,
+                    method,
+                    request.amount.amount_minor,
+                    request.amount.currency_code,
+                ),
+                encode,
+                sale_pb2.AddPaymentResponse,
+            )
+
+        return await self.rt.call(context, "AddPayment", request, run)
+
+    async def RemovePayment(
+        self, request: sale_pb2.RemovePaymentRequest, context: Context
+    ) -> sale_pb2.RemovePaymentResponse:
+        async def run() -> sale_pb2.RemovePaymentResponse:
+            op = await self.rt.operator(context)
+            return await self.rt.mutate(
+                "RemovePayment",
+                request,
+                lambda tx: self.sales.remove_payment(tx, op, request.sale_id, request.payment_id),
+                lambda s: sale_pb2.RemovePaymentResponse(sale=convert.sale_to_pb(s)),
+                sale_pb2.RemovePaymentResponse,
+            )
+
+        return await self.rt.call(context, "RemovePayment", request, run)
+
+    async def PostSale(
+        self, request: sale_pb2.PostSaleRequest, context: Context
+    ) -> sale_pb2.PostSaleResponse:
+        async def run() -> sale_pb2.PostSaleResponse:
+            op = await self.rt.operator(context)
+            start = time.perf_counter()
+            response = await self.rt.mutate(
+                "PostSale",
+                request,
+                lambda tx: self.sales.post(tx, op, request.sale_id),
+                lambda s: sale_pb2.PostSaleResponse(sale=convert.sale_to_pb(s)),
+                sale_pb2.PostSaleResponse,
+            )
+            self.rt.metrics.post_seconds.observe(time.perf_counter() - start)
+            self.rt.metrics.sales_posted.inc()
+            return response
+
+        return await self.rt.call(context, "PostSale", request, run)
+
+    async def CancelSale(
+        self, request: sale_pb2.CancelSaleRequest, context: Context
+    ) -> sale_pb2.CancelSaleResponse:
+        async def run() -> sale_pb2.CancelSaleResponse:
+            op = await self.rt.operator(context)
+            return await self.rt.mutate(
+                "CancelSale",
+                request,
+                lambda tx: self.sales.cancel(tx, op, request.sale_id, request.reason),
+                lambda s: sale_pb2.CancelSaleResponse(sale=convert.sale_to_pb(s)),
+                sale_pb2.CancelSaleResponse,
+            )
+
+        return await self.rt.call(context, "CancelSale", request, run)
+
+
+class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
+    def __init__(self, rt: Runtime, catalog: CatalogCommands) -> None:
+        self.rt = rt
+        self.catalog = catalog
+
+    async def UpsertItem(
+        self, request: catalog_pb2.UpsertItemRequest, context: Context
+    ) -> catalog_pb2.UpsertItemResponse:
+        async def run() -> catalog_pb2.UpsertItemResponse:
+            op = await self.rt.operator(context)
+            if not request.HasField("item"):
+                raise invalid("item", "is required")
+            item = convert.item_from_pb(request.item)
+            return await self.rt.mutate(
+                "UpsertItem",
+                request,
+                lambda tx: self.catalog.upsert(tx, op, item),
+                lambda r: catalog_pb2.UpsertItemResponse(
+                    item=convert.item_to_pb(r[0]), created=r[1]
+                ),
+                catalog_pb2.UpsertItemResponse,
+            )
+
+        return await self.rt.call(context, "UpsertItem", request, run)
+
+    async def GetItem(
+        self, request: catalog_pb2.GetItemRequest, context: Context
+    ) -> catalog_pb2.GetItemResponse:
+        async def run() -> catalog_pb2.GetItemResponse:
+            await self.rt.operator(context)
+            item = await self.rt.db.read(lambda c: self.catalog.get(c, request.item_id))
+            return catalog_pb2.GetItemResponse(item=convert.item_to_pb(item))
+
+        return await self.rt.call(context, "GetItem", request, run)
+
+    async def ListItems(
+        self, request: catalog_pb2.ListItemsRequest, context: Context
+    ) -> catalog_pb2.ListItemsResponse:
+        async def run() -> catalog_pb2.ListItemsResponse:
+            await self.rt.operator(context)
+            items, token = await self.rt.db.read(
+                lambda c: self.catalog.list(c, request.page_size, request.page_token)
+            )
+            return catalog_pb2.ListItemsResponse(
+                items=[convert.item_to_pb(i) for i in items], next_page_token=token
+            )
+
+        return await self.rt.call(context, "ListItems", request, run)
+
+
+class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def Login(
+        self, request: operator_pb2.LoginRequest, context: Context
+    ) -> operator_pb2.LoginResponse:
+        async def run() -> operator_pb2.LoginResponse:
+            # scrypt is slow on purpose: run it off the event loop and the DB thread.
+            loop = asyncio.get_running_loop()
+            op = await loop.run_in_executor(
+                None, self.rt.auth.check_pin, request.operator_id, request.pin
+            )
+            token, expires = await self.rt.db.write(lambda tx: self.rt.auth.open_session(tx, op))
+            return operator_pb2.LoginResponse(
+                token=token,
+                expire_time=convert.timestamp(expires),
+                operator=convert.operator_to_pb(op),
+            )
+
+        return await self.rt.call(context, "Login", request, run)
+
+    async def Logout(
+        self, request: operator_pb2.LogoutRequest, context: Context
+    ) -> operator_pb2.LogoutResponse:
+        async def run() -> operator_pb2.LogoutResponse:
+            await self.rt.operator(context)
+            token = bearer_token(context)
+            self.rt.forget_session(token)
+            await self.rt.db.write(lambda tx: self.rt.auth.close_session(tx, token))
+            return operator_pb2.LogoutResponse()
+
+        return await self.rt.call(context, "Logout", request, run)
+
+    async def WhoAmI(
+        self, request: operator_pb2.WhoAmIRequest, context: Context
+    ) -> operator_pb2.WhoAmIResponse:
+        async def run() -> operator_pb2.WhoAmIResponse:
+            op = await self.rt.operator(context)
+            token = bearer_token(context)
+            _, expires = await self.rt.db.read(lambda c: self.rt.auth.resolve(c, token))
+            return operator_pb2.WhoAmIResponse(
+                operator=convert.operator_to_pb(op), expire_time=convert.timestamp(expires)
+            )
+
+        return await self.rt.call(context, "WhoAmI", request, run)
+
+
+class SystemServicer(system_pb2_grpc.SystemServiceServicer):
+    def __init__(self, rt: Runtime, register_id: str, started: datetime, db_path: str) -> None:
+        self.rt = rt
+        self.register_id = register_id
+        self.started = started
+        self.started_mono = time.monotonic()
+        self.db_path = db_path
+
+    async def GetStatus(
+        self, request: system_pb2.GetStatusRequest, context: Context
+    ) -> system_pb2.GetStatusResponse:
+        async def run() -> system_pb2.GetStatusResponse:
+            def query(c: sqlite3.Connection) -> tuple[int, int, int, int]:
+                return (
+                    journal.count(c),
+                    sale_store.counter(c, receipt_counter(self.register_id)),
+                    sale_store.count_by_state(c, SaleState.OPEN),
+                    outbox.count_pending(c),
+                )
+
+            records, last, open_sales, pending = await self.rt.db.read(query)
+            size = await asyncio.to_thread(self._database_bytes)
+            return system_pb2.GetStatusResponse(
+                version=__version__,
+                start_time=convert.timestamp(self.started),
+                uptime_seconds=int(time.monotonic() - self.started_mono),
+                register_id=self.register_id,
+                journal_records=records,
+                database_bytes=size,
+                last_receipt_number=last,
+                open_sales=open_sales,
+                pending_jobs=pending,
+            )
+
+        return await self.rt.call(context, "GetStatus", request, run)
+
+    def _database_bytes(self) -> int:
+        return sum(
+            os.path.getsize(p) for p in (self.db_path, self.db_path + "-wal") if os.path.exists(p)
+        )
+
+    async def VerifyJournal(
+        self, request: system_pb2.VerifyJournalRequest, context: Context
+    ) -> system_pb2.VerifyJournalResponse:
+        async def run() -> system_pb2.VerifyJournalResponse:
+            await self.rt.operator(context)
+            result = await self.rt.db.read(journal.verify)
+            return system_pb2.VerifyJournalResponse(
+                ok=result.ok,
+                records_checked=result.records_checked,
+                first_bad_sequence=result.first_bad_sequence,
+                problem=result.problem,
+            )
+
+        return await self.rt.call(context, "VerifyJournal", request, run)
+
+    async def ListPrintJobs(
+        self, request: system_pb2.ListPrintJobsRequest, context: Context
+    ) -> system_pb2.ListPrintJobsResponse:
+        async def run() -> system_pb2.ListPrintJobsResponse:
+            await self.rt.operator(context)
+            size = paging.page_size(request.page_size, default=100)
+            after = paging.decode_int(request.page_token, "j", empty=0)
+            jobs = await self.rt.db.read(
+                lambda c: outbox.list_jobs(
+                    c, include_done=request.include_done, after_id=after, limit=size + 1
+                )
+            )
+            more = len(jobs) > size
+            jobs = jobs[:size]
+            resp = system_pb2.ListPrintJobsResponse(
+                next_page_token=paging.encode("j", jobs[-1].job_id) if more and jobs else ""
+            )
+            for j in jobs:
+                resp.jobs.append(
+                    system_pb2.PrintJob(
+                        job_id=j.job_id,
+                        kind=j.kind,
+                        receipt_number=j.receipt_number,
+                        state=(
+                            system_pb2.PRINT_JOB_STATE_DONE
+                            if j.state == outbox.DONE
+                            else system_pb2.PRINT_JOB_STATE_PENDING
+                        ),
+                        attempts=j.attempts,
+                        last_error=j.last_error,
+                        create_time=convert.timestamp(j.created_at),
+                    )
+                )
+            return resp
+
+        return await self.rt.call(context, "ListPrintJobs", request, run)

@@ -1,0 +1,256 @@
+"""The one place where everything is wired together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import socket
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import IO
+
+import grpc
+from grpc_health.v1 import _async as health_aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from posd.v1 import (
+    catalog_pb2,
+    catalog_pb2_grpc,
+    operator_pb2,
+    operator_pb2_grpc,
+    sale_pb2,
+    sale_pb2_grpc,
+    system_pb2,
+    system_pb2_grpc,
+)
+
+from posd_daemon.api.runtime import Runtime
+from posd_daemon.api.servicers import (
+    CatalogServicer,
+    OperatorServicer,
+    SaleServicer,
+    SystemServicer,
+)
+from posd_daemon.devices.simulated import SimulatedDrawer, SimulatedPrinter
+from posd_daemon.domain.document import Document
+from posd_daemon.domain.operators import Operator, Permission
+from posd_daemon.domain.receipt import ShopHeader, render_receipt
+from posd_daemon.ops import logging as plog
+from posd_daemon.ops.config import Config
+from posd_daemon.ops.metrics import Metrics
+from posd_daemon.services.auth import Authenticator, OperatorRecord
+from posd_daemon.services.catalog import CatalogCommands
+from posd_daemon.services.clock import Clock, system_clock
+from posd_daemon.services.device_ports import DeviceError
+from posd_daemon.services.executor import DbExecutor
+from posd_daemon.services.outbox_worker import OutboxWorker
+from posd_daemon.services.sales import RegisterSettings, SaleCommands
+from posd_daemon.store import idempotency
+from posd_daemon.store import sales as sale_store
+from posd_daemon.store.database import open_database
+from posd_daemon.store.outbox import OutboxJob
+
+log = plog.get("posd")
+
+SERVICE_NAMES = (
+    sale_pb2.DESCRIPTOR.services_by_name["SaleService"].full_name,
+    catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name,
+    operator_pb2.DESCRIPTOR.services_by_name["OperatorService"].full_name,
+    system_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name,
+)
+
+
+class StartupError(Exception):
+    """The daemon cannot start; the message says why and what to do."""
+
+
+@dataclass
+class Daemon:
+    config: Config
+    server: grpc.aio.Server
+    db: DbExecutor
+    outbox: OutboxWorker
+    metrics: Metrics
+    health: health_aio.HealthServicer
+    lock_file: IO[str]
+    socket_path: Path
+    tcp_port: int = 0
+    extra: dict[str, object] = field(default_factory=dict)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Graceful stop: refuse new calls, let in-flight calls finish, then close."""
+        grace = self.config.api.grace_seconds if grace is None else grace
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        await self.outbox.stop()
+        self.db.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        self.lock_file.close()
+        log.info("stopped")
+
+
+def operators_from_config(config: Config) -> list[OperatorRecord]:
+    out = []
+    for op in config.operators:
+        perms = frozenset(Permission[p] for p in config.roles[op.role])
+        out.append(OperatorRecord(Operator(op.id, op.name, op.role, perms), op.pin_scrypt))
+    return out
+
+
+def _lock_state_dir(state_dir: Path) -> IO[str]:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(state_dir / "posd.lock", "a+", encoding="utf-8")  # noqa: SIM115
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise StartupError(
+            f"another posd is running on {state_dir} (lock held on posd.lock)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def _prepare_socket(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        path.unlink()  # stale socket of a daemon that died
+    else:
+        raise StartupError(f"{path} is in use by another process")
+    finally:
+        probe.close()
+
+
+async def start(config: Config, *, clock: Clock = system_clock) -> Daemon:
+    state_dir = config.state_dir
+    lock = _lock_state_dir(state_dir)
+    try:
+        return await _start(config, clock, lock)
+    except BaseException:
+        lock.close()
+        raise
+
+
+async def _start(config: Config, clock: Clock, lock: IO[str]) -> Daemon:
+    metrics = Metrics.create()
+    conn = open_database(config.database_path)
+    db = DbExecutor(conn)
+    db.write_sync(lambda tx: idempotency.prune(tx.conn, clock() - timedelta(days=7)))
+
+    printer = SimulatedPrinter(config.path(config.printer.output), config.printer.columns)
+    drawer = SimulatedDrawer()
+    shop = ShopHeader(
+        name=config.register.shop_name,
+        address_lines=tuple(config.register.address),
+        vat_id=config.register.vat_id,
+        footer_lines=tuple(config.register.footer),
+    )
+
+    def render(c: sqlite3.Connection, job: OutboxJob) -> Document:
+        sale = sale_store.get(c, job.ref)
+        if sale is None:
+            raise DeviceError("NO_DOCUMENT", f"sale {job.ref} of job {job.job_id} is missing")
+        return render_receipt(
+            sale, shop, printer.columns, copy=bool(job.payload.get("copy", False))
+        )
+
+    worker = OutboxWorker(db, printer, drawer, render, clock, metrics)
+    auth = Authenticator(operators_from_config(config), clock, config.api.session_hours)
+    rt = Runtime(db, auth, metrics, clock)
+    settings = RegisterSettings(config.register.id, config.register.currency)
+    sales = SaleCommands(settings, config.vat_table(), clock, worker.wake)
+    catalog = CatalogCommands(config.register.currency, clock)
+
+    limit = config.api.max_message_bytes
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", 4 * limit),
+            ("grpc.so_reuseport", 0),
+        ]
+    )
+    sale_pb2_grpc.add_SaleServiceServicer_to_server(SaleServicer(rt, sales), server)
+    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(rt, catalog), server)
+    operator_pb2_grpc.add_OperatorServiceServicer_to_server(OperatorServicer(rt), server)
+    started = clock()
+    system_pb2_grpc.add_SystemServiceServicer_to_server(
+        SystemServicer(rt, config.register.id, started, str(config.database_path)), server
+    )
+    health_servicer = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (
+            *SERVICE_NAMES,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+
+    socket_path = config.socket_path
+    _prepare_socket(socket_path)
+    old_umask = os.umask(0o117)
+    try:
+        server.add_insecure_port(f"unix:{socket_path}")
+    finally:
+        os.umask(old_umask)
+    tcp_port = 0
+    if config.api.tcp:
+        tcp_port = server.add_secure_port(config.api.tcp, _tls_credentials(config))
+    await server.start()
+    os.chmod(socket_path, int(config.api.socket_mode, 8))
+    for name in SERVICE_NAMES:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    worker.start()
+    metrics_port = metrics.serve(config.metrics.listen)
+    log.info(
+        "serving",
+        socket=str(socket_path),
+        tcp_port=tcp_port or None,
+        metrics_port=metrics_port or None,
+        register_id=config.register.id,
+        database=str(config.database_path),
+        pid=os.getpid(),
+    )
+    return Daemon(
+        config=config,
+        server=server,
+        db=db,
+        outbox=worker,
+        metrics=metrics,
+        health=health_servicer,
+        lock_file=lock,
+        socket_path=socket_path,
+        tcp_port=tcp_port,
+        extra={"printer": printer, "drawer": drawer},
+    )
+
+
+def _tls_credentials(config: Config) -> grpc.ServerCredentials:
+    try:
+        key = Path(config.api.tls_key).read_bytes()
+        cert = Path(config.api.tls_cert).read_bytes()
+        ca = Path(config.api.tls_client_ca).read_bytes() if config.api.tls_client_ca else None
+    except OSError as exc:
+        raise StartupError(f"cannot read TLS files: {exc}") from exc
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
+    )
+
+
+async def wait_forever() -> None:
+    await asyncio.Event().wait()

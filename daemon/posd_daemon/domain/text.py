@@ -1,0 +1,30 @@
+"""Validation of identifiers and printable text coming from clients and scanners."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from posd_daemon.domain.errors import invalid
+
+#: Ids, item numbers, barcodes: printable ASCII without spaces, 1..64 characters.
+_CODE = re.compile(r"[\x21-\x7e]{1,64}")
+
+
+def check_code(value: str, field: str) -> str:
+    if not _CODE.fullmatch(value):
+        if not value:
+            raise invalid(field, "is required")
+        raise invalid(field, "must be 1..64 printable ASCII characters without spaces")
+    return value
+
+
+def check_text(value: str, field: str, *, max_len: int, required: bool = True) -> str:
+    if required and not value.strip():
+        raise invalid(field, "is required")
+    if len(value) > max_len:
+        raise invalid(field, f"at most {max_len} characters")
+    for ch in value:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn"):
+            raise invalid(field, "contains control or unassigned characters")
+    return value

@@ -1,0 +1,91 @@
+"""``posd``: run the daemon (systemd Type=notify aware)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from posd_daemon import __version__
+from posd_daemon.bootstrap import StartupError, start
+from posd_daemon.ops import logging as plog
+from posd_daemon.ops.config import Config, ConfigError, load
+from posd_daemon.ops.systemd import Notifier
+from posd_daemon.store.database import StoreError
+
+EX_CONFIG = 78  # sysexits.h: configuration error (systemd shows it as such)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="posd", description="posd point-of-sale device daemon")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=os.environ.get("POSD_CONFIG") or None,
+        help="TOML file merged over the embedded defaults ($POSD_CONFIG)",
+    )
+    p.add_argument("--state-dir", help="override state.dir")
+    p.add_argument(
+        "--check-config", action="store_true", help="validate the configuration and exit"
+    )
+    p.add_argument("--version", action="version", version=f"posd {__version__}")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    overrides = {"state": {"dir": args.state_dir}} if args.state_dir else None
+    try:
+        config = load(args.config, overrides)
+    except ConfigError as exc:
+        print(f"posd: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    if args.check_config:
+        print("configuration ok")
+        return 0
+    plog.configure(config.log.level, config.log.format)
+    try:
+        return asyncio.run(run(config))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def run(config: Config) -> int:
+    log = plog.get("posd")
+    notifier = Notifier()
+    try:
+        daemon = await start(config)
+    except (StartupError, StoreError) as exc:
+        log.error("startup_failed", error=str(exc))
+        print(f"posd: {exc}", file=sys.stderr)
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    notifier.ready(f"serving on {daemon.socket_path}")
+    watchdog = None
+    if notifier.watchdog_usec:
+        watchdog = asyncio.create_task(_watchdog(notifier, notifier.watchdog_usec / 2e6))
+    await stop.wait()
+    log.info("stopping")
+    notifier.stopping()
+    if watchdog is not None:
+        watchdog.cancel()
+    await daemon.stop()
+    notifier.close()
+    return 0
+
+
+async def _watchdog(notifier: Notifier, interval: float) -> None:
+    """Pinged from the event loop itself: a hung loop stops the pings and systemd notices."""
+    while True:
+        notifier.watchdog()
+        await asyncio.sleep(interval)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

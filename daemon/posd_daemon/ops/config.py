@@ -1,0 +1,317 @@
+"""The TOML configuration: embedded defaults, a file merged over them, strict validation.
+
+Every problem is reported with its dotted path (``printer.columns: must be one of …``);
+unknown keys are errors, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from posd_daemon.domain.money import CURRENCY_EXPONENTS
+from posd_daemon.domain.operators import Permission
+from posd_daemon.domain.vat import VatCategory, VatRate, VatTable
+from posd_daemon.ops.pins import check_format
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names every problem found."""
+
+
+@dataclass(frozen=True)
+class RegisterConfig:
+    id: str = "REG-1"
+    currency: str = "EUR"
+    shop_name: str = "posd"
+    address: list[str] = field(default_factory=list)
+    vat_id: str = ""
+    footer: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    dir: str = ".state"
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    socket: str = "{state_dir}/posd.sock"
+    socket_mode: str = "0660"
+    tcp: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    max_message_bytes: int = 1048576
+    session_hours: int = 12
+    grace_seconds: int = 5
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    listen: str = "127.0.0.1:0"
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "info"
+    format: str = "auto"
+
+
+@dataclass(frozen=True)
+class PrinterConfig:
+    driver: str = "simulated"
+    columns: int = 42
+    output: str = "{state_dir}/printer.txt"
+
+
+@dataclass(frozen=True)
+class DrawerConfig:
+    driver: str = "simulated"
+    pin: int = 2
+    on_ms: int = 100
+    off_ms: int = 200
+
+
+@dataclass(frozen=True)
+class VatRateConfig:
+    category: str
+    percent: str
+    valid_from: str
+    valid_until: str = ""
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    id: str
+    name: str
+    role: str
+    pin_scrypt: str
+
+
+@dataclass(frozen=True)
+class Config:
+    register: RegisterConfig = field(default_factory=RegisterConfig)
+    state: StateConfig = field(default_factory=StateConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    printer: PrinterConfig = field(default_factory=PrinterConfig)
+    drawer: DrawerConfig = field(default_factory=DrawerConfig)
+    vat_rates: list[VatRateConfig] = field(default_factory=list)
+    roles: dict[str, list[str]] = field(default_factory=dict)
+    operators: list[OperatorConfig] = field(default_factory=list)
+
+    # -- derived ------------------------------------------------------------------------
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.state.dir).expanduser().resolve()
+
+    def path(self, template: str) -> Path:
+        return Path(template.replace("{state_dir}", str(self.state_dir))).expanduser()
+
+    @property
+    def socket_path(self) -> Path:
+        return self.path(self.api.socket)
+
+    @property
+    def database_path(self) -> Path:
+        return self.state_dir / "posd.sqlite3"
+
+    def vat_table(self) -> VatTable:
+        return VatTable(
+            VatRate(
+                VatCategory[r.category],
+                Decimal(r.percent),
+                date.fromisoformat(r.valid_from),
+                date.fromisoformat(r.valid_until) if r.valid_until else None,
+            )
+            for r in self.vat_rates
+        )
+
+
+# -- loading ------------------------------------------------------------------------------
+
+
+def default_document() -> dict[str, Any]:
+    text = (resources.files("posd_daemon.ops") / "default_config.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "roles":
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    doc = default_document()
+    if path is not None:
+        try:
+            user = tomllib.loads(path.read_text("utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        doc = merge(doc, user)
+    if overrides:
+        doc = merge(doc, overrides)
+    problems: list[str] = []
+    cfg = _build(Config, doc, "", problems)
+    if not problems:
+        _check(cfg, problems)
+    if problems:
+        where = f"{path}" if path else "embedded defaults"
+        raise ConfigError(f"invalid configuration ({where}):\n  " + "\n  ".join(problems))
+    assert isinstance(cfg, Config)
+    return cfg
+
+
+def _build(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
+    """Builds ``tp`` from TOML data, appending every problem with its path."""
+    label = where or "(top level)"
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(value, dict):
+            problems.append(f"{label}: must be a table")
+            return None
+        hints = typing.get_type_hints(tp)
+        known = {f.name: f for f in dataclasses.fields(tp)}
+        for key in value:
+            if key not in known:
+                problems.append(f"{where + '.' if where else ''}{key}: unknown key")
+        kwargs: dict[str, Any] = {}
+        for name, f in known.items():
+            sub = f"{where}.{name}" if where else name
+            if name in value:
+                kwargs[name] = _build(hints[name], value[name], sub, problems)
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                problems.append(f"{sub}: is required")
+        try:
+            return tp(**kwargs)
+        except TypeError:
+            return None
+    if origin is list:
+        (inner,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            problems.append(f"{label}: must be a list")
+            return []
+        return [_build(inner, v, f"{where}[{i}]", problems) for i, v in enumerate(value)]
+    if origin is dict:
+        _, inner = typing.get_args(tp)
+        if not isinstance(value, dict):
+            problems.append(f"{label}: must be a table")
+            return {}
+        return {k: _build(inner, v, f"{where}.{k}", problems) for k, v in value.items()}
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError("unions are not used in the config schema")
+    if tp is bool:
+        if not isinstance(value, bool):
+            problems.append(f"{label}: must be true or false")
+        return value
+    if tp is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            problems.append(f"{label}: must be a whole number")
+            return 0
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            problems.append(f"{label}: must be a string")
+            return ""
+        return value
+    raise TypeError(f"unsupported config type {tp}")
+
+
+def _check(cfg: Config, problems: list[str]) -> None:
+    if not cfg.register.id or len(cfg.register.id) > 30 or not cfg.register.id.isprintable():
+        problems.append("register.id: 1..30 printable characters")
+    if cfg.register.currency not in CURRENCY_EXPONENTS:
+        problems.append(f"register.currency: unknown currency {cfg.register.currency!r}")
+    try:
+        mode = int(cfg.api.socket_mode, 8)
+        if mode & ~0o777:
+            raise ValueError
+    except ValueError:
+        problems.append('api.socket_mode: an octal file mode like "0660"')
+    if cfg.api.tcp and not (cfg.api.tls_cert and cfg.api.tls_key):
+        problems.append("api.tcp: TCP is only served with TLS: set api.tls_cert and api.tls_key")
+    if cfg.api.tcp and ":" not in cfg.api.tcp:
+        problems.append("api.tcp: must be host:port")
+    if not 4096 <= cfg.api.max_message_bytes <= 64 * 1024 * 1024:
+        problems.append("api.max_message_bytes: between 4096 and 67108864")
+    if not 1 <= cfg.api.session_hours <= 24 * 7:
+        problems.append("api.session_hours: between 1 and 168")
+    if not 0 <= cfg.api.grace_seconds <= 60:
+        problems.append("api.grace_seconds: between 0 and 60")
+    if cfg.metrics.listen and not _host_port(cfg.metrics.listen):
+        problems.append("metrics.listen: must be host:port (or empty to disable)")
+    if cfg.log.level not in ("debug", "info", "warning", "error"):
+        problems.append("log.level: one of debug, info, warning, error")
+    if cfg.log.format not in ("auto", "json", "console"):
+        problems.append("log.format: one of auto, json, console")
+    if cfg.printer.driver not in ("simulated",):
+        problems.append(f"printer.driver: unknown driver {cfg.printer.driver!r} (simulated)")
+    if cfg.printer.columns not in (32, 42, 48, 56, 64):
+        problems.append("printer.columns: one of 32, 42, 48, 56, 64")
+    if cfg.drawer.driver not in ("simulated",):
+        problems.append(f"drawer.driver: unknown driver {cfg.drawer.driver!r} (simulated)")
+    if cfg.drawer.pin not in (2, 5):
+        problems.append("drawer.pin: 2 or 5")
+    for i, rate in enumerate(cfg.vat_rates):
+        where = f"vat_rates[{i}]"
+        if rate.category not in VatCategory.__members__:
+            problems.append(f"{where}.category: one of {', '.join(VatCategory.__members__)}")
+        try:
+            pct = Decimal(rate.percent)
+            if not pct.is_finite() or not 0 <= pct < 100:
+                raise InvalidOperation
+        except InvalidOperation:
+            problems.append(f'{where}.percent: a decimal string between 0 and 100, e.g. "19"')
+        for key in ("valid_from", "valid_until"):
+            text = getattr(rate, key)
+            if text or key == "valid_from":
+                try:
+                    date.fromisoformat(text)
+                except ValueError:
+                    problems.append(f"{where}.{key}: a date like 2021-01-01")
+    if not problems:
+        try:
+            cfg.vat_table()
+        except ValueError as exc:
+            problems.append(f"vat_rates: {exc}")
+    for role, perms in cfg.roles.items():
+        for perm in perms:
+            if perm not in Permission.__members__:
+                problems.append(f"roles.{role}: unknown permission {perm!r}")
+    seen: set[str] = set()
+    for i, op in enumerate(cfg.operators):
+        where = f"operators[{i}]"
+        if op.id in seen:
+            problems.append(f"{where}.id: duplicate operator id {op.id!r}")
+        seen.add(op.id)
+        if op.role not in cfg.roles:
+            problems.append(f"{where}.role: unknown role {op.role!r}")
+        try:
+            check_format(op.pin_scrypt)
+        except ValueError as exc:
+            problems.append(f"{where}.pin_scrypt: {exc}")
+
+
+def _host_port(text: str) -> bool:
+    host, sep, port = text.rpartition(":")
+    return bool(sep) and bool(host) and port.isdigit() and 0 <= int(port) <= 65535

@@ -1,0 +1,82 @@
+"""Prometheus metrics of one daemon (own registry, so tests can run several daemons)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+_LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.2,
+    0.5,
+    1.0,
+    2.0,
+    5.0,
+)
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry
+    rpc_total: Counter
+    rpc_seconds: Histogram
+    sales_posted: Counter
+    post_seconds: Histogram
+    outbox_pending: Gauge
+    outbox_failures: Counter
+    bound_port: int = 0
+
+    @classmethod
+    def create(cls) -> Metrics:
+        reg = CollectorRegistry()
+        return cls(
+            registry=reg,
+            rpc_total=Counter(
+                "posd_rpc",
+                "gRPC calls by method and status code",
+                ["method", "code"],
+                registry=reg,
+            ),
+            rpc_seconds=Histogram(
+                "posd_rpc_duration_seconds",
+                "gRPC call latency by method",
+                ["method"],
+                buckets=_LATENCY_BUCKETS,
+                registry=reg,
+            ),
+            sales_posted=Counter("posd_sales_posted", "Sales posted", registry=reg),
+            post_seconds=Histogram(
+                "posd_post_duration_seconds",
+                "PostSale latency (call to commit)",
+                buckets=_LATENCY_BUCKETS,
+                registry=reg,
+            ),
+            outbox_pending=Gauge(
+                "posd_outbox_pending_jobs", "Print/drawer jobs not yet done", registry=reg
+            ),
+            outbox_failures=Counter(
+                "posd_outbox_failures",
+                "Failed attempts of print/drawer jobs",
+                ["kind"],
+                registry=reg,
+            ),
+        )
+
+    def serve(self, listen: str) -> int:
+        """Starts the HTTP exporter; returns the bound port (0 when disabled)."""
+        if not listen:
+            return 0
+        host, _, port = listen.rpartition(":")
+        server, _thread = start_http_server(
+            int(port), addr=host.strip("[]"), registry=self.registry
+        )
+        self.bound_port = int(server.server_address[1])
+        return self.bound_port

@@ -1,0 +1,53 @@
+"""sd_notify without libsystemd: READY, STOPPING, STATUS and the watchdog.
+
+Protocol: datagrams to the AF_UNIX socket named in $NOTIFY_SOCKET ('@' = abstract
+namespace); see sd_notify(3). The watchdog interval comes from $WATCHDOG_USEC.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+class Notifier:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        env = dict(os.environ) if env is None else env
+        self._address = env.get("NOTIFY_SOCKET", "")
+        if self._address.startswith("@"):
+            self._address = "\0" + self._address[1:]
+        usec = env.get("WATCHDOG_USEC", "")
+        pid = env.get("WATCHDOG_PID", "")
+        self.watchdog_usec = (
+            int(usec) if usec.isdigit() and (not pid or pid == str(os.getpid())) else 0
+        )
+        self._sock: socket.socket | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._address)
+
+    def notify(self, message: str) -> bool:
+        if not self._address:
+            return False
+        if self._sock is None:
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        try:
+            self._sock.sendto(message.encode("utf-8"), self._address)
+        except OSError:
+            return False
+        return True
+
+    def ready(self, status: str = "") -> bool:
+        return self.notify("READY=1" + (f"\nSTATUS={status}" if status else ""))
+
+    def stopping(self) -> bool:
+        return self.notify("STOPPING=1")
+
+    def watchdog(self) -> bool:
+        return self.notify("WATCHDOG=1")
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None

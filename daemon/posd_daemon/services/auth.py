@@ -1,0 +1,110 @@
+"""Operator log-in, sessions and permission checks."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from posd_daemon.domain.errors import DomainError, ErrorKind, invalid
+from posd_daemon.domain.operators import Operator, Permission
+from posd_daemon.ops.pins import verify_pin
+from posd_daemon.services.clock import Clock
+from posd_daemon.services.executor import Tx
+from posd_daemon.store import sessions
+
+MAX_FAILURES = 5
+LOCKOUT_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorRecord:
+    operator: Operator
+    pin_hash: str
+
+
+def unauthenticated(message: str) -> DomainError:
+    return DomainError(ErrorKind.UNAUTHENTICATED, "UNAUTHENTICATED", message)
+
+
+class Authenticator:
+    def __init__(self, records: Iterable[OperatorRecord], clock: Clock, session_hours: int) -> None:
+        self._records = {r.operator.operator_id: r for r in records}
+        self._clock = clock
+        self._ttl = timedelta(hours=session_hours)
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def operator(self, operator_id: str) -> Operator | None:
+        rec = self._records.get(operator_id)
+        return None if rec is None else rec.operator
+
+    def check_pin(self, operator_id: str, pin: str) -> Operator:
+        """Checks a PIN (slow scrypt). Locks the operator out after repeated failures."""
+        if not operator_id or len(operator_id) > 64:
+            raise invalid("operator_id", "1..64 characters")
+        if not pin or len(pin) > 32:
+            raise invalid("pin", "1..32 characters")
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._failures.get(operator_id, []) if now - t < LOCKOUT_SECONDS]
+            self._failures[operator_id] = recent
+            if len(recent) >= MAX_FAILURES:
+                raise DomainError(
+                    ErrorKind.RESOURCE_EXHAUSTED,
+                    "LOGIN_LOCKED",
+                    f"too many failed log-ins for operator {operator_id[:64]}; wait a minute",
+                )
+        rec = self._records.get(operator_id)
+        # Hash even for unknown operators so timing does not tell which ids exist.
+        ok = verify_pin(pin, rec.pin_hash if rec else _DUMMY_HASH) and rec is not None
+        if not ok or rec is None:
+            with self._lock:
+                self._failures.setdefault(operator_id, []).append(now)
+            raise unauthenticated("unknown operator or wrong PIN")
+        with self._lock:
+            self._failures.pop(operator_id, None)
+        return rec.operator
+
+    def open_session(self, tx: Tx, operator: Operator) -> tuple[str, datetime]:
+        token = secrets.token_urlsafe(32)
+        now = self._clock()
+        expires = now + self._ttl
+        sessions.purge_expired(tx.conn, now)
+        sessions.create(tx.conn, _digest(token), operator.operator_id, now, expires)
+        return token, expires
+
+    def resolve(self, conn: sqlite3.Connection, token: str) -> tuple[Operator, datetime]:
+        if not token or len(token) > 128:
+            raise unauthenticated("missing session token: log in first")
+        found = sessions.find(conn, _digest(token))
+        if found is None:
+            raise unauthenticated("unknown or ended session: log in again")
+        operator_id, expires = found
+        if expires <= self._clock():
+            raise unauthenticated("session expired: log in again")
+        op = self.operator(operator_id)
+        if op is None:
+            raise unauthenticated("operator no longer exists")
+        return op, expires
+
+    def close_session(self, tx: Tx, token: str) -> None:
+        sessions.delete(tx.conn, _digest(token))
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+_DUMMY_HASH = (
+    "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+)
+
+
+def require(operator: Operator, permission: Permission) -> None:
+    operator.require(permission)

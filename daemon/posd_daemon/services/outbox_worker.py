@@ -1,0 +1,124 @@
+"""Runs the durable outbox after commits: drawer kicks and prints, each on its own queue.
+
+A job is marked done only after the device accepted it; a device fault leaves it
+pending (visible in ``posctl``/ListPrintJobs) and it is retried with back-off, so no
+job is lost across faults or restarts. A print may repeat after a crash between the
+device accepting it and the job being marked done (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from posd_daemon.domain.document import Document
+from posd_daemon.ops import logging as plog
+from posd_daemon.ops.metrics import Metrics
+from posd_daemon.services.clock import Clock
+from posd_daemon.services.device_ports import CashDrawer, DeviceError, ReceiptPrinter
+from posd_daemon.services.executor import DbExecutor, Tx
+from posd_daemon.store import outbox
+from posd_daemon.store.outbox import OutboxJob
+
+log = plog.get("posd.outbox")
+
+Renderer = Callable[[sqlite3.Connection, OutboxJob], Document]
+
+MIN_BACKOFF = 0.2
+MAX_BACKOFF = 10.0
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        db: DbExecutor,
+        printer: ReceiptPrinter,
+        drawer: CashDrawer,
+        render: Renderer,
+        clock: Clock,
+        metrics: Metrics,
+    ) -> None:
+        self._db = db
+        self._printer = printer
+        self._drawer = drawer
+        self._render = render
+        self._clock = clock
+        self._metrics = metrics
+        self._wakeups: dict[str, asyncio.Event] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pools = {
+            "drawer": ThreadPoolExecutor(1, thread_name_prefix="posd-drawer"),
+            "print": ThreadPoolExecutor(1, thread_name_prefix="posd-printer"),
+        }
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        for kind in self._pools:
+            self._wakeups[kind] = asyncio.Event()
+            self._wakeups[kind].set()
+            self._tasks.append(asyncio.create_task(self._run(kind), name=f"outbox-{kind}"))
+
+    def wake(self) -> None:
+        """Thread-safe: called after a commit that queued jobs."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        for event in self._wakeups.values():
+            loop.call_soon_threadsafe(event.set)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for pool in self._pools.values():
+            pool.shutdown(wait=True)
+
+    async def _run(self, kind: str) -> None:
+        event = self._wakeups[kind]
+        backoff = MIN_BACKOFF
+        while True:
+            await event.wait()
+            event.clear()
+            jobs = await self._db.read(lambda c: outbox.pending(c, 200, kind))
+            failed = False
+            for job in jobs:
+                try:
+                    await self._execute(kind, job)
+                except DeviceError as exc:
+                    failed = True
+                    self._metrics.outbox_failures.labels(kind).inc()
+                    log.warning("job_failed", job_id=job.job_id, kind=kind, error=str(exc))
+                    await self._db.write(self._failed(job, str(exc)))
+                    break
+                await self._db.write(self._done(job))
+            pending = await self._db.read(outbox.count_pending)
+            self._metrics.outbox_pending.set(pending)
+            if failed:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                event.set()
+            else:
+                backoff = MIN_BACKOFF
+
+    def _done(self, job: OutboxJob) -> Callable[[Tx], None]:
+        return lambda tx: outbox.mark_done(tx.conn, job.job_id, self._clock())
+
+    @staticmethod
+    def _failed(job: OutboxJob, error: str) -> Callable[[Tx], None]:
+        return lambda tx: outbox.mark_failed(tx.conn, job.job_id, error)
+
+    async def _execute(self, kind: str, job: OutboxJob) -> None:
+        loop = asyncio.get_running_loop()
+        if kind == "drawer":
+            await loop.run_in_executor(self._pools[kind], self._drawer.open)
+            log.info("drawer_kicked", job_id=job.job_id, receipt_number=job.receipt_number)
+            return
+        document = await self._db.read(lambda c: self._render(c, job))
+        await loop.run_in_executor(self._pools[kind], self._printer.print_document, document)
+        log.info("printed", job_id=job.job_id, receipt_number=job.receipt_number)

@@ -1,0 +1,39 @@
+"""Opaque page tokens and page sizes for List RPCs (AIP-158)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from posd_daemon.domain.errors import invalid
+
+
+def page_size(requested: int, *, default: int, maximum: int = 1000) -> int:
+    if requested < 0:
+        raise invalid("page_size", "must not be negative")
+    return default if requested == 0 else min(requested, maximum)
+
+
+def encode(kind: str, value: str | int) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode("ascii")
+
+
+def decode(token: str, kind: str) -> str:
+    """The value inside a token of ``kind``; a clear error for anything else."""
+    try:
+        text = base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+    except (ValueError, UnicodeError, binascii.Error):
+        raise invalid("page_token", "not a token from a previous response") from None
+    k, sep, value = text.partition(":")
+    if k != kind or not sep:
+        raise invalid("page_token", "not a token from a previous response")
+    return value
+
+
+def decode_int(token: str, kind: str, *, empty: int) -> int:
+    if not token:
+        return empty
+    value = decode(token, kind)
+    if not value.isdigit():
+        raise invalid("page_token", "not a token from a previous response")
+    return int(value)

@@ -1,0 +1,53 @@
+"""Plain-data records of posted sales for the journal and exports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from posd_daemon.domain.sale import Sale
+from posd_daemon.store.timeutil import to_db
+
+
+def sale_record(sale: Sale) -> dict[str, Any]:
+    return {
+        "sale_id": sale.sale_id,
+        "register_id": sale.register_id,
+        "operator_id": sale.operator_id,
+        "receipt_number": sale.receipt_number,
+        "state": sale.state.value,
+        "currency": sale.currency,
+        "created_at": to_db(sale.created_at),
+        "posted_at": to_db(sale.posted_at) if sale.posted_at else None,
+        "cancelled_at": to_db(sale.cancelled_at) if sale.cancelled_at else None,
+        "cancel_reason": sale.cancel_reason,
+        "lines": [
+            {
+                "line_id": ln.line_id,
+                "item_id": ln.item_id,
+                "name": ln.name,
+                "quantity": str(ln.quantity),
+                "unit": ln.unit,
+                "unit_price": ln.unit_price,
+                "total": ln.total,
+                "vat_category": int(ln.vat_category),
+                "vat_rate": str(ln.vat_rate),
+            }
+            for ln in sale.lines
+        ],
+        "payments": [
+            {"payment_id": p.payment_id, "method": p.method.value, "amount": p.amount}
+            for p in sale.payments
+        ],
+        "total": sale.total,
+        "change": sale.change,
+        "vat": [
+            {
+                "category": int(v.category),
+                "rate": str(v.percent),
+                "gross": v.gross,
+                "net": v.net,
+                "tax": v.tax,
+            }
+            for v in sale.vat_totals()
+        ],
+    }

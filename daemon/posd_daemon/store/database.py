@@ -1,0 +1,103 @@
+"""SQLite access: one connection per thread, WAL, ``synchronous=FULL``, migrations.
+
+The daemon does every write on one dedicated thread (see ``services/executor``), so
+transactions never contend; ``BEGIN IMMEDIATE`` makes that explicit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+SCHEMA_VERSION_KEY = "user_version"
+
+
+class StoreError(Exception):
+    """The database cannot be opened or migrated."""
+
+
+def _migrations() -> list[tuple[int, str]]:
+    out = []
+    folder = resources.files("posd_daemon.store") / "migrations"
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql"):
+            out.append((int(name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """Opens the database with the durability settings posd relies on."""
+    if readonly:
+        uri = f"file:{path}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    if not readonly:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{path}: cannot switch to WAL mode (got {mode})")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Applies pending migrations, each in its own transaction. Returns the version."""
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    for version, sql in _migrations():
+        if version <= current:
+            continue
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _split_sql(sql):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version:d}")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise StoreError(f"migration {version} failed: {exc}") from exc
+        current = version
+    return current
+
+
+def _split_sql(sql: str) -> Iterator[str]:
+    """Splits a migration into statements (triggers contain ';' inside BEGIN…END)."""
+    buf: list[str] = []
+    for line in sql.splitlines():
+        if line.strip().startswith("--") and not buf:
+            continue
+        buf.append(line)
+        candidate = "\n".join(buf)
+        if sqlite3.complete_statement(candidate):
+            if candidate.strip():
+                yield candidate
+            buf = []
+    if "\n".join(buf).strip():
+        yield "\n".join(buf)
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def open_database(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = connect(path)
+        migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: {exc}") from exc
+    return conn

@@ -1,0 +1,111 @@
+"""The durable outbox of side effects (print jobs, drawer kicks)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from posd_daemon.store.timeutil import from_db, to_db
+
+PENDING = "PENDING"
+DONE = "DONE"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxJob:
+    job_id: int
+    kind: str
+    ref: str
+    receipt_number: int
+    payload: dict[str, Any]
+    state: str
+    attempts: int
+    last_error: str
+    created_at: datetime
+
+
+def enqueue(
+    conn: sqlite3.Connection,
+    *,
+    kind: str,
+    ref: str,
+    receipt_number: int | None,
+    payload: dict[str, Any],
+    when: datetime,
+) -> int:
+    cur = conn.execute(
+        "INSERT INTO outbox (kind, ref, receipt_number, payload, state, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (kind, ref, receipt_number, json.dumps(payload, sort_keys=True), PENDING, to_db(when)),
+    )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+def _job(row: tuple[Any, ...]) -> OutboxJob:
+    return OutboxJob(
+        job_id=int(row[0]),
+        kind=str(row[1]),
+        ref=str(row[2]),
+        receipt_number=int(row[3] or 0),
+        payload=json.loads(row[4]),
+        state=str(row[5]),
+        attempts=int(row[6]),
+        last_error=str(row[7]),
+        created_at=from_db(row[8]),
+    )
+
+
+_COLS = "job_id, kind, ref, receipt_number, payload, state, attempts, last_error, created_at"
+
+
+def pending(conn: sqlite3.Connection, limit: int = 50, kind: str = "") -> list[OutboxJob]:
+    if kind:
+        rows = conn.execute(
+            f"SELECT {_COLS} FROM outbox WHERE state = ? AND kind = ? ORDER BY job_id LIMIT ?",
+            (PENDING, kind, limit),
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            f"SELECT {_COLS} FROM outbox WHERE state = ? ORDER BY job_id LIMIT ?", (PENDING, limit)
+        ).fetchall()
+    return [_job(r) for r in rows]
+
+
+def list_jobs(
+    conn: sqlite3.Connection, *, include_done: bool, after_id: int, limit: int
+) -> list[OutboxJob]:
+    if include_done:
+        rows = conn.execute(
+            f"SELECT {_COLS} FROM outbox WHERE job_id > ? ORDER BY job_id LIMIT ?",
+            (after_id, limit),
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            f"SELECT {_COLS} FROM outbox WHERE state = ? AND job_id > ? ORDER BY job_id LIMIT ?",
+            (PENDING, after_id, limit),
+        ).fetchall()
+    return [_job(r) for r in rows]
+
+
+def mark_done(conn: sqlite3.Connection, job_id: int, when: datetime) -> None:
+    conn.execute(
+        "UPDATE outbox SET state = ?, done_at = ?, attempts = attempts + 1 WHERE job_id = ?",
+        (DONE, to_db(when), job_id),
+    )
+
+
+def mark_failed(conn: sqlite3.Connection, job_id: int, error: str) -> None:
+    conn.execute(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE job_id = ?",
+        (error[:500], job_id),
+    )
+
+
+def count_pending(conn: sqlite3.Connection) -> int:
+    return int(
+        conn.execute("SELECT COUNT(*) FROM outbox WHERE state = ?", (PENDING,)).fetchone()[0]
+    )
