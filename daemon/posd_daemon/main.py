@@ -11,6 +11,7 @@ from pathlib import Path
 
 from posd_daemon import __version__
 from posd_daemon.bootstrap import StartupError, start
+from posd_daemon.ops import crashpoints
 from posd_daemon.ops import logging as plog
 from posd_daemon.ops.config import Config, ConfigError, load
 from posd_daemon.ops.systemd import Notifier
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         print("configuration ok")
         return 0
     plog.configure(config.log.level, config.log.format)
+    crashpoints.arm_from_env()
     try:
         return asyncio.run(run(config))
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from posd_daemon.domain.document import Document
+from posd_daemon.ops import crashpoints
 from posd_daemon.ops import logging as plog
 from posd_daemon.ops.metrics import Metrics
 from posd_daemon.services.clock import Clock
@@ -121,4 +122,5 @@ class OutboxWorker:
             return
         document = await self._db.read(lambda c: self._render(c, job))
         await loop.run_in_executor(self._pools[kind], self._printer.print_document, document)
+        crashpoints.reached("print.after_device")
         log.info("printed", job_id=job.job_id, receipt_number=job.receipt_number)

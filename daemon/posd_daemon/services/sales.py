@@ -13,6 +13,7 @@ from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.sale import PaymentMethod, Sale, SaleState, parse_quantity
 from posd_daemon.domain.text import check_code, check_text
 from posd_daemon.domain.vat import VatTable
+from posd_daemon.ops import crashpoints
 from posd_daemon.services import paging
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import Tx
@@ -240,6 +241,8 @@ class SaleCommands:
             payload={"document": "receipt", "copy": False},
             when=now,
         )
+        crashpoints.reached("post.in_transaction")
+        tx.after_commit(lambda: crashpoints.reached("post.after_commit"))
         tx.after_commit(self._on_outbox)
         return sale
 

@@ -1,0 +1,227 @@
+"""``posctl``: the field technician's and sysadmin's command line for posd.
+
+Talks to the daemon over its socket through ``posd-client``. ``journal verify --db``
+works without a running daemon (it opens the database read-only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+from posd.client import PosdClient, PosdError
+from posd.v1 import sale_pb2
+
+from posd_daemon.ops.config import ConfigError, load
+from posd_daemon.ops.pins import hash_pin
+from posd_daemon.store import journal
+from posd_daemon.store.database import connect
+
+EXIT_NOT_RUNNING = 3
+EXIT_FAILED = 1
+
+STATES = {
+    "open": sale_pb2.SALE_STATE_OPEN,
+    "posted": sale_pb2.SALE_STATE_POSTED,
+    "cancelled": sale_pb2.SALE_STATE_CANCELLED,
+    "all": sale_pb2.SALE_STATE_UNSPECIFIED,
+}
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="posctl", description="posd diagnostics and operations")
+    p.add_argument("--socket", help="daemon socket path ($POSD_SOCKET; default from config)")
+    p.add_argument("--config", type=Path, default=os.environ.get("POSD_CONFIG") or None)
+    p.add_argument("--state-dir", help="state directory (to find the socket and database)")
+    p.add_argument("--operator", default=os.environ.get("POSCTL_OPERATOR", ""))
+    p.add_argument(
+        "--pin",
+        default=os.environ.get("POSCTL_PIN", ""),
+        help="operator PIN ($POSCTL_PIN; prompted when missing)",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("status", help="daemon reachable, version, uptime, journal, last receipt")
+    sale = sub.add_parser("sale", help="sales").add_subparsers(dest="sale_command", required=True)
+    ls = sale.add_parser("list", help="list sales, newest first")
+    ls.add_argument("--state", choices=sorted(STATES), default="all")
+    ls.add_argument("--limit", type=int, default=50)
+    jr = sub.add_parser("journal", help="journal").add_subparsers(
+        dest="journal_command", required=True
+    )
+    jv = jr.add_parser("verify", help="walk the hash chain; non-zero exit when broken")
+    jv.add_argument("--db", type=Path, help="verify this database file directly (offline)")
+    pr = sub.add_parser("print", help="printing").add_subparsers(
+        dest="print_command", required=True
+    )
+    q = pr.add_parser("queue", help="print/drawer jobs not yet done")
+    q.add_argument("--all", action="store_true", help="include finished jobs")
+    op = sub.add_parser("operator", help="operators").add_subparsers(
+        dest="operator_command", required=True
+    )
+    op.add_parser("hash-pin", help="hash a PIN for the config file (reads it from stdin)")
+    return p
+
+
+def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    overrides = {"state": {"dir": args.state_dir}} if args.state_dir else None
+    try:
+        cfg = load(args.config, overrides)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    socket = Path(args.socket or os.environ.get("POSD_SOCKET") or cfg.socket_path)
+    return socket, cfg.database_path
+
+
+def _client(args: argparse.Namespace, *, login: bool) -> PosdClient:
+    socket, _ = _paths(args)
+    client = PosdClient(f"unix://{socket}", timeout=10.0, retries=1)
+    try:
+        client.wait_ready(timeout=2.0)
+    except grpc.FutureTimeoutError:
+        client.close()
+        raise CliError(
+            f"posd is not running (nothing answers on {socket}).\n"
+            "Start it with 'systemctl start posd' (or 'posd'), or check --socket/--state-dir.",
+            EXIT_NOT_RUNNING,
+        ) from None
+    if login:
+        operator = args.operator or input("operator id: ")
+        pin = args.pin or getpass.getpass("PIN: ")
+        client.login(operator, pin)
+    return client
+
+
+def _out(args: argparse.Namespace, data: object, text: str) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True) if args.json else text)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with _client(args, login=False) as c:
+        s = c.status()
+    data = MessageToDict(s, preserving_proto_field_name=True)
+    text = "\n".join(
+        [
+            f"posd {s.version}: running, register {s.register_id}",
+            f"uptime:          {s.uptime_seconds} s",
+            f"journal:         {s.journal_records} records",
+            f"database:        {s.database_bytes} bytes",
+            f"last receipt:    {s.last_receipt_number}",
+            f"open sales:      {s.open_sales}",
+            f"pending jobs:    {s.pending_jobs}",
+        ]
+    )
+    _out(args, data, text)
+    return 0
+
+
+def cmd_sale_list(args: argparse.Namespace) -> int:
+    with _client(args, login=True) as c:
+        sales = []
+        for sale in c.list_sales(STATES[args.state], page_size=min(args.limit, 1000)):
+            sales.append(sale)
+            if len(sales) >= args.limit:
+                break
+    rows = [
+        f"{'receipt':>8}  {'state':<10} {'total':>10}  {'lines':>5}  sale id",
+    ]
+    for s in sales:
+        state = sale_pb2.SaleState.Name(s.state).removeprefix("SALE_STATE_").lower()
+        total = (
+            f"{s.total.amount_minor / 100:.2f}"
+            if s.total.currency_code != "JPY"
+            else str(s.total.amount_minor)
+        )
+        rows.append(
+            f"{s.receipt_number or '-':>8}  {state:<10} {total:>10}  {len(s.lines):>5}  {s.sale_id}"
+        )
+    _out(args, [MessageToDict(s, preserving_proto_field_name=True) for s in sales], "\n".join(rows))
+    return 0
+
+
+def cmd_journal_verify(args: argparse.Namespace) -> int:
+    if args.db is not None:
+        if not args.db.exists():
+            raise CliError(f"{args.db}: no such database")
+        conn = connect(args.db, readonly=True)
+        try:
+            r = journal.verify(conn)
+        finally:
+            conn.close()
+        ok, checked, bad, problem = r.ok, r.records_checked, r.first_bad_sequence, r.problem
+    else:
+        with _client(args, login=True) as c:
+            v = c.verify_journal()
+        ok, checked, bad, problem = v.ok, v.records_checked, v.first_bad_sequence, v.problem
+    data = {"ok": ok, "records_checked": checked, "first_bad_sequence": bad, "problem": problem}
+    if ok:
+        _out(args, data, f"journal ok: {checked} records verified")
+        return 0
+    _out(args, data, f"journal BROKEN at record {bad}: {problem}")
+    return EXIT_FAILED
+
+
+def cmd_print_queue(args: argparse.Namespace) -> int:
+    with _client(args, login=True) as c:
+        jobs = c.print_jobs(include_done=args.all)
+    rows = [f"{'job':>6}  {'kind':<7} {'receipt':>8}  {'state':<8} {'tries':>5}  last error"]
+    for j in jobs:
+        state = "done" if j.state == 2 else "pending"
+        rows.append(
+            f"{j.job_id:>6}  {j.kind:<7} {j.receipt_number or '-':>8}  {state:<8}"
+            f" {j.attempts:>5}  {j.last_error}"
+        )
+    if len(rows) == 1:
+        rows.append("(no jobs)")
+    _out(args, [MessageToDict(j, preserving_proto_field_name=True) for j in jobs], "\n".join(rows))
+    return 0
+
+
+def cmd_hash_pin(args: argparse.Namespace) -> int:
+    pin = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass("PIN: ")
+    if not pin.isdigit() or not 4 <= len(pin) <= 12:
+        raise CliError("a PIN is 4..12 digits")
+    print(hash_pin(pin))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {
+        ("status", None): cmd_status,
+        ("sale", "list"): cmd_sale_list,
+        ("journal", "verify"): cmd_journal_verify,
+        ("print", "queue"): cmd_print_queue,
+        ("operator", "hash-pin"): cmd_hash_pin,
+    }
+    sub = (
+        getattr(args, "sale_command", None)
+        or getattr(args, "journal_command", None)
+        or getattr(args, "print_command", None)
+        or getattr(args, "operator_command", None)
+    )
+    try:
+        return handlers[(args.command, sub)](args)
+    except CliError as exc:
+        print(f"posctl: {exc}", file=sys.stderr)
+        return exc.code
+    except PosdError as exc:
+        print(f"posctl: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Shared fixtures: an in-process daemon on a real unix socket and real SQLite files."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from posd.client import PosdClient
+
+from posd_daemon.bootstrap import Daemon, start
+from posd_daemon.ops.config import Config, load
+
+settings.register_profile(
+    "posd", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+settings.load_profile("posd")
+
+
+@dataclass
+class Running:
+    config: Config
+    daemon: Daemon
+    loop: asyncio.AbstractEventLoop
+    thread: threading.Thread
+
+    @property
+    def target(self) -> str:
+        return f"unix://{self.config.socket_path}"
+
+    def client(self, operator: str = "1", pin: str = "1234") -> PosdClient:
+        c = PosdClient(self.target, timeout=10.0)
+        c.wait_ready(5)
+        if operator:
+            c.login(operator, pin)
+        return c
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.daemon.stop(0), self.loop).result(20)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def start_in_thread(state_dir: Path, overrides: dict[str, Any] | None = None) -> Running:
+    doc: dict[str, Any] = {"state": {"dir": str(state_dir)}, "metrics": {"listen": ""}}
+    for key, value in (overrides or {}).items():
+        doc.setdefault(key, {}).update(value) if isinstance(value, dict) else doc.update(
+            {key: value}
+        )
+    config = load(None, doc)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="posd-test-loop", daemon=True)
+    thread.start()
+    daemon = asyncio.run_coroutine_threadsafe(start(config), loop).result(20)
+    return Running(config, daemon, loop, thread)
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[Running]:
+    r = start_in_thread(tmp_path / "state")
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+@pytest.fixture
+def pos(running: Running) -> Iterator[PosdClient]:
+    with running.client() as c:
+        yield c

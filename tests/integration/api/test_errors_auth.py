@@ -1,0 +1,169 @@
+"""Errors carry google.rpc.Status details; permissions are enforced in the daemon."""
+
+from __future__ import annotations
+
+import urllib.request
+from pathlib import Path
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
+from posd.client import PosdClient, PosdError
+from posd.v1 import catalog_pb2, common_pb2, sale_pb2, sale_pb2_grpc
+
+from tests.conftest import Running, start_in_thread
+
+
+def test_status_details_have_error_info_and_bad_request(running: Running) -> None:
+    with grpc.insecure_channel(running.target) as ch:
+        pos = PosdClient(running.target)
+        token = pos.login("1", "1234").token
+        stub = sale_pb2_grpc.SaleServiceStub(ch)
+        md = [("authorization", f"Bearer {token}")]
+        with pytest.raises(grpc.RpcError) as err:
+            stub.AddLine(sale_pb2.AddLineRequest(request_id="r1", sale_id="x y"), metadata=md)
+        status = rpc_status.from_call(err.value)
+        assert status is not None
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        info = error_details_pb2.ErrorInfo()
+        bad = error_details_pb2.BadRequest()
+        assert status.details[0].Unpack(info)
+        assert info.domain == "posd"
+        assert info.reason == "INVALID_ARGUMENT"
+        assert status.details[1].Unpack(bad)
+        assert bad.field_violations[0].field == "item_ref"
+        pos.close()
+
+
+def test_missing_and_wrong_tokens(running: Running) -> None:
+    with PosdClient(running.target) as pos:
+        with pytest.raises(PosdError) as err:
+            pos.create_sale()
+        assert err.value.code == grpc.StatusCode.UNAUTHENTICATED
+        pos.token = "forged-token"
+        with pytest.raises(PosdError) as err:
+            pos.create_sale()
+        assert err.value.reason == "UNAUTHENTICATED"
+        with pytest.raises(PosdError) as err:
+            pos.login("1", "9999")
+        assert err.value.code == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(PosdError) as err:
+            pos.login("nobody", "1234")
+        assert err.value.code == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_repeated_wrong_pins_lock_the_operator(running: Running) -> None:
+    with PosdClient(running.target) as pos:
+        for _ in range(5):
+            with pytest.raises(PosdError):
+                pos.login("2", "1111")
+        with pytest.raises(PosdError) as err:
+            pos.login("2", "0000")  # right PIN, but locked for a minute
+        assert err.value.reason == "LOGIN_LOCKED"
+
+
+def test_logout_ends_the_session(running: Running) -> None:
+    with PosdClient(running.target) as pos:
+        pos.login("1", "1234")
+        assert pos.whoami().operator.operator_id == "1"
+        token = pos.token
+        pos.logout()
+        pos.token = token
+        with pytest.raises(PosdError) as err:
+            pos.whoami()
+        assert err.value.code == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_permissions_are_enforced_with_the_permission_named(running: Running) -> None:
+    with running.client("2", "0000") as cashier:
+        assert "CATALOG_EDIT" not in cashier.whoami().operator.permissions
+        with pytest.raises(PosdError) as err:
+            cashier.upsert_item("1", "Wasser", 99)
+        assert err.value.code == grpc.StatusCode.PERMISSION_DENIED
+        assert err.value.metadata["permission"] == "CATALOG_EDIT"
+        sale = cashier.create_sale()  # SALE is granted
+        assert sale.operator_id == "2"
+
+
+def test_sessions_survive_a_restart(tmp_path: Path) -> None:
+    r = start_in_thread(tmp_path / "s")
+    pos = r.client()
+    token = pos.token
+    pos.close()
+    r.stop()
+    r = start_in_thread(tmp_path / "s")
+    try:
+        with PosdClient(r.target) as again:
+            again.token = token
+            assert again.whoami().operator.operator_id == "1"
+    finally:
+        r.stop()
+
+
+def test_catalog_validation(pos: PosdClient) -> None:
+    for kwargs, field in (
+        ({"item_id": "", "name": "x", "price_minor": 1}, "item.item_id"),
+        ({"item_id": "a b", "name": "x", "price_minor": 1}, "item.item_id"),
+        ({"item_id": "a", "name": "", "price_minor": 1}, "item.name"),
+        ({"item_id": "a", "name": "x" * 121, "price_minor": 1}, "item.name"),
+        ({"item_id": "a", "name": "x", "price_minor": -1}, "item.gross_price.amount_minor"),
+        (
+            {"item_id": "a", "name": "x", "price_minor": 1, "currency": "CHF"},
+            "item.gross_price.currency_code",
+        ),
+        ({"item_id": "a", "name": "x", "price_minor": 1, "vat_category": 99}, "item.vat_category"),
+        ({"item_id": "a", "name": "bad\x00name", "price_minor": 1}, "item.name"),
+    ):
+        with pytest.raises(PosdError) as err:
+            pos.upsert_item(**kwargs)  # type: ignore[arg-type]
+        assert err.value.field_violations[0][0] == field
+    with pytest.raises(PosdError):
+        pos.call(pos.catalog.GetItem, catalog_pb2.GetItemRequest(item_id="a"))
+    created = pos.upsert_item("a", "Äpfel", 299, vat_category=common_pb2.VAT_CATEGORY_REDUCED)
+    assert created.created
+    assert not pos.upsert_item("a", "Äpfel", 319).created
+
+
+def test_health_reflection_and_metrics(tmp_path: Path) -> None:
+    r = start_in_thread(tmp_path / "m", {"metrics": {"listen": "127.0.0.1:0"}})
+    try:
+        with grpc.insecure_channel(r.target) as ch:
+            health = health_pb2_grpc.HealthStub(ch)
+            resp = health.Check(health_pb2.HealthCheckRequest(service="posd.v1.SaleService"))
+            assert resp.status == health_pb2.HealthCheckResponse.SERVING
+            refl = reflection_pb2_grpc.ServerReflectionStub(ch)
+            answers = refl.ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+            )
+            names = {s.name for a in answers for s in a.list_services_response.service}
+            assert {
+                "posd.v1.SaleService",
+                "posd.v1.CatalogService",
+                "posd.v1.OperatorService",
+                "grpc.health.v1.Health",
+            } <= names
+        with r.client() as pos:
+            pos.upsert_item("1", "Wasser", 99)
+            s = pos.create_sale()
+            pos.add_line(s.sale_id, item_id="1")
+            pos.add_payment(s.sale_id, sale_pb2.PAYMENT_METHOD_CASH, 100)
+            pos.post_sale(s.sale_id)
+            with pytest.raises(PosdError):
+                pos.get_sale("missing")
+        port = r.daemon.metrics.bound_port
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        assert 'posd_rpc_total{code="OK",method="PostSale"} 1.0' in text
+        assert 'posd_rpc_total{code="NOT_FOUND",method="GetSale"} 1.0' in text
+        assert "posd_sales_posted_total 1.0" in text
+        assert "posd_post_duration_seconds_count 1.0" in text
+        assert 'posd_rpc_duration_seconds_bucket{le="0.005",method="AddLine"}' in text
+    finally:
+        r.stop()
+
+
+def test_socket_has_the_configured_mode(running: Running) -> None:
+    mode = running.config.socket_path.stat().st_mode & 0o777
+    assert mode == 0o660
