@@ -1,0 +1,368 @@
+"""Independent verifier of a TSE TAR export (TR-03151 log messages, TR-03153 file names).
+
+Deliberately does not use the software TSE or the export writer: it parses every file,
+derives the expected file names itself and checks
+
+1. every file is known: log messages, ``<sha256-hex>_X509.<der|crt|pem|cer>`` certificates
+   and ``info.csv`` (present and in the ``"description:",…`` form);
+2. each certificate's file name is the SHA-256 of its public key point 04||X||Y and its
+   signature verifies (self-signed, or by an issuer in the export);
+3. each log message parses, its file name matches its contents, its serialNumber is the
+   SHA-256 of the public key of a certificate in the export, and its signature verifies
+   against that certificate over the bytes exactly as stored;
+4. signature counters per TSE are continuous (from 1 for a full export), no duplicates;
+5. transactions: numbers continuous, handed out in start order, each is
+   StartTransaction, UpdateTransaction*, FinishTransaction, one client throughout.
+
+The report names the FIRST problem (file and what) and lists counts.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+import tarfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from posd_daemon.fiscal import log_message as lm
+
+EXPORT = "(export)"
+
+_CERT_RE = re.compile(r"([0-9A-Fa-f]{64})_X509\.(der|crt|pem|cer)")
+_LOG_RE = re.compile(r"(Unixt|Utc|Gent)_.+_Sig-\d+_Log-(Tra|Sys|Aud).*\.log")
+_TIME_PREFIX = {
+    lm.TimeFormat.UNIX: "Unixt",
+    lm.TimeFormat.UTC: "Utc",
+    lm.TimeFormat.GENERALIZED: "Gent",
+}
+_OP_SHORT = {
+    lm.OPERATION_START: "Start",
+    lm.OPERATION_UPDATE: "Update",
+    lm.OPERATION_FINISH: "Finish",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding: the file it is about and what is wrong."""
+
+    file: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.what}"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    problems: tuple[Problem, ...]
+    files: int = 0
+    log_messages: int = 0
+    transaction_logs: int = 0
+    system_logs: int = 0
+    audit_logs: int = 0
+    valid_signatures: int = 0
+    certificates: int = 0
+    transactions: int = 0
+    complete_transactions: int = 0
+    open_transactions: tuple[int, ...] = ()
+    first_signature_counter: int | None = None
+    last_signature_counter: int | None = None
+    info: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_problem(self) -> Problem | None:
+        return self.problems[0] if self.problems else None
+
+    def summary(self) -> str:
+        head = "OK" if self.ok else f"FAILED: {self.first_problem}"
+        return (
+            f"{head} ({self.log_messages} log messages, {self.valid_signatures} valid "
+            f"signatures, {self.transactions} transactions, {self.complete_transactions} "
+            f"complete, {len(self.open_transactions)} open, {self.certificates} certificates, "
+            f"{len(self.problems)} problems)"
+        )
+
+
+@dataclass(slots=True)
+class _Log:
+    name: str
+    message: lm.LogMessage
+
+
+@dataclass(slots=True)
+class _Cert:
+    name: str
+    cert: x509.Certificate
+    key: ec.EllipticCurvePublicKey | None
+
+
+def _read_members(source: str | os.PathLike[str] | BinaryIO) -> list[tuple[str, bytes | None]]:
+    """(name, content or None for a non-regular member), in archive order."""
+    out: list[tuple[str, bytes | None]] = []
+    if isinstance(source, str | os.PathLike):
+        with open(os.fspath(source), "rb") as fh:
+            return _read_members(fh)
+    with tarfile.open(fileobj=source, mode="r|*") as tar:
+        for member in tar:
+            if not member.isfile():
+                out.append((member.name, None))
+                continue
+            handle = tar.extractfile(member)
+            out.append((member.name, handle.read() if handle is not None else None))
+    return out
+
+
+def expected_log_name(message: lm.LogMessage) -> str:
+    """The TR-03153 file name the log message must have (own derivation)."""
+    time_part = f"{_TIME_PREFIX[message.time_format]}_{message.log_time_text}"
+    base = f"{time_part}_Sig-{message.signature_counter}_Log-{message.kind}"
+    if message.transaction is not None:
+        tx = message.transaction
+        return (
+            f"{base}_No-{tx.transaction_number}_{_OP_SHORT[tx.operation_type]}"
+            f"_Client-{tx.client_id}.log"
+        )
+    if message.system is not None:
+        return f"{base}_{message.system.operation_type}.log"
+    return f"{base}.log"
+
+
+def _parse_info(data: bytes) -> dict[str, str] | str:
+    try:
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        return f"unreadable: {exc}"
+    rows = [r for r in rows if r]
+    if len(rows) != 1 or len(rows[0]) % 2:
+        return 'expected one line "description:","…","manufacturer:","…","version:","…"'
+    cells = rows[0]
+    info = {cells[i].rstrip(":"): cells[i + 1] for i in range(0, len(cells), 2)}
+    missing = [k for k in ("description", "manufacturer", "version") if k not in info]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    return info
+
+
+def _load_certificate(data: bytes) -> x509.Certificate:
+    if data.lstrip().startswith(b"-----BEGIN"):
+        return x509.load_pem_x509_certificate(data)
+    return x509.load_der_x509_certificate(data)
+
+
+def verify_export(
+    source: str | os.PathLike[str] | BinaryIO,
+    *,
+    allow_open_transactions: bool = False,
+    full_export: bool = True,
+) -> VerifyReport:
+    """Verifies a TSE TAR export; see the module docstring for what is checked.
+
+    ``full_export``: counters and transaction numbers must start at 1 (a complete export,
+    not a time/counter range). ``allow_open_transactions``: transactions without a
+    FinishTransaction are only counted, not reported (e.g. an export taken mid-sale).
+    """
+    problems: list[Problem] = []
+
+    def problem(file: str, what: str) -> None:
+        problems.append(Problem(file, what))
+
+    try:
+        members = _read_members(source)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        return VerifyReport(problems=(Problem(EXPORT, f"not a readable TAR: {exc}"),))
+
+    logs: list[_Log] = []
+    certs: list[_Cert] = []
+    info: dict[str, str] = {}
+    seen: set[str] = set()
+    info_found = False
+
+    # -- 1./2./3a: every file on its own
+    for path, data in members:
+        name = path.rsplit("/", 1)[-1]
+        if path in seen:
+            problem(path, "file appears twice in the export")
+            continue
+        seen.add(path)
+        if data is None:
+            problem(path, "not a regular file")
+            continue
+        if name == "info.csv":
+            info_found = True
+            parsed = _parse_info(data)
+            if isinstance(parsed, str):
+                problem(path, f"info.csv {parsed}")
+            else:
+                info = parsed
+            continue
+        cert_match = _CERT_RE.fullmatch(name)
+        if cert_match:
+            try:
+                cert = _load_certificate(data)
+            except ValueError as exc:
+                problem(path, f"not a certificate: {exc}")
+                continue
+            key = cert.public_key()
+            if not isinstance(key, ec.EllipticCurvePublicKey):
+                certs.append(_Cert(path, cert, None))
+                continue
+            digest = hashlib.sha256(lm.public_point(key)).hexdigest()
+            if digest != cert_match.group(1).lower():
+                problem(path, f"file name is not the SHA-256 of the certificate's key ({digest})")
+            certs.append(_Cert(path, cert, key))
+            continue
+        if _LOG_RE.fullmatch(name):
+            try:
+                message = lm.parse_log_message(data)
+            except ValueError as exc:
+                problem(path, f"not a valid log message: {exc}")
+                continue
+            expected = expected_log_name(message)
+            if name != expected:
+                problem(path, f"file name does not match the contents (expected {expected})")
+            logs.append(_Log(path, message))
+            continue
+        problem(path, "unexpected file")
+
+    if not info_found:
+        problem("info.csv", "missing from the export")
+    if not certs:
+        problem(EXPORT, "no certificate in the export")
+    for c in certs:
+        issuer = next((o for o in certs if o.cert.subject == c.cert.issuer), None)
+        if issuer is None:
+            continue  # chain not included; nothing to check against
+        try:
+            c.cert.verify_directly_issued_by(issuer.cert)
+        except (ValueError, TypeError, InvalidSignature):
+            problem(c.name, f"certificate signature does not verify with {issuer.name}")
+
+    # -- 3b: serial number and signature of every log message
+    keys = {hashlib.sha256(lm.public_point(c.key)).digest(): c for c in certs if c.key}
+    valid = 0
+    for log in logs:
+        message = log.message
+        owner = keys.get(message.serial_number)
+        if owner is None or owner.key is None:
+            problem(
+                log.name,
+                f"serialNumber {message.serial_number.hex()} matches no certificate in the export",
+            )
+            continue
+        if message.signature_algorithm is None:
+            problem(log.name, f"unknown signature algorithm {message.signature_algorithm_oid}")
+            continue
+        if not message.verify(owner.key):
+            problem(log.name, f"signature does not verify with {owner.name}")
+            continue
+        valid += 1
+
+    # -- 4: signature counters per TSE
+    by_serial: dict[bytes, list[_Log]] = defaultdict(list)
+    for log in logs:
+        by_serial[log.message.serial_number].append(log)
+    counters: list[int] = []
+    for group in by_serial.values():
+        group.sort(key=lambda g: (g.message.signature_counter, g.name))
+        previous: _Log | None = None
+        for log in group:
+            counter = log.message.signature_counter
+            counters.append(counter)
+            if previous is None:
+                if full_export and counter != 1:
+                    problem(log.name, f"signature counters start at {counter}, not 1")
+            elif counter == previous.message.signature_counter:
+                problem(log.name, f"duplicate signature counter {counter} (also {previous.name})")
+            elif counter != previous.message.signature_counter + 1:
+                missing = previous.message.signature_counter + 1
+                problem(
+                    log.name,
+                    f"signature counter gap: {missing}..{counter - 1} missing before this file",
+                )
+            previous = log
+
+    # -- 5: transactions per TSE
+    transactions = 0
+    complete = 0
+    open_numbers: list[int] = []
+    for group in by_serial.values():
+        per_tx: dict[int, list[_Log]] = defaultdict(list)
+        for log in group:  # already in counter order
+            if log.message.transaction is not None:
+                per_tx[log.message.transaction.transaction_number].append(log)
+        previous_number: int | None = None
+        previous_start = -1
+        for number in sorted(per_tx):
+            entries = per_tx[number]
+            first = entries[0]
+            transactions += 1
+            if previous_number is None:
+                if full_export and number != 1:
+                    problem(first.name, f"transaction numbers start at {number}, not 1")
+            elif number != previous_number + 1:
+                problem(
+                    first.name,
+                    f"transaction numbers not continuous: {previous_number + 1}..{number - 1}"
+                    " missing",
+                )
+            previous_number = number
+            ok = True
+            ops = [e.message.transaction.operation_type for e in entries if e.message.transaction]
+            clients = {e.message.transaction.client_id for e in entries if e.message.transaction}
+            if ops[0] != lm.OPERATION_START:
+                problem(first.name, f"transaction {number} does not begin with StartTransaction")
+                ok = False
+            elif first.message.signature_counter < previous_start:
+                problem(first.name, f"transaction {number} started before a lower number")
+                ok = False
+            else:
+                previous_start = first.message.signature_counter
+            for entry, op in list(zip(entries, ops, strict=True))[1:]:
+                if op == lm.OPERATION_START:
+                    problem(entry.name, f"second StartTransaction for transaction {number}")
+                    ok = False
+            finishes = [i for i, op in enumerate(ops) if op == lm.OPERATION_FINISH]
+            if len(finishes) > 1 or (finishes and finishes[0] != len(ops) - 1):
+                bad = entries[finishes[1] if len(finishes) > 1 else finishes[0] + 1]
+                problem(bad.name, f"log message after FinishTransaction of transaction {number}")
+                ok = False
+            if len(clients) > 1:
+                problem(first.name, f"transaction {number} used by clients {sorted(clients)}")
+                ok = False
+            if not finishes:
+                open_numbers.append(number)
+                if not allow_open_transactions:
+                    problem(first.name, f"transaction {number} has no FinishTransaction")
+            elif ok:
+                complete += 1
+
+    return VerifyReport(
+        problems=tuple(problems),
+        files=len(members),
+        log_messages=len(logs),
+        transaction_logs=sum(1 for g in logs if g.message.kind == "Tra"),
+        system_logs=sum(1 for g in logs if g.message.kind == "Sys"),
+        audit_logs=sum(1 for g in logs if g.message.kind == "Aud"),
+        valid_signatures=valid,
+        certificates=len(certs),
+        transactions=transactions,
+        complete_transactions=complete,
+        open_transactions=tuple(sorted(open_numbers)),
+        first_signature_counter=min(counters) if counters else None,
+        last_signature_counter=max(counters) if counters else None,
+        info=info,
+    )
