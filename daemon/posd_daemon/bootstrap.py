@@ -7,7 +7,6 @@ import contextlib
 import fcntl
 import os
 import socket
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +19,8 @@ from grpc_reflection.v1alpha import reflection
 from posd.v1 import (
     catalog_pb2,
     catalog_pb2_grpc,
+    fiscal_pb2,
+    fiscal_pb2_grpc,
     operator_pb2,
     operator_pb2_grpc,
     sale_pb2,
@@ -28,6 +29,7 @@ from posd.v1 import (
     system_pb2_grpc,
 )
 
+from posd_daemon.api.fiscal_servicer import FiscalServicer
 from posd_daemon.api.runtime import Runtime
 from posd_daemon.api.servicers import (
     CatalogServicer,
@@ -36,23 +38,24 @@ from posd_daemon.api.servicers import (
     SystemServicer,
 )
 from posd_daemon.devices.simulated import SimulatedDrawer, SimulatedPrinter
-from posd_daemon.domain.document import Document
 from posd_daemon.domain.operators import Operator, Permission
-from posd_daemon.domain.receipt import ShopHeader, render_receipt
+from posd_daemon.domain.receipt import ShopHeader
+from posd_daemon.fiscal.fiskaly import FiskalyTse
+from posd_daemon.fiscal.software_tse import SoftwareTse
 from posd_daemon.ops import logging as plog
 from posd_daemon.ops.config import Config
 from posd_daemon.ops.metrics import Metrics
 from posd_daemon.services.auth import Authenticator, OperatorRecord
 from posd_daemon.services.catalog import CatalogCommands
 from posd_daemon.services.clock import Clock, system_clock
-from posd_daemon.services.device_ports import DeviceError
+from posd_daemon.services.documents import DocumentRenderer
 from posd_daemon.services.executor import DbExecutor
+from posd_daemon.services.fiscal import FiscalGateway
 from posd_daemon.services.outbox_worker import OutboxWorker
 from posd_daemon.services.sales import RegisterSettings, SaleCommands
+from posd_daemon.services.tse_port import Tse, TseError
 from posd_daemon.store import idempotency
-from posd_daemon.store import sales as sale_store
 from posd_daemon.store.database import open_database
-from posd_daemon.store.outbox import OutboxJob
 
 log = plog.get("posd")
 
@@ -61,6 +64,7 @@ SERVICE_NAMES = (
     catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name,
     operator_pb2.DESCRIPTOR.services_by_name["OperatorService"].full_name,
     system_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name,
+    fiscal_pb2.DESCRIPTOR.services_by_name["FiscalService"].full_name,
 )
 
 
@@ -74,6 +78,7 @@ class Daemon:
     server: grpc.aio.Server
     db: DbExecutor
     outbox: OutboxWorker
+    gateway: FiscalGateway
     metrics: Metrics
     health: health_aio.HealthServicer
     lock_file: IO[str]
@@ -87,6 +92,7 @@ class Daemon:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         await self.outbox.stop()
+        await self.gateway.close()
         self.db.close()
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
@@ -158,21 +164,34 @@ async def _start(config: Config, clock: Clock, lock: IO[str]) -> Daemon:
         vat_id=config.register.vat_id,
         footer_lines=tuple(config.register.footer),
     )
-
-    def render(c: sqlite3.Connection, job: OutboxJob) -> Document:
-        sale = sale_store.get(c, job.ref)
-        if sale is None:
-            raise DeviceError("NO_DOCUMENT", f"sale {job.ref} of job {job.job_id} is missing")
-        return render_receipt(
-            sale, shop, printer.columns, copy=bool(job.payload.get("copy", False))
-        )
-
-    worker = OutboxWorker(db, printer, drawer, render, clock, metrics)
+    tse = make_tse(config)
+    renderer = DocumentRenderer(
+        shop, printer.columns, tse_certified=not isinstance(tse, SoftwareTse)
+    )
+    worker = OutboxWorker(db, printer, drawer, renderer, clock, metrics)
     auth = Authenticator(operators_from_config(config), clock, config.api.session_hours)
     rt = Runtime(db, auth, metrics, clock)
     settings = RegisterSettings(config.register.id, config.register.currency)
     sales = SaleCommands(settings, config.vat_table(), clock, worker.wake)
     catalog = CatalogCommands(config.register.currency, clock)
+    gateway = FiscalGateway(
+        tse,
+        db,
+        client_id=config.register.id,
+        register_id=config.register.id,
+        printer_name=f"{config.printer.driver}:{config.printer.output}",
+        timeout_s=config.tse.timeout_ms / 1000,
+        probe_s=float(config.tse.probe_seconds),
+        print_outage_receipts=config.tse.print_outage_receipts,
+        metrics=metrics,
+        clock=clock,
+        on_outbox=worker.wake,
+    )
+    gateway.post_recovered = sales.post_loaded
+    gateway.cancel_recovered = lambda tx, sale, row: sales.cancel_loaded(
+        tx, sale, "finished as AVBelegabbruch before a crash", row
+    )
+    await gateway.open()
 
     limit = config.api.max_message_bytes
     server = grpc.aio.server(
@@ -182,7 +201,10 @@ async def _start(config: Config, clock: Clock, lock: IO[str]) -> Daemon:
             ("grpc.so_reuseport", 0),
         ]
     )
-    sale_pb2_grpc.add_SaleServiceServicer_to_server(SaleServicer(rt, sales), server)
+    sale_pb2_grpc.add_SaleServiceServicer_to_server(SaleServicer(rt, sales, gateway), server)
+    fiscal_pb2_grpc.add_FiscalServiceServicer_to_server(
+        FiscalServicer(rt, gateway, config.tse.backend), server
+    )
     catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(rt, catalog), server)
     operator_pb2_grpc.add_OperatorServiceServicer_to_server(OperatorServicer(rt), server)
     started = clock()
@@ -231,6 +253,7 @@ async def _start(config: Config, clock: Clock, lock: IO[str]) -> Daemon:
         server=server,
         db=db,
         outbox=worker,
+        gateway=gateway,
         metrics=metrics,
         health=health_servicer,
         lock_file=lock,
@@ -238,6 +261,26 @@ async def _start(config: Config, clock: Clock, lock: IO[str]) -> Daemon:
         tcp_port=tcp_port,
         extra={"printer": printer, "drawer": drawer},
     )
+
+
+def make_tse(config: Config) -> Tse | None:
+    """The configured TSE backend (the sale code only ever sees the port)."""
+    tse = config.tse
+    if tse.backend == "none":
+        return None
+    if tse.backend == "fiskaly":
+        return FiskalyTse(
+            tse.fiskaly_url,
+            tse.fiskaly_api_key,
+            tse.fiskaly_api_secret,
+            tse.fiskaly_tss_id,
+            timeout_s=tse.timeout_ms / 1000,
+            state_dir=config.path(tse.software_dir),
+        )
+    try:
+        return SoftwareTse(config.path(tse.software_dir), curve=tse.software_curve)
+    except TseError as exc:
+        raise StartupError(f"software TSE: {exc}") from exc
 
 
 def _tls_credentials(config: Config) -> grpc.ServerCredentials:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from google.protobuf import timestamp_pb2
-from posd.v1 import catalog_pb2, common_pb2, operator_pb2, sale_pb2
+from posd.v1 import catalog_pb2, common_pb2, fiscal_pb2, operator_pb2, sale_pb2
 
 from posd_daemon.domain.catalog import Item
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.operators import Operator
 from posd_daemon.domain.sale import PaymentMethod, Sale, SaleState, format_quantity
 from posd_daemon.domain.vat import VatCategory
+from posd_daemon.services.documents import fiscal_block
+from posd_daemon.store import fiscal as fstore
 
 SALE_STATE_TO_PB = {
     SaleState.OPEN: sale_pb2.SALE_STATE_OPEN,
@@ -62,7 +64,28 @@ def sale_state_from_pb(value: int) -> SaleState | None:
     return state
 
 
-def sale_to_pb(sale: Sale) -> sale_pb2.Sale:
+def tse_to_pb(row: fstore.SaleTse) -> fiscal_pb2.SaleTse:
+    msg = fiscal_pb2.SaleTse(
+        state=row.state,
+        client_id=row.client_id,
+        transaction_number=row.transaction_number or 0,
+        signature_counter=row.finish_counter or 0,
+        signature=row.signature,
+        process_type=row.process_type,
+        process_data=row.process_data,
+        tse_serial=row.tse_serial,
+        outage_number=row.outage_number or 0,
+    )
+    for when, name in ((row.start_time, "start_time"), (row.finish_time, "finish_time")):
+        ts = timestamp(when)
+        if ts is not None:
+            getattr(msg, name).CopyFrom(ts)
+    if row.state in (fstore.SIGNED, fstore.SIGNED_LATE):
+        msg.qr_code = fiscal_block(row).qr_data
+    return msg
+
+
+def sale_to_pb(sale: Sale, tse: fstore.SaleTse | None = None) -> sale_pb2.Sale:
     cur = sale.currency
     msg = sale_pb2.Sale(
         sale_id=sale.sale_id,
@@ -78,6 +101,8 @@ def sale_to_pb(sale: Sale) -> sale_pb2.Sale:
         revision=sale.revision,
         cancel_reason=sale.cancel_reason,
     )
+    if tse is not None and tse.state != fstore.STARTED:
+        msg.tse.CopyFrom(tse_to_pb(tse))
     for when, name in (
         (sale.created_at, "create_time"),
         (sale.posted_at, "post_time"),

@@ -19,6 +19,7 @@ from posd_daemon.services import idempotency
 from posd_daemon.services.auth import Authenticator, unauthenticated
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import DbExecutor, Tx
+from posd_daemon.store import idempotency as idempotency_store
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Message)
@@ -70,6 +71,19 @@ class Runtime:
 
     def forget_session(self, token: str) -> None:
         self._sessions.pop(token, None)
+
+    async def answered(self, method: str, request: Message, response_type: type[M]) -> M | None:
+        """The stored first answer when this request_id was already handled, else None.
+
+        Lets a retried PostSale return its answer without touching the TSE again."""
+        request_id = str(getattr(request, "request_id", ""))
+        if not request_id:
+            return None
+        digest = request_digest(request)
+        seen = await self.db.read(lambda c: idempotency_store.lookup(c, request_id))
+        if seen is None or seen[0] != method or seen[1] != digest:
+            return None  # unknown, or a reuse that mutate() will refuse clearly
+        return response_type.FromString(seen[2])
 
     async def mutate(
         self,

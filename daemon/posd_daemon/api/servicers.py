@@ -26,15 +26,18 @@ from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.sale import SaleState
 from posd_daemon.services import paging
 from posd_daemon.services.catalog import CatalogCommands
+from posd_daemon.services.fiscal import FiscalGateway
 from posd_daemon.services.sales import LineAdded, PaymentAdded, SaleCommands, receipt_counter
+from posd_daemon.store import fiscal as fstore
 from posd_daemon.store import journal, outbox
 from posd_daemon.store import sales as sale_store
 
 
 class SaleServicer(sale_pb2_grpc.SaleServiceServicer):
-    def __init__(self, rt: Runtime, sales: SaleCommands) -> None:
+    def __init__(self, rt: Runtime, sales: SaleCommands, fiscal: FiscalGateway) -> None:
         self.rt = rt
         self.sales = sales
+        self.fiscal = fiscal
 
     async def CreateSale(
         self, request: sale_pb2.CreateSaleRequest, context: Context
@@ -56,8 +59,10 @@ class SaleServicer(sale_pb2_grpc.SaleServiceServicer):
     ) -> sale_pb2.GetSaleResponse:
         async def run() -> sale_pb2.GetSaleResponse:
             await self.rt.operator(context)
-            sale = await self.rt.db.read(lambda c: self.sales.get(c, request.sale_id))
-            return sale_pb2.GetSaleResponse(sale=convert.sale_to_pb(sale))
+            sale, row = await self.rt.db.read(
+                lambda c: (self.sales.get(c, request.sale_id), fstore.get(c, request.sale_id))
+            )
+            return sale_pb2.GetSaleResponse(sale=convert.sale_to_pb(sale, row))
 
         return await self.rt.call(context, "GetSale", request, run)
 
@@ -88,7 +93,7 @@ class SaleServicer(sale_pb2_grpc.SaleServiceServicer):
             def encode(r: LineAdded) -> sale_pb2.AddLineResponse:
                 return sale_pb2.AddLineResponse(sale=convert.sale_to_pb(r.sale), line_id=r.line_id)
 
-            return await self.rt.mutate(
+            response = await self.rt.mutate(
                 "AddLine",
                 request,
                 lambda tx: self.sales.add_line(
@@ -102,6 +107,9 @@ class SaleServicer(sale_pb2_grpc.SaleServiceServicer):
                 encode,
                 sale_pb2.AddLineResponse,
             )
+            # the TSE transaction starts with the first line, in the background
+            self.fiscal.schedule_start(response.sale.sale_id)
+            return response
 
         return await self.rt.call(context, "AddLine", request, run)
 
@@ -189,13 +197,24 @@ class SaleServicer(sale_pb2_grpc.SaleServiceServicer):
         async def run() -> sale_pb2.PostSaleResponse:
             op = await self.rt.operator(context)
             start = time.perf_counter()
-            response = await self.rt.mutate(
-                "PostSale",
-                request,
-                lambda tx: self.sales.post(tx, op, request.sale_id),
-                lambda s: sale_pb2.PostSaleResponse(sale=convert.sale_to_pb(s)),
-                sale_pb2.PostSaleResponse,
-            )
+            answered = await self.rt.answered("PostSale", request, sale_pb2.PostSaleResponse)
+            if answered is not None:
+                return answered
+            sale_id = request.sale_id
+            sale = await self.rt.db.read(lambda c: self.sales.validate_post(c, op, sale_id))
+            self.sales.check_editable(sale_id)
+            self.sales.posting.add(sale_id)
+            try:
+                row = await self.fiscal.finish_sale(sale, op.operator_id)
+                response = await self.rt.mutate(
+                    "PostSale",
+                    request,
+                    lambda tx: self.sales.post(tx, op, sale_id, row),
+                    lambda s: sale_pb2.PostSaleResponse(sale=convert.sale_to_pb(s, row)),
+                    sale_pb2.PostSaleResponse,
+                )
+            finally:
+                self.sales.posting.discard(sale_id)
             self.rt.metrics.post_seconds.observe(time.perf_counter() - start)
             self.rt.metrics.sales_posted.inc()
             return response
@@ -207,13 +226,26 @@ class SaleServicer(sale_pb2_grpc.SaleServiceServicer):
     ) -> sale_pb2.CancelSaleResponse:
         async def run() -> sale_pb2.CancelSaleResponse:
             op = await self.rt.operator(context)
-            return await self.rt.mutate(
-                "CancelSale",
-                request,
-                lambda tx: self.sales.cancel(tx, op, request.sale_id, request.reason),
-                lambda s: sale_pb2.CancelSaleResponse(sale=convert.sale_to_pb(s)),
-                sale_pb2.CancelSaleResponse,
+            answered = await self.rt.answered("CancelSale", request, sale_pb2.CancelSaleResponse)
+            if answered is not None:
+                return answered
+            sale_id = request.sale_id
+            await self.rt.db.read(
+                lambda c: self.sales.validate_cancel(c, op, sale_id, request.reason)
             )
+            self.sales.check_editable(sale_id)
+            self.sales.posting.add(sale_id)
+            try:
+                row = await self.fiscal.cancel_sale(sale_id)
+                return await self.rt.mutate(
+                    "CancelSale",
+                    request,
+                    lambda tx: self.sales.cancel(tx, op, sale_id, request.reason, row),
+                    lambda s: sale_pb2.CancelSaleResponse(sale=convert.sale_to_pb(s, row)),
+                    sale_pb2.CancelSaleResponse,
+                )
+            finally:
+                self.sales.posting.discard(sale_id)
 
         return await self.rt.call(context, "CancelSale", request, run)
 

@@ -82,6 +82,20 @@ class DrawerConfig:
 
 
 @dataclass(frozen=True)
+class TseConfig:
+    backend: str = "software"
+    timeout_ms: int = 3000
+    probe_seconds: int = 10
+    print_outage_receipts: bool = True
+    software_dir: str = "{state_dir}/tse"
+    software_curve: str = "P-256"
+    fiskaly_url: str = "https://kassensichv-middleware.fiskaly.com"
+    fiskaly_api_key: str = ""
+    fiskaly_api_secret: str = ""
+    fiskaly_tss_id: str = ""
+
+
+@dataclass(frozen=True)
 class VatRateConfig:
     category: str
     percent: str
@@ -106,6 +120,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     printer: PrinterConfig = field(default_factory=PrinterConfig)
     drawer: DrawerConfig = field(default_factory=DrawerConfig)
+    tse: TseConfig = field(default_factory=TseConfig)
     vat_rates: list[VatRateConfig] = field(default_factory=list)
     roles: dict[str, list[str]] = field(default_factory=dict)
     operators: list[OperatorConfig] = field(default_factory=list)
@@ -272,6 +287,19 @@ def _check(cfg: Config, problems: list[str]) -> None:
         problems.append(f"drawer.driver: unknown driver {cfg.drawer.driver!r} (simulated)")
     if cfg.drawer.pin not in (2, 5):
         problems.append("drawer.pin: 2 or 5")
+    tse = cfg.tse
+    if tse.backend not in ("software", "fiskaly", "none"):
+        problems.append("tse.backend: one of software, fiskaly, none")
+    if not 50 <= tse.timeout_ms <= 60_000:
+        problems.append("tse.timeout_ms: between 50 and 60000")
+    if not 1 <= tse.probe_seconds <= 3600:
+        problems.append("tse.probe_seconds: between 1 and 3600")
+    if tse.software_curve not in ("P-256", "P-384", "brainpoolP256r1", "brainpoolP384r1"):
+        problems.append("tse.software_curve: P-256, P-384, brainpoolP256r1 or brainpoolP384r1")
+    if tse.backend == "fiskaly":
+        for key in ("fiskaly_url", "fiskaly_api_key", "fiskaly_api_secret", "fiskaly_tss_id"):
+            if not getattr(tse, key):
+                problems.append(f"tse.{key}: required for the fiskaly backend")
     for i, rate in enumerate(cfg.vat_rates):
         where = f"vat_rates[{i}]"
         if rate.category not in VatCategory.__members__:

@@ -32,6 +32,9 @@ class Metrics:
     post_seconds: Histogram
     outbox_pending: Gauge
     outbox_failures: Counter
+    tse_seconds: Histogram
+    tse_outage_active: Gauge
+    tse_outages: Counter
     bound_port: int = 0
 
     @classmethod
@@ -68,6 +71,17 @@ class Metrics:
                 ["kind"],
                 registry=reg,
             ),
+            tse_seconds=Histogram(
+                "posd_tse_operation_duration_seconds",
+                "TSE operation latency by operation",
+                ["operation"],
+                buckets=_LATENCY_BUCKETS,
+                registry=reg,
+            ),
+            tse_outage_active=Gauge(
+                "posd_tse_outage_active", "1 while a TSE outage is open", registry=reg
+            ),
+            tse_outages=Counter("posd_tse_outages", "TSE outages begun", registry=reg),
         )
 
     def serve(self, listen: str) -> int:

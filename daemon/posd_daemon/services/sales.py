@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from posd_daemon.domain.catalog import Item
-from posd_daemon.domain.errors import DomainError, ErrorKind, invalid, not_found
+from posd_daemon.domain.errors import DomainError, ErrorKind, invalid, not_found, precondition
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.sale import PaymentMethod, Sale, SaleState, parse_quantity
 from posd_daemon.domain.text import check_code, check_text
@@ -17,8 +17,10 @@ from posd_daemon.ops import crashpoints
 from posd_daemon.services import paging
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import Tx
+from posd_daemon.services.fiscal import receipt_process_data
 from posd_daemon.services.records import sale_record
 from posd_daemon.store import catalog as catalog_store
+from posd_daemon.store import fiscal as fstore
 from posd_daemon.store import journal, outbox
 from posd_daemon.store import sales as sale_store
 from posd_daemon.store.timeutil import to_db
@@ -42,6 +44,22 @@ class PaymentAdded:
     payment_id: str
 
 
+def fiscal_record(row: fstore.SaleTse) -> dict[str, object]:
+    return {
+        "state": row.state,
+        "client_id": row.client_id,
+        "transaction_number": row.transaction_number,
+        "start_time": to_db(row.start_time) if row.start_time else None,
+        "finish_time": to_db(row.finish_time) if row.finish_time else None,
+        "signature_counter": row.finish_counter,
+        "process_type": row.process_type,
+        "process_data": row.process_data,
+        "signature": row.signature,
+        "tse_serial": row.tse_serial,
+        "outage_number": row.outage_number,
+    }
+
+
 def receipt_counter(register_id: str) -> str:
     return f"receipt:{register_id}"
 
@@ -58,6 +76,8 @@ class SaleCommands:
         self._vat = vat
         self._clock = clock
         self._on_outbox = on_outbox
+        #: sales between TSE finish and commit; no other change may touch them
+        self.posting: set[str] = set()
 
     # -- queries ----------------------------------------------------------------------
 
@@ -104,6 +124,7 @@ class SaleCommands:
         quantity: str = "",
     ) -> LineAdded:
         operator.require(Permission.SALE)
+        self.check_editable(sale_id)
         sale = self.get(tx.conn, sale_id)
         item, scanned = self._resolve(tx.conn, item_id=item_id, code=code)
         qty = parse_quantity(quantity, fractional=item.fractional_quantity)
@@ -141,6 +162,7 @@ class SaleCommands:
         self, tx: Tx, operator: Operator, sale_id: str, line_id: str, quantity: str
     ) -> Sale:
         operator.require(Permission.SALE)
+        self.check_editable(sale_id)
         sale = self.get(tx.conn, sale_id)
         check_code(line_id, "line_id")
         if not quantity:
@@ -152,6 +174,7 @@ class SaleCommands:
 
     def remove_line(self, tx: Tx, operator: Operator, sale_id: str, line_id: str) -> Sale:
         operator.require(Permission.SALE)
+        self.check_editable(sale_id)
         sale = self.get(tx.conn, sale_id)
         check_code(line_id, "line_id")
         sale.remove_line(line_id)
@@ -168,6 +191,7 @@ class SaleCommands:
         currency: str,
     ) -> PaymentAdded:
         operator.require(Permission.SALE)
+        self.check_editable(sale_id)
         sale = self.get(tx.conn, sale_id)
         payment = sale.add_payment(method, amount, currency)
         sale_store.update(tx.conn, sale)
@@ -175,19 +199,36 @@ class SaleCommands:
 
     def remove_payment(self, tx: Tx, operator: Operator, sale_id: str, payment_id: str) -> Sale:
         operator.require(Permission.SALE)
+        self.check_editable(sale_id)
         sale = self.get(tx.conn, sale_id)
         check_code(payment_id, "payment_id")
         sale.remove_payment(payment_id)
         sale_store.update(tx.conn, sale)
         return sale
 
-    def post(self, tx: Tx, operator: Operator, sale_id: str) -> Sale:
+    def check_editable(self, sale_id: str) -> None:
+        if sale_id in self.posting:
+            raise precondition(
+                "SALE_BEING_POSTED", f"sale {sale_id} is being posted and cannot change now"
+            )
+
+    def post(
+        self, tx: Tx, operator: Operator, sale_id: str, fiscal: fstore.SaleTse | None = None
+    ) -> Sale:
         """Posts in ONE transaction: receipt number, state, drawer entries, journal, outbox."""
         operator.require(Permission.SALE)
+        sale = self.get(tx.conn, sale_id)
+        self.post_loaded(tx, sale, fiscal)
+        return sale
+
+    def post_loaded(self, tx: Tx, sale: Sale, fiscal: fstore.SaleTse | None) -> None:
         conn = tx.conn
-        sale = self.get(conn, sale_id)
         sale.check_postable()
         now = self._clock()
+        if fiscal is not None and fiscal.process_data != receipt_process_data(sale):
+            raise precondition(
+                "SALE_CHANGED_WHILE_SIGNING", "the sale changed while it was being signed"
+            )
         number = sale_store.next_counter(conn, receipt_counter(sale.register_id))
         sale.post(number, now)
         sale_store.update(conn, sale)
@@ -216,12 +257,18 @@ class SaleCommands:
                 currency=sale.currency,
                 when=stamp,
             )
+        record = sale_record(sale)
+        if fiscal is not None:
+            fstore.save(conn, fiscal)
+            record["tse"] = fiscal_record(fiscal)
+            if fiscal.state == fstore.OUTAGE and fiscal.outage_number is not None:
+                fstore.add_outage_receipt(conn, fiscal.outage_number, number, sale.sale_id, now)
         journal.append(
             conn,
             kind="SALE_POSTED",
             register_id=sale.register_id,
             ref=f"receipt:{number}",
-            payload=sale_record(sale),
+            payload=record,
             when=now,
         )
         if sale.cash_paid:
@@ -244,21 +291,50 @@ class SaleCommands:
         crashpoints.reached("post.in_transaction")
         tx.after_commit(lambda: crashpoints.reached("post.after_commit"))
         tx.after_commit(self._on_outbox)
-        return sale
 
-    def cancel(self, tx: Tx, operator: Operator, sale_id: str, reason: str) -> Sale:
+    def cancel(
+        self,
+        tx: Tx,
+        operator: Operator,
+        sale_id: str,
+        reason: str,
+        fiscal: fstore.SaleTse | None = None,
+    ) -> Sale:
         operator.require(Permission.SALE)
         sale = self.get(tx.conn, sale_id)
         check_text(reason, "reason", max_len=200, required=False)
+        self.cancel_loaded(tx, sale, reason, fiscal)
+        return sale
+
+    def cancel_loaded(self, tx: Tx, sale: Sale, reason: str, fiscal: fstore.SaleTse | None) -> None:
         now = self._clock()
         sale.cancel(reason, now)
         sale_store.update(tx.conn, sale)
+        record = sale_record(sale)
+        if fiscal is not None:
+            fstore.save(tx.conn, fiscal)
+            record["tse"] = fiscal_record(fiscal)
         journal.append(
             tx.conn,
             kind="SALE_CANCELLED",
             register_id=sale.register_id,
             ref=f"sale:{sale.sale_id}",
-            payload=sale_record(sale),
+            payload=record,
             when=now,
         )
+
+    def validate_cancel(
+        self, conn: sqlite3.Connection, operator: Operator, sale_id: str, reason: str
+    ) -> Sale:
+        operator.require(Permission.SALE)
+        sale = self.get(conn, sale_id)
+        check_text(reason, "reason", max_len=200, required=False)
+        if sale.state is not SaleState.OPEN:
+            sale.cancel(reason, self._clock())  # raises the precise state error
+        return sale
+
+    def validate_post(self, conn: sqlite3.Connection, operator: Operator, sale_id: str) -> Sale:
+        operator.require(Permission.SALE)
+        sale = self.get(conn, sale_id)
+        sale.check_postable()
         return sale

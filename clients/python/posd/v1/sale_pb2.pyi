@@ -10,6 +10,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from posd.v1 import common_pb2 as _common_pb2
+from posd.v1 import fiscal_pb2 as _fiscal_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -221,6 +222,7 @@ class Sale(_message.Message):
     CANCEL_TIME_FIELD_NUMBER: _builtins.int
     REVISION_FIELD_NUMBER: _builtins.int
     CANCEL_REASON_FIELD_NUMBER: _builtins.int
+    TSE_FIELD_NUMBER: _builtins.int
     sale_id: _builtins.str
     """Sale id."""
     state: Global___SaleState.ValueType
@@ -277,6 +279,10 @@ class Sale(_message.Message):
     def cancel_time(self) -> _timestamp_pb2.Timestamp:
         """When it was cancelled."""
 
+    @_builtins.property
+    def tse(self) -> _fiscal_pb2.SaleTse:
+        """TSE data (signature or outage marking) once posted or cancelled."""
+
     def __init__(
         self,
         *,
@@ -298,10 +304,11 @@ class Sale(_message.Message):
         cancel_time: _timestamp_pb2.Timestamp | None = ...,
         revision: _builtins.int = ...,
         cancel_reason: _builtins.str = ...,
+        tse: _fiscal_pb2.SaleTse | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cancel_time", b"cancel_time", "change", b"change", "create_time", b"create_time", "open_amount", b"open_amount", "paid", b"paid", "post_time", b"post_time", "total", b"total"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cancel_time", b"cancel_time", "change", b"change", "create_time", b"create_time", "open_amount", b"open_amount", "paid", b"paid", "post_time", b"post_time", "total", b"total", "tse", b"tse"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_reason", b"cancel_reason", "cancel_time", b"cancel_time", "change", b"change", "create_time", b"create_time", "currency_code", b"currency_code", "lines", b"lines", "open_amount", b"open_amount", "operator_id", b"operator_id", "paid", b"paid", "payments", b"payments", "post_time", b"post_time", "receipt_number", b"receipt_number", "register_id", b"register_id", "revision", b"revision", "sale_id", b"sale_id", "state", b"state", "total", b"total", "vat_totals", b"vat_totals"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_reason", b"cancel_reason", "cancel_time", b"cancel_time", "change", b"change", "create_time", b"create_time", "currency_code", b"currency_code", "lines", b"lines", "open_amount", b"open_amount", "operator_id", b"operator_id", "paid", b"paid", "payments", b"payments", "post_time", b"post_time", "receipt_number", b"receipt_number", "register_id", b"register_id", "revision", b"revision", "sale_id", b"sale_id", "state", b"state", "total", b"total", "tse", b"tse", "vat_totals", b"vat_totals"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

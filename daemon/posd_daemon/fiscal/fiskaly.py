@@ -1,0 +1,1093 @@
+"""fiskaly SIGN DE v2 (cloud TSE) backend of the TSE port.
+
+Talks to the fiskaly SIGN DE API v2 with the standard library HTTP client only. The API
+facts used here, with their public sources (checked; the field names are repeated in
+several independent integrations):
+
+* Auth: ``POST /api/v2/auth {api_key, api_secret}`` answers ``access_token``,
+  ``access_token_expires_in``, ``refresh_token``, ``refresh_token_expires_in`` (and
+  ``*_expires_at``); a token is renewed with ``POST /api/v2/auth {refresh_token}``; the
+  token goes in ``Authorization: Bearer``; "on 401 refresh or re-authenticate".
+  (https://workspace.fiskaly.com/reference/authentication/,
+  https://developer.fiskaly.com/sign-de/making-request)
+* Base URLs: ``https://kassensichv-middleware.fiskaly.com/api/v2`` (middleware) and
+  ``https://kassensichv.fiskaly.com/api/v2``; both accepted with or without ``/api/v2``.
+  (https://workspace.fiskaly.com/getting-started/quickstart,
+  https://developer.fiskaly.com/sign-de/api-v2)
+* Transactions: ``PUT /tss/{tss_id}/tx/{tx_id}?tx_revision=N``, N = 1 to start and +1 on
+  every further call; body ``{state: ACTIVE|FINISHED|CANCELLED, client_id, schema}``;
+  at most 2000 active transactions and 199 clients per TSS.
+  (https://workspace.fiskaly.com/countries/germany/faq/which-fields-should-the-schema-of-a-transaction-contain-5273159443346/,
+  https://workspace.fiskaly.com/countries/germany/guides/migration-v1-v2, fiscal-de.md)
+* ``schema.standard_v1.receipt``: ``receipt_type``, ``amounts_per_vat_rate[{vat_rate,
+  amount}]`` with NORMAL/REDUCED_1/SPECIAL_RATE_1/SPECIAL_RATE_2/NULL,
+  ``amounts_per_payment_type[{payment_type: CASH|NON_CASH, amount, currency_code}]``,
+  amounts as decimal strings; negative amounts are allowed (retroactive cancellation is a
+  new RECEIPT "with negative values").
+  (fiscal-de.md; https://support.fiskaly.com/hc/en-001/articles/9314648383132)
+* receipt_type per DSFinV-K BON_TYP: Beleg=RECEIPT, AVTraining=TRAINING,
+  AVTransfer=TRANSFER, AVBestellung=ORDER, AVBelegabbruch=CANCELLATION (or ABORT),
+  AVSachbezug=BENEFIT_IN_KIND, AVRechnung=INVOICE, AVSonstige=OTHER.
+  (https://developer.fiskaly.com/dsfinvk/process_types_business_transaction_types)
+* ``schema.standard_v1.order.line_items[{quantity, text, price_per_unit}]`` for
+  ``Bestellung-V1``.
+* Transaction response: ``number``, ``time_start``, ``time_end``, ``tss_serial_number``,
+  ``signature{value, algorithm, counter, public_key}``, ``log{timestamp,
+  timestamp_format}``, ``qr_code_data``, ``revision``/``latest_revision``.
+  (https://developer.fiskaly.com/sign-de/receipt-data)
+* Open transactions: ``GET .../tx?states[]=ACTIVE``; clients: ``PUT
+  /tss/{tss_id}/client/{client_id} {serial_number}``; exports: ``PUT/GET
+  /tss/{tss_id}/export/{export_id}`` and ``GET .../export/{export_id}/file``; admin
+  login ``POST /tss/{tss_id}/admin/auth {admin_pin}``.
+  (https://workspace.fiskaly.com/countries/germany/quickstart and public client code)
+* Errors are JSON ``{status_code, error, code, message}``; 4xx must not be retried with the
+  same payload, 5xx are temporary. (https://workspace.fiskaly.com/reference/error-codes)
+
+Idempotency: every call of a transaction carries its revision. A call lost to a timeout or
+a dropped connection is sent again once with the *same* revision and body (fiskaly answers
+a repeat with the same result). If that fails too, the call stays recorded as *pending*
+(in memory and in a small JSON file in ``state_dir``); the next call on the transaction
+first asks fiskaly (``GET .../tx/{tx_id}``) whether the pending revision arrived, so no
+revision is ever signed twice and a restart can still finish or cancel what was open.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import http.client
+import json
+import logging
+import os
+import re
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import quote, urlencode, urlsplit
+
+from posd_daemon.services.tse_port import (
+    TseError,
+    TseInfo,
+    TseLogResult,
+    TseOperation,
+    TseState,
+)
+
+__all__ = [
+    "CANCEL_PROCESS_DATA",
+    "FiskalyTse",
+    "ProcessDataError",
+    "client_uuid_for",
+    "process_data_to_schema",
+]
+
+_log = logging.getLogger(__name__)
+
+MANUFACTURER = "fiskaly"
+MODEL = "SIGN DE v2 (cloud TSE)"
+
+PROCESS_TYPE_RECEIPT = "Kassenbeleg-V1"
+PROCESS_TYPE_ORDER = "Bestellung-V1"
+#: processData of an aborted sale (fiscal-de.md, processData; tse_port.cancel_transaction).
+CANCEL_PROCESS_DATA = b"AVBelegabbruch^0.00_0.00_0.00_0.00_0.00^"
+
+#: DSFinV-K BON_TYP -> fiskaly receipt_type (see the module docstring for the source).
+RECEIPT_TYPES: Mapping[str, str] = {
+    "Beleg": "RECEIPT",
+    "AVTraining": "TRAINING",
+    "AVTransfer": "TRANSFER",
+    "AVBestellung": "ORDER",
+    "AVBelegabbruch": "CANCELLATION",
+    "AVSachbezug": "BENEFIT_IN_KIND",
+    "AVRechnung": "INVOICE",
+    "AVSonstige": "OTHER",
+}
+#: The five Kassenbeleg-V1 gross amounts, in processData order (fiscal-de.md): 19 %, 7 %,
+#: §24(1) Nr. 3 average rate, §24(1) Nr. 1 rate, 0 %.
+VAT_RATES: tuple[str, ...] = ("NORMAL", "REDUCED_1", "SPECIAL_RATE_1", "SPECIAL_RATE_2", "NULL")
+PAYMENT_TYPES: Mapping[str, str] = {"Bar": "CASH", "Unbar": "NON_CASH"}
+
+#: Namespace of the client UUIDs derived from the register's client id.
+_CLIENT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:posd:fiskaly-sign-de:client")
+
+_STATE_ACTIVE = "ACTIVE"
+_STATE_FINISHED = "FINISHED"
+_STATE_CANCELLED = "CANCELLED"
+
+_MONEY_RE = re.compile(r"-?\d+\.\d{2}")
+_QUANTITY_RE = re.compile(r"-?\d+(?:\.\d+)?")
+_CURRENCY_RE = re.compile(r"[A-Z]{3}")
+_ORDER_LINE_RE = re.compile(r'(?P<qty>[^;"]*);"(?P<text>(?:[^"]|"")*)";(?P<price>[^;"]*)')
+
+#: Renew the access token this long before it expires (capped at a quarter of its life).
+_TOKEN_MARGIN_S = 60.0
+#: Used when fiskaly does not say how long a token lives.
+_DEFAULT_TOKEN_LIFETIME_S = 600.0
+_CHUNK = 64 * 1024
+_STATE_FILE_VERSION = 1
+
+
+class ProcessDataError(ValueError):
+    """processData that cannot be mapped to a fiskaly schema."""
+
+
+# --------------------------------------------------------------------------- processData
+
+
+def client_uuid_for(tss_id: str, client_id: str) -> str:
+    """The fiskaly client UUID for a register's client id (deterministic, so repeatable).
+
+    The TSS id is part of the name: a client belongs to one TSS, and a register moved to a
+    new TSS must not collide with its old client.
+    """
+    return str(uuid.uuid5(_CLIENT_NAMESPACE, f"{tss_id}\n{client_id}"))
+
+
+def _money(text: str, what: str) -> str:
+    """A processData amount as fiskaly's decimal string with exactly two decimals."""
+    if _MONEY_RE.fullmatch(text) is None:
+        raise ProcessDataError(f"{what}: {text!r} is not an amount with 2 decimals")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ProcessDataError(f"{what}: {text!r} is not an amount") from None
+    if value == 0:
+        return "0.00"
+    return f"{value:.2f}"
+
+
+def receipt_schema(process_data: str) -> dict[str, Any]:
+    """``Kassenbeleg-V1`` processData -> ``{"standard_v1": {"receipt": {...}}}``.
+
+    Form (fiscal-de.md): ``<BON_TYP>^<5 gross amounts joined by _>^<payments joined by
+    _>``, payment ``<amount>:Bar|Unbar[:<ISO-4217>]``. VAT rates with a zero amount are
+    left out (fiskaly fills them in with 0.00); payments keep their order; a currency code
+    is only sent for a foreign currency, as in processData.
+    """
+    parts = process_data.split("^")
+    if len(parts) != 3:
+        raise ProcessDataError("Kassenbeleg-V1 needs exactly three ^-separated parts")
+    bon_typ, amounts_text, payments_text = parts
+    try:
+        receipt_type = RECEIPT_TYPES[bon_typ]
+    except KeyError:
+        raise ProcessDataError(f"unknown Kassenbeleg-V1 type {bon_typ!r}") from None
+    amounts = amounts_text.split("_")
+    if len(amounts) != len(VAT_RATES):
+        raise ProcessDataError(f"Kassenbeleg-V1 needs {len(VAT_RATES)} gross amounts")
+    per_vat: list[dict[str, str]] = []
+    for vat_rate, amount_text in zip(VAT_RATES, amounts, strict=True):
+        amount = _money(amount_text, f"amount {vat_rate}")
+        if amount != "0.00":
+            per_vat.append({"vat_rate": vat_rate, "amount": amount})
+    per_payment: list[dict[str, str]] = []
+    if payments_text:
+        for payment in payments_text.split("_"):
+            fields = payment.split(":")
+            if len(fields) not in (2, 3):
+                raise ProcessDataError(f"bad payment {payment!r}")
+            try:
+                payment_type = PAYMENT_TYPES[fields[1]]
+            except KeyError:
+                raise ProcessDataError(f"bad payment type in {payment!r}") from None
+            entry = {"payment_type": payment_type, "amount": _money(fields[0], "payment")}
+            if len(fields) == 3:
+                if _CURRENCY_RE.fullmatch(fields[2]) is None:
+                    raise ProcessDataError(f"bad currency code in {payment!r}")
+                entry["currency_code"] = fields[2]
+            per_payment.append(entry)
+    return {
+        "standard_v1": {
+            "receipt": {
+                "receipt_type": receipt_type,
+                "amounts_per_vat_rate": per_vat,
+                "amounts_per_payment_type": per_payment,
+            }
+        }
+    }
+
+
+def order_schema(process_data: str) -> dict[str, Any]:
+    """``Bestellung-V1`` processData -> ``{"standard_v1": {"order": {"line_items": ...}}}``.
+
+    Form (fiscal-de.md): one line per item ``<qty>;"<text>";<unit price>``, lines joined
+    by CR, ``"`` in the text doubled.
+    """
+    items: list[dict[str, str]] = []
+    lines = process_data.split("\r")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for line in lines:
+        match = _ORDER_LINE_RE.fullmatch(line)
+        if match is None or _QUANTITY_RE.fullmatch(match["qty"]) is None:
+            raise ProcessDataError(f"bad Bestellung-V1 line {line!r}")
+        items.append(
+            {
+                "quantity": match["qty"],
+                "text": match["text"].replace('""', '"'),
+                "price_per_unit": _money(match["price"], "price_per_unit"),
+            }
+        )
+    if not items:
+        raise ProcessDataError("Bestellung-V1 without line items")
+    return {"standard_v1": {"order": {"line_items": items}}}
+
+
+def process_data_to_schema(process_type: str, process_data: bytes) -> dict[str, Any] | None:
+    """The fiskaly ``schema`` for a TSE processType/processData, None for empty data.
+
+    fiskaly builds the signed processData from this schema itself. Empty processData (the
+    usual start of a transaction) sends no schema.
+    """
+    if not process_data:
+        return None
+    try:
+        text = process_data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProcessDataError("processData is not UTF-8") from None
+    if process_type == PROCESS_TYPE_RECEIPT:
+        return receipt_schema(text)
+    if process_type == PROCESS_TYPE_ORDER:
+        return order_schema(text)
+    raise ProcessDataError(f"processType {process_type!r} has no fiskaly schema")
+
+
+def _qr_process(qr_code_data: object) -> tuple[str, bytes] | None:
+    """processType and processData from a DSFinV-K QR code string, if it is one.
+
+    ``V0;<clientId>;<processType>;<processData>;<8 more fields>`` (fiscal-de.md); the
+    processData may itself contain ``;`` (Bestellung-V1), so it is cut from both ends.
+    """
+    if not isinstance(qr_code_data, str):
+        return None
+    fields = qr_code_data.split(";")
+    if len(fields) < 12 or fields[0] != "V0":
+        return None
+    return fields[2], ";".join(fields[3:-8]).encode("utf-8")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _as_int(value: object, what: str) -> int:
+    if isinstance(value, bool):
+        raise TseError("BAD_RESPONSE", f"{what} is not an integer: {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
+    raise TseError("BAD_RESPONSE", f"{what} is not an integer: {value!r}")
+
+
+def _as_time(value: object, what: str) -> datetime:
+    """A fiskaly time (unix seconds, as number or string; or ISO-8601) as aware UTC."""
+    if isinstance(value, str) and not re.fullmatch(r"-?\d+", value.strip()):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise TseError("BAD_RESPONSE", f"{what} is not a time: {value!r}") from None
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(_as_int(value, what), UTC)
+
+
+def _b64(value: object, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise TseError("BAD_RESPONSE", f"{what} missing")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise TseError("BAD_RESPONSE", f"{what} is not base64") from None
+
+
+def _obj(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TseError("BAD_RESPONSE", f"{what} is not a JSON object")
+    return value
+
+
+_PEM_RE = re.compile(
+    r"-----BEGIN CERTIFICATE-----(?P<body>[A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----"
+)
+
+
+def _certificates(value: object) -> tuple[bytes, ...]:
+    """DER certificates from fiskaly's ``certificate`` (PEM chain, or base64 DER)."""
+    if not isinstance(value, str) or not value.strip():
+        return ()
+    blocks = [m["body"] for m in _PEM_RE.finditer(value)]
+    if not blocks:
+        blocks = [value]
+    out: list[bytes] = []
+    for block in blocks:
+        try:
+            out.append(base64.b64decode("".join(block.split()), validate=True))
+        except (binascii.Error, ValueError):
+            raise TseError("BAD_RESPONSE", "certificate is neither PEM nor base64") from None
+    return tuple(out)
+
+
+_TSS_STATES: Mapping[str, TseState] = {
+    "INITIALIZED": TseState.INITIALIZED,
+    "DISABLED": TseState.DISABLED,
+    "DELETED": TseState.DISABLED,
+}
+
+
+# --------------------------------------------------------------------------- local state
+
+
+@dataclass(slots=True)
+class _Tx:
+    """What we keep about one fiskaly transaction that is not closed yet."""
+
+    tx_id: str
+    client_id: str
+    client_uuid: str
+    #: TSE transaction number, known once fiskaly answered the start.
+    number: int | None = None
+    #: Last revision fiskaly confirmed (0: none yet).
+    revision: int = 0
+    #: A revision sent without a confirmed answer, and its body.
+    pending_revision: int | None = None
+    pending_body: dict[str, Any] | None = None
+    closed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tx_id": self.tx_id,
+            "client_id": self.client_id,
+            "client_uuid": self.client_uuid,
+            "number": self.number,
+            "revision": self.revision,
+            "pending_revision": self.pending_revision,
+            "pending_body": self.pending_body,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> _Tx:
+        number = data.get("number")
+        pending = data.get("pending_revision")
+        body = data.get("pending_body")
+        return cls(
+            tx_id=str(data["tx_id"]),
+            client_id=str(data["client_id"]),
+            client_uuid=str(data["client_uuid"]),
+            number=None if number is None else int(number),
+            revision=int(data.get("revision", 0)),
+            pending_revision=None if pending is None else int(pending),
+            pending_body=dict(body) if isinstance(body, dict) else None,
+        )
+
+
+class _StateFile:
+    """The open transactions of one TSS as a small JSON file, written durably."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    def load(self) -> dict[str, _Tx]:
+        if self.path is None or not self.path.exists():
+            return {}
+        try:
+            data = json.loads(self.path.read_text("utf-8"))
+            if data.get("version") != _STATE_FILE_VERSION:
+                raise ValueError(f"unknown version {data.get('version')!r}")
+            txs = [_Tx.from_json(item) for item in data["transactions"]]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            # Keep the bad file for inspection and go on: open transactions are also found
+            # on fiskaly (open_transactions lists them), so nothing is lost for good.
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            with contextlib.suppress(OSError):
+                os.replace(self.path, aside)
+            _log.error("fiskaly state file %s unreadable (%s); moved to %s", self.path, exc, aside)
+            return {}
+        return {tx.tx_id: tx for tx in txs}
+
+    def save(self, txs: Sequence[_Tx]) -> None:
+        if self.path is None:
+            return
+        payload = json.dumps(
+            {"version": _STATE_FILE_VERSION, "transactions": [tx.to_json() for tx in txs]},
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode("utf-8")
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, payload)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+@dataclass(frozen=True, slots=True)
+class _Response:
+    status: int
+    body: bytes
+
+    def json(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise TseError("BAD_RESPONSE", f"HTTP {self.status}: body is not JSON") from None
+        return _obj(data, "response")
+
+
+class _TransportError(Exception):
+    """No (complete) HTTP answer: timeout, refused, reset, TLS failure."""
+
+    def __init__(self, code: str, message: str, *, stale: bool, wrote: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        #: A kept-alive connection the server had already closed (resend once for free).
+        self.stale = stale
+        #: Part of a streamed body was already written out (cannot be repeated).
+        self.wrote = wrote
+
+    def to_tse_error(self) -> TseError:
+        return TseError(self.code, self.message, transient=True)
+
+
+def _http_error(resp: _Response, what: str) -> TseError:
+    """fiskaly's JSON error body -> TseError (5xx, 408, 429 transient; other 4xx not)."""
+    detail = ""
+    with contextlib.suppress(TseError):
+        data = resp.json()
+        detail = " ".join(str(data[k]) for k in ("code", "message") if data.get(k))
+    transient = resp.status >= 500 or resp.status in (408, 429)
+    code = "UNAUTHORIZED" if resp.status == 401 else f"HTTP_{resp.status}"
+    return TseError(code, f"{what}: HTTP {resp.status} {detail}".strip(), transient=transient)
+
+
+# --------------------------------------------------------------------------- the backend
+
+
+class FiskalyTse:
+    """The TSE port on fiskaly SIGN DE v2.
+
+    ``state_dir`` holds ``fiskaly-<tss_id>.json`` with the open transactions (number ->
+    transaction UUID and revision); without it that mapping lives in memory only.
+    ``clock`` (wall clock, seconds) decides when the access token is renewed.
+    ``admin_pin``, when given, logs in as TSS admin around client registration.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        api_secret: str,
+        tss_id: str,
+        *,
+        timeout_s: float = 5.0,
+        clock: Callable[[], float] | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
+        admin_pin: str | None = None,
+        export_poll_s: float = 2.0,
+        export_timeout_s: float = 900.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+        prefix = parts.path.rstrip("/")
+        if not prefix.endswith("/api/v2"):
+            prefix += "/api/v2"
+        self._scheme = parts.scheme
+        self._host = parts.hostname
+        self._port = parts.port
+        self._prefix = prefix
+        self._api_key = api_key
+        self._api_secret = api_secret
+        self._tss_id = str(uuid.UUID(tss_id))
+        self._timeout_s = timeout_s
+        self._clock: Callable[[], float] = clock or time.time
+        self._admin_pin = admin_pin
+        self._export_poll_s = export_poll_s
+        self._export_timeout_s = export_timeout_s
+        self._ssl_context = ssl_context
+        self._lock = threading.RLock()
+        self._conn: http.client.HTTPConnection | None = None
+        self._access_token: str | None = None
+        self._access_renew_at = 0.0
+        self._refresh_token: str | None = None
+        self._refresh_renew_at = 0.0
+        state_path: Path | None = None
+        if state_dir is not None:
+            directory = Path(state_dir)
+            directory.mkdir(parents=True, exist_ok=True)
+            state_path = directory / f"fiskaly-{self._tss_id}.json"
+        self._state = _StateFile(state_path)
+        self._txs: dict[str, _Tx] = self._state.load()
+
+    # ------------------------------------------------------------------ port: TSS
+
+    def info(self) -> TseInfo:
+        with self._lock:
+            tss = self._get_json(f"/tss/{self._tss_id}", "retrieve TSS")
+            public_key = _b64(tss.get("public_key"), "TSS public_key")
+            serial_text = tss.get("serial_number") or tss.get("tss_serial_number")
+            if isinstance(serial_text, str) and serial_text:
+                try:
+                    serial = bytes.fromhex(serial_text)
+                except ValueError:
+                    raise TseError("BAD_RESPONSE", "TSS serial_number is not hex") from None
+            else:
+                # TR-03151: the serial number is SHA-256 of the public key (fiscal-de.md).
+                serial = hashlib.sha256(public_key).digest()
+            clients = self._get_json(f"/tss/{self._tss_id}/client", "list clients")
+            registered = tuple(
+                str(c["serial_number"])
+                for c in clients.get("data", [])
+                if isinstance(c, dict)
+                and "serial_number" in c
+                and c.get("state", "REGISTERED") == "REGISTERED"
+            )
+            return TseInfo(
+                manufacturer=MANUFACTURER,
+                model=MODEL,
+                serial_number=serial,
+                public_key=public_key,
+                certificates=_certificates(tss.get("certificate")),
+                signature_algorithm=str(tss.get("signature_algorithm", "")),
+                time_format=str(tss.get("signature_timestamp_format", "")),
+                signature_counter=_as_int(tss.get("signature_counter", 0), "signature_counter"),
+                transaction_counter=_as_int(
+                    tss.get("transaction_counter", 0), "transaction_counter"
+                ),
+                state=_TSS_STATES.get(str(tss.get("state")), TseState.UNINITIALIZED),
+                certified=True,
+                registered_clients=registered,
+            )
+
+    def self_test(self) -> None:
+        """fiskaly has no self-test call: checks that the TSS answers and is initialised."""
+        with self._lock:
+            tss = self._get_json(f"/tss/{self._tss_id}", "retrieve TSS")
+            state = str(tss.get("state"))
+            if state != "INITIALIZED":
+                code = "DISABLED" if state in ("DISABLED", "DELETED") else "NOT_INITIALIZED"
+                raise TseError(code, f"TSS {self._tss_id} is {state}", transient=False)
+
+    def register_client(self, client_id: str) -> None:
+        with self._lock:
+            client_uuid = client_uuid_for(self._tss_id, client_id)
+            path = f"/tss/{self._tss_id}/client/{client_uuid}"
+            with self._admin_session():
+                resp = self._send("PUT", path, body={"serial_number": client_id})
+            if resp.status == 409:
+                # Exists already (fiskaly may refuse a second create): check it is ours.
+                conflict = _http_error(resp, f"register client {client_id}")
+                resp = self._send("GET", path)
+                if resp.status != 200:
+                    raise conflict  # another conflict, e.g. the TSS has too many clients
+            if resp.status != 200:
+                raise _http_error(resp, f"register client {client_id}")
+            client = resp.json()
+            if client.get("serial_number") != client_id:
+                raise TseError(
+                    "CLIENT_CONFLICT",
+                    f"client {client_uuid} has serial {client.get('serial_number')!r}",
+                    transient=False,
+                )
+            if client.get("state", "REGISTERED") != "REGISTERED":
+                raise TseError(
+                    "CLIENT_DEREGISTERED",
+                    f"client {client_id} is {client.get('state')}",
+                    transient=False,
+                )
+
+    # ------------------------------------------------------------------ port: transactions
+
+    def start_transaction(
+        self, client_id: str, process_type: str, process_data: bytes
+    ) -> TseLogResult:
+        with self._lock:
+            schema = self._schema(process_type, process_data)
+            tx = _Tx(
+                tx_id=str(uuid.uuid4()),
+                client_id=client_id,
+                client_uuid=client_uuid_for(self._tss_id, client_id),
+            )
+            self._txs[tx.tx_id] = tx
+            return self._sign(tx, _STATE_ACTIVE, schema, process_type, process_data)
+
+    def update_transaction(
+        self, client_id: str, transaction_number: int, process_type: str, process_data: bytes
+    ) -> TseLogResult:
+        with self._lock:
+            schema = self._schema(process_type, process_data)
+            tx = self._tx(client_id, transaction_number)
+            return self._sign(tx, _STATE_ACTIVE, schema, process_type, process_data)
+
+    def finish_transaction(
+        self, client_id: str, transaction_number: int, process_type: str, process_data: bytes
+    ) -> TseLogResult:
+        with self._lock:
+            schema = self._schema(process_type, process_data)
+            tx = self._tx(client_id, transaction_number)
+            return self._sign(tx, _STATE_FINISHED, schema, process_type, process_data)
+
+    def cancel_transaction(self, client_id: str, transaction_number: int) -> TseLogResult:
+        with self._lock:
+            schema = self._schema(PROCESS_TYPE_RECEIPT, CANCEL_PROCESS_DATA)
+            tx = self._tx(client_id, transaction_number)
+            return self._sign(
+                tx, _STATE_CANCELLED, schema, PROCESS_TYPE_RECEIPT, CANCEL_PROCESS_DATA
+            )
+
+    def open_transactions(self, client_id: str) -> Sequence[int]:
+        """Open transactions of the client: the local mapping plus fiskaly's ACTIVE list.
+
+        Pending calls are settled first; ACTIVE transactions fiskaly knows but the mapping
+        lacks (e.g. a lost state file) are adopted so they can be finished or cancelled.
+        """
+        with self._lock:
+            for tx in list(self._txs.values()):
+                if tx.client_id == client_id and tx.pending_revision is not None:
+                    try:
+                        self._settle(tx, None)
+                    except TseError as exc:
+                        if exc.transient:
+                            raise
+                        # fiskaly refuses to tell (e.g. 404): nothing we could finish.
+                        _log.error("dropping fiskaly transaction %s: %s", tx.tx_id, exc)
+                        tx.closed = True
+            self._adopt_active(client_id)
+            self._save()
+            return sorted(
+                tx.number
+                for tx in self._txs.values()
+                if tx.client_id == client_id and tx.number is not None and not tx.closed
+            )
+
+    # ------------------------------------------------------------------ port: export, close
+
+    def export(self, out: BinaryIO) -> None:
+        """Triggers a full export, waits for it and streams the TAR into ``out``.
+
+        After an error ``out`` may hold part of a TAR: the caller discards it.
+        """
+        with self._lock:
+            export_id = str(uuid.uuid4())
+            base = f"/tss/{self._tss_id}/export/{export_id}"
+            resp = self._send("PUT", base, body={})
+            if resp.status not in (200, 201, 202):
+                raise _http_error(resp, "trigger export")
+            deadline = time.monotonic() + self._export_timeout_s
+            while True:
+                state = str(self._get_json(base, "retrieve export").get("state"))
+                if state == "COMPLETED":
+                    break
+                if state not in ("PENDING", "WORKING"):
+                    raise TseError(f"EXPORT_{state}", f"export {export_id} is {state}")
+                if time.monotonic() >= deadline:
+                    raise TseError("EXPORT_TIMEOUT", f"export {export_id} still {state}")
+                time.sleep(self._export_poll_s)
+            resp = self._send("GET", f"{base}/file", sink=out)
+            if resp.status != 200:
+                raise _http_error(resp, "download export")
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop_connection()
+
+    # ------------------------------------------------------------------ transactions
+
+    def _schema(self, process_type: str, process_data: bytes) -> dict[str, Any] | None:
+        try:
+            return process_data_to_schema(process_type, process_data)
+        except ProcessDataError as exc:
+            raise TseError("INVALID_PROCESS_DATA", str(exc), transient=False) from None
+
+    def _tx(self, client_id: str, number: int) -> _Tx:
+        for tx in self._txs.values():
+            if tx.number == number and not tx.closed:
+                if tx.client_id != client_id:
+                    raise TseError(
+                        "CLIENT_MISMATCH",
+                        f"transaction {number} belongs to client {tx.client_id}",
+                        transient=False,
+                    )
+                return tx
+        raise TseError(
+            "UNKNOWN_TRANSACTION", f"no open transaction {number} on this TSS", transient=False
+        )
+
+    def _tx_path(self, tx: _Tx) -> str:
+        return f"/tss/{self._tss_id}/tx/{tx.tx_id}"
+
+    def _sign(
+        self,
+        tx: _Tx,
+        state: str,
+        schema: dict[str, Any] | None,
+        process_type: str,
+        process_data: bytes,
+    ) -> TseLogResult:
+        """Signs the next revision of ``tx`` and maps fiskaly's answer to the port."""
+        body: dict[str, Any] = {"state": state, "client_id": tx.client_uuid}
+        if schema is not None:
+            body["schema"] = schema
+        if tx.pending_revision is not None:
+            replay = self._settle(tx, body)
+            if replay is not None:
+                return self._result(tx.client_id, replay, process_type, process_data, tx.revision)
+        for attempt in range(2):
+            if tx.closed:
+                self._save()
+                raise TseError(
+                    "TRANSACTION_CLOSED",
+                    f"transaction {tx.number} is no longer active",
+                    transient=False,
+                )
+            revision = tx.revision + 1
+            tx.pending_revision, tx.pending_body = revision, body
+            self._save()
+            # Timeouts and connection losses are retried inside _send with this same
+            # revision; if both attempts fail the revision stays pending (see _settle).
+            resp = self._send(
+                "PUT", self._tx_path(tx), query={"tx_revision": str(revision)}, body=body
+            )
+            if resp.status == 200:
+                # Map first: an answer we cannot use leaves the revision pending.
+                data = resp.json()
+                result = self._result(tx.client_id, data, process_type, process_data, revision)
+                tx.number = result.transaction_number
+                tx.revision = revision
+                tx.pending_revision, tx.pending_body = None, None
+                tx.closed = state != _STATE_ACTIVE
+                self._save()
+                return result
+            error = _http_error(resp, f"transaction revision {revision}")
+            if resp.status == 409 and attempt == 0:
+                # Revision taken, e.g. by a late copy of an earlier lost call: learn where
+                # fiskaly is and go on with the next revision.
+                replay = self._settle(tx, body)
+                if replay is not None:
+                    return self._result(
+                        tx.client_id, replay, process_type, process_data, tx.revision
+                    )
+                if tx.closed and tx.revision == 0:
+                    raise error  # a refused start: there is no transaction
+                continue
+            if not error.transient:
+                # Refused: the revision was not signed, nothing is pending.
+                tx.pending_revision, tx.pending_body = None, None
+                if tx.revision == 0:
+                    tx.closed = True
+                self._save()
+            raise error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _settle(self, tx: _Tx, body: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Finds out whether the pending revision of ``tx`` was signed.
+
+        Returns fiskaly's transaction object when that pending call is exactly the one now
+        asked for (``body``) and it was signed: the caller gets that result instead of a
+        second signature. Otherwise the mapping is brought up to fiskaly's revision.
+        """
+        pending_revision, pending_body = tx.pending_revision, tx.pending_body
+        resp = self._send("GET", self._tx_path(tx))
+        if resp.status == 404 and tx.revision == 0:
+            # The start never reached fiskaly: there is no transaction.
+            tx.pending_revision, tx.pending_body, tx.closed = None, None, True
+            self._save()
+            return None
+        if resp.status != 200:
+            raise _http_error(resp, f"retrieve transaction {tx.tx_id}")
+        data = resp.json()
+        latest = _as_int(data.get("latest_revision", data.get("revision")), "latest_revision")
+        if "number" in data:
+            tx.number = _as_int(data["number"], "transaction number")
+        tx.revision = latest
+        tx.pending_revision, tx.pending_body = None, None
+        tx.closed = data.get("state") != _STATE_ACTIVE
+        self._save()
+        if (
+            pending_revision is not None
+            and latest == pending_revision
+            and body is not None
+            and pending_body == body
+        ):
+            _log.info("fiskaly tx %s revision %d was signed before; reusing it", tx.tx_id, latest)
+            return data
+        return None
+
+    def _adopt_active(self, client_id: str) -> None:
+        client_uuid = client_uuid_for(self._tss_id, client_id)
+        resp = self._send(
+            "GET",
+            f"/tss/{self._tss_id}/client/{client_uuid}/tx",
+            query={"states[]": _STATE_ACTIVE},
+        )
+        if resp.status != 200:
+            error = _http_error(resp, "list active transactions")
+            if error.transient:
+                raise error
+            _log.warning("cannot list active fiskaly transactions (%s); using local state", error)
+            return
+        for item in resp.json().get("data", []):
+            if not isinstance(item, dict) or item.get("state") != _STATE_ACTIVE:
+                continue
+            tx_id = str(item.get("_id", ""))
+            if not tx_id or tx_id in self._txs:
+                continue
+            if item.get("client_id") not in (None, client_uuid):
+                continue
+            latest = item.get("latest_revision", item.get("revision"))
+            self._txs[tx_id] = _Tx(
+                tx_id=tx_id,
+                client_id=client_id,
+                client_uuid=client_uuid,
+                number=_as_int(item.get("number"), "transaction number"),
+                revision=_as_int(latest, "latest_revision"),
+            )
+            _log.warning("adopted open fiskaly transaction %s from the server", tx_id)
+
+    def _save(self) -> None:
+        for tx_id in [k for k, tx in self._txs.items() if tx.closed]:
+            del self._txs[tx_id]
+        try:
+            self._state.save(list(self._txs.values()))
+        except OSError:
+            # The mapping stays correct in memory, and fiskaly's list of ACTIVE
+            # transactions covers a restart; failing here could lose a signature.
+            _log.exception("cannot write fiskaly state file %s", self._state.path)
+
+    def _result(
+        self,
+        client_id: str,
+        data: Mapping[str, Any],
+        process_type: str,
+        process_data: bytes,
+        revision: int,
+    ) -> TseLogResult:
+        """Maps fiskaly's transaction object; ``revision`` is used if it names none."""
+        revision = _as_int(data.get("revision", revision), "revision")
+        state = data.get("state")
+        if state == _STATE_ACTIVE:
+            operation = TseOperation.START if revision == 1 else TseOperation.UPDATE
+        else:
+            operation = TseOperation.FINISH
+        signature = _obj(data.get("signature"), "signature")
+        log = _obj(data.get("log"), "log")
+        log_time = _as_time(log.get("timestamp"), "log.timestamp")
+        start = data.get("time_start")
+        signed = _qr_process(data.get("qr_code_data"))
+        if signed is not None:
+            # The QR code carries what fiskaly really signed (built from our schema).
+            process_type, process_data = signed
+        return TseLogResult(
+            operation=operation,
+            client_id=client_id,
+            transaction_number=_as_int(data.get("number"), "number"),
+            signature_counter=_as_int(signature.get("counter"), "signature.counter"),
+            log_time=log_time,
+            process_type=process_type,
+            process_data=process_data,
+            signature=_b64(signature.get("value"), "signature.value"),
+            start_time=log_time if start is None else _as_time(start, "time_start"),
+        )
+
+    # ------------------------------------------------------------------ auth
+
+    @contextlib.contextmanager
+    def _admin_session(self) -> Iterator[None]:
+        if self._admin_pin is None:
+            yield
+            return
+        resp = self._send(
+            "POST", f"/tss/{self._tss_id}/admin/auth", body={"admin_pin": self._admin_pin}
+        )
+        if resp.status != 200:
+            raise _http_error(resp, "admin login")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(TseError):
+                self._send("POST", f"/tss/{self._tss_id}/admin/logout", body={})
+
+    def _bearer(self) -> str:
+        now = self._clock()
+        if self._access_token is not None and now < self._access_renew_at:
+            return self._access_token
+        if self._refresh_token is not None and now < self._refresh_renew_at:
+            try:
+                return self._authenticate({"refresh_token": self._refresh_token}, "refresh")
+            except TseError as exc:
+                if exc.transient:
+                    raise
+                _log.info("fiskaly token refresh refused (%s); logging in again", exc)
+                self._refresh_token = None
+        return self._authenticate(
+            {"api_key": self._api_key, "api_secret": self._api_secret}, "authenticate"
+        )
+
+    def _authenticate(self, body: dict[str, Any], what: str) -> str:
+        resp = self._send("POST", "/auth", body=body, auth=False)
+        if resp.status != 200:
+            error = _http_error(resp, what)
+            if resp.status in (400, 401, 403):
+                raise TseError("AUTH_FAILED", error.message, transient=False)
+            raise error
+        data = resp.json()
+        token = data.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise TseError("BAD_RESPONSE", f"{what}: no access_token")
+        now = self._clock()
+        self._access_token = token
+        self._access_renew_at = now + self._renew_after(data, "access_token", now)
+        refresh = data.get("refresh_token")
+        if isinstance(refresh, str) and refresh:
+            self._refresh_token = refresh
+            self._refresh_renew_at = now + self._renew_after(data, "refresh_token", now)
+        return token
+
+    @staticmethod
+    def _renew_after(data: Mapping[str, Any], prefix: str, now: float) -> float:
+        """Seconds until a token should be renewed (relative: immune to clock skew)."""
+        lifetime = _DEFAULT_TOKEN_LIFETIME_S
+        expires_in = data.get(f"{prefix}_expires_in")
+        expires_at = data.get(f"{prefix}_expires_at")
+        with contextlib.suppress(TseError):
+            if expires_in is not None:
+                lifetime = float(_as_int(expires_in, "expires_in"))
+            elif expires_at is not None:
+                lifetime = float(_as_int(expires_at, "expires_at")) - now
+        return max(0.0, lifetime - min(_TOKEN_MARGIN_S, lifetime / 4))
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _get_json(self, path: str, what: str) -> dict[str, Any]:
+        resp = self._send("GET", path)
+        if resp.status != 200:
+            raise _http_error(resp, what)
+        return resp.json()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+        auth: bool = True,
+        sink: BinaryIO | None = None,
+    ) -> _Response:
+        """One API call.
+
+        After a timeout or a lost connection the identical request is sent once more (all
+        calls used are idempotent: a transaction call repeats its revision). A request that
+        fails on a kept-alive connection the server had closed meanwhile is resent at once
+        on a new connection without using up that retry. A 401 renews the token (refresh,
+        else login) and repeats the call once.
+        """
+        url = self._prefix + path
+        if query:
+            url += "?" + urlencode(query, quote_via=quote, safe="[]")
+        payload = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        retry_left, stale_left, reauth_left = 1, 1, 1
+        while True:
+            headers = {"Accept": "application/json"}
+            if payload is not None:
+                headers["Content-Type"] = "application/json"
+            if auth:
+                headers["Authorization"] = f"Bearer {self._bearer()}"
+            try:
+                resp = self._exchange(method, url, payload, headers, sink)
+            except _TransportError as exc:
+                if exc.wrote:
+                    raise exc.to_tse_error() from None
+                if exc.stale and stale_left:
+                    stale_left -= 1
+                    continue
+                if retry_left:
+                    retry_left -= 1
+                    _log.warning("fiskaly %s %s: %s; retrying once", method, path, exc.message)
+                    continue
+                raise exc.to_tse_error() from None
+            if resp.status == 401 and auth and reauth_left:
+                reauth_left -= 1
+                self._access_token = None
+                continue
+            return resp
+
+    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        """The kept-alive connection (and whether it was used before), or a new one."""
+        if self._conn is not None and self._conn.sock is not None:
+            return self._conn, True
+        self._drop_connection()
+        conn: http.client.HTTPConnection
+        if self._scheme == "https":
+            context = self._ssl_context or ssl.create_default_context()
+            conn = http.client.HTTPSConnection(
+                self._host, self._port, timeout=self._timeout_s, context=context
+            )
+        else:
+            conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+        self._conn = conn
+        return conn, False
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.close()
+            self._conn = None
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        payload: bytes | None,
+        headers: dict[str, str],
+        sink: BinaryIO | None,
+    ) -> _Response:
+        conn, reused = self._connection()
+        wrote = False
+        try:
+            conn.request(method, url, body=payload, headers=headers)
+            raw = conn.getresponse()
+            if sink is not None and raw.status == 200:
+                while chunk := raw.read(_CHUNK):
+                    sink.write(chunk)
+                    wrote = True
+                body = b""
+            else:
+                body = raw.read()
+            if raw.will_close:
+                self._drop_connection()
+            return _Response(raw.status, body)
+        except TimeoutError as exc:
+            self._drop_connection()
+            raise _TransportError(
+                "TIMEOUT", f"no answer within {self._timeout_s}s", stale=False, wrote=wrote
+            ) from exc
+        except ssl.SSLError as exc:
+            self._drop_connection()
+            raise _TransportError("TLS_ERROR", str(exc), stale=False, wrote=wrote) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            self._drop_connection()
+            stale = reused and isinstance(
+                exc, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError
+            )
+            message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise _TransportError("UNREACHABLE", message, stale=stale, wrote=wrote) from exc

@@ -1,0 +1,634 @@
+"""Fiscal signing in the sale flow: the TSE gateway and the outage journal.
+
+* The TSE transaction starts when a sale gets its first line, in the background, so
+  scanning never waits for the TSE. PostSale then only needs "finish" + one commit.
+* Every TSE call runs on one dedicated thread (a TSE is one serialised device) with a
+  timeout. A failure or timeout opens an outage (AEAO zu §146a Nr. 7): selling goes on,
+  receipts are marked with the outage number, a probe retries the TSE in the background
+  and closes the outage on recovery with a recovery receipt listing the affected ones.
+* Crash reconciliation at start-up: a sale whose TSE transaction was finished but whose
+  post was not committed is completed (re-finishing is idempotent and returns the stored
+  signature); TSE transactions no sale knows are finished as AVBelegabbruch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import BinaryIO, TypeVar
+
+from posd_daemon.domain.sale import Sale, SaleState
+from posd_daemon.domain.vat import VatCategory
+from posd_daemon.fiscal import process_data as pd
+from posd_daemon.ops import crashpoints
+from posd_daemon.ops import logging as plog
+from posd_daemon.ops.metrics import Metrics
+from posd_daemon.services.clock import Clock
+from posd_daemon.services.executor import DbExecutor, Tx
+from posd_daemon.services.tse_port import Tse, TseError, TseInfo, TseLogResult
+from posd_daemon.store import fiscal as fstore
+from posd_daemon.store import journal, outbox
+from posd_daemon.store import sales as sale_store
+
+log = plog.get("posd.fiscal")
+
+T = TypeVar("T")
+
+#: Kassenbeleg-V1 amount slot of each VAT category (DSFinV-K fixed order). Not taxable
+#: turnover goes with the 0 % slot, the last of the five.
+VAT_SLOT = {
+    VatCategory.NORMAL: pd.VatSlot.NORMAL,
+    VatCategory.REDUCED: pd.VatSlot.REDUCED,
+    VatCategory.AVERAGE_24_3: pd.VatSlot.AVERAGE_24_1_NR3,
+    VatCategory.AVERAGE_24_1: pd.VatSlot.AVERAGE_24_1_NR1,
+    VatCategory.ZERO: pd.VatSlot.ZERO,
+    VatCategory.NOT_TAXABLE: pd.VatSlot.ZERO,
+}
+
+EXPORT_TIMEOUT_S = 900.0
+
+OUTAGE_TEXT = "Technische Sicherheitseinrichtung ausgefallen. Ausfallnummer: {n}"
+
+
+def receipt_process_data(sale: Sale) -> str:
+    """``Kassenbeleg-V1`` processData of a sale (the change is not part of the payments)."""
+    slots = [0] * 5
+    for vt in sale.vat_totals():
+        slots[VAT_SLOT[vt.category]] += vt.gross
+    payments = []
+    change = sale.change
+    for p in sale.payments:
+        amount = p.amount
+        if p.method.is_cash and change:
+            kept = max(0, amount - change)
+            change -= amount - kept
+            amount = kept
+        kind = pd.PaymentKind.CASH if p.method.is_cash else pd.PaymentKind.NON_CASH
+        payments.append(pd.Payment(amount, kind, sale.currency))
+    return pd.kassenbeleg_v1("Beleg", slots, payments)
+
+
+class TseUnavailable(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class FinishOutcome:
+    """What PostSale records: a signed finish, or the outage the receipt falls in."""
+
+    row: fstore.SaleTse
+
+
+class FiscalGateway:
+    def __init__(
+        self,
+        tse: Tse | None,
+        db: DbExecutor,
+        *,
+        client_id: str,
+        register_id: str,
+        printer_name: str,
+        timeout_s: float,
+        probe_s: float,
+        print_outage_receipts: bool,
+        metrics: Metrics,
+        clock: Clock,
+        on_outbox: Callable[[], None],
+    ) -> None:
+        self.tse = tse
+        self._db = db
+        self.client_id = client_id
+        self.register_id = register_id
+        self._printer_name = printer_name
+        self._timeout = timeout_s
+        self._probe_s = probe_s
+        self._print_outage_receipts = print_outage_receipts
+        self._metrics = metrics
+        self._clock = clock
+        self._on_outbox = on_outbox
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="posd-tse")
+        self._starts: dict[str, asyncio.Task[fstore.SaleTse | None]] = {}
+        self.info: TseInfo | None = None
+        self.outage: int | None = None
+        self._probe: asyncio.Task[None] | None = None
+        self._closing = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.tse is not None
+
+    # -- TSE calls -------------------------------------------------------------------------
+
+    async def _call(self, operation: str, fn: Callable[[], T]) -> T:
+        assert self.tse is not None
+        loop = asyncio.get_running_loop()
+        start = time.perf_counter()
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(self._pool, fn), self._timeout)
+        except TimeoutError:
+            raise TseUnavailable(
+                "TIMEOUT", f"TSE did not answer {operation} within {self._timeout:g} s"
+            ) from None
+        except TseError as exc:
+            raise TseUnavailable(exc.code, exc.message) from exc
+        except Exception as exc:  # a backend bug must not stop selling either
+            log.exception("tse_backend_failed", operation=operation)
+            raise TseUnavailable("BACKEND_ERROR", f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            self._metrics.tse_seconds.labels(operation).observe(time.perf_counter() - start)
+
+    # -- start-up ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Registers the client, caches the TSE info, reconciles after a crash."""
+        self.outage = await self._db.read(
+            lambda c: o.outage_number if (o := fstore.open_outage(c)) else None
+        )
+        self._metrics.tse_outage_active.set(1 if self.outage else 0)
+        if self.tse is None:
+            return
+        tse = self.tse
+        try:
+            await self._call("register_client", lambda: tse.register_client(self.client_id))
+            self.info = await self._call("info", tse.info)
+            await self.reconcile()
+        except TseUnavailable as exc:
+            await self._begin_outage(exc, operator_id="-")
+        if self.outage is not None:
+            self._ensure_probe()
+
+    async def reconcile(self) -> None:
+        """Brings the register and the TSE into agreement after a crash."""
+        tse = self.tse
+        assert tse is not None
+        open_tx = await self._open_tx()
+        started = await self._db.read(_started_rows)
+        for row in started:
+            assert row.transaction_number is not None
+            sale = await self._db.read(_sale_reader(row.sale_id))
+            if sale is None or row.transaction_number in open_tx:
+                continue  # still open at the TSE: the sale goes on normally
+            if sale.state is not SaleState.OPEN:
+                continue
+            # Finished at the TSE but not committed here: crash between the two.
+            await self._complete_after_crash(sale, row)
+        known = await self._db.read(lambda c: fstore.known_transactions(c, self.client_id))
+        for number in sorted(open_tx - known):
+            await self._cancel_tx(number)
+            await self._db.write(self._orphan_record(number))
+            log.warning("tse_orphan_cancelled", transaction_number=number)
+
+    async def _open_tx(self) -> set[int]:
+        tse = self.tse
+        assert tse is not None
+        numbers = await self._call(
+            "open_transactions", lambda: tse.open_transactions(self.client_id)
+        )
+        return set(numbers)
+
+    def _orphan_record(self, number: int) -> Callable[[Tx], int]:
+        def write(tx: Tx) -> int:
+            return journal.append(
+                tx.conn,
+                kind="TSE_ORPHAN_CANCELLED",
+                register_id=self.register_id,
+                ref=f"tse-tx:{number}",
+                payload={"transaction_number": number, "reason": "started, never recorded"},
+                when=self._clock(),
+            )
+
+        return write
+
+    async def _complete_after_crash(self, sale: Sale, row: fstore.SaleTse) -> None:
+        tse = self.tse
+        assert tse is not None
+        assert row.transaction_number is not None
+        number = row.transaction_number
+        data = receipt_process_data(sale) if sale.lines and sale.paid >= sale.total else ""
+        result: TseLogResult | None = None
+        if data:
+            try:
+                result = await self._call(
+                    "finish",
+                    lambda: tse.finish_transaction(
+                        self.client_id, number, pd.PROCESS_TYPE_KASSENBELEG, pd.encode(data)
+                    ),
+                )
+            except TseUnavailable as exc:
+                if exc.code != "UNKNOWN_TRANSACTION":
+                    raise
+        if result is not None:
+            signed = self._signed_row(row, result)
+            await self._db.write(lambda tx: self._post_recovered(tx, sale, signed))
+            log.warning(
+                "post_completed_after_crash", sale_id=sale.sale_id, transaction_number=number
+            )
+            return
+        # finished as an abort: complete the cancellation
+        abort = pd.encode(pd.AVBELEGABBRUCH)
+        result = await self._call(
+            "finish",
+            lambda: tse.finish_transaction(
+                self.client_id, number, pd.PROCESS_TYPE_KASSENBELEG, abort
+            ),
+        )
+        cancelled = replace(self._signed_row(row, result), state=fstore.CANCELLED)
+        await self._db.write(lambda tx: self._cancel_recovered(tx, sale, cancelled))
+        log.warning("cancel_completed_after_crash", sale_id=sale.sale_id, transaction_number=number)
+
+    # hooks set by the sale commands (post/cancel inside one transaction)
+    post_recovered: Callable[[Tx, Sale, fstore.SaleTse], None] | None = None
+    cancel_recovered: Callable[[Tx, Sale, fstore.SaleTse], None] | None = None
+
+    def _post_recovered(self, tx: Tx, sale: Sale, row: fstore.SaleTse) -> None:
+        assert self.post_recovered is not None
+        self.post_recovered(tx, sale, row)
+
+    def _cancel_recovered(self, tx: Tx, sale: Sale, row: fstore.SaleTse) -> None:
+        assert self.cancel_recovered is not None
+        self.cancel_recovered(tx, sale, row)
+
+    def _signed_row(self, row: fstore.SaleTse, result: TseLogResult) -> fstore.SaleTse:
+        info = self.info
+        return replace(
+            row,
+            state=fstore.SIGNED,
+            start_time=result.start_time,
+            finish_time=result.log_time,
+            finish_counter=result.signature_counter,
+            process_type=result.process_type,
+            process_data=result.process_data.decode("utf-8"),
+            signature=base64.b64encode(result.signature).decode("ascii"),
+            tse_serial=info.serial_hex if info else "",
+            public_key=base64.b64encode(info.public_key).decode("ascii") if info else "",
+            signature_algorithm=info.signature_algorithm if info else "",
+            time_format=info.time_format if info else "",
+        )
+
+    # -- sale flow ---------------------------------------------------------------------------
+
+    def schedule_start(self, sale_id: str) -> None:
+        """Starts the sale's TSE transaction in the background (off the scan path)."""
+        if self.tse is None or self.outage is not None or sale_id in self._starts:
+            return
+        self._starts[sale_id] = asyncio.create_task(self._start(sale_id))
+
+    async def _start(self, sale_id: str) -> fstore.SaleTse | None:
+        existing = await self._db.read(lambda c: fstore.get(c, sale_id))
+        if existing is not None:
+            return existing
+        if self.tse is None or self.outage is not None:
+            return None
+        tse = self.tse
+        try:
+            result = await self._call(
+                "start",
+                lambda: tse.start_transaction(self.client_id, pd.PROCESS_TYPE_KASSENBELEG, b""),
+            )
+        except TseUnavailable as exc:
+            await self._begin_outage(exc, operator_id="-")
+            return None
+        crashpoints.reached("tse.after_start")
+        row = fstore.SaleTse(
+            sale_id=sale_id,
+            client_id=self.client_id,
+            transaction_number=result.transaction_number,
+            state=fstore.STARTED,
+            start_time=result.log_time,
+            start_counter=result.signature_counter,
+        )
+
+        def record(tx: Tx) -> fstore.SaleTse | None:
+            sale = sale_store.get(tx.conn, sale_id)
+            if sale is None or sale.state is not SaleState.OPEN:
+                return None  # the sale ended meanwhile; reconciliation cancels the tx
+            fstore.save(tx.conn, row)
+            return row
+
+        saved = await self._db.write(record)
+        if saved is None:
+            await self._cancel_tx(result.transaction_number)
+        return saved
+
+    async def ensure_started(self, sale_id: str) -> fstore.SaleTse | None:
+        task = self._starts.pop(sale_id, None)
+        if task is not None:
+            return await task
+        return await self._start(sale_id)
+
+    async def finish_sale(self, sale: Sale, operator_id: str) -> fstore.SaleTse:
+        """Signs the receipt, or gives the outage row that marks it."""
+        data = receipt_process_data(sale)
+        if self.tse is None:
+            return fstore.SaleTse(
+                sale.sale_id,
+                self.client_id,
+                None,
+                fstore.OUTAGE,
+                process_type=pd.PROCESS_TYPE_KASSENBELEG,
+                process_data=data,
+            )
+        started = await self.ensure_started(sale.sale_id) if self.outage is None else None
+        if started is None:
+            existing = await self._db.read(lambda c: fstore.get(c, sale.sale_id))
+            return self._outage_row(sale.sale_id, existing, data)
+        tse = self.tse
+        number = started.transaction_number
+        assert number is not None
+        try:
+            result = await self._call(
+                "finish",
+                lambda: tse.finish_transaction(
+                    self.client_id, number, pd.PROCESS_TYPE_KASSENBELEG, pd.encode(data)
+                ),
+            )
+        except TseUnavailable as exc:
+            await self._begin_outage(exc, operator_id=operator_id)
+            return self._outage_row(sale.sale_id, started, data)
+        crashpoints.reached("post.after_tse_finish")
+        return self._signed_row(started, result)
+
+    def _outage_row(
+        self, sale_id: str, started: fstore.SaleTse | None, data: str
+    ) -> fstore.SaleTse:
+        return fstore.SaleTse(
+            sale_id=sale_id,
+            client_id=self.client_id,
+            transaction_number=started.transaction_number if started else None,
+            state=fstore.OUTAGE,
+            start_time=started.start_time if started else None,
+            start_counter=started.start_counter if started else None,
+            process_type=pd.PROCESS_TYPE_KASSENBELEG,
+            process_data=data,
+            tse_serial=self.info.serial_hex if self.info else "",
+            outage_number=self.outage,
+        )
+
+    async def cancel_sale(self, sale_id: str) -> fstore.SaleTse | None:
+        """Finishes the sale's transaction as AVBelegabbruch (if it has one)."""
+        if self.tse is None:
+            return None
+        task = self._starts.pop(sale_id, None)
+        started = await task if task is not None else None
+        if started is None:
+            started = await self._db.read(lambda c: fstore.get(c, sale_id))
+        if started is None or started.transaction_number is None:
+            return None
+        if self.outage is not None:
+            return replace(started, state=fstore.CANCELLED, outage_number=self.outage)
+        tse = self.tse
+        number = started.transaction_number
+        try:
+            result = await self._call(
+                "cancel", lambda: tse.cancel_transaction(self.client_id, number)
+            )
+        except TseUnavailable as exc:
+            await self._begin_outage(exc, operator_id="-")
+            return replace(started, state=fstore.CANCELLED, outage_number=self.outage)
+        return replace(self._signed_row(started, result), state=fstore.CANCELLED)
+
+    async def _cancel_tx(self, number: int) -> None:
+        tse = self.tse
+        assert tse is not None
+        try:
+            await self._call("cancel", lambda: tse.cancel_transaction(self.client_id, number))
+        except TseUnavailable as exc:
+            log.warning("tse_cancel_failed", transaction_number=number, error=str(exc))
+
+    async def sign_event(self, process_type: str, data: str) -> fstore.SaleTse | None:
+        """Signs a non-sale event (cash movement, closing): start + finish."""
+        if self.tse is None or self.outage is not None:
+            return None
+        tse = self.tse
+        try:
+            start = await self._call(
+                "start", lambda: tse.start_transaction(self.client_id, process_type, b"")
+            )
+            result = await self._call(
+                "finish",
+                lambda: tse.finish_transaction(
+                    self.client_id, start.transaction_number, process_type, pd.encode(data)
+                ),
+            )
+        except TseUnavailable as exc:
+            await self._begin_outage(exc, operator_id="-")
+            return None
+        row = fstore.SaleTse(
+            "",
+            self.client_id,
+            start.transaction_number,
+            fstore.STARTED,
+            start_time=start.log_time,
+            start_counter=start.signature_counter,
+        )
+        return self._signed_row(row, result)
+
+    # -- outages ---------------------------------------------------------------------------
+
+    async def _begin_outage(self, exc: TseUnavailable, *, operator_id: str) -> None:
+        if self.outage is not None:
+            return
+        info = self.info
+        when = self._clock()
+        record = fstore.Outage(
+            outage_number=0,
+            started_at=when,
+            ended_at=None,
+            error_code=exc.code,
+            error_message=exc.message,
+            tse_manufacturer=info.manufacturer if info else "unknown",
+            tse_serial=info.serial_hex if info else "unknown",
+            client_id=self.client_id,
+            register_id=self.register_id,
+            operator_id=operator_id,
+            printer=self._printer_name,
+        )
+
+        def write(tx: Tx) -> int:
+            current = fstore.open_outage(tx.conn)
+            if current is not None:
+                return current.outage_number
+            number = fstore.insert_outage(tx.conn, record)
+            journal.append(
+                tx.conn,
+                kind="TSE_OUTAGE_BEGIN",
+                register_id=self.register_id,
+                ref=f"outage:{number}",
+                payload={
+                    "outage_number": number,
+                    "error_code": exc.code,
+                    "error_message": exc.message,
+                    "tse_serial": record.tse_serial,
+                },
+                when=when,
+            )
+            if self._print_outage_receipts:
+                outbox.enqueue(
+                    tx.conn,
+                    kind="print",
+                    ref=f"outage:{number}",
+                    receipt_number=None,
+                    payload={"document": "outage_begin", "outage": number},
+                    when=when,
+                )
+                tx.after_commit(self._on_outbox)
+            return number
+
+        self.outage = await self._db.write(write)
+        self._metrics.tse_outage_active.set(1)
+        self._metrics.tse_outages.inc()
+        log.error(
+            "tse_outage_begin", outage_number=self.outage, error_code=exc.code, error=exc.message
+        )
+        self._ensure_probe()
+
+    def _ensure_probe(self) -> None:
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.create_task(self._probe_loop(), name="tse-probe")
+
+    async def _probe_loop(self) -> None:
+        while self.outage is not None and not self._closing:
+            await asyncio.sleep(self._probe_s)
+            if await self.try_recover():
+                return
+
+    async def try_recover(self) -> bool:
+        """Retries the TSE; on success closes the outage and queues the recovery receipt."""
+        if self.tse is None or self.outage is None:
+            return self.outage is None
+        tse = self.tse
+        try:
+            await self._call("self_test", tse.self_test)
+            await self._call("register_client", lambda: tse.register_client(self.client_id))
+            self.info = await self._call("info", tse.info)
+            await self.reconcile()
+        except TseUnavailable as exc:
+            log.info("tse_still_unavailable", outage_number=self.outage, error=str(exc))
+            return False
+        number = self.outage
+        await self._sign_late(number)
+        when = self._clock()
+
+        def write(tx: Tx) -> None:
+            fstore.close_outage(tx.conn, number, when)
+            o = fstore.get_outage(tx.conn, number)
+            assert o is not None
+            journal.append(
+                tx.conn,
+                kind="TSE_OUTAGE_END",
+                register_id=self.register_id,
+                ref=f"outage:{number}",
+                payload={"outage_number": number, "receipts": list(o.receipts)},
+                when=when,
+            )
+            outbox.enqueue(
+                tx.conn,
+                kind="print",
+                ref=f"outage:{number}",
+                receipt_number=None,
+                payload={"document": "outage_end", "outage": number},
+                when=when,
+            )
+            tx.after_commit(self._on_outbox)
+
+        await self._db.write(write)
+        self.outage = None
+        self._metrics.tse_outage_active.set(0)
+        log.warning("tse_outage_end", outage_number=number)
+        return True
+
+    async def _sign_late(self, number: int) -> None:
+        """Outage receipts whose transaction the TSE did finish get their signature."""
+        tse = self.tse
+        assert tse is not None
+        rows = await self._db.read(_outage_rows)
+        open_tx = await self._open_tx()
+        for row in rows:
+            n = row.transaction_number
+            if n is None:
+                continue
+            data = pd.encode(row.process_data)
+            if n in open_tx:
+                # started before the outage, never finished: close it as an abort so no
+                # transaction stays open; the receipt keeps its outage marking.
+                await self._cancel_tx(n)
+                continue
+            try:
+                result = await self._call("finish", self._finisher(n, data))
+            except TseUnavailable:
+                continue
+            late = replace(
+                self._signed_row(row, result),
+                state=fstore.SIGNED_LATE,
+                outage_number=row.outage_number,
+            )
+            await self._db.write(_saver(late))
+
+    def _finisher(self, number: int, data: bytes) -> Callable[[], TseLogResult]:
+        tse = self.tse
+        assert tse is not None
+        return lambda: tse.finish_transaction(
+            self.client_id, number, pd.PROCESS_TYPE_KASSENBELEG, data
+        )
+
+    async def export(self, out: BinaryIO) -> None:
+        """Writes the TSE export TAR (no short timeout: an export can take minutes)."""
+        tse = self.tse
+        if tse is None:
+            raise TseUnavailable("NO_TSE", "no TSE is configured (tse.backend = none)")
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(
+                loop.run_in_executor(self._pool, tse.export, out), EXPORT_TIMEOUT_S
+            )
+        except TseError as exc:
+            raise TseUnavailable(exc.code, exc.message) from exc
+        except TimeoutError:
+            raise TseUnavailable("TIMEOUT", "the TSE export did not finish") from None
+
+    async def self_test(self) -> None:
+        tse = self.tse
+        if tse is None:
+            raise TseUnavailable("NO_TSE", "no TSE is configured (tse.backend = none)")
+        await self._call("self_test", tse.self_test)
+
+    async def current_info(self) -> TseInfo:
+        tse = self.tse
+        if tse is None:
+            raise TseUnavailable("NO_TSE", "no TSE is configured (tse.backend = none)")
+        self.info = await self._call("info", tse.info)
+        return self.info
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._probe is not None:
+            self._probe.cancel()
+        for task in self._starts.values():
+            task.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self.tse is not None:
+            self.tse.close()
+
+
+def _started_rows(conn: sqlite3.Connection) -> list[fstore.SaleTse]:
+    return fstore.by_state(conn, fstore.STARTED)
+
+
+def _outage_rows(conn: sqlite3.Connection) -> list[fstore.SaleTse]:
+    return fstore.by_state(conn, fstore.OUTAGE)
+
+
+def _sale_reader(sale_id: str) -> Callable[[sqlite3.Connection], Sale | None]:
+    return lambda conn: sale_store.get(conn, sale_id)
+
+
+def _saver(row: fstore.SaleTse) -> Callable[[Tx], None]:
+    return lambda tx: fstore.save(tx.conn, row)

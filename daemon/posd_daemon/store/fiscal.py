@@ -1,0 +1,214 @@
+"""Persistence of sale TSE transactions and the outage journal."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from posd_daemon.store.timeutil import from_db, opt_from_db, to_db
+
+STARTED = "STARTED"
+SIGNED = "SIGNED"
+CANCELLED = "CANCELLED"
+OUTAGE = "OUTAGE"
+SIGNED_LATE = "SIGNED_LATE"
+
+
+@dataclass(frozen=True, slots=True)
+class SaleTse:
+    sale_id: str
+    client_id: str
+    transaction_number: int | None
+    state: str
+    start_time: datetime | None = None
+    start_counter: int | None = None
+    finish_time: datetime | None = None
+    finish_counter: int | None = None
+    process_type: str = ""
+    process_data: str = ""
+    signature: str = ""
+    tse_serial: str = ""
+    public_key: str = ""
+    signature_algorithm: str = ""
+    time_format: str = ""
+    outage_number: int | None = None
+
+
+_COLS = (
+    "sale_id, client_id, transaction_number, state, start_time, start_counter, finish_time,"
+    " finish_counter, process_type, process_data, signature, tse_serial, public_key,"
+    " signature_algorithm, time_format, outage_number"
+)
+
+
+def _row(r: tuple[Any, ...]) -> SaleTse:
+    return SaleTse(
+        sale_id=r[0],
+        client_id=r[1],
+        transaction_number=r[2],
+        state=r[3],
+        start_time=opt_from_db(r[4]),
+        start_counter=r[5],
+        finish_time=opt_from_db(r[6]),
+        finish_counter=r[7],
+        process_type=r[8],
+        process_data=r[9],
+        signature=r[10],
+        tse_serial=r[11],
+        public_key=r[12],
+        signature_algorithm=r[13],
+        time_format=r[14],
+        outage_number=r[15],
+    )
+
+
+def get(conn: sqlite3.Connection, sale_id: str) -> SaleTse | None:
+    r = conn.execute(f"SELECT {_COLS} FROM sale_tse WHERE sale_id = ?", (sale_id,)).fetchone()
+    return None if r is None else _row(r)
+
+
+def by_state(conn: sqlite3.Connection, state: str) -> list[SaleTse]:
+    rows = conn.execute(f"SELECT {_COLS} FROM sale_tse WHERE state = ?", (state,)).fetchall()
+    return [_row(r) for r in rows]
+
+
+def known_transactions(conn: sqlite3.Connection, client_id: str) -> set[int]:
+    rows = conn.execute(
+        "SELECT transaction_number FROM sale_tse WHERE client_id = ?"
+        " AND transaction_number IS NOT NULL",
+        (client_id,),
+    )
+    return {int(r[0]) for r in rows}
+
+
+def save(conn: sqlite3.Connection, row: SaleTse) -> None:
+    conn.execute(
+        f"INSERT OR REPLACE INTO sale_tse ({_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            row.sale_id,
+            row.client_id,
+            row.transaction_number,
+            row.state,
+            to_db(row.start_time) if row.start_time else None,
+            row.start_counter,
+            to_db(row.finish_time) if row.finish_time else None,
+            row.finish_counter,
+            row.process_type,
+            row.process_data,
+            row.signature,
+            row.tse_serial,
+            row.public_key,
+            row.signature_algorithm,
+            row.time_format,
+            row.outage_number,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    outage_number: int
+    started_at: datetime
+    ended_at: datetime | None
+    error_code: str
+    error_message: str
+    tse_manufacturer: str
+    tse_serial: str
+    client_id: str
+    register_id: str
+    operator_id: str
+    printer: str
+    receipts: tuple[int, ...] = ()
+
+
+def open_outage(conn: sqlite3.Connection) -> Outage | None:
+    r = conn.execute(
+        "SELECT outage_number FROM tse_outages WHERE ended_at IS NULL"
+        " ORDER BY outage_number DESC LIMIT 1"
+    ).fetchone()
+    return None if r is None else get_outage(conn, int(r[0]))
+
+
+def get_outage(conn: sqlite3.Connection, number: int) -> Outage | None:
+    r = conn.execute(
+        "SELECT outage_number, started_at, ended_at, error_code, error_message,"
+        " tse_manufacturer, tse_serial, client_id, register_id, operator_id, printer"
+        " FROM tse_outages WHERE outage_number = ?",
+        (number,),
+    ).fetchone()
+    if r is None:
+        return None
+    receipts = tuple(
+        int(x[0])
+        for x in conn.execute(
+            "SELECT receipt_number FROM tse_outage_receipts WHERE outage_number = ?"
+            " ORDER BY receipt_number",
+            (number,),
+        )
+    )
+    return Outage(
+        outage_number=int(r[0]),
+        started_at=from_db(r[1]),
+        ended_at=opt_from_db(r[2]),
+        error_code=r[3],
+        error_message=r[4],
+        tse_manufacturer=r[5],
+        tse_serial=r[6],
+        client_id=r[7],
+        register_id=r[8],
+        operator_id=r[9],
+        printer=r[10],
+        receipts=receipts,
+    )
+
+
+def list_outages(conn: sqlite3.Connection) -> list[Outage]:
+    numbers = [int(r[0]) for r in conn.execute("SELECT outage_number FROM tse_outages ORDER BY 1")]
+    out = []
+    for n in numbers:
+        o = get_outage(conn, n)
+        assert o is not None
+        out.append(o)
+    return out
+
+
+def insert_outage(conn: sqlite3.Connection, o: Outage) -> int:
+    row = conn.execute("SELECT COALESCE(MAX(outage_number), 0) + 1 FROM tse_outages").fetchone()
+    number = int(row[0])
+    conn.execute(
+        "INSERT INTO tse_outages (outage_number, started_at, ended_at, error_code, error_message,"
+        " tse_manufacturer, tse_serial, client_id, register_id, operator_id, printer)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            number,
+            to_db(o.started_at),
+            None,
+            o.error_code,
+            o.error_message[:500],
+            o.tse_manufacturer,
+            o.tse_serial,
+            o.client_id,
+            o.register_id,
+            o.operator_id,
+            o.printer,
+        ),
+    )
+    return number
+
+
+def close_outage(conn: sqlite3.Connection, number: int, when: datetime) -> None:
+    conn.execute(
+        "UPDATE tse_outages SET ended_at = ? WHERE outage_number = ?", (to_db(when), number)
+    )
+
+
+def add_outage_receipt(
+    conn: sqlite3.Connection, number: int, receipt_number: int, sale_id: str, when: datetime
+) -> None:
+    conn.execute(
+        "INSERT INTO tse_outage_receipts (outage_number, receipt_number, sale_id, recorded_at)"
+        " VALUES (?,?,?,?)",
+        (number, receipt_number, sale_id, to_db(when)),
+    )
