@@ -336,6 +336,15 @@ class FakeFiskaly:
         with self._lock:
             self._faults.append(_Fault("drop", n, match, after=after))
 
+    def fail_all(self, *, status: int = 503) -> None:
+        """Every request answers ``status`` until :meth:`clear_faults` (a long outage)."""
+        with self._lock:
+            self._faults.append(_Fault("fail", 10**9, None, status=status))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
     def revoke_access_tokens(self) -> None:
         """Every access token becomes invalid (refresh tokens stay valid)."""
         with self._lock:

@@ -28,6 +28,8 @@ from posd.v1 import (
     catalog_pb2,
     catalog_pb2_grpc,
     common_pb2,
+    fiscal_pb2,
+    fiscal_pb2_grpc,
     operator_pb2,
     operator_pb2_grpc,
     sale_pb2,
@@ -103,6 +105,7 @@ class PosdClient:
         self.catalog = catalog_pb2_grpc.CatalogServiceStub(self.channel)
         self.operators = operator_pb2_grpc.OperatorServiceStub(self.channel)
         self.system = system_pb2_grpc.SystemServiceStub(self.channel)
+        self.fiscal = fiscal_pb2_grpc.FiscalServiceStub(self.channel)
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -318,3 +321,30 @@ class PosdClient:
             token = resp.next_page_token
             if not token:
                 return jobs
+
+    # -- fiscal -----------------------------------------------------------------------------------
+
+    def tse_info(self) -> fiscal_pb2.GetTseInfoResponse:
+        return self.call(self.fiscal.GetTseInfo, fiscal_pb2.GetTseInfoRequest())
+
+    def tse_self_test(self) -> fiscal_pb2.RunTseSelfTestResponse:
+        return self.call(self.fiscal.RunTseSelfTest, fiscal_pb2.RunTseSelfTestRequest())
+
+    def export_tse(self) -> bytes:
+        """The TSE export TAR (streamed by the daemon, joined here)."""
+        try:
+            chunks = self.fiscal.ExportTse(
+                fiscal_pb2.ExportTseRequest(), timeout=600, metadata=self._metadata()
+            )
+            return b"".join(c.chunk for c in chunks)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc) from None
+
+    def list_outages(self) -> list[fiscal_pb2.Outage]:
+        return list(self.call(self.fiscal.ListOutages, fiscal_pb2.ListOutagesRequest()).outages)
+
+    def export_outages(self) -> bytes:
+        return self.call(self.fiscal.ExportOutages, fiscal_pb2.ExportOutagesRequest()).csv
+
+    def recover_tse(self) -> fiscal_pb2.RecoverTseResponse:
+        return self.call(self.fiscal.RecoverTse, fiscal_pb2.RecoverTseRequest())

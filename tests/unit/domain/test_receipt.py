@@ -32,3 +32,15 @@ def test_receipt_layout_fits_the_paper_and_shows_totals() -> None:
         assert "[QR V0;x]" in text
     copy = render_receipt(sale, ShopHeader("Laden"), 42, copy=True)
     assert "KOPIE" in copy.plain_text()
+
+
+def test_wrap_breaks_at_spaces_and_cuts_long_words() -> None:
+    from posd_daemon.domain.receipt import wrap
+
+    assert wrap("Technische Sicherheitseinrichtung ausgefallen. Ausfallnummer: 3", 32) == [
+        "Technische",
+        "Sicherheitseinrichtung",
+        "ausgefallen. Ausfallnummer: 3",
+    ]
+    assert wrap("Sig: " + "A" * 50, 20) == ["Sig:", "A" * 20, "A" * 20, "A" * 10]
+    assert all(len(x) <= 20 for x in wrap("x " * 40, 20))

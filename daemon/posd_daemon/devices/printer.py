@@ -1,0 +1,384 @@
+"""An ESC/POS receipt printer: the codec and status decoders over one transport.
+
+Blocking code: the daemon runs each printer in its own worker thread (the outbox
+worker calls :meth:`EscPosPrinter.print_document` and :meth:`EscPosPrinter.kick_drawer`).
+Before a job is sent the printer's real-time status is read; a printer that cannot
+print (paper end, cover open, offline, unreachable) raises
+:class:`PrinterNotReadyError` before any byte of the job leaves, so the job stays
+queued and can be retried after the fault is cleared.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from posd_daemon.devices.errors import (
+    EncodeError,
+    PrinterJobError,
+    PrinterNotReadyError,
+    TransportError,
+)
+from posd_daemon.devices.escpos.codec import (
+    STATUS_REQUEST_ALL,
+    drawer_kick,
+    drawer_kick_realtime,
+    encode_document,
+)
+from posd_daemon.devices.escpos.profile import (
+    CutMode,
+    PrinterProfile,
+    get_profile,
+    profile_from_mapping,
+)
+from posd_daemon.devices.escpos.status import (
+    AsbPacket,
+    PrinterStatus,
+    RealtimeReply,
+    StatusStreamSplitter,
+    UnknownByte,
+    decode_asb,
+    decode_status,
+)
+from posd_daemon.devices.transport import Transport, open_transport
+from posd_daemon.domain.document import Document, Feed, Text
+
+if TYPE_CHECKING:
+    from posd_daemon.services.device_ports import CashDrawer, ReceiptPrinter
+
+
+@dataclass(frozen=True, slots=True)
+class PrinterStatistics:
+    """UnifiedPOS-style counters since the printer object was created."""
+
+    jobs: int = 0
+    lines: int = 0
+    cuts: int = 0
+    drawer_kicks: int = 0
+    #: Failed operations: not-ready rejections and transport failures.
+    errors: int = 0
+    status_reads: int = 0
+    bytes_written: int = 0
+
+
+class EscPosPrinter:
+    """One ESC/POS printer on one transport. Thread-safe (one lock), but blocking.
+
+    ``check_status`` (default: the profile says the printer answers ``DLE EOT`` and the
+    transport can read) makes every job and kick read the status first.
+    ``status_timeout`` bounds how long :meth:`read_status` waits for the 4 replies.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        profile: PrinterProfile,
+        *,
+        check_status: bool | None = None,
+        status_timeout: float = 1.0,
+    ) -> None:
+        self.transport = transport
+        self.profile = profile
+        if check_status is None:
+            check_status = profile.realtime_status and bool(
+                getattr(transport, "supports_read", True)
+            )
+        self.check_status = check_status
+        self.status_timeout = status_timeout
+        self.last_status: PrinterStatus | None = None
+        #: The latest automatic status back packet seen in the stream, decoded.
+        self.last_asb: PrinterStatus | None = None
+        self._lock = threading.RLock()
+        self._open = False
+        self._splitter = StatusStreamSplitter()
+        self._stats = PrinterStatistics()
+
+    # -- connection ----------------------------------------------------------------------
+
+    def describe(self) -> str:
+        return f"{self.profile.name} printer on {self.transport.describe()}"
+
+    @property
+    def columns(self) -> int:
+        """Characters per line (font A): render documents for this width."""
+        return self.profile.columns
+
+    def open(self) -> None:
+        """Connect now (otherwise the first operation connects). Raises TransportError."""
+        with self._lock:
+            self._ensure_open()
+
+    def close(self) -> None:
+        with self._lock:
+            self._open = False
+            self.transport.close()
+            self._splitter.reset()
+
+    def _ensure_open(self) -> bool:
+        """Open the transport if needed; True if it was opened by this call."""
+        if self._open:
+            return False
+        self.transport.open()
+        self._open = True
+        self._splitter.reset()
+        return True
+
+    def _drop(self) -> None:
+        """Forget a broken connection: the next operation reconnects."""
+        self._open = False
+        self.transport.close()
+        self._splitter.reset()
+
+    def __enter__(self) -> EscPosPrinter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- statistics ----------------------------------------------------------------------
+
+    @property
+    def statistics(self) -> PrinterStatistics:
+        """A snapshot of the counters."""
+        with self._lock:
+            return self._stats
+
+    def _count(self, **deltas: int) -> None:
+        self._stats = replace(
+            self._stats, **{k: getattr(self._stats, k) + v for k, v in deltas.items()}
+        )
+
+    # -- status --------------------------------------------------------------------------
+
+    def read_status(self) -> PrinterStatus:
+        """Ask ``DLE EOT 1..4`` and wait for all four replies.
+
+        Never raises for a dead printer: an unreachable or silent printer comes back as
+        ``PrinterStatus(reachable=False, detail=...)``. Without status support
+        (``check_status`` False) the printer is assumed ready (``known=False``).
+        """
+        with self._lock:
+            if not self.check_status:
+                status = self._assumed()
+            else:
+                status = self._read_status()
+                self._count(status_reads=1)
+            self.last_status = status
+            return status
+
+    def _read_status(self) -> PrinterStatus:
+        for attempt in range(2):
+            fresh = not self._open
+            try:
+                self._ensure_open()
+                if not self._transport_reads():
+                    return self._assumed()
+                self._drain()
+                # Ref: after several real-time requests, wait for all replies before
+                # sending data. The replies come back in request order.
+                self.transport.write(STATUS_REQUEST_ALL)
+                return self._collect_replies()
+            except TransportError as exc:
+                self._drop()
+                # A connection that sat idle may have been dropped by the printer (or a
+                # cable re-plugged): reconnect once before calling it unreachable.
+                if fresh or attempt:
+                    return PrinterStatus.unreachable(exc.message)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _transport_reads(self) -> bool:
+        """False once the transport knows it cannot read (a write-only device file)."""
+        return bool(getattr(self.transport, "supports_read", True))
+
+    def _assumed(self) -> PrinterStatus:
+        return PrinterStatus.assumed_online(f"status not readable over {self.transport.describe()}")
+
+    def _drain(self) -> None:
+        """Consume stale input (late replies, ASB packets) before asking again."""
+        for _ in range(64):
+            data = self.transport.read(256, 0.0)
+            if not data:
+                break
+            self._consume(data, [])
+        self._splitter.reset()
+
+    def _consume(self, data: bytes, replies: list[int], unknown: list[int] | None = None) -> None:
+        for event in self._splitter.feed(data):
+            if isinstance(event, RealtimeReply):
+                replies.append(event.value)
+            elif isinstance(event, AsbPacket):
+                # the splitter checked the packet's shape already
+                self.last_asb = decode_asb(event.data, self.profile.drawer_sensor)
+            elif isinstance(event, UnknownByte) and unknown is not None:
+                unknown.append(event.value)
+
+    def _collect_replies(self) -> PrinterStatus:
+        replies: list[int] = []
+        unknown: list[int] = []
+        deadline = time.monotonic() + self.status_timeout
+        while len(replies) < 4:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            started = time.monotonic()
+            data = self.transport.read(64, remaining)
+            if data:
+                self._consume(data, replies, unknown)
+            elif not self._transport_reads():
+                return self._assumed()
+            elif time.monotonic() - started < remaining / 2:
+                # The transport returned early without data: do not spin.
+                time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
+        if len(replies) < 4:
+            where = self.transport.describe()
+            if unknown:
+                garbage = bytes(unknown[:8]).hex(" ")
+                return PrinterStatus.unreachable(
+                    f"{where} sent {len(unknown)} unexpected byte(s) ({garbage}) instead of "
+                    "status replies: wrong baud rate, or not an ESC/POS printer?"
+                )
+            return PrinterStatus.unreachable(
+                f"no status reply from {where} within {self.status_timeout:g} s "
+                f"(got {len(replies)} of 4): printer off, cable unplugged, wrong port "
+                "or baud rate"
+            )
+        return decode_status(replies[:4], self.profile.drawer_sensor)
+
+    def _require_status(self, action: str, *, need_ready: bool) -> PrinterStatus | None:
+        if not self.check_status:
+            return None
+        status = self.read_status()
+        usable = status.ready if need_ready else (status.reachable and status.online)
+        if not usable:
+            self._count(errors=1)
+            raise PrinterNotReadyError(status, action)
+        return status
+
+    # -- operations ----------------------------------------------------------------------
+
+    def print_document(self, doc: Document) -> None:
+        """Print ``doc`` (the status read before the job is in :attr:`last_status`).
+
+        Raises :class:`PrinterNotReadyError` before sending anything when the printer
+        cannot print, :class:`TransportError` when the connection fails mid-job (the
+        receipt may be partly printed), :class:`PrinterJobError` for a document wider
+        than the paper. All are :class:`DeviceError` (``services.device_ports``).
+        """
+        try:
+            payload = encode_document(doc, self.profile)
+        except EncodeError as exc:
+            with self._lock:
+                self._count(errors=1)
+            raise PrinterJobError(str(exc)) from exc
+        with self._lock:
+            self._require_status("print", need_ready=True)
+            self._write(payload)
+            lines = sum(1 for b in doc.blocks if isinstance(b, Text)) + sum(
+                max(0, b.lines) for b in doc.blocks if isinstance(b, Feed)
+            )
+            cuts = 1 if doc.cut and self.profile.cut is not CutMode.NONE else 0
+            self._count(jobs=1, lines=lines, cuts=cuts)
+
+    def kick_drawer(
+        self, pin: int | None = None, on_ms: int | None = None, off_ms: int | None = None
+    ) -> PrinterStatus | None:
+        """Pulse the drawer kick-out connector (defaults from the profile).
+
+        With ``ESC p`` the printer must be online: an offline printer would keep the
+        kick in its buffer and pop the drawer open later, when nobody expects it. With
+        the profile's ``realtime_drawer_kick`` (``DLE DC4``) the pulse goes out even
+        when the printer is offline. If the profile has the "read status after kick"
+        quirk, the status is read right after and returned.
+        """
+        pin = self.profile.drawer_pin if pin is None else pin
+        on_ms = self.profile.drawer_on_ms if on_ms is None else on_ms
+        off_ms = self.profile.drawer_off_ms if off_ms is None else off_ms
+        if self.profile.realtime_drawer_kick:
+            payload = drawer_kick_realtime(pin, on_ms)
+        else:
+            payload = drawer_kick(pin, on_ms, off_ms)
+        with self._lock:
+            status = None
+            if not self.profile.realtime_drawer_kick:
+                status = self._require_status("open the drawer", need_ready=False)
+            self._write(payload)
+            self._count(drawer_kicks=1)
+            if self.profile.read_status_after_kick and self.check_status:
+                return self.read_status()
+            return status
+
+    def write_raw(self, data: bytes) -> None:
+        """Send bytes as they are (a test page, a daisy-chained display's output)."""
+        with self._lock:
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self._ensure_open()
+            self.transport.write(data)
+        except TransportError:
+            self._count(errors=1)
+            self._drop()
+            raise
+        self._count(bytes_written=len(data))
+
+
+def open_printer(
+    url: str,
+    profile: PrinterProfile | str | Mapping[str, Any] = "generic-80mm",
+    *,
+    usb_backend: object | None = None,
+    check_status: bool | None = None,
+    status_timeout: float = 1.0,
+) -> EscPosPrinter:
+    """An (unconnected) printer from configuration values.
+
+    ``url`` is a device URL (``tcp://``, ``serial://``, ``usb://``, ``file://``);
+    ``profile`` a built-in profile name, a profile, or a config mapping (see
+    :func:`~posd_daemon.devices.escpos.profile.profile_from_mapping`). Raises
+    DeviceUrlError / ProfileError for bad configuration.
+    """
+    if isinstance(profile, str):
+        profile = get_profile(profile)
+    elif not isinstance(profile, PrinterProfile):
+        profile = profile_from_mapping(profile)
+    return EscPosPrinter(
+        open_transport(url, usb_backend=usb_backend),
+        profile,
+        check_status=check_status,
+        status_timeout=status_timeout,
+    )
+
+
+class PrinterDrawer:
+    """The cash drawer on a printer's kick-out connector (``services.device_ports``
+    ``CashDrawer``: ``open()`` kicks it)."""
+
+    def __init__(
+        self,
+        printer: EscPosPrinter,
+        *,
+        pin: int | None = None,
+        on_ms: int | None = None,
+        off_ms: int | None = None,
+    ) -> None:
+        self.printer = printer
+        self.pin, self.on_ms, self.off_ms = pin, on_ms, off_ms
+
+    def open(self) -> None:
+        """Kick the drawer; raises PrinterNotReadyError/TransportError (DeviceError)."""
+        self.printer.kick_drawer(self.pin, self.on_ms, self.off_ms)
+
+    def is_open(self) -> bool | None:
+        """The drawer sensor (None: no sensor or no status)."""
+        return self.printer.read_status().drawer_open
+
+
+if TYPE_CHECKING:
+
+    def _implements_ports(p: EscPosPrinter, d: PrinterDrawer) -> tuple[ReceiptPrinter, CashDrawer]:
+        """Type check only: the adapters fit the use cases' device ports."""
+        return p, d
