@@ -334,7 +334,7 @@ class PosdClient:
         """The TSE export TAR (streamed by the daemon, joined here)."""
         try:
             chunks = self.fiscal.ExportTse(
-                fiscal_pb2.ExportTseRequest(), timeout=600, metadata=self._metadata()
+                fiscal_pb2.ExportTseRequest(), timeout=600, metadata=tuple(self._metadata())
             )
             return b"".join(c.chunk for c in chunks)
         except grpc.RpcError as exc:

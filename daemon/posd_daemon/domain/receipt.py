@@ -48,11 +48,21 @@ def two_cols(left: str, right: str, width: int) -> str:
 
 
 def wrap(text: str, width: int) -> list[str]:
+    """Word-wraps to ``width``; words longer than a line (signatures) are cut."""
     out: list[str] = []
-    while len(text) > width:
-        out.append(text[:width])
-        text = text[width:]
-    out.append(text)
+    line = ""
+    for word in text.split(" "):
+        candidate = f"{line} {word}" if line else word
+        if len(candidate) <= width:
+            line = candidate
+            continue
+        if line:
+            out.append(line)
+        while len(word) > width:
+            out.append(word[:width])
+            word = word[width:]
+        line = word
+    out.append(line)
     return out
 
 

@@ -52,12 +52,13 @@ def _int(v: int) -> bytes:
 def _oid(text: str) -> bytes:
     arcs = [int(a) for a in text.split(".")]
     out = bytearray()
-    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
+    for first in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
+        value = first
+        chunk = [value & 0x7F]
+        value >>= 7
+        while value:
+            chunk.append(0x80 | (value & 0x7F))
+            value >>= 7
         out += bytes(reversed(chunk))
     return _tlv(0x06, bytes(out))
 
@@ -192,7 +193,8 @@ def test_start_happens_at_first_line_and_cancel_is_belegabbruch(
     tar = export(pos)
     report = verify_export(io.BytesIO(tar))
     assert report.ok, report.summary()
-    names = tarfile.open(fileobj=io.BytesIO(tar)).getnames()
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        names = archive.getnames()
     assert any("_Finish_Client-REG-1.log" in n for n in names)
 
 
@@ -206,16 +208,14 @@ def test_export_through_the_api_verifies_and_tampering_is_found(
     report = verify_export(io.BytesIO(tar))
     assert report.ok, report.summary()
     # flip one byte in the middle of the last log file
-    src = tarfile.open(fileobj=io.BytesIO(tar))
     out = io.BytesIO()
-    dst = tarfile.open(fileobj=out, mode="w")
-    logs = [m for m in src.getmembers() if m.name.endswith(".log")]
-    for m in src.getmembers():
-        data = src.extractfile(m).read()  # type: ignore[union-attr]
-        if m is logs[-1]:
-            data = data[:-5] + bytes([data[-5] ^ 1]) + data[-4:]
-        dst.addfile(m, io.BytesIO(data))
-    dst.close()
+    with tarfile.open(fileobj=io.BytesIO(tar)) as src, tarfile.open(fileobj=out, mode="w") as dst:
+        logs = [m for m in src.getmembers() if m.name.endswith(".log")]
+        for m in src.getmembers():
+            data = src.extractfile(m).read()  # type: ignore[union-attr]
+            if m is logs[-1]:
+                data = data[:-5] + bytes([data[-5] ^ 1]) + data[-4:]
+            dst.addfile(m, io.BytesIO(data))
     bad = verify_export(io.BytesIO(out.getvalue()))
     assert not bad.ok
     assert bad.first_problem is not None
