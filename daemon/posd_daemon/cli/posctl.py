@@ -19,6 +19,7 @@ from google.protobuf.json_format import MessageToDict
 from posd.client import PosdClient, PosdError
 from posd.v1 import sale_pb2
 
+from posd_daemon.fiscal.verify_export import verify_export
 from posd_daemon.ops.config import ConfigError, load
 from posd_daemon.ops.pins import hash_pin
 from posd_daemon.store import journal
@@ -69,6 +70,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q = pr.add_parser("queue", help="print/drawer jobs not yet done")
     q.add_argument("--all", action="store_true", help="include finished jobs")
+    tse = sub.add_parser("tse", help="the TSE (fiscal signing device)").add_subparsers(
+        dest="tse_command", required=True
+    )
+    tse.add_parser("info", help="manufacturer, serial, key, counters, state")
+    tse.add_parser("selftest", help="run the TSE self test")
+    tx = tse.add_parser("export", help="write the TSE export TAR")
+    tx.add_argument("file", type=Path)
+    tv = tse.add_parser("verify-export", help="independently verify a TSE export TAR (offline)")
+    tv.add_argument("file", type=Path)
+    out = sub.add_parser("outage", help="TSE outage journal").add_subparsers(
+        dest="outage_command", required=True
+    )
+    out.add_parser("list", help="outages with their receipts")
+    oe = out.add_parser("export", help="outage log as CSV")
+    oe.add_argument("file", type=Path)
+    out.add_parser("recover", help="retry the TSE now")
     op = sub.add_parser("operator", help="operators").add_subparsers(
         dest="operator_command", required=True
     )
@@ -190,6 +207,111 @@ def cmd_print_queue(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tse_info(args: argparse.Namespace) -> int:
+    with _client(args, login=True) as c:
+        info = c.tse_info()
+    data = MessageToDict(info, preserving_proto_field_name=True)
+    data.pop("certificates", None)
+    rows = [
+        f"backend:             {info.backend}",
+        f"manufacturer:        {info.manufacturer}",
+        f"model:               {info.model}",
+        f"certified:           {'yes' if info.certified else 'NO'}",
+        f"serial number:       {info.serial_number}",
+        f"public key:          {info.public_key}",
+        f"signature algorithm: {info.signature_algorithm} ({info.time_format})",
+        f"signature counter:   {info.signature_counter}",
+        f"transactions:        {info.transaction_counter}",
+        f"state:               {info.state}",
+        f"clients:             {', '.join(info.registered_clients)}",
+        f"outage:              {info.active_outage_number or 'none'}",
+    ]
+    _out(args, data, "\n".join(rows))
+    return 0
+
+
+def cmd_tse_selftest(args: argparse.Namespace) -> int:
+    with _client(args, login=True) as c:
+        r = c.tse_self_test()
+    _out(
+        args,
+        MessageToDict(r, preserving_proto_field_name=True),
+        "self test passed" if r.ok else f"self test FAILED: {r.error_code}: {r.message}",
+    )
+    return 0 if r.ok else EXIT_FAILED
+
+
+def cmd_tse_export(args: argparse.Namespace) -> int:
+    with _client(args, login=True) as c:
+        data = c.export_tse()
+    tmp = args.file.with_name(args.file.name + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(args.file)
+    _out(
+        args,
+        {"file": str(args.file), "bytes": len(data)},
+        f"wrote {len(data)} bytes to {args.file}",
+    )
+    return 0
+
+
+def cmd_tse_verify_export(args: argparse.Namespace) -> int:
+    if not args.file.exists():
+        raise CliError(f"{args.file}: no such file")
+    report = verify_export(args.file)
+    data = {
+        "ok": report.ok,
+        "summary": report.summary(),
+        "first_problem": None
+        if report.first_problem is None
+        else {"file": report.first_problem.file, "what": report.first_problem.what},
+    }
+    _out(args, data, report.summary())
+    return 0 if report.ok else EXIT_FAILED
+
+
+def cmd_outage_list(args: argparse.Namespace) -> int:
+    with _client(args, login=True) as c:
+        outages = c.list_outages()
+    rows = [f"{'no':>4}  {'begin':<20} {'end':<20} {'error':<14} receipts"]
+    for o in outages:
+        begin = o.start_time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
+        end = (
+            o.end_time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
+            if o.HasField("end_time")
+            else "(open)"
+        )
+        receipts = ", ".join(str(n) for n in o.receipt_numbers) or "-"
+        rows.append(f"{o.outage_number:>4}  {begin:<20} {end:<20} {o.error_code:<14} {receipts}")
+    if len(rows) == 1:
+        rows.append("(no outages)")
+    _out(
+        args, [MessageToDict(o, preserving_proto_field_name=True) for o in outages], "\n".join(rows)
+    )
+    return 0
+
+
+def cmd_outage_export(args: argparse.Namespace) -> int:
+    with _client(args, login=True) as c:
+        data = c.export_outages()
+    args.file.write_bytes(data)
+    _out(args, {"file": str(args.file), "bytes": len(data)}, f"wrote {args.file}")
+    return 0
+
+
+def cmd_outage_recover(args: argparse.Namespace) -> int:
+    with _client(args, login=True) as c:
+        r = c.recover_tse()
+    _out(
+        args,
+        MessageToDict(r, preserving_proto_field_name=True),
+        "TSE available, no outage open"
+        if r.recovered
+        else f"TSE still unavailable (outage {r.active_outage_number})",
+    )
+    return 0 if r.recovered else EXIT_FAILED
+
+
 def cmd_hash_pin(args: argparse.Namespace) -> int:
     pin = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass("PIN: ")
     if not pin.isdigit() or not 4 <= len(pin) <= 12:
@@ -206,12 +328,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("journal", "verify"): cmd_journal_verify,
         ("print", "queue"): cmd_print_queue,
         ("operator", "hash-pin"): cmd_hash_pin,
+        ("tse", "info"): cmd_tse_info,
+        ("tse", "selftest"): cmd_tse_selftest,
+        ("tse", "export"): cmd_tse_export,
+        ("tse", "verify-export"): cmd_tse_verify_export,
+        ("outage", "list"): cmd_outage_list,
+        ("outage", "export"): cmd_outage_export,
+        ("outage", "recover"): cmd_outage_recover,
     }
     sub = (
         getattr(args, "sale_command", None)
         or getattr(args, "journal_command", None)
         or getattr(args, "print_command", None)
         or getattr(args, "operator_command", None)
+        or getattr(args, "tse_command", None)
+        or getattr(args, "outage_command", None)
     )
     try:
         return handlers[(args.command, sub)](args)
