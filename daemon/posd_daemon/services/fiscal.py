@@ -279,7 +279,15 @@ class FiscalGateway:
         """Starts the sale's TSE transaction in the background (off the scan path)."""
         if self.tse is None or self.outage is not None or sale_id in self._starts:
             return
-        self._starts[sale_id] = asyncio.create_task(self._start(sale_id))
+        task = asyncio.create_task(self._start(sale_id))
+        self._starts[sale_id] = task
+        # a finished start is recorded in the database; forget the task so abandoned
+        # sales do not pile up here (ensure_started then reads the row)
+        task.add_done_callback(lambda t: self._forget(sale_id, t))
+
+    def _forget(self, sale_id: str, task: asyncio.Task[fstore.SaleTse | None]) -> None:
+        if self._starts.get(sale_id) is task:
+            del self._starts[sale_id]
 
     async def _start(self, sale_id: str) -> fstore.SaleTse | None:
         existing = await self._db.read(lambda c: fstore.get(c, sale_id))
@@ -324,18 +332,11 @@ class FiscalGateway:
             return await task
         return await self._start(sale_id)
 
-    async def finish_sale(self, sale: Sale, operator_id: str) -> fstore.SaleTse:
-        """Signs the receipt, or gives the outage row that marks it."""
-        data = receipt_process_data(sale)
+    async def finish_sale(self, sale: Sale, operator_id: str) -> fstore.SaleTse | None:
+        """Signs the receipt, or gives the outage row that marks it (None: no TSE)."""
         if self.tse is None:
-            return fstore.SaleTse(
-                sale.sale_id,
-                self.client_id,
-                None,
-                fstore.OUTAGE,
-                process_type=pd.PROCESS_TYPE_KASSENBELEG,
-                process_data=data,
-            )
+            return None
+        data = receipt_process_data(sale)
         started = await self.ensure_started(sale.sale_id) if self.outage is None else None
         if started is None:
             existing = await self._db.read(lambda c: fstore.get(c, sale.sale_id))
