@@ -19,6 +19,8 @@ from grpc_reflection.v1alpha import reflection
 from posd.v1 import (
     catalog_pb2,
     catalog_pb2_grpc,
+    device_pb2,
+    device_pb2_grpc,
     fiscal_pb2,
     fiscal_pb2_grpc,
     operator_pb2,
@@ -29,7 +31,10 @@ from posd.v1 import (
     system_pb2_grpc,
 )
 
+from posd_daemon.api.device_servicer import DeviceServicer, SaleEvents
 from posd_daemon.api.fiscal_servicer import FiscalServicer
+from posd_daemon.api.master_servicers import SERVICE_NAMES as MASTER_SERVICES
+from posd_daemon.api.master_servicers import MasterData, add_master_data_services
 from posd_daemon.api.runtime import Runtime
 from posd_daemon.api.servicers import (
     CatalogServicer,
@@ -37,7 +42,9 @@ from posd_daemon.api.servicers import (
     SaleServicer,
     SystemServicer,
 )
-from posd_daemon.devices.simulated import SimulatedDrawer, SimulatedPrinter
+from posd_daemon.devices.model import DeviceState, DeviceStateChanged
+from posd_daemon.devices.scanning import KeyEventSource
+from posd_daemon.devices.setup import Devices, build_devices
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.receipt import ShopHeader
 from posd_daemon.fiscal.fiskaly import FiskalyTse
@@ -48,11 +55,15 @@ from posd_daemon.ops.metrics import Metrics
 from posd_daemon.services.auth import Authenticator, OperatorRecord
 from posd_daemon.services.catalog import CatalogCommands
 from posd_daemon.services.clock import Clock, system_clock
+from posd_daemon.services.devices import DeviceCommands, OutboxDrawer, OutboxPrinter
+from posd_daemon.services.display import CustomerDisplay, DisplayTexts
 from posd_daemon.services.documents import DocumentRenderer
+from posd_daemon.services.events import Event, EventBus
 from posd_daemon.services.executor import DbExecutor
 from posd_daemon.services.fiscal import FiscalGateway
 from posd_daemon.services.outbox_worker import OutboxWorker
 from posd_daemon.services.sales import RegisterSettings, SaleCommands
+from posd_daemon.services.scanner import ScanRouter
 from posd_daemon.services.tse_port import Tse, TseError
 from posd_daemon.store import idempotency
 from posd_daemon.store.database import open_database
@@ -65,6 +76,8 @@ SERVICE_NAMES = (
     operator_pb2.DESCRIPTOR.services_by_name["OperatorService"].full_name,
     system_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name,
     fiscal_pb2.DESCRIPTOR.services_by_name["FiscalService"].full_name,
+    *MASTER_SERVICES,
+    device_pb2.DESCRIPTOR.services_by_name["DeviceService"].full_name,
 )
 
 
@@ -85,6 +98,9 @@ class Daemon:
     socket_path: Path
     tcp_port: int = 0
     extra: dict[str, object] = field(default_factory=dict)
+    devices: Devices | None = None
+    bus: EventBus | None = None
+    scans: ScanRouter | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Graceful stop: refuse new calls, let in-flight calls finish, then close."""
@@ -92,6 +108,13 @@ class Daemon:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         await self.outbox.stop()
+        if self.scans is not None:
+            await self.scans.stop()
+        if self.devices is not None:
+            await asyncio.to_thread(self.devices.manager.stop)
+        master = self.extra.get("master")
+        if isinstance(master, MasterData):
+            await master.stop()
         await self.gateway.close()
         self.db.close()
         with contextlib.suppress(FileNotFoundError):
@@ -140,24 +163,48 @@ def _prepare_socket(path: Path) -> None:
         probe.close()
 
 
-async def start(config: Config, *, clock: Clock = system_clock) -> Daemon:
+async def start(
+    config: Config,
+    *,
+    clock: Clock = system_clock,
+    usb_backend: object | None = None,
+    key_source: KeyEventSource | None = None,
+) -> Daemon:
+    """Start the daemon. ``usb_backend`` (a pyusb backend) and ``key_source`` (evdev key
+    events) let tests drive USB printers and HID scanners without hardware."""
     state_dir = config.state_dir
     lock = _lock_state_dir(state_dir)
     try:
-        return await _start(config, clock, lock)
+        return await _start(config, clock, lock, usb_backend, key_source)
     except BaseException:
         lock.close()
         raise
 
 
-async def _start(config: Config, clock: Clock, lock: IO[str]) -> Daemon:
+async def _start(
+    config: Config,
+    clock: Clock,
+    lock: IO[str],
+    usb_backend: object | None,
+    key_source: KeyEventSource | None,
+) -> Daemon:
     metrics = Metrics.create()
     conn = open_database(config.database_path)
     db = DbExecutor(conn)
     db.write_sync(lambda tx: idempotency.prune(tx.conn, clock() - timedelta(days=7)))
 
-    printer = SimulatedPrinter(config.path(config.printer.output), config.printer.columns)
-    drawer = SimulatedDrawer()
+    bus = EventBus(replay=config.devices.replay_events, queue_size=config.devices.subscriber_queue)
+    bus.bind(asyncio.get_running_loop())
+    devices = build_devices(config, bus.publish, usb_backend=usb_backend, key_source=key_source)
+    printer = OutboxPrinter(
+        devices.manager,
+        config.printer.id if devices.printer else "",
+        devices.columns,
+        devices.template,
+    )
+    drawer = OutboxDrawer(
+        devices.manager, "" if config.drawer.driver == "none" else config.drawer.id
+    )
     shop = ShopHeader(
         name=config.register.shop_name,
         address_lines=tuple(config.register.address),
@@ -179,7 +226,7 @@ async def _start(config: Config, clock: Clock, lock: IO[str]) -> Daemon:
         db,
         client_id=config.register.id,
         register_id=config.register.id,
-        printer_name=f"{config.printer.driver}:{config.printer.output}",
+        printer_name=devices.printer_name,
         timeout_s=config.tse.timeout_ms / 1000,
         probe_s=float(config.tse.probe_seconds),
         print_outage_receipts=config.tse.print_outage_receipts,
@@ -201,11 +248,61 @@ async def _start(config: Config, clock: Clock, lock: IO[str]) -> Daemon:
             ("grpc.so_reuseport", 0),
         ]
     )
-    sale_pb2_grpc.add_SaleServiceServicer_to_server(SaleServicer(rt, sales, gateway), server)
+    device_commands = DeviceCommands(
+        config.register.id,
+        clock,
+        worker.wake,
+        devices.manager,
+        block_sale_while_drawer_open=config.drawer.block_sale_while_open,
+    )
+    d = config.display
+    display = CustomerDisplay(
+        bus,
+        devices.manager,
+        DisplayTexts(
+            idle=tuple(d.idle_lines),
+            total=d.total_label,
+            change=d.change_label,
+            paid=d.paid_label,
+            thanks=d.thanks,
+            idle_after=float(d.idle_after_seconds),
+        ),
+    )
+    scans = ScanRouter(bus, db, sales, auth, gateway.schedule_start, route=config.scanner.route)
+    if devices.scanner is not None:
+        devices.scanner.on_code = scans.on_code
+
+    def resume_jobs(event: Event) -> None:
+        # a printer or drawer back from a fault: retry queued jobs now, not after back-off
+        e = event.payload
+        if (
+            isinstance(e, DeviceStateChanged)
+            and e.state is DeviceState.IDLE
+            and e.previous is DeviceState.ERROR
+        ):
+            worker.wake()
+
+    bus.add_listener(resume_jobs)
+    sale_pb2_grpc.add_SaleServiceServicer_to_server(
+        SaleServicer(rt, sales, gateway, SaleEvents(bus, device_commands)), server
+    )
+    device_pb2_grpc.add_DeviceServiceServicer_to_server(
+        DeviceServicer(rt, devices.manager, bus, device_commands, display, scans, gateway),
+        server,
+    )
     fiscal_pb2_grpc.add_FiscalServiceServicer_to_server(
         FiscalServicer(rt, gateway, config.tse.backend), server
     )
     catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(rt, catalog), server)
+    master = add_master_data_services(
+        server,
+        rt,
+        sales,
+        catalog,
+        gateway,
+        register_id=config.register.id,
+        currency=config.register.currency,
+    )
     operator_pb2_grpc.add_OperatorServiceServicer_to_server(OperatorServicer(rt), server)
     started = clock()
     system_pb2_grpc.add_SystemServiceServicer_to_server(
@@ -237,7 +334,11 @@ async def _start(config: Config, clock: Clock, lock: IO[str]) -> Daemon:
     for name in SERVICE_NAMES:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    await asyncio.to_thread(devices.manager.start)
+    display.start()
+    await scans.start()
     worker.start()
+    master.start()
     metrics_port = metrics.serve(config.metrics.listen)
     log.info(
         "serving",
@@ -259,7 +360,10 @@ async def _start(config: Config, clock: Clock, lock: IO[str]) -> Daemon:
         lock_file=lock,
         socket_path=socket_path,
         tcp_port=tcp_port,
-        extra={"printer": printer, "drawer": drawer},
+        extra={"printer": printer, "drawer": drawer, "display": display, "master": master},
+        devices=devices,
+        bus=bus,
+        scans=scans,
     )
 
 

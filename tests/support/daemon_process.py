@@ -233,6 +233,10 @@ class DaemonProcess:
             child_env["POSD_CRASHPOINTS"] = crashpoints
         child_env.update(self.env)
         child_env.update(env or {})
+        # gRPC shares one subchannel among all channels of a process to the same address:
+        # channels still open to a dead incarnation would make a new one wait out their
+        # reconnect back-off (1 s and growing). A client belongs to one incarnation.
+        self.close_clients()
         self.starts += 1
         marker = f"--- posd start #{self.starts} crashpoints={crashpoints or '-'} ---\n"
         with self._log("stdout") as out, self._log("stderr") as err:
@@ -337,7 +341,7 @@ class DaemonProcess:
     # -- clients ---------------------------------------------------------------------------
 
     def client(self, *, login: bool = True, **kwargs: Any) -> PosdClient:
-        """A ``PosdClient`` on the daemon's socket (closed by :meth:`close`)."""
+        """A ``PosdClient`` on the daemon's socket, closed by the next start or :meth:`close`."""
         pos = PosdClient(self.target, **kwargs)
         self._clients.append(pos)
         if login:
@@ -392,11 +396,14 @@ class DaemonProcess:
 
     # -- teardown -----------------------------------------------------------------------------
 
-    def close(self) -> None:
+    def close_clients(self) -> None:
         for pos in self._clients:
             with contextlib.suppress(Exception):
                 pos.close()
         self._clients.clear()
+
+    def close(self) -> None:
+        self.close_clients()
         if self.running:
             try:
                 self.terminate(timeout=10)

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -27,13 +28,20 @@ from grpc_status import rpc_status
 from posd.v1 import (
     catalog_pb2,
     catalog_pb2_grpc,
+    closing_pb2,
+    closing_pb2_grpc,
     common_pb2,
+    customer_pb2,
+    customer_pb2_grpc,
+    device_pb2,
+    device_pb2_grpc,
     fiscal_pb2,
     fiscal_pb2_grpc,
     operator_pb2,
     operator_pb2_grpc,
     sale_pb2,
     sale_pb2_grpc,
+    shop_pb2_grpc,
     system_pb2,
     system_pb2_grpc,
 )
@@ -106,6 +114,9 @@ class PosdClient:
         self.operators = operator_pb2_grpc.OperatorServiceStub(self.channel)
         self.system = system_pb2_grpc.SystemServiceStub(self.channel)
         self.fiscal = fiscal_pb2_grpc.FiscalServiceStub(self.channel)
+        self.customers = customer_pb2_grpc.CustomerServiceStub(self.channel)
+        self.shops = shop_pb2_grpc.ShopServiceStub(self.channel)
+        self.devices = device_pb2_grpc.DeviceServiceStub(self.channel)
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -234,10 +245,20 @@ class PosdClient:
         item_id: str = "",
         code: str = "",
         quantity: str = "",
+        variant_id: str = "",
+        unit: str = "",
+        lot_number: str = "",
+        serial_number: str = "",
         request_id: str | None = None,
     ) -> sale_pb2.AddLineResponse:
         req = sale_pb2.AddLineRequest(
-            request_id=request_id or new_request_id(), sale_id=sale_id, quantity=quantity
+            request_id=request_id or new_request_id(),
+            sale_id=sale_id,
+            quantity=quantity,
+            variant_id=variant_id,
+            unit=unit,
+            lot_number=lot_number,
+            serial_number=serial_number,
         )
         if item_id:
             req.item_id = item_id
@@ -301,6 +322,69 @@ class PosdClient:
         )
         return self.call(self.sales.CancelSale, req).sale
 
+    def scan(
+        self,
+        sale_id: str,
+        code: str,
+        *,
+        quantity: str = "",
+        recalculate_lines: bool | None = None,
+        request_id: str | None = None,
+    ) -> sale_pb2.ScanResponse:
+        """One code from the entry field: customer, barcode, lot, serial, item number,
+        shop discount or vendor (see ScanResponse.match / .choice / .candidates)."""
+        req = sale_pb2.ScanRequest(
+            request_id=request_id or new_request_id(), sale_id=sale_id, code=code, quantity=quantity
+        )
+        if recalculate_lines is not None:
+            req.recalculate_lines = recalculate_lines
+        return self.call(self.sales.Scan, req)
+
+    def set_customer(
+        self,
+        sale_id: str,
+        customer_number: str,
+        *,
+        recalculate_lines: bool | None = None,
+        request_id: str | None = None,
+    ) -> sale_pb2.Sale:
+        req = sale_pb2.SetCustomerRequest(
+            request_id=request_id or new_request_id(),
+            sale_id=sale_id,
+            customer_number=customer_number,
+        )
+        if recalculate_lines is not None:
+            req.recalculate_lines = recalculate_lines
+        return self.call(self.sales.SetCustomer, req).sale
+
+    def create_customer(
+        self,
+        customer: customer_pb2.Customer,
+        *,
+        allow_duplicate_email: bool = False,
+        request_id: str | None = None,
+    ) -> customer_pb2.CreateCustomerResponse:
+        req = customer_pb2.CreateCustomerRequest(
+            request_id=request_id or new_request_id(),
+            customer=customer,
+            allow_duplicate_email=allow_duplicate_email,
+        )
+        return self.call(self.customers.CreateCustomer, req)
+
+    def search_customers(self, query: str, page_size: int = 50) -> Iterator[customer_pb2.Customer]:
+        token = ""
+        while True:
+            resp = self.call(
+                self.customers.SearchCustomers,
+                customer_pb2.SearchCustomersRequest(
+                    query=query, page_size=page_size, page_token=token
+                ),
+            )
+            yield from resp.customers
+            token = resp.next_page_token
+            if not token:
+                return
+
     # -- system ---------------------------------------------------------------------------------
 
     def status(self) -> system_pb2.GetStatusResponse:
@@ -348,3 +432,234 @@ class PosdClient:
 
     def recover_tse(self) -> fiscal_pb2.RecoverTseResponse:
         return self.call(self.fiscal.RecoverTse, fiscal_pb2.RecoverTseRequest())
+
+    # -- devices ----------------------------------------------------------------------------------
+
+    def list_devices(self) -> list[device_pb2.Device]:
+        return list(self.call(self.devices.ListDevices, device_pb2.ListDevicesRequest()).devices)
+
+    def get_device(self, device_id: str) -> device_pb2.Device:
+        req = device_pb2.GetDeviceRequest(device_id=device_id)
+        return self.call(self.devices.GetDevice, req).device
+
+    def check_health(
+        self, device_id: str, level: int = 1, *, timeout_seconds: int = 0
+    ) -> device_pb2.HealthCheck:
+        """``level``: device_pb2.HEALTH_LEVEL_INTERNAL (1), _EXTERNAL (2), _INTERACTIVE (3)."""
+        req = device_pb2.CheckHealthRequest(
+            device_id=device_id,
+            level=level,  # type: ignore[arg-type]
+            timeout_seconds=timeout_seconds,
+        )
+        old, self.timeout = self.timeout, max(self.timeout, timeout_seconds + 10.0)
+        try:
+            return self.call(self.devices.CheckHealth, req).health_check
+        finally:
+            self.timeout = old
+
+    def confirm_health_check(
+        self, check_id: str, confirmed: bool, note: str = ""
+    ) -> device_pb2.HealthCheck:
+        req = device_pb2.ConfirmHealthCheckRequest(
+            check_id=check_id, confirmed=confirmed, note=note
+        )
+        return self.call(self.devices.ConfirmHealthCheck, req).health_check
+
+    def open_drawer(
+        self, reason: str = "", *, wait_seconds: int = 0, request_id: str | None = None
+    ) -> device_pb2.OpenDrawerResponse:
+        """A no-sale drawer open (needs DRAWER_OPEN_NO_SALE; journaled)."""
+        req = device_pb2.OpenDrawerRequest(
+            request_id=request_id or new_request_id(), reason=reason, wait_seconds=wait_seconds
+        )
+        return self.call(self.devices.OpenDrawer, req)
+
+    def print_test_page(self, device_id: str = "") -> device_pb2.HealthCheck:
+        req = device_pb2.PrintTestPageRequest(device_id=device_id)
+        return self.call(self.devices.PrintTestPage, req).health_check
+
+    def show_on_display(self, *lines: str) -> list[str]:
+        req = device_pb2.ShowOnDisplayRequest(lines=list(lines))
+        return list(self.call(self.devices.ShowOnDisplay, req).lines)
+
+    def reprint_receipt(
+        self, sale_id: str, *, request_id: str | None = None
+    ) -> device_pb2.ReprintReceiptResponse:
+        req = device_pb2.ReprintReceiptRequest(
+            request_id=request_id or new_request_id(), sale_id=sale_id
+        )
+        return self.call(self.devices.ReprintReceipt, req)
+
+    def subscribe_events(
+        self,
+        *,
+        after_sequence: int | None = None,
+        boot_id: str = "",
+        types: tuple[int, ...] = (),
+        device_id: str = "",
+        handle_scans: bool = False,
+        timeout: float | None = None,
+    ) -> grpc.CallIterator[device_pb2.SubscribeEventsResponse]:
+        """The event stream (a grpc call iterator: ``.cancel()`` it to stop)."""
+        req = device_pb2.SubscribeEventsRequest(
+            boot_id=boot_id,
+            types=list(types),  # type: ignore[arg-type]
+            device_id=device_id,
+            handle_scans=handle_scans,
+        )
+        if after_sequence is not None:
+            req.after_sequence = after_sequence
+        stream: grpc.CallIterator[device_pb2.SubscribeEventsResponse] = (
+            self.devices.SubscribeEvents(req, timeout=timeout, metadata=tuple(self._metadata()))
+        )
+        return stream
+
+    def monitor_device(
+        self, device_id: str, *, timeout: float | None = None
+    ) -> grpc.CallIterator[device_pb2.MonitorDeviceResponse]:
+        """A device's traffic, read-only (a grpc call iterator: ``.cancel()`` it)."""
+        req = device_pb2.MonitorDeviceRequest(device_id=device_id)
+        stream: grpc.CallIterator[device_pb2.MonitorDeviceResponse] = self.devices.MonitorDevice(
+            req, timeout=timeout, metadata=tuple(self._metadata())
+        )
+        return stream
+
+    # -- the register's day: shifts, cash movements, X/Z, exports, receipt archive ---------------
+    # (ClosingService; the stub is created lazily so this section stands on its own)
+
+    @property
+    def closing(self) -> closing_pb2_grpc.ClosingServiceStub:
+        stub = self.__dict__.get("_closing_stub")
+        if stub is None:
+            stub = closing_pb2_grpc.ClosingServiceStub(self.channel)
+            self.__dict__["_closing_stub"] = stub
+        return stub
+
+    @staticmethod
+    def cash_counts(
+        counts: dict[int, int] | None = None, *, total: int = 0, currency: str = "EUR"
+    ) -> list[closing_pb2.CashCount]:
+        """``{denomination_minor: pieces}`` and/or a plain ``total`` as CashCount messages."""
+        out = [
+            closing_pb2.CashCount(currency_code=currency, denomination_minor=d, pieces=n)
+            for d, n in sorted((counts or {}).items())
+        ]
+        if total:
+            out.append(closing_pb2.CashCount(currency_code=currency, total_minor=total))
+        return out
+
+    def open_shift(
+        self, counts: list[closing_pb2.CashCount], *, request_id: str | None = None
+    ) -> closing_pb2.Shift:
+        req = closing_pb2.OpenShiftRequest(request_id=request_id or new_request_id(), counts=counts)
+        return self.call(self.closing.OpenShift, req).shift
+
+    def close_shift(
+        self, counts: list[closing_pb2.CashCount], *, request_id: str | None = None
+    ) -> closing_pb2.Shift:
+        req = closing_pb2.CloseShiftRequest(
+            request_id=request_id or new_request_id(), counts=counts
+        )
+        return self.call(self.closing.CloseShift, req).shift
+
+    def get_shift(self, shift_id: int = 0) -> closing_pb2.Shift:
+        return self.call(
+            self.closing.GetShift, closing_pb2.GetShiftRequest(shift_id=shift_id)
+        ).shift
+
+    def add_cash_movement(
+        self,
+        kind: int,
+        amount_minor: int,
+        reason: str,
+        *,
+        direction: int = 0,
+        currency: str = "EUR",
+        request_id: str | None = None,
+    ) -> closing_pb2.CashMovement:
+        """``kind``: closing_pb2.CASH_MOVEMENT_KIND_*; ``direction``: CASH_DIRECTION_*."""
+        req = closing_pb2.AddCashMovementRequest(
+            request_id=request_id or new_request_id(),
+            kind=kind,  # type: ignore[arg-type]
+            amount=money(amount_minor, currency),
+            direction=direction,  # type: ignore[arg-type]
+            reason=reason,
+        )
+        return self.call(self.closing.AddCashMovement, req).movement
+
+    def x_report(self) -> closing_pb2.ClosingReport:
+        return self.call(self.closing.GetXReport, closing_pb2.GetXReportRequest()).report
+
+    def z_closing(
+        self, business_date: str = "", *, request_id: str | None = None
+    ) -> closing_pb2.Closing:
+        req = closing_pb2.CreateZClosingRequest(
+            request_id=request_id or new_request_id(), business_date=business_date
+        )
+        return self.call(self.closing.CreateZClosing, req).closing
+
+    def get_closing(self, z_nr: int) -> closing_pb2.Closing:
+        return self.call(self.closing.GetClosing, closing_pb2.GetClosingRequest(z_nr=z_nr)).closing
+
+    def list_closings(self, page_size: int = 50) -> Iterator[closing_pb2.Closing]:
+        token = ""
+        while True:
+            resp = self.call(
+                self.closing.ListClosings,
+                closing_pb2.ListClosingsRequest(page_size=page_size, page_token=token),
+            )
+            yield from resp.closings
+            token = resp.next_page_token
+            if not token:
+                return
+
+    def export_dsfinvk(
+        self,
+        *,
+        z_from: int = 0,
+        z_to: int = 0,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        timeout: float = 600,
+    ) -> bytes:
+        """The DSFinV-K export ZIP of a Z range or of the closings in [start, end)."""
+        req = closing_pb2.ExportDsfinvkRequest(z_from=z_from, z_to=z_to)
+        if start is not None:
+            req.start_time.FromDatetime(start)
+        if end is not None:
+            req.end_time.FromDatetime(end)
+        try:
+            chunks = self.closing.ExportDsfinvk(
+                req, timeout=timeout, metadata=tuple(self._metadata())
+            )
+            return b"".join(c.chunk for c in chunks)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc) from None
+
+    def export_datev(self, start: datetime, end: datetime) -> list[closing_pb2.ExportFile]:
+        req = closing_pb2.ExportDatevRequest()
+        req.start_time.FromDatetime(start)
+        req.end_time.FromDatetime(end)
+        return list(self.call(self.closing.ExportDatev, req).files)
+
+    def export_cash_book(self, start: datetime, end: datetime) -> list[closing_pb2.ExportFile]:
+        req = closing_pb2.ExportCashBookRequest()
+        req.start_time.FromDatetime(start)
+        req.end_time.FromDatetime(end)
+        return list(self.call(self.closing.ExportCashBook, req).files)
+
+    def list_receipts(
+        self, request: closing_pb2.ListReceiptsRequest | None = None
+    ) -> closing_pb2.ListReceiptsResponse:
+        """One page; pass ``next_page_token`` back in ``request.page_token`` for more."""
+        return self.call(self.closing.ListReceipts, request or closing_pb2.ListReceiptsRequest())
+
+    def get_receipt(
+        self, *, sale_id: str = "", receipt_number: int = 0
+    ) -> closing_pb2.GetReceiptResponse:
+        req = closing_pb2.GetReceiptRequest()
+        if sale_id:
+            req.sale_id = sale_id
+        else:
+            req.receipt_number = receipt_number
+        return self.call(self.closing.GetReceipt, req)

@@ -2,18 +2,53 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
 
 from google.protobuf import timestamp_pb2
-from posd.v1 import catalog_pb2, common_pb2, fiscal_pb2, operator_pb2, sale_pb2
+from posd.v1 import (
+    catalog_pb2,
+    common_pb2,
+    customer_pb2,
+    fiscal_pb2,
+    operator_pb2,
+    sale_pb2,
+    shop_pb2,
+)
 
-from posd_daemon.domain.catalog import Item
+from posd_daemon.domain.catalog import (
+    Item,
+    ItemType,
+    Tracking,
+    UnitOfMeasure,
+    Variant,
+    Vendor,
+    VendorItem,
+)
+from posd_daemon.domain.customer import Customer
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.operators import Operator
+from posd_daemon.domain.pricing import fmt_decimal, parse_percent, parse_rate
 from posd_daemon.domain.sale import PaymentMethod, Sale, SaleState, format_quantity
-from posd_daemon.domain.vat import VatCategory
+from posd_daemon.domain.shop import (
+    DEFAULT_EMPTY_SALE_TIMEOUT_S,
+    DEFAULT_SIMPLIFIED_INVOICE_LIMIT,
+    DocumentType,
+    RateSource,
+    Register,
+    Shop,
+    ShopDiscount,
+    VatPolicy,
+)
+from posd_daemon.domain.vat import PriceBasis, VatCategory, VatRounding
+from posd_daemon.services.catalog import StockEntry
 from posd_daemon.services.documents import fiscal_block
+from posd_daemon.services.housekeeping import PurgeAction, PurgedSale
+from posd_daemon.services.imports import ImportReport
+from posd_daemon.services.sales import Candidate, ScanChoice, ScanMatch, ScanResult
 from posd_daemon.store import fiscal as fstore
+from posd_daemon.store.shops import DailyRate
+from posd_daemon.store.stock import StockLevel
 
 SALE_STATE_TO_PB = {
     SaleState.OPEN: sale_pb2.SALE_STATE_OPEN,
@@ -28,6 +63,71 @@ METHOD_TO_PB = {
 }
 METHOD_FROM_PB = {v: k for k, v in METHOD_TO_PB.items()}
 
+BASIS_TO_PB = {
+    PriceBasis.GROSS: common_pb2.PRICE_BASIS_GROSS,
+    PriceBasis.NET: common_pb2.PRICE_BASIS_NET,
+}
+ITEM_TYPE_TO_PB = {
+    ItemType.INVENTORY: catalog_pb2.ITEM_TYPE_INVENTORY,
+    ItemType.SERVICE: catalog_pb2.ITEM_TYPE_SERVICE,
+    ItemType.VOUCHER: catalog_pb2.ITEM_TYPE_VOUCHER,
+}
+TRACKING_TO_PB = {
+    Tracking.NONE: catalog_pb2.TRACKING_NONE,
+    Tracking.LOT: catalog_pb2.TRACKING_LOT,
+    Tracking.SERIAL: catalog_pb2.TRACKING_SERIAL,
+}
+POLICY_TO_PB = {
+    VatPolicy.CUSTOMER: shop_pb2.VAT_POLICY_CUSTOMER,
+    VatPolicy.GROSS: shop_pb2.VAT_POLICY_GROSS,
+    VatPolicy.NET: shop_pb2.VAT_POLICY_NET,
+}
+ROUNDING_TO_PB = {
+    VatRounding.DOCUMENT: shop_pb2.VAT_ROUNDING_DOCUMENT,
+    VatRounding.LINE: shop_pb2.VAT_ROUNDING_LINE,
+}
+DOC_TO_PB = {
+    DocumentType.RECEIPT: shop_pb2.DOCUMENT_TYPE_RECEIPT,
+    DocumentType.INVOICE: shop_pb2.DOCUMENT_TYPE_INVOICE,
+}
+RATE_SOURCE_TO_PB = {
+    RateSource.NONE: sale_pb2.RATE_SOURCE_NONE,
+    RateSource.FIXED: sale_pb2.RATE_SOURCE_FIXED,
+    RateSource.DAILY: sale_pb2.RATE_SOURCE_DAILY,
+    RateSource.MANUAL: sale_pb2.RATE_SOURCE_MANUAL,
+}
+SCAN_MATCH_TO_PB = {
+    ScanMatch.CUSTOMER: sale_pb2.SCAN_MATCH_CUSTOMER,
+    ScanMatch.BARCODE: sale_pb2.SCAN_MATCH_BARCODE,
+    ScanMatch.LOT: sale_pb2.SCAN_MATCH_LOT,
+    ScanMatch.SERIAL: sale_pb2.SCAN_MATCH_SERIAL,
+    ScanMatch.ITEM_NUMBER: sale_pb2.SCAN_MATCH_ITEM_NUMBER,
+    ScanMatch.SHOP_DISCOUNT: sale_pb2.SCAN_MATCH_SHOP_DISCOUNT,
+    ScanMatch.VENDOR: sale_pb2.SCAN_MATCH_VENDOR,
+}
+SCAN_CHOICE_TO_PB = {
+    ScanChoice.NONE: sale_pb2.SCAN_CHOICE_UNSPECIFIED,
+    ScanChoice.AMBIGUOUS_BARCODE: sale_pb2.SCAN_CHOICE_AMBIGUOUS_BARCODE,
+    ScanChoice.VARIANT_REQUIRED: sale_pb2.SCAN_CHOICE_VARIANT_REQUIRED,
+    ScanChoice.AMBIGUOUS_LOT: sale_pb2.SCAN_CHOICE_AMBIGUOUS_LOT,
+    ScanChoice.VENDOR_ITEMS: sale_pb2.SCAN_CHOICE_VENDOR_ITEMS,
+    ScanChoice.AMBIGUOUS_SERIAL: sale_pb2.SCAN_CHOICE_AMBIGUOUS_SERIAL,
+}
+PURGE_TO_PB = {
+    PurgeAction.CANCELLED: sale_pb2.PURGE_ACTION_CANCELLED,
+    PurgeAction.DELETED: sale_pb2.PURGE_ACTION_DELETED,
+    PurgeAction.KEPT: sale_pb2.PURGE_ACTION_KEPT,
+}
+
+
+def _from_pb(table: dict[object, int], value: int, field: str, default: object = None) -> object:
+    if value == 0 and default is not None:
+        return default
+    for k, v in table.items():
+        if v == value:
+            return k
+    raise invalid(field, "unknown or unspecified value")
+
 
 def timestamp(when: datetime | None) -> timestamp_pb2.Timestamp | None:
     if when is None:
@@ -39,6 +139,10 @@ def timestamp(when: datetime | None) -> timestamp_pb2.Timestamp | None:
 
 def money(minor: int, currency: str) -> common_pb2.Money:
     return common_pb2.Money(amount_minor=minor, currency_code=currency)
+
+
+def day_text(day: date | None) -> str:
+    return day.isoformat() if day else ""
 
 
 def vat_category_from_pb(value: int, field: str) -> VatCategory:
@@ -64,6 +168,14 @@ def sale_state_from_pb(value: int) -> SaleState | None:
     return state
 
 
+def document_type_from_pb(value: int, field: str = "document_type") -> DocumentType | None:
+    if value == shop_pb2.DOCUMENT_TYPE_UNSPECIFIED:
+        return None
+    doc = _from_pb(DOC_TO_PB, value, field)  # type: ignore[arg-type]
+    assert isinstance(doc, DocumentType)
+    return doc
+
+
 def tse_to_pb(row: fstore.SaleTse) -> fiscal_pb2.SaleTse:
     msg = fiscal_pb2.SaleTse(
         state=row.state,
@@ -87,6 +199,8 @@ def tse_to_pb(row: fstore.SaleTse) -> fiscal_pb2.SaleTse:
 
 def sale_to_pb(sale: Sale, tse: fstore.SaleTse | None = None) -> sale_pb2.Sale:
     cur = sale.currency
+    local = sale.local_currency
+    c = sale.customer
     msg = sale_pb2.Sale(
         sale_id=sale.sale_id,
         state=SALE_STATE_TO_PB[sale.state],
@@ -100,6 +214,35 @@ def sale_to_pb(sale: Sale, tse: fstore.SaleTse | None = None) -> sale_pb2.Sale:
         receipt_number=sale.receipt_number,
         revision=sale.revision,
         cancel_reason=sale.cancel_reason,
+        customer=sale_pb2.SaleCustomer(
+            customer_number=c.number,
+            name=c.name,
+            company=c.company,
+            anonymous=c.anonymous,
+            address_lines=list(c.address_lines()) if c.number else [],
+            vat_id=c.vat_id,
+            email=c.email,
+        ),
+        vat_direction=BASIS_TO_PB[sale.vat_direction],
+        vat_rounding=ROUNDING_TO_PB[sale.vat_rounding],
+        local_currency_code=local,
+        exchange_rate=fmt_decimal(sale.exchange_rate),
+        rate_source=RATE_SOURCE_TO_PB[sale.rate_source],
+        rate_date=day_text(sale.rate_date),
+        total_local=money(sale.total_local, local),
+        open_amount_local=money(sale.to_local(sale.open_amount), local),
+        net_total=money(sale.net_total, cur),
+        tax_total=money(sale.tax_total, cur),
+        discount_total=money(sale.discount_total, cur),
+        discount_percent=fmt_decimal(sale.discount_percent),
+        discount_code=sale.discount_code,
+        pickup_date=day_text(sale.pickup_date),
+        document_type=DOC_TO_PB[sale.document],
+        document_type_forced=sale.document_forced is not None,
+        warnings=list(sale.warnings),
+        shop_id=sale.shop_id,
+        location_id=sale.location_id,
+        invoice_issued=sale.invoice_to is not None,
     )
     if tse is not None and tse.state != fstore.STARTED:
         msg.tse.CopyFrom(tse_to_pb(tse))
@@ -112,20 +255,34 @@ def sale_to_pb(sale: Sale, tse: fstore.SaleTse | None = None) -> sale_pb2.Sale:
         if ts is not None:
             getattr(msg, name).CopyFrom(ts)
     for ln in sale.lines:
-        msg.lines.append(
-            sale_pb2.SaleLine(
-                line_id=ln.line_id,
-                item_id=ln.item_id,
-                name=ln.name,
-                quantity=format_quantity(ln.quantity),
-                unit=ln.unit,
-                unit_price=money(ln.unit_price, cur),
-                total=money(ln.total, cur),
-                vat_category=int(ln.vat_category),  # type: ignore[arg-type]
-                vat_rate=f"{ln.vat_rate.normalize():f}",
-                scanned_code=ln.scanned_code,
-            )
+        line = sale_pb2.SaleLine(
+            line_id=ln.line_id,
+            item_id=ln.item_id,
+            name=ln.name,
+            quantity=format_quantity(ln.quantity),
+            unit=ln.unit,
+            unit_price=money(ln.unit_price, cur),
+            total=money(ln.total, cur),
+            vat_category=int(ln.vat_category),  # type: ignore[arg-type]
+            vat_rate=f"{ln.vat_rate.normalize():f}",
+            scanned_code=ln.scanned_code,
+            variant_id=ln.variant_id,
+            quantity_per_unit=fmt_decimal(ln.unit_factor),
+            price_overridden=ln.price_overridden,
+            discount_percent=fmt_decimal(ln.discount_percent),
+            discount=money(ln.line_discount + ln.doc_discount, cur),
+            amount=money(ln.amount, cur),
+            net=money(ln.net, cur),
+            lot_number=ln.lot,
+            serial_number=ln.serial,
+            pickup_date=day_text(ln.pickup_date),
+            item_type=ITEM_TYPE_TO_PB[ln.item_type],
         )
+        if ln.list_price is not None:
+            line.list_unit_price.CopyFrom(
+                money(sale.price_for(ln.list_price, ln.list_basis, ln.vat_rate), cur)
+            )
+        msg.lines.append(line)
     for p in sale.payments:
         msg.payments.append(
             sale_pb2.Payment(
@@ -145,30 +302,390 @@ def sale_to_pb(sale: Sale, tse: fstore.SaleTse | None = None) -> sale_pb2.Sale:
     return msg
 
 
+# -- scanning ----------------------------------------------------------------------------------
+
+
+def candidate_to_pb(c: Candidate, currency: str) -> sale_pb2.ScanCandidate:
+    return sale_pb2.ScanCandidate(
+        item_id=c.item_id,
+        variant_id=c.variant_id,
+        unit=c.unit,
+        name=c.name,
+        unit_price=money(c.unit_price, currency),
+        vendor_item_number=c.vendor_item_number,
+        lot_number=c.lot,
+        serial_number=c.serial,
+    )
+
+
+def scan_to_pb(r: ScanResult) -> sale_pb2.ScanResponse:
+    return sale_pb2.ScanResponse(
+        sale=sale_to_pb(r.sale),
+        match=SCAN_MATCH_TO_PB[r.match],
+        line_id=r.line_id,
+        choice=SCAN_CHOICE_TO_PB[r.choice],
+        candidates=[candidate_to_pb(c, r.sale.currency) for c in r.candidates],
+    )
+
+
+def purged_to_pb(p: PurgedSale) -> sale_pb2.PurgedSale:
+    return sale_pb2.PurgedSale(
+        sale_id=p.sale_id,
+        action=PURGE_TO_PB[p.action],
+        reason=p.reason,
+        update_time=timestamp(p.updated_at),
+    )
+
+
+# -- decimals in requests ------------------------------------------------------------------------
+
+
+def decimal_field(text: str, field: str, *, places: int = 3) -> Decimal:
+    if not text or len(text) > 24:
+        raise invalid(field, "a decimal number is required")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise invalid(field, f"{text[:24]!r} is not a decimal number") from None
+    if not value.is_finite():
+        raise invalid(field, "must be a finite number")
+    if value != value.quantize(Decimal(1).scaleb(-places)):
+        raise invalid(field, f"at most {places} decimal places")
+    return value
+
+
+def _price(msg: common_pb2.Money, field: str, currency: str) -> int:
+    if msg.currency_code and msg.currency_code != currency:
+        raise invalid(f"{field}.currency_code", f"must be {currency}", "CURRENCY_MISMATCH")
+    return msg.amount_minor
+
+
+# -- items ---------------------------------------------------------------------------------------
+
+
 def item_to_pb(item: Item) -> catalog_pb2.Item:
-    return catalog_pb2.Item(
+    msg = catalog_pb2.Item(
         item_id=item.item_id,
         name=item.name,
-        gross_price=money(item.gross_price, item.currency),
         vat_category=int(item.vat_category),  # type: ignore[arg-type]
         barcodes=list(item.barcodes),
         unit=item.unit,
         fractional_quantity=item.fractional_quantity,
+        item_type=ITEM_TYPE_TO_PB[item.item_type],
+        tracking=TRACKING_TO_PB[item.tracking],
     )
+    price = money(item.price, item.currency)
+    if item.price_basis is PriceBasis.GROSS:
+        msg.gross_price.CopyFrom(price)
+    else:
+        msg.net_price.CopyFrom(price)
+    for v in item.variants:
+        pv = catalog_pb2.ItemVariant(
+            variant_id=v.variant_id, name=v.name, barcodes=list(v.barcodes)
+        )
+        if v.price is not None:
+            pv.price.CopyFrom(money(v.price, item.currency))
+        msg.variants.append(pv)
+    for u in item.units:
+        pu = catalog_pb2.ItemUnit(
+            unit=u.unit,
+            quantity_per_unit=fmt_decimal(u.quantity_per_unit),
+            fractional_quantity=u.fractional_quantity,
+            barcodes=list(u.barcodes),
+        )
+        if u.price is not None:
+            pu.price.CopyFrom(money(u.price, item.currency))
+        msg.units.append(pu)
+    return msg
 
 
 def item_from_pb(msg: catalog_pb2.Item) -> Item:
-    if not msg.HasField("gross_price"):
-        raise invalid("item.gross_price", "is required")
+    gross, net = msg.HasField("gross_price"), msg.HasField("net_price")
+    if gross == net:
+        raise invalid("item.gross_price", "give exactly one of gross_price and net_price")
+    price = msg.gross_price if gross else msg.net_price
+    currency = price.currency_code
+    item_type = _from_pb(ITEM_TYPE_TO_PB, msg.item_type, "item.item_type", ItemType.INVENTORY)  # type: ignore[arg-type]
+    tracking = _from_pb(TRACKING_TO_PB, msg.tracking, "item.tracking", Tracking.NONE)  # type: ignore[arg-type]
+    assert isinstance(item_type, ItemType)
+    assert isinstance(tracking, Tracking)
+    variants = tuple(
+        Variant(
+            variant_id=v.variant_id,
+            name=v.name,
+            barcodes=tuple(v.barcodes),
+            price=_price(v.price, f"item.variants[{i}].price", currency)
+            if v.HasField("price")
+            else None,
+        )
+        for i, v in enumerate(msg.variants)
+    )
+    units = tuple(
+        UnitOfMeasure(
+            unit=u.unit,
+            quantity_per_unit=decimal_field(
+                u.quantity_per_unit, f"item.units[{i}].quantity_per_unit"
+            ),
+            price=_price(u.price, f"item.units[{i}].price", currency)
+            if u.HasField("price")
+            else None,
+            fractional_quantity=u.fractional_quantity,
+            barcodes=tuple(u.barcodes),
+        )
+        for i, u in enumerate(msg.units)
+    )
     return Item(
         item_id=msg.item_id,
         name=msg.name,
-        gross_price=msg.gross_price.amount_minor,
-        currency=msg.gross_price.currency_code,
+        price=price.amount_minor,
+        currency=currency,
         vat_category=vat_category_from_pb(msg.vat_category, "item.vat_category"),
         barcodes=tuple(msg.barcodes),
         unit=msg.unit or "pcs",
         fractional_quantity=msg.fractional_quantity,
+        price_basis=PriceBasis.GROSS if gross else PriceBasis.NET,
+        item_type=item_type,
+        tracking=tracking,
+        variants=variants,
+        units=units,
+    )
+
+
+def stock_entry_from_pb(msg: catalog_pb2.StockEntry) -> StockEntry:
+    return StockEntry(
+        location_id=msg.location_id,
+        item_id=msg.item_id,
+        variant_id=msg.variant_id,
+        lot=msg.lot_number,
+        serial=msg.serial_number,
+        quantity=msg.quantity,
+        expiry_date=msg.expiry_date,
+    )
+
+
+def stock_level_to_pb(level: StockLevel, unit: str) -> catalog_pb2.StockLevel:
+    return catalog_pb2.StockLevel(
+        location_id=level.location_id,
+        item_id=level.item_id,
+        variant_id=level.variant_id,
+        lot_number=level.lot,
+        on_hand=fmt_decimal(level.on_hand),
+        reserved=fmt_decimal(level.reserved),
+        available=fmt_decimal(level.available),
+        unit=unit,
+    )
+
+
+def vendor_to_pb(v: Vendor) -> catalog_pb2.Vendor:
+    return catalog_pb2.Vendor(
+        vendor_number=v.vendor_number,
+        name=v.name,
+        items=[
+            catalog_pb2.VendorItem(item_id=i.item_id, vendor_item_number=i.vendor_item_number)
+            for i in v.items
+        ],
+    )
+
+
+def vendor_from_pb(msg: catalog_pb2.Vendor) -> Vendor:
+    return Vendor(
+        vendor_number=msg.vendor_number,
+        name=msg.name,
+        items=tuple(VendorItem(i.item_id, i.vendor_item_number) for i in msg.items),
+    )
+
+
+# -- customers ---------------------------------------------------------------------------------
+
+
+def customer_to_pb(c: Customer) -> customer_pb2.Customer:
+    return customer_pb2.Customer(
+        customer_number=c.number,
+        name=c.name,
+        company=c.company,
+        email=c.email,
+        street=c.street,
+        postal_code=c.postal_code,
+        city=c.city,
+        country_code=c.country,
+        vat_id=c.vat_id,
+        default_currency_code=c.default_currency,
+        price_entry=BASIS_TO_PB[c.price_entry],
+        discount_percent=fmt_decimal(c.discount_percent),
+        anonymous=c.anonymous,
+    )
+
+
+def customer_from_pb(msg: customer_pb2.Customer) -> Customer:
+    entry = _from_pb(BASIS_TO_PB, msg.price_entry, "customer.price_entry", PriceBasis.GROSS)  # type: ignore[arg-type]
+    assert isinstance(entry, PriceBasis)
+    return Customer(
+        number=msg.customer_number,
+        name=msg.name,
+        company=msg.company,
+        email=msg.email,
+        street=msg.street,
+        postal_code=msg.postal_code,
+        city=msg.city,
+        country=msg.country_code,
+        vat_id=msg.vat_id,
+        default_currency=msg.default_currency_code,
+        price_entry=entry,
+        discount_percent=parse_percent(
+            msg.discount_percent, "customer.discount_percent", empty=Decimal(0)
+        ),
+        anonymous=msg.anonymous,
+    )
+
+
+# -- shops and registers -----------------------------------------------------------------------
+
+
+def shop_to_pb(s: Shop) -> shop_pb2.Shop:
+    return shop_pb2.Shop(
+        shop_id=s.shop_id,
+        name=s.name,
+        currency_code=s.currency,
+        default_customer_number=s.default_customer_number,
+        fixed_rates=[
+            shop_pb2.FixedRate(currency_code=c, rate=fmt_decimal(r)) for c, r in s.fixed_rates
+        ],
+        vat_policy=POLICY_TO_PB[s.vat_policy],
+        vat_rounding=ROUNDING_TO_PB[s.vat_rounding],
+        cash_rounding=[
+            shop_pb2.CashRounding(currency_code=c, increment_minor=step)
+            for c, step in s.cash_rounding
+        ],
+        simplified_invoice_limit=money(s.simplified_invoice_limit, s.currency),
+        allow_negative_stock=s.allow_negative_stock,
+        price_edit_allowed=s.price_edit_allowed,
+        vendor_scan_allowed=s.vendor_scan_allowed,
+        discounts=[
+            shop_pb2.ShopDiscount(code=d.code, name=d.name, percent=fmt_decimal(d.percent))
+            for d in s.discounts
+        ],
+        role_discount_limits=[
+            shop_pb2.DiscountLimit(key=k, percent=fmt_decimal(p)) for k, p in s.role_discount_limits
+        ],
+        operator_discount_limits=[
+            shop_pb2.DiscountLimit(key=k, percent=fmt_decimal(p))
+            for k, p in s.operator_discount_limits
+        ],
+        empty_sale_timeout_seconds=s.empty_sale_timeout_seconds,
+    )
+
+
+def shop_from_pb(msg: shop_pb2.Shop) -> Shop:
+    policy = _from_pb(POLICY_TO_PB, msg.vat_policy, "shop.vat_policy", VatPolicy.CUSTOMER)  # type: ignore[arg-type]
+    rounding = _from_pb(
+        ROUNDING_TO_PB,  # type: ignore[arg-type]
+        msg.vat_rounding,
+        "shop.vat_rounding",
+        VatRounding.DOCUMENT,
+    )
+    assert isinstance(policy, VatPolicy)
+    assert isinstance(rounding, VatRounding)
+    limit = DEFAULT_SIMPLIFIED_INVOICE_LIMIT
+    if msg.HasField("simplified_invoice_limit"):
+        limit = _price(
+            msg.simplified_invoice_limit, "shop.simplified_invoice_limit", msg.currency_code
+        )
+    return Shop(
+        shop_id=msg.shop_id,
+        name=msg.name,
+        currency=msg.currency_code,
+        default_customer_number=msg.default_customer_number or "0",
+        fixed_rates=tuple(
+            (r.currency_code, parse_rate(r.rate, f"shop.fixed_rates[{i}].rate"))
+            for i, r in enumerate(msg.fixed_rates)
+        ),
+        vat_policy=policy,
+        vat_rounding=rounding,
+        cash_rounding=tuple((c.currency_code, c.increment_minor) for c in msg.cash_rounding),
+        simplified_invoice_limit=limit,
+        allow_negative_stock=msg.allow_negative_stock,
+        price_edit_allowed=msg.price_edit_allowed,
+        vendor_scan_allowed=msg.vendor_scan_allowed,
+        discounts=tuple(
+            ShopDiscount(d.code, d.name, parse_percent(d.percent, f"shop.discounts[{i}].percent"))
+            for i, d in enumerate(msg.discounts)
+        ),
+        role_discount_limits=tuple(
+            (d.key, parse_percent(d.percent, f"shop.role_discount_limits[{i}].percent"))
+            for i, d in enumerate(msg.role_discount_limits)
+        ),
+        operator_discount_limits=tuple(
+            (d.key, parse_percent(d.percent, f"shop.operator_discount_limits[{i}].percent"))
+            for i, d in enumerate(msg.operator_discount_limits)
+        ),
+        empty_sale_timeout_seconds=msg.empty_sale_timeout_seconds or DEFAULT_EMPTY_SALE_TIMEOUT_S,
+    )
+
+
+def register_to_pb(r: Register) -> shop_pb2.Register:
+    return shop_pb2.Register(
+        register_id=r.register_id,
+        shop_id=r.shop_id,
+        location_id=r.location_id,
+        document_types=sorted(DOC_TO_PB[d] for d in r.document_types),
+        requirements=[
+            shop_pb2.DocumentRequirement(document_type=DOC_TO_PB[d], attribute=a)
+            for d, a in r.requirements
+        ],
+        price_edit_allowed=r.price_edit_allowed,
+    )
+
+
+def register_from_pb(msg: shop_pb2.Register) -> Register:
+    docs = set()
+    for i, d in enumerate(msg.document_types):
+        doc = document_type_from_pb(d, f"register.document_types[{i}]")
+        if doc is None:
+            raise invalid(f"register.document_types[{i}]", "RECEIPT or INVOICE")
+        docs.add(doc)
+    reqs = []
+    for i, req in enumerate(msg.requirements):
+        doc = document_type_from_pb(req.document_type, f"register.requirements[{i}].document_type")
+        if doc is None:
+            raise invalid(f"register.requirements[{i}].document_type", "RECEIPT or INVOICE")
+        reqs.append((doc, req.attribute))
+    return Register(
+        register_id=msg.register_id,
+        shop_id=msg.shop_id,
+        location_id=msg.location_id or "MAIN",
+        document_types=frozenset(docs) if docs else frozenset(DocumentType),
+        requirements=tuple(reqs),
+        price_edit_allowed=msg.price_edit_allowed,
+    )
+
+
+def rate_from_pb(msg: shop_pb2.ExchangeRate) -> DailyRate:
+    try:
+        day = date.fromisoformat(msg.date)
+    except ValueError:
+        raise invalid("rate.date", "a date like 2026-11-22", "INVALID_DATE") from None
+    return DailyRate(
+        base_currency=msg.base_currency_code,
+        currency=msg.currency_code,
+        day=day,
+        rate=parse_rate(msg.rate, "rate.rate"),
+    )
+
+
+def summary_to_pb(r: ImportReport) -> common_pb2.ImportSummary:
+    return common_pb2.ImportSummary(
+        rows=r.rows,
+        imported=r.imported,
+        created=r.created,
+        updated=r.updated,
+        committed=r.committed,
+        validate_only=r.validate_only,
+        rejections=[
+            common_pb2.ImportRejection(
+                row=x.row, key=x.key, field=x.field, reason=x.reason, message=x.message
+            )
+            for x in r.rejections
+        ],
     )
 
 

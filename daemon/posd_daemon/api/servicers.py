@@ -7,6 +7,7 @@ import os
 import sqlite3
 import time
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from posd.v1 import (
     catalog_pb2,
@@ -22,6 +23,10 @@ from posd.v1 import (
 from posd_daemon import __version__
 from posd_daemon.api import convert
 from posd_daemon.api.runtime import Context, Runtime, bearer_token
+from posd_daemon.api.sale_rpcs import CatalogRpcs, SaleRpcs
+
+if TYPE_CHECKING:
+    from posd_daemon.api.device_servicer import SaleEvents
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.sale import SaleState
 from posd_daemon.services import paging
@@ -33,24 +38,44 @@ from posd_daemon.store import journal, outbox
 from posd_daemon.store import sales as sale_store
 
 
-class SaleServicer(sale_pb2_grpc.SaleServiceServicer):
-    def __init__(self, rt: Runtime, sales: SaleCommands, fiscal: FiscalGateway) -> None:
+class SaleServicer(SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
+    def __init__(
+        self,
+        rt: Runtime,
+        sales: SaleCommands,
+        fiscal: FiscalGateway,
+        events: SaleEvents | None = None,
+    ) -> None:
         self.rt = rt
         self.sales = sales
         self.fiscal = fiscal
+        #: Publishes sale events (customer display, scanner, SubscribeEvents).
+        self.events = events
+
+    def _publish(self, kind: str, sale: sale_pb2.Sale, op_id: str, line_id: str = "") -> None:
+        if self.events is not None:
+            self.events.changed(kind, sale, op_id, line_id)
 
     async def CreateSale(
         self, request: sale_pb2.CreateSaleRequest, context: Context
     ) -> sale_pb2.CreateSaleResponse:
         async def run() -> sale_pb2.CreateSaleResponse:
             op = await self.rt.operator(context)
-            return await self.rt.mutate(
+            if self.events is not None:
+                self.events.before_create()  # e.g. no new sale while the drawer is open
+            answered = await self.rt.answered("CreateSale", request, sale_pb2.CreateSaleResponse)
+            if answered is not None:
+                return answered
+            await self.replace_empty_sales(op)  # a new sale replaces empty abandoned ones
+            response = await self.rt.mutate(
                 "CreateSale",
                 request,
                 lambda tx: self.sales.create(tx, op),
                 lambda s: sale_pb2.CreateSaleResponse(sale=convert.sale_to_pb(s)),
                 sale_pb2.CreateSaleResponse,
             )
+            self._publish("created", response.sale, op.operator_id)
+            return response
 
         return await self.rt.call(context, "CreateSale", request, run)
 
@@ -103,12 +128,17 @@ class SaleServicer(sale_pb2_grpc.SaleServiceServicer):
                     item_id=request.item_id if which == "item_id" else "",
                     code=request.code if which == "code" else "",
                     quantity=request.quantity,
+                    variant_id=request.variant_id,
+                    unit=request.unit,
+                    lot=request.lot_number,
+                    serial=request.serial_number,
                 ),
                 encode,
                 sale_pb2.AddLineResponse,
             )
             # the TSE transaction starts with the first line, in the background
             self.fiscal.schedule_start(response.sale.sale_id)
+            self._publish("line_added", response.sale, op.operator_id, response.line_id)
             return response
 
         return await self.rt.call(context, "AddLine", request, run)
@@ -118,7 +148,7 @@ class SaleServicer(sale_pb2_grpc.SaleServiceServicer):
     ) -> sale_pb2.UpdateLineResponse:
         async def run() -> sale_pb2.UpdateLineResponse:
             op = await self.rt.operator(context)
-            return await self.rt.mutate(
+            response = await self.rt.mutate(
                 "UpdateLine",
                 request,
                 lambda tx: self.sales.update_line(
@@ -127,6 +157,8 @@ class SaleServicer(sale_pb2_grpc.SaleServiceServicer):
                 lambda s: sale_pb2.UpdateLineResponse(sale=convert.sale_to_pb(s)),
                 sale_pb2.UpdateLineResponse,
             )
+            self._publish("line_updated", response.sale, op.operator_id, request.line_id)
+            return response
 
         return await self.rt.call(context, "UpdateLine", request, run)
 
@@ -135,13 +167,15 @@ class SaleServicer(sale_pb2_grpc.SaleServiceServicer):
     ) -> sale_pb2.RemoveLineResponse:
         async def run() -> sale_pb2.RemoveLineResponse:
             op = await self.rt.operator(context)
-            return await self.rt.mutate(
+            response = await self.rt.mutate(
                 "RemoveLine",
                 request,
                 lambda tx: self.sales.remove_line(tx, op, request.sale_id, request.line_id),
                 lambda s: sale_pb2.RemoveLineResponse(sale=convert.sale_to_pb(s)),
                 sale_pb2.RemoveLineResponse,
             )
+            self._publish("line_removed", response.sale, op.operator_id)
+            return response
 
         return await self.rt.call(context, "RemoveLine", request, run)
 
@@ -159,7 +193,7 @@ class SaleServicer(sale_pb2_grpc.SaleServiceServicer):
                     sale=convert.sale_to_pb(r.sale), payment_id=r.payment_id
                 )
 
-            return await self.rt.mutate(
+            response = await self.rt.mutate(
                 "AddPayment",
                 request,
                 lambda tx: self.sales.add_payment(
@@ -173,6 +207,8 @@ class SaleServicer(sale_pb2_grpc.SaleServiceServicer):
                 encode,
                 sale_pb2.AddPaymentResponse,
             )
+            self._publish("payment_added", response.sale, op.operator_id)
+            return response
 
         return await self.rt.call(context, "AddPayment", request, run)
 
@@ -181,13 +217,15 @@ class SaleServicer(sale_pb2_grpc.SaleServiceServicer):
     ) -> sale_pb2.RemovePaymentResponse:
         async def run() -> sale_pb2.RemovePaymentResponse:
             op = await self.rt.operator(context)
-            return await self.rt.mutate(
+            response = await self.rt.mutate(
                 "RemovePayment",
                 request,
                 lambda tx: self.sales.remove_payment(tx, op, request.sale_id, request.payment_id),
                 lambda s: sale_pb2.RemovePaymentResponse(sale=convert.sale_to_pb(s)),
                 sale_pb2.RemovePaymentResponse,
             )
+            self._publish("payment_removed", response.sale, op.operator_id)
+            return response
 
         return await self.rt.call(context, "RemovePayment", request, run)
 
@@ -217,6 +255,7 @@ class SaleServicer(sale_pb2_grpc.SaleServiceServicer):
                 self.sales.posting.discard(sale_id)
             self.rt.metrics.post_seconds.observe(time.perf_counter() - start)
             self.rt.metrics.sales_posted.inc()
+            self._publish("posted", response.sale, op.operator_id)
             return response
 
         return await self.rt.call(context, "PostSale", request, run)
@@ -237,7 +276,7 @@ class SaleServicer(sale_pb2_grpc.SaleServiceServicer):
             self.sales.posting.add(sale_id)
             try:
                 row = await self.fiscal.cancel_sale(sale_id)
-                return await self.rt.mutate(
+                response = await self.rt.mutate(
                     "CancelSale",
                     request,
                     lambda tx: self.sales.cancel(tx, op, sale_id, request.reason, row),
@@ -246,11 +285,13 @@ class SaleServicer(sale_pb2_grpc.SaleServiceServicer):
                 )
             finally:
                 self.sales.posting.discard(sale_id)
+            self._publish("cancelled", response.sale, op.operator_id)
+            return response
 
         return await self.rt.call(context, "CancelSale", request, run)
 
 
-class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
+class CatalogServicer(CatalogRpcs, catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(self, rt: Runtime, catalog: CatalogCommands) -> None:
         self.rt = rt
         self.catalog = catalog

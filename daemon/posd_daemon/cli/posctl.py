@@ -11,7 +11,7 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import grpc
@@ -19,6 +19,7 @@ from google.protobuf.json_format import MessageToDict
 from posd.client import PosdClient, PosdError
 from posd.v1 import sale_pb2
 
+from posd_daemon.cli import devices_cli, posctl_catalog
 from posd_daemon.fiscal.verify_export import verify_export
 from posd_daemon.ops.config import ConfigError, load
 from posd_daemon.ops.pins import hash_pin
@@ -70,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q = pr.add_parser("queue", help="print/drawer jobs not yet done")
     q.add_argument("--all", action="store_true", help="include finished jobs")
+    rp = pr.add_parser("reprint", help="print a posted receipt again, marked as a copy")
+    rp.add_argument("sale_id")
+    devices_cli.add_parsers(sub)
+    posctl_catalog.add_commands(sub)
     tse = sub.add_parser("tse", help="the TSE (fiscal signing device)").add_subparsers(
         dest="tse_command", required=True
     )
@@ -110,9 +115,11 @@ def _client(args: argparse.Namespace, *, login: bool) -> PosdClient:
         client.wait_ready(timeout=2.0)
     except grpc.FutureTimeoutError:
         client.close()
+        hint = devices_cli.DIRECT_HINT if args.command == "test" else ""
         raise CliError(
             f"posd is not running (nothing answers on {socket}).\n"
-            "Start it with 'systemctl start posd' (or 'posd'), or check --socket/--state-dir.",
+            "Start it with 'systemctl start posd' (or 'posd'), or check --socket/--state-dir."
+            + hint,
             EXIT_NOT_RUNNING,
         ) from None
     if login:
@@ -205,6 +212,30 @@ def cmd_print_queue(args: argparse.Namespace) -> int:
         rows.append("(no jobs)")
     _out(args, [MessageToDict(j, preserving_proto_field_name=True) for j in jobs], "\n".join(rows))
     return 0
+
+
+def cmd_print_reprint(args: argparse.Namespace) -> int:
+    with _client(args, login=True) as c:
+        r = c.reprint_receipt(args.sale_id)
+    _out(
+        args,
+        MessageToDict(r, preserving_proto_field_name=True),
+        f"copy of receipt {r.receipt_number} queued as print job {r.job_id}",
+    )
+    return 0
+
+
+def _devices(
+    handler: Callable[
+        [
+            argparse.Namespace,
+            Callable[..., PosdClient],
+            Callable[[argparse.Namespace, object, str], None],
+        ],
+        int,
+    ],
+) -> Callable[[argparse.Namespace], int]:
+    return lambda args: handler(args, _client, _out)
 
 
 def cmd_tse_info(args: argparse.Namespace) -> int:
@@ -327,6 +358,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("sale", "list"): cmd_sale_list,
         ("journal", "verify"): cmd_journal_verify,
         ("print", "queue"): cmd_print_queue,
+        ("print", "reprint"): cmd_print_reprint,
+        ("devices", None): _devices(devices_cli.cmd_devices),
+        ("watch", None): _devices(devices_cli.cmd_watch),
+        ("test", None): _devices(devices_cli.cmd_test),
+        ("device", "status"): _devices(devices_cli.cmd_device_status),
+        ("monitor", None): _devices(devices_cli.cmd_monitor),
+        ("drawer", "open"): _devices(devices_cli.cmd_drawer_open),
         ("operator", "hash-pin"): cmd_hash_pin,
         ("tse", "info"): cmd_tse_info,
         ("tse", "selftest"): cmd_tse_selftest,
@@ -336,6 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("outage", "export"): cmd_outage_export,
         ("outage", "recover"): cmd_outage_recover,
     }
+    handlers.update(posctl_catalog.HANDLERS)
     sub = (
         getattr(args, "sale_command", None)
         or getattr(args, "journal_command", None)
@@ -343,6 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         or getattr(args, "operator_command", None)
         or getattr(args, "tse_command", None)
         or getattr(args, "outage_command", None)
+        or getattr(args, "device_command", None)
+        or getattr(args, "drawer_command", None)
     )
     try:
         return handlers[(args.command, sub)](args)

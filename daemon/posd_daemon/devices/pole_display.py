@@ -27,6 +27,13 @@ class PoleDisplay:
     def describe(self) -> str:
         return f"{self.profile.name} display on {self.transport.describe()}"
 
+    def open(self) -> None:
+        """Connect now (otherwise the next update connects). Raises TransportError."""
+        with self._lock:
+            if not self._open:
+                self.transport.open()
+                self._open = True
+
     def show(self, *lines: str) -> None:
         """Show up to ``profile.rows`` lines (each truncated/padded to the width)."""
         payload = encode_lines(lines, self.profile)

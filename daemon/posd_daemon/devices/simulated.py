@@ -1,66 +1,173 @@
-"""Simulated printer and drawer for the demo and for tests without hardware.
+"""``sim://`` devices for the embedded default configuration and the demo.
 
-The printer appends each document's text to a file (``printer.output``), fsync'd, so a
-test or a person can read exactly what was printed. Writing a fault name (``PAPER_END``,
-``COVER_OPEN``, ``OFFLINE``) into ``<output>.fault`` makes it refuse jobs like a real
-printer in that state; removing the file clears the fault.
+They are driven by the real drivers (``EscPosPrinter``, ``PoleDisplay``, the scanner
+reader) through real :class:`~posd_daemon.devices.transport.Transport` objects:
+
+* ``sim://printer``: an ESC/POS printer simulator in memory (``sim.PrinterSimCore``)
+  behind a :class:`PaperTapeTransport`, which appends every printed job as plain text
+  (decoded from the ESC/POS bytes) to a file, fsync'd, followed by :data:`SEPARATOR`.
+  Writing a state name (``paper_end``, ``cover_open``, ``offline``...) into
+  ``<output>.fault`` puts the simulated printer in that state; removing the file clears it.
+* ``sim://display``: a 2x20 pole display emulator (:class:`EmulatorTransport`); the
+  lines it shows are mirrored to a text file when one is given.
+* ``sim://scanner``: a FIFO (:class:`FifoTransport`); ``echo 4006381333931 > scanner.fifo``
+  scans a code.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import select
+import stat
 import threading
 from pathlib import Path
 
-from posd_daemon.domain.document import Document
-from posd_daemon.ops import logging as plog
-from posd_daemon.services.device_ports import DeviceError
-
-log = plog.get("posd.devices.sim")
+from posd_daemon.devices.display import DisplayProfile
+from posd_daemon.devices.errors import TransportError
+from posd_daemon.devices.escpos.codec import INIT
+from posd_daemon.devices.sim import (
+    SIM_PRESETS,
+    LoopbackTransport,
+    PoleDisplayEmulator,
+    PrinterSimCore,
+    escpos_to_plain_text,
+)
 
 SEPARATOR = "=" * 8 + " cut " + "=" * 8
 
 
-class SimulatedPrinter:
-    def __init__(self, output: Path, columns: int = 42) -> None:
-        self.output = output
-        self._columns = columns
-        self._lock = threading.Lock()
-        self.jobs = 0
-        output.parent.mkdir(parents=True, exist_ok=True)
+def _append_durably(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, text.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
-    @property
-    def columns(self) -> int:
-        return self._columns
+
+class PaperTapeTransport(LoopbackTransport):
+    """A simulated printer whose paper is a text file (one job per ``ESC @``)."""
+
+    def __init__(self, output: Path, columns: int, core: PrinterSimCore | None = None) -> None:
+        super().__init__(core, name=f"simulated printer ({output})")
+        self.output = output
+        self.columns = columns
+        self._fault_state = "ok"
+        self._tape_lock = threading.Lock()
+        output.parent.mkdir(parents=True, exist_ok=True)
 
     @property
     def fault_file(self) -> Path:
         return self.output.with_name(self.output.name + ".fault")
 
-    def print_document(self, document: Document) -> None:
+    def _sync_fault(self) -> None:
         try:
-            fault = self.fault_file.read_text("utf-8").strip()
+            wanted = self.fault_file.read_text("utf-8").strip().lower() or "ok"
         except FileNotFoundError:
-            fault = ""
-        if fault:
-            raise DeviceError(fault, f"simulated printer reports {fault}")
-        text = document.plain_text()
-        if document.copy:
-            text = "*** COPY ***\n" + text
-        with self._lock:
-            fd = os.open(self.output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            try:
-                os.write(fd, (text + SEPARATOR + "\n").encode("utf-8"))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            self.jobs += 1
+            wanted = "ok"
+        except OSError:
+            return
+        if wanted not in SIM_PRESETS:
+            wanted = "offline"
+        if wanted != self._fault_state:
+            self._fault_state = wanted
+            self.core.set_state(wanted)
+
+    def write(self, data: bytes) -> None:
+        self._sync_fault()
+        before = self.core.state
+        super().write(data)
+        if data.startswith(INIT) and not before.is_offline:
+            text = escpos_to_plain_text(data, columns=self.columns)
+            with self._tape_lock:
+                _append_durably(self.output, text + SEPARATOR + "\n")
 
 
-class SimulatedDrawer:
-    def __init__(self) -> None:
-        self.openings = 0
+class EmulatorTransport:
+    """A transport into a :class:`PoleDisplayEmulator` (write-only)."""
+
+    supports_read = False
+
+    def __init__(self, profile: DisplayProfile, mirror: Path | None = None) -> None:
+        self.emulator = PoleDisplayEmulator(profile)
+        self.mirror = mirror
+        self.connected = True
+        self._open = False
+
+    def describe(self) -> str:
+        return "simulated pole display"
 
     def open(self) -> None:
-        self.openings += 1
-        log.info("drawer_opened", device="drawer-sim", openings=self.openings)
+        if not self.connected:
+            raise TransportError("simulated pole display is unplugged")
+        self._open = True
+
+    def write(self, data: bytes) -> None:
+        if not self._open or not self.connected:
+            raise TransportError("simulated pole display is not connected")
+        self.emulator.feed(data)
+        if self.mirror is not None:
+            with contextlib.suppress(OSError):
+                self.mirror.write_text("\n".join(self.emulator.lines) + "\n", "utf-8")
+
+    def read(self, n: int, timeout: float) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        self._open = False
+
+
+class FifoTransport:
+    """Reads a named pipe (created if missing) like a serial scanner's port."""
+
+    supports_read = True
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.connected = True
+        self._fd: int | None = None
+
+    def describe(self) -> str:
+        return f"simulated scanner (FIFO {self.path})"
+
+    def open(self) -> None:
+        if self._fd is not None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.mkfifo(self.path, 0o660)
+            except FileExistsError:
+                if not stat.S_ISFIFO(self.path.stat().st_mode):
+                    raise TransportError(f"{self.path} exists and is not a FIFO") from None
+            # O_RDWR: the pipe never reports end-of-file when a writer closes it
+            self._fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            raise TransportError(f"cannot open {self.describe()}: {exc}") from exc
+
+    def write(self, data: bytes) -> None:
+        raise TransportError(f"{self.describe()} is read-only")
+
+    def read(self, n: int, timeout: float) -> bytes:
+        fd = self._fd
+        if fd is None:
+            raise TransportError(f"{self.describe()} is not open")
+        try:
+            ready, _, _ = select.select([fd], [], [], max(0.0, timeout))
+            if not ready:
+                return b""
+            return os.read(fd, n)
+        except BlockingIOError:
+            return b""
+        except OSError as exc:
+            if exc.errno == errno.EAGAIN:
+                return b""
+            raise TransportError(f"reading {self.describe()} failed: {exc}") from exc
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)

@@ -1,7 +1,12 @@
-"""VAT categories, rates with validity dates, and per-rate totals computed from gross.
+"""VAT categories, rates with validity dates, and per-rate totals.
 
 Categories are numbered like the DSFinV-K UST_SCHLUESSEL (1 normal, 2 reduced,
 3 §24(1) Nr. 3 average rate, 4 §24(1) Nr. 1, 5 zero, 6 not taxable).
+
+Two directions (:class:`PriceBasis`): consumer sales are computed from gross amounts
+(the tax is contained in the price), business sales from net amounts (the tax is added).
+Two rounding modes (:class:`VatRounding`): the tax of a rate is rounded once on the
+document's sum (DOCUMENT), or per line and then summed (LINE).
 """
 
 from __future__ import annotations
@@ -14,6 +19,20 @@ from decimal import Decimal
 
 from posd_daemon.domain.errors import DomainError, ErrorKind
 from posd_daemon.domain.money import round_half_up
+
+
+class PriceBasis(enum.Enum):
+    """Whether an amount includes VAT (GROSS, consumer) or not (NET, business)."""
+
+    GROSS = "GROSS"
+    NET = "NET"
+
+
+class VatRounding(enum.Enum):
+    """Where the tax is rounded: once per rate on the document, or on every line."""
+
+    DOCUMENT = "DOCUMENT"
+    LINE = "LINE"
 
 
 class VatCategory(enum.IntEnum):
@@ -95,4 +114,52 @@ def totals_from_gross(parts: Iterable[tuple[VatCategory, Decimal, int]]) -> list
     for (category, percent), gross in sorted(groups.items()):
         tax = tax_from_gross(gross, percent)
         out.append(VatTotal(category, percent, gross, gross - tax, tax))
+    return out
+
+
+def tax_from_net(net: int, percent: Decimal) -> int:
+    """The tax added to a net amount, rounded half up: net * p / 100."""
+    if percent == 0:
+        return 0
+    return round_half_up(Decimal(net) * percent / Decimal(100))
+
+
+def vat_totals(
+    parts: Iterable[tuple[VatCategory, Decimal, int]],
+    basis: PriceBasis,
+    rounding: VatRounding,
+) -> list[VatTotal]:
+    """Per-rate totals of line amounts given in ``basis`` (gross or net), rounded as told.
+
+    * GROSS, DOCUMENT: tax = round(sum(gross) * p / (100 + p)) per rate.
+    * GROSS, LINE:     tax = sum(round(gross_i * p / (100 + p))).
+    * NET, DOCUMENT:   tax = round(sum(net) * p / 100); gross = net + tax.
+    * NET, LINE:       tax = sum(round(net_i * p / 100)); gross = net + tax.
+
+    In every mode net + tax == gross for each rate, to the cent.
+    """
+    if basis is PriceBasis.GROSS and rounding is VatRounding.DOCUMENT:
+        return totals_from_gross(parts)
+    amounts: dict[tuple[VatCategory, Decimal], int] = {}
+    taxes: dict[tuple[VatCategory, Decimal], int] = {}
+    for category, percent, amount in parts:
+        key = (category, percent)
+        amounts[key] = amounts.get(key, 0) + amount
+        if rounding is VatRounding.LINE:
+            line_tax = (
+                tax_from_gross(amount, percent)
+                if basis is PriceBasis.GROSS
+                else tax_from_net(amount, percent)
+            )
+            taxes[key] = taxes.get(key, 0) + line_tax
+    out = []
+    for (category, percent), amount in sorted(amounts.items()):
+        if rounding is VatRounding.LINE:
+            tax = taxes[(category, percent)]
+        else:
+            tax = tax_from_net(amount, percent)
+        if basis is PriceBasis.GROSS:
+            out.append(VatTotal(category, percent, amount, amount - tax, tax))
+        else:
+            out.append(VatTotal(category, percent, amount + tax, amount, tax))
     return out

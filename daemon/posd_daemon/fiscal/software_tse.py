@@ -521,11 +521,15 @@ class SoftwareTse:
     ) -> TseLogResult | None:
         with self._lock:
             try:
-                row = self._db().execute(
-                    "SELECT t.start_time, m.message FROM transactions t JOIN log_messages m"
-                    " ON m.signature_counter = t.finish_counter WHERE t.number = ?",
-                    (number,),
-                ).fetchone()
+                row = (
+                    self._db()
+                    .execute(
+                        "SELECT t.start_time, m.message FROM transactions t JOIN log_messages m"
+                        " ON m.signature_counter = t.finish_counter WHERE t.number = ?",
+                        (number,),
+                    )
+                    .fetchone()
+                )
             except sqlite3.Error as exc:
                 raise TseError("STORAGE", str(exc)) from exc
         if row is None:

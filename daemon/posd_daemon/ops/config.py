@@ -68,17 +68,76 @@ class LogConfig:
 
 @dataclass(frozen=True)
 class PrinterConfig:
-    driver: str = "simulated"
-    columns: int = 42
+    id: str = "printer"
+    url: str = "sim://printer"
+    profile: str = "epson-tm-t88"
+    columns: int = 0
+    drawer_sensor: str = ""
     output: str = "{state_dir}/printer.txt"
+    status_poll_ms: int = 1000
+    status_timeout_ms: int = 1000
 
 
 @dataclass(frozen=True)
 class DrawerConfig:
-    driver: str = "simulated"
+    id: str = "drawer"
+    driver: str = "printer"
+    url: str = ""
+    open_command: str = "07"
     pin: int = 2
     on_ms: int = 100
     off_ms: int = 200
+    block_sale_while_open: bool = False
+
+
+@dataclass(frozen=True)
+class DisplayConfig:
+    id: str = "display"
+    url: str = "sim://display"
+    profile: str = "epson-dm-d"
+    euro_byte: int = -1
+    mirror: str = "{state_dir}/display.txt"
+    idle_lines: list[str] = field(default_factory=list)
+    total_label: str = "SUMME"
+    paid_label: str = "GEGEBEN"
+    change_label: str = "RÜCKGELD"
+    thanks: str = "Vielen Dank!"
+    idle_after_seconds: int = 10
+
+
+@dataclass(frozen=True)
+class ScannerConfig:
+    id: str = "scanner"
+    url: str = "sim://scanner"
+    fifo: str = "{state_dir}/scanner.fifo"
+    layout: str = "us"
+    grab: bool = True
+    route: str = "sale"
+    min_length: int = 3
+    max_length: int = 64
+    fragment_timeout_ms: int = 500
+    max_scans_per_second: int = 20
+    check_digits: bool = True
+
+
+@dataclass(frozen=True)
+class DevicesConfig:
+    discovery: bool = True
+    rescan_seconds: int = 2
+    usb: bool = True
+    aliases: dict[str, str] = field(default_factory=dict)
+    replay_events: int = 4096
+    subscriber_queue: int = 1024
+
+
+@dataclass(frozen=True)
+class ReceiptConfig:
+    template: str = ""
+    logo: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
+    footer: list[str] = field(default_factory=list)
+    start_codes: str = ""
+    end_codes: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,6 +179,10 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     printer: PrinterConfig = field(default_factory=PrinterConfig)
     drawer: DrawerConfig = field(default_factory=DrawerConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
+    scanner: ScannerConfig = field(default_factory=ScannerConfig)
+    devices: DevicesConfig = field(default_factory=DevicesConfig)
+    receipt: ReceiptConfig = field(default_factory=ReceiptConfig)
     tse: TseConfig = field(default_factory=TseConfig)
     vat_rates: list[VatRateConfig] = field(default_factory=list)
     roles: dict[str, list[str]] = field(default_factory=dict)
@@ -279,14 +342,7 @@ def _check(cfg: Config, problems: list[str]) -> None:
         problems.append("log.level: one of debug, info, warning, error")
     if cfg.log.format not in ("auto", "json", "console"):
         problems.append("log.format: one of auto, json, console")
-    if cfg.printer.driver not in ("simulated",):
-        problems.append(f"printer.driver: unknown driver {cfg.printer.driver!r} (simulated)")
-    if cfg.printer.columns not in (32, 42, 48, 56, 64):
-        problems.append("printer.columns: one of 32, 42, 48, 56, 64")
-    if cfg.drawer.driver not in ("simulated",):
-        problems.append(f"drawer.driver: unknown driver {cfg.drawer.driver!r} (simulated)")
-    if cfg.drawer.pin not in (2, 5):
-        problems.append("drawer.pin: 2 or 5")
+    _check_devices(cfg, problems)
     tse = cfg.tse
     if tse.backend not in ("software", "fiskaly", "none"):
         problems.append("tse.backend: one of software, fiskaly, none")
@@ -343,3 +399,10 @@ def _check(cfg: Config, problems: list[str]) -> None:
 def _host_port(text: str) -> bool:
     host, sep, port = text.rpartition(":")
     return bool(sep) and bool(host) and port.isdigit() and 0 <= int(port) <= 65535
+
+
+def _check_devices(cfg: Config, problems: list[str]) -> None:
+    """Device URLs, profiles, template and labels (see ``devices/``)."""
+    from posd_daemon.devices.setup import config_problems  # noqa: PLC0415 (import cycle)
+
+    problems.extend(config_problems(cfg))

@@ -1,10 +1,13 @@
-"""Catalog use cases."""
+"""Catalog use cases: items, stock (lots, serial numbers), vendors."""
 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
 
-from posd_daemon.domain.catalog import Item
+from posd_daemon.domain.catalog import Item, Tracking, Vendor
 from posd_daemon.domain.errors import invalid, not_found
 from posd_daemon.domain.money import check_currency
 from posd_daemon.domain.operators import Operator, Permission
@@ -13,25 +16,50 @@ from posd_daemon.services import paging
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import Tx
 from posd_daemon.store import catalog as store
+from posd_daemon.store import shops as shop_store
+from posd_daemon.store import stock as stock_store
+from posd_daemon.store.stock import StockKey, StockLevel
+
+MAX_STOCK = Decimal(10) ** 9
+
+StockLevels = list[StockLevel]
+
+
+@dataclass(frozen=True, slots=True)
+class StockEntry:
+    location_id: str
+    item_id: str
+    variant_id: str = ""
+    lot: str = ""
+    serial: str = ""
+    quantity: str = ""
+    expiry_date: str = ""
 
 
 class CatalogCommands:
-    def __init__(self, currency: str, clock: Clock) -> None:
+    def __init__(self, currency: str, clock: Clock, register_id: str = "") -> None:
         self._currency = currency
         self._clock = clock
+        self.register_id = register_id
+
+    # -- items ---------------------------------------------------------------------------
 
     def upsert(self, tx: Tx, operator: Operator, item: Item) -> tuple[Item, bool]:
         operator.require(Permission.CATALOG_EDIT)
-        check_currency(item.currency, "item.gross_price.currency_code")
+        return item, self.put(tx, item)
+
+    def put(self, tx: Tx, item: Item) -> bool:
+        """Validates and stores an item; True when it was created."""
+        field = f"{item.price_field}.currency_code"
+        check_currency(item.currency, field)
         if item.currency != self._currency:
             raise invalid(
-                "item.gross_price.currency_code",
+                field,
                 f"items are priced in the register's currency {self._currency}",
                 "CURRENCY_MISMATCH",
             )
         item.validated()
-        created = store.upsert(tx.conn, item, self._clock())
-        return item, created
+        return store.upsert(tx.conn, item, self._clock())
 
     def get(self, conn: sqlite3.Connection, item_id: str) -> Item:
         check_code(item_id, "item_id")
@@ -47,3 +75,139 @@ class CatalogCommands:
         more = len(items) > n
         items = items[:n]
         return items, (paging.encode("i", items[-1].item_id) if more and items else "")
+
+    # -- stock ---------------------------------------------------------------------------
+
+    def _location(self, conn: sqlite3.Connection, location_id: str) -> str:
+        if location_id:
+            return check_code(location_id, "location_id")
+        reg = shop_store.get_register(conn, self.register_id)
+        return reg.location_id if reg is not None else shop_store.DEFAULT_LOCATION
+
+    def put_stock(self, tx: Tx, operator: Operator, entry: StockEntry) -> bool:
+        """Sets stock on hand of one item/variant/lot (or one serial number) at a location.
+
+        Returns True when it created a stock record (a new lot, serial or location)."""
+        conn = tx.conn
+        now = self._clock()
+        location = self._location(conn, entry.location_id)
+        item = self.get(conn, entry.item_id)
+        if item.variants:
+            if not entry.variant_id:
+                raise invalid("variant_id", "the item has variants: name one", "VARIANT_REQUIRED")
+            if item.variant(entry.variant_id) is None:
+                raise invalid("variant_id", f"no variant {entry.variant_id!r}", "UNKNOWN_VARIANT")
+        elif entry.variant_id:
+            raise invalid("variant_id", "the item has no variants", "UNKNOWN_VARIANT")
+        if not item.item_type.stocked:
+            raise invalid("item_id", "services and vouchers have no stock", "NOT_STOCKED")
+        qty = _parse_stock_quantity(entry.quantity)
+        if item.tracking is Tracking.SERIAL:
+            if not entry.serial:
+                raise invalid("serial_number", "the item is serial-numbered", "SERIAL_REQUIRED")
+            check_code(entry.serial, "serial_number")
+            if qty not in (0, 1):
+                raise invalid(
+                    "quantity", "a serial number is 1 (in stock) or 0", "INVALID_QUANTITY"
+                )
+            existing = [
+                s for s in store.serials_by_number(conn, entry.serial) if s.item_id == item.item_id
+            ]
+            if existing and existing[0].state == store.SOLD and qty == 1:
+                raise invalid("serial_number", "this serial number was sold", "SERIAL_ALREADY_SOLD")
+            before = 1 if existing and existing[0].state == store.IN_STOCK else 0
+            store.put_serial(
+                conn,
+                store.SerialRef(
+                    entry.serial,
+                    item.item_id,
+                    entry.variant_id,
+                    location,
+                    store.IN_STOCK if qty == 1 else store.SOLD,
+                    existing[0].sale_id if existing and qty == 0 else "",
+                ),
+                now,
+            )
+            key = StockKey(location, item.item_id, entry.variant_id)
+            if qty - before:
+                stock_store.record_move(
+                    conn,
+                    key,
+                    qty - before,
+                    reason="IMPORT",
+                    when=now,
+                    serial=entry.serial,
+                    operator_id=operator.operator_id,
+                )
+            return not existing
+        if entry.serial:
+            raise invalid("serial_number", "the item is not serial-numbered", "NOT_SERIAL_TRACKED")
+        if item.tracking is Tracking.LOT:
+            if not entry.lot:
+                raise invalid("lot_number", "the item is lot-tracked", "LOT_REQUIRED")
+            check_code(entry.lot, "lot_number")
+            expiry = ""
+            if entry.expiry_date:
+                try:
+                    expiry = date.fromisoformat(entry.expiry_date).isoformat()
+                except ValueError:
+                    raise invalid("expiry_date", "a date like 2027-03-31") from None
+            store.upsert_lot(conn, store.LotRef(entry.lot, item.item_id, entry.variant_id, expiry))
+        elif entry.lot:
+            raise invalid("lot_number", "the item is not lot-tracked", "NOT_LOT_TRACKED")
+        key = StockKey(location, item.item_id, entry.variant_id, entry.lot)
+        existed = conn.execute(
+            "SELECT 1 FROM stock WHERE location_id = ? AND item_id = ? AND variant_id = ?"
+            " AND lot = ?",
+            (key.location_id, key.item_id, key.variant_id, key.lot),
+        ).fetchone()
+        delta = stock_store.set_quantity(conn, key, qty, now)
+        if delta:
+            stock_store.record_move(
+                conn, key, delta, reason="IMPORT", when=now, operator_id=operator.operator_id
+            )
+        return existed is None
+
+    def stock(
+        self, conn: sqlite3.Connection, item_id: str, location_id: str
+    ) -> tuple[Item, StockLevels]:
+        item = self.get(conn, item_id)
+        location = self._location(conn, location_id)
+        levels = stock_store.levels(
+            conn, location, item.item_id, serial_tracked=item.tracking is Tracking.SERIAL
+        )
+        return item, levels
+
+    # -- vendors -------------------------------------------------------------------------
+
+    def upsert_vendor(self, tx: Tx, operator: Operator, vendor: Vendor) -> tuple[Vendor, bool]:
+        operator.require(Permission.CATALOG_EDIT)
+        return vendor, self.put_vendor(tx, vendor)
+
+    def put_vendor(self, tx: Tx, vendor: Vendor) -> bool:
+        vendor.validated()
+        for i, it in enumerate(vendor.items):
+            if store.get(tx.conn, it.item_id) is None:
+                raise invalid(
+                    f"vendor.items[{i}].item_id", f"no item {it.item_id!r}", "ITEM_NOT_FOUND"
+                )
+        return store.upsert_vendor(tx.conn, vendor, self._clock())
+
+    def get_vendor(self, conn: sqlite3.Connection, number: str) -> Vendor:
+        check_code(number, "vendor_number")
+        v = store.get_vendor(conn, number)
+        if v is None:
+            raise not_found("VENDOR_NOT_FOUND", f"no vendor {number!r}", vendor_number=number)
+        return v
+
+
+def _parse_stock_quantity(text: str) -> Decimal:
+    if not text or len(text) > 24:
+        raise invalid("quantity", "a decimal quantity is required", "INVALID_QUANTITY")
+    try:
+        q = Decimal(text)
+    except InvalidOperation:
+        raise invalid("quantity", f"{text!r} is not a decimal number", "INVALID_QUANTITY") from None
+    if not q.is_finite() or abs(q) >= MAX_STOCK or q != q.quantize(Decimal("0.001")):
+        raise invalid("quantity", "a finite quantity with at most 3 decimals", "INVALID_QUANTITY")
+    return q

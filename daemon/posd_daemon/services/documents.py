@@ -4,14 +4,20 @@ outage / recovery receipts."""
 from __future__ import annotations
 
 import base64
+import json
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-from posd_daemon.domain.document import Align, Block, Document, Feed, Text
-from posd_daemon.domain.receipt import FiscalBlock, ShopHeader, render_receipt, wrap
-from posd_daemon.fiscal.qr import QrCode, format_time
+from posd_daemon.domain.closing import ClosingReport
+from posd_daemon.domain.document import Align, Block, Document, Feed, QrCode, Text
+from posd_daemon.domain.money import format_minor
+from posd_daemon.domain.receipt import FiscalBlock, ShopHeader, render_receipt, two_cols, wrap
+from posd_daemon.fiscal.qr import QrCode as QrData
+from posd_daemon.fiscal.qr import format_time
 from posd_daemon.services.device_ports import DeviceError
 from posd_daemon.services.fiscal import OUTAGE_TEXT
+from posd_daemon.store import day as day_store
 from posd_daemon.store import fiscal as fstore
 from posd_daemon.store import sales as sale_store
 from posd_daemon.store.outbox import OutboxJob
@@ -44,7 +50,7 @@ def fiscal_block(row: fstore.SaleTse, *, certified: bool = True) -> FiscalBlock:
         lines.insert(0, OUTAGE_TEXT.format(n=row.outage_number) + " (nachsigniert)")
     if not certified:
         lines.insert(0, NOT_CERTIFIED)
-    qr = QrCode(
+    qr = QrData(
         client_id=row.client_id,
         process_type=row.process_type,
         process_data=row.process_data,
@@ -72,6 +78,8 @@ class DocumentRenderer:
             return self.receipt(conn, job.ref, copy=bool(job.payload.get("copy", False)))
         if kind in ("outage_begin", "outage_end"):
             return self.outage(conn, int(job.payload["outage"]), end=kind == "outage_end")
+        if kind in DAY_DOCUMENTS:
+            return DAY_DOCUMENTS[kind](self, conn, job)
         raise DeviceError("NO_DOCUMENT", f"job {job.job_id}: unknown document {kind!r}")
 
     def receipt(self, conn: sqlite3.Connection, sale_id: str, *, copy: bool) -> Document:
@@ -119,3 +127,155 @@ class DocumentRenderer:
 
 def _local(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%d.%m.%Y %H:%M:%S UTC")
+
+
+# -- the register's day: cash movement slips, shift close slips, Z reports -----------------
+# (issue 7; payload["document"] = "cash_movement" | "shift_close" | "z_report")
+
+
+def _amt(minor: int, currency: str) -> str:
+    return f"{format_minor(minor, currency, sep=',')} {currency}"
+
+
+def _head(r: DocumentRenderer, title: str) -> list[Block]:
+    blocks: list[Block] = [Text(r.shop.name, Align.CENTER, bold=True)]
+    blocks += [Text(line, Align.CENTER) for line in r.shop.address_lines]
+    blocks += [Text(title, Align.CENTER, bold=True, large=True), Feed()]
+    return blocks
+
+
+def render_cash_movement(r: DocumentRenderer, conn: sqlite3.Connection, job: OutboxJob) -> Document:
+    m = day_store.get_movement(conn, int(job.payload["movement_id"]))
+    if m is None:
+        raise DeviceError("NO_DOCUMENT", f"cash movement {job.payload.get('movement_id')} missing")
+    w = r.columns
+    blocks = _head(r, m.kind.label.upper())
+    fields = [
+        two_cols(f"Beleg-Nr. K{m.number}", _local(m.created_at), w),
+        f"Vorgang (BON_ID) {m.bon_id}   Kasse {m.register_id}",
+        f"Bediener {m.operator_id}" + (f"   Schicht {m.shift_id}" if m.shift_id else ""),
+        "-" * w,
+        two_cols(m.kind.label, _amt(m.amount, m.currency), w),
+        f"Grund: {m.reason}",
+        f"Geschäftsvorfall: {m.kind.gv_typ}",
+    ]
+    for text in fields:
+        blocks += [Text(part) for part in wrap(text, w)]
+    tse = m.tse
+    if tse.state in (fstore.SIGNED, fstore.SIGNED_LATE) and tse.start_time and tse.finish_time:
+        block = fiscal_block(tse, certified=r.tse_certified)
+        blocks.append(Feed())
+        for text in block.lines:
+            blocks += [Text(part) for part in wrap(text, w)]
+        if block.qr_data:
+            blocks.append(QrCode(block.qr_data))
+    elif tse.state == fstore.OUTAGE:
+        blocks += [Text(part) for part in wrap(OUTAGE_TEXT.format(n=tse.outage_number), w)]
+    blocks += [Feed(), Text("Unterschrift: ____________________"), Feed(2)]
+    return Document(columns=w, blocks=tuple(blocks))
+
+
+def render_shift_close(r: DocumentRenderer, conn: sqlite3.Connection, job: OutboxJob) -> Document:
+    shift = day_store.get_shift(conn, int(job.payload["shift_id"]))
+    if shift is None:
+        raise DeviceError("NO_DOCUMENT", f"shift {job.payload.get('shift_id')} missing")
+    w = r.columns
+    blocks = _head(r, f"SCHICHT {shift.shift_id}")
+    lines = [
+        f"Kasse {shift.register_id}",
+        f"Geöffnet: {_local(shift.opened_at)} ({shift.opened_by})",
+        f"Geschlossen: {_local(shift.closed_at) if shift.closed_at else '-'} ({shift.closed_by})",
+        "-" * w,
+    ]
+    for b in shift.balances:
+        lines += [
+            f"Währung {b.currency}",
+            two_cols("Anfangsbestand", _amt(b.opening, b.currency), w),
+            two_cols("Soll", _amt(b.expected, b.currency), w),
+            two_cols("Ist (gezählt)", _amt(b.counted, b.currency), w),
+            two_cols("Differenz", _amt(b.difference, b.currency), w),
+        ]
+    lines.append("Zählung:")
+    for c in shift.closing:
+        label = (
+            f"{c.pieces} x {format_minor(c.denomination, c.currency, sep=',')}"
+            if c.denomination
+            else "Summe"
+        )
+        lines.append(two_cols(f"  {label}", _amt(c.amount, c.currency), w))
+    for text in lines:
+        blocks += [Text(part) for part in wrap(text, w)]
+    blocks.append(Feed(2))
+    return Document(columns=w, blocks=tuple(blocks))
+
+
+def render_z_report(r: DocumentRenderer, conn: sqlite3.Connection, job: OutboxJob) -> Document:
+    z_nr = int(job.payload["z_nr"])
+    row = conn.execute(
+        "SELECT report FROM closings WHERE z_nr = ? ORDER BY register_id LIMIT 1", (z_nr,)
+    ).fetchone()
+    if row is None:
+        raise DeviceError("NO_DOCUMENT", f"Z closing {z_nr} missing")
+    report = ClosingReport.from_dict(json.loads(row[0]))
+    return render_closing_report(report, r.shop, r.columns)
+
+
+def render_closing_report(report: ClosingReport, shop: ShopHeader, columns: int) -> Document:
+    """A Z report (or, with z_nr 0, an X report) as a printable document."""
+    w = columns
+    cur = report.currency
+    title = f"Z-BON {report.z_nr}" if report.z_nr else "X-BERICHT"
+    blocks: list[Block] = [Text(shop.name, Align.CENTER, bold=True)]
+    blocks += [Text(title, Align.CENTER, bold=True, large=True), Feed()]
+    lines = [
+        f"Kasse {report.register_id}   {report.created_at[:19].replace('T', ' ')} UTC",
+        f"Vorgänge {report.first_bon_id}-{report.last_bon_id}",
+        two_cols("Belege", str(report.receipts), w),
+        two_cols("Abgebrochen", str(report.aborted), w),
+        two_cols("Kassenbewegungen", str(report.movements), w),
+        two_cols("Nachträglich (Schichtwechsel)", str(report.late), w),
+        "-" * w,
+        two_cols("UMSATZ BRUTTO", _amt(report.gross, cur), w),
+        "Zahlarten:",
+    ]
+    lines += [
+        two_cols(f"  {p.name} ({p.currency})", _amt(p.amount, p.currency), w)
+        for p in report.payments
+    ]
+    if report.gateways:
+        lines.append("Zahlungsdienstleister:")
+        lines += [
+            two_cols(f"  {p.name} ({p.currency})", _amt(p.amount, p.currency), w)
+            for p in report.gateways
+        ]
+    lines.append("USt:")
+    for v in report.vat:
+        lines.append(f"  {v.percent}%  brutto {format_minor(v.gross, cur, sep=',')}")
+        net, tax = format_minor(v.net, cur, sep=","), format_minor(v.tax, cur, sep=",")
+        lines.append(f"     netto {net}  USt {tax}")
+    lines.append("Geschäftsvorfälle:")
+    lines += [
+        two_cols(f"  {c.case.lower()} ({c.count})", _amt(c.gross, cur), w) for c in report.cases
+    ]
+    lines.append("Bediener:")
+    lines += [
+        two_cols(f"  {o.operator_id} ({o.receipts})", _amt(o.gross, cur), w)
+        for o in report.operators
+    ]
+    if report.balances:
+        lines.append("Bargeld Soll/Ist:")
+        for b in report.balances:
+            lines.append(two_cols(f"  Soll {b.currency}", _amt(b.expected, b.currency), w))
+            lines.append(two_cols(f"  Ist {b.currency}", _amt(b.counted, b.currency), w))
+            lines.append(two_cols(f"  Differenz {b.currency}", _amt(b.difference, b.currency), w))
+    for text in lines:
+        blocks += [Text(part) for part in wrap(text, w)]
+    blocks.append(Feed(2))
+    return Document(columns=w, blocks=tuple(blocks))
+
+
+DAY_DOCUMENTS: dict[str, Callable[[DocumentRenderer, sqlite3.Connection, OutboxJob], Document]] = {
+    "cash_movement": render_cash_movement,
+    "shift_close": render_shift_close,
+    "z_report": render_z_report,
+}

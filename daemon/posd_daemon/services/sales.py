@@ -1,28 +1,56 @@
-"""Sale use cases. Each runs inside one database transaction on the database thread."""
+"""Sale use cases. Each runs inside one database transaction on the database thread.
+
+Every command loads the register's master data (shop, register) in its transaction, so
+a change of master data applies to the next command without a restart.
+"""
 
 from __future__ import annotations
 
+import enum
 import sqlite3
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
 
-from posd_daemon.domain.catalog import Item
+from posd_daemon.domain.catalog import Item, Tracking, UnitOfMeasure, Variant
+from posd_daemon.domain.customer import Customer
 from posd_daemon.domain.errors import DomainError, ErrorKind, invalid, not_found, precondition
+from posd_daemon.domain.money import check_currency
 from posd_daemon.domain.operators import Operator, Permission
-from posd_daemon.domain.sale import PaymentMethod, Sale, SaleState, parse_quantity
+from posd_daemon.domain.pricing import fmt_decimal, parse_percent, parse_rate
+from posd_daemon.domain.sale import (
+    DiscountOrigin,
+    PaymentMethod,
+    Sale,
+    SaleState,
+    Terms,
+    format_quantity,
+    parse_quantity,
+)
+from posd_daemon.domain.shop import (
+    DocumentType,
+    RateSource,
+    missing_attributes,
+)
 from posd_daemon.domain.text import check_code, check_text
-from posd_daemon.domain.vat import VatTable
+from posd_daemon.domain.vat import PriceBasis, VatTable
 from posd_daemon.ops import crashpoints
 from posd_daemon.services import paging
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import Tx
 from posd_daemon.services.fiscal import receipt_process_data
 from posd_daemon.services.records import sale_record
+from posd_daemon.services.shops import ShopContext, context, terms_for
 from posd_daemon.store import catalog as catalog_store
+from posd_daemon.store import customers as customer_store
 from posd_daemon.store import fiscal as fstore
 from posd_daemon.store import journal, outbox
 from posd_daemon.store import sales as sale_store
+from posd_daemon.store import stock as stock_store
+from posd_daemon.store.stock import StockKey
 from posd_daemon.store.timeutil import to_db
 
 
@@ -42,6 +70,63 @@ class LineAdded:
 class PaymentAdded:
     sale: Sale
     payment_id: str
+
+
+class ScanMatch(enum.Enum):
+    CUSTOMER = "CUSTOMER"
+    BARCODE = "BARCODE"
+    LOT = "LOT"
+    SERIAL = "SERIAL"
+    ITEM_NUMBER = "ITEM_NUMBER"
+    SHOP_DISCOUNT = "SHOP_DISCOUNT"
+    VENDOR = "VENDOR"
+
+
+class ScanChoice(enum.Enum):
+    NONE = ""
+    AMBIGUOUS_BARCODE = "AMBIGUOUS_BARCODE"
+    VARIANT_REQUIRED = "VARIANT_REQUIRED"
+    AMBIGUOUS_LOT = "AMBIGUOUS_LOT"
+    VENDOR_ITEMS = "VENDOR_ITEMS"
+    AMBIGUOUS_SERIAL = "AMBIGUOUS_SERIAL"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """Something the client may choose after a scan (AddLine with these fields)."""
+
+    item_id: str
+    name: str
+    unit_price: int
+    variant_id: str = ""
+    unit: str = ""
+    vendor_item_number: str = ""
+    lot: str = ""
+    serial: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    sale: Sale
+    match: ScanMatch
+    line_id: str = ""
+    choice: ScanChoice = ScanChoice.NONE
+    candidates: tuple[Candidate, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceIssued:
+    sale: Sale
+    copy: bool
+
+
+@dataclass(slots=True)
+class StockPlan:
+    """What posting a sale does to stock."""
+
+    moves: list[tuple[StockKey, Decimal, str]] = field(default_factory=list)  # key, delta, serial
+    negative: list[str] = field(default_factory=list)
+    serial_problems: list[DomainError] = field(default_factory=list)
 
 
 def fiscal_record(row: fstore.SaleTse) -> dict[str, object]:
@@ -64,6 +149,49 @@ def receipt_counter(register_id: str) -> str:
     return f"receipt:{register_id}"
 
 
+def terms_record(sale: Sale) -> dict[str, Any]:
+    """What schema 4 adds to a sale's journal record."""
+    return {
+        "shop_id": sale.shop_id,
+        "location_id": sale.location_id,
+        "customer": sale.customer.to_dict(),
+        "local_currency": sale.local_currency,
+        "exchange_rate": fmt_decimal(sale.exchange_rate),
+        "rate_source": sale.rate_source.value,
+        "total_local": sale.total_local,
+        "vat_direction": sale.vat_direction.value,
+        "vat_rounding": sale.vat_rounding.value,
+        "discount_percent": fmt_decimal(sale.discount_percent),
+        "discount_code": sale.discount_code,
+        "document_type": sale.document_type.value if sale.document_type else None,
+        "pickup_date": sale.pickup_date.isoformat() if sale.pickup_date else None,
+        "line_details": [
+            {
+                "line_id": ln.line_id,
+                "variant_id": ln.variant_id,
+                "unit_factor": str(ln.unit_factor),
+                "amount": ln.amount,
+                "discount": ln.line_discount + ln.doc_discount,
+                "discount_percent": fmt_decimal(ln.discount_percent),
+                "price_overridden": ln.price_overridden,
+                "lot": ln.lot,
+                "serial": ln.serial,
+            }
+            for ln in sale.lines
+        ],
+        "warnings": list(sale.warnings),
+    }
+
+
+def parse_day(text: str, field_name: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise invalid(field_name, "a date like 2026-12-24", "INVALID_DATE") from None
+
+
 class SaleCommands:
     def __init__(
         self,
@@ -79,6 +207,10 @@ class SaleCommands:
         #: sales between TSE finish and commit; no other change may touch them
         self.posting: set[str] = set()
 
+    @property
+    def register_id(self) -> str:
+        return self._s.register_id
+
     # -- queries ----------------------------------------------------------------------
 
     def get(self, conn: sqlite3.Connection, sale_id: str) -> Sale:
@@ -86,7 +218,16 @@ class SaleCommands:
         sale = sale_store.get(conn, sale_id)
         if sale is None:
             raise not_found("SALE_NOT_FOUND", f"no sale {sale_id!r}", sale_id=sale_id)
+        self._attach_limit(conn, [sale])
         return sale
+
+    def _attach_limit(self, conn: sqlite3.Connection, sales: list[Sale]) -> None:
+        try:
+            limit = self.context(conn).shop.simplified_invoice_limit
+        except DomainError:
+            return
+        for sale in sales:
+            sale.invoice_limit = limit
 
     def list(
         self, conn: sqlite3.Connection, state: SaleState | None, page_size: int, page_token: str
@@ -97,19 +238,72 @@ class SaleCommands:
         more = len(rows) > size
         rows = rows[:size]
         token = paging.encode("s", rows[-1][0]) if more and rows else ""
-        return [s for _, s in rows], token
+        sales = [s for _, s in rows]
+        self._attach_limit(conn, sales)
+        return sales, token
+
+    def context(self, conn: sqlite3.Connection) -> ShopContext:
+        return context(conn, self._s.register_id)
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _open_sale(self, tx: Tx, operator: Operator, sale_id: str) -> Sale:
+        operator.require(Permission.SALE)
+        self.check_editable(sale_id)
+        return self.get(tx.conn, sale_id)
+
+    def _save(self, tx: Tx, sale: Sale) -> None:
+        sale_store.update(tx.conn, sale, self._clock())
+
+    def _journal(self, tx: Tx, kind: str, sale: Sale, payload: dict[str, Any]) -> None:
+        journal.append(
+            tx.conn,
+            kind=kind,
+            register_id=sale.register_id,
+            ref=f"sale:{sale.sale_id}",
+            payload={"sale_id": sale.sale_id, **payload},
+            when=self._clock(),
+        )
+
+    def _customer(self, conn: sqlite3.Connection, number: str) -> Customer:
+        customer = customer_store.get(conn, number)
+        if customer is None:
+            raise not_found("CUSTOMER_NOT_FOUND", f"no customer {number!r}", customer_number=number)
+        return customer
+
+    def _item(self, conn: sqlite3.Connection, item_id: str) -> Item:
+        item = catalog_store.get(conn, item_id)
+        if item is None:
+            raise not_found("ITEM_NOT_FOUND", f"no item {item_id!r}", item_id=item_id)
+        return item
 
     # -- commands ---------------------------------------------------------------------
 
     def create(self, tx: Tx, operator: Operator) -> Sale:
         operator.require(Permission.SALE)
+        ctx = self.context(tx.conn)
+        customer = customer_store.get(tx.conn, ctx.shop.default_customer_number)
+        now = self._clock()
+        terms = terms_for(tx.conn, ctx.shop, customer, now.date())
         sale = Sale(
             sale_id=uuid.uuid4().hex,
             register_id=self._s.register_id,
             operator_id=operator.operator_id,
-            currency=self._s.currency,
-            created_at=self._clock(),
+            currency=terms.currency,
+            created_at=now,
+            shop_id=ctx.shop.shop_id,
+            location_id=ctx.register.location_id,
+            local_currency=terms.local_currency,
+            exchange_rate=terms.exchange_rate,
+            rate_source=terms.rate_source,
+            rate_date=terms.rate_date,
+            vat_direction=terms.direction,
+            vat_rounding=terms.rounding,
+            updated_at=now,
         )
+        if customer is not None:
+            sale.customer = customer.snapshot()
+            sale.customer_discount_percent = customer.discount_percent
         sale_store.insert(tx.conn, sale)
         return sale
 
@@ -122,63 +316,657 @@ class SaleCommands:
         item_id: str = "",
         code: str = "",
         quantity: str = "",
+        variant_id: str = "",
+        unit: str = "",
+        lot: str = "",
+        serial: str = "",
     ) -> LineAdded:
-        operator.require(Permission.SALE)
-        self.check_editable(sale_id)
-        sale = self.get(tx.conn, sale_id)
-        item, scanned = self._resolve(tx.conn, item_id=item_id, code=code)
-        qty = parse_quantity(quantity, fractional=item.fractional_quantity)
-        rate = self._vat.rate(item.vat_category, self._clock().date())
-        line = sale.add_line(item, qty, rate, scanned_code=scanned)
-        sale_store.update(tx.conn, sale)
-        return LineAdded(sale, line.line_id)
-
-    def _resolve(self, conn: sqlite3.Connection, *, item_id: str, code: str) -> tuple[Item, str]:
+        sale = self._open_sale(tx, operator, sale_id)
+        scanned = ""
+        barcode_variant = barcode_unit = ""
         if item_id:
             check_code(item_id, "item_id")
-            item = catalog_store.get(conn, item_id)
-            if item is None:
-                raise not_found("ITEM_NOT_FOUND", f"no item {item_id!r}", item_id=item_id)
-            return item, ""
-        if not code:
+            item = self._item(tx.conn, item_id)
+        elif code:
+            check_code(code, "code")
+            matches = catalog_store.barcode_matches(tx.conn, code)
+            if len(matches) > 1:
+                raise DomainError(
+                    ErrorKind.FAILED_PRECONDITION,
+                    "AMBIGUOUS_CODE",
+                    f"code {code!r} belongs to {len(matches)} items: add by item_id",
+                    metadata={"candidates": ",".join(m.item.item_id for m in matches)},
+                )
+            if matches:
+                item = matches[0].item
+                barcode_variant, barcode_unit = matches[0].variant_id, matches[0].unit
+            else:
+                found = catalog_store.get(tx.conn, code)
+                if found is None:
+                    raise not_found(
+                        "UNKNOWN_CODE", f"code {code!r} matches no barcode or item", code=code
+                    )
+                item = found
+            scanned = code
+        else:
             raise invalid("item_ref", "give item_id or code")
+        line_id = self._add(
+            tx,
+            sale,
+            item,
+            quantity=quantity,
+            variant_id=variant_id or barcode_variant,
+            unit=unit or barcode_unit,
+            lot=lot,
+            serial=serial,
+            scanned=scanned,
+        )
+        return LineAdded(sale, line_id)
+
+    def _add(
+        self,
+        tx: Tx,
+        sale: Sale,
+        item: Item,
+        *,
+        quantity: str,
+        variant_id: str = "",
+        unit: str = "",
+        lot: str = "",
+        serial: str = "",
+        scanned: str = "",
+    ) -> str:
+        variant: Variant | None = None
+        if variant_id:
+            check_code(variant_id, "variant_id")
+            variant = item.variant(variant_id)
+            if variant is None:
+                raise not_found(
+                    "VARIANT_NOT_FOUND",
+                    f"item {item.item_id} has no variant {variant_id!r}",
+                    item_id=item.item_id,
+                )
+        uom: UnitOfMeasure | None = item.unit_of(unit)
+        if uom is None:
+            raise invalid(
+                "unit",
+                f"item {item.item_id} is sold in "
+                + ", ".join([item.unit, *(u.unit for u in item.units)]),
+                "UNKNOWN_UNIT",
+            )
+        if lot:
+            check_code(lot, "lot_number")
+            if item.tracking is not Tracking.LOT:
+                raise invalid("lot_number", "the item is not lot-tracked", "NOT_LOT_TRACKED")
+        if serial:
+            check_code(serial, "serial_number")
+            if item.tracking is not Tracking.SERIAL:
+                raise invalid(
+                    "serial_number", "the item is not serial-numbered", "NOT_SERIAL_TRACKED"
+                )
+            self._check_serial(tx.conn, sale, item.item_id, serial)
+        qty = parse_quantity(quantity, fractional=uom.fractional_quantity)
+        rate = self._vat.rate(item.vat_category, self._clock().date())
+        line = sale.add_line(
+            item, qty, rate, scanned_code=scanned, variant=variant, unit=uom, lot=lot, serial=serial
+        )
+        self._save(tx, sale)
+        return line.line_id
+
+    def _check_serial(
+        self, conn: sqlite3.Connection, sale: Sale, item_id: str, serial: str
+    ) -> None:
+        refs = [r for r in catalog_store.serials_by_number(conn, serial) if r.item_id == item_id]
+        if not refs:
+            raise precondition(
+                "SERIAL_NOT_IN_STOCK",
+                f"serial number {serial} of item {item_id} is not in stock",
+                serial=serial,
+            )
+        ref = refs[0]
+        if ref.state == catalog_store.SOLD:
+            raise precondition(
+                "SERIAL_ALREADY_SOLD",
+                f"serial number {serial} of item {item_id} was sold (sale {ref.sale_id})",
+                serial=serial,
+                sale_id=ref.sale_id,
+            )
+        if ref.location_id != sale.location_id:
+            raise precondition(
+                "SERIAL_NOT_IN_STOCK",
+                f"serial number {serial} is at location {ref.location_id}, not {sale.location_id}",
+                serial=serial,
+            )
+        other = conn.execute(
+            "SELECT l.sale_id FROM sale_lines AS l JOIN sales AS s ON s.sale_id = l.sale_id"
+            " WHERE s.state = 'OPEN' AND l.item_id = ? AND l.serial = ? AND l.sale_id <> ?",
+            (item_id, serial, sale.sale_id),
+        ).fetchone()
+        if other is not None:
+            raise precondition(
+                "SERIAL_IN_OTHER_SALE",
+                f"serial number {serial} is on another open sale ({other[0]})",
+                serial=serial,
+                sale_id=other[0],
+            )
+
+    # -- scanning ---------------------------------------------------------------------
+
+    def _candidate(
+        self, sale: Sale, item: Item, variant: Variant | None, **extra: str
+    ) -> Candidate:
+        uom = item.unit_of(extra.get("unit", ""))
+        assert uom is not None
+        rate = self._vat.rate(item.vat_category, self._clock().date())
+        price = sale.price_for(item.unit_price(variant, uom), item.price_basis, rate)
+        name = item.name if variant is None else f"{item.name}, {variant.name}"
+        return Candidate(
+            item_id=item.item_id,
+            name=name,
+            unit_price=price,
+            variant_id=variant.variant_id if variant else "",
+            unit=extra.get("unit", ""),
+            vendor_item_number=extra.get("vendor_item_number", ""),
+            lot=extra.get("lot", ""),
+            serial=extra.get("serial", ""),
+        )
+
+    def _variant_choice(self, sale: Sale, item: Item, match: ScanMatch, **extra: str) -> ScanResult:
+        return ScanResult(
+            sale,
+            match,
+            choice=ScanChoice.VARIANT_REQUIRED,
+            candidates=tuple(self._candidate(sale, item, v, **extra) for v in item.variants),
+        )
+
+    def scan(
+        self,
+        tx: Tx,
+        operator: Operator,
+        sale_id: str,
+        code: str,
+        *,
+        quantity: str = "",
+        recalculate_lines: bool | None = None,
+    ) -> ScanResult:
+        """Resolves one code in the fixed order (see the ``Scan`` RPC); nothing changes
+        when the client has to choose or the code is unknown."""
+        sale = self._open_sale(tx, operator, sale_id)
         check_code(code, "code")
-        matches = catalog_store.by_barcode(conn, code)
+        conn = tx.conn
+        # (1) customer number
+        customer = customer_store.get(conn, code)
+        if customer is not None:
+            self._set_customer(tx, sale, customer, recalculate_lines)
+            return ScanResult(sale, ScanMatch.CUSTOMER)
+        # (2) barcode cross-reference
+        matches = catalog_store.barcode_matches(conn, code)
         if len(matches) > 1:
-            raise DomainError(
-                ErrorKind.FAILED_PRECONDITION,
-                "AMBIGUOUS_CODE",
-                f"code {code!r} belongs to {len(matches)} items: add by item_id",
-                metadata={"candidates": ",".join(i.item_id for i in matches)},
+            return ScanResult(
+                sale,
+                ScanMatch.BARCODE,
+                choice=ScanChoice.AMBIGUOUS_BARCODE,
+                candidates=tuple(
+                    self._candidate(sale, m.item, m.item.variant(m.variant_id), unit=m.unit)
+                    for m in matches
+                ),
             )
         if matches:
-            return matches[0], code
-        item = catalog_store.get(conn, code)
-        if item is not None:
-            return item, code
-        raise not_found("UNKNOWN_CODE", f"code {code!r} matches no barcode or item", code=code)
+            m = matches[0]
+            if m.item.variants and not m.variant_id:
+                return self._variant_choice(sale, m.item, ScanMatch.BARCODE, unit=m.unit)
+            line_id = self._add(
+                tx,
+                sale,
+                m.item,
+                quantity=quantity,
+                variant_id=m.variant_id,
+                unit=m.unit,
+                scanned=code,
+            )
+            return ScanResult(sale, ScanMatch.BARCODE, line_id)
+        # (3) lot number
+        lots = catalog_store.lots_by_number(conn, code)
+        if len(lots) > 1:
+            return ScanResult(
+                sale,
+                ScanMatch.LOT,
+                choice=ScanChoice.AMBIGUOUS_LOT,
+                candidates=tuple(
+                    self._candidate(
+                        sale,
+                        item,
+                        item.variant(ref.variant_id),
+                        lot=ref.lot,
+                    )
+                    for ref in lots
+                    if (item := catalog_store.get(conn, ref.item_id)) is not None
+                ),
+            )
+        if lots:
+            ref = lots[0]
+            item = self._item(conn, ref.item_id)
+            line_id = self._add(
+                tx,
+                sale,
+                item,
+                quantity=quantity,
+                variant_id=ref.variant_id,
+                lot=ref.lot,
+                scanned=code,
+            )
+            return ScanResult(sale, ScanMatch.LOT, line_id)
+        # (4) serial number
+        serials = catalog_store.serials_by_number(conn, code)
+        if len(serials) > 1:
+            return ScanResult(
+                sale,
+                ScanMatch.SERIAL,
+                choice=ScanChoice.AMBIGUOUS_SERIAL,
+                candidates=tuple(
+                    self._candidate(sale, item, item.variant(s.variant_id), serial=s.serial)
+                    for s in serials
+                    if (item := catalog_store.get(conn, s.item_id)) is not None
+                ),
+            )
+        if serials:
+            s = serials[0]
+            item = self._item(conn, s.item_id)
+            if quantity not in ("", "1"):
+                raise invalid("quantity", "a serial number is one piece", "SERIAL_QUANTITY_IS_ONE")
+            line_id = self._add(
+                tx, sale, item, quantity="", variant_id=s.variant_id, serial=s.serial, scanned=code
+            )
+            return ScanResult(sale, ScanMatch.SERIAL, line_id)
+        # (5) item number
+        found = catalog_store.get(conn, code)
+        if found is not None:
+            if found.variants:
+                return self._variant_choice(sale, found, ScanMatch.ITEM_NUMBER)
+            line_id = self._add(tx, sale, found, quantity=quantity, scanned=code)
+            return ScanResult(sale, ScanMatch.ITEM_NUMBER, line_id)
+        ctx = self.context(conn)
+        # (6) shop discount code
+        discount = ctx.shop.discount(code)
+        if discount is not None:
+            old = sale.set_discount(
+                discount.percent, code=discount.code, origin=DiscountOrigin.SHOP
+            )
+            self._save(tx, sale)
+            self._journal(
+                tx,
+                "SHOP_DISCOUNT",
+                sale,
+                {
+                    "code": discount.code,
+                    "name": discount.name,
+                    "old_percent": fmt_decimal(old),
+                    "new_percent": fmt_decimal(discount.percent),
+                    "operator_id": operator.operator_id,
+                },
+            )
+            return ScanResult(sale, ScanMatch.SHOP_DISCOUNT)
+        # (7) vendor number
+        if ctx.shop.vendor_scan_allowed:
+            vendor = catalog_store.get_vendor(conn, code)
+            if vendor is not None:
+                candidates = []
+                for vi in vendor.items:
+                    item = catalog_store.get(conn, vi.item_id)
+                    if item is not None:
+                        candidates.append(
+                            self._candidate(
+                                sale, item, None, vendor_item_number=vi.vendor_item_number
+                            )
+                        )
+                return ScanResult(
+                    sale,
+                    ScanMatch.VENDOR,
+                    choice=ScanChoice.VENDOR_ITEMS,
+                    candidates=tuple(candidates),
+                )
+        raise not_found("UNKNOWN_CODE", f"code {code!r} matches nothing", code=code)
+
+    # -- customer, currency, rate -------------------------------------------------------
+
+    def set_customer(
+        self,
+        tx: Tx,
+        operator: Operator,
+        sale_id: str,
+        customer_number: str,
+        recalculate_lines: bool | None,
+    ) -> Sale:
+        sale = self._open_sale(tx, operator, sale_id)
+        if customer_number:
+            check_code(customer_number, "customer_number")
+            customer = self._customer(tx.conn, customer_number)
+        else:
+            customer = self._customer(tx.conn, self.context(tx.conn).shop.default_customer_number)
+        self._set_customer(tx, sale, customer, recalculate_lines)
+        return sale
+
+    def _set_customer(
+        self, tx: Tx, sale: Sale, customer: Customer, recalculate: bool | None
+    ) -> None:
+        ctx = self.context(tx.conn)
+        sale.check_currency_change(ctx.shop.currency_for(customer))
+        terms = terms_for(tx.conn, ctx.shop, customer, self._clock().date(), sale.terms)
+        changes = terms != sale.terms or customer.discount_percent != sale.customer_discount_percent
+        if sale.lines and changes and recalculate is None:
+            raise precondition(
+                "RECALCULATION_CHOICE_REQUIRED",
+                f"customer {customer.number} changes the sale's terms: say whether its lines"
+                " are recalculated (recalculate_lines)",
+                customer_number=customer.number,
+                currency=terms.currency,
+                vat_direction=terms.direction.value,
+            )
+        list_prices: dict[str, tuple[int, PriceBasis]] = {}
+        if recalculate:
+            for line in sale.lines:
+                item = catalog_store.get(tx.conn, line.item_id)
+                if item is None:
+                    continue  # removed from the catalog: the line keeps its price
+                uom = item.unit_of(line.unit)
+                if uom is None:
+                    continue
+                list_prices[line.line_id] = (
+                    item.unit_price(item.variant(line.variant_id), uom),
+                    item.price_basis,
+                )
+        sale.set_customer(
+            customer.snapshot(),
+            customer.discount_percent,
+            terms,
+            recalculate=bool(recalculate),
+            list_prices=list_prices,
+        )
+        self._save(tx, sale)
+
+    def set_currency(self, tx: Tx, operator: Operator, sale_id: str, currency: str) -> Sale:
+        sale = self._open_sale(tx, operator, sale_id)
+        check_currency(currency, "currency_code")
+        sale.check_currency_change(currency)
+        ctx = self.context(tx.conn)
+        customer = (
+            customer_store.get(tx.conn, sale.customer.number) if sale.customer.number else None
+        )
+        terms = terms_for(
+            tx.conn, ctx.shop, customer, self._clock().date(), sale.terms, currency=currency
+        )
+        # the VAT direction stays what the sale has (the customer decided it)
+        terms = Terms(
+            terms.currency,
+            terms.local_currency,
+            terms.exchange_rate,
+            terms.rate_source,
+            terms.rate_date,
+            sale.vat_direction,
+            sale.vat_rounding,
+        )
+        sale.change_terms(terms)
+        self._save(tx, sale)
+        return sale
+
+    def set_exchange_rate(self, tx: Tx, operator: Operator, sale_id: str, rate_text: str) -> Sale:
+        sale = self._open_sale(tx, operator, sale_id)
+        operator.require(Permission.PRICE_OVERRIDE)
+        rate = parse_rate(rate_text, "exchange_rate")
+        if sale.currency == sale.local_currency:
+            raise precondition(
+                "NOT_A_FOREIGN_CURRENCY_SALE",
+                f"sale {sale.sale_id} is in the shop's currency {sale.currency}: no rate",
+            )
+        old = sale.exchange_rate
+        t = sale.terms
+        sale.change_terms(
+            Terms(
+                t.currency, t.local_currency, rate, RateSource.MANUAL, None, t.direction, t.rounding
+            )
+        )
+        self._save(tx, sale)
+        self._journal(
+            tx,
+            "EXCHANGE_RATE_SET",
+            sale,
+            {
+                "currency": sale.currency,
+                "local_currency": sale.local_currency,
+                "old_rate": fmt_decimal(old),
+                "new_rate": fmt_decimal(rate),
+                "operator_id": operator.operator_id,
+            },
+        )
+        return sale
+
+    # -- prices and discounts -----------------------------------------------------------
+
+    def set_line_price(
+        self,
+        tx: Tx,
+        operator: Operator,
+        sale_id: str,
+        line_id: str,
+        unit_price: int,
+        currency: str,
+    ) -> Sale:
+        sale = self._open_sale(tx, operator, sale_id)
+        check_code(line_id, "line_id")
+        ctx = self.context(tx.conn)
+        for allowed, scope in (
+            (ctx.shop.price_edit_allowed, f"shop {ctx.shop.shop_id}"),
+            (ctx.register.price_edit_allowed, f"register {ctx.register.register_id}"),
+        ):
+            if not allowed:
+                raise DomainError(
+                    ErrorKind.PERMISSION_DENIED,
+                    "PRICE_EDIT_NOT_ALLOWED",
+                    f"{scope} does not allow price edits ({Permission.PRICE_OVERRIDE.value})",
+                    metadata={"permission": Permission.PRICE_OVERRIDE.value, "scope": scope},
+                )
+        operator.require(Permission.PRICE_OVERRIDE)
+        if currency != sale.currency:
+            raise invalid(
+                "unit_price.currency_code",
+                f"the sale is in {sale.currency}, not {currency[:8]}",
+                "CURRENCY_MISMATCH",
+            )
+        line, old = sale.override_price(line_id, unit_price)
+        self._save(tx, sale)
+        self._journal(
+            tx,
+            "PRICE_OVERRIDE",
+            sale,
+            {
+                "line_id": line.line_id,
+                "item_id": line.item_id,
+                "variant_id": line.variant_id,
+                "old_unit_price": old,
+                "new_unit_price": unit_price,
+                "list_price": line.list_price,
+                "currency": sale.currency,
+                "vat_direction": sale.vat_direction.value,
+                "operator_id": operator.operator_id,
+            },
+        )
+        return sale
+
+    def _check_discount(self, tx: Tx, operator: Operator, percent: Decimal) -> None:
+        if percent == 0:
+            return
+        operator.require(Permission.DISCOUNT)
+        limit = self.context(tx.conn).shop.discount_limit(operator)
+        if percent > limit:
+            raise DomainError(
+                ErrorKind.PERMISSION_DENIED,
+                "DISCOUNT_LIMIT_EXCEEDED",
+                f"operator {operator.operator_id} may give at most {fmt_decimal(limit)} %"
+                f" discount ({Permission.DISCOUNT.value}), not {fmt_decimal(percent)} %",
+                metadata={
+                    "permission": Permission.DISCOUNT.value,
+                    "operator_id": operator.operator_id,
+                    "limit_percent": fmt_decimal(limit),
+                    "requested_percent": fmt_decimal(percent),
+                },
+            )
+
+    def set_line_discount(
+        self, tx: Tx, operator: Operator, sale_id: str, line_id: str, percent_text: str
+    ) -> Sale:
+        sale = self._open_sale(tx, operator, sale_id)
+        check_code(line_id, "line_id")
+        percent = parse_percent(percent_text, "discount_percent")
+        self._check_discount(tx, operator, percent)
+        line, old = sale.set_line_discount(line_id, percent)
+        self._save(tx, sale)
+        self._journal(
+            tx,
+            "LINE_DISCOUNT",
+            sale,
+            {
+                "line_id": line.line_id,
+                "item_id": line.item_id,
+                "old_percent": fmt_decimal(old),
+                "new_percent": fmt_decimal(percent),
+                "discount": line.line_discount,
+                "currency": sale.currency,
+                "operator_id": operator.operator_id,
+            },
+        )
+        return sale
+
+    def set_sale_discount(
+        self, tx: Tx, operator: Operator, sale_id: str, percent_text: str
+    ) -> Sale:
+        sale = self._open_sale(tx, operator, sale_id)
+        percent = parse_percent(percent_text, "discount_percent")
+        self._check_discount(tx, operator, percent)
+        old = sale.set_discount(percent)
+        self._save(tx, sale)
+        self._journal(
+            tx,
+            "SALE_DISCOUNT",
+            sale,
+            {
+                "old_percent": fmt_decimal(old),
+                "new_percent": fmt_decimal(percent),
+                "discount_total": sale.discount_total,
+                "currency": sale.currency,
+                "operator_id": operator.operator_id,
+            },
+        )
+        return sale
+
+    # -- pick-up date, document type -------------------------------------------------------
+
+    def set_pickup_date(
+        self,
+        tx: Tx,
+        operator: Operator,
+        sale_id: str,
+        day_text: str,
+        *,
+        confirm_past: bool,
+        lines_follow: bool | None,
+    ) -> Sale:
+        sale = self._open_sale(tx, operator, sale_id)
+        day = parse_day(day_text, "pickup_date")
+        sale.set_pickup_date(
+            day, today=self._clock().date(), confirm_past=confirm_past, lines_follow=lines_follow
+        )
+        self._save(tx, sale)
+        return sale
+
+    def set_document_type(
+        self, tx: Tx, operator: Operator, sale_id: str, doc: DocumentType | None
+    ) -> Sale:
+        sale = self._open_sale(tx, operator, sale_id)
+        if doc is not None:
+            reg = self.context(tx.conn).register
+            if doc not in reg.document_types:
+                raise precondition(
+                    "DOCUMENT_TYPE_NOT_ALLOWED",
+                    f"register {reg.register_id} does not issue {doc.value.lower()}s",
+                    document_type=doc.value,
+                )
+        sale.force_document(doc)
+        self._save(tx, sale)
+        return sale
+
+    def print_invoice(
+        self, tx: Tx, operator: Operator, sale_id: str, customer_number: str
+    ) -> InvoiceIssued:
+        operator.require(Permission.SALE)
+        sale = self.get(tx.conn, sale_id)
+        if sale.state is not SaleState.POSTED:
+            raise precondition(
+                "SALE_NOT_POSTED", f"sale {sale.sale_id} is not posted: post it first"
+            )
+        if customer_number:
+            check_code(customer_number, "customer_number")
+            recipient = self._customer(tx.conn, customer_number).snapshot()
+        elif sale.invoice_to is not None:
+            recipient = sale.invoice_to
+        else:
+            recipient = sale.customer
+        missing = missing_attributes(("customer", "customer_address"), recipient, False)
+        if missing:
+            raise precondition(
+                "DOCUMENT_ATTRIBUTE_MISSING",
+                f"an invoice needs the customer's name and address (missing: {', '.join(missing)})",
+                document_type=DocumentType.INVOICE.value,
+                missing=",".join(missing),
+            )
+        now = self._clock()
+        first = sale.document_type is not DocumentType.INVOICE and sale_store.save_invoice(
+            tx.conn, sale.sale_id, recipient, operator.operator_id, now
+        )
+        if first:
+            sale.invoice_to = recipient
+            journal.append(
+                tx.conn,
+                kind="INVOICE_ISSUED",
+                register_id=sale.register_id,
+                ref=f"receipt:{sale.receipt_number}",
+                payload={
+                    "sale_id": sale.sale_id,
+                    "receipt_number": sale.receipt_number,
+                    "customer": recipient.to_dict(),
+                    "operator_id": operator.operator_id,
+                },
+                when=now,
+            )
+        outbox.enqueue(
+            tx.conn,
+            kind="print",
+            ref=sale.sale_id,
+            receipt_number=sale.receipt_number,
+            payload={"document": "receipt", "copy": not first, "invoice": True},
+            when=now,
+        )
+        tx.after_commit(self._on_outbox)
+        return InvoiceIssued(sale, copy=not first)
+
+    # -- lines and payments ---------------------------------------------------------------
 
     def update_line(
         self, tx: Tx, operator: Operator, sale_id: str, line_id: str, quantity: str
     ) -> Sale:
-        operator.require(Permission.SALE)
-        self.check_editable(sale_id)
-        sale = self.get(tx.conn, sale_id)
+        sale = self._open_sale(tx, operator, sale_id)
         check_code(line_id, "line_id")
         if not quantity:
             raise invalid("quantity", "is required", "INVALID_QUANTITY")
         qty = parse_quantity(quantity, fractional=True)
         sale.update_line(line_id, qty)
-        sale_store.update(tx.conn, sale)
+        self._save(tx, sale)
         return sale
 
     def remove_line(self, tx: Tx, operator: Operator, sale_id: str, line_id: str) -> Sale:
-        operator.require(Permission.SALE)
-        self.check_editable(sale_id)
-        sale = self.get(tx.conn, sale_id)
+        sale = self._open_sale(tx, operator, sale_id)
         check_code(line_id, "line_id")
         sale.remove_line(line_id)
-        sale_store.update(tx.conn, sale)
+        self._save(tx, sale)
         return sale
 
     def add_payment(
@@ -190,20 +978,16 @@ class SaleCommands:
         amount: int,
         currency: str,
     ) -> PaymentAdded:
-        operator.require(Permission.SALE)
-        self.check_editable(sale_id)
-        sale = self.get(tx.conn, sale_id)
+        sale = self._open_sale(tx, operator, sale_id)
         payment = sale.add_payment(method, amount, currency)
-        sale_store.update(tx.conn, sale)
+        self._save(tx, sale)
         return PaymentAdded(sale, payment.payment_id)
 
     def remove_payment(self, tx: Tx, operator: Operator, sale_id: str, payment_id: str) -> Sale:
-        operator.require(Permission.SALE)
-        self.check_editable(sale_id)
-        sale = self.get(tx.conn, sale_id)
+        sale = self._open_sale(tx, operator, sale_id)
         check_code(payment_id, "payment_id")
         sale.remove_payment(payment_id)
-        sale_store.update(tx.conn, sale)
+        self._save(tx, sale)
         return sale
 
     def check_editable(self, sale_id: str) -> None:
@@ -212,16 +996,61 @@ class SaleCommands:
                 "SALE_BEING_POSTED", f"sale {sale_id} is being posted and cannot change now"
             )
 
+    # -- posting ---------------------------------------------------------------------------
+
+    def stock_plan(self, conn: sqlite3.Connection, sale: Sale) -> StockPlan:
+        """The stock moves posting ``sale`` makes, and what would go wrong."""
+        plan = StockPlan()
+        location = sale.location_id or "MAIN"
+        totals: dict[StockKey, Decimal] = {}
+        for ln in sale.lines:
+            if not ln.stocked:
+                continue
+            key = StockKey(location, ln.item_id, ln.variant_id, ln.lot)
+            if ln.serial:
+                plan.moves.append((key, Decimal(-1), ln.serial))
+                try:
+                    self._check_serial_for_post(conn, sale, ln.item_id, ln.serial)
+                except DomainError as exc:
+                    plan.serial_problems.append(exc)
+                continue
+            totals[key] = totals.get(key, Decimal(0)) + ln.base_quantity
+        for key, qty in totals.items():
+            plan.moves.append((key, -qty, ""))
+            after = stock_store.quantity(conn, key) - qty
+            if after < 0:
+                what = key.item_id + (f"/{key.variant_id}" if key.variant_id else "")
+                what += f" lot {key.lot}" if key.lot else ""
+                plan.negative.append(f"{what} at {key.location_id}: {format_quantity(after)}")
+        return plan
+
+    def _check_serial_for_post(
+        self, conn: sqlite3.Connection, sale: Sale, item_id: str, serial: str
+    ) -> None:
+        refs = [r for r in catalog_store.serials_by_number(conn, serial) if r.item_id == item_id]
+        if not refs or refs[0].location_id != sale.location_id:
+            raise precondition(
+                "SERIAL_NOT_IN_STOCK", f"serial number {serial} is not in stock", serial=serial
+            )
+        if refs[0].state == catalog_store.SOLD:
+            raise precondition(
+                "SERIAL_ALREADY_SOLD", f"serial number {serial} was sold already", serial=serial
+            )
+
     def post(
         self, tx: Tx, operator: Operator, sale_id: str, fiscal: fstore.SaleTse | None = None
     ) -> Sale:
-        """Posts in ONE transaction: receipt number, state, drawer entries, journal, outbox."""
+        """Posts in ONE transaction: receipt number, state, drawer entries, stock,
+        journal, outbox."""
         operator.require(Permission.SALE)
         sale = self.get(tx.conn, sale_id)
         self.post_loaded(tx, sale, fiscal)
         return sale
 
     def post_loaded(self, tx: Tx, sale: Sale, fiscal: fstore.SaleTse | None) -> None:
+        """The post itself. Never refuses for stock: it also completes posts whose TSE
+        transaction was finished before a crash (validate_post checked stock before the
+        TSE was asked to sign)."""
         conn = tx.conn
         sale.check_postable()
         now = self._clock()
@@ -229,9 +1058,42 @@ class SaleCommands:
             raise precondition(
                 "SALE_CHANGED_WHILE_SIGNING", "the sale changed while it was being signed"
             )
+        self._attach_limit(conn, [sale])
+        document = sale.document
+        plan = self.stock_plan(conn, sale)
         number = sale_store.next_counter(conn, receipt_counter(sale.register_id))
-        sale.post(number, now)
-        sale_store.update(conn, sale)
+        sale.post(number, now, document)
+        for text in plan.negative:
+            sale.add_warning(f"NEGATIVE_STOCK: {text}")
+        for problem in plan.serial_problems:
+            sale.add_warning(f"{problem.reason}: {problem.message}")
+        sale_store.update(conn, sale, now)
+        for key, delta, serial in plan.moves:
+            if serial:
+                catalog_store.put_serial(
+                    conn,
+                    catalog_store.SerialRef(
+                        serial,
+                        key.item_id,
+                        key.variant_id,
+                        key.location_id,
+                        catalog_store.SOLD,
+                        sale.sale_id,
+                    ),
+                    now,
+                )
+            else:
+                stock_store.add(conn, key, delta, now)
+            stock_store.record_move(
+                conn,
+                key,
+                delta,
+                reason="SALE",
+                when=now,
+                serial=serial,
+                sale_id=sale.sale_id,
+                operator_id=sale.operator_id,
+            )
         stamp = to_db(now)
         for p in sale.payments:
             sale_store.add_drawer_entry(
@@ -258,6 +1120,7 @@ class SaleCommands:
                 when=stamp,
             )
         record = sale_record(sale)
+        record.update(terms_record(sale))
         if fiscal is not None:
             fstore.save(conn, fiscal)
             record["tse"] = fiscal_record(fiscal)
@@ -309,8 +1172,9 @@ class SaleCommands:
     def cancel_loaded(self, tx: Tx, sale: Sale, reason: str, fiscal: fstore.SaleTse | None) -> None:
         now = self._clock()
         sale.cancel(reason, now)
-        sale_store.update(tx.conn, sale)
+        sale_store.update(tx.conn, sale, now)
         record = sale_record(sale)
+        record.update(terms_record(sale))
         if fiscal is not None:
             fstore.save(tx.conn, fiscal)
             record["tse"] = fiscal_record(fiscal)
@@ -334,7 +1198,54 @@ class SaleCommands:
         return sale
 
     def validate_post(self, conn: sqlite3.Connection, operator: Operator, sale_id: str) -> Sale:
+        """Everything that could refuse the post, checked before the TSE signs."""
         operator.require(Permission.SALE)
         sale = self.get(conn, sale_id)
         sale.check_postable()
+        ctx = self.context(conn)
+        doc = sale.document
+        if doc not in ctx.register.document_types:
+            raise precondition(
+                "DOCUMENT_TYPE_NOT_ALLOWED",
+                f"the sale needs a {doc.value.lower()} (total {sale.total_local} above the"
+                f" limit {ctx.shop.simplified_invoice_limit}) but register"
+                f" {ctx.register.register_id} does not issue them",
+                document_type=doc.value,
+            )
+        missing = missing_attributes(
+            ctx.register.required_attributes(doc), sale.customer, sale.pickup_date is not None
+        )
+        if missing:
+            raise precondition(
+                "DOCUMENT_ATTRIBUTE_MISSING",
+                f"a {doc.value.lower()} needs: {', '.join(missing)} (set a customer with"
+                " these, or force the document type with SetDocumentType)",
+                document_type=doc.value,
+                missing=",".join(missing),
+            )
+        plan = self.stock_plan(conn, sale)
+        if plan.serial_problems:
+            raise plan.serial_problems[0]
+        if plan.negative and not ctx.shop.allow_negative_stock:
+            raise precondition(
+                "INSUFFICIENT_STOCK",
+                "posting would take stock below zero: " + "; ".join(plan.negative),
+                items="; ".join(plan.negative)[:480],
+            )
         return sale
+
+    # -- abandoned sales ---------------------------------------------------------------------
+
+    def remove_abandoned(self, tx: Tx, sale_id: str, fiscal: fstore.SaleTse | None) -> str:
+        """Removes an abandoned sale: DELETED when it never had a TSE transaction and is
+        empty, else CANCELLED (its TSE transaction finished as AVBelegabbruch); KEPT when
+        it is no longer open."""
+        sale = sale_store.get(tx.conn, sale_id)
+        if sale is None or sale.state is not SaleState.OPEN:
+            return "KEPT"
+        if fiscal is None and sale.is_empty and sale_store.delete_empty(tx.conn, sale_id):
+            return "DELETED"
+        reason = "empty sale abandoned" if sale.is_empty else "abandoned open sale purged"
+        row = fiscal if fiscal is not None else fstore.get(tx.conn, sale_id)
+        self.cancel_loaded(tx, sale, reason, row)
+        return "CANCELLED"

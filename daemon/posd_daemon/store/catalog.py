@@ -1,34 +1,83 @@
-"""Persistence of items and their barcodes."""
+"""Persistence of items (variants, units, barcodes), vendors, lots and serial numbers."""
 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from posd_daemon.domain.catalog import Item
-from posd_daemon.domain.vat import VatCategory
+from posd_daemon.domain.catalog import (
+    Item,
+    ItemType,
+    Tracking,
+    UnitOfMeasure,
+    Variant,
+    Vendor,
+    VendorItem,
+)
+from posd_daemon.domain.vat import PriceBasis, VatCategory
 from posd_daemon.store.timeutil import to_db
 
-_COLS = "item_id, name, gross_price, currency, vat_category, unit, fractional"
+_COLS = (
+    "item_id, name, gross_price, currency, vat_category, unit, fractional, price_basis,"
+    " item_type, tracking"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BarcodeMatch:
+    item: Item
+    variant_id: str
+    unit: str
 
 
 def _item(conn: sqlite3.Connection, row: tuple[Any, ...]) -> Item:
-    codes = tuple(
-        r[0]
+    item_id = row[0]
+    barcodes = conn.execute(
+        "SELECT code, variant_id, unit FROM barcodes WHERE item_id = ? ORDER BY code", (item_id,)
+    ).fetchall()
+    variants = tuple(
+        Variant(
+            variant_id=r[0],
+            name=r[1],
+            price=None if r[2] is None else int(r[2]),
+            barcodes=tuple(c for c, v, u in barcodes if v == r[0] and not u),
+        )
         for r in conn.execute(
-            "SELECT code FROM barcodes WHERE item_id = ? ORDER BY code", (row[0],)
+            "SELECT variant_id, name, price FROM item_variants WHERE item_id = ? ORDER BY position",
+            (item_id,),
+        )
+    )
+    units = tuple(
+        UnitOfMeasure(
+            unit=r[0],
+            quantity_per_unit=Decimal(r[1]),
+            price=None if r[2] is None else int(r[2]),
+            fractional_quantity=bool(r[3]),
+            barcodes=tuple(c for c, v, u in barcodes if u == r[0] and not v),
+        )
+        for r in conn.execute(
+            "SELECT unit, quantity_per_unit, price, fractional FROM item_units WHERE item_id = ?"
+            " ORDER BY position",
+            (item_id,),
         )
     )
     return Item(
-        item_id=row[0],
+        item_id=item_id,
         name=row[1],
-        gross_price=int(row[2]),
+        price=int(row[2]),
         currency=row[3],
         vat_category=VatCategory(int(row[4])),
-        barcodes=codes,
+        barcodes=tuple(c for c, v, u in barcodes if not v and not u),
         unit=row[5],
         fractional_quantity=bool(row[6]),
+        price_basis=PriceBasis(row[7]),
+        item_type=ItemType(row[8]),
+        tracking=Tracking(row[9]),
+        variants=variants,
+        units=units,
     )
 
 
@@ -38,12 +87,19 @@ def get(conn: sqlite3.Connection, item_id: str) -> Item | None:
 
 
 def by_barcode(conn: sqlite3.Connection, code: str) -> list[Item]:
-    rows = conn.execute(
-        f"SELECT {_COLS} FROM items WHERE item_id IN (SELECT item_id FROM barcodes WHERE code = ?)"
-        " ORDER BY item_id",
-        (code,),
-    ).fetchall()
-    return [_item(conn, r) for r in rows]
+    return [m.item for m in barcode_matches(conn, code)]
+
+
+def barcode_matches(conn: sqlite3.Connection, code: str) -> list[BarcodeMatch]:
+    """Every (item, variant, unit) the code names, ordered by item id."""
+    out = []
+    for item_id, variant_id, unit in conn.execute(
+        "SELECT item_id, variant_id, unit FROM barcodes WHERE code = ? ORDER BY item_id", (code,)
+    ).fetchall():
+        item = get(conn, item_id)
+        if item is not None:
+            out.append(BarcodeMatch(item, variant_id, unit))
+    return out
 
 
 def upsert(conn: sqlite3.Connection, item: Item, when: datetime) -> bool:
@@ -51,25 +107,53 @@ def upsert(conn: sqlite3.Connection, item: Item, when: datetime) -> bool:
     existed = conn.execute("SELECT 1 FROM items WHERE item_id = ?", (item.item_id,)).fetchone()
     conn.execute(
         "INSERT INTO items (item_id, name, gross_price, currency, vat_category, unit, fractional,"
-        " updated_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(item_id) DO UPDATE SET"
+        " updated_at, price_basis, item_type, tracking) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+        " ON CONFLICT(item_id) DO UPDATE SET"
         " name = excluded.name, gross_price = excluded.gross_price, currency = excluded.currency,"
         " vat_category = excluded.vat_category, unit = excluded.unit,"
-        " fractional = excluded.fractional, updated_at = excluded.updated_at",
+        " fractional = excluded.fractional, updated_at = excluded.updated_at,"
+        " price_basis = excluded.price_basis, item_type = excluded.item_type,"
+        " tracking = excluded.tracking",
         (
             item.item_id,
             item.name,
-            item.gross_price,
+            item.price,
             item.currency,
             int(item.vat_category),
             item.unit,
             int(item.fractional_quantity),
             to_db(when),
+            item.price_basis.value,
+            item.item_type.value,
+            item.tracking.value,
         ),
     )
     conn.execute("DELETE FROM barcodes WHERE item_id = ?", (item.item_id,))
     conn.executemany(
-        "INSERT INTO barcodes (code, item_id) VALUES (?, ?)",
-        [(code, item.item_id) for code in item.barcodes],
+        "INSERT INTO barcodes (code, item_id, variant_id, unit) VALUES (?, ?, ?, ?)",
+        [(code, item.item_id, v, u) for code, v, u in item.all_barcodes()],
+    )
+    conn.execute("DELETE FROM item_variants WHERE item_id = ?", (item.item_id,))
+    conn.executemany(
+        "INSERT INTO item_variants (item_id, variant_id, position, name, price)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [(item.item_id, v.variant_id, i, v.name, v.price) for i, v in enumerate(item.variants)],
+    )
+    conn.execute("DELETE FROM item_units WHERE item_id = ?", (item.item_id,))
+    conn.executemany(
+        "INSERT INTO item_units (item_id, unit, position, quantity_per_unit, price, fractional)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (
+                item.item_id,
+                u.unit,
+                i,
+                str(u.quantity_per_unit),
+                u.price,
+                int(u.fractional_quantity),
+            )
+            for i, u in enumerate(item.units)
+        ],
     )
     return existed is None
 
@@ -79,3 +163,118 @@ def list_page(conn: sqlite3.Connection, *, after_id: str, limit: int) -> list[It
         f"SELECT {_COLS} FROM items WHERE item_id > ? ORDER BY item_id LIMIT ?", (after_id, limit)
     ).fetchall()
     return [_item(conn, r) for r in rows]
+
+
+# -- vendors ------------------------------------------------------------------------------
+
+
+def get_vendor(conn: sqlite3.Connection, number: str) -> Vendor | None:
+    row = conn.execute(
+        "SELECT vendor_number, name FROM vendors WHERE vendor_number = ?", (number,)
+    ).fetchone()
+    if row is None:
+        return None
+    items = tuple(
+        VendorItem(r[0], r[1])
+        for r in conn.execute(
+            "SELECT item_id, vendor_item_number FROM vendor_items WHERE vendor_number = ?"
+            " ORDER BY position",
+            (number,),
+        )
+    )
+    return Vendor(row[0], row[1], items)
+
+
+def upsert_vendor(conn: sqlite3.Connection, vendor: Vendor, when: datetime) -> bool:
+    existed = conn.execute(
+        "SELECT 1 FROM vendors WHERE vendor_number = ?", (vendor.vendor_number,)
+    ).fetchone()
+    conn.execute(
+        "INSERT INTO vendors (vendor_number, name, updated_at) VALUES (?, ?, ?)"
+        " ON CONFLICT(vendor_number) DO UPDATE SET name = excluded.name,"
+        " updated_at = excluded.updated_at",
+        (vendor.vendor_number, vendor.name, to_db(when)),
+    )
+    conn.execute("DELETE FROM vendor_items WHERE vendor_number = ?", (vendor.vendor_number,))
+    conn.executemany(
+        "INSERT INTO vendor_items (vendor_number, item_id, vendor_item_number, position)"
+        " VALUES (?, ?, ?, ?)",
+        [
+            (vendor.vendor_number, it.item_id, it.vendor_item_number, i)
+            for i, it in enumerate(vendor.items)
+        ],
+    )
+    return existed is None
+
+
+# -- lots and serial numbers ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LotRef:
+    lot: str
+    item_id: str
+    variant_id: str
+    expires_on: str
+
+
+@dataclass(frozen=True, slots=True)
+class SerialRef:
+    serial: str
+    item_id: str
+    variant_id: str
+    location_id: str
+    state: str
+    sale_id: str
+
+
+IN_STOCK = "IN_STOCK"
+SOLD = "SOLD"
+
+
+def lots_by_number(conn: sqlite3.Connection, lot: str) -> list[LotRef]:
+    return [
+        LotRef(*r)
+        for r in conn.execute(
+            "SELECT lot, item_id, variant_id, expires_on FROM lots WHERE lot = ? ORDER BY item_id",
+            (lot,),
+        )
+    ]
+
+
+def upsert_lot(conn: sqlite3.Connection, ref: LotRef) -> None:
+    conn.execute(
+        "INSERT INTO lots (lot, item_id, variant_id, expires_on) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(lot, item_id) DO UPDATE SET variant_id = excluded.variant_id,"
+        " expires_on = excluded.expires_on",
+        (ref.lot, ref.item_id, ref.variant_id, ref.expires_on),
+    )
+
+
+def serials_by_number(conn: sqlite3.Connection, serial: str) -> list[SerialRef]:
+    return [
+        SerialRef(r[0], r[1], r[2], r[3], r[4], r[5] or "")
+        for r in conn.execute(
+            "SELECT serial, item_id, variant_id, location_id, state, sale_id FROM serials"
+            " WHERE serial = ? ORDER BY item_id",
+            (serial,),
+        )
+    ]
+
+
+def put_serial(conn: sqlite3.Connection, ref: SerialRef, when: datetime) -> None:
+    conn.execute(
+        "INSERT INTO serials (serial, item_id, variant_id, location_id, state, sale_id,"
+        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(serial, item_id) DO UPDATE SET"
+        " variant_id = excluded.variant_id, location_id = excluded.location_id,"
+        " state = excluded.state, sale_id = excluded.sale_id, updated_at = excluded.updated_at",
+        (
+            ref.serial,
+            ref.item_id,
+            ref.variant_id,
+            ref.location_id,
+            ref.state,
+            ref.sale_id or None,
+            to_db(when),
+        ),
+    )

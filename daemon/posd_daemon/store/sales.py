@@ -2,21 +2,52 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from posd_daemon.domain.sale import Payment, PaymentMethod, Sale, SaleLine, SaleState
-from posd_daemon.domain.vat import VatCategory
+from posd_daemon.domain.catalog import ItemType
+from posd_daemon.domain.customer import NO_CUSTOMER, CustomerSnapshot
+from posd_daemon.domain.sale import (
+    DiscountOrigin,
+    Payment,
+    PaymentMethod,
+    Sale,
+    SaleLine,
+    SaleState,
+)
+from posd_daemon.domain.shop import DocumentType, RateSource
+from posd_daemon.domain.vat import PriceBasis, VatCategory, VatRounding
 from posd_daemon.store.timeutil import from_db, opt_from_db, to_db
 
 _SALE_COLS = (
     "sale_id, register_id, operator_id, currency, state, created_at, posted_at, cancelled_at,"
-    " cancel_reason, receipt_number, revision, next_line_no, next_payment_no, seq"
+    " cancel_reason, receipt_number, revision, next_line_no, next_payment_no, seq,"
+    " shop_id, location_id, local_currency, exchange_rate, rate_source, rate_date,"
+    " vat_direction, vat_rounding, customer_json, customer_discount, discount_percent,"
+    " discount_code, discount_origin, pickup_date, document_type, document_forced, warnings,"
+    " updated_at"
+)
+
+_LINE_COLS = (
+    "line_id, item_id, name, quantity, unit, unit_price, vat_category, vat_rate,"
+    " scanned_code, fractional, variant_id, unit_factor, item_type, list_price, list_basis,"
+    " price_overridden, discount_percent, discount_origin, lot, serial, pickup_date"
 )
 
 
+def _opt_date(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def _opt_doc(text: str | None) -> DocumentType | None:
+    return DocumentType(text) if text else None
+
+
 def _sale_from_row(conn: sqlite3.Connection, row: tuple[Any, ...]) -> Sale:
+    customer = CustomerSnapshot.from_dict(json.loads(row[22])) if row[22] else NO_CUSTOMER
     sale = Sale(
         sale_id=row[0],
         register_id=row[1],
@@ -31,10 +62,27 @@ def _sale_from_row(conn: sqlite3.Connection, row: tuple[Any, ...]) -> Sale:
         revision=int(row[10]),
         next_line_no=int(row[11]),
         next_payment_no=int(row[12]),
+        shop_id=row[14] or "",
+        location_id=row[15] or "",
+        local_currency=row[16] or row[3],
+        exchange_rate=Decimal(row[17] or 1),
+        rate_source=RateSource(row[18] or "NONE"),
+        rate_date=_opt_date(row[19]),
+        vat_direction=PriceBasis(row[20] or "GROSS"),
+        vat_rounding=VatRounding(row[21] or "DOCUMENT"),
+        customer=customer,
+        customer_discount_percent=Decimal(row[23] or 0),
+        discount_percent=Decimal(row[24] or 0),
+        discount_code=row[25] or "",
+        discount_origin=DiscountOrigin(row[26] or ""),
+        pickup_date=_opt_date(row[27]),
+        document_type=_opt_doc(row[28]),
+        document_forced=_opt_doc(row[29]),
+        warnings=list(json.loads(row[30])) if row[30] else [],
+        updated_at=opt_from_db(row[31]),
     )
     for r in conn.execute(
-        "SELECT line_id, item_id, name, quantity, unit, unit_price, vat_category, vat_rate,"
-        " scanned_code, fractional FROM sale_lines WHERE sale_id = ? ORDER BY position",
+        f"SELECT {_LINE_COLS} FROM sale_lines WHERE sale_id = ? ORDER BY position",
         (sale.sale_id,),
     ):
         sale.lines.append(
@@ -49,6 +97,17 @@ def _sale_from_row(conn: sqlite3.Connection, row: tuple[Any, ...]) -> Sale:
                 vat_rate=Decimal(r[7]),
                 scanned_code=r[8],
                 fractional=bool(r[9]),
+                variant_id=r[10],
+                unit_factor=Decimal(r[11]),
+                item_type=ItemType(r[12]),
+                list_price=None if r[13] is None else int(r[13]),
+                list_basis=PriceBasis(r[14]),
+                price_overridden=bool(r[15]),
+                discount_percent=Decimal(r[16]),
+                discount_origin=DiscountOrigin(r[17]),
+                lot=r[18],
+                serial=r[19],
+                pickup_date=_opt_date(r[20]),
             )
         )
     for r in conn.execute(
@@ -56,6 +115,12 @@ def _sale_from_row(conn: sqlite3.Connection, row: tuple[Any, ...]) -> Sale:
         (sale.sale_id,),
     ):
         sale.payments.append(Payment(r[0], PaymentMethod(r[1]), int(r[2])))
+    inv = conn.execute(
+        "SELECT customer FROM sale_invoices WHERE sale_id = ?", (sale.sale_id,)
+    ).fetchone()
+    if inv is not None:
+        sale.invoice_to = CustomerSnapshot.from_dict(json.loads(inv[0]))
+    sale.refresh()
     return sale
 
 
@@ -86,32 +151,71 @@ def list_page(
     return [(int(r[13]), _sale_from_row(conn, r)) for r in rows]
 
 
-def insert(conn: sqlite3.Connection, sale: Sale) -> None:
-    conn.execute(
-        "INSERT INTO sales (sale_id, register_id, operator_id, currency, state, created_at,"
-        " revision, next_line_no, next_payment_no, total) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (
-            sale.sale_id,
-            sale.register_id,
-            sale.operator_id,
-            sale.currency,
-            sale.state.value,
-            to_db(sale.created_at),
-            sale.revision,
-            sale.next_line_no,
-            sale.next_payment_no,
-            sale.total,
-        ),
+def _extra(sale: Sale) -> tuple[Any, ...]:
+    """The schema-4 columns of a sale row, in _EXTRA_COLS order."""
+    return (
+        sale.shop_id or None,
+        sale.location_id or None,
+        sale.local_currency,
+        str(sale.exchange_rate),
+        sale.rate_source.value,
+        sale.rate_date.isoformat() if sale.rate_date else None,
+        sale.vat_direction.value,
+        sale.vat_rounding.value,
+        sale.customer.number or None,
+        json.dumps(sale.customer.to_dict(), sort_keys=True) if sale.customer.number else None,
+        str(sale.customer_discount_percent),
+        str(sale.discount_percent),
+        sale.discount_code,
+        sale.discount_origin.value,
+        sale.pickup_date.isoformat() if sale.pickup_date else None,
+        sale.document_type.value if sale.document_type else None,
+        sale.document_forced.value if sale.document_forced else None,
+        json.dumps(sale.warnings) if sale.warnings else None,
+        to_db(sale.updated_at) if sale.updated_at else None,
+        sale.total_local,
     )
+
+
+_EXTRA_COLS = (
+    "shop_id", "location_id", "local_currency", "exchange_rate", "rate_source", "rate_date",
+    "vat_direction", "vat_rounding", "customer_number", "customer_json", "customer_discount",
+    "discount_percent", "discount_code", "discount_origin", "pickup_date", "document_type",
+    "document_forced", "warnings", "updated_at", "total_local",
+)  # fmt: skip
+
+
+def insert(conn: sqlite3.Connection, sale: Sale) -> None:
+    cols = (
+        "sale_id, register_id, operator_id, currency, state, created_at, revision,"
+        " next_line_no, next_payment_no, total, " + ", ".join(_EXTRA_COLS)
+    )
+    values = (
+        sale.sale_id,
+        sale.register_id,
+        sale.operator_id,
+        sale.currency,
+        sale.state.value,
+        to_db(sale.created_at),
+        sale.revision,
+        sale.next_line_no,
+        sale.next_payment_no,
+        sale.total,
+        *_extra(sale),
+    )
+    conn.execute(f"INSERT INTO sales ({cols}) VALUES ({','.join('?' * len(values))})", values)
     _write_children(conn, sale)
 
 
-def update(conn: sqlite3.Connection, sale: Sale) -> None:
+def update(conn: sqlite3.Connection, sale: Sale, when: datetime | None = None) -> None:
     """Writes the aggregate back (sale row plus all lines and payments)."""
+    if when is not None:
+        sale.updated_at = when
+    sets = ", ".join(f"{c} = ?" for c in _EXTRA_COLS)
     conn.execute(
         "UPDATE sales SET state = ?, posted_at = ?, cancelled_at = ?, cancel_reason = ?,"
-        " receipt_number = ?, revision = ?, next_line_no = ?, next_payment_no = ?, total = ?"
-        " WHERE sale_id = ?",
+        " receipt_number = ?, revision = ?, next_line_no = ?, next_payment_no = ?, total = ?,"
+        " currency = ?, " + sets + " WHERE sale_id = ?",
         (
             sale.state.value,
             to_db(sale.posted_at) if sale.posted_at else None,
@@ -122,6 +226,8 @@ def update(conn: sqlite3.Connection, sale: Sale) -> None:
             sale.next_line_no,
             sale.next_payment_no,
             sale.total,
+            sale.currency,
+            *_extra(sale),
             sale.sale_id,
         ),
     )
@@ -130,11 +236,74 @@ def update(conn: sqlite3.Connection, sale: Sale) -> None:
     _write_children(conn, sale)
 
 
+def delete_empty(conn: sqlite3.Connection, sale_id: str) -> bool:
+    """Deletes an open sale without lines or payments (an abandoned empty sale)."""
+    cur = conn.execute(
+        "DELETE FROM sales WHERE sale_id = ? AND state = 'OPEN'"
+        " AND NOT EXISTS (SELECT 1 FROM sale_lines WHERE sale_id = ?)"
+        " AND NOT EXISTS (SELECT 1 FROM sale_payments WHERE sale_id = ?)"
+        " AND NOT EXISTS (SELECT 1 FROM sale_tse WHERE sale_id = ?)",
+        (sale_id, sale_id, sale_id, sale_id),
+    )
+    return cur.rowcount == 1
+
+
+def open_sale_ids(
+    conn: sqlite3.Connection,
+    *,
+    register_id: str,
+    idle_since: datetime,
+    operator_id: str | None = None,
+) -> list[str]:
+    """Open sales of the register not changed since ``idle_since`` (oldest first)."""
+    sql = (
+        "SELECT sale_id FROM sales WHERE state = 'OPEN' AND register_id = ?"
+        " AND COALESCE(updated_at, created_at) < ?"
+    )
+    args: list[str] = [register_id, to_db(idle_since)]
+    if operator_id is not None:
+        sql += " AND operator_id = ?"
+        args.append(operator_id)
+    return [r[0] for r in conn.execute(sql + " ORDER BY seq", args)]
+
+
+def empty_open_sale_ids(
+    conn: sqlite3.Connection, *, register_id: str, operator_id: str | None, idle_since: datetime
+) -> list[str]:
+    """Open sales without lines and payments, idle since ``idle_since``."""
+    sql = (
+        "SELECT s.sale_id FROM sales AS s WHERE s.state = 'OPEN' AND s.register_id = ?"
+        " AND COALESCE(s.updated_at, s.created_at) < ?"
+        " AND NOT EXISTS (SELECT 1 FROM sale_lines AS l WHERE l.sale_id = s.sale_id)"
+        " AND NOT EXISTS (SELECT 1 FROM sale_payments AS p WHERE p.sale_id = s.sale_id)"
+    )
+    args: list[str] = [register_id, to_db(idle_since)]
+    if operator_id is not None:
+        sql += " AND s.operator_id = ?"
+        args.append(operator_id)
+    return [r[0] for r in conn.execute(sql + " ORDER BY s.seq", args)]
+
+
+def save_invoice(
+    conn: sqlite3.Connection,
+    sale_id: str,
+    customer: CustomerSnapshot,
+    operator_id: str,
+    when: datetime,
+) -> bool:
+    """Records the full invoice of a posted sale; False when one was issued already."""
+    cur = conn.execute(
+        "INSERT INTO sale_invoices (sale_id, customer, operator_id, issued_at)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT(sale_id) DO NOTHING",
+        (sale_id, json.dumps(customer.to_dict(), sort_keys=True), operator_id, to_db(when)),
+    )
+    return cur.rowcount == 1
+
+
 def _write_children(conn: sqlite3.Connection, sale: Sale) -> None:
     conn.executemany(
-        "INSERT INTO sale_lines (sale_id, position, line_id, item_id, name, quantity, unit,"
-        " unit_price, vat_category, vat_rate, scanned_code, fractional)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO sale_lines (sale_id, position, " + _LINE_COLS + ", amount, discount)"
+        " VALUES (" + ",".join("?" * 25) + ")",
         [
             (
                 sale.sale_id,
@@ -149,6 +318,19 @@ def _write_children(conn: sqlite3.Connection, sale: Sale) -> None:
                 str(ln.vat_rate),
                 ln.scanned_code,
                 int(ln.fractional),
+                ln.variant_id,
+                str(ln.unit_factor),
+                ln.item_type.value,
+                ln.list_price,
+                ln.list_basis.value,
+                int(ln.price_overridden),
+                str(ln.discount_percent),
+                ln.discount_origin.value,
+                ln.lot,
+                ln.serial,
+                ln.pickup_date.isoformat() if ln.pickup_date else None,
+                ln.amount,
+                ln.line_discount + ln.doc_discount,
             )
             for i, ln in enumerate(sale.lines)
         ],

@@ -182,6 +182,8 @@ def test_list_sales_filters_and_paginates(pos: PosdClient) -> None:
         ids.append(s.sale_id)
         if i % 2 == 0:
             pos.cancel_sale(s.sale_id)
+        else:  # an empty open sale would be replaced by the next new sale
+            pos.add_line(s.sale_id, item_id="1002")
     open_ids = [s.sale_id for s in pos.list_sales(sale_pb2.SALE_STATE_OPEN, page_size=2)]
     assert open_ids == [ids[5], ids[3], ids[1]]
     all_ids = [s.sale_id for s in pos.list_sales(page_size=3)]

@@ -25,27 +25,67 @@ _sym_db = _symbol_database.Default()
 from posd.v1 import common_pb2 as posd_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15posd/v1/catalog.proto\x12\x07posd.v1\x1a\x14posd/v1/common.proto\"\xb3\x01\n\x04Item\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12#\n\x0bgross_price\x18\x03 \x01(\x0b\x32\x0e.posd.v1.Money\x12*\n\x0cvat_category\x18\x04 \x01(\x0e\x32\x14.posd.v1.VatCategory\x12\x10\n\x08\x62\x61rcodes\x18\x05 \x03(\t\x12\x0c\n\x04unit\x18\x06 \x01(\t\x12\x1b\n\x13\x66ractional_quantity\x18\x07 \x01(\x08\"D\n\x11UpsertItemRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x1b\n\x04item\x18\x02 \x01(\x0b\x32\r.posd.v1.Item\"B\n\x12UpsertItemResponse\x12\x1b\n\x04item\x18\x01 \x01(\x0b\x32\r.posd.v1.Item\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"!\n\x0eGetItemRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\t\".\n\x0fGetItemResponse\x12\x1b\n\x04item\x18\x01 \x01(\x0b\x32\r.posd.v1.Item\"9\n\x10ListItemsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"J\n\x11ListItemsResponse\x12\x1c\n\x05items\x18\x01 \x03(\x0b\x32\r.posd.v1.Item\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xd9\x01\n\x0e\x43\x61talogService\x12\x45\n\nUpsertItem\x12\x1a.posd.v1.UpsertItemRequest\x1a\x1b.posd.v1.UpsertItemResponse\x12<\n\x07GetItem\x12\x17.posd.v1.GetItemRequest\x1a\x18.posd.v1.GetItemResponse\x12\x42\n\tListItems\x12\x19.posd.v1.ListItemsRequest\x1a\x1a.posd.v1.ListItemsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15posd/v1/catalog.proto\x12\x07posd.v1\x1a\x14posd/v1/common.proto\"`\n\x0bItemVariant\x12\x12\n\nvariant_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61rcodes\x18\x03 \x03(\t\x12\x1d\n\x05price\x18\x04 \x01(\x0b\x32\x0e.posd.v1.Money\"\x81\x01\n\x08ItemUnit\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x19\n\x11quantity_per_unit\x18\x02 \x01(\t\x12\x1d\n\x05price\x18\x03 \x01(\x0b\x32\x0e.posd.v1.Money\x12\x1b\n\x13\x66ractional_quantity\x18\x04 \x01(\x08\x12\x10\n\x08\x62\x61rcodes\x18\x05 \x03(\t\"\xeb\x02\n\x04Item\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12#\n\x0bgross_price\x18\x03 \x01(\x0b\x32\x0e.posd.v1.Money\x12*\n\x0cvat_category\x18\x04 \x01(\x0e\x32\x14.posd.v1.VatCategory\x12\x10\n\x08\x62\x61rcodes\x18\x05 \x03(\t\x12\x0c\n\x04unit\x18\x06 \x01(\t\x12\x1b\n\x13\x66ractional_quantity\x18\x07 \x01(\x08\x12!\n\tnet_price\x18\x08 \x01(\x0b\x32\x0e.posd.v1.Money\x12$\n\titem_type\x18\t \x01(\x0e\x32\x11.posd.v1.ItemType\x12#\n\x08tracking\x18\n \x01(\x0e\x32\x11.posd.v1.Tracking\x12&\n\x08variants\x18\x0b \x03(\x0b\x32\x14.posd.v1.ItemVariant\x12 \n\x05units\x18\x0c \x03(\x0b\x32\x11.posd.v1.ItemUnit\"D\n\x11UpsertItemRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x1b\n\x04item\x18\x02 \x01(\x0b\x32\r.posd.v1.Item\"B\n\x12UpsertItemResponse\x12\x1b\n\x04item\x18\x01 \x01(\x0b\x32\r.posd.v1.Item\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"!\n\x0eGetItemRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\t\".\n\x0fGetItemResponse\x12\x1b\n\x04item\x18\x01 \x01(\x0b\x32\r.posd.v1.Item\"9\n\x10ListItemsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"J\n\x11ListItemsResponse\x12\x1c\n\x05items\x18\x01 \x03(\x0b\x32\r.posd.v1.Item\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"x\n\x12ImportItemsRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x1c\n\x05items\x18\x02 \x03(\x0b\x32\r.posd.v1.Item\x12\x19\n\x11skip_invalid_rows\x18\x03 \x01(\x08\x12\x15\n\rvalidate_only\x18\x04 \x01(\x08\">\n\x13ImportItemsResponse\x12\'\n\x07summary\x18\x01 \x01(\x0b\x32\x16.posd.v1.ImportSummary\"\x98\x01\n\nStockEntry\x12\x13\n\x0blocation_id\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t\x12\x12\n\nvariant_id\x18\x03 \x01(\t\x12\x12\n\nlot_number\x18\x04 \x01(\t\x12\x15\n\rserial_number\x18\x05 \x01(\t\x12\x10\n\x08quantity\x18\x06 \x01(\t\x12\x13\n\x0b\x65xpiry_date\x18\x07 \x01(\t\"\x80\x01\n\x12ImportStockRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12$\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x13.posd.v1.StockEntry\x12\x19\n\x11skip_invalid_rows\x18\x03 \x01(\x08\x12\x15\n\rvalidate_only\x18\x04 \x01(\x08\">\n\x13ImportStockResponse\x12\'\n\x07summary\x18\x01 \x01(\x0b\x32\x16.posd.v1.ImportSummary\"\x9e\x01\n\nStockLevel\x12\x13\n\x0blocation_id\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t\x12\x12\n\nvariant_id\x18\x03 \x01(\t\x12\x12\n\nlot_number\x18\x04 \x01(\t\x12\x0f\n\x07on_hand\x18\x05 \x01(\t\x12\x10\n\x08reserved\x18\x06 \x01(\t\x12\x11\n\tavailable\x18\x07 \x01(\t\x12\x0c\n\x04unit\x18\x08 \x01(\t\"7\n\x0fGetStockRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x13\n\x0blocation_id\x18\x02 \x01(\t\"7\n\x10GetStockResponse\x12#\n\x06levels\x18\x01 \x03(\x0b\x32\x13.posd.v1.StockLevel\"9\n\nVendorItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x1a\n\x12vendor_item_number\x18\x02 \x01(\t\"Q\n\x06Vendor\x12\x15\n\rvendor_number\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\"\n\x05items\x18\x03 \x03(\x0b\x32\x13.posd.v1.VendorItem\"J\n\x13UpsertVendorRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x1f\n\x06vendor\x18\x02 \x01(\x0b\x32\x0f.posd.v1.Vendor\"H\n\x14UpsertVendorResponse\x12\x1f\n\x06vendor\x18\x01 \x01(\x0b\x32\x0f.posd.v1.Vendor\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\")\n\x10GetVendorRequest\x12\x15\n\rvendor_number\x18\x01 \x01(\t\"4\n\x11GetVendorResponse\x12\x1f\n\x06vendor\x18\x01 \x01(\x0b\x32\x0f.posd.v1.Vendor\"~\n\x14ImportVendorsRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12 \n\x07vendors\x18\x02 \x03(\x0b\x32\x0f.posd.v1.Vendor\x12\x19\n\x11skip_invalid_rows\x18\x03 \x01(\x08\x12\x15\n\rvalidate_only\x18\x04 \x01(\x08\"@\n\x15ImportVendorsResponse\x12\'\n\x07summary\x18\x01 \x01(\x0b\x32\x16.posd.v1.ImportSummary*l\n\x08ItemType\x12\x19\n\x15ITEM_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13ITEM_TYPE_INVENTORY\x10\x01\x12\x15\n\x11ITEM_TYPE_SERVICE\x10\x02\x12\x15\n\x11ITEM_TYPE_VOUCHER\x10\x03*^\n\x08Tracking\x12\x18\n\x14TRACKING_UNSPECIFIED\x10\x00\x12\x11\n\rTRACKING_NONE\x10\x01\x12\x10\n\x0cTRACKING_LOT\x10\x02\x12\x13\n\x0fTRACKING_SERIAL\x10\x03\x32\x8f\x05\n\x0e\x43\x61talogService\x12\x45\n\nUpsertItem\x12\x1a.posd.v1.UpsertItemRequest\x1a\x1b.posd.v1.UpsertItemResponse\x12<\n\x07GetItem\x12\x17.posd.v1.GetItemRequest\x1a\x18.posd.v1.GetItemResponse\x12\x42\n\tListItems\x12\x19.posd.v1.ListItemsRequest\x1a\x1a.posd.v1.ListItemsResponse\x12H\n\x0bImportItems\x12\x1b.posd.v1.ImportItemsRequest\x1a\x1c.posd.v1.ImportItemsResponse\x12H\n\x0bImportStock\x12\x1b.posd.v1.ImportStockRequest\x1a\x1c.posd.v1.ImportStockResponse\x12?\n\x08GetStock\x12\x18.posd.v1.GetStockRequest\x1a\x19.posd.v1.GetStockResponse\x12K\n\x0cUpsertVendor\x12\x1c.posd.v1.UpsertVendorRequest\x1a\x1d.posd.v1.UpsertVendorResponse\x12\x42\n\tGetVendor\x12\x19.posd.v1.GetVendorRequest\x1a\x1a.posd.v1.GetVendorResponse\x12N\n\rImportVendors\x12\x1d.posd.v1.ImportVendorsRequest\x1a\x1e.posd.v1.ImportVendorsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'posd.v1.catalog_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ITEM']._serialized_start=57
-  _globals['_ITEM']._serialized_end=236
-  _globals['_UPSERTITEMREQUEST']._serialized_start=238
-  _globals['_UPSERTITEMREQUEST']._serialized_end=306
-  _globals['_UPSERTITEMRESPONSE']._serialized_start=308
-  _globals['_UPSERTITEMRESPONSE']._serialized_end=374
-  _globals['_GETITEMREQUEST']._serialized_start=376
-  _globals['_GETITEMREQUEST']._serialized_end=409
-  _globals['_GETITEMRESPONSE']._serialized_start=411
-  _globals['_GETITEMRESPONSE']._serialized_end=457
-  _globals['_LISTITEMSREQUEST']._serialized_start=459
-  _globals['_LISTITEMSREQUEST']._serialized_end=516
-  _globals['_LISTITEMSRESPONSE']._serialized_start=518
-  _globals['_LISTITEMSRESPONSE']._serialized_end=592
-  _globals['_CATALOGSERVICE']._serialized_start=595
-  _globals['_CATALOGSERVICE']._serialized_end=812
+  _globals['_ITEMTYPE']._serialized_start=2402
+  _globals['_ITEMTYPE']._serialized_end=2510
+  _globals['_TRACKING']._serialized_start=2512
+  _globals['_TRACKING']._serialized_end=2606
+  _globals['_ITEMVARIANT']._serialized_start=56
+  _globals['_ITEMVARIANT']._serialized_end=152
+  _globals['_ITEMUNIT']._serialized_start=155
+  _globals['_ITEMUNIT']._serialized_end=284
+  _globals['_ITEM']._serialized_start=287
+  _globals['_ITEM']._serialized_end=650
+  _globals['_UPSERTITEMREQUEST']._serialized_start=652
+  _globals['_UPSERTITEMREQUEST']._serialized_end=720
+  _globals['_UPSERTITEMRESPONSE']._serialized_start=722
+  _globals['_UPSERTITEMRESPONSE']._serialized_end=788
+  _globals['_GETITEMREQUEST']._serialized_start=790
+  _globals['_GETITEMREQUEST']._serialized_end=823
+  _globals['_GETITEMRESPONSE']._serialized_start=825
+  _globals['_GETITEMRESPONSE']._serialized_end=871
+  _globals['_LISTITEMSREQUEST']._serialized_start=873
+  _globals['_LISTITEMSREQUEST']._serialized_end=930
+  _globals['_LISTITEMSRESPONSE']._serialized_start=932
+  _globals['_LISTITEMSRESPONSE']._serialized_end=1006
+  _globals['_IMPORTITEMSREQUEST']._serialized_start=1008
+  _globals['_IMPORTITEMSREQUEST']._serialized_end=1128
+  _globals['_IMPORTITEMSRESPONSE']._serialized_start=1130
+  _globals['_IMPORTITEMSRESPONSE']._serialized_end=1192
+  _globals['_STOCKENTRY']._serialized_start=1195
+  _globals['_STOCKENTRY']._serialized_end=1347
+  _globals['_IMPORTSTOCKREQUEST']._serialized_start=1350
+  _globals['_IMPORTSTOCKREQUEST']._serialized_end=1478
+  _globals['_IMPORTSTOCKRESPONSE']._serialized_start=1480
+  _globals['_IMPORTSTOCKRESPONSE']._serialized_end=1542
+  _globals['_STOCKLEVEL']._serialized_start=1545
+  _globals['_STOCKLEVEL']._serialized_end=1703
+  _globals['_GETSTOCKREQUEST']._serialized_start=1705
+  _globals['_GETSTOCKREQUEST']._serialized_end=1760
+  _globals['_GETSTOCKRESPONSE']._serialized_start=1762
+  _globals['_GETSTOCKRESPONSE']._serialized_end=1817
+  _globals['_VENDORITEM']._serialized_start=1819
+  _globals['_VENDORITEM']._serialized_end=1876
+  _globals['_VENDOR']._serialized_start=1878
+  _globals['_VENDOR']._serialized_end=1959
+  _globals['_UPSERTVENDORREQUEST']._serialized_start=1961
+  _globals['_UPSERTVENDORREQUEST']._serialized_end=2035
+  _globals['_UPSERTVENDORRESPONSE']._serialized_start=2037
+  _globals['_UPSERTVENDORRESPONSE']._serialized_end=2109
+  _globals['_GETVENDORREQUEST']._serialized_start=2111
+  _globals['_GETVENDORREQUEST']._serialized_end=2152
+  _globals['_GETVENDORRESPONSE']._serialized_start=2154
+  _globals['_GETVENDORRESPONSE']._serialized_end=2206
+  _globals['_IMPORTVENDORSREQUEST']._serialized_start=2208
+  _globals['_IMPORTVENDORSREQUEST']._serialized_end=2334
+  _globals['_IMPORTVENDORSRESPONSE']._serialized_start=2336
+  _globals['_IMPORTVENDORSRESPONSE']._serialized_end=2400
+  _globals['_CATALOGSERVICE']._serialized_start=2609
+  _globals['_CATALOGSERVICE']._serialized_end=3264
 # @@protoc_insertion_point(module_scope)

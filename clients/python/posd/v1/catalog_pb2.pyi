@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from posd.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
 import sys
@@ -18,6 +19,142 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _ItemType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ItemTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ItemType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ITEM_TYPE_UNSPECIFIED: _ItemType.ValueType  # 0
+    """Treated as ITEM_TYPE_INVENTORY."""
+    ITEM_TYPE_INVENTORY: _ItemType.ValueType  # 1
+    """Goods on stock: posting a sale takes them off stock."""
+    ITEM_TYPE_SERVICE: _ItemType.ValueType  # 2
+    """A service: no stock."""
+    ITEM_TYPE_VOUCHER: _ItemType.ValueType  # 3
+    """A voucher: no stock."""
+
+class ItemType(_ItemType, metaclass=_ItemTypeEnumTypeWrapper):
+    """What kind of item."""
+
+ITEM_TYPE_UNSPECIFIED: ItemType.ValueType  # 0
+"""Treated as ITEM_TYPE_INVENTORY."""
+ITEM_TYPE_INVENTORY: ItemType.ValueType  # 1
+"""Goods on stock: posting a sale takes them off stock."""
+ITEM_TYPE_SERVICE: ItemType.ValueType  # 2
+"""A service: no stock."""
+ITEM_TYPE_VOUCHER: ItemType.ValueType  # 3
+"""A voucher: no stock."""
+Global___ItemType: _TypeAlias = ItemType  # noqa: Y015
+
+class _Tracking:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TrackingEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Tracking.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TRACKING_UNSPECIFIED: _Tracking.ValueType  # 0
+    """Treated as TRACKING_NONE."""
+    TRACKING_NONE: _Tracking.ValueType  # 1
+    """Not tracked."""
+    TRACKING_LOT: _Tracking.ValueType  # 2
+    """Every line names a lot (batch)."""
+    TRACKING_SERIAL: _Tracking.ValueType  # 3
+    """Every line is one serial-numbered piece."""
+
+class Tracking(_Tracking, metaclass=_TrackingEnumTypeWrapper):
+    """Lot or serial number tracking."""
+
+TRACKING_UNSPECIFIED: Tracking.ValueType  # 0
+"""Treated as TRACKING_NONE."""
+TRACKING_NONE: Tracking.ValueType  # 1
+"""Not tracked."""
+TRACKING_LOT: Tracking.ValueType  # 2
+"""Every line names a lot (batch)."""
+TRACKING_SERIAL: Tracking.ValueType  # 3
+"""Every line is one serial-numbered piece."""
+Global___Tracking: _TypeAlias = Tracking  # noqa: Y015
+
+@_typing.final
+class ItemVariant(_message.Message):
+    """A variant of an item (size, colour, ...)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VARIANT_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    BARCODES_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    variant_id: _builtins.str
+    """Variant id, unique within the item."""
+    name: _builtins.str
+    """Name printed after the item's name, e.g. "M, blau"."""
+    @_builtins.property
+    def barcodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Barcodes that select this variant."""
+
+    @_builtins.property
+    def price(self) -> _common_pb2.Money:
+        """Own price (same basis as the item's price); unset: the item's price."""
+
+    def __init__(
+        self,
+        *,
+        variant_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        barcodes: _abc.Iterable[_builtins.str] | None = ...,
+        price: _common_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["price", b"price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["barcodes", b"barcodes", "name", b"name", "price", b"price", "variant_id", b"variant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ItemVariant: _TypeAlias = ItemVariant  # noqa: Y015
+
+@_typing.final
+class ItemUnit(_message.Message):
+    """A further unit of measure of an item (the base unit is Item.unit)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNIT_FIELD_NUMBER: _builtins.int
+    QUANTITY_PER_UNIT_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    FRACTIONAL_QUANTITY_FIELD_NUMBER: _builtins.int
+    BARCODES_FIELD_NUMBER: _builtins.int
+    unit: _builtins.str
+    """Unit name, e.g. "case"."""
+    quantity_per_unit: _builtins.str
+    """Base units in one of this unit, as a decimal string, e.g. "6"."""
+    fractional_quantity: _builtins.bool
+    """Whether quantities of this unit may be fractional."""
+    @_builtins.property
+    def price(self) -> _common_pb2.Money:
+        """Price of one of this unit; unset: the base price times quantity_per_unit."""
+
+    @_builtins.property
+    def barcodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Barcodes that select this unit."""
+
+    def __init__(
+        self,
+        *,
+        unit: _builtins.str = ...,
+        quantity_per_unit: _builtins.str = ...,
+        price: _common_pb2.Money | None = ...,
+        fractional_quantity: _builtins.bool = ...,
+        barcodes: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["price", b"price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["barcodes", b"barcodes", "fractional_quantity", b"fractional_quantity", "price", b"price", "quantity_per_unit", b"quantity_per_unit", "unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ItemUnit: _TypeAlias = ItemUnit  # noqa: Y015
 
 @_typing.final
 class Item(_message.Message):
@@ -32,6 +169,11 @@ class Item(_message.Message):
     BARCODES_FIELD_NUMBER: _builtins.int
     UNIT_FIELD_NUMBER: _builtins.int
     FRACTIONAL_QUANTITY_FIELD_NUMBER: _builtins.int
+    NET_PRICE_FIELD_NUMBER: _builtins.int
+    ITEM_TYPE_FIELD_NUMBER: _builtins.int
+    TRACKING_FIELD_NUMBER: _builtins.int
+    VARIANTS_FIELD_NUMBER: _builtins.int
+    UNITS_FIELD_NUMBER: _builtins.int
     item_id: _builtins.str
     """Item number, 1..64 printable characters."""
     name: _builtins.str
@@ -39,16 +181,36 @@ class Item(_message.Message):
     vat_category: _common_pb2.VatCategory.ValueType
     """VAT category."""
     unit: _builtins.str
-    """Unit of measure shown on the receipt ("pcs", "kg", ...)."""
+    """Base unit of measure ("pcs", "kg", ...); stock is kept in it."""
     fractional_quantity: _builtins.bool
-    """Whether quantities may be fractional (e.g. kg). Pieces are whole."""
+    """Whether quantities of the base unit may be fractional (e.g. kg)."""
+    item_type: Global___ItemType.ValueType
+    """Inventory, service or voucher."""
+    tracking: Global___Tracking.ValueType
+    """Lot or serial number tracking."""
     @_builtins.property
     def gross_price(self) -> _common_pb2.Money:
-        """Gross unit price (VAT included), in the register's currency."""
+        """Gross price per base unit (VAT included), in the register's currency. Set
+        exactly one of gross_price and net_price.
+        """
 
     @_builtins.property
     def barcodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Barcodes (EAN/GTIN or any code the scanner reads) that select this item."""
+        """Barcodes (EAN/GTIN or any code the scanner reads) that select this item. A
+        barcode may belong to several items: scanning it then lists the candidates.
+        """
+
+    @_builtins.property
+    def net_price(self) -> _common_pb2.Money:
+        """Net price per base unit (VAT excluded), instead of gross_price."""
+
+    @_builtins.property
+    def variants(self) -> _containers.RepeatedCompositeFieldContainer[Global___ItemVariant]:
+        """Variants; an item with variants is always sold as one of them."""
+
+    @_builtins.property
+    def units(self) -> _containers.RepeatedCompositeFieldContainer[Global___ItemUnit]:
+        """Further units of measure."""
 
     def __init__(
         self,
@@ -60,10 +222,15 @@ class Item(_message.Message):
         barcodes: _abc.Iterable[_builtins.str] | None = ...,
         unit: _builtins.str = ...,
         fractional_quantity: _builtins.bool = ...,
+        net_price: _common_pb2.Money | None = ...,
+        item_type: Global___ItemType.ValueType = ...,
+        tracking: Global___Tracking.ValueType = ...,
+        variants: _abc.Iterable[Global___ItemVariant] | None = ...,
+        units: _abc.Iterable[Global___ItemUnit] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["gross_price", b"gross_price"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["gross_price", b"gross_price", "net_price", b"net_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["barcodes", b"barcodes", "fractional_quantity", b"fractional_quantity", "gross_price", b"gross_price", "item_id", b"item_id", "name", b"name", "unit", b"unit", "vat_category", b"vat_category"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["barcodes", b"barcodes", "fractional_quantity", b"fractional_quantity", "gross_price", b"gross_price", "item_id", b"item_id", "item_type", b"item_type", "name", b"name", "net_price", b"net_price", "tracking", b"tracking", "unit", b"unit", "units", b"units", "variants", b"variants", "vat_category", b"vat_category"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -224,3 +391,489 @@ class ListItemsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListItemsResponse: _TypeAlias = ListItemsResponse  # noqa: Y015
+
+@_typing.final
+class ImportItemsRequest(_message.Message):
+    """Request for ImportItems."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ITEMS_FIELD_NUMBER: _builtins.int
+    SKIP_INVALID_ROWS_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    skip_invalid_rows: _builtins.bool
+    """Import the valid rows even when some are rejected (default: all or nothing)."""
+    validate_only: _builtins.bool
+    """Only validate: report what would be rejected, change nothing."""
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___Item]:
+        """The items, each created or replaced."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        items: _abc.Iterable[Global___Item] | None = ...,
+        skip_invalid_rows: _builtins.bool = ...,
+        validate_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "request_id", b"request_id", "skip_invalid_rows", b"skip_invalid_rows", "validate_only", b"validate_only"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportItemsRequest: _TypeAlias = ImportItemsRequest  # noqa: Y015
+
+@_typing.final
+class ImportItemsResponse(_message.Message):
+    """Response for ImportItems."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def summary(self) -> _common_pb2.ImportSummary:
+        """What was imported and what was rejected."""
+
+    def __init__(
+        self,
+        *,
+        summary: _common_pb2.ImportSummary | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportItemsResponse: _TypeAlias = ImportItemsResponse  # noqa: Y015
+
+@_typing.final
+class StockEntry(_message.Message):
+    """Stock of one item (variant, lot or serial number) at one location."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOCATION_ID_FIELD_NUMBER: _builtins.int
+    ITEM_ID_FIELD_NUMBER: _builtins.int
+    VARIANT_ID_FIELD_NUMBER: _builtins.int
+    LOT_NUMBER_FIELD_NUMBER: _builtins.int
+    SERIAL_NUMBER_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    EXPIRY_DATE_FIELD_NUMBER: _builtins.int
+    location_id: _builtins.str
+    """Location (default: the register's location)."""
+    item_id: _builtins.str
+    """Item number."""
+    variant_id: _builtins.str
+    """Variant id (required for items with variants)."""
+    lot_number: _builtins.str
+    """Lot number (required for lot-tracked items; registers the lot)."""
+    serial_number: _builtins.str
+    """Serial number (required for serial-numbered items; quantity then 1 or 0)."""
+    quantity: _builtins.str
+    """Quantity on hand in base units, a decimal string (replaces the current one)."""
+    expiry_date: _builtins.str
+    """Expiry date of the lot, YYYY-MM-DD (optional)."""
+    def __init__(
+        self,
+        *,
+        location_id: _builtins.str = ...,
+        item_id: _builtins.str = ...,
+        variant_id: _builtins.str = ...,
+        lot_number: _builtins.str = ...,
+        serial_number: _builtins.str = ...,
+        quantity: _builtins.str = ...,
+        expiry_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expiry_date", b"expiry_date", "item_id", b"item_id", "location_id", b"location_id", "lot_number", b"lot_number", "quantity", b"quantity", "serial_number", b"serial_number", "variant_id", b"variant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StockEntry: _TypeAlias = StockEntry  # noqa: Y015
+
+@_typing.final
+class ImportStockRequest(_message.Message):
+    """Request for ImportStock."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    SKIP_INVALID_ROWS_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    skip_invalid_rows: _builtins.bool
+    """Import the valid rows even when some are rejected (default: all or nothing)."""
+    validate_only: _builtins.bool
+    """Only validate."""
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___StockEntry]:
+        """The stock entries."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        entries: _abc.Iterable[Global___StockEntry] | None = ...,
+        skip_invalid_rows: _builtins.bool = ...,
+        validate_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "request_id", b"request_id", "skip_invalid_rows", b"skip_invalid_rows", "validate_only", b"validate_only"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportStockRequest: _TypeAlias = ImportStockRequest  # noqa: Y015
+
+@_typing.final
+class ImportStockResponse(_message.Message):
+    """Response for ImportStock."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def summary(self) -> _common_pb2.ImportSummary:
+        """What was imported and what was rejected."""
+
+    def __init__(
+        self,
+        *,
+        summary: _common_pb2.ImportSummary | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportStockResponse: _TypeAlias = ImportStockResponse  # noqa: Y015
+
+@_typing.final
+class StockLevel(_message.Message):
+    """Stock of an item (variant, lot) at a location."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOCATION_ID_FIELD_NUMBER: _builtins.int
+    ITEM_ID_FIELD_NUMBER: _builtins.int
+    VARIANT_ID_FIELD_NUMBER: _builtins.int
+    LOT_NUMBER_FIELD_NUMBER: _builtins.int
+    ON_HAND_FIELD_NUMBER: _builtins.int
+    RESERVED_FIELD_NUMBER: _builtins.int
+    AVAILABLE_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    location_id: _builtins.str
+    """Location."""
+    item_id: _builtins.str
+    """Item number."""
+    variant_id: _builtins.str
+    """Variant id ("" for items without variants)."""
+    lot_number: _builtins.str
+    """Lot number ("" when not lot-tracked)."""
+    on_hand: _builtins.str
+    """Quantity on hand, base units, decimal string (may be negative)."""
+    reserved: _builtins.str
+    """Reserved by open sales with a pick-up date."""
+    available: _builtins.str
+    """on_hand - reserved."""
+    unit: _builtins.str
+    """Base unit."""
+    def __init__(
+        self,
+        *,
+        location_id: _builtins.str = ...,
+        item_id: _builtins.str = ...,
+        variant_id: _builtins.str = ...,
+        lot_number: _builtins.str = ...,
+        on_hand: _builtins.str = ...,
+        reserved: _builtins.str = ...,
+        available: _builtins.str = ...,
+        unit: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "item_id", b"item_id", "location_id", b"location_id", "lot_number", b"lot_number", "on_hand", b"on_hand", "reserved", b"reserved", "unit", b"unit", "variant_id", b"variant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StockLevel: _TypeAlias = StockLevel  # noqa: Y015
+
+@_typing.final
+class GetStockRequest(_message.Message):
+    """Request for GetStock."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEM_ID_FIELD_NUMBER: _builtins.int
+    LOCATION_ID_FIELD_NUMBER: _builtins.int
+    item_id: _builtins.str
+    """Item number."""
+    location_id: _builtins.str
+    """Location (default: the register's location)."""
+    def __init__(
+        self,
+        *,
+        item_id: _builtins.str = ...,
+        location_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["item_id", b"item_id", "location_id", b"location_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStockRequest: _TypeAlias = GetStockRequest  # noqa: Y015
+
+@_typing.final
+class GetStockResponse(_message.Message):
+    """Response for GetStock."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEVELS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def levels(self) -> _containers.RepeatedCompositeFieldContainer[Global___StockLevel]:
+        """One level per variant and lot."""
+
+    def __init__(
+        self,
+        *,
+        levels: _abc.Iterable[Global___StockLevel] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["levels", b"levels"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStockResponse: _TypeAlias = GetStockResponse  # noqa: Y015
+
+@_typing.final
+class VendorItem(_message.Message):
+    """One item of a vendor's list."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEM_ID_FIELD_NUMBER: _builtins.int
+    VENDOR_ITEM_NUMBER_FIELD_NUMBER: _builtins.int
+    item_id: _builtins.str
+    """Item number."""
+    vendor_item_number: _builtins.str
+    """The vendor's own number for it."""
+    def __init__(
+        self,
+        *,
+        item_id: _builtins.str = ...,
+        vendor_item_number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["item_id", b"item_id", "vendor_item_number", b"vendor_item_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VendorItem: _TypeAlias = VendorItem  # noqa: Y015
+
+@_typing.final
+class Vendor(_message.Message):
+    """A vendor and the items it supplies."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENDOR_NUMBER_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    ITEMS_FIELD_NUMBER: _builtins.int
+    vendor_number: _builtins.str
+    """Vendor number (scanning it lists its items, when the shop allows it)."""
+    name: _builtins.str
+    """Name."""
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___VendorItem]:
+        """Items."""
+
+    def __init__(
+        self,
+        *,
+        vendor_number: _builtins.str = ...,
+        name: _builtins.str = ...,
+        items: _abc.Iterable[Global___VendorItem] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "name", b"name", "vendor_number", b"vendor_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Vendor: _TypeAlias = Vendor  # noqa: Y015
+
+@_typing.final
+class UpsertVendorRequest(_message.Message):
+    """Request for UpsertVendor."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    VENDOR_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    @_builtins.property
+    def vendor(self) -> Global___Vendor:
+        """The vendor."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        vendor: Global___Vendor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["vendor", b"vendor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "vendor", b"vendor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpsertVendorRequest: _TypeAlias = UpsertVendorRequest  # noqa: Y015
+
+@_typing.final
+class UpsertVendorResponse(_message.Message):
+    """Response for UpsertVendor."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENDOR_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    """True when the vendor did not exist before."""
+    @_builtins.property
+    def vendor(self) -> Global___Vendor:
+        """The stored vendor."""
+
+    def __init__(
+        self,
+        *,
+        vendor: Global___Vendor | None = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["vendor", b"vendor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "vendor", b"vendor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpsertVendorResponse: _TypeAlias = UpsertVendorResponse  # noqa: Y015
+
+@_typing.final
+class GetVendorRequest(_message.Message):
+    """Request for GetVendor."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENDOR_NUMBER_FIELD_NUMBER: _builtins.int
+    vendor_number: _builtins.str
+    """Vendor number."""
+    def __init__(
+        self,
+        *,
+        vendor_number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["vendor_number", b"vendor_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetVendorRequest: _TypeAlias = GetVendorRequest  # noqa: Y015
+
+@_typing.final
+class GetVendorResponse(_message.Message):
+    """Response for GetVendor."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENDOR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def vendor(self) -> Global___Vendor:
+        """The vendor."""
+
+    def __init__(
+        self,
+        *,
+        vendor: Global___Vendor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["vendor", b"vendor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["vendor", b"vendor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetVendorResponse: _TypeAlias = GetVendorResponse  # noqa: Y015
+
+@_typing.final
+class ImportVendorsRequest(_message.Message):
+    """Request for ImportVendors."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    VENDORS_FIELD_NUMBER: _builtins.int
+    SKIP_INVALID_ROWS_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    skip_invalid_rows: _builtins.bool
+    """Import the valid rows even when some are rejected (default: all or nothing)."""
+    validate_only: _builtins.bool
+    """Only validate."""
+    @_builtins.property
+    def vendors(self) -> _containers.RepeatedCompositeFieldContainer[Global___Vendor]:
+        """The vendors."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        vendors: _abc.Iterable[Global___Vendor] | None = ...,
+        skip_invalid_rows: _builtins.bool = ...,
+        validate_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "skip_invalid_rows", b"skip_invalid_rows", "validate_only", b"validate_only", "vendors", b"vendors"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportVendorsRequest: _TypeAlias = ImportVendorsRequest  # noqa: Y015
+
+@_typing.final
+class ImportVendorsResponse(_message.Message):
+    """Response for ImportVendors."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def summary(self) -> _common_pb2.ImportSummary:
+        """What was imported and what was rejected."""
+
+    def __init__(
+        self,
+        *,
+        summary: _common_pb2.ImportSummary | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportVendorsResponse: _TypeAlias = ImportVendorsResponse  # noqa: Y015

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class CatalogServiceStub:
-    """The register's item master data.
+    """The register's item master data: items (variants, units of measure, barcodes,
+    lot/serial tracking), stock per location, vendors and their item lists.
     """
 
     def __init__(self, channel):
@@ -50,10 +51,41 @@ class CatalogServiceStub:
                 request_serializer=posd_dot_v1_dot_catalog__pb2.ListItemsRequest.SerializeToString,
                 response_deserializer=posd_dot_v1_dot_catalog__pb2.ListItemsResponse.FromString,
                 _registered_method=True)
+        self.ImportItems = channel.unary_unary(
+                '/posd.v1.CatalogService/ImportItems',
+                request_serializer=posd_dot_v1_dot_catalog__pb2.ImportItemsRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_catalog__pb2.ImportItemsResponse.FromString,
+                _registered_method=True)
+        self.ImportStock = channel.unary_unary(
+                '/posd.v1.CatalogService/ImportStock',
+                request_serializer=posd_dot_v1_dot_catalog__pb2.ImportStockRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_catalog__pb2.ImportStockResponse.FromString,
+                _registered_method=True)
+        self.GetStock = channel.unary_unary(
+                '/posd.v1.CatalogService/GetStock',
+                request_serializer=posd_dot_v1_dot_catalog__pb2.GetStockRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_catalog__pb2.GetStockResponse.FromString,
+                _registered_method=True)
+        self.UpsertVendor = channel.unary_unary(
+                '/posd.v1.CatalogService/UpsertVendor',
+                request_serializer=posd_dot_v1_dot_catalog__pb2.UpsertVendorRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_catalog__pb2.UpsertVendorResponse.FromString,
+                _registered_method=True)
+        self.GetVendor = channel.unary_unary(
+                '/posd.v1.CatalogService/GetVendor',
+                request_serializer=posd_dot_v1_dot_catalog__pb2.GetVendorRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_catalog__pb2.GetVendorResponse.FromString,
+                _registered_method=True)
+        self.ImportVendors = channel.unary_unary(
+                '/posd.v1.CatalogService/ImportVendors',
+                request_serializer=posd_dot_v1_dot_catalog__pb2.ImportVendorsRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_catalog__pb2.ImportVendorsResponse.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
-    """The register's item master data.
+    """The register's item master data: items (variants, units of measure, barcodes,
+    lot/serial tracking), stock per location, vendors and their item lists.
     """
 
     def UpsertItem(self, request, context):
@@ -77,6 +109,49 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportItems(self, request, context):
+        """Creates or replaces many items in one transaction (permission CATALOG_EDIT).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportStock(self, request, context):
+        """Sets stock on hand per location, lots and serial numbers (permission CATALOG_EDIT).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStock(self, request, context):
+        """Stock of an item at a location: on hand, reserved (open sales with a pick-up
+        date) and available.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpsertVendor(self, request, context):
+        """Creates or replaces a vendor and its item list (permission CATALOG_EDIT).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetVendor(self, request, context):
+        """Returns one vendor.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportVendors(self, request, context):
+        """Creates or replaces many vendors in one transaction (permission CATALOG_EDIT).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +170,36 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     request_deserializer=posd_dot_v1_dot_catalog__pb2.ListItemsRequest.FromString,
                     response_serializer=posd_dot_v1_dot_catalog__pb2.ListItemsResponse.SerializeToString,
             ),
+            'ImportItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportItems,
+                    request_deserializer=posd_dot_v1_dot_catalog__pb2.ImportItemsRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_catalog__pb2.ImportItemsResponse.SerializeToString,
+            ),
+            'ImportStock': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportStock,
+                    request_deserializer=posd_dot_v1_dot_catalog__pb2.ImportStockRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_catalog__pb2.ImportStockResponse.SerializeToString,
+            ),
+            'GetStock': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStock,
+                    request_deserializer=posd_dot_v1_dot_catalog__pb2.GetStockRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_catalog__pb2.GetStockResponse.SerializeToString,
+            ),
+            'UpsertVendor': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpsertVendor,
+                    request_deserializer=posd_dot_v1_dot_catalog__pb2.UpsertVendorRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_catalog__pb2.UpsertVendorResponse.SerializeToString,
+            ),
+            'GetVendor': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVendor,
+                    request_deserializer=posd_dot_v1_dot_catalog__pb2.GetVendorRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_catalog__pb2.GetVendorResponse.SerializeToString,
+            ),
+            'ImportVendors': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportVendors,
+                    request_deserializer=posd_dot_v1_dot_catalog__pb2.ImportVendorsRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_catalog__pb2.ImportVendorsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'posd.v1.CatalogService', rpc_method_handlers)
@@ -104,7 +209,8 @@ def add_CatalogServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class CatalogService:
-    """The register's item master data.
+    """The register's item master data: items (variants, units of measure, barcodes,
+    lot/serial tracking), stock per location, vendors and their item lists.
     """
 
     @staticmethod
@@ -178,6 +284,168 @@ class CatalogService:
             '/posd.v1.CatalogService/ListItems',
             posd_dot_v1_dot_catalog__pb2.ListItemsRequest.SerializeToString,
             posd_dot_v1_dot_catalog__pb2.ListItemsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.CatalogService/ImportItems',
+            posd_dot_v1_dot_catalog__pb2.ImportItemsRequest.SerializeToString,
+            posd_dot_v1_dot_catalog__pb2.ImportItemsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportStock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.CatalogService/ImportStock',
+            posd_dot_v1_dot_catalog__pb2.ImportStockRequest.SerializeToString,
+            posd_dot_v1_dot_catalog__pb2.ImportStockResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.CatalogService/GetStock',
+            posd_dot_v1_dot_catalog__pb2.GetStockRequest.SerializeToString,
+            posd_dot_v1_dot_catalog__pb2.GetStockResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpsertVendor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.CatalogService/UpsertVendor',
+            posd_dot_v1_dot_catalog__pb2.UpsertVendorRequest.SerializeToString,
+            posd_dot_v1_dot_catalog__pb2.UpsertVendorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVendor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.CatalogService/GetVendor',
+            posd_dot_v1_dot_catalog__pb2.GetVendorRequest.SerializeToString,
+            posd_dot_v1_dot_catalog__pb2.GetVendorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportVendors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.CatalogService/ImportVendors',
+            posd_dot_v1_dot_catalog__pb2.ImportVendorsRequest.SerializeToString,
+            posd_dot_v1_dot_catalog__pb2.ImportVendorsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,7 +27,9 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class CatalogServiceStub:
-    """The register's item master data."""
+    """The register's item master data: items (variants, units of measure, barcodes,
+    lot/serial tracking), stock per location, vendors and their item lists.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -39,10 +41,26 @@ class CatalogServiceStub:
     """Returns one item."""
     ListItems: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListItemsRequest, _catalog_pb2.ListItemsResponse]
     """Lists items ordered by item id."""
+    ImportItems: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ImportItemsRequest, _catalog_pb2.ImportItemsResponse]
+    """Creates or replaces many items in one transaction (permission CATALOG_EDIT)."""
+    ImportStock: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ImportStockRequest, _catalog_pb2.ImportStockResponse]
+    """Sets stock on hand per location, lots and serial numbers (permission CATALOG_EDIT)."""
+    GetStock: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetStockRequest, _catalog_pb2.GetStockResponse]
+    """Stock of an item at a location: on hand, reserved (open sales with a pick-up
+    date) and available.
+    """
+    UpsertVendor: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.UpsertVendorRequest, _catalog_pb2.UpsertVendorResponse]
+    """Creates or replaces a vendor and its item list (permission CATALOG_EDIT)."""
+    GetVendor: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetVendorRequest, _catalog_pb2.GetVendorResponse]
+    """Returns one vendor."""
+    ImportVendors: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ImportVendorsRequest, _catalog_pb2.ImportVendorsResponse]
+    """Creates or replaces many vendors in one transaction (permission CATALOG_EDIT)."""
 
 @_typing.type_check_only
 class CatalogServiceAsyncStub(CatalogServiceStub):
-    """The register's item master data."""
+    """The register's item master data: items (variants, units of measure, barcodes,
+    lot/serial tracking), stock per location, vendors and their item lists.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     UpsertItem: _aio.UnaryUnaryMultiCallable[_catalog_pb2.UpsertItemRequest, _catalog_pb2.UpsertItemResponse]  # type: ignore[assignment]
@@ -51,9 +69,25 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     """Returns one item."""
     ListItems: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListItemsRequest, _catalog_pb2.ListItemsResponse]  # type: ignore[assignment]
     """Lists items ordered by item id."""
+    ImportItems: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ImportItemsRequest, _catalog_pb2.ImportItemsResponse]  # type: ignore[assignment]
+    """Creates or replaces many items in one transaction (permission CATALOG_EDIT)."""
+    ImportStock: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ImportStockRequest, _catalog_pb2.ImportStockResponse]  # type: ignore[assignment]
+    """Sets stock on hand per location, lots and serial numbers (permission CATALOG_EDIT)."""
+    GetStock: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetStockRequest, _catalog_pb2.GetStockResponse]  # type: ignore[assignment]
+    """Stock of an item at a location: on hand, reserved (open sales with a pick-up
+    date) and available.
+    """
+    UpsertVendor: _aio.UnaryUnaryMultiCallable[_catalog_pb2.UpsertVendorRequest, _catalog_pb2.UpsertVendorResponse]  # type: ignore[assignment]
+    """Creates or replaces a vendor and its item list (permission CATALOG_EDIT)."""
+    GetVendor: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetVendorRequest, _catalog_pb2.GetVendorResponse]  # type: ignore[assignment]
+    """Returns one vendor."""
+    ImportVendors: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ImportVendorsRequest, _catalog_pb2.ImportVendorsResponse]  # type: ignore[assignment]
+    """Creates or replaces many vendors in one transaction (permission CATALOG_EDIT)."""
 
 class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
-    """The register's item master data."""
+    """The register's item master data: items (variants, units of measure, barcodes,
+    lot/serial tracking), stock per location, vendors and their item lists.
+    """
 
     @_abc_1.abstractmethod
     def UpsertItem(
@@ -78,5 +112,55 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.ListItemsResponse, _abc.Awaitable[_catalog_pb2.ListItemsResponse]]:
         """Lists items ordered by item id."""
+
+    @_abc_1.abstractmethod
+    def ImportItems(
+        self,
+        request: _catalog_pb2.ImportItemsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.ImportItemsResponse, _abc.Awaitable[_catalog_pb2.ImportItemsResponse]]:
+        """Creates or replaces many items in one transaction (permission CATALOG_EDIT)."""
+
+    @_abc_1.abstractmethod
+    def ImportStock(
+        self,
+        request: _catalog_pb2.ImportStockRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.ImportStockResponse, _abc.Awaitable[_catalog_pb2.ImportStockResponse]]:
+        """Sets stock on hand per location, lots and serial numbers (permission CATALOG_EDIT)."""
+
+    @_abc_1.abstractmethod
+    def GetStock(
+        self,
+        request: _catalog_pb2.GetStockRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.GetStockResponse, _abc.Awaitable[_catalog_pb2.GetStockResponse]]:
+        """Stock of an item at a location: on hand, reserved (open sales with a pick-up
+        date) and available.
+        """
+
+    @_abc_1.abstractmethod
+    def UpsertVendor(
+        self,
+        request: _catalog_pb2.UpsertVendorRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.UpsertVendorResponse, _abc.Awaitable[_catalog_pb2.UpsertVendorResponse]]:
+        """Creates or replaces a vendor and its item list (permission CATALOG_EDIT)."""
+
+    @_abc_1.abstractmethod
+    def GetVendor(
+        self,
+        request: _catalog_pb2.GetVendorRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.GetVendorResponse, _abc.Awaitable[_catalog_pb2.GetVendorResponse]]:
+        """Returns one vendor."""
+
+    @_abc_1.abstractmethod
+    def ImportVendors(
+        self,
+        request: _catalog_pb2.ImportVendorsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.ImportVendorsResponse, _abc.Awaitable[_catalog_pb2.ImportVendorsResponse]]:
+        """Creates or replaces many vendors in one transaction (permission CATALOG_EDIT)."""
 
 def add_CatalogServiceServicer_to_server(servicer: CatalogServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

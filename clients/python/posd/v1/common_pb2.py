@@ -24,15 +24,21 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14posd/v1/common.proto\x12\x07posd.v1\"4\n\x05Money\x12\x14\n\x0c\x61mount_minor\x18\x01 \x01(\x03\x12\x15\n\rcurrency_code\x18\x02 \x01(\t*\xd1\x01\n\x0bVatCategory\x12\x1c\n\x18VAT_CATEGORY_UNSPECIFIED\x10\x00\x12\x17\n\x13VAT_CATEGORY_NORMAL\x10\x01\x12\x18\n\x14VAT_CATEGORY_REDUCED\x10\x02\x12\x1d\n\x19VAT_CATEGORY_AVERAGE_24_3\x10\x03\x12\x1d\n\x19VAT_CATEGORY_AVERAGE_24_1\x10\x04\x12\x15\n\x11VAT_CATEGORY_ZERO\x10\x05\x12\x1c\n\x18VAT_CATEGORY_NOT_TAXABLE\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14posd/v1/common.proto\x12\x07posd.v1\"4\n\x05Money\x12\x14\n\x0c\x61mount_minor\x18\x01 \x01(\x03\x12\x15\n\rcurrency_code\x18\x02 \x01(\t\"[\n\x0fImportRejection\x12\x0b\n\x03row\x18\x01 \x01(\x05\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\"\xa9\x01\n\rImportSummary\x12\x0c\n\x04rows\x18\x01 \x01(\x05\x12\x10\n\x08imported\x18\x02 \x01(\x05\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x05\x12\x0f\n\x07updated\x18\x04 \x01(\x05\x12,\n\nrejections\x18\x05 \x03(\x0b\x32\x18.posd.v1.ImportRejection\x12\x11\n\tcommitted\x18\x06 \x01(\x08\x12\x15\n\rvalidate_only\x18\x07 \x01(\x08*\xd1\x01\n\x0bVatCategory\x12\x1c\n\x18VAT_CATEGORY_UNSPECIFIED\x10\x00\x12\x17\n\x13VAT_CATEGORY_NORMAL\x10\x01\x12\x18\n\x14VAT_CATEGORY_REDUCED\x10\x02\x12\x1d\n\x19VAT_CATEGORY_AVERAGE_24_3\x10\x03\x12\x1d\n\x19VAT_CATEGORY_AVERAGE_24_1\x10\x04\x12\x15\n\x11VAT_CATEGORY_ZERO\x10\x05\x12\x1c\n\x18VAT_CATEGORY_NOT_TAXABLE\x10\x06*U\n\nPriceBasis\x12\x1b\n\x17PRICE_BASIS_UNSPECIFIED\x10\x00\x12\x15\n\x11PRICE_BASIS_GROSS\x10\x01\x12\x13\n\x0fPRICE_BASIS_NET\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'posd.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_VATCATEGORY']._serialized_start=88
-  _globals['_VATCATEGORY']._serialized_end=297
+  _globals['_VATCATEGORY']._serialized_start=353
+  _globals['_VATCATEGORY']._serialized_end=562
+  _globals['_PRICEBASIS']._serialized_start=564
+  _globals['_PRICEBASIS']._serialized_end=649
   _globals['_MONEY']._serialized_start=33
   _globals['_MONEY']._serialized_end=85
+  _globals['_IMPORTREJECTION']._serialized_start=87
+  _globals['_IMPORTREJECTION']._serialized_end=178
+  _globals['_IMPORTSUMMARY']._serialized_start=181
+  _globals['_IMPORTSUMMARY']._serialized_end=350
 # @@protoc_insertion_point(module_scope)

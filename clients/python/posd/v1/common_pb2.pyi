@@ -3,8 +3,10 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -47,6 +49,30 @@ VAT_CATEGORY_ZERO: VatCategory.ValueType  # 5
 VAT_CATEGORY_NOT_TAXABLE: VatCategory.ValueType  # 6
 Global___VatCategory: _TypeAlias = VatCategory  # noqa: Y015
 
+class _PriceBasis:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PriceBasisEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PriceBasis.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PRICE_BASIS_UNSPECIFIED: _PriceBasis.ValueType  # 0
+    PRICE_BASIS_GROSS: _PriceBasis.ValueType  # 1
+    """VAT included (consumer prices)."""
+    PRICE_BASIS_NET: _PriceBasis.ValueType  # 2
+    """VAT excluded (business prices)."""
+
+class PriceBasis(_PriceBasis, metaclass=_PriceBasisEnumTypeWrapper):
+    """Whether amounts include VAT. Consumer sales are computed from gross prices,
+    business sales from net prices.
+    """
+
+PRICE_BASIS_UNSPECIFIED: PriceBasis.ValueType  # 0
+PRICE_BASIS_GROSS: PriceBasis.ValueType  # 1
+"""VAT included (consumer prices)."""
+PRICE_BASIS_NET: PriceBasis.ValueType  # 2
+"""VAT excluded (business prices)."""
+Global___PriceBasis: _TypeAlias = PriceBasis  # noqa: Y015
+
 @_typing.final
 class Money(_message.Message):
     """An amount of money: integer minor units (cents) plus an ISO-4217 currency code.
@@ -74,3 +100,91 @@ class Money(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Money: _TypeAlias = Money  # noqa: Y015
+
+@_typing.final
+class ImportRejection(_message.Message):
+    """One row an import refused, and why."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROW_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    row: _builtins.int
+    """1-based position of the row in the request (for posctl: in the file)."""
+    key: _builtins.str
+    """The row's key (item id, customer number, ...), if it had one."""
+    field: _builtins.str
+    """The offending field, if one field is to blame."""
+    reason: _builtins.str
+    """Machine reason, e.g. INVALID_ARGUMENT, DUPLICATE_ROW, ITEM_NOT_FOUND."""
+    message: _builtins.str
+    """Human explanation."""
+    def __init__(
+        self,
+        *,
+        row: _builtins.int = ...,
+        key: _builtins.str = ...,
+        field: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "key", b"key", "message", b"message", "reason", b"reason", "row", b"row"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportRejection: _TypeAlias = ImportRejection  # noqa: Y015
+
+@_typing.final
+class ImportSummary(_message.Message):
+    """What a bulk import did. An import runs in one transaction: without
+    skip_invalid_rows, one rejected row means nothing is imported.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    IMPORTED_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    UPDATED_FIELD_NUMBER: _builtins.int
+    REJECTIONS_FIELD_NUMBER: _builtins.int
+    COMMITTED_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    rows: _builtins.int
+    """Rows received."""
+    imported: _builtins.int
+    """Rows written (0 unless committed)."""
+    created: _builtins.int
+    """Of those, rows that created a new record."""
+    updated: _builtins.int
+    """Of those, rows that replaced an existing record."""
+    committed: _builtins.bool
+    """True when the valid rows were committed."""
+    validate_only: _builtins.bool
+    """True when the request only validated (nothing is ever committed then)."""
+    @_builtins.property
+    def rejections(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImportRejection]:
+        """Every rejected row with its reason."""
+
+    def __init__(
+        self,
+        *,
+        rows: _builtins.int = ...,
+        imported: _builtins.int = ...,
+        created: _builtins.int = ...,
+        updated: _builtins.int = ...,
+        rejections: _abc.Iterable[Global___ImportRejection] | None = ...,
+        committed: _builtins.bool = ...,
+        validate_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["committed", b"committed", "created", b"created", "imported", b"imported", "rejections", b"rejections", "rows", b"rows", "updated", b"updated", "validate_only", b"validate_only"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportSummary: _TypeAlias = ImportSummary  # noqa: Y015

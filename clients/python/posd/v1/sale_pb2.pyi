@@ -5,12 +5,15 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from posd.v1 import catalog_pb2 as _catalog_pb2
 from posd.v1 import common_pb2 as _common_pb2
 from posd.v1 import fiscal_pb2 as _fiscal_pb2
+from posd.v1 import shop_pb2 as _shop_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -60,6 +63,188 @@ PAYMENT_METHOD_CASH: PaymentMethod.ValueType  # 1
 PAYMENT_METHOD_CARD: PaymentMethod.ValueType  # 2
 Global___PaymentMethod: _TypeAlias = PaymentMethod  # noqa: Y015
 
+class _RateSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RateSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RateSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RATE_SOURCE_UNSPECIFIED: _RateSource.ValueType  # 0
+    RATE_SOURCE_NONE: _RateSource.ValueType  # 1
+    """The sale is in the shop's currency."""
+    RATE_SOURCE_FIXED: _RateSource.ValueType  # 2
+    """The shop's fixed rate."""
+    RATE_SOURCE_DAILY: _RateSource.ValueType  # 3
+    """The daily rate."""
+    RATE_SOURCE_MANUAL: _RateSource.ValueType  # 4
+    """Set on the sale by an operator."""
+
+class RateSource(_RateSource, metaclass=_RateSourceEnumTypeWrapper):
+    """How a sale's exchange rate was chosen."""
+
+RATE_SOURCE_UNSPECIFIED: RateSource.ValueType  # 0
+RATE_SOURCE_NONE: RateSource.ValueType  # 1
+"""The sale is in the shop's currency."""
+RATE_SOURCE_FIXED: RateSource.ValueType  # 2
+"""The shop's fixed rate."""
+RATE_SOURCE_DAILY: RateSource.ValueType  # 3
+"""The daily rate."""
+RATE_SOURCE_MANUAL: RateSource.ValueType  # 4
+"""Set on the sale by an operator."""
+Global___RateSource: _TypeAlias = RateSource  # noqa: Y015
+
+class _ScanMatch:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ScanMatchEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ScanMatch.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SCAN_MATCH_UNSPECIFIED: _ScanMatch.ValueType  # 0
+    SCAN_MATCH_CUSTOMER: _ScanMatch.ValueType  # 1
+    """A customer number: the sale's customer was set."""
+    SCAN_MATCH_BARCODE: _ScanMatch.ValueType  # 2
+    """A barcode."""
+    SCAN_MATCH_LOT: _ScanMatch.ValueType  # 3
+    """A lot number."""
+    SCAN_MATCH_SERIAL: _ScanMatch.ValueType  # 4
+    """A serial number."""
+    SCAN_MATCH_ITEM_NUMBER: _ScanMatch.ValueType  # 5
+    """An item number."""
+    SCAN_MATCH_SHOP_DISCOUNT: _ScanMatch.ValueType  # 6
+    """A shop discount code: the document discount was set."""
+    SCAN_MATCH_VENDOR: _ScanMatch.ValueType  # 7
+    """A vendor number: its items are listed."""
+
+class ScanMatch(_ScanMatch, metaclass=_ScanMatchEnumTypeWrapper):
+    """What a scanned code matched."""
+
+SCAN_MATCH_UNSPECIFIED: ScanMatch.ValueType  # 0
+SCAN_MATCH_CUSTOMER: ScanMatch.ValueType  # 1
+"""A customer number: the sale's customer was set."""
+SCAN_MATCH_BARCODE: ScanMatch.ValueType  # 2
+"""A barcode."""
+SCAN_MATCH_LOT: ScanMatch.ValueType  # 3
+"""A lot number."""
+SCAN_MATCH_SERIAL: ScanMatch.ValueType  # 4
+"""A serial number."""
+SCAN_MATCH_ITEM_NUMBER: ScanMatch.ValueType  # 5
+"""An item number."""
+SCAN_MATCH_SHOP_DISCOUNT: ScanMatch.ValueType  # 6
+"""A shop discount code: the document discount was set."""
+SCAN_MATCH_VENDOR: ScanMatch.ValueType  # 7
+"""A vendor number: its items are listed."""
+Global___ScanMatch: _TypeAlias = ScanMatch  # noqa: Y015
+
+class _ScanChoice:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ScanChoiceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ScanChoice.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SCAN_CHOICE_UNSPECIFIED: _ScanChoice.ValueType  # 0
+    """No choice needed."""
+    SCAN_CHOICE_AMBIGUOUS_BARCODE: _ScanChoice.ValueType  # 1
+    """The barcode belongs to several items."""
+    SCAN_CHOICE_VARIANT_REQUIRED: _ScanChoice.ValueType  # 2
+    """The item has variants."""
+    SCAN_CHOICE_AMBIGUOUS_LOT: _ScanChoice.ValueType  # 3
+    """The lot number belongs to several items."""
+    SCAN_CHOICE_VENDOR_ITEMS: _ScanChoice.ValueType  # 4
+    """A vendor's item list."""
+    SCAN_CHOICE_AMBIGUOUS_SERIAL: _ScanChoice.ValueType  # 5
+    """The serial number belongs to several items."""
+
+class ScanChoice(_ScanChoice, metaclass=_ScanChoiceEnumTypeWrapper):
+    """Why the client has to choose (nothing was added)."""
+
+SCAN_CHOICE_UNSPECIFIED: ScanChoice.ValueType  # 0
+"""No choice needed."""
+SCAN_CHOICE_AMBIGUOUS_BARCODE: ScanChoice.ValueType  # 1
+"""The barcode belongs to several items."""
+SCAN_CHOICE_VARIANT_REQUIRED: ScanChoice.ValueType  # 2
+"""The item has variants."""
+SCAN_CHOICE_AMBIGUOUS_LOT: ScanChoice.ValueType  # 3
+"""The lot number belongs to several items."""
+SCAN_CHOICE_VENDOR_ITEMS: ScanChoice.ValueType  # 4
+"""A vendor's item list."""
+SCAN_CHOICE_AMBIGUOUS_SERIAL: ScanChoice.ValueType  # 5
+"""The serial number belongs to several items."""
+Global___ScanChoice: _TypeAlias = ScanChoice  # noqa: Y015
+
+class _PurgeAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PurgeActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PurgeAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PURGE_ACTION_UNSPECIFIED: _PurgeAction.ValueType  # 0
+    PURGE_ACTION_CANCELLED: _PurgeAction.ValueType  # 1
+    """Cancelled (its TSE transaction finished as AVBelegabbruch)."""
+    PURGE_ACTION_DELETED: _PurgeAction.ValueType  # 2
+    """Removed (empty, never had a TSE transaction)."""
+    PURGE_ACTION_KEPT: _PurgeAction.ValueType  # 3
+    """Kept (see reason)."""
+
+class PurgeAction(_PurgeAction, metaclass=_PurgeActionEnumTypeWrapper):
+    """What PurgeSales did with one sale."""
+
+PURGE_ACTION_UNSPECIFIED: PurgeAction.ValueType  # 0
+PURGE_ACTION_CANCELLED: PurgeAction.ValueType  # 1
+"""Cancelled (its TSE transaction finished as AVBelegabbruch)."""
+PURGE_ACTION_DELETED: PurgeAction.ValueType  # 2
+"""Removed (empty, never had a TSE transaction)."""
+PURGE_ACTION_KEPT: PurgeAction.ValueType  # 3
+"""Kept (see reason)."""
+Global___PurgeAction: _TypeAlias = PurgeAction  # noqa: Y015
+
+@_typing.final
+class SaleCustomer(_message.Message):
+    """The customer of a sale, as the sale knows them."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_NUMBER_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    COMPANY_FIELD_NUMBER: _builtins.int
+    ANONYMOUS_FIELD_NUMBER: _builtins.int
+    ADDRESS_LINES_FIELD_NUMBER: _builtins.int
+    VAT_ID_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    customer_number: _builtins.str
+    """Customer number."""
+    name: _builtins.str
+    """Name."""
+    company: _builtins.str
+    """Company."""
+    anonymous: _builtins.bool
+    """The anonymous walk-in customer."""
+    vat_id: _builtins.str
+    """VAT identification number."""
+    email: _builtins.str
+    """E-mail address."""
+    @_builtins.property
+    def address_lines(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Address lines as printed on an invoice."""
+
+    def __init__(
+        self,
+        *,
+        customer_number: _builtins.str = ...,
+        name: _builtins.str = ...,
+        company: _builtins.str = ...,
+        anonymous: _builtins.bool = ...,
+        address_lines: _abc.Iterable[_builtins.str] | None = ...,
+        vat_id: _builtins.str = ...,
+        email: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address_lines", b"address_lines", "anonymous", b"anonymous", "company", b"company", "customer_number", b"customer_number", "email", b"email", "name", b"name", "vat_id", b"vat_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SaleCustomer: _TypeAlias = SaleCustomer  # noqa: Y015
+
 @_typing.final
 class SaleLine(_message.Message):
     """One line of a sale."""
@@ -76,6 +261,18 @@ class SaleLine(_message.Message):
     VAT_CATEGORY_FIELD_NUMBER: _builtins.int
     VAT_RATE_FIELD_NUMBER: _builtins.int
     SCANNED_CODE_FIELD_NUMBER: _builtins.int
+    VARIANT_ID_FIELD_NUMBER: _builtins.int
+    QUANTITY_PER_UNIT_FIELD_NUMBER: _builtins.int
+    PRICE_OVERRIDDEN_FIELD_NUMBER: _builtins.int
+    DISCOUNT_PERCENT_FIELD_NUMBER: _builtins.int
+    DISCOUNT_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    NET_FIELD_NUMBER: _builtins.int
+    LOT_NUMBER_FIELD_NUMBER: _builtins.int
+    SERIAL_NUMBER_FIELD_NUMBER: _builtins.int
+    PICKUP_DATE_FIELD_NUMBER: _builtins.int
+    ITEM_TYPE_FIELD_NUMBER: _builtins.int
+    LIST_UNIT_PRICE_FIELD_NUMBER: _builtins.int
     line_id: _builtins.str
     """Line id, unique within the sale."""
     item_id: _builtins.str
@@ -92,6 +289,22 @@ class SaleLine(_message.Message):
     """VAT rate in percent as a decimal string, e.g. "19"."""
     scanned_code: _builtins.str
     """The code that was scanned, if the line came from a scan."""
+    variant_id: _builtins.str
+    """Variant id ("" for items without variants)."""
+    quantity_per_unit: _builtins.str
+    """Base units per unit of this line, decimal string ("1" for the base unit)."""
+    price_overridden: _builtins.bool
+    """True when the unit price was overridden by an operator."""
+    discount_percent: _builtins.str
+    """Line discount in percent (customer or manual), decimal string."""
+    lot_number: _builtins.str
+    """Lot number."""
+    serial_number: _builtins.str
+    """Serial number."""
+    pickup_date: _builtins.str
+    """Pick-up date, YYYY-MM-DD ("" = none)."""
+    item_type: _catalog_pb2.ItemType.ValueType
+    """Inventory, service or voucher."""
     @_builtins.property
     def unit_price(self) -> _common_pb2.Money:
         """Gross unit price."""
@@ -99,6 +312,22 @@ class SaleLine(_message.Message):
     @_builtins.property
     def total(self) -> _common_pb2.Money:
         """Gross line total (unit price times quantity, rounded half up)."""
+
+    @_builtins.property
+    def discount(self) -> _common_pb2.Money:
+        """Line discount plus the line's share of the document discount (sale direction)."""
+
+    @_builtins.property
+    def amount(self) -> _common_pb2.Money:
+        """Line amount in the sale's VAT direction after discounts (gross or net)."""
+
+    @_builtins.property
+    def net(self) -> _common_pb2.Money:
+        """Net line amount."""
+
+    @_builtins.property
+    def list_unit_price(self) -> _common_pb2.Money:
+        """Unit price of the catalog in the sale's terms (before an override)."""
 
     def __init__(
         self,
@@ -113,10 +342,22 @@ class SaleLine(_message.Message):
         vat_category: _common_pb2.VatCategory.ValueType = ...,
         vat_rate: _builtins.str = ...,
         scanned_code: _builtins.str = ...,
+        variant_id: _builtins.str = ...,
+        quantity_per_unit: _builtins.str = ...,
+        price_overridden: _builtins.bool = ...,
+        discount_percent: _builtins.str = ...,
+        discount: _common_pb2.Money | None = ...,
+        amount: _common_pb2.Money | None = ...,
+        net: _common_pb2.Money | None = ...,
+        lot_number: _builtins.str = ...,
+        serial_number: _builtins.str = ...,
+        pickup_date: _builtins.str = ...,
+        item_type: _catalog_pb2.ItemType.ValueType = ...,
+        list_unit_price: _common_pb2.Money | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["total", b"total", "unit_price", b"unit_price"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "discount", b"discount", "list_unit_price", b"list_unit_price", "net", b"net", "total", b"total", "unit_price", b"unit_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["item_id", b"item_id", "line_id", b"line_id", "name", b"name", "quantity", b"quantity", "scanned_code", b"scanned_code", "total", b"total", "unit", b"unit", "unit_price", b"unit_price", "vat_category", b"vat_category", "vat_rate", b"vat_rate"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "discount", b"discount", "discount_percent", b"discount_percent", "item_id", b"item_id", "item_type", b"item_type", "line_id", b"line_id", "list_unit_price", b"list_unit_price", "lot_number", b"lot_number", "name", b"name", "net", b"net", "pickup_date", b"pickup_date", "price_overridden", b"price_overridden", "quantity", b"quantity", "quantity_per_unit", b"quantity_per_unit", "scanned_code", b"scanned_code", "serial_number", b"serial_number", "total", b"total", "unit", b"unit", "unit_price", b"unit_price", "variant_id", b"variant_id", "vat_category", b"vat_category", "vat_rate", b"vat_rate"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -223,6 +464,27 @@ class Sale(_message.Message):
     REVISION_FIELD_NUMBER: _builtins.int
     CANCEL_REASON_FIELD_NUMBER: _builtins.int
     TSE_FIELD_NUMBER: _builtins.int
+    CUSTOMER_FIELD_NUMBER: _builtins.int
+    VAT_DIRECTION_FIELD_NUMBER: _builtins.int
+    VAT_ROUNDING_FIELD_NUMBER: _builtins.int
+    LOCAL_CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    EXCHANGE_RATE_FIELD_NUMBER: _builtins.int
+    RATE_SOURCE_FIELD_NUMBER: _builtins.int
+    RATE_DATE_FIELD_NUMBER: _builtins.int
+    TOTAL_LOCAL_FIELD_NUMBER: _builtins.int
+    NET_TOTAL_FIELD_NUMBER: _builtins.int
+    TAX_TOTAL_FIELD_NUMBER: _builtins.int
+    DISCOUNT_TOTAL_FIELD_NUMBER: _builtins.int
+    DISCOUNT_PERCENT_FIELD_NUMBER: _builtins.int
+    DISCOUNT_CODE_FIELD_NUMBER: _builtins.int
+    PICKUP_DATE_FIELD_NUMBER: _builtins.int
+    DOCUMENT_TYPE_FIELD_NUMBER: _builtins.int
+    DOCUMENT_TYPE_FORCED_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
+    SHOP_ID_FIELD_NUMBER: _builtins.int
+    LOCATION_ID_FIELD_NUMBER: _builtins.int
+    INVOICE_ISSUED_FIELD_NUMBER: _builtins.int
+    OPEN_AMOUNT_LOCAL_FIELD_NUMBER: _builtins.int
     sale_id: _builtins.str
     """Sale id."""
     state: Global___SaleState.ValueType
@@ -239,6 +501,34 @@ class Sale(_message.Message):
     """Increases with every change."""
     cancel_reason: _builtins.str
     """Reason given for a cancellation."""
+    vat_direction: _common_pb2.PriceBasis.ValueType
+    """GROSS: consumer sale from gross prices; NET: business sale from net prices."""
+    vat_rounding: _shop_pb2.VatRounding.ValueType
+    """Where VAT is rounded."""
+    local_currency_code: _builtins.str
+    """The shop's currency."""
+    exchange_rate: _builtins.str
+    """Units of currency_code per one unit of local_currency_code ("1" when equal)."""
+    rate_source: Global___RateSource.ValueType
+    """Where the rate came from."""
+    rate_date: _builtins.str
+    """Day of a daily rate, YYYY-MM-DD."""
+    discount_percent: _builtins.str
+    """Document discount in percent, decimal string."""
+    discount_code: _builtins.str
+    """The shop discount code that gave the document discount."""
+    pickup_date: _builtins.str
+    """Pick-up date, YYYY-MM-DD ("" = none); its lines are reserved while open."""
+    document_type: _shop_pb2.DocumentType.ValueType
+    """The document: as posted, or (while open) what posting would issue now."""
+    document_type_forced: _builtins.bool
+    """True when the client forced the document type."""
+    shop_id: _builtins.str
+    """Shop."""
+    location_id: _builtins.str
+    """Stock location."""
+    invoice_issued: _builtins.bool
+    """True when a full invoice was issued after posting."""
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___SaleLine]:
         """Lines, in the order they were added."""
@@ -283,6 +573,34 @@ class Sale(_message.Message):
     def tse(self) -> _fiscal_pb2.SaleTse:
         """TSE data (signature or outage marking) once posted or cancelled."""
 
+    @_builtins.property
+    def customer(self) -> Global___SaleCustomer:
+        """The customer (the shop's anonymous default customer unless set)."""
+
+    @_builtins.property
+    def total_local(self) -> _common_pb2.Money:
+        """Gross total in the shop's currency."""
+
+    @_builtins.property
+    def net_total(self) -> _common_pb2.Money:
+        """Net total."""
+
+    @_builtins.property
+    def tax_total(self) -> _common_pb2.Money:
+        """VAT total."""
+
+    @_builtins.property
+    def discount_total(self) -> _common_pb2.Money:
+        """All discounts (line and document) in the sale's VAT direction."""
+
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Warnings of the post (e.g. stock that went negative)."""
+
+    @_builtins.property
+    def open_amount_local(self) -> _common_pb2.Money:
+        """Open amount in the shop's currency."""
+
     def __init__(
         self,
         *,
@@ -305,10 +623,31 @@ class Sale(_message.Message):
         revision: _builtins.int = ...,
         cancel_reason: _builtins.str = ...,
         tse: _fiscal_pb2.SaleTse | None = ...,
+        customer: Global___SaleCustomer | None = ...,
+        vat_direction: _common_pb2.PriceBasis.ValueType = ...,
+        vat_rounding: _shop_pb2.VatRounding.ValueType = ...,
+        local_currency_code: _builtins.str = ...,
+        exchange_rate: _builtins.str = ...,
+        rate_source: Global___RateSource.ValueType = ...,
+        rate_date: _builtins.str = ...,
+        total_local: _common_pb2.Money | None = ...,
+        net_total: _common_pb2.Money | None = ...,
+        tax_total: _common_pb2.Money | None = ...,
+        discount_total: _common_pb2.Money | None = ...,
+        discount_percent: _builtins.str = ...,
+        discount_code: _builtins.str = ...,
+        pickup_date: _builtins.str = ...,
+        document_type: _shop_pb2.DocumentType.ValueType = ...,
+        document_type_forced: _builtins.bool = ...,
+        warnings: _abc.Iterable[_builtins.str] | None = ...,
+        shop_id: _builtins.str = ...,
+        location_id: _builtins.str = ...,
+        invoice_issued: _builtins.bool = ...,
+        open_amount_local: _common_pb2.Money | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cancel_time", b"cancel_time", "change", b"change", "create_time", b"create_time", "open_amount", b"open_amount", "paid", b"paid", "post_time", b"post_time", "total", b"total", "tse", b"tse"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cancel_time", b"cancel_time", "change", b"change", "create_time", b"create_time", "customer", b"customer", "discount_total", b"discount_total", "net_total", b"net_total", "open_amount", b"open_amount", "open_amount_local", b"open_amount_local", "paid", b"paid", "post_time", b"post_time", "tax_total", b"tax_total", "total", b"total", "total_local", b"total_local", "tse", b"tse"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_reason", b"cancel_reason", "cancel_time", b"cancel_time", "change", b"change", "create_time", b"create_time", "currency_code", b"currency_code", "lines", b"lines", "open_amount", b"open_amount", "operator_id", b"operator_id", "paid", b"paid", "payments", b"payments", "post_time", b"post_time", "receipt_number", b"receipt_number", "register_id", b"register_id", "revision", b"revision", "sale_id", b"sale_id", "state", b"state", "total", b"total", "tse", b"tse", "vat_totals", b"vat_totals"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_reason", b"cancel_reason", "cancel_time", b"cancel_time", "change", b"change", "create_time", b"create_time", "currency_code", b"currency_code", "customer", b"customer", "discount_code", b"discount_code", "discount_percent", b"discount_percent", "discount_total", b"discount_total", "document_type", b"document_type", "document_type_forced", b"document_type_forced", "exchange_rate", b"exchange_rate", "invoice_issued", b"invoice_issued", "lines", b"lines", "local_currency_code", b"local_currency_code", "location_id", b"location_id", "net_total", b"net_total", "open_amount", b"open_amount", "open_amount_local", b"open_amount_local", "operator_id", b"operator_id", "paid", b"paid", "payments", b"payments", "pickup_date", b"pickup_date", "post_time", b"post_time", "rate_date", b"rate_date", "rate_source", b"rate_source", "receipt_number", b"receipt_number", "register_id", b"register_id", "revision", b"revision", "sale_id", b"sale_id", "shop_id", b"shop_id", "state", b"state", "tax_total", b"tax_total", "total", b"total", "total_local", b"total_local", "tse", b"tse", "vat_direction", b"vat_direction", "vat_rounding", b"vat_rounding", "vat_totals", b"vat_totals", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -475,6 +814,10 @@ class AddLineRequest(_message.Message):
     ITEM_ID_FIELD_NUMBER: _builtins.int
     CODE_FIELD_NUMBER: _builtins.int
     QUANTITY_FIELD_NUMBER: _builtins.int
+    VARIANT_ID_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    LOT_NUMBER_FIELD_NUMBER: _builtins.int
+    SERIAL_NUMBER_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key."""
     sale_id: _builtins.str
@@ -485,6 +828,14 @@ class AddLineRequest(_message.Message):
     """A scanned code (barcode or item number)."""
     quantity: _builtins.str
     """Quantity as a decimal string; empty means 1."""
+    variant_id: _builtins.str
+    """Variant (required for items with variants)."""
+    unit: _builtins.str
+    """Unit of measure (empty: the base unit, or the unit the barcode names)."""
+    lot_number: _builtins.str
+    """Lot number (required for lot-tracked items)."""
+    serial_number: _builtins.str
+    """Serial number (required for serial-numbered items)."""
     def __init__(
         self,
         *,
@@ -493,10 +844,14 @@ class AddLineRequest(_message.Message):
         item_id: _builtins.str = ...,
         code: _builtins.str = ...,
         quantity: _builtins.str = ...,
+        variant_id: _builtins.str = ...,
+        unit: _builtins.str = ...,
+        lot_number: _builtins.str = ...,
+        serial_number: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "item_id", b"item_id", "item_ref", b"item_ref"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "item_id", b"item_id", "item_ref", b"item_ref", "quantity", b"quantity", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "item_id", b"item_id", "item_ref", b"item_ref", "lot_number", b"lot_number", "quantity", b"quantity", "request_id", b"request_id", "sale_id", b"sale_id", "serial_number", b"serial_number", "unit", b"unit", "variant_id", b"variant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_item_ref: _TypeAlias = _typing.Literal["item_id", "code"]  # noqa: Y015
     _WhichOneofArgType_item_ref: _TypeAlias = _typing.Literal["item_ref", b"item_ref"]  # noqa: Y015
@@ -865,3 +1220,752 @@ class CancelSaleResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CancelSaleResponse: _TypeAlias = CancelSaleResponse  # noqa: Y015
+
+@_typing.final
+class ScanCandidate(_message.Message):
+    """Something the client may choose; AddLine with these fields adds it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEM_ID_FIELD_NUMBER: _builtins.int
+    VARIANT_ID_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    UNIT_PRICE_FIELD_NUMBER: _builtins.int
+    VENDOR_ITEM_NUMBER_FIELD_NUMBER: _builtins.int
+    LOT_NUMBER_FIELD_NUMBER: _builtins.int
+    SERIAL_NUMBER_FIELD_NUMBER: _builtins.int
+    item_id: _builtins.str
+    """Item number."""
+    variant_id: _builtins.str
+    """Variant id."""
+    unit: _builtins.str
+    """Unit of measure."""
+    name: _builtins.str
+    """Name."""
+    vendor_item_number: _builtins.str
+    """The vendor's number for the item."""
+    lot_number: _builtins.str
+    """Lot number."""
+    serial_number: _builtins.str
+    """Serial number."""
+    @_builtins.property
+    def unit_price(self) -> _common_pb2.Money:
+        """Unit price in the sale's currency and VAT direction."""
+
+    def __init__(
+        self,
+        *,
+        item_id: _builtins.str = ...,
+        variant_id: _builtins.str = ...,
+        unit: _builtins.str = ...,
+        name: _builtins.str = ...,
+        unit_price: _common_pb2.Money | None = ...,
+        vendor_item_number: _builtins.str = ...,
+        lot_number: _builtins.str = ...,
+        serial_number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["unit_price", b"unit_price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["item_id", b"item_id", "lot_number", b"lot_number", "name", b"name", "serial_number", b"serial_number", "unit", b"unit", "unit_price", b"unit_price", "variant_id", b"variant_id", "vendor_item_number", b"vendor_item_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScanCandidate: _TypeAlias = ScanCandidate  # noqa: Y015
+
+@_typing.final
+class ScanRequest(_message.Message):
+    """Request for Scan."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    RECALCULATE_LINES_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    sale_id: _builtins.str
+    """Sale id."""
+    code: _builtins.str
+    """The code as scanned or typed."""
+    quantity: _builtins.str
+    """Quantity for an added line, decimal string; empty means 1."""
+    recalculate_lines: _builtins.bool
+    """When the code is a customer number and the sale has lines: whether the lines
+    take the new customer's prices and discount. Unset then: CHOICE_REQUIRED error.
+    """
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        sale_id: _builtins.str = ...,
+        code: _builtins.str = ...,
+        quantity: _builtins.str = ...,
+        recalculate_lines: _builtins.bool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_recalculate_lines", b"_recalculate_lines", "recalculate_lines", b"recalculate_lines"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_recalculate_lines", b"_recalculate_lines", "code", b"code", "quantity", b"quantity", "recalculate_lines", b"recalculate_lines", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__recalculate_lines: _TypeAlias = _typing.Literal["recalculate_lines"]  # noqa: Y015
+    _WhichOneofArgType__recalculate_lines: _TypeAlias = _typing.Literal["_recalculate_lines", b"_recalculate_lines"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__recalculate_lines) -> _WhichOneofReturnType__recalculate_lines | None: ...
+
+Global___ScanRequest: _TypeAlias = ScanRequest  # noqa: Y015
+
+@_typing.final
+class ScanResponse(_message.Message):
+    """Response for Scan."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_FIELD_NUMBER: _builtins.int
+    MATCH_FIELD_NUMBER: _builtins.int
+    LINE_ID_FIELD_NUMBER: _builtins.int
+    CHOICE_FIELD_NUMBER: _builtins.int
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    match: Global___ScanMatch.ValueType
+    """What the code matched."""
+    line_id: _builtins.str
+    """Id of the added line ("" when none was added)."""
+    choice: Global___ScanChoice.ValueType
+    """Why the client has to choose (nothing was added then)."""
+    @_builtins.property
+    def sale(self) -> Global___Sale:
+        """The sale after the scan."""
+
+    @_builtins.property
+    def candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScanCandidate]:
+        """What to choose from."""
+
+    def __init__(
+        self,
+        *,
+        sale: Global___Sale | None = ...,
+        match: Global___ScanMatch.ValueType = ...,
+        line_id: _builtins.str = ...,
+        choice: Global___ScanChoice.ValueType = ...,
+        candidates: _abc.Iterable[Global___ScanCandidate] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "choice", b"choice", "line_id", b"line_id", "match", b"match", "sale", b"sale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScanResponse: _TypeAlias = ScanResponse  # noqa: Y015
+
+@_typing.final
+class SetCustomerRequest(_message.Message):
+    """Request for SetCustomer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    CUSTOMER_NUMBER_FIELD_NUMBER: _builtins.int
+    RECALCULATE_LINES_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    sale_id: _builtins.str
+    """Sale id."""
+    customer_number: _builtins.str
+    """Customer number ("" = the shop's default customer)."""
+    recalculate_lines: _builtins.bool
+    """Whether existing lines take the new customer's prices and discount (true) or
+    keep theirs, converted into the new currency/VAT direction (false). Required
+    when the sale has lines and anything would change.
+    """
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        sale_id: _builtins.str = ...,
+        customer_number: _builtins.str = ...,
+        recalculate_lines: _builtins.bool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_recalculate_lines", b"_recalculate_lines", "recalculate_lines", b"recalculate_lines"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_recalculate_lines", b"_recalculate_lines", "customer_number", b"customer_number", "recalculate_lines", b"recalculate_lines", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__recalculate_lines: _TypeAlias = _typing.Literal["recalculate_lines"]  # noqa: Y015
+    _WhichOneofArgType__recalculate_lines: _TypeAlias = _typing.Literal["_recalculate_lines", b"_recalculate_lines"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__recalculate_lines) -> _WhichOneofReturnType__recalculate_lines | None: ...
+
+Global___SetCustomerRequest: _TypeAlias = SetCustomerRequest  # noqa: Y015
+
+@_typing.final
+class SetCustomerResponse(_message.Message):
+    """Response for SetCustomer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sale(self) -> Global___Sale:
+        """The sale after the change."""
+
+    def __init__(
+        self,
+        *,
+        sale: Global___Sale | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetCustomerResponse: _TypeAlias = SetCustomerResponse  # noqa: Y015
+
+@_typing.final
+class SetCurrencyRequest(_message.Message):
+    """Request for SetCurrency."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    sale_id: _builtins.str
+    """Sale id."""
+    currency_code: _builtins.str
+    """ISO-4217 currency code."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        sale_id: _builtins.str = ...,
+        currency_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency_code", b"currency_code", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetCurrencyRequest: _TypeAlias = SetCurrencyRequest  # noqa: Y015
+
+@_typing.final
+class SetCurrencyResponse(_message.Message):
+    """Response for SetCurrency."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sale(self) -> Global___Sale:
+        """The sale after the change."""
+
+    def __init__(
+        self,
+        *,
+        sale: Global___Sale | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetCurrencyResponse: _TypeAlias = SetCurrencyResponse  # noqa: Y015
+
+@_typing.final
+class SetExchangeRateRequest(_message.Message):
+    """Request for SetExchangeRate."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    EXCHANGE_RATE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    sale_id: _builtins.str
+    """Sale id."""
+    exchange_rate: _builtins.str
+    """Units of the sale's currency per one unit of the shop's currency, e.g. "0.94"."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        sale_id: _builtins.str = ...,
+        exchange_rate: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exchange_rate", b"exchange_rate", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetExchangeRateRequest: _TypeAlias = SetExchangeRateRequest  # noqa: Y015
+
+@_typing.final
+class SetExchangeRateResponse(_message.Message):
+    """Response for SetExchangeRate."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sale(self) -> Global___Sale:
+        """The sale after the change."""
+
+    def __init__(
+        self,
+        *,
+        sale: Global___Sale | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetExchangeRateResponse: _TypeAlias = SetExchangeRateResponse  # noqa: Y015
+
+@_typing.final
+class SetLinePriceRequest(_message.Message):
+    """Request for SetLinePrice."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    LINE_ID_FIELD_NUMBER: _builtins.int
+    UNIT_PRICE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    sale_id: _builtins.str
+    """Sale id."""
+    line_id: _builtins.str
+    """Line id."""
+    @_builtins.property
+    def unit_price(self) -> _common_pb2.Money:
+        """New unit price in the sale's currency and VAT direction."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        sale_id: _builtins.str = ...,
+        line_id: _builtins.str = ...,
+        unit_price: _common_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["unit_price", b"unit_price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["line_id", b"line_id", "request_id", b"request_id", "sale_id", b"sale_id", "unit_price", b"unit_price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetLinePriceRequest: _TypeAlias = SetLinePriceRequest  # noqa: Y015
+
+@_typing.final
+class SetLinePriceResponse(_message.Message):
+    """Response for SetLinePrice."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sale(self) -> Global___Sale:
+        """The sale after the change."""
+
+    def __init__(
+        self,
+        *,
+        sale: Global___Sale | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetLinePriceResponse: _TypeAlias = SetLinePriceResponse  # noqa: Y015
+
+@_typing.final
+class SetLineDiscountRequest(_message.Message):
+    """Request for SetLineDiscount."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    LINE_ID_FIELD_NUMBER: _builtins.int
+    DISCOUNT_PERCENT_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    sale_id: _builtins.str
+    """Sale id."""
+    line_id: _builtins.str
+    """Line id."""
+    discount_percent: _builtins.str
+    """Percent, decimal string 0..100 (at most 2 decimals)."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        sale_id: _builtins.str = ...,
+        line_id: _builtins.str = ...,
+        discount_percent: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["discount_percent", b"discount_percent", "line_id", b"line_id", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetLineDiscountRequest: _TypeAlias = SetLineDiscountRequest  # noqa: Y015
+
+@_typing.final
+class SetLineDiscountResponse(_message.Message):
+    """Response for SetLineDiscount."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sale(self) -> Global___Sale:
+        """The sale after the change."""
+
+    def __init__(
+        self,
+        *,
+        sale: Global___Sale | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetLineDiscountResponse: _TypeAlias = SetLineDiscountResponse  # noqa: Y015
+
+@_typing.final
+class SetSaleDiscountRequest(_message.Message):
+    """Request for SetSaleDiscount."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    DISCOUNT_PERCENT_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    sale_id: _builtins.str
+    """Sale id."""
+    discount_percent: _builtins.str
+    """Percent, decimal string 0..100 (at most 2 decimals)."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        sale_id: _builtins.str = ...,
+        discount_percent: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["discount_percent", b"discount_percent", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetSaleDiscountRequest: _TypeAlias = SetSaleDiscountRequest  # noqa: Y015
+
+@_typing.final
+class SetSaleDiscountResponse(_message.Message):
+    """Response for SetSaleDiscount."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sale(self) -> Global___Sale:
+        """The sale after the change."""
+
+    def __init__(
+        self,
+        *,
+        sale: Global___Sale | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetSaleDiscountResponse: _TypeAlias = SetSaleDiscountResponse  # noqa: Y015
+
+@_typing.final
+class SetPickupDateRequest(_message.Message):
+    """Request for SetPickupDate."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    PICKUP_DATE_FIELD_NUMBER: _builtins.int
+    CONFIRM_PAST_DATE_FIELD_NUMBER: _builtins.int
+    LINES_FOLLOW_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    sale_id: _builtins.str
+    """Sale id."""
+    pickup_date: _builtins.str
+    """YYYY-MM-DD; empty clears it."""
+    confirm_past_date: _builtins.bool
+    """Accept a date in the past."""
+    lines_follow: _builtins.bool
+    """Whether the lines take the new date. Required when the sale has lines with
+    another date.
+    """
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        sale_id: _builtins.str = ...,
+        pickup_date: _builtins.str = ...,
+        confirm_past_date: _builtins.bool = ...,
+        lines_follow: _builtins.bool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_lines_follow", b"_lines_follow", "lines_follow", b"lines_follow"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_lines_follow", b"_lines_follow", "confirm_past_date", b"confirm_past_date", "lines_follow", b"lines_follow", "pickup_date", b"pickup_date", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__lines_follow: _TypeAlias = _typing.Literal["lines_follow"]  # noqa: Y015
+    _WhichOneofArgType__lines_follow: _TypeAlias = _typing.Literal["_lines_follow", b"_lines_follow"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__lines_follow) -> _WhichOneofReturnType__lines_follow | None: ...
+
+Global___SetPickupDateRequest: _TypeAlias = SetPickupDateRequest  # noqa: Y015
+
+@_typing.final
+class SetPickupDateResponse(_message.Message):
+    """Response for SetPickupDate."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sale(self) -> Global___Sale:
+        """The sale after the change."""
+
+    def __init__(
+        self,
+        *,
+        sale: Global___Sale | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetPickupDateResponse: _TypeAlias = SetPickupDateResponse  # noqa: Y015
+
+@_typing.final
+class SetDocumentTypeRequest(_message.Message):
+    """Request for SetDocumentType."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    DOCUMENT_TYPE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    sale_id: _builtins.str
+    """Sale id."""
+    document_type: _shop_pb2.DocumentType.ValueType
+    """RECEIPT or INVOICE; UNSPECIFIED: automatic."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        sale_id: _builtins.str = ...,
+        document_type: _shop_pb2.DocumentType.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_type", b"document_type", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetDocumentTypeRequest: _TypeAlias = SetDocumentTypeRequest  # noqa: Y015
+
+@_typing.final
+class SetDocumentTypeResponse(_message.Message):
+    """Response for SetDocumentType."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sale(self) -> Global___Sale:
+        """The sale after the change."""
+
+    def __init__(
+        self,
+        *,
+        sale: Global___Sale | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetDocumentTypeResponse: _TypeAlias = SetDocumentTypeResponse  # noqa: Y015
+
+@_typing.final
+class PrintInvoiceRequest(_message.Message):
+    """Request for PrintInvoice."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    CUSTOMER_NUMBER_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    sale_id: _builtins.str
+    """A posted sale."""
+    customer_number: _builtins.str
+    """Invoice recipient ("" = the sale's customer); needs a name and an address."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        sale_id: _builtins.str = ...,
+        customer_number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_number", b"customer_number", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PrintInvoiceRequest: _TypeAlias = PrintInvoiceRequest  # noqa: Y015
+
+@_typing.final
+class PrintInvoiceResponse(_message.Message):
+    """Response for PrintInvoice."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_FIELD_NUMBER: _builtins.int
+    COPY_FIELD_NUMBER: _builtins.int
+    copy: _builtins.bool
+    """True when an invoice had been issued before (this print is a copy)."""
+    @_builtins.property
+    def sale(self) -> Global___Sale:
+        """The sale."""
+
+    def __init__(
+        self,
+        *,
+        sale: Global___Sale | None = ...,
+        copy: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["copy", b"copy", "sale", b"sale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PrintInvoiceResponse: _TypeAlias = PrintInvoiceResponse  # noqa: Y015
+
+@_typing.final
+class PurgedSale(_message.Message):
+    """One sale PurgeSales looked at."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    sale_id: _builtins.str
+    """Sale id."""
+    action: Global___PurgeAction.ValueType
+    """What happened (or, with validate_only, would happen)."""
+    reason: _builtins.str
+    """Why it was kept: HAS_PAYMENTS, PICKUP_PENDING, BEING_POSTED."""
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """Last change of the sale."""
+
+    def __init__(
+        self,
+        *,
+        sale_id: _builtins.str = ...,
+        action: Global___PurgeAction.ValueType = ...,
+        reason: _builtins.str = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "reason", b"reason", "sale_id", b"sale_id", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PurgedSale: _TypeAlias = PurgedSale  # noqa: Y015
+
+@_typing.final
+class PurgeSalesRequest(_message.Message):
+    """Request for PurgeSales."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    OLDER_THAN_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    validate_only: _builtins.bool
+    """Only report what would happen."""
+    @_builtins.property
+    def older_than(self) -> _duration_pb2.Duration:
+        """Open sales not changed for longer than this are abandoned (at least 1 minute)."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        older_than: _duration_pb2.Duration | None = ...,
+        validate_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["older_than", b"older_than"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["older_than", b"older_than", "request_id", b"request_id", "validate_only", b"validate_only"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PurgeSalesRequest: _TypeAlias = PurgeSalesRequest  # noqa: Y015
+
+@_typing.final
+class PurgeSalesResponse(_message.Message):
+    """Response for PurgeSales."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sales(self) -> _containers.RepeatedCompositeFieldContainer[Global___PurgedSale]:
+        """Every abandoned open sale and what happened to it."""
+
+    def __init__(
+        self,
+        *,
+        sales: _abc.Iterable[Global___PurgedSale] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sales", b"sales"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PurgeSalesResponse: _TypeAlias = PurgeSalesResponse  # noqa: Y015

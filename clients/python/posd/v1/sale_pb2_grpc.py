@@ -86,6 +86,61 @@ class SaleServiceStub:
                 request_serializer=posd_dot_v1_dot_sale__pb2.CancelSaleRequest.SerializeToString,
                 response_deserializer=posd_dot_v1_dot_sale__pb2.CancelSaleResponse.FromString,
                 _registered_method=True)
+        self.Scan = channel.unary_unary(
+                '/posd.v1.SaleService/Scan',
+                request_serializer=posd_dot_v1_dot_sale__pb2.ScanRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.ScanResponse.FromString,
+                _registered_method=True)
+        self.SetCustomer = channel.unary_unary(
+                '/posd.v1.SaleService/SetCustomer',
+                request_serializer=posd_dot_v1_dot_sale__pb2.SetCustomerRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.SetCustomerResponse.FromString,
+                _registered_method=True)
+        self.SetCurrency = channel.unary_unary(
+                '/posd.v1.SaleService/SetCurrency',
+                request_serializer=posd_dot_v1_dot_sale__pb2.SetCurrencyRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.SetCurrencyResponse.FromString,
+                _registered_method=True)
+        self.SetExchangeRate = channel.unary_unary(
+                '/posd.v1.SaleService/SetExchangeRate',
+                request_serializer=posd_dot_v1_dot_sale__pb2.SetExchangeRateRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.SetExchangeRateResponse.FromString,
+                _registered_method=True)
+        self.SetLinePrice = channel.unary_unary(
+                '/posd.v1.SaleService/SetLinePrice',
+                request_serializer=posd_dot_v1_dot_sale__pb2.SetLinePriceRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.SetLinePriceResponse.FromString,
+                _registered_method=True)
+        self.SetLineDiscount = channel.unary_unary(
+                '/posd.v1.SaleService/SetLineDiscount',
+                request_serializer=posd_dot_v1_dot_sale__pb2.SetLineDiscountRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.SetLineDiscountResponse.FromString,
+                _registered_method=True)
+        self.SetSaleDiscount = channel.unary_unary(
+                '/posd.v1.SaleService/SetSaleDiscount',
+                request_serializer=posd_dot_v1_dot_sale__pb2.SetSaleDiscountRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.SetSaleDiscountResponse.FromString,
+                _registered_method=True)
+        self.SetPickupDate = channel.unary_unary(
+                '/posd.v1.SaleService/SetPickupDate',
+                request_serializer=posd_dot_v1_dot_sale__pb2.SetPickupDateRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.SetPickupDateResponse.FromString,
+                _registered_method=True)
+        self.SetDocumentType = channel.unary_unary(
+                '/posd.v1.SaleService/SetDocumentType',
+                request_serializer=posd_dot_v1_dot_sale__pb2.SetDocumentTypeRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.SetDocumentTypeResponse.FromString,
+                _registered_method=True)
+        self.PrintInvoice = channel.unary_unary(
+                '/posd.v1.SaleService/PrintInvoice',
+                request_serializer=posd_dot_v1_dot_sale__pb2.PrintInvoiceRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.PrintInvoiceResponse.FromString,
+                _registered_method=True)
+        self.PurgeSales = channel.unary_unary(
+                '/posd.v1.SaleService/PurgeSales',
+                request_serializer=posd_dot_v1_dot_sale__pb2.PurgeSalesRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.PurgeSalesResponse.FromString,
+                _registered_method=True)
 
 
 class SaleServiceServicer:
@@ -163,6 +218,90 @@ class SaleServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Scan(self, request, context):
+        """Resolves one scanned or typed code, in this order: customer number (sets the
+        customer), barcode (adds the item; several items: lists them, adds nothing),
+        lot number, serial number, item number, shop discount code, vendor number (when
+        the shop allows it: lists the vendor's items). Unknown: UNKNOWN_CODE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetCustomer(self, request, context):
+        """Sets the sale's customer; currency and VAT direction follow the customer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetCurrency(self, request, context):
+        """Sets the sale's currency (refused while it has payments).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetExchangeRate(self, request, context):
+        """Adjusts the exchange rate of a foreign-currency sale (permission PRICE_OVERRIDE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetLinePrice(self, request, context):
+        """Overrides a line's unit price (permission PRICE_OVERRIDE; shop and register must
+        allow price edits). Journaled with the operator.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetLineDiscount(self, request, context):
+        """Sets a line discount (permission DISCOUNT, up to the operator's limit). Journaled.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetSaleDiscount(self, request, context):
+        """Sets the document discount (permission DISCOUNT, up to the operator's limit).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPickupDate(self, request, context):
+        """Sets or clears the pick-up date (lines of a sale with a pick-up date are reserved).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetDocumentType(self, request, context):
+        """Forces receipt or invoice (UNSPECIFIED: by the shop's simplified-invoice limit).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PrintInvoice(self, request, context):
+        """Prints a posted sale as a full invoice (with the customer's address and the VAT
+        breakdown); a second call prints a copy.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PurgeSales(self, request, context):
+        """Cancels (with their TSE transactions) or removes open sales idle for longer than
+        older_than (permission STORNO). Sales with payments or a pick-up date still ahead
+        are kept and reported.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SaleServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -215,6 +354,61 @@ def add_SaleServiceServicer_to_server(servicer, server):
                     servicer.CancelSale,
                     request_deserializer=posd_dot_v1_dot_sale__pb2.CancelSaleRequest.FromString,
                     response_serializer=posd_dot_v1_dot_sale__pb2.CancelSaleResponse.SerializeToString,
+            ),
+            'Scan': grpc.unary_unary_rpc_method_handler(
+                    servicer.Scan,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.ScanRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.ScanResponse.SerializeToString,
+            ),
+            'SetCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetCustomer,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.SetCustomerRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.SetCustomerResponse.SerializeToString,
+            ),
+            'SetCurrency': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetCurrency,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.SetCurrencyRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.SetCurrencyResponse.SerializeToString,
+            ),
+            'SetExchangeRate': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetExchangeRate,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.SetExchangeRateRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.SetExchangeRateResponse.SerializeToString,
+            ),
+            'SetLinePrice': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetLinePrice,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.SetLinePriceRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.SetLinePriceResponse.SerializeToString,
+            ),
+            'SetLineDiscount': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetLineDiscount,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.SetLineDiscountRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.SetLineDiscountResponse.SerializeToString,
+            ),
+            'SetSaleDiscount': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSaleDiscount,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.SetSaleDiscountRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.SetSaleDiscountResponse.SerializeToString,
+            ),
+            'SetPickupDate': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPickupDate,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.SetPickupDateRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.SetPickupDateResponse.SerializeToString,
+            ),
+            'SetDocumentType': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetDocumentType,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.SetDocumentTypeRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.SetDocumentTypeResponse.SerializeToString,
+            ),
+            'PrintInvoice': grpc.unary_unary_rpc_method_handler(
+                    servicer.PrintInvoice,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.PrintInvoiceRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.PrintInvoiceResponse.SerializeToString,
+            ),
+            'PurgeSales': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeSales,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.PurgeSalesRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.PurgeSalesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -489,6 +683,303 @@ class SaleService:
             '/posd.v1.SaleService/CancelSale',
             posd_dot_v1_dot_sale__pb2.CancelSaleRequest.SerializeToString,
             posd_dot_v1_dot_sale__pb2.CancelSaleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Scan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/Scan',
+            posd_dot_v1_dot_sale__pb2.ScanRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.ScanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/SetCustomer',
+            posd_dot_v1_dot_sale__pb2.SetCustomerRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.SetCustomerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetCurrency(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/SetCurrency',
+            posd_dot_v1_dot_sale__pb2.SetCurrencyRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.SetCurrencyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetExchangeRate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/SetExchangeRate',
+            posd_dot_v1_dot_sale__pb2.SetExchangeRateRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.SetExchangeRateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetLinePrice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/SetLinePrice',
+            posd_dot_v1_dot_sale__pb2.SetLinePriceRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.SetLinePriceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetLineDiscount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/SetLineDiscount',
+            posd_dot_v1_dot_sale__pb2.SetLineDiscountRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.SetLineDiscountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSaleDiscount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/SetSaleDiscount',
+            posd_dot_v1_dot_sale__pb2.SetSaleDiscountRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.SetSaleDiscountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPickupDate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/SetPickupDate',
+            posd_dot_v1_dot_sale__pb2.SetPickupDateRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.SetPickupDateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetDocumentType(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/SetDocumentType',
+            posd_dot_v1_dot_sale__pb2.SetDocumentTypeRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.SetDocumentTypeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PrintInvoice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/PrintInvoice',
+            posd_dot_v1_dot_sale__pb2.PrintInvoiceRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.PrintInvoiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PurgeSales(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/PurgeSales',
+            posd_dot_v1_dot_sale__pb2.PurgeSalesRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.PurgeSalesResponse.FromString,
             options,
             channel_credentials,
             insecure,

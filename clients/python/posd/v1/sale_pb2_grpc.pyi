@@ -55,6 +55,39 @@ class SaleServiceStub:
     """Posts a fully paid sale: assigns the receipt number and queues the receipt."""
     CancelSale: _grpc.UnaryUnaryMultiCallable[_sale_pb2.CancelSaleRequest, _sale_pb2.CancelSaleResponse]
     """Cancels an open sale."""
+    Scan: _grpc.UnaryUnaryMultiCallable[_sale_pb2.ScanRequest, _sale_pb2.ScanResponse]
+    """Resolves one scanned or typed code, in this order: customer number (sets the
+    customer), barcode (adds the item; several items: lists them, adds nothing),
+    lot number, serial number, item number, shop discount code, vendor number (when
+    the shop allows it: lists the vendor's items). Unknown: UNKNOWN_CODE.
+    """
+    SetCustomer: _grpc.UnaryUnaryMultiCallable[_sale_pb2.SetCustomerRequest, _sale_pb2.SetCustomerResponse]
+    """Sets the sale's customer; currency and VAT direction follow the customer."""
+    SetCurrency: _grpc.UnaryUnaryMultiCallable[_sale_pb2.SetCurrencyRequest, _sale_pb2.SetCurrencyResponse]
+    """Sets the sale's currency (refused while it has payments)."""
+    SetExchangeRate: _grpc.UnaryUnaryMultiCallable[_sale_pb2.SetExchangeRateRequest, _sale_pb2.SetExchangeRateResponse]
+    """Adjusts the exchange rate of a foreign-currency sale (permission PRICE_OVERRIDE)."""
+    SetLinePrice: _grpc.UnaryUnaryMultiCallable[_sale_pb2.SetLinePriceRequest, _sale_pb2.SetLinePriceResponse]
+    """Overrides a line's unit price (permission PRICE_OVERRIDE; shop and register must
+    allow price edits). Journaled with the operator.
+    """
+    SetLineDiscount: _grpc.UnaryUnaryMultiCallable[_sale_pb2.SetLineDiscountRequest, _sale_pb2.SetLineDiscountResponse]
+    """Sets a line discount (permission DISCOUNT, up to the operator's limit). Journaled."""
+    SetSaleDiscount: _grpc.UnaryUnaryMultiCallable[_sale_pb2.SetSaleDiscountRequest, _sale_pb2.SetSaleDiscountResponse]
+    """Sets the document discount (permission DISCOUNT, up to the operator's limit)."""
+    SetPickupDate: _grpc.UnaryUnaryMultiCallable[_sale_pb2.SetPickupDateRequest, _sale_pb2.SetPickupDateResponse]
+    """Sets or clears the pick-up date (lines of a sale with a pick-up date are reserved)."""
+    SetDocumentType: _grpc.UnaryUnaryMultiCallable[_sale_pb2.SetDocumentTypeRequest, _sale_pb2.SetDocumentTypeResponse]
+    """Forces receipt or invoice (UNSPECIFIED: by the shop's simplified-invoice limit)."""
+    PrintInvoice: _grpc.UnaryUnaryMultiCallable[_sale_pb2.PrintInvoiceRequest, _sale_pb2.PrintInvoiceResponse]
+    """Prints a posted sale as a full invoice (with the customer's address and the VAT
+    breakdown); a second call prints a copy.
+    """
+    PurgeSales: _grpc.UnaryUnaryMultiCallable[_sale_pb2.PurgeSalesRequest, _sale_pb2.PurgeSalesResponse]
+    """Cancels (with their TSE transactions) or removes open sales idle for longer than
+    older_than (permission STORNO). Sales with payments or a pick-up date still ahead
+    are kept and reported.
+    """
 
 @_typing.type_check_only
 class SaleServiceAsyncStub(SaleServiceStub):
@@ -83,6 +116,39 @@ class SaleServiceAsyncStub(SaleServiceStub):
     """Posts a fully paid sale: assigns the receipt number and queues the receipt."""
     CancelSale: _aio.UnaryUnaryMultiCallable[_sale_pb2.CancelSaleRequest, _sale_pb2.CancelSaleResponse]  # type: ignore[assignment]
     """Cancels an open sale."""
+    Scan: _aio.UnaryUnaryMultiCallable[_sale_pb2.ScanRequest, _sale_pb2.ScanResponse]  # type: ignore[assignment]
+    """Resolves one scanned or typed code, in this order: customer number (sets the
+    customer), barcode (adds the item; several items: lists them, adds nothing),
+    lot number, serial number, item number, shop discount code, vendor number (when
+    the shop allows it: lists the vendor's items). Unknown: UNKNOWN_CODE.
+    """
+    SetCustomer: _aio.UnaryUnaryMultiCallable[_sale_pb2.SetCustomerRequest, _sale_pb2.SetCustomerResponse]  # type: ignore[assignment]
+    """Sets the sale's customer; currency and VAT direction follow the customer."""
+    SetCurrency: _aio.UnaryUnaryMultiCallable[_sale_pb2.SetCurrencyRequest, _sale_pb2.SetCurrencyResponse]  # type: ignore[assignment]
+    """Sets the sale's currency (refused while it has payments)."""
+    SetExchangeRate: _aio.UnaryUnaryMultiCallable[_sale_pb2.SetExchangeRateRequest, _sale_pb2.SetExchangeRateResponse]  # type: ignore[assignment]
+    """Adjusts the exchange rate of a foreign-currency sale (permission PRICE_OVERRIDE)."""
+    SetLinePrice: _aio.UnaryUnaryMultiCallable[_sale_pb2.SetLinePriceRequest, _sale_pb2.SetLinePriceResponse]  # type: ignore[assignment]
+    """Overrides a line's unit price (permission PRICE_OVERRIDE; shop and register must
+    allow price edits). Journaled with the operator.
+    """
+    SetLineDiscount: _aio.UnaryUnaryMultiCallable[_sale_pb2.SetLineDiscountRequest, _sale_pb2.SetLineDiscountResponse]  # type: ignore[assignment]
+    """Sets a line discount (permission DISCOUNT, up to the operator's limit). Journaled."""
+    SetSaleDiscount: _aio.UnaryUnaryMultiCallable[_sale_pb2.SetSaleDiscountRequest, _sale_pb2.SetSaleDiscountResponse]  # type: ignore[assignment]
+    """Sets the document discount (permission DISCOUNT, up to the operator's limit)."""
+    SetPickupDate: _aio.UnaryUnaryMultiCallable[_sale_pb2.SetPickupDateRequest, _sale_pb2.SetPickupDateResponse]  # type: ignore[assignment]
+    """Sets or clears the pick-up date (lines of a sale with a pick-up date are reserved)."""
+    SetDocumentType: _aio.UnaryUnaryMultiCallable[_sale_pb2.SetDocumentTypeRequest, _sale_pb2.SetDocumentTypeResponse]  # type: ignore[assignment]
+    """Forces receipt or invoice (UNSPECIFIED: by the shop's simplified-invoice limit)."""
+    PrintInvoice: _aio.UnaryUnaryMultiCallable[_sale_pb2.PrintInvoiceRequest, _sale_pb2.PrintInvoiceResponse]  # type: ignore[assignment]
+    """Prints a posted sale as a full invoice (with the customer's address and the VAT
+    breakdown); a second call prints a copy.
+    """
+    PurgeSales: _aio.UnaryUnaryMultiCallable[_sale_pb2.PurgeSalesRequest, _sale_pb2.PurgeSalesResponse]  # type: ignore[assignment]
+    """Cancels (with their TSE transactions) or removes open sales idle for longer than
+    older_than (permission STORNO). Sales with payments or a pick-up date still ahead
+    are kept and reported.
+    """
 
 class SaleServiceServicer(metaclass=_abc_1.ABCMeta):
     """The sale lifecycle of one register. Every mutation takes a request_id: a
@@ -168,5 +234,104 @@ class SaleServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_sale_pb2.CancelSaleResponse, _abc.Awaitable[_sale_pb2.CancelSaleResponse]]:
         """Cancels an open sale."""
+
+    @_abc_1.abstractmethod
+    def Scan(
+        self,
+        request: _sale_pb2.ScanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.ScanResponse, _abc.Awaitable[_sale_pb2.ScanResponse]]:
+        """Resolves one scanned or typed code, in this order: customer number (sets the
+        customer), barcode (adds the item; several items: lists them, adds nothing),
+        lot number, serial number, item number, shop discount code, vendor number (when
+        the shop allows it: lists the vendor's items). Unknown: UNKNOWN_CODE.
+        """
+
+    @_abc_1.abstractmethod
+    def SetCustomer(
+        self,
+        request: _sale_pb2.SetCustomerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.SetCustomerResponse, _abc.Awaitable[_sale_pb2.SetCustomerResponse]]:
+        """Sets the sale's customer; currency and VAT direction follow the customer."""
+
+    @_abc_1.abstractmethod
+    def SetCurrency(
+        self,
+        request: _sale_pb2.SetCurrencyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.SetCurrencyResponse, _abc.Awaitable[_sale_pb2.SetCurrencyResponse]]:
+        """Sets the sale's currency (refused while it has payments)."""
+
+    @_abc_1.abstractmethod
+    def SetExchangeRate(
+        self,
+        request: _sale_pb2.SetExchangeRateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.SetExchangeRateResponse, _abc.Awaitable[_sale_pb2.SetExchangeRateResponse]]:
+        """Adjusts the exchange rate of a foreign-currency sale (permission PRICE_OVERRIDE)."""
+
+    @_abc_1.abstractmethod
+    def SetLinePrice(
+        self,
+        request: _sale_pb2.SetLinePriceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.SetLinePriceResponse, _abc.Awaitable[_sale_pb2.SetLinePriceResponse]]:
+        """Overrides a line's unit price (permission PRICE_OVERRIDE; shop and register must
+        allow price edits). Journaled with the operator.
+        """
+
+    @_abc_1.abstractmethod
+    def SetLineDiscount(
+        self,
+        request: _sale_pb2.SetLineDiscountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.SetLineDiscountResponse, _abc.Awaitable[_sale_pb2.SetLineDiscountResponse]]:
+        """Sets a line discount (permission DISCOUNT, up to the operator's limit). Journaled."""
+
+    @_abc_1.abstractmethod
+    def SetSaleDiscount(
+        self,
+        request: _sale_pb2.SetSaleDiscountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.SetSaleDiscountResponse, _abc.Awaitable[_sale_pb2.SetSaleDiscountResponse]]:
+        """Sets the document discount (permission DISCOUNT, up to the operator's limit)."""
+
+    @_abc_1.abstractmethod
+    def SetPickupDate(
+        self,
+        request: _sale_pb2.SetPickupDateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.SetPickupDateResponse, _abc.Awaitable[_sale_pb2.SetPickupDateResponse]]:
+        """Sets or clears the pick-up date (lines of a sale with a pick-up date are reserved)."""
+
+    @_abc_1.abstractmethod
+    def SetDocumentType(
+        self,
+        request: _sale_pb2.SetDocumentTypeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.SetDocumentTypeResponse, _abc.Awaitable[_sale_pb2.SetDocumentTypeResponse]]:
+        """Forces receipt or invoice (UNSPECIFIED: by the shop's simplified-invoice limit)."""
+
+    @_abc_1.abstractmethod
+    def PrintInvoice(
+        self,
+        request: _sale_pb2.PrintInvoiceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.PrintInvoiceResponse, _abc.Awaitable[_sale_pb2.PrintInvoiceResponse]]:
+        """Prints a posted sale as a full invoice (with the customer's address and the VAT
+        breakdown); a second call prints a copy.
+        """
+
+    @_abc_1.abstractmethod
+    def PurgeSales(
+        self,
+        request: _sale_pb2.PurgeSalesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.PurgeSalesResponse, _abc.Awaitable[_sale_pb2.PurgeSalesResponse]]:
+        """Cancels (with their TSE transactions) or removes open sales idle for longer than
+        older_than (permission STORNO). Sales with payments or a pick-up date still ahead
+        are kept and reported.
+        """
 
 def add_SaleServiceServicer_to_server(servicer: SaleServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

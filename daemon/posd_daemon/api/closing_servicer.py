@@ -1,0 +1,665 @@
+"""ClosingService: shifts, cash movements, X/Z, DSFinV-K/DATEV exports, receipt archive.
+
+Wiring (bootstrap.py): ``add_closing_service(server, rt, gateway, config,
+on_outbox=worker.wake)``. Exports read through their own read-only SQLite connection in
+a worker thread, so a long export never holds up the database thread (WAL lets readers
+and the writer run side by side).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import grpc
+from google.protobuf import timestamp_pb2
+from posd.v1 import closing_pb2, closing_pb2_grpc, common_pb2, system_pb2
+
+from posd_daemon import __version__
+from posd_daemon.api import convert
+from posd_daemon.api.runtime import Context, Runtime
+from posd_daemon.domain.closing import CashMovementKind, ClosingReport
+from posd_daemon.domain.errors import invalid
+from posd_daemon.domain.operators import Permission
+from posd_daemon.domain.sale import PaymentMethod
+from posd_daemon.domain.shift import CountLine, ShiftState, count_line
+from posd_daemon.exports import datev, dsfinvk
+from posd_daemon.fiscal import process_data as pd
+from posd_daemon.ops.config import Config
+from posd_daemon.services import paging
+from posd_daemon.services import receipts as receipt_queries
+from posd_daemon.services.day import (
+    DayCommands,
+    DaySettings,
+    MovementRequest,
+    ZResult,
+    movement_process_data,
+)
+from posd_daemon.services.fiscal import FiscalGateway
+from posd_daemon.store import day as store
+from posd_daemon.store import fiscal as fstore
+from posd_daemon.store import outbox as outbox_store
+from posd_daemon.store.database import connect
+
+CHUNK = 64 * 1024
+
+KIND_FROM_PB = {
+    closing_pb2.CASH_MOVEMENT_KIND_DEPOSIT: CashMovementKind.DEPOSIT,
+    closing_pb2.CASH_MOVEMENT_KIND_WITHDRAWAL: CashMovementKind.WITHDRAWAL,
+    closing_pb2.CASH_MOVEMENT_KIND_TRANSIT: CashMovementKind.TRANSIT,
+    closing_pb2.CASH_MOVEMENT_KIND_TIP: CashMovementKind.TIP,
+    closing_pb2.CASH_MOVEMENT_KIND_DIFFERENCE: CashMovementKind.DIFFERENCE,
+}
+KIND_TO_PB = {v: k for k, v in KIND_FROM_PB.items()}
+
+
+def _money(minor: int, currency: str) -> common_pb2.Money:
+    return convert.money(minor, currency)
+
+
+def _ts(when: datetime | None) -> timestamp_pb2.Timestamp | None:
+    return convert.timestamp(when)
+
+
+def _time(msg: Any, name: str) -> datetime | None:
+    if not msg.HasField(name):
+        return None
+    ts: timestamp_pb2.Timestamp = getattr(msg, name)
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def counts_from_pb(counts: Any, default_currency: str) -> list[CountLine]:
+    return [
+        count_line(
+            c.currency_code or default_currency, c.denomination_minor, c.pieces, c.total_minor
+        )
+        for c in counts
+    ]
+
+
+def _count_pb(c: CountLine) -> closing_pb2.CashCount:
+    return closing_pb2.CashCount(
+        currency_code=c.currency,
+        denomination_minor=c.denomination,
+        pieces=c.pieces,
+        total_minor=c.amount,
+    )
+
+
+def shift_to_pb(shift: store.Shift, expected: dict[str, int] | None = None) -> closing_pb2.Shift:
+    msg = closing_pb2.Shift(
+        shift_id=shift.shift_id,
+        state=(
+            closing_pb2.SHIFT_STATE_OPEN
+            if shift.state is ShiftState.OPEN
+            else closing_pb2.SHIFT_STATE_CLOSED
+        ),
+        register_id=shift.register_id,
+        open_time=_ts(shift.opened_at),
+        opened_by=shift.opened_by,
+        closed_by=shift.closed_by,
+        opening_counts=[_count_pb(c) for c in shift.opening],
+        closing_counts=[_count_pb(c) for c in shift.closing],
+        z_nr=shift.z_nr or 0,
+    )
+    close = _ts(shift.closed_at)
+    if close is not None:
+        msg.close_time.CopyFrom(close)
+    for b in shift.balances:
+        msg.balances.append(
+            closing_pb2.CashBalance(
+                currency_code=b.currency,
+                opening=_money(b.opening, b.currency),
+                expected=_money(b.expected, b.currency),
+                counted=_money(b.counted, b.currency),
+                difference=_money(b.difference, b.currency),
+            )
+        )
+    for cur, amount in sorted((expected or {}).items()):
+        msg.expected_cash.append(_money(amount, cur))
+    return msg
+
+
+def movement_to_pb(m: store.CashMovement) -> closing_pb2.CashMovement:
+    msg = closing_pb2.CashMovement(
+        movement_id=m.movement_id,
+        number=m.number,
+        bon_id=m.bon_id,
+        kind=KIND_TO_PB[m.kind],
+        amount=_money(m.amount, m.currency),
+        reason=m.reason,
+        operator_id=m.operator_id,
+        shift_id=m.shift_id or 0,
+        create_time=_ts(m.created_at),
+        gv_typ=m.kind.gv_typ,
+    )
+    msg.tse.CopyFrom(convert.tse_to_pb(m.tse))
+    return msg
+
+
+def report_to_pb(r: ClosingReport) -> closing_pb2.ClosingReport:
+    cur = r.currency
+    msg = closing_pb2.ClosingReport(
+        z_nr=r.z_nr,
+        register_id=r.register_id,
+        create_time=_ts(
+            datetime.strptime(r.created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        ),
+        first_bon_id=r.first_bon_id,
+        last_bon_id=r.last_bon_id,
+        receipts=r.receipts,
+        aborted=r.aborted,
+        cash_movements=r.movements,
+        late=r.late,
+        outside_shift=r.outside_shift,
+        gross=_money(r.gross, cur),
+        shift_ids=list(r.shifts),
+        payments_total=_money(r.payments_total, cur),
+        cash_total=_money(r.cash_total, cur),
+    )
+    for src, dst in ((r.payments, msg.payments), (r.gateways, msg.payment_gateways)):
+        for p in src:
+            dst.append(
+                closing_pb2.PaymentTotal(
+                    method=p.method,
+                    zahlart_typ=p.zahlart_typ,
+                    name=p.name,
+                    amount=_money(p.amount, p.currency),
+                    count=p.count,
+                )
+            )
+    for v in r.vat:
+        msg.vat_totals.append(
+            closing_pb2.VatRateTotal(
+                vat_category=v.category,  # type: ignore[arg-type]
+                vat_rate=v.percent,
+                gross=_money(v.gross, cur),
+                net=_money(v.net, cur),
+                tax=_money(v.tax, cur),
+            )
+        )
+    for c in r.cases:
+        msg.business_cases.append(
+            closing_pb2.BusinessCaseTotal(
+                business_case=c.case,
+                gv_typ=c.gv_typ,
+                count=c.count,
+                gross=_money(c.gross, cur),
+                net=_money(c.net, cur),
+                tax=_money(c.tax, cur),
+            )
+        )
+    for o in r.operators:
+        msg.operators.append(
+            closing_pb2.OperatorTotal(
+                operator_id=o.operator_id,
+                receipts=o.receipts,
+                gross=_money(o.gross, cur),
+                cash=_money(o.cash, cur),
+            )
+        )
+    for b in r.balances:
+        msg.cash_balances.append(
+            closing_pb2.CashBalance(
+                currency_code=b.currency,
+                opening=_money(b.opening, b.currency),
+                expected=_money(b.expected, b.currency),
+                counted=_money(b.counted, b.currency),
+                difference=_money(b.difference, b.currency),
+            )
+        )
+    msg.cash_per_currency.extend(_money(a, c) for c, a in r.cash_per_currency)
+    msg.open_shift_expected_cash.extend(_money(a, c) for c, a in r.open_shift_expected)
+    return msg
+
+
+def closing_to_pb(z: ZResult) -> closing_pb2.Closing:
+    c = z.closing
+    return closing_pb2.Closing(
+        z_nr=c.z_nr,
+        register_id=c.register_id,
+        create_time=_ts(c.created_at),
+        business_date=c.business_date,
+        operator_id=c.operator_id,
+        report_sha256=c.report_sha256,
+        report=report_to_pb(z.report),
+    )
+
+
+class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
+    def __init__(
+        self,
+        rt: Runtime,
+        gateway: FiscalGateway,
+        config: Config,
+        on_outbox: Callable[[], None],
+    ) -> None:
+        self.rt = rt
+        self.gw = gateway
+        self.config = config
+        self.settings = DaySettings(config.register.id, config.register.currency)
+        self.day = DayCommands(self.settings, rt.clock, on_outbox)
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _outage_row(self, data: str) -> fstore.SaleTse:
+        info = self.gw.info
+        return fstore.SaleTse(
+            "",
+            self.gw.client_id,
+            None,
+            fstore.OUTAGE,
+            process_type=pd.PROCESS_TYPE_KASSENBELEG,
+            process_data=data,
+            tse_serial=info.serial_hex if info else "",
+            outage_number=self.gw.outage,
+        )
+
+    async def _sign(self, data: str) -> fstore.SaleTse | None:
+        """Signs a Kassenbeleg-V1 Vorgang; the outage row during an outage; None w/o TSE."""
+        if not self.gw.enabled:
+            return None
+        row = await self.gw.sign_event(pd.PROCESS_TYPE_KASSENBELEG, data)
+        return row if row is not None else self._outage_row(data)
+
+    def _export_settings(self) -> dsfinvk.ExportSettings:
+        reg = self.config.register
+        certs: dict[str, bytes] = {}
+        info = self.gw.info
+        if info is not None and info.certificates:
+            certs[info.serial_hex] = bytes(info.certificates[0])
+        names = {op.id: op.name for op in self.config.operators}
+        return dsfinvk.ExportSettings(
+            register_id=reg.id,
+            currency=reg.currency,
+            company=dsfinvk.Company.from_address(reg.shop_name, reg.address, reg.vat_id),
+            software_version=__version__,
+            vat_table=self.config.vat_table(),
+            operator_names=names,
+            tse_certificates=certs,
+        )
+
+    async def _read_only(self, fn: Callable[[Any], Any]) -> Any:
+        """Runs ``fn(conn)`` on a fresh read-only connection in a worker thread."""
+        path = self.config.database_path
+
+        def work() -> Any:
+            conn = connect(path, readonly=True)
+            try:
+                return fn(conn)
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(work)
+
+    def _period(self, request: Any) -> tuple[datetime, datetime]:
+        start, end = _time(request, "start_time"), _time(request, "end_time")
+        if start is None or end is None:
+            raise invalid("start_time", "start_time and end_time are required")
+        return start, end
+
+    # -- shifts --------------------------------------------------------------------------
+
+    async def OpenShift(
+        self, request: closing_pb2.OpenShiftRequest, context: Context
+    ) -> closing_pb2.OpenShiftResponse:
+        async def run() -> closing_pb2.OpenShiftResponse:
+            op = await self.rt.operator(context)
+            counts = counts_from_pb(request.counts, self.settings.currency)
+            return await self.rt.mutate(
+                "OpenShift",
+                request,
+                lambda tx: self.day.open_shift(tx, op, counts),
+                lambda s: closing_pb2.OpenShiftResponse(shift=shift_to_pb(s)),
+                closing_pb2.OpenShiftResponse,
+            )
+
+        return await self.rt.call(context, "OpenShift", request, run)
+
+    async def CloseShift(
+        self, request: closing_pb2.CloseShiftRequest, context: Context
+    ) -> closing_pb2.CloseShiftResponse:
+        async def run() -> closing_pb2.CloseShiftResponse:
+            op = await self.rt.operator(context)
+            answered = await self.rt.answered("CloseShift", request, closing_pb2.CloseShiftResponse)
+            if answered is not None:
+                return answered
+            counts = counts_from_pb(request.counts, self.settings.currency)
+            plan = await self.rt.db.read(lambda c: self.day.plan_close(c, op, counts))
+            diff = plan.difference(self.settings.currency)
+            tse = (
+                await self._sign(movement_process_data(diff, self.settings.currency))
+                if diff
+                else None
+            )
+            return await self.rt.mutate(
+                "CloseShift",
+                request,
+                lambda tx: self.day.close_shift(tx, op, counts, plan, tse),
+                lambda s: closing_pb2.CloseShiftResponse(shift=shift_to_pb(s)),
+                closing_pb2.CloseShiftResponse,
+            )
+
+        return await self.rt.call(context, "CloseShift", request, run)
+
+    async def GetShift(
+        self, request: closing_pb2.GetShiftRequest, context: Context
+    ) -> closing_pb2.GetShiftResponse:
+        async def run() -> closing_pb2.GetShiftResponse:
+            await self.rt.operator(context)
+
+            def read(c: Any) -> closing_pb2.GetShiftResponse:
+                shift = self.day.get_shift(c, request.shift_id)
+                expected = None
+                if shift.state is ShiftState.OPEN:
+                    opening: dict[str, int] = {}
+                    for x in shift.opening:
+                        opening[x.currency] = opening.get(x.currency, 0) + x.amount
+                    moved = store.shift_cash(c, shift)
+                    expected = {
+                        k: opening.get(k, 0) + moved.get(k, 0) for k in set(opening) | set(moved)
+                    }
+                return closing_pb2.GetShiftResponse(shift=shift_to_pb(shift, expected))
+
+            result: closing_pb2.GetShiftResponse = await self.rt.db.read(read)
+            return result
+
+        return await self.rt.call(context, "GetShift", request, run)
+
+    # -- cash movements -----------------------------------------------------------------
+
+    async def AddCashMovement(
+        self, request: closing_pb2.AddCashMovementRequest, context: Context
+    ) -> closing_pb2.AddCashMovementResponse:
+        async def run() -> closing_pb2.AddCashMovementResponse:
+            op = await self.rt.operator(context)
+            answered = await self.rt.answered(
+                "AddCashMovement", request, closing_pb2.AddCashMovementResponse
+            )
+            if answered is not None:
+                return answered
+            kind = KIND_FROM_PB.get(request.kind)
+            if kind is None:
+                raise invalid("kind", "unknown or unspecified cash movement kind")
+            if not request.HasField("amount"):
+                raise invalid("amount", "is required")
+            direction = request.direction
+            if direction == closing_pb2.CASH_DIRECTION_UNSPECIFIED:
+                outgoing = kind is CashMovementKind.TRANSIT
+            else:
+                outgoing = direction == closing_pb2.CASH_DIRECTION_OUT
+            req: MovementRequest = await self.rt.db.read(
+                lambda c: self.day.validate_movement(
+                    c,
+                    op,
+                    kind,
+                    request.amount.amount_minor,
+                    request.amount.currency_code,
+                    request.reason,
+                    outgoing=outgoing,
+                )
+            )
+            tse = await self._sign(req.process_data)
+            return await self.rt.mutate(
+                "AddCashMovement",
+                request,
+                lambda tx: self.day.add_movement(tx, op, req, tse),
+                lambda m: closing_pb2.AddCashMovementResponse(movement=movement_to_pb(m)),
+                closing_pb2.AddCashMovementResponse,
+            )
+
+        return await self.rt.call(context, "AddCashMovement", request, run)
+
+    # -- X and Z -------------------------------------------------------------------------
+
+    async def GetXReport(
+        self, request: closing_pb2.GetXReportRequest, context: Context
+    ) -> closing_pb2.GetXReportResponse:
+        async def run() -> closing_pb2.GetXReportResponse:
+            op = await self.rt.operator(context)
+            report = await self.rt.db.read(lambda c: self.day.x_report(c, op))
+            return closing_pb2.GetXReportResponse(report=report_to_pb(report))
+
+        return await self.rt.call(context, "GetXReport", request, run)
+
+    async def CreateZClosing(
+        self, request: closing_pb2.CreateZClosingRequest, context: Context
+    ) -> closing_pb2.CreateZClosingResponse:
+        async def run() -> closing_pb2.CreateZClosingResponse:
+            op = await self.rt.operator(context)
+            return await self.rt.mutate(
+                "CreateZClosing",
+                request,
+                lambda tx: self.day.z_closing(tx, op, request.business_date),
+                lambda z: closing_pb2.CreateZClosingResponse(closing=closing_to_pb(z)),
+                closing_pb2.CreateZClosingResponse,
+            )
+
+        return await self.rt.call(context, "CreateZClosing", request, run)
+
+    async def GetClosing(
+        self, request: closing_pb2.GetClosingRequest, context: Context
+    ) -> closing_pb2.GetClosingResponse:
+        async def run() -> closing_pb2.GetClosingResponse:
+            await self.rt.operator(context)
+            z = await self.rt.db.read(lambda c: self.day.get_closing(c, request.z_nr))
+            return closing_pb2.GetClosingResponse(closing=closing_to_pb(z))
+
+        return await self.rt.call(context, "GetClosing", request, run)
+
+    async def ListClosings(
+        self, request: closing_pb2.ListClosingsRequest, context: Context
+    ) -> closing_pb2.ListClosingsResponse:
+        async def run() -> closing_pb2.ListClosingsResponse:
+            await self.rt.operator(context)
+            size = paging.page_size(request.page_size, default=50, maximum=500)
+            before = paging.decode_int(request.page_token, "z", empty=2**62)
+            rows = await self.rt.db.read(
+                lambda c: store.list_closings(c, self.settings.register_id, before, size + 1)
+            )
+            more = len(rows) > size
+            rows = rows[:size]
+            resp = closing_pb2.ListClosingsResponse(
+                next_page_token=paging.encode("z", rows[-1].z_nr) if more and rows else ""
+            )
+            for c in rows:
+                report = ClosingReport.from_dict(json.loads(c.report))
+                resp.closings.append(closing_to_pb(ZResult(c, report)))
+            return resp
+
+        return await self.rt.call(context, "ListClosings", request, run)
+
+    # -- exports -----------------------------------------------------------------------
+
+    async def ExportDsfinvk(
+        self, request: closing_pb2.ExportDsfinvkRequest, context: Context
+    ) -> AsyncIterator[closing_pb2.ExportDsfinvkResponse]:
+        spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
+
+        async def run() -> closing_pb2.ExportDsfinvkResponse:
+            op = await self.rt.operator(context)
+            op.require(Permission.EXPORT)
+            settings = self._export_settings()
+            start, end = _time(request, "start_time"), _time(request, "end_time")
+
+            def work(conn: Any) -> dsfinvk.ExportStats:
+                closings = dsfinvk.select_closings(
+                    conn,
+                    settings.register_id,
+                    z_from=request.z_from,
+                    z_to=request.z_to,
+                    start=start,
+                    end=end,
+                )
+                return dsfinvk.export(conn, settings, closings, spool, as_zip=True)
+
+            await self._read_only(work)
+            return closing_pb2.ExportDsfinvkResponse()
+
+        try:
+            await self.rt.call(context, "ExportDsfinvk", request, run)
+            spool.seek(0)
+            while chunk := spool.read(CHUNK):
+                yield closing_pb2.ExportDsfinvkResponse(chunk=chunk)
+        finally:
+            spool.close()
+
+    async def _files(
+        self, context: Context, method: str, request: Any, cash_book_only: bool
+    ) -> list[tuple[str, bytes]]:
+        op = await self.rt.operator(context)
+        op.require(Permission.EXPORT)
+        start, end = self._period(request)
+        reg = self.settings
+        fn = datev.cash_book if cash_book_only else datev.extended_cash_book
+        files: list[tuple[str, bytes]] = await self._read_only(
+            lambda c: fn(c, reg.register_id, reg.currency, start, end)
+        )
+        return files
+
+    async def ExportDatev(
+        self, request: closing_pb2.ExportDatevRequest, context: Context
+    ) -> closing_pb2.ExportDatevResponse:
+        async def run() -> closing_pb2.ExportDatevResponse:
+            files = await self._files(context, "ExportDatev", request, True)
+            return closing_pb2.ExportDatevResponse(
+                files=[closing_pb2.ExportFile(name=n, content=b) for n, b in files]
+            )
+
+        return await self.rt.call(context, "ExportDatev", request, run)
+
+    async def ExportCashBook(
+        self, request: closing_pb2.ExportCashBookRequest, context: Context
+    ) -> closing_pb2.ExportCashBookResponse:
+        async def run() -> closing_pb2.ExportCashBookResponse:
+            files = await self._files(context, "ExportCashBook", request, False)
+            return closing_pb2.ExportCashBookResponse(
+                files=[closing_pb2.ExportFile(name=n, content=b) for n, b in files]
+            )
+
+        return await self.rt.call(context, "ExportCashBook", request, run)
+
+    # -- receipt archive --------------------------------------------------------------------
+
+    async def ListReceipts(
+        self, request: closing_pb2.ListReceiptsRequest, context: Context
+    ) -> closing_pb2.ListReceiptsResponse:
+        async def run() -> closing_pb2.ListReceiptsResponse:
+            await self.rt.operator(context)
+            method = ""
+            if request.payment_method:
+                method = convert.payment_method_from_pb(request.payment_method).value
+            f = receipt_queries.ReceiptFilter(
+                number_from=request.receipt_number_from,
+                number_to=request.receipt_number_to,
+                start=_time(request, "start_time"),
+                end=_time(request, "end_time"),
+                gross_min=(
+                    request.gross_min.amount_minor if request.HasField("gross_min") else None
+                ),
+                gross_max=(
+                    request.gross_max.amount_minor if request.HasField("gross_max") else None
+                ),
+                method=method,
+                operator_id=request.operator_id,
+                register_id=request.register_id,
+            )
+            rows, token = await self.rt.db.read(
+                lambda c: receipt_queries.list_receipts(
+                    c,
+                    f,
+                    request.page_size,
+                    request.page_token,
+                    default_register=self.settings.register_id,
+                )
+            )
+            resp = closing_pb2.ListReceiptsResponse(next_page_token=token)
+            for r in rows:
+                resp.receipts.append(
+                    closing_pb2.ReceiptSummary(
+                        sale_id=r.sale_id,
+                        receipt_number=r.receipt_number,
+                        register_id=r.register_id,
+                        operator_id=r.operator_id,
+                        post_time=_ts(r.posted_at),
+                        total=_money(r.total, r.currency),
+                        payment_methods=[_method_pb(m) for m in r.methods],
+                        bon_id=r.bon_id,
+                        z_nr=r.z_nr or 0,
+                        tse_state=r.tse_state,
+                    )
+                )
+            return resp
+
+        return await self.rt.call(context, "ListReceipts", request, run)
+
+    async def GetReceipt(
+        self, request: closing_pb2.GetReceiptRequest, context: Context
+    ) -> closing_pb2.GetReceiptResponse:
+        async def run() -> closing_pb2.GetReceiptResponse:
+            await self.rt.operator(context)
+            which = request.WhichOneof("receipt_ref")
+            if which is None:
+                raise invalid("receipt_ref", "give sale_id or receipt_number")
+            d = await self.rt.db.read(
+                lambda c: receipt_queries.get_receipt(
+                    c,
+                    sale_id=request.sale_id if which == "sale_id" else "",
+                    receipt_number=request.receipt_number if which == "receipt_number" else 0,
+                    register_id=self.settings.register_id,
+                )
+            )
+            resp = closing_pb2.GetReceiptResponse(
+                sale=convert.sale_to_pb(d.sale, d.tse),
+                bon_id=d.bon_id,
+                z_nr=d.z_nr or 0,
+                shift_id=d.shift_id or 0,
+                late=d.late,
+            )
+            for j in d.prints:
+                resp.print_history.append(
+                    closing_pb2.PrintRecord(
+                        job_id=j.job_id,
+                        kind=j.kind,
+                        copy=bool(j.payload.get("copy", False)),
+                        state=(
+                            system_pb2.PRINT_JOB_STATE_DONE
+                            if j.state == outbox_store.DONE
+                            else system_pb2.PRINT_JOB_STATE_PENDING
+                        ),
+                        attempts=j.attempts,
+                        last_error=j.last_error,
+                        create_time=_ts(j.created_at),
+                    )
+                )
+            return resp
+
+        return await self.rt.call(context, "GetReceipt", request, run)
+
+
+def _method_pb(method: str) -> Any:
+    try:
+        return convert.METHOD_TO_PB[PaymentMethod(method)]
+    except (ValueError, KeyError):
+        return 0
+
+
+def add_closing_service(
+    server: grpc.aio.Server,
+    rt: Runtime,
+    gateway: FiscalGateway,
+    config: Config,
+    *,
+    on_outbox: Callable[[], None] | None = None,
+) -> None:
+    """Registers ClosingService. ``on_outbox`` wakes the outbox worker after a commit
+    that queued print/drawer jobs (pass ``worker.wake``); without it the gateway's
+    wake-up hook is used, which bootstrap sets to the same ``worker.wake``."""
+    wake = on_outbox or getattr(gateway, "_on_outbox", None) or (lambda: None)
+    closing_pb2_grpc.add_ClosingServiceServicer_to_server(
+        ClosingServicer(rt, gateway, config, wake), server
+    )

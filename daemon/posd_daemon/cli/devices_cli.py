@@ -1,0 +1,391 @@
+"""posctl commands for field technicians: devices, watch, test, device status, monitor.
+
+``posctl test print|drawer|display|scan`` run the interactive health check through the
+daemon and ask the technician to confirm what happened. When the daemon is not running,
+``--direct URL`` talks to the device itself (the daemon would otherwise hold it
+exclusively).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+from posd.client import PosdClient, PosdError
+from posd.v1 import device_pb2
+
+CLASSES = {
+    "print": device_pb2.DEVICE_CLASS_PRINTER,
+    "drawer": device_pb2.DEVICE_CLASS_DRAWER,
+    "display": device_pb2.DEVICE_CLASS_DISPLAY,
+    "scan": device_pb2.DEVICE_CLASS_SCANNER,
+}
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub.add_parser("devices", help="table of devices: id, class, transport, state, health")
+    w = sub.add_parser("watch", help="live device and sale events (Ctrl-C to stop)")
+    w.add_argument("--device", default="", help="only this device (id or alias)")
+    w.add_argument("--after", type=int, help="resume after this sequence number")
+    w.add_argument("--count", type=int, default=0, help="stop after N events")
+    t = sub.add_parser("test", help="interactive device test: the technician confirms")
+    t.add_argument("what", choices=sorted(CLASSES))
+    t.add_argument("--device", default="", help="device id or alias (default: the first)")
+    t.add_argument("--timeout", type=int, default=30, help="scan: seconds to wait for a code")
+    t.add_argument(
+        "--direct",
+        metavar="URL",
+        help="test the device directly, without the daemon (it must not be running)",
+    )
+    t.add_argument("--profile", default="", help="--direct: printer or display profile")
+    dev = sub.add_parser("device", help="one device").add_subparsers(
+        dest="device_command", required=True
+    )
+    ds = dev.add_parser("status", help="state, decoded status bits, statistics, health")
+    ds.add_argument("device_id")
+    mon = sub.add_parser("monitor", help="hex dump of a device's traffic (read-only)")
+    mon.add_argument("device_id")
+    mon.add_argument("--count", type=int, default=0, help="stop after N chunks")
+    dr = sub.add_parser("drawer", help="cash drawer").add_subparsers(
+        dest="drawer_command", required=True
+    )
+    do = dr.add_parser("open", help="no-sale open (DRAWER_OPEN_NO_SALE, journaled)")
+    do.add_argument("--reason", default="")
+
+
+def _enum(enum: object, value: int, prefix: str) -> str:
+    name: str = enum.Name(value)  # type: ignore[attr-defined]
+    return name.removeprefix(prefix).lower()
+
+
+def _health(d: device_pb2.Device) -> str:
+    if not d.health_checks:
+        return "-"
+    h = max(d.health_checks, key=lambda c: c.check_time.ToDatetime())
+    return _enum(device_pb2.HealthStatus, h.status, "HEALTH_STATUS_")
+
+
+def cmd_devices(
+    args: argparse.Namespace,
+    client: Callable[..., PosdClient],
+    out: Callable[[argparse.Namespace, object, str], None],
+) -> int:
+    with client(args, login=True) as c:
+        devices = c.list_devices()
+    rows = [
+        f"{'id':<28} {'alias':<9} {'class':<8} {'state':<7} {'online':<6} {'health':<8} transport"
+    ]
+    for d in devices:
+        rows.append(
+            f"{d.device_id[:28]:<28} {d.alias[:9]:<9} "
+            f"{_enum(device_pb2.DeviceClass, d.device_class, 'DEVICE_CLASS_'):<8} "
+            f"{_enum(device_pb2.DeviceState, d.state, 'DEVICE_STATE_'):<7} "
+            f"{'yes' if d.online else 'no':<6} {_health(d):<8} {d.description}"
+            + ("" if d.configured else "  (not configured)")
+        )
+    out(
+        args, [MessageToDict(d, preserving_proto_field_name=True) for d in devices], "\n".join(rows)
+    )
+    return 0
+
+
+def describe_event(e: device_pb2.Event) -> str:
+    kind = e.WhichOneof("payload") or "?"
+    p = getattr(e, kind) if kind != "?" else None
+    if kind == "state_change" and p is not None:
+        text = (
+            f"{_enum(device_pb2.DeviceState, p.previous_state, 'DEVICE_STATE_')} -> "
+            f"{_enum(device_pb2.DeviceState, p.state, 'DEVICE_STATE_')}"
+            + (f" ({p.message})" if p.message else "")
+        )
+    elif kind == "status_update" and p is not None:
+        text = _enum(device_pb2.DeviceStatusCode, p.status, "DEVICE_STATUS_CODE_")
+        text += f" {p.message}" if p.message else ""
+    elif kind == "error" and p is not None:
+        text = f"{p.operation} failed: {p.code}: {p.message}"
+    elif kind == "output_complete" and p is not None:
+        text = f"{p.operation} done {p.detail}".rstrip()
+    elif kind == "scan" and p is not None:
+        route = _enum(device_pb2.ScanRoute, p.route, "SCAN_ROUTE_")
+        text = f"{p.code} ({p.symbology}) -> {route}"
+        text += f" {p.error_reason}: {p.error_message}" if p.error_reason else ""
+    elif kind == "scan_rejected" and p is not None:
+        text = f"rejected {p.reason}: {p.detail}"
+    elif kind == "display_content" and p is not None:
+        text = f"[{p.mode}] " + " | ".join(p.lines)
+    elif kind == "sale" and p is not None:
+        total = p.total.amount_minor / 100
+        text = f"{p.kind} sale {p.sale_id[:8]} total {total:.2f} {p.total.currency_code}"
+        if p.line_name:
+            text += f" line {p.line_name!r}"
+        if p.receipt_number:
+            text += f" receipt {p.receipt_number}"
+    else:
+        text = ""
+    when = e.event_time.ToDatetime(tzinfo=UTC).astimezone().strftime("%H:%M:%S.%f")[:-3]
+    return f"{e.sequence:>6} {when} {kind:<15} {e.device_id or '-':<20} {text}"
+
+
+def cmd_watch(
+    args: argparse.Namespace,
+    client: Callable[..., PosdClient],
+    out: Callable[[argparse.Namespace, object, str], None],
+) -> int:
+    after: int | None = args.after
+    boot = ""
+    seen = 0
+    with client(args, login=True) as c:
+        while True:
+            stream = c.subscribe_events(after_sequence=after, boot_id=boot, device_id=args.device)
+            try:
+                for resp in stream:
+                    e = resp.event
+                    if resp.lost_events:
+                        print(f"# {resp.lost_events} event(s) lost (left the replay window)")
+                    if args.json:
+                        print(json.dumps(MessageToDict(e, preserving_proto_field_name=True)))
+                    else:
+                        print(describe_event(e))
+                    sys.stdout.flush()
+                    after, boot = e.sequence, e.boot_id
+                    seen += 1
+                    if args.count and seen >= args.count:
+                        _cancel(stream)
+                        return 0
+            except grpc.RpcError as exc:
+                code = exc.code() if hasattr(exc, "code") else None
+                if code == grpc.StatusCode.CANCELLED:
+                    return 0
+                if code in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE):
+                    print(f"# stream interrupted ({code.name}); resuming after {after}")
+                    time.sleep(0.5)
+                    continue
+                raise
+            except KeyboardInterrupt:
+                _cancel(stream)
+                return 0
+
+
+def _cancel(call: grpc.Call) -> None:
+    call.cancel()  # type: ignore[no-untyped-call]  # grpc-stubs leave Call.cancel untyped
+
+
+def _ask(prompt: str) -> bool:
+    answer = input(f"{prompt} [y/n] ").strip().lower()
+    return answer in ("y", "yes", "j", "ja")
+
+
+def _pick(c: PosdClient, what: str, ref: str) -> device_pb2.Device:
+    if ref:
+        return c.get_device(ref)
+    for d in c.list_devices():
+        if d.device_class == CLASSES[what] and d.configured:
+            return d
+    raise PosdError(grpc.StatusCode.NOT_FOUND, "DEVICE_NOT_FOUND", f"no {what} device configured")
+
+
+def cmd_test(
+    args: argparse.Namespace,
+    client: Callable[..., PosdClient],
+    out: Callable[[argparse.Namespace, object, str], None],
+) -> int:
+    if args.direct:
+        return direct_test(args)
+    with client(args, login=True) as c:
+        device = _pick(c, args.what, args.device)
+        ref = device.device_id
+        print(f"testing {ref} ({device.description}) ...")
+        check = c.check_health(
+            ref, device_pb2.HEALTH_LEVEL_INTERACTIVE, timeout_seconds=args.timeout
+        )
+        if check.status != device_pb2.HEALTH_STATUS_PENDING_CONFIRMATION:
+            print(f"FAILED: {check.message}")
+            return 1
+        print(check.message)
+        ok = _ask(check.prompt)
+        final = c.confirm_health_check(check.check_id, ok, "" if ok else "not as expected")
+    passed = final.status == device_pb2.HEALTH_STATUS_OK
+    out(
+        args,
+        MessageToDict(final, preserving_proto_field_name=True),
+        f"{args.what} test {'passed' if passed else 'FAILED'}: {final.message}",
+    )
+    return 0 if passed else 1
+
+
+def direct_test(args: argparse.Namespace) -> int:
+    """Without the daemon: open the device's transport ourselves."""
+    from posd_daemon.devices import manager as mgr  # noqa: PLC0415 (daemon side, optional)
+    from posd_daemon.devices.display import BUILTIN_DISPLAY_PROFILES  # noqa: PLC0415
+    from posd_daemon.devices.errors import DeviceError  # noqa: PLC0415
+    from posd_daemon.devices.escpos.profile import get_profile  # noqa: PLC0415
+    from posd_daemon.devices.model import HealthLevel, HealthStatus  # noqa: PLC0415
+
+    try:
+        if args.what in ("print", "drawer"):
+            printer = mgr.build_printer(
+                "direct", args.direct, get_profile(args.profile or "generic-80mm"), poll_interval=0
+            )
+            device: mgr.ManagedDevice = printer
+            if args.what == "drawer":
+                device = mgr.build_drawer("direct", printer=printer)
+                printer.worker.start()
+        elif args.what == "display":
+            profile = BUILTIN_DISPLAY_PROFILES[args.profile or "epson-dm-d"]
+            device = mgr.build_display("direct", args.direct, profile)
+        else:
+            return _direct_scan(args)
+        device.start()
+        report = device.check_health(HealthLevel.INTERACTIVE).result(60)
+    except (DeviceError, ValueError, KeyError) as exc:
+        print(f"posctl: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if report.status is not HealthStatus.PENDING_CONFIRMATION:
+            print(f"FAILED: {report.message}")
+            return 1
+        ok = _ask(report.prompt)
+        print(f"{args.what} test {'passed' if ok else 'FAILED'} (direct, {args.direct})")
+        return 0 if ok else 1
+    finally:
+        device.stop()
+        if args.what == "drawer":
+            printer.stop()
+
+
+def _direct_scan(args: argparse.Namespace) -> int:
+    from posd_daemon.devices import manager as mgr  # noqa: PLC0415
+    from posd_daemon.devices.scanning import Code  # noqa: PLC0415
+
+    got: list[Code] = []
+    scanner = mgr.build_scanner("direct", args.direct)
+    scanner.on_code = lambda _device, code: got.append(code)
+    scanner.start()
+    try:
+        print(f"scan a code within {args.timeout} s ...")
+        deadline = time.monotonic() + args.timeout
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        scanner.stop()
+    if not got:
+        print(f"FAILED: no scan within {args.timeout} s ({scanner.last_error or 'no data'})")
+        return 1
+    ok = _ask(f"The scanner read {got[0].code!r} ({got[0].symbology}): is this the label's code?")
+    return 0 if ok else 1
+
+
+def cmd_device_status(
+    args: argparse.Namespace,
+    client: Callable[..., PosdClient],
+    out: Callable[[argparse.Namespace, object, str], None],
+) -> int:
+    with client(args, login=True) as c:
+        d = c.get_device(args.device_id)
+    st = d.statistics
+    rows = [
+        f"device:      {d.device_id}" + (f" (alias {d.alias})" if d.alias else ""),
+        f"class:       {_enum(device_pb2.DeviceClass, d.device_class, 'DEVICE_CLASS_')}",
+        f"where:       {d.description}",
+        f"url:         {d.url}",
+        f"state:       {_enum(device_pb2.DeviceState, d.state, 'DEVICE_STATE_')}"
+        f" ({'online' if d.online else 'OFFLINE'})",
+        f"status:      {d.status_summary}",
+    ]
+    if d.last_error:
+        rows.append(f"last error:  {d.last_error}")
+    for flag in d.status_flags:
+        rows.append(f"  {flag.name:<24} {'YES' if flag.value else 'no'}")
+    if d.display_lines:
+        rows.append("display shows:")
+        rows += [f"  |{line}|" for line in d.display_lines]
+    rows.append(
+        f"statistics:  jobs {st.jobs}, lines {st.lines}, cuts {st.cuts}, drawer openings "
+        f"{st.drawer_openings}, errors {st.errors}, scans {st.scans} "
+        f"(+{st.scans_rejected} rejected), display updates {st.display_updates}, "
+        f"online {st.online_seconds / 3600:.2f} h"
+    )
+    for h in d.health_checks:
+        rows.append(
+            f"health {_enum(device_pb2.HealthLevel, h.level, 'HEALTH_LEVEL_'):<12}"
+            f"{_enum(device_pb2.HealthStatus, h.status, 'HEALTH_STATUS_'):<10} {h.message}"
+        )
+    out(args, MessageToDict(d, preserving_proto_field_name=True), "\n".join(rows))
+    return 0
+
+
+def hexdump_line(direction: str, when: datetime, data: bytes, offset: int = 0) -> list[str]:
+    lines = []
+    for i in range(0, len(data), 16):
+        chunk = data[i : i + 16]
+        text = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
+        stamp = when.astimezone().strftime("%H:%M:%S.%f")[:-3] if i == 0 else " " * 12
+        lines.append(f"{stamp} {direction} {offset + i:06x}  {chunk.hex(' '):<47}  {text}")
+    return lines
+
+
+def cmd_monitor(
+    args: argparse.Namespace,
+    client: Callable[..., PosdClient],
+    out: Callable[[argparse.Namespace, object, str], None],
+) -> int:
+    seen = 0
+    with client(args, login=True) as c:
+        device = c.get_device(args.device_id)
+        print(f"# monitoring {device.device_id} ({device.description}), read-only; Ctrl-C stops")
+        stream = c.monitor_device(args.device_id)
+        try:
+            for chunk in stream:
+                direction = "->" if chunk.direction == device_pb2.TRAFFIC_DIRECTION_TX else "<-"
+                if chunk.dropped:
+                    print(f"# {chunk.dropped} chunk(s) dropped")
+                when = chunk.capture_time.ToDatetime(tzinfo=UTC)
+                if args.json:
+                    print(
+                        json.dumps(
+                            {"dir": direction, "time": when.isoformat(), "hex": chunk.data.hex()}
+                        )
+                    )
+                else:
+                    print("\n".join(hexdump_line(direction, when, chunk.data)))
+                sys.stdout.flush()
+                seen += 1
+                if args.count and seen >= args.count:
+                    _cancel(stream)
+                    break
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.CANCELLED:
+                raise
+        except KeyboardInterrupt:
+            _cancel(stream)
+    return 0
+
+
+def cmd_drawer_open(
+    args: argparse.Namespace,
+    client: Callable[..., PosdClient],
+    out: Callable[[argparse.Namespace, object, str], None],
+) -> int:
+    with client(args, login=True) as c:
+        r = c.open_drawer(args.reason)
+    text = (
+        f"drawer opened (job {r.job_id}, journal record {r.journal_sequence})"
+        if r.kicked
+        else f"drawer open queued as job {r.job_id}: {r.last_error or 'waiting for the printer'}"
+    )
+    out(args, MessageToDict(r, preserving_proto_field_name=True), text)
+    return 0 if r.kicked else 1
+
+
+DIRECT_HINT = (
+    "\nWithout the daemon, test a device directly:\n"
+    "  posctl test print --direct serial:///dev/ttyUSB0?baud=19200\n"
+    "  posctl test display --direct serial:///dev/ttyUSB1 --profile cd5220\n"
+    "  posctl test scan --direct evdev:///dev/input/by-id/usb-...-event-kbd"
+)

@@ -1,0 +1,601 @@
+"""``posctl import …`` (master data from CSV/JSON files) and ``posctl sales purge``.
+
+    posctl --operator 1 import items items.csv
+    posctl --operator 1 import customers customers.json --validate-only
+    posctl --operator 1 import stock stock.csv --skip-invalid
+    posctl --operator 1 sales purge --older-than 2h [--dry-run]
+
+An import is one request and one transaction in the daemon: unless ``--skip-invalid``
+is given, a single bad row means nothing is imported, and the report names every
+rejected row (its line in the file) with the reason. Rows posctl cannot even parse are
+rejected the same way (reason PARSE_ERROR); the daemon then only validates the rest so
+the report is complete.
+
+CSV: a header row naming the columns (see :data:`CSV_COLUMNS`), ``,`` or ``;`` as the
+delimiter, UTF-8. Amounts are decimal major units ("3.49", or "3,49"); lists inside a
+cell are separated by ``|`` and their parts by ``:`` (``variants = M:Größe M|L:Größe
+L:2199``). JSON: a list of objects in the proto3 JSON form of the message (or an object
+with that list under the kind's name), e.g. ``[{"itemId": "1001", "name": "Brot",
+"grossPrice": {"amountMinor": "349", "currencyCode": "EUR"}, ...}]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import duration_pb2
+from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
+from google.protobuf.message import Message
+from posd.client import new_request_id
+from posd.v1 import catalog_pb2, common_pb2, customer_pb2, sale_pb2, shop_pb2
+
+from posd_daemon.domain.money import CURRENCY_EXPONENTS
+
+EXIT_REJECTED = 1
+
+
+class RowError(Exception):
+    """A row posctl cannot turn into a request message."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    message: type[Message]
+    json_key: str
+    request: Callable[..., Message]
+    stub: str  # attribute of PosdClient holding the stub
+    rpc: str
+    columns: tuple[str, ...]
+    from_csv: Callable[[dict[str, str], str], Message]
+
+
+# -- cell parsing -----------------------------------------------------------------------------
+
+
+def _bool(text: str, column: str) -> bool:
+    t = text.strip().lower()
+    if t in ("", "0", "false", "no", "n", "nein"):
+        return False
+    if t in ("1", "true", "yes", "y", "ja", "j"):
+        return True
+    raise RowError(f"{column}: {text!r} is not true/false")
+
+
+def _minor(text: str, currency: str, column: str) -> int:
+    t = text.strip().replace(" ", "")
+    if "," in t and "." not in t:
+        t = t.replace(",", ".")
+    try:
+        value = Decimal(t)
+    except InvalidOperation:
+        raise RowError(f"{column}: {text!r} is not an amount") from None
+    exp = CURRENCY_EXPONENTS.get(currency, 2)
+    minor = value.scaleb(exp)
+    if not minor.is_finite() or minor != minor.to_integral_value():
+        raise RowError(f"{column}: {text!r} has more decimals than {currency} allows")
+    return int(minor)
+
+
+def _money(text: str, currency: str, column: str) -> common_pb2.Money:
+    return common_pb2.Money(amount_minor=_minor(text, currency, column), currency_code=currency)
+
+
+def _decimal_text(text: str) -> str:
+    t = text.strip()
+    return t.replace(",", ".") if "," in t and "." not in t else t
+
+
+def _list(text: str) -> list[list[str]]:
+    return [[p.strip() for p in part.split(":")] for part in text.split("|") if part.strip()]
+
+
+def _enum(enum_type: Any, prefix: str, text: str, column: str, aliases: dict[str, str]) -> int:
+    t = text.strip().upper()
+    if not t:
+        return 0
+    t = aliases.get(t, t)
+    if t.isdigit():
+        return int(t)
+    try:
+        return int(enum_type.Value(f"{prefix}{t}"))
+    except ValueError:
+        names = [
+            v.name.removeprefix(prefix)
+            for v in enum_type.DESCRIPTOR.values
+            if not v.name.endswith("UNSPECIFIED")
+        ]
+        raise RowError(f"{column}: {text!r} is not one of {', '.join(names)}") from None
+
+
+# -- CSV rows -> messages ---------------------------------------------------------------------
+
+
+def item_from_csv(row: dict[str, str], currency: str) -> Message:
+    cur = row.get("currency_code", "").strip() or currency
+    item = catalog_pb2.Item(
+        item_id=row.get("item_id", "").strip(),
+        name=row.get("name", "").strip(),
+        vat_category=_enum(  # type: ignore[arg-type]
+            common_pb2.VatCategory, "VAT_CATEGORY_", row.get("vat_category", ""), "vat_category", {}
+        ),
+        barcodes=[c for c in row.get("barcodes", "").replace(" ", "").split("|") if c],
+        unit=row.get("unit", "").strip(),
+        fractional_quantity=_bool(row.get("fractional", ""), "fractional"),
+        item_type=_enum(  # type: ignore[arg-type]
+            catalog_pb2.ItemType, "ITEM_TYPE_", row.get("item_type", ""), "item_type", {}
+        ),
+        tracking=_enum(  # type: ignore[arg-type]
+            catalog_pb2.Tracking, "TRACKING_", row.get("tracking", ""), "tracking", {}
+        ),
+    )
+    if row.get("gross_price", "").strip():
+        item.gross_price.CopyFrom(_money(row["gross_price"], cur, "gross_price"))
+    if row.get("net_price", "").strip():
+        item.net_price.CopyFrom(_money(row["net_price"], cur, "net_price"))
+    for parts in _list(row.get("variants", "")):
+        v = catalog_pb2.ItemVariant(variant_id=parts[0], name=parts[1] if len(parts) > 1 else "")
+        if len(parts) > 2 and parts[2]:
+            v.price.CopyFrom(_money(parts[2], cur, "variants"))
+        v.barcodes.extend(p for p in parts[3:] if p)
+        item.variants.append(v)
+    for parts in _list(row.get("units", "")):
+        u = catalog_pb2.ItemUnit(
+            unit=parts[0], quantity_per_unit=_decimal_text(parts[1]) if len(parts) > 1 else ""
+        )
+        if len(parts) > 2 and parts[2]:
+            u.price.CopyFrom(_money(parts[2], cur, "units"))
+        if len(parts) > 3:
+            u.fractional_quantity = _bool(parts[3], "units")
+        u.barcodes.extend(p for p in parts[4:] if p)
+        item.units.append(u)
+    return item
+
+
+PRICE_ENTRY = {"CONSUMER": "GROSS", "BUSINESS": "NET", "B2C": "GROSS", "B2B": "NET"}
+
+
+def customer_from_csv(row: dict[str, str], currency: str) -> Message:
+    return customer_pb2.Customer(
+        customer_number=row.get("customer_number", "").strip(),
+        name=row.get("name", "").strip(),
+        company=row.get("company", "").strip(),
+        email=row.get("email", "").strip(),
+        street=row.get("street", "").strip(),
+        postal_code=row.get("postal_code", "").strip(),
+        city=row.get("city", "").strip(),
+        country_code=row.get("country_code", "").strip().upper(),
+        vat_id=row.get("vat_id", "").strip(),
+        default_currency_code=row.get("default_currency_code", "").strip().upper(),
+        price_entry=_enum(  # type: ignore[arg-type]
+            common_pb2.PriceBasis,
+            "PRICE_BASIS_",
+            row.get("price_entry", ""),
+            "price_entry",
+            PRICE_ENTRY,
+        ),
+        discount_percent=_decimal_text(row.get("discount_percent", "")),
+    )
+
+
+def shop_from_csv(row: dict[str, str], currency: str) -> Message:
+    cur = row.get("currency_code", "").strip().upper() or currency
+    shop = shop_pb2.Shop(
+        shop_id=row.get("shop_id", "").strip(),
+        name=row.get("name", "").strip(),
+        currency_code=cur,
+        default_customer_number=row.get("default_customer_number", "").strip(),
+        vat_policy=_enum(  # type: ignore[arg-type]
+            shop_pb2.VatPolicy, "VAT_POLICY_", row.get("vat_policy", ""), "vat_policy", {}
+        ),
+        vat_rounding=_enum(  # type: ignore[arg-type]
+            shop_pb2.VatRounding, "VAT_ROUNDING_", row.get("vat_rounding", ""), "vat_rounding", {}
+        ),
+        allow_negative_stock=_bool(row.get("allow_negative_stock", ""), "allow_negative_stock"),
+        price_edit_allowed=_bool(row.get("price_edit_allowed", ""), "price_edit_allowed"),
+        vendor_scan_allowed=_bool(row.get("vendor_scan_allowed", ""), "vendor_scan_allowed"),
+    )
+    if row.get("simplified_invoice_limit", "").strip():
+        shop.simplified_invoice_limit.CopyFrom(
+            _money(row["simplified_invoice_limit"], cur, "simplified_invoice_limit")
+        )
+    timeout = row.get("empty_sale_timeout_seconds", "").strip()
+    if timeout:
+        if not timeout.isdigit():
+            raise RowError("empty_sale_timeout_seconds: whole seconds")
+        shop.empty_sale_timeout_seconds = int(timeout)
+    for parts in _list(row.get("fixed_rates", "")):
+        shop.fixed_rates.append(
+            shop_pb2.FixedRate(currency_code=parts[0].upper(), rate=_decimal_text(parts[-1]))
+        )
+    for parts in _list(row.get("cash_rounding", "")):
+        if len(parts) != 2 or not parts[1].isdigit():
+            raise RowError("cash_rounding: CUR:minor_units|...")
+        shop.cash_rounding.append(
+            shop_pb2.CashRounding(currency_code=parts[0].upper(), increment_minor=int(parts[1]))
+        )
+    for parts in _list(row.get("discounts", "")):
+        if len(parts) != 3:
+            raise RowError("discounts: CODE:name:percent|...")
+        shop.discounts.append(
+            shop_pb2.ShopDiscount(code=parts[0], name=parts[1], percent=_decimal_text(parts[2]))
+        )
+    for column in ("role_discount_limits", "operator_discount_limits"):
+        for parts in _list(row.get(column, "")):
+            if len(parts) != 2:
+                raise RowError(f"{column}: key:percent|...")
+            getattr(shop, column).append(
+                shop_pb2.DiscountLimit(key=parts[0], percent=_decimal_text(parts[1]))
+            )
+    return shop
+
+
+def register_from_csv(row: dict[str, str], currency: str) -> Message:
+    reg = shop_pb2.Register(
+        register_id=row.get("register_id", "").strip(),
+        shop_id=row.get("shop_id", "").strip(),
+        location_id=row.get("location_id", "").strip(),
+        price_edit_allowed=_bool(row.get("price_edit_allowed", ""), "price_edit_allowed"),
+    )
+    for parts in _list(row.get("document_types", "")):
+        reg.document_types.append(
+            _enum(shop_pb2.DocumentType, "DOCUMENT_TYPE_", parts[0], "document_types", {})  # type: ignore[arg-type]
+        )
+    for parts in _list(row.get("requirements", "")):
+        if len(parts) != 2:
+            raise RowError("requirements: DOCUMENT:attribute|...")
+        reg.requirements.append(
+            shop_pb2.DocumentRequirement(
+                document_type=_enum(  # type: ignore[arg-type]
+                    shop_pb2.DocumentType, "DOCUMENT_TYPE_", parts[0], "requirements", {}
+                ),
+                attribute=parts[1],
+            )
+        )
+    return reg
+
+
+def stock_from_csv(row: dict[str, str], currency: str) -> Message:
+    return catalog_pb2.StockEntry(
+        location_id=row.get("location_id", "").strip(),
+        item_id=row.get("item_id", "").strip(),
+        variant_id=row.get("variant_id", "").strip(),
+        lot_number=row.get("lot_number", "").strip(),
+        serial_number=row.get("serial_number", "").strip(),
+        quantity=_decimal_text(row.get("quantity", "")),
+        expiry_date=row.get("expiry_date", "").strip(),
+    )
+
+
+def vendor_from_csv(row: dict[str, str], currency: str) -> Message:
+    v = catalog_pb2.Vendor(
+        vendor_number=row.get("vendor_number", "").strip(), name=row.get("name", "").strip()
+    )
+    for parts in _list(row.get("items", "")):
+        v.items.append(
+            catalog_pb2.VendorItem(
+                item_id=parts[0], vendor_item_number=parts[1] if len(parts) > 1 else ""
+            )
+        )
+    return v
+
+
+def rate_from_csv(row: dict[str, str], currency: str) -> Message:
+    return shop_pb2.ExchangeRate(
+        base_currency_code=row.get("base_currency_code", "").strip().upper() or currency,
+        currency_code=row.get("currency_code", "").strip().upper(),
+        date=row.get("date", "").strip(),
+        rate=_decimal_text(row.get("rate", "")),
+    )
+
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind(
+            "items",
+            catalog_pb2.Item,
+            "items",
+            catalog_pb2.ImportItemsRequest,
+            "catalog",
+            "ImportItems",
+            (
+                "item_id", "name", "gross_price", "net_price", "currency_code", "vat_category",
+                "unit", "fractional", "barcodes", "item_type", "tracking", "variants", "units",
+            ),
+            item_from_csv,
+        ),
+        Kind(
+            "customers",
+            customer_pb2.Customer,
+            "customers",
+            customer_pb2.ImportCustomersRequest,
+            "customers",
+            "ImportCustomers",
+            (
+                "customer_number", "name", "company", "email", "street", "postal_code", "city",
+                "country_code", "vat_id", "default_currency_code", "price_entry",
+                "discount_percent",
+            ),
+            customer_from_csv,
+        ),
+        Kind(
+            "shops",
+            shop_pb2.Shop,
+            "shops",
+            shop_pb2.ImportShopsRequest,
+            "shops",
+            "ImportShops",
+            (
+                "shop_id", "name", "currency_code", "default_customer_number", "vat_policy",
+                "vat_rounding", "simplified_invoice_limit", "allow_negative_stock",
+                "price_edit_allowed", "vendor_scan_allowed", "fixed_rates", "cash_rounding",
+                "discounts", "role_discount_limits", "operator_discount_limits",
+                "empty_sale_timeout_seconds",
+            ),
+            shop_from_csv,
+        ),
+        Kind(
+            "registers",
+            shop_pb2.Register,
+            "registers",
+            shop_pb2.ImportRegistersRequest,
+            "shops",
+            "ImportRegisters",
+            (
+                "register_id", "shop_id", "location_id", "document_types", "requirements",
+                "price_edit_allowed",
+            ),
+            register_from_csv,
+        ),
+        Kind(
+            "stock",
+            catalog_pb2.StockEntry,
+            "entries",
+            catalog_pb2.ImportStockRequest,
+            "catalog",
+            "ImportStock",
+            (
+                "location_id", "item_id", "variant_id", "lot_number", "serial_number",
+                "quantity", "expiry_date",
+            ),
+            stock_from_csv,
+        ),
+        Kind(
+            "vendors",
+            catalog_pb2.Vendor,
+            "vendors",
+            catalog_pb2.ImportVendorsRequest,
+            "catalog",
+            "ImportVendors",
+            ("vendor_number", "name", "items"),
+            vendor_from_csv,
+        ),
+        Kind(
+            "rates",
+            shop_pb2.ExchangeRate,
+            "rates",
+            shop_pb2.ImportExchangeRatesRequest,
+            "shops",
+            "ImportExchangeRates",
+            ("base_currency_code", "currency_code", "date", "rate"),
+            rate_from_csv,
+        ),
+    )
+}  # fmt: skip
+CSV_COLUMNS = {name: kind.columns for name, kind in KINDS.items()}
+
+
+@dataclass
+class ParsedFile:
+    messages: list[Message]
+    lines: list[int]  # file line (CSV) or list index + 1 (JSON) of each message
+    errors: list[tuple[int, str]]  # (line, message)
+
+
+def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
+    first = text.splitlines()[0] if text.strip() else ""
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    for row in reader:
+        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+            continue
+        yield reader.line_num, {k.strip(): (v or "") for k, v in row.items() if k}
+
+
+def parse_file(kind: Kind, path: Path, fmt: str, currency: str) -> ParsedFile:
+    text = path.read_text("utf-8-sig")
+    out = ParsedFile([], [], [])
+    if fmt == "json":
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise RowError(f"{path}: not valid JSON: {exc}") from None
+        if isinstance(data, dict):
+            data = data.get(kind.json_key, data.get(kind.name))
+        if not isinstance(data, list):
+            raise RowError(
+                f"{path}: expected a list of {kind.name} (or {{{kind.json_key!r}: [...]}})"
+            )
+        for i, obj in enumerate(data, start=1):
+            try:
+                if not isinstance(obj, dict):
+                    raise RowError("not an object")
+                out.messages.append(ParseDict(obj, kind.message()))
+                out.lines.append(i)
+            except (ParseError, RowError) as exc:
+                out.errors.append((i, str(exc)))
+        return out
+    unknown: set[str] = set()
+    for line, row in _csv_rows(text):
+        unknown |= set(row) - set(kind.columns)
+        try:
+            out.messages.append(kind.from_csv(row, currency))
+            out.lines.append(line)
+        except RowError as exc:
+            out.errors.append((line, str(exc)))
+    if unknown:
+        raise RowError(
+            f"{path}: unknown column(s) {', '.join(sorted(unknown))};"
+            f" {kind.name} columns: {', '.join(kind.columns)}"
+        )
+    return out
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def add_commands(sub: Any) -> None:
+    imp = sub.add_parser(
+        "import",
+        help="import master data from a CSV or JSON file (one transaction)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    imp.add_argument("kind", choices=sorted(KINDS))
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--format", choices=("csv", "json"), help="default: by the file's suffix")
+    imp.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="import the valid rows even when some are rejected (default: all or nothing)",
+    )
+    imp.add_argument(
+        "--validate-only", action="store_true", help="only check the file; import nothing"
+    )
+    sales = sub.add_parser("sales", help="maintenance of sales").add_subparsers(
+        dest="sales_command", required=True
+    )
+    purge = sales.add_parser(
+        "purge",
+        help="cancel open sales idle for longer than --older-than (TSE transaction cancelled)",
+    )
+    purge.add_argument(
+        "--older-than", required=True, help="e.g. 90m, 2h, 3d, 1h30m (at least 1 minute)"
+    )
+    purge.add_argument("--dry-run", action="store_true", help="only show what would happen")
+
+
+_DURATION = re.compile(r"(\d+)([smhd])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    t = text.strip().lower()
+    if t.isdigit():
+        return int(t)
+    parts = _DURATION.findall(t)
+    if not parts or "".join(n + u for n, u in parts) != t:
+        raise ValueError(f"{text!r} is not a duration like 90m, 2h, 3d or 1h30m")
+    return sum(int(n) * _UNITS[u] for n, u in parts)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from posd_daemon.cli import posctl as core  # noqa: PLC0415 - posctl imports this module
+    from posd_daemon.ops.config import ConfigError, load  # noqa: PLC0415
+
+    kind = KINDS[args.kind]
+    if not args.file.exists():
+        raise core.CliError(f"{args.file}: no such file")
+    fmt = args.format or ("json" if args.file.suffix.lower() == ".json" else "csv")
+    overrides = {"state": {"dir": args.state_dir}} if args.state_dir else None
+    try:
+        currency = load(args.config, overrides).register.currency
+    except ConfigError as exc:
+        raise core.CliError(str(exc)) from None
+    try:
+        parsed = parse_file(kind, args.file, fmt, currency)
+    except (RowError, UnicodeDecodeError, csv.Error) as exc:
+        raise core.CliError(str(exc)) from None
+    validate_only = args.validate_only or (bool(parsed.errors) and not args.skip_invalid)
+    with core._client(args, login=True) as c:
+        stub = getattr(c, kind.stub)
+        request = kind.request(
+            request_id=new_request_id(),
+            skip_invalid_rows=args.skip_invalid,
+            validate_only=validate_only,
+        )
+        getattr(request, kind.json_key).extend(parsed.messages)
+        summary = c.call(getattr(stub, kind.rpc), request).summary
+    rejected = [(line, "", "", "PARSE_ERROR", msg) for line, msg in parsed.errors]
+    for r in summary.rejections:
+        line = parsed.lines[r.row - 1] if 0 < r.row <= len(parsed.lines) else r.row
+        rejected.append((line, r.key, r.field, r.reason, r.message))
+    rejected.sort()
+    where = "line" if fmt == "csv" else "entry"
+    committed = summary.committed and not (validate_only and not args.validate_only)
+    rows = [
+        f"{args.file}: {len(parsed.messages) + len(parsed.errors)} rows, {len(rejected)} rejected",
+    ]
+    if committed:
+        rows.append(
+            f"imported {summary.imported} {kind.name}"
+            f" ({summary.created} new, {summary.updated} replaced)"
+        )
+    elif args.validate_only:
+        rows.append(f"validated only: {summary.imported} would be imported; nothing changed")
+    else:
+        rows.append("NOTHING imported (all or nothing; --skip-invalid imports the valid rows)")
+    for line, key, field, reason, message in rejected:
+        label = f"{where} {line}" + (f" [{key}]" if key else "")
+        rows.append(f"  {label}: {reason}: {message}" + (f" ({field})" if field else ""))
+    data = {
+        "file": str(args.file),
+        "kind": kind.name,
+        "committed": committed,
+        "summary": MessageToDict(summary, preserving_proto_field_name=True),
+        "rejected": [
+            {"line": line, "key": key, "field": field, "reason": reason, "message": message}
+            for line, key, field, reason, message in rejected
+        ],
+    }
+    core._out(args, data, "\n".join(rows))
+    return EXIT_REJECTED if rejected else 0
+
+
+def cmd_sales(args: argparse.Namespace) -> int:
+    from posd_daemon.cli import posctl as core  # noqa: PLC0415 - posctl imports this module
+
+    try:
+        seconds = parse_duration(args.older_than)
+    except ValueError as exc:
+        raise core.CliError(str(exc)) from None
+    with core._client(args, login=True) as c:
+        resp = c.call(
+            c.sales.PurgeSales,
+            sale_pb2.PurgeSalesRequest(
+                request_id=new_request_id(),
+                older_than=duration_pb2.Duration(seconds=seconds),
+                validate_only=args.dry_run,
+            ),
+        )
+    verb = "would be " if args.dry_run else ""
+    rows = [f"{'sale id':<32}  {'last change':<19}  action"]
+    for p in resp.sales:
+        action = sale_pb2.PurgeAction.Name(p.action).removeprefix("PURGE_ACTION_").lower()
+        when = p.update_time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
+        rows.append(f"{p.sale_id:<32}  {when:<19}  {verb}{action} {p.reason}".rstrip())
+    done = sum(1 for p in resp.sales if p.action != sale_pb2.PURGE_ACTION_KEPT)
+    rows.append(f"{done} abandoned sale(s) {verb}removed, {len(resp.sales) - done} kept")
+    core._out(
+        args,
+        [MessageToDict(p, preserving_proto_field_name=True) for p in resp.sales],
+        "\n".join(rows),
+    )
+    return 0
+
+
+#: posctl dispatches on (command, None) for these (their sub-commands are read here)
+HANDLERS: dict[tuple[str, str | None], Callable[[argparse.Namespace], int]] = {
+    ("import", None): cmd_import,
+    ("sales", None): cmd_sales,
+}

@@ -1,0 +1,491 @@
+"""posctl commands for the register's day (hooked into ``cli/posctl.py``):
+
+    posctl closing x | z [--business-date D] | show N | list [--limit N]
+    posctl shift open|close [--count 5000=2 --count 200=10 ...] [--total 12.50] | show [N]
+    posctl cash in|out|transit|tip AMOUNT --reason TEXT [--in|--out]
+    posctl export dsfinvk (--z A-B | --from DATE --to DATE) OUT      (OUT.zip or a directory)
+    posctl export datev --from DATE --to DATE OUT                    (file or directory)
+    posctl export cashbook --from DATE --to DATE OUT
+    posctl receipts list [filters] | show N
+
+``add_commands(subparsers)`` adds the parsers; ``HANDLERS`` maps ``(command, sub)`` to a
+handler; ``DESTS`` names the sub-command attributes (``args.closing_command`` …).
+Amounts are decimal text (``12.50``), never floats; dates are ``YYYY-MM-DD`` (UTC days)
+or full ISO-8601 times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import zipfile
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+from posd.v1 import closing_pb2, common_pb2, sale_pb2
+
+DESTS = (
+    "closing_command",
+    "shift_command",
+    "cash_command",
+    "export_command",
+    "receipts_command",
+)
+
+
+def _base() -> Any:
+    from posd_daemon.cli import posctl  # noqa: PLC0415 - posctl imports this module
+
+    return posctl
+
+
+def _fail(message: str) -> Exception:
+    err: Exception = _base().CliError(message)
+    return err
+
+
+def amount(text: str) -> int:
+    """``12.50`` -> 1250 (minor units, 2 decimals)."""
+    try:
+        d = Decimal(text.replace(",", "."))
+    except InvalidOperation:
+        raise _fail(f"{text!r} is not an amount like 12.50") from None
+    if not d.is_finite() or d != d.quantize(Decimal("0.01")):
+        raise _fail(f"{text!r}: at most 2 decimals")
+    return int(d * 100)
+
+
+def when(text: str, *, end: bool = False) -> datetime:
+    """A date (whole UTC day; ``end``: the day after) or an ISO-8601 time."""
+    try:
+        if len(text) == 10:
+            day = datetime.fromisoformat(text).replace(tzinfo=UTC)
+            return day + timedelta(days=1) if end else day
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise _fail(f"{text!r} is not a date (YYYY-MM-DD) or ISO time") from None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _m(msg: common_pb2.Money) -> str:
+    q, r = divmod(abs(msg.amount_minor), 100)
+    sign = "-" if msg.amount_minor < 0 else ""
+    return f"{sign}{q}.{r:02d} {msg.currency_code}"
+
+
+def _dict(msg: Any) -> dict[str, Any]:
+    out: dict[str, Any] = MessageToDict(msg, preserving_proto_field_name=True)
+    return out
+
+
+def add_commands(sub: Any) -> None:
+    cl = sub.add_parser("closing", help="X report, Z closing (Kassenabschluss)")
+    cls = cl.add_subparsers(dest="closing_command", required=True)
+    cls.add_parser("x", help="interim report of the open period (changes nothing)")
+    z = cls.add_parser("z", help="Z closing: closes the period, prints and stores it")
+    z.add_argument("--business-date", default="", help="YYYY-MM-DD when not today")
+    sh = cls.add_parser("show", help="one Z closing")
+    sh.add_argument("z_nr", type=int)
+    ls = cls.add_parser("list", help="Z closings, newest first")
+    ls.add_argument("--limit", type=int, default=30)
+
+    sf = sub.add_parser("shift", help="shifts and cash counts")
+    sfs = sf.add_subparsers(dest="shift_command", required=True)
+    for name, text in (("open", "open a shift with the counted float"), ("close", "close it")):
+        p = sfs.add_parser(name, help=text)
+        p.add_argument(
+            "--count",
+            action="append",
+            default=[],
+            metavar="DENOM=PIECES",
+            help="coins/notes, e.g. 5000=2 (2 x 50.00) or 0.50=12; repeat",
+        )
+        p.add_argument("--total", default="", help="a counted total without denominations")
+        p.add_argument("--currency", default="EUR")
+    ss = sfs.add_parser("show", help="the open (or last) shift, or shift N")
+    ss.add_argument("shift_id", type=int, nargs="?", default=0)
+
+    ca = sub.add_parser("cash", help="cash movements (signed, printed, drawer opens)")
+    cas = ca.add_subparsers(dest="cash_command", required=True)
+    for name, text in (
+        ("in", "Einlage: cash into the drawer"),
+        ("out", "Entnahme: cash out of the drawer"),
+        ("transit", "Geldtransit to the safe/bank (--in: back from it)"),
+        ("tip", "Trinkgeld received (--out: paid out to the employee)"),
+    ):
+        p = cas.add_parser(name, help=text)
+        p.add_argument("amount", help="e.g. 50.00")
+        p.add_argument("--reason", required=True)
+        if name in ("transit", "tip"):
+            g = p.add_mutually_exclusive_group()
+            g.add_argument("--in", dest="direction_in", action="store_true")
+            g.add_argument("--out", dest="direction_out", action="store_true")
+
+    ex = sub.add_parser("export", help="DSFinV-K, DATEV Kassenbuch, extended cash book")
+    exs = ex.add_subparsers(dest="export_command", required=True)
+    d = exs.add_parser("dsfinvk", help="DSFinV-K export of Z closings")
+    d.add_argument("--z", default="", help="Z range, e.g. 1-31 (or one number)")
+    d.add_argument("--from", dest="start", default="")
+    d.add_argument("--to", dest="end", default="")
+    d.add_argument("out", type=Path, help="OUT.zip, or a directory to unpack into")
+    for name, text in (
+        ("datev", "DATEV Kassenbuch online: cash movements"),
+        ("cashbook", "extended cash book: all receipts per payment method"),
+    ):
+        p = exs.add_parser(name, help=text)
+        p.add_argument("--from", dest="start", required=True)
+        p.add_argument("--to", dest="end", required=True)
+        p.add_argument("out", type=Path, help="file, or a directory for several parts")
+
+    rc = sub.add_parser("receipts", help="the receipt archive")
+    rcs = rc.add_subparsers(dest="receipts_command", required=True)
+    rl = rcs.add_parser("list", help="posted receipts, newest first")
+    rl.add_argument("--number-from", type=int, default=0)
+    rl.add_argument("--number-to", type=int, default=0)
+    rl.add_argument("--from", dest="start", default="")
+    rl.add_argument("--to", dest="end", default="")
+    rl.add_argument("--min", dest="gross_min", default="")
+    rl.add_argument("--max", dest="gross_max", default="")
+    rl.add_argument("--method", choices=("cash", "card"), default=None)
+    rl.add_argument("--operator", dest="by_operator", default="")
+    rl.add_argument("--limit", type=int, default=50)
+    rs = rcs.add_parser("show", help="one receipt in full")
+    rs.add_argument("receipt_number", type=int)
+
+
+# -- closing ----------------------------------------------------------------------------
+
+
+def report_text(r: closing_pb2.ClosingReport) -> str:
+    title = f"Z closing {r.z_nr}" if r.z_nr else "X report (interim, nothing closed)"
+    rows = [
+        title,
+        f"register {r.register_id}, Vorgänge {r.first_bon_id}-{r.last_bon_id}",
+        f"receipts {r.receipts}, aborted {r.aborted}, cash movements {r.cash_movements},"
+        f" late {r.late}, outside a shift {r.outside_shift}",
+        f"gross            {_m(r.gross)}",
+        "payment methods:",
+        *[f"  {p.name:<14} {_m(p.amount)}  ({p.count})" for p in r.payments],
+    ]
+    if r.payment_gateways:
+        rows.append("payment gateways:")
+        rows += [f"  {p.name:<14} {_m(p.amount)}  ({p.count})" for p in r.payment_gateways]
+    rows.append("VAT:")
+    rows += [
+        f"  {v.vat_rate:>5}%  gross {_m(v.gross)}  net {_m(v.net)}  tax {_m(v.tax)}"
+        for v in r.vat_totals
+    ]
+    rows.append("business cases:")
+    rows += [
+        f"  {c.business_case.lower():<18} {c.count:>5}  {_m(c.gross)}" for c in r.business_cases
+    ]
+    rows.append("operators:")
+    rows += [
+        f"  {o.operator_id:<10} {o.receipts:>5} receipts  {_m(o.gross)}  cash {_m(o.cash)}"
+        for o in r.operators
+    ]
+    if r.cash_balances:
+        rows.append("cash expected / counted / difference:")
+        rows += [
+            f"  {b.currency_code}: {_m(b.expected)} / {_m(b.counted)} / {_m(b.difference)}"
+            for b in r.cash_balances
+        ]
+    if r.open_shift_expected_cash:
+        rows.append(
+            "open shift, expected cash: " + ", ".join(_m(x) for x in r.open_shift_expected_cash)
+        )
+    return "\n".join(rows)
+
+
+def cmd_closing_x(args: argparse.Namespace) -> int:
+    with _base()._client(args, login=True) as c:
+        r = c.x_report()
+    _base()._out(args, _dict(r), report_text(r))
+    return 0
+
+
+def cmd_closing_z(args: argparse.Namespace) -> int:
+    with _base()._client(args, login=True) as c:
+        z = c.z_closing(args.business_date)
+    text = f"Z closing {z.z_nr} created ({z.business_date})\n" + report_text(z.report)
+    _base()._out(args, _dict(z), text)
+    return 0
+
+
+def cmd_closing_show(args: argparse.Namespace) -> int:
+    with _base()._client(args, login=True) as c:
+        z = c.get_closing(args.z_nr)
+    _base()._out(args, _dict(z), f"business date {z.business_date}\n" + report_text(z.report))
+    return 0
+
+
+def cmd_closing_list(args: argparse.Namespace) -> int:
+    rows = [f"{'Z':>5}  {'business day':<12} {'receipts':>8}  {'gross':>14}  created"]
+    found = []
+    with _base()._client(args, login=True) as c:
+        for z in c.list_closings(page_size=min(args.limit, 500)):
+            found.append(z)
+            rows.append(
+                f"{z.z_nr:>5}  {z.business_date:<12} {z.report.receipts:>8}  "
+                f"{_m(z.report.gross):>14}  {z.create_time.ToDatetime():%Y-%m-%d %H:%M}"
+            )
+            if len(found) >= args.limit:
+                break
+    if not found:
+        rows.append("(no closings)")
+    _base()._out(args, [_dict(z) for z in found], "\n".join(rows))
+    return 0
+
+
+# -- shifts -------------------------------------------------------------------------------
+
+
+def _counts(args: argparse.Namespace) -> list[closing_pb2.CashCount]:
+    out = []
+    for item in args.count:
+        denom, sep, pieces = item.partition("=")
+        if not sep or not pieces.isdigit():
+            raise _fail(f"--count {item!r}: use DENOMINATION=PIECES, e.g. 5000=2 or 0.50=12")
+        value = amount(denom) if "." in denom or "," in denom else int(denom)
+        out.append(
+            closing_pb2.CashCount(
+                currency_code=args.currency, denomination_minor=value, pieces=int(pieces)
+            )
+        )
+    if args.total:
+        out.append(
+            closing_pb2.CashCount(currency_code=args.currency, total_minor=amount(args.total))
+        )
+    return out
+
+
+def shift_text(s: closing_pb2.Shift) -> str:
+    state = "open" if s.state == closing_pb2.SHIFT_STATE_OPEN else "closed"
+    rows = [
+        f"shift {s.shift_id} ({state}), register {s.register_id}",
+        f"opened {s.open_time.ToDatetime():%Y-%m-%d %H:%M:%S} by {s.opened_by}",
+    ]
+    if s.HasField("close_time"):
+        rows.append(f"closed {s.close_time.ToDatetime():%Y-%m-%d %H:%M:%S} by {s.closed_by}")
+    for b in s.balances:
+        rows.append(
+            f"{b.currency_code}: opening {_m(b.opening)}, expected {_m(b.expected)},"
+            f" counted {_m(b.counted)}, difference {_m(b.difference)}"
+        )
+    if s.expected_cash:
+        rows.append("expected cash now: " + ", ".join(_m(x) for x in s.expected_cash))
+    return "\n".join(rows)
+
+
+def cmd_shift_open(args: argparse.Namespace) -> int:
+    with _base()._client(args, login=True) as c:
+        s = c.open_shift(_counts(args))
+    _base()._out(args, _dict(s), shift_text(s))
+    return 0
+
+
+def cmd_shift_close(args: argparse.Namespace) -> int:
+    with _base()._client(args, login=True) as c:
+        s = c.close_shift(_counts(args))
+    _base()._out(args, _dict(s), shift_text(s))
+    return 0
+
+
+def cmd_shift_show(args: argparse.Namespace) -> int:
+    with _base()._client(args, login=True) as c:
+        s = c.get_shift(args.shift_id)
+    _base()._out(args, _dict(s), shift_text(s))
+    return 0
+
+
+# -- cash movements ------------------------------------------------------------------------
+
+_KINDS = {
+    "in": closing_pb2.CASH_MOVEMENT_KIND_DEPOSIT,
+    "out": closing_pb2.CASH_MOVEMENT_KIND_WITHDRAWAL,
+    "transit": closing_pb2.CASH_MOVEMENT_KIND_TRANSIT,
+    "tip": closing_pb2.CASH_MOVEMENT_KIND_TIP,
+}
+
+
+def cmd_cash(args: argparse.Namespace) -> int:
+    direction = 0
+    if getattr(args, "direction_in", False):
+        direction = closing_pb2.CASH_DIRECTION_IN
+    elif getattr(args, "direction_out", False):
+        direction = closing_pb2.CASH_DIRECTION_OUT
+    with _base()._client(args, login=True) as c:
+        m = c.add_cash_movement(
+            _KINDS[args.cash_command], amount(args.amount), args.reason, direction=direction
+        )
+    text = (
+        f"cash movement K{m.number} (BON_ID {m.bon_id}, {m.gv_typ}): {_m(m.amount)}"
+        f" - TSE {m.tse.state or 'none'}"
+    )
+    _base()._out(args, _dict(m), text)
+    return 0
+
+
+# -- exports --------------------------------------------------------------------------------
+
+
+def cmd_export_dsfinvk(args: argparse.Namespace) -> int:
+    z_from = z_to = 0
+    if args.z:
+        a, _, b = args.z.partition("-")
+        if not a.isdigit() or (b and not b.isdigit()):
+            raise _fail("--z: a Z number or range like 1-31")
+        z_from, z_to = int(a), int(b or a)
+    elif not (args.start and args.end):
+        raise _fail("give --z A-B or --from DATE --to DATE")
+    start = when(args.start) if args.start else None
+    end = when(args.end, end=True) if args.end else None
+    with _base()._client(args, login=True) as c:
+        data = c.export_dsfinvk(z_from=z_from, z_to=z_to, start=start, end=end)
+    out: Path = args.out
+    if out.suffix.lower() == ".zip":
+        tmp = out.with_name(out.name + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(out)
+        files = len(zipfile.ZipFile(io.BytesIO(data)).namelist())
+    else:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            zf.extractall(out)
+            files = len(zf.namelist())
+    _base()._out(
+        args,
+        {"out": str(out), "bytes": len(data), "files": files},
+        f"wrote the DSFinV-K export ({files} files, {len(data)} bytes) to {out}",
+    )
+    return 0
+
+
+def _write_files(args: argparse.Namespace, files: list[closing_pb2.ExportFile]) -> int:
+    out: Path = args.out
+    written = []
+    if len(files) == 1 and not out.is_dir():
+        out.write_bytes(files[0].content)
+        written.append(str(out))
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            (out / f.name).write_bytes(f.content)
+            written.append(str(out / f.name))
+    _base()._out(args, {"files": written}, "wrote " + ", ".join(written))
+    return 0
+
+
+def cmd_export_datev(args: argparse.Namespace) -> int:
+    with _base()._client(args, login=True) as c:
+        files = c.export_datev(when(args.start), when(args.end, end=True))
+    return _write_files(args, files)
+
+
+def cmd_export_cashbook(args: argparse.Namespace) -> int:
+    with _base()._client(args, login=True) as c:
+        files = c.export_cash_book(when(args.start), when(args.end, end=True))
+    return _write_files(args, files)
+
+
+# -- receipts -----------------------------------------------------------------------------
+
+
+def cmd_receipts_list(args: argparse.Namespace) -> int:
+    req = closing_pb2.ListReceiptsRequest(
+        page_size=min(args.limit, 500),
+        receipt_number_from=args.number_from,
+        receipt_number_to=args.number_to,
+        operator_id=args.by_operator,
+    )
+    if args.start:
+        req.start_time.FromDatetime(when(args.start))
+    if args.end:
+        req.end_time.FromDatetime(when(args.end, end=True))
+    if args.gross_min:
+        req.gross_min.CopyFrom(common_pb2.Money(amount_minor=amount(args.gross_min)))
+    if args.gross_max:
+        req.gross_max.CopyFrom(common_pb2.Money(amount_minor=amount(args.gross_max)))
+    if args.method:
+        req.payment_method = (
+            sale_pb2.PAYMENT_METHOD_CASH if args.method == "cash" else sale_pb2.PAYMENT_METHOD_CARD
+        )
+    found: list[closing_pb2.ReceiptSummary] = []
+    with _base()._client(args, login=True) as c:
+        while len(found) < args.limit:
+            resp = c.list_receipts(req)
+            found += resp.receipts
+            if not resp.next_page_token:
+                break
+            req.page_token = resp.next_page_token
+    found = found[: args.limit]
+    rows = [f"{'receipt':>8}  {'posted':<19} {'total':>14}  {'operator':<8} {'Z':>4}  methods"]
+    for r in found:
+        methods = ",".join(
+            sale_pb2.PaymentMethod.Name(m).removeprefix("PAYMENT_METHOD_").lower()
+            for m in r.payment_methods
+        )
+        rows.append(
+            f"{r.receipt_number:>8}  {r.post_time.ToDatetime():%Y-%m-%d %H:%M:%S} "
+            f"{_m(r.total):>14}  {r.operator_id:<8} {r.z_nr or '-':>4}  {methods}"
+        )
+    if not found:
+        rows.append("(no receipts)")
+    _base()._out(args, [_dict(r) for r in found], "\n".join(rows))
+    return 0
+
+
+def cmd_receipts_show(args: argparse.Namespace) -> int:
+    with _base()._client(args, login=True) as c:
+        r = c.get_receipt(receipt_number=args.receipt_number)
+    s = r.sale
+    rows = [
+        f"receipt {s.receipt_number} (BON_ID {r.bon_id}, Z {r.z_nr or '-'}, shift"
+        f" {r.shift_id or '-'}{', late' if r.late else ''})",
+        f"posted {s.post_time.ToDatetime():%Y-%m-%d %H:%M:%S} by {s.operator_id}",
+        *[f"  {ln.quantity} x {ln.name:<24} {_m(ln.total)}" for ln in s.lines],
+        f"total {_m(s.total)}",
+        *[
+            f"  {sale_pb2.PaymentMethod.Name(p.method).removeprefix('PAYMENT_METHOD_').lower()}"
+            f" {_m(p.amount)}"
+            for p in s.payments
+        ],
+        f"TSE: {s.tse.state or 'none'} tx {s.tse.transaction_number} sig-counter"
+        f" {s.tse.signature_counter}",
+        "prints: "
+        + ", ".join(f"#{j.job_id} {j.kind}{' (copy)' if j.copy else ''}" for j in r.print_history),
+    ]
+    _base()._out(args, _dict(r), "\n".join(rows))
+    return 0
+
+
+HANDLERS: dict[tuple[str, str | None], Callable[[argparse.Namespace], int]] = {
+    ("closing", "x"): cmd_closing_x,
+    ("closing", "z"): cmd_closing_z,
+    ("closing", "show"): cmd_closing_show,
+    ("closing", "list"): cmd_closing_list,
+    ("shift", "open"): cmd_shift_open,
+    ("shift", "close"): cmd_shift_close,
+    ("shift", "show"): cmd_shift_show,
+    ("cash", "in"): cmd_cash,
+    ("cash", "out"): cmd_cash,
+    ("cash", "transit"): cmd_cash,
+    ("cash", "tip"): cmd_cash,
+    ("export", "dsfinvk"): cmd_export_dsfinvk,
+    ("export", "datev"): cmd_export_datev,
+    ("export", "cashbook"): cmd_export_cashbook,
+    ("receipts", "list"): cmd_receipts_list,
+    ("receipts", "show"): cmd_receipts_show,
+}
+
+
+def subcommand(args: argparse.Namespace) -> str | None:
+    """The sub-command of one of these commands (None for others)."""
+    for dest in DESTS:
+        value = getattr(args, dest, None)
+        if value:
+            return str(value)
+    return None

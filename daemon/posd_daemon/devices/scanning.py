@@ -1,0 +1,401 @@
+"""Barcode scanner input: pure decoders and the evdev (HID keyboard wedge) event source.
+
+* :class:`ScanDecoder` turns a scanner's byte stream (serial/CDC: one code per line) into
+  codes, and rejects noise cleanly: control characters, non-ASCII bytes, codes too short
+  or too long, EAN/UPC codes with a wrong check digit, a partial code that never got its
+  terminator, and bursts faster than a person can scan.
+* :class:`KeyboardDecoder` turns key events of a HID keyboard-wedge scanner into the
+  same byte stream, through a configurable layout (a scanner set to a German layout
+  sends the key for 'z' where a US one sends 'y').
+* :class:`EvdevSource` reads ``/dev/input/event*`` directly (``struct input_event``) and
+  grabs it exclusively (``EVIOCGRAB``), so scans never type into another program. It
+  needs no python-evdev; tests inject any :class:`KeyEventSource`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import select
+import struct
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from posd_daemon.devices.errors import TransportError
+from posd_daemon.devices.escpos.codec import ean13_check_digit
+
+# -- codes -------------------------------------------------------------------------------
+
+#: AIM symbology identifiers (``]`` + letter + modifier) some scanners prefix.
+_AIM = {
+    "]E0": "EAN13",
+    "]E4": "EAN8",
+    "]C0": "CODE128",
+    "]C1": "GS1-128",
+    "]A0": "CODE39",
+    "]I0": "ITF",
+    "]Q1": "QR",
+    "]d1": "DATAMATRIX",
+    "]d2": "GS1-DATAMATRIX",
+}
+
+
+def gtin_valid(digits: str) -> bool:
+    """The GS1 check digit of an EAN-8, UPC-A (12) or EAN-13 code."""
+    body, check = digits[:-1], int(digits[-1])
+    padded = body.rjust(12, "0")
+    return ean13_check_digit(padded) == check
+
+
+def symbology_of(code: str) -> str:
+    if code.isdigit():
+        if len(code) == 13:
+            return "EAN13"
+        if len(code) == 8:
+            return "EAN8"
+        if len(code) == 12:
+            return "UPC-A"
+    return "UNKNOWN"
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    code: str
+    symbology: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: str
+    detail: str
+
+
+ScanResult = Code | Rejected
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRules:
+    min_length: int = 3
+    max_length: int = 64
+    #: A partial code older than this without its terminator is dropped.
+    fragment_timeout: float = 0.5
+    #: More scans than this within one second are a burst (a stuck scanner, noise).
+    max_per_second: int = 20
+    #: Reject all-digit codes of EAN/UPC length whose check digit is wrong.
+    check_digits: bool = True
+    #: Strip an AIM symbology identifier (``]E0``...) and use it for the symbology.
+    aim_ids: bool = True
+
+
+def _preview(data: bytes) -> str:
+    shown = data[:24].hex(" ")
+    return shown + (" ..." if len(data) > 24 else "")
+
+
+class ScanDecoder:
+    """Line-based scanner input (CR, LF or CRLF ends a code). Not thread-safe."""
+
+    def __init__(self, rules: ScanRules | None = None) -> None:
+        self.rules = rules or ScanRules()
+        self._buf = bytearray()
+        self._first_byte_at = 0.0
+        self._skip_lf = False
+        self._discarding = False
+        self._recent: deque[float] = deque()
+
+    @property
+    def pending(self) -> bytes:
+        return bytes(self._buf)
+
+    def feed(self, data: bytes, now: float) -> list[ScanResult]:
+        out: list[ScanResult] = self.tick(now)
+        for b in data:
+            if self._skip_lf and b == 0x0A:
+                self._skip_lf = False
+                continue
+            self._skip_lf = False
+            if b in (0x0D, 0x0A):
+                self._skip_lf = b == 0x0D
+                if self._discarding:
+                    self._discarding = False
+                    self._buf.clear()
+                    continue
+                if self._buf:
+                    out.append(self._finish(bytes(self._buf), now))
+                    self._buf.clear()
+                continue
+            if self._discarding:
+                continue
+            if not self._buf:
+                self._first_byte_at = now
+            self._buf.append(b)
+            if len(self._buf) > self.rules.max_length:
+                out.append(
+                    Rejected(
+                        "TOO_LONG",
+                        f"more than {self.rules.max_length} characters without an end of line: "
+                        f"{_preview(bytes(self._buf))}",
+                    )
+                )
+                self._buf.clear()
+                self._discarding = True
+        return out
+
+    def tick(self, now: float) -> list[ScanResult]:
+        """Drop a partial code whose terminator never came."""
+        if self._buf and now - self._first_byte_at > self.rules.fragment_timeout:
+            data = bytes(self._buf)
+            self._buf.clear()
+            return [
+                Rejected(
+                    "PARTIAL_CODE",
+                    f"{len(data)} byte(s) without an end of line within "
+                    f"{self.rules.fragment_timeout:g} s: {_preview(data)}",
+                )
+            ]
+        return []
+
+    def _finish(self, data: bytes, now: float) -> ScanResult:
+        rules = self.rules
+        if any(b < 0x20 or b == 0x7F for b in data):
+            return Rejected("CONTROL_CHARACTERS", f"control characters in {_preview(data)}")
+        if any(b > 0x7E for b in data):
+            return Rejected("NOT_ASCII", f"non-ASCII bytes in {_preview(data)}")
+        text = data.decode("ascii").strip()
+        symbology = ""
+        if rules.aim_ids and len(text) > 3 and text.startswith("]"):
+            symbology = _AIM.get(text[:3], "")
+            text = text[3:]
+        if " " in text:
+            return Rejected("INVALID_CHARACTERS", f"spaces in {text[:64]!r}")
+        if len(text) < rules.min_length:
+            return Rejected("TOO_SHORT", f"{text!r} is shorter than {rules.min_length}")
+        if len(text) > rules.max_length:
+            return Rejected("TOO_LONG", f"{len(text)} characters")
+        symbology = symbology or symbology_of(text)
+        if (
+            rules.check_digits
+            and symbology in ("EAN13", "EAN8", "UPC-A")
+            and text.isdigit()
+            and len(text) in (8, 12, 13)
+            and not gtin_valid(text)
+        ):
+            return Rejected("BAD_CHECK_DIGIT", f"{text}: wrong check digit (misread)")
+        recent = self._recent
+        while recent and now - recent[0] > 1.0:
+            recent.popleft()
+        if len(recent) >= rules.max_per_second:
+            return Rejected(
+                "BURST", f"more than {rules.max_per_second} codes within one second: {text}"
+            )
+        recent.append(now)
+        return Code(text, symbology)
+
+
+# -- HID keyboard wedge --------------------------------------------------------------------
+
+EV_KEY = 0x01
+KEY_ENTER, KEY_KPENTER = 28, 96
+KEY_LEFTSHIFT, KEY_RIGHTSHIFT = 42, 54
+KEY_TAB = 15
+
+# Linux input-event-codes.h, US layout: key code -> (plain, shifted).
+_US: dict[int, tuple[str, str]] = {
+    2: ("1", "!"), 3: ("2", "@"), 4: ("3", "#"), 5: ("4", "$"), 6: ("5", "%"),
+    7: ("6", "^"), 8: ("7", "&"), 9: ("8", "*"), 10: ("9", "("), 11: ("0", ")"),
+    12: ("-", "_"), 13: ("=", "+"), 26: ("[", "{"), 27: ("]", "}"), 39: (";", ":"),
+    40: ("'", '"'), 41: ("`", "~"), 43: ("\\", "|"), 51: (",", "<"), 52: (".", ">"),
+    53: ("/", "?"), 57: (" ", " "),
+    71: ("7", "7"), 72: ("8", "8"), 73: ("9", "9"), 74: ("-", "-"), 75: ("4", "4"),
+    76: ("5", "5"), 77: ("6", "6"), 78: ("+", "+"), 79: ("1", "1"), 80: ("2", "2"),
+    81: ("3", "3"), 82: ("0", "0"), 83: (".", "."), 55: ("*", "*"), 98: ("/", "/"),
+}  # fmt: skip
+_LETTERS = {
+    16: "q", 17: "w", 18: "e", 19: "r", 20: "t", 21: "y", 22: "u", 23: "i", 24: "o",
+    25: "p", 30: "a", 31: "s", 32: "d", 33: "f", 34: "g", 35: "h", 36: "j", 37: "k",
+    38: "l", 44: "z", 45: "x", 46: "c", 47: "v", 48: "b", 49: "n", 50: "m",
+}  # fmt: skip
+for _code, _ch in _LETTERS.items():
+    _US[_code] = (_ch, _ch.upper())
+
+# German QWERTZ: Y and Z swapped, and the punctuation a scanner sends in codes.
+_DE: dict[int, tuple[str, str]] = dict(_US)
+_DE.update(
+    {
+        21: ("z", "Z"), 44: ("y", "Y"),
+        3: ("2", '"'), 4: ("3", "§"), 7: ("6", "&"), 8: ("7", "/"), 9: ("8", "("),
+        10: ("9", ")"), 11: ("0", "="), 12: ("ß", "?"), 27: ("+", "*"), 43: ("#", "'"),
+        51: (",", ";"), 52: (".", ":"), 53: ("-", "_"), 86: ("<", ">"),
+        26: ("ü", "Ü"), 39: ("ö", "Ö"), 40: ("ä", "Ä"),
+    }
+)  # fmt: skip
+
+LAYOUTS: Mapping[str, Mapping[int, tuple[str, str]]] = {"us": _US, "de": _DE}
+
+
+class KeyboardDecoder:
+    """Key events (type, code, value) of a keyboard-wedge scanner -> bytes for
+    :class:`ScanDecoder`. Enter ends a code; a key the layout does not know becomes a
+    control byte, so the code is rejected instead of silently mangled."""
+
+    def __init__(self, layout: str = "us") -> None:
+        try:
+            self.keymap = LAYOUTS[layout]
+        except KeyError:
+            known = ", ".join(sorted(LAYOUTS))
+            raise ValueError(f"unknown keyboard layout {layout!r} (known: {known})") from None
+        self.layout = layout
+        self._shift = 0
+
+    def feed(self, events: list[tuple[int, int, int]]) -> bytes:
+        out = bytearray()
+        for etype, code, value in events:
+            if etype != EV_KEY:
+                continue
+            if code in (KEY_LEFTSHIFT, KEY_RIGHTSHIFT):
+                if value == 1:
+                    self._shift += 1
+                elif value == 0:
+                    self._shift = max(0, self._shift - 1)
+                continue
+            if value != 1:  # releases and autorepeat
+                continue
+            if code in (KEY_ENTER, KEY_KPENTER):
+                out += b"\r"
+                continue
+            if code == KEY_TAB:
+                out += b"\t"
+                continue
+            chars = self.keymap.get(code)
+            if chars is None:
+                out += b"\x00"  # unknown key: noise
+                continue
+            ch = chars[1] if self._shift else chars[0]
+            out += ch.encode("ascii") if ch.isascii() else b"\x7f"  # ä, ß: not in codes
+        return bytes(out)
+
+
+class KeyEventSource(Protocol):
+    """Where key events come from (``/dev/input/event*``, or a test's injector)."""
+
+    def open(self) -> None: ...
+
+    def read(self, timeout: float) -> list[tuple[int, int, int]]: ...
+
+    def close(self) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+#: ``_IOW('E', 0x90, int)``: grab the input device exclusively.
+EVIOCGRAB = 0x40044590
+#: ``struct input_event`` on 64-bit Linux: timeval (2 x long), type, code (u16), value (s32).
+INPUT_EVENT = struct.Struct("llHHi")
+
+
+class EvdevSource:
+    """A HID input device read directly from its event node (no python-evdev needed)."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        grab: bool = True,
+        ioctl: Callable[[int, int, int], object] | None = None,
+    ) -> None:
+        self.path = path
+        self.grab = grab
+        self._ioctl = ioctl or fcntl.ioctl
+        self._fd: int | None = None
+        self._buf = b""
+
+    def describe(self) -> str:
+        return f"input device {self.path}" + (" (grabbed)" if self.grab else "")
+
+    def open(self) -> None:
+        if self._fd is not None:
+            return
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            hint = "not found: plugged in?" if exc.errno == errno.ENOENT else exc.strerror
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                hint = "permission denied: add the daemon user to the 'input' group (udev rule)"
+            raise TransportError(f"cannot open {self.describe()}: {hint}") from exc
+        if self.grab:
+            try:
+                self._ioctl(fd, EVIOCGRAB, 1)
+            except OSError as exc:
+                os.close(fd)
+                why = (
+                    "another program grabbed it"
+                    if exc.errno == errno.EBUSY
+                    else (exc.strerror or str(exc))
+                )
+                raise TransportError(
+                    f"cannot grab {self.path} exclusively ({why}): scans would type into "
+                    "other programs"
+                ) from exc
+        self._fd = fd
+        self._buf = b""
+
+    def read(self, timeout: float) -> list[tuple[int, int, int]]:
+        fd = self._fd
+        if fd is None:
+            raise TransportError(f"{self.describe()} is not open")
+        try:
+            ready, _, _ = select.select([fd], [], [], max(0.0, timeout))
+            if not ready:
+                return []
+            data = os.read(fd, INPUT_EVENT.size * 64)
+        except BlockingIOError:
+            return []
+        except OSError as exc:
+            raise TransportError(f"reading {self.describe()} failed: unplugged? ({exc})") from exc
+        if not data:
+            raise TransportError(f"{self.describe()} is gone (end of file)")
+        self._buf += data
+        whole = len(self._buf) - len(self._buf) % INPUT_EVENT.size
+        events = [
+            (etype, code, value)
+            for _s, _us, etype, code, value in INPUT_EVENT.iter_unpack(self._buf[:whole])
+        ]
+        self._buf = self._buf[whole:]
+        return events
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        if self.grab:
+            with contextlib.suppress(OSError):
+                self._ioctl(fd, EVIOCGRAB, 0)
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def input_event(etype: int, code: int, value: int) -> bytes:
+    """One ``struct input_event`` (for simulators and tests)."""
+    return INPUT_EVENT.pack(0, 0, etype, code, value)
+
+
+def key_events_for(text: str, layout: str = "us") -> list[tuple[int, int, int]]:
+    """The key presses a keyboard-wedge scanner sends for ``text`` + Enter."""
+    reverse: dict[str, tuple[int, bool]] = {}
+    for code, (plain, shifted) in LAYOUTS[layout].items():
+        reverse.setdefault(plain, (code, False))
+        reverse.setdefault(shifted, (code, True))
+    events: list[tuple[int, int, int]] = []
+    for ch in text:
+        code, shift = reverse[ch]
+        if shift:
+            events.append((EV_KEY, KEY_LEFTSHIFT, 1))
+        events += [(EV_KEY, code, 1), (EV_KEY, code, 0)]
+        if shift:
+            events.append((EV_KEY, KEY_LEFTSHIFT, 0))
+    events += [(EV_KEY, KEY_ENTER, 1), (EV_KEY, KEY_ENTER, 0)]
+    return events

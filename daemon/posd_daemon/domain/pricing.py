@@ -1,0 +1,119 @@
+"""Unit prices between VAT bases and currencies, discounts and exchange rates (pure).
+
+Item prices are kept in the shop's local currency, either gross or net (the item's
+price basis). A sale line shows its unit price in the sale's currency and VAT
+direction. The conversion is done in ``Decimal`` and rounded once, half up, to the
+minor unit of the target currency::
+
+    unit = round(price * f_basis * rate * 10^(exp_to - exp_from))
+
+with ``f_basis`` = 100 / (100 + p) from gross to net, (100 + p) / 100 from net to gross,
+1 otherwise, and ``rate`` the number of target-currency units one local unit buys.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from posd_daemon.domain.errors import invalid
+from posd_daemon.domain.money import CURRENCY_EXPONENTS, MAX_MINOR, round_half_up
+from posd_daemon.domain.vat import PriceBasis
+
+#: Exchange rates: at most 6 decimals, within (0, 1e6).
+RATE_DECIMALS = 6
+MAX_RATE = Decimal(1_000_000)
+#: Percentages (discounts, limits): 0..100 with at most 2 decimals.
+PERCENT_DECIMALS = 2
+HUNDRED = Decimal(100)
+
+
+def exponent(currency: str) -> int:
+    return CURRENCY_EXPONENTS.get(currency, 2)
+
+
+def convert_price(
+    amount: int,
+    *,
+    vat_rate: Decimal,
+    from_basis: PriceBasis,
+    to_basis: PriceBasis,
+    from_currency: str,
+    to_currency: str,
+    rate: Decimal = Decimal(1),
+) -> int:
+    """``amount`` (minor units) in ``to_basis`` and ``to_currency``, rounded half up once."""
+    value = Decimal(amount)
+    if from_basis is not to_basis:
+        if to_basis is PriceBasis.NET:
+            value = value * HUNDRED / (HUNDRED + vat_rate)
+        else:
+            value = value * (HUNDRED + vat_rate) / HUNDRED
+    if from_currency != to_currency:
+        value = value * rate
+        shift = exponent(to_currency) - exponent(from_currency)
+        if shift:
+            value = value.scaleb(shift)
+    return round_half_up(value)
+
+
+def local_amount(amount: int, *, currency: str, local_currency: str, rate: Decimal) -> int:
+    """An amount of the sale's currency in the local currency (amount / rate)."""
+    if currency == local_currency:
+        return amount
+    value = Decimal(amount) / rate
+    shift = exponent(local_currency) - exponent(currency)
+    if shift:
+        value = value.scaleb(shift)
+    return round_half_up(value)
+
+
+def parse_rate(text: str, field: str) -> Decimal:
+    """An exchange rate: a positive decimal with at most 6 decimal places."""
+    if not text or len(text) > 24:
+        raise invalid(field, "an exchange rate like 0.9412 is required", "INVALID_EXCHANGE_RATE")
+    try:
+        rate = Decimal(text)
+    except InvalidOperation:
+        raise invalid(field, f"{text!r} is not a decimal number", "INVALID_EXCHANGE_RATE") from None
+    if not rate.is_finite() or rate <= 0 or rate >= MAX_RATE:
+        raise invalid(field, "must be greater than 0 and below 1000000", "INVALID_EXCHANGE_RATE")
+    if rate != rate.quantize(Decimal(1).scaleb(-RATE_DECIMALS)):
+        raise invalid(field, f"at most {RATE_DECIMALS} decimal places", "INVALID_EXCHANGE_RATE")
+    return rate
+
+
+def parse_percent(text: str, field: str, *, empty: Decimal | None = None) -> Decimal:
+    """A percentage 0..100 with at most 2 decimals ("" gives ``empty`` when allowed)."""
+    if text == "" and empty is not None:
+        return empty
+    if len(text) > 12:
+        raise invalid(field, "is too long", "INVALID_PERCENT")
+    try:
+        pct = Decimal(text)
+    except InvalidOperation:
+        raise invalid(field, f"{text!r} is not a decimal number", "INVALID_PERCENT") from None
+    if not pct.is_finite() or not 0 <= pct <= HUNDRED:
+        raise invalid(field, "must be between 0 and 100", "INVALID_PERCENT")
+    if pct != pct.quantize(Decimal(1).scaleb(-PERCENT_DECIMALS)):
+        raise invalid(field, f"at most {PERCENT_DECIMALS} decimal places", "INVALID_PERCENT")
+    return pct
+
+
+def percent_of(amount: int, percent: Decimal) -> int:
+    """``percent`` % of ``amount``, rounded half up (a discount amount)."""
+    if percent == 0:
+        return 0
+    return round_half_up(Decimal(amount) * percent / HUNDRED)
+
+
+def check_price(amount: int, field: str) -> int:
+    if not 0 <= amount <= MAX_MINOR:
+        raise invalid(field, "must be 0 or more", "INVALID_AMOUNT")
+    return amount
+
+
+def fmt_decimal(value: Decimal) -> str:
+    """A decimal as plain text without exponent or trailing zeros ("19", "0.9412")."""
+    if value == value.to_integral_value():
+        return str(value.quantize(Decimal(1)))
+    return format(value.normalize(), "f")

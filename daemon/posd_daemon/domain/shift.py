@@ -1,0 +1,120 @@
+"""Shifts and cash counts (pure).
+
+A shift opens with a counted float per currency and closes with cash counted per
+currency and denomination. The difference between what the drawer should hold
+(expected) and what was counted is booked (DSFinV-K GV_TYP ``DifferenzSollIst``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from posd_daemon.domain.errors import invalid
+from posd_daemon.domain.money import MAX_MINOR, check_currency
+
+MAX_COUNT_LINES = 200
+MAX_PIECES = 1_000_000
+
+
+class ShiftState(enum.Enum):
+    OPEN = "OPEN"
+    CLOSED = "CLOSED"
+
+
+class CountPhase(enum.Enum):
+    OPEN = "OPEN"
+    CLOSE = "CLOSE"
+
+
+@dataclass(frozen=True, slots=True)
+class CountLine:
+    """``pieces`` of ``denomination`` (minor units of one coin/note) in ``currency``.
+
+    ``denomination == 0`` is a total given without denominations: ``pieces`` is then 1
+    and ``amount`` the total.
+    """
+
+    currency: str
+    denomination: int
+    pieces: int
+    amount: int
+
+
+def count_line(currency: str, denomination: int, pieces: int, total: int = 0) -> CountLine:
+    """Validates one count line from a client (``total`` only for denomination 0)."""
+    check_currency(currency, "counts.currency_code")
+    if denomination < 0 or denomination > MAX_MINOR:
+        raise invalid("counts.denomination_minor", "must be 0 (a total) or a positive value")
+    if denomination == 0:
+        if total < 0 or total > MAX_MINOR:
+            raise invalid("counts.total", "must be 0 or more")
+        return CountLine(currency, 0, 1, total)
+    if pieces < 0 or pieces > MAX_PIECES:
+        raise invalid("counts.pieces", f"must be between 0 and {MAX_PIECES}")
+    if total not in (0, denomination * pieces):
+        raise invalid("counts.total", "must be empty or pieces x denomination")
+    return CountLine(currency, denomination, pieces, denomination * pieces)
+
+
+def merge_counts(lines: Iterable[CountLine]) -> list[CountLine]:
+    """Sums lines of the same currency and denomination; sorted for storage."""
+    merged: dict[tuple[str, int], CountLine] = {}
+    for n, line in enumerate(lines, 1):
+        if n > MAX_COUNT_LINES:
+            raise invalid("counts", f"at most {MAX_COUNT_LINES} lines")
+        key = (line.currency, line.denomination)
+        old = merged.get(key)
+        if old is None:
+            merged[key] = line
+        else:
+            merged[key] = CountLine(
+                line.currency, line.denomination, old.pieces + line.pieces, old.amount + line.amount
+            )
+    for line in merged.values():
+        if line.amount > MAX_MINOR:
+            raise invalid("counts", "counted amount out of range")
+    return [merged[k] for k in sorted(merged)]
+
+
+def totals_by_currency(lines: Iterable[CountLine]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in lines:
+        out[line.currency] = out.get(line.currency, 0) + line.amount
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class CashBalance:
+    """Expected vs counted cash of one currency at the close of a shift."""
+
+    currency: str
+    opening: int
+    expected: int
+    counted: int
+
+    @property
+    def difference(self) -> int:
+        """Counted minus expected: positive is a surplus, negative a shortage."""
+        return self.counted - self.expected
+
+
+def balances(
+    opening: Mapping[str, int], movements: Mapping[str, int], counted: Mapping[str, int]
+) -> list[CashBalance]:
+    """One balance per currency that was in the float, moved, or was counted.
+
+    ``movements``: the net cash per currency that went through the drawer during the
+    shift (payments kept, change given, cash movements).
+    """
+    currencies = sorted(set(opening) | set(movements) | set(counted))
+    return [
+        CashBalance(
+            currency=c,
+            opening=opening.get(c, 0),
+            expected=opening.get(c, 0) + movements.get(c, 0),
+            counted=counted.get(c, 0),
+        )
+        for c in currencies
+    ]

@@ -1,0 +1,1 @@
+"""Exports for tax auditors and bookkeeping: DSFinV-K, DATEV Kassenbuch online."""

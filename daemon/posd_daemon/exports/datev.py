@@ -1,0 +1,239 @@
+"""DATEV Kassenbuch online import files: the cash book and the extended cash book.
+
+Format (DATEV Hilfe-Dokument 1002367 "Kassenbewegungen in DATEV Kassenbuch online
+importieren", datev.de/hilfe/1002367; fiscal-de.md): ``;``-separated UTF-8 text with the
+header ``"Währung";"VorzBetrag";"RechNr";"BelegDatum";"Belegtext";"UStSatz";"BU";
+"Gegenkonto";"Kost1";"Kost2";"Kostmenge";"Skonto";"Nachricht"``; currency ``EUR`` only;
+``VorzBetrag`` with sign and decimal comma (``+100,00``/``-100,00``, not 0); ``RechNr`` at
+most 36 characters; ``BelegDatum`` ``TTMM``; ``Belegtext`` at most 60 characters; VAT rate
+with a decimal comma; at most 6 MB per file (longer periods are split into parts).
+
+* :func:`cash_book`: the cash movements only (Einlage, Entnahme, Geldtransit, Trinkgeld,
+  booked cash differences): what DATEV Kassenbuch online calls the cash book proper.
+* :func:`extended_cash_book` ("Kassenbuch für alle Belege"): every posted receipt, one
+  revenue row per VAT rate (gross, rate, revenue account) and, for each non-cash payment
+  method, a counter row that moves the amount out of the cash book to the method's
+  transit account; so every receipt appears with its payment methods while the cash
+  book's balance stays the cash in the drawer. Cash movements follow as in the cash book.
+
+Accounts default to SKR03 (8400 revenue 19 %, 8300 revenue 7 %, 1360 Geldtransit, 1800
+Privatentnahmen, 1890 Privateinlagen); :class:`Accounts` changes them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from posd_daemon.domain.closing import CashMovementKind, kept_payments, payment_kind
+from posd_daemon.domain.errors import invalid
+from posd_daemon.exports.dsfinvk import line_total, tax_of
+from posd_daemon.store.timeutil import from_db, to_db
+
+HEADER = (
+    '"Währung";"VorzBetrag";"RechNr";"BelegDatum";"Belegtext";"UStSatz";"BU";"Gegenkonto";'
+    '"Kost1";"Kost2";"Kostmenge";"Skonto";"Nachricht"\r\n'
+)
+MAX_FILE_BYTES = 6 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Accounts:
+    movements: dict[str, str] = field(
+        default_factory=lambda: {
+            CashMovementKind.DEPOSIT.value: "1890",
+            CashMovementKind.WITHDRAWAL.value: "1800",
+            CashMovementKind.TRANSIT.value: "1360",
+            CashMovementKind.TIP.value: "1755",
+            CashMovementKind.DIFFERENCE.value: "2150",
+        }
+    )
+    #: revenue account per VAT category (1 normal ... 6 not taxable)
+    revenue: dict[int, str] = field(
+        default_factory=lambda: {1: "8400", 2: "8300", 3: "8300", 4: "8300", 5: "8200", 6: "8100"}
+    )
+    #: transit account of non-cash payments (card clearing)
+    non_cash_transit: str = "1360"
+
+
+def _q(text: str, limit: int = 0) -> str:
+    if limit:
+        text = text[:limit]
+    return '"' + text.replace('"', '""').replace("\r", " ").replace("\n", " ") + '"'
+
+
+def _amount(minor: int) -> str:
+    sign = "-" if minor < 0 else "+"
+    q, r = divmod(abs(minor), 100)
+    return f"{sign}{q},{r:02d}"
+
+
+def _rate(text: str) -> str:
+    whole, _, frac = text.partition(".")
+    return f"{whole},{(frac + '00')[:2]}"
+
+
+def _row(
+    amount: int,
+    number: str,
+    when: datetime,
+    text: str,
+    *,
+    rate: str = "",
+    account: str = "",
+    note: str = "",
+) -> str:
+    return (
+        f'"EUR";{_amount(amount)};{_q(number, 36)};"{when:%d%m}";{_q(text, 60)};'
+        f"{_rate(rate) if rate else ''};;{account};;;;;{_q(note, 120)}\r\n"
+    )
+
+
+def _check(currency: str, start: datetime, end: datetime) -> None:
+    if currency != "EUR":
+        raise invalid("currency", "DATEV Kassenbuch online only takes EUR", "CURRENCY_MISMATCH")
+    if end <= start:
+        raise invalid("end_time", "must be after start_time")
+
+
+def _files(
+    prefix: str, start: datetime, end: datetime, rows: Iterator[str]
+) -> list[tuple[str, bytes]]:
+    """Splits rows into files of at most 6 MB, each with the header."""
+    base = f"{prefix}_{start:%Y%m%d}_{end:%Y%m%d}"
+    header = HEADER.encode("utf-8")
+    files: list[tuple[str, bytes]] = []
+    parts: list[bytes] = [header]
+    size = len(header)
+    for row in rows:
+        data = row.encode("utf-8")
+        if size + len(data) > MAX_FILE_BYTES and len(parts) > 1:
+            files.append((f"{base}_{len(files) + 1}.csv", b"".join(parts)))
+            parts, size = [header], len(header)
+        parts.append(data)
+        size += len(data)
+    files.append((f"{base}_{len(files) + 1}.csv" if files else f"{base}.csv", b"".join(parts)))
+    return files
+
+
+def _movement_rows(
+    conn: sqlite3.Connection, register_id: str, start: datetime, end: datetime, accounts: Accounts
+) -> Iterator[str]:
+    for number, kind, amount, reason, created in conn.execute(
+        "SELECT number, kind, amount, reason, created_at FROM cash_movements"
+        " WHERE register_id = ? AND created_at >= ? AND created_at < ? ORDER BY number",
+        (register_id, to_db(start), to_db(end)),
+    ):
+        if not amount:
+            continue
+        k = CashMovementKind(kind)
+        yield _row(
+            int(amount),
+            f"K{number}",
+            from_db(created),
+            f"{k.label}: {reason}",
+            account=accounts.movements.get(k.value, ""),
+            note=k.gv_typ,
+        )
+
+
+def cash_book(
+    conn: sqlite3.Connection,
+    register_id: str,
+    currency: str,
+    start: datetime,
+    end: datetime,
+    accounts: Accounts | None = None,
+) -> list[tuple[str, bytes]]:
+    """DATEV Kassenbuch online: the cash movements of ``[start, end)``."""
+    _check(currency, start, end)
+    acc = accounts or Accounts()
+    return _files("kassenbuch", start, end, _movement_rows(conn, register_id, start, end, acc))
+
+
+def extended_cash_book(
+    conn: sqlite3.Connection,
+    register_id: str,
+    currency: str,
+    start: datetime,
+    end: datetime,
+    accounts: Accounts | None = None,
+) -> list[tuple[str, bytes]]:
+    """Every receipt of ``[start, end)`` per payment method, then the cash movements."""
+    _check(currency, start, end)
+    acc = accounts or Accounts()
+
+    def rows() -> Iterator[str]:
+        yield from _receipt_rows(conn, register_id, start, end, acc)
+        yield from _movement_rows(conn, register_id, start, end, acc)
+
+    return _files("kassenbuch_alle_belege", start, end, rows())
+
+
+def _receipt_rows(
+    conn: sqlite3.Connection, register_id: str, start: datetime, end: datetime, acc: Accounts
+) -> Iterator[str]:
+    params = (register_id, to_db(start), to_db(end))
+    where = "s.register_id = ? AND s.state = 'POSTED' AND s.posted_at >= ? AND s.posted_at < ?"
+    heads = conn.execute(
+        f"SELECT s.seq, s.receipt_number, s.posted_at, s.total FROM sales s WHERE {where}"
+        " ORDER BY s.seq",
+        params,
+    )
+    lines = conn.execute(
+        "SELECT s.seq, l.vat_category, l.vat_rate, l.unit_price, l.quantity FROM sales s"
+        f" JOIN sale_lines l ON l.sale_id = s.sale_id WHERE {where} ORDER BY s.seq, l.position",
+        params,
+    )
+    pays = conn.execute(
+        "SELECT s.seq, p.method, p.amount FROM sales s"
+        f" JOIN sale_payments p ON p.sale_id = s.sale_id WHERE {where}"
+        " ORDER BY s.seq, p.position",
+        params,
+    )
+    line_it, pay_it = iter(lines), iter(pays)
+    line_head = next(line_it, None)
+    pay_head = next(pay_it, None)
+    for seq, number, posted, total in heads:
+        when = from_db(posted)
+        groups: dict[tuple[int, str], int] = {}
+        while line_head is not None and line_head[0] <= seq:
+            if line_head[0] == seq:
+                key = (int(line_head[1]), str(line_head[2]))
+                groups[key] = groups.get(key, 0) + line_total(int(line_head[3]), line_head[4])
+            line_head = next(line_it, None)
+        payments: list[tuple[str, int]] = []
+        while pay_head is not None and pay_head[0] <= seq:
+            if pay_head[0] == seq:
+                payments.append((str(pay_head[1]), int(pay_head[2])))
+            pay_head = next(pay_it, None)
+        paid = sum(a for _, a in payments)
+        kept = kept_payments(payments, max(0, paid - int(total)))
+        methods = ", ".join(f"{payment_kind(m).name} {_amount(a)[1:]}" for m, a in kept if a)
+        for (cat, rate), gross in sorted(groups.items()):
+            if not gross:
+                continue
+            tax = tax_of(gross, rate)
+            yield _row(
+                gross,
+                str(number),
+                when,
+                f"Beleg {number} Umsatz {rate}%",
+                rate=rate,
+                account=acc.revenue.get(cat, ""),
+                note=f"USt {_amount(tax)[1:]}; Zahlarten: {methods}",
+            )
+        for method, amount in kept:
+            kind = payment_kind(method)
+            if kind.cash or not amount:
+                continue
+            yield _row(
+                -amount,
+                str(number),
+                when,
+                f"Beleg {number} {kind.name}",
+                account=acc.non_cash_transit,
+                note=f"Zahlart {kind.zahlart_typ}",
+            )

@@ -1,0 +1,725 @@
+"""DSFinV-K export of Z closings (a Z-number range or the closings of a date range).
+
+Every file of the DSFinV-K list (``dsfinvk_spec.TABLES``) with its exact columns, plus
+``index.xml`` and the GDPdU DTD, as a directory or a ZIP. UTF-8, ``;``, CRLF, ``"`` around
+every alphanumeric value, decimal comma, the Z key (Z_KASSE_ID, Z_ERSTELLUNG, Z_NR) on
+every record. Only closed periods are exported: a DSFinV-K record belongs to a
+Kassenabschluss.
+
+Streaming: three SQLite cursors (Vorgang heads, lines, payments) in BON_ID order are
+written row by row; the files that come out of the same cursor as another
+(``transactions_tse.csv`` with the heads, ``lines_vat.csv``/``transactions_vat.csv`` with
+the lines) go through temporary files, so memory does not grow with the number of
+transactions. All of it is read in one read transaction: one consistent snapshot.
+
+Mapping (DSFinV-K 2.x, fiscal-de.md):
+
+* BON_ID: the register's running Vorgang number (``register_transactions.bon_id``).
+  BON_NR: the printed receipt number (sales), the cash movement slip number, and for an
+  aborted sale (no receipt is printed) its BON_ID.
+* BON_TYP: ``Beleg`` for posted sales and cash movements; ``AVBelegabbruch`` for sales
+  cancelled before posting (UMS_BRUTTO 0,00, no payments; their entered lines are listed
+  for the record). posd has no training mode yet; a training sale would be written as
+  ``AVTraining`` and, like every ``AV*`` type, would stay out of the Z totals.
+* Lines: GV_TYP ``Umsatz``; a cash movement is one line with its own GV_TYP
+  (Privateinlage, Privatentnahme, Geldtransit, TrinkgeldAN, DifferenzSollIst) under
+  UST_SCHLUESSEL 5. ``itemamounts.csv`` (Bonpos_Preisfindung) stays empty: posd grants no
+  discounts or surcharges, so no line has a price finding beyond its base price.
+* VAT: ``transactions_vat.csv`` holds each receipt's VAT split as printed (tax per rate
+  and receipt); ``lines_vat.csv`` the split of each line on its own.
+* TSE: ``transactions_tse.csv`` per Vorgang; TSE_TA_FEHLER names the outage number for
+  receipts made during a TSE outage ("nachsigniert" once signed after recovery), or says
+  that no TSE is configured.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import sqlite3
+import tempfile
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+from posd_daemon.domain.closing import CashMovementKind, ClosingReport, payment_kind
+from posd_daemon.domain.errors import invalid, not_found
+from posd_daemon.domain.vat import VatCategory, VatTable
+from posd_daemon.exports import dsfinvk_spec as spec
+from posd_daemon.store import day as store
+from posd_daemon.store.timeutil import to_db
+
+CHUNK_LINES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Company:
+    name: str
+    street: str = ""
+    postcode: str = ""
+    city: str = ""
+    country: str = "DEU"
+    tax_number: str = ""
+    vat_id: str = ""
+
+    @staticmethod
+    def from_address(name: str, address: Iterable[str], vat_id: str = "") -> Company:
+        """``["Musterstraße 1", "10115 Berlin"]`` -> street, postcode, city."""
+        lines = list(address)
+        street = lines[0] if lines else ""
+        postcode, city = "", ""
+        if len(lines) > 1:
+            first, _, rest = lines[1].partition(" ")
+            if first.isdigit():
+                postcode, city = first, rest
+            else:
+                city = lines[1]
+        return Company(name, street, postcode, city, "DEU", "", vat_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSettings:
+    register_id: str
+    currency: str
+    company: Company
+    software_version: str
+    vat_table: VatTable | None = None
+    operator_names: Mapping[str, str] = field(default_factory=dict)
+    #: DER certificate per TSE serial (hex), for tse.csv
+    tse_certificates: Mapping[str, bytes] = field(default_factory=dict)
+
+
+@dataclass
+class ExportStats:
+    closings: int = 0
+    z_from: int = 0
+    z_to: int = 0
+    receipts: int = 0
+    vorgaenge: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+# -- selecting closings ------------------------------------------------------------------
+
+
+def select_closings(
+    conn: sqlite3.Connection,
+    register_id: str,
+    *,
+    z_from: int = 0,
+    z_to: int = 0,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[store.Closing]:
+    """Closings in ``z_from..z_to`` (inclusive) or created in ``[start, end)``."""
+    if (z_from or z_to) and (start or end):
+        raise invalid("range", "give a Z range or a date range, not both")
+    if z_from or z_to:
+        if z_from <= 0 or z_to < z_from:
+            raise invalid("z_to", "a Z range like 1-31 (from <= to)")
+        found = store.closings_in(conn, register_id, z_from=z_from, z_to=z_to)
+    else:
+        lo = to_db(start) if start else ""
+        hi = to_db(end) if end else "~"
+        if start and end and end <= start:
+            raise invalid("end_time", "must be after start_time")
+        found = store.closings_in(conn, register_id, start=lo, end=hi)
+    if not found:
+        raise not_found("NO_CLOSINGS_IN_RANGE", "no Z closing in the requested range")
+    return found
+
+
+# -- formatting ----------------------------------------------------------------------------
+
+
+def _q(text: str) -> str:
+    """An alphanumeric value in its text encapsulator."""
+    if '"' in text or "\r" in text or "\n" in text:
+        text = text.replace('"', '""').replace("\r", " ").replace("\n", " ")
+    return f'"{text}"'
+
+
+_MONEY: dict[int, str] = {}
+
+
+def money(minor: int) -> str:
+    """Minor units (2 decimals) with a decimal comma: -1234 -> ``-12,34``."""
+    text = _MONEY.get(minor)
+    if text is None:
+        q, r = divmod(-minor if minor < 0 else minor, 100)
+        text = f"-{q},{r:02d}" if minor < 0 else f"{q},{r:02d}"
+        if len(_MONEY) < 200_000:  # amounts repeat a lot; the cache stays bounded
+            _MONEY[minor] = text
+    return text
+
+
+def _ts(stored: str | None) -> str:
+    """Stored ISO-8601 UTC (microseconds) -> ``2024-05-31T18:00:00Z``."""
+    return "" if not stored else stored[:19] + "Z"
+
+
+def _tse_ts(stored: str | None) -> str:
+    """TSE log times with milliseconds, as on the receipt QR code."""
+    return "" if not stored else stored[:23] + "Z"
+
+
+_RATIO: dict[str, tuple[int, int]] = {}
+
+
+def _ratio(text: str) -> tuple[int, int]:
+    r = _RATIO.get(text)
+    if r is None:
+        r = Decimal(text).as_integer_ratio()
+        _RATIO[text] = r
+    return r
+
+
+def _rdiv(n: int, d: int) -> int:
+    """n / d rounded half away from zero (exactly what ROUND_HALF_UP does), d > 0."""
+    q, r = divmod(-n if n < 0 else n, d)
+    if r + r >= d:
+        q += 1
+    return -q if n < 0 else q
+
+
+def line_total(unit_price: int, quantity: str) -> int:
+    """SaleLine.total in integers: round_half_up(unit_price * quantity)."""
+    num, den = _ratio(quantity)
+    return unit_price * num if den == 1 else _rdiv(unit_price * num, den)
+
+
+def tax_of(gross: int, rate: str) -> int:
+    """vat.tax_from_gross in integers: gross * p / (100 + p), rounded half up."""
+    a, b = _ratio(rate)
+    return 0 if a == 0 else _rdiv(gross * a, 100 * b + a)
+
+
+_QTY: dict[str, str] = {}
+
+
+def quantity_text(quantity: str) -> str:
+    """Stored decimal quantity -> 3 decimals with a comma (``0.25`` -> ``0,250``)."""
+    t = _QTY.get(quantity)
+    if t is None:
+        d = Decimal(quantity).quantize(Decimal("0.001"))
+        whole, _, frac = f"{d:f}".partition(".")
+        t = f"{whole},{(frac + '000')[:3]}"
+        _QTY[quantity] = t
+    return t
+
+
+def _gtin(code: str) -> str:
+    return code if code.isdigit() and len(code) in (8, 12, 13, 14) else ""
+
+
+# -- output ----------------------------------------------------------------------------------
+
+
+class _Writer:
+    """Buffered CSV lines into a binary stream."""
+
+    def __init__(self, stream: IO[bytes], header: str) -> None:
+        self._stream = stream
+        self._buf: list[str] = [header]
+        self.rows = -1  # the header is counted by flush
+        #: appends one line; call :meth:`spill` now and then (hot loops skip the check)
+        self.add = self._buf.append
+
+    def spill(self) -> None:
+        buf = self._buf
+        if len(buf) >= CHUNK_LINES:
+            self.rows += len(buf)
+            self._stream.write("".join(buf).encode("utf-8"))
+            buf.clear()
+
+    def flush(self) -> None:
+        if self._buf:
+            self.rows += len(self._buf)
+            self._stream.write("".join(self._buf).encode("utf-8"))
+            self._buf.clear()
+
+
+class _Sink:
+    """Where the files go: a directory, or a ZIP archive (one file open at a time)."""
+
+    def __init__(self, out: Path | IO[bytes], *, as_zip: bool) -> None:
+        self._zip: zipfile.ZipFile | None = None
+        self._dir: Path | None = None
+        if as_zip:
+            self._zip = zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1)
+        else:
+            assert isinstance(out, Path)
+            out.mkdir(parents=True, exist_ok=True)
+            self._dir = out
+
+    def open(self, name: str) -> IO[bytes]:
+        if self._zip is not None:
+            return self._zip.open(name, "w", force_zip64=True)
+        assert self._dir is not None
+        return open(self._dir / name, "wb")
+
+    def put(self, name: str, data: bytes) -> None:
+        with self.open(name) as f:
+            f.write(data)
+
+    def copy(self, name: str, tmp: IO[bytes]) -> None:
+        tmp.seek(0)
+        with self.open(name) as f:
+            shutil.copyfileobj(tmp, f, 1024 * 1024)
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+
+# -- the export ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Z:
+    closing: store.Closing
+    report: ClosingReport
+    key: str
+    tse_ids: dict[str, int]
+    tse_meta: dict[str, dict[str, str]]
+
+
+def export(
+    conn: sqlite3.Connection,
+    settings: ExportSettings,
+    closings: list[store.Closing],
+    out: Path | IO[bytes],
+    *,
+    as_zip: bool = True,
+) -> ExportStats:
+    """Writes the DSFinV-K export of ``closings`` (consecutive Z numbers) to ``out``."""
+    if not closings:
+        raise not_found("NO_CLOSINGS_IN_RANGE", "no Z closing in the requested range")
+    stats = ExportStats(closings=len(closings), z_from=closings[0].z_nr, z_to=closings[-1].z_nr)
+    sink = _Sink(out, as_zip=as_zip)
+    conn.execute("PRAGMA cache_size = -16384")  # 16 MB for the big joins, bounded
+    own_tx = not conn.in_transaction
+    if own_tx:
+        conn.execute("BEGIN")  # one snapshot for every file
+    try:
+        zs = {c.z_nr: _z_info(conn, settings, c) for c in closings}
+        _master_data(sink, settings, zs, stats)
+        # The passes run one after the other: each streams its main file into the sink
+        # and its other files through temporary files (a ZIP takes one member at a
+        # time). Threads were tried and were slower: the sqlite3 module hands the GIL
+        # over on every row, so a second thread costs more than it overlaps.
+        for run_pass in (_heads, _lines, _payments):
+            run_pass(conn, sink, settings, zs, stats)
+        for t in ("itemamounts.csv", "subitems.csv", "allocation_groups.csv", "references.csv"):
+            sink.put(t, spec.TABLE_BY_FILE[t].header.encode("utf-8"))
+            stats.rows[t] = 0
+        comment = (
+            f"DSFinV-K export of register {settings.register_id}, Z {stats.z_from}-{stats.z_to},"
+            f" posd {settings.software_version}"
+        )
+        location = ", ".join(
+            x
+            for x in (settings.company.street, settings.company.postcode, settings.company.city)
+            if x
+        )
+        sink.put("index.xml", spec.index_xml(settings.company.name, location, comment))
+        sink.put(spec.DTD_NAME, spec.GDPDU_DTD.encode("utf-8"))
+    finally:
+        if own_tx:
+            conn.execute("COMMIT")
+        sink.close()
+    return stats
+
+
+def _z_info(conn: sqlite3.Connection, s: ExportSettings, c: store.Closing) -> _Z:
+    """A closing's report, Z key prefix and the TSEs its Vorgänge used (tse.csv)."""
+    report = ClosingReport.from_dict(json.loads(c.report))
+    key = f"{_q(s.register_id)};{_q(_ts(to_db(c.created_at)))};{c.z_nr}"
+    meta: dict[str, dict[str, str]] = {}
+    for serial, algo, fmt, pub in conn.execute(
+        "SELECT st.tse_serial, MAX(st.signature_algorithm), MAX(st.time_format),"
+        " MAX(st.public_key) FROM register_transactions t"
+        " JOIN sale_tse st ON st.sale_id = t.sale_id"
+        " WHERE t.z_nr = ? AND t.register_id = ? AND st.tse_serial != ''"
+        " GROUP BY st.tse_serial"
+        " UNION ALL SELECT m.tse_serial, MAX(m.signature_algorithm), MAX(m.time_format),"
+        " MAX(m.public_key) FROM register_transactions t"
+        " JOIN cash_movements m ON m.movement_id = t.movement_id"
+        " WHERE t.z_nr = ? AND t.register_id = ? AND m.tse_serial != ''"
+        " GROUP BY m.tse_serial",
+        (c.z_nr, s.register_id, c.z_nr, s.register_id),
+    ):
+        entry = meta.setdefault(str(serial), {})
+        for name, value in (("algo", algo), ("time_format", fmt), ("key", pub)):
+            if value and not entry.get(name):
+                entry[name] = str(value)
+    ids = {serial: i for i, serial in enumerate(sorted(meta), 1)}
+    return _Z(c, report, key, ids, meta)
+
+
+def _rate_on(vat: VatTable | None, key: int, day: date) -> Decimal:
+    if vat is None or key > 6:
+        return Decimal(0)
+    try:
+        return vat.rate(VatCategory(key), day)
+    except Exception:  # a category without a configured rate: shown as 0
+        return Decimal(0)
+
+
+def _master_data(sink: _Sink, s: ExportSettings, zs: Mapping[int, _Z], stats: ExportStats) -> None:
+    co = s.company
+    rows: dict[str, list[str]] = {t.file: [] for t in spec.TABLES}
+    for z in zs.values():
+        k, rep, c = z.key, z.report, z.closing
+        booking = "" if c.business_date == c.created_at.date().isoformat() else c.business_date
+        rows["cashpointclosing.csv"].append(
+            f"{k};{_q(booking)};{_q(spec.TAXONOMY_VERSION)};{_q(str(c.first_bon_id or ''))};"
+            f"{_q(str(c.last_bon_id or ''))};{_q(co.name)};{_q(co.street)};{_q(co.postcode)};"
+            f"{_q(co.city)};{_q(co.country)};{_q(co.tax_number)};{_q(co.vat_id)};"
+            f"{money(rep.payments_total)};{money(rep.cash_total)}\r\n"
+        )
+        rows["location.csv"].append(
+            f"{k};{_q(co.name)};{_q(co.street)};{_q(co.postcode)};{_q(co.city)};"
+            f"{_q(co.country)};{_q(co.vat_id)}\r\n"
+        )
+        rows["cashregister.csv"].append(
+            f"{k};{_q('posd')};{_q('posd')};{_q(s.register_id)};{_q('posd')};"
+            f"{_q(s.software_version)};{_q(s.currency)};{_q('0')}\r\n"
+        )
+        for serial, tse_id in z.tse_ids.items():
+            meta = z.tse_meta.get(serial, {})
+            cert = base64.b64encode(s.tse_certificates.get(serial, b"")).decode("ascii")
+            rows["tse.csv"].append(
+                f"{k};{tse_id};{_q(serial)};{_q(meta.get('algo', ''))};"
+                f"{_q(meta.get('time_format', ''))};{_q('UTF-8')};{_q(meta.get('key', ''))};"
+                f"{_q(cert[:1000])};{_q(cert[1000:2000])}\r\n"
+            )
+        day = date.fromisoformat(c.business_date)
+        for key, text in spec.UST_DESCRIPTIONS.items():
+            rate = _rate_on(s.vat_table, key, day)
+            rows["vat.csv"].append(f"{k};{key};{money(int(rate * 100))};{_q(text)}\r\n")
+        for g in rep.gv_totals:
+            rows["businesscases.csv"].append(
+                f"{k};{_q(g.gv_typ)};{_q('')};;{g.ust_key};{money(g.gross)};{money(g.net)};"
+                f"{money(g.tax)}\r\n"
+            )
+        for p in (*rep.payments, *rep.gateways):
+            if p.currency != rep.currency:
+                continue
+            rows["payment.csv"].append(
+                f"{k};{_q(p.zahlart_typ)};{_q(p.name)};{money(p.amount)}\r\n"
+            )
+        for currency, amount in rep.cash_per_currency:
+            rows["cash_per_currency.csv"].append(f"{k};{_q(currency)};{money(amount)}\r\n")
+    for name in (
+        "cashpointclosing.csv",
+        "location.csv",
+        "cashregister.csv",
+        "slaves.csv",
+        "pa.csv",
+        "tse.csv",
+        "vat.csv",
+        "businesscases.csv",
+        "payment.csv",
+        "cash_per_currency.csv",
+    ):
+        body = spec.TABLE_BY_FILE[name].header + "".join(rows[name])
+        sink.put(name, body.encode("utf-8"))
+        stats.rows[name] = len(rows[name])
+
+
+def _tse_error(state: str, outage: Any) -> str:
+    if state == "OUTAGE":
+        return f"TSE-Ausfall Nr. {outage}: Vorgang ohne TSE-Signatur aufgezeichnet"
+    if state == "SIGNED_LATE":
+        return f"TSE-Ausfall Nr. {outage}: nach Wiederherstellung nachsigniert"
+    if state == "NONE":
+        return "Keine TSE konfiguriert"
+    if state == "STARTED":
+        return "TSE-Transaktion nicht abgeschlossen"
+    return ""
+
+
+def _heads(
+    conn: sqlite3.Connection,
+    sink: _Sink,
+    s: ExportSettings,
+    zs: Mapping[int, _Z],
+    stats: ExportStats,
+) -> None:
+    """transactions.csv (direct) and transactions_tse.csv (temporary file)."""
+    z_lo, z_hi = min(zs), max(zs)
+    names = s.operator_names
+    cur = conn.execute(
+        "SELECT t.z_nr, t.bon_id, t.kind, t.late, t.shift_id, t.recorded_at,"
+        " s.receipt_number, s.created_at, s.operator_id, s.total, s.cancel_reason,"
+        " st.state, st.transaction_number, st.start_time, st.finish_time, st.process_type,"
+        " st.finish_counter, st.signature, st.process_data, st.tse_serial, st.outage_number,"
+        " m.number, m.kind, m.amount, m.reason, m.operator_id,"
+        " m.tse_state, m.transaction_number, m.start_time, m.finish_time, m.process_type,"
+        " m.finish_counter, m.signature, m.process_data, m.tse_serial, m.outage_number"
+        " FROM register_transactions t"
+        " LEFT JOIN sales s ON s.sale_id = t.sale_id"
+        " LEFT JOIN sale_tse st ON st.sale_id = t.sale_id"
+        " LEFT JOIN cash_movements m ON m.movement_id = t.movement_id"
+        " WHERE t.register_id = ? AND t.z_nr BETWEEN ? AND ?"
+        " ORDER BY t.z_nr, t.bon_id",
+        (s.register_id, z_lo, z_hi),
+    )
+    with tempfile.TemporaryFile() as tmp:
+        with sink.open("transactions.csv") as main:
+            tx = _Writer(main, spec.TABLE_BY_FILE["transactions.csv"].header)
+            tt = _Writer(tmp, spec.TABLE_BY_FILE["transactions_tse.csv"].header)
+            add_tx, add_tt = tx.add, tt.add
+            ops: dict[str, str] = {}  # operator id -> its two quoted columns
+
+            def op_cols(op: str) -> str:
+                cols = ops.get(op)
+                if cols is None:
+                    cols = ops[op] = f"{_q(op)};{_q(names.get(op, op))}"
+                return cols
+
+            for r in cur:
+                z = zs.get(r[0])
+                if z is None:
+                    continue
+                k = z.key
+                bon = r[1]
+                if not bon & 511:
+                    tx.spill()
+                    tt.spill()
+                kind = r[2]
+                late = r[3]
+                if kind == "MOVEMENT":
+                    mk = CashMovementKind(r[22])
+                    op = r[25]
+                    start = end = _ts(r[5])
+                    note = _q(r[24])
+                    add_tx(
+                        f'{k};"{bon}";{r[21]};"Beleg";{_q(mk.label)};"";"0";"{start}";"{end}";'
+                        f'{op_cols(op)};{money(r[23])};"";"";"";"";"";"";"";"";'
+                        f"{note}\r\n"
+                    )
+                    tse = r[26:36]
+                else:
+                    op = r[8]
+                    start, end = _ts(r[7]), _ts(r[5])
+                    if kind == "SALE":
+                        typ, nr, gross = "Beleg", r[6], money(r[9])
+                        stats.receipts += 1
+                        note = f"nachträglich gebucht (Schicht {r[4]})" if late else ""
+                    else:
+                        typ, nr, gross = "AVBelegabbruch", bon, "0,00"
+                        note = f"abgebrochen: {r[10]}" if r[10] else "abgebrochen"
+                    add_tx(
+                        f'{k};"{bon}";{nr};"{typ}";"";"";"0";"{start}";"{end}";{op_cols(op)};'
+                        f'{gross};"";"";"";"";"";"";"";"";{_q(note)}\r\n'
+                    )
+                    tse = r[11:21]
+                stats.vorgaenge += 1
+                state = tse[0] or "NONE"
+                tse_id = z.tse_ids.get(tse[8] or "", "")
+                tanr = "" if tse[1] is None else tse[1]
+                sigz = "" if tse[5] is None else tse[5]
+                add_tt(
+                    f'{k};"{bon}";{tse_id};{tanr};"{_tse_ts(tse[2])}";"{_tse_ts(tse[3])}";'
+                    f"{_q(tse[4] or '')};{sigz};{_q(tse[6] or '')};{_q(_tse_error(state, tse[9]))};"
+                    f"{_q(tse[7] or '')}\r\n"
+                )
+            tx.flush()
+            tt.flush()
+        stats.rows["transactions.csv"] = tx.rows
+        stats.rows["transactions_tse.csv"] = tt.rows
+        sink.copy("transactions_tse.csv", tmp)
+
+
+def _lines(
+    conn: sqlite3.Connection,
+    sink: _Sink,
+    s: ExportSettings,
+    zs: Mapping[int, _Z],
+    stats: ExportStats,
+) -> None:
+    """lines.csv (direct), lines_vat.csv and transactions_vat.csv (temporary files)."""
+    z_lo, z_hi = min(zs), max(zs)
+    cur = conn.execute(
+        "SELECT t.z_nr, t.bon_id, t.kind, l.position, l.item_id, l.name, l.quantity, l.unit,"
+        " l.unit_price, l.vat_category, l.vat_rate, l.scanned_code, m.kind, m.amount, m.reason"
+        " FROM register_transactions t"
+        " LEFT JOIN sale_lines l ON l.sale_id = t.sale_id"
+        " LEFT JOIN cash_movements m ON m.movement_id = t.movement_id"
+        " WHERE t.register_id = ? AND t.z_nr BETWEEN ? AND ?"
+        " ORDER BY t.z_nr, t.bon_id, l.position",
+        (s.register_id, z_lo, z_hi),
+    )
+    with tempfile.TemporaryFile() as tmp_lv, tempfile.TemporaryFile() as tmp_tv:
+        with sink.open("lines.csv") as main:
+            ln = _Writer(main, spec.TABLE_BY_FILE["lines.csv"].header)
+            lv = _Writer(tmp_lv, spec.TABLE_BY_FILE["lines_vat.csv"].header)
+            tv = _Writer(tmp_tv, spec.TABLE_BY_FILE["transactions_vat.csv"].header)
+            add_ln, add_lv, add_tv = ln.add, lv.add, tv.add
+            cur_bon = -1
+            cur_key = ""
+            groups: dict[tuple[int, str], int] = {}
+
+            def flush_receipt() -> None:
+                items = groups.items() if len(groups) == 1 else sorted(groups.items())
+                for (cat, rate), gross in items:
+                    tax = tax_of(gross, rate)
+                    add_tv(
+                        f'{cur_key};"{cur_bon}";{cat};{money(gross)};{money(gross - tax)};'
+                        f"{money(tax)}\r\n"
+                    )
+                groups.clear()
+
+            # Lines repeat (same item, quantity, price): their formatted tails are cached
+            # (bounded), so the loop mostly joins strings.
+            tails: dict[tuple[Any, ...], tuple[str, str, int]] = {}
+            kb = ""
+            for r in cur:
+                z = zs.get(r[0])
+                if z is None:
+                    continue
+                bon = r[1]
+                if bon != cur_bon:
+                    if groups:
+                        flush_receipt()
+                    cur_bon = bon
+                    cur_key = z.key
+                    kb = f'{cur_key};"{bon}";'
+                    if not bon & 255:
+                        ln.spill()
+                        lv.spill()
+                        tv.spill()
+                kind = r[2]
+                if kind == "MOVEMENT":
+                    mk = CashMovementKind(r[12])
+                    a = money(r[13])
+                    add_ln(
+                        f'{kb}"1";"";{_q(r[14])};"";"{mk.gv_typ}";{_q(mk.label)};"0";"0";;'
+                        f'"";"";"";"";1,000;1,000;"";{a}\r\n'
+                    )
+                    add_lv(f'{kb}"1";5;{a};{a};0,00\r\n')
+                    add_tv(f"{kb}5;{a};{a};0,00\r\n")
+                    continue
+                pos = r[3]
+                if pos is None:
+                    continue  # an aborted sale without lines
+                key = r[4:12]
+                cached = tails.get(key)
+                if cached is None:
+                    item, name, qty, unit, price, cat, rate, code = key
+                    gross = line_total(price, qty)
+                    tax = tax_of(gross, rate)
+                    cached = (
+                        f';"";{_q(name)};"";"Umsatz";"";"0";"0";;{_q(item)};"{_gtin(code)}";"";"";'
+                        f"{quantity_text(qty)};1,000;{_q(unit)};{money(price)}\r\n",
+                        f";{cat};{money(gross)};{money(gross - tax)};{money(tax)}\r\n",
+                        gross,
+                    )
+                    if len(tails) > 100_000:
+                        tails.clear()
+                    tails[key] = cached
+                pz = f'{kb}"{pos + 1}"'
+                add_ln(pz + cached[0])
+                add_lv(pz + cached[1])
+                if kind == "SALE":
+                    g = (r[9], r[10])
+                    groups[g] = groups.get(g, 0) + cached[2]
+            if groups:
+                flush_receipt()
+            ln.flush()
+            lv.flush()
+            tv.flush()
+        stats.rows["lines.csv"] = ln.rows
+        stats.rows["lines_vat.csv"] = lv.rows
+        stats.rows["transactions_vat.csv"] = tv.rows
+        sink.copy("lines_vat.csv", tmp_lv)
+        sink.copy("transactions_vat.csv", tmp_tv)
+
+
+def _payments(
+    conn: sqlite3.Connection,
+    sink: _Sink,
+    s: ExportSettings,
+    zs: Mapping[int, _Z],
+    stats: ExportStats,
+) -> None:
+    """datapayment.csv: per Vorgang and payment method what the register kept."""
+    z_lo, z_hi = min(zs), max(zs)
+    base = s.currency
+    cur = conn.execute(
+        "SELECT t.z_nr, t.bon_id, t.kind, s.total, s.currency, p.method, p.amount,"
+        " m.amount, m.currency"
+        " FROM register_transactions t"
+        " LEFT JOIN sales s ON s.sale_id = t.sale_id"
+        " LEFT JOIN sale_payments p ON p.sale_id = t.sale_id"
+        " LEFT JOIN cash_movements m ON m.movement_id = t.movement_id"
+        " WHERE t.register_id = ? AND t.z_nr BETWEEN ? AND ? AND t.kind != 'ABORT'"
+        " ORDER BY t.z_nr, t.bon_id, p.position",
+        (s.register_id, z_lo, z_hi),
+    )
+    with sink.open("datapayment.csv") as main:
+        dp = _Writer(main, spec.TABLE_BY_FILE["datapayment.csv"].header)
+        add = dp.add
+        kinds: dict[str, tuple[str, str, bool]] = {}
+
+        def row(k: str, bon: int, method: str, currency: str, amount: int) -> None:
+            info = kinds.get(method)
+            if info is None:
+                pk = payment_kind(method)
+                info = (_q(pk.zahlart_typ), _q(pk.name), pk.cash)
+                kinds[method] = info
+            foreign = money(amount) if currency != base else ""
+            add(f'{k};"{bon}";{info[0]};{info[1]};"{currency}";{foreign};{money(amount)}\r\n')
+
+        cur_bon = -1
+        cur_key = ""
+        total = 0
+        currency = base
+        pays: list[tuple[str, int]] = []
+
+        def flush_sale() -> None:
+            paid = sum(a for _, a in pays)
+            change = max(0, paid - total)
+            sums: dict[str, int] = {}
+            for method, amount in pays:
+                kept = amount
+                if change and kinds_cash(method):
+                    kept = max(0, amount - change)
+                    change -= amount - kept
+                sums[method] = sums.get(method, 0) + kept
+            for method, amount in sums.items():
+                if amount:
+                    row(cur_key, cur_bon, method, currency, amount)
+            pays.clear()
+
+        def kinds_cash(method: str) -> bool:
+            return payment_kind(method).cash
+
+        for r in cur:
+            z = zs.get(r[0])
+            if z is None:
+                continue
+            bon = r[1]
+            if bon != cur_bon:
+                if pays:
+                    flush_sale()
+                cur_bon, cur_key = bon, z.key
+                if not bon & 511:
+                    dp.spill()
+                if r[2] == "MOVEMENT":
+                    row(cur_key, bon, "CASH", r[8], r[7])
+                    continue
+                total, currency = r[3], r[4]
+            if r[2] == "SALE" and r[5] is not None:
+                pays.append((r[5], r[6]))
+        if pays:
+            flush_sale()
+        dp.flush()
+        stats.rows["datapayment.csv"] = dp.rows

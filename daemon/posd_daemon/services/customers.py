@@ -1,0 +1,101 @@
+"""Customer use cases: create (with the duplicate e-mail check), update, get, search."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, replace
+
+from posd_daemon.domain.customer import Customer
+from posd_daemon.domain.errors import DomainError, ErrorKind, invalid, not_found
+from posd_daemon.domain.operators import Operator, Permission
+from posd_daemon.domain.text import check_code, check_text
+from posd_daemon.services import paging
+from posd_daemon.services.clock import Clock
+from posd_daemon.services.executor import Tx
+from posd_daemon.store import customers as store
+from posd_daemon.store import sales as sale_store
+
+NUMBER_COUNTER = "customer_number"
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerCreated:
+    customer: Customer | None
+    created: bool
+    duplicates: tuple[Customer, ...] = ()
+
+
+class CustomerCommands:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def _next_number(self, tx: Tx) -> str:
+        while True:
+            number = f"C{sale_store.next_counter(tx.conn, NUMBER_COUNTER):06d}"
+            if store.get(tx.conn, number) is None:
+                return number
+
+    def create(
+        self, tx: Tx, op: Operator, customer: Customer, *, allow_duplicate_email: bool
+    ) -> CustomerCreated:
+        """Creates a customer; with an e-mail address already known, returns the known
+        customer(s) and creates nothing unless ``allow_duplicate_email``."""
+        op.require(Permission.SALE)
+        if customer.number:
+            check_code(customer.number, "customer.customer_number")
+            if store.get(tx.conn, customer.number) is not None:
+                raise DomainError(
+                    ErrorKind.ALREADY_EXISTS,
+                    "CUSTOMER_NUMBER_TAKEN",
+                    f"customer number {customer.number!r} is taken",
+                    metadata={"customer_number": customer.number},
+                )
+        if customer.anonymous:
+            raise invalid("customer.anonymous", "only the shop's walk-in customer is anonymous")
+        # validate before the duplicate check so a bad row never reports duplicates
+        replace(customer, number=customer.number or "C0").validated()
+        duplicates = store.by_email(tx.conn, customer.email) if customer.email else []
+        if duplicates and not allow_duplicate_email:
+            return CustomerCreated(None, False, tuple(duplicates))
+        if not customer.number:
+            customer = replace(customer, number=self._next_number(tx))
+        customer.validated()
+        store.upsert(tx.conn, customer, self._clock())
+        return CustomerCreated(customer, True)
+
+    def update(self, tx: Tx, op: Operator, customer: Customer) -> Customer:
+        op.require(Permission.SALE)
+        check_code(customer.number, "customer.customer_number")
+        existing = store.get(tx.conn, customer.number)
+        if existing is None:
+            raise not_found(
+                "CUSTOMER_NOT_FOUND",
+                f"no customer {customer.number!r}",
+                customer_number=customer.number,
+            )
+        customer = replace(customer, anonymous=existing.anonymous).validated()
+        store.upsert(tx.conn, customer, self._clock())
+        return customer
+
+    def put(self, tx: Tx, customer: Customer) -> bool:
+        """Import: create or replace by number (no e-mail check: ERP data decides)."""
+        customer.validated()
+        return store.upsert(tx.conn, customer, self._clock())
+
+    def get(self, conn: sqlite3.Connection, number: str) -> Customer:
+        check_code(number, "customer_number")
+        c = store.get(conn, number)
+        if c is None:
+            raise not_found("CUSTOMER_NOT_FOUND", f"no customer {number!r}", customer_number=number)
+        return c
+
+    def search(
+        self, conn: sqlite3.Connection, query: str, size: int, token: str
+    ) -> tuple[list[Customer], str]:
+        check_text(query, "query", max_len=200, required=False)
+        n = paging.page_size(size, default=50)
+        after = paging.decode(token, "c") if token else ""
+        rows = store.search(conn, query, after=after, limit=n + 1)
+        more = len(rows) > n
+        rows = rows[:n]
+        return rows, (paging.encode("c", rows[-1].number) if more and rows else "")

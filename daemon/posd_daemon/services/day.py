@@ -1,0 +1,661 @@
+"""The register's day: shifts, cash movements, X reports and Z closings.
+
+Every command runs in one database transaction on the database thread. TSE signing
+(cash movements, booked cash differences) happens before that transaction, through the
+fiscal gateway's ``sign_event``; during a TSE outage the Vorgang is recorded with the
+outage number instead (AEAO zu §146a Nr. 7), like a sale.
+
+TSE processType of cash movements: ``Kassenbeleg-V1`` with BON_TYP ``Beleg``. A cash
+movement is a Geschäftsvorfall (it changes the Vermögenszusammensetzung), and DSFinV-K
+signs Geschäftsvorfälle as Kassenbelege; fiskaltrust maps "cash deposit / pay-in /
+pay-out" to ``Beleg``/``Kassenbeleg-V1`` too (interface-doc, ftReceiptCase 0x...0011).
+The amount goes to the fifth gross slot (UST_SCHLUESSEL 5, "Nicht Steuerbar": Geldtransit,
+Privatentnahme/-einlage and TrinkgeldAN carry no VAT, DSFinV-K Anhang C) and is paid
+``Bar``: ``Beleg^0.00_0.00_0.00_0.00_-50.00^-50.00:Bar``. ``SonstigerVorgang`` is not
+used: it is meant for "andere Vorgänge" that are no Geschäftsvorfall, and fiskaly SIGN DE
+v2 has no schema for it (fiscal/fiskaly.py ``process_data_to_schema``).
+
+The Z closing itself is not signed: it is an evaluation of signed Vorgänge, not a
+Vorgang (KassenSichV §2 protects "Vorgänge"); it is journaled (hash-chained) instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from posd_daemon.domain.closing import (
+    CashMovementKind,
+    ClosingBuilder,
+    ClosingReport,
+)
+from posd_daemon.domain.errors import invalid, not_found, precondition
+from posd_daemon.domain.money import MAX_MINOR, check_currency, round_half_up
+from posd_daemon.domain.operators import Operator, Permission
+from posd_daemon.domain.shift import (
+    CashBalance,
+    CountLine,
+    CountPhase,
+    balances,
+    merge_counts,
+    totals_by_currency,
+)
+from posd_daemon.domain.text import check_text
+from posd_daemon.domain.vat import VatCategory, totals_from_gross
+from posd_daemon.fiscal import process_data as pd
+from posd_daemon.services.clock import Clock
+from posd_daemon.services.executor import Tx
+from posd_daemon.store import day as store
+from posd_daemon.store import fiscal as fstore
+from posd_daemon.store import journal, outbox
+from posd_daemon.store import sales as sale_store
+from posd_daemon.store.journal import canonical_json
+from posd_daemon.store.timeutil import to_db
+
+#: tse_state of a Vorgang recorded without any TSE configured (tse.backend = none)
+NO_TSE = "NONE"
+
+NO_OPEN_SHIFT = "NO_OPEN_SHIFT"
+
+
+def shift_guard(conn: sqlite3.Connection) -> None:
+    """Refuses when no shift is open (call it in SaleCommands.create before inserting).
+
+    One database belongs to one register, so any open shift is this register's."""
+    if conn.execute("SELECT 1 FROM shifts WHERE state = 'OPEN' LIMIT 1").fetchone() is None:
+        raise precondition(
+            NO_OPEN_SHIFT,
+            "no shift is open on this register: open a shift (counted float) before selling",
+        )
+
+
+def movement_counter(register_id: str) -> str:
+    return f"cash_movement:{register_id}"
+
+
+def z_counter(register_id: str) -> str:
+    return f"z:{register_id}"
+
+
+def movement_process_data(amount: int, currency: str) -> str:
+    """Kassenbeleg-V1 processData of a cash movement (see the module docstring)."""
+    return pd.kassenbeleg_v1(
+        "Beleg", [0, 0, 0, 0, amount], [pd.Payment(amount, pd.PaymentKind.CASH, currency)]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DaySettings:
+    register_id: str
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class MovementRequest:
+    kind: CashMovementKind
+    amount: int  # signed: + into the drawer
+    currency: str
+    reason: str
+
+    @property
+    def process_data(self) -> str:
+        return movement_process_data(self.amount, self.currency)
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftClosePlan:
+    """What a shift close will book: balances and the difference Vorgang to sign."""
+
+    shift: store.Shift
+    counts: tuple[CountLine, ...]
+    balances: tuple[CashBalance, ...]
+
+    def difference(self, currency: str) -> int:
+        for b in self.balances:
+            if b.currency == currency:
+                return b.difference
+        return 0
+
+
+@dataclass(frozen=True, slots=True)
+class ZResult:
+    closing: store.Closing
+    report: ClosingReport
+
+
+class DayCommands:
+    def __init__(self, settings: DaySettings, clock: Clock, on_outbox: Callable[[], None]) -> None:
+        self.s = settings
+        self._clock = clock
+        self._on_outbox = on_outbox
+
+    # -- shifts -------------------------------------------------------------------------
+
+    def current_shift(self, conn: sqlite3.Connection) -> store.Shift | None:
+        return store.open_shift_of(conn, self.s.register_id)
+
+    def get_shift(self, conn: sqlite3.Connection, shift_id: int) -> store.Shift:
+        if shift_id <= 0:
+            shift = store.open_shift_of(conn, self.s.register_id) or store.last_shift(
+                conn, self.s.register_id
+            )
+        else:
+            shift = store.get_shift(conn, shift_id)
+        if shift is None:
+            raise not_found("SHIFT_NOT_FOUND", f"no shift {shift_id or ''}".strip())
+        return shift
+
+    def open_shift(self, tx: Tx, op: Operator, counts: Sequence[CountLine]) -> store.Shift:
+        op.require(Permission.SALE)
+        lines = merge_counts(counts)
+        conn = tx.conn
+        current = store.open_shift_of(conn, self.s.register_id)
+        if current is not None:
+            raise precondition(
+                "SHIFT_ALREADY_OPEN",
+                f"shift {current.shift_id} is open since {to_db(current.opened_at)}: close it"
+                " first",
+                shift_id=str(current.shift_id),
+            )
+        now = self._clock()
+        shift_id = store.insert_shift(conn, self.s.register_id, op.operator_id, now)
+        store.insert_counts(conn, shift_id, CountPhase.OPEN, lines)
+        float_total = totals_by_currency(lines)
+        journal.append(
+            conn,
+            kind="SHIFT_OPENED",
+            register_id=self.s.register_id,
+            ref=f"shift:{shift_id}",
+            payload={
+                "shift_id": shift_id,
+                "operator_id": op.operator_id,
+                "float": float_total,
+                "counts": [_count_record(x) for x in lines],
+            },
+            when=now,
+        )
+        shift = store.get_shift(conn, shift_id)
+        assert shift is not None
+        return shift
+
+    def plan_close(
+        self, conn: sqlite3.Connection, op: Operator, counts: Sequence[CountLine]
+    ) -> ShiftClosePlan:
+        """Expected vs counted as it stands now (read-only; the close recomputes it)."""
+        op.require(Permission.SALE)
+        lines = merge_counts(counts)
+        shift = store.open_shift_of(conn, self.s.register_id)
+        if shift is None:
+            raise precondition(NO_OPEN_SHIFT, "no shift is open on this register")
+        opening = totals_by_currency(shift.opening)
+        moved = store.shift_cash(conn, shift)
+        counted = totals_by_currency(lines)
+        return ShiftClosePlan(shift, tuple(lines), tuple(balances(opening, moved, counted)))
+
+    def close_shift(
+        self,
+        tx: Tx,
+        op: Operator,
+        counts: Sequence[CountLine],
+        planned: ShiftClosePlan,
+        difference_tse: fstore.SaleTse | None,
+    ) -> store.Shift:
+        """Closes the open shift: balances, the booked difference (a DifferenzSollIst
+        Vorgang, signed as planned), drawer entry, journal, printed slip."""
+        conn = tx.conn
+        plan = self.plan_close(conn, op, counts)
+        if plan.balances != planned.balances or plan.shift.shift_id != planned.shift.shift_id:
+            raise precondition(
+                "SHIFT_CHANGED_WHILE_CLOSING",
+                "cash moved while the shift was being closed: close it again",
+            )
+        now = self._clock()
+        shift = plan.shift
+        store.insert_counts(conn, shift.shift_id, CountPhase.CLOSE, plan.counts)
+        diff = plan.difference(self.s.currency)
+        movement: tuple[int, int] | None = None
+        if diff:
+            movement = self._insert_movement(
+                conn,
+                MovementRequest(
+                    CashMovementKind.DIFFERENCE,
+                    diff,
+                    self.s.currency,
+                    f"Kassendifferenz Schicht {shift.shift_id}",
+                ),
+                op,
+                shift.shift_id,
+                now,
+                difference_tse,
+                drawer_kind="CASH_DIFFERENCE",
+            )
+        for b in plan.balances:
+            if b.currency != self.s.currency and b.difference:
+                # foreign cash: booked in the drawer ledger (no DSFinV-K Vorgang: its
+                # amount has no base-currency value without an exchange rate)
+                sale_store.add_drawer_entry(
+                    conn,
+                    register_id=self.s.register_id,
+                    sale_id=None,
+                    receipt_number=None,
+                    kind="CASH_DIFFERENCE",
+                    method="CASH",
+                    amount=b.difference,
+                    currency=b.currency,
+                    when=to_db(now),
+                )
+        store.close_shift(
+            conn, shift.shift_id, op.operator_id, now, plan.balances, store.max_drawer_entry(conn)
+        )
+        journal.append(
+            conn,
+            kind="SHIFT_CLOSED",
+            register_id=self.s.register_id,
+            ref=f"shift:{shift.shift_id}",
+            payload={
+                "shift_id": shift.shift_id,
+                "operator_id": op.operator_id,
+                "counts": [_count_record(x) for x in plan.counts],
+                "balances": [
+                    {
+                        "currency": b.currency,
+                        "opening": b.opening,
+                        "expected": b.expected,
+                        "counted": b.counted,
+                        "difference": b.difference,
+                    }
+                    for b in plan.balances
+                ],
+                "difference_bon_id": movement[1] if movement else None,
+            },
+            when=now,
+        )
+        outbox.enqueue(
+            conn,
+            kind="print",
+            ref=f"shift:{shift.shift_id}",
+            receipt_number=None,
+            payload={"document": "shift_close", "shift_id": shift.shift_id},
+            when=now,
+        )
+        tx.after_commit(self._on_outbox)
+        closed = store.get_shift(conn, shift.shift_id)
+        assert closed is not None
+        return closed
+
+    # -- cash movements -------------------------------------------------------------------
+
+    def validate_movement(
+        self,
+        conn: sqlite3.Connection,
+        op: Operator,
+        kind: CashMovementKind,
+        amount: int,
+        currency: str,
+        reason: str,
+        *,
+        outgoing: bool,
+    ) -> MovementRequest:
+        """Checks a cash movement before it is signed; gives the signed amount."""
+        op.require(Permission.DRAWER_OPEN_NO_SALE)
+        if kind is CashMovementKind.DIFFERENCE:
+            raise invalid("kind", "cash differences are booked by closing the shift")
+        if amount <= 0 or amount > MAX_MINOR:
+            raise invalid("amount.amount_minor", "must be greater than zero", "INVALID_AMOUNT")
+        currency = currency or self.s.currency
+        check_currency(currency, "amount.currency_code")
+        if currency != self.s.currency:
+            raise invalid(
+                "amount.currency_code",
+                f"cash movements are booked in the register currency {self.s.currency}",
+                "CURRENCY_MISMATCH",
+            )
+        check_text(reason, "reason", max_len=60)
+        if kind is CashMovementKind.DEPOSIT:
+            outgoing = False
+        elif kind is CashMovementKind.WITHDRAWAL:
+            outgoing = True
+        if store.open_shift_of(conn, self.s.register_id) is None:
+            raise precondition(NO_OPEN_SHIFT, "no shift is open on this register")
+        return MovementRequest(kind, -amount if outgoing else amount, currency, reason)
+
+    def add_movement(
+        self, tx: Tx, op: Operator, req: MovementRequest, tse: fstore.SaleTse | None
+    ) -> store.CashMovement:
+        conn = tx.conn
+        shift = store.open_shift_of(conn, self.s.register_id)
+        if shift is None:
+            raise precondition(NO_OPEN_SHIFT, "no shift is open on this register")
+        now = self._clock()
+        movement_id, _ = self._insert_movement(conn, req, op, shift.shift_id, now, tse)
+        outbox.enqueue(
+            conn,
+            kind="drawer",
+            ref=f"movement:{movement_id}",
+            receipt_number=None,
+            payload={"reason": f"cash movement {req.kind.value.lower()}"},
+            when=now,
+        )
+        tx.after_commit(self._on_outbox)
+        moved = store.get_movement(conn, movement_id)
+        assert moved is not None
+        return moved
+
+    def _insert_movement(
+        self,
+        conn: sqlite3.Connection,
+        req: MovementRequest,
+        op: Operator,
+        shift_id: int | None,
+        now: datetime,
+        tse: fstore.SaleTse | None,
+        *,
+        drawer_kind: str = "CASH_MOVEMENT",
+    ) -> tuple[int, int]:
+        if tse is None:
+            tse = fstore.SaleTse(
+                "",
+                "",
+                None,
+                NO_TSE,
+                process_type=pd.PROCESS_TYPE_KASSENBELEG,
+                process_data=req.process_data,
+            )
+        elif tse.state == fstore.SIGNED and tse.process_data != req.process_data:
+            raise precondition("MOVEMENT_CHANGED_WHILE_SIGNING", "signed data does not match")
+        number = sale_store.next_counter(conn, movement_counter(self.s.register_id))
+        movement_id, bon_id = store.insert_movement(
+            conn,
+            register_id=self.s.register_id,
+            number=number,
+            kind=req.kind,
+            amount=req.amount,
+            currency=req.currency,
+            reason=req.reason,
+            operator_id=op.operator_id,
+            shift_id=shift_id,
+            when=now,
+            tse=tse,
+        )
+        sale_store.add_drawer_entry(
+            conn,
+            register_id=self.s.register_id,
+            sale_id=None,
+            receipt_number=None,
+            kind=drawer_kind,
+            method="CASH",
+            amount=req.amount,
+            currency=req.currency,
+            when=to_db(now),
+        )
+        journal.append(
+            conn,
+            kind="CASH_MOVEMENT",
+            register_id=self.s.register_id,
+            ref=f"movement:{number}",
+            payload={
+                "movement_id": movement_id,
+                "number": number,
+                "bon_id": bon_id,
+                "kind": req.kind.value,
+                "gv_typ": req.kind.gv_typ,
+                "amount": req.amount,
+                "currency": req.currency,
+                "reason": req.reason,
+                "operator_id": op.operator_id,
+                "shift_id": shift_id,
+                "tse": {
+                    "state": tse.state,
+                    "transaction_number": tse.transaction_number,
+                    "signature_counter": tse.finish_counter,
+                    "process_data": tse.process_data,
+                    "signature": tse.signature,
+                    "outage_number": tse.outage_number,
+                },
+            },
+            when=now,
+        )
+        outbox.enqueue(
+            conn,
+            kind="print",
+            ref=f"movement:{movement_id}",
+            receipt_number=None,
+            payload={"document": "cash_movement", "movement_id": movement_id},
+            when=now,
+        )
+        return movement_id, bon_id
+
+    # -- X and Z ------------------------------------------------------------------------
+
+    def x_report(self, conn: sqlite3.Connection, op: Operator) -> ClosingReport:
+        """The open period's totals so far; changes nothing."""
+        op.require(Permission.CLOSING)
+        builder = self._period(conn)
+        shift = store.open_shift_of(conn, self.s.register_id)
+        if shift is not None:
+            opening = totals_by_currency(shift.opening)
+            moved = store.shift_cash(conn, shift)
+            builder.add_open_shift_expected(
+                {c: opening.get(c, 0) + moved.get(c, 0) for c in set(opening) | set(moved)}
+            )
+        return builder.report(z_nr=0, created_at=to_db(self._clock()))
+
+    def z_closing(self, tx: Tx, op: Operator, business_date: str = "") -> ZResult:
+        """Closes the open period: gapless Z number, totals stored, journaled, printed."""
+        op.require(Permission.CLOSING)
+        conn = tx.conn
+        shift = store.open_shift_of(conn, self.s.register_id)
+        if shift is not None:
+            raise precondition(
+                "SHIFT_OPEN",
+                f"shift {shift.shift_id} is still open: close it (count the cash) before the"
+                " Z closing",
+                shift_id=str(shift.shift_id),
+            )
+        now = self._clock()
+        if business_date:
+            try:
+                date.fromisoformat(business_date)
+            except ValueError:
+                raise invalid("business_date", "a date like 2024-05-31") from None
+        else:
+            business_date = now.date().isoformat()
+        z_nr = sale_store.next_counter(conn, z_counter(self.s.register_id))
+        report = self._period(conn).report(z_nr=z_nr, created_at=to_db(now))
+        store.close_period(conn, self.s.register_id, z_nr)
+        body = canonical_json(report.to_dict())
+        digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+        closing = store.Closing(
+            z_nr=z_nr,
+            register_id=self.s.register_id,
+            created_at=now,
+            business_date=business_date,
+            operator_id=op.operator_id,
+            first_bon_id=report.first_bon_id or None,
+            last_bon_id=report.last_bon_id or None,
+            report=body,
+            report_sha256=digest,
+        )
+        store.insert_closing(conn, closing)
+        journal.append(
+            conn,
+            kind="Z_CLOSING",
+            register_id=self.s.register_id,
+            ref=f"z:{z_nr}",
+            payload={
+                "z_nr": z_nr,
+                "business_date": business_date,
+                "operator_id": op.operator_id,
+                "report_sha256": digest,
+                "report": report.to_dict(),
+            },
+            when=now,
+        )
+        outbox.enqueue(
+            conn,
+            kind="print",
+            ref=f"z:{z_nr}",
+            receipt_number=None,
+            payload={"document": "z_report", "z_nr": z_nr},
+            when=now,
+        )
+        tx.after_commit(self._on_outbox)
+        return ZResult(closing, report)
+
+    def _period(self, conn: sqlite3.Connection) -> ClosingBuilder:
+        builder = ClosingBuilder(self.s.register_id, self.s.currency)
+        for fact in period_facts(conn, self.s.register_id):
+            if isinstance(fact, SaleFact):
+                builder.add_sale(
+                    bon_id=fact.bon_id,
+                    operator_id=fact.operator_id,
+                    currency=fact.currency,
+                    vat=totals_from_gross(fact.vat_parts),
+                    payments=fact.payments,
+                    change=fact.change,
+                    late=fact.late,
+                    shift_id=fact.shift_id,
+                )
+            elif isinstance(fact, AbortFact):
+                builder.add_abort(bon_id=fact.bon_id, late=fact.late, shift_id=fact.shift_id)
+            else:
+                builder.add_movement(
+                    bon_id=fact.bon_id,
+                    kind=fact.kind,
+                    amount=fact.amount,
+                    currency=fact.currency,
+                    operator_id=fact.operator_id,
+                    shift_id=fact.shift_id,
+                )
+        for shift in store.unclosed_shifts(conn, self.s.register_id):
+            for b in shift.balances:
+                builder.add_balance(shift.shift_id, b)
+        return builder
+
+    # -- closings ---------------------------------------------------------------------
+
+    def get_closing(self, conn: sqlite3.Connection, z_nr: int) -> ZResult:
+        c = store.get_closing(conn, self.s.register_id, z_nr)
+        if c is None:
+            raise not_found("CLOSING_NOT_FOUND", f"no Z closing {z_nr}", z_nr=str(z_nr))
+        return ZResult(c, ClosingReport.from_dict(json.loads(c.report)))
+
+
+# -- the open period, one Vorgang at a time ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SaleFact:
+    bon_id: int
+    operator_id: str
+    currency: str
+    vat_parts: tuple[tuple[VatCategory, Decimal, int], ...]
+    payments: tuple[tuple[str, int], ...]
+    change: int
+    late: bool
+    shift_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AbortFact:
+    bon_id: int
+    late: bool
+    shift_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class MovementFact:
+    bon_id: int
+    kind: CashMovementKind
+    amount: int
+    currency: str
+    operator_id: str
+    shift_id: int | None
+
+
+Fact = SaleFact | AbortFact | MovementFact
+
+
+def period_facts(conn: sqlite3.Connection, register_id: str) -> Iterator[Fact]:
+    """The open period's Vorgänge as facts, streamed: three cursors in BON_ID order
+    (headers, lines, payments) merged here, so memory stays flat."""
+    heads = conn.execute(
+        "SELECT t.bon_id, t.kind, t.late, t.shift_id, s.operator_id, s.currency,"
+        " m.kind, m.amount, m.currency, m.operator_id"
+        " FROM register_transactions t"
+        " LEFT JOIN sales s ON s.sale_id = t.sale_id"
+        " LEFT JOIN cash_movements m ON m.movement_id = t.movement_id"
+        " WHERE t.z_nr IS NULL AND t.register_id = ? ORDER BY t.bon_id",
+        (register_id,),
+    )
+    lines = _grouped(
+        conn.execute(
+            "SELECT t.bon_id, l.vat_category, l.vat_rate, l.unit_price, l.quantity"
+            " FROM register_transactions t JOIN sale_lines l ON l.sale_id = t.sale_id"
+            " WHERE t.z_nr IS NULL AND t.register_id = ? AND t.kind = 'SALE'"
+            " ORDER BY t.bon_id, l.position",
+            (register_id,),
+        )
+    )
+    pays = _grouped(
+        conn.execute(
+            "SELECT t.bon_id, p.method, p.amount"
+            " FROM register_transactions t JOIN sale_payments p ON p.sale_id = t.sale_id"
+            " WHERE t.z_nr IS NULL AND t.register_id = ? AND t.kind = 'SALE'"
+            " ORDER BY t.bon_id, p.position",
+            (register_id,),
+        )
+    )
+    for bon_id, kind, late, shift_id, s_op, s_cur, m_kind, m_amount, m_cur, m_op in heads:
+        if kind == "SALE":
+            parts = tuple(
+                (
+                    VatCategory(int(cat)),
+                    Decimal(rate),
+                    round_half_up(Decimal(int(price)) * Decimal(qty)),
+                )
+                for cat, rate, price, qty in lines.take(bon_id)
+            )
+            payments = tuple((str(m), int(a)) for m, a in pays.take(bon_id))
+            total = sum(p[2] for p in parts)
+            paid = sum(a for _, a in payments)
+            yield SaleFact(
+                bon_id, s_op, s_cur, parts, payments, max(0, paid - total), bool(late), shift_id
+            )
+        elif kind == "ABORT":
+            yield AbortFact(bon_id, bool(late), shift_id)
+        else:
+            yield MovementFact(
+                bon_id, CashMovementKind(m_kind), int(m_amount), m_cur, m_op, shift_id
+            )
+
+
+class _grouped:
+    """Rows ``(key, *values)`` of a cursor ordered by key, taken group by group."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._it = iter(cursor)
+        self._head: tuple[Any, ...] | None = next(self._it, None)
+
+    def take(self, key: int) -> list[tuple[Any, ...]]:
+        out: list[tuple[Any, ...]] = []
+        while self._head is not None and int(self._head[0]) <= key:
+            if self._head[0] == key:
+                out.append(tuple(self._head[1:]))
+            self._head = next(self._it, None)
+        return out
+
+
+def _count_record(x: CountLine) -> dict[str, object]:
+    return {
+        "currency": x.currency,
+        "denomination": x.denomination,
+        "pieces": x.pieces,
+        "amount": x.amount,
+    }

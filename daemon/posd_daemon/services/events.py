@@ -1,0 +1,309 @@
+"""The in-process event bus: device and sale events with sequence numbers.
+
+* ``publish`` is thread-safe and never blocks: device worker threads publish too. Each
+  event gets the next sequence number (per daemon start, ``boot_id`` tells starts apart)
+  and is kept in a bounded replay window.
+* In-process listeners (the customer display, the scanner router) run on the event loop,
+  in sequence order, right after the event is published.
+* Subscribers (``SubscribeEvents`` streams) each have a bounded queue. A subscriber that
+  falls behind by more than its queue never slows anybody down: it is cut off with
+  :class:`SubscriberTooSlow` naming the last sequence it got, and can resume from the
+  replay window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from posd_daemon.domain.sale import Sale, format_quantity
+from posd_daemon.ops import logging as plog
+
+log = plog.get("posd.events")
+
+DEFAULT_REPLAY = 4096
+DEFAULT_QUEUE = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    sequence: int
+    time: datetime
+    #: What happened: a payload dataclass (``devices.model``, :class:`SaleChanged`,
+    #: ``services.display.DisplayContent``).
+    payload: object
+    #: The device the event is about ("" for sale events).
+    device_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SaleChanged:
+    """A sale changed through the API or a scan (published after the commit)."""
+
+    #: created, line_added, line_updated, line_removed, payment_added, payment_removed,
+    #: posted, cancelled
+    kind: str
+    sale_id: str
+    state: str
+    operator_id: str
+    currency: str
+    total_minor: int
+    paid_minor: int
+    change_minor: int
+    line_count: int
+    receipt_number: int = 0
+    line_id: str = ""
+    line_name: str = ""
+    line_quantity: str = ""
+    line_unit: str = ""
+    line_total_minor: int = 0
+
+
+SALE_KINDS = frozenset(
+    (
+        "created",
+        "line_added",
+        "line_updated",
+        "line_removed",
+        "payment_added",
+        "payment_removed",
+        "posted",
+        "cancelled",
+    )
+)
+
+
+def sale_changed(kind: str, sale: Sale, operator_id: str, line_id: str = "") -> SaleChanged:
+    """The event for a domain sale (the scanner path; the API converts its protos)."""
+    line = next((ln for ln in sale.lines if ln.line_id == line_id), None) if line_id else None
+    return SaleChanged(
+        kind=kind,
+        sale_id=sale.sale_id,
+        state=sale.state.value,
+        operator_id=operator_id,
+        currency=sale.currency,
+        total_minor=sale.total,
+        paid_minor=sum(p.amount for p in sale.payments),
+        change_minor=sale.change,
+        line_count=len(sale.lines),
+        receipt_number=sale.receipt_number,
+        line_id=line_id,
+        line_name=line.name if line else "",
+        line_quantity=format_quantity(line.quantity) if line else "",
+        line_unit=line.unit if line else "",
+        line_total_minor=line.total if line else 0,
+    )
+
+
+class SubscriberTooSlow(Exception):
+    """A subscriber's queue overflowed; it got every event up to ``last_sequence``."""
+
+    def __init__(self, last_sequence: int) -> None:
+        super().__init__(
+            f"subscriber too slow: events after sequence {last_sequence} were dropped; "
+            f"resume with after_sequence={last_sequence}"
+        )
+        self.last_sequence = last_sequence
+
+
+class Subscription:
+    """One subscriber's view of the bus. Use on the event loop; ``close`` when done."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        maxsize: int,
+        accept: Callable[[Event], bool] | None,
+        *,
+        lost: int,
+    ) -> None:
+        self._bus = bus
+        self._maxsize = maxsize
+        self._accept = accept
+        self._items: deque[Event] = deque()
+        self._wake = asyncio.Event()
+        self._overflow = False
+        self._closed = False
+        #: Events the subscriber asked for that had already left the replay window.
+        self.lost = lost
+        self.last_sequence = 0
+
+    def _offer(self, event: Event) -> bool:
+        """Called under the bus lock. False when the subscriber has overflowed."""
+        if self._overflow or self._closed:
+            return False
+        if self._accept is not None and not self._accept(event):
+            return True
+        if len(self._items) >= self._maxsize:
+            self._overflow = True
+            self._items.clear()
+            return False
+        self._items.append(event)
+        return True
+
+    def _notify(self) -> None:
+        self._wake.set()
+
+    async def get(self) -> list[Event]:
+        """The next events (at least one), oldest first. Raises SubscriberTooSlow."""
+        while True:
+            self._wake.clear()
+            with self._bus._lock:
+                if self._overflow:
+                    raise SubscriberTooSlow(self.last_sequence)
+                if self._items:
+                    batch = list(self._items)
+                    self._items.clear()
+                    self.last_sequence = batch[-1].sequence
+                    return batch
+            await self._wake.wait()
+
+    def close(self) -> None:
+        self._closed = True
+        self._bus._unsubscribe(self)
+
+
+Listener = Callable[[Event], None]
+
+
+class EventBus:
+    def __init__(
+        self,
+        *,
+        replay: int = DEFAULT_REPLAY,
+        queue_size: int = DEFAULT_QUEUE,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.boot_id = uuid.uuid4().hex[:16]
+        self.queue_size = queue_size
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._lock = threading.Lock()
+        self._sequence = 0
+        self._ring: deque[Event] = deque(maxlen=replay)
+        self._subs: list[Subscription] = []
+        self._listeners: list[Listener] = []
+        self._pending: deque[Event] = deque()
+        self._scheduled = False
+        self._dispatching = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+
+    # -- set-up -------------------------------------------------------------------------
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Deliver to listeners and subscribers on ``loop`` (call from that loop)."""
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+
+    def add_listener(self, listener: Listener) -> None:
+        """An in-process listener, called on the event loop for every event."""
+        self._listeners.append(listener)
+
+    @property
+    def last_sequence(self) -> int:
+        with self._lock:
+            return self._sequence
+
+    @property
+    def subscriber_count(self) -> int:
+        with self._lock:
+            return len(self._subs)
+
+    # -- publishing ---------------------------------------------------------------------
+
+    def publish(self, payload: object, device_id: str = "") -> Event:
+        """Thread-safe, never blocks."""
+        with self._lock:
+            self._sequence += 1
+            event = Event(self._sequence, self._clock(), payload, device_id)
+            self._ring.append(event)
+            for sub in self._subs:
+                sub._offer(event)
+            self._pending.append(event)
+            loop = self._loop
+            if loop is None:
+                # not bound yet (start-up): nothing can be listening
+                self._pending.clear()
+                return event
+            on_loop = threading.get_ident() == self._loop_thread
+            schedule = not on_loop and not self._scheduled
+            if schedule:
+                self._scheduled = True
+        if on_loop:
+            self._dispatch()
+        elif schedule:
+            with contextlib.suppress(RuntimeError):  # the loop closed: stopping
+                loop.call_soon_threadsafe(self._dispatch)
+        return event
+
+    def _dispatch(self) -> None:
+        if self._dispatching:
+            return  # a listener published: the outer loop below picks it up
+        self._dispatching = True
+        try:
+            while True:
+                with self._lock:
+                    self._scheduled = False
+                    if not self._pending:
+                        subs = list(self._subs)
+                        break
+                    event = self._pending.popleft()
+                for listener in list(self._listeners):
+                    try:
+                        listener(event)
+                    except Exception:
+                        log.exception("event_listener_failed", sequence=event.sequence)
+        finally:
+            self._dispatching = False
+        for sub in subs:
+            sub._notify()
+
+    # -- subscribing --------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        after_sequence: int | None = None,
+        *,
+        accept: Callable[[Event], bool] | None = None,
+        maxsize: int | None = None,
+    ) -> Subscription:
+        """A subscription to events after ``after_sequence`` (None: only new ones).
+
+        Events still in the replay window are queued at once; ``lost`` counts those that
+        have already left it.
+        """
+        size = maxsize or self.queue_size
+        with self._lock:
+            replay: Iterable[Event] = ()
+            lost = 0
+            if after_sequence is not None and after_sequence < self._sequence:
+                after = max(0, after_sequence)
+                oldest = self._ring[0].sequence if self._ring else self._sequence + 1
+                lost = max(0, oldest - after - 1)
+                replay = [e for e in self._ring if e.sequence > after]
+            sub = Subscription(self, max(size, len(list(replay)) + 1), accept, lost=lost)
+            sub.last_sequence = after_sequence or self._sequence
+            for event in replay:
+                sub._offer(event)
+            self._subs.append(sub)
+        if sub._items:
+            sub._notify()
+        return sub
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            if sub in self._subs:
+                self._subs.remove(sub)
+
+    def replay_window(self) -> tuple[int, int]:
+        """(oldest, newest) sequence still replayable; (0, 0) when empty."""
+        with self._lock:
+            if not self._ring:
+                return (0, 0)
+            return (self._ring[0].sequence, self._ring[-1].sequence)

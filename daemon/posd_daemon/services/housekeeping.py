@@ -1,0 +1,218 @@
+"""Abandoned sales: empty sales replaced or timed out, and the purge of idle open sales.
+
+Removing a sale that may have a TSE transaction follows the CancelSale path: the sale
+is locked against changes (``SaleCommands.posting``), its TSE transaction is finished
+as AVBelegabbruch (``FiscalGateway.cancel_sale``), then one database transaction
+cancels it (journaled, a DSFinV-K Vorgang). An empty sale that never had a TSE
+transaction was never anything fiscally and is simply deleted.
+
+* A new sale replaces the operator's empty sales on this register.
+* A background sweep removes empty sales idle longer than the shop's
+  ``empty_sale_timeout_seconds``.
+* ``PurgeSales`` (``posctl sales purge --older-than``) cancels open sales idle longer
+  than asked, except those with payments (money was taken: a person must decide) and
+  reservations whose pick-up date is still ahead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from posd_daemon.domain.errors import DomainError, invalid
+from posd_daemon.domain.operators import Operator, Permission
+from posd_daemon.domain.sale import SaleState
+from posd_daemon.ops import logging as plog
+from posd_daemon.services.clock import Clock
+from posd_daemon.services.executor import DbExecutor
+from posd_daemon.services.fiscal import FiscalGateway
+from posd_daemon.services.sales import SaleCommands
+from posd_daemon.services.shops import context
+from posd_daemon.store import sales as sale_store
+
+log = plog.get("posd.housekeeping")
+
+MIN_PURGE_AGE = timedelta(minutes=1)
+
+
+class PurgeAction(enum.Enum):
+    CANCELLED = "CANCELLED"
+    DELETED = "DELETED"
+    KEPT = "KEPT"
+
+
+@dataclass(frozen=True, slots=True)
+class PurgedSale:
+    sale_id: str
+    action: PurgeAction
+    reason: str
+    updated_at: datetime
+
+
+class Housekeeping:
+    def __init__(
+        self, db: DbExecutor, sales: SaleCommands, fiscal: FiscalGateway, clock: Clock
+    ) -> None:
+        self._db = db
+        self._sales = sales
+        self._fiscal = fiscal
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # -- one sale ------------------------------------------------------------------------------
+
+    async def remove(self, sale_id: str, *, only_if_empty: bool) -> PurgeAction:
+        """Cancels the sale's TSE transaction and removes or cancels the sale."""
+        sales = self._sales
+        if sale_id in sales.posting:
+            return PurgeAction.KEPT
+        sales.posting.add(sale_id)  # no change may slip in while the TSE cancels
+        try:
+            sale = await self._db.read(lambda c: sale_store.get(c, sale_id))
+            if sale is None or sale.state is not SaleState.OPEN:
+                return PurgeAction.KEPT
+            if only_if_empty and not sale.is_empty:
+                return PurgeAction.KEPT
+            row = await self._fiscal.cancel_sale(sale_id)
+            result = await self._db.write(lambda tx: sales.remove_abandoned(tx, sale_id, row))
+        finally:
+            sales.posting.discard(sale_id)
+        action = PurgeAction(result)
+        log.info("abandoned_sale_removed", sale_id=sale_id, action=action.value)
+        return action
+
+    # -- a new sale replaces the operator's empty ones --------------------------------------
+
+    async def replace_empty(self, operator: Operator) -> list[str]:
+        now = self._clock()
+        ids = await self._db.read(
+            lambda c: sale_store.empty_open_sale_ids(
+                c,
+                register_id=self._sales.register_id,
+                operator_id=operator.operator_id,
+                idle_since=now + timedelta(seconds=1),
+            )
+        )
+        removed = []
+        for sale_id in ids:
+            if await self.remove(sale_id, only_if_empty=True) is not PurgeAction.KEPT:
+                removed.append(sale_id)
+        return removed
+
+    # -- timeout sweep -----------------------------------------------------------------------
+
+    async def sweep_empty(self) -> list[str]:
+        """Removes empty sales idle longer than the shop's timeout."""
+        try:
+            timeout = await self._db.read(
+                lambda c: context(c, self._sales.register_id).shop.empty_sale_timeout_seconds
+            )
+        except DomainError:
+            return []
+        idle_since = self._clock() - timedelta(seconds=timeout)
+        ids = await self._db.read(
+            lambda c: sale_store.empty_open_sale_ids(
+                c, register_id=self._sales.register_id, operator_id=None, idle_since=idle_since
+            )
+        )
+        removed = []
+        for sale_id in ids:
+            if await self.remove(sale_id, only_if_empty=True) is not PurgeAction.KEPT:
+                removed.append(sale_id)
+        return removed
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                timeout = await self._db.read(
+                    lambda c: context(c, self._sales.register_id).shop.empty_sale_timeout_seconds
+                )
+            except DomainError:
+                timeout = 900
+            except Exception:  # the database is closing
+                return
+            # a cheap indexed query; once a second keeps a changed timeout responsive
+            await asyncio.sleep(min(1.0, max(0.2, timeout / 10)))
+            if self._stopping:
+                return
+            try:
+                await self.sweep_empty()
+            except Exception:  # never let the sweep die silently; retry next round
+                log.exception("empty_sale_sweep_failed")
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="empty-sale-sweep")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+    # -- purge -------------------------------------------------------------------------------
+
+    async def purge(
+        self, operator: Operator, older_than: timedelta, *, validate_only: bool
+    ) -> list[PurgedSale]:
+        operator.require(Permission.STORNO)
+        if older_than < MIN_PURGE_AGE:
+            raise invalid("older_than", "at least 1 minute (sales in use are never purged)")
+        now = self._clock()
+        today = now.date()
+        ids = await self._db.read(
+            lambda c: sale_store.open_sale_ids(
+                c, register_id=self._sales.register_id, idle_since=now - older_than
+            )
+        )
+        out: list[PurgedSale] = []
+        for sale_id in ids:
+            sale = await self._db.read(lambda c, sid=sale_id: sale_store.get(c, sid))  # type: ignore[misc]
+            if sale is None or sale.state is not SaleState.OPEN:
+                continue
+            updated = sale.updated_at or sale.created_at
+            reason = ""
+            if sale.payments:
+                reason = "HAS_PAYMENTS"
+            elif sale.pickup_date is not None and sale.pickup_date >= today:
+                reason = "PICKUP_PENDING"
+            elif sale_id in self._sales.posting:
+                reason = "BEING_POSTED"
+            if reason:
+                out.append(PurgedSale(sale_id, PurgeAction.KEPT, reason, updated))
+                continue
+            if validate_only:
+                has_tse = await self._db.read(
+                    lambda c, sid=sale_id: (
+                        c.execute(  # type: ignore[misc]
+                            "SELECT 1 FROM sale_tse WHERE sale_id = ?", (sid,)
+                        ).fetchone()
+                        is not None
+                    )
+                )
+                would = (
+                    PurgeAction.DELETED if sale.is_empty and not has_tse else PurgeAction.CANCELLED
+                )
+                out.append(PurgedSale(sale_id, would, "", updated))
+                continue
+            action = await self.remove(sale_id, only_if_empty=False)
+            out.append(
+                PurgedSale(
+                    sale_id, action, "BEING_POSTED" if action is PurgeAction.KEPT else "", updated
+                )
+            )
+        log.info(
+            "purge",
+            operator_id=operator.operator_id,
+            older_than_s=int(older_than.total_seconds()),
+            validate_only=validate_only,
+            purged=sum(1 for p in out if p.action is not PurgeAction.KEPT),
+            kept=sum(1 for p in out if p.action is PurgeAction.KEPT),
+        )
+        return out

@@ -1,0 +1,112 @@
+"""Bulk imports: one transaction, a report of every rejected row, nothing half-imported.
+
+Each row is converted, validated and written inside its own SAVEPOINT, so a row that
+fails leaves nothing behind. The whole import runs inside one more SAVEPOINT: unless
+the caller asked to skip invalid rows, a single rejection (or ``validate_only``) rolls
+the whole import back, while the caller's transaction still commits the idempotent
+answer (the report). Rows repeating an earlier row's key are rejected as DUPLICATE_ROW
+(which of two versions is meant is not the register's guess to make).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from posd_daemon.domain.errors import DomainError, ErrorKind
+from posd_daemon.services.executor import Tx
+
+R = TypeVar("R")
+
+#: Rows per request (the gRPC message size limit usually bites first).
+MAX_ROWS = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    row: int
+    key: str
+    field: str
+    reason: str
+    message: str
+
+
+@dataclass(slots=True)
+class ImportReport:
+    rows: int = 0
+    imported: int = 0
+    created: int = 0
+    updated: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+    committed: bool = False
+    validate_only: bool = False
+
+
+def run_import(
+    tx: Tx,
+    rows: Sequence[R],
+    *,
+    key: Callable[[R], str],
+    apply: Callable[[Tx, R], bool],
+    skip_invalid_rows: bool,
+    validate_only: bool,
+) -> ImportReport:
+    """Applies ``apply`` (returns True when it created a record) to every row."""
+    if len(rows) > MAX_ROWS:
+        raise DomainError(
+            ErrorKind.RESOURCE_EXHAUSTED,
+            "TOO_MANY_ROWS",
+            f"at most {MAX_ROWS} rows per import (got {len(rows)})",
+        )
+    conn = tx.conn
+    report = ImportReport(rows=len(rows), validate_only=validate_only)
+    seen: dict[str, int] = {}
+    conn.execute("SAVEPOINT import_all")
+    try:
+        for index, row in enumerate(rows, start=1):
+            row_key = key(row)
+            if row_key and row_key in seen:
+                report.rejections.append(
+                    Rejection(
+                        index,
+                        row_key[:64],
+                        "",
+                        "DUPLICATE_ROW",
+                        f"repeats row {seen[row_key]} with the same key",
+                    )
+                )
+                continue
+            if row_key:
+                seen[row_key] = index
+            conn.execute("SAVEPOINT import_row")
+            try:
+                created = apply(tx, row)
+            except DomainError as exc:
+                conn.execute("ROLLBACK TO import_row")
+                conn.execute("RELEASE import_row")
+                violation = exc.violations[0].field if exc.violations else ""
+                report.rejections.append(
+                    Rejection(index, row_key[:64], violation, exc.reason, exc.message[:500])
+                )
+                continue
+            conn.execute("RELEASE import_row")
+            report.imported += 1
+            if created:
+                report.created += 1
+            else:
+                report.updated += 1
+        keep = not validate_only and (skip_invalid_rows or not report.rejections)
+    except BaseException:
+        conn.execute("ROLLBACK TO import_all")
+        conn.execute("RELEASE import_all")
+        raise
+    if keep:
+        conn.execute("RELEASE import_all")
+        report.committed = True
+    else:
+        conn.execute("ROLLBACK TO import_all")
+        conn.execute("RELEASE import_all")
+        if not validate_only:
+            report.imported = report.created = report.updated = 0
+    return report

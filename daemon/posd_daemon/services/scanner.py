@@ -1,0 +1,172 @@
+"""Where a scanned code goes.
+
+* To the register's active sale (the open sale the UI worked on last): the line is added
+  through the same use case as ``AddLine`` by code (``SaleCommands.add_line``, one
+  transaction), the TSE transaction starts in the background as for ``AddLine``, and
+  the sale event follows, so the customer display and every UI update.
+* To the UI as a ``ScanData`` event when no sale is open, when ``scanner.route`` is
+  "event", or while a UI subscribed with ``handle_scans`` (it wants to handle scans
+  itself, e.g. in a search field).
+* To an interactive health check waiting for a scan (``posctl test scan``).
+
+Scans are handled one at a time, in the order they were read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from posd_daemon.devices.model import ScanData
+from posd_daemon.devices.scanning import Code
+from posd_daemon.domain.errors import DomainError
+from posd_daemon.domain.sale import SaleState
+from posd_daemon.ops import logging as plog
+from posd_daemon.services.auth import Authenticator
+from posd_daemon.services.events import Event, EventBus, SaleChanged, sale_changed
+from posd_daemon.services.executor import DbExecutor
+from posd_daemon.services.sales import LineAdded, SaleCommands
+from posd_daemon.store import sales as sale_store
+
+log = plog.get("posd.scanner")
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveSale:
+    sale_id: str
+    operator_id: str
+
+
+def newest_open_sale(conn: sqlite3.Connection) -> ActiveSale | None:
+    rows = sale_store.list_page(conn, state=SaleState.OPEN, before_seq=2**62, limit=1)
+    if not rows:
+        return None
+    sale = rows[0][1]
+    return ActiveSale(sale.sale_id, sale.operator_id)
+
+
+class ScanRouter:
+    def __init__(
+        self,
+        bus: EventBus,
+        db: DbExecutor,
+        sales: SaleCommands,
+        auth: Authenticator,
+        start_tse: Callable[[str], None],
+        *,
+        route: str = "sale",
+    ) -> None:
+        self.bus = bus
+        self.db = db
+        self.sales = sales
+        self.auth = auth
+        self.start_tse = start_tse
+        self.route = route
+        self.active: ActiveSale | None = None
+        #: Subscribers that asked to handle scans themselves.
+        self.ui_claims = 0
+        self._captures: dict[str, asyncio.Future[Code]] = {}
+        self._queue: asyncio.Queue[tuple[str, Code]] = asyncio.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.bus.add_listener(self.on_event)
+        self.active = await self.db.read(newest_open_sale)
+        self._task = asyncio.create_task(self._consume(), name="scan-router")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    # -- input (device threads) ---------------------------------------------------------
+
+    def on_code(self, device_id: str, code: Code) -> None:
+        """Thread-safe: called by a scanner's reader thread."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(self._queue.put_nowait, (device_id, code))
+
+    # -- the active sale ------------------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        e = event.payload
+        if not isinstance(e, SaleChanged):
+            return
+        if e.kind in ("posted", "cancelled"):
+            if self.active is not None and self.active.sale_id == e.sale_id:
+                self.active = None
+        else:
+            self.active = ActiveSale(e.sale_id, e.operator_id)
+
+    # -- interactive checks ---------------------------------------------------------------
+
+    async def capture_next(self, device_id: str, wait_s: float) -> Code | None:
+        """The next code from ``device_id`` (it does not go to the sale), or None."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Code] = loop.create_future()
+        self._captures[device_id] = future
+        try:
+            return await asyncio.wait_for(future, wait_s)
+        except TimeoutError:
+            return None
+        finally:
+            if self._captures.get(device_id) is future:
+                del self._captures[device_id]
+
+    # -- routing ----------------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        while True:
+            device_id, code = await self._queue.get()
+            try:
+                await self.route_code(device_id, code)
+            except Exception:
+                log.exception("scan_routing_failed", device=device_id)
+
+    async def route_code(self, device_id: str, code: Code) -> ScanData:
+        capture = self._captures.get(device_id)
+        if capture is not None and not capture.done():
+            capture.set_result(code)
+            return self._publish(ScanData(device_id, code.code, code.symbology, "health_check"))
+        active = self.active
+        if self.route == "event" or self.ui_claims > 0 or active is None:
+            return self._publish(ScanData(device_id, code.code, code.symbology, "ui"))
+        operator = self.auth.operator(active.operator_id)
+        if operator is None:
+            return self._publish(ScanData(device_id, code.code, code.symbology, "ui"))
+        sale_id = active.sale_id
+        try:
+            added: LineAdded = await self.db.write(
+                lambda tx: self.sales.add_line(tx, operator, sale_id, code=code.code)
+            )
+        except DomainError as exc:
+            log.info("scan_not_added", device=device_id, code=code.code, reason=exc.reason)
+            return self._publish(
+                ScanData(
+                    device_id,
+                    code.code,
+                    code.symbology,
+                    "sale",
+                    sale_id,
+                    exc.reason,
+                    exc.message,
+                )
+            )
+        self.start_tse(sale_id)
+        self.bus.publish(
+            sale_changed("line_added", added.sale, operator.operator_id, added.line_id)
+        )
+        return self._publish(ScanData(device_id, code.code, code.symbology, "sale", sale_id))
+
+    def _publish(self, data: ScanData) -> ScanData:
+        self.bus.publish(data, data.device_id)
+        return data

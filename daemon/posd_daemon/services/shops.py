@@ -1,0 +1,178 @@
+"""Shops, registers and exchange rates: master data use cases and the sale's context."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import date
+
+from posd_daemon.domain.customer import Customer
+from posd_daemon.domain.errors import invalid, not_found, precondition
+from posd_daemon.domain.money import check_currency
+from posd_daemon.domain.operators import Operator, Permission
+from posd_daemon.domain.sale import Terms
+from posd_daemon.domain.shop import RateSource, Register, Shop
+from posd_daemon.domain.text import check_code
+from posd_daemon.services import paging
+from posd_daemon.services.clock import Clock
+from posd_daemon.services.executor import Tx
+from posd_daemon.store import customers as customer_store
+from posd_daemon.store import shops as store
+from posd_daemon.store.shops import DailyRate
+
+
+@dataclass(frozen=True, slots=True)
+class ShopContext:
+    register: Register
+    shop: Shop
+
+
+def context(conn: sqlite3.Connection, register_id: str) -> ShopContext:
+    reg = store.get_register(conn, register_id)
+    if reg is None:
+        raise precondition(
+            "REGISTER_NOT_CONFIGURED", f"register {register_id} has no master data (shop)"
+        )
+    shop = store.get_shop(conn, reg.shop_id)
+    if shop is None:
+        raise precondition(
+            "SHOP_NOT_CONFIGURED", f"shop {reg.shop_id} of register {register_id} does not exist"
+        )
+    return ShopContext(reg, shop)
+
+
+def terms_for(
+    conn: sqlite3.Connection,
+    shop: Shop,
+    customer: Customer | None,
+    today: date,
+    current: Terms | None = None,
+    currency: str | None = None,
+) -> Terms:
+    """The terms a sale with ``customer`` gets: currency, rate, VAT direction, rounding.
+
+    A sale that keeps its currency keeps its rate (a manually adjusted rate stays)."""
+    cur = currency or shop.currency_for(customer)
+    direction = shop.direction_for(customer)
+    if cur == shop.currency:
+        return Terms(cur, shop.currency, direction=direction, rounding=shop.vat_rounding)
+    if current is not None and current.currency == cur:
+        return Terms(
+            cur,
+            shop.currency,
+            current.exchange_rate,
+            current.rate_source,
+            current.rate_date,
+            direction,
+            shop.vat_rounding,
+        )
+    fixed = shop.fixed_rate(cur)
+    if fixed is not None:
+        return Terms(
+            cur, shop.currency, fixed, RateSource.FIXED, None, direction, shop.vat_rounding
+        )
+    daily = store.daily_rate(conn, shop.currency, cur, today)
+    if daily is None:
+        raise precondition(
+            "EXCHANGE_RATE_NOT_AVAILABLE",
+            f"no fixed rate and no daily rate for {shop.currency} -> {cur} on or before"
+            f" {today.isoformat()}",
+            currency=cur,
+        )
+    return Terms(
+        cur, shop.currency, daily.rate, RateSource.DAILY, daily.day, direction, shop.vat_rounding
+    )
+
+
+class ShopCommands:
+    def __init__(self, register_id: str, currency: str, clock: Clock) -> None:
+        self.register_id = register_id
+        self.currency = currency
+        self._clock = clock
+
+    def ensure_defaults(self, tx: Tx) -> Register:
+        return store.ensure_defaults(tx.conn, self.register_id, self.currency, self._clock())
+
+    # -- shops ---------------------------------------------------------------------------
+
+    def _check_shop(self, conn: sqlite3.Connection, shop: Shop) -> None:
+        shop.validated()
+        if customer_store.get(conn, shop.default_customer_number) is None:
+            raise invalid(
+                "shop.default_customer_number",
+                f"customer {shop.default_customer_number!r} does not exist (import customers"
+                " first)",
+                "CUSTOMER_NOT_FOUND",
+            )
+        own = store.get_register(conn, self.register_id)
+        if own is not None and own.shop_id == shop.shop_id and shop.currency != self.currency:
+            raise invalid(
+                "shop.currency_code",
+                f"this register's shop must use the register's currency {self.currency}",
+                "CURRENCY_MISMATCH",
+            )
+
+    def upsert_shop(self, tx: Tx, op: Operator, shop: Shop) -> tuple[Shop, bool]:
+        op.require(Permission.OPERATOR_MANAGE)
+        return self.put_shop(tx, shop)
+
+    def put_shop(self, tx: Tx, shop: Shop) -> tuple[Shop, bool]:
+        self._check_shop(tx.conn, shop)
+        created = store.upsert_shop(tx.conn, shop, self._clock())
+        return shop, created
+
+    def get_shop(self, conn: sqlite3.Connection, shop_id: str) -> Shop:
+        if not shop_id:
+            return context(conn, self.register_id).shop
+        check_code(shop_id, "shop_id")
+        shop = store.get_shop(conn, shop_id)
+        if shop is None:
+            raise not_found("SHOP_NOT_FOUND", f"no shop {shop_id!r}", shop_id=shop_id)
+        return shop
+
+    def list_shops(self, conn: sqlite3.Connection, size: int, token: str) -> tuple[list[Shop], str]:
+        n = paging.page_size(size, default=100)
+        after = paging.decode(token, "sh") if token else ""
+        rows = store.list_shops(conn, after=after, limit=n + 1)
+        more = len(rows) > n
+        rows = rows[:n]
+        return rows, (paging.encode("sh", rows[-1].shop_id) if more and rows else "")
+
+    # -- registers -----------------------------------------------------------------------
+
+    def upsert_register(self, tx: Tx, op: Operator, reg: Register) -> tuple[Register, bool]:
+        op.require(Permission.OPERATOR_MANAGE)
+        return self.put_register(tx, reg)
+
+    def put_register(self, tx: Tx, reg: Register) -> tuple[Register, bool]:
+        reg.validated()
+        shop = store.get_shop(tx.conn, reg.shop_id)
+        if shop is None:
+            raise invalid("register.shop_id", f"no shop {reg.shop_id!r}", "SHOP_NOT_FOUND")
+        if reg.register_id == self.register_id and shop.currency != self.currency:
+            raise invalid(
+                "register.shop_id",
+                f"shop {shop.shop_id} uses {shop.currency}, this register {self.currency}",
+                "CURRENCY_MISMATCH",
+            )
+        created = store.upsert_register(tx.conn, reg, self._clock())
+        return reg, created
+
+    def get_register(self, conn: sqlite3.Connection, register_id: str) -> Register:
+        rid = register_id or self.register_id
+        check_code(rid, "register_id")
+        reg = store.get_register(conn, rid)
+        if reg is None:
+            raise not_found("REGISTER_NOT_FOUND", f"no register {rid!r}", register_id=rid)
+        return reg
+
+    # -- daily rates ---------------------------------------------------------------------
+
+    def put_rate(self, tx: Tx, rate: DailyRate) -> bool:
+        check_currency(rate.base_currency, "rate.base_currency_code")
+        check_currency(rate.currency, "rate.currency_code")
+        if rate.base_currency == rate.currency:
+            raise invalid("rate.currency_code", "differs from the base currency")
+        existed = store.daily_rate(tx.conn, rate.base_currency, rate.currency, rate.day)
+        store.put_daily_rate(tx.conn, rate)
+        return existed is None or existed.day != rate.day

@@ -1,0 +1,102 @@
+"""Persistence of customers."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from posd_daemon.domain.customer import Customer, normalize_email
+from posd_daemon.domain.vat import PriceBasis
+from posd_daemon.store.timeutil import to_db
+
+_COLS = (
+    "number, name, company, email, street, postal_code, city, country, vat_id,"
+    " default_currency, price_entry, discount_percent, anonymous"
+)
+
+
+def _customer(row: tuple[Any, ...]) -> Customer:
+    return Customer(
+        number=row[0],
+        name=row[1],
+        company=row[2],
+        email=row[3],
+        street=row[4],
+        postal_code=row[5],
+        city=row[6],
+        country=row[7],
+        vat_id=row[8],
+        default_currency=row[9],
+        price_entry=PriceBasis(row[10]),
+        discount_percent=Decimal(row[11]),
+        anonymous=bool(row[12]),
+    )
+
+
+def get(conn: sqlite3.Connection, number: str) -> Customer | None:
+    row = conn.execute(f"SELECT {_COLS} FROM customers WHERE number = ?", (number,)).fetchone()
+    return None if row is None else _customer(row)
+
+
+def by_email(conn: sqlite3.Connection, email: str) -> list[Customer]:
+    norm = normalize_email(email)
+    if not norm:
+        return []
+    rows = conn.execute(
+        f"SELECT {_COLS} FROM customers WHERE email_norm = ? ORDER BY number", (norm,)
+    ).fetchall()
+    return [_customer(r) for r in rows]
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search(conn: sqlite3.Connection, query: str, *, after: str, limit: int) -> list[Customer]:
+    """Customers whose name, company or e-mail contains every word of ``query``."""
+    words = [w for w in query.lower().split() if w][:8]
+    where = " AND ".join("search_text LIKE ? ESCAPE '\\'" for _ in words) or "1"
+    rows = conn.execute(
+        f"SELECT {_COLS} FROM customers WHERE ({where}) AND number > ? ORDER BY number LIMIT ?",
+        (*[_like(w) for w in words], after, limit),
+    ).fetchall()
+    return [_customer(r) for r in rows]
+
+
+def upsert(conn: sqlite3.Connection, c: Customer, when: datetime) -> bool:
+    existed = conn.execute("SELECT 1 FROM customers WHERE number = ?", (c.number,)).fetchone()
+    search_text = " ".join(p.lower() for p in (c.name, c.company, c.email) if p)
+    conn.execute(
+        "INSERT INTO customers (number, name, company, email, email_norm, street, postal_code,"
+        " city, country, vat_id, default_currency, price_entry, discount_percent, anonymous,"
+        " search_text, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " ON CONFLICT(number) DO UPDATE SET name = excluded.name, company = excluded.company,"
+        " email = excluded.email, email_norm = excluded.email_norm, street = excluded.street,"
+        " postal_code = excluded.postal_code, city = excluded.city, country = excluded.country,"
+        " vat_id = excluded.vat_id, default_currency = excluded.default_currency,"
+        " price_entry = excluded.price_entry, discount_percent = excluded.discount_percent,"
+        " anonymous = excluded.anonymous, search_text = excluded.search_text,"
+        " updated_at = excluded.updated_at",
+        (
+            c.number,
+            c.name,
+            c.company,
+            c.email.strip(),
+            normalize_email(c.email),
+            c.street,
+            c.postal_code,
+            c.city,
+            c.country,
+            c.vat_id,
+            c.default_currency,
+            c.price_entry.value,
+            str(c.discount_percent),
+            int(c.anonymous),
+            search_text,
+            to_db(when),
+        ),
+    )
+    return existed is None

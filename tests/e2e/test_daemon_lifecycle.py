@@ -1,0 +1,402 @@
+"""The daemon as systemd and a technician see it: READY, SIGTERM, watchdog, locking,
+configuration errors, ``posctl status`` and ``posctl journal verify``.
+
+Every test runs the real ``posd`` process (tests/support/daemon_process.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import signal
+import sqlite3
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from posd.client import PosdClient, PosdError
+from posd.v1 import sale_pb2
+
+from posd_daemon import __version__
+
+_ROOT = Path(__file__).resolve().parents[2]
+if str(_ROOT) not in sys.path:  # `pytest` without `python -m`: make `tests.support` importable
+    sys.path.insert(0, str(_ROOT))
+
+from tests.support.daemon_process import DaemonError, DaemonProcess  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+CASH = sale_pb2.PAYMENT_METHOD_CASH
+CARD = sale_pb2.PAYMENT_METHOD_CARD
+POSTED = sale_pb2.SALE_STATE_POSTED
+OPEN = sale_pb2.SALE_STATE_OPEN
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
+    with DaemonProcess(tmp_path / "state") as d:
+        yield d
+
+
+def one_sale(pos: PosdClient, n: int, steps: list[str] | None = None) -> sale_pb2.Sale:
+    """A complete sale; ``steps`` records each call before it is made."""
+    steps = [] if steps is None else steps
+    steps.append("CreateSale")
+    sale = pos.create_sale()
+    steps.append("AddLine")
+    pos.add_line(sale.sale_id, item_id="brot")
+    steps.append("AddLine")
+    resp = pos.add_line(sale.sale_id, code="4000000000028", quantity="2")
+    total = resp.sale.total.amount_minor
+    steps.append("AddPayment")
+    if n % 2:
+        pos.add_payment(sale.sale_id, CARD, total)
+    else:
+        pos.add_payment(sale.sale_id, CASH, total + 51)
+    steps.append("PostSale")
+    return pos.post_sale(sale.sale_id)
+
+
+def catalog(pos: PosdClient) -> None:
+    pos.upsert_item("brot", "Roggenbrot", 349, barcodes=("4000000000011",))
+    pos.upsert_item("milch", "Vollmilch 1 l", 119, barcodes=("4000000000028",))
+
+
+def db_rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+# -- systemd: READY, watchdog, SIGTERM ----------------------------------------------------------
+
+
+def test_ready_is_sent_only_once_the_api_answers(daemon: DaemonProcess) -> None:
+    pid = daemon.spawn()
+    ready = daemon.wait_ready()
+    assert ready.pid == pid  # from the main process itself (SCM_CREDENTIALS)
+    assert str(daemon.socket_path) in ready.fields.get("STATUS", "")
+    assert daemon.socket_path.is_socket()
+
+    # the very first calls after READY succeed at once: no wait_for_ready, no retries
+    with grpc.insecure_channel(daemon.target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        answer = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        answer = health.Check(
+            health_pb2.HealthCheckRequest(service="posd.v1.SaleService"), timeout=2
+        )
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+    pos = daemon.client(login=False, retries=0)
+    assert pos.status().version == __version__
+    pos.login("1", "1234")
+    assert pos.whoami().operator.operator_id == "1"
+
+    # metrics listen on the configured 127.0.0.1:0 (a free port, logged at start)
+    port = daemon.metrics_port()
+    assert port > 0
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        body = resp.read().decode()
+    assert "posd_sales_posted" in body
+
+    # no WATCHDOG_USEC, no watchdog pings; exactly one READY
+    time.sleep(0.3)
+    sent = [m.raw for m in daemon.notify.messages(pid)]
+    assert not [m for m in sent if "WATCHDOG=1" in m]
+    assert sum("READY=1" in m for m in sent) == 1
+
+
+def test_watchdog_is_pinged_from_the_event_loop(tmp_path: Path) -> None:
+    usec = 200_000
+    with DaemonProcess(tmp_path / "state", watchdog_usec=usec) as daemon:
+        daemon.start()
+        pid = daemon.pid
+        pos = daemon.client(retries=0)
+        catalog(pos)
+        t0 = time.monotonic()
+        n = 0
+        while time.monotonic() - t0 < 1.2:  # keep it busy: pings must go on under load
+            one_sale(pos, n)
+            n += 1
+        ready = daemon.ready_message
+        assert ready is not None
+        pings = [
+            m.at
+            for m in daemon.notify.messages(pid)
+            if m.fields.get("WATCHDOG") == "1" and m.at >= ready.at
+        ]
+        assert len(pings) >= 5, f"only {len(pings)} WATCHDOG=1 in 1.2 s (WATCHDOG_USEC={usec})"
+        gaps = [b - a for a, b in itertools.pairwise(pings)]
+        assert max(gaps) < usec / 1e6, f"a watchdog gap of {max(gaps):.3f} s: systemd would kill"
+        assert daemon.terminate() == 0
+
+
+def test_sigterm_during_a_client_loop_stops_cleanly(daemon: DaemonProcess) -> None:
+    daemon.start()
+    pid = daemon.pid
+    setup = daemon.client(retries=0)
+    catalog(setup)
+    acked: dict[str, int] = {}
+    errors: list[PosdError] = []
+    steps: list[str] = []
+    started = threading.Event()
+
+    def cashier() -> None:
+        pos = daemon.client(retries=0)
+        n = 0
+        while True:
+            try:
+                posted = one_sale(pos, n, steps)
+            except PosdError as exc:
+                errors.append(exc)
+                return
+            acked[posted.sale_id] = posted.receipt_number
+            n += 1
+            if n == 3:
+                started.set()
+
+    thread = threading.Thread(target=cashier, daemon=True)
+    thread.start()
+    assert started.wait(10), "the client loop did not get going"
+    time.sleep(0.3)
+    assert daemon.terminate() == 0, daemon.stderr()[-3000:]
+    thread.join(10)
+    assert not thread.is_alive()
+
+    # later calls are refused. A call that reaches the server in the very instant the
+    # shutdown begins is cancelled by gRPC without running (it changed nothing: see below).
+    assert len(errors) == 1
+    assert errors[0].code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED), (
+        errors[0],
+        steps[-1],
+    )
+    assert not daemon.socket_path.exists(), "socket file left behind"
+    assert any(m.fields.get("STOPPING") == "1" for m in daemon.notify.messages(pid))
+    log = [e.get("event") for e in daemon.log_events()]
+    assert "stopping" in log
+    assert "stopped" in log
+
+    # nothing half-written: every acknowledged post is there, nothing else is half-posted
+    numbers = sorted(acked.values())
+    assert numbers == list(range(1, len(numbers) + 1))
+    sales = db_rows(daemon.db_path, "SELECT sale_id, state, receipt_number FROM sales")
+    posted = {str(sid): int(str(num)) for sid, state, num in sales if state == "POSTED"}
+    for sid, number in acked.items():
+        assert posted.get(sid) == number
+    assert sorted(posted.values()) == list(range(1, len(posted) + 1))
+    for _sid, state, num in sales:
+        assert (state == "POSTED") == (num is not None)
+    assert len(posted) - len(acked) <= 1  # at most the post whose answer was in flight
+    journal = db_rows(daemon.db_path, "SELECT ref FROM journal WHERE kind = 'SALE_POSTED'")
+    assert sorted(int(str(r[0]).split(":")[1]) for r in journal) == sorted(posted.values())
+    jobs = db_rows(daemon.db_path, "SELECT receipt_number FROM outbox WHERE kind = 'print'")
+    assert sorted(int(str(r[0])) for r in jobs) == sorted(posted.values())
+    rc = daemon.posctl("journal", "verify", "--db", str(daemon.db_path))
+    assert rc.returncode == 0, rc.stdout + rc.stderr
+
+    # and it starts again on the same state, answering with the same data
+    daemon.start()
+    pos = daemon.client(retries=0)
+    for sid, number in acked.items():
+        assert pos.get_sale(sid).receipt_number == number
+
+
+def test_sigterm_lets_in_flight_calls_finish(daemon: DaemonProcess) -> None:
+    """Login is slow on purpose (scrypt, ~50 ms): calls in flight at SIGTERM get answers."""
+    daemon.start()
+    clients = [daemon.client(login=False, retries=0) for _ in range(6)]
+    for pos in clients:
+        pos.status()  # connected before the race starts
+    results: list[tuple[str, float]] = []
+    lock = threading.Lock()
+
+    def login(pos: PosdClient) -> None:
+        try:
+            pos.login("1", "1234")
+            outcome = "OK"
+        except PosdError as exc:
+            outcome = exc.code.name
+        with lock:
+            results.append((outcome, time.monotonic()))
+
+    threads = [threading.Thread(target=login, args=(pos,)) for pos in clients]
+    for t in threads:
+        t.start()
+    time.sleep(0.03)
+    term_at = time.monotonic()
+    assert daemon.terminate() == 0
+    for t in threads:
+        t.join(10)
+    assert [r[0] for r in results] == ["OK"] * len(clients)
+    assert any(at > term_at for _, at in results), "no call was in flight at SIGTERM"
+    assert not daemon.socket_path.exists()
+
+
+# -- refusing to start -------------------------------------------------------------------------
+
+
+def test_a_second_daemon_on_the_same_state_dir_refuses_to_start(daemon: DaemonProcess) -> None:
+    daemon.start()
+    with DaemonProcess(daemon.state_dir) as second, pytest.raises(DaemonError) as refused:
+        second.start()
+    assert refused.value.returncode not in (None, 0)
+    assert f"another posd is running on {daemon.state_dir}" in refused.value.stderr
+    # the first one is unharmed
+    assert daemon.running
+    assert daemon.socket_path.is_socket()
+    assert daemon.client(login=False, retries=0).status().version == __version__
+
+
+@pytest.mark.parametrize(
+    ("toml", "named", "problem"),
+    [
+        ("[printer]\ncolumnz = 42\n", "printer.columnz", "unknown key"),
+        ('[printer]\ncolumns = "wide"\n', "printer.columns", "must be a whole number"),
+        ("[api]\ngrace_seconds = true\n", "api.grace_seconds", "must be a whole number"),
+        ("[bogus]\nx = 1\n", "bogus", "unknown key"),
+    ],
+    ids=["unknown-key", "wrong-type", "bool-for-int", "unknown-table"],
+)
+def test_a_bad_config_file_exits_78_and_names_the_key(
+    tmp_path: Path, toml: str, named: str, problem: str
+) -> None:
+    config = tmp_path / "posd.toml"
+    config.write_text(toml, encoding="utf-8")
+    state = tmp_path / "state"
+    with DaemonProcess(state, config=config) as daemon, pytest.raises(DaemonError) as failed:
+        daemon.start()
+    assert failed.value.returncode == 78  # EX_CONFIG
+    assert f"{named}: {problem}" in failed.value.stderr
+    assert str(config) in failed.value.stderr
+    assert not (state / "posd.sqlite3").exists(), "touched the state before validating"
+    assert not (state / "posd.sock").exists()
+
+
+# -- posctl ----------------------------------------------------------------------------------------
+
+
+def test_posctl_status_shows_version_uptime_journal_and_last_receipt(
+    daemon: DaemonProcess,
+) -> None:
+    daemon.start()
+    pos = daemon.client(retries=0)
+    catalog(pos)
+    for n in range(3):
+        one_sale(pos, n)
+    time.sleep(1.1)  # a visible uptime
+
+    out = daemon.posctl("status")
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert f"posd {__version__}: running" in text
+    uptime = re.search(r"uptime:\s+(\d+) s", text)
+    assert uptime is not None
+    assert int(uptime.group(1)) >= 1
+    assert re.search(r"journal:\s+3 records", text), text
+    assert re.search(r"last receipt:\s+3\b", text), text
+
+    out = daemon.posctl("--json", "status")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["version"] == __version__
+    assert int(data["last_receipt_number"]) == 3
+    assert int(data["journal_records"]) == 3
+
+
+def test_posctl_without_a_daemon_says_not_running(daemon: DaemonProcess) -> None:
+    out = daemon.posctl("status")  # never started: no socket at all
+    assert out.returncode == 3
+    assert "not running" in out.stderr
+
+    daemon.start()
+    daemon.kill()  # a stale socket file is left behind, nobody answers on it
+    assert daemon.socket_path.exists()
+    out = daemon.posctl("status")
+    assert out.returncode == 3
+    assert "not running" in out.stderr
+
+
+def _tamper_sql(db: Path, receipt: int) -> None:
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        # the append-only triggers refuse the change ...
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("UPDATE journal SET payload = payload WHERE seq = 1")
+        # ... until someone with file access drops them
+        conn.execute("DROP TRIGGER journal_no_update")
+        cur = conn.execute(
+            "UPDATE journal SET payload = replace(payload, '\"total\":', '\"total\":1')"
+            " WHERE ref = ?",
+            (f"receipt:{receipt}",),
+        )
+        assert cur.rowcount == 1
+    finally:
+        conn.close()
+
+
+def _tamper_bytes(db: Path, sale_id: str) -> None:
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file
+    finally:
+        conn.close()
+    data = db.read_bytes()
+    needle = f'"sale_id":"{sale_id}"'.encode()
+    assert needle in data
+    forged = needle.replace(sale_id[:4].encode(), b"f00d" if sale_id[:4] != "f00d" else b"beef")
+    db.write_bytes(data.replace(needle, forged))
+
+
+@pytest.mark.parametrize("how", ["sql", "bytes"])
+def test_posctl_journal_verify_names_the_tampered_record(daemon: DaemonProcess, how: str) -> None:
+    daemon.start()
+    pos = daemon.client(retries=0)
+    catalog(pos)
+    sales = [one_sale(pos, n) for n in range(3)]
+    ok = daemon.posctl("journal", "verify")
+    assert ok.returncode == 0, ok.stderr
+    assert "3 records verified" in ok.stdout
+    assert daemon.terminate() == 0
+
+    victim = sales[1]
+    assert victim.receipt_number == 2
+    if how == "sql":
+        _tamper_sql(daemon.db_path, victim.receipt_number)
+    else:
+        _tamper_bytes(daemon.db_path, victim.sale_id)
+
+    offline = daemon.posctl("journal", "verify", "--db", str(daemon.db_path))
+    assert offline.returncode != 0
+    assert "BROKEN at record 2" in offline.stdout
+    assert "receipt:2" in offline.stdout
+
+    daemon.start()  # the daemon still starts; the technician finds the break online too
+    online = daemon.posctl("--json", "journal", "verify")
+    assert online.returncode != 0
+    report = json.loads(online.stdout)
+    assert report["ok"] is False
+    assert report["first_bad_sequence"] == 2
+    assert "record 2" in report["problem"]
+
+
+def test_sigkill_leaves_a_stale_socket_that_the_next_start_replaces(daemon: DaemonProcess) -> None:
+    daemon.start()
+    pos = daemon.client(retries=0)
+    catalog(pos)
+    first = one_sale(pos, 0)
+    assert daemon.kill() == -signal.SIGKILL
+    assert daemon.socket_path.exists()
+    daemon.start()
+    pos = daemon.client(retries=0)
+    assert pos.get_sale(first.sale_id).state == POSTED
+    assert one_sale(pos, 1).receipt_number == first.receipt_number + 1

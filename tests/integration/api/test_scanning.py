@@ -1,0 +1,227 @@
+"""Scan(code): one entry field, the fixed resolution order, choices, variants and units."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from posd.client import PosdClient, PosdError, new_request_id
+from posd.v1 import catalog_pb2, common_pb2, sale_pb2, shop_pb2
+
+from tests.support.fullsale import (
+    customer,
+    import_customers,
+    import_items,
+    import_stock,
+    item,
+    update_shop,
+)
+
+REDUCED = common_pb2.VAT_CATEGORY_REDUCED
+
+
+def seed(pos: PosdClient) -> None:
+    import_customers(pos, customer("4711", "Stammkundin", email="s@example.org"))
+    import_items(
+        pos,
+        # "4711" is also this item's barcode: the customer number wins (step 1)
+        item("1001", "Kölnisch Wasser", 1299, barcodes=["4711", "1002"]),
+        # "1002" is this item's number but item 1001's barcode: the barcode wins (step 2)
+        item("1002", "Kaffee", 899),
+        item("1003", "Milch", 119, vat=REDUCED, tracking=catalog_pb2.TRACKING_LOT),
+        item("1004", "Telefon", 19900, tracking=catalog_pb2.TRACKING_SERIAL),
+        item("5000112", "Cola", 129, barcodes=["5000112999"]),
+        item("5000113", "Cola Zero", 139, barcodes=["5000112999"]),
+        item(
+            "1005",
+            "T-Shirt",
+            1999,
+            variants=[
+                catalog_pb2.ItemVariant(variant_id="M", name="M", barcodes=["2000000000015"]),
+                catalog_pb2.ItemVariant(
+                    variant_id="XL",
+                    name="XL",
+                    price=common_pb2.Money(amount_minor=2199, currency_code="EUR"),
+                ),
+            ],
+        ),
+        item(
+            "1006",
+            "Wasser",
+            49,
+            barcodes=["4000000000024"],
+            units=[
+                catalog_pb2.ItemUnit(
+                    unit="case",
+                    quantity_per_unit="6",
+                    price=common_pb2.Money(amount_minor=259, currency_code="EUR"),
+                    barcodes=["4000000000031"],
+                )
+            ],
+        ),
+        item("1007", "Äpfel", 299, vat=REDUCED, unit="kg", fractional_quantity=True),
+    )
+    import_stock(
+        pos,
+        catalog_pb2.StockEntry(item_id="1003", lot_number="L-47", quantity="10"),
+        catalog_pb2.StockEntry(item_id="1004", serial_number="SN-1", quantity="1"),
+        catalog_pb2.StockEntry(
+            location_id="LAGER", item_id="1004", serial_number="SN-9", quantity="1"
+        ),
+    )
+    update_shop(
+        pos,
+        discounts=[shop_pb2.ShopDiscount(code="SOMMER10", name="Sommer", percent="10")],
+    )
+    req = catalog_pb2.UpsertVendorRequest(
+        request_id=new_request_id(),
+        vendor=catalog_pb2.Vendor(
+            vendor_number="V-100",
+            name="Getränke Meier",
+            items=[
+                catalog_pb2.VendorItem(item_id="5000112", vendor_item_number="M-1"),
+                catalog_pb2.VendorItem(item_id="1006", vendor_item_number="M-2"),
+            ],
+        ),
+    )
+    pos.call(pos.catalog.UpsertVendor, req)
+
+
+def test_resolution_order(pos: PosdClient) -> None:
+    seed(pos)
+    sale = pos.create_sale()
+    sid = sale.sale_id
+    assert sale.customer.customer_number == "0" and sale.customer.anonymous
+    # (1) customer number before barcode
+    r = pos.scan(sid, "4711")
+    assert r.match == sale_pb2.SCAN_MATCH_CUSTOMER
+    assert r.sale.customer.customer_number == "4711" and not r.line_id
+    # (2) barcode before item number
+    r = pos.scan(sid, "1002")
+    assert (r.match, r.sale.lines[-1].item_id) == (sale_pb2.SCAN_MATCH_BARCODE, "1001")
+    assert r.sale.lines[-1].scanned_code == "1002"
+    # (3) lot number
+    r = pos.scan(sid, "L-47", quantity="2")
+    line = r.sale.lines[-1]
+    assert (r.match, line.item_id, line.lot_number, line.quantity) == (
+        sale_pb2.SCAN_MATCH_LOT,
+        "1003",
+        "L-47",
+        "2",
+    )
+    # (4) serial number
+    r = pos.scan(sid, "SN-1")
+    assert (r.match, r.sale.lines[-1].serial_number) == (sale_pb2.SCAN_MATCH_SERIAL, "SN-1")
+    # (5) item number
+    r = pos.scan(sid, "1007", quantity="0.333")
+    assert (r.match, r.sale.lines[-1].total.amount_minor) == (sale_pb2.SCAN_MATCH_ITEM_NUMBER, 100)
+    # (6) shop discount code
+    r = pos.scan(sid, "SOMMER10")
+    assert (r.match, r.sale.discount_code, r.sale.discount_percent) == (
+        sale_pb2.SCAN_MATCH_SHOP_DISCOUNT,
+        "SOMMER10",
+        "10",
+    )
+    # (7) vendor number only when the shop allows it
+    with pytest.raises(PosdError) as err:
+        pos.scan(sid, "V-100")
+    assert (err.value.code, err.value.reason) == (grpc.StatusCode.NOT_FOUND, "UNKNOWN_CODE")
+    update_shop(pos, vendor_scan_allowed=True)
+    r = pos.scan(sid, "V-100")
+    assert (r.match, r.choice) == (sale_pb2.SCAN_MATCH_VENDOR, sale_pb2.SCAN_CHOICE_VENDOR_ITEMS)
+    assert [(c.item_id, c.vendor_item_number) for c in r.candidates] == [
+        ("5000112", "M-1"),
+        ("1006", "M-2"),
+    ]
+    # unknown: nothing changes
+    before = pos.get_sale(sid)
+    with pytest.raises(PosdError) as err:
+        pos.scan(sid, "0000000000000")
+    assert err.value.reason == "UNKNOWN_CODE"
+    assert pos.get_sale(sid).revision == before.revision
+    assert len(before.lines) == 4
+
+
+def test_ambiguous_barcode_lists_candidates_and_adds_nothing(pos: PosdClient) -> None:
+    seed(pos)
+    sid = pos.create_sale().sale_id
+    r = pos.scan(sid, "5000112999")
+    assert (r.match, r.choice) == (
+        sale_pb2.SCAN_MATCH_BARCODE,
+        sale_pb2.SCAN_CHOICE_AMBIGUOUS_BARCODE,
+    )
+    assert [(c.item_id, c.name, c.unit_price.amount_minor) for c in r.candidates] == [
+        ("5000112", "Cola", 129),
+        ("5000113", "Cola Zero", 139),
+    ]
+    assert not r.line_id and len(r.sale.lines) == 0 and r.sale.revision == 0
+    chosen = pos.add_line(sid, item_id=r.candidates[1].item_id)
+    assert chosen.sale.lines[0].name == "Cola Zero"
+
+
+def test_variants_and_units(pos: PosdClient) -> None:
+    seed(pos)
+    sid = pos.create_sale().sale_id
+    r = pos.scan(sid, "1005")
+    assert r.choice == sale_pb2.SCAN_CHOICE_VARIANT_REQUIRED
+    assert [(c.variant_id, c.name, c.unit_price.amount_minor) for c in r.candidates] == [
+        ("M", "T-Shirt, M", 1999),
+        ("XL", "T-Shirt, XL", 2199),
+    ]
+    assert len(r.sale.lines) == 0
+    with pytest.raises(PosdError) as err:
+        pos.add_line(sid, item_id="1005")
+    assert err.value.reason == "VARIANT_REQUIRED"
+    assert err.value.metadata["variants"] == "M,XL"
+    r = pos.scan(sid, "2000000000015")  # the variant's own barcode
+    assert (r.sale.lines[0].variant_id, r.sale.lines[0].name) == ("M", "T-Shirt, M")
+    added = pos.add_line(sid, item_id="1005", variant_id="XL")
+    assert added.sale.lines[1].unit_price.amount_minor == 2199
+    # a case barcode sells the case unit with its own price
+    r = pos.scan(sid, "4000000000031", quantity="2")
+    case = r.sale.lines[-1]
+    assert (case.unit, case.quantity, case.quantity_per_unit, case.total.amount_minor) == (
+        "case",
+        "2",
+        "6",
+        518,
+    )
+    with pytest.raises(PosdError) as err:
+        pos.scan(sid, "4000000000024", quantity="1.5")  # pieces are whole
+    assert err.value.reason == "FRACTIONAL_QUANTITY_NOT_ALLOWED"
+    with pytest.raises(PosdError) as err:
+        pos.add_line(sid, item_id="1006", unit="pallet")
+    assert err.value.reason == "UNKNOWN_UNIT"
+
+
+def test_serial_numbers_sold_or_elsewhere_are_refused(pos: PosdClient) -> None:
+    seed(pos)
+    sid = pos.create_sale().sale_id
+    with pytest.raises(PosdError) as err:
+        pos.scan(sid, "SN-9")  # in stock at another location
+    assert err.value.reason == "SERIAL_NOT_IN_STOCK"
+    with pytest.raises(PosdError) as err:
+        pos.add_line(sid, item_id="1004")
+    assert err.value.reason == "SERIAL_REQUIRED"
+    r = pos.scan(sid, "SN-1")
+    other = pos.create_sale().sale_id
+    with pytest.raises(PosdError) as err:
+        pos.scan(other, "SN-1")
+    assert err.value.reason == "SERIAL_IN_OTHER_SALE"
+    pos.add_payment(sid, sale_pb2.PAYMENT_METHOD_CARD, r.sale.total.amount_minor)
+    pos.post_sale(sid)
+    with pytest.raises(PosdError) as err:
+        pos.scan(other, "SN-1")
+    assert err.value.reason == "SERIAL_ALREADY_SOLD"
+    assert err.value.metadata["sale_id"] == sid
+    stock = pos.call(pos.catalog.GetStock, catalog_pb2.GetStockRequest(item_id="1004")).levels
+    assert [lv.on_hand for lv in stock] == ["0"]
+
+
+def test_scan_is_idempotent(pos: PosdClient) -> None:
+    seed(pos)
+    sid = pos.create_sale().sale_id
+    rid = new_request_id()
+    first = pos.scan(sid, "1002", request_id=rid)
+    again = pos.scan(sid, "1002", request_id=rid)
+    assert first == again
+    assert len(pos.get_sale(sid).lines) == 1

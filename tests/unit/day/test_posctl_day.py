@@ -1,0 +1,49 @@
+"""posctl day commands: every command parses and has a handler."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from posd_daemon.cli import posctl_day
+
+
+@pytest.mark.parametrize(
+    ("argv", "key"),
+    [
+        (["closing", "x"], ("closing", "x")),
+        (["closing", "z", "--business-date", "2024-05-31"], ("closing", "z")),
+        (["closing", "show", "3"], ("closing", "show")),
+        (["closing", "list"], ("closing", "list")),
+        (["shift", "open", "--count", "5000=2", "--count", "0.50=4"], ("shift", "open")),
+        (["shift", "close", "--total", "120.00"], ("shift", "close")),
+        (["shift", "show"], ("shift", "show")),
+        (["cash", "in", "50.00", "--reason", "Wechselgeld"], ("cash", "in")),
+        (["cash", "transit", "20", "--reason", "Bank", "--in"], ("cash", "transit")),
+        (["export", "dsfinvk", "--z", "1-3", "out.zip"], ("export", "dsfinvk")),
+        (
+            ["export", "datev", "--from", "2024-01-01", "--to", "2024-01-31", "x.csv"],
+            ("export", "datev"),
+        ),
+        (
+            ["export", "cashbook", "--from", "2024-01-01", "--to", "2024-01-31", "d"],
+            ("export", "cashbook"),
+        ),
+        (["receipts", "list", "--method", "card", "--min", "10.00"], ("receipts", "list")),
+        (["receipts", "show", "17"], ("receipts", "show")),
+    ],
+)
+def test_commands_parse_and_map_to_handlers(argv: list[str], key: tuple[str, str]) -> None:
+    p = argparse.ArgumentParser()
+    posctl_day.add_commands(p.add_subparsers(dest="command", required=True))
+    args = p.parse_args(argv)
+    assert (args.command, posctl_day.subcommand(args)) == key
+    assert key in posctl_day.HANDLERS
+
+
+def test_amounts_are_exact() -> None:
+    assert posctl_day.amount("12.50") == 1250
+    assert posctl_day.amount("0,05") == 5
+    with pytest.raises(Exception, match="2 decimals"):
+        posctl_day.amount("1.005")
