@@ -20,6 +20,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
 from posd_daemon.fiscal import der, qr
 from posd_daemon.fiscal import log_message as lm
 from posd_daemon.fiscal import process_data as pd

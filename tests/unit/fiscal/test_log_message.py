@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+
 from posd_daemon.fiscal import der
 from posd_daemon.fiscal import log_message as lm
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+
 from posd_daemon.fiscal import process_data as pd
 from posd_daemon.fiscal.process_data import OrderLine, Payment, PaymentKind, VatSlot
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+
 from posd_daemon.fiscal import log_message as lm
 from posd_daemon.fiscal import qr
 from posd_daemon.services.tse_port import TseInfo, TseLogResult, TseOperation, TseState
