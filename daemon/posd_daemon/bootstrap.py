@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha import reflection
 from posd.v1 import (
     catalog_pb2,
     catalog_pb2_grpc,
+    closing_pb2,
     device_pb2,
     device_pb2_grpc,
     fiscal_pb2,
@@ -31,6 +32,7 @@ from posd.v1 import (
     system_pb2_grpc,
 )
 
+from posd_daemon.api.closing_servicer import add_closing_service
 from posd_daemon.api.device_servicer import DeviceServicer, SaleEvents
 from posd_daemon.api.fiscal_servicer import FiscalServicer
 from posd_daemon.api.master_servicers import SERVICE_NAMES as MASTER_SERVICES
@@ -76,6 +78,7 @@ SERVICE_NAMES = (
     operator_pb2.DESCRIPTOR.services_by_name["OperatorService"].full_name,
     system_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name,
     fiscal_pb2.DESCRIPTOR.services_by_name["FiscalService"].full_name,
+    closing_pb2.DESCRIPTOR.services_by_name["ClosingService"].full_name,
     *MASTER_SERVICES,
     device_pb2.DESCRIPTOR.services_by_name["DeviceService"].full_name,
 )
@@ -304,6 +307,7 @@ async def _start(
         currency=config.register.currency,
     )
     operator_pb2_grpc.add_OperatorServiceServicer_to_server(OperatorServicer(rt), server)
+    add_closing_service(server, rt, gateway, config, on_outbox=worker.wake)
     started = clock()
     system_pb2_grpc.add_SystemServiceServicer_to_server(
         SystemServicer(rt, config.register.id, started, str(config.database_path)), server

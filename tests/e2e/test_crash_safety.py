@@ -87,7 +87,8 @@ class Register:
         self.ledger = Ledger()
         self.crashpoints = ""  # armed on the next start
         self.chaos = False  # random-timing SIGKILLs
-        self.chaos_window = (0.25, 0.9)  # seconds after spawn
+        self.chaos_window = (0.02, 0.6)  # seconds after READY
+        self.chaos_startup_share = 0.2  # the share of kills aimed at start-up instead
         self.chaos_kills = 0
         self.crashes = 0
         self.reconciled = 0  # interrupted posts completed by start-up reconciliation
@@ -103,9 +104,13 @@ class Register:
         while True:
             pid = self.daemon.spawn(crashpoints=self.crashpoints)
             self.crashpoints = ""
-            self._arm(pid)
+            self._disarm()
+            if self.chaos and self.rng.random() < self.chaos_startup_share:
+                self._arm(pid, self.rng.uniform(0.0, 0.6))  # somewhere in start-up
             try:
                 self.daemon.wait_ready()
+                if self.chaos and self._timer is None:
+                    self._arm(pid, self.rng.uniform(*self.chaos_window))  # while serving
                 return self.daemon.client(retries=0)
             except DaemonError as exc:
                 if exc.returncode != -signal.SIGKILL:
@@ -115,21 +120,23 @@ class Register:
                     raise
             self._reap()
 
-    def _arm(self, pid: int) -> None:
+    def _disarm(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self.chaos:
-            delay = self.rng.uniform(*self.chaos_window)
-            self._timer = threading.Timer(delay, self._chaos_kill, args=(pid,))
-            self._timer.daemon = True
-            self._timer.start()
+
+    def _arm(self, pid: int, delay: float) -> None:
+        self._timer = threading.Timer(delay, self._chaos_kill, args=(pid,))
+        self._timer.daemon = True
+        self._timer.start()
 
     def _chaos_kill(self, pid: int) -> None:
         with self._kill_lock:
             proc = self.daemon.proc
             if proc is not None and proc.pid == pid and self.daemon.send_signal(signal.SIGKILL):
                 self.chaos_kills += 1
+                if self.chaos_kills >= RANDOM_KILLS:
+                    self.chaos = False  # enough: the current sale completes undisturbed
 
     def _reap(self) -> None:
         code = self.daemon.wait_exit(10)
@@ -145,9 +152,7 @@ class Register:
 
     def stop_chaos(self) -> None:
         self.chaos = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._disarm()
 
     # -- calls ---------------------------------------------------------------------------
 
@@ -342,6 +347,11 @@ def setup_catalog(pos: PosdClient) -> int:
 
 def test_sigkill_at_random_moments_and_at_every_crashpoint(tmp_path: Path) -> None:
     rng = random.Random(SEED)
+    t0 = time.monotonic()
+
+    def phase(name: str) -> None:
+        print(f"{time.monotonic() - t0:6.1f} s  {name}")
+
     print(f"POSD_CRASH_SEED={SEED}")
     daemon = DaemonProcess(tmp_path / "state")
     try:
@@ -349,8 +359,9 @@ def test_sigkill_at_random_moments_and_at_every_crashpoint(tmp_path: Path) -> No
         reg.retrying(setup_catalog)
         n = 0
 
-        # (a) random timing: a timer SIGKILLs each incarnation 0.25..0.9 s after spawn
-        # (some land in start-up, most in the middle of sales: any RPC, or the outbox)
+        # (a) random timing: a timer SIGKILLs each incarnation, 0.02..0.6 s after READY (in
+        # the middle of sales: any RPC, the TSE, the outbox) or, one time in five, somewhere
+        # in its start-up (migrations, reconciliation, outbox replay)
         reg.chaos = True
         reg.restart()
         deadline = time.monotonic() + RANDOM_PHASE_SECONDS
@@ -358,6 +369,7 @@ def test_sigkill_at_random_moments_and_at_every_crashpoint(tmp_path: Path) -> No
             reg.sale(n, retry_post=n % 2 == 0)
             n += 1
         reg.stop_chaos()
+        phase(f"random kills: {reg.chaos_kills}, sales: {n}")
         assert reg.chaos_kills >= 15, f"only {reg.chaos_kills} random kills in time"
         assert reg.crashes >= reg.chaos_kills
 
@@ -377,6 +389,7 @@ def test_sigkill_at_random_moments_and_at_every_crashpoint(tmp_path: Path) -> No
             assert reg.crashes == crashes, f"{point}:{nth} fired too early"
             reg.post_into_crashpoint(point, retry=retry)
 
+        phase("post crashpoints")
         # print.after_device: the receipt is on paper, its job not yet marked done
         reg.crashpoints = "print.after_device:2"
         daemon.kill()
@@ -398,10 +411,12 @@ def test_sigkill_at_random_moments_and_at_every_crashpoint(tmp_path: Path) -> No
         reprinted = [r for r, c in after_print.items() if c > before.get(r, 0) + 1]
         assert reprinted, "the job printed just before the crash was not printed again"
 
+        phase("print crashpoint")
         # -- end: one final clean restart, then check everything -------------------------------
         reg.restart()
         pos = reg.pos
         check_invariants(daemon, pos, reg.ledger)
+        phase("invariants checked")
 
         # unacknowledged posts left alone: OPEN ones can still be posted, numbering goes on
         sales = all_sales(pos)

@@ -403,13 +403,15 @@ class DaemonProcess:
         self._clients.clear()
 
     def close(self) -> None:
-        self.close_clients()
-        if self.running:
-            try:
-                self.terminate(timeout=10)
-            except DaemonError:
-                self.kill()
-        self.notify.close()
+        try:
+            self.close_clients()
+            if self.running:
+                try:
+                    self.terminate(timeout=10)
+                except DaemonError:
+                    self.kill()
+        finally:
+            self.notify.close()
 
     def __enter__(self) -> DaemonProcess:
         return self

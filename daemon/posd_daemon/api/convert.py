@@ -201,16 +201,20 @@ def sale_to_pb(sale: Sale, tse: fstore.SaleTse | None = None) -> sale_pb2.Sale:
     cur = sale.currency
     local = sale.local_currency
     c = sale.customer
+    vat_totals = sale.vat_totals()  # once: every total below derives from it
+    total = sum(vt.gross for vt in vat_totals)
+    paid = sale.paid
+    open_amount = max(0, total - paid)
     msg = sale_pb2.Sale(
         sale_id=sale.sale_id,
         state=SALE_STATE_TO_PB[sale.state],
         register_id=sale.register_id,
         operator_id=sale.operator_id,
         currency_code=cur,
-        total=money(sale.total, cur),
-        paid=money(sale.paid, cur),
-        open_amount=money(sale.open_amount, cur),
-        change=money(sale.change, cur),
+        total=money(total, cur),
+        paid=money(paid, cur),
+        open_amount=money(open_amount, cur),
+        change=money(max(0, paid - total), cur),
         receipt_number=sale.receipt_number,
         revision=sale.revision,
         cancel_reason=sale.cancel_reason,
@@ -229,15 +233,15 @@ def sale_to_pb(sale: Sale, tse: fstore.SaleTse | None = None) -> sale_pb2.Sale:
         exchange_rate=fmt_decimal(sale.exchange_rate),
         rate_source=RATE_SOURCE_TO_PB[sale.rate_source],
         rate_date=day_text(sale.rate_date),
-        total_local=money(sale.total_local, local),
-        open_amount_local=money(sale.to_local(sale.open_amount), local),
-        net_total=money(sale.net_total, cur),
-        tax_total=money(sale.tax_total, cur),
+        total_local=money(sale.to_local(total), local),
+        open_amount_local=money(sale.to_local(open_amount), local),
+        net_total=money(sum(vt.net for vt in vat_totals), cur),
+        tax_total=money(sum(vt.tax for vt in vat_totals), cur),
         discount_total=money(sale.discount_total, cur),
         discount_percent=fmt_decimal(sale.discount_percent),
         discount_code=sale.discount_code,
         pickup_date=day_text(sale.pickup_date),
-        document_type=DOC_TO_PB[sale.document],
+        document_type=DOC_TO_PB[sale.document_type or sale.document_for_total(total)],
         document_type_forced=sale.document_forced is not None,
         warnings=list(sale.warnings),
         shop_id=sale.shop_id,
@@ -255,6 +259,7 @@ def sale_to_pb(sale: Sale, tse: fstore.SaleTse | None = None) -> sale_pb2.Sale:
         if ts is not None:
             getattr(msg, name).CopyFrom(ts)
     for ln in sale.lines:
+        amount = ln.amount
         line = sale_pb2.SaleLine(
             line_id=ln.line_id,
             item_id=ln.item_id,
@@ -270,8 +275,8 @@ def sale_to_pb(sale: Sale, tse: fstore.SaleTse | None = None) -> sale_pb2.Sale:
             quantity_per_unit=fmt_decimal(ln.unit_factor),
             price_overridden=ln.price_overridden,
             discount_percent=fmt_decimal(ln.discount_percent),
-            discount=money(ln.line_discount + ln.doc_discount, cur),
-            amount=money(ln.amount, cur),
+            discount=money(ln.base_amount - amount, cur),
+            amount=money(amount, cur),
             net=money(ln.net, cur),
             lot_number=ln.lot,
             serial_number=ln.serial,
@@ -289,7 +294,7 @@ def sale_to_pb(sale: Sale, tse: fstore.SaleTse | None = None) -> sale_pb2.Sale:
                 payment_id=p.payment_id, method=METHOD_TO_PB[p.method], amount=money(p.amount, cur)
             )
         )
-    for vt in sale.vat_totals():
+    for vt in vat_totals:
         msg.vat_totals.append(
             sale_pb2.VatTotal(
                 vat_category=int(vt.category),  # type: ignore[arg-type]

@@ -265,7 +265,7 @@ def add_master_data_services(
 ) -> MasterData:
     """Registers CustomerService and ShopService and creates the register's master data
     on first start (shop, anonymous customer, register at location MAIN)."""
-    shops = ShopCommands(register_id, currency, rt.clock)
+    shops = ShopCommands(register_id, currency, rt.clock, sales.master_version)
     customers = CustomerCommands(rt.clock)
     catalog.register_id = register_id
     rt.db.write_sync(shops.ensure_defaults)

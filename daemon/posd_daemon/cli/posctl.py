@@ -19,7 +19,7 @@ from google.protobuf.json_format import MessageToDict
 from posd.client import PosdClient, PosdError
 from posd.v1 import sale_pb2
 
-from posd_daemon.cli import devices_cli, posctl_catalog
+from posd_daemon.cli import devices_cli, posctl_catalog, posctl_day
 from posd_daemon.fiscal.verify_export import verify_export
 from posd_daemon.ops.config import ConfigError, load
 from posd_daemon.ops.pins import hash_pin
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("sale_id")
     devices_cli.add_parsers(sub)
     posctl_catalog.add_commands(sub)
+    posctl_day.add_commands(sub)
     tse = sub.add_parser("tse", help="the TSE (fiscal signing device)").add_subparsers(
         dest="tse_command", required=True
     )
@@ -375,6 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("outage", "recover"): cmd_outage_recover,
     }
     handlers.update(posctl_catalog.HANDLERS)
+    handlers.update(posctl_day.HANDLERS)
     sub = (
         getattr(args, "sale_command", None)
         or getattr(args, "journal_command", None)
@@ -384,6 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         or getattr(args, "outage_command", None)
         or getattr(args, "device_command", None)
         or getattr(args, "drawer_command", None)
+        or posctl_day.subcommand(args)
     )
     try:
         return handlers[(args.command, sub)](args)

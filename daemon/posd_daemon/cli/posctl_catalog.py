@@ -455,10 +455,14 @@ def parse_file(kind: Kind, path: Path, fmt: str, currency: str) -> ParsedFile:
 
 
 def add_commands(sub: Any) -> None:
+    columns = "\n".join(
+        f"  {name}: {', '.join(kind.columns)}" for name, kind in sorted(KINDS.items())
+    )
     imp = sub.add_parser(
         "import",
         help="import master data from a CSV or JSON file (one transaction)",
         description=__doc__,
+        epilog=f"CSV columns:\n{columns}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     imp.add_argument("kind", choices=sorted(KINDS))

@@ -79,7 +79,7 @@ def _amounts(sale: Sale, columns: int) -> list[Block]:
     blocks: list[Block] = []
     for line in sale.lines:
         letter = VAT_LETTER[line.vat_category]
-        blocks.append(Text(two_cols(line.name, f"{amt(line.discounted)} {letter}", columns)))
+        blocks.append(Text(two_cols(line.name, f"{amt(line.base_amount)} {letter}", columns)))
         if line.quantity != 1 or line.unit != "pcs":
             unit = "" if line.unit == "pcs" else f" {line.unit}"
             detail = f"  {format_quantity(line.quantity)}{unit} x {amt(line.unit_price)}"

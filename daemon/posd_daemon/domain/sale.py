@@ -176,7 +176,8 @@ class SaleLine:
     @property
     def discounted(self) -> int:
         """Amount after the line discount, before the document discount."""
-        return self.base_amount - self.line_discount
+        base = self.base_amount
+        return base - percent_of(base, self.discount_percent)
 
     @property
     def amount(self) -> int:
@@ -343,7 +344,10 @@ class Sale:
         """The document as posted, or (while open) what posting would issue now."""
         if self.document_type is not None:
             return self.document_type
-        return choose_document(self.total_local, self.invoice_limit, self.document_forced)
+        return self.document_for_total(self.total)
+
+    def document_for_total(self, total: int) -> DocumentType:
+        return choose_document(self.to_local(total), self.invoice_limit, self.document_forced)
 
     @property
     def is_empty(self) -> bool:

@@ -43,7 +43,7 @@ from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import Tx
 from posd_daemon.services.fiscal import receipt_process_data
 from posd_daemon.services.records import sale_record
-from posd_daemon.services.shops import ShopContext, context, terms_for
+from posd_daemon.services.shops import CachedContext, MasterVersion, ShopContext, terms_for
 from posd_daemon.store import catalog as catalog_store
 from posd_daemon.store import customers as customer_store
 from posd_daemon.store import fiscal as fstore
@@ -206,6 +206,9 @@ class SaleCommands:
         self._on_outbox = on_outbox
         #: sales between TSE finish and commit; no other change may touch them
         self.posting: set[str] = set()
+        #: bumped by ShopCommands when shops or registers change (see master_servicers)
+        self.master_version = MasterVersion()
+        self._context = CachedContext(settings.register_id, self.master_version)
 
     @property
     def register_id(self) -> str:
@@ -243,7 +246,7 @@ class SaleCommands:
         return sales, token
 
     def context(self, conn: sqlite3.Connection) -> ShopContext:
-        return context(conn, self._s.register_id)
+        return self._context.get(conn)
 
     # -- helpers ----------------------------------------------------------------------
 

@@ -27,7 +27,42 @@ class ShopContext:
     shop: Shop
 
 
+class MasterVersion:
+    """Counts changes of shops and registers, so a reader can cache what it read.
+
+    All writes to shops and registers go through :class:`ShopCommands` on the one
+    database connection and bump it (also when the write is rolled back later: that
+    only costs one re-read)."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+
+    def bump(self) -> None:
+        self.generation += 1
+
+
 def context(conn: sqlite3.Connection, register_id: str) -> ShopContext:
+    return _load_context(conn, register_id)
+
+
+class CachedContext:
+    """The register's shop context, read once per change of master data."""
+
+    def __init__(self, register_id: str, version: MasterVersion) -> None:
+        self.register_id = register_id
+        self.version = version
+        self._cached: tuple[int, ShopContext] | None = None
+
+    def get(self, conn: sqlite3.Connection) -> ShopContext:
+        generation = self.version.generation
+        if self._cached is not None and self._cached[0] == generation:
+            return self._cached[1]
+        ctx = _load_context(conn, self.register_id)
+        self._cached = (generation, ctx)
+        return ctx
+
+
+def _load_context(conn: sqlite3.Connection, register_id: str) -> ShopContext:
     reg = store.get_register(conn, register_id)
     if reg is None:
         raise precondition(
@@ -85,12 +120,20 @@ def terms_for(
 
 
 class ShopCommands:
-    def __init__(self, register_id: str, currency: str, clock: Clock) -> None:
+    def __init__(
+        self,
+        register_id: str,
+        currency: str,
+        clock: Clock,
+        version: MasterVersion | None = None,
+    ) -> None:
         self.register_id = register_id
         self.currency = currency
         self._clock = clock
+        self.version = version or MasterVersion()
 
     def ensure_defaults(self, tx: Tx) -> Register:
+        self.version.bump()
         return store.ensure_defaults(tx.conn, self.register_id, self.currency, self._clock())
 
     # -- shops ---------------------------------------------------------------------------
@@ -118,6 +161,7 @@ class ShopCommands:
 
     def put_shop(self, tx: Tx, shop: Shop) -> tuple[Shop, bool]:
         self._check_shop(tx.conn, shop)
+        self.version.bump()
         created = store.upsert_shop(tx.conn, shop, self._clock())
         return shop, created
 
@@ -155,6 +199,7 @@ class ShopCommands:
                 f"shop {shop.shop_id} uses {shop.currency}, this register {self.currency}",
                 "CURRENCY_MISMATCH",
             )
+        self.version.bump()
         created = store.upsert_register(tx.conn, reg, self._clock())
         return reg, created
 

@@ -570,6 +570,26 @@ def test_receipt_or_invoice_by_the_limit_and_an_invoice_printed_later(
     assert printed(running, "*** KOPIE ***").count("Rechnungs-Nr. REG-1-2") == 2
     assert [e["customer"]["number"] for e in journal(running, "INVOICE_ISSUED")] == ["B1"]
 
+    # a register may require more on its invoices
+    update_register(
+        pos,
+        requirements=[
+            shop_pb2.DocumentRequirement(
+                document_type=shop_pb2.DOCUMENT_TYPE_INVOICE, attribute="customer_vat_id"
+            )
+        ],
+    )
+    vat_sale = pos.create_sale().sale_id
+    pos.add_line(vat_sale, item_id="TV")
+    pos.set_customer(vat_sale, "P1")
+    pos.add_payment(vat_sale, CARD, 49900)
+    with pytest.raises(PosdError) as err:
+        pos.post_sale(vat_sale)
+    assert err.value.metadata["missing"] == "customer_vat_id"
+    # the business customer: 499.00 gross is 419.33 net + 79.67 VAT, still 499.00
+    pos.set_customer(vat_sale, "B1", recalculate_lines=False)
+    assert pos.post_sale(vat_sale).customer.vat_id == "DE999999999"
+
     # a register that issues receipts only; the client may force a receipt
     update_register(pos, document_types=[shop_pb2.DOCUMENT_TYPE_RECEIPT])
     tv = pos.create_sale().sale_id

@@ -18,6 +18,7 @@ from posd_daemon.domain.catalog import Item, ItemType, Tracking, UnitOfMeasure, 
 from posd_daemon.domain.customer import CustomerSnapshot
 from posd_daemon.domain.errors import DomainError
 from posd_daemon.domain.pricing import convert_price, local_amount
+from posd_daemon.domain.receipt import ShopHeader, render_receipt
 from posd_daemon.domain.sale import PaymentMethod, Sale, Terms, parse_quantity
 from posd_daemon.domain.shop import DocumentType, RateSource, choose_document
 from posd_daemon.domain.vat import PriceBasis, VatCategory, VatRounding, vat_totals
@@ -325,3 +326,42 @@ def test_document_type_by_limit_or_forced() -> None:
     assert s.document is DocumentType.INVOICE
     s.force_document(DocumentType.RECEIPT)
     assert s.document is DocumentType.RECEIPT
+
+
+def test_invoice_layout_with_recipient_discounts_and_both_currencies() -> None:
+    s = sale()
+    add(s, COFFEE, "2")
+    add(s, APPLES, "0.333")
+    s.set_line_discount("1", Decimal(10))
+    s.set_discount(Decimal(5), code="SOMMER5")
+    s.customer = CustomerSnapshot(
+        "B1",
+        "Hans Bau",
+        company="Bau GmbH",
+        street="Hauptstr. 1",
+        postal_code="10115",
+        city="Berlin",
+        vat_id="DE999999999",
+        anonymous=False,
+    )
+    s.change_terms(Terms("CHF", "EUR", Decimal("0.94"), RateSource.FIXED, None, NET))
+    s.add_payment(PaymentMethod.CASH, s.total, "CHF")
+    s.post(7, NOW, DocumentType.INVOICE)
+    text = render_receipt(s, ShopHeader("Laden", vat_id="DE123456789"), 42).plain_text()
+    for expected in (
+        "RECHNUNG",
+        "Rechnungs-Nr. REG-1-7",
+        "Bau GmbH",
+        "10115 Berlin",
+        "USt-IdNr. DE999999999",
+        "Beträge netto in CHF",
+        "Rabatt 10%",
+        "Rabatt 5% (SOMMER5)",
+        "Summe netto",
+        "Kurs 1 EUR = 0.94 CHF (FIXED)",
+        "A 19%",
+    ):
+        assert expected in text, expected
+    assert all(len(line) <= 42 for line in text.splitlines())
+    # net 7.10 x 2 = 14.20 - 1.42 = 12.78; 2.63 x 0.333 = 0.88; document 5 %: 0.64 + 0.04
+    assert s.net_total == 1278 - 64 + 88 - 4
