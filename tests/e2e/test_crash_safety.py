@@ -92,7 +92,6 @@ class Register:
         self.chaos_kills = 0
         self.crashes = 0
         self.reconciled = 0  # interrupted posts completed by start-up reconciliation
-        self.already_posted_answers = 0  # retries answered SALE_ALREADY_POSTED (known bug)
         self._timer: threading.Timer | None = None
         self._kill_lock = threading.Lock()
         self.pos: PosdClient = self._boot()
@@ -271,20 +270,11 @@ class Register:
         return posted
 
     def repost(self, sale_id: str, rid: str) -> sale_pb2.Sale:
-        """Retries an interrupted PostSale with its request id until it is answered."""
-        try:
-            return self.retrying(lambda pos: pos.post_sale(sale_id, request_id=rid))
-        except PosdError as exc:
-            if exc.reason != "SALE_ALREADY_POSTED":
-                raise
-        # KNOWN DAEMON BUG (see test_post_retry_after_a_reconciled_crash_returns_the_posted_sale):
-        # a post that start-up reconciliation completed has no stored answer under the
-        # client's request id, so the retry is refused instead of answered. The sale itself
-        # is posted correctly; the client learns its receipt number with GetSale.
-        self.already_posted_answers += 1
-        sale = self.retrying(lambda pos: pos.get_sale(sale_id))
-        assert sale.state == POSTED
-        return sale
+        """Retries an interrupted PostSale with its request id until it is answered.
+
+        Whether the post committed before the crash, was completed by start-up
+        reconciliation, or never happened, the retry must return the posted sale."""
+        return self.retrying(lambda pos: pos.post_sale(sale_id, request_id=rid))
 
     def _ack(self, posted: sale_pb2.Sale, *, lines: int) -> None:
         assert posted.state == POSTED
@@ -436,7 +426,7 @@ def test_sigkill_at_random_moments_and_at_every_crashpoint(tmp_path: Path) -> No
             f"sales={len(reg.ledger.sales)} acked={len(reg.ledger.acked)}"
             f" unacked={len(reg.ledger.unacked)} (still open: {len(opened)})"
             f" crashes={reg.crashes} random_kills={reg.chaos_kills}"
-            f" reconciled={reg.reconciled} already_posted={reg.already_posted_answers}"
+            f" reconciled={reg.reconciled}"
         )
     finally:
         daemon.close()
@@ -580,17 +570,7 @@ def test_post_retry_after_a_reconciled_crash_returns_the_posted_sale(tmp_path: P
         pos = daemon.client(retries=0)
         after = pos.get_sale(sale.sale_id)
         assert (after.state, after.receipt_number) in ((OPEN, 0), (POSTED, 1))
-        try:
-            posted = pos.post_sale(sale.sale_id, request_id="post-1")
-        except PosdError as exc:
-            if after.state == POSTED and exc.reason == "SALE_ALREADY_POSTED":
-                # KNOWN DAEMON BUG, reported: the post completed by start-up reconciliation
-                # (services/fiscal.py reconcile -> _complete_after_crash) stores no answer
-                # for the interrupted request, so PostSale's idempotency check
-                # (api/servicers.py PostSale -> rt.answered) misses and validate_post()
-                # refuses the retry. Expected: the posted sale, receipt 1.
-                pytest.xfail(f"BUG: retried PostSale after a reconciled crash: {exc}")
-            raise
+        posted = pos.post_sale(sale.sale_id, request_id="post-1")
         assert posted.state == POSTED
         assert posted.receipt_number == 1
         assert pos.post_sale(sale.sale_id, request_id="post-1").receipt_number == 1

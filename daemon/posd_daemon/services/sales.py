@@ -145,6 +145,9 @@ def fiscal_record(row: fstore.SaleTse) -> dict[str, object]:
     }
 
 
+_RECOVERED = "recovered_post:"
+
+
 def receipt_counter(register_id: str) -> str:
     return f"receipt:{register_id}"
 
@@ -1199,6 +1202,38 @@ class SaleCommands:
         if sale.state is not SaleState.OPEN:
             sale.cancel(reason, self._clock())  # raises the precise state error
         return sale
+
+    # -- posts completed by crash reconciliation ------------------------------------------
+    # After a crash between the TSE finish and the commit, start-up reconciliation posts
+    # the sale (the TSE signed it). The client never got its answer; its retry of
+    # PostSale (with a request id the daemon never stored) must get the posted sale, not
+    # SALE_ALREADY_POSTED. The first retry claims the recovered post.
+
+    def post_recovered(self, tx: Tx, sale: Sale, fiscal: fstore.SaleTse | None) -> None:
+        self.post_loaded(tx, sale, fiscal)
+        tx.conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES (?, '')", (_RECOVERED + sale.sale_id,)
+        )
+
+    @staticmethod
+    def recovered_unclaimed(conn: sqlite3.Connection, sale_id: str) -> bool:
+        row = conn.execute(
+            "SELECT value FROM meta WHERE key = ?", (_RECOVERED + sale_id,)
+        ).fetchone()
+        return row is not None and row[0] == ""
+
+    def claim_recovered(
+        self, tx: Tx, operator: Operator, sale_id: str, request_id: str
+    ) -> tuple[Sale, fstore.SaleTse | None]:
+        operator.require(Permission.SALE)
+        cur = tx.conn.execute(
+            "UPDATE meta SET value = ? WHERE key = ? AND value = ''",
+            (request_id, _RECOVERED + sale_id),
+        )
+        sale = self.get(tx.conn, sale_id)
+        if cur.rowcount != 1:
+            sale.check_postable()  # raises SALE_ALREADY_POSTED
+        return sale, fstore.get(tx.conn, sale_id)
 
     def validate_post(self, conn: sqlite3.Connection, operator: Operator, sale_id: str) -> Sale:
         """Everything that could refuse the post, checked before the TSE signs."""
