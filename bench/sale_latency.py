@@ -69,9 +69,19 @@ ITEMS = [
     ("wein", "Rotwein 0,75 l", 1299, "4000000000059"),
 ]
 
+# Devices write to /dev/null through the real ESC/POS printer and pole display drivers
+# (encoding, status handling, queues), as external hardware would receive them: the
+# Python emulators of the demo (which parse every byte back into text) are not part of a
+# production register and would otherwise compete with the sale path for the GIL.
 CONFIG = """\
 [metrics]
 listen = "127.0.0.1:0"
+
+[printer]
+url = "file:///dev/null"
+
+[display]
+url = "file:///dev/null"
 """
 
 
@@ -220,6 +230,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         health = health_pb2_grpc.HealthStub(pos.channel)
         check = health_pb2.HealthCheckRequest(service="")
         pos.login("1", "1234")
+        pos.ensure_shift()
         for item_id, name, price, code in ITEMS:
             pos.upsert_item(item_id, name, price, barcodes=(code,))
         floor_db = CommitFloor(work / "floor.sqlite3")  # same filesystem as the state dir

@@ -199,6 +199,7 @@ def main() -> int:
         target = f"unix://{state / 'posd.sock'}"
         with PosdClient(target) as pos:
             pos.login("1", "1234")
+            pos.ensure_shift()
             scan_lat = bench_scans(pos, scanner, display, args.scans)
         fan_lat = bench_fanout(target, args.subscribers, args.events)
     finally:

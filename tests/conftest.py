@@ -33,11 +33,15 @@ class Running:
     def target(self) -> str:
         return f"unix://{self.config.socket_path}"
 
-    def client(self, operator: str = "1", pin: str = "1234") -> PosdClient:
+    def client(
+        self, operator: str = "1", pin: str = "1234", *, open_shift: bool = True
+    ) -> PosdClient:
         c = PosdClient(self.target, timeout=10.0)
         c.wait_ready(5)
         if operator:
             c.login(operator, pin)
+            if open_shift:
+                c.ensure_shift()
         return c
 
     def stop(self) -> None:

@@ -68,7 +68,7 @@ from posd_daemon.services.sales import RegisterSettings, SaleCommands
 from posd_daemon.services.scanner import ScanRouter
 from posd_daemon.services.tse_port import Tse, TseError
 from posd_daemon.store import idempotency
-from posd_daemon.store.database import open_database
+from posd_daemon.store.database import connect, open_database
 
 log = plog.get("posd")
 
@@ -193,7 +193,8 @@ async def _start(
 ) -> Daemon:
     metrics = Metrics.create()
     conn = open_database(config.database_path)
-    db = DbExecutor(conn)
+    db = DbExecutor(conn, connect(config.database_path, readonly=True))
+    db.relaxed_edits = config.store.open_sale_sync == "normal"
     db.write_sync(lambda tx: idempotency.prune(tx.conn, clock() - timedelta(days=7)))
 
     bus = EventBus(replay=config.devices.replay_events, queue_size=config.devices.subscriber_queue)

@@ -141,6 +141,7 @@ def scripted_sale(
 ) -> int:
     with PosdClient(target) as pos:
         me = pos.login("1", "1234").operator
+        pos.ensure_shift()  # a register sells only within an open shift
         print(f"logged in as {me.name} ({me.role})")
         events = EventLog(pos)
         for d in pos.list_devices():

@@ -302,7 +302,7 @@ def test_posctl_status_shows_version_uptime_journal_and_last_receipt(
     uptime = re.search(r"uptime:\s+(\d+) s", text)
     assert uptime is not None
     assert int(uptime.group(1)) >= 1
-    assert re.search(r"journal:\s+3 records", text), text
+    assert re.search(r"journal:\s+4 records", text), text  # shift opened + 3 sales
     assert re.search(r"last receipt:\s+3\b", text), text
 
     out = daemon.posctl("--json", "status")
@@ -310,7 +310,7 @@ def test_posctl_status_shows_version_uptime_journal_and_last_receipt(
     data = json.loads(out.stdout)
     assert data["version"] == __version__
     assert int(data["last_receipt_number"]) == 3
-    assert int(data["journal_records"]) == 3
+    assert int(data["journal_records"]) == 4  # shift opened + 3 sales
 
 
 def test_posctl_without_a_daemon_says_not_running(daemon: DaemonProcess) -> None:
@@ -365,11 +365,12 @@ def test_posctl_journal_verify_names_the_tampered_record(daemon: DaemonProcess, 
     sales = [one_sale(pos, n) for n in range(3)]
     ok = daemon.posctl("journal", "verify")
     assert ok.returncode == 0, ok.stderr
-    assert "3 records verified" in ok.stdout
+    assert "4 records verified" in ok.stdout  # shift opened + 3 sales
     assert daemon.terminate() == 0
 
     victim = sales[1]
     assert victim.receipt_number == 2
+    ((seq,),) = db_rows(daemon.db_path, "SELECT seq FROM journal WHERE ref = 'receipt:2'")
     if how == "sql":
         _tamper_sql(daemon.db_path, victim.receipt_number)
     else:
@@ -377,7 +378,7 @@ def test_posctl_journal_verify_names_the_tampered_record(daemon: DaemonProcess, 
 
     offline = daemon.posctl("journal", "verify", "--db", str(daemon.db_path))
     assert offline.returncode != 0
-    assert "BROKEN at record 2" in offline.stdout
+    assert f"BROKEN at record {seq}" in offline.stdout
     assert "receipt:2" in offline.stdout
 
     daemon.start()  # the daemon still starts; the technician finds the break online too
@@ -385,8 +386,8 @@ def test_posctl_journal_verify_names_the_tampered_record(daemon: DaemonProcess, 
     assert online.returncode != 0
     report = json.loads(online.stdout)
     assert report["ok"] is False
-    assert report["first_bad_sequence"] == 2
-    assert "record 2" in report["problem"]
+    assert report["first_bad_sequence"] == seq
+    assert f"record {seq}" in report["problem"]
 
 
 def test_sigkill_leaves_a_stale_socket_that_the_next_start_replaces(daemon: DaemonProcess) -> None:

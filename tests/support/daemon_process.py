@@ -340,12 +340,14 @@ class DaemonProcess:
 
     # -- clients ---------------------------------------------------------------------------
 
-    def client(self, *, login: bool = True, **kwargs: Any) -> PosdClient:
+    def client(self, *, login: bool = True, open_shift: bool = True, **kwargs: Any) -> PosdClient:
         """A ``PosdClient`` on the daemon's socket, closed by the next start or :meth:`close`."""
         pos = PosdClient(self.target, **kwargs)
         self._clients.append(pos)
         if login:
             pos.login(*DEMO_OPERATOR)
+            if open_shift:
+                pos.ensure_shift()
         return pos
 
     def posctl(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:

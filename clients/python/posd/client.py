@@ -562,6 +562,15 @@ class PosdClient:
         )
         return self.call(self.closing.CloseShift, req).shift
 
+    def ensure_shift(self) -> None:
+        """Opens a shift with an empty float unless one is open (a register sells only
+        within an open shift)."""
+        try:
+            self.open_shift([])
+        except PosdError as exc:
+            if exc.reason != "SHIFT_ALREADY_OPEN":
+                raise
+
     def get_shift(self, shift_id: int = 0) -> closing_pb2.Shift:
         return self.call(
             self.closing.GetShift, closing_pb2.GetShiftRequest(shift_id=shift_id)

@@ -26,6 +26,25 @@ M = TypeVar("M", bound=Message)
 
 log = plog.get("posd.rpc")
 
+#: Mutations that only edit an OPEN sale (no receipt number, no money in the drawer, no
+#: journal or TSE record). With ``store.open_sale_sync = "normal"`` they commit without
+#: fsync; everything else (posting, cancelling, cash, closings, master data) always
+#: commits with fsync.
+OPEN_SALE_EDITS = frozenset(
+    {
+        "CreateSale",
+        "AddLine",
+        "UpdateLine",
+        "RemoveLine",
+        "AddPayment",
+        "RemovePayment",
+        "Scan",
+        "SetCustomer",
+        "SetCurrency",
+        "SetPickupDate",
+    }
+)
+
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
@@ -80,7 +99,7 @@ class Runtime:
         if not request_id:
             return None
         digest = request_digest(request)
-        seen = await self.db.read(lambda c: idempotency_store.lookup(c, request_id))
+        seen = self.db.read_now(lambda c: idempotency_store.lookup(c, request_id))
         if seen is None or seen[0] != method or seen[1] != digest:
             return None  # unknown, or a reuse that mutate() will refuse clearly
         return response_type.FromString(seen[2])
@@ -107,7 +126,7 @@ class Runtime:
                 encode=lambda result: encode(result).SerializeToString(deterministic=True),
             )
 
-        raw = await self.db.write(work)
+        raw = await self.db.write(work, durable=method not in OPEN_SALE_EDITS)
         return response_type.FromString(raw)
 
     async def call(

@@ -239,7 +239,7 @@ class SaleServicer(SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             if answered is not None:
                 return answered
             sale_id = request.sale_id
-            if await self.rt.db.read(lambda c: self.sales.recovered_unclaimed(c, sale_id)):
+            if self.rt.db.read_now(lambda c: self.sales.recovered_unclaimed(c, sale_id)):
                 # posted by crash reconciliation: this retry gets the posted sale
                 return await self.rt.mutate(
                     "PostSale",
@@ -248,7 +248,7 @@ class SaleServicer(SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                     lambda r: sale_pb2.PostSaleResponse(sale=convert.sale_to_pb(r[0], r[1])),
                     sale_pb2.PostSaleResponse,
                 )
-            sale = await self.rt.db.read(lambda c: self.sales.validate_post(c, op, sale_id))
+            sale = self.rt.db.read_now(lambda c: self.sales.validate_post(c, op, sale_id))
             self.sales.check_editable(sale_id)
             self.sales.posting.add(sale_id)
             try:

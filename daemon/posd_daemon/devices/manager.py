@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
+import usb.backend.libusb0
+import usb.backend.libusb1
 import usb.core
 import usb.util
 
@@ -326,8 +328,21 @@ class Discovery:
         )  # fmt: skip
         return inventory, extra
 
+    def _resolve_usb_backend(self) -> bool:
+        """Finds libusb once. pyusb otherwise searches for the library (running
+        ``ldconfig``) on every ``find()``: every re-scan would spawn processes."""
+        if self.usb_backend is not None:
+            return True
+        backend = usb.backend.libusb1.get_backend() or usb.backend.libusb0.get_backend()
+        if backend is None:
+            self.usb_enabled = False
+            log.warning("usb_discovery_unavailable", error="no libusb backend on this system")
+            return False
+        self.usb_backend = backend
+        return True
+
     def _scan_usb(self) -> tuple[bool, list[UsbInfo]]:
-        if not self.usb_enabled:
+        if not self.usb_enabled or not self._resolve_usb_backend():
             return False, []
         try:
             devices = list(usb.core.find(find_all=True, backend=self.usb_backend))

@@ -43,6 +43,11 @@ class StateConfig:
 
 
 @dataclass(frozen=True)
+class StoreConfig:
+    open_sale_sync: str = "normal"
+
+
+@dataclass(frozen=True)
 class ApiConfig:
     socket: str = "{state_dir}/posd.sock"
     socket_mode: str = "0660"
@@ -174,6 +179,7 @@ class OperatorConfig:
 class Config:
     register: RegisterConfig = field(default_factory=RegisterConfig)
     state: StateConfig = field(default_factory=StateConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -343,6 +349,8 @@ def _check(cfg: Config, problems: list[str]) -> None:
     if cfg.log.format not in ("auto", "json", "console"):
         problems.append("log.format: one of auto, json, console")
     _check_devices(cfg, problems)
+    if cfg.store.open_sale_sync not in ("normal", "full"):
+        problems.append("store.open_sale_sync: normal or full")
     tse = cfg.tse
     if tse.backend not in ("software", "fiskaly", "none"):
         problems.append("tse.backend: one of software, fiskaly, none")

@@ -30,8 +30,14 @@ class Tx:
 
 
 class DbExecutor:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, reader: sqlite3.Connection | None = None) -> None:
         self._conn = conn
+        #: A second connection for tiny point reads on the event loop thread itself (a
+        #: primary-key lookup costs microseconds; a hop to the database thread costs a
+        #: context switch). WAL readers never block on, or see half of, a write.
+        self._reader = reader
+        #: store.open_sale_sync = "normal": open-sale edits commit without fsync
+        self.relaxed_edits = False
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posd-db")
         self._lock = threading.Lock()
 
@@ -39,16 +45,47 @@ class DbExecutor:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, fn, self._conn)
 
-    async def write(self, fn: Callable[[Tx], T]) -> T:
+    def read_now(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Runs a small read on the calling (event loop) thread. Committed data only."""
+        if self._reader is None:
+            return self.read_sync(fn)
+        return fn(self._reader)
+
+    async def write(self, fn: Callable[[Tx], T], *, durable: bool = True) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.write_sync, fn)
+        if durable:
+            return await loop.run_in_executor(self._pool, self.write_sync, fn)
+        return await loop.run_in_executor(self._pool, self._write_relaxed, fn)
 
     def write_sync(self, fn: Callable[[Tx], T]) -> T:
-        """Runs ``fn`` in one transaction (call only on the database thread or before start)."""
+        """Runs ``fn`` in one transaction (call only on the database thread or before start).
+
+        The commit is fsync'd (``synchronous=FULL``): durable against power loss."""
         with self._lock:
             tx = Tx(self._conn)
             with transaction(self._conn):
                 result = fn(tx)
+            for hook in tx._after:
+                hook()
+            return result
+
+    def _write_relaxed(self, fn: Callable[[Tx], T]) -> T:
+        """One transaction committed without fsync (``synchronous=NORMAL`` in WAL mode).
+
+        Survives any crash of the process (the WAL is in the OS page cache); only a
+        power loss before the next fsync'd commit can undo it. The next durable commit
+        fsyncs the WAL and so makes every earlier relaxed commit durable too. Used only
+        for edits of open sales when ``store.open_sale_sync = "normal"``."""
+        if not self.relaxed_edits:
+            return self.write_sync(fn)
+        with self._lock:
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            try:
+                tx = Tx(self._conn)
+                with transaction(self._conn):
+                    result = fn(tx)
+            finally:
+                self._conn.execute("PRAGMA synchronous = FULL")
             for hook in tx._after:
                 hook()
             return result
@@ -60,3 +97,5 @@ class DbExecutor:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self._conn.close()
+        if self._reader is not None:
+            self._reader.close()

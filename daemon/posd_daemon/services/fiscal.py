@@ -17,6 +17,7 @@ import asyncio
 import base64
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -116,6 +117,8 @@ class FiscalGateway:
         self._on_outbox = on_outbox
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="posd-tse")
         self._starts: dict[str, asyncio.Task[fstore.SaleTse | None]] = {}
+        #: sales whose transaction is known to be started (skips a lookup per scan)
+        self._started: OrderedDict[str, None] = OrderedDict()
         self.info: TseInfo | None = None
         self.outage: int | None = None
         self._probe: asyncio.Task[None] | None = None
@@ -277,7 +280,12 @@ class FiscalGateway:
 
     def schedule_start(self, sale_id: str) -> None:
         """Starts the sale's TSE transaction in the background (off the scan path)."""
-        if self.tse is None or self.outage is not None or sale_id in self._starts:
+        if (
+            self.tse is None
+            or self.outage is not None
+            or sale_id in self._starts
+            or sale_id in self._started
+        ):
             return
         task = asyncio.create_task(self._start(sale_id))
         self._starts[sale_id] = task
@@ -289,9 +297,15 @@ class FiscalGateway:
         if self._starts.get(sale_id) is task:
             del self._starts[sale_id]
 
+    def _remember(self, sale_id: str) -> None:
+        self._started[sale_id] = None
+        while len(self._started) > 256:
+            self._started.popitem(last=False)
+
     async def _start(self, sale_id: str) -> fstore.SaleTse | None:
-        existing = await self._db.read(lambda c: fstore.get(c, sale_id))
+        existing = self._db.read_now(lambda c: fstore.get(c, sale_id))
         if existing is not None:
+            self._remember(sale_id)
             return existing
         if self.tse is None or self.outage is not None:
             return None
@@ -321,7 +335,11 @@ class FiscalGateway:
             fstore.save(tx.conn, row)
             return row
 
-        saved = await self._db.write(record)
+        # not fsync'd when open-sale edits are relaxed: if a power loss takes this row,
+        # start-up reconciliation cancels the then unknown TSE transaction as an orphan
+        saved = await self._db.write(record, durable=False)
+        if saved is not None:
+            self._remember(sale_id)
         if saved is None:
             await self._cancel_tx(result.transaction_number)
         return saved

@@ -40,6 +40,7 @@ from posd_daemon.domain.vat import PriceBasis, VatTable
 from posd_daemon.ops import crashpoints
 from posd_daemon.services import paging
 from posd_daemon.services.clock import Clock
+from posd_daemon.services.day import shift_guard
 from posd_daemon.services.executor import Tx
 from posd_daemon.services.fiscal import receipt_process_data
 from posd_daemon.services.records import sale_record
@@ -287,6 +288,7 @@ class SaleCommands:
 
     def create(self, tx: Tx, operator: Operator) -> Sale:
         operator.require(Permission.SALE)
+        shift_guard(tx.conn)  # a register sells only within an open shift (NO_OPEN_SHIFT)
         ctx = self.context(tx.conn)
         customer = customer_store.get(tx.conn, ctx.shop.default_customer_number)
         now = self._clock()

@@ -18,7 +18,7 @@ def counts(running: Running, sale_id: str) -> tuple[int, int, int, int]:
             c.execute("SELECT COUNT(*) FROM sale_payments WHERE sale_id=?", (sale_id,)).fetchone()[
                 0
             ],
-            c.execute("SELECT COUNT(*) FROM journal").fetchone()[0],
+            c.execute("SELECT COUNT(*) FROM journal WHERE kind <> 'SHIFT_OPENED'").fetchone()[0],
             c.execute("SELECT COALESCE(MAX(value),0) FROM counters").fetchone()[0],
         )
 

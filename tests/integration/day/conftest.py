@@ -36,7 +36,7 @@ class Day:
 
     def client(self, operator: str, pin: str) -> tuple[PosdClient, PosdClient]:
         """(sales client, closing client) of another operator."""
-        sales = self.running.client(operator, pin)
+        sales = self.running.client(operator, pin, open_shift=False)
         closing = PosdClient(f"unix://{self.socket}", timeout=30.0)
         closing.wait_ready(5)
         closing.token = sales.token
@@ -59,6 +59,14 @@ def serve_closing(running: Running, socket: Path) -> grpc.aio.Server:
         return server
 
     return asyncio.run_coroutine_threadsafe(start(), running.loop).result(10)
+
+
+@pytest.fixture
+def pos(running: Running) -> Iterator[PosdClient]:
+    """A logged-in client on a register WITHOUT an open shift: these tests open and
+    close shifts themselves."""
+    with running.client(open_shift=False) as c:
+        yield c
 
 
 @pytest.fixture

@@ -1,0 +1,475 @@
+"""Pay-to-receipt latency of the real posd daemon with the software TSE, against its floor.
+
+    .venv/bin/python bench/pay_latency.py [--sales 200] [--dir /var/tmp]
+
+Starts ``posd`` in a temporary state directory as systemd would (``NOTIFY_SOCKET``, wait
+for READY=1; default config: the software TSE in ``<state>/tse``, printer and display
+writing to ``/dev/null`` through their real drivers). Over its unix socket it prepares N
+sales (CreateSale, 5 x AddLine, a cash payment), waits 50 ms after the payment so the TSE
+transaction the first line started in the background is done, and times PostSale from
+the call to the acknowledged answer: the pay-to-receipt latency (TSE finish signature,
+the post's commit, the gRPC round trip).
+
+In the SAME run, sale by sale, it measures the floor a post cannot beat:
+
+* one software-TSE finish signature: a ``SoftwareTse`` of its own (temp dir on the same
+  filesystem), a transaction started untimed, then ``finish_transaction`` timed with the
+  Kassenbeleg-V1 processData the daemon just signed for the sale (this includes the
+  TSE's own durable counter commit);
+* one fsync'd SQLite commit (WAL, ``synchronous=FULL``, one small insert) in a file on the
+  same filesystem as the daemon's database;
+* one gRPC round trip: the standard ``grpc.health.v1.Health/Check`` on the same channel.
+
+    ratio = mean(pay-to-receipt) / mean(floor)        target <= 1.5
+
+Prints a table and one JSON line; writes the JSON to bench/results/pay_latency.json.
+A benchmark prints figures; it is not a test. Self-contained: bench/ does not import
+tests/ (the starter below follows bench/sale_latency.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from posd.client import PosdClient, PosdError
+from posd.v1 import sale_pb2
+from prometheus_client.parser import text_string_to_metric_families
+
+from posd_daemon.fiscal import process_data as pd
+from posd_daemon.fiscal.software_tse import SoftwareTse
+
+POSD = Path(sys.executable).with_name("posd")
+RESULTS = Path(__file__).resolve().parent / "results" / "pay_latency.json"
+
+TARGET_RATIO = 1.5
+LINES_PER_SALE = 5
+SETTLE_S = 0.05  # after the payment: the background TSE start is done by then
+FLOOR_CLIENT = "BENCHFLOOR01"
+
+ITEMS = [
+    ("brot", "Roggenbrot", 349, "4000000000011"),
+    ("milch", "Vollmilch 1 l", 119, "4000000000028"),
+    ("kaffee", "Kaffee 500 g", 799, "4000000000035"),
+    ("apfel", "Äpfel lose", 249, "4000000000042"),
+    ("wein", "Rotwein 0,75 l", 1299, "4000000000059"),
+]
+
+# The embedded defaults (software TSE) plus devices writing to /dev/null through the real
+# ESC/POS printer and pole display drivers, as in bench/sale_latency.py.
+CONFIG = """\
+[metrics]
+listen = "127.0.0.1:0"
+
+[printer]
+url = "file:///dev/null"
+
+[display]
+url = "file:///dev/null"
+
+[tse]
+backend = "software"
+
+[log]
+format = "json"
+"""
+
+
+# -- a small systemd-style starter (as in bench/sale_latency.py) ----------------------------------
+
+
+@dataclass
+class Daemon:
+    """``posd`` as a child process with a NOTIFY_SOCKET; start() returns spawn->READY seconds."""
+
+    state_dir: Path
+    config: str = CONFIG
+    proc: subprocess.Popen[bytes] | None = None
+    _notify: socket.socket | None = field(default=None, repr=False)
+
+    @property
+    def socket_path(self) -> Path:
+        return self.state_dir / "posd.sock"
+
+    def start(self, timeout: float = 30.0) -> float:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        config = self.state_dir / "bench.toml"
+        config.write_text(self.config, encoding="utf-8")
+        notify_dir = Path(tempfile.mkdtemp(prefix="posd-bench-"))
+        notify_path = notify_dir / "notify"
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        sock.bind(str(notify_path))
+        env = {k: v for k, v in os.environ.items() if k not in ("WATCHDOG_USEC", "WATCHDOG_PID")}
+        env["NOTIFY_SOCKET"] = str(notify_path)
+        env.pop("POSD_CRASHPOINTS", None)
+        log = open(self.state_dir / "posd.log", "ab")  # noqa: SIM115 (closed below)
+        try:
+            t0 = time.perf_counter()
+            self.proc = subprocess.Popen(
+                [str(POSD), "--state-dir", str(self.state_dir), "--config", str(config)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.state_dir,
+            )
+            deadline = t0 + timeout
+            while True:
+                left = deadline - time.perf_counter()
+                if left <= 0 or self.proc.poll() is not None:
+                    self.stop()
+                    tail = (self.state_dir / "posd.log").read_text("utf-8", "replace")[-2000:]
+                    raise RuntimeError(
+                        f"posd sent no READY=1 (exit {self.proc.returncode}):\n{tail}"
+                    )
+                sock.settimeout(min(left, 0.1))
+                try:
+                    message = sock.recv(4096).decode("utf-8", "replace")
+                except TimeoutError:
+                    continue
+                if "READY=1" in message.splitlines():
+                    return time.perf_counter() - t0
+        finally:
+            log.close()
+            sock.close()
+            shutil.rmtree(notify_dir, ignore_errors=True)
+
+    def metrics_port(self) -> int:
+        """The metrics port the daemon logged in its ``serving`` event (0: none)."""
+        port = 0
+        for line in (self.state_dir / "posd.log").read_text("utf-8", "replace").splitlines():
+            if line.startswith("{") and '"serving"' in line:
+                with contextlib.suppress(ValueError):
+                    port = int(json.loads(line).get("metrics_port") or 0)
+        return port
+
+    def stop(self) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.proc.wait()
+
+
+# -- the floor ------------------------------------------------------------------------------------
+
+
+class CommitFloor:
+    """One fsync'd SQLite commit: WAL, synchronous=FULL, one small insert."""
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(str(path), isolation_level=None)
+        mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise RuntimeError(f"{path}: no WAL ({mode})")
+        self.conn.execute("PRAGMA synchronous = FULL")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, body TEXT)")
+        self.n = 0
+
+    def commit(self) -> None:
+        self.n += 1
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute("INSERT INTO t (body) VALUES (?)", (f"sale {self.n:08d} posted",))
+        self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class TseFloor:
+    """One finish signature of a software TSE of its own (start untimed, finish timed)."""
+
+    def __init__(self, path: Path) -> None:
+        self.tse = SoftwareTse(path)
+        self.tse.register_client(FLOOR_CLIENT)
+        self._number: int | None = None
+
+    def start(self) -> None:
+        result = self.tse.start_transaction(FLOOR_CLIENT, pd.PROCESS_TYPE_KASSENBELEG, b"")
+        self._number = result.transaction_number
+
+    def finish(self, process_data: bytes) -> None:
+        assert self._number is not None, "start() first"
+        number, self._number = self._number, None
+        self.tse.finish_transaction(FLOOR_CLIENT, number, pd.PROCESS_TYPE_KASSENBELEG, process_data)
+
+    def close(self) -> None:
+        self.tse.close()
+
+
+# -- measuring -----------------------------------------------------------------------------------
+
+
+def pct(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))
+    return ordered[k]
+
+
+def ensure_shift(pos: PosdClient) -> None:
+    """A register sells only within an open shift: open one with an empty float."""
+    try:
+        pos.open_shift([])
+    except PosdError as exc:
+        if exc.reason != "SHIFT_ALREADY_OPEN":
+            raise
+
+
+def prepare_sale(pos: PosdClient, n: int) -> str:
+    """CreateSale, 5 lines, one cash payment (rounded up: with change most of the time)."""
+    sale = pos.create_sale()
+    total = 0
+    for i in range(LINES_PER_SALE):
+        resp = pos.add_line(sale.sale_id, item_id=ITEMS[(n + i) % len(ITEMS)][0])
+        total = resp.sale.total.amount_minor
+    pos.add_payment(sale.sale_id, sale_pb2.PAYMENT_METHOD_CASH, (total // 500 + 1) * 500)
+    return sale.sale_id
+
+
+#: In-daemon histograms (sum, count) read from the metrics endpoint: where the time goes.
+INSIDE = {
+    "tse_finish": ("posd_tse_operation_duration_seconds", {"operation": "finish"}),
+    "post_call_to_commit": ("posd_post_duration_seconds", {}),
+    "rpc_PostSale": ("posd_rpc_duration_seconds", {"method": "PostSale"}),
+}
+
+
+def scrape(port: int) -> dict[str, tuple[float, float]]:
+    """(sum, count) of each :data:`INSIDE` histogram; empty without a metrics port."""
+    if not port:
+        return {}
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode("utf-8")
+    out: dict[str, tuple[float, float]] = {}
+    for family in text_string_to_metric_families(text):
+        for key, (name, labels) in INSIDE.items():
+            if family.name != name:
+                continue
+            total = count = 0.0
+            for sample in family.samples:
+                if any(sample.labels.get(k) != v for k, v in labels.items()):
+                    continue
+                if sample.name == name + "_sum":
+                    total += sample.value
+                elif sample.name == name + "_count":
+                    count += sample.value
+            out[key] = (total, count)
+    return out
+
+
+def inside_means(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]
+) -> dict[str, float]:
+    """Mean milliseconds per call between two scrapes."""
+    out = {}
+    for key, (total, count) in after.items():
+        t0, c0 = before.get(key, (0.0, 0.0))
+        if count > c0:
+            out[key] = round((total - t0) / (count - c0) * 1e3, 3)
+    return out
+
+
+def stats(xs: list[float]) -> dict[str, float]:
+    return {
+        "count": len(xs),
+        "mean_ms": round(statistics.fmean(xs) * 1e3, 3),
+        "p50_ms": round(pct(xs, 50) * 1e3, 3),
+        "p99_ms": round(pct(xs, 99) * 1e3, 3),
+    }
+
+
+def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    daemon = Daemon(work / "state")
+    daemon.start()
+    try:
+        pos = PosdClient(f"unix://{daemon.socket_path}", retries=0)
+        health = health_pb2_grpc.HealthStub(pos.channel)
+        check = health_pb2.HealthCheckRequest(service="")
+        pos.login("1", "1234")
+        ensure_shift(pos)
+        for item_id, name, price, code in ITEMS:
+            pos.upsert_item(item_id, name, price, barcodes=(code,))
+        info = pos.tse_info()
+        # the floor's files live next to the daemon's state: the same filesystem
+        floor_db = CommitFloor(work / "floor.sqlite3")
+        floor_tse = TseFloor(work / "floor-tse")
+
+        def rpc() -> None:
+            answer = health.Check(check, timeout=10)
+            if answer.status != health_pb2.HealthCheckResponse.SERVING:
+                raise RuntimeError("health check: not serving")
+
+        post_s: list[float] = []
+        tse_s: list[float] = []
+        commit_s: list[float] = []
+        rpc_s: list[float] = []
+        signed = 0
+        port = daemon.metrics_port()
+        before: dict[str, tuple[float, float]] = {}
+        for n in range(-args.warmup, args.sales):
+            if n == 0:
+                before = scrape(port)
+            sale_id = prepare_sale(pos, n)
+            floor_tse.start()  # untimed, like the sale's background start
+            time.sleep(SETTLE_S)
+
+            t0 = time.perf_counter()
+            posted = pos.post_sale(sale_id)
+            t1 = time.perf_counter()
+            if posted.state != sale_pb2.SALE_STATE_POSTED:
+                raise RuntimeError(f"sale {sale_id} not posted")
+            if posted.tse.state != "SIGNED":
+                raise RuntimeError(
+                    f"sale {sale_id}: TSE state {posted.tse.state!r} (an outage?), not SIGNED"
+                )
+            data = pd.encode(posted.tse.process_data)  # exactly what the daemon signed
+
+            t2 = time.perf_counter()
+            floor_tse.finish(data)
+            t3 = time.perf_counter()
+            floor_db.commit()
+            t4 = time.perf_counter()
+            rpc()
+            t5 = time.perf_counter()
+            if n < 0:
+                continue  # warm-up: connections, code paths, caches
+            signed += 1
+            post_s.append(t1 - t0)
+            tse_s.append(t3 - t2)
+            commit_s.append(t4 - t3)
+            rpc_s.append(t5 - t4)
+        inside = inside_means(before, scrape(port))
+        floor_db.close()
+        floor_tse.close()
+        last_receipt = pos.status().last_receipt_number
+        pos.close()
+    finally:
+        exit_code = daemon.stop()
+    if exit_code != 0:
+        raise RuntimeError(f"posd exited with {exit_code} on SIGTERM")
+
+    floor_s = [a + b + c for a, b, c in zip(tse_s, commit_s, rpc_s, strict=True)]
+    ratio = statistics.fmean(post_s) / statistics.fmean(floor_s)
+    return {
+        "benchmark": "pay_latency",
+        "sales": args.sales,
+        "warmup_sales": args.warmup,
+        "lines_per_sale": LINES_PER_SALE,
+        "settle_ms": SETTLE_S * 1e3,
+        "tse": {
+            "backend": info.backend,
+            "model": info.model,
+            "signature_algorithm": info.signature_algorithm,
+        },
+        "pay_to_receipt_ms": stats(post_s),
+        "floor_ms": {
+            "tse_finish": stats(tse_s),
+            "sqlite_commit_fsync": stats(commit_s),
+            "grpc_round_trip": stats(rpc_s),
+            "total": stats(floor_s),
+        },
+        "daemon_inside_ms_mean": inside,
+        "overhead_ms_mean": round((statistics.fmean(post_s) - statistics.fmean(floor_s)) * 1e3, 3),
+        "ratio": round(ratio, 3),
+        "ratio_target": TARGET_RATIO,
+        "ok": ratio <= TARGET_RATIO,
+        "signed_posts": signed,
+        "last_receipt_number": last_receipt,
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "grpc": grpc.__version__,
+            "sqlite": sqlite3.sqlite_version,
+        },
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def table(r: dict[str, Any]) -> str:
+    f = r["floor_ms"]
+    rows = [
+        f"posd pay-to-receipt: {r['sales']} posts (PostSale call -> answer) with the"
+        f" {r['tse']['backend']} TSE ({r['tse']['signature_algorithm']}), after"
+        f" {r['warmup_sales']} warm-up sales; floor measured sale by sale in the same run",
+        "",
+        f"{'':<34} {'count':>6} {'mean ms':>9} {'p50 ms':>9} {'p99 ms':>9}",
+    ]
+    named = [
+        ("pay-to-receipt (PostSale)", r["pay_to_receipt_ms"]),
+        ("floor: TSE finish signature", f["tse_finish"]),
+        ("floor: SQLite commit (fsync)", f["sqlite_commit_fsync"]),
+        ("floor: gRPC round trip (health)", f["grpc_round_trip"]),
+        ("floor: total", f["total"]),
+    ]
+    for name, m in named:
+        rows.append(
+            f"{name:<34} {m['count']:>6} {m['mean_ms']:>9.3f} {m['p50_ms']:>9.3f}"
+            f" {m['p99_ms']:>9.3f}"
+        )
+    inside = r["daemon_inside_ms_mean"]
+    if inside:
+        rows += [
+            "",
+            "inside the daemon (its metrics, mean ms): "
+            + ", ".join(f"{k} {v:.3f}" for k, v in inside.items()),
+        ]
+    rows += [
+        "",
+        f"overhead above the floor (mean)    {r['overhead_ms_mean']:.3f} ms",
+        f"ratio mean(post) / mean(floor)     {r['ratio']:.2f}   (target <= {r['ratio_target']})"
+        f"  {'ok' if r['ok'] else 'MISSED'}",
+    ]
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sales", type=int, default=200, help="measured posts (default 200)")
+    p.add_argument("--warmup", type=int, default=20, help="warm-up sales (default 20)")
+    p.add_argument("--dir", type=Path, default=None, help="parent of the temporary state dir")
+    p.add_argument("--output", type=Path, default=RESULTS, help="JSON result file")
+    args = p.parse_args(argv)
+    if args.sales < 1:
+        p.error("--sales must be >= 1")
+    if args.warmup < 0:
+        p.error("--warmup must be >= 0")
+    work = Path(tempfile.mkdtemp(prefix="posd-bench-", dir=args.dir))
+    try:
+        result = measure(args, work)
+    finally:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(work)
+    print(table(result))
+    print(json.dumps(result, sort_keys=True))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
