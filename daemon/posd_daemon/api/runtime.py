@@ -115,7 +115,15 @@ class Runtime:
         request_id = str(getattr(request, "request_id", ""))
         digest = request_digest(request)
 
+        built: list[M] = []
+
+        def encoded(result: T) -> bytes:
+            message = encode(result)
+            built.append(message)
+            return message.SerializeToString(deterministic=True)
+
         def work(tx: Tx) -> bytes:
+            built.clear()
             return idempotency.run(
                 tx,
                 method=method,
@@ -123,11 +131,12 @@ class Runtime:
                 digest=digest,
                 now=self.clock(),
                 action=action,
-                encode=lambda result: encode(result).SerializeToString(deterministic=True),
+                encode=encoded,
             )
 
         raw = await self.db.write(work, durable=method not in OPEN_SALE_EDITS)
-        return response_type.FromString(raw)
+        # a fresh answer is returned as built; a repeat is decoded from its stored bytes
+        return built[0] if built else response_type.FromString(raw)
 
     async def call(
         self,
