@@ -79,6 +79,7 @@ from posd_daemon.devices.transport import (
     open_transport,
     parse_device_url,
 )
+from posd_daemon.devices.uevent import UeventListener
 from posd_daemon.domain.document import Document, Feed, Text
 from posd_daemon.ops import logging as plog
 
@@ -1240,8 +1241,12 @@ class DeviceManager:
         discovery: Discovery | None = None,
         rescan_interval: float = 2.0,
         aliases: Mapping[str, str] | None = None,
+        hotplug_events: bool = True,
     ) -> None:
         self._emit: Emit = emit or (lambda payload, device_id: None)
+        #: listen to kernel hot-plug events (netlink) while discovery runs
+        self.hotplug_events = hotplug_events
+        self._uevents: UeventListener | None = None
         self.discovery = discovery
         self.rescan_interval = rescan_interval
         self.aliases = dict(aliases or {})
@@ -1308,8 +1313,16 @@ class DeviceManager:
             self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="posd-dev-scan", daemon=True)
             self._thread.start()
+            if self.hotplug_events:
+                # kernel hot-plug events wake the re-scan at once (periodic scan stays)
+                self._uevents = UeventListener(self.hotplug)
+                if not self._uevents.start():
+                    self._uevents = None
 
     def stop(self) -> None:
+        if self._uevents is not None:
+            self._uevents.stop()
+            self._uevents = None
         self._stop.set()
         self._wake.set()
         thread, self._thread = self._thread, None
@@ -1341,6 +1354,7 @@ class DeviceManager:
         watched = [d.locator.path for d in self.devices if d.locator.path]
         inventory, extra_paths = self.discovery.scan(watched)
         self.reconcile(inventory, extra_paths)
+        self.scans += 1
         return inventory
 
     def reconcile(self, inventory: Inventory, extra_paths: Iterable[str] = ()) -> None:
