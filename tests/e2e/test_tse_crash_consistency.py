@@ -29,10 +29,8 @@ import io
 import json
 import os
 import random
-import shutil
 import signal
 import sqlite3
-import subprocess
 import sys
 import tarfile
 import threading
@@ -568,23 +566,12 @@ def test_tse_and_database_agree_after_crashes(tmp_path: Path) -> None:
         daemon.close()
 
 
-STRACE = shutil.which("strace")
-
-
-@pytest.mark.skipif(STRACE is None, reason="needs strace (fault injection)")
-@pytest.mark.xfail(
-    strict=True,
-    reason="daemon bug: FiscalGateway.reconcile cancels an orphan at the TSE before it"
-    " journals TSE_ORPHAN_CANCELLED (two commits); a SIGKILL in between loses the record"
-    " for good, as the transaction is no longer open at the next start",
-)
+@pytest.mark.e2e
 def test_orphan_cancelled_at_start_up_is_journaled_even_if_killed_in_between(
     tmp_path: Path,
 ) -> None:
-    """SIGKILL inside start-up reconciliation, right after the TSE committed the orphan's
-    AVBelegabbruch and before the daemon's journal commit (no crash point exists there:
-    strace kills posd at the TSE's first WAL sync of that start, which is that commit)."""
-    assert STRACE is not None
+    """SIGKILL inside start-up reconciliation, after the orphan's journal record and before
+    its cancellation at the TSE: the next start cancels it without a second record."""
     state = tmp_path / "state"
     daemon = DaemonProcess(state)
     try:
@@ -598,39 +585,22 @@ def test_orphan_cancelled_at_start_up_is_journaled_even_if_killed_in_between(
         assert daemon.wait_exit() == -signal.SIGKILL
         daemon.close_clients()
 
-        wal = state / "tse" / "tse.sqlite3-wal"
-        assert wal.exists(), "the software TSE's files moved: adapt this test"
-        env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
-        env.pop("POSD_CRASHPOINTS", None)
-        argv = [STRACE, "-f", "-qq", "-o", os.devnull, "-P", str(wal)]
-        argv += ["-e", "trace=fsync,fdatasync", "-e", "inject=fsync,fdatasync:signal=KILL:when=1"]
-        argv += daemon.argv()
-        traced = subprocess.Popen(
-            argv, env=env, cwd=state, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        try:
-            _, err = traced.communicate(timeout=15)
-        except subprocess.TimeoutExpired:  # the injection never fired: stop posd by its pid
-            kids = Path(f"/proc/{traced.pid}/task/{traced.pid}/children").read_text().split()
-            for pid in kids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(pid), signal.SIGKILL)
-            traced.wait(10)
-            pytest.skip("strace's fault injection did not fire")
-        if traced.returncode != -signal.SIGKILL and b"ptrace" in err:
-            pytest.skip(f"strace cannot trace here: {err.decode(errors='replace')[-300:]}")
+        # reconciliation journals orphan 1, then dies before cancelling it at the TSE
+        daemon.spawn(crashpoints="reconcile.orphan_journaled:1")
+        assert daemon.wait_exit() == -signal.SIGKILL
+        assert orphan_numbers(daemon.db_path) == {1}
 
         daemon.start()
         pos = daemon.client(retries=0)
         finishes, started = tse_finishes(pos.export_tse())
         assert started == {1}
         aborted = {n for n, f in finishes.items() if f.process_data.startswith(ABORT)}
-        if aborted != {1}:
-            pytest.skip(f"the kill did not land after the TSE's cancel commit ({finishes})")
+        assert aborted == {1}, finishes
         assert daemon.posctl("journal", "verify").returncode == 0
-        assert orphan_numbers(daemon.db_path) == {1}, (
-            "the TSE finished orphan transaction 1 as AVBelegabbruch, but no"
-            " TSE_ORPHAN_CANCELLED record in the journal explains it"
+        assert orphan_numbers(daemon.db_path) == {1}
+        records = db_query(
+            daemon.db_path, "SELECT COUNT(*) FROM journal WHERE kind = 'TSE_ORPHAN_CANCELLED'"
         )
+        assert records == [(1,)]
     finally:
         daemon.close()

@@ -2,7 +2,10 @@
 
 Off unless ``$POSD_CRASHPOINTS`` is set (read once at start), e.g.
 ``POSD_CRASHPOINTS=post.in_transaction:3`` kills the process the 3rd time that point
-is reached. Points: ``post.in_transaction`` (all rows written, not committed),
+is reached. Points: ``tse.after_start`` (TSE transaction started, not recorded),
+``post.after_tse_finish`` (TSE finished the receipt, nothing committed),
+``reconcile.orphan_journaled`` (orphan journaled at start-up, not yet cancelled),
+``post.in_transaction`` (all rows written, not committed),
 ``post.after_commit`` (committed, answer not sent), ``print.after_device`` (printed,
 job not yet marked done). Used only by the e2e tests; costs one dict lookup otherwise.
 """

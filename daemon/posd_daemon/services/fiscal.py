@@ -185,8 +185,11 @@ class FiscalGateway:
             await self._complete_after_crash(sale, row)
         known = await self._db.read(lambda c: fstore.known_transactions(c, self.client_id))
         for number in sorted(open_tx - known):
-            await self._cancel_tx(number)
+            # journal first (once), then cancel: a crash in between leaves the transaction
+            # open at the TSE, so the next start finds it again and only cancels it
             await self._db.write(self._orphan_record(number))
+            crashpoints.reached("reconcile.orphan_journaled")
+            await self._cancel_tx(number)
             log.warning("tse_orphan_cancelled", transaction_number=number)
 
     async def _open_tx(self) -> set[int]:
@@ -199,6 +202,12 @@ class FiscalGateway:
 
     def _orphan_record(self, number: int) -> Callable[[Tx], int]:
         def write(tx: Tx) -> int:
+            ref = f"tse-tx:{number}"
+            row = tx.conn.execute(
+                "SELECT seq FROM journal WHERE kind = 'TSE_ORPHAN_CANCELLED' AND ref = ?", (ref,)
+            ).fetchone()
+            if row is not None:
+                return int(row[0])
             return journal.append(
                 tx.conn,
                 kind="TSE_ORPHAN_CANCELLED",
