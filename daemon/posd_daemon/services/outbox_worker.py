@@ -28,6 +28,10 @@ log = plog.get("posd.outbox")
 
 Renderer = Callable[[sqlite3.Connection, OutboxJob], Document]
 
+#: A drawer kick that could not be done within this time is dropped (logged), not
+#: done later: nobody stands at the drawer any more.
+DRAWER_KICK_MAX_AGE_S = 120.0
+
 MIN_BACKOFF = 0.2
 MAX_BACKOFF = 10.0
 
@@ -117,6 +121,17 @@ class OutboxWorker:
     async def _execute(self, kind: str, job: OutboxJob) -> None:
         loop = asyncio.get_running_loop()
         if kind == "drawer":
+            age = (self._clock() - job.created_at).total_seconds()
+            if age > DRAWER_KICK_MAX_AGE_S:
+                # the printer (and so the drawer) was unavailable for a long time: popping
+                # the drawer now, with no cashier expecting it, would be a cash risk
+                log.warning(
+                    "drawer_kick_expired",
+                    job_id=job.job_id,
+                    age_s=round(age),
+                    receipt_number=job.receipt_number,
+                )
+                return
             await loop.run_in_executor(self._pools[kind], self._drawer.open)
             log.info("drawer_kicked", job_id=job.job_id, receipt_number=job.receipt_number)
             return

@@ -1,0 +1,62 @@
+"""A drawer kick that waited too long (printer offline) is dropped, not done later."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from posd_daemon.domain.document import Document
+from posd_daemon.ops.metrics import Metrics
+from posd_daemon.services.executor import DbExecutor
+from posd_daemon.services.outbox_worker import DRAWER_KICK_MAX_AGE_S, OutboxWorker
+from posd_daemon.store import outbox
+from posd_daemon.store.database import open_database
+
+
+class Drawer:
+    def __init__(self) -> None:
+        self.openings = 0
+
+    def open(self) -> None:
+        self.openings += 1
+
+
+class Printer:
+    columns = 42
+
+    def print_document(self, document: Document) -> None:
+        pass
+
+
+def test_stale_drawer_kicks_are_dropped_fresh_ones_done(tmp_path: Path) -> None:
+    now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    db = DbExecutor(open_database(tmp_path / "db.sqlite3"))
+    old = now - timedelta(seconds=DRAWER_KICK_MAX_AGE_S + 60)
+    db.write_sync(
+        lambda tx: outbox.enqueue(
+            tx.conn, kind="drawer", ref="s1", receipt_number=1, payload={}, when=old
+        )
+    )
+    db.write_sync(
+        lambda tx: outbox.enqueue(
+            tx.conn, kind="drawer", ref="s2", receipt_number=2, payload={}, when=now
+        )
+    )
+    drawer = Drawer()
+    worker = OutboxWorker(
+        db, Printer(), drawer, lambda c, j: Document(42), lambda: now, Metrics.create()
+    )
+
+    async def run() -> None:
+        worker.start()
+        for _ in range(200):
+            if db.read_sync(outbox.count_pending) == 0:
+                break
+            await asyncio.sleep(0.01)
+        await worker.stop()
+
+    asyncio.run(run())
+    assert drawer.openings == 1  # only the fresh kick opened the drawer
+    assert db.read_sync(outbox.count_pending) == 0  # the stale one is not left queued
+    db.close()
