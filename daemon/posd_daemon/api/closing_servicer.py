@@ -567,6 +567,9 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
                 method=method,
                 operator_id=request.operator_id,
                 register_id=request.register_id,
+                net_min=request.net_min.amount_minor if request.HasField("net_min") else None,
+                net_max=request.net_max.amount_minor if request.HasField("net_max") else None,
+                customer_number=request.customer_number,
             )
             rows, token = await self.rt.db.read(
                 lambda c: receipt_queries.list_receipts(

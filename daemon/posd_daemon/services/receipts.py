@@ -29,6 +29,9 @@ class ReceiptFilter:
     method: str = ""
     operator_id: str = ""
     register_id: str = ""
+    net_min: int | None = None
+    net_max: int | None = None
+    customer_number: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +83,12 @@ def list_receipts(
         raise invalid("receipt_number_to", "must not be below receipt_number_from")
     if f.start is not None and f.end is not None and f.end <= f.start:
         raise invalid("end_time", "must be after start_time")
-    for value, name in ((f.gross_min, "gross_min"), (f.gross_max, "gross_max")):
+    for value, name in (
+        (f.gross_min, "gross_min"),
+        (f.gross_max, "gross_max"),
+        (f.net_min, "net_min"),
+        (f.net_max, "net_max"),
+    ):
         if value is not None and abs(value) > MAX_MINOR:
             raise invalid(name, "out of range")
     if f.gross_min is not None and f.gross_max is not None and f.gross_max < f.gross_min:
@@ -128,6 +136,18 @@ def list_receipts(
             "EXISTS (SELECT 1 FROM sale_payments p WHERE p.sale_id = s.sale_id AND p.method = ?)"
         )
         args.append(f.method)
+    if f.net_min is not None and f.net_max is not None and f.net_max < f.net_min:
+        raise invalid("net_max", "must not be below net_min")
+    if f.net_min is not None:
+        where.append("+s.net_total >= ?")
+        args.append(f.net_min)
+    if f.net_max is not None:
+        where.append("+s.net_total <= ?")
+        args.append(f.net_max)
+    if f.customer_number:
+        check_code(f.customer_number, "customer_number")
+        where.append("+s.customer_number = ?")
+        args.append(f.customer_number)
     if f.operator_id:
         check_code(f.operator_id, "operator_id")
         where.append("+s.operator_id = ?")

@@ -174,6 +174,7 @@ def _extra(sale: Sale) -> tuple[Any, ...]:
         json.dumps(sale.warnings) if sale.warnings else None,
         to_db(sale.updated_at) if sale.updated_at else None,
         sale.total_local,
+        sale.net_total,
     )
 
 
@@ -181,7 +182,7 @@ _EXTRA_COLS = (
     "shop_id", "location_id", "local_currency", "exchange_rate", "rate_source", "rate_date",
     "vat_direction", "vat_rounding", "customer_number", "customer_json", "customer_discount",
     "discount_percent", "discount_code", "discount_origin", "pickup_date", "document_type",
-    "document_forced", "warnings", "updated_at", "total_local",
+    "document_forced", "warnings", "updated_at", "total_local", "net_total",
 )  # fmt: skip
 
 

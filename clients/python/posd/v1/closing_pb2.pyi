@@ -1294,6 +1294,9 @@ class ListReceiptsRequest(_message.Message):
     PAYMENT_METHOD_FIELD_NUMBER: _builtins.int
     OPERATOR_ID_FIELD_NUMBER: _builtins.int
     REGISTER_ID_FIELD_NUMBER: _builtins.int
+    NET_MIN_FIELD_NUMBER: _builtins.int
+    NET_MAX_FIELD_NUMBER: _builtins.int
+    CUSTOMER_NUMBER_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Page size (default 50, at most 500)."""
     page_token: _builtins.str
@@ -1308,6 +1311,8 @@ class ListReceiptsRequest(_message.Message):
     """Posted by this operator."""
     register_id: _builtins.str
     """Of this register."""
+    customer_number: _builtins.str
+    """Sold to this customer (customer number)."""
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """Posted at or after."""
@@ -1324,6 +1329,14 @@ class ListReceiptsRequest(_message.Message):
     def gross_max(self) -> _common_pb2.Money:
         """Highest gross total."""
 
+    @_builtins.property
+    def net_min(self) -> _common_pb2.Money:
+        """Lowest net total."""
+
+    @_builtins.property
+    def net_max(self) -> _common_pb2.Money:
+        """Highest net total."""
+
     def __init__(
         self,
         *,
@@ -1338,10 +1351,13 @@ class ListReceiptsRequest(_message.Message):
         payment_method: _sale_pb2.PaymentMethod.ValueType = ...,
         operator_id: _builtins.str = ...,
         register_id: _builtins.str = ...,
+        net_min: _common_pb2.Money | None = ...,
+        net_max: _common_pb2.Money | None = ...,
+        customer_number: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "gross_max", b"gross_max", "gross_min", b"gross_min", "start_time", b"start_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "gross_max", b"gross_max", "gross_min", b"gross_min", "net_max", b"net_max", "net_min", b"net_min", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "gross_max", b"gross_max", "gross_min", b"gross_min", "operator_id", b"operator_id", "page_size", b"page_size", "page_token", b"page_token", "payment_method", b"payment_method", "receipt_number_from", b"receipt_number_from", "receipt_number_to", b"receipt_number_to", "register_id", b"register_id", "start_time", b"start_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_number", b"customer_number", "end_time", b"end_time", "gross_max", b"gross_max", "gross_min", b"gross_min", "net_max", b"net_max", "net_min", b"net_min", "operator_id", b"operator_id", "page_size", b"page_size", "page_token", b"page_token", "payment_method", b"payment_method", "receipt_number_from", b"receipt_number_from", "receipt_number_to", b"receipt_number_to", "register_id", b"register_id", "start_time", b"start_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

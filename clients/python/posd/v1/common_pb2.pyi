@@ -157,7 +157,7 @@ class ImportSummary(_message.Message):
     rows: _builtins.int
     """Rows received."""
     imported: _builtins.int
-    """Rows written (0 unless committed)."""
+    """Rows written (0 unless committed; with validate_only: rows that would be)."""
     created: _builtins.int
     """Of those, rows that created a new record."""
     updated: _builtins.int
