@@ -198,6 +198,11 @@ def tse_to_pb(row: fstore.SaleTse) -> fiscal_pb2.SaleTse:
 
 
 def sale_to_pb(sale: Sale, tse: fstore.SaleTse | None = None) -> sale_pb2.Sale:
+    with sale.frozen_totals():
+        return _sale_to_pb(sale, tse)
+
+
+def _sale_to_pb(sale: Sale, tse: fstore.SaleTse | None) -> sale_pb2.Sale:
     cur = sale.currency
     local = sale.local_currency
     c = sale.customer

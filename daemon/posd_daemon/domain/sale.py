@@ -25,6 +25,8 @@ of the gross amounts of those groups (what the customer pays).
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -259,6 +261,10 @@ class Sale:
     #: the shop's simplified-invoice limit (local currency; not stored: master data)
     invoice_limit: int = DEFAULT_SIMPLIFIED_INVOICE_LIMIT
 
+    #: totals computed once for a block that reads them often and changes no line
+    #: (see :meth:`frozen_totals`); never persisted, never compared
+    frozen: list[VatTotal] | None = field(default=None, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         if not self.local_currency:
             self.local_currency = self.currency
@@ -284,7 +290,23 @@ class Sale:
             self.vat_rounding,
         )
 
+    @contextmanager
+    def frozen_totals(self) -> Iterator[None]:
+        """Computes the VAT totals once for a block that reads ``total``, ``change``,
+        ``open_amount`` … many times and does not change lines or terms (posting,
+        rendering). Nested blocks reuse the outer computation."""
+        if self.frozen is not None:
+            yield
+            return
+        self.frozen = self.vat_totals()
+        try:
+            yield
+        finally:
+            self.frozen = None
+
     def vat_totals(self) -> list[VatTotal]:
+        if self.frozen is not None:
+            return list(self.frozen)
         return vat_totals(
             ((ln.vat_category, ln.vat_rate, ln.amount) for ln in self.lines),
             self.vat_direction,

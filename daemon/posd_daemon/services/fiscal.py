@@ -58,6 +58,11 @@ OUTAGE_TEXT = "Technische Sicherheitseinrichtung ausgefallen. Ausfallnummer: {n}
 
 def receipt_process_data(sale: Sale) -> str:
     """``Kassenbeleg-V1`` processData of a sale (the change is not part of the payments)."""
+    with sale.frozen_totals():
+        return _receipt_process_data(sale)
+
+
+def _receipt_process_data(sale: Sale) -> str:
     slots = [0] * 5
     for vt in sale.vat_totals():
         slots[VAT_SLOT[vt.category]] += vt.gross

@@ -1059,6 +1059,10 @@ class SaleCommands:
         """The post itself. Never refuses for stock: it also completes posts whose TSE
         transaction was finished before a crash (validate_post checked stock before the
         TSE was asked to sign)."""
+        with sale.frozen_totals():
+            self._post_loaded(tx, sale, fiscal)
+
+    def _post_loaded(self, tx: Tx, sale: Sale, fiscal: fstore.SaleTse | None) -> None:
         conn = tx.conn
         sale.check_postable()
         now = self._clock()
@@ -1241,6 +1245,11 @@ class SaleCommands:
         """Everything that could refuse the post, checked before the TSE signs."""
         operator.require(Permission.SALE)
         sale = self.get(conn, sale_id)
+        with sale.frozen_totals():
+            self._validate_post(conn, sale)
+        return sale
+
+    def _validate_post(self, conn: sqlite3.Connection, sale: Sale) -> None:
         sale.check_postable()
         ctx = self.context(conn)
         doc = sale.document
@@ -1272,7 +1281,6 @@ class SaleCommands:
                 "posting would take stock below zero: " + "; ".join(plan.negative),
                 items="; ".join(plan.negative)[:480],
             )
-        return sale
 
     # -- abandoned sales ---------------------------------------------------------------------
 
