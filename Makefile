@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration e2e bench protos clean
+.PHONY: demo test lint typecheck unit integration e2e bench bench-year protos clean
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/sale_latency.py
+	$(PY) bench/pay_latency.py
+	$(PY) bench/scan_display.py
+
+## A year of a busy register (300,000 receipts): DSFinV-K export, Z closing, archive queries.
+bench-year: $(STAMP)
+	$(PY) bench/register_year.py
 
 ## Regenerate the committed gRPC code (pinned grpcio-tools + mypy-protobuf).
 protos: $(STAMP)

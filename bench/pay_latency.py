@@ -32,24 +32,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import platform
 import shutil
-import signal
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import grpc
+from benchlib import CommitFloor, Daemon, pct
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from posd.client import PosdClient, PosdError
 from posd.v1 import sale_pb2
@@ -58,7 +54,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from posd_daemon.fiscal import process_data as pd
 from posd_daemon.fiscal.software_tse import SoftwareTse
 
-POSD = Path(sys.executable).with_name("posd")
 RESULTS = Path(__file__).resolve().parent / "results" / "pay_latency.json"
 
 TARGET_RATIO = 1.5
@@ -97,106 +92,7 @@ format = "json"
 # -- a small systemd-style starter (as in bench/sale_latency.py) ----------------------------------
 
 
-@dataclass
-class Daemon:
-    """``posd`` as a child process with a NOTIFY_SOCKET; start() returns spawn->READY seconds."""
-
-    state_dir: Path
-    config: str = CONFIG
-    proc: subprocess.Popen[bytes] | None = None
-    _notify: socket.socket | None = field(default=None, repr=False)
-
-    @property
-    def socket_path(self) -> Path:
-        return self.state_dir / "posd.sock"
-
-    def start(self, timeout: float = 30.0) -> float:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        config = self.state_dir / "bench.toml"
-        config.write_text(self.config, encoding="utf-8")
-        notify_dir = Path(tempfile.mkdtemp(prefix="posd-bench-"))
-        notify_path = notify_dir / "notify"
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-        sock.bind(str(notify_path))
-        env = {k: v for k, v in os.environ.items() if k not in ("WATCHDOG_USEC", "WATCHDOG_PID")}
-        env["NOTIFY_SOCKET"] = str(notify_path)
-        env.pop("POSD_CRASHPOINTS", None)
-        log = open(self.state_dir / "posd.log", "ab")  # noqa: SIM115 (closed below)
-        try:
-            t0 = time.perf_counter()
-            self.proc = subprocess.Popen(
-                [str(POSD), "--state-dir", str(self.state_dir), "--config", str(config)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self.state_dir,
-            )
-            deadline = t0 + timeout
-            while True:
-                left = deadline - time.perf_counter()
-                if left <= 0 or self.proc.poll() is not None:
-                    self.stop()
-                    tail = (self.state_dir / "posd.log").read_text("utf-8", "replace")[-2000:]
-                    raise RuntimeError(
-                        f"posd sent no READY=1 (exit {self.proc.returncode}):\n{tail}"
-                    )
-                sock.settimeout(min(left, 0.1))
-                try:
-                    message = sock.recv(4096).decode("utf-8", "replace")
-                except TimeoutError:
-                    continue
-                if "READY=1" in message.splitlines():
-                    return time.perf_counter() - t0
-        finally:
-            log.close()
-            sock.close()
-            shutil.rmtree(notify_dir, ignore_errors=True)
-
-    def metrics_port(self) -> int:
-        """The metrics port the daemon logged in its ``serving`` event (0: none)."""
-        port = 0
-        for line in (self.state_dir / "posd.log").read_text("utf-8", "replace").splitlines():
-            if line.startswith("{") and '"serving"' in line:
-                with contextlib.suppress(ValueError):
-                    port = int(json.loads(line).get("metrics_port") or 0)
-        return port
-
-    def stop(self) -> int:
-        if self.proc is None:
-            return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        return self.proc.wait()
-
-
 # -- the floor ------------------------------------------------------------------------------------
-
-
-class CommitFloor:
-    """One fsync'd SQLite commit: WAL, synchronous=FULL, one small insert."""
-
-    def __init__(self, path: Path) -> None:
-        self.conn = sqlite3.connect(str(path), isolation_level=None)
-        mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise RuntimeError(f"{path}: no WAL ({mode})")
-        self.conn.execute("PRAGMA synchronous = FULL")
-        self.conn.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, body TEXT)")
-        self.n = 0
-
-    def commit(self) -> None:
-        self.n += 1
-        self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.execute("INSERT INTO t (body) VALUES (?)", (f"sale {self.n:08d} posted",))
-        self.conn.execute("COMMIT")
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 class TseFloor:
@@ -221,13 +117,6 @@ class TseFloor:
 
 
 # -- measuring -----------------------------------------------------------------------------------
-
-
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))
-    return ordered[k]
 
 
 def ensure_shift(pos: PosdClient) -> None:
@@ -303,7 +192,7 @@ def stats(xs: list[float]) -> dict[str, float]:
 
 
 def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    daemon = Daemon(work / "state")
+    daemon = Daemon(work / "state", config=CONFIG)
     daemon.start()
     try:
         pos = PosdClient(f"unix://{daemon.socket_path}", retries=0)
