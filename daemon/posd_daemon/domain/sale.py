@@ -290,6 +290,36 @@ class Sale:
             self.vat_rounding,
         )
 
+    def line_gross_amounts(self) -> dict[str, int]:
+        """Each line's gross amount after all discounts, adding up per rate to the
+        receipt's gross exactly: gross-priced lines are their amount; in net-priced sales
+        each rate's tax is allocated to its lines in proportion to their net amounts
+        (largest remainder), so no cent is lost or invented."""
+        if self.vat_direction is PriceBasis.GROSS:
+            return {ln.line_id: ln.amount for ln in self.lines}
+        out: dict[str, int] = {}
+        for vt in self.vat_totals():
+            group = [
+                ln for ln in self.lines
+                if ln.vat_category == vt.category and ln.vat_rate == vt.percent
+            ]  # fmt: skip
+            net = sum(ln.amount for ln in group)
+            shares = [(vt.tax * ln.amount // net) if net else 0 for ln in group]
+            rest = vt.tax - sum(shares)
+            order = sorted(
+                range(len(group)),
+                key=lambda i: (-((vt.tax * group[i].amount) % net) if net else 0, i),
+            )
+            step = 1 if rest >= 0 else -1
+            k = 0
+            while rest and group:
+                shares[order[k % len(group)]] += step
+                rest -= step
+                k += 1
+            for ln, share in zip(group, shares, strict=True):
+                out[ln.line_id] = ln.amount + share
+        return out
+
     @contextmanager
     def frozen_totals(self) -> Iterator[None]:
         """Computes the VAT totals once for a block that reads ``total``, ``change``,

@@ -182,10 +182,17 @@ def _receipt_rows(
         " ORDER BY s.seq",
         params,
     )
+    # per-rate gross as posted (schema 6: discounts and net pricing included); sales
+    # posted before it fall back to unit price x quantity
     lines = conn.execute(
-        "SELECT s.seq, l.vat_category, l.vat_rate, l.unit_price, l.quantity FROM sales s"
-        f" JOIN sale_lines l ON l.sale_id = s.sale_id WHERE {where} ORDER BY s.seq, l.position",
-        params,
+        "SELECT s.seq, v.vat_category, v.vat_rate, v.gross, NULL FROM sales s"
+        f" JOIN sale_vat_totals v ON v.sale_id = s.sale_id WHERE {where}"
+        " UNION ALL"
+        " SELECT s.seq, l.vat_category, l.vat_rate, l.unit_price, l.quantity FROM sales s"
+        f" JOIN sale_lines l ON l.sale_id = s.sale_id WHERE {where}"
+        " AND NOT EXISTS (SELECT 1 FROM sale_vat_totals x WHERE x.sale_id = s.sale_id)"
+        " ORDER BY 1",
+        params + params,
     )
     pays = conn.execute(
         "SELECT s.seq, p.method, p.amount FROM sales s"
@@ -202,7 +209,12 @@ def _receipt_rows(
         while line_head is not None and line_head[0] <= seq:
             if line_head[0] == seq:
                 key = (int(line_head[1]), str(line_head[2]))
-                groups[key] = groups.get(key, 0) + line_total(int(line_head[3]), line_head[4])
+                amount = (
+                    int(line_head[3])
+                    if line_head[4] is None
+                    else line_total(int(line_head[3]), line_head[4])
+                )
+                groups[key] = groups.get(key, 0) + amount
             line_head = next(line_it, None)
         payments: list[tuple[str, int]] = []
         while pay_head is not None and pay_head[0] <= seq:

@@ -612,6 +612,22 @@ def _heads(
         sink.copy("transactions_tse.csv", tmp)
 
 
+class _BonRows:
+    """Rows ``(bon_id, *values)`` of a cursor in BON_ID order, taken receipt by receipt."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._it = iter(cursor)
+        self._head: tuple[Any, ...] | None = next(self._it, None)
+
+    def take(self, bon_id: int) -> list[tuple[Any, ...]]:
+        out: list[tuple[Any, ...]] = []
+        while self._head is not None and int(self._head[0]) <= bon_id:
+            if self._head[0] == bon_id:
+                out.append(tuple(self._head[1:]))
+            self._head = next(self._it, None)
+        return out
+
+
 def _lines(
     conn: sqlite3.Connection,
     sink: _Sink,
@@ -623,13 +639,25 @@ def _lines(
     z_lo, z_hi = min(zs), max(zs)
     cur = conn.execute(
         "SELECT t.z_nr, t.bon_id, t.kind, l.position, l.item_id, l.name, l.quantity, l.unit,"
-        " l.unit_price, l.vat_category, l.vat_rate, l.scanned_code, m.kind, m.amount, m.reason"
+        " l.unit_price, l.vat_category, l.vat_rate, l.scanned_code, m.kind, m.amount, m.reason,"
+        " l.gross"
         " FROM register_transactions t"
         " LEFT JOIN sale_lines l ON l.sale_id = t.sale_id"
         " LEFT JOIN cash_movements m ON m.movement_id = t.movement_id"
         " WHERE t.register_id = ? AND t.z_nr BETWEEN ? AND ?"
         " ORDER BY t.z_nr, t.bon_id, l.position",
         (s.register_id, z_lo, z_hi),
+    )
+    # the receipts' per-rate totals as posted (schema 6; discounts and net pricing
+    # included), in the same order as the lines
+    posted = _BonRows(
+        conn.execute(
+            "SELECT t.bon_id, v.vat_category, v.vat_rate, v.gross, v.net, v.tax"
+            " FROM register_transactions t JOIN sale_vat_totals v ON v.sale_id = t.sale_id"
+            " WHERE t.register_id = ? AND t.z_nr BETWEEN ? AND ? AND t.kind = 'SALE'"
+            " ORDER BY t.z_nr, t.bon_id, v.position",
+            (s.register_id, z_lo, z_hi),
+        )
     )
     with tempfile.TemporaryFile() as tmp_lv, tempfile.TemporaryFile() as tmp_tv:
         with sink.open("lines.csv") as main:
@@ -642,6 +670,12 @@ def _lines(
             groups: dict[tuple[int, str], int] = {}
 
             def flush_receipt() -> None:
+                exact = posted.take(cur_bon)
+                if exact:
+                    for cat, _rate, g, n, t in exact:
+                        add_tv(f'{cur_key};"{cur_bon}";{cat};{money(g)};{money(n)};{money(t)}\r\n')
+                    groups.clear()
+                    return
                 items = groups.items() if len(groups) == 1 else sorted(groups.items())
                 for (cat, rate), gross in items:
                     tax = tax_of(gross, rate)
@@ -684,11 +718,11 @@ def _lines(
                 pos = r[3]
                 if pos is None:
                     continue  # an aborted sale without lines
-                key = r[4:12]
+                key = (*r[4:12], r[15])
                 cached = tails.get(key)
                 if cached is None:
-                    item, name, qty, unit, price, cat, rate, code = key
-                    gross = line_total(price, qty)
+                    item, name, qty, unit, price, cat, rate, code, stored = key
+                    gross = line_total(price, qty) if stored is None else stored
                     tax = tax_of(gross, rate)
                     cached = (
                         f';"";{_q(name)};"";"Umsatz";"";"0";"0";;{_q(item)};"{_gtin(code)}";"";"";'

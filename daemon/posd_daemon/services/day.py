@@ -47,7 +47,7 @@ from posd_daemon.domain.shift import (
     totals_by_currency,
 )
 from posd_daemon.domain.text import check_text
-from posd_daemon.domain.vat import VatCategory, totals_from_gross
+from posd_daemon.domain.vat import VatCategory, VatTotal, totals_from_gross
 from posd_daemon.fiscal import process_data as pd
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import Tx
@@ -516,7 +516,7 @@ class DayCommands:
                     bon_id=fact.bon_id,
                     operator_id=fact.operator_id,
                     currency=fact.currency,
-                    vat=totals_from_gross(fact.vat_parts),
+                    vat=fact.vat,
                     payments=fact.payments,
                     change=fact.change,
                     late=fact.late,
@@ -555,7 +555,8 @@ class SaleFact:
     bon_id: int
     operator_id: str
     currency: str
-    vat_parts: tuple[tuple[VatCategory, Decimal, int], ...]
+    #: the receipt's per-rate totals as posted (discounts and net pricing included)
+    vat: tuple[VatTotal, ...]
     payments: tuple[tuple[str, int], ...]
     change: int
     late: bool
@@ -599,7 +600,17 @@ def period_facts(conn: sqlite3.Connection, register_id: str) -> Iterator[Fact]:
             "SELECT t.bon_id, l.vat_category, l.vat_rate, l.unit_price, l.quantity"
             " FROM register_transactions t JOIN sale_lines l ON l.sale_id = t.sale_id"
             " WHERE t.z_nr IS NULL AND t.register_id = ? AND t.kind = 'SALE'"
+            " AND NOT EXISTS (SELECT 1 FROM sale_vat_totals v WHERE v.sale_id = t.sale_id)"
             " ORDER BY t.bon_id, l.position",
+            (register_id,),
+        )
+    )
+    posted_vat = _grouped(
+        conn.execute(
+            "SELECT t.bon_id, v.vat_category, v.vat_rate, v.gross, v.net, v.tax"
+            " FROM register_transactions t JOIN sale_vat_totals v ON v.sale_id = t.sale_id"
+            " WHERE t.z_nr IS NULL AND t.register_id = ? AND t.kind = 'SALE'"
+            " ORDER BY t.bon_id, v.position",
             (register_id,),
         )
     )
@@ -614,19 +625,27 @@ def period_facts(conn: sqlite3.Connection, register_id: str) -> Iterator[Fact]:
     )
     for bon_id, kind, late, shift_id, s_op, s_cur, m_kind, m_amount, m_cur, m_op in heads:
         if kind == "SALE":
-            parts = tuple(
-                (
-                    VatCategory(int(cat)),
-                    Decimal(rate),
-                    round_half_up(Decimal(int(price)) * Decimal(qty)),
-                )
-                for cat, rate, price, qty in lines.take(bon_id)
+            vat = tuple(
+                VatTotal(VatCategory(int(cat)), Decimal(rate), int(g), int(n), int(t))
+                for cat, rate, g, n, t in posted_vat.take(bon_id)
             )
+            legacy = lines.take(bon_id)  # sales posted before schema 6 have no totals
+            if not vat:
+                vat = tuple(
+                    totals_from_gross(
+                        (
+                            VatCategory(int(cat)),
+                            Decimal(rate),
+                            round_half_up(Decimal(int(price)) * Decimal(qty)),
+                        )
+                        for cat, rate, price, qty in legacy
+                    )
+                )
             payments = tuple((str(m), int(a)) for m, a in pays.take(bon_id))
-            total = sum(p[2] for p in parts)
+            total = sum(v.gross for v in vat)
             paid = sum(a for _, a in payments)
             yield SaleFact(
-                bon_id, s_op, s_cur, parts, payments, max(0, paid - total), bool(late), shift_id
+                bon_id, s_op, s_cur, vat, payments, max(0, paid - total), bool(late), shift_id
             )
         elif kind == "ABORT":
             yield AbortFact(bon_id, bool(late), shift_id)

@@ -1080,6 +1080,7 @@ class SaleCommands:
         for problem in plan.serial_problems:
             sale.add_warning(f"{problem.reason}: {problem.message}")
         sale_store.update(conn, sale, now)
+        sale_store.save_posted_amounts(conn, sale)
         for key, delta, serial in plan.moves:
             if serial:
                 catalog_store.put_serial(

@@ -346,6 +346,25 @@ def _write_children(conn: sqlite3.Connection, sale: Sale) -> None:
     )
 
 
+def save_posted_amounts(conn: sqlite3.Connection, sale: Sale) -> None:
+    """A posted sale's per-rate totals and each line's gross (schema 6), as on the receipt."""
+    with sale.frozen_totals():
+        totals = sale.vat_totals()
+        gross = sale.line_gross_amounts()
+    conn.executemany(
+        "INSERT OR REPLACE INTO sale_vat_totals (sale_id, position, vat_category, vat_rate,"
+        " gross, net, tax) VALUES (?,?,?,?,?,?,?)",
+        [
+            (sale.sale_id, i, int(v.category), str(v.percent), v.gross, v.net, v.tax)
+            for i, v in enumerate(totals)
+        ],
+    )
+    conn.executemany(
+        "UPDATE sale_lines SET gross = ? WHERE sale_id = ? AND line_id = ?",
+        [(g, sale.sale_id, line_id) for line_id, g in gross.items()],
+    )
+
+
 def next_counter(conn: sqlite3.Connection, name: str) -> int:
     """Increments and returns a named counter inside the caller's transaction (gapless)."""
     row = conn.execute(
