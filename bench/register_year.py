@@ -38,11 +38,13 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.shift import CountLine, CountPhase, balances, totals_by_currency
+from posd_daemon.domain.vat import tax_from_gross
 from posd_daemon.exports import dsfinvk
 from posd_daemon.services.day import DayCommands, DaySettings
 from posd_daemon.services.executor import Tx
@@ -98,7 +100,7 @@ def generate(path: Path, receipts: int, lines: int, busy: int) -> dict[str, Any]
             day_store.insert_counts(
                 conn, shift_id, CountPhase.OPEN, [CountLine("EUR", 0, 1, 20000)]
             )
-            sales, slines, pays, tses, drawer = [], [], [], [], []
+            sales, slines, pays, tses, drawer, vats = [], [], [], [], [], []
             step = 12 * 3600 / max(n, 1)
             for i in range(n):
                 receipt_no += 1
@@ -107,11 +109,15 @@ def generate(path: Path, receipts: int, lines: int, busy: int) -> dict[str, Any]
                 posted = created + timedelta(seconds=40)
                 c_at, p_at = to_db(created), to_db(posted)
                 total = 0
+                groups: dict[tuple[int, str], int] = {}
                 k = max(1, min(12, int(rnd.gauss(lines, 2))))
                 for pos in range(k):
                     item = ITEMS[rnd.randrange(len(ITEMS))]
                     qty = "1" if rnd.random() < 0.8 else str(rnd.randint(2, 4))
                     total += item[2] * int(qty)
+                    groups[(item[3], item[4])] = groups.get((item[3], item[4]), 0) + item[2] * int(
+                        qty
+                    )
                     slines.append(
                         (
                             sale_id,
@@ -126,8 +132,13 @@ def generate(path: Path, receipts: int, lines: int, busy: int) -> dict[str, Any]
                             item[4],
                             "",
                             0,
+                            item[2] * int(qty),
                         )
                     )
+                # the receipt's per-rate totals as posting stores them (schema 6)
+                for vpos, ((cat, rate), gross) in enumerate(sorted(groups.items())):
+                    tax = tax_from_gross(gross, Decimal(rate))
+                    vats.append((sale_id, vpos, cat, rate, gross, gross - tax, tax))
                 op = "1" if i % 3 else "2"
                 if rnd.random() < 0.55:
                     tendered = ((total + 999) // 1000) * 1000
@@ -211,9 +222,14 @@ def generate(path: Path, receipts: int, lines: int, busy: int) -> dict[str, Any]
             )
             conn.executemany(
                 "INSERT INTO sale_lines (sale_id, position, line_id, item_id, name, quantity,"
-                " unit, unit_price, vat_category, vat_rate, scanned_code, fractional)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " unit, unit_price, vat_category, vat_rate, scanned_code, fractional, gross)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 slines,
+            )
+            conn.executemany(
+                "INSERT INTO sale_vat_totals (sale_id, position, vat_category, vat_rate, gross,"
+                " net, tax) VALUES (?,?,?,?,?,?,?)",
+                vats,
             )
             conn.executemany(
                 "INSERT INTO sale_payments (sale_id, position, payment_id, method, amount)"
