@@ -153,6 +153,7 @@ def report_to_pb(r: ClosingReport) -> closing_pb2.ClosingReport:
         last_bon_id=r.last_bon_id,
         receipts=r.receipts,
         aborted=r.aborted,
+        training=r.training,
         cash_movements=r.movements,
         late=r.late,
         outside_shift=r.outside_shift,

@@ -223,6 +223,7 @@ def _sale_to_pb(sale: Sale, tse: fstore.SaleTse | None) -> sale_pb2.Sale:
         receipt_number=sale.receipt_number,
         revision=sale.revision,
         cancel_reason=sale.cancel_reason,
+        training=sale.training,
         customer=sale_pb2.SaleCustomer(
             customer_number=c.number,
             name=c.name,

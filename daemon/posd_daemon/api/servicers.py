@@ -70,7 +70,7 @@ class SaleServicer(SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             response = await self.rt.mutate(
                 "CreateSale",
                 request,
-                lambda tx: self.sales.create(tx, op),
+                lambda tx: self.sales.create(tx, op, training=request.training),
                 lambda s: sale_pb2.CreateSaleResponse(sale=convert.sale_to_pb(s)),
                 sale_pb2.CreateSaleResponse,
             )

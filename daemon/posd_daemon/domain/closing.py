@@ -212,6 +212,8 @@ class ClosingReport:
     shifts: tuple[int, ...] = ()
     #: expected cash of a still open shift (X report only), per currency
     open_shift_expected: tuple[tuple[str, int], ...] = field(default_factory=tuple)
+    #: training sales (AVTraining) in the period: counted, never turnover
+    training: int = 0
 
     @property
     def payments_total(self) -> int:
@@ -255,6 +257,7 @@ class ClosingReport:
             balances=tuple(BalanceLine(**b) for b in d["balances"]),
             shifts=tuple(int(s) for s in d["shifts"]),
             open_shift_expected=tuple((str(c), int(a)) for c, a in d["open_shift_expected"]),
+            training=int(d.get("training", 0)),
         )
 
 
@@ -292,6 +295,7 @@ class ClosingBuilder:
         self._last = 0
         self._receipts = 0
         self._aborted = 0
+        self._training = 0
         self._movements = 0
         self._late = 0
         self._outside = 0
@@ -356,6 +360,11 @@ class ClosingBuilder:
             self._pay(method, currency, amount)
             if payment_kind(method).cash:
                 op.cash += amount
+
+    def add_training(self, *, bon_id: int, late: bool = False, shift_id: int | None = None) -> None:
+        """A training sale (BON_TYP AVTraining): counted, no turnover, no payments."""
+        self._seen(bon_id, late, shift_id)
+        self._training += 1
 
     def add_abort(self, *, bon_id: int, late: bool = False, shift_id: int | None = None) -> None:
         """An aborted sale (AVBelegabbruch): counted, no amounts (its processData is
@@ -443,6 +452,7 @@ class ClosingBuilder:
             ),
             shifts=tuple(sorted(self._shifts)),
             open_shift_expected=tuple(sorted(self._open_expected.items())),
+            training=self._training,
         )
 
 

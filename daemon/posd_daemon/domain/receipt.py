@@ -133,7 +133,11 @@ def _totals(sale: Sale, columns: int) -> list[Block]:
 
 
 def _tail(
-    shop: ShopHeader, columns: int, fiscal: FiscalBlock | None, extra_lines: Sequence[str]
+    shop: ShopHeader,
+    columns: int,
+    fiscal: FiscalBlock | None,
+    extra_lines: Sequence[str],
+    training: bool = False,
 ) -> list[Block]:
     blocks: list[Block] = []
     for text in extra_lines:
@@ -144,6 +148,8 @@ def _tail(
             blocks += [Text(part) for part in wrap(text, columns)]
         if fiscal.qr_data:
             blocks.append(QrCode(fiscal.qr_data))
+    if training:
+        blocks.append(Text("*** TRAININGSBELEG - KEIN UMSATZ ***", Align.CENTER, bold=True))
     if shop.footer_lines:
         blocks.append(Feed())
         blocks += [Text(line, Align.CENTER) for line in shop.footer_lines]
@@ -151,13 +157,16 @@ def _tail(
     return blocks
 
 
-def _head(shop: ShopHeader, copy: bool) -> list[Block]:
+def _head(shop: ShopHeader, copy: bool, training: bool = False) -> list[Block]:
     blocks: list[Block] = [Text(shop.name, Align.CENTER, bold=True, large=True)]
     blocks += [Text(line, Align.CENTER) for line in shop.address_lines]
     if shop.vat_id:
         blocks.append(Text(f"USt-IdNr. {shop.vat_id}", Align.CENTER))
     if copy:
         blocks.append(Text("*** KOPIE ***", Align.CENTER, bold=True))
+    if training:
+        blocks.append(Text("*** TRAININGSBELEG ***", Align.CENTER, bold=True))
+        blocks.append(Text("Schulung - kein Umsatz", Align.CENTER))
     blocks.append(Feed())
     return blocks
 
@@ -177,7 +186,7 @@ def render_receipt(
         return render_invoice(
             sale, shop, columns, copy=copy, fiscal=fiscal, extra_lines=extra_lines
         )
-    blocks = _head(shop, copy)
+    blocks = _head(shop, copy, sale.training)
     posted = sale.posted_at.strftime("%d.%m.%Y %H:%M:%S") if sale.posted_at else "-"
     blocks.append(Text(two_cols(f"Beleg-Nr. {sale.receipt_number}", posted, columns)))
     blocks.append(Text(f"Kasse {sale.register_id}  Bediener {sale.operator_id}"[:columns]))
@@ -189,7 +198,7 @@ def render_receipt(
     blocks += _amounts(sale, columns)
     blocks.append(Text("-" * columns))
     blocks += _totals(sale, columns)
-    blocks += _tail(shop, columns, fiscal, extra_lines)
+    blocks += _tail(shop, columns, fiscal, extra_lines, sale.training)
     return Document(columns=columns, blocks=tuple(blocks), cut=True, copy=copy)
 
 
@@ -206,7 +215,7 @@ def render_invoice(
     invoice number and date, date of supply, quantities, net amounts per rate, rates,
     tax amounts and the gross total."""
     customer = sale.invoice_to or sale.customer
-    blocks = _head(shop, copy)
+    blocks = _head(shop, copy, sale.training)
     blocks.append(Text("RECHNUNG", Align.CENTER, bold=True, large=True))
     posted = sale.posted_at.strftime("%d.%m.%Y") if sale.posted_at else "-"
     number = f"{sale.register_id}-{sale.receipt_number}"
@@ -240,5 +249,5 @@ def render_invoice(
             Text(two_cols("USt", format_minor(sale.tax_total, sale.currency, sep=","), columns))
         )
     blocks += _totals(sale, columns)
-    blocks += _tail(shop, columns, fiscal, extra_lines)
+    blocks += _tail(shop, columns, fiscal, extra_lines, sale.training)
     return Document(columns=columns, blocks=tuple(blocks), cut=True, copy=copy)

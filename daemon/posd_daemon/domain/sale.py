@@ -261,6 +261,8 @@ class Sale:
     #: the shop's simplified-invoice limit (local currency; not stored: master data)
     invoice_limit: int = DEFAULT_SIMPLIFIED_INVOICE_LIMIT
 
+    #: a training sale (Schulungsmodus): AVTraining, never turnover
+    training: bool = False
     #: totals computed once for a block that reads them often and changes no line
     #: (see :meth:`frozen_totals`); never persisted, never compared
     frozen: list[VatTotal] | None = field(default=None, repr=False, compare=False)

@@ -176,7 +176,10 @@ def _receipt_rows(
     conn: sqlite3.Connection, register_id: str, start: datetime, end: datetime, acc: Accounts
 ) -> Iterator[str]:
     params = (register_id, to_db(start), to_db(end))
-    where = "s.register_id = ? AND s.state = 'POSTED' AND s.posted_at >= ? AND s.posted_at < ?"
+    where = (
+        "s.register_id = ? AND s.state = 'POSTED' AND s.posted_at >= ? AND s.posted_at < ?"
+        " AND s.training = 0"  # training sales are no turnover
+    )
     heads = conn.execute(
         f"SELECT s.seq, s.receipt_number, s.posted_at, s.total FROM sales s WHERE {where}"
         " ORDER BY s.seq",

@@ -536,7 +536,8 @@ def _heads(
         " st.finish_counter, st.signature, st.process_data, st.tse_serial, st.outage_number,"
         " m.number, m.kind, m.amount, m.reason, m.operator_id,"
         " m.tse_state, m.transaction_number, m.start_time, m.finish_time, m.process_type,"
-        " m.finish_counter, m.signature, m.process_data, m.tse_serial, m.outage_number"
+        " m.finish_counter, m.signature, m.process_data, m.tse_serial, m.outage_number,"
+        " COALESCE(s.training, 0)"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_tse st ON st.sale_id = t.sale_id"
@@ -583,7 +584,11 @@ def _heads(
                 else:
                     op = r[8]
                     start, end = _ts(r[7]), _ts(r[5])
-                    if kind == "SALE":
+                    if kind == "SALE" and r[36]:
+                        # a training sale: AVTraining with its amounts, never turnover
+                        typ, nr, gross = "AVTraining", r[6], money(r[9])
+                        note = "Trainingsbeleg"
+                    elif kind == "SALE":
                         typ, nr, gross = "Beleg", r[6], money(r[9])
                         stats.receipts += 1
                         note = f"nachträglich gebucht (Schicht {r[4]})" if late else ""
@@ -769,6 +774,7 @@ def _payments(
         " LEFT JOIN sale_payments p ON p.sale_id = t.sale_id"
         " LEFT JOIN cash_movements m ON m.movement_id = t.movement_id"
         " WHERE t.register_id = ? AND t.z_nr BETWEEN ? AND ? AND t.kind != 'ABORT'"
+        " AND COALESCE(s.training, 0) = 0"  # training sales are no payments
         " ORDER BY t.z_nr, t.bon_id, p.position",
         (s.register_id, z_lo, z_hi),
     )

@@ -524,6 +524,8 @@ class DayCommands:
                 )
             elif isinstance(fact, AbortFact):
                 builder.add_abort(bon_id=fact.bon_id, late=fact.late, shift_id=fact.shift_id)
+            elif isinstance(fact, TrainingFact):
+                builder.add_training(bon_id=fact.bon_id, late=fact.late, shift_id=fact.shift_id)
             else:
                 builder.add_movement(
                     bon_id=fact.bon_id,
@@ -564,6 +566,13 @@ class SaleFact:
 
 
 @dataclass(frozen=True, slots=True)
+class TrainingFact:
+    bon_id: int
+    late: bool
+    shift_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class AbortFact:
     bon_id: int
     late: bool
@@ -580,7 +589,7 @@ class MovementFact:
     shift_id: int | None
 
 
-Fact = SaleFact | AbortFact | MovementFact
+Fact = SaleFact | AbortFact | TrainingFact | MovementFact
 
 
 def period_facts(conn: sqlite3.Connection, register_id: str) -> Iterator[Fact]:
@@ -588,7 +597,7 @@ def period_facts(conn: sqlite3.Connection, register_id: str) -> Iterator[Fact]:
     (headers, lines, payments) merged here, so memory stays flat."""
     heads = conn.execute(
         "SELECT t.bon_id, t.kind, t.late, t.shift_id, s.operator_id, s.currency,"
-        " m.kind, m.amount, m.currency, m.operator_id"
+        " m.kind, m.amount, m.currency, m.operator_id, COALESCE(s.training, 0)"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN cash_movements m ON m.movement_id = t.movement_id"
@@ -623,8 +632,10 @@ def period_facts(conn: sqlite3.Connection, register_id: str) -> Iterator[Fact]:
             (register_id,),
         )
     )
-    for bon_id, kind, late, shift_id, s_op, s_cur, m_kind, m_amount, m_cur, m_op in heads:
-        if kind == "SALE":
+    for bon_id, kind, late, shift_id, s_op, s_cur, m_kind, m_amount, m_cur, m_op, tr in heads:
+        if kind == "SALE" and tr:
+            yield TrainingFact(bon_id, bool(late), shift_id)
+        elif kind == "SALE":
             vat = tuple(
                 VatTotal(VatCategory(int(cat)), Decimal(rate), int(g), int(n), int(t))
                 for cat, rate, g, n, t in posted_vat.take(bon_id)

@@ -76,7 +76,8 @@ def _receipt_process_data(sale: Sale) -> str:
             amount = kept
         kind = pd.PaymentKind.CASH if p.method.is_cash else pd.PaymentKind.NON_CASH
         payments.append(pd.Payment(amount, kind, sale.currency))
-    return pd.kassenbeleg_v1("Beleg", slots, payments)
+    # a training sale is signed as AVTraining (DSFinV-K BON_TYP, fiscal-de.md processData)
+    return pd.kassenbeleg_v1("AVTraining" if sale.training else "Beleg", slots, payments)
 
 
 class TseUnavailable(Exception):

@@ -14,6 +14,7 @@ def sale_record(sale: Sale) -> dict[str, Any]:
         "register_id": sale.register_id,
         "operator_id": sale.operator_id,
         "receipt_number": sale.receipt_number,
+        "training": sale.training,
         "state": sale.state.value,
         "currency": sale.currency,
         "created_at": to_db(sale.created_at),

@@ -286,7 +286,7 @@ class SaleCommands:
 
     # -- commands ---------------------------------------------------------------------
 
-    def create(self, tx: Tx, operator: Operator) -> Sale:
+    def create(self, tx: Tx, operator: Operator, *, training: bool = False) -> Sale:
         operator.require(Permission.SALE)
         shift_guard(tx.conn)  # a register sells only within an open shift (NO_OPEN_SHIFT)
         ctx = self.context(tx.conn)
@@ -312,6 +312,7 @@ class SaleCommands:
         if customer is not None:
             sale.customer = customer.snapshot()
             sale.customer_discount_percent = customer.discount_percent
+        sale.training = training
         sale_store.insert(tx.conn, sale)
         return sale
 
@@ -1081,7 +1082,9 @@ class SaleCommands:
             sale.add_warning(f"{problem.reason}: {problem.message}")
         sale_store.update(conn, sale, now)
         sale_store.save_posted_amounts(conn, sale)
-        for key, delta, serial in plan.moves:
+        # a training sale is never turnover: no stock, no money in the drawer, no kick
+        moves = [] if sale.training else plan.moves
+        for key, delta, serial in moves:
             if serial:
                 catalog_store.put_serial(
                     conn,
@@ -1108,7 +1111,7 @@ class SaleCommands:
                 operator_id=sale.operator_id,
             )
         stamp = to_db(now)
-        for p in sale.payments:
+        for p in [] if sale.training else sale.payments:
             sale_store.add_drawer_entry(
                 conn,
                 register_id=sale.register_id,
@@ -1120,7 +1123,7 @@ class SaleCommands:
                 currency=sale.currency,
                 when=stamp,
             )
-        if sale.change:
+        if sale.change and not sale.training:
             sale_store.add_drawer_entry(
                 conn,
                 register_id=sale.register_id,
@@ -1147,7 +1150,7 @@ class SaleCommands:
             payload=record,
             when=now,
         )
-        if sale.cash_paid:
+        if sale.cash_paid and not sale.training:
             outbox.enqueue(
                 conn,
                 kind="drawer",

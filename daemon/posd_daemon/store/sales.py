@@ -28,7 +28,7 @@ _SALE_COLS = (
     " shop_id, location_id, local_currency, exchange_rate, rate_source, rate_date,"
     " vat_direction, vat_rounding, customer_json, customer_discount, discount_percent,"
     " discount_code, discount_origin, pickup_date, document_type, document_forced, warnings,"
-    " updated_at"
+    " updated_at, training"
 )
 
 _LINE_COLS = (
@@ -80,6 +80,7 @@ def _sale_from_row(conn: sqlite3.Connection, row: tuple[Any, ...]) -> Sale:
         document_forced=_opt_doc(row[29]),
         warnings=list(json.loads(row[30])) if row[30] else [],
         updated_at=opt_from_db(row[31]),
+        training=bool(row[32]),
     )
     for r in conn.execute(
         f"SELECT {_LINE_COLS} FROM sale_lines WHERE sale_id = ? ORDER BY position",
@@ -175,6 +176,7 @@ def _extra(sale: Sale) -> tuple[Any, ...]:
         to_db(sale.updated_at) if sale.updated_at else None,
         sale.total_local,
         sale.net_total,
+        int(sale.training),
     )
 
 
@@ -182,7 +184,7 @@ _EXTRA_COLS = (
     "shop_id", "location_id", "local_currency", "exchange_rate", "rate_source", "rate_date",
     "vat_direction", "vat_rounding", "customer_number", "customer_json", "customer_discount",
     "discount_percent", "discount_code", "discount_origin", "pickup_date", "document_type",
-    "document_forced", "warnings", "updated_at", "total_local", "net_total",
+    "document_forced", "warnings", "updated_at", "total_local", "net_total", "training",
 )  # fmt: skip
 
 

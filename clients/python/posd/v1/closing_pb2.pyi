@@ -738,6 +738,7 @@ class ClosingReport(_message.Message):
     SHIFT_IDS_FIELD_NUMBER: _builtins.int
     PAYMENTS_TOTAL_FIELD_NUMBER: _builtins.int
     CASH_TOTAL_FIELD_NUMBER: _builtins.int
+    TRAINING_FIELD_NUMBER: _builtins.int
     z_nr: _builtins.int
     """Z number (0 for an X report)."""
     register_id: _builtins.str
@@ -756,6 +757,8 @@ class ClosingReport(_message.Message):
     """Vorgänge started in an earlier shift than the one they landed in."""
     outside_shift: _builtins.int
     """Vorgänge completed while no shift was open."""
+    training: _builtins.int
+    """Training sales (AVTraining): counted, never turnover."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When the report was made."""
@@ -833,10 +836,11 @@ class ClosingReport(_message.Message):
         shift_ids: _abc.Iterable[_builtins.int] | None = ...,
         payments_total: _common_pb2.Money | None = ...,
         cash_total: _common_pb2.Money | None = ...,
+        training: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cash_total", b"cash_total", "create_time", b"create_time", "gross", b"gross", "payments_total", b"payments_total"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aborted", b"aborted", "business_cases", b"business_cases", "cash_balances", b"cash_balances", "cash_movements", b"cash_movements", "cash_per_currency", b"cash_per_currency", "cash_total", b"cash_total", "create_time", b"create_time", "first_bon_id", b"first_bon_id", "gross", b"gross", "last_bon_id", b"last_bon_id", "late", b"late", "open_shift_expected_cash", b"open_shift_expected_cash", "operators", b"operators", "outside_shift", b"outside_shift", "payment_gateways", b"payment_gateways", "payments", b"payments", "payments_total", b"payments_total", "receipts", b"receipts", "register_id", b"register_id", "shift_ids", b"shift_ids", "vat_totals", b"vat_totals", "z_nr", b"z_nr"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aborted", b"aborted", "business_cases", b"business_cases", "cash_balances", b"cash_balances", "cash_movements", b"cash_movements", "cash_per_currency", b"cash_per_currency", "cash_total", b"cash_total", "create_time", b"create_time", "first_bon_id", b"first_bon_id", "gross", b"gross", "last_bon_id", b"last_bon_id", "late", b"late", "open_shift_expected_cash", b"open_shift_expected_cash", "operators", b"operators", "outside_shift", b"outside_shift", "payment_gateways", b"payment_gateways", "payments", b"payments", "payments_total", b"payments_total", "receipts", b"receipts", "register_id", b"register_id", "shift_ids", b"shift_ids", "training", b"training", "vat_totals", b"vat_totals", "z_nr", b"z_nr"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -485,6 +485,7 @@ class Sale(_message.Message):
     LOCATION_ID_FIELD_NUMBER: _builtins.int
     INVOICE_ISSUED_FIELD_NUMBER: _builtins.int
     OPEN_AMOUNT_LOCAL_FIELD_NUMBER: _builtins.int
+    TRAINING_FIELD_NUMBER: _builtins.int
     sale_id: _builtins.str
     """Sale id."""
     state: Global___SaleState.ValueType
@@ -529,6 +530,8 @@ class Sale(_message.Message):
     """Stock location."""
     invoice_issued: _builtins.bool
     """True when a full invoice was issued after posting."""
+    training: _builtins.bool
+    """A training sale (see CreateSaleRequest.training)."""
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___SaleLine]:
         """Lines, in the order they were added."""
@@ -644,10 +647,11 @@ class Sale(_message.Message):
         location_id: _builtins.str = ...,
         invoice_issued: _builtins.bool = ...,
         open_amount_local: _common_pb2.Money | None = ...,
+        training: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cancel_time", b"cancel_time", "change", b"change", "create_time", b"create_time", "customer", b"customer", "discount_total", b"discount_total", "net_total", b"net_total", "open_amount", b"open_amount", "open_amount_local", b"open_amount_local", "paid", b"paid", "post_time", b"post_time", "tax_total", b"tax_total", "total", b"total", "total_local", b"total_local", "tse", b"tse"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_reason", b"cancel_reason", "cancel_time", b"cancel_time", "change", b"change", "create_time", b"create_time", "currency_code", b"currency_code", "customer", b"customer", "discount_code", b"discount_code", "discount_percent", b"discount_percent", "discount_total", b"discount_total", "document_type", b"document_type", "document_type_forced", b"document_type_forced", "exchange_rate", b"exchange_rate", "invoice_issued", b"invoice_issued", "lines", b"lines", "local_currency_code", b"local_currency_code", "location_id", b"location_id", "net_total", b"net_total", "open_amount", b"open_amount", "open_amount_local", b"open_amount_local", "operator_id", b"operator_id", "paid", b"paid", "payments", b"payments", "pickup_date", b"pickup_date", "post_time", b"post_time", "rate_date", b"rate_date", "rate_source", b"rate_source", "receipt_number", b"receipt_number", "register_id", b"register_id", "revision", b"revision", "sale_id", b"sale_id", "shop_id", b"shop_id", "state", b"state", "tax_total", b"tax_total", "total", b"total", "total_local", b"total_local", "tse", b"tse", "vat_direction", b"vat_direction", "vat_rounding", b"vat_rounding", "vat_totals", b"vat_totals", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_reason", b"cancel_reason", "cancel_time", b"cancel_time", "change", b"change", "create_time", b"create_time", "currency_code", b"currency_code", "customer", b"customer", "discount_code", b"discount_code", "discount_percent", b"discount_percent", "discount_total", b"discount_total", "document_type", b"document_type", "document_type_forced", b"document_type_forced", "exchange_rate", b"exchange_rate", "invoice_issued", b"invoice_issued", "lines", b"lines", "local_currency_code", b"local_currency_code", "location_id", b"location_id", "net_total", b"net_total", "open_amount", b"open_amount", "open_amount_local", b"open_amount_local", "operator_id", b"operator_id", "paid", b"paid", "payments", b"payments", "pickup_date", b"pickup_date", "post_time", b"post_time", "rate_date", b"rate_date", "rate_source", b"rate_source", "receipt_number", b"receipt_number", "register_id", b"register_id", "revision", b"revision", "sale_id", b"sale_id", "shop_id", b"shop_id", "state", b"state", "tax_total", b"tax_total", "total", b"total", "total_local", b"total_local", "training", b"training", "tse", b"tse", "vat_direction", b"vat_direction", "vat_rounding", b"vat_rounding", "vat_totals", b"vat_totals", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -660,16 +664,22 @@ class CreateSaleRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TRAINING_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key."""
+    training: _builtins.bool
+    """A training sale (Schulungsmodus): signed as AVTraining, printed as a training
+    receipt, never turnover (no drawer money, no stock, not in the Z totals).
+    """
     def __init__(
         self,
         *,
         request_id: _builtins.str = ...,
+        training: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "training", b"training"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
