@@ -337,9 +337,12 @@ class ClosingBuilder:
         change: int,
         late: bool = False,
         shift_id: int | None = None,
+        discounts: Sequence[VatTotal] = (),
     ) -> None:
         """A posted sale (BON_TYP Beleg). ``payments``: (method, amount) as tendered;
-        the change is given from cash and taken off the cash total."""
+        the change is given from cash and taken off the cash total. ``discounts``: the
+        discounts granted, per rate (positive amounts; reported as GV_TYP Rabatt,
+        negative: the sale's totals are already after them)."""
         self._seen(bon_id, late, shift_id)
         self._receipts += 1
         gross = sum(v.gross for v in vat)
@@ -352,6 +355,18 @@ class ClosingBuilder:
             self._vat.setdefault(key, _Sum()).add(v.gross, v.net, v.tax, 1)
             gv = (BusinessCase.SALES.gv_typ, int(v.category))
             self._gv.setdefault(gv, _Sum()).add(v.gross, v.net, v.tax, 1)
+        if discounts:
+            # DSFinV-K: turnover (Umsatz) before the discount, the discount (Rabatt)
+            # negative beside it; together they are what the receipt says
+            rebate = self._cases[BusinessCase.DISCOUNTS]
+            rebate.count += 1
+            for d in discounts:
+                rebate.add(-d.gross, -d.net, -d.tax)
+                case.add(d.gross, d.net, d.tax)
+                gv = (BusinessCase.DISCOUNTS.gv_typ, int(d.category))
+                self._gv.setdefault(gv, _Sum()).add(-d.gross, -d.net, -d.tax, 1)
+                umsatz = (BusinessCase.SALES.gv_typ, int(d.category))
+                self._gv.setdefault(umsatz, _Sum()).add(d.gross, d.net, d.tax)
         kept = _kept(payments, change)
         op = self._ops.setdefault(operator_id, _Op())
         op.receipts += 1

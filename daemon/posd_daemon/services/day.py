@@ -47,7 +47,13 @@ from posd_daemon.domain.shift import (
     totals_by_currency,
 )
 from posd_daemon.domain.text import check_text
-from posd_daemon.domain.vat import VatCategory, VatTotal, totals_from_gross
+from posd_daemon.domain.vat import (
+    VatCategory,
+    VatTotal,
+    tax_from_gross,
+    tax_from_net,
+    totals_from_gross,
+)
 from posd_daemon.fiscal import process_data as pd
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import Tx
@@ -521,6 +527,7 @@ class DayCommands:
                     change=fact.change,
                     late=fact.late,
                     shift_id=fact.shift_id,
+                    discounts=fact.discounts,
                 )
             elif isinstance(fact, AbortFact):
                 builder.add_abort(bon_id=fact.bon_id, late=fact.late, shift_id=fact.shift_id)
@@ -563,6 +570,8 @@ class SaleFact:
     change: int
     late: bool
     shift_id: int | None
+    #: discounts granted on the receipt, per rate (gross/net/tax, positive)
+    discounts: tuple[VatTotal, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -614,6 +623,16 @@ def period_facts(conn: sqlite3.Connection, register_id: str) -> Iterator[Fact]:
             (register_id,),
         )
     )
+    rebates = _grouped(
+        conn.execute(
+            "SELECT t.bon_id, l.vat_category, l.vat_rate, l.discount, s.vat_direction"
+            " FROM register_transactions t JOIN sale_lines l ON l.sale_id = t.sale_id"
+            " JOIN sales s ON s.sale_id = t.sale_id"
+            " WHERE t.z_nr IS NULL AND t.register_id = ? AND t.kind = 'SALE'"
+            " AND l.discount <> 0 ORDER BY t.bon_id, l.position",
+            (register_id,),
+        )
+    )
     posted_vat = _grouped(
         conn.execute(
             "SELECT t.bon_id, v.vat_category, v.vat_rate, v.gross, v.net, v.tax"
@@ -656,7 +675,15 @@ def period_facts(conn: sqlite3.Connection, register_id: str) -> Iterator[Fact]:
             total = sum(v.gross for v in vat)
             paid = sum(a for _, a in payments)
             yield SaleFact(
-                bon_id, s_op, s_cur, vat, payments, max(0, paid - total), bool(late), shift_id
+                bon_id,
+                s_op,
+                s_cur,
+                vat,
+                payments,
+                max(0, paid - total),
+                bool(late),
+                shift_id,
+                _discounts(rebates.take(bon_id)),
             )
         elif kind == "ABORT":
             yield AbortFact(bon_id, bool(late), shift_id)
@@ -664,6 +691,28 @@ def period_facts(conn: sqlite3.Connection, register_id: str) -> Iterator[Fact]:
             yield MovementFact(
                 bon_id, CashMovementKind(m_kind), int(m_amount), m_cur, m_op, shift_id
             )
+
+
+def _discounts(rows: list[tuple[Any, ...]]) -> tuple[VatTotal, ...]:
+    """Discount amounts (in the sale's price basis) as gross/net/tax per rate."""
+    by_rate: dict[tuple[int, str], list[int]] = {}
+    for cat, rate, amount, direction in rows:
+        d = int(amount)
+        pct = Decimal(rate)
+        if direction == "NET":
+            tax = tax_from_net(d, pct)
+            gross, net = d + tax, d
+        else:
+            tax = tax_from_gross(d, pct)
+            gross, net = d, d - tax
+        acc = by_rate.setdefault((int(cat), str(rate)), [0, 0, 0])
+        acc[0] += gross
+        acc[1] += net
+        acc[2] += tax
+    return tuple(
+        VatTotal(VatCategory(cat), Decimal(rate), g, n, t)
+        for (cat, rate), (g, n, t) in sorted(by_rate.items())
+    )
 
 
 class _grouped:

@@ -115,3 +115,38 @@ def test_discounts_and_net_pricing_reach_the_z_and_the_export(day: Day) -> None:
         for v in z.report.vat_totals
     }
     assert z_vat == {k: tuple(v) for k, v in journal_vat.items()}
+
+
+def test_discounts_are_a_business_case_of_the_z(day: Day) -> None:
+    pos, dc = day.pos, day.day
+    pos.upsert_item("A", "Kaffee", 1000)
+    dc.open_shift([])
+    s = pos.create_sale()
+    line = pos.add_line(s.sale_id, item_id="A", quantity="2").line_id
+    pos.call(
+        pos.sales.SetLineDiscount,
+        sale_pb2.SetLineDiscountRequest(
+            request_id="ld", sale_id=s.sale_id, line_id=line, discount_percent="10"
+        ),
+    )
+    posted = pay_and_post(pos, s.sale_id)
+    assert posted.total.amount_minor == 1800  # 2 x 10.00 less 10 %
+    dc.close_shift([])
+    z = dc.z_closing()
+    cases = {c.business_case: c for c in z.report.business_cases}
+    rebate = cases["DISCOUNTS"]
+    assert rebate.gv_typ == "Rabatt"
+    # 2.00 granted at 19 %: 1.68 net + 0.32 tax, reported negative (sales are after it)
+    assert (rebate.gross.amount_minor, rebate.net.amount_minor, rebate.tax.amount_minor) == (
+        -200,
+        -168,
+        -32,
+    )
+    assert cases["SALES"].gross.amount_minor == 2000  # turnover before the discount
+    tables, _ = read_export(dc.export_dsfinvk(z_from=z.z_nr, z_to=z.z_nr))
+    bc = tables["businesscases.csv"]
+    assert sum(cents(g["Z_UMS_BRUTTO"]) for g in bc if g["GV_TYP"] == "Rabatt") == -200
+    assert sum(cents(g["Z_UMS_BRUTTO"]) for g in bc if g["GV_TYP"] == "Umsatz") == 2000
+    # together: what the receipt says
+    together = sum(cents(g["Z_UMS_BRUTTO"]) for g in bc if g["GV_TYP"] in ("Umsatz", "Rabatt"))
+    assert together == posted.total.amount_minor
