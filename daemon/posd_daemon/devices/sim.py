@@ -1173,7 +1173,7 @@ class PoleDisplayEmulator:
 # --- convenience ----------------------------------------------------------------------
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 2.0, step: float = 0.005) -> bool:
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, step: float = 0.005) -> bool:
     """Poll ``predicate`` (for state that has no condition variable to wait on)."""
     deadline = time.monotonic() + timeout
     while not predicate():
