@@ -179,10 +179,14 @@ def render_receipt(
     copy: bool = False,
     fiscal: FiscalBlock | None = None,
     extra_lines: Sequence[str] = (),
+    as_invoice: bool | None = None,
 ) -> Document:
     """The sale's document: a receipt, or a full invoice when it was posted as one or
-    an invoice was issued for it later (:func:`render_invoice`)."""
-    if sale.document_type is DocumentType.INVOICE or sale.invoice_to is not None:
+    an invoice was issued for it later (:func:`render_invoice`). ``as_invoice`` decides
+    explicitly (a receipt job queued before a later invoice still prints the receipt)."""
+    if as_invoice is None:
+        as_invoice = sale.document_type is DocumentType.INVOICE or sale.invoice_to is not None
+    if as_invoice:
         return render_invoice(
             sale, shop, columns, copy=copy, fiscal=fiscal, extra_lines=extra_lines
         )

@@ -13,6 +13,7 @@ from posd_daemon.domain.closing import ClosingReport
 from posd_daemon.domain.document import Align, Block, Document, Feed, QrCode, Text
 from posd_daemon.domain.money import format_minor
 from posd_daemon.domain.receipt import FiscalBlock, ShopHeader, render_receipt, two_cols, wrap
+from posd_daemon.domain.shop import DocumentType
 from posd_daemon.fiscal.qr import QrCode as QrData
 from posd_daemon.fiscal.qr import format_time
 from posd_daemon.services.device_ports import DeviceError
@@ -75,14 +76,21 @@ class DocumentRenderer:
     def __call__(self, conn: sqlite3.Connection, job: OutboxJob) -> Document:
         kind = job.payload.get("document", "receipt")
         if kind == "receipt":
-            return self.receipt(conn, job.ref, copy=bool(job.payload.get("copy", False)))
+            return self.receipt(
+                conn,
+                job.ref,
+                copy=bool(job.payload.get("copy", False)),
+                invoice=bool(job.payload.get("invoice", False)),
+            )
         if kind in ("outage_begin", "outage_end"):
             return self.outage(conn, int(job.payload["outage"]), end=kind == "outage_end")
         if kind in DAY_DOCUMENTS:
             return DAY_DOCUMENTS[kind](self, conn, job)
         raise DeviceError("NO_DOCUMENT", f"job {job.job_id}: unknown document {kind!r}")
 
-    def receipt(self, conn: sqlite3.Connection, sale_id: str, *, copy: bool) -> Document:
+    def receipt(
+        self, conn: sqlite3.Connection, sale_id: str, *, copy: bool, invoice: bool = False
+    ) -> Document:
         sale = sale_store.get(conn, sale_id)
         if sale is None:
             raise DeviceError("NO_DOCUMENT", f"sale {sale_id} is missing")
@@ -90,7 +98,12 @@ class DocumentRenderer:
         block = None
         if row is not None and row.state in (fstore.SIGNED, fstore.OUTAGE, fstore.SIGNED_LATE):
             block = fiscal_block(row, certified=self.tse_certified)
-        return render_receipt(sale, self.shop, self.columns, copy=copy, fiscal=block)
+        # what the job was queued as: a receipt job stays a receipt even when an invoice
+        # was issued for the sale before it printed
+        as_invoice = invoice or sale.document_type is DocumentType.INVOICE
+        return render_receipt(
+            sale, self.shop, self.columns, copy=copy, fiscal=block, as_invoice=as_invoice
+        )
 
     def outage(self, conn: sqlite3.Connection, number: int, *, end: bool) -> Document:
         o = fstore.get_outage(conn, number)

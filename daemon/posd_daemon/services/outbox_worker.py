@@ -32,6 +32,10 @@ Renderer = Callable[[sqlite3.Connection, OutboxJob], Document]
 #: done later: nobody stands at the drawer any more.
 DRAWER_KICK_MAX_AGE_S = 120.0
 
+#: how long a print waits after the commit that queued it (see _run)
+PRINT_DEFER_S = 0.02
+DRAWER_DEFER_S = 0.003
+
 MIN_BACKOFF = 0.2
 MAX_BACKOFF = 10.0
 
@@ -89,6 +93,10 @@ class OutboxWorker:
         backoff = MIN_BACKOFF
         while True:
             await event.wait()
+            # let the answer to the PostSale that queued the job go out first: rendering
+            # and encoding a receipt (and even a kick's status round trip) compete with it
+            # for the interpreter; a drawer or a printer takes far longer to move anyway
+            await asyncio.sleep(PRINT_DEFER_S if kind == "print" else DRAWER_DEFER_S)
             event.clear()
             jobs = await self._db.read(lambda c: outbox.pending(c, 200, kind))
             failed = False
