@@ -18,8 +18,6 @@ import os
 import random
 import re
 import signal
-import sqlite3
-import sys
 import threading
 import time
 import uuid
@@ -34,28 +32,13 @@ import pytest
 from posd.client import PosdClient, PosdError
 from posd.v1 import sale_pb2
 
-_ROOT = Path(__file__).resolve().parents[2]
-if str(_ROOT) not in sys.path:  # `pytest` without `python -m`: make `tests.support` importable
-    sys.path.insert(0, str(_ROOT))
-
-from tests.support.daemon_process import DaemonError, DaemonProcess  # noqa: E402
+from tests.support.daemon_process import DaemonError, DaemonProcess
+from tests.support.e2e import CARD, CASH, ITEMS, OPEN, POSTED, db_query, wait_until
 
 pytestmark = pytest.mark.e2e
 
 T = TypeVar("T")
 
-CASH = sale_pb2.PAYMENT_METHOD_CASH
-CARD = sale_pb2.PAYMENT_METHOD_CARD
-POSTED = sale_pb2.SALE_STATE_POSTED
-OPEN = sale_pb2.SALE_STATE_OPEN
-
-ITEMS = [
-    ("brot", "Roggenbrot", 349, "4000000000011"),
-    ("milch", "Vollmilch 1 l", 119, "4000000000028"),
-    ("kaffee", "Kaffee 500 g", 799, "4000000000035"),
-    ("apfel", "Äpfel lose", 249, "4000000000042"),
-    ("wein", "Rotwein 0,75 l", 1299, "4000000000059"),
-]
 
 RANDOM_KILLS = 16  # at least 15 random-timing kills
 RANDOM_PHASE_SECONDS = 45.0  # bound on the random phase (it usually needs ~15 s)
@@ -301,29 +284,12 @@ def printed_receipts(path: Path) -> Counter[int]:
     return counts
 
 
-def db_query(path: Path, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    """Reads the daemon's database directly (read-only; WAL allows it while it runs)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
-
-
 def all_sales(pos: PosdClient) -> dict[str, sale_pb2.Sale]:
     out: dict[str, sale_pb2.Sale] = {}
     for s in pos.list_sales(page_size=200):
         assert s.sale_id not in out, f"sale {s.sale_id} listed twice"
         out[s.sale_id] = s
     return out
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def setup_catalog(pos: PosdClient) -> int:

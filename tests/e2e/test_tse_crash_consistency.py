@@ -30,8 +30,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
-import sys
 import tarfile
 import threading
 import time
@@ -49,29 +47,13 @@ from posd.v1 import sale_pb2
 
 from posd_daemon.fiscal import log_message as lm
 from posd_daemon.fiscal.verify_export import verify_export
-
-_ROOT = Path(__file__).resolve().parents[2]
-if str(_ROOT) not in sys.path:  # `pytest` without `python -m`: make `tests.support` importable
-    sys.path.insert(0, str(_ROOT))
-
-from tests.support.daemon_process import DaemonProcess  # noqa: E402
+from tests.support.daemon_process import DaemonProcess
+from tests.support.e2e import CARD, CASH, ITEMS, OPEN, POSTED, db_query, wait_until
 
 pytestmark = pytest.mark.e2e
 
 T = TypeVar("T")
 
-CASH = sale_pb2.PAYMENT_METHOD_CASH
-CARD = sale_pb2.PAYMENT_METHOD_CARD
-POSTED = sale_pb2.SALE_STATE_POSTED
-OPEN = sale_pb2.SALE_STATE_OPEN
-
-ITEMS = [
-    ("brot", "Roggenbrot", 349, "4000000000011"),
-    ("milch", "Vollmilch 1 l", 119, "4000000000028"),
-    ("kaffee", "Kaffee 500 g", 799, "4000000000035"),
-    ("apfel", "Äpfel lose", 249, "4000000000042"),
-    ("wein", "Rotwein 0,75 l", 1299, "4000000000059"),
-]
 
 RANDOM_KILLS = 8
 SEED = int(os.environ.get("POSD_CRASH_SEED", "0")) or random.randrange(1, 2**31)
@@ -95,32 +77,6 @@ class Ledger:
     posted: dict[str, sale_pb2.Sale] = field(default_factory=dict)  # acknowledged posts
     open_sales: list[str] = field(default_factory=list)  # deliberately left open
     crashes_by_point: Counter[str] = field(default_factory=Counter)
-
-
-def db_query(path: Path, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    """Reads the daemon's database directly (read-only; WAL allows it while it runs)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
-
-
-def ensure_shift(pos: PosdClient) -> None:
-    """A register sells only within an open shift: open one with an empty float."""
-    try:
-        pos.open_shift([])
-    except PosdError as exc:
-        if exc.reason != "SHIFT_ALREADY_OPEN":
-            raise
 
 
 def add_line(
@@ -154,7 +110,7 @@ class Till:
     def _boot(self, crashpoints: str) -> PosdClient:
         self.daemon.start(crashpoints=crashpoints)
         pos = self.daemon.client(retries=0)
-        ensure_shift(pos)
+        pos.ensure_shift()
         return pos
 
     def _reap(self) -> None:
@@ -577,7 +533,7 @@ def test_orphan_cancelled_at_start_up_is_journaled_even_if_killed_in_between(
     try:
         daemon.start(crashpoints="tse.after_start:1")
         pos = daemon.client(retries=0)
-        ensure_shift(pos)
+        pos.ensure_shift()
         pos.upsert_item(*ITEMS[0][:3], barcodes=(ITEMS[0][3],))
         sale = pos.create_sale()
         with contextlib.suppress(PosdError):
