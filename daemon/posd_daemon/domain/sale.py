@@ -41,6 +41,9 @@ from posd_daemon.domain.errors import (
     precondition,
 )
 from posd_daemon.domain.money import MAX_MINOR, round_half_up
+from posd_daemon.domain.payments import Payment as Payment  # re-exported
+from posd_daemon.domain.payments import PaymentMethod as PaymentMethod  # re-exported
+from posd_daemon.domain.payments import round_to_step, split_evenly
 from posd_daemon.domain.pricing import (
     convert_price,
     exponent,
@@ -75,15 +78,20 @@ class SaleState(enum.Enum):
     OPEN = "OPEN"
     POSTED = "POSTED"
     CANCELLED = "CANCELLED"
+    #: parked: kept with all lines and payments, held by no register until resumed
+    PARKED = "PARKED"
+    #: handed over to another register of the store (which continues it as its own)
+    TRANSFERRED = "TRANSFERRED"
 
 
-class PaymentMethod(enum.Enum):
-    CASH = "CASH"
-    CARD = "CARD"
+class LineKind(enum.Enum):
+    """What a line is. Lines other than GOODS have a fixed (signed) amount."""
 
-    @property
-    def is_cash(self) -> bool:
-        return self is PaymentMethod.CASH
+    GOODS = "GOODS"  # an item sold, including a voucher sold (positive)
+    RETURN = "RETURN"  # an item returned: references the original receipt line (negative)
+    DISCOUNT = "DISCOUNT"  # an untracked shop discount by amount or percent (negative)
+    VOUCHER_REDEMPTION = "VOUCHER_REDEMPTION"  # a tracked voucher redeemed (negative)
+    BALANCING = "BALANCING"  # the shop's balancing account brings the total to zero
 
 
 class DiscountOrigin(enum.Enum):
@@ -163,22 +171,41 @@ class SaleLine:
     lot: str = ""
     serial: str = ""
     pickup_date: date | None = None
+    kind: LineKind = LineKind.GOODS
+    #: the line's amount when it is not unit price times quantity (returns, discount,
+    #: voucher and balancing lines, storno lines): signed, sale currency and direction
+    fixed_amount: int | None = None
+    #: the line this one refers to: a returned/reversed receipt line, a discounted line
+    ref_sale_id: str = ""
+    ref_line_id: str = ""
+    ref_receipt: int = 0
+    #: a tracked voucher's code (sold or redeemed on this line)
+    voucher_code: str = ""
+    #: the discount recorded when the sale was parked: an operator resuming it may give
+    #: up to this (or their own limit, whichever is higher); None: never parked
+    discount_cap: Decimal | None = None
     #: derived by the sale (not stored): its direction and this line's document discount
     basis: PriceBasis = PriceBasis.GROSS
     doc_discount: int = 0
 
     @property
     def base_amount(self) -> int:
+        if self.fixed_amount is not None:
+            return self.fixed_amount
         return round_half_up(Decimal(self.unit_price) * self.quantity)
 
     @property
     def line_discount(self) -> int:
+        if self.fixed_amount is not None:
+            return 0
         return percent_of(self.base_amount, self.discount_percent)
 
     @property
     def discounted(self) -> int:
         """Amount after the line discount, before the document discount."""
         base = self.base_amount
+        if self.fixed_amount is not None:
+            return base
         return base - percent_of(base, self.discount_percent)
 
     @property
@@ -205,14 +232,7 @@ class SaleLine:
 
     @property
     def stocked(self) -> bool:
-        return self.item_type.stocked
-
-
-@dataclass(slots=True)
-class Payment:
-    payment_id: str
-    method: PaymentMethod
-    amount: int
+        return self.item_type.stocked and self.kind in (LineKind.GOODS, LineKind.RETURN)
 
 
 @dataclass(slots=True)
@@ -260,6 +280,24 @@ class Sale:
     invoice_to: CustomerSnapshot | None = None
     #: the shop's simplified-invoice limit (local currency; not stored: master data)
     invoice_limit: int = DEFAULT_SIMPLIFIED_INVOICE_LIMIT
+    #: the shop's cash rounding step for the sale's currency (not stored: master data;
+    #: only for showing what cash would settle; the payments carry their own step)
+    cash_step: int = 1
+    #: the currency change goes back in: the sale's, or (foreign cash) the local one
+    change_currency: str = ""
+    #: change paid out in the local currency (set when posting a foreign-currency sale)
+    change_local: int = 0
+    #: parking: the slip's barcode, when, and the register now holding the sale
+    parking_code: str = ""
+    parked_at: datetime | None = None
+    held_by: str = ""
+    #: the register the sale came from when it was transferred here ("" = this one)
+    origin_register: str = ""
+    #: a reversal (storno) receipt: the posted sale it reverses
+    reverses_sale_id: str = ""
+    reverses_receipt: int = 0
+    #: the document discount recorded when parked (see SaleLine.discount_cap)
+    discount_cap: Decimal | None = None
 
     #: a training sale (Schulungsmodus): AVTraining, never turnover
     training: bool = False
@@ -275,10 +313,15 @@ class Sale:
     # -- derived values -------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Re-derives what lines compute from the sale (direction, document discount)."""
+        """Re-derives what lines compute from the sale (direction, document discount).
+        The document discount applies to goods priced from unit price and quantity only."""
         for line in self.lines:
             line.basis = self.vat_direction
-            line.doc_discount = percent_of(line.discounted, self.discount_percent)
+            line.doc_discount = (
+                0
+                if line.fixed_amount is not None
+                else percent_of(line.discounted, self.discount_percent)
+            )
 
     @property
     def terms(self) -> Terms:
@@ -360,8 +403,12 @@ class Sale:
 
     @property
     def discount_total(self) -> int:
-        """All discounts in the sale's direction (line and document discounts)."""
-        return sum(ln.line_discount + ln.doc_discount for ln in self.lines)
+        """All discounts in the sale's direction (line and document discounts, and the
+        shop discount lines as positive amounts)."""
+        return sum(
+            ln.line_discount + ln.doc_discount - (ln.amount if ln.kind is LineKind.DISCOUNT else 0)
+            for ln in self.lines
+        )
 
     @property
     def total_local(self) -> int:
@@ -385,13 +432,59 @@ class Sale:
         return sum(p.amount for p in self.payments if p.method.is_cash)
 
     @property
+    def rounding(self) -> int:
+        """The rounding difference: the part of the total left to rounded methods (cash)
+        rounded to their step, minus that part. 0 without a rounded payment."""
+        steps = [p.rounding_step for p in self.payments if p.rounding_step > 1]
+        if not steps:
+            return 0
+        exact = self.total - sum(p.amount for p in self.payments if p.rounding_step <= 1)
+        return round_to_step(exact, max(steps)) - exact
+
+    @property
+    def due(self) -> int:
+        """What the payments must settle: the total plus the rounding difference;
+        negative when money goes back (returns, storno)."""
+        return self.total + self.rounding
+
+    @property
     def open_amount(self) -> int:
-        return max(0, self.total - self.paid)
+        """Still to pay (> 0), or still to refund (< 0, only when ``due`` is negative)."""
+        due = self.due
+        if due < 0:
+            return min(0, due - self.paid)
+        return max(0, due - self.paid)
+
+    @property
+    def open_amount_cash(self) -> int:
+        """What a cash payment would have to cover now, rounded to the cash step."""
+        if any(p.rounding_step > 1 for p in self.payments) or self.cash_step <= 1:
+            return self.open_amount
+        exact = self.total - sum(p.amount for p in self.payments)
+        rounded = round_to_step(exact, self.cash_step)
+        return max(0, rounded) if self.due >= 0 else min(0, rounded)
 
     @property
     def change(self) -> int:
-        """Cash to hand back: what was tendered beyond the total (only ever from cash)."""
-        return max(0, self.paid - self.total)
+        """Cash to hand back: what was tendered beyond the amount due (only from cash)."""
+        due = self.due
+        if due < 0:
+            return 0
+        return max(0, self.paid - due)
+
+    def kept_amounts(self) -> list[tuple[Payment, int]]:
+        """Each payment with the amount actually kept (cash less the change, taken from
+        the cash payments in order): what is booked as payment."""
+        change = self.change
+        out = []
+        for p in self.payments:
+            amount = p.amount
+            if p.method.is_cash and change and amount > 0:
+                kept = max(0, amount - change)
+                change -= amount - kept
+                amount = kept
+            out.append((p, amount))
+        return out
 
     @property
     def document(self) -> DocumentType:
@@ -410,6 +503,20 @@ class Sale:
     # -- guards ---------------------------------------------------------------------
 
     def _require_open(self) -> None:
+        if self.state is SaleState.PARKED:
+            raise precondition(
+                "SALE_PARKED",
+                f"sale {self.sale_id} is parked: resume it (ResumeSale or scan its slip)",
+                sale_id=self.sale_id,
+                parking_code=self.parking_code,
+            )
+        if self.state is SaleState.TRANSFERRED:
+            raise precondition(
+                "SALE_TRANSFERRED",
+                f"sale {self.sale_id} was handed over to register {self.held_by}",
+                sale_id=self.sale_id,
+                held_by=self.held_by,
+            )
         if self.state is SaleState.POSTED:
             raise precondition(
                 "SALE_ALREADY_POSTED",
@@ -543,9 +650,21 @@ class Sale:
         self._touch()
         return line
 
+    def editable_line(self, line_id: str) -> SaleLine:
+        """A goods line whose quantity, price and discount may change."""
+        line = self.line(line_id)
+        if line.fixed_amount is not None:
+            raise precondition(
+                "LINE_NOT_EDITABLE",
+                f"line {line_id} is a {line.kind.value.lower().replace('_', ' ')} line with a"
+                " fixed amount: remove it and add it again",
+                line_id=line_id,
+            )
+        return line
+
     def update_line(self, line_id: str, quantity: Decimal) -> SaleLine:
         self._require_open()
-        line = self.line(line_id)
+        line = self.editable_line(line_id)
         if not line.fractional and quantity != quantity.to_integral_value():
             raise invalid(
                 "quantity",
@@ -567,16 +686,196 @@ class Sale:
         return line
 
     def remove_line(self, line_id: str) -> SaleLine:
+        """Removes a line; discount lines given on it go with it."""
         self._require_open()
         line = self.line(line_id)
-        self.lines.remove(line)
+        self.lines = [
+            ln
+            for ln in self.lines
+            if ln is not line and not (ln.kind is LineKind.DISCOUNT and ln.ref_line_id == line_id)
+        ]
         self._touch()
         return line
+
+    def add_fixed_line(
+        self,
+        kind: LineKind,
+        *,
+        name: str,
+        amount: int,
+        vat_category: VatCategory,
+        vat_rate: Decimal,
+        item_id: str = "",
+        quantity: Decimal = Decimal(1),
+        unit: str = "",
+        unit_price: int | None = None,
+        item_type: ItemType = ItemType.SERVICE,
+        ref_sale_id: str = "",
+        ref_line_id: str = "",
+        ref_receipt: int = 0,
+        voucher_code: str = "",
+        discount_percent: Decimal = Decimal(0),
+        variant_id: str = "",
+        unit_factor: Decimal = Decimal(1),
+        lot: str = "",
+        serial: str = "",
+    ) -> SaleLine:
+        """A line with a fixed signed amount (sale currency and direction)."""
+        self._require_open()
+        if abs(amount) > MAX_MINOR:
+            raise invalid("amount.amount_minor", "out of range", "AMOUNT_OUT_OF_RANGE")
+        if len(self.lines) >= MAX_LINES:
+            raise DomainError(
+                ErrorKind.RESOURCE_EXHAUSTED, "TOO_MANY_LINES", f"at most {MAX_LINES} lines"
+            )
+        line = SaleLine(
+            line_id=str(self.next_line_no),
+            item_id=item_id,
+            name=name[:120],
+            quantity=quantity,
+            unit=unit,
+            unit_price=amount if unit_price is None else unit_price,
+            vat_category=vat_category,
+            vat_rate=vat_rate,
+            item_type=item_type,
+            kind=kind,
+            fixed_amount=amount,
+            ref_sale_id=ref_sale_id,
+            ref_line_id=ref_line_id,
+            ref_receipt=ref_receipt,
+            voucher_code=voucher_code,
+            discount_percent=discount_percent,
+            variant_id=variant_id,
+            unit_factor=unit_factor,
+            lot=lot,
+            serial=serial,
+        )
+        self.lines.append(line)
+        self.next_line_no += 1
+        self._touch()
+        return line
+
+    def goods_by_rate(self) -> list[tuple[VatCategory, Decimal, int]]:
+        """Positive goods amounts per VAT rate (what a shop discount may reduce)."""
+        groups: dict[tuple[VatCategory, Decimal], int] = {}
+        for ln in self.lines:
+            if ln.kind is LineKind.GOODS and ln.amount > 0:
+                key = (ln.vat_category, ln.vat_rate)
+                groups[key] = groups.get(key, 0) + ln.amount
+        for ln in self.lines:  # earlier shop discounts reduce what is left to discount
+            if ln.kind is LineKind.DISCOUNT:
+                key = (ln.vat_category, ln.vat_rate)
+                if key in groups:
+                    groups[key] += ln.amount
+        return [(c, r, a) for (c, r), a in groups.items() if a > 0]
+
+    def add_discount_amount(self, amount: int, name: str) -> list[SaleLine]:
+        """A shop discount by amount: one negative line per VAT rate of the goods, the
+        amount allocated in proportion to each rate's goods (largest remainder), so the
+        tax of each rate is reduced by its share (§17 UStG)."""
+        self._require_open()
+        groups = self.goods_by_rate()
+        base = sum(a for _, _, a in groups)
+        if amount <= 0:
+            raise invalid("amount.amount_minor", "must be greater than zero", "INVALID_AMOUNT")
+        if amount > base:
+            raise precondition(
+                "DISCOUNT_EXCEEDS_GOODS",
+                f"a discount of {amount} exceeds the goods of {base}",
+                goods_minor=str(base),
+            )
+        shares = allocate(amount, [a for _, _, a in groups])
+        return [
+            self.add_fixed_line(
+                LineKind.DISCOUNT, name=name, amount=-share, vat_category=cat, vat_rate=rate
+            )
+            for (cat, rate, _), share in zip(groups, shares, strict=True)
+            if share
+        ]
+
+    def add_discount_percent(
+        self, percent: Decimal, line_ids: list[str], name: str
+    ) -> list[SaleLine]:
+        """A shop discount by percent on the chosen lines: one negative line each."""
+        self._require_open()
+        if not line_ids:
+            raise invalid("line_ids", "choose at least one line", "LINES_REQUIRED")
+        targets = []
+        for lid in line_ids:
+            ln = self.line(lid)
+            if ln.kind is not LineKind.GOODS or ln.amount <= 0:
+                raise precondition(
+                    "LINE_NOT_DISCOUNTABLE", f"line {lid} is not goods sold", line_id=lid
+                )
+            if any(d.kind is LineKind.DISCOUNT and d.ref_line_id == lid for d in self.lines):
+                raise precondition(
+                    "LINE_ALREADY_DISCOUNTED",
+                    f"line {lid} has a shop discount already: remove it first",
+                    line_id=lid,
+                )
+            targets.append(ln)
+        added = []
+        for ln in targets:
+            amount = percent_of(ln.amount, percent)
+            if amount:
+                added.append(
+                    self.add_fixed_line(
+                        LineKind.DISCOUNT,
+                        name=f"{name} {fmt_decimal(percent)} %",
+                        amount=-amount,
+                        vat_category=ln.vat_category,
+                        vat_rate=ln.vat_rate,
+                        ref_line_id=ln.line_id,
+                        discount_percent=percent,
+                    )
+                )
+        return added
+
+    # -- parking ------------------------------------------------------------------------
+
+    def park(self, code: str, when: datetime) -> None:
+        """Parks the sale with all its lines and payments; no register holds it now."""
+        self._require_open()
+        if not self.lines:
+            raise precondition("SALE_EMPTY", f"sale {self.sale_id} has no lines to park")
+        self.state = SaleState.PARKED
+        self.parking_code = self.parking_code or code
+        self.parked_at = when
+        self.held_by = ""
+        for ln in self.lines:
+            ln.discount_cap = ln.discount_percent
+        self.discount_cap = self.discount_percent
+        self._touch()
+
+    def resume(self, register_id: str) -> None:
+        """Takes a parked sale up again on ``register_id`` (one register at a time)."""
+        if self.state is SaleState.OPEN:
+            raise precondition(
+                "SALE_HELD",
+                f"sale {self.sale_id} is being edited on register"
+                f" {self.held_by or self.register_id}",
+                held_by=self.held_by or self.register_id,
+            )
+        if self.state is not SaleState.PARKED:
+            self._require_open()  # the precise error (transferred, posted, cancelled)
+        self.state = SaleState.OPEN
+        self.held_by = register_id
+        self._touch()
+
+    def transfer_to(self, register_id: str) -> None:
+        """Hands a parked sale over to another register (idempotent for the same one)."""
+        if self.state is SaleState.TRANSFERRED and self.held_by == register_id:
+            return
+        if self.state is not SaleState.PARKED:
+            self.resume(register_id)  # raises the precise refusal (held, posted, …)
+        self.state = SaleState.TRANSFERRED
+        self.held_by = register_id
+        self._touch()
 
     def override_price(self, line_id: str, unit_price: int) -> tuple[SaleLine, int]:
         """Sets a line's unit price (sale currency and direction); returns the old one."""
         self._require_open()
-        line = self.line(line_id)
+        line = self.editable_line(line_id)
         if not 0 <= unit_price <= MAX_MINOR:
             raise invalid("unit_price.amount_minor", "must be 0 or more", "INVALID_AMOUNT")
         old = line.unit_price
@@ -594,7 +893,7 @@ class Sale:
 
     def set_line_discount(self, line_id: str, percent: Decimal) -> tuple[SaleLine, Decimal]:
         self._require_open()
-        line = self.line(line_id)
+        line = self.editable_line(line_id)
         old = line.discount_percent
         line.discount_percent = percent
         line.discount_origin = DiscountOrigin.MANUAL if percent else DiscountOrigin.NONE
@@ -710,7 +1009,23 @@ class Sale:
         if len(self.warnings) < MAX_WARNINGS:
             self.warnings.append(text[:300])
 
-    def add_payment(self, method: PaymentMethod, amount: int, currency: str) -> Payment:
+    def add_payment(
+        self,
+        method: PaymentMethod,
+        amount: int,
+        currency: str,
+        *,
+        rounding_step: int = 1,
+        card_institute: str = "",
+        authorization_code: str = "",
+        contract_number: str = "",
+        reference: str = "",
+        down_payment_for: str = "",
+        refund_methods: frozenset[PaymentMethod] | None = None,
+    ) -> Payment:
+        """Adds a payment. ``amount`` 0 takes the open amount (cash: rounded to its
+        step); a negative amount is a refund of a negative open amount by a method in
+        ``refund_methods``. Only cash may exceed the open amount."""
         self._require_open()
         if currency != self.currency:
             raise invalid(
@@ -718,18 +1033,81 @@ class Sale:
                 f"the sale is in {self.currency}, not {currency[:8]}",
                 "CURRENCY_MISMATCH",
             )
-        if amount <= 0:
-            raise invalid("amount.amount_minor", "must be greater than zero", "INVALID_AMOUNT")
-        if amount > MAX_MINOR:
+        if abs(amount) > MAX_MINOR:
             raise invalid("amount.amount_minor", "out of range", "AMOUNT_OUT_OF_RANGE")
         if len(self.payments) >= MAX_PAYMENTS:
             raise DomainError(
                 ErrorKind.RESOURCE_EXHAUSTED, "TOO_MANY_PAYMENTS", f"at most {MAX_PAYMENTS}"
             )
-        open_amount = self.open_amount
-        if open_amount == 0:
+        if method is PaymentMethod.CONSUMER_CREDIT and not contract_number:
+            raise invalid(
+                "contract_number",
+                "a consumer credit payment needs the credit contract number",
+                "CONTRACT_NUMBER_REQUIRED",
+            )
+        payment = Payment(
+            str(self.next_payment_no),
+            method,
+            0,
+            card_institute=card_institute,
+            authorization_code=authorization_code,
+            contract_number=contract_number,
+            reference=reference,
+            rounding_step=rounding_step if method.is_cash else 1,
+            down_payment_for=down_payment_for,
+        )
+        self.payments.append(payment)
+        try:
+            open_amount = self.open_amount  # with this payment's rounding step counted
+            if amount == 0:
+                amount = open_amount
+                if amount == 0:
+                    raise precondition(
+                        "PAYMENT_EXCEEDS_OPEN_AMOUNT",
+                        f"sale {self.sale_id} has nothing left to pay",
+                    )
+            self._check_payment_amount(method, amount, open_amount, refund_methods)
+        except DomainError:
+            self.payments.pop()
+            raise
+        payment.amount = amount
+        self.next_payment_no += 1
+        self._touch()
+        return payment
+
+    def _check_payment_amount(
+        self,
+        method: PaymentMethod,
+        amount: int,
+        open_amount: int,
+        refund_methods: frozenset[PaymentMethod] | None,
+    ) -> None:
+        if amount < 0:
+            if open_amount >= 0:
+                raise invalid(
+                    "amount.amount_minor",
+                    "a refund (negative amount) needs a sale with money to give back",
+                    "INVALID_AMOUNT",
+                )
+            if refund_methods is not None and method not in refund_methods:
+                allowed = ", ".join(sorted(m.value for m in refund_methods)) or "none"
+                raise precondition(
+                    "REFUND_METHOD_NOT_ALLOWED",
+                    f"the shop refunds by {allowed}, not by {method.value}",
+                    method=method.value,
+                )
+            if amount < open_amount:
+                raise precondition(
+                    "REFUND_EXCEEDS_OPEN_AMOUNT",
+                    f"a refund of {-amount} exceeds the {-open_amount} to give back",
+                    open_amount_minor=str(open_amount),
+                )
+            return
+        if open_amount <= 0:
             raise precondition(
-                "PAYMENT_EXCEEDS_OPEN_AMOUNT", f"sale {self.sale_id} has nothing left to pay"
+                "PAYMENT_EXCEEDS_OPEN_AMOUNT",
+                f"sale {self.sale_id} has nothing left to pay",
+                open_amount_minor=str(open_amount),
             )
         if not method.is_cash and amount > open_amount:
             raise precondition(
@@ -738,39 +1116,161 @@ class Sale:
                 f" {open_amount} (only cash may exceed it)",
                 open_amount_minor=str(open_amount),
             )
-        payment = Payment(str(self.next_payment_no), method, amount)
-        self.payments.append(payment)
-        self.next_payment_no += 1
-        self._touch()
-        return payment
 
-    def remove_payment(self, payment_id: str) -> Payment:
-        self._require_open()
+    def payment(self, payment_id: str) -> Payment:
         for p in self.payments:
             if p.payment_id == payment_id:
-                self.payments.remove(p)
-                self._touch()
                 return p
         raise not_found(
             "PAYMENT_NOT_FOUND", f"sale {self.sale_id} has no payment {payment_id[:64]!r}"
         )
+
+    def update_payment(
+        self,
+        payment_id: str,
+        *,
+        amount: int | None = None,
+        card_institute: str | None = None,
+        authorization_code: str | None = None,
+        contract_number: str | None = None,
+        reference: str | None = None,
+    ) -> Payment:
+        """Edits a payment until posting (a card's amount may go down, or up to the open
+        amount; the details may be completed, e.g. the authorization code)."""
+        self._require_open()
+        p = self.payment(payment_id)
+        if amount is not None and amount != p.amount:
+            if amount == 0 or (amount < 0) != (p.amount < 0):
+                raise invalid(
+                    "amount.amount_minor",
+                    "keep the sign (remove the payment instead of zeroing it)",
+                    "INVALID_AMOUNT",
+                )
+            if abs(amount) > MAX_MINOR:
+                raise invalid("amount.amount_minor", "out of range", "AMOUNT_OUT_OF_RANGE")
+            old = p.amount
+            p.amount = 0
+            open_amount = self.open_amount
+            p.amount = old
+            if amount > 0 and not p.method.is_cash and amount > open_amount:
+                raise precondition(
+                    "PAYMENT_EXCEEDS_OPEN_AMOUNT",
+                    f"a {p.method.value.lower()} payment of {amount} exceeds the open amount"
+                    f" {open_amount} (only cash may exceed it)",
+                    open_amount_minor=str(open_amount),
+                )
+            if amount < 0 and amount < open_amount:
+                raise precondition(
+                    "REFUND_EXCEEDS_OPEN_AMOUNT",
+                    f"a refund of {-amount} exceeds the {-open_amount} to give back",
+                    open_amount_minor=str(open_amount),
+                )
+            p.amount = amount
+        if contract_number is not None:
+            if p.method is PaymentMethod.CONSUMER_CREDIT and not contract_number:
+                raise invalid(
+                    "contract_number",
+                    "a consumer credit payment needs the credit contract number",
+                    "CONTRACT_NUMBER_REQUIRED",
+                )
+            p.contract_number = contract_number
+        if card_institute is not None:
+            p.card_institute = card_institute
+        if authorization_code is not None:
+            p.authorization_code = authorization_code
+        if reference is not None:
+            p.reference = reference
+        self._touch()
+        return p
+
+    def split_card(self, parts: int, card_institute: str = "") -> list[Payment]:
+        """The open amount split evenly over ``parts`` card payments (remainder cents to
+        the first cards); each can be edited afterwards."""
+        self._require_open()
+        open_amount = self.open_amount
+        if open_amount <= 0:
+            raise precondition(
+                "PAYMENT_EXCEEDS_OPEN_AMOUNT", f"sale {self.sale_id} has nothing left to pay"
+            )
+        shares = split_evenly(open_amount, parts)
+        if len(self.payments) + parts > MAX_PAYMENTS:
+            raise DomainError(
+                ErrorKind.RESOURCE_EXHAUSTED, "TOO_MANY_PAYMENTS", f"at most {MAX_PAYMENTS}"
+            )
+        added = []
+        for share in shares:
+            p = Payment(str(self.next_payment_no), PaymentMethod.CARD, share,
+                        card_institute=card_institute)  # fmt: skip
+            self.next_payment_no += 1
+            self.payments.append(p)
+            added.append(p)
+        self._touch()
+        return added
+
+    def remove_payment(self, payment_id: str) -> Payment:
+        """Removes a payment (with a consumer credit, its down payment goes too)."""
+        self._require_open()
+        p = self.payment(payment_id)
+        self.payments = [
+            q for q in self.payments if q is not p and q.down_payment_for != p.payment_id
+        ]
+        self._touch()
+        return p
+
+    def set_change_currency(self, currency: str) -> None:
+        """Change goes back in the sale's currency, or (a foreign-currency sale) in the
+        shop's local currency at the sale's rate."""
+        if currency in ("", self.currency):
+            self.change_currency = self.currency
+            return
+        if currency != self.local_currency:
+            raise invalid(
+                "change_currency_code",
+                f"change is given in {self.currency} or {self.local_currency}",
+                "CURRENCY_MISMATCH",
+            )
+        self.change_currency = currency
+
+    @property
+    def change_in_local(self) -> bool:
+        return bool(self.change) and self.change_currency not in ("", self.currency)
+
+    def missing_authorizations(self) -> list[str]:
+        """Card payments without an authorization code (by id)."""
+        return [
+            p.payment_id
+            for p in self.payments
+            if p.method is PaymentMethod.CARD and not p.authorization_code
+        ]
 
     def check_postable(self) -> None:
         """Everything PostSale needs, checked before a receipt number is drawn."""
         self._require_open()
         if not self.lines:
             raise precondition("SALE_EMPTY", f"sale {self.sale_id} has no lines")
-        total = self.total
-        if total < 0:
-            raise precondition("NEGATIVE_TOTAL", "a sale with a negative total needs a refund")
-        if self.paid < total:
+        due = self.due
+        if due < 0:
+            if self.paid > due:
+                raise precondition(
+                    "REFUND_REQUIRED",
+                    f"sale {self.sale_id} gives back {self.paid - due}: refund it by a"
+                    " permitted method, or book it to the balancing account (PostSale with"
+                    " balance_negative_total)",
+                    open_amount_minor=str(due - self.paid),
+                )
+            if self.paid < due:
+                raise precondition(
+                    "REFUND_EXCEEDS_OPEN_AMOUNT", "the refunds exceed what is given back"
+                )
+            return
+        if self.paid < due:
             raise precondition(
                 "SALE_NOT_PAID",
-                f"sale {self.sale_id} still has {total - self.paid} to pay",
-                open_amount_minor=str(total - self.paid),
+                f"sale {self.sale_id} still has {due - self.paid} to pay",
+                open_amount_minor=str(due - self.paid),
             )
-        non_cash = self.paid - self.cash_paid
-        if non_cash > total:
+        non_cash = sum(p.amount for p in self.payments if not p.method.is_cash)
+        if non_cash > due:
             raise precondition(
                 "PAYMENT_EXCEEDS_OPEN_AMOUNT",
                 "non-cash payments exceed the total (lines were removed after paying):"
@@ -787,6 +1287,9 @@ class Sale:
         self.receipt_number = receipt_number
         self.posted_at = when
         self.document_type = document or self.document
+        if not self.change_currency:
+            self.change_currency = self.currency
+        self.change_local = self.to_local(self.change) if self.change_in_local else 0
         self._touch()
 
     def cancel(self, reason: str, when: datetime) -> None:
@@ -823,3 +1326,17 @@ def describe_rate(sale: Sale) -> str:
         f"1 {sale.local_currency} = {fmt_decimal(sale.exchange_rate)} {sale.currency}"
         f" ({sale.rate_source.value})"
     )
+
+
+def allocate(amount: int, weights: list[int]) -> list[int]:
+    """``amount`` in proportion to ``weights`` (largest remainder, ties to the first):
+    the parts add up to ``amount`` exactly."""
+    total = sum(weights)
+    if total <= 0:
+        return [0] * len(weights)
+    shares = [amount * w // total for w in weights]
+    rest = amount - sum(shares)
+    order = sorted(range(len(weights)), key=lambda i: (-((amount * weights[i]) % total), i))
+    for i in order[:rest]:
+        shares[i] += 1
+    return shares

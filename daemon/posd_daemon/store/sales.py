@@ -12,6 +12,7 @@ from posd_daemon.domain.catalog import ItemType
 from posd_daemon.domain.customer import NO_CUSTOMER, CustomerSnapshot
 from posd_daemon.domain.sale import (
     DiscountOrigin,
+    LineKind,
     Payment,
     PaymentMethod,
     Sale,
@@ -28,14 +29,24 @@ _SALE_COLS = (
     " shop_id, location_id, local_currency, exchange_rate, rate_source, rate_date,"
     " vat_direction, vat_rounding, customer_json, customer_discount, discount_percent,"
     " discount_code, discount_origin, pickup_date, document_type, document_forced, warnings,"
-    " updated_at, training"
+    " updated_at, training, change_currency, change_local, parking_code, parked_at, held_by,"
+    " origin_register, reverses_sale_id, reverses_receipt, discount_cap"
 )
 
 _LINE_COLS = (
     "line_id, item_id, name, quantity, unit, unit_price, vat_category, vat_rate,"
     " scanned_code, fractional, variant_id, unit_factor, item_type, list_price, list_basis,"
-    " price_overridden, discount_percent, discount_origin, lot, serial, pickup_date"
+    " price_overridden, discount_percent, discount_origin, lot, serial, pickup_date,"
+    " kind, fixed_amount, ref_sale_id, ref_line_id, ref_receipt, voucher_code, discount_cap"
 )
+_PAYMENT_COLS = (
+    "payment_id, method, amount, card_institute, authorization_code, contract_number,"
+    " reference, rounding_step, down_payment_for"
+)
+
+
+def _opt_decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
 
 
 def _opt_date(text: str | None) -> date | None:
@@ -81,6 +92,15 @@ def _sale_from_row(conn: sqlite3.Connection, row: tuple[Any, ...]) -> Sale:
         warnings=list(json.loads(row[30])) if row[30] else [],
         updated_at=opt_from_db(row[31]),
         training=bool(row[32]),
+        change_currency=row[33] or "",
+        change_local=int(row[34] or 0),
+        parking_code=row[35] or "",
+        parked_at=opt_from_db(row[36]),
+        held_by=row[37] or "",
+        origin_register=row[38] or "",
+        reverses_sale_id=row[39] or "",
+        reverses_receipt=int(row[40] or 0),
+        discount_cap=_opt_decimal(row[41]),
     )
     for r in conn.execute(
         f"SELECT {_LINE_COLS} FROM sale_lines WHERE sale_id = ? ORDER BY position",
@@ -109,13 +129,32 @@ def _sale_from_row(conn: sqlite3.Connection, row: tuple[Any, ...]) -> Sale:
                 lot=r[18],
                 serial=r[19],
                 pickup_date=_opt_date(r[20]),
+                kind=LineKind(r[21]),
+                fixed_amount=None if r[22] is None else int(r[22]),
+                ref_sale_id=r[23],
+                ref_line_id=r[24],
+                ref_receipt=int(r[25]),
+                voucher_code=r[26],
+                discount_cap=_opt_decimal(r[27]),
             )
         )
     for r in conn.execute(
-        "SELECT payment_id, method, amount FROM sale_payments WHERE sale_id = ? ORDER BY position",
+        f"SELECT {_PAYMENT_COLS} FROM sale_payments WHERE sale_id = ? ORDER BY position",
         (sale.sale_id,),
     ):
-        sale.payments.append(Payment(r[0], PaymentMethod(r[1]), int(r[2])))
+        sale.payments.append(
+            Payment(
+                r[0],
+                PaymentMethod(r[1]),
+                int(r[2]),
+                card_institute=r[3],
+                authorization_code=r[4],
+                contract_number=r[5],
+                reference=r[6],
+                rounding_step=int(r[7]),
+                down_payment_for=r[8],
+            )
+        )
     inv = conn.execute(
         "SELECT customer FROM sale_invoices WHERE sale_id = ?", (sale.sale_id,)
     ).fetchone()
@@ -177,6 +216,16 @@ def _extra(sale: Sale) -> tuple[Any, ...]:
         sale.total_local,
         sale.net_total,
         int(sale.training),
+        sale.rounding,
+        sale.change_currency,
+        sale.change_local,
+        sale.parking_code or None,
+        to_db(sale.parked_at) if sale.parked_at else None,
+        sale.held_by,
+        sale.origin_register,
+        sale.reverses_sale_id or None,
+        sale.reverses_receipt,
+        None if sale.discount_cap is None else str(sale.discount_cap),
     )
 
 
@@ -185,6 +234,8 @@ _EXTRA_COLS = (
     "vat_direction", "vat_rounding", "customer_number", "customer_json", "customer_discount",
     "discount_percent", "discount_code", "discount_origin", "pickup_date", "document_type",
     "document_forced", "warnings", "updated_at", "total_local", "net_total", "training",
+    "rounding", "change_currency", "change_local", "parking_code", "parked_at", "held_by",
+    "origin_register", "reverses_sale_id", "reverses_receipt", "discount_cap",
 )  # fmt: skip
 
 
@@ -306,7 +357,7 @@ def save_invoice(
 def _write_children(conn: sqlite3.Connection, sale: Sale) -> None:
     conn.executemany(
         "INSERT INTO sale_lines (sale_id, position, " + _LINE_COLS + ", amount, discount)"
-        " VALUES (" + ",".join("?" * 25) + ")",
+        " VALUES (" + ",".join("?" * 32) + ")",
         [
             (
                 sale.sale_id,
@@ -332,18 +383,39 @@ def _write_children(conn: sqlite3.Connection, sale: Sale) -> None:
                 ln.lot,
                 ln.serial,
                 ln.pickup_date.isoformat() if ln.pickup_date else None,
+                ln.kind.value,
+                ln.fixed_amount,
+                ln.ref_sale_id,
+                ln.ref_line_id,
+                ln.ref_receipt,
+                ln.voucher_code,
+                None if ln.discount_cap is None else str(ln.discount_cap),
                 ln.amount,
                 ln.line_discount + ln.doc_discount,
             )
             for i, ln in enumerate(sale.lines)
         ],
     )
+    posted = sale.state is SaleState.POSTED
     conn.executemany(
-        "INSERT INTO sale_payments (sale_id, position, payment_id, method, amount)"
-        " VALUES (?,?,?,?,?)",
+        "INSERT INTO sale_payments (sale_id, position, " + _PAYMENT_COLS + ", kept)"
+        " VALUES (" + ",".join("?" * 12) + ")",
         [
-            (sale.sale_id, i, p.payment_id, p.method.value, p.amount)
-            for i, p in enumerate(sale.payments)
+            (
+                sale.sale_id,
+                i,
+                p.payment_id,
+                p.method.value,
+                p.amount,
+                p.card_institute,
+                p.authorization_code,
+                p.contract_number,
+                p.reference,
+                p.rounding_step,
+                p.down_payment_for,
+                kept if posted else None,
+            )
+            for i, (p, kept) in enumerate(sale.kept_amounts())
         ],
     )
 
