@@ -25,7 +25,7 @@ from posd_daemon.api.runtime import Context, Runtime
 from posd_daemon.domain.closing import CashMovementKind, ClosingReport
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.operators import Permission
-from posd_daemon.domain.sale import PaymentMethod
+from posd_daemon.domain.payments import PaymentMethod
 from posd_daemon.domain.shift import CountLine, ShiftState, count_line
 from posd_daemon.exports import datev, dsfinvk
 from posd_daemon.fiscal import process_data as pd

@@ -28,8 +28,9 @@ from posd_daemon.domain.catalog import (
 from posd_daemon.domain.customer import Customer
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.operators import Operator
+from posd_daemon.domain.payments import PaymentMethod
 from posd_daemon.domain.pricing import fmt_decimal, parse_percent, parse_rate
-from posd_daemon.domain.sale import PaymentMethod, Sale, SaleState, format_quantity
+from posd_daemon.domain.sale import Sale, SaleState, format_quantity
 from posd_daemon.domain.shop import (
     DEFAULT_EMPTY_SALE_TIMEOUT_S,
     DEFAULT_SIMPLIFIED_INVOICE_LIMIT,

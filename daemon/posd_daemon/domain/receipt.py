@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from posd_daemon.domain.document import Align, Block, Document, Feed, QrCode, Text
 from posd_daemon.domain.money import format_minor
+from posd_daemon.domain.payments import PaymentMethod
 from posd_daemon.domain.pricing import fmt_decimal
-from posd_daemon.domain.sale import PaymentMethod, Sale, describe_rate, format_quantity
+from posd_daemon.domain.sale import Sale, describe_rate, format_quantity
 from posd_daemon.domain.shop import DocumentType
 from posd_daemon.domain.vat import PriceBasis, VatCategory
 

@@ -41,9 +41,7 @@ from posd_daemon.domain.errors import (
     precondition,
 )
 from posd_daemon.domain.money import MAX_MINOR, round_half_up
-from posd_daemon.domain.payments import Payment as Payment  # re-exported
-from posd_daemon.domain.payments import PaymentMethod as PaymentMethod  # re-exported
-from posd_daemon.domain.payments import round_to_step, split_evenly
+from posd_daemon.domain.payments import Payment, PaymentMethod, round_to_step, split_evenly
 from posd_daemon.domain.pricing import (
     convert_price,
     exponent,

@@ -20,10 +20,10 @@ from posd_daemon.domain.customer import Customer
 from posd_daemon.domain.errors import DomainError, ErrorKind, invalid, not_found, precondition
 from posd_daemon.domain.money import check_currency
 from posd_daemon.domain.operators import Operator, Permission
+from posd_daemon.domain.payments import PaymentMethod
 from posd_daemon.domain.pricing import fmt_decimal, parse_percent, parse_rate
 from posd_daemon.domain.sale import (
     DiscountOrigin,
-    PaymentMethod,
     Sale,
     SaleState,
     Terms,

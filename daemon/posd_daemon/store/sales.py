@@ -10,15 +10,8 @@ from typing import Any
 
 from posd_daemon.domain.catalog import ItemType
 from posd_daemon.domain.customer import NO_CUSTOMER, CustomerSnapshot
-from posd_daemon.domain.sale import (
-    DiscountOrigin,
-    LineKind,
-    Payment,
-    PaymentMethod,
-    Sale,
-    SaleLine,
-    SaleState,
-)
+from posd_daemon.domain.payments import Payment, PaymentMethod
+from posd_daemon.domain.sale import DiscountOrigin, LineKind, Sale, SaleLine, SaleState
 from posd_daemon.domain.shop import DocumentType, RateSource
 from posd_daemon.domain.vat import PriceBasis, VatCategory, VatRounding
 from posd_daemon.store.timeutil import from_db, opt_from_db, to_db

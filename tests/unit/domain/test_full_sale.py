@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 from posd_daemon.domain.catalog import Item, ItemType, Tracking, UnitOfMeasure, Variant
 from posd_daemon.domain.customer import CustomerSnapshot
 from posd_daemon.domain.errors import DomainError
+from posd_daemon.domain.payments import PaymentMethod
 from posd_daemon.domain.pricing import convert_price, local_amount
 from posd_daemon.domain.receipt import ShopHeader, render_receipt
-from posd_daemon.domain.sale import PaymentMethod, Sale, Terms, parse_quantity
+from posd_daemon.domain.sale import Sale, Terms, parse_quantity
 from posd_daemon.domain.shop import DocumentType, RateSource, choose_document
 from posd_daemon.domain.vat import PriceBasis, VatCategory, VatRounding, vat_totals
 

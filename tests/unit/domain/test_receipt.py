@@ -4,8 +4,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from posd_daemon.domain.catalog import Item
+from posd_daemon.domain.payments import PaymentMethod
 from posd_daemon.domain.receipt import FiscalBlock, ShopHeader, render_receipt
-from posd_daemon.domain.sale import PaymentMethod, Sale
+from posd_daemon.domain.sale import Sale
 from posd_daemon.domain.vat import VatCategory
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

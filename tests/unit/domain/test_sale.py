@@ -11,13 +11,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from posd_daemon.domain.catalog import Item
 from posd_daemon.domain.errors import DomainError
-from posd_daemon.domain.sale import (
-    PaymentMethod,
-    Sale,
-    SaleState,
-    format_quantity,
-    parse_quantity,
-)
+from posd_daemon.domain.payments import PaymentMethod
+from posd_daemon.domain.sale import Sale, SaleState, format_quantity, parse_quantity
 from posd_daemon.domain.vat import VatCategory
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
