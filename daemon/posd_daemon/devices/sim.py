@@ -34,8 +34,8 @@ import usb.core
 
 from posd_daemon.devices.display import DisplayCommandSet, DisplayProfile
 from posd_daemon.devices.errors import TransportError
-from posd_daemon.devices.escpos.codec import ean13_check_digit
 from posd_daemon.devices.escpos.profile import DrawerSensor
+from posd_daemon.domain.parking import ean13_check_digit
 
 # --- printer behaviour ----------------------------------------------------------------
 

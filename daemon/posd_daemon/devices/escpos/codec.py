@@ -20,6 +20,7 @@ from posd_daemon.domain.document import (
     RawBytes,
     Text,
 )
+from posd_daemon.domain.parking import ean13_check_digit
 
 ESC = 0x1B
 GS = 0x1D
@@ -166,16 +167,13 @@ def qr_raster(data: str, size: int, max_dots: int) -> bytes | None:
 # --- barcodes -------------------------------------------------------------------------
 
 #: ``GS k m n d...`` (function B) symbology numbers (Epson): 67 EAN13, 73 CODE128.
+#: EAN-13 is sent as its 12 data digits (n=12): the printer adds the check digit (which
+#: :func:`ean13_check_digit` computes for validation and the simulator's HRI); 13 digits
+#: are accepted only with the right check digit.
 _BARCODE_EAN13 = 67
 _BARCODE_CODE128 = 73
 #: Bar height in dots (80 dots = 10 mm at 203 dpi).
 BARCODE_HEIGHT = 80
-
-
-def ean13_check_digit(first12: str) -> int:
-    """The EAN-13 check digit of 12 digits."""
-    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(first12))
-    return (10 - total % 10) % 10
 
 
 def _code128_payload(data: str) -> tuple[bytes, int] | None:
@@ -207,7 +205,7 @@ def barcode(symbology: str, data: str, max_dots: int) -> bytes | None:
     kind = symbology.strip().upper().replace("-", "").replace("_", "")
     if kind == "EAN13":
         digits = data.strip()
-        if not digits.isdigit() or len(digits) not in (12, 13):
+        if not (digits.isascii() and digits.isdigit()) or len(digits) not in (12, 13):
             return None
         if len(digits) == 13 and int(digits[12]) != ean13_check_digit(digits[:12]):
             return None
