@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from posd_daemon.domain.document import Align, Block, Document, Feed, QrCode, Text
+from posd_daemon.domain.document import Align, Barcode, Block, Document, Feed, QrCode, Text
 from posd_daemon.domain.money import format_minor
-from posd_daemon.domain.payments import PaymentMethod
+from posd_daemon.domain.parking import parking_symbology
+from posd_daemon.domain.payments import Payment, PaymentMethod
 from posd_daemon.domain.pricing import fmt_decimal
-from posd_daemon.domain.sale import Sale, describe_rate, format_quantity
+from posd_daemon.domain.sale import LineKind, Sale, SaleLine, describe_rate, format_quantity
 from posd_daemon.domain.shop import DocumentType
 from posd_daemon.domain.vat import PriceBasis, VatCategory
 
@@ -23,7 +24,8 @@ VAT_LETTER = {
     VatCategory.NOT_TAXABLE: "F",
 }
 
-PAYMENT_LABEL = {PaymentMethod.CASH: "Bar", PaymentMethod.CARD: "Karte"}
+#: German payment labels (kept for importers; ``PaymentMethod.label`` is the source).
+PAYMENT_LABEL = {m: m.label for m in PaymentMethod}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +72,53 @@ def wrap(text: str, width: int) -> list[str]:
     return out
 
 
+def _details(texts: Sequence[str], columns: int) -> list[Block]:
+    """Indented detail lines under a line or payment, wrapped (never cut: a voucher code
+    or an authorization code must print whole)."""
+    blocks: list[Block] = []
+    for text in texts:
+        blocks += [Text(f"  {part}") for part in wrap(text, columns - 2)]
+    return blocks
+
+
+def _line_details(sale: Sale, line: SaleLine, amt: Callable[[int], str]) -> list[str]:
+    """What a line's kind adds below its name and amount."""
+    out: list[str] = []
+    kind = line.kind
+    if kind in (LineKind.GOODS, LineKind.RETURN):
+        unit = "" if line.unit in ("pcs", "") else f" {line.unit}"
+        if line.quantity != 1 or unit:
+            # the amount carries the sign (a return: -1 x 19,99), the unit price does not
+            price = amt(abs(line.unit_price) if line.quantity < 0 else line.unit_price)
+            out.append(f"{format_quantity(line.quantity)}{unit} x {price}")
+    if kind is LineKind.RETURN:
+        if not line.ref_receipt:
+            out.append("Rückgabe ohne Beleg")
+        elif line.ref_receipt != sale.reverses_receipt:  # a storno says it in its header
+            out.append(f"Rückgabe zu Beleg {line.ref_receipt}")
+    elif kind is LineKind.DISCOUNT:
+        target = next((ln for ln in sale.lines if ln.line_id == line.ref_line_id), None)
+        if line.ref_line_id and target is not None:
+            out.append(f"auf {target.name}")
+    elif kind is LineKind.VOUCHER_REDEMPTION:
+        out.append(f"Gutschein eingelöst: {line.voucher_code}" if line.voucher_code else
+                   "Gutschein eingelöst")  # fmt: skip
+    elif kind is LineKind.BALANCING:
+        out.append("Ausgleichsbuchung")
+    elif line.voucher_code:  # a voucher sold
+        out.append(f"Gutschein-Nr. {line.voucher_code}")
+    if line.lot:
+        out.append(f"Charge {line.lot}")
+    if line.serial:
+        out.append(f"Serien-Nr. {line.serial}")
+    if line.price_overridden:
+        out.append("Preis geändert")
+    return out
+
+
 def _amounts(sale: Sale, columns: int) -> list[Block]:
-    """The lines of a sale with units, discounts and overrides."""
+    """The lines of a sale: every kind readably (returns, shop discounts, vouchers sold
+    and redeemed, the balancing line), units, discounts and overrides."""
     cur = sale.currency
 
     def amt(minor: int) -> str:
@@ -81,16 +128,7 @@ def _amounts(sale: Sale, columns: int) -> list[Block]:
     for line in sale.lines:
         letter = VAT_LETTER[line.vat_category]
         blocks.append(Text(two_cols(line.name, f"{amt(line.base_amount)} {letter}", columns)))
-        if line.quantity != 1 or line.unit != "pcs":
-            unit = "" if line.unit == "pcs" else f" {line.unit}"
-            detail = f"  {format_quantity(line.quantity)}{unit} x {amt(line.unit_price)}"
-            blocks.append(Text(detail[:columns]))
-        if line.lot:
-            blocks.append(Text(f"  Charge {line.lot}"[:columns]))
-        if line.serial:
-            blocks.append(Text(f"  Serien-Nr. {line.serial}"[:columns]))
-        if line.price_overridden:
-            blocks.append(Text("  Preis geändert"[:columns]))
+        blocks += _details(_line_details(sale, line, amt), columns)
         if line.line_discount:
             label = f"  Rabatt {fmt_decimal(line.discount_percent)}%"
             blocks.append(Text(two_cols(label, f"-{amt(line.line_discount)}", columns)))
@@ -100,6 +138,56 @@ def _amounts(sale: Sale, columns: int) -> list[Block]:
         if sale.discount_code:
             label += f" ({sale.discount_code})"
         blocks.append(Text(two_cols(label, f"-{amt(doc_discount)}", columns)))
+    return blocks
+
+
+def payment_label(p: Payment) -> str:
+    """ "Bar", "Karte", "Anzahlung Bar", "Rückzahlung Karte" …"""
+    label = p.method.label
+    if p.down_payment_for:
+        label = f"Anzahlung {label}"
+    if p.amount < 0:
+        label = f"Rückzahlung {label}"
+    return label
+
+
+def payment_details(p: Payment) -> list[str]:
+    """The details a payment prints below its amount."""
+    out = []
+    if p.card_institute:
+        out.append(f"Kartenart: {p.card_institute}")
+    if p.authorization_code:
+        out.append(f"Autorisierungs-Nr.: {p.authorization_code}")
+    if p.contract_number:
+        out.append(f"Vertrags-Nr.: {p.contract_number}")
+    if p.reference:
+        out.append(f"Referenz: {p.reference}")
+    return out
+
+
+def _payments(sale: Sale, columns: int) -> list[Block]:
+    """Rounding, the payments with their details (refunds negative), the change."""
+    cur = sale.currency
+
+    def amt(minor: int) -> str:
+        return format_minor(minor, cur, sep=",")
+
+    blocks: list[Block] = []
+    if sale.rounding:
+        blocks.append(Text(two_cols("Rundung", amt(sale.rounding), columns)))
+        blocks.append(Text(two_cols("Zu zahlen", f"{amt(sale.due)} {cur}", columns)))
+    for p in sale.payments:
+        blocks.append(Text(two_cols(payment_label(p), amt(p.amount), columns)))
+        blocks += _details(payment_details(p), columns)
+    change = sale.change
+    if change and sale.change_in_local:
+        local_cur = sale.local_currency
+        local = sale.change_local or sale.to_local(change)
+        local_text = f"{format_minor(local, local_cur, sep=',')} {local_cur}"
+        blocks.append(Text(two_cols("Rückgeld", local_text, columns)))
+        blocks += _details([f"entspricht {amt(change)} {cur}"], columns)
+    elif change:
+        blocks.append(Text(two_cols("Rückgeld", amt(change), columns)))
     return blocks
 
 
@@ -120,10 +208,7 @@ def _totals(sale: Sale, columns: int) -> list[Block]:
         local = format_minor(sale.total_local, sale.local_currency, sep=",")
         blocks.append(Text(two_cols("entspricht", f"{local} {sale.local_currency}", columns)))
         blocks.append(Text(f"Kurs {describe_rate(sale)}"[:columns]))
-    for p in sale.payments:
-        blocks.append(Text(two_cols(PAYMENT_LABEL[p.method], amt(p.amount), columns)))
-    if sale.change:
-        blocks.append(Text(two_cols("Rückgeld", amt(sale.change), columns)))
+    blocks += _payments(sale, columns)
     blocks.append(Feed())
     blocks.append(Text(two_cols("USt", "Netto      Steuer     Brutto", columns)))
     for vt in sale.vat_totals():
@@ -131,6 +216,18 @@ def _totals(sale: Sale, columns: int) -> list[Block]:
         nums = f"{amt(vt.net):>9} {amt(vt.tax):>9} {amt(vt.gross):>10}"
         blocks.append(Text(two_cols(rate, nums, columns)))
     return blocks
+
+
+def _reversal(sale: Sale) -> list[Block]:
+    """The header of a reversal (storno) receipt: a receipt of its own, signed; the
+    reversed receipt is never changed."""
+    if not (sale.reverses_receipt or sale.reverses_sale_id):
+        return []
+    of = f" zu Beleg {sale.reverses_receipt}" if sale.reverses_receipt else ""
+    return [
+        Text("STORNO", Align.CENTER, bold=True, large=True),
+        Text(f"STORNO{of}", Align.CENTER, bold=True),
+    ]
 
 
 def _tail(
@@ -192,6 +289,7 @@ def render_receipt(
             sale, shop, columns, copy=copy, fiscal=fiscal, extra_lines=extra_lines
         )
     blocks = _head(shop, copy, sale.training)
+    blocks += _reversal(sale)
     posted = sale.posted_at.strftime("%d.%m.%Y %H:%M:%S") if sale.posted_at else "-"
     blocks.append(Text(two_cols(f"Beleg-Nr. {sale.receipt_number}", posted, columns)))
     blocks.append(Text(f"Kasse {sale.register_id}  Bediener {sale.operator_id}"[:columns]))
@@ -222,6 +320,7 @@ def render_invoice(
     customer = sale.invoice_to or sale.customer
     blocks = _head(shop, copy, sale.training)
     blocks.append(Text("RECHNUNG", Align.CENTER, bold=True, large=True))
+    blocks += _reversal(sale)
     posted = sale.posted_at.strftime("%d.%m.%Y") if sale.posted_at else "-"
     number = f"{sale.register_id}-{sale.receipt_number}"
     blocks.append(Text(two_cols(f"Rechnungs-Nr. {number}", posted, columns)))
@@ -255,4 +354,50 @@ def render_invoice(
         )
     blocks += _totals(sale, columns)
     blocks += _tail(shop, columns, fiscal, extra_lines, sale.training)
+    return Document(columns=columns, blocks=tuple(blocks), cut=True, copy=copy)
+
+
+def render_parking_slip(
+    sale: Sale, shop: ShopHeader, columns: int, *, copy: bool = False
+) -> Document:
+    """The slip a parked sale prints: register, sale id, when, operator, the lines and
+    the total (and what is paid already), and the parking code as a barcode (EAN-13 or
+    Code128, by the code's form) to take the sale up again. Not a receipt: no receipt
+    number, no TSE data."""
+    cur = sale.currency
+
+    def amt(minor: int) -> str:
+        return format_minor(minor, cur, sep=",")
+
+    blocks = _head(shop, copy, sale.training)
+    blocks.append(Text("PARKBELEG", Align.CENTER, bold=True, large=True))
+    blocks.append(Text("Kein Kassenbeleg", Align.CENTER))
+    blocks.append(Feed())
+    parked = sale.parked_at.strftime("%d.%m.%Y %H:%M:%S") if sale.parked_at else "-"
+    blocks.append(Text(two_cols(f"Kasse {sale.register_id}", parked, columns)))
+    blocks += [Text(part) for part in wrap(f"Vorgang {sale.sale_id}", columns)]
+    blocks.append(Text(f"Bediener {sale.operator_id}"[:columns]))
+    if sale.customer.number and not sale.customer.anonymous:
+        blocks.append(Text(f"Kunde {sale.customer.number} {sale.customer.name}"[:columns]))
+    blocks.append(Text("-" * columns))
+    blocks += _amounts(sale, columns)
+    blocks.append(Text("-" * columns))
+    blocks.append(
+        Text(two_cols("SUMME", f"{amt(sale.total)} {cur}", columns // 2), bold=True, large=True)
+    )
+    for p in sale.payments:
+        blocks.append(Text(two_cols(payment_label(p), amt(p.amount), columns)))
+        blocks += _details(payment_details(p), columns)
+    if sale.payments:
+        blocks.append(Text(two_cols("Offen", f"{amt(sale.open_amount)} {cur}", columns)))
+    if sale.parking_code:
+        blocks.append(Feed())
+        blocks.append(Barcode(sale.parking_code, parking_symbology(sale.parking_code)))
+        blocks += [
+            Text(part, Align.CENTER)
+            for part in wrap("Zum Fortsetzen an der Kasse scannen", columns)
+        ]
+    if sale.training:
+        blocks.append(Text("*** TRAININGSBELEG - KEIN UMSATZ ***", Align.CENTER, bold=True))
+    blocks.append(Feed(2))
     return Document(columns=columns, blocks=tuple(blocks), cut=True, copy=copy)
