@@ -48,6 +48,7 @@ import grpc
 from benchlib import CommitFloor, Daemon, pct
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from posd.client import PosdClient, PosdError
+from posd.v1 import common_pb2
 from posd.v1 import sale_pb2
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -135,7 +136,7 @@ def prepare_sale(pos: PosdClient, n: int) -> str:
     for i in range(LINES_PER_SALE):
         resp = pos.add_line(sale.sale_id, item_id=ITEMS[(n + i) % len(ITEMS)][0])
         total = resp.sale.total.amount_minor
-    pos.add_payment(sale.sale_id, sale_pb2.PAYMENT_METHOD_CASH, (total // 500 + 1) * 500)
+    pos.add_payment(sale.sale_id, common_pb2.PAYMENT_METHOD_CASH, (total // 500 + 1) * 500)
     return sale.sale_id
 
 

@@ -43,6 +43,7 @@ import grpc
 from benchlib import CommitFloor, Daemon, pct
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from posd.client import PosdClient
+from posd.v1 import common_pb2
 from posd.v1 import sale_pb2
 
 T = TypeVar("T")
@@ -101,7 +102,7 @@ def run_sale(pos: PosdClient, n: int, timer: Timer) -> None:
         item_id = ITEMS[(n + i) % len(ITEMS)][0]
         resp = timer.time("AddLine", functools.partial(pos.add_line, sale.sale_id, item_id=item_id))
         total = resp.sale.total.amount_minor
-    method = sale_pb2.PAYMENT_METHOD_CASH if n % 2 else sale_pb2.PAYMENT_METHOD_CARD
+    method = common_pb2.PAYMENT_METHOD_CASH if n % 2 else common_pb2.PAYMENT_METHOD_CARD
     amount = (total // 500 + 1) * 500 if n % 2 else total
     timer.time("AddPayment", lambda: pos.add_payment(sale.sale_id, method, amount))
     posted = timer.time("PostSale", lambda: pos.post_sale(sale.sale_id))

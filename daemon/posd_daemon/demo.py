@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 from posd.client import PosdClient
-from posd.v1 import common_pb2, device_pb2, sale_pb2
+from posd.v1 import common_pb2, device_pb2
 
 from posd_daemon.devices.display import BUILTIN_DISPLAY_PROFILES
 from posd_daemon.devices.sim import (
@@ -180,7 +180,7 @@ def scripted_sale(
         show_display(display, "line")
         total = r.sale.total.amount_minor
         print(f"  total {total / 100:.2f} EUR; customer pays 50.00 in cash")
-        paid = pos.add_payment(sale.sale_id, sale_pb2.PAYMENT_METHOD_CASH, 5000)
+        paid = pos.add_payment(sale.sale_id, common_pb2.PAYMENT_METHOD_CASH, 5000)
         print(f"  change {paid.sale.change.amount_minor / 100:.2f} EUR")
         posted = pos.post_sale(sale.sale_id)
         print(f"posted as receipt {posted.receipt_number}")

@@ -22,6 +22,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from posd.client import PosdClient, PosdError
+from posd.v1 import common_pb2
 from posd.v1 import sale_pb2
 
 from posd_daemon import __version__
@@ -34,8 +35,8 @@ from tests.support.daemon_process import DaemonError, DaemonProcess  # noqa: E40
 
 pytestmark = pytest.mark.e2e
 
-CASH = sale_pb2.PAYMENT_METHOD_CASH
-CARD = sale_pb2.PAYMENT_METHOD_CARD
+CASH = common_pb2.PAYMENT_METHOD_CASH
+CARD = common_pb2.PAYMENT_METHOD_CARD
 POSTED = sale_pb2.SALE_STATE_POSTED
 OPEN = sale_pb2.SALE_STATE_OPEN
 

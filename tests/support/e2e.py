@@ -7,10 +7,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from posd.v1 import common_pb2
 from posd.v1 import sale_pb2
 
-CASH = sale_pb2.PAYMENT_METHOD_CASH
-CARD = sale_pb2.PAYMENT_METHOD_CARD
+CASH = common_pb2.PAYMENT_METHOD_CASH
+CARD = common_pb2.PAYMENT_METHOD_CARD
 POSTED = sale_pb2.SALE_STATE_POSTED
 OPEN = sale_pb2.SALE_STATE_OPEN
 

@@ -30,11 +30,14 @@ from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.operators import Operator
 from posd_daemon.domain.payments import PaymentMethod
 from posd_daemon.domain.pricing import fmt_decimal, parse_percent, parse_rate
-from posd_daemon.domain.sale import Sale, SaleState, format_quantity
+from posd_daemon.domain.sale import LineKind, Sale, SaleState, format_quantity
 from posd_daemon.domain.shop import (
+    DEFAULT_BALANCING_ACCOUNT,
     DEFAULT_EMPTY_SALE_TIMEOUT_S,
+    DEFAULT_REFUND_METHODS,
     DEFAULT_SIMPLIFIED_INVOICE_LIMIT,
     DocumentType,
+    ParkingBarcode,
     RateSource,
     Register,
     Shop,
@@ -55,12 +58,30 @@ SALE_STATE_TO_PB = {
     SaleState.OPEN: sale_pb2.SALE_STATE_OPEN,
     SaleState.POSTED: sale_pb2.SALE_STATE_POSTED,
     SaleState.CANCELLED: sale_pb2.SALE_STATE_CANCELLED,
+    SaleState.PARKED: sale_pb2.SALE_STATE_PARKED,
+    SaleState.TRANSFERRED: sale_pb2.SALE_STATE_TRANSFERRED,
+}
+LINE_KIND_TO_PB = {
+    LineKind.GOODS: sale_pb2.LINE_KIND_GOODS,
+    LineKind.RETURN: sale_pb2.LINE_KIND_RETURN,
+    LineKind.DISCOUNT: sale_pb2.LINE_KIND_DISCOUNT,
+    LineKind.VOUCHER_REDEMPTION: sale_pb2.LINE_KIND_VOUCHER_REDEMPTION,
+    LineKind.BALANCING: sale_pb2.LINE_KIND_BALANCING,
+}
+PARKING_TO_PB = {
+    ParkingBarcode.EAN13: shop_pb2.PARKING_BARCODE_EAN13,
+    ParkingBarcode.CODE128: shop_pb2.PARKING_BARCODE_CODE128,
 }
 SALE_STATE_FROM_PB = {v: k for k, v in SALE_STATE_TO_PB.items()}
 
 METHOD_TO_PB = {
-    PaymentMethod.CASH: sale_pb2.PAYMENT_METHOD_CASH,
-    PaymentMethod.CARD: sale_pb2.PAYMENT_METHOD_CARD,
+    PaymentMethod.CASH: common_pb2.PAYMENT_METHOD_CASH,
+    PaymentMethod.CARD: common_pb2.PAYMENT_METHOD_CARD,
+    PaymentMethod.CONSUMER_CREDIT: common_pb2.PAYMENT_METHOD_CONSUMER_CREDIT,
+    PaymentMethod.BANK_TRANSFER: common_pb2.PAYMENT_METHOD_BANK_TRANSFER,
+    PaymentMethod.CASH_ON_DELIVERY: common_pb2.PAYMENT_METHOD_CASH_ON_DELIVERY,
+    PaymentMethod.BENEFIT: common_pb2.PAYMENT_METHOD_BENEFIT,
+    PaymentMethod.GATEWAY: common_pb2.PAYMENT_METHOD_GATEWAY,
 }
 METHOD_FROM_PB = {v: k for k, v in METHOD_TO_PB.items()}
 
@@ -153,10 +174,10 @@ def vat_category_from_pb(value: int, field: str) -> VatCategory:
         raise invalid(field, "unknown or unspecified VAT category") from None
 
 
-def payment_method_from_pb(value: int) -> PaymentMethod:
+def payment_method_from_pb(value: int, field: str = "method") -> PaymentMethod:
     method: PaymentMethod | None = METHOD_FROM_PB.get(value)  # type: ignore[call-overload]
     if method is None:
-        raise invalid("method", "unknown or unspecified payment method")
+        raise invalid(field, "unknown or unspecified payment method")
     return method
 
 
@@ -210,7 +231,7 @@ def _sale_to_pb(sale: Sale, tse: fstore.SaleTse | None) -> sale_pb2.Sale:
     vat_totals = sale.vat_totals()  # once: every total below derives from it
     total = sum(vt.gross for vt in vat_totals)
     paid = sale.paid
-    open_amount = max(0, total - paid)
+    open_amount = sale.open_amount
     msg = sale_pb2.Sale(
         sale_id=sale.sale_id,
         state=SALE_STATE_TO_PB[sale.state],
@@ -220,7 +241,17 @@ def _sale_to_pb(sale: Sale, tse: fstore.SaleTse | None) -> sale_pb2.Sale:
         total=money(total, cur),
         paid=money(paid, cur),
         open_amount=money(open_amount, cur),
-        change=money(max(0, paid - total), cur),
+        change=money(sale.change, cur),
+        rounding=money(sale.rounding, cur),
+        amount_due=money(sale.due, cur),
+        open_amount_cash=money(sale.open_amount_cash, cur),
+        change_currency_code=sale.change_currency or cur,
+        change_local=money(sale.change_local, local),
+        parking_code=sale.parking_code,
+        held_by=sale.held_by,
+        origin_register_id=sale.origin_register,
+        reverses_sale_id=sale.reverses_sale_id,
+        reverses_receipt_number=sale.reverses_receipt,
         receipt_number=sale.receipt_number,
         revision=sale.revision,
         cancel_reason=sale.cancel_reason,
@@ -261,6 +292,7 @@ def _sale_to_pb(sale: Sale, tse: fstore.SaleTse | None) -> sale_pb2.Sale:
         (sale.created_at, "create_time"),
         (sale.posted_at, "post_time"),
         (sale.cancelled_at, "cancel_time"),
+        (sale.parked_at, "park_time"),
     ):
         ts = timestamp(when)
         if ts is not None:
@@ -289,16 +321,31 @@ def _sale_to_pb(sale: Sale, tse: fstore.SaleTse | None) -> sale_pb2.Sale:
             serial_number=ln.serial,
             pickup_date=day_text(ln.pickup_date),
             item_type=ITEM_TYPE_TO_PB[ln.item_type],
+            kind=LINE_KIND_TO_PB[ln.kind],
+            ref_sale_id=ln.ref_sale_id,
+            ref_line_id=ln.ref_line_id,
+            ref_receipt_number=ln.ref_receipt,
+            voucher_code=ln.voucher_code,
+            discount_cap="" if ln.discount_cap is None else fmt_decimal(ln.discount_cap),
         )
         if ln.list_price is not None:
             line.list_unit_price.CopyFrom(
                 money(sale.price_for(ln.list_price, ln.list_basis, ln.vat_rate), cur)
             )
         msg.lines.append(line)
-    for p in sale.payments:
+    for p, kept in sale.kept_amounts():
         msg.payments.append(
             sale_pb2.Payment(
-                payment_id=p.payment_id, method=METHOD_TO_PB[p.method], amount=money(p.amount, cur)
+                payment_id=p.payment_id,
+                method=METHOD_TO_PB[p.method],
+                amount=money(p.amount, cur),
+                card_institute=p.card_institute,
+                authorization_code=p.authorization_code,
+                contract_number=p.contract_number,
+                reference=p.reference,
+                rounding_increment_minor=p.rounding_step,
+                down_payment_for=p.down_payment_for,
+                kept=money(kept, cur),
             )
         )
     for vt in vat_totals:
@@ -584,6 +631,17 @@ def shop_to_pb(s: Shop) -> shop_pb2.Shop:
             for k, p in s.operator_discount_limits
         ],
         empty_sale_timeout_seconds=s.empty_sale_timeout_seconds,
+        card_authorization_required=s.card_authorization_required,
+        refund_methods=sorted(METHOD_TO_PB[m] for m in s.refund_methods),
+        balancing_account=s.balancing_account,
+        payment_rounding=[
+            shop_pb2.PaymentRounding(
+                currency_code=c, payment_method=METHOD_TO_PB[m], increment_minor=step
+            )
+            for c, m, step in s.payment_rounding
+        ],
+        parking_barcode=PARKING_TO_PB[s.parking_barcode],
+        parking_prefix=s.parking_prefix,
     )
 
 
@@ -631,6 +689,25 @@ def shop_from_pb(msg: shop_pb2.Shop) -> Shop:
             for i, d in enumerate(msg.operator_discount_limits)
         ),
         empty_sale_timeout_seconds=msg.empty_sale_timeout_seconds or DEFAULT_EMPTY_SALE_TIMEOUT_S,
+        card_authorization_required=msg.card_authorization_required,
+        refund_methods=frozenset(
+            payment_method_from_pb(m, f"shop.refund_methods[{i}]")
+            for i, m in enumerate(msg.refund_methods)
+        )
+        or DEFAULT_REFUND_METHODS,
+        balancing_account=msg.balancing_account or DEFAULT_BALANCING_ACCOUNT,
+        payment_rounding=tuple(
+            (
+                r.currency_code,
+                payment_method_from_pb(r.payment_method, f"shop.payment_rounding[{i}]"),
+                r.increment_minor,
+            )
+            for i, r in enumerate(msg.payment_rounding)
+        ),
+        parking_barcode=ParkingBarcode.CODE128
+        if msg.parking_barcode == shop_pb2.PARKING_BARCODE_CODE128
+        else ParkingBarcode.EAN13,
+        parking_prefix=msg.parking_prefix or "29",
     )
 
 
@@ -645,6 +722,8 @@ def register_to_pb(r: Register) -> shop_pb2.Register:
             for d, a in r.requirements
         ],
         price_edit_allowed=r.price_edit_allowed,
+        orders_only=r.orders_only,
+        register_number=r.register_number,
     )
 
 
@@ -668,6 +747,8 @@ def register_from_pb(msg: shop_pb2.Register) -> Register:
         document_types=frozenset(docs) if docs else frozenset(DocumentType),
         requirements=tuple(reqs),
         price_edit_allowed=msg.price_edit_allowed,
+        orders_only=msg.orders_only,
+        register_number=msg.register_number or 1,
     )
 
 

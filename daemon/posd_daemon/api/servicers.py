@@ -24,21 +24,22 @@ from posd_daemon import __version__
 from posd_daemon.api import convert
 from posd_daemon.api.runtime import Context, Runtime, bearer_token
 from posd_daemon.api.sale_rpcs import CatalogRpcs, SaleRpcs
+from posd_daemon.api.settle_rpcs import SettleRpcs
 
 if TYPE_CHECKING:
     from posd_daemon.api.device_servicer import SaleEvents
-from posd_daemon.domain.errors import invalid
+from posd_daemon.domain.errors import DomainError, invalid
 from posd_daemon.domain.sale import SaleState
 from posd_daemon.services import paging
 from posd_daemon.services.catalog import CatalogCommands
 from posd_daemon.services.fiscal import FiscalGateway
-from posd_daemon.services.sales import LineAdded, PaymentAdded, SaleCommands, receipt_counter
+from posd_daemon.services.sales import LineAdded, SaleCommands, receipt_counter
 from posd_daemon.store import fiscal as fstore
 from posd_daemon.store import journal, outbox
 from posd_daemon.store import sales as sale_store
 
 
-class SaleServicer(SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
+class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
     def __init__(
         self,
         rt: Runtime,
@@ -179,39 +180,6 @@ class SaleServicer(SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
 
         return await self.rt.call(context, "RemoveLine", request, run)
 
-    async def AddPayment(
-        self, request: sale_pb2.AddPaymentRequest, context: Context
-    ) -> sale_pb2.AddPaymentResponse:
-        async def run() -> sale_pb2.AddPaymentResponse:
-            op = await self.rt.operator(context)
-            method = convert.payment_method_from_pb(request.method)
-            if not request.HasField("amount"):
-                raise invalid("amount", "is required")
-
-            def encode(r: PaymentAdded) -> sale_pb2.AddPaymentResponse:
-                return sale_pb2.AddPaymentResponse(
-                    sale=convert.sale_to_pb(r.sale), payment_id=r.payment_id
-                )
-
-            response = await self.rt.mutate(
-                "AddPayment",
-                request,
-                lambda tx: self.sales.add_payment(
-                    tx,
-                    op,
-                    request.sale_id,
-                    method,
-                    request.amount.amount_minor,
-                    request.amount.currency_code,
-                ),
-                encode,
-                sale_pb2.AddPaymentResponse,
-            )
-            self._publish("payment_added", response.sale, op.operator_id)
-            return response
-
-        return await self.rt.call(context, "AddPayment", request, run)
-
     async def RemovePayment(
         self, request: sale_pb2.RemovePaymentRequest, context: Context
     ) -> sale_pb2.RemovePaymentResponse:
@@ -248,7 +216,22 @@ class SaleServicer(SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                     lambda r: sale_pb2.PostSaleResponse(sale=convert.sale_to_pb(r[0], r[1])),
                     sale_pb2.PostSaleResponse,
                 )
-            sale = self.rt.db.read_now(lambda c: self.sales.validate_post(c, op, sale_id))
+            change = request.change_currency_code
+            try:
+                sale = self.rt.db.read_now(lambda c: self.sales.validate_post(c, op, sale_id))
+            except DomainError as exc:
+                if exc.reason != "REFUND_REQUIRED":
+                    raise
+                # a negative total: vouchers beyond the goods (always) or an exchange the
+                # client books to the balancing account; else the refund is still missing
+                await self.rt.db.write(
+                    lambda tx: self.sales.balance(
+                        tx, op, sale_id, requested=request.balance_negative_total
+                    )
+                )
+                sale = self.rt.db.read_now(lambda c: self.sales.validate_post(c, op, sale_id))
+            if change:
+                sale.set_change_currency(change)  # refused before the TSE signs
             self.sales.check_editable(sale_id)
             self.sales.posting.add(sale_id)
             try:
@@ -256,7 +239,7 @@ class SaleServicer(SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                 response = await self.rt.mutate(
                     "PostSale",
                     request,
-                    lambda tx: self.sales.post(tx, op, sale_id, row),
+                    lambda tx: self.sales.post(tx, op, sale_id, row, change),
                     lambda s: sale_pb2.PostSaleResponse(sale=convert.sale_to_pb(s, row)),
                     sale_pb2.PostSaleResponse,
                 )

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
-from posd.v1 import closing_pb2, common_pb2, sale_pb2
+from posd.v1 import closing_pb2, common_pb2
 
 DESTS = (
     "closing_command",
@@ -411,7 +411,9 @@ def cmd_receipts_list(args: argparse.Namespace) -> int:
         req.gross_max.CopyFrom(common_pb2.Money(amount_minor=amount(args.gross_max)))
     if args.method:
         req.payment_method = (
-            sale_pb2.PAYMENT_METHOD_CASH if args.method == "cash" else sale_pb2.PAYMENT_METHOD_CARD
+            common_pb2.PAYMENT_METHOD_CASH
+            if args.method == "cash"
+            else common_pb2.PAYMENT_METHOD_CARD
         )
     found: list[closing_pb2.ReceiptSummary] = []
     with _base()._client(args, login=True) as c:
@@ -425,7 +427,7 @@ def cmd_receipts_list(args: argparse.Namespace) -> int:
     rows = [f"{'receipt':>8}  {'posted':<19} {'total':>14}  {'operator':<8} {'Z':>4}  methods"]
     for r in found:
         methods = ",".join(
-            sale_pb2.PaymentMethod.Name(m).removeprefix("PAYMENT_METHOD_").lower()
+            common_pb2.PaymentMethod.Name(m).removeprefix("PAYMENT_METHOD_").lower()
             for m in r.payment_methods
         )
         rows.append(
@@ -449,7 +451,7 @@ def cmd_receipts_show(args: argparse.Namespace) -> int:
         *[f"  {ln.quantity} x {ln.name:<24} {_m(ln.total)}" for ln in s.lines],
         f"total {_m(s.total)}",
         *[
-            f"  {sale_pb2.PaymentMethod.Name(p.method).removeprefix('PAYMENT_METHOD_').lower()}"
+            f"  {common_pb2.PaymentMethod.Name(p.method).removeprefix('PAYMENT_METHOD_').lower()}"
             f" {_m(p.amount)}"
             for p in s.payments
         ],

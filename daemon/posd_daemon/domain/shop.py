@@ -21,6 +21,7 @@ from posd_daemon.domain.customer import Customer, CustomerSnapshot
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.money import CURRENCY_EXPONENTS, MAX_MINOR, check_currency
 from posd_daemon.domain.operators import Operator, Permission
+from posd_daemon.domain.payments import PaymentMethod
 from posd_daemon.domain.pricing import MAX_RATE, RATE_DECIMALS
 from posd_daemon.domain.text import check_code, check_text
 from posd_daemon.domain.vat import PriceBasis, VatRounding
@@ -42,6 +43,16 @@ class VatPolicy(enum.Enum):
 class DocumentType(enum.Enum):
     RECEIPT = "RECEIPT"  # simplified invoice (Kleinbetragsrechnung) / receipt
     INVOICE = "INVOICE"  # full invoice (§14 UStG): customer name and address
+
+
+class ParkingBarcode(enum.Enum):
+    EAN13 = "EAN13"  # prefix (2 digits), register number (2), parking number (8), check
+    CODE128 = "CODE128"  # "P", register number (2), parking number (8)
+
+
+#: Refunds go out by cash or card unless the shop says otherwise.
+DEFAULT_REFUND_METHODS = frozenset({PaymentMethod.CASH, PaymentMethod.CARD})
+DEFAULT_BALANCING_ACCOUNT = "AUSGLEICH"
 
 
 class RateSource(enum.Enum):
@@ -106,6 +117,15 @@ class Shop:
     role_discount_limits: tuple[tuple[str, Decimal], ...] = ()
     operator_discount_limits: tuple[tuple[str, Decimal], ...] = ()
     empty_sale_timeout_seconds: int = DEFAULT_EMPTY_SALE_TIMEOUT_S
+    #: PostSale refuses card payments without an authorization code
+    card_authorization_required: bool = False
+    refund_methods: frozenset[PaymentMethod] = DEFAULT_REFUND_METHODS
+    #: the account (Ausgleichskonto) negative totals are booked to
+    balancing_account: str = DEFAULT_BALANCING_ACCOUNT
+    #: (currency, method, step) for other methods than cash (cash: ``cash_rounding``)
+    payment_rounding: tuple[tuple[str, PaymentMethod, int], ...] = ()
+    parking_barcode: ParkingBarcode = ParkingBarcode.EAN13
+    parking_prefix: str = "29"
 
     def validated(self) -> Shop:
         check_code(self.shop_id, "shop.shop_id")
@@ -151,6 +171,15 @@ class Shop:
                 _check_percent(pct, f"shop.{name}[{key}]")
         if not 10 <= self.empty_sale_timeout_seconds <= 7 * 86400:
             raise invalid("shop.empty_sale_timeout_seconds", "between 10 and 604800")
+        check_code(self.balancing_account, "shop.balancing_account")
+        for i, (cur, method, step) in enumerate(self.payment_rounding):
+            check_currency(cur, f"shop.payment_rounding[{i}].currency_code")
+            if method is PaymentMethod.CASH:
+                raise invalid(f"shop.payment_rounding[{i}]", "cash rounds by cash_rounding")
+            if not 1 <= step <= 10 ** (CURRENCY_EXPONENTS[cur] + 2):
+                raise invalid(f"shop.payment_rounding[{i}].increment_minor", "out of range")
+        if len(self.parking_prefix) != 2 or not self.parking_prefix.isdigit():
+            raise invalid("shop.parking_prefix", "two digits, e.g. 29 (an in-store EAN range)")
         return self
 
     # -- rules ----------------------------------------------------------------------------
@@ -185,6 +214,15 @@ class Shop:
                 return step
         return 1
 
+    def rounding_step(self, currency: str, method: PaymentMethod) -> int:
+        """The rounding step of ``method`` in ``currency`` (1: exact minor units)."""
+        if method is PaymentMethod.CASH:
+            return self.cash_increment(currency)
+        for cur, m, step in self.payment_rounding:
+            if cur == currency and m is method:
+                return step
+        return 1
+
     def discount_limit(self, operator: Operator) -> Decimal:
         """The largest discount (percent) ``operator`` may give; 0 without DISCOUNT."""
         if Permission.DISCOUNT not in operator.permissions:
@@ -207,6 +245,10 @@ class Register:
     #: (document type, attribute) pairs the register requires
     requirements: tuple[tuple[DocumentType, str], ...] = ()
     price_edit_allowed: bool = True
+    #: takes orders only: builds and parks sales, posts no receipts
+    orders_only: bool = False
+    #: the register's number in the store (part of its parking codes)
+    register_number: int = 1
 
     def validated(self) -> Register:
         check_code(self.register_id, "register.register_id")
@@ -214,6 +256,8 @@ class Register:
         check_code(self.location_id, "register.location_id")
         if not self.document_types:
             raise invalid("register.document_types", "a register issues at least one type")
+        if not 1 <= self.register_number <= 99:
+            raise invalid("register.register_number", "1..99")
         for i, (_, attr) in enumerate(self.requirements):
             if attr not in DOCUMENT_ATTRIBUTES:
                 raise invalid(

@@ -66,16 +66,13 @@ def _receipt_process_data(sale: Sale) -> str:
     slots = [0] * 5
     for vt in sale.vat_totals():
         slots[VAT_SLOT[vt.category]] += vt.gross
+    # the cash rounding difference is not taxable: DSFinV-K books it as business case
+    # "Rundung" with UST_SCHLUESSEL 5 (0 % / nicht steuerbar), i.e. the fifth slot here
+    slots[pd.VatSlot.ZERO] += sale.rounding
     payments = []
-    change = sale.change
-    for p in sale.payments:
-        amount = p.amount
-        if p.method.is_cash and change:
-            kept = max(0, amount - change)
-            change -= amount - kept
-            amount = kept
+    for p, kept in sale.kept_amounts():  # what is booked: cash less the change
         kind = pd.PaymentKind.CASH if p.method.is_cash else pd.PaymentKind.NON_CASH
-        payments.append(pd.Payment(amount, kind, sale.currency))
+        payments.append(pd.Payment(kept, kind, sale.currency))
     # a training sale is signed as AVTraining (DSFinV-K BON_TYP, fiscal-de.md processData)
     return pd.kassenbeleg_v1("AVTraining" if sale.training else "Beleg", slots, payments)
 
@@ -230,7 +227,7 @@ class FiscalGateway:
         assert tse is not None
         assert row.transaction_number is not None
         number = row.transaction_number
-        data = receipt_process_data(sale) if sale.lines and sale.paid >= sale.total else ""
+        data = receipt_process_data(sale) if sale.lines and sale.open_amount == 0 else ""
         result: TseLogResult | None = None
         if data:
             try:

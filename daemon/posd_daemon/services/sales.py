@@ -17,7 +17,14 @@ from typing import Any
 
 from posd_daemon.domain.catalog import Item, Tracking, UnitOfMeasure, Variant
 from posd_daemon.domain.customer import Customer
-from posd_daemon.domain.errors import DomainError, ErrorKind, invalid, not_found, precondition
+from posd_daemon.domain.errors import (
+    DomainError,
+    ErrorKind,
+    FieldViolation,
+    invalid,
+    not_found,
+    precondition,
+)
 from posd_daemon.domain.money import check_currency
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.payments import PaymentMethod
@@ -44,6 +51,7 @@ from posd_daemon.services.day import shift_guard
 from posd_daemon.services.executor import Tx
 from posd_daemon.services.fiscal import receipt_process_data
 from posd_daemon.services.records import sale_record
+from posd_daemon.services.sale_ops import SaleOps
 from posd_daemon.services.shops import CachedContext, MasterVersion, ShopContext, terms_for
 from posd_daemon.store import catalog as catalog_store
 from posd_daemon.store import customers as customer_store
@@ -196,7 +204,7 @@ def parse_day(text: str, field_name: str) -> date | None:
         raise invalid(field_name, "a date like 2026-12-24", "INVALID_DATE") from None
 
 
-class SaleCommands:
+class SaleCommands(SaleOps):
     def __init__(
         self,
         settings: RegisterSettings,
@@ -261,6 +269,9 @@ class SaleCommands:
 
     def _save(self, tx: Tx, sale: Sale) -> None:
         sale_store.update(tx.conn, sale, self._clock())
+
+    def _on_post_outbox(self, tx: Tx) -> None:
+        tx.after_commit(self._on_outbox)
 
     def _journal(self, tx: Tx, kind: str, sale: Sale, payload: dict[str, Any]) -> None:
         journal.append(
@@ -801,11 +812,18 @@ class SaleCommands:
         )
         return sale
 
-    def _check_discount(self, tx: Tx, operator: Operator, percent: Decimal) -> None:
-        if percent == 0:
+    def _check_discount(
+        self, tx: Tx, operator: Operator, percent: Decimal, recorded: Decimal | None = None
+    ) -> None:
+        """Within the operator's limit. A resumed sale is not recomputed: its recorded
+        discount stays unless the operator has DISCOUNT, and then it may change between
+        zero and the recorded value (or their own limit, whichever is higher)."""
+        if recorded is None and percent == 0:
             return
         operator.require(Permission.DISCOUNT)
         limit = self.context(tx.conn).shop.discount_limit(operator)
+        if recorded is not None:
+            limit = max(limit, recorded)
         if percent > limit:
             raise DomainError(
                 ErrorKind.PERMISSION_DENIED,
@@ -826,7 +844,7 @@ class SaleCommands:
         sale = self._open_sale(tx, operator, sale_id)
         check_code(line_id, "line_id")
         percent = parse_percent(percent_text, "discount_percent")
-        self._check_discount(tx, operator, percent)
+        self._check_discount(tx, operator, percent, sale.line(line_id).discount_cap)
         line, old = sale.set_line_discount(line_id, percent)
         self._save(tx, sale)
         self._journal(
@@ -850,7 +868,7 @@ class SaleCommands:
     ) -> Sale:
         sale = self._open_sale(tx, operator, sale_id)
         percent = parse_percent(percent_text, "discount_percent")
-        self._check_discount(tx, operator, percent)
+        self._check_discount(tx, operator, percent, sale.discount_cap)
         old = sale.set_discount(percent)
         self._save(tx, sale)
         self._journal(
@@ -971,34 +989,6 @@ class SaleCommands:
         self._save(tx, sale)
         return sale
 
-    def remove_line(self, tx: Tx, operator: Operator, sale_id: str, line_id: str) -> Sale:
-        sale = self._open_sale(tx, operator, sale_id)
-        check_code(line_id, "line_id")
-        sale.remove_line(line_id)
-        self._save(tx, sale)
-        return sale
-
-    def add_payment(
-        self,
-        tx: Tx,
-        operator: Operator,
-        sale_id: str,
-        method: PaymentMethod,
-        amount: int,
-        currency: str,
-    ) -> PaymentAdded:
-        sale = self._open_sale(tx, operator, sale_id)
-        payment = sale.add_payment(method, amount, currency)
-        self._save(tx, sale)
-        return PaymentAdded(sale, payment.payment_id)
-
-    def remove_payment(self, tx: Tx, operator: Operator, sale_id: str, payment_id: str) -> Sale:
-        sale = self._open_sale(tx, operator, sale_id)
-        check_code(payment_id, "payment_id")
-        sale.remove_payment(payment_id)
-        self._save(tx, sale)
-        return sale
-
     def check_editable(self, sale_id: str) -> None:
         if sale_id in self.posting:
             raise precondition(
@@ -1016,6 +1006,9 @@ class SaleCommands:
             if not ln.stocked:
                 continue
             key = StockKey(location, ln.item_id, ln.variant_id, ln.lot)
+            if ln.serial and ln.quantity < 0:  # returned or reversed: back in stock
+                plan.moves.append((key, Decimal(1), ln.serial))
+                continue
             if ln.serial:
                 plan.moves.append((key, Decimal(-1), ln.serial))
                 try:
@@ -1047,13 +1040,23 @@ class SaleCommands:
             )
 
     def post(
-        self, tx: Tx, operator: Operator, sale_id: str, fiscal: fstore.SaleTse | None = None
+        self,
+        tx: Tx,
+        operator: Operator,
+        sale_id: str,
+        fiscal: fstore.SaleTse | None = None,
+        change_currency: str = "",
+        *,
+        reversal_reason: str = "",
     ) -> Sale:
         """Posts in ONE transaction: receipt number, state, drawer entries, stock,
-        journal, outbox."""
+        vouchers, journal, outbox."""
         operator.require(Permission.SALE)
         sale = self.get(tx.conn, sale_id)
+        sale.set_change_currency(change_currency)
         self.post_loaded(tx, sale, fiscal)
+        if sale.reverses_sale_id:
+            self.journal_reversal(tx, operator, sale, reversal_reason)
         return sale
 
     def post_loaded(self, tx: Tx, sale: Sale, fiscal: fstore.SaleTse | None) -> None:
@@ -1093,7 +1096,7 @@ class SaleCommands:
                         key.item_id,
                         key.variant_id,
                         key.location_id,
-                        catalog_store.SOLD,
+                        catalog_store.SOLD if delta < 0 else catalog_store.IN_STOCK,
                         sale.sale_id,
                     ),
                     now,
@@ -1104,37 +1107,15 @@ class SaleCommands:
                 conn,
                 key,
                 delta,
-                reason="SALE",
+                reason="SALE" if delta < 0 else "RETURN",
                 when=now,
                 serial=serial,
                 sale_id=sale.sale_id,
                 operator_id=sale.operator_id,
             )
-        stamp = to_db(now)
-        for p in [] if sale.training else sale.payments:
-            sale_store.add_drawer_entry(
-                conn,
-                register_id=sale.register_id,
-                sale_id=sale.sale_id,
-                receipt_number=number,
-                kind="SALE_PAYMENT",
-                method=p.method.value,
-                amount=p.amount,
-                currency=sale.currency,
-                when=stamp,
-            )
-        if sale.change and not sale.training:
-            sale_store.add_drawer_entry(
-                conn,
-                register_id=sale.register_id,
-                sale_id=sale.sale_id,
-                receipt_number=number,
-                kind="CHANGE",
-                method=PaymentMethod.CASH.value,
-                amount=-sale.change,
-                currency=sale.currency,
-                when=stamp,
-            )
+        if not sale.training:
+            self._drawer_entries(conn, sale, number, to_db(now))
+            self.book_vouchers(conn, sale, now)
         record = sale_record(sale)
         record.update(terms_record(sale))
         if fiscal is not None:
@@ -1170,6 +1151,35 @@ class SaleCommands:
         crashpoints.reached("post.in_transaction")
         tx.after_commit(lambda: crashpoints.reached("post.after_commit"))
         tx.after_commit(self._on_outbox)
+
+    def _drawer_entries(
+        self, conn: sqlite3.Connection, sale: Sale, number: int, stamp: str
+    ) -> None:
+        """One entry per payment; cash change as CHANGE. Foreign cash whose change goes
+        back in the local currency makes exactly three entries: the amount kept (foreign),
+        the surplus deposited (foreign) and its equivalent paid out (local)."""
+
+        def entry(kind: str, method: PaymentMethod, amount: int, currency: str) -> None:
+            sale_store.add_drawer_entry(
+                conn,
+                register_id=sale.register_id,
+                sale_id=sale.sale_id,
+                receipt_number=number,
+                kind=kind,
+                method=method.value,
+                amount=amount,
+                currency=currency,
+                when=stamp,
+            )
+
+        local = sale.change_in_local
+        for p, kept in sale.kept_amounts():
+            entry("SALE_PAYMENT", p.method, kept if local else p.amount, sale.currency)
+        if local:
+            entry("CHANGE_DEPOSIT", PaymentMethod.CASH, sale.change, sale.currency)
+            entry("CHANGE_PAYOUT", PaymentMethod.CASH, -sale.change_local, sale.local_currency)
+        elif sale.change:
+            entry("CHANGE", PaymentMethod.CASH, -sale.change, sale.currency)
 
     def cancel(
         self,
@@ -1254,8 +1264,33 @@ class SaleCommands:
         return sale
 
     def _validate_post(self, conn: sqlite3.Connection, sale: Sale) -> None:
-        sale.check_postable()
         ctx = self.context(conn)
+        if ctx.register.orders_only:
+            raise precondition(
+                "REGISTER_ORDERS_ONLY",
+                f"register {ctx.register.register_id} takes orders only: park the sale and"
+                " post it at a payment register",
+                register_id=ctx.register.register_id,
+            )
+        sale.check_postable()
+        if ctx.shop.card_authorization_required:
+            missing_auth = sale.missing_authorizations()
+            if missing_auth:
+                raise DomainError(
+                    ErrorKind.FAILED_PRECONDITION,
+                    "CARD_AUTHORIZATION_MISSING",
+                    "card payments without an authorization code: "
+                    + ", ".join(f"payment {pid}" for pid in missing_auth),
+                    metadata={"payment_ids": ",".join(missing_auth)[:400]},
+                    violations=tuple(
+                        FieldViolation(
+                            f"payments[{pid}].authorization_code", "is required by the shop"
+                        )
+                        for pid in missing_auth
+                    ),
+                )
+        self.check_vouchers(conn, sale)
+        self.check_returns(conn, sale)
         doc = sale.document
         if doc not in ctx.register.document_types:
             raise precondition(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -9,7 +10,15 @@ from decimal import Decimal
 from typing import Any
 
 from posd_daemon.domain.customer import Customer
-from posd_daemon.domain.shop import DocumentType, Register, Shop, ShopDiscount, VatPolicy
+from posd_daemon.domain.payments import PaymentMethod
+from posd_daemon.domain.shop import (
+    DocumentType,
+    ParkingBarcode,
+    Register,
+    Shop,
+    ShopDiscount,
+    VatPolicy,
+)
 from posd_daemon.domain.vat import VatRounding
 from posd_daemon.store import customers as customer_store
 from posd_daemon.store.timeutil import to_db
@@ -21,7 +30,7 @@ ANONYMOUS_NUMBER = "0"
 _SHOP_COLS = (
     "shop_id, name, currency, default_customer_number, vat_policy, vat_rounding,"
     " simplified_invoice_limit, allow_negative_stock, price_edit_allowed, vendor_scan_allowed,"
-    " empty_sale_timeout_s"
+    " empty_sale_timeout_s, sale_rules"
 )
 
 
@@ -52,7 +61,21 @@ def _shop(conn: sqlite3.Connection, row: tuple[Any, ...]) -> Shop:
         "SELECT kind, key, percent FROM discount_limits WHERE shop_id = ? ORDER BY kind, key",
         (shop_id,),
     ).fetchall()
+    rules = json.loads(row[11] or "{}")
+    extra: dict[str, Any] = {}
+    if rules:
+        extra = {
+            "card_authorization_required": bool(rules.get("card_authorization_required")),
+            "refund_methods": frozenset(PaymentMethod(m) for m in rules["refund_methods"]),
+            "balancing_account": rules["balancing_account"],
+            "payment_rounding": tuple(
+                (c, PaymentMethod(m), int(step)) for c, m, step in rules["payment_rounding"]
+            ),
+            "parking_barcode": ParkingBarcode(rules["parking_barcode"]),
+            "parking_prefix": rules["parking_prefix"],
+        }
     return Shop(
+        **extra,
         shop_id=shop_id,
         name=row[1],
         currency=row[2],
@@ -92,7 +115,8 @@ def upsert_shop(conn: sqlite3.Connection, shop: Shop, when: datetime) -> bool:
     conn.execute(
         "INSERT INTO shops (shop_id, name, currency, default_customer_number, vat_policy,"
         " vat_rounding, simplified_invoice_limit, allow_negative_stock, price_edit_allowed,"
-        " vendor_scan_allowed, empty_sale_timeout_s, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+        " vendor_scan_allowed, empty_sale_timeout_s, updated_at, sale_rules)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT(shop_id) DO UPDATE SET name = excluded.name, currency = excluded.currency,"
         " default_customer_number = excluded.default_customer_number,"
         " vat_policy = excluded.vat_policy, vat_rounding = excluded.vat_rounding,"
@@ -100,7 +124,8 @@ def upsert_shop(conn: sqlite3.Connection, shop: Shop, when: datetime) -> bool:
         " allow_negative_stock = excluded.allow_negative_stock,"
         " price_edit_allowed = excluded.price_edit_allowed,"
         " vendor_scan_allowed = excluded.vendor_scan_allowed,"
-        " empty_sale_timeout_s = excluded.empty_sale_timeout_s, updated_at = excluded.updated_at",
+        " empty_sale_timeout_s = excluded.empty_sale_timeout_s, updated_at = excluded.updated_at,"
+        " sale_rules = excluded.sale_rules",
         (
             shop.shop_id,
             shop.name,
@@ -114,6 +139,19 @@ def upsert_shop(conn: sqlite3.Connection, shop: Shop, when: datetime) -> bool:
             int(shop.vendor_scan_allowed),
             shop.empty_sale_timeout_seconds,
             to_db(when),
+            json.dumps(
+                {
+                    "card_authorization_required": shop.card_authorization_required,
+                    "refund_methods": sorted(m.value for m in shop.refund_methods),
+                    "balancing_account": shop.balancing_account,
+                    "payment_rounding": [
+                        [c, m.value, step] for c, m, step in shop.payment_rounding
+                    ],
+                    "parking_barcode": shop.parking_barcode.value,
+                    "parking_prefix": shop.parking_prefix,
+                },
+                sort_keys=True,
+            ),
         ),
     )
     sid = shop.shop_id
@@ -156,10 +194,15 @@ def _register(row: tuple[Any, ...]) -> Register:
         document_types=docs,
         requirements=tuple(reqs),
         price_edit_allowed=bool(row[5]),
+        orders_only=bool(row[6]),
+        register_number=int(row[7]),
     )
 
 
-_REG_COLS = "register_id, shop_id, location_id, document_types, requirements, price_edit_allowed"
+_REG_COLS = (
+    "register_id, shop_id, location_id, document_types, requirements, price_edit_allowed,"
+    " orders_only, register_number"
+)
 
 
 def get_register(conn: sqlite3.Connection, register_id: str) -> Register | None:
@@ -185,11 +228,13 @@ def upsert_register(conn: sqlite3.Connection, reg: Register, when: datetime) -> 
     reqs = ",".join(f"{d.value}:{a}" for d, a in reg.requirements)
     conn.execute(
         "INSERT INTO registers (register_id, shop_id, location_id, document_types, requirements,"
-        " price_edit_allowed, updated_at) VALUES (?,?,?,?,?,?,?)"
+        " price_edit_allowed, updated_at, orders_only, register_number)"
+        " VALUES (?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT(register_id) DO UPDATE SET shop_id = excluded.shop_id,"
         " location_id = excluded.location_id, document_types = excluded.document_types,"
         " requirements = excluded.requirements, price_edit_allowed = excluded.price_edit_allowed,"
-        " updated_at = excluded.updated_at",
+        " updated_at = excluded.updated_at, orders_only = excluded.orders_only,"
+        " register_number = excluded.register_number",
         (
             reg.register_id,
             reg.shop_id,
@@ -198,6 +243,8 @@ def upsert_register(conn: sqlite3.Connection, reg: Register, when: datetime) -> 
             reqs,
             int(reg.price_edit_allowed),
             to_db(when),
+            int(reg.orders_only),
+            reg.register_number,
         ),
     )
     return existed is None

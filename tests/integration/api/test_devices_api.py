@@ -15,6 +15,7 @@ from pathlib import Path
 import grpc
 import pytest
 from posd.client import PosdClient, PosdError
+from posd.v1 import common_pb2
 from posd.v1 import device_pb2, sale_pb2
 
 from posd_daemon.cli import posctl
@@ -23,7 +24,7 @@ from posd_daemon.devices.simulated import PaperTapeTransport
 from posd_daemon.ops.config import ConfigError, load
 from tests.conftest import Running, start_in_thread
 
-CASH = sale_pb2.PAYMENT_METHOD_CASH
+CASH = common_pb2.PAYMENT_METHOD_CASH
 
 
 def wait_for(cond: Callable[[], object], timeout: float = 5.0) -> None:

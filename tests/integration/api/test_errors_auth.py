@@ -149,7 +149,7 @@ def test_health_reflection_and_metrics(tmp_path: Path) -> None:
             pos.upsert_item("1", "Wasser", 99)
             s = pos.create_sale()
             pos.add_line(s.sale_id, item_id="1")
-            pos.add_payment(s.sale_id, sale_pb2.PAYMENT_METHOD_CASH, 100)
+            pos.add_payment(s.sale_id, common_pb2.PAYMENT_METHOD_CASH, 100)
             pos.post_sale(s.sale_id)
             with pytest.raises(PosdError):
                 pos.get_sale("missing")

@@ -32,7 +32,7 @@ from tests.support.fullsale import (
     update_shop,
 )
 
-CASH, CARD = sale_pb2.PAYMENT_METHOD_CASH, sale_pb2.PAYMENT_METHOD_CARD
+CASH, CARD = common_pb2.PAYMENT_METHOD_CASH, common_pb2.PAYMENT_METHOD_CARD
 REDUCED = common_pb2.VAT_CATEGORY_REDUCED
 
 

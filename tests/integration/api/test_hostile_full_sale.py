@@ -15,6 +15,7 @@ from grpc_status import rpc_status
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from posd.client import PosdClient
+from posd.v1 import common_pb2
 from posd.v1 import catalog_pb2, customer_pb2, sale_pb2, shop_pb2
 
 from posd_daemon.store import journal
@@ -112,7 +113,7 @@ def test_random_full_sale_requests_never_crash_or_corrupt(
     pos.add_line(open_sale.sale_id, item_id="1001")
     posted = pos.create_sale()
     pos.add_line(posted.sale_id, item_id="1001")
-    pos.add_payment(posted.sale_id, sale_pb2.PAYMENT_METHOD_CASH, 500)
+    pos.add_payment(posted.sale_id, common_pb2.PAYMENT_METHOD_CASH, 500)
     pos.post_sale(posted.sale_id)
     before = posted_snapshot(running)
     sale_ids = [open_sale.sale_id, posted.sale_id]

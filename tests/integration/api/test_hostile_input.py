@@ -182,7 +182,7 @@ def test_random_requests_never_crash_or_corrupt(running: Running, pos: PosdClien
     pos.add_line(open_sale.sale_id, item_id="1001")
     posted = pos.create_sale()
     pos.add_line(posted.sale_id, item_id="1001")
-    pos.add_payment(posted.sale_id, sale_pb2.PAYMENT_METHOD_CASH, 500)
+    pos.add_payment(posted.sale_id, common_pb2.PAYMENT_METHOD_CASH, 500)
     pos.post_sale(posted.sale_id)
     before = posted_snapshot(running)
     tokens = [pos.token, "", "garbage", "x" * 200]

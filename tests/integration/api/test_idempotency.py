@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 from posd.client import PosdClient, PosdError
+from posd.v1 import common_pb2
 from posd.v1 import sale_pb2
 
 from tests.conftest import Running
@@ -37,9 +38,9 @@ def test_repeats_return_first_answer_and_change_nothing(running: Running, pos: P
     )
     assert counts(running, sale.sale_id) == before == (1, 0, 0, 0)
 
-    pay = pos.add_payment(sale.sale_id, sale_pb2.PAYMENT_METHOD_CASH, 200, request_id="pay-1")
+    pay = pos.add_payment(sale.sale_id, common_pb2.PAYMENT_METHOD_CASH, 200, request_id="pay-1")
     repeat_pay = pos.add_payment(
-        sale.sale_id, sale_pb2.PAYMENT_METHOD_CASH, 200, request_id="pay-1"
+        sale.sale_id, common_pb2.PAYMENT_METHOD_CASH, 200, request_id="pay-1"
     )
     assert repeat_pay == pay
     assert counts(running, sale.sale_id) == (1, 1, 0, 0)

@@ -12,7 +12,7 @@ def sell(pos: PosdClient, item_id: str, qty: str, customer: str = "") -> sale_pb
         pos.set_customer(s.sale_id, customer)
     pos.add_line(s.sale_id, item_id=item_id, quantity=qty)
     total = pos.get_sale(s.sale_id).total.amount_minor
-    pos.add_payment(s.sale_id, sale_pb2.PAYMENT_METHOD_CARD, total)
+    pos.add_payment(s.sale_id, common_pb2.PAYMENT_METHOD_CARD, total)
     return pos.post_sale(s.sale_id)
 
 

@@ -12,8 +12,8 @@ from posd.v1 import common_pb2, sale_pb2
 
 from tests.conftest import Running
 
-CASH = sale_pb2.PAYMENT_METHOD_CASH
-CARD = sale_pb2.PAYMENT_METHOD_CARD
+CASH = common_pb2.PAYMENT_METHOD_CASH
+CARD = common_pb2.PAYMENT_METHOD_CARD
 
 
 def seed(pos: PosdClient) -> None:

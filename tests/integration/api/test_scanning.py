@@ -207,7 +207,7 @@ def test_serial_numbers_sold_or_elsewhere_are_refused(pos: PosdClient) -> None:
     with pytest.raises(PosdError) as err:
         pos.scan(other, "SN-1")
     assert err.value.reason == "SERIAL_IN_OTHER_SALE"
-    pos.add_payment(sid, sale_pb2.PAYMENT_METHOD_CARD, r.sale.total.amount_minor)
+    pos.add_payment(sid, common_pb2.PAYMENT_METHOD_CARD, r.sale.total.amount_minor)
     pos.post_sale(sid)
     with pytest.raises(PosdError) as err:
         pos.scan(other, "SN-1")

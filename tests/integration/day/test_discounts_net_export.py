@@ -13,7 +13,7 @@ from posd.v1 import common_pb2, customer_pb2, sale_pb2
 from tests.integration.day.conftest import Day
 from tests.integration.day.test_full_day import cents, read_export
 
-CARD = sale_pb2.PAYMENT_METHOD_CARD
+CARD = common_pb2.PAYMENT_METHOD_CARD
 
 
 def pay_and_post(pos: PosdClient, sale_id: str) -> sale_pb2.Sale:

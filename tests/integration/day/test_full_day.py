@@ -22,8 +22,8 @@ from posd.v1 import closing_pb2, common_pb2, sale_pb2
 from posd_daemon.exports import dsfinvk_spec
 from tests.integration.day.conftest import Day
 
-CASH = sale_pb2.PAYMENT_METHOD_CASH
-CARD = sale_pb2.PAYMENT_METHOD_CARD
+CASH = common_pb2.PAYMENT_METHOD_CASH
+CARD = common_pb2.PAYMENT_METHOD_CARD
 K = closing_pb2
 
 

@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from posd.v1 import common_pb2
 from posd.v1 import sale_pb2
 
 from posd_daemon.cli import posctl_day
@@ -32,7 +33,7 @@ def test_a_day_with_posctl(day: Day, capsys: pytest.CaptureFixture[str], tmp_pat
     day.pos.upsert_item("A", "Kaffee", 899)
     s = day.pos.create_sale()
     day.pos.add_line(s.sale_id, item_id="A")
-    day.pos.add_payment(s.sale_id, sale_pb2.PAYMENT_METHOD_CASH, 1000)
+    day.pos.add_payment(s.sale_id, common_pb2.PAYMENT_METHOD_CASH, 1000)
     day.pos.post_sale(s.sale_id)
     out = run(day, capsys, "cash", "out", "12.50", "--reason", "Porto")
     assert "K1" in out and "-12.50 EUR" in out and "Privatentnahme" in out

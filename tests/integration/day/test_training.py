@@ -7,12 +7,13 @@ import sqlite3
 import time
 
 from posd.client import PosdClient, new_request_id
+from posd.v1 import common_pb2
 from posd.v1 import sale_pb2
 
 from tests.integration.day.conftest import Day
 from tests.integration.day.test_full_day import cents, read_export
 
-CASH = sale_pb2.PAYMENT_METHOD_CASH
+CASH = common_pb2.PAYMENT_METHOD_CASH
 
 
 def sell(pos: PosdClient, *, training: bool) -> sale_pb2.Sale:

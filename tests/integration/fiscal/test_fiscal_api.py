@@ -18,14 +18,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from posd.client import PosdClient
+from posd.v1 import common_pb2
 from posd.v1 import fiscal_pb2, sale_pb2
 
 from posd_daemon.fiscal.verify_export import verify_export
 from tests.conftest import Running, start_in_thread
 from tests.support.fake_fiskaly import FakeFiskaly
 
-CASH = sale_pb2.PAYMENT_METHOD_CASH
-CARD = sale_pb2.PAYMENT_METHOD_CARD
+CASH = common_pb2.PAYMENT_METHOD_CASH
+CARD = common_pb2.PAYMENT_METHOD_CARD
 
 
 # -- an independent verifier of the receipt QR code ---------------------------------------

@@ -9,6 +9,7 @@ import tarfile
 from pathlib import Path
 
 from posd.client import PosdClient
+from posd.v1 import common_pb2
 from posd.v1 import sale_pb2
 
 from tests.conftest import Running
@@ -39,7 +40,7 @@ def test_tse_commands(running: Running, pos: PosdClient, tmp_path: Path) -> None
     pos.upsert_item("1", "Wasser", 99)
     s = pos.create_sale()
     pos.add_line(s.sale_id, item_id="1")
-    pos.add_payment(s.sale_id, sale_pb2.PAYMENT_METHOD_CASH, 100)
+    pos.add_payment(s.sale_id, common_pb2.PAYMENT_METHOD_CASH, 100)
     pos.post_sale(s.sale_id)
 
     info = posctl(running, "tse", "info")

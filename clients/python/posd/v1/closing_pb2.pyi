@@ -1309,7 +1309,7 @@ class ListReceiptsRequest(_message.Message):
     """Lowest receipt number."""
     receipt_number_to: _builtins.int
     """Highest receipt number."""
-    payment_method: _sale_pb2.PaymentMethod.ValueType
+    payment_method: _common_pb2.PaymentMethod.ValueType
     """Paid (partly) with this method."""
     operator_id: _builtins.str
     """Posted by this operator."""
@@ -1352,7 +1352,7 @@ class ListReceiptsRequest(_message.Message):
         end_time: _timestamp_pb2.Timestamp | None = ...,
         gross_min: _common_pb2.Money | None = ...,
         gross_max: _common_pb2.Money | None = ...,
-        payment_method: _sale_pb2.PaymentMethod.ValueType = ...,
+        payment_method: _common_pb2.PaymentMethod.ValueType = ...,
         operator_id: _builtins.str = ...,
         register_id: _builtins.str = ...,
         net_min: _common_pb2.Money | None = ...,
@@ -1406,7 +1406,7 @@ class ReceiptSummary(_message.Message):
         """Gross total."""
 
     @_builtins.property
-    def payment_methods(self) -> _containers.RepeatedScalarFieldContainer[_sale_pb2.PaymentMethod.ValueType]:
+    def payment_methods(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.PaymentMethod.ValueType]:
         """Payment methods used."""
 
     def __init__(
@@ -1418,7 +1418,7 @@ class ReceiptSummary(_message.Message):
         operator_id: _builtins.str = ...,
         post_time: _timestamp_pb2.Timestamp | None = ...,
         total: _common_pb2.Money | None = ...,
-        payment_methods: _abc.Iterable[_sale_pb2.PaymentMethod.ValueType] | None = ...,
+        payment_methods: _abc.Iterable[_common_pb2.PaymentMethod.ValueType] | None = ...,
         bon_id: _builtins.int = ...,
         z_nr: _builtins.int = ...,
         tse_state: _builtins.str = ...,

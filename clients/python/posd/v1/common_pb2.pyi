@@ -73,6 +73,50 @@ PRICE_BASIS_NET: PriceBasis.ValueType  # 2
 """VAT excluded (business prices)."""
 Global___PriceBasis: _TypeAlias = PriceBasis  # noqa: Y015
 
+class _PaymentMethod:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PaymentMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PaymentMethod.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PAYMENT_METHOD_UNSPECIFIED: _PaymentMethod.ValueType  # 0
+    PAYMENT_METHOD_CASH: _PaymentMethod.ValueType  # 1
+    """Cash (Bar): rounded to the shop's cash step for the currency."""
+    PAYMENT_METHOD_CARD: _PaymentMethod.ValueType  # 2
+    """A payment card (Unbar); counted in the closing's card totals."""
+    PAYMENT_METHOD_CONSUMER_CREDIT: _PaymentMethod.ValueType  # 3
+    """Consumer credit (financing): needs the contract number."""
+    PAYMENT_METHOD_BANK_TRANSFER: _PaymentMethod.ValueType  # 4
+    """Bank transfer."""
+    PAYMENT_METHOD_CASH_ON_DELIVERY: _PaymentMethod.ValueType  # 5
+    """Cash on delivery (the carrier collects)."""
+    PAYMENT_METHOD_BENEFIT: _PaymentMethod.ValueType  # 6
+    """Benefit vouchers (e.g. meal vouchers)."""
+    PAYMENT_METHOD_GATEWAY: _PaymentMethod.ValueType  # 7
+    """An online payment gateway: recorded, not in the closing's card totals."""
+
+class PaymentMethod(_PaymentMethod, metaclass=_PaymentMethodEnumTypeWrapper):
+    """Payment method. Every method is in the sale's currency; only cash may exceed
+    the amount due (the surplus is change).
+    """
+
+PAYMENT_METHOD_UNSPECIFIED: PaymentMethod.ValueType  # 0
+PAYMENT_METHOD_CASH: PaymentMethod.ValueType  # 1
+"""Cash (Bar): rounded to the shop's cash step for the currency."""
+PAYMENT_METHOD_CARD: PaymentMethod.ValueType  # 2
+"""A payment card (Unbar); counted in the closing's card totals."""
+PAYMENT_METHOD_CONSUMER_CREDIT: PaymentMethod.ValueType  # 3
+"""Consumer credit (financing): needs the contract number."""
+PAYMENT_METHOD_BANK_TRANSFER: PaymentMethod.ValueType  # 4
+"""Bank transfer."""
+PAYMENT_METHOD_CASH_ON_DELIVERY: PaymentMethod.ValueType  # 5
+"""Cash on delivery (the carrier collects)."""
+PAYMENT_METHOD_BENEFIT: PaymentMethod.ValueType  # 6
+"""Benefit vouchers (e.g. meal vouchers)."""
+PAYMENT_METHOD_GATEWAY: PaymentMethod.ValueType  # 7
+"""An online payment gateway: recorded, not in the closing's card totals."""
+Global___PaymentMethod: _TypeAlias = PaymentMethod  # noqa: Y015
+
 @_typing.final
 class Money(_message.Message):
     """An amount of money: integer minor units (cents) plus an ISO-4217 currency code.

@@ -35,6 +35,10 @@ class _SaleStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SaleState.V
     SALE_STATE_OPEN: _SaleState.ValueType  # 1
     SALE_STATE_POSTED: _SaleState.ValueType  # 2
     SALE_STATE_CANCELLED: _SaleState.ValueType  # 3
+    SALE_STATE_PARKED: _SaleState.ValueType  # 4
+    """Parked: kept with lines and payments; no register holds it until resumed."""
+    SALE_STATE_TRANSFERRED: _SaleState.ValueType  # 5
+    """Handed over to another register of the store, which continues it."""
 
 class SaleState(_SaleState, metaclass=_SaleStateEnumTypeWrapper):
     """State of a sale."""
@@ -43,25 +47,67 @@ SALE_STATE_UNSPECIFIED: SaleState.ValueType  # 0
 SALE_STATE_OPEN: SaleState.ValueType  # 1
 SALE_STATE_POSTED: SaleState.ValueType  # 2
 SALE_STATE_CANCELLED: SaleState.ValueType  # 3
+SALE_STATE_PARKED: SaleState.ValueType  # 4
+"""Parked: kept with lines and payments; no register holds it until resumed."""
+SALE_STATE_TRANSFERRED: SaleState.ValueType  # 5
+"""Handed over to another register of the store, which continues it."""
 Global___SaleState: _TypeAlias = SaleState  # noqa: Y015
 
-class _PaymentMethod:
+class _LineKind:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
 
-class _PaymentMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PaymentMethod.ValueType], _builtins.type):
+class _LineKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LineKind.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
-    PAYMENT_METHOD_UNSPECIFIED: _PaymentMethod.ValueType  # 0
-    PAYMENT_METHOD_CASH: _PaymentMethod.ValueType  # 1
-    PAYMENT_METHOD_CARD: _PaymentMethod.ValueType  # 2
+    LINE_KIND_UNSPECIFIED: _LineKind.ValueType  # 0
+    LINE_KIND_GOODS: _LineKind.ValueType  # 1
+    """An item sold (a voucher sold too)."""
+    LINE_KIND_RETURN: _LineKind.ValueType  # 2
+    """An item returned (references the original receipt line; negative)."""
+    LINE_KIND_DISCOUNT: _LineKind.ValueType  # 3
+    """An untracked shop discount (negative)."""
+    LINE_KIND_VOUCHER_REDEMPTION: _LineKind.ValueType  # 4
+    """A tracked voucher redeemed (negative, not taxable)."""
+    LINE_KIND_BALANCING: _LineKind.ValueType  # 5
+    """The shop's balancing account: brings a negative total to zero."""
 
-class PaymentMethod(_PaymentMethod, metaclass=_PaymentMethodEnumTypeWrapper):
-    """Payment method."""
+class LineKind(_LineKind, metaclass=_LineKindEnumTypeWrapper):
+    """What a line is."""
 
-PAYMENT_METHOD_UNSPECIFIED: PaymentMethod.ValueType  # 0
-PAYMENT_METHOD_CASH: PaymentMethod.ValueType  # 1
-PAYMENT_METHOD_CARD: PaymentMethod.ValueType  # 2
-Global___PaymentMethod: _TypeAlias = PaymentMethod  # noqa: Y015
+LINE_KIND_UNSPECIFIED: LineKind.ValueType  # 0
+LINE_KIND_GOODS: LineKind.ValueType  # 1
+"""An item sold (a voucher sold too)."""
+LINE_KIND_RETURN: LineKind.ValueType  # 2
+"""An item returned (references the original receipt line; negative)."""
+LINE_KIND_DISCOUNT: LineKind.ValueType  # 3
+"""An untracked shop discount (negative)."""
+LINE_KIND_VOUCHER_REDEMPTION: LineKind.ValueType  # 4
+"""A tracked voucher redeemed (negative, not taxable)."""
+LINE_KIND_BALANCING: LineKind.ValueType  # 5
+"""The shop's balancing account: brings a negative total to zero."""
+Global___LineKind: _TypeAlias = LineKind  # noqa: Y015
+
+class _VoucherAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _VoucherActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VoucherAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    VOUCHER_ACTION_UNSPECIFIED: _VoucherAction.ValueType  # 0
+    VOUCHER_ACTION_SELL: _VoucherAction.ValueType  # 1
+    """Sell it (positive line)."""
+    VOUCHER_ACTION_REDEEM: _VoucherAction.ValueType  # 2
+    """Redeem it (negative line)."""
+
+class VoucherAction(_VoucherAction, metaclass=_VoucherActionEnumTypeWrapper):
+    """Sell or redeem a voucher."""
+
+VOUCHER_ACTION_UNSPECIFIED: VoucherAction.ValueType  # 0
+VOUCHER_ACTION_SELL: VoucherAction.ValueType  # 1
+"""Sell it (positive line)."""
+VOUCHER_ACTION_REDEEM: VoucherAction.ValueType  # 2
+"""Redeem it (negative line)."""
+Global___VoucherAction: _TypeAlias = VoucherAction  # noqa: Y015
 
 class _RateSource:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -273,6 +319,12 @@ class SaleLine(_message.Message):
     PICKUP_DATE_FIELD_NUMBER: _builtins.int
     ITEM_TYPE_FIELD_NUMBER: _builtins.int
     LIST_UNIT_PRICE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    REF_SALE_ID_FIELD_NUMBER: _builtins.int
+    REF_LINE_ID_FIELD_NUMBER: _builtins.int
+    REF_RECEIPT_NUMBER_FIELD_NUMBER: _builtins.int
+    VOUCHER_CODE_FIELD_NUMBER: _builtins.int
+    DISCOUNT_CAP_FIELD_NUMBER: _builtins.int
     line_id: _builtins.str
     """Line id, unique within the sale."""
     item_id: _builtins.str
@@ -305,6 +357,18 @@ class SaleLine(_message.Message):
     """Pick-up date, YYYY-MM-DD ("" = none)."""
     item_type: _catalog_pb2.ItemType.ValueType
     """Inventory, service or voucher."""
+    kind: Global___LineKind.ValueType
+    """What the line is."""
+    ref_sale_id: _builtins.str
+    """The sale of the line this one refers to (a returned or reversed line)."""
+    ref_line_id: _builtins.str
+    """The referenced line (returned, reversed or discounted)."""
+    ref_receipt_number: _builtins.int
+    """Receipt number of the referenced sale."""
+    voucher_code: _builtins.str
+    """The tracked voucher sold or redeemed on this line."""
+    discount_cap: _builtins.str
+    """Discount recorded when the sale was parked ("" = never parked), decimal string."""
     @_builtins.property
     def unit_price(self) -> _common_pb2.Money:
         """Gross unit price."""
@@ -354,10 +418,16 @@ class SaleLine(_message.Message):
         pickup_date: _builtins.str = ...,
         item_type: _catalog_pb2.ItemType.ValueType = ...,
         list_unit_price: _common_pb2.Money | None = ...,
+        kind: Global___LineKind.ValueType = ...,
+        ref_sale_id: _builtins.str = ...,
+        ref_line_id: _builtins.str = ...,
+        ref_receipt_number: _builtins.int = ...,
+        voucher_code: _builtins.str = ...,
+        discount_cap: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "discount", b"discount", "list_unit_price", b"list_unit_price", "net", b"net", "total", b"total", "unit_price", b"unit_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "discount", b"discount", "discount_percent", b"discount_percent", "item_id", b"item_id", "item_type", b"item_type", "line_id", b"line_id", "list_unit_price", b"list_unit_price", "lot_number", b"lot_number", "name", b"name", "net", b"net", "pickup_date", b"pickup_date", "price_overridden", b"price_overridden", "quantity", b"quantity", "quantity_per_unit", b"quantity_per_unit", "scanned_code", b"scanned_code", "serial_number", b"serial_number", "total", b"total", "unit", b"unit", "unit_price", b"unit_price", "variant_id", b"variant_id", "vat_category", b"vat_category", "vat_rate", b"vat_rate"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "discount", b"discount", "discount_cap", b"discount_cap", "discount_percent", b"discount_percent", "item_id", b"item_id", "item_type", b"item_type", "kind", b"kind", "line_id", b"line_id", "list_unit_price", b"list_unit_price", "lot_number", b"lot_number", "name", b"name", "net", b"net", "pickup_date", b"pickup_date", "price_overridden", b"price_overridden", "quantity", b"quantity", "quantity_per_unit", b"quantity_per_unit", "ref_line_id", b"ref_line_id", "ref_receipt_number", b"ref_receipt_number", "ref_sale_id", b"ref_sale_id", "scanned_code", b"scanned_code", "serial_number", b"serial_number", "total", b"total", "unit", b"unit", "unit_price", b"unit_price", "variant_id", b"variant_id", "vat_category", b"vat_category", "vat_rate", b"vat_rate", "voucher_code", b"voucher_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -372,24 +442,54 @@ class Payment(_message.Message):
     PAYMENT_ID_FIELD_NUMBER: _builtins.int
     METHOD_FIELD_NUMBER: _builtins.int
     AMOUNT_FIELD_NUMBER: _builtins.int
+    CARD_INSTITUTE_FIELD_NUMBER: _builtins.int
+    AUTHORIZATION_CODE_FIELD_NUMBER: _builtins.int
+    CONTRACT_NUMBER_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    ROUNDING_INCREMENT_MINOR_FIELD_NUMBER: _builtins.int
+    DOWN_PAYMENT_FOR_FIELD_NUMBER: _builtins.int
+    KEPT_FIELD_NUMBER: _builtins.int
     payment_id: _builtins.str
     """Payment id, unique within the sale."""
-    method: Global___PaymentMethod.ValueType
+    method: _common_pb2.PaymentMethod.ValueType
     """Method."""
+    card_institute: _builtins.str
+    """Card institute or scheme (cards; named on refunds), e.g. "VISA"."""
+    authorization_code: _builtins.str
+    """Card authorization code."""
+    contract_number: _builtins.str
+    """Consumer credit contract number."""
+    reference: _builtins.str
+    """Reference (bank transfer, gateway transaction, benefit voucher)."""
+    rounding_increment_minor: _builtins.int
+    """Rounding step of the method in minor units (1: exact)."""
+    down_payment_for: _builtins.str
+    """A down payment: the consumer-credit payment it belongs to."""
     @_builtins.property
     def amount(self) -> _common_pb2.Money:
-        """Amount tendered (for cash, possibly more than the open amount)."""
+        """Amount tendered (for cash, possibly more than the open amount); negative: a refund."""
+
+    @_builtins.property
+    def kept(self) -> _common_pb2.Money:
+        """The amount booked (cash less change)."""
 
     def __init__(
         self,
         *,
         payment_id: _builtins.str = ...,
-        method: Global___PaymentMethod.ValueType = ...,
+        method: _common_pb2.PaymentMethod.ValueType = ...,
         amount: _common_pb2.Money | None = ...,
+        card_institute: _builtins.str = ...,
+        authorization_code: _builtins.str = ...,
+        contract_number: _builtins.str = ...,
+        reference: _builtins.str = ...,
+        rounding_increment_minor: _builtins.int = ...,
+        down_payment_for: _builtins.str = ...,
+        kept: _common_pb2.Money | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "kept", b"kept"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "method", b"method", "payment_id", b"payment_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "authorization_code", b"authorization_code", "card_institute", b"card_institute", "contract_number", b"contract_number", "down_payment_for", b"down_payment_for", "kept", b"kept", "method", b"method", "payment_id", b"payment_id", "reference", b"reference", "rounding_increment_minor", b"rounding_increment_minor"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -486,6 +586,17 @@ class Sale(_message.Message):
     INVOICE_ISSUED_FIELD_NUMBER: _builtins.int
     OPEN_AMOUNT_LOCAL_FIELD_NUMBER: _builtins.int
     TRAINING_FIELD_NUMBER: _builtins.int
+    ROUNDING_FIELD_NUMBER: _builtins.int
+    AMOUNT_DUE_FIELD_NUMBER: _builtins.int
+    OPEN_AMOUNT_CASH_FIELD_NUMBER: _builtins.int
+    CHANGE_CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    CHANGE_LOCAL_FIELD_NUMBER: _builtins.int
+    PARKING_CODE_FIELD_NUMBER: _builtins.int
+    PARK_TIME_FIELD_NUMBER: _builtins.int
+    HELD_BY_FIELD_NUMBER: _builtins.int
+    ORIGIN_REGISTER_ID_FIELD_NUMBER: _builtins.int
+    REVERSES_SALE_ID_FIELD_NUMBER: _builtins.int
+    REVERSES_RECEIPT_NUMBER_FIELD_NUMBER: _builtins.int
     sale_id: _builtins.str
     """Sale id."""
     state: Global___SaleState.ValueType
@@ -532,6 +643,18 @@ class Sale(_message.Message):
     """True when a full invoice was issued after posting."""
     training: _builtins.bool
     """A training sale (see CreateSaleRequest.training)."""
+    change_currency_code: _builtins.str
+    """Currency the change goes back in."""
+    parking_code: _builtins.str
+    """The parking slip's barcode ("" when never parked)."""
+    held_by: _builtins.str
+    """The register holding it (editing it, or it was handed over to)."""
+    origin_register_id: _builtins.str
+    """The register it was transferred from ("" = started here)."""
+    reverses_sale_id: _builtins.str
+    """A reversal receipt: the sale it reverses."""
+    reverses_receipt_number: _builtins.int
+    """A reversal receipt: the receipt number it reverses."""
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___SaleLine]:
         """Lines, in the order they were added."""
@@ -604,6 +727,26 @@ class Sale(_message.Message):
     def open_amount_local(self) -> _common_pb2.Money:
         """Open amount in the shop's currency."""
 
+    @_builtins.property
+    def rounding(self) -> _common_pb2.Money:
+        """Rounding difference (cash rounding), part of what the payments settle."""
+
+    @_builtins.property
+    def amount_due(self) -> _common_pb2.Money:
+        """Total plus rounding: what the payments settle (negative: money goes back)."""
+
+    @_builtins.property
+    def open_amount_cash(self) -> _common_pb2.Money:
+        """What cash would have to cover now (open amount rounded to the cash step)."""
+
+    @_builtins.property
+    def change_local(self) -> _common_pb2.Money:
+        """Change paid out in the local currency (foreign-currency cash)."""
+
+    @_builtins.property
+    def park_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was parked."""
+
     def __init__(
         self,
         *,
@@ -648,10 +791,21 @@ class Sale(_message.Message):
         invoice_issued: _builtins.bool = ...,
         open_amount_local: _common_pb2.Money | None = ...,
         training: _builtins.bool = ...,
+        rounding: _common_pb2.Money | None = ...,
+        amount_due: _common_pb2.Money | None = ...,
+        open_amount_cash: _common_pb2.Money | None = ...,
+        change_currency_code: _builtins.str = ...,
+        change_local: _common_pb2.Money | None = ...,
+        parking_code: _builtins.str = ...,
+        park_time: _timestamp_pb2.Timestamp | None = ...,
+        held_by: _builtins.str = ...,
+        origin_register_id: _builtins.str = ...,
+        reverses_sale_id: _builtins.str = ...,
+        reverses_receipt_number: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cancel_time", b"cancel_time", "change", b"change", "create_time", b"create_time", "customer", b"customer", "discount_total", b"discount_total", "net_total", b"net_total", "open_amount", b"open_amount", "open_amount_local", b"open_amount_local", "paid", b"paid", "post_time", b"post_time", "tax_total", b"tax_total", "total", b"total", "total_local", b"total_local", "tse", b"tse"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount_due", b"amount_due", "cancel_time", b"cancel_time", "change", b"change", "change_local", b"change_local", "create_time", b"create_time", "customer", b"customer", "discount_total", b"discount_total", "net_total", b"net_total", "open_amount", b"open_amount", "open_amount_cash", b"open_amount_cash", "open_amount_local", b"open_amount_local", "paid", b"paid", "park_time", b"park_time", "post_time", b"post_time", "rounding", b"rounding", "tax_total", b"tax_total", "total", b"total", "total_local", b"total_local", "tse", b"tse"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_reason", b"cancel_reason", "cancel_time", b"cancel_time", "change", b"change", "create_time", b"create_time", "currency_code", b"currency_code", "customer", b"customer", "discount_code", b"discount_code", "discount_percent", b"discount_percent", "discount_total", b"discount_total", "document_type", b"document_type", "document_type_forced", b"document_type_forced", "exchange_rate", b"exchange_rate", "invoice_issued", b"invoice_issued", "lines", b"lines", "local_currency_code", b"local_currency_code", "location_id", b"location_id", "net_total", b"net_total", "open_amount", b"open_amount", "open_amount_local", b"open_amount_local", "operator_id", b"operator_id", "paid", b"paid", "payments", b"payments", "pickup_date", b"pickup_date", "post_time", b"post_time", "rate_date", b"rate_date", "rate_source", b"rate_source", "receipt_number", b"receipt_number", "register_id", b"register_id", "revision", b"revision", "sale_id", b"sale_id", "shop_id", b"shop_id", "state", b"state", "tax_total", b"tax_total", "total", b"total", "total_local", b"total_local", "training", b"training", "tse", b"tse", "vat_direction", b"vat_direction", "vat_rounding", b"vat_rounding", "vat_totals", b"vat_totals", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_due", b"amount_due", "cancel_reason", b"cancel_reason", "cancel_time", b"cancel_time", "change", b"change", "change_currency_code", b"change_currency_code", "change_local", b"change_local", "create_time", b"create_time", "currency_code", b"currency_code", "customer", b"customer", "discount_code", b"discount_code", "discount_percent", b"discount_percent", "discount_total", b"discount_total", "document_type", b"document_type", "document_type_forced", b"document_type_forced", "exchange_rate", b"exchange_rate", "held_by", b"held_by", "invoice_issued", b"invoice_issued", "lines", b"lines", "local_currency_code", b"local_currency_code", "location_id", b"location_id", "net_total", b"net_total", "open_amount", b"open_amount", "open_amount_cash", b"open_amount_cash", "open_amount_local", b"open_amount_local", "operator_id", b"operator_id", "origin_register_id", b"origin_register_id", "paid", b"paid", "park_time", b"park_time", "parking_code", b"parking_code", "payments", b"payments", "pickup_date", b"pickup_date", "post_time", b"post_time", "rate_date", b"rate_date", "rate_source", b"rate_source", "receipt_number", b"receipt_number", "register_id", b"register_id", "reverses_receipt_number", b"reverses_receipt_number", "reverses_sale_id", b"reverses_sale_id", "revision", b"revision", "rounding", b"rounding", "sale_id", b"sale_id", "shop_id", b"shop_id", "state", b"state", "tax_total", b"tax_total", "total", b"total", "total_local", b"total_local", "training", b"training", "tse", b"tse", "vat_direction", b"vat_direction", "vat_rounding", b"vat_rounding", "vat_totals", b"vat_totals", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1019,27 +1173,55 @@ class AddPaymentRequest(_message.Message):
     SALE_ID_FIELD_NUMBER: _builtins.int
     METHOD_FIELD_NUMBER: _builtins.int
     AMOUNT_FIELD_NUMBER: _builtins.int
+    CARD_INSTITUTE_FIELD_NUMBER: _builtins.int
+    AUTHORIZATION_CODE_FIELD_NUMBER: _builtins.int
+    CONTRACT_NUMBER_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    DOWN_PAYMENT_METHOD_FIELD_NUMBER: _builtins.int
+    DOWN_PAYMENT_AMOUNT_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key."""
     sale_id: _builtins.str
     """Sale id."""
-    method: Global___PaymentMethod.ValueType
+    method: _common_pb2.PaymentMethod.ValueType
     """Method."""
+    card_institute: _builtins.str
+    """Card institute or scheme."""
+    authorization_code: _builtins.str
+    """Card authorization code."""
+    contract_number: _builtins.str
+    """Consumer credit contract number (required for consumer credit)."""
+    reference: _builtins.str
+    """Reference (bank transfer, gateway transaction, benefit voucher)."""
+    down_payment_method: _common_pb2.PaymentMethod.ValueType
+    """Consumer credit: a down payment by another method (its own payment row)."""
     @_builtins.property
     def amount(self) -> _common_pb2.Money:
-        """Amount (> 0, in the sale's currency)."""
+        """Amount in the sale's currency; unset or 0: the open amount (cash: rounded to
+        its step); negative: a refund of money going back.
+        """
+
+    @_builtins.property
+    def down_payment_amount(self) -> _common_pb2.Money:
+        """Consumer credit: the down payment's amount."""
 
     def __init__(
         self,
         *,
         request_id: _builtins.str = ...,
         sale_id: _builtins.str = ...,
-        method: Global___PaymentMethod.ValueType = ...,
+        method: _common_pb2.PaymentMethod.ValueType = ...,
         amount: _common_pb2.Money | None = ...,
+        card_institute: _builtins.str = ...,
+        authorization_code: _builtins.str = ...,
+        contract_number: _builtins.str = ...,
+        reference: _builtins.str = ...,
+        down_payment_method: _common_pb2.PaymentMethod.ValueType = ...,
+        down_payment_amount: _common_pb2.Money | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "down_payment_amount", b"down_payment_amount"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "method", b"method", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "authorization_code", b"authorization_code", "card_institute", b"card_institute", "contract_number", b"contract_number", "down_payment_amount", b"down_payment_amount", "down_payment_method", b"down_payment_method", "method", b"method", "reference", b"reference", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1053,8 +1235,11 @@ class AddPaymentResponse(_message.Message):
 
     SALE_FIELD_NUMBER: _builtins.int
     PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    DOWN_PAYMENT_ID_FIELD_NUMBER: _builtins.int
     payment_id: _builtins.str
     """Id of the new payment."""
+    down_payment_id: _builtins.str
+    """Id of the down payment ("" when none)."""
     @_builtins.property
     def sale(self) -> Global___Sale:
         """The sale after the change."""
@@ -1064,10 +1249,11 @@ class AddPaymentResponse(_message.Message):
         *,
         sale: Global___Sale | None = ...,
         payment_id: _builtins.str = ...,
+        down_payment_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["payment_id", b"payment_id", "sale", b"sale"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["down_payment_id", b"down_payment_id", "payment_id", b"payment_id", "sale", b"sale"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1135,19 +1321,31 @@ class PostSaleRequest(_message.Message):
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     SALE_ID_FIELD_NUMBER: _builtins.int
+    CHANGE_CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    BALANCE_NEGATIVE_TOTAL_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key."""
     sale_id: _builtins.str
     """Sale id."""
+    change_currency_code: _builtins.str
+    """Give the change in this currency: the sale's ("" too) or, for a foreign-currency
+    sale, the shop's local currency at the sale's rate.
+    """
+    balance_negative_total: _builtins.bool
+    """Book a negative total (an exchange giving money back) to the shop's balancing
+    account instead of refunding it (voucher surpluses are always balanced).
+    """
     def __init__(
         self,
         *,
         request_id: _builtins.str = ...,
         sale_id: _builtins.str = ...,
+        change_currency_code: _builtins.str = ...,
+        balance_negative_total: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["balance_negative_total", b"balance_negative_total", "change_currency_code", b"change_currency_code", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1979,3 +2177,788 @@ class PurgeSalesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PurgeSalesResponse: _TypeAlias = PurgeSalesResponse  # noqa: Y015
+
+@_typing.final
+class UpdatePaymentRequest(_message.Message):
+    """Request for UpdatePayment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    CARD_INSTITUTE_FIELD_NUMBER: _builtins.int
+    AUTHORIZATION_CODE_FIELD_NUMBER: _builtins.int
+    CONTRACT_NUMBER_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    sale_id: _builtins.str
+    """Sale id."""
+    payment_id: _builtins.str
+    """Payment id."""
+    card_institute: _builtins.str
+    """Card institute (unset: unchanged)."""
+    authorization_code: _builtins.str
+    """Authorization code (unset: unchanged)."""
+    contract_number: _builtins.str
+    """Contract number (unset: unchanged)."""
+    reference: _builtins.str
+    """Reference (unset: unchanged)."""
+    @_builtins.property
+    def amount(self) -> _common_pb2.Money:
+        """New amount (unset: unchanged)."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        sale_id: _builtins.str = ...,
+        payment_id: _builtins.str = ...,
+        amount: _common_pb2.Money | None = ...,
+        card_institute: _builtins.str | None = ...,
+        authorization_code: _builtins.str | None = ...,
+        contract_number: _builtins.str | None = ...,
+        reference: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_authorization_code", b"_authorization_code", "_card_institute", b"_card_institute", "_contract_number", b"_contract_number", "_reference", b"_reference", "amount", b"amount", "authorization_code", b"authorization_code", "card_institute", b"card_institute", "contract_number", b"contract_number", "reference", b"reference"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_authorization_code", b"_authorization_code", "_card_institute", b"_card_institute", "_contract_number", b"_contract_number", "_reference", b"_reference", "amount", b"amount", "authorization_code", b"authorization_code", "card_institute", b"card_institute", "contract_number", b"contract_number", "payment_id", b"payment_id", "reference", b"reference", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__authorization_code: _TypeAlias = _typing.Literal["authorization_code"]  # noqa: Y015
+    _WhichOneofArgType__authorization_code: _TypeAlias = _typing.Literal["_authorization_code", b"_authorization_code"]  # noqa: Y015
+    _WhichOneofReturnType__card_institute: _TypeAlias = _typing.Literal["card_institute"]  # noqa: Y015
+    _WhichOneofArgType__card_institute: _TypeAlias = _typing.Literal["_card_institute", b"_card_institute"]  # noqa: Y015
+    _WhichOneofReturnType__contract_number: _TypeAlias = _typing.Literal["contract_number"]  # noqa: Y015
+    _WhichOneofArgType__contract_number: _TypeAlias = _typing.Literal["_contract_number", b"_contract_number"]  # noqa: Y015
+    _WhichOneofReturnType__reference: _TypeAlias = _typing.Literal["reference"]  # noqa: Y015
+    _WhichOneofArgType__reference: _TypeAlias = _typing.Literal["_reference", b"_reference"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__authorization_code) -> _WhichOneofReturnType__authorization_code | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__card_institute) -> _WhichOneofReturnType__card_institute | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__contract_number) -> _WhichOneofReturnType__contract_number | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__reference) -> _WhichOneofReturnType__reference | None: ...
+
+Global___UpdatePaymentRequest: _TypeAlias = UpdatePaymentRequest  # noqa: Y015
+
+@_typing.final
+class UpdatePaymentResponse(_message.Message):
+    """Response for UpdatePayment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sale(self) -> Global___Sale:
+        """The sale after the change."""
+
+    def __init__(
+        self,
+        *,
+        sale: Global___Sale | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdatePaymentResponse: _TypeAlias = UpdatePaymentResponse  # noqa: Y015
+
+@_typing.final
+class SplitCardPaymentRequest(_message.Message):
+    """Request for SplitCardPayment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    PARTS_FIELD_NUMBER: _builtins.int
+    CARD_INSTITUTE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    sale_id: _builtins.str
+    """Sale id."""
+    parts: _builtins.int
+    """Number of cards (2..10)."""
+    card_institute: _builtins.str
+    """Card institute of the new payments."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        sale_id: _builtins.str = ...,
+        parts: _builtins.int = ...,
+        card_institute: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_institute", b"card_institute", "parts", b"parts", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SplitCardPaymentRequest: _TypeAlias = SplitCardPaymentRequest  # noqa: Y015
+
+@_typing.final
+class SplitCardPaymentResponse(_message.Message):
+    """Response for SplitCardPayment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_FIELD_NUMBER: _builtins.int
+    PAYMENT_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sale(self) -> Global___Sale:
+        """The sale after the change."""
+
+    @_builtins.property
+    def payment_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ids of the new card payments, in order."""
+
+    def __init__(
+        self,
+        *,
+        sale: Global___Sale | None = ...,
+        payment_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payment_ids", b"payment_ids", "sale", b"sale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SplitCardPaymentResponse: _TypeAlias = SplitCardPaymentResponse  # noqa: Y015
+
+@_typing.final
+class AddDiscountLineRequest(_message.Message):
+    """Request for AddDiscountLine."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    PERCENT_FIELD_NUMBER: _builtins.int
+    LINE_IDS_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    sale_id: _builtins.str
+    """Sale id."""
+    percent: _builtins.str
+    """Percent, decimal string 0..100 (at most 2 decimals), on line_ids."""
+    name: _builtins.str
+    """Text printed on the line ("" = "Rabatt")."""
+    @_builtins.property
+    def amount(self) -> _common_pb2.Money:
+        """Discount amount (sale currency and VAT direction)."""
+
+    @_builtins.property
+    def line_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The lines a percent discount applies to."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        sale_id: _builtins.str = ...,
+        amount: _common_pb2.Money | None = ...,
+        percent: _builtins.str = ...,
+        line_ids: _abc.Iterable[_builtins.str] | None = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "discount", b"discount", "percent", b"percent"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "discount", b"discount", "line_ids", b"line_ids", "name", b"name", "percent", b"percent", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_discount: _TypeAlias = _typing.Literal["amount", "percent"]  # noqa: Y015
+    _WhichOneofArgType_discount: _TypeAlias = _typing.Literal["discount", b"discount"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_discount) -> _WhichOneofReturnType_discount | None: ...
+
+Global___AddDiscountLineRequest: _TypeAlias = AddDiscountLineRequest  # noqa: Y015
+
+@_typing.final
+class AddDiscountLineResponse(_message.Message):
+    """Response for AddDiscountLine."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_FIELD_NUMBER: _builtins.int
+    LINE_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sale(self) -> Global___Sale:
+        """The sale after the change."""
+
+    @_builtins.property
+    def line_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ids of the new discount lines."""
+
+    def __init__(
+        self,
+        *,
+        sale: Global___Sale | None = ...,
+        line_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["line_ids", b"line_ids", "sale", b"sale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddDiscountLineResponse: _TypeAlias = AddDiscountLineResponse  # noqa: Y015
+
+@_typing.final
+class AddVoucherLineRequest(_message.Message):
+    """Request for AddVoucherLine."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    VOUCHER_CODE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    sale_id: _builtins.str
+    """Sale id."""
+    code: _builtins.str
+    """The scanned code: a voucher's code or serial, or a voucher item's barcode or id."""
+    action: Global___VoucherAction.ValueType
+    """Sell or redeem (needed when the code could be either)."""
+    voucher_code: _builtins.str
+    """Selling a voucher item that is not serial-numbered: the new voucher's code."""
+    @_builtins.property
+    def amount(self) -> _common_pb2.Money:
+        """Selling: the voucher's value (unset: the item's price). Redeeming: the amount
+        (unset: its remaining value, at most what the sale needs is not enforced).
+        """
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        sale_id: _builtins.str = ...,
+        code: _builtins.str = ...,
+        action: Global___VoucherAction.ValueType = ...,
+        amount: _common_pb2.Money | None = ...,
+        voucher_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "amount", b"amount", "code", b"code", "request_id", b"request_id", "sale_id", b"sale_id", "voucher_code", b"voucher_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddVoucherLineRequest: _TypeAlias = AddVoucherLineRequest  # noqa: Y015
+
+@_typing.final
+class AddVoucherLineResponse(_message.Message):
+    """Response for AddVoucherLine."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_FIELD_NUMBER: _builtins.int
+    LINE_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    line_id: _builtins.str
+    """Id of the new line."""
+    action: Global___VoucherAction.ValueType
+    """What was done."""
+    @_builtins.property
+    def sale(self) -> Global___Sale:
+        """The sale after the change."""
+
+    def __init__(
+        self,
+        *,
+        sale: Global___Sale | None = ...,
+        line_id: _builtins.str = ...,
+        action: Global___VoucherAction.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "line_id", b"line_id", "sale", b"sale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddVoucherLineResponse: _TypeAlias = AddVoucherLineResponse  # noqa: Y015
+
+@_typing.final
+class ListReturnableLinesRequest(_message.Message):
+    """Request for ListReturnableLines."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEM_ID_FIELD_NUMBER: _builtins.int
+    RECEIPT_NUMBER_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    item_id: _builtins.str
+    """The item whose sales to list (or receipt_number)."""
+    receipt_number: _builtins.int
+    """One receipt's lines."""
+    page_size: _builtins.int
+    """Maximum number of lines (1..200, default 50)."""
+    page_token: _builtins.str
+    """Token from a previous response."""
+    def __init__(
+        self,
+        *,
+        item_id: _builtins.str = ...,
+        receipt_number: _builtins.int = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["item_id", b"item_id", "page_size", b"page_size", "page_token", b"page_token", "receipt_number", b"receipt_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListReturnableLinesRequest: _TypeAlias = ListReturnableLinesRequest  # noqa: Y015
+
+@_typing.final
+class ReturnableLine(_message.Message):
+    """A posted receipt line that can be returned."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    RECEIPT_NUMBER_FIELD_NUMBER: _builtins.int
+    LINE_ID_FIELD_NUMBER: _builtins.int
+    POST_TIME_FIELD_NUMBER: _builtins.int
+    ITEM_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    QUANTITY_SOLD_FIELD_NUMBER: _builtins.int
+    QUANTITY_RETURNED_FIELD_NUMBER: _builtins.int
+    QUANTITY_RETURNABLE_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    UNIT_PRICE_FIELD_NUMBER: _builtins.int
+    DISCOUNT_PERCENT_FIELD_NUMBER: _builtins.int
+    sale_id: _builtins.str
+    """Original sale."""
+    receipt_number: _builtins.int
+    """Its receipt number."""
+    line_id: _builtins.str
+    """Line id."""
+    item_id: _builtins.str
+    """Item number."""
+    name: _builtins.str
+    """Name as printed."""
+    quantity_sold: _builtins.str
+    """Quantity sold."""
+    quantity_returned: _builtins.str
+    """Quantity returned so far (posted returns and stornos)."""
+    quantity_returnable: _builtins.str
+    """What can still be returned."""
+    discount_percent: _builtins.str
+    """Line discount in percent."""
+    @_builtins.property
+    def post_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was posted."""
+
+    @_builtins.property
+    def amount(self) -> _common_pb2.Money:
+        """Line amount after all discounts (sale direction)."""
+
+    @_builtins.property
+    def unit_price(self) -> _common_pb2.Money:
+        """Unit price."""
+
+    def __init__(
+        self,
+        *,
+        sale_id: _builtins.str = ...,
+        receipt_number: _builtins.int = ...,
+        line_id: _builtins.str = ...,
+        post_time: _timestamp_pb2.Timestamp | None = ...,
+        item_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        quantity_sold: _builtins.str = ...,
+        quantity_returned: _builtins.str = ...,
+        quantity_returnable: _builtins.str = ...,
+        amount: _common_pb2.Money | None = ...,
+        unit_price: _common_pb2.Money | None = ...,
+        discount_percent: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "post_time", b"post_time", "unit_price", b"unit_price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "discount_percent", b"discount_percent", "item_id", b"item_id", "line_id", b"line_id", "name", b"name", "post_time", b"post_time", "quantity_returnable", b"quantity_returnable", "quantity_returned", b"quantity_returned", "quantity_sold", b"quantity_sold", "receipt_number", b"receipt_number", "sale_id", b"sale_id", "unit_price", b"unit_price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnableLine: _TypeAlias = ReturnableLine  # noqa: Y015
+
+@_typing.final
+class ListReturnableLinesResponse(_message.Message):
+    """Response for ListReturnableLines."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token for the next page."""
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReturnableLine]:
+        """Lines, newest receipt first."""
+
+    def __init__(
+        self,
+        *,
+        lines: _abc.Iterable[Global___ReturnableLine] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListReturnableLinesResponse: _TypeAlias = ListReturnableLinesResponse  # noqa: Y015
+
+@_typing.final
+class AddReturnLineRequest(_message.Message):
+    """Request for AddReturnLine."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    ORIGINAL_SALE_ID_FIELD_NUMBER: _builtins.int
+    ORIGINAL_LINE_ID_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    sale_id: _builtins.str
+    """Sale id (the return or exchange)."""
+    original_sale_id: _builtins.str
+    """The posted sale that sold it."""
+    original_line_id: _builtins.str
+    """Its line."""
+    quantity: _builtins.str
+    """Quantity returned, decimal string (> 0; "" = all that is returnable)."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        sale_id: _builtins.str = ...,
+        original_sale_id: _builtins.str = ...,
+        original_line_id: _builtins.str = ...,
+        quantity: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["original_line_id", b"original_line_id", "original_sale_id", b"original_sale_id", "quantity", b"quantity", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddReturnLineRequest: _TypeAlias = AddReturnLineRequest  # noqa: Y015
+
+@_typing.final
+class AddReturnLineResponse(_message.Message):
+    """Response for AddReturnLine."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_FIELD_NUMBER: _builtins.int
+    LINE_ID_FIELD_NUMBER: _builtins.int
+    line_id: _builtins.str
+    """Id of the new line."""
+    @_builtins.property
+    def sale(self) -> Global___Sale:
+        """The sale after the change."""
+
+    def __init__(
+        self,
+        *,
+        sale: Global___Sale | None = ...,
+        line_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["line_id", b"line_id", "sale", b"sale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddReturnLineResponse: _TypeAlias = AddReturnLineResponse  # noqa: Y015
+
+@_typing.final
+class ReverseReceiptRequest(_message.Message):
+    """Request for ReverseReceipt."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    sale_id: _builtins.str
+    """The posted sale to reverse."""
+    reason: _builtins.str
+    """Why (journaled), up to 200 characters."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        sale_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReverseReceiptRequest: _TypeAlias = ReverseReceiptRequest  # noqa: Y015
+
+@_typing.final
+class ReverseReceiptResponse(_message.Message):
+    """Response for ReverseReceipt."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVERSAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def reversal(self) -> Global___Sale:
+        """The posted reversal receipt."""
+
+    def __init__(
+        self,
+        *,
+        reversal: Global___Sale | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["reversal", b"reversal"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reversal", b"reversal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReverseReceiptResponse: _TypeAlias = ReverseReceiptResponse  # noqa: Y015
+
+@_typing.final
+class ParkSaleRequest(_message.Message):
+    """Request for ParkSale."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    sale_id: _builtins.str
+    """Sale id."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        sale_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ParkSaleRequest: _TypeAlias = ParkSaleRequest  # noqa: Y015
+
+@_typing.final
+class ParkSaleResponse(_message.Message):
+    """Response for ParkSale."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sale(self) -> Global___Sale:
+        """The parked sale (with its parking code)."""
+
+    def __init__(
+        self,
+        *,
+        sale: Global___Sale | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ParkSaleResponse: _TypeAlias = ParkSaleResponse  # noqa: Y015
+
+@_typing.final
+class ResumeSaleRequest(_message.Message):
+    """Request for ResumeSale."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    sale_id: _builtins.str
+    """Sale id."""
+    code: _builtins.str
+    """The parking slip's barcode."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        sale_id: _builtins.str = ...,
+        code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "sale_id", b"sale_id", "sale_ref", b"sale_ref"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "request_id", b"request_id", "sale_id", b"sale_id", "sale_ref", b"sale_ref"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_sale_ref: _TypeAlias = _typing.Literal["sale_id", "code"]  # noqa: Y015
+    _WhichOneofArgType_sale_ref: _TypeAlias = _typing.Literal["sale_ref", b"sale_ref"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_sale_ref) -> _WhichOneofReturnType_sale_ref | None: ...
+
+Global___ResumeSaleRequest: _TypeAlias = ResumeSaleRequest  # noqa: Y015
+
+@_typing.final
+class ResumeSaleResponse(_message.Message):
+    """Response for ResumeSale."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sale(self) -> Global___Sale:
+        """The resumed sale (open on this register)."""
+
+    def __init__(
+        self,
+        *,
+        sale: Global___Sale | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeSaleResponse: _TypeAlias = ResumeSaleResponse  # noqa: Y015
+
+@_typing.final
+class AuditEvent(_message.Message):
+    """One audit event (a journal record)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQ_FIELD_NUMBER: _builtins.int
+    EVENT_TIME_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    OPERATOR_ID_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    DETAILS_JSON_FIELD_NUMBER: _builtins.int
+    seq: _builtins.int
+    """Journal sequence number."""
+    kind: _builtins.str
+    """What, e.g. LINE_REMOVED, PRICE_OVERRIDDEN, LINE_DISCOUNT_SET, DISCOUNT_ADDED,
+    DRAWER_OPENED_NO_SALE, RECEIPT_REVERSED, SALE_PARKED, SALE_RESUMED.
+    """
+    operator_id: _builtins.str
+    """Operator."""
+    sale_id: _builtins.str
+    """Sale concerned ("" none)."""
+    details_json: _builtins.str
+    """The record's details as JSON."""
+    @_builtins.property
+    def event_time(self) -> _timestamp_pb2.Timestamp:
+        """When."""
+
+    def __init__(
+        self,
+        *,
+        seq: _builtins.int = ...,
+        event_time: _timestamp_pb2.Timestamp | None = ...,
+        kind: _builtins.str = ...,
+        operator_id: _builtins.str = ...,
+        sale_id: _builtins.str = ...,
+        details_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event_time", b"event_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["details_json", b"details_json", "event_time", b"event_time", "kind", b"kind", "operator_id", b"operator_id", "sale_id", b"sale_id", "seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuditEvent: _TypeAlias = AuditEvent  # noqa: Y015
+
+@_typing.final
+class ListAuditEventsRequest(_message.Message):
+    """Request for ListAuditEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KINDS_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    OPERATOR_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    sale_id: _builtins.str
+    """Only this sale."""
+    operator_id: _builtins.str
+    """Only this operator."""
+    page_size: _builtins.int
+    """Maximum number of events (1..500, default 100)."""
+    page_token: _builtins.str
+    """Token from a previous response."""
+    @_builtins.property
+    def kinds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only these kinds (empty: every audit kind)."""
+
+    def __init__(
+        self,
+        *,
+        kinds: _abc.Iterable[_builtins.str] | None = ...,
+        sale_id: _builtins.str = ...,
+        operator_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kinds", b"kinds", "operator_id", b"operator_id", "page_size", b"page_size", "page_token", b"page_token", "sale_id", b"sale_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuditEventsRequest: _TypeAlias = ListAuditEventsRequest  # noqa: Y015
+
+@_typing.final
+class ListAuditEventsResponse(_message.Message):
+    """Response for ListAuditEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token for the next page."""
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuditEvent]:
+        """Events, newest first."""
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___AuditEvent] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuditEventsResponse: _TypeAlias = ListAuditEventsResponse  # noqa: Y015

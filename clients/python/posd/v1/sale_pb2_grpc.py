@@ -141,6 +141,56 @@ class SaleServiceStub:
                 request_serializer=posd_dot_v1_dot_sale__pb2.PurgeSalesRequest.SerializeToString,
                 response_deserializer=posd_dot_v1_dot_sale__pb2.PurgeSalesResponse.FromString,
                 _registered_method=True)
+        self.UpdatePayment = channel.unary_unary(
+                '/posd.v1.SaleService/UpdatePayment',
+                request_serializer=posd_dot_v1_dot_sale__pb2.UpdatePaymentRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.UpdatePaymentResponse.FromString,
+                _registered_method=True)
+        self.SplitCardPayment = channel.unary_unary(
+                '/posd.v1.SaleService/SplitCardPayment',
+                request_serializer=posd_dot_v1_dot_sale__pb2.SplitCardPaymentRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.SplitCardPaymentResponse.FromString,
+                _registered_method=True)
+        self.AddDiscountLine = channel.unary_unary(
+                '/posd.v1.SaleService/AddDiscountLine',
+                request_serializer=posd_dot_v1_dot_sale__pb2.AddDiscountLineRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.AddDiscountLineResponse.FromString,
+                _registered_method=True)
+        self.AddVoucherLine = channel.unary_unary(
+                '/posd.v1.SaleService/AddVoucherLine',
+                request_serializer=posd_dot_v1_dot_sale__pb2.AddVoucherLineRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.AddVoucherLineResponse.FromString,
+                _registered_method=True)
+        self.ListReturnableLines = channel.unary_unary(
+                '/posd.v1.SaleService/ListReturnableLines',
+                request_serializer=posd_dot_v1_dot_sale__pb2.ListReturnableLinesRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.ListReturnableLinesResponse.FromString,
+                _registered_method=True)
+        self.AddReturnLine = channel.unary_unary(
+                '/posd.v1.SaleService/AddReturnLine',
+                request_serializer=posd_dot_v1_dot_sale__pb2.AddReturnLineRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.AddReturnLineResponse.FromString,
+                _registered_method=True)
+        self.ReverseReceipt = channel.unary_unary(
+                '/posd.v1.SaleService/ReverseReceipt',
+                request_serializer=posd_dot_v1_dot_sale__pb2.ReverseReceiptRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.ReverseReceiptResponse.FromString,
+                _registered_method=True)
+        self.ParkSale = channel.unary_unary(
+                '/posd.v1.SaleService/ParkSale',
+                request_serializer=posd_dot_v1_dot_sale__pb2.ParkSaleRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.ParkSaleResponse.FromString,
+                _registered_method=True)
+        self.ResumeSale = channel.unary_unary(
+                '/posd.v1.SaleService/ResumeSale',
+                request_serializer=posd_dot_v1_dot_sale__pb2.ResumeSaleRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.ResumeSaleResponse.FromString,
+                _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/posd.v1.SaleService/ListAuditEvents',
+                request_serializer=posd_dot_v1_dot_sale__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
 
 
 class SaleServiceServicer:
@@ -302,6 +352,88 @@ class SaleServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdatePayment(self, request, context):
+        """Edits a payment until posting: its amount (a card may go down, or up to the
+        open amount) and its details (e.g. the card authorization code).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SplitCardPayment(self, request, context):
+        """Splits the open amount evenly over several card payments (the remainder cents
+        go one each to the first cards); each can be edited afterwards.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddDiscountLine(self, request, context):
+        """Adds an untracked shop discount: by amount (negative lines, one per VAT rate of
+        the goods) or by percent on chosen lines (one negative line each). Permission
+        DISCOUNT within the operator's limit. Journaled.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddVoucherLine(self, request, context):
+        """Sells (positive line) or redeems (negative line) a tracked voucher. Serial
+        vouchers are decided by stock; a code that could be either needs action.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListReturnableLines(self, request, context):
+        """The posted receipt lines that sold an item (or the lines of one receipt), with
+        what can still be returned.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddReturnLine(self, request, context):
+        """Adds a return line: the original receipt line's price and discount, negative
+        quantity, at most what was sold minus earlier returns.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReverseReceipt(self, request, context):
+        """Reverses (storno) a posted receipt: a new, signed reversal receipt with every
+        amount negated, refunded the way it was paid. Permission STORNO. The original is
+        never changed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ParkSale(self, request, context):
+        """Parks an open sale with all lines and payments, prints a parking slip with its
+        barcode and frees the register.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeSale(self, request, context):
+        """Resumes a parked sale by its id or its slip's barcode (also one parked at
+        another register of the store). Refused while another register holds it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAuditEvents(self, request, context):
+        """The audit trail: removed lines, price overrides, discounts, drawer openings
+        without a sale, stornos, parking … with operator and time. Newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SaleServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -409,6 +541,56 @@ def add_SaleServiceServicer_to_server(servicer, server):
                     servicer.PurgeSales,
                     request_deserializer=posd_dot_v1_dot_sale__pb2.PurgeSalesRequest.FromString,
                     response_serializer=posd_dot_v1_dot_sale__pb2.PurgeSalesResponse.SerializeToString,
+            ),
+            'UpdatePayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePayment,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.UpdatePaymentRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.UpdatePaymentResponse.SerializeToString,
+            ),
+            'SplitCardPayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.SplitCardPayment,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.SplitCardPaymentRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.SplitCardPaymentResponse.SerializeToString,
+            ),
+            'AddDiscountLine': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddDiscountLine,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.AddDiscountLineRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.AddDiscountLineResponse.SerializeToString,
+            ),
+            'AddVoucherLine': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddVoucherLine,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.AddVoucherLineRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.AddVoucherLineResponse.SerializeToString,
+            ),
+            'ListReturnableLines': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReturnableLines,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.ListReturnableLinesRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.ListReturnableLinesResponse.SerializeToString,
+            ),
+            'AddReturnLine': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddReturnLine,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.AddReturnLineRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.AddReturnLineResponse.SerializeToString,
+            ),
+            'ReverseReceipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReverseReceipt,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.ReverseReceiptRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.ReverseReceiptResponse.SerializeToString,
+            ),
+            'ParkSale': grpc.unary_unary_rpc_method_handler(
+                    servicer.ParkSale,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.ParkSaleRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.ParkSaleResponse.SerializeToString,
+            ),
+            'ResumeSale': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeSale,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.ResumeSaleRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.ResumeSaleResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.ListAuditEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -980,6 +1162,276 @@ class SaleService:
             '/posd.v1.SaleService/PurgeSales',
             posd_dot_v1_dot_sale__pb2.PurgeSalesRequest.SerializeToString,
             posd_dot_v1_dot_sale__pb2.PurgeSalesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/UpdatePayment',
+            posd_dot_v1_dot_sale__pb2.UpdatePaymentRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.UpdatePaymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SplitCardPayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/SplitCardPayment',
+            posd_dot_v1_dot_sale__pb2.SplitCardPaymentRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.SplitCardPaymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddDiscountLine(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/AddDiscountLine',
+            posd_dot_v1_dot_sale__pb2.AddDiscountLineRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.AddDiscountLineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddVoucherLine(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/AddVoucherLine',
+            posd_dot_v1_dot_sale__pb2.AddVoucherLineRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.AddVoucherLineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReturnableLines(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/ListReturnableLines',
+            posd_dot_v1_dot_sale__pb2.ListReturnableLinesRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.ListReturnableLinesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddReturnLine(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/AddReturnLine',
+            posd_dot_v1_dot_sale__pb2.AddReturnLineRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.AddReturnLineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReverseReceipt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/ReverseReceipt',
+            posd_dot_v1_dot_sale__pb2.ReverseReceiptRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.ReverseReceiptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ParkSale(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/ParkSale',
+            posd_dot_v1_dot_sale__pb2.ParkSaleRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.ParkSaleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeSale(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/ResumeSale',
+            posd_dot_v1_dot_sale__pb2.ResumeSaleRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.ResumeSaleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/ListAuditEvents',
+            posd_dot_v1_dot_sale__pb2.ListAuditEventsRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -88,6 +88,48 @@ class SaleServiceStub:
     older_than (permission STORNO). Sales with payments or a pick-up date still ahead
     are kept and reported.
     """
+    UpdatePayment: _grpc.UnaryUnaryMultiCallable[_sale_pb2.UpdatePaymentRequest, _sale_pb2.UpdatePaymentResponse]
+    """Edits a payment until posting: its amount (a card may go down, or up to the
+    open amount) and its details (e.g. the card authorization code).
+    """
+    SplitCardPayment: _grpc.UnaryUnaryMultiCallable[_sale_pb2.SplitCardPaymentRequest, _sale_pb2.SplitCardPaymentResponse]
+    """Splits the open amount evenly over several card payments (the remainder cents
+    go one each to the first cards); each can be edited afterwards.
+    """
+    AddDiscountLine: _grpc.UnaryUnaryMultiCallable[_sale_pb2.AddDiscountLineRequest, _sale_pb2.AddDiscountLineResponse]
+    """Adds an untracked shop discount: by amount (negative lines, one per VAT rate of
+    the goods) or by percent on chosen lines (one negative line each). Permission
+    DISCOUNT within the operator's limit. Journaled.
+    """
+    AddVoucherLine: _grpc.UnaryUnaryMultiCallable[_sale_pb2.AddVoucherLineRequest, _sale_pb2.AddVoucherLineResponse]
+    """Sells (positive line) or redeems (negative line) a tracked voucher. Serial
+    vouchers are decided by stock; a code that could be either needs action.
+    """
+    ListReturnableLines: _grpc.UnaryUnaryMultiCallable[_sale_pb2.ListReturnableLinesRequest, _sale_pb2.ListReturnableLinesResponse]
+    """The posted receipt lines that sold an item (or the lines of one receipt), with
+    what can still be returned.
+    """
+    AddReturnLine: _grpc.UnaryUnaryMultiCallable[_sale_pb2.AddReturnLineRequest, _sale_pb2.AddReturnLineResponse]
+    """Adds a return line: the original receipt line's price and discount, negative
+    quantity, at most what was sold minus earlier returns.
+    """
+    ReverseReceipt: _grpc.UnaryUnaryMultiCallable[_sale_pb2.ReverseReceiptRequest, _sale_pb2.ReverseReceiptResponse]
+    """Reverses (storno) a posted receipt: a new, signed reversal receipt with every
+    amount negated, refunded the way it was paid. Permission STORNO. The original is
+    never changed.
+    """
+    ParkSale: _grpc.UnaryUnaryMultiCallable[_sale_pb2.ParkSaleRequest, _sale_pb2.ParkSaleResponse]
+    """Parks an open sale with all lines and payments, prints a parking slip with its
+    barcode and frees the register.
+    """
+    ResumeSale: _grpc.UnaryUnaryMultiCallable[_sale_pb2.ResumeSaleRequest, _sale_pb2.ResumeSaleResponse]
+    """Resumes a parked sale by its id or its slip's barcode (also one parked at
+    another register of the store). Refused while another register holds it.
+    """
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_sale_pb2.ListAuditEventsRequest, _sale_pb2.ListAuditEventsResponse]
+    """The audit trail: removed lines, price overrides, discounts, drawer openings
+    without a sale, stornos, parking … with operator and time. Newest first.
+    """
 
 @_typing.type_check_only
 class SaleServiceAsyncStub(SaleServiceStub):
@@ -148,6 +190,48 @@ class SaleServiceAsyncStub(SaleServiceStub):
     """Cancels (with their TSE transactions) or removes open sales idle for longer than
     older_than (permission STORNO). Sales with payments or a pick-up date still ahead
     are kept and reported.
+    """
+    UpdatePayment: _aio.UnaryUnaryMultiCallable[_sale_pb2.UpdatePaymentRequest, _sale_pb2.UpdatePaymentResponse]  # type: ignore[assignment]
+    """Edits a payment until posting: its amount (a card may go down, or up to the
+    open amount) and its details (e.g. the card authorization code).
+    """
+    SplitCardPayment: _aio.UnaryUnaryMultiCallable[_sale_pb2.SplitCardPaymentRequest, _sale_pb2.SplitCardPaymentResponse]  # type: ignore[assignment]
+    """Splits the open amount evenly over several card payments (the remainder cents
+    go one each to the first cards); each can be edited afterwards.
+    """
+    AddDiscountLine: _aio.UnaryUnaryMultiCallable[_sale_pb2.AddDiscountLineRequest, _sale_pb2.AddDiscountLineResponse]  # type: ignore[assignment]
+    """Adds an untracked shop discount: by amount (negative lines, one per VAT rate of
+    the goods) or by percent on chosen lines (one negative line each). Permission
+    DISCOUNT within the operator's limit. Journaled.
+    """
+    AddVoucherLine: _aio.UnaryUnaryMultiCallable[_sale_pb2.AddVoucherLineRequest, _sale_pb2.AddVoucherLineResponse]  # type: ignore[assignment]
+    """Sells (positive line) or redeems (negative line) a tracked voucher. Serial
+    vouchers are decided by stock; a code that could be either needs action.
+    """
+    ListReturnableLines: _aio.UnaryUnaryMultiCallable[_sale_pb2.ListReturnableLinesRequest, _sale_pb2.ListReturnableLinesResponse]  # type: ignore[assignment]
+    """The posted receipt lines that sold an item (or the lines of one receipt), with
+    what can still be returned.
+    """
+    AddReturnLine: _aio.UnaryUnaryMultiCallable[_sale_pb2.AddReturnLineRequest, _sale_pb2.AddReturnLineResponse]  # type: ignore[assignment]
+    """Adds a return line: the original receipt line's price and discount, negative
+    quantity, at most what was sold minus earlier returns.
+    """
+    ReverseReceipt: _aio.UnaryUnaryMultiCallable[_sale_pb2.ReverseReceiptRequest, _sale_pb2.ReverseReceiptResponse]  # type: ignore[assignment]
+    """Reverses (storno) a posted receipt: a new, signed reversal receipt with every
+    amount negated, refunded the way it was paid. Permission STORNO. The original is
+    never changed.
+    """
+    ParkSale: _aio.UnaryUnaryMultiCallable[_sale_pb2.ParkSaleRequest, _sale_pb2.ParkSaleResponse]  # type: ignore[assignment]
+    """Parks an open sale with all lines and payments, prints a parking slip with its
+    barcode and frees the register.
+    """
+    ResumeSale: _aio.UnaryUnaryMultiCallable[_sale_pb2.ResumeSaleRequest, _sale_pb2.ResumeSaleResponse]  # type: ignore[assignment]
+    """Resumes a parked sale by its id or its slip's barcode (also one parked at
+    another register of the store). Refused while another register holds it.
+    """
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_sale_pb2.ListAuditEventsRequest, _sale_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """The audit trail: removed lines, price overrides, discounts, drawer openings
+    without a sale, stornos, parking … with operator and time. Newest first.
     """
 
 class SaleServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -332,6 +416,108 @@ class SaleServiceServicer(metaclass=_abc_1.ABCMeta):
         """Cancels (with their TSE transactions) or removes open sales idle for longer than
         older_than (permission STORNO). Sales with payments or a pick-up date still ahead
         are kept and reported.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdatePayment(
+        self,
+        request: _sale_pb2.UpdatePaymentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.UpdatePaymentResponse, _abc.Awaitable[_sale_pb2.UpdatePaymentResponse]]:
+        """Edits a payment until posting: its amount (a card may go down, or up to the
+        open amount) and its details (e.g. the card authorization code).
+        """
+
+    @_abc_1.abstractmethod
+    def SplitCardPayment(
+        self,
+        request: _sale_pb2.SplitCardPaymentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.SplitCardPaymentResponse, _abc.Awaitable[_sale_pb2.SplitCardPaymentResponse]]:
+        """Splits the open amount evenly over several card payments (the remainder cents
+        go one each to the first cards); each can be edited afterwards.
+        """
+
+    @_abc_1.abstractmethod
+    def AddDiscountLine(
+        self,
+        request: _sale_pb2.AddDiscountLineRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.AddDiscountLineResponse, _abc.Awaitable[_sale_pb2.AddDiscountLineResponse]]:
+        """Adds an untracked shop discount: by amount (negative lines, one per VAT rate of
+        the goods) or by percent on chosen lines (one negative line each). Permission
+        DISCOUNT within the operator's limit. Journaled.
+        """
+
+    @_abc_1.abstractmethod
+    def AddVoucherLine(
+        self,
+        request: _sale_pb2.AddVoucherLineRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.AddVoucherLineResponse, _abc.Awaitable[_sale_pb2.AddVoucherLineResponse]]:
+        """Sells (positive line) or redeems (negative line) a tracked voucher. Serial
+        vouchers are decided by stock; a code that could be either needs action.
+        """
+
+    @_abc_1.abstractmethod
+    def ListReturnableLines(
+        self,
+        request: _sale_pb2.ListReturnableLinesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.ListReturnableLinesResponse, _abc.Awaitable[_sale_pb2.ListReturnableLinesResponse]]:
+        """The posted receipt lines that sold an item (or the lines of one receipt), with
+        what can still be returned.
+        """
+
+    @_abc_1.abstractmethod
+    def AddReturnLine(
+        self,
+        request: _sale_pb2.AddReturnLineRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.AddReturnLineResponse, _abc.Awaitable[_sale_pb2.AddReturnLineResponse]]:
+        """Adds a return line: the original receipt line's price and discount, negative
+        quantity, at most what was sold minus earlier returns.
+        """
+
+    @_abc_1.abstractmethod
+    def ReverseReceipt(
+        self,
+        request: _sale_pb2.ReverseReceiptRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.ReverseReceiptResponse, _abc.Awaitable[_sale_pb2.ReverseReceiptResponse]]:
+        """Reverses (storno) a posted receipt: a new, signed reversal receipt with every
+        amount negated, refunded the way it was paid. Permission STORNO. The original is
+        never changed.
+        """
+
+    @_abc_1.abstractmethod
+    def ParkSale(
+        self,
+        request: _sale_pb2.ParkSaleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.ParkSaleResponse, _abc.Awaitable[_sale_pb2.ParkSaleResponse]]:
+        """Parks an open sale with all lines and payments, prints a parking slip with its
+        barcode and frees the register.
+        """
+
+    @_abc_1.abstractmethod
+    def ResumeSale(
+        self,
+        request: _sale_pb2.ResumeSaleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.ResumeSaleResponse, _abc.Awaitable[_sale_pb2.ResumeSaleResponse]]:
+        """Resumes a parked sale by its id or its slip's barcode (also one parked at
+        another register of the store). Refused while another register holds it.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _sale_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.ListAuditEventsResponse, _abc.Awaitable[_sale_pb2.ListAuditEventsResponse]]:
+        """The audit trail: removed lines, price overrides, discounts, drawer openings
+        without a sale, stornos, parking … with operator and time. Newest first.
         """
 
 def add_SaleServiceServicer_to_server(servicer: SaleServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -96,6 +96,28 @@ DOCUMENT_TYPE_INVOICE: DocumentType.ValueType  # 2
 """Full invoice with the customer's name and address."""
 Global___DocumentType: _TypeAlias = DocumentType  # noqa: Y015
 
+class _ParkingBarcode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ParkingBarcodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ParkingBarcode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PARKING_BARCODE_UNSPECIFIED: _ParkingBarcode.ValueType  # 0
+    PARKING_BARCODE_EAN13: _ParkingBarcode.ValueType  # 1
+    """EAN-13: prefix, register number, parking number, check digit."""
+    PARKING_BARCODE_CODE128: _ParkingBarcode.ValueType  # 2
+    """Code128: "P", register number, parking number."""
+
+class ParkingBarcode(_ParkingBarcode, metaclass=_ParkingBarcodeEnumTypeWrapper):
+    """Symbology of parking slips."""
+
+PARKING_BARCODE_UNSPECIFIED: ParkingBarcode.ValueType  # 0
+PARKING_BARCODE_EAN13: ParkingBarcode.ValueType  # 1
+"""EAN-13: prefix, register number, parking number, check digit."""
+PARKING_BARCODE_CODE128: ParkingBarcode.ValueType  # 2
+"""Code128: "P", register number, parking number."""
+Global___ParkingBarcode: _TypeAlias = ParkingBarcode  # noqa: Y015
+
 @_typing.final
 class FixedRate(_message.Message):
     """A fixed exchange rate of a shop."""
@@ -226,6 +248,12 @@ class Shop(_message.Message):
     ROLE_DISCOUNT_LIMITS_FIELD_NUMBER: _builtins.int
     OPERATOR_DISCOUNT_LIMITS_FIELD_NUMBER: _builtins.int
     EMPTY_SALE_TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
+    CARD_AUTHORIZATION_REQUIRED_FIELD_NUMBER: _builtins.int
+    REFUND_METHODS_FIELD_NUMBER: _builtins.int
+    BALANCING_ACCOUNT_FIELD_NUMBER: _builtins.int
+    PAYMENT_ROUNDING_FIELD_NUMBER: _builtins.int
+    PARKING_BARCODE_FIELD_NUMBER: _builtins.int
+    PARKING_PREFIX_FIELD_NUMBER: _builtins.int
     shop_id: _builtins.str
     """Shop id."""
     name: _builtins.str
@@ -246,6 +274,14 @@ class Shop(_message.Message):
     """Scanning a vendor number lists the vendor's items."""
     empty_sale_timeout_seconds: _builtins.int
     """An empty sale idle this long is removed (0: 900 s)."""
+    card_authorization_required: _builtins.bool
+    """PostSale refuses card payments without an authorization code."""
+    balancing_account: _builtins.str
+    """The balancing account (Ausgleichskonto) negative totals are booked to."""
+    parking_barcode: Global___ParkingBarcode.ValueType
+    """Parking slips: EAN-13 from parking_prefix (default), or Code128."""
+    parking_prefix: _builtins.str
+    """EAN-13 parking codes start with these 2 digits (default "29", an in-store range)."""
     @_builtins.property
     def fixed_rates(self) -> _containers.RepeatedCompositeFieldContainer[Global___FixedRate]:
         """Fixed exchange rates (else the daily rate applies)."""
@@ -272,6 +308,14 @@ class Shop(_message.Message):
     def operator_discount_limits(self) -> _containers.RepeatedCompositeFieldContainer[Global___DiscountLimit]:
         """Discount limits per operator (override the role's)."""
 
+    @_builtins.property
+    def refund_methods(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.PaymentMethod.ValueType]:
+        """Methods a refund may go out by (empty: cash and card)."""
+
+    @_builtins.property
+    def payment_rounding(self) -> _containers.RepeatedCompositeFieldContainer[Global___PaymentRounding]:
+        """Rounding of other methods than cash (cash: cash_rounding)."""
+
     def __init__(
         self,
         *,
@@ -291,14 +335,50 @@ class Shop(_message.Message):
         role_discount_limits: _abc.Iterable[Global___DiscountLimit] | None = ...,
         operator_discount_limits: _abc.Iterable[Global___DiscountLimit] | None = ...,
         empty_sale_timeout_seconds: _builtins.int = ...,
+        card_authorization_required: _builtins.bool = ...,
+        refund_methods: _abc.Iterable[_common_pb2.PaymentMethod.ValueType] | None = ...,
+        balancing_account: _builtins.str = ...,
+        payment_rounding: _abc.Iterable[Global___PaymentRounding] | None = ...,
+        parking_barcode: Global___ParkingBarcode.ValueType = ...,
+        parking_prefix: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["simplified_invoice_limit", b"simplified_invoice_limit"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_negative_stock", b"allow_negative_stock", "cash_rounding", b"cash_rounding", "currency_code", b"currency_code", "default_customer_number", b"default_customer_number", "discounts", b"discounts", "empty_sale_timeout_seconds", b"empty_sale_timeout_seconds", "fixed_rates", b"fixed_rates", "name", b"name", "operator_discount_limits", b"operator_discount_limits", "price_edit_allowed", b"price_edit_allowed", "role_discount_limits", b"role_discount_limits", "shop_id", b"shop_id", "simplified_invoice_limit", b"simplified_invoice_limit", "vat_policy", b"vat_policy", "vat_rounding", b"vat_rounding", "vendor_scan_allowed", b"vendor_scan_allowed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_negative_stock", b"allow_negative_stock", "balancing_account", b"balancing_account", "card_authorization_required", b"card_authorization_required", "cash_rounding", b"cash_rounding", "currency_code", b"currency_code", "default_customer_number", b"default_customer_number", "discounts", b"discounts", "empty_sale_timeout_seconds", b"empty_sale_timeout_seconds", "fixed_rates", b"fixed_rates", "name", b"name", "operator_discount_limits", b"operator_discount_limits", "parking_barcode", b"parking_barcode", "parking_prefix", b"parking_prefix", "payment_rounding", b"payment_rounding", "price_edit_allowed", b"price_edit_allowed", "refund_methods", b"refund_methods", "role_discount_limits", b"role_discount_limits", "shop_id", b"shop_id", "simplified_invoice_limit", b"simplified_invoice_limit", "vat_policy", b"vat_policy", "vat_rounding", b"vat_rounding", "vendor_scan_allowed", b"vendor_scan_allowed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Shop: _TypeAlias = Shop  # noqa: Y015
+
+@_typing.final
+class PaymentRounding(_message.Message):
+    """Rounding of a payment method in a currency."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    PAYMENT_METHOD_FIELD_NUMBER: _builtins.int
+    INCREMENT_MINOR_FIELD_NUMBER: _builtins.int
+    currency_code: _builtins.str
+    """Currency."""
+    payment_method: _common_pb2.PaymentMethod.ValueType
+    """Method."""
+    increment_minor: _builtins.int
+    """Step in minor units."""
+    def __init__(
+        self,
+        *,
+        currency_code: _builtins.str = ...,
+        payment_method: _common_pb2.PaymentMethod.ValueType = ...,
+        increment_minor: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency_code", b"currency_code", "increment_minor", b"increment_minor", "payment_method", b"payment_method"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PaymentRounding: _TypeAlias = PaymentRounding  # noqa: Y015
 
 @_typing.final
 class DocumentRequirement(_message.Message):
@@ -338,6 +418,8 @@ class Register(_message.Message):
     DOCUMENT_TYPES_FIELD_NUMBER: _builtins.int
     REQUIREMENTS_FIELD_NUMBER: _builtins.int
     PRICE_EDIT_ALLOWED_FIELD_NUMBER: _builtins.int
+    ORDERS_ONLY_FIELD_NUMBER: _builtins.int
+    REGISTER_NUMBER_FIELD_NUMBER: _builtins.int
     register_id: _builtins.str
     """Register id."""
     shop_id: _builtins.str
@@ -346,6 +428,10 @@ class Register(_message.Message):
     """Stock location its sales take stock from."""
     price_edit_allowed: _builtins.bool
     """Prices may be edited at this register (with the shop's consent)."""
+    orders_only: _builtins.bool
+    """Takes orders only: builds and parks sales, posts no receipts."""
+    register_number: _builtins.int
+    """Number of the register in the store (1..99), part of its parking codes."""
     @_builtins.property
     def document_types(self) -> _containers.RepeatedScalarFieldContainer[Global___DocumentType.ValueType]:
         """Documents it may issue (empty: all)."""
@@ -363,10 +449,12 @@ class Register(_message.Message):
         document_types: _abc.Iterable[Global___DocumentType.ValueType] | None = ...,
         requirements: _abc.Iterable[Global___DocumentRequirement] | None = ...,
         price_edit_allowed: _builtins.bool = ...,
+        orders_only: _builtins.bool = ...,
+        register_number: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_types", b"document_types", "location_id", b"location_id", "price_edit_allowed", b"price_edit_allowed", "register_id", b"register_id", "requirements", b"requirements", "shop_id", b"shop_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_types", b"document_types", "location_id", b"location_id", "orders_only", b"orders_only", "price_edit_allowed", b"price_edit_allowed", "register_id", b"register_id", "register_number", b"register_number", "requirements", b"requirements", "shop_id", b"shop_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -50,3 +50,9 @@ CREATE TABLE vouchers (
     redeemed_sale_id TEXT,
     updated_at       TEXT NOT NULL
 ) WITHOUT ROWID;
+
+-- shop rules of the full sale part 2 (card authorization, refund methods, balancing
+-- account, rounding of other methods than cash, parking barcodes) as one JSON object
+ALTER TABLE shops ADD COLUMN sale_rules TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE registers ADD COLUMN orders_only INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE registers ADD COLUMN register_number INTEGER NOT NULL DEFAULT 1;

@@ -1,0 +1,384 @@
+"""SaleService RPCs of the full sale, part 2: payments, shop discount lines, vouchers,
+returns, reversal receipts, parking, the audit trail.
+
+Mixed into ``SaleServicer`` (api/servicers.py), like api/sale_rpcs.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from posd.v1 import sale_pb2
+
+from posd_daemon.api import convert
+from posd_daemon.api.runtime import Context, Runtime
+from posd_daemon.domain.errors import invalid
+from posd_daemon.domain.operators import Operator
+from posd_daemon.domain.pricing import fmt_decimal
+from posd_daemon.domain.sale import Sale, format_quantity
+from posd_daemon.services.executor import Tx
+from posd_daemon.services.fiscal import FiscalGateway
+from posd_daemon.services.sale_ops import LinesAdded, VoucherAdded
+from posd_daemon.services.sales import SaleCommands
+from posd_daemon.store import fiscal as fstore
+
+
+class SettleRpcs:
+    rt: Runtime
+    sales: SaleCommands
+    fiscal: FiscalGateway
+
+    #: defined by SaleRpcs (publishes sale events)
+    _notify: Callable[..., None]
+
+    async def _run(
+        self,
+        context: Context,
+        method: str,
+        request: Any,
+        action: Callable[[Tx, Operator], Any],
+        encode: Callable[[Any], Any],
+        response_type: Any,
+        event: str = "line_updated",
+    ) -> Any:
+        async def run() -> Any:
+            op = await self.rt.operator(context)
+            response = await self.rt.mutate(
+                method, request, lambda tx: action(tx, op), encode, response_type
+            )
+            sale = getattr(response, "sale", None)
+            if sale is not None and event:
+                self._notify(event, sale, op)
+            return response
+
+        return await self.rt.call(context, method, request, run)
+
+    # -- payments ---------------------------------------------------------------------------
+
+    async def AddPayment(
+        self, request: sale_pb2.AddPaymentRequest, context: Context
+    ) -> sale_pb2.AddPaymentResponse:
+        method = request.method
+        amount = request.amount.amount_minor if request.HasField("amount") else 0
+        currency = request.amount.currency_code if request.HasField("amount") else ""
+
+        def action(tx: Tx, op: Operator) -> tuple[Sale, str, str]:
+            m = convert.payment_method_from_pb(method)
+            down = None
+            if request.down_payment_method or request.HasField("down_payment_amount"):
+                down = (
+                    convert.payment_method_from_pb(
+                        request.down_payment_method, "down_payment_method"
+                    ),
+                    request.down_payment_amount.amount_minor,
+                )
+            cur = currency or self.sales.get(tx.conn, request.sale_id).currency
+            return self.sales.add_payment(
+                tx,
+                op,
+                request.sale_id,
+                m,
+                amount,
+                cur,
+                card_institute=request.card_institute,
+                authorization_code=request.authorization_code,
+                contract_number=request.contract_number,
+                reference=request.reference,
+                down_payment=down,
+            )
+
+        def encode(r: tuple[Sale, str, str]) -> sale_pb2.AddPaymentResponse:
+            return sale_pb2.AddPaymentResponse(
+                sale=convert.sale_to_pb(r[0]), payment_id=r[1], down_payment_id=r[2]
+            )
+
+        result: sale_pb2.AddPaymentResponse = await self._run(
+            context, "AddPayment", request, action, encode, sale_pb2.AddPaymentResponse,
+            "payment_added",
+        )  # fmt: skip
+        return result
+
+    async def UpdatePayment(
+        self, request: sale_pb2.UpdatePaymentRequest, context: Context
+    ) -> sale_pb2.UpdatePaymentResponse:
+        details = {
+            name: getattr(request, name) if request.HasField(name) else None
+            for name in ("card_institute", "authorization_code", "contract_number", "reference")
+        }
+        has_amount = request.HasField("amount")
+
+        def action(tx: Tx, op: Operator) -> Sale:
+            return self.sales.update_payment(
+                tx,
+                op,
+                request.sale_id,
+                request.payment_id,
+                amount=request.amount.amount_minor if has_amount else None,
+                currency=request.amount.currency_code,
+                details=details,
+            )
+
+        result: sale_pb2.UpdatePaymentResponse = await self._run(
+            context, "UpdatePayment", request, action,
+            lambda s: sale_pb2.UpdatePaymentResponse(sale=convert.sale_to_pb(s)),
+            sale_pb2.UpdatePaymentResponse, "payment_added",
+        )  # fmt: skip
+        return result
+
+    async def SplitCardPayment(
+        self, request: sale_pb2.SplitCardPaymentRequest, context: Context
+    ) -> sale_pb2.SplitCardPaymentResponse:
+        def action(tx: Tx, op: Operator) -> tuple[Sale, list[str]]:
+            return self.sales.split_card_payment(
+                tx, op, request.sale_id, request.parts, request.card_institute
+            )
+
+        result: sale_pb2.SplitCardPaymentResponse = await self._run(
+            context, "SplitCardPayment", request, action,
+            lambda r: sale_pb2.SplitCardPaymentResponse(
+                sale=convert.sale_to_pb(r[0]), payment_ids=r[1]
+            ),
+            sale_pb2.SplitCardPaymentResponse, "payment_added",
+        )  # fmt: skip
+        return result
+
+    # -- discounts, vouchers, returns --------------------------------------------------------
+
+    async def AddDiscountLine(
+        self, request: sale_pb2.AddDiscountLineRequest, context: Context
+    ) -> sale_pb2.AddDiscountLineResponse:
+        which = request.WhichOneof("discount")
+
+        def action(tx: Tx, op: Operator) -> LinesAdded:
+            if which is None:
+                raise invalid("discount", "give an amount or a percent")
+            return self.sales.add_discount_line(
+                tx,
+                op,
+                request.sale_id,
+                amount=request.amount.amount_minor if which == "amount" else None,
+                currency=request.amount.currency_code,
+                percent_text=request.percent if which == "percent" else None,
+                line_ids=list(request.line_ids),
+                name=request.name,
+            )
+
+        result: sale_pb2.AddDiscountLineResponse = await self._run(
+            context, "AddDiscountLine", request, action,
+            lambda r: sale_pb2.AddDiscountLineResponse(
+                sale=convert.sale_to_pb(r.sale), line_ids=list(r.line_ids)
+            ),
+            sale_pb2.AddDiscountLineResponse,
+        )  # fmt: skip
+        return result
+
+    async def AddVoucherLine(
+        self, request: sale_pb2.AddVoucherLineRequest, context: Context
+    ) -> sale_pb2.AddVoucherLineResponse:
+        sell = {
+            sale_pb2.VOUCHER_ACTION_SELL: True,
+            sale_pb2.VOUCHER_ACTION_REDEEM: False,
+        }.get(request.action)
+        if sell is None and request.action != sale_pb2.VOUCHER_ACTION_UNSPECIFIED:
+            sell_error = True
+        else:
+            sell_error = False
+
+        def action(tx: Tx, op: Operator) -> VoucherAdded:
+            if sell_error:
+                raise invalid("action", "unknown voucher action")
+            return self.sales.add_voucher_line(
+                tx,
+                op,
+                request.sale_id,
+                request.code,
+                sell=sell,
+                amount=request.amount.amount_minor if request.HasField("amount") else None,
+                currency=request.amount.currency_code,
+                voucher_code=request.voucher_code,
+            )
+
+        def encode(r: VoucherAdded) -> sale_pb2.AddVoucherLineResponse:
+            return sale_pb2.AddVoucherLineResponse(
+                sale=convert.sale_to_pb(r.sale),
+                line_id=r.line_id,
+                action=sale_pb2.VOUCHER_ACTION_SELL if r.sold else sale_pb2.VOUCHER_ACTION_REDEEM,
+            )
+
+        result: sale_pb2.AddVoucherLineResponse = await self._run(
+            context, "AddVoucherLine", request, action, encode, sale_pb2.AddVoucherLineResponse
+        )
+        return result
+
+    async def ListReturnableLines(
+        self, request: sale_pb2.ListReturnableLinesRequest, context: Context
+    ) -> sale_pb2.ListReturnableLinesResponse:
+        async def run() -> sale_pb2.ListReturnableLinesResponse:
+            await self.rt.operator(context)
+            lines, token = await self.rt.db.read(
+                lambda c: self.sales.returnable_lines(
+                    c,
+                    item_id=request.item_id,
+                    receipt_number=request.receipt_number,
+                    page_size=request.page_size,
+                    page_token=request.page_token,
+                )
+            )
+            out = sale_pb2.ListReturnableLinesResponse(next_page_token=token)
+            for r in lines:
+                line = out.lines.add(
+                    sale_id=r.sale_id,
+                    receipt_number=r.receipt_number,
+                    line_id=r.line_id,
+                    item_id=r.item_id,
+                    name=r.name,
+                    quantity_sold=format_quantity(r.sold),
+                    quantity_returned=format_quantity(r.returned),
+                    quantity_returnable=format_quantity(r.returnable),
+                    amount=convert.money(r.amount, r.currency),
+                    unit_price=convert.money(r.unit_price, r.currency),
+                    discount_percent=fmt_decimal(r.discount_percent),
+                )
+                ts = convert.timestamp(r.posted_at)
+                if ts is not None:
+                    line.post_time.CopyFrom(ts)
+            return out
+
+        return await self.rt.call(context, "ListReturnableLines", request, run)
+
+    async def AddReturnLine(
+        self, request: sale_pb2.AddReturnLineRequest, context: Context
+    ) -> sale_pb2.AddReturnLineResponse:
+        def action(tx: Tx, op: Operator) -> tuple[Sale, str]:
+            return self.sales.add_return_line(
+                tx,
+                op,
+                request.sale_id,
+                request.original_sale_id,
+                request.original_line_id,
+                request.quantity,
+            )
+
+        result: sale_pb2.AddReturnLineResponse = await self._run(
+            context, "AddReturnLine", request, action,
+            lambda r: sale_pb2.AddReturnLineResponse(sale=convert.sale_to_pb(r[0]), line_id=r[1]),
+            sale_pb2.AddReturnLineResponse,
+        )  # fmt: skip
+        return result
+
+    # -- storno ---------------------------------------------------------------------------------
+
+    async def ReverseReceipt(
+        self, request: sale_pb2.ReverseReceiptRequest, context: Context
+    ) -> sale_pb2.ReverseReceiptResponse:
+        """Builds the reversal receipt (one transaction), then posts it like any receipt:
+        TSE-signed (or outage-marked), receipt number, refunds, journal, print."""
+
+        async def run() -> sale_pb2.ReverseReceiptResponse:
+            op = await self.rt.operator(context)
+            answered = await self.rt.answered(
+                "ReverseReceipt", request, sale_pb2.ReverseReceiptResponse
+            )
+            if answered is not None:
+                return answered
+            start = time.perf_counter()
+            reversal = await self.rt.db.write(
+                lambda tx: self.sales.build_reversal(tx, op, request.sale_id, request.reason)
+            )
+            rid = reversal.sale_id
+            validated = self.rt.db.read_now(lambda c: self.sales.validate_post(c, op, rid))
+            self.sales.check_editable(rid)
+            self.sales.posting.add(rid)
+            try:
+                row: fstore.SaleTse | None = await self.fiscal.finish_sale(
+                    validated, op.operator_id
+                )
+
+                def post(tx: Tx) -> Sale:
+                    return self.sales.post(tx, op, rid, row, reversal_reason=request.reason)
+
+                response: sale_pb2.ReverseReceiptResponse = await self.rt.mutate(
+                    "ReverseReceipt",
+                    request,
+                    post,
+                    lambda s: sale_pb2.ReverseReceiptResponse(reversal=convert.sale_to_pb(s, row)),
+                    sale_pb2.ReverseReceiptResponse,
+                )
+            finally:
+                self.sales.posting.discard(rid)
+            self.rt.metrics.post_seconds.observe(time.perf_counter() - start)
+            self.rt.metrics.sales_posted.inc()
+            self._notify("posted", response.reversal, op)
+            return response
+
+        return await self.rt.call(context, "ReverseReceipt", request, run)
+
+    # -- parking ------------------------------------------------------------------------------
+
+    async def ParkSale(
+        self, request: sale_pb2.ParkSaleRequest, context: Context
+    ) -> sale_pb2.ParkSaleResponse:
+        result: sale_pb2.ParkSaleResponse = await self._run(
+            context, "ParkSale", request,
+            lambda tx, op: self.sales.park(tx, op, request.sale_id),
+            lambda s: sale_pb2.ParkSaleResponse(sale=convert.sale_to_pb(s)),
+            sale_pb2.ParkSaleResponse, "parked",
+        )  # fmt: skip
+        return result
+
+    async def ResumeSale(
+        self, request: sale_pb2.ResumeSaleRequest, context: Context
+    ) -> sale_pb2.ResumeSaleResponse:
+        which = request.WhichOneof("sale_ref")
+
+        def action(tx: Tx, op: Operator) -> Sale:
+            if which is None:
+                raise invalid("sale_ref", "give a sale id or the parking slip's code")
+            return self.sales.resume(
+                tx,
+                op,
+                sale_id=request.sale_id if which == "sale_id" else "",
+                code=request.code if which == "code" else "",
+            )
+
+        result: sale_pb2.ResumeSaleResponse = await self._run(
+            context, "ResumeSale", request, action,
+            lambda s: sale_pb2.ResumeSaleResponse(sale=convert.sale_to_pb(s)),
+            sale_pb2.ResumeSaleResponse, "resumed",
+        )  # fmt: skip
+        return result
+
+    # -- audit --------------------------------------------------------------------------------
+
+    async def ListAuditEvents(
+        self, request: sale_pb2.ListAuditEventsRequest, context: Context
+    ) -> sale_pb2.ListAuditEventsResponse:
+        async def run() -> sale_pb2.ListAuditEventsResponse:
+            await self.rt.operator(context)
+            events, token = await self.rt.db.read(
+                lambda c: self.sales.audit_events(
+                    c,
+                    kinds=list(request.kinds),
+                    sale_id=request.sale_id,
+                    operator_id=request.operator_id,
+                    page_size=request.page_size,
+                    page_token=request.page_token,
+                )
+            )
+            out = sale_pb2.ListAuditEventsResponse(next_page_token=token)
+            for e in events:
+                ev = out.events.add(
+                    seq=e.seq,
+                    kind=e.kind,
+                    operator_id=e.operator_id,
+                    sale_id=e.sale_id,
+                    details_json=e.details,
+                )
+                ts = convert.timestamp(e.when)
+                if ts is not None:
+                    ev.event_time.CopyFrom(ts)
+            return out
+
+        return await self.rt.call(context, "ListAuditEvents", request, run)

@@ -1,0 +1,1097 @@
+"""Sale use cases of the full sale, part 2: payments with their rules, shop discount
+lines, tracked vouchers, returns, reversal (storno) receipts, parking, the audit trail.
+
+A mixin of :class:`posd_daemon.services.sales.SaleCommands` (same transaction rules:
+each command runs in one database transaction on the database thread and checks
+everything before it changes anything).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from posd_daemon.domain.catalog import Item, ItemType, Tracking
+from posd_daemon.domain.errors import DomainError, ErrorKind, invalid, not_found, precondition
+from posd_daemon.domain.money import round_half_up
+from posd_daemon.domain.operators import Operator, Permission
+from posd_daemon.domain.parking import parking_code_code128, parking_code_ean13
+from posd_daemon.domain.payments import Payment, PaymentMethod
+from posd_daemon.domain.pricing import fmt_decimal, parse_percent
+from posd_daemon.domain.sale import (
+    LineKind,
+    Sale,
+    SaleLine,
+    SaleState,
+    format_quantity,
+    parse_quantity,
+)
+from posd_daemon.domain.shop import ParkingBarcode
+from posd_daemon.domain.text import check_code, check_text
+from posd_daemon.domain.vat import VatCategory, VatTable
+from posd_daemon.services import paging
+from posd_daemon.services.clock import Clock
+from posd_daemon.services.executor import Tx
+from posd_daemon.services.shops import ShopContext
+from posd_daemon.store import catalog as catalog_store
+from posd_daemon.store import outbox
+from posd_daemon.store import sales as sale_store
+from posd_daemon.store.timeutil import from_db, to_db
+
+#: journal kinds that make up the audit trail (ListAuditEvents)
+AUDIT_KINDS = (
+    "LINE_REMOVED",
+    "PRICE_OVERRIDE",
+    "LINE_DISCOUNT",
+    "SALE_DISCOUNT",
+    "DISCOUNT_LINE_ADDED",
+    "PAYMENT_REMOVED",
+    "DRAWER_OPENED_NO_SALE",
+    "RECEIPT_REVERSED",
+    "SALE_CANCELLED",
+    "SALE_PARKED",
+    "SALE_RESUMED",
+    "SALE_TRANSFERRED",
+    "RECEIPT_REPRINTED",
+    "INVOICE_ISSUED",
+)
+MAX_TEXT = 40
+VOUCHER_ISSUED = "ISSUED"
+VOUCHER_REDEEMED = "REDEEMED"
+VOUCHER_VOID = "VOID"
+
+
+@dataclass(frozen=True, slots=True)
+class LinesAdded:
+    sale: Sale
+    line_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherAdded:
+    sale: Sale
+    line_id: str
+    sold: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Returnable:
+    sale_id: str
+    receipt_number: int
+    line_id: str
+    posted_at: datetime
+    item_id: str
+    name: str
+    sold: Decimal
+    returned: Decimal
+    amount: int
+    unit_price: int
+    discount_percent: Decimal
+    currency: str
+
+    @property
+    def returnable(self) -> Decimal:
+        return self.sold - self.returned
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    seq: int
+    when: datetime
+    kind: str
+    operator_id: str
+    sale_id: str
+    details: str
+
+
+@dataclass(frozen=True, slots=True)
+class Voucher:
+    code: str
+    item_id: str
+    currency: str
+    value: int
+    state: str
+    redeemed: int
+
+
+def get_voucher(conn: sqlite3.Connection, code: str) -> Voucher | None:
+    row = conn.execute(
+        "SELECT code, item_id, currency, value, state, redeemed FROM vouchers WHERE code = ?",
+        (code,),
+    ).fetchone()
+    return (
+        None if row is None else Voucher(row[0], row[1], row[2], int(row[3]), row[4], int(row[5]))
+    )
+
+
+def returned_quantity(
+    conn: sqlite3.Connection, sale_id: str, line_id: str, *, exclude_sale: str = ""
+) -> Decimal:
+    """What posted returns and stornos took back of a receipt line (a positive number)."""
+    total = Decimal(0)
+    for (qty,) in conn.execute(
+        "SELECT l.quantity FROM sale_lines AS l JOIN sales AS s ON s.sale_id = l.sale_id"
+        " WHERE l.ref_sale_id = ? AND l.ref_line_id = ? AND l.kind IN ('RETURN', 'GOODS')"
+        " AND s.state = 'POSTED' AND s.sale_id != ?",
+        (sale_id, line_id, exclude_sale),
+    ):
+        total -= Decimal(qty)
+    return total
+
+
+class SaleOps:
+    """Mixin: needs the helpers SaleCommands defines (stubs below document them)."""
+
+    _clock: Clock
+    _vat: VatTable
+
+    @property
+    def register_id(self) -> str:  # pragma: no cover - SaleCommands defines it
+        raise NotImplementedError
+
+    def context(self, conn: sqlite3.Connection) -> ShopContext:  # pragma: no cover
+        raise NotImplementedError
+
+    def get(self, conn: sqlite3.Connection, sale_id: str) -> Sale:  # pragma: no cover
+        raise NotImplementedError
+
+    def _open_sale(self, tx: Tx, operator: Operator, sale_id: str) -> Sale:  # pragma: no cover
+        raise NotImplementedError
+
+    def _save(self, tx: Tx, sale: Sale) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _journal(
+        self, tx: Tx, kind: str, sale: Sale, payload: dict[str, Any]
+    ) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _item(self, conn: sqlite3.Connection, item_id: str) -> Item:  # pragma: no cover
+        raise NotImplementedError
+
+    def _on_post_outbox(self, tx: Tx) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    # -- payments -------------------------------------------------------------------------
+
+    def _check_takes_payments(self, tx: Tx) -> ShopContext:
+        ctx = self.context(tx.conn)
+        if ctx.register.orders_only:
+            raise precondition(
+                "REGISTER_ORDERS_ONLY",
+                f"register {ctx.register.register_id} takes orders only: park the sale and"
+                " pay at a payment register",
+                register_id=ctx.register.register_id,
+            )
+        return ctx
+
+    def add_payment(
+        self,
+        tx: Tx,
+        operator: Operator,
+        sale_id: str,
+        method: PaymentMethod,
+        amount: int,
+        currency: str,
+        *,
+        card_institute: str = "",
+        authorization_code: str = "",
+        contract_number: str = "",
+        reference: str = "",
+        down_payment: tuple[PaymentMethod, int] | None = None,
+    ) -> tuple[Sale, str, str]:
+        """Adds a payment (and a consumer credit's down payment first): (sale, payment id,
+        down payment id)."""
+        sale = self._open_sale(tx, operator, sale_id)
+        ctx = self._check_takes_payments(tx)
+        for value, name in (
+            (card_institute, "card_institute"),
+            (authorization_code, "authorization_code"),
+            (contract_number, "contract_number"),
+            (reference, "reference"),
+        ):
+            check_text(value, name, max_len=MAX_TEXT, required=False)
+        shop = ctx.shop
+        down_id = ""
+        if down_payment is not None:
+            if method is not PaymentMethod.CONSUMER_CREDIT:
+                raise invalid("down_payment_method", "only a consumer credit has a down payment")
+            down_method, down_amount = down_payment
+            if down_method is PaymentMethod.CONSUMER_CREDIT:
+                raise invalid("down_payment_method", "a down payment is made by another method")
+            if down_amount <= 0:
+                raise invalid(
+                    "down_payment_amount.amount_minor",
+                    "must be greater than zero",
+                    "INVALID_AMOUNT",
+                )
+            down = sale.add_payment(
+                down_method,
+                down_amount,
+                currency,
+                rounding_step=shop.rounding_step(sale.currency, down_method),
+                down_payment_for=str(sale.next_payment_no + 1),
+            )
+            down_id = down.payment_id
+        try:
+            payment = sale.add_payment(
+                method,
+                amount,
+                currency,
+                rounding_step=shop.rounding_step(sale.currency, method),
+                card_institute=card_institute,
+                authorization_code=authorization_code,
+                contract_number=contract_number,
+                reference=reference,
+                refund_methods=shop.refund_methods,
+            )
+        except DomainError:
+            if down_id:
+                sale.payments.pop()
+            raise
+        self._save(tx, sale)
+        return sale, payment.payment_id, down_id
+
+    def update_payment(
+        self,
+        tx: Tx,
+        operator: Operator,
+        sale_id: str,
+        payment_id: str,
+        *,
+        amount: int | None,
+        currency: str,
+        details: dict[str, str | None],
+    ) -> Sale:
+        sale = self._open_sale(tx, operator, sale_id)
+        check_code(payment_id, "payment_id")
+        if amount is not None and currency != sale.currency:
+            raise invalid(
+                "amount.currency_code", f"the sale is in {sale.currency}", "CURRENCY_MISMATCH"
+            )
+        for name, value in details.items():
+            if value is not None:
+                check_text(value, name, max_len=MAX_TEXT, required=False)
+        sale.update_payment(
+            payment_id,
+            amount=amount,
+            card_institute=details.get("card_institute"),
+            authorization_code=details.get("authorization_code"),
+            contract_number=details.get("contract_number"),
+            reference=details.get("reference"),
+        )
+        self._save(tx, sale)
+        return sale
+
+    def split_card_payment(
+        self, tx: Tx, operator: Operator, sale_id: str, parts: int, card_institute: str
+    ) -> tuple[Sale, list[str]]:
+        sale = self._open_sale(tx, operator, sale_id)
+        self._check_takes_payments(tx)
+        check_text(card_institute, "card_institute", max_len=MAX_TEXT, required=False)
+        added = sale.split_card(parts, card_institute)
+        self._save(tx, sale)
+        return sale, [p.payment_id for p in added]
+
+    def remove_payment(self, tx: Tx, operator: Operator, sale_id: str, payment_id: str) -> Sale:
+        sale = self._open_sale(tx, operator, sale_id)
+        check_code(payment_id, "payment_id")
+        removed = sale.remove_payment(payment_id)
+        self._save(tx, sale)
+        self._journal(
+            tx,
+            "PAYMENT_REMOVED",
+            sale,
+            {
+                "payment_id": removed.payment_id,
+                "method": removed.method.value,
+                "amount": removed.amount,
+                "currency": sale.currency,
+                "operator_id": operator.operator_id,
+            },
+        )
+        return sale
+
+    def remove_line(self, tx: Tx, operator: Operator, sale_id: str, line_id: str) -> Sale:
+        sale = self._open_sale(tx, operator, sale_id)
+        check_code(line_id, "line_id")
+        before = sale.total
+        line = sale.remove_line(line_id)
+        self._save(tx, sale)
+        self._journal(
+            tx,
+            "LINE_REMOVED",
+            sale,
+            {
+                "line_id": line.line_id,
+                "item_id": line.item_id,
+                "name": line.name,
+                "quantity": format_quantity(line.quantity),
+                "amount": line.amount,
+                "total_before": before,
+                "total_after": sale.total,
+                "currency": sale.currency,
+                "operator_id": operator.operator_id,
+            },
+        )
+        return sale
+
+    # -- shop discount lines ----------------------------------------------------------------
+
+    def add_discount_line(
+        self,
+        tx: Tx,
+        operator: Operator,
+        sale_id: str,
+        *,
+        amount: int | None,
+        currency: str,
+        percent_text: str | None,
+        line_ids: list[str],
+        name: str,
+    ) -> LinesAdded:
+        sale = self._open_sale(tx, operator, sale_id)
+        operator.require(Permission.DISCOUNT)
+        check_text(name, "name", max_len=40, required=False)
+        name = name or "Rabatt"
+        limit = self.context(tx.conn).shop.discount_limit(operator)
+        if percent_text is not None:
+            for i, lid in enumerate(line_ids):
+                check_code(lid, f"line_ids[{i}]")
+            percent = parse_percent(percent_text, "percent")
+            if percent <= 0:
+                raise invalid("percent", "must be greater than zero", "INVALID_PERCENT")
+            self._discount_limit(operator, percent, limit)
+            added = sale.add_discount_percent(percent, line_ids, name)
+        else:
+            if amount is None:
+                raise invalid("discount", "give an amount or a percent")
+            if currency != sale.currency:
+                raise invalid(
+                    "amount.currency_code", f"the sale is in {sale.currency}", "CURRENCY_MISMATCH"
+                )
+            goods = sum(a for _, _, a in sale.goods_by_rate())
+            if goods > 0 and amount > 0:
+                self._discount_limit(operator, Decimal(amount) * 100 / goods, limit)
+            added = sale.add_discount_amount(amount, name)
+        self._save(tx, sale)
+        self._journal(
+            tx,
+            "DISCOUNT_LINE_ADDED",
+            sale,
+            {
+                "line_ids": [ln.line_id for ln in added],
+                "amount": -sum(ln.amount for ln in added),
+                "percent": percent_text or "",
+                "on_lines": line_ids,
+                "name": name,
+                "currency": sale.currency,
+                "operator_id": operator.operator_id,
+            },
+        )
+        return LinesAdded(sale, tuple(ln.line_id for ln in added))
+
+    @staticmethod
+    def _discount_limit(operator: Operator, percent: Decimal, limit: Decimal) -> None:
+        if percent > limit:
+            raise DomainError(
+                ErrorKind.PERMISSION_DENIED,
+                "DISCOUNT_LIMIT_EXCEEDED",
+                f"operator {operator.operator_id} may give at most {fmt_decimal(limit)} %"
+                f" discount, not {fmt_decimal(percent.quantize(Decimal('0.01')))} %",
+                metadata={
+                    "permission": Permission.DISCOUNT.value,
+                    "limit_percent": fmt_decimal(limit),
+                },
+            )
+
+    # -- vouchers ---------------------------------------------------------------------------
+
+    def add_voucher_line(
+        self,
+        tx: Tx,
+        operator: Operator,
+        sale_id: str,
+        code: str,
+        *,
+        sell: bool | None,
+        amount: int | None,
+        currency: str,
+        voucher_code: str,
+    ) -> VoucherAdded:
+        """Sells or redeems a tracked voucher. Decided by the code: a registered voucher
+        can only be redeemed; a serial-numbered voucher is sold when it is in stock at
+        this shop, else redeemed; a voucher item's own code could be either (``sell``
+        must say which)."""
+        sale = self._open_sale(tx, operator, sale_id)
+        check_code(code, "code")
+        if voucher_code:
+            check_code(voucher_code, "voucher_code")
+        if amount is not None and currency != sale.currency:
+            raise invalid(
+                "amount.currency_code", f"the sale is in {sale.currency}", "CURRENCY_MISMATCH"
+            )
+        conn = tx.conn
+        registered = get_voucher(conn, code)
+        if registered is not None:
+            if sell:
+                raise precondition(
+                    "VOUCHER_ALREADY_SOLD", f"voucher {code} was sold already", voucher_code=code
+                )
+            return self._redeem(tx, sale, registered, amount)
+        serial = [
+            r
+            for r in catalog_store.serials_by_number(conn, code)
+            if self._is_voucher(conn, r.item_id)
+        ]
+        if serial:
+            ref = serial[0]
+            in_stock = ref.state == catalog_store.IN_STOCK and ref.location_id == sale.location_id
+            if not in_stock:
+                raise not_found(
+                    "VOUCHER_NOT_FOUND",
+                    f"voucher {code} is not in stock here and was never sold: it cannot be"
+                    " redeemed",
+                    voucher_code=code,
+                )
+            if sell is False:
+                raise precondition(
+                    "VOUCHER_NOT_SOLD",
+                    f"voucher {code} is in stock at this shop: it is sold, not redeemed",
+                    voucher_code=code,
+                )
+            return self._sell(tx, sale, self._item(conn, ref.item_id), code, amount, serial=code)
+        item: Item | None = catalog_store.get(conn, code)
+        if item is None:
+            found = [
+                i for i in catalog_store.by_barcode(conn, code) if i.item_type is ItemType.VOUCHER
+            ]
+            item = found[0] if len(found) == 1 else None
+        if item is None or item.item_type is not ItemType.VOUCHER:
+            raise not_found("VOUCHER_NOT_FOUND", f"no voucher {code!r}", voucher_code=code)
+        if sell is None:
+            raise precondition(
+                "VOUCHER_ACTION_REQUIRED",
+                f"{item.name}: sell a new voucher or redeem one? (action SELL or REDEEM)",
+                item_id=item.item_id,
+            )
+        if not voucher_code:
+            raise invalid("voucher_code", "the voucher's own code is required", "REQUIRED")
+        if sell:
+            if get_voucher(conn, voucher_code) is not None:
+                raise precondition(
+                    "VOUCHER_ALREADY_SOLD",
+                    f"voucher {voucher_code} was sold already",
+                    voucher_code=voucher_code,
+                )
+            return self._sell(tx, sale, item, voucher_code, amount, serial="")
+        existing = get_voucher(conn, voucher_code)
+        if existing is None:
+            raise not_found(
+                "VOUCHER_NOT_FOUND", f"no voucher {voucher_code!r}", voucher_code=voucher_code
+            )
+        return self._redeem(tx, sale, existing, amount)
+
+    @staticmethod
+    def _is_voucher(conn: sqlite3.Connection, item_id: str) -> bool:
+        item = catalog_store.get(conn, item_id)
+        return item is not None and item.item_type is ItemType.VOUCHER
+
+    def _sell(
+        self, tx: Tx, sale: Sale, item: Item, code: str, amount: int | None, *, serial: str
+    ) -> VoucherAdded:
+        for ln in sale.lines:
+            if ln.voucher_code == code:
+                raise precondition(
+                    "VOUCHER_IN_SALE", f"voucher {code} is on line {ln.line_id}", voucher_code=code
+                )
+        rate = self._vat.rate(item.vat_category, self._clock().date())
+        value = amount if amount is not None else sale.price_for(item.price, item.price_basis, rate)
+        if value <= 0:
+            raise invalid(
+                "amount.amount_minor", "a voucher's value is above zero", "INVALID_AMOUNT"
+            )
+        line = sale.add_fixed_line(
+            LineKind.GOODS,
+            name=f"{item.name} {code}",
+            amount=value,
+            vat_category=item.vat_category,
+            vat_rate=rate,
+            item_id=item.item_id,
+            item_type=ItemType.VOUCHER,
+            voucher_code=code,
+            serial=serial if item.tracking is Tracking.SERIAL else "",
+        )
+        self._save(tx, sale)
+        return VoucherAdded(sale, line.line_id, True)
+
+    def _redeem(self, tx: Tx, sale: Sale, v: Voucher, amount: int | None) -> VoucherAdded:
+        if v.state != VOUCHER_ISSUED:
+            raise precondition(
+                "VOUCHER_ALREADY_REDEEMED" if v.state == VOUCHER_REDEEMED else "VOUCHER_VOID",
+                f"voucher {v.code} is {v.state.lower()}: it can be redeemed only once",
+                voucher_code=v.code,
+            )
+        if v.currency != sale.currency:
+            raise precondition(
+                "CURRENCY_MISMATCH",
+                f"voucher {v.code} is in {v.currency}, the sale in {sale.currency}",
+                voucher_code=v.code,
+            )
+        for ln in sale.lines:
+            if ln.voucher_code == v.code:
+                raise precondition(
+                    "VOUCHER_IN_SALE",
+                    f"voucher {v.code} is on line {ln.line_id}",
+                    voucher_code=v.code,
+                )
+        other = tx.conn.execute(
+            "SELECT l.sale_id FROM sale_lines AS l JOIN sales AS s ON s.sale_id = l.sale_id"
+            " WHERE l.voucher_code = ? AND l.kind = 'VOUCHER_REDEMPTION'"
+            " AND s.state IN ('OPEN', 'PARKED') AND s.sale_id != ?",
+            (v.code, sale.sale_id),
+        ).fetchone()
+        if other is not None:
+            raise precondition(
+                "VOUCHER_IN_OTHER_SALE",
+                f"voucher {v.code} is being redeemed in sale {other[0]}",
+                voucher_code=v.code,
+                sale_id=other[0],
+            )
+        value = v.value - v.redeemed
+        take = value if amount is None else amount
+        if take <= 0:
+            raise invalid("amount.amount_minor", "must be greater than zero", "INVALID_AMOUNT")
+        if take > value:
+            raise precondition(
+                "VOUCHER_VALUE_EXCEEDED",
+                f"voucher {v.code} is worth {value}, not {take}",
+                voucher_code=v.code,
+                value_minor=str(value),
+            )
+        line = sale.add_fixed_line(
+            LineKind.VOUCHER_REDEMPTION,
+            name=f"Gutschein {v.code}",
+            amount=-take,
+            vat_category=VatCategory.NOT_TAXABLE,
+            vat_rate=Decimal(0),
+            item_id=v.item_id,
+            item_type=ItemType.VOUCHER,
+            voucher_code=v.code,
+        )
+        self._save(tx, sale)
+        return VoucherAdded(sale, line.line_id, False)
+
+    def check_vouchers(self, conn: sqlite3.Connection, sale: Sale) -> None:
+        """At posting: redeemed vouchers still redeemable, sold ones still new."""
+        for ln in sale.lines:
+            if not ln.voucher_code:
+                continue
+            v = get_voucher(conn, ln.voucher_code)
+            reverses = ln.ref_sale_id != ""
+            if ln.kind is LineKind.VOUCHER_REDEMPTION and not reverses:
+                if v is None or v.state != VOUCHER_ISSUED or v.value - v.redeemed < -ln.amount:
+                    raise precondition(
+                        "VOUCHER_ALREADY_REDEEMED",
+                        f"voucher {ln.voucher_code} can no longer be redeemed",
+                        voucher_code=ln.voucher_code,
+                    )
+            elif ln.kind is LineKind.GOODS and not reverses and v is not None:
+                raise precondition(
+                    "VOUCHER_ALREADY_SOLD",
+                    f"voucher {ln.voucher_code} was sold already",
+                    voucher_code=ln.voucher_code,
+                )
+            elif ln.kind is LineKind.GOODS and reverses and v is not None and v.redeemed:
+                raise precondition(
+                    "VOUCHER_ALREADY_REDEEMED",
+                    f"voucher {ln.voucher_code} was redeemed: its sale cannot be reversed",
+                    voucher_code=ln.voucher_code,
+                )
+
+    def book_vouchers(self, conn: sqlite3.Connection, sale: Sale, when: datetime) -> None:
+        """Inside the post transaction: the voucher register follows the sale."""
+        stamp = to_db(when)
+        for ln in sale.lines:
+            if not ln.voucher_code:
+                continue
+            reverses = ln.ref_sale_id != ""
+            if ln.kind is LineKind.GOODS and not reverses:
+                conn.execute(
+                    "INSERT INTO vouchers (code, item_id, currency, value, state, sold_sale_id,"
+                    " updated_at) VALUES (?, ?, ?, ?, 'ISSUED', ?, ?)",
+                    (ln.voucher_code, ln.item_id, sale.currency, ln.total, sale.sale_id, stamp),
+                )
+            elif ln.kind is LineKind.GOODS:  # storno of a voucher sale: void
+                conn.execute(
+                    "UPDATE vouchers SET state = 'VOID', updated_at = ? WHERE code = ?",
+                    (stamp, ln.voucher_code),
+                )
+            elif ln.kind is LineKind.VOUCHER_REDEMPTION and not reverses:
+                cur = conn.execute(
+                    "UPDATE vouchers SET state = 'REDEEMED', redeemed = redeemed + ?,"
+                    " redeemed_sale_id = ?, updated_at = ? WHERE code = ? AND state = 'ISSUED'"
+                    " AND value - redeemed >= ?",
+                    (-ln.amount, sale.sale_id, stamp, ln.voucher_code, -ln.amount),
+                )
+                if cur.rowcount != 1:  # validate_post checked it; never half-booked
+                    raise precondition(
+                        "VOUCHER_ALREADY_REDEEMED",
+                        f"voucher {ln.voucher_code} can no longer be redeemed",
+                    )
+            elif ln.kind is LineKind.VOUCHER_REDEMPTION:  # storno of a redemption
+                conn.execute(
+                    "UPDATE vouchers SET state = 'ISSUED', redeemed = redeemed - ?,"
+                    " redeemed_sale_id = NULL, updated_at = ? WHERE code = ?",
+                    (ln.amount, stamp, ln.voucher_code),
+                )
+
+    # -- balancing ----------------------------------------------------------------------------
+
+    def balance(self, tx: Tx, operator: Operator, sale_id: str, *, requested: bool) -> Sale:
+        """Brings a negative total to zero with a line from the shop's balancing account
+        (no cash out, no drawer entry). Voucher surpluses are always balanced; other
+        negative totals (exchanges) when ``requested``."""
+        sale = self._open_sale(tx, operator, sale_id)
+        due = sale.due
+        has_refunds = any(p.amount < 0 for p in sale.payments)
+        vouchers = any(ln.kind is LineKind.VOUCHER_REDEMPTION for ln in sale.lines)
+        if due >= 0 or has_refunds or not (requested or vouchers):
+            return sale
+        account = self.context(tx.conn).shop.balancing_account
+        sale.add_fixed_line(
+            LineKind.BALANCING,
+            name=f"Ausgleichskonto {account}",
+            amount=-sale.total,
+            vat_category=VatCategory.NOT_TAXABLE,
+            vat_rate=Decimal(0),
+            item_id=account,
+        )
+        self._save(tx, sale)
+        self._journal(
+            tx,
+            "SALE_BALANCED",
+            sale,
+            {
+                "account": account,
+                "amount": sale.lines[-1].amount,
+                "currency": sale.currency,
+                "operator_id": operator.operator_id,
+            },
+        )
+        return sale
+
+    # -- returns ------------------------------------------------------------------------------
+
+    def returnable_lines(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        item_id: str,
+        receipt_number: int,
+        page_size: int,
+        page_token: str,
+    ) -> tuple[list[Returnable], str]:
+        size = paging.page_size(page_size, default=50, maximum=200)
+        before = paging.decode_int(page_token, "r", empty=2**62)
+        if item_id:
+            check_code(item_id, "item_id")
+            where, arg = "l.item_id = ?", item_id
+        elif receipt_number > 0:
+            where, arg = "s.receipt_number = ?", str(receipt_number)
+        else:
+            raise invalid("item_id", "give an item id or a receipt number")
+        rows = conn.execute(
+            "SELECT s.sale_id, s.receipt_number, l.line_id, s.posted_at, l.item_id, l.name,"
+            " l.quantity, l.amount, l.unit_price, l.discount_percent, s.currency, s.seq"
+            " FROM sale_lines AS l JOIN sales AS s ON s.sale_id = l.sale_id"
+            f" WHERE {where} AND s.state = 'POSTED' AND s.register_id = ? AND s.training = 0"
+            " AND s.reverses_sale_id IS NULL AND l.kind = 'GOODS' AND s.seq < ?"
+            " ORDER BY s.seq DESC, l.position LIMIT ?",
+            (arg, self.register_id, before, size + 1),
+        ).fetchall()
+        more = len(rows) > size
+        rows = rows[:size]
+        out = [
+            Returnable(
+                sale_id=r[0],
+                receipt_number=int(r[1]),
+                line_id=r[2],
+                posted_at=from_db(r[3]),
+                item_id=r[4],
+                name=r[5],
+                sold=Decimal(r[6]),
+                returned=returned_quantity(conn, r[0], r[2]),
+                amount=int(r[7] or 0),
+                unit_price=int(r[8]),
+                discount_percent=Decimal(r[9]),
+                currency=r[10],
+            )
+            for r in rows
+        ]
+        token = paging.encode("r", int(rows[-1][11])) if more and rows else ""
+        return out, token
+
+    def add_return_line(
+        self,
+        tx: Tx,
+        operator: Operator,
+        sale_id: str,
+        original_sale_id: str,
+        original_line_id: str,
+        quantity_text: str,
+    ) -> tuple[Sale, str]:
+        sale = self._open_sale(tx, operator, sale_id)
+        check_code(original_sale_id, "original_sale_id")
+        check_code(original_line_id, "original_line_id")
+        original = self.get(tx.conn, original_sale_id)
+        if original.state is not SaleState.POSTED or original.reverses_sale_id:
+            raise precondition(
+                "NOT_RETURNABLE",
+                f"sale {original_sale_id} is not a posted receipt",
+                sale_id=original_sale_id,
+            )
+        if original.training != sale.training:
+            raise precondition("NOT_RETURNABLE", "training and real receipts do not mix")
+        line = original.line(original_line_id)
+        if line.kind is not LineKind.GOODS or line.quantity <= 0:
+            raise precondition(
+                "NOT_RETURNABLE", f"line {original_line_id} sold no goods", line_id=original_line_id
+            )
+        if original.currency != sale.currency or original.vat_direction is not sale.vat_direction:
+            raise precondition(
+                "RETURN_TERMS_MISMATCH",
+                f"receipt {original.receipt_number} is in {original.currency}"
+                f" ({original.vat_direction.value.lower()}); set the same currency and"
+                " customer on this sale first",
+            )
+        returned = returned_quantity(tx.conn, original_sale_id, original_line_id)
+        for ln in sale.lines:
+            if ln.ref_sale_id == original_sale_id and ln.ref_line_id == original_line_id:
+                returned -= ln.quantity
+        left = line.quantity - returned
+        qty = left if not quantity_text else _parse_return_quantity(quantity_text, line)
+        if left <= 0 or qty > left:
+            raise precondition(
+                "RETURN_EXCEEDS_SOLD",
+                f"line {original_line_id} of receipt {original.receipt_number} sold"
+                f" {format_quantity(line.quantity)}, {format_quantity(returned)} returned"
+                f" already: at most {format_quantity(max(left, Decimal(0)))} can be returned",
+                returnable=format_quantity(max(left, Decimal(0))),
+            )
+        added = self._return_line(sale, original, line, qty)
+        self._save(tx, sale)
+        return sale, added.line_id
+
+    @staticmethod
+    def _return_line(sale: Sale, original: Sale, line: SaleLine, qty: Decimal) -> SaleLine:
+        amount = line.amount if qty == line.quantity else _share(line.amount, qty, line.quantity)
+        return sale.add_fixed_line(
+            LineKind.RETURN,
+            name=line.name,
+            amount=-amount,
+            vat_category=line.vat_category,
+            vat_rate=line.vat_rate,
+            item_id=line.item_id,
+            quantity=-qty,
+            unit=line.unit,
+            unit_price=line.unit_price,
+            item_type=line.item_type,
+            ref_sale_id=original.sale_id,
+            ref_line_id=line.line_id,
+            ref_receipt=original.receipt_number,
+            discount_percent=line.discount_percent,
+            variant_id=line.variant_id,
+            unit_factor=line.unit_factor,
+            lot=line.lot,
+            serial=line.serial,
+        )
+
+    def check_returns(self, conn: sqlite3.Connection, sale: Sale) -> None:
+        """At posting: no line returns more than was sold minus earlier returns."""
+        wanted: dict[tuple[str, str], Decimal] = {}
+        for ln in sale.lines:
+            if ln.ref_sale_id and ln.ref_line_id and ln.kind is not LineKind.DISCOUNT:
+                key = (ln.ref_sale_id, ln.ref_line_id)
+                wanted[key] = wanted.get(key, Decimal(0)) - ln.quantity
+        for (sid, lid), qty in wanted.items():
+            row = conn.execute(
+                "SELECT quantity FROM sale_lines WHERE sale_id = ? AND line_id = ?", (sid, lid)
+            ).fetchone()
+            sold = Decimal(row[0]) if row is not None else Decimal(0)
+            if qty > sold - returned_quantity(conn, sid, lid, exclude_sale=sale.sale_id):
+                raise precondition(
+                    "RETURN_EXCEEDS_SOLD",
+                    f"line {lid} of sale {sid} was returned meanwhile: remove the return line",
+                    sale_id=sid,
+                    line_id=lid,
+                )
+
+    # -- reversal (storno) ------------------------------------------------------------------
+
+    def build_reversal(self, tx: Tx, operator: Operator, sale_id: str, reason: str) -> Sale:
+        """The reversal receipt of a posted sale, ready to post (an open one from an
+        interrupted earlier attempt is reused)."""
+        operator.require(Permission.STORNO)
+        check_code(sale_id, "sale_id")
+        check_text(reason, "reason", max_len=200, required=False)
+        conn = tx.conn
+        original = self.get(conn, sale_id)
+        if original.state is not SaleState.POSTED:
+            raise precondition(
+                "SALE_NOT_POSTED", f"sale {sale_id} is not a posted receipt", sale_id=sale_id
+            )
+        if original.reverses_sale_id:
+            raise precondition(
+                "REVERSAL_NOT_REVERSIBLE",
+                f"receipt {original.receipt_number} is itself a reversal",
+                sale_id=sale_id,
+            )
+        done = conn.execute(
+            "SELECT sale_id, receipt_number, state FROM sales WHERE reverses_sale_id = ?"
+            " AND state IN ('POSTED', 'OPEN')",
+            (sale_id,),
+        ).fetchall()
+        for rid, number, state in done:
+            if state == "POSTED":
+                raise precondition(
+                    "RECEIPT_ALREADY_REVERSED",
+                    f"receipt {original.receipt_number} was reversed by receipt {number}",
+                    reversal_sale_id=rid,
+                )
+            return self.get(conn, rid)
+        for ln in original.lines:
+            if returned_quantity(conn, sale_id, ln.line_id):
+                raise precondition(
+                    "RECEIPT_HAS_RETURNS",
+                    f"goods of receipt {original.receipt_number} were returned already:"
+                    " reverse what is left with a return",
+                    sale_id=sale_id,
+                )
+        now = self._clock()
+        reversal = Sale(
+            sale_id=uuid.uuid4().hex,
+            register_id=self.register_id,
+            operator_id=operator.operator_id,
+            currency=original.currency,
+            created_at=now,
+            shop_id=original.shop_id,
+            location_id=original.location_id,
+            local_currency=original.local_currency,
+            exchange_rate=original.exchange_rate,
+            rate_source=original.rate_source,
+            rate_date=original.rate_date,
+            vat_direction=original.vat_direction,
+            vat_rounding=original.vat_rounding,
+            customer=original.customer,
+            updated_at=now,
+            training=original.training,
+            reverses_sale_id=original.sale_id,
+            reverses_receipt=original.receipt_number,
+            document_forced=original.document_type,
+            cancel_reason="",
+        )
+        for ln in original.lines:
+            reversal.add_fixed_line(
+                ln.kind,
+                name=ln.name,
+                amount=-ln.amount,
+                vat_category=ln.vat_category,
+                vat_rate=ln.vat_rate,
+                item_id=ln.item_id,
+                quantity=-ln.quantity,
+                unit=ln.unit,
+                unit_price=ln.unit_price,
+                item_type=ln.item_type,
+                ref_sale_id=original.sale_id,
+                ref_line_id=ln.line_id,
+                ref_receipt=original.receipt_number,
+                voucher_code=ln.voucher_code,
+                discount_percent=ln.discount_percent,
+                variant_id=ln.variant_id,
+                unit_factor=ln.unit_factor,
+                lot=ln.lot,
+                serial=ln.serial,
+            )
+        for p, kept in original.kept_amounts():
+            if kept == 0:
+                continue
+            reversal.payments.append(
+                Payment(
+                    str(reversal.next_payment_no),
+                    p.method,
+                    -kept,
+                    card_institute=p.card_institute,
+                    authorization_code=p.authorization_code,
+                    contract_number=p.contract_number,
+                    reference=p.reference,
+                    rounding_step=p.rounding_step,
+                )
+            )
+            reversal.next_payment_no += 1
+        reversal.refresh()
+        sale_store.insert(conn, reversal)
+        return reversal
+
+    def journal_reversal(self, tx: Tx, operator: Operator, reversal: Sale, reason: str) -> None:
+        self._journal(
+            tx,
+            "RECEIPT_REVERSED",
+            reversal,
+            {
+                "original_sale_id": reversal.reverses_sale_id,
+                "original_receipt": reversal.reverses_receipt,
+                "reversal_receipt": reversal.receipt_number,
+                "total": reversal.total,
+                "currency": reversal.currency,
+                "refunds": [
+                    {
+                        "method": p.method.value,
+                        "amount": p.amount,
+                        "card_institute": p.card_institute,
+                    }
+                    for p in reversal.payments
+                ],
+                "reason": reason,
+                "operator_id": operator.operator_id,
+            },
+        )
+
+    # -- parking ----------------------------------------------------------------------------
+
+    def park(self, tx: Tx, operator: Operator, sale_id: str) -> Sale:
+        """Parks the sale (mandatory attributes are not checked) and queues its slip."""
+        sale = self._open_sale(tx, operator, sale_id)
+        ctx = self.context(tx.conn)
+        code = sale.parking_code
+        if not code:
+            number = sale_store.next_counter(tx.conn, f"parking:{self.register_id}")
+            reg = ctx.register.register_number
+            if ctx.shop.parking_barcode is ParkingBarcode.CODE128:
+                code = parking_code_code128(reg, number)
+            else:
+                code = parking_code_ean13(ctx.shop.parking_prefix, reg, number)
+        now = self._clock()
+        sale.park(code, now)
+        self._save(tx, sale)
+        self._journal(
+            tx,
+            "SALE_PARKED",
+            sale,
+            {
+                "parking_code": code,
+                "total": sale.total,
+                "paid": sale.paid,
+                "currency": sale.currency,
+                "operator_id": operator.operator_id,
+            },
+        )
+        outbox.enqueue(
+            tx.conn,
+            kind="print",
+            ref=sale.sale_id,
+            receipt_number=None,
+            payload={"document": "parking_slip", "copy": False},
+            when=now,
+        )
+        self._on_post_outbox(tx)
+        return sale
+
+    def find_parked(self, conn: sqlite3.Connection, *, sale_id: str, code: str) -> Sale | None:
+        if sale_id:
+            return self.get(conn, sale_id)
+        check_code(code, "code")
+        row = conn.execute("SELECT sale_id FROM sales WHERE parking_code = ?", (code,)).fetchone()
+        return None if row is None else self.get(conn, row[0])
+
+    def resume(self, tx: Tx, operator: Operator, *, sale_id: str, code: str) -> Sale:
+        operator.require(Permission.SALE)
+        sale = self.find_parked(tx.conn, sale_id=sale_id, code=code)
+        if sale is None:
+            raise not_found(
+                "PARKED_SALE_NOT_FOUND", f"no parked sale with code {code!r}", code=code
+            )
+        sale.resume(self.register_id)
+        self._save(tx, sale)
+        self._journal(
+            tx,
+            "SALE_RESUMED",
+            sale,
+            {
+                "parking_code": sale.parking_code,
+                "register_id": self.register_id,
+                "operator_id": operator.operator_id,
+            },
+        )
+        return sale
+
+    # -- audit --------------------------------------------------------------------------------
+
+    def audit_events(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        kinds: list[str],
+        sale_id: str,
+        operator_id: str,
+        page_size: int,
+        page_token: str,
+    ) -> tuple[list[AuditEvent], str]:
+        for i, k in enumerate(kinds):
+            if k not in AUDIT_KINDS:
+                raise invalid(f"kinds[{i}]", "one of " + ", ".join(AUDIT_KINDS))
+        if sale_id:
+            check_code(sale_id, "sale_id")
+        if operator_id:
+            check_code(operator_id, "operator_id")
+        size = paging.page_size(page_size, default=100, maximum=500)
+        before = paging.decode_int(page_token, "a", empty=2**62)
+        wanted = kinds or list(AUDIT_KINDS)
+        sql = (
+            "SELECT seq, recorded_at, kind, ref, payload FROM journal WHERE seq < ? AND kind IN ("
+            + ",".join("?" * len(wanted))
+            + ")"
+        )
+        args: list[Any] = [before, *wanted]
+        if sale_id:
+            sql += " AND json_extract(payload, '$.sale_id') = ?"
+            args.append(sale_id)
+        if operator_id:
+            sql += " AND json_extract(payload, '$.operator_id') = ?"
+            args.append(operator_id)
+        rows = conn.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, size + 1)).fetchall()
+        more = len(rows) > size
+        rows = rows[:size]
+        out = []
+        for seq, at, kind, _ref, payload in rows:
+            body = journal_payload(payload)
+            out.append(
+                AuditEvent(
+                    int(seq),
+                    from_db(at),
+                    kind,
+                    str(body.get("operator_id", "")),
+                    str(body.get("sale_id", "")),
+                    payload,
+                )
+            )
+        token = paging.encode("a", int(rows[-1][0])) if more and rows else ""
+        return out, token
+
+
+def journal_payload(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    return value if isinstance(value, dict) else {}
+
+
+def _parse_return_quantity(text: str, line: SaleLine) -> Decimal:
+    return parse_quantity(text, fractional=line.fractional or line.quantity % 1 != 0)
+
+
+def _share(amount: int, qty: Decimal, of: Decimal) -> int:
+    return round_half_up(Decimal(amount) * qty / of)
