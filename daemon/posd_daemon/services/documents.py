@@ -1,5 +1,9 @@
-"""Documents the printer prints from the outbox: receipts (with their TSE data) and the
-outage / recovery receipts."""
+"""Documents the printer prints from the outbox: receipts (with their TSE data), the
+outage / recovery receipts, parking slips and the day's slips and reports.
+
+A print job's ``payload["document"]`` names the document, its ``ref`` the sale (receipts
+and parking slips): ``{"document": "receipt", "copy": false}``,
+``{"document": "parking_slip"}`` (``"copy": true`` for a reprint)."""
 
 from __future__ import annotations
 
@@ -12,7 +16,14 @@ from datetime import UTC, datetime
 from posd_daemon.domain.closing import ClosingReport
 from posd_daemon.domain.document import Align, Block, Document, Feed, QrCode, Text
 from posd_daemon.domain.money import format_minor
-from posd_daemon.domain.receipt import FiscalBlock, ShopHeader, render_receipt, two_cols, wrap
+from posd_daemon.domain.receipt import (
+    FiscalBlock,
+    ShopHeader,
+    render_parking_slip,
+    render_receipt,
+    two_cols,
+    wrap,
+)
 from posd_daemon.domain.shop import DocumentType
 from posd_daemon.fiscal.qr import QrCode as QrData
 from posd_daemon.fiscal.qr import format_time
@@ -82,6 +93,8 @@ class DocumentRenderer:
                 copy=bool(job.payload.get("copy", False)),
                 invoice=bool(job.payload.get("invoice", False)),
             )
+        if kind == "parking_slip":
+            return self.parking_slip(conn, job.ref, copy=bool(job.payload.get("copy", False)))
         if kind in ("outage_begin", "outage_end"):
             return self.outage(conn, int(job.payload["outage"]), end=kind == "outage_end")
         if kind in DAY_DOCUMENTS:
@@ -104,6 +117,17 @@ class DocumentRenderer:
         return render_receipt(
             sale, self.shop, self.columns, copy=copy, fiscal=block, as_invoice=as_invoice
         )
+
+    def parking_slip(self, conn: sqlite3.Connection, sale_id: str, *, copy: bool) -> Document:
+        """The slip of a parked sale, with its parking code as a barcode. It prints even
+        when the sale was resumed (or posted) before the printer got to it: the job was
+        queued for a slip the customer or the next register expects."""
+        sale = sale_store.get(conn, sale_id)
+        if sale is None:
+            raise DeviceError("NO_DOCUMENT", f"sale {sale_id} is missing")
+        if not sale.parking_code:
+            raise DeviceError("NO_DOCUMENT", f"sale {sale_id} was never parked: no parking slip")
+        return render_parking_slip(sale, self.shop, self.columns, copy=copy)
 
     def outage(self, conn: sqlite3.Connection, number: int, *, end: bool) -> Document:
         o = fstore.get_outage(conn, number)
