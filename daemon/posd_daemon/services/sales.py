@@ -238,11 +238,12 @@ class SaleCommands(SaleOps):
 
     def _attach_limit(self, conn: sqlite3.Connection, sales: list[Sale]) -> None:
         try:
-            limit = self.context(conn).shop.simplified_invoice_limit
+            shop = self.context(conn).shop
         except DomainError:
             return
         for sale in sales:
-            sale.invoice_limit = limit
+            sale.invoice_limit = shop.simplified_invoice_limit
+            sale.cash_step = shop.cash_increment(sale.currency)
 
     def list(
         self, conn: sqlite3.Connection, state: SaleState | None, page_size: int, page_token: str

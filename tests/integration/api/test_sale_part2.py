@@ -1,0 +1,537 @@
+"""The full sale, part 2, through the gRPC API: payment methods and their rules, change in
+the local currency (three drawer entries), rounding per method, shop discount lines,
+tracked vouchers with the balancing line, returns and exchanges, reversal receipts,
+parking and resuming, orders-only registers, the audit trail."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from posd.client import PosdClient, PosdError, new_request_id
+from posd.v1 import catalog_pb2, common_pb2, sale_pb2, shop_pb2
+
+from tests.conftest import Running, start_in_thread
+from tests.support.fullsale import import_items, item, update_register, update_shop
+
+CASH = common_pb2.PAYMENT_METHOD_CASH
+CARD = common_pb2.PAYMENT_METHOD_CARD
+CREDIT = common_pb2.PAYMENT_METHOD_CONSUMER_CREDIT
+BANK = common_pb2.PAYMENT_METHOD_BANK_TRANSFER
+COD = common_pb2.PAYMENT_METHOD_CASH_ON_DELIVERY
+BENEFIT = common_pb2.PAYMENT_METHOD_BENEFIT
+GATEWAY = common_pb2.PAYMENT_METHOD_GATEWAY
+REDUCED = common_pb2.VAT_CATEGORY_REDUCED
+NOT_TAXABLE = common_pb2.VAT_CATEGORY_NOT_TAXABLE
+
+
+def money(minor: int, currency: str = "EUR") -> common_pb2.Money:
+    return common_pb2.Money(amount_minor=minor, currency_code=currency)
+
+
+def call(pos: PosdClient, rpc: str, **fields: Any) -> Any:
+    request_type = getattr(sale_pb2, f"{rpc}Request")
+    if "request_id" in request_type.DESCRIPTOR.fields_by_name:
+        fields["request_id"] = new_request_id()
+    return pos.call(getattr(pos.sales, rpc), request_type(**fields))
+
+
+def pay(pos: PosdClient, sale_id: str, method: int, amount: int | None = None, **kw: Any) -> Any:
+    if amount is not None:
+        kw["amount"] = money(amount, kw.pop("currency", "EUR"))
+    return call(pos, "AddPayment", sale_id=sale_id, method=method, **kw)
+
+
+def post(pos: PosdClient, sale_id: str, **kw: Any) -> sale_pb2.Sale:
+    return call(pos, "PostSale", sale_id=sale_id, **kw).sale  # type: ignore[no-any-return]
+
+
+def rows(running: Running, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(running.config.database_path) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def seed(pos: PosdClient) -> None:
+    import_items(
+        pos,
+        item("COFFEE", "Kaffee", 899),
+        item("ROLL", "Brötchen", 35, vat=REDUCED),
+        item("TV", "Fernseher", 10000),
+        item(
+            "GIFT",
+            "Geschenkgutschein",
+            2500,
+            vat=NOT_TAXABLE,
+            item_type=catalog_pb2.ITEM_TYPE_VOUCHER,
+            barcodes=["2900000000001"],
+        ),
+    )
+
+
+def sale_of(pos: PosdClient, *lines: tuple[str, str]) -> str:
+    sid = pos.create_sale().sale_id
+    for item_id, qty in lines:
+        pos.add_line(sid, item_id=item_id, quantity=qty)
+    return sid
+
+
+def error(fn: Any, *args: Any, **kw: Any) -> PosdError:
+    with pytest.raises(PosdError) as err:
+        fn(*args, **kw)
+    return err.value
+
+
+# -- 1. payment methods ---------------------------------------------------------------------
+
+
+def test_card_takes_the_open_amount_and_can_be_edited_down(pos: PosdClient) -> None:
+    seed(pos)
+    sid = sale_of(pos, ("TV", "1"))
+    r = pay(pos, sid, CARD, card_institute="VISA")  # no amount: the whole open amount
+    assert r.sale.payments[0].amount.amount_minor == 10000
+    assert r.sale.open_amount.amount_minor == 0
+    e = error(call, pos, "UpdatePayment", sale_id=sid, payment_id=r.payment_id, amount=money(10001))
+    assert e.reason == "PAYMENT_EXCEEDS_OPEN_AMOUNT"
+    s = call(pos, "UpdatePayment", sale_id=sid, payment_id=r.payment_id, amount=money(6000)).sale
+    assert (s.payments[0].amount.amount_minor, s.open_amount.amount_minor) == (6000, 4000)
+    e = error(pay, pos, sid, BANK, 4001)
+    assert e.reason == "PAYMENT_EXCEEDS_OPEN_AMOUNT"  # only cash may exceed
+    s = pay(pos, sid, CASH, 5000).sale
+    assert (s.change.amount_minor, s.payments[1].kept.amount_minor) == (1000, 4000)
+    done = post(pos, sid)
+    assert done.state == sale_pb2.SALE_STATE_POSTED
+
+
+def test_several_cards_split_evenly_remainder_to_the_first(pos: PosdClient) -> None:
+    seed(pos)
+    sid = sale_of(pos, ("TV", "1"))
+    r = call(pos, "SplitCardPayment", sale_id=sid, parts=3, card_institute="girocard")
+    amounts = [p.amount.amount_minor for p in r.sale.payments]
+    assert amounts == [3334, 3333, 3333]
+    assert [p.card_institute for p in r.sale.payments] == ["girocard"] * 3
+    s = call(pos, "UpdatePayment", sale_id=sid, payment_id=r.payment_ids[2], amount=money(3000))
+    assert s.sale.open_amount.amount_minor == 333
+    e = error(call, pos, "SplitCardPayment", sale_id=sid, parts=11)
+    assert e.reason == "INVALID_SPLIT"
+
+
+def test_card_authorization_code_is_mandatory_when_the_shop_says_so(
+    running: Running, pos: PosdClient
+) -> None:
+    seed(pos)
+    update_shop(pos, card_authorization_required=True)
+    sid = sale_of(pos, ("TV", "1"))
+    first = pay(pos, sid, CARD, 4000).payment_id
+    second = pay(pos, sid, CARD, 6000, authorization_code="A1").payment_id
+    third_sid = sid
+    e = error(post, pos, third_sid)
+    assert e.reason == "CARD_AUTHORIZATION_MISSING"
+    assert e.metadata["payment_ids"] == first
+    assert f"payment {first}" in e.message and f"payment {second}" not in e.message
+    assert [f for f, _ in e.field_violations] == [f"payments[{first}].authorization_code"]
+    assert pos.get_sale(sid).state == sale_pb2.SALE_STATE_OPEN  # nothing changed
+    call(pos, "UpdatePayment", sale_id=sid, payment_id=first, authorization_code="B2")
+    assert post(pos, sid).receipt_number == 1
+
+
+def test_consumer_credit_needs_a_contract_and_may_have_a_down_payment(pos: PosdClient) -> None:
+    seed(pos)
+    sid = sale_of(pos, ("TV", "3"))  # 300.00
+    e = error(pay, pos, sid, CREDIT, 10000)
+    assert (e.code, e.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "CONTRACT_NUMBER_REQUIRED")
+    r = pay(
+        pos,
+        sid,
+        CREDIT,
+        contract_number="K-2026-0815",
+        down_payment_method=CASH,
+        down_payment_amount=money(5000),
+    )
+    assert r.down_payment_id
+    kinds = [(p.method, p.amount.amount_minor, p.down_payment_for) for p in r.sale.payments]
+    assert kinds == [(CASH, 5000, r.payment_id), (CREDIT, 25000, "")]
+    assert r.sale.payments[1].contract_number == "K-2026-0815"
+    s = call(pos, "RemovePayment", sale_id=sid, payment_id=r.payment_id).sale
+    assert len(s.payments) == 0  # the down payment belongs to the credit
+
+
+@pytest.mark.parametrize("method", [BANK, COD, BENEFIT, GATEWAY])
+def test_other_methods_are_recorded_and_cannot_exceed(
+    running: Running, pos: PosdClient, method: int
+) -> None:
+    seed(pos)
+    sid = sale_of(pos, ("COFFEE", "2"))
+    assert error(pay, pos, sid, method, 1799).reason == "PAYMENT_EXCEEDS_OPEN_AMOUNT"
+    pay(pos, sid, method, 1000, reference="REF-1")
+    pay(pos, sid, method)
+    done = post(pos, sid)
+    assert [p.amount.amount_minor for p in done.payments] == [1000, 798]
+    assert done.tse.process_data.endswith("^17.98:Unbar")
+    drawer = rows(running, "SELECT kind, method, amount FROM drawer_entries WHERE sale_id = ?", sid)
+    name = common_pb2.PaymentMethod.Name(method).removeprefix("PAYMENT_METHOD_")
+    assert drawer == [("SALE_PAYMENT", name, 1000), ("SALE_PAYMENT", name, 798)]
+
+
+def test_payments_survive_parking_and_a_restart(tmp_path: Path) -> None:
+    first = start_in_thread(tmp_path / "state")
+    try:
+        with first.client(open_shift=True) as pos:
+            seed(pos)
+            sid = sale_of(pos, ("TV", "1"))
+            pay(pos, sid, CARD, 3000, card_institute="VISA", authorization_code="X9")
+            pay(pos, sid, CREDIT, 2000, contract_number="C-1")
+            parked = call(pos, "ParkSale", sale_id=sid).sale
+    finally:
+        first.stop()
+    running = start_in_thread(tmp_path / "state")
+    try:
+        _resume_and_check(running, parked.parking_code)
+    finally:
+        running.stop()
+
+
+def _resume_and_check(running: Running, code: str) -> None:
+    with running.client() as again:
+        back = call(again, "ResumeSale", code=code).sale
+        got = [(p.method, p.amount.amount_minor, p.card_institute, p.authorization_code,
+                p.contract_number) for p in back.payments]  # fmt: skip
+        assert got == [(CARD, 3000, "VISA", "X9", ""), (CREDIT, 2000, "", "", "C-1")]
+
+
+# -- 2. change in the local currency ----------------------------------------------------------
+
+
+def test_foreign_cash_change_in_local_currency_makes_three_drawer_entries(
+    running: Running, pos: PosdClient
+) -> None:
+    seed(pos)
+    update_shop(pos, fixed_rates=[shop_pb2.FixedRate(currency_code="CHF", rate="0.95")])
+    sid = sale_of(pos, ("TV", "1"))
+    s = call(pos, "SetCurrency", sale_id=sid, currency_code="CHF").sale
+    assert s.total.amount_minor == 9500  # 100.00 EUR at 0.95 CHF per EUR
+    pay(pos, sid, CASH, 10000, currency="CHF")  # 100 CHF tendered, 5 CHF change
+    e = error(post, pos, sid, change_currency_code="USD")
+    assert e.reason == "CURRENCY_MISMATCH"
+    done = post(pos, sid, change_currency_code="EUR")
+    assert (done.change.amount_minor, done.change_local.amount_minor) == (500, 526)
+    assert done.change_local.currency_code == "EUR"  # 5 / 0.95 = 5.263 -> 5.26 EUR
+    assert done.payments[0].kept.amount_minor == 9500  # only what is kept is a payment
+    drawer = rows(
+        running,
+        "SELECT kind, amount, currency FROM drawer_entries WHERE sale_id = ? ORDER BY entry_id",
+        sid,
+    )
+    assert drawer == [
+        ("SALE_PAYMENT", 9500, "CHF"),
+        ("CHANGE_DEPOSIT", 500, "CHF"),
+        ("CHANGE_PAYOUT", -526, "EUR"),
+    ]
+    assert done.tse.process_data == "Beleg^95.00_0.00_0.00_0.00_0.00^95.00:Bar:CHF"
+
+
+# -- 3. rounding per method -------------------------------------------------------------------
+
+
+def test_chf_cash_rounds_to_five_rappen_cards_do_not(running: Running, pos: PosdClient) -> None:
+    seed(pos)
+    update_shop(
+        pos,
+        fixed_rates=[shop_pb2.FixedRate(currency_code="CHF", rate="0.9513")],
+        cash_rounding=[shop_pb2.CashRounding(currency_code="CHF", increment_minor=5)],
+    )
+    sid = sale_of(pos, ("COFFEE", "1"))
+    s = call(pos, "SetCurrency", sale_id=sid, currency_code="CHF").sale
+    assert s.total.amount_minor == 855  # 8.99 * 0.9513 = 8.552
+    assert s.open_amount_cash.amount_minor == 855
+    card_sid = sale_of(pos, ("COFFEE", "1"))
+    call(pos, "SetCurrency", sale_id=card_sid, currency_code="CHF")
+    card = pay(pos, card_sid, CARD).sale
+    assert (card.rounding.amount_minor, card.amount_due.amount_minor) == (0, 855)
+    # 2 x 8.99 EUR = 17.98 EUR = 17.104 CHF -> 17.10; cash: 17.10 (no rounding needed)
+    pos.add_line(sid, item_id="ROLL")  # + 0.35 EUR = 0.333 CHF -> 0.33: 8.88 CHF
+    s = pos.get_sale(sid)
+    assert s.total.amount_minor == 888
+    assert s.open_amount_cash.amount_minor == 890
+    s = pay(pos, sid, CASH).sale  # no amount: the open amount rounded for cash
+    assert (s.payments[0].amount.amount_minor, s.rounding.amount_minor) == (890, 2)
+    assert (s.amount_due.amount_minor, s.open_amount.amount_minor) == (890, 0)
+    done = post(pos, sid)
+    # the rounding difference is a separate, not taxable amount in the fiscal data
+    assert done.tse.process_data == "Beleg^8.55_0.33_0.00_0.00_0.02^8.90:Bar:CHF"
+    assert rows(running, "SELECT rounding FROM sales WHERE sale_id = ?", sid) == [(2,)]
+
+
+# -- 4. discounts and vouchers ------------------------------------------------------------------
+
+
+def test_shop_discounts_by_amount_per_rate_and_by_percent_per_line(
+    running: Running, pos: PosdClient
+) -> None:
+    seed(pos)
+    sid = sale_of(pos, ("COFFEE", "2"), ("ROLL", "10"))  # 17.98 (19 %) + 3.50 (7 %)
+    r = call(pos, "AddDiscountLine", sale_id=sid, amount=money(1000), name="Aktion")
+    kinds = [(ln.kind, ln.vat_rate, ln.amount.amount_minor) for ln in r.sale.lines[2:]]
+    # 10.00 over 17.98 : 3.50 -> 8.37 : 1.63 (largest remainder)
+    assert kinds == [
+        (sale_pb2.LINE_KIND_DISCOUNT, "19", -837),
+        (sale_pb2.LINE_KIND_DISCOUNT, "7", -163),
+    ]
+    assert r.sale.total.amount_minor == 2148 - 1000
+    sid2 = sale_of(pos, ("COFFEE", "1"), ("ROLL", "1"), ("TV", "1"))
+    lines = [ln.line_id for ln in pos.get_sale(sid2).lines]
+    r2 = call(pos, "AddDiscountLine", sale_id=sid2, percent="10", line_ids=[lines[0], lines[2]])
+    assert [(ln.ref_line_id, ln.amount.amount_minor) for ln in r2.sale.lines[3:]] == [
+        (lines[0], -90),
+        (lines[2], -1000),
+    ]
+    with running.client("2", "0000") as cashier:
+        e = error(call, cashier, "AddDiscountLine", sale_id=sid2, amount=money(100))
+        assert (e.code, e.reason) == (grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED")
+    s = call(pos, "RemoveLine", sale_id=sid2, line_id=lines[0]).sale
+    assert len(s.lines) == 3  # its discount line went with it
+    [event] = [
+        json.loads(e.details_json)
+        for e in call(pos, "ListAuditEvents", kinds=["DISCOUNT_LINE_ADDED"], sale_id=sid).events
+    ]
+    assert (event["amount"], event["operator_id"]) == (1000, "1")
+
+
+def test_vouchers_are_sold_redeemed_once_up_to_their_value_and_balanced(
+    running: Running, pos: PosdClient
+) -> None:
+    seed(pos)
+    sid = pos.create_sale().sale_id
+    e = error(call, pos, "AddVoucherLine", sale_id=sid, code="2900000000001")
+    assert e.reason == "VOUCHER_ACTION_REQUIRED"  # the item's code: sell or redeem?
+    sold = call(pos, "AddVoucherLine", sale_id=sid, code="2900000000001",
+                action=sale_pb2.VOUCHER_ACTION_SELL, voucher_code="GV-100",
+                amount=money(3000))  # fmt: skip
+    assert sold.action == sale_pb2.VOUCHER_ACTION_SELL
+    assert sold.sale.lines[0].amount.amount_minor == 3000
+    pay(pos, sid, CASH, 3000)
+    post(pos, sid)
+    assert rows(running, "SELECT state, value FROM vouchers WHERE code = 'GV-100'") == [
+        ("ISSUED", 3000)
+    ]
+    # redeem: a registered code can only be redeemed; more than its value is refused
+    sid2 = sale_of(pos, ("COFFEE", "1"))
+    e = error(call, pos, "AddVoucherLine", sale_id=sid2, code="GV-100", amount=money(3001))
+    assert e.reason == "VOUCHER_VALUE_EXCEEDED"
+    r = call(pos, "AddVoucherLine", sale_id=sid2, code="GV-100")
+    assert r.action == sale_pb2.VOUCHER_ACTION_REDEEM
+    line = r.sale.lines[1]
+    assert (line.kind, line.amount.amount_minor, line.vat_category) == (
+        sale_pb2.LINE_KIND_VOUCHER_REDEMPTION,
+        -3000,
+        NOT_TAXABLE,
+    )
+    assert r.sale.total.amount_minor == 899 - 3000
+    done = post(pos, sid2)  # redeemed vouchers exceed the goods: balancing line, total 0
+    assert done.total.amount_minor == 0
+    assert done.lines[-1].kind == sale_pb2.LINE_KIND_BALANCING
+    assert done.lines[-1].amount.amount_minor == 2101
+    assert rows(running, "SELECT COUNT(*) FROM drawer_entries WHERE sale_id = ?", sid2) == [(0,)]
+    sid3 = sale_of(pos, ("COFFEE", "1"))
+    e = error(call, pos, "AddVoucherLine", sale_id=sid3, code="GV-100")
+    assert e.reason == "VOUCHER_ALREADY_REDEEMED"
+
+
+# -- 5. returns and exchanges -------------------------------------------------------------------
+
+
+def sold_receipt(pos: PosdClient) -> sale_pb2.Sale:
+    sid = sale_of(pos, ("COFFEE", "3"))
+    call(pos, "SetLineDiscount", sale_id=sid, line_id="1", discount_percent="10")
+    pay(pos, sid, CASH, 5000)
+    return post(pos, sid)
+
+
+def test_a_return_takes_the_original_price_and_discount_and_is_limited(
+    running: Running, pos: PosdClient
+) -> None:
+    seed(pos)
+    original = sold_receipt(pos)  # 3 x 8.99 = 26.97 - 10 % (2.70) = 24.27
+    assert original.total.amount_minor == 2427
+    found = call(pos, "ListReturnableLines", item_id="COFFEE").lines
+    assert [(x.receipt_number, x.quantity_returnable) for x in found] == [(1, "3")]
+    sid = pos.create_sale().sale_id
+    r = call(pos, "AddReturnLine", sale_id=sid, original_sale_id=original.sale_id,
+             original_line_id="1", quantity="2")  # fmt: skip
+    ret = r.sale.lines[0]
+    assert (ret.kind, ret.quantity, ret.amount.amount_minor, ret.ref_receipt_number) == (
+        sale_pb2.LINE_KIND_RETURN, "-2", -1618, 1
+    )  # fmt: skip
+    assert ret.discount_percent == "10"
+    e = error(call, pos, "AddReturnLine", sale_id=sid, original_sale_id=original.sale_id,
+              original_line_id="1", quantity="2")  # fmt: skip
+    assert (e.reason, e.metadata["returnable"]) == ("RETURN_EXCEEDS_SOLD", "1")
+    e = error(post, pos, sid)
+    assert e.reason == "REFUND_REQUIRED"
+    e = error(pay, pos, sid, BANK, -1618)
+    assert e.reason == "REFUND_METHOD_NOT_ALLOWED"
+    s = pay(pos, sid, CASH, -1618).sale
+    assert s.open_amount.amount_minor == 0
+    done = post(pos, sid)
+    assert done.tse.process_data == "Beleg^-16.18_0.00_0.00_0.00_0.00^-16.18:Bar"
+    assert rows(running, "SELECT kind, amount FROM drawer_entries WHERE sale_id = ?", sid) == [
+        ("SALE_PAYMENT", -1618)
+    ]
+    left = call(pos, "ListReturnableLines", receipt_number=1).lines
+    assert [(x.quantity_returned, x.quantity_returnable) for x in left] == [("2", "1")]
+
+
+def test_an_exchange_pays_the_difference_or_books_it_to_the_balancing_account(
+    running: Running, pos: PosdClient
+) -> None:
+    seed(pos)
+    original = sold_receipt(pos)
+    up = pos.create_sale().sale_id
+    call(pos, "AddReturnLine", sale_id=up, original_sale_id=original.sale_id,
+         original_line_id="1", quantity="1")  # fmt: skip
+    pos.add_line(up, item_id="TV")
+    s = pay(pos, up, CARD).sale  # 100.00 - 8.09 = 91.91 paid normally
+    assert s.payments[0].amount.amount_minor == 9191
+    post(pos, up)
+    down = pos.create_sale().sale_id
+    call(pos, "AddReturnLine", sale_id=down, original_sale_id=original.sale_id,
+         original_line_id="1", quantity="2")  # fmt: skip
+    pos.add_line(down, item_id="ROLL")
+    done = post(pos, down, balance_negative_total=True)
+    assert done.total.amount_minor == 0
+    assert done.lines[-1].kind == sale_pb2.LINE_KIND_BALANCING
+    assert done.lines[-1].item_id == "AUSGLEICH"
+    assert rows(running, "SELECT COUNT(*) FROM drawer_entries WHERE sale_id = ?", down) == [(0,)]
+
+
+# -- 6. storno ----------------------------------------------------------------------------------
+
+
+def test_a_reversal_receipt_negates_everything_and_refunds_the_same_way(
+    running: Running, pos: PosdClient
+) -> None:
+    seed(pos)
+    sid = sale_of(pos, ("TV", "1"), ("ROLL", "2"))
+    pay(pos, sid, CARD, 5000, card_institute="VISA", authorization_code="77")
+    pay(pos, sid, CASH, 6000)
+    original = post(pos, sid)
+    with running.client("2", "0000") as cashier:
+        e = error(call, cashier, "ReverseReceipt", sale_id=sid, reason="Fehlbon")
+        assert e.code == grpc.StatusCode.PERMISSION_DENIED
+    r = call(pos, "ReverseReceipt", sale_id=sid, reason="Fehlbon").reversal
+    assert (r.state, r.receipt_number, r.reverses_receipt_number) == (
+        sale_pb2.SALE_STATE_POSTED, 2, 1
+    )  # fmt: skip
+    assert r.total.amount_minor == -original.total.amount_minor == -10070
+    assert [(ln.quantity, ln.amount.amount_minor) for ln in r.lines] == [("-1", -10000),
+                                                                        ("-2", -70)]  # fmt: skip
+    refunds = [(p.method, p.amount.amount_minor, p.card_institute) for p in r.payments]
+    assert refunds == [(CARD, -5000, "VISA"), (CASH, -5070, "")]
+    assert r.tse.process_data == "Beleg^-100.00_-0.70_0.00_0.00_0.00^-50.70:Bar_-50.00:Unbar"
+    assert r.tse.signature  # signed like any receipt
+    again = pos.get_sale(sid)  # never alters the original
+    assert (again.state, again.revision, again.total.amount_minor) == (
+        original.state, original.revision, 10070
+    )  # fmt: skip
+    e = error(call, pos, "ReverseReceipt", sale_id=sid)
+    assert e.reason == "RECEIPT_ALREADY_REVERSED"
+    [event] = call(pos, "ListAuditEvents", kinds=["RECEIPT_REVERSED"]).events
+    body = json.loads(event.details_json)
+    assert (body["original_receipt"], body["reason"], event.operator_id) == (1, "Fehlbon", "1")
+
+
+# -- 7. parking ---------------------------------------------------------------------------------
+
+
+def test_park_prints_a_slip_and_resume_by_barcode_one_register_at_a_time(
+    running: Running, pos: PosdClient
+) -> None:
+    seed(pos)
+    update_register(pos, requirements=[shop_pb2.DocumentRequirement(
+        document_type=shop_pb2.DOCUMENT_TYPE_RECEIPT, attribute="customer_email")])  # fmt: skip
+    sid = sale_of(pos, ("COFFEE", "1"))
+    parked = call(pos, "ParkSale", sale_id=sid).sale  # mandatory attributes not checked
+    code = parked.parking_code
+    assert parked.state == sale_pb2.SALE_STATE_PARKED
+    assert len(code) == 13 and code.startswith("2901")
+    jobs = rows(running, "SELECT payload FROM outbox WHERE ref = ? AND kind = 'print'", sid)
+    assert [json.loads(j[0])["document"] for j in jobs] == ["parking_slip"]
+    e = error(pos.add_line, sid, item_id="ROLL")
+    assert e.reason == "SALE_PARKED"
+    listed = [s.sale_id for s in pos.list_sales(state=sale_pb2.SALE_STATE_PARKED)]
+    assert listed == [sid]
+    back = call(pos, "ResumeSale", code=code).sale
+    assert (back.state, back.held_by) == (sale_pb2.SALE_STATE_OPEN, "REG-1")
+    e = error(call, pos, "ResumeSale", code=code)
+    assert (e.reason, e.metadata["held_by"]) == ("SALE_HELD", "REG-1")
+    pay(pos, sid, CASH)
+    e = error(post, pos, sid)  # the register's required attributes at posting
+    assert e.reason == "DOCUMENT_ATTRIBUTE_MISSING"
+    e = error(call, pos, "ResumeSale", code="4006381333931")
+    assert e.reason == "PARKED_SALE_NOT_FOUND"
+
+
+def test_resuming_keeps_recorded_discounts_within_permissions(
+    running: Running, pos: PosdClient
+) -> None:
+    seed(pos)
+    update_shop(pos, role_discount_limits=[shop_pb2.DiscountLimit(key="manager", percent="20")])
+    sid = sale_of(pos, ("COFFEE", "1"))
+    call(pos, "SetLineDiscount", sale_id=sid, line_id="1", discount_percent="15")
+    code = call(pos, "ParkSale", sale_id=sid).sale.parking_code
+    with running.client("2", "0000") as cashier:  # no DISCOUNT permission
+        back = call(cashier, "ResumeSale", code=code).sale
+        assert back.lines[0].discount_percent == "15"  # not recomputed
+        assert back.lines[0].discount_cap == "15"
+        e = error(call, cashier, "SetLineDiscount", sale_id=sid, line_id="1", discount_percent="0")
+        assert e.code == grpc.StatusCode.PERMISSION_DENIED
+    update_shop(pos, role_discount_limits=[shop_pb2.DiscountLimit(key="manager", percent="5")])
+    # with DISCOUNT: between zero and the recorded 15 % (their own limit is 5 %)
+    call(pos, "SetLineDiscount", sale_id=sid, line_id="1", discount_percent="12")
+    e = error(call, pos, "SetLineDiscount", sale_id=sid, line_id="1", discount_percent="16")
+    assert e.reason == "DISCOUNT_LIMIT_EXCEEDED"
+
+
+# -- 8. orders-only register --------------------------------------------------------------------
+
+
+def test_an_orders_only_register_builds_and_parks_but_does_not_post(pos: PosdClient) -> None:
+    seed(pos)
+    update_register(pos, orders_only=True)
+    sid = sale_of(pos, ("COFFEE", "1"))
+    assert error(pay, pos, sid, CASH, 899).reason == "REGISTER_ORDERS_ONLY"
+    assert error(post, pos, sid).reason == "REGISTER_ORDERS_ONLY"
+    code = call(pos, "ParkSale", sale_id=sid).sale.parking_code
+    update_register(pos, orders_only=False)  # the same terminal as a payment register
+    call(pos, "ResumeSale", code=code)
+    pay(pos, sid, CASH, 899)
+    assert post(pos, sid).state == sale_pb2.SALE_STATE_POSTED
+
+
+# -- 9. audit -----------------------------------------------------------------------------------
+
+
+def test_draft_delete_post_for_less_is_visible_in_the_audit_trail(
+    running: Running, pos: PosdClient
+) -> None:
+    seed(pos)
+    sid = sale_of(pos, ("TV", "1"), ("COFFEE", "1"))
+    call(pos, "SetLinePrice", sale_id=sid, line_id="2", unit_price=money(500))
+    call(pos, "RemoveLine", sale_id=sid, line_id="1")
+    pay(pos, sid, CASH, 500)
+    post(pos, sid)
+    pos.open_drawer(reason="Wechselgeld")
+    events = call(pos, "ListAuditEvents", sale_id=sid).events
+    assert [e.kind for e in events] == ["LINE_REMOVED", "PRICE_OVERRIDE"]
+    removed = json.loads(events[0].details_json)
+    assert (removed["item_id"], removed["total_before"], removed["total_after"]) == (
+        "TV", 10500, 500
+    )  # fmt: skip
+    assert all(e.operator_id == "1" and e.event_time.seconds > 0 for e in events)
+    drawer = call(pos, "ListAuditEvents", kinds=["DRAWER_OPENED_NO_SALE"]).events
+    assert len(drawer) == 1
+    e = error(call, pos, "ListAuditEvents", kinds=["NOPE"])
+    assert e.code == grpc.StatusCode.INVALID_ARGUMENT
