@@ -22,8 +22,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from posd.client import PosdClient, PosdError
-from posd.v1 import common_pb2
-from posd.v1 import sale_pb2
+from posd.v1 import common_pb2, sale_pb2
 
 from posd_daemon import __version__
 

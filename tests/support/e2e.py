@@ -7,8 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from posd.v1 import common_pb2
-from posd.v1 import sale_pb2
+from posd.v1 import common_pb2, sale_pb2
 
 CASH = common_pb2.PAYMENT_METHOD_CASH
 CARD = common_pb2.PAYMENT_METHOD_CARD

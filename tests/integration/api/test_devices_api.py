@@ -15,8 +15,7 @@ from pathlib import Path
 import grpc
 import pytest
 from posd.client import PosdClient, PosdError
-from posd.v1 import common_pb2
-from posd.v1 import device_pb2, sale_pb2
+from posd.v1 import common_pb2, device_pb2, sale_pb2
 
 from posd_daemon.cli import posctl
 from posd_daemon.devices.manager import PrinterDevice

@@ -15,8 +15,7 @@ from grpc_status import rpc_status
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from posd.client import PosdClient
-from posd.v1 import common_pb2
-from posd.v1 import catalog_pb2, customer_pb2, sale_pb2, shop_pb2
+from posd.v1 import catalog_pb2, common_pb2, customer_pb2, sale_pb2, shop_pb2
 
 from posd_daemon.store import journal
 from tests.conftest import Running

@@ -6,8 +6,7 @@ import sqlite3
 
 import pytest
 from posd.client import PosdClient, PosdError
-from posd.v1 import common_pb2
-from posd.v1 import sale_pb2
+from posd.v1 import common_pb2, sale_pb2
 
 from tests.conftest import Running
 

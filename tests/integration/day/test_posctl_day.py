@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from posd.v1 import common_pb2
-from posd.v1 import sale_pb2
 
 from posd_daemon.cli import posctl_day
 from tests.integration.day.conftest import Day

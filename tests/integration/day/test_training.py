@@ -7,8 +7,7 @@ import sqlite3
 import time
 
 from posd.client import PosdClient, new_request_id
-from posd.v1 import common_pb2
-from posd.v1 import sale_pb2
+from posd.v1 import common_pb2, sale_pb2
 
 from tests.integration.day.conftest import Day
 from tests.integration.day.test_full_day import cents, read_export

@@ -18,8 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from posd.client import PosdClient
-from posd.v1 import common_pb2
-from posd.v1 import fiscal_pb2, sale_pb2
+from posd.v1 import common_pb2, fiscal_pb2, sale_pb2
 
 from posd_daemon.fiscal.verify_export import verify_export
 from tests.conftest import Running, start_in_thread

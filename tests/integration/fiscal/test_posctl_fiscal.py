@@ -10,7 +10,6 @@ from pathlib import Path
 
 from posd.client import PosdClient
 from posd.v1 import common_pb2
-from posd.v1 import sale_pb2
 
 from tests.conftest import Running
 
