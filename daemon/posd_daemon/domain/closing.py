@@ -26,8 +26,9 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from posd_daemon.domain.pricing import local_amount
 from posd_daemon.domain.shift import CashBalance
-from posd_daemon.domain.vat import VatCategory, VatTotal
+from posd_daemon.domain.vat import VatCategory, VatTotal, tax_from_gross
 
 #: DSFinV-K UST_SCHLUESSEL for business cases without VAT relevance ("Nicht Steuerbar",
 #: DSFinV-K Anlage 2; Geldtransit, Privatentnahme/-einlage, TrinkgeldAN, DifferenzSollIst).
@@ -77,18 +78,34 @@ class PaymentKind:
     cash: bool = False
     #: an electronic payment service (PayPal & co.): listed apart from card totals
     gateway: bool = False
+    #: counted in the closing's card totals (``PaymentMethod.is_card``: CARD only)
+    card: bool = False
 
 
-#: Payment methods (``PaymentMethod.value``) -> closing/DSFinV-K treatment. A card method
-#: that cannot tell debit from credit is ``Unbar`` ("zusammenfassende Form für alle
-#: unbaren Zahlarten", DSFinV-K Anhang D). Methods not listed here count as ``Unbar``.
+#: Payment methods (``PaymentMethod.value``) -> closing/DSFinV-K treatment, in report
+#: order. ZAHLART_TYP values of DSFinV-K Anhang D: Bar, Unbar, Keine, ECKarte,
+#: Kreditkarte, ElZahlungsdienstleister, Guthabenkarte (spelling and the mapping of
+#: payment kinds as in fiskaltrust/interface-doc, appendix-de-kassensichv,
+#: reference-tables/type-of-payment-ftpayitemcase.md: debit card ECKarte, credit card
+#: Kreditkarte, online payment ElZahlungsdienstleister, customer/voucher card
+#: Guthabenkarte, SEPA and other bank transfers Unbar).
+#:
+#: * CARD: posd does not tell debit from credit cards, so ``Unbar``, "zusammenfassende
+#:   Form für alle unbaren Zahlarten" (DSFinV-K Anhang D).
+#: * GATEWAY: ``ElZahlungsdienstleister``, listed apart and never in the card totals.
+#: * CONSUMER_CREDIT (the finance company pays), BANK_TRANSFER, CASH_ON_DELIVERY (the
+#:   carrier collects): ``Unbar``.
+#: * BENEFIT (benefit/meal voucher cards): ``Guthabenkarte``.
+#:
+#: Methods not listed here (rows of an older schema) count as ``Unbar``.
 PAYMENT_KINDS: dict[str, PaymentKind] = {
     "CASH": PaymentKind("Bar", "Bar", cash=True),
-    "CARD": PaymentKind("Unbar", "Karte"),
-    "DEBIT_CARD": PaymentKind("ECKarte", "EC-Karte"),
-    "CREDIT_CARD": PaymentKind("Kreditkarte", "Kreditkarte"),
+    "CARD": PaymentKind("Unbar", "Karte", card=True),
+    "CONSUMER_CREDIT": PaymentKind("Unbar", "Finanzierung"),
+    "BANK_TRANSFER": PaymentKind("Unbar", "Überweisung"),
+    "CASH_ON_DELIVERY": PaymentKind("Unbar", "Nachnahme"),
+    "BENEFIT": PaymentKind("Guthabenkarte", "Gutscheinkarte"),
     "GATEWAY": PaymentKind("ElZahlungsdienstleister", "Zahlungsdienstleister", gateway=True),
-    "GIFT_CARD": PaymentKind("Guthabenkarte", "Guthabenkarte"),
 }
 
 
@@ -96,11 +113,46 @@ def payment_kind(method: str) -> PaymentKind:
     return PAYMENT_KINDS.get(method) or PaymentKind("Unbar", method.title())
 
 
+#: DSFinV-K GV_TYP of a cash rounding difference. DSFinV-K Anhang C has no GV_TYP
+#: "Rundung": its closed list (Umsatz, Pfand, PfandRueckzahlung, Rabatt, Aufschlag,
+#: ZuschussEcht/-Unecht, TrinkgeldAG/-AN, Einzweck-/MehrzweckgutscheinKauf/-Einloesung,
+#: Forderungsentstehung/-aufloesung, Anzahlungseinstellung/-aufloesung, Anfangsbestand,
+#: Privatentnahme/-einlage, Geldtransit, Lohnzahlung, Einzahlung, Auszahlung,
+#: DifferenzSollIst) is what validators accept (fiskaltrust interface-doc,
+#: type-of-service-ftchargeitemcase.md, lists the same GV_TYPs). A rounding difference
+#: changes what the customer pays, so it is booked as ``Rabatt`` (rounded down) or
+#: ``Aufschlag`` (rounded up) under UST_SCHLUESSEL 5 "Nicht Steuerbar" (the same table:
+#: "Discount not taxable | 5 | Rabatt", "Extra charge not taxable | 5 | Aufschlag"),
+#: named ``Rundung`` in GV_NAME so that it stays apart from real discounts.
+ROUNDING_NAME = "Rundung"
+ROUNDING_DOWN_GV = "Rabatt"
+ROUNDING_UP_GV = "Aufschlag"
+
+
+def rounding_gv_typ(amount: int) -> str:
+    return ROUNDING_UP_GV if amount > 0 else ROUNDING_DOWN_GV
+
+
+def ust_key(category: int) -> int:
+    """DSFinV-K UST_SCHLUESSEL of a posd VAT category (DSFinV-K Anlage, vat.csv keys, as
+    in exports/dsfinvk_spec.UST_DESCRIPTIONS): 1-4 are the same numbers; posd's ZERO (5,
+    a 0 % rate: "Umsatzsteuerfrei") is key 6 and NOT_TAXABLE (6: vouchers, balancing)
+    is key 5 "Nicht Steuerbar" (fiskaltrust ftChargeItemCase: "not taxable | 5",
+    "zero | 6"; MehrzweckgutscheinKauf/-Einloesung are key 5)."""
+    if category == int(VatCategory.ZERO):
+        return 6
+    if category == int(VatCategory.NOT_TAXABLE):
+        return UST_NOT_TAXABLE
+    return category
+
+
 class BusinessCase(enum.Enum):
     """The business cases a closing reports, each with its DSFinV-K GV_TYP."""
 
     SALES = ("SALES", "Umsatz")
     RETURNS = ("RETURNS", "Umsatz")
+    #: reversal (storno) receipts: the reversed receipt's turnover, negative
+    REVERSALS = ("REVERSALS", "Umsatz")
     VOUCHERS_SOLD = ("VOUCHERS_SOLD", "MehrzweckgutscheinKauf")
     VOUCHERS_REDEEMED = ("VOUCHERS_REDEEMED", "MehrzweckgutscheinEinloesung")
     DISCOUNTS = ("DISCOUNTS", "Rabatt")
@@ -109,7 +161,10 @@ class BusinessCase(enum.Enum):
     CASH_TRANSITS = ("CASH_TRANSITS", "Geldtransit")
     TIPS = ("TIPS", "TrinkgeldAN")
     CASH_DIFFERENCES = ("CASH_DIFFERENCES", "DifferenzSollIst")
-    ROUNDING = ("ROUNDING", "")
+    #: lines booked to the shop's balancing account (not taxable: UST_SCHLUESSEL 5)
+    BALANCING = ("BALANCING", "Umsatz")
+    #: cash rounding differences (GV_TYP by sign, see ``rounding_gv_typ``)
+    ROUNDING = ("ROUNDING", ROUNDING_DOWN_GV)
 
     @property
     def gv_typ(self) -> str:
@@ -125,6 +180,60 @@ MOVEMENT_CASE = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class LineAmount:
+    """One receipt line as the closing needs it: its kind (``LineKind.value``), VAT
+    rate and gross as posted (signed; negative for returns, discounts, redemptions)."""
+
+    kind: str
+    category: int
+    percent: Decimal
+    gross: int
+    #: a voucher sold (a GOODS line of item type VOUCHER)
+    voucher: bool = False
+
+
+#: GV_TYP of a voucher line by its VAT: a voucher without VAT (NOT_TAXABLE, key 5) is a
+#: Mehrzweckgutschein, one taxed when sold an Einzweckgutschein (fiskaltrust
+#: ftChargeItemCase 0x...60/0x...68 "Voucher sale/redeem not taxable | 5 |
+#: Mehrzweckgutschein…", 0x...61-67/69-6F "Coupon sales/redeem <rate> |
+#: Einzweckgutschein…").
+def _voucher_gv(category: int, sold: bool) -> str:
+    if ust_key(category) == UST_NOT_TAXABLE:
+        return "MehrzweckgutscheinKauf" if sold else "MehrzweckgutscheinEinloesung"
+    return "EinzweckgutscheinKauf" if sold else "EinzweckgutscheinEinloesung"
+
+
+def line_business_case(kind: str, voucher: bool, *, reversal: bool) -> BusinessCase:
+    """The business case of a receipt line (``LineKind.value``)."""
+    if kind == "DISCOUNT":
+        return BusinessCase.DISCOUNTS
+    if kind == "VOUCHER_REDEMPTION":
+        return BusinessCase.VOUCHERS_REDEEMED
+    if kind == "BALANCING":
+        return BusinessCase.BALANCING
+    if voucher and kind == "GOODS":
+        return BusinessCase.VOUCHERS_SOLD
+    if reversal:
+        return BusinessCase.REVERSALS
+    if kind == "RETURN":
+        return BusinessCase.RETURNS
+    return BusinessCase.SALES
+
+
+def line_gv_typ(kind: str, voucher: bool, category: int) -> str:
+    """DSFinV-K GV_TYP of a receipt line (lines.csv, businesscases.csv). Returns and
+    storno lines are negative ``Umsatz`` (DSFinV-K: Rücknahmen and Stornos as lines with
+    the opposite sign, BON_STORNO 0)."""
+    if kind == "DISCOUNT":
+        return "Rabatt"
+    if kind == "VOUCHER_REDEMPTION":
+        return _voucher_gv(category, sold=False)
+    if voucher and kind == "GOODS":
+        return _voucher_gv(category, sold=True)
+    return "Umsatz"
+
+
 # -- report -------------------------------------------------------------------------------
 
 
@@ -134,8 +243,13 @@ class PaymentTotal:
     zahlart_typ: str
     name: str
     currency: str
+    #: kept (cash less change), refunds negative; in ``currency``
     amount: int
     count: int
+    #: the amount in the register currency (foreign currency: at the sales' rates)
+    base_amount: int = 0
+    #: refunds among ``count`` (negative payments)
+    refunds: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +280,8 @@ class GvTotal:
     gross: int
     net: int
     tax: int
+    #: GV_NAME ("" but for rounding differences: "Rundung")
+    gv_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,17 +333,25 @@ class ClosingReport:
 
     @property
     def payments_total(self) -> int:
-        """DSFinV-K Z_SE_ZAHLUNGEN: every payment of the period, gateways included."""
-        return sum(p.amount for p in (*self.payments, *self.gateways))
+        """DSFinV-K Z_SE_ZAHLUNGEN: every payment of the period, gateways included, in
+        the register currency (foreign currencies at the sales' rates)."""
+        return sum(p.base_amount for p in (*self.payments, *self.gateways))
+
+    @property
+    def card_total(self) -> int:
+        """Card payments (CARD only: a payment gateway is never a card payment)."""
+        return sum(p.base_amount for p in self.payments if payment_kind(p.method).card)
+
+    @property
+    def rounding_total(self) -> int:
+        """Cash rounding differences of the period (+: customers paid more)."""
+        return sum(c.gross for c in self.cases if c.case == BusinessCase.ROUNDING.value[0])
 
     @property
     def cash_total(self) -> int:
-        """DSFinV-K Z_SE_BARZAHLUNGEN (base currency)."""
-        return sum(
-            p.amount
-            for p in self.payments
-            if p.zahlart_typ == "Bar" and p.currency == self.currency
-        )
+        """DSFinV-K Z_SE_BARZAHLUNGEN in the register currency (foreign cash at the
+        sales' rates; ``cash_per_currency`` keeps each currency's own amount)."""
+        return sum(p.base_amount for p in self.payments if p.zahlart_typ == "Bar")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -247,8 +371,8 @@ class ClosingReport:
             late=int(d["late"]),
             outside_shift=int(d["outside_shift"]),
             gross=int(d["gross"]),
-            payments=tuple(PaymentTotal(**p) for p in d["payments"]),
-            gateways=tuple(PaymentTotal(**p) for p in d["gateways"]),
+            payments=tuple(_payment_total(p, str(d["currency"])) for p in d["payments"]),
+            gateways=tuple(_payment_total(p, str(d["currency"])) for p in d["gateways"]),
             vat=tuple(VatLine(**v) for v in d["vat"]),
             cases=tuple(CaseTotal(**c) for c in d["cases"]),
             gv_totals=tuple(GvTotal(**g) for g in d["gv_totals"]),
@@ -259,6 +383,15 @@ class ClosingReport:
             open_shift_expected=tuple((str(c), int(a)) for c, a in d["open_shift_expected"]),
             training=int(d.get("training", 0)),
         )
+
+
+def _payment_total(d: Mapping[str, Any], currency: str) -> PaymentTotal:
+    """A stored payment total; reports stored before base_amount existed held base
+    currency amounts only in it (foreign ones had none)."""
+    fields = dict(d)
+    if "base_amount" not in fields:
+        fields["base_amount"] = fields["amount"] if fields["currency"] == currency else 0
+    return PaymentTotal(**fields)
 
 
 # -- builder ------------------------------------------------------------------------------
@@ -300,10 +433,11 @@ class ClosingBuilder:
         self._late = 0
         self._outside = 0
         self._gross = 0
+        #: (method, currency) -> [amount, count, base amount, refunds]
         self._payments: dict[tuple[str, str], list[int]] = {}
         self._vat: dict[tuple[int, Decimal], _Sum] = {}
         self._cases: dict[BusinessCase, _Sum] = {c: _Sum() for c in BusinessCase}
-        self._gv: dict[tuple[str, int], _Sum] = {}
+        self._gv: dict[tuple[str, int, str], _Sum] = {}
         self._ops: dict[str, _Op] = {}
         self._cash: dict[str, int] = {}
         self._balances: list[CashBalance] = []
@@ -319,12 +453,22 @@ class ClosingBuilder:
         if shift_id is None:
             self._outside += 1
 
-    def _pay(self, method: str, currency: str, amount: int, count: int = 1) -> None:
-        entry = self._payments.setdefault((method, currency), [0, 0])
+    def _pay(
+        self, method: str, currency: str, amount: int, count: int = 1, base: int | None = None
+    ) -> None:
+        entry = self._payments.setdefault((method, currency), [0, 0, 0, 0])
         entry[0] += amount
         entry[1] += count
+        entry[2] += amount if base is None else base
+        if count and amount < 0:
+            entry[3] += 1
         if payment_kind(method).cash:
             self._cash[currency] = self._cash.get(currency, 0) + amount
+
+    def _case(self, case: BusinessCase, gv: str, key: int, gross: int, net: int, tax: int,
+              gv_name: str = "") -> None:  # fmt: skip
+        self._cases[case].add(gross, net, tax)
+        self._gv.setdefault((gv, key, gv_name), _Sum()).add(gross, net, tax, 1)
 
     def add_sale(
         self,
@@ -338,43 +482,107 @@ class ClosingBuilder:
         late: bool = False,
         shift_id: int | None = None,
         discounts: Sequence[VatTotal] = (),
+        lines: Sequence[LineAmount] = (),
+        rounding: int = 0,
+        reversal: bool = False,
+        kept: Sequence[tuple[str, int]] | None = None,
+        rate: Decimal = Decimal(1),
+        change_local: int = 0,
     ) -> None:
-        """A posted sale (BON_TYP Beleg). ``payments``: (method, amount) as tendered;
-        the change is given from cash and taken off the cash total. ``discounts``: the
-        discounts granted, per rate (positive amounts; reported as GV_TYP Rabatt,
-        negative: the sale's totals are already after them)."""
+        """A posted sale (BON_TYP Beleg).
+
+        ``vat``: the receipt's per-rate totals as posted; ``lines`` (optional) split them
+        into business cases by line kind (returns, storno, shop discounts, vouchers,
+        balancing), every rate's cases adding up to the receipt's total exactly.
+        ``payments``: (method, amount) as tendered, refunds negative; the change comes
+        off the cash payments, unless ``kept`` gives the booked amounts (schema 8:
+        ``sale_payments.kept``). ``discounts``: line and document discounts granted, per
+        rate (positive; reported as GV_TYP Rabatt, the turnover before them as Umsatz).
+        ``rounding``: the cash rounding difference (paid = total + rounding).
+
+        A sale in a foreign ``currency`` (``rate`` units per register-currency unit)
+        enters turnover converted; its payments stay in their currency (and carry their
+        converted value). ``change_local``: change paid out in the register currency for
+        a foreign-cash sale: the surplus stays in the drawer in the foreign currency.
+        """
         self._seen(bon_id, late, shift_id)
         self._receipts += 1
+
+        def conv(amount: int) -> int:
+            return local_amount(amount, currency=currency, local_currency=self.currency, rate=rate)
+
+        if currency != self.currency:
+            vat = [
+                VatTotal(v.category, v.percent, conv(v.gross), conv(v.gross) - conv(v.tax),
+                         conv(v.tax))
+                for v in vat
+            ]  # fmt: skip
         gross = sum(v.gross for v in vat)
         self._gross += gross
-        case = self._cases[BusinessCase.SALES if gross >= 0 else BusinessCase.RETURNS]
-        case.count += 1
+        touched: set[BusinessCase] = set()
+
+        def book(case: BusinessCase, gv: str, cat: int, g: int, n: int, t: int) -> None:
+            touched.add(case)
+            self._case(case, gv, ust_key(cat), g, n, t)
+
+        goods = BusinessCase.REVERSALS if reversal else BusinessCase.SALES
+        if not lines:
+            goods = goods if reversal or gross >= 0 else BusinessCase.RETURNS
+        # per rate: the lines that are no plain goods sold, at their own gross (tax from
+        # the line's gross); the goods sold take the rest of the receipt's exact total
+        split: dict[tuple[int, Decimal], list[tuple[BusinessCase, str, int]]] = {}
+        for ln in lines:
+            case = line_business_case(ln.kind, ln.voucher, reversal=reversal)
+            if case is goods or not ln.gross:
+                continue
+            gv = line_gv_typ(ln.kind, ln.voucher, ln.category)
+            split.setdefault((ln.category, ln.percent), []).append((case, gv, conv(ln.gross)))
         for v in vat:
-            case.add(v.gross, v.net, v.tax)
             key = (int(v.category), v.percent)
             self._vat.setdefault(key, _Sum()).add(v.gross, v.net, v.tax, 1)
-            gv = (BusinessCase.SALES.gv_typ, int(v.category))
-            self._gv.setdefault(gv, _Sum()).add(v.gross, v.net, v.tax, 1)
+            rest = [v.gross, v.net, v.tax]
+            for case, gv, g in split.pop(key, []):
+                t = tax_from_gross(g, v.percent)
+                book(case, gv, key[0], g, g - t, t)
+                rest[0] -= g
+                rest[1] -= g - t
+                rest[2] -= t
+            if any(rest) or not touched:
+                book(goods, "Umsatz", key[0], *rest)
+        for (cat, pct), parts in split.items():  # lines of a rate missing in the totals
+            for case, gv, g in parts:
+                t = tax_from_gross(g, pct)
+                book(case, gv, cat, g, g - t, t)
         if discounts:
             # DSFinV-K: turnover (Umsatz) before the discount, the discount (Rabatt)
             # negative beside it; together they are what the receipt says
-            rebate = self._cases[BusinessCase.DISCOUNTS]
-            rebate.count += 1
             for d in discounts:
-                rebate.add(-d.gross, -d.net, -d.tax)
-                case.add(d.gross, d.net, d.tax)
-                gv = (BusinessCase.DISCOUNTS.gv_typ, int(d.category))
-                self._gv.setdefault(gv, _Sum()).add(-d.gross, -d.net, -d.tax, 1)
-                umsatz = (BusinessCase.SALES.gv_typ, int(d.category))
-                self._gv.setdefault(umsatz, _Sum()).add(d.gross, d.net, d.tax)
-        kept = _kept(payments, change)
+                dg, dt = conv(d.gross), conv(d.tax)
+                book(BusinessCase.DISCOUNTS, "Rabatt", int(d.category), -dg, dt - dg, -dt)
+                book(goods, "Umsatz", int(d.category), dg, dg - dt, dt)
+        if rounding:
+            r = conv(rounding)
+            touched.add(BusinessCase.ROUNDING)
+            self._case(BusinessCase.ROUNDING, rounding_gv_typ(r), UST_NOT_TAXABLE, r, r, 0,
+                       ROUNDING_NAME)  # fmt: skip
+        for case in touched:
+            self._cases[case].count += 1
+
         op = self._ops.setdefault(operator_id, _Op())
         op.receipts += 1
         op.gross += gross
-        for method, amount in kept:
-            self._pay(method, currency, amount)
-            if payment_kind(method).cash:
+        booked = list(kept) if kept is not None else _kept(payments, change)
+        for method, amount in booked:
+            self._pay(method, currency, amount, base=conv(amount))
+            if payment_kind(method).cash and currency == self.currency:
                 op.cash += amount
+        if change_local and currency != self.currency:
+            # foreign cash: the change went back in the register currency, so the
+            # foreign surplus stays in the drawer (drawer kinds CHANGE_DEPOSIT and
+            # CHANGE_PAYOUT): foreign cash + change, register cash - change_local
+            self._pay("CASH", currency, change, count=0, base=change_local)
+            self._pay("CASH", self.currency, -change_local, count=0)
+            op.cash -= change_local
 
     def add_training(self, *, bon_id: int, late: bool = False, shift_id: int | None = None) -> None:
         """A training sale (BON_TYP AVTraining): counted, no turnover, no payments."""
@@ -400,9 +608,8 @@ class ClosingBuilder:
         """A cash movement (BON_TYP Beleg, USt key 5 "Nicht Steuerbar", paid "Bar")."""
         self._seen(bon_id, False, shift_id)
         self._movements += 1
-        case = self._cases[MOVEMENT_CASE[kind]]
-        case.add(amount, amount, 0, 1)
-        self._gv.setdefault((kind.gv_typ, UST_NOT_TAXABLE), _Sum()).add(amount, amount, 0, 1)
+        self._cases[MOVEMENT_CASE[kind]].count += 1
+        self._case(MOVEMENT_CASE[kind], kind.gv_typ, UST_NOT_TAXABLE, amount, amount, 0)
         self._pay("CASH", currency, amount)
         op = self._ops.setdefault(operator_id, _Op())
         op.cash += amount
@@ -421,9 +628,11 @@ class ClosingBuilder:
         gateways: list[PaymentTotal] = []
         methods = set(self._payments) | {("CASH", self.currency)}
         for method, currency in sorted(methods, key=lambda k: (_method_order(k[0]), k)):
-            amount, count = self._payments.get((method, currency), [0, 0])
+            amount, count, base, refunds = self._payments.get((method, currency), [0, 0, 0, 0])
             kind = payment_kind(method)
-            total = PaymentTotal(method, kind.zahlart_typ, kind.name, currency, amount, count)
+            total = PaymentTotal(
+                method, kind.zahlart_typ, kind.name, currency, amount, count, base, refunds
+            )
             (gateways if kind.gateway else payments).append(total)
         balances: dict[str, list[int]] = {}
         for b in self._balances:
@@ -451,11 +660,19 @@ class ClosingBuilder:
                 for (cat, pct), s in sorted(self._vat.items())
             ),
             cases=tuple(
-                CaseTotal(c.value[0], c.gv_typ, s.count, s.gross, s.net, s.tax)
+                CaseTotal(
+                    c.value[0],
+                    rounding_gv_typ(s.gross) if c is BusinessCase.ROUNDING else c.gv_typ,
+                    s.count,
+                    s.gross,
+                    s.net,
+                    s.tax,
+                )
                 for c, s in self._cases.items()
             ),
             gv_totals=tuple(
-                GvTotal(gv, key, s.gross, s.net, s.tax) for (gv, key), s in sorted(self._gv.items())
+                GvTotal(gv, key, s.gross, s.net, s.tax, name)
+                for (gv, key, name), s in sorted(self._gv.items())
             ),
             operators=tuple(
                 OperatorTotal(op_id, o.receipts, o.gross, o.cash)
@@ -486,7 +703,7 @@ def _kept(payments: Iterable[tuple[str, int]], change: int) -> list[tuple[str, i
     out: list[tuple[str, int]] = []
     for method, amount in payments:
         kept = amount
-        if change and payment_kind(method).cash:
+        if change and amount > 0 and payment_kind(method).cash:
             kept = max(0, amount - change)
             change -= amount - kept
         out.append((method, kept))

@@ -23,10 +23,25 @@ Mapping (DSFinV-K 2.x, fiscal-de.md):
   cancelled before posting (UMS_BRUTTO 0,00, no payments; their entered lines are listed
   for the record). posd has no training mode yet; a training sale would be written as
   ``AVTraining`` and, like every ``AV*`` type, would stay out of the Z totals.
-* Lines: GV_TYP ``Umsatz``; a cash movement is one line with its own GV_TYP
-  (Privateinlage, Privatentnahme, Geldtransit, TrinkgeldAN, DifferenzSollIst) under
-  UST_SCHLUESSEL 5. ``itemamounts.csv`` (Bonpos_Preisfindung) stays empty: posd grants no
-  discounts or surcharges, so no line has a price finding beyond its base price.
+* Lines: GV_TYP by line kind (``domain.closing.line_gv_typ``): goods, returns (negative
+  quantity) and the lines of a reversal (storno) receipt (all amounts negated, BON_STORNO
+  0, BON_NOTIZ names the reversed receipt) are ``Umsatz``; shop discount lines
+  ``Rabatt``; a voucher sold ``MehrzweckgutscheinKauf`` and a redeemed one
+  ``MehrzweckgutscheinEinloesung`` (UST_SCHLUESSEL 5; a taxed voucher is an
+  Einzweckgutschein), GUTSCHEIN_NR its code; a balancing line ``Umsatz`` (GV_NAME
+  "Ausgleichskonto"). A cash rounding difference is one more line, ``Rabatt`` (rounded
+  down) or ``Aufschlag`` (rounded up) named "Rundung", UST_SCHLUESSEL 5 (DSFinV-K has
+  no GV_TYP "Rundung"; see ``domain.closing.ROUNDING_NAME``). A cash movement is one
+  line with its own GV_TYP (Privateinlage, Privatentnahme, Geldtransit, TrinkgeldAN,
+  DifferenzSollIst) under UST_SCHLUESSEL 5. ``itemamounts.csv`` (Bonpos_Preisfindung)
+  stays empty.
+* UST_SCHLUESSEL: ``domain.closing.ust_key`` (posd's NOT_TAXABLE is key 5 "Nicht
+  Steuerbar", ZERO key 6 "Umsatzsteuerfrei").
+* Payments (datapayment.csv): per method what the register kept (cash less change,
+  refunds negative); a foreign-currency payment carries its amount in ZAHLWAEH_BETRAG and
+  the converted one in BASISWAEH_BETRAG; change of foreign cash paid out in the register
+  currency is a negative ``Bar`` row in that currency (the foreign surplus stays in the
+  foreign ``Bar`` row).
 * VAT: ``transactions_vat.csv`` holds each receipt's VAT split as printed (tax per rate
   and receipt); ``lines_vat.csv`` the split of each line on its own.
 * TSE: ``transactions_tse.csv`` per Vorgang; TSE_TA_FEHLER names the outage number for
@@ -51,8 +66,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from posd_daemon.domain.closing import CashMovementKind, ClosingReport, payment_kind
+from posd_daemon.domain.closing import (
+    ROUNDING_NAME,
+    UST_NOT_TAXABLE,
+    CashMovementKind,
+    ClosingReport,
+    line_gv_typ,
+    payment_kind,
+    rounding_gv_typ,
+    ust_key,
+)
 from posd_daemon.domain.errors import invalid, not_found
+from posd_daemon.domain.pricing import local_amount
 from posd_daemon.domain.vat import VatCategory, VatTable
 from posd_daemon.exports import dsfinvk_spec as spec
 from posd_daemon.store import day as store
@@ -479,15 +504,17 @@ def _master_data(sink: _Sink, s: ExportSettings, zs: Mapping[int, _Z], stats: Ex
             rows["vat.csv"].append(f"{k};{key};{money(int(rate * 100))};{_q(text)}\r\n")
         for g in rep.gv_totals:
             rows["businesscases.csv"].append(
-                f"{k};{_q(g.gv_typ)};{_q('')};;{g.ust_key};{money(g.gross)};{money(g.net)};"
-                f"{money(g.tax)}\r\n"
+                f"{k};{_q(g.gv_typ)};{_q(g.gv_name)};;{g.ust_key};{money(g.gross)};"
+                f"{money(g.net)};{money(g.tax)}\r\n"
             )
+        # Z_Zahlart in the base currency: foreign payments at their converted value
+        # (each currency's cash on its own in cash_per_currency.csv)
+        per_type: dict[tuple[str, str], int] = {}
         for p in (*rep.payments, *rep.gateways):
-            if p.currency != rep.currency:
-                continue
-            rows["payment.csv"].append(
-                f"{k};{_q(p.zahlart_typ)};{_q(p.name)};{money(p.amount)}\r\n"
-            )
+            t = (p.zahlart_typ, p.name)
+            per_type[t] = per_type.get(t, 0) + p.base_amount
+        for (typ, name), amount in per_type.items():
+            rows["payment.csv"].append(f"{k};{_q(typ)};{_q(name)};{money(amount)}\r\n")
         for currency, amount in rep.cash_per_currency:
             rows["cash_per_currency.csv"].append(f"{k};{_q(currency)};{money(amount)}\r\n")
     for name in (
@@ -537,7 +564,7 @@ def _heads(
         " m.number, m.kind, m.amount, m.reason, m.operator_id,"
         " m.tse_state, m.transaction_number, m.start_time, m.finish_time, m.process_type,"
         " m.finish_counter, m.signature, m.process_data, m.tse_serial, m.outage_number,"
-        " COALESCE(s.training, 0)"
+        " COALESCE(s.training, 0), COALESCE(s.rounding, 0), COALESCE(s.reverses_receipt, 0)"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_tse st ON st.sale_id = t.sale_id"
@@ -589,9 +616,14 @@ def _heads(
                         typ, nr, gross = "AVTraining", r[6], money(r[9])
                         note = "Trainingsbeleg"
                     elif kind == "SALE":
-                        typ, nr, gross = "Beleg", r[6], money(r[9])
+                        # UMS_BRUTTO: what the lines add up to, the rounding line included
+                        typ, nr, gross = "Beleg", r[6], money(r[9] + r[37])
                         stats.receipts += 1
                         note = f"nachträglich gebucht (Schicht {r[4]})" if late else ""
+                        if r[38]:
+                            # a reversal: negated amounts, BON_STORNO 0 (DSFinV-K allows
+                            # the negative representation of a Storno)
+                            note = f"Storno zu Beleg {r[38]}" + (f"; {note}" if note else "")
                     else:
                         typ, nr, gross = "AVBelegabbruch", bon, "0,00"
                         note = f"abgebrochen: {r[10]}" if r[10] else "abgebrochen"
@@ -645,8 +677,9 @@ def _lines(
     cur = conn.execute(
         "SELECT t.z_nr, t.bon_id, t.kind, l.position, l.item_id, l.name, l.quantity, l.unit,"
         " l.unit_price, l.vat_category, l.vat_rate, l.scanned_code, m.kind, m.amount, m.reason,"
-        " l.gross"
+        " l.gross, l.kind, l.item_type, l.voucher_code, COALESCE(s.rounding, 0)"
         " FROM register_transactions t"
+        " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_lines l ON l.sale_id = t.sale_id"
         " LEFT JOIN cash_movements m ON m.movement_id = t.movement_id"
         " WHERE t.register_id = ? AND t.z_nr BETWEEN ? AND ?"
@@ -673,37 +706,63 @@ def _lines(
             cur_bon = -1
             cur_key = ""
             groups: dict[tuple[int, str], int] = {}
+            last_pos = 0
+            rounding = 0
 
             def flush_receipt() -> None:
+                # per UST_SCHLUESSEL: the receipt's totals as posted (or, before schema 6,
+                # from its lines), plus the rounding difference under key 5
+                by_key: dict[int, list[int]] = {}
                 exact = posted.take(cur_bon)
                 if exact:
                     for cat, _rate, g, n, t in exact:
-                        add_tv(f'{cur_key};"{cur_bon}";{cat};{money(g)};{money(n)};{money(t)}\r\n')
-                    groups.clear()
-                    return
-                items = groups.items() if len(groups) == 1 else sorted(groups.items())
-                for (cat, rate), gross in items:
-                    tax = tax_of(gross, rate)
-                    add_tv(
-                        f'{cur_key};"{cur_bon}";{cat};{money(gross)};{money(gross - tax)};'
-                        f"{money(tax)}\r\n"
-                    )
+                        acc = by_key.setdefault(ust_key(int(cat)), [0, 0, 0])
+                        acc[0] += g
+                        acc[1] += n
+                        acc[2] += t
+                else:
+                    for (cat, rate), gross in groups.items():
+                        tax = tax_of(gross, rate)
+                        acc = by_key.setdefault(ust_key(int(cat)), [0, 0, 0])
+                        acc[0] += gross
+                        acc[1] += gross - tax
+                        acc[2] += tax
                 groups.clear()
+                if rounding:
+                    r = money(rounding)
+                    add_ln(
+                        f'{cur_key};"{cur_bon}";"{last_pos + 1}";"";"{ROUNDING_NAME}";"";'
+                        f'"{rounding_gv_typ(rounding)}";"{ROUNDING_NAME}";"0";"0";;"";"";"";"";'
+                        f'1,000;1,000;"";{r}\r\n'
+                    )
+                    add_lv(
+                        f'{cur_key};"{cur_bon}";"{last_pos + 1}";{UST_NOT_TAXABLE};{r};{r};0,00\r\n'
+                    )
+                    acc = by_key.setdefault(UST_NOT_TAXABLE, [0, 0, 0])
+                    acc[0] += rounding
+                    acc[1] += rounding
+                for key in sorted(by_key):
+                    g, n, t = by_key[key]
+                    add_tv(f'{cur_key};"{cur_bon}";{key};{money(g)};{money(n)};{money(t)}\r\n')
 
             # Lines repeat (same item, quantity, price): their formatted tails are cached
             # (bounded), so the loop mostly joins strings.
             tails: dict[tuple[Any, ...], tuple[str, str, int]] = {}
             kb = ""
+            kind_of_bon = ""
             for r in cur:
                 z = zs.get(r[0])
                 if z is None:
                     continue
                 bon = r[1]
                 if bon != cur_bon:
-                    if groups:
+                    if cur_bon >= 0 and (groups or kind_of_bon == "SALE"):
                         flush_receipt()
                     cur_bon = bon
                     cur_key = z.key
+                    kind_of_bon = r[2]
+                    rounding = int(r[19]) if r[2] == "SALE" else 0
+                    last_pos = 0
                     kb = f'{cur_key};"{bon}";'
                     if not bon & 255:
                         ln.spill()
@@ -723,16 +782,22 @@ def _lines(
                 pos = r[3]
                 if pos is None:
                     continue  # an aborted sale without lines
-                key = (*r[4:12], r[15])
+                last_pos = pos + 1
+                key = (*r[4:12], *r[15:19])
                 cached = tails.get(key)
                 if cached is None:
-                    item, name, qty, unit, price, cat, rate, code, stored = key
+                    item, name, qty, unit, price, cat, rate, code, stored, lk, it, vc = key
                     gross = line_total(price, qty) if stored is None else stored
                     tax = tax_of(gross, rate)
+                    lk = lk or "GOODS"
+                    gv = line_gv_typ(lk, it == "VOUCHER", int(cat))
+                    gv_name = "Ausgleichskonto" if lk == "BALANCING" else ""
                     cached = (
-                        f';"";{_q(name)};"";"Umsatz";"";"0";"0";;{_q(item)};"{_gtin(code)}";"";"";'
+                        f';{_q(vc or "")};{_q(name)};"";{_q(gv)};{_q(gv_name)};"0";"0";;'
+                        f'{_q(item)};"{_gtin(code)}";"";"";'
                         f"{quantity_text(qty)};1,000;{_q(unit)};{money(price)}\r\n",
-                        f";{cat};{money(gross)};{money(gross - tax)};{money(tax)}\r\n",
+                        f";{ust_key(int(cat))};{money(gross)};{money(gross - tax)};"
+                        f"{money(tax)}\r\n",
                         gross,
                     )
                     if len(tails) > 100_000:
@@ -744,7 +809,7 @@ def _lines(
                 if kind == "SALE":
                     g = (r[9], r[10])
                     groups[g] = groups.get(g, 0) + cached[2]
-            if groups:
+            if cur_bon >= 0 and (groups or kind_of_bon == "SALE"):
                 flush_receipt()
             ln.flush()
             lv.flush()
@@ -768,7 +833,8 @@ def _payments(
     base = s.currency
     cur = conn.execute(
         "SELECT t.z_nr, t.bon_id, t.kind, s.total, s.currency, p.method, p.amount,"
-        " m.amount, m.currency"
+        " m.amount, m.currency, COALESCE(s.rounding, 0), s.exchange_rate,"
+        " COALESCE(s.change_local, 0), p.kept"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_payments p ON p.sale_id = t.sale_id"
@@ -781,40 +847,50 @@ def _payments(
     with sink.open("datapayment.csv") as main:
         dp = _Writer(main, spec.TABLE_BY_FILE["datapayment.csv"].header)
         add = dp.add
-        kinds: dict[str, tuple[str, str, bool]] = {}
+        kinds: dict[str, tuple[str, str]] = {}
 
-        def row(k: str, bon: int, method: str, currency: str, amount: int) -> None:
+        def row(
+            k: str, bon: int, method: str, currency: str, amount: int, base_amount: int
+        ) -> None:
             info = kinds.get(method)
             if info is None:
                 pk = payment_kind(method)
-                info = (_q(pk.zahlart_typ), _q(pk.name), pk.cash)
+                info = (_q(pk.zahlart_typ), _q(pk.name))
                 kinds[method] = info
             foreign = money(amount) if currency != base else ""
-            add(f'{k};"{bon}";{info[0]};{info[1]};"{currency}";{foreign};{money(amount)}\r\n')
+            add(f'{k};"{bon}";{info[0]};{info[1]};"{currency}";{foreign};{money(base_amount)}\r\n')
 
         cur_bon = -1
         cur_key = ""
-        total = 0
+        due = 0
         currency = base
-        pays: list[tuple[str, int]] = []
+        rate = Decimal(1)
+        change_local = 0
+        pays: list[tuple[str, int, int | None]] = []
 
         def flush_sale() -> None:
-            paid = sum(a for _, a in pays)
-            change = max(0, paid - total)
+            paid = sum(a for _, a, _ in pays)
+            change = max(0, paid - due) if due >= 0 else 0
             sums: dict[str, int] = {}
-            for method, amount in pays:
-                kept = amount
-                if change and kinds_cash(method):
+            for method, amount, stored in pays:
+                kept = amount if stored is None else stored
+                if stored is None and change and amount > 0 and payment_kind(method).cash:
+                    # before schema 8: the change comes off the cash payments
                     kept = max(0, amount - change)
                     change -= amount - kept
                 sums[method] = sums.get(method, 0) + kept
+            local_change = change_local if currency != base else 0
+            if local_change:
+                # foreign cash, change paid out in the base currency: the surplus stays in
+                # the foreign Bar row, the payout is a negative base-currency Bar row
+                sums["CASH"] = sums.get("CASH", 0) + max(0, paid - due)
             for method, amount in sums.items():
                 if amount:
-                    row(cur_key, cur_bon, method, currency, amount)
+                    conv = local_amount(amount, currency=currency, local_currency=base, rate=rate)
+                    row(cur_key, cur_bon, method, currency, amount, conv)
+            if local_change:
+                row(cur_key, cur_bon, "CASH", base, -local_change, -local_change)
             pays.clear()
-
-        def kinds_cash(method: str) -> bool:
-            return payment_kind(method).cash
 
         for r in cur:
             z = zs.get(r[0])
@@ -828,11 +904,13 @@ def _payments(
                 if not bon & 511:
                     dp.spill()
                 if r[2] == "MOVEMENT":
-                    row(cur_key, bon, "CASH", r[8], r[7])
+                    row(cur_key, bon, "CASH", r[8], r[7], r[7])
                     continue
-                total, currency = r[3], r[4]
+                due, currency = r[3] + r[9], r[4]
+                rate = Decimal(r[10] or 1)
+                change_local = int(r[11])
             if r[2] == "SALE" and r[5] is not None:
-                pays.append((r[5], r[6]))
+                pays.append((r[5], r[6], r[12]))
         if pays:
             flush_sale()
         dp.flush()

@@ -34,6 +34,7 @@ from posd_daemon.domain.closing import (
     CashMovementKind,
     ClosingBuilder,
     ClosingReport,
+    LineAmount,
 )
 from posd_daemon.domain.errors import invalid, not_found, precondition
 from posd_daemon.domain.money import MAX_MINOR, check_currency, round_half_up
@@ -528,6 +529,12 @@ class DayCommands:
                     late=fact.late,
                     shift_id=fact.shift_id,
                     discounts=fact.discounts,
+                    lines=fact.lines,
+                    rounding=fact.rounding,
+                    reversal=fact.reversal,
+                    kept=fact.kept,
+                    rate=fact.rate,
+                    change_local=fact.change_local,
                 )
             elif isinstance(fact, AbortFact):
                 builder.add_abort(bon_id=fact.bon_id, late=fact.late, shift_id=fact.shift_id)
@@ -572,6 +579,19 @@ class SaleFact:
     shift_id: int | None
     #: discounts granted on the receipt, per rate (gross/net/tax, positive)
     discounts: tuple[VatTotal, ...] = ()
+    #: the lines that are no plain goods sold (returns, shop discounts, vouchers sold
+    #: and redeemed, balancing): they make business cases of their own
+    lines: tuple[LineAmount, ...] = ()
+    #: cash rounding difference (schema 8: sales.rounding)
+    rounding: int = 0
+    #: a reversal (storno) receipt
+    reversal: bool = False
+    #: booked amount per payment (schema 8: sale_payments.kept); None: computed
+    kept: tuple[tuple[str, int], ...] | None = None
+    #: units of ``currency`` per register-currency unit
+    rate: Decimal = Decimal(1)
+    #: change of a foreign-cash sale paid out in the register currency
+    change_local: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -606,7 +626,9 @@ def period_facts(conn: sqlite3.Connection, register_id: str) -> Iterator[Fact]:
     (headers, lines, payments) merged here, so memory stays flat."""
     heads = conn.execute(
         "SELECT t.bon_id, t.kind, t.late, t.shift_id, s.operator_id, s.currency,"
-        " m.kind, m.amount, m.currency, m.operator_id, COALESCE(s.training, 0)"
+        " m.kind, m.amount, m.currency, m.operator_id, COALESCE(s.training, 0),"
+        " COALESCE(s.rounding, 0), s.reverses_sale_id, s.exchange_rate,"
+        " COALESCE(s.change_local, 0)"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN cash_movements m ON m.movement_id = t.movement_id"
@@ -642,16 +664,30 @@ def period_facts(conn: sqlite3.Connection, register_id: str) -> Iterator[Fact]:
             (register_id,),
         )
     )
+    kinds = _grouped(
+        conn.execute(
+            "SELECT t.bon_id, l.kind, l.vat_category, l.vat_rate, l.item_type, l.gross,"
+            " l.fixed_amount, l.unit_price, l.quantity"
+            " FROM register_transactions t JOIN sale_lines l ON l.sale_id = t.sale_id"
+            " WHERE t.z_nr IS NULL AND t.register_id = ? AND t.kind = 'SALE'"
+            " AND (l.kind <> 'GOODS' OR l.item_type = 'VOUCHER')"
+            " ORDER BY t.bon_id, l.position",
+            (register_id,),
+        )
+    )
     pays = _grouped(
         conn.execute(
-            "SELECT t.bon_id, p.method, p.amount"
+            "SELECT t.bon_id, p.method, p.amount, p.kept"
             " FROM register_transactions t JOIN sale_payments p ON p.sale_id = t.sale_id"
             " WHERE t.z_nr IS NULL AND t.register_id = ? AND t.kind = 'SALE'"
             " ORDER BY t.bon_id, p.position",
             (register_id,),
         )
     )
-    for bon_id, kind, late, shift_id, s_op, s_cur, m_kind, m_amount, m_cur, m_op, tr in heads:
+    for (
+        bon_id, kind, late, shift_id, s_op, s_cur, m_kind, m_amount, m_cur, m_op, tr,
+        rounding, reverses, rate, change_local,
+    ) in heads:  # fmt: skip
         if kind == "SALE" and tr:
             yield TrainingFact(bon_id, bool(late), shift_id)
         elif kind == "SALE":
@@ -671,7 +707,13 @@ def period_facts(conn: sqlite3.Connection, register_id: str) -> Iterator[Fact]:
                         for cat, rate, price, qty in legacy
                     )
                 )
-            payments = tuple((str(m), int(a)) for m, a in pays.take(bon_id))
+            paid_rows = pays.take(bon_id)
+            payments = tuple((str(m), int(a)) for m, a, _ in paid_rows)
+            kept = (
+                tuple((str(m), int(k)) for m, _, k in paid_rows)
+                if paid_rows and all(k is not None for _, _, k in paid_rows)
+                else None
+            )
             total = sum(v.gross for v in vat)
             paid = sum(a for _, a in payments)
             yield SaleFact(
@@ -680,10 +722,16 @@ def period_facts(conn: sqlite3.Connection, register_id: str) -> Iterator[Fact]:
                 s_cur,
                 vat,
                 payments,
-                max(0, paid - total),
+                max(0, paid - total - int(rounding)) if total + int(rounding) >= 0 else 0,
                 bool(late),
                 shift_id,
                 _discounts(rebates.take(bon_id)),
+                lines=tuple(_line_amount(r) for r in kinds.take(bon_id)),
+                rounding=int(rounding),
+                reversal=bool(reverses),
+                kept=kept,
+                rate=Decimal(rate or 1),
+                change_local=int(change_local),
             )
         elif kind == "ABORT":
             yield AbortFact(bon_id, bool(late), shift_id)
@@ -691,6 +739,15 @@ def period_facts(conn: sqlite3.Connection, register_id: str) -> Iterator[Fact]:
             yield MovementFact(
                 bon_id, CashMovementKind(m_kind), int(m_amount), m_cur, m_op, shift_id
             )
+
+
+def _line_amount(r: tuple[Any, ...]) -> LineAmount:
+    """A stored line as the closing needs it: its gross as posted (schema 6), else the
+    fixed amount or unit price times quantity (gross-priced sales before schema 6)."""
+    kind, cat, rate, item_type, gross, fixed, price, qty = r
+    if gross is None:
+        gross = fixed if fixed is not None else round_half_up(Decimal(int(price)) * Decimal(qty))
+    return LineAmount(str(kind), int(cat), Decimal(rate), int(gross), item_type == "VOUCHER")
 
 
 def _discounts(rows: list[tuple[Any, ...]]) -> tuple[VatTotal, ...]:

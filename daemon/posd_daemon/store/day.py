@@ -18,8 +18,24 @@ from posd_daemon.domain.shift import CashBalance, CountLine, CountPhase, ShiftSt
 from posd_daemon.store import fiscal as fstore
 from posd_daemon.store.timeutil import from_db, opt_from_db, to_db
 
-#: drawer_entries kinds that move cash during a shift (sales code: SALE_PAYMENT, CHANGE)
-DRAWER_CASH_KINDS = ("SALE_PAYMENT", "CHANGE", "CASH_MOVEMENT", "CASH_DIFFERENCE")
+#: drawer_entries kinds that move cash during a shift, each row in its own currency
+#: (expected cash is kept per currency, never converted):
+#:
+#: * SALE_PAYMENT: a cash payment (negative: a cash refund); CHANGE: change given back
+#:   in the sale's currency (negative);
+#: * a foreign-currency cash sale whose change goes back in the local currency:
+#:   SALE_PAYMENT (the kept amount, foreign), CHANGE_DEPOSIT (+ the surplus tendered,
+#:   foreign: it stays in the drawer) and CHANGE_PAYOUT (- the change, local);
+#: * CASH_MOVEMENT (Einlage, Entnahme, Geldtransit, Trinkgeld), CASH_DIFFERENCE (booked
+#:   at a shift close).
+DRAWER_CASH_KINDS = (
+    "SALE_PAYMENT",
+    "CHANGE",
+    "CHANGE_DEPOSIT",
+    "CHANGE_PAYOUT",
+    "CASH_MOVEMENT",
+    "CASH_DIFFERENCE",
+)
 
 
 @dataclass(frozen=True, slots=True)
