@@ -9,9 +9,12 @@ movement) plus the cash balances of the shifts closed in the period, and builds 
 * per VAT rate gross, net and tax, summed from each receipt's own VAT split (the values
   printed on the receipts, DSFinV-K: "alle Werte müssen exakt den auf dem Bon
   aufgedruckten Werten entsprechen"), not recomputed from the period's gross;
-* per business case (sales, returns, vouchers sold/redeemed, discounts, cash movements,
-  cash differences, rounding): what the register produces today, zero for the rest;
-* per operator; counted vs expected cash per currency.
+* per business case, from the receipts' line kinds (sales, returns, storno receipts,
+  shop discounts, vouchers sold/redeemed, balancing), cash movements, cash differences
+  and cash rounding differences (a total of its own: ``rounding_total``); every rate's
+  cases add up to the receipt's VAT total exactly;
+* per operator; counted vs expected cash per currency (foreign cash in its own currency,
+  never mixed into the register currency's cash; ``base_amount`` gives its value).
 
 Business cases carry their DSFinV-K GV_TYP (Anhang C) and the report keeps the
 ``(GV_TYP, UST_SCHLUESSEL)`` sums that ``businesscases.csv`` needs. Only BON_TYP
