@@ -26,6 +26,8 @@ from posd.v1 import (
     fiscal_pb2_grpc,
     operator_pb2,
     operator_pb2_grpc,
+    register_link_pb2,
+    register_link_pb2_grpc,
     sale_pb2,
     sale_pb2_grpc,
     system_pb2,
@@ -37,6 +39,7 @@ from posd_daemon.api.device_servicer import DeviceServicer, SaleEvents
 from posd_daemon.api.fiscal_servicer import FiscalServicer
 from posd_daemon.api.master_servicers import SERVICE_NAMES as MASTER_SERVICES
 from posd_daemon.api.master_servicers import MasterData, add_master_data_services
+from posd_daemon.api.register_link import RegisterLinkServicer, StoreLink
 from posd_daemon.api.runtime import Runtime
 from posd_daemon.api.servicers import (
     CatalogServicer,
@@ -81,6 +84,7 @@ SERVICE_NAMES = (
     closing_pb2.DESCRIPTOR.services_by_name["ClosingService"].full_name,
     *MASTER_SERVICES,
     device_pb2.DESCRIPTOR.services_by_name["DeviceService"].full_name,
+    register_link_pb2.DESCRIPTOR.services_by_name["RegisterLinkService"].full_name,
 )
 
 
@@ -287,9 +291,15 @@ async def _start(
             worker.wake()
 
     bus.add_listener(resume_jobs)
-    sale_pb2_grpc.add_SaleServiceServicer_to_server(
-        SaleServicer(rt, sales, gateway, SaleEvents(bus, device_commands)), server
+    sale_servicer = SaleServicer(rt, sales, gateway, SaleEvents(bus, device_commands))
+    if config.store.secret and config.store.peers:
+        sale_servicer.link = StoreLink(
+            rt, config.register.id, dict(config.store.peers), config.store.secret
+        )
+    register_link_pb2_grpc.add_RegisterLinkServiceServicer_to_server(
+        RegisterLinkServicer(rt, sales, gateway, config.store.secret), server
     )
+    sale_pb2_grpc.add_SaleServiceServicer_to_server(sale_servicer, server)
     device_pb2_grpc.add_DeviceServiceServicer_to_server(
         DeviceServicer(rt, devices.manager, bus, device_commands, display, scans, gateway),
         server,

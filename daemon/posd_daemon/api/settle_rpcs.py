@@ -13,6 +13,7 @@ from typing import Any
 from posd.v1 import sale_pb2
 
 from posd_daemon.api import convert
+from posd_daemon.api.register_link import StoreLink
 from posd_daemon.api.runtime import Context, Runtime
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.operators import Operator
@@ -32,6 +33,8 @@ class SettleRpcs:
 
     #: defined by SaleRpcs (publishes sale events)
     _notify: Callable[..., None]
+    #: the other registers of the store (None: this register stands alone)
+    link: StoreLink | None = None
 
     async def _run(
         self,
@@ -332,6 +335,11 @@ class SettleRpcs:
         self, request: sale_pb2.ResumeSaleRequest, context: Context
     ) -> sale_pb2.ResumeSaleResponse:
         which = request.WhichOneof("sale_ref")
+        code = request.code if which == "code" else ""
+        if code and self.link is not None:
+            local = self.rt.db.read_now(lambda c: self.sales.find_parked(c, sale_id="", code=code))
+            if local is None:
+                return await self._resume_from_peer(request, context, code)
 
         def action(tx: Tx, op: Operator) -> Sale:
             if which is None:
@@ -349,6 +357,36 @@ class SettleRpcs:
             sale_pb2.ResumeSaleResponse, "resumed",
         )  # fmt: skip
         return result
+
+    async def _resume_from_peer(
+        self, request: sale_pb2.ResumeSaleRequest, context: Context, code: str
+    ) -> sale_pb2.ResumeSaleResponse:
+        """A slip from another register: it hands the sale over (its TSE transaction ends
+        as AVTransfer), this register continues it and starts its own transaction."""
+        link = self.link
+        assert link is not None
+
+        async def run() -> sale_pb2.ResumeSaleResponse:
+            op = await self.rt.operator(context)
+            answered = await self.rt.answered("ResumeSale", request, sale_pb2.ResumeSaleResponse)
+            if answered is not None:
+                return answered
+            fetched = await link.fetch(code)
+            if fetched is None:
+                raise invalid("code", "not a parking code of this store", "PARKED_SALE_NOT_FOUND")
+            data, origin = fetched
+            response: sale_pb2.ResumeSaleResponse = await self.rt.mutate(
+                "ResumeSale",
+                request,
+                lambda tx: self.sales.import_transferred(tx, op, data, origin),
+                lambda s: sale_pb2.ResumeSaleResponse(sale=convert.sale_to_pb(s)),
+                sale_pb2.ResumeSaleResponse,
+            )
+            self.fiscal.schedule_start(response.sale.sale_id)
+            self._notify("resumed", response.sale, op)
+            return response
+
+        return await self.rt.call(context, "ResumeSale", request, run)
 
     # -- audit --------------------------------------------------------------------------------
 

@@ -45,6 +45,11 @@ class StateConfig:
 @dataclass(frozen=True)
 class StoreConfig:
     open_sale_sync: str = "normal"
+    #: the other registers of the store: register id -> gRPC target (parked sales move
+    #: between them, RegisterLinkService)
+    peers: dict[str, str] = field(default_factory=dict)
+    #: shared secret of the store's registers (metadata x-posd-store-secret)
+    secret: str = ""
 
 
 @dataclass(frozen=True)

@@ -426,6 +426,40 @@ class FiscalGateway:
             return replace(started, state=fstore.CANCELLED, outage_number=self.outage)
         return replace(self._signed_row(started, result), state=fstore.CANCELLED)
 
+    async def finish_transfer(self, sale: Sale) -> fstore.SaleTse | None:
+        """A parked sale leaves for another register: its transaction here finishes as
+        ``AVTransfer`` with the sale's amounts and no payments (DSFinV-K BON_TYP
+        AVTransfer, fiscal-de.md processData); the other register starts its own."""
+        if self.tse is None:
+            return None
+        started = await self.ensure_started(sale.sale_id) if self.outage is None else None
+        if started is None:
+            started = await self._db.read(lambda c: fstore.get(c, sale.sale_id))
+        if started is None or started.transaction_number is None:
+            return None
+        slots = [0] * 5
+        with sale.frozen_totals():
+            for vt in sale.vat_totals():
+                slots[VAT_SLOT[vt.category]] += vt.gross
+        data = pd.kassenbeleg_v1("AVTransfer", slots, [])
+        if self.outage is not None:
+            return replace(started, state=fstore.TRANSFERRED, outage_number=self.outage,
+                           process_data=data)  # fmt: skip
+        tse = self.tse
+        number = started.transaction_number
+        try:
+            result = await self._call(
+                "finish",
+                lambda: tse.finish_transaction(
+                    self.client_id, number, pd.PROCESS_TYPE_KASSENBELEG, pd.encode(data)
+                ),
+            )
+        except TseUnavailable as exc:
+            await self._begin_outage(exc, operator_id="-")
+            return replace(started, state=fstore.TRANSFERRED, outage_number=self.outage,
+                           process_data=data)  # fmt: skip
+        return replace(self._signed_row(started, result), state=fstore.TRANSFERRED)
+
     async def _cancel_tx(self, number: int) -> None:
         tse = self.tse
         assert tse is not None

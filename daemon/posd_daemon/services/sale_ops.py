@@ -16,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from posd_daemon.domain import snapshot
 from posd_daemon.domain.catalog import Item, ItemType, Tracking
 from posd_daemon.domain.errors import DomainError, ErrorKind, invalid, not_found, precondition
 from posd_daemon.domain.money import round_half_up
@@ -39,6 +40,7 @@ from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import Tx
 from posd_daemon.services.shops import ShopContext
 from posd_daemon.store import catalog as catalog_store
+from posd_daemon.store import fiscal as fstore
 from posd_daemon.store import outbox
 from posd_daemon.store import sales as sale_store
 from posd_daemon.store.timeutil import from_db, to_db
@@ -1029,6 +1031,75 @@ class SaleOps:
             },
         )
         return sale
+
+    # -- between registers ----------------------------------------------------------------------
+
+    def parked_for_transfer(self, conn: sqlite3.Connection, code: str, to_register: str) -> Sale:
+        """The parked sale behind ``code`` that ``to_register`` may take over."""
+        check_code(code, "code")
+        check_code(to_register, "to_register_id")
+        sale = self.find_parked(conn, sale_id="", code=code)
+        if sale is None:
+            raise not_found("PARKED_SALE_NOT_FOUND", f"no parked sale with code {code!r}")
+        mine = sale.state is SaleState.TRANSFERRED and sale.held_by == to_register
+        if not mine and sale.state is not SaleState.PARKED:
+            sale.resume(to_register)  # raises who holds it (or that it is posted, …)
+        return sale
+
+    def transfer_out(
+        self, tx: Tx, code: str, to_register: str, fiscal: fstore.SaleTse | None
+    ) -> dict[str, Any]:
+        sale = self.parked_for_transfer(tx.conn, code, to_register)
+        if sale.state is SaleState.PARKED:
+            sale.transfer_to(to_register)
+            self._save(tx, sale)
+            if fiscal is not None:
+                fstore.save(tx.conn, fiscal)
+            self._journal(
+                tx,
+                "SALE_TRANSFERRED",
+                sale,
+                {
+                    "parking_code": code,
+                    "to_register": to_register,
+                    "total": sale.total,
+                    "currency": sale.currency,
+                    "tse": fiscal.process_data if fiscal is not None else "",
+                },
+            )
+        return snapshot.to_dict(sale)
+
+    def import_transferred(
+        self, tx: Tx, operator: Operator, data: dict[str, Any], from_register: str
+    ) -> Sale:
+        """Takes over a sale another register handed over; it continues here as open."""
+        operator.require(Permission.SALE)
+        sale = snapshot.sale_from_dict(data)
+        existing = sale_store.get(tx.conn, sale.sale_id)
+        if existing is not None:
+            if existing.state is SaleState.OPEN and existing.held_by == self.register_id:
+                return self.get(tx.conn, sale.sale_id)
+            existing.resume(self.register_id)  # raises the precise refusal
+        ctx = self.context(tx.conn)
+        sale.register_id = self.register_id
+        sale.origin_register = from_register
+        sale.location_id = ctx.register.location_id
+        sale.state = SaleState.OPEN
+        sale.held_by = self.register_id
+        sale.updated_at = self._clock()
+        sale_store.insert(tx.conn, sale)
+        self._journal(
+            tx,
+            "SALE_RESUMED",
+            sale,
+            {
+                "parking_code": sale.parking_code,
+                "register_id": self.register_id,
+                "from_register": from_register,
+                "operator_id": operator.operator_id,
+            },
+        )
+        return self.get(tx.conn, sale.sale_id)
 
     # -- audit --------------------------------------------------------------------------------
 

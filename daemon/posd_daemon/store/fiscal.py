@@ -14,6 +14,8 @@ SIGNED = "SIGNED"
 CANCELLED = "CANCELLED"
 OUTAGE = "OUTAGE"
 SIGNED_LATE = "SIGNED_LATE"
+#: the sale went to another register: its transaction finished as AVTransfer
+TRANSFERRED = "TRANSFERRED"
 
 
 @dataclass(frozen=True, slots=True)

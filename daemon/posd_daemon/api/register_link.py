@@ -1,0 +1,141 @@
+"""Registers of one store talk to each other: a parked sale moves to the register that
+scans its slip (RegisterLinkService), both as the server (handing over) and as the
+client (taking over, used by SaleService.ResumeSale).
+
+Authentication: the store's shared secret (config ``store.secret``) as metadata
+``x-posd-store-secret``, compared in constant time; without a secret linking is off.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+import grpc
+from posd.v1 import register_link_pb2, register_link_pb2_grpc
+
+from posd_daemon.api.runtime import Context, Runtime
+from posd_daemon.domain.errors import DomainError, ErrorKind, not_found, precondition
+from posd_daemon.domain.parking import parse_parking_code
+from posd_daemon.domain.sale import SaleState
+from posd_daemon.services.fiscal import FiscalGateway
+from posd_daemon.services.sales import SaleCommands
+from posd_daemon.store import shops as shop_store
+
+SECRET_KEY = "x-posd-store-secret"  # noqa: S105 - a metadata key, not a secret
+TIMEOUT_S = 5.0
+
+
+def _secret_of(context: Context) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == SECRET_KEY and isinstance(value, str):
+            return value
+    return ""
+
+
+class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
+    def __init__(
+        self, rt: Runtime, sales: SaleCommands, fiscal: FiscalGateway, secret: str
+    ) -> None:
+        self.rt = rt
+        self.sales = sales
+        self.fiscal = fiscal
+        self.secret = secret
+
+    async def TransferParkedSale(
+        self, request: register_link_pb2.TransferParkedSaleRequest, context: Context
+    ) -> register_link_pb2.TransferParkedSaleResponse:
+        async def run() -> register_link_pb2.TransferParkedSaleResponse:
+            given = _secret_of(context)
+            if not self.secret or not hmac.compare_digest(given.encode(), self.secret.encode()):
+                raise DomainError(
+                    ErrorKind.UNAUTHENTICATED,
+                    "STORE_SECRET_INVALID",
+                    "register linking needs the store's shared secret (store.secret)",
+                )
+            code, to = request.code, request.to_register_id
+            sale = self.rt.db.read_now(lambda c: self.sales.parked_for_transfer(c, code, to))
+            row = None
+            if sale.state is SaleState.PARKED:
+                self.sales.check_editable(sale.sale_id)
+                self.sales.posting.add(sale.sale_id)
+                try:
+                    row = await self.fiscal.finish_transfer(sale)
+                    data = await self.rt.db.write(
+                        lambda tx: self.sales.transfer_out(tx, code, to, row)
+                    )
+                finally:
+                    self.sales.posting.discard(sale.sale_id)
+            else:
+                data = await self.rt.db.write(
+                    lambda tx: self.sales.transfer_out(tx, code, to, None)
+                )
+            return register_link_pb2.TransferParkedSaleResponse(
+                sale_json=json.dumps(data, sort_keys=True),
+                from_register_id=self.sales.register_id,
+            )
+
+        return await self.rt.call(context, "TransferParkedSale", request, run)
+
+
+class StoreLink:
+    """Client side: fetches a parked sale from the register that parked it."""
+
+    def __init__(self, rt: Runtime, register_id: str, peers: dict[str, str], secret: str) -> None:
+        self.rt = rt
+        self.register_id = register_id
+        self.peers = peers
+        self.secret = secret
+
+    def owner_of(self, code: str) -> str | None:
+        """The register id whose parking code this is ("" none, None not a code)."""
+        parsed = parse_parking_code(code)
+        if parsed is None:
+            return None
+        number = parsed[0]
+        regs = self.rt.db.read_now(lambda c: shop_store.list_registers(c, after="", limit=1000))
+        for reg in regs:
+            if reg.register_number == number:
+                return reg.register_id
+        return ""
+
+    async def fetch(self, code: str) -> tuple[dict[str, Any], str] | None:
+        """(snapshot, from register) of a sale parked at another register; None when the
+        code is this register's or not a parking code."""
+        owner = self.owner_of(code)
+        if owner is None or owner == self.register_id:
+            return None
+        target = self.peers.get(owner) if owner else None
+        if not target:
+            raise not_found(
+                "PARKED_SALE_NOT_FOUND",
+                f"parking code {code} belongs to register {owner or '?'}, which this register"
+                " cannot reach (store.peers)",
+                code=code,
+            )
+        # unix sockets of registers on one host; TCP peers only with TLS (system CAs)
+        channel = (
+            grpc.aio.insecure_channel(target)
+            if target.startswith("unix:")
+            else grpc.aio.secure_channel(target, grpc.ssl_channel_credentials())
+        )
+        async with channel:
+            stub = register_link_pb2_grpc.RegisterLinkServiceStub(channel)
+            try:
+                answer = await stub.TransferParkedSale(
+                    register_link_pb2.TransferParkedSaleRequest(
+                        code=code, to_register_id=self.register_id
+                    ),
+                    metadata=((SECRET_KEY, self.secret),),
+                    timeout=TIMEOUT_S,
+                )
+            except grpc.aio.AioRpcError as exc:
+                raise precondition(
+                    "TRANSFER_REFUSED",
+                    f"register {owner} did not hand the sale over: {exc.details()}",
+                    register_id=owner,
+                    peer_status=exc.code().name,
+                ) from None
+        data: dict[str, Any] = json.loads(answer.sale_json)
+        return data, answer.from_register_id

@@ -1,0 +1,113 @@
+"""The seed example of four registers of one store: two take orders only, two take
+payment. A sale parked at an order register is resumed by scanning its slip at a payment
+register (which takes it over: the order register's TSE transaction ends as AVTransfer),
+paid and posted there; a second register trying the same slip is told who holds it."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from posd.client import PosdClient, PosdError, new_request_id
+from posd.v1 import common_pb2, sale_pb2, shop_pb2
+
+from tests.conftest import Running, start_in_thread
+from tests.support.fullsale import import_items, item
+
+SECRET = "store-secret-4711"
+REGISTERS = {"K1": (1, True), "K2": (2, True), "K3": (3, False), "K4": (4, False)}
+
+
+def call(pos: PosdClient, rpc: str, **fields: Any) -> Any:
+    request_type = getattr(sale_pb2, f"{rpc}Request")
+    if "request_id" in request_type.DESCRIPTOR.fields_by_name:
+        fields["request_id"] = new_request_id()
+    return pos.call(getattr(pos.sales, rpc), request_type(**fields))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[dict[str, Running]]:
+    dirs = {reg: tmp_path / reg for reg in REGISTERS}
+    started: dict[str, Running] = {}
+    try:
+        for reg, state in dirs.items():
+            peers = {o: f"unix:{d / 'posd.sock'}" for o, d in dirs.items() if o != reg}
+            started[reg] = start_in_thread(
+                state, {"register": {"id": reg}, "store": {"peers": peers, "secret": SECRET}}
+            )
+        for running in started.values():
+            with running.client() as pos:
+                for reg, (number, orders_only) in REGISTERS.items():
+                    r = shop_pb2.Register(register_id=reg, shop_id="SHOP-1",
+                                          register_number=number, orders_only=orders_only)  # fmt: skip
+                    pos.call(pos.shops.UpsertRegister, shop_pb2.UpsertRegisterRequest(
+                        request_id=new_request_id(), register=r))  # fmt: skip
+                import_items(pos, item("SOFA", "Sofa", 9900), item("LAMP", "Lampe", 3990))
+        yield started
+    finally:
+        for running in started.values():
+            running.stop()
+
+
+def test_four_registers_order_taking_and_paying(store: dict[str, Running]) -> None:
+    with store["K1"].client() as k1:
+        sid = k1.create_sale().sale_id
+        k1.add_line(sid, item_id="SOFA")
+        k1.add_line(sid, item_id="LAMP", quantity="2")
+        with pytest.raises(PosdError) as err:
+            call(k1, "PostSale", sale_id=sid)
+        assert err.value.reason == "REGISTER_ORDERS_ONLY"
+        code = call(k1, "ParkSale", sale_id=sid).sale.parking_code
+        assert code.startswith("2901")  # prefix 29, register number 01
+    with store["K3"].client() as k3:
+        taken = call(k3, "ResumeSale", code=code).sale
+        assert (taken.state, taken.register_id, taken.origin_register_id) == (
+            sale_pb2.SALE_STATE_OPEN, "K3", "K1"
+        )  # fmt: skip
+        assert [(ln.item_id, ln.quantity) for ln in taken.lines] == [("SOFA", "1"), ("LAMP", "2")]
+        call(k3, "AddPayment", sale_id=sid, method=common_pb2.PAYMENT_METHOD_CARD)
+        posted = call(k3, "PostSale", sale_id=sid).sale
+        assert (posted.state, posted.receipt_number) == (sale_pb2.SALE_STATE_POSTED, 1)
+        assert posted.tse.process_data == "Beleg^178.80_0.00_0.00_0.00_0.00^178.80:Unbar"
+        assert posted.tse.client_id == "K3" and posted.tse.signature
+    with store["K4"].client() as k4, pytest.raises(PosdError) as err:
+        call(k4, "ResumeSale", code=code)
+    assert err.value.reason == "TRANSFER_REFUSED"
+    assert "K3" in err.value.message  # who holds it
+    with store["K1"].client() as k1:
+        left = k1.get_sale(sid)
+        assert (left.state, left.held_by) == (sale_pb2.SALE_STATE_TRANSFERRED, "K3")
+    with sqlite3.connect(store["K1"].config.database_path) as conn:
+        state, data = conn.execute(
+            "SELECT state, process_data FROM sale_tse WHERE sale_id = ?", (sid,)
+        ).fetchone()
+    assert (state, data) == ("TRANSFERRED", "AVTransfer^178.80_0.00_0.00_0.00_0.00^")
+    # the other order register and the other payment register work the same way
+    with store["K2"].client() as k2:
+        sid2 = k2.create_sale().sale_id
+        k2.add_line(sid2, item_id="LAMP")
+        code2 = call(k2, "ParkSale", sale_id=sid2).sale.parking_code
+    with store["K4"].client() as k4:
+        call(k4, "ResumeSale", code=code2)
+        call(k4, "AddPayment", sale_id=sid2, method=common_pb2.PAYMENT_METHOD_CASH,
+             amount=common_pb2.Money(amount_minor=5000, currency_code="EUR"))  # fmt: skip
+        done = call(k4, "PostSale", sale_id=sid2).sale
+        assert (done.receipt_number, done.change.amount_minor) == (1, 1010)
+
+
+def test_linking_needs_the_store_secret(store: dict[str, Running]) -> None:
+    from posd.v1 import register_link_pb2, register_link_pb2_grpc
+
+    with store["K1"].client() as k1:
+        sid = k1.create_sale().sale_id
+        k1.add_line(sid, item_id="LAMP")
+        code = call(k1, "ParkSale", sale_id=sid).sale.parking_code
+        stub = register_link_pb2_grpc.RegisterLinkServiceStub(k1.channel)
+        req = register_link_pb2.TransferParkedSaleRequest(code=code, to_register_id="K9")
+        with pytest.raises(PosdError) as err:
+            k1.call(stub.TransferParkedSale, req)
+        assert err.value.reason == "STORE_SECRET_INVALID"
+        assert k1.get_sale(sid).state == sale_pb2.SALE_STATE_PARKED  # nothing changed
