@@ -41,10 +41,14 @@ def store(tmp_path: Path) -> Iterator[dict[str, Running]]:
         for running in started.values():
             with running.client() as pos:
                 for reg, (number, orders_only) in REGISTERS.items():
-                    r = shop_pb2.Register(register_id=reg, shop_id="SHOP-1",
-                                          register_number=number, orders_only=orders_only)  # fmt: skip
-                    pos.call(pos.shops.UpsertRegister, shop_pb2.UpsertRegisterRequest(
-                        request_id=new_request_id(), register=r))  # fmt: skip
+                    r = shop_pb2.Register(
+                        register_id=reg,
+                        shop_id="SHOP-1",
+                        register_number=number,
+                        orders_only=orders_only,
+                    )
+                    req = shop_pb2.UpsertRegisterRequest(request_id=new_request_id(), register=r)
+                    pos.call(pos.shops.UpsertRegister, req)
                 import_items(pos, item("SOFA", "Sofa", 9900), item("LAMP", "Lampe", 3990))
         yield started
     finally:
