@@ -48,8 +48,7 @@ import grpc
 from benchlib import CommitFloor, Daemon, pct
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from posd.client import PosdClient, PosdError
-from posd.v1 import common_pb2
-from posd.v1 import sale_pb2
+from posd.v1 import common_pb2, sale_pb2
 from prometheus_client.parser import text_string_to_metric_families
 
 from posd_daemon.fiscal import process_data as pd

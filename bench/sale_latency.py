@@ -43,8 +43,7 @@ import grpc
 from benchlib import CommitFloor, Daemon, pct
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from posd.client import PosdClient
-from posd.v1 import common_pb2
-from posd.v1 import sale_pb2
+from posd.v1 import common_pb2, sale_pb2
 
 T = TypeVar("T")
 
