@@ -342,7 +342,7 @@ class FiscalGateway:
 
         def record(tx: Tx) -> fstore.SaleTse | None:
             sale = sale_store.get(tx.conn, sale_id)
-            if sale is None or sale.state is not SaleState.OPEN:
+            if sale is None or sale.state not in (SaleState.OPEN, SaleState.PARKED):
                 return None  # the sale ended meanwhile; reconciliation cancels the tx
             fstore.save(tx.conn, row)
             return row
