@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -146,38 +147,36 @@ def returned_quantity(
     return total
 
 
-class SaleOps:
-    """Mixin: needs the helpers SaleCommands defines (stubs below document them)."""
+class SaleOps(ABC):
+    """Mixin: needs the helpers SaleCommands defines (declared abstract below)."""
 
     _clock: Clock
     _vat: VatTable
 
     @property
-    def register_id(self) -> str:  # pragma: no cover - SaleCommands defines it
-        raise NotImplementedError
+    @abstractmethod
+    def register_id(self) -> str: ...
 
-    def context(self, conn: sqlite3.Connection) -> ShopContext:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def context(self, conn: sqlite3.Connection) -> ShopContext: ...
 
-    def get(self, conn: sqlite3.Connection, sale_id: str) -> Sale:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def get(self, conn: sqlite3.Connection, sale_id: str) -> Sale: ...
 
-    def _open_sale(self, tx: Tx, operator: Operator, sale_id: str) -> Sale:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _open_sale(self, tx: Tx, operator: Operator, sale_id: str) -> Sale: ...
 
-    def _save(self, tx: Tx, sale: Sale) -> None:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _save(self, tx: Tx, sale: Sale) -> None: ...
 
-    def _journal(
-        self, tx: Tx, kind: str, sale: Sale, payload: dict[str, Any]
-    ) -> None:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _journal(self, tx: Tx, kind: str, sale: Sale, payload: dict[str, Any]) -> None: ...
 
-    def _item(self, conn: sqlite3.Connection, item_id: str) -> Item:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _item(self, conn: sqlite3.Connection, item_id: str) -> Item: ...
 
-    def _on_post_outbox(self, tx: Tx) -> None:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _on_post_outbox(self, tx: Tx) -> None: ...
 
     # -- payments -------------------------------------------------------------------------
 
