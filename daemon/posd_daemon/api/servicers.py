@@ -28,11 +28,13 @@ from posd_daemon.api.settle_rpcs import SettleRpcs
 
 if TYPE_CHECKING:
     from posd_daemon.api.device_servicer import SaleEvents
-from posd_daemon.domain.errors import DomainError, invalid
-from posd_daemon.domain.sale import SaleState
+from posd_daemon.domain.errors import invalid
+from posd_daemon.domain.operators import Operator
+from posd_daemon.domain.sale import Sale, SaleState
 from posd_daemon.services import paging
 from posd_daemon.services.catalog import CatalogCommands
-from posd_daemon.services.fiscal import FiscalGateway
+from posd_daemon.services.executor import Tx
+from posd_daemon.services.fiscal import FiscalGateway, Signer, TseUnavailable
 from posd_daemon.services.sales import LineAdded, SaleCommands, receipt_counter
 from posd_daemon.store import fiscal as fstore
 from posd_daemon.store import journal, outbox
@@ -216,33 +218,17 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                     lambda r: sale_pb2.PostSaleResponse(sale=convert.sale_to_pb(r[0], r[1])),
                     sale_pb2.PostSaleResponse,
                 )
-            change = request.change_currency_code
-            try:
-                sale = self.rt.db.read_now(lambda c: self.sales.validate_post(c, op, sale_id))
-            except DomainError as exc:
-                if exc.reason != "REFUND_REQUIRED":
-                    raise
-                # a negative total: vouchers beyond the goods (always) or an exchange the
-                # client books to the balancing account; else the refund is still missing
-                await self.rt.db.write(
-                    lambda tx: self.sales.balance(
-                        tx, op, sale_id, requested=request.balance_negative_total
-                    )
-                )
-                sale = self.rt.db.read_now(lambda c: self.sales.validate_post(c, op, sale_id))
-            if change:
-                sale.set_change_currency(change)  # refused before the TSE signs
+            # before the TSE is asked for anything
+            self.rt.db.read_now(lambda c: self.sales.require_exists(c, sale_id))
             self.sales.check_editable(sale_id)
             self.sales.posting.add(sale_id)
             try:
-                row = await self.fiscal.finish_sale(sale, op.operator_id)
-                response = await self.rt.mutate(
-                    "PostSale",
-                    request,
-                    lambda tx: self.sales.post(tx, op, sale_id, row, change),
-                    lambda s: sale_pb2.PostSaleResponse(sale=convert.sale_to_pb(s, row)),
-                    sale_pb2.PostSaleResponse,
-                )
+                sign = await self.fiscal.signer(sale_id)
+                try:
+                    response = await self._post(request, op, sign)
+                except TseUnavailable as exc:  # nothing was committed: post in the outage
+                    sign = await self.fiscal.signer_after_failure(exc, sale_id, op.operator_id)
+                    response = await self._post(request, op, sign)
             finally:
                 self.sales.posting.discard(sale_id)
             self.rt.metrics.post_seconds.observe(time.perf_counter() - start)
@@ -251,6 +237,29 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             return response
 
         return await self.rt.call(context, "PostSale", request, run)
+
+    async def _post(
+        self, request: sale_pb2.PostSaleRequest, op: Operator, sign: Signer
+    ) -> sale_pb2.PostSaleResponse:
+        """Validation, the TSE finish signature and the post: one transaction."""
+
+        def post(tx: Tx) -> tuple[Sale, fstore.SaleTse | None]:
+            return self.sales.post_signed(
+                tx,
+                op,
+                request.sale_id,
+                sign,
+                change_currency=request.change_currency_code,
+                balance=request.balance_negative_total,
+            )
+
+        return await self.rt.mutate(
+            "PostSale",
+            request,
+            post,
+            lambda r: sale_pb2.PostSaleResponse(sale=convert.sale_to_pb(r[0], r[1])),
+            sale_pb2.PostSaleResponse,
+        )
 
     async def CancelSale(
         self, request: sale_pb2.CancelSaleRequest, context: Context

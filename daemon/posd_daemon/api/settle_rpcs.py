@@ -20,7 +20,7 @@ from posd_daemon.domain.operators import Operator
 from posd_daemon.domain.pricing import fmt_decimal
 from posd_daemon.domain.sale import Sale, format_quantity
 from posd_daemon.services.executor import Tx
-from posd_daemon.services.fiscal import FiscalGateway
+from posd_daemon.services.fiscal import FiscalGateway, TseUnavailable
 from posd_daemon.services.sale_ops import LinesAdded, VoucherAdded
 from posd_daemon.services.sales import SaleCommands
 from posd_daemon.store import fiscal as fstore
@@ -291,24 +291,30 @@ class SettleRpcs:
                 lambda tx: self.sales.build_reversal(tx, op, request.sale_id, request.reason)
             )
             rid = reversal.sale_id
-            validated = self.rt.db.read_now(lambda c: self.sales.validate_post(c, op, rid))
             self.sales.check_editable(rid)
             self.sales.posting.add(rid)
             try:
-                row: fstore.SaleTse | None = await self.fiscal.finish_sale(
-                    validated, op.operator_id
-                )
+                sign = await self.fiscal.signer(rid)
 
-                def post(tx: Tx) -> Sale:
-                    return self.sales.post(tx, op, rid, row, reversal_reason=request.reason)
+                def post(tx: Tx) -> tuple[Sale, fstore.SaleTse | None]:
+                    return self.sales.post_signed(tx, op, rid, sign, reversal_reason=request.reason)
 
-                response: sale_pb2.ReverseReceiptResponse = await self.rt.mutate(
-                    "ReverseReceipt",
-                    request,
-                    post,
-                    lambda s: sale_pb2.ReverseReceiptResponse(reversal=convert.sale_to_pb(s, row)),
-                    sale_pb2.ReverseReceiptResponse,
-                )
+                async def posted() -> sale_pb2.ReverseReceiptResponse:
+                    return await self.rt.mutate(
+                        "ReverseReceipt",
+                        request,
+                        post,
+                        lambda r: sale_pb2.ReverseReceiptResponse(
+                            reversal=convert.sale_to_pb(r[0], r[1])
+                        ),
+                        sale_pb2.ReverseReceiptResponse,
+                    )
+
+                try:
+                    response = await posted()
+                except TseUnavailable as exc:  # nothing was committed: post in the outage
+                    sign = await self.fiscal.signer_after_failure(exc, rid, op.operator_id)
+                    response = await posted()
             finally:
                 self.sales.posting.discard(rid)
             self.rt.metrics.post_seconds.observe(time.perf_counter() - start)

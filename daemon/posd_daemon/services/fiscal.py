@@ -19,8 +19,8 @@ import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import BinaryIO, TypeVar
 
 from posd_daemon.domain.sale import Sale, SaleState
@@ -55,6 +55,18 @@ EXPORT_TIMEOUT_S = 900.0
 
 OUTAGE_TEXT = "Technische Sicherheitseinrichtung ausgefallen. Ausfallnummer: {n}"
 
+#: How a post's transaction gets the receipt's fiscal row (``SaleCommands.post_signed``):
+#: called inside that transaction, once everything that could refuse the post was checked,
+#: with the receipt's processData, it hands the data to the TSE at once and returns the
+#: wait for the row (None: no TSE). The database thread goes on writing the post's rows
+#: while the TSE signs; the wait raises :class:`TseUnavailable` when the TSE fails or
+#: times out, and the post then rolls back (nothing of it was committed).
+Signer = Callable[[sqlite3.Connection, str], Callable[[], "fstore.SaleTse | None"]]
+
+
+def _no_tse(conn: sqlite3.Connection, data: str) -> Callable[[], fstore.SaleTse | None]:
+    return lambda: None
+
 
 def receipt_process_data(sale: Sale) -> str:
     """``Kassenbeleg-V1`` processData of a sale (the change is not part of the payments)."""
@@ -82,13 +94,6 @@ class TseUnavailable(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class FinishOutcome:
-    """What PostSale records: a signed finish, or the outage the receipt falls in."""
-
-    row: fstore.SaleTse
 
 
 class FiscalGateway:
@@ -341,8 +346,8 @@ class FiscalGateway:
         )
 
         def record(tx: Tx) -> fstore.SaleTse | None:
-            sale = sale_store.get(tx.conn, sale_id)
-            if sale is None or sale.state not in (SaleState.OPEN, SaleState.PARKED):
+            state = sale_store.state_of(tx.conn, sale_id)
+            if state not in (SaleState.OPEN, SaleState.PARKED):
                 return None  # the sale ended meanwhile; reconciliation cancels the tx
             fstore.save(tx.conn, row)
             return row
@@ -362,30 +367,77 @@ class FiscalGateway:
             return await task
         return await self._start(sale_id)
 
-    async def finish_sale(self, sale: Sale, operator_id: str) -> fstore.SaleTse | None:
-        """Signs the receipt, or gives the outage row that marks it (None: no TSE)."""
+    async def signer(self, sale_id: str) -> Signer:
+        """The fiscal row of a post (see :data:`Signer`): the finish signature of the
+        sale's started TSE transaction, else the outage marking (None: no TSE). The
+        start is awaited here, before the post's transaction (it writes)."""
         if self.tse is None:
-            return None
-        data = receipt_process_data(sale)
-        started = await self.ensure_started(sale.sale_id) if self.outage is None else None
-        if started is None:
-            existing = await self._db.read(lambda c: fstore.get(c, sale.sale_id))
-            return self._outage_row(sale.sale_id, existing, data)
+            return _no_tse
+        started = await self.ensure_started(sale_id) if self.outage is None else None
+        if started is None or started.transaction_number is None:
+            return self._outage_signer(sale_id)
+        return lambda conn, data: self._finish_now(started, data)
+
+    async def signer_after_failure(
+        self, exc: TseUnavailable, sale_id: str, operator_id: str
+    ) -> Signer:
+        """The finish failed and the post rolled back: the outage begins (its own
+        committed write) and the receipt, posted again, carries the outage number."""
+        await self._begin_outage(exc, operator_id=operator_id)
+        return self._outage_signer(sale_id)
+
+    def _outage_signer(self, sale_id: str) -> Signer:
+        def sign(conn: sqlite3.Connection, data: str) -> Callable[[], fstore.SaleTse | None]:
+            row = self._outage_row(sale_id, fstore.get(conn, sale_id), data)
+            return lambda: row
+
+        return sign
+
+    def _finish_now(
+        self, started: fstore.SaleTse, data: str
+    ) -> Callable[[], fstore.SaleTse | None]:
+        """Hands the receipt to the TSE thread now (called on the database thread) and
+        returns the wait for the signed row, with the timeout and errors of :meth:`_call`."""
         tse = self.tse
         number = started.transaction_number
+        assert tse is not None
         assert number is not None
+        begin = time.perf_counter()
+        observe = self._metrics.tse_seconds.labels("finish").observe
         try:
-            result = await self._call(
-                "finish",
-                lambda: tse.finish_transaction(
-                    self.client_id, number, pd.PROCESS_TYPE_KASSENBELEG, pd.encode(data)
-                ),
+            future: Future[TseLogResult] = self._pool.submit(
+                tse.finish_transaction,
+                self.client_id,
+                number,
+                pd.PROCESS_TYPE_KASSENBELEG,
+                pd.encode(data),
             )
-        except TseUnavailable as exc:
-            await self._begin_outage(exc, operator_id=operator_id)
-            return self._outage_row(sale.sale_id, started, data)
-        crashpoints.reached("post.after_tse_finish")
-        return self._signed_row(started, result)
+        except RuntimeError as exc:  # the pool is shut down: the daemon is stopping
+            failure = TseUnavailable("BACKEND_ERROR", f"{type(exc).__name__}: {exc}")
+
+            def refused() -> fstore.SaleTse:
+                raise failure
+
+            return refused
+        future.add_done_callback(lambda f: observe(time.perf_counter() - begin))
+
+        def wait() -> fstore.SaleTse:
+            left = max(0.0, begin + self._timeout - time.perf_counter())
+            try:
+                result = future.result(timeout=left)
+            except TimeoutError:
+                raise TseUnavailable(
+                    "TIMEOUT", f"TSE did not answer finish within {self._timeout:g} s"
+                ) from None
+            except TseError as exc:
+                raise TseUnavailable(exc.code, exc.message) from exc
+            except Exception as exc:  # a backend bug must not stop selling either
+                log.exception("tse_backend_failed", operation="finish")
+                raise TseUnavailable("BACKEND_ERROR", f"{type(exc).__name__}: {exc}") from exc
+            crashpoints.reached("post.after_tse_finish")
+            return self._signed_row(started, result)
+
+        return wait
 
     def _outage_row(
         self, sale_id: str, started: fstore.SaleTse | None, data: str

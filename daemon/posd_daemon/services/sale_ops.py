@@ -640,7 +640,7 @@ class SaleOps(ABC):
                     " AND value - redeemed >= ?",
                     (-ln.amount, sale.sale_id, stamp, ln.voucher_code, -ln.amount),
                 )
-                if cur.rowcount != 1:  # validate_post checked it; never half-booked
+                if cur.rowcount != 1:  # post_signed checked it; never half-booked
                     raise precondition(
                         "VOUCHER_ALREADY_REDEEMED",
                         f"voucher {ln.voucher_code} can no longer be redeemed",
@@ -659,11 +659,16 @@ class SaleOps(ABC):
         (no cash out, no drawer entry). Voucher surpluses are always balanced; other
         negative totals (exchanges) when ``requested``."""
         sale = self._open_sale(tx, operator, sale_id)
+        self.balance_loaded(tx, operator, sale, requested=requested)
+        return sale
+
+    def balance_loaded(self, tx: Tx, operator: Operator, sale: Sale, *, requested: bool) -> None:
+        """:meth:`balance` of a sale already loaded in ``tx``."""
         due = sale.due
         has_refunds = any(p.amount < 0 for p in sale.payments)
         vouchers = any(ln.kind is LineKind.VOUCHER_REDEMPTION for ln in sale.lines)
         if due >= 0 or has_refunds or not (requested or vouchers):
-            return sale
+            return
         account = self.context(tx.conn).shop.balancing_account
         sale.add_fixed_line(
             LineKind.BALANCING,
@@ -685,7 +690,6 @@ class SaleOps(ABC):
                 "operator_id": operator.operator_id,
             },
         )
-        return sale
 
     # -- returns ------------------------------------------------------------------------------
 

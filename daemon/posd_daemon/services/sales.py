@@ -49,7 +49,7 @@ from posd_daemon.services import paging
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.day import shift_guard
 from posd_daemon.services.executor import Tx
-from posd_daemon.services.fiscal import receipt_process_data
+from posd_daemon.services.fiscal import Signer, receipt_process_data
 from posd_daemon.services.records import sale_record
 from posd_daemon.services.sale_ops import SaleOps
 from posd_daemon.services.shops import CachedContext, MasterVersion, ShopContext, terms_for
@@ -235,6 +235,12 @@ class SaleCommands(SaleOps):
             raise not_found("SALE_NOT_FOUND", f"no sale {sale_id!r}", sale_id=sale_id)
         self._attach_limit(conn, [sale])
         return sale
+
+    def require_exists(self, conn: sqlite3.Connection, sale_id: str) -> None:
+        """SALE_NOT_FOUND (or a bad id) with a single primary-key lookup."""
+        check_code(sale_id, "sale_id")
+        if sale_store.state_of(conn, sale_id) is None:
+            raise not_found("SALE_NOT_FOUND", f"no sale {sale_id!r}", sale_id=sale_id)
 
     def _attach_limit(self, conn: sqlite3.Connection, sales: list[Sale]) -> None:
         try:
@@ -1040,51 +1046,78 @@ class SaleCommands(SaleOps):
                 "SERIAL_ALREADY_SOLD", f"serial number {serial} was sold already", serial=serial
             )
 
-    def post(
+    def post_signed(
         self,
         tx: Tx,
         operator: Operator,
         sale_id: str,
-        fiscal: fstore.SaleTse | None = None,
-        change_currency: str = "",
+        sign: Signer,
         *,
+        change_currency: str = "",
+        balance: bool = False,
         reversal_reason: str = "",
-    ) -> Sale:
-        """Posts in ONE transaction: receipt number, state, drawer entries, stock,
-        vouchers, journal, outbox."""
+    ) -> tuple[Sale, fstore.SaleTse | None]:
+        """PostSale in ONE transaction: everything that could refuse the post is checked,
+        then the TSE is handed the receipt and signs while the post's rows are written,
+        and the transaction commits only with the signature (or outage marking) in it.
+
+        A negative total is first brought to zero from the balancing account when the
+        shop's rules allow it (vouchers beyond the goods always; else when ``balance``)."""
         operator.require(Permission.SALE)
         sale = self.get(tx.conn, sale_id)
-        sale.set_change_currency(change_currency)
-        self.post_loaded(tx, sale, fiscal)
+        try:
+            with sale.frozen_totals():
+                plan = self._validate_post(tx.conn, sale)
+        except DomainError as exc:
+            if exc.reason != "REFUND_REQUIRED":
+                raise
+            self.balance_loaded(tx, operator, sale, requested=balance)
+            with sale.frozen_totals():
+                plan = self._validate_post(tx.conn, sale)
+        sale.set_change_currency(change_currency)  # refused before the TSE signs
+        with sale.frozen_totals():
+            fiscal = self._post_loaded(tx, sale, None, sign, plan)
         if sale.reverses_sale_id:
             self.journal_reversal(tx, operator, sale, reversal_reason)
-        return sale
+        return sale, fiscal
 
     def post_loaded(self, tx: Tx, sale: Sale, fiscal: fstore.SaleTse | None) -> None:
         """The post itself. Never refuses for stock: it also completes posts whose TSE
-        transaction was finished before a crash (validate_post checked stock before the
+        transaction was finished before a crash (post_signed checked stock before the
         TSE was asked to sign)."""
         with sale.frozen_totals():
             self._post_loaded(tx, sale, fiscal)
 
-    def _post_loaded(self, tx: Tx, sale: Sale, fiscal: fstore.SaleTse | None) -> None:
+    def _post_loaded(
+        self,
+        tx: Tx,
+        sale: Sale,
+        fiscal: fstore.SaleTse | None,
+        sign: Signer | None = None,
+        plan: StockPlan | None = None,
+    ) -> fstore.SaleTse | None:
         conn = tx.conn
         sale.check_postable()
         now = self._clock()
+        # the TSE signs on its own thread while the rows below are written
+        signed = None if sign is None else sign(conn, receipt_process_data(sale))
         if fiscal is not None and fiscal.process_data != receipt_process_data(sale):
             raise precondition(
                 "SALE_CHANGED_WHILE_SIGNING", "the sale changed while it was being signed"
             )
         self._attach_limit(conn, [sale])
         document = sale.document
-        plan = self.stock_plan(conn, sale)
+        if plan is None:
+            plan = self.stock_plan(conn, sale)
         number = sale_store.next_counter(conn, receipt_counter(sale.register_id))
         sale.post(number, now, document)
         for text in plan.negative:
             sale.add_warning(f"NEGATIVE_STOCK: {text}")
         for problem in plan.serial_problems:
             sale.add_warning(f"{problem.reason}: {problem.message}")
-        sale_store.update(conn, sale, now)
+        # posting changes the sale row only; its lines and payments were written by the
+        # edits (save_posted_amounts adds what is fixed at posting)
+        sale_store.update(conn, sale, now, children=False)
         sale_store.save_posted_amounts(conn, sale)
         # a training sale is never turnover: no stock, no money in the drawer, no kick
         moves = [] if sale.training else plan.moves
@@ -1117,21 +1150,6 @@ class SaleCommands(SaleOps):
         if not sale.training:
             self._drawer_entries(conn, sale, number, to_db(now))
             self.book_vouchers(conn, sale, now)
-        record = sale_record(sale)
-        record.update(terms_record(sale))
-        if fiscal is not None:
-            fstore.save(conn, fiscal)
-            record["tse"] = fiscal_record(fiscal)
-            if fiscal.state == fstore.OUTAGE and fiscal.outage_number is not None:
-                fstore.add_outage_receipt(conn, fiscal.outage_number, number, sale.sale_id, now)
-        journal.append(
-            conn,
-            kind="SALE_POSTED",
-            register_id=sale.register_id,
-            ref=f"receipt:{number}",
-            payload=record,
-            when=now,
-        )
         if sale.cash_paid and not sale.training:
             outbox.enqueue(
                 conn,
@@ -1149,9 +1167,27 @@ class SaleCommands(SaleOps):
             payload={"document": "receipt", "copy": False},
             when=now,
         )
+        record = sale_record(sale)
+        record.update(terms_record(sale))
+        if signed is not None:
+            fiscal = signed()  # waits for the signature: the commit needs it stored
+        if fiscal is not None:
+            fstore.save(conn, fiscal)
+            record["tse"] = fiscal_record(fiscal)
+            if fiscal.state == fstore.OUTAGE and fiscal.outage_number is not None:
+                fstore.add_outage_receipt(conn, fiscal.outage_number, number, sale.sale_id, now)
+        journal.append(
+            conn,
+            kind="SALE_POSTED",
+            register_id=sale.register_id,
+            ref=f"receipt:{number}",
+            payload=record,
+            when=now,
+        )
         crashpoints.reached("post.in_transaction")
         tx.after_commit(lambda: crashpoints.reached("post.after_commit"))
         tx.after_commit(self._on_outbox)
+        return fiscal
 
     def _drawer_entries(
         self, conn: sqlite3.Connection, sale: Sale, number: int, stamp: str
@@ -1256,15 +1292,8 @@ class SaleCommands(SaleOps):
             sale.check_postable()  # raises SALE_ALREADY_POSTED
         return sale, fstore.get(tx.conn, sale_id)
 
-    def validate_post(self, conn: sqlite3.Connection, operator: Operator, sale_id: str) -> Sale:
-        """Everything that could refuse the post, checked before the TSE signs."""
-        operator.require(Permission.SALE)
-        sale = self.get(conn, sale_id)
-        with sale.frozen_totals():
-            self._validate_post(conn, sale)
-        return sale
-
-    def _validate_post(self, conn: sqlite3.Connection, sale: Sale) -> None:
+    def _validate_post(self, conn: sqlite3.Connection, sale: Sale) -> StockPlan:
+        """Everything that could refuse the post; the stock moves it will make."""
         ctx = self.context(conn)
         if ctx.register.orders_only:
             raise precondition(
@@ -1321,6 +1350,7 @@ class SaleCommands(SaleOps):
                 "posting would take stock below zero: " + "; ".join(plan.negative),
                 items="; ".join(plan.negative)[:480],
             )
+        return plan
 
     # -- abandoned sales ---------------------------------------------------------------------
 

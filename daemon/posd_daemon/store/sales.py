@@ -162,6 +162,12 @@ def get(conn: sqlite3.Connection, sale_id: str) -> Sale | None:
     return None if row is None else _sale_from_row(conn, row)
 
 
+def state_of(conn: sqlite3.Connection, sale_id: str) -> SaleState | None:
+    """The state of a sale (None: no such sale): one primary-key lookup."""
+    row = conn.execute("SELECT state FROM sales WHERE sale_id = ?", (sale_id,)).fetchone()
+    return None if row is None else SaleState(row[0])
+
+
 def seq_of(conn: sqlite3.Connection, sale_id: str) -> int:
     row = conn.execute("SELECT seq FROM sales WHERE sale_id = ?", (sale_id,)).fetchone()
     return 0 if row is None else int(row[0])
@@ -254,8 +260,11 @@ def insert(conn: sqlite3.Connection, sale: Sale) -> None:
     _write_children(conn, sale)
 
 
-def update(conn: sqlite3.Connection, sale: Sale, when: datetime | None = None) -> None:
-    """Writes the aggregate back (sale row plus all lines and payments)."""
+def update(
+    conn: sqlite3.Connection, sale: Sale, when: datetime | None = None, *, children: bool = True
+) -> None:
+    """Writes the aggregate back: the sale row, plus all lines and payments unless
+    ``children`` is False (a change of the sale row only, such as posting)."""
     if when is not None:
         sale.updated_at = when
     sets = ", ".join(f"{c} = ?" for c in _EXTRA_COLS)
@@ -278,6 +287,8 @@ def update(conn: sqlite3.Connection, sale: Sale, when: datetime | None = None) -
             sale.sale_id,
         ),
     )
+    if not children:
+        return
     conn.execute("DELETE FROM sale_lines WHERE sale_id = ?", (sale.sale_id,))
     conn.execute("DELETE FROM sale_payments WHERE sale_id = ?", (sale.sale_id,))
     _write_children(conn, sale)
@@ -414,7 +425,8 @@ def _write_children(conn: sqlite3.Connection, sale: Sale) -> None:
 
 
 def save_posted_amounts(conn: sqlite3.Connection, sale: Sale) -> None:
-    """A posted sale's per-rate totals and each line's gross (schema 6), as on the receipt."""
+    """A posted sale's per-rate totals, each line's gross (schema 6) and each payment's kept
+    amount (the change deducted), as on the receipt."""
     with sale.frozen_totals():
         totals = sale.vat_totals()
         gross = sale.line_gross_amounts()
@@ -429,6 +441,10 @@ def save_posted_amounts(conn: sqlite3.Connection, sale: Sale) -> None:
     conn.executemany(
         "UPDATE sale_lines SET gross = ? WHERE sale_id = ? AND line_id = ?",
         [(g, sale.sale_id, line_id) for line_id, g in gross.items()],
+    )
+    conn.executemany(
+        "UPDATE sale_payments SET kept = ? WHERE sale_id = ? AND position = ?",
+        [(kept, sale.sale_id, i) for i, (_, kept) in enumerate(sale.kept_amounts())],
     )
 
 
