@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
@@ -163,13 +165,17 @@ class Runtime:
         code = "OK" if status is None else status.code.name
         self.metrics.rpc_total.labels(method, code).inc()
         self.metrics.rpc_seconds.labels(method).observe(elapsed)
-        log.info(
-            "rpc",
-            method=method,
-            request_id=request_id,
-            status=code,
-            reason=reason or None,
-            duration_ms=round(elapsed * 1000, 3),
+        # the summary line is written right after the answer went out, not before it
+        asyncio.get_running_loop().call_soon(
+            functools.partial(
+                log.info,
+                "rpc",
+                method=method,
+                request_id=request_id,
+                status=code,
+                reason=reason or None,
+                duration_ms=round(elapsed * 1000, 3),
+            )
         )
         if status is not None:
             await context.abort(status.code, status.details, status.trailing_metadata)

@@ -57,7 +57,8 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
 
     def _publish(self, kind: str, sale: sale_pb2.Sale, op_id: str, line_id: str = "") -> None:
         if self.events is not None:
-            self.events.changed(kind, sale, op_id, line_id)
+            # right after the answer went out (the display and the bus follow in order)
+            asyncio.get_running_loop().call_soon(self.events.changed, kind, sale, op_id, line_id)
 
     async def CreateSale(
         self, request: sale_pb2.CreateSaleRequest, context: Context

@@ -7,8 +7,10 @@ a change of master data applies to the next command without a restart.
 from __future__ import annotations
 
 import enum
+import functools
 import sqlite3
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -156,6 +158,9 @@ def fiscal_record(row: fstore.SaleTse) -> dict[str, object]:
 
 _RECOVERED = "recovered_post:"
 
+#: open sales kept in memory between their edits (a few registers' worth of parked work)
+OPEN_SALES_KEPT = 32
+
 
 def receipt_counter(register_id: str) -> str:
     return f"receipt:{register_id}"
@@ -218,6 +223,8 @@ class SaleCommands(SaleOps):
         self._on_outbox = on_outbox
         #: sales between TSE finish and commit; no other change may touch them
         self.posting: set[str] = set()
+        #: open sales as last saved, with their row's write version (see _take)
+        self._open: OrderedDict[str, tuple[Sale, int]] = OrderedDict()
         #: bumped by ShopCommands when shops or registers change (see master_servicers)
         self.master_version = MasterVersion()
         self._context = CachedContext(settings.register_id, self.master_version)
@@ -272,10 +279,35 @@ class SaleCommands(SaleOps):
     def _open_sale(self, tx: Tx, operator: Operator, sale_id: str) -> Sale:
         operator.require(Permission.SALE)
         self.check_editable(sale_id)
+        return self._take(tx, sale_id)
+
+    # Open sales stay in memory between the edits of a sale (a cashier scans line after
+    # line): loading a sale with its lines costs more than the edit itself. An entry is
+    # taken out for a change and put back only once that change committed, so a change
+    # that fails never leaves its half-applied state behind; it is used only while the
+    # row's write version is still the one this copy was saved with, so any other write
+    # of the sale (another code path, a repair) makes the next change load it afresh.
+
+    def _take(self, tx: Tx, sale_id: str) -> Sale:
+        """The sale for a change in ``tx``: the kept copy when current, else loaded."""
+        kept = self._open.pop(sale_id, None)
+        if kept is not None and sale_store.version_of(tx.conn, sale_id) == kept[1]:
+            sale = kept[0]
+            self._attach_limit(tx.conn, [sale])  # the shop's settings may have changed
+            return sale
         return self.get(tx.conn, sale_id)
 
     def _save(self, tx: Tx, sale: Sale) -> None:
-        sale_store.update(tx.conn, sale, self._clock())
+        version = sale_store.update(tx.conn, sale, self._clock())
+        tx.after_commit(functools.partial(self._keep, sale, version, sale.revision))
+
+    def _keep(self, sale: Sale, version: int, revision: int) -> None:
+        """After the commit: keeps an open sale exactly as it was saved."""
+        self._open.pop(sale.sale_id, None)
+        if sale.state is SaleState.OPEN and sale.revision == revision:
+            self._open[sale.sale_id] = (sale, version)
+            while len(self._open) > OPEN_SALES_KEPT:
+                self._open.popitem(last=False)
 
     def _on_post_outbox(self, tx: Tx) -> None:
         tx.after_commit(self._on_outbox)
@@ -1064,7 +1096,7 @@ class SaleCommands(SaleOps):
         A negative total is first brought to zero from the balancing account when the
         shop's rules allow it (vouchers beyond the goods always; else when ``balance``)."""
         operator.require(Permission.SALE)
-        sale = self.get(tx.conn, sale_id)
+        sale = self._take(tx, sale_id)
         try:
             with sale.frozen_totals():
                 plan = self._validate_post(tx.conn, sale)

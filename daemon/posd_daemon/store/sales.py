@@ -168,6 +168,12 @@ def state_of(conn: sqlite3.Connection, sale_id: str) -> SaleState | None:
     return None if row is None else SaleState(row[0])
 
 
+def version_of(conn: sqlite3.Connection, sale_id: str) -> int | None:
+    """How often the sale row was written (None: no such sale)."""
+    row = conn.execute("SELECT version FROM sales WHERE sale_id = ?", (sale_id,)).fetchone()
+    return None if row is None else int(row[0])
+
+
 def seq_of(conn: sqlite3.Connection, sale_id: str) -> int:
     row = conn.execute("SELECT seq FROM sales WHERE sale_id = ?", (sale_id,)).fetchone()
     return 0 if row is None else int(row[0])
@@ -262,16 +268,17 @@ def insert(conn: sqlite3.Connection, sale: Sale) -> None:
 
 def update(
     conn: sqlite3.Connection, sale: Sale, when: datetime | None = None, *, children: bool = True
-) -> None:
+) -> int:
     """Writes the aggregate back: the sale row, plus all lines and payments unless
-    ``children`` is False (a change of the sale row only, such as posting)."""
+    ``children`` is False (a change of the sale row only, such as posting).
+    Returns the row's new write version (see :func:`version_of`)."""
     if when is not None:
         sale.updated_at = when
     sets = ", ".join(f"{c} = ?" for c in _EXTRA_COLS)
-    conn.execute(
+    row = conn.execute(
         "UPDATE sales SET state = ?, posted_at = ?, cancelled_at = ?, cancel_reason = ?,"
         " receipt_number = ?, revision = ?, next_line_no = ?, next_payment_no = ?, total = ?,"
-        " currency = ?, " + sets + " WHERE sale_id = ?",
+        " currency = ?, version = version + 1, " + sets + " WHERE sale_id = ? RETURNING version",
         (
             sale.state.value,
             to_db(sale.posted_at) if sale.posted_at else None,
@@ -286,12 +293,16 @@ def update(
             *_extra(sale),
             sale.sale_id,
         ),
-    )
+    ).fetchone()
+    if row is None:
+        raise LookupError(f"no sale {sale.sale_id!r} to update")
+    version = int(row[0])
     if not children:
-        return
+        return version
     conn.execute("DELETE FROM sale_lines WHERE sale_id = ?", (sale.sale_id,))
     conn.execute("DELETE FROM sale_payments WHERE sale_id = ?", (sale.sale_id,))
     _write_children(conn, sale)
+    return version
 
 
 def delete_empty(conn: sqlite3.Connection, sale_id: str) -> bool:

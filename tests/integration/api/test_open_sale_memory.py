@@ -1,0 +1,74 @@
+"""Open sales kept in memory between edits never hide a write of the database."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from posd.client import PosdClient, PosdError
+from posd.v1 import common_pb2, sale_pb2
+
+from tests.conftest import Running
+
+CASH = common_pb2.PAYMENT_METHOD_CASH
+
+
+def seed(pos: PosdClient) -> None:
+    pos.upsert_item("A", "Apfelsaft", 199)
+    pos.upsert_item("B", "Brezel", 89)
+
+
+def test_a_write_behind_the_daemons_back_is_seen_by_the_next_edit(
+    running: Running, pos: PosdClient
+) -> None:
+    seed(pos)
+    sale = pos.create_sale()
+    pos.add_line(sale.sale_id, item_id="A")
+    pos.add_line(sale.sale_id, item_id="B")
+    # a repair with the sqlite3 shell while the daemon runs: the sale row changes
+    with sqlite3.connect(running.config.database_path) as conn:
+        conn.execute(
+            "UPDATE sales SET discount_code = 'REPAIRED' WHERE sale_id = ?", (sale.sale_id,)
+        )
+    after = pos.add_line(sale.sale_id, item_id="A").sale
+    # the edit worked on the repaired row, not on the copy from before the repair
+    assert after.discount_code == "REPAIRED"
+    assert [ln.item_id for ln in after.lines] == ["A", "B", "A"]
+    assert pos.get_sale(sale.sale_id).discount_code == "REPAIRED"
+
+
+def test_a_refused_edit_leaves_nothing_behind(pos: PosdClient) -> None:
+    seed(pos)
+    sale = pos.create_sale()
+    pos.add_line(sale.sale_id, item_id="A")
+    paid = pos.add_payment(sale.sale_id, CASH, 1000)
+    with pytest.raises(PosdError) as err:
+        pos.add_line(sale.sale_id, item_id="B", quantity="100001")
+    assert err.value.reason == "INVALID_QUANTITY"
+    with pytest.raises(PosdError):
+        pos.remove_payment(sale.sale_id, "no-such-payment")
+    again = pos.add_line(sale.sale_id, item_id="B").sale
+    assert [ln.item_id for ln in again.lines] == ["A", "B"]
+    assert [p.payment_id for p in again.payments] == [paid.payment_id]
+    assert again.total.amount_minor == 199 + 89
+    posted = pos.post_sale(sale.sale_id)
+    assert posted.state == sale_pb2.SALE_STATE_POSTED
+    assert posted.total.amount_minor == 288
+    assert posted.change.amount_minor == 1000 - 288
+
+
+def test_two_sales_edited_in_turn_keep_apart(running: Running, pos: PosdClient) -> None:
+    seed(pos)
+    first = pos.create_sale().sale_id
+    with running.client("2", "0000") as other:
+        second = other.create_sale().sale_id
+        for _ in range(3):
+            pos.add_line(first, item_id="A")
+            other.add_line(second, item_id="B")
+        assert [ln.item_id for ln in other.get_sale(second).lines] == ["B"] * 3
+    assert [ln.item_id for ln in pos.get_sale(first).lines] == ["A"] * 3
+    with sqlite3.connect(running.config.database_path) as conn:
+        rows = conn.execute(
+            "SELECT sale_id, COUNT(*) FROM sale_lines GROUP BY sale_id ORDER BY 1"
+        ).fetchall()
+    assert sorted(rows) == sorted([(first, 3), (second, 3)])
