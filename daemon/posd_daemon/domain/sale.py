@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from posd_daemon.domain.catalog import Item, ItemType, Tracking, UnitOfMeasure, Variant
 from posd_daemon.domain.customer import NO_CUSTOMER, CustomerSnapshot
@@ -185,26 +186,36 @@ class SaleLine:
     #: derived by the sale (not stored): its direction and this line's document discount
     basis: PriceBasis = PriceBasis.GROSS
     doc_discount: int = 0
+    #: (fields, base amount, discounted amount): the two amounts every total reads many
+    #: times, kept for as long as the fields they derive from stay the same (not stored)
+    memo: tuple[Any, ...] = field(default=(), init=False, compare=False, repr=False)
+
+    def _amounts(self) -> tuple[int, int]:
+        key = (self.unit_price, self.quantity, self.discount_percent, self.fixed_amount)
+        memo = self.memo
+        if memo and memo[0] == key:
+            return memo[1], memo[2]
+        if self.fixed_amount is not None:
+            base = discounted = self.fixed_amount
+        else:
+            base = round_half_up(Decimal(self.unit_price) * self.quantity)
+            discounted = base - percent_of(base, self.discount_percent)
+        self.memo = (key, base, discounted)
+        return base, discounted
 
     @property
     def base_amount(self) -> int:
-        if self.fixed_amount is not None:
-            return self.fixed_amount
-        return round_half_up(Decimal(self.unit_price) * self.quantity)
+        return self._amounts()[0]
 
     @property
     def line_discount(self) -> int:
-        if self.fixed_amount is not None:
-            return 0
-        return percent_of(self.base_amount, self.discount_percent)
+        base, discounted = self._amounts()
+        return base - discounted
 
     @property
     def discounted(self) -> int:
         """Amount after the line discount, before the document discount."""
-        base = self.base_amount
-        if self.fixed_amount is not None:
-            return base
-        return base - percent_of(base, self.discount_percent)
+        return self._amounts()[1]
 
     @property
     def amount(self) -> int:

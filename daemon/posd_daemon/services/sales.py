@@ -298,7 +298,8 @@ class SaleCommands(SaleOps):
         return self.get(tx.conn, sale_id)
 
     def _save(self, tx: Tx, sale: Sale) -> None:
-        version = sale_store.update(tx.conn, sale, self._clock())
+        with sale.frozen_totals():  # the row reads the totals many times
+            version = sale_store.update(tx.conn, sale, self._clock())
         tx.after_commit(functools.partial(self._keep, sale, version, sale.revision))
 
     def _keep(self, sale: Sale, version: int, revision: int) -> None:
