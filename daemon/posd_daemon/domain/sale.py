@@ -313,6 +313,9 @@ class Sale:
     #: totals computed once for a block that reads them often and changes no line
     #: (see :meth:`frozen_totals`); never persisted, never compared
     frozen: list[VatTotal] | None = field(default=None, repr=False, compare=False)
+    #: opaque to the domain: what the store last wrote for this object (lets it write
+    #: only the rows that changed); never persisted, never compared
+    persisted: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.local_currency:

@@ -158,6 +158,16 @@ def fiscal_record(row: fstore.SaleTse) -> dict[str, object]:
 
 _RECOVERED = "recovered_post:"
 
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    """An open sale as its last committed save wrote it."""
+
+    sale: Sale
+    version: int  # the sale row's write version after that save
+    revision: int  # the sale's revision then (a later change in memory voids the copy)
+
+
 #: open sales kept in memory between their edits (a few registers' worth of parked work)
 OPEN_SALES_KEPT = 32
 
@@ -224,7 +234,7 @@ class SaleCommands(SaleOps):
         #: sales between TSE finish and commit; no other change may touch them
         self.posting: set[str] = set()
         #: open sales as last saved, with their row's write version (see _take)
-        self._open: OrderedDict[str, tuple[Sale, int]] = OrderedDict()
+        self._open: OrderedDict[str, _Kept] = OrderedDict()
         #: bumped by ShopCommands when shops or registers change (see master_servicers)
         self.master_version = MasterVersion()
         self._context = CachedContext(settings.register_id, self.master_version)
@@ -291,22 +301,25 @@ class SaleCommands(SaleOps):
     def _take(self, tx: Tx, sale_id: str) -> Sale:
         """The sale for a change in ``tx``: the kept copy when current, else loaded."""
         kept = self._open.pop(sale_id, None)
-        if kept is not None and sale_store.version_of(tx.conn, sale_id) == kept[1]:
-            sale = kept[0]
+        if kept is not None and sale_store.version_of(tx.conn, sale_id) == kept.version:
+            sale = kept.sale
             self._attach_limit(tx.conn, [sale])  # the shop's settings may have changed
             return sale
         return self.get(tx.conn, sale_id)
 
     def _save(self, tx: Tx, sale: Sale) -> None:
+        """Writes an open sale back: the sale row, and of its lines and payments only
+        those that differ from what its last save wrote (when that is known)."""
         with sale.frozen_totals():  # the row reads the totals many times
-            version = sale_store.update(tx.conn, sale, self._clock())
-        tx.after_commit(functools.partial(self._keep, sale, version, sale.revision))
+            version = sale_store.save_open(tx.conn, sale, self._clock())
+        tx.after_commit(functools.partial(self._keep, _Kept(sale, version, sale.revision)))
 
-    def _keep(self, sale: Sale, version: int, revision: int) -> None:
+    def _keep(self, kept: _Kept) -> None:
         """After the commit: keeps an open sale exactly as it was saved."""
+        sale = kept.sale
         self._open.pop(sale.sale_id, None)
-        if sale.state is SaleState.OPEN and sale.revision == revision:
-            self._open[sale.sale_id] = (sale, version)
+        if sale.state is SaleState.OPEN and sale.revision == kept.revision:
+            self._open[sale.sale_id] = kept
             while len(self._open) > OPEN_SALES_KEPT:
                 self._open.popitem(last=False)
 

@@ -369,10 +369,23 @@ def save_invoice(
     return cur.rowcount == 1
 
 
-def _write_children(conn: sqlite3.Connection, sale: Sale) -> None:
-    conn.executemany(
-        "INSERT INTO sale_lines (sale_id, position, " + _LINE_COLS + ", amount, discount)"
-        " VALUES (" + ",".join("?" * 32) + ")",
+#: a sale's child rows as written: sale_lines rows, sale_payments rows (position order)
+ChildRows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
+
+_LINE_INSERT = (
+    "INSERT OR REPLACE INTO sale_lines (sale_id, position, " + _LINE_COLS + ", amount, discount)"
+    " VALUES (" + ",".join("?" * 32) + ")"
+)
+_PAYMENT_INSERT = (
+    "INSERT OR REPLACE INTO sale_payments (sale_id, position, " + _PAYMENT_COLS + ", kept)"
+    " VALUES (" + ",".join("?" * 12) + ")"
+)
+
+
+def child_rows(sale: Sale) -> ChildRows:
+    """The sale_lines and sale_payments rows of a sale, in position order."""
+    posted = sale.state is SaleState.POSTED
+    return (
         [
             (
                 sale.sale_id,
@@ -410,11 +423,6 @@ def _write_children(conn: sqlite3.Connection, sale: Sale) -> None:
             )
             for i, ln in enumerate(sale.lines)
         ],
-    )
-    posted = sale.state is SaleState.POSTED
-    conn.executemany(
-        "INSERT INTO sale_payments (sale_id, position, " + _PAYMENT_COLS + ", kept)"
-        " VALUES (" + ",".join("?" * 12) + ")",
         [
             (
                 sale.sale_id,
@@ -433,6 +441,44 @@ def _write_children(conn: sqlite3.Connection, sale: Sale) -> None:
             for i, (p, kept) in enumerate(sale.kept_amounts())
         ],
     )
+
+
+def _write_children(conn: sqlite3.Connection, sale: Sale) -> None:
+    rows = child_rows(sale)
+    conn.executemany(_LINE_INSERT, rows[0])
+    conn.executemany(_PAYMENT_INSERT, rows[1])
+    sale.persisted = rows
+
+
+def save_open(conn: sqlite3.Connection, sale: Sale, when: datetime) -> int:
+    """Writes an open sale back: the sale row, and its lines and payments only where
+    they differ from what this same object's last save wrote (``sale.persisted``; a
+    freshly loaded sale rewrites them all). Returns the row's new write version.
+
+    A save that rolls back leaves ``persisted`` ahead of the database; that is safe
+    because such an object is never saved again (the daemon drops it with its failed
+    change and loads the sale afresh)."""
+    version = update(conn, sale, when, children=False)
+    rows = child_rows(sale)
+    written: ChildRows | None = sale.persisted
+    sale.persisted = rows
+    if written is None:
+        written = ([], [])
+        conn.execute("DELETE FROM sale_lines WHERE sale_id = ?", (sale.sale_id,))
+        conn.execute("DELETE FROM sale_payments WHERE sale_id = ?", (sale.sale_id,))
+    for table, sql, new, old in (
+        ("sale_lines", _LINE_INSERT, rows[0], written[0]),
+        ("sale_payments", _PAYMENT_INSERT, rows[1], written[1]),
+    ):
+        changed = [r for k, r in enumerate(new) if k >= len(old) or old[k] != r]
+        if changed:
+            conn.executemany(sql, changed)
+        if len(old) > len(new):
+            conn.execute(
+                f"DELETE FROM {table} WHERE sale_id = ? AND position >= ?",
+                (sale.sale_id, len(new)),
+            )
+    return version
 
 
 def save_posted_amounts(conn: sqlite3.Connection, sale: Sale) -> None:

@@ -72,3 +72,32 @@ def test_two_sales_edited_in_turn_keep_apart(running: Running, pos: PosdClient) 
             "SELECT sale_id, COUNT(*) FROM sale_lines GROUP BY sale_id ORDER BY 1"
         ).fetchall()
     assert sorted(rows) == sorted([(first, 3), (second, 3)])
+
+
+def test_edits_written_row_by_row_read_back_the_same(running: Running, pos: PosdClient) -> None:
+    """Each edit writes only the lines and payments that changed; what the database
+    then holds must be exactly the sale the edits answered with."""
+    seed(pos)
+    sale_id = pos.create_sale().sale_id
+    line_ids = [pos.add_line(sale_id, item_id=i).line_id for i in ("A", "B", "A", "B")]
+    pos.update_line(sale_id, line_ids[1], "3")
+    pos.remove_line(sale_id, line_ids[0])  # every later line moves up one position
+    first = pos.add_payment(sale_id, CASH, 100)
+    pos.add_payment(sale_id, CASH, 200)
+    pos.remove_payment(sale_id, first.payment_id)
+    last = pos.add_line(sale_id, item_id="A").sale
+    stored = pos.get_sale(sale_id)
+    assert stored == last
+    assert [ln.item_id for ln in stored.lines] == ["B", "A", "B", "A"]
+    assert [ln.quantity for ln in stored.lines] == ["3", "1", "1", "1"]
+    assert [p.amount.amount_minor for p in stored.payments] == [200]
+    with sqlite3.connect(running.config.database_path) as conn:
+        positions = conn.execute(
+            "SELECT position, line_id FROM sale_lines WHERE sale_id = ? ORDER BY position",
+            (sale_id,),
+        ).fetchall()
+        payments = conn.execute(
+            "SELECT position FROM sale_payments WHERE sale_id = ?", (sale_id,)
+        ).fetchall()
+    assert positions == [(k, ln.line_id) for k, ln in enumerate(stored.lines)]
+    assert payments == [(0,)]
