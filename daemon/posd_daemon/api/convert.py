@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from google.protobuf import timestamp_pb2
 from posd.v1 import (
@@ -30,7 +32,7 @@ from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.operators import Operator
 from posd_daemon.domain.payments import PaymentMethod
 from posd_daemon.domain.pricing import fmt_decimal, parse_percent, parse_rate
-from posd_daemon.domain.sale import LineKind, Sale, SaleState, format_quantity
+from posd_daemon.domain.sale import LineKind, Sale, SaleLine, SaleState, format_quantity
 from posd_daemon.domain.shop import (
     DEFAULT_BALANCING_ACCOUNT,
     DEFAULT_EMPTY_SALE_TIMEOUT_S,
@@ -219,6 +221,70 @@ def tse_to_pb(row: fstore.SaleTse) -> fiscal_pb2.SaleTse:
     return msg
 
 
+#: SaleLine messages already built, by everything they are built from (the line's fields
+#: and the sale's currency terms): a sale answered after each scan rebuilds only the line
+#: that changed. Bounded; cleared when full (simple and safe from any thread).
+_LINE_MESSAGES: dict[tuple[Any, ...], sale_pb2.SaleLine] = {}
+_LINE_MESSAGES_MAX = 512
+_LINE_FIELDS = tuple(f.name for f in dataclasses.fields(SaleLine) if f.name != "memo")
+
+
+def _line_to_pb(sale: Sale, ln: SaleLine) -> sale_pb2.SaleLine:
+    key = (
+        sale.currency,
+        sale.local_currency,
+        sale.exchange_rate,
+        sale.vat_direction,
+        *[getattr(ln, name) for name in _LINE_FIELDS],
+    )
+    line = _LINE_MESSAGES.get(key)
+    if line is None:
+        line = _build_line(sale, ln)
+        if len(_LINE_MESSAGES) >= _LINE_MESSAGES_MAX:
+            _LINE_MESSAGES.clear()
+        _LINE_MESSAGES[key] = line
+    return line
+
+
+def _build_line(sale: Sale, ln: SaleLine) -> sale_pb2.SaleLine:
+    cur = sale.currency
+    amount = ln.amount
+    line = sale_pb2.SaleLine(
+        line_id=ln.line_id,
+        item_id=ln.item_id,
+        name=ln.name,
+        quantity=format_quantity(ln.quantity),
+        unit=ln.unit,
+        unit_price=money(ln.unit_price, cur),
+        total=money(ln.total, cur),
+        vat_category=int(ln.vat_category),  # type: ignore[arg-type]
+        vat_rate=f"{ln.vat_rate.normalize():f}",
+        scanned_code=ln.scanned_code,
+        variant_id=ln.variant_id,
+        quantity_per_unit=fmt_decimal(ln.unit_factor),
+        price_overridden=ln.price_overridden,
+        discount_percent=fmt_decimal(ln.discount_percent),
+        discount=money(ln.base_amount - amount, cur),
+        amount=money(amount, cur),
+        net=money(ln.net, cur),
+        lot_number=ln.lot,
+        serial_number=ln.serial,
+        pickup_date=day_text(ln.pickup_date),
+        item_type=ITEM_TYPE_TO_PB[ln.item_type],
+        kind=LINE_KIND_TO_PB[ln.kind],
+        ref_sale_id=ln.ref_sale_id,
+        ref_line_id=ln.ref_line_id,
+        ref_receipt_number=ln.ref_receipt,
+        voucher_code=ln.voucher_code,
+        discount_cap="" if ln.discount_cap is None else fmt_decimal(ln.discount_cap),
+    )
+    if ln.list_price is not None:
+        line.list_unit_price.CopyFrom(
+            money(sale.price_for(ln.list_price, ln.list_basis, ln.vat_rate), cur)
+        )
+    return line
+
+
 def sale_to_pb(sale: Sale, tse: fstore.SaleTse | None = None) -> sale_pb2.Sale:
     with sale.frozen_totals():
         return _sale_to_pb(sale, tse)
@@ -298,41 +364,7 @@ def _sale_to_pb(sale: Sale, tse: fstore.SaleTse | None) -> sale_pb2.Sale:
         if ts is not None:
             getattr(msg, name).CopyFrom(ts)
     for ln in sale.lines:
-        amount = ln.amount
-        line = sale_pb2.SaleLine(
-            line_id=ln.line_id,
-            item_id=ln.item_id,
-            name=ln.name,
-            quantity=format_quantity(ln.quantity),
-            unit=ln.unit,
-            unit_price=money(ln.unit_price, cur),
-            total=money(ln.total, cur),
-            vat_category=int(ln.vat_category),  # type: ignore[arg-type]
-            vat_rate=f"{ln.vat_rate.normalize():f}",
-            scanned_code=ln.scanned_code,
-            variant_id=ln.variant_id,
-            quantity_per_unit=fmt_decimal(ln.unit_factor),
-            price_overridden=ln.price_overridden,
-            discount_percent=fmt_decimal(ln.discount_percent),
-            discount=money(ln.base_amount - amount, cur),
-            amount=money(amount, cur),
-            net=money(ln.net, cur),
-            lot_number=ln.lot,
-            serial_number=ln.serial,
-            pickup_date=day_text(ln.pickup_date),
-            item_type=ITEM_TYPE_TO_PB[ln.item_type],
-            kind=LINE_KIND_TO_PB[ln.kind],
-            ref_sale_id=ln.ref_sale_id,
-            ref_line_id=ln.ref_line_id,
-            ref_receipt_number=ln.ref_receipt,
-            voucher_code=ln.voucher_code,
-            discount_cap="" if ln.discount_cap is None else fmt_decimal(ln.discount_cap),
-        )
-        if ln.list_price is not None:
-            line.list_unit_price.CopyFrom(
-                money(sale.price_for(ln.list_price, ln.list_basis, ln.vat_rate), cur)
-            )
-        msg.lines.append(line)
+        msg.lines.append(_line_to_pb(sale, ln))
     for p, kept in sale.kept_amounts():
         msg.payments.append(
             sale_pb2.Payment(

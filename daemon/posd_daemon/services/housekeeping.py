@@ -89,7 +89,9 @@ class Housekeeping:
 
     async def replace_empty(self, operator: Operator) -> list[str]:
         now = self._clock()
-        ids = await self._db.read(
+        # on the loop thread's reader: an indexed look at the few open sales, and this
+        # runs before every CreateSale
+        ids = self._db.read_now(
             lambda c: sale_store.empty_open_sale_ids(
                 c,
                 register_id=self._sales.register_id,
