@@ -117,16 +117,15 @@ def fit_line(text: str, columns: int = 20) -> str:
 
 def encode_display_text(text: str, profile: DisplayProfile) -> bytes:
     """Characters as display bytes; unmappable or control characters become '?'."""
-    out = bytearray()
-    for ch in text:
-        code = ord(ch)
-        if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
-            out += b"?"
-        elif ch == "€" and profile.euro_byte is not None:
-            out.append(profile.euro_byte)
-        else:
-            out += ch.encode(profile.encoding, errors="replace")
-    return bytes(out)
+    cleaned = text.translate(_CONTROLS)
+    if profile.euro_byte is None or "€" not in cleaned:
+        return cleaned.encode(profile.encoding, errors="replace")
+    euro = bytes((profile.euro_byte,))
+    return euro.join(part.encode(profile.encoding, errors="replace") for part in cleaned.split("€"))
+
+
+#: control characters (C0, DEL, C1) become '?' (str.translate: one pass in C)
+_CONTROLS = {code: "?" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
 
 
 def _cursor(profile: DisplayProfile, x: int, y: int) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from escpos.constants import QR_ECLEVEL_M
 from escpos.printer import Dummy
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from posd_daemon.devices.errors import EncodeError
@@ -289,3 +289,18 @@ def test_receipt_for_42_columns_on_a_tm_t88() -> None:
     receipt = sample_receipt(42)
     data = encode_document(receipt, get_profile("epson-tm-t88"))
     assert escpos_to_plain_text(data, columns=42) == receipt.plain_text()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_printer_text_is_that_of_one_character_at_a_time(text: str) -> None:
+    """The one-pass cleaning gives the bytes of cleaning each character on its own."""
+    cleaned = "".join(
+        " "
+        if ch == "\t"
+        else "?"
+        if ord(ch) < 0x20 or ord(ch) == 0x7F or 0x80 <= ord(ch) < 0xA0
+        else ch
+        for ch in text
+    )
+    assert encode_text(text) == cleaned.encode("cp858", errors="replace")

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from posd_daemon.devices.display import (
     BUILTIN_DISPLAY_PROFILES,
@@ -107,3 +111,21 @@ def test_profiles_from_config() -> None:
         display_profile_from_mapping({"euro_byte": 300})
     with pytest.raises(ProfileError, match="unknown encoding"):
         display_profile_from_mapping({"encoding": "nope"})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_text_bytes_are_those_of_one_character_at_a_time(text: str) -> None:
+    """The one-pass encoding gives exactly the bytes of encoding each character on its
+    own: controls '?', the euro byte for €, '?' for what the code page cannot show."""
+    for profile in (EPSON, CD5220, replace(EPSON, euro_byte=None)):
+        expected = bytearray()
+        for ch in text:
+            code = ord(ch)
+            if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
+                expected += b"?"
+            elif ch == "€" and profile.euro_byte is not None:
+                expected.append(profile.euro_byte)
+            else:
+                expected += ch.encode(profile.encoding, errors="replace")
+        assert encode_display_text(text, profile) == bytes(expected)

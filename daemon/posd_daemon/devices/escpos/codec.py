@@ -75,17 +75,15 @@ def encode_text(text: str, encoding: str = "cp858") -> bytes:
     Characters the code table cannot show become '?'; control characters (which would
     be read as commands: ESC, GS, DLE...) become '?' too, tabs become a space.
     """
-    cleaned = "".join(_printable(ch) for ch in text)
-    return cleaned.encode(encoding, errors="replace")
+    return text.translate(PRINTABLE).encode(encoding, errors="replace")
 
 
-def _printable(ch: str) -> str:
-    if ch == "\t":
-        return " "
-    code = ord(ch)
-    if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
-        return "?"
-    return ch
+#: str.translate table: control characters (C0, DEL, C1) to '?', a tab to a space. One
+#: C-level pass over the text instead of a Python call per character.
+PRINTABLE: dict[int, str] = {
+    **{code: "?" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))},
+    ord("\t"): " ",
+}
 
 
 def qr_native(data: str, size: int = 3) -> bytes:
