@@ -42,8 +42,10 @@ class DbExecutor:
         self._lock = threading.Lock()
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        # under the lock: a relaxed write may run on the loop thread meanwhile, on the same
+        # connection, and a read must neither interleave with it nor see it uncommitted
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, fn, self._conn)
+        return await loop.run_in_executor(self._pool, self.read_sync, fn)
 
     def read_now(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Runs a small read on the calling (event loop) thread. Committed data only."""
