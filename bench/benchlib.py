@@ -19,7 +19,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from posd_daemon.fiscal import process_data as pd
+from posd_daemon.fiscal.software_tse import SoftwareTse
+
 POSD = Path(sys.executable).with_name("posd")
+
+FLOOR_CLIENT = "BENCHFLOOR01"
 
 
 @dataclass
@@ -133,3 +138,27 @@ def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     k = max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))
     return ordered[k]
+
+
+class TseFloor:
+    """A software TSE of the bench's own (posd's SoftwareTse in a directory next to the
+    daemon's state): the signatures a sale needs, timed by the caller."""
+
+    def __init__(self, path: Path) -> None:
+        self.tse = SoftwareTse(path)
+        self.tse.register_client(FLOOR_CLIENT)
+        self._number: int | None = None
+
+    def start(self) -> None:
+        """StartTransaction (the sale's first line)."""
+        result = self.tse.start_transaction(FLOOR_CLIENT, pd.PROCESS_TYPE_KASSENBELEG, b"")
+        self._number = result.transaction_number
+
+    def finish(self, process_data: bytes) -> None:
+        """FinishTransaction with the receipt's processData (the post)."""
+        assert self._number is not None, "start() first"
+        number, self._number = self._number, None
+        self.tse.finish_transaction(FLOOR_CLIENT, number, pd.PROCESS_TYPE_KASSENBELEG, process_data)
+
+    def close(self) -> None:
+        self.tse.close()

@@ -45,21 +45,19 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from benchlib import CommitFloor, Daemon, pct
+from benchlib import CommitFloor, Daemon, TseFloor, pct
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from posd.client import PosdClient, PosdError
 from posd.v1 import common_pb2, sale_pb2
 from prometheus_client.parser import text_string_to_metric_families
 
 from posd_daemon.fiscal import process_data as pd
-from posd_daemon.fiscal.software_tse import SoftwareTse
 
 RESULTS = Path(__file__).resolve().parent / "results" / "pay_latency.json"
 
 TARGET_RATIO = 1.5
 LINES_PER_SALE = 5
 SETTLE_S = 0.05  # after the payment: the background TSE start is done by then
-FLOOR_CLIENT = "BENCHFLOOR01"
 
 ITEMS = [
     ("brot", "Roggenbrot", 349, "4000000000011"),
@@ -93,27 +91,6 @@ format = "json"
 
 
 # -- the floor ------------------------------------------------------------------------------------
-
-
-class TseFloor:
-    """One finish signature of a software TSE of its own (start untimed, finish timed)."""
-
-    def __init__(self, path: Path) -> None:
-        self.tse = SoftwareTse(path)
-        self.tse.register_client(FLOOR_CLIENT)
-        self._number: int | None = None
-
-    def start(self) -> None:
-        result = self.tse.start_transaction(FLOOR_CLIENT, pd.PROCESS_TYPE_KASSENBELEG, b"")
-        self._number = result.transaction_number
-
-    def finish(self, process_data: bytes) -> None:
-        assert self._number is not None, "start() first"
-        number, self._number = self._number, None
-        self.tse.finish_transaction(FLOOR_CLIENT, number, pd.PROCESS_TYPE_KASSENBELEG, process_data)
-
-    def close(self) -> None:
-        self.tse.close()
 
 
 # -- measuring -----------------------------------------------------------------------------------

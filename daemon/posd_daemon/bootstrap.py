@@ -197,7 +197,11 @@ async def _start(
 ) -> Daemon:
     metrics = Metrics.create()
     conn = open_database(config.database_path)
-    db = DbExecutor(conn, connect(config.database_path, readonly=True))
+    db = DbExecutor(
+        conn,
+        connect(config.database_path, readonly=True),
+        connect(config.database_path, readonly=True),
+    )
     db.relaxed_edits = config.store.open_sale_sync == "normal"
     db.write_sync(lambda tx: idempotency.prune(tx.conn, clock() - timedelta(days=7)))
 

@@ -30,21 +30,33 @@ class Tx:
 
 
 class DbExecutor:
-    def __init__(self, conn: sqlite3.Connection, reader: sqlite3.Connection | None = None) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        reader: sqlite3.Connection | None = None,
+        pool_reader: sqlite3.Connection | None = None,
+    ) -> None:
         self._conn = conn
         #: A second connection for tiny point reads on the event loop thread itself (a
         #: primary-key lookup costs microseconds; a hop to the database thread costs a
         #: context switch). WAL readers never block on, or see half of, a write.
         self._reader = reader
+        #: A third one for the reads :meth:`read` runs on the database thread (rendering
+        #: a receipt, listing, exporting): they see committed data only and never hold
+        #: up a relaxed write running on the loop thread meanwhile.
+        self._pool_reader = pool_reader
         #: store.open_sale_sync = "normal": open-sale edits commit without fsync
         self.relaxed_edits = False
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posd-db")
         self._lock = threading.Lock()
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        # under the lock: a relaxed write may run on the loop thread meanwhile, on the same
-        # connection, and a read must neither interleave with it nor see it uncommitted
         loop = asyncio.get_running_loop()
+        if self._pool_reader is not None:
+            return await loop.run_in_executor(self._pool, fn, self._pool_reader)
+        # on the writer's connection only under the lock: a relaxed write may run on the
+        # loop thread meanwhile, and a read must neither interleave with it nor see it
+        # uncommitted
         return await loop.run_in_executor(self._pool, self.read_sync, fn)
 
     def read_now(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -111,3 +123,5 @@ class DbExecutor:
         self._conn.close()
         if self._reader is not None:
             self._reader.close()
+        if self._pool_reader is not None:
+            self._pool_reader.close()
