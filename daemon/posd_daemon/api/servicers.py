@@ -34,7 +34,12 @@ from posd_daemon.domain.sale import Sale, SaleState
 from posd_daemon.services import paging
 from posd_daemon.services.catalog import CatalogCommands
 from posd_daemon.services.executor import Tx
-from posd_daemon.services.fiscal import FiscalGateway, Signer, TseUnavailable
+from posd_daemon.services.fiscal import (
+    FiscalGateway,
+    Signer,
+    TseUnavailable,
+    refused_before_signing,
+)
 from posd_daemon.services.sales import LineAdded, SaleCommands, receipt_counter
 from posd_daemon.store import fiscal as fstore
 from posd_daemon.store import journal, outbox
@@ -206,11 +211,12 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         async def run() -> sale_pb2.PostSaleResponse:
             op = await self.rt.operator(context)
             start = time.perf_counter()
-            answered = await self.rt.answered("PostSale", request, sale_pb2.PostSaleResponse)
-            if answered is not None:
-                return answered
+            # no separate look for a repeated request_id: mutate() answers a repeat with the
+            # stored answer before anything is done, and the TSE is asked for a signature
+            # only inside the post (see SaleCommands.post_signed)
             sale_id = request.sale_id
-            if self.rt.db.read_now(lambda c: self.sales.recovered_unclaimed(c, sale_id)):
+            recovered, signs = self.rt.db.read_now(lambda c: self.sales.post_outlook(c, sale_id))
+            if recovered:
                 # posted by crash reconciliation: this retry gets the posted sale
                 return await self.rt.mutate(
                     "PostSale",
@@ -219,12 +225,12 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                     lambda r: sale_pb2.PostSaleResponse(sale=convert.sale_to_pb(r[0], r[1])),
                     sale_pb2.PostSaleResponse,
                 )
-            # before the TSE is asked for anything
-            self.rt.db.read_now(lambda c: self.sales.require_exists(c, sale_id))
             self.sales.check_editable(sale_id)
             self.sales.posting.add(sale_id)
             try:
-                sign = await self.fiscal.signer(sale_id)
+                # a sale the post will refuse anyway (not open, empty) starts no TSE
+                # transaction; its signer is never called
+                sign = await self.fiscal.signer(sale_id) if signs else refused_before_signing
                 try:
                     response = await self._post(request, op, sign)
                 except TseUnavailable as exc:  # nothing was committed: post in the outage
@@ -242,9 +248,12 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
     async def _post(
         self, request: sale_pb2.PostSaleRequest, op: Operator, sign: Signer
     ) -> sale_pb2.PostSaleResponse:
-        """Validation, the TSE finish signature and the post: one transaction."""
+        """Validation, the TSE finish signature and the post: one transaction. The answer
+        is built while the TSE signs; only its fiscal part waits for the signature."""
+        built: list[sale_pb2.Sale] = []
 
         def post(tx: Tx) -> tuple[Sale, fstore.SaleTse | None]:
+            built.clear()
             return self.sales.post_signed(
                 tx,
                 op,
@@ -252,15 +261,19 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                 sign,
                 change_currency=request.change_currency_code,
                 balance=request.balance_negative_total,
+                while_signing=lambda sale: built.append(convert.sale_to_pb(sale)),
             )
 
-        return await self.rt.mutate(
-            "PostSale",
-            request,
-            post,
-            lambda r: sale_pb2.PostSaleResponse(sale=convert.sale_to_pb(r[0], r[1])),
-            sale_pb2.PostSaleResponse,
-        )
+        def encode(r: tuple[Sale, fstore.SaleTse | None]) -> sale_pb2.PostSaleResponse:
+            sale, row = r
+            if not built:
+                return sale_pb2.PostSaleResponse(sale=convert.sale_to_pb(sale, row))
+            message = built[0]
+            if row is not None and row.state != fstore.STARTED:
+                message.tse.CopyFrom(convert.tse_to_pb(row))
+            return sale_pb2.PostSaleResponse(sale=message)
+
+        return await self.rt.mutate("PostSale", request, post, encode, sale_pb2.PostSaleResponse)
 
     async def CancelSale(
         self, request: sale_pb2.CancelSaleRequest, context: Context

@@ -68,6 +68,13 @@ def _no_tse(conn: sqlite3.Connection, data: str) -> Callable[[], fstore.SaleTse 
     return lambda: None
 
 
+def refused_before_signing(
+    conn: sqlite3.Connection, data: str
+) -> Callable[[], fstore.SaleTse | None]:
+    """The signer of a post that is refused before anything is signed (never called)."""
+    raise AssertionError("a post refused by its checks reached the TSE")
+
+
 def receipt_process_data(sale: Sale) -> str:
     """``Kassenbeleg-V1`` processData of a sale (the change is not part of the payments)."""
     with sale.frozen_totals():

@@ -253,11 +253,17 @@ class SaleCommands(SaleOps):
         self._attach_limit(conn, [sale])
         return sale
 
-    def require_exists(self, conn: sqlite3.Connection, sale_id: str) -> None:
-        """SALE_NOT_FOUND (or a bad id) with a single primary-key lookup."""
+    def post_outlook(self, conn: sqlite3.Connection, sale_id: str) -> tuple[bool, bool]:
+        """Before PostSale asks the TSE for anything: (posted by crash reconciliation
+        and not yet claimed, may need a signature: open and not empty). SALE_NOT_FOUND
+        (or a bad id) at once."""
         check_code(sale_id, "sale_id")
-        if sale_store.state_of(conn, sale_id) is None:
+        state = sale_store.state_of(conn, sale_id)
+        if state is None:
             raise not_found("SALE_NOT_FOUND", f"no sale {sale_id!r}", sale_id=sale_id)
+        if state is not SaleState.OPEN:
+            return self.recovered_unclaimed(conn, sale_id), False
+        return False, sale_store.has_lines(conn, sale_id)
 
     def _attach_limit(self, conn: sqlite3.Connection, sales: list[Sale]) -> None:
         try:
@@ -1102,13 +1108,16 @@ class SaleCommands(SaleOps):
         change_currency: str = "",
         balance: bool = False,
         reversal_reason: str = "",
+        while_signing: Callable[[Sale], None] | None = None,
     ) -> tuple[Sale, fstore.SaleTse | None]:
         """PostSale in ONE transaction: everything that could refuse the post is checked,
         then the TSE is handed the receipt and signs while the post's rows are written,
         and the transaction commits only with the signature (or outage marking) in it.
 
         A negative total is first brought to zero from the balancing account when the
-        shop's rules allow it (vouchers beyond the goods always; else when ``balance``)."""
+        shop's rules allow it (vouchers beyond the goods always; else when ``balance``).
+        ``while_signing`` gets the posted sale (final but for its fiscal row) right before
+        the wait for the signature: work for the answer done while the TSE signs."""
         operator.require(Permission.SALE)
         sale = self._take(tx, sale_id)
         try:
@@ -1122,7 +1131,7 @@ class SaleCommands(SaleOps):
                 plan = self._validate_post(tx.conn, sale)
         sale.set_change_currency(change_currency)  # refused before the TSE signs
         with sale.frozen_totals():
-            fiscal = self._post_loaded(tx, sale, None, sign, plan)
+            fiscal = self._post_loaded(tx, sale, None, sign, plan, while_signing)
         if sale.reverses_sale_id:
             self.journal_reversal(tx, operator, sale, reversal_reason)
         return sale, fiscal
@@ -1141,6 +1150,7 @@ class SaleCommands(SaleOps):
         fiscal: fstore.SaleTse | None,
         sign: Signer | None = None,
         plan: StockPlan | None = None,
+        while_signing: Callable[[Sale], None] | None = None,
     ) -> fstore.SaleTse | None:
         conn = tx.conn
         sale.check_postable()
@@ -1216,6 +1226,8 @@ class SaleCommands(SaleOps):
         record = sale_record(sale)
         record.update(terms_record(sale))
         if signed is not None:
+            if while_signing is not None:
+                while_signing(sale)
             fiscal = signed()  # waits for the signature: the commit needs it stored
         if fiscal is not None:
             fstore.save(conn, fiscal)

@@ -168,6 +168,11 @@ def state_of(conn: sqlite3.Connection, sale_id: str) -> SaleState | None:
     return None if row is None else SaleState(row[0])
 
 
+def has_lines(conn: sqlite3.Connection, sale_id: str) -> bool:
+    row = conn.execute("SELECT 1 FROM sale_lines WHERE sale_id = ? LIMIT 1", (sale_id,))
+    return row.fetchone() is not None
+
+
 def version_of(conn: sqlite3.Connection, sale_id: str) -> int | None:
     """How often the sale row was written (None: no such sale)."""
     row = conn.execute("SELECT version FROM sales WHERE sale_id = ?", (sale_id,)).fetchone()
