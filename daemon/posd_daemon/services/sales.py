@@ -170,6 +170,8 @@ class _Kept:
 
 #: open sales kept in memory between their edits (a few registers' worth of parked work)
 OPEN_SALES_KEPT = 32
+#: items kept in memory (cleared when full or when the catalog changes)
+ITEMS_KEPT = 4096
 
 
 def receipt_counter(register_id: str) -> str:
@@ -233,6 +235,9 @@ class SaleCommands(SaleOps):
         self._on_outbox = on_outbox
         #: sales between TSE finish and commit; no other change may touch them
         self.posting: set[str] = set()
+        #: items read by _item, valid for one catalog generation
+        self._items: dict[str, Item] = {}
+        self._items_generation = -1
         #: open sales as last saved, with their row's write version (see _take)
         self._open: OrderedDict[str, _Kept] = OrderedDict()
         #: bumped by ShopCommands when shops or registers change (see master_servicers)
@@ -349,9 +354,21 @@ class SaleCommands(SaleOps):
         return customer
 
     def _item(self, conn: sqlite3.Connection, item_id: str) -> Item:
-        item = catalog_store.get(conn, item_id)
+        """An item as the catalog holds it now. Items read before are reused while the
+        catalog's write counter says nothing in it changed since (one small read instead
+        of four; the items a register sells are few and sold again and again)."""
+        generation = catalog_store.generation(conn)
+        if generation != self._items_generation:
+            self._items.clear()
+            self._items_generation = generation
+        item = self._items.get(item_id)
         if item is None:
-            raise not_found("ITEM_NOT_FOUND", f"no item {item_id!r}", item_id=item_id)
+            item = catalog_store.get(conn, item_id)
+            if item is None:
+                raise not_found("ITEM_NOT_FOUND", f"no item {item_id!r}", item_id=item_id)
+            if len(self._items) >= ITEMS_KEPT:
+                self._items.clear()
+            self._items[item_id] = item
         return item
 
     # -- commands ---------------------------------------------------------------------

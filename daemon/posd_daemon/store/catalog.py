@@ -81,6 +81,11 @@ def _item(conn: sqlite3.Connection, row: tuple[Any, ...]) -> Item:
     )
 
 
+def generation(conn: sqlite3.Connection) -> int:
+    """The catalog's write counter: any change of any item advances it (schema 10)."""
+    return int(conn.execute("SELECT n FROM catalog_generation WHERE id = 1").fetchone()[0])
+
+
 def get(conn: sqlite3.Connection, item_id: str) -> Item | None:
     row = conn.execute(f"SELECT {_COLS} FROM items WHERE item_id = ?", (item_id,)).fetchone()
     return None if row is None else _item(conn, row)

@@ -101,3 +101,24 @@ def test_edits_written_row_by_row_read_back_the_same(running: Running, pos: Posd
         ).fetchall()
     assert positions == [(k, ln.line_id) for k, ln in enumerate(stored.lines)]
     assert payments == [(0,)]
+
+
+def test_a_changed_item_is_sold_at_its_new_price(running: Running, pos: PosdClient) -> None:
+    """Items read before are reused only while nothing in the catalog changed."""
+    seed(pos)
+    sale_id = pos.create_sale().sale_id
+    assert pos.add_line(sale_id, item_id="A").sale.lines[-1].unit_price.amount_minor == 199
+    pos.upsert_item("A", "Apfelsaft", 249)
+    assert pos.add_line(sale_id, item_id="A").sale.lines[-1].unit_price.amount_minor == 249
+    # a price changed with the sqlite3 shell while the daemon runs
+    with sqlite3.connect(running.config.database_path) as conn:
+        conn.execute("UPDATE items SET gross_price = 299 WHERE item_id = 'A'")
+    assert pos.add_line(sale_id, item_id="A").sale.lines[-1].unit_price.amount_minor == 299
+    pos.add_line(sale_id, item_id="B")  # B is read (and kept) now
+    # an item deleted behind the daemon's back is gone for the next line
+    with sqlite3.connect(running.config.database_path) as conn:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("DELETE FROM items WHERE item_id = 'B'")
+    with pytest.raises(PosdError) as err:
+        pos.add_line(sale_id, item_id="B")
+    assert err.value.reason == "ITEM_NOT_FOUND"
