@@ -140,6 +140,16 @@ def pct(values: list[float], p: float) -> float:
     return ordered[k]
 
 
+def stats(xs: list[float]) -> dict[str, float]:
+    """count, mean, p50 and p99 (milliseconds) of durations in seconds."""
+    return {
+        "count": len(xs),
+        "mean_ms": round(sum(xs) / len(xs) * 1e3, 3),
+        "p50_ms": round(pct(xs, 50) * 1e3, 3),
+        "p99_ms": round(pct(xs, 99) * 1e3, 3),
+    }
+
+
 class TseFloor:
     """A software TSE of the bench's own (posd's SoftwareTse in a directory next to the
     daemon's state): the signatures a sale needs, timed by the caller."""

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from benchlib import CommitFloor, Daemon, TseFloor, pct
+from benchlib import CommitFloor, Daemon, TseFloor, stats
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from posd.client import PosdClient, PosdError
 from posd.v1 import common_pb2, sale_pb2
@@ -157,15 +157,6 @@ def inside_means(
         if count > c0:
             out[key] = round((total - t0) / (count - c0) * 1e3, 3)
     return out
-
-
-def stats(xs: list[float]) -> dict[str, float]:
-    return {
-        "count": len(xs),
-        "mean_ms": round(statistics.fmean(xs) * 1e3, 3),
-        "p50_ms": round(pct(xs, 50) * 1e3, 3),
-        "p99_ms": round(pct(xs, 99) * 1e3, 3),
-    }
 
 
 def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
-from benchlib import CommitFloor, Daemon, TseFloor, pct
+from benchlib import CommitFloor, Daemon, TseFloor, stats
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from posd.client import PosdClient
 from posd.v1 import common_pb2, sale_pb2
@@ -126,15 +126,6 @@ def run_sale(pos: PosdClient, n: int, timer: Timer) -> sale_pb2.Sale:
     if posted.state != sale_pb2.SALE_STATE_POSTED:
         raise RuntimeError(f"sale {sale.sale_id} not posted")
     return posted
-
-
-def stats(xs: list[float]) -> dict[str, float]:
-    return {
-        "count": len(xs),
-        "mean_ms": round(statistics.fmean(xs) * 1e3, 3),
-        "p50_ms": round(pct(xs, 50) * 1e3, 3),
-        "p99_ms": round(pct(xs, 99) * 1e3, 3),
-    }
 
 
 def measure_sales(args: argparse.Namespace, work: Path, name: str) -> dict[str, Any]:

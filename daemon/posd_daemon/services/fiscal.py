@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import BinaryIO, TypeVar
@@ -145,12 +146,11 @@ class FiscalGateway:
 
     # -- TSE calls -------------------------------------------------------------------------
 
-    async def _call(self, operation: str, fn: Callable[[], T]) -> T:
-        assert self.tse is not None
-        loop = asyncio.get_running_loop()
-        start = time.perf_counter()
+    @contextlib.contextmanager
+    def _unavailable_on_failure(self, operation: str) -> Iterator[None]:
+        """Any failure of a TSE call, as the TseUnavailable that opens an outage."""
         try:
-            return await asyncio.wait_for(loop.run_in_executor(self._pool, fn), self._timeout)
+            yield
         except TimeoutError:
             raise TseUnavailable(
                 "TIMEOUT", f"TSE did not answer {operation} within {self._timeout:g} s"
@@ -160,6 +160,14 @@ class FiscalGateway:
         except Exception as exc:  # a backend bug must not stop selling either
             log.exception("tse_backend_failed", operation=operation)
             raise TseUnavailable("BACKEND_ERROR", f"{type(exc).__name__}: {exc}") from exc
+
+    async def _call(self, operation: str, fn: Callable[[], T]) -> T:
+        assert self.tse is not None
+        loop = asyncio.get_running_loop()
+        start = time.perf_counter()
+        try:
+            with self._unavailable_on_failure(operation):
+                return await asyncio.wait_for(loop.run_in_executor(self._pool, fn), self._timeout)
         finally:
             self._metrics.tse_seconds.labels(operation).observe(time.perf_counter() - start)
 
@@ -430,17 +438,8 @@ class FiscalGateway:
 
         def wait() -> fstore.SaleTse:
             left = max(0.0, begin + self._timeout - time.perf_counter())
-            try:
+            with self._unavailable_on_failure("finish"):
                 result = future.result(timeout=left)
-            except TimeoutError:
-                raise TseUnavailable(
-                    "TIMEOUT", f"TSE did not answer finish within {self._timeout:g} s"
-                ) from None
-            except TseError as exc:
-                raise TseUnavailable(exc.code, exc.message) from exc
-            except Exception as exc:  # a backend bug must not stop selling either
-                log.exception("tse_backend_failed", operation="finish")
-                raise TseUnavailable("BACKEND_ERROR", f"{type(exc).__name__}: {exc}") from exc
             crashpoints.reached("post.after_tse_finish")
             return self._signed_row(started, result)
 
