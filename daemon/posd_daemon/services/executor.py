@@ -49,6 +49,8 @@ class DbExecutor:
         self.relaxed_edits = False
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posd-db")
         self._lock = threading.Lock()
+        #: the writer connection's synchronous mode: FULL (True) or NORMAL (relaxed edits)
+        self._sync_full = True
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -83,6 +85,9 @@ class DbExecutor:
 
         The commit is fsync'd (``synchronous=FULL``): durable against power loss."""
         with self._lock:
+            if not self._sync_full:
+                self._conn.execute("PRAGMA synchronous = FULL")
+                self._sync_full = True
             tx = Tx(self._conn)
             with transaction(self._conn):
                 result = fn(tx)
@@ -103,13 +108,14 @@ class DbExecutor:
             return self._relaxed_locked(fn)
 
     def _relaxed_locked(self, fn: Callable[[Tx], T]) -> T:
-        self._conn.execute("PRAGMA synchronous = NORMAL")
-        try:
-            tx = Tx(self._conn)
-            with transaction(self._conn):
-                result = fn(tx)
-        finally:
-            self._conn.execute("PRAGMA synchronous = FULL")
+        # the connection stays at NORMAL until the next durable write switches it back
+        # (one statement per change of kind, not two per edit)
+        if self._sync_full:
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._sync_full = False
+        tx = Tx(self._conn)
+        with transaction(self._conn):
+            result = fn(tx)
         for hook in tx._after:
             hook()
         return result
