@@ -75,6 +75,7 @@ class Runtime:
         self.metrics = metrics
         self.clock = clock
         self._sessions: dict[str, tuple[Operator, float]] = {}
+        self._metric_children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     async def operator(self, context: Context) -> Operator:
         token = bearer_token(context)
@@ -89,6 +90,18 @@ class Runtime:
         op, expires = await self.db.read(lambda c: self.auth.resolve(c, token))
         self._sessions[token] = (op, expires.timestamp())
         return op
+
+    def _children(self, method: str, code: str) -> tuple[Any, Any]:
+        """The RPC's labelled counter and histogram, looked up once per method and code."""
+        key = (method, code)
+        children = self._metric_children.get(key)
+        if children is None:
+            children = (
+                self.metrics.rpc_total.labels(method, code),
+                self.metrics.rpc_seconds.labels(method),
+            )
+            self._metric_children[key] = children
+        return children
 
     def forget_session(self, token: str) -> None:
         self._sessions.pop(token, None)
@@ -163,8 +176,9 @@ class Runtime:
             reason = "INTERNAL"
         elapsed = time.perf_counter() - start
         code = "OK" if status is None else status.code.name
-        self.metrics.rpc_total.labels(method, code).inc()
-        self.metrics.rpc_seconds.labels(method).observe(elapsed)
+        counter, histogram = self._children(method, code)
+        counter.inc()
+        histogram.observe(elapsed)
         # the summary line is written right after the answer went out, not before it
         asyncio.get_running_loop().call_soon(
             functools.partial(

@@ -107,9 +107,13 @@ class OutboxWorker:
                     failed = True
                     self._metrics.outbox_failures.labels(kind).inc()
                     log.warning("job_failed", job_id=job.job_id, kind=kind, error=str(exc))
-                    await self._db.write(self._failed(job, str(exc)))
+                    await self._db.write(self._failed(job, str(exc)), durable=False)
                     break
-                await self._db.write(self._done(job))
+                # not fsync'd (like an open-sale edit): the next fsync'd commit makes it
+                # durable; only a power loss before that can bring the job back, which
+                # then repeats the print (at-least-once, as after a crash before this
+                # write). It must not hold up the next sale's scans for an fsync.
+                await self._db.write(self._done(job), durable=False)
             pending = await self._db.read(outbox.count_pending)
             self._metrics.outbox_pending.set(pending)
             if failed:
