@@ -28,18 +28,13 @@ from posd_daemon.api.settle_rpcs import SettleRpcs
 
 if TYPE_CHECKING:
     from posd_daemon.api.device_servicer import SaleEvents
-from posd_daemon.domain.errors import invalid
+from posd_daemon.domain.errors import DomainError, invalid
 from posd_daemon.domain.operators import Operator
 from posd_daemon.domain.sale import Sale, SaleState
 from posd_daemon.services import paging
 from posd_daemon.services.catalog import CatalogCommands
 from posd_daemon.services.executor import Tx
-from posd_daemon.services.fiscal import (
-    FiscalGateway,
-    Signer,
-    TseUnavailable,
-    refused_before_signing,
-)
+from posd_daemon.services.fiscal import FiscalGateway, Signer
 from posd_daemon.services.sales import LineAdded, SaleCommands, receipt_counter
 from posd_daemon.store import fiscal as fstore
 from posd_daemon.store import journal, outbox
@@ -225,25 +220,46 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                     lambda r: sale_pb2.PostSaleResponse(sale=convert.sale_to_pb(r[0], r[1])),
                     sale_pb2.PostSaleResponse,
                 )
-            self.sales.check_editable(sale_id)
-            self.sales.posting.add(sale_id)
             try:
-                # a sale the post will refuse anyway (not open, empty) starts no TSE
-                # transaction; its signer is never called
-                sign = await self.fiscal.signer(sale_id) if signs else refused_before_signing
-                try:
-                    response = await self._post(request, op, sign)
-                except TseUnavailable as exc:  # nothing was committed: post in the outage
-                    sign = await self.fiscal.signer_after_failure(exc, sale_id, op.operator_id)
-                    response = await self._post(request, op, sign)
-            finally:
-                self.sales.posting.discard(sale_id)
+                response = await self._signed_post(request, op, signs)
+            except DomainError as exc:
+                if exc.reason != "REFUND_REQUIRED":
+                    raise
+                # a negative total: vouchers beyond the goods (always) or an exchange the
+                # client books to the balancing account. The balancing line is committed
+                # on its own first, so that a post whose TSE finish survives a crash
+                # before its commit finds the line it signed; then the post again.
+                await self.rt.db.write(
+                    lambda tx: self.sales.balance(
+                        tx, op, sale_id, requested=request.balance_negative_total
+                    )
+                )
+                response = await self._signed_post(request, op, True)
             self.rt.metrics.post_seconds.observe(time.perf_counter() - start)
             self.rt.metrics.sales_posted.inc()
             self._publish("posted", response.sale, op.operator_id)
             return response
 
         return await self.rt.call(context, "PostSale", request, run)
+
+    async def _signed_post(
+        self, request: sale_pb2.PostSaleRequest, op: Operator, signs: bool
+    ) -> sale_pb2.PostSaleResponse:
+        """The post with its signature (see FiscalGateway.signed_post); no other change
+        may touch the sale meanwhile. ``signs`` False: the look before the post found
+        it not open or empty (refused before signing: no TSE transaction is started)."""
+        sale_id = request.sale_id
+        self.sales.check_editable(sale_id)
+        self.sales.posting.add(sale_id)
+        try:
+            return await self.fiscal.signed_post(
+                sale_id,
+                op.operator_id,
+                lambda sign: self._post(request, op, sign),
+                needs_tse=signs,
+            )
+        finally:
+            self.sales.posting.discard(sale_id)
 
     async def _post(
         self, request: sale_pb2.PostSaleRequest, op: Operator, sign: Signer
@@ -260,7 +276,6 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                 request.sale_id,
                 sign,
                 change_currency=request.change_currency_code,
-                balance=request.balance_negative_total,
                 while_signing=lambda sale: built.append(convert.sale_to_pb(sale)),
             )
 

@@ -20,7 +20,7 @@ from posd_daemon.domain.operators import Operator
 from posd_daemon.domain.pricing import fmt_decimal
 from posd_daemon.domain.sale import Sale, format_quantity
 from posd_daemon.services.executor import Tx
-from posd_daemon.services.fiscal import FiscalGateway, TseUnavailable
+from posd_daemon.services.fiscal import FiscalGateway, Signer
 from posd_daemon.services.sale_ops import LinesAdded, VoucherAdded
 from posd_daemon.services.sales import SaleCommands
 from posd_daemon.store import fiscal as fstore
@@ -294,12 +294,13 @@ class SettleRpcs:
             self.sales.check_editable(rid)
             self.sales.posting.add(rid)
             try:
-                sign = await self.fiscal.signer(rid)
 
-                def post(tx: Tx) -> tuple[Sale, fstore.SaleTse | None]:
-                    return self.sales.post_signed(tx, op, rid, sign, reversal_reason=request.reason)
+                async def posted(sign: Signer) -> sale_pb2.ReverseReceiptResponse:
+                    def post(tx: Tx) -> tuple[Sale, fstore.SaleTse | None]:
+                        return self.sales.post_signed(
+                            tx, op, rid, sign, reversal_reason=request.reason
+                        )
 
-                async def posted() -> sale_pb2.ReverseReceiptResponse:
                     return await self.rt.mutate(
                         "ReverseReceipt",
                         request,
@@ -310,11 +311,7 @@ class SettleRpcs:
                         sale_pb2.ReverseReceiptResponse,
                     )
 
-                try:
-                    response = await posted()
-                except TseUnavailable as exc:  # nothing was committed: post in the outage
-                    sign = await self.fiscal.signer_after_failure(exc, rid, op.operator_id)
-                    response = await posted()
+                response = await self.fiscal.signed_post(rid, op.operator_id, posted)
             finally:
                 self.sales.posting.discard(rid)
             self.rt.metrics.post_seconds.observe(time.perf_counter() - start)

@@ -19,11 +19,12 @@ import contextlib
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import BinaryIO, TypeVar
 
+from posd_daemon.domain.errors import DomainError, ErrorKind
 from posd_daemon.domain.sale import Sale, SaleState
 from posd_daemon.domain.vat import VatCategory
 from posd_daemon.fiscal import process_data as pd
@@ -54,6 +55,9 @@ VAT_SLOT = {
 
 EXPORT_TIMEOUT_S = 900.0
 
+#: how often a post is tried when the TSE's state changes under it (see signed_post)
+POST_ATTEMPTS = 4
+
 OUTAGE_TEXT = "Technische Sicherheitseinrichtung ausgefallen. Ausfallnummer: {n}"
 
 #: How a post's transaction gets the receipt's fiscal row (``SaleCommands.post_signed``):
@@ -69,11 +73,16 @@ def _no_tse(conn: sqlite3.Connection, data: str) -> Callable[[], fstore.SaleTse 
     return lambda: None
 
 
-def refused_before_signing(
-    conn: sqlite3.Connection, data: str
-) -> Callable[[], fstore.SaleTse | None]:
-    """The signer of a post that is refused before anything is signed (never called)."""
-    raise AssertionError("a post refused by its checks reached the TSE")
+class SignerStale(Exception):
+    """The signer no longer fits (an outage opened or closed, the sale was resumed or got
+    its first line meanwhile): nothing was signed or committed; get a new one and post
+    again."""
+
+
+def stale_signer(conn: sqlite3.Connection, data: str) -> Callable[[], fstore.SaleTse | None]:
+    """The signer of a post expected to be refused by its checks before signing (the sale
+    was not open, or empty): when it gets here anyway, the sale changed meanwhile."""
+    raise SignerStale("the sale became postable after the look before the post")
 
 
 def receipt_process_data(sale: Sale) -> str:
@@ -402,11 +411,48 @@ class FiscalGateway:
         return self._outage_signer(sale_id)
 
     def _outage_signer(self, sale_id: str) -> Signer:
+        """Marks the receipt with the outage open now; inside the post's transaction it
+        checks that this outage is still the open one (the probe may have closed it, or
+        none was open: the start failed without one), else the post is done again."""
+        outage = self.outage
+
         def sign(conn: sqlite3.Connection, data: str) -> Callable[[], fstore.SaleTse | None]:
-            row = self._outage_row(sale_id, fstore.get(conn, sale_id), data)
+            current = fstore.open_outage(conn)
+            if outage is None or current is None or current.outage_number != outage:
+                raise SignerStale(f"outage {outage} is not the open one any more")
+            row = self._outage_row(sale_id, fstore.get(conn, sale_id), data, outage)
             return lambda: row
 
         return sign
+
+    async def signed_post(
+        self,
+        sale_id: str,
+        operator_id: str,
+        post: Callable[[Signer], Awaitable[T]],
+        *,
+        needs_tse: bool = True,
+    ) -> T:
+        """Runs ``post`` (one transaction that calls its signer once its checks passed)
+        until it commits: signed by the TSE, or in an outage the TSE's failure opened
+        (nothing of the failed attempt was committed), or again with a fresh signer when
+        the one it had no longer fits. ``needs_tse`` False: the post is expected to be
+        refused before signing, so no TSE transaction is started for it."""
+        sign = await self.signer(sale_id) if needs_tse else stale_signer
+        for _ in range(POST_ATTEMPTS):
+            try:
+                return await post(sign)
+            except TseUnavailable as exc:
+                sign = await self.signer_after_failure(exc, sale_id, operator_id)
+            except SignerStale:
+                sign = await self.signer(sale_id)
+        raise DomainError(
+            ErrorKind.UNAVAILABLE,
+            "FISCAL_STATE_CHANGING",
+            f"the TSE's state changed during each of {POST_ATTEMPTS} attempts to post sale"
+            f" {sale_id}; nothing was posted, try again",
+            metadata={"sale_id": sale_id},
+        )
 
     def _finish_now(
         self, started: fstore.SaleTse, data: str
@@ -446,7 +492,7 @@ class FiscalGateway:
         return wait
 
     def _outage_row(
-        self, sale_id: str, started: fstore.SaleTse | None, data: str
+        self, sale_id: str, started: fstore.SaleTse | None, data: str, outage: int
     ) -> fstore.SaleTse:
         return fstore.SaleTse(
             sale_id=sale_id,
@@ -458,7 +504,7 @@ class FiscalGateway:
             process_type=pd.PROCESS_TYPE_KASSENBELEG,
             process_data=data,
             tse_serial=self.info.serial_hex if self.info else "",
-            outage_number=self.outage,
+            outage_number=outage,
         )
 
     async def cancel_sale(self, sale_id: str) -> fstore.SaleTse | None:

@@ -36,6 +36,10 @@ DRAWER_KICK_MAX_AGE_S = 120.0
 PRINT_DEFER_S = 0.02
 DRAWER_DEFER_S = 0.003
 
+#: jobs are marked done without an fsync; at most this long after, one fsync'd commit
+#: makes the marks durable (unless a post did so meanwhile)
+SYNC_AFTER_S = 2.0
+
 MIN_BACKOFF = 0.2
 MAX_BACKOFF = 10.0
 
@@ -59,6 +63,8 @@ class OutboxWorker:
         self._wakeups: dict[str, asyncio.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._sync: asyncio.TimerHandle | None = None
+        self._sync_task: asyncio.Task[None] | None = None
         self._pools = {
             "drawer": ThreadPoolExecutor(1, thread_name_prefix="posd-drawer"),
             "print": ThreadPoolExecutor(1, thread_name_prefix="posd-printer"),
@@ -80,6 +86,13 @@ class OutboxWorker:
             loop.call_soon_threadsafe(event.set)
 
     async def stop(self) -> None:
+        if self._sync is not None:
+            self._sync.cancel()
+            self._sync = None
+            await self._make_durable()  # the last done-marks, before the database closes
+        if self._sync_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sync_task
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -109,11 +122,13 @@ class OutboxWorker:
                     log.warning("job_failed", job_id=job.job_id, kind=kind, error=str(exc))
                     await self._db.write(self._failed(job, str(exc)), durable=False)
                     break
-                # not fsync'd (like an open-sale edit): the next fsync'd commit makes it
-                # durable; only a power loss before that can bring the job back, which
-                # then repeats the print (at-least-once, as after a crash before this
-                # write). It must not hold up the next sale's scans for an fsync.
+                # not fsync'd (like an open-sale edit), so that it never holds up the next
+                # sale's scans; the next fsync'd commit (a post, or _make_durable within
+                # SYNC_AFTER_S) makes it durable. Only a power loss before that brings
+                # the job back, which then repeats the print (at-least-once, as after a
+                # crash before this write).
                 await self._db.write(self._done(job), durable=False)
+                self._durable_soon()
             pending = await self._db.read(outbox.count_pending)
             self._metrics.outbox_pending.set(pending)
             if failed:
@@ -122,6 +137,28 @@ class OutboxWorker:
                 event.set()
             else:
                 backoff = MIN_BACKOFF
+
+    def _durable_soon(self) -> None:
+        if self._sync is None and self._loop is not None:
+            self._sync = self._loop.call_later(SYNC_AFTER_S, self._start_sync)
+
+    def _start_sync(self) -> None:
+        self._sync = None
+        self._sync_task = asyncio.create_task(self._make_durable(), name="outbox-sync")
+
+    async def _make_durable(self) -> None:
+        """One small fsync'd commit: every earlier relaxed commit is durable with it."""
+        stamp = self._clock().isoformat()
+        try:
+            await self._db.write(
+                lambda tx: tx.conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('outbox_synced_at', ?)"
+                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (stamp,),
+                )
+            )
+        except sqlite3.Error as exc:  # the next post's commit makes them durable anyway
+            log.warning("outbox_sync_failed", error=str(exc))
 
     def _done(self, job: OutboxJob) -> Callable[[Tx], None]:
         return lambda tx: outbox.mark_done(tx.conn, job.job_id, self._clock())

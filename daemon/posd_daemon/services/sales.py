@@ -1123,7 +1123,6 @@ class SaleCommands(SaleOps):
         sign: Signer,
         *,
         change_currency: str = "",
-        balance: bool = False,
         reversal_reason: str = "",
         while_signing: Callable[[Sale], None] | None = None,
     ) -> tuple[Sale, fstore.SaleTse | None]:
@@ -1131,21 +1130,14 @@ class SaleCommands(SaleOps):
         then the TSE is handed the receipt and signs while the post's rows are written,
         and the transaction commits only with the signature (or outage marking) in it.
 
-        A negative total is first brought to zero from the balancing account when the
-        shop's rules allow it (vouchers beyond the goods always; else when ``balance``).
+        A negative total without its refund is refused (REFUND_REQUIRED) before anything
+        is signed; balancing it is a change of its own, committed before the post.
         ``while_signing`` gets the posted sale (final but for its fiscal row) right before
         the wait for the signature: work for the answer done while the TSE signs."""
         operator.require(Permission.SALE)
         sale = self._take(tx, sale_id)
-        try:
-            with sale.frozen_totals():
-                plan = self._validate_post(tx.conn, sale)
-        except DomainError as exc:
-            if exc.reason != "REFUND_REQUIRED":
-                raise
-            self.balance_loaded(tx, operator, sale, requested=balance)
-            with sale.frozen_totals():
-                plan = self._validate_post(tx.conn, sale)
+        with sale.frozen_totals():
+            plan = self._validate_post(tx.conn, sale)
         sale.set_change_currency(change_currency)  # refused before the TSE signs
         with sale.frozen_totals():
             fiscal = self._post_loaded(tx, sale, None, sign, plan, while_signing)

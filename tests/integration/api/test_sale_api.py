@@ -221,3 +221,24 @@ def test_receipt_numbers_are_gapless_across_restarts(tmp_path: object) -> None:
         finally:
             r.stop()
     assert numbers == list(range(1, 10))
+
+
+def test_done_marks_of_printed_jobs_are_made_durable_soon(
+    running: Running, pos: PosdClient
+) -> None:
+    """Jobs are marked done without an fsync of their own; one fsync'd commit follows
+    within a few seconds (outbox_synced_at), so a power loss cannot reprint them later."""
+    seed(pos)
+    sale = pos.create_sale()
+    pos.add_line(sale.sale_id, item_id="1002")
+    pos.add_payment(sale.sale_id, CASH, 1000)
+    pos.post_sale(sale.sale_id)
+    deadline = time.monotonic() + 10
+    synced = None
+    while time.monotonic() < deadline and synced is None:
+        with db(running) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'outbox_synced_at'").fetchone()
+        synced = row
+        time.sleep(0.1)
+    assert synced is not None
+    assert pos.status().pending_jobs == 0
