@@ -659,16 +659,11 @@ class SaleOps(ABC):
         (no cash out, no drawer entry). Voucher surpluses are always balanced; other
         negative totals (exchanges) when ``requested``."""
         sale = self._open_sale(tx, operator, sale_id)
-        self.balance_loaded(tx, operator, sale, requested=requested)
-        return sale
-
-    def balance_loaded(self, tx: Tx, operator: Operator, sale: Sale, *, requested: bool) -> None:
-        """:meth:`balance` of a sale already loaded in ``tx``."""
         due = sale.due
         has_refunds = any(p.amount < 0 for p in sale.payments)
         vouchers = any(ln.kind is LineKind.VOUCHER_REDEMPTION for ln in sale.lines)
         if due >= 0 or has_refunds or not (requested or vouchers):
-            return
+            return sale
         account = self.context(tx.conn).shop.balancing_account
         sale.add_fixed_line(
             LineKind.BALANCING,
@@ -690,6 +685,7 @@ class SaleOps(ABC):
                 "operator_id": operator.operator_id,
             },
         )
+        return sale
 
     # -- returns ------------------------------------------------------------------------------
 
