@@ -16,8 +16,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from posd_daemon.fiscal import process_data as pd
 from posd_daemon.fiscal.software_tse import SoftwareTse
@@ -138,6 +140,26 @@ def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     k = max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))
     return ordered[k]
+
+
+def run_and_report(
+    measure: Callable[[Any, Path], dict[str, Any]],
+    table: Callable[[dict[str, Any]], str],
+    args: Any,
+) -> int:
+    """Runs ``measure(args, work)`` in a temporary directory (``args.dir`` its parent),
+    removes it, prints the table and one JSON line, writes the JSON to ``args.output``."""
+    work = Path(tempfile.mkdtemp(prefix="posd-bench-", dir=args.dir))
+    try:
+        result = measure(args, work)
+    finally:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(work)
+    print(table(result))
+    print(json.dumps(result, sort_keys=True))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return 0
 
 
 def stats(xs: list[float]) -> dict[str, float]:

@@ -30,22 +30,18 @@ tests/ (the starter below follows bench/sale_latency.py).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import platform
-import shutil
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import grpc
-from benchlib import CommitFloor, Daemon, TseFloor, stats
+from benchlib import CommitFloor, Daemon, TseFloor, run_and_report, stats
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from posd.client import PosdClient, PosdError
 from posd.v1 import common_pb2, sale_pb2
@@ -315,17 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--sales must be >= 1")
     if args.warmup < 0:
         p.error("--warmup must be >= 0")
-    work = Path(tempfile.mkdtemp(prefix="posd-bench-", dir=args.dir))
-    try:
-        result = measure(args, work)
-    finally:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(work)
-    print(table(result))
-    print(json.dumps(result, sort_keys=True))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return 0
+    return run_and_report(measure, table, args)
 
 
 if __name__ == "__main__":

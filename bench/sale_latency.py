@@ -34,23 +34,19 @@ is the fuller version of the starter in benchlib).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
-import json
 import os
 import platform
-import shutil
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
-from benchlib import CommitFloor, Daemon, TseFloor, stats
+from benchlib import CommitFloor, Daemon, TseFloor, run_and_report, stats
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from posd.client import PosdClient
 from posd.v1 import common_pb2, sale_pb2
@@ -329,18 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.sales < 1:
         p.error("--sales must be >= 1")
-    work = Path(tempfile.mkdtemp(prefix="posd-bench-", dir=args.dir))
-    try:
-        result = measure(args, work)
-    finally:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(work)
-    print(table(result))
-    line = json.dumps(result, sort_keys=True)
-    print(line)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return 0
+    return run_and_report(measure, table, args)
 
 
 if __name__ == "__main__":
