@@ -32,7 +32,9 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
-        cache_logger_on_first_use=False,
+        # the daemon configures once, at start: each logger resolves its configuration
+        # on first use instead of on every line (one summary line per RPC)
+        cache_logger_on_first_use=True,
     )
 
 

@@ -6,7 +6,7 @@ import json
 import sqlite3
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from posd_daemon.domain.catalog import ItemType
 from posd_daemon.domain.customer import NO_CUSTOMER, CustomerSnapshot
@@ -248,6 +248,12 @@ _EXTRA_COLS = (
     "origin_register", "reverses_sale_id", "reverses_receipt", "discount_cap",
 )  # fmt: skip
 
+#: The sale row's columns written by :func:`update`, in the order of its values.
+_ROW_COLS = (
+    "state", "posted_at", "cancelled_at", "cancel_reason", "receipt_number", "revision",
+    "next_line_no", "next_payment_no", "total", "currency", *_EXTRA_COLS,
+)  # fmt: skip
+
 
 def insert(conn: sqlite3.Connection, sale: Sale) -> None:
     cols = (
@@ -276,31 +282,42 @@ def update(
 ) -> int:
     """Writes the aggregate back: the sale row, plus all lines and payments unless
     ``children`` is False (a change of the sale row only, such as posting).
-    Returns the row's new write version (see :func:`version_of`)."""
+    Returns the row's new write version (see :func:`version_of`).
+
+    Only the columns that differ from what this same object's last write put there are
+    set (all of them for a freshly loaded sale): a scan changes a few totals, and each
+    indexed column left out of the SET spares its index an update and the WAL a page."""
     if when is not None:
         sale.updated_at = when
-    sets = ", ".join(f"{c} = ?" for c in _EXTRA_COLS)
+    values = (
+        sale.state.value,
+        to_db(sale.posted_at) if sale.posted_at else None,
+        to_db(sale.cancelled_at) if sale.cancelled_at else None,
+        sale.cancel_reason,
+        sale.receipt_number or None,
+        sale.revision,
+        sale.next_line_no,
+        sale.next_payment_no,
+        sale.total,
+        sale.currency,
+        *_extra(sale),
+    )
+    written = _written(sale)
+    old = written.row
+    changed = (
+        range(len(values))
+        if old is None
+        else [k for k, (new, was) in enumerate(zip(values, old, strict=True)) if new != was]
+    )
     row = conn.execute(
-        "UPDATE sales SET state = ?, posted_at = ?, cancelled_at = ?, cancel_reason = ?,"
-        " receipt_number = ?, revision = ?, next_line_no = ?, next_payment_no = ?, total = ?,"
-        " currency = ?, version = version + 1, " + sets + " WHERE sale_id = ? RETURNING version",
-        (
-            sale.state.value,
-            to_db(sale.posted_at) if sale.posted_at else None,
-            to_db(sale.cancelled_at) if sale.cancelled_at else None,
-            sale.cancel_reason,
-            sale.receipt_number or None,
-            sale.revision,
-            sale.next_line_no,
-            sale.next_payment_no,
-            sale.total,
-            sale.currency,
-            *_extra(sale),
-            sale.sale_id,
-        ),
+        "UPDATE sales SET "
+        + "".join(f"{_ROW_COLS[k]} = ?, " for k in changed)
+        + "version = version + 1 WHERE sale_id = ? RETURNING version",
+        (*(values[k] for k in changed), sale.sale_id),
     ).fetchone()
     if row is None:
         raise LookupError(f"no sale {sale.sale_id!r} to update")
+    sale.persisted = written._replace(row=values)
     version = int(row[0])
     if not children:
         return version
@@ -387,6 +404,19 @@ _PAYMENT_INSERT = (
 )
 
 
+class Written(NamedTuple):
+    """What the store last wrote for one Sale object (kept in its opaque ``persisted``;
+    replaced, never changed, so copies of a sale never share a later write)."""
+
+    row: tuple[Any, ...] | None = None
+    children: ChildRows | None = None
+
+
+def _written(sale: Sale) -> Written:
+    written = sale.persisted
+    return written if isinstance(written, Written) else Written()
+
+
 def child_rows(sale: Sale) -> ChildRows:
     """The sale_lines and sale_payments rows of a sale, in position order."""
     posted = sale.state is SaleState.POSTED
@@ -452,7 +482,7 @@ def _write_children(conn: sqlite3.Connection, sale: Sale) -> None:
     rows = child_rows(sale)
     conn.executemany(_LINE_INSERT, rows[0])
     conn.executemany(_PAYMENT_INSERT, rows[1])
-    sale.persisted = rows
+    sale.persisted = _written(sale)._replace(children=rows)
 
 
 def save_open(conn: sqlite3.Connection, sale: Sale, when: datetime) -> int:
@@ -465,8 +495,9 @@ def save_open(conn: sqlite3.Connection, sale: Sale, when: datetime) -> int:
     change and loads the sale afresh)."""
     version = update(conn, sale, when, children=False)
     rows = child_rows(sale)
-    written: ChildRows | None = sale.persisted
-    sale.persisted = rows
+    before = _written(sale)
+    written = before.children
+    sale.persisted = before._replace(children=rows)
     if written is None:
         written = ([], [])
         conn.execute("DELETE FROM sale_lines WHERE sale_id = ?", (sale.sale_id,))

@@ -1,18 +1,28 @@
-"""Timestamps as stored: ISO-8601 UTC text with microseconds (sorts as text)."""
+"""Timestamps as stored: ISO-8601 UTC text with microseconds (sorts as text).
+
+The form is ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, 27 characters. It is written and read with
+``isoformat`` / ``fromisoformat`` (several times faster than ``strftime`` /
+``strptime``, and every scan writes a few); text of any other shape is read by the strict
+``strptime`` form, which refuses it."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_LENGTH = 27
+
 
 def to_db(when: datetime) -> str:
     if when.tzinfo is None:
         raise ValueError("naive datetime")
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return when.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def from_db(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    if len(text) == _LENGTH and text[10] == "T" and text[19] == "." and text[26] == "Z":
+        return datetime.fromisoformat(text[:26]).replace(tzinfo=UTC)
+    return datetime.strptime(text, _FORMAT).replace(tzinfo=UTC)
 
 
 def opt_from_db(text: str | None) -> datetime | None:
