@@ -19,6 +19,9 @@ export (the TSE's own record, independent of the database) must agree with the s
 * no TSE transaction stays open except those of sales still open;
 * transactions the daemon never recorded are finished as ``AVBelegabbruch`` and journaled
   as ``TSE_ORPHAN_CANCELLED``.
+
+Without a crash: a post whose transaction fails after the TSE signed (injected disk I/O
+error) leaves the sale locked as signed until it is posted again with the same signature.
 """
 
 from __future__ import annotations
@@ -558,5 +561,75 @@ def test_orphan_cancelled_at_start_up_is_journaled_even_if_killed_in_between(
             daemon.db_path, "SELECT COUNT(*) FROM journal WHERE kind = 'TSE_ORPHAN_CANCELLED'"
         )
         assert records == [(1,)]
+    finally:
+        daemon.close()
+
+
+@pytest.mark.e2e
+def test_a_post_that_fails_after_the_tse_signed_locks_the_sale_until_posted_again(
+    tmp_path: Path,
+) -> None:
+    """The TSE finished the receipt, then the post's transaction failed (injected: the
+    error a failing disk gives, right before the commit). The daemon stays up, the sale
+    stays exactly as signed (no edit, no cancel, no park), and posting it again gets the
+    TSE's one signature: the transaction is finished once, it belongs to the posted sale,
+    and no outage was opened."""
+    state = tmp_path / "state"
+    daemon = DaemonProcess(state)
+    try:
+        daemon.start(crashpoints="post.in_transaction:1:raise")
+        pos = daemon.client(retries=0)
+        pos.ensure_shift()
+        for item_id, name, price, code in ITEMS[:2]:
+            pos.upsert_item(item_id, name, price, barcodes=(code,))
+        sale = pos.create_sale()
+        total = pos.add_line(sale.sale_id, item_id=ITEMS[0][0]).sale.total.amount_minor
+        pos.add_payment(sale.sale_id, CASH, total)
+
+        with pytest.raises(PosdError) as failed:
+            pos.post_sale(sale.sale_id)
+        assert failed.value.code == grpc.StatusCode.UNAVAILABLE
+        assert failed.value.reason == "POST_NOT_SAVED"
+        assert db_query(
+            daemon.db_path, "SELECT state FROM sales WHERE sale_id = ?", (sale.sale_id,)
+        ) == [("OPEN",)]
+
+        for change in (
+            lambda: pos.add_line(sale.sale_id, item_id=ITEMS[1][0]),
+            lambda: pos.cancel_sale(sale.sale_id, "customer left"),
+            lambda: pos.call(
+                pos.sales.ParkSale,
+                sale_pb2.ParkSaleRequest(request_id=uuid.uuid4().hex, sale_id=sale.sale_id),
+            ),
+        ):
+            with pytest.raises(PosdError) as refused:
+                change()
+            assert refused.value.code == grpc.StatusCode.FAILED_PRECONDITION
+            assert refused.value.reason == "SALE_SIGNED_NOT_POSTED"
+        unchanged = pos.get_sale(sale.sale_id)
+        assert len(unchanged.lines) == 1
+        assert unchanged.state == sale_pb2.SALE_STATE_OPEN
+
+        posted = pos.post_sale(sale.sale_id)
+        assert posted.state == sale_pb2.SALE_STATE_POSTED
+        assert posted.tse.state == "SIGNED"
+        assert posted.tse.outage_number == 0
+        assert pos.status().last_receipt_number == posted.receipt_number == 1
+
+        finishes, started = tse_finishes(pos.export_tse())
+        number = posted.tse.transaction_number
+        assert number in started
+        assert set(finishes) == {number}  # finished once: the retry got the same signature
+        finish = finishes[number]
+        assert finish.process_data == posted.tse.process_data
+        assert finish.signature_counter == posted.tse.signature_counter
+        assert base64.b64encode(finish.signature).decode() == posted.tse.signature
+        assert db_query(daemon.db_path, "SELECT COUNT(*) FROM tse_outages") == [(0,)]
+
+        # once posted the lock is gone: the next sale of the register is unaffected
+        other = pos.create_sale()
+        pos.add_line(other.sale_id, item_id=ITEMS[1][0])
+        assert daemon.posctl("journal", "verify").returncode == 0
+        assert daemon.terminate() == 0
     finally:
         daemon.close()

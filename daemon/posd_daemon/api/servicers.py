@@ -249,15 +249,16 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         may touch the sale meanwhile. ``signs`` False: the look before the post found
         it not open or empty (refused before signing: no TSE transaction is started)."""
         sale_id = request.sale_id
-        self.sales.check_editable(sale_id)
+        self.sales.check_not_posting(sale_id)  # a sale signed but not posted posts again
         self.sales.posting.add(sale_id)
         try:
-            return await self.fiscal.signed_post(
-                sale_id,
-                op.operator_id,
-                lambda sign: self._post(request, op, sign),
-                needs_tse=signs,
-            )
+            with self.sales.failures_after_signing(sale_id):
+                return await self.fiscal.signed_post(
+                    sale_id,
+                    op.operator_id,
+                    lambda sign: self._post(request, op, sign),
+                    needs_tse=signs,
+                )
         finally:
             self.sales.posting.discard(sale_id)
 

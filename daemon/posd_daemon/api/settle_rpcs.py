@@ -311,7 +311,8 @@ class SettleRpcs:
                         sale_pb2.ReverseReceiptResponse,
                     )
 
-                response = await self.fiscal.signed_post(rid, op.operator_id, posted)
+                with self.sales.failures_after_signing(rid):
+                    response = await self.fiscal.signed_post(rid, op.operator_id, posted)
             finally:
                 self.sales.posting.discard(rid)
             self.rt.metrics.post_seconds.observe(time.perf_counter() - start)

@@ -2,7 +2,9 @@
 
 Off unless ``$POSD_CRASHPOINTS`` is set (read once at start), e.g.
 ``POSD_CRASHPOINTS=post.in_transaction:3`` kills the process the 3rd time that point
-is reached. Points: ``tse.after_start`` (TSE transaction started, not recorded),
+is reached; ``post.in_transaction:1:raise`` instead raises the error a failing write
+raises (``sqlite3.OperationalError: disk I/O error``) there, once, and the daemon
+goes on. Points: ``tse.after_start`` (TSE transaction started, not recorded),
 ``post.after_tse_finish`` (TSE finished the receipt, nothing committed),
 ``reconcile.orphan_journaled`` (orphan journaled at start-up, not yet cancelled),
 ``post.in_transaction`` (all rows written, not committed),
@@ -14,16 +16,22 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 
 _armed: dict[str, int] = {}
+_raising: set[str] = set()
 
 
 def arm_from_env(value: str | None = None) -> None:
     text = os.environ.get("POSD_CRASHPOINTS", "") if value is None else value
     _armed.clear()
+    _raising.clear()
     for part in filter(None, (p.strip() for p in text.split(","))):
-        name, _, nth = part.partition(":")
+        name, _, rest = part.partition(":")
+        nth, _, action = rest.partition(":")
         _armed[name] = int(nth) if nth.isdigit() else 1
+        if action == "raise":
+            _raising.add(name)
 
 
 def reached(name: str) -> None:
@@ -33,5 +41,8 @@ def reached(name: str) -> None:
     if left is None:
         return
     if left <= 1:
+        if name in _raising:
+            del _armed[name]
+            raise sqlite3.OperationalError(f"disk I/O error (injected at {name})")
         os.kill(os.getpid(), signal.SIGKILL)
     _armed[name] = left - 1

@@ -68,7 +68,7 @@ class Housekeeping:
     async def remove(self, sale_id: str, *, only_if_empty: bool) -> PurgeAction:
         """Cancels the sale's TSE transaction and removes or cancels the sale."""
         sales = self._sales
-        if sale_id in sales.posting:
+        if sales.locked(sale_id):
             return PurgeAction.KEPT
         sales.posting.add(sale_id)  # no change may slip in while the TSE cancels
         try:
@@ -184,7 +184,7 @@ class Housekeeping:
                 reason = "HAS_PAYMENTS"
             elif sale.pickup_date is not None and sale.pickup_date >= today:
                 reason = "PICKUP_PENDING"
-            elif sale_id in self._sales.posting:
+            elif self._sales.locked(sale_id):
                 reason = "BEING_POSTED"
             if reason:
                 out.append(PurgedSale(sale_id, PurgeAction.KEPT, reason, updated))

@@ -6,12 +6,13 @@ a change of master data applies to the next command without a restart.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import sqlite3
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -47,6 +48,7 @@ from posd_daemon.domain.shop import (
 from posd_daemon.domain.text import check_code, check_text
 from posd_daemon.domain.vat import PriceBasis, VatTable
 from posd_daemon.ops import crashpoints
+from posd_daemon.ops import logging as plog
 from posd_daemon.services import paging
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.day import shift_guard
@@ -168,6 +170,8 @@ class _Kept:
     revision: int  # the sale's revision then (a later change in memory voids the copy)
 
 
+log = plog.get("posd.sales")
+
 #: open sales kept in memory between their edits (a few registers' worth of parked work)
 OPEN_SALES_KEPT = 32
 #: items kept in memory (cleared when full or when the catalog changes)
@@ -235,6 +239,12 @@ class SaleCommands(SaleOps):
         self._on_outbox = on_outbox
         #: sales between TSE finish and commit; no other change may touch them
         self.posting: set[str] = set()
+        #: sales whose receipt the TSE signed (its transaction is finished) while their
+        #: post then failed to commit (an I/O error, a full disk): they stay as signed,
+        #: locked against every change but posting again, which gets the same signature
+        #: from the TSE (a finish repeated with the same data). A restart leaves this to
+        #: start-up reconciliation, which posts such a sale from the TSE's record.
+        self.signed_unposted: set[str] = set()
         #: items read by _item, valid for one catalog generation
         self._items: dict[str, Item] = {}
         self._items_generation = -1
@@ -1065,11 +1075,47 @@ class SaleCommands(SaleOps):
         self._save(tx, sale)
         return sale
 
-    def check_editable(self, sale_id: str) -> None:
+    def check_not_posting(self, sale_id: str) -> None:
         if sale_id in self.posting:
             raise precondition(
                 "SALE_BEING_POSTED", f"sale {sale_id} is being posted and cannot change now"
             )
+
+    def check_editable(self, sale_id: str) -> None:
+        self.check_not_posting(sale_id)
+        if sale_id in self.signed_unposted:
+            raise precondition(
+                "SALE_SIGNED_NOT_POSTED",
+                f"the TSE signed sale {sale_id} but saving its post failed: post it again;"
+                " until then it cannot change",
+                sale_id=sale_id,
+            )
+
+    @contextlib.contextmanager
+    def failures_after_signing(self, sale_id: str) -> Iterator[None]:
+        """Around a signed post: a failure after the TSE finished the receipt (the sale is
+        then in :attr:`signed_unposted`) becomes POST_NOT_SAVED, telling the client what
+        happened and what to do; any other error passes unchanged."""
+        try:
+            yield
+        except DomainError:
+            raise
+        except Exception as exc:
+            if sale_id not in self.signed_unposted:
+                raise
+            log.exception("post_not_saved_after_signing", sale_id=sale_id)
+            raise DomainError(
+                ErrorKind.UNAVAILABLE,
+                "POST_NOT_SAVED",
+                f"the TSE signed sale {sale_id} but saving its post failed"
+                f" ({type(exc).__name__}: {exc}); post it again (PostSale {sale_id}): it"
+                " gets the same signature, and the sale cannot change until then",
+                metadata={"sale_id": sale_id},
+            ) from exc
+
+    def locked(self, sale_id: str) -> bool:
+        """Being posted, or signed and not yet posted: no other change may touch it."""
+        return sale_id in self.posting or sale_id in self.signed_unposted
 
     # -- posting ---------------------------------------------------------------------------
 
@@ -1238,6 +1284,12 @@ class SaleCommands(SaleOps):
             if while_signing is not None:
                 while_signing(sale)
             fiscal = signed()  # waits for the signature: the commit needs it stored
+            if fiscal is not None and fiscal.state == fstore.SIGNED:
+                # from here on the TSE has finished the receipt: should this transaction
+                # not commit, the sale stays exactly as signed until a post commits
+                sale_id = sale.sale_id
+                self.signed_unposted.add(sale_id)
+                tx.after_commit(lambda: self.signed_unposted.discard(sale_id))
         if fiscal is not None:
             fstore.save(conn, fiscal)
             record["tse"] = fiscal_record(fiscal)
