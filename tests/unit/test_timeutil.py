@@ -41,6 +41,8 @@ def test_written_text_is_the_strict_form_and_reads_back(when: datetime) -> None:
         "2026-11-22T21:46:06.85786xZ",
         "2026-13-22T21:46:06.857868Z",
         "2026-11-22T21:46:06Z",
+        "2026-01-01T12:00:00.1+0100Z",  # 27 characters, an offset inside
+        "2026-W01-1T12:00:00.000000Z",  # an ISO week date
     ],
 )
 def test_other_shapes_are_refused(text: str) -> None:

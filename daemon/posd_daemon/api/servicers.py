@@ -258,6 +258,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                     op.operator_id,
                     lambda sign: self._post(request, op, sign),
                     needs_tse=signs,
+                    signed_before=sale_id in self.sales.signed_unposted,
                 )
         finally:
             self.sales.posting.discard(sale_id)
@@ -303,17 +304,19 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             await self.rt.db.read(
                 lambda c: self.sales.validate_cancel(c, op, sale_id, request.reason)
             )
-            self.sales.check_editable(sale_id)
+            self.sales.check_cancellable(sale_id)
             self.sales.posting.add(sale_id)
             try:
-                row = await self.fiscal.cancel_sale(sale_id)
-                response = await self.rt.mutate(
-                    "CancelSale",
-                    request,
-                    lambda tx: self.sales.cancel(tx, op, sale_id, request.reason, row),
-                    lambda s: sale_pb2.CancelSaleResponse(sale=convert.sale_to_pb(s, row)),
-                    sale_pb2.CancelSaleResponse,
-                )
+                with self.sales.failures_after_signing(sale_id):
+                    row = await self.fiscal.cancel_sale(sale_id)
+                    self.sales.lock_cancelled(sale_id, row)
+                    response = await self.rt.mutate(
+                        "CancelSale",
+                        request,
+                        lambda tx: self.sales.cancel(tx, op, sale_id, request.reason, row),
+                        lambda s: sale_pb2.CancelSaleResponse(sale=convert.sale_to_pb(s, row)),
+                        sale_pb2.CancelSaleResponse,
+                    )
             finally:
                 self.sales.posting.discard(sale_id)
             self._publish("cancelled", response.sale, op.operator_id)

@@ -291,7 +291,7 @@ class SettleRpcs:
                 lambda tx: self.sales.build_reversal(tx, op, request.sale_id, request.reason)
             )
             rid = reversal.sale_id
-            self.sales.check_editable(rid)
+            self.sales.check_not_posting(rid)  # a reversal signed but not posted posts again
             self.sales.posting.add(rid)
             try:
 
@@ -312,7 +312,12 @@ class SettleRpcs:
                     )
 
                 with self.sales.failures_after_signing(rid):
-                    response = await self.fiscal.signed_post(rid, op.operator_id, posted)
+                    response = await self.fiscal.signed_post(
+                        rid,
+                        op.operator_id,
+                        posted,
+                        signed_before=rid in self.sales.signed_unposted,
+                    )
             finally:
                 self.sales.posting.discard(rid)
             self.rt.metrics.post_seconds.observe(time.perf_counter() - start)

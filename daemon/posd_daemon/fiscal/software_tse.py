@@ -560,13 +560,14 @@ class SoftwareTse:
         )
 
     def cancel_transaction(self, client_id: str, transaction_number: int) -> TseLogResult:
-        return self._transaction(
-            lm.OPERATION_FINISH,
-            client_id,
-            transaction_number,
-            process_data.PROCESS_TYPE_KASSENBELEG,
-            process_data.encode(process_data.AVBELEGABBRUCH),
-        )
+        """Finishes as AVBelegabbruch; idempotent like :meth:`finish_transaction` (a
+        cancellation repeated after its saving failed gets the stored result)."""
+        kind = process_data.PROCESS_TYPE_KASSENBELEG
+        data = process_data.encode(process_data.AVBELEGABBRUCH)
+        done = self._finished_result(client_id, transaction_number, kind, data)
+        if done is not None:
+            return done
+        return self._transaction(lm.OPERATION_FINISH, client_id, transaction_number, kind, data)
 
     def open_transactions(self, client_id: str) -> Sequence[int]:
         with self._lock:

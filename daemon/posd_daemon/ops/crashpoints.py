@@ -9,7 +9,8 @@ goes on. Points: ``tse.after_start`` (TSE transaction started, not recorded),
 ``reconcile.orphan_journaled`` (orphan journaled at start-up, not yet cancelled),
 ``post.in_transaction`` (all rows written, not committed),
 ``post.after_commit`` (committed, answer not sent), ``print.after_device`` (printed,
-job not yet marked done). Used only by the e2e tests; costs one dict lookup otherwise.
+job not yet marked done), ``cancel.in_transaction`` (a cancellation written, not
+committed). Used only by the e2e tests; costs one dict lookup otherwise.
 """
 
 from __future__ import annotations

@@ -391,13 +391,17 @@ class FiscalGateway:
             return await task
         return await self._start(sale_id)
 
-    async def signer(self, sale_id: str) -> Signer:
+    async def signer(self, sale_id: str, *, signed_before: bool = False) -> Signer:
         """The fiscal row of a post (see :data:`Signer`): the finish signature of the
         sale's started TSE transaction, else the outage marking (None: no TSE). The
-        start is awaited here, before the post's transaction (it writes)."""
+        start is awaited here, before the post's transaction (it writes).
+
+        ``signed_before``: the TSE already finished this receipt (its post then failed to
+        commit); its signature is asked for even during an outage, since it exists."""
         if self.tse is None:
             return _no_tse
-        started = await self.ensure_started(sale_id) if self.outage is None else None
+        ask = self.outage is None or signed_before
+        started = await self.ensure_started(sale_id) if ask else None
         if started is None or started.transaction_number is None:
             return self._outage_signer(sale_id)
         return lambda conn, data: self._finish_now(started, data)
@@ -432,13 +436,16 @@ class FiscalGateway:
         post: Callable[[Signer], Awaitable[T]],
         *,
         needs_tse: bool = True,
+        signed_before: bool = False,
     ) -> T:
         """Runs ``post`` (one transaction that calls its signer once its checks passed)
         until it commits: signed by the TSE, or in an outage the TSE's failure opened
         (nothing of the failed attempt was committed), or again with a fresh signer when
         the one it had no longer fits. ``needs_tse`` False: the post is expected to be
         refused before signing, so no TSE transaction is started for it."""
-        sign = await self.signer(sale_id) if needs_tse else stale_signer
+        sign = (
+            await self.signer(sale_id, signed_before=signed_before) if needs_tse else stale_signer
+        )
         for _ in range(POST_ATTEMPTS):
             try:
                 return await post(sign)

@@ -68,7 +68,7 @@ class Housekeeping:
     async def remove(self, sale_id: str, *, only_if_empty: bool) -> PurgeAction:
         """Cancels the sale's TSE transaction and removes or cancels the sale."""
         sales = self._sales
-        if sales.locked(sale_id):
+        if sales.blocks_cancel(sale_id):
             return PurgeAction.KEPT
         sales.posting.add(sale_id)  # no change may slip in while the TSE cancels
         try:
@@ -78,6 +78,7 @@ class Housekeeping:
             if only_if_empty and not sale.is_empty:
                 return PurgeAction.KEPT
             row = await self._fiscal.cancel_sale(sale_id)
+            sales.lock_cancelled(sale_id, row)  # should the write fail (see SaleCommands)
             result = await self._db.write(lambda tx: sales.remove_abandoned(tx, sale_id, row))
         finally:
             sales.posting.discard(sale_id)
@@ -184,7 +185,7 @@ class Housekeeping:
                 reason = "HAS_PAYMENTS"
             elif sale.pickup_date is not None and sale.pickup_date >= today:
                 reason = "PICKUP_PENDING"
-            elif self._sales.locked(sale_id):
+            elif self._sales.blocks_cancel(sale_id):
                 reason = "BEING_POSTED"
             if reason:
                 out.append(PurgedSale(sale_id, PurgeAction.KEPT, reason, updated))

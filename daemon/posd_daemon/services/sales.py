@@ -47,6 +47,7 @@ from posd_daemon.domain.shop import (
 )
 from posd_daemon.domain.text import check_code, check_text
 from posd_daemon.domain.vat import PriceBasis, VatTable
+from posd_daemon.fiscal import process_data as pd
 from posd_daemon.ops import crashpoints
 from posd_daemon.ops import logging as plog
 from posd_daemon.services import paging
@@ -239,12 +240,15 @@ class SaleCommands(SaleOps):
         self._on_outbox = on_outbox
         #: sales between TSE finish and commit; no other change may touch them
         self.posting: set[str] = set()
-        #: sales whose receipt the TSE signed (its transaction is finished) while their
-        #: post then failed to commit (an I/O error, a full disk): they stay as signed,
-        #: locked against every change but posting again, which gets the same signature
-        #: from the TSE (a finish repeated with the same data). A restart leaves this to
-        #: start-up reconciliation, which posts such a sale from the TSE's record.
-        self.signed_unposted: set[str] = set()
+        #: sales whose receipt the TSE signed (its transaction is finished), with the
+        #: processData it signed, while their post then failed to commit (an I/O error, a
+        #: full disk): they stay as signed, locked against every change but posting them
+        #: again with that data, which gets the same signature from the TSE (a finish
+        #: repeated with the same data) and skips the checks that passed before signing.
+        #: Any committed post of the sale ends the lock (also one by reconciliation after
+        #: a TSE recovery); after a restart, start-up reconciliation posts such a sale
+        #: from the TSE's record.
+        self.signed_unposted: dict[str, str] = {}
         #: items read by _item, valid for one catalog generation
         self._items: dict[str, Item] = {}
         self._items_generation = -1
@@ -1084,38 +1088,67 @@ class SaleCommands(SaleOps):
     def check_editable(self, sale_id: str) -> None:
         self.check_not_posting(sale_id)
         if sale_id in self.signed_unposted:
-            raise precondition(
-                "SALE_SIGNED_NOT_POSTED",
-                f"the TSE signed sale {sale_id} but saving its post failed: post it again;"
-                " until then it cannot change",
-                sale_id=sale_id,
-            )
+            raise self._signed_lock(sale_id)
+
+    def check_cancellable(self, sale_id: str) -> None:
+        """CancelSale and the removal of an abandoned sale: also a sale whose
+        cancellation the TSE finished while its saving failed (it is cancelled again)."""
+        self.check_not_posting(sale_id)
+        if self.signed_unposted.get(sale_id, pd.AVBELEGABBRUCH) != pd.AVBELEGABBRUCH:
+            raise self._signed_lock(sale_id)
+
+    def blocks_cancel(self, sale_id: str) -> bool:
+        """Being posted, or signed as a receipt and not yet posted (see
+        :meth:`check_cancellable`)."""
+        return sale_id in self.posting or (
+            self.signed_unposted.get(sale_id, pd.AVBELEGABBRUCH) != pd.AVBELEGABBRUCH
+        )
+
+    def lock_cancelled(self, sale_id: str, fiscal: fstore.SaleTse | None) -> None:
+        """Right after the TSE finished the sale's transaction as AVBelegabbruch, before
+        the cancellation is written: should that write fail, the sale stays cancelled at
+        the TSE and can only be cancelled again (:meth:`cancel_loaded` unlocks it)."""
+        if fiscal is not None and fiscal.state == fstore.CANCELLED and fiscal.signature:
+            self.signed_unposted[sale_id] = pd.AVBELEGABBRUCH
+
+    def _signed_lock(self, sale_id: str) -> DomainError:
+        if self.signed_unposted.get(sale_id) == pd.AVBELEGABBRUCH:
+            what = "the TSE finished it as cancelled but saving the cancellation failed: cancel"
+        else:
+            what = "the TSE signed it but saving its post failed: post"
+        return precondition(
+            "SALE_SIGNED_NOT_POSTED",
+            f"sale {sale_id}: {what} it again (with the same data); until then it cannot change",
+            sale_id=sale_id,
+        )
 
     @contextlib.contextmanager
     def failures_after_signing(self, sale_id: str) -> Iterator[None]:
-        """Around a signed post: a failure after the TSE finished the receipt (the sale is
-        then in :attr:`signed_unposted`) becomes POST_NOT_SAVED, telling the client what
-        happened and what to do; any other error passes unchanged."""
+        """Around a signed post or cancellation: a failure after the TSE finished the
+        sale's transaction (the sale is then in :attr:`signed_unposted`) becomes
+        POST_NOT_SAVED / CANCEL_NOT_SAVED, telling the client what happened and what to
+        do; any other error passes unchanged."""
         try:
             yield
         except DomainError:
             raise
         except Exception as exc:
-            if sale_id not in self.signed_unposted:
+            data = self.signed_unposted.get(sale_id)
+            if data is None:
                 raise
-            log.exception("post_not_saved_after_signing", sale_id=sale_id)
+            action = "cancel" if data == pd.AVBELEGABBRUCH else "post"
+            log.exception(f"{action}_not_saved_after_signing", sale_id=sale_id)
             raise DomainError(
                 ErrorKind.UNAVAILABLE,
-                "POST_NOT_SAVED",
-                f"the TSE signed sale {sale_id} but saving its post failed"
-                f" ({type(exc).__name__}: {exc}); post it again (PostSale {sale_id}): it"
-                " gets the same signature, and the sale cannot change until then",
+                f"{action.upper()}_NOT_SAVED",
+                f"the TSE finished sale {sale_id}'s transaction but saving the {action}"
+                f" failed ({type(exc).__name__}: {exc}); {action} it again: the TSE answers"
+                " with the same signature, and the sale cannot change until then",
                 metadata={"sale_id": sale_id},
             ) from exc
 
-    def locked(self, sale_id: str) -> bool:
-        """Being posted, or signed and not yet posted: no other change may touch it."""
-        return sale_id in self.posting or sale_id in self.signed_unposted
+    def _unlock_signed(self, sale_id: str) -> None:
+        self.signed_unposted.pop(sale_id, None)
 
     # -- posting ---------------------------------------------------------------------------
 
@@ -1182,9 +1215,21 @@ class SaleCommands(SaleOps):
         the wait for the signature: work for the answer done while the TSE signs."""
         operator.require(Permission.SALE)
         sale = self._take(tx, sale_id)
+        signed_data = self.signed_unposted.get(sale_id)
+        if signed_data == pd.AVBELEGABBRUCH:
+            raise self._signed_lock(sale_id)  # finished as a cancellation: cancel again
         with sale.frozen_totals():
-            plan = self._validate_post(tx.conn, sale)
+            if signed_data is None:
+                plan = self._validate_post(tx.conn, sale)
+            else:
+                # signed already: the checks passed then, and the TSE's finish cannot be
+                # taken back, so nothing that changed since (stock sold elsewhere) refuses
+                # it now; only the data must be what was signed
+                sale.check_postable()
+                plan = self.stock_plan(tx.conn, sale)
         sale.set_change_currency(change_currency)  # refused before the TSE signs
+        if signed_data is not None and receipt_process_data(sale) != signed_data:
+            raise self._signed_lock(sale_id)  # e.g. another change currency
         with sale.frozen_totals():
             fiscal = self._post_loaded(tx, sale, None, sign, plan, while_signing)
         if sale.reverses_sale_id:
@@ -1287,9 +1332,7 @@ class SaleCommands(SaleOps):
             if fiscal is not None and fiscal.state == fstore.SIGNED:
                 # from here on the TSE has finished the receipt: should this transaction
                 # not commit, the sale stays exactly as signed until a post commits
-                sale_id = sale.sale_id
-                self.signed_unposted.add(sale_id)
-                tx.after_commit(lambda: self.signed_unposted.discard(sale_id))
+                self.signed_unposted[sale.sale_id] = fiscal.process_data
         if fiscal is not None:
             fstore.save(conn, fiscal)
             record["tse"] = fiscal_record(fiscal)
@@ -1304,6 +1347,8 @@ class SaleCommands(SaleOps):
             when=now,
         )
         crashpoints.reached("post.in_transaction")
+        # whoever posted it (a retry, reconciliation), a posted sale is locked no more
+        tx.after_commit(functools.partial(self._unlock_signed, sale.sale_id))
         tx.after_commit(lambda: crashpoints.reached("post.after_commit"))
         tx.after_commit(self._on_outbox)
         return fiscal
@@ -1352,6 +1397,7 @@ class SaleCommands(SaleOps):
         return sale
 
     def cancel_loaded(self, tx: Tx, sale: Sale, reason: str, fiscal: fstore.SaleTse | None) -> None:
+        tx.after_commit(functools.partial(self._unlock_signed, sale.sale_id))
         now = self._clock()
         sale.cancel(reason, now)
         sale_store.update(tx.conn, sale, now)
@@ -1368,6 +1414,7 @@ class SaleCommands(SaleOps):
             payload=record,
             when=now,
         )
+        crashpoints.reached("cancel.in_transaction")
 
     def validate_cancel(
         self, conn: sqlite3.Connection, operator: Operator, sale_id: str, reason: str
@@ -1386,6 +1433,13 @@ class SaleCommands(SaleOps):
     # SALE_ALREADY_POSTED. The first retry claims the recovered post.
 
     def post_recovered(self, tx: Tx, sale: Sale, fiscal: fstore.SaleTse | None) -> None:
+        """Reconciliation's post of a sale whose receipt the TSE finished. While the
+        daemon runs (a TSE recovery) a PostSale of the same sale may be under way: that
+        one posts it, and a sale posted meanwhile is not posted twice."""
+        if sale.sale_id in self.posting or (
+            sale_store.state_of(tx.conn, sale.sale_id) is not SaleState.OPEN
+        ):
+            return
         self.post_loaded(tx, sale, fiscal)
         tx.conn.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES (?, '')", (_RECOVERED + sale.sale_id,)

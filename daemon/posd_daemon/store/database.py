@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from importlib import resources
 from pathlib import Path
 
@@ -83,14 +83,18 @@ def _split_sql(sql: str) -> Iterator[str]:
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any exception."""
+    """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any exception, the COMMIT's own included
+    (a full disk fails at COMMIT; without the ROLLBACK the connection would stay inside
+    the transaction and every later BEGIN would fail)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            with suppress(sqlite3.Error):  # the first error is the one to report
+                conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def open_database(path: Path) -> sqlite3.Connection:

@@ -7,6 +7,7 @@ The form is ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, 27 characters. It is written and re
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import UTC, datetime
 
 _FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -20,8 +21,13 @@ def to_db(when: datetime) -> str:
 
 
 def from_db(text: str) -> datetime:
-    if len(text) == _LENGTH and text[10] == "T" and text[19] == "." and text[26] == "Z":
-        return datetime.fromisoformat(text[:26]).replace(tzinfo=UTC)
+    if len(text) == _LENGTH and text[26] == "Z":
+        with suppress(ValueError):
+            when = datetime.fromisoformat(text[:26])
+            # fromisoformat also reads other ISO shapes (offsets, week dates): only the
+            # text this module writes is taken; anything else goes to the strict parser
+            if when.tzinfo is None and when.isoformat(timespec="microseconds") == text[:26]:
+                return when.replace(tzinfo=UTC)
     return datetime.strptime(text, _FORMAT).replace(tzinfo=UTC)
 
 
