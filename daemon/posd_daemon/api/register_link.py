@@ -58,13 +58,15 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
             sale = self.rt.db.read_now(lambda c: self.sales.parked_for_transfer(c, code, to))
             row = None
             if sale.state is SaleState.PARKED:
-                self.sales.check_editable(sale.sale_id)
+                self.sales.check_transferable(sale.sale_id)
                 self.sales.posting.add(sale.sale_id)
                 try:
-                    row = await self.fiscal.finish_transfer(sale)
-                    data = await self.rt.db.write(
-                        lambda tx: self.sales.transfer_out(tx, code, to, row)
-                    )
+                    with self.sales.failures_after_signing(sale.sale_id):
+                        row = await self.fiscal.finish_transfer(sale)
+                        self.sales.lock_finished(sale.sale_id, row)
+                        data = await self.rt.db.write(
+                            lambda tx: self.sales.transfer_out(tx, code, to, row)
+                        )
                 finally:
                     self.sales.posting.discard(sale.sale_id)
             else:

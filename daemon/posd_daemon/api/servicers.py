@@ -309,7 +309,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             try:
                 with self.sales.failures_after_signing(sale_id):
                     row = await self.fiscal.cancel_sale(sale_id)
-                    self.sales.lock_cancelled(sale_id, row)
+                    self.sales.lock_finished(sale_id, row)
                     response = await self.rt.mutate(
                         "CancelSale",
                         request,

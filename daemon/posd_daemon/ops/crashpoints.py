@@ -10,6 +10,7 @@ goes on. Points: ``tse.after_start`` (TSE transaction started, not recorded),
 ``post.in_transaction`` (all rows written, not committed),
 ``post.after_commit`` (committed, answer not sent), ``print.after_device`` (printed,
 job not yet marked done), ``cancel.in_transaction`` (a cancellation written, not
+committed), ``transfer.in_transaction`` (a parked sale's hand-over written, not
 committed). Used only by the e2e tests; costs one dict lookup otherwise.
 """
 

@@ -78,7 +78,7 @@ class Housekeeping:
             if only_if_empty and not sale.is_empty:
                 return PurgeAction.KEPT
             row = await self._fiscal.cancel_sale(sale_id)
-            sales.lock_cancelled(sale_id, row)  # should the write fail (see SaleCommands)
+            sales.lock_finished(sale_id, row)  # should the write fail (see SaleCommands)
             result = await self._db.write(lambda tx: sales.remove_abandoned(tx, sale_id, row))
         finally:
             sales.posting.discard(sale_id)

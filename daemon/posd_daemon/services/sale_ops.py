@@ -8,6 +8,7 @@ everything before it changes anything).
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import uuid
@@ -36,6 +37,7 @@ from posd_daemon.domain.sale import (
 from posd_daemon.domain.shop import ParkingBarcode
 from posd_daemon.domain.text import check_code, check_text
 from posd_daemon.domain.vat import VatCategory, VatTable
+from posd_daemon.ops import crashpoints
 from posd_daemon.services import paging
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import Tx
@@ -168,6 +170,12 @@ class SaleOps(ABC):
 
     @abstractmethod
     def _save(self, tx: Tx, sale: Sale) -> None: ...
+
+    @abstractmethod
+    def check_editable(self, sale_id: str) -> None: ...
+
+    @abstractmethod
+    def _unlock_signed(self, sale_id: str) -> None: ...
 
     @abstractmethod
     def _journal(self, tx: Tx, kind: str, sale: Sale, payload: dict[str, Any]) -> None: ...
@@ -1017,6 +1025,7 @@ class SaleOps(ABC):
             raise not_found(
                 "PARKED_SALE_NOT_FOUND", f"no parked sale with code {code!r}", code=code
             )
+        self.check_editable(sale.sale_id)  # not while it is handed over, nor after
         sale.resume(self.register_id)
         self._save(tx, sale)
         self._journal(
@@ -1066,6 +1075,8 @@ class SaleOps(ABC):
                     "tse": fiscal.process_data if fiscal is not None else "",
                 },
             )
+            tx.after_commit(functools.partial(self._unlock_signed, sale.sale_id))
+            crashpoints.reached("transfer.in_transaction")
         return snapshot.to_dict(sale)
 
     def import_transferred(

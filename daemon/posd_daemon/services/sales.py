@@ -1090,35 +1090,61 @@ class SaleCommands(SaleOps):
         if sale_id in self.signed_unposted:
             raise self._signed_lock(sale_id)
 
+    def _lock_kind(self, sale_id: str) -> str | None:
+        """How the TSE finished a sale locked in :attr:`signed_unposted` (None: not)."""
+        data = self.signed_unposted.get(sale_id)
+        if data is None:
+            return None
+        if data == pd.AVBELEGABBRUCH:
+            return "cancel"
+        return "transfer" if data.startswith("AVTransfer^") else "post"
+
     def check_cancellable(self, sale_id: str) -> None:
         """CancelSale and the removal of an abandoned sale: also a sale whose
         cancellation the TSE finished while its saving failed (it is cancelled again)."""
         self.check_not_posting(sale_id)
-        if self.signed_unposted.get(sale_id, pd.AVBELEGABBRUCH) != pd.AVBELEGABBRUCH:
+        if self._lock_kind(sale_id) not in (None, "cancel"):
+            raise self._signed_lock(sale_id)
+
+    def check_transferable(self, sale_id: str) -> None:
+        """A parked sale handed to another register: also one whose hand-over the TSE
+        finished (AVTransfer) while its saving failed (it is handed over again)."""
+        self.check_not_posting(sale_id)
+        if self._lock_kind(sale_id) not in (None, "transfer"):
             raise self._signed_lock(sale_id)
 
     def blocks_cancel(self, sale_id: str) -> bool:
-        """Being posted, or signed as a receipt and not yet posted (see
+        """Being posted, or locked for another kind of finish (see
         :meth:`check_cancellable`)."""
-        return sale_id in self.posting or (
-            self.signed_unposted.get(sale_id, pd.AVBELEGABBRUCH) != pd.AVBELEGABBRUCH
-        )
+        return sale_id in self.posting or self._lock_kind(sale_id) not in (None, "cancel")
 
-    def lock_cancelled(self, sale_id: str, fiscal: fstore.SaleTse | None) -> None:
-        """Right after the TSE finished the sale's transaction as AVBelegabbruch, before
-        the cancellation is written: should that write fail, the sale stays cancelled at
-        the TSE and can only be cancelled again (:meth:`cancel_loaded` unlocks it)."""
-        if fiscal is not None and fiscal.state == fstore.CANCELLED and fiscal.signature:
-            self.signed_unposted[sale_id] = pd.AVBELEGABBRUCH
+    def lock_finished(self, sale_id: str, fiscal: fstore.SaleTse | None) -> None:
+        """Right after the TSE finished the sale's transaction as AVBelegabbruch or
+        AVTransfer, before that is written: should the write fail, the sale stays as the
+        TSE finished it and can only be cancelled (handed over) again; the committed
+        cancellation (hand-over) unlocks it."""
+        if (
+            fiscal is not None
+            and fiscal.state in (fstore.CANCELLED, fstore.TRANSFERRED)
+            and fiscal.signature
+            and fiscal.process_data
+        ):
+            self.signed_unposted[sale_id] = fiscal.process_data
 
     def _signed_lock(self, sale_id: str) -> DomainError:
-        if self.signed_unposted.get(sale_id) == pd.AVBELEGABBRUCH:
-            what = "the TSE finished it as cancelled but saving the cancellation failed: cancel"
+        kind = self._lock_kind(sale_id)
+        if kind == "cancel":
+            what = "finished it as cancelled but saving the cancellation failed: cancel it again"
+        elif kind == "transfer":
+            what = (
+                "finished it as handed to another register but saving the hand-over failed:"
+                " the other register takes it over again"
+            )
         else:
-            what = "the TSE signed it but saving its post failed: post"
+            what = "signed it but saving its post failed: post it again (with the same data)"
         return precondition(
             "SALE_SIGNED_NOT_POSTED",
-            f"sale {sale_id}: {what} it again (with the same data); until then it cannot change",
+            f"sale {sale_id}: the TSE {what}; until then it cannot change",
             sale_id=sale_id,
         )
 
@@ -1133,10 +1159,9 @@ class SaleCommands(SaleOps):
         except DomainError:
             raise
         except Exception as exc:
-            data = self.signed_unposted.get(sale_id)
-            if data is None:
+            action = self._lock_kind(sale_id)
+            if action is None:
                 raise
-            action = "cancel" if data == pd.AVBELEGABBRUCH else "post"
             log.exception(f"{action}_not_saved_after_signing", sale_id=sale_id)
             raise DomainError(
                 ErrorKind.UNAVAILABLE,

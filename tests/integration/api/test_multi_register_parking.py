@@ -14,7 +14,9 @@ import pytest
 from posd.client import PosdClient, PosdError, new_request_id
 from posd.v1 import common_pb2, sale_pb2, shop_pb2
 
+from posd_daemon.ops import crashpoints
 from tests.conftest import Running, start_in_thread
+from tests.e2e.test_tse_crash_consistency import tse_finishes
 from tests.support.fullsale import import_items, item
 
 SECRET = "store-secret-4711"
@@ -115,3 +117,39 @@ def test_linking_needs_the_store_secret(store: dict[str, Running]) -> None:
             k1.call(stub.TransferParkedSale, req)
         assert err.value.reason == "STORE_SECRET_INVALID"
         assert k1.get_sale(sid).state == sale_pb2.SALE_STATE_PARKED  # nothing changed
+
+
+def test_a_hand_over_the_tse_finished_but_could_not_save_is_taken_over_again(
+    store: dict[str, Running],
+) -> None:
+    """K1's TSE finished the parked sale as AVTransfer, then writing the hand-over failed
+    (injected disk I/O error): K1 keeps the sale parked but refuses to resume it itself;
+    K3 asks again and takes it over, and the TSE transaction was finished once."""
+    with store["K1"].client() as k1:
+        sid = k1.create_sale().sale_id
+        k1.add_line(sid, item_id="LAMP")
+        code = call(k1, "ParkSale", sale_id=sid).sale.parking_code
+    crashpoints.arm_from_env("transfer.in_transaction:1:raise")
+    try:
+        with store["K3"].client() as k3:
+            k3.retries = 0
+            with pytest.raises(PosdError) as failed:
+                call(k3, "ResumeSale", code=code)
+    finally:
+        crashpoints.arm_from_env("")
+    assert failed.value.reason == "TRANSFER_REFUSED"  # K3 reports K1's answer
+    assert "saving the transfer failed" in failed.value.message
+    assert "transfer it again" in failed.value.message
+    with store["K1"].client() as k1:
+        assert k1.get_sale(sid).state == sale_pb2.SALE_STATE_PARKED
+        with pytest.raises(PosdError) as refused:
+            call(k1, "ResumeSale", code=code)
+        assert refused.value.reason == "SALE_SIGNED_NOT_POSTED"
+    with store["K3"].client() as k3:
+        taken = call(k3, "ResumeSale", code=code).sale
+        assert (taken.state, taken.register_id) == (sale_pb2.SALE_STATE_OPEN, "K3")
+    with store["K1"].client() as k1:
+        assert k1.get_sale(sid).state == sale_pb2.SALE_STATE_TRANSFERRED
+        finishes, started = tse_finishes(k1.export_tse())
+    assert len(started) == 1
+    assert [f.process_data for f in finishes.values()] == ["AVTransfer^39.90_0.00_0.00_0.00_0.00^"]
