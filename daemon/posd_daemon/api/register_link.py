@@ -133,6 +133,16 @@ class StoreLink:
                     timeout=TIMEOUT_S,
                 )
             except grpc.aio.AioRpcError as exc:
+                if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    # the other register is down, busy, or could not save the hand-over:
+                    # nothing changed here, and asking again may well succeed
+                    raise DomainError(
+                        ErrorKind.UNAVAILABLE,
+                        "TRANSFER_UNAVAILABLE",
+                        f"register {owner} could not hand the sale over now: {exc.details()};"
+                        " try again",
+                        metadata={"register_id": owner, "peer_status": exc.code().name},
+                    ) from None
                 raise precondition(
                     "TRANSFER_REFUSED",
                     f"register {owner} did not hand the sale over: {exc.details()}",
