@@ -58,7 +58,7 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
             sale = self.rt.db.read_now(lambda c: self.sales.parked_for_transfer(c, code, to))
             row = None
             if sale.state is SaleState.PARKED:
-                self.sales.check_transferable(sale.sale_id)
+                self.sales.check_may_finish(sale.sale_id, "transfer")
                 self.sales.posting.add(sale.sale_id)
                 try:
                     with self.sales.failures_after_signing(sale.sale_id):

@@ -249,7 +249,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         may touch the sale meanwhile. ``signs`` False: the look before the post found
         it not open or empty (refused before signing: no TSE transaction is started)."""
         sale_id = request.sale_id
-        self.sales.check_not_posting(sale_id)  # a sale signed but not posted posts again
+        self.sales.check_may_finish(sale_id, "post")  # a sale signed, not saved posts again
         self.sales.posting.add(sale_id)
         try:
             with self.sales.failures_after_signing(sale_id):
@@ -304,7 +304,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             await self.rt.db.read(
                 lambda c: self.sales.validate_cancel(c, op, sale_id, request.reason)
             )
-            self.sales.check_cancellable(sale_id)
+            self.sales.check_may_finish(sale_id, "cancel")
             self.sales.posting.add(sale_id)
             try:
                 with self.sales.failures_after_signing(sale_id):

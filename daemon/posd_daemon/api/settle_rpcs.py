@@ -291,7 +291,7 @@ class SettleRpcs:
                 lambda tx: self.sales.build_reversal(tx, op, request.sale_id, request.reason)
             )
             rid = reversal.sale_id
-            self.sales.check_not_posting(rid)  # a reversal signed but not posted posts again
+            self.sales.check_may_finish(rid, "post")  # a reversal signed, not saved posts again
             self.sales.posting.add(rid)
             try:
 

@@ -68,7 +68,7 @@ class Housekeeping:
     async def remove(self, sale_id: str, *, only_if_empty: bool) -> PurgeAction:
         """Cancels the sale's TSE transaction and removes or cancels the sale."""
         sales = self._sales
-        if sales.blocks_cancel(sale_id):
+        if not sales.may_finish(sale_id, "cancel"):
             return PurgeAction.KEPT
         sales.posting.add(sale_id)  # no change may slip in while the TSE cancels
         try:
@@ -185,7 +185,7 @@ class Housekeeping:
                 reason = "HAS_PAYMENTS"
             elif sale.pickup_date is not None and sale.pickup_date >= today:
                 reason = "PICKUP_PENDING"
-            elif self._sales.blocks_cancel(sale_id):
+            elif not self._sales.may_finish(sale_id, "cancel"):
                 reason = "BEING_POSTED"
             if reason:
                 out.append(PurgedSale(sale_id, PurgeAction.KEPT, reason, updated))

@@ -1099,24 +1099,18 @@ class SaleCommands(SaleOps):
             return "cancel"
         return "transfer" if data.startswith("AVTransfer^") else "post"
 
-    def check_cancellable(self, sale_id: str) -> None:
-        """CancelSale and the removal of an abandoned sale: also a sale whose
-        cancellation the TSE finished while its saving failed (it is cancelled again)."""
+    def check_may_finish(self, sale_id: str, kind: str) -> None:
+        """Before the TSE finishes the sale's transaction as ``kind`` ("post", "cancel"
+        or "transfer"): not while another finish is under way, and a sale locked in
+        :attr:`signed_unposted` only as the kind of finish the TSE already made (it is
+        made again: a post posted, a cancellation cancelled, a hand-over handed over)."""
         self.check_not_posting(sale_id)
-        if self._lock_kind(sale_id) not in (None, "cancel"):
+        if self._lock_kind(sale_id) not in (None, kind):
             raise self._signed_lock(sale_id)
 
-    def check_transferable(self, sale_id: str) -> None:
-        """A parked sale handed to another register: also one whose hand-over the TSE
-        finished (AVTransfer) while its saving failed (it is handed over again)."""
-        self.check_not_posting(sale_id)
-        if self._lock_kind(sale_id) not in (None, "transfer"):
-            raise self._signed_lock(sale_id)
-
-    def blocks_cancel(self, sale_id: str) -> bool:
-        """Being posted, or locked for another kind of finish (see
-        :meth:`check_cancellable`)."""
-        return sale_id in self.posting or self._lock_kind(sale_id) not in (None, "cancel")
+    def may_finish(self, sale_id: str, kind: str) -> bool:
+        """:meth:`check_may_finish` as a question (housekeeping skips such sales)."""
+        return sale_id not in self.posting and self._lock_kind(sale_id) in (None, kind)
 
     def lock_finished(self, sale_id: str, fiscal: fstore.SaleTse | None) -> None:
         """Right after the TSE finished the sale's transaction as AVBelegabbruch or
@@ -1240,9 +1234,9 @@ class SaleCommands(SaleOps):
         the wait for the signature: work for the answer done while the TSE signs."""
         operator.require(Permission.SALE)
         sale = self._take(tx, sale_id)
+        if self._lock_kind(sale_id) not in (None, "post"):
+            raise self._signed_lock(sale_id)  # finished as a cancellation or hand-over
         signed_data = self.signed_unposted.get(sale_id)
-        if signed_data == pd.AVBELEGABBRUCH:
-            raise self._signed_lock(sale_id)  # finished as a cancellation: cancel again
         with sale.frozen_totals():
             if signed_data is None:
                 plan = self._validate_post(tx.conn, sale)
