@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import operator
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -227,16 +228,12 @@ def tse_to_pb(row: fstore.SaleTse) -> fiscal_pb2.SaleTse:
 _LINE_MESSAGES: dict[tuple[Any, ...], sale_pb2.SaleLine] = {}
 _LINE_MESSAGES_MAX = 512
 _LINE_FIELDS = tuple(f.name for f in dataclasses.fields(SaleLine) if f.name != "memo")
+_line_values = operator.attrgetter(*_LINE_FIELDS)  # one C call for the whole key
 
 
 def _line_to_pb(sale: Sale, ln: SaleLine) -> sale_pb2.SaleLine:
-    key = (
-        sale.currency,
-        sale.local_currency,
-        sale.exchange_rate,
-        sale.vat_direction,
-        *[getattr(ln, name) for name in _LINE_FIELDS],
-    )
+    key = (sale.currency, sale.local_currency, sale.exchange_rate, sale.vat_direction)
+    key += _line_values(ln)
     line = _LINE_MESSAGES.get(key)
     if line is None:
         line = _build_line(sale, ln)
@@ -290,72 +287,122 @@ def sale_to_pb(sale: Sale, tse: fstore.SaleTse | None = None) -> sale_pb2.Sale:
         return _sale_to_pb(sale, tse)
 
 
+#: The parts of a Sale message that stay put while a cashier scans (who, where, which
+#: customer and currency terms), by everything they are built from: each answer copies
+#: them in one C call instead of setting some thirty fields again. Bounded like the lines.
+_HEADERS: dict[tuple[Any, ...], sale_pb2.Sale] = {}
+_HEADERS_MAX = 256
+
+
+def _header(sale: Sale) -> sale_pb2.Sale:
+    c = sale.customer
+    key = (
+        sale.sale_id,
+        sale.register_id,
+        sale.operator_id,
+        sale.currency,
+        sale.local_currency,
+        sale.change_currency,
+        sale.parking_code,
+        sale.held_by,
+        sale.origin_register,
+        sale.reverses_sale_id,
+        sale.reverses_receipt,
+        sale.training,
+        c,
+        sale.vat_direction,
+        sale.vat_rounding,
+        str(sale.exchange_rate),  # Decimal('1') == Decimal('1.00'): key the text
+        sale.rate_source,
+        sale.rate_date,
+        sale.shop_id,
+        sale.location_id,
+        sale.pickup_date,
+        sale.created_at,
+    )
+    header = _HEADERS.get(key)
+    if header is None:
+        cur = sale.currency
+        header = sale_pb2.Sale(
+            sale_id=sale.sale_id,
+            register_id=sale.register_id,
+            operator_id=sale.operator_id,
+            currency_code=cur,
+            change_currency_code=sale.change_currency or cur,
+            parking_code=sale.parking_code,
+            held_by=sale.held_by,
+            origin_register_id=sale.origin_register,
+            reverses_sale_id=sale.reverses_sale_id,
+            reverses_receipt_number=sale.reverses_receipt,
+            training=sale.training,
+            customer=sale_pb2.SaleCustomer(
+                customer_number=c.number,
+                name=c.name,
+                company=c.company,
+                anonymous=c.anonymous,
+                address_lines=list(c.address_lines()) if c.number else [],
+                vat_id=c.vat_id,
+                email=c.email,
+            ),
+            vat_direction=BASIS_TO_PB[sale.vat_direction],
+            vat_rounding=ROUNDING_TO_PB[sale.vat_rounding],
+            local_currency_code=sale.local_currency,
+            exchange_rate=fmt_decimal(sale.exchange_rate),
+            rate_source=RATE_SOURCE_TO_PB[sale.rate_source],
+            rate_date=day_text(sale.rate_date),
+            pickup_date=day_text(sale.pickup_date),
+            shop_id=sale.shop_id,
+            location_id=sale.location_id,
+        )
+        created = timestamp(sale.created_at)
+        if created is not None:
+            header.create_time.CopyFrom(created)
+        if len(_HEADERS) >= _HEADERS_MAX:
+            _HEADERS.clear()
+        _HEADERS[key] = header
+    return header
+
+
+def _set_money(msg: common_pb2.Money, minor: int, currency: str) -> None:
+    msg.amount_minor = minor
+    msg.currency_code = currency
+
+
 def _sale_to_pb(sale: Sale, tse: fstore.SaleTse | None) -> sale_pb2.Sale:
     cur = sale.currency
     local = sale.local_currency
-    c = sale.customer
     vat_totals = sale.vat_totals()  # once: every total below derives from it
     total = sum(vt.gross for vt in vat_totals)
-    paid = sale.paid
     open_amount = sale.open_amount
-    msg = sale_pb2.Sale(
-        sale_id=sale.sale_id,
-        state=SALE_STATE_TO_PB[sale.state],
-        register_id=sale.register_id,
-        operator_id=sale.operator_id,
-        currency_code=cur,
-        total=money(total, cur),
-        paid=money(paid, cur),
-        open_amount=money(open_amount, cur),
-        change=money(sale.change, cur),
-        rounding=money(sale.rounding, cur),
-        amount_due=money(sale.due, cur),
-        open_amount_cash=money(sale.open_amount_cash, cur),
-        change_currency_code=sale.change_currency or cur,
-        change_local=money(sale.change_local, local),
-        parking_code=sale.parking_code,
-        held_by=sale.held_by,
-        origin_register_id=sale.origin_register,
-        reverses_sale_id=sale.reverses_sale_id,
-        reverses_receipt_number=sale.reverses_receipt,
-        receipt_number=sale.receipt_number,
-        revision=sale.revision,
-        cancel_reason=sale.cancel_reason,
-        training=sale.training,
-        customer=sale_pb2.SaleCustomer(
-            customer_number=c.number,
-            name=c.name,
-            company=c.company,
-            anonymous=c.anonymous,
-            address_lines=list(c.address_lines()) if c.number else [],
-            vat_id=c.vat_id,
-            email=c.email,
-        ),
-        vat_direction=BASIS_TO_PB[sale.vat_direction],
-        vat_rounding=ROUNDING_TO_PB[sale.vat_rounding],
-        local_currency_code=local,
-        exchange_rate=fmt_decimal(sale.exchange_rate),
-        rate_source=RATE_SOURCE_TO_PB[sale.rate_source],
-        rate_date=day_text(sale.rate_date),
-        total_local=money(sale.to_local(total), local),
-        open_amount_local=money(sale.to_local(open_amount), local),
-        net_total=money(sum(vt.net for vt in vat_totals), cur),
-        tax_total=money(sum(vt.tax for vt in vat_totals), cur),
-        discount_total=money(sale.discount_total, cur),
-        discount_percent=fmt_decimal(sale.discount_percent),
-        discount_code=sale.discount_code,
-        pickup_date=day_text(sale.pickup_date),
-        document_type=DOC_TO_PB[sale.document_type or sale.document_for_total(total)],
-        document_type_forced=sale.document_forced is not None,
-        warnings=list(sale.warnings),
-        shop_id=sale.shop_id,
-        location_id=sale.location_id,
-        invoice_issued=sale.invoice_to is not None,
-    )
+    msg = sale_pb2.Sale()
+    msg.CopyFrom(_header(sale))
+    msg.state = SALE_STATE_TO_PB[sale.state]
+    msg.receipt_number = sale.receipt_number
+    msg.revision = sale.revision
+    msg.cancel_reason = sale.cancel_reason
+    msg.discount_percent = fmt_decimal(sale.discount_percent)
+    msg.discount_code = sale.discount_code
+    msg.document_type = DOC_TO_PB[sale.document_type or sale.document_for_total(total)]
+    msg.document_type_forced = sale.document_forced is not None
+    msg.invoice_issued = sale.invoice_to is not None
+    if sale.warnings:
+        msg.warnings.extend(sale.warnings)
+    _set_money(msg.total, total, cur)
+    _set_money(msg.paid, sale.paid, cur)
+    _set_money(msg.open_amount, open_amount, cur)
+    _set_money(msg.change, sale.change, cur)
+    _set_money(msg.rounding, sale.rounding, cur)
+    _set_money(msg.amount_due, sale.due, cur)
+    _set_money(msg.open_amount_cash, sale.open_amount_cash, cur)
+    _set_money(msg.change_local, sale.change_local, local)
+    _set_money(msg.total_local, sale.to_local(total), local)
+    _set_money(msg.open_amount_local, sale.to_local(open_amount), local)
+    _set_money(msg.net_total, sum(vt.net for vt in vat_totals), cur)
+    _set_money(msg.tax_total, sum(vt.tax for vt in vat_totals), cur)
+    _set_money(msg.discount_total, sale.discount_total, cur)
     if tse is not None and tse.state != fstore.STARTED:
         msg.tse.CopyFrom(tse_to_pb(tse))
     for when, name in (
-        (sale.created_at, "create_time"),
         (sale.posted_at, "post_time"),
         (sale.cancelled_at, "cancel_time"),
         (sale.parked_at, "park_time"),
@@ -363,8 +410,7 @@ def _sale_to_pb(sale: Sale, tse: fstore.SaleTse | None) -> sale_pb2.Sale:
         ts = timestamp(when)
         if ts is not None:
             getattr(msg, name).CopyFrom(ts)
-    for ln in sale.lines:
-        msg.lines.append(_line_to_pb(sale, ln))
+    msg.lines.extend([_line_to_pb(sale, ln) for ln in sale.lines])
     for p, kept in sale.kept_amounts():
         msg.payments.append(
             sale_pb2.Payment(
