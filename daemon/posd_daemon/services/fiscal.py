@@ -69,7 +69,7 @@ OUTAGE_TEXT = "Technische Sicherheitseinrichtung ausgefallen. Ausfallnummer: {n}
 Signer = Callable[[sqlite3.Connection, str], Callable[[], "fstore.SaleTse | None"]]
 
 
-def _no_tse(conn: sqlite3.Connection, data: str) -> Callable[[], fstore.SaleTse | None]:
+def no_tse(conn: sqlite3.Connection, data: str) -> Callable[[], fstore.SaleTse | None]:
     return lambda: None
 
 
@@ -399,7 +399,7 @@ class FiscalGateway:
         ``signed_before``: the TSE already finished this receipt (its post then failed to
         commit); its signature is asked for even during an outage, since it exists."""
         if self.tse is None:
-            return _no_tse
+            return no_tse
         ask = self.outage is None or signed_before
         started = await self.ensure_started(sale_id) if ask else None
         if started is None or started.transaction_number is None:

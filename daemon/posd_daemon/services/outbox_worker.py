@@ -111,7 +111,9 @@ class OutboxWorker:
             # for the interpreter; a drawer or a printer takes far longer to move anyway
             await asyncio.sleep(PRINT_DEFER_S if kind == "print" else DRAWER_DEFER_S)
             event.clear()
-            jobs = await self._db.read(lambda c: outbox.pending(c, 200, kind))
+            # the queue and its count are small indexed reads: done right here, on the
+            # reader connection, instead of a round trip to the database thread each
+            jobs = self._db.read_now(lambda c: outbox.pending(c, 200, kind))
             failed = False
             for job in jobs:
                 try:
@@ -129,7 +131,7 @@ class OutboxWorker:
                 # crash before this write).
                 await self._db.write(self._done(job), durable=False)
                 self._durable_soon()
-            pending = await self._db.read(outbox.count_pending)
+            pending = self._db.read_now(outbox.count_pending)
             self._metrics.outbox_pending.set(pending)
             if failed:
                 await asyncio.sleep(backoff)

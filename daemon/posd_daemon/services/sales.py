@@ -54,7 +54,7 @@ from posd_daemon.services import paging
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.day import shift_guard
 from posd_daemon.services.executor import Tx
-from posd_daemon.services.fiscal import Signer, receipt_process_data
+from posd_daemon.services.fiscal import Signer, no_tse, receipt_process_data
 from posd_daemon.services.records import sale_record
 from posd_daemon.services.sale_ops import SaleOps
 from posd_daemon.services.shops import CachedContext, MasterVersion, ShopContext, terms_for
@@ -1275,7 +1275,10 @@ class SaleCommands(SaleOps):
         sale.check_postable()
         now = self._clock()
         # the TSE signs on its own thread while the rows below are written
-        signed = None if sign is None else sign(conn, receipt_process_data(sale))
+        if sign is None:
+            signed = None
+        else:  # a register without a TSE signs nothing: no processData to compute
+            signed = sign(conn, "" if sign is no_tse else receipt_process_data(sale))
         if fiscal is not None and fiscal.process_data != receipt_process_data(sale):
             raise precondition(
                 "SALE_CHANGED_WHILE_SIGNING", "the sale changed while it was being signed"

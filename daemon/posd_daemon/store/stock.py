@@ -58,19 +58,23 @@ def serial_count(conn: sqlite3.Connection, location_id: str, item_id: str, varia
 def set_quantity(conn: sqlite3.Connection, key: StockKey, qty: Decimal, when: datetime) -> Decimal:
     """Sets the quantity on hand; returns the change."""
     before = quantity(conn, key)
+    _put(conn, key, qty, when)
+    return qty - before
+
+
+def _put(conn: sqlite3.Connection, key: StockKey, qty: Decimal, when: datetime) -> None:
     conn.execute(
         "INSERT INTO stock (location_id, item_id, variant_id, lot, quantity, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(location_id, item_id, variant_id, lot)"
         " DO UPDATE SET quantity = excluded.quantity, updated_at = excluded.updated_at",
         (key.location_id, key.item_id, key.variant_id, key.lot, _text(qty), to_db(when)),
     )
-    return qty - before
 
 
 def add(conn: sqlite3.Connection, key: StockKey, delta: Decimal, when: datetime) -> Decimal:
     """Adds ``delta`` (negative: takes away); returns the new quantity on hand."""
     after = quantity(conn, key) + delta
-    set_quantity(conn, key, after, when)
+    _put(conn, key, after, when)
     return after
 
 
