@@ -264,8 +264,9 @@ def test_a_second_daemon_on_the_same_state_dir_refuses_to_start(daemon: DaemonPr
         ('[printer]\ncolumns = "wide"\n', "printer.columns", "must be a whole number"),
         ("[api]\ngrace_seconds = true\n", "api.grace_seconds", "must be a whole number"),
         ("[bogus]\nx = 1\n", "bogus", "unknown key"),
+        ("[store]\nopen_sale_flush_ms = -5\n", "store.open_sale_flush_ms", "between 0 and"),
     ],
-    ids=["unknown-key", "wrong-type", "bool-for-int", "unknown-table"],
+    ids=["unknown-key", "wrong-type", "bool-for-int", "unknown-table", "out-of-range"],
 )
 def test_a_bad_config_file_exits_78_and_names_the_key(
     tmp_path: Path, toml: str, named: str, problem: str

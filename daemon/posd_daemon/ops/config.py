@@ -45,6 +45,9 @@ class StateConfig:
 @dataclass(frozen=True)
 class StoreConfig:
     open_sale_sync: str = "normal"
+    #: with "normal": relaxed edits are fsync'd in the background once no edit has come
+    #: for this long (0: only by the next fsync'd commit)
+    open_sale_flush_ms: int = 5
     #: the other registers of the store: register id -> gRPC target (parked sales move
     #: between them, RegisterLinkService)
     peers: dict[str, str] = field(default_factory=dict)
@@ -356,6 +359,8 @@ def _check(cfg: Config, problems: list[str]) -> None:
     _check_devices(cfg, problems)
     if cfg.store.open_sale_sync not in ("normal", "full"):
         problems.append("store.open_sale_sync: normal or full")
+    if not 0 <= cfg.store.open_sale_flush_ms <= 60_000:
+        problems.append("store.open_sale_flush_ms: between 0 and 60000")
     tse = cfg.tse
     if tse.backend not in ("software", "fiskaly", "none"):
         problems.append("tse.backend: one of software, fiskaly, none")

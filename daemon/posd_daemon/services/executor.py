@@ -7,8 +7,11 @@ calls at once; the asyncio loop never blocks on SQLite or fsync.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -51,6 +54,12 @@ class DbExecutor:
         self._lock = threading.Lock()
         #: the writer connection's synchronous mode: FULL (True) or NORMAL (relaxed edits)
         self._sync_full = True
+        self._flusher: WalFlusher | None = None
+
+    def flush_relaxed_when_quiet(self, wal_path: str, quiet_s: float) -> None:
+        """Makes relaxed commits durable in the background once the writer has been quiet
+        for ``quiet_s`` (see :class:`WalFlusher`). Call on the event loop, before serving."""
+        self._flusher = WalFlusher(wal_path, quiet_s, asyncio.get_running_loop())
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -91,6 +100,8 @@ class DbExecutor:
             tx = Tx(self._conn)
             with transaction(self._conn):
                 result = fn(tx)
+            if self._flusher is not None:
+                self._flusher.synced()  # this commit's fsync covered every relaxed one
             for hook in tx._after:
                 hook()
             return result
@@ -116,6 +127,8 @@ class DbExecutor:
         tx = Tx(self._conn)
         with transaction(self._conn):
             result = fn(tx)
+        if self._flusher is not None:
+            self._flusher.unsynced()
         for hook in tx._after:
             hook()
         return result
@@ -126,8 +139,99 @@ class DbExecutor:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        if self._flusher is not None:
+            self._flusher.close()
         self._conn.close()
         if self._reader is not None:
             self._reader.close()
         if self._pool_reader is not None:
             self._pool_reader.close()
+
+
+class WalFlusher:
+    """Group commit for relaxed edits: once no relaxed commit has come for ``quiet_s``,
+    one ``fdatasync`` of the WAL on a thread of its own makes them all durable.
+
+    A relaxed commit (an open-sale edit) skips the fsync so that a burst of scans never
+    waits for the disk; without this a power loss could take back every edit since the
+    last fsync'd commit, possibly minutes of a slow sale. With it, an edit is on disk
+    ``quiet_s`` after the burst it belongs to ends, and the next fsync'd commit (the
+    post) no longer writes those edits' frames back itself (measured: its COMMIT
+    0.65 -> 0.45 ms after a 50 ms pause).
+
+    The deadline is a timer on the event loop, re-armed only when it fires, so a burst
+    costs no thread wake-up: waking a thread per edit (or syncing per edit) made
+    back-to-back edits 0.2-0.4 ms slower each on a 2-core machine. The WAL is synced
+    through a descriptor of its own, which needs no SQLite lock and never blocks a
+    writer. An fsync'd commit syncs the WAL anyway, so it cancels a pending flush."""
+
+    def __init__(self, wal_path: str, quiet_s: float, loop: asyncio.AbstractEventLoop) -> None:
+        self._path = wal_path
+        self._quiet_s = quiet_s
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+        self._lock = threading.Lock()
+        #: monotonic time of the newest relaxed commit no fsync has covered yet (0: none)
+        self._last = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posd-walsync")
+        #: flushes done (observability, tests)
+        self.flushes = 0
+
+    def unsynced(self) -> None:
+        """A relaxed commit happened (any thread): flush once the writer is quiet."""
+        with self._lock:
+            self._last = time.monotonic()
+            armed = self._timer is not None
+        if armed:
+            return  # the timer finds the newer deadline when it fires
+        if threading.get_ident() == self._loop_thread:
+            self._arm()
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop closed: stopping
+                self._loop.call_soon_threadsafe(self._arm)
+
+    def synced(self) -> None:
+        """An fsync'd commit happened (any thread): nothing relaxed is left to flush."""
+        with self._lock:
+            self._last = 0.0
+
+    def close(self) -> None:
+        """Cancels a pending flush and waits for a running one (call on the loop)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._pool.shutdown(wait=True)
+
+    def _arm(self) -> None:
+        with self._lock:
+            last = self._last
+        if self._timer is None and last:
+            # the loop's clock is time.monotonic(), the clock of _last
+            self._timer = self._loop.call_at(last + self._quiet_s, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        with self._lock:
+            last = self._last
+            if not last:
+                return  # an fsync'd commit came first
+            if time.monotonic() < last + self._quiet_s:
+                self._timer = self._loop.call_at(last + self._quiet_s, self._fire)
+                return
+            self._last = 0.0
+        with contextlib.suppress(RuntimeError):  # shut down: the daemon is stopping
+            self._pool.submit(self._flush)
+
+    def _flush(self) -> None:
+        try:
+            fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return  # no WAL (yet, or any more): nothing to make durable
+        try:
+            os.fdatasync(fd)
+            self.flushes += 1
+        except OSError:
+            pass  # the next fsync'd commit syncs the WAL itself
+        finally:
+            os.close(fd)
