@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from posd_daemon.devices.display import BUILTIN_DISPLAY_PROFILES
 from posd_daemon.devices.errors import DeviceError, PrinterNotReadyError
 from posd_daemon.devices.escpos.profile import get_profile
 from posd_daemon.devices.manager import (
+    DISPLAY_MIN_INTERVAL_S,
     DeviceManager,
     Discovery,
     DisplayDevice,
@@ -237,6 +239,35 @@ def test_display_over_a_serial_port(profile: str) -> None:
             display.show((f"line {i}", "ß"))
         assert sim.display.wait_for_lines(["line 49", "ß"])
         assert display.snapshot().statistics.display_updates < 50
+    finally:
+        manager.stop()
+        sim.stop()
+
+
+def test_display_writes_are_spaced_and_end_on_the_latest_lines() -> None:
+    """A burst of updates (a sale scanned in milliseconds) becomes a few writes at least
+    DISPLAY_MIN_INTERVAL_S apart, the last one showing the latest lines."""
+    profile = BUILTIN_DISPLAY_PROFILES["epson-dm-d"]
+    sim = SerialDisplaySim(profile)
+    sim.start()
+    manager = DeviceManager()
+    display = build_display("display", sim.url(115200), profile)  # ~4 ms per update
+    manager.add(display)
+    manager.start()
+    try:
+        display.show(("first", "")).result(5)
+        before = display.snapshot().statistics.display_updates
+        start = time.monotonic()
+        shown = 0
+        while time.monotonic() - start < 0.3:
+            display.show((f"scan {shown}", ""))
+            shown += 1
+            time.sleep(0.002)
+        assert sim.display.wait_for_lines([f"scan {shown - 1}", ""])
+        elapsed = time.monotonic() - start
+        writes = display.snapshot().statistics.display_updates - before
+        assert 1 <= writes <= elapsed / DISPLAY_MIN_INTERVAL_S + 2, (writes, elapsed)
+        assert shown >= 3 * writes, "the burst was not coalesced"
     finally:
         manager.stop()
         sim.stop()
