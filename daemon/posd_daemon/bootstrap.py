@@ -204,9 +204,7 @@ async def _start(
     )
     db.relaxed_edits = config.store.open_sale_sync == "normal"
     if db.relaxed_edits and config.store.open_sale_flush_ms:
-        db.flush_relaxed_when_quiet(
-            f"{config.database_path}-wal", config.store.open_sale_flush_ms / 1000
-        )
+        db.flush_relaxed_when_quiet(config.store.open_sale_flush_ms / 1000)
     db.write_sync(lambda tx: idempotency.prune(tx.conn, clock() - timedelta(days=7)))
 
     bus = EventBus(replay=config.devices.replay_events, queue_size=config.devices.subscriber_queue)

@@ -32,7 +32,7 @@ def run(tmp_path: Path, quiet_s: float, body: Callable[[DbExecutor], Awaitable[N
         path = tmp_path / "posd.sqlite3"
         db = DbExecutor(open_database(path))
         db.relaxed_edits = True
-        db.flush_relaxed_when_quiet(f"{path}-wal", quiet_s)
+        db.flush_relaxed_when_quiet(quiet_s)
         try:
             await body(db)
         finally:
@@ -84,16 +84,60 @@ def test_an_fsyncd_commit_cancels_the_pending_flush(tmp_path: Path) -> None:
 
 def test_a_relaxed_commit_on_the_database_thread_arms_the_flush_too(tmp_path: Path) -> None:
     async def body(db: DbExecutor) -> None:
-        # the database thread is busy: the relaxed edit queues behind it and commits there
-        busy = asyncio.get_running_loop().run_in_executor(
-            db._pool, lambda: db.read_sync(lambda c: time.sleep(0.05))
-        )
-        await asyncio.sleep(0.01)
-        await db.write(insert(1), durable=False)
+        holding = threading.Event()
+
+        def hold(conn: object) -> None:
+            holding.set()
+            time.sleep(0.05)
+
+        # the database thread holds the writer lock: the relaxed edit queues behind it and
+        # commits there, not inline on the loop
+        busy = asyncio.get_running_loop().run_in_executor(None, db.read_sync, hold)
+        await asyncio.get_running_loop().run_in_executor(None, holding.wait, 5)
+        edit = asyncio.ensure_future(db.write(insert(1), durable=False))
         await busy
+        await edit
         assert await settle(db, 1) == 1
 
     run(tmp_path, 0.05, body)
+
+
+def test_a_durable_commit_that_wrote_nothing_leaves_the_flush_pending(tmp_path: Path) -> None:
+    # e.g. a retried RPC answered from its stored answer: SQLite fsyncs nothing then
+    async def body(db: DbExecutor) -> None:
+        await db.write(insert(1), durable=False)
+        await db.write(lambda tx: tx.conn.execute("SELECT 1").fetchone())
+        assert await settle(db, 1) == 1
+
+    run(tmp_path, 0.05, body)
+
+
+def test_edits_that_never_pause_are_flushed_within_the_longest_delay(tmp_path: Path) -> None:
+    quiet = 0.02  # longest delay: 20 quiet times, 0.4 s
+
+    async def body(db: DbExecutor) -> None:
+        end = time.monotonic() + 1.0
+        n = 0
+        while time.monotonic() < end:
+            await db.write(insert(n % 50), durable=False)
+            n += 1
+            await asyncio.sleep(0.005)  # never quiet for 20 ms
+        assert flushes(db) >= 1, "a steady stream of edits put the flush off for good"
+
+    run(tmp_path, quiet, body)
+
+
+def test_closing_runs_the_pending_flush(tmp_path: Path) -> None:
+    seen: list[WalFlusher] = []
+
+    async def body(db: DbExecutor) -> None:
+        await db.write(insert(1), durable=False)
+        assert db._flusher is not None
+        seen.append(db._flusher)
+        assert flushes(db) == 0  # the quiet time is far away; close() comes first
+
+    run(tmp_path, 60.0, body)
+    assert seen[0].flushes == 1
 
 
 def test_without_a_wal_file_nothing_is_synced_and_close_stops_the_thread(

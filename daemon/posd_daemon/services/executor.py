@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import sqlite3
 import threading
@@ -16,9 +17,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from posd_daemon.ops import logging as plog
 from posd_daemon.store.database import transaction
 
 T = TypeVar("T")
+log = plog.get("posd.store")
 
 
 class Tx:
@@ -56,10 +59,12 @@ class DbExecutor:
         self._sync_full = True
         self._flusher: WalFlusher | None = None
 
-    def flush_relaxed_when_quiet(self, wal_path: str, quiet_s: float) -> None:
+    def flush_relaxed_when_quiet(self, quiet_s: float) -> None:
         """Makes relaxed commits durable in the background once the writer has been quiet
         for ``quiet_s`` (see :class:`WalFlusher`). Call on the event loop, before serving."""
-        self._flusher = WalFlusher(wal_path, quiet_s, asyncio.get_running_loop())
+        # the file SQLite opened (a symlinked database keeps its WAL beside the target)
+        main = self._conn.execute("PRAGMA database_list").fetchone()[2]
+        self._flusher = WalFlusher(f"{main}-wal", quiet_s, asyncio.get_running_loop())
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -98,10 +103,12 @@ class DbExecutor:
                 self._conn.execute("PRAGMA synchronous = FULL")
                 self._sync_full = True
             tx = Tx(self._conn)
+            changes = self._conn.total_changes
             with transaction(self._conn):
                 result = fn(tx)
-            if self._flusher is not None:
-                self._flusher.synced()  # this commit's fsync covered every relaxed one
+            # SQLite fsyncs a commit that wrote something; that covers every relaxed one
+            if self._flusher is not None and self._conn.total_changes != changes:
+                self._flusher.synced()
             for hook in tx._after:
                 hook()
             return result
@@ -155,7 +162,8 @@ class WalFlusher:
     A relaxed commit (an open-sale edit) skips the fsync so that a burst of scans never
     waits for the disk; without this a power loss could take back every edit since the
     last fsync'd commit, possibly minutes of a slow sale. With it, an edit is on disk
-    ``quiet_s`` after the burst it belongs to ends, and the next fsync'd commit (the
+    ``quiet_s`` after the burst it belongs to ends (at the latest ``MAX_DELAY_QUIETS``
+    times that after it, should edits never pause), and the next fsync'd commit (the
     post) no longer writes those edits' frames back itself (measured: its COMMIT
     0.65 -> 0.45 ms after a 50 ms pause).
 
@@ -163,7 +171,12 @@ class WalFlusher:
     costs no thread wake-up: waking a thread per edit (or syncing per edit) made
     back-to-back edits 0.2-0.4 ms slower each on a 2-core machine. The WAL is synced
     through a descriptor of its own, which needs no SQLite lock and never blocks a
-    writer. An fsync'd commit syncs the WAL anyway, so it cancels a pending flush."""
+    writer (fdatasync covers the whole file; SQLite syncs the WAL header itself when it
+    restarts the log). A commit that SQLite fsync'd (a durable one that changed rows)
+    cancels a pending flush; closing runs it at once."""
+
+    #: the longest a relaxed edit waits for its flush, in quiet times
+    MAX_DELAY_QUIETS = 20
 
     def __init__(self, wal_path: str, quiet_s: float, loop: asyncio.AbstractEventLoop) -> None:
         self._path = wal_path
@@ -171,9 +184,12 @@ class WalFlusher:
         self._loop = loop
         self._loop_thread = threading.get_ident()
         self._lock = threading.Lock()
-        #: monotonic time of the newest relaxed commit no fsync has covered yet (0: none)
+        #: monotonic times of the oldest and the newest relaxed commit no fsync has
+        #: covered yet (0: none)
+        self._first = 0.0
         self._last = 0.0
         self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posd-walsync")
         #: flushes done (observability, tests)
         self.flushes = 0
@@ -182,7 +198,8 @@ class WalFlusher:
         """A relaxed commit happened (any thread): flush once the writer is quiet."""
         with self._lock:
             self._last = time.monotonic()
-            armed = self._timer is not None
+            self._first = self._first or self._last
+            armed = self._timer is not None or self._closed
         if armed:
             return  # the timer finds the newer deadline when it fires
         if threading.get_ident() == self._loop_thread:
@@ -192,46 +209,60 @@ class WalFlusher:
                 self._loop.call_soon_threadsafe(self._arm)
 
     def synced(self) -> None:
-        """An fsync'd commit happened (any thread): nothing relaxed is left to flush."""
+        """SQLite fsync'd the WAL with a commit (any thread): nothing is left to flush."""
         with self._lock:
-            self._last = 0.0
+            self._first = self._last = 0.0
 
     def close(self) -> None:
-        """Cancels a pending flush and waits for a running one (call on the loop)."""
+        """Runs a pending flush now and stops (call on the loop, after the last write)."""
+        with self._lock:
+            self._closed = True
+            pending = self._last != 0.0
+            self._first = self._last = 0.0
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._pool.shutdown(wait=True)
+        self._pool.shutdown(wait=True)  # a flush under way ends first
+        if pending:
+            self._flush()
+
+    def _due(self) -> float:
+        """When the pending flush is due (0: none pending). Under the lock."""
+        if not self._last:
+            return 0.0
+        return min(self._last + self._quiet_s, self._first + self.MAX_DELAY_QUIETS * self._quiet_s)
 
     def _arm(self) -> None:
         with self._lock:
-            last = self._last
-        if self._timer is None and last:
+            due = 0.0 if self._closed else self._due()
+        if self._timer is None and due:
             # the loop's clock is time.monotonic(), the clock of _last
-            self._timer = self._loop.call_at(last + self._quiet_s, self._fire)
+            self._timer = self._loop.call_at(due, self._fire)
 
     def _fire(self) -> None:
         self._timer = None
         with self._lock:
-            last = self._last
-            if not last:
-                return  # an fsync'd commit came first
-            if time.monotonic() < last + self._quiet_s:
-                self._timer = self._loop.call_at(last + self._quiet_s, self._fire)
+            due = 0.0 if self._closed else self._due()
+            if not due:
+                return  # a commit SQLite fsync'd came first
+            if time.monotonic() < due:
+                self._timer = self._loop.call_at(due, self._fire)
                 return
-            self._last = 0.0
+            self._first = self._last = 0.0
         with contextlib.suppress(RuntimeError):  # shut down: the daemon is stopping
             self._pool.submit(self._flush)
 
     def _flush(self) -> None:
         try:
             fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                log.warning("wal_flush_failed", path=self._path, error=str(exc))
             return  # no WAL (yet, or any more): nothing to make durable
         try:
             os.fdatasync(fd)
             self.flushes += 1
-        except OSError:
-            pass  # the next fsync'd commit syncs the WAL itself
+        except OSError as exc:  # the next fsync'd commit syncs the WAL itself
+            log.warning("wal_flush_failed", path=self._path, error=str(exc))
         finally:
             os.close(fd)
