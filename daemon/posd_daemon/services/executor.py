@@ -233,13 +233,12 @@ class WalFlusher:
         return min(self._last + self._quiet_s, self._first + self.MAX_DELAY_QUIETS * self._quiet_s)
 
     def _arm(self) -> None:
-        with self._lock:
-            due = 0.0 if self._closed else self._due()
-        if self._timer is None and due:
-            # the loop's clock is time.monotonic(), the clock of _last
-            self._timer = self._loop.call_at(due, self._fire)
+        if self._timer is None:
+            self._fire()  # not due yet: it sets the timer
 
     def _fire(self) -> None:
+        """On the loop: flushes if due, else waits until it is (the loop's clock is
+        time.monotonic(), the clock of the commit times)."""
         self._timer = None
         with self._lock:
             due = 0.0 if self._closed else self._due()
