@@ -6,6 +6,8 @@ import asyncio
 import os
 import sqlite3
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -22,7 +24,7 @@ from posd.v1 import (
 
 from posd_daemon import __version__
 from posd_daemon.api import convert
-from posd_daemon.api.runtime import Context, Runtime, bearer_token
+from posd_daemon.api.runtime import Context, Runtime, bearer_token, request_digest
 from posd_daemon.api.sale_rpcs import CatalogRpcs, SaleRpcs
 from posd_daemon.api.settle_rpcs import SettleRpcs
 
@@ -31,14 +33,55 @@ if TYPE_CHECKING:
 from posd_daemon.domain.errors import DomainError, invalid
 from posd_daemon.domain.operators import Operator
 from posd_daemon.domain.sale import Sale, SaleState
+from posd_daemon.domain.text import check_code
 from posd_daemon.services import paging
 from posd_daemon.services.catalog import CatalogCommands
-from posd_daemon.services.executor import Tx
-from posd_daemon.services.fiscal import FiscalGateway, Signer
+from posd_daemon.services.executor import Abandoned, Speculation, Tx
+from posd_daemon.services.fiscal import FinishSigner, FiscalGateway, Signer
 from posd_daemon.services.sales import LineAdded, SaleCommands, receipt_counter
 from posd_daemon.store import fiscal as fstore
+from posd_daemon.store import idempotency as idempotency_store
 from posd_daemon.store import journal, outbox
 from posd_daemon.store import sales as sale_store
+
+#: How long a post run ahead waits for its PostSale before it gives the database back.
+POST_AHEAD_TTL_S = 1.0
+
+
+@dataclass(frozen=True)
+class _PostClaim:
+    """What a post run ahead needs from the PostSale that claims it."""
+
+    sign: Signer
+    #: the TSE's wait, when the signature was asked for at the claim already
+    signed: Callable[[], fstore.SaleTse | None] | None
+    request_id: str
+    digest: str
+    now: datetime
+
+
+#: Line kinds a post run ahead covers (see SaleCommands.redate_post).
+_AHEAD_KINDS = (sale_pb2.LINE_KIND_GOODS, sale_pb2.LINE_KIND_DISCOUNT)
+
+
+def _runs_ahead(sale: sale_pb2.Sale) -> bool:
+    """A post is run ahead for an open, fully paid plain sale: goods and discounts, no
+    serial numbers, no vouchers, not a reversal."""
+    return (
+        sale.state == sale_pb2.SALE_STATE_OPEN
+        and sale.total.amount_minor > 0
+        and sale.open_amount.amount_minor == 0
+        and not sale.reverses_sale_id
+        and all(
+            ln.kind in _AHEAD_KINDS and not ln.serial_number and not ln.voucher_code
+            for ln in sale.lines
+        )
+    )
+
+
+def _post_key(sale_id: str, op: Operator) -> str:
+    """A post run ahead is claimed only by a PostSale of the same sale and operator."""
+    return f"post:{sale_id}:{op.operator_id}"
 
 
 class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
@@ -263,11 +306,140 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         finally:
             self.sales.posting.discard(sale_id)
 
+    def post_ahead(self, paid: sale_pb2.Sale, op: Operator) -> None:
+        """A payment made the sale postable: its post runs now, in a transaction parked on
+        the database thread once its checks, receipt number, sale row, stock levels and
+        jobs are written, for the PostSale that usually follows (claimed by :meth:`_post`,
+        which hands the receipt to the TSE at once and then only waits for the dated
+        rows, the signature and the commit). Anything else that needs the database thread
+        first, or POST_AHEAD_TTL_S without that PostSale, rolls it back: nothing of it was
+        ever visible. At its claim it takes the call's time (SaleCommands.redate_post)."""
+        if not _runs_ahead(paid):
+            return
+        sale_id = paid.sale_id
+        starting = self.fiscal.pending_start(sale_id)
+        if starting is None:
+            self._run_post_ahead(sale_id, op)
+        else:  # its write would roll the run-ahead back: run ahead once it is done
+            starting.add_done_callback(lambda _: self._run_post_ahead(sale_id, op))
+
+    def _run_post_ahead(self, sale_id: str, op: Operator) -> None:
+        if sale_id in self.sales.posting:
+            return  # its PostSale came first
+
+        def work(tx: Tx, spec: Speculation[_PostClaim]) -> sale_pb2.PostSaleResponse:
+            built: list[sale_pb2.Sale] = []
+            offer: list[str] = []
+
+            def sign(conn: sqlite3.Connection, data: str) -> Callable[[], fstore.SaleTse | None]:
+                offer.append(data)  # the receipt: the claim may hand it to the TSE at once
+
+                def wait() -> fstore.SaleTse | None:
+                    claim = spec.park()  # claimed already: returns at once
+                    if claim.signed is not None:
+                        return claim.signed()
+                    return claim.sign(conn, data)()
+
+                return wait
+
+            def ahead() -> datetime:
+                claim = spec.park(offer[0] if offer else None)
+                post_time = convert.timestamp(claim.now)
+                if built and post_time is not None:  # the answer was built ahead
+                    built[0].post_time.CopyFrom(post_time)
+                return claim.now
+
+            result = self.sales.post_signed(
+                tx,
+                op,
+                sale_id,
+                sign,
+                while_signing=lambda sale: built.append(convert.sale_to_pb(sale)),
+                ahead=ahead,
+            )
+            claim = spec.park()  # claimed: returns at once
+            response = self._post_response(result, built)
+            idempotency_store.store(
+                tx.conn,
+                claim.request_id,
+                "PostSale",
+                claim.digest,
+                response.SerializeToString(deterministic=True),
+                claim.now,
+            )
+            return response
+
+        spec = self.rt.db.speculate(_post_key(sale_id, op), work, POST_AHEAD_TTL_S)
+        if spec.result is not None:
+            spec.result.add_done_callback(lambda f: self._count_ahead(spec, f))
+
+    def _count_ahead(self, spec: Speculation[_PostClaim], done: asyncio.Future[object]) -> None:
+        failure = None if done.cancelled() else done.exception()
+        if failure is None:
+            outcome = "claimed"
+        elif isinstance(failure, Abandoned):
+            outcome = "abandoned"
+        else:
+            outcome = "failed" if spec.parked else "refused"
+        self.rt.metrics.posts_ahead.labels(outcome).inc()
+
+    def _post_response(
+        self, r: tuple[Sale, fstore.SaleTse | None], built: list[sale_pb2.Sale]
+    ) -> sale_pb2.PostSaleResponse:
+        sale, row = r
+        if not built:
+            return sale_pb2.PostSaleResponse(sale=convert.sale_to_pb(sale, row))
+        message = built[0]
+        if row is not None and row.state != fstore.STARTED:
+            message.tse.CopyFrom(convert.tse_to_pb(row))
+        return sale_pb2.PostSaleResponse(sale=message)
+
+    async def _claim_post(
+        self, request: sale_pb2.PostSaleRequest, op: Operator, sign: Signer
+    ) -> sale_pb2.PostSaleResponse | None:
+        """The post run ahead for this sale (see :meth:`post_ahead`), claimed and
+        completed; None: there is none to claim, and the usual post runs."""
+        if request.change_currency_code:
+            return None
+        try:
+            check_code(request.request_id, "request_id")
+        except DomainError:
+            return None
+        request_id = request.request_id
+        if self.rt.db.read_now(lambda c: idempotency_store.lookup(c, request_id)) is not None:
+            return None  # a repeat (or a reuse): the usual path answers it
+        digest = request_digest(request)
+        now = self.rt.clock()
+
+        def make(offer: str | None) -> _PostClaim:
+            # parked at the wait for the signature (offering its processData): the TSE
+            # starts signing right here, while the database thread wakes up
+            early = (
+                sign(None, offer) if offer is not None and isinstance(sign, FinishSigner) else None
+            )
+            return _PostClaim(sign, early, request_id, digest, now)
+
+        spec = self.rt.db.claim_speculation(_post_key(request.sale_id, op), make)
+        if spec is None or spec.result is None:
+            return None
+        try:
+            response: sale_pb2.PostSaleResponse = await spec.result
+        except Abandoned:
+            return None
+        except Exception:
+            if spec.parked:
+                raise
+            return None  # refused before it parked: the usual post gives the answer
+        return response
+
     async def _post(
         self, request: sale_pb2.PostSaleRequest, op: Operator, sign: Signer
     ) -> sale_pb2.PostSaleResponse:
         """Validation, the TSE finish signature and the post: one transaction. The answer
         is built while the TSE signs; only its fiscal part waits for the signature."""
+        claimed = await self._claim_post(request, op, sign)
+        if claimed is not None:
+            return claimed
         built: list[sale_pb2.Sale] = []
 
         def post(tx: Tx) -> tuple[Sale, fstore.SaleTse | None]:
@@ -281,16 +453,13 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                 while_signing=lambda sale: built.append(convert.sale_to_pb(sale)),
             )
 
-        def encode(r: tuple[Sale, fstore.SaleTse | None]) -> sale_pb2.PostSaleResponse:
-            sale, row = r
-            if not built:
-                return sale_pb2.PostSaleResponse(sale=convert.sale_to_pb(sale, row))
-            message = built[0]
-            if row is not None and row.state != fstore.STARTED:
-                message.tse.CopyFrom(convert.tse_to_pb(row))
-            return sale_pb2.PostSaleResponse(sale=message)
-
-        return await self.rt.mutate("PostSale", request, post, encode, sale_pb2.PostSaleResponse)
+        return await self.rt.mutate(
+            "PostSale",
+            request,
+            post,
+            lambda r: self._post_response(r, built),
+            sale_pb2.PostSaleResponse,
+        )
 
     async def CancelSale(
         self, request: sale_pb2.CancelSaleRequest, context: Context

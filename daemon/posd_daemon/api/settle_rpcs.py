@@ -33,6 +33,8 @@ class SettleRpcs:
 
     #: defined by SaleRpcs (publishes sale events)
     _notify: Callable[..., None]
+    #: defined by SaleServicer (runs a post ahead)
+    post_ahead: Callable[[sale_pb2.Sale, Operator], None]
     #: the other registers of the store (None: this register stands alone)
     link: StoreLink | None = None
 
@@ -54,6 +56,8 @@ class SettleRpcs:
             sale = getattr(response, "sale", None)
             if sale is not None and event:
                 self._notify(event, sale, op)
+            if method == "AddPayment" and sale is not None:
+                self.post_ahead(sale, op)
             return response
 
         return await self.rt.call(context, method, request, run)

@@ -30,6 +30,7 @@ class Metrics:
     rpc_seconds: Histogram
     sales_posted: Counter
     post_seconds: Histogram
+    posts_ahead: Counter
     outbox_pending: Gauge
     outbox_failures: Counter
     tse_seconds: Histogram
@@ -60,6 +61,13 @@ class Metrics:
                 "posd_post_duration_seconds",
                 "PostSale latency (call to commit)",
                 buckets=_LATENCY_BUCKETS,
+                registry=reg,
+            ),
+            posts_ahead=Counter(
+                "posd_posts_ahead",
+                "Posts run ahead of their PostSale, by outcome (claimed: by its PostSale;"
+                " abandoned: rolled back unclaimed; refused: its checks refused it)",
+                ["outcome"],
                 registry=reg,
             ),
             outbox_pending=Gauge(

@@ -9,18 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 from posd_daemon.ops import logging as plog
 from posd_daemon.store.database import transaction
 
 T = TypeVar("T")
+C = TypeVar("C")
 log = plog.get("posd.store")
 
 
@@ -33,6 +35,66 @@ class Tx:
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         self._after.append(fn)
+
+
+#: how long background writes stay out of the way once a speculation ended
+AFTER_SPECULATION_S = 0.002
+
+
+class Abandoned(Exception):
+    """A speculative transaction was given up before it was claimed: it rolled back."""
+
+
+class Speculation(Generic[C]):
+    """Work run ahead on the database thread inside a transaction of its own, which parks
+    (:meth:`park`) at the point where it needs something only a later call brings: that
+    call claims it (:meth:`claim`) with what it needs, and it goes on and commits. Any
+    other use of the database thread abandons it first: it then rolls back (nothing of it
+    was ever visible) and the thread is free. ``result`` is the transaction's outcome."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self._cond = threading.Condition()
+        self._state = "running"
+        self._claim: C | None = None
+        self._offer: Any = None
+        #: it reached the park point (False: it failed before, e.g. a check refused)
+        self.parked = False
+        self.result: asyncio.Future[Any] | None = None
+
+    def park(self, offer: Any = None) -> C:
+        """On the database thread, inside the transaction: waits for the claim. ``offer``
+        is shown to the claimer (what it may start ahead of the work going on)."""
+        with self._cond:
+            self.parked = True
+            self._offer = offer
+            while self._state == "running":
+                self._cond.wait()
+            if self._state != "claimed" or self._claim is None:
+                raise Abandoned(self.key)
+            return self._claim
+
+    def claim(self, make: Callable[[Any], C]) -> bool:
+        """Claims the work with ``make(offer)``: ``offer`` is what the parked work offered
+        (None: not parked yet). False: it was abandoned already."""
+        with self._cond:
+            if self._state != "running":
+                return False
+            self._claim = make(self._offer)
+            self._state = "claimed"
+            self._cond.notify_all()
+            return True
+
+    def abandon(self) -> None:
+        with self._cond:
+            if self._state == "running":
+                self._state = "abandoned"
+                self._cond.notify_all()
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # an abandoned speculation's Abandoned is expected
 
 
 class DbExecutor:
@@ -54,10 +116,18 @@ class DbExecutor:
         #: store.open_sale_sync = "normal": open-sale edits commit without fsync
         self.relaxed_edits = False
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posd-db")
+        #: reads on the pool reader connection run on a thread of their own: they never
+        #: wait for a write (nor for a speculation parked on the database thread)
+        self._read_pool = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="posd-db-read")
+            if pool_reader is not None
+            else None
+        )
         self._lock = threading.Lock()
         #: the writer connection's synchronous mode: FULL (True) or NORMAL (relaxed edits)
         self._sync_full = True
         self._flusher: WalFlusher | None = None
+        self._speculation: Speculation[Any] | None = None
 
     def flush_relaxed_when_quiet(self, quiet_s: float) -> None:
         """Makes relaxed commits durable in the background once the writer has been quiet
@@ -66,10 +136,40 @@ class DbExecutor:
         main = self._conn.execute("PRAGMA database_list").fetchone()[2]
         self._flusher = WalFlusher(f"{main}-wal", quiet_s, asyncio.get_running_loop())
 
+    def speculate(
+        self, key: str, fn: Callable[[Tx, Speculation[C]], T], ttl_s: float
+    ) -> Speculation[C]:
+        """Runs ``fn`` ahead in a transaction on the database thread (see
+        :class:`Speculation`); abandoned when not claimed within ``ttl_s``. On the loop."""
+        self.abandon_speculation()
+        loop = asyncio.get_running_loop()
+        spec: Speculation[C] = Speculation(key)
+        work = functools.partial(self.write_sync, lambda tx: fn(tx, spec))
+        spec.result = loop.run_in_executor(self._pool, work)
+        spec.result.add_done_callback(_retrieve)
+        loop.call_later(ttl_s, spec.abandon)
+        self._speculation = spec
+        return spec
+
+    def claim_speculation(self, key: str, make: Callable[[Any], Any]) -> Speculation[Any] | None:
+        """The speculation for ``key``, now claimed (see :meth:`Speculation.claim`);
+        None: there is none."""
+        spec = self._speculation
+        if spec is None or spec.key != key:
+            return None
+        self._speculation = None
+        return spec if spec.claim(make) else None
+
+    def abandon_speculation(self) -> None:
+        spec, self._speculation = self._speculation, None
+        if spec is not None:
+            spec.abandon()
+
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
-        if self._pool_reader is not None:
-            return await loop.run_in_executor(self._pool, fn, self._pool_reader)
+        if self._pool_reader is not None and self._read_pool is not None:
+            return await loop.run_in_executor(self._read_pool, fn, self._pool_reader)
+        self.abandon_speculation()
         # on the writer's connection only under the lock: a relaxed write may run on the
         # loop thread meanwhile, and a read must neither interleave with it nor see it
         # uncommitted
@@ -78,10 +178,25 @@ class DbExecutor:
     def read_now(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Runs a small read on the calling (event loop) thread. Committed data only."""
         if self._reader is None:
+            self.abandon_speculation()  # it holds the lock read_sync needs
             return self.read_sync(fn)
         return fn(self._reader)
 
-    async def write(self, fn: Callable[[Tx], T], *, durable: bool = True) -> T:
+    async def write(
+        self, fn: Callable[[Tx], T], *, durable: bool = True, background: bool = False
+    ) -> T:
+        """Runs ``fn`` in one transaction on the database thread. ``background``: work
+        that may wait (bookkeeping of printed jobs): it queues behind a parked
+        speculation instead of abandoning it."""
+        if not background:
+            self.abandon_speculation()
+        else:
+            spec = self._speculation
+            if spec is not None and spec.result is not None:
+                # wait for it (claimed and committed, or abandoned), then let the answer
+                # of the call that claimed it go out first
+                await asyncio.wait([spec.result])
+                await asyncio.sleep(AFTER_SPECULATION_S)
         loop = asyncio.get_running_loop()
         if durable or not self.relaxed_edits:
             return await loop.run_in_executor(self._pool, self.write_sync, fn)
@@ -145,7 +260,10 @@ class DbExecutor:
             return fn(self._conn)
 
     def close(self) -> None:
+        self.abandon_speculation()
         self._pool.shutdown(wait=True)
+        if self._read_pool is not None:
+            self._read_pool.shutdown(wait=True)
         if self._flusher is not None:
             self._flusher.close()
         self._conn.close()

@@ -73,6 +73,21 @@ def no_tse(conn: sqlite3.Connection, data: str) -> Callable[[], fstore.SaleTse |
     return lambda: None
 
 
+class FinishSigner:
+    """The signer of a sale's started TSE transaction: hands the receipt to the TSE thread.
+    It reads nothing from the connection, so a post run ahead may call it as soon as its
+    transaction is parked at the wait for the signature (see SaleServicer.post_ahead)."""
+
+    def __init__(self, gateway: FiscalGateway, started: fstore.SaleTse) -> None:
+        self._gateway = gateway
+        self._started = started
+
+    def __call__(
+        self, conn: sqlite3.Connection | None, data: str
+    ) -> Callable[[], fstore.SaleTse | None]:
+        return self._gateway._finish_now(self._started, data)
+
+
 class SignerStale(Exception):
     """The signer no longer fits (an outage opened or closed, the sale was resumed or got
     its first line meanwhile): nothing was signed or committed; get a new one and post
@@ -334,6 +349,10 @@ class FiscalGateway:
         # sales do not pile up here (ensure_started then reads the row)
         task.add_done_callback(lambda t: self._forget(sale_id, t))
 
+    def pending_start(self, sale_id: str) -> asyncio.Task[fstore.SaleTse | None] | None:
+        """The sale's TSE start still under way (it writes its row when done), if any."""
+        return self._starts.get(sale_id)
+
     def _forget(self, sale_id: str, task: asyncio.Task[fstore.SaleTse | None]) -> None:
         if self._starts.get(sale_id) is task:
             del self._starts[sale_id]
@@ -404,7 +423,7 @@ class FiscalGateway:
         started = await self.ensure_started(sale_id) if ask else None
         if started is None or started.transaction_number is None:
             return self._outage_signer(sale_id)
-        return lambda conn, data: self._finish_now(started, data)
+        return FinishSigner(self, started)
 
     async def signer_after_failure(
         self, exc: TseUnavailable, sale_id: str, operator_id: str

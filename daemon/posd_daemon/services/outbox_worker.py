@@ -122,14 +122,16 @@ class OutboxWorker:
                     failed = True
                     self._metrics.outbox_failures.labels(kind).inc()
                     log.warning("job_failed", job_id=job.job_id, kind=kind, error=str(exc))
-                    await self._db.write(self._failed(job, str(exc)), durable=False)
+                    await self._db.write(
+                        self._failed(job, str(exc)), durable=False, background=True
+                    )
                     break
                 # not fsync'd (like an open-sale edit), so that it never holds up the next
                 # sale's scans; the next fsync'd commit (a post, or _make_durable within
                 # SYNC_AFTER_S) makes it durable. Only a power loss before that brings
                 # the job back, which then repeats the print (at-least-once, as after a
                 # crash before this write).
-                await self._db.write(self._done(job), durable=False)
+                await self._db.write(self._done(job), durable=False, background=True)
                 self._durable_soon()
             pending = self._db.read_now(outbox.count_pending)
             self._metrics.outbox_pending.set(pending)
@@ -157,7 +159,8 @@ class OutboxWorker:
                     "INSERT INTO meta (key, value) VALUES ('outbox_synced_at', ?)"
                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                     (stamp,),
-                )
+                ),
+                background=True,
             )
         except sqlite3.Error as exc:  # the next post's commit makes them durable anyway
             log.warning("outbox_sync_failed", error=str(exc))

@@ -14,7 +14,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -160,6 +160,19 @@ def fiscal_record(row: fstore.SaleTse) -> dict[str, object]:
 
 
 _RECOVERED = "recovered_post:"
+
+#: The rows a post writes with its time before a post run ahead is claimed (see
+#: SaleCommands.redate_post); the register transaction comes from a trigger on the state.
+_REDATE_POST = (
+    "UPDATE sales SET posted_at = :new, updated_at = :new"
+    " WHERE sale_id = :sale AND posted_at = :old",
+    "UPDATE register_transactions SET recorded_at = :new"
+    " WHERE sale_id = :sale AND recorded_at = :old",
+    "UPDATE stock SET updated_at = :new WHERE updated_at = :old"
+    " AND (location_id, item_id, variant_id, lot) IN"
+    " (SELECT location_id, item_id, variant_id, lot FROM stock_moves WHERE sale_id = :sale)",
+    "UPDATE outbox SET created_at = :new WHERE ref = :sale AND created_at = :old",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1223,6 +1236,7 @@ class SaleCommands(SaleOps):
         change_currency: str = "",
         reversal_reason: str = "",
         while_signing: Callable[[Sale], None] | None = None,
+        ahead: Callable[[], datetime] | None = None,
     ) -> tuple[Sale, fstore.SaleTse | None]:
         """PostSale in ONE transaction: everything that could refuse the post is checked,
         then the TSE is handed the receipt and signs while the post's rows are written,
@@ -1231,7 +1245,11 @@ class SaleCommands(SaleOps):
         A negative total without its refund is refused (REFUND_REQUIRED) before anything
         is signed; balancing it is a change of its own, committed before the post.
         ``while_signing`` gets the posted sale (final but for its fiscal row) right before
-        the wait for the signature: work for the answer done while the TSE signs."""
+        the wait for the signature: work for the answer done while the TSE signs.
+
+        ``ahead``: the post runs ahead of its PostSale (SaleServicer.post_ahead): once the
+        receipt number and the sale row are written, ``ahead()`` waits for the call and
+        returns its time, which the post then takes (see :meth:`redate_post`)."""
         operator.require(Permission.SALE)
         sale = self._take(tx, sale_id)
         if self._lock_kind(sale_id) not in (None, "post"):
@@ -1250,7 +1268,7 @@ class SaleCommands(SaleOps):
         if signed_data is not None and receipt_process_data(sale) != signed_data:
             raise self._signed_lock(sale_id)  # e.g. another change currency
         with sale.frozen_totals():
-            fiscal = self._post_loaded(tx, sale, None, sign, plan, while_signing)
+            fiscal = self._post_loaded(tx, sale, None, sign, plan, while_signing, ahead)
         if sale.reverses_sale_id:
             self.journal_reversal(tx, operator, sale, reversal_reason)
         return sale, fiscal
@@ -1270,6 +1288,7 @@ class SaleCommands(SaleOps):
         sign: Signer | None = None,
         plan: StockPlan | None = None,
         while_signing: Callable[[Sale], None] | None = None,
+        ahead: Callable[[], datetime] | None = None,
     ) -> fstore.SaleTse | None:
         conn = tx.conn
         sale.check_postable()
@@ -1315,18 +1334,7 @@ class SaleCommands(SaleOps):
                 )
             else:
                 stock_store.add(conn, key, delta, now)
-            stock_store.record_move(
-                conn,
-                key,
-                delta,
-                reason="SALE" if delta < 0 else "RETURN",
-                when=now,
-                serial=serial,
-                sale_id=sale.sale_id,
-                operator_id=sale.operator_id,
-            )
         if not sale.training:
-            self._drawer_entries(conn, sale, number, to_db(now))
             self.book_vouchers(conn, sale, now)
         if sale.cash_paid and not sale.training:
             outbox.enqueue(
@@ -1347,9 +1355,30 @@ class SaleCommands(SaleOps):
         )
         record = sale_record(sale)
         record.update(terms_record(sale))
+        if signed is not None and while_signing is not None:
+            while_signing(sale)
+        ran_at = now
+        if ahead is not None:
+            # run ahead: the PostSale that claims it dates the post; the append-only rows
+            # below are written with its time, the rows above are re-dated after them
+            now = ahead()
+        for key, delta, serial in moves:
+            stock_store.record_move(
+                conn,
+                key,
+                delta,
+                reason="SALE" if delta < 0 else "RETURN",
+                when=now,
+                serial=serial,
+                sale_id=sale.sale_id,
+                operator_id=sale.operator_id,
+            )
+        if not sale.training:
+            self._drawer_entries(conn, sale, number, to_db(now))
+        if now != ran_at:
+            self.redate_post(conn, sale, now)
+            record["posted_at"] = to_db(now)
         if signed is not None:
-            if while_signing is not None:
-                while_signing(sale)
             fiscal = signed()  # waits for the signature: the commit needs it stored
             if fiscal is not None and fiscal.state == fstore.SIGNED:
                 # from here on the TSE has finished the receipt: should this transaction
@@ -1374,6 +1403,20 @@ class SaleCommands(SaleOps):
         tx.after_commit(lambda: crashpoints.reached("post.after_commit"))
         tx.after_commit(self._on_outbox)
         return fiscal
+
+    def redate_post(self, conn: sqlite3.Connection, sale: Sale, when: datetime) -> None:
+        """A post run ahead of its PostSale wrote the sale row (and, by trigger, its
+        register transaction), the stock levels and its print and drawer jobs with the
+        time it ran; they take ``when``, the time of the call, instead. Its append-only
+        rows (stock moves, drawer entries, the journal) are written after the claim with
+        ``when`` already; call it after the stock moves (they find the stock rows)."""
+        if sale.posted_at is None or sale.posted_at == when:
+            return
+        args = {"old": to_db(sale.posted_at), "new": to_db(when), "sale": sale.sale_id}
+        for sql in _REDATE_POST:
+            conn.execute(sql, args)
+        sale.posted_at = when
+        sale.updated_at = when
 
     def _drawer_entries(
         self, conn: sqlite3.Connection, sale: Sale, number: int, stamp: str
