@@ -114,6 +114,7 @@ class Daemon:
         grace = self.config.api.grace_seconds if grace is None else grace
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        self.db.abandon_speculation()  # no PostSale can claim a post run ahead any more
         await self.outbox.stop()
         if self.scans is not None:
             await self.scans.stop()

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from posd_daemon.services.executor import Abandoned, DbExecutor, Speculation, Tx
+from posd_daemon.services.executor import (
+    BACKGROUND_WAIT_S,
+    Abandoned,
+    DbExecutor,
+    Speculation,
+    Tx,
+)
 from posd_daemon.store.database import connect, open_database
 
 
@@ -139,14 +145,25 @@ def test_unclaimed_it_rolls_back_after_its_time(tmp_path: Path) -> None:
     run(tmp_path, body)
 
 
-def test_reads_and_background_writes_leave_it_parked(tmp_path: Path) -> None:
+def test_a_read_on_the_database_thread_abandons_it_too(tmp_path: Path) -> None:
     async def body(db: DbExecutor, path: Path) -> None:
         await db.write(put("before", "0"))
         spec = db.speculate("k", ahead("k"), ttl_s=5)
         await parked(spec)
-        # a read on the database reader thread sees committed data and abandons nothing
+        # reads there keep the order of the thread: they never wait for a claim
         assert await asyncio.wait_for(db.read(lambda c: value(c, "before")), 5) == "0"
-        # bookkeeping that may wait queues behind it instead of abandoning it
+        assert spec.result is not None
+        with pytest.raises(Abandoned):
+            await spec.result
+
+    run(tmp_path, body)
+
+
+def test_background_work_gives_it_a_little_time_to_be_claimed(tmp_path: Path) -> None:
+    async def body(db: DbExecutor, path: Path) -> None:
+        spec = db.speculate("k", ahead("k"), ttl_s=5)
+        await parked(spec)
+        # printing's bookkeeping waits for the claim instead of abandoning it ...
         background = asyncio.ensure_future(db.write(put("done-mark", "1"), background=True))
         await asyncio.sleep(0.05)
         assert not background.done()
@@ -156,6 +173,18 @@ def test_reads_and_background_writes_leave_it_parked(tmp_path: Path) -> None:
         await asyncio.wait_for(background, 5)
         assert db.read_now(lambda c: value(c, "done-mark")) == "1"
         assert db.read_now(lambda c: value(c, "k-claim")) == "claimed"
+        # ... but not for long: unclaimed, it is abandoned after BACKGROUND_WAIT_S
+        again = db.speculate("k", ahead("k"), ttl_s=5)
+        await parked(again)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        text = await asyncio.wait_for(db.read(lambda c: value(c, "done-mark"), background=True), 5)
+        waited = loop.time() - t0
+        assert text == "1"
+        assert BACKGROUND_WAIT_S <= waited < 2.0  # far below the 5 s it could stay parked
+        assert again.result is not None
+        with pytest.raises(Abandoned):
+            await again.result
 
     run(tmp_path, body)
 

@@ -46,6 +46,9 @@ from posd_daemon.store import sales as sale_store
 
 #: How long a post run ahead waits for its PostSale before it gives the database back.
 POST_AHEAD_TTL_S = 1.0
+#: A post runs ahead only once its PostSale has not come this soon after the payment: a
+#: client that posts at once gets the usual post, without a run-ahead competing with it.
+POST_AHEAD_DELAY_S = 0.005
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,8 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         self.fiscal = fiscal
         #: Publishes sale events (customer display, scanner, SubscribeEvents).
         self.events = events
+        #: posts due to run ahead (see post_ahead), by sale
+        self._ahead: dict[str, asyncio.TimerHandle] = {}
 
     def _publish(self, kind: str, sale: sale_pb2.Sale, op_id: str, line_id: str = "") -> None:
         if self.events is not None:
@@ -247,6 +252,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         self, request: sale_pb2.PostSaleRequest, context: Context
     ) -> sale_pb2.PostSaleResponse:
         async def run() -> sale_pb2.PostSaleResponse:
+            self._not_ahead(request.sale_id)  # too soon to run ahead: the usual post
             op = await self.rt.operator(context)
             start = time.perf_counter()
             # no separate look for a repeated request_id: mutate() answers a repeat with the
@@ -314,9 +320,20 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         rows, the signature and the commit). Anything else that needs the database thread
         first, or POST_AHEAD_TTL_S without that PostSale, rolls it back: nothing of it was
         ever visible. At its claim it takes the call's time (SaleCommands.redate_post)."""
+        self._not_ahead(paid.sale_id)
         if not _runs_ahead(paid):
             return
-        sale_id = paid.sale_id
+        self._ahead[paid.sale_id] = asyncio.get_running_loop().call_later(
+            POST_AHEAD_DELAY_S, self._post_ahead_due, paid.sale_id, op
+        )
+
+    def _not_ahead(self, sale_id: str) -> None:
+        timer = self._ahead.pop(sale_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _post_ahead_due(self, sale_id: str, op: Operator) -> None:
+        del self._ahead[sale_id]
         starting = self.fiscal.pending_start(sale_id)
         if starting is None:
             self._run_post_ahead(sale_id, op)
@@ -329,21 +346,32 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
 
         def work(tx: Tx, spec: Speculation[_PostClaim]) -> sale_pb2.PostSaleResponse:
             built: list[sale_pb2.Sale] = []
-            offer: list[str] = []
+            receipt: list[str] = []
+            signing: list[Callable[[], fstore.SaleTse | None]] = []
+
+            def start(claim: _PostClaim) -> None:
+                # the TSE signs from the claim on (asked by the claim itself, when it came
+                # while this was parked), while the dated rows are written
+                if not signing:
+                    signed = claim.signed or claim.sign(tx.conn, receipt[0])
+                    signing.append(signed)
 
             def sign(conn: sqlite3.Connection, data: str) -> Callable[[], fstore.SaleTse | None]:
-                offer.append(data)  # the receipt: the claim may hand it to the TSE at once
+                receipt.append(data)  # the claim may hand it to the TSE at once
+                claim = spec.claimed()
+                if claim is not None:  # claimed before it got here: sign now, as usual
+                    start(claim)
 
                 def wait() -> fstore.SaleTse | None:
-                    claim = spec.park()  # claimed already: returns at once
-                    if claim.signed is not None:
-                        return claim.signed()
-                    return claim.sign(conn, data)()
+                    start(spec.park())  # claimed already: returns at once
+                    return signing[0]()
 
                 return wait
 
             def ahead() -> datetime:
-                claim = spec.park(offer[0] if offer else None)
+                claim = spec.park(receipt[0] if receipt else None)
+                if receipt:
+                    start(claim)
                 post_time = convert.timestamp(claim.now)
                 if built and post_time is not None:  # the answer was built ahead
                     built[0].post_time.CopyFrom(post_time)
@@ -369,7 +397,10 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             )
             return response
 
-        spec = self.rt.db.speculate(_post_key(sale_id, op), work, POST_AHEAD_TTL_S)
+        try:
+            spec = self.rt.db.speculate(_post_key(sale_id, op), work, POST_AHEAD_TTL_S)
+        except RuntimeError:  # the database thread is shut down: the daemon is stopping
+            return
         if spec.result is not None:
             spec.result.add_done_callback(lambda f: self._count_ahead(spec, f))
 

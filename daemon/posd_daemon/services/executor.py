@@ -37,7 +37,9 @@ class Tx:
         self._after.append(fn)
 
 
-#: how long background writes stay out of the way once a speculation ended
+#: how long background work (see DbExecutor.write) waits for a parked speculation to be
+#: claimed before it abandons it, and stays out of the way once it ended
+BACKGROUND_WAIT_S = 0.2
 AFTER_SPECULATION_S = 0.002
 
 
@@ -73,6 +75,11 @@ class Speculation(Generic[C]):
             if self._state != "claimed" or self._claim is None:
                 raise Abandoned(self.key)
             return self._claim
+
+    def claimed(self) -> C | None:
+        """The claim, if it was claimed already (never waits)."""
+        with self._cond:
+            return self._claim if self._state == "claimed" else None
 
     def claim(self, make: Callable[[Any], C]) -> bool:
         """Claims the work with ``make(offer)``: ``offer`` is what the parked work offered
@@ -116,13 +123,6 @@ class DbExecutor:
         #: store.open_sale_sync = "normal": open-sale edits commit without fsync
         self.relaxed_edits = False
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posd-db")
-        #: reads on the pool reader connection run on a thread of their own: they never
-        #: wait for a write (nor for a speculation parked on the database thread)
-        self._read_pool = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="posd-db-read")
-            if pool_reader is not None
-            else None
-        )
         self._lock = threading.Lock()
         #: the writer connection's synchronous mode: FULL (True) or NORMAL (relaxed edits)
         self._sync_full = True
@@ -160,16 +160,32 @@ class DbExecutor:
         self._speculation = None
         return spec if spec.claim(make) else None
 
+    async def _make_way(self, background: bool) -> None:
+        """Before work on the database thread: a parked speculation is abandoned (it
+        holds the thread), or for background work waited for a little first."""
+        spec = self._speculation
+        if spec is None:
+            return
+        if background and spec.result is not None:
+            # claimed and committed meanwhile, or abandoned; then the answer of the call
+            # that claimed it goes out first
+            await asyncio.wait([spec.result], timeout=BACKGROUND_WAIT_S)
+            await asyncio.sleep(AFTER_SPECULATION_S)
+        if self._speculation is spec:
+            self.abandon_speculation()
+
     def abandon_speculation(self) -> None:
         spec, self._speculation = self._speculation, None
         if spec is not None:
             spec.abandon()
 
-    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def read(self, fn: Callable[[sqlite3.Connection], T], *, background: bool = False) -> T:
+        """Runs ``fn`` on the database thread, after every write queued before it.
+        ``background``: see :meth:`write`."""
+        await self._make_way(background)
         loop = asyncio.get_running_loop()
-        if self._pool_reader is not None and self._read_pool is not None:
-            return await loop.run_in_executor(self._read_pool, fn, self._pool_reader)
-        self.abandon_speculation()
+        if self._pool_reader is not None:
+            return await loop.run_in_executor(self._pool, fn, self._pool_reader)
         # on the writer's connection only under the lock: a relaxed write may run on the
         # loop thread meanwhile, and a read must neither interleave with it nor see it
         # uncommitted
@@ -186,17 +202,9 @@ class DbExecutor:
         self, fn: Callable[[Tx], T], *, durable: bool = True, background: bool = False
     ) -> T:
         """Runs ``fn`` in one transaction on the database thread. ``background``: work
-        that may wait (bookkeeping of printed jobs): it queues behind a parked
-        speculation instead of abandoning it."""
-        if not background:
-            self.abandon_speculation()
-        else:
-            spec = self._speculation
-            if spec is not None and spec.result is not None:
-                # wait for it (claimed and committed, or abandoned), then let the answer
-                # of the call that claimed it go out first
-                await asyncio.wait([spec.result])
-                await asyncio.sleep(AFTER_SPECULATION_S)
+        that may wait a little (the outbox's printing and bookkeeping): it gives a parked
+        speculation up to BACKGROUND_WAIT_S to be claimed before abandoning it."""
+        await self._make_way(background)
         loop = asyncio.get_running_loop()
         if durable or not self.relaxed_edits:
             return await loop.run_in_executor(self._pool, self.write_sync, fn)
@@ -262,8 +270,6 @@ class DbExecutor:
     def close(self) -> None:
         self.abandon_speculation()
         self._pool.shutdown(wait=True)
-        if self._read_pool is not None:
-            self._read_pool.shutdown(wait=True)
         if self._flusher is not None:
             self._flusher.close()
         self._conn.close()

@@ -189,7 +189,7 @@ class OutboxWorker:
             await loop.run_in_executor(self._pools[kind], self._drawer.open)
             log.info("drawer_kicked", job_id=job.job_id, receipt_number=job.receipt_number)
             return
-        document = await self._db.read(lambda c: self._render(c, job))
+        document = await self._db.read(lambda c: self._render(c, job), background=True)
         await loop.run_in_executor(self._pools[kind], self._printer.print_document, document)
         crashpoints.reached("print.after_device")
         log.info("printed", job_id=job.job_id, receipt_number=job.receipt_number)

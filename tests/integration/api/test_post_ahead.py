@@ -10,9 +10,11 @@ import sqlite3
 import time
 from datetime import UTC, datetime
 
+import pytest
 from posd.client import PosdClient, new_request_id
 from posd.v1 import common_pb2, sale_pb2
 
+from posd_daemon.api import servicers
 from posd_daemon.store import journal
 from tests.conftest import Running
 
@@ -42,6 +44,12 @@ def started(running: Running, sale_id: str) -> None:
                 return
         time.sleep(0.01)
     raise AssertionError("the TSE transaction was never started")
+
+
+def hand_over() -> None:
+    """The customer hands over the money: longer than a post waits before running ahead
+    (a PostSale right after the payment gets the usual post)."""
+    time.sleep(0.2)
 
 
 def sale_of_one(running: Running, pos: PosdClient, item_id: str = "A") -> str:
@@ -85,7 +93,8 @@ def test_a_post_run_ahead_is_dated_by_its_postsale_everywhere(
     started(running, sale.sale_id)
     before = outcomes(running)
     pos.add_payment(sale.sale_id, CASH, 500)  # paid in full (with change): runs ahead
-    time.sleep(0.3)  # the cashier hands over the change
+    hand_over()
+    time.sleep(0.1)  # and gets the change
     seen = stamps(str(running.config.database_path))
     called = datetime.now(UTC)
     posted = pos.post_sale(sale.sale_id)
@@ -129,10 +138,12 @@ def test_a_change_after_the_payment_rolls_the_run_ahead_back(
     sale_id = sale_of_one(running, pos)
     before = outcomes(running)
     pos.add_payment(sale_id, CASH, 199)  # exactly paid: runs ahead
+    hand_over()
     # the customer takes one more thing: the edit needs the database, the run-ahead yields
     more = pos.add_line(sale_id, item_id="B").sale
     assert more.open_amount.amount_minor == 89
     pos.add_payment(sale_id, CASH, 100)  # paid again: runs ahead again
+    hand_over()
     posted = pos.post_sale(sale_id)
     after = outcomes(running)
     assert after["abandoned"] == before["abandoned"] + 1, after
@@ -159,6 +170,7 @@ def test_a_repeated_postsale_gets_the_first_answer_of_a_post_run_ahead(
     seed(pos)
     sale_id = sale_of_one(running, pos)
     pos.add_payment(sale_id, CASH, 200)
+    hand_over()
     before = outcomes(running)
     first = pos.post_sale(sale_id, request_id="post-ahead-repeat-1")
     assert outcomes(running)["claimed"] == before["claimed"] + 1
@@ -177,6 +189,7 @@ def test_only_the_operator_who_took_the_payment_claims_it(
     sale_id = sale_of_one(running, pos)
     before = outcomes(running)
     pos.add_payment(sale_id, CASH, 199)
+    hand_over()
     with running.client("2", "0000", open_shift=False) as other:
         posted = other.post_sale(sale_id)  # the usual post, after a rollback
     after = outcomes(running)
@@ -191,6 +204,7 @@ def test_sales_it_does_not_cover_post_as_usual(running: Running, pos: PosdClient
     before = outcomes(running)
     pos.add_payment(sale_id, CASH, 100)  # not paid in full: nothing runs ahead
     pos.add_payment(sale_id, CASH, 150)
+    hand_over()
     request = sale_pb2.PostSaleRequest(  # with a change currency: not covered
         request_id=new_request_id(), sale_id=sale_id, change_currency_code="EUR"
     )
@@ -199,3 +213,19 @@ def test_sales_it_does_not_cover_post_as_usual(running: Running, pos: PosdClient
     after = outcomes(running)
     assert after["claimed"] == before["claimed"]
     assert after["abandoned"] == before["abandoned"] + 1  # the one after the second payment
+
+
+def test_a_postsale_right_after_the_payment_gets_the_usual_post(
+    running: Running, pos: PosdClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "right after" made certain on a slow machine: the delay is long (the daemon runs
+    # in this process); the PostSale comes well within it
+    monkeypatch.setattr(servicers, "POST_AHEAD_DELAY_S", 1.0)
+    seed(pos)
+    sale_id = sale_of_one(running, pos)
+    before = outcomes(running)
+    pos.add_payment(sale_id, CASH, 199)
+    posted = pos.post_sale(sale_id)  # within POST_AHEAD_DELAY_S: nothing ran ahead
+    assert posted.state == sale_pb2.SALE_STATE_POSTED
+    time.sleep(1.2)  # past the delay: the cancelled run-ahead stays cancelled
+    assert outcomes(running) == before
