@@ -230,3 +230,22 @@ def test_closing_abandons_a_parked_speculation(tmp_path: Path) -> None:
             assert value(check, "k") is None
 
     asyncio.run(main())
+
+
+def test_a_claim_that_fails_leaves_nothing_parked(tmp_path: Path) -> None:
+    async def body(db: DbExecutor, path: Path) -> None:
+        spec = db.speculate("k", ahead("k"), ttl_s=60)
+        await parked(spec)
+
+        def broken(offer: object) -> str:
+            raise RuntimeError("the claimer failed")
+
+        with pytest.raises(RuntimeError):
+            db.claim_speculation("k", broken)
+        assert spec.result is not None
+        with pytest.raises(Abandoned):  # rolled back at once, not after the 60 s
+            await asyncio.wait_for(spec.result, 5)
+        await asyncio.wait_for(db.write(put("after", "1")), 5)
+        assert db.read_now(lambda c: value(c, "k")) is None
+
+    run(tmp_path, body)

@@ -87,9 +87,15 @@ class Speculation(Generic[C]):
         with self._cond:
             if self._state != "running":
                 return False
-            self._claim = make(self._offer)
-            self._state = "claimed"
-            self._cond.notify_all()
+            try:
+                self._claim = make(self._offer)
+            except BaseException:
+                self._state = "abandoned"  # never left parked without a claimer
+                raise
+            finally:
+                if self._state == "running":
+                    self._state = "claimed"
+                self._cond.notify_all()
             return True
 
     def abandon(self) -> None:
