@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from posd_daemon.api.device_servicer import SaleEvents
 from posd_daemon.domain.errors import DomainError, invalid
 from posd_daemon.domain.operators import Operator
-from posd_daemon.domain.sale import Sale, SaleState
+from posd_daemon.domain.sale import LineKind, Sale, SaleState
 from posd_daemon.domain.text import check_code
 from posd_daemon.services import paging
 from posd_daemon.services.catalog import CatalogCommands
@@ -82,6 +82,14 @@ def _runs_ahead(sale: sale_pb2.Sale) -> bool:
     )
 
 
+def _sale_runs_ahead(sale: Sale) -> bool:
+    """:func:`_runs_ahead` on the sale as its post loaded it (checked before it parks)."""
+    return not sale.reverses_sale_id and all(
+        ln.kind in (LineKind.GOODS, LineKind.DISCOUNT) and not ln.serial and not ln.voucher_code
+        for ln in sale.lines
+    )
+
+
 def _post_key(sale_id: str, op: Operator) -> str:
     """A post run ahead is claimed only by a PostSale of the same sale and operator."""
     return f"post:{sale_id}:{op.operator_id}"
@@ -100,8 +108,9 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         self.fiscal = fiscal
         #: Publishes sale events (customer display, scanner, SubscribeEvents).
         self.events = events
-        #: posts due to run ahead (see post_ahead), by sale
-        self._ahead: dict[str, asyncio.TimerHandle] = {}
+        #: posts due to run ahead (see post_ahead), by sale: the timer, or a marker while
+        #: the run-ahead waits for the sale's TSE start
+        self._ahead: dict[str, asyncio.TimerHandle | object] = {}
 
     def _publish(self, kind: str, sale: sale_pb2.Sale, op_id: str, line_id: str = "") -> None:
         if self.events is not None:
@@ -328,17 +337,29 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         )
 
     def _not_ahead(self, sale_id: str) -> None:
-        timer = self._ahead.pop(sale_id, None)
-        if timer is not None:
-            timer.cancel()
+        """Cancels the sale's run-ahead still to come (its timer, or its wait for the
+        sale's TSE start)."""
+        pending = self._ahead.pop(sale_id, None)
+        if isinstance(pending, asyncio.TimerHandle):
+            pending.cancel()
 
     def _post_ahead_due(self, sale_id: str, op: Operator) -> None:
-        del self._ahead[sale_id]
         starting = self.fiscal.pending_start(sale_id)
         if starting is None:
+            del self._ahead[sale_id]
             self._run_post_ahead(sale_id, op)
-        else:  # its write would roll the run-ahead back: run ahead once it is done
-            starting.add_done_callback(lambda _: self._run_post_ahead(sale_id, op))
+            return
+        # its write would roll the run-ahead back: run ahead once it is done, unless a
+        # change of the sale (or its PostSale) cancelled this meanwhile
+        waiting = object()
+        self._ahead[sale_id] = waiting
+
+        def started(_: object) -> None:
+            if self._ahead.get(sale_id) is waiting:
+                del self._ahead[sale_id]
+                self._run_post_ahead(sale_id, op)
+
+        starting.add_done_callback(started)
 
     def _run_post_ahead(self, sale_id: str, op: Operator) -> None:
         if sale_id in self.sales.posting:
@@ -368,7 +389,9 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
 
                 return wait
 
-            def ahead() -> datetime:
+            def ahead(sale: Sale) -> datetime:
+                if not _sale_runs_ahead(sale):  # changed since the payment: roll back
+                    raise Abandoned(f"sale {sale_id} is no plain sale any more")
                 claim = spec.park(receipt[0] if receipt else None)
                 if receipt:
                     start(claim)

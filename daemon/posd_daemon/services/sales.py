@@ -1236,7 +1236,7 @@ class SaleCommands(SaleOps):
         change_currency: str = "",
         reversal_reason: str = "",
         while_signing: Callable[[Sale], None] | None = None,
-        ahead: Callable[[], datetime] | None = None,
+        ahead: Callable[[Sale], datetime] | None = None,
     ) -> tuple[Sale, fstore.SaleTse | None]:
         """PostSale in ONE transaction: everything that could refuse the post is checked,
         then the TSE is handed the receipt and signs while the post's rows are written,
@@ -1248,8 +1248,8 @@ class SaleCommands(SaleOps):
         the wait for the signature: work for the answer done while the TSE signs.
 
         ``ahead``: the post runs ahead of its PostSale (SaleServicer.post_ahead): once the
-        receipt number and the sale row are written, ``ahead()`` waits for the call and
-        returns its time, which the post then takes (see :meth:`redate_post`)."""
+        receipt number and the sale row are written, ``ahead(sale)`` waits for the call
+        and returns its time, which the post then takes (see :meth:`redate_post`)."""
         operator.require(Permission.SALE)
         sale = self._take(tx, sale_id)
         if self._lock_kind(sale_id) not in (None, "post"):
@@ -1288,7 +1288,7 @@ class SaleCommands(SaleOps):
         sign: Signer | None = None,
         plan: StockPlan | None = None,
         while_signing: Callable[[Sale], None] | None = None,
-        ahead: Callable[[], datetime] | None = None,
+        ahead: Callable[[Sale], datetime] | None = None,
     ) -> fstore.SaleTse | None:
         conn = tx.conn
         sale.check_postable()
@@ -1361,7 +1361,7 @@ class SaleCommands(SaleOps):
         if ahead is not None:
             # run ahead: the PostSale that claims it dates the post; the append-only rows
             # below are written with its time, the rows above are re-dated after them
-            now = ahead()
+            now = ahead(sale)
         for key, delta, serial in moves:
             stock_store.record_move(
                 conn,

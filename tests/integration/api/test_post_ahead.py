@@ -9,6 +9,7 @@ import re
 import sqlite3
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from posd.client import PosdClient, new_request_id
@@ -17,6 +18,7 @@ from posd.v1 import common_pb2, sale_pb2
 from posd_daemon.api import servicers
 from posd_daemon.store import journal
 from tests.conftest import Running
+from tests.integration.api import test_sale_part2 as part2
 
 CASH = common_pb2.PAYMENT_METHOD_CASH
 STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
@@ -229,3 +231,49 @@ def test_a_postsale_right_after_the_payment_gets_the_usual_post(
     assert posted.state == sale_pb2.SALE_STATE_POSTED
     time.sleep(1.2)  # past the delay: the cancelled run-ahead stays cancelled
     assert outcomes(running) == before
+
+
+def test_a_run_ahead_waiting_for_a_slow_tse_start_follows_the_sale(
+    running: Running, pos: PosdClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a TSE whose start takes long (a slow cloud TSE): the run-ahead waits for the start's
+    # write; the sale meanwhile becomes one a post never runs ahead for (a voucher sold)
+    part2.seed(pos)
+    gateway = running.daemon.gateway
+    assert gateway.tse is not None
+    start = gateway.tse.start_transaction
+
+    def slow_start(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(1.0)
+        return start(*args, **kwargs)
+
+    monkeypatch.setattr(gateway.tse, "start_transaction", slow_start)
+    sale_id = pos.create_sale().sale_id
+    pos.add_line(sale_id, item_id="COFFEE")  # its TSE start is under way for a second
+    before = outcomes(running)
+    paid = part2.pay(pos, sale_id, CASH, 899)  # plain and paid: due to run ahead
+    time.sleep(0.05)
+    assert gateway.pending_start(sale_id) is not None  # waiting for the start
+    pos.remove_payment(sale_id, paid.sale.payments[0].payment_id)
+    part2.call(
+        pos,
+        "AddVoucherLine",
+        sale_id=sale_id,
+        code="2900000000001",
+        action=sale_pb2.VOUCHER_ACTION_SELL,
+        voucher_code="GV-77",
+        amount=part2.money(1000),
+    )
+    part2.pay(pos, sale_id, CASH, 1899)  # paid again, but not a plain sale any more
+    for _ in range(500):
+        if gateway.pending_start(sale_id) is None:
+            break
+        time.sleep(0.01)
+    hand_over()
+    called = datetime.now(UTC)
+    posted = part2.post(pos, sale_id)
+    assert posted.state == sale_pb2.SALE_STATE_POSTED
+    after = outcomes(running)
+    assert after == before  # nothing ran ahead: the waiting run-ahead was cancelled
+    sold = part2.rows(running, "SELECT updated_at FROM vouchers WHERE code = 'GV-77'")
+    assert when(sold[0][0]) >= called  # the voucher is dated by the PostSale
