@@ -63,27 +63,19 @@ class _PostClaim:
     now: datetime
 
 
-#: Line kinds a post run ahead covers (see SaleCommands.redate_post).
-_AHEAD_KINDS = (sale_pb2.LINE_KIND_GOODS, sale_pb2.LINE_KIND_DISCOUNT)
-
-
-def _runs_ahead(sale: sale_pb2.Sale) -> bool:
-    """A post is run ahead for an open, fully paid plain sale: goods and discounts, no
-    serial numbers, no vouchers, not a reversal."""
+def _paid_in_full(sale: sale_pb2.Sale) -> bool:
+    """The payment left the sale open and paid in full: its PostSale is likely next."""
     return (
         sale.state == sale_pb2.SALE_STATE_OPEN
         and sale.total.amount_minor > 0
         and sale.open_amount.amount_minor == 0
-        and not sale.reverses_sale_id
-        and all(
-            ln.kind in _AHEAD_KINDS and not ln.serial_number and not ln.voucher_code
-            for ln in sale.lines
-        )
     )
 
 
-def _sale_runs_ahead(sale: Sale) -> bool:
-    """:func:`_runs_ahead` on the sale as its post loaded it (checked before it parks)."""
+def _runs_ahead(sale: Sale) -> bool:
+    """A post runs ahead only for a plain sale: goods and discounts, no serial numbers,
+    no vouchers, not a reversal (their other timed rows are not re-dated, see
+    SaleCommands.redate_post). Checked on the sale as the post loaded it."""
     return not sale.reverses_sale_id and all(
         ln.kind in (LineKind.GOODS, LineKind.DISCOUNT) and not ln.serial and not ln.voucher_code
         for ln in sale.lines
@@ -330,7 +322,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         first, or POST_AHEAD_TTL_S without that PostSale, rolls it back: nothing of it was
         ever visible. At its claim it takes the call's time (SaleCommands.redate_post)."""
         self._not_ahead(paid.sale_id)
-        if not _runs_ahead(paid):
+        if not _paid_in_full(paid):
             return
         self._ahead[paid.sale_id] = asyncio.get_running_loop().call_later(
             POST_AHEAD_DELAY_S, self._post_ahead_due, paid.sale_id, op
@@ -390,8 +382,8 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                 return wait
 
             def ahead(sale: Sale) -> datetime:
-                if not _sale_runs_ahead(sale):  # changed since the payment: roll back
-                    raise Abandoned(f"sale {sale_id} is no plain sale any more")
+                if not _runs_ahead(sale):  # rolls back what it wrote so far
+                    raise Abandoned(f"sale {sale_id} is not a plain sale")
                 claim = spec.park(receipt[0] if receipt else None)
                 if receipt:
                     start(claim)

@@ -54,6 +54,19 @@ def hand_over() -> None:
     time.sleep(0.2)
 
 
+def sell_voucher(pos: PosdClient, sale_id: str, voucher_code: str) -> None:
+    """Adds a tracked voucher of 10.00 EUR sold (its row carries the post's time)."""
+    part2.call(
+        pos,
+        "AddVoucherLine",
+        sale_id=sale_id,
+        code="2900000000001",
+        action=sale_pb2.VOUCHER_ACTION_SELL,
+        voucher_code=voucher_code,
+        amount=part2.money(1000),
+    )
+
+
 def sale_of_one(running: Running, pos: PosdClient, item_id: str = "A") -> str:
     """A new sale with one line whose TSE transaction is started (not yet paid)."""
     sale = pos.create_sale()
@@ -255,15 +268,7 @@ def test_a_run_ahead_waiting_for_a_slow_tse_start_follows_the_sale(
     time.sleep(0.05)
     assert gateway.pending_start(sale_id) is not None  # waiting for the start
     pos.remove_payment(sale_id, paid.sale.payments[0].payment_id)
-    part2.call(
-        pos,
-        "AddVoucherLine",
-        sale_id=sale_id,
-        code="2900000000001",
-        action=sale_pb2.VOUCHER_ACTION_SELL,
-        voucher_code="GV-77",
-        amount=part2.money(1000),
-    )
+    sell_voucher(pos, sale_id, "GV-77")
     part2.pay(pos, sale_id, CASH, 1899)  # paid again, but not a plain sale any more
     for _ in range(500):
         if gateway.pending_start(sale_id) is None:
@@ -274,6 +279,23 @@ def test_a_run_ahead_waiting_for_a_slow_tse_start_follows_the_sale(
     posted = part2.post(pos, sale_id)
     assert posted.state == sale_pb2.SALE_STATE_POSTED
     after = outcomes(running)
-    assert after == before  # nothing ran ahead: the waiting run-ahead was cancelled
+    assert after["claimed"] == before["claimed"]  # no run-ahead posted a voucher sale
     sold = part2.rows(running, "SELECT updated_at FROM vouchers WHERE code = 'GV-77'")
     assert when(sold[0][0]) >= called  # the voucher is dated by the PostSale
+
+
+def test_a_voucher_sale_is_not_posted_ahead(running: Running, pos: PosdClient) -> None:
+    part2.seed(pos)
+    sale_id = pos.create_sale().sale_id
+    sell_voucher(pos, sale_id, "GV-78")
+    before = outcomes(running)
+    part2.pay(pos, sale_id, CASH, 1000)  # paid in full: it starts, and rolls back
+    hand_over()
+    called = datetime.now(UTC)
+    posted = part2.post(pos, sale_id)
+    assert posted.state == sale_pb2.SALE_STATE_POSTED
+    after = outcomes(running)
+    assert after["claimed"] == before["claimed"]
+    assert after["abandoned"] == before["abandoned"] + 1
+    sold = part2.rows(running, "SELECT updated_at FROM vouchers WHERE code = 'GV-78'")
+    assert when(sold[0][0]) >= called
