@@ -242,6 +242,39 @@ def test_sigterm_lets_in_flight_calls_finish(daemon: DaemonProcess) -> None:
     assert not daemon.socket_path.exists()
 
 
+def test_every_call_has_one_summary_line_in_time_order(daemon: DaemonProcess) -> None:
+    """One JSON line per RPC (method, request id, status, reason, duration), written in
+    batches but in the order things happened: every line of the run is in time order,
+    a refused call's line names its reason, and SIGTERM writes the lines still waiting
+    before ``stopped``."""
+    daemon.start()
+    pos = daemon.client(retries=0)
+    catalog(pos)
+    sale = pos.create_sale(request_id="rq-create")
+    pos.add_line(sale.sale_id, item_id="brot", request_id="rq-line")
+    with pytest.raises(PosdError):
+        pos.add_line(sale.sale_id, item_id="no-such-item", request_id="rq-bad")
+    assert daemon.terminate() == 0  # at once: the last lines are still waiting
+
+    events = list(daemon.log_events())
+    summaries = [e for e in events if e.get("event") == "rpc"]
+    by_id = {e["request_id"]: e for e in summaries if e["request_id"]}
+    assert [e["request_id"] for e in summaries if e["request_id"].startswith("rq-")] == [
+        "rq-create",
+        "rq-line",
+        "rq-bad",
+    ]
+    assert by_id["rq-create"]["method"] == "CreateSale"
+    assert by_id["rq-line"]["status"] == "OK"
+    assert by_id["rq-bad"]["status"] == "NOT_FOUND"
+    assert by_id["rq-bad"]["reason"] == "ITEM_NOT_FOUND"
+    assert all(e["duration_ms"] > 0 for e in summaries)
+    assert all(e["level"] == "info" for e in summaries)
+    stamps = [e["timestamp"] for e in events]
+    assert stamps == sorted(stamps), "log lines out of time order"
+    assert events[-1]["event"] == "stopped"
+
+
 # -- refusing to start -------------------------------------------------------------------------
 
 
