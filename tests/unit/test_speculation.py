@@ -249,3 +249,43 @@ def test_a_claim_that_fails_leaves_nothing_parked(tmp_path: Path) -> None:
         assert db.read_now(lambda c: value(c, "k")) is None
 
     run(tmp_path, body)
+
+
+def test_its_offer_is_seen_only_while_it_is_parked_and_claimable(tmp_path: Path) -> None:
+    """What a PostSale peeks at before claiming (DbExecutor.parked_offer): the offer of
+    the speculation under that key while it waits parked, nothing before, nothing for
+    another key, nothing once claimed or abandoned."""
+
+    async def body(db: DbExecutor, path: Path) -> None:
+        gate = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def late(tx: Tx, spec: Speculation[str]) -> str:
+            put("k", "ahead")(tx)
+            asyncio.run_coroutine_threadsafe(gate.wait(), loop).result(5)
+            return spec.park("offer")
+
+        spec = db.speculate("k", late, ttl_s=5)
+        await asyncio.sleep(0.05)
+        assert not spec.parked
+        assert db.parked_offer("k") is None  # running, not parked yet
+        gate.set()
+        await parked(spec)
+        assert db.parked_offer("k") == "offer"
+        assert db.parked_offer("other") is None
+        assert db.claim_speculation("k", lambda offer: f"claimed with {offer}") is spec
+        assert db.parked_offer("k") is None
+        assert spec.result is not None
+        assert await spec.result == "claimed with offer"
+
+        again = db.speculate("k", ahead("k"), ttl_s=5)
+        await parked(again)
+        assert db.parked_offer("k") == "offer"
+        again.abandon()
+        assert db.parked_offer("k") is None
+        assert again.offered() is None
+        assert again.result is not None
+        with pytest.raises(Abandoned):
+            await again.result
+
+    run(tmp_path, body)

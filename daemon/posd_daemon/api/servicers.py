@@ -52,6 +52,18 @@ POST_AHEAD_DELAY_S = 0.005
 
 
 @dataclass(frozen=True)
+class _AheadOffer:
+    """What a post run ahead offers while it is parked: the receipt's processData (the
+    claim hands it to the TSE at once) and the sale's TSE row as the run-ahead's own
+    transaction read it. No other write can have come since (any write rolls the
+    run-ahead back first), so the PostSale that finds it parked knows the sale is open
+    and not empty and which TSE transaction to finish, without reading either again."""
+
+    process_data: str | None
+    tse: fstore.SaleTse | None
+
+
+@dataclass(frozen=True)
 class _PostClaim:
     """What a post run ahead needs from the PostSale that claims it."""
 
@@ -260,7 +272,14 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             # stored answer before anything is done, and the TSE is asked for a signature
             # only inside the post (see SaleCommands.post_signed)
             sale_id = request.sale_id
-            recovered, signs = self.rt.db.read_now(lambda c: self.sales.post_outlook(c, sale_id))
+            ahead = self.rt.db.parked_offer(_post_key(sale_id, op))
+            if isinstance(ahead, _AheadOffer):
+                recovered, signs = False, True  # see _AheadOffer
+            else:
+                ahead = None
+                recovered, signs = self.rt.db.read_now(
+                    lambda c: self.sales.post_outlook(c, sale_id)
+                )
             if recovered:
                 # posted by crash reconciliation: this retry gets the posted sale
                 return await self.rt.mutate(
@@ -271,7 +290,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                     sale_pb2.PostSaleResponse,
                 )
             try:
-                response = await self._signed_post(request, op, signs)
+                response = await self._signed_post(request, op, signs, ahead)
             except DomainError as exc:
                 if exc.reason != "REFUND_REQUIRED":
                     raise
@@ -293,7 +312,11 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         return await self.rt.call(context, "PostSale", request, run)
 
     async def _signed_post(
-        self, request: sale_pb2.PostSaleRequest, op: Operator, signs: bool
+        self,
+        request: sale_pb2.PostSaleRequest,
+        op: Operator,
+        signs: bool,
+        ahead: _AheadOffer | None = None,
     ) -> sale_pb2.PostSaleResponse:
         """The post with its signature (see FiscalGateway.signed_post); no other change
         may touch the sale meanwhile. ``signs`` False: the look before the post found
@@ -309,6 +332,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                     lambda sign: self._post(request, op, sign),
                     needs_tse=signs,
                     signed_before=sale_id in self.sales.signed_unposted,
+                    started=None if ahead is None else ahead.tse,
                 )
         finally:
             self.sales.posting.discard(sale_id)
@@ -384,7 +408,8 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             def ahead(sale: Sale) -> datetime:
                 if not _runs_ahead(sale):  # rolls back what it wrote so far
                     raise Abandoned(f"sale {sale_id} is not a plain sale")
-                claim = spec.park(receipt[0] if receipt else None)
+                offer = _AheadOffer(receipt[0] if receipt else None, fstore.get(tx.conn, sale_id))
+                claim = spec.park(offer)
                 if receipt:
                     start(claim)
                 post_time = convert.timestamp(claim.now)
@@ -457,7 +482,8 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         digest = request_digest(request)
         now = self.rt.clock()
 
-        def make(offer: str | None) -> _PostClaim:
+        def make(offered: _AheadOffer | None) -> _PostClaim:
+            offer = None if offered is None else offered.process_data
             # parked at the wait for the signature (offering its processData): the TSE
             # starts signing right here, while the database thread wakes up
             early = (

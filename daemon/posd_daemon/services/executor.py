@@ -76,6 +76,12 @@ class Speculation(Generic[C]):
                 raise Abandoned(self.key)
             return self._claim
 
+    def offered(self) -> Any:
+        """What it offered, while it is parked and not yet claimed or abandoned (None
+        otherwise). Never waits."""
+        with self._cond:
+            return self._offer if self._state == "running" and self.parked else None
+
     def claimed(self) -> C | None:
         """The claim, if it was claimed already (never waits)."""
         with self._cond:
@@ -165,6 +171,12 @@ class DbExecutor:
             return None
         self._speculation = None
         return spec if spec.claim(make) else None
+
+    def parked_offer(self, key: str) -> Any:
+        """What the speculation for ``key`` offered, while it is parked and claimable
+        (see :meth:`Speculation.offered`); None: there is none. On the loop."""
+        spec = self._speculation
+        return None if spec is None or spec.key != key else spec.offered()
 
     async def _make_way(self, background: bool) -> None:
         """Before work on the database thread: a parked speculation is abandoned (it

@@ -410,17 +410,28 @@ class FiscalGateway:
             return await task
         return await self._start(sale_id)
 
-    async def signer(self, sale_id: str, *, signed_before: bool = False) -> Signer:
+    async def signer(
+        self,
+        sale_id: str,
+        *,
+        signed_before: bool = False,
+        started: fstore.SaleTse | None = None,
+    ) -> Signer:
         """The fiscal row of a post (see :data:`Signer`): the finish signature of the
         sale's started TSE transaction, else the outage marking (None: no TSE). The
         start is awaited here, before the post's transaction (it writes).
 
         ``signed_before``: the TSE already finished this receipt (its post then failed to
-        commit); its signature is asked for even during an outage, since it exists."""
+        commit); its signature is asked for even during an outage, since it exists.
+        ``started``: the sale's TSE row as the caller knows it already, current (read in
+        a transaction that nothing can have written after); used while it is STARTED."""
         if self.tse is None:
             return no_tse
         ask = self.outage is None or signed_before
-        started = await self.ensure_started(sale_id) if ask else None
+        if ask and started is not None and started.state == fstore.STARTED:
+            self._starts.pop(sale_id, None)  # as ensure_started: done with the start
+        else:
+            started = await self.ensure_started(sale_id) if ask else None
         if started is None or started.transaction_number is None:
             return self._outage_signer(sale_id)
         return FinishSigner(self, started)
@@ -456,14 +467,18 @@ class FiscalGateway:
         *,
         needs_tse: bool = True,
         signed_before: bool = False,
+        started: fstore.SaleTse | None = None,
     ) -> T:
         """Runs ``post`` (one transaction that calls its signer once its checks passed)
         until it commits: signed by the TSE, or in an outage the TSE's failure opened
         (nothing of the failed attempt was committed), or again with a fresh signer when
         the one it had no longer fits. ``needs_tse`` False: the post is expected to be
-        refused before signing, so no TSE transaction is started for it."""
+        refused before signing, so no TSE transaction is started for it. ``started``: see
+        :meth:`signer` (its first attempt only)."""
         sign = (
-            await self.signer(sale_id, signed_before=signed_before) if needs_tse else stale_signer
+            await self.signer(sale_id, signed_before=signed_before, started=started)
+            if needs_tse
+            else stale_signer
         )
         for _ in range(POST_ATTEMPTS):
             try:
