@@ -4,10 +4,15 @@ line keeps its own time, and nothing waits longer than the delay."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import sys
 import threading
+import time
 from datetime import datetime
 from typing import Any, cast
 
+import pytest
 import structlog
 
 from posd_daemon.ops import logging as plog
@@ -89,3 +94,60 @@ def test_a_stamped_line_keeps_its_time_and_others_get_now() -> None:
     fresh = plog._timestamp(None, "info", {"event": "x"})
     assert fresh["timestamp"].endswith("Z")
     assert plog.iso_utc(0.5) == "1970-01-01T00:00:00.500000Z"
+
+
+class SlowOut(io.StringIO):
+    """stdout that takes 2 ms per line: writing a batch takes a while."""
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            time.sleep(0.002)
+        return super().write(text)
+
+
+def test_other_threads_lines_wait_for_a_batch_being_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The daemon's real processor chain: a device thread's line logged while the loop
+    writes a batch comes after the whole batch, and a summary added while a device
+    thread writes a batch (its line flushed it) comes before that thread's line; the
+    output is in time order."""
+    out = SlowOut()
+    monkeypatch.setattr(sys, "stdout", out)
+    plog.configure("info", "json")
+    try:
+
+        async def run() -> None:
+            loop = asyncio.get_running_loop()
+            s = plog.Summaries(plog.get("test.rpc"), delay=10.0)
+            for i in range(10):
+                s.add("rpc", n=i)
+            device = threading.Thread(
+                target=lambda: (time.sleep(0.005), plog.get("test.dev").info("device_1"))
+            )
+            device.start()
+            s.flush()  # ~20 ms on the loop; device_1 is logged meanwhile
+            device.join()
+            for i in range(10, 20):
+                s.add("rpc", n=i)
+            # now a device thread's line writes the batch, and the loop adds one meanwhile
+            writer = threading.Thread(target=lambda: plog.get("test.dev").info("device_2"))
+            writer.start()
+            await asyncio.sleep(0.005)
+            s.add("rpc", n=99)
+            await loop.run_in_executor(None, writer.join)
+            s.close()
+
+        asyncio.run(run())
+    finally:
+        structlog.reset_defaults()
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [e.get("n", e["event"]) for e in lines] == [
+        *range(10),
+        "device_1",
+        *range(10, 20),
+        99,
+        "device_2",
+    ]
+    stamps = [e["timestamp"] for e in lines]
+    assert stamps == sorted(stamps)

@@ -4,6 +4,7 @@ written in batches (:class:`Summaries`)."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import sys
 import threading
@@ -37,12 +38,19 @@ def _timestamp(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
 
 def _summaries_first(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """Before any other line: the summary lines still waiting, so the output stays in
-    the order things happened."""
-    with _ALL_LOCK:
-        waiting = [s for s in _ALL if s.pending]
-    for summaries in waiting:
-        summaries.flush()
-    return event_dict
+    the order things happened. A batch another thread is writing ends first; the lines
+    of a batch itself pass straight through (a summary added meanwhile waits for the
+    next batch instead of cutting into this one)."""
+    if getattr(_flushing, "on", False):
+        return event_dict
+    with _WRITING:
+        while True:  # and those added while it wrote them
+            with _ALL_LOCK:
+                waiting = [s for s in _ALL if s.pending]
+            if not waiting:
+                return event_dict
+            for summaries in waiting:
+                summaries.flush()
 
 
 def configure(level: str = "info", fmt: str = "auto") -> None:
@@ -80,6 +88,19 @@ SUMMARY_BATCH = 256
 
 _ALL: weakref.WeakSet[Summaries] = weakref.WeakSet()
 _ALL_LOCK = threading.Lock()
+#: held while a batch is written: a line of another thread waits for its end
+_WRITING = threading.RLock()
+#: set on the thread writing a batch, for the batch's own lines
+_flushing = threading.local()
+
+
+@atexit.register
+def _flush_all() -> None:
+    """At exit (also when the event loop died without the daemon's stop): what waits."""
+    with _ALL_LOCK:
+        waiting = list(_ALL)
+    for summaries in waiting:
+        summaries.flush()
 
 
 class Summaries:
@@ -104,6 +125,7 @@ class Summaries:
         self._lock = threading.Lock()
         self._pending: list[tuple[float, str, dict[str, Any]]] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
         with _ALL_LOCK:
             _ALL.add(self)
 
@@ -123,22 +145,36 @@ class Summaries:
             full = len(self._pending) >= SUMMARY_BATCH
         if full:
             self.flush()
-        elif self._timer is None:
+        elif self._timer is None or self._timer_loop is not loop:
             self._timer = loop.call_later(self._delay, self._due)
+            self._timer_loop = loop
 
     def _due(self) -> None:
         self._timer = None
         self.flush()
 
     def flush(self) -> None:
-        """Writes the waiting lines now (any thread)."""
-        with self._lock:
-            pending, self._pending = self._pending, []
-        for when, event, fields in pending:
-            self._logger.info(event, timestamp=iso_utc(when), **fields)
+        """Writes the waiting lines now, in one piece (any thread). A line that fails
+        (stdout gone) does not take the others with it; its error is raised after."""
+        failure: Exception | None = None
+        with _WRITING:
+            with self._lock:
+                pending, self._pending = self._pending, []
+            _flushing.on = True
+            try:
+                for when, event, fields in pending:
+                    try:
+                        self._logger.info(event, timestamp=iso_utc(when), **fields)
+                    except Exception as exc:
+                        failure = failure or exc
+            finally:
+                _flushing.on = False
+        if failure is not None:
+            raise failure
 
     def close(self) -> None:
-        """Writes what waits and stops deferring (on the loop, when the daemon stops)."""
+        """Writes what waits now (on the loop, when the daemon stops); a summary added
+        later is written within the delay as before."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
