@@ -108,7 +108,6 @@ class Daemon:
     devices: Devices | None = None
     bus: EventBus | None = None
     scans: ScanRouter | None = None
-    runtime: Runtime | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Graceful stop: refuse new calls, let in-flight calls finish, then close."""
@@ -116,8 +115,6 @@ class Daemon:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         self.db.abandon_speculation()  # no PostSale can claim a post run ahead any more
-        if self.runtime is not None:
-            self.runtime.summaries.close()  # every call's summary line, before "stopped"
         await self.outbox.stop()
         if self.scans is not None:
             await self.scans.stop()
@@ -389,7 +386,6 @@ async def _start(
         devices=devices,
         bus=bus,
         scans=scans,
-        runtime=rt,
     )
 
 

@@ -243,8 +243,8 @@ def test_sigterm_lets_in_flight_calls_finish(daemon: DaemonProcess) -> None:
 
 
 def test_every_call_has_one_summary_line_in_time_order(daemon: DaemonProcess) -> None:
-    """One JSON line per RPC (method, request id, status, reason, duration), written in
-    batches but in the order things happened: every line of the run is in time order,
+    """One JSON line per RPC (method, request id, status, reason, duration), each
+    written right after its answer went out: every line of the run is in time order,
     a refused call's line names its reason, and a SIGTERM right after the calls loses
     none of them (all are written before ``stopped``)."""
     daemon.start()
@@ -254,7 +254,7 @@ def test_every_call_has_one_summary_line_in_time_order(daemon: DaemonProcess) ->
     pos.add_line(sale.sale_id, item_id="brot", request_id="rq-line")
     with pytest.raises(PosdError):
         pos.add_line(sale.sale_id, item_id="no-such-item", request_id="rq-bad")
-    assert daemon.terminate() == 0  # at once, within the lines' 25 ms
+    assert daemon.terminate() == 0  # at once
 
     events = list(daemon.log_events())
     summaries = [e for e in events if e.get("event") == "rpc"]

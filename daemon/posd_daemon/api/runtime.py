@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
@@ -74,8 +76,6 @@ class Runtime:
         self.clock = clock
         self._sessions: dict[str, tuple[Operator, float]] = {}
         self._metric_children: dict[tuple[str, str], tuple[Any, Any]] = {}
-        #: the summary line of each RPC, written in batches (see plog.Summaries)
-        self.summaries = plog.Summaries(log)
 
     async def operator(self, context: Context) -> Operator:
         token = bearer_token(context)
@@ -179,13 +179,17 @@ class Runtime:
         counter, histogram = self._children(method, code)
         counter.inc()
         histogram.observe(elapsed)
-        self.summaries.add(
-            "rpc",
-            method=method,
-            request_id=request_id,
-            status=code,
-            reason=reason or None,
-            duration_ms=round(elapsed * 1000, 3),
+        # the summary line is written right after the answer went out, not before it
+        asyncio.get_running_loop().call_soon(
+            functools.partial(
+                log.info,
+                "rpc",
+                method=method,
+                request_id=request_id,
+                status=code,
+                reason=reason or None,
+                duration_ms=round(elapsed * 1000, 3),
+            )
         )
         if status is not None:
             await context.abort(status.code, status.details, status.trailing_metadata)
