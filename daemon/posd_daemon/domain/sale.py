@@ -25,7 +25,8 @@ of the gross amounts of those groups (what the customer pays).
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -100,12 +101,19 @@ class DiscountOrigin(enum.Enum):
     SHOP = "SHOP"  # a shop discount code (document discount)
 
 
+_QUANTITY = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
+
+
 def parse_quantity(text: str, *, fractional: bool, field_name: str = "quantity") -> Decimal:
     """Parses a client's decimal quantity: > 0, at most 3 decimals, whole unless allowed."""
     if text == "":
         return Decimal(1)
     if len(text) > 20:
         raise invalid(field_name, "is too long", "INVALID_QUANTITY")
+    # digits and one decimal point only: Decimal() alone also takes "1_000", "+2", " 2",
+    # "2.", "1e2" and non-ASCII digits such as "٣"
+    if _QUANTITY.fullmatch(text) is None:
+        raise invalid(field_name, f"{text!r} is not a decimal number", "INVALID_QUANTITY")
     try:
         q = Decimal(text)
     except InvalidOperation:
@@ -325,15 +333,42 @@ class Sale:
     # -- derived values -------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Re-derives what lines compute from the sale (direction, document discount).
-        The document discount applies to goods priced from unit price and quantity only."""
+        """Re-derives what lines compute from the sale: direction, document discount,
+        and (open sales) the shop discounts given by percent on a line.
+
+        The document discount applies to goods priced from unit price and quantity only.
+        It is the percent of each VAT rate's goods, rounded once per rate and allocated
+        to the rate's lines (largest remainder): 10 % of 5 x 1.05 is 0.53, as the receipt's
+        "Rabatt 10 %" says, not 5 x 0.11; per rate, so each rate's tax is reduced by
+        exactly its share (§ 17 UStG)."""
+        percent = self.discount_percent
+        groups: dict[tuple[VatCategory, Decimal], list[SaleLine]] = {}
         for line in self.lines:
             line.basis = self.vat_direction
-            line.doc_discount = (
-                0
-                if line.fixed_amount is not None
-                else percent_of(line.discounted, self.discount_percent)
-            )
+            line.doc_discount = 0
+            if percent and line.fixed_amount is None:
+                groups.setdefault((line.vat_category, line.vat_rate), []).append(line)
+        for group in groups.values():
+            weights = [max(ln.discounted, 0) for ln in group]
+            shares = allocate(percent_of(sum(weights), percent), weights)
+            for ln, share in zip(group, shares, strict=True):
+                ln.doc_discount = share
+        if self.state is SaleState.OPEN:
+            self._follow_percent_discounts()
+
+    def _follow_percent_discounts(self) -> None:
+        """A shop discount given by percent on a line stays that percent of the line as
+        the line changes (quantity, price, its own or the document discount)."""
+        goods = {ln.line_id: ln for ln in self.lines if ln.kind is LineKind.GOODS}
+        for ln in self.lines:
+            if (
+                ln.kind is LineKind.DISCOUNT
+                and ln.discount_percent
+                and ln.ref_line_id
+                and not ln.ref_sale_id
+                and (ref := goods.get(ln.ref_line_id)) is not None
+            ):
+                ln.fixed_amount = -percent_of(max(ref.amount, 0), ln.discount_percent)
 
     @property
     def terms(self) -> Terms:
@@ -350,8 +385,10 @@ class Sale:
     def line_gross_amounts(self) -> dict[str, int]:
         """Each line's gross amount after all discounts, adding up per rate to the
         receipt's gross exactly: gross-priced lines are their amount; in net-priced sales
-        each rate's tax is allocated to its lines in proportion to their net amounts
-        (largest remainder), so no cent is lost or invented."""
+        each line gets its own tax, and the few cents by which the rate's tax (rounded
+        once per rate) differs from the sum of the lines' taxes go to the largest lines.
+        Not in proportion to the signed net amounts: an exchange (-1000.00 back, +1000.03
+        bought) has a tax of 0.01, which would give its lines -333 and +333 "tax"."""
         if self.vat_direction is PriceBasis.GROSS:
             return {ln.line_id: ln.amount for ln in self.lines}
         out: dict[str, int] = {}
@@ -360,22 +397,45 @@ class Sale:
                 ln for ln in self.lines
                 if ln.vat_category == vt.category and ln.vat_rate == vt.percent
             ]  # fmt: skip
-            net = sum(ln.amount for ln in group)
-            shares = [(vt.tax * ln.amount // net) if net else 0 for ln in group]
-            rest = vt.tax - sum(shares)
-            order = sorted(
-                range(len(group)),
-                key=lambda i: (-((vt.tax * group[i].amount) % net) if net else 0, i),
-            )
+            taxes = [tax_from_net(ln.amount, vt.percent) for ln in group]
+            rest = vt.tax - sum(taxes)
+            order = sorted(range(len(group)), key=lambda i: (-abs(group[i].amount), i))
             step = 1 if rest >= 0 else -1
             k = 0
             while rest and group:
-                shares[order[k % len(group)]] += step
+                taxes[order[k % len(group)]] += step
                 rest -= step
                 k += 1
-            for ln, share in zip(group, shares, strict=True):
-                out[ln.line_id] = ln.amount + share
+            for ln, tax in zip(group, taxes, strict=True):
+                out[ln.line_id] = ln.amount + tax
         return out
+
+    def paid_amounts(self) -> dict[str, int]:
+        """What each goods line cost the customer: its amount less the shop discounts on
+        it (a percent discount given on the line, and its share of the amount discounts
+        of its VAT rate, in proportion to the goods as those were allocated). A return
+        refunds this, never more than was paid."""
+        paid = {ln.line_id: ln.amount for ln in self.lines if ln.kind is LineKind.GOODS}
+        by_rate: dict[tuple[VatCategory, Decimal], int] = {}
+        for ln in self.lines:
+            if ln.kind is not LineKind.DISCOUNT or ln.ref_sale_id:
+                continue
+            if ln.ref_line_id in paid:
+                paid[ln.ref_line_id] += ln.amount
+            elif not ln.ref_line_id:
+                key = (ln.vat_category, ln.vat_rate)
+                by_rate[key] = by_rate.get(key, 0) - ln.amount
+        for (category, rate), discount in by_rate.items():
+            group = [
+                ln.line_id for ln in self.lines
+                if ln.kind is LineKind.GOODS and ln.vat_category == category
+                and ln.vat_rate == rate
+            ]  # fmt: skip
+            weights = [max(paid[lid], 0) for lid in group]
+            if discount > 0:
+                for lid, share in zip(group, allocate(discount, weights), strict=True):
+                    paid[lid] -= share
+        return paid
 
     @contextmanager
     def frozen_totals(self) -> Iterator[None]:
@@ -555,8 +615,36 @@ class Sale:
         self.revision += 1
 
     def _check_total(self) -> None:
+        """What every change of lines must leave: a total in range, and no VAT rate whose
+        shop discounts exceed its goods (a discount never pays money out)."""
         if self.total > MAX_MINOR:
             raise invalid("quantity", "the sale total would be out of range", "AMOUNT_OUT_OF_RANGE")
+        if self.state is not SaleState.OPEN or not any(
+            ln.kind is LineKind.DISCOUNT for ln in self.lines
+        ):
+            return
+        left: dict[tuple[VatCategory, Decimal], int] = {}
+        for ln in self.lines:
+            if (ln.kind is LineKind.GOODS and ln.amount > 0) or ln.kind is LineKind.DISCOUNT:
+                key = (ln.vat_category, ln.vat_rate)
+                left[key] = left.get(key, 0) + ln.amount
+        if any(amount < 0 for amount in left.values()):
+            raise precondition(
+                "DISCOUNT_EXCEEDS_GOODS",
+                f"the shop discount on sale {self.sale_id} would exceed the goods it was given"
+                " on: remove the discount first",
+                sale_id=self.sale_id,
+            )
+
+    def _checked(self, undo: Callable[[], None]) -> None:
+        """Checks the change just made (see :meth:`_check_total`); undoes it if refused."""
+        self.refresh()
+        try:
+            self._check_total()
+        except DomainError:
+            undo()
+            self.refresh()
+            raise
 
     def price_for(self, list_price: int, list_basis: PriceBasis, vat_rate: Decimal) -> int:
         return convert_price(
@@ -701,11 +789,17 @@ class Sale:
         """Removes a line; discount lines given on it go with it."""
         self._require_open()
         line = self.line(line_id)
+        before = self.lines
         self.lines = [
             ln
             for ln in self.lines
             if ln is not line and not (ln.kind is LineKind.DISCOUNT and ln.ref_line_id == line_id)
         ]
+
+        def undo() -> None:
+            self.lines = before
+
+        self._checked(undo)
         self._touch()
         return line
 
@@ -906,9 +1000,14 @@ class Sale:
     def set_line_discount(self, line_id: str, percent: Decimal) -> tuple[SaleLine, Decimal]:
         self._require_open()
         line = self.editable_line(line_id)
-        old = line.discount_percent
+        old, old_origin = line.discount_percent, line.discount_origin
         line.discount_percent = percent
         line.discount_origin = DiscountOrigin.MANUAL if percent else DiscountOrigin.NONE
+
+        def undo() -> None:
+            line.discount_percent, line.discount_origin = old, old_origin
+
+        self._checked(undo)
         self._touch()
         return line, old
 
@@ -917,12 +1016,17 @@ class Sale:
     ) -> Decimal:
         """Sets the document discount; returns the previous percent."""
         self._require_open()
-        old = self.discount_percent
+        old = (self.discount_percent, self.discount_code, self.discount_origin)
         self.discount_percent = percent
         self.discount_code = code if percent else ""
         self.discount_origin = origin if percent else DiscountOrigin.NONE
+
+        def undo() -> None:
+            self.discount_percent, self.discount_code, self.discount_origin = old
+
+        self._checked(undo)
         self._touch()
-        return old
+        return old[0]
 
     def check_currency_change(self, currency: str) -> None:
         if currency != self.currency and self.payments:
@@ -1065,7 +1169,9 @@ class Sale:
             authorization_code=authorization_code,
             contract_number=contract_number,
             reference=reference,
-            rounding_step=rounding_step if method.is_cash else 1,
+            # the shop's step for this method in this currency (cash: its cash step;
+            # any method may have one, e.g. a benefit card that settles in 0.05)
+            rounding_step=rounding_step,
             down_payment_for=down_payment_for,
         )
         self.payments.append(payment)

@@ -793,13 +793,20 @@ class SaleOps(ABC):
                 f" already: at most {format_quantity(max(left, Decimal(0)))} can be returned",
                 returnable=format_quantity(max(left, Decimal(0))),
             )
-        added = self._return_line(sale, original, line, qty)
+        added = self._return_line(sale, original, line, qty, returned)
         self._save(tx, sale)
         return sale, added.line_id
 
     @staticmethod
-    def _return_line(sale: Sale, original: Sale, line: SaleLine, qty: Decimal) -> SaleLine:
-        amount = line.amount if qty == line.quantity else _share(line.amount, qty, line.quantity)
+    def _return_line(
+        sale: Sale, original: Sale, line: SaleLine, qty: Decimal, returned: Decimal
+    ) -> SaleLine:
+        """Refunds what the customer paid for ``qty`` (shop discounts on the line taken
+        off), counted over all its returns: the refund of everything returned so far
+        less what earlier returns refunded, so three returns of one piece each refund
+        exactly what one return of three would (never a rounded cent more)."""
+        paid = original.paid_amounts()[line.line_id]
+        amount = _share(paid, returned + qty, line.quantity) - _share(paid, returned, line.quantity)
         return sale.add_fixed_line(
             LineKind.RETURN,
             name=line.name,
@@ -1175,4 +1182,4 @@ def _parse_return_quantity(text: str, line: SaleLine) -> Decimal:
 
 
 def _share(amount: int, qty: Decimal, of: Decimal) -> int:
-    return round_half_up(Decimal(amount) * qty / of)
+    return amount if qty == of else round_half_up(Decimal(amount) * qty / of)

@@ -384,6 +384,38 @@ def test_a_return_takes_the_original_price_and_discount_and_is_limited(
     assert [(x.quantity_returned, x.quantity_returnable) for x in left] == [("2", "1")]
 
 
+def test_a_return_refunds_what_was_paid_after_shop_discounts_exactly_over_all_returns(
+    running: Running, pos: PosdClient
+) -> None:
+    seed(pos)
+    sid = sale_of(pos, ("TV", "1"), ("COFFEE", "3"))
+    call(pos, "AddDiscountLine", sale_id=sid, percent="20", line_ids=["1"], name="Aktion")
+    call(pos, "AddDiscountLine", sale_id=sid, amount=money(1000), name="Treue")
+    pay(pos, sid, CASH, 20000)
+    original = post(pos, sid)
+    # 100.00 - 20 % = 80.00 and 26.97, then 10.00 off by their share: 7.48 and 2.52
+    assert original.total.amount_minor == 8000 + 2697 - 1000
+
+    def refund(line_id: str, quantity: str) -> int:
+        ret = pos.create_sale().sale_id
+        r = call(pos, "AddReturnLine", sale_id=ret, original_sale_id=original.sale_id,
+                 original_line_id=line_id, quantity=quantity)  # fmt: skip
+        amount = -int(r.sale.lines[0].amount.amount_minor)
+        pay(pos, ret, CASH, -amount)
+        post(pos, ret)
+        return amount
+
+    assert refund("1", "1") == 8000 - 748  # not the 100.00 on the shelf
+    # one piece at a time: the three refunds add up to what the three cost, to the cent
+    coffee = [refund("2", "1") for _ in range(3)]
+    assert sum(coffee) == 2697 - 252
+    assert max(coffee) - min(coffee) <= 1
+    assert 8000 - 748 + sum(coffee) == original.total.amount_minor
+    cash = rows(running, "SELECT SUM(amount) FROM drawer_entries WHERE kind = 'SALE_PAYMENT'")
+    change = rows(running, "SELECT -SUM(amount) FROM drawer_entries WHERE kind = 'CHANGE'")
+    assert cash[0][0] - change[0][0] == 0  # every cent taken was given back
+
+
 def test_an_exchange_pays_the_difference_or_books_it_to_the_balancing_account(
     running: Running, pos: PosdClient
 ) -> None:
