@@ -182,7 +182,7 @@ def _payments(sale: Sale, columns: int) -> list[Block]:
     change = sale.change
     if change and sale.change_in_local:
         local_cur = sale.local_currency
-        local = sale.change_local or sale.to_local(change)
+        local = sale.change_local or sale.change_paid_locally()
         local_text = f"{format_minor(local, local_cur, sep=',')} {local_cur}"
         blocks.append(Text(two_cols("Rückgeld", local_text, columns)))
         blocks += _details([f"entspricht {amt(change)} {cur}"], columns)

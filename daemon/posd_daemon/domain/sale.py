@@ -300,6 +300,9 @@ class Sale:
     #: the shop's cash rounding step for the sale's currency (not stored: master data;
     #: only for showing what cash would settle; the payments carry their own step)
     cash_step: int = 1
+    #: the shop's cash rounding step for the local currency (not stored: master data):
+    #: change paid out in the local currency is cash, rounded to it
+    local_cash_step: int = 1
     #: the currency change goes back in: the sale's, or (foreign cash) the local one
     change_currency: str = ""
     #: change paid out in the local currency (set when posting a foreign-currency sale)
@@ -343,17 +346,20 @@ class Sale:
         exactly its share (§ 17 UStG)."""
         percent = self.discount_percent
         groups: dict[tuple[VatCategory, Decimal], list[SaleLine]] = {}
+        shop_discounts = False
         for line in self.lines:
             line.basis = self.vat_direction
             line.doc_discount = 0
-            if percent and line.fixed_amount is None:
+            if line.fixed_amount is not None:
+                shop_discounts = shop_discounts or line.kind is LineKind.DISCOUNT
+            elif percent:
                 groups.setdefault((line.vat_category, line.vat_rate), []).append(line)
         for group in groups.values():
             weights = [max(ln.discounted, 0) for ln in group]
             shares = allocate(percent_of(sum(weights), percent), weights)
             for ln, share in zip(group, shares, strict=True):
                 ln.doc_discount = share
-        if self.state is SaleState.OPEN:
+        if shop_discounts and self.state is SaleState.OPEN:
             self._follow_percent_discounts()
 
     def _follow_percent_discounts(self) -> None:
@@ -1353,6 +1359,12 @@ class Sale:
     def change_in_local(self) -> bool:
         return bool(self.change) and self.change_currency not in ("", self.currency)
 
+    def change_paid_locally(self) -> int:
+        """The change in the local currency, as cash: its value rounded to the local cash
+        step (a Swiss shop gives 1.80 CHF for 1.78, a Czech one whole koruna); the
+        foreign surplus is taken in at that value."""
+        return round_to_step(self.to_local(self.change), self.local_cash_step)
+
     def missing_authorizations(self) -> list[str]:
         """Card payments without an authorization code (by id)."""
         return [
@@ -1407,7 +1419,7 @@ class Sale:
         self.document_type = document or self.document
         if not self.change_currency:
             self.change_currency = self.currency
-        self.change_local = self.to_local(self.change) if self.change_in_local else 0
+        self.change_local = self.change_paid_locally() if self.change_in_local else 0
         self._touch()
 
     def cancel(self, reason: str, when: datetime) -> None:

@@ -15,7 +15,16 @@ from posd_daemon.domain.payments import Payment
 from posd_daemon.domain.sale import Sale, SaleLine
 
 #: derived or master-data fields that are not part of a snapshot
-_SKIP = {"frozen", "basis", "doc_discount", "invoice_limit", "cash_step", "memo", "persisted"}
+_SKIP = {
+    "frozen",
+    "basis",
+    "doc_discount",
+    "invoice_limit",
+    "cash_step",
+    "local_cash_step",
+    "memo",
+    "persisted",
+}
 
 
 def _encode(value: Any) -> Any:

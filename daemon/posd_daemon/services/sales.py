@@ -305,6 +305,7 @@ class SaleCommands(SaleOps):
         for sale in sales:
             sale.invoice_limit = shop.simplified_invoice_limit
             sale.cash_step = shop.cash_increment(sale.currency)
+            sale.local_cash_step = shop.cash_increment(sale.local_currency)
 
     def list(
         self, conn: sqlite3.Connection, state: SaleState | None, page_size: int, page_token: str

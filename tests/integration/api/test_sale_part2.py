@@ -233,6 +233,30 @@ def test_foreign_cash_change_in_local_currency_makes_three_drawer_entries(
     assert done.tse.process_data == "Beleg^95.00_0.00_0.00_0.00_0.00^95.00:Bar:CHF"
 
 
+def test_change_in_a_local_currency_with_a_cash_step_is_rounded_to_it(
+    running: Running, pos: PosdClient
+) -> None:
+    """A Dutch or Finnish shop rounds euro cash to 0.05: change paid out in euros for
+    foreign cash is cash too (5.26 EUR cannot be paid, 5.25 can)."""
+    seed(pos)
+    update_shop(
+        pos,
+        fixed_rates=[shop_pb2.FixedRate(currency_code="CHF", rate="0.95")],
+        cash_rounding=[shop_pb2.CashRounding(currency_code="EUR", increment_minor=5)],
+    )
+    sid = sale_of(pos, ("TV", "1"))
+    call(pos, "SetCurrency", sale_id=sid, currency_code="CHF")
+    pay(pos, sid, CASH, 10000, currency="CHF")
+    done = post(pos, sid, change_currency_code="EUR")
+    assert (done.change.amount_minor, done.change_local.amount_minor) == (500, 525)
+    drawer = rows(
+        running,
+        "SELECT kind, amount, currency FROM drawer_entries WHERE sale_id = ? ORDER BY entry_id",
+        sid,
+    )
+    assert drawer[-1] == ("CHANGE_PAYOUT", -525, "EUR")
+
+
 # -- 3. rounding per method -------------------------------------------------------------------
 
 
