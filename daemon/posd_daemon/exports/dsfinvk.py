@@ -534,10 +534,13 @@ def _master_data(sink: _Sink, s: ExportSettings, zs: Mapping[int, _Z], stats: Ex
         stats.rows[name] = len(rows[name])
 
 
-def _tse_error(state: str, outage: Any) -> str:
-    if state == "OUTAGE":
+def _tse_error(state: str, outage: Any, signature: str) -> str:
+    # any Vorgang with an outage number was recorded during an outage, whatever its state
+    # (a sale cancelled or handed over then too): TSE_TA_FEHLER says so (fiscal-de.md,
+    # DSFinV-K "TSE_TA_FEHLER for errors"; outage: receipts "show it")
+    if state == "OUTAGE" or (outage is not None and not signature):
         return f"TSE-Ausfall Nr. {outage}: Vorgang ohne TSE-Signatur aufgezeichnet"
-    if state == "SIGNED_LATE":
+    if state == "SIGNED_LATE" or outage is not None:
         return f"TSE-Ausfall Nr. {outage}: nach Wiederherstellung nachsigniert"
     if state == "NONE":
         return "Keine TSE konfiguriert"
@@ -637,9 +640,10 @@ def _heads(
                 tse_id = z.tse_ids.get(tse[8] or "", "")
                 tanr = "" if tse[1] is None else tse[1]
                 sigz = "" if tse[5] is None else tse[5]
+                sig = tse[6] or ""
                 add_tt(
                     f'{k};"{bon}";{tse_id};{tanr};"{_tse_ts(tse[2])}";"{_tse_ts(tse[3])}";'
-                    f"{_q(tse[4] or '')};{sigz};{_q(tse[6] or '')};{_q(_tse_error(state, tse[9]))};"
+                    f"{_q(tse[4] or '')};{sigz};{_q(sig)};{_q(_tse_error(state, tse[9], sig))};"
                     f"{_q(tse[7] or '')}\r\n"
                 )
             tx.flush()

@@ -230,6 +230,7 @@ class FiscalGateway:
                 continue
             # Finished at the TSE but not committed here: crash between the two.
             await self._complete_after_crash(sale, row)
+        await self._finish_ended(open_tx)
         known = await self._db.read(lambda c: fstore.known_transactions(c, self.client_id))
         for number in sorted(open_tx - known):
             # journal first (once), then cancel: a crash in between leaves the transaction
@@ -238,6 +239,67 @@ class FiscalGateway:
             crashpoints.reached("reconcile.orphan_journaled")
             await self._cancel_tx(number)
             log.warning("tse_orphan_cancelled", transaction_number=number)
+
+    async def _finish_ended(self, open_tx: set[int]) -> None:
+        """Sales cancelled or handed over during an outage left their TSE transaction
+        open (the TSE could not be asked then). Now that it answers, each is finished as
+        the sale ended, AVBelegabbruch or its stored AVTransfer processData: recovery
+        "finishes what can be finished", and a TSS takes at most 2000 active transactions
+        (fiscal-de.md, TSE outage and fiskaly). The row keeps its state and outage
+        number, so the export still shows the outage (TSE_TA_FEHLER). A failure leaves
+        the transaction open for the next recovery or start to try again."""
+        tse = self.tse
+        assert tse is not None
+        for row in await self._db.read(fstore.unfinished_ended):
+            number = row.transaction_number
+            if number is None or number not in open_tx:
+                continue
+            if row.state == fstore.TRANSFERRED and row.process_data:
+                finish = self._finisher(number, pd.encode(row.process_data))
+            else:
+                finish = self._canceller(number)
+            try:
+                result = await self._call("finish", finish)
+            except TseUnavailable as exc:
+                log.warning("tse_late_finish_failed", transaction_number=number, error=str(exc))
+                continue
+            done = replace(
+                self._signed_row(row, result), state=row.state, outage_number=row.outage_number
+            )
+            await self._db.write(self._late_finish_saver(done))
+            log.warning(
+                "tse_finished_after_outage",
+                sale_id=row.sale_id,
+                transaction_number=number,
+                state=row.state,
+            )
+
+    def _late_finish_saver(self, row: fstore.SaleTse) -> Callable[[Tx], None]:
+        """Stores a transaction finished after the outage; a sale of a closed period
+        stays frozen (schema 3 triggers), so there the finish goes to the journal."""
+
+        def write(tx: Tx) -> None:
+            if not fstore.in_closed_period(tx.conn, row.sale_id):
+                fstore.save(tx.conn, row)
+                return
+            journal.append(
+                tx.conn,
+                kind="TSE_FINISHED_AFTER_CLOSING",
+                register_id=self.register_id,
+                ref=f"tse-tx:{row.transaction_number}",
+                payload={
+                    "sale_id": row.sale_id,
+                    "state": row.state,
+                    "transaction_number": row.transaction_number,
+                    "outage_number": row.outage_number,
+                    "finish_counter": row.finish_counter,
+                    "process_data": row.process_data,
+                    "signature": row.signature,
+                },
+                when=self._clock(),
+            )
+
+        return write
 
     async def _open_tx(self) -> set[int]:
         tse = self.tse
@@ -781,6 +843,11 @@ class FiscalGateway:
                 outage_number=row.outage_number,
             )
             await self._db.write(_saver(late))
+
+    def _canceller(self, number: int) -> Callable[[], TseLogResult]:
+        tse = self.tse
+        assert tse is not None
+        return lambda: tse.cancel_transaction(self.client_id, number)
 
     def _finisher(self, number: int, data: bytes) -> Callable[[], TseLogResult]:
         tse = self.tse

@@ -76,6 +76,26 @@ def by_state(conn: sqlite3.Connection, state: str) -> list[SaleTse]:
     return [_row(r) for r in rows]
 
 
+def unfinished_ended(conn: sqlite3.Connection) -> list[SaleTse]:
+    """Cancelled or transferred sales whose TSE transaction was not finished (an outage
+    kept the TSE from it): no signature, a transaction number."""
+    rows = conn.execute(
+        f"SELECT {_COLS} FROM sale_tse WHERE state IN (?, ?)"
+        " AND transaction_number IS NOT NULL AND signature = ''",
+        (CANCELLED, TRANSFERRED),
+    ).fetchall()
+    return [_row(r) for r in rows]
+
+
+def in_closed_period(conn: sqlite3.Connection, sale_id: str) -> bool:
+    """The sale belongs to a Z closing (its rows are frozen)."""
+    row = conn.execute(
+        "SELECT 1 FROM register_transactions WHERE sale_id = ? AND z_nr IS NOT NULL LIMIT 1",
+        (sale_id,),
+    ).fetchone()
+    return row is not None
+
+
 def known_transactions(conn: sqlite3.Connection, client_id: str) -> set[int]:
     rows = conn.execute(
         "SELECT transaction_number FROM sale_tse WHERE client_id = ?"
