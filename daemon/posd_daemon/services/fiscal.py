@@ -818,7 +818,13 @@ class FiscalGateway:
         return True
 
     async def _sign_late(self, number: int) -> None:
-        """Outage receipts whose transaction the TSE did finish get their signature."""
+        """Outage receipts with a TSE transaction get their signature: the TSE finished
+        it (the answer was lost) or, started before the outage, it is still open and is
+        finished now with the receipt's own processData. Nothing requires signing outage
+        receipts later, but recovery "finishes what can be finished" (fiscal-de.md, TSE
+        outage), and finished as an abort the TSE log would say aborted where the
+        register says sold. The receipt keeps its outage number (SIGNED_LATE, printed
+        and exported as "nachsigniert"), so the outage stays documented."""
         tse = self.tse
         assert tse is not None
         rows = await self._db.read(_outage_rows)
@@ -827,12 +833,12 @@ class FiscalGateway:
             n = row.transaction_number
             if n is None:
                 continue
-            data = pd.encode(row.process_data)
-            if n in open_tx:
-                # started before the outage, never finished: close it as an abort so no
-                # transaction stays open; the receipt keeps its outage marking.
-                await self._cancel_tx(n)
+            if not row.process_data:
+                # no receipt to sign (not written by a post): only close the transaction
+                if n in open_tx:
+                    await self._cancel_tx(n)
                 continue
+            data = pd.encode(row.process_data)
             try:
                 result = await self._call("finish", self._finisher(n, data))
             except TseUnavailable:

@@ -1,6 +1,6 @@
 """What the TSE and the DSFinV-K export end up with for sales whose TSE transaction was
-started before an outage and ended during it: cancelled or handed over to another
-register. Recovery (or the next start) finishes each open transaction as the sale ended
+started before an outage and ended during it: cancelled, handed over to another register,
+or posted. Recovery (or the next start) finishes each open transaction as the sale ended
 (fiscal-de.md, TSE outage: recovery "finishes what can be finished"), and the export marks
 each such Vorgang with its outage (TSE_TA_FEHLER)."""
 
@@ -20,7 +20,7 @@ from posd.client import PosdClient, new_request_id
 from posd.v1 import fiscal_pb2, sale_pb2, shop_pb2
 
 from tests.conftest import start_in_thread
-from tests.integration.fiscal.test_fiscal_api import seed, wait_for
+from tests.integration.fiscal.test_fiscal_api import CASH, seed, wait_for
 from tests.support.fake_fiskaly import FakeFiskaly, render_process
 
 
@@ -137,6 +137,39 @@ def test_a_cancellation_left_open_by_an_outage_is_finished_at_the_next_start(
         with running.client() as pos:
             tse = pos.get_sale(sid).tse
             assert tse.state == "CANCELLED" and tse.signature and tse.outage_number == 1
+    finally:
+        running.stop()
+
+
+def test_a_receipt_posted_during_an_outage_is_finished_as_sold_on_recovery(
+    tmp_path: Path, fake: FakeFiskaly
+) -> None:
+    """Its transaction was started before the outage: recovery finishes it with the
+    receipt's own processData, so the TSE log and the register agree that it was sold;
+    the receipt keeps its outage number and is signed late."""
+    running = start_in_thread(tmp_path / "state", fiskaly_config(fake))
+    try:
+        with running.client() as pos:
+            seed(pos)
+            sid, number = started_sale(pos, fake)
+            fake.fail_all(status=503)
+            pos.add_payment(sid, CASH, 1000)
+            posted = pos.post_sale(sid)
+            assert (posted.tse.state, posted.tse.transaction_number) == ("OUTAGE", number)
+            receipt = posted.tse.process_data
+            assert receipt == "Beleg^8.99_0.00_0.00_0.00_0.00^8.99:Bar"
+            fake.clear_faults()
+            recover(pos)
+            fake.wait_idle()
+            assert finished_as(fake, number) == ("FINISHED", receipt)
+            tse = pos.get_sale(sid).tse
+            assert (tse.state, tse.outage_number, tse.process_data) == (
+                "SIGNED_LATE", 1, receipt
+            )  # fmt: skip
+            assert tse.signature
+            row = tse_rows(z_export(pos))[str(number)]
+            assert row["TSE_VORGANGSDATEN"] == receipt and row["TSE_TA_SIG"]
+            assert row["TSE_TA_FEHLER"] == "TSE-Ausfall Nr. 1: nach Wiederherstellung nachsigniert"
     finally:
         running.stop()
 
