@@ -13,6 +13,7 @@ with ``f_basis`` = 100 / (100 + p) from gross to net, (100 + p) / 100 from net t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 
 from posd_daemon.domain.errors import invalid
@@ -65,6 +66,26 @@ def local_amount(amount: int, *, currency: str, local_currency: str, rate: Decim
     if shift:
         value = value.scaleb(shift)
     return round_half_up(value)
+
+
+def split_converted(amounts: Sequence[int], total: int, conv: Callable[[int], int]) -> list[int]:
+    """Parts of one receipt (``amounts``, in its currency) in the local currency, adding up
+    to ``total`` (their sum converted once, as a sale's ``total_local`` is): each part
+    converted on its own, and the few minor units by which those roundings miss
+    ``total`` go to the parts by largest remainder of their size (ties to the first)."""
+    out = [conv(a) for a in amounts]
+    diff = total - sum(out)
+    weights = [abs(a) for a in amounts]
+    whole = sum(weights)
+    if diff and whole:
+        sign = 1 if diff > 0 else -1
+        n = abs(diff)
+        shares = [n * w // whole for w in weights]
+        order = sorted(range(len(weights)), key=lambda i: (-((n * weights[i]) % whole), i))
+        for i in order[: n - sum(shares)]:
+            shares[i] += 1
+        out = [o + sign * extra for o, extra in zip(out, shares, strict=True)]
+    return out
 
 
 def parse_rate(text: str, field: str) -> Decimal:

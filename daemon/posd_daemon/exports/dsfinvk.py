@@ -59,7 +59,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -77,7 +77,7 @@ from posd_daemon.domain.closing import (
     ust_key,
 )
 from posd_daemon.domain.errors import invalid, not_found
-from posd_daemon.domain.pricing import local_amount
+from posd_daemon.domain.pricing import local_amount, split_converted
 from posd_daemon.domain.vat import VatCategory, VatTable
 from posd_daemon.exports import dsfinvk_spec as spec
 from posd_daemon.store import day as store
@@ -534,6 +534,19 @@ def _master_data(sink: _Sink, s: ExportSettings, zs: Mapping[int, _Z], stats: Ex
         stats.rows[name] = len(rows[name])
 
 
+def _to_local(currency: str | None, rate: Any, base: str) -> Callable[[int], int]:
+    """Amounts of a sale in ``currency`` (``rate`` units per unit of the register's
+    ``base`` currency) in the base currency, as the sale's total_local and the Z."""
+    if not currency or currency == base:
+        return _same
+    r = Decimal(rate or 1)
+    return lambda a: local_amount(a, currency=currency, local_currency=base, rate=r)
+
+
+def _same(amount: int) -> int:
+    return amount
+
+
 def _tse_error(state: str, outage: Any, signature: str) -> str:
     # any Vorgang with an outage number was recorded during an outage, whatever its state
     # (a sale cancelled or handed over then too): TSE_TA_FEHLER says so (fiscal-de.md,
@@ -567,7 +580,8 @@ def _heads(
         " m.number, m.kind, m.amount, m.reason, m.operator_id,"
         " m.tse_state, m.transaction_number, m.start_time, m.finish_time, m.process_type,"
         " m.finish_counter, m.signature, m.process_data, m.tse_serial, m.outage_number,"
-        " COALESCE(s.training, 0), COALESCE(s.rounding, 0), COALESCE(s.reverses_receipt, 0)"
+        " COALESCE(s.training, 0), COALESCE(s.rounding, 0), COALESCE(s.reverses_receipt, 0),"
+        " s.currency, s.exchange_rate"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_tse st ON st.sale_id = t.sale_id"
@@ -614,13 +628,15 @@ def _heads(
                 else:
                     op = r[8]
                     start, end = _ts(r[7]), _ts(r[5])
+                    conv = _to_local(r[39], r[40], s.currency)
                     if kind == "SALE" and r[36]:
                         # a training sale: AVTraining with its amounts, never turnover
-                        typ, nr, gross = "AVTraining", r[6], money(r[9])
+                        typ, nr, gross = "AVTraining", r[6], money(conv(r[9]))
                         note = "Trainingsbeleg"
                     elif kind == "SALE":
-                        # UMS_BRUTTO: what the lines add up to, the rounding line included
-                        typ, nr, gross = "Beleg", r[6], money(r[9] + r[37])
+                        # UMS_BRUTTO: what the lines add up to, the rounding line included;
+                        # in the register currency, as the Z (a foreign sale converted)
+                        typ, nr, gross = "Beleg", r[6], money(conv(r[9] + r[37]))
                         stats.receipts += 1
                         note = f"nachträglich gebucht (Schicht {r[4]})" if late else ""
                         if r[38]:
@@ -681,7 +697,8 @@ def _lines(
     cur = conn.execute(
         "SELECT t.z_nr, t.bon_id, t.kind, l.position, l.item_id, l.name, l.quantity, l.unit,"
         " l.unit_price, l.vat_category, l.vat_rate, l.scanned_code, m.kind, m.amount, m.reason,"
-        " l.gross, l.kind, l.item_type, l.voucher_code, COALESCE(s.rounding, 0)"
+        " l.gross, l.kind, l.item_type, l.voucher_code, COALESCE(s.rounding, 0),"
+        " s.currency, s.exchange_rate"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_lines l ON l.sale_id = t.sale_id"
@@ -712,39 +729,43 @@ def _lines(
             groups: dict[tuple[int, str], int] = {}
             last_pos = 0
             rounding = 0
+            conv: Callable[[int], int] = _same
 
             def flush_receipt() -> None:
                 # per UST_SCHLUESSEL: the receipt's totals as posted (or, before schema 6,
                 # from its lines), plus the rounding difference under key 5
                 by_key: dict[int, list[int]] = {}
                 exact = posted.take(cur_bon)
-                if exact:
-                    for cat, _rate, g, n, t in exact:
-                        acc = by_key.setdefault(ust_key(int(cat)), [0, 0, 0])
-                        acc[0] += g
-                        acc[1] += n
-                        acc[2] += t
-                else:
-                    for (cat, rate), gross in groups.items():
-                        tax = tax_of(gross, rate)
-                        acc = by_key.setdefault(ust_key(int(cat)), [0, 0, 0])
-                        acc[0] += gross
-                        acc[1] += gross - tax
-                        acc[2] += tax
+                totals = (
+                    [(int(cat), g, t) for cat, _rate, g, _n, t in exact]
+                    if exact
+                    else [(int(cat), g, tax_of(g, rate)) for (cat, rate), g in groups.items()]
+                )
                 groups.clear()
-                if rounding:
-                    r = money(rounding)
+                # in the register currency, as the Z books a foreign sale: its total
+                # converted once (total_local), split over the rates; the rounding is what
+                # the amount due holds beyond the total (fiscal-de.md: amounts in EUR)
+                total = sum(g for _, g, _ in totals)
+                parts = split_converted([g for _, g, _ in totals], conv(total), conv)
+                for (cat, _g, t), g in zip(totals, parts, strict=True):
+                    acc = by_key.setdefault(ust_key(cat), [0, 0, 0])
+                    acc[0] += g
+                    acc[1] += g - conv(t)
+                    acc[2] += conv(t)
+                local_rounding = conv(total + rounding) - conv(total)
+                if local_rounding:
+                    r = money(local_rounding)
                     add_ln(
                         f'{cur_key};"{cur_bon}";"{last_pos + 1}";"";"{ROUNDING_NAME}";"";'
-                        f'"{rounding_gv_typ(rounding)}";"{ROUNDING_NAME}";"0";"0";;"";"";"";"";'
+                        f'"{rounding_gv_typ(local_rounding)}";"{ROUNDING_NAME}";"0";"0";;"";"";"";"";'
                         f'1,000;1,000;"";{r}\r\n'
                     )
                     add_lv(
                         f'{cur_key};"{cur_bon}";"{last_pos + 1}";{UST_NOT_TAXABLE};{r};{r};0,00\r\n'
                     )
                     acc = by_key.setdefault(UST_NOT_TAXABLE, [0, 0, 0])
-                    acc[0] += rounding
-                    acc[1] += rounding
+                    acc[0] += local_rounding
+                    acc[1] += local_rounding
                 for key in sorted(by_key):
                     g, n, t = by_key[key]
                     add_tv(f'{cur_key};"{cur_bon}";{key};{money(g)};{money(n)};{money(t)}\r\n')
@@ -766,6 +787,7 @@ def _lines(
                     cur_key = z.key
                     kind_of_bon = r[2]
                     rounding = int(r[19]) if r[2] == "SALE" else 0
+                    conv = _to_local(r[20], r[21], s.currency)
                     last_pos = 0
                     kb = f'{cur_key};"{bon}";'
                     if not bon & 255:
@@ -787,20 +809,23 @@ def _lines(
                 if pos is None:
                     continue  # an aborted sale without lines
                 last_pos = pos + 1
-                key = (*r[4:12], *r[15:19])
+                key = (*r[4:12], *r[15:19], r[20], r[21])
                 cached = tails.get(key)
                 if cached is None:
-                    item, name, qty, unit, price, cat, rate, code, stored, lk, it, vc = key
+                    item, name, qty, unit, price, cat, rate, code, stored, lk, it, vc, _, _ = key
                     gross = line_total(price, qty) if stored is None else stored
-                    tax = tax_of(gross, rate)
+                    # a foreign sale's line in the register currency, converted on its own
+                    # (the receipt's per-rate totals are split from its converted total)
+                    local_gross = conv(gross)
+                    tax = tax_of(local_gross, rate)
                     lk = lk or "GOODS"
                     gv = line_gv_typ(lk, it == "VOUCHER", int(cat))
                     gv_name = "Ausgleichskonto" if lk == "BALANCING" else ""
                     cached = (
                         f';{_q(vc or "")};{_q(name)};"";{_q(gv)};{_q(gv_name)};"0";"0";;'
                         f'{_q(item)};"{_gtin(code)}";"";"";'
-                        f"{quantity_text(qty)};1,000;{_q(unit)};{money(price)}\r\n",
-                        f";{ust_key(int(cat))};{money(gross)};{money(gross - tax)};"
+                        f"{quantity_text(qty)};1,000;{_q(unit)};{money(conv(price))}\r\n",
+                        f";{ust_key(int(cat))};{money(local_gross)};{money(local_gross - tax)};"
                         f"{money(tax)}\r\n",
                         gross,
                     )

@@ -25,8 +25,9 @@ from dataclasses import replace
 from typing import BinaryIO, TypeVar
 
 from posd_daemon.domain.errors import DomainError, ErrorKind
+from posd_daemon.domain.pricing import split_converted
 from posd_daemon.domain.sale import Sale, SaleState
-from posd_daemon.domain.vat import VatCategory
+from posd_daemon.domain.vat import VatCategory, VatTotal
 from posd_daemon.fiscal import process_data as pd
 from posd_daemon.ops import crashpoints
 from posd_daemon.ops import logging as plog
@@ -108,17 +109,29 @@ def receipt_process_data(sale: Sale) -> str:
 
 def _receipt_process_data(sale: Sale) -> str:
     slots = [0] * 5
-    for vt in sale.vat_totals():
-        slots[VAT_SLOT[vt.category]] += vt.gross
+    # The amounts per VAT rate are in EUR, the local currency; only a payment names its
+    # currency, its amount then in that currency (fiscal-de.md, processData). A foreign
+    # sale's total is converted once, as its stored total_local, and split over the
+    # rates, so the slots add up to the local total (local_vat_gross).
+    vat = sale.vat_totals()
+    for vt, gross in zip(vat, local_vat_gross(sale, vat), strict=True):
+        slots[VAT_SLOT[vt.category]] += gross
     # the cash rounding difference is not taxable: DSFinV-K books it as business case
-    # "Rundung" with UST_SCHLUESSEL 5 (0 % / nicht steuerbar), i.e. the fifth slot here
-    slots[pd.VatSlot.ZERO] += sale.rounding
+    # "Rundung" with UST_SCHLUESSEL 5 (0 % / nicht steuerbar), i.e. the fifth slot here;
+    # in the local currency: what the amount due holds beyond the total, both converted
+    slots[pd.VatSlot.ZERO] += sale.to_local(sale.total + sale.rounding) - sale.total_local
     payments = []
     for p, kept in sale.kept_amounts():  # what is booked: cash less the change
         kind = pd.PaymentKind.CASH if p.method.is_cash else pd.PaymentKind.NON_CASH
         payments.append(pd.Payment(kept, kind, sale.currency))
     # a training sale is signed as AVTraining (DSFinV-K BON_TYP, fiscal-de.md processData)
     return pd.kassenbeleg_v1("AVTraining" if sale.training else "Beleg", slots, payments)
+
+
+def local_vat_gross(sale: Sale, vat: list[VatTotal]) -> list[int]:
+    """The gross of each of the sale's VAT totals in the local currency, adding up to its
+    ``total_local`` (the same amounts as the sale's own currency for a local sale)."""
+    return split_converted([vt.gross for vt in vat], sale.total_local, sale.to_local)
 
 
 class TseUnavailable(Exception):
@@ -645,9 +658,10 @@ class FiscalGateway:
         if started is None or started.transaction_number is None:
             return None
         slots = [0] * 5
-        with sale.frozen_totals():
-            for vt in sale.vat_totals():
-                slots[VAT_SLOT[vt.category]] += vt.gross
+        with sale.frozen_totals():  # in the local currency, as a receipt's slots
+            vat = sale.vat_totals()
+            for vt, gross in zip(vat, local_vat_gross(sale, vat), strict=True):
+                slots[VAT_SLOT[vt.category]] += gross
         data = pd.kassenbeleg_v1("AVTransfer", slots, [])
         if self.outage is not None:
             return replace(started, state=fstore.TRANSFERRED, outage_number=self.outage,

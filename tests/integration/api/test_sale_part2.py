@@ -230,7 +230,10 @@ def test_foreign_cash_change_in_local_currency_makes_three_drawer_entries(
         ("CHANGE_DEPOSIT", 500, "CHF"),
         ("CHANGE_PAYOUT", -526, "EUR"),
     ]
-    assert done.tse.process_data == "Beleg^95.00_0.00_0.00_0.00_0.00^95.00:Bar:CHF"
+    # processData: the amounts per VAT rate in EUR (the local currency), only the payment
+    # in CHF with its code (fiscal-de.md, processData); 95.00 CHF at 0.95 = 100.00 EUR
+    assert done.total_local.amount_minor == 10000
+    assert done.tse.process_data == "Beleg^100.00_0.00_0.00_0.00_0.00^95.00:Bar:CHF"
 
 
 def test_change_in_a_local_currency_with_a_cash_step_is_rounded_to_it(
@@ -284,8 +287,13 @@ def test_chf_cash_rounds_to_five_rappen_cards_do_not(running: Running, pos: Posd
     assert (s.payments[0].amount.amount_minor, s.rounding.amount_minor) == (890, 2)
     assert (s.amount_due.amount_minor, s.open_amount.amount_minor) == (890, 0)
     done = post(pos, sid)
-    # the rounding difference is a separate, not taxable amount in the fiscal data
-    assert done.tse.process_data == "Beleg^8.55_0.33_0.00_0.00_0.02^8.90:Bar:CHF"
+    # the rounding difference is a separate, not taxable amount in the fiscal data. The
+    # VAT slots are in EUR, the payment in CHF with its code (fiscal-de.md, processData):
+    # the total 8.88 CHF is converted once, as total_local (8.88 / 0.9513 = 9.33 EUR), and
+    # split over the rates (8.99 + 0.35 converted one by one would be 9.34, a cent too
+    # many); the rounding is what 8.90 CHF holds beyond that: 9.36 - 9.33 = 0.03 EUR
+    assert done.total_local.amount_minor == 933
+    assert done.tse.process_data == "Beleg^8.98_0.35_0.00_0.00_0.03^8.90:Bar:CHF"
     assert rows(running, "SELECT rounding FROM sales WHERE sale_id = ?", sid) == [(2,)]
 
 
