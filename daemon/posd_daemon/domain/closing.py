@@ -24,12 +24,13 @@ Business cases carry their DSFinV-K GV_TYP (Anhang C) and the report keeps the
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from posd_daemon.domain.pricing import local_amount
+from posd_daemon.domain.sale import allocate
 from posd_daemon.domain.shift import CashBalance
 from posd_daemon.domain.vat import VatCategory, VatTotal, tax_from_gross
 
@@ -504,9 +505,11 @@ class ClosingBuilder:
         ``rounding``: the cash rounding difference (paid = total + rounding).
 
         A sale in a foreign ``currency`` (``rate`` units per register-currency unit)
-        enters turnover converted; its payments stay in their currency (and carry their
-        converted value). ``change_local``: change paid out in the register currency for
-        a foreign-cash sale: the surplus stays in the drawer in the foreign currency.
+        enters turnover converted: its total once (``Sale.total_local``), split over its
+        rates, and its payments likewise (they stay in their currency and carry their
+        converted value), so that turnover + rounding = payments in the register
+        currency. ``change_local``: change paid out in the register currency for a
+        foreign-cash sale: the surplus stays in the drawer in the foreign currency.
         """
         self._seen(bon_id, late, shift_id)
         self._receipts += 1
@@ -514,12 +517,24 @@ class ClosingBuilder:
         def conv(amount: int) -> int:
             return local_amount(amount, currency=currency, local_currency=self.currency, rate=rate)
 
+        total = sum(v.gross for v in vat)
+        booked = list(kept) if kept is not None else _kept(payments, change)
+        booked_local = [a for _, a in booked]
         if currency != self.currency:
+            # the receipt's total is converted once, as the sale's total_local (printed
+            # "entspricht"); rates and payments are split from it, so that turnover,
+            # VAT lines and payments add up to the same local amount
+            total_local = conv(total)
+            rates_local = split_converted([v.gross for v in vat], total_local, conv)
             vat = [
-                VatTotal(v.category, v.percent, conv(v.gross), conv(v.gross) - conv(v.tax),
-                         conv(v.tax))
-                for v in vat
-            ]  # fmt: skip
+                VatTotal(v.category, v.percent, g, g - conv(v.tax), conv(v.tax))
+                for v, g in zip(vat, rates_local, strict=True)
+            ]
+            booked_local = split_converted(booked_local, conv(sum(booked_local)), conv)
+            # the rounding is what the payments hold beyond the total, converted once too
+            rounding_local = conv(total + rounding) - total_local
+        else:
+            rounding_local = rounding
         gross = sum(v.gross for v in vat)
         self._gross += gross
         touched: set[BusinessCase] = set()
@@ -563,8 +578,7 @@ class ClosingBuilder:
                 dg, dt = conv(d.gross), conv(d.tax)
                 book(BusinessCase.DISCOUNTS, "Rabatt", int(d.category), -dg, dt - dg, -dt)
                 book(goods, "Umsatz", int(d.category), dg, dg - dt, dt)
-        if rounding:
-            r = conv(rounding)
+        if r := rounding_local:
             touched.add(BusinessCase.ROUNDING)
             self._case(BusinessCase.ROUNDING, rounding_gv_typ(r), UST_NOT_TAXABLE, r, r, 0,
                        ROUNDING_NAME)  # fmt: skip
@@ -574,9 +588,8 @@ class ClosingBuilder:
         op = self._ops.setdefault(operator_id, _Op())
         op.receipts += 1
         op.gross += gross
-        booked = list(kept) if kept is not None else _kept(payments, change)
-        for method, amount in booked:
-            self._pay(method, currency, amount, base=conv(amount))
+        for (method, amount), base in zip(booked, booked_local, strict=True):
+            self._pay(method, currency, amount, base=base)
             if payment_kind(method).cash and currency == self.currency:
                 op.cash += amount
         if change_local and currency != self.currency:
@@ -710,6 +723,22 @@ def _kept(payments: Iterable[tuple[str, int]], change: int) -> list[tuple[str, i
             kept = max(0, amount - change)
             change -= amount - kept
         out.append((method, kept))
+    return out
+
+
+def split_converted(amounts: Sequence[int], total: int, conv: Callable[[int], int]) -> list[int]:
+    """Parts of one receipt (``amounts``, in its currency) in the register currency, adding
+    up to ``total`` (their sum converted once): each part converted on its own, and the
+    few minor units by which those roundings miss ``total`` go to the parts by largest
+    remainder (``allocate``). Not ``allocate(total, amounts)`` alone: parts of both signs
+    (an exchange, a refund next to a payment) can sum to about 0, and a share of that
+    would say nothing about the part."""
+    out = [conv(a) for a in amounts]
+    diff = total - sum(out)
+    if diff:
+        sign = 1 if diff > 0 else -1
+        for i, extra in enumerate(allocate(abs(diff), [abs(a) for a in amounts])):
+            out[i] += sign * extra
     return out
 
 

@@ -330,3 +330,54 @@ def test_dsfinvk_export_gv_typ_per_line_zahlart_per_method_and_rounding(
     cur = {c["ZAHLART_WAEH"]: cents(c["ZAHLART_BETRAG_WAEH"]) for c in t["cash_per_currency.csv"]}
     assert cur == {"EUR": 1000 - 1002 - 1105, "CHF": 2000}
     assert r.payments_total == sum(pay.values())
+
+
+def z_report(conn: sqlite3.Connection, cmds: DayCommands) -> ClosingReport:
+    """Closes the shift with the cash counted as expected (no difference), then the Z."""
+    plan = cmds.plan_close(conn, MANAGER, [])
+    counts = [count_line(b.currency, 0, 0, b.expected) for b in plan.balances]
+    with transaction(conn):
+        plan = cmds.plan_close(conn, MANAGER, counts)
+        cmds.close_shift(Tx(conn), MANAGER, counts, plan, None)
+        return cmds.z_closing(Tx(conn), MANAGER).report
+
+
+def test_z_of_foreign_sales_adds_up_to_their_local_totals(
+    day: tuple[sqlite3.Connection, DayCommands, Register],
+) -> None:
+    conn, cmds, reg = day
+    # 10.00 + 5.00 CHF at 0.9412: 10.62 + 5.31 converted rate by rate, but the receipt
+    # says "entspricht 15,94 EUR" (15.00 / 0.9412 = 15.937)
+    a = reg.sale("A", "CHF", "0.9412")
+    goods(a, 1000, N19)
+    goods(a, 500, R7)
+    a.add_payment(PaymentMethod.CARD, 1500, "CHF", authorization_code="A1")
+    reg.post(a)
+    # cash in CHF rounded to 0.05: 15.03 CHF due 15.05
+    b = reg.sale("B", "CHF", "0.9412")
+    goods(b, 1002, N19)
+    goods(b, 501, R7)
+    b.add_payment(PaymentMethod.CASH, 1505, "CHF", rounding_step=5)
+    assert b.rounding == 2
+    reg.post(b)
+    # an exchange in CHF: 5.07 returned (-5.39 EUR), 10.00 bought (10.62 EUR), 4.93 paid
+    # by card (5.24 EUR: 4.93 / 0.9412 = 5.238)
+    c = reg.sale("C", "CHF", "0.9412")
+    c.add_fixed_line(
+        LineKind.RETURN, name="Ware", amount=-507, vat_category=N19[0], vat_rate=N19[1],
+        quantity=Decimal(-1),
+    )  # fmt: skip
+    goods(c, 1000, R7)
+    c.add_payment(PaymentMethod.CARD, 493, "CHF", authorization_code="A2")
+    reg.post(c)
+    assert [s.total_local for s in (a, b, c)] == [1594, 1597, 524]
+    r = z_report(conn, cmds)
+    assert r.gross == sum(v.gross for v in r.vat) == 1594 + 1597 + 524
+    assert r.payments_total == r.gross + r.rounding_total
+    # B's 0.02 CHF rounding: 15.05 CHF paid are 15.99 EUR, 15.03 CHF of goods 15.97 EUR
+    assert r.rounding_total == 1599 - 1597
+    assert sum(g.gross for g in r.gv_totals) == r.gross + r.rounding_total
+    for v in r.vat:
+        assert v.net + v.tax == v.gross
+    cases = {c.case: c.gross for c in r.cases}
+    assert cases["RETURNS"] == -539  # 5.07 / 0.9412 = 5.387

@@ -11,9 +11,11 @@ from posd_daemon.domain.closing import (
     ClosingReport,
     LineAmount,
     line_gv_typ,
+    split_converted,
     ust_key,
 )
 from posd_daemon.domain.payments import PaymentMethod
+from posd_daemon.domain.pricing import local_amount
 from posd_daemon.domain.vat import VatCategory, VatTotal, totals_from_gross
 
 N19 = (VatCategory.NORMAL, Decimal(19))
@@ -141,3 +143,15 @@ def test_line_gv_typ_and_ust_keys() -> None:
     assert line_gv_typ("GOODS", True, 1) == "EinzweckgutscheinKauf"
     assert line_gv_typ("VOUCHER_REDEMPTION", False, 6) == "MehrzweckgutscheinEinloesung"
     assert [ust_key(int(c)) for c in VatCategory] == [1, 2, 3, 4, 6, 5]
+
+
+def test_split_converted_adds_up_for_parts_of_both_signs() -> None:
+    def conv(a: int) -> int:
+        return local_amount(a, currency="CHF", local_currency="EUR", rate=Decimal("0.9412"))
+
+    # each part on its own: 10.62 + 5.31 = 15.93, but 15.00 CHF are 15.94 EUR
+    assert split_converted([1000, 500], conv(1500), conv) == [1063, 531]
+    # an even exchange: 0 in total, each part still its own value
+    assert split_converted([-1000, 1000], conv(0), conv) == [-1062, 1062]
+    assert split_converted([-507, 1000], conv(493), conv) == [-539, 1063]
+    assert split_converted([], 0, conv) == []
