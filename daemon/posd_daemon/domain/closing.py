@@ -518,6 +518,7 @@ class ClosingBuilder:
             return local_amount(amount, currency=currency, local_currency=self.currency, rate=rate)
 
         total = sum(v.gross for v in vat)
+        own_gross = {(int(v.category), v.percent): v.gross for v in vat}
         booked = list(kept) if kept is not None else _kept(payments, change)
         booked_local = [a for _, a in booked]
         if currency != self.currency:
@@ -548,27 +549,41 @@ class ClosingBuilder:
             goods = goods if reversal or gross >= 0 else BusinessCase.RETURNS
         # per rate: the lines that are no plain goods sold, at their own gross (tax from
         # the line's gross); the goods sold take the rest of the receipt's exact total
-        split: dict[tuple[int, Decimal], list[tuple[BusinessCase, str, int]]] = {}
+        split: dict[tuple[int, Decimal], list[tuple[BusinessCase, str, int, int]]] = {}
         for ln in lines:
             case = line_business_case(ln.kind, ln.voucher, reversal=reversal)
             if case is goods or not ln.gross:
                 continue
             gv = line_gv_typ(ln.kind, ln.voucher, ln.category)
-            split.setdefault((ln.category, ln.percent), []).append((case, gv, conv(ln.gross)))
+            split.setdefault((ln.category, ln.percent), []).append(
+                (case, gv, ln.gross, conv(ln.gross))
+            )
         for v in vat:
             key = (int(v.category), v.percent)
             self._vat.setdefault(key, _Sum()).add(v.gross, v.net, v.tax, 1)
             rest = [v.gross, v.net, v.tax]
-            for case, gv, g in split.pop(key, []):
+            parts = split.pop(key, [])
+            rows: list[tuple[BusinessCase, str, int, int, int]] = []
+            for case, gv, _, g in parts:
                 t = tax_from_gross(g, v.percent)
-                book(case, gv, key[0], g, g - t, t)
+                rows.append((case, gv, g, g - t, t))
                 rest[0] -= g
                 rest[1] -= g - t
                 rest[2] -= t
+            if rows and any(rest) and sum(p[2] for p in parts) == own_gross[key]:
+                # no goods sold at this rate (only returns, vouchers, ...): what the
+                # per-line tax leaves over goes to the rate's largest line, never to an
+                # Umsatz row (gross 0, tax ±0.01) that is on no receipt
+                i = max(range(len(rows)), key=lambda j: abs(rows[j][2]))
+                case, gv, g, n, t = rows[i]
+                rows[i] = (case, gv, g + rest[0], n + rest[1], t + rest[2])
+                rest = [0, 0, 0]
+            for case, gv, g, n, t in rows:
+                book(case, gv, key[0], g, n, t)
             if any(rest) or not touched:
                 book(goods, "Umsatz", key[0], *rest)
-        for (cat, pct), parts in split.items():  # lines of a rate missing in the totals
-            for case, gv, g in parts:
+        for (cat, pct), missing in split.items():  # lines of a rate missing in the totals
+            for case, gv, _, g in missing:
                 t = tax_from_gross(g, pct)
                 book(case, gv, cat, g, g - t, t)
         if discounts:

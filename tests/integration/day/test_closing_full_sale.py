@@ -381,3 +381,38 @@ def test_z_of_foreign_sales_adds_up_to_their_local_totals(
         assert v.net + v.tax == v.gross
     cases = {c.case: c.gross for c in r.cases}
     assert cases["RETURNS"] == -539  # 5.07 / 0.9412 = 5.387
+
+
+def test_z_books_no_turnover_row_for_a_rate_without_goods(
+    day: tuple[sqlite3.Connection, DayCommands, Register],
+) -> None:
+    conn, cmds, reg = day
+    # two returns of 2.99: tax 0.48 each, but the receipt's 19 % holds 0.95 on 5.98
+    a = reg.sale("A")
+    for _ in range(2):
+        a.add_fixed_line(
+            LineKind.RETURN, name="Ware", amount=-299, vat_category=N19[0], vat_rate=N19[1],
+            quantity=Decimal(-1),
+        )  # fmt: skip
+    a.add_payment(PaymentMethod.CASH, -598, "EUR")
+    reg.post(a)
+    # two single-purpose vouchers (taxed when sold) of 2.99 each, nothing else
+    b = reg.sale("B")
+    for i in range(2):
+        goods(b, 299, N19, item_type=ItemType.VOUCHER, voucher_code=f"V-{i}")
+    b.add_payment(PaymentMethod.CARD, 598, "EUR", authorization_code="A1")
+    reg.post(b)
+    assert [(v.gross, v.net, v.tax) for v in a.vat_totals() + b.vat_totals()] == [
+        (-598, -503, -95), (598, 503, 95)
+    ]  # fmt: skip
+    r = z_report(conn, cmds)
+    cases = {c.case: (c.count, c.gross, c.net, c.tax) for c in r.cases}
+    # nothing was sold: no SALES case, the return receipt counts as a return only
+    assert cases["SALES"] == (0, 0, 0, 0)
+    assert cases["RETURNS"] == (1, -598, -503, -95)
+    assert cases["VOUCHERS_SOLD"] == (1, 598, 503, 95)
+    gv = {(g.gv_typ, g.ust_key): (g.gross, g.net, g.tax) for g in r.gv_totals}
+    assert gv == {
+        ("Umsatz", 1): (-598, -503, -95),
+        ("EinzweckgutscheinKauf", 1): (598, 503, 95),
+    }
