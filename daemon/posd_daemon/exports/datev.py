@@ -11,13 +11,16 @@ with a decimal comma; at most 6 MB per file (longer periods are split into parts
 * :func:`cash_book`: the cash movements only (Einlage, Entnahme, Geldtransit, Trinkgeld,
   booked cash differences): what DATEV Kassenbuch online calls the cash book proper.
 * :func:`extended_cash_book` ("Kassenbuch für alle Belege"): every posted receipt, one
-  revenue row per VAT rate (gross, rate, revenue account) and, for each non-cash payment
-  method, a counter row that moves the amount out of the cash book to the method's
-  transit account; so every receipt appears with its payment methods while the cash
-  book's balance stays the cash in the drawer. Cash movements follow as in the cash book.
+  revenue row per VAT rate (gross, rate, revenue account), a row for its cash rounding
+  difference and, for each non-cash payment method, a counter row that moves the amount
+  kept out of the cash book to the method's transit account; so every receipt appears
+  with its payment methods while the cash book's balance stays the cash in the drawer.
+  Cash movements follow as in the cash book. Amounts are in EUR: a receipt in a foreign
+  currency is converted at its rate, its total once (as ``Sale.total_local``) and split
+  over its rows (``closing.split_converted``), as in the Z report.
 
 Accounts default to SKR03 (8400 revenue 19 %, 8300 revenue 7 %, 1360 Geldtransit, 1800
-Privatentnahmen, 1890 Privateinlagen); :class:`Accounts` changes them.
+Privatentnahmen, 1890 Privateinlagen, 8200 cash rounding); :class:`Accounts` changes them.
 """
 
 from __future__ import annotations
@@ -26,9 +29,17 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
+from functools import partial
 
-from posd_daemon.domain.closing import CashMovementKind, kept_payments, payment_kind
+from posd_daemon.domain.closing import (
+    CashMovementKind,
+    kept_payments,
+    payment_kind,
+    split_converted,
+)
 from posd_daemon.domain.errors import invalid
+from posd_daemon.domain.pricing import local_amount
 from posd_daemon.exports.dsfinvk import line_total, tax_of
 from posd_daemon.store.timeutil import from_db, to_db
 
@@ -56,6 +67,13 @@ class Accounts:
     )
     #: transit account of non-cash payments (card clearing)
     non_cash_transit: str = "1360"
+    #: cash rounding differences (sales.rounding: what the drawer kept beyond the
+    #: total), not taxable (DSFinV-K books them under UST_SCHLUESSEL 5). fiscal-de.md
+    #: names no account; 8200 is SKR03 "Erlöse" without VAT, the tax-free revenue account
+    #: suggested for rounding differences (Lexware Lexikon "Rundungsdifferenzkonto",
+    #: office.lexware.de/lexikon/rundungsdifferenzkonto; taxpool.net "Rundungsdifferenzen
+    #: buchen": 8200 or the interim account 1590)
+    rounding: str = "8200"
 
 
 def _q(text: str, limit: int = 0) -> str:
@@ -166,14 +184,19 @@ def extended_cash_book(
     acc = accounts or Accounts()
 
     def rows() -> Iterator[str]:
-        yield from _receipt_rows(conn, register_id, start, end, acc)
+        yield from _receipt_rows(conn, register_id, currency, start, end, acc)
         yield from _movement_rows(conn, register_id, start, end, acc)
 
     return _files("kassenbuch_alle_belege", start, end, rows())
 
 
 def _receipt_rows(
-    conn: sqlite3.Connection, register_id: str, start: datetime, end: datetime, acc: Accounts
+    conn: sqlite3.Connection,
+    register_id: str,
+    currency: str,
+    start: datetime,
+    end: datetime,
+    acc: Accounts,
 ) -> Iterator[str]:
     params = (register_id, to_db(start), to_db(end))
     where = (
@@ -181,8 +204,8 @@ def _receipt_rows(
         " AND s.training = 0"  # training sales are no turnover
     )
     heads = conn.execute(
-        f"SELECT s.seq, s.receipt_number, s.posted_at, s.total FROM sales s WHERE {where}"
-        " ORDER BY s.seq",
+        "SELECT s.seq, s.receipt_number, s.posted_at, s.total, s.currency, s.exchange_rate,"
+        f" COALESCE(s.rounding, 0) FROM sales s WHERE {where} ORDER BY s.seq",
         params,
     )
     # per-rate gross as posted (schema 6: discounts and net pricing included); sales
@@ -198,7 +221,7 @@ def _receipt_rows(
         params + params,
     )
     pays = conn.execute(
-        "SELECT s.seq, p.method, p.amount FROM sales s"
+        "SELECT s.seq, p.method, p.amount, p.kept FROM sales s"
         f" JOIN sale_payments p ON p.sale_id = s.sale_id WHERE {where}"
         " ORDER BY s.seq, p.position",
         params,
@@ -206,8 +229,11 @@ def _receipt_rows(
     line_it, pay_it = iter(lines), iter(pays)
     line_head = next(line_it, None)
     pay_head = next(pay_it, None)
-    for seq, number, posted, total in heads:
+    for seq, number, posted, total, sale_currency, rate, rounding in heads:
         when = from_db(posted)
+        conv = partial(
+            local_amount, currency=sale_currency, local_currency=currency, rate=Decimal(rate or 1)
+        )
         groups: dict[tuple[int, str], int] = {}
         while line_head is not None and line_head[0] <= seq:
             if line_head[0] == seq:
@@ -220,25 +246,55 @@ def _receipt_rows(
                 groups[key] = groups.get(key, 0) + amount
             line_head = next(line_it, None)
         payments: list[tuple[str, int]] = []
+        stored: list[tuple[str, int]] = []
         while pay_head is not None and pay_head[0] <= seq:
             if pay_head[0] == seq:
                 payments.append((str(pay_head[1]), int(pay_head[2])))
+                if pay_head[3] is not None:
+                    stored.append((str(pay_head[1]), int(pay_head[3])))
             pay_head = next(pay_it, None)
-        paid = sum(a for _, a in payments)
-        kept = kept_payments(payments, max(0, paid - int(total)))
+        if payments and len(stored) == len(payments):
+            # what the drawer kept as posted (schema 8: sale_payments.kept), per method
+            sums: dict[str, int] = {}
+            for method, amount in stored:
+                sums[method] = sums.get(method, 0) + amount
+            own = list(sums.items())
+        else:  # before schema 8: the change comes off the cash payments
+            paid = sum(a for _, a in payments)
+            own = kept_payments(payments, max(0, paid - int(total) - int(rounding)))
+        # in EUR: the receipt's total converted once, split over its rates and payments;
+        # the rounding is what the payments hold beyond it (+: the drawer kept more)
+        rates = sorted(groups.items())
+        gross_own = sum(g for _, g in rates)
+        total_local = conv(gross_own)
+        rates_local = split_converted([g for _, g in rates], total_local, conv)
+        kept_local = split_converted([a for _, a in own], conv(sum(a for _, a in own)), conv)
+        kept = [(m, a) for (m, _), a in zip(own, kept_local, strict=True)]
+        rounding_local = conv(gross_own + int(rounding)) - total_local
         methods = ", ".join(f"{payment_kind(m).name} {_amount(a)[1:]}" for m, a in kept if a)
-        for (cat, rate), gross in sorted(groups.items()):
+        for ((cat, vat_rate), _), gross in zip(rates, rates_local, strict=True):
             if not gross:
                 continue
-            tax = tax_of(gross, rate)
+            tax = tax_of(gross, vat_rate)
             yield _row(
                 gross,
                 str(number),
                 when,
-                f"Beleg {number} Umsatz {rate}%",
-                rate=rate,
+                f"Beleg {number} Umsatz {vat_rate}%",
+                rate=vat_rate,
                 account=acc.revenue.get(cat, ""),
                 note=f"USt {_amount(tax)[1:]}; Zahlarten: {methods}",
+            )
+        if rounding_local:
+            # the cash rounding stays in the drawer (or is missing from it): booked on its
+            # own, without VAT, so that the cash book keeps the drawer's balance
+            yield _row(
+                rounding_local,
+                str(number),
+                when,
+                f"Beleg {number} Rundung",
+                account=acc.rounding,
+                note="Rundungsdifferenz Bargeld",
             )
         for method, amount in kept:
             kind = payment_kind(method)
