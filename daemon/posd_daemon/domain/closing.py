@@ -24,13 +24,12 @@ Business cases carry their DSFinV-K GV_TYP (Anhang C) and the report keeps the
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from posd_daemon.domain.pricing import local_amount
-from posd_daemon.domain.sale import allocate
+from posd_daemon.domain.pricing import local_amount, split_converted
 from posd_daemon.domain.shift import CashBalance
 from posd_daemon.domain.vat import VatCategory, VatTotal, tax_from_gross
 
@@ -738,22 +737,6 @@ def _kept(payments: Iterable[tuple[str, int]], change: int) -> list[tuple[str, i
             kept = max(0, amount - change)
             change -= amount - kept
         out.append((method, kept))
-    return out
-
-
-def split_converted(amounts: Sequence[int], total: int, conv: Callable[[int], int]) -> list[int]:
-    """Parts of one receipt (``amounts``, in its currency) in the register currency, adding
-    up to ``total`` (their sum converted once): each part converted on its own, and the
-    few minor units by which those roundings miss ``total`` go to the parts by largest
-    remainder (``allocate``). Not ``allocate(total, amounts)`` alone: parts of both signs
-    (an exchange, a refund next to a payment) can sum to about 0, and a share of that
-    would say nothing about the part."""
-    out = [conv(a) for a in amounts]
-    diff = total - sum(out)
-    if diff:
-        sign = 1 if diff > 0 else -1
-        for i, extra in enumerate(allocate(abs(diff), [abs(a) for a in amounts])):
-            out[i] += sign * extra
     return out
 
 

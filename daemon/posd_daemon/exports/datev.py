@@ -17,7 +17,7 @@ with a decimal comma; at most 6 MB per file (longer periods are split into parts
   with its payment methods while the cash book's balance stays the cash in the drawer.
   Cash movements follow as in the cash book. Amounts are in EUR: a receipt in a foreign
   currency is converted at its rate, its total once (as ``Sale.total_local``) and split
-  over its rows (``closing.split_converted``), as in the Z report.
+  over its rows (``pricing.split_converted``), as in the Z report.
 
 Accounts default to SKR03 (8400 revenue 19 %, 8300 revenue 7 %, 1360 Geldtransit, 1800
 Privatentnahmen, 1890 Privateinlagen, 8200 cash rounding); :class:`Accounts` changes them.
@@ -36,10 +36,9 @@ from posd_daemon.domain.closing import (
     CashMovementKind,
     kept_payments,
     payment_kind,
-    split_converted,
 )
 from posd_daemon.domain.errors import invalid
-from posd_daemon.domain.pricing import local_amount
+from posd_daemon.domain.pricing import local_amount, split_converted
 from posd_daemon.exports.dsfinvk import line_total, tax_of
 from posd_daemon.store.timeutil import from_db, to_db
 

@@ -900,23 +900,40 @@ def _payments(
         def flush_sale() -> None:
             paid = sum(a for _, a, _ in pays)
             change = max(0, paid - due) if due >= 0 else 0
-            sums: dict[str, int] = {}
+            kept: list[tuple[str, int]] = []
             for method, amount, stored in pays:
-                kept = amount if stored is None else stored
+                k = amount if stored is None else stored
                 if stored is None and change and amount > 0 and payment_kind(method).cash:
                     # before schema 8: the change comes off the cash payments
-                    kept = max(0, amount - change)
-                    change -= amount - kept
-                sums[method] = sums.get(method, 0) + kept
+                    k = max(0, amount - change)
+                    change -= amount - k
+                kept.append((method, k))
+            amounts = [k for _, k in kept]
+            if currency != base:
+                # converted as the Z converts them: their sum once, split over the
+                # payments (pricing.split_converted), so BASISWAEH_BETRAG adds up to it
+                def conv(amount: int) -> int:
+                    return local_amount(amount, currency=currency, local_currency=base, rate=rate)
+
+                based = split_converted(amounts, conv(sum(amounts)), conv)
+            else:
+                based = amounts
+            sums: dict[str, list[int]] = {}
+            for (method, k), b in zip(kept, based, strict=True):
+                acc = sums.setdefault(method, [0, 0])
+                acc[0] += k
+                acc[1] += b
             local_change = change_local if currency != base else 0
             if local_change:
                 # foreign cash, change paid out in the base currency: the surplus stays in
-                # the foreign Bar row, the payout is a negative base-currency Bar row
-                sums["CASH"] = sums.get("CASH", 0) + max(0, paid - due)
-            for method, amount in sums.items():
+                # the foreign Bar row at the value paid out for it (as in the Z), the
+                # payout is a negative base-currency Bar row
+                acc = sums.setdefault("CASH", [0, 0])
+                acc[0] += max(0, paid - due)
+                acc[1] += local_change
+            for method, (amount, base_amount) in sums.items():
                 if amount:
-                    conv = local_amount(amount, currency=currency, local_currency=base, rate=rate)
-                    row(cur_key, cur_bon, method, currency, amount, conv)
+                    row(cur_key, cur_bon, method, currency, amount, base_amount)
             if local_change:
                 row(cur_key, cur_bon, "CASH", base, -local_change, -local_change)
             pays.clear()

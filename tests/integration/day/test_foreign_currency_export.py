@@ -86,3 +86,20 @@ def test_a_chf_sale_of_two_rates_with_rounding_adds_up_to_its_local_total(
     assert paid["BASISWAEH_BETRAG"] == "9,36"
     rounding = [ln for ln in t["lines.csv"] if ln["ARTIKELTEXT"] == "Rundung"]
     assert [r["STK_BR"] for r in rounding] == ["0,03"]
+
+
+def test_payments_of_a_chf_sale_are_converted_as_the_z_converts_them(pos: PosdClient) -> None:
+    """8.55 CHF paid 4.00 by card and 4.55 in cash: converted one by one 4.20 + 4.78 =
+    8.98 EUR, a cent short of the total converted once (8.99 EUR), which the Z books."""
+    pos.ensure_shift()
+    seed(pos)
+    update_shop(pos, fixed_rates=[shop_pb2.FixedRate(currency_code="CHF", rate="0.9513")])
+    sid = sale_of(pos, ("COFFEE", "1"))
+    call(pos, "SetCurrency", sale_id=sid, currency_code="CHF")
+    pay(pos, sid, common_pb2.PAYMENT_METHOD_CARD, 400, currency="CHF", authorization_code="A1")
+    pay(pos, sid, CASH, 455, currency="CHF")
+    assert post(pos, sid).total_local.amount_minor == 899
+    t = export(pos)
+    paid = {p["ZAHLART_TYP"]: cents(p["BASISWAEH_BETRAG"]) for p in t["datapayment.csv"]}
+    assert sum(paid.values()) == 899
+    assert sum(cents(c["Z_ZAHLART_BETRAG"]) for c in t["payment.csv"]) == 899

@@ -11,11 +11,10 @@ from posd_daemon.domain.closing import (
     ClosingReport,
     LineAmount,
     line_gv_typ,
-    split_converted,
     ust_key,
 )
 from posd_daemon.domain.payments import PaymentMethod
-from posd_daemon.domain.pricing import local_amount
+from posd_daemon.domain.pricing import local_amount, split_converted
 from posd_daemon.domain.vat import VatCategory, VatTotal, totals_from_gross
 
 N19 = (VatCategory.NORMAL, Decimal(19))
