@@ -66,10 +66,7 @@ def _ts(when: datetime | None) -> timestamp_pb2.Timestamp | None:
 
 
 def _time(msg: Any, name: str) -> datetime | None:
-    if not msg.HasField(name):
-        return None
-    ts: timestamp_pb2.Timestamp = getattr(msg, name)
-    return ts.ToDatetime(tzinfo=UTC)
+    return convert.time_from_pb(msg, name)
 
 
 def counts_from_pb(counts: Any, default_currency: str) -> list[CountLine]:

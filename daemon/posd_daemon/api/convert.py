@@ -154,6 +154,29 @@ def _from_pb(table: dict[object, int], value: int, field: str, default: object =
     raise invalid(field, "unknown or unspecified value")
 
 
+#: The range google.protobuf.Timestamp allows: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+MIN_TIMESTAMP_SECONDS = -62_135_596_800
+MAX_TIMESTAMP_SECONDS = 253_402_300_799
+
+
+def time_from_pb(msg: Any, name: str) -> datetime | None:
+    """A client's Timestamp field ``name`` of ``msg`` as an aware UTC datetime, None when
+    unset. Every Timestamp a client sends goes through here: a value outside the range
+    (which ``ToDatetime`` cannot convert) is refused, naming the field."""
+    if not msg.HasField(name):
+        return None
+    ts: timestamp_pb2.Timestamp = getattr(msg, name)
+    if (
+        not MIN_TIMESTAMP_SECONDS <= ts.seconds <= MAX_TIMESTAMP_SECONDS
+        or not 0 <= ts.nanos < 1_000_000_000
+    ):
+        raise invalid(
+            name,
+            "not a valid timestamp: seconds within 0001-01-01..9999-12-31 UTC, nanos 0..999999999",
+        )
+    return ts.ToDatetime(tzinfo=UTC)
+
+
 def timestamp(when: datetime | None) -> timestamp_pb2.Timestamp | None:
     if when is None:
         return None
