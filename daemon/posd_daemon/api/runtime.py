@@ -13,7 +13,7 @@ import grpc
 from google.protobuf.message import Message
 
 from posd_daemon.api.errors import internal_status, to_status
-from posd_daemon.domain.errors import DomainError
+from posd_daemon.domain.errors import DomainError, ErrorKind
 from posd_daemon.domain.operators import Operator
 from posd_daemon.ops import logging as plog
 from posd_daemon.ops.metrics import Metrics
@@ -76,6 +76,8 @@ class Runtime:
         self.clock = clock
         self._sessions: dict[str, tuple[Operator, float]] = {}
         self._metric_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+        #: request_id -> None while a call with it runs, or the future its repeats wait on
+        self._in_flight: dict[str, asyncio.Future[None] | None] = {}
 
     async def operator(self, context: Context) -> Operator:
         token = bearer_token(context)
@@ -153,6 +155,38 @@ class Runtime:
         # a fresh answer is returned as built; a repeat is decoded from its stored bytes
         return built[0] if built else response_type.FromString(raw)
 
+    async def _after_first(self, request_id: str, context: Context) -> None:
+        """Waits while a call with the same request_id runs (a client's retry that came
+        before the first answer, or several clients sending one request): then the
+        repeat takes the usual path, whose idempotency lookup gives the first answer (or
+        refuses a different request with REQUEST_ID_REUSED), instead of running into the
+        first call's work in progress (SALE_BEING_POSTED). Bounded by the call's deadline.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None
+        remaining = context.time_remaining()
+        if remaining is not None:
+            deadline = loop.time() + remaining
+        while request_id in self._in_flight:
+            waiter = self._in_flight[request_id]
+            if waiter is None:
+                waiter = self._in_flight[request_id] = loop.create_future()
+            timeout = None if deadline is None else max(deadline - loop.time(), 0.0)
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            except TimeoutError:
+                raise DomainError(
+                    ErrorKind.UNAVAILABLE,
+                    "REQUEST_IN_PROGRESS",
+                    f"a call with request_id {request_id[:64]!r} is still running: retry"
+                    " with the same request_id for its answer",
+                ) from None
+
+    def _done(self, request_id: str) -> None:
+        waiter = self._in_flight.pop(request_id, None)
+        if waiter is not None:
+            waiter.set_result(None)
+
     async def call(
         self,
         context: Context,
@@ -166,7 +200,16 @@ class Runtime:
         status: grpc.Status | None = None
         reason = ""
         try:
-            response = await handler()
+            if request_id:
+                if request_id in self._in_flight:
+                    await self._after_first(request_id, context)
+                self._in_flight[request_id] = None
+                try:
+                    response = await handler()
+                finally:
+                    self._done(request_id)
+            else:
+                response = await handler()
         except DomainError as exc:
             status = to_status(exc)
             reason = exc.reason
