@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -69,6 +70,10 @@ from posd_daemon.store.timeutil import to_db
 NO_TSE = "NONE"
 
 NO_OPEN_SHIFT = "NO_OPEN_SHIFT"
+
+#: a Z's business date as the client must write it (``date.fromisoformat`` alone also
+#: takes ``20240101`` and ``2024W011``, which then reached the DSFinV-K export)
+BUSINESS_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def shift_guard(conn: sqlite3.Connection) -> None:
@@ -466,13 +471,7 @@ class DayCommands:
                 shift_id=str(shift.shift_id),
             )
         now = self._clock()
-        if business_date:
-            try:
-                date.fromisoformat(business_date)
-            except ValueError:
-                raise invalid("business_date", "a date like 2024-05-31") from None
-        else:
-            business_date = now.date().isoformat()
+        business_date = self._business_date(conn, business_date, now)
         z_nr = sale_store.next_counter(conn, z_counter(self.s.register_id))
         report = self._period(conn).report(z_nr=z_nr, created_at=to_db(now))
         store.close_period(conn, self.s.register_id, z_nr)
@@ -514,6 +513,45 @@ class DayCommands:
         )
         tx.after_commit(self._on_outbox)
         return ZResult(closing, report)
+
+    def _business_date(self, conn: sqlite3.Connection, text: str, now: datetime) -> str:
+        """The Z's business date, normalised: today's date when not given, else strictly
+        YYYY-MM-DD, not after today and not before the previous Z's business date (nor,
+        before the first Z, before the register's first shift). Today is the register's
+        clock's date in UTC or in its local time zone, whichever is later (the default is
+        the UTC date; a register east of UTC closes its local day before UTC's)."""
+        today = max(now.date(), now.astimezone().date())
+        if not text:
+            day = now.date()
+        else:
+            if not BUSINESS_DATE.fullmatch(text):
+                raise invalid(
+                    "business_date",
+                    "must be a date written YYYY-MM-DD, like 2024-05-31",
+                    "INVALID_DATE",
+                )
+            try:
+                day = date.fromisoformat(text)
+            except ValueError:
+                raise invalid(
+                    "business_date", f"{text} is no calendar date", "INVALID_DATE"
+                ) from None
+            if day > today:
+                raise invalid(
+                    "business_date",
+                    f"{text} is after today ({today.isoformat()})",
+                    "BUSINESS_DATE_IN_FUTURE",
+                )
+        floor, what = store.business_date_floor(conn, self.s.register_id)
+        if floor is not None:
+            floor = min(floor, today)  # an older Z's date ahead of today (before this check)
+            if day < floor:
+                raise invalid(
+                    "business_date",
+                    f"{day.isoformat()} is before {what} ({floor.isoformat()})",
+                    "BUSINESS_DATE_TOO_EARLY",
+                )
+        return day.isoformat()
 
     def _period(self, conn: sqlite3.Connection) -> ClosingBuilder:
         builder = ClosingBuilder(self.s.register_id, self.s.currency)

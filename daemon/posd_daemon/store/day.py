@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from posd_daemon.domain.closing import CashMovementKind
@@ -467,6 +467,27 @@ def closings_in(
         (register_id, z_from, z_to, start, end),
     ).fetchall()
     return [_closing(r) for r in rows]
+
+
+def business_date_floor(conn: sqlite3.Connection, register_id: str) -> tuple[date | None, str]:
+    """The earliest business date a new Z may have, and what sets it: the last Z's
+    business date, else the date its first shift opened (UTC or local, the earlier)."""
+    r = conn.execute(
+        "SELECT business_date, z_nr FROM closings WHERE register_id = ? ORDER BY z_nr DESC LIMIT 1",
+        (register_id,),
+    ).fetchone()
+    if r is not None:
+        try:
+            return date.fromisoformat(r[0]), f"the business date of Z {r[1]}"
+        except ValueError:
+            return None, ""  # written before dates were checked: no bound
+    r = conn.execute(
+        "SELECT MIN(opened_at) FROM shifts WHERE register_id = ?", (register_id,)
+    ).fetchone()
+    if r is None or r[0] is None:
+        return None, ""
+    opened = from_db(r[0])
+    return min(opened.date(), opened.astimezone().date()), "the register's first shift"
 
 
 def vorgang_of_sale(conn: sqlite3.Connection, sale_id: str) -> Vorgang | None:

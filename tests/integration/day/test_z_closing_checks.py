@@ -1,0 +1,68 @@
+"""What a Z closing refuses before it closes anything: a business date that is not a
+plain YYYY-MM-DD date, lies ahead or goes back before the previous Z; and sales still
+open or parked on the register (they would be posted into the next period)."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+from posd.client import PosdError
+from posd.v1 import common_pb2
+
+from tests.integration.day.conftest import Day
+
+CASH = common_pb2.PAYMENT_METHOD_CASH
+
+
+def closings(day: Day) -> list[tuple[int, str]]:
+    with sqlite3.connect(day.running.config.database_path) as c:
+        return [tuple(r) for r in c.execute("SELECT z_nr, business_date FROM closings")]
+
+
+def refused(day: Day, business_date: str) -> PosdError:
+    before = closings(day)
+    with pytest.raises(PosdError) as err:
+        day.day.z_closing(business_date)
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT, err.value
+    assert [f for f, _ in err.value.field_violations] == ["business_date"]
+    assert closings(day) == before  # nothing closed
+    return err.value
+
+
+def test_business_date_is_strict_not_ahead_and_never_goes_back(day: Day) -> None:
+    day.day.open_shift([])
+    day.day.close_shift([])
+    today = datetime.now(UTC).date()
+    for text in (
+        "2024W011",
+        "2024-W01-1",
+        "20240101",
+        "2024-1-01",
+        " 2024-01-01",
+        "2024-01-01T00:00",
+        "٢٠٢٤-٠١-٠١",
+        "2024-02-30",
+        "0000-01-01",
+    ):
+        assert refused(day, text).reason == "INVALID_DATE", text
+    ahead = refused(day, (today + timedelta(days=2)).isoformat())
+    assert ahead.reason == "BUSINESS_DATE_IN_FUTURE"
+    assert "after today" in ahead.field_violations[0][1]
+    assert refused(day, "2999-01-01").reason == "BUSINESS_DATE_IN_FUTURE"
+    # before the register's first shift: no business day of this register
+    early = refused(day, "1900-01-01")
+    assert early.reason == "BUSINESS_DATE_TOO_EARLY"
+    assert "first shift" in early.field_violations[0][1]
+
+    z1 = day.day.z_closing(today.isoformat())
+    assert z1.business_date == today.isoformat()
+    # the next Z may not go back before the previous one's date
+    back = refused(day, (today - timedelta(days=1)).isoformat())
+    assert back.reason == "BUSINESS_DATE_TOO_EARLY"
+    assert f"Z {z1.z_nr}" in back.field_violations[0][1]
+    z2 = day.day.z_closing()  # the default: today
+    assert z2.business_date == today.isoformat()
+    assert closings(day) == [(z1.z_nr, today.isoformat()), (z2.z_nr, today.isoformat())]
