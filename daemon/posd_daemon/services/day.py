@@ -71,6 +71,9 @@ NO_TSE = "NONE"
 
 NO_OPEN_SHIFT = "NO_OPEN_SHIFT"
 
+#: how many of the open sales a refused Z closing names
+SALES_OPEN_NAMED = 5
+
 #: a Z's business date as the client must write it (``date.fromisoformat`` alone also
 #: takes ``20240101`` and ``2024W011``, which then reached the DSFinV-K export)
 BUSINESS_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -469,6 +472,18 @@ class DayCommands:
                 f"shift {shift.shift_id} is still open: close it (count the cash) before the"
                 " Z closing",
                 shift_id=str(shift.shift_id),
+            )
+        count, sale_ids = store.unfinished_sales(conn, self.s.register_id, SALES_OPEN_NAMED)
+        if count:
+            listed = ", ".join(sale_ids) + (
+                f" and {count - len(sale_ids)} more" if count > len(sale_ids) else ""
+            )
+            raise precondition(
+                "SALES_OPEN",
+                f"{count} sale(s) still open or parked on this register ({listed}): post or"
+                " cancel them (resume a parked one first) before the Z closing",
+                count=str(count),
+                sale_ids=",".join(sale_ids),
             )
         now = self._clock()
         business_date = self._business_date(conn, business_date, now)

@@ -469,6 +469,22 @@ def closings_in(
     return [_closing(r) for r in rows]
 
 
+def unfinished_sales(
+    conn: sqlite3.Connection, register_id: str, named: int
+) -> tuple[int, list[str]]:
+    """Open and parked sales of the register that have lines or payments (empty ones are
+    abandoned: replaced, timed out or purged), as their number and the oldest ids."""
+    rows = conn.execute(
+        "SELECT s.sale_id FROM sales AS s WHERE s.register_id = ?"
+        " AND s.state IN ('OPEN', 'PARKED')"
+        " AND (EXISTS (SELECT 1 FROM sale_lines AS l WHERE l.sale_id = s.sale_id)"
+        " OR EXISTS (SELECT 1 FROM sale_payments AS p WHERE p.sale_id = s.sale_id))"
+        " ORDER BY s.seq",
+        (register_id,),
+    ).fetchall()
+    return len(rows), [r[0] for r in rows[:named]]
+
+
 def business_date_floor(conn: sqlite3.Connection, register_id: str) -> tuple[date | None, str]:
     """The earliest business date a new Z may have, and what sets it: the last Z's
     business date, else the date its first shift opened (UTC or local, the earlier)."""

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from posd.client import PosdError
-from posd.v1 import common_pb2
+from posd.client import PosdClient, PosdError
+from posd.v1 import common_pb2, sale_pb2
 
 from tests.integration.day.conftest import Day
 
@@ -66,3 +66,48 @@ def test_business_date_is_strict_not_ahead_and_never_goes_back(day: Day) -> None
     z2 = day.day.z_closing()  # the default: today
     assert z2.business_date == today.isoformat()
     assert closings(day) == [(z1.z_nr, today.isoformat()), (z2.z_nr, today.isoformat())]
+
+
+def test_z_closing_refuses_open_and_parked_sales_but_not_empty_ones(day: Day) -> None:
+    pos, dc = day.pos, day.day
+    pos.upsert_item("W", "Wasser", 99)
+    dc.open_shift([])
+    sale_ids = []
+    for _ in range(6):
+        sale_id = pos.create_sale().sale_id
+        pos.add_line(sale_id, item_id="W")
+        sale_ids.append(sale_id)
+    parked = sale_ids[-1]
+    pos.call(pos.sales.ParkSale, sale_pb2.ParkSaleRequest(request_id="park-1", sale_id=parked))
+    paid = pos.create_sale().sale_id  # paid, not posted
+    pos.add_line(paid, item_id="W")
+    pos.add_payment(paid, CASH, 99)
+    empty = pos.create_sale().sale_id  # no lines: abandoned, no reason to refuse
+    dc.close_shift([])
+
+    with pytest.raises(PosdError) as err:
+        dc.z_closing()
+    e = err.value
+    assert (e.code, e.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "SALES_OPEN")
+    assert e.metadata["count"] == "7"
+    named = e.metadata["sale_ids"].split(",")
+    assert named == sale_ids[:5]  # the oldest few
+    assert "7 sale(s) still open or parked" in e.message and "and 2 more" in e.message
+    assert closings(day) == []
+
+    # posted or cancelled (the parked one resumed first), the Z goes ahead
+    for sale_id in sale_ids[:-1]:
+        pos.cancel_sale(sale_id)
+    with pytest.raises(PosdError) as err:
+        dc.z_closing()
+    assert err.value.metadata["sale_ids"].split(",") == [parked, paid]
+    pos.call(
+        pos.sales.ResumeSale, sale_pb2.ResumeSaleRequest(request_id="resume-1", sale_id=parked)
+    )
+    pos.cancel_sale(parked)
+    dc.open_shift([])
+    pos.post_sale(paid)
+    dc.close_shift(PosdClient.cash_counts(total=99))
+    z = dc.z_closing()
+    assert z.report.receipts == 1
+    assert pos.get_sale(empty).state == sale_pb2.SALE_STATE_OPEN  # left to the sweep
