@@ -386,6 +386,8 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
             if not request.HasField("amount"):
                 raise invalid("amount", "is required")
             direction = request.direction
+            if direction not in closing_pb2.CashDirection.values():
+                raise invalid("direction", "unknown cash direction")
             if direction == closing_pb2.CASH_DIRECTION_UNSPECIFIED:
                 outgoing = kind is CashMovementKind.TRANSIT
             else:

@@ -16,6 +16,7 @@ from posd_daemon.devices import model as m
 from posd_daemon.devices.manager import DeviceManager, ManagedDevice, PrinterDevice
 from posd_daemon.domain.errors import DomainError, ErrorKind, invalid, not_found, precondition
 from posd_daemon.domain.operators import Operator, Permission
+from posd_daemon.domain.text import check_text
 from posd_daemon.ops import logging as plog
 from posd_daemon.services.devices import DeviceCommands, Queued, job_state
 from posd_daemon.services.display import CustomerDisplay, DisplayContent
@@ -324,6 +325,11 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
         self, request: device_pb2.SubscribeEventsRequest, context: Context
     ) -> AsyncIterator[device_pb2.SubscribeEventsResponse]:
         await self._stream_operator(context)
+        unknown = [t for t in request.types if t not in device_pb2.EventType.values()]
+        if unknown:
+            status = to_status(invalid("types", f"unknown event type {unknown[0]}"))
+            await context.abort(status.code, status.details, status.trailing_metadata)
+            raise AssertionError("abort returned")  # pragma: no cover
         types = frozenset(int(t) for t in request.types)
         device_ref = request.device_id
         device = self.manager.find(device_ref) if device_ref else None
@@ -416,6 +422,8 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
     ) -> device_pb2.CheckHealthResponse:
         async def run() -> device_pb2.CheckHealthResponse:
             op = await self.rt.operator(context)
+            if request.level not in device_pb2.HealthLevel.values():
+                raise invalid("level", "unknown health level")
             level = _LEVEL_IN.get(request.level, m.HealthLevel.INTERNAL)
             if level is not m.HealthLevel.INTERNAL:
                 op.require(Permission.DEVICE_TEST)
@@ -552,8 +560,7 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
             if len(request.lines) > 4:
                 raise invalid("lines", "at most 4 lines")
             for i, line in enumerate(request.lines):
-                if len(line) > 40:
-                    raise invalid(f"lines[{i}]", "at most 40 characters")
+                check_text(line, f"lines[{i}]", max_len=40, required=False)
             width = self.display.columns
             lines = tuple(line[:width] for line in request.lines)
             self.display.show_custom(lines)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from posd_daemon.domain.errors import invalid
-from posd_daemon.domain.money import MAX_MINOR, round_half_up
+from posd_daemon.domain.money import MAX_MINOR, amount_out_of_range, round_half_up
 from posd_daemon.domain.text import check_code, check_text
 from posd_daemon.domain.vat import PriceBasis, VatCategory
 
@@ -122,7 +122,9 @@ class Item:
         check_code(self.item_id, "item.item_id")
         check_text(self.name, "item.name", max_len=120)
         check_text(self.unit, "item.unit", max_len=8)
-        if not 0 <= self.price <= MAX_MINOR:
+        if self.price > MAX_MINOR:
+            raise amount_out_of_range(f"{self.price_field}.amount_minor")
+        if self.price < 0:
             raise invalid(f"{self.price_field}.amount_minor", "must be 0 or more")
         if len(self.barcodes) > MAX_BARCODES:
             raise invalid("item.barcodes", f"at most {MAX_BARCODES} barcodes")
@@ -137,7 +139,9 @@ class Item:
             if v.variant_id in seen_variants:
                 raise invalid(f"item.variants[{i}].variant_id", "duplicate variant id")
             seen_variants.add(v.variant_id)
-            if v.price is not None and not 0 <= v.price <= MAX_MINOR:
+            if v.price is not None and v.price > MAX_MINOR:
+                raise amount_out_of_range(f"item.variants[{i}].price.amount_minor")
+            if v.price is not None and v.price < 0:
                 raise invalid(f"item.variants[{i}].price.amount_minor", "must be 0 or more")
             if len(v.barcodes) > MAX_BARCODES:
                 raise invalid(f"item.variants[{i}].barcodes", f"at most {MAX_BARCODES}")
@@ -158,7 +162,9 @@ class Item:
                 )
             if q != q.quantize(Decimal("0.001")):
                 raise invalid(f"item.units[{i}].quantity_per_unit", "at most 3 decimal places")
-            if u.price is not None and not 0 <= u.price <= MAX_MINOR:
+            if u.price is not None and u.price > MAX_MINOR:
+                raise amount_out_of_range(f"item.units[{i}].price.amount_minor")
+            if u.price is not None and u.price < 0:
                 raise invalid(f"item.units[{i}].price.amount_minor", "must be 0 or more")
             for j, code in enumerate(u.barcodes):
                 check_code(code, f"item.units[{i}].barcodes[{j}]")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from posd_daemon.domain.errors import invalid
+from posd_daemon.domain.errors import DomainError, invalid
 
 #: Minor-unit exponents (ISO 4217) of the currencies a register may meet.
 CURRENCY_EXPONENTS: dict[str, int] = {
@@ -28,6 +28,11 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 
 #: Largest absolute amount in minor units accepted anywhere (10^13 = 100 billion EUR).
 MAX_MINOR = 10**13
+
+
+def amount_out_of_range(field: str) -> DomainError:
+    """An amount above MAX_MINOR (said as such, not as "must be 0 or more")."""
+    return invalid(field, f"out of range (at most {MAX_MINOR})", "AMOUNT_OUT_OF_RANGE")
 
 
 def check_currency(code: str, field: str = "currency_code") -> str:

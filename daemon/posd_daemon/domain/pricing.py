@@ -17,7 +17,12 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 
 from posd_daemon.domain.errors import invalid
-from posd_daemon.domain.money import CURRENCY_EXPONENTS, MAX_MINOR, round_half_up
+from posd_daemon.domain.money import (
+    CURRENCY_EXPONENTS,
+    MAX_MINOR,
+    amount_out_of_range,
+    round_half_up,
+)
 from posd_daemon.domain.vat import PriceBasis
 
 #: Exchange rates: at most 6 decimals, within (0, 1e6).
@@ -128,7 +133,9 @@ def percent_of(amount: int, percent: Decimal) -> int:
 
 
 def check_price(amount: int, field: str) -> int:
-    if not 0 <= amount <= MAX_MINOR:
+    if amount > MAX_MINOR:
+        raise amount_out_of_range(field)
+    if amount < 0:
         raise invalid(field, "must be 0 or more", "INVALID_AMOUNT")
     return amount
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from posd_daemon.domain.errors import invalid
-from posd_daemon.domain.money import MAX_MINOR, check_currency
+from posd_daemon.domain.money import MAX_MINOR, amount_out_of_range, check_currency
 
 MAX_COUNT_LINES = 200
 MAX_PIECES = 1_000_000
@@ -45,10 +45,14 @@ class CountLine:
 def count_line(currency: str, denomination: int, pieces: int, total: int = 0) -> CountLine:
     """Validates one count line from a client (``total`` only for denomination 0)."""
     check_currency(currency, "counts.currency_code")
-    if denomination < 0 or denomination > MAX_MINOR:
+    if denomination > MAX_MINOR:
+        raise amount_out_of_range("counts.denomination_minor")
+    if denomination < 0:
         raise invalid("counts.denomination_minor", "must be 0 (a total) or a positive value")
     if denomination == 0:
-        if total < 0 or total > MAX_MINOR:
+        if total > MAX_MINOR:
+            raise amount_out_of_range("counts.total")
+        if total < 0:
             raise invalid("counts.total", "must be 0 or more")
         return CountLine(currency, 0, 1, total)
     if pieces < 0 or pieces > MAX_PIECES:

@@ -19,7 +19,12 @@ from decimal import Decimal
 
 from posd_daemon.domain.customer import Customer, CustomerSnapshot
 from posd_daemon.domain.errors import invalid
-from posd_daemon.domain.money import CURRENCY_EXPONENTS, MAX_MINOR, check_currency
+from posd_daemon.domain.money import (
+    CURRENCY_EXPONENTS,
+    MAX_MINOR,
+    amount_out_of_range,
+    check_currency,
+)
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.payments import PaymentMethod
 from posd_daemon.domain.pricing import MAX_RATE, RATE_DECIMALS
@@ -152,7 +157,9 @@ class Shop:
             check_currency(cur, f"shop.cash_rounding[{i}].currency_code")
             if not 1 <= step <= 10 ** (CURRENCY_EXPONENTS[cur] + 2):
                 raise invalid(f"shop.cash_rounding[{i}].increment_minor", "out of range")
-        if not 0 <= self.simplified_invoice_limit <= MAX_MINOR:
+        if self.simplified_invoice_limit > MAX_MINOR:
+            raise amount_out_of_range("shop.simplified_invoice_limit")
+        if self.simplified_invoice_limit < 0:
             raise invalid("shop.simplified_invoice_limit", "must be 0 or more")
         if len(self.discounts) > MAX_DISCOUNTS:
             raise invalid("shop.discounts", f"at most {MAX_DISCOUNTS}")

@@ -38,7 +38,13 @@ from posd_daemon.domain.closing import (
     LineAmount,
 )
 from posd_daemon.domain.errors import invalid, not_found, precondition
-from posd_daemon.domain.money import MAX_MINOR, check_currency, round_half_up
+from posd_daemon.domain.money import (
+    MAX_MINOR,
+    amount_out_of_range,
+    check_currency,
+    format_minor,
+    round_half_up,
+)
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.shift import (
     CashBalance,
@@ -321,7 +327,9 @@ class DayCommands:
         op.require(Permission.DRAWER_OPEN_NO_SALE)
         if kind is CashMovementKind.DIFFERENCE:
             raise invalid("kind", "cash differences are booked by closing the shift")
-        if amount <= 0 or amount > MAX_MINOR:
+        if amount > MAX_MINOR:
+            raise amount_out_of_range("amount.amount_minor")
+        if amount <= 0:
             raise invalid("amount.amount_minor", "must be greater than zero", "INVALID_AMOUNT")
         currency = currency or self.s.currency
         check_currency(currency, "amount.currency_code")
@@ -336,8 +344,23 @@ class DayCommands:
             outgoing = False
         elif kind is CashMovementKind.WITHDRAWAL:
             outgoing = True
-        if store.open_shift_of(conn, self.s.register_id) is None:
+        shift = store.open_shift_of(conn, self.s.register_id)
+        if shift is None:
             raise precondition(NO_OPEN_SHIFT, "no shift is open on this register")
+        if outgoing:
+            # more than the drawer holds would make its expected cash negative (a
+            # Kassenfehlbetrag): refused before the TSE signs anything
+            expected = totals_by_currency(shift.opening).get(currency, 0) + store.shift_cash(
+                conn, shift
+            ).get(currency, 0)
+            if amount > expected:
+                raise precondition(
+                    "CASH_INSUFFICIENT",
+                    f"{format_minor(amount, currency)} {currency} is more than the cash"
+                    f" expected in the drawer ({format_minor(expected, currency)} {currency})",
+                    expected_minor=str(expected),
+                    currency=currency,
+                )
         return MovementRequest(kind, -amount if outgoing else amount, currency, reason)
 
     def add_movement(

@@ -28,7 +28,7 @@ from posd_daemon.domain.errors import (
     not_found,
     precondition,
 )
-from posd_daemon.domain.money import check_currency
+from posd_daemon.domain.money import MAX_MINOR, amount_out_of_range, check_currency
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.payments import PaymentMethod
 from posd_daemon.domain.pricing import fmt_decimal, parse_percent, parse_rate
@@ -896,6 +896,8 @@ class SaleCommands(SaleOps):
                 f"the sale is in {sale.currency}, not {currency[:8]}",
                 "CURRENCY_MISMATCH",
             )
+        if unit_price > MAX_MINOR:  # Sale.override_price would say "must be 0 or more"
+            raise amount_out_of_range("unit_price.amount_minor")
         line, old = sale.override_price(line_id, unit_price)
         self._save(tx, sale)
         self._journal(
