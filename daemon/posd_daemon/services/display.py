@@ -2,7 +2,8 @@
 
 * While scanning: the last line added (name and amount) and the running total.
 * After payment: the total and the change; after ``idle_after`` seconds the idle message.
-* No sale: a configurable idle message.
+* No sale (also once the sale is parked): a configurable idle message; a resumed sale
+  shows its running total again.
 
 Every update is published as a :class:`DisplayContent` event with its meaning (not only
 the 2x20 text), so a graphical customer display app can follow the same content.
@@ -123,7 +124,8 @@ class CustomerDisplay:
                 e.line_quantity,
                 e.line_total_minor,
             )
-        if e.kind in ("created", "line_removed", "line_updated", "payment_removed"):
+        # a resumed sale shows its running total again (its last line is long gone)
+        if e.kind in ("created", "line_removed", "line_updated", "payment_removed", "resumed"):
             return content("total", ("", total))
         if e.kind == "payment_added":
             paid = two_cols(t.paid, money_text(e.paid_minor, cur), w)
@@ -138,7 +140,8 @@ class CustomerDisplay:
             )
             self._schedule_idle(e.sale_id)
             return content("change", (total, second))
-        if e.kind == "cancelled":
+        # a parked sale's total must not stay up for the next customer
+        if e.kind in ("cancelled", "parked", "transferred"):
             return DisplayContent("idle", self.texts.idle)
         return None
 

@@ -1,6 +1,7 @@
 """Where a scanned code goes.
 
-* To the register's active sale (the open sale the UI worked on last): the line is added
+* To the register's active sale (the open sale the UI worked on last; a parked, handed-over,
+  posted or cancelled sale is no longer active): the line is added
   through the same use case as ``AddLine`` by code (``SaleCommands.add_line``, one
   transaction), the TSE transaction starts in the background as for ``AddLine``, and
   the sale event follows, so the customer display and every UI update.
@@ -101,7 +102,9 @@ class ScanRouter:
         e = event.payload
         if not isinstance(e, SaleChanged):
             return
-        if e.kind in ("posted", "cancelled"):
+        # a parked or handed-over sale is no longer the one being worked on: the next
+        # customer's first scan must reach the UI, not be refused by the parked sale
+        if e.kind in ("posted", "cancelled", "parked", "transferred"):
             if self.active is not None and self.active.sale_id == e.sale_id:
                 self.active = None
         else:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from posd.client import PosdClient, PosdError
+from posd.client import PosdClient, PosdError, new_request_id
 from posd.v1 import common_pb2, device_pb2, sale_pb2
 
 from posd_daemon.cli import posctl
@@ -208,6 +208,49 @@ def test_scans_go_to_the_active_sale_or_to_the_ui(
     scan(running, b"4006381333931\r\n")
     wait_for(lambda: len(pos.get_sale(sale.sale_id).lines) == 2)
     assert pos.get_device("scanner").statistics.scans_rejected == 2
+
+
+def park(pos: PosdClient, sale_id: str) -> sale_pb2.Sale:
+    req = sale_pb2.ParkSaleRequest(request_id=new_request_id(), sale_id=sale_id)
+    return pos.call(pos.sales.ParkSale, req).sale
+
+
+def resume(pos: PosdClient, code: str) -> sale_pb2.Sale:
+    req = sale_pb2.ResumeSaleRequest(request_id=new_request_id(), code=code)
+    return pos.call(pos.sales.ResumeSale, req).sale
+
+
+def test_a_parked_sale_leaves_the_scanner_and_the_display(
+    running: Running, pos: PosdClient, stream_factory: Callable[..., Stream]
+) -> None:
+    seed(pos)
+    events = stream_factory()
+    sale = pos.create_sale()
+    pos.add_line(sale.sale_id, code="4006381333931")
+    wait_for(lambda: pos.get_device("display").display_lines[0].startswith("Bio-Brot"))
+    parked = park(pos, sale.sale_id)
+    # the display goes idle: the next customer must not see the parked total
+    wait_for(lambda: events.of("display_content")[-1].display_content.mode == "idle")
+    idle = ["Willkommen!", "posd Demo-Laden"]
+    wait_for(lambda: list(pos.get_device("display").display_lines) == idle)
+    # the next customer's first scan goes to the UI (no sale open), not to the parked sale
+    scan(running, b"4006381333931\r\n")
+    wait_for(lambda: events.of("scan"))
+    routed = events.of("scan")[0].scan
+    assert (routed.route, routed.sale_id, routed.error_reason) == (
+        device_pb2.SCAN_ROUTE_UI,
+        "",
+        "",
+    )
+    assert len(pos.get_sale(sale.sale_id).lines) == 1
+    # resumed: its total is shown again and scans go to it
+    resume(pos, parked.parking_code)
+    wait_for(lambda: events.of("display_content")[-1].display_content.mode == "total")
+    assert list(pos.get_device("display").display_lines)[-1] == "SUMME         4,49 €"
+    scan(running, b"4006381333931\r\n")
+    wait_for(lambda: len(pos.get_sale(sale.sale_id).lines) == 2)
+    wait_for(lambda: len(events.of("scan")) == 2)
+    assert events.of("scan")[1].scan.route == device_pb2.SCAN_ROUTE_SALE
 
 
 def test_no_sale_drawer_open_is_permission_checked_and_journaled(
