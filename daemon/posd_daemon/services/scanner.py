@@ -1,13 +1,19 @@
 """Where a scanned code goes.
 
 * To the register's active sale (the open sale the UI worked on last; a parked, handed-over,
-  posted or cancelled sale is no longer active): the line is added
-  through the same use case as ``AddLine`` by code (``SaleCommands.add_line``, one
-  transaction), the TSE transaction starts in the background as for ``AddLine``, and
-  the sale event follows, so the customer display and every UI update.
+  posted or cancelled sale is no longer active): the code is resolved by the same use
+  case as the ``Scan`` RPC (``SaleCommands.scan``, one transaction, the same order:
+  customer number, barcode, lot, serial, item number, shop discount code, vendor), the
+  TSE transaction starts in the background when a line was added, and the same sale
+  event as for ``Scan`` follows, so the customer display and every UI update. When the
+  cashier must choose (several items, variants, a vendor's list) nothing changes and
+  the ``ScanData`` event carries the choice as its reason; the UI gets the candidates
+  from ``Scan`` with the same code.
 * To the UI as a ``ScanData`` event when no sale is open, when ``scanner.route`` is
   "event", or while a UI subscribed with ``handle_scans`` (it wants to handle scans
-  itself, e.g. in a search field).
+  itself, e.g. in a search field). A parking slip scanned with no sale open is such an
+  event too (README, Devices): the UI resumes it with ``ResumeSale(code)``, as the
+  operator who takes it up.
 * To an interactive health check waiting for a scan (``posctl test scan``).
 
 Scans are handled one at a time, in the order they were read.
@@ -29,7 +35,7 @@ from posd_daemon.ops import logging as plog
 from posd_daemon.services.auth import Authenticator
 from posd_daemon.services.events import Event, EventBus, SaleChanged, sale_changed
 from posd_daemon.services.executor import DbExecutor
-from posd_daemon.services.sales import LineAdded, SaleCommands
+from posd_daemon.services.sales import SaleCommands, ScanChoice, ScanResult
 from posd_daemon.store import sales as sale_store
 
 log = plog.get("posd.scanner")
@@ -148,8 +154,10 @@ class ScanRouter:
             return self._publish(ScanData(device_id, code.code, code.symbology, "ui"))
         sale_id = active.sale_id
         try:
-            added: LineAdded = await self.db.write(
-                lambda tx: self.sales.add_line(tx, operator, sale_id, code=code.code)
+            # the Scan RPC's use case, so a code means the same from the scanner as typed
+            # into the UI: customer card, barcode, lot, serial, item number, coupon, vendor
+            result: ScanResult = await self.db.write(
+                lambda tx: self.sales.scan(tx, operator, sale_id, code.code)
             )
         except DomainError as exc:
             log.info("scan_not_added", device=device_id, code=code.code, reason=exc.reason)
@@ -164,10 +172,27 @@ class ScanRouter:
                     exc.message,
                 )
             )
-        self.start_tse(sale_id)
-        self.bus.publish(
-            sale_changed("line_added", added.sale, operator.operator_id, added.line_id)
-        )
+        if result.choice is not ScanChoice.NONE:
+            # nothing changed; ScanData has no room for the candidates, so the UI asks
+            # Scan with this code for them (the choice as the reason says which list)
+            return self._publish(
+                ScanData(
+                    device_id,
+                    code.code,
+                    code.symbology,
+                    "sale",
+                    sale_id,
+                    result.choice.value,
+                    f"code {code.code!r}: choose one of {len(result.candidates)} candidates",
+                )
+            )
+        # the same events as the Scan RPC: a line starts the TSE transaction
+        if result.line_id:
+            self.start_tse(sale_id)
+            kind = "line_added"
+        else:
+            kind = "line_updated"
+        self.bus.publish(sale_changed(kind, result.sale, operator.operator_id, result.line_id))
         return self._publish(ScanData(device_id, code.code, code.symbology, "sale", sale_id))
 
     def _publish(self, data: ScanData) -> ScanData:

@@ -1,12 +1,18 @@
-"""Scan(code): one entry field, the fixed resolution order, choices, variants and units."""
+"""Scan(code): one entry field, the fixed resolution order, choices, variants and units;
+the hardware scanner resolves codes the same way."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Iterator
 
 import grpc
 import pytest
 from posd.client import PosdClient, PosdError, new_request_id
-from posd.v1 import catalog_pb2, common_pb2, sale_pb2, shop_pb2
+from posd.v1 import catalog_pb2, common_pb2, device_pb2, sale_pb2, shop_pb2
 
+from tests.conftest import Running
+from tests.integration.api.test_devices_api import Stream, scan, wait_for
 from tests.support.fullsale import (
     customer,
     import_customers,
@@ -225,3 +231,70 @@ def test_scan_is_idempotent(pos: PosdClient) -> None:
     again = pos.scan(sid, "1002", request_id=rid)
     assert first == again
     assert len(pos.get_sale(sid).lines) == 1
+
+
+@pytest.fixture
+def events(pos: PosdClient) -> Iterator[Stream]:
+    stream = Stream(pos)
+    time.sleep(0.05)  # subscribed before the test acts
+    yield stream
+    stream.close()
+
+
+def test_the_hardware_scanner_resolves_codes_like_scan(
+    running: Running, pos: PosdClient, events: Stream
+) -> None:
+    seed(pos)
+
+    def scanned(code: str) -> device_pb2.ScanData:
+        before = len(events.of("scan"))
+        scan(running, f"{code}\r\n".encode())
+        wait_for(lambda: len(events.of("scan")) > before)
+        data: device_pb2.ScanData = events.of("scan")[-1].scan
+        assert (data.code, data.route) == (code, device_pb2.SCAN_ROUTE_SALE)
+        return data
+
+    sid = pos.create_sale().sale_id
+    # (1) a customer card: the customer number wins over item 1001's barcode "4711"
+    assert scanned("4711").error_reason == ""
+    sale = pos.get_sale(sid)
+    assert sale.customer.customer_number == "4711" and len(sale.lines) == 0
+    # (3) lot and (4) serial labels, (6) a coupon
+    for code in ("L-47", "SN-1", "SOMMER10"):
+        assert scanned(code).error_reason == ""
+    sale = pos.get_sale(sid)
+    assert [(ln.item_id, ln.lot_number, ln.serial_number) for ln in sale.lines] == [
+        ("1003", "L-47", ""),
+        ("1004", "", "SN-1"),
+    ]
+    assert (sale.discount_code, sale.discount_percent) == ("SOMMER10", "10")
+    # the same sale events as the Scan RPC
+    wait_for(lambda: len(events.of("sale")) >= 5)
+    kinds = [e.sale.kind for e in events.of("sale")]
+    assert kinds == ["created", "line_updated", "line_added", "line_added", "line_updated"]
+    # a choice changes nothing; the event says which, the UI asks Scan for the list
+    before = pos.get_sale(sid)
+    data = scanned("5000112999")
+    assert (data.sale_id, data.error_reason) == (sid, "AMBIGUOUS_BARCODE")
+    assert pos.get_sale(sid).revision == before.revision
+    assert len(pos.scan(sid, "5000112999").candidates) == 2
+    assert scanned("0000000000000").error_reason == "UNKNOWN_CODE"
+
+
+def test_a_parking_slip_scanned_with_no_sale_open_goes_to_the_ui(
+    running: Running, pos: PosdClient, events: Stream
+) -> None:
+    seed(pos)
+    sid = pos.create_sale().sale_id
+    pos.scan(sid, "1002")
+    req = sale_pb2.ParkSaleRequest(request_id=new_request_id(), sale_id=sid)
+    code = pos.call(pos.sales.ParkSale, req).sale.parking_code
+    scan(running, f"{code}\r\n".encode())
+    wait_for(lambda: events.of("scan"))
+    data = events.of("scan")[0].scan
+    # README (Devices): with no sale open a scan is for the UI; it resumes the sale as
+    # the operator who takes it up
+    assert (data.route, data.code, data.error_reason) == (device_pb2.SCAN_ROUTE_UI, code, "")
+    assert pos.get_sale(sid).state == sale_pb2.SALE_STATE_PARKED
+    req2 = sale_pb2.ResumeSaleRequest(request_id=new_request_id(), code=data.code)
+    assert pos.call(pos.sales.ResumeSale, req2).sale.state == sale_pb2.SALE_STATE_OPEN
