@@ -17,7 +17,7 @@ from posd.v1 import register_link_pb2, register_link_pb2_grpc
 
 from posd_daemon.api.runtime import Context, Runtime
 from posd_daemon.domain.errors import DomainError, ErrorKind, not_found, precondition
-from posd_daemon.domain.parking import parse_parking_code
+from posd_daemon.domain.parking import canonical_parking_code, parse_parking_code
 from posd_daemon.domain.sale import SaleState
 from posd_daemon.services.fiscal import FiscalGateway
 from posd_daemon.services.sales import SaleCommands
@@ -54,7 +54,8 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
                     "STORE_SECRET_INVALID",
                     "register linking needs the store's shared secret (store.secret)",
                 )
-            code, to = request.code, request.to_register_id
+            # the stored form, as ResumeSale sends it (also for an older caller)
+            code, to = canonical_parking_code(request.code), request.to_register_id
             sale = self.rt.db.read_now(lambda c: self.sales.parked_for_transfer(c, code, to))
             row = None
             if sale.state is SaleState.PARKED:
@@ -90,9 +91,11 @@ class StoreLink:
         self.peers = peers
         self.secret = secret
 
-    def owner_of(self, code: str) -> str | None:
-        """The register id whose parking code this is ("" none, None not a code)."""
-        parsed = parse_parking_code(code)
+    def owner_of(self, code: str, prefix: str) -> str | None:
+        """The register id whose parking code this is ("" none, None not a code).
+        ``prefix``: the shop's EAN-13 slip prefix; without it an ordinary product EAN
+        reads as some register's slip."""
+        parsed = parse_parking_code(code, prefix)
         if parsed is None:
             return None
         number = parsed[0]
@@ -102,10 +105,10 @@ class StoreLink:
                 return reg.register_id
         return ""
 
-    async def fetch(self, code: str) -> tuple[dict[str, Any], str] | None:
+    async def fetch(self, code: str, prefix: str) -> tuple[dict[str, Any], str] | None:
         """(snapshot, from register) of a sale parked at another register; None when the
-        code is this register's or not a parking code."""
-        owner = self.owner_of(code)
+        code is this register's or not a parking code (``prefix``: see owner_of)."""
+        owner = self.owner_of(code, prefix)
         if owner is None or owner == self.register_id:
             return None
         target = self.peers.get(owner) if owner else None

@@ -17,6 +17,7 @@ from posd_daemon.api.register_link import StoreLink
 from posd_daemon.api.runtime import Context, Runtime
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.operators import Operator
+from posd_daemon.domain.parking import canonical_parking_code
 from posd_daemon.domain.pricing import fmt_decimal
 from posd_daemon.domain.sale import Sale, format_quantity
 from posd_daemon.services.executor import Tx
@@ -348,22 +349,19 @@ class SettleRpcs:
         self, request: sale_pb2.ResumeSaleRequest, context: Context
     ) -> sale_pb2.ResumeSaleResponse:
         which = request.WhichOneof("sale_ref")
-        code = request.code if which == "code" else ""
-        if code and self.link is not None:
-            local = self.rt.db.read_now(lambda c: self.sales.find_parked(c, sale_id="", code=code))
-            if local is None:
-                return await self._resume_from_peer(request, context, code)
+        # once, in the stored form (a caps-lock "p"): the local lookup, the owner of the
+        # code and the other register all see the same code
+        code = canonical_parking_code(request.code) if which == "code" else ""
 
         def action(tx: Tx, op: Operator) -> Sale:
             if which is None:
                 raise invalid("sale_ref", "give a sale id or the parking slip's code")
             return self.sales.resume(
-                tx,
-                op,
-                sale_id=request.sale_id if which == "sale_id" else "",
-                code=request.code if which == "code" else "",
+                tx, op, sale_id=request.sale_id if which == "sale_id" else "", code=code
             )
 
+        if code and self.link is not None:
+            return await self._resume_linked(request, context, code, action)
         result: sale_pb2.ResumeSaleResponse = await self._run(
             context, "ResumeSale", request, action,
             lambda s: sale_pb2.ResumeSaleResponse(sale=convert.sale_to_pb(s)),
@@ -371,24 +369,45 @@ class SettleRpcs:
         )  # fmt: skip
         return result
 
-    async def _resume_from_peer(
-        self, request: sale_pb2.ResumeSaleRequest, context: Context, code: str
+    async def _resume_linked(
+        self,
+        request: sale_pb2.ResumeSaleRequest,
+        context: Context,
+        code: str,
+        action: Callable[[Tx, Operator], Sale],
     ) -> sale_pb2.ResumeSaleResponse:
-        """A slip from another register: it hands the sale over (its TSE transaction ends
-        as AVTransfer), this register continues it and starts its own transaction."""
+        """A slip when registers are linked: this register's own parked sale is resumed
+        here; a slip from another register makes it hand the sale over (its TSE
+        transaction ends as AVTransfer), this register continues it and starts its own
+        transaction."""
         link = self.link
         assert link is not None
 
         async def run() -> sale_pb2.ResumeSaleResponse:
             op = await self.rt.operator(context)
+            # the lookup runs after login and inside the RPC's error mapping: a malformed
+            # code is INVALID_ARGUMENT (not UNKNOWN), and only operators learn of codes
+            local = self.rt.db.read_now(lambda c: self.sales.find_parked(c, sale_id="", code=code))
+            if local is not None:  # parked here
+                response: sale_pb2.ResumeSaleResponse = await self.rt.mutate(
+                    "ResumeSale",
+                    request,
+                    lambda tx: action(tx, op),
+                    lambda s: sale_pb2.ResumeSaleResponse(sale=convert.sale_to_pb(s)),
+                    sale_pb2.ResumeSaleResponse,
+                )
+                self._notify("resumed", response.sale, op)
+                return response
             answered = await self.rt.answered("ResumeSale", request, sale_pb2.ResumeSaleResponse)
             if answered is not None:
                 return answered
-            fetched = await link.fetch(code)
+            # the shop's prefix tells a slip from an ordinary product EAN
+            prefix = self.rt.db.read_now(lambda c: self.sales.context(c).shop.parking_prefix)
+            fetched = await link.fetch(code, prefix)
             if fetched is None:
                 raise invalid("code", "not a parking code of this store", "PARKED_SALE_NOT_FOUND")
             data, origin = fetched
-            response: sale_pb2.ResumeSaleResponse = await self.rt.mutate(
+            response = await self.rt.mutate(
                 "ResumeSale",
                 request,
                 lambda tx: self.sales.import_transferred(tx, op, data, origin),

@@ -8,7 +8,8 @@ Two forms, chosen per shop:
 - Code128 (code set B): ``P RR NNNNNNNN`` — a literal "P", the register's number
   (2 digits) and the parking number (8 digits).
 
-:func:`parse_parking_code` reads either form back to ``(register_number, number)``.
+:func:`parse_parking_code` reads either form back to ``(register_number, number)``;
+:func:`canonical_parking_code` turns a scanned one into the stored form (for lookups).
 """
 
 from __future__ import annotations
@@ -92,6 +93,20 @@ def parse_parking_code(code: str, prefix: str | None = None) -> tuple[int, int] 
     if register_number < 1:
         return None
     return register_number, number
+
+
+def canonical_parking_code(code: str) -> str:
+    """A parking code as it was printed and stored, for looking it up: surrounding
+    whitespace dropped and the Code128 letter upper case (what :func:`parse_parking_code`
+    also accepts). Anything that is not a parking code is returned unchanged, so the
+    caller's validation still sees (and refuses) what was sent.
+
+    ``canonical_parking_code("p0100000001") == "P0100000001"``.
+    """
+    if parse_parking_code(code) is None:
+        return code
+    text = code.strip()
+    return text.upper() if text[0] == "p" else text
 
 
 def parking_symbology(code: str) -> str:

@@ -23,7 +23,11 @@ from posd_daemon.domain.catalog import Item, ItemType, Tracking
 from posd_daemon.domain.errors import DomainError, ErrorKind, invalid, not_found, precondition
 from posd_daemon.domain.money import round_half_up
 from posd_daemon.domain.operators import Operator, Permission
-from posd_daemon.domain.parking import parking_code_code128, parking_code_ean13
+from posd_daemon.domain.parking import (
+    canonical_parking_code,
+    parking_code_code128,
+    parking_code_ean13,
+)
 from posd_daemon.domain.payments import Payment, PaymentMethod
 from posd_daemon.domain.pricing import fmt_decimal, parse_percent
 from posd_daemon.domain.sale import (
@@ -1022,6 +1026,8 @@ class SaleOps(ABC):
         if sale_id:
             return self.get(conn, sale_id)
         check_code(code, "code")
+        # as stored: a caps-lock wedge scanner sends the Code128 letter lower case
+        code = canonical_parking_code(code)
         row = conn.execute("SELECT sale_id FROM sales WHERE parking_code = ?", (code,)).fetchone()
         return None if row is None else self.get(conn, row[0])
 

@@ -18,7 +18,7 @@ from posd.v1 import common_pb2, sale_pb2, shop_pb2
 from posd_daemon.ops import crashpoints
 from tests.conftest import Running, start_in_thread
 from tests.e2e.test_tse_crash_consistency import tse_finishes
-from tests.support.fullsale import import_items, item
+from tests.support.fullsale import import_items, item, update_shop
 
 SECRET = "store-secret-4711"
 REGISTERS = {"K1": (1, True), "K2": (2, True), "K3": (3, False), "K4": (4, False)}
@@ -103,6 +103,49 @@ def test_four_registers_order_taking_and_paying(store: dict[str, Running]) -> No
              amount=common_pb2.Money(amount_minor=5000, currency_code="EUR"))  # fmt: skip
         done = call(k4, "PostSale", sale_id=sid2).sale
         assert (done.receipt_number, done.change.amount_minor) == (1, 1010)
+
+
+def test_slips_are_read_as_printed_and_bad_codes_are_refused_clearly(
+    store: dict[str, Running],
+) -> None:
+    with store["K1"].client() as k1:
+        update_shop(k1, parking_barcode=shop_pb2.PARKING_BARCODE_CODE128)
+        codes = []
+        for _ in range(2):
+            sid = k1.create_sale().sale_id
+            k1.add_line(sid, item_id="LAMP")
+            codes.append(call(k1, "ParkSale", sale_id=sid).sale.parking_code)
+        assert all(c.startswith("P01") for c in codes)
+        # a keyboard-wedge scanner with caps lock sends "p": at the register that parked
+        # the sale and at another one
+        own = call(k1, "ResumeSale", code=codes[0].lower()).sale
+        assert (own.state, own.register_id) == (sale_pb2.SALE_STATE_OPEN, "K1")
+    with store["K2"].client() as k2:
+        taken = call(k2, "ResumeSale", code=codes[1].lower()).sale
+        assert (taken.state, taken.register_id, taken.origin_register_id) == (
+            sale_pb2.SALE_STATE_OPEN, "K2", "K1"
+        )  # fmt: skip
+        for bad in ("P01 0000002", "P" * 70):
+            with pytest.raises(PosdError) as err:
+                call(k2, "ResumeSale", code=bad)
+            assert (err.value.code, err.value.reason) == (
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "INVALID_ARGUMENT",
+            )
+            assert [f for f, _ in err.value.field_violations] == ["code"]
+        # an ordinary product EAN is not register 06's slip: the shop's prefix is 29
+        with pytest.raises(PosdError) as err:
+            call(k2, "ResumeSale", code="4006381333931")
+        assert (err.value.code, err.value.reason) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "PARKED_SALE_NOT_FOUND",
+        )
+    # nothing is looked up before login
+    with store["K2"].client(operator="") as anonymous, pytest.raises(PosdError) as err:
+        call(anonymous, "ResumeSale", code="P" * 70)
+    assert err.value.code == grpc.StatusCode.UNAUTHENTICATED
+    with store["K1"].client() as k1:
+        assert k1.get_sale(taken.sale_id).held_by == "K2"
 
 
 def test_linking_needs_the_store_secret(store: dict[str, Running]) -> None:

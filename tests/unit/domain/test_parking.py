@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from posd_daemon.domain.parking import (
     CODE128,
     EAN13,
+    canonical_parking_code,
     ean13_check_digit,
     parking_code_code128,
     parking_code_ean13,
@@ -104,3 +105,25 @@ def test_codes_read_back(register: int, number: int, prefix: int) -> None:
     i = number % 13
     wrong = ean[:i] + str((int(ean[i]) + 1) % 10) + ean[i + 1 :]
     assert parse_parking_code(wrong) is None
+
+
+@pytest.mark.parametrize(
+    ("scanned", "stored"),
+    [
+        ("p0100000001", "P0100000001"),  # caps-lock keyboard wedge
+        (" P0100000001\r\n", "P0100000001"),
+        ("2901000000015\n", "2901000000015"),
+        # not parking codes: unchanged, so validation still refuses what was sent
+        ("p01 0000001", "p01 0000001"),
+        ("sommer10", "sommer10"),
+        ("4006381333932", "4006381333932"),
+    ],
+)
+def test_canonical_parking_code(scanned: str, stored: str) -> None:
+    assert canonical_parking_code(scanned) == stored
+
+
+@given(st.integers(1, 99), st.integers(0, 99_999_999))
+def test_canonical_code128_reads_back_the_same(register: int, number: int) -> None:
+    code = parking_code_code128(register, number)
+    assert canonical_parking_code(code.lower()) == code
