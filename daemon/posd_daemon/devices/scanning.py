@@ -84,7 +84,8 @@ ScanResult = Code | Rejected
 class ScanRules:
     min_length: int = 3
     max_length: int = 64
-    #: A partial code older than this without its terminator is dropped.
+    #: A partial code older than this without its terminator is dropped; a too-long line
+    #: quiet this long no longer waits for its line end.
     fragment_timeout: float = 0.5
     #: More scans than this within one second are a burst (a stuck scanner, noise).
     max_per_second: int = 20
@@ -108,6 +109,7 @@ class ScanDecoder:
         self._first_byte_at = 0.0
         self._skip_lf = False
         self._discarding = False
+        self._last_discarded_at = 0.0
         self._recent: deque[float] = deque()
 
     @property
@@ -132,6 +134,7 @@ class ScanDecoder:
                     self._buf.clear()
                 continue
             if self._discarding:
+                self._last_discarded_at = now
                 continue
             if not self._buf:
                 self._first_byte_at = now
@@ -146,10 +149,17 @@ class ScanDecoder:
                 )
                 self._buf.clear()
                 self._discarding = True
+                self._last_discarded_at = now
         return out
 
     def tick(self, now: float) -> list[ScanResult]:
-        """Drop a partial code whose terminator never came."""
+        """Drop a partial code whose terminator never came, and end the discarding after
+        a too-long line once the line has been quiet as long."""
+        if self._discarding and now - self._last_discarded_at > self.rules.fragment_timeout:
+            # The rest of an overlong line arrives back to back; a pause as long as the
+            # one that ends a partial code means its line end never comes, and waiting
+            # for it would silently swallow the next good scan (seconds later).
+            self._discarding = False
         if self._buf and now - self._first_byte_at > self.rules.fragment_timeout:
             data = bytes(self._buf)
             self._buf.clear()

@@ -396,6 +396,25 @@ def test_serial_scanner_over_a_pty_rejects_noise() -> None:
         manager.stop()
 
 
+def test_serial_scanner_takes_the_next_scan_after_an_overlong_line() -> None:
+    with PtyDevice() as pty:
+        manager = DeviceManager(emit=Events())
+        scanner = build_scanner("scanner", pty.url(9600))
+        got: queue.Queue[Code] = queue.Queue()
+        scanner.on_code = lambda device_id, code: got.put(code)
+        manager.add(scanner)
+        manager.start()
+        try:
+            assert wait_until(lambda: scanner.online)
+            pty.write(b"x" * 70)  # noise without a line end: TOO_LONG
+            assert wait_until(lambda: scanner.snapshot().statistics.scans_rejected == 1)
+            time.sleep(1.0)  # longer than the partial-code timeout
+            pty.write(b"4006381333931\r\n")
+            assert got.get(timeout=2) == Code("4006381333931", "EAN13")
+        finally:
+            manager.stop()
+
+
 class InjectedKeys:
     """A HID scanner's key events fed by the test (evdev is not available here)."""
 

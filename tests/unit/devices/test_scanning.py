@@ -74,6 +74,15 @@ def test_partial_code_times_out_and_bursts_are_cut() -> None:
     assert codes(d.feed(b"4006381333931\r", 2.5)) == ["4006381333931"]
 
 
+def test_an_overlong_line_without_its_end_does_not_swallow_the_next_scan() -> None:
+    d = ScanDecoder(ScanRules(fragment_timeout=0.5))
+    assert reasons(d.feed(b"x" * 70, 0.0)) == ["TOO_LONG"]
+    assert d.feed(b"x" * 10, 0.3) == []  # the rest of the same line: still discarded
+    assert d.tick(0.7) == []  # quiet for only 0.4 s since its last byte
+    # the line end never came: after the partial-code timeout the next scan counts
+    assert d.feed(b"4006381333931\r", 5.0) == [Code("4006381333931", "EAN13")]
+
+
 def test_aim_symbology_identifier() -> None:
     d = ScanDecoder()
     assert d.feed(b"]C1(01)0400638133393\r", 0.0) == [Code("(01)0400638133393", "GS1-128")]
