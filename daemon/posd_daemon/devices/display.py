@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from posd_daemon.devices.charset import encode_in_code_page, nfc
 from posd_daemon.devices.errors import ProfileError
 
 ESC, US = 0x1B, 0x1F
@@ -111,17 +112,19 @@ def display_profile_from_mapping(data: Mapping[str, Any]) -> DisplayProfile:
 
 
 def fit_line(text: str, columns: int = 20) -> str:
-    """Exactly ``columns`` characters: truncated or padded with spaces."""
-    return text[:columns].ljust(columns)
+    """Exactly ``columns`` characters: truncated or padded with spaces. NFC first: a
+    decomposed "a" + U+0308 is one column, not two (and is not cut between them)."""
+    return nfc(text)[:columns].ljust(columns)
 
 
 def encode_display_text(text: str, profile: DisplayProfile) -> bytes:
-    """Characters as display bytes; unmappable or control characters become '?'."""
-    cleaned = text.translate(_CONTROLS)
+    """Characters as display bytes (NFC); a letter the code page lacks shows as its base
+    letter ("ł" -> "l"), other unmappable or control characters as '?'."""
+    cleaned = nfc(text).translate(_CONTROLS)
     if profile.euro_byte is None or "€" not in cleaned:
-        return cleaned.encode(profile.encoding, errors="replace")
+        return encode_in_code_page(cleaned, profile.encoding)
     euro = bytes((profile.euro_byte,))
-    return euro.join(part.encode(profile.encoding, errors="replace") for part in cleaned.split("€"))
+    return euro.join(encode_in_code_page(part, profile.encoding) for part in cleaned.split("€"))
 
 
 #: control characters (C0, DEL, C1) become '?' (str.translate: one pass in C)

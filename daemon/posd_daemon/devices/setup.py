@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from posd_daemon.devices.charset import CODE_TABLES
 from posd_daemon.devices.display import (
     BUILTIN_DISPLAY_PROFILES,
     DisplayProfile,
@@ -40,6 +41,8 @@ from posd_daemon.devices.templates import (
 if TYPE_CHECKING:
     from posd_daemon.ops.config import Config
 
+_CODE_PAGES = ", ".join(sorted(CODE_TABLES))
+
 _SCHEMES = {
     "printer": ("sim", "usb", "serial", "tcp", "file"),
     "display": ("sim", "serial", "tcp", "file"),
@@ -66,6 +69,10 @@ def printer_profile(cfg: Config) -> PrinterProfile:
         overrides["columns"] = cfg.printer.columns
     if cfg.printer.drawer_sensor:
         overrides["drawer_sensor"] = cfg.printer.drawer_sensor
+    if cfg.printer.code_page in CODE_TABLES:
+        # the codec and the ESC t table go together: one without the other garbles text
+        overrides["encoding"] = cfg.printer.code_page
+        overrides["code_table"] = CODE_TABLES[cfg.printer.code_page]
     overrides["drawer_pin"] = cfg.drawer.pin
     overrides["drawer_on_ms"] = cfg.drawer.on_ms
     overrides["drawer_off_ms"] = cfg.drawer.off_ms
@@ -76,6 +83,9 @@ def display_profile(cfg: Config) -> DisplayProfile:
     data: dict[str, Any] = {"base": cfg.display.profile}
     if cfg.display.euro_byte >= 0:
         data["euro_byte"] = cfg.display.euro_byte
+    if cfg.display.code_page in CODE_TABLES:
+        data["encoding"] = cfg.display.code_page
+        data["code_table"] = CODE_TABLES[cfg.display.code_page]
     return display_profile_from_mapping(data)
 
 
@@ -114,6 +124,8 @@ def config_problems(cfg: Config) -> list[str]:
         problems.append("printer.columns: 0 (the profile's) or one of 32, 42, 48, 56, 64")
     if p.drawer_sensor not in ("", "open-high", "open-low", "none"):
         problems.append("printer.drawer_sensor: open-high, open-low, none or empty")
+    if p.code_page and p.code_page not in CODE_TABLES:
+        problems.append(f"printer.code_page: empty (the profile's) or one of {_CODE_PAGES}")
     if not 0 <= p.status_poll_ms <= 60_000:
         problems.append("printer.status_poll_ms: between 0 (off) and 60000")
     if not 50 <= p.status_timeout_ms <= 10_000:
@@ -150,6 +162,8 @@ def config_problems(cfg: Config) -> list[str]:
         problems.append(f"display.profile: one of {', '.join(sorted(BUILTIN_DISPLAY_PROFILES))}")
     elif not -1 <= disp.euro_byte <= 255:
         problems.append("display.euro_byte: -1 (the code page's) or 0..255")
+    if disp.code_page and disp.code_page not in CODE_TABLES:
+        problems.append(f"display.code_page: empty (the profile's) or one of {_CODE_PAGES}")
     if len(disp.idle_lines) > 4:
         problems.append("display.idle_lines: at most 4 lines")
     if not 1 <= disp.idle_after_seconds <= 3600:

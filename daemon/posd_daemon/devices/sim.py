@@ -32,6 +32,7 @@ from typing import Any
 
 import usb.core
 
+from posd_daemon.devices.charset import CODE_TABLES
 from posd_daemon.devices.display import DisplayCommandSet, DisplayProfile
 from posd_daemon.devices.errors import TransportError
 from posd_daemon.devices.escpos.profile import DrawerSensor
@@ -890,8 +891,8 @@ class FakeUsbBackend:
 
 # --- ESC/POS bytes back to text -------------------------------------------------------
 
-#: ``ESC t n`` tables we can show (ref: 0 CP437, 2 CP850, 16 CP1252, 19 CP858).
-_CODE_TABLES = {0: "cp437", 2: "cp850", 16: "cp1252", 19: "cp858"}
+#: ``ESC t n`` tables we can show (ref: 0 CP437, 2 CP850, 16 CP1252, 19 CP858; 18 CP852).
+_CODE_TABLES = {n: name for name, n in CODE_TABLES.items()}
 _BARCODE_NAMES = {
     65: "UPC-A",
     66: "UPC-E",

@@ -86,6 +86,7 @@ class PrinterConfig:
     profile: str = "epson-tm-t88"
     columns: int = 0
     drawer_sensor: str = ""
+    code_page: str = ""
     output: str = "{state_dir}/printer.txt"
     status_poll_ms: int = 1000
     status_timeout_ms: int = 1000
@@ -109,6 +110,7 @@ class DisplayConfig:
     url: str = "sim://display"
     profile: str = "epson-dm-d"
     euro_byte: int = -1
+    code_page: str = ""
     mirror: str = "{state_dir}/display.txt"
     idle_lines: list[str] = field(default_factory=list)
     total_label: str = "SUMME"

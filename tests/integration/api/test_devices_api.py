@@ -443,6 +443,8 @@ def test_posctl_says_when_the_daemon_is_not_running(
         ({"printer": {"profile": "tm-x"}}, "printer.profile: unknown printer profile"),
         ({"drawer": {"pin": 3}}, "drawer.pin: 2 or 5"),
         ({"display": {"profile": "vfd"}}, "display.profile: one of cd5220, epson-dm-d"),
+        ({"printer": {"code_page": "cp1250"}}, "printer.code_page: empty (the profile's) or one"),
+        ({"display": {"code_page": "latin2"}}, "display.code_page: empty (the profile's) or one"),
         ({"scanner": {"layout": "fr"}}, "scanner.layout: one of de, us"),
         ({"receipt": {"start_codes": "1b 70 00 32 64"}}, "receipt.start_codes: contains ESC p"),
         ({"devices": {"aliases": {"x": 1}}}, "devices.aliases.x: must be a string"),

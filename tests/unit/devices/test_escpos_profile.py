@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from posd_daemon.devices.errors import ProfileError
@@ -12,6 +14,8 @@ from posd_daemon.devices.escpos.profile import (
     get_profile,
     profile_from_mapping,
 )
+from posd_daemon.devices.setup import display_profile, printer_profile
+from posd_daemon.ops.config import load
 
 
 def test_builtin_profiles_match_the_reference_widths() -> None:
@@ -86,3 +90,19 @@ def test_invalid_config_is_explained(data: dict[str, object], message: str) -> N
 def test_direct_construction_is_validated_too() -> None:
     with pytest.raises(ProfileError, match="code_table must be an integer from 0 to 255"):
         PrinterProfile(name="x", columns=48, dots=576, code_table=300)
+
+
+def test_code_page_option_pins_codec_and_table_together(tmp_path: Path) -> None:
+    cfg = load(None, {"state": {"dir": str(tmp_path)}})
+    assert (printer_profile(cfg).encoding, printer_profile(cfg).code_table) == ("cp858", 19)
+    cfg = load(
+        None,
+        {
+            "state": {"dir": str(tmp_path)},
+            "printer": {"code_page": "cp852"},
+            "display": {"code_page": "cp852"},
+        },
+    )
+    # ESC t 18 is PC852 on Epson (escpos-printer-db, see devices/charset.py)
+    assert (printer_profile(cfg).encoding, printer_profile(cfg).code_table) == ("cp852", 18)
+    assert (display_profile(cfg).encoding, display_profile(cfg).code_table) == ("cp852", 18)

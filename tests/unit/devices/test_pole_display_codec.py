@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from posd_daemon.devices.charset import base_letter
 from posd_daemon.devices.display import (
     BUILTIN_DISPLAY_PROFILES,
     DisplayCommandSet,
@@ -60,6 +62,29 @@ def test_cd5220_bytes() -> None:
         + b"Stra\xe1e"
         + b" " * 14
     )
+
+
+def test_decomposed_umlauts_take_one_column() -> None:
+    nfd = unicodedata.normalize("NFD", "Käse 4,49 €")
+    assert fit_line(nfd) == "Käse 4,49 €".ljust(20)
+    assert fit_line("x" * 19 + "a\u0308") == "x" * 19 + "ä"  # not cut between a and ¨
+    screen = PoleDisplayEmulator(EPSON)
+    screen.feed(encode_two_lines(nfd, "", EPSON))
+    assert screen.lines == ("Käse 4,49 €".ljust(20), " " * 20)
+
+
+def test_letters_missing_from_the_code_page_show_as_their_base_letter() -> None:
+    screen = PoleDisplayEmulator(EPSON)
+    screen.feed(encode_two_lines("Żurek śląski", "Příliš žluťoučký kůň", EPSON))
+    assert screen.lines == ("Zurek slaski".ljust(20), "Prílis zlutoucký kun")
+
+
+def test_cp852_display_for_central_european_shops() -> None:
+    latin2 = display_profile_from_mapping({"code_table": 18, "encoding": "cp852"})
+    assert encode_init(latin2).startswith(b"\x1b@\x1bt\x12")  # ESC t 18: PC852
+    screen = PoleDisplayEmulator(latin2)
+    screen.feed(encode_two_lines("Żurek śląski", "Příliš žluťoučký kůň", latin2))
+    assert screen.lines == ("Żurek śląski".ljust(20), "Příliš žluťoučký kůň")
 
 
 def test_text_is_safe_and_never_fails() -> None:
@@ -117,15 +142,21 @@ def test_profiles_from_config() -> None:
 @given(st.text(max_size=60))
 def test_text_bytes_are_those_of_one_character_at_a_time(text: str) -> None:
     """The one-pass encoding gives exactly the bytes of encoding each character on its
-    own: controls '?', the euro byte for €, '?' for what the code page cannot show."""
+    own (of the NFC text): controls '?', the euro byte for €, a letter the code page
+    cannot show as its base letter, '?' for anything else it cannot show."""
     for profile in (EPSON, CD5220, replace(EPSON, euro_byte=None)):
         expected = bytearray()
-        for ch in text:
+        for ch in unicodedata.normalize("NFC", text):
             code = ord(ch)
             if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
                 expected += b"?"
             elif ch == "€" and profile.euro_byte is not None:
                 expected.append(profile.euro_byte)
             else:
-                expected += ch.encode(profile.encoding, errors="replace")
+                for candidate in (ch, base_letter(ch), "?"):
+                    try:
+                        expected += candidate.encode(profile.encoding)
+                        break
+                    except UnicodeEncodeError:
+                        continue
         assert encode_display_text(text, profile) == bytes(expected)

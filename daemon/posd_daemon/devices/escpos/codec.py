@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from posd_daemon.devices.charset import encode_in_code_page
 from posd_daemon.devices.errors import EncodeError
 from posd_daemon.devices.escpos.profile import CutMode, PrinterProfile
 from posd_daemon.domain.document import (
@@ -43,7 +44,8 @@ QR_MAX_BYTES = 7089
 
 
 def select_code_table(n: int) -> bytes:
-    """``ESC t n`` (ref: 0 CP437, 2 CP850, 16 CP1252, 19 CP858)."""
+    """``ESC t n`` (ref: 0 CP437, 2 CP850, 16 CP1252, 19 CP858; 18 CP852, see
+    devices/charset.py)."""
     _check_byte("code table", n)
     return bytes((ESC, 0x74, n))
 
@@ -72,10 +74,12 @@ def feed_lines(lines: int) -> bytes:
 def encode_text(text: str, encoding: str = "cp858") -> bytes:
     """Text bytes for the printer: never raises.
 
-    Characters the code table cannot show become '?'; control characters (which would
-    be read as commands: ESC, GS, DLE...) become '?' too, tabs become a space.
+    Text is normalised to NFC (a decomposed "a" + U+0308 prints as "ä"). Letters the
+    code table cannot show print as their base letter ("ł" -> "l"), anything else as
+    '?' (devices/charset.py); control characters (which would be read as commands:
+    ESC, GS, DLE...) become '?' too, tabs become a space.
     """
-    return text.translate(PRINTABLE).encode(encoding, errors="replace")
+    return encode_in_code_page(text.translate(PRINTABLE), encoding)
 
 
 #: str.translate table: control characters (C0, DEL, C1) to '?', a tab to a space. One
