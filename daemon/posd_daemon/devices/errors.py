@@ -55,7 +55,7 @@ class PrinterNotReadyError(DeviceError):
     """The printer cannot take a job now (paper end, cover open, offline, unreachable).
 
     Raised *before* any byte of the job is sent, so the job can stay queued and be
-    retried once the fault is cleared.
+    retried once the fault is cleared (after the job: :class:`PrintInterruptedError`).
     """
 
     def __init__(self, status: PrinterStatus, action: str = "print") -> None:
@@ -74,3 +74,15 @@ class PrinterJobError(DeviceError):
     """
 
     default_code = "BAD_DOCUMENT"
+
+
+class PrintInterruptedError(PrinterNotReadyError):
+    """The printer reported a fault (paper end, cover open...) right after a job was sent:
+    the receipt may be cut short. The job stays queued; its retry is printed as a copy."""
+
+    partly_done = True
+
+    def __init__(self, status: PrinterStatus) -> None:
+        super().__init__(status, "finish the job")
+        self.message = f"{self.message} (the job may be partly printed)"
+        self.args = (f"{self.code}: {self.message}",)

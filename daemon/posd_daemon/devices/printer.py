@@ -5,7 +5,8 @@ worker calls :meth:`EscPosPrinter.print_document` and :meth:`EscPosPrinter.kick_
 Before a job is sent the printer's real-time status is read; a printer that cannot
 print (paper end, cover open, offline, unreachable) raises
 :class:`PrinterNotReadyError` before any byte of the job leaves, so the job stays
-queued and can be retried after the fault is cleared.
+queued and can be retried after the fault is cleared. The status is read again right
+after the job: a fault that appeared meanwhile raises :class:`PrintInterruptedError`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from posd_daemon.devices.errors import (
     EncodeError,
     PrinterJobError,
     PrinterNotReadyError,
+    PrintInterruptedError,
     TransportError,
 )
 from posd_daemon.devices.escpos.codec import (
@@ -263,9 +265,11 @@ class EscPosPrinter:
         """Print ``doc`` (the status read before the job is in :attr:`last_status`).
 
         Raises :class:`PrinterNotReadyError` before sending anything when the printer
-        cannot print, :class:`TransportError` when the connection fails mid-job (the
-        receipt may be partly printed), :class:`PrinterJobError` for a document wider
-        than the paper. All are :class:`DeviceError` (``services.device_ports``).
+        cannot print, :class:`PrintInterruptedError` when it reports a fault right
+        after the job (paper end, cover open: the receipt may be cut short),
+        :class:`TransportError` when the connection fails mid-job (the receipt may be
+        partly printed), :class:`PrinterJobError` for a document wider than the paper.
+        All are :class:`DeviceError` (``services.device_ports``).
         """
         try:
             payload = encode_document(doc, self.profile)
@@ -281,6 +285,25 @@ class EscPosPrinter:
             )
             cuts = 1 if doc.cut and self.profile.cut is not CutMode.NONE else 0
             self._count(jobs=1, lines=lines, cuts=cuts)
+            if self.check_status:
+                self._check_after_job()
+
+    def _check_after_job(self) -> None:
+        """Read ``DLE EOT 1..4`` again once the job is sent: paper end stops the printer
+        (ref: DLE EOT 2 bit 5), so a roll that ended, or a cover opened, during the job
+        has left the receipt cut short, and the job must not count as printed.
+
+        The same real-time status as before a job, not ``GS ( H`` (a reply once the
+        printer has processed all data before it): devices.md does not document that
+        command and the project's simulators do not implement it. Real-time
+        requests are answered on reception, so a fault while the printer still works
+        off its receive buffer can follow this check unnoticed (the status poll reports
+        it; the job is done by then).
+        """
+        status = self.read_status()
+        if not status.ready:
+            self._count(errors=1)
+            raise PrintInterruptedError(status)
 
     def kick_drawer(
         self, pin: int | None = None, on_ms: int | None = None, off_ms: int | None = None

@@ -112,6 +112,7 @@ class PrinterSimCore:
         self._received = bytearray()
         self._scan = 0
         self.listeners: list[Callable[[bytes], None]] = []
+        self._fault_on: tuple[bytes, SimPrinterState] | None = None
 
     # -- inspection ----------------------------------------------------------------------
 
@@ -153,6 +154,12 @@ class PrinterSimCore:
             packet = self._asb_packet() if self.asb_mask else None
             self._cond.notify_all()
         self._push(packet)
+
+    def fault_when_received(self, needle: bytes, state: str | SimPrinterState) -> None:
+        """Change to ``state`` as soon as ``needle`` arrives, before answering anything
+        sent after it (the roll ends, or the cover is opened, in the middle of a job)."""
+        with self._cond:
+            self._fault_on = (needle, _state(state))
 
     def close_drawer(self) -> None:
         self._set_drawer(False)
@@ -211,6 +218,9 @@ class PrinterSimCore:
         pushed: bytes | None = None
         with self._cond:
             self._received += data
+            if self._fault_on is not None and self._fault_on[0] in self._received:
+                self._state, self._fault_on = self._fault_on[1], None
+                pushed = self._asb_packet() if self.asb_mask else None
             buf, i = self._received, self._scan
             while i < len(buf):
                 b = buf[i]

@@ -11,7 +11,11 @@ class DeviceError(Exception):
     """A device cannot do the job now (offline, paper end, cover open…).
 
     ``code`` is stable (e.g. ``PAPER_END``); the job stays queued and is retried.
+    ``partly_done`` says the device may have carried out part of the job already (a
+    receipt cut short by paper end): the retry must not pass for the original.
     """
+
+    partly_done = False
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")

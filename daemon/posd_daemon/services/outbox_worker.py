@@ -3,7 +3,9 @@
 A job is marked done only after the device accepted it; a device fault leaves it
 pending (visible in ``posctl``/ListPrintJobs) and it is retried with back-off, so no
 job is lost across faults or restarts. A print may repeat after a crash between the
-device accepting it and the job being marked done (at-least-once).
+device accepting it and the job being marked done (at-least-once). A print the printer
+cut short (paper end or cover open reported right after the job) stays pending too, and
+its retry is marked as a copy: part of the original may be in the customer's hands.
 """
 
 from __future__ import annotations
@@ -123,7 +125,9 @@ class OutboxWorker:
                     self._metrics.outbox_failures.labels(kind).inc()
                     log.warning("job_failed", job_id=job.job_id, kind=kind, error=str(exc))
                     await self._db.write(
-                        self._failed(job, str(exc)), durable=False, background=True
+                        self._failed(job, str(exc), partly_done=exc.partly_done),
+                        durable=False,
+                        background=True,
                     )
                     break
                 # not fsync'd (like an open-sale edit), so that it never holds up the next
@@ -169,8 +173,11 @@ class OutboxWorker:
         return lambda tx: outbox.mark_done(tx.conn, job.job_id, self._clock())
 
     @staticmethod
-    def _failed(job: OutboxJob, error: str) -> Callable[[Tx], None]:
-        return lambda tx: outbox.mark_failed(tx.conn, job.job_id, error)
+    def _failed(job: OutboxJob, error: str, *, partly_done: bool) -> Callable[[Tx], None]:
+        # a receipt cut short may already be in the customer's hands: the retry is a
+        # copy ("*** KOPIE ***", as a reprint), never a second original
+        payload = {**job.payload, "copy": True} if partly_done else None
+        return lambda tx: outbox.mark_failed(tx.conn, job.job_id, error, payload)
 
     async def _execute(self, kind: str, job: OutboxJob) -> None:
         loop = asyncio.get_running_loop()

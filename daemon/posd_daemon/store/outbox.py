@@ -98,10 +98,20 @@ def mark_done(conn: sqlite3.Connection, job_id: int, when: datetime) -> None:
     )
 
 
-def mark_failed(conn: sqlite3.Connection, job_id: int, error: str) -> None:
+def mark_failed(
+    conn: sqlite3.Connection, job_id: int, error: str, payload: dict[str, Any] | None = None
+) -> None:
+    """Count a failed attempt; ``payload`` replaces the job's (a print cut short is
+    retried as a copy)."""
+    if payload is None:
+        conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE job_id = ?",
+            (error[:500], job_id),
+        )
+        return
     conn.execute(
-        "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE job_id = ?",
-        (error[:500], job_id),
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ?, payload = ? WHERE job_id = ?",
+        (error[:500], json.dumps(payload, sort_keys=True), job_id),
     )
 
 

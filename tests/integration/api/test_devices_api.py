@@ -19,6 +19,7 @@ from posd.v1 import common_pb2, device_pb2, sale_pb2
 
 from posd_daemon.cli import posctl
 from posd_daemon.devices.manager import PrinterDevice
+from posd_daemon.devices.sim import TcpPrinterSimulator
 from posd_daemon.devices.simulated import PaperTapeTransport
 from posd_daemon.ops.config import ConfigError, load
 from tests.conftest import Running, start_in_thread
@@ -300,6 +301,43 @@ def test_reprint_is_a_marked_copy_and_survives_a_printer_fault(
     # the job is marked done right after the printer took it (not in the same instant)
     wait_for(lambda: pos.status().pending_jobs == 0)
     assert printed(running).count("Beleg-Nr. 1 ") == 2
+
+
+def test_a_receipt_cut_short_by_paper_end_stays_queued_and_prints_again_as_a_copy(
+    tmp_path: Path,
+) -> None:
+    with TcpPrinterSimulator() as sim:
+        running = start_in_thread(tmp_path / "state", {"printer": {"url": sim.url}})
+        try:
+            with running.client() as pos:
+                seed(pos)
+                # the roll ends while the receipt is being printed (its status was fine)
+                sim.core.fault_when_received(b"Kaffee Crema", "paper_end")
+                sale = pos.create_sale()
+                pos.add_line(sale.sale_id, item_id="2002")
+                pos.add_payment(sale.sale_id, CASH, 2000)
+                pos.post_sale(sale.sale_id)
+
+                def receipt_job() -> object:
+                    return next((j for j in pos.print_jobs() if j.attempts > 0), None)
+
+                wait_for(receipt_job)
+                job = receipt_job()
+                assert job is not None
+                assert job.state == 1  # pending, visible in posctl print queue
+                assert "PAPER_END" in job.last_error
+                assert "partly printed" in job.last_error
+                printed_first = "\n".join(sim.core.text_lines(42))
+                assert "Kaffee Crema" in printed_first
+                assert "KOPIE" not in printed_first
+
+                sim.set_state("ok")  # new roll
+                wait_for(lambda: pos.status().pending_jobs == 0, 10)
+                lines = sim.core.text_lines(42)
+                assert "*** KOPIE ***" in [line.strip() for line in lines]
+                assert sum("Beleg-Nr. 1 " in line for line in lines) == 2
+        finally:
+            running.stop()
 
 
 def test_sale_cannot_start_while_the_drawer_is_open(tmp_path: Path) -> None:

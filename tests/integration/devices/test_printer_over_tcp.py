@@ -6,7 +6,11 @@ import socket
 
 import pytest
 
-from posd_daemon.devices.errors import PrinterNotReadyError, TransportError
+from posd_daemon.devices.errors import (
+    PrinterNotReadyError,
+    PrintInterruptedError,
+    TransportError,
+)
 from posd_daemon.devices.escpos.codec import enable_asb
 from posd_daemon.devices.escpos.profile import get_profile
 from posd_daemon.devices.printer import EscPosPrinter, open_printer
@@ -44,6 +48,27 @@ def test_faults_hold_the_job_and_printing_resumes_after(state: str, code: str) -
         assert MARKER not in sim.received
 
         sim.set_state("ok")
+        printer.print_document(sample_receipt())
+        assert sim.core.wait_received(MARKER)
+
+
+@pytest.mark.parametrize(
+    ("state", "code"), [("paper_end", "PAPER_END"), ("cover_open", "COVER_OPEN")]
+)
+def test_a_fault_during_the_job_is_reported_after_it(state: str, code: str) -> None:
+    with tcp_printer() as (printer, sim):
+        # the roll ends (or the cover is opened) while the receipt is being printed
+        sim.core.fault_when_received("Brötchen".encode("cp858"), state)
+        with pytest.raises(PrintInterruptedError) as info:
+            printer.print_document(sample_receipt())
+        assert info.value.code == code
+        assert info.value.partly_done
+        assert "may be partly printed" in str(info.value)
+        assert MARKER in sim.received  # sent: the status before the job was fine
+        assert printer.statistics.errors == 1
+
+        sim.set_state("ok")
+        sim.core.clear()
         printer.print_document(sample_receipt())
         assert sim.core.wait_received(MARKER)
 

@@ -178,7 +178,7 @@ def test_statistics() -> None:
     assert stats.jobs == 2
     assert stats.lines == 6 + 2 + 1  # 6 text lines + 2 fed lines, then 1 text line
     assert stats.cuts == 1
-    assert stats.status_reads == 2
+    assert stats.status_reads == 4  # before and after each job
     assert stats.errors == 0
     assert stats.bytes_written > 0
 
