@@ -207,6 +207,14 @@ def _voucher_gv(category: int, sold: bool) -> str:
     return "EinzweckgutscheinKauf" if sold else "EinzweckgutscheinEinloesung"
 
 
+def _case_key(case: BusinessCase, gv: str) -> tuple[BusinessCase, str]:
+    """The report row of a business case: vouchers by their GV_TYP (Einzweck- or
+    Mehrzweckgutschein), every other case under its own GV_TYP."""
+    if case in (BusinessCase.VOUCHERS_SOLD, BusinessCase.VOUCHERS_REDEEMED) and gv:
+        return case, gv
+    return case, case.gv_typ
+
+
 def line_business_case(kind: str, voucher: bool, *, reversal: bool) -> BusinessCase:
     """The business case of a receipt line (``LineKind.value``)."""
     if kind == "DISCOUNT":
@@ -439,7 +447,11 @@ class ClosingBuilder:
         #: (method, currency) -> [amount, count, base amount, refunds]
         self._payments: dict[tuple[str, str], list[int]] = {}
         self._vat: dict[tuple[int, Decimal], _Sum] = {}
-        self._cases: dict[BusinessCase, _Sum] = {c: _Sum() for c in BusinessCase}
+        #: per business case and GV_TYP: vouchers sold/redeemed are Einzweck- or
+        #: Mehrzweckgutschein by their VAT (``line_gv_typ``), other cases have one GV_TYP
+        self._cases: dict[tuple[BusinessCase, str], _Sum] = {
+            (c, c.gv_typ): _Sum() for c in BusinessCase
+        }
         self._gv: dict[tuple[str, int, str], _Sum] = {}
         self._ops: dict[str, _Op] = {}
         self._cash: dict[str, int] = {}
@@ -468,9 +480,13 @@ class ClosingBuilder:
         if payment_kind(method).cash:
             self._cash[currency] = self._cash.get(currency, 0) + amount
 
+    def _other_gv(self, case: BusinessCase) -> bool:
+        """Whether ``case`` was booked under another GV_TYP than its default."""
+        return any(c is case and gv != case.gv_typ for c, gv in self._cases)
+
     def _case(self, case: BusinessCase, gv: str, key: int, gross: int, net: int, tax: int,
               gv_name: str = "") -> None:  # fmt: skip
-        self._cases[case].add(gross, net, tax)
+        self._cases.setdefault(_case_key(case, gv), _Sum()).add(gross, net, tax)
         self._gv.setdefault((gv, key, gv_name), _Sum()).add(gross, net, tax, 1)
 
     def add_sale(
@@ -537,10 +553,10 @@ class ClosingBuilder:
             rounding_local = rounding
         gross = sum(v.gross for v in vat)
         self._gross += gross
-        touched: set[BusinessCase] = set()
+        touched: set[tuple[BusinessCase, str]] = set()
 
         def book(case: BusinessCase, gv: str, cat: int, g: int, n: int, t: int) -> None:
-            touched.add(case)
+            touched.add(_case_key(case, gv))
             self._case(case, gv, ust_key(cat), g, n, t)
 
         goods = BusinessCase.REVERSALS if reversal else BusinessCase.SALES
@@ -593,11 +609,11 @@ class ClosingBuilder:
                 book(BusinessCase.DISCOUNTS, "Rabatt", int(d.category), -dg, dt - dg, -dt)
                 book(goods, "Umsatz", int(d.category), dg, dg - dt, dt)
         if r := rounding_local:
-            touched.add(BusinessCase.ROUNDING)
+            touched.add(_case_key(BusinessCase.ROUNDING, ""))
             self._case(BusinessCase.ROUNDING, rounding_gv_typ(r), UST_NOT_TAXABLE, r, r, 0,
                        ROUNDING_NAME)  # fmt: skip
-        for case in touched:
-            self._cases[case].count += 1
+        for row in touched:
+            self._cases[row].count += 1
 
         op = self._ops.setdefault(operator_id, _Op())
         op.receipts += 1
@@ -638,7 +654,7 @@ class ClosingBuilder:
         """A cash movement (BON_TYP Beleg, USt key 5 "Nicht Steuerbar", paid "Bar")."""
         self._seen(bon_id, False, shift_id)
         self._movements += 1
-        self._cases[MOVEMENT_CASE[kind]].count += 1
+        self._cases[_case_key(MOVEMENT_CASE[kind], "")].count += 1
         self._case(MOVEMENT_CASE[kind], kind.gv_typ, UST_NOT_TAXABLE, amount, amount, 0)
         self._pay("CASH", currency, amount)
         op = self._ops.setdefault(operator_id, _Op())
@@ -692,13 +708,15 @@ class ClosingBuilder:
             cases=tuple(
                 CaseTotal(
                     c.value[0],
-                    rounding_gv_typ(s.gross) if c is BusinessCase.ROUNDING else c.gv_typ,
+                    rounding_gv_typ(s.gross) if c is BusinessCase.ROUNDING else gv,
                     s.count,
                     s.gross,
                     s.net,
                     s.tax,
                 )
-                for c, s in self._cases.items()
+                for (c, gv), s in self._cases.items()
+                # an unused default row beside a used one of the same case (another GV_TYP)
+                if s.count or s.gross or gv != c.gv_typ or not self._other_gv(c)
             ),
             gv_totals=tuple(
                 GvTotal(gv, key, s.gross, s.net, s.tax, name)

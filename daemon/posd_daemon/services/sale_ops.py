@@ -587,12 +587,24 @@ class SaleOps(ABC):
                 voucher_code=v.code,
                 value_minor=str(value),
             )
+        # a voucher taxed when sold (Einzweckgutschein, §3 (14) UStG) is redeemed at the
+        # VAT it was sold with, so that the goods it pays for are not taxed again; a
+        # Mehrzweckgutschein (sold not taxable) is a means of payment: not taxable
+        sold = tx.conn.execute(
+            "SELECT l.vat_category, l.vat_rate FROM vouchers AS v JOIN sale_lines AS l"
+            " ON l.sale_id = v.sold_sale_id AND l.voucher_code = v.code AND l.kind = 'GOODS'"
+            " WHERE v.code = ?",
+            (v.code,),
+        ).fetchone()
+        category, rate = VatCategory.NOT_TAXABLE, Decimal(0)
+        if sold is not None and int(sold[0]) != VatCategory.NOT_TAXABLE:
+            category, rate = VatCategory(int(sold[0])), Decimal(sold[1])
         line = sale.add_fixed_line(
             LineKind.VOUCHER_REDEMPTION,
             name=f"Gutschein {v.code}",
             amount=-take,
-            vat_category=VatCategory.NOT_TAXABLE,
-            vat_rate=Decimal(0),
+            vat_category=category,
+            vat_rate=rate,
             item_id=v.item_id,
             item_type=ItemType.VOUCHER,
             voucher_code=v.code,

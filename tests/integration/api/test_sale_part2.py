@@ -372,6 +372,50 @@ def test_vouchers_are_sold_redeemed_once_up_to_their_value_and_balanced(
     assert e.reason == "VOUCHER_ALREADY_REDEEMED"
 
 
+def test_a_single_purpose_voucher_is_taxed_when_sold_not_again_when_redeemed(
+    running: Running, pos: PosdClient
+) -> None:
+    import_items(
+        pos,
+        item("SHIRT", "Hemd", 11900),
+        item("GIFT19", "Einzweckgutschein", 11900, item_type=catalog_pb2.ITEM_TYPE_VOUCHER),
+        item("GIFT", "Mehrzweckgutschein", 5000, vat=NOT_TAXABLE,
+             item_type=catalog_pb2.ITEM_TYPE_VOUCHER),
+    )  # fmt: skip
+    sid = pos.create_sale().sale_id
+    call(pos, "AddVoucherLine", sale_id=sid, code="GIFT19",
+         action=sale_pb2.VOUCHER_ACTION_SELL, voucher_code="EZ-1")  # fmt: skip
+    call(pos, "AddVoucherLine", sale_id=sid, code="GIFT",
+         action=sale_pb2.VOUCHER_ACTION_SELL, voucher_code="MZ-1")  # fmt: skip
+    pay(pos, sid, CASH, 16900)
+    sold = post(pos, sid)
+    taxes = {v.vat_category: v.tax.amount_minor for v in sold.vat_totals}
+    assert taxes == {common_pb2.VAT_CATEGORY_NORMAL: 1900, NOT_TAXABLE: 0}
+    # 119.00 shirt for the single-purpose voucher: its VAT was due when it was sold
+    sid2 = sale_of(pos, ("SHIRT", "1"))
+    line = call(pos, "AddVoucherLine", sale_id=sid2, code="EZ-1").sale.lines[1]
+    assert (line.kind, line.vat_category, line.vat_rate, line.amount.amount_minor) == (
+        sale_pb2.LINE_KIND_VOUCHER_REDEMPTION, common_pb2.VAT_CATEGORY_NORMAL, "19", -11900
+    )  # fmt: skip
+    done = post(pos, sid2)
+    assert done.total.amount_minor == 0
+    assert [(v.gross.amount_minor, v.tax.amount_minor) for v in done.vat_totals] == [(0, 0)]
+    # 50.00 shirt part for the multi-purpose voucher: a means of payment, goods taxed now
+    sid3 = sale_of(pos, ("SHIRT", "1"))
+    call(pos, "AddVoucherLine", sale_id=sid3, code="MZ-1")
+    pay(pos, sid3, CASH, 6900)
+    paid = post(pos, sid3)
+    taxes = {v.vat_category: v.tax.amount_minor for v in paid.vat_totals}
+    assert taxes == {common_pb2.VAT_CATEGORY_NORMAL: 1900, NOT_TAXABLE: 0}
+    x = pos.x_report()
+    assert sum(v.tax.amount_minor for v in x.vat_totals) == 1900 + 1900  # not 3 x 19.00
+    cases = {(c.business_case, c.gv_typ): c.gross.amount_minor for c in x.business_cases}
+    assert cases[("VOUCHERS_SOLD", "EinzweckgutscheinKauf")] == 11900
+    assert cases[("VOUCHERS_SOLD", "MehrzweckgutscheinKauf")] == 5000
+    assert cases[("VOUCHERS_REDEEMED", "EinzweckgutscheinEinloesung")] == -11900
+    assert cases[("VOUCHERS_REDEEMED", "MehrzweckgutscheinEinloesung")] == -5000
+
+
 # -- 5. returns and exchanges -------------------------------------------------------------------
 
 
