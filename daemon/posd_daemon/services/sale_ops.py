@@ -547,7 +547,7 @@ class SaleOps(ABC):
         if v.state != VOUCHER_ISSUED:
             raise precondition(
                 "VOUCHER_ALREADY_REDEEMED" if v.state == VOUCHER_REDEEMED else "VOUCHER_VOID",
-                f"voucher {v.code} is {v.state.lower()}: it can be redeemed only once",
+                f"voucher {v.code} is {v.state.lower()}: nothing is left on it",
                 voucher_code=v.code,
             )
         if v.currency != sale.currency:
@@ -658,11 +658,14 @@ class SaleOps(ABC):
                     (stamp, ln.voucher_code),
                 )
             elif ln.kind is LineKind.VOUCHER_REDEMPTION and not reverses:
+                # a partial redemption leaves the rest on the voucher (still ISSUED): it is
+                # REDEEMED only when nothing is left
                 cur = conn.execute(
-                    "UPDATE vouchers SET state = 'REDEEMED', redeemed = redeemed + ?,"
+                    "UPDATE vouchers SET state = CASE WHEN redeemed + ? >= value"
+                    " THEN 'REDEEMED' ELSE 'ISSUED' END, redeemed = redeemed + ?,"
                     " redeemed_sale_id = ?, updated_at = ? WHERE code = ? AND state = 'ISSUED'"
                     " AND value - redeemed >= ?",
-                    (-ln.amount, sale.sale_id, stamp, ln.voucher_code, -ln.amount),
+                    (-ln.amount, -ln.amount, sale.sale_id, stamp, ln.voucher_code, -ln.amount),
                 )
                 if cur.rowcount != 1:  # post_signed checked it; never half-booked
                     raise precondition(

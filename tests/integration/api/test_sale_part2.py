@@ -416,6 +416,64 @@ def test_a_single_purpose_voucher_is_taxed_when_sold_not_again_when_redeemed(
     assert cases[("VOUCHERS_REDEEMED", "MehrzweckgutscheinEinloesung")] == -5000
 
 
+def test_a_partly_redeemed_voucher_keeps_its_rest_until_it_is_used_up(
+    running: Running, pos: PosdClient
+) -> None:
+    seed(pos)
+    sid = pos.create_sale().sale_id
+    call(pos, "AddVoucherLine", sale_id=sid, code="GIFT",
+         action=sale_pb2.VOUCHER_ACTION_SELL, voucher_code="GV-5", amount=money(5000))  # fmt: skip
+    pay(pos, sid, CASH, 5000)
+    post(pos, sid)
+    sid2 = sale_of(pos, ("COFFEE", "1"))
+    call(pos, "AddVoucherLine", sale_id=sid2, code="GV-5", amount=money(899))
+    post(pos, sid2)
+    voucher = "SELECT state, value, redeemed FROM vouchers WHERE code = 'GV-5'"
+    assert rows(running, voucher) == [("ISSUED", 5000, 899)]
+    # the rest (41.01) is taken by default; more than the rest is refused
+    sid3 = sale_of(pos, ("TV", "1"))
+    e = error(call, pos, "AddVoucherLine", sale_id=sid3, code="GV-5", amount=money(4102))
+    assert (e.reason, e.metadata["value_minor"]) == ("VOUCHER_VALUE_EXCEEDED", "4101")
+    line = call(pos, "AddVoucherLine", sale_id=sid3, code="GV-5").sale.lines[1]
+    assert line.amount.amount_minor == -4101
+    pay(pos, sid3, CASH, 10000 - 4101)
+    third = post(pos, sid3)
+    assert rows(running, voucher) == [("REDEEMED", 5000, 5000)]
+    e = error(call, pos, "AddVoucherLine", sale_id=sale_of(pos, ("COFFEE", "1")), code="GV-5")
+    assert e.reason == "VOUCHER_ALREADY_REDEEMED"
+    # a storno of the last redemption gives its part back
+    call(pos, "ReverseReceipt", sale_id=third.sale_id, reason="Irrtum")
+    assert rows(running, voucher) == [("ISSUED", 5000, 899)]
+
+
+def test_schema_11_gives_a_forfeited_voucher_rest_back(tmp_path: Path) -> None:
+    first = start_in_thread(tmp_path / "state")
+    try:
+        with first.client() as pos:
+            seed(pos)
+            for code in ("GV-1", "GV-2"):
+                sid = pos.create_sale().sale_id
+                call(pos, "AddVoucherLine", sale_id=sid, code="GIFT",
+                     action=sale_pb2.VOUCHER_ACTION_SELL, voucher_code=code)  # fmt: skip
+                pay(pos, sid, CASH, 2500)
+                post(pos, sid)
+    finally:
+        first.stop()
+    # as schema 10 left them: any redemption set REDEEMED, a partial one too
+    with sqlite3.connect(first.config.database_path) as conn:
+        conn.execute("UPDATE vouchers SET state = 'REDEEMED', redeemed = 1000 WHERE code = 'GV-1'")
+        conn.execute("UPDATE vouchers SET state = 'REDEEMED', redeemed = 2500 WHERE code = 'GV-2'")
+        conn.execute("PRAGMA user_version = 10")
+    again = start_in_thread(tmp_path / "state")
+    try:
+        assert rows(again, "SELECT code, state, redeemed FROM vouchers ORDER BY code") == [
+            ("GV-1", "ISSUED", 1000),
+            ("GV-2", "REDEEMED", 2500),
+        ]
+    finally:
+        again.stop()
+
+
 # -- 5. returns and exchanges -------------------------------------------------------------------
 
 
