@@ -223,7 +223,7 @@ def line_business_case(kind: str, voucher: bool, *, reversal: bool) -> BusinessC
         return BusinessCase.VOUCHERS_REDEEMED
     if kind == "BALANCING":
         return BusinessCase.BALANCING
-    if voucher and kind == "GOODS":
+    if voucher and kind in ("GOODS", "RETURN"):  # a voucher taken back: its sale negative
         return BusinessCase.VOUCHERS_SOLD
     if reversal:
         return BusinessCase.REVERSALS
@@ -240,7 +240,7 @@ def line_gv_typ(kind: str, voucher: bool, category: int) -> str:
         return "Rabatt"
     if kind == "VOUCHER_REDEMPTION":
         return _voucher_gv(category, sold=False)
-    if voucher and kind == "GOODS":
+    if voucher and kind in ("GOODS", "RETURN"):
         return _voucher_gv(category, sold=True)
     return "Umsatz"
 

@@ -638,6 +638,16 @@ class SaleOps(ABC):
                     f"voucher {ln.voucher_code} was redeemed: its sale cannot be reversed",
                     voucher_code=ln.voucher_code,
                 )
+            elif (
+                ln.kind is LineKind.RETURN
+                and not sale.reverses_sale_id
+                and (v is None or v.state != VOUCHER_ISSUED or v.redeemed)
+            ):
+                raise precondition(
+                    "VOUCHER_ALREADY_REDEEMED",
+                    f"voucher {ln.voucher_code} was redeemed meanwhile: remove its return",
+                    voucher_code=ln.voucher_code,
+                )
 
     def book_vouchers(self, conn: sqlite3.Connection, sale: Sale, when: datetime) -> None:
         """Inside the post transaction: the voucher register follows the sale."""
@@ -672,6 +682,24 @@ class SaleOps(ABC):
                         "VOUCHER_ALREADY_REDEEMED",
                         f"voucher {ln.voucher_code} can no longer be redeemed",
                     )
+            elif ln.kind is LineKind.RETURN and not sale.reverses_sale_id:
+                # a voucher taken back: void, as by a storno of its sale
+                cur = conn.execute(
+                    "UPDATE vouchers SET state = 'VOID', updated_at = ? WHERE code = ?"
+                    " AND state = 'ISSUED' AND redeemed = 0",
+                    (stamp, ln.voucher_code),
+                )
+                if cur.rowcount != 1:  # check_vouchers checked it; never half-booked
+                    raise precondition(
+                        "VOUCHER_ALREADY_REDEEMED",
+                        f"voucher {ln.voucher_code} can no longer be returned",
+                    )
+            elif ln.kind is LineKind.RETURN:  # storno of a voucher's return: valid again
+                conn.execute(
+                    "UPDATE vouchers SET state = 'ISSUED', updated_at = ? WHERE code = ?"
+                    " AND state = 'VOID'",
+                    (stamp, ln.voucher_code),
+                )
             elif ln.kind is LineKind.VOUCHER_REDEMPTION:  # storno of a redemption
                 conn.execute(
                     "UPDATE vouchers SET state = 'ISSUED', redeemed = redeemed - ?,"
@@ -791,6 +819,18 @@ class SaleOps(ABC):
             raise precondition(
                 "NOT_RETURNABLE", f"line {original_line_id} sold no goods", line_id=original_line_id
             )
+        if line.voucher_code:
+            # a voucher sold is taken back only unused, and is void then (as by a storno):
+            # a voucher (partly) redeemed or being redeemed is never refunded
+            v = get_voucher(tx.conn, line.voucher_code)
+            if v is None or v.state != VOUCHER_ISSUED or v.redeemed:
+                raise precondition(
+                    "VOUCHER_ALREADY_REDEEMED",
+                    f"voucher {line.voucher_code} was redeemed"
+                    f"{'' if v is None else f' ({v.redeemed} of {v.value})'}: it cannot be"
+                    " returned",
+                    voucher_code=line.voucher_code,
+                )
         if original.currency != sale.currency or original.vat_direction is not sale.vat_direction:
             raise precondition(
                 "RETURN_TERMS_MISMATCH",
@@ -840,6 +880,7 @@ class SaleOps(ABC):
             ref_sale_id=original.sale_id,
             ref_line_id=line.line_id,
             ref_receipt=original.receipt_number,
+            voucher_code=line.voucher_code,
             discount_percent=line.discount_percent,
             variant_id=line.variant_id,
             unit_factor=line.unit_factor,

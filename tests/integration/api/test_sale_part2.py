@@ -550,6 +550,67 @@ def test_a_return_refunds_what_was_paid_after_shop_discounts_exactly_over_all_re
     assert cash[0][0] - change[0][0] == 0  # every cent taken was given back
 
 
+def sell_voucher(pos: PosdClient, code: str) -> sale_pb2.Sale:
+    sid = pos.create_sale().sale_id
+    call(pos, "AddVoucherLine", sale_id=sid, code="GIFT",
+         action=sale_pb2.VOUCHER_ACTION_SELL, voucher_code=code)  # fmt: skip
+    pay(pos, sid, CASH, 2500)
+    return post(pos, sid)
+
+
+def return_line(pos: PosdClient, original: sale_pb2.Sale) -> str:
+    sid = pos.create_sale().sale_id
+    call(pos, "AddReturnLine", sale_id=sid, original_sale_id=original.sale_id,
+         original_line_id="1")  # fmt: skip
+    return sid
+
+
+def test_a_voucher_is_returned_only_unused_and_is_void_then(
+    running: Running, pos: PosdClient
+) -> None:
+    seed(pos)
+    voucher = "SELECT code, state, redeemed FROM vouchers WHERE code = ?"
+    # unused: the return carries the code, refunds it and voids the voucher
+    v1 = sell_voucher(pos, "GV-1")
+    sid = return_line(pos, v1)
+    ret = call(pos, "GetSale", sale_id=sid).sale.lines[0]
+    assert (ret.kind, ret.voucher_code, ret.amount.amount_minor) == (
+        sale_pb2.LINE_KIND_RETURN, "GV-1", -2500
+    )  # fmt: skip
+    pay(pos, sid, CASH, -2500)
+    returned = post(pos, sid)
+    assert rows(running, voucher, "GV-1") == [("GV-1", "VOID", 0)]
+    e = error(call, pos, "AddVoucherLine", sale_id=sale_of(pos, ("TV", "1")), code="GV-1")
+    assert e.reason == "VOUCHER_VOID"
+    # a storno of the return makes it valid again
+    call(pos, "ReverseReceipt", sale_id=returned.sale_id, reason="Irrtum")
+    assert rows(running, voucher, "GV-1") == [("GV-1", "ISSUED", 0)]
+    # partly redeemed: never refunded
+    v2 = sell_voucher(pos, "GV-2")
+    sid = sale_of(pos, ("COFFEE", "1"))
+    call(pos, "AddVoucherLine", sale_id=sid, code="GV-2", amount=money(899))
+    post(pos, sid)
+    e = error(return_line, pos, v2)
+    assert (e.reason, e.metadata["voucher_code"]) == ("VOUCHER_ALREADY_REDEEMED", "GV-2")
+    # redeemed while its return was open: the return cannot be posted
+    v3 = sell_voucher(pos, "GV-3")
+    back = return_line(pos, v3)
+    pay(pos, back, CASH, -2500)
+    sid = sale_of(pos, ("COFFEE", "1"))
+    call(pos, "AddVoucherLine", sale_id=sid, code="GV-3", amount=money(100))
+    pay(pos, sid, CASH, 799)
+    post(pos, sid)
+    e = error(post, pos, back)
+    assert e.reason == "VOUCHER_ALREADY_REDEEMED"
+    assert rows(running, voucher, "GV-3") == [("GV-3", "ISSUED", 100)]
+    assert rows(running, "SELECT COUNT(*) FROM drawer_entries WHERE sale_id = ?", back) == [(0,)]
+    # the closing: a voucher taken back is its sale negative, not turnover
+    cases = {(c.business_case, c.gv_typ): c.gross.amount_minor
+             for c in pos.x_report().business_cases}  # fmt: skip
+    assert cases[("VOUCHERS_SOLD", "MehrzweckgutscheinKauf")] == 3 * 2500 - 2500 + 2500
+    assert cases[("RETURNS", "Umsatz")] == 0
+
+
 def test_an_exchange_pays_the_difference_or_books_it_to_the_balancing_account(
     running: Running, pos: PosdClient
 ) -> None:
