@@ -1036,6 +1036,25 @@ class SaleCommands(SaleOps):
             raise precondition(
                 "SALE_NOT_POSTED", f"sale {sale.sale_id} is not posted: post it first"
             )
+        # an invoice for a receipt that no longer stands would show tax owed (§14c UStG)
+        if sale.reverses_sale_id:
+            raise precondition(
+                "RECEIPT_IS_REVERSAL",
+                f"receipt {sale.receipt_number} is a reversal (storno) receipt: it gets no invoice",
+                sale_id=sale.sale_id,
+            )
+        reversal = tx.conn.execute(
+            "SELECT sale_id, receipt_number FROM sales WHERE reverses_sale_id = ?"
+            " AND state = 'POSTED'",
+            (sale.sale_id,),
+        ).fetchone()
+        if reversal is not None:
+            raise precondition(
+                "RECEIPT_ALREADY_REVERSED",
+                f"receipt {sale.receipt_number} was reversed by receipt {reversal[1]}:"
+                " it gets no invoice",
+                reversal_sale_id=reversal[0],
+            )
         if customer_number:
             check_code(customer_number, "customer_number")
             recipient = self._customer(tx.conn, customer_number).snapshot()

@@ -604,3 +604,25 @@ def test_receipt_or_invoice_by_the_limit_and_an_invoice_printed_later(
     s = call(pos, "SetDocumentType", sale_id=tv, document_type=shop_pb2.DOCUMENT_TYPE_RECEIPT).sale
     assert s.document_type_forced
     assert pos.post_sale(tv).document_type == shop_pb2.DOCUMENT_TYPE_RECEIPT
+
+
+def test_no_invoice_for_a_reversed_receipt_or_a_storno_receipt(
+    running: Running, pos: PosdClient
+) -> None:
+    seed(pos)
+    sid = pos.create_sale().sale_id
+    pos.add_line(sid, item_id="COFFEE")
+    pos.add_payment(sid, CASH, 1000)
+    pos.post_sale(sid)
+    storno = call(pos, "ReverseReceipt", sale_id=sid, reason="Fehlbon").reversal
+    with pytest.raises(PosdError) as err:
+        call(pos, "PrintInvoice", sale_id=sid, customer_number="B1")
+    assert (err.value.code, err.value.reason) == (
+        grpc.StatusCode.FAILED_PRECONDITION, "RECEIPT_ALREADY_REVERSED"
+    )  # fmt: skip
+    assert err.value.metadata["reversal_sale_id"] == storno.sale_id
+    with pytest.raises(PosdError) as err:
+        call(pos, "PrintInvoice", sale_id=storno.sale_id, customer_number="B1")
+    assert err.value.reason == "RECEIPT_IS_REVERSAL"
+    assert journal(running, "INVOICE_ISSUED") == []
+    assert db(running).execute("SELECT COUNT(*) FROM sale_invoices").fetchone() == (0,)
