@@ -572,7 +572,19 @@ class Sale:
         return self.document_for_total(self.total)
 
     def document_for_total(self, total: int) -> DocumentType:
-        return choose_document(self.to_local(total), self.invoice_limit, self.document_forced)
+        """The document for the sale's ``total``, chosen on the value of the supply
+        (§33 UStDV): multi-purpose voucher redemptions (not taxable: a means of payment)
+        and balancing lines are no price of the supply, so they are added back."""
+        supply = total - sum(
+            ln.amount
+            for ln in self.lines
+            if ln.kind is LineKind.BALANCING
+            or (
+                ln.kind is LineKind.VOUCHER_REDEMPTION
+                and ln.vat_category is VatCategory.NOT_TAXABLE
+            )
+        )
+        return choose_document(self.to_local(supply), self.invoice_limit, self.document_forced)
 
     @property
     def is_empty(self) -> bool:

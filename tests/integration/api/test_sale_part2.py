@@ -474,6 +474,31 @@ def test_schema_11_gives_a_forfeited_voucher_rest_back(tmp_path: Path) -> None:
         again.stop()
 
 
+def test_the_invoice_limit_is_on_the_supply_not_on_what_a_voucher_leaves_to_pay(
+    pos: PosdClient,
+) -> None:
+    seed(pos)
+    sid = pos.create_sale().sale_id
+    call(pos, "AddVoucherLine", sale_id=sid, code="GIFT",
+         action=sale_pb2.VOUCHER_ACTION_SELL, voucher_code="GV-9", amount=money(10000))  # fmt: skip
+    pay(pos, sid, CASH, 10000)
+    post(pos, sid)
+    # 300.00 of goods (above 250.00), 100.00 of them paid with a multi-purpose voucher
+    sid = sale_of(pos, ("TV", "3"))
+    s = call(pos, "AddVoucherLine", sale_id=sid, code="GV-9").sale
+    assert (s.total.amount_minor, s.document_type) == (20000, shop_pb2.DOCUMENT_TYPE_INVOICE)
+    pay(pos, sid, CASH, 20000)
+    e = error(post, pos, sid)
+    assert (e.reason, e.metadata["document_type"]) == ("DOCUMENT_ATTRIBUTE_MISSING", "INVOICE")
+    # 200.00 of goods and the same voucher: a receipt
+    call(pos, "CancelSale", sale_id=sid, reason="Kunde")
+    sid = sale_of(pos, ("TV", "2"))
+    s = call(pos, "AddVoucherLine", sale_id=sid, code="GV-9").sale
+    assert s.document_type == shop_pb2.DOCUMENT_TYPE_RECEIPT
+    pay(pos, sid, CASH, 10000)
+    assert post(pos, sid).document_type == shop_pb2.DOCUMENT_TYPE_RECEIPT
+
+
 # -- 5. returns and exchanges -------------------------------------------------------------------
 
 
