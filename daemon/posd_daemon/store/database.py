@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from importlib import resources
+from importlib.abc import Traversable
 from pathlib import Path
 
 SCHEMA_VERSION_KEY = "user_version"
@@ -20,13 +21,25 @@ class StoreError(Exception):
 
 
 def _migrations() -> list[tuple[int, str]]:
-    out = []
-    folder = resources.files("posd_daemon.store") / "migrations"
+    return _numbered(resources.files("posd_daemon.store") / "migrations")
+
+
+def _numbered(folder: Traversable) -> list[tuple[int, str]]:
+    """The migrations in ``folder`` by number: 1, 2, 3 … without a gap or a repeat (two
+    files of one number would apply only the first, silently: refused instead)."""
+    found: dict[int, tuple[str, str]] = {}
     for entry in folder.iterdir():
         name = entry.name
-        if name.endswith(".sql"):
-            out.append((int(name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
-    return sorted(out)
+        if not name.endswith(".sql"):
+            continue
+        version = int(name.split("_", 1)[0])
+        if version in found:
+            raise StoreError(f"migrations {found[version][0]} and {name} share number {version}")
+        found[version] = (name, entry.read_text(encoding="utf-8"))
+    numbers = sorted(found)
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise StoreError(f"migrations are not numbered 1..{len(numbers)}: {numbers}")
+    return [(v, found[v][1]) for v in numbers]
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
