@@ -597,6 +597,7 @@ class Sale(_message.Message):
     ORIGIN_REGISTER_ID_FIELD_NUMBER: _builtins.int
     REVERSES_SALE_ID_FIELD_NUMBER: _builtins.int
     REVERSES_RECEIPT_NUMBER_FIELD_NUMBER: _builtins.int
+    ORDER_NUMBER_FIELD_NUMBER: _builtins.int
     sale_id: _builtins.str
     """Sale id."""
     state: Global___SaleState.ValueType
@@ -655,6 +656,8 @@ class Sale(_message.Message):
     """A reversal receipt: the sale it reverses."""
     reverses_receipt_number: _builtins.int
     """A reversal receipt: the receipt number it reverses."""
+    order_number: _builtins.str
+    """The back-office order this sale was loaded from (OrderService.LoadOrder; "" = none)."""
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___SaleLine]:
         """Lines, in the order they were added."""
@@ -802,10 +805,11 @@ class Sale(_message.Message):
         origin_register_id: _builtins.str = ...,
         reverses_sale_id: _builtins.str = ...,
         reverses_receipt_number: _builtins.int = ...,
+        order_number: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount_due", b"amount_due", "cancel_time", b"cancel_time", "change", b"change", "change_local", b"change_local", "create_time", b"create_time", "customer", b"customer", "discount_total", b"discount_total", "net_total", b"net_total", "open_amount", b"open_amount", "open_amount_cash", b"open_amount_cash", "open_amount_local", b"open_amount_local", "paid", b"paid", "park_time", b"park_time", "post_time", b"post_time", "rounding", b"rounding", "tax_total", b"tax_total", "total", b"total", "total_local", b"total_local", "tse", b"tse"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_due", b"amount_due", "cancel_reason", b"cancel_reason", "cancel_time", b"cancel_time", "change", b"change", "change_currency_code", b"change_currency_code", "change_local", b"change_local", "create_time", b"create_time", "currency_code", b"currency_code", "customer", b"customer", "discount_code", b"discount_code", "discount_percent", b"discount_percent", "discount_total", b"discount_total", "document_type", b"document_type", "document_type_forced", b"document_type_forced", "exchange_rate", b"exchange_rate", "held_by", b"held_by", "invoice_issued", b"invoice_issued", "lines", b"lines", "local_currency_code", b"local_currency_code", "location_id", b"location_id", "net_total", b"net_total", "open_amount", b"open_amount", "open_amount_cash", b"open_amount_cash", "open_amount_local", b"open_amount_local", "operator_id", b"operator_id", "origin_register_id", b"origin_register_id", "paid", b"paid", "park_time", b"park_time", "parking_code", b"parking_code", "payments", b"payments", "pickup_date", b"pickup_date", "post_time", b"post_time", "rate_date", b"rate_date", "rate_source", b"rate_source", "receipt_number", b"receipt_number", "register_id", b"register_id", "reverses_receipt_number", b"reverses_receipt_number", "reverses_sale_id", b"reverses_sale_id", "revision", b"revision", "rounding", b"rounding", "sale_id", b"sale_id", "shop_id", b"shop_id", "state", b"state", "tax_total", b"tax_total", "total", b"total", "total_local", b"total_local", "training", b"training", "tse", b"tse", "vat_direction", b"vat_direction", "vat_rounding", b"vat_rounding", "vat_totals", b"vat_totals", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_due", b"amount_due", "cancel_reason", b"cancel_reason", "cancel_time", b"cancel_time", "change", b"change", "change_currency_code", b"change_currency_code", "change_local", b"change_local", "create_time", b"create_time", "currency_code", b"currency_code", "customer", b"customer", "discount_code", b"discount_code", "discount_percent", b"discount_percent", "discount_total", b"discount_total", "document_type", b"document_type", "document_type_forced", b"document_type_forced", "exchange_rate", b"exchange_rate", "held_by", b"held_by", "invoice_issued", b"invoice_issued", "lines", b"lines", "local_currency_code", b"local_currency_code", "location_id", b"location_id", "net_total", b"net_total", "open_amount", b"open_amount", "open_amount_cash", b"open_amount_cash", "open_amount_local", b"open_amount_local", "operator_id", b"operator_id", "order_number", b"order_number", "origin_register_id", b"origin_register_id", "paid", b"paid", "park_time", b"park_time", "parking_code", b"parking_code", "payments", b"payments", "pickup_date", b"pickup_date", "post_time", b"post_time", "rate_date", b"rate_date", "rate_source", b"rate_source", "receipt_number", b"receipt_number", "register_id", b"register_id", "reverses_receipt_number", b"reverses_receipt_number", "reverses_sale_id", b"reverses_sale_id", "revision", b"revision", "rounding", b"rounding", "sale_id", b"sale_id", "shop_id", b"shop_id", "state", b"state", "tax_total", b"tax_total", "total", b"total", "total_local", b"total_local", "training", b"training", "tse", b"tse", "vat_direction", b"vat_direction", "vat_rounding", b"vat_rounding", "vat_totals", b"vat_totals", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
