@@ -342,6 +342,7 @@ def _header(sale: Sale) -> sale_pb2.Sale:
         sale.location_id,
         sale.pickup_date,
         sale.created_at,
+        sale.order_number,
     )
     header = _HEADERS.get(key)
     if header is None:
@@ -358,6 +359,7 @@ def _header(sale: Sale) -> sale_pb2.Sale:
             reverses_sale_id=sale.reverses_sale_id,
             reverses_receipt_number=sale.reverses_receipt,
             training=sale.training,
+            order_number=sale.order_number,
             customer=sale_pb2.SaleCustomer(
                 customer_number=c.number,
                 name=c.name,

@@ -297,6 +297,8 @@ def render_receipt(
         blocks.append(Text(f"Kunde {sale.customer.number} {sale.customer.name}"[:columns]))
     if sale.pickup_date is not None:
         blocks.append(Text(f"Abholung {sale.pickup_date.strftime('%d.%m.%Y')}"[:columns]))
+    if sale.order_number:
+        blocks.append(Text(f"Auftrag {sale.order_number}"[:columns]))
     blocks.append(Text("-" * columns))
     blocks += _amounts(sale, columns)
     blocks.append(Text("-" * columns))
@@ -336,6 +338,8 @@ def render_invoice(
         blocks.append(Text(f"  Kunden-Nr. {customer.number}"[:columns]))
     if sale.pickup_date is not None:
         blocks.append(Text(f"Abholung {sale.pickup_date.strftime('%d.%m.%Y')}"[:columns]))
+    if sale.order_number:
+        blocks.append(Text(f"Auftrag {sale.order_number}"[:columns]))
     blocks.append(Text("-" * columns))
     basis = "netto" if sale.vat_direction is PriceBasis.NET else "brutto"
     blocks.append(Text(f"Beträge {basis} in {sale.currency}"[:columns]))

@@ -321,6 +321,8 @@ class Sale:
 
     #: a training sale (Schulungsmodus): AVTraining, never turnover
     training: bool = False
+    #: the back-office order this sale was loaded from ("" = none; services/orders.py)
+    order_number: str = ""
     #: totals computed once for a block that reads them often and changes no line
     #: (see :meth:`frozen_totals`); never persisted, never compared
     frozen: list[VatTotal] | None = field(default=None, repr=False, compare=False)
