@@ -39,6 +39,8 @@ from posd_daemon.api.device_servicer import DeviceServicer, SaleEvents
 from posd_daemon.api.fiscal_servicer import FiscalServicer
 from posd_daemon.api.master_servicers import SERVICE_NAMES as MASTER_SERVICES
 from posd_daemon.api.master_servicers import MasterData, add_master_data_services
+from posd_daemon.api.order_servicer import SERVICE_NAMES as ORDER_SERVICES
+from posd_daemon.api.order_servicer import add_order_service
 from posd_daemon.api.register_link import RegisterLinkServicer, StoreLink
 from posd_daemon.api.runtime import Runtime
 from posd_daemon.api.servicers import (
@@ -83,6 +85,7 @@ SERVICE_NAMES = (
     fiscal_pb2.DESCRIPTOR.services_by_name["FiscalService"].full_name,
     closing_pb2.DESCRIPTOR.services_by_name["ClosingService"].full_name,
     *MASTER_SERVICES,
+    *ORDER_SERVICES,
     device_pb2.DESCRIPTOR.services_by_name["DeviceService"].full_name,
     register_link_pb2.DESCRIPTOR.services_by_name["RegisterLinkService"].full_name,
 )
@@ -298,7 +301,8 @@ async def _start(
             worker.wake()
 
     bus.add_listener(resume_jobs)
-    sale_servicer = SaleServicer(rt, sales, gateway, SaleEvents(bus, device_commands))
+    sale_events = SaleEvents(bus, device_commands)
+    sale_servicer = SaleServicer(rt, sales, gateway, sale_events)
     if config.store.secret and config.store.peers:
         sale_servicer.link = StoreLink(
             rt, config.register.id, dict(config.store.peers), config.store.secret
@@ -324,6 +328,7 @@ async def _start(
         register_id=config.register.id,
         currency=config.register.currency,
     )
+    add_order_service(server, rt, sales, gateway, sale_events)
     operator_pb2_grpc.add_OperatorServiceServicer_to_server(OperatorServicer(rt), server)
     add_closing_service(server, rt, gateway, config, on_outbox=worker.wake)
     started = clock()

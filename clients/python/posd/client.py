@@ -39,6 +39,8 @@ from posd.v1 import (
     fiscal_pb2_grpc,
     operator_pb2,
     operator_pb2_grpc,
+    order_pb2,
+    order_pb2_grpc,
     sale_pb2,
     sale_pb2_grpc,
     shop_pb2_grpc,
@@ -117,6 +119,7 @@ class PosdClient:
         self.customers = customer_pb2_grpc.CustomerServiceStub(self.channel)
         self.shops = shop_pb2_grpc.ShopServiceStub(self.channel)
         self.devices = device_pb2_grpc.DeviceServiceStub(self.channel)
+        self.orders = order_pb2_grpc.OrderServiceStub(self.channel)
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -384,6 +387,54 @@ class PosdClient:
             token = resp.next_page_token
             if not token:
                 return
+
+    # -- back-office orders ---------------------------------------------------------------------
+
+    def upsert_orders(
+        self,
+        *orders: order_pb2.Order,
+        skip_invalid_rows: bool = False,
+        validate_only: bool = False,
+        request_id: str | None = None,
+    ) -> common_pb2.ImportSummary:
+        """Creates or replaces orders (one transaction); the summary names rejected ones."""
+        req = order_pb2.UpsertOrdersRequest(
+            request_id=request_id or new_request_id(),
+            orders=list(orders),
+            skip_invalid_rows=skip_invalid_rows,
+            validate_only=validate_only,
+        )
+        return self.call(self.orders.UpsertOrders, req).summary
+
+    def get_order(self, order_number: str) -> order_pb2.Order:
+        req = order_pb2.GetOrderRequest(order_number=order_number)
+        return self.call(self.orders.GetOrder, req).order
+
+    def list_orders(
+        self, state: int = 0, *, customer_number: str = "", page_size: int = 100
+    ) -> Iterator[order_pb2.Order]:
+        token = ""
+        while True:
+            resp = self.call(
+                self.orders.ListOrders,
+                order_pb2.ListOrdersRequest(
+                    state=state,  # type: ignore[arg-type]
+                    customer_number=customer_number,
+                    page_size=page_size,
+                    page_token=token,
+                ),
+            )
+            yield from resp.orders
+            token = resp.next_page_token
+            if not token:
+                return
+
+    def load_order(self, order_number: str, *, request_id: str | None = None) -> sale_pb2.Sale:
+        """The order in an open sale of this register (the same sale while it is open)."""
+        req = order_pb2.LoadOrderRequest(
+            request_id=request_id or new_request_id(), order_number=order_number
+        )
+        return self.call(self.orders.LoadOrder, req).sale
 
     # -- system ---------------------------------------------------------------------------------
 

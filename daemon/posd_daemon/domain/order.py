@@ -1,0 +1,122 @@
+"""Back-office orders: taken in the web shop or by phone, picked up and paid at the
+register. Pure model and validation; services/orders.py loads one into a sale.
+
+An order is OPEN until it is loaded into a sale (LOADED, with the sale's id). Posting
+that sale completes it (COMPLETED); cancelling it makes it OPEN again. Only an OPEN
+order may be replaced by the back office.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from posd_daemon.domain.errors import invalid, precondition
+from posd_daemon.domain.money import MAX_MINOR, amount_out_of_range, check_currency
+from posd_daemon.domain.sale import parse_quantity
+from posd_daemon.domain.text import check_code, check_text
+
+#: Lines per order (an order is picked up at one register in one sale).
+MAX_ORDER_LINES = 500
+MAX_LINE_TEXT = 200
+
+
+class OrderState(enum.Enum):
+    OPEN = "OPEN"
+    LOADED = "LOADED"
+    COMPLETED = "COMPLETED"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    item_id: str
+    quantity: Decimal
+    variant_id: str = ""
+    #: agreed unit price in the order's currency (minor units); None: the catalog's
+    unit_price: int | None = None
+    text: str = ""
+
+
+@dataclass(slots=True)
+class Order:
+    order_number: str
+    currency: str
+    lines: list[OrderLine]
+    customer_number: str = ""
+    state: OrderState = OrderState.OPEN
+    sale_id: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def check_replaceable(self) -> None:
+        """The back office may replace an order only while no sale holds it."""
+        if self.state is not OrderState.OPEN:
+            raise precondition(
+                "ORDER_IN_USE",
+                f"order {self.order_number} is {self.state.value}"
+                + (f" (sale {self.sale_id})" if self.sale_id else "")
+                + ": it can no longer be replaced",
+                order_number=self.order_number,
+                state=self.state.value,
+                sale_id=self.sale_id,
+            )
+
+    def check_loadable(self) -> None:
+        if self.state is OrderState.COMPLETED:
+            raise precondition(
+                "ORDER_COMPLETED",
+                f"order {self.order_number} was completed with sale {self.sale_id}",
+                order_number=self.order_number,
+                sale_id=self.sale_id,
+            )
+
+
+def order_line(
+    item_id: str,
+    variant_id: str,
+    quantity: str,
+    unit_price: tuple[int, str] | None,
+    text: str,
+    *,
+    currency: str,
+    index: int,
+) -> OrderLine:
+    """One validated line; ``index`` (0-based) names the field in errors."""
+    where = f"order.lines[{index}]"
+    check_code(item_id, f"{where}.item_id")
+    if variant_id:
+        check_code(variant_id, f"{where}.variant_id")
+    # the item's unit decides at loading whether a fraction is allowed
+    qty = parse_quantity(quantity, fractional=True, field_name=f"{where}.quantity")
+    price: int | None = None
+    if unit_price is not None:
+        amount, price_currency = unit_price
+        if price_currency != currency:
+            raise invalid(
+                f"{where}.unit_price.currency_code",
+                f"the order is in {currency}, not {price_currency[:8]!r}",
+                "CURRENCY_MISMATCH",
+            )
+        if amount < 0:
+            raise invalid(f"{where}.unit_price.amount_minor", "must be 0 or more", "INVALID_AMOUNT")
+        if amount > MAX_MINOR:
+            raise amount_out_of_range(f"{where}.unit_price.amount_minor")
+        price = amount
+    check_text(text, f"{where}.text", max_len=MAX_LINE_TEXT, required=False)
+    return OrderLine(item_id, qty, variant_id, price, text)
+
+
+def new_order(
+    order_number: str, customer_number: str, currency: str, lines: list[OrderLine]
+) -> Order:
+    check_code(order_number, "order.order_number")
+    if customer_number:
+        check_code(customer_number, "order.customer_number")
+    check_currency(currency, "order.currency_code")
+    if not lines:
+        raise invalid("order.lines", "an order needs at least one line")
+    if len(lines) > MAX_ORDER_LINES:
+        raise invalid("order.lines", f"at most {MAX_ORDER_LINES} lines")
+    return Order(order_number, currency, lines, customer_number)

@@ -1,0 +1,118 @@
+"""Persistence of back-office orders (schema 11). Their lines are one JSON column: an
+order is read and written whole, never queried by line."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from posd_daemon.domain.order import Order, OrderLine, OrderState
+from posd_daemon.store.timeutil import from_db, to_db
+
+_COLS = (
+    "order_number, customer_number, currency, lines_json, state, sale_id, created_at, updated_at"
+)
+
+
+def _lines_json(lines: list[OrderLine]) -> str:
+    return json.dumps(
+        [
+            {
+                "item_id": ln.item_id,
+                "variant_id": ln.variant_id,
+                "quantity": str(ln.quantity),
+                "unit_price": ln.unit_price,
+                "text": ln.text,
+            }
+            for ln in lines
+        ],
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+
+
+def _order(row: tuple[Any, ...]) -> Order:
+    lines = [
+        OrderLine(
+            item_id=d["item_id"],
+            quantity=Decimal(d["quantity"]),
+            variant_id=d["variant_id"],
+            unit_price=None if d["unit_price"] is None else int(d["unit_price"]),
+            text=d["text"],
+        )
+        for d in json.loads(row[3])
+    ]
+    return Order(
+        order_number=row[0],
+        customer_number=row[1],
+        currency=row[2],
+        lines=lines,
+        state=OrderState(row[4]),
+        sale_id=row[5] or "",
+        created_at=from_db(row[6]),
+        updated_at=from_db(row[7]),
+    )
+
+
+def get(conn: sqlite3.Connection, order_number: str) -> Order | None:
+    row = conn.execute(
+        f"SELECT {_COLS} FROM orders WHERE order_number = ?", (order_number,)
+    ).fetchone()
+    return None if row is None else _order(row)
+
+
+def put(conn: sqlite3.Connection, order: Order, when: datetime) -> None:
+    """Creates or replaces an OPEN order (a LOADED or COMPLETED one is never touched:
+    LookupError; the service refuses it clearly before)."""
+    cur = conn.execute(
+        "INSERT INTO orders (order_number, customer_number, currency, lines_json, state,"
+        " sale_id, created_at, updated_at) VALUES (?, ?, ?, ?, 'OPEN', NULL, ?, ?)"
+        " ON CONFLICT(order_number) DO UPDATE SET customer_number = excluded.customer_number,"
+        " currency = excluded.currency, lines_json = excluded.lines_json,"
+        " updated_at = excluded.updated_at WHERE orders.state = 'OPEN'",
+        (
+            order.order_number,
+            order.customer_number,
+            order.currency,
+            _lines_json(order.lines),
+            to_db(when),
+            to_db(when),
+        ),
+    )
+    if cur.rowcount != 1:
+        raise LookupError(f"order {order.order_number} is not OPEN")
+
+
+def mark_loaded(conn: sqlite3.Connection, order_number: str, sale_id: str, when: datetime) -> None:
+    cur = conn.execute(
+        "UPDATE orders SET state = 'LOADED', sale_id = ?, updated_at = ?"
+        " WHERE order_number = ? AND state = 'OPEN'",
+        (sale_id, to_db(when), order_number),
+    )
+    if cur.rowcount != 1:
+        raise LookupError(f"order {order_number} is not OPEN")
+
+
+def list_page(
+    conn: sqlite3.Connection,
+    *,
+    state: OrderState | None,
+    customer_number: str,
+    after: str,
+    limit: int,
+) -> list[Order]:
+    """Orders by number after ``after`` (keyset pagination)."""
+    sql = f"SELECT {_COLS} FROM orders WHERE order_number > ?"
+    args: list[Any] = [after]
+    if state is not None:
+        sql += " AND state = ?"
+        args.append(state.value)
+    if customer_number:
+        sql += " AND customer_number = ?"
+        args.append(customer_number)
+    sql += " ORDER BY order_number LIMIT ?"
+    args.append(limit)
+    return [_order(r) for r in conn.execute(sql, args)]
