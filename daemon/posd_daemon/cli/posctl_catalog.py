@@ -3,6 +3,7 @@
     posctl --operator 1 import items items.csv
     posctl --operator 1 import customers customers.json --validate-only
     posctl --operator 1 import stock stock.csv --skip-invalid
+    posctl --operator 1 import orders orders.csv     # one row per order line
     posctl --operator 1 sales purge --older-than 2h [--dry-run]
 
 An import is one request and one transaction in the daemon: unless ``--skip-invalid``
@@ -14,9 +15,11 @@ the report is complete.
 CSV: a header row naming the columns (see :data:`CSV_COLUMNS`), ``,`` or ``;`` as the
 delimiter, UTF-8. Amounts are decimal major units ("3.49", or "3,49"); lists inside a
 cell are separated by ``|`` and their parts by ``:`` (``variants = M:Größe M|L:Größe
-L:2199``). JSON: a list of objects in the proto3 JSON form of the message (or an object
-with that list under the kind's name), e.g. ``[{"itemId": "1001", "name": "Brot",
-"grossPrice": {"amountMinor": "349", "currencyCode": "EUR"}, ...}]``.
+L:2199``). Orders: one row per order line, the rows of one ``order_number`` make the
+order (its ``customer_number`` and ``currency_code`` must agree); a row posctl cannot
+parse rejects its whole order. JSON: a list of objects in the proto3 JSON form of the
+message (or an object with that list under the kind's name), e.g. ``[{"itemId": "1001",
+"name": "Brot", "grossPrice": {"amountMinor": "349", "currencyCode": "EUR"}, ...}]``.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from google.protobuf import duration_pb2
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from google.protobuf.message import Message
 from posd.client import new_request_id
-from posd.v1 import catalog_pb2, common_pb2, customer_pb2, sale_pb2, shop_pb2
+from posd.v1 import catalog_pb2, common_pb2, customer_pb2, order_pb2, sale_pb2, shop_pb2
 
 from posd_daemon.domain.money import CURRENCY_EXPONENTS
 
@@ -57,6 +60,10 @@ class Kind:
     rpc: str
     columns: tuple[str, ...]
     from_csv: Callable[[dict[str, str], str], Message]
+    #: CSV rows of one record spread over several rows (an order's lines): the column
+    #: naming the record, and how a later row's message joins the first one
+    group_column: str = ""
+    merge: Callable[[Message, Message], None] | None = None
 
 
 # -- cell parsing -----------------------------------------------------------------------------
@@ -298,6 +305,37 @@ def rate_from_csv(row: dict[str, str], currency: str) -> Message:
     )
 
 
+def order_from_csv(row: dict[str, str], currency: str) -> Message:
+    """One CSV row is one order line; the rows of one order number make the order."""
+    cur = row.get("currency_code", "").strip().upper() or currency
+    order = order_pb2.Order(
+        order_number=row.get("order_number", "").strip(),
+        customer_number=row.get("customer_number", "").strip(),
+        currency_code=cur,
+    )
+    line = order.lines.add(
+        item_id=row.get("item_id", "").strip(),
+        variant_id=row.get("variant_id", "").strip(),
+        quantity=_decimal_text(row.get("quantity", "")),
+        text=row.get("text", "").strip(),
+    )
+    if row.get("unit_price", "").strip():
+        line.unit_price.CopyFrom(_money(row["unit_price"], cur, "unit_price"))
+    return order
+
+
+def merge_order(first: Message, later: Message) -> None:
+    if not isinstance(first, order_pb2.Order) or not isinstance(later, order_pb2.Order):
+        raise TypeError("merge_order joins orders")
+    for name in ("customer_number", "currency_code"):
+        if getattr(first, name) != getattr(later, name):
+            raise RowError(
+                f"{name}: {getattr(later, name)!r} differs from the order's first row"
+                f" ({getattr(first, name)!r})"
+            )
+    first.lines.extend(later.lines)
+
+
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
@@ -390,6 +428,21 @@ KINDS: dict[str, Kind] = {
             ("base_currency_code", "currency_code", "date", "rate"),
             rate_from_csv,
         ),
+        Kind(
+            "orders",
+            order_pb2.Order,
+            "orders",
+            order_pb2.UpsertOrdersRequest,
+            "orders",
+            "UpsertOrders",
+            (
+                "order_number", "customer_number", "currency_code", "item_id", "variant_id",
+                "quantity", "unit_price", "text",
+            ),
+            order_from_csv,
+            group_column="order_number",
+            merge=merge_order,
+        ),
     )
 }  # fmt: skip
 CSV_COLUMNS = {name: kind.columns for name, kind in KINDS.items()}
@@ -436,18 +489,58 @@ def parse_file(kind: Kind, path: Path, fmt: str, currency: str) -> ParsedFile:
                 out.errors.append((i, str(exc)))
         return out
     unknown: set[str] = set()
+    keys: list[str] = []  # group_column of each message
+    failed: dict[str, int] = {}  # group -> first line posctl could not parse
     for line, row in _csv_rows(text):
         unknown |= set(row) - set(kind.columns)
+        key = row.get(kind.group_column, "").strip() if kind.group_column else ""
         try:
             out.messages.append(kind.from_csv(row, currency))
             out.lines.append(line)
+            keys.append(key)
         except RowError as exc:
             out.errors.append((line, str(exc)))
+            if key:
+                failed.setdefault(key, line)
     if unknown:
         raise RowError(
             f"{path}: unknown column(s) {', '.join(sorted(unknown))};"
             f" {kind.name} columns: {', '.join(kind.columns)}"
         )
+    if kind.merge is not None:
+        out = _grouped(kind.merge, out, keys, failed)
+    return out
+
+
+def _grouped(
+    merge: Callable[[Message, Message], None],
+    parsed: ParsedFile,
+    keys: list[str],
+    failed: dict[str, int],
+) -> ParsedFile:
+    """Joins the rows of one record (by key) into its first row's message. A record
+    with a row posctl could not parse is rejected whole: nothing of it is sent."""
+    errors = list(parsed.errors)
+    joined: list[tuple[Message, int, str]] = []
+    first: dict[str, int] = {}  # key -> index in joined
+    for message, line, key in zip(parsed.messages, parsed.lines, keys, strict=True):
+        if key and key in first:
+            try:
+                merge(joined[first[key]][0], message)
+            except RowError as exc:
+                errors.append((line, str(exc)))
+                failed.setdefault(key, line)
+            continue
+        if key:
+            first[key] = len(joined)
+        joined.append((message, line, key))
+    out = ParsedFile([], [], errors)
+    for message, line, key in joined:
+        if key in failed:
+            out.errors.append((line, f"{key} is rejected whole with its line {failed[key]}"))
+        else:
+            out.messages.append(message)
+            out.lines.append(line)
     return out
 
 

@@ -249,15 +249,18 @@ def test_posctl_imports_orders_from_csv_and_json(
         "order_number;customer_number;currency_code;item_id;variant_id;quantity;unit_price;text\n"
         "T-1;K1;EUR;B1;;2;;\n"
         "T-1;K1;EUR;T1;XL;1;18,99;Geschenkpapier\n"
-        "T-2;K2;EUR;B1;;1,5x;;\n"  # not a quantity: the whole order T-2 is rejected
-        "T-2;K2;EUR;T1;M;1;;\n"
+        "T-2;K2;EUR;B1;;1;;\n"
+        "T-2;K2;EUR;T1;M;1;9,999;\n"  # three decimals: the whole order T-2 is rejected
+        "T-5;K2;EUR;B1;;1,5x;;\n"  # not a quantity: the daemon rejects T-5
         "T-3;K2;EUR;B1;;1;;\n",
         encoding="utf-8",
     )
     code, out = run_posctl(running, capsys, "import", "orders", str(orders))
     assert code == 1
     assert "NOTHING imported" in out
-    assert "line 4 [T-2]: PARSE_ERROR" in out
+    assert "line 5: PARSE_ERROR: unit_price: '9,999' has more decimals than EUR allows" in out
+    assert "line 4: PARSE_ERROR: T-2 is rejected whole with its line 5" in out
+    assert "line 6 [T-5]: INVALID_QUANTITY" in out
     assert list(pos.list_orders()) == []
 
     code, out = run_posctl(running, capsys, "import", "orders", str(orders), "--skip-invalid")
