@@ -12,6 +12,8 @@ from typing import Any
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from posd.client import PosdClient, PosdError, new_request_id
 from posd.v1 import common_pb2, order_pb2, sale_pb2
 
@@ -296,3 +298,15 @@ def test_posctl_imports_orders_from_csv_and_json(
     assert "entry 1 [T-1]: ORDER_IN_USE" in out
     assert "imported 1 orders (1 new, 0 replaced)" in out
     assert pos.get_order("T-4").lines[0].quantity == "3"
+
+
+def test_order_service_is_in_health_and_reflection(running: Running) -> None:
+    with grpc.insecure_channel(running.target) as ch:
+        health = health_pb2_grpc.HealthStub(ch)
+        resp = health.Check(health_pb2.HealthCheckRequest(service="posd.v1.OrderService"))
+        assert resp.status == health_pb2.HealthCheckResponse.SERVING
+        answers = reflection_pb2_grpc.ServerReflectionStub(ch).ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        )
+        names = {s.name for a in answers for s in a.list_services_response.service}
+        assert "posd.v1.OrderService" in names
