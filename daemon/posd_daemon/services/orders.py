@@ -5,7 +5,7 @@ lines), in the one transaction of the LoadOrder call, so a refusal anywhere leav
 nothing behind. A line with an order price gets it like a price override, journaled
 with the order as the reason (the back office agreed the price; no PRICE_OVERRIDE
 permission of the cashier is asked). Posting, cancelling or deleting the sale moves
-the order on in that same transaction (triggers of schema 11, store/migrations).
+the order on in that same transaction (triggers of schema 12, store/migrations).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Persistence of back-office orders (schema 11). Their lines are one JSON column: an
+"""Persistence of back-office orders (schema 12). Their lines are one JSON column: an
 order is read and written whole, never queried by line."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
--- posd schema 11: back-office orders (web shop, phone) loaded into a sale at the register.
+-- posd schema 12: back-office orders (web shop, phone) loaded into a sale at the register.
 -- An order is OPEN until LoadOrder puts it into a sale (LOADED, sale_id set). The sale's
 -- row carries the order number; the triggers below move the order on in the very
 -- transaction that posts, cancels or deletes that sale, so the post path needs no code
