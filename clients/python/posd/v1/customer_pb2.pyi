@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from posd.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
 import sys
@@ -18,6 +19,30 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _OpenItemState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OpenItemStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OpenItemState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OPEN_ITEM_STATE_UNSPECIFIED: _OpenItemState.ValueType  # 0
+    """No filter (ListOpenItems)."""
+    OPEN_ITEM_STATE_OPEN: _OpenItemState.ValueType  # 1
+    """Something is still open."""
+    OPEN_ITEM_STATE_PAID: _OpenItemState.ValueType  # 2
+    """Paid in full (amount_open 0)."""
+
+class OpenItemState(_OpenItemState, metaclass=_OpenItemStateEnumTypeWrapper):
+    """State of an open item."""
+
+OPEN_ITEM_STATE_UNSPECIFIED: OpenItemState.ValueType  # 0
+"""No filter (ListOpenItems)."""
+OPEN_ITEM_STATE_OPEN: OpenItemState.ValueType  # 1
+"""Something is still open."""
+OPEN_ITEM_STATE_PAID: OpenItemState.ValueType  # 2
+"""Paid in full (amount_open 0)."""
+Global___OpenItemState: _TypeAlias = OpenItemState  # noqa: Y015
 
 @_typing.final
 class Customer(_message.Message):
@@ -374,3 +399,289 @@ class ImportCustomersResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ImportCustomersResponse: _TypeAlias = ImportCustomersResponse  # noqa: Y015
+
+@_typing.final
+class OpenItem(_message.Message):
+    """An open item (offener Posten): an invoice of the back office the customer may pay
+    at the register (SaleService.AddInvoicePayment).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVOICE_NUMBER_FIELD_NUMBER: _builtins.int
+    CUSTOMER_NUMBER_FIELD_NUMBER: _builtins.int
+    AMOUNT_OPEN_FIELD_NUMBER: _builtins.int
+    ORIGINAL_AMOUNT_FIELD_NUMBER: _builtins.int
+    INVOICE_DATE_FIELD_NUMBER: _builtins.int
+    DUE_DATE_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    AMOUNT_HELD_FIELD_NUMBER: _builtins.int
+    invoice_number: _builtins.str
+    """Invoice number (the key)."""
+    customer_number: _builtins.str
+    """The invoice's customer (must exist)."""
+    invoice_date: _builtins.str
+    """Invoice date, YYYY-MM-DD."""
+    due_date: _builtins.str
+    """Due date, YYYY-MM-DD ("" = none)."""
+    text: _builtins.str
+    """Text (e.g. what the invoice was for)."""
+    state: Global___OpenItemState.ValueType
+    """Output only: OPEN or PAID."""
+    @_builtins.property
+    def amount_open(self) -> _common_pb2.Money:
+        """What is still open (>= 0), in the invoice's currency."""
+
+    @_builtins.property
+    def original_amount(self) -> _common_pb2.Money:
+        """The invoice's original amount (>= amount_open, same currency)."""
+
+    @_builtins.property
+    def amount_held(self) -> _common_pb2.Money:
+        """Output only: what open or parked sales hold of amount_open (not yet posted)."""
+
+    def __init__(
+        self,
+        *,
+        invoice_number: _builtins.str = ...,
+        customer_number: _builtins.str = ...,
+        amount_open: _common_pb2.Money | None = ...,
+        original_amount: _common_pb2.Money | None = ...,
+        invoice_date: _builtins.str = ...,
+        due_date: _builtins.str = ...,
+        text: _builtins.str = ...,
+        state: Global___OpenItemState.ValueType = ...,
+        amount_held: _common_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount_held", b"amount_held", "amount_open", b"amount_open", "original_amount", b"original_amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_held", b"amount_held", "amount_open", b"amount_open", "customer_number", b"customer_number", "due_date", b"due_date", "invoice_date", b"invoice_date", "invoice_number", b"invoice_number", "original_amount", b"original_amount", "state", b"state", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpenItem: _TypeAlias = OpenItem  # noqa: Y015
+
+@_typing.final
+class UpsertOpenItemRequest(_message.Message):
+    """Request for UpsertOpenItem."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    OPEN_ITEM_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    @_builtins.property
+    def open_item(self) -> Global___OpenItem:
+        """The open item."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        open_item: Global___OpenItem | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["open_item", b"open_item"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["open_item", b"open_item", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpsertOpenItemRequest: _TypeAlias = UpsertOpenItemRequest  # noqa: Y015
+
+@_typing.final
+class UpsertOpenItemResponse(_message.Message):
+    """Response for UpsertOpenItem."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPEN_ITEM_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    """True when it was new."""
+    @_builtins.property
+    def open_item(self) -> Global___OpenItem:
+        """The stored open item."""
+
+    def __init__(
+        self,
+        *,
+        open_item: Global___OpenItem | None = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["open_item", b"open_item"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "open_item", b"open_item"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpsertOpenItemResponse: _TypeAlias = UpsertOpenItemResponse  # noqa: Y015
+
+@_typing.final
+class ImportOpenItemsRequest(_message.Message):
+    """Request for ImportOpenItems."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    OPEN_ITEMS_FIELD_NUMBER: _builtins.int
+    SKIP_INVALID_ROWS_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    skip_invalid_rows: _builtins.bool
+    """Import the valid rows even when some are rejected (default: all or nothing)."""
+    validate_only: _builtins.bool
+    """Only validate."""
+    @_builtins.property
+    def open_items(self) -> _containers.RepeatedCompositeFieldContainer[Global___OpenItem]:
+        """The open items, each created or replaced by invoice number."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        open_items: _abc.Iterable[Global___OpenItem] | None = ...,
+        skip_invalid_rows: _builtins.bool = ...,
+        validate_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["open_items", b"open_items", "request_id", b"request_id", "skip_invalid_rows", b"skip_invalid_rows", "validate_only", b"validate_only"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportOpenItemsRequest: _TypeAlias = ImportOpenItemsRequest  # noqa: Y015
+
+@_typing.final
+class ImportOpenItemsResponse(_message.Message):
+    """Response for ImportOpenItems."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def summary(self) -> _common_pb2.ImportSummary:
+        """What was imported and what was rejected."""
+
+    def __init__(
+        self,
+        *,
+        summary: _common_pb2.ImportSummary | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportOpenItemsResponse: _TypeAlias = ImportOpenItemsResponse  # noqa: Y015
+
+@_typing.final
+class GetOpenItemRequest(_message.Message):
+    """Request for GetOpenItem."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVOICE_NUMBER_FIELD_NUMBER: _builtins.int
+    invoice_number: _builtins.str
+    """Invoice number."""
+    def __init__(
+        self,
+        *,
+        invoice_number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invoice_number", b"invoice_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOpenItemRequest: _TypeAlias = GetOpenItemRequest  # noqa: Y015
+
+@_typing.final
+class GetOpenItemResponse(_message.Message):
+    """Response for GetOpenItem."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPEN_ITEM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def open_item(self) -> Global___OpenItem:
+        """The open item."""
+
+    def __init__(
+        self,
+        *,
+        open_item: Global___OpenItem | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["open_item", b"open_item"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["open_item", b"open_item"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOpenItemResponse: _TypeAlias = GetOpenItemResponse  # noqa: Y015
+
+@_typing.final
+class ListOpenItemsRequest(_message.Message):
+    """Request for ListOpenItems."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_NUMBER_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    customer_number: _builtins.str
+    """Only this customer's items ("" = all customers)."""
+    state: Global___OpenItemState.ValueType
+    """Only items in this state (UNSPECIFIED = all)."""
+    page_size: _builtins.int
+    """Maximum number of items (1..1000, default 50)."""
+    page_token: _builtins.str
+    """Token from a previous response."""
+    def __init__(
+        self,
+        *,
+        customer_number: _builtins.str = ...,
+        state: Global___OpenItemState.ValueType = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_number", b"customer_number", "page_size", b"page_size", "page_token", b"page_token", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOpenItemsRequest: _TypeAlias = ListOpenItemsRequest  # noqa: Y015
+
+@_typing.final
+class ListOpenItemsResponse(_message.Message):
+    """Response for ListOpenItems."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPEN_ITEMS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token for the next page; empty when this is the last page."""
+    @_builtins.property
+    def open_items(self) -> _containers.RepeatedCompositeFieldContainer[Global___OpenItem]:
+        """The items, ordered by invoice number."""
+
+    def __init__(
+        self,
+        *,
+        open_items: _abc.Iterable[Global___OpenItem] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "open_items", b"open_items"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOpenItemsResponse: _TypeAlias = ListOpenItemsResponse  # noqa: Y015

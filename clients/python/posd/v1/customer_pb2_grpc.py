@@ -60,6 +60,26 @@ class CustomerServiceStub:
                 request_serializer=posd_dot_v1_dot_customer__pb2.ImportCustomersRequest.SerializeToString,
                 response_deserializer=posd_dot_v1_dot_customer__pb2.ImportCustomersResponse.FromString,
                 _registered_method=True)
+        self.UpsertOpenItem = channel.unary_unary(
+                '/posd.v1.CustomerService/UpsertOpenItem',
+                request_serializer=posd_dot_v1_dot_customer__pb2.UpsertOpenItemRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_customer__pb2.UpsertOpenItemResponse.FromString,
+                _registered_method=True)
+        self.ImportOpenItems = channel.unary_unary(
+                '/posd.v1.CustomerService/ImportOpenItems',
+                request_serializer=posd_dot_v1_dot_customer__pb2.ImportOpenItemsRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_customer__pb2.ImportOpenItemsResponse.FromString,
+                _registered_method=True)
+        self.GetOpenItem = channel.unary_unary(
+                '/posd.v1.CustomerService/GetOpenItem',
+                request_serializer=posd_dot_v1_dot_customer__pb2.GetOpenItemRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_customer__pb2.GetOpenItemResponse.FromString,
+                _registered_method=True)
+        self.ListOpenItems = channel.unary_unary(
+                '/posd.v1.CustomerService/ListOpenItems',
+                request_serializer=posd_dot_v1_dot_customer__pb2.ListOpenItemsRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_customer__pb2.ListOpenItemsResponse.FromString,
+                _registered_method=True)
 
 
 class CustomerServiceServicer:
@@ -103,6 +123,36 @@ class CustomerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpsertOpenItem(self, request, context):
+        """Creates or replaces an open item (an unpaid invoice of the back office) by its
+        invoice number (permission CATALOG_EDIT). The back office's open amount replaces
+        the register's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportOpenItems(self, request, context):
+        """Creates or replaces many open items in one transaction (permission CATALOG_EDIT).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOpenItem(self, request, context):
+        """Returns one open item.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOpenItems(self, request, context):
+        """Lists open items, filtered by customer and state, ordered by invoice number.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -130,6 +180,26 @@ def add_CustomerServiceServicer_to_server(servicer, server):
                     servicer.ImportCustomers,
                     request_deserializer=posd_dot_v1_dot_customer__pb2.ImportCustomersRequest.FromString,
                     response_serializer=posd_dot_v1_dot_customer__pb2.ImportCustomersResponse.SerializeToString,
+            ),
+            'UpsertOpenItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpsertOpenItem,
+                    request_deserializer=posd_dot_v1_dot_customer__pb2.UpsertOpenItemRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_customer__pb2.UpsertOpenItemResponse.SerializeToString,
+            ),
+            'ImportOpenItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportOpenItems,
+                    request_deserializer=posd_dot_v1_dot_customer__pb2.ImportOpenItemsRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_customer__pb2.ImportOpenItemsResponse.SerializeToString,
+            ),
+            'GetOpenItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOpenItem,
+                    request_deserializer=posd_dot_v1_dot_customer__pb2.GetOpenItemRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_customer__pb2.GetOpenItemResponse.SerializeToString,
+            ),
+            'ListOpenItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOpenItems,
+                    request_deserializer=posd_dot_v1_dot_customer__pb2.ListOpenItemsRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_customer__pb2.ListOpenItemsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -268,6 +338,114 @@ class CustomerService:
             '/posd.v1.CustomerService/ImportCustomers',
             posd_dot_v1_dot_customer__pb2.ImportCustomersRequest.SerializeToString,
             posd_dot_v1_dot_customer__pb2.ImportCustomersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpsertOpenItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.CustomerService/UpsertOpenItem',
+            posd_dot_v1_dot_customer__pb2.UpsertOpenItemRequest.SerializeToString,
+            posd_dot_v1_dot_customer__pb2.UpsertOpenItemResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportOpenItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.CustomerService/ImportOpenItems',
+            posd_dot_v1_dot_customer__pb2.ImportOpenItemsRequest.SerializeToString,
+            posd_dot_v1_dot_customer__pb2.ImportOpenItemsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOpenItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.CustomerService/GetOpenItem',
+            posd_dot_v1_dot_customer__pb2.GetOpenItemRequest.SerializeToString,
+            posd_dot_v1_dot_customer__pb2.GetOpenItemResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOpenItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.CustomerService/ListOpenItems',
+            posd_dot_v1_dot_customer__pb2.ListOpenItemsRequest.SerializeToString,
+            posd_dot_v1_dot_customer__pb2.ListOpenItemsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -46,6 +46,17 @@ class CustomerServiceStub:
     """Finds customers whose name, company or e-mail contains every word of the query."""
     ImportCustomers: _grpc.UnaryUnaryMultiCallable[_customer_pb2.ImportCustomersRequest, _customer_pb2.ImportCustomersResponse]
     """Creates or replaces many customers in one transaction (permission CATALOG_EDIT)."""
+    UpsertOpenItem: _grpc.UnaryUnaryMultiCallable[_customer_pb2.UpsertOpenItemRequest, _customer_pb2.UpsertOpenItemResponse]
+    """Creates or replaces an open item (an unpaid invoice of the back office) by its
+    invoice number (permission CATALOG_EDIT). The back office's open amount replaces
+    the register's.
+    """
+    ImportOpenItems: _grpc.UnaryUnaryMultiCallable[_customer_pb2.ImportOpenItemsRequest, _customer_pb2.ImportOpenItemsResponse]
+    """Creates or replaces many open items in one transaction (permission CATALOG_EDIT)."""
+    GetOpenItem: _grpc.UnaryUnaryMultiCallable[_customer_pb2.GetOpenItemRequest, _customer_pb2.GetOpenItemResponse]
+    """Returns one open item."""
+    ListOpenItems: _grpc.UnaryUnaryMultiCallable[_customer_pb2.ListOpenItemsRequest, _customer_pb2.ListOpenItemsResponse]
+    """Lists open items, filtered by customer and state, ordered by invoice number."""
 
 @_typing.type_check_only
 class CustomerServiceAsyncStub(CustomerServiceStub):
@@ -65,6 +76,17 @@ class CustomerServiceAsyncStub(CustomerServiceStub):
     """Finds customers whose name, company or e-mail contains every word of the query."""
     ImportCustomers: _aio.UnaryUnaryMultiCallable[_customer_pb2.ImportCustomersRequest, _customer_pb2.ImportCustomersResponse]  # type: ignore[assignment]
     """Creates or replaces many customers in one transaction (permission CATALOG_EDIT)."""
+    UpsertOpenItem: _aio.UnaryUnaryMultiCallable[_customer_pb2.UpsertOpenItemRequest, _customer_pb2.UpsertOpenItemResponse]  # type: ignore[assignment]
+    """Creates or replaces an open item (an unpaid invoice of the back office) by its
+    invoice number (permission CATALOG_EDIT). The back office's open amount replaces
+    the register's.
+    """
+    ImportOpenItems: _aio.UnaryUnaryMultiCallable[_customer_pb2.ImportOpenItemsRequest, _customer_pb2.ImportOpenItemsResponse]  # type: ignore[assignment]
+    """Creates or replaces many open items in one transaction (permission CATALOG_EDIT)."""
+    GetOpenItem: _aio.UnaryUnaryMultiCallable[_customer_pb2.GetOpenItemRequest, _customer_pb2.GetOpenItemResponse]  # type: ignore[assignment]
+    """Returns one open item."""
+    ListOpenItems: _aio.UnaryUnaryMultiCallable[_customer_pb2.ListOpenItemsRequest, _customer_pb2.ListOpenItemsResponse]  # type: ignore[assignment]
+    """Lists open items, filtered by customer and state, ordered by invoice number."""
 
 class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
     """Customers: consumers (prices gross) and business customers (prices net)."""
@@ -111,5 +133,40 @@ class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_customer_pb2.ImportCustomersResponse, _abc.Awaitable[_customer_pb2.ImportCustomersResponse]]:
         """Creates or replaces many customers in one transaction (permission CATALOG_EDIT)."""
+
+    @_abc_1.abstractmethod
+    def UpsertOpenItem(
+        self,
+        request: _customer_pb2.UpsertOpenItemRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.UpsertOpenItemResponse, _abc.Awaitable[_customer_pb2.UpsertOpenItemResponse]]:
+        """Creates or replaces an open item (an unpaid invoice of the back office) by its
+        invoice number (permission CATALOG_EDIT). The back office's open amount replaces
+        the register's.
+        """
+
+    @_abc_1.abstractmethod
+    def ImportOpenItems(
+        self,
+        request: _customer_pb2.ImportOpenItemsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.ImportOpenItemsResponse, _abc.Awaitable[_customer_pb2.ImportOpenItemsResponse]]:
+        """Creates or replaces many open items in one transaction (permission CATALOG_EDIT)."""
+
+    @_abc_1.abstractmethod
+    def GetOpenItem(
+        self,
+        request: _customer_pb2.GetOpenItemRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.GetOpenItemResponse, _abc.Awaitable[_customer_pb2.GetOpenItemResponse]]:
+        """Returns one open item."""
+
+    @_abc_1.abstractmethod
+    def ListOpenItems(
+        self,
+        request: _customer_pb2.ListOpenItemsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.ListOpenItemsResponse, _abc.Awaitable[_customer_pb2.ListOpenItemsResponse]]:
+        """Lists open items, filtered by customer and state, ordered by invoice number."""
 
 def add_CustomerServiceServicer_to_server(servicer: CustomerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -70,6 +70,10 @@ class _LineKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LineKind.Val
     """A tracked voucher redeemed (negative, not taxable)."""
     LINE_KIND_BALANCING: _LineKind.ValueType  # 5
     """The shop's balancing account: brings a negative total to zero."""
+    LINE_KIND_INVOICE_PAYMENT: _LineKind.ValueType  # 6
+    """An open invoice paid on account (positive, not taxable: the VAT was on the
+    invoice; DSFinV-K GV_TYP Forderungsaufloesung). invoice_number names it.
+    """
 
 class LineKind(_LineKind, metaclass=_LineKindEnumTypeWrapper):
     """What a line is."""
@@ -85,6 +89,10 @@ LINE_KIND_VOUCHER_REDEMPTION: LineKind.ValueType  # 4
 """A tracked voucher redeemed (negative, not taxable)."""
 LINE_KIND_BALANCING: LineKind.ValueType  # 5
 """The shop's balancing account: brings a negative total to zero."""
+LINE_KIND_INVOICE_PAYMENT: LineKind.ValueType  # 6
+"""An open invoice paid on account (positive, not taxable: the VAT was on the
+invoice; DSFinV-K GV_TYP Forderungsaufloesung). invoice_number names it.
+"""
 Global___LineKind: _TypeAlias = LineKind  # noqa: Y015
 
 class _VoucherAction:
@@ -325,6 +333,7 @@ class SaleLine(_message.Message):
     REF_RECEIPT_NUMBER_FIELD_NUMBER: _builtins.int
     VOUCHER_CODE_FIELD_NUMBER: _builtins.int
     DISCOUNT_CAP_FIELD_NUMBER: _builtins.int
+    INVOICE_NUMBER_FIELD_NUMBER: _builtins.int
     line_id: _builtins.str
     """Line id, unique within the sale."""
     item_id: _builtins.str
@@ -369,6 +378,8 @@ class SaleLine(_message.Message):
     """The tracked voucher sold or redeemed on this line."""
     discount_cap: _builtins.str
     """Discount recorded when the sale was parked ("" = never parked), decimal string."""
+    invoice_number: _builtins.str
+    """The open invoice paid on this line (kind INVOICE_PAYMENT)."""
     @_builtins.property
     def unit_price(self) -> _common_pb2.Money:
         """Gross unit price."""
@@ -424,10 +435,11 @@ class SaleLine(_message.Message):
         ref_receipt_number: _builtins.int = ...,
         voucher_code: _builtins.str = ...,
         discount_cap: _builtins.str = ...,
+        invoice_number: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "discount", b"discount", "list_unit_price", b"list_unit_price", "net", b"net", "total", b"total", "unit_price", b"unit_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "discount", b"discount", "discount_cap", b"discount_cap", "discount_percent", b"discount_percent", "item_id", b"item_id", "item_type", b"item_type", "kind", b"kind", "line_id", b"line_id", "list_unit_price", b"list_unit_price", "lot_number", b"lot_number", "name", b"name", "net", b"net", "pickup_date", b"pickup_date", "price_overridden", b"price_overridden", "quantity", b"quantity", "quantity_per_unit", b"quantity_per_unit", "ref_line_id", b"ref_line_id", "ref_receipt_number", b"ref_receipt_number", "ref_sale_id", b"ref_sale_id", "scanned_code", b"scanned_code", "serial_number", b"serial_number", "total", b"total", "unit", b"unit", "unit_price", b"unit_price", "variant_id", b"variant_id", "vat_category", b"vat_category", "vat_rate", b"vat_rate", "voucher_code", b"voucher_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "discount", b"discount", "discount_cap", b"discount_cap", "discount_percent", b"discount_percent", "invoice_number", b"invoice_number", "item_id", b"item_id", "item_type", b"item_type", "kind", b"kind", "line_id", b"line_id", "list_unit_price", b"list_unit_price", "lot_number", b"lot_number", "name", b"name", "net", b"net", "pickup_date", b"pickup_date", "price_overridden", b"price_overridden", "quantity", b"quantity", "quantity_per_unit", b"quantity_per_unit", "ref_line_id", b"ref_line_id", "ref_receipt_number", b"ref_receipt_number", "ref_sale_id", b"ref_sale_id", "scanned_code", b"scanned_code", "serial_number", b"serial_number", "total", b"total", "unit", b"unit", "unit_price", b"unit_price", "variant_id", b"variant_id", "vat_category", b"vat_category", "vat_rate", b"vat_rate", "voucher_code", b"voucher_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2492,6 +2504,72 @@ class AddVoucherLineResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AddVoucherLineResponse: _TypeAlias = AddVoucherLineResponse  # noqa: Y015
+
+@_typing.final
+class AddInvoicePaymentRequest(_message.Message):
+    """Request for AddInvoicePayment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    INVOICE_NUMBER_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    sale_id: _builtins.str
+    """Sale id."""
+    invoice_number: _builtins.str
+    """The open invoice's number (ListOpenItems)."""
+    @_builtins.property
+    def amount(self) -> _common_pb2.Money:
+        """The amount paid, in the invoice's (and the sale's) currency; unset or 0: all that
+        is still open of it (less what other open sales already hold).
+        """
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        sale_id: _builtins.str = ...,
+        invoice_number: _builtins.str = ...,
+        amount: _common_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "invoice_number", b"invoice_number", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddInvoicePaymentRequest: _TypeAlias = AddInvoicePaymentRequest  # noqa: Y015
+
+@_typing.final
+class AddInvoicePaymentResponse(_message.Message):
+    """Response for AddInvoicePayment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_FIELD_NUMBER: _builtins.int
+    LINE_ID_FIELD_NUMBER: _builtins.int
+    line_id: _builtins.str
+    """Id of the new line."""
+    @_builtins.property
+    def sale(self) -> Global___Sale:
+        """The sale after the change."""
+
+    def __init__(
+        self,
+        *,
+        sale: Global___Sale | None = ...,
+        line_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["line_id", b"line_id", "sale", b"sale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddInvoicePaymentResponse: _TypeAlias = AddInvoicePaymentResponse  # noqa: Y015
 
 @_typing.final
 class ListReturnableLinesRequest(_message.Message):

@@ -161,6 +161,11 @@ class SaleServiceStub:
                 request_serializer=posd_dot_v1_dot_sale__pb2.AddVoucherLineRequest.SerializeToString,
                 response_deserializer=posd_dot_v1_dot_sale__pb2.AddVoucherLineResponse.FromString,
                 _registered_method=True)
+        self.AddInvoicePayment = channel.unary_unary(
+                '/posd.v1.SaleService/AddInvoicePayment',
+                request_serializer=posd_dot_v1_dot_sale__pb2.AddInvoicePaymentRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.AddInvoicePaymentResponse.FromString,
+                _registered_method=True)
         self.ListReturnableLines = channel.unary_unary(
                 '/posd.v1.SaleService/ListReturnableLines',
                 request_serializer=posd_dot_v1_dot_sale__pb2.ListReturnableLinesRequest.SerializeToString,
@@ -385,6 +390,15 @@ class SaleServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddInvoicePayment(self, request, context):
+        """Pays an open invoice on account (Zahlung offener Rechnung): a not-taxable line of
+        kind INVOICE_PAYMENT with the invoice number. Posting reduces the invoice's open
+        amount; a storno restores it. Sets the invoice's customer on a sale without one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListReturnableLines(self, request, context):
         """The posted receipt lines that sold an item (or the lines of one receipt), with
         what can still be returned.
@@ -561,6 +575,11 @@ def add_SaleServiceServicer_to_server(servicer, server):
                     servicer.AddVoucherLine,
                     request_deserializer=posd_dot_v1_dot_sale__pb2.AddVoucherLineRequest.FromString,
                     response_serializer=posd_dot_v1_dot_sale__pb2.AddVoucherLineResponse.SerializeToString,
+            ),
+            'AddInvoicePayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddInvoicePayment,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.AddInvoicePaymentRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.AddInvoicePaymentResponse.SerializeToString,
             ),
             'ListReturnableLines': grpc.unary_unary_rpc_method_handler(
                     servicer.ListReturnableLines,
@@ -1270,6 +1289,33 @@ class SaleService:
             '/posd.v1.SaleService/AddVoucherLine',
             posd_dot_v1_dot_sale__pb2.AddVoucherLineRequest.SerializeToString,
             posd_dot_v1_dot_sale__pb2.AddVoucherLineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddInvoicePayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/AddInvoicePayment',
+            posd_dot_v1_dot_sale__pb2.AddInvoicePaymentRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.AddInvoicePaymentResponse.FromString,
             options,
             channel_credentials,
             insecure,

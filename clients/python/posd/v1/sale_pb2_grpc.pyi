@@ -105,6 +105,11 @@ class SaleServiceStub:
     """Sells (positive line) or redeems (negative line) a tracked voucher. Serial
     vouchers are decided by stock; a code that could be either needs action.
     """
+    AddInvoicePayment: _grpc.UnaryUnaryMultiCallable[_sale_pb2.AddInvoicePaymentRequest, _sale_pb2.AddInvoicePaymentResponse]
+    """Pays an open invoice on account (Zahlung offener Rechnung): a not-taxable line of
+    kind INVOICE_PAYMENT with the invoice number. Posting reduces the invoice's open
+    amount; a storno restores it. Sets the invoice's customer on a sale without one.
+    """
     ListReturnableLines: _grpc.UnaryUnaryMultiCallable[_sale_pb2.ListReturnableLinesRequest, _sale_pb2.ListReturnableLinesResponse]
     """The posted receipt lines that sold an item (or the lines of one receipt), with
     what can still be returned.
@@ -207,6 +212,11 @@ class SaleServiceAsyncStub(SaleServiceStub):
     AddVoucherLine: _aio.UnaryUnaryMultiCallable[_sale_pb2.AddVoucherLineRequest, _sale_pb2.AddVoucherLineResponse]  # type: ignore[assignment]
     """Sells (positive line) or redeems (negative line) a tracked voucher. Serial
     vouchers are decided by stock; a code that could be either needs action.
+    """
+    AddInvoicePayment: _aio.UnaryUnaryMultiCallable[_sale_pb2.AddInvoicePaymentRequest, _sale_pb2.AddInvoicePaymentResponse]  # type: ignore[assignment]
+    """Pays an open invoice on account (Zahlung offener Rechnung): a not-taxable line of
+    kind INVOICE_PAYMENT with the invoice number. Posting reduces the invoice's open
+    amount; a storno restores it. Sets the invoice's customer on a sale without one.
     """
     ListReturnableLines: _aio.UnaryUnaryMultiCallable[_sale_pb2.ListReturnableLinesRequest, _sale_pb2.ListReturnableLinesResponse]  # type: ignore[assignment]
     """The posted receipt lines that sold an item (or the lines of one receipt), with
@@ -457,6 +467,17 @@ class SaleServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_sale_pb2.AddVoucherLineResponse, _abc.Awaitable[_sale_pb2.AddVoucherLineResponse]]:
         """Sells (positive line) or redeems (negative line) a tracked voucher. Serial
         vouchers are decided by stock; a code that could be either needs action.
+        """
+
+    @_abc_1.abstractmethod
+    def AddInvoicePayment(
+        self,
+        request: _sale_pb2.AddInvoicePaymentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.AddInvoicePaymentResponse, _abc.Awaitable[_sale_pb2.AddInvoicePaymentResponse]]:
+        """Pays an open invoice on account (Zahlung offener Rechnung): a not-taxable line of
+        kind INVOICE_PAYMENT with the invoice number. Posting reduces the invoice's open
+        amount; a storno restores it. Sets the invoice's customer on a sale without one.
         """
 
     @_abc_1.abstractmethod
