@@ -30,6 +30,7 @@ from posd_daemon.domain.catalog import (
 )
 from posd_daemon.domain.customer import Customer
 from posd_daemon.domain.errors import invalid
+from posd_daemon.domain.open_items import OpenItem, OpenItemState
 from posd_daemon.domain.operators import Operator
 from posd_daemon.domain.payments import PaymentMethod
 from posd_daemon.domain.pricing import fmt_decimal, parse_percent, parse_rate
@@ -70,6 +71,7 @@ LINE_KIND_TO_PB = {
     LineKind.DISCOUNT: sale_pb2.LINE_KIND_DISCOUNT,
     LineKind.VOUCHER_REDEMPTION: sale_pb2.LINE_KIND_VOUCHER_REDEMPTION,
     LineKind.BALANCING: sale_pb2.LINE_KIND_BALANCING,
+    LineKind.INVOICE_PAYMENT: sale_pb2.LINE_KIND_INVOICE_PAYMENT,
 }
 PARKING_TO_PB = {
     ParkingBarcode.EAN13: shop_pb2.PARKING_BARCODE_EAN13,
@@ -297,6 +299,7 @@ def _build_line(sale: Sale, ln: SaleLine) -> sale_pb2.SaleLine:
         ref_receipt_number=ln.ref_receipt,
         voucher_code=ln.voucher_code,
         discount_cap="" if ln.discount_cap is None else fmt_decimal(ln.discount_cap),
+        invoice_number=ln.invoice_number,
     )
     if ln.list_price is not None:
         line.list_unit_price.CopyFrom(
@@ -866,6 +869,61 @@ def rate_from_pb(msg: shop_pb2.ExchangeRate) -> DailyRate:
         day=day,
         rate=parse_rate(msg.rate, "rate.rate"),
     )
+
+
+OPEN_ITEM_STATE_TO_PB = {
+    OpenItemState.OPEN: customer_pb2.OPEN_ITEM_STATE_OPEN,
+    OpenItemState.PAID: customer_pb2.OPEN_ITEM_STATE_PAID,
+}
+
+
+def open_item_to_pb(item: OpenItem, held: int) -> customer_pb2.OpenItem:
+    return customer_pb2.OpenItem(
+        invoice_number=item.invoice_number,
+        customer_number=item.customer_number,
+        amount_open=money(item.amount_open, item.currency),
+        original_amount=money(item.original_amount, item.currency),
+        invoice_date=item.invoice_date,
+        due_date=item.due_date,
+        text=item.text,
+        state=OPEN_ITEM_STATE_TO_PB[item.state],
+        amount_held=money(held, item.currency),
+    )
+
+
+def open_item_from_pb(msg: customer_pb2.OpenItem) -> OpenItem:
+    """An open item as sent (validated by the service); both amounts are required and in
+    one currency."""
+    if not msg.HasField("amount_open"):
+        raise invalid("open_item.amount_open", "is required")
+    if not msg.HasField("original_amount"):
+        raise invalid("open_item.original_amount", "is required")
+    currency = msg.amount_open.currency_code
+    if msg.original_amount.currency_code != currency:
+        raise invalid(
+            "open_item.original_amount.currency_code",
+            f"must be the open amount's currency {currency[:8]!r}",
+            "CURRENCY_MISMATCH",
+        )
+    return OpenItem(
+        invoice_number=msg.invoice_number,
+        customer_number=msg.customer_number,
+        currency=currency,
+        amount_open=msg.amount_open.amount_minor,
+        original_amount=msg.original_amount.amount_minor,
+        invoice_date=msg.invoice_date,
+        due_date=msg.due_date,
+        text=msg.text,
+    )
+
+
+def open_item_state_from_pb(state: int) -> OpenItemState | None:
+    if state == customer_pb2.OPEN_ITEM_STATE_UNSPECIFIED:
+        return None
+    for k, v in OPEN_ITEM_STATE_TO_PB.items():
+        if v == state:
+            return k
+    raise invalid("state", f"unknown open item state {state}")
 
 
 def summary_to_pb(r: ImportReport) -> common_pb2.ImportSummary:

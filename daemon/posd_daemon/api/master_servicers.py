@@ -22,6 +22,7 @@ from posd_daemon.services.customers import CustomerCommands, CustomerCreated
 from posd_daemon.services.executor import Tx
 from posd_daemon.services.fiscal import FiscalGateway
 from posd_daemon.services.housekeeping import Housekeeping
+from posd_daemon.services.open_items import OpenItemCommands, OpenItemView
 from posd_daemon.services.sales import SaleCommands
 from posd_daemon.services.shops import ShopCommands
 
@@ -32,9 +33,12 @@ SERVICE_NAMES = (
 
 
 class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
-    def __init__(self, rt: Runtime, customers: CustomerCommands) -> None:
+    def __init__(
+        self, rt: Runtime, customers: CustomerCommands, open_items: OpenItemCommands
+    ) -> None:
         self.rt = rt
         self.customers = customers
+        self.open_items = open_items
 
     async def CreateCustomer(
         self, request: customer_pb2.CreateCustomerRequest, context: Context
@@ -125,6 +129,83 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
             lambda tx, op, m: self.customers.put(tx, convert.customer_from_pb(m)),
             customer_pb2.ImportCustomersResponse,
         )
+
+    # -- open items (back-office invoices paid at the register) ---------------------------
+
+    async def UpsertOpenItem(
+        self, request: customer_pb2.UpsertOpenItemRequest, context: Context
+    ) -> customer_pb2.UpsertOpenItemResponse:
+        async def run() -> customer_pb2.UpsertOpenItemResponse:
+            op = await self.rt.operator(context)
+            if not request.HasField("open_item"):
+                raise invalid("open_item", "is required")
+            item = convert.open_item_from_pb(request.open_item)
+
+            def encode(r: tuple[OpenItemView, bool]) -> customer_pb2.UpsertOpenItemResponse:
+                view, created = r
+                return customer_pb2.UpsertOpenItemResponse(
+                    open_item=convert.open_item_to_pb(view.item, view.held), created=created
+                )
+
+            return await self.rt.mutate(
+                "UpsertOpenItem",
+                request,
+                lambda tx: self.open_items.upsert(tx, op, item),
+                encode,
+                customer_pb2.UpsertOpenItemResponse,
+            )
+
+        return await self.rt.call(context, "UpsertOpenItem", request, run)
+
+    async def ImportOpenItems(
+        self, request: customer_pb2.ImportOpenItemsRequest, context: Context
+    ) -> customer_pb2.ImportOpenItemsResponse:
+        return await import_rpc(  # type: ignore[no-any-return]
+            self.rt,
+            context,
+            "ImportOpenItems",
+            request,
+            request.open_items,
+            lambda m: str(m.invoice_number),
+            lambda tx, op, m: self.open_items.put(tx, convert.open_item_from_pb(m)),
+            customer_pb2.ImportOpenItemsResponse,
+        )
+
+    async def GetOpenItem(
+        self, request: customer_pb2.GetOpenItemRequest, context: Context
+    ) -> customer_pb2.GetOpenItemResponse:
+        async def run() -> customer_pb2.GetOpenItemResponse:
+            await self.rt.operator(context)
+            view = await self.rt.db.read(
+                lambda conn: self.open_items.get(conn, request.invoice_number)
+            )
+            return customer_pb2.GetOpenItemResponse(
+                open_item=convert.open_item_to_pb(view.item, view.held)
+            )
+
+        return await self.rt.call(context, "GetOpenItem", request, run)
+
+    async def ListOpenItems(
+        self, request: customer_pb2.ListOpenItemsRequest, context: Context
+    ) -> customer_pb2.ListOpenItemsResponse:
+        async def run() -> customer_pb2.ListOpenItemsResponse:
+            await self.rt.operator(context)
+            state = convert.open_item_state_from_pb(request.state)
+            views, token = await self.rt.db.read(
+                lambda conn: self.open_items.list(
+                    conn,
+                    customer_number=request.customer_number,
+                    state=state,
+                    page_size=request.page_size,
+                    page_token=request.page_token,
+                )
+            )
+            return customer_pb2.ListOpenItemsResponse(
+                open_items=[convert.open_item_to_pb(v.item, v.held) for v in views],
+                next_page_token=token,
+            )
+
+        return await self.rt.call(context, "ListOpenItems", request, run)
 
 
 class ShopServicer(shop_pb2_grpc.ShopServiceServicer):
@@ -269,6 +350,8 @@ def add_master_data_services(
     customers = CustomerCommands(rt.clock)
     catalog.register_id = register_id
     rt.db.write_sync(shops.ensure_defaults)
-    customer_pb2_grpc.add_CustomerServiceServicer_to_server(CustomerServicer(rt, customers), server)
+    customer_pb2_grpc.add_CustomerServiceServicer_to_server(
+        CustomerServicer(rt, customers, OpenItemCommands(rt.clock)), server
+    )
     shop_pb2_grpc.add_ShopServiceServicer_to_server(ShopServicer(rt, shops), server)
     return MasterData(shops, customers, Housekeeping(rt.db, sales, gateway, rt.clock))

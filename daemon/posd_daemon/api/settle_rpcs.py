@@ -22,6 +22,7 @@ from posd_daemon.domain.pricing import fmt_decimal
 from posd_daemon.domain.sale import Sale, format_quantity
 from posd_daemon.services.executor import Tx
 from posd_daemon.services.fiscal import FiscalGateway, Signer
+from posd_daemon.services.open_items import InvoicePaymentAdded
 from posd_daemon.services.sale_ops import LinesAdded, VoucherAdded
 from posd_daemon.services.sales import SaleCommands
 from posd_daemon.store import fiscal as fstore
@@ -217,6 +218,34 @@ class SettleRpcs:
 
         result: sale_pb2.AddVoucherLineResponse = await self._run(
             context, "AddVoucherLine", request, action, encode, sale_pb2.AddVoucherLineResponse
+        )
+        return result
+
+    async def AddInvoicePayment(
+        self, request: sale_pb2.AddInvoicePaymentRequest, context: Context
+    ) -> sale_pb2.AddInvoicePaymentResponse:
+        def action(tx: Tx, op: Operator) -> InvoicePaymentAdded:
+            return self.sales.add_invoice_payment(
+                tx,
+                op,
+                request.sale_id,
+                request.invoice_number,
+                amount=request.amount.amount_minor,
+                currency=request.amount.currency_code,
+            )
+
+        def encode(r: InvoicePaymentAdded) -> sale_pb2.AddInvoicePaymentResponse:
+            return sale_pb2.AddInvoicePaymentResponse(
+                sale=convert.sale_to_pb(r.sale), line_id=r.line_id
+            )
+
+        result: sale_pb2.AddInvoicePaymentResponse = await self._run(
+            context,
+            "AddInvoicePayment",
+            request,
+            action,
+            encode,
+            sale_pb2.AddInvoicePaymentResponse,
         )
         return result
 

@@ -92,6 +92,9 @@ class LineKind(enum.Enum):
     DISCOUNT = "DISCOUNT"  # an untracked shop discount by amount or percent (negative)
     VOUCHER_REDEMPTION = "VOUCHER_REDEMPTION"  # a tracked voucher redeemed (negative)
     BALANCING = "BALANCING"  # the shop's balancing account brings the total to zero
+    #: an open invoice paid on account (positive, not taxable); item_id is the invoice
+    #: number, as a balancing line's item_id is the account (domain/open_items.py)
+    INVOICE_PAYMENT = "INVOICE_PAYMENT"
 
 
 class DiscountOrigin(enum.Enum):
@@ -242,6 +245,11 @@ class SaleLine:
         if self.basis is PriceBasis.NET:
             return self.amount
         return self.amount - tax_from_gross(self.amount, self.vat_rate)
+
+    @property
+    def invoice_number(self) -> str:
+        """The open invoice this line pays ("" for other kinds)."""
+        return self.item_id if self.kind is LineKind.INVOICE_PAYMENT else ""
 
     @property
     def base_quantity(self) -> Decimal:
@@ -1057,6 +1065,17 @@ class Sale:
                 sale_currency=self.currency,
                 requested_currency=currency,
             )
+        if currency != self.currency and self.invoice_payments():
+            raise precondition(
+                "CURRENCY_MISMATCH",
+                f"sale {self.sale_id} pays invoices in {self.currency}: remove those lines"
+                f" before changing its currency to {currency}",
+                sale_currency=self.currency,
+                requested_currency=currency,
+            )
+
+    def invoice_payments(self) -> list[SaleLine]:
+        return [ln for ln in self.lines if ln.kind is LineKind.INVOICE_PAYMENT]
 
     def change_terms(self, terms: Terms) -> None:
         """New currency/rate/direction/rounding; every line's unit price follows.
@@ -1100,6 +1119,13 @@ class Sale:
         prices and discounts and are only converted into the new terms."""
         self._require_open()
         self.check_currency_change(terms.currency)
+        if customer.number != self.customer.number and self.invoice_payments():
+            raise precondition(
+                "INVOICE_CUSTOMER_MISMATCH",
+                f"sale {self.sale_id} pays invoices of customer {self.customer.number}:"
+                " remove those lines before changing the customer",
+                customer_number=self.customer.number,
+            )
         self.customer = customer
         self.customer_discount_percent = customer_discount
         if recalculate:

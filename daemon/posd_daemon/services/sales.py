@@ -55,6 +55,7 @@ from posd_daemon.services.clock import Clock
 from posd_daemon.services.day import shift_guard
 from posd_daemon.services.executor import Tx
 from posd_daemon.services.fiscal import Signer, no_tse, receipt_process_data
+from posd_daemon.services.open_items import InvoicePayments
 from posd_daemon.services.records import sale_record
 from posd_daemon.services.sale_ops import SaleOps
 from posd_daemon.services.shops import CachedContext, MasterVersion, ShopContext, terms_for
@@ -239,7 +240,7 @@ def parse_day(text: str, field_name: str) -> date | None:
         raise invalid(field_name, "a date like 2026-12-24", "INVALID_DATE") from None
 
 
-class SaleCommands(SaleOps):
+class SaleCommands(SaleOps, InvoicePayments):
     def __init__(
         self,
         settings: RegisterSettings,
@@ -1358,6 +1359,7 @@ class SaleCommands(SaleOps):
                 stock_store.add(conn, key, delta, now)
         if not sale.training:
             self.book_vouchers(conn, sale, now)
+        invoices_paid = self.book_invoice_payments(conn, sale, now)  # none when training
         if sale.cash_paid and not sale.training:
             outbox.enqueue(
                 conn,
@@ -1377,6 +1379,8 @@ class SaleCommands(SaleOps):
         )
         record = sale_record(sale)
         record.update(terms_record(sale))
+        if invoices_paid:
+            record["invoice_payments"] = invoices_paid
         if signed is not None and while_signing is not None:
             while_signing(sale)
         ran_at = now
@@ -1581,6 +1585,7 @@ class SaleCommands(SaleOps):
                 )
         self.check_vouchers(conn, sale)
         self.check_returns(conn, sale)
+        self.check_invoice_payments(conn, sale)
         doc = sale.document
         if doc not in ctx.register.document_types:
             raise precondition(

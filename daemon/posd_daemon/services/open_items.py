@@ -1,0 +1,267 @@
+"""Open items: the back office's invoices (import, upsert, get, list) and paying them on
+account in a sale (AddInvoicePayment, and what posting does with it).
+
+:class:`OpenItemCommands` is the master data side. :class:`InvoicePayments` is a mixin
+of :class:`posd_daemon.services.sales.SaleCommands` (same transaction rules: each
+command runs in one database transaction and checks everything before it changes
+anything):
+
+* ``add_invoice_payment``: a line of kind INVOICE_PAYMENT (item_id = invoice number,
+  VAT category NOT_TAXABLE, fixed positive amount) of at most what is open less what
+  other open or parked sales hold; the invoice's customer becomes the sale's when it
+  has none (anonymous), another customer is refused; the currencies must match.
+* ``check_invoice_payments`` (before the TSE signs) and ``book_invoice_payments`` (in
+  the post's own transaction, a conditional UPDATE: never below 0, so no concurrent
+  post can overpay an invoice): the open amount follows the receipt; a storno line
+  (negative) gives the amount back. Training sales never touch open items.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from posd_daemon.domain.catalog import ItemType
+from posd_daemon.domain.customer import Customer
+from posd_daemon.domain.errors import invalid, not_found, precondition
+from posd_daemon.domain.money import MAX_MINOR, amount_out_of_range
+from posd_daemon.domain.open_items import OpenItem, OpenItemState, payment_line_name
+from posd_daemon.domain.operators import Operator, Permission
+from posd_daemon.domain.sale import LineKind, Sale
+from posd_daemon.domain.text import check_code
+from posd_daemon.domain.vat import VatCategory
+from posd_daemon.services import paging
+from posd_daemon.services.clock import Clock
+from posd_daemon.services.executor import Tx
+from posd_daemon.store import customers as customer_store
+from posd_daemon.store import open_items as store
+
+
+@dataclass(frozen=True, slots=True)
+class OpenItemView:
+    """An open item with what open sales hold of it (not yet posted)."""
+
+    item: OpenItem
+    held: int
+
+
+@dataclass(frozen=True, slots=True)
+class InvoicePaymentAdded:
+    sale: Sale
+    line_id: str
+
+
+def _unknown(invoice_number: str) -> Exception:
+    return not_found(
+        "INVOICE_NOT_FOUND",
+        f"no open item with invoice number {invoice_number!r}",
+        invoice_number=invoice_number,
+    )
+
+
+class OpenItemCommands:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def put(self, tx: Tx, item: OpenItem) -> bool:
+        """Creates or replaces an open item by invoice number (import and upsert): the
+        back office's open amount replaces the register's. Its customer must exist."""
+        item.validated()
+        if customer_store.get(tx.conn, item.customer_number) is None:
+            raise not_found(
+                "CUSTOMER_NOT_FOUND",
+                f"no customer {item.customer_number!r}: import the customer first",
+                customer_number=item.customer_number,
+            )
+        return store.upsert(tx.conn, item, self._clock())
+
+    def upsert(self, tx: Tx, op: Operator, item: OpenItem) -> tuple[OpenItemView, bool]:
+        op.require(Permission.CATALOG_EDIT)
+        created = self.put(tx, item)
+        return OpenItemView(item, store.held(tx.conn, item.invoice_number)), created
+
+    def get(self, conn: sqlite3.Connection, invoice_number: str) -> OpenItemView:
+        check_code(invoice_number, "invoice_number")
+        item = store.get(conn, invoice_number)
+        if item is None:
+            raise _unknown(invoice_number)
+        return OpenItemView(item, store.held(conn, invoice_number))
+
+    def list(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        customer_number: str,
+        state: OpenItemState | None,
+        page_size: int,
+        page_token: str,
+    ) -> tuple[list[OpenItemView], str]:
+        if customer_number:
+            check_code(customer_number, "customer_number")
+        size = paging.page_size(page_size, default=50)
+        after = paging.decode(page_token, "oi") if page_token else ""
+        rows = store.page(
+            conn, customer_number=customer_number, state=state, after=after, limit=size + 1
+        )
+        more = len(rows) > size
+        views = [OpenItemView(item, held) for item, held in rows[:size]]
+        token = paging.encode("oi", views[-1].item.invoice_number) if more and views else ""
+        return views, token
+
+
+class InvoicePayments(ABC):
+    """Mixin: needs the helpers SaleCommands defines (declared abstract below)."""
+
+    _clock: Clock
+
+    @abstractmethod
+    def _open_sale(self, tx: Tx, operator: Operator, sale_id: str) -> Sale: ...
+
+    @abstractmethod
+    def _save(self, tx: Tx, sale: Sale) -> None: ...
+
+    @abstractmethod
+    def _customer(self, conn: sqlite3.Connection, number: str) -> Customer: ...
+
+    @abstractmethod
+    def _set_customer(
+        self, tx: Tx, sale: Sale, customer: Customer, recalculate: bool | None
+    ) -> None: ...
+
+    def add_invoice_payment(
+        self,
+        tx: Tx,
+        operator: Operator,
+        sale_id: str,
+        invoice_number: str,
+        *,
+        amount: int,
+        currency: str,
+    ) -> InvoicePaymentAdded:
+        """Pays ``amount`` (0: all that is still available) of an open invoice."""
+        sale = self._open_sale(tx, operator, sale_id)
+        check_code(invoice_number, "invoice_number")
+        if amount < 0:
+            raise invalid("amount.amount_minor", "must be 0 (all) or more", "INVALID_AMOUNT")
+        if amount > MAX_MINOR:
+            raise amount_out_of_range("amount.amount_minor")
+        conn = tx.conn
+        item = store.get(conn, invoice_number)
+        if item is None:
+            raise _unknown(invoice_number)
+        if sale.customer.anonymous:
+            # the invoice's customer pays it: a sale without a customer takes it (a change
+            # of terms with lines on the sale asks first: RECALCULATION_CHOICE_REQUIRED)
+            self._set_customer(tx, sale, self._customer(conn, item.customer_number), None)
+        elif sale.customer.number != item.customer_number:
+            raise precondition(
+                "INVOICE_CUSTOMER_MISMATCH",
+                f"invoice {invoice_number} is customer {item.customer_number}'s, the sale is"
+                f" customer {sale.customer.number}'s",
+                invoice_number=invoice_number,
+                customer_number=item.customer_number,
+            )
+        if item.currency != sale.currency:
+            raise precondition(
+                "CURRENCY_MISMATCH",
+                f"invoice {invoice_number} is in {item.currency}, the sale in {sale.currency}",
+                invoice_number=invoice_number,
+                invoice_currency=item.currency,
+                sale_currency=sale.currency,
+            )
+        if amount and currency != sale.currency:
+            raise invalid(
+                "amount.currency_code", f"the sale is in {sale.currency}", "CURRENCY_MISMATCH"
+            )
+        # what is open less what other open sales hold (training sales hold nothing)
+        # and what this sale pays of it already
+        others = 0 if sale.training else store.held(conn, invoice_number, except_sale=sale_id)
+        own = sum(ln.amount for ln in sale.invoice_payments() if ln.item_id == invoice_number)
+        available = item.amount_open - others - own
+        if available <= 0:
+            raise precondition(
+                "INVOICE_NOT_OPEN",
+                f"nothing of invoice {invoice_number} is open"
+                + (f" ({others + own} held by open sales)" if others + own else ""),
+                invoice_number=invoice_number,
+                available_minor="0",
+            )
+        take = amount or available
+        if take > available:
+            raise precondition(
+                "INVOICE_AMOUNT_EXCEEDED",
+                f"invoice {invoice_number} has {available} open"
+                + (f" ({others + own} more held by open sales)" if others + own else "")
+                + f", not {take}",
+                invoice_number=invoice_number,
+                available_minor=str(available),
+            )
+        line = sale.add_fixed_line(
+            LineKind.INVOICE_PAYMENT,
+            name=payment_line_name(invoice_number),
+            amount=take,
+            vat_category=VatCategory.NOT_TAXABLE,
+            vat_rate=Decimal(0),
+            item_id=invoice_number,
+            item_type=ItemType.SERVICE,
+        )
+        self._save(tx, sale)
+        return InvoicePaymentAdded(sale, line.line_id)
+
+    @staticmethod
+    def _owed(sale: Sale) -> dict[str, int]:
+        """Per invoice what posting the sale takes off its open amount (negative for a
+        storno: given back)."""
+        out: dict[str, int] = {}
+        if sale.training:
+            return out
+        for ln in sale.invoice_payments():
+            out[ln.item_id] = out.get(ln.item_id, 0) + ln.amount
+        return out
+
+    def check_invoice_payments(self, conn: sqlite3.Connection, sale: Sale) -> None:
+        """Before the TSE signs: every invoice paid still has that much open (another
+        sale may have paid it meanwhile, or the back office lowered it)."""
+        for number, amount in self._owed(sale).items():
+            if amount <= 0:
+                continue
+            item = store.get(conn, number)
+            if item is None:
+                raise _unknown(number)
+            if item.amount_open < amount:
+                raise precondition(
+                    "INVOICE_AMOUNT_EXCEEDED",
+                    f"invoice {number} has {item.amount_open} open, not {amount}: it was"
+                    " paid meanwhile; change the line",
+                    invoice_number=number,
+                    available_minor=str(item.amount_open),
+                )
+
+    def book_invoice_payments(
+        self, conn: sqlite3.Connection, sale: Sale, when: datetime
+    ) -> list[dict[str, Any]]:
+        """Inside the post transaction: the open amounts follow the receipt. Returns what
+        was booked, for the journal record."""
+        booked: list[dict[str, Any]] = []
+        for number, amount in self._owed(sale).items():
+            if not store.book_payment(conn, number, amount, when) and amount > 0:
+                # check_invoice_payments ran in this very transaction: never half-booked
+                raise precondition(
+                    "INVOICE_AMOUNT_EXCEEDED",
+                    f"invoice {number} no longer has {amount} open",
+                    invoice_number=number,
+                )
+            item = store.get(conn, number)
+            booked.append(
+                {
+                    "invoice_number": number,
+                    "amount": amount,
+                    "currency": sale.currency,
+                    "amount_open_after": None if item is None else item.amount_open,
+                }
+            )
+        return booked
