@@ -168,6 +168,11 @@ class BusinessCase(enum.Enum):
     BALANCING = ("BALANCING", "Umsatz")
     #: cash rounding differences (GV_TYP by sign, see ``rounding_gv_typ``)
     ROUNDING = ("ROUNDING", ROUNDING_DOWN_GV)
+    #: open invoices paid on account (LineKind INVOICE_PAYMENT): no turnover, the VAT
+    #: was on the invoice; UST_SCHLUESSEL 5 (DSFinV-K Anhang C "Forderungsaufloesung";
+    #: fiskaltrust interface-doc, ftChargeItemCase 0x444500000000007D "receiveable
+    #: reduction not taxable | 5 | Forderungsaufloesung")
+    INVOICE_PAYMENTS = ("INVOICE_PAYMENTS", "Forderungsaufloesung")
 
     @property
     def gv_typ(self) -> str:
@@ -223,6 +228,8 @@ def line_business_case(kind: str, voucher: bool, *, reversal: bool) -> BusinessC
         return BusinessCase.VOUCHERS_REDEEMED
     if kind == "BALANCING":
         return BusinessCase.BALANCING
+    if kind == "INVOICE_PAYMENT":
+        return BusinessCase.INVOICE_PAYMENTS
     if voucher and kind in ("GOODS", "RETURN"):  # a voucher taken back: its sale negative
         return BusinessCase.VOUCHERS_SOLD
     if reversal:
@@ -240,6 +247,8 @@ def line_gv_typ(kind: str, voucher: bool, category: int) -> str:
         return "Rabatt"
     if kind == "VOUCHER_REDEMPTION":
         return _voucher_gv(category, sold=False)
+    if kind == "INVOICE_PAYMENT":
+        return BusinessCase.INVOICE_PAYMENTS.gv_typ
     if voucher and kind in ("GOODS", "RETURN"):
         return _voucher_gv(category, sold=True)
     return "Umsatz"

@@ -17,10 +17,13 @@ with a decimal comma; at most 6 MB per file (longer periods are split into parts
   with its payment methods while the cash book's balance stays the cash in the drawer.
   Cash movements follow as in the cash book. Amounts are in EUR: a receipt in a foreign
   currency is converted at its rate, its total once (as ``Sale.total_local``) and split
-  over its rows (``pricing.split_converted``), as in the Z report.
+  over its rows (``pricing.split_converted``), as in the Z report. An open invoice paid
+  at the register (line kind INVOICE_PAYMENT) is no revenue: its amount is a row of its
+  own on the receivables account (``Accounts.receivables``), named by the invoice.
 
 Accounts default to SKR03 (8400 revenue 19 %, 8300 revenue 7 %, 1360 Geldtransit, 1800
-Privatentnahmen, 1890 Privateinlagen, 8200 cash rounding); :class:`Accounts` changes them.
+Privatentnahmen, 1890 Privateinlagen, 8200 cash rounding, 1400 receivables);
+:class:`Accounts` changes them.
 """
 
 from __future__ import annotations
@@ -73,6 +76,10 @@ class Accounts:
     #: office.lexware.de/lexikon/rundungsdifferenzkonto; taxpool.net "Rundungsdifferenzen
     #: buchen": 8200 or the interim account 1590)
     rounding: str = "8200"
+    #: open invoices paid at the register (Forderungsaufloesung): SKR03 1400
+    #: "Forderungen aus Lieferungen und Leistungen" (DATEV Kontenrahmen SKR03; SKR04:
+    #: 1200), credited with the payment, which the cash book (or a transit row) debits
+    receivables: str = "1400"
 
 
 def _q(text: str, limit: int = 0) -> str:
@@ -219,15 +226,23 @@ def _receipt_rows(
         " ORDER BY 1",
         params + params,
     )
+    # open invoices paid (no revenue): their amounts leave the not-taxable rate's row
+    invoices = conn.execute(
+        "SELECT s.seq, l.item_id, l.vat_category, l.vat_rate, l.gross FROM sales s"
+        f" JOIN sale_lines l ON l.sale_id = s.sale_id WHERE {where}"
+        " AND l.kind = 'INVOICE_PAYMENT' ORDER BY s.seq, l.position",
+        params,
+    )
     pays = conn.execute(
         "SELECT s.seq, p.method, p.amount, p.kept FROM sales s"
         f" JOIN sale_payments p ON p.sale_id = s.sale_id WHERE {where}"
         " ORDER BY s.seq, p.position",
         params,
     )
-    line_it, pay_it = iter(lines), iter(pays)
+    line_it, pay_it, inv_it = iter(lines), iter(pays), iter(invoices)
     line_head = next(line_it, None)
     pay_head = next(pay_it, None)
+    inv_head = next(inv_it, None)
     for seq, number, posted, total, sale_currency, rate, rounding in heads:
         when = from_db(posted)
         conv = partial(
@@ -244,6 +259,13 @@ def _receipt_rows(
                 )
                 groups[key] = groups.get(key, 0) + amount
             line_head = next(line_it, None)
+        paid_invoices: list[tuple[str, int]] = []
+        while inv_head is not None and inv_head[0] <= seq:
+            if inv_head[0] == seq:
+                key = (int(inv_head[2]), str(inv_head[3]))
+                groups[key] = groups.get(key, 0) - int(inv_head[4])
+                paid_invoices.append((str(inv_head[1]), int(inv_head[4])))
+            inv_head = next(inv_it, None)
         payments: list[tuple[str, int]] = []
         stored: list[tuple[str, int]] = []
         while pay_head is not None and pay_head[0] <= seq:
@@ -264,9 +286,12 @@ def _receipt_rows(
         # in EUR: the receipt's total converted once, split over its rates and payments;
         # the rounding is what the payments hold beyond it (+: the drawer kept more)
         rates = sorted(groups.items())
-        gross_own = sum(g for _, g in rates)
+        gross_own = sum(g for _, g in rates) + sum(a for _, a in paid_invoices)
         total_local = conv(gross_own)
-        rates_local = split_converted([g for _, g in rates], total_local, conv)
+        parts_local = split_converted(
+            [g for _, g in rates] + [a for _, a in paid_invoices], total_local, conv
+        )
+        rates_local, invoices_local = parts_local[: len(rates)], parts_local[len(rates) :]
         kept_local = split_converted([a for _, a in own], conv(sum(a for _, a in own)), conv)
         kept = [(m, a) for (m, _), a in zip(own, kept_local, strict=True)]
         rounding_local = conv(gross_own + int(rounding)) - total_local
@@ -283,6 +308,15 @@ def _receipt_rows(
                 rate=vat_rate,
                 account=acc.revenue.get(cat, ""),
                 note=f"USt {_amount(tax)[1:]}; Zahlarten: {methods}",
+            )
+        for (invoice, _), amount in zip(paid_invoices, invoices_local, strict=True):
+            yield _row(
+                amount,
+                str(number),
+                when,
+                f"Beleg {number} Zahlung Rechnung {invoice}",
+                account=acc.receivables,
+                note=f"Forderungsaufloesung Rechnung {invoice}; Zahlarten: {methods}",
             )
         if rounding_local:
             # the cash rounding stays in the drawer (or is missing from it): booked on its
