@@ -4,6 +4,7 @@
     posctl --operator 1 import customers customers.json --validate-only
     posctl --operator 1 import stock stock.csv --skip-invalid
     posctl --operator 1 import orders orders.csv     # one row per order line
+    posctl --operator 1 import open-items open_items.csv
     posctl --operator 1 sales purge --older-than 2h [--dry-run]
 
 An import is one request and one transaction in the daemon: unless ``--skip-invalid``
@@ -296,6 +297,25 @@ def vendor_from_csv(row: dict[str, str], currency: str) -> Message:
     return v
 
 
+def open_item_from_csv(row: dict[str, str], currency: str) -> Message:
+    cur = row.get("currency_code", "").strip().upper() or currency
+    open_text = row.get("amount_open", "").strip()
+    original_text = row.get("original_amount", "").strip()
+    if not open_text:
+        raise RowError("amount_open: required")
+    msg = customer_pb2.OpenItem(
+        invoice_number=row.get("invoice_number", "").strip(),
+        customer_number=row.get("customer_number", "").strip(),
+        amount_open=_money(open_text, cur, "amount_open"),
+        # without an original amount the invoice is open in full
+        original_amount=_money(original_text or open_text, cur, "original_amount"),
+        invoice_date=row.get("invoice_date", "").strip(),
+        due_date=row.get("due_date", "").strip(),
+        text=row.get("text", "").strip(),
+    )
+    return msg
+
+
 def rate_from_csv(row: dict[str, str], currency: str) -> Message:
     return shop_pb2.ExchangeRate(
         base_currency_code=row.get("base_currency_code", "").strip().upper() or currency,
@@ -442,6 +462,19 @@ KINDS: dict[str, Kind] = {
             order_from_csv,
             group_column="order_number",
             merge=merge_order,
+        ),
+        Kind(
+            "open-items",
+            customer_pb2.OpenItem,
+            "open_items",
+            customer_pb2.ImportOpenItemsRequest,
+            "customers",
+            "ImportOpenItems",
+            (
+                "invoice_number", "customer_number", "currency_code", "amount_open",
+                "original_amount", "invoice_date", "due_date", "text",
+            ),
+            open_item_from_csv,
         ),
     )
 }  # fmt: skip

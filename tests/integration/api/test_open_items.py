@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -15,6 +16,7 @@ from posd.client import PosdClient, PosdError, new_request_id
 from posd.v1 import common_pb2, customer_pb2, sale_pb2
 
 from tests.conftest import Running
+from tests.integration.api.test_master_data import run_posctl
 from tests.integration.day.test_full_day import cents, read_export
 from tests.support.fullsale import customer, import_customers, import_items, item, printed
 
@@ -144,6 +146,56 @@ def test_import_reports_rejected_rows_and_imports_nothing_half(pos: PosdClient) 
     summary = import_open_items(pos, *bad, skip=True)
     assert summary.committed and (summary.imported, summary.created) == (1, 1)
     assert [i.invoice_number for i in list_items(pos).open_items] == ["R-1"]
+
+
+def test_posctl_imports_open_items_from_csv_and_json(
+    running: Running, pos: PosdClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import_customers(pos, customer("K1", "Erika Muster"), customer("K2", "Max Beispiel"))
+    path = tmp_path / "open_items.csv"
+    path.write_text(
+        "invoice_number;customer_number;amount_open;original_amount;invoice_date;due_date;text\n"
+        "RE-1;K1;119,00;238,00;2024-05-02;2024-06-01;Lieferung Mai\n"
+        "RE-2;K2;50;;2024-05-03;;\n"
+        "RE-3;K9;10,00;;2024-05-03;;\n"  # unknown customer
+        "RE-4;K1;1,234;;2024-05-03;;\n",  # three decimals: no EUR amount
+        encoding="utf-8",
+    )
+    code, out = run_posctl(running, capsys, "import", "open-items", str(path))
+    assert code == 1
+    assert "NOTHING imported" in out
+    assert "line 4 [RE-3]: CUSTOMER_NOT_FOUND" in out
+    assert "line 5: PARSE_ERROR: amount_open" in out
+    assert list_items(pos).open_items == []
+
+    code, out = run_posctl(running, capsys, "import", "open-items", str(path), "--skip-invalid")
+    assert code == 1 and "imported 2 open-items (2 new, 0 replaced)" in out, out
+    re1 = get_item(pos, "RE-1")
+    assert (re1.amount_open.amount_minor, re1.original_amount.amount_minor) == (11900, 23800)
+    assert (re1.due_date, re1.text) == ("2024-06-01", "Lieferung Mai")
+    re2 = get_item(pos, "RE-2")
+    assert (re2.amount_open.amount_minor, re2.original_amount.amount_minor) == (5000, 5000)
+
+    data = tmp_path / "open_items.json"
+    data.write_text(
+        json.dumps(
+            {
+                "open_items": [
+                    {
+                        "invoiceNumber": "RE-2",
+                        "customerNumber": "K2",
+                        "amountOpen": {"amountMinor": "2000", "currencyCode": "EUR"},
+                        "originalAmount": {"amountMinor": "5000", "currencyCode": "EUR"},
+                        "invoiceDate": "2024-05-03",
+                    }
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
+    code, out = run_posctl(running, capsys, "import", "open-items", str(data))
+    assert code == 0 and "imported 1 open-items (0 new, 1 replaced)" in out, out
+    assert get_item(pos, "RE-2").amount_open.amount_minor == 2000
 
 
 def test_upsert_get_and_list_by_customer_and_state_with_pages(pos: PosdClient) -> None:
