@@ -35,6 +35,8 @@ Mapping (DSFinV-K 2.x, fiscal-de.md):
   line with its own GV_TYP (Privateinlage, Privatentnahme, Geldtransit, TrinkgeldAN,
   DifferenzSollIst) under UST_SCHLUESSEL 5. ``itemamounts.csv`` (Bonpos_Preisfindung)
   stays empty.
+  An open invoice paid at the register (line kind INVOICE_PAYMENT) is
+  ``Forderungsaufloesung`` under UST_SCHLUESSEL 5, ART_NR its invoice number.
 * UST_SCHLUESSEL: ``domain.closing.ust_key`` (posd's NOT_TAXABLE is key 5 "Nicht
   Steuerbar", ZERO key 6 "Umsatzsteuerfrei").
 * Payments (datapayment.csv): per method what the register kept (cash less change,
