@@ -300,9 +300,14 @@ def test_partial_then_whole_payment_posts_journals_and_prints(
     text = printed(running, "Zahlung Rechnung R-100")
     assert "30,00" in text
 
-    # 0 = all that is open
+    # 0 = all that is open; a repeated request (same request_id) adds nothing
     sid2 = pos.create_sale().sale_id
-    r2 = pay_invoice(pos, sid2, "R-100")
+    req = sale_pb2.AddInvoicePaymentRequest(
+        request_id=new_request_id(), sale_id=sid2, invoice_number="R-100"
+    )
+    r2 = pos.call(pos.sales.AddInvoicePayment, req)
+    assert pos.call(pos.sales.AddInvoicePayment, req) == r2
+    assert len(pos.get_sale(sid2).lines) == 1
     assert r2.sale.lines[0].amount.amount_minor == 7000
     pos.add_payment(sid2, CARD, 7000)
     pos.post_sale(sid2)
