@@ -1,4 +1,4 @@
--- posd schema 11: open items (offene Posten), invoices of the back office a customer
+-- posd schema 13: open items (offene Posten), invoices of the back office a customer
 -- pays at the register (SaleService.AddInvoicePayment, domain/open_items.py). Only
 -- additions. Amounts are minor units of `currency`; dates are TEXT YYYY-MM-DD.
 CREATE TABLE open_items (
