@@ -1,0 +1,162 @@
+"""Digital receipts (digitaler Kassenbon): the printed "Digitaler Beleg" block with the QR
+code of the receipt's URL, the short slip, and the receipt as JSON (pure).
+
+The Belegausgabepflicht (§146a (2) AO, since 2020) lets a shop issue the receipt
+electronically with the customer's consent; the paper receipt then carries the QR code
+(or, ``print = "slip"``, only a short slip with it). The URL's token is unguessable and
+expires; what the customer fetches is the same receipt document, as text or JSON.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from posd_daemon.domain.document import Align, Block, Document, Feed, QrCode, Text
+from posd_daemon.domain.money import format_minor
+from posd_daemon.domain.receipt import (
+    VAT_LETTER,
+    ShopHeader,
+    payment_label,
+    two_cols,
+    wrap,
+)
+from posd_daemon.domain.sale import Sale
+
+#: Module size of the receipt URL's QR code (a short URL: larger modules scan easier).
+QR_SIZE = 4
+
+
+#: What the slip says of itself: the receipt (with its TSE data) is the digital one.
+SLIP_NOTE = "Ihr Kassenbeleg ist digital: QR-Code unten"
+
+
+class PrintMode(enum.Enum):
+    """What the paper shows when digital receipts are on."""
+
+    #: the full receipt plus the "Digitaler Beleg" block
+    FULL = "full"
+    #: a short slip (shop, number, date, total, payments) with the QR code
+    SLIP = "slip"
+
+
+def receipt_url(base_url: str, token: str) -> str:
+    """``base_url`` (validated to end with "/") followed by the token."""
+    return f"{base_url}{token}"
+
+
+def digital_block(url: str, columns: int, valid_until: date | None = None) -> list[Block]:
+    """The "Digitaler Beleg" block: heading, the QR code of ``url``, a hint, the URL."""
+    blocks: list[Block] = [
+        Feed(),
+        Text("Digitaler Beleg", Align.CENTER, bold=True),
+        QrCode(url, size=QR_SIZE),
+    ]
+    hint = "Code scannen: Ihr Beleg online"
+    if valid_until is not None:
+        hint += f", abrufbar bis {valid_until.strftime('%d.%m.%Y')}"
+    blocks += [Text(part, Align.CENTER) for part in wrap(hint, columns)]
+    blocks += [Text(part) for part in wrap(url, columns)]
+    return blocks
+
+
+def with_digital_block(doc: Document, block: Sequence[Block]) -> Document:
+    """``doc`` with ``block`` before its closing feed (after the TSE data and footer)."""
+    blocks = list(doc.blocks)
+    end = len(blocks)
+    while end and isinstance(blocks[end - 1], Feed):
+        end -= 1
+    return Document(
+        columns=doc.columns,
+        blocks=(*blocks[:end], *block, *blocks[end:]),
+        cut=doc.cut,
+        copy=doc.copy,
+    )
+
+
+def render_digital_slip(
+    sale: Sale, shop: ShopHeader, columns: int, block: Sequence[Block], *, copy: bool = False
+) -> Document:
+    """The short paper slip when the receipt itself is digital: shop, receipt number and
+    time, register, total, payments and change, and the QR block. The receipt with its
+    TSE data is what the QR code leads to."""
+    cur = sale.currency
+
+    def amt(minor: int) -> str:
+        return format_minor(minor, cur, sep=",")
+
+    blocks: list[Block] = [Text(shop.name, Align.CENTER, bold=True, large=True)]
+    blocks += [Text(line, Align.CENTER) for line in shop.address_lines]
+    if copy:
+        blocks.append(Text("*** KOPIE ***", Align.CENTER, bold=True))
+    if sale.training:
+        blocks.append(Text("*** TRAININGSBELEG ***", Align.CENTER, bold=True))
+    blocks += [Text(part, Align.CENTER) for part in wrap(SLIP_NOTE, columns)]
+    blocks.append(Feed())
+    posted = sale.posted_at.strftime("%d.%m.%Y %H:%M:%S") if sale.posted_at else "-"
+    blocks.append(Text(two_cols(f"Beleg-Nr. {sale.receipt_number}", posted, columns)))
+    blocks.append(Text(f"Kasse {sale.register_id}  Bediener {sale.operator_id}"[:columns]))
+    blocks.append(Text("-" * columns))
+    blocks.append(
+        Text(two_cols("SUMME", f"{amt(sale.total)} {cur}", columns // 2), bold=True, large=True)
+    )
+    for p in sale.payments:
+        blocks.append(Text(two_cols(payment_label(p), amt(p.amount), columns)))
+    if sale.change:
+        blocks.append(Text(two_cols("Rückgeld", amt(sale.change), columns)))
+    blocks += list(block)
+    if shop.footer_lines:
+        blocks.append(Feed())
+        blocks += [Text(line, Align.CENTER) for line in shop.footer_lines]
+    blocks.append(Feed(2))
+    return Document(columns=columns, blocks=tuple(blocks), cut=True, copy=copy)
+
+
+def sale_json(sale: Sale) -> dict[str, Any]:
+    """The sale's receipt data as JSON (amounts in minor units of ``currency``)."""
+    return {
+        "sale_id": sale.sale_id,
+        "receipt_number": sale.receipt_number,
+        "register_id": sale.register_id,
+        "operator_id": sale.operator_id,
+        "posted_at": sale.posted_at.isoformat() if sale.posted_at else None,
+        "training": sale.training,
+        "currency": sale.currency,
+        "lines": [
+            {
+                "name": ln.name,
+                "kind": ln.kind.name,
+                "quantity": str(ln.quantity),
+                "unit": ln.unit,
+                "unit_price": ln.unit_price,
+                "amount": ln.amount,
+                "vat": VAT_LETTER[ln.vat_category],
+                "vat_rate": str(ln.vat_rate),
+            }
+            for ln in sale.lines
+        ],
+        "totals": {
+            "gross": sale.total,
+            "net": sale.net_total,
+            "tax": sale.tax_total,
+            "rounding": sale.rounding,
+            "change": sale.change,
+        },
+        "vat": [
+            {
+                "vat": VAT_LETTER[vt.category],
+                "category": vt.category.name,
+                "percent": str(vt.percent),
+                "net": vt.net,
+                "tax": vt.tax,
+                "gross": vt.gross,
+            }
+            for vt in sale.vat_totals()
+        ],
+        "payments": [
+            {"method": p.method.name, "label": payment_label(p), "amount": p.amount}
+            for p in sale.payments
+        ],
+    }
