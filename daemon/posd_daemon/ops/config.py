@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from posd_daemon.domain.money import CURRENCY_EXPONENTS
 from posd_daemon.domain.operators import Permission
@@ -170,6 +171,20 @@ class TseConfig:
 
 
 @dataclass(frozen=True)
+class DigitalReceiptConfig:
+    """Digital receipts by QR code (see services/digital_receipts.py)."""
+
+    enabled: bool = False
+    #: host:port of the daemon's HTTP receipt server ("" = not served by this daemon)
+    listen: str = "127.0.0.1:0"
+    #: what the QR code carries before the token, e.g. "https://kasse.example.de/r/"
+    base_url: str = ""
+    token_days: int = 90
+    #: "full": the whole receipt plus the QR block; "slip": a short slip with the QR code
+    paper: str = "full"
+
+
+@dataclass(frozen=True)
 class VatRateConfig:
     category: str
     percent: str
@@ -200,6 +215,7 @@ class Config:
     devices: DevicesConfig = field(default_factory=DevicesConfig)
     receipt: ReceiptConfig = field(default_factory=ReceiptConfig)
     tse: TseConfig = field(default_factory=TseConfig)
+    digital_receipt: DigitalReceiptConfig = field(default_factory=DigitalReceiptConfig)
     vat_rates: list[VatRateConfig] = field(default_factory=list)
     roles: dict[str, list[str]] = field(default_factory=dict)
     operators: list[OperatorConfig] = field(default_factory=list)
@@ -376,6 +392,7 @@ def _check(cfg: Config, problems: list[str]) -> None:
         for key in ("fiskaly_url", "fiskaly_api_key", "fiskaly_api_secret", "fiskaly_tss_id"):
             if not getattr(tse, key):
                 problems.append(f"tse.{key}: required for the fiskaly backend")
+    _check_digital_receipt(cfg.digital_receipt, problems)
     for i, rate in enumerate(cfg.vat_rates):
         where = f"vat_rates[{i}]"
         if rate.category not in VatCategory.__members__:
@@ -414,6 +431,42 @@ def _check(cfg: Config, problems: list[str]) -> None:
             check_format(op.pin_scrypt)
         except ValueError as exc:
             problems.append(f"{where}.pin_scrypt: {exc}")
+
+
+def _check_digital_receipt(d: DigitalReceiptConfig, problems: list[str]) -> None:
+    if d.listen and not _host_port(d.listen):
+        problems.append("digital_receipt.listen: must be host:port (or empty: not served here)")
+    if not 1 <= d.token_days <= 3650:
+        problems.append("digital_receipt.token_days: between 1 and 3650")
+    if d.paper not in ("full", "slip"):
+        problems.append("digital_receipt.paper: full or slip")
+    if d.base_url:
+        try:
+            url = urlsplit(d.base_url)
+            good = (
+                url.scheme in ("http", "https")
+                and bool(url.hostname)
+                and (url.port is None or url.port > 0)
+                and not url.query
+                and not url.fragment
+                and url.path.startswith("/")
+                and url.path.endswith("/")
+                and d.base_url.isascii()
+                and d.base_url.isprintable()
+                and not any(c.isspace() for c in d.base_url)
+            )
+        except ValueError:  # a bad port or bracketed host
+            good = False
+        if not good:
+            problems.append(
+                "digital_receipt.base_url: an http(s) URL ending with '/', without query or"
+                ' fragment, e.g. "https://kasse.example.de/r/"'
+            )
+    elif d.enabled:
+        problems.append(
+            "digital_receipt.base_url: required when enabled (the URL the QR code carries,"
+            ' e.g. "https://kasse.example.de/r/")'
+        )
 
 
 def _host_port(text: str) -> bool:

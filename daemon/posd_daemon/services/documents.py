@@ -24,6 +24,7 @@ from posd_daemon.domain.receipt import (
     two_cols,
     wrap,
 )
+from posd_daemon.domain.sale import Sale
 from posd_daemon.domain.shop import DocumentType
 from posd_daemon.fiscal.qr import QrCode as QrData
 from posd_daemon.fiscal.qr import format_time
@@ -83,6 +84,9 @@ class DocumentRenderer:
         self.shop = shop
         self.columns = columns
         self.tse_certified = tse_certified
+        #: digital receipts (bootstrap sets it when [digital_receipt] is on): adds the
+        #: "Digitaler Beleg" QR block to a receipt or prints the short slip instead
+        self.digital: Callable[[sqlite3.Connection, Sale, Document, bool], Document] | None = None
 
     def __call__(self, conn: sqlite3.Connection, job: OutboxJob) -> Document:
         kind = job.payload.get("document", "receipt")
@@ -102,7 +106,13 @@ class DocumentRenderer:
         raise DeviceError("NO_DOCUMENT", f"job {job.job_id}: unknown document {kind!r}")
 
     def receipt(
-        self, conn: sqlite3.Connection, sale_id: str, *, copy: bool, invoice: bool = False
+        self,
+        conn: sqlite3.Connection,
+        sale_id: str,
+        *,
+        copy: bool,
+        invoice: bool = False,
+        digital: bool = True,
     ) -> Document:
         sale = sale_store.get(conn, sale_id)
         if sale is None:
@@ -114,9 +124,12 @@ class DocumentRenderer:
         # what the job was queued as: a receipt job stays a receipt even when an invoice
         # was issued for the sale before it printed
         as_invoice = invoice or sale.document_type is DocumentType.INVOICE
-        return render_receipt(
+        doc = render_receipt(
             sale, self.shop, self.columns, copy=copy, fiscal=block, as_invoice=as_invoice
         )
+        if digital and self.digital is not None:
+            doc = self.digital(conn, sale, doc, as_invoice)
+        return doc
 
     def parking_slip(self, conn: sqlite3.Connection, sale_id: str, *, copy: bool) -> Document:
         """The slip of a parked sale, with its parking code as a barcode. It prints even

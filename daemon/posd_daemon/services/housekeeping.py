@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,7 +29,7 @@ from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.sale import SaleState
 from posd_daemon.ops import logging as plog
 from posd_daemon.services.clock import Clock
-from posd_daemon.services.executor import DbExecutor
+from posd_daemon.services.executor import DbExecutor, Tx
 from posd_daemon.services.fiscal import FiscalGateway
 from posd_daemon.services.sales import SaleCommands
 from posd_daemon.services.shops import context
@@ -62,6 +64,10 @@ class Housekeeping:
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        #: further jobs of the sweep: (name, every seconds, one write returning the rows
+        #: it removed); bootstrap adds the pruning of expired digital receipt tokens
+        self.periodic: list[tuple[str, float, Callable[[Tx], int]]] = []
+        self._periodic_at: dict[str, float] = {}
 
     # -- one sale ------------------------------------------------------------------------------
 
@@ -146,6 +152,25 @@ class Housekeeping:
                 await self.sweep_empty()
             except Exception:  # never let the sweep die silently; retry next round
                 log.exception("empty_sale_sweep_failed")
+            await self.run_periodic()
+
+    async def run_periodic(self, *, force: bool = False) -> dict[str, int]:
+        """Runs the periodic jobs that are due (all with ``force``); rows removed by name."""
+        done: dict[str, int] = {}
+        for name, every, job in self.periodic:
+            now = time.monotonic()
+            last = self._periodic_at.get(name)
+            if not force and last is not None and now - last < every:
+                continue
+            self._periodic_at[name] = now
+            try:
+                done[name] = await self._db.write(job, background=True)
+            except Exception:  # logged; retried when due again
+                log.exception("housekeeping_job_failed", job=name)
+                continue
+            if done[name]:
+                log.info("housekeeping_pruned", job=name, rows=done[name])
+        return done
 
     def start(self) -> None:
         if self._task is None:

@@ -271,6 +271,9 @@ class SaleCommands(SaleOps, InvoicePayments):
         #: bumped by ShopCommands when shops or registers change (see master_servicers)
         self.master_version = MasterVersion()
         self._context = CachedContext(settings.register_id, self.master_version)
+        #: called inside every post's transaction with the posted sale and its time
+        #: (bootstrap: digital receipt tokens); an exception rolls the post back
+        self.post_hooks: list[Callable[[sqlite3.Connection, Sale, datetime], None]] = []
 
     @property
     def register_id(self) -> str:
@@ -1404,6 +1407,8 @@ class SaleCommands(SaleOps, InvoicePayments):
         if now != ran_at:
             self.redate_post(conn, sale, now)
             record["posted_at"] = to_db(now)
+        for hook in self.post_hooks:
+            hook(conn, sale, now)
         if signed is not None:
             fiscal = signed()  # waits for the signature: the commit needs it stored
             if fiscal is not None and fiscal.state == fstore.SIGNED:

@@ -1,0 +1,156 @@
+"""Digital receipts (digitaler Kassenbon): tokens issued at posting, the printed QR block,
+the receipt fetched by token (text or JSON), and the pruning of expired tokens.
+
+* :meth:`DigitalReceipts.issue` runs inside the post's own transaction
+  (``SaleCommands.post_hooks``): a receipt never carries a token that was not stored,
+  and with the feature on no posted receipt lacks one.
+* :meth:`DigitalReceipts.decorate` is the receipt renderer's hook: the printed receipt
+  gets the "Digitaler Beleg" block (or, ``print = "slip"``, becomes the short slip).
+* :meth:`DigitalReceipts.fetch` is what the HTTP receipt server (``api/receipt_http``)
+  answers: the same Document the paper shows, as text, or the receipt as JSON.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from posd_daemon.domain.digital_receipt import (
+    PrintMode,
+    digital_block,
+    receipt_url,
+    render_digital_slip,
+    sale_json,
+    with_digital_block,
+)
+from posd_daemon.domain.document import Document
+from posd_daemon.domain.receipt import ShopHeader
+from posd_daemon.domain.sale import Sale
+from posd_daemon.services.clock import Clock
+from posd_daemon.services.documents import DocumentRenderer, fiscal_block
+from posd_daemon.store import digital_receipts as store
+from posd_daemon.store import fiscal as fstore
+from posd_daemon.store import sales as sale_store
+from posd_daemon.store.timeutil import to_db
+
+#: 24 random bytes = 192 bits, 32 URL-safe characters (a short URL, a small QR code).
+TOKEN_BYTES = 24
+#: What a token may look like; anything else is "not found" without a database lookup.
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
+
+
+@dataclass(frozen=True, slots=True)
+class DigitalSettings:
+    base_url: str
+    lifetime: timedelta
+    print_mode: PrintMode = PrintMode.FULL
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedReceipt:
+    sale_id: str
+    receipt_number: int
+    text: str
+    data: dict[str, Any]
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+class DigitalReceipts:
+    def __init__(self, settings: DigitalSettings, shop: ShopHeader, clock: Clock) -> None:
+        self.settings = settings
+        self._shop = shop
+        self._clock = clock
+
+    # -- posting ---------------------------------------------------------------------------
+
+    def issue(self, conn: sqlite3.Connection, sale: Sale, now: datetime) -> None:
+        """The post's hook: stores the sale's token in the post's transaction."""
+        store.add(conn, new_token(), sale.sale_id, now, now + self.settings.lifetime)
+
+    # -- printing --------------------------------------------------------------------------
+
+    def url(self, conn: sqlite3.Connection, sale_id: str) -> str | None:
+        """The receipt's URL while its token is valid; None: none or expired."""
+        found = store.token_of(conn, sale_id, self._clock())
+        return None if found is None else receipt_url(self.settings.base_url, found[0])
+
+    def decorate(
+        self, conn: sqlite3.Connection, sale: Sale, doc: Document, as_invoice: bool
+    ) -> Document:
+        """The printed receipt with the "Digitaler Beleg" block, or the short slip
+        (never for an invoice: a full invoice must print whole). Unchanged when the sale
+        has no valid token (posted before the feature was on, or expired: a reprint)."""
+        found = store.token_of(conn, sale.sale_id, self._clock())
+        if found is None:
+            return doc
+        token, expires = found
+        url = receipt_url(self.settings.base_url, token)
+        block = digital_block(url, doc.columns, expires.date())
+        if self.settings.print_mode is PrintMode.SLIP and not as_invoice:
+            return render_digital_slip(sale, self._shop, doc.columns, block, copy=doc.copy)
+        return with_digital_block(doc, block)
+
+    # -- serving ---------------------------------------------------------------------------
+
+    def fetch(
+        self, conn: sqlite3.Connection, renderer: DocumentRenderer, token: str
+    ) -> FetchedReceipt | None:
+        """The receipt of a valid token; None for a malformed, unknown or expired one
+        (one answer for all: a primary-key lookup, nothing to learn from its timing)."""
+        if not TOKEN_RE.fullmatch(token):
+            return None
+        sale_id = store.sale_of(conn, token, self._clock())
+        if sale_id is None:
+            return None
+        sale = sale_store.get(conn, sale_id)
+        if sale is None or sale.receipt_number == 0:
+            return None
+        doc = renderer.receipt(conn, sale_id, copy=False, digital=False)
+        data = sale_json(sale)
+        data["tse"] = tse_json(conn, sale_id, certified=renderer.tse_certified)
+        data["shop"] = {
+            "name": renderer.shop.name,
+            "address": list(renderer.shop.address_lines),
+            "vat_id": renderer.shop.vat_id,
+        }
+        return FetchedReceipt(sale_id, sale.receipt_number, doc.plain_text(), data)
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    def prune(self, conn: sqlite3.Connection) -> int:
+        return store.prune(conn, self._clock())
+
+
+def tse_json(conn: sqlite3.Connection, sale_id: str, *, certified: bool) -> dict[str, Any] | None:
+    """The receipt's TSE data (KassenSichV) with the DSFinV-K QR payload; None: the
+    register has no TSE."""
+    row = fstore.get(conn, sale_id)
+    if row is None:
+        return None
+    out: dict[str, Any] = {
+        "state": row.state,
+        "client_id": row.client_id,
+        "serial_number": row.tse_serial,
+        "transaction_number": row.transaction_number,
+        "start_time": to_db(row.start_time) if row.start_time else None,
+        "finish_time": to_db(row.finish_time) if row.finish_time else None,
+        "signature_counter": row.finish_counter,
+        "process_type": row.process_type,
+        "process_data": row.process_data,
+        "signature": row.signature,
+        "signature_algorithm": row.signature_algorithm,
+        "public_key": row.public_key,
+        "outage_number": row.outage_number,
+        "certified": certified,
+        "qr_code": "",
+    }
+    if row.state in (fstore.SIGNED, fstore.OUTAGE, fstore.SIGNED_LATE):
+        out["qr_code"] = fiscal_block(row, certified=certified).qr_data
+    return out
