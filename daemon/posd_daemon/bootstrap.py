@@ -41,6 +41,7 @@ from posd_daemon.api.master_servicers import SERVICE_NAMES as MASTER_SERVICES
 from posd_daemon.api.master_servicers import MasterData, add_master_data_services
 from posd_daemon.api.order_servicer import SERVICE_NAMES as ORDER_SERVICES
 from posd_daemon.api.order_servicer import add_order_service
+from posd_daemon.api.receipt_http import ReceiptHttpServer
 from posd_daemon.api.register_link import RegisterLinkServicer, StoreLink
 from posd_daemon.api.runtime import Runtime
 from posd_daemon.api.servicers import (
@@ -52,6 +53,7 @@ from posd_daemon.api.servicers import (
 from posd_daemon.devices.model import DeviceState, DeviceStateChanged
 from posd_daemon.devices.scanning import KeyEventSource
 from posd_daemon.devices.setup import Devices, build_devices
+from posd_daemon.domain.digital_receipt import PrintMode
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.receipt import ShopHeader
 from posd_daemon.fiscal.fiskaly import FiskalyTse
@@ -63,6 +65,7 @@ from posd_daemon.services.auth import Authenticator, OperatorRecord
 from posd_daemon.services.catalog import CatalogCommands
 from posd_daemon.services.clock import Clock, system_clock
 from posd_daemon.services.devices import DeviceCommands, OutboxDrawer, OutboxPrinter
+from posd_daemon.services.digital_receipts import DigitalReceipts, DigitalSettings
 from posd_daemon.services.display import CustomerDisplay, DisplayTexts
 from posd_daemon.services.documents import DocumentRenderer
 from posd_daemon.services.events import Event, EventBus
@@ -117,6 +120,9 @@ class Daemon:
         grace = self.config.api.grace_seconds if grace is None else grace
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        receipt_http = self.extra.get("receipt_http")
+        if isinstance(receipt_http, ReceiptHttpServer):
+            await receipt_http.stop()
         self.db.abandon_speculation()  # no PostSale can claim a post run ahead any more
         await self.outbox.stop()
         if self.scans is not None:
@@ -239,6 +245,10 @@ async def _start(
     settings = RegisterSettings(config.register.id, config.register.currency)
     sales = SaleCommands(settings, config.vat_table(), clock, worker.wake)
     catalog = CatalogCommands(config.register.currency, clock)
+    digital = _digital_receipts(config, shop, clock)
+    if digital is not None:
+        sales.post_hooks.append(digital.issue)  # in the post's own transaction
+        renderer.digital = digital.decorate
     gateway = FiscalGateway(
         tse,
         db,
@@ -329,6 +339,10 @@ async def _start(
         currency=config.register.currency,
     )
     add_order_service(server, rt, sales, gateway, sale_events)
+    if digital is not None:
+        master.housekeeping.periodic.append(
+            ("digital_receipts", DIGITAL_PRUNE_S, lambda tx: digital.prune(tx.conn))
+        )
     operator_pb2_grpc.add_OperatorServiceServicer_to_server(OperatorServicer(rt), server)
     add_closing_service(server, rt, gateway, config, on_outbox=worker.wake)
     started = clock()
@@ -353,6 +367,17 @@ async def _start(
         server.add_insecure_port(f"unix:{socket_path}")
     finally:
         os.umask(old_umask)
+    receipt_http = None
+    if digital is not None and config.digital_receipt.listen:
+        receipt_http = ReceiptHttpServer(
+            digital, renderer, connect(config.database_path, readonly=True), metrics
+        )
+        try:
+            await receipt_http.start(config.digital_receipt.listen)
+        except OSError as exc:
+            raise StartupError(
+                f"digital_receipt.listen: cannot serve on {config.digital_receipt.listen}: {exc}"
+            ) from exc
     tcp_port = 0
     if config.api.tcp:
         tcp_port = server.add_secure_port(config.api.tcp, _tls_credentials(config))
@@ -372,6 +397,7 @@ async def _start(
         socket=str(socket_path),
         tcp_port=tcp_port or None,
         metrics_port=metrics_port or None,
+        receipt_port=receipt_http.port if receipt_http is not None else None,
         register_id=config.register.id,
         database=str(config.database_path),
         pid=os.getpid(),
@@ -387,11 +413,30 @@ async def _start(
         lock_file=lock,
         socket_path=socket_path,
         tcp_port=tcp_port,
-        extra={"printer": printer, "drawer": drawer, "display": display, "master": master},
+        extra={
+            "printer": printer,
+            "drawer": drawer,
+            "display": display,
+            "master": master,
+            "digital": digital,
+            "receipt_http": receipt_http,
+        },
         devices=devices,
         bus=bus,
         scans=scans,
     )
+
+
+#: how often the housekeeping sweep deletes expired digital receipt tokens
+DIGITAL_PRUNE_S = 3600.0
+
+
+def _digital_receipts(config: Config, shop: ShopHeader, clock: Clock) -> DigitalReceipts | None:
+    d = config.digital_receipt
+    if not d.enabled:
+        return None
+    settings = DigitalSettings(d.base_url, timedelta(days=d.token_days), PrintMode(d.paper))
+    return DigitalReceipts(settings, shop, clock)
 
 
 def make_tse(config: Config) -> Tse | None:

@@ -36,6 +36,7 @@ class Metrics:
     tse_seconds: Histogram
     tse_outage_active: Gauge
     tse_outages: Counter
+    digital_receipt_requests: Counter
     bound_port: int = 0
 
     @classmethod
@@ -90,6 +91,13 @@ class Metrics:
                 "posd_tse_outage_active", "1 while a TSE outage is open", registry=reg
             ),
             tse_outages=Counter("posd_tse_outages", "TSE outages begun", registry=reg),
+            digital_receipt_requests=Counter(
+                "posd_digital_receipt_requests",
+                "Digital receipt server requests by outcome (served, not_found,"
+                " method_not_allowed, bad_request, too_large, timeout, busy)",
+                ["outcome"],
+                registry=reg,
+            ),
         )
 
     def serve(self, listen: str) -> int:

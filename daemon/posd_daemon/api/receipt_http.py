@@ -1,0 +1,223 @@
+"""The digital receipt server: ``GET <path><token>`` answers the receipt (HTTP/1.1).
+
+A small asyncio server on the daemon's loop, stdlib only. Why not ``http.server``: it
+runs a thread per connection (unbounded), has no per-connection deadline, and its
+error pages echo request text; why not a framework: nothing installed fits, and the
+whole protocol needed here is one GET without a body. What it does:
+
+* ``GET``/``HEAD`` of ``<path><token>`` (the path of ``digital_receipt.base_url``):
+  ``text/plain; charset=utf-8`` (the receipt Document as text, TSE data and the TSE's
+  QR payload included) or, with ``Accept: application/json``, the receipt as JSON.
+* 404 for a malformed, unknown or expired token (one answer for all), 405 for other
+  methods, 400 for a malformed request or a GET with a body, 431 for a request head over
+  ``MAX_REQUEST_BYTES``, 408 when the head does not arrive within the deadline, 503
+  when ``MAX_CONNECTIONS`` are busy. One request per connection (``Connection: close``).
+* Never a traceback to the client: a failure is logged and answered with a bare 500.
+* The database is read on its own read-only connection and thread: a customer fetching
+  a receipt never waits behind, nor disturbs, the sale path's database thread (a read
+  there would give up a post run ahead).
+* ``posd_digital_receipt_requests_total{outcome}`` counts served / not_found / others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from posd_daemon.ops import logging as plog
+from posd_daemon.ops.metrics import Metrics
+from posd_daemon.services.digital_receipts import DigitalReceipts, FetchedReceipt
+from posd_daemon.services.documents import DocumentRenderer
+
+log = plog.get("posd.receipt_http")
+
+#: Request line and headers together; a GET needs far less.
+MAX_REQUEST_BYTES = 8192
+#: The whole request head must arrive within this, and the answer go out within it.
+TIMEOUT_S = 10.0
+MAX_CONNECTIONS = 64
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+_BODIES = {
+    400: "Ungültige Anfrage.\n",
+    404: "Beleg nicht gefunden oder abgelaufen.\n",
+    405: "Nur GET.\n",
+    408: "Zeitüberschreitung.\n",
+    431: "Anfrage zu groß.\n",
+    500: "Interner Fehler.\n",
+    503: "Bitte später erneut versuchen.\n",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    outcome: str
+    body: bytes
+    content_type: str = "text/plain; charset=utf-8"
+
+    @classmethod
+    def error(cls, status: int, outcome: str) -> Answer:
+        return cls(status, outcome, _BODIES[status].encode("utf-8"))
+
+
+class ReceiptHttpServer:
+    def __init__(
+        self,
+        receipts: DigitalReceipts,
+        renderer: DocumentRenderer,
+        conn: sqlite3.Connection,
+        metrics: Metrics,
+    ) -> None:
+        self._receipts = receipts
+        self._renderer = renderer
+        self._conn = conn  # read-only, used only on self._pool's thread
+        self._metrics = metrics
+        self._prefix = urlsplit(receipts.settings.base_url).path or "/"
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posd-receipt-http")
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.port = 0
+
+    async def start(self, listen: str) -> int:
+        host, _, port = listen.rpartition(":")
+        self._server = await asyncio.start_server(
+            self._connection, host.strip("[]"), int(port), limit=MAX_REQUEST_BYTES
+        )
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self.port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.to_thread(self._pool.shutdown, wait=True)
+        self._conn.close()
+
+    # -- one connection --------------------------------------------------------------------
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            if len(self._tasks) > MAX_CONNECTIONS:
+                answer, head_only = Answer.error(503, "busy"), False
+            else:
+                try:
+                    async with asyncio.timeout(TIMEOUT_S):
+                        answer, head_only = await self._answer(reader)
+                except TimeoutError:
+                    answer, head_only = Answer.error(408, "timeout"), False
+            if answer.outcome == "closed":
+                return
+            self._metrics.digital_receipt_requests.labels(answer.outcome).inc()
+            async with asyncio.timeout(TIMEOUT_S):
+                writer.write(_response(answer, head_only))
+                await writer.drain()
+        except (ConnectionError, TimeoutError, asyncio.CancelledError):
+            pass
+        except Exception:  # never let a connection take anything else down
+            log.exception("receipt_http_failed")
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+    async def _answer(self, reader: asyncio.StreamReader) -> tuple[Answer, bool]:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.LimitOverrunError:
+            return Answer.error(431, "too_large"), False
+        except asyncio.IncompleteReadError as exc:
+            if len(exc.partial) >= MAX_REQUEST_BYTES:
+                return Answer.error(431, "too_large"), False
+            return Answer(0, "closed", b""), False
+        try:
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, version = lines[0].split(" ")
+            headers: dict[str, str] = {}
+            for line in lines[1:]:
+                if not line:
+                    continue
+                name, sep, value = line.partition(":")
+                if not sep or not name or name != name.strip():
+                    raise ValueError(line)
+                headers[name.lower()] = value.strip()
+        except ValueError:
+            return Answer.error(400, "bad_request"), False
+        if not version.startswith("HTTP/1."):
+            return Answer.error(400, "bad_request"), False
+        if method not in ("GET", "HEAD"):
+            return Answer.error(405, "method_not_allowed"), False
+        head_only = method == "HEAD"
+        if headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
+            return Answer.error(400, "bad_request"), head_only
+        path = target.split("?", 1)[0]
+        if not path.startswith(self._prefix):
+            return Answer.error(404, "not_found"), head_only
+        token = path[len(self._prefix) :]
+        loop = asyncio.get_running_loop()
+        found = await loop.run_in_executor(self._pool, self._fetch, token)
+        if found is None:
+            return Answer.error(404, "not_found"), head_only
+        if _wants_json(headers.get("accept", "")):
+            body = json.dumps(found.data, ensure_ascii=False, indent=2) + "\n"
+            return Answer(200, "served", body.encode("utf-8"), "application/json"), head_only
+        return Answer(200, "served", found.text.encode("utf-8")), head_only
+
+    def _fetch(self, token: str) -> FetchedReceipt | None:
+        return self._receipts.fetch(self._conn, self._renderer, token)
+
+
+def _wants_json(accept: str) -> bool:
+    for part in accept.split(","):
+        media, _, params = part.strip().partition(";")
+        if media.strip().lower() != "application/json":
+            continue
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    return float(value) > 0
+                except ValueError:
+                    return False
+        return True
+    return False
+
+
+def _response(answer: Answer, head_only: bool) -> bytes:
+    lines = [
+        f"HTTP/1.1 {answer.status} {_REASONS[answer.status]}",
+        f"Content-Type: {answer.content_type}",
+        f"Content-Length: {len(answer.body)}",
+        "Cache-Control: no-store",
+        "X-Content-Type-Options: nosniff",
+        "Referrer-Policy: no-referrer",
+        "Vary: Accept",
+        "Connection: close",
+    ]
+    if answer.status == 405:
+        lines.append("Allow: GET, HEAD")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+    return head if head_only else head + answer.body
