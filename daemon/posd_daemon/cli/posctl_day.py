@@ -6,7 +6,7 @@
     posctl export dsfinvk (--z A-B | --from DATE --to DATE) OUT      (OUT.zip or a directory)
     posctl export datev --from DATE --to DATE OUT                    (file or directory)
     posctl export cashbook --from DATE --to DATE OUT
-    posctl receipts list [filters] | show N
+    posctl receipts list [filters] | show N | url N
 
 ``add_commands(subparsers)`` adds the parsers; ``HANDLERS`` maps ``(command, sub)`` to a
 handler; ``DESTS`` names the sub-command attributes (``args.closing_command`` …).
@@ -27,6 +27,8 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 from posd.v1 import closing_pb2, common_pb2
+
+from posd_daemon.cli import posctl_digital
 
 DESTS = (
     "closing_command",
@@ -155,6 +157,7 @@ def add_commands(sub: Any) -> None:
     rl.add_argument("--limit", type=int, default=50)
     rs = rcs.add_parser("show", help="one receipt in full")
     rs.add_argument("receipt_number", type=int)
+    posctl_digital.add_url_parser(rcs)
 
 
 # -- closing ----------------------------------------------------------------------------
@@ -481,6 +484,7 @@ HANDLERS: dict[tuple[str, str | None], Callable[[argparse.Namespace], int]] = {
     ("export", "cashbook"): cmd_export_cashbook,
     ("receipts", "list"): cmd_receipts_list,
     ("receipts", "show"): cmd_receipts_show,
+    ("receipts", "url"): posctl_digital.cmd_receipts_url,
 }
 
 
