@@ -367,6 +367,9 @@ async def _start(
         server.add_insecure_port(f"unix:{socket_path}")
     finally:
         os.umask(old_umask)
+    tcp_port = 0
+    if config.api.tcp:
+        tcp_port = server.add_secure_port(config.api.tcp, _tls_credentials(config))
     receipt_http = None
     if digital is not None and config.digital_receipt.listen:
         receipt_http = ReceiptHttpServer(
@@ -378,9 +381,6 @@ async def _start(
             raise StartupError(
                 f"digital_receipt.listen: cannot serve on {config.digital_receipt.listen}: {exc}"
             ) from exc
-    tcp_port = 0
-    if config.api.tcp:
-        tcp_port = server.add_secure_port(config.api.tcp, _tls_credentials(config))
     await server.start()
     os.chmod(socket_path, int(config.api.socket_mode, 8))
     for name in SERVICE_NAMES:

@@ -92,6 +92,7 @@ class ReceiptHttpServer:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.port = 0
+        self.timeout_s = TIMEOUT_S
 
     async def start(self, listen: str) -> int:
         host, _, port = listen.rpartition(":")
@@ -124,14 +125,14 @@ class ReceiptHttpServer:
                 answer, head_only = Answer.error(503, "busy"), False
             else:
                 try:
-                    async with asyncio.timeout(TIMEOUT_S):
+                    async with asyncio.timeout(self.timeout_s):
                         answer, head_only = await self._answer(reader)
                 except TimeoutError:
                     answer, head_only = Answer.error(408, "timeout"), False
             if answer.outcome == "closed":
                 return
             self._metrics.digital_receipt_requests.labels(answer.outcome).inc()
-            async with asyncio.timeout(TIMEOUT_S):
+            async with asyncio.timeout(self.timeout_s):
                 writer.write(_response(answer, head_only))
                 await writer.drain()
         except (ConnectionError, TimeoutError, asyncio.CancelledError):

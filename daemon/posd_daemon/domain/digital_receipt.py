@@ -54,10 +54,11 @@ def digital_block(url: str, columns: int, valid_until: date | None = None) -> li
         Text("Digitaler Beleg", Align.CENTER, bold=True),
         QrCode(url, size=QR_SIZE),
     ]
-    hint = "Code scannen: Ihr Beleg online"
+    hints = ["Code scannen: Ihr Beleg online"]
     if valid_until is not None:
-        hint += f", abrufbar bis {valid_until.strftime('%d.%m.%Y')}"
-    blocks += [Text(part, Align.CENTER) for part in wrap(hint, columns)]
+        hints.append(f"abrufbar bis {valid_until.strftime('%d.%m.%Y')}")
+    for hint in hints:
+        blocks += [Text(part, Align.CENTER) for part in wrap(hint, columns)]
     blocks += [Text(part) for part in wrap(url, columns)]
     return blocks
 

@@ -23,6 +23,7 @@ from posd.v1 import common_pb2, sale_pb2
 
 from posd_daemon.api.master_servicers import MasterData
 from posd_daemon.api.receipt_http import MAX_REQUEST_BYTES, ReceiptHttpServer
+from posd_daemon.bootstrap import StartupError
 from posd_daemon.cli import posctl
 from posd_daemon.ops.config import ConfigError, load
 from posd_daemon.store.timeutil import to_db
@@ -388,3 +389,66 @@ def test_default_config_has_it_off_and_a_valid_section_loads(tmp_path: Path) -> 
     assert cfg.digital_receipt.paper == "full"
     ok = load(None, {"state": {"dir": str(tmp_path)}, **digital_config("slip")})
     assert ok.digital_receipt.base_url == BASE
+
+
+def test_a_slow_request_head_times_out_with_408(digital: Running) -> None:
+    server = digital.daemon.extra["receipt_http"]
+    assert isinstance(server, ReceiptHttpServer)
+    server.timeout_s = 0.3  # the deadline per connection (10 s by default)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+        s.sendall(b"GET /r/abc HTTP/1.1\r\nHost: x\r\n")  # ... and never the end
+        started = time.monotonic()
+        answer = s.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 408 ")
+        assert s.recv(65536) == b""  # closed
+        assert time.monotonic() - started < 3
+    assert digital.daemon.metrics.digital_receipt_requests.labels("timeout")._value.get() == 1
+
+
+def test_a_post_run_ahead_gets_its_token_dated_by_the_postsale(digital: Running) -> None:
+    reg = digital.daemon.metrics.registry
+
+    def claimed() -> float:
+        return reg.get_sample_value("posd_posts_ahead_total", {"outcome": "claimed"}) or 0.0
+
+    with digital.client() as pos:
+        pos.upsert_item("1001", "Bio-Brot", 449, vat_category=2)
+        sale = pos.create_sale()
+        pos.add_line(sale.sale_id, item_id="1001")
+
+        def tse_started() -> bool:
+            with sqlite3.connect(digital.config.database_path) as conn:
+                sql = "SELECT 1 FROM sale_tse WHERE sale_id = ?"
+                return conn.execute(sql, (sale.sale_id,)).fetchone() is not None
+
+        wait_for(tse_started)
+        before = claimed()
+        pos.add_payment(sale.sale_id, CASH, 500)  # paid in full: the post runs ahead
+        time.sleep(0.3)
+        posted = pos.post_sale(sale.sale_id)
+    assert claimed() == before + 1
+    db = sqlite3.connect(f"file:{digital.config.database_path}?mode=ro", uri=True)
+    try:
+        created, posted_at = db.execute(
+            "SELECT d.created_at, s.posted_at FROM digital_receipts d"
+            " JOIN sales s USING (sale_id) WHERE sale_id = ?",
+            (posted.sale_id,),
+        ).fetchone()
+    finally:
+        db.close()
+    assert created == posted_at  # the call's time, not the time it ran ahead
+    url = printed_url(digital, posted.receipt_number)
+    status, _, body = get(port_of(digital), urlsplit(url).path, accept="application/json")
+    assert status == 200 and json.loads(body)["receipt_number"] == posted.receipt_number
+
+
+def test_a_listen_address_in_use_stops_the_start_with_a_clear_message(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = digital_config()
+        cfg["digital_receipt"]["listen"] = f"127.0.0.1:{port}"  # type: ignore[index]
+        with pytest.raises(StartupError) as err:
+            start_in_thread(tmp_path / "state", cfg)
+    assert f"digital_receipt.listen: cannot serve on 127.0.0.1:{port}" in str(err.value)
