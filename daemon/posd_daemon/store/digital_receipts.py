@@ -1,4 +1,4 @@
-"""Digital receipt tokens (schema 11): token -> posted sale, with an expiry."""
+"""Digital receipt tokens (schema 14): token -> posted sale, with an expiry."""
 
 from __future__ import annotations
 

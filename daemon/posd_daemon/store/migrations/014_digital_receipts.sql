@@ -1,4 +1,4 @@
--- posd schema 11: digital receipts (digitaler Kassenbon). With [digital_receipt] enabled
+-- posd schema 14: digital receipts (digitaler Kassenbon). With [digital_receipt] enabled
 -- every post stores, in its own transaction, an unguessable token (secrets.token_urlsafe,
 -- 192 bits) that the printed QR code carries; the daemon's small HTTP receipt server
 -- answers GET <base_url path><token> with the receipt until expires_at. The token itself
