@@ -115,11 +115,15 @@ class Daemon:
     bus: EventBus | None = None
     scans: ScanRouter | None = None
 
-    async def stop(self, grace: float | None = None) -> None:
-        """Graceful stop: refuse new calls, let in-flight calls finish, then close."""
+    async def stop(self, grace: float | None = None, *, hurry: asyncio.Event | None = None) -> None:
+        """Graceful stop: refuse new calls, end event streams, let in-flight calls finish,
+        then close. ``hurry`` set (a second SIGTERM) cancels the calls still running at
+        once; the rest of the stop path runs all the same."""
         grace = self.config.api.grace_seconds if grace is None else grace
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace)
+        if self.bus is not None:
+            self.bus.close()
+        await self._stop_server(grace, hurry)
         receipt_http = self.extra.get("receipt_http")
         if isinstance(receipt_http, ReceiptHttpServer):
             await receipt_http.stop()
@@ -138,6 +142,20 @@ class Daemon:
             self.socket_path.unlink()
         self.lock_file.close()
         log.info("stopped")
+
+    async def _stop_server(self, grace: float, hurry: asyncio.Event | None) -> None:
+        stopping = asyncio.ensure_future(self.server.stop(grace))
+        if hurry is None:
+            await stopping
+            return
+        hurried = asyncio.ensure_future(hurry.wait())
+        try:
+            await asyncio.wait((stopping, hurried), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            hurried.cancel()
+        if not stopping.done():
+            await self.server.stop(None)  # cancels the calls still running
+        await stopping
 
 
 def operators_from_config(config: Config) -> list[OperatorRecord]:

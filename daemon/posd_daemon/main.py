@@ -65,9 +65,26 @@ async def run(config: Config) -> int:
         print(f"posd: {exc}", file=sys.stderr)
         return 1
     stop = asyncio.Event()
+    hurry = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_stop_signal(sig: signal.Signals) -> None:
+        if not stop.is_set():
+            stop.set()
+        elif not hurry.is_set():
+            log.warning("stop_now", signal=sig.name, detail="in-flight calls are cancelled")
+            hurry.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_stop_signal, sig)
+    # No reload: a HUP (logrotate habit, a closed terminal) must not kill the register,
+    # and death by SIGHUP would count as clean for systemd (no Restart=on-failure).
+    loop.add_signal_handler(
+        signal.SIGHUP,
+        lambda: log.warning(
+            "sighup_ignored", detail="posd has no reload; restart it to apply a new config"
+        ),
+    )
     notifier.ready(f"serving on {daemon.socket_path}")
     watchdog = None
     if notifier.watchdog_usec:
@@ -77,7 +94,7 @@ async def run(config: Config) -> int:
     notifier.stopping()
     if watchdog is not None:
         watchdog.cancel()
-    await daemon.stop()
+    await daemon.stop(hurry=hurry)
     notifier.close()
     return 0
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from posd.client import PosdClient, PosdError
+from posd.client import PosdClient, PosdError, error_from_rpc
 from posd.v1 import common_pb2, sale_pb2
 
 from posd_daemon import __version__
@@ -435,3 +435,104 @@ def test_sigkill_leaves_a_stale_socket_that_the_next_start_replaces(daemon: Daem
     pos = daemon.client(retries=0)
     assert pos.get_sale(first.sale_id).state == POSTED
     assert one_sale(pos, 1).receipt_number == first.receipt_number + 1
+
+
+# -- signals: SIGHUP, a subscribed UI at stop, a second SIGTERM ------------------------------------
+
+
+def _config(tmp_path: Path, extra: str = "") -> Path:
+    config = tmp_path / "posd.toml"
+    config.write_text(
+        '[metrics]\nlisten = "127.0.0.1:0"\n\n[log]\nlevel = "info"\nformat = "json"\n\n' + extra,
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_sighup_is_logged_and_ignored(daemon: DaemonProcess) -> None:
+    """systemd counts death by SIGHUP as clean (no Restart=on-failure): posd must live."""
+    daemon.start()
+    pid = daemon.pid
+    assert daemon.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while not any(e.get("event") == "sighup_ignored" for e in daemon.log_events()):
+        assert daemon.running, daemon.stderr()[-3000:]
+        assert time.monotonic() < deadline, "no sighup_ignored log line"
+        time.sleep(0.05)
+    assert daemon.running
+    assert daemon.pid == pid
+    assert daemon.client(login=False, retries=0).status().version == __version__
+    assert daemon.terminate() == 0
+    assert not daemon.socket_path.exists()
+    # the unit file promises no reload either
+    unit = (_ROOT / "systemd" / "posd.service").read_text(encoding="utf-8")
+    assert not re.search(r"^\s*ExecReload\s*=", unit, re.MULTILINE)
+
+
+def _read_stream(call: object, out: list[object]) -> threading.Thread:
+    def read() -> None:
+        try:
+            for item in call:  # type: ignore[attr-defined]
+                out.append(item)
+        except grpc.RpcError as exc:
+            out.append(exc)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_an_event_stream_does_not_hold_the_stop(tmp_path: Path) -> None:
+    config = _config(tmp_path, "[api]\ngrace_seconds = 30\n")
+    with DaemonProcess(tmp_path / "state", config=config) as daemon:
+        daemon.start()
+        pos = daemon.client(retries=0)
+        got: list[object] = []
+        reader = _read_stream(pos.subscribe_events(after_sequence=0), got)
+        deadline = time.monotonic() + 5
+        while not got:  # the replayed start-up events: the stream is open
+            assert time.monotonic() < deadline, "no event arrived"
+            time.sleep(0.05)
+        began = time.monotonic()
+        assert daemon.terminate(timeout=25) == 0
+        took = time.monotonic() - began
+        assert took < 5, f"the open stream held the stop for {took:.1f} s"
+        reader.join(5)
+        assert not reader.is_alive()
+        end = got[-1]
+        assert isinstance(end, grpc.RpcError)
+        assert end.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+        assert error_from_rpc(end).reason == "DAEMON_STOPPING"
+        log = [e.get("event") for e in daemon.log_events()]
+        assert "stopped" in log
+        assert not daemon.socket_path.exists()
+
+
+def test_a_second_sigterm_stops_now_through_the_stop_path(tmp_path: Path) -> None:
+    config = _config(tmp_path, "[api]\ngrace_seconds = 30\n")
+    with DaemonProcess(tmp_path / "state", config=config) as daemon:
+        daemon.start()
+        pos = daemon.client(retries=0)
+        catalog(pos)
+        one_sale(pos, 0)
+        got: list[object] = []
+        # a device monitor stream runs until cancelled: it holds the grace period
+        reader = _read_stream(pos.monitor_device("printer"), got)
+        time.sleep(0.3)
+        pid = daemon.pid
+        assert daemon.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        assert daemon.running, "the grace period did not hold (nothing to test)"
+        began = time.monotonic()
+        assert daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait_exit(10) == 0
+        assert time.monotonic() - began < 5
+        reader.join(5)
+        assert not reader.is_alive()
+        assert any(m.fields.get("STOPPING") == "1" for m in daemon.notify.messages(pid))
+        log = [e.get("event") for e in daemon.log_events()]
+        assert "stop_now" in log
+        assert log.index("stop_now") < log.index("stopped")
+        assert not daemon.socket_path.exists()
+        rc = daemon.posctl("journal", "verify", "--db", str(daemon.db_path))
+        assert rc.returncode == 0, rc.stdout + rc.stderr

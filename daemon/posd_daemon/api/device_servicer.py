@@ -21,6 +21,7 @@ from posd_daemon.ops import logging as plog
 from posd_daemon.services.devices import DeviceCommands, Queued, job_state
 from posd_daemon.services.display import CustomerDisplay, DisplayContent
 from posd_daemon.services.events import (
+    BusClosed,
     Event,
     EventBus,
     SaleChanged,
@@ -363,6 +364,17 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
                             "SUBSCRIBER_TOO_SLOW",
                             str(exc),
                             metadata={"last_sequence": str(exc.last_sequence)},
+                        )
+                    )
+                    await context.abort(status.code, status.details, status.trailing_metadata)
+                    return
+                except BusClosed:
+                    status = to_status(
+                        DomainError(
+                            ErrorKind.UNAVAILABLE,
+                            "DAEMON_STOPPING",
+                            "posd is stopping; subscribe again once it is back",
+                            metadata={"last_sequence": str(sub.last_sequence)},
                         )
                     )
                     await context.abort(status.code, status.details, status.trailing_metadata)

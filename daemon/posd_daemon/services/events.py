@@ -112,6 +112,10 @@ class SubscriberTooSlow(Exception):
         self.last_sequence = last_sequence
 
 
+class BusClosed(Exception):
+    """The daemon is stopping: the bus delivers nothing more, subscribers end."""
+
+
 class Subscription:
     """One subscriber's view of the bus. Use on the event loop; ``close`` when done."""
 
@@ -130,6 +134,7 @@ class Subscription:
         self._wake = asyncio.Event()
         self._overflow = False
         self._closed = False
+        self._ended = False
         #: Events the subscriber asked for that had already left the replay window.
         self.lost = lost
         self.last_sequence = 0
@@ -151,10 +156,13 @@ class Subscription:
         self._wake.set()
 
     async def get(self) -> list[Event]:
-        """The next events (at least one), oldest first. Raises SubscriberTooSlow."""
+        """The next events (at least one), oldest first. Raises SubscriberTooSlow, and
+        BusClosed once the daemon stops (events still queued are delivered first)."""
         while True:
             self._wake.clear()
             with self._bus._lock:
+                if self._ended and not self._items:
+                    raise BusClosed
                 if self._overflow:
                     raise SubscriberTooSlow(self.last_sequence)
                 if self._items:
@@ -193,6 +201,7 @@ class EventBus:
         self._dispatching = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
+        self._closed = False
 
     # -- set-up -------------------------------------------------------------------------
 
@@ -292,9 +301,21 @@ class EventBus:
             for event in replay:
                 sub._offer(event)
             self._subs.append(sub)
-        if sub._items:
+            sub._ended = self._closed
+        if sub._items or sub._ended:
             sub._notify()
         return sub
+
+    def close(self) -> None:
+        """Ends every subscription (call on the event loop): at stop, an open event stream
+        must not hold the daemon for the whole grace period."""
+        with self._lock:
+            self._closed = True
+            subs = list(self._subs)
+            for sub in subs:
+                sub._ended = True
+        for sub in subs:
+            sub._notify()
 
     def _unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
