@@ -114,6 +114,9 @@ class Daemon:
     devices: Devices | None = None
     bus: EventBus | None = None
     scans: ScanRouter | None = None
+    #: False until the socket is bound: a start that failed before must not remove the
+    #: socket of another process
+    owns_socket: bool = True
 
     async def stop(self, grace: float | None = None, *, hurry: asyncio.Event | None = None) -> None:
         """Graceful stop: refuse new calls, end event streams, let in-flight calls finish,
@@ -138,8 +141,10 @@ class Daemon:
             await master.stop()
         await self.gateway.close()
         self.db.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.socket_path.unlink()
+        self.metrics.close()
+        if self.owns_socket:
+            with contextlib.suppress(FileNotFoundError):
+                self.socket_path.unlink()
         self.lock_file.close()
         log.info("stopped")
 
@@ -209,9 +214,12 @@ async def start(
     events) let tests drive USB printers and HID scanners without hardware."""
     state_dir = config.state_dir
     lock = _lock_state_dir(state_dir)
+    metrics = Metrics.create()
     try:
-        return await _start(config, clock, lock, usb_backend, key_source)
+        _serve_metrics(metrics, config.metrics.listen)  # before the API and the devices
+        return await _start(config, clock, lock, metrics, usb_backend, key_source)
     except BaseException:
+        metrics.close()
         lock.close()
         raise
 
@@ -220,10 +228,10 @@ async def _start(
     config: Config,
     clock: Clock,
     lock: IO[str],
+    metrics: Metrics,
     usb_backend: object | None,
     key_source: KeyEventSource | None,
 ) -> Daemon:
-    metrics = Metrics.create()
     conn = open_database(config.database_path)
     db = DbExecutor(
         conn,
@@ -379,28 +387,36 @@ async def _start(
     )
 
     socket_path = config.socket_path
-    _prepare_socket(socket_path)
-    old_umask = os.umask(0o117)
+    daemon = Daemon(
+        config=config,
+        server=server,
+        db=db,
+        outbox=worker,
+        gateway=gateway,
+        metrics=metrics,
+        health=health_servicer,
+        lock_file=lock,
+        socket_path=socket_path,
+        extra={
+            "printer": printer,
+            "drawer": drawer,
+            "display": display,
+            "master": master,
+            "digital": digital,
+        },
+        devices=devices,
+        bus=bus,
+        scans=scans,
+        owns_socket=False,
+    )
     try:
-        server.add_insecure_port(f"unix:{socket_path}")
-    finally:
-        os.umask(old_umask)
-    tcp_port = 0
-    if config.api.tcp:
-        tcp_port = server.add_secure_port(config.api.tcp, _tls_credentials(config))
-    receipt_http = None
-    if digital is not None and config.digital_receipt.listen:
-        receipt_http = ReceiptHttpServer(
-            digital, renderer, connect(config.database_path, readonly=True), metrics
-        )
-        try:
-            await receipt_http.start(config.digital_receipt.listen)
-        except OSError as exc:
-            raise StartupError(
-                f"digital_receipt.listen: cannot serve on {config.digital_receipt.listen}: {exc}"
-            ) from exc
-    await server.start()
-    os.chmod(socket_path, int(config.api.socket_mode, 8))
+        daemon.tcp_port = tcp_port = await _listen(daemon)
+        receipt_http = await _serve_receipts(config, digital, renderer, metrics)
+        daemon.extra["receipt_http"] = receipt_http
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await daemon.stop(0)  # nothing half-started stays behind
+        raise
     for name in SERVICE_NAMES:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -409,7 +425,7 @@ async def _start(
     await scans.start()
     worker.start()
     master.start()
-    metrics_port = metrics.serve(config.metrics.listen)
+    metrics_port = metrics.bound_port
     log.info(
         "serving",
         socket=str(socket_path),
@@ -420,29 +436,87 @@ async def _start(
         database=str(config.database_path),
         pid=os.getpid(),
     )
-    return Daemon(
-        config=config,
-        server=server,
-        db=db,
-        outbox=worker,
-        gateway=gateway,
-        metrics=metrics,
-        health=health_servicer,
-        lock_file=lock,
-        socket_path=socket_path,
-        tcp_port=tcp_port,
-        extra={
-            "printer": printer,
-            "drawer": drawer,
-            "display": display,
-            "master": master,
-            "digital": digital,
-            "receipt_http": receipt_http,
-        },
-        devices=devices,
-        bus=bus,
-        scans=scans,
+    return daemon
+
+
+async def _serve_receipts(
+    config: Config, digital: DigitalReceipts | None, renderer: DocumentRenderer, metrics: Metrics
+) -> ReceiptHttpServer | None:
+    """The digital receipt server, when enabled and served here (see README)."""
+    if digital is None or not config.digital_receipt.listen:
+        return None
+    server = ReceiptHttpServer(
+        digital, renderer, connect(config.database_path, readonly=True), metrics
     )
+    try:
+        await server.start(config.digital_receipt.listen)
+    except OSError as exc:
+        raise StartupError(
+            f"digital_receipt.listen: cannot serve on {config.digital_receipt.listen}: {exc}"
+        ) from exc
+    return server
+
+
+def _serve_metrics(metrics: Metrics, listen: str) -> None:
+    try:
+        metrics.serve(listen)
+    except OSError as exc:  # in use, not on this host, not resolvable (socket.gaierror)
+        raise StartupError(f"metrics.listen {listen}: cannot listen: {_reason(exc)}") from None
+
+
+async def _listen(daemon: Daemon) -> int:
+    """Binds the API (unix socket, TCP) and starts serving; returns the TCP port. A bind
+    failure becomes a StartupError naming the setting (gRPC says only "Failed to bind")."""
+    server, config, socket_path = daemon.server, daemon.config, daemon.socket_path
+    try:
+        _prepare_socket(socket_path)
+    except OSError as exc:
+        raise StartupError(f"api.socket {socket_path}: {_reason(exc)}") from None
+    old_umask = os.umask(0o117)
+    try:
+        server.add_insecure_port(f"unix:{socket_path}")
+        daemon.owns_socket = True
+    except RuntimeError:
+        why = _bind_probe(socket.AF_UNIX, str(socket_path))
+        raise StartupError(f"api.socket {socket_path}: cannot listen: {why}") from None
+    finally:
+        os.umask(old_umask)
+    tcp_port = 0
+    if config.api.tcp:
+        credentials = _tls_credentials(config)
+        try:
+            tcp_port = server.add_secure_port(config.api.tcp, credentials)
+        except RuntimeError:
+            host, _, port = config.api.tcp.rpartition(":")
+            why = _bind_probe(socket.AF_INET6 if ":" in host else socket.AF_INET, host, port)
+            raise StartupError(f"api.tcp {config.api.tcp}: cannot listen: {why}") from None
+    try:
+        await server.start()
+        os.chmod(socket_path, int(config.api.socket_mode, 8))
+    except (OSError, RuntimeError) as exc:
+        raise StartupError(f"api: cannot start serving: {_reason(exc)}") from None
+    return tcp_port
+
+
+def _reason(exc: BaseException) -> str:
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+
+
+def _bind_probe(family: int, address: str, port: str = "") -> str:
+    """Why binding ``address`` fails, found by trying it with a plain socket."""
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if family == socket.AF_UNIX:
+            probe.bind(address)
+            os.unlink(address)
+        else:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((address.strip("[]"), int(port)))
+    except OSError as exc:
+        return _reason(exc)
+    finally:
+        probe.close()
+    return "the address is in use or not available"
 
 
 #: how often the housekeeping sweep deletes expired digital receipt tokens

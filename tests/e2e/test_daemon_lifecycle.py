@@ -10,7 +10,9 @@ import itertools
 import json
 import re
 import signal
+import socket
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -30,6 +32,9 @@ _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:  # `pytest` without `python -m`: make `tests.support` importable
     sys.path.insert(0, str(_ROOT))
 
+from tests.support.daemon_process import (  # noqa: E402
+    POSD_EXECUTABLE as POSD,
+)
 from tests.support.daemon_process import DaemonError, DaemonProcess  # noqa: E402
 
 pytestmark = pytest.mark.e2e
@@ -298,8 +303,46 @@ def test_a_second_daemon_on_the_same_state_dir_refuses_to_start(daemon: DaemonPr
         ("[api]\ngrace_seconds = true\n", "api.grace_seconds", "must be a whole number"),
         ("[bogus]\nx = 1\n", "bogus", "unknown key"),
         ("[store]\nopen_sale_flush_ms = -5\n", "store.open_sale_flush_ms", "between 0 and"),
+        (
+            '[metrics]\nlisten = "999.999.1.1:9100"\n',
+            "metrics.listen",
+            "999.999.1.1 is not an IPv4",
+        ),
+        ('[metrics]\nlisten = "127.0.0.1:65536"\n', "metrics.listen", "port must be"),
+        (
+            '[metrics]\nlisten = "no_such host:9100"\n',
+            "metrics.listen",
+            "'no_such host' is neither",
+        ),
+        (
+            '[api]\ntcp = "0.0.0.0:99999"\ntls_cert = "c.pem"\ntls_key = "k.pem"\n',
+            "api.tcp",
+            "port must be a number between 1 and 65535",
+        ),
+        (
+            '[api]\ntcp = "0.0.0.0:0"\ntls_cert = "c.pem"\ntls_key = "k.pem"\n',
+            "api.tcp",
+            "port must be a number between 1 and 65535",
+        ),
+        (
+            f'[api]\nsocket = "/tmp/{"x" * 100}/posd.sock"\n',
+            "api.socket",
+            f"/tmp/{'x' * 100}/posd.sock is 115 bytes long; a unix socket path has at most 107",
+        ),
     ],
-    ids=["unknown-key", "wrong-type", "bool-for-int", "unknown-table", "out-of-range"],
+    ids=[
+        "unknown-key",
+        "wrong-type",
+        "bool-for-int",
+        "unknown-table",
+        "out-of-range",
+        "metrics-ip",
+        "metrics-port",
+        "metrics-host",
+        "tcp-port",
+        "tcp-port-0",
+        "socket-too-long",
+    ],
 )
 def test_a_bad_config_file_exits_78_and_names_the_key(
     tmp_path: Path, toml: str, named: str, problem: str
@@ -314,6 +357,12 @@ def test_a_bad_config_file_exits_78_and_names_the_key(
     assert str(config) in failed.value.stderr
     assert not (state / "posd.sqlite3").exists(), "touched the state before validating"
     assert not (state / "posd.sock").exists()
+    # ExecStartPre's --check-config refuses it the same way
+    check = subprocess.run(
+        [*daemon.argv(), "--check-config"], capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 78
+    assert f"{named}: {problem}" in check.stderr
 
 
 # -- posctl ----------------------------------------------------------------------------------------
@@ -536,3 +585,105 @@ def test_a_second_sigterm_stops_now_through_the_stop_path(tmp_path: Path) -> Non
         assert not daemon.socket_path.exists()
         rc = daemon.posctl("journal", "verify", "--db", str(daemon.db_path))
         assert rc.returncode == 0, rc.stdout + rc.stderr
+
+
+# -- start-up failures: one line naming the setting, the stop path, the right exit code -----------
+
+
+def _taken_port() -> socket.socket:
+    """A port another process listens on (the caller closes it)."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    return taken
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def _refused_start(daemon: DaemonProcess) -> DaemonError:
+    with pytest.raises(DaemonError) as failed:
+        daemon.start()
+    return failed.value
+
+
+def _assert_one_line_and_clean(daemon: DaemonProcess, err: DaemonError, setting: str) -> None:
+    assert err.returncode == 1  # not 78: the port may be free next time, systemd retries
+    assert "Traceback" not in err.stderr
+    lines = [ln for ln in err.stderr.splitlines() if ln.startswith("posd: ")]
+    assert len(lines) == 1, err.stderr
+    assert lines[0].startswith(f"posd: {setting} "), lines[0]
+    assert "Address already in use" in lines[0]
+    events = [e.get("event") for e in daemon.log_events()]
+    assert "startup_failed" in events
+    assert "serving" not in events
+    assert "device_online" not in events, "devices were opened before the bind failed"
+    assert not daemon.socket_path.exists()
+    assert not any(m.fields.get("READY") == "1" for m in daemon.notify.messages())
+
+
+def test_a_taken_metrics_port_fails_before_the_api_and_the_devices(tmp_path: Path) -> None:
+    with _taken_port() as taken:
+        port = taken.getsockname()[1]
+        config = tmp_path / "taken.toml"
+        config.write_text(f'[metrics]\nlisten = "127.0.0.1:{port}"\n[log]\nformat = "json"\n')
+        check = subprocess.run(  # a port in use is no configuration error: 0, not 78
+            [str(POSD), "--check-config", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert check.returncode == 0, check.stderr
+        with DaemonProcess(tmp_path / "state", config=config) as daemon:
+            err = _refused_start(daemon)
+            _assert_one_line_and_clean(daemon, err, "metrics.listen")
+            assert not daemon.db_path.exists(), "the database was opened before the bind"
+
+
+def test_a_taken_api_port_runs_the_stop_path_and_exits_1(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    with _taken_port() as taken:
+        port = taken.getsockname()[1]
+        config = _config(
+            tmp_path,
+            f'[api]\ntcp = "127.0.0.1:{port}"\ntls_cert = "{cert}"\ntls_key = "{key}"\n',
+        )
+        with DaemonProcess(tmp_path / "state", config=config) as daemon:
+            err = _refused_start(daemon)
+            _assert_one_line_and_clean(daemon, err, "api.tcp")
+            events = [e.get("event") for e in daemon.log_events()]
+            assert "stopped" in events  # the stop path ran: database and TSE closed
+    # the port is free again: the same state starts and serves
+    with DaemonProcess(tmp_path / "state", config=config) as daemon:
+        daemon.start()
+        assert daemon.client(login=False, retries=0).status().version == __version__

@@ -7,6 +7,8 @@ unknown keys are errors, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import re
 import tomllib
 import types
 import typing
@@ -360,16 +362,21 @@ def _check(cfg: Config, problems: list[str]) -> None:
         problems.append('api.socket_mode: an octal file mode like "0660"')
     if cfg.api.tcp and not (cfg.api.tls_cert and cfg.api.tls_key):
         problems.append("api.tcp: TCP is only served with TLS: set api.tls_cert and api.tls_key")
-    if cfg.api.tcp and ":" not in cfg.api.tcp:
-        problems.append("api.tcp: must be host:port")
+    if cfg.api.tcp and (problem := _listen_problem(cfg.api.tcp, any_port=False)):
+        problems.append(f"api.tcp: {problem}")
+    if len(bytes(cfg.socket_path)) > MAX_UNIX_PATH:
+        problems.append(
+            f"api.socket: {cfg.socket_path} is {len(bytes(cfg.socket_path))} bytes long;"
+            f" a unix socket path has at most {MAX_UNIX_PATH} (choose a shorter path)"
+        )
     if not 4096 <= cfg.api.max_message_bytes <= 64 * 1024 * 1024:
         problems.append("api.max_message_bytes: between 4096 and 67108864")
     if not 1 <= cfg.api.session_hours <= 24 * 7:
         problems.append("api.session_hours: between 1 and 168")
     if not 0 <= cfg.api.grace_seconds <= 60:
         problems.append("api.grace_seconds: between 0 and 60")
-    if cfg.metrics.listen and not _host_port(cfg.metrics.listen):
-        problems.append("metrics.listen: must be host:port (or empty to disable)")
+    if cfg.metrics.listen and (problem := _listen_problem(cfg.metrics.listen, any_port=True)):
+        problems.append(f"metrics.listen: {problem} (or empty to disable)")
     if cfg.log.level not in ("debug", "info", "warning", "error"):
         problems.append("log.level: one of debug, info, warning, error")
     if cfg.log.format not in ("auto", "json", "console"):
@@ -434,8 +441,8 @@ def _check(cfg: Config, problems: list[str]) -> None:
 
 
 def _check_digital_receipt(d: DigitalReceiptConfig, problems: list[str]) -> None:
-    if d.listen and not _host_port(d.listen):
-        problems.append("digital_receipt.listen: must be host:port (or empty: not served here)")
+    if d.listen and (problem := _listen_problem(d.listen, any_port=True)):
+        problems.append(f"digital_receipt.listen: {problem} (or empty: not served here)")
     if not 1 <= d.token_days <= 3650:
         problems.append("digital_receipt.token_days: between 1 and 3650")
     if d.paper not in ("full", "slip"):
@@ -469,9 +476,42 @@ def _check_digital_receipt(d: DigitalReceiptConfig, problems: list[str]) -> None
         )
 
 
-def _host_port(text: str) -> bool:
+#: sun_path of AF_UNIX holds 108 bytes including the terminating NUL
+MAX_UNIX_PATH = 107
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _listen_problem(text: str, *, any_port: bool) -> str:
+    """What is wrong with a ``host:port`` to listen on ("" when nothing). IP literals are
+    checked strictly; a name only for its syntax: checking the config must not depend on
+    DNS (at boot the resolver may not be up yet)."""
     host, sep, port = text.rpartition(":")
-    return bool(sep) and bool(host) and port.isdigit() and 0 <= int(port) <= 65535
+    if not sep or not host:
+        return "must be host:port"
+    low = 0 if any_port else 1
+    if not (port.isascii() and port.isdigit()) or not low <= int(port) <= 65535:
+        return f"port must be a number between {low} and 65535" + (
+            " (0: any free port)" if any_port else ""
+        )
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return f"{host} is not an IPv6 address"
+        return ""
+    if ":" in host:
+        return f"write the IPv6 address {host} in brackets: [{host}]:{port}"
+    if all(part.isdigit() for part in host.split(".")):  # meant as an IPv4 literal
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return f"{host} is not an IPv4 address"
+        return ""
+    labels = host.removesuffix(".").split(".")
+    if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return f"{host!r} is neither an IP address nor a host name"
+    return ""
 
 
 def _check_devices(cfg: Config, problems: list[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -38,6 +39,7 @@ class Metrics:
     tse_outages: Counter
     digital_receipt_requests: Counter
     bound_port: int = 0
+    _http: WSGIServer | None = None
 
     @classmethod
     def create(cls) -> Metrics:
@@ -108,5 +110,13 @@ class Metrics:
         server, _thread = start_http_server(
             int(port), addr=host.strip("[]"), registry=self.registry
         )
+        self._http = server
         self.bound_port = int(server.server_address[1])
         return self.bound_port
+
+    def close(self) -> None:
+        """Stops the HTTP exporter (if serving) and frees its port."""
+        server, self._http = self._http, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
