@@ -172,8 +172,15 @@ def operators_from_config(config: Config) -> list[OperatorRecord]:
 
 
 def _lock_state_dir(state_dir: Path) -> IO[str]:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(state_dir / "posd.lock", "a+", encoding="utf-8")  # noqa: SIM115
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(state_dir / "posd.lock", "a+", encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:  # read-only, not writable by this user, not a directory
+        where = "" if exc.filename in (None, str(state_dir)) else f" ({exc.filename})"
+        raise StartupError(
+            f"state dir {state_dir}: {exc.strerror or exc}{where};"
+            " state.dir (--state-dir) must be a directory posd can write"
+        ) from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -6,6 +6,7 @@ Every test runs the real ``posd`` process (tests/support/daemon_process.py).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import re
@@ -687,3 +688,57 @@ def test_a_taken_api_port_runs_the_stop_path_and_exits_1(tmp_path: Path) -> None
     with DaemonProcess(tmp_path / "state", config=config) as daemon:
         daemon.start()
         assert daemon.client(login=False, retries=0).status().version == __version__
+
+
+# -- an unusable state directory ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _read_only_dir(path: Path) -> Iterator[None]:
+    """``path`` on a read-only file system (a tmpfs mounted ro; needs mount rights)."""
+    path.mkdir(parents=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(path)], check=False)
+
+
+@pytest.mark.parametrize("how", ["read-only", "under-a-file", "lock-is-a-directory"])
+def test_an_unusable_state_dir_is_one_line_not_a_traceback(tmp_path: Path, how: str) -> None:
+    state = tmp_path / "state"
+    expected = {
+        "read-only": "Read-only file system",
+        "under-a-file": "Not a directory",
+        "lock-is-a-directory": "Is a directory",
+    }[how]
+    config = _config(tmp_path)
+    with contextlib.ExitStack() as stack:
+        if how == "read-only":
+            stack.enter_context(_read_only_dir(state))
+        elif how == "under-a-file":
+            (tmp_path / "file").write_text("x")
+            state = tmp_path / "file" / "state"
+        else:
+            (state / "posd.lock").mkdir(parents=True)
+        run = subprocess.run(
+            [str(POSD), "--config", str(config), "--state-dir", str(state)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert run.returncode == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines() == [
+        line for line in run.stderr.strip().splitlines() if line.startswith("posd: ")
+    ]
+    assert f"posd: state dir {state}: {expected}" in run.stderr
+    events = [json.loads(ln) for ln in run.stdout.splitlines() if ln.startswith("{")]
+    assert [e["event"] for e in events if e.get("level") == "error"] == ["startup_failed"]
