@@ -742,3 +742,74 @@ def test_an_unusable_state_dir_is_one_line_not_a_traceback(tmp_path: Path, how: 
     assert f"posd: state dir {state}: {expected}" in run.stderr
     events = [json.loads(ln) for ln in run.stdout.splitlines() if ln.startswith("{")]
     assert [e["event"] for e in events if e.get("level") == "error"] == ["startup_failed"]
+
+
+# -- the journal head: the end of the chain, and posted receipts without their record ------------
+
+
+def _posted_and_stopped(daemon: DaemonProcess, sales: int) -> None:
+    daemon.start()
+    pos = daemon.client(retries=0)
+    catalog(pos)
+    for n in range(sales):
+        one_sale(pos, n)
+    assert daemon.terminate() == 0
+
+
+def test_the_journal_head_can_be_neither_set_back_nor_deleted(daemon: DaemonProcess) -> None:
+    _posted_and_stopped(daemon, 2)
+    assert db_rows(daemon.db_path, "SELECT seq FROM journal_head") == [(3,)]
+    conn = sqlite3.connect(daemon.db_path, isolation_level=None)
+    try:
+        for sql in (
+            "UPDATE journal_head SET seq = 2",
+            "UPDATE journal_head SET hash = 'x'",
+            "DELETE FROM journal_head",
+            "INSERT INTO journal_head (id, seq, hash) VALUES (2, 1, 'x')",
+        ):
+            with pytest.raises(sqlite3.IntegrityError, match="only follows the journal"):
+                conn.execute(sql)
+    finally:
+        conn.close()
+    ok = daemon.posctl("journal", "verify", "--db", str(daemon.db_path))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "3 records verified" in ok.stdout
+
+
+def test_posctl_journal_verify_finds_a_deleted_last_record(daemon: DaemonProcess) -> None:
+    _posted_and_stopped(daemon, 3)  # shift opened + 3 sales: records 1..4
+    conn = sqlite3.connect(daemon.db_path, isolation_level=None)
+    try:
+        conn.execute("DROP TRIGGER journal_no_delete")
+        assert conn.execute("DELETE FROM journal WHERE seq = 4").rowcount == 1
+    finally:
+        conn.close()
+    offline = daemon.posctl("journal", "verify", "--db", str(daemon.db_path))
+    assert offline.returncode == 1, offline.stdout + offline.stderr
+    assert "BROKEN at record 4" in offline.stdout
+    assert "record 4 missing at the end: the chain ends at 3, its head says 4" in offline.stdout
+
+    daemon.start()  # the daemon still starts; online verify says the same
+    online = daemon.posctl("--json", "journal", "verify")
+    assert online.returncode == 1
+    report = json.loads(online.stdout)
+    assert report["ok"] is False
+    assert report["first_bad_sequence"] == 4
+    assert "missing at the end" in report["problem"]
+
+
+def test_posctl_journal_verify_finds_a_receipt_without_its_record(daemon: DaemonProcess) -> None:
+    """The head dropped too: the chain and its head agree, receipt 3 still has no record."""
+    _posted_and_stopped(daemon, 3)
+    conn = sqlite3.connect(daemon.db_path, isolation_level=None)
+    try:
+        conn.execute("DROP TRIGGER journal_no_delete")
+        conn.execute("DROP TRIGGER journal_head_no_update")
+        conn.execute("DELETE FROM journal WHERE seq = 4")
+        prev = conn.execute("SELECT hash FROM journal WHERE seq = 3").fetchone()[0]
+        conn.execute("UPDATE journal_head SET seq = 3, hash = ?", (prev,))
+    finally:
+        conn.close()
+    offline = daemon.posctl("journal", "verify", "--db", str(daemon.db_path))
+    assert offline.returncode == 1, offline.stdout + offline.stderr
+    assert "receipt 3 (register REG-1) is posted but has no SALE_POSTED record" in offline.stdout

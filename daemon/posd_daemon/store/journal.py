@@ -2,7 +2,11 @@
 
 Each record's hash is SHA-256 over a canonical encoding of its fields and the previous
 record's hash, so changing, removing or reordering any record breaks the chain from
-that record on.
+that record on. The chain alone cannot tell that records were removed from its END:
+``journal_head`` (schema 12) holds the last seq and hash, moved by a trigger in the
+same transaction as each append and protected like the journal, and :func:`verify`
+compares it with the chain's end. It also checks that every posted receipt has its
+``SALE_POSTED`` record.
 """
 
 from __future__ import annotations
@@ -62,10 +66,12 @@ class VerifyResult:
 
 
 def verify(conn: sqlite3.Connection) -> VerifyResult:
-    """Walks the whole chain; names the first record that does not verify."""
+    """Walks the whole chain, then compares its end with the journal head and the posted
+    receipts with their records; names the first problem found."""
     prev = GENESIS
     expected_seq = 1
     checked = 0
+    posted: set[tuple[str, str]] = set()  # (register_id, "receipt:N") of SALE_POSTED
     cur = conn.execute(
         "SELECT seq, recorded_at, kind, register_id, ref, payload, prev_hash, hash"
         " FROM journal ORDER BY seq"
@@ -89,9 +95,53 @@ def verify(conn: sqlite3.Connection) -> VerifyResult:
             json.loads(payload)
         except ValueError:
             return VerifyResult(False, checked, seq, f"record {seq} payload is not JSON")
+        if kind == POSTED_KIND:
+            posted.add((register_id, ref))
         prev = stored
         expected_seq += 1
+    last = expected_seq - 1
+    problem = _head_problem(conn, last, prev)
+    if problem:
+        return VerifyResult(False, checked, last + 1, problem)
+    for register_id, number in conn.execute(
+        "SELECT register_id, receipt_number FROM sales WHERE receipt_number IS NOT NULL"
+        " ORDER BY register_id, receipt_number"
+    ):
+        if (register_id, f"receipt:{number}") not in posted:
+            return VerifyResult(
+                False,
+                checked,
+                last + 1,
+                f"receipt {number} (register {register_id}) is posted but has no"
+                f" {POSTED_KIND} record in the journal",
+            )
     return VerifyResult(True, checked)
+
+
+#: The journal record of a posted receipt (services/sales.py), ref "receipt:<number>".
+POSTED_KIND = "SALE_POSTED"
+
+
+def _head_problem(conn: sqlite3.Connection, last: int, last_hash: str) -> str:
+    """What is wrong with the end of the chain (record ``last``) against the head."""
+    try:
+        row = conn.execute("SELECT seq, hash FROM journal_head WHERE id = 1").fetchone()
+    except sqlite3.OperationalError:
+        return ""  # a database from before schema 12 (offline verify): no head yet
+    if row is None:
+        return "the journal head is missing (deleted behind posd's back)"
+    head, head_hash = int(row[0]), str(row[1])
+    if head > last:
+        gone = f"record {last + 1}" if head == last + 1 else f"records {last + 1}..{head}"
+        return f"{gone} missing at the end: the chain ends at {last}, its head says {head}"
+    if head < last:
+        return (
+            f"records {head + 1}..{last} are past the journal head ({head}):"
+            " appended behind posd's back"
+        )
+    if head_hash != last_hash:
+        return f"record {last} does not match the journal head (hash differs)"
+    return ""
 
 
 def count(conn: sqlite3.Connection) -> int:
