@@ -9,7 +9,10 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
+import pty
 import re
+import select
 import signal
 import socket
 import sqlite3
@@ -33,6 +36,9 @@ _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:  # `pytest` without `python -m`: make `tests.support` importable
     sys.path.insert(0, str(_ROOT))
 
+from tests.support.daemon_process import (  # noqa: E402
+    POSCTL_EXECUTABLE as POSCTL,
+)
 from tests.support.daemon_process import (  # noqa: E402
     POSD_EXECUTABLE as POSD,
 )
@@ -813,3 +819,96 @@ def test_posctl_journal_verify_finds_a_receipt_without_its_record(daemon: Daemon
     offline = daemon.posctl("journal", "verify", "--db", str(daemon.db_path))
     assert offline.returncode == 1, offline.stdout + offline.stderr
     assert "receipt 3 (register REG-1) is posted but has no SALE_POSTED record" in offline.stdout
+
+
+# -- posctl: user errors are one line, never a traceback -------------------------------------------
+
+
+def _posctl(daemon: DaemonProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    """posctl without --operator/--pin and with stdin not a terminal (cron, ssh -T)."""
+    return subprocess.run(
+        [str(POSCTL), "--state-dir", str(daemon.state_dir), *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def _one_line(run: subprocess.CompletedProcess[str], expected: str) -> None:
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.stderr.strip() == expected
+
+
+def test_posctl_user_errors_are_one_line(daemon: DaemonProcess, tmp_path: Path) -> None:
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    _one_line(
+        _posctl(daemon, "journal", "verify", "--db", str(folder)),
+        f"posctl: {folder}: is a directory, not a database file",
+    )
+    junk = tmp_path / "notes.txt"
+    junk.write_text("not a database\n" * 100)
+    _one_line(
+        _posctl(daemon, "journal", "verify", "--db", str(junk)),
+        f"posctl: {junk}: file is not a database",
+    )
+    daemon.start()
+    _one_line(
+        daemon.posctl("import", "items", str(folder)),
+        f"posctl: {folder}: Is a directory",
+    )
+    _one_line(
+        daemon.posctl("import", "items", str(tmp_path / "missing.csv")),
+        f"posctl: {tmp_path / 'missing.csv'}: no such file",
+    )
+    # no operator or PIN and nobody to ask: say which option gives it, do not wait
+    _one_line(
+        _posctl(daemon, "journal", "verify"),
+        "posctl: operator id missing: give --operator ID ($POSCTL_OPERATOR)"
+        " (stdin is not a terminal)",
+    )
+    _one_line(
+        _posctl(daemon, "--operator", "1", "journal", "verify"),
+        "posctl: PIN missing: give --pin PIN ($POSCTL_PIN) (stdin is not a terminal)",
+    )
+
+
+def _read_until(fd: int, needle: bytes, timeout: float) -> bytes:
+    out = b""
+    deadline = time.monotonic() + timeout
+    while needle not in out and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
+def test_ctrl_c_at_the_pin_prompt_exits_130(daemon: DaemonProcess) -> None:
+    daemon.start()
+    argv = [str(POSCTL), "--state-dir", str(daemon.state_dir), "--operator", "1"]
+    pid, fd = pty.fork()  # posctl on a terminal of its own: it prompts for the PIN
+    if pid == 0:  # pragma: no cover (the child)
+        os.execv(argv[0], [*argv, "journal", "verify"])
+    try:
+        prompt = _read_until(fd, b"PIN:", 20)
+        assert b"PIN:" in prompt, prompt
+        os.write(fd, b"\x03")  # Ctrl-C, through the terminal's line discipline
+        rest = _read_until(fd, b"\0never", 10)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 130
+    assert b"Traceback" not in rest
+    assert b"KeyboardInterrupt" not in rest

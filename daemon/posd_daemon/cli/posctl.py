@@ -10,6 +10,7 @@ import argparse
 import getpass
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,6 +29,7 @@ from posd_daemon.store.database import connect
 
 EXIT_NOT_RUNNING = 3
 EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
 STATES = {
     "open": sale_pb2.SALE_STATE_OPEN,
@@ -124,10 +126,24 @@ def _client(args: argparse.Namespace, *, login: bool) -> PosdClient:
             EXIT_NOT_RUNNING,
         ) from None
     if login:
-        operator = args.operator or input("operator id: ")
-        pin = args.pin or getpass.getpass("PIN: ")
+        try:
+            operator = args.operator or _ask("operator id: ", "--operator ID ($POSCTL_OPERATOR)")
+            pin = args.pin or _ask("PIN: ", "--pin PIN ($POSCTL_PIN)", secret=True)
+        except BaseException:
+            client.close()
+            raise
         client.login(operator, pin)
     return client
+
+
+def _ask(prompt: str, option: str, *, secret: bool = False) -> str:
+    """Prompts on a terminal only: cron, scripts and ``</dev/null`` must say it instead."""
+    if not sys.stdin.isatty():
+        raise CliError(f"{prompt.rstrip(': ')} missing: give {option} (stdin is not a terminal)")
+    try:
+        return getpass.getpass(prompt) if secret else input(prompt)
+    except EOFError:
+        raise CliError(f"{prompt.rstrip(': ')} missing: give {option}") from None
 
 
 def _out(args: argparse.Namespace, data: object, text: str) -> None:
@@ -181,11 +197,16 @@ def cmd_journal_verify(args: argparse.Namespace) -> int:
     if args.db is not None:
         if not args.db.exists():
             raise CliError(f"{args.db}: no such database")
-        conn = connect(args.db, readonly=True)
+        if args.db.is_dir():
+            raise CliError(f"{args.db}: is a directory, not a database file")
         try:
-            r = journal.verify(conn)
-        finally:
-            conn.close()
+            conn = connect(args.db, readonly=True)
+            try:
+                r = journal.verify(conn)
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:  # "file is not a database", unreadable …
+            raise CliError(f"{args.db}: {exc}") from None
         ok, checked, bad, problem = r.ok, r.records_checked, r.first_bad_sequence, r.problem
     else:
         with _client(args, login=True) as c:
@@ -396,6 +417,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PosdError as exc:
         print(f"posctl: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as exc:  # a directory, no permission, a missing file, a full disk
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        print(f"posctl: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except sqlite3.DatabaseError as exc:
+        print(f"posctl: database: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except EOFError:
+        print("posctl: stdin: ended before the input was complete", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(file=sys.stderr)  # end the prompt's line
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
