@@ -912,3 +912,22 @@ def test_ctrl_c_at_the_pin_prompt_exits_130(daemon: DaemonProcess) -> None:
     assert os.waitstatus_to_exitcode(status) == 130
     assert b"Traceback" not in rest
     assert b"KeyboardInterrupt" not in rest
+
+
+# -- the README's client example runs as written --------------------------------------------------
+
+
+def test_the_readme_client_example_runs(
+    daemon: DaemonProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme = (_ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
+    example = next(b for b in blocks if "PosdClient(" in b and "post_sale" in b)
+    assert 'PosdClient("unix://.state/posd.sock")' in example
+    daemon.start()
+    setup = daemon.client(retries=0)
+    setup.upsert_item("1001", "Bio-Vollkornbrot 750g", 449, barcodes=("4006381333931",))
+    setup.close()
+    code = example.replace('"unix://.state/posd.sock"', repr(daemon.target))
+    exec(compile(code, "README.md", "exec"), {})  # the README's own code, as written
+    assert capsys.readouterr().out.strip() == "1"  # the first receipt
