@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -63,3 +65,23 @@ def internal_status(message: str) -> grpc.Status:
     status = status_pb2.Status(code=code_pb2.INTERNAL, message=message, details=[info])
     result: grpc.Status = rpc_status.to_status(status)
     return result
+
+
+_SQLITE_FULL = 13  # "database or disk is full" (primary result code)
+
+
+def store_error(exc: BaseException) -> DomainError | None:
+    """A store failure the technician can act on, as a domain error (None: a bug,
+    answered INTERNAL). A full disk (or tmpfs) refuses every write, a Login included:
+    UNAVAILABLE with reason DISK_FULL says what is wrong without the daemon log."""
+    if isinstance(exc, sqlite3.DatabaseError) and (
+        (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == _SQLITE_FULL
+        or "database or disk is full" in str(exc)
+    ):
+        return DomainError(
+            ErrorKind.UNAVAILABLE,
+            "DISK_FULL",
+            "the register's disk is full: nothing can be saved; free space on the state"
+            " directory's file system (posctl status shows the database size)",
+        )
+    return None

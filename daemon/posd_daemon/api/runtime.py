@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from posd_daemon.api.errors import internal_status, to_status
+from posd_daemon.api.errors import internal_status, store_error, to_status
 from posd_daemon.domain.errors import DomainError, ErrorKind
 from posd_daemon.domain.operators import Operator
 from posd_daemon.ops import logging as plog
@@ -213,10 +213,16 @@ class Runtime:
         except DomainError as exc:
             status = to_status(exc)
             reason = exc.reason
-        except Exception:
-            log.exception("rpc_failed", method=method, request_id=request_id)
-            status = internal_status(f"internal error in {method}; see the daemon log")
-            reason = "INTERNAL"
+        except Exception as exc:
+            mapped = store_error(exc)
+            if mapped is not None:
+                log.error("rpc_failed", method=method, request_id=request_id, error=str(exc))
+                status = to_status(mapped)
+                reason = mapped.reason
+            else:
+                log.exception("rpc_failed", method=method, request_id=request_id)
+                status = internal_status(f"internal error in {method}; see the daemon log")
+                reason = "INTERNAL"
         elapsed = time.perf_counter() - start
         code = "OK" if status is None else status.code.name
         counter, histogram = self._children(method, code)
