@@ -3,7 +3,7 @@
 Each record's hash is SHA-256 over a canonical encoding of its fields and the previous
 record's hash, so changing, removing or reordering any record breaks the chain from
 that record on. The chain alone cannot tell that records were removed from its END:
-``journal_head`` (schema 12) holds the last seq and hash, moved by a trigger in the
+``journal_head`` (schema 15) holds the last seq and hash, moved by a trigger in the
 same transaction as each append and protected like the journal, and :func:`verify`
 compares it with the chain's end. It also checks that every posted receipt has its
 ``SALE_POSTED`` record.
@@ -127,7 +127,7 @@ def _head_problem(conn: sqlite3.Connection, last: int, last_hash: str) -> str:
     try:
         row = conn.execute("SELECT seq, hash FROM journal_head WHERE id = 1").fetchone()
     except sqlite3.OperationalError:
-        return ""  # a database from before schema 12 (offline verify): no head yet
+        return ""  # a database from before schema 15 (offline verify): no head yet
     if row is None:
         return "the journal head is missing (deleted behind posd's back)"
     head, head_hash = int(row[0]), str(row[1])

@@ -1,4 +1,4 @@
--- posd schema 12: the journal's head, the seq and hash of its last record. Without it a
+-- posd schema 15: the journal's head, the seq and hash of its last record. Without it a
 -- deleted LAST record leaves a chain that verifies (nothing said where it ended). The
 -- head moves with every append, in the same transaction (the trigger below), and only
 -- forward to the record just appended; it can be neither deleted nor set back, like the
