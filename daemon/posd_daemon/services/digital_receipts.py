@@ -32,10 +32,10 @@ from posd_daemon.domain.receipt import ShopHeader
 from posd_daemon.domain.sale import Sale
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.documents import DocumentRenderer, fiscal_block
+from posd_daemon.services.sales import fiscal_record
 from posd_daemon.store import digital_receipts as store
 from posd_daemon.store import fiscal as fstore
 from posd_daemon.store import sales as sale_store
-from posd_daemon.store.timeutil import to_db
 
 #: 24 random bytes = 192 bits, 32 URL-safe characters (a short URL, a small QR code).
 TOKEN_BYTES = 24
@@ -134,23 +134,16 @@ def tse_json(conn: sqlite3.Connection, sale_id: str, *, certified: bool) -> dict
     row = fstore.get(conn, sale_id)
     if row is None:
         return None
-    out: dict[str, Any] = {
-        "state": row.state,
-        "client_id": row.client_id,
-        "serial_number": row.tse_serial,
-        "transaction_number": row.transaction_number,
-        "start_time": to_db(row.start_time) if row.start_time else None,
-        "finish_time": to_db(row.finish_time) if row.finish_time else None,
-        "signature_counter": row.finish_counter,
-        "process_type": row.process_type,
-        "process_data": row.process_data,
-        "signature": row.signature,
-        "signature_algorithm": row.signature_algorithm,
-        "public_key": row.public_key,
-        "outage_number": row.outage_number,
-        "certified": certified,
-        "qr_code": "",
-    }
+    # the fields the journal records (sales.fiscal_record), the serial under the name a
+    # customer's app knows, and what it needs to check the signature itself
+    out: dict[str, Any] = dict(fiscal_record(row))
+    out["serial_number"] = out.pop("tse_serial")
+    out.update(
+        signature_algorithm=row.signature_algorithm,
+        public_key=row.public_key,
+        certified=certified,
+        qr_code="",
+    )
     if row.state in (fstore.SIGNED, fstore.OUTAGE, fstore.SIGNED_LATE):
         out["qr_code"] = fiscal_block(row, certified=certified).qr_data
     return out

@@ -145,13 +145,13 @@ class ScanRouter:
         capture = self._captures.get(device_id)
         if capture is not None and not capture.done():
             capture.set_result(code)
-            return self._publish(ScanData(device_id, code.code, code.symbology, "health_check"))
+            return self._publish(device_id, code, "health_check")
         active = self.active
         if self.route == "event" or self.ui_claims > 0 or active is None:
-            return self._publish(ScanData(device_id, code.code, code.symbology, "ui"))
+            return self._publish(device_id, code, "ui")
         operator = self.auth.operator(active.operator_id)
         if operator is None:
-            return self._publish(ScanData(device_id, code.code, code.symbology, "ui"))
+            return self._publish(device_id, code, "ui")
         sale_id = active.sale_id
         try:
             # the Scan RPC's use case, so a code means the same from the scanner as typed
@@ -161,31 +161,12 @@ class ScanRouter:
             )
         except DomainError as exc:
             log.info("scan_not_added", device=device_id, code=code.code, reason=exc.reason)
-            return self._publish(
-                ScanData(
-                    device_id,
-                    code.code,
-                    code.symbology,
-                    "sale",
-                    sale_id,
-                    exc.reason,
-                    exc.message,
-                )
-            )
+            return self._publish(device_id, code, "sale", sale_id, exc.reason, exc.message)
         if result.choice is not ScanChoice.NONE:
             # nothing changed; ScanData has no room for the candidates, so the UI asks
             # Scan with this code for them (the choice as the reason says which list)
-            return self._publish(
-                ScanData(
-                    device_id,
-                    code.code,
-                    code.symbology,
-                    "sale",
-                    sale_id,
-                    result.choice.value,
-                    f"code {code.code!r}: choose one of {len(result.candidates)} candidates",
-                )
-            )
+            message = f"code {code.code!r}: choose one of {len(result.candidates)} candidates"
+            return self._publish(device_id, code, "sale", sale_id, result.choice.value, message)
         # the same events as the Scan RPC: a line starts the TSE transaction
         if result.line_id:
             self.start_tse(sale_id)
@@ -193,8 +174,11 @@ class ScanRouter:
         else:
             kind = "line_updated"
         self.bus.publish(sale_changed(kind, result.sale, operator.operator_id, result.line_id))
-        return self._publish(ScanData(device_id, code.code, code.symbology, "sale", sale_id))
+        return self._publish(device_id, code, "sale", sale_id)
 
-    def _publish(self, data: ScanData) -> ScanData:
+    def _publish(self, device_id: str, code: Code, routed: str, *rest: str) -> ScanData:
+        """Publishes where the scan went (``routed``; for a sale: its id, and a reason and
+        message when nothing changed) as a ScanData event."""
+        data = ScanData(device_id, code.code, code.symbology, routed, *rest)
         self.bus.publish(data, data.device_id)
         return data
