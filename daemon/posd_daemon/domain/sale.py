@@ -1119,6 +1119,14 @@ class Sale:
         prices and discounts and are only converted into the new terms."""
         self._require_open()
         self.check_currency_change(terms.currency)
+        if customer.number != self.customer.number and self.order_number:
+            # the order's lines and agreed prices are the order customer's
+            raise precondition(
+                "ORDER_CUSTOMER_MISMATCH",
+                f"sale {self.sale_id} is order {self.order_number} of customer"
+                f" {self.customer.number}: change the order in the back office instead",
+                order_number=self.order_number,
+            )
         if customer.number != self.customer.number and self.invoice_payments():
             raise precondition(
                 "INVOICE_CUSTOMER_MISMATCH",

@@ -94,12 +94,13 @@ class OrderCommands:
         self._check_references(tx.conn, order)
         now = self._clock()
         sale = self.sales.create(tx, operator)
-        sale.order_number = order.order_number
-        self.sales._save(tx, sale)
         if order.customer_number:
             sale = self.sales.set_customer(
                 tx, operator, sale.sale_id, order.customer_number, recalculate_lines=None
             )
+        # linked after the customer is set: from here on the customer is the order's
+        sale.order_number = order.order_number
+        self.sales._save(tx, sale)
         if sale.currency != order.currency:
             sale = self.sales.set_currency(tx, operator, sale.sale_id, order.currency)
         for position, line in enumerate(order.lines, start=1):

@@ -78,11 +78,13 @@ def upsert(conn: sqlite3.Connection, item: OpenItem, when: datetime) -> bool:
 def book_payment(
     conn: sqlite3.Connection, invoice_number: str, amount: int, when: datetime
 ) -> bool:
-    """Takes ``amount`` off (negative: gives it back to) the open amount, never below 0.
+    """Takes ``amount`` off (negative: gives it back to) the open amount, never below 0
+    and never above the invoice's original amount: a storno after the back office
+    already re-imported the invoice as open must not make it payable twice.
     False when the invoice is unknown or less than ``amount`` is open."""
     cur = conn.execute(
-        "UPDATE open_items SET amount_open = amount_open - ?, updated_at = ?"
-        " WHERE invoice_number = ? AND amount_open >= ?",
+        "UPDATE open_items SET amount_open = MIN(original_amount, amount_open - ?),"
+        " updated_at = ? WHERE invoice_number = ? AND amount_open >= ?",
         (amount, to_db(when), invoice_number, amount),
     )
     return cur.rowcount == 1

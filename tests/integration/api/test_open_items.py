@@ -497,3 +497,21 @@ def test_z_dsfinvk_and_datev_book_forderungsaufloesung_not_turnover(pos: PosdCli
     assert by_account["8400"][1] == "+11,90"
     assert "Zahlung Rechnung R-200" in by_account["1400"][4]
     assert set(by_account) == {"1400", "8400"}  # nothing of it as not-taxable revenue
+
+
+def test_a_storno_never_raises_the_open_amount_above_the_invoice(pos: PosdClient) -> None:
+    """Paid at the register, re-imported by a stale back-office run as open again, then
+    the register's sale reversed: the invoice is open for its amount once, not twice."""
+    seed(pos)
+    sid = pos.create_sale().sale_id
+    pay_invoice(pos, sid, "R-300")
+    cash_post(pos, sid, 2500)
+    paid = get_item(pos, "R-300")
+    assert paid.amount_open.amount_minor == 0
+    import_open_items(pos, open_item("R-300", paid.customer_number, 2500))
+    pos.call(
+        pos.sales.ReverseReceipt,
+        sale_pb2.ReverseReceiptRequest(request_id=new_request_id(), sale_id=sid, reason="Irrtum"),
+    )
+    after = get_item(pos, "R-300")
+    assert (after.amount_open.amount_minor, after.original_amount.amount_minor) == (2500, 2500)

@@ -310,3 +310,18 @@ def test_order_service_is_in_health_and_reflection(running: Running) -> None:
         )
         names = {s.name for a in answers for s in a.list_services_response.service}
         assert "posd.v1.OrderService" in names
+
+
+def test_the_sale_of_an_order_keeps_the_orders_customer(
+    running: Running, pos: PosdClient, shop_data: None
+) -> None:
+    """K1's order at K1's agreed price must not end on K2's receipt."""
+    pos.upsert_orders(order("W-300", line("T1", "1", price=100, variant_id="XL")))
+    sale = pos.load_order("W-300")
+    before = counts(running)
+    err = refused(lambda: pos.set_customer(sale.sale_id, "K2", recalculate_lines=True))
+    assert err.reason == "ORDER_CUSTOMER_MISMATCH"
+    after = pos.get_sale(sale.sale_id)
+    assert after.customer.customer_number == "K1"
+    assert [ln.unit_price.amount_minor for ln in after.lines] == [100]
+    assert counts(running) == before
