@@ -38,8 +38,11 @@ log = plog.get("posd.receipt_http")
 
 #: Request line and headers together; a GET needs far less.
 MAX_REQUEST_BYTES = 8192
-#: The whole request head must arrive within this, and the answer go out within it.
-TIMEOUT_S = 10.0
+#: The whole request head must arrive within this, and the answer go out within it. Short:
+#: a client that trickles its head (slowloris) holds one of MAX_CONNECTIONS for at most
+#: this long. Exposed to the internet, the server belongs behind the reverse proxy the
+#: README describes, which reads whole requests before it forwards them.
+TIMEOUT_S = 3.0
 MAX_CONNECTIONS = 64
 
 _REASONS = {

@@ -394,7 +394,7 @@ def test_default_config_has_it_off_and_a_valid_section_loads(tmp_path: Path) -> 
 def test_a_slow_request_head_times_out_with_408(digital: Running) -> None:
     server = digital.daemon.extra["receipt_http"]
     assert isinstance(server, ReceiptHttpServer)
-    server.timeout_s = 0.3  # the deadline per connection (10 s by default)
+    server.timeout_s = 0.3  # the deadline per connection (3 s by default)
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
         s.sendall(b"GET /r/abc HTTP/1.1\r\nHost: x\r\n")  # ... and never the end
         started = time.monotonic()
