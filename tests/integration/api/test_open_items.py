@@ -124,7 +124,7 @@ def test_import_reports_rejected_rows_and_imports_nothing_half(pos: PosdClient) 
         open_item("R-3", "K1", 2000, 1000),  # more open than the invoice
         open_item("R-4", "K1", 1000, invoice_date="2024-13-01"),
         open_item("R-1", "K1", 500),  # the same invoice twice
-        open_item("R-5", "K1", 1000, currency="XXX"),
+        open_item("R-5", "K1", 1000, currency="EU1"),  # not a currency code
         customer_pb2.OpenItem(invoice_number="R-6", customer_number="K1"),  # no amounts
     ]
     summary = import_open_items(pos, *bad)
