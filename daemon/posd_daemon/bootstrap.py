@@ -346,6 +346,7 @@ async def _start(
     bus.add_listener(resume_jobs)
     sale_events = SaleEvents(bus, device_commands)
     sale_servicer = SaleServicer(rt, sales, gateway, sale_events)
+    sale_servicer.digital = digital
     if config.store.secret and config.store.peers:
         sale_servicer.link = StoreLink(
             rt, config.register.id, dict(config.store.peers), config.store.secret

@@ -313,9 +313,34 @@ class PosdClient:
         )
         return self.call(self.sales.RemovePayment, req).sale
 
-    def post_sale(self, sale_id: str, *, request_id: str | None = None) -> sale_pb2.Sale:
-        req = sale_pb2.PostSaleRequest(request_id=request_id or new_request_id(), sale_id=sale_id)
-        return self.call(self.sales.PostSale, req).sale
+    def post_sale(
+        self,
+        sale_id: str,
+        *,
+        request_id: str | None = None,
+        delivery: sale_pb2.ReceiptDelivery.ValueType = sale_pb2.RECEIPT_DELIVERY_UNSPECIFIED,
+    ) -> sale_pb2.Sale:
+        """Posts the sale; ``delivery`` RECEIPT_DELIVERY_DIGITAL: the customer takes the
+        receipt only by its link (see :meth:`post_sale_full` for the link)."""
+        return self.post_sale_full(sale_id, request_id=request_id, delivery=delivery).sale
+
+    def post_sale_full(
+        self,
+        sale_id: str,
+        *,
+        request_id: str | None = None,
+        delivery: sale_pb2.ReceiptDelivery.ValueType = sale_pb2.RECEIPT_DELIVERY_UNSPECIFIED,
+    ) -> sale_pb2.PostSaleResponse:
+        """PostSale's whole answer: the posted sale and its digital receipt (if any)."""
+        req = sale_pb2.PostSaleRequest(
+            request_id=request_id or new_request_id(), sale_id=sale_id, receipt_delivery=delivery
+        )
+        return self.call(self.sales.PostSale, req)
+
+    def get_digital_receipt(self, sale_id: str) -> sale_pb2.DigitalReceipt:
+        """The posted receipt's link (for its QR code) while it is valid."""
+        req = sale_pb2.GetDigitalReceiptRequest(sale_id=sale_id)
+        return self.call(self.sales.GetDigitalReceipt, req).digital_receipt
 
     def cancel_sale(
         self, sale_id: str, reason: str = "", *, request_id: str | None = None

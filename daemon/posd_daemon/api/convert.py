@@ -29,6 +29,7 @@ from posd_daemon.domain.catalog import (
     VendorItem,
 )
 from posd_daemon.domain.customer import Customer
+from posd_daemon.domain.digital_receipt import Delivery
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.open_items import OpenItem, OpenItemState
 from posd_daemon.domain.operators import Operator
@@ -50,6 +51,7 @@ from posd_daemon.domain.shop import (
 )
 from posd_daemon.domain.vat import PriceBasis, VatCategory, VatRounding
 from posd_daemon.services.catalog import StockEntry
+from posd_daemon.services.digital_receipts import DigitalLink
 from posd_daemon.services.documents import fiscal_block
 from posd_daemon.services.housekeeping import PurgeAction, PurgedSale
 from posd_daemon.services.imports import ImportReport
@@ -216,6 +218,29 @@ def sale_state_from_pb(value: int) -> SaleState | None:
     if state is None:
         raise invalid("state", "unknown sale state")
     return state
+
+
+def delivery_from_pb(value: int) -> Delivery:
+    """PostSaleRequest.receipt_delivery; UNSPECIFIED is PAPER."""
+    if value in (sale_pb2.RECEIPT_DELIVERY_UNSPECIFIED, sale_pb2.RECEIPT_DELIVERY_PAPER):
+        return Delivery.PAPER
+    if value == sale_pb2.RECEIPT_DELIVERY_DIGITAL:
+        return Delivery.DIGITAL
+    raise invalid("receipt_delivery", "unknown receipt delivery")
+
+
+def digital_receipt_to_pb(link: DigitalLink, receipt_number: int) -> sale_pb2.DigitalReceipt:
+    return sale_pb2.DigitalReceipt(
+        sale_id=link.sale_id,
+        receipt_number=receipt_number,
+        url=link.url,
+        expire_time=timestamp(link.expires),
+        delivery=(
+            sale_pb2.RECEIPT_DELIVERY_DIGITAL
+            if link.delivery is Delivery.DIGITAL
+            else sale_pb2.RECEIPT_DELIVERY_PAPER
+        ),
+    )
 
 
 def document_type_from_pb(value: int, field: str = "document_type") -> DocumentType | None:

@@ -30,12 +30,14 @@ from posd_daemon.api.settle_rpcs import SettleRpcs
 
 if TYPE_CHECKING:
     from posd_daemon.api.device_servicer import SaleEvents
-from posd_daemon.domain.errors import DomainError, invalid
+from posd_daemon.domain.digital_receipt import Delivery
+from posd_daemon.domain.errors import DomainError, ErrorKind, invalid, precondition
 from posd_daemon.domain.operators import Operator
 from posd_daemon.domain.sale import LineKind, Sale, SaleState
 from posd_daemon.domain.text import check_code
 from posd_daemon.services import paging
 from posd_daemon.services.catalog import CatalogCommands
+from posd_daemon.services.digital_receipts import DigitalLink, DigitalReceipts
 from posd_daemon.services.executor import Abandoned, Speculation, Tx
 from posd_daemon.services.fiscal import FinishSigner, FiscalGateway, Signer
 from posd_daemon.services.sales import LineAdded, SaleCommands, receipt_counter
@@ -115,6 +117,8 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         #: posts due to run ahead (see post_ahead), by sale: the timer, or a marker while
         #: the run-ahead waits for the sale's TSE start
         self._ahead: dict[str, asyncio.TimerHandle | object] = {}
+        #: digital receipts, when [digital_receipt] is on (bootstrap sets it)
+        self.digital: DigitalReceipts | None = None
 
     def _publish(self, kind: str, sale: sale_pb2.Sale, op_id: str, line_id: str = "") -> None:
         if self.events is not None:
@@ -267,6 +271,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         async def run() -> sale_pb2.PostSaleResponse:
             self._not_ahead(request.sale_id)  # too soon to run ahead: the usual post
             op = await self.rt.operator(context)
+            self._check_delivery(request)
             start = time.perf_counter()
             # no separate look for a repeated request_id: mutate() answers a repeat with the
             # stored answer before anything is done, and the TSE is asked for a signature
@@ -282,11 +287,15 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                 )
             if recovered:
                 # posted by crash reconciliation: this retry gets the posted sale
+                def claim(tx: Tx) -> tuple[Sale, fstore.SaleTse | None, DigitalLink | None]:
+                    sale, row = self.sales.claim_recovered(tx, op, sale_id, request.request_id)
+                    return sale, row, self._link(tx.conn, sale_id)
+
                 return await self.rt.mutate(
                     "PostSale",
                     request,
-                    lambda tx: self.sales.claim_recovered(tx, op, sale_id, request.request_id),
-                    lambda r: sale_pb2.PostSaleResponse(sale=convert.sale_to_pb(r[0], r[1])),
+                    claim,
+                    lambda r: self._post_response((r[0], r[1]), [], r[2]),
                     sale_pb2.PostSaleResponse,
                 )
             try:
@@ -426,7 +435,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                 ahead=ahead,
             )
             claim = spec.park()  # claimed: returns at once
-            response = self._post_response(result, built)
+            response = self._post_response(result, built, self._link(tx.conn, sale_id))
             idempotency_store.store(
                 tx.conn,
                 claim.request_id,
@@ -454,24 +463,77 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             outcome = "failed" if spec.parked else "refused"
         self.rt.metrics.posts_ahead.labels(outcome).inc()
 
+    def _check_delivery(self, request: sale_pb2.PostSaleRequest) -> None:
+        """Refuses a delivery the register cannot make, before anything is signed."""
+        delivery = convert.delivery_from_pb(request.receipt_delivery)
+        if delivery is Delivery.DIGITAL and self.digital is None:
+            raise precondition(
+                "DIGITAL_RECEIPTS_OFF",
+                "digital receipts are off on this register ([digital_receipt] enabled ="
+                " false): print the receipt",
+            )
+
+    def _link(self, conn: sqlite3.Connection, sale_id: str) -> DigitalLink | None:
+        return None if self.digital is None else self.digital.link(conn, sale_id)
+
     def _post_response(
-        self, r: tuple[Sale, fstore.SaleTse | None], built: list[sale_pb2.Sale]
+        self,
+        r: tuple[Sale, fstore.SaleTse | None],
+        built: list[sale_pb2.Sale],
+        link: DigitalLink | None = None,
     ) -> sale_pb2.PostSaleResponse:
         sale, row = r
+        digital = None if link is None else convert.digital_receipt_to_pb(link, sale.receipt_number)
         if not built:
-            return sale_pb2.PostSaleResponse(sale=convert.sale_to_pb(sale, row))
+            return sale_pb2.PostSaleResponse(
+                sale=convert.sale_to_pb(sale, row), digital_receipt=digital
+            )
         message = built[0]
         if row is not None and row.state != fstore.STARTED:
             message.tse.CopyFrom(convert.tse_to_pb(row))
-        return sale_pb2.PostSaleResponse(sale=message)
+        return sale_pb2.PostSaleResponse(sale=message, digital_receipt=digital)
+
+    async def GetDigitalReceipt(
+        self, request: sale_pb2.GetDigitalReceiptRequest, context: Context
+    ) -> sale_pb2.GetDigitalReceiptResponse:
+        async def run() -> sale_pb2.GetDigitalReceiptResponse:
+            await self.rt.operator(context)
+            digital = self.digital
+            if digital is None:
+                raise precondition(
+                    "DIGITAL_RECEIPTS_OFF",
+                    "digital receipts are off on this register ([digital_receipt] enabled = false)",
+                )
+            sale_id = request.sale_id
+            check_code(sale_id, "sale_id")
+
+            def read(c: sqlite3.Connection) -> tuple[DigitalLink | None, int]:
+                return digital.link(c, sale_id), sale_store.receipt_number_of(c, sale_id)
+
+            link, number = await self.rt.db.read(read)
+            if link is None:
+                raise DomainError(
+                    ErrorKind.NOT_FOUND,
+                    "DIGITAL_RECEIPT_NOT_FOUND",
+                    f"sale {sale_id!r} has no valid digital receipt (not posted, posted"
+                    " before digital receipts were on, or its link expired)",
+                    metadata={"sale_id": sale_id},
+                )
+            return sale_pb2.GetDigitalReceiptResponse(
+                digital_receipt=convert.digital_receipt_to_pb(link, number)
+            )
+
+        return await self.rt.call(context, "GetDigitalReceipt", request, run)
 
     async def _claim_post(
         self, request: sale_pb2.PostSaleRequest, op: Operator, sign: Signer
     ) -> sale_pb2.PostSaleResponse | None:
         """The post run ahead for this sale (see :meth:`post_ahead`), claimed and
         completed; None: there is none to claim, and the usual post runs."""
-        if request.change_currency_code:
-            return None
+        if request.change_currency_code or request.receipt_delivery == (
+            sale_pb2.RECEIPT_DELIVERY_DIGITAL
+        ):
+            return None  # the run-ahead wrote the paper receipt's print job
         try:
             check_code(request.request_id, "request_id")
         except DomainError:
@@ -513,23 +575,29 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         if claimed is not None:
             return claimed
         built: list[sale_pb2.Sale] = []
+        links: list[DigitalLink | None] = []
+        delivery = convert.delivery_from_pb(request.receipt_delivery)
 
         def post(tx: Tx) -> tuple[Sale, fstore.SaleTse | None]:
             built.clear()
-            return self.sales.post_signed(
+            links.clear()
+            result = self.sales.post_signed(
                 tx,
                 op,
                 request.sale_id,
                 sign,
                 change_currency=request.change_currency_code,
                 while_signing=lambda sale: built.append(convert.sale_to_pb(sale)),
+                delivery=delivery,
             )
+            links.append(self._link(tx.conn, request.sale_id))
+            return result
 
         return await self.rt.mutate(
             "PostSale",
             request,
             post,
-            lambda r: self._post_response(r, built),
+            lambda r: self._post_response(r, built, links[0] if links else None),
             sale_pb2.PostSaleResponse,
         )
 

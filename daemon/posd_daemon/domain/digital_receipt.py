@@ -33,6 +33,15 @@ QR_SIZE = 4
 SLIP_NOTE = "Ihr Kassenbeleg ist digital: QR-Code unten"
 
 
+class Delivery(enum.Enum):
+    """How a posted receipt reaches the customer."""
+
+    #: printed (with the "Digitaler Beleg" block when digital receipts are on)
+    PAPER = "PAPER"
+    #: only electronically, with the customer's consent: nothing is printed
+    DIGITAL = "DIGITAL"
+
+
 class PrintMode(enum.Enum):
     """What the paper shows when digital receipts are on."""
 

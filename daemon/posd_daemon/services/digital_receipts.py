@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from posd_daemon.domain.digital_receipt import (
+    Delivery,
     PrintMode,
     digital_block,
     receipt_url,
@@ -51,6 +52,16 @@ class DigitalSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DigitalLink:
+    """A posted receipt's valid link."""
+
+    sale_id: str
+    url: str
+    expires: datetime
+    delivery: Delivery
+
+
+@dataclass(frozen=True, slots=True)
 class FetchedReceipt:
     sale_id: str
     receipt_number: int
@@ -70,16 +81,35 @@ class DigitalReceipts:
 
     # -- posting ---------------------------------------------------------------------------
 
-    def issue(self, conn: sqlite3.Connection, sale: Sale, now: datetime) -> None:
+    def issue(
+        self, conn: sqlite3.Connection, sale: Sale, now: datetime, delivery: Delivery
+    ) -> None:
         """The post's hook: stores the sale's token in the post's transaction."""
-        store.add(conn, new_token(), sale.sale_id, now, now + self.settings.lifetime)
+        store.add(
+            conn,
+            new_token(),
+            sale.sale_id,
+            now,
+            now + self.settings.lifetime,
+            delivery.value,
+        )
 
     # -- printing --------------------------------------------------------------------------
 
     def url(self, conn: sqlite3.Connection, sale_id: str) -> str | None:
         """The receipt's URL while its token is valid; None: none or expired."""
-        found = store.token_of(conn, sale_id, self._clock())
-        return None if found is None else receipt_url(self.settings.base_url, found[0])
+        found = self.link(conn, sale_id)
+        return None if found is None else found.url
+
+    def link(self, conn: sqlite3.Connection, sale_id: str) -> DigitalLink | None:
+        """The receipt's link while its token is valid; None: none or expired."""
+        found = store.link_of(conn, sale_id, self._clock())
+        if found is None:
+            return None
+        token, expires, delivery = found
+        return DigitalLink(
+            sale_id, receipt_url(self.settings.base_url, token), expires, Delivery(delivery)
+        )
 
     def decorate(
         self, conn: sqlite3.Connection, sale: Sale, doc: Document, as_invoice: bool

@@ -20,6 +20,7 @@ from typing import Any
 
 from posd_daemon.domain.catalog import Item, Tracking, UnitOfMeasure, Variant
 from posd_daemon.domain.customer import Customer
+from posd_daemon.domain.digital_receipt import Delivery
 from posd_daemon.domain.errors import (
     DomainError,
     ErrorKind,
@@ -273,7 +274,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         self._context = CachedContext(settings.register_id, self.master_version)
         #: called inside every post's transaction with the posted sale and its time
         #: (bootstrap: digital receipt tokens); an exception rolls the post back
-        self.post_hooks: list[Callable[[sqlite3.Connection, Sale, datetime], None]] = []
+        self.post_hooks: list[Callable[[sqlite3.Connection, Sale, datetime, Delivery], None]] = []
 
     @property
     def register_id(self) -> str:
@@ -1263,6 +1264,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         reversal_reason: str = "",
         while_signing: Callable[[Sale], None] | None = None,
         ahead: Callable[[Sale], datetime] | None = None,
+        delivery: Delivery = Delivery.PAPER,
     ) -> tuple[Sale, fstore.SaleTse | None]:
         """PostSale in ONE transaction: everything that could refuse the post is checked,
         then the TSE is handed the receipt and signs while the post's rows are written,
@@ -1275,7 +1277,11 @@ class SaleCommands(SaleOps, InvoicePayments):
 
         ``ahead``: the post runs ahead of its PostSale (SaleServicer.post_ahead): once the
         receipt number and the sale row are written, ``ahead(sale)`` waits for the call
-        and returns its time, which the post then takes (see :meth:`redate_post`)."""
+        and returns its time, which the post then takes (see :meth:`redate_post`).
+
+        ``delivery`` DIGITAL: the customer takes the receipt only electronically (the
+        caller checked that digital receipts are on): no print job; the journal record
+        says so."""
         operator.require(Permission.SALE)
         sale = self._take(tx, sale_id)
         if self._lock_kind(sale_id) not in (None, "post"):
@@ -1294,7 +1300,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         if signed_data is not None and receipt_process_data(sale) != signed_data:
             raise self._signed_lock(sale_id)  # e.g. another change currency
         with sale.frozen_totals():
-            fiscal = self._post_loaded(tx, sale, None, sign, plan, while_signing, ahead)
+            fiscal = self._post_loaded(tx, sale, None, sign, plan, while_signing, ahead, delivery)
         if sale.reverses_sale_id:
             self.journal_reversal(tx, operator, sale, reversal_reason)
         return sale, fiscal
@@ -1315,6 +1321,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         plan: StockPlan | None = None,
         while_signing: Callable[[Sale], None] | None = None,
         ahead: Callable[[Sale], datetime] | None = None,
+        delivery: Delivery = Delivery.PAPER,
     ) -> fstore.SaleTse | None:
         conn = tx.conn
         sale.check_postable()
@@ -1372,16 +1379,18 @@ class SaleCommands(SaleOps, InvoicePayments):
                 payload={"reason": "cash payment"},
                 when=now,
             )
-        outbox.enqueue(
-            conn,
-            kind="print",
-            ref=sale.sale_id,
-            receipt_number=number,
-            payload={"document": "receipt", "copy": False},
-            when=now,
-        )
+        if delivery is Delivery.PAPER:
+            outbox.enqueue(
+                conn,
+                kind="print",
+                ref=sale.sale_id,
+                receipt_number=number,
+                payload={"document": "receipt", "copy": False},
+                when=now,
+            )
         record = sale_record(sale)
         record.update(terms_record(sale))
+        record["receipt_delivery"] = delivery.value
         if invoices_paid:
             record["invoice_payments"] = invoices_paid
         if signed is not None and while_signing is not None:
@@ -1408,7 +1417,7 @@ class SaleCommands(SaleOps, InvoicePayments):
             self.redate_post(conn, sale, now)
             record["posted_at"] = to_db(now)
         for hook in self.post_hooks:
-            hook(conn, sale, now)
+            hook(conn, sale, now, delivery)
         if signed is not None:
             fiscal = signed()  # waits for the signature: the commit needs it stored
             if fiscal is not None and fiscal.state == fstore.SIGNED:

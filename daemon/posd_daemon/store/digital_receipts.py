@@ -9,11 +9,17 @@ from posd_daemon.store.timeutil import from_db, to_db
 
 
 def add(
-    conn: sqlite3.Connection, token: str, sale_id: str, now: datetime, expires: datetime
+    conn: sqlite3.Connection,
+    token: str,
+    sale_id: str,
+    now: datetime,
+    expires: datetime,
+    delivery: str = "PAPER",
 ) -> None:
     conn.execute(
-        "INSERT INTO digital_receipts (token, sale_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-        (token, sale_id, to_db(now), to_db(expires)),
+        "INSERT INTO digital_receipts (token, sale_id, created_at, expires_at, delivery)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (token, sale_id, to_db(now), to_db(expires), delivery),
     )
 
 
@@ -28,11 +34,20 @@ def sale_of(conn: sqlite3.Connection, token: str, now: datetime) -> str | None:
 
 def token_of(conn: sqlite3.Connection, sale_id: str, now: datetime) -> tuple[str, datetime] | None:
     """The sale's token and its expiry while it is valid at ``now``."""
+    found = link_of(conn, sale_id, now)
+    return None if found is None else (found[0], found[1])
+
+
+def link_of(
+    conn: sqlite3.Connection, sale_id: str, now: datetime
+) -> tuple[str, datetime, str] | None:
+    """The sale's token, its expiry and its delivery while it is valid at ``now``."""
     row = conn.execute(
-        "SELECT token, expires_at FROM digital_receipts WHERE sale_id = ? AND expires_at > ?",
+        "SELECT token, expires_at, delivery FROM digital_receipts"
+        " WHERE sale_id = ? AND expires_at > ?",
         (sale_id, to_db(now)),
     ).fetchone()
-    return None if row is None else (str(row[0]), from_db(row[1]))
+    return None if row is None else (str(row[0]), from_db(row[1]), str(row[2]))
 
 
 def prune(conn: sqlite3.Connection, now: datetime) -> int:

@@ -169,6 +169,13 @@ def state_of(conn: sqlite3.Connection, sale_id: str) -> SaleState | None:
     return None if row is None else SaleState(row[0])
 
 
+def receipt_number_of(conn: sqlite3.Connection, sale_id: str) -> int:
+    """The sale's receipt number (0: not posted or no such sale)."""
+    row = conn.execute("SELECT receipt_number FROM sales WHERE sale_id = ?", (sale_id,))
+    found = row.fetchone()
+    return 0 if found is None or found[0] is None else int(found[0])
+
+
 def has_lines(conn: sqlite3.Connection, sale_id: str) -> bool:
     row = conn.execute("SELECT 1 FROM sale_lines WHERE sale_id = ? LIMIT 1", (sale_id,))
     return row.fetchone() is not None

@@ -17,8 +17,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import grpc
 import pytest
-from posd.client import PosdClient
+from posd.client import PosdClient, PosdError
 from posd.v1 import common_pb2, sale_pb2
 
 from posd_daemon.api.master_servicers import MasterData
@@ -452,3 +453,129 @@ def test_a_listen_address_in_use_stops_the_start_with_a_clear_message(tmp_path: 
         with pytest.raises(StartupError) as err:
             start_in_thread(tmp_path / "state", cfg)
     assert f"digital_receipt.listen: cannot serve on 127.0.0.1:{port}" in str(err.value)
+
+
+# -- delivery chosen per sale (PostSaleRequest.receipt_delivery) -----------------------------
+
+DIGITAL = sale_pb2.RECEIPT_DELIVERY_DIGITAL
+PAPER = sale_pb2.RECEIPT_DELIVERY_PAPER
+
+
+def prepare(pos: PosdClient) -> str:
+    pos.upsert_item("1001", "Bio-Brot", 449, vat_category=2)
+    s = pos.create_sale()
+    pos.add_line(s.sale_id, item_id="1001", quantity="2")
+    pos.add_payment(s.sale_id, CASH, 1000)
+    return s.sale_id
+
+
+def rows(running: Running, sql: str, *args: object) -> list[tuple[object, ...]]:
+    db = sqlite3.connect(f"file:{running.config.database_path}?mode=ro", uri=True)
+    try:
+        return db.execute(sql, args).fetchall()
+    finally:
+        db.close()
+
+
+def receipt_jobs(running: Running, sale_id: str) -> list[tuple[object, ...]]:
+    return rows(running, "SELECT kind FROM outbox WHERE ref = ? AND kind = 'print'", sale_id)
+
+
+def journal_delivery(running: Running, receipt_number: int) -> object:
+    (payload,) = rows(
+        running,
+        "SELECT payload FROM journal WHERE kind = 'SALE_POSTED' AND ref = ?",
+        f"receipt:{receipt_number}",
+    )[0]
+    assert isinstance(payload, str)
+    return json.loads(payload)["receipt_delivery"]
+
+
+@pytest.mark.parametrize("wait_s", [0.0, 0.3])  # the usual post, and with a post run ahead
+def test_a_digital_only_receipt_prints_nothing_and_the_answer_carries_its_link(
+    digital: Running, wait_s: float
+) -> None:
+    reg = digital.daemon.metrics.registry
+
+    def abandoned() -> float:
+        return reg.get_sample_value("posd_posts_ahead_total", {"outcome": "abandoned"}) or 0.0
+
+    before = abandoned()
+    with digital.client() as pos:
+        sale_id = prepare(pos)
+        time.sleep(wait_s)  # 0.3 s: the post ran ahead with a paper job; it must go
+        answer = pos.post_sale_full(sale_id, request_id=f"post-digital-{wait_s}", delivery=DIGITAL)
+        again = pos.post_sale_full(sale_id, request_id=f"post-digital-{wait_s}", delivery=DIGITAL)
+        link = pos.get_digital_receipt(sale_id)
+    posted = answer.sale
+    assert posted.state == sale_pb2.SALE_STATE_POSTED and posted.tse.state == "SIGNED"
+    got = answer.digital_receipt
+    assert got.url.startswith(BASE) and got.delivery == DIGITAL
+    assert got.receipt_number == posted.receipt_number and got.sale_id == sale_id
+    assert got.expire_time.ToDatetime(UTC) > datetime.now(UTC) + timedelta(days=89)
+    assert again == answer  # a repeat: the first answer
+    assert link == got
+    if wait_s:  # the run-ahead (with its print job) was rolled back, not claimed
+        wait_for(lambda: abandoned() == before + 1)
+    # nothing printed for it, the drawer still opens for the cash, the journal says why
+    time.sleep(0.2)
+    assert receipt_jobs(digital, sale_id) == []
+    assert f"Beleg-Nr. {posted.receipt_number}" not in printed(digital)
+    assert rows(digital, "SELECT 1 FROM outbox WHERE ref = ? AND kind = 'drawer'", sale_id)
+    assert journal_delivery(digital, posted.receipt_number) == "DIGITAL"
+    # the link serves the receipt with its TSE data
+    status, _, body = get(port_of(digital), urlsplit(got.url).path, accept="application/json")
+    assert status == 200
+    data = json.loads(body)
+    assert data["receipt_number"] == posted.receipt_number
+    assert data["tse"]["signature"] == posted.tse.signature
+
+
+def test_paper_delivery_prints_with_the_qr_block_and_the_answer_carries_the_link(
+    digital: Running,
+) -> None:
+    with digital.client() as pos:
+        sale_id = prepare(pos)
+        answer = pos.post_sale_full(sale_id, delivery=PAPER)
+    number = answer.sale.receipt_number
+    assert answer.digital_receipt.delivery == PAPER
+    assert printed_url(digital, number) == answer.digital_receipt.url
+    assert journal_delivery(digital, number) == "PAPER"
+
+
+def test_digital_delivery_without_the_feature_is_refused_before_signing(
+    running: Running, pos: PosdClient
+) -> None:
+    sale_id = prepare(pos)
+    with pytest.raises(PosdError) as err:
+        pos.post_sale(sale_id, delivery=DIGITAL)
+    assert err.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert err.value.reason == "DIGITAL_RECEIPTS_OFF"
+    sale = pos.get_sale(sale_id)
+    assert sale.state == sale_pb2.SALE_STATE_OPEN and sale.receipt_number == 0
+    assert sale.tse.state != "SIGNED"  # the TSE was not asked to finish it
+    with pytest.raises(PosdError) as err:
+        pos.get_digital_receipt(sale_id)
+    assert err.value.reason == "DIGITAL_RECEIPTS_OFF"
+    # printed as usual, without a link in the answer
+    answer = pos.post_sale_full(sale_id)
+    assert answer.sale.state == sale_pb2.SALE_STATE_POSTED
+    assert not answer.HasField("digital_receipt")
+    assert journal_delivery(running, answer.sale.receipt_number) == "PAPER"
+
+
+def test_unknown_delivery_and_sales_without_a_link_get_clear_errors(digital: Running) -> None:
+    with digital.client() as pos:
+        sale_id = prepare(pos)
+        with pytest.raises(PosdError) as err:
+            pos.post_sale(sale_id, delivery=7)  # type: ignore[arg-type]
+        assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert ("receipt_delivery", "unknown receipt delivery") in err.value.field_violations
+        assert pos.get_sale(sale_id).state == sale_pb2.SALE_STATE_OPEN
+        with pytest.raises(PosdError) as err:
+            pos.get_digital_receipt(sale_id)  # open: no receipt yet
+        assert err.value.code == grpc.StatusCode.NOT_FOUND
+        assert err.value.reason == "DIGITAL_RECEIPT_NOT_FOUND"
+        with pytest.raises(PosdError) as err:
+            pos.get_digital_receipt("x" * 500)
+        assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT

@@ -147,6 +147,36 @@ RATE_SOURCE_MANUAL: RateSource.ValueType  # 4
 """Set on the sale by an operator."""
 Global___RateSource: _TypeAlias = RateSource  # noqa: Y015
 
+class _ReceiptDelivery:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ReceiptDeliveryEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReceiptDelivery.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RECEIPT_DELIVERY_UNSPECIFIED: _ReceiptDelivery.ValueType  # 0
+    """Printed (the default)."""
+    RECEIPT_DELIVERY_PAPER: _ReceiptDelivery.ValueType  # 1
+    """Printed; with [digital_receipt] on the paper also carries the QR code."""
+    RECEIPT_DELIVERY_DIGITAL: _ReceiptDelivery.ValueType  # 2
+    """Only electronically, as the customer agreed: nothing is printed; the answer
+    carries the link for the UI to show as a QR code. Needs [digital_receipt] on,
+    else FAILED_PRECONDITION DIGITAL_RECEIPTS_OFF (before anything is signed).
+    """
+
+class ReceiptDelivery(_ReceiptDelivery, metaclass=_ReceiptDeliveryEnumTypeWrapper):
+    """How a posted receipt reaches the customer."""
+
+RECEIPT_DELIVERY_UNSPECIFIED: ReceiptDelivery.ValueType  # 0
+"""Printed (the default)."""
+RECEIPT_DELIVERY_PAPER: ReceiptDelivery.ValueType  # 1
+"""Printed; with [digital_receipt] on the paper also carries the QR code."""
+RECEIPT_DELIVERY_DIGITAL: ReceiptDelivery.ValueType  # 2
+"""Only electronically, as the customer agreed: nothing is printed; the answer
+carries the link for the UI to show as a QR code. Needs [digital_receipt] on,
+else FAILED_PRECONDITION DIGITAL_RECEIPTS_OFF (before anything is signed).
+"""
+Global___ReceiptDelivery: _TypeAlias = ReceiptDelivery  # noqa: Y015
+
 class _ScanMatch:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -1339,6 +1369,7 @@ class PostSaleRequest(_message.Message):
     SALE_ID_FIELD_NUMBER: _builtins.int
     CHANGE_CURRENCY_CODE_FIELD_NUMBER: _builtins.int
     BALANCE_NEGATIVE_TOTAL_FIELD_NUMBER: _builtins.int
+    RECEIPT_DELIVERY_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key."""
     sale_id: _builtins.str
@@ -1351,6 +1382,8 @@ class PostSaleRequest(_message.Message):
     """Book a negative total (an exchange giving money back) to the shop's balancing
     account instead of refunding it (voucher surpluses are always balanced).
     """
+    receipt_delivery: Global___ReceiptDelivery.ValueType
+    """How the customer gets the receipt (Belegausgabepflicht, section 146a (2) AO)."""
     def __init__(
         self,
         *,
@@ -1358,10 +1391,11 @@ class PostSaleRequest(_message.Message):
         sale_id: _builtins.str = ...,
         change_currency_code: _builtins.str = ...,
         balance_negative_total: _builtins.bool = ...,
+        receipt_delivery: Global___ReceiptDelivery.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["balance_negative_total", b"balance_negative_total", "change_currency_code", b"change_currency_code", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["balance_negative_total", b"balance_negative_total", "change_currency_code", b"change_currency_code", "receipt_delivery", b"receipt_delivery", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1374,22 +1408,116 @@ class PostSaleResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SALE_FIELD_NUMBER: _builtins.int
+    DIGITAL_RECEIPT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def sale(self) -> Global___Sale:
         """The posted sale, with its receipt number."""
+
+    @_builtins.property
+    def digital_receipt(self) -> Global___DigitalReceipt:
+        """The receipt's digital receipt (with [digital_receipt] on); unset otherwise."""
 
     def __init__(
         self,
         *,
         sale: Global___Sale | None = ...,
+        digital_receipt: Global___DigitalReceipt | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["digital_receipt", b"digital_receipt", "sale", b"sale"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["sale", b"sale"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["digital_receipt", b"digital_receipt", "sale", b"sale"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PostSaleResponse: _TypeAlias = PostSaleResponse  # noqa: Y015
+
+@_typing.final
+class DigitalReceipt(_message.Message):
+    """A digital receipt: the link the customer opens (its QR code shows exactly `url`)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    RECEIPT_NUMBER_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    DELIVERY_FIELD_NUMBER: _builtins.int
+    sale_id: _builtins.str
+    """Sale id."""
+    receipt_number: _builtins.int
+    """Receipt number."""
+    url: _builtins.str
+    """base_url + token: the receipt as text, or as JSON with Accept: application/json."""
+    delivery: Global___ReceiptDelivery.ValueType
+    """How the receipt was handed over at posting."""
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """The link works until then."""
+
+    def __init__(
+        self,
+        *,
+        sale_id: _builtins.str = ...,
+        receipt_number: _builtins.int = ...,
+        url: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        delivery: Global___ReceiptDelivery.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivery", b"delivery", "expire_time", b"expire_time", "receipt_number", b"receipt_number", "sale_id", b"sale_id", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DigitalReceipt: _TypeAlias = DigitalReceipt  # noqa: Y015
+
+@_typing.final
+class GetDigitalReceiptRequest(_message.Message):
+    """Request for GetDigitalReceipt."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    sale_id: _builtins.str
+    """Sale id of a posted sale."""
+    def __init__(
+        self,
+        *,
+        sale_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sale_id", b"sale_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDigitalReceiptRequest: _TypeAlias = GetDigitalReceiptRequest  # noqa: Y015
+
+@_typing.final
+class GetDigitalReceiptResponse(_message.Message):
+    """Response for GetDigitalReceipt."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DIGITAL_RECEIPT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def digital_receipt(self) -> Global___DigitalReceipt:
+        """The digital receipt; NOT_FOUND DIGITAL_RECEIPT_NOT_FOUND when the sale has none (not
+        posted, posted before the feature was on, or expired).
+        """
+
+    def __init__(
+        self,
+        *,
+        digital_receipt: Global___DigitalReceipt | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["digital_receipt", b"digital_receipt"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["digital_receipt", b"digital_receipt"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDigitalReceiptResponse: _TypeAlias = GetDigitalReceiptResponse  # noqa: Y015
 
 @_typing.final
 class CancelSaleRequest(_message.Message):

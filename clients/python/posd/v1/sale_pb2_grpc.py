@@ -81,6 +81,11 @@ class SaleServiceStub:
                 request_serializer=posd_dot_v1_dot_sale__pb2.PostSaleRequest.SerializeToString,
                 response_deserializer=posd_dot_v1_dot_sale__pb2.PostSaleResponse.FromString,
                 _registered_method=True)
+        self.GetDigitalReceipt = channel.unary_unary(
+                '/posd.v1.SaleService/GetDigitalReceipt',
+                request_serializer=posd_dot_v1_dot_sale__pb2.GetDigitalReceiptRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.GetDigitalReceiptResponse.FromString,
+                _registered_method=True)
         self.CancelSale = channel.unary_unary(
                 '/posd.v1.SaleService/CancelSale',
                 request_serializer=posd_dot_v1_dot_sale__pb2.CancelSaleRequest.SerializeToString,
@@ -261,6 +266,14 @@ class SaleServiceServicer:
 
     def PostSale(self, request, context):
         """Posts a fully paid sale: assigns the receipt number and queues the receipt.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDigitalReceipt(self, request, context):
+        """The link of a posted receipt's digital receipt while it is valid (shown as a QR
+        code by the UI; with [digital_receipt] on).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -495,6 +508,11 @@ def add_SaleServiceServicer_to_server(servicer, server):
                     servicer.PostSale,
                     request_deserializer=posd_dot_v1_dot_sale__pb2.PostSaleRequest.FromString,
                     response_serializer=posd_dot_v1_dot_sale__pb2.PostSaleResponse.SerializeToString,
+            ),
+            'GetDigitalReceipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDigitalReceipt,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.GetDigitalReceiptRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.GetDigitalReceiptResponse.SerializeToString,
             ),
             'CancelSale': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelSale,
@@ -857,6 +875,33 @@ class SaleService:
             '/posd.v1.SaleService/PostSale',
             posd_dot_v1_dot_sale__pb2.PostSaleRequest.SerializeToString,
             posd_dot_v1_dot_sale__pb2.PostSaleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDigitalReceipt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/GetDigitalReceipt',
+            posd_dot_v1_dot_sale__pb2.GetDigitalReceiptRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.GetDigitalReceiptResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -53,6 +53,10 @@ class SaleServiceStub:
     """Removes a payment."""
     PostSale: _grpc.UnaryUnaryMultiCallable[_sale_pb2.PostSaleRequest, _sale_pb2.PostSaleResponse]
     """Posts a fully paid sale: assigns the receipt number and queues the receipt."""
+    GetDigitalReceipt: _grpc.UnaryUnaryMultiCallable[_sale_pb2.GetDigitalReceiptRequest, _sale_pb2.GetDigitalReceiptResponse]
+    """The link of a posted receipt's digital receipt while it is valid (shown as a QR
+    code by the UI; with [digital_receipt] on).
+    """
     CancelSale: _grpc.UnaryUnaryMultiCallable[_sale_pb2.CancelSaleRequest, _sale_pb2.CancelSaleResponse]
     """Cancels an open sale."""
     Scan: _grpc.UnaryUnaryMultiCallable[_sale_pb2.ScanRequest, _sale_pb2.ScanResponse]
@@ -161,6 +165,10 @@ class SaleServiceAsyncStub(SaleServiceStub):
     """Removes a payment."""
     PostSale: _aio.UnaryUnaryMultiCallable[_sale_pb2.PostSaleRequest, _sale_pb2.PostSaleResponse]  # type: ignore[assignment]
     """Posts a fully paid sale: assigns the receipt number and queues the receipt."""
+    GetDigitalReceipt: _aio.UnaryUnaryMultiCallable[_sale_pb2.GetDigitalReceiptRequest, _sale_pb2.GetDigitalReceiptResponse]  # type: ignore[assignment]
+    """The link of a posted receipt's digital receipt while it is valid (shown as a QR
+    code by the UI; with [digital_receipt] on).
+    """
     CancelSale: _aio.UnaryUnaryMultiCallable[_sale_pb2.CancelSaleRequest, _sale_pb2.CancelSaleResponse]  # type: ignore[assignment]
     """Cancels an open sale."""
     Scan: _aio.UnaryUnaryMultiCallable[_sale_pb2.ScanRequest, _sale_pb2.ScanResponse]  # type: ignore[assignment]
@@ -320,6 +328,16 @@ class SaleServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_sale_pb2.PostSaleResponse, _abc.Awaitable[_sale_pb2.PostSaleResponse]]:
         """Posts a fully paid sale: assigns the receipt number and queues the receipt."""
+
+    @_abc_1.abstractmethod
+    def GetDigitalReceipt(
+        self,
+        request: _sale_pb2.GetDigitalReceiptRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.GetDigitalReceiptResponse, _abc.Awaitable[_sale_pb2.GetDigitalReceiptResponse]]:
+        """The link of a posted receipt's digital receipt while it is valid (shown as a QR
+        code by the UI; with [digital_receipt] on).
+        """
 
     @_abc_1.abstractmethod
     def CancelSale(
