@@ -337,6 +337,10 @@ class PosdClient:
         )
         return self.call(self.sales.PostSale, req)
 
+    def get_voucher(self, code: str) -> sale_pb2.Voucher:
+        """A tracked voucher's balance and state."""
+        return self.call(self.sales.GetVoucher, sale_pb2.GetVoucherRequest(code=code)).voucher
+
     def get_digital_receipt(self, sale_id: str) -> sale_pb2.DigitalReceipt:
         """The posted receipt's link (for its QR code) while it is valid."""
         req = sale_pb2.GetDigitalReceiptRequest(sale_id=sale_id)

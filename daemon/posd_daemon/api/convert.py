@@ -55,6 +55,7 @@ from posd_daemon.services.digital_receipts import DigitalLink
 from posd_daemon.services.documents import fiscal_block
 from posd_daemon.services.housekeeping import PurgeAction, PurgedSale
 from posd_daemon.services.imports import ImportReport
+from posd_daemon.services.sale_ops import VoucherStatus
 from posd_daemon.services.sales import Candidate, ScanChoice, ScanMatch, ScanResult
 from posd_daemon.store import fiscal as fstore
 from posd_daemon.store.shops import DailyRate
@@ -218,6 +219,28 @@ def sale_state_from_pb(value: int) -> SaleState | None:
     if state is None:
         raise invalid("state", "unknown sale state")
     return state
+
+
+_VOUCHER_STATE_TO_PB = {
+    "ISSUED": sale_pb2.VOUCHER_STATE_ISSUED,
+    "REDEEMED": sale_pb2.VOUCHER_STATE_REDEEMED,
+    "VOID": sale_pb2.VOUCHER_STATE_VOID,
+}
+
+
+def voucher_to_pb(status: VoucherStatus) -> sale_pb2.Voucher:
+    v = status.voucher
+    return sale_pb2.Voucher(
+        code=v.code,
+        item_id=v.item_id,
+        value=money(v.value, v.currency),
+        redeemed=money(v.redeemed, v.currency),
+        balance=money(status.balance, v.currency),
+        held=money(status.held, v.currency),
+        state=_VOUCHER_STATE_TO_PB.get(v.state, sale_pb2.VOUCHER_STATE_UNSPECIFIED),
+        sold_sale_id=status.sold_sale_id,
+        update_time=timestamp(status.updated_at),
+    )
 
 
 def delivery_from_pb(value: int) -> Delivery:

@@ -23,7 +23,7 @@ from posd_daemon.domain.sale import Sale, format_quantity
 from posd_daemon.services.executor import Tx
 from posd_daemon.services.fiscal import FiscalGateway, Signer
 from posd_daemon.services.open_items import InvoicePaymentAdded
-from posd_daemon.services.sale_ops import LinesAdded, VoucherAdded
+from posd_daemon.services.sale_ops import LinesAdded, VoucherAdded, voucher_status
 from posd_daemon.services.sales import SaleCommands
 from posd_daemon.store import fiscal as fstore
 
@@ -220,6 +220,16 @@ class SettleRpcs:
             context, "AddVoucherLine", request, action, encode, sale_pb2.AddVoucherLineResponse
         )
         return result
+
+    async def GetVoucher(
+        self, request: sale_pb2.GetVoucherRequest, context: Context
+    ) -> sale_pb2.GetVoucherResponse:
+        async def run() -> sale_pb2.GetVoucherResponse:
+            await self.rt.operator(context)
+            found = await self.rt.db.read(lambda c: voucher_status(c, request.code))
+            return sale_pb2.GetVoucherResponse(voucher=convert.voucher_to_pb(found))
+
+        return await self.rt.call(context, "GetVoucher", request, run)
 
     async def AddInvoicePayment(
         self, request: sale_pb2.AddInvoicePaymentRequest, context: Context

@@ -138,6 +138,40 @@ def get_voucher(conn: sqlite3.Connection, code: str) -> Voucher | None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class VoucherStatus:
+    """A tracked voucher with what open and parked sales are about to redeem of it."""
+
+    voucher: Voucher
+    held: int
+    sold_sale_id: str
+    updated_at: datetime
+
+    @property
+    def balance(self) -> int:
+        v = self.voucher
+        return v.value - v.redeemed if v.state == VOUCHER_ISSUED else 0
+
+
+def voucher_status(conn: sqlite3.Connection, code: str) -> VoucherStatus:
+    """GetVoucher: NOT_FOUND VOUCHER_NOT_FOUND for a code no voucher has."""
+    check_code(code, "code")
+    voucher = get_voucher(conn, code)
+    row = conn.execute(
+        "SELECT sold_sale_id, updated_at FROM vouchers WHERE code = ?", (code,)
+    ).fetchone()
+    if voucher is None or row is None:
+        raise not_found("VOUCHER_NOT_FOUND", f"no voucher {code!r}", voucher_code=code)
+    (held,) = conn.execute(
+        "SELECT COALESCE(-SUM(l.fixed_amount), 0) FROM sale_lines AS l"
+        " JOIN sales AS s ON s.sale_id = l.sale_id"
+        " WHERE l.voucher_code = ? AND l.kind = 'VOUCHER_REDEMPTION' AND l.ref_sale_id = ''"
+        " AND s.state IN ('OPEN', 'PARKED')",
+        (code,),
+    ).fetchone()
+    return VoucherStatus(voucher, int(held), str(row[0] or ""), from_db(row[1]))
+
+
 def returned_quantity(
     conn: sqlite3.Connection, sale_id: str, line_id: str, *, exclude_sale: str = ""
 ) -> Decimal:

@@ -431,15 +431,30 @@ def test_a_partly_redeemed_voucher_keeps_its_rest_until_it_is_used_up(
     post(pos, sid2)
     voucher = "SELECT state, value, redeemed FROM vouchers WHERE code = 'GV-5'"
     assert rows(running, voucher) == [("ISSUED", 5000, 899)]
+
+    def balance() -> tuple[int, int, int, int, int]:
+        v = pos.get_voucher("GV-5")  # what the cashier tells the customer
+        amounts = (v.value, v.redeemed, v.balance, v.held)
+        assert {m.currency_code for m in amounts} == {"EUR"}
+        return (v.state, *(m.amount_minor for m in amounts))
+
+    assert balance() == (sale_pb2.VOUCHER_STATE_ISSUED, 5000, 899, 4101, 0)
     # the rest (41.01) is taken by default; more than the rest is refused
     sid3 = sale_of(pos, ("TV", "1"))
     e = error(call, pos, "AddVoucherLine", sale_id=sid3, code="GV-5", amount=money(4102))
     assert (e.reason, e.metadata["value_minor"]) == ("VOUCHER_VALUE_EXCEEDED", "4101")
     line = call(pos, "AddVoucherLine", sale_id=sid3, code="GV-5").sale.lines[1]
     assert line.amount.amount_minor == -4101
+    # held by the open sale until it posts
+    assert balance() == (sale_pb2.VOUCHER_STATE_ISSUED, 5000, 899, 4101, 4101)
     pay(pos, sid3, CASH, 10000 - 4101)
     third = post(pos, sid3)
     assert rows(running, voucher) == [("REDEEMED", 5000, 5000)]
+    assert balance() == (sale_pb2.VOUCHER_STATE_REDEEMED, 5000, 5000, 0, 0)
+    e = error(pos.get_voucher, "GV-404")
+    assert (e.code, e.reason) == (grpc.StatusCode.NOT_FOUND, "VOUCHER_NOT_FOUND")
+    e = error(pos.get_voucher, "")
+    assert e.code == grpc.StatusCode.INVALID_ARGUMENT
     e = error(call, pos, "AddVoucherLine", sale_id=sale_of(pos, ("COFFEE", "1")), code="GV-5")
     assert e.reason == "VOUCHER_ALREADY_REDEEMED"
     # a storno of the last redemption gives its part back

@@ -281,6 +281,32 @@ PURGE_ACTION_KEPT: PurgeAction.ValueType  # 3
 """Kept (see reason)."""
 Global___PurgeAction: _TypeAlias = PurgeAction  # noqa: Y015
 
+class _VoucherState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _VoucherStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VoucherState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    VOUCHER_STATE_UNSPECIFIED: _VoucherState.ValueType  # 0
+    VOUCHER_STATE_ISSUED: _VoucherState.ValueType  # 1
+    """Sold and still (partly) redeemable."""
+    VOUCHER_STATE_REDEEMED: _VoucherState.ValueType  # 2
+    """Used up."""
+    VOUCHER_STATE_VOID: _VoucherState.ValueType  # 3
+    """Its sale was reversed or it was returned: worth nothing."""
+
+class VoucherState(_VoucherState, metaclass=_VoucherStateEnumTypeWrapper):
+    """The state of a tracked voucher."""
+
+VOUCHER_STATE_UNSPECIFIED: VoucherState.ValueType  # 0
+VOUCHER_STATE_ISSUED: VoucherState.ValueType  # 1
+"""Sold and still (partly) redeemable."""
+VOUCHER_STATE_REDEEMED: VoucherState.ValueType  # 2
+"""Used up."""
+VOUCHER_STATE_VOID: VoucherState.ValueType  # 3
+"""Its sale was reversed or it was returned: worth nothing."""
+Global___VoucherState: _TypeAlias = VoucherState  # noqa: Y015
+
 @_typing.final
 class SaleCustomer(_message.Message):
     """The customer of a sale, as the sale knows them."""
@@ -2632,6 +2658,116 @@ class AddVoucherLineResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AddVoucherLineResponse: _TypeAlias = AddVoucherLineResponse  # noqa: Y015
+
+@_typing.final
+class Voucher(_message.Message):
+    """A tracked voucher as the register knows it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    ITEM_ID_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    REDEEMED_FIELD_NUMBER: _builtins.int
+    BALANCE_FIELD_NUMBER: _builtins.int
+    HELD_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    SOLD_SALE_ID_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """The voucher's code."""
+    item_id: _builtins.str
+    """The voucher item it was sold as."""
+    state: Global___VoucherState.ValueType
+    """State."""
+    sold_sale_id: _builtins.str
+    """The sale that sold it."""
+    @_builtins.property
+    def value(self) -> _common_pb2.Money:
+        """The value it was sold with."""
+
+    @_builtins.property
+    def redeemed(self) -> _common_pb2.Money:
+        """What posted receipts redeemed of it."""
+
+    @_builtins.property
+    def balance(self) -> _common_pb2.Money:
+        """What is left: value - redeemed (0 unless ISSUED)."""
+
+    @_builtins.property
+    def held(self) -> _common_pb2.Money:
+        """What open or parked sales are about to redeem (not yet posted)."""
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """Last change."""
+
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        item_id: _builtins.str = ...,
+        value: _common_pb2.Money | None = ...,
+        redeemed: _common_pb2.Money | None = ...,
+        balance: _common_pb2.Money | None = ...,
+        held: _common_pb2.Money | None = ...,
+        state: Global___VoucherState.ValueType = ...,
+        sold_sale_id: _builtins.str = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["balance", b"balance", "held", b"held", "redeemed", b"redeemed", "update_time", b"update_time", "value", b"value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["balance", b"balance", "code", b"code", "held", b"held", "item_id", b"item_id", "redeemed", b"redeemed", "sold_sale_id", b"sold_sale_id", "state", b"state", "update_time", b"update_time", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Voucher: _TypeAlias = Voucher  # noqa: Y015
+
+@_typing.final
+class GetVoucherRequest(_message.Message):
+    """Request for GetVoucher."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """The voucher's code (as scanned)."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetVoucherRequest: _TypeAlias = GetVoucherRequest  # noqa: Y015
+
+@_typing.final
+class GetVoucherResponse(_message.Message):
+    """Response for GetVoucher."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOUCHER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def voucher(self) -> Global___Voucher:
+        """The voucher; NOT_FOUND VOUCHER_NOT_FOUND when no voucher has that code."""
+
+    def __init__(
+        self,
+        *,
+        voucher: Global___Voucher | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["voucher", b"voucher"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["voucher", b"voucher"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetVoucherResponse: _TypeAlias = GetVoucherResponse  # noqa: Y015
 
 @_typing.final
 class AddInvoicePaymentRequest(_message.Message):

@@ -166,6 +166,11 @@ class SaleServiceStub:
                 request_serializer=posd_dot_v1_dot_sale__pb2.AddVoucherLineRequest.SerializeToString,
                 response_deserializer=posd_dot_v1_dot_sale__pb2.AddVoucherLineResponse.FromString,
                 _registered_method=True)
+        self.GetVoucher = channel.unary_unary(
+                '/posd.v1.SaleService/GetVoucher',
+                request_serializer=posd_dot_v1_dot_sale__pb2.GetVoucherRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.GetVoucherResponse.FromString,
+                _registered_method=True)
         self.AddInvoicePayment = channel.unary_unary(
                 '/posd.v1.SaleService/AddInvoicePayment',
                 request_serializer=posd_dot_v1_dot_sale__pb2.AddInvoicePaymentRequest.SerializeToString,
@@ -403,6 +408,13 @@ class SaleServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetVoucher(self, request, context):
+        """A tracked voucher's balance and state (the customer asks what is left on it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AddInvoicePayment(self, request, context):
         """Pays an open invoice on account (Zahlung offener Rechnung): a not-taxable line of
         kind INVOICE_PAYMENT with the invoice number. Posting reduces the invoice's open
@@ -593,6 +605,11 @@ def add_SaleServiceServicer_to_server(servicer, server):
                     servicer.AddVoucherLine,
                     request_deserializer=posd_dot_v1_dot_sale__pb2.AddVoucherLineRequest.FromString,
                     response_serializer=posd_dot_v1_dot_sale__pb2.AddVoucherLineResponse.SerializeToString,
+            ),
+            'GetVoucher': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVoucher,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.GetVoucherRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.GetVoucherResponse.SerializeToString,
             ),
             'AddInvoicePayment': grpc.unary_unary_rpc_method_handler(
                     servicer.AddInvoicePayment,
@@ -1334,6 +1351,33 @@ class SaleService:
             '/posd.v1.SaleService/AddVoucherLine',
             posd_dot_v1_dot_sale__pb2.AddVoucherLineRequest.SerializeToString,
             posd_dot_v1_dot_sale__pb2.AddVoucherLineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVoucher(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/GetVoucher',
+            posd_dot_v1_dot_sale__pb2.GetVoucherRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.GetVoucherResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -109,6 +109,8 @@ class SaleServiceStub:
     """Sells (positive line) or redeems (negative line) a tracked voucher. Serial
     vouchers are decided by stock; a code that could be either needs action.
     """
+    GetVoucher: _grpc.UnaryUnaryMultiCallable[_sale_pb2.GetVoucherRequest, _sale_pb2.GetVoucherResponse]
+    """A tracked voucher's balance and state (the customer asks what is left on it)."""
     AddInvoicePayment: _grpc.UnaryUnaryMultiCallable[_sale_pb2.AddInvoicePaymentRequest, _sale_pb2.AddInvoicePaymentResponse]
     """Pays an open invoice on account (Zahlung offener Rechnung): a not-taxable line of
     kind INVOICE_PAYMENT with the invoice number. Posting reduces the invoice's open
@@ -221,6 +223,8 @@ class SaleServiceAsyncStub(SaleServiceStub):
     """Sells (positive line) or redeems (negative line) a tracked voucher. Serial
     vouchers are decided by stock; a code that could be either needs action.
     """
+    GetVoucher: _aio.UnaryUnaryMultiCallable[_sale_pb2.GetVoucherRequest, _sale_pb2.GetVoucherResponse]  # type: ignore[assignment]
+    """A tracked voucher's balance and state (the customer asks what is left on it)."""
     AddInvoicePayment: _aio.UnaryUnaryMultiCallable[_sale_pb2.AddInvoicePaymentRequest, _sale_pb2.AddInvoicePaymentResponse]  # type: ignore[assignment]
     """Pays an open invoice on account (Zahlung offener Rechnung): a not-taxable line of
     kind INVOICE_PAYMENT with the invoice number. Posting reduces the invoice's open
@@ -486,6 +490,14 @@ class SaleServiceServicer(metaclass=_abc_1.ABCMeta):
         """Sells (positive line) or redeems (negative line) a tracked voucher. Serial
         vouchers are decided by stock; a code that could be either needs action.
         """
+
+    @_abc_1.abstractmethod
+    def GetVoucher(
+        self,
+        request: _sale_pb2.GetVoucherRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.GetVoucherResponse, _abc.Awaitable[_sale_pb2.GetVoucherResponse]]:
+        """A tracked voucher's balance and state (the customer asks what is left on it)."""
 
     @_abc_1.abstractmethod
     def AddInvoicePayment(
