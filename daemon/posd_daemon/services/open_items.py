@@ -122,7 +122,7 @@ class InvoicePayments(ABC):
     def _open_sale(self, tx: Tx, operator: Operator, sale_id: str) -> Sale: ...
 
     @abstractmethod
-    def _save(self, tx: Tx, sale: Sale) -> None: ...
+    def save_sale(self, tx: Tx, sale: Sale) -> None: ...
 
     @abstractmethod
     def _customer(self, conn: sqlite3.Connection, number: str) -> Customer: ...
@@ -209,7 +209,7 @@ class InvoicePayments(ABC):
             item_id=invoice_number,
             item_type=ItemType.SERVICE,
         )
-        self._save(tx, sale)
+        self.save_sale(tx, sale)
         return InvoicePaymentAdded(sale, line.line_id)
 
     @staticmethod

@@ -100,7 +100,7 @@ class OrderCommands:
             )
         # linked after the customer is set: from here on the customer is the order's
         sale.order_number = order.order_number
-        self.sales._save(tx, sale)
+        self.sales.save_sale(tx, sale)
         if sale.currency != order.currency:
             sale = self.sales.set_currency(tx, operator, sale.sale_id, order.currency)
         for position, line in enumerate(order.lines, start=1):
@@ -118,7 +118,7 @@ class OrderCommands:
                     tx, operator, sale, order, added.line_id, line.unit_price, position
                 )
         order_store.mark_loaded(tx.conn, order.order_number, sale.sale_id, now)
-        self.sales._journal(
+        self.sales.journal_sale(
             tx,
             "ORDER_LOADED",
             sale,
@@ -143,8 +143,8 @@ class OrderCommands:
     ) -> None:
         """The order's agreed price for a line: a price override naming the order."""
         sale_line, old = sale.override_price(line_id, unit_price)
-        self.sales._save(tx, sale)
-        self.sales._journal(
+        self.sales.save_sale(tx, sale)
+        self.sales.journal_sale(
             tx,
             "PRICE_OVERRIDE",
             sale,

@@ -207,7 +207,7 @@ class SaleOps(ABC):
     def _open_sale(self, tx: Tx, operator: Operator, sale_id: str) -> Sale: ...
 
     @abstractmethod
-    def _save(self, tx: Tx, sale: Sale) -> None: ...
+    def save_sale(self, tx: Tx, sale: Sale) -> None: ...
 
     @abstractmethod
     def check_editable(self, sale_id: str) -> None: ...
@@ -216,7 +216,7 @@ class SaleOps(ABC):
     def _unlock_signed(self, sale_id: str) -> None: ...
 
     @abstractmethod
-    def _journal(self, tx: Tx, kind: str, sale: Sale, payload: dict[str, Any]) -> None: ...
+    def journal_sale(self, tx: Tx, kind: str, sale: Sale, payload: dict[str, Any]) -> None: ...
 
     @abstractmethod
     def _item(self, conn: sqlite3.Connection, item_id: str) -> Item: ...
@@ -301,7 +301,7 @@ class SaleOps(ABC):
             if down_id:
                 sale.payments.pop()
             raise
-        self._save(tx, sale)
+        self.save_sale(tx, sale)
         return sale, payment.payment_id, down_id
 
     def update_payment(
@@ -332,7 +332,7 @@ class SaleOps(ABC):
             contract_number=details.get("contract_number"),
             reference=details.get("reference"),
         )
-        self._save(tx, sale)
+        self.save_sale(tx, sale)
         return sale
 
     def split_card_payment(
@@ -342,15 +342,15 @@ class SaleOps(ABC):
         self._check_takes_payments(tx)
         check_text(card_institute, "card_institute", max_len=MAX_TEXT, required=False)
         added = sale.split_card(parts, card_institute)
-        self._save(tx, sale)
+        self.save_sale(tx, sale)
         return sale, [p.payment_id for p in added]
 
     def remove_payment(self, tx: Tx, operator: Operator, sale_id: str, payment_id: str) -> Sale:
         sale = self._open_sale(tx, operator, sale_id)
         check_code(payment_id, "payment_id")
         removed = sale.remove_payment(payment_id)
-        self._save(tx, sale)
-        self._journal(
+        self.save_sale(tx, sale)
+        self.journal_sale(
             tx,
             "PAYMENT_REMOVED",
             sale,
@@ -369,8 +369,8 @@ class SaleOps(ABC):
         check_code(line_id, "line_id")
         before = sale.total
         line = sale.remove_line(line_id)
-        self._save(tx, sale)
-        self._journal(
+        self.save_sale(tx, sale)
+        self.journal_sale(
             tx,
             "LINE_REMOVED",
             sale,
@@ -426,8 +426,8 @@ class SaleOps(ABC):
             if goods > 0 and amount > 0:
                 self._discount_limit(operator, Decimal(amount) * 100 / goods, limit)
             added = sale.add_discount_amount(amount, name)
-        self._save(tx, sale)
-        self._journal(
+        self.save_sale(tx, sale)
+        self.journal_sale(
             tx,
             "DISCOUNT_LINE_ADDED",
             sale,
@@ -574,7 +574,7 @@ class SaleOps(ABC):
             voucher_code=code,
             serial=serial if item.tracking is Tracking.SERIAL else "",
         )
-        self._save(tx, sale)
+        self.save_sale(tx, sale)
         return VoucherAdded(sale, line.line_id, True)
 
     def _redeem(self, tx: Tx, sale: Sale, v: Voucher, amount: int | None) -> VoucherAdded:
@@ -643,7 +643,7 @@ class SaleOps(ABC):
             item_type=ItemType.VOUCHER,
             voucher_code=v.code,
         )
-        self._save(tx, sale)
+        self.save_sale(tx, sale)
         return VoucherAdded(sale, line.line_id, False)
 
     def check_vouchers(self, conn: sqlite3.Connection, sale: Sale) -> None:
@@ -762,8 +762,8 @@ class SaleOps(ABC):
             vat_rate=Decimal(0),
             item_id=account,
         )
-        self._save(tx, sale)
-        self._journal(
+        self.save_sale(tx, sale)
+        self.journal_sale(
             tx,
             "SALE_BALANCED",
             sale,
@@ -887,7 +887,7 @@ class SaleOps(ABC):
                 returnable=format_quantity(max(left, Decimal(0))),
             )
         added = self._return_line(sale, original, line, qty, returned)
-        self._save(tx, sale)
+        self.save_sale(tx, sale)
         return sale, added.line_id
 
     @staticmethod
@@ -1049,7 +1049,7 @@ class SaleOps(ABC):
         return reversal
 
     def journal_reversal(self, tx: Tx, operator: Operator, reversal: Sale, reason: str) -> None:
-        self._journal(
+        self.journal_sale(
             tx,
             "RECEIPT_REVERSED",
             reversal,
@@ -1088,8 +1088,8 @@ class SaleOps(ABC):
                 code = parking_code_ean13(ctx.shop.parking_prefix, reg, number)
         now = self._clock()
         sale.park(code, now)
-        self._save(tx, sale)
-        self._journal(
+        self.save_sale(tx, sale)
+        self.journal_sale(
             tx,
             "SALE_PARKED",
             sale,
@@ -1130,8 +1130,8 @@ class SaleOps(ABC):
             )
         self.check_editable(sale.sale_id)  # not while it is handed over, nor after
         sale.resume(self.register_id)
-        self._save(tx, sale)
-        self._journal(
+        self.save_sale(tx, sale)
+        self.journal_sale(
             tx,
             "SALE_RESUMED",
             sale,
@@ -1163,10 +1163,10 @@ class SaleOps(ABC):
         sale = self.parked_for_transfer(tx.conn, code, to_register)
         if sale.state is SaleState.PARKED:
             sale.transfer_to(to_register)
-            self._save(tx, sale)
+            self.save_sale(tx, sale)
             if fiscal is not None:
                 fstore.save(tx.conn, fiscal)
-            self._journal(
+            self.journal_sale(
                 tx,
                 "SALE_TRANSFERRED",
                 sale,
@@ -1201,7 +1201,7 @@ class SaleOps(ABC):
         sale.held_by = self.register_id
         sale.updated_at = self._clock()
         sale_store.insert(tx.conn, sale)
-        self._journal(
+        self.journal_sale(
             tx,
             "SALE_RESUMED",
             sale,

@@ -351,7 +351,7 @@ class SaleCommands(SaleOps, InvoicePayments):
             return sale
         return self.get(tx.conn, sale_id)
 
-    def _save(self, tx: Tx, sale: Sale) -> None:
+    def save_sale(self, tx: Tx, sale: Sale) -> None:
         """Writes an open sale back: the sale row, and of its lines and payments only
         those that differ from what its last save wrote (when that is known)."""
         with sale.frozen_totals():  # the row reads the totals many times
@@ -370,7 +370,7 @@ class SaleCommands(SaleOps, InvoicePayments):
     def _on_post_outbox(self, tx: Tx) -> None:
         tx.after_commit(self._on_outbox)
 
-    def _journal(self, tx: Tx, kind: str, sale: Sale, payload: dict[str, Any]) -> None:
+    def journal_sale(self, tx: Tx, kind: str, sale: Sale, payload: dict[str, Any]) -> None:
         journal.append(
             tx.conn,
             kind=kind,
@@ -539,7 +539,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         line = sale.add_line(
             item, qty, rate, scanned_code=scanned, variant=variant, unit=uom, lot=lot, serial=serial
         )
-        self._save(tx, sale)
+        self.save_sale(tx, sale)
         return line.line_id
 
     def _check_serial(
@@ -721,8 +721,8 @@ class SaleCommands(SaleOps, InvoicePayments):
             old = sale.set_discount(
                 discount.percent, code=discount.code, origin=DiscountOrigin.SHOP
             )
-            self._save(tx, sale)
-            self._journal(
+            self.save_sale(tx, sale)
+            self.journal_sale(
                 tx,
                 "SHOP_DISCOUNT",
                 sale,
@@ -811,7 +811,7 @@ class SaleCommands(SaleOps, InvoicePayments):
             recalculate=bool(recalculate),
             list_prices=list_prices,
         )
-        self._save(tx, sale)
+        self.save_sale(tx, sale)
 
     def set_currency(self, tx: Tx, operator: Operator, sale_id: str, currency: str) -> Sale:
         sale = self._open_sale(tx, operator, sale_id)
@@ -835,7 +835,7 @@ class SaleCommands(SaleOps, InvoicePayments):
             sale.vat_rounding,
         )
         sale.change_terms(terms)
-        self._save(tx, sale)
+        self.save_sale(tx, sale)
         return sale
 
     def set_exchange_rate(self, tx: Tx, operator: Operator, sale_id: str, rate_text: str) -> Sale:
@@ -854,8 +854,8 @@ class SaleCommands(SaleOps, InvoicePayments):
                 t.currency, t.local_currency, rate, RateSource.MANUAL, None, t.direction, t.rounding
             )
         )
-        self._save(tx, sale)
-        self._journal(
+        self.save_sale(tx, sale)
+        self.journal_sale(
             tx,
             "EXCHANGE_RATE_SET",
             sale,
@@ -904,8 +904,8 @@ class SaleCommands(SaleOps, InvoicePayments):
         if unit_price > MAX_MINOR:  # Sale.override_price would say "must be 0 or more"
             raise amount_out_of_range("unit_price.amount_minor")
         line, old = sale.override_price(line_id, unit_price)
-        self._save(tx, sale)
-        self._journal(
+        self.save_sale(tx, sale)
+        self.journal_sale(
             tx,
             "PRICE_OVERRIDE",
             sale,
@@ -957,8 +957,8 @@ class SaleCommands(SaleOps, InvoicePayments):
         percent = parse_percent(percent_text, "discount_percent")
         self._check_discount(tx, operator, percent, sale.line(line_id).discount_cap)
         line, old = sale.set_line_discount(line_id, percent)
-        self._save(tx, sale)
-        self._journal(
+        self.save_sale(tx, sale)
+        self.journal_sale(
             tx,
             "LINE_DISCOUNT",
             sale,
@@ -981,8 +981,8 @@ class SaleCommands(SaleOps, InvoicePayments):
         percent = parse_percent(percent_text, "discount_percent")
         self._check_discount(tx, operator, percent, sale.discount_cap)
         old = sale.set_discount(percent)
-        self._save(tx, sale)
-        self._journal(
+        self.save_sale(tx, sale)
+        self.journal_sale(
             tx,
             "SALE_DISCOUNT",
             sale,
@@ -1013,7 +1013,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         sale.set_pickup_date(
             day, today=self._clock().date(), confirm_past=confirm_past, lines_follow=lines_follow
         )
-        self._save(tx, sale)
+        self.save_sale(tx, sale)
         return sale
 
     def set_document_type(
@@ -1029,7 +1029,7 @@ class SaleCommands(SaleOps, InvoicePayments):
                     document_type=doc.value,
                 )
         sale.force_document(doc)
-        self._save(tx, sale)
+        self.save_sale(tx, sale)
         return sale
 
     def print_invoice(
@@ -1116,7 +1116,7 @@ class SaleCommands(SaleOps, InvoicePayments):
             raise invalid("quantity", "is required", "INVALID_QUANTITY")
         qty = parse_quantity(quantity, fractional=True)
         sale.update_line(line_id, qty)
-        self._save(tx, sale)
+        self.save_sale(tx, sale)
         return sale
 
     def check_not_posting(self, sale_id: str) -> None:
