@@ -175,12 +175,17 @@ def voucher_status(conn: sqlite3.Connection, code: str) -> VoucherStatus:
 def returned_quantity(
     conn: sqlite3.Connection, sale_id: str, line_id: str, *, exclude_sale: str = ""
 ) -> Decimal:
-    """What posted returns and stornos took back of a receipt line (a positive number)."""
+    """What posted returns and stornos took back of a receipt line (a positive number).
+
+    A return that was itself reversed (its storno gave the customer the goods back)
+    takes nothing back any more."""
     total = Decimal(0)
     for (qty,) in conn.execute(
         "SELECT l.quantity FROM sale_lines AS l JOIN sales AS s ON s.sale_id = l.sale_id"
         " WHERE l.ref_sale_id = ? AND l.ref_line_id = ? AND l.kind IN ('RETURN', 'GOODS')"
-        " AND s.state = 'POSTED' AND s.sale_id != ?",
+        " AND s.state = 'POSTED' AND s.sale_id != ?"
+        " AND NOT EXISTS (SELECT 1 FROM sales AS r"
+        " WHERE r.reverses_sale_id = s.sale_id AND r.state = 'POSTED')",
         (sale_id, line_id, exclude_sale),
     ):
         total -= Decimal(qty)

@@ -800,3 +800,35 @@ def test_draft_delete_post_for_less_is_visible_in_the_audit_trail(
     assert len(drawer) == 1
     e = error(call, pos, "ListAuditEvents", kinds=["NOPE"])
     assert e.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_reversed_return_gives_the_goods_back_to_the_receipt(
+    running: Running, pos: PosdClient
+) -> None:
+    seed(pos)
+    sid = sale_of(pos, ("TV", "1"))
+    pay(pos, sid, CASH, 10000)
+    original = post(pos, sid)
+    ret = pos.create_sale().sale_id
+    call(pos, "AddReturnLine", sale_id=ret, original_sale_id=sid, original_line_id="1")
+    pay(pos, ret, CASH, -10000)
+    returned = post(pos, ret)
+
+    def returnable() -> str:
+        lines = call(pos, "ListReturnableLines", receipt_number=original.receipt_number).lines
+        return str(lines[0].quantity_returnable)
+
+    assert returnable() == "0"
+    e = error(call, pos, "ReverseReceipt", sale_id=sid, reason="Fehlbon")
+    assert e.reason == "RECEIPT_HAS_RETURNS"
+    # the return was a mistake: its storno gives the customer the TV (and the money) back
+    call(pos, "ReverseReceipt", sale_id=returned.sale_id, reason="Irrtum")
+    assert returnable() == "1"
+    # so the receipt can be returned again (refunding its full price once) or reversed
+    again = pos.create_sale().sale_id
+    line = call(pos, "AddReturnLine", sale_id=again, original_sale_id=sid,
+                original_line_id="1").sale.lines[0]  # fmt: skip
+    assert line.amount.amount_minor == -10000
+    pos.cancel_sale(again)
+    storno = call(pos, "ReverseReceipt", sale_id=sid, reason="Fehlbon").reversal
+    assert storno.total.amount_minor == -10000
