@@ -1074,6 +1074,34 @@ class Sale:
                 requested_currency=currency,
             )
 
+    def _check_fixed_amounts(self, old: Terms, new: Terms) -> None:
+        """A line of a fixed amount (a return refunding what was paid, a voucher, an
+        amount discount, a balancing line) means that amount in the sale's currency,
+        rate and price basis: a change of any of them would silently turn it into
+        another sum (100.00 refunded becoming 119.00 net, or 100 CHF), so it is refused.
+        A discount by percent follows its line and does not hold the terms."""
+        changed = (
+            new.currency != old.currency
+            or new.exchange_rate != old.exchange_rate
+            or new.direction != old.direction
+        )
+        if not changed:
+            return
+        fixed = [
+            ln
+            for ln in self.lines
+            if ln.fixed_amount is not None
+            and not (ln.kind is LineKind.DISCOUNT and ln.discount_percent)
+        ]
+        if fixed:
+            kinds = ", ".join(sorted({ln.kind.value for ln in fixed}))
+            raise precondition(
+                "TERMS_LOCKED_BY_LINES",
+                f"sale {self.sale_id} has lines of a fixed amount ({kinds}): remove them"
+                " before changing its currency, exchange rate or price basis",
+                lines=",".join(ln.line_id for ln in fixed)[:400],
+            )
+
     def invoice_payments(self) -> list[SaleLine]:
         return [ln for ln in self.lines if ln.kind is LineKind.INVOICE_PAYMENT]
 
@@ -1085,6 +1113,7 @@ class Sale:
         self._require_open()
         self.check_currency_change(terms.currency)
         old = self.terms
+        self._check_fixed_amounts(old, terms)
         self.currency = terms.currency
         self.local_currency = terms.local_currency
         self.exchange_rate = terms.exchange_rate
@@ -1140,7 +1169,13 @@ class Sale:
             for line in self.lines:
                 if list_prices and line.line_id in list_prices:
                     line.list_price, line.list_basis = list_prices[line.line_id]
-                if line.discount_origin in (DiscountOrigin.NONE, DiscountOrigin.CUSTOMER):
+                # only goods priced by the catalog take the customer's discount: a shop
+                # discount line keeps its own percentage, a return or a voucher its amount
+                priced = line.kind is LineKind.GOODS and line.fixed_amount is None
+                if priced and line.discount_origin in (
+                    DiscountOrigin.NONE,
+                    DiscountOrigin.CUSTOMER,
+                ):
                     line.discount_percent = customer_discount
                     line.discount_origin = (
                         DiscountOrigin.CUSTOMER if customer_discount else DiscountOrigin.NONE

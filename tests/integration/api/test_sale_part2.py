@@ -17,7 +17,14 @@ from posd.v1 import catalog_pb2, common_pb2, sale_pb2, shop_pb2
 
 from posd_daemon.store.database import _migrations
 from tests.conftest import Running, start_in_thread
-from tests.support.fullsale import import_items, item, update_register, update_shop
+from tests.support.fullsale import (
+    customer,
+    import_customers,
+    import_items,
+    item,
+    update_register,
+    update_shop,
+)
 
 CASH = common_pb2.PAYMENT_METHOD_CASH
 CARD = common_pb2.PAYMENT_METHOD_CARD
@@ -832,3 +839,54 @@ def test_a_reversed_return_gives_the_goods_back_to_the_receipt(
     pos.cancel_sale(again)
     storno = call(pos, "ReverseReceipt", sale_id=sid, reason="Fehlbon").reversal
     assert storno.total.amount_minor == -10000
+
+
+def test_fixed_amount_lines_hold_the_currency_rate_and_price_basis(
+    running: Running, pos: PosdClient
+) -> None:
+    seed(pos)
+    import_customers(
+        pos,
+        customer("B1", "Bau GmbH", price_entry=common_pb2.PRICE_BASIS_NET, street="Hauptstr. 1",
+                 postal_code="10115", city="Berlin", country_code="DE", vat_id="DE999999999"),
+    )  # fmt: skip
+    update_shop(pos, fixed_rates=[shop_pb2.FixedRate(currency_code="CHF", rate="0.5")])
+    sid = sale_of(pos, ("TV", "1"))
+    pay(pos, sid, CASH, 10000)
+    post(pos, sid)
+    ret = pos.create_sale().sale_id
+    before = call(
+        pos, "AddReturnLine", sale_id=ret, original_sale_id=sid, original_line_id="1"
+    ).sale
+    # a net-priced customer or another currency would turn the 100.00 refund into 119.00
+    # or 100 CHF (= 200.00): refused, the sale unchanged
+    e = error(pos.set_customer, ret, "B1", recalculate_lines=False)
+    assert (e.reason, e.metadata["lines"]) == ("TERMS_LOCKED_BY_LINES", "1")
+    e = error(call, pos, "SetCurrency", sale_id=ret, currency_code="CHF")
+    assert e.reason == "TERMS_LOCKED_BY_LINES"
+    s = pos.get_sale(ret)
+    assert s == before
+    assert (s.total.amount_minor, s.total.currency_code) == (-10000, "EUR")
+    pay(pos, ret, CASH, -10000)
+    assert post(pos, ret).total.amount_minor == -10000
+    # a plain sale changes its terms as before
+    other = sale_of(pos, ("TV", "1"))
+    changed = pos.set_customer(other, "B1", recalculate_lines=False)
+    assert changed.customer.customer_number == "B1"
+
+
+def test_recalculating_for_a_customer_keeps_a_shop_discount_line_its_own_percent(
+    running: Running, pos: PosdClient
+) -> None:
+    seed(pos)
+    import_customers(pos, customer("K50", "Stammkunde", discount_percent="50"))
+    sid = sale_of(pos, ("TV", "1"))
+    s = call(pos, "AddDiscountLine", sale_id=sid, percent="2", line_ids=["1"], name="Aktion").sale
+    assert [ln.amount.amount_minor for ln in s.lines] == [10000, -200]
+    s = pos.set_customer(sid, "K50", recalculate_lines=True)
+    # the customer's 50 % on the goods (50.00), the shop's 2 % of that (1.00): 49.00
+    assert [(ln.discount_percent, ln.amount.amount_minor) for ln in s.lines] == [
+        ("50", 5000),
+        ("2", -100),
+    ]
+    assert s.total.amount_minor == 4900
