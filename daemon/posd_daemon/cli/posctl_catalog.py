@@ -43,6 +43,7 @@ from posd.client import new_request_id
 from posd.v1 import catalog_pb2, common_pb2, customer_pb2, order_pb2, sale_pb2, shop_pb2
 
 from posd_daemon.domain.money import CURRENCY_EXPONENTS
+from posd_daemon.domain.text import is_digits
 
 EXIT_REJECTED = 1
 
@@ -112,7 +113,7 @@ def _enum(enum_type: Any, prefix: str, text: str, column: str, aliases: dict[str
     if not t:
         return 0
     t = aliases.get(t, t)
-    if t.isdigit():
+    if is_digits(t):
         return int(t)
     try:
         return int(enum_type.Value(f"{prefix}{t}"))
@@ -218,7 +219,7 @@ def shop_from_csv(row: dict[str, str], currency: str) -> Message:
         )
     timeout = row.get("empty_sale_timeout_seconds", "").strip()
     if timeout:
-        if not timeout.isdigit():
+        if not is_digits(timeout):
             raise RowError("empty_sale_timeout_seconds: whole seconds")
         shop.empty_sale_timeout_seconds = int(timeout)
     for parts in _list(row.get("fixed_rates", "")):
@@ -226,7 +227,7 @@ def shop_from_csv(row: dict[str, str], currency: str) -> Message:
             shop_pb2.FixedRate(currency_code=parts[0].upper(), rate=_decimal_text(parts[-1]))
         )
     for parts in _list(row.get("cash_rounding", "")):
-        if len(parts) != 2 or not parts[1].isdigit():
+        if len(parts) != 2 or not is_digits(parts[1]):
             raise RowError("cash_rounding: CUR:minor_units|...")
         shop.cash_rounding.append(
             shop_pb2.CashRounding(currency_code=parts[0].upper(), increment_minor=int(parts[1]))
@@ -621,7 +622,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 def parse_duration(text: str) -> int:
     t = text.strip().lower()
-    if t.isdigit():
+    if is_digits(t):
         return int(t)
     parts = _DURATION.findall(t)
     if not parts or "".join(n + u for n, u in parts) != t:

@@ -29,6 +29,7 @@ from google.protobuf.json_format import MessageToDict
 from posd.v1 import closing_pb2, common_pb2
 
 from posd_daemon.cli import posctl_digital
+from posd_daemon.domain.text import is_digits
 
 DESTS = (
     "closing_command",
@@ -251,9 +252,10 @@ def _counts(args: argparse.Namespace) -> list[closing_pb2.CashCount]:
     out = []
     for item in args.count:
         denom, sep, pieces = item.partition("=")
-        if not sep or not pieces.isdigit():
+        decimal = "." in denom or "," in denom
+        if not sep or not is_digits(pieces) or not (decimal or is_digits(denom)):
             raise _fail(f"--count {item!r}: use DENOMINATION=PIECES, e.g. 5000=2 or 0.50=12")
-        value = amount(denom) if "." in denom or "," in denom else int(denom)
+        value = amount(denom) if decimal else int(denom)
         out.append(
             closing_pb2.CashCount(
                 currency_code=args.currency, denomination_minor=value, pieces=int(pieces)
@@ -340,7 +342,7 @@ def cmd_export_dsfinvk(args: argparse.Namespace) -> int:
     z_from = z_to = 0
     if args.z:
         a, _, b = args.z.partition("-")
-        if not a.isdigit() or (b and not b.isdigit()):
+        if not is_digits(a) or (b and not is_digits(b)):
             raise _fail("--z: a Z number or range like 1-31")
         z_from, z_to = int(a), int(b or a)
     elif not (args.start and args.end):

@@ -11,6 +11,12 @@ from posd_daemon.domain.errors import invalid
 _CODE = re.compile(r"[\x21-\x7e]{1,64}")
 
 
+def is_digits(value: str) -> bool:
+    """Only ASCII 0-9 (``str.isdigit`` also takes "²" and "٣", which ``int`` refuses or
+    reads as another number): the check before ``int()`` of outside text."""
+    return value.isascii() and value.isdigit()
+
+
 def check_code(value: str, field: str) -> str:
     if not _CODE.fullmatch(value):
         if not value:

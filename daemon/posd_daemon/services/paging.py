@@ -6,6 +6,7 @@ import base64
 import binascii
 
 from posd_daemon.domain.errors import invalid
+from posd_daemon.domain.text import is_digits
 
 
 def page_size(requested: int, *, default: int, maximum: int = 1000) -> int:
@@ -34,6 +35,7 @@ def decode_int(token: str, kind: str, *, empty: int) -> int:
     if not token:
         return empty
     value = decode(token, kind)
-    if not value.isdigit():
+    # ASCII digits within SQLite's 64-bit integers; anything else was not made here
+    if not is_digits(value) or len(value) > 18:
         raise invalid("page_token", "not a token from a previous response")
     return int(value)

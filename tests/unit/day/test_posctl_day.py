@@ -47,3 +47,20 @@ def test_amounts_are_exact() -> None:
     assert posctl_day.amount("0,05") == 5
     with pytest.raises(Exception, match="2 decimals"):
         posctl_day.amount("1.005")
+
+
+@pytest.mark.parametrize("count", ["abc=2", "5e3=2", "²=2", "5000=²", "5000", "=2"])
+def test_a_bad_cash_count_is_one_clear_user_error(count: str) -> None:
+    p = argparse.ArgumentParser()
+    posctl_day.add_commands(p.add_subparsers(dest="command", required=True))
+    args = p.parse_args(["shift", "open", "--count", count])
+    with pytest.raises(posctl_day._base().CliError, match="DENOMINATION=PIECES"):
+        posctl_day._counts(args)
+
+
+def test_a_good_cash_count_reads_minor_units_or_amounts() -> None:
+    p = argparse.ArgumentParser()
+    posctl_day.add_commands(p.add_subparsers(dest="command", required=True))
+    args = p.parse_args(["shift", "open", "--count", "5000=2", "--count", "0.50=12"])
+    got = [(c.denomination_minor, c.pieces) for c in posctl_day._counts(args)]
+    assert got == [(5000, 2), (50, 12)]
