@@ -548,6 +548,16 @@ def save_posted_amounts(conn: sqlite3.Connection, sale: Sale) -> None:
         "UPDATE sale_payments SET kept = ? WHERE sale_id = ? AND position = ?",
         [(kept, sale.sale_id, i) for i, (_, kept) in enumerate(sale.kept_amounts())],
     )
+    if sale.reverses_sale_id:
+        # a storno line is the original line's amount negated, a fixed amount without a
+        # discount of its own; it takes back the original's discount too, so the Z books
+        # Umsatz -26.97 / Rabatt +2.70 against +26.97 / -2.70, not Umsatz -24.27 alone
+        conn.execute(
+            "UPDATE sale_lines SET discount = -(SELECT o.discount FROM sale_lines AS o"
+            " WHERE o.sale_id = sale_lines.ref_sale_id AND o.line_id = sale_lines.ref_line_id)"
+            " WHERE sale_id = ? AND ref_sale_id = ? AND ref_line_id != ''",
+            (sale.sale_id, sale.reverses_sale_id),
+        )
 
 
 def next_counter(conn: sqlite3.Connection, name: str) -> int:

@@ -150,3 +150,36 @@ def test_discounts_are_a_business_case_of_the_z(day: Day) -> None:
     # together: what the receipt says
     together = sum(cents(g["Z_UMS_BRUTTO"]) for g in bc if g["GV_TYP"] in ("Umsatz", "Rabatt"))
     assert together == posted.total.amount_minor
+
+
+def test_a_full_storno_of_a_discounted_receipt_nets_every_business_case(day: Day) -> None:
+    pos, dc = day.pos, day.day
+    pos.upsert_item("A", "Kaffee", 899)
+    dc.open_shift([])
+    s = pos.create_sale()
+    a = pos.add_line(s.sale_id, item_id="A", quantity="3").line_id
+    pos.call(
+        pos.sales.SetLineDiscount,
+        sale_pb2.SetLineDiscountRequest(
+            request_id="ld", sale_id=s.sale_id, line_id=a, discount_percent="10"
+        ),
+    )
+    original = pay_and_post(pos, s.sale_id)
+    reversal = pos.call(
+        pos.sales.ReverseReceipt,
+        sale_pb2.ReverseReceiptRequest(request_id="st", sale_id=s.sale_id, reason="Fehlbon"),
+    ).reversal
+    assert reversal.total.amount_minor == -original.total.amount_minor == -2427
+    dc.close_shift([])
+    z = dc.z_closing()
+    # the receipt booked Umsatz 26.97 and Rabatt -2.70; its storno takes back both
+    cases = {
+        (c.business_case, c.gv_typ): c.gross.amount_minor
+        for c in z.report.business_cases
+        if c.gross.amount_minor
+    }
+    tables, _ = read_export(dc.export_dsfinvk(z_from=z.z_nr, z_to=z.z_nr))
+    sums: dict[tuple[str, str], int] = defaultdict(int)
+    for row in tables["businesscases.csv"]:
+        sums[(row["GV_TYP"], row["UST_SCHLUESSEL"])] += cents(row["Z_UMS_BRUTTO"])
+    assert {k: v for k, v in sums.items() if v} == {}, cases
