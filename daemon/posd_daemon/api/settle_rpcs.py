@@ -332,7 +332,9 @@ class SettleRpcs:
                 return answered
             start = time.perf_counter()
             reversal = await self.rt.db.write(
-                lambda tx: self.sales.build_reversal(tx, op, request.sale_id, request.reason)
+                lambda tx: self.sales.build_checked_reversal(
+                    tx, op, request.sale_id, request.reason
+                )
             )
             rid = reversal.sale_id
             self.sales.check_may_finish(rid, "post")  # a reversal signed, not saved posts again

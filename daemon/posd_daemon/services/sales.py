@@ -333,7 +333,25 @@ class SaleCommands(SaleOps, InvoicePayments):
     def _open_sale(self, tx: Tx, operator: Operator, sale_id: str) -> Sale:
         operator.require(Permission.SALE)
         self.check_editable(sale_id)
-        return self._take(tx, sale_id)
+        sale = self._take(tx, sale_id)
+        if sale.reverses_sale_id:
+            # a storno is the original negated, nothing else: ReverseReceipt posts it
+            # (again), CancelSale drops it
+            raise precondition(
+                "REVERSAL_NOT_EDITABLE",
+                f"sale {sale_id} is the storno of receipt {sale.reverses_receipt}: it cannot"
+                " be changed; post it with ReverseReceipt or cancel it",
+                sale_id=sale_id,
+            )
+        return sale
+
+    def build_checked_reversal(self, tx: Tx, operator: Operator, sale_id: str, reason: str) -> Sale:
+        """The storno of a posted receipt, built and checked in ONE transaction: when its
+        post would be refused (a voucher redeemed since, …), nothing of it is left behind
+        (before, the refused storno stayed as an open sale that blocked the Z)."""
+        reversal = self.build_reversal(tx, operator, sale_id, reason)
+        self._validate_post(tx.conn, reversal)
+        return reversal
 
     # Open sales stay in memory between the edits of a sale (a cashier scans line after
     # line): loading a sale with its lines costs more than the edit itself. An entry is
@@ -1571,7 +1589,10 @@ class SaleCommands(SaleOps, InvoicePayments):
         return sale, fstore.get(tx.conn, sale_id)
 
     def _validate_post(self, conn: sqlite3.Connection, sale: Sale) -> StockPlan:
-        """Everything that could refuse the post; the stock moves it will make."""
+        """Everything that could refuse the post; the stock moves it will make.
+
+        A storno inherits its original's document: the register's document types and
+        required attributes (perhaps changed since) do not refuse it."""
         ctx = self.context(conn)
         if ctx.register.orders_only:
             raise precondition(
@@ -1601,7 +1622,9 @@ class SaleCommands(SaleOps, InvoicePayments):
         self.check_returns(conn, sale)
         self.check_invoice_payments(conn, sale)
         doc = sale.document
-        if doc not in ctx.register.document_types:
+        if sale.reverses_sale_id:
+            pass  # the original's document, see above
+        elif doc not in ctx.register.document_types:
             raise precondition(
                 "DOCUMENT_TYPE_NOT_ALLOWED",
                 f"the sale needs a {doc.value.lower()} (total {sale.total_local} above the"
@@ -1612,7 +1635,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         missing = missing_attributes(
             ctx.register.required_attributes(doc), sale.customer, sale.pickup_date is not None
         )
-        if missing:
+        if missing and not sale.reverses_sale_id:
             raise precondition(
                 "DOCUMENT_ATTRIBUTE_MISSING",
                 f"a {doc.value.lower()} needs: {', '.join(missing)} (set a customer with"

@@ -15,6 +15,7 @@ import pytest
 from posd.client import PosdClient, PosdError, new_request_id
 from posd.v1 import catalog_pb2, common_pb2, sale_pb2, shop_pb2
 
+from posd_daemon.ops import crashpoints
 from posd_daemon.store.database import _migrations
 from tests.conftest import Running, start_in_thread
 from tests.support.fullsale import (
@@ -890,3 +891,59 @@ def test_recalculating_for_a_customer_keeps_a_shop_discount_line_its_own_percent
         ("2", -100),
     ]
     assert s.total.amount_minor == 4900
+
+
+def test_a_storno_is_checked_before_it_exists_and_is_never_edited(
+    running: Running, pos: PosdClient
+) -> None:
+    seed(pos)
+    # the register's document rules changed after the sale: the storno inherits the
+    # original's document, so a later e-mail requirement does not block it
+    sid = sale_of(pos, ("TV", "1"))
+    pay(pos, sid, CASH, 10000)
+    post(pos, sid)
+    update_register(pos, requirements=[shop_pb2.DocumentRequirement(
+        document_type=shop_pb2.DOCUMENT_TYPE_RECEIPT, attribute="customer_email")])  # fmt: skip
+    storno = call(pos, "ReverseReceipt", sale_id=sid, reason="Fehlbon").reversal
+    assert storno.total.amount_minor == -10000
+    update_register(pos, requirements=[])
+    # a storno its checks refuse (the voucher it would take back was redeemed) leaves
+    # nothing behind: no open sale that a cashier could rewrite or that blocks the Z
+    sold = sell_voucher(pos, "GV-7")
+    use = sale_of(pos, ("COFFEE", "1"))
+    call(pos, "AddVoucherLine", sale_id=use, code="GV-7", amount=money(899))
+    post(pos, use)
+    e = error(call, pos, "ReverseReceipt", sale_id=sold.sale_id, reason="Fehlbon")
+    assert e.reason == "VOUCHER_ALREADY_REDEEMED"
+    sql = "SELECT COUNT(*) FROM sales WHERE reverses_sale_id = ?"
+    assert rows(running, sql, sold.sale_id) == [(0,)]
+
+
+def test_an_open_storno_left_by_a_failed_post_cannot_be_edited(tmp_path: Path) -> None:
+    r = start_in_thread(tmp_path / "state", {"tse": {"backend": "none"}})
+    try:
+        with r.client() as pos:
+            seed(pos)
+            sid = sale_of(pos, ("TV", "1"))
+            pay(pos, sid, CASH, 10000)
+            post(pos, sid)
+            pos.retries = 0
+            crashpoints.arm_from_env("post.in_transaction:1:raise")
+            try:
+                error(call, pos, "ReverseReceipt", sale_id=sid, reason="Fehlbon")
+            finally:
+                crashpoints.arm_from_env("")
+            [(rid,)] = rows(r, "SELECT sale_id FROM sales WHERE reverses_sale_id = ?", sid)
+            e = error(pos.add_line, rid, item_id="COFFEE")
+            assert e.reason == "REVERSAL_NOT_EDITABLE"
+            storno = pos.get_sale(rid)
+            e = error(call, pos, "RemovePayment", sale_id=rid,
+                      payment_id=storno.payments[0].payment_id)  # fmt: skip
+            assert e.reason == "REVERSAL_NOT_EDITABLE"
+            e = error(call, pos, "ParkSale", sale_id=rid)
+            assert e.reason == "REVERSAL_NOT_EDITABLE"
+            # asking again posts exactly the negated receipt
+            again = call(pos, "ReverseReceipt", sale_id=sid, reason="Fehlbon").reversal
+            assert (again.sale_id, again.total.amount_minor) == (rid, -10000)
+    finally:
+        r.stop()
