@@ -299,6 +299,8 @@ async def _start(
     gateway.cancel_recovered = lambda tx, sale, row: sales.cancel_loaded(
         tx, sale, "finished as AVBelegabbruch before a crash", row
     )
+    gateway.transfer_recovered = sales.transfer_recovered
+    await db.read(sales.restore_finished_locks)  # before reconciliation, which adds some
     await gateway.open()
 
     limit = config.api.max_message_bytes

@@ -8,7 +8,9 @@
   and closes the outage on recovery with a recovery receipt listing the affected ones.
 * Crash reconciliation at start-up: a sale whose TSE transaction was finished but whose
   post was not committed is completed (re-finishing is idempotent and returns the stored
-  signature); TSE transactions no sale knows are finished as AVBelegabbruch.
+  signature); a parked sale's transaction found finished is the AVTransfer of a hand-over
+  that did not commit: stored so, the sale stays locked for that hand-over; TSE
+  transactions no sale knows are finished as AVBelegabbruch.
 """
 
 from __future__ import annotations
@@ -128,6 +130,19 @@ def _receipt_process_data(sale: Sale) -> str:
     return pd.kassenbeleg_v1("AVTraining" if sale.training else "Beleg", slots, payments)
 
 
+def transfer_process_data(sale: Sale) -> str:
+    """``Kassenbeleg-V1`` processData of a parked sale handed to another register:
+    ``AVTransfer`` with the sale's amounts and no payments (DSFinV-K BON_TYP AVTransfer,
+    fiscal-de.md processData); the same for the same parked sale, so a finish asked again
+    after a crash gets the TSE's stored result."""
+    slots = [0] * 5
+    with sale.frozen_totals():  # in the local currency, as a receipt's slots
+        vat = sale.vat_totals()
+        for vt, gross in zip(vat, local_vat_gross(sale, vat), strict=True):
+            slots[VAT_SLOT[vt.category]] += gross
+    return pd.kassenbeleg_v1("AVTransfer", slots, [])
+
+
 def local_vat_gross(sale: Sale, vat: list[VatTotal]) -> list[int]:
     """The gross of each of the sale's VAT totals in the local currency, adding up to its
     ``total_local`` (the same amounts as the sale's own currency for a local sale)."""
@@ -239,6 +254,10 @@ class FiscalGateway:
             sale = await self._db.read(_sale_reader(row.sale_id))
             if sale is None or row.transaction_number in open_tx:
                 continue  # still open at the TSE: the sale goes on normally
+            if sale.state is SaleState.PARKED:
+                # a parked sale's transaction ends only as a hand-over's AVTransfer
+                await self._transfer_found_finished(sale, row)
+                continue
             if sale.state is not SaleState.OPEN:
                 continue
             # Finished at the TSE but not committed here: crash between the two.
@@ -378,9 +397,40 @@ class FiscalGateway:
         await self._db.write(lambda tx: self._cancel_recovered(tx, sale, cancelled))
         log.warning("cancel_completed_after_crash", sale_id=sale.sale_id, transaction_number=number)
 
+    async def _transfer_found_finished(self, sale: Sale, row: fstore.SaleTse) -> None:
+        """A parked sale whose transaction the TSE finished: the TSE finished it as the
+        AVTransfer of a hand-over to another register whose saving did not commit (a
+        crash, an I/O error, then a restart). The finish is asked again with the same
+        data, which returns the TSE's stored result; the row is stored as TRANSFERRED
+        and signed while the sale stays parked, locked so that only the hand-over
+        completes it (SaleCommands.transfer_recovered; after a restart the lock is read
+        back from that row, SaleCommands.restore_finished_locks). A transaction the TSE
+        finished with other data is left as it is, and logged."""
+        assert row.transaction_number is not None
+        number = row.transaction_number
+        finish = self._finisher(number, pd.encode(transfer_process_data(sale)))
+        try:
+            result = await self._call("finish", finish)
+        except TseUnavailable as exc:
+            if exc.code != "UNKNOWN_TRANSACTION":
+                raise
+            log.error(
+                "tse_parked_sale_finished_otherwise",
+                sale_id=sale.sale_id,
+                transaction_number=number,
+                error=exc.message,
+            )
+            return
+        done = replace(self._signed_row(row, result), state=fstore.TRANSFERRED)
+        await self._db.write(lambda tx: self._transfer_recovered(tx, sale, done))
+        log.warning(
+            "transfer_finished_before_crash", sale_id=sale.sale_id, transaction_number=number
+        )
+
     # hooks set by the sale commands (post/cancel inside one transaction)
     post_recovered: Callable[[Tx, Sale, fstore.SaleTse], None] | None = None
     cancel_recovered: Callable[[Tx, Sale, fstore.SaleTse], None] | None = None
+    transfer_recovered: Callable[[Tx, Sale, fstore.SaleTse], None] | None = None
 
     def _post_recovered(self, tx: Tx, sale: Sale, row: fstore.SaleTse) -> None:
         assert self.post_recovered is not None
@@ -389,6 +439,10 @@ class FiscalGateway:
     def _cancel_recovered(self, tx: Tx, sale: Sale, row: fstore.SaleTse) -> None:
         assert self.cancel_recovered is not None
         self.cancel_recovered(tx, sale, row)
+
+    def _transfer_recovered(self, tx: Tx, sale: Sale, row: fstore.SaleTse) -> None:
+        assert self.transfer_recovered is not None
+        self.transfer_recovered(tx, sale, row)
 
     def _signed_row(self, row: fstore.SaleTse, result: TseLogResult) -> fstore.SaleTse:
         info = self.info
@@ -657,12 +711,19 @@ class FiscalGateway:
             started = await self._db.read(lambda c: fstore.get(c, sale.sale_id))
         if started is None or started.transaction_number is None:
             return None
-        slots = [0] * 5
-        with sale.frozen_totals():  # in the local currency, as a receipt's slots
-            vat = sale.vat_totals()
-            for vt, gross in zip(vat, local_vat_gross(sale, vat), strict=True):
-                slots[VAT_SLOT[vt.category]] += gross
-        data = pd.kassenbeleg_v1("AVTransfer", slots, [])
+        data = transfer_process_data(sale)
+        if started.state == fstore.TRANSFERRED and started.signature:
+            # finished before a crash and stored by reconciliation: the TSE's result is
+            # that row (also during an outage); only its data must be this hand-over's
+            if started.process_data != data:
+                raise DomainError(
+                    ErrorKind.FAILED_PRECONDITION,
+                    "SALE_SIGNED_NOT_POSTED",
+                    f"sale {sale.sale_id}: the TSE finished its transaction as"
+                    f" {started.process_data!r}, not as this hand-over ({data!r})",
+                    metadata={"sale_id": sale.sale_id},
+                )
+            return started
         if self.outage is not None:
             return replace(started, state=fstore.TRANSFERRED, outage_number=self.outage,
                            process_data=data)  # fmt: skip

@@ -1183,6 +1183,25 @@ class SaleCommands(SaleOps, InvoicePayments):
         ):
             self.signed_unposted[sale_id] = fiscal.process_data
 
+    def transfer_recovered(self, tx: Tx, sale: Sale, fiscal: fstore.SaleTse) -> None:
+        """Reconciliation found the parked sale's transaction finished as AVTransfer (a
+        hand-over the TSE finished whose saving did not commit): the sale stays parked,
+        its row is stored as the TSE finished it, and it is locked so that only the
+        hand-over completes it (it takes this row, the TSE is not asked again). The
+        stored row keeps the lock over restarts (:meth:`restore_finished_locks`)."""
+        if sale_store.state_of(tx.conn, sale.sale_id) is not SaleState.PARKED:
+            return  # handed over (or changed) meanwhile: that commit ended the lock
+        self.lock_finished(sale.sale_id, fiscal)  # first: should the write fail
+        fstore.save(tx.conn, fiscal)
+
+    def restore_finished_locks(self, conn: sqlite3.Connection) -> None:
+        """At start-up, before any call: the locks of :attr:`signed_unposted` that the
+        database records (a parked sale the TSE finished as a hand-over, see
+        :meth:`transfer_recovered`); the others end with the restart (reconciliation
+        completes those sales)."""
+        for row in fstore.transferred_still_parked(conn):
+            self.lock_finished(row.sale_id, row)
+
     def _signed_lock(self, sale_id: str) -> DomainError:
         kind = self._lock_kind(sale_id)
         if kind == "cancel":

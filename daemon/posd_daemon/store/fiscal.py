@@ -87,6 +87,18 @@ def unfinished_ended(conn: sqlite3.Connection) -> list[SaleTse]:
     return [_row(r) for r in rows]
 
 
+def transferred_still_parked(conn: sqlite3.Connection) -> list[SaleTse]:
+    """Parked sales whose transaction the TSE finished as a hand-over's AVTransfer
+    (signed, stored by start-up reconciliation) while the hand-over itself was not
+    saved: only the hand-over may complete them."""
+    rows = conn.execute(
+        f"SELECT {_COLS} FROM sale_tse WHERE state = ? AND signature != ''"
+        " AND sale_id IN (SELECT sale_id FROM sales WHERE state = 'PARKED')",
+        (TRANSFERRED,),
+    ).fetchall()
+    return [_row(r) for r in rows]
+
+
 def in_closed_period(conn: sqlite3.Connection, sale_id: str) -> bool:
     """The sale belongs to a Z closing (its rows are frozen)."""
     row = conn.execute(

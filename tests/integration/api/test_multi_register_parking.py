@@ -200,3 +200,105 @@ def test_a_hand_over_the_tse_finished_but_could_not_save_is_taken_over_again(
         finishes, started = tse_finishes(k1.export_tse())
     assert len(started) == 1
     assert [f.process_data for f in finishes.values()] == ["AVTransfer^39.90_0.00_0.00_0.00_0.00^"]
+
+
+def _restart(store: dict[str, Running], tmp_path: Path, reg: str) -> Running:
+    """Stops ``reg`` and starts it again on its state directory (as the fixture did)."""
+    store[reg].stop()
+    peers = {o: f"unix:{tmp_path / o / 'posd.sock'}" for o in REGISTERS if o != reg}
+    store[reg] = start_in_thread(
+        tmp_path / reg, {"register": {"id": reg}, "store": {"peers": peers, "secret": SECRET}}
+    )
+    return store[reg]
+
+
+def _tse_finishes_asked(running: Running) -> float:
+    value = running.daemon.metrics.registry.get_sample_value(
+        "posd_tse_operation_duration_seconds_count", {"operation": "finish"}
+    )
+    return value or 0.0
+
+
+def test_a_hand_over_the_tse_finished_before_a_restart_is_only_taken_over(
+    store: dict[str, Running], tmp_path: Path
+) -> None:
+    """K1's TSE finished the parked sale as AVTransfer, then the hand-over did not commit
+    and K1 restarted (the lock in memory is gone). Start-up reconciliation finds the
+    transaction finished and stores it so: K1 refuses to resume or post the sale itself,
+    also after a further restart, and K3 takes it over (K1's TSE is not asked again) and
+    posts it. K1 opened no outage and its transaction belongs to that one hand-over."""
+    with store["K1"].client() as k1:
+        # a payment register, so that only the lock can refuse K1's own post
+        reg = shop_pb2.Register(
+            register_id="K1", shop_id="SHOP-1", register_number=1, orders_only=False
+        )
+        req = shop_pb2.UpsertRegisterRequest(request_id=new_request_id(), register=reg)
+        k1.call(k1.shops.UpsertRegister, req)
+        sid = k1.create_sale().sale_id
+        k1.add_line(sid, item_id="LAMP")
+        code = call(k1, "ParkSale", sale_id=sid).sale.parking_code
+    crashpoints.arm_from_env("transfer.in_transaction:1:raise")
+    try:
+        with store["K3"].client() as k3:
+            k3.retries = 0
+            with pytest.raises(PosdError) as failed:
+                call(k3, "ResumeSale", code=code)
+    finally:
+        crashpoints.arm_from_env("")
+    assert failed.value.reason == "TRANSFER_UNAVAILABLE"
+    for _ in range(2):  # the first start reconciles, the next reads the lock back
+        restarted = _restart(store, tmp_path, "K1")
+        with restarted.client() as k1:
+            assert k1.get_sale(sid).state == sale_pb2.SALE_STATE_PARKED
+            for rpc, fields in (("ResumeSale", {"code": code}), ("ResumeSale", {"sale_id": sid}),
+                                ("PostSale", {"sale_id": sid})):  # fmt: skip
+                with pytest.raises(PosdError) as refused:
+                    call(k1, rpc, **fields)
+                assert (refused.value.code, refused.value.reason) == (
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    "SALE_SIGNED_NOT_POSTED",
+                ), rpc
+                assert "handed to another register" in refused.value.message
+            assert k1.get_sale(sid).state == sale_pb2.SALE_STATE_PARKED
+    with sqlite3.connect(store["K1"].config.database_path) as conn:
+        row = conn.execute(
+            "SELECT state, transaction_number, process_data, signature FROM sale_tse"
+            " WHERE sale_id = ?",
+            (sid,),
+        ).fetchone()
+    assert row[:1] + row[2:3] == ("TRANSFERRED", "AVTransfer^39.90_0.00_0.00_0.00_0.00^")
+    assert row[3], "stored as the TSE signed it"
+    number = row[1]
+    asked = _tse_finishes_asked(store["K1"])
+    with store["K3"].client() as k3:
+        taken = call(k3, "ResumeSale", code=code).sale
+        assert (taken.state, taken.register_id, taken.origin_register_id) == (
+            sale_pb2.SALE_STATE_OPEN, "K3", "K1"
+        )  # fmt: skip
+        call(k3, "AddPayment", sale_id=sid, method=common_pb2.PAYMENT_METHOD_CARD)
+        posted = call(k3, "PostSale", sale_id=sid).sale
+        assert (posted.state, posted.tse.client_id) == (sale_pb2.SALE_STATE_POSTED, "K3")
+        assert posted.tse.process_data == "Beleg^39.90_0.00_0.00_0.00_0.00^39.90:Unbar"
+        assert not posted.tse.outage_number
+    assert _tse_finishes_asked(store["K1"]) == asked  # the hand-over took the stored row
+    with store["K1"].client() as k1:
+        left = k1.get_sale(sid)
+        assert (left.state, left.held_by, left.receipt_number) == (
+            sale_pb2.SALE_STATE_TRANSFERRED, "K3", 0
+        )  # fmt: skip
+        assert list(k1.list_outages()) == []
+        finishes, started = tse_finishes(k1.export_tse())
+    assert started == {number}
+    assert {n: f.process_data for n, f in finishes.items()} == {
+        number: "AVTransfer^39.90_0.00_0.00_0.00_0.00^"
+    }
+    with sqlite3.connect(store["K1"].config.database_path) as conn:
+        records = conn.execute(
+            "SELECT kind, json_extract(payload, '$.tse') FROM journal"
+            " WHERE json_extract(payload, '$.sale_id') = ?"
+            " AND kind IN ('SALE_TRANSFERRED', 'SALE_POSTED', 'SALE_CANCELLED')",
+            (sid,),
+        ).fetchall()
+        outages = conn.execute("SELECT COUNT(*) FROM tse_outages").fetchone()[0]
+    assert records == [("SALE_TRANSFERRED", "AVTransfer^39.90_0.00_0.00_0.00_0.00^")]
+    assert outages == 0
