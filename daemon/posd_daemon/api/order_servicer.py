@@ -29,6 +29,7 @@ STATE_TO_PB = {
     OrderState.OPEN: order_pb2.ORDER_STATE_OPEN,
     OrderState.LOADED: order_pb2.ORDER_STATE_LOADED,
     OrderState.COMPLETED: order_pb2.ORDER_STATE_COMPLETED,
+    OrderState.TRANSFERRED: order_pb2.ORDER_STATE_TRANSFERRED,
 }
 
 
@@ -59,6 +60,7 @@ def order_to_pb(order: Order) -> order_pb2.Order:
         currency_code=order.currency,
         state=STATE_TO_PB[order.state],
         sale_id=order.sale_id,
+        transferred_to_register_id=order.transferred_to,
     )
     for ln in order.lines:
         line = msg.lines.add(

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Any
+from typing import Any, cast
 
 import grpc
+from google.protobuf.message import DecodeError
+from google.rpc import error_details_pb2, status_pb2
 from posd.v1 import register_link_pb2, register_link_pb2_grpc
 
 from posd_daemon.api.runtime import Context, Runtime
@@ -25,6 +27,10 @@ from posd_daemon.store import shops as shop_store
 
 SECRET_KEY = "x-posd-store-secret"  # noqa: S105 - a metadata key, not a secret
 TIMEOUT_S = 5.0
+#: Registers asked for one slip at most: the one that printed it, then each one it says
+#: it handed the sale over to (a sale re-parked at a third register, and so on).
+MAX_HOPS = 8
+_STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 
 def _secret_of(context: Context) -> str:
@@ -83,7 +89,16 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
 
 
 class StoreLink:
-    """Client side: fetches a parked sale from the register that parked it."""
+    """Client side: fetches a parked sale from the register that parked it, or from the
+    register that holds it now.
+
+    A slip's code names the register that printed it, and the code stays with the sale
+    when another register takes it over and parks it again (the customer keeps the
+    paper slip). So the register the code names may answer that it handed the sale over
+    (FAILED_PRECONDITION ``SALE_TRANSFERRED``, ErrorInfo ``held_by``): the slip is then
+    followed to that register, at most :data:`MAX_HOPS` registers in all, each asked
+    once and only among ``store.peers`` with the store secret. Only the asking register
+    needs to know this: an older register answers a hand-over it made the same way."""
 
     def __init__(self, rt: Runtime, register_id: str, peers: dict[str, str], secret: str) -> None:
         self.rt = rt
@@ -111,29 +126,54 @@ class StoreLink:
         owner = self.owner_of(code, prefix)
         if owner is None or owner == self.register_id:
             return None
-        target = self.peers.get(owner) if owner else None
-        if not target:
-            raise not_found(
-                "PARKED_SALE_NOT_FOUND",
-                f"parking code {code} belongs to register {owner or '?'}, which this register"
-                " cannot reach (store.peers)",
-                code=code,
-            )
+        asked: list[str] = []
+        holder = owner
+        while True:
+            target = self.peers.get(holder) if holder else None
+            if not target:
+                where = (
+                    f"the sale of parking code {code} was handed over to register {holder}"
+                    f" by register {asked[-1]}"
+                    if asked
+                    else f"parking code {code} belongs to register {holder or '?'}"
+                )
+                raise not_found(
+                    "PARKED_SALE_NOT_FOUND",
+                    f"{where}, which this register cannot reach (store.peers)",
+                    code=code,
+                    register_id=holder,
+                )
+            asked.append(holder)
+            answer = await self._ask(holder, target, code, asked)
+            if isinstance(answer, str):
+                holder = answer
+                continue
+            data: dict[str, Any] = json.loads(answer.sale_json)
+            return data, answer.from_register_id
+
+    async def _ask(
+        self, holder: str, target: str, code: str, asked: list[str]
+    ) -> register_link_pb2.TransferParkedSaleResponse | str:
+        """Asks ``holder`` to hand the sale over: its answer, or the register it says it
+        handed the sale over to (to be asked next)."""
         # unix sockets of registers on one host; TCP peers only with TLS (system CAs)
         channel = (
             grpc.aio.insecure_channel(target)
             if target.startswith("unix:")
             else grpc.aio.secure_channel(target, grpc.ssl_channel_credentials())
         )
+        via = f" (the slip's sale went there via {', '.join(asked[:-1])})" if asked[1:] else ""
         async with channel:
             stub = register_link_pb2_grpc.RegisterLinkServiceStub(channel)
             try:
-                answer = await stub.TransferParkedSale(
-                    register_link_pb2.TransferParkedSaleRequest(
-                        code=code, to_register_id=self.register_id
-                    ),
-                    metadata=((SECRET_KEY, self.secret),),
-                    timeout=TIMEOUT_S,
+                answer: register_link_pb2.TransferParkedSaleResponse = (
+                    await stub.TransferParkedSale(
+                        register_link_pb2.TransferParkedSaleRequest(
+                            code=code, to_register_id=self.register_id
+                        ),
+                        metadata=((SECRET_KEY, self.secret),),
+                        timeout=TIMEOUT_S,
+                    )
                 )
             except grpc.aio.AioRpcError as exc:
                 if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
@@ -142,15 +182,47 @@ class StoreLink:
                     raise DomainError(
                         ErrorKind.UNAVAILABLE,
                         "TRANSFER_UNAVAILABLE",
-                        f"register {owner} could not hand the sale over now: {exc.details()};"
-                        " try again",
-                        metadata={"register_id": owner, "peer_status": exc.code().name},
+                        f"register {holder} could not hand the sale over now{via}:"
+                        f" {exc.details()}; try again",
+                        metadata={"register_id": holder, "peer_status": exc.code().name},
                     ) from None
+                reason, info = _error_info(exc)
+                moved_to = info.get("held_by", "")
+                if (
+                    exc.code() is grpc.StatusCode.FAILED_PRECONDITION
+                    and reason == "SALE_TRANSFERRED"
+                    and moved_to
+                    and moved_to != self.register_id
+                    and moved_to not in asked
+                    and len(asked) < MAX_HOPS
+                ):
+                    return moved_to  # handed over earlier: the slip goes on to that one
                 raise precondition(
                     "TRANSFER_REFUSED",
-                    f"register {owner} did not hand the sale over: {exc.details()}",
-                    register_id=owner,
+                    f"register {holder} did not hand the sale over{via}: {exc.details()}",
+                    register_id=holder,
                     peer_status=exc.code().name,
+                    peer_reason=reason,
                 ) from None
-        data: dict[str, Any] = json.loads(answer.sale_json)
-        return data, answer.from_register_id
+        return answer
+
+
+def _error_info(exc: grpc.aio.AioRpcError) -> tuple[str, dict[str, str]]:
+    """The peer's ErrorInfo (reason, metadata) from its google.rpc.Status; ("", {})
+    when it sent none (or something unreadable: then it is only a refusal)."""
+    # grpc-stubs give AioRpcError grpc.Status's metadata type (a tuple of _Metadatum);
+    # at run time it is a grpc.aio.Metadata, as its constructor's stub says
+    trailing = cast("grpc.aio.Metadata", exc.trailing_metadata())
+    for value in trailing.get_all(_STATUS_DETAILS_KEY):
+        if not isinstance(value, bytes):
+            continue
+        try:
+            status = status_pb2.Status.FromString(value)
+            for detail in status.details:
+                if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                    info = error_details_pb2.ErrorInfo()
+                    detail.Unpack(info)
+                    return info.reason, dict(info.metadata)
+        except DecodeError:
+            break
+    return "", {}

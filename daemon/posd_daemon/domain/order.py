@@ -2,8 +2,10 @@
 register. Pure model and validation; services/orders.py loads one into a sale.
 
 An order is OPEN until it is loaded into a sale (LOADED, with the sale's id). Posting
-that sale completes it (COMPLETED); cancelling it makes it OPEN again. Only an OPEN
-order may be replaced by the back office.
+that sale completes it (COMPLETED); cancelling it makes it OPEN again. A sale parked and
+taken over by another register takes the order with it: here the order is then
+TRANSFERRED (to that register), for good, since that register posts or cancels the
+sale. Only an OPEN order may be replaced by the back office.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ class OrderState(enum.Enum):
     OPEN = "OPEN"
     LOADED = "LOADED"
     COMPLETED = "COMPLETED"
+    #: its sale was handed over to another register (``Order.transferred_to``); not a
+    #: stored state: a LOADED order whose sale is TRANSFERRED (store/orders.py)
+    TRANSFERRED = "TRANSFERRED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,8 @@ class Order:
     sale_id: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    #: TRANSFERRED: the register its sale was handed over to
+    transferred_to: str = ""
 
     def check_replaceable(self) -> None:
         """The back office may replace an order only while no sale holds it."""
@@ -57,6 +64,7 @@ class Order:
                 "ORDER_IN_USE",
                 f"order {self.order_number} is {self.state.value}"
                 + (f" (sale {self.sale_id})" if self.sale_id else "")
+                + (f" to register {self.transferred_to}" if self.transferred_to else "")
                 + ": it can no longer be replaced",
                 order_number=self.order_number,
                 state=self.state.value,
@@ -70,6 +78,15 @@ class Order:
                 f"order {self.order_number} was completed with sale {self.sale_id}",
                 order_number=self.order_number,
                 sale_id=self.sale_id,
+            )
+        if self.state is OrderState.TRANSFERRED:
+            raise precondition(
+                "ORDER_TRANSFERRED",
+                f"order {self.order_number} went with sale {self.sale_id} to register"
+                f" {self.transferred_to}, which completes it",
+                order_number=self.order_number,
+                sale_id=self.sale_id,
+                register_id=self.transferred_to,
             )
 
 

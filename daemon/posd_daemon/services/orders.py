@@ -5,7 +5,9 @@ lines), in the one transaction of the LoadOrder call, so a refusal anywhere leav
 nothing behind. A line with an order price gets it like a price override, journaled
 with the order as the reason (the back office agreed the price; no PRICE_OVERRIDE
 permission of the cashier is asked). Posting, cancelling or deleting the sale moves
-the order on in that same transaction (triggers of schema 12, store/migrations).
+the order on in that same transaction (triggers of schema 12, store/migrations); a sale
+handed over to another register makes it read TRANSFERRED here (store/orders.py), and
+the taking register links its own OPEN copy of the order, if any (``import_transferred``).
 """
 
 from __future__ import annotations

@@ -48,6 +48,7 @@ from posd_daemon.services.executor import Tx
 from posd_daemon.services.shops import ShopContext
 from posd_daemon.store import catalog as catalog_store
 from posd_daemon.store import fiscal as fstore
+from posd_daemon.store import orders as order_store
 from posd_daemon.store import outbox
 from posd_daemon.store import sales as sale_store
 from posd_daemon.store.timeutil import from_db, to_db
@@ -1181,6 +1182,9 @@ class SaleOps(ABC):
                     "total": sale.total,
                     "currency": sale.currency,
                     "tse": fiscal.process_data if fiscal is not None else "",
+                    # a loaded order goes with its sale: here it reads TRANSFERRED from
+                    # now on (store/orders.py), the taking register completes it
+                    **({"order_number": sale.order_number} if sale.order_number else {}),
                 },
             )
             tx.after_commit(functools.partial(self._unlock_signed, sale.sale_id))
@@ -1190,7 +1194,11 @@ class SaleOps(ABC):
     def import_transferred(
         self, tx: Tx, operator: Operator, data: dict[str, Any], from_register: str
     ) -> Sale:
-        """Takes over a sale another register handed over; it continues here as open."""
+        """Takes over a sale another register handed over; it continues here as open.
+        The sale keeps its order number (the order's rows stay at the register that
+        loaded it); when this register has that order itself and it is OPEN, it is
+        LOADED into the sale, so posting completes it here too (and it is not loaded a
+        second time here)."""
         operator.require(Permission.SALE)
         sale = snapshot.sale_from_dict(data)
         existing = sale_store.get(tx.conn, sale.sale_id)
@@ -1204,8 +1212,13 @@ class SaleOps(ABC):
         sale.location_id = ctx.register.location_id
         sale.state = SaleState.OPEN
         sale.held_by = self.register_id
-        sale.updated_at = self._clock()
+        now = self._clock()
+        sale.updated_at = now
         sale_store.insert(tx.conn, sale)
+        order: dict[str, Any] = {}
+        if sale.order_number:
+            linked = order_store.load_if_open(tx.conn, sale.order_number, sale.sale_id, now)
+            order = {"order_number": sale.order_number, "order_linked": linked}
         self.journal_sale(
             tx,
             "SALE_RESUMED",
@@ -1215,6 +1228,7 @@ class SaleOps(ABC):
                 "register_id": self.register_id,
                 "from_register": from_register,
                 "operator_id": operator.operator_id,
+                **order,
             },
         )
         return self.get(tx.conn, sale.sale_id)

@@ -1,5 +1,10 @@
 """Persistence of back-office orders (schema 12). Their lines are one JSON column: an
-order is read and written whole, never queried by line."""
+order is read and written whole, never queried by line.
+
+TRANSFERRED is read, not stored: an order LOADED into a sale this register handed over
+to another one (the sale row is TRANSFERRED, written in the hand-over's transaction) is
+TRANSFERRED to the sale's ``held_by``. The row itself stays LOADED, so the back office
+still cannot replace it and the triggers of schema 12 leave it alone."""
 
 from __future__ import annotations
 
@@ -12,9 +17,14 @@ from typing import Any
 from posd_daemon.domain.order import Order, OrderLine, OrderState
 from posd_daemon.store.timeutil import from_db, to_db
 
+_HANDED_OVER = "o.state = 'LOADED' AND s.state = 'TRANSFERRED'"
 _COLS = (
-    "order_number, customer_number, currency, lines_json, state, sale_id, created_at, updated_at"
+    "o.order_number, o.customer_number, o.currency, o.lines_json,"
+    f" CASE WHEN {_HANDED_OVER} THEN 'TRANSFERRED' ELSE o.state END, o.sale_id,"
+    f" o.created_at, CASE WHEN {_HANDED_OVER} THEN s.updated_at ELSE o.updated_at END,"
+    f" CASE WHEN {_HANDED_OVER} THEN s.held_by ELSE '' END"
 )
+_FROM = "orders o LEFT JOIN sales s ON s.sale_id = o.sale_id"
 
 
 def _lines_json(lines: list[OrderLine]) -> str:
@@ -54,12 +64,13 @@ def _order(row: tuple[Any, ...]) -> Order:
         sale_id=row[5] or "",
         created_at=from_db(row[6]),
         updated_at=from_db(row[7]),
+        transferred_to=row[8] or "",
     )
 
 
 def get(conn: sqlite3.Connection, order_number: str) -> Order | None:
     row = conn.execute(
-        f"SELECT {_COLS} FROM orders WHERE order_number = ?", (order_number,)
+        f"SELECT {_COLS} FROM {_FROM} WHERE o.order_number = ?", (order_number,)
     ).fetchone()
     return None if row is None else _order(row)
 
@@ -87,13 +98,18 @@ def put(conn: sqlite3.Connection, order: Order, when: datetime) -> None:
 
 
 def mark_loaded(conn: sqlite3.Connection, order_number: str, sale_id: str, when: datetime) -> None:
+    if not load_if_open(conn, order_number, sale_id, when):
+        raise LookupError(f"order {order_number} is not OPEN")
+
+
+def load_if_open(conn: sqlite3.Connection, order_number: str, sale_id: str, when: datetime) -> bool:
+    """The order LOADED into ``sale_id`` if it is here and OPEN (True), else nothing."""
     cur = conn.execute(
         "UPDATE orders SET state = 'LOADED', sale_id = ?, updated_at = ?"
         " WHERE order_number = ? AND state = 'OPEN'",
         (sale_id, to_db(when), order_number),
     )
-    if cur.rowcount != 1:
-        raise LookupError(f"order {order_number} is not OPEN")
+    return cur.rowcount == 1
 
 
 def list_page(
@@ -105,14 +121,18 @@ def list_page(
     limit: int,
 ) -> list[Order]:
     """Orders by number after ``after`` (keyset pagination)."""
-    sql = f"SELECT {_COLS} FROM orders WHERE order_number > ?"
+    sql = f"SELECT {_COLS} FROM {_FROM} WHERE o.order_number > ?"
     args: list[Any] = [after]
-    if state is not None:
-        sql += " AND state = ?"
+    if state is OrderState.TRANSFERRED:
+        sql += f" AND {_HANDED_OVER}"
+    elif state is OrderState.LOADED:
+        sql += " AND o.state = 'LOADED' AND s.state IS NOT 'TRANSFERRED'"
+    elif state is not None:
+        sql += " AND o.state = ?"
         args.append(state.value)
     if customer_number:
-        sql += " AND customer_number = ?"
+        sql += " AND o.customer_number = ?"
         args.append(customer_number)
-    sql += " ORDER BY order_number LIMIT ?"
+    sql += " ORDER BY o.order_number LIMIT ?"
     args.append(limit)
     return [_order(r) for r in conn.execute(sql, args)]

@@ -302,3 +302,77 @@ def test_a_hand_over_the_tse_finished_before_a_restart_is_only_taken_over(
         outages = conn.execute("SELECT COUNT(*) FROM tse_outages").fetchone()[0]
     assert records == [("SALE_TRANSFERRED", "AVTransfer^39.90_0.00_0.00_0.00_0.00^")]
     assert outages == 0
+
+
+def test_a_slip_follows_its_sale_when_it_is_parked_again_at_another_register(
+    store: dict[str, Running],
+) -> None:
+    """The customer keeps K1's printed slip while the sale moves on: taken over by K3 and
+    parked there (more to fetch), taken over by K2 and parked again, then paid at K4.
+    The slip's code names K1; K1 and K3 answer that they handed it over, and K4 follows
+    that to the register holding it parked (K1 -> K3 -> K2)."""
+    with store["K1"].client() as k1:
+        sid = k1.create_sale().sale_id
+        k1.add_line(sid, item_id="SOFA")
+        code = call(k1, "ParkSale", sale_id=sid).sale.parking_code
+    with store["K3"].client() as k3:
+        call(k3, "ResumeSale", code=code)
+        k3.add_line(sid, item_id="LAMP")
+        again = call(k3, "ParkSale", sale_id=sid).sale
+        assert (again.state, again.parking_code) == (sale_pb2.SALE_STATE_PARKED, code)
+    with store["K2"].client() as k2:
+        taken = call(k2, "ResumeSale", code=code).sale
+        assert (taken.state, taken.register_id, taken.origin_register_id) == (
+            sale_pb2.SALE_STATE_OPEN, "K2", "K3"
+        )  # fmt: skip
+        k2.add_line(sid, item_id="LAMP")
+        call(k2, "ParkSale", sale_id=sid)
+    with store["K4"].client() as k4:
+        taken = call(k4, "ResumeSale", code=code.lower()).sale  # as a wedge scanner sends
+        assert (taken.register_id, taken.origin_register_id) == ("K4", "K2")
+        assert [ln.item_id for ln in taken.lines] == ["SOFA", "LAMP", "LAMP"]
+        call(k4, "AddPayment", sale_id=sid, method=common_pb2.PAYMENT_METHOD_CARD)
+        posted = call(k4, "PostSale", sale_id=sid).sale
+        assert (posted.state, posted.receipt_number) == (sale_pb2.SALE_STATE_POSTED, 1)
+        assert posted.tse.process_data == "Beleg^178.80_0.00_0.00_0.00_0.00^178.80:Unbar"
+    # each register on the way ended its own TSE transaction as AVTransfer
+    for reg, holder, amount in (("K1", "K3", "99.00"), ("K3", "K2", "138.90")):
+        with store[reg].client() as pos:
+            left = pos.get_sale(sid)
+            assert (left.state, left.held_by) == (sale_pb2.SALE_STATE_TRANSFERRED, holder)
+        with sqlite3.connect(store[reg].config.database_path) as conn:
+            row = conn.execute(
+                "SELECT state, process_data FROM sale_tse WHERE sale_id = ?", (sid,)
+            ).fetchone()
+        assert row == ("TRANSFERRED", f"AVTransfer^{amount}_0.00_0.00_0.00_0.00^")
+    # a register that handed the sale over cannot take it back: it says where it went
+    with store["K3"].client() as k3, pytest.raises(PosdError) as err:
+        call(k3, "ResumeSale", code=code)
+    assert (err.value.reason, err.value.metadata["held_by"]) == ("SALE_TRANSFERRED", "K2")
+
+
+def test_a_slip_whose_sale_is_open_elsewhere_is_refused_naming_that_register(
+    store: dict[str, Running],
+) -> None:
+    """K1 handed the sale over to K3, where it is open (not parked): K4 is told that K3
+    holds it, not only that K1 handed it over; nothing changes anywhere."""
+    with store["K1"].client() as k1:
+        sid = k1.create_sale().sale_id
+        k1.add_line(sid, item_id="LAMP")
+        code = call(k1, "ParkSale", sale_id=sid).sale.parking_code
+    with store["K3"].client() as k3:
+        call(k3, "ResumeSale", code=code)
+    with store["K4"].client() as k4:
+        with pytest.raises(PosdError) as err:
+            call(k4, "ResumeSale", code=code)
+        assert (err.value.code, err.value.reason) == (
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "TRANSFER_REFUSED",
+        )
+        assert err.value.metadata["register_id"] == "K3"
+        assert err.value.metadata["peer_reason"] == "SALE_HELD"
+        assert "being edited on register K3" in err.value.message
+        with pytest.raises(PosdError):
+            k4.get_sale(sid)
+    with store["K3"].client() as k3:
+        assert k3.get_sale(sid).state == sale_pb2.SALE_STATE_OPEN

@@ -15,9 +15,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from posd.client import PosdClient, PosdError, new_request_id
-from posd.v1 import common_pb2, order_pb2, sale_pb2
+from posd.v1 import common_pb2, order_pb2, sale_pb2, shop_pb2
 
-from tests.conftest import Running
+from tests.conftest import Running, start_in_thread
 from tests.integration.api.test_master_data import run_posctl
 from tests.support.fullsale import (
     customer,
@@ -325,3 +325,87 @@ def test_the_sale_of_an_order_keeps_the_orders_customer(
     assert after.customer.customer_number == "K1"
     assert [ln.unit_price.amount_minor for ln in after.lines] == [100]
     assert counts(running) == before
+
+
+def test_an_order_whose_sale_is_paid_at_another_register_is_transferred_there(
+    tmp_path: Path,
+) -> None:
+    """Order W-700 is loaded at K1, parked and paid at K3. K1 marks it TRANSFERRED to K3
+    in the hand-over (not LOADED for good): it lists so, cannot be loaded or replaced
+    there. K3, which the back office sent the order too, links its own OPEN copy to the
+    sale taken over, and posting completes it there. Order W-701, which only K1 knows,
+    is TRANSFERRED likewise; K3's posted sale keeps its number."""
+    secret = "store-secret-order"
+    regs = {"K1": 1, "K3": 3}
+    started: dict[str, Running] = {}
+    try:
+        for reg in regs:
+            peers = {o: f"unix:{tmp_path / o / 'posd.sock'}" for o in regs if o != reg}
+            started[reg] = start_in_thread(
+                tmp_path / reg,
+                {"register": {"id": reg}, "store": {"peers": peers, "secret": secret}},
+            )
+        for running in started.values():
+            with running.client() as pos:
+                for reg, number in regs.items():
+                    r = shop_pb2.Register(register_id=reg, shop_id="SHOP-1", register_number=number)
+                    req = shop_pb2.UpsertRegisterRequest(request_id=new_request_id(), register=r)
+                    pos.call(pos.shops.UpsertRegister, req)
+                import_items(pos, item("B1", "Brot", 349, vat=common_pb2.VAT_CATEGORY_REDUCED))
+        with started["K3"].client() as k3:
+            k3.upsert_orders(order("W-700", line("B1", "2"), customer_number=""))
+        codes: dict[str, str] = {}
+        sales: dict[str, str] = {}
+        with started["K1"].client() as k1:
+            k1.upsert_orders(
+                order("W-700", line("B1", "2"), customer_number=""),
+                order("W-701", line("B1", "1", price=300), customer_number=""),
+            )
+            for number in ("W-700", "W-701"):
+                sid = k1.load_order(number).sale_id
+                park = sale_pb2.ParkSaleRequest(request_id=new_request_id(), sale_id=sid)
+                codes[number] = k1.call(k1.sales.ParkSale, park).sale.parking_code
+                sales[number] = sid
+        with started["K3"].client() as k3:
+            for number in ("W-700", "W-701"):
+                resume = sale_pb2.ResumeSaleRequest(request_id=new_request_id(), code=codes[number])
+                taken = k3.call(k3.sales.ResumeSale, resume).sale
+                assert (taken.register_id, taken.order_number) == ("K3", number)
+            linked = k3.get_order("W-700")
+            assert (linked.state, linked.sale_id) == (order_pb2.ORDER_STATE_LOADED, sales["W-700"])
+            assert k3.load_order("W-700").sale_id == sales["W-700"]  # that sale, not a new one
+            assert refused(lambda: k3.get_order("W-701")).reason == "ORDER_NOT_FOUND"
+        with started["K1"].client() as k1:
+            for number in ("W-700", "W-701"):
+                moved = k1.get_order(number)
+                assert (moved.state, moved.sale_id, moved.transferred_to_register_id) == (
+                    order_pb2.ORDER_STATE_TRANSFERRED, sales[number], "K3"
+                )  # fmt: skip
+            transferred = k1.list_orders(order_pb2.ORDER_STATE_TRANSFERRED)
+            assert [o.order_number for o in transferred] == ["W-700", "W-701"]
+            assert list(k1.list_orders(order_pb2.ORDER_STATE_LOADED)) == []
+            err = refused(lambda: k1.load_order("W-700"))
+            assert (err.code, err.reason) == (
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "ORDER_TRANSFERRED",
+            )
+            assert err.metadata["register_id"] == "K3"
+            summary = k1.upsert_orders(order("W-700", line("B1", "1"), customer_number=""))
+            assert [r.reason for r in summary.rejections] == ["ORDER_IN_USE"]
+        with started["K3"].client() as k3:
+            for number, amount in (("W-700", 698), ("W-701", 300)):
+                k3.add_payment(sales[number], common_pb2.PAYMENT_METHOD_CASH, amount)
+                posted = k3.post_sale(sales[number])
+                assert (posted.state, posted.order_number) == (sale_pb2.SALE_STATE_POSTED, number)
+            done = k3.get_order("W-700")
+            assert (done.state, done.sale_id) == (order_pb2.ORDER_STATE_COMPLETED, sales["W-700"])
+        with started["K1"].client() as k1:  # still where it went: K3 completed it
+            assert k1.get_order("W-700").state == order_pb2.ORDER_STATE_TRANSFERRED
+        journal = db_rows(
+            started["K1"],
+            "SELECT payload FROM journal WHERE kind = 'SALE_TRANSFERRED' ORDER BY seq",
+        )
+        assert [json.loads(p)["order_number"] for (p,) in journal] == ["W-700", "W-701"]
+    finally:
+        for running in started.values():
+            running.stop()

@@ -35,6 +35,11 @@ class _OrderStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OrderState
     """Loaded into a sale that is not posted yet (see Order.sale_id)."""
     ORDER_STATE_COMPLETED: _OrderState.ValueType  # 3
     """Its sale was posted."""
+    ORDER_STATE_TRANSFERRED: _OrderState.ValueType  # 4
+    """Its sale was parked and handed over to another register (see
+    Order.transferred_to_register_id), which posts or cancels it: ask that register
+    (its sale carries the order number). It cannot be loaded or replaced here.
+    """
 
 class OrderState(_OrderState, metaclass=_OrderStateEnumTypeWrapper):
     """Where an order stands."""
@@ -46,6 +51,11 @@ ORDER_STATE_LOADED: OrderState.ValueType  # 2
 """Loaded into a sale that is not posted yet (see Order.sale_id)."""
 ORDER_STATE_COMPLETED: OrderState.ValueType  # 3
 """Its sale was posted."""
+ORDER_STATE_TRANSFERRED: OrderState.ValueType  # 4
+"""Its sale was parked and handed over to another register (see
+Order.transferred_to_register_id), which posts or cancels it: ask that register
+(its sale carries the order number). It cannot be loaded or replaced here.
+"""
 Global___OrderState: _TypeAlias = OrderState  # noqa: Y015
 
 @_typing.final
@@ -104,6 +114,7 @@ class Order(_message.Message):
     SALE_ID_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    TRANSFERRED_TO_REGISTER_ID_FIELD_NUMBER: _builtins.int
     order_number: _builtins.str
     """Order number (the key)."""
     customer_number: _builtins.str
@@ -114,6 +125,8 @@ class Order(_message.Message):
     """Output only: the state."""
     sale_id: _builtins.str
     """Output only: the sale it is loaded into or was posted with."""
+    transferred_to_register_id: _builtins.str
+    """Output only: TRANSFERRED: the register its sale was handed over to."""
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrderLine]:
         """Lines, in order."""
@@ -124,7 +137,7 @@ class Order(_message.Message):
 
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only: when it last changed."""
+        """Output only: when it last changed (TRANSFERRED: when its sale was handed over)."""
 
     def __init__(
         self,
@@ -137,10 +150,11 @@ class Order(_message.Message):
         sale_id: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        transferred_to_register_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "currency_code", b"currency_code", "customer_number", b"customer_number", "lines", b"lines", "order_number", b"order_number", "sale_id", b"sale_id", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "currency_code", b"currency_code", "customer_number", b"customer_number", "lines", b"lines", "order_number", b"order_number", "sale_id", b"sale_id", "state", b"state", "transferred_to_register_id", b"transferred_to_register_id", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

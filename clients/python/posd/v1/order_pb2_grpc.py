@@ -29,7 +29,8 @@ class OrderServiceStub:
     """Back-office orders (taken in the web shop or by phone) that are picked up and
     paid at the register: the back office sends them with UpsertOrders, the cashier
     loads one into an open sale with LoadOrder. Posting that sale completes the
-    order; cancelling it makes the order OPEN again.
+    order; cancelling it makes the order OPEN again. When the sale is parked and taken
+    over by another register, the order goes with it: here it is then TRANSFERRED.
     """
 
     def __init__(self, channel):
@@ -64,13 +65,14 @@ class OrderServiceServicer:
     """Back-office orders (taken in the web shop or by phone) that are picked up and
     paid at the register: the back office sends them with UpsertOrders, the cashier
     loads one into an open sale with LoadOrder. Posting that sale completes the
-    order; cancelling it makes the order OPEN again.
+    order; cancelling it makes the order OPEN again. When the sale is parked and taken
+    over by another register, the order goes with it: here it is then TRANSFERRED.
     """
 
     def UpsertOrders(self, request, context):
         """Creates or replaces orders by order number in one transaction (permission
-        CATALOG_EDIT). An order that is LOADED or COMPLETED is refused for that row
-        (ORDER_IN_USE).
+        CATALOG_EDIT). An order that is LOADED, COMPLETED or TRANSFERRED is refused
+        for that row (ORDER_IN_USE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -92,7 +94,8 @@ class OrderServiceServicer:
 
     def LoadOrder(self, request, context):
         """Loads an order into a new open sale on this register (permission SALE). While
-        that sale is open or parked, loading the order again returns the same sale.
+        that sale is open or parked, loading the order again returns the same sale; a
+        TRANSFERRED order is refused (ORDER_TRANSFERRED, naming the register).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -133,7 +136,8 @@ class OrderService:
     """Back-office orders (taken in the web shop or by phone) that are picked up and
     paid at the register: the back office sends them with UpsertOrders, the cashier
     loads one into an open sale with LoadOrder. Posting that sale completes the
-    order; cancelling it makes the order OPEN again.
+    order; cancelling it makes the order OPEN again. When the sale is parked and taken
+    over by another register, the order goes with it: here it is then TRANSFERRED.
     """
 
     @staticmethod

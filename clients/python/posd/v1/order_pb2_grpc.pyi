@@ -30,7 +30,8 @@ class OrderServiceStub:
     """Back-office orders (taken in the web shop or by phone) that are picked up and
     paid at the register: the back office sends them with UpsertOrders, the cashier
     loads one into an open sale with LoadOrder. Posting that sale completes the
-    order; cancelling it makes the order OPEN again.
+    order; cancelling it makes the order OPEN again. When the sale is parked and taken
+    over by another register, the order goes with it: here it is then TRANSFERRED.
     """
 
     @_typing.overload
@@ -39,8 +40,8 @@ class OrderServiceStub:
     def __new__(cls, channel: _aio.Channel) -> OrderServiceAsyncStub: ...
     UpsertOrders: _grpc.UnaryUnaryMultiCallable[_order_pb2.UpsertOrdersRequest, _order_pb2.UpsertOrdersResponse]
     """Creates or replaces orders by order number in one transaction (permission
-    CATALOG_EDIT). An order that is LOADED or COMPLETED is refused for that row
-    (ORDER_IN_USE).
+    CATALOG_EDIT). An order that is LOADED, COMPLETED or TRANSFERRED is refused
+    for that row (ORDER_IN_USE).
     """
     ListOrders: _grpc.UnaryUnaryMultiCallable[_order_pb2.ListOrdersRequest, _order_pb2.ListOrdersResponse]
     """Lists orders by order number, optionally filtered by state and customer."""
@@ -48,7 +49,8 @@ class OrderServiceStub:
     """Returns one order."""
     LoadOrder: _grpc.UnaryUnaryMultiCallable[_order_pb2.LoadOrderRequest, _order_pb2.LoadOrderResponse]
     """Loads an order into a new open sale on this register (permission SALE). While
-    that sale is open or parked, loading the order again returns the same sale.
+    that sale is open or parked, loading the order again returns the same sale; a
+    TRANSFERRED order is refused (ORDER_TRANSFERRED, naming the register).
     """
 
 @_typing.type_check_only
@@ -56,14 +58,15 @@ class OrderServiceAsyncStub(OrderServiceStub):
     """Back-office orders (taken in the web shop or by phone) that are picked up and
     paid at the register: the back office sends them with UpsertOrders, the cashier
     loads one into an open sale with LoadOrder. Posting that sale completes the
-    order; cancelling it makes the order OPEN again.
+    order; cancelling it makes the order OPEN again. When the sale is parked and taken
+    over by another register, the order goes with it: here it is then TRANSFERRED.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     UpsertOrders: _aio.UnaryUnaryMultiCallable[_order_pb2.UpsertOrdersRequest, _order_pb2.UpsertOrdersResponse]  # type: ignore[assignment]
     """Creates or replaces orders by order number in one transaction (permission
-    CATALOG_EDIT). An order that is LOADED or COMPLETED is refused for that row
-    (ORDER_IN_USE).
+    CATALOG_EDIT). An order that is LOADED, COMPLETED or TRANSFERRED is refused
+    for that row (ORDER_IN_USE).
     """
     ListOrders: _aio.UnaryUnaryMultiCallable[_order_pb2.ListOrdersRequest, _order_pb2.ListOrdersResponse]  # type: ignore[assignment]
     """Lists orders by order number, optionally filtered by state and customer."""
@@ -71,14 +74,16 @@ class OrderServiceAsyncStub(OrderServiceStub):
     """Returns one order."""
     LoadOrder: _aio.UnaryUnaryMultiCallable[_order_pb2.LoadOrderRequest, _order_pb2.LoadOrderResponse]  # type: ignore[assignment]
     """Loads an order into a new open sale on this register (permission SALE). While
-    that sale is open or parked, loading the order again returns the same sale.
+    that sale is open or parked, loading the order again returns the same sale; a
+    TRANSFERRED order is refused (ORDER_TRANSFERRED, naming the register).
     """
 
 class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
     """Back-office orders (taken in the web shop or by phone) that are picked up and
     paid at the register: the back office sends them with UpsertOrders, the cashier
     loads one into an open sale with LoadOrder. Posting that sale completes the
-    order; cancelling it makes the order OPEN again.
+    order; cancelling it makes the order OPEN again. When the sale is parked and taken
+    over by another register, the order goes with it: here it is then TRANSFERRED.
     """
 
     @_abc_1.abstractmethod
@@ -88,8 +93,8 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_order_pb2.UpsertOrdersResponse, _abc.Awaitable[_order_pb2.UpsertOrdersResponse]]:
         """Creates or replaces orders by order number in one transaction (permission
-        CATALOG_EDIT). An order that is LOADED or COMPLETED is refused for that row
-        (ORDER_IN_USE).
+        CATALOG_EDIT). An order that is LOADED, COMPLETED or TRANSFERRED is refused
+        for that row (ORDER_IN_USE).
         """
 
     @_abc_1.abstractmethod
@@ -115,7 +120,8 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_order_pb2.LoadOrderResponse, _abc.Awaitable[_order_pb2.LoadOrderResponse]]:
         """Loads an order into a new open sale on this register (permission SALE). While
-        that sale is open or parked, loading the order again returns the same sale.
+        that sale is open or parked, loading the order again returns the same sale; a
+        TRANSFERRED order is refused (ORDER_TRANSFERRED, naming the register).
         """
 
 def add_OrderServiceServicer_to_server(servicer: OrderServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

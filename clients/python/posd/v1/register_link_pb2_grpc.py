@@ -51,7 +51,10 @@ class RegisterLinkServiceServicer:
     def TransferParkedSale(self, request, context):
         """Hands a parked sale over to the calling register: this register finishes its TSE
         transaction as AVTransfer and keeps the sale as TRANSFERRED (held by the caller).
-        Repeating it for the same register returns the same sale.
+        Repeating it for the same register returns the same sale. A sale this register
+        handed over to another one is refused with FAILED_PRECONDITION, ErrorInfo reason
+        SALE_TRANSFERRED and metadata "held_by": the slip keeps its code when that
+        register parks the sale again, so the caller asks "held_by" next.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

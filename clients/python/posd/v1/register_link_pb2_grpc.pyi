@@ -38,7 +38,10 @@ class RegisterLinkServiceStub:
     TransferParkedSale: _grpc.UnaryUnaryMultiCallable[_register_link_pb2.TransferParkedSaleRequest, _register_link_pb2.TransferParkedSaleResponse]
     """Hands a parked sale over to the calling register: this register finishes its TSE
     transaction as AVTransfer and keeps the sale as TRANSFERRED (held by the caller).
-    Repeating it for the same register returns the same sale.
+    Repeating it for the same register returns the same sale. A sale this register
+    handed over to another one is refused with FAILED_PRECONDITION, ErrorInfo reason
+    SALE_TRANSFERRED and metadata "held_by": the slip keeps its code when that
+    register parks the sale again, so the caller asks "held_by" next.
     """
 
 @_typing.type_check_only
@@ -51,7 +54,10 @@ class RegisterLinkServiceAsyncStub(RegisterLinkServiceStub):
     TransferParkedSale: _aio.UnaryUnaryMultiCallable[_register_link_pb2.TransferParkedSaleRequest, _register_link_pb2.TransferParkedSaleResponse]  # type: ignore[assignment]
     """Hands a parked sale over to the calling register: this register finishes its TSE
     transaction as AVTransfer and keeps the sale as TRANSFERRED (held by the caller).
-    Repeating it for the same register returns the same sale.
+    Repeating it for the same register returns the same sale. A sale this register
+    handed over to another one is refused with FAILED_PRECONDITION, ErrorInfo reason
+    SALE_TRANSFERRED and metadata "held_by": the slip keeps its code when that
+    register parks the sale again, so the caller asks "held_by" next.
     """
 
 class RegisterLinkServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -67,7 +73,10 @@ class RegisterLinkServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_register_link_pb2.TransferParkedSaleResponse, _abc.Awaitable[_register_link_pb2.TransferParkedSaleResponse]]:
         """Hands a parked sale over to the calling register: this register finishes its TSE
         transaction as AVTransfer and keeps the sale as TRANSFERRED (held by the caller).
-        Repeating it for the same register returns the same sale.
+        Repeating it for the same register returns the same sale. A sale this register
+        handed over to another one is refused with FAILED_PRECONDITION, ErrorInfo reason
+        SALE_TRANSFERRED and metadata "held_by": the slip keeps its code when that
+        register parks the sale again, so the caller asks "held_by" next.
         """
 
 def add_RegisterLinkServiceServicer_to_server(servicer: RegisterLinkServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
