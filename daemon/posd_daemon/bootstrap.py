@@ -10,7 +10,7 @@ import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import grpc
 from grpc_health.v1 import _async as health_aio
@@ -80,6 +80,9 @@ from posd_daemon.store.database import connect, open_database
 
 log = plog.get("posd")
 
+#: how long a forced server stop may take before the stop goes on without it
+STOP_FORCE_S = 2.0
+
 SERVICE_NAMES = (
     sale_pb2.DESCRIPTOR.services_by_name["SaleService"].full_name,
     catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name,
@@ -117,6 +120,8 @@ class Daemon:
     #: False until the socket is bound: a start that failed before must not remove the
     #: socket of another process
     owns_socket: bool = True
+    #: False when the gRPC server's shutdown did not complete (see _stop_server)
+    server_stopped: bool = True
 
     async def stop(self, grace: float | None = None, *, hurry: asyncio.Event | None = None) -> None:
         """Graceful stop: refuse new calls, end event streams, let in-flight calls finish,
@@ -149,17 +154,32 @@ class Daemon:
         log.info("stopped")
 
     async def _stop_server(self, grace: float, hurry: asyncio.Event | None) -> None:
+        """Stops the gRPC server within bounded time. Its shutdown waits for every
+        connection's pending writes: a client that reads nothing (a frozen UI, a machine
+        gone from the network with an event stream open) would hold it, and with it the
+        register's restart, until systemd's SIGKILL. So after the grace (or a second
+        SIGTERM) the calls are cancelled, and after STOP_FORCE_S more the stop goes on
+        without the server (``server_stopped`` False; main exits the process then)."""
         stopping = asyncio.ensure_future(self.server.stop(grace))
-        if hurry is None:
-            await stopping
-            return
-        hurried = asyncio.ensure_future(hurry.wait())
+        waits: set[asyncio.Future[Any]] = {stopping}
+        hurried = None if hurry is None else asyncio.ensure_future(hurry.wait())
+        if hurried is not None:
+            waits.add(hurried)
         try:
-            await asyncio.wait((stopping, hurried), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, timeout=grace + 1.0, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            hurried.cancel()
+            if hurried is not None:
+                hurried.cancel()
         if not stopping.done():
-            await self.server.stop(None)  # cancels the calls still running
+            forced = asyncio.ensure_future(self.server.stop(None))  # cancels running calls
+            await asyncio.wait({stopping, forced}, timeout=STOP_FORCE_S)
+        if not stopping.done():
+            self.server_stopped = False
+            log.warning(
+                "server_stop_incomplete",
+                detail="a client does not read its answers; stopping without it",
+            )
+            return
         await stopping
 
 

@@ -594,6 +594,71 @@ def test_a_second_sigterm_stops_now_through_the_stop_path(tmp_path: Path) -> Non
         assert rc.returncode == 0, rc.stdout + rc.stderr
 
 
+_STUCK_CLIENT = """
+import sys, time
+from posd.client import PosdClient
+c = PosdClient(sys.argv[1])
+c.token = sys.argv[2]
+stream = c.subscribe_events()
+print("subscribed", flush=True)
+for event in stream:
+    print("got", flush=True)
+    time.sleep(3600)  # a frozen UI: never reads again
+"""
+
+
+def test_a_client_that_stops_reading_does_not_hold_the_stop(tmp_path: Path) -> None:
+    """A frozen UI (or a machine gone from the network) with an event stream open: its
+    unread events fill the connection, and gRPC's shutdown waits on that connection for
+    good. The stop must still end, in bounded time, with everything closed."""
+    config = _config(tmp_path, "[api]\ngrace_seconds = 1\n")
+    with DaemonProcess(tmp_path / "state", config=config) as daemon:
+        daemon.start()
+        pos = daemon.client(retries=0)
+        catalog(pos)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+        stuck = [
+            subprocess.Popen(
+                [sys.executable, "-c", _STUCK_CLIENT, f"unix:{daemon.socket_path}", pos.token],
+                stdout=subprocess.PIPE,
+                env=env,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        try:
+            for proc in stuck:
+                assert proc.stdout is not None
+                assert proc.stdout.readline().startswith("subscribed")
+            one_sale(pos, 0)
+            for proc in stuck:
+                assert proc.stdout is not None
+                assert proc.stdout.readline().startswith("got")
+                os.kill(proc.pid, signal.SIGSTOP)  # frozen for good
+            for n in range(1, 150):  # far more events than the connections take in
+                one_sale(pos, n)
+            posted = pos.status().last_receipt_number
+            pos.close()
+            began = time.monotonic()
+            assert daemon.terminate(timeout=25) == 0
+            took = time.monotonic() - began
+            # grace 1 s + 1 s, the forced stop 2 s, the rest of the stop path
+            assert took < 8, f"the stop took {took:.1f} s"
+        finally:
+            for proc in stuck:
+                proc.kill()
+                os.kill(proc.pid, signal.SIGCONT)
+                proc.wait()
+        log = [e.get("event") for e in daemon.log_events()]
+        assert "server_stop_incomplete" in log
+        assert "stopped" in log
+        assert not daemon.socket_path.exists()
+        # nothing half-written: the journal verifies and every receipt is there
+        rc = daemon.posctl("journal", "verify", "--db", str(daemon.db_path))
+        assert rc.returncode == 0, rc.stdout + rc.stderr
+        assert db_rows(daemon.db_path, "SELECT MAX(receipt_number) FROM sales") == [(posted,)]
+
+
 # -- start-up failures: one line naming the setting, the stop path, the right exit code -----------
 
 
