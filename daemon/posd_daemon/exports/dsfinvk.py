@@ -21,8 +21,10 @@ Mapping (DSFinV-K 2.x, fiscal-de.md):
   aborted sale (no receipt is printed) its BON_ID.
 * BON_TYP: ``Beleg`` for posted sales and cash movements; ``AVBelegabbruch`` for sales
   cancelled before posting (UMS_BRUTTO 0,00, no payments; their entered lines are listed
-  for the record). posd has no training mode yet; a training sale would be written as
-  ``AVTraining`` and, like every ``AV*`` type, would stay out of the Z totals.
+  for the record); ``AVTransfer`` for a parked sale handed over to another register
+  (UMS_BRUTTO its total as its AVTransfer processData signs it, no payments, its lines
+  listed as an aborted sale's); ``AVTraining`` for training sales. Like every ``AV*``
+  type they stay out of the Z totals.
 * Lines: GV_TYP by line kind (``domain.closing.line_gv_typ``): goods, returns (negative
   quantity) and the lines of a reversal (storno) receipt (all amounts negated, BON_STORNO
   0, BON_NOTIZ names the reversed receipt) are ``Umsatz``; shop discount lines
@@ -583,7 +585,7 @@ def _heads(
         " m.tse_state, m.transaction_number, m.start_time, m.finish_time, m.process_type,"
         " m.finish_counter, m.signature, m.process_data, m.tse_serial, m.outage_number,"
         " COALESCE(s.training, 0), COALESCE(s.rounding, 0), COALESCE(s.reverses_receipt, 0),"
-        " s.currency, s.exchange_rate"
+        " s.currency, s.exchange_rate, s.state, s.held_by"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_tse st ON st.sale_id = t.sale_id"
@@ -645,6 +647,13 @@ def _heads(
                             # a reversal: negated amounts, BON_STORNO 0 (DSFinV-K allows
                             # the negative representation of a Storno)
                             note = f"Storno zu Beleg {r[38]}" + (f"; {note}" if note else "")
+                    elif r[41] == "TRANSFERRED":
+                        # handed over to another register (schema 19): its TSE
+                        # transaction here finished as AVTransfer with the sale's amounts
+                        # and no payments (fiscal-de.md, processData); like an aborted
+                        # sale no turnover and no payments, its lines listed for the record
+                        typ, nr, gross = "AVTransfer", bon, money(conv(r[9]))
+                        note = f"übergeben an Kasse {r[42]}" if r[42] else "übergeben"
                     else:
                         typ, nr, gross = "AVBelegabbruch", bon, "0,00"
                         note = f"abgebrochen: {r[10]}" if r[10] else "abgebrochen"
