@@ -47,7 +47,9 @@ Mapping (DSFinV-K 2.x, fiscal-de.md):
   currency is a negative ``Bar`` row in that currency (the foreign surplus stays in the
   foreign ``Bar`` row).
 * VAT: ``transactions_vat.csv`` holds each receipt's VAT split as printed (tax per rate
-  and receipt); ``lines_vat.csv`` the split of each line on its own.
+  and receipt); ``lines_vat.csv`` the split of each line on its own. A foreign-currency
+  sale's lines_vat rows are its converted per-key totals split over its lines (largest
+  remainder, ``pricing.split_converted``), so they add up to transactions_vat.csv.
 * TSE: ``transactions_tse.csv`` per Vorgang; TSE_TA_FEHLER names the outage number for
   receipts made during a TSE outage ("nachsigniert" once signed after recovery), or says
   that no TSE is configured.
@@ -401,7 +403,7 @@ def _start_lines_child(
     if not db:
         return None
     argv = [sys.executable, "-m", "posd_daemon.exports.dsfinvk", "lines", db, s.register_id]
-    argv += [str(min(zs)), str(max(zs)), str(folder)]
+    argv += [s.currency, str(min(zs)), str(max(zs)), str(folder)]
     try:
         return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     except OSError:
@@ -420,14 +422,15 @@ def _finish_lines_child(child: subprocess.Popen[str] | None) -> dict[str, int] |
 
 
 def lines_child_main(argv: list[str]) -> int:
-    """``python -m posd_daemon.exports.dsfinvk lines DB REGISTER Z_FROM Z_TO FOLDER``."""
-    db, register, z_from, z_to, folder = argv
+    """``python -m posd_daemon.exports.dsfinvk lines DB REGISTER CURRENCY Z_FROM Z_TO
+    FOLDER`` (the register currency: which sales are foreign and converted)."""
+    db, register, currency, z_from, z_to, folder = argv
     conn = connect(Path(db), readonly=True)
     try:
         conn.execute("PRAGMA cache_size = -16384")
         conn.execute("BEGIN")
         closings = store.closings_in(conn, register, z_from=int(z_from), z_to=int(z_to))
-        settings = ExportSettings(register, "", Company(""), "")
+        settings = ExportSettings(register, currency, Company(""), "")
         zs = {c.z_nr: _z_info(conn, settings, c) for c in closings}
         stats = ExportStats()
         sink = _Sink(Path(folder), as_zip=False)
@@ -741,6 +744,9 @@ def _lines(
             last_pos = 0
             rounding = 0
             conv: Callable[[int], int] = _same
+            #: the lines of the current foreign-currency sale, (POS_ZEILE prefix, VAT
+            #: key, gross and tax in the sale's currency), written when it is complete
+            foreign_lines: list[tuple[str, int, int, int]] = []
 
             def flush_receipt() -> None:
                 # per UST_SCHLUESSEL: the receipt's totals as posted (or, before schema 6,
@@ -763,6 +769,11 @@ def _lines(
                     acc[0] += g
                     acc[1] += g - conv(t)
                     acc[2] += conv(t)
+                if foreign_lines:
+                    # a foreign sale's lines: each key's converted totals split over them
+                    for pz, key, g, t in _split_line_vat(foreign_lines, by_key, conv):
+                        add_lv(f"{pz};{key};{money(g)};{money(g - t)};{money(t)}\r\n")
+                    foreign_lines.clear()
                 local_rounding = conv(total + rounding) - conv(total)
                 if local_rounding:
                     r = money(local_rounding)
@@ -783,7 +794,7 @@ def _lines(
 
             # Lines repeat (same item, quantity, price): their formatted tails are cached
             # (bounded), so the loop mostly joins strings.
-            tails: dict[tuple[Any, ...], tuple[str, str, int]] = {}
+            tails: dict[tuple[Any, ...], tuple[str, str, int, int]] = {}
             kb = ""
             kind_of_bon = ""
             for r in cur:
@@ -826,7 +837,8 @@ def _lines(
                     item, name, qty, unit, price, cat, rate, code, stored, lk, it, vc, _, _ = key
                     gross = line_total(price, qty) if stored is None else stored
                     # a foreign sale's line in the register currency, converted on its own
-                    # (the receipt's per-rate totals are split from its converted total)
+                    # (a posted sale's lines_vat rows are split from its converted per-key
+                    # totals instead, in flush_receipt)
                     local_gross = conv(gross)
                     tax = tax_of(local_gross, rate)
                     lk = lk or "GOODS"
@@ -839,13 +851,17 @@ def _lines(
                         f";{ust_key(int(cat))};{money(local_gross)};{money(local_gross - tax)};"
                         f"{money(tax)}\r\n",
                         gross,
+                        tax_of(gross, rate),
                     )
                     if len(tails) > 100_000:
                         tails.clear()
                     tails[key] = cached
                 pz = f'{kb}"{pos + 1}"'
                 add_ln(pz + cached[0])
-                add_lv(pz + cached[1])
+                if kind == "SALE" and conv is not _same:
+                    foreign_lines.append((pz, ust_key(int(r[9])), cached[2], cached[3]))
+                else:
+                    add_lv(pz + cached[1])
                 if kind == "SALE":
                     g = (r[9], r[10])
                     groups[g] = groups.get(g, 0) + cached[2]
@@ -859,6 +875,37 @@ def _lines(
         stats.rows["transactions_vat.csv"] = tv.rows
         sink.copy("lines_vat.csv", tmp_lv)
         sink.copy("transactions_vat.csv", tmp_tv)
+
+
+def _split_line_vat(
+    lines: list[tuple[str, int, int, int]],
+    by_key: Mapping[int, list[int]],
+    conv: Callable[[int], int],
+) -> list[tuple[str, int, int, int]]:
+    """A foreign sale's lines (prefix, VAT key, gross and tax in the sale's currency) in
+    the register currency: per VAT key the receipt's converted gross and tax (its
+    transactions_vat.csv row) split over the key's lines by largest remainder
+    (``pricing.split_converted``), so that lines_vat.csv (Bonpos_USt) adds up to
+    transactions_vat.csv (Bonkopf_USt) key by key; converted one by one they could miss
+    it by a cent. A key without a receipt total (none expected) is converted line by line.
+    Returns (prefix, key, gross, tax) in the lines' order."""
+    per_key: dict[int, list[int]] = {}
+    for i, line in enumerate(lines):
+        per_key.setdefault(line[1], []).append(i)
+    gross = [0] * len(lines)
+    tax = [0] * len(lines)
+    for key, idx in per_key.items():
+        head = by_key.get(key)
+        gs = [lines[i][2] for i in idx]
+        ts = [lines[i][3] for i in idx]
+        if head is None:
+            local_g, local_t = [conv(g) for g in gs], [conv(t) for t in ts]
+        else:
+            local_g = split_converted(gs, head[0], conv)
+            local_t = split_converted(ts, head[2], conv)
+        for i, g, t in zip(idx, local_g, local_t, strict=True):
+            gross[i], tax[i] = g, t
+    return [(p, k, g, t) for (p, k, _, _), g, t in zip(lines, gross, tax, strict=True)]
 
 
 def _payments(
@@ -975,6 +1022,8 @@ def _payments(
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 7 and sys.argv[1] == "lines":
+    if len(sys.argv) == 8 and sys.argv[1] == "lines":
         sys.exit(lines_child_main(sys.argv[2:]))
-    sys.exit("usage: python -m posd_daemon.exports.dsfinvk lines DB REGISTER Z_FROM Z_TO DIR")
+    sys.exit(
+        "usage: python -m posd_daemon.exports.dsfinvk lines DB REGISTER CURRENCY Z_FROM Z_TO DIR"
+    )
