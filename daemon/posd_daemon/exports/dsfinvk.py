@@ -50,6 +50,12 @@ Mapping (DSFinV-K 2.x, fiscal-de.md):
   and receipt); ``lines_vat.csv`` the split of each line on its own. A foreign-currency
   sale's lines_vat rows are its converted per-key totals split over its lines (largest
   remainder, ``pricing.split_converted``), so they add up to transactions_vat.csv.
+* References (``references.csv``, Bon_Referenzen): a reversal (storno) refers to the
+  receipt it reverses from its Bonkopf (POS_ZEILE empty), a return line to the receipt it
+  takes goods back from (POS_ZEILE of the return line), both as REF_TYP ``Transaktion``
+  with that receipt's Z key (REF_Z_KASSE_ID, REF_DATUM = its closing's Z_ERSTELLUNG,
+  REF_Z_NR) and BON_ID; an invoice paid at the register as ``ExterneRechnung`` with the
+  invoice number as REF_BON_ID (see ``_references``).
 * TSE: ``transactions_tse.csv`` per Vorgang; TSE_TA_FEHLER names the outage number for
   receipts made during a TSE outage ("nachsigniert" once signed after recovery), or says
   that no TSE is configured.
@@ -88,7 +94,7 @@ from posd_daemon.domain.vat import VatCategory, VatTable
 from posd_daemon.exports import dsfinvk_spec as spec
 from posd_daemon.store import day as store
 from posd_daemon.store.database import connect
-from posd_daemon.store.timeutil import to_db
+from posd_daemon.store.timeutil import from_db, to_db
 
 CHUNK_LINES = 4096
 
@@ -364,7 +370,8 @@ def export(
                 for name in _LINE_FILES:
                     with open(Path(tmp) / name, "rb") as f:
                         sink.copy(name, f)
-        for t in ("itemamounts.csv", "subitems.csv", "allocation_groups.csv", "references.csv"):
+        _references(conn, sink, settings, zs, stats)
+        for t in ("itemamounts.csv", "subitems.csv", "allocation_groups.csv"):
             sink.put(t, spec.TABLE_BY_FILE[t].header.encode("utf-8"))
             stats.rows[t] = 0
         comment = (
@@ -681,6 +688,80 @@ def _heads(
         stats.rows["transactions.csv"] = tx.rows
         stats.rows["transactions_tse.csv"] = tt.rows
         sink.copy("transactions_tse.csv", tmp)
+
+
+# Bon_Referenzen (references.csv). The reference (fiscal-de.md) names the file but not
+# its rules; they are taken from DSFinV-K 2.x Tz. 4.2.2 and Anhang E (Bon_Referenzen):
+# a Storno MUST refer to the Vorgang it reverses; REF_TYP is "Transaktion" for a Vorgang
+# of a (this or another) register, with REF_Z_KASSE_ID, REF_DATUM (the Z_ERSTELLUNG of the
+# closing that holds it), REF_Z_NR and REF_BON_ID of that Vorgang; "ExterneRechnung",
+# "ExternerLieferschein" or "ExterneSonstige" (then REF_NAME describes it) for a document
+# of another system, REF_BON_ID its number. POS_ZEILE is empty for a reference of the whole
+# Vorgang (from the Bonkopf) and the line number for a reference of one line.
+REF_TRANSACTION = "Transaktion"
+REF_INVOICE = "ExterneRechnung"
+
+
+def _references(
+    conn: sqlite3.Connection,
+    sink: _Sink,
+    s: ExportSettings,
+    zs: Mapping[int, _Z],
+    stats: ExportStats,
+) -> None:
+    """references.csv: per reversal one reference of the receipt it reverses (from its
+    Bonkopf), per return line one of the receipt the goods came from, per invoice paid at
+    the register one of the invoice (ExterneRechnung, REF_DATUM left empty: the invoice
+    date is the back office's). A referenced receipt of an earlier Z carries that Z's key;
+    one of a period not closed yet (another register's) leaves REF_Z_NR and REF_DATUM
+    empty; one this database does not hold (another register's receipt) is left out."""
+    z_lo, z_hi = min(zs), max(zs)
+    args = (s.register_id, z_lo, z_hi)
+    in_range = "t.register_id = ? AND t.z_nr BETWEEN ? AND ? AND t.kind = 'SALE'"
+    original = (
+        " JOIN register_transactions o ON o.sale_id = {ref}"
+        " LEFT JOIN closings c ON c.register_id = o.register_id AND c.z_nr = o.z_nr"
+    )
+    cur = conn.execute(
+        # a reversal, from its Bonkopf
+        f"SELECT t.z_nr, t.bon_id, 0, '{REF_TRANSACTION}', o.register_id, o.z_nr,"
+        " c.created_at, o.bon_id"
+        " FROM register_transactions t JOIN sales s ON s.sale_id = t.sale_id"
+        + original.format(ref="s.reverses_sale_id")
+        + f" WHERE {in_range} AND s.reverses_sale_id IS NOT NULL"
+        # a return line (the lines of a reversal refer to the reversed receipt through
+        # its Bonkopf already)
+        f" UNION ALL SELECT t.z_nr, t.bon_id, l.position + 1, '{REF_TRANSACTION}',"
+        " o.register_id, o.z_nr, c.created_at, o.bon_id"
+        " FROM register_transactions t JOIN sales s ON s.sale_id = t.sale_id"
+        " JOIN sale_lines l ON l.sale_id = t.sale_id"
+        + original.format(ref="l.ref_sale_id")
+        + f" WHERE {in_range} AND s.reverses_sale_id IS NULL"
+        " AND l.kind = 'RETURN' AND l.ref_sale_id != ''"
+        # an invoice paid (or, on a reversal, its payment reversed)
+        f" UNION ALL SELECT t.z_nr, t.bon_id, l.position + 1, '{REF_INVOICE}',"
+        " NULL, NULL, NULL, l.item_id"
+        " FROM register_transactions t JOIN sale_lines l ON l.sale_id = t.sale_id"
+        f" WHERE {in_range} AND l.kind = 'INVOICE_PAYMENT'"
+        " ORDER BY 1, 2, 3",
+        args * 3,
+    )
+    with sink.open("references.csv") as main:
+        out = _Writer(main, spec.TABLE_BY_FILE["references.csv"].header)
+        for z_nr, bon, pos, typ, ref_register, ref_z, ref_created, ref_bon in cur:
+            z = zs.get(z_nr)
+            if z is None:
+                continue
+            line = str(pos) if pos else ""
+            created = _ts(to_db(from_db(ref_created))) if ref_created else ""
+            ref_z_nr = "" if ref_z is None else str(ref_z)
+            out.add(
+                f'{z.key};"{bon}";"{line}";"{typ}";"";"{created}";{_q(ref_register or "")};'
+                f"{ref_z_nr};{_q(str(ref_bon))}\r\n"
+            )
+            out.spill()
+        out.flush()
+    stats.rows["references.csv"] = out.rows
 
 
 class _BonRows:
