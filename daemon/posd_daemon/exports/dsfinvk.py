@@ -21,8 +21,10 @@ Mapping (DSFinV-K 2.x, fiscal-de.md):
   aborted sale (no receipt is printed) its BON_ID.
 * BON_TYP: ``Beleg`` for posted sales and cash movements; ``AVBelegabbruch`` for sales
   cancelled before posting (UMS_BRUTTO 0,00, no payments; their entered lines are listed
-  for the record). posd has no training mode yet; a training sale would be written as
-  ``AVTraining`` and, like every ``AV*`` type, would stay out of the Z totals.
+  for the record); ``AVTransfer`` for a parked sale handed over to another register
+  (UMS_BRUTTO its total as its AVTransfer processData signs it, no payments, its lines
+  listed as an aborted sale's); ``AVTraining`` for training sales. Like every ``AV*``
+  type they stay out of the Z totals.
 * Lines: GV_TYP by line kind (``domain.closing.line_gv_typ``): goods, returns (negative
   quantity) and the lines of a reversal (storno) receipt (all amounts negated, BON_STORNO
   0, BON_NOTIZ names the reversed receipt) are ``Umsatz``; shop discount lines
@@ -45,7 +47,15 @@ Mapping (DSFinV-K 2.x, fiscal-de.md):
   currency is a negative ``Bar`` row in that currency (the foreign surplus stays in the
   foreign ``Bar`` row).
 * VAT: ``transactions_vat.csv`` holds each receipt's VAT split as printed (tax per rate
-  and receipt); ``lines_vat.csv`` the split of each line on its own.
+  and receipt); ``lines_vat.csv`` the split of each line on its own. A foreign-currency
+  sale's lines_vat rows are its converted per-key totals split over its lines (largest
+  remainder, ``pricing.split_converted``), so they add up to transactions_vat.csv.
+* References (``references.csv``, Bon_Referenzen): a reversal (storno) refers to the
+  receipt it reverses from its Bonkopf (POS_ZEILE empty), a return line to the receipt it
+  takes goods back from (POS_ZEILE of the return line), both as REF_TYP ``Transaktion``
+  with that receipt's Z key (REF_Z_KASSE_ID, REF_DATUM = its closing's Z_ERSTELLUNG,
+  REF_Z_NR) and BON_ID; an invoice paid at the register as ``ExterneRechnung`` with the
+  invoice number as REF_BON_ID (see ``_references``).
 * TSE: ``transactions_tse.csv`` per Vorgang; TSE_TA_FEHLER names the outage number for
   receipts made during a TSE outage ("nachsigniert" once signed after recovery), or says
   that no TSE is configured.
@@ -84,7 +94,7 @@ from posd_daemon.domain.vat import VatCategory, VatTable
 from posd_daemon.exports import dsfinvk_spec as spec
 from posd_daemon.store import day as store
 from posd_daemon.store.database import connect
-from posd_daemon.store.timeutil import to_db
+from posd_daemon.store.timeutil import from_db, to_db
 
 CHUNK_LINES = 4096
 
@@ -360,7 +370,8 @@ def export(
                 for name in _LINE_FILES:
                     with open(Path(tmp) / name, "rb") as f:
                         sink.copy(name, f)
-        for t in ("itemamounts.csv", "subitems.csv", "allocation_groups.csv", "references.csv"):
+        _references(conn, sink, settings, zs, stats)
+        for t in ("itemamounts.csv", "subitems.csv", "allocation_groups.csv"):
             sink.put(t, spec.TABLE_BY_FILE[t].header.encode("utf-8"))
             stats.rows[t] = 0
         comment = (
@@ -399,7 +410,7 @@ def _start_lines_child(
     if not db:
         return None
     argv = [sys.executable, "-m", "posd_daemon.exports.dsfinvk", "lines", db, s.register_id]
-    argv += [str(min(zs)), str(max(zs)), str(folder)]
+    argv += [s.currency, str(min(zs)), str(max(zs)), str(folder)]
     try:
         return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     except OSError:
@@ -418,14 +429,15 @@ def _finish_lines_child(child: subprocess.Popen[str] | None) -> dict[str, int] |
 
 
 def lines_child_main(argv: list[str]) -> int:
-    """``python -m posd_daemon.exports.dsfinvk lines DB REGISTER Z_FROM Z_TO FOLDER``."""
-    db, register, z_from, z_to, folder = argv
+    """``python -m posd_daemon.exports.dsfinvk lines DB REGISTER CURRENCY Z_FROM Z_TO
+    FOLDER`` (the register currency: which sales are foreign and converted)."""
+    db, register, currency, z_from, z_to, folder = argv
     conn = connect(Path(db), readonly=True)
     try:
         conn.execute("PRAGMA cache_size = -16384")
         conn.execute("BEGIN")
         closings = store.closings_in(conn, register, z_from=int(z_from), z_to=int(z_to))
-        settings = ExportSettings(register, "", Company(""), "")
+        settings = ExportSettings(register, currency, Company(""), "")
         zs = {c.z_nr: _z_info(conn, settings, c) for c in closings}
         stats = ExportStats()
         sink = _Sink(Path(folder), as_zip=False)
@@ -583,7 +595,7 @@ def _heads(
         " m.tse_state, m.transaction_number, m.start_time, m.finish_time, m.process_type,"
         " m.finish_counter, m.signature, m.process_data, m.tse_serial, m.outage_number,"
         " COALESCE(s.training, 0), COALESCE(s.rounding, 0), COALESCE(s.reverses_receipt, 0),"
-        " s.currency, s.exchange_rate"
+        " s.currency, s.exchange_rate, s.state, s.held_by"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_tse st ON st.sale_id = t.sale_id"
@@ -645,6 +657,13 @@ def _heads(
                             # a reversal: negated amounts, BON_STORNO 0 (DSFinV-K allows
                             # the negative representation of a Storno)
                             note = f"Storno zu Beleg {r[38]}" + (f"; {note}" if note else "")
+                    elif r[41] == "TRANSFERRED":
+                        # handed over to another register (schema 19): its TSE
+                        # transaction here finished as AVTransfer with the sale's amounts
+                        # and no payments (fiscal-de.md, processData); like an aborted
+                        # sale no turnover and no payments, its lines listed for the record
+                        typ, nr, gross = "AVTransfer", bon, money(conv(r[9]))
+                        note = f"übergeben an Kasse {r[42]}" if r[42] else "übergeben"
                     else:
                         typ, nr, gross = "AVBelegabbruch", bon, "0,00"
                         note = f"abgebrochen: {r[10]}" if r[10] else "abgebrochen"
@@ -669,6 +688,80 @@ def _heads(
         stats.rows["transactions.csv"] = tx.rows
         stats.rows["transactions_tse.csv"] = tt.rows
         sink.copy("transactions_tse.csv", tmp)
+
+
+# Bon_Referenzen (references.csv). The reference (fiscal-de.md) names the file but not
+# its rules; they are taken from DSFinV-K 2.x Tz. 4.2.2 and Anhang E (Bon_Referenzen):
+# a Storno MUST refer to the Vorgang it reverses; REF_TYP is "Transaktion" for a Vorgang
+# of a (this or another) register, with REF_Z_KASSE_ID, REF_DATUM (the Z_ERSTELLUNG of the
+# closing that holds it), REF_Z_NR and REF_BON_ID of that Vorgang; "ExterneRechnung",
+# "ExternerLieferschein" or "ExterneSonstige" (then REF_NAME describes it) for a document
+# of another system, REF_BON_ID its number. POS_ZEILE is empty for a reference of the whole
+# Vorgang (from the Bonkopf) and the line number for a reference of one line.
+REF_TRANSACTION = "Transaktion"
+REF_INVOICE = "ExterneRechnung"
+
+
+def _references(
+    conn: sqlite3.Connection,
+    sink: _Sink,
+    s: ExportSettings,
+    zs: Mapping[int, _Z],
+    stats: ExportStats,
+) -> None:
+    """references.csv: per reversal one reference of the receipt it reverses (from its
+    Bonkopf), per return line one of the receipt the goods came from, per invoice paid at
+    the register one of the invoice (ExterneRechnung, REF_DATUM left empty: the invoice
+    date is the back office's). A referenced receipt of an earlier Z carries that Z's key;
+    one of a period not closed yet (another register's) leaves REF_Z_NR and REF_DATUM
+    empty; one this database does not hold (another register's receipt) is left out."""
+    z_lo, z_hi = min(zs), max(zs)
+    args = (s.register_id, z_lo, z_hi)
+    in_range = "t.register_id = ? AND t.z_nr BETWEEN ? AND ? AND t.kind = 'SALE'"
+    original = (
+        " JOIN register_transactions o ON o.sale_id = {ref}"
+        " LEFT JOIN closings c ON c.register_id = o.register_id AND c.z_nr = o.z_nr"
+    )
+    cur = conn.execute(
+        # a reversal, from its Bonkopf
+        f"SELECT t.z_nr, t.bon_id, 0, '{REF_TRANSACTION}', o.register_id, o.z_nr,"
+        " c.created_at, o.bon_id"
+        " FROM register_transactions t JOIN sales s ON s.sale_id = t.sale_id"
+        + original.format(ref="s.reverses_sale_id")
+        + f" WHERE {in_range} AND s.reverses_sale_id IS NOT NULL"
+        # a return line (the lines of a reversal refer to the reversed receipt through
+        # its Bonkopf already)
+        f" UNION ALL SELECT t.z_nr, t.bon_id, l.position + 1, '{REF_TRANSACTION}',"
+        " o.register_id, o.z_nr, c.created_at, o.bon_id"
+        " FROM register_transactions t JOIN sales s ON s.sale_id = t.sale_id"
+        " JOIN sale_lines l ON l.sale_id = t.sale_id"
+        + original.format(ref="l.ref_sale_id")
+        + f" WHERE {in_range} AND s.reverses_sale_id IS NULL"
+        " AND l.kind = 'RETURN' AND l.ref_sale_id != ''"
+        # an invoice paid (or, on a reversal, its payment reversed)
+        f" UNION ALL SELECT t.z_nr, t.bon_id, l.position + 1, '{REF_INVOICE}',"
+        " NULL, NULL, NULL, l.item_id"
+        " FROM register_transactions t JOIN sale_lines l ON l.sale_id = t.sale_id"
+        f" WHERE {in_range} AND l.kind = 'INVOICE_PAYMENT'"
+        " ORDER BY 1, 2, 3",
+        args * 3,
+    )
+    with sink.open("references.csv") as main:
+        out = _Writer(main, spec.TABLE_BY_FILE["references.csv"].header)
+        for z_nr, bon, pos, typ, ref_register, ref_z, ref_created, ref_bon in cur:
+            z = zs.get(z_nr)
+            if z is None:
+                continue
+            line = str(pos) if pos else ""
+            created = _ts(to_db(from_db(ref_created))) if ref_created else ""
+            ref_z_nr = "" if ref_z is None else str(ref_z)
+            out.add(
+                f'{z.key};"{bon}";"{line}";"{typ}";"";"{created}";{_q(ref_register or "")};'
+                f"{ref_z_nr};{_q(str(ref_bon))}\r\n"
+            )
+            out.spill()
+        out.flush()
+    stats.rows["references.csv"] = out.rows
 
 
 class _BonRows:
@@ -732,6 +825,9 @@ def _lines(
             last_pos = 0
             rounding = 0
             conv: Callable[[int], int] = _same
+            #: the lines of the current foreign-currency sale, (POS_ZEILE prefix, VAT
+            #: key, gross and tax in the sale's currency), written when it is complete
+            foreign_lines: list[tuple[str, int, int, int]] = []
 
             def flush_receipt() -> None:
                 # per UST_SCHLUESSEL: the receipt's totals as posted (or, before schema 6,
@@ -754,6 +850,11 @@ def _lines(
                     acc[0] += g
                     acc[1] += g - conv(t)
                     acc[2] += conv(t)
+                if foreign_lines:
+                    # a foreign sale's lines: each key's converted totals split over them
+                    for pz, key, g, t in _split_line_vat(foreign_lines, by_key, conv):
+                        add_lv(f"{pz};{key};{money(g)};{money(g - t)};{money(t)}\r\n")
+                    foreign_lines.clear()
                 local_rounding = conv(total + rounding) - conv(total)
                 if local_rounding:
                     r = money(local_rounding)
@@ -774,7 +875,7 @@ def _lines(
 
             # Lines repeat (same item, quantity, price): their formatted tails are cached
             # (bounded), so the loop mostly joins strings.
-            tails: dict[tuple[Any, ...], tuple[str, str, int]] = {}
+            tails: dict[tuple[Any, ...], tuple[str, str, int, int]] = {}
             kb = ""
             kind_of_bon = ""
             for r in cur:
@@ -817,7 +918,8 @@ def _lines(
                     item, name, qty, unit, price, cat, rate, code, stored, lk, it, vc, _, _ = key
                     gross = line_total(price, qty) if stored is None else stored
                     # a foreign sale's line in the register currency, converted on its own
-                    # (the receipt's per-rate totals are split from its converted total)
+                    # (a posted sale's lines_vat rows are split from its converted per-key
+                    # totals instead, in flush_receipt)
                     local_gross = conv(gross)
                     tax = tax_of(local_gross, rate)
                     lk = lk or "GOODS"
@@ -830,13 +932,17 @@ def _lines(
                         f";{ust_key(int(cat))};{money(local_gross)};{money(local_gross - tax)};"
                         f"{money(tax)}\r\n",
                         gross,
+                        tax_of(gross, rate),
                     )
                     if len(tails) > 100_000:
                         tails.clear()
                     tails[key] = cached
                 pz = f'{kb}"{pos + 1}"'
                 add_ln(pz + cached[0])
-                add_lv(pz + cached[1])
+                if kind == "SALE" and conv is not _same:
+                    foreign_lines.append((pz, ust_key(int(r[9])), cached[2], cached[3]))
+                else:
+                    add_lv(pz + cached[1])
                 if kind == "SALE":
                     g = (r[9], r[10])
                     groups[g] = groups.get(g, 0) + cached[2]
@@ -850,6 +956,37 @@ def _lines(
         stats.rows["transactions_vat.csv"] = tv.rows
         sink.copy("lines_vat.csv", tmp_lv)
         sink.copy("transactions_vat.csv", tmp_tv)
+
+
+def _split_line_vat(
+    lines: list[tuple[str, int, int, int]],
+    by_key: Mapping[int, list[int]],
+    conv: Callable[[int], int],
+) -> list[tuple[str, int, int, int]]:
+    """A foreign sale's lines (prefix, VAT key, gross and tax in the sale's currency) in
+    the register currency: per VAT key the receipt's converted gross and tax (its
+    transactions_vat.csv row) split over the key's lines by largest remainder
+    (``pricing.split_converted``), so that lines_vat.csv (Bonpos_USt) adds up to
+    transactions_vat.csv (Bonkopf_USt) key by key; converted one by one they could miss
+    it by a cent. A key without a receipt total (none expected) is converted line by line.
+    Returns (prefix, key, gross, tax) in the lines' order."""
+    per_key: dict[int, list[int]] = {}
+    for i, line in enumerate(lines):
+        per_key.setdefault(line[1], []).append(i)
+    gross = [0] * len(lines)
+    tax = [0] * len(lines)
+    for key, idx in per_key.items():
+        head = by_key.get(key)
+        gs = [lines[i][2] for i in idx]
+        ts = [lines[i][3] for i in idx]
+        if head is None:
+            local_g, local_t = [conv(g) for g in gs], [conv(t) for t in ts]
+        else:
+            local_g = split_converted(gs, head[0], conv)
+            local_t = split_converted(ts, head[2], conv)
+        for i, g, t in zip(idx, local_g, local_t, strict=True):
+            gross[i], tax[i] = g, t
+    return [(p, k, g, t) for (p, k, _, _), g, t in zip(lines, gross, tax, strict=True)]
 
 
 def _payments(
@@ -966,6 +1103,8 @@ def _payments(
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 7 and sys.argv[1] == "lines":
+    if len(sys.argv) == 8 and sys.argv[1] == "lines":
         sys.exit(lines_child_main(sys.argv[2:]))
-    sys.exit("usage: python -m posd_daemon.exports.dsfinvk lines DB REGISTER Z_FROM Z_TO DIR")
+    sys.exit(
+        "usage: python -m posd_daemon.exports.dsfinvk lines DB REGISTER CURRENCY Z_FROM Z_TO DIR"
+    )

@@ -5,11 +5,15 @@ the payments in their own currency)."""
 
 from __future__ import annotations
 
+import io
+import sqlite3
 from collections import defaultdict
 
 from posd.client import PosdClient
 from posd.v1 import common_pb2, shop_pb2
 
+from posd_daemon.exports import dsfinvk
+from tests.conftest import Running
 from tests.integration.api.test_sale_part2 import call, pay, post, sale_of, seed
 from tests.integration.day.test_full_day import cents, read_export
 from tests.support.fullsale import update_shop
@@ -103,3 +107,43 @@ def test_payments_of_a_chf_sale_are_converted_as_the_z_converts_them(pos: PosdCl
     paid = {p["ZAHLART_TYP"]: cents(p["BASISWAEH_BETRAG"]) for p in t["datapayment.csv"]}
     assert sum(paid.values()) == 899
     assert sum(cents(c["Z_ZAHLART_BETRAG"]) for c in t["payment.csv"]) == 899
+
+
+def test_lines_vat_of_a_chf_sale_add_up_to_its_transactions_vat(
+    running: Running, pos: PosdClient
+) -> None:
+    """Bonpos_USt (lines_vat.csv) must add up to Bonkopf_USt (transactions_vat.csv) key by
+    key. Each line converted on its own, 0.33 + 0.33 CHF gave 0.35 + 0.35 EUR where the
+    receipt's key 2 holds 0.69 (26.31 CHF = 27.66 EUR split over the keys): the export
+    splits each key's converted totals over its lines (largest remainder)."""
+    pos.ensure_shift()
+    seed(pos)
+    update_shop(pos, fixed_rates=[shop_pb2.FixedRate(currency_code="CHF", rate="0.9513")])
+    sid = sale_of(pos, ("COFFEE", "1"), ("ROLL", "1"), ("COFFEE", "2"), ("ROLL", "1"))
+    call(pos, "SetCurrency", sale_id=sid, currency_code="CHF")
+    pay(pos, sid, CASH)
+    post(pos, sid)
+    pos.close_shift(PosdClient.cash_counts(total=0))
+    z = pos.z_closing()
+    t = read_export(pos.export_dsfinvk(z_from=z.z_nr, z_to=z.z_nr))[0]
+    (head,) = t["transactions.csv"]
+    assert len(t["lines_vat.csv"]) == 4
+    assert per_key(t["transactions_vat.csv"], "BON_BRUTTO") == {1: 2697, 2: 69}
+    for line_col, head_col in (
+        ("POS_BRUTTO", "BON_BRUTTO"), ("POS_NETTO", "BON_NETTO"), ("POS_UST", "BON_UST")
+    ):  # fmt: skip
+        assert per_key(t["lines_vat.csv"], line_col) == per_key(
+            t["transactions_vat.csv"], head_col
+        ), line_col
+    assert sum(per_key(t["lines_vat.csv"], "POS_BRUTTO").values()) == cents(head["UMS_BRUTTO"])
+    for row in t["lines_vat.csv"]:
+        assert cents(row["POS_BRUTTO"]) - cents(row["POS_NETTO"]) == cents(row["POS_UST"])
+    # the lines pass runs in a child process; inline (no child) it writes the same
+    with sqlite3.connect(running.config.database_path) as conn:
+        closings = dsfinvk.select_closings(conn, head["Z_KASSE_ID"], z_from=z.z_nr, z_to=z.z_nr)
+        settings = dsfinvk.ExportSettings(head["Z_KASSE_ID"], "EUR", dsfinvk.Company("M"), "t")
+        out = io.BytesIO()
+        dsfinvk.export(conn, settings, closings, out, parallel=False)
+    inline = read_export(out.getvalue())[0]
+    assert inline["lines_vat.csv"] == t["lines_vat.csv"]
+    assert inline["transactions_vat.csv"] == t["transactions_vat.csv"]
