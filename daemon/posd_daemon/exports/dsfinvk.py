@@ -658,7 +658,7 @@ def _heads(
                             # the negative representation of a Storno)
                             note = f"Storno zu Beleg {r[38]}" + (f"; {note}" if note else "")
                     elif r[41] == "TRANSFERRED":
-                        # handed over to another register (schema 19): its TSE
+                        # handed over to another register (schema 17): its TSE
                         # transaction here finished as AVTransfer with the sale's amounts
                         # and no payments (fiscal-de.md, processData); like an aborted
                         # sale no turnover and no payments, its lines listed for the record

@@ -1,6 +1,6 @@
 """A sale parked at K1 and resumed at K3 by its slip is handed over: K1's TSE transaction
 finishes as AVTransfer (fiscal-de.md, processData). That signed transaction is a Vorgang
-of K1 (schema 19): its Z counts it like an aborted sale, never as turnover, and K1's
+of K1 (schema 17): its Z counts it like an aborted sale, never as turnover, and K1's
 DSFinV-K export lists it with BON_TYP AVTransfer, its lines, no payments and its TSE row
 (transactions_tse.csv lists every TSE transaction of the register)."""
 

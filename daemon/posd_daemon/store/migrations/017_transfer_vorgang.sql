@@ -1,4 +1,4 @@
--- posd schema 19: a sale handed over to another register is a Vorgang of the register
+-- posd schema 17: a sale handed over to another register is a Vorgang of the register
 -- that hands it over. Its TSE transaction here finishes as AVTransfer (services/fiscal.py,
 -- fiscal-de.md processData: BON_TYP AVTransfer), and transactions_tse.csv lists every
 -- TSE transaction of the register, so the hand-over needs a BON_ID like a cancelled sale.
