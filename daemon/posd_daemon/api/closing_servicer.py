@@ -28,7 +28,6 @@ from posd_daemon.domain.operators import Permission
 from posd_daemon.domain.payments import PaymentMethod
 from posd_daemon.domain.shift import CountLine, ShiftState, count_line
 from posd_daemon.exports import datev, dsfinvk
-from posd_daemon.fiscal import process_data as pd
 from posd_daemon.ops.config import Config
 from posd_daemon.services import paging
 from posd_daemon.services import receipts as receipt_queries
@@ -37,11 +36,9 @@ from posd_daemon.services.day import (
     DaySettings,
     MovementRequest,
     ZResult,
-    movement_process_data,
 )
 from posd_daemon.services.fiscal import FiscalGateway
 from posd_daemon.store import day as store
-from posd_daemon.store import fiscal as fstore
 from posd_daemon.store import outbox as outbox_store
 from posd_daemon.store.database import connect
 
@@ -244,26 +241,6 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
 
     # -- helpers ----------------------------------------------------------------------
 
-    def _outage_row(self, data: str) -> fstore.SaleTse:
-        info = self.gw.info
-        return fstore.SaleTse(
-            "",
-            self.gw.client_id,
-            None,
-            fstore.OUTAGE,
-            process_type=pd.PROCESS_TYPE_KASSENBELEG,
-            process_data=data,
-            tse_serial=info.serial_hex if info else "",
-            outage_number=self.gw.outage,
-        )
-
-    async def _sign(self, data: str) -> fstore.SaleTse | None:
-        """Signs a Kassenbeleg-V1 Vorgang; the outage row during an outage; None w/o TSE."""
-        if not self.gw.enabled:
-            return None
-        row = await self.gw.sign_event(pd.PROCESS_TYPE_KASSENBELEG, data)
-        return row if row is not None else self._outage_row(data)
-
     def _export_settings(self) -> dsfinvk.ExportSettings:
         reg = self.config.register
         certs: dict[str, bytes] = {}
@@ -327,19 +304,17 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
             if answered is not None:
                 return answered
             counts = counts_from_pb(request.counts, self.settings.currency)
-            plan = await self.rt.db.read(lambda c: self.day.plan_close(c, op, counts))
-            diff = plan.difference(self.settings.currency)
-            tse = (
-                await self._sign(movement_process_data(diff, self.settings.currency))
-                if diff
-                else None
-            )
-            return await self.rt.mutate(
-                "CloseShift",
-                request,
-                lambda tx: self.day.close_shift(tx, op, counts, plan, tse),
-                lambda s: closing_pb2.CloseShiftResponse(shift=shift_to_pb(s)),
-                closing_pb2.CloseShiftResponse,
+            # the difference is signed inside the close's transaction, after its checks
+            # (services/day.py): a second close of the same shift is refused unsigned
+            return await self.gw.signed_event(
+                op.operator_id,
+                lambda sign: self.rt.mutate(
+                    "CloseShift",
+                    request,
+                    lambda tx: self.day.close_shift(tx, op, counts, sign),
+                    lambda s: closing_pb2.CloseShiftResponse(shift=shift_to_pb(s)),
+                    closing_pb2.CloseShiftResponse,
+                ),
             )
 
         return await self.rt.call(context, "CloseShift", request, run)
@@ -403,13 +378,15 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
                     outgoing=outgoing,
                 )
             )
-            tse = await self._sign(req.process_data)
-            return await self.rt.mutate(
-                "AddCashMovement",
-                request,
-                lambda tx: self.day.add_movement(tx, op, req, tse),
-                lambda m: closing_pb2.AddCashMovementResponse(movement=movement_to_pb(m)),
-                closing_pb2.AddCashMovementResponse,
+            return await self.gw.signed_event(
+                op.operator_id,
+                lambda sign: self.rt.mutate(
+                    "AddCashMovement",
+                    request,
+                    lambda tx: self.day.add_movement(tx, op, req, sign),
+                    lambda m: closing_pb2.AddCashMovementResponse(movement=movement_to_pb(m)),
+                    closing_pb2.AddCashMovementResponse,
+                ),
             )
 
         return await self.rt.call(context, "AddCashMovement", request, run)

@@ -20,10 +20,18 @@ with a decimal comma; at most 6 MB per file (longer periods are split into parts
   over its rows (``pricing.split_converted``), as in the Z report. An open invoice paid
   at the register (line kind INVOICE_PAYMENT) is no revenue: its amount is a row of its
   own on the receivables account (``Accounts.receivables``), named by the invoice.
+  Neither is a multi-purpose voucher (Mehrzweckgutschein, VAT category NOT_TAXABLE): its
+  sale is no supply yet (§3 Abs. 14 UStG; the supply and its VAT come when the goods are
+  bought with it), so selling one (a GOODS line of item type VOUCHER; taken back: a
+  RETURN line, negative) credits, and redeeming one (VOUCHER_REDEMPTION, negative) debits
+  the voucher liability account (``Accounts.vouchers``), a row per voucher, named by its
+  code. A single-purpose voucher (Einzweckgutschein, taxed when sold) stays revenue at
+  its rate when sold, and its redemption takes back no revenue twice: it stays in its
+  rate's row, as in the receipt's VAT totals.
 
 Accounts default to SKR03 (8400 revenue 19 %, 8300 revenue 7 %, 1360 Geldtransit, 1800
-Privatentnahmen, 1890 Privateinlagen, 8200 cash rounding, 1400 receivables);
-:class:`Accounts` changes them.
+Privatentnahmen, 1890 Privateinlagen, 8200 cash rounding, 1400 receivables, 1604
+voucher liabilities); :class:`Accounts` changes them.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from posd_daemon.domain.closing import (
 )
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.pricing import local_amount, split_converted
+from posd_daemon.domain.vat import VatCategory
 from posd_daemon.exports.dsfinvk import line_total, tax_of
 from posd_daemon.store.timeutil import from_db, to_db
 
@@ -80,6 +89,14 @@ class Accounts:
     #: "Forderungen aus Lieferungen und Leistungen" (DATEV Kontenrahmen SKR03; SKR04:
     #: 1200), credited with the payment, which the cash book (or a transit row) debits
     receivables: str = "1400"
+    #: multi-purpose vouchers sold and redeemed (no revenue: a liability until redeemed,
+    #: §3 Abs. 14 UStG). SKR03 1604 "Verbindlichkeiten aus Gutscheinen" (SKR04: 3304),
+    #: as haufe.de "Kassenführung: Die richtige Erfassung von Gutscheinen" (Praxis-
+    #: Wegweiser: "Kasse an Verbindlichkeiten aus Gutscheinen 1604 (SKR 03) bzw. 3304
+    #: (SKR 04)"). The standard SKR03 does not name that account: the tax adviser sets it
+    #: up (or names another liability, e.g. 1700 "Sonstige Verbindlichkeiten"); see the
+    #: README, DATEV.
+    vouchers: str = "1604"
 
 
 def _q(text: str, limit: int = 0) -> str:
@@ -226,12 +243,18 @@ def _receipt_rows(
         " ORDER BY 1",
         params + params,
     )
-    # open invoices paid (no revenue): their amounts leave the not-taxable rate's row
-    invoices = conn.execute(
-        "SELECT s.seq, l.item_id, l.vat_category, l.vat_rate, l.gross FROM sales s"
+    # open invoices paid and multi-purpose vouchers sold or redeemed (no revenue): their
+    # amounts leave their rate's row (gross as posted; voucher sales before schema 6 as
+    # the rate's row counted them, unit price x quantity)
+    off_revenue = conn.execute(
+        "SELECT s.seq, l.kind, l.item_id, l.voucher_code, l.vat_category, l.vat_rate,"
+        " l.gross, l.unit_price, l.quantity FROM sales s"
         f" JOIN sale_lines l ON l.sale_id = s.sale_id WHERE {where}"
-        " AND l.kind = 'INVOICE_PAYMENT' ORDER BY s.seq, l.position",
-        params,
+        " AND (l.kind = 'INVOICE_PAYMENT' OR (l.vat_category = ? AND"
+        " (l.kind = 'VOUCHER_REDEMPTION' OR (l.kind IN ('GOODS', 'RETURN')"
+        " AND l.item_type = 'VOUCHER'))))"
+        " ORDER BY s.seq, l.position",
+        (*params, int(VatCategory.NOT_TAXABLE)),
     )
     pays = conn.execute(
         "SELECT s.seq, p.method, p.amount, p.kept FROM sales s"
@@ -239,10 +262,10 @@ def _receipt_rows(
         " ORDER BY s.seq, p.position",
         params,
     )
-    line_it, pay_it, inv_it = iter(lines), iter(pays), iter(invoices)
+    line_it, pay_it, off_it = iter(lines), iter(pays), iter(off_revenue)
     line_head = next(line_it, None)
     pay_head = next(pay_it, None)
-    inv_head = next(inv_it, None)
+    off_head = next(off_it, None)
     for seq, number, posted, total, sale_currency, rate, rounding in heads:
         when = from_db(posted)
         conv = partial(
@@ -259,13 +282,17 @@ def _receipt_rows(
                 )
                 groups[key] = groups.get(key, 0) + amount
             line_head = next(line_it, None)
-        paid_invoices: list[tuple[str, int]] = []
-        while inv_head is not None and inv_head[0] <= seq:
-            if inv_head[0] == seq:
-                key = (int(inv_head[2]), str(inv_head[3]))
-                groups[key] = groups.get(key, 0) - int(inv_head[4])
-                paid_invoices.append((str(inv_head[1]), int(inv_head[4])))
-            inv_head = next(inv_it, None)
+        # (kind, invoice number or voucher code, gross) of the lines that are no revenue
+        off_lines: list[tuple[str, str, int]] = []
+        while off_head is not None and off_head[0] <= seq:
+            if off_head[0] == seq:
+                kind, invoice, code, cat, vat_rate, gross, price, qty = off_head[1:]
+                amount = int(gross) if gross is not None else line_total(int(price), qty)
+                key = (int(cat), str(vat_rate))
+                groups[key] = groups.get(key, 0) - amount
+                ref = str(invoice) if kind == "INVOICE_PAYMENT" else str(code)
+                off_lines.append((str(kind), ref, amount))
+            off_head = next(off_it, None)
         payments: list[tuple[str, int]] = []
         stored: list[tuple[str, int]] = []
         while pay_head is not None and pay_head[0] <= seq:
@@ -286,12 +313,12 @@ def _receipt_rows(
         # in EUR: the receipt's total converted once, split over its rates and payments;
         # the rounding is what the payments hold beyond it (+: the drawer kept more)
         rates = sorted(groups.items())
-        gross_own = sum(g for _, g in rates) + sum(a for _, a in paid_invoices)
+        gross_own = sum(g for _, g in rates) + sum(a for _, _, a in off_lines)
         total_local = conv(gross_own)
         parts_local = split_converted(
-            [g for _, g in rates] + [a for _, a in paid_invoices], total_local, conv
+            [g for _, g in rates] + [a for _, _, a in off_lines], total_local, conv
         )
-        rates_local, invoices_local = parts_local[: len(rates)], parts_local[len(rates) :]
+        rates_local, off_local = parts_local[: len(rates)], parts_local[len(rates) :]
         kept_local = split_converted([a for _, a in own], conv(sum(a for _, a in own)), conv)
         kept = [(m, a) for (m, _), a in zip(own, kept_local, strict=True)]
         rounding_local = conv(gross_own + int(rounding)) - total_local
@@ -309,15 +336,36 @@ def _receipt_rows(
                 account=acc.revenue.get(cat, ""),
                 note=f"USt {_amount(tax)[1:]}; Zahlarten: {methods}",
             )
-        for (invoice, _), amount in zip(paid_invoices, invoices_local, strict=True):
-            yield _row(
-                amount,
-                str(number),
-                when,
-                f"Beleg {number} Zahlung Rechnung {invoice}",
-                account=acc.receivables,
-                note=f"Forderungsaufloesung Rechnung {invoice}; Zahlarten: {methods}",
-            )
+        for (kind, ref, _), amount in zip(off_lines, off_local, strict=True):
+            if not amount:
+                continue
+            if kind == "INVOICE_PAYMENT":
+                yield _row(
+                    amount,
+                    str(number),
+                    when,
+                    f"Beleg {number} Zahlung Rechnung {ref}",
+                    account=acc.receivables,
+                    note=f"Forderungsaufloesung Rechnung {ref}; Zahlarten: {methods}",
+                )
+            elif kind == "VOUCHER_REDEMPTION":
+                yield _row(
+                    amount,
+                    str(number),
+                    when,
+                    f"Beleg {number} Gutschein {ref} eingeloest",
+                    account=acc.vouchers,
+                    note=f"MehrzweckgutscheinEinloesung {ref}; Zahlarten: {methods}",
+                )
+            else:  # sold (GOODS) or taken back (RETURN, negative)
+                yield _row(
+                    amount,
+                    str(number),
+                    when,
+                    f"Beleg {number} Gutschein {ref} verkauft",
+                    account=acc.vouchers,
+                    note=f"MehrzweckgutscheinKauf {ref}; Zahlarten: {methods}",
+                )
         if rounding_local:
             # the cash rounding stays in the drawer (or is missing from it): booked on its
             # own, without VAT, so that the cash book keeps the drawer's balance

@@ -1,9 +1,13 @@
 """The register's day: shifts, cash movements, X reports and Z closings.
 
 Every command runs in one database transaction on the database thread. TSE signing
-(cash movements, booked cash differences) happens before that transaction, through the
-fiscal gateway's ``sign_event``; during a TSE outage the Vorgang is recorded with the
-outage number instead (AEAO zu §146a Nr. 7), like a sale.
+(cash movements, booked cash differences) happens inside that transaction, through the
+signer the command is given (``FiscalGateway.event_signer``), once every check that could
+refuse the command passed: so the TSE never signs a Vorgang that is then not recorded
+(two UIs closing the same shift, a sale posted during the close, a shift closed while a
+movement waited: the later one sees the state the earlier one committed, and is refused
+before anything is signed, or books what it sees). During a TSE outage the Vorgang is
+recorded with the outage number instead (AEAO zu §146a Nr. 7), like a sale.
 
 TSE processType of cash movements: ``Kassenbeleg-V1`` with BON_TYP ``Beleg``. A cash
 movement is a Geschäftsvorfall (it changes the Vermögenszusammensetzung), and DSFinV-K
@@ -65,6 +69,7 @@ from posd_daemon.domain.vat import (
 from posd_daemon.fiscal import process_data as pd
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import Tx
+from posd_daemon.services.fiscal import EventSigner, no_event_tse
 from posd_daemon.store import day as store
 from posd_daemon.store import fiscal as fstore
 from posd_daemon.store import journal, outbox
@@ -208,7 +213,8 @@ class DayCommands:
     def plan_close(
         self, conn: sqlite3.Connection, op: Operator, counts: Sequence[CountLine]
     ) -> ShiftClosePlan:
-        """Expected vs counted as it stands now (read-only; the close recomputes it)."""
+        """Expected vs counted as it stands now (read-only; ``close_shift`` computes it
+        again in its own transaction)."""
         op.require(Permission.SALE)
         lines = merge_counts(counts)
         shift = store.open_shift_of(conn, self.s.register_id)
@@ -224,32 +230,35 @@ class DayCommands:
         tx: Tx,
         op: Operator,
         counts: Sequence[CountLine],
-        planned: ShiftClosePlan,
-        difference_tse: fstore.SaleTse | None,
+        sign: EventSigner = no_event_tse,
     ) -> store.Shift:
         """Closes the open shift: balances, the booked difference (a DifferenzSollIst
-        Vorgang, signed as planned), drawer entry, journal, printed slip."""
+        Vorgang, signed here by ``sign`` after the checks), drawer entry, journal,
+        printed slip. The balances are those of this transaction: a sale posted or a
+        movement booked before it is in the expected cash, one after it finds the shift
+        closed."""
         conn = tx.conn
         plan = self.plan_close(conn, op, counts)
-        if plan.balances != planned.balances or plan.shift.shift_id != planned.shift.shift_id:
-            raise precondition(
-                "SHIFT_CHANGED_WHILE_CLOSING",
-                "cash moved while the shift was being closed: close it again",
-            )
         now = self._clock()
         shift = plan.shift
-        store.insert_counts(conn, shift.shift_id, CountPhase.CLOSE, plan.counts)
         diff = plan.difference(self.s.currency)
-        movement: tuple[int, int] | None = None
+        difference: MovementRequest | None = None
+        difference_tse: fstore.SaleTse | None = None
         if diff:
+            difference = MovementRequest(
+                CashMovementKind.DIFFERENCE,
+                diff,
+                self.s.currency,
+                f"Kassendifferenz Schicht {shift.shift_id}",
+            )
+            # the last step that may fail before the writes: nothing refuses after it
+            difference_tse = sign(conn, difference.process_data)
+        store.insert_counts(conn, shift.shift_id, CountPhase.CLOSE, plan.counts)
+        movement: tuple[int, int] | None = None
+        if difference is not None:
             movement = self._insert_movement(
                 conn,
-                MovementRequest(
-                    CashMovementKind.DIFFERENCE,
-                    diff,
-                    self.s.currency,
-                    f"Kassendifferenz Schicht {shift.shift_id}",
-                ),
+                difference,
                 op,
                 shift.shift_id,
                 now,
@@ -323,7 +332,8 @@ class DayCommands:
         *,
         outgoing: bool,
     ) -> MovementRequest:
-        """Checks a cash movement before it is signed; gives the signed amount."""
+        """Checks a cash movement (a look before ``add_movement``, which checks the
+        shift and the cash again in its transaction); gives the signed amount."""
         op.require(Permission.DRAWER_OPEN_NO_SALE)
         if kind is CashMovementKind.DIFFERENCE:
             raise invalid("kind", "cash differences are booked by closing the shift")
@@ -344,12 +354,20 @@ class DayCommands:
             outgoing = False
         elif kind is CashMovementKind.WITHDRAWAL:
             outgoing = True
+        req = MovementRequest(kind, -amount if outgoing else amount, currency, reason)
+        self._movement_shift(conn, req)
+        return req
+
+    def _movement_shift(self, conn: sqlite3.Connection, req: MovementRequest) -> store.Shift:
+        """The open shift a movement goes to; refuses one taking out more cash than the
+        drawer is expected to hold."""
         shift = store.open_shift_of(conn, self.s.register_id)
         if shift is None:
             raise precondition(NO_OPEN_SHIFT, "no shift is open on this register")
-        if outgoing:
+        if req.amount < 0:
             # more than the drawer holds would make its expected cash negative (a
             # Kassenfehlbetrag): refused before the TSE signs anything
+            amount, currency = -req.amount, req.currency
             expected = totals_by_currency(shift.opening).get(currency, 0) + store.shift_cash(
                 conn, shift
             ).get(currency, 0)
@@ -361,16 +379,17 @@ class DayCommands:
                     expected_minor=str(expected),
                     currency=currency,
                 )
-        return MovementRequest(kind, -amount if outgoing else amount, currency, reason)
+        return shift
 
     def add_movement(
-        self, tx: Tx, op: Operator, req: MovementRequest, tse: fstore.SaleTse | None
+        self, tx: Tx, op: Operator, req: MovementRequest, sign: EventSigner = no_event_tse
     ) -> store.CashMovement:
+        """Books a checked movement (``validate_movement``): its checks again, as of this
+        transaction, then ``sign`` (the TSE signs it here), then the records."""
         conn = tx.conn
-        shift = store.open_shift_of(conn, self.s.register_id)
-        if shift is None:
-            raise precondition(NO_OPEN_SHIFT, "no shift is open on this register")
+        shift = self._movement_shift(conn, req)
         now = self._clock()
+        tse = sign(conn, req.process_data)
         movement_id, _ = self._insert_movement(conn, req, op, shift.shift_id, now, tse)
         outbox.enqueue(
             conn,
@@ -405,8 +424,6 @@ class DayCommands:
                 process_type=pd.PROCESS_TYPE_KASSENBELEG,
                 process_data=req.process_data,
             )
-        elif tse.state == fstore.SIGNED and tse.process_data != req.process_data:
-            raise precondition("MOVEMENT_CHANGED_WHILE_SIGNING", "signed data does not match")
         number = sale_store.next_counter(conn, movement_counter(self.s.register_id))
         movement_id, bon_id = store.insert_movement(
             conn,

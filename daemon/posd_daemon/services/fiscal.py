@@ -76,6 +76,21 @@ def no_tse(conn: sqlite3.Connection, data: str) -> Callable[[], fstore.SaleTse |
     return lambda: None
 
 
+#: How a Vorgang that is no sale (a cash movement, a booked cash difference) gets its
+#: fiscal row (``DayCommands.close_shift``/``add_movement``): called inside the
+#: transaction that records it, once every check that could refuse it passed, with its
+#: processData; returns the signed row (the TSE signs right then, the database thread
+#: waits for it), the outage row, or None without a TSE. Raises :class:`TseUnavailable`
+#: or :class:`SignerStale`, and the transaction then rolls back. Signing only there makes
+#: a signed Vorgang that is never recorded impossible: a refusal (a second close of the
+#: same shift, a movement into a shift closed meanwhile) comes before the TSE is asked.
+EventSigner = Callable[[sqlite3.Connection, str], "fstore.SaleTse | None"]
+
+
+def no_event_tse(conn: sqlite3.Connection, data: str) -> fstore.SaleTse | None:
+    return None
+
+
 class FinishSigner:
     """The signer of a sale's started TSE transaction: hands the receipt to the TSE thread.
     It reads nothing from the connection, so a post run ahead may call it as soon as its
@@ -750,33 +765,103 @@ class FiscalGateway:
         except TseUnavailable as exc:
             log.warning("tse_cancel_failed", transaction_number=number, error=str(exc))
 
-    async def sign_event(self, process_type: str, data: str) -> fstore.SaleTse | None:
-        """Signs a non-sale event (cash movement, closing): start + finish."""
-        if self.tse is None or self.outage is not None:
-            return None
+    # -- Vorgänge of the day (cash movements, booked cash differences) ----------------------
+
+    def event_signer(self) -> EventSigner:
+        """The signer of a Vorgang that is no sale (see :data:`EventSigner`): the TSE
+        signs it (start + finish, ``Kassenbeleg-V1``) inside the transaction that records
+        it; during an outage it gets the outage row (checked to be the open outage still,
+        else :class:`SignerStale`); without a TSE None."""
+        if self.tse is None:
+            return no_event_tse
+        outage = self.outage
+        if outage is None:
+            return self._sign_event_now
+
+        def sign(conn: sqlite3.Connection, data: str) -> fstore.SaleTse | None:
+            current = fstore.open_outage(conn)
+            if current is None or current.outage_number != outage:
+                raise SignerStale(f"outage {outage} is not the open one any more")
+            return self._event_outage_row(data, outage)
+
+        return sign
+
+    async def signed_event(
+        self, operator_id: str, record: Callable[[EventSigner], Awaitable[T]]
+    ) -> T:
+        """Runs ``record`` (one transaction that calls its signer once its checks passed,
+        as :meth:`signed_post`) until it commits: signed by the TSE, or in the outage the
+        TSE's failure opened (nothing of the failed attempt was committed), or again with
+        a fresh signer when the one it had no longer fits. A refused ``record`` never
+        reached its signer, so the TSE signed nothing for it."""
+        sign = self.event_signer()
+        for _ in range(POST_ATTEMPTS):
+            try:
+                return await record(sign)
+            except TseUnavailable as exc:
+                await self._begin_outage(exc, operator_id=operator_id)
+                sign = self.event_signer()
+            except SignerStale:
+                sign = self.event_signer()
+        raise DomainError(
+            ErrorKind.UNAVAILABLE,
+            "FISCAL_STATE_CHANGING",
+            f"the TSE's state changed during each of {POST_ATTEMPTS} attempts; nothing was"
+            " recorded, try again",
+        )
+
+    def _sign_event_now(self, conn: sqlite3.Connection, data: str) -> fstore.SaleTse:
+        """Start + finish of a ``Kassenbeleg-V1`` transaction, called on the database
+        thread inside the recording transaction (it waits for the TSE thread, each call
+        bounded by the TSE timeout). Raises :class:`TseUnavailable`; a transaction
+        started but not finished then stays open at the TSE, and the reconciliation of
+        the next recovery or start cancels it as an orphan (journaled)."""
         tse = self.tse
-        try:
-            start = await self._call(
-                "start", lambda: tse.start_transaction(self.client_id, process_type, b"")
-            )
-            result = await self._call(
-                "finish",
-                lambda: tse.finish_transaction(
-                    self.client_id, start.transaction_number, process_type, pd.encode(data)
-                ),
-            )
-        except TseUnavailable as exc:
-            await self._begin_outage(exc, operator_id="-")
-            return None
+        assert tse is not None
+        process_type = pd.PROCESS_TYPE_KASSENBELEG
+        start = self._call_now(
+            "start", lambda: tse.start_transaction(self.client_id, process_type, b"")
+        )
+        number = start.transaction_number
+        result = self._call_now(
+            "finish",
+            lambda: tse.finish_transaction(self.client_id, number, process_type, pd.encode(data)),
+        )
         row = fstore.SaleTse(
             "",
             self.client_id,
-            start.transaction_number,
+            number,
             fstore.STARTED,
             start_time=start.log_time,
             start_counter=start.signature_counter,
         )
         return self._signed_row(row, result)
+
+    def _call_now(self, operation: str, fn: Callable[[], T]) -> T:
+        """:meth:`_call` for a caller on another thread than the loop (it blocks)."""
+        begin = time.perf_counter()
+        try:
+            with self._unavailable_on_failure(operation):
+                try:
+                    future = self._pool.submit(fn)
+                except RuntimeError as exc:  # the pool is shut down: the daemon is stopping
+                    raise TseError("BACKEND_ERROR", f"{type(exc).__name__}: {exc}") from exc
+                return future.result(timeout=self._timeout)
+        finally:
+            self._metrics.tse_seconds.labels(operation).observe(time.perf_counter() - begin)
+
+    def _event_outage_row(self, data: str, outage: int) -> fstore.SaleTse:
+        info = self.info
+        return fstore.SaleTse(
+            "",
+            self.client_id,
+            None,
+            fstore.OUTAGE,
+            process_type=pd.PROCESS_TYPE_KASSENBELEG,
+            process_data=data,
+            tse_serial=info.serial_hex if info else "",
+            outage_number=outage,
+        )
 
     # -- outages ---------------------------------------------------------------------------
 

@@ -205,8 +205,7 @@ def closed_day(
     x = cmds.x_report(conn, MANAGER)
     counts = [count_line("EUR", 0, 0, 8893), count_line("CHF", 0, 0, 2000)]
     with transaction(conn):
-        plan = cmds.plan_close(conn, MANAGER, counts)
-        cmds.close_shift(Tx(conn), MANAGER, counts, plan, None)
+        cmds.close_shift(Tx(conn), MANAGER, counts)
         z = cmds.z_closing(Tx(conn), MANAGER)
     assert x.payments == z.report.payments and x.cases == z.report.cases
     out = io.BytesIO()
@@ -337,8 +336,7 @@ def z_report(conn: sqlite3.Connection, cmds: DayCommands) -> ClosingReport:
     plan = cmds.plan_close(conn, MANAGER, [])
     counts = [count_line(b.currency, 0, 0, b.expected) for b in plan.balances]
     with transaction(conn):
-        plan = cmds.plan_close(conn, MANAGER, counts)
-        cmds.close_shift(Tx(conn), MANAGER, counts, plan, None)
+        cmds.close_shift(Tx(conn), MANAGER, counts)
         return cmds.z_closing(Tx(conn), MANAGER).report
 
 
