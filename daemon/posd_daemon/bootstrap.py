@@ -268,7 +268,8 @@ async def _start(
     db.relaxed_edits = config.store.open_sale_sync == "normal"
     if db.relaxed_edits and config.store.open_sale_flush_ms:
         db.flush_relaxed_when_quiet(config.store.open_sale_flush_ms / 1000)
-    db.write_sync(lambda tx: idempotency.prune(tx.conn, clock() - timedelta(days=7)))
+    # a first batch now; the housekeeping sweep keeps pruning (IDEMPOTENCY_PRUNE_S)
+    db.write_sync(lambda tx: idempotency.prune(tx.conn, clock() - IDEMPOTENCY_KEEP))
 
     bus = EventBus(replay=config.devices.replay_events, queue_size=config.devices.subscriber_queue)
     bus.bind(asyncio.get_running_loop())
@@ -395,6 +396,13 @@ async def _start(
         currency=config.register.currency,
     )
     add_order_service(server, rt, sales, gateway, sale_events)
+    master.housekeeping.periodic.append(
+        (
+            "idempotency",
+            IDEMPOTENCY_PRUNE_S,
+            lambda tx: idempotency.prune(tx.conn, clock() - IDEMPOTENCY_KEEP),
+        )
+    )
     if digital is not None:
         master.housekeeping.periodic.append(
             ("digital_receipts", DIGITAL_PRUNE_S, lambda tx: digital.prune(tx.conn))
@@ -432,6 +440,7 @@ async def _start(
             "drawer": drawer,
             "display": display,
             "master": master,
+            "runtime": rt,
             "digital": digital,
         },
         devices=devices,
@@ -551,6 +560,11 @@ def _bind_probe(family: int, address: str, port: str = "") -> str:
 
 #: how often the housekeeping sweep deletes expired digital receipt tokens
 DIGITAL_PRUNE_S = 3600.0
+#: how long a mutation's first answer is kept for a repeat of its request_id, and how
+#: often the sweep deletes older ones (each answer holds the whole sale: a register that
+#: runs for months must not keep them all)
+IDEMPOTENCY_KEEP = timedelta(days=7)
+IDEMPOTENCY_PRUNE_S = 600.0
 
 
 def _digital_receipts(config: Config, shop: ShopHeader, clock: Clock) -> DigitalReceipts | None:

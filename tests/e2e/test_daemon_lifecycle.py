@@ -193,6 +193,9 @@ def test_sigterm_during_a_client_loop_stops_cleanly(daemon: DaemonProcess) -> No
         steps[-1],
     )
     assert not daemon.socket_path.exists(), "socket file left behind"
+    # the last connection checkpointed the WAL into the database and removed it
+    wal = daemon.db_path.with_name(daemon.db_path.name + "-wal")
+    assert not wal.exists(), f"WAL of {wal.stat().st_size} bytes left behind"
     assert any(m.fields.get("STOPPING") == "1" for m in daemon.notify.messages(pid))
     log = [e.get("event") for e in daemon.log_events()]
     assert "stopping" in log

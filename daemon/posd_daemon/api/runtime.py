@@ -28,6 +28,9 @@ M = TypeVar("M", bound=Message)
 
 log = plog.get("posd.rpc")
 
+#: session tokens cached in memory at most (each resolved once from the store)
+MAX_CACHED_SESSIONS = 256
+
 #: Mutations that only edit an OPEN sale (no receipt number, no money in the drawer, no
 #: journal or TSE record). With ``store.open_sale_sync = "normal"`` they commit without
 #: fsync; everything else (posting, cancelling, cash, closings, master data) always
@@ -90,6 +93,13 @@ class Runtime:
         if not token:
             raise unauthenticated("missing session token: log in first")
         op, expires = await self.db.read(lambda c: self.auth.resolve(c, token))
+        if len(self._sessions) >= MAX_CACHED_SESSIONS:
+            # sessions that expired without a logout (shift changes, UI restarts) go;
+            # should that not do, the oldest cached (the store stays the authority)
+            for key in [k for k, (_, until) in self._sessions.items() if until <= now]:
+                del self._sessions[key]
+            while len(self._sessions) >= MAX_CACHED_SESSIONS:
+                del self._sessions[next(iter(self._sessions))]
         self._sessions[token] = (op, expires.timestamp())
         return op
 

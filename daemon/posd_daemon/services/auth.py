@@ -20,6 +20,8 @@ from posd_daemon.store import sessions
 
 MAX_FAILURES = 5
 LOCKOUT_SECONDS = 60.0
+#: operator ids with recent failures kept at most (a client trying random ids)
+MAX_TRACKED_IDS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +35,16 @@ def unauthenticated(message: str) -> DomainError:
 
 
 class Authenticator:
-    def __init__(self, records: Iterable[OperatorRecord], clock: Clock, session_hours: int) -> None:
+    def __init__(
+        self,
+        records: Iterable[OperatorRecord],
+        clock: Clock,
+        session_hours: int,
+        *,
+        max_tracked_ids: int = MAX_TRACKED_IDS,
+    ) -> None:
         self._records = {r.operator.operator_id: r for r in records}
+        self._max_tracked = max_tracked_ids
         self._clock = clock
         self._ttl = timedelta(hours=session_hours)
         self._failures: dict[str, list[float]] = {}
@@ -66,10 +76,33 @@ class Authenticator:
         if not ok or rec is None:
             with self._lock:
                 self._failures.setdefault(operator_id, []).append(now)
+                if len(self._failures) > self._max_tracked:
+                    self._forget_old(now)
             raise unauthenticated("unknown operator or wrong PIN")
         with self._lock:
             self._failures.pop(operator_id, None)
         return rec.operator
+
+    def _forget_old(self, now: float) -> None:
+        """Bounds the failure record (under the lock): ids of any kind are counted, known
+        or not (a lock-out only for known ids would tell which ids exist), so a client
+        trying random ids must not grow it without end. Ids whose failures are past the
+        lock-out window go; should a flood within one window still exceed the bound, ids
+        of no operator go first, longest ago first: a flood of made-up ids must not lift
+        the lock-out of a real operator whose PIN is being guessed."""
+        for key in [k for k, times in self._failures.items() if now - times[-1] >= LOCKOUT_SECONDS]:
+            del self._failures[key]
+        excess = len(self._failures) - self._max_tracked
+        if excess > 0:
+            unknown = [k for k in self._failures if k not in self._records]
+            for key in sorted(unknown, key=lambda k: self._failures[k][-1])[:excess]:
+                del self._failures[key]
+
+    @property
+    def tracked_ids(self) -> int:
+        """How many operator ids have recent failures recorded (observability, tests)."""
+        with self._lock:
+            return len(self._failures)
 
     def open_session(self, tx: Tx, operator: Operator) -> tuple[str, datetime]:
         token = secrets.token_urlsafe(32)

@@ -290,11 +290,13 @@ class DbExecutor:
         self._pool.shutdown(wait=True)
         if self._flusher is not None:
             self._flusher.close()
-        self._conn.close()
+        # the writer last: SQLite's last connection to close checkpoints the WAL and
+        # removes it (a read-only one cannot), so a stopped register leaves one file
         if self._reader is not None:
             self._reader.close()
         if self._pool_reader is not None:
             self._pool_reader.close()
+        self._conn.close()
 
 
 class WalFlusher:

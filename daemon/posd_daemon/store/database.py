@@ -14,6 +14,8 @@ from importlib.abc import Traversable
 from pathlib import Path
 
 SCHEMA_VERSION_KEY = "user_version"
+#: bytes of WAL kept after a checkpoint (SQLite's journal_size_limit)
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 class StoreError(Exception):
@@ -56,6 +58,10 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
             raise StoreError(f"{path}: cannot switch to WAL mode (got {mode})")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
+    if not readonly:
+        # after a checkpoint a WAL that grew for a big transaction (a backlog pruned,
+        # an import) is cut back to this instead of keeping its peak size for good
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT:d}")
     return conn
 
 

@@ -31,6 +31,12 @@ def store(
     )
 
 
-def prune(conn: sqlite3.Connection, older_than: datetime) -> int:
-    cur = conn.execute("DELETE FROM idempotency WHERE created_at < ?", (to_db(older_than),))
+def prune(conn: sqlite3.Connection, older_than: datetime, *, limit: int = 10_000) -> int:
+    """Deletes up to ``limit`` answers stored before ``older_than`` (a backlog goes in
+    several short transactions, never one that holds the writer for seconds)."""
+    cur = conn.execute(
+        "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency"
+        " WHERE created_at < ? LIMIT ?)",
+        (to_db(older_than), limit),
+    )
     return cur.rowcount

@@ -253,7 +253,7 @@ def test_unknown_expired_malformed_tokens_are_404_and_expired_ones_are_pruned(
     done = asyncio.run_coroutine_threadsafe(
         master.housekeeping.run_periodic(force=True), digital.loop
     ).result(10)
-    assert done == {"digital_receipts": 1}
+    assert done["digital_receipts"] == 1
     db = sqlite3.connect(f"file:{digital.config.database_path}?mode=ro", uri=True)
     try:
         assert db.execute("SELECT COUNT(*) FROM digital_receipts").fetchone()[0] == 0

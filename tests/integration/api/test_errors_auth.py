@@ -14,6 +14,7 @@ from grpc_status import rpc_status
 from posd.client import PosdClient, PosdError
 from posd.v1 import catalog_pb2, common_pb2, sale_pb2, sale_pb2_grpc
 
+from posd_daemon.api import runtime as runtime_mod
 from tests.conftest import Running, start_in_thread
 
 
@@ -167,3 +168,22 @@ def test_health_reflection_and_metrics(tmp_path: Path) -> None:
 def test_socket_has_the_configured_mode(running: Running) -> None:
     mode = running.config.socket_path.stat().st_mode & 0o777
     assert mode == 0o660
+
+
+def test_the_session_cache_stays_bounded_and_every_session_still_works(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime_mod, "MAX_CACHED_SESSIONS", 4)
+    rt = running.daemon.extra["runtime"]
+    assert isinstance(rt, runtime_mod.Runtime)
+    clients = [running.client(open_shift=False) for _ in range(10)]
+    try:
+        for c in clients:  # ten log-ins that never log out (UI restarts, shift changes)
+            assert c.whoami().operator.operator_id == "1"
+        assert len(rt._sessions) <= 4
+        for c in clients:  # the store stays the authority: evicted sessions still work
+            assert c.whoami().operator.operator_id == "1"
+        assert len(rt._sessions) <= 4
+    finally:
+        for c in clients:
+            c.close()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from posd.client import PosdClient, PosdError
 from posd.v1 import common_pb2, sale_pb2
 
+from posd_daemon.api.master_servicers import MasterData
+from posd_daemon.store.timeutil import to_db
 from tests.conftest import Running
 
 
@@ -69,3 +73,33 @@ def test_missing_request_id_is_a_field_error(pos: PosdClient) -> None:
     with pytest.raises(PosdError) as err:
         pos.call(pos.sales.CreateSale, sale_pb2.CreateSaleRequest())
     assert err.value.field_violations == [("request_id", "is required")]
+
+
+def test_old_answers_are_pruned_by_the_housekeeping_sweep(
+    running: Running, pos: PosdClient
+) -> None:
+    """Each stored answer holds the whole sale: a register running for months must not
+    keep them all. Answers older than 7 days go in batches; newer ones still answer."""
+    pos.upsert_item("1001", "Bio-Brot", 449)
+    sale = pos.create_sale(request_id="keep-me")
+    old = to_db(datetime.now(UTC) - timedelta(days=8))
+    with sqlite3.connect(running.config.database_path) as db:
+        db.executemany(
+            "INSERT INTO idempotency (request_id, method, request_digest, response, created_at)"
+            " VALUES (?, 'AddLine', 'x', x'00', ?)",
+            [(f"old-{n}", old) for n in range(25_000)],
+        )
+    master = running.daemon.extra["master"]
+    assert isinstance(master, MasterData)
+
+    def sweep() -> int:
+        done = asyncio.run_coroutine_threadsafe(
+            master.housekeeping.run_periodic(force=True), running.loop
+        ).result(30)
+        return done["idempotency"]
+
+    assert [sweep(), sweep(), sweep(), sweep()] == [10_000, 10_000, 5_000, 0]
+    with sqlite3.connect(running.config.database_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM idempotency WHERE request_id LIKE 'old-%'")\
+            .fetchone() == (0,)  # fmt: skip
+    assert pos.create_sale(request_id="keep-me").sale_id == sale.sale_id  # still answered

@@ -1,0 +1,55 @@
+"""The log-in failure record and the session cache stay bounded however many ids or
+tokens clients throw at the daemon (a register runs for months)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from posd_daemon.domain.errors import DomainError
+from posd_daemon.domain.operators import Operator, Permission
+from posd_daemon.ops.pins import hash_pin
+from posd_daemon.services import auth as auth_mod
+from posd_daemon.services.auth import Authenticator, OperatorRecord
+
+
+def clock() -> datetime:
+    return datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def make(cap: int) -> Authenticator:
+    op = Operator("1", "Anna", "cashier", frozenset({Permission.SALE}))
+    return Authenticator([OperatorRecord(op, hash_pin("1234"))], clock, 12, max_tracked_ids=cap)
+
+
+def fail(a: Authenticator, operator_id: str) -> str:
+    with pytest.raises(DomainError) as err:
+        a.check_pin(operator_id, "0000")
+    return err.value.reason
+
+
+def test_random_ids_do_not_grow_the_failure_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    a = make(cap=8)
+    for n in range(20):
+        assert fail(a, f"guess-{n}") == "UNAUTHENTICATED"
+    assert a.tracked_ids <= 8
+    # a known operator under attack stays locked although others were forgotten
+    for _ in range(auth_mod.MAX_FAILURES):
+        fail(a, "1")
+    for n in range(20, 30):
+        fail(a, f"guess-{n}")
+    assert fail(a, "1") == "LOGIN_LOCKED"
+    assert a.tracked_ids <= 8
+
+
+def test_failures_past_the_lockout_window_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(auth_mod.time, "monotonic", lambda: now[0])
+    a = make(cap=4)
+    for n in range(4):
+        fail(a, f"old-{n}")
+    now[0] += auth_mod.LOCKOUT_SECONDS + 1
+    fail(a, "new")  # over the cap: the old ones are past their window and go
+    assert a.tracked_ids == 1
+    assert a.check_pin("1", "1234").operator_id == "1"
