@@ -6,7 +6,9 @@ Z closes 2021-01-01 by default. The daemon runs in-process with an injected cloc
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -116,6 +118,14 @@ def test_vat_rate_pickup_and_z_follow_the_registers_calendar_at_midnight(
             assert err.value.reason == "PICKUP_DATE_IN_PAST"
             pos.close_shift([])
             assert pos.z_closing().business_date == "2021-01-01"
+
+            # DATEV: BelegDatum (TTMM) and the file name are dates on Berlin's calendar
+            start = datetime(2020, 12, 31, tzinfo=BERLIN)
+            (book,) = pos.export_cash_book(start, start + timedelta(days=2))
+            assert book.name == "kassenbuch_alle_belege_20201231_20210102.csv"
+            rows = list(csv.reader(io.StringIO(book.content.decode("utf-8")), delimiter=";"))
+            dated = {(r[2], r[3]) for r in rows[1:] if r[2] in ("1", "2")}
+            assert dated == {("1", "3112"), ("2", "0101")}
     finally:
         running.stop()
 
