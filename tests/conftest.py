@@ -15,6 +15,7 @@ from posd.client import PosdClient
 
 from posd_daemon.bootstrap import Daemon, start
 from posd_daemon.ops.config import Config, load
+from posd_daemon.services.clock import Clock, system_clock
 
 settings.register_profile(
     "posd", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -50,7 +51,9 @@ class Running:
         self.thread.join(10)
 
 
-def start_in_thread(state_dir: Path, overrides: dict[str, Any] | None = None) -> Running:
+def start_in_thread(
+    state_dir: Path, overrides: dict[str, Any] | None = None, *, clock: Clock = system_clock
+) -> Running:
     doc: dict[str, Any] = {"state": {"dir": str(state_dir)}, "metrics": {"listen": ""}}
     for key, value in (overrides or {}).items():
         doc.setdefault(key, {}).update(value) if isinstance(value, dict) else doc.update(
@@ -60,7 +63,7 @@ def start_in_thread(state_dir: Path, overrides: dict[str, Any] | None = None) ->
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="posd-test-loop", daemon=True)
     thread.start()
-    daemon = asyncio.run_coroutine_threadsafe(start(config), loop).result(20)
+    daemon = asyncio.run_coroutine_threadsafe(start(config, clock=clock), loop).result(20)
     return Running(config, daemon, loop, thread)
 
 

@@ -8,7 +8,7 @@ import fcntl
 import os
 import socket
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 from pathlib import Path
 from typing import IO, Any
 
@@ -61,6 +61,7 @@ from posd_daemon.fiscal.software_tse import SoftwareTse
 from posd_daemon.ops import logging as plog
 from posd_daemon.ops.config import Config
 from posd_daemon.ops.metrics import Metrics
+from posd_daemon.ops.timezone import ZoneError
 from posd_daemon.services.auth import Authenticator, OperatorRecord
 from posd_daemon.services.catalog import CatalogCommands
 from posd_daemon.services.clock import Clock, system_clock
@@ -239,12 +240,16 @@ async def start(
 ) -> Daemon:
     """Start the daemon. ``usb_backend`` (a pyusb backend) and ``key_source`` (evdev key
     events) let tests drive USB printers and HID scanners without hardware."""
+    try:
+        zone = config.zone()  # before anything starts: a bad zone names the key
+    except ZoneError as exc:
+        raise StartupError(str(exc)) from None
     state_dir = config.state_dir
     lock = _lock_state_dir(state_dir)
     metrics = Metrics.create()
     try:
         _serve_metrics(metrics, config.metrics.listen)  # before the API and the devices
-        return await _start(config, clock, lock, metrics, usb_backend, key_source)
+        return await _start(config, clock, zone, lock, metrics, usb_backend, key_source)
     except BaseException:
         metrics.close()
         lock.close()
@@ -254,6 +259,7 @@ async def start(
 async def _start(
     config: Config,
     clock: Clock,
+    zone: tzinfo,
     lock: IO[str],
     metrics: Metrics,
     usb_backend: object | None,
@@ -296,10 +302,11 @@ async def _start(
     worker = OutboxWorker(db, printer, drawer, renderer, clock, metrics)
     auth = Authenticator(operators_from_config(config), clock, config.api.session_hours)
     rt = Runtime(db, auth, metrics, clock)
-    settings = RegisterSettings(config.register.id, config.register.currency)
+    # the register's business day: its calendar in `zone`, for every date rule
+    settings = RegisterSettings(config.register.id, config.register.currency, zone)
     sales = SaleCommands(settings, config.vat_table(), clock, worker.wake)
     catalog = CatalogCommands(config.register.currency, clock)
-    digital = _digital_receipts(config, shop, clock)
+    digital = _digital_receipts(config, shop, clock, zone)
     if digital is not None:
         sales.post_hooks.append(digital.issue)  # in the post's own transaction
         renderer.digital = digital.decorate
@@ -408,7 +415,7 @@ async def _start(
             ("digital_receipts", DIGITAL_PRUNE_S, lambda tx: digital.prune(tx.conn))
         )
     operator_pb2_grpc.add_OperatorServiceServicer_to_server(OperatorServicer(rt), server)
-    add_closing_service(server, rt, gateway, config, on_outbox=worker.wake)
+    add_closing_service(server, rt, gateway, config, on_outbox=worker.wake, zone=zone)
     started = clock()
     system_pb2_grpc.add_SystemServiceServicer_to_server(
         SystemServicer(rt, config.register.id, started, str(config.database_path)), server
@@ -567,11 +574,15 @@ IDEMPOTENCY_KEEP = timedelta(days=7)
 IDEMPOTENCY_PRUNE_S = 600.0
 
 
-def _digital_receipts(config: Config, shop: ShopHeader, clock: Clock) -> DigitalReceipts | None:
+def _digital_receipts(
+    config: Config, shop: ShopHeader, clock: Clock, zone: tzinfo
+) -> DigitalReceipts | None:
     d = config.digital_receipt
     if not d.enabled:
         return None
-    settings = DigitalSettings(d.base_url, timedelta(days=d.token_days), PrintMode(d.paper))
+    settings = DigitalSettings(
+        d.base_url, timedelta(days=d.token_days), PrintMode(d.paper), zone=zone
+    )
     return DigitalReceipts(settings, shop, clock)
 
 

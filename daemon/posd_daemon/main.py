@@ -15,6 +15,7 @@ from posd_daemon.ops import crashpoints
 from posd_daemon.ops import logging as plog
 from posd_daemon.ops.config import Config, ConfigError, load
 from posd_daemon.ops.systemd import Notifier
+from posd_daemon.ops.timezone import ZoneError
 from posd_daemon.store.database import StoreError
 
 EX_CONFIG = 78  # sysexits.h: configuration error (systemd shows it as such)
@@ -45,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"posd: {exc}", file=sys.stderr)
         return EX_CONFIG
     if args.check_config:
+        try:
+            config.zone()  # the system's zone when register.timezone is ""
+        except ZoneError as exc:
+            print(f"posd: {exc}", file=sys.stderr)
+            return EX_CONFIG
         print("configuration ok")
         return 0
     plog.configure(config.log.level, config.log.format)

@@ -1,7 +1,7 @@
 """ClosingService: shifts, cash movements, X/Z, DSFinV-K/DATEV exports, receipt archive.
 
 Wiring (bootstrap.py): ``add_closing_service(server, rt, gateway, config,
-on_outbox=worker.wake)``. Exports read through their own read-only SQLite connection in
+on_outbox=worker.wake, zone=zone)``. Exports read through their own read-only SQLite connection in
 a worker thread, so a long export never holds up the database thread (WAL lets readers
 and the writer run side by side).
 """
@@ -12,7 +12,7 @@ import asyncio
 import json
 import tempfile
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import IO, Any
 
 import grpc
@@ -232,11 +232,12 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
         gateway: FiscalGateway,
         config: Config,
         on_outbox: Callable[[], None],
+        zone: tzinfo,
     ) -> None:
         self.rt = rt
         self.gw = gateway
         self.config = config
-        self.settings = DaySettings(config.register.id, config.register.currency)
+        self.settings = DaySettings(config.register.id, config.register.currency, zone)
         self.day = DayCommands(self.settings, rt.clock, on_outbox)
 
     # -- helpers ----------------------------------------------------------------------
@@ -256,6 +257,7 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
             vat_table=self.config.vat_table(),
             operator_names=names,
             tse_certificates=certs,
+            zone=self.settings.zone,
         )
 
     async def _read_only(self, fn: Callable[[Any], Any]) -> Any:
@@ -494,7 +496,7 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
         reg = self.settings
         fn = datev.cash_book if cash_book_only else datev.extended_cash_book
         files: list[tuple[str, bytes]] = await self._read_only(
-            lambda c: fn(c, reg.register_id, reg.currency, start, end)
+            lambda c: fn(c, reg.register_id, reg.currency, start, end, zone=reg.zone)
         )
         return files
 
@@ -635,11 +637,14 @@ def add_closing_service(
     config: Config,
     *,
     on_outbox: Callable[[], None] | None = None,
+    zone: tzinfo | None = None,
 ) -> None:
     """Registers ClosingService. ``on_outbox`` wakes the outbox worker after a commit
     that queued print/drawer jobs (pass ``worker.wake``); without it the gateway's
-    wake-up hook is used, which bootstrap sets to the same ``worker.wake``."""
+    wake-up hook is used, which bootstrap sets to the same ``worker.wake``. ``zone``:
+    the register's time zone (bootstrap passes the one it resolved at start; else
+    ``config.zone()``)."""
     wake = on_outbox or getattr(gateway, "_on_outbox", None) or (lambda: None)
     closing_pb2_grpc.add_ClosingServiceServicer_to_server(
-        ClosingServicer(rt, gateway, config, wake), server
+        ClosingServicer(rt, gateway, config, wake, zone or config.zone()), server
     )

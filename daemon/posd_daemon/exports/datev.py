@@ -7,6 +7,9 @@ header ``"Währung";"VorzBetrag";"RechNr";"BelegDatum";"Belegtext";"UStSatz";"BU
 ``VorzBetrag`` with sign and decimal comma (``+100,00``/``-100,00``, not 0); ``RechNr`` at
 most 36 characters; ``BelegDatum`` ``TTMM``; ``Belegtext`` at most 60 characters; VAT rate
 with a decimal comma; at most 6 MB per file (longer periods are split into parts).
+``BelegDatum`` and the dates in the file names are dates on the register's calendar (its
+time zone, ``register.timezone``), not UTC's: a receipt of 00:30 on 1 January in Berlin
+is dated 0101.
 
 * :func:`cash_book`: the cash movements only (Einlage, Entnahme, Geldtransit, Trinkgeld,
   booked cash differences): what DATEV Kassenbuch online calls the cash book proper.
@@ -39,10 +42,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from functools import partial
 
+from posd_daemon.domain.business_day import business_day
 from posd_daemon.domain.closing import (
     CashMovementKind,
     kept_payments,
@@ -140,10 +144,12 @@ def _check(currency: str, start: datetime, end: datetime) -> None:
 
 
 def _files(
-    prefix: str, start: datetime, end: datetime, rows: Iterator[str]
+    prefix: str, start: datetime, end: datetime, zone: tzinfo, rows: Iterator[str]
 ) -> list[tuple[str, bytes]]:
-    """Splits rows into files of at most 6 MB, each with the header."""
-    base = f"{prefix}_{start:%Y%m%d}_{end:%Y%m%d}"
+    """Splits rows into files of at most 6 MB, each with the header; named by the
+    period's dates on the register's calendar."""
+    first, last = business_day(start, zone), business_day(end, zone)
+    base = f"{prefix}_{first:%Y%m%d}_{last:%Y%m%d}"
     header = HEADER.encode("utf-8")
     files: list[tuple[str, bytes]] = []
     parts: list[bytes] = [header]
@@ -160,7 +166,12 @@ def _files(
 
 
 def _movement_rows(
-    conn: sqlite3.Connection, register_id: str, start: datetime, end: datetime, accounts: Accounts
+    conn: sqlite3.Connection,
+    register_id: str,
+    start: datetime,
+    end: datetime,
+    zone: tzinfo,
+    accounts: Accounts,
 ) -> Iterator[str]:
     for number, kind, amount, reason, created in conn.execute(
         "SELECT number, kind, amount, reason, created_at FROM cash_movements"
@@ -173,7 +184,7 @@ def _movement_rows(
         yield _row(
             int(amount),
             f"K{number}",
-            from_db(created),
+            from_db(created).astimezone(zone),
             f"{k.label}: {reason}",
             account=accounts.movements.get(k.value, ""),
             note=k.gv_typ,
@@ -187,11 +198,14 @@ def cash_book(
     start: datetime,
     end: datetime,
     accounts: Accounts | None = None,
+    *,
+    zone: tzinfo,
 ) -> list[tuple[str, bytes]]:
     """DATEV Kassenbuch online: the cash movements of ``[start, end)``."""
     _check(currency, start, end)
     acc = accounts or Accounts()
-    return _files("kassenbuch", start, end, _movement_rows(conn, register_id, start, end, acc))
+    rows = _movement_rows(conn, register_id, start, end, zone, acc)
+    return _files("kassenbuch", start, end, zone, rows)
 
 
 def extended_cash_book(
@@ -201,16 +215,18 @@ def extended_cash_book(
     start: datetime,
     end: datetime,
     accounts: Accounts | None = None,
+    *,
+    zone: tzinfo,
 ) -> list[tuple[str, bytes]]:
     """Every receipt of ``[start, end)`` per payment method, then the cash movements."""
     _check(currency, start, end)
     acc = accounts or Accounts()
 
     def rows() -> Iterator[str]:
-        yield from _receipt_rows(conn, register_id, currency, start, end, acc)
-        yield from _movement_rows(conn, register_id, start, end, acc)
+        yield from _receipt_rows(conn, register_id, currency, start, end, zone, acc)
+        yield from _movement_rows(conn, register_id, start, end, zone, acc)
 
-    return _files("kassenbuch_alle_belege", start, end, rows())
+    return _files("kassenbuch_alle_belege", start, end, zone, rows())
 
 
 def _receipt_rows(
@@ -219,6 +235,7 @@ def _receipt_rows(
     currency: str,
     start: datetime,
     end: datetime,
+    zone: tzinfo,
     acc: Accounts,
 ) -> Iterator[str]:
     params = (register_id, to_db(start), to_db(end))
@@ -267,7 +284,7 @@ def _receipt_rows(
     pay_head = next(pay_it, None)
     off_head = next(off_it, None)
     for seq, number, posted, total, sale_currency, rate, rounding in heads:
-        when = from_db(posted)
+        when = from_db(posted).astimezone(zone)  # BelegDatum: the register's date
         conv = partial(
             local_amount, currency=sale_currency, local_currency=currency, rate=Decimal(rate or 1)
         )

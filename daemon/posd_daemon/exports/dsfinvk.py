@@ -73,11 +73,12 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
+from posd_daemon.domain.business_day import business_day
 from posd_daemon.domain.closing import (
     ROUNDING_NAME,
     UST_NOT_TAXABLE,
@@ -134,6 +135,9 @@ class ExportSettings:
     operator_names: Mapping[str, str] = field(default_factory=dict)
     #: DER certificate per TSE serial (hex), for tse.csv
     tse_certificates: Mapping[str, bytes] = field(default_factory=dict)
+    #: the register's time zone (``register.timezone``): a Z's business date is compared
+    #: with the date on the register's calendar on which the Z was made
+    zone: tzinfo = UTC
 
 
 @dataclass
@@ -489,7 +493,8 @@ def _master_data(sink: _Sink, s: ExportSettings, zs: Mapping[int, _Z], stats: Ex
     rows: dict[str, list[str]] = {t.file: [] for t in spec.TABLES}
     for z in zs.values():
         k, rep, c = z.key, z.report, z.closing
-        booking = "" if c.business_date == c.created_at.date().isoformat() else c.business_date
+        made_on = business_day(c.created_at, s.zone).isoformat()
+        booking = "" if c.business_date == made_on else c.business_date
         rows["cashpointclosing.csv"].append(
             f"{k};{_q(booking)};{_q(spec.TAXONOMY_VERSION)};{_q(str(c.first_bon_id or ''))};"
             f"{_q(str(c.last_bon_id or ''))};{_q(co.name)};{_q(co.street)};{_q(co.postcode)};"

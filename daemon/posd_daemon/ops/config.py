@@ -13,7 +13,7 @@ import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, tzinfo
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
@@ -24,6 +24,7 @@ from posd_daemon.domain.money import CURRENCY_EXPONENTS
 from posd_daemon.domain.operators import Permission
 from posd_daemon.domain.vat import VatCategory, VatRate, VatTable
 from posd_daemon.ops.pins import check_format
+from posd_daemon.ops.timezone import ZoneError, named_zone, register_zone
 
 
 class ConfigError(Exception):
@@ -38,6 +39,9 @@ class RegisterConfig:
     address: list[str] = field(default_factory=list)
     vat_id: str = ""
     footer: list[str] = field(default_factory=list)
+    #: the register's time zone (IANA name); its calendar decides the business day.
+    #: "": the system's local time zone
+    timezone: str = ""
 
 
 @dataclass(frozen=True)
@@ -239,6 +243,11 @@ class Config:
     def database_path(self) -> Path:
         return self.state_dir / "posd.sqlite3"
 
+    def zone(self) -> tzinfo:
+        """The register's time zone (``register.timezone``, else the system's); raises
+        :class:`~posd_daemon.ops.timezone.ZoneError` when the system's cannot be used."""
+        return register_zone(self.register.timezone)
+
     def vat_table(self) -> VatTable:
         return VatTable(
             VatRate(
@@ -354,6 +363,11 @@ def _check(cfg: Config, problems: list[str]) -> None:
         problems.append("register.id: 1..30 printable characters")
     if cfg.register.currency not in CURRENCY_EXPONENTS:
         problems.append(f"register.currency: unknown currency {cfg.register.currency!r}")
+    if cfg.register.timezone:
+        try:
+            named_zone(cfg.register.timezone)
+        except ZoneError as exc:
+            problems.append(f"register.timezone: {exc}")
     try:
         mode = int(cfg.api.socket_mode, 8)
         if mode & ~0o777:

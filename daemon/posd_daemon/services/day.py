@@ -31,10 +31,11 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
+from posd_daemon.domain.business_day import business_day
 from posd_daemon.domain.closing import (
     CashMovementKind,
     ClosingBuilder,
@@ -120,6 +121,8 @@ def movement_process_data(amount: int, currency: str) -> str:
 class DaySettings:
     register_id: str
     currency: str
+    #: the register's time zone: its calendar is the business day (``register.timezone``)
+    zone: tzinfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -573,11 +576,12 @@ class DayCommands:
         """The Z's business date, normalised: today's date when not given, else strictly
         YYYY-MM-DD, not after today and not before the previous Z's business date (nor,
         before the first Z, before the register's first shift). Today is the register's
-        clock's date in UTC or in its local time zone, whichever is later (the default is
-        the UTC date; a register east of UTC closes its local day before UTC's)."""
-        today = max(now.date(), now.astimezone().date())
+        business day: the date of its clock in the register's time zone (``register.timezone``),
+        so a register in Berlin closes 1 January at 00:30 local time although UTC is still
+        on 31 December."""
+        today = business_day(now, self.s.zone)
         if not text:
-            day = now.date()
+            day = today
         else:
             if not BUSINESS_DATE.fullmatch(text):
                 raise invalid(
@@ -597,7 +601,7 @@ class DayCommands:
                     f"{text} is after today ({today.isoformat()})",
                     "BUSINESS_DATE_IN_FUTURE",
                 )
-        floor, what = store.business_date_floor(conn, self.s.register_id)
+        floor, what = store.business_date_floor(conn, self.s.register_id, self.s.zone)
         if floor is not None:
             floor = min(floor, today)  # an older Z's date ahead of today (before this check)
             if day < floor:

@@ -16,9 +16,10 @@ import re
 import secrets
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
+from posd_daemon.domain.business_day import business_day
 from posd_daemon.domain.digital_receipt import (
     Delivery,
     PrintMode,
@@ -49,6 +50,8 @@ class DigitalSettings:
     base_url: str
     lifetime: timedelta
     print_mode: PrintMode = PrintMode.FULL
+    #: the register's time zone: "abrufbar bis" prints the date on its calendar
+    zone: tzinfo = UTC
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +125,7 @@ class DigitalReceipts:
             return doc
         token, expires = found
         url = receipt_url(self.settings.base_url, token)
-        block = digital_block(url, doc.columns, expires.date())
+        block = digital_block(url, doc.columns, business_day(expires, self.settings.zone))
         if self.settings.print_mode is PrintMode.SLIP and not as_invoice:
             return render_digital_slip(sale, self._shop, doc.columns, block, copy=doc.copy)
         return with_digital_block(doc, block)

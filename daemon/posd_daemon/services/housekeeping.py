@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from posd_daemon.domain.business_day import business_day
 from posd_daemon.domain.errors import DomainError, invalid
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.sale import SaleState
@@ -193,7 +194,7 @@ class Housekeeping:
         if older_than < MIN_PURGE_AGE:
             raise invalid("older_than", "at least 1 minute (sales in use are never purged)")
         now = self._clock()
-        today = now.date()
+        today = business_day(now, self._sales.zone)
         ids = await self._db.read(
             lambda c: sale_store.open_sale_ids(
                 c, register_id=self._sales.register_id, idle_since=now - older_than

@@ -14,7 +14,7 @@ import sqlite3
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -202,6 +202,9 @@ class SaleOps(ABC):
     @property
     @abstractmethod
     def register_id(self) -> str: ...
+
+    @abstractmethod
+    def today(self) -> date: ...
 
     @abstractmethod
     def context(self, conn: sqlite3.Connection) -> ShopContext: ...
@@ -563,7 +566,7 @@ class SaleOps(ABC):
                 raise precondition(
                     "VOUCHER_IN_SALE", f"voucher {code} is on line {ln.line_id}", voucher_code=code
                 )
-        rate = self._vat.rate(item.vat_category, self._clock().date())
+        rate = self._vat.rate(item.vat_category, self.today())
         value = amount if amount is not None else sale.price_for(item.price, item.price_basis, rate)
         if value <= 0:
             raise invalid(

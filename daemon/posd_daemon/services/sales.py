@@ -14,10 +14,11 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
+from posd_daemon.domain.business_day import business_day
 from posd_daemon.domain.catalog import Item, Tracking, UnitOfMeasure, Variant
 from posd_daemon.domain.customer import Customer
 from posd_daemon.domain.digital_receipt import Delivery
@@ -74,6 +75,8 @@ from posd_daemon.store.timeutil import to_db
 class RegisterSettings:
     register_id: str
     currency: str
+    #: the register's time zone: its calendar is the business day (``register.timezone``)
+    zone: tzinfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +283,16 @@ class SaleCommands(SaleOps, InvoicePayments):
     def register_id(self) -> str:
         return self._s.register_id
 
+    @property
+    def zone(self) -> tzinfo:
+        """The register's time zone (``register.timezone``)."""
+        return self._s.zone
+
+    def today(self) -> date:
+        """The register's business day now: the date on its calendar, not UTC's. The VAT
+        rate, the daily exchange rate and "today" for pickup dates are taken for it."""
+        return business_day(self._clock(), self._s.zone)
+
     # -- queries ----------------------------------------------------------------------
 
     def get(self, conn: sqlite3.Connection, sale_id: str) -> Sale:
@@ -430,7 +443,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         ctx = self.context(tx.conn)
         customer = customer_store.get(tx.conn, ctx.shop.default_customer_number)
         now = self._clock()
-        terms = terms_for(tx.conn, ctx.shop, customer, now.date())
+        terms = terms_for(tx.conn, ctx.shop, customer, business_day(now, self._s.zone))
         sale = Sale(
             sale_id=uuid.uuid4().hex,
             register_id=self._s.register_id,
@@ -553,7 +566,7 @@ class SaleCommands(SaleOps, InvoicePayments):
                 )
             self._check_serial(tx.conn, sale, item.item_id, serial)
         qty = parse_quantity(quantity, fractional=uom.fractional_quantity)
-        rate = self._vat.rate(item.vat_category, self._clock().date())
+        rate = self._vat.rate(item.vat_category, self.today())
         line = sale.add_line(
             item, qty, rate, scanned_code=scanned, variant=variant, unit=uom, lot=lot, serial=serial
         )
@@ -604,7 +617,7 @@ class SaleCommands(SaleOps, InvoicePayments):
     ) -> Candidate:
         uom = item.unit_of(extra.get("unit", ""))
         assert uom is not None
-        rate = self._vat.rate(item.vat_category, self._clock().date())
+        rate = self._vat.rate(item.vat_category, self.today())
         price = sale.price_for(item.unit_price(variant, uom), item.price_basis, rate)
         name = item.name if variant is None else f"{item.name}, {variant.name}"
         return Candidate(
@@ -798,7 +811,7 @@ class SaleCommands(SaleOps, InvoicePayments):
     ) -> None:
         ctx = self.context(tx.conn)
         sale.check_currency_change(ctx.shop.currency_for(customer))
-        terms = terms_for(tx.conn, ctx.shop, customer, self._clock().date(), sale.terms)
+        terms = terms_for(tx.conn, ctx.shop, customer, self.today(), sale.terms)
         changes = terms != sale.terms or customer.discount_percent != sale.customer_discount_percent
         if sale.lines and changes and recalculate is None:
             raise precondition(
@@ -839,9 +852,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         customer = (
             customer_store.get(tx.conn, sale.customer.number) if sale.customer.number else None
         )
-        terms = terms_for(
-            tx.conn, ctx.shop, customer, self._clock().date(), sale.terms, currency=currency
-        )
+        terms = terms_for(tx.conn, ctx.shop, customer, self.today(), sale.terms, currency=currency)
         # the VAT direction stays what the sale has (the customer decided it)
         terms = Terms(
             terms.currency,
@@ -1029,7 +1040,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         sale = self._open_sale(tx, operator, sale_id)
         day = parse_day(day_text, "pickup_date")
         sale.set_pickup_date(
-            day, today=self._clock().date(), confirm_past=confirm_past, lines_follow=lines_follow
+            day, today=self.today(), confirm_past=confirm_past, lines_follow=lines_follow
         )
         self.save_sale(tx, sale)
         return sale

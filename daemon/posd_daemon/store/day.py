@@ -10,9 +10,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
+from posd_daemon.domain.business_day import business_day
 from posd_daemon.domain.closing import CashMovementKind
 from posd_daemon.domain.shift import CashBalance, CountLine, CountPhase, ShiftState
 from posd_daemon.store import fiscal as fstore
@@ -485,9 +486,12 @@ def unfinished_sales(
     return len(rows), [r[0] for r in rows[:named]]
 
 
-def business_date_floor(conn: sqlite3.Connection, register_id: str) -> tuple[date | None, str]:
+def business_date_floor(
+    conn: sqlite3.Connection, register_id: str, zone: tzinfo
+) -> tuple[date | None, str]:
     """The earliest business date a new Z may have, and what sets it: the last Z's
-    business date, else the date its first shift opened (UTC or local, the earlier)."""
+    business date, else the business day (in the register's time ``zone``) on which its
+    first shift opened."""
     r = conn.execute(
         "SELECT business_date, z_nr FROM closings WHERE register_id = ? ORDER BY z_nr DESC LIMIT 1",
         (register_id,),
@@ -503,7 +507,7 @@ def business_date_floor(conn: sqlite3.Connection, register_id: str) -> tuple[dat
     if r is None or r[0] is None:
         return None, ""
     opened = from_db(r[0])
-    return min(opened.date(), opened.astimezone().date()), "the register's first shift"
+    return business_day(opened, zone), "the register's first shift"
 
 
 def vorgang_of_sale(conn: sqlite3.Connection, sale_id: str) -> Vorgang | None:

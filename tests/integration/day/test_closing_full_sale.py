@@ -105,7 +105,7 @@ def goods(sale: Sale, amount: int, vat: tuple[VatCategory, Decimal], **kw: objec
 @pytest.fixture
 def day(tmp_path: Path) -> Iterator[tuple[sqlite3.Connection, DayCommands, Register]]:
     conn = open_database(tmp_path / "posd.sqlite3")
-    cmds = DayCommands(DaySettings("REG-1", "EUR"), lambda: NOW, lambda: None)
+    cmds = DayCommands(DaySettings("REG-1", "EUR", UTC), lambda: NOW, lambda: None)
     with transaction(conn):
         cmds.open_shift(Tx(conn), MANAGER, [count_line("EUR", 0, 0, 10000)])
     try:

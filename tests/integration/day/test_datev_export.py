@@ -130,6 +130,6 @@ def test_multi_purpose_vouchers_are_no_revenue_single_purpose_ones_are(day: Day)
     with sqlite3.connect(day.running.config.database_path) as conn:
         (other,) = datev.extended_cash_book(
             conn, "REG-1", "EUR", now - timedelta(days=1), now + timedelta(days=1),
-            datev.Accounts(vouchers="1700"),
+            datev.Accounts(vouchers="1700"), zone=UTC,
         )  # fmt: skip
     assert other[1].decode("utf-8").count(";1700;") == 2

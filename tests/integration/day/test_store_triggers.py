@@ -33,7 +33,7 @@ def test_outage_receipt_of_a_closed_period_can_only_gain_its_late_signature(
     tmp_path: Path,
 ) -> None:
     conn = open_database(tmp_path / "posd.sqlite3")
-    day = DayCommands(DaySettings("REG-1", "EUR"), lambda: NOW, lambda: None)
+    day = DayCommands(DaySettings("REG-1", "EUR", UTC), lambda: NOW, lambda: None)
     outage = fstore.SaleTse(
         "s1",
         "REG-1",
