@@ -54,7 +54,13 @@ class Running:
 def start_in_thread(
     state_dir: Path, overrides: dict[str, Any] | None = None, *, clock: Clock = system_clock
 ) -> Running:
-    doc: dict[str, Any] = {"state": {"dir": str(state_dir)}, "metrics": {"listen": ""}}
+    # register.timezone UTC unless a test says otherwise: printed times and business days
+    # are then the same on every machine the tests run on
+    doc: dict[str, Any] = {
+        "state": {"dir": str(state_dir)},
+        "metrics": {"listen": ""},
+        "register": {"timezone": "UTC"},
+    }
     for key, value in (overrides or {}).items():
         doc.setdefault(key, {}).update(value) if isinstance(value, dict) else doc.update(
             {key: value}

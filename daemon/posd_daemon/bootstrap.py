@@ -294,6 +294,7 @@ async def _start(
         address_lines=tuple(config.register.address),
         vat_id=config.register.vat_id,
         footer_lines=tuple(config.register.footer),
+        zone=zone,
     )
     tse = make_tse(config)
     renderer = DocumentRenderer(

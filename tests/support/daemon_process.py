@@ -227,6 +227,9 @@ class DaemonProcess:
             child_env.pop(key, None)
         child_env["NOTIFY_SOCKET"] = str(self.notify.path)
         child_env["PYTHONUNBUFFERED"] = "1"
+        # printed times and business days follow the register's zone (register.timezone,
+        # default the system's): the same on every machine the tests run on
+        child_env.setdefault("TZ", "UTC")
         if self.watchdog_usec:
             child_env["WATCHDOG_USEC"] = str(self.watchdog_usec)
         if crashpoints:

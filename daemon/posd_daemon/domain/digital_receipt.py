@@ -19,6 +19,7 @@ from posd_daemon.domain.money import format_minor
 from posd_daemon.domain.receipt import (
     VAT_LETTER,
     ShopHeader,
+    local_time,
     payment_label,
     two_cols,
     wrap,
@@ -105,7 +106,7 @@ def render_digital_slip(
         blocks.append(Text("*** TRAININGSBELEG ***", Align.CENTER, bold=True))
     blocks += [Text(part, Align.CENTER) for part in wrap(SLIP_NOTE, columns)]
     blocks.append(Feed())
-    posted = sale.posted_at.strftime("%d.%m.%Y %H:%M:%S") if sale.posted_at else "-"
+    posted = local_time(sale.posted_at, shop)
     blocks.append(Text(two_cols(f"Beleg-Nr. {sale.receipt_number}", posted, columns)))
     blocks.append(Text(f"Kasse {sale.register_id}  Bediener {sale.operator_id}"[:columns]))
     blocks.append(Text("-" * columns))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 
 from posd_daemon.domain.document import Align, Barcode, Block, Document, Feed, QrCode, Text
 from posd_daemon.domain.money import format_minor
@@ -34,6 +35,14 @@ class ShopHeader:
     address_lines: tuple[str, ...] = ()
     vat_id: str = ""
     footer_lines: tuple[str, ...] = ()
+    #: the register's time zone (register.timezone): printed times are its wall clock
+    zone: tzinfo = UTC
+
+
+def local_time(when: datetime | None, shop: ShopHeader, fmt: str = "%d.%m.%Y %H:%M:%S") -> str:
+    """A stored (UTC) moment as the register's wall clock shows it ("-" for none): a
+    receipt at 14:05 in Berlin says 14:05, not 13:05."""
+    return "-" if when is None else when.astimezone(shop.zone).strftime(fmt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +299,7 @@ def render_receipt(
         )
     blocks = _head(shop, copy, sale.training)
     blocks += _reversal(sale)
-    posted = sale.posted_at.strftime("%d.%m.%Y %H:%M:%S") if sale.posted_at else "-"
+    posted = local_time(sale.posted_at, shop)
     blocks.append(Text(two_cols(f"Beleg-Nr. {sale.receipt_number}", posted, columns)))
     blocks.append(Text(f"Kasse {sale.register_id}  Bediener {sale.operator_id}"[:columns]))
     if sale.customer.number and not sale.customer.anonymous:
@@ -323,7 +332,7 @@ def render_invoice(
     blocks = _head(shop, copy, sale.training)
     blocks.append(Text("RECHNUNG", Align.CENTER, bold=True, large=True))
     blocks += _reversal(sale)
-    posted = sale.posted_at.strftime("%d.%m.%Y") if sale.posted_at else "-"
+    posted = local_time(sale.posted_at, shop, "%d.%m.%Y")
     number = f"{sale.register_id}-{sale.receipt_number}"
     blocks.append(Text(two_cols(f"Rechnungs-Nr. {number}", posted, columns)))
     blocks.append(Text(f"Leistungsdatum {posted}"[:columns]))
@@ -377,7 +386,7 @@ def render_parking_slip(
     blocks.append(Text("PARKBELEG", Align.CENTER, bold=True, large=True))
     blocks.append(Text("Kein Kassenbeleg", Align.CENTER))
     blocks.append(Feed())
-    parked = sale.parked_at.strftime("%d.%m.%Y %H:%M:%S") if sale.parked_at else "-"
+    parked = local_time(sale.parked_at, shop)
     blocks.append(Text(two_cols(f"Kasse {sale.register_id}", parked, columns)))
     blocks += [Text(part) for part in wrap(f"Vorgang {sale.sale_id}", columns)]
     blocks.append(Text(f"Bediener {sale.operator_id}"[:columns]))

@@ -11,7 +11,6 @@ import base64
 import json
 import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from posd_daemon.domain.closing import ClosingReport
 from posd_daemon.domain.document import Align, Block, Document, Feed, QrCode, Text
@@ -19,6 +18,7 @@ from posd_daemon.domain.money import format_minor
 from posd_daemon.domain.receipt import (
     FiscalBlock,
     ShopHeader,
+    local_time,
     render_parking_slip,
     render_receipt,
     two_cols,
@@ -34,6 +34,7 @@ from posd_daemon.store import day as day_store
 from posd_daemon.store import fiscal as fstore
 from posd_daemon.store import sales as sale_store
 from posd_daemon.store.outbox import OutboxJob
+from posd_daemon.store.timeutil import from_db
 
 NOT_CERTIFIED = "Software-TSE: NICHT ZERTIFIZIERT (nur Entwicklung/Schulung)"
 
@@ -155,7 +156,7 @@ class DocumentRenderer:
         ]
         fields = [
             f"Ausfallnummer: {o.outage_number}",
-            f"Beginn: {_local(o.started_at)}",
+            f"Beginn: {local_time(o.started_at, self.shop)}",
             f"Fehlercode: {o.error_code}",
             f"Fehler: {o.error_message}",
             f"TSE: {o.tse_manufacturer}",
@@ -166,17 +167,13 @@ class DocumentRenderer:
             f"Drucker: {o.printer}",
         ]
         if end and o.ended_at is not None:
-            fields.insert(2, f"Ende: {_local(o.ended_at)}")
+            fields.insert(2, f"Ende: {local_time(o.ended_at, self.shop)}")
             fields.append(f"Betroffene Belege: {len(o.receipts)}")
             fields += [f"  Beleg-Nr. {n}  Ausfallnummer {o.outage_number}" for n in o.receipts]
         for text in fields:
             blocks += [Text(part) for part in wrap(text, width)]
         blocks.append(Feed(2))
         return Document(columns=width, blocks=tuple(blocks))
-
-
-def _local(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%d.%m.%Y %H:%M:%S UTC")
 
 
 # -- the register's day: cash movement slips, shift close slips, Z reports -----------------
@@ -201,7 +198,7 @@ def render_cash_movement(r: DocumentRenderer, conn: sqlite3.Connection, job: Out
     w = r.columns
     blocks = _head(r, m.kind.label.upper())
     fields = [
-        two_cols(f"Beleg-Nr. K{m.number}", _local(m.created_at), w),
+        two_cols(f"Beleg-Nr. K{m.number}", local_time(m.created_at, r.shop), w),
         f"Vorgang (BON_ID) {m.bon_id}   Kasse {m.register_id}",
         f"Bediener {m.operator_id}" + (f"   Schicht {m.shift_id}" if m.shift_id else ""),
         "-" * w,
@@ -233,8 +230,8 @@ def render_shift_close(r: DocumentRenderer, conn: sqlite3.Connection, job: Outbo
     blocks = _head(r, f"SCHICHT {shift.shift_id}")
     lines = [
         f"Kasse {shift.register_id}",
-        f"Geöffnet: {_local(shift.opened_at)} ({shift.opened_by})",
-        f"Geschlossen: {_local(shift.closed_at) if shift.closed_at else '-'} ({shift.closed_by})",
+        f"Geöffnet: {local_time(shift.opened_at, r.shop)} ({shift.opened_by})",
+        f"Geschlossen: {local_time(shift.closed_at, r.shop)} ({shift.closed_by})",
         "-" * w,
     ]
     for b in shift.balances:
@@ -278,7 +275,7 @@ def render_closing_report(report: ClosingReport, shop: ShopHeader, columns: int)
     blocks: list[Block] = [Text(shop.name, Align.CENTER, bold=True)]
     blocks += [Text(title, Align.CENTER, bold=True, large=True), Feed()]
     lines = [
-        f"Kasse {report.register_id}   {report.created_at[:19].replace('T', ' ')} UTC",
+        f"Kasse {report.register_id}   {local_time(from_db(report.created_at), shop)}",
         f"Vorgänge {report.first_bon_id}-{report.last_bon_id}",
         two_cols("Belege", str(report.receipts), w),
         two_cols("Abgebrochen", str(report.aborted), w),

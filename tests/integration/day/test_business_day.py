@@ -21,6 +21,7 @@ from posd_daemon.bootstrap import StartupError, start
 from posd_daemon.domain.business_day import business_day
 from posd_daemon.ops.config import ConfigError, load
 from tests.conftest import start_in_thread
+from tests.support.fullsale import printed
 
 CASH = common_pb2.PAYMENT_METHOD_CASH
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -113,6 +114,11 @@ def test_vat_rate_pickup_and_z_follow_the_registers_calendar_at_midnight(
             pos.ensure_shift()
             new = sell(pos)
             assert [ln.vat_rate for ln in new.lines] == ["19"]
+            # the receipts show Berlin's wall clock, not UTC's
+            paper = printed(running, f"Beleg-Nr. {new.receipt_number}")
+            assert "31.12.2020 23:30:00" in paper  # receipt 1, 22:30 UTC
+            assert "01.01.2021 00:30:00" in paper  # receipt 2, 23:30 UTC
+            assert "31.12.2020 22:30:00" not in paper
             with pytest.raises(PosdError) as err:
                 pickup(pos, "2020-12-31")
             assert err.value.reason == "PICKUP_DATE_IN_PAST"
