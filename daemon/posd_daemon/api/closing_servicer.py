@@ -27,6 +27,7 @@ from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.operators import Permission
 from posd_daemon.domain.payments import PaymentMethod
 from posd_daemon.domain.shift import CountLine, ShiftState, count_line
+from posd_daemon.domain.vat import VatCategory
 from posd_daemon.exports import datev, dsfinvk
 from posd_daemon.ops.config import Config
 from posd_daemon.services import paging
@@ -238,6 +239,16 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
         self.gw = gateway
         self.config = config
         self.settings = DaySettings(config.register.id, config.register.currency, zone)
+        d = config.datev
+        #: the DATEV accounts: SKR03 defaults, with what [datev] sets
+        self.accounts = datev.Accounts().with_overrides(
+            revenue={int(VatCategory[k]): v for k, v in d.revenue.items()},
+            movements=dict(d.movements),
+            non_cash_transit=d.non_cash_transit,
+            rounding=d.rounding,
+            receivables=d.receivables,
+            vouchers=d.vouchers,
+        )
         self.day = DayCommands(self.settings, rt.clock, on_outbox)
 
     # -- helpers ----------------------------------------------------------------------
@@ -496,7 +507,7 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
         reg = self.settings
         fn = datev.cash_book if cash_book_only else datev.extended_cash_book
         files: list[tuple[str, bytes]] = await self._read_only(
-            lambda c: fn(c, reg.register_id, reg.currency, start, end, zone=reg.zone)
+            lambda c: fn(c, reg.register_id, reg.currency, start, end, self.accounts, zone=reg.zone)
         )
         return files
 

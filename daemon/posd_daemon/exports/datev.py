@@ -39,6 +39,7 @@ voucher liabilities); :class:`Accounts` changes them.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -101,6 +102,21 @@ class Accounts:
     #: up (or names another liability, e.g. 1700 "Sonstige Verbindlichkeiten"); see the
     #: README, DATEV.
     vouchers: str = "1604"
+
+    def with_overrides(
+        self,
+        *,
+        revenue: dict[int, str] | None = None,
+        movements: dict[str, str] | None = None,
+        **single: str,
+    ) -> Accounts:
+        """These accounts with some replaced (the [datev] config; "" keeps a default)."""
+        return dataclasses.replace(
+            self,
+            revenue={**self.revenue, **(revenue or {})},
+            movements={**self.movements, **(movements or {})},
+            **{k: v for k, v in single.items() if v},
+        )
 
 
 def _q(text: str, limit: int = 0) -> str:

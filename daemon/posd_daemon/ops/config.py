@@ -177,6 +177,22 @@ class TseConfig:
 
 
 @dataclass(frozen=True)
+class DatevConfig:
+    """DATEV cash book accounts. Empty: the SKR03 defaults of ``exports/datev.Accounts``;
+    a shop on SKR04 or with accounts of its own sets them as its tax adviser says."""
+
+    #: revenue account by VAT category (NORMAL, REDUCED, AVERAGE_24_3, AVERAGE_24_1, ZERO,
+    #: NOT_TAXABLE)
+    revenue: dict[str, str] = field(default_factory=dict)
+    #: cash movement account by kind (DEPOSIT, WITHDRAWAL, TRANSIT, TIP, DIFFERENCE)
+    movements: dict[str, str] = field(default_factory=dict)
+    non_cash_transit: str = ""
+    rounding: str = ""
+    receivables: str = ""
+    vouchers: str = ""
+
+
+@dataclass(frozen=True)
 class DigitalReceiptConfig:
     """Digital receipts by QR code (see services/digital_receipts.py)."""
 
@@ -222,6 +238,7 @@ class Config:
     receipt: ReceiptConfig = field(default_factory=ReceiptConfig)
     tse: TseConfig = field(default_factory=TseConfig)
     digital_receipt: DigitalReceiptConfig = field(default_factory=DigitalReceiptConfig)
+    datev: DatevConfig = field(default_factory=DatevConfig)
     vat_rates: list[VatRateConfig] = field(default_factory=list)
     roles: dict[str, list[str]] = field(default_factory=dict)
     operators: list[OperatorConfig] = field(default_factory=list)
@@ -414,6 +431,7 @@ def _check(cfg: Config, problems: list[str]) -> None:
             if not getattr(tse, key):
                 problems.append(f"tse.{key}: required for the fiskaly backend")
     _check_digital_receipt(cfg.digital_receipt, problems)
+    _check_datev(cfg.datev, problems)
     for i, rate in enumerate(cfg.vat_rates):
         where = f"vat_rates[{i}]"
         if rate.category not in VatCategory.__members__:
@@ -452,6 +470,33 @@ def _check(cfg: Config, problems: list[str]) -> None:
             check_format(op.pin_scrypt)
         except ValueError as exc:
             problems.append(f"{where}.pin_scrypt: {exc}")
+
+
+#: what cash movement kinds datev.movements may name (domain/closing.CashMovementKind)
+DATEV_MOVEMENTS = ("DEPOSIT", "WITHDRAWAL", "TRANSIT", "TIP", "DIFFERENCE")
+#: a DATEV account number (Sachkonto): digits, as long as the shop's chart makes them
+DATEV_ACCOUNT = re.compile(r"[0-9]{1,9}")
+
+
+def _check_datev(d: DatevConfig, problems: list[str]) -> None:
+    def account(key: str, value: str) -> None:
+        if not DATEV_ACCOUNT.fullmatch(value):
+            problems.append(f"datev.{key}: an account number of 1 to 9 digits, got {value!r}")
+
+    for name, value in d.revenue.items():
+        if name not in VatCategory.__members__:
+            known = ", ".join(VatCategory.__members__)
+            problems.append(f"datev.revenue.{name}: not a VAT category ({known})")
+        account(f"revenue.{name}", value)
+    for name, value in d.movements.items():
+        if name not in DATEV_MOVEMENTS:
+            known = ", ".join(DATEV_MOVEMENTS)
+            problems.append(f"datev.movements.{name}: not a cash movement kind ({known})")
+        account(f"movements.{name}", value)
+    for key in ("non_cash_transit", "rounding", "receivables", "vouchers"):
+        value = getattr(d, key)
+        if value:
+            account(key, value)
 
 
 def _check_digital_receipt(d: DigitalReceiptConfig, problems: list[str]) -> None:

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from posd.client import PosdClient
-from posd.v1 import catalog_pb2, common_pb2, sale_pb2, shop_pb2
+from posd.v1 import catalog_pb2, closing_pb2, common_pb2, sale_pb2, shop_pb2
 
 from posd_daemon.exports import datev
+from posd_daemon.ops.config import ConfigError, load
+from tests.conftest import start_in_thread
 from tests.integration.api.test_sale_part2 import call, pay, post, sale_of
 from tests.integration.api.test_sale_part2 import seed as part2_seed
 from tests.integration.day.conftest import Day
@@ -133,3 +138,49 @@ def test_multi_purpose_vouchers_are_no_revenue_single_purpose_ones_are(day: Day)
             datev.Accounts(vouchers="1700"), zone=UTC,
         )  # fmt: skip
     assert other[1].decode("utf-8").count(";1700;") == 2
+
+
+def test_the_accounts_come_from_the_datev_config_section(tmp_path: Path) -> None:
+    skr04 = {
+        "datev": {
+            "revenue": {"NORMAL": "4400"},
+            "movements": {"DEPOSIT": "2180"},
+            "rounding": "4200",
+        }
+    }
+    running = start_in_thread(tmp_path / "state", skr04)
+    try:
+        with running.client(open_shift=False) as pos:
+            pos.upsert_item("A", "Kaffee", 899)
+            pos.open_shift([])
+            sale = pos.create_sale().sale_id
+            pos.add_line(sale, item_id="A")
+            pos.add_payment(sale, CASH, 899)
+            pos.post_sale(sale)
+            pos.add_cash_movement(closing_pb2.CASH_MOVEMENT_KIND_DEPOSIT, 5000, "Wechselgeld")
+            now = datetime.now(UTC)
+            (book,) = pos.export_cash_book(now - timedelta(days=1), now + timedelta(days=1))
+        rows = list(csv.reader(io.StringIO(book.content.decode("utf-8")), delimiter=";"))[1:]
+        accounts = {(r[4].split()[-1], r[7]) for r in rows}
+        # the configured ones where set, the SKR03 defaults elsewhere
+        assert ("19%", "4400") in accounts
+        assert any(acct == "2180" for _, acct in accounts)
+        assert not any(acct in ("8400", "1890") for _, acct in accounts)
+    finally:
+        running.stop()
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"revenue": {"NORMALL": "4400"}}, "datev.revenue.NORMALL: not a VAT category"),
+        ({"revenue": {"NORMAL": "44OO"}}, "datev.revenue.NORMAL: an account number"),
+        ({"movements": {"TIPS": "1"}}, "datev.movements.TIPS: not a cash movement kind"),
+        ({"vouchers": "16-04"}, "datev.vouchers: an account number"),
+    ],
+)
+def test_a_bad_datev_section_is_refused_naming_the_key(
+    section: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load(None, {"datev": section})
