@@ -34,7 +34,7 @@ from posd.v1 import (
     system_pb2_grpc,
 )
 
-from posd_daemon.api.closing_servicer import add_closing_service
+from posd_daemon.api.closing_servicer import add_closing_service, event_recorder
 from posd_daemon.api.device_servicer import DeviceServicer, SaleEvents
 from posd_daemon.api.fiscal_servicer import FiscalServicer
 from posd_daemon.api.master_servicers import SERVICE_NAMES as MASTER_SERVICES
@@ -65,6 +65,7 @@ from posd_daemon.ops.timezone import ZoneError
 from posd_daemon.services.auth import Authenticator, OperatorRecord
 from posd_daemon.services.catalog import CatalogCommands
 from posd_daemon.services.clock import Clock, system_clock
+from posd_daemon.services.day import DayCommands, DaySettings
 from posd_daemon.services.devices import DeviceCommands, OutboxDrawer, OutboxPrinter
 from posd_daemon.services.digital_receipts import DigitalReceipts, DigitalSettings
 from posd_daemon.services.display import CustomerDisplay, DisplayTexts
@@ -329,6 +330,12 @@ async def _start(
         tx, sale, "finished as AVBelegabbruch before a crash", row
     )
     gateway.transfer_recovered = sales.transfer_recovered
+    # cash movements and shift closes the TSE signed before a crash (services/fiscal.py)
+    gateway.event_recorded = event_recorder(
+        DayCommands(DaySettings(config.register.id, config.register.currency, zone), clock,
+                    worker.wake),
+        clock,
+    )  # fmt: skip
     await db.read(sales.restore_finished_locks)  # before reconciliation, which adds some
     await gateway.open()
 

@@ -21,7 +21,7 @@ from posd.v1 import closing_pb2, closing_pb2_grpc, common_pb2, system_pb2
 
 from posd_daemon import __version__
 from posd_daemon.api import convert
-from posd_daemon.api.runtime import Context, Runtime
+from posd_daemon.api.runtime import Context, Runtime, request_digest
 from posd_daemon.domain.closing import CashMovementKind, ClosingReport
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.operators import Permission
@@ -32,15 +32,20 @@ from posd_daemon.exports import datev, dsfinvk
 from posd_daemon.ops.config import Config
 from posd_daemon.services import paging
 from posd_daemon.services import receipts as receipt_queries
+from posd_daemon.services.clock import Clock
 from posd_daemon.services.day import (
     DayCommands,
     DaySettings,
     MovementRequest,
     ZResult,
 )
-from posd_daemon.services.fiscal import FiscalGateway
+from posd_daemon.services.executor import Tx
+from posd_daemon.services.fiscal import EventCall, EventRecorder, FiscalGateway
 from posd_daemon.store import day as store
+from posd_daemon.store import fiscal as fstore
+from posd_daemon.store import idempotency as idempotency_store
 from posd_daemon.store import outbox as outbox_store
+from posd_daemon.store import tse_events
 from posd_daemon.store.database import connect
 
 CHUNK = 64 * 1024
@@ -321,6 +326,7 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
             # (services/day.py): a second close of the same shift is refused unsigned
             return await self.gw.signed_event(
                 op.operator_id,
+                _event_call("CloseShift", request),
                 lambda sign: self.rt.mutate(
                     "CloseShift",
                     request,
@@ -393,6 +399,7 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
             )
             return await self.gw.signed_event(
                 op.operator_id,
+                _event_call("AddCashMovement", request),
                 lambda sign: self.rt.mutate(
                     "AddCashMovement",
                     request,
@@ -639,6 +646,42 @@ def _method_pb(method: str) -> Any:
         return convert.METHOD_TO_PB[PaymentMethod(method)]
     except (ValueError, KeyError):
         return 0
+
+
+def _event_call(method: str, request: Any) -> EventCall:
+    return EventCall(method, str(request.request_id), request_digest(request))
+
+
+def event_recorder(day: DayCommands, clock: Clock) -> EventRecorder:
+    """How start-up reconciliation records a cash movement or a shift close whose TSE
+    transaction finished before a crash (``FiscalGateway.event_recorded``): as the call
+    would have, and with the answer the call would have given stored under its
+    request_id, so that the client's retry gets it (one movement, not two). Set in
+    bootstrap before the gateway opens."""
+
+    def record(tx: Tx, ev: tse_events.PendingEvent, signed: fstore.SaleTse) -> bool:
+        if idempotency_store.lookup(tx.conn, ev.request_id) is not None:
+            return False  # recorded by the call itself (e.g. in the outage it opened)
+        response: Any
+        if ev.kind == tse_events.MOVEMENT:
+            moved = day.recover_movement(tx, ev.payload, signed)
+            response = closing_pb2.AddCashMovementResponse(movement=movement_to_pb(moved))
+        else:
+            shift = day.recover_close(tx, ev.payload, signed)
+            if shift is None:
+                return True  # the signed difference alone: a retry closes the shift
+            response = closing_pb2.CloseShiftResponse(shift=shift_to_pb(shift))
+        idempotency_store.store(
+            tx.conn,
+            ev.request_id,
+            ev.method,
+            ev.digest,
+            response.SerializeToString(deterministic=True),
+            clock(),
+        )
+        return True
+
+    return record
 
 
 def add_closing_service(

@@ -9,6 +9,12 @@ movement waited: the later one sees the state the earlier one committed, and is 
 before anything is signed, or books what it sees). During a TSE outage the Vorgang is
 recorded with the outage number instead (AEAO zu §146a Nr. 7), like a sale.
 
+The signer commits the started TSE transaction with what recording needs (an
+:class:`EventIntent`: the payload written here) before the TSE finishes it, so that a
+crash between the finish and the commit is completed at start-up: reconciliation books
+the Vorgang from that payload (``recover_movement``/``recover_close``), with the TSE's
+signature and the original time, exactly as the call would have.
+
 TSE processType of cash movements: ``Kassenbeleg-V1`` with BON_TYP ``Beleg``. A cash
 movement is a Geschäftsvorfall (it changes the Vermögenszusammensetzung), and DSFinV-K
 signs Geschäftsvorfälle as Kassenbelege; fiskaltrust maps "cash deposit / pay-in /
@@ -68,15 +74,16 @@ from posd_daemon.domain.vat import (
     totals_from_gross,
 )
 from posd_daemon.fiscal import process_data as pd
+from posd_daemon.ops import crashpoints
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import Tx
-from posd_daemon.services.fiscal import EventSigner, no_event_tse
+from posd_daemon.services.fiscal import EventIntent, EventSigner, no_event_tse
 from posd_daemon.store import day as store
 from posd_daemon.store import fiscal as fstore
-from posd_daemon.store import journal, outbox
+from posd_daemon.store import journal, outbox, tse_events
 from posd_daemon.store import sales as sale_store
 from posd_daemon.store.journal import canonical_json
-from posd_daemon.store.timeutil import to_db
+from posd_daemon.store.timeutil import from_db, to_db
 
 #: tse_state of a Vorgang recorded without any TSE configured (tse.backend = none)
 NO_TSE = "NONE"
@@ -219,7 +226,9 @@ class DayCommands:
         """Expected vs counted as it stands now (read-only; ``close_shift`` computes it
         again in its own transaction)."""
         op.require(Permission.SALE)
-        lines = merge_counts(counts)
+        return self._plan(conn, merge_counts(counts))
+
+    def _plan(self, conn: sqlite3.Connection, lines: Sequence[CountLine]) -> ShiftClosePlan:
         shift = store.open_shift_of(conn, self.s.register_id)
         if shift is None:
             raise precondition(NO_OPEN_SHIFT, "no shift is open on this register")
@@ -240,9 +249,54 @@ class DayCommands:
         printed slip. The balances are those of this transaction: a sale posted or a
         movement booked before it is in the expected cash, one after it finds the shift
         closed."""
+        op.require(Permission.SALE)
+        return self._close(tx, op.operator_id, merge_counts(counts), sign, self._clock())
+
+    def recover_close(
+        self, tx: Tx, payload: dict[str, Any], tse: fstore.SaleTse
+    ) -> store.Shift | None:
+        """A close whose difference the TSE signed before a crash and that never
+        committed (start-up reconciliation, see the module docstring): closed now as it
+        would have been, with the TSE's row and the original time. Nothing has written
+        since (the close held the only writer until the crash), so the shift is open
+        with the same expected cash; should it not be, or should the difference come out
+        otherwise, the signed difference is booked alone (the shift is closed again by
+        the cashier) and None returned."""
+        lines = [CountLine(**c) for c in payload["counts"]]
+        now = from_db(str(payload["time"]))
+        operator_id = str(payload["operator_id"])
+        shift = store.open_shift_of(tx.conn, self.s.register_id)
+        if shift is not None and shift.shift_id == payload["shift_id"]:
+            plan = self._plan(tx.conn, merge_counts(lines))
+            if plan.difference(self.s.currency) == payload["amount"]:
+                return self._close(tx, operator_id, merge_counts(lines), lambda t, i: tse, now)
+        req = MovementRequest(
+            CashMovementKind.DIFFERENCE,
+            int(payload["amount"]),
+            str(payload["currency"]),
+            str(payload["reason"]),
+        )
+        self._insert_movement(
+            tx.conn,
+            req,
+            operator_id,
+            int(payload["shift_id"]),
+            now,
+            tse,
+            drawer_kind="CASH_DIFFERENCE",
+        )
+        return None
+
+    def _close(
+        self,
+        tx: Tx,
+        operator_id: str,
+        lines: Sequence[CountLine],
+        sign: EventSigner,
+        now: datetime,
+    ) -> store.Shift:
         conn = tx.conn
-        plan = self.plan_close(conn, op, counts)
-        now = self._clock()
+        plan = self._plan(conn, lines)
         shift = plan.shift
         diff = plan.difference(self.s.currency)
         difference: MovementRequest | None = None
@@ -254,15 +308,28 @@ class DayCommands:
                 self.s.currency,
                 f"Kassendifferenz Schicht {shift.shift_id}",
             )
+            intent = EventIntent(
+                tse_events.SHIFT_CLOSE,
+                difference.process_data,
+                {
+                    "operator_id": operator_id,
+                    "shift_id": shift.shift_id,
+                    "counts": [_count_record(x) for x in plan.counts],
+                    "amount": difference.amount,
+                    "currency": difference.currency,
+                    "reason": difference.reason,
+                    "time": to_db(now),
+                },
+            )
             # the last step that may fail before the writes: nothing refuses after it
-            difference_tse = sign(conn, difference.process_data)
+            difference_tse = sign(tx, intent)
         store.insert_counts(conn, shift.shift_id, CountPhase.CLOSE, plan.counts)
         movement: tuple[int, int] | None = None
         if difference is not None:
             movement = self._insert_movement(
                 conn,
                 difference,
-                op,
+                operator_id,
                 shift.shift_id,
                 now,
                 difference_tse,
@@ -284,7 +351,7 @@ class DayCommands:
                     when=to_db(now),
                 )
         store.close_shift(
-            conn, shift.shift_id, op.operator_id, now, plan.balances, store.max_drawer_entry(conn)
+            conn, shift.shift_id, operator_id, now, plan.balances, store.max_drawer_entry(conn)
         )
         journal.append(
             conn,
@@ -293,7 +360,7 @@ class DayCommands:
             ref=f"shift:{shift.shift_id}",
             payload={
                 "shift_id": shift.shift_id,
-                "operator_id": op.operator_id,
+                "operator_id": operator_id,
                 "counts": [_count_record(x) for x in plan.counts],
                 "balances": [
                     {
@@ -318,6 +385,7 @@ class DayCommands:
             when=now,
         )
         tx.after_commit(self._on_outbox)
+        crashpoints.reached("event.in_transaction")
         closed = store.get_shift(conn, shift.shift_id)
         assert closed is not None
         return closed
@@ -389,11 +457,59 @@ class DayCommands:
     ) -> store.CashMovement:
         """Books a checked movement (``validate_movement``): its checks again, as of this
         transaction, then ``sign`` (the TSE signs it here), then the records."""
-        conn = tx.conn
-        shift = self._movement_shift(conn, req)
+        shift = self._movement_shift(tx.conn, req)
         now = self._clock()
-        tse = sign(conn, req.process_data)
-        movement_id, _ = self._insert_movement(conn, req, op, shift.shift_id, now, tse)
+        intent = EventIntent(
+            tse_events.MOVEMENT,
+            req.process_data,
+            {
+                "kind": req.kind.value,
+                "amount": req.amount,
+                "currency": req.currency,
+                "reason": req.reason,
+                "operator_id": op.operator_id,
+                "shift_id": shift.shift_id,
+                "time": to_db(now),
+            },
+        )
+        tse = sign(tx, intent)
+        return self._book_movement(tx, req, op.operator_id, shift.shift_id, now, tse)
+
+    def recover_movement(
+        self, tx: Tx, payload: dict[str, Any], tse: fstore.SaleTse
+    ) -> store.CashMovement:
+        """A movement the TSE signed before a crash and that never committed (start-up
+        reconciliation, see the module docstring): booked now as it would have been, into
+        its shift, with the TSE's row and the original time. Not checked again: the TSE
+        signed it, so it is recorded (it passed its checks before the TSE was asked, and
+        nothing wrote since)."""
+        req = MovementRequest(
+            CashMovementKind(str(payload["kind"])),
+            int(payload["amount"]),
+            str(payload["currency"]),
+            str(payload["reason"]),
+        )
+        shift_id = payload["shift_id"]
+        return self._book_movement(
+            tx,
+            req,
+            str(payload["operator_id"]),
+            None if shift_id is None else int(shift_id),
+            from_db(str(payload["time"])),
+            tse,
+        )
+
+    def _book_movement(
+        self,
+        tx: Tx,
+        req: MovementRequest,
+        operator_id: str,
+        shift_id: int | None,
+        now: datetime,
+        tse: fstore.SaleTse | None,
+    ) -> store.CashMovement:
+        conn = tx.conn
+        movement_id, _ = self._insert_movement(conn, req, operator_id, shift_id, now, tse)
         outbox.enqueue(
             conn,
             kind="drawer",
@@ -403,6 +519,7 @@ class DayCommands:
             when=now,
         )
         tx.after_commit(self._on_outbox)
+        crashpoints.reached("event.in_transaction")
         moved = store.get_movement(conn, movement_id)
         assert moved is not None
         return moved
@@ -411,7 +528,7 @@ class DayCommands:
         self,
         conn: sqlite3.Connection,
         req: MovementRequest,
-        op: Operator,
+        operator_id: str,
         shift_id: int | None,
         now: datetime,
         tse: fstore.SaleTse | None,
@@ -436,7 +553,7 @@ class DayCommands:
             amount=req.amount,
             currency=req.currency,
             reason=req.reason,
-            operator_id=op.operator_id,
+            operator_id=operator_id,
             shift_id=shift_id,
             when=now,
             tse=tse,
@@ -466,7 +583,7 @@ class DayCommands:
                 "amount": req.amount,
                 "currency": req.currency,
                 "reason": req.reason,
-                "operator_id": op.operator_id,
+                "operator_id": operator_id,
                 "shift_id": shift_id,
                 "tse": {
                     "state": tse.state,

@@ -29,9 +29,25 @@ log = plog.get("posd.store")
 class Tx:
     """A transaction in progress: the connection plus work to do after COMMIT."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, durable: bool = False) -> None:
         self.conn = conn
         self._after: list[Callable[[], None]] = []
+        #: its COMMIT is fsync'd (synchronous=FULL; see DbExecutor.write_sync)
+        self.durable = durable
+
+    def commit_so_far(self) -> None:
+        """COMMITs what the transaction wrote so far (fsync'd) and goes on in a new one.
+
+        For a step that must be on disk before something outside the database happens
+        (a TSE finish, see ``FiscalGateway.event_signer``): no other write can come
+        between the two parts (one writer thread, which is running this), so what the
+        first part checked still holds in the second; a crash in between leaves the
+        first part only. Work queued with :meth:`after_commit` runs after the last
+        COMMIT. Only in a durable write (a relaxed one would not be on disk)."""
+        if not self.durable:
+            raise RuntimeError("commit_so_far needs a durable (fsync'd) write")
+        self.conn.execute("COMMIT")
+        self.conn.execute("BEGIN IMMEDIATE")
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         self._after.append(fn)
@@ -243,7 +259,7 @@ class DbExecutor:
             if not self._sync_full:
                 self._conn.execute("PRAGMA synchronous = FULL")
                 self._sync_full = True
-            tx = Tx(self._conn)
+            tx = Tx(self._conn, durable=True)
             changes = self._conn.total_changes
             with transaction(self._conn):
                 result = fn(tx)

@@ -11,6 +11,13 @@
   signature); a parked sale's transaction found finished is the AVTransfer of a hand-over
   that did not commit: stored so, the sale stays locked for that hand-over; TSE
   transactions no sale knows are finished as AVBelegabbruch.
+* Vorgänge that are no sale (cash movements, a shift's booked difference) are signed in
+  two steps around a durable pending row (schema 18, :meth:`FiscalGateway.event_signer`):
+  start + pending row committed, finish, then the record with the row DONE. At start-up
+  a PENDING row is resolved: the transaction finished at the TSE -> the Vorgang is
+  recorded from the row as the call would have (journaled ``TSE_EVENT_RECOVERED``, its
+  stored answer given to the client's retry); still open -> cancelled (AVBelegabbruch,
+  journaled ``TSE_EVENT_CANCELLED``).
 """
 
 from __future__ import annotations
@@ -18,13 +25,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
-from typing import BinaryIO, TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, BinaryIO, TypeVar
 
 from posd_daemon.domain.errors import DomainError, ErrorKind
 from posd_daemon.domain.pricing import split_converted
@@ -38,8 +46,9 @@ from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import DbExecutor, Tx
 from posd_daemon.services.tse_port import Tse, TseError, TseInfo, TseLogResult
 from posd_daemon.store import fiscal as fstore
-from posd_daemon.store import journal, outbox
+from posd_daemon.store import journal, outbox, tse_events
 from posd_daemon.store import sales as sale_store
+from posd_daemon.store.timeutil import to_db
 
 log = plog.get("posd.fiscal")
 
@@ -76,18 +85,48 @@ def no_tse(conn: sqlite3.Connection, data: str) -> Callable[[], fstore.SaleTse |
     return lambda: None
 
 
+@dataclass(frozen=True, slots=True)
+class EventIntent:
+    """A Vorgang that is no sale, as its signer gets it: ``kind`` (tse_events.MOVEMENT or
+    SHIFT_CLOSE), its processData, and ``payload`` (JSON-able): everything needed to
+    record it as the call would have, should a crash come between the TSE's finish and
+    the commit (``DayCommands.recover_movement``/``recover_close``)."""
+
+    kind: str
+    process_data: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EventCall:
+    """The call recording a Vorgang: its stored answer is what a retry with the same
+    request_id gets, also when reconciliation recorded it after a crash."""
+
+    method: str
+    request_id: str
+    digest: str
+
+
 #: How a Vorgang that is no sale (a cash movement, a booked cash difference) gets its
 #: fiscal row (``DayCommands.close_shift``/``add_movement``): called inside the
-#: transaction that records it, once every check that could refuse it passed, with its
-#: processData; returns the signed row (the TSE signs right then, the database thread
-#: waits for it), the outage row, or None without a TSE. Raises :class:`TseUnavailable`
-#: or :class:`SignerStale`, and the transaction then rolls back. Signing only there makes
-#: a signed Vorgang that is never recorded impossible: a refusal (a second close of the
-#: same shift, a movement into a shift closed meanwhile) comes before the TSE is asked.
-EventSigner = Callable[[sqlite3.Connection, str], "fstore.SaleTse | None"]
+#: transaction that records it, once every check that could refuse it passed; returns
+#: the signed row (the TSE signs right then, the database thread waits for it), the
+#: outage row, or None without a TSE. Raises :class:`TseUnavailable` or
+#: :class:`SignerStale`, and the transaction then rolls back. Signing only there makes
+#: a refused Vorgang that is signed impossible: a refusal (a second close of the same
+#: shift, a movement into a shift closed meanwhile) comes before the TSE is asked. The
+#: TSE signer commits the transaction's first part (nothing written yet, then the
+#: pending row) before the finish (:meth:`Tx.commit_so_far`): see
+#: :meth:`FiscalGateway.event_signer`.
+EventSigner = Callable[[Tx, EventIntent], "fstore.SaleTse | None"]
+
+#: How reconciliation records a Vorgang the TSE signed before a crash: in its
+#: transaction, from the pending row, with the signed row; stores the call's answer under
+#: its request_id. False: that request_id has an answer already (nothing recorded).
+EventRecorder = Callable[[Tx, tse_events.PendingEvent, fstore.SaleTse], bool]
 
 
-def no_event_tse(conn: sqlite3.Connection, data: str) -> fstore.SaleTse | None:
+def no_event_tse(tx: Tx, intent: EventIntent) -> fstore.SaleTse | None:
     return None
 
 
@@ -206,6 +245,8 @@ class FiscalGateway:
         self.outage: int | None = None
         self._probe: asyncio.Task[None] | None = None
         self._closing = False
+        #: pending Vorgänge (schema 18) written by this process: their calls resolve them
+        self._live_events: set[int] = set()
 
     @property
     def enabled(self) -> bool:
@@ -263,6 +304,7 @@ class FiscalGateway:
         tse = self.tse
         assert tse is not None
         open_tx = await self._open_tx()
+        await self._resolve_events(open_tx)
         started = await self._db.read(_started_rows)
         for row in started:
             assert row.transaction_number is not None
@@ -286,6 +328,150 @@ class FiscalGateway:
             crashpoints.reached("reconcile.orphan_journaled")
             await self._cancel_tx(number)
             log.warning("tse_orphan_cancelled", transaction_number=number)
+
+    # -- Vorgänge of the day left pending by a crash ------------------------------------
+
+    async def _resolve_events(self, open_tx: set[int]) -> None:
+        """Pending Vorgänge (schema 18) a crash left between the TSE start and the
+        record: finished at the TSE -> recorded now (the finish asked again with the same
+        data returns the TSE's stored result: software TSE, fiskaly); still open ->
+        never recorded, so cancelled (AVBelegabbruch, the TSE's end of an aborted
+        Vorgang). Each is journaled before the TSE is asked to cancel, so a crash in
+        between only leaves the cancellation to repeat. Rows of calls still running in
+        this process (a finish that failed, the call not done) are left to that call.
+        Outage Vorgänge that name a transaction get its signature (journaled)."""
+        tse = self.tse
+        assert tse is not None
+        if self.event_recorded is None:
+            return  # nothing can record them yet (wired in bootstrap before open())
+        for ev in await self._db.read(lambda c: tse_events.by_state(c, tse_events.CANCELLED)):
+            if ev.transaction_number in open_tx:  # journaled, then killed before cancelling
+                await self._cancel_tx(ev.transaction_number)
+        pending = await self._db.read(lambda c: tse_events.by_state(c, tse_events.PENDING))
+        for ev in pending:
+            if ev.event_id in self._live_events:
+                continue
+            number = ev.transaction_number
+            if number in open_tx:
+                if await self._db.write(self._event_cancel_record(ev, "not finished")):
+                    crashpoints.reached("reconcile.event_journaled")
+                    await self._cancel_tx(number)
+                    log.warning(
+                        "event_cancelled_after_crash", kind=ev.kind, transaction_number=number
+                    )
+                continue
+            try:
+                result = await self._call(
+                    "finish", self._finisher(number, pd.encode(ev.process_data))
+                )
+            except TseUnavailable as exc:
+                if exc.code != "UNKNOWN_TRANSACTION":
+                    raise
+                # finished with other data: not this Vorgang's signature
+                log.error("tse_event_finished_otherwise", transaction_number=number)
+                await self._db.write(self._event_cancel_record(ev, exc.message))
+                continue
+            signed = self._signed_row(self._event_started_row(ev), result)
+            await self._db.write(functools.partial(self._event_recover, ev=ev, signed=signed))
+            log.warning("event_completed_after_crash", kind=ev.kind, transaction_number=number)
+        await self._sign_events_late()
+
+    def _event_started_row(self, ev: tse_events.PendingEvent) -> fstore.SaleTse:
+        return fstore.SaleTse(
+            "",
+            ev.client_id,
+            ev.transaction_number,
+            fstore.STARTED,
+            start_time=ev.start_time,
+            start_counter=ev.start_counter,
+        )
+
+    def _event_journal(self, tx: Tx, kind: str, ev: tse_events.PendingEvent, **extra: Any) -> None:
+        journal.append(
+            tx.conn,
+            kind=kind,
+            register_id=self.register_id,
+            ref=f"tse-tx:{ev.transaction_number}",
+            payload={
+                "event_id": ev.event_id,
+                "kind": ev.kind,
+                "transaction_number": ev.transaction_number,
+                "process_data": ev.process_data,
+                "request_id": ev.request_id,
+                **ev.payload,
+                **extra,
+            },
+            when=self._clock(),
+        )
+
+    def _event_cancel_record(
+        self, ev: tse_events.PendingEvent, reason: str
+    ) -> Callable[[Tx], bool]:
+        def write(tx: Tx) -> bool:
+            if not tse_events.resolve(tx.conn, ev.event_id, tse_events.CANCELLED, self._clock()):
+                return False
+            self._event_journal(tx, "TSE_EVENT_CANCELLED", ev, reason=reason)
+            return True
+
+        return write
+
+    def _event_recover(self, tx: Tx, ev: tse_events.PendingEvent, signed: fstore.SaleTse) -> None:
+        if not tse_events.resolve(tx.conn, ev.event_id, tse_events.DONE, self._clock()):
+            return  # resolved meanwhile
+        assert self.event_recorded is not None
+        recorded = self.event_recorded(tx, ev, signed)
+        if not recorded:
+            log.error(
+                "tse_event_signed_not_recorded",
+                transaction_number=ev.transaction_number,
+                request_id=ev.request_id,
+            )
+        self._event_journal(
+            tx,
+            "TSE_EVENT_RECOVERED",
+            ev,
+            recorded=recorded,
+            signature_counter=signed.finish_counter,
+            signature=signed.signature,
+        )
+
+    async def _sign_events_late(self) -> None:
+        """Vorgänge recorded in an outage whose TSE transaction was started before it
+        (the finish failed): finished now with the same data (or its stored result, when
+        the TSE finished it and only the answer was lost), so the transaction the
+        record names ends as that Vorgang. The record stays as it is (schema 3 forbids
+        changes): the signature goes to the journal, ``TSE_EVENT_SIGNED_LATE``."""
+        rows = await self._db.read(lambda c: tse_events.by_state(c, tse_events.OUTAGE))
+        for ev in rows:
+            number = ev.transaction_number
+            try:
+                result = await self._call(
+                    "finish", self._finisher(number, pd.encode(ev.process_data))
+                )
+            except TseUnavailable as exc:
+                if exc.code != "UNKNOWN_TRANSACTION":
+                    raise
+                log.error("tse_event_finished_otherwise", transaction_number=number)
+                signed = None
+            else:
+                signed = self._signed_row(self._event_started_row(ev), result)
+
+            def write(
+                tx: Tx, ev: tse_events.PendingEvent = ev, signed: fstore.SaleTse | None = signed
+            ) -> None:
+                tse_events.set_state(tx.conn, ev.event_id, tse_events.DONE, self._clock())
+                self._event_journal(
+                    tx,
+                    "TSE_EVENT_SIGNED_LATE",
+                    ev,
+                    signature_counter=signed.finish_counter if signed else None,
+                    signature=signed.signature if signed else "",
+                    finish_time=to_db(signed.finish_time)
+                    if signed and signed.finish_time
+                    else None,
+                )
+
+            await self._db.write(write)
 
     async def _finish_ended(self, open_tx: set[int]) -> None:
         """Sales cancelled or handed over during an outage left their TSE transaction
@@ -441,6 +627,9 @@ class FiscalGateway:
         log.warning(
             "transfer_finished_before_crash", sale_id=sale.sale_id, transaction_number=number
         )
+
+    #: set in bootstrap: records a Vorgang of the day the TSE signed before a crash
+    event_recorded: EventRecorder | None = None
 
     # hooks set by the sale commands (post/cancel inside one transaction)
     post_recovered: Callable[[Tx, Sale, fstore.SaleTse], None] | None = None
@@ -767,42 +956,62 @@ class FiscalGateway:
 
     # -- Vorgänge of the day (cash movements, booked cash differences) ----------------------
 
-    def event_signer(self) -> EventSigner:
-        """The signer of a Vorgang that is no sale (see :data:`EventSigner`): the TSE
-        signs it (start + finish, ``Kassenbeleg-V1``) inside the transaction that records
-        it; during an outage it gets the outage row (checked to be the open outage still,
-        else :class:`SignerStale`); without a TSE None."""
+    def event_signer(self, call: EventCall, created: set[int] | None = None) -> EventSigner:
+        """The signer of a Vorgang that is no sale (see :data:`EventSigner`) for ``call``:
+        the TSE signs it (start + finish, ``Kassenbeleg-V1``) inside the transaction that
+        records it; during an outage it gets the outage row (checked to be the open outage
+        still, else :class:`SignerStale`); without a TSE None. ``created``: gets the ids
+        of the pending rows it writes (see :meth:`signed_event`)."""
         if self.tse is None:
             return no_event_tse
         outage = self.outage
         if outage is None:
-            return self._sign_event_now
+            return lambda tx, intent: self._sign_event_now(tx, intent, call, created)
 
-        def sign(conn: sqlite3.Connection, data: str) -> fstore.SaleTse | None:
-            current = fstore.open_outage(conn)
+        def sign(tx: Tx, intent: EventIntent) -> fstore.SaleTse | None:
+            current = fstore.open_outage(tx.conn)
             if current is None or current.outage_number != outage:
                 raise SignerStale(f"outage {outage} is not the open one any more")
-            return self._event_outage_row(data, outage)
+            row = self._event_outage_row(intent.process_data, outage)
+            failed = tse_events.pending_for_request(tx.conn, call.method, call.request_id)
+            if failed is not None and failed.process_data == intent.process_data:
+                # the finish of an earlier attempt failed (the outage began there): the
+                # record names that transaction, which recovery finishes with these data
+                # (or whose lost answer it fetches), so it ends as this Vorgang
+                tse_events.resolve(tx.conn, failed.event_id, tse_events.OUTAGE, self._clock())
+                row = replace(
+                    row,
+                    transaction_number=failed.transaction_number,
+                    start_time=failed.start_time,
+                    start_counter=failed.start_counter,
+                )
+            return row
 
         return sign
 
     async def signed_event(
-        self, operator_id: str, record: Callable[[EventSigner], Awaitable[T]]
+        self, operator_id: str, call: EventCall, record: Callable[[EventSigner], Awaitable[T]]
     ) -> T:
         """Runs ``record`` (one transaction that calls its signer once its checks passed,
         as :meth:`signed_post`) until it commits: signed by the TSE, or in the outage the
-        TSE's failure opened (nothing of the failed attempt was committed), or again with
+        TSE's failure opened (nothing of the failed attempt was recorded), or again with
         a fresh signer when the one it had no longer fits. A refused ``record`` never
-        reached its signer, so the TSE signed nothing for it."""
-        sign = self.event_signer()
-        for _ in range(POST_ATTEMPTS):
-            try:
-                return await record(sign)
-            except TseUnavailable as exc:
-                await self._begin_outage(exc, operator_id=operator_id)
-                sign = self.event_signer()
-            except SignerStale:
-                sign = self.event_signer()
+        reached its signer, so the TSE signed nothing for it. A pending row this call
+        leaves (a finish that failed, then no attempt recorded it) is no longer its own
+        once it returns: the next reconciliation resolves it."""
+        created: set[int] = set()
+        try:
+            sign = self.event_signer(call, created)
+            for _ in range(POST_ATTEMPTS):
+                try:
+                    return await record(sign)
+                except TseUnavailable as exc:
+                    await self._begin_outage(exc, operator_id=operator_id)
+                    sign = self.event_signer(call, created)
+                except SignerStale:
+                    sign = self.event_signer(call, created)
+        finally:
+            self._live_events.difference_update(created)
         raise DomainError(
             ErrorKind.UNAVAILABLE,
             "FISCAL_STATE_CHANGING",
@@ -810,32 +1019,82 @@ class FiscalGateway:
             " recorded, try again",
         )
 
-    def _sign_event_now(self, conn: sqlite3.Connection, data: str) -> fstore.SaleTse:
+    def _sign_event_now(
+        self, tx: Tx, intent: EventIntent, call: EventCall, created: set[int] | None
+    ) -> fstore.SaleTse:
         """Start + finish of a ``Kassenbeleg-V1`` transaction, called on the database
         thread inside the recording transaction (it waits for the TSE thread, each call
-        bounded by the TSE timeout). Raises :class:`TseUnavailable`; a transaction
-        started but not finished then stays open at the TSE, and the reconciliation of
-        the next recovery or start cancels it as an orphan (journaled)."""
+        bounded by the TSE timeout), crash-safe in three steps:
+
+        1. the TSE starts the transaction; its number, the processData and the intent's
+           payload go into a PENDING row (schema 18), committed and fsync'd with
+           :meth:`Tx.commit_so_far` (nothing else was written yet: the checks only read);
+        2. the TSE finishes it;
+        3. the row becomes DONE in the rest of the transaction, which records the
+           Vorgang: both commit, or neither.
+
+        A crash before 1 commits leaves an unknown open transaction: cancelled as an
+        orphan at start-up (TSE_ORPHAN_CANCELLED). A crash after 1 leaves the PENDING
+        row: start-up reconciliation records the Vorgang when the TSE finished it, else
+        cancels the transaction (:meth:`_resolve_events`). A failed finish raises
+        :class:`TseUnavailable` with the row PENDING: the outage retry of the same call
+        takes it over, and so does a retry with the same request_id (the same data
+        finished again gives the TSE's stored result)."""
         tse = self.tse
         assert tse is not None
+        conn = tx.conn
         process_type = pd.PROCESS_TYPE_KASSENBELEG
-        start = self._call_now(
-            "start", lambda: tse.start_transaction(self.client_id, process_type, b"")
-        )
-        number = start.transaction_number
+        failed = tse_events.pending_for_request(conn, call.method, call.request_id)
+        if failed is not None and failed.process_data == intent.process_data:
+            ev = failed  # an earlier attempt's finish failed: the same transaction again
+        else:
+            start = self._call_now(
+                "start", lambda: tse.start_transaction(self.client_id, process_type, b"")
+            )
+            crashpoints.reached("event.after_start")
+            event_id = tse_events.insert(
+                conn,
+                kind=intent.kind,
+                client_id=self.client_id,
+                transaction_number=start.transaction_number,
+                start_time=start.log_time,
+                start_counter=start.signature_counter,
+                process_data=intent.process_data,
+                payload=intent.payload,
+                method=call.method,
+                request_id=call.request_id,
+                digest=call.digest,
+                when=self._clock(),
+            )
+            tx.commit_so_far()
+            self._live_events.add(event_id)
+            if created is not None:
+                created.add(event_id)
+            crashpoints.reached("event.before_finish")
+            ev = tse_events.PendingEvent(
+                event_id=event_id,
+                kind=intent.kind,
+                state=tse_events.PENDING,
+                client_id=self.client_id,
+                transaction_number=start.transaction_number,
+                start_time=start.log_time,
+                start_counter=start.signature_counter,
+                process_data=intent.process_data,
+                payload=intent.payload,
+                method=call.method,
+                request_id=call.request_id,
+                digest=call.digest,
+                created_at=None,
+            )
+        number = ev.transaction_number
+        data = pd.encode(intent.process_data)
         result = self._call_now(
             "finish",
-            lambda: tse.finish_transaction(self.client_id, number, process_type, pd.encode(data)),
+            lambda: tse.finish_transaction(self.client_id, number, process_type, data),
         )
-        row = fstore.SaleTse(
-            "",
-            self.client_id,
-            number,
-            fstore.STARTED,
-            start_time=start.log_time,
-            start_counter=start.signature_counter,
-        )
-        return self._signed_row(row, result)
+        crashpoints.reached("event.after_finish")
+        tse_events.resolve(conn, ev.event_id, tse_events.DONE, self._clock())
+        return self._signed_row(self._event_started_row(ev), result)
 
     def _call_now(self, operation: str, fn: Callable[[], T]) -> T:
         """:meth:`_call` for a caller on another thread than the loop (it blocks)."""

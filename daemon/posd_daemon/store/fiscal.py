@@ -109,10 +109,13 @@ def in_closed_period(conn: sqlite3.Connection, sale_id: str) -> bool:
 
 
 def known_transactions(conn: sqlite3.Connection, client_id: str) -> set[int]:
+    """Transaction numbers the register holds: sales' and those of Vorgänge that are no
+    sale (schema 18, started before their finish; resolved by their own reconciliation)."""
     rows = conn.execute(
         "SELECT transaction_number FROM sale_tse WHERE client_id = ?"
-        " AND transaction_number IS NOT NULL",
-        (client_id,),
+        " AND transaction_number IS NOT NULL"
+        " UNION SELECT transaction_number FROM tse_pending_events WHERE client_id = ?",
+        (client_id, client_id),
     )
     return {int(r[0]) for r in rows}
 
