@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import io
 import json
 import os
@@ -46,7 +47,7 @@ from typing import TypeVar
 import grpc
 import pytest
 from posd.client import PosdClient, PosdError
-from posd.v1 import sale_pb2
+from posd.v1 import closing_pb2, sale_pb2
 
 from posd_daemon.fiscal import log_message as lm
 from posd_daemon.fiscal.verify_export import verify_export
@@ -629,6 +630,178 @@ def test_a_post_that_fails_after_the_tse_signed_locks_the_sale_until_posted_agai
         # once posted the lock is gone: the next sale of the register is unaffected
         other = pos.create_sale()
         pos.add_line(other.sale_id, item_id=ITEMS[1][0])
+        assert daemon.posctl("journal", "verify").returncode == 0
+        assert daemon.terminate() == 0
+    finally:
+        daemon.close()
+
+
+# -- Vorgänge that are no sale: cash movements and a shift's booked cash difference ----------
+
+#: (crash point, kind, amount, finished at the TSE before the crash)
+MOVEMENT_CRASHES = (
+    ("event.after_finish", closing_pb2.CASH_MOVEMENT_KIND_DEPOSIT, 5000, True),
+    ("event.in_transaction", closing_pb2.CASH_MOVEMENT_KIND_WITHDRAWAL, 2000, True),
+    ("event.before_finish", closing_pb2.CASH_MOVEMENT_KIND_TRANSIT, 1500, False),
+    ("event.after_start", closing_pb2.CASH_MOVEMENT_KIND_TIP, 300, False),
+)
+
+
+def _dies_under(daemon: DaemonProcess, call: Callable[[], object]) -> None:
+    """``call`` is cut off by the armed crash point: the daemon dies by SIGKILL."""
+    with pytest.raises(PosdError) as cut:
+        call()
+    assert cut.value.code == grpc.StatusCode.UNAVAILABLE, cut.value
+    assert daemon.wait_exit(10) == -signal.SIGKILL, daemon.stderr()[-3000:]
+    daemon.close_clients()
+
+
+def _boot(daemon: DaemonProcess, crashpoints: str = "") -> PosdClient:
+    if daemon.running:
+        daemon.kill()
+        daemon.close_clients()
+    daemon.start(crashpoints=crashpoints)
+    return daemon.client(retries=0, open_shift=False)
+
+
+def _movements(db: Path, reason: str) -> list[tuple[object, ...]]:
+    return db_query(
+        db,
+        "SELECT movement_id, transaction_number, tse_state, created_at FROM cash_movements"
+        " WHERE reason = ?",
+        (reason,),
+    )
+
+
+def _journaled_numbers(db: Path, kind: str) -> set[int]:
+    rows = db_query(db, "SELECT payload FROM journal WHERE kind = ?", (kind,))
+    return {int(json.loads(str(p))["transaction_number"]) for (p,) in rows}
+
+
+def _expected_cash(shift: closing_pb2.Shift) -> int:
+    return sum(m.amount_minor for m in shift.expected_cash if m.currency_code == "EUR")
+
+
+@pytest.mark.e2e
+def test_cash_movements_and_shift_closes_agree_with_the_tse_after_crashes(
+    tmp_path: Path,
+) -> None:
+    """Cash movements and a shift close with a difference, the daemon SIGKILLed at each
+    crash point of their signing: ``event.after_start`` (TSE started, nothing recorded),
+    ``event.before_finish`` (pending row committed, not finished), ``event.after_finish``
+    (finished, nothing of the record committed), ``event.in_transaction`` (all written,
+    not committed). After the restart the client retries with the same request id. In
+    the end every TSE transaction belongs to exactly one record: a finished Kassenbeleg
+    to one movement (with the TSE's data, counter and signature), an abort to one journal
+    record (an orphan, or a pending Vorgang cancelled at start-up); movement numbers run
+    without a gap; the journal verifies."""
+    daemon = DaemonProcess(tmp_path / "state")
+    db = daemon.db_path
+    try:
+        pos = _boot(daemon)
+        pos.ensure_shift()
+        pos.add_cash_movement(closing_pb2.CASH_MOVEMENT_KIND_DEPOSIT, 10000, "Wechselgeld")
+
+        for point, kind, amount, finished in MOVEMENT_CRASHES:
+            reason = f"crash at {point}"
+            rid = f"movement-{point}"
+            pos = _boot(daemon, f"{point}:1")
+            called = time.time()
+            add = functools.partial(pos.add_cash_movement, kind, amount, reason, request_id=rid)
+            _dies_under(daemon, add)
+            died = time.time()
+            pos = _boot(daemon)
+            recovered = _movements(db, reason)
+            # finished at the TSE: recorded by start-up reconciliation; else not at all
+            assert len(recovered) == (1 if finished else 0), (point, recovered)
+            got = pos.add_cash_movement(kind, amount, reason, request_id=rid)
+            again = pos.add_cash_movement(kind, amount, reason, request_id=rid)
+            assert again == got, f"{point}: a repeated AddCashMovement gave another answer"
+            rows = _movements(db, reason)
+            assert len(rows) == 1, f"{point}: {len(rows)} movements for one request"
+            assert got.movement_id == rows[0][0]
+            assert got.tse.state == "SIGNED", (point, got.tse)
+            assert got.tse.signature
+            if finished:
+                assert got.tse.transaction_number == rows[0][1] == recovered[0][1]
+                # recorded as the call would have: at its own time, not at the restart
+                at = got.create_time.ToNanoseconds() / 1e9
+                assert called - 1 <= at <= died, (point, called, at, died)
+        cancelled = _journaled_numbers(db, "TSE_EVENT_CANCELLED")
+        assert len(cancelled) == 1, cancelled  # event.before_finish
+        assert len(orphan_numbers(db)) == 1  # event.after_start
+
+        # a shift close with a difference, killed after the TSE signed the difference
+        pos = _boot(daemon, "event.after_finish:1")
+        shift = pos.get_shift()
+        counted = PosdClient.cash_counts(total=_expected_cash(shift) - 123)
+        _dies_under(daemon, lambda: pos.close_shift(counted, request_id="close-1"))
+        pos = _boot(daemon)
+        assert pos.get_shift(shift.shift_id).state == closing_pb2.SHIFT_STATE_CLOSED
+        closed = pos.close_shift(counted, request_id="close-1")
+        assert closed.shift_id == shift.shift_id
+        assert closed.state == closing_pb2.SHIFT_STATE_CLOSED
+        assert pos.close_shift(counted, request_id="close-1") == closed
+        differences = _movements(db, f"Kassendifferenz Schicht {shift.shift_id}")
+        assert len(differences) == 1 and differences[0][2] == "SIGNED", differences
+
+        # the next shift's close killed before the finish: nothing closed, then the retry
+        pos.open_shift([], request_id="open-2")
+        pos.add_cash_movement(
+            closing_pb2.CASH_MOVEMENT_KIND_DEPOSIT, 1000, "Wechselgeld 2", request_id="dep-2"
+        )
+        pos = _boot(daemon, "event.before_finish:1")
+        shift = pos.get_shift()
+        counted = PosdClient.cash_counts(total=_expected_cash(shift) + 50)
+        _dies_under(daemon, lambda: pos.close_shift(counted, request_id="close-2"))
+        pos = _boot(daemon)
+        assert pos.get_shift(shift.shift_id).state == closing_pb2.SHIFT_STATE_OPEN
+        assert len(_journaled_numbers(db, "TSE_EVENT_CANCELLED")) == 2
+        closed = pos.close_shift(counted, request_id="close-2")
+        assert closed.state == closing_pb2.SHIFT_STATE_CLOSED
+        assert pos.close_shift(counted, request_id="close-2") == closed
+        differences = _movements(db, f"Kassendifferenz Schicht {shift.shift_id}")
+        assert len(differences) == 1 and differences[0][2] == "SIGNED", differences
+
+        # the TSE's own record against the register's
+        tar = pos.export_tse()
+        report = verify_export(io.BytesIO(tar), allow_open_transactions=True)
+        assert report.ok, report.summary()
+        finishes, started = tse_finishes(tar)
+        assert started == set(finishes), f"open: {sorted(started - set(finishes))}"
+        rows = db_query(
+            db,
+            "SELECT number, transaction_number, tse_state, process_data, finish_counter,"
+            " signature FROM cash_movements ORDER BY number",
+        )
+        assert [int(str(r[0])) for r in rows] == list(range(1, len(rows) + 1))
+        owners: Counter[int] = Counter()
+        for _, number, state, data, counter, signature in rows:
+            assert state == "SIGNED", rows
+            n = int(str(number))
+            owners[n] += 1
+            finish = finishes[n]
+            assert finish.process_data == data, n
+            assert finish.process_data.startswith(BELEG)
+            assert finish.signature_counter == counter, n
+            assert base64.b64encode(finish.signature).decode() == signature, n
+        assert all(c == 1 for c in owners.values()), owners
+        beleg = {n for n, f in finishes.items() if f.process_data.startswith(BELEG)}
+        aborted = {n for n, f in finishes.items() if f.process_data.startswith(ABORT)}
+        assert beleg == set(owners), f"Kassenbelege of no movement: {beleg - set(owners)}"
+        cancelled = _journaled_numbers(db, "TSE_EVENT_CANCELLED")
+        orphans = orphan_numbers(db)
+        assert not cancelled & orphans
+        assert aborted == cancelled | orphans, (aborted, cancelled, orphans)
+        assert beleg | aborted == set(finishes)
+        assert len(_journaled_numbers(db, "TSE_EVENT_RECOVERED")) == 3
+        assert db_query(
+            db,
+            "SELECT COUNT(*) FROM tse_pending_events WHERE state <> 'DONE'"
+            " AND state <> 'CANCELLED'",
+        ) == [(0,)]
+        assert pos.list_outages() == []
+        assert pos.verify_journal().ok
         assert daemon.posctl("journal", "verify").returncode == 0
         assert daemon.terminate() == 0
     finally:

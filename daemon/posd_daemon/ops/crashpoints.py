@@ -11,7 +11,13 @@ goes on. Points: ``tse.after_start`` (TSE transaction started, not recorded),
 ``post.after_commit`` (committed, answer not sent), ``print.after_device`` (printed,
 job not yet marked done), ``cancel.in_transaction`` (a cancellation written, not
 committed), ``transfer.in_transaction`` (a parked sale's hand-over written, not
-committed). Used only by the e2e tests; costs one dict lookup otherwise.
+committed), ``event.after_start`` (the TSE started a cash movement's or a shift
+difference's transaction, nothing recorded), ``event.before_finish`` (its pending row
+committed, not finished), ``event.after_finish`` (finished at the TSE, the record not
+committed), ``event.in_transaction`` (the record written, not committed),
+``reconcile.event_journaled`` (a pending Vorgang's cancellation journaled at start-up,
+not yet cancelled at the TSE). Used only by the e2e tests; costs one dict lookup
+otherwise.
 """
 
 from __future__ import annotations
