@@ -806,3 +806,38 @@ def test_cash_movements_and_shift_closes_agree_with_the_tse_after_crashes(
         assert daemon.terminate() == 0
     finally:
         daemon.close()
+
+
+@pytest.mark.e2e
+def test_a_pending_movement_cancelled_at_start_up_is_journaled_once_if_killed_in_between(
+    tmp_path: Path,
+) -> None:
+    """A movement killed before its finish; the next start journals its cancellation and
+    dies before cancelling at the TSE (``reconcile.event_journaled``); the start after
+    that cancels it without a second record, and no orphan record either."""
+    daemon = DaemonProcess(tmp_path / "state")
+    db = daemon.db_path
+    try:
+        pos = _boot(daemon, "event.before_finish:1")
+        pos.ensure_shift()
+        deposit = functools.partial(
+            pos.add_cash_movement, closing_pb2.CASH_MOVEMENT_KIND_DEPOSIT, 700, "Einlage"
+        )
+        _dies_under(daemon, deposit)
+        daemon.spawn(crashpoints="reconcile.event_journaled:1")
+        assert daemon.wait_exit(10) == -signal.SIGKILL
+        assert _journaled_numbers(db, "TSE_EVENT_CANCELLED") == {1}
+
+        pos = _boot(daemon)
+        finishes, started = tse_finishes(pos.export_tse())
+        assert started == {1}
+        assert finishes[1].process_data.startswith(ABORT)
+        assert db_query(db, "SELECT COUNT(*) FROM journal WHERE kind = 'TSE_EVENT_CANCELLED'") == [
+            (1,)
+        ]
+        assert orphan_numbers(db) == set()
+        assert _movements(db, "Einlage") == []
+        assert daemon.posctl("journal", "verify").returncode == 0
+        assert daemon.terminate() == 0
+    finally:
+        daemon.close()

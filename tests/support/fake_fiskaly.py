@@ -318,7 +318,7 @@ class FakeFiskaly:
         self._offset += seconds
 
     def fail_next(self, n: int = 1, *, status: int = 503, match: str | None = None) -> None:
-        """The next ``n`` requests (whose path contains ``match``) answer ``status``."""
+        """The next ``n`` requests (whose path or query contains ``match``) answer ``status``."""
         with self._lock:
             self._faults.append(_Fault("fail", n, match, status=status))
 
@@ -786,7 +786,9 @@ class _Handler(BaseHTTPRequestHandler):
         record = Recorded(self.command, path, query, body)
         with fake._lock:
             fake.requests.append(record)
-        fault = fake._take_fault(path)
+        # a fault's ``match`` is looked for in the path and its query (tx_revision=2: a
+        # transaction's first call after its start)
+        fault = fake._take_fault(f"{path}?{url.query}" if url.query else path)
         if fault is not None and fault.kind == "delay" and not fault.after:
             fake._stopping.wait(fault.seconds)
         if fault is not None and fault.kind == "drop" and not fault.after:

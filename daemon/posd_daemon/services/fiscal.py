@@ -451,7 +451,14 @@ class FiscalGateway:
             except TseUnavailable as exc:
                 if exc.code != "UNKNOWN_TRANSACTION":
                     raise
-                log.error("tse_event_finished_otherwise", transaction_number=number)
+                # finished, and the backend no longer gives its result (the fiskaly
+                # backend forgets a transaction it learnt was closed): the record still
+                # names it; its signature is in the TSE export
+                log.warning(
+                    "tse_event_late_signature_unavailable",
+                    transaction_number=number,
+                    error=exc.message,
+                )
                 signed = None
             else:
                 signed = self._signed_row(self._event_started_row(ev), result)

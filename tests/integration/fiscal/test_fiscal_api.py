@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
+import sqlite3
 import tarfile
 import time
 import urllib.request
@@ -18,7 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from posd.client import PosdClient
-from posd.v1 import common_pb2, fiscal_pb2, sale_pb2
+from posd.v1 import closing_pb2, common_pb2, fiscal_pb2, sale_pb2
 
 from posd_daemon.fiscal.verify_export import verify_export
 from tests.conftest import Running, start_in_thread
@@ -346,3 +348,63 @@ def test_a_slow_tse_times_out_into_an_outage(
         assert elapsed < 2.0  # the 400 ms timeout, not the TSE's 2 s
         outage = pos.call(pos.fiscal.ListOutages, fiscal_pb2.ListOutagesRequest()).outages[0]
         assert outage.error_code == "TIMEOUT"
+
+
+def test_a_cash_movement_whose_finish_answer_is_lost_names_that_transaction(
+    fiskaly_register: tuple[Running, FakeFiskaly],
+) -> None:
+    """The TSE finishes a cash movement but its answer comes after the timeout: the
+    movement is recorded in the outage that opens, naming the transaction the TSE
+    finished (not a second one), and the recovery fetches that transaction's signature
+    (the same data finished again), where the backend still gives it, into the journal.
+    Every TSE transaction stays with exactly one record."""
+    running, fake = fiskaly_register
+    db = running.config.database_path
+    with running.client() as pos:
+        pos.add_cash_movement(closing_pb2.CASH_MOVEMENT_KIND_DEPOSIT, 5000, "Wechselgeld")
+        # the finish (the transaction's 2nd revision) takes effect, its answer is late
+        fake.delay_next(1, seconds=1.0, match="tx_revision=2")
+        moved = pos.add_cash_movement(
+            closing_pb2.CASH_MOVEMENT_KIND_WITHDRAWAL, 1000, "Bank", request_id="mv-lost"
+        )
+        assert moved.tse.state == "OUTAGE"
+        assert moved.tse.outage_number == 1
+        number = moved.tse.transaction_number
+        assert number > 0, "the outage record does not name the started transaction"
+        tx = fake.transaction_by_number(number)
+        assert tx.state == "FINISHED"
+        assert (
+            pos.add_cash_movement(
+                closing_pb2.CASH_MOVEMENT_KIND_WITHDRAWAL, 1000, "Bank", request_id="mv-lost"
+            )
+            == moved
+        )
+        time.sleep(1.0)  # the late answer has come (the TSE's one thread is free)
+        assert pos.call(pos.fiscal.RecoverTse, fiscal_pb2.RecoverTseRequest()).recovered
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT payload FROM journal WHERE kind = 'TSE_EVENT_SIGNED_LATE'"
+        ).fetchall()
+        assert len(rows) == 1
+        late = json.loads(rows[0][0])
+        assert late["transaction_number"] == number
+        assert late["process_data"] == moved.tse.process_data
+        # the fiskaly backend forgets a transaction once it learnt it was closed (the
+        # pending revision settled by open_transactions): no signature to fetch back,
+        # the journal names the transaction without it (the TSE export has it)
+        assert late["signature"] in ("", tx.revisions[-1][1]["signature"]["value"])
+        assert conn.execute(
+            "SELECT state FROM tse_pending_events ORDER BY event_id"
+        ).fetchall() == [
+            ("DONE",),
+            ("DONE",),
+        ]
+        movements = conn.execute(
+            "SELECT transaction_number FROM cash_movements ORDER BY number"
+        ).fetchall()
+    finally:
+        conn.close()
+    finished = [t.number for t in fake.transactions.values() if t.state == "FINISHED"]
+    assert sorted(finished) == sorted(int(n) for (n,) in movements)
+    assert all(t.state == "FINISHED" for t in fake.transactions.values())
