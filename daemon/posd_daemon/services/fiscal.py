@@ -367,9 +367,18 @@ class FiscalGateway:
             except TseUnavailable as exc:
                 if exc.code != "UNKNOWN_TRANSACTION":
                     raise
-                # finished with other data: not this Vorgang's signature
-                log.error("tse_event_finished_otherwise", transaction_number=number)
-                await self._db.write(self._event_cancel_record(ev, exc.message))
+                # not open, and the backend gives no result for it (the software TSE
+                # does; the fiskaly backend forgets a transaction it saw closed): only
+                # this Vorgang's finish can have ended it (a cancellation is journaled
+                # first), so it is neither cancelled nor dropped: the row stays PENDING
+                # (known, so never taken for an orphan) for a person to look at
+                log.error(
+                    "tse_event_unresolved",
+                    kind=ev.kind,
+                    transaction_number=number,
+                    request_id=ev.request_id,
+                    error=exc.message,
+                )
                 continue
             signed = self._signed_row(self._event_started_row(ev), result)
             await self._db.write(functools.partial(self._event_recover, ev=ev, signed=signed))
