@@ -284,6 +284,20 @@ def printed_receipts(path: Path) -> Counter[int]:
     return counts
 
 
+def printed_documents(path: Path) -> dict[int, list[str]]:
+    """The printed documents (complete, cut) of each receipt number, in print order."""
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        return {}
+    docs: dict[int, list[str]] = {}
+    for doc in text.split(SEPARATOR + "\n")[:-1]:
+        found = RECEIPT_RE.search(doc)
+        assert found is not None, f"a printed document without a receipt number:\n{doc}"
+        docs.setdefault(int(found.group(1)), []).append(doc)
+    return docs
+
+
 def all_sales(pos: PosdClient) -> dict[str, sale_pb2.Sale]:
     out: dict[str, sale_pb2.Sale] = {}
     for s in pos.list_sales(page_size=200):
@@ -366,6 +380,11 @@ def test_sigkill_at_random_moments_and_at_every_crashpoint(tmp_path: Path) -> No
         after_print = printed_receipts(daemon.printer_path)
         reprinted = [r for r, c in after_print.items() if c > before.get(r, 0) + 1]
         assert reprinted, "the job printed just before the crash was not printed again"
+        # its bytes had reached the printer: the second print is a copy, not an original
+        docs = printed_documents(daemon.printer_path)
+        for number in reprinted:
+            last = docs[number][-1]
+            assert "*** KOPIE ***" in last, f"receipt {number} printed twice as original"
 
         phase("print crashpoint")
         # -- end: one final clean restart, then check everything -------------------------------
@@ -457,6 +476,11 @@ def check_invariants(daemon: DaemonProcess, pos: PosdClient, ledger: Ledger) -> 
     missing = set(numbers) - set(printed)
     assert not missing, f"receipts never printed: {sorted(missing)}"
     assert set(printed) <= set(numbers), "printed a receipt number that is not posted"
+    # printing is at-least-once, but a receipt printed again after a crash is a copy:
+    # never two originals of one receipt
+    for number, docs in printed_documents(daemon.printer_path).items():
+        originals = [d for d in docs if "*** KOPIE ***" not in d]
+        assert len(originals) <= 1, f"receipt {number} printed {len(originals)} times as original"
 
 
 def test_post_retry_after_crash_returns_the_first_answer(tmp_path: Path) -> None:

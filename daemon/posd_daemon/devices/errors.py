@@ -33,6 +33,16 @@ class TransportError(DeviceError):
     default_code = "UNREACHABLE"
 
 
+class JobSendError(TransportError):
+    """The connection failed while a job was being sent: the printer may have printed
+    part of it. The job stays queued; its retry is printed as a copy."""
+
+    partly_done = True
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(f"{message} (the job may be partly printed)", code)
+
+
 class DeviceUrlError(TransportError, ValueError):
     """A device URL in the configuration is malformed."""
 

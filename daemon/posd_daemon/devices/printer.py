@@ -5,8 +5,11 @@ worker calls :meth:`EscPosPrinter.print_document` and :meth:`EscPosPrinter.kick_
 Before a job is sent the printer's real-time status is read; a printer that cannot
 print (paper end, cover open, offline, unreachable) raises
 :class:`PrinterNotReadyError` before any byte of the job leaves, so the job stays
-queued and can be retried after the fault is cleared. The status is read again right
-after the job: a fault that appeared meanwhile raises :class:`PrintInterruptedError`.
+queued and can be retried after the fault is cleared. Once the first byte of a job may
+have left, every failure says the job may be partly printed (``partly_done``: the
+retry is a copy): a connection lost while sending (:class:`JobSendError`), and after
+the job, over the same connection and never a new one, a decoded fault, a lost
+connection or no answer at all (:class:`PrintInterruptedError`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from posd_daemon.devices.errors import (
     EncodeError,
+    JobSendError,
     PrinterJobError,
     PrinterNotReadyError,
     PrintInterruptedError,
@@ -51,6 +55,15 @@ from posd_daemon.domain.document import Document, Feed, Text
 if TYPE_CHECKING:
     from posd_daemon.services.device_ports import CashDrawer, ReceiptPrinter
 
+#: The slowest pace (bytes per second) at which a healthy printer is assumed to work off
+#: a job: real-time requests sent right after the job may queue behind its bytes (a TCP
+#: window closed by a full receive buffer, a slow serial line), so the wait for their
+#: replies grows by one second per this many bytes of the job. Text at 100 mm/s is about
+#: 1.2 KB/s on an 80 mm printer; half that leaves room for slower models.
+AFTER_JOB_BYTES_PER_S = 500.0
+#: The longest wait for the replies after a job (below the outbox's 120 s job timeout).
+AFTER_JOB_MAX_WAIT_S = 60.0
+
 
 @dataclass(frozen=True, slots=True)
 class PrinterStatistics:
@@ -71,7 +84,8 @@ class EscPosPrinter:
 
     ``check_status`` (default: the profile says the printer answers ``DLE EOT`` and the
     transport can read) makes every job and kick read the status first.
-    ``status_timeout`` bounds how long :meth:`read_status` waits for the 4 replies.
+    ``status_timeout`` bounds how long :meth:`read_status` waits for the 4 replies;
+    after a job the wait grows with its size (``after_job_bytes_per_s``).
     """
 
     def __init__(
@@ -81,6 +95,7 @@ class EscPosPrinter:
         *,
         check_status: bool | None = None,
         status_timeout: float = 1.0,
+        after_job_bytes_per_s: float = AFTER_JOB_BYTES_PER_S,
     ) -> None:
         self.transport = transport
         self.profile = profile
@@ -90,6 +105,7 @@ class EscPosPrinter:
             )
         self.check_status = check_status
         self.status_timeout = status_timeout
+        self.after_job_bytes_per_s = after_job_bytes_per_s
         self.last_status: PrinterStatus | None = None
         #: The latest automatic status back packet seen in the stream, decoded.
         self.last_asb: PrinterStatus | None = None
@@ -217,10 +233,11 @@ class EscPosPrinter:
             elif isinstance(event, UnknownByte) and unknown is not None:
                 unknown.append(event.value)
 
-    def _collect_replies(self) -> PrinterStatus:
+    def _collect_replies(self, timeout: float | None = None) -> PrinterStatus:
+        timeout = self.status_timeout if timeout is None else timeout
         replies: list[int] = []
         unknown: list[int] = []
-        deadline = time.monotonic() + self.status_timeout
+        deadline = time.monotonic() + timeout
         while len(replies) < 4:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -243,7 +260,7 @@ class EscPosPrinter:
                     "status replies: wrong baud rate, or not an ESC/POS printer?"
                 )
             return PrinterStatus.unreachable(
-                f"no status reply from {where} within {self.status_timeout:g} s "
+                f"no status reply from {where} within {timeout:g} s "
                 f"(got {len(replies)} of 4): printer off, cable unplugged, wrong port "
                 "or baud rate"
             )
@@ -265,11 +282,13 @@ class EscPosPrinter:
         """Print ``doc`` (the status read before the job is in :attr:`last_status`).
 
         Raises :class:`PrinterNotReadyError` before sending anything when the printer
-        cannot print, :class:`PrintInterruptedError` when it reports a fault right
-        after the job (paper end, cover open: the receipt may be cut short),
-        :class:`TransportError` when the connection fails mid-job (the receipt may be
-        partly printed), :class:`PrinterJobError` for a document wider than the paper.
-        All are :class:`DeviceError` (``services.device_ports``).
+        cannot print (or cannot be reached), and once the job may have been sent, with
+        ``partly_done`` (the receipt may be cut short, the retry must be a copy):
+        :class:`JobSendError` when the connection fails while sending,
+        :class:`PrintInterruptedError` when the status read right after the job reports
+        a fault (paper end, cover open, error), the connection is lost, or no answer
+        comes (see :meth:`_check_after_job`). :class:`PrinterJobError` for a document
+        wider than the paper. All are :class:`DeviceError` (``services.device_ports``).
         """
         try:
             payload = encode_document(doc, self.profile)
@@ -279,31 +298,72 @@ class EscPosPrinter:
             raise PrinterJobError(str(exc)) from exc
         with self._lock:
             self._require_status("print", need_ready=True)
-            self._write(payload)
+            self._connect()  # a failure to connect sends nothing: not partly done
+            try:
+                self._write(payload)
+            except TransportError as exc:
+                # some of the job may have reached the printer (and its paper)
+                raise JobSendError(exc.message, exc.code) from exc
             lines = sum(1 for b in doc.blocks if isinstance(b, Text)) + sum(
                 max(0, b.lines) for b in doc.blocks if isinstance(b, Feed)
             )
             cuts = 1 if doc.cut and self.profile.cut is not CutMode.NONE else 0
             self._count(jobs=1, lines=lines, cuts=cuts)
             if self.check_status:
-                self._check_after_job()
+                self._check_after_job(len(payload))
 
-    def _check_after_job(self) -> None:
+    def after_job_timeout(self, size: int) -> float:
+        """How long the replies to the status asked right after a job of ``size`` bytes
+        are waited for: they may queue behind the job's bytes on a slow printer."""
+        extra = size / self.after_job_bytes_per_s if self.after_job_bytes_per_s > 0 else 0.0
+        return self.status_timeout + min(extra, AFTER_JOB_MAX_WAIT_S)
+
+    def _check_after_job(self, size: int) -> None:
         """Read ``DLE EOT 1..4`` again once the job is sent: paper end stops the printer
         (ref: DLE EOT 2 bit 5), so a roll that ended, or a cover opened, during the job
         has left the receipt cut short, and the job must not count as printed.
 
+        * Over the connection the job went out on, never a new one: a printer that lost
+          the connection (a reboot, a power blip) lost its buffer with it, and a
+          reconnect would report the rebooted printer fine. A lost connection or end of
+          stream here is :class:`PrintInterruptedError` (partly done).
+        * The requests are answered when the printer receives them, which on a slow
+          printer is after it has worked off most of the job: the replies are waited
+          for :meth:`after_job_timeout` (grows with the job's size), not the usual
+          ``status_timeout``.
+        * Only a decoded fault counts as interrupted: paper end, cover open, an error
+          bit. Offline alone (e.g. the FEED button pressed meanwhile) does not.
+        * No (complete) answer within that deadline is unknown. It counts as
+          interrupted: marking the job done would lose the receipt if the printer is
+          gone, while the other way round the worst case is one extra copy marked
+          ``*** KOPIE ***`` from a printer that is alive but slower than
+          ``after_job_bytes_per_s``. The connection is dropped (late replies must not
+          answer the next request).
+
         The same real-time status as before a job, not ``GS ( H`` (a reply once the
         printer has processed all data before it): devices.md does not document that
-        command and the project's simulators do not implement it. Real-time
-        requests are answered on reception, so a fault while the printer still works
-        off its receive buffer can follow this check unnoticed (the status poll reports
-        it; the job is done by then).
+        command and the project's simulators do not implement it. A fault while the
+        printer still works off its receive buffer after answering can follow this
+        check unnoticed (the status poll reports it; the job is done by then).
         """
-        status = self.read_status()
-        if not status.ready:
-            self._count(errors=1)
-            raise PrintInterruptedError(status)
+        timeout = self.after_job_timeout(size)
+        try:
+            self._drain()
+            self.transport.write(STATUS_REQUEST_ALL)
+            status = self._collect_replies(timeout)
+        except TransportError as exc:
+            self._drop()
+            status = PrinterStatus.unreachable(
+                f"connection lost right after the job: {exc.message}"
+            )
+        self._count(status_reads=1)
+        self.last_status = status
+        if not status.reachable:
+            self._drop()
+        elif not (status.paper_end or status.cover_open or status.has_error):
+            return
+        self._count(errors=1)
+        raise PrintInterruptedError(status)
 
     def kick_drawer(
         self, pin: int | None = None, on_ms: int | None = None, off_ms: int | None = None
@@ -338,9 +398,17 @@ class EscPosPrinter:
         with self._lock:
             self._write(data)
 
-    def _write(self, data: bytes) -> None:
+    def _connect(self) -> None:
         try:
             self._ensure_open()
+        except TransportError:
+            self._count(errors=1)
+            self._drop()
+            raise
+
+    def _write(self, data: bytes) -> None:
+        self._connect()
+        try:
             self.transport.write(data)
         except TransportError:
             self._count(errors=1)

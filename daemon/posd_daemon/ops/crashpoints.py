@@ -9,7 +9,8 @@ goes on. Points: ``tse.after_start`` (TSE transaction started, not recorded),
 ``reconcile.orphan_journaled`` (orphan journaled at start-up, not yet cancelled),
 ``post.in_transaction`` (all rows written, not committed),
 ``post.after_commit`` (committed, answer not sent), ``print.after_device`` (printed,
-job not yet marked done), ``cancel.in_transaction`` (a cancellation written, not
+job not yet marked done), ``outbox.print_queue``/``outbox.drawer_queue`` (an outbox
+loop about to read its queue), ``cancel.in_transaction`` (a cancellation written, not
 committed), ``transfer.in_transaction`` (a parked sale's hand-over written, not
 committed), ``event.after_start`` (the TSE started a cash movement's or a shift
 difference's transaction, nothing recorded), ``event.before_finish`` (its pending row
@@ -40,6 +41,11 @@ def arm_from_env(value: str | None = None) -> None:
         _armed[name] = int(nth) if nth.isdigit() else 1
         if action == "raise":
             _raising.add(name)
+
+
+def armed() -> frozenset[str]:
+    """The points still armed (a test checks that its fault was injected)."""
+    return frozenset(_armed)
 
 
 def reached(name: str) -> None:

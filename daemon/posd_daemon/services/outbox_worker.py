@@ -2,19 +2,34 @@
 
 A job is marked done only after the device accepted it; a device fault leaves it
 pending (visible in ``posctl``/ListPrintJobs) and it is retried with back-off, so no
-job is lost across faults or restarts. A print may repeat after a crash between the
-device accepting it and the job being marked done (at-least-once). A print the printer
-cut short (paper end or cover open reported right after the job) stays pending too, and
-its retry is marked as a copy: part of the original may be in the customer's hands.
+job is lost across faults or restarts. Any other error of one job (a database error
+marking it, a device that did not answer within the job timeout, a renderer bug) is
+logged and recorded on the job the same way: it stays pending with the error and the
+loop carries on. Each loop is supervised: should it end anyway, it is logged and
+started again; :meth:`OutboxWorker.stop` never raises a loop's error.
+
+A print may repeat (at-least-once), but never as a second original: a receipt the
+printer may have printed in part (paper end or cover open reported right after the
+job, a connection lost while sending: ``DeviceError.partly_done``) is retried as a copy,
+and so is a receipt whose bytes may have reached the printer before a crash: before a
+print's bytes are sent, an "in flight" mark is committed on the job (the payload key
+``sent_at``; a commit without fsync, which survives SIGKILL of the daemon, not a power
+loss before the next fsync'd commit). A job picked up with that mark is printed as a
+copy ("*** KOPIE ***"). A fault that certainly sent nothing (the printer was not ready)
+clears the mark again; any other failure keeps it, since the bytes may be on paper. The
+mark lives in the payload rather than a new column: no migration, and the payload is
+already what a retry is rendered from.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from posd_daemon.domain.document import Document
 from posd_daemon.ops import crashpoints
@@ -45,6 +60,18 @@ SYNC_AFTER_S = 2.0
 MIN_BACKOFF = 0.2
 MAX_BACKOFF = 10.0
 
+#: the payload key of the "in flight" mark: when a print's bytes were about to be sent
+IN_FLIGHT = "sent_at"
+
+
+def retry_payload(job: OutboxJob) -> dict[str, Any]:
+    """The payload a print is rendered from now: a job that was in flight before (its
+    bytes may be on paper) is a copy; the mark itself is left out."""
+    payload = {k: v for k, v in job.payload.items() if k != IN_FLIGHT}
+    if IN_FLIGHT in job.payload:
+        payload["copy"] = True
+    return payload
+
 
 class OutboxWorker:
     def __init__(
@@ -64,7 +91,8 @@ class OutboxWorker:
         self._metrics = metrics
         self._wakeups: dict[str, asyncio.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
         self._sync: asyncio.TimerHandle | None = None
         self._sync_task: asyncio.Task[None] | None = None
         self._pools = {
@@ -77,7 +105,30 @@ class OutboxWorker:
         for kind in self._pools:
             self._wakeups[kind] = asyncio.Event()
             self._wakeups[kind].set()
-            self._tasks.append(asyncio.create_task(self._run(kind), name=f"outbox-{kind}"))
+            self._spawn(kind)
+
+    def _spawn(self, kind: str) -> None:
+        if self._stopping:
+            return
+        task = asyncio.create_task(self._run(kind), name=f"outbox-{kind}")
+        task.add_done_callback(lambda t: self._supervise(kind, t))
+        self._tasks[kind] = task
+        self._wakeups[kind].set()
+
+    def _supervise(self, kind: str, task: asyncio.Task[None]) -> None:
+        """A loop that ended on its own (an error outside a job, e.g. reading the queue)
+        is logged and started again after a pause; jobs stay pending meanwhile."""
+        if self._stopping or task.cancelled() or self._loop is None or self._loop.is_closed():
+            return
+        exc = task.exception()
+        self._metrics.outbox_failures.labels(kind).inc()
+        log.error(
+            "outbox_loop_died",
+            kind=kind,
+            error=f"{type(exc).__name__}: {exc}" if exc else "returned",
+            exc_info=exc,
+        )
+        self._loop.call_later(MIN_BACKOFF, self._spawn, kind)
 
     def wake(self) -> None:
         """Thread-safe: called after a commit that queued jobs."""
@@ -88,20 +139,30 @@ class OutboxWorker:
             loop.call_soon_threadsafe(event.set)
 
     async def stop(self) -> None:
+        """Stops the loops and makes the last done-marks durable. Never raises a loop's
+        own error (logged when it happened): the rest of the daemon's stop must run."""
+        self._stopping = True
         if self._sync is not None:
             self._sync.cancel()
             self._sync = None
             await self._make_durable()  # the last done-marks, before the database closes
         if self._sync_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sync_task
-        for task in self._tasks:
+            await self._settle(self._sync_task)
+        for task in self._tasks.values():
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in self._tasks.values():
+            await self._settle(task)
         for pool in self._pools.values():
             pool.shutdown(wait=True)
+
+    @staticmethod
+    async def _settle(task: asyncio.Task[None]) -> None:
+        """Waits for a task at stop; its own error was logged when it happened."""
+        with contextlib.suppress(asyncio.CancelledError):
+            try:
+                await task
+            except Exception as exc:  # the daemon's stop must go on
+                log.warning("outbox_task_error_at_stop", task=task.get_name(), error=str(exc))
 
     async def _run(self, kind: str) -> None:
         event = self._wakeups[kind]
@@ -113,6 +174,7 @@ class OutboxWorker:
             # for the interpreter; a drawer or a printer takes far longer to move anyway
             await asyncio.sleep(PRINT_DEFER_S if kind == "print" else DRAWER_DEFER_S)
             event.clear()
+            crashpoints.reached(f"outbox.{kind}_queue")
             # the queue and its count are small indexed reads: done right here, on the
             # reader connection, instead of a round trip to the database thread each
             jobs = self._db.read_now(lambda c: outbox.pending(c, 200, kind))
@@ -120,22 +182,16 @@ class OutboxWorker:
             for job in jobs:
                 try:
                     await self._execute(kind, job)
-                except DeviceError as exc:
+                    # not fsync'd (like an open-sale edit), so that it never holds up the
+                    # next sale's scans; the next fsync'd commit (a post, or _make_durable
+                    # within SYNC_AFTER_S) makes it durable. Only a power loss before that
+                    # brings the job back, which then repeats the print (at-least-once,
+                    # as after a crash before this write; a copy, see IN_FLIGHT).
+                    await self._db.write(self._done(job), durable=False, background=True)
+                except Exception as exc:  # one job's failure, kept on the job
                     failed = True
-                    self._metrics.outbox_failures.labels(kind).inc()
-                    log.warning("job_failed", job_id=job.job_id, kind=kind, error=str(exc))
-                    await self._db.write(
-                        self._failed(job, str(exc), partly_done=exc.partly_done),
-                        durable=False,
-                        background=True,
-                    )
+                    await self._record_failure(kind, job, exc)
                     break
-                # not fsync'd (like an open-sale edit), so that it never holds up the next
-                # sale's scans; the next fsync'd commit (a post, or _make_durable within
-                # SYNC_AFTER_S) makes it durable. Only a power loss before that brings
-                # the job back, which then repeats the print (at-least-once, as after a
-                # crash before this write).
-                await self._db.write(self._done(job), durable=False, background=True)
                 self._durable_soon()
             pending = self._db.read_now(outbox.count_pending)
             self._metrics.outbox_pending.set(pending)
@@ -145,6 +201,42 @@ class OutboxWorker:
                 event.set()
             else:
                 backoff = MIN_BACKOFF
+
+    async def _record_failure(self, kind: str, job: OutboxJob, exc: Exception) -> None:
+        """Logs a job's failure and records it on the job, which stays pending.
+
+        A DeviceError is a device fault (expected: a warning). Anything else is a bug or
+        a failing disk: logged with its traceback; whether a print's bytes went out is
+        unknown then, so its in-flight mark stays (the retry is a copy)."""
+        self._metrics.outbox_failures.labels(kind).inc()
+        if isinstance(exc, DeviceError):
+            error = str(exc)
+            log.warning("job_failed", job_id=job.job_id, kind=kind, error=error)
+            payload: dict[str, Any] | None = None
+            if kind == "print":
+                payload = retry_payload(job)
+                if exc.partly_done:
+                    # a receipt cut short may already be in the customer's hands: the
+                    # retry is a copy ("*** KOPIE ***", as a reprint), never an original
+                    payload["copy"] = True
+                # else: nothing was sent, the mark goes (a copy only if one was earned)
+        else:
+            error = f"{type(exc).__name__}: {exc}"
+            log.error("job_error", job_id=job.job_id, kind=kind, error=error, exc_info=exc)
+            payload = None
+        try:
+            await self._db.write(
+                lambda tx: outbox.mark_failed(tx.conn, job.job_id, error, payload),
+                durable=False,
+                background=True,
+            )
+        except Exception as write_exc:  # the job stays pending anyway
+            log.error(
+                "job_failure_not_recorded",
+                job_id=job.job_id,
+                kind=kind,
+                error=f"{type(write_exc).__name__}: {write_exc}",
+            )
 
     def _durable_soon(self) -> None:
         if self._sync is None and self._loop is not None:
@@ -166,18 +258,11 @@ class OutboxWorker:
                 ),
                 background=True,
             )
-        except sqlite3.Error as exc:  # the next post's commit makes them durable anyway
-            log.warning("outbox_sync_failed", error=str(exc))
+        except Exception as exc:  # the next post's commit makes them durable
+            log.warning("outbox_sync_failed", error=f"{type(exc).__name__}: {exc}")
 
     def _done(self, job: OutboxJob) -> Callable[[Tx], None]:
         return lambda tx: outbox.mark_done(tx.conn, job.job_id, self._clock())
-
-    @staticmethod
-    def _failed(job: OutboxJob, error: str, *, partly_done: bool) -> Callable[[Tx], None]:
-        # a receipt cut short may already be in the customer's hands: the retry is a
-        # copy ("*** KOPIE ***", as a reprint), never a second original
-        payload = {**job.payload, "copy": True} if partly_done else None
-        return lambda tx: outbox.mark_failed(tx.conn, job.job_id, error, payload)
 
     async def _execute(self, kind: str, job: OutboxJob) -> None:
         loop = asyncio.get_running_loop()
@@ -196,7 +281,18 @@ class OutboxWorker:
             await loop.run_in_executor(self._pools[kind], self._drawer.open)
             log.info("drawer_kicked", job_id=job.job_id, receipt_number=job.receipt_number)
             return
-        document = await self._db.read(lambda c: self._render(c, job), background=True)
+        payload = retry_payload(job)
+        now = dataclasses.replace(job, payload=payload)
+        document = await self._db.read(lambda c: self._render(c, now), background=True)
+        # in flight, committed before a byte leaves: after a crash from here on the
+        # receipt may be on paper, and the job's retry is a copy (not fsync'd: survives
+        # SIGKILL; a power loss may take it, and the retry is an original again)
+        marked = {**payload, IN_FLIGHT: self._clock().isoformat()}
+        await self._db.write(
+            lambda tx: outbox.set_payload(tx.conn, job.job_id, marked),
+            durable=False,
+            background=True,
+        )
         await loop.run_in_executor(self._pools[kind], self._printer.print_document, document)
         crashpoints.reached("print.after_device")
         log.info("printed", job_id=job.job_id, receipt_number=job.receipt_number)

@@ -115,6 +115,14 @@ def mark_failed(
     )
 
 
+def set_payload(conn: sqlite3.Connection, job_id: int, payload: dict[str, Any]) -> None:
+    """Replace a job's payload (the outbox worker's "in flight" mark before a print)."""
+    conn.execute(
+        "UPDATE outbox SET payload = ? WHERE job_id = ?",
+        (json.dumps(payload, sort_keys=True), job_id),
+    )
+
+
 def count_pending(conn: sqlite3.Connection) -> int:
     return int(
         conn.execute("SELECT COUNT(*) FROM outbox WHERE state = ?", (PENDING,)).fetchone()[0]
