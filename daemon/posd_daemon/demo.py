@@ -33,6 +33,7 @@ from posd_daemon.devices.sim import (
     TcpPrinterSimulator,
     escpos_to_text,
 )
+from posd_daemon.domain.money import format_minor
 
 STATE = Path(os.environ.get("POSD_DEMO_STATE", ".state/demo")).resolve()
 COLUMNS = 42
@@ -179,9 +180,9 @@ def scripted_sale(
         wait_for(lambda: "Äpfel" in display.display.lines[0], 2.0)
         show_display(display, "line")
         total = r.sale.total.amount_minor
-        print(f"  total {total / 100:.2f} EUR; customer pays 50.00 in cash")
+        print(f"  total {format_minor(total, 'EUR')} EUR; customer pays 50.00 in cash")
         paid = pos.add_payment(sale.sale_id, common_pb2.PAYMENT_METHOD_CASH, 5000)
-        print(f"  change {paid.sale.change.amount_minor / 100:.2f} EUR")
+        print(f"  change {format_minor(paid.sale.change.amount_minor, 'EUR')} EUR")
         posted = pos.post_sale(sale.sale_id)
         print(f"posted as receipt {posted.receipt_number}")
         deadline = time.monotonic() + 10

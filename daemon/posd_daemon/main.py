@@ -13,7 +13,7 @@ from posd_daemon import __version__
 from posd_daemon.bootstrap import StartupError, start
 from posd_daemon.ops import crashpoints
 from posd_daemon.ops import logging as plog
-from posd_daemon.ops.config import Config, ConfigError, load
+from posd_daemon.ops.config import Config, ConfigError, file_problems, load
 from posd_daemon.ops.systemd import Notifier
 from posd_daemon.ops.timezone import ZoneError
 from posd_daemon.store.database import StoreError
@@ -44,6 +44,14 @@ def main(argv: list[str] | None = None) -> int:
         config = load(args.config, overrides)
     except ConfigError as exc:
         print(f"posd: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    problems = file_problems(config)
+    if problems:
+        where = args.config or "embedded defaults"
+        print(
+            f"posd: invalid configuration ({where}):\n  " + "\n  ".join(problems),
+            file=sys.stderr,
+        )
         return EX_CONFIG
     if args.check_config:
         try:

@@ -308,6 +308,12 @@ def test_a_second_daemon_on_the_same_state_dir_refuses_to_start(daemon: DaemonPr
 @pytest.mark.parametrize(
     ("toml", "named", "problem"),
     [
+        (
+            '[api]\ntcp = "127.0.0.1:50999"\ntls_cert = "/nonexistent/c.pem"\n'
+            'tls_key = "/nonexistent/k.pem"\n',
+            "api.tls_cert",
+            "cannot read /nonexistent/c.pem: No such file or directory",
+        ),
         ("[printer]\ncolumnz = 42\n", "printer.columnz", "unknown key"),
         ('[printer]\ncolumns = "wide"\n', "printer.columns", "must be a whole number"),
         ("[api]\ngrace_seconds = true\n", "api.grace_seconds", "must be a whole number"),
@@ -341,6 +347,7 @@ def test_a_second_daemon_on_the_same_state_dir_refuses_to_start(daemon: DaemonPr
         ),
     ],
     ids=[
+        "tls-files-missing",
         "unknown-key",
         "wrong-type",
         "bool-for-int",
@@ -972,16 +979,17 @@ def test_ctrl_c_at_the_pin_prompt_exits_130(daemon: DaemonProcess) -> None:
 
 
 def test_the_readme_client_example_runs(
-    daemon: DaemonProcess, capsys: pytest.CaptureFixture[str]
+    daemon: DaemonProcess, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     readme = (_ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
     example = next(b for b in blocks if "PosdClient(" in b and "post_sale" in b)
-    assert 'PosdClient("unix://.state/posd.sock")' in example
+    assert 'PosdClient("unix:.state/posd.sock")' in example
     daemon.start()
-    setup = daemon.client(retries=0)
-    setup.upsert_item("1001", "Bio-Vollkornbrot 750g", 449, barcodes=("4006381333931",))
-    setup.close()
-    code = example.replace('"unix://.state/posd.sock"', repr(daemon.target))
-    exec(compile(code, "README.md", "exec"), {})  # the README's own code, as written
+    # the directory the daemon was started in, with its ./.state
+    here = daemon.state_dir.parent / "cwd"
+    here.mkdir()
+    (here / ".state").symlink_to(daemon.state_dir)
+    monkeypatch.chdir(here)
+    exec(compile(example, "README.md", "exec"), {})  # the README's own code, as written
     assert capsys.readouterr().out.strip() == "1"  # the first receipt

@@ -50,7 +50,21 @@ from posd.v1 import (
 
 T = TypeVar("T")
 
+#: CheckHealthRequest.timeout_seconds unset: the daemon's wait for an interactive check
+DEFAULT_CHECK_WAIT_S = 30
+
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+#: requests that change nothing (by their message name): repeating them is always safe
+READS = ("Get", "List", "WhoAmI", "Verify", "Export", "Login")
+
+
+def safe_to_repeat(request: Any) -> bool:
+    """A request the client may send again after a transient failure: a read, or a
+    mutation with a request_id (the daemon answers a repeat with its first answer). Not
+    e.g. CheckHealth (an external check prints a test page) or a call without one."""
+    if str(getattr(request, "request_id", "")):
+        return True
+    return type(request).__name__.startswith(READS)
 
 
 @dataclass
@@ -153,7 +167,7 @@ class PosdClient:
                 return result
             except grpc.RpcError as exc:
                 err = error_from_rpc(exc)
-                if err.code in RETRYABLE and attempt < self.retries:
+                if err.code in RETRYABLE and attempt < self.retries and safe_to_repeat(request):
                     attempt += 1
                     time.sleep(delay)
                     delay *= 2
@@ -531,7 +545,9 @@ class PosdClient:
             level=level,  # type: ignore[arg-type]
             timeout_seconds=timeout_seconds,
         )
-        old, self.timeout = self.timeout, max(self.timeout, timeout_seconds + 10.0)
+        # the daemon waits up to timeout_seconds (default 30) for an interactive check
+        wait = timeout_seconds or DEFAULT_CHECK_WAIT_S
+        old, self.timeout = self.timeout, max(self.timeout, wait + 10.0)
         try:
             return self.call(self.devices.CheckHealth, req).health_check
         finally:

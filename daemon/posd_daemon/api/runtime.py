@@ -197,6 +197,35 @@ class Runtime:
         if waiter is not None:
             waiter.set_result(None)
 
+    def _summary(
+        self,
+        method: str,
+        request_id: str,
+        code: str,
+        reason: str,
+        elapsed: float,
+        *,
+        now: bool = False,
+    ) -> None:
+        """The call's metrics and its one log line: right after the answer went out (not
+        before it), or ``now`` when no answer goes out (a cancelled call)."""
+        counter, histogram = self._children(method, code)
+        counter.inc()
+        histogram.observe(elapsed)
+        line = functools.partial(
+            log.info,
+            "rpc",
+            method=method,
+            request_id=request_id,
+            status=code,
+            reason=reason or None,
+            duration_ms=round(elapsed * 1000, 3),
+        )
+        if now:
+            line()
+        else:
+            asyncio.get_running_loop().call_soon(line)
+
     async def call(
         self,
         context: Context,
@@ -220,6 +249,20 @@ class Runtime:
                     self._done(request_id)
             else:
                 response = await handler()
+        except asyncio.CancelledError:
+            # the client went away or its deadline passed (gRPC cancels the handler): no
+            # answer goes out, but the call still gets its summary line and its metric
+            remaining = context.time_remaining()
+            expired = remaining is not None and remaining <= 0
+            self._summary(
+                method,
+                request_id,
+                "DEADLINE_EXCEEDED" if expired else "CANCELLED",
+                "",
+                time.perf_counter() - start,
+                now=True,
+            )
+            raise
         except DomainError as exc:
             status = to_status(exc)
             reason = exc.reason
@@ -233,23 +276,8 @@ class Runtime:
                 log.exception("rpc_failed", method=method, request_id=request_id)
                 status = internal_status(f"internal error in {method}; see the daemon log")
                 reason = "INTERNAL"
-        elapsed = time.perf_counter() - start
         code = "OK" if status is None else status.code.name
-        counter, histogram = self._children(method, code)
-        counter.inc()
-        histogram.observe(elapsed)
-        # the summary line is written right after the answer went out, not before it
-        asyncio.get_running_loop().call_soon(
-            functools.partial(
-                log.info,
-                "rpc",
-                method=method,
-                request_id=request_id,
-                status=code,
-                reason=reason or None,
-                duration_ms=round(elapsed * 1000, 3),
-            )
-        )
+        self._summary(method, request_id, code, reason, time.perf_counter() - start)
         if status is not None:
             await context.abort(status.code, status.details, status.trailing_metadata)
             raise AssertionError("abort returned")  # pragma: no cover

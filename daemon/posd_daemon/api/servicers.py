@@ -744,15 +744,16 @@ class SystemServicer(system_pb2_grpc.SystemServiceServicer):
         self, request: system_pb2.GetStatusRequest, context: Context
     ) -> system_pb2.GetStatusResponse:
         async def run() -> system_pb2.GetStatusResponse:
-            def query(c: sqlite3.Connection) -> tuple[int, int, int, int]:
+            def query(c: sqlite3.Connection) -> tuple[int, int, int, int, int]:
                 return (
                     journal.count(c),
                     sale_store.counter(c, receipt_counter(self.register_id)),
                     sale_store.count_by_state(c, SaleState.OPEN),
                     outbox.count_pending(c),
+                    sale_store.count_by_state(c, SaleState.PARKED),
                 )
 
-            records, last, open_sales, pending = await self.rt.db.read(query)
+            records, last, open_sales, pending, parked = await self.rt.db.read(query)
             size = await asyncio.to_thread(self._database_bytes)
             return system_pb2.GetStatusResponse(
                 version=__version__,
@@ -764,6 +765,7 @@ class SystemServicer(system_pb2_grpc.SystemServiceServicer):
                 last_receipt_number=last,
                 open_sales=open_sales,
                 pending_jobs=pending,
+                parked_sales=parked,
             )
 
         return await self.rt.call(context, "GetStatus", request, run)

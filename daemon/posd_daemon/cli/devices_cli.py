@@ -20,6 +20,8 @@ from google.protobuf.json_format import MessageToDict
 from posd.client import PosdClient, PosdError
 from posd.v1 import device_pb2
 
+from posd_daemon.domain.money import format_minor
+
 CLASSES = {
     "print": device_pb2.DEVICE_CLASS_PRINTER,
     "drawer": device_pb2.DEVICE_CLASS_DRAWER,
@@ -120,8 +122,8 @@ def describe_event(e: device_pb2.Event) -> str:
     elif kind == "display_content" and p is not None:
         text = f"[{p.mode}] " + " | ".join(p.lines)
     elif kind == "sale" and p is not None:
-        total = p.total.amount_minor / 100
-        text = f"{p.kind} sale {p.sale_id[:8]} total {total:.2f} {p.total.currency_code}"
+        total = format_minor(p.total.amount_minor, p.total.currency_code)
+        text = f"{p.kind} sale {p.sale_id[:8]} total {total} {p.total.currency_code}"
         if p.line_name:
             text += f" line {p.line_name!r}"
         if p.receipt_number:

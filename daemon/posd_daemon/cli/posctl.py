@@ -13,17 +13,21 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from datetime import tzinfo
 from pathlib import Path
 
 import grpc
 from google.protobuf.json_format import MessageToDict
-from posd.client import PosdClient, PosdError
+from posd.client import PosdClient, PosdError, error_from_rpc
 from posd.v1 import sale_pb2
 
 from posd_daemon.cli import devices_cli, posctl_catalog, posctl_day
+from posd_daemon.domain.money import format_minor
+from posd_daemon.domain.text import is_digits
 from posd_daemon.fiscal.verify_export import verify_export
 from posd_daemon.ops.config import ConfigError, load
 from posd_daemon.ops.pins import hash_pin
+from posd_daemon.ops.timezone import ZoneError
 from posd_daemon.store import journal
 from posd_daemon.store.database import connect
 
@@ -35,6 +39,8 @@ STATES = {
     "open": sale_pb2.SALE_STATE_OPEN,
     "posted": sale_pb2.SALE_STATE_POSTED,
     "cancelled": sale_pb2.SALE_STATE_CANCELLED,
+    "parked": sale_pb2.SALE_STATE_PARKED,
+    "transferred": sale_pb2.SALE_STATE_TRANSFERRED,
     "all": sale_pb2.SALE_STATE_UNSPECIFIED,
 }
 
@@ -48,7 +54,12 @@ class CliError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="posctl", description="posd diagnostics and operations")
     p.add_argument("--socket", help="daemon socket path ($POSD_SOCKET; default from config)")
-    p.add_argument("--config", type=Path, default=os.environ.get("POSD_CONFIG") or None)
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=os.environ.get("POSD_CONFIG") or _system_config(),
+        help=f"the daemon's config ($POSD_CONFIG; default {SYSTEM_CONFIG} when it exists)",
+    )
     p.add_argument("--state-dir", help="state directory (to find the socket and database)")
     p.add_argument("--operator", default=os.environ.get("POSCTL_OPERATOR", ""))
     p.add_argument(
@@ -62,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     sale = sub.add_parser("sale", help="sales").add_subparsers(dest="sale_command", required=True)
     ls = sale.add_parser("list", help="list sales, newest first")
     ls.add_argument("--state", choices=sorted(STATES), default="all")
-    ls.add_argument("--limit", type=int, default=50)
+    ls.add_argument("--limit", type=_at_least_one, default=50)
     jr = sub.add_parser("journal", help="journal").add_subparsers(
         dest="journal_command", required=True
     )
@@ -101,6 +112,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _at_least_one(text: str) -> int:
+    if not is_digits(text) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number, at least 1")
+    return int(text)
+
+
+#: where the systemd install keeps the daemon's config (systemd/posd.service)
+SYSTEM_CONFIG = Path("/etc/posd/posd.toml")
+
+
+def _system_config() -> Path | None:
+    """The installed daemon's config, when there is one this user can read: posctl on a
+    register finds the daemon's socket and database the way the daemon does."""
+    return SYSTEM_CONFIG if os.access(SYSTEM_CONFIG, os.R_OK) else None
+
+
 def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
     overrides = {"state": {"dir": args.state_dir}} if args.state_dir else None
     try:
@@ -111,9 +138,20 @@ def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
     return socket, cfg.database_path
 
 
+def register_zone(args: argparse.Namespace) -> tzinfo:
+    """The register's time zone as the daemon's config sets it (dates on posctl's
+    command line are days on the register's calendar)."""
+    overrides = {"state": {"dir": args.state_dir}} if args.state_dir else None
+    try:
+        return load(args.config, overrides).zone()
+    except (ConfigError, ZoneError) as exc:
+        raise CliError(str(exc)) from None
+
+
 def _client(args: argparse.Namespace, *, login: bool) -> PosdClient:
     socket, _ = _paths(args)
-    client = PosdClient(f"unix://{socket}", timeout=10.0, retries=1)
+    # unix:<absolute path>: "unix://" + a relative path would read its first part as a host
+    client = PosdClient(f"unix:{os.path.abspath(socket)}", timeout=10.0, retries=1)
     try:
         client.wait_ready(timeout=2.0)
     except grpc.FutureTimeoutError:
@@ -162,6 +200,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"database:        {s.database_bytes} bytes",
             f"last receipt:    {s.last_receipt_number}",
             f"open sales:      {s.open_sales}",
+            f"parked sales:    {s.parked_sales}",
             f"pending jobs:    {s.pending_jobs}",
         ]
     )
@@ -181,16 +220,32 @@ def cmd_sale_list(args: argparse.Namespace) -> int:
     ]
     for s in sales:
         state = sale_pb2.SaleState.Name(s.state).removeprefix("SALE_STATE_").lower()
-        total = (
-            f"{s.total.amount_minor / 100:.2f}"
-            if s.total.currency_code != "JPY"
-            else str(s.total.amount_minor)
-        )
+        total = format_minor(s.total.amount_minor, s.total.currency_code)
         rows.append(
             f"{s.receipt_number or '-':>8}  {state:<10} {total:>10}  {len(s.lines):>5}  {s.sale_id}"
         )
     _out(args, [MessageToDict(s, preserving_proto_field_name=True) for s in sales], "\n".join(rows))
     return 0
+
+
+def _offline(db: Path) -> sqlite3.Connection:
+    """The database of a stopped daemon, read-only. SQLite's read-only mode still creates
+    the -shm file beside it, which a technician in group posd may not (the state dir is
+    0750): then, when no WAL holds changes the file lacks, it is read as immutable."""
+    try:
+        conn = connect(db, readonly=True)
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        return conn
+    except sqlite3.OperationalError as exc:
+        wal = db.with_name(db.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise CliError(
+                f"{db}: {exc}; its WAL ({wal}) holds changes that need a writable directory"
+                " to read: run posctl as the daemon's user, or verify through the running"
+                " daemon (without --db)"
+            ) from None
+        uri = f"file:{db.resolve()}?mode=ro&immutable=1"
+        return sqlite3.connect(uri, uri=True, isolation_level=None)
 
 
 def cmd_journal_verify(args: argparse.Namespace) -> int:
@@ -200,7 +255,7 @@ def cmd_journal_verify(args: argparse.Namespace) -> int:
         if args.db.is_dir():
             raise CliError(f"{args.db}: is a directory, not a database file")
         try:
-            conn = connect(args.db, readonly=True)
+            conn = _offline(args.db)
             try:
                 r = journal.verify(conn)
             finally:
@@ -416,6 +471,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code
     except PosdError as exc:
         print(f"posctl: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except grpc.RpcError as exc:  # a stream the daemon ended (it stopped or restarted)
+        print(f"posctl: {error_from_rpc(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except OSError as exc:  # a directory, no permission, a missing file, a full disk
         where = f"{exc.filename}: " if exc.filename is not None else ""

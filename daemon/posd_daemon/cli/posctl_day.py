@@ -10,8 +10,8 @@
 
 ``add_commands(subparsers)`` adds the parsers; ``HANDLERS`` maps ``(command, sub)`` to a
 handler; ``DESTS`` names the sub-command attributes (``args.closing_command`` …).
-Amounts are decimal text (``12.50``), never floats; dates are ``YYYY-MM-DD`` (UTC days)
-or full ISO-8601 times.
+Amounts are decimal text (``12.50``), never floats; dates are ``YYYY-MM-DD`` (days on the
+register's calendar, register.timezone) or full ISO-8601 times.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import argparse
 import io
 import zipfile
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import time as dtime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from google.protobuf.json_format import MessageToDict
 from posd.v1 import closing_pb2, common_pb2
 
 from posd_daemon.cli import posctl_digital
+from posd_daemon.domain.money import format_minor
 from posd_daemon.domain.text import is_digits
 
 DESTS = (
@@ -62,22 +64,28 @@ def amount(text: str) -> int:
     return int(d * 100)
 
 
-def when(text: str, *, end: bool = False) -> datetime:
-    """A date (whole UTC day; ``end``: the day after) or an ISO-8601 time."""
+def when(text: str, *, end: bool = False, zone: tzinfo = UTC) -> datetime:
+    """A date (a whole day on the register's calendar, ``zone``: from its midnight;
+    ``end``: to the next day's) or an ISO-8601 time (without an offset: the register's
+    wall clock)."""
     try:
         if len(text) == 10:
-            day = datetime.fromisoformat(text).replace(tzinfo=UTC)
-            return day + timedelta(days=1) if end else day
+            day = date.fromisoformat(text) + timedelta(days=1 if end else 0)
+            return datetime.combine(day, dtime(0), tzinfo=zone)
         t = datetime.fromisoformat(text)
     except ValueError:
         raise _fail(f"{text!r} is not a date (YYYY-MM-DD) or ISO time") from None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+    return t if t.tzinfo else t.replace(tzinfo=zone)
+
+
+def _zone(args: argparse.Namespace) -> tzinfo:
+    """The register's time zone, from the daemon's config (register.timezone)."""
+    zone: tzinfo = _base().register_zone(args)
+    return zone
 
 
 def _m(msg: common_pb2.Money) -> str:
-    q, r = divmod(abs(msg.amount_minor), 100)
-    sign = "-" if msg.amount_minor < 0 else ""
-    return f"{sign}{q}.{r:02d} {msg.currency_code}"
+    return f"{format_minor(msg.amount_minor, msg.currency_code)} {msg.currency_code}"
 
 
 def _dict(msg: Any) -> dict[str, Any]:
@@ -347,8 +355,8 @@ def cmd_export_dsfinvk(args: argparse.Namespace) -> int:
         z_from, z_to = int(a), int(b or a)
     elif not (args.start and args.end):
         raise _fail("give --z A-B or --from DATE --to DATE")
-    start = when(args.start) if args.start else None
-    end = when(args.end, end=True) if args.end else None
+    start = when(args.start, zone=_zone(args)) if args.start else None
+    end = when(args.end, end=True, zone=_zone(args)) if args.end else None
     with _base()._client(args, login=True) as c:
         data = c.export_dsfinvk(z_from=z_from, z_to=z_to, start=start, end=end)
     out: Path = args.out
@@ -386,13 +394,17 @@ def _write_files(args: argparse.Namespace, files: list[closing_pb2.ExportFile]) 
 
 def cmd_export_datev(args: argparse.Namespace) -> int:
     with _base()._client(args, login=True) as c:
-        files = c.export_datev(when(args.start), when(args.end, end=True))
+        files = c.export_datev(
+            when(args.start, zone=_zone(args)), when(args.end, end=True, zone=_zone(args))
+        )
     return _write_files(args, files)
 
 
 def cmd_export_cashbook(args: argparse.Namespace) -> int:
     with _base()._client(args, login=True) as c:
-        files = c.export_cash_book(when(args.start), when(args.end, end=True))
+        files = c.export_cash_book(
+            when(args.start, zone=_zone(args)), when(args.end, end=True, zone=_zone(args))
+        )
     return _write_files(args, files)
 
 
@@ -407,9 +419,9 @@ def cmd_receipts_list(args: argparse.Namespace) -> int:
         operator_id=args.by_operator,
     )
     if args.start:
-        req.start_time.FromDatetime(when(args.start))
+        req.start_time.FromDatetime(when(args.start, zone=_zone(args)))
     if args.end:
-        req.end_time.FromDatetime(when(args.end, end=True))
+        req.end_time.FromDatetime(when(args.end, end=True, zone=_zone(args)))
     if args.gross_min:
         req.gross_min.CopyFrom(common_pb2.Money(amount_minor=amount(args.gross_min)))
     if args.gross_max:

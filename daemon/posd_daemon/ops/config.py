@@ -578,3 +578,21 @@ def _check_devices(cfg: Config, problems: list[str]) -> None:
     from posd_daemon.devices.setup import config_problems  # noqa: PLC0415 (import cycle)
 
     problems.extend(config_problems(cfg))
+
+
+def file_problems(cfg: Config) -> list[str]:
+    """The files the config names that this process cannot read (the TLS certificate,
+    key and client CA): checked by ``--check-config`` (systemd's ExecStartPre, as the
+    unit's user) and before the start, so a missing key is a configuration error (exit
+    78, no restart loop), named by its key."""
+    problems = []
+    for key in ("tls_cert", "tls_key", "tls_client_ca"):
+        name = getattr(cfg.api, key)
+        if not name:
+            continue
+        try:
+            with open(name, "rb") as f:
+                f.read(1)
+        except OSError as exc:
+            problems.append(f"api.{key}: cannot read {name}: {exc.strerror or exc}")
+    return problems

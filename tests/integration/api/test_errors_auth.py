@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 import urllib.request
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 from posd.client import PosdClient, PosdError
-from posd.v1 import catalog_pb2, common_pb2, sale_pb2, sale_pb2_grpc
+from posd.v1 import catalog_pb2, common_pb2, device_pb2, sale_pb2, sale_pb2_grpc
 
 from posd_daemon.api import runtime as runtime_mod
 from tests.conftest import Running, start_in_thread
@@ -187,3 +189,31 @@ def test_the_session_cache_stays_bounded_and_every_session_still_works(
     finally:
         for c in clients:
             c.close()
+
+
+def test_a_call_its_client_gives_up_on_still_gets_its_line_and_metric(
+    running: Running, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An interactive scanner check waits for a scan; the client's deadline passes first.
+    gRPC cancels the handler: no answer, but the call is counted and logged."""
+    reg = running.daemon.metrics.registry
+
+    def count(code: str) -> float:
+        labels = {"method": "CheckHealth", "code": code}
+        return reg.get_sample_value("posd_rpc_total", labels) or 0.0
+
+    with running.client(open_shift=False) as pos:
+        pos.retries = 0
+        req = device_pb2.CheckHealthRequest(
+            device_id="scanner", level=device_pb2.HEALTH_LEVEL_INTERACTIVE, timeout_seconds=30
+        )
+        with pytest.raises(grpc.RpcError) as err:
+            pos.devices.CheckHealth(req, timeout=0.5, metadata=pos._metadata())
+        assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    deadline = time.monotonic() + 5
+    while count("DEADLINE_EXCEEDED") + count("CANCELLED") < 1:
+        assert time.monotonic() < deadline, "the cancelled call was not counted"
+        time.sleep(0.02)
+    assert count("DEADLINE_EXCEEDED") == 1
+    out = capsys.readouterr().out
+    assert re.search(r"method=CheckHealth .*status=DEADLINE_EXCEEDED", out), out[-2000:]

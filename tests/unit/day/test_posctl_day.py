@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -64,3 +66,24 @@ def test_a_good_cash_count_reads_minor_units_or_amounts() -> None:
     args = p.parse_args(["shift", "open", "--count", "5000=2", "--count", "0.50=12"])
     got = [(c.denomination_minor, c.pieces) for c in posctl_day._counts(args)]
     assert got == [(5000, 2), (50, 12)]
+
+
+def test_dates_are_days_on_the_registers_calendar() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    # a day in Berlin (CET, UTC+1) runs from 23:00 UTC the evening before
+    assert posctl_day.when("2021-01-01", zone=berlin) == datetime(2020, 12, 31, 23, tzinfo=UTC)
+    assert posctl_day.when("2021-01-01", end=True, zone=berlin) == datetime(
+        2021, 1, 1, 23, tzinfo=UTC
+    )
+    # the day the clocks go forward has 23 hours there
+    start = posctl_day.when("2021-03-28", zone=berlin).astimezone(UTC)
+    end = posctl_day.when("2021-03-28", end=True, zone=berlin).astimezone(UTC)
+    assert end - start == timedelta(hours=23)
+    # a time without an offset is the register's wall clock; with one, as written
+    assert posctl_day.when("2021-01-01T00:30", zone=berlin) == datetime(
+        2020, 12, 31, 23, 30, tzinfo=UTC
+    )
+    assert posctl_day.when("2021-01-01T00:30+00:00", zone=berlin) == datetime(
+        2021, 1, 1, 0, 30, tzinfo=UTC
+    )
+    assert posctl_day.when("2021-01-01") == datetime(2021, 1, 1, tzinfo=UTC)  # default UTC
