@@ -69,7 +69,8 @@ class Metrics:
             posts_ahead=Counter(
                 "posd_posts_ahead",
                 "Posts run ahead of their PostSale, by outcome (claimed: by its PostSale;"
-                " abandoned: rolled back unclaimed; refused: its checks refused it)",
+                " abandoned: rolled back unclaimed; refused: its checks refused it;"
+                " failed: it failed after its claim)",
                 ["outcome"],
                 registry=reg,
             ),
