@@ -10,6 +10,8 @@ The codec is pure; the listener owns the socket (injectable for tests).
 
 from __future__ import annotations
 
+import contextlib
+import select
 import socket
 import threading
 from collections.abc import Callable, Collection
@@ -79,6 +81,9 @@ class UeventListener:
         self._sock = sock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: stop() writes to it: the reader wakes at once (a receive timeout made every
+        #: stop wait up to half a second)
+        self._wake_r, self._wake_w = socket.socketpair()
         self.events_seen = 0
 
     def start(self) -> bool:
@@ -91,7 +96,7 @@ class UeventListener:
                     "hotplug_events_unavailable", error=str(exc), fallback="periodic re-scan only"
                 )
                 return False
-        self._sock.settimeout(0.5)
+        self._sock.setblocking(False)
         self._thread = threading.Thread(target=self._run, name="posd-uevent", daemon=True)
         self._thread.start()
         return True
@@ -100,8 +105,11 @@ class UeventListener:
         assert self._sock is not None
         while not self._stop.is_set():
             try:
+                ready, _, _ = select.select([self._sock, self._wake_r], [], [])
+                if self._sock not in ready:
+                    continue  # woken by stop()
                 data = self._sock.recv(65536)
-            except TimeoutError:
+            except BlockingIOError:
                 continue
             except OSError:
                 if self._stop.is_set():
@@ -118,7 +126,11 @@ class UeventListener:
 
     def stop(self) -> None:
         self._stop.set()
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
         if self._thread is not None:
             self._thread.join(2)
         if self._sock is not None:
             self._sock.close()
+        self._wake_r.close()
+        self._wake_w.close()
