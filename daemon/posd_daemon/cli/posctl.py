@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     tx.add_argument("file", type=Path)
     tv = tse.add_parser("verify-export", help="independently verify a TSE export TAR (offline)")
     tv.add_argument("file", type=Path)
+    tv.add_argument(
+        "--allow-open",
+        action="store_true",
+        help="transactions without a finish are listed, not a failure (an export taken"
+        " while sales are open or parked: match them against those sales)",
+    )
     out = sub.add_parser("outage", help="TSE outage journal").add_subparsers(
         dest="outage_command", required=True
     )
@@ -366,15 +372,22 @@ def cmd_tse_export(args: argparse.Namespace) -> int:
 def cmd_tse_verify_export(args: argparse.Namespace) -> int:
     if not args.file.exists():
         raise CliError(f"{args.file}: no such file")
-    report = verify_export(args.file)
+    report = verify_export(args.file, allow_open_transactions=args.allow_open)
     data = {
         "ok": report.ok,
         "summary": report.summary(),
+        "open_transactions": list(report.open_transactions),
         "first_problem": None
         if report.first_problem is None
         else {"file": report.first_problem.file, "what": report.first_problem.what},
     }
-    _out(args, data, report.summary())
+    text = report.summary()
+    if report.open_transactions:
+        numbers = ", ".join(str(n) for n in report.open_transactions[:50])
+        text += f"\nopen transactions (no finish yet): {numbers}"
+        if not args.allow_open:
+            text += "\n(an export taken while sales are open or parked: --allow-open)"
+    _out(args, data, text)
     return 0 if report.ok else EXIT_FAILED
 
 

@@ -375,9 +375,18 @@ def _build(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
     raise TypeError(f"unsupported config type {tp}")
 
 
+#: register.id: the TSE clientId, a PrintableString (X.680) without "/"
+REGISTER_ID = re.compile(r"[A-Za-z0-9 '()+,\-.:=?]{1,30}")
+
+
 def _check(cfg: Config, problems: list[str]) -> None:
-    if not cfg.register.id or len(cfg.register.id) > 30 or not cfg.register.id.isprintable():
-        problems.append("register.id: 1..30 printable characters")
+    if not REGISTER_ID.fullmatch(cfg.register.id):
+        # the register id is the TSE's clientId: an ASN.1 PrintableString (fiscal-de.md,
+        # log message field [1]); "/" would also split the TSE export's file names
+        problems.append(
+            "register.id: 1..30 characters of A-Z a-z 0-9 space ' ( ) + , - . : = ?"
+            f" (the TSE's client id is an ASN.1 PrintableString), got {cfg.register.id!r}"
+        )
     if cfg.register.currency not in CURRENCY_EXPONENTS:
         problems.append(f"register.currency: unknown currency {cfg.register.currency!r}")
     if cfg.register.timezone:
