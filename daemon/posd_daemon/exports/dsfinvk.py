@@ -90,6 +90,7 @@ from posd_daemon.domain.closing import (
     ust_key,
 )
 from posd_daemon.domain.errors import invalid, not_found
+from posd_daemon.domain.money import CURRENCY_EXPONENTS
 from posd_daemon.domain.pricing import local_amount, split_converted
 from posd_daemon.domain.vat import VatCategory, VatTable
 from posd_daemon.exports import dsfinvk_spec as spec
@@ -191,6 +192,11 @@ def _q(text: str) -> str:
 
 
 _MONEY: dict[int, str] = {}
+
+
+def money_in(minor: int, currency: str) -> str:
+    """An amount in minor units of ``currency`` with 2 decimals: 16000 JPY -> 16000,00."""
+    return money(minor * 10 ** (2 - CURRENCY_EXPONENTS.get(currency, 2)))
 
 
 def money(minor: int) -> str:
@@ -535,7 +541,9 @@ def _master_data(sink: _Sink, s: ExportSettings, zs: Mapping[int, _Z], stats: Ex
         for (typ, name), amount in per_type.items():
             rows["payment.csv"].append(f"{k};{_q(typ)};{_q(name)};{money(amount)}\r\n")
         for currency, amount in rep.cash_per_currency:
-            rows["cash_per_currency.csv"].append(f"{k};{_q(currency)};{money(amount)}\r\n")
+            rows["cash_per_currency.csv"].append(
+                f"{k};{_q(currency)};{money_in(amount, currency)}\r\n"
+            )
     for name in (
         "cashpointclosing.csv",
         "location.csv",
@@ -1030,7 +1038,7 @@ def _payments(
                 pk = payment_kind(method)
                 info = (_q(pk.zahlart_typ), _q(pk.name))
                 kinds[method] = info
-            foreign = money(amount) if currency != base else ""
+            foreign = money_in(amount, currency) if currency != base else ""
             add(f'{k};"{bon}";{info[0]};{info[1]};"{currency}";{foreign};{money(base_amount)}\r\n')
 
         cur_bon = -1

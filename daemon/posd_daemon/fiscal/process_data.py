@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from posd_daemon.domain.money import CURRENCY_EXPONENTS
+
 PROCESS_TYPE_KASSENBELEG = "Kassenbeleg-V1"
 PROCESS_TYPE_BESTELLUNG = "Bestellung-V1"
 PROCESS_TYPE_SONSTIGER_VORGANG = "SonstigerVorgang"
@@ -122,6 +124,15 @@ def _payment_key(kind: PaymentKind, currency: str) -> tuple[int, str]:
     return (0 if kind is PaymentKind.CASH else 1, "" if currency == "EUR" else currency)
 
 
+def _to_cents(currency: str) -> int:
+    """Factor from the currency's minor units to hundredths (the 2 decimals of the
+    processData format): 100 for JPY (no minor unit), 1 for EUR."""
+    exponent = CURRENCY_EXPONENTS.get(currency, 2)
+    if exponent > 2:
+        raise ValueError(f"{currency} has {exponent} decimals; processData amounts have 2")
+    return int(10 ** (2 - exponent))
+
+
 def format_payments(payments: Iterable[Payment]) -> str:
     """Payments summed per kind and currency, zero sums left out, sorted, joined by '_'."""
     totals: dict[tuple[PaymentKind, str], int] = {}
@@ -136,7 +147,8 @@ def format_payments(payments: Iterable[Payment]) -> str:
         amount = totals[(kind, currency)]
         if amount == 0:
             continue
-        text = f"{format_amount(amount)}:{kind.value}"
+        # in the payment's own currency: 16000 JPY (no minor unit) is "16000.00"
+        text = f"{format_amount(amount * _to_cents(currency))}:{kind.value}"
         if currency != "EUR":  # currency only when not EUR (DSFinV-K)
             text += f":{currency}"
         items.append(text)

@@ -5,15 +5,17 @@ parking and resuming, orders-only registers, the audit trail."""
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 from posd.client import PosdClient, PosdError, new_request_id
-from posd.v1 import catalog_pb2, common_pb2, sale_pb2, shop_pb2
+from posd.v1 import catalog_pb2, closing_pb2, common_pb2, sale_pb2, shop_pb2
 
 from posd_daemon.ops import crashpoints
 from posd_daemon.store.database import _migrations
@@ -947,3 +949,29 @@ def test_an_open_storno_left_by_a_failed_post_cannot_be_edited(tmp_path: Path) -
             assert (again.sale_id, again.total.amount_minor) == (rid, -10000)
     finally:
         r.stop()
+
+
+def test_yen_without_minor_units_are_signed_and_exported_as_yen(
+    running: Running, pos: PosdClient
+) -> None:
+    """JPY has no minor unit: 16000 yen are "16000.00" in processData and the export, not
+    160.00 (an amount formatted as if it had cents)."""
+    seed(pos)
+    update_shop(pos, fixed_rates=[shop_pb2.FixedRate(currency_code="JPY", rate="160")])
+    sid = sale_of(pos, ("TV", "1"))
+    call(pos, "SetCurrency", sale_id=sid, currency_code="JPY")
+    pay(pos, sid, CASH, 16000, currency="JPY")
+    done = post(pos, sid)
+    assert done.tse.process_data == "Beleg^100.00_0.00_0.00_0.00_0.00^16000.00:Bar:JPY"
+    shift = pos.call(pos.closing.GetShift, closing_pb2.GetShiftRequest()).shift
+    pos.close_shift(
+        [
+            closing_pb2.CashCount(currency_code=m.currency_code, total_minor=m.amount_minor)
+            for m in shift.expected_cash
+        ]
+    )
+    z = pos.z_closing()
+    files = zipfile.ZipFile(io.BytesIO(pos.export_dsfinvk(z_from=z.z_nr, z_to=z.z_nr)))
+    datapayment = files.read("datapayment.csv").decode("utf-8")
+    assert '"JPY";16000,00;100,00' in datapayment, datapayment
+    assert '"JPY";16000,00' in files.read("cash_per_currency.csv").decode("utf-8")
