@@ -77,6 +77,15 @@ class SettleRpcs:
             m = convert.payment_method_from_pb(method)
             down = None
             if request.down_payment_method or request.HasField("down_payment_amount"):
+                down_currency = request.down_payment_amount.currency_code
+                sale_currency = self.sales.get(tx.conn, request.sale_id).currency
+                if down_currency and down_currency != (currency or sale_currency):
+                    raise invalid(
+                        "down_payment_amount.currency_code",
+                        f"the down payment is in the payment's currency"
+                        f" ({currency or sale_currency})",
+                        "CURRENCY_MISMATCH",
+                    )
                 down = (
                     convert.payment_method_from_pb(
                         request.down_payment_method, "down_payment_method"

@@ -544,6 +544,13 @@ class Sale:
         return max(0, due - self.paid)
 
     @property
+    def exact_rest(self) -> int:
+        """What is left of the total, unrounded: what a method without a rounding step
+        (a card) pays (> 0), or refunds (< 0)."""
+        rest = self.total - self.paid
+        return max(0, rest) if self.total >= 0 else min(0, rest)
+
+    @property
     def open_amount_cash(self) -> int:
         """What a cash payment would have to cover now, rounded to the cash step."""
         if any(p.rounding_step > 1 for p in self.payments) or self.cash_step <= 1:
@@ -1265,7 +1272,10 @@ class Sale:
         )
         self.payments.append(payment)
         try:
-            open_amount = self.open_amount  # with this payment's rounding step counted
+            # a rounded method (cash) covers the open amount rounded to its step; any
+            # other (a card) pays the exact rest: with cash taken first, the card must
+            # not take over the cash's rounding
+            open_amount = self.open_amount if rounding_step > 1 else self.exact_rest
             if amount == 0:
                 amount = open_amount
                 if amount == 0:
@@ -1394,7 +1404,7 @@ class Sale:
         """The open amount split evenly over ``parts`` card payments (remainder cents to
         the first cards); each can be edited afterwards."""
         self._require_open()
-        open_amount = self.open_amount
+        open_amount = self.exact_rest  # cards pay exact cents, never a cash rounding
         if open_amount <= 0:
             raise precondition(
                 "PAYMENT_EXCEEDS_OPEN_AMOUNT", f"sale {self.sale_id} has nothing left to pay"
@@ -1435,6 +1445,13 @@ class Sale:
                 "change_currency_code",
                 f"change is given in {self.currency} or {self.local_currency}",
                 "CURRENCY_MISMATCH",
+            )
+        if self.change and abs(self.to_local(self.change)) > MAX_MINOR:
+            # a tiny rate turns a big foreign surplus into more than any amount can be
+            raise invalid(
+                "change_currency_code",
+                f"the change would be more than {MAX_MINOR} minor units of {currency}",
+                "AMOUNT_OUT_OF_RANGE",
             )
         self.change_currency = currency
 

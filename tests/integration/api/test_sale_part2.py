@@ -975,3 +975,50 @@ def test_yen_without_minor_units_are_signed_and_exported_as_yen(
     datapayment = files.read("datapayment.csv").decode("utf-8")
     assert '"JPY";16000,00;100,00' in datapayment, datapayment
     assert '"JPY";16000,00' in files.read("cash_per_currency.csv").decode("utf-8")
+
+
+def test_a_card_after_cash_pays_exact_cents_not_the_cash_rounding(
+    running: Running, pos: PosdClient
+) -> None:
+    seed(pos)
+    update_shop(
+        pos,
+        fixed_rates=[shop_pb2.FixedRate(currency_code="CHF", rate="0.9513")],
+        cash_rounding=[shop_pb2.CashRounding(currency_code="CHF", increment_minor=5)],
+    )
+    sid = sale_of(pos, ("COFFEE", "1"), ("ROLL", "1"))
+    assert call(pos, "SetCurrency", sale_id=sid, currency_code="CHF").sale.total.amount_minor == 888
+    pay(pos, sid, CASH, 500, currency="CHF")
+    s = pay(pos, sid, CARD).sale  # "the rest by card"
+    assert [p.amount.amount_minor for p in s.payments] == [500, 388]
+    assert (s.rounding.amount_minor, s.amount_due.amount_minor) == (0, 888)
+    # split over two cards likewise: 3.88 in exact cents, no rounding for the shop to lose
+    other = sale_of(pos, ("COFFEE", "1"), ("ROLL", "1"))
+    call(pos, "SetCurrency", sale_id=other, currency_code="CHF")
+    pay(pos, other, CASH, 500, currency="CHF")
+    s = call(pos, "SplitCardPayment", sale_id=other, parts=2).sale
+    assert [p.amount.amount_minor for p in s.payments] == [500, 194, 194]
+    assert s.rounding.amount_minor == 0
+
+
+def test_foreign_amounts_that_cannot_be_booked_are_refused_before_signing(
+    running: Running, pos: PosdClient
+) -> None:
+    seed(pos)
+    import_items(pos, item("BIG", "Big", 1_000_000))
+    update_shop(pos, fixed_rates=[shop_pb2.FixedRate(currency_code="CHF", rate="0.000001")])
+    # a down payment in another currency than its payment
+    sid = sale_of(pos, ("TV", "1"))
+    e = error(call, pos, "AddPayment", sale_id=sid, method=CREDIT,
+              contract_number="C-1", down_payment_method=CASH,
+              down_payment_amount=money(2000, "USD"))  # fmt: skip
+    assert (e.code, e.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "CURRENCY_MISMATCH")
+    assert not pos.get_sale(sid).payments
+    # change in EUR beyond any amount, at a tiny CHF rate: refused, nothing signed
+    big = sale_of(pos, ("BIG", "1"))
+    call(pos, "SetCurrency", sale_id=big, currency_code="CHF")
+    call(pos, "SetDocumentType", sale_id=big, document_type=shop_pb2.DOCUMENT_TYPE_RECEIPT)
+    pay(pos, big, CASH, 10**13, currency="CHF")
+    e = error(post, pos, big, change_currency_code="EUR")
+    assert (e.code, e.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "AMOUNT_OUT_OF_RANGE")
+    assert pos.get_sale(big).state == sale_pb2.SALE_STATE_OPEN
