@@ -49,6 +49,9 @@ a repeat with the same result). If that fails too, the call stays recorded as *p
 (in memory and in a small JSON file in ``state_dir``); the next call on the transaction
 first asks fiskaly (``GET .../tx/{tx_id}``) whether the pending revision arrived, so no
 revision is ever signed twice and a restart can still finish or cancel what was open.
+A transaction we closed stays in that file too (the last few hundred, with the body of
+the closing call): finishing or cancelling it again with the same data reads it back
+(``GET .../tx/{tx_id}``) and returns the stored result, as the TSE port promises.
 """
 
 from __future__ import annotations
@@ -133,7 +136,14 @@ _TOKEN_MARGIN_S = 60.0
 #: Used when fiskaly does not say how long a token lives.
 _DEFAULT_TOKEN_LIFETIME_S = 600.0
 _CHUNK = 64 * 1024
-_STATE_FILE_VERSION = 1
+#: Version 2 keeps closed transactions too; version 1 files (open ones only) still load.
+_STATE_FILE_VERSION = 2
+_STATE_FILE_VERSIONS = (1, 2)
+#: How many closed transactions the state file remembers, so that finishing or
+#: cancelling one again with the same data returns its stored result (the TSE port's
+#: promise; the sale code posts a signed-but-not-saved sale again, and start-up
+#: reconciliation completes one finished before a crash). Oldest dropped first.
+_CLOSED_KEPT = 500
 
 
 class ProcessDataError(ValueError):
@@ -347,7 +357,7 @@ _TSS_STATES: Mapping[str, TseState] = {
 
 @dataclass(slots=True)
 class _Tx:
-    """What we keep about one fiskaly transaction that is not closed yet."""
+    """What we keep about one fiskaly transaction: open, or closed by us not long ago."""
 
     tx_id: str
     client_id: str
@@ -360,6 +370,9 @@ class _Tx:
     pending_revision: int | None = None
     pending_body: dict[str, Any] | None = None
     closed: bool = False
+    #: The body of the call that closed it (FINISHED/CANCELLED), at revision ``revision``:
+    #: a repeat of exactly this call gets the stored result back.
+    final_body: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -370,6 +383,8 @@ class _Tx:
             "revision": self.revision,
             "pending_revision": self.pending_revision,
             "pending_body": self.pending_body,
+            "closed": self.closed,
+            "final_body": self.final_body,
         }
 
     @classmethod
@@ -377,6 +392,7 @@ class _Tx:
         number = data.get("number")
         pending = data.get("pending_revision")
         body = data.get("pending_body")
+        final = data.get("final_body")
         return cls(
             tx_id=str(data["tx_id"]),
             client_id=str(data["client_id"]),
@@ -385,11 +401,14 @@ class _Tx:
             revision=int(data.get("revision", 0)),
             pending_revision=None if pending is None else int(pending),
             pending_body=dict(body) if isinstance(body, dict) else None,
+            closed=bool(data.get("closed", False)),
+            final_body=dict(final) if isinstance(final, dict) else None,
         )
 
 
 class _StateFile:
-    """The open transactions of one TSS as a small JSON file, written durably."""
+    """The open (and recently closed) transactions of one TSS as a small JSON file,
+    written durably."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
@@ -399,7 +418,7 @@ class _StateFile:
             return {}
         try:
             data = json.loads(self.path.read_text("utf-8"))
-            if data.get("version") != _STATE_FILE_VERSION:
+            if data.get("version") not in _STATE_FILE_VERSIONS:
                 raise ValueError(f"unknown version {data.get('version')!r}")
             txs = [_Tx.from_json(item) for item in data["transactions"]]
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -484,8 +503,9 @@ def _http_error(resp: _Response, what: str) -> TseError:
 class FiskalyTse:
     """The TSE port on fiskaly SIGN DE v2.
 
-    ``state_dir`` holds ``fiskaly-<tss_id>.json`` with the open transactions (number ->
-    transaction UUID and revision); without it that mapping lives in memory only.
+    ``state_dir`` holds ``fiskaly-<tss_id>.json`` with the open and recently closed
+    transactions (number -> transaction UUID and revision, and the call that closed it);
+    without it that mapping lives in memory only.
     ``clock`` (wall clock, seconds) decides when the access token is renewed.
     ``admin_pin``, when given, logs in as TSS admin around client registration.
     """
@@ -643,13 +663,19 @@ class FiskalyTse:
     ) -> TseLogResult:
         with self._lock:
             schema = self._schema(process_type, process_data)
-            tx = self._tx(client_id, transaction_number)
+            tx = self._tx(client_id, transaction_number, closed_too=True)
+            if tx.closed:
+                return self._repeat(tx, _STATE_FINISHED, schema, process_type, process_data)
             return self._sign(tx, _STATE_FINISHED, schema, process_type, process_data)
 
     def cancel_transaction(self, client_id: str, transaction_number: int) -> TseLogResult:
         with self._lock:
             schema = self._schema(PROCESS_TYPE_RECEIPT, CANCEL_PROCESS_DATA)
-            tx = self._tx(client_id, transaction_number)
+            tx = self._tx(client_id, transaction_number, closed_too=True)
+            if tx.closed:
+                return self._repeat(
+                    tx, _STATE_CANCELLED, schema, PROCESS_TYPE_RECEIPT, CANCEL_PROCESS_DATA
+                )
             return self._sign(
                 tx, _STATE_CANCELLED, schema, PROCESS_TYPE_RECEIPT, CANCEL_PROCESS_DATA
             )
@@ -718,9 +744,10 @@ class FiskalyTse:
         except ProcessDataError as exc:
             raise TseError("INVALID_PROCESS_DATA", str(exc), transient=False) from None
 
-    def _tx(self, client_id: str, number: int) -> _Tx:
+    def _tx(self, client_id: str, number: int, *, closed_too: bool = False) -> _Tx:
+        """The open transaction ``number`` (or, with ``closed_too``, one we closed)."""
         for tx in self._txs.values():
-            if tx.number == number and not tx.closed:
+            if tx.number == number and (closed_too or not tx.closed):
                 if tx.client_id != client_id:
                     raise TseError(
                         "CLIENT_MISMATCH",
@@ -735,6 +762,55 @@ class FiskalyTse:
     def _tx_path(self, tx: _Tx) -> str:
         return f"/tss/{self._tss_id}/tx/{tx.tx_id}"
 
+    @staticmethod
+    def _body(tx: _Tx, state: str, schema: dict[str, Any] | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"state": state, "client_id": tx.client_uuid}
+        if schema is not None:
+            body["schema"] = schema
+        return body
+
+    def _repeat(
+        self,
+        tx: _Tx,
+        state: str,
+        schema: dict[str, Any] | None,
+        process_type: str,
+        process_data: bytes,
+    ) -> TseLogResult:
+        """Finishing or cancelling a transaction we closed, again: the stored result.
+
+        Only the very call that closed it (same state, same schema) gets an answer, read
+        back from fiskaly (``GET .../tx/{tx_id}``) and mapped as the first answer was;
+        anything else is UNKNOWN_TRANSACTION, as for a transaction that is not open.
+        """
+        if tx.final_body != self._body(tx, state, schema):
+            raise TseError(
+                "UNKNOWN_TRANSACTION",
+                f"transaction {tx.number} is already closed with other data",
+                transient=False,
+            )
+        resp = self._send("GET", self._tx_path(tx))
+        if resp.status == 404:
+            raise TseError(
+                "UNKNOWN_TRANSACTION",
+                f"transaction {tx.number} ({tx.tx_id}) is not known to fiskaly",
+                transient=False,
+            )
+        if resp.status != 200:
+            raise _http_error(resp, f"retrieve transaction {tx.tx_id}")
+        data = resp.json()
+        latest = _as_int(data.get("latest_revision", data.get("revision")), "latest_revision")
+        number = _as_int(data.get("number", tx.number), "transaction number")
+        if data.get("state") != state or latest != tx.revision or number != tx.number:
+            raise TseError(
+                "UNKNOWN_TRANSACTION",
+                f"transaction {tx.number} is {data.get('state')} at revision {latest} on "
+                f"fiskaly, not {state} at revision {tx.revision} as closed here",
+                transient=False,
+            )
+        _log.info("fiskaly tx %s was closed before; returning its stored result", tx.tx_id)
+        return self._result(tx.client_id, data, process_type, process_data, tx.revision)
+
     def _sign(
         self,
         tx: _Tx,
@@ -744,9 +820,7 @@ class FiskalyTse:
         process_data: bytes,
     ) -> TseLogResult:
         """Signs the next revision of ``tx`` and maps fiskaly's answer to the port."""
-        body: dict[str, Any] = {"state": state, "client_id": tx.client_uuid}
-        if schema is not None:
-            body["schema"] = schema
+        body = self._body(tx, state, schema)
         if tx.pending_revision is not None:
             replay = self._settle(tx, body)
             if replay is not None:
@@ -775,6 +849,8 @@ class FiskalyTse:
                 tx.revision = revision
                 tx.pending_revision, tx.pending_body = None, None
                 tx.closed = state != _STATE_ACTIVE
+                if tx.closed:
+                    self._closed_by(tx, body)
                 self._save()
                 return result
             error = _http_error(resp, f"transaction revision {revision}")
@@ -821,6 +897,13 @@ class FiskalyTse:
         tx.revision = latest
         tx.pending_revision, tx.pending_body = None, None
         tx.closed = data.get("state") != _STATE_ACTIVE
+        if (
+            tx.closed
+            and pending_body is not None
+            and pending_revision == latest
+            and pending_body.get("state") == data.get("state")
+        ):
+            self._closed_by(tx, pending_body)  # our pending call is the one that closed it
         self._save()
         if (
             pending_revision is not None
@@ -863,9 +946,24 @@ class FiskalyTse:
             )
             _log.warning("adopted open fiskaly transaction %s from the server", tx_id)
 
+    def _closed_by(self, tx: _Tx, body: dict[str, Any]) -> None:
+        """Records the call that closed ``tx``; the newest closed go last (kept longest)."""
+        tx.final_body = body
+        self._txs[tx.tx_id] = self._txs.pop(tx.tx_id, tx)
+
     def _save(self) -> None:
-        for tx_id in [k for k, tx in self._txs.items() if tx.closed]:
-            del self._txs[tx_id]
+        # Closed transactions are kept (bounded) only when a repeat of the closing call
+        # can be answered: number and closing body known.
+        closed = [k for k, tx in self._txs.items() if tx.closed]
+        kept = [
+            k
+            for k in closed
+            if self._txs[k].number is not None and self._txs[k].final_body is not None
+        ]
+        keep = set(kept[-_CLOSED_KEPT:])
+        for tx_id in closed:
+            if tx_id not in keep:
+                del self._txs[tx_id]
         try:
             self._state.save(list(self._txs.values()))
         except OSError:

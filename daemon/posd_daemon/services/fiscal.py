@@ -368,7 +368,7 @@ class FiscalGateway:
                 if exc.code != "UNKNOWN_TRANSACTION":
                     raise
                 # not open, and the backend gives no result for it (the software TSE
-                # does; the fiskaly backend forgets a transaction it saw closed): only
+                # does; the fiskaly backend for the last few hundred it closed): only
                 # this Vorgang's finish can have ended it (a cancellation is journaled
                 # first), so it is neither cancelled nor dropped: the row stays PENDING
                 # (known, so never taken for an orphan) for a person to look at
@@ -604,12 +604,28 @@ class FiscalGateway:
             return
         # finished as an abort: complete the cancellation
         abort = pd.encode(pd.AVBELEGABBRUCH)
-        result = await self._call(
-            "finish",
-            lambda: tse.finish_transaction(
-                self.client_id, number, pd.PROCESS_TYPE_KASSENBELEG, abort
-            ),
-        )
+        try:
+            result = await self._call(
+                "finish",
+                lambda: tse.finish_transaction(
+                    self.client_id, number, pd.PROCESS_TYPE_KASSENBELEG, abort
+                ),
+            )
+        except TseUnavailable as exc:
+            if exc.code != "UNKNOWN_TRANSACTION":
+                raise
+            # Not open, and the TSE gives no stored result for either ending (e.g. the
+            # fiskaly backend no longer remembers it). One sale must not keep every
+            # reconciliation (and so the end of an outage) failing: it is logged and left
+            # as it is, the sale OPEN and its row STARTED (known, so never taken for an
+            # orphan and never posted unsigned here), for a person to look at.
+            log.error(
+                "tse_sale_unresolved",
+                sale_id=sale.sale_id,
+                transaction_number=number,
+                error=exc.message,
+            )
+            return
         cancelled = replace(self._signed_row(row, result), state=fstore.CANCELLED)
         await self._db.write(lambda tx: self._cancel_recovered(tx, sale, cancelled))
         log.warning("cancel_completed_after_crash", sale_id=sale.sale_id, transaction_number=number)

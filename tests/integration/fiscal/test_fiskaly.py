@@ -16,7 +16,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from posd_daemon.fiscal import log_message, qr
+from posd_daemon.fiscal import fiskaly, log_message, qr
 from posd_daemon.fiscal import process_data as pd
 from posd_daemon.fiscal.fiskaly import (
     CANCEL_PROCESS_DATA,
@@ -231,12 +231,78 @@ def test_transaction_numbers_and_revisions_per_transaction(
     assert sorted(by_tx.values()) == [["1", "2"], ["1", "2", "3", "4"]]
 
 
-def test_finished_transaction_cannot_change(tse: FiskalyTse) -> None:
+def test_finished_transaction_cannot_change(fake: FakeFiskaly, tse: FiskalyTse) -> None:
     number = tse.start_transaction(CLIENT, KB, b"").transaction_number
     tse.finish_transaction(CLIENT, number, KB, RECEIPT)
+    other = b"Beleg^1.00_0.00_0.00_0.00_0.00^1.00:Bar"
+    changes: list[Callable[[], TseLogResult]] = [
+        lambda: tse.update_transaction(CLIENT, number, KB, RECEIPT),
+        lambda: tse.finish_transaction(CLIENT, number, KB, other),
+        lambda: tse.cancel_transaction(CLIENT, number),
+    ]
+    for change in changes:
+        with pytest.raises(TseError) as err:
+            change()
+        assert (err.value.code, err.value.transient) == ("UNKNOWN_TRANSACTION", False)
+    assert len(fake.transaction_by_number(number).revisions) == 2
+
+
+def test_finishing_again_with_the_same_data_returns_the_stored_result(
+    fake: FakeFiskaly, make_tse: MakeTse
+) -> None:
+    first = make_tse()
+    first.register_client(CLIENT)
+    number = first.start_transaction(CLIENT, KB, b"").transaction_number
+    finished = first.finish_transaction(CLIENT, number, KB, RECEIPT)
+    counter = fake.signature_counter
+    assert first.finish_transaction(CLIENT, number, KB, RECEIPT) == finished
+    assert fake.tx_requests("GET")  # read back from fiskaly, not signed again
+    first.close()
+    second = make_tse()  # a restart: the state file remembers the closed transaction
+    assert second.open_transactions(CLIENT) == []
+    assert second.finish_transaction(CLIENT, number, KB, RECEIPT) == finished
+    assert fake.signature_counter == counter
+    assert len(fake.transaction_by_number(number).revisions) == 2
     with pytest.raises(TseError) as err:
-        tse.update_transaction(CLIENT, number, KB, RECEIPT)
+        second.finish_transaction("KASSE-02", number, KB, RECEIPT)
+    assert err.value.code == "CLIENT_MISMATCH"
+
+
+def test_cancelling_again_returns_the_stored_result(fake: FakeFiskaly, tse: FiskalyTse) -> None:
+    number = tse.start_transaction(CLIENT, KB, b"").transaction_number
+    cancelled = tse.cancel_transaction(CLIENT, number)
+    assert tse.cancel_transaction(CLIENT, number) == cancelled
+    with pytest.raises(TseError) as err:  # a finish is not what closed it
+        tse.finish_transaction(CLIENT, number, KB, CANCEL_PROCESS_DATA)
+    assert err.value.code == "UNKNOWN_TRANSACTION"
+    assert fake.transaction_by_number(number).state == "CANCELLED"
+
+
+def test_closed_transaction_gone_on_fiskaly_is_unknown(fake: FakeFiskaly, tse: FiskalyTse) -> None:
+    number = tse.start_transaction(CLIENT, KB, b"").transaction_number
+    tse.finish_transaction(CLIENT, number, KB, RECEIPT)
+    fake.transactions.clear()  # fiskaly no longer knows it (404)
+    with pytest.raises(TseError) as err:
+        tse.finish_transaction(CLIENT, number, KB, RECEIPT)
     assert (err.value.code, err.value.transient) == ("UNKNOWN_TRANSACTION", False)
+
+
+def test_closed_transactions_kept_are_bounded(
+    fake: FakeFiskaly, make_tse: MakeTse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fiskaly, "_CLOSED_KEPT", 2)
+    tse = make_tse()
+    tse.register_client(CLIENT)
+    numbers = [tse.start_transaction(CLIENT, KB, b"").transaction_number for _ in range(3)]
+    for number in numbers:
+        tse.finish_transaction(CLIENT, number, KB, RECEIPT)
+    tse.close()
+    again = make_tse()
+    with pytest.raises(TseError) as err:  # the oldest is forgotten
+        again.finish_transaction(CLIENT, numbers[0], KB, RECEIPT)
+    assert err.value.code == "UNKNOWN_TRANSACTION"
+    for number in numbers[1:]:
+        assert again.finish_transaction(CLIENT, number, KB, RECEIPT).transaction_number == number
 
 
 def test_wrong_client_or_number_is_refused_locally(fake: FakeFiskaly, tse: FiskalyTse) -> None:
@@ -307,6 +373,9 @@ def test_timeout_is_transient_and_a_repeat_reuses_the_signature(
     assert result.signature_counter == tx.revisions[1][1]["signature"]["counter"]
     assert tse.open_transactions(CLIENT) == []
     _verify(fake, tse, result)
+    # Settled as closed by that finish: one more repeat still gets the stored result.
+    assert tse.finish_transaction(CLIENT, number, KB, RECEIPT) == result
+    assert len(tx.revisions) == 2
 
 
 def test_timeout_then_a_different_call_takes_the_next_revision(
