@@ -1167,8 +1167,8 @@ class FiscalGateway:
             ended_at=None,
             error_code=exc.code,
             error_message=exc.message,
-            tse_manufacturer=info.manufacturer if info else "unknown",
-            tse_serial=info.serial_hex if info else "unknown",
+            tse_manufacturer=info.manufacturer if info else fstore.UNKNOWN_TSE,
+            tse_serial=info.serial_hex if info else fstore.UNKNOWN_TSE,
             client_id=self.client_id,
             register_id=self.register_id,
             operator_id=operator_id,
@@ -1240,8 +1240,12 @@ class FiscalGateway:
         await self._sign_late(number)
         when = self._clock()
 
+        info = self.info
+
         def write(tx: Tx) -> None:
             fstore.close_outage(tx.conn, number, when)
+            if info is not None:
+                fstore.name_outage_tse(tx.conn, number, info.manufacturer, info.serial_hex)
             o = fstore.get_outage(tx.conn, number)
             assert o is not None
             journal.append(

@@ -241,6 +241,25 @@ def close_outage(conn: sqlite3.Connection, number: int, when: datetime) -> None:
     )
 
 
+#: what an outage records for the TSE's identity when the TSE never answered before it
+UNKNOWN_TSE = "unknown"
+
+
+def name_outage_tse(conn: sqlite3.Connection, number: int, manufacturer: str, serial: str) -> None:
+    """An outage that began before the TSE ever answered (unreachable at start) gets the
+    TSE's manufacturer and serial once it answers again (the outage log must name them,
+    fiscal-de.md); a known identity is never overwritten."""
+    conn.execute(
+        "UPDATE tse_outages SET tse_manufacturer = ? WHERE outage_number = ?"
+        " AND tse_manufacturer = ?",
+        (manufacturer, number, UNKNOWN_TSE),
+    )
+    conn.execute(
+        "UPDATE tse_outages SET tse_serial = ? WHERE outage_number = ? AND tse_serial = ?",
+        (serial, number, UNKNOWN_TSE),
+    )
+
+
 def add_outage_receipt(
     conn: sqlite3.Connection, number: int, receipt_number: int, sale_id: str, when: datetime
 ) -> None:

@@ -260,3 +260,30 @@ def test_a_cancellation_closed_in_a_z_during_the_outage(tmp_path: Path, fake: Fa
         assert frozen == ("CANCELLED", "")
     finally:
         running.stop()
+
+
+def test_an_outage_begun_before_the_tse_ever_answered_names_it_once_it_does(
+    tmp_path: Path, fake: FakeFiskaly
+) -> None:
+    """Unreachable at start: the outage cannot name the TSE yet (its manufacturer and
+    serial come from the TSE). Once it answers, the outage log and CSV name it."""
+    fake.fail_all()
+    running = start_in_thread(tmp_path / "state", fiskaly_config(fake))
+    try:
+        with running.client() as pos:
+            seed(pos)
+            sid = pos.create_sale().sale_id
+            total = pos.add_line(sid, item_id="1002").sale.total.amount_minor
+            pos.add_payment(sid, CASH, total)
+            assert pos.post_sale(sid).tse.state == "OUTAGE"
+            fake.clear_faults()
+            assert pos.call(pos.fiscal.RecoverTse, fiscal_pb2.RecoverTseRequest()).recovered
+            csv = pos.call(pos.fiscal.ExportOutages, fiscal_pb2.ExportOutagesRequest()).csv
+            info = pos.call(pos.fiscal.GetTseInfo, fiscal_pb2.GetTseInfoRequest())
+    finally:
+        running.stop()
+    rows = csv.decode("utf-8").splitlines()[1:]
+    assert rows, csv
+    for row in rows:
+        manufacturer, serial = row.split(";")[:2]
+        assert (manufacturer, serial) == (info.manufacturer, info.serial_number), row
