@@ -360,13 +360,8 @@ class FiscalGateway:
                         "event_cancelled_after_crash", kind=ev.kind, transaction_number=number
                     )
                 continue
-            try:
-                result = await self._call(
-                    "finish", self._finisher(number, pd.encode(ev.process_data))
-                )
-            except TseUnavailable as exc:
-                if exc.code != "UNKNOWN_TRANSACTION":
-                    raise
+            result, unknown = await self._finish_event_again(ev)
+            if result is None:
                 # not open, and the backend gives no result for it (the software TSE
                 # does; the fiskaly backend for the last few hundred it closed): only
                 # this Vorgang's finish can have ended it (a cancellation is journaled
@@ -377,13 +372,28 @@ class FiscalGateway:
                     kind=ev.kind,
                     transaction_number=number,
                     request_id=ev.request_id,
-                    error=exc.message,
+                    error=unknown,
                 )
                 continue
             signed = self._signed_row(self._event_started_row(ev), result)
             await self._db.write(functools.partial(self._event_recover, ev=ev, signed=signed))
             log.warning("event_completed_after_crash", kind=ev.kind, transaction_number=number)
         await self._sign_events_late()
+
+    async def _finish_event_again(
+        self, ev: tse_events.PendingEvent
+    ) -> tuple[TseLogResult | None, str]:
+        """The pending Vorgang's finish asked again with its data: the TSE's (stored)
+        result, or None and why when the backend has none for that transaction any more
+        (UNKNOWN_TRANSACTION); any other failure raises (an outage)."""
+        number = ev.transaction_number
+        try:
+            result = await self._call("finish", self._finisher(number, pd.encode(ev.process_data)))
+        except TseUnavailable as exc:
+            if exc.code != "UNKNOWN_TRANSACTION":
+                raise
+            return None, exc.message
+        return result, ""
 
     def _event_started_row(self, ev: tse_events.PendingEvent) -> fstore.SaleTse:
         return fstore.SaleTse(
@@ -453,20 +463,15 @@ class FiscalGateway:
         rows = await self._db.read(lambda c: tse_events.by_state(c, tse_events.OUTAGE))
         for ev in rows:
             number = ev.transaction_number
-            try:
-                result = await self._call(
-                    "finish", self._finisher(number, pd.encode(ev.process_data))
-                )
-            except TseUnavailable as exc:
-                if exc.code != "UNKNOWN_TRANSACTION":
-                    raise
+            result, unknown = await self._finish_event_again(ev)
+            if result is None:
                 # finished, and the backend no longer gives its result (the fiskaly
-                # backend forgets a transaction it learnt was closed): the record still
+                # backend keeps only the last few hundred it closed): the record still
                 # names it; its signature is in the TSE export
                 log.warning(
                     "tse_event_late_signature_unavailable",
                     transaction_number=number,
-                    error=exc.message,
+                    error=unknown,
                 )
                 signed = None
             else:
