@@ -79,8 +79,12 @@ def when(text: str, *, end: bool = False, zone: tzinfo = UTC) -> datetime:
 
 
 def _zone(args: argparse.Namespace) -> tzinfo:
-    """The register's time zone, from the daemon's config (register.timezone)."""
-    zone: tzinfo = _base().register_zone(args)
+    """The register's time zone, from the daemon's config (register.timezone); the
+    config is read once per command however many dates it has."""
+    zone: tzinfo | None = getattr(args, "register_zone", None)
+    if zone is None:
+        zone = _base().register_zone(args)
+        args.register_zone = zone
     return zone
 
 
