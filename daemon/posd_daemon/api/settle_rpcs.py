@@ -75,15 +75,14 @@ class SettleRpcs:
 
         def action(tx: Tx, op: Operator) -> tuple[Sale, str, str]:
             m = convert.payment_method_from_pb(method)
+            cur = currency or self.sales.get(tx.conn, request.sale_id).currency
             down = None
             if request.down_payment_method or request.HasField("down_payment_amount"):
                 down_currency = request.down_payment_amount.currency_code
-                sale_currency = self.sales.get(tx.conn, request.sale_id).currency
-                if down_currency and down_currency != (currency or sale_currency):
+                if down_currency and down_currency != cur:
                     raise invalid(
                         "down_payment_amount.currency_code",
-                        f"the down payment is in the payment's currency"
-                        f" ({currency or sale_currency})",
+                        f"the down payment is in the payment's currency ({cur})",
                         "CURRENCY_MISMATCH",
                     )
                 down = (
@@ -92,7 +91,6 @@ class SettleRpcs:
                     ),
                     request.down_payment_amount.amount_minor,
                 )
-            cur = currency or self.sales.get(tx.conn, request.sale_id).currency
             return self.sales.add_payment(
                 tx,
                 op,
