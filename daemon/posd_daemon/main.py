@@ -9,6 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
+import uvloop
+
 from posd_daemon import __version__
 from posd_daemon.bootstrap import StartupError, start
 from posd_daemon.ops import crashpoints
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     plog.configure(config.log.level, config.log.format)
     crashpoints.arm_from_env()
     try:
-        return asyncio.run(run(config))
+        return uvloop.run(run(config))
     except KeyboardInterrupt:
         return 130
 
