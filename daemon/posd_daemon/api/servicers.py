@@ -121,9 +121,13 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         self.digital: DigitalReceipts | None = None
 
     def _publish(self, kind: str, sale: sale_pb2.Sale, op_id: str, line_id: str = "") -> None:
-        if self.events is not None:
-            # right after the answer went out (the display and the bus follow in order)
-            asyncio.get_running_loop().call_soon(self.events.changed, kind, sale, op_id, line_id)
+        events = self.events
+        if events is not None:
+            # after the answer (the display and the bus follow in order)
+            self.rt.after_answer(
+                lambda: events.changed(kind, sale, op_id, line_id),
+                "PostSale" if kind == "posted" else "",
+            )
 
     async def CreateSale(
         self, request: sale_pb2.CreateSaleRequest, context: Context
