@@ -336,3 +336,22 @@ def test_money_is_never_a_float_in_imports(pos: PosdClient) -> None:
     req = catalog_pb2.ImportItemsRequest(request_id=new_request_id(), items=rows)
     summary = pos.call(pos.catalog.ImportItems, req).summary
     assert [r.field for r in summary.rejections] == ["item.gross_price.amount_minor"]
+
+
+def upsert_item(pos: PosdClient, msg: catalog_pb2.Item) -> catalog_pb2.UpsertItemResponse:
+    req = catalog_pb2.UpsertItemRequest(request_id=new_request_id(), item=msg)
+    return pos.call(pos.catalog.UpsertItem, req)
+
+
+@pytest.mark.parametrize("factor", ["1e30", "-1e30", "1e-30"])
+def test_an_absurd_unit_factor_is_a_clear_error_not_an_internal_one(
+    pos: PosdClient, factor: str
+) -> None:
+    unit = catalog_pb2.ItemUnit(unit="big", quantity_per_unit=factor)
+    with pytest.raises(PosdError) as err:
+        upsert_item(pos, item("X1", "Kiste", 100, units=[unit]))
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in err.value.field_violations] == ["item.units[0].quantity_per_unit"]
+    with pytest.raises(PosdError) as err:
+        pos.call(pos.catalog.GetItem, catalog_pb2.GetItemRequest(item_id="X1"))
+    assert err.value.reason == "ITEM_NOT_FOUND"
