@@ -355,3 +355,41 @@ def test_an_absurd_unit_factor_is_a_clear_error_not_an_internal_one(
     with pytest.raises(PosdError) as err:
         pos.call(pos.catalog.GetItem, catalog_pb2.GetItemRequest(item_id="X1"))
     assert err.value.reason == "ITEM_NOT_FOUND"
+
+
+def test_a_unit_whose_derived_price_is_no_whole_cent_needs_its_own_price(pos: PosdClient) -> None:
+    """500 g of cheese at 29.90/kg is 14.95: a gram priced 0.0299 rounded to 0.03 would
+    make it 15.00, and a gram of apples at 2.49/kg (0.00249) would cost nothing."""
+    pos.ensure_shift()
+    gram = catalog_pb2.ItemUnit(unit="g", quantity_per_unit="0.001", fractional_quantity=True)
+    cheese = item("CHEESE", "Käse", 2990, unit="kg", fractional_quantity=True, units=[gram])
+    with pytest.raises(PosdError) as err:
+        upsert_item(pos, cheese)
+    assert err.value.reason == "UNIT_PRICE_REQUIRED"
+    assert [f for f, _ in err.value.field_violations] == ["item.units[0].price"]
+    # a variant whose own price does not divide either
+    half = catalog_pb2.ItemUnit(unit="half", quantity_per_unit="0.5")
+    shirt = item(
+        "SHIRT",
+        "Hemd",
+        2000,
+        units=[half],
+        variants=[
+            catalog_pb2.ItemVariant(variant_id="S", name="S"),
+            catalog_pb2.ItemVariant(variant_id="XL", name="XL", price=money(2199)),
+        ],
+    )
+    with pytest.raises(PosdError) as err:
+        upsert_item(pos, shirt)
+    assert err.value.reason == "UNIT_PRICE_REQUIRED"
+    assert [f for f, _ in err.value.field_violations] == ["item.units[0].price"]
+    # with its own price, or a factor that gives whole cents, it is sold as priced
+    cheese.units[0].price.CopyFrom(money(3))
+    upsert_item(pos, cheese)
+    shirt.variants[1].price.CopyFrom(money(2198))
+    upsert_item(pos, shirt)
+    sid = pos.create_sale().sale_id
+    pos.add_line(sid, item_id="CHEESE", unit="g", quantity="500")
+    pos.add_line(sid, item_id="SHIRT", variant_id="XL", unit="half")
+    sale = pos.get_sale(sid)
+    assert [ln.amount.amount_minor for ln in sale.lines] == [1500, 1099]
