@@ -223,6 +223,23 @@ def test_serial_numbers_sold_or_elsewhere_are_refused(pos: PosdClient) -> None:
     assert [lv.on_hand for lv in stock] == ["0"]
 
 
+def test_a_lot_number_must_be_one_of_the_items_lots(pos: PosdClient) -> None:
+    """A lot typed with AddLine is what a recall traces: one the item never had (a typo,
+    another item's lot) is refused, not sold as a phantom lot."""
+    seed(pos)
+    import_items(pos, item("1008", "Joghurt", 59, vat=REDUCED, tracking=catalog_pb2.TRACKING_LOT))
+    import_stock(pos, catalog_pb2.StockEntry(item_id="1008", lot_number="J-1", quantity="3"))
+    sid = pos.create_sale().sale_id
+    for lot in ("L-48", "J-1"):  # a typo, and the yoghurt's lot for the milk
+        with pytest.raises(PosdError) as err:
+            pos.add_line(sid, item_id="1003", lot_number=lot)
+        assert (err.value.code, err.value.reason) == (grpc.StatusCode.NOT_FOUND, "LOT_NOT_FOUND")
+        assert err.value.metadata["lot_number"] == lot
+    assert pos.get_sale(sid).revision == 0
+    added = pos.add_line(sid, item_id="1003", lot_number="L-47", quantity="2")
+    assert [(ln.item_id, ln.lot_number) for ln in added.sale.lines] == [("1003", "L-47")]
+
+
 def test_scan_is_idempotent(pos: PosdClient) -> None:
     seed(pos)
     sid = pos.create_sale().sale_id
