@@ -16,6 +16,7 @@ import enum
 from dataclasses import dataclass
 from decimal import Decimal
 
+from posd_daemon.domain.barcode import gtin_key
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.money import MAX_MINOR, amount_out_of_range, round_half_up
 from posd_daemon.domain.text import check_code, check_text
@@ -170,7 +171,7 @@ class Item:
                 self._check_derived_price(i, u)
             for j, code in enumerate(u.barcodes):
                 check_code(code, f"item.units[{i}].barcodes[{j}]")
-        codes = [code for code, _, _ in self.all_barcodes()]
+        codes = [gtin_key(code) for code, _, _ in self.all_barcodes()]
         if len(set(codes)) != len(codes):
             raise invalid("item.barcodes", "duplicate barcode")
         if self.tracking is Tracking.SERIAL and self.fractional_quantity:

@@ -240,6 +240,39 @@ def test_a_lot_number_must_be_one_of_the_items_lots(pos: PosdClient) -> None:
     assert [(ln.item_id, ln.lot_number) for ln in added.sale.lines] == [("1003", "L-47")]
 
 
+def test_a_upc_a_code_is_found_in_its_twelve_and_thirteen_digit_forms(pos: PosdClient) -> None:
+    """A UPC-A code is the EAN-13 with a leading 0: scanners set to EAN-13 (usual in
+    Europe) send 0036000291452 for the 036000291452 on the label, others send 12 digits,
+    and the catalog holds whichever the supplier's data had."""
+    import_items(
+        pos,
+        item("US1", "Erdnussbutter", 499, barcodes=["036000291452"]),
+        item("US2", "Ahornsirup", 899, barcodes=["0012345678905"]),
+    )
+    sid = pos.create_sale().sale_id
+    for code, item_id in (
+        ("0036000291452", "US1"),
+        ("036000291452", "US1"),
+        ("012345678905", "US2"),
+        ("0012345678905", "US2"),
+    ):
+        r = pos.scan(sid, code)
+        assert (r.match, r.choice, r.sale.lines[-1].item_id) == (
+            sale_pb2.SCAN_MATCH_BARCODE,
+            sale_pb2.SCAN_CHOICE_UNSPECIFIED,
+            item_id,
+        )
+        assert r.sale.lines[-1].scanned_code == code
+    added = pos.add_line(sid, code="0036000291452")
+    assert added.sale.lines[-1].item_id == "US1"
+    # one item listing both forms is one barcode twice
+    twice = item("US3", "Doppelt", 100, barcodes=["036000291452", "0036000291452"])
+    req = catalog_pb2.UpsertItemRequest(request_id=new_request_id(), item=twice)
+    with pytest.raises(PosdError) as err:
+        pos.call(pos.catalog.UpsertItem, req)
+    assert err.value.field_violations == [("item.barcodes", "duplicate barcode")]
+
+
 def test_scan_is_idempotent(pos: PosdClient) -> None:
     seed(pos)
     sid = pos.create_sale().sale_id
