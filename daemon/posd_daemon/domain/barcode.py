@@ -8,8 +8,9 @@ either. Both name the same article, so a lookup tries both forms.
 
 from __future__ import annotations
 
+from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.parking import ean13_check_digit
-from posd_daemon.domain.text import is_digits
+from posd_daemon.domain.text import check_code, is_digits
 
 
 def gtin_valid(digits: str) -> bool:
@@ -35,3 +36,18 @@ def gtin_forms(code: str) -> tuple[str, ...]:
 def gtin_key(code: str) -> str:
     """One form per article: a UPC-A code as its EAN-13 (for telling duplicates apart)."""
     return "0" + code if is_digits(code) and len(code) == 12 else code
+
+
+def check_barcode(code: str, field: str) -> str:
+    """A barcode of the catalog: a code (domain/text.py) and, when it is all digits of an
+    EAN-8, UPC-A or EAN-13 length, a GTIN with the right check digit. A mistyped one
+    could never be scanned: the label carries the right code, and the scanner refuses
+    a code whose check digit is wrong (devices/scanning.py)."""
+    check_code(code, field)
+    if is_digits(code) and len(code) in (8, 12, 13) and not gtin_valid(code):
+        raise invalid(
+            field,
+            f"{code} is no EAN-8/UPC-A/EAN-13: its check digit is wrong",
+            "INVALID_CHECK_DIGIT",
+        )
+    return code

@@ -16,7 +16,7 @@ import enum
 from dataclasses import dataclass
 from decimal import Decimal
 
-from posd_daemon.domain.barcode import gtin_key
+from posd_daemon.domain.barcode import check_barcode, gtin_key
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.money import MAX_MINOR, amount_out_of_range, round_half_up
 from posd_daemon.domain.text import check_code, check_text
@@ -130,7 +130,7 @@ class Item:
         if len(self.barcodes) > MAX_BARCODES:
             raise invalid("item.barcodes", f"at most {MAX_BARCODES} barcodes")
         for i, code in enumerate(self.barcodes):
-            check_code(code, f"item.barcodes[{i}]")
+            check_barcode(code, f"item.barcodes[{i}]")
         if len(self.variants) > MAX_VARIANTS:
             raise invalid("item.variants", f"at most {MAX_VARIANTS} variants")
         seen_variants: set[str] = set()
@@ -147,7 +147,7 @@ class Item:
             if len(v.barcodes) > MAX_BARCODES:
                 raise invalid(f"item.variants[{i}].barcodes", f"at most {MAX_BARCODES}")
             for j, code in enumerate(v.barcodes):
-                check_code(code, f"item.variants[{i}].barcodes[{j}]")
+                check_barcode(code, f"item.variants[{i}].barcodes[{j}]")
         if len(self.units) > MAX_UNITS:
             raise invalid("item.units", f"at most {MAX_UNITS} units of measure")
         seen_units = {self.unit}
@@ -170,7 +170,7 @@ class Item:
             if u.price is None:
                 self._check_derived_price(i, u)
             for j, code in enumerate(u.barcodes):
-                check_code(code, f"item.units[{i}].barcodes[{j}]")
+                check_barcode(code, f"item.units[{i}].barcodes[{j}]")
         codes = [gtin_key(code) for code, _, _ in self.all_barcodes()]
         if len(set(codes)) != len(codes):
             raise invalid("item.barcodes", "duplicate barcode")

@@ -100,8 +100,8 @@ def test_posctl_imports_csv_and_json_files(
     items = tmp_path / "items.csv"
     items.write_text(
         "item_id;name;gross_price;vat_category;unit;fractional;barcodes;variants;units\n"
-        "2001;T-Shirt;19,99;NORMAL;pcs;;;M:Größe M|XL:Größe XL:21,99:4000000000017;\n"
-        "2002;Wasser;0,49;NORMAL;pcs;;4000000000024;;case:6:2,59:no:4000000000031\n"
+        "2001;T-Shirt;19,99;NORMAL;pcs;;;M:Größe M|XL:Größe XL:21,99:4000000000013;\n"
+        "2002;Wasser;0,49;NORMAL;pcs;;4000000000020;;case:6:2,59:no:4000000000037\n"
         "2003;Äpfel;2,99;REDUCED;kg;ja;;;\n"
         "2004;Kaputt;1,234;NORMAL;;;;;\n"  # three decimals: not an amount in EUR
         "2005;Ohne Steuer;1,00;LUXURY;;;;;\n",
@@ -121,7 +121,7 @@ def test_posctl_imports_csv_and_json_files(
     shirt = pos.call(pos.catalog.GetItem, catalog_pb2.GetItemRequest(item_id="2001")).item
     assert [(v.variant_id, v.price.amount_minor, list(v.barcodes)) for v in shirt.variants] == [
         ("M", 0, []),
-        ("XL", 2199, ["4000000000017"]),
+        ("XL", 2199, ["4000000000013"]),
     ]
     water = pos.call(pos.catalog.GetItem, catalog_pb2.GetItemRequest(item_id="2002")).item
     assert [(u.unit, u.quantity_per_unit, u.price.amount_minor) for u in water.units] == [
@@ -393,3 +393,48 @@ def test_a_unit_whose_derived_price_is_no_whole_cent_needs_its_own_price(pos: Po
     pos.add_line(sid, item_id="SHIRT", variant_id="XL", unit="half")
     sale = pos.get_sale(sid)
     assert [ln.amount.amount_minor for ln in sale.lines] == [1500, 1099]
+
+
+@pytest.mark.parametrize(
+    ("where", "code"),
+    [
+        ("item.barcodes[1]", "4006381333932"),  # EAN-13, last digit mistyped (…931)
+        ("item.barcodes[1]", "96385073"),  # EAN-8 (…074)
+        ("item.barcodes[1]", "036000291453"),  # UPC-A (…452)
+        ("item.variants[0].barcodes[0]", "4006381333913"),
+        ("item.units[0].barcodes[0]", "5901234123458"),
+    ],
+)
+def test_a_gtin_with_a_wrong_check_digit_is_refused(pos: PosdClient, where: str, code: str) -> None:
+    """A mistyped EAN in the master data could never be scanned: the label carries the
+    right one, and the scanner refuses a code whose check digit is wrong."""
+    msg = item(
+        "G1",
+        "Artikel",
+        100,
+        barcodes=["4006381333931", code if where == "item.barcodes[1]" else "96385074"],
+        variants=[
+            catalog_pb2.ItemVariant(
+                variant_id="A",
+                name="A",
+                barcodes=[code if where.startswith("item.variants") else "ABC-1"],
+            )
+        ],
+        units=[
+            catalog_pb2.ItemUnit(
+                unit="case",
+                quantity_per_unit="6",
+                barcodes=[code if where.startswith("item.units") else "5901234123457"],
+            )
+        ],
+    )
+    with pytest.raises(PosdError) as err:
+        upsert_item(pos, msg)
+    assert (err.value.code, err.value.reason) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_CHECK_DIGIT",
+    )
+    assert [f for f, _ in err.value.field_violations] == [where]
+    with pytest.raises(PosdError) as err:
+        pos.call(pos.catalog.GetItem, catalog_pb2.GetItemRequest(item_id="G1"))
+    assert err.value.reason == "ITEM_NOT_FOUND"

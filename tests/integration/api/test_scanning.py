@@ -54,13 +54,13 @@ def seed(pos: PosdClient) -> None:
             "1006",
             "Wasser",
             49,
-            barcodes=["4000000000024"],
+            barcodes=["4000000000020"],
             units=[
                 catalog_pb2.ItemUnit(
                     unit="case",
                     quantity_per_unit="6",
                     price=common_pb2.Money(amount_minor=259, currency_code="EUR"),
-                    barcodes=["4000000000031"],
+                    barcodes=["4000000000037"],
                 )
             ],
         ),
@@ -183,7 +183,7 @@ def test_variants_and_units(pos: PosdClient) -> None:
     added = pos.add_line(sid, item_id="1005", variant_id="XL")
     assert added.sale.lines[1].unit_price.amount_minor == 2199
     # a case barcode sells the case unit with its own price
-    r = pos.scan(sid, "4000000000031", quantity="2")
+    r = pos.scan(sid, "4000000000037", quantity="2")
     case = r.sale.lines[-1]
     assert (case.unit, case.quantity, case.quantity_per_unit, case.total.amount_minor) == (
         "case",
@@ -192,7 +192,7 @@ def test_variants_and_units(pos: PosdClient) -> None:
         518,
     )
     with pytest.raises(PosdError) as err:
-        pos.scan(sid, "4000000000024", quantity="1.5")  # pieces are whole
+        pos.scan(sid, "4000000000020", quantity="1.5")  # pieces are whole
     assert err.value.reason == "FRACTIONAL_QUANTITY_NOT_ALLOWED"
     with pytest.raises(PosdError) as err:
         pos.add_line(sid, item_id="1006", unit="pallet")
