@@ -62,11 +62,11 @@ LINES_PER_SALE = 5
 SETTLE_S = 0.05  # after the payment: the background TSE start is done by then
 
 ITEMS = [
-    ("brot", "Roggenbrot", 349, "4000000000011"),
-    ("milch", "Vollmilch 1 l", 119, "4000000000028"),
-    ("kaffee", "Kaffee 500 g", 799, "4000000000035"),
-    ("apfel", "Äpfel lose", 249, "4000000000042"),
-    ("wein", "Rotwein 0,75 l", 1299, "4000000000059"),
+    ("brot", "Roggenbrot", 349, "4000000000013"),
+    ("milch", "Vollmilch 1 l", 119, "4000000000020"),
+    ("kaffee", "Kaffee 500 g", 799, "4000000000037"),
+    ("apfel", "Äpfel lose", 249, "4000000000044"),
+    ("wein", "Rotwein 0,75 l", 1299, "4000000000051"),
 ]
 
 # The embedded defaults (software TSE) plus devices writing to /dev/null through the real

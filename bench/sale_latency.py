@@ -65,11 +65,11 @@ LINES_PER_SALE = 5
 RPCS_PER_SALE = 1 + LINES_PER_SALE + 1 + 1  # create, lines, payment, post
 
 ITEMS = [
-    ("brot", "Roggenbrot", 349, "4000000000011"),
-    ("milch", "Vollmilch 1 l", 119, "4000000000028"),
-    ("kaffee", "Kaffee 500 g", 799, "4000000000035"),
-    ("apfel", "Äpfel lose", 249, "4000000000042"),
-    ("wein", "Rotwein 0,75 l", 1299, "4000000000059"),
+    ("brot", "Roggenbrot", 349, "4000000000013"),
+    ("milch", "Vollmilch 1 l", 119, "4000000000020"),
+    ("kaffee", "Kaffee 500 g", 799, "4000000000037"),
+    ("apfel", "Äpfel lose", 249, "4000000000044"),
+    ("wein", "Rotwein 0,75 l", 1299, "4000000000051"),
 ]
 
 # Devices write to /dev/null through the real ESC/POS printer and pole display drivers

@@ -492,7 +492,7 @@ def test_post_retry_after_crash_returns_the_first_answer(tmp_path: Path) -> None
         sale = pos.create_sale()
         line_rid = "line-1"
         first_line = pos.add_line(sale.sale_id, item_id="kaffee", request_id=line_rid)
-        pos.add_line(sale.sale_id, code="4000000000011")
+        pos.add_line(sale.sale_id, code="4000000000013")
         pos.add_payment(sale.sale_id, CASH, 2000, request_id="pay-1")
 
         with pytest.raises(PosdError) as killed:

@@ -66,7 +66,7 @@ def one_sale(pos: PosdClient, n: int, steps: list[str] | None = None) -> sale_pb
     steps.append("AddLine")
     pos.add_line(sale.sale_id, item_id="brot")
     steps.append("AddLine")
-    resp = pos.add_line(sale.sale_id, code="4000000000028", quantity="2")
+    resp = pos.add_line(sale.sale_id, code="4000000000020", quantity="2")
     total = resp.sale.total.amount_minor
     steps.append("AddPayment")
     if n % 2:
@@ -78,8 +78,8 @@ def one_sale(pos: PosdClient, n: int, steps: list[str] | None = None) -> sale_pb
 
 
 def catalog(pos: PosdClient) -> None:
-    pos.upsert_item("brot", "Roggenbrot", 349, barcodes=("4000000000011",))
-    pos.upsert_item("milch", "Vollmilch 1 l", 119, barcodes=("4000000000028",))
+    pos.upsert_item("brot", "Roggenbrot", 349, barcodes=("4000000000013",))
+    pos.upsert_item("milch", "Vollmilch 1 l", 119, barcodes=("4000000000020",))
 
 
 def db_rows(path: Path, sql: str) -> list[tuple[object, ...]]:

@@ -16,11 +16,11 @@ OPEN = sale_pb2.SALE_STATE_OPEN
 
 #: (item id, name, gross price in cents, barcode)
 ITEMS = [
-    ("brot", "Roggenbrot", 349, "4000000000011"),
-    ("milch", "Vollmilch 1 l", 119, "4000000000028"),
-    ("kaffee", "Kaffee 500 g", 799, "4000000000035"),
-    ("apfel", "Äpfel lose", 249, "4000000000042"),
-    ("wein", "Rotwein 0,75 l", 1299, "4000000000059"),
+    ("brot", "Roggenbrot", 349, "4000000000013"),
+    ("milch", "Vollmilch 1 l", 119, "4000000000020"),
+    ("kaffee", "Kaffee 500 g", 799, "4000000000037"),
+    ("apfel", "Äpfel lose", 249, "4000000000044"),
+    ("wein", "Rotwein 0,75 l", 1299, "4000000000051"),
 ]
 
 

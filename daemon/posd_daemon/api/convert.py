@@ -562,7 +562,11 @@ def decimal_field(text: str, field: str, *, places: int = 3) -> Decimal:
         raise invalid(field, f"{text[:24]!r} is not a decimal number") from None
     if not value.is_finite():
         raise invalid(field, "must be a finite number")
-    if value != value.quantize(Decimal(1).scaleb(-places)):
+    try:
+        exact = value == value.quantize(Decimal(1).scaleb(-places))
+    except InvalidOperation:  # "1e30": more digits than a Decimal context holds
+        raise invalid(field, "out of range") from None
+    if not exact:
         raise invalid(field, f"at most {places} decimal places")
     return value
 

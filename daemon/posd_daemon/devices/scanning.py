@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from posd_daemon.devices.errors import TransportError
-from posd_daemon.domain.parking import ean13_check_digit
+from posd_daemon.domain.barcode import gtin_valid
 
 # -- codes -------------------------------------------------------------------------------
 
@@ -42,16 +42,6 @@ _AIM = {
     "]d1": "DATAMATRIX",
     "]d2": "GS1-DATAMATRIX",
 }
-
-
-def gtin_valid(digits: str) -> bool:
-    """The GS1 check digit of an EAN-8, UPC-A (12) or EAN-13 code (False for anything
-    but 8 to 13 ASCII digits: ``str.isdigit`` also accepts '²', which ``int`` refuses)."""
-    if not (digits.isascii() and digits.isdigit() and 8 <= len(digits) <= 13):
-        return False
-    body, check = digits[:-1], int(digits[-1])
-    padded = body.rjust(12, "0")
-    return ean13_check_digit(padded) == check
 
 
 def symbology_of(code: str) -> str:

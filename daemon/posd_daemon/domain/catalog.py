@@ -16,6 +16,7 @@ import enum
 from dataclasses import dataclass
 from decimal import Decimal
 
+from posd_daemon.domain.barcode import check_barcode, gtin_key
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.money import MAX_MINOR, amount_out_of_range, round_half_up
 from posd_daemon.domain.text import check_code, check_text
@@ -129,7 +130,7 @@ class Item:
         if len(self.barcodes) > MAX_BARCODES:
             raise invalid("item.barcodes", f"at most {MAX_BARCODES} barcodes")
         for i, code in enumerate(self.barcodes):
-            check_code(code, f"item.barcodes[{i}]")
+            check_barcode(code, f"item.barcodes[{i}]")
         if len(self.variants) > MAX_VARIANTS:
             raise invalid("item.variants", f"at most {MAX_VARIANTS} variants")
         seen_variants: set[str] = set()
@@ -146,7 +147,7 @@ class Item:
             if len(v.barcodes) > MAX_BARCODES:
                 raise invalid(f"item.variants[{i}].barcodes", f"at most {MAX_BARCODES}")
             for j, code in enumerate(v.barcodes):
-                check_code(code, f"item.variants[{i}].barcodes[{j}]")
+                check_barcode(code, f"item.variants[{i}].barcodes[{j}]")
         if len(self.units) > MAX_UNITS:
             raise invalid("item.units", f"at most {MAX_UNITS} units of measure")
         seen_units = {self.unit}
@@ -166,9 +167,11 @@ class Item:
                 raise amount_out_of_range(f"item.units[{i}].price.amount_minor")
             if u.price is not None and u.price < 0:
                 raise invalid(f"item.units[{i}].price.amount_minor", "must be 0 or more")
+            if u.price is None:
+                self._check_derived_price(i, u)
             for j, code in enumerate(u.barcodes):
-                check_code(code, f"item.units[{i}].barcodes[{j}]")
-        codes = [code for code, _, _ in self.all_barcodes()]
+                check_barcode(code, f"item.units[{i}].barcodes[{j}]")
+        codes = [gtin_key(code) for code, _, _ in self.all_barcodes()]
         if len(set(codes)) != len(codes):
             raise invalid("item.barcodes", "duplicate barcode")
         if self.tracking is Tracking.SERIAL and self.fractional_quantity:
@@ -176,6 +179,23 @@ class Item:
         if self.tracking is not Tracking.NONE and not self.item_type.stocked:
             raise invalid("item.tracking", "only inventory items have lots or serial numbers")
         return self
+
+    def _check_derived_price(self, index: int, unit: UnitOfMeasure) -> None:
+        """A unit without its own price costs the base price times its factor, which
+        must be whole minor units: a line's unit price is rounded once and then
+        multiplied by the quantity, so a gram of cheese at 29.90/kg (2.99 cents) rounded
+        to 3 cents makes 500 g cost 15.00 instead of 14.95, and a gram of apples at
+        2.49/kg would cost nothing. The shop sets the unit's price instead."""
+        bases = [self.price, *(v.price for v in self.variants if v.price is not None)]
+        for base in bases:
+            exact = Decimal(base) * unit.quantity_per_unit
+            if exact != exact.to_integral_value():
+                raise invalid(
+                    f"item.units[{index}].price",
+                    f"{unit.quantity_per_unit} x {base} is no whole number of minor units"
+                    f" ({exact}): give the unit {unit.unit!r} its own price",
+                    "UNIT_PRICE_REQUIRED",
+                )
 
 
 @dataclass(frozen=True, slots=True)

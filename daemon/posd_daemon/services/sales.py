@@ -558,6 +558,13 @@ class SaleCommands(SaleOps, InvoicePayments):
             check_code(lot, "lot_number")
             if item.tracking is not Tracking.LOT:
                 raise invalid("lot_number", "the item is not lot-tracked", "NOT_LOT_TRACKED")
+            if all(r.item_id != item.item_id for r in catalog_store.lots_by_number(tx.conn, lot)):
+                raise not_found(
+                    "LOT_NOT_FOUND",
+                    f"item {item.item_id} has no lot {lot!r}",
+                    item_id=item.item_id,
+                    lot_number=lot,
+                )
         if serial:
             check_code(serial, "serial_number")
             if item.tracking is not Tracking.SERIAL:

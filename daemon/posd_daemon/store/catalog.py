@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from posd_daemon.domain.barcode import gtin_forms
 from posd_daemon.domain.catalog import (
     Item,
     ItemType,
@@ -96,10 +97,14 @@ def by_barcode(conn: sqlite3.Connection, code: str) -> list[Item]:
 
 
 def barcode_matches(conn: sqlite3.Connection, code: str) -> list[BarcodeMatch]:
-    """Every (item, variant, unit) the code names, ordered by item id."""
+    """Every (item, variant, unit) the code names, ordered by item id; a UPC-A code is
+    found in either of its forms (12 digits, or 13 with a leading 0: domain/barcode.py)."""
+    forms = gtin_forms(code)
     out = []
     for item_id, variant_id, unit in conn.execute(
-        "SELECT item_id, variant_id, unit FROM barcodes WHERE code = ? ORDER BY item_id", (code,)
+        "SELECT DISTINCT item_id, variant_id, unit FROM barcodes"
+        f" WHERE code IN ({', '.join('?' * len(forms))}) ORDER BY item_id, variant_id, unit",
+        forms,
     ).fetchall():
         item = get(conn, item_id)
         if item is not None:

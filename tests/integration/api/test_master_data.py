@@ -100,8 +100,8 @@ def test_posctl_imports_csv_and_json_files(
     items = tmp_path / "items.csv"
     items.write_text(
         "item_id;name;gross_price;vat_category;unit;fractional;barcodes;variants;units\n"
-        "2001;T-Shirt;19,99;NORMAL;pcs;;;M:Größe M|XL:Größe XL:21,99:4000000000017;\n"
-        "2002;Wasser;0,49;NORMAL;pcs;;4000000000024;;case:6:2,59:no:4000000000031\n"
+        "2001;T-Shirt;19,99;NORMAL;pcs;;;M:Größe M|XL:Größe XL:21,99:4000000000013;\n"
+        "2002;Wasser;0,49;NORMAL;pcs;;4000000000020;;case:6:2,59:no:4000000000037\n"
         "2003;Äpfel;2,99;REDUCED;kg;ja;;;\n"
         "2004;Kaputt;1,234;NORMAL;;;;;\n"  # three decimals: not an amount in EUR
         "2005;Ohne Steuer;1,00;LUXURY;;;;;\n",
@@ -121,7 +121,7 @@ def test_posctl_imports_csv_and_json_files(
     shirt = pos.call(pos.catalog.GetItem, catalog_pb2.GetItemRequest(item_id="2001")).item
     assert [(v.variant_id, v.price.amount_minor, list(v.barcodes)) for v in shirt.variants] == [
         ("M", 0, []),
-        ("XL", 2199, ["4000000000017"]),
+        ("XL", 2199, ["4000000000013"]),
     ]
     water = pos.call(pos.catalog.GetItem, catalog_pb2.GetItemRequest(item_id="2002")).item
     assert [(u.unit, u.quantity_per_unit, u.price.amount_minor) for u in water.units] == [
@@ -336,3 +336,105 @@ def test_money_is_never_a_float_in_imports(pos: PosdClient) -> None:
     req = catalog_pb2.ImportItemsRequest(request_id=new_request_id(), items=rows)
     summary = pos.call(pos.catalog.ImportItems, req).summary
     assert [r.field for r in summary.rejections] == ["item.gross_price.amount_minor"]
+
+
+def upsert_item(pos: PosdClient, msg: catalog_pb2.Item) -> catalog_pb2.UpsertItemResponse:
+    req = catalog_pb2.UpsertItemRequest(request_id=new_request_id(), item=msg)
+    return pos.call(pos.catalog.UpsertItem, req)
+
+
+@pytest.mark.parametrize("factor", ["1e30", "-1e30", "1e-30"])
+def test_an_absurd_unit_factor_is_a_clear_error_not_an_internal_one(
+    pos: PosdClient, factor: str
+) -> None:
+    unit = catalog_pb2.ItemUnit(unit="big", quantity_per_unit=factor)
+    with pytest.raises(PosdError) as err:
+        upsert_item(pos, item("X1", "Kiste", 100, units=[unit]))
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in err.value.field_violations] == ["item.units[0].quantity_per_unit"]
+    with pytest.raises(PosdError) as err:
+        pos.call(pos.catalog.GetItem, catalog_pb2.GetItemRequest(item_id="X1"))
+    assert err.value.reason == "ITEM_NOT_FOUND"
+
+
+def test_a_unit_whose_derived_price_is_no_whole_cent_needs_its_own_price(pos: PosdClient) -> None:
+    """500 g of cheese at 29.90/kg is 14.95: a gram priced 0.0299 rounded to 0.03 would
+    make it 15.00, and a gram of apples at 2.49/kg (0.00249) would cost nothing."""
+    pos.ensure_shift()
+    gram = catalog_pb2.ItemUnit(unit="g", quantity_per_unit="0.001", fractional_quantity=True)
+    cheese = item("CHEESE", "Käse", 2990, unit="kg", fractional_quantity=True, units=[gram])
+    with pytest.raises(PosdError) as err:
+        upsert_item(pos, cheese)
+    assert err.value.reason == "UNIT_PRICE_REQUIRED"
+    assert [f for f, _ in err.value.field_violations] == ["item.units[0].price"]
+    # a variant whose own price does not divide either
+    half = catalog_pb2.ItemUnit(unit="half", quantity_per_unit="0.5")
+    shirt = item(
+        "SHIRT",
+        "Hemd",
+        2000,
+        units=[half],
+        variants=[
+            catalog_pb2.ItemVariant(variant_id="S", name="S"),
+            catalog_pb2.ItemVariant(variant_id="XL", name="XL", price=money(2199)),
+        ],
+    )
+    with pytest.raises(PosdError) as err:
+        upsert_item(pos, shirt)
+    assert err.value.reason == "UNIT_PRICE_REQUIRED"
+    assert [f for f, _ in err.value.field_violations] == ["item.units[0].price"]
+    # with its own price, or a factor that gives whole cents, it is sold as priced
+    cheese.units[0].price.CopyFrom(money(3))
+    upsert_item(pos, cheese)
+    shirt.variants[1].price.CopyFrom(money(2198))
+    upsert_item(pos, shirt)
+    sid = pos.create_sale().sale_id
+    pos.add_line(sid, item_id="CHEESE", unit="g", quantity="500")
+    pos.add_line(sid, item_id="SHIRT", variant_id="XL", unit="half")
+    sale = pos.get_sale(sid)
+    assert [ln.amount.amount_minor for ln in sale.lines] == [1500, 1099]
+
+
+@pytest.mark.parametrize(
+    ("where", "code"),
+    [
+        ("item.barcodes[1]", "4006381333932"),  # EAN-13, last digit mistyped (…931)
+        ("item.barcodes[1]", "96385073"),  # EAN-8 (…074)
+        ("item.barcodes[1]", "036000291453"),  # UPC-A (…452)
+        ("item.variants[0].barcodes[0]", "4006381333913"),
+        ("item.units[0].barcodes[0]", "5901234123458"),
+    ],
+)
+def test_a_gtin_with_a_wrong_check_digit_is_refused(pos: PosdClient, where: str, code: str) -> None:
+    """A mistyped EAN in the master data could never be scanned: the label carries the
+    right one, and the scanner refuses a code whose check digit is wrong."""
+    msg = item(
+        "G1",
+        "Artikel",
+        100,
+        barcodes=["4006381333931", code if where == "item.barcodes[1]" else "96385074"],
+        variants=[
+            catalog_pb2.ItemVariant(
+                variant_id="A",
+                name="A",
+                barcodes=[code if where.startswith("item.variants") else "ABC-1"],
+            )
+        ],
+        units=[
+            catalog_pb2.ItemUnit(
+                unit="case",
+                quantity_per_unit="6",
+                barcodes=[code if where.startswith("item.units") else "5901234123457"],
+            )
+        ],
+    )
+    with pytest.raises(PosdError) as err:
+        upsert_item(pos, msg)
+    assert (err.value.code, err.value.reason) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_CHECK_DIGIT",
+    )
+    assert [f for f, _ in err.value.field_violations] == [where]
+    with pytest.raises(PosdError) as err:
+        pos.call(pos.catalog.GetItem, catalog_pb2.GetItemRequest(item_id="G1"))
+    assert err.value.reason == "ITEM_NOT_FOUND"

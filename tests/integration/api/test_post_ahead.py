@@ -25,7 +25,7 @@ STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 
 def seed(pos: PosdClient) -> None:
-    pos.upsert_item("A", "Apfelsaft", 199, barcodes=("4000000000011",))
+    pos.upsert_item("A", "Apfelsaft", 199, barcodes=("4000000000013",))
     pos.upsert_item("B", "Brezel", 89)
 
 
@@ -103,7 +103,7 @@ def test_a_post_run_ahead_is_dated_by_its_postsale_everywhere(
 ) -> None:
     seed(pos)
     sale = pos.create_sale()
-    pos.add_line(sale.sale_id, code="4000000000011")
+    pos.add_line(sale.sale_id, code="4000000000013")
     pos.add_line(sale.sale_id, item_id="B", quantity="2")
     started(running, sale.sale_id)
     before = outcomes(running)

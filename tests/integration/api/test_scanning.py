@@ -54,13 +54,13 @@ def seed(pos: PosdClient) -> None:
             "1006",
             "Wasser",
             49,
-            barcodes=["4000000000024"],
+            barcodes=["4000000000020"],
             units=[
                 catalog_pb2.ItemUnit(
                     unit="case",
                     quantity_per_unit="6",
                     price=common_pb2.Money(amount_minor=259, currency_code="EUR"),
-                    barcodes=["4000000000031"],
+                    barcodes=["4000000000037"],
                 )
             ],
         ),
@@ -183,7 +183,7 @@ def test_variants_and_units(pos: PosdClient) -> None:
     added = pos.add_line(sid, item_id="1005", variant_id="XL")
     assert added.sale.lines[1].unit_price.amount_minor == 2199
     # a case barcode sells the case unit with its own price
-    r = pos.scan(sid, "4000000000031", quantity="2")
+    r = pos.scan(sid, "4000000000037", quantity="2")
     case = r.sale.lines[-1]
     assert (case.unit, case.quantity, case.quantity_per_unit, case.total.amount_minor) == (
         "case",
@@ -192,7 +192,7 @@ def test_variants_and_units(pos: PosdClient) -> None:
         518,
     )
     with pytest.raises(PosdError) as err:
-        pos.scan(sid, "4000000000024", quantity="1.5")  # pieces are whole
+        pos.scan(sid, "4000000000020", quantity="1.5")  # pieces are whole
     assert err.value.reason == "FRACTIONAL_QUANTITY_NOT_ALLOWED"
     with pytest.raises(PosdError) as err:
         pos.add_line(sid, item_id="1006", unit="pallet")
@@ -221,6 +221,56 @@ def test_serial_numbers_sold_or_elsewhere_are_refused(pos: PosdClient) -> None:
     assert err.value.metadata["sale_id"] == sid
     stock = pos.call(pos.catalog.GetStock, catalog_pb2.GetStockRequest(item_id="1004")).levels
     assert [lv.on_hand for lv in stock] == ["0"]
+
+
+def test_a_lot_number_must_be_one_of_the_items_lots(pos: PosdClient) -> None:
+    """A lot typed with AddLine is what a recall traces: one the item never had (a typo,
+    another item's lot) is refused, not sold as a phantom lot."""
+    seed(pos)
+    import_items(pos, item("1008", "Joghurt", 59, vat=REDUCED, tracking=catalog_pb2.TRACKING_LOT))
+    import_stock(pos, catalog_pb2.StockEntry(item_id="1008", lot_number="J-1", quantity="3"))
+    sid = pos.create_sale().sale_id
+    for lot in ("L-48", "J-1"):  # a typo, and the yoghurt's lot for the milk
+        with pytest.raises(PosdError) as err:
+            pos.add_line(sid, item_id="1003", lot_number=lot)
+        assert (err.value.code, err.value.reason) == (grpc.StatusCode.NOT_FOUND, "LOT_NOT_FOUND")
+        assert err.value.metadata["lot_number"] == lot
+    assert pos.get_sale(sid).revision == 0
+    added = pos.add_line(sid, item_id="1003", lot_number="L-47", quantity="2")
+    assert [(ln.item_id, ln.lot_number) for ln in added.sale.lines] == [("1003", "L-47")]
+
+
+def test_a_upc_a_code_is_found_in_its_twelve_and_thirteen_digit_forms(pos: PosdClient) -> None:
+    """A UPC-A code is the EAN-13 with a leading 0: scanners set to EAN-13 (usual in
+    Europe) send 0036000291452 for the 036000291452 on the label, others send 12 digits,
+    and the catalog holds whichever the supplier's data had."""
+    import_items(
+        pos,
+        item("US1", "Erdnussbutter", 499, barcodes=["036000291452"]),
+        item("US2", "Ahornsirup", 899, barcodes=["0012345678905"]),
+    )
+    sid = pos.create_sale().sale_id
+    for code, item_id in (
+        ("0036000291452", "US1"),
+        ("036000291452", "US1"),
+        ("012345678905", "US2"),
+        ("0012345678905", "US2"),
+    ):
+        r = pos.scan(sid, code)
+        assert (r.match, r.choice, r.sale.lines[-1].item_id) == (
+            sale_pb2.SCAN_MATCH_BARCODE,
+            sale_pb2.SCAN_CHOICE_UNSPECIFIED,
+            item_id,
+        )
+        assert r.sale.lines[-1].scanned_code == code
+    added = pos.add_line(sid, code="0036000291452")
+    assert added.sale.lines[-1].item_id == "US1"
+    # one item listing both forms is one barcode twice
+    twice = item("US3", "Doppelt", 100, barcodes=["036000291452", "0036000291452"])
+    req = catalog_pb2.UpsertItemRequest(request_id=new_request_id(), item=twice)
+    with pytest.raises(PosdError) as err:
+        pos.call(pos.catalog.UpsertItem, req)
+    assert err.value.field_violations == [("item.barcodes", "duplicate barcode")]
 
 
 def test_scan_is_idempotent(pos: PosdClient) -> None:
