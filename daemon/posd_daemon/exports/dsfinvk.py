@@ -45,7 +45,8 @@ Mapping (DSFinV-K 2.x, fiscal-de.md):
   refunds negative); a foreign-currency payment carries its amount in ZAHLWAEH_BETRAG and
   the converted one in BASISWAEH_BETRAG; change of foreign cash paid out in the register
   currency is a negative ``Bar`` row in that currency (the foreign surplus stays in the
-  foreign ``Bar`` row).
+  foreign ``Bar`` row, at its value: what it is worth beyond the change paid out,
+  ``sales.change_rounding``, is part of the receipt's "Rundung" line).
 * VAT: ``transactions_vat.csv`` holds each receipt's VAT split as printed (tax per rate
   and receipt); ``lines_vat.csv`` the split of each line on its own. A foreign-currency
   sale's lines_vat rows are its converted per-key totals split over its lines (largest
