@@ -516,6 +516,8 @@ class ClosingBuilder:
         kept: Sequence[tuple[str, int]] | None = None,
         rate: Decimal = Decimal(1),
         change_local: int = 0,
+        change_in_local: bool = False,
+        change_rounding: int | None = None,
     ) -> None:
         """A posted sale (BON_TYP Beleg).
 
@@ -532,8 +534,11 @@ class ClosingBuilder:
         enters turnover converted: its total once (``Sale.total_local``), split over its
         rates, and its payments likewise (they stay in their currency and carry their
         converted value), so that turnover + rounding = payments in the register
-        currency. ``change_local``: change paid out in the register currency for a
-        foreign-cash sale: the surplus stays in the drawer in the foreign currency.
+        currency. ``change_in_local``: the change of a foreign-cash sale went back in the
+        register currency (``change_local`` of it, rounded to its cash step): the
+        surplus stays in the drawer in the foreign currency, at its value, and
+        ``change_rounding`` (``Sale.change_rounding``; None: posted before schema 19) is
+        the rounding difference between the two (see :func:`local_change`).
         """
         self._seen(bon_id, late, shift_id)
         self._receipts += 1
@@ -545,7 +550,9 @@ class ClosingBuilder:
         own_gross = {(int(v.category), v.percent): v.gross for v in vat}
         booked = list(kept) if kept is not None else _kept(payments, change)
         booked_local = [a for _, a in booked]
+        fx: LocalChange | None = None
         if currency != self.currency:
+            fx = local_change(change, change_local, change_rounding, in_local=change_in_local)
             # the receipt's total is converted once, as the sale's total_local (printed
             # "entspricht"); rates and payments are split from it, so that turnover,
             # VAT lines and payments add up to the same local amount
@@ -558,6 +565,8 @@ class ClosingBuilder:
             booked_local = split_converted(booked_local, conv(sum(booked_local)), conv)
             # the rounding is what the payments hold beyond the total, converted once too
             rounding_local = conv(total + rounding) - total_local
+            if fx is not None:
+                rounding_local += fx.rounding
         else:
             rounding_local = rounding
         gross = sum(v.gross for v in vat)
@@ -631,13 +640,14 @@ class ClosingBuilder:
             self._pay(method, currency, amount, base=base)
             if payment_kind(method).cash and currency == self.currency:
                 op.cash += amount
-        if change_local and currency != self.currency:
+        if fx is not None:
             # foreign cash: the change went back in the register currency, so the
             # foreign surplus stays in the drawer (drawer kinds CHANGE_DEPOSIT and
-            # CHANGE_PAYOUT): foreign cash + change, register cash - change_local
-            self._pay("CASH", currency, change, count=0, base=change_local)
-            self._pay("CASH", self.currency, -change_local, count=0)
-            op.cash -= change_local
+            # CHANGE_PAYOUT): foreign cash + surplus, register cash - the change paid out
+            self._pay("CASH", currency, fx.surplus, count=0, base=fx.surplus_local)
+            if fx.paid_out:
+                self._pay("CASH", self.currency, -fx.paid_out, count=0)
+                op.cash -= fx.paid_out
 
     def add_training(self, *, bon_id: int, late: bool = False, shift_id: int | None = None) -> None:
         """A training sale (BON_TYP AVTraining): counted, no turnover, no payments."""
@@ -752,6 +762,39 @@ def _method_order(method: str) -> int:
 
 def _pct(p: Decimal) -> str:
     return f"{p.normalize():f}"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalChange:
+    """Change of a foreign-cash sale paid out in the register currency, as booked: the
+    foreign ``surplus`` tendered stays in the drawer (a foreign cash amount worth
+    ``surplus_local``), ``paid_out`` leaves it in the register currency, and ``rounding``
+    (register currency) is what the surplus is worth beyond the change paid out for it:
+    ``surplus_local = paid_out + rounding``."""
+
+    surplus: int
+    surplus_local: int
+    paid_out: int
+    rounding: int
+
+
+def local_change(
+    change: int, change_local: int, change_rounding: int | None, *, in_local: bool
+) -> LocalChange | None:
+    """How a foreign-cash sale's ``change`` (foreign currency) given back as
+    ``change_local`` (register currency) is booked; None when the change went back in
+    the sale's currency (or there was none). ``change_rounding``: the sale's stored
+    ``Sale.change_rounding``. Sales posted before schema 19 (``change_rounding`` None)
+    are booked as they were then, so that a closed period exports as its Z says: the
+    surplus at the change paid out for it, and nothing when that was 0 (the foreign
+    residual the drawer kept was missing from those books)."""
+    if change_rounding is None:
+        if not change_local:
+            return None
+        return LocalChange(change, change_local, change_local, 0)
+    if not (in_local and change > 0):
+        return None
+    return LocalChange(change, change_local + change_rounding, change_local, change_rounding)
 
 
 def _kept(payments: Iterable[tuple[str, int]], change: int) -> list[tuple[str, int]]:

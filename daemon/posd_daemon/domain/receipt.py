@@ -194,7 +194,16 @@ def _payments(sale: Sale, columns: int) -> list[Block]:
         local = sale.change_local or sale.change_paid_locally()
         local_text = f"{format_minor(local, local_cur, sep=',')} {local_cur}"
         blocks.append(Text(two_cols("Rückgeld", local_text, columns)))
-        blocks += _details([f"entspricht {amt(change)} {cur}"], columns)
+        details = [f"entspricht {amt(change)} {cur}"]
+        # what the change's cash rounding left in the drawer (booked as Rundung); a
+        # receipt posted before it was kept (None) is reprinted as it was printed
+        if sale.posted_at is None:
+            fx_rounding = sale.local_change_rounding()
+        else:
+            fx_rounding = sale.change_rounding or 0
+        if fx_rounding:
+            details.append(f"Rundung {format_minor(fx_rounding, local_cur, sep=',')} {local_cur}")
+        blocks += _details(details, columns)
     elif change:
         blocks.append(Text(two_cols("Rückgeld", amt(change), columns)))
     return blocks

@@ -315,6 +315,9 @@ class Sale:
     change_currency: str = ""
     #: change paid out in the local currency (set when posting a foreign-currency sale)
     change_local: int = 0
+    #: the cash rounding of that change (local currency, set when posting; see
+    #: :meth:`local_change_rounding`); None: posted before it was kept (schema 19)
+    change_rounding: int | None = None
     #: parking: the slip's barcode, when, and the register now holding the sale
     parking_code: str = ""
     parked_at: datetime | None = None
@@ -1465,6 +1468,22 @@ class Sale:
         foreign surplus is taken in at that value."""
         return round_to_step(self.to_local(self.change), self.local_cash_step)
 
+    def local_change_rounding(self) -> int:
+        """The cash rounding of change paid out in the local currency (0 for change in
+        the sale's currency): what the foreign surplus tendered is worth in the local
+        currency beyond the change paid out for it. The surplus is worth the amount
+        tendered converted less the amount due converted (each converted once, as the Z
+        converts them), so that the surplus at its value and the due add up to the
+        tendered cash's value exactly. 0.02 CHF tendered beyond the due, 0.00 EUR paid out
+        in 0.05 steps: +0.02 EUR (the drawer keeps 0.02 CHF that no change paid for);
+        5.00 CHF worth 5.26 EUR, 5.25 EUR paid out: +0.01 EUR. Booked as a rounding
+        difference (Rundung) of its own beside :attr:`rounding`."""
+        if not self.change_in_local:
+            return 0
+        due = self.due
+        surplus_local = self.to_local(due + self.change) - self.to_local(due)
+        return surplus_local - self.change_paid_locally()
+
     def missing_authorizations(self) -> list[str]:
         """Card payments without an authorization code (by id)."""
         return [
@@ -1519,7 +1538,9 @@ class Sale:
         self.document_type = document or self.document
         if not self.change_currency:
             self.change_currency = self.currency
-        self.change_local = self.change_paid_locally() if self.change_in_local else 0
+        local = self.change_in_local
+        self.change_local = self.change_paid_locally() if local else 0
+        self.change_rounding = self.local_change_rounding() if local else 0
         self._touch()
 
     def cancel(self, reason: str, when: datetime) -> None:

@@ -261,7 +261,8 @@ def _receipt_rows(
     )
     heads = conn.execute(
         "SELECT s.seq, s.receipt_number, s.posted_at, s.total, s.currency, s.exchange_rate,"
-        f" COALESCE(s.rounding, 0) FROM sales s WHERE {where} ORDER BY s.seq",
+        " COALESCE(s.rounding, 0), COALESCE(s.change_rounding, 0)"
+        f" FROM sales s WHERE {where} ORDER BY s.seq",
         params,
     )
     # per-rate gross as posted (schema 6: discounts and net pricing included); sales
@@ -299,7 +300,7 @@ def _receipt_rows(
     line_head = next(line_it, None)
     pay_head = next(pay_it, None)
     off_head = next(off_it, None)
-    for seq, number, posted, total, sale_currency, rate, rounding in heads:
+    for seq, number, posted, total, sale_currency, rate, rounding, change_rounding in heads:
         when = from_db(posted).astimezone(zone)  # BelegDatum: the register's date
         conv = partial(
             local_amount, currency=sale_currency, local_currency=currency, rate=Decimal(rate or 1)
@@ -354,7 +355,8 @@ def _receipt_rows(
         rates_local, off_local = parts_local[: len(rates)], parts_local[len(rates) :]
         kept_local = split_converted([a for _, a in own], conv(sum(a for _, a in own)), conv)
         kept = [(m, a) for (m, _), a in zip(own, kept_local, strict=True)]
-        rounding_local = conv(gross_own + int(rounding)) - total_local
+        # plus the rounding of change paid out in EUR for foreign cash (Sale.change_rounding)
+        rounding_local = conv(gross_own + int(rounding)) - total_local + int(change_rounding)
         methods = ", ".join(f"{payment_kind(m).name} {_amount(a)[1:]}" for m, a in kept if a)
         for ((cat, vat_rate), _), gross in zip(rates, rates_local, strict=True):
             if not gross:

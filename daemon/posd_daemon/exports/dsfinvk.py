@@ -45,7 +45,8 @@ Mapping (DSFinV-K 2.x, fiscal-de.md):
   refunds negative); a foreign-currency payment carries its amount in ZAHLWAEH_BETRAG and
   the converted one in BASISWAEH_BETRAG; change of foreign cash paid out in the register
   currency is a negative ``Bar`` row in that currency (the foreign surplus stays in the
-  foreign ``Bar`` row).
+  foreign ``Bar`` row, at its value: what it is worth beyond the change paid out,
+  ``sales.change_rounding``, is part of the receipt's "Rundung" line).
 * VAT: ``transactions_vat.csv`` holds each receipt's VAT split as printed (tax per rate
   and receipt); ``lines_vat.csv`` the split of each line on its own. A foreign-currency
   sale's lines_vat rows are its converted per-key totals split over its lines (largest
@@ -85,6 +86,7 @@ from posd_daemon.domain.closing import (
     CashMovementKind,
     ClosingReport,
     line_gv_typ,
+    local_change,
     payment_kind,
     rounding_gv_typ,
     ust_key,
@@ -608,7 +610,7 @@ def _heads(
         " m.tse_state, m.transaction_number, m.start_time, m.finish_time, m.process_type,"
         " m.finish_counter, m.signature, m.process_data, m.tse_serial, m.outage_number,"
         " COALESCE(s.training, 0), COALESCE(s.rounding, 0), COALESCE(s.reverses_receipt, 0),"
-        " s.currency, s.exchange_rate, s.state, s.held_by"
+        " s.currency, s.exchange_rate, s.state, s.held_by, COALESCE(s.change_rounding, 0)"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_tse st ON st.sale_id = t.sale_id"
@@ -661,9 +663,10 @@ def _heads(
                         typ, nr, gross = "AVTraining", r[6], money(conv(r[9]))
                         note = "Trainingsbeleg"
                     elif kind == "SALE":
-                        # UMS_BRUTTO: what the lines add up to, the rounding line included;
+                        # UMS_BRUTTO: what the lines add up to, the rounding line included
+                        # (with the rounding of change paid out in the register currency);
                         # in the register currency, as the Z (a foreign sale converted)
-                        typ, nr, gross = "Beleg", r[6], money(conv(r[9] + r[37]))
+                        typ, nr, gross = "Beleg", r[6], money(conv(r[9] + r[37]) + r[43])
                         stats.receipts += 1
                         note = f"nachträglich gebucht (Schicht {r[4]})" if late else ""
                         if r[38]:
@@ -806,7 +809,7 @@ def _lines(
         "SELECT t.z_nr, t.bon_id, t.kind, l.position, l.item_id, l.name, l.quantity, l.unit,"
         " l.unit_price, l.vat_category, l.vat_rate, l.scanned_code, m.kind, m.amount, m.reason,"
         " l.gross, l.kind, l.item_type, l.voucher_code, COALESCE(s.rounding, 0),"
-        " s.currency, s.exchange_rate"
+        " s.currency, s.exchange_rate, COALESCE(s.change_rounding, 0)"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_lines l ON l.sale_id = t.sale_id"
@@ -837,6 +840,7 @@ def _lines(
             groups: dict[tuple[int, str], int] = {}
             last_pos = 0
             rounding = 0
+            change_rounding = 0
             conv: Callable[[int], int] = _same
             #: the lines of the current foreign-currency sale, (POS_ZEILE prefix, VAT
             #: key, gross and tax in the sale's currency), written when it is complete
@@ -868,7 +872,9 @@ def _lines(
                     for pz, key, g, t in _split_line_vat(foreign_lines, by_key, conv):
                         add_lv(f"{pz};{key};{money(g)};{money(g - t)};{money(t)}\r\n")
                     foreign_lines.clear()
-                local_rounding = conv(total + rounding) - conv(total)
+                # and the rounding of change paid out in the register currency for
+                # foreign cash (Sale.change_rounding): one rounding line for both
+                local_rounding = conv(total + rounding) - conv(total) + change_rounding
                 if local_rounding:
                     r = money(local_rounding)
                     add_ln(
@@ -903,6 +909,7 @@ def _lines(
                     cur_key = z.key
                     kind_of_bon = r[2]
                     rounding = int(r[19]) if r[2] == "SALE" else 0
+                    change_rounding = int(r[22]) if r[2] == "SALE" else 0
                     conv = _to_local(r[20], r[21], s.currency)
                     last_pos = 0
                     kb = f'{cur_key};"{bon}";'
@@ -1015,7 +1022,8 @@ def _payments(
     cur = conn.execute(
         "SELECT t.z_nr, t.bon_id, t.kind, s.total, s.currency, p.method, p.amount,"
         " m.amount, m.currency, COALESCE(s.rounding, 0), s.exchange_rate,"
-        " COALESCE(s.change_local, 0), p.kept"
+        " COALESCE(s.change_local, 0), p.kept, s.change_currency NOT IN ('', s.currency),"
+        " s.change_rounding"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_payments p ON p.sale_id = t.sale_id"
@@ -1047,6 +1055,8 @@ def _payments(
         currency = base
         rate = Decimal(1)
         change_local = 0
+        change_in_local = False
+        change_rounding: int | None = None
         pays: list[tuple[str, int, int | None]] = []
 
         def flush_sale() -> None:
@@ -1075,19 +1085,24 @@ def _payments(
                 acc = sums.setdefault(method, [0, 0])
                 acc[0] += k
                 acc[1] += b
-            local_change = change_local if currency != base else 0
-            if local_change:
+            fx = None
+            if currency != base:
+                fx = local_change(
+                    max(0, paid - due), change_local, change_rounding, in_local=change_in_local
+                )
+            if fx is not None:
                 # foreign cash, change paid out in the base currency: the surplus stays in
-                # the foreign Bar row at the value paid out for it (as in the Z), the
-                # payout is a negative base-currency Bar row
+                # the foreign Bar row at its value (as in the Z; what it is worth beyond
+                # the change paid out is the receipt's rounding line), the payout is a
+                # negative base-currency Bar row
                 acc = sums.setdefault("CASH", [0, 0])
-                acc[0] += max(0, paid - due)
-                acc[1] += local_change
+                acc[0] += fx.surplus
+                acc[1] += fx.surplus_local
             for method, (amount, base_amount) in sums.items():
                 if amount:
                     row(cur_key, cur_bon, method, currency, amount, base_amount)
-            if local_change:
-                row(cur_key, cur_bon, "CASH", base, -local_change, -local_change)
+            if fx is not None and fx.paid_out:
+                row(cur_key, cur_bon, "CASH", base, -fx.paid_out, -fx.paid_out)
             pays.clear()
 
         for r in cur:
@@ -1107,6 +1122,8 @@ def _payments(
                 due, currency = r[3] + r[9], r[4]
                 rate = Decimal(r[10] or 1)
                 change_local = int(r[11])
+                change_in_local = bool(r[13])
+                change_rounding = None if r[14] is None else int(r[14])
             if r[2] == "SALE" and r[5] is not None:
                 pays.append((r[5], r[6], r[12]))
         if pays:

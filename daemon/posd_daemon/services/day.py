@@ -749,6 +749,8 @@ class DayCommands:
                     kept=fact.kept,
                     rate=fact.rate,
                     change_local=fact.change_local,
+                    change_in_local=fact.change_in_local,
+                    change_rounding=fact.change_rounding,
                 )
             elif isinstance(fact, AbortFact):
                 builder.add_abort(bon_id=fact.bon_id, late=fact.late, shift_id=fact.shift_id)
@@ -806,6 +808,10 @@ class SaleFact:
     rate: Decimal = Decimal(1)
     #: change of a foreign-cash sale paid out in the register currency
     change_local: int = 0
+    #: the change went back in the register currency (sales.change_currency)
+    change_in_local: bool = False
+    #: its cash rounding (schema 19: sales.change_rounding; None before)
+    change_rounding: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -842,7 +848,8 @@ def period_facts(conn: sqlite3.Connection, register_id: str) -> Iterator[Fact]:
         "SELECT t.bon_id, t.kind, t.late, t.shift_id, s.operator_id, s.currency,"
         " m.kind, m.amount, m.currency, m.operator_id, COALESCE(s.training, 0),"
         " COALESCE(s.rounding, 0), s.reverses_sale_id, s.exchange_rate,"
-        " COALESCE(s.change_local, 0)"
+        " COALESCE(s.change_local, 0), s.change_currency NOT IN ('', s.currency),"
+        " s.change_rounding"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN cash_movements m ON m.movement_id = t.movement_id"
@@ -900,7 +907,7 @@ def period_facts(conn: sqlite3.Connection, register_id: str) -> Iterator[Fact]:
     )
     for (
         bon_id, kind, late, shift_id, s_op, s_cur, m_kind, m_amount, m_cur, m_op, tr,
-        rounding, reverses, rate, change_local,
+        rounding, reverses, rate, change_local, change_in_local, change_rounding,
     ) in heads:  # fmt: skip
         if kind == "SALE" and tr:
             yield TrainingFact(bon_id, bool(late), shift_id)
@@ -946,6 +953,8 @@ def period_facts(conn: sqlite3.Connection, register_id: str) -> Iterator[Fact]:
                 kept=kept,
                 rate=Decimal(rate or 1),
                 change_local=int(change_local),
+                change_in_local=bool(change_in_local),
+                change_rounding=None if change_rounding is None else int(change_rounding),
             )
         elif kind == "ABORT":
             yield AbortFact(bon_id, bool(late), shift_id)

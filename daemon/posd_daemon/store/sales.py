@@ -23,7 +23,8 @@ _SALE_COLS = (
     " vat_direction, vat_rounding, customer_json, customer_discount, discount_percent,"
     " discount_code, discount_origin, pickup_date, document_type, document_forced, warnings,"
     " updated_at, training, change_currency, change_local, parking_code, parked_at, held_by,"
-    " origin_register, reverses_sale_id, reverses_receipt, discount_cap, order_number"
+    " origin_register, reverses_sale_id, reverses_receipt, discount_cap, order_number,"
+    " change_rounding"
 )
 
 _LINE_COLS = (
@@ -95,6 +96,7 @@ def _sale_from_row(conn: sqlite3.Connection, row: tuple[Any, ...]) -> Sale:
         reverses_receipt=int(row[40] or 0),
         discount_cap=_opt_decimal(row[41]),
         order_number=row[42] or "",
+        change_rounding=None if row[43] is None else int(row[43]),
     )
     for r in conn.execute(
         f"SELECT {_LINE_COLS} FROM sale_lines WHERE sale_id = ? ORDER BY position",
@@ -245,6 +247,7 @@ def _extra(sale: Sale) -> tuple[Any, ...]:
         sale.reverses_receipt,
         None if sale.discount_cap is None else str(sale.discount_cap),
         sale.order_number,
+        sale.change_rounding,
     )
 
 
@@ -255,6 +258,7 @@ _EXTRA_COLS = (
     "document_forced", "warnings", "updated_at", "total_local", "net_total", "training",
     "rounding", "change_currency", "change_local", "parking_code", "parked_at", "held_by",
     "origin_register", "reverses_sale_id", "reverses_receipt", "discount_cap", "order_number",
+    "change_rounding",
 )  # fmt: skip
 
 #: The sale row's columns written by :func:`update`, in the order of its values.

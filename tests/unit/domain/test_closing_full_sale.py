@@ -3,7 +3,11 @@ rounding, foreign cash with change in the local currency, business cases per lin
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
+
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from posd_daemon.domain.closing import (
     PAYMENT_KINDS,
@@ -15,6 +19,7 @@ from posd_daemon.domain.closing import (
 )
 from posd_daemon.domain.payments import PaymentMethod
 from posd_daemon.domain.pricing import local_amount, split_converted
+from posd_daemon.domain.sale import LineKind, Sale
 from posd_daemon.domain.vat import VatCategory, VatTotal, totals_from_gross
 
 N19 = (VatCategory.NORMAL, Decimal(19))
@@ -154,3 +159,42 @@ def test_split_converted_adds_up_for_parts_of_both_signs() -> None:
     assert split_converted([-1000, 1000], conv(0), conv) == [-1062, 1062]
     assert split_converted([-507, 1000], conv(493), conv) == [-539, 1063]
     assert split_converted([], 0, conv) == []
+
+
+@given(
+    price=st.integers(1, 500_000),
+    surplus=st.integers(0, 5_000),
+    rate=st.sampled_from(["0.95", "0.9412", "25.31", "395.7", "0.0062"]),
+    local_step=st.sampled_from([1, 5, 10]),
+    currency=st.sampled_from(["CHF", "HUF", "JPY"]),
+)
+def test_foreign_cash_with_local_change_books_what_the_drawer_holds(
+    price: int, surplus: int, rate: str, local_step: int, currency: str
+) -> None:
+    """Any foreign cash tendered, its change paid out in rounded euros: the Z's cash per
+    currency is what the drawer entries hold (kept + surplus foreign, the change paid out
+    in EUR), and its payments, valued in EUR, are turnover plus rounding to the cent."""
+    s = Sale("s", "REG-1", "7", currency, datetime(2026, 1, 1, tzinfo=UTC),
+             local_currency="EUR", exchange_rate=Decimal(rate))  # fmt: skip
+    s.add_fixed_line(LineKind.GOODS, name="Ware", amount=price, vat_category=N19[0],
+                     vat_rate=N19[1])  # fmt: skip
+    s.local_cash_step = local_step
+    s.add_payment(PaymentMethod.CASH, s.total + surplus, currency)
+    assume(abs(s.to_local(s.change)) <= 10**12)
+    s.set_change_currency("EUR")
+    s.post(1, datetime(2026, 1, 1, tzinfo=UTC))
+    assert s.change == surplus
+    drawer = {currency: s.paid, "EUR": -s.change_local}
+    b = ClosingBuilder("REG-1", "EUR")
+    b.add_sale(bon_id=1, operator_id="1", currency=currency, vat=s.vat_totals(),
+               payments=[("CASH", s.paid)], change=s.change,
+               kept=[("CASH", k) for _, k in s.kept_amounts()], rate=s.exchange_rate,
+               change_local=s.change_local, change_in_local=True,
+               change_rounding=s.change_rounding)  # fmt: skip
+    r = b.report(z_nr=1, created_at="2026-01-01T20:00:00.000000Z")
+    assert {c: a for c, a in r.cash_per_currency if a} == {c: a for c, a in drawer.items() if a}
+    assert r.gross == s.total_local
+    assert r.payments_total == r.gross + r.rounding_total
+    assert r.rounding_total == s.change_rounding
+    # the foreign cash is worth its amount converted once, whatever change was paid
+    assert r.payments_total + s.change_local == s.to_local(s.paid)

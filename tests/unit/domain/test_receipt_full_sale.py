@@ -311,3 +311,25 @@ def test_payment_details_always_fit_the_paper(
     )
     text = render_receipt(s, SHOP, columns).plain_text()
     assert all(len(line) <= columns for line in text.splitlines())
+
+
+def test_local_change_rounded_to_nothing_shows_the_rounding_it_leaves() -> None:
+    """0.02 CHF over the due, 0.00 EUR paid out in 0.05 steps: the receipt says what the
+    drawer kept (the Z books it as Rundung)."""
+    s = Sale("s4", "REG-1", "7", "CHF", NOW, local_currency="EUR",
+             exchange_rate=Decimal("0.95"), rate_source=RateSource.FIXED)  # fmt: skip
+    s.add_fixed_line(LineKind.GOODS, name="Ware", amount=9500,
+                     vat_category=VatCategory.NORMAL, vat_rate=R19)  # fmt: skip
+    s.local_cash_step = 5
+    s.add_payment(PaymentMethod.CASH, 9502, "CHF")
+    s.set_change_currency("EUR")
+    open_text = body(render_receipt(s, SHOP, 42).plain_text())
+    s.post(46, NOW)
+    assert (s.change, s.change_local, s.change_rounding) == (2, 0, 2)
+    assert body(render_receipt(s, SHOP, 42).plain_text()) == open_text
+    assert open_text.endswith(
+        "Bar                                  95,02\n"
+        "Rückgeld                          0,00 EUR\n"
+        "  entspricht 0,02 CHF\n"
+        "  Rundung 0,02 EUR\n"
+    )
