@@ -1,5 +1,5 @@
 """Named permissions where a role without them could still reach the money: the cash
-drawer through a device test."""
+drawer through a device test, and the expected cash of the open shift (a blind count)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from posd.client import PosdError
-from posd.v1 import device_pb2
+from posd.v1 import closing_pb2, common_pb2, device_pb2
 
 from posd_daemon.ops.pins import hash_pin
 from tests.conftest import Running, start_in_thread
@@ -92,3 +92,26 @@ def test_a_drawer_test_needs_the_no_sale_permission_and_is_journaled(
     record = json.loads(opens[0])
     assert record["operator_id"] == "1"
     assert record["reason"].startswith("health check")
+
+
+def test_a_cashier_does_not_see_the_expected_cash_of_the_open_shift(staffed: Running) -> None:
+    """The X report's expected cash needs CLOSING; GetShift must not hand it to a cashier
+    who is about to count the drawer (a blind count is what makes a shortage visible)."""
+    with staffed.client("2", "0000") as cashier:
+        deposit = closing_pb2.CASH_MOVEMENT_KIND_DEPOSIT
+        with staffed.client("1", "1234") as manager:
+            manager.add_cash_movement(deposit, 5000, "Wechselgeld")
+            expected = manager.get_shift().expected_cash
+            assert [(m.amount_minor, m.currency_code) for m in expected] == [(5000, "EUR")]
+        with pytest.raises(PosdError) as err:
+            cashier.call(cashier.closing.GetXReport, closing_pb2.GetXReportRequest())
+        assert err.value.reason == "PERMISSION_DENIED"
+        shift = cashier.get_shift()
+        assert shift.state == closing_pb2.SHIFT_STATE_OPEN
+        assert len(shift.expected_cash) == 0
+        # the count itself is the cashier's: closing books the difference as before
+        closed = cashier.close_shift([closing_pb2.CashCount(currency_code="EUR", total_minor=4000)])
+        assert closed.state == closing_pb2.SHIFT_STATE_CLOSED
+        assert closed.balances[0].difference == common_pb2.Money(
+            amount_minor=-1000, currency_code="EUR"
+        )
