@@ -115,7 +115,24 @@ def build_parser() -> argparse.ArgumentParser:
         dest="operator_command", required=True
     )
     op.add_parser("hash-pin", help="hash a PIN for the config file (reads it from stdin)")
+    _json_anywhere(p)
     return p
+
+
+def _json_anywhere(parser: argparse.ArgumentParser) -> None:
+    """``--json`` also after the subcommand (``posctl watch --json``, as a technician
+    types it): every subcommand takes it, leaving the global value when not given."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in set(action.choices.values()):
+                if "--json" not in sub._option_string_actions:
+                    sub.add_argument(
+                        "--json",
+                        action="store_true",
+                        default=argparse.SUPPRESS,
+                        help="machine-readable output",
+                    )
+                _json_anywhere(sub)
 
 
 def _at_least_one(text: str) -> int:
