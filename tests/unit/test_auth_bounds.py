@@ -3,6 +3,8 @@ tokens clients throw at the daemon (a register runs for months)."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -52,4 +54,33 @@ def test_failures_past_the_lockout_window_are_forgotten(monkeypatch: pytest.Monk
     now[0] += auth_mod.LOCKOUT_SECONDS + 1
     fail(a, "new")  # over the cap: the old ones are past their window and go
     assert a.tracked_ids == 1
+    assert a.check_pin("1", "1234").operator_id == "1"
+
+
+def test_concurrent_guesses_get_no_more_tries_than_the_lockout_allows() -> None:
+    """Login checks PINs on a thread pool, so guesses arrive at once. Each must count
+    before its (slow) scrypt, not after: else every guess in flight passes the lock-out
+    check first and an attacker gets a try per worker thread instead of five a minute."""
+    a = make(cap=64)
+    guesses = 4 * auth_mod.MAX_FAILURES
+    start = threading.Barrier(guesses)
+
+    def guess(n: int) -> str:
+        start.wait()
+        return fail(a, "1")
+
+    with ThreadPoolExecutor(guesses) as pool:
+        reasons = list(pool.map(guess, range(guesses)))
+    assert reasons.count("UNAUTHENTICATED") == auth_mod.MAX_FAILURES
+    assert reasons.count("LOGIN_LOCKED") == guesses - auth_mod.MAX_FAILURES
+    assert fail(a, "1") == "LOGIN_LOCKED"
+
+
+def test_a_right_pin_clears_the_failures() -> None:
+    a = make(cap=8)
+    for _ in range(auth_mod.MAX_FAILURES - 1):
+        fail(a, "1")
+    assert a.check_pin("1", "1234").operator_id == "1"
+    for _ in range(auth_mod.MAX_FAILURES - 1):
+        fail(a, "1")
     assert a.check_pin("1", "1234").operator_id == "1"

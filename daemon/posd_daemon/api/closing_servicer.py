@@ -342,12 +342,15 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
         self, request: closing_pb2.GetShiftRequest, context: Context
     ) -> closing_pb2.GetShiftResponse:
         async def run() -> closing_pb2.GetShiftResponse:
-            await self.rt.operator(context)
+            op = await self.rt.operator(context)
+            # the expected cash of the open shift is the X report's (permission CLOSING):
+            # whoever counts the drawer must not know what the count should come to
+            sees_expected = Permission.CLOSING in op.permissions
 
             def read(c: Any) -> closing_pb2.GetShiftResponse:
                 shift = self.day.get_shift(c, request.shift_id)
                 expected = None
-                if shift.state is ShiftState.OPEN:
+                if shift.state is ShiftState.OPEN and sees_expected:
                     opening: dict[str, int] = {}
                     for x in shift.opening:
                         opening[x.currency] = opening.get(x.currency, 0) + x.amount

@@ -443,6 +443,13 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
                 report = await self._tse_health(level)
                 return device_pb2.CheckHealthResponse(health_check=health_to_pb(report))
             device = self._device(request.device_id)
+            if device.device_class is m.DeviceClass.DRAWER and level is not m.HealthLevel.INTERNAL:
+                # this check kicks the drawer open: a no-sale open, journaled first
+                await self.rt.db.write(
+                    lambda tx: self.commands.journal_drawer_test(
+                        tx, op, device.device_id, level.value
+                    )
+                )
             if device.device_class is m.DeviceClass.SCANNER and level is m.HealthLevel.INTERACTIVE:
                 report = await self._scanner_check(device, request.timeout_seconds)
             else:

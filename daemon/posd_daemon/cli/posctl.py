@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import grp
 import json
 import os
+import socket as pysocket
 import sqlite3
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from datetime import tzinfo
@@ -115,7 +118,24 @@ def build_parser() -> argparse.ArgumentParser:
         dest="operator_command", required=True
     )
     op.add_parser("hash-pin", help="hash a PIN for the config file (reads it from stdin)")
+    _json_anywhere(p)
     return p
+
+
+def _json_anywhere(parser: argparse.ArgumentParser) -> None:
+    """``--json`` also after the subcommand (``posctl watch --json``, as a technician
+    types it): every subcommand takes it, leaving the global value when not given."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in set(action.choices.values()):
+                if "--json" not in sub._option_string_actions:
+                    sub.add_argument(
+                        "--json",
+                        action="store_true",
+                        default=argparse.SUPPRESS,
+                        help="machine-readable output",
+                    )
+                _json_anywhere(sub)
 
 
 def _at_least_one(text: str) -> int:
@@ -163,12 +183,7 @@ def _client(args: argparse.Namespace, *, login: bool) -> PosdClient:
     except grpc.FutureTimeoutError:
         client.close()
         hint = devices_cli.DIRECT_HINT if args.command == "test" else ""
-        raise CliError(
-            f"posd is not running (nothing answers on {socket}).\n"
-            "Start it with 'systemctl start posd' (or 'posd'), or check --socket/--state-dir."
-            + hint,
-            EXIT_NOT_RUNNING,
-        ) from None
+        raise _unreachable(socket, hint) from None
     if login:
         try:
             operator = args.operator or _ask("operator id: ", "--operator ID ($POSCTL_OPERATOR)")
@@ -178,6 +193,52 @@ def _client(args: argparse.Namespace, *, login: bool) -> PosdClient:
             raise
         client.login(operator, pin)
     return client
+
+
+def _unreachable(path: Path, hint: str) -> CliError:
+    """Why nothing answered on the socket: a path that is no socket or one this user may
+    not use is said as such (posd may well be running), else posd is not running."""
+    not_running = CliError(
+        f"posd is not running (nothing answers on {path}).\n"
+        "Start it with 'systemctl start posd' (or 'posd'), or check --socket/--state-dir." + hint,
+        EXIT_NOT_RUNNING,
+    )
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return not_running
+    except PermissionError:
+        return _denied(path.parent)
+    except OSError as exc:
+        return CliError(f"{path}: {exc.strerror or exc}")
+    if not stat.S_ISSOCK(mode):
+        return CliError(f"{path}: not a socket (check --socket/--state-dir)")
+    probe = pysocket.socket(pysocket.AF_UNIX, pysocket.SOCK_STREAM)
+    probe.settimeout(2.0)
+    try:
+        probe.connect(os.fspath(path))
+    except PermissionError:
+        return _denied(path)
+    except OSError:
+        return not_running  # refused: a socket left behind by a daemon that is gone
+    finally:
+        probe.close()
+    return CliError(
+        f"posd accepts connections on {path} but does not answer (starting, or hung):"
+        " see 'journalctl -u posd'",
+        EXIT_NOT_RUNNING,
+    )
+
+
+def _denied(path: Path) -> CliError:
+    try:
+        group = f"group {grp.getgrgid(path.stat().st_gid).gr_name}"
+    except (OSError, KeyError):
+        group = "the daemon's group (posd)"
+    return CliError(
+        f"{path}: permission denied: run posctl as root or as a member of {group}"
+        " (posd may well be running)"
+    )
 
 
 def _ask(prompt: str, option: str, *, secret: bool = False) -> str:

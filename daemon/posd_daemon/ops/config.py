@@ -422,6 +422,7 @@ def _check(cfg: Config, problems: list[str]) -> None:
     if cfg.log.format not in ("auto", "json", "console"):
         problems.append("log.format: one of auto, json, console")
     _check_devices(cfg, problems)
+    _check_store_link(cfg, problems)
     if cfg.store.open_sale_sync not in ("normal", "full"):
         problems.append("store.open_sale_sync: normal or full")
     if not 0 <= cfg.store.open_sale_flush_ms <= 60_000:
@@ -479,6 +480,27 @@ def _check(cfg: Config, problems: list[str]) -> None:
             check_format(op.pin_scrypt)
         except ValueError as exc:
             problems.append(f"{where}.pin_scrypt: {exc}")
+
+
+def _check_store_link(cfg: Config, problems: list[str]) -> None:
+    """``store.peers`` (register id -> gRPC target) and ``store.secret``: linking is on
+    only with both, so peers without the secret would be silently ignored."""
+    if cfg.store.peers and not cfg.store.secret:
+        problems.append(
+            "store.secret: required when store.peers is set (the shared secret of the"
+            " store's registers; without it parked sales never move between them)"
+        )
+    for peer, target in cfg.store.peers.items():
+        where = f"store.peers.{peer}"
+        if peer == cfg.register.id:
+            problems.append(f"{where}: this register's own id (register.id); list the others")
+        elif not REGISTER_ID.fullmatch(peer):
+            problems.append(f"{where}: a register id (as register.id), got {peer!r}")
+        if not target or not target.isprintable() or any(c.isspace() for c in target):
+            problems.append(
+                f'{where}: a gRPC target such as "10.0.0.2:50051" or'
+                f' "unix:/var/lib/posd/posd.sock", got {target!r}'
+            )
 
 
 #: what cash movement kinds datev.movements may name (domain/closing.CashMovementKind)

@@ -63,21 +63,22 @@ class Authenticator:
         now = time.monotonic()
         with self._lock:
             recent = [t for t in self._failures.get(operator_id, []) if now - t < LOCKOUT_SECONDS]
-            self._failures[operator_id] = recent
             if len(recent) >= MAX_FAILURES:
+                self._failures[operator_id] = recent
                 raise DomainError(
                     ErrorKind.RESOURCE_EXHAUSTED,
                     "LOGIN_LOCKED",
                     f"too many failed log-ins for operator {operator_id[:64]}; wait a minute",
                 )
+            # counted as a failure before the (slow) check: attempts running at once on
+            # Login's thread pool all count, so they get no more tries than one by one
+            self._failures[operator_id] = [*recent, now]
+            if len(self._failures) > self._max_tracked:
+                self._forget_old(now)
         rec = self._records.get(operator_id)
         # Hash even for unknown operators so timing does not tell which ids exist.
         ok = verify_pin(pin, rec.pin_hash if rec else _DUMMY_HASH) and rec is not None
         if not ok or rec is None:
-            with self._lock:
-                self._failures.setdefault(operator_id, []).append(now)
-                if len(self._failures) > self._max_tracked:
-                    self._forget_old(now)
             raise unauthenticated("unknown operator or wrong PIN")
         with self._lock:
             self._failures.pop(operator_id, None)

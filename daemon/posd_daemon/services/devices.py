@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from posd_daemon.devices.manager import DeviceManager, DeviceUnavailable, DrawerDevice
 from posd_daemon.devices.manager import PrinterDevice as ManagedPrinter
@@ -112,14 +113,7 @@ class DeviceCommands:
         if drawer is None:
             raise precondition("NO_DRAWER", "no cash drawer is configured")
         now = self._clock()
-        seq = journal.append(
-            tx.conn,
-            kind="DRAWER_OPENED_NO_SALE",
-            register_id=self._register_id,
-            ref=f"drawer:{drawer.device_id}",
-            payload={"operator_id": operator.operator_id, "reason": reason},
-            when=now,
-        )
+        seq = self._journal_no_sale(tx, operator, drawer.device_id, reason, now)
         job = outbox.enqueue(
             tx.conn,
             kind="drawer",
@@ -130,6 +124,26 @@ class DeviceCommands:
         )
         self._after_commit(tx)
         return Queued(job, seq)
+
+    def journal_drawer_test(self, tx: Tx, operator: Operator, device_id: str, level: str) -> int:
+        """A drawer's external or interactive health check kicks it open: a no-sale open
+        like ``open_drawer_no_sale`` (same permission, same journal record), journaled
+        before the kick. The kick itself is the health check's, not an outbox job."""
+        operator.require(Permission.DRAWER_OPEN_NO_SALE)
+        reason = f"health check ({level})"
+        return self._journal_no_sale(tx, operator, device_id, reason, self._clock())
+
+    def _journal_no_sale(
+        self, tx: Tx, operator: Operator, device_id: str, reason: str, now: datetime
+    ) -> int:
+        return journal.append(
+            tx.conn,
+            kind="DRAWER_OPENED_NO_SALE",
+            register_id=self._register_id,
+            ref=f"drawer:{device_id}",
+            payload={"operator_id": operator.operator_id, "reason": reason},
+            when=now,
+        )
 
     def reprint_receipt(self, tx: Tx, operator: Operator, sale_id: str) -> Queued:
         """Queue a copy of a posted receipt, marked as a copy, journaled."""

@@ -230,7 +230,7 @@ class Shift(_message.Message):
 
     @_builtins.property
     def expected_cash(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Money]:
-        """Expected cash per currency now (open shift only)."""
+        """Expected cash per currency now (open shift only; empty without permission CLOSING)."""
 
     def __init__(
         self,

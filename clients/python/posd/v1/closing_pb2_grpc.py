@@ -126,7 +126,8 @@ class ClosingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetShift(self, request, context):
-        """One shift (shift_id 0: the open one, else the last one).
+        """One shift (shift_id 0: the open one, else the last one). The open shift's expected
+        cash only for permission CLOSING (as the X report): the count stays blind.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

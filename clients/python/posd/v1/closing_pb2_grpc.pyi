@@ -43,7 +43,9 @@ class ClosingServiceStub:
     difference to the expected cash is booked and journaled (permission SALE).
     """
     GetShift: _grpc.UnaryUnaryMultiCallable[_closing_pb2.GetShiftRequest, _closing_pb2.GetShiftResponse]
-    """One shift (shift_id 0: the open one, else the last one)."""
+    """One shift (shift_id 0: the open one, else the last one). The open shift's expected
+    cash only for permission CLOSING (as the X report): the count stays blind.
+    """
     AddCashMovement: _grpc.UnaryUnaryMultiCallable[_closing_pb2.AddCashMovementRequest, _closing_pb2.AddCashMovementResponse]
     """Cash in (Einlage), cash out (Entnahme), transit (Geldtransit) or tip: signed by the
     TSE, printed, opens the drawer once (permission DRAWER_OPEN_NO_SALE).
@@ -84,7 +86,9 @@ class ClosingServiceAsyncStub(ClosingServiceStub):
     difference to the expected cash is booked and journaled (permission SALE).
     """
     GetShift: _aio.UnaryUnaryMultiCallable[_closing_pb2.GetShiftRequest, _closing_pb2.GetShiftResponse]  # type: ignore[assignment]
-    """One shift (shift_id 0: the open one, else the last one)."""
+    """One shift (shift_id 0: the open one, else the last one). The open shift's expected
+    cash only for permission CLOSING (as the X report): the count stays blind.
+    """
     AddCashMovement: _aio.UnaryUnaryMultiCallable[_closing_pb2.AddCashMovementRequest, _closing_pb2.AddCashMovementResponse]  # type: ignore[assignment]
     """Cash in (Einlage), cash out (Entnahme), transit (Geldtransit) or tip: signed by the
     TSE, printed, opens the drawer once (permission DRAWER_OPEN_NO_SALE).
@@ -140,7 +144,9 @@ class ClosingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _closing_pb2.GetShiftRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_closing_pb2.GetShiftResponse, _abc.Awaitable[_closing_pb2.GetShiftResponse]]:
-        """One shift (shift_id 0: the open one, else the last one)."""
+        """One shift (shift_id 0: the open one, else the last one). The open shift's expected
+        cash only for permission CLOSING (as the X report): the count stays blind.
+        """
 
     @_abc_1.abstractmethod
     def AddCashMovement(

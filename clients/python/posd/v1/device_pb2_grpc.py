@@ -122,7 +122,9 @@ class DeviceServiceServicer:
     def CheckHealth(self, request, context):
         """Runs a health check: INTERNAL (no visible effect), EXTERNAL (test page, drawer
         kick, display pattern; needs DEVICE_TEST) or INTERACTIVE (external, then the
-        technician confirms with ConfirmHealthCheck; a scanner waits for a scan).
+        technician confirms with ConfirmHealthCheck; a scanner waits for a scan). A drawer's
+        EXTERNAL or INTERACTIVE check opens it: it also needs DRAWER_OPEN_NO_SALE and is
+        journaled as a no-sale open (DRAWER_OPENED_NO_SALE, reason "health check (...)").
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

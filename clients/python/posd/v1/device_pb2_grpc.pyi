@@ -49,7 +49,9 @@ class DeviceServiceStub:
     CheckHealth: _grpc.UnaryUnaryMultiCallable[_device_pb2.CheckHealthRequest, _device_pb2.CheckHealthResponse]
     """Runs a health check: INTERNAL (no visible effect), EXTERNAL (test page, drawer
     kick, display pattern; needs DEVICE_TEST) or INTERACTIVE (external, then the
-    technician confirms with ConfirmHealthCheck; a scanner waits for a scan).
+    technician confirms with ConfirmHealthCheck; a scanner waits for a scan). A drawer's
+    EXTERNAL or INTERACTIVE check opens it: it also needs DRAWER_OPEN_NO_SALE and is
+    journaled as a no-sale open (DRAWER_OPENED_NO_SALE, reason "health check (...)").
     """
     ConfirmHealthCheck: _grpc.UnaryUnaryMultiCallable[_device_pb2.ConfirmHealthCheckRequest, _device_pb2.ConfirmHealthCheckResponse]
     """The technician's answer to an interactive health check."""
@@ -87,7 +89,9 @@ class DeviceServiceAsyncStub(DeviceServiceStub):
     CheckHealth: _aio.UnaryUnaryMultiCallable[_device_pb2.CheckHealthRequest, _device_pb2.CheckHealthResponse]  # type: ignore[assignment]
     """Runs a health check: INTERNAL (no visible effect), EXTERNAL (test page, drawer
     kick, display pattern; needs DEVICE_TEST) or INTERACTIVE (external, then the
-    technician confirms with ConfirmHealthCheck; a scanner waits for a scan).
+    technician confirms with ConfirmHealthCheck; a scanner waits for a scan). A drawer's
+    EXTERNAL or INTERACTIVE check opens it: it also needs DRAWER_OPEN_NO_SALE and is
+    journaled as a no-sale open (DRAWER_OPENED_NO_SALE, reason "health check (...)").
     """
     ConfirmHealthCheck: _aio.UnaryUnaryMultiCallable[_device_pb2.ConfirmHealthCheckRequest, _device_pb2.ConfirmHealthCheckResponse]  # type: ignore[assignment]
     """The technician's answer to an interactive health check."""
@@ -146,7 +150,9 @@ class DeviceServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_device_pb2.CheckHealthResponse, _abc.Awaitable[_device_pb2.CheckHealthResponse]]:
         """Runs a health check: INTERNAL (no visible effect), EXTERNAL (test page, drawer
         kick, display pattern; needs DEVICE_TEST) or INTERACTIVE (external, then the
-        technician confirms with ConfirmHealthCheck; a scanner waits for a scan).
+        technician confirms with ConfirmHealthCheck; a scanner waits for a scan). A drawer's
+        EXTERNAL or INTERACTIVE check opens it: it also needs DRAWER_OPEN_NO_SALE and is
+        journaled as a no-sale open (DRAWER_OPENED_NO_SALE, reason "health check (...)").
         """
 
     @_abc_1.abstractmethod
