@@ -590,17 +590,11 @@ class Sale:
 
     def document_for_total(self, total: int) -> DocumentType:
         """The document for the sale's ``total``, chosen on the value of the supply
-        (§33 UStDV): multi-purpose voucher redemptions (not taxable: a means of payment)
-        and balancing lines are no price of the supply, so they are added back."""
-        supply = total - sum(
-            ln.amount
-            for ln in self.lines
-            if ln.kind is LineKind.BALANCING
-            or (
-                ln.kind is LineKind.VOUCHER_REDEMPTION
-                and ln.vat_category is VatCategory.NOT_TAXABLE
-            )
-        )
+        (§33 UStDV): what is no price of a supply is taken out: multi-purpose vouchers
+        (not taxable: a means of payment; sold, taken back or redeemed, §3 (14) UStG),
+        payments on account of open invoices (the invoice was issued) and balancing
+        lines."""
+        supply = total - sum(ln.amount for ln in self.lines if not _is_supply(ln))
         return choose_document(self.to_local(supply), self.invoice_limit, self.document_forced)
 
     @property
@@ -1528,6 +1522,16 @@ class Sale:
         self.cancel_reason = reason
         self.cancelled_at = when
         self._touch()
+
+
+def _is_supply(ln: SaleLine) -> bool:
+    """Whether the line is (part of) the price of a supply (see document_for_total)."""
+    if ln.kind in (LineKind.BALANCING, LineKind.INVOICE_PAYMENT):
+        return False
+    return not (
+        ln.vat_category is VatCategory.NOT_TAXABLE
+        and (ln.kind is LineKind.VOUCHER_REDEMPTION or ln.item_type is ItemType.VOUCHER)
+    )
 
 
 def convert_between_terms(amount: int, vat_rate: Decimal, old: Terms, new: Terms) -> int:

@@ -522,6 +522,28 @@ def test_the_invoice_limit_is_on_the_supply_not_on_what_a_voucher_leaves_to_pay(
     assert post(pos, sid).document_type == shop_pb2.DOCUMENT_TYPE_RECEIPT
 
 
+def test_a_multi_purpose_voucher_above_the_invoice_limit_is_sold_on_a_receipt(
+    pos: PosdClient,
+) -> None:
+    """Selling a Mehrzweckgutschein is no supply (§3 (14) UStG): a walk-in customer buys
+    a 300.00 gift voucher on a receipt; a taxed single-purpose voucher is a supply."""
+    seed(pos)
+    sid = pos.create_sale().sale_id
+    s = call(pos, "AddVoucherLine", sale_id=sid, code="GIFT",
+             action=sale_pb2.VOUCHER_ACTION_SELL, voucher_code="GV-300",
+             amount=money(30000)).sale  # fmt: skip
+    assert s.document_type == shop_pb2.DOCUMENT_TYPE_RECEIPT
+    pay(pos, sid, CASH, 30000)
+    assert post(pos, sid).document_type == shop_pb2.DOCUMENT_TYPE_RECEIPT
+    import_items(
+        pos, item("GIFT19", "Einzweckgutschein", 30000, item_type=catalog_pb2.ITEM_TYPE_VOUCHER)
+    )
+    sid = pos.create_sale().sale_id
+    s = call(pos, "AddVoucherLine", sale_id=sid, code="GIFT19",
+             action=sale_pb2.VOUCHER_ACTION_SELL, voucher_code="EZ-300").sale  # fmt: skip
+    assert s.document_type == shop_pb2.DOCUMENT_TYPE_INVOICE
+
+
 # -- 5. returns and exchanges -------------------------------------------------------------------
 
 
