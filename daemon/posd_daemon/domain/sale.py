@@ -252,6 +252,12 @@ class SaleLine:
         return self.item_id if self.kind is LineKind.INVOICE_PAYMENT else ""
 
     @property
+    def discountable(self) -> bool:
+        """Goods a shop discount may reduce: not a voucher sold (it is worth its value
+        when redeemed, so it is sold at that value)."""
+        return self.kind is LineKind.GOODS and self.item_type is not ItemType.VOUCHER
+
+    @property
     def base_quantity(self) -> Decimal:
         return self.quantity * self.unit_factor
 
@@ -444,8 +450,7 @@ class Sale:
         for (category, rate), discount in by_rate.items():
             group = [
                 ln.line_id for ln in self.lines
-                if ln.kind is LineKind.GOODS and ln.vat_category == category
-                and ln.vat_rate == rate
+                if ln.discountable and ln.vat_category == category and ln.vat_rate == rate
             ]  # fmt: skip
             weights = [max(paid[lid], 0) for lid in group]
             if discount > 0:
@@ -654,7 +659,7 @@ class Sale:
             return
         left: dict[tuple[VatCategory, Decimal], int] = {}
         for ln in self.lines:
-            if (ln.kind is LineKind.GOODS and ln.amount > 0) or ln.kind is LineKind.DISCOUNT:
+            if (ln.discountable and ln.amount > 0) or ln.kind is LineKind.DISCOUNT:
                 key = (ln.vat_category, ln.vat_rate)
                 left[key] = left.get(key, 0) + ln.amount
         if any(amount < 0 for amount in left.values()):
@@ -894,7 +899,7 @@ class Sale:
         """Positive goods amounts per VAT rate (what a shop discount may reduce)."""
         groups: dict[tuple[VatCategory, Decimal], int] = {}
         for ln in self.lines:
-            if ln.kind is LineKind.GOODS and ln.amount > 0:
+            if ln.discountable and ln.amount > 0:
                 key = (ln.vat_category, ln.vat_rate)
                 groups[key] = groups.get(key, 0) + ln.amount
         for ln in self.lines:  # earlier shop discounts reduce what is left to discount
@@ -938,9 +943,12 @@ class Sale:
         targets = []
         for lid in line_ids:
             ln = self.line(lid)
-            if ln.kind is not LineKind.GOODS or ln.amount <= 0:
+            if not ln.discountable or ln.amount <= 0:
                 raise precondition(
-                    "LINE_NOT_DISCOUNTABLE", f"line {lid} is not goods sold", line_id=lid
+                    "LINE_NOT_DISCOUNTABLE",
+                    f"line {lid} is not goods sold"
+                    + (" (a voucher is sold at its value)" if ln.voucher_code else ""),
+                    line_id=lid,
                 )
             if any(d.kind is LineKind.DISCOUNT and d.ref_line_id == lid for d in self.lines):
                 raise precondition(

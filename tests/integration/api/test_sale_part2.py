@@ -343,6 +343,28 @@ def test_shop_discounts_by_amount_per_rate_and_by_percent_per_line(
     assert (event["amount"], event["operator_id"]) == (1000, "1")
 
 
+def test_a_shop_discount_never_reduces_a_voucher_sold(running: Running, pos: PosdClient) -> None:
+    """A voucher is sold at its value (it is paid back at that value): a shop discount
+    by amount falls on the goods only, one by percent is refused on the voucher's line,
+    so 50.00 of voucher are never sold for 25.00."""
+    seed(pos)
+    sid = pos.create_sale().sale_id
+    call(pos, "AddVoucherLine", sale_id=sid, code="GIFT",
+         action=sale_pb2.VOUCHER_ACTION_SELL, voucher_code="GV-50", amount=money(5000))  # fmt: skip
+    pos.add_line(sid, item_id="COFFEE")  # 8.99
+    e = error(call, pos, "AddDiscountLine", sale_id=sid, amount=money(3000))
+    assert (e.reason, e.metadata["goods_minor"]) == ("DISCOUNT_EXCEEDS_GOODS", "899")
+    e = error(call, pos, "AddDiscountLine", sale_id=sid, percent="10", line_ids=["1"])
+    assert (e.reason, e.metadata["line_id"]) == ("LINE_NOT_DISCOUNTABLE", "1")
+    r = call(pos, "AddDiscountLine", sale_id=sid, amount=money(100))
+    assert [(ln.vat_category, ln.amount.amount_minor) for ln in r.sale.lines[2:]] == [
+        (common_pb2.VAT_CATEGORY_NORMAL, -100)
+    ]
+    pay(pos, sid, CASH, 5799)
+    assert post(pos, sid).total.amount_minor == 5000 + 899 - 100
+    assert rows(running, "SELECT value FROM vouchers WHERE code = 'GV-50'") == [(5000,)]
+
+
 def test_vouchers_are_sold_redeemed_once_up_to_their_value_and_balanced(
     running: Running, pos: PosdClient
 ) -> None:
