@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from posd_daemon.domain.business_day import business_day
-from posd_daemon.domain.catalog import Item, Tracking, UnitOfMeasure, Variant
+from posd_daemon.domain.catalog import Item, ItemType, Tracking, UnitOfMeasure, Variant
 from posd_daemon.domain.customer import Customer
 from posd_daemon.domain.digital_receipt import Delivery
 from posd_daemon.domain.errors import (
@@ -536,6 +536,15 @@ class SaleCommands(SaleOps, InvoicePayments):
         serial: str = "",
         scanned: str = "",
     ) -> str:
+        if item.item_type is ItemType.VOUCHER:
+            # a voucher is sold with its own code (AddVoucherLine), or the register never
+            # knows it and it can never be redeemed
+            raise precondition(
+                "VOUCHER_ACTION_REQUIRED",
+                f"{item.name} is a voucher: sell it with its code or redeem one"
+                " (AddVoucherLine, action SELL or REDEEM)",
+                item_id=item.item_id,
+            )
         variant: Variant | None = None
         if variant_id:
             check_code(variant_id, "variant_id")

@@ -365,6 +365,25 @@ def test_a_shop_discount_never_reduces_a_voucher_sold(running: Running, pos: Pos
     assert rows(running, "SELECT value FROM vouchers WHERE code = 'GV-50'") == [(5000,)]
 
 
+def test_a_voucher_is_sold_only_with_its_code(running: Running, pos: PosdClient) -> None:
+    """A voucher item added as a plain line (AddLine, Scan of its barcode) was sold with
+    no code: the customer paid for a voucher the register never knew and could never
+    redeem. It is refused; AddVoucherLine sells it with its code."""
+    seed(pos)
+    sid = pos.create_sale().sale_id
+    before = rows(running, "SELECT COUNT(*) FROM sale_lines")
+    e = error(pos.add_line, sid, item_id="GIFT", quantity="2")
+    assert (e.code, e.reason, e.metadata["item_id"]) == (
+        grpc.StatusCode.FAILED_PRECONDITION, "VOUCHER_ACTION_REQUIRED", "GIFT"
+    )  # fmt: skip
+    e = error(call, pos, "Scan", sale_id=sid, code="2900000000001")
+    assert e.reason == "VOUCHER_ACTION_REQUIRED"
+    assert rows(running, "SELECT COUNT(*) FROM sale_lines") == before
+    sold = call(pos, "AddVoucherLine", sale_id=sid, code="2900000000001",
+                action=sale_pb2.VOUCHER_ACTION_SELL, voucher_code="GV-7")  # fmt: skip
+    assert [ln.voucher_code for ln in sold.sale.lines] == ["GV-7"]
+
+
 def test_vouchers_are_sold_redeemed_once_up_to_their_value_and_balanced(
     running: Running, pos: PosdClient
 ) -> None:
