@@ -65,6 +65,7 @@ from posd_daemon.store import catalog as catalog_store
 from posd_daemon.store import customers as customer_store
 from posd_daemon.store import fiscal as fstore
 from posd_daemon.store import journal, outbox
+from posd_daemon.store import orders as order_store
 from posd_daemon.store import sales as sale_store
 from posd_daemon.store import stock as stock_store
 from posd_daemon.store.stock import StockKey
@@ -1427,6 +1428,11 @@ class SaleCommands(SaleOps, InvoicePayments):
         if not sale.training:
             self.book_vouchers(conn, sale, now)
         invoices_paid = self.book_invoice_payments(conn, sale, now)  # none when training
+        reopened = (
+            order_store.reopen_reversed(conn, sale.reverses_sale_id, now)
+            if sale.reverses_sale_id
+            else ""
+        )
         if sale.cash_paid and not sale.training:
             outbox.enqueue(
                 conn,
@@ -1450,6 +1456,8 @@ class SaleCommands(SaleOps, InvoicePayments):
         record["receipt_delivery"] = delivery.value
         if invoices_paid:
             record["invoice_payments"] = invoices_paid
+        if reopened:
+            record["order_reopened"] = reopened
         if signed is not None and while_signing is not None:
             while_signing(sale)
         ran_at = now
