@@ -622,7 +622,13 @@ class SaleOps(ABC):
                 sale_id=other[0],
             )
         value = v.value - v.redeemed
-        take = value if amount is None else amount
+        if amount is None:
+            # what is left to pay, never more: the rest stays on the voucher (all of it
+            # would leave a negative total, balanced at posting: the rest forfeited)
+            rest = sale.exact_rest
+            take = min(value, rest) if rest > 0 else value
+        else:
+            take = amount
         if take <= 0:
             raise invalid("amount.amount_minor", "must be greater than zero", "INVALID_AMOUNT")
         if take > value:

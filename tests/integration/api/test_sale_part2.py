@@ -405,7 +405,8 @@ def test_vouchers_are_sold_redeemed_once_up_to_their_value_and_balanced(
     sid2 = sale_of(pos, ("COFFEE", "1"))
     e = error(call, pos, "AddVoucherLine", sale_id=sid2, code="GV-100", amount=money(3001))
     assert e.reason == "VOUCHER_VALUE_EXCEEDED"
-    r = call(pos, "AddVoucherLine", sale_id=sid2, code="GV-100")
+    # all of its value (not only the 8.99 open): the rest is forfeited
+    r = call(pos, "AddVoucherLine", sale_id=sid2, code="GV-100", amount=money(3000))
     assert r.action == sale_pb2.VOUCHER_ACTION_REDEEM
     line = r.sale.lines[1]
     assert (line.kind, line.amount.amount_minor, line.vat_category) == (
@@ -466,6 +467,23 @@ def test_a_single_purpose_voucher_is_taxed_when_sold_not_again_when_redeemed(
     assert cases[("VOUCHERS_SOLD", "MehrzweckgutscheinKauf")] == 5000
     assert cases[("VOUCHERS_REDEEMED", "EinzweckgutscheinEinloesung")] == -11900
     assert cases[("VOUCHERS_REDEEMED", "MehrzweckgutscheinEinloesung")] == -5000
+
+
+def test_a_voucher_redeemed_without_an_amount_pays_what_is_open_and_keeps_the_rest(
+    running: Running, pos: PosdClient
+) -> None:
+    """Scanning a 30.00 voucher for an 8.99 coffee took all 30.00 and the balancing line
+    forfeited the customer's 21.01; now it pays the 8.99 and 21.01 stay on it."""
+    seed(pos)
+    sell_voucher(pos, "GV-30", 3000)
+    sid = sale_of(pos, ("COFFEE", "1"))
+    line = call(pos, "AddVoucherLine", sale_id=sid, code="GV-30").sale.lines[1]
+    assert line.amount.amount_minor == -899
+    done = post(pos, sid)
+    assert done.total.amount_minor == 0
+    assert [ln.kind for ln in done.lines] == [sale_pb2.LINE_KIND_GOODS,
+                                              sale_pb2.LINE_KIND_VOUCHER_REDEMPTION]  # fmt: skip
+    assert pos.get_voucher("GV-30").balance.amount_minor == 3000 - 899
 
 
 def test_a_partly_redeemed_voucher_keeps_its_rest_until_it_is_used_up(
@@ -661,11 +679,11 @@ def test_a_return_refunds_what_was_paid_after_shop_discounts_exactly_over_all_re
     assert cash[0][0] - change[0][0] == 0  # every cent taken was given back
 
 
-def sell_voucher(pos: PosdClient, code: str) -> sale_pb2.Sale:
+def sell_voucher(pos: PosdClient, code: str, value: int = 2500) -> sale_pb2.Sale:
     sid = pos.create_sale().sale_id
     call(pos, "AddVoucherLine", sale_id=sid, code="GIFT",
-         action=sale_pb2.VOUCHER_ACTION_SELL, voucher_code=code)  # fmt: skip
-    pay(pos, sid, CASH, 2500)
+         action=sale_pb2.VOUCHER_ACTION_SELL, voucher_code=code, amount=money(value))  # fmt: skip
+    pay(pos, sid, CASH, value)
     return post(pos, sid)
 
 
