@@ -1015,20 +1015,28 @@ class Sale:
         self.held_by = register_id
         self._touch()
 
-    def override_price(self, line_id: str, unit_price: int) -> tuple[SaleLine, int]:
-        """Sets a line's unit price (sale currency and direction); returns the old one."""
+    def override_price(
+        self, line_id: str, unit_price: int, *, agreed: bool = False
+    ) -> tuple[SaleLine, int]:
+        """Sets a line's unit price (sale currency and direction); returns the old one.
+        ``agreed``: a price agreed with the customer (a back-office order's), which is
+        what the customer pays: the customer's discount is not given on top of it."""
         self._require_open()
         line = self.editable_line(line_id)
         if not 0 <= unit_price <= MAX_MINOR:
             raise invalid("unit_price.amount_minor", "must be 0 or more", "INVALID_AMOUNT")
         old = line.unit_price
+        old_discount = (line.discount_percent, line.discount_origin)
         line.unit_price = unit_price
         line.price_overridden = True
+        if agreed and line.discount_origin is DiscountOrigin.CUSTOMER:
+            line.discount_percent, line.discount_origin = Decimal(0), DiscountOrigin.NONE
         self.refresh()
         try:
             self._check_total()
         except DomainError:
             line.unit_price = old
+            line.discount_percent, line.discount_origin = old_discount
             self.refresh()
             raise
         self._touch()

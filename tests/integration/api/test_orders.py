@@ -342,6 +342,20 @@ def test_order_service_is_in_health_and_reflection(running: Running) -> None:
         assert "posd.v1.OrderService" in names
 
 
+def test_an_agreed_order_price_is_not_discounted_again(pos: PosdClient, shop_data: None) -> None:
+    """The back office agreed 8.00 with a customer who has 10 % off: the line costs
+    8.00, not 7.20; the line at the catalog price gets the customer's discount."""
+    import_customers(pos, customer("K3", "Stammkunde", discount_percent="10"))
+    pos.upsert_orders(
+        order("W-400", line("B1", "2", price=300), line("T1", "1", variant_id="M"),
+              customer_number="K3")
+    )  # fmt: skip
+    sale = pos.load_order("W-400")
+    got = [(ln.discount_percent, ln.amount.amount_minor) for ln in sale.lines]
+    assert got == [("0", 600), ("10", 1799)]
+    assert sale.total.amount_minor == 600 + 1799
+
+
 def test_the_sale_of_an_order_keeps_the_orders_customer(
     running: Running, pos: PosdClient, shop_data: None
 ) -> None:
