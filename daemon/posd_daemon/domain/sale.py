@@ -252,6 +252,12 @@ class SaleLine:
         return self.item_id if self.kind is LineKind.INVOICE_PAYMENT else ""
 
     @property
+    def discountable(self) -> bool:
+        """Goods a shop discount may reduce: not a voucher sold (it is worth its value
+        when redeemed, so it is sold at that value)."""
+        return self.kind is LineKind.GOODS and self.item_type is not ItemType.VOUCHER
+
+    @property
     def base_quantity(self) -> Decimal:
         return self.quantity * self.unit_factor
 
@@ -447,8 +453,7 @@ class Sale:
         for (category, rate), discount in by_rate.items():
             group = [
                 ln.line_id for ln in self.lines
-                if ln.kind is LineKind.GOODS and ln.vat_category == category
-                and ln.vat_rate == rate
+                if ln.discountable and ln.vat_category == category and ln.vat_rate == rate
             ]  # fmt: skip
             weights = [max(paid[lid], 0) for lid in group]
             if discount > 0:
@@ -593,17 +598,11 @@ class Sale:
 
     def document_for_total(self, total: int) -> DocumentType:
         """The document for the sale's ``total``, chosen on the value of the supply
-        (§33 UStDV): multi-purpose voucher redemptions (not taxable: a means of payment)
-        and balancing lines are no price of the supply, so they are added back."""
-        supply = total - sum(
-            ln.amount
-            for ln in self.lines
-            if ln.kind is LineKind.BALANCING
-            or (
-                ln.kind is LineKind.VOUCHER_REDEMPTION
-                and ln.vat_category is VatCategory.NOT_TAXABLE
-            )
-        )
+        (§33 UStDV): what is no price of a supply is taken out: multi-purpose vouchers
+        (not taxable: a means of payment; sold, taken back or redeemed, §3 (14) UStG),
+        payments on account of open invoices (the invoice was issued) and balancing
+        lines."""
+        supply = total - sum(ln.amount for ln in self.lines if not _is_supply(ln))
         return choose_document(self.to_local(supply), self.invoice_limit, self.document_forced)
 
     @property
@@ -663,7 +662,7 @@ class Sale:
             return
         left: dict[tuple[VatCategory, Decimal], int] = {}
         for ln in self.lines:
-            if (ln.kind is LineKind.GOODS and ln.amount > 0) or ln.kind is LineKind.DISCOUNT:
+            if (ln.discountable and ln.amount > 0) or ln.kind is LineKind.DISCOUNT:
                 key = (ln.vat_category, ln.vat_rate)
                 left[key] = left.get(key, 0) + ln.amount
         if any(amount < 0 for amount in left.values()):
@@ -903,7 +902,7 @@ class Sale:
         """Positive goods amounts per VAT rate (what a shop discount may reduce)."""
         groups: dict[tuple[VatCategory, Decimal], int] = {}
         for ln in self.lines:
-            if ln.kind is LineKind.GOODS and ln.amount > 0:
+            if ln.discountable and ln.amount > 0:
                 key = (ln.vat_category, ln.vat_rate)
                 groups[key] = groups.get(key, 0) + ln.amount
         for ln in self.lines:  # earlier shop discounts reduce what is left to discount
@@ -947,9 +946,12 @@ class Sale:
         targets = []
         for lid in line_ids:
             ln = self.line(lid)
-            if ln.kind is not LineKind.GOODS or ln.amount <= 0:
+            if not ln.discountable or ln.amount <= 0:
                 raise precondition(
-                    "LINE_NOT_DISCOUNTABLE", f"line {lid} is not goods sold", line_id=lid
+                    "LINE_NOT_DISCOUNTABLE",
+                    f"line {lid} is not goods sold"
+                    + (" (a voucher is sold at its value)" if ln.voucher_code else ""),
+                    line_id=lid,
                 )
             if any(d.kind is LineKind.DISCOUNT and d.ref_line_id == lid for d in self.lines):
                 raise precondition(
@@ -1016,20 +1018,28 @@ class Sale:
         self.held_by = register_id
         self._touch()
 
-    def override_price(self, line_id: str, unit_price: int) -> tuple[SaleLine, int]:
-        """Sets a line's unit price (sale currency and direction); returns the old one."""
+    def override_price(
+        self, line_id: str, unit_price: int, *, agreed: bool = False
+    ) -> tuple[SaleLine, int]:
+        """Sets a line's unit price (sale currency and direction); returns the old one.
+        ``agreed``: a price agreed with the customer (a back-office order's), which is
+        what the customer pays: the customer's discount is not given on top of it."""
         self._require_open()
         line = self.editable_line(line_id)
         if not 0 <= unit_price <= MAX_MINOR:
             raise invalid("unit_price.amount_minor", "must be 0 or more", "INVALID_AMOUNT")
         old = line.unit_price
+        old_discount = (line.discount_percent, line.discount_origin)
         line.unit_price = unit_price
         line.price_overridden = True
+        if agreed and line.discount_origin is DiscountOrigin.CUSTOMER:
+            line.discount_percent, line.discount_origin = Decimal(0), DiscountOrigin.NONE
         self.refresh()
         try:
             self._check_total()
         except DomainError:
             line.unit_price = old
+            line.discount_percent, line.discount_origin = old_discount
             self.refresh()
             raise
         self._touch()
@@ -1549,6 +1559,16 @@ class Sale:
         self.cancel_reason = reason
         self.cancelled_at = when
         self._touch()
+
+
+def _is_supply(ln: SaleLine) -> bool:
+    """Whether the line is (part of) the price of a supply (see document_for_total)."""
+    if ln.kind in (LineKind.BALANCING, LineKind.INVOICE_PAYMENT):
+        return False
+    return not (
+        ln.vat_category is VatCategory.NOT_TAXABLE
+        and (ln.kind is LineKind.VOUCHER_REDEMPTION or ln.item_type is ItemType.VOUCHER)
+    )
 
 
 def convert_between_terms(amount: int, vat_rate: Decimal, old: Terms, new: Terms) -> int:

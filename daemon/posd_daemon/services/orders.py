@@ -144,7 +144,7 @@ class OrderCommands:
         position: int,
     ) -> None:
         """The order's agreed price for a line: a price override naming the order."""
-        sale_line, old = sale.override_price(line_id, unit_price)
+        sale_line, old = sale.override_price(line_id, unit_price, agreed=True)
         self.sales.save_sale(tx, sale)
         self.sales.journal_sale(
             tx,

@@ -432,7 +432,9 @@ class SaleOps(ABC):
                     "amount.currency_code", f"the sale is in {sale.currency}", "CURRENCY_MISMATCH"
                 )
             goods = sum(a for _, _, a in sale.goods_by_rate())
-            if goods > 0 and amount > 0:
+            # beyond the goods it is refused as such (DISCOUNT_EXCEEDS_GOODS), not as
+            # beyond the operator's limit: no supervisor can give it either
+            if 0 < amount <= goods:
                 self._discount_limit(operator, Decimal(amount) * 100 / goods, limit)
             added = sale.add_discount_amount(amount, name)
         self.save_sale(tx, sale)
@@ -620,7 +622,13 @@ class SaleOps(ABC):
                 sale_id=other[0],
             )
         value = v.value - v.redeemed
-        take = value if amount is None else amount
+        if amount is None:
+            # what is left to pay, never more: the rest stays on the voucher (all of it
+            # would leave a negative total, balanced at posting: the rest forfeited)
+            rest = sale.exact_rest
+            take = min(value, rest) if rest > 0 else value
+        else:
+            take = amount
         if take <= 0:
             raise invalid("amount.amount_minor", "must be greater than zero", "INVALID_AMOUNT")
         if take > value:

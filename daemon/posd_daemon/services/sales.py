@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from posd_daemon.domain.business_day import business_day
-from posd_daemon.domain.catalog import Item, Tracking, UnitOfMeasure, Variant
+from posd_daemon.domain.catalog import Item, ItemType, Tracking, UnitOfMeasure, Variant
 from posd_daemon.domain.customer import Customer
 from posd_daemon.domain.digital_receipt import Delivery
 from posd_daemon.domain.errors import (
@@ -65,6 +65,7 @@ from posd_daemon.store import catalog as catalog_store
 from posd_daemon.store import customers as customer_store
 from posd_daemon.store import fiscal as fstore
 from posd_daemon.store import journal, outbox
+from posd_daemon.store import orders as order_store
 from posd_daemon.store import sales as sale_store
 from posd_daemon.store import stock as stock_store
 from posd_daemon.store.stock import StockKey
@@ -536,6 +537,15 @@ class SaleCommands(SaleOps, InvoicePayments):
         serial: str = "",
         scanned: str = "",
     ) -> str:
+        if item.item_type is ItemType.VOUCHER:
+            # a voucher is sold with its own code (AddVoucherLine), or the register never
+            # knows it and it can never be redeemed
+            raise precondition(
+                "VOUCHER_ACTION_REQUIRED",
+                f"{item.name} is a voucher: sell it with its code or redeem one"
+                " (AddVoucherLine, action SELL or REDEEM)",
+                item_id=item.item_id,
+            )
         variant: Variant | None = None
         if variant_id:
             check_code(variant_id, "variant_id")
@@ -1425,6 +1435,11 @@ class SaleCommands(SaleOps, InvoicePayments):
         if not sale.training:
             self.book_vouchers(conn, sale, now)
         invoices_paid = self.book_invoice_payments(conn, sale, now)  # none when training
+        reopened = (
+            order_store.reopen_reversed(conn, sale.reverses_sale_id, now)
+            if sale.reverses_sale_id
+            else ""
+        )
         if sale.cash_paid and not sale.training:
             outbox.enqueue(
                 conn,
@@ -1448,6 +1463,8 @@ class SaleCommands(SaleOps, InvoicePayments):
         record["receipt_delivery"] = delivery.value
         if invoices_paid:
             record["invoice_payments"] = invoices_paid
+        if reopened:
+            record["order_reopened"] = reopened
         if signed is not None and while_signing is not None:
             while_signing(sale)
         ran_at = now

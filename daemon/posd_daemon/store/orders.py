@@ -112,6 +112,17 @@ def load_if_open(conn: sqlite3.Connection, order_number: str, sale_id: str, when
     return cur.rowcount == 1
 
 
+def reopen_reversed(conn: sqlite3.Connection, reversed_sale_id: str, when: datetime) -> str:
+    """A storno of the sale that completed an order was posted: the order is OPEN again
+    (its goods were taken back). Returns its number ("" when that sale completed none)."""
+    row = conn.execute(
+        "UPDATE orders SET state = 'OPEN', sale_id = NULL, updated_at = ?"
+        " WHERE sale_id = ? AND state = 'COMPLETED' RETURNING order_number",
+        (to_db(when), reversed_sale_id),
+    ).fetchone()
+    return "" if row is None else str(row[0])
+
+
 def list_page(
     conn: sqlite3.Connection,
     *,

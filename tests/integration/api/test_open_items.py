@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 import pytest
 from posd.client import PosdClient, PosdError, new_request_id
-from posd.v1 import common_pb2, customer_pb2, sale_pb2
+from posd.v1 import common_pb2, customer_pb2, sale_pb2, shop_pb2
 
 from tests.conftest import Running
 from tests.integration.api.test_master_data import run_posctl
@@ -515,3 +515,26 @@ def test_a_storno_never_raises_the_open_amount_above_the_invoice(pos: PosdClient
     )
     after = get_item(pos, "R-300")
     assert (after.amount_open.amount_minor, after.original_amount.amount_minor) == (2500, 2500)
+
+
+def test_paying_an_invoice_above_the_simplified_invoice_limit_is_a_receipt(
+    pos: PosdClient,
+) -> None:
+    """A payment on account is no supply (§33 UStDV counts the supply's price): 900.00
+    paid on an invoice by a customer without an address is a receipt, not an invoice
+    the register cannot issue; goods beside it still count."""
+    seed(pos)
+    import_open_items(pos, open_item("R-900", "K2", 90000))
+    import_items(pos, item("TV", "Fernseher", 30000))
+    sid = pos.create_sale().sale_id
+    s = pay_invoice(pos, sid, "R-900").sale
+    assert s.document_type == shop_pb2.DOCUMENT_TYPE_RECEIPT
+    posted = cash_post(pos, sid, 90000)
+    assert posted.document_type == shop_pb2.DOCUMENT_TYPE_RECEIPT
+    assert get_item(pos, "R-900").state == PAID
+    # 300.00 of goods beside a small payment on account: the goods need an invoice
+    import_open_items(pos, open_item("R-901", "K2", 1000))
+    sid = pos.create_sale().sale_id
+    pay_invoice(pos, sid, "R-901")
+    pos.add_line(sid, item_id="TV")
+    assert pos.get_sale(sid).document_type == shop_pb2.DOCUMENT_TYPE_INVOICE

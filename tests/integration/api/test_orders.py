@@ -182,6 +182,36 @@ def test_post_completes_the_order_prints_it_and_refuses_a_reload(
     assert [o.order_number for o in pos.list_orders(order_pb2.ORDER_STATE_COMPLETED)] == ["W-200"]
 
 
+def test_a_storno_of_the_orders_receipt_reopens_the_order(
+    running: Running, pos: PosdClient, shop_data: None
+) -> None:
+    """A storno takes the whole receipt back (the goods were not handed over): the order
+    is OPEN again, so the cashier can load it and post it right; the storno's journal
+    record names it."""
+    pos.upsert_orders(order("W-250", line("B1", "2", price=300)))
+    sale = pos.load_order("W-250")
+    pos.add_payment(sale.sale_id, common_pb2.PAYMENT_METHOD_CASH, 600)
+    pos.post_sale(sale.sale_id)
+    req = sale_pb2.ReverseReceiptRequest(
+        request_id=new_request_id(), sale_id=sale.sale_id, reason="Fehlbon"
+    )
+    storno = pos.call(pos.sales.ReverseReceipt, req).reversal
+    assert storno.state == sale_pb2.SALE_STATE_POSTED
+    reopened = pos.get_order("W-250")
+    assert (reopened.state, reopened.sale_id) == (order_pb2.ORDER_STATE_OPEN, "")
+    (payload,) = [
+        json.loads(p)
+        for (p,) in db_rows(
+            running, "SELECT payload FROM journal WHERE kind = 'SALE_POSTED' AND ref = ?",
+            f"receipt:{storno.receipt_number}",
+        )
+    ]  # fmt: skip
+    assert payload["order_reopened"] == "W-250"
+    again = pos.load_order("W-250")
+    assert again.sale_id not in (sale.sale_id, storno.sale_id)
+    assert again.total.amount_minor == 600
+
+
 def test_cancel_reopens_the_order_and_parking_keeps_the_link(
     pos: PosdClient, shop_data: None
 ) -> None:
@@ -310,6 +340,20 @@ def test_order_service_is_in_health_and_reflection(running: Running) -> None:
         )
         names = {s.name for a in answers for s in a.list_services_response.service}
         assert "posd.v1.OrderService" in names
+
+
+def test_an_agreed_order_price_is_not_discounted_again(pos: PosdClient, shop_data: None) -> None:
+    """The back office agreed 8.00 with a customer who has 10 % off: the line costs
+    8.00, not 7.20; the line at the catalog price gets the customer's discount."""
+    import_customers(pos, customer("K3", "Stammkunde", discount_percent="10"))
+    pos.upsert_orders(
+        order("W-400", line("B1", "2", price=300), line("T1", "1", variant_id="M"),
+              customer_number="K3")
+    )  # fmt: skip
+    sale = pos.load_order("W-400")
+    got = [(ln.discount_percent, ln.amount.amount_minor) for ln in sale.lines]
+    assert got == [("0", 600), ("10", 1799)]
+    assert sale.total.amount_minor == 600 + 1799
 
 
 def test_the_sale_of_an_order_keeps_the_orders_customer(

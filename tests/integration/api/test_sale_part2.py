@@ -343,6 +343,47 @@ def test_shop_discounts_by_amount_per_rate_and_by_percent_per_line(
     assert (event["amount"], event["operator_id"]) == (1000, "1")
 
 
+def test_a_shop_discount_never_reduces_a_voucher_sold(running: Running, pos: PosdClient) -> None:
+    """A voucher is sold at its value (it is paid back at that value): a shop discount
+    by amount falls on the goods only, one by percent is refused on the voucher's line,
+    so 50.00 of voucher are never sold for 25.00."""
+    seed(pos)
+    sid = pos.create_sale().sale_id
+    call(pos, "AddVoucherLine", sale_id=sid, code="GIFT",
+         action=sale_pb2.VOUCHER_ACTION_SELL, voucher_code="GV-50", amount=money(5000))  # fmt: skip
+    pos.add_line(sid, item_id="COFFEE")  # 8.99
+    e = error(call, pos, "AddDiscountLine", sale_id=sid, amount=money(3000))
+    assert (e.reason, e.metadata["goods_minor"]) == ("DISCOUNT_EXCEEDS_GOODS", "899")
+    e = error(call, pos, "AddDiscountLine", sale_id=sid, percent="10", line_ids=["1"])
+    assert (e.reason, e.metadata["line_id"]) == ("LINE_NOT_DISCOUNTABLE", "1")
+    r = call(pos, "AddDiscountLine", sale_id=sid, amount=money(100))
+    assert [(ln.vat_category, ln.amount.amount_minor) for ln in r.sale.lines[2:]] == [
+        (common_pb2.VAT_CATEGORY_NORMAL, -100)
+    ]
+    pay(pos, sid, CASH, 5799)
+    assert post(pos, sid).total.amount_minor == 5000 + 899 - 100
+    assert rows(running, "SELECT value FROM vouchers WHERE code = 'GV-50'") == [(5000,)]
+
+
+def test_a_voucher_is_sold_only_with_its_code(running: Running, pos: PosdClient) -> None:
+    """A voucher item added as a plain line (AddLine, Scan of its barcode) was sold with
+    no code: the customer paid for a voucher the register never knew and could never
+    redeem. It is refused; AddVoucherLine sells it with its code."""
+    seed(pos)
+    sid = pos.create_sale().sale_id
+    before = rows(running, "SELECT COUNT(*) FROM sale_lines")
+    e = error(pos.add_line, sid, item_id="GIFT", quantity="2")
+    assert (e.code, e.reason, e.metadata["item_id"]) == (
+        grpc.StatusCode.FAILED_PRECONDITION, "VOUCHER_ACTION_REQUIRED", "GIFT"
+    )  # fmt: skip
+    e = error(call, pos, "Scan", sale_id=sid, code="2900000000001")
+    assert e.reason == "VOUCHER_ACTION_REQUIRED"
+    assert rows(running, "SELECT COUNT(*) FROM sale_lines") == before
+    sold = call(pos, "AddVoucherLine", sale_id=sid, code="2900000000001",
+                action=sale_pb2.VOUCHER_ACTION_SELL, voucher_code="GV-7")  # fmt: skip
+    assert [ln.voucher_code for ln in sold.sale.lines] == ["GV-7"]
+
+
 def test_vouchers_are_sold_redeemed_once_up_to_their_value_and_balanced(
     running: Running, pos: PosdClient
 ) -> None:
@@ -364,7 +405,8 @@ def test_vouchers_are_sold_redeemed_once_up_to_their_value_and_balanced(
     sid2 = sale_of(pos, ("COFFEE", "1"))
     e = error(call, pos, "AddVoucherLine", sale_id=sid2, code="GV-100", amount=money(3001))
     assert e.reason == "VOUCHER_VALUE_EXCEEDED"
-    r = call(pos, "AddVoucherLine", sale_id=sid2, code="GV-100")
+    # all of its value (not only the 8.99 open): the rest is forfeited
+    r = call(pos, "AddVoucherLine", sale_id=sid2, code="GV-100", amount=money(3000))
     assert r.action == sale_pb2.VOUCHER_ACTION_REDEEM
     line = r.sale.lines[1]
     assert (line.kind, line.amount.amount_minor, line.vat_category) == (
@@ -425,6 +467,23 @@ def test_a_single_purpose_voucher_is_taxed_when_sold_not_again_when_redeemed(
     assert cases[("VOUCHERS_SOLD", "MehrzweckgutscheinKauf")] == 5000
     assert cases[("VOUCHERS_REDEEMED", "EinzweckgutscheinEinloesung")] == -11900
     assert cases[("VOUCHERS_REDEEMED", "MehrzweckgutscheinEinloesung")] == -5000
+
+
+def test_a_voucher_redeemed_without_an_amount_pays_what_is_open_and_keeps_the_rest(
+    running: Running, pos: PosdClient
+) -> None:
+    """Scanning a 30.00 voucher for an 8.99 coffee took all 30.00 and the balancing line
+    forfeited the customer's 21.01; now it pays the 8.99 and 21.01 stay on it."""
+    seed(pos)
+    sell_voucher(pos, "GV-30", 3000)
+    sid = sale_of(pos, ("COFFEE", "1"))
+    line = call(pos, "AddVoucherLine", sale_id=sid, code="GV-30").sale.lines[1]
+    assert line.amount.amount_minor == -899
+    done = post(pos, sid)
+    assert done.total.amount_minor == 0
+    assert [ln.kind for ln in done.lines] == [sale_pb2.LINE_KIND_GOODS,
+                                              sale_pb2.LINE_KIND_VOUCHER_REDEMPTION]  # fmt: skip
+    assert pos.get_voucher("GV-30").balance.amount_minor == 3000 - 899
 
 
 def test_a_partly_redeemed_voucher_keeps_its_rest_until_it_is_used_up(
@@ -522,6 +581,28 @@ def test_the_invoice_limit_is_on_the_supply_not_on_what_a_voucher_leaves_to_pay(
     assert post(pos, sid).document_type == shop_pb2.DOCUMENT_TYPE_RECEIPT
 
 
+def test_a_multi_purpose_voucher_above_the_invoice_limit_is_sold_on_a_receipt(
+    pos: PosdClient,
+) -> None:
+    """Selling a Mehrzweckgutschein is no supply (§3 (14) UStG): a walk-in customer buys
+    a 300.00 gift voucher on a receipt; a taxed single-purpose voucher is a supply."""
+    seed(pos)
+    sid = pos.create_sale().sale_id
+    s = call(pos, "AddVoucherLine", sale_id=sid, code="GIFT",
+             action=sale_pb2.VOUCHER_ACTION_SELL, voucher_code="GV-300",
+             amount=money(30000)).sale  # fmt: skip
+    assert s.document_type == shop_pb2.DOCUMENT_TYPE_RECEIPT
+    pay(pos, sid, CASH, 30000)
+    assert post(pos, sid).document_type == shop_pb2.DOCUMENT_TYPE_RECEIPT
+    import_items(
+        pos, item("GIFT19", "Einzweckgutschein", 30000, item_type=catalog_pb2.ITEM_TYPE_VOUCHER)
+    )
+    sid = pos.create_sale().sale_id
+    s = call(pos, "AddVoucherLine", sale_id=sid, code="GIFT19",
+             action=sale_pb2.VOUCHER_ACTION_SELL, voucher_code="EZ-300").sale  # fmt: skip
+    assert s.document_type == shop_pb2.DOCUMENT_TYPE_INVOICE
+
+
 # -- 5. returns and exchanges -------------------------------------------------------------------
 
 
@@ -598,11 +679,11 @@ def test_a_return_refunds_what_was_paid_after_shop_discounts_exactly_over_all_re
     assert cash[0][0] - change[0][0] == 0  # every cent taken was given back
 
 
-def sell_voucher(pos: PosdClient, code: str) -> sale_pb2.Sale:
+def sell_voucher(pos: PosdClient, code: str, value: int = 2500) -> sale_pb2.Sale:
     sid = pos.create_sale().sale_id
     call(pos, "AddVoucherLine", sale_id=sid, code="GIFT",
-         action=sale_pb2.VOUCHER_ACTION_SELL, voucher_code=code)  # fmt: skip
-    pay(pos, sid, CASH, 2500)
+         action=sale_pb2.VOUCHER_ACTION_SELL, voucher_code=code, amount=money(value))  # fmt: skip
+    pay(pos, sid, CASH, value)
     return post(pos, sid)
 
 

@@ -2606,7 +2606,8 @@ class AddVoucherLineRequest(_message.Message):
     @_builtins.property
     def amount(self) -> _common_pb2.Money:
         """Selling: the voucher's value (unset: the item's price). Redeeming: the amount
-        (unset: its remaining value, at most what the sale needs is not enforced).
+        (unset: what is left to pay, at most its remaining value, so the rest stays on
+        the voucher; its whole remaining value when nothing is left to pay).
         """
 
     def __init__(
