@@ -32,7 +32,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -89,9 +89,14 @@ def _minor(text: str, currency: str, column: str) -> int:
     except InvalidOperation:
         raise RowError(f"{column}: {text!r} is not an amount") from None
     exp = CURRENCY_EXPONENTS.get(currency, 2)
-    minor = value.scaleb(exp)
+    try:
+        minor = value.scaleb(exp)
+    except DecimalException:  # beyond Decimal's exponent range (1e999999)
+        raise RowError(f"{column}: {text!r} is too large for an amount") from None
     if not minor.is_finite() or minor != minor.to_integral_value():
         raise RowError(f"{column}: {text!r} has more decimals than {currency} allows")
+    if abs(minor) > 2**63 - 1:  # int64 minor units, as the API carries them
+        raise RowError(f"{column}: {text!r} is too large for an amount")
     return int(minor)
 
 

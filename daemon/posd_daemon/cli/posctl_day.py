@@ -22,7 +22,7 @@ import zipfile
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import time as dtime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +53,25 @@ def _fail(message: str) -> Exception:
     return err
 
 
+#: the largest amount the API carries (int64 minor units)
+MAX_MINOR = 2**63 - 1
+
+
 def amount(text: str) -> int:
     """``12.50`` -> 1250 (minor units, 2 decimals)."""
     try:
         d = Decimal(text.replace(",", "."))
     except InvalidOperation:
         raise _fail(f"{text!r} is not an amount like 12.50") from None
-    if not d.is_finite() or d != d.quantize(Decimal("0.01")):
+    try:
+        minor = d.scaleb(2)
+    except DecimalException:  # beyond Decimal's exponent range (1e999999)
+        raise _fail(f"{text!r} is too large for an amount") from None
+    if not minor.is_finite() or minor != minor.to_integral_value():
         raise _fail(f"{text!r}: at most 2 decimals")
-    return int(d * 100)
+    if abs(minor) > MAX_MINOR:
+        raise _fail(f"{text!r} is too large for an amount")
+    return int(minor)
 
 
 def when(text: str, *, end: bool = False, zone: tzinfo = UTC) -> datetime:

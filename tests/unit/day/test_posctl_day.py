@@ -51,6 +51,12 @@ def test_amounts_are_exact() -> None:
         posctl_day.amount("1.005")
 
 
+@pytest.mark.parametrize("text", ["1e30", "-1e30", "92233720368547758.08", "1e999999"])
+def test_an_amount_beyond_the_api_is_one_clear_user_error(text: str) -> None:
+    with pytest.raises(posctl_day._base().CliError, match="too large"):
+        posctl_day.amount(text)
+
+
 @pytest.mark.parametrize("count", ["abc=2", "5e3=2", "²=2", "5000=²", "5000", "=2"])
 def test_a_bad_cash_count_is_one_clear_user_error(count: str) -> None:
     p = argparse.ArgumentParser()
@@ -87,3 +93,12 @@ def test_dates_are_days_on_the_registers_calendar() -> None:
         2021, 1, 1, 0, 30, tzinfo=UTC
     )
     assert posctl_day.when("2021-01-01") == datetime(2021, 1, 1, tzinfo=UTC)  # default UTC
+
+
+@pytest.mark.parametrize("price", ["1e30", "1e999999"])
+def test_an_imported_price_beyond_the_api_names_its_column(price: str) -> None:
+    from posd_daemon.cli import posctl_catalog
+
+    row = {"item_id": "brot", "name": "Brot", "gross_price": price}
+    with pytest.raises(posctl_catalog.RowError, match=r"gross_price: .* too large"):
+        posctl_catalog.item_from_csv(row, "EUR")
