@@ -84,3 +84,19 @@ def test_a_right_pin_clears_the_failures() -> None:
     for _ in range(auth_mod.MAX_FAILURES - 1):
         fail(a, "1")
     assert a.check_pin("1", "1234").operator_id == "1"
+
+
+def test_right_pins_entered_at_once_all_get_in() -> None:
+    """Several terminals logging the same operator in at once: the attempts in flight
+    count against the tries left, but right PINs must not lock each other out."""
+    a = make(cap=64)
+    logins = 3 * auth_mod.MAX_FAILURES
+    start = threading.Barrier(logins)
+
+    def login(n: int) -> str:
+        start.wait()
+        return a.check_pin("1", "1234").operator_id
+
+    with ThreadPoolExecutor(logins) as pool:
+        assert list(pool.map(login, range(logins))) == ["1"] * logins
+    assert a.tracked_ids == 0

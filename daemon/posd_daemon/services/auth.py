@@ -20,6 +20,8 @@ from posd_daemon.store import sessions
 
 MAX_FAILURES = 5
 LOCKOUT_SECONDS = 60.0
+#: how long a log-in waits at most for the checks in flight of the same operator
+PIN_QUEUE_S = 5.0
 #: operator ids with recent failures kept at most (a client trying random ids)
 MAX_TRACKED_IDS = 1024
 
@@ -48,7 +50,10 @@ class Authenticator:
         self._clock = clock
         self._ttl = timedelta(hours=session_hours)
         self._failures: dict[str, list[float]] = {}
+        #: PIN checks running now, by operator id (see _begin_attempt)
+        self._in_flight: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)
 
     def operator(self, operator_id: str) -> Operator | None:
         rec = self._records.get(operator_id)
@@ -60,29 +65,61 @@ class Authenticator:
             raise invalid("operator_id", "1..64 characters")
         if not pin or len(pin) > 32:
             raise invalid("pin", "1..32 characters")
-        now = time.monotonic()
-        with self._lock:
-            recent = [t for t in self._failures.get(operator_id, []) if now - t < LOCKOUT_SECONDS]
-            if len(recent) >= MAX_FAILURES:
-                self._failures[operator_id] = recent
-                raise DomainError(
-                    ErrorKind.RESOURCE_EXHAUSTED,
-                    "LOGIN_LOCKED",
-                    f"too many failed log-ins for operator {operator_id[:64]}; wait a minute",
-                )
-            # counted as a failure before the (slow) check: attempts running at once on
-            # Login's thread pool all count, so they get no more tries than one by one
-            self._failures[operator_id] = [*recent, now]
-            if len(self._failures) > self._max_tracked:
-                self._forget_old(now)
+        self._begin_attempt(operator_id)
+        ok = False
         rec = self._records.get(operator_id)
-        # Hash even for unknown operators so timing does not tell which ids exist.
-        ok = verify_pin(pin, rec.pin_hash if rec else _DUMMY_HASH) and rec is not None
+        try:
+            # Hash even for unknown operators so timing does not tell which ids exist.
+            ok = verify_pin(pin, rec.pin_hash if rec else _DUMMY_HASH) and rec is not None
+        finally:
+            self._end_attempt(operator_id, ok)
         if not ok or rec is None:
             raise unauthenticated("unknown operator or wrong PIN")
-        with self._lock:
-            self._failures.pop(operator_id, None)
         return rec.operator
+
+    def _begin_attempt(self, operator_id: str) -> None:
+        """Admits one PIN check, or refuses it while the operator is locked out.
+
+        Checks run at once on Login's thread pool: attempts in flight count against the
+        tries left, so guesses sent together get no more tries than one by one (five a
+        minute, not one per worker thread). An attempt that could use up the last try
+        waits for those in flight to end instead of being refused: right PINs entered at
+        once on several terminals all get in."""
+        deadline = time.monotonic() + PIN_QUEUE_S
+        with self._settled:
+            while True:
+                now = time.monotonic()
+                recent = [
+                    t for t in self._failures.get(operator_id, []) if now - t < LOCKOUT_SECONDS
+                ]
+                if recent:
+                    self._failures[operator_id] = recent
+                else:
+                    self._failures.pop(operator_id, None)
+                running = self._in_flight.get(operator_id, 0)
+                if len(recent) >= MAX_FAILURES or (running and now >= deadline):
+                    raise DomainError(
+                        ErrorKind.RESOURCE_EXHAUSTED,
+                        "LOGIN_LOCKED",
+                        f"too many failed log-ins for operator {operator_id[:64]}; wait a minute",
+                    )
+                if len(recent) + running < MAX_FAILURES:
+                    self._in_flight[operator_id] = running + 1
+                    return
+                self._settled.wait(deadline - now)
+
+    def _end_attempt(self, operator_id: str, ok: bool) -> None:
+        with self._settled:
+            left = self._in_flight.pop(operator_id, 1) - 1
+            if left:
+                self._in_flight[operator_id] = left
+            if ok:
+                self._failures.pop(operator_id, None)
+            else:
+                self._failures.setdefault(operator_id, []).append(time.monotonic())
+                if len(self._failures) > self._max_tracked:
+                    self._forget_old(time.monotonic())
+            self._settled.notify_all()
 
     def _forget_old(self, now: float) -> None:
         """Bounds the failure record (under the lock): ids of any kind are counted, known
