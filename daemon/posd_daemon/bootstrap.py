@@ -305,7 +305,12 @@ async def _start(
     auth = Authenticator(operators_from_config(config), clock, config.api.session_hours)
     rt = Runtime(db, auth, metrics, clock)
     # the register's business day: its calendar in `zone`, for every date rule
-    settings = RegisterSettings(config.register.id, config.register.currency, zone)
+    settings = RegisterSettings(
+        config.register.id,
+        config.register.currency,
+        zone,
+        config.register.exchange_rate_max_age_days,
+    )
     sales = SaleCommands(settings, config.vat_table(), clock, worker.wake)
     catalog = CatalogCommands(config.register.currency, clock)
     digital = _digital_receipts(config, shop, clock, zone)

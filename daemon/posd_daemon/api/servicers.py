@@ -48,6 +48,9 @@ from posd_daemon.store import sales as sale_store
 
 #: How long a post run ahead waits for its PostSale before it gives the database back.
 POST_AHEAD_TTL_S = 1.0
+#: a run-ahead claimed later than this after it ran is not claimed when the VAT rates
+#: changed in between (midnight): its TTL after it parked, and the time before parking
+POST_AHEAD_RATE_WINDOW_S = 10 * POST_AHEAD_TTL_S
 #: A post runs ahead only once its PostSale has not come this soon after the payment: a
 #: client that posts at once gets the usual post, without a run-ahead competing with it.
 POST_AHEAD_DELAY_S = 0.005
@@ -305,17 +308,26 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             try:
                 response = await self._signed_post(request, op, signs, ahead)
             except DomainError as exc:
-                if exc.reason != "REFUND_REQUIRED":
-                    raise
-                # a negative total: vouchers beyond the goods (always) or an exchange the
-                # client books to the balancing account. The balancing line is committed
-                # on its own first, so that a post whose TSE finish survives a crash
-                # before its commit finds the line it signed; then the post again.
-                await self.rt.db.write(
-                    lambda tx: self.sales.balance(
-                        tx, op, sale_id, requested=request.balance_negative_total
+                if exc.reason == "VAT_RATES_OUTDATED":
+                    # a gross-priced sale open across a VAT rate change: the post's day's
+                    # rates (same gross) are committed on their own first, for the same
+                    # reason as the balancing line below (SaleCommands.check_vat_rates)
+                    await self.rt.db.write(
+                        lambda tx: self.sales.apply_vat_rates_for_post(tx, op, sale_id)
                     )
-                )
+                elif exc.reason == "REFUND_REQUIRED":
+                    # a negative total: vouchers beyond the goods (always) or an exchange
+                    # the client books to the balancing account. The balancing line is
+                    # committed on its own first, so that a post whose TSE finish survives
+                    # a crash before its commit finds the line it signed; then the post
+                    # again.
+                    await self.rt.db.write(
+                        lambda tx: self.sales.balance(
+                            tx, op, sale_id, requested=request.balance_negative_total
+                        )
+                    )
+                else:
+                    raise
                 response = await self._signed_post(request, op, True)
             self.rt.metrics.post_seconds.observe(time.perf_counter() - start)
             self.rt.metrics.sales_posted.inc()
@@ -547,6 +559,9 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             return None  # a repeat (or a reuse): the usual path answers it
         digest = request_digest(request)
         now = self.rt.clock()
+        if not self.sales.rates_same_since(now, POST_AHEAD_RATE_WINDOW_S):
+            # midnight into new VAT rates since it ran: its receipt has the old ones
+            return None
 
         def make(offered: _AheadOffer | None) -> _PostClaim:
             offer = None if offered is None else offered.process_data

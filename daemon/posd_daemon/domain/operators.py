@@ -22,6 +22,8 @@ class Permission(enum.Enum):
     EXPORT = "EXPORT"
     DEVICE_TEST = "DEVICE_TEST"
     OPERATOR_MANAGE = "OPERATOR_MANAGE"
+    #: sell goods of a lot past its expiry date (services.sales, _check_lot_expiry)
+    SELL_EXPIRED_LOT = "SELL_EXPIRED_LOT"
 
 
 @dataclass(frozen=True, slots=True)

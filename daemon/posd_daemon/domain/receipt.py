@@ -11,7 +11,14 @@ from posd_daemon.domain.money import format_minor
 from posd_daemon.domain.parking import parking_symbology
 from posd_daemon.domain.payments import Payment, PaymentMethod
 from posd_daemon.domain.pricing import fmt_decimal
-from posd_daemon.domain.sale import LineKind, Sale, SaleLine, describe_rate, format_quantity
+from posd_daemon.domain.sale import (
+    LineKind,
+    Sale,
+    SaleLine,
+    describe_rate,
+    expired_lots,
+    format_quantity,
+)
 from posd_daemon.domain.shop import DocumentType
 from posd_daemon.domain.vat import PriceBasis, VatCategory
 
@@ -117,7 +124,11 @@ def _line_details(sale: Sale, line: SaleLine, amt: Callable[[int], str]) -> list
     elif line.voucher_code:  # a voucher sold
         out.append(f"Gutschein-Nr. {line.voucher_code}")
     if line.lot:
-        out.append(f"Charge {line.lot}")
+        expired = expired_lots(sale).get(line.lot)
+        if expired is None:
+            out.append(f"Charge {line.lot}")
+        else:  # sold past its expiry date (an operator allowed it): the customer is told
+            out.append(f"Charge {line.lot} abgelaufen {expired.strftime('%d.%m.%Y')}")
     if line.serial:
         out.append(f"Serien-Nr. {line.serial}")
     if line.price_overridden:

@@ -1230,6 +1230,63 @@ class Sale:
         self.document_forced = doc
         self._touch()
 
+    def current_vat_rates(
+        self, rate_of: Callable[[VatCategory], Decimal]
+    ) -> list[tuple[SaleLine, Decimal]]:
+        """The lines whose VAT rate is not the one ``rate_of`` gives now, with that rate.
+
+        The rate of the time of supply applies (§ 13 (1) Nr. 1a, § 12 UStG; BMF letter of
+        30 June 2020 on the H2-2020 reduction): for a counter sale that is the post, not
+        the scan. A line that refers to a posted receipt (a return, a storno line, a
+        discount on a returned line) keeps the rate of that receipt: it corrects that
+        supply (§ 17 UStG), at its rate. A storno sale is the original negated as a
+        whole, so none of its lines changes."""
+        if self.reverses_sale_id:
+            return []
+        changes = []
+        for ln in self.lines:
+            if ln.ref_sale_id:
+                continue
+            rate = rate_of(ln.vat_category)
+            if rate != ln.vat_rate:
+                changes.append((ln, rate))
+        return changes
+
+    def total_with_rates(self, rate_of: Callable[[VatCategory], Decimal]) -> int:
+        """The total the sale would have at the rates ``rate_of`` gives (changes nothing)."""
+        changes = self.current_vat_rates(rate_of)
+        old = [(ln, ln.vat_rate) for ln, _ in changes]
+        frozen, self.frozen = self.frozen, None
+        try:
+            for ln, rate in changes:
+                ln.vat_rate = rate
+            self.refresh()
+            return self.total
+        finally:
+            for ln, rate in old:
+                ln.vat_rate = rate
+            self.refresh()
+            self.frozen = frozen
+
+    def apply_vat_rates(
+        self, rate_of: Callable[[VatCategory], Decimal]
+    ) -> list[tuple[SaleLine, Decimal]]:
+        """Gives every line the VAT rate ``rate_of`` says applies now (see
+        :meth:`current_vat_rates`); returns the changed lines with their old rate.
+
+        A line keeps its price in the sale's direction: in a gross-priced sale the gross
+        stays what the customer was shown and only its split into net and tax changes
+        (what shops did on 1 July 2020 and 1 January 2021); in a net-priced sale the net
+        stays and the tax, so the gross, changes."""
+        self._require_open()
+        changes = self.current_vat_rates(rate_of)
+        old = [(ln, ln.vat_rate) for ln, _ in changes]
+        for ln, rate in changes:
+            ln.vat_rate = rate
+        if changes:
+            self._touch()
+        return old
+
     def add_warning(self, text: str) -> None:
         if len(self.warnings) < MAX_WARNINGS:
             self.warnings.append(text[:300])
@@ -1559,6 +1616,24 @@ class Sale:
         self.cancel_reason = reason
         self.cancelled_at = when
         self._touch()
+
+
+#: the warning a sale gets for a line of an expired lot (services.sales,
+#: _check_lot_expiry); the receipt reads it back for the line (:func:`expired_lots`)
+_LOT_EXPIRED = re.compile(r"LOT_EXPIRED: .* lot (\S+) expired on (\d{4}-\d{2}-\d{2})")
+
+
+def lot_expired_warning(item_name: str, lot: str, expired_on: date) -> str:
+    return f"LOT_EXPIRED: {item_name} lot {lot} expired on {expired_on.isoformat()}"
+
+
+def expired_lots(sale: Sale) -> dict[str, date]:
+    """The lots of the sale sold past their expiry date (lot -> the date)."""
+    out: dict[str, date] = {}
+    for text in sale.warnings:
+        if m := _LOT_EXPIRED.fullmatch(text):
+            out[m.group(1)] = date.fromisoformat(m.group(2))
+    return out
 
 
 def _is_supply(ln: SaleLine) -> bool:

@@ -15,10 +15,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 from posd_daemon.domain.customer import Customer, CustomerSnapshot
-from posd_daemon.domain.errors import invalid
+from posd_daemon.domain.errors import invalid, precondition
 from posd_daemon.domain.money import (
     CURRENCY_EXPONENTS,
     MAX_MINOR,
@@ -69,6 +70,29 @@ class RateSource(enum.Enum):
     @property
     def label(self) -> str:
         return self.value
+
+
+def check_rate_age(
+    source: RateSource, rate_date: date | None, today: date, max_age_days: int
+) -> None:
+    """A daily exchange rate older than ``max_age_days`` (``register.
+    exchange_rate_max_age_days``) is refused: the latest rate on or before today is taken
+    without a limit, so a feed that stopped months ago would price goods and count
+    foreign cash at a stale rate, silently. Fixed rates are the shop's decision, a manual
+    rate an operator's (PRICE_OVERRIDE, journaled): no age."""
+    if source is not RateSource.DAILY or rate_date is None:
+        return
+    age = (today - rate_date).days
+    if age > max_age_days:
+        raise precondition(
+            "EXCHANGE_RATE_TOO_OLD",
+            f"the latest daily exchange rate is of {rate_date.isoformat()}, {age} days old;"
+            f" at most {max_age_days} days are allowed (register.exchange_rate_max_age_days):"
+            " import a current rate (ImportExchangeRates), or a manager sets the sale's"
+            " rate (SetExchangeRate)",
+            rate_date=rate_date.isoformat(),
+            max_age_days=str(max_age_days),
+        )
 
 
 #: Attributes a register may require on its documents.

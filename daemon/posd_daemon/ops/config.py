@@ -42,6 +42,9 @@ class RegisterConfig:
     #: the register's time zone (IANA name); its calendar decides the business day.
     #: "": the system's local time zone
     timezone: str = ""
+    #: a daily exchange rate older than this many days (on the register's calendar) is
+    #: refused for a foreign-currency sale, its payments and its post (0: today's only)
+    exchange_rate_max_age_days: int = 7
 
 
 @dataclass(frozen=True)
@@ -394,6 +397,11 @@ def _check(cfg: Config, problems: list[str]) -> None:
             named_zone(cfg.register.timezone)
         except ZoneError as exc:
             problems.append(f"register.timezone: {exc}")
+    if not 0 <= cfg.register.exchange_rate_max_age_days <= 366:
+        problems.append(
+            "register.exchange_rate_max_age_days: between 0 and 366 (days a daily exchange"
+            " rate may be old; 0: only today's)"
+        )
     try:
         mode = int(cfg.api.socket_mode, 8)
         if mode & ~0o777:

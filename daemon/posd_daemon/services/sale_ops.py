@@ -233,6 +233,9 @@ class SaleOps(ABC):
     @abstractmethod
     def _on_post_outbox(self, tx: Tx) -> None: ...
 
+    @abstractmethod
+    def check_rate_age(self, sale: Sale) -> None: ...
+
     # -- payments -------------------------------------------------------------------------
 
     def _check_takes_payments(self, tx: Tx) -> ShopContext:
@@ -265,6 +268,7 @@ class SaleOps(ABC):
         down payment id)."""
         sale = self._open_sale(tx, operator, sale_id)
         ctx = self._check_takes_payments(tx)
+        self.check_rate_age(sale)  # money is not taken at a stale daily rate
         for value, name in (
             (card_institute, "card_institute"),
             (authorization_code, "authorization_code"),

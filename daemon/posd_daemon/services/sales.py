@@ -14,7 +14,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -40,15 +40,18 @@ from posd_daemon.domain.sale import (
     SaleState,
     Terms,
     format_quantity,
+    lot_expired_warning,
     parse_quantity,
 )
 from posd_daemon.domain.shop import (
     DocumentType,
     RateSource,
+    Shop,
+    check_rate_age,
     missing_attributes,
 )
 from posd_daemon.domain.text import check_code, check_text
-from posd_daemon.domain.vat import PriceBasis, VatTable
+from posd_daemon.domain.vat import PriceBasis, VatCategory, VatTable
 from posd_daemon.fiscal import process_data as pd
 from posd_daemon.ops import crashpoints
 from posd_daemon.ops import logging as plog
@@ -78,6 +81,8 @@ class RegisterSettings:
     currency: str
     #: the register's time zone: its calendar is the business day (``register.timezone``)
     zone: tzinfo
+    #: ``register.exchange_rate_max_age_days``: the oldest daily rate a sale may use
+    exchange_rate_max_age_days: int = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,7 +362,113 @@ class SaleCommands(SaleOps, InvoicePayments):
                 " be changed; post it with ReverseReceipt or cancel it",
                 sale_id=sale_id,
             )
+        self.apply_vat_rates(tx, operator, sale)
         return sale
+
+    # VAT rates follow the business day (README, "VAT rate changes while a sale is
+    # open"). The rate of the time of supply applies (§ 13 (1) Nr. 1a UStG; BMF letter
+    # of 30 June 2020 on the H2-2020 reduction): for a counter sale that is the post, not
+    # the scan. So every change of an open sale first gives its lines the rates of the
+    # change's business day: a payment is always taken on the total at today's rates
+    # ("recalculate before payment"). A sale open across midnight into a new rate is
+    # checked again at the post (check_vat_rates): gross-priced, its gross stays and
+    # only the split changes, committed on its own before the TSE signs (PostSale);
+    # net-priced, the gross would change under the customer's payment, so the post is
+    # refused (VAT_RATE_CHANGED) and the cashier's next change recalculates it.
+
+    def check_rate_age(self, sale: Sale) -> None:
+        """EXCHANGE_RATE_TOO_OLD when the sale's daily rate is now older than allowed
+        (domain.shop.check_rate_age). A storno keeps its original's rate, whatever its
+        age: it reverses that receipt exactly."""
+        if not sale.reverses_sale_id:
+            check_rate_age(
+                sale.rate_source, sale.rate_date, self.today(), self._s.exchange_rate_max_age_days
+            )
+
+    def _rates_on(self, day: date) -> Callable[[VatCategory], Decimal]:
+        return lambda category: self._vat.rate(category, day)
+
+    def apply_vat_rates(self, tx: Tx, operator: Operator, sale: Sale) -> None:
+        """Gives the open sale's lines the VAT rates of today (journaled when any
+        changed; see above)."""
+        day = self.today()
+        changed = sale.apply_vat_rates(self._rates_on(day))
+        if changed:
+            self.journal_sale(
+                tx,
+                "VAT_RATES_APPLIED",
+                sale,
+                {
+                    "operator_id": operator.operator_id,
+                    "business_day": day.isoformat(),
+                    "lines": [
+                        {
+                            "line_id": ln.line_id,
+                            "vat_category": ln.vat_category.name,
+                            "old_rate": fmt_decimal(old),
+                            "new_rate": fmt_decimal(ln.vat_rate),
+                        }
+                        for ln, old in changed
+                    ],
+                    "total": sale.total,
+                },
+            )
+
+    def apply_vat_rates_for_post(self, tx: Tx, operator: Operator, sale_id: str) -> Sale:
+        """PostSale refused with VAT_RATES_OUTDATED (a gross-priced sale open across a
+        rate change): the new rates, committed on their own before the post is tried
+        again, so that a post whose TSE finish survives a crash before its commit finds
+        the rates it signed (like the balancing line of REFUND_REQUIRED)."""
+        operator.require(Permission.SALE)
+        self.check_editable(sale_id)
+        sale = self._take(tx, sale_id)
+        self.apply_vat_rates(tx, operator, sale)
+        self.save_sale(tx, sale)
+        return sale
+
+    def check_vat_rates(self, sale: Sale, day: date) -> None:
+        """Before the TSE signs a post on ``day``: are the lines' rates that day's?
+        Raises VAT_RATES_OUTDATED when the total stays (PostSale applies them and posts
+        again) and VAT_RATE_CHANGED when the gross would change (net-priced sales)."""
+        rate_of = self._rates_on(day)
+        changes = sale.current_vat_rates(rate_of)
+        if not changes:
+            return
+        what = ", ".join(
+            sorted(
+                {
+                    f"{ln.vat_category.name} {fmt_decimal(ln.vat_rate)} % -> {fmt_decimal(r)} %"
+                    for ln, r in changes
+                }
+            )
+        )
+        old_total = sale.total
+        new_total = sale.total_with_rates(rate_of)
+        if new_total == old_total:
+            raise precondition(
+                "VAT_RATES_OUTDATED",
+                f"the VAT rates changed on {day.isoformat()} ({what}): the sale's gross"
+                " stays, its VAT is split at the new rates",
+                sale_id=sale.sale_id,
+            )
+        raise precondition(
+            "VAT_RATE_CHANGED",
+            f"the VAT rates changed on {day.isoformat()} ({what}) while sale {sale.sale_id}"
+            f" was open: its net prices now give a total of {new_total} instead of"
+            f" {old_total} (minor units): recalculate the sale (any change of it, e.g."
+            " removing the payment, applies the new rates), take the new total, then post",
+            sale_id=sale.sale_id,
+            business_day=day.isoformat(),
+            old_total_minor=str(old_total),
+            new_total_minor=str(new_total),
+        )
+
+    def rates_same_since(self, now: datetime, seconds: float) -> bool:
+        """Whether the VAT rates of ``now``'s business day are those of ``seconds``
+        before (a post run ahead then and claimed now signs the rates it ran with)."""
+        before = business_day(now - timedelta(seconds=seconds), self._s.zone)
+        today = business_day(now, self._s.zone)
+        return before == today or self._vat.same_rates(before, today)
 
     def build_checked_reversal(self, tx: Tx, operator: Operator, sale_id: str, reason: str) -> Sale:
         """The storno of a posted receipt, built and checked in ONE transaction: when its
@@ -444,7 +555,13 @@ class SaleCommands(SaleOps, InvoicePayments):
         ctx = self.context(tx.conn)
         customer = customer_store.get(tx.conn, ctx.shop.default_customer_number)
         now = self._clock()
-        terms = terms_for(tx.conn, ctx.shop, customer, business_day(now, self._s.zone))
+        terms = terms_for(
+            tx.conn,
+            ctx.shop,
+            customer,
+            business_day(now, self._s.zone),
+            max_age_days=self._s.exchange_rate_max_age_days,
+        )
         sale = Sale(
             sale_id=uuid.uuid4().hex,
             register_id=self._s.register_id,
@@ -513,6 +630,7 @@ class SaleCommands(SaleOps, InvoicePayments):
             raise invalid("item_ref", "give item_id or code")
         line_id = self._add(
             tx,
+            operator,
             sale,
             item,
             quantity=quantity,
@@ -527,6 +645,7 @@ class SaleCommands(SaleOps, InvoicePayments):
     def _add(
         self,
         tx: Tx,
+        operator: Operator,
         sale: Sale,
         item: Item,
         *,
@@ -568,13 +687,17 @@ class SaleCommands(SaleOps, InvoicePayments):
             check_code(lot, "lot_number")
             if item.tracking is not Tracking.LOT:
                 raise invalid("lot_number", "the item is not lot-tracked", "NOT_LOT_TRACKED")
-            if all(r.item_id != item.item_id for r in catalog_store.lots_by_number(tx.conn, lot)):
+            refs = [
+                r for r in catalog_store.lots_by_number(tx.conn, lot) if r.item_id == item.item_id
+            ]
+            if not refs:
                 raise not_found(
                     "LOT_NOT_FOUND",
                     f"item {item.item_id} has no lot {lot!r}",
                     item_id=item.item_id,
                     lot_number=lot,
                 )
+            self._check_lot_expiry(tx, operator, sale, item, refs[0])
         if serial:
             check_code(serial, "serial_number")
             if item.tracking is not Tracking.SERIAL:
@@ -589,6 +712,51 @@ class SaleCommands(SaleOps, InvoicePayments):
         )
         self.save_sale(tx, sale)
         return line.line_id
+
+    def _check_lot_expiry(
+        self, tx: Tx, operator: Operator, sale: Sale, item: Item, ref: catalog_store.LotRef
+    ) -> None:
+        """An expired lot (its expiry date before today's business day; the expiry day
+        itself is still good) is refused, LOT_EXPIRED, unless the operator holds
+        SELL_EXPIRED_LOT: then the line is added with a warning on the sale (in the
+        answer, on the receipt under the line) and the sale is journaled.
+
+        Why refuse rather than only warn: the register does not know whether the date is
+        a best-before date (Mindesthaltbarkeitsdatum: the goods may still be sold, on the
+        seller's own responsibility, usually reduced) or a use-by date (Verbrauchsdatum,
+        Art. 24 LMIV: the food counts as unsafe after it and must not be sold, Art. 14
+        VO (EG) 178/2002; likewise expired medicines, § 8 (3) AMG). A warning a cashier
+        clicks away sells unsafe food; the refusal makes someone entitled decide, and the
+        journal says who."""
+        if not ref.expires_on:
+            return
+        expires = date.fromisoformat(ref.expires_on)
+        today = self.today()
+        if expires >= today:
+            return
+        if Permission.SELL_EXPIRED_LOT not in operator.permissions:
+            raise precondition(
+                "LOT_EXPIRED",
+                f"lot {ref.lot} of {item.name} expired on {expires.isoformat()} (today is"
+                f" {today.isoformat()}): take another lot, or an operator with permission"
+                " SELL_EXPIRED_LOT may sell it",
+                item_id=item.item_id,
+                lot_number=ref.lot,
+                expiry_date=expires.isoformat(),
+            )
+        sale.add_warning(lot_expired_warning(item.name, ref.lot, expires))
+        self.journal_sale(
+            tx,
+            "EXPIRED_LOT_SOLD",
+            sale,
+            {
+                "operator_id": operator.operator_id,
+                "item_id": item.item_id,
+                "lot_number": ref.lot,
+                "expiry_date": expires.isoformat(),
+                "business_day": today.isoformat(),
+            },
+        )
 
     def _check_serial(
         self, conn: sqlite3.Connection, sale: Sale, item_id: str, serial: str
@@ -694,6 +862,7 @@ class SaleCommands(SaleOps, InvoicePayments):
                 return self._variant_choice(sale, m.item, ScanMatch.BARCODE, unit=m.unit)
             line_id = self._add(
                 tx,
+                operator,
                 sale,
                 m.item,
                 quantity=quantity,
@@ -725,6 +894,7 @@ class SaleCommands(SaleOps, InvoicePayments):
             item = self._item(conn, ref.item_id)
             line_id = self._add(
                 tx,
+                operator,
                 sale,
                 item,
                 quantity=quantity,
@@ -752,7 +922,14 @@ class SaleCommands(SaleOps, InvoicePayments):
             if quantity not in ("", "1"):
                 raise invalid("quantity", "a serial number is one piece", "SERIAL_QUANTITY_IS_ONE")
             line_id = self._add(
-                tx, sale, item, quantity="", variant_id=s.variant_id, serial=s.serial, scanned=code
+                tx,
+                operator,
+                sale,
+                item,
+                quantity="",
+                variant_id=s.variant_id,
+                serial=s.serial,
+                scanned=code,
             )
             return ScanResult(sale, ScanMatch.SERIAL, line_id)
         # (5) item number
@@ -760,7 +937,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         if found is not None:
             if found.variants:
                 return self._variant_choice(sale, found, ScanMatch.ITEM_NUMBER)
-            line_id = self._add(tx, sale, found, quantity=quantity, scanned=code)
+            line_id = self._add(tx, operator, sale, found, quantity=quantity, scanned=code)
             return ScanResult(sale, ScanMatch.ITEM_NUMBER, line_id)
         ctx = self.context(conn)
         # (6) shop discount code
@@ -823,12 +1000,31 @@ class SaleCommands(SaleOps, InvoicePayments):
         self._set_customer(tx, sale, customer, recalculate_lines)
         return sale
 
+    def _terms(
+        self,
+        conn: sqlite3.Connection,
+        shop: Shop,
+        customer: Customer | None,
+        current: Terms,
+        currency: str | None = None,
+    ) -> Terms:
+        """terms_for today, with the register's maximum daily rate age."""
+        return terms_for(
+            conn,
+            shop,
+            customer,
+            self.today(),
+            current,
+            currency=currency,
+            max_age_days=self._s.exchange_rate_max_age_days,
+        )
+
     def _set_customer(
         self, tx: Tx, sale: Sale, customer: Customer, recalculate: bool | None
     ) -> None:
         ctx = self.context(tx.conn)
         sale.check_currency_change(ctx.shop.currency_for(customer))
-        terms = terms_for(tx.conn, ctx.shop, customer, self.today(), sale.terms)
+        terms = self._terms(tx.conn, ctx.shop, customer, sale.terms)
         changes = terms != sale.terms or customer.discount_percent != sale.customer_discount_percent
         if sale.lines and changes and recalculate is None:
             raise precondition(
@@ -869,7 +1065,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         customer = (
             customer_store.get(tx.conn, sale.customer.number) if sale.customer.number else None
         )
-        terms = terms_for(tx.conn, ctx.shop, customer, self.today(), sale.terms, currency=currency)
+        terms = self._terms(tx.conn, ctx.shop, customer, sale.terms, currency)
         # the VAT direction stays what the sale has (the customer decided it)
         terms = Terms(
             terms.currency,
@@ -1365,7 +1561,17 @@ class SaleCommands(SaleOps, InvoicePayments):
         if signed_data is not None and receipt_process_data(sale) != signed_data:
             raise self._signed_lock(sale_id)  # e.g. another change currency
         with sale.frozen_totals():
-            fiscal = self._post_loaded(tx, sale, None, sign, plan, while_signing, ahead, delivery)
+            fiscal = self._post_loaded(
+                tx,
+                sale,
+                None,
+                sign,
+                plan,
+                while_signing,
+                ahead,
+                delivery,
+                check_rates=signed_data is None,
+            )
         if sale.reverses_sale_id:
             self.journal_reversal(tx, operator, sale, reversal_reason)
         return sale, fiscal
@@ -1387,10 +1593,14 @@ class SaleCommands(SaleOps, InvoicePayments):
         while_signing: Callable[[Sale], None] | None = None,
         ahead: Callable[[Sale], datetime] | None = None,
         delivery: Delivery = Delivery.PAPER,
+        *,
+        check_rates: bool = False,
     ) -> fstore.SaleTse | None:
         conn = tx.conn
         sale.check_postable()
         now = self._clock()
+        if check_rates:  # on the post's own business day, before the TSE signs
+            self.check_vat_rates(sale, business_day(now, self._s.zone))
         # the TSE signs on its own thread while the rows below are written
         if sign is None:
             signed = None
@@ -1656,6 +1866,7 @@ class SaleCommands(SaleOps, InvoicePayments):
                 register_id=ctx.register.register_id,
             )
         sale.check_postable()
+        self.check_rate_age(sale)
         if ctx.shop.card_authorization_required:
             missing_auth = sale.missing_authorizations()
             if missing_auth:

@@ -11,7 +11,7 @@ from posd_daemon.domain.errors import invalid, not_found, precondition
 from posd_daemon.domain.money import check_currency
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.sale import Terms
-from posd_daemon.domain.shop import RateSource, Register, Shop
+from posd_daemon.domain.shop import RateSource, Register, Shop, check_rate_age
 from posd_daemon.domain.text import check_code
 from posd_daemon.services import paging
 from posd_daemon.services.clock import Clock
@@ -83,15 +83,29 @@ def terms_for(
     today: date,
     current: Terms | None = None,
     currency: str | None = None,
+    *,
+    max_age_days: int | None = None,
 ) -> Terms:
     """The terms a sale with ``customer`` gets: currency, rate, VAT direction, rounding.
 
-    A sale that keeps its currency keeps its rate (a manually adjusted rate stays)."""
+    A sale that keeps its currency keeps its rate (a manually adjusted rate stays),
+    unless it is a daily rate now older than ``max_age_days``: then the latest daily rate
+    is taken again. A daily rate older than that is refused (EXCHANGE_RATE_TOO_OLD;
+    None: no limit)."""
     cur = currency or shop.currency_for(customer)
     direction = shop.direction_for(customer)
     if cur == shop.currency:
         return Terms(cur, shop.currency, direction=direction, rounding=shop.vat_rounding)
-    if current is not None and current.currency == cur:
+    if (
+        current is not None
+        and current.currency == cur
+        and not (
+            max_age_days is not None
+            and current.rate_source is RateSource.DAILY
+            and current.rate_date is not None
+            and (today - current.rate_date).days > max_age_days
+        )
+    ):
         return Terms(
             cur,
             shop.currency,
@@ -114,6 +128,8 @@ def terms_for(
             f" {today.isoformat()}",
             currency=cur,
         )
+    if max_age_days is not None:
+        check_rate_age(RateSource.DAILY, daily.day, today, max_age_days)
     return Terms(
         cur, shop.currency, daily.rate, RateSource.DAILY, daily.day, direction, shop.vat_rounding
     )

@@ -188,3 +188,20 @@ class SaleMachine(RuleBasedStateMachine):
 
 
 TestSaleMachine = SaleMachine.TestCase
+
+
+def test_new_vat_rates_keep_the_gross_and_spare_lines_of_a_posted_receipt() -> None:
+    sale = new_sale()
+    add(sale, COFFEE, "2")
+    add(sale, BREAD)
+    returned = sale.lines[1]
+    returned.ref_sale_id = "s0"  # as a return line: corrects that receipt at its rate
+    total = sale.total
+    new = {VatCategory.NORMAL: Decimal(16), VatCategory.REDUCED: Decimal(5)}
+    assert sale.total_with_rates(new.__getitem__) == total
+    assert [ln.vat_rate for ln in sale.lines] == [19, 7]  # total_with_rates changes nothing
+    changed = sale.apply_vat_rates(new.__getitem__)
+    assert [(ln.line_id, old) for ln, old in changed] == [(sale.lines[0].line_id, 19)]
+    assert [ln.vat_rate for ln in sale.lines] == [16, 7]
+    assert sale.total == total  # gross-priced: only the split changes
+    assert {(v.percent, v.gross) for v in sale.vat_totals()} == {(16, 1798), (7, 349)}
