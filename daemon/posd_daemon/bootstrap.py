@@ -59,7 +59,7 @@ from posd_daemon.domain.receipt import ShopHeader
 from posd_daemon.fiscal.fiskaly import FiskalyTse
 from posd_daemon.fiscal.software_tse import SoftwareTse
 from posd_daemon.ops import logging as plog
-from posd_daemon.ops.config import Config
+from posd_daemon.ops.config import Config, exposure_warnings
 from posd_daemon.ops.metrics import Metrics
 from posd_daemon.ops.timezone import ZoneError
 from posd_daemon.services.auth import Authenticator, OperatorRecord
@@ -485,6 +485,8 @@ async def _start(
     worker.start()
     master.start()
     metrics_port = metrics.bound_port
+    for event, fields in exposure_warnings(config):
+        log.warning(event, **fields)
     log.info(
         "serving",
         socket=str(socket_path),

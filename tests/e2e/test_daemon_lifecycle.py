@@ -43,6 +43,7 @@ from tests.support.daemon_process import (  # noqa: E402
     POSD_EXECUTABLE as POSD,
 )
 from tests.support.daemon_process import DaemonError, DaemonProcess  # noqa: E402
+from tests.support.tls import self_signed  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -680,39 +681,6 @@ def _taken_port() -> socket.socket:
     return taken
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    from datetime import UTC, datetime, timedelta
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def _refused_start(daemon: DaemonProcess) -> DaemonError:
     with pytest.raises(DaemonError) as failed:
         daemon.start()
@@ -753,7 +721,7 @@ def test_a_taken_metrics_port_fails_before_the_api_and_the_devices(tmp_path: Pat
 
 
 def test_a_taken_api_port_runs_the_stop_path_and_exits_1(tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     with _taken_port() as taken:
         port = taken.getsockname()[1]
         config = _config(

@@ -78,6 +78,9 @@ class PosdError(Exception):
     field_violations: list[tuple[str, str]] = field(default_factory=list)
 
     def __str__(self) -> str:
+        # a reason that only repeats the code (PERMISSION_DENIED, UNAUTHENTICATED) once
+        if not self.reason or self.reason == self.code.name:
+            return f"{self.code.name}: {self.message}"
         return f"{self.code.name} {self.reason}: {self.message}"
 
 

@@ -19,7 +19,7 @@ from posd_daemon.domain.operators import Operator
 from posd_daemon.ops import logging as plog
 from posd_daemon.ops.metrics import Metrics
 from posd_daemon.services import idempotency
-from posd_daemon.services.auth import Authenticator, unauthenticated
+from posd_daemon.services.auth import LOCKOUT_SECONDS, Authenticator, LoginRefused, unauthenticated
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import DbExecutor, Tx
 from posd_daemon.store import idempotency as idempotency_store
@@ -160,6 +160,25 @@ class Runtime:
             )
             self._metric_children[key] = children
         return children
+
+    def audit_login_refused(self, refused: LoginRefused, peer: str) -> None:
+        """The audit trail of a refused log-in: a warning naming the operator id tried and
+        the peer (never the PIN), one more when it began a lock-out, and the metrics."""
+        fields: dict[str, object] = {
+            "operator_id": refused.operator_id,
+            "peer": peer,
+            "known_operator": refused.known,
+            "failures": refused.failures,
+        }
+        if refused.locked:
+            self.metrics.login_failures.labels("locked").inc()
+            log.warning("login_refused_locked", **fields)
+            return
+        self.metrics.login_failures.labels("wrong_pin").inc()
+        log.warning("login_failed", **fields)
+        if refused.locked_out:
+            self.metrics.login_lockouts.inc()
+            log.warning("login_locked_out", **fields, lock_seconds=LOCKOUT_SECONDS)
 
     def forget_session(self, token: str) -> None:
         self._sessions.pop(token, None)

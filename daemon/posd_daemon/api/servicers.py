@@ -36,6 +36,7 @@ from posd_daemon.domain.operators import Operator
 from posd_daemon.domain.sale import LineKind, Sale, SaleState
 from posd_daemon.domain.text import check_code
 from posd_daemon.services import paging
+from posd_daemon.services.auth import LoginRefused
 from posd_daemon.services.catalog import CatalogCommands
 from posd_daemon.services.digital_receipts import DigitalLink, DigitalReceipts
 from posd_daemon.services.executor import Abandoned, Speculation, Tx
@@ -713,9 +714,13 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
         async def run() -> operator_pb2.LoginResponse:
             # scrypt is slow on purpose: run it off the event loop and the DB thread.
             loop = asyncio.get_running_loop()
-            op = await loop.run_in_executor(
-                None, self.rt.auth.check_pin, request.operator_id, request.pin
-            )
+            try:
+                op = await loop.run_in_executor(
+                    None, self.rt.auth.check_pin, request.operator_id, request.pin
+                )
+            except LoginRefused as refused:
+                self.rt.audit_login_refused(refused, context.peer())
+                raise
             token, expires = await self.rt.db.write(lambda tx: self.rt.auth.open_session(tx, op))
             return operator_pb2.LoginResponse(
                 token=token,

@@ -612,6 +612,73 @@ def _listen_problem(text: str, *, any_port: bool) -> str:
     return ""
 
 
+def exposure_warnings(cfg: Config) -> list[tuple[str, dict[str, str]]]:
+    """Valid settings that open the register to more than the daemon's group and the
+    shop's reverse proxy: served as configured, but said at start (event, fields), each
+    naming the setting to change."""
+    found: list[tuple[str, dict[str, str]]] = []
+    api, d = cfg.api, cfg.digital_receipt
+    if api.tcp and not api.tls_client_ca:
+        found.append(
+            (
+                "api_tcp_without_client_auth",
+                {
+                    "address": api.tcp,
+                    "hint": "TLS without client certificates: whoever reaches the port can"
+                    " try operator PINs; set api.tls_client_ca (mutual TLS)",
+                },
+            )
+        )
+    if int(api.socket_mode, 8) & 0o007:
+        found.append(
+            (
+                "api_socket_open_to_all",
+                {
+                    "mode": api.socket_mode,
+                    "hint": "every local user may call the API; api.socket_mode 0660 keeps"
+                    " it to the daemon's group",
+                },
+            )
+        )
+    if d.enabled and d.listen and not _is_loopback(d.listen.rpartition(":")[0]):
+        found.append(
+            (
+                "receipt_server_not_loopback",
+                {
+                    "listen": d.listen,
+                    "hint": "plain HTTP: keep digital_receipt.listen on 127.0.0.1 behind"
+                    " the HTTPS reverse proxy",
+                },
+            )
+        )
+    if (
+        d.enabled
+        and d.base_url.startswith("http:")
+        and not _is_loopback(urlsplit(d.base_url).hostname or "")
+    ):
+        found.append(
+            (
+                "receipt_links_not_https",
+                {
+                    "base_url": d.base_url,
+                    "hint": "the links carry the receipts' tokens in clear text; use an"
+                    " https:// digital_receipt.base_url",
+                },
+            )
+        )
+    return found
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower().removesuffix(".")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _check_devices(cfg: Config, problems: list[str]) -> None:
     """Device URLs, profiles, template and labels (see ``devices/``)."""
     from posd_daemon.devices.setup import config_problems  # noqa: PLC0415 (import cycle)

@@ -38,6 +38,8 @@ class Metrics:
     tse_outage_active: Gauge
     tse_outages: Counter
     digital_receipt_requests: Counter
+    login_failures: Counter
+    login_lockouts: Counter
     bound_port: int = 0
     _http: WSGIServer | None = None
 
@@ -99,6 +101,18 @@ class Metrics:
                 "Digital receipt server requests by outcome (served, not_found,"
                 " method_not_allowed, bad_request, too_large, timeout, busy)",
                 ["outcome"],
+                registry=reg,
+            ),
+            login_failures=Counter(
+                "posd_login_failures",
+                "Refused log-ins by reason (wrong_pin: unknown operator or wrong PIN;"
+                " locked: refused during a lock-out)",
+                ["reason"],
+                registry=reg,
+            ),
+            login_lockouts=Counter(
+                "posd_login_lockouts",
+                "Lock-outs begun by repeated failed log-ins of one operator id",
                 registry=reg,
             ),
         )

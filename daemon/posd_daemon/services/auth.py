@@ -36,6 +36,35 @@ def unauthenticated(message: str) -> DomainError:
     return DomainError(ErrorKind.UNAUTHENTICATED, "UNAUTHENTICATED", message)
 
 
+class LoginRefused(DomainError):
+    """A log-in refused for its PIN (or an unknown operator id) or during a lock-out,
+    with what the audit trail needs (the API logs it with the peer; never the PIN).
+    Nothing of it beyond the error itself goes to the client."""
+
+    def __init__(
+        self,
+        error: DomainError,
+        *,
+        operator_id: str,
+        known: bool,
+        failures: int,
+        locked_out: bool = False,
+    ) -> None:
+        super().__init__(error.kind, error.reason, error.message)
+        self.operator_id = operator_id
+        #: whether the id names a configured operator
+        self.known = known
+        #: failed tries within the lock-out window, this one included
+        self.failures = failures
+        #: this failure began a lock-out
+        self.locked_out = locked_out
+
+    @property
+    def locked(self) -> bool:
+        """Refused because the operator is locked out (the PIN was not checked)."""
+        return self.reason == "LOGIN_LOCKED"
+
+
 class Authenticator:
     def __init__(
         self,
@@ -65,17 +94,37 @@ class Authenticator:
             raise invalid("operator_id", "1..64 characters")
         if not pin or len(pin) > 32:
             raise invalid("pin", "1..32 characters")
-        self._begin_attempt(operator_id)
-        ok = False
         rec = self._records.get(operator_id)
+        try:
+            self._begin_attempt(operator_id)
+        except DomainError as exc:
+            raise LoginRefused(
+                exc,
+                operator_id=operator_id,
+                known=rec is not None,
+                failures=self._recent_failures(operator_id),
+            ) from None
+        ok = False
+        failures = 0
         try:
             # Hash even for unknown operators so timing does not tell which ids exist.
             ok = verify_pin(pin, rec.pin_hash if rec else _DUMMY_HASH) and rec is not None
         finally:
-            self._end_attempt(operator_id, ok)
+            failures = self._end_attempt(operator_id, ok)
         if not ok or rec is None:
-            raise unauthenticated("unknown operator or wrong PIN")
+            raise LoginRefused(
+                unauthenticated("unknown operator or wrong PIN"),
+                operator_id=operator_id,
+                known=rec is not None,
+                failures=failures,
+                locked_out=failures == MAX_FAILURES,
+            )
         return rec.operator
+
+    def _recent_failures(self, operator_id: str) -> int:
+        now = time.monotonic()
+        with self._lock:
+            return sum(now - t < LOCKOUT_SECONDS for t in self._failures.get(operator_id, ()))
 
     def _begin_attempt(self, operator_id: str) -> None:
         """Admits one PIN check, or refuses it while the operator is locked out.
@@ -108,18 +157,26 @@ class Authenticator:
                     return
                 self._settled.wait(deadline - now)
 
-    def _end_attempt(self, operator_id: str, ok: bool) -> None:
+    def _end_attempt(self, operator_id: str, ok: bool) -> int:
+        """Ends a PIN check; returns the operator's failures within the lock-out window
+        (0 after a success). Admission (_begin_attempt) lets at most MAX_FAILURES of them
+        into one window, so exactly one failure reaches MAX_FAILURES: the lock-out's."""
         with self._settled:
             left = self._in_flight.pop(operator_id, 1) - 1
             if left:
                 self._in_flight[operator_id] = left
+            failures = 0
             if ok:
                 self._failures.pop(operator_id, None)
             else:
-                self._failures.setdefault(operator_id, []).append(time.monotonic())
+                now = time.monotonic()
+                times = self._failures.setdefault(operator_id, [])
+                times.append(now)
+                failures = sum(now - t < LOCKOUT_SECONDS for t in times)
                 if len(self._failures) > self._max_tracked:
-                    self._forget_old(time.monotonic())
+                    self._forget_old(now)
             self._settled.notify_all()
+            return failures
 
     def _forget_old(self, now: float) -> None:
         """Bounds the failure record (under the lock): ids of any kind are counted, known

@@ -68,6 +68,47 @@ def test_repeated_wrong_pins_lock_the_operator(running: Running) -> None:
         assert err.value.reason == "LOGIN_LOCKED"
 
 
+def test_failed_log_ins_and_the_lock_out_name_operator_and_peer_never_the_pin(
+    running: Running, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A failed log-in left only the generic rpc line (no operator id): nobody could see
+    whose PIN was being guessed, nor from where, nor that a lock-out began."""
+    reg = running.daemon.metrics.registry
+
+    def refused(reason: str) -> float:
+        return reg.get_sample_value("posd_login_failures_total", {"reason": reason}) or 0.0
+
+    with PosdClient(running.target) as pos:
+        with pytest.raises(PosdError):
+            pos.login("nobody", "97531")
+        for _ in range(5):
+            with pytest.raises(PosdError):
+                pos.login("2", "97531")
+        with pytest.raises(PosdError) as err:
+            pos.login("2", "0000")  # the right PIN, refused while locked
+        assert err.value.reason == "LOGIN_LOCKED"
+    assert refused("wrong_pin") == 6
+    assert refused("locked") == 1
+    assert reg.get_sample_value("posd_login_lockouts_total") == 1
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+
+    def logged(event: str) -> list[str]:
+        return [ln for ln in lines if re.search(rf"\b{event}\b", ln)]
+
+    failed = logged("login_failed")
+    assert len(failed) == 6, out[-3000:]
+    assert all("warning" in ln and "peer=unix:" in ln for ln in failed)
+    assert sum("operator_id=2 " in ln for ln in failed) == 5
+    assert "operator_id=nobody" in failed[0] and "known_operator=False" in failed[0]
+    (locked_out,) = logged("login_locked_out")
+    assert "operator_id=2 " in locked_out and "failures=5" in locked_out
+    (refused_line,) = logged("login_refused_locked")
+    assert "operator_id=2 " in refused_line and "peer=unix:" in refused_line
+    assert "97531" not in out and "pin=" not in out
+    assert not any("0000" in ln for ln in failed + logged("login_refused_locked"))
+
+
 def test_logout_ends_the_session(running: Running) -> None:
     with PosdClient(running.target) as pos:
         pos.login("1", "1234")

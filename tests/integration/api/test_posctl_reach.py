@@ -96,3 +96,23 @@ def test_a_socket_posctl_may_not_use_is_not_reported_as_a_stopped_daemon(
     assert "permission denied" in r.stderr.lower(), r.stderr
     assert sock in r.stderr or str(running.config.state_dir) in r.stderr
     assert r.returncode == posctl.EXIT_FAILED
+
+
+def test_a_refusal_names_its_code_and_reason_once(
+    running: Running, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """posctl said "PERMISSION_DENIED PERMISSION_DENIED: …" when the reason repeats the
+    code; a reason of its own still follows the code."""
+    state = str(running.config.state_dir)
+    as_cashier = ["--state-dir", state, "--operator", "2", "--pin", "0000"]
+    assert posctl.main([*as_cashier, "drawer", "open", "--reason", "x"]) == posctl.EXIT_FAILED
+    err = capsys.readouterr().err.strip()
+    assert err == "posctl: PERMISSION_DENIED: operator 2 lacks permission DRAWER_OPEN_NO_SALE"
+    wrong_pin = ["--state-dir", state, "--operator", "2", "--pin", "9999"]
+    assert posctl.main([*wrong_pin, "sale", "list"]) == posctl.EXIT_FAILED
+    assert capsys.readouterr().err.strip() == (
+        "posctl: UNAUTHENTICATED: unknown operator or wrong PIN"
+    )
+    as_manager = ["--state-dir", state, "--operator", "1", "--pin", "1234"]
+    assert posctl.main([*as_manager, "print", "reprint", "no-such-sale"]) == posctl.EXIT_FAILED
+    assert capsys.readouterr().err.startswith("posctl: NOT_FOUND SALE_NOT_FOUND: ")
