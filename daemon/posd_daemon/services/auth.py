@@ -221,6 +221,14 @@ class Authenticator:
             raise unauthenticated("operator no longer exists")
         return op, expires
 
+    def end_sessions_of_changed_pins(self, tx: Tx) -> list[str]:
+        """At start: a PIN is changed in the config because it leaked or its holder
+        left, so that operator's sessions (which survive restarts) end with it; so do
+        those of an operator no longer configured. Returns their ids."""
+        return sessions.end_for_changed_pins(
+            tx.conn, {op: _digest(rec.pin_hash) for op, rec in self._records.items()}
+        )
+
     def close_session(self, tx: Tx, token: str) -> None:
         sessions.delete(tx.conn, _digest(token))
 

@@ -30,3 +30,35 @@ def delete(conn: sqlite3.Connection, token_hash: str) -> None:
 
 def purge_expired(conn: sqlite3.Connection, now: datetime) -> None:
     conn.execute("DELETE FROM sessions WHERE expires_at < ?", (to_db(now),))
+
+
+#: meta keys holding a fingerprint of each operator's PIN hash at the last start
+_PIN_KEY = "operator_pin:"
+
+
+def end_for_changed_pins(conn: sqlite3.Connection, pin_fingerprints: dict[str, str]) -> list[str]:
+    """Ends the sessions of every operator whose PIN changed since the last start, or who
+    is no longer configured (the fingerprints of the last start are kept in ``meta``).
+    Returns their ids. An operator seen for the first time keeps any session (there
+    is nothing to compare with: the first start after an upgrade ends nobody's)."""
+    stored = {
+        str(k)[len(_PIN_KEY) :]: str(v)
+        for k, v in conn.execute(
+            "SELECT key, value FROM meta WHERE key >= ? AND key < ?",
+            (_PIN_KEY, _PIN_KEY + "\uffff"),
+        )
+    }
+    ended = sorted(
+        op for op, seen in stored.items() if pin_fingerprints.get(op) not in (None, seen)
+    ) + sorted(op for op in stored if op not in pin_fingerprints)
+    for op in ended:
+        conn.execute("DELETE FROM sessions WHERE operator_id = ?", (op,))
+    for op in stored.keys() - pin_fingerprints.keys():
+        conn.execute("DELETE FROM meta WHERE key = ?", (_PIN_KEY + op,))
+    for op, fingerprint in pin_fingerprints.items():
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (_PIN_KEY + op, fingerprint),
+        )
+    return ended

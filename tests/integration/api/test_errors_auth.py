@@ -17,6 +17,7 @@ from posd.client import PosdClient, PosdError
 from posd.v1 import catalog_pb2, common_pb2, device_pb2, sale_pb2, sale_pb2_grpc
 
 from posd_daemon.api import runtime as runtime_mod
+from posd_daemon.ops.pins import hash_pin
 from tests.conftest import Running, start_in_thread
 
 
@@ -143,6 +144,40 @@ def test_sessions_survive_a_restart(tmp_path: Path) -> None:
         with PosdClient(r.target) as again:
             again.token = token
             assert again.whoami().operator.operator_id == "1"
+    finally:
+        r.stop()
+
+
+def test_a_changed_pin_ends_that_operators_sessions_at_the_next_start(tmp_path: Path) -> None:
+    """A PIN is changed because it leaked or its holder left: the sessions opened with
+    the old one (which survive restarts) end; other operators' sessions stay."""
+    state = tmp_path / "s"
+    r = start_in_thread(state)
+    try:
+        tokens = {}
+        for op, pin in (("1", "1234"), ("2", "0000")):
+            c = r.client(op, pin, open_shift=False)
+            tokens[op] = c.token
+            c.close()
+        operators = [
+            {"id": o.id, "name": o.name, "role": o.role, "pin_scrypt": o.pin_scrypt}
+            for o in r.config.operators
+        ]
+    finally:
+        r.stop()
+    operators[1]["pin_scrypt"] = hash_pin("2468")  # operator 2 gets a new PIN
+    r = start_in_thread(state, {"operators": operators})
+    try:
+        with PosdClient(r.target) as kept:
+            kept.token = tokens["1"]
+            assert kept.whoami().operator.operator_id == "1"
+        with PosdClient(r.target) as ended:
+            ended.token = tokens["2"]
+            with pytest.raises(PosdError) as err:
+                ended.whoami()
+            assert err.value.code == grpc.StatusCode.UNAUTHENTICATED
+        with r.client("2", "2468", open_shift=False) as new:
+            assert new.whoami().operator.operator_id == "2"
     finally:
         r.stop()
 
