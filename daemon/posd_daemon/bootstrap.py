@@ -332,6 +332,7 @@ async def _start(
         clock=clock,
         on_outbox=worker.wake,
     )
+    gateway.sale_loader = sales.stored
     gateway.post_recovered = sales.post_recovered
     gateway.cancel_recovered = lambda tx, sale, row: sales.cancel_loaded(
         tx, sale, "finished as AVBelegabbruch before a crash", row

@@ -23,8 +23,9 @@ Mapping (DSFinV-K 2.x, fiscal-de.md):
   cancelled before posting (UMS_BRUTTO 0,00, no payments; their entered lines are listed
   for the record); ``AVTransfer`` for a parked sale handed over to another register
   (UMS_BRUTTO its total as its AVTransfer processData signs it, no payments, its lines
-  listed as an aborted sale's); ``AVTraining`` for training sales. Like every ``AV*``
-  type they stay out of the Z totals.
+  listed as an aborted sale's); ``AVTraining`` for training sales (their lines, VAT
+  rows and payments as the TSE signed them, UMS_BRUTTO with the rounding line). Like
+  every ``AV*`` type they stay out of the Z totals.
 * Lines: GV_TYP by line kind (``domain.closing.line_gv_typ``): goods, returns (negative
   quantity) and the lines of a reversal (storno) receipt (all amounts negated, BON_STORNO
   0, BON_NOTIZ names the reversed receipt) are ``Umsatz``; shop discount lines
@@ -659,8 +660,9 @@ def _heads(
                     start, end = _ts(r[7]), _ts(r[5])
                     conv = _to_local(r[39], r[40], s.currency)
                     if kind == "SALE" and r[36]:
-                        # a training sale: AVTraining with its amounts, never turnover
-                        typ, nr, gross = "AVTraining", r[6], money(conv(r[9]))
+                        # a training sale: AVTraining with its amounts as signed, the
+                        # rounding line included as for a Beleg, never turnover
+                        typ, nr, gross = "AVTraining", r[6], money(conv(r[9] + r[37]) + r[43])
                         note = "Trainingsbeleg"
                     elif kind == "SALE":
                         # UMS_BRUTTO: what the lines add up to, the rounding line included
@@ -1028,8 +1030,9 @@ def _payments(
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_payments p ON p.sale_id = t.sale_id"
         " LEFT JOIN cash_movements m ON m.movement_id = t.movement_id"
+        # a training sale's payments too: its receipt states (and the TSE signs) them;
+        # like its amounts they never reach the Z (payment.csv is the Z's)
         " WHERE t.register_id = ? AND t.z_nr BETWEEN ? AND ? AND t.kind != 'ABORT'"
-        " AND COALESCE(s.training, 0) = 0"  # training sales are no payments
         " ORDER BY t.z_nr, t.bon_id, p.position",
         (s.register_id, z_lo, z_hi),
     )

@@ -176,10 +176,20 @@ def _receipt_process_data(sale: Sale) -> str:
     # "Rundung" with UST_SCHLUESSEL 5 (0 % / nicht steuerbar), i.e. the fifth slot here;
     # in the local currency: what the amount due holds beyond the total, both converted
     slots[pd.VatSlot.ZERO] += sale.to_local(sale.total + sale.rounding) - sale.total_local
+    # foreign cash whose change went back in the local currency: what the foreign surplus
+    # is worth beyond the change paid out is a rounding difference of its own ("Rundung",
+    # Sale.local_change_rounding), booked beside the one above
+    slots[pd.VatSlot.ZERO] += sale.local_change_rounding()
     payments = []
     for p, kept in sale.kept_amounts():  # what is booked: cash less the change
         kind = pd.PaymentKind.CASH if p.method.is_cash else pd.PaymentKind.NON_CASH
         payments.append(pd.Payment(kept, kind, sale.currency))
+    if sale.change_in_local:
+        # booked as the drawer holds it (the Z, datapayment.csv): the foreign cash stays
+        # whole (its surplus too) and the change leaves in the local currency
+        payments.append(pd.Payment(sale.change, pd.PaymentKind.CASH, sale.currency))
+        paid_out = sale.change_paid_locally()
+        payments.append(pd.Payment(-paid_out, pd.PaymentKind.CASH, sale.local_currency))
     # a training sale is signed as AVTraining (DSFinV-K BON_TYP, fiscal-de.md processData)
     return pd.kassenbeleg_v1("AVTraining" if sale.training else "Beleg", slots, payments)
 
@@ -308,7 +318,7 @@ class FiscalGateway:
         started = await self._db.read(_started_rows)
         for row in started:
             assert row.transaction_number is not None
-            sale = await self._db.read(_sale_reader(row.sale_id))
+            sale = await self._db.read(functools.partial(self._load_sale, sale_id=row.sale_id))
             if sale is None or row.transaction_number in open_tx:
                 continue  # still open at the TSE: the sale goes on normally
             if sale.state is SaleState.PARKED:
@@ -667,6 +677,16 @@ class FiscalGateway:
 
     #: set in bootstrap: records a Vorgang of the day the TSE signed before a crash
     event_recorded: EventRecorder | None = None
+
+    #: set in bootstrap: a stored sale as the sale commands see it, with the shop's
+    #: settings that are not stored on it (its cash rounding steps: processData carries
+    #: the rounding, so a sale read without them is signed with other data)
+    sale_loader: Callable[[sqlite3.Connection, str], Sale | None] | None = None
+
+    def _load_sale(self, conn: sqlite3.Connection, sale_id: str) -> Sale | None:
+        if self.sale_loader is None:
+            return sale_store.get(conn, sale_id)
+        return self.sale_loader(conn, sale_id)
 
     # hooks set by the sale commands (post/cancel inside one transaction)
     post_recovered: Callable[[Tx, Sale, fstore.SaleTse], None] | None = None
@@ -1367,10 +1387,6 @@ def _started_rows(conn: sqlite3.Connection) -> list[fstore.SaleTse]:
 
 def _outage_rows(conn: sqlite3.Connection) -> list[fstore.SaleTse]:
     return fstore.by_state(conn, fstore.OUTAGE)
-
-
-def _sale_reader(sale_id: str) -> Callable[[sqlite3.Connection], Sale | None]:
-    return lambda conn: sale_store.get(conn, sale_id)
 
 
 def _saver(row: fstore.SaleTse) -> Callable[[Tx], None]:

@@ -58,7 +58,7 @@ from posd_daemon.ops import logging as plog
 from posd_daemon.services import paging
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.day import shift_guard
-from posd_daemon.services.executor import Tx
+from posd_daemon.services.executor import Abandoned, Tx
 from posd_daemon.services.fiscal import Signer, no_tse, receipt_process_data
 from posd_daemon.services.open_items import InvoicePayments
 from posd_daemon.services.records import sale_record
@@ -307,6 +307,14 @@ class SaleCommands(SaleOps, InvoicePayments):
         if sale is None:
             raise not_found("SALE_NOT_FOUND", f"no sale {sale_id!r}", sale_id=sale_id)
         self._attach_limit(conn, [sale])
+        return sale
+
+    def stored(self, conn: sqlite3.Connection, sale_id: str) -> Sale | None:
+        """The stored sale with the shop's settings it is posted with (None: no such
+        sale); for crash reconciliation, which signs its processData again."""
+        sale = sale_store.get(conn, sale_id)
+        if sale is not None:
+            self._attach_limit(conn, [sale])
         return sale
 
     def post_outlook(self, conn: sqlite3.Connection, sale_id: str) -> tuple[bool, bool]:
@@ -1560,6 +1568,8 @@ class SaleCommands(SaleOps, InvoicePayments):
         sale.set_change_currency(change_currency)  # refused before the TSE signs
         if signed_data is not None and receipt_process_data(sale) != signed_data:
             raise self._signed_lock(sale_id)  # e.g. another change currency
+        if signed_data is None and sign is not no_tse:
+            self._store_change_currency(tx, sale, running_ahead=ahead is not None)
         with sale.frozen_totals():
             fiscal = self._post_loaded(
                 tx,
@@ -1575,6 +1585,24 @@ class SaleCommands(SaleOps, InvoicePayments):
         if sale.reverses_sale_id:
             self.journal_reversal(tx, operator, sale, reversal_reason)
         return sale, fiscal
+
+    def _store_change_currency(self, tx: Tx, sale: Sale, *, running_ahead: bool) -> None:
+        """The change currency is part of the signed processData (change paid out in the
+        local currency for foreign cash, and its rounding): when it changes that, it is
+        committed on the sale row before the TSE is asked to sign, so that a post
+        completed after a crash (FiscalGateway reconciliation, from the stored sale)
+        asks the TSE for the very data it signed. A run-ahead post commits nothing before
+        it is claimed: it gives way to the usual post."""
+        stored = tx.conn.execute(
+            "SELECT change_currency FROM sales WHERE sale_id = ?", (sale.sale_id,)
+        ).fetchone()
+        was_local = bool(sale.change) and (stored[0] or "") not in ("", sale.currency)
+        if was_local == sale.change_in_local:
+            return
+        if running_ahead:
+            raise Abandoned(f"sale {sale.sale_id}: its change currency is to be stored first")
+        sale_store.update(tx.conn, sale, children=False)
+        tx.commit_so_far()
 
     def post_loaded(self, tx: Tx, sale: Sale, fiscal: fstore.SaleTse | None) -> None:
         """The post itself. Never refuses for stock: it also completes posts whose TSE

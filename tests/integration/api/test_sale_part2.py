@@ -241,10 +241,11 @@ def test_foreign_cash_change_in_local_currency_makes_three_drawer_entries(
         ("CHANGE_DEPOSIT", 500, "CHF"),
         ("CHANGE_PAYOUT", -526, "EUR"),
     ]
-    # processData: the amounts per VAT rate in EUR (the local currency), only the payment
-    # in CHF with its code (fiscal-de.md, processData); 95.00 CHF at 0.95 = 100.00 EUR
+    # processData: the amounts per VAT rate in EUR (the local currency), the payments as
+    # the drawer holds them: the CHF with its code (fiscal-de.md, processData), the change
+    # paid out in EUR; 95.00 CHF at 0.95 = 100.00 EUR
     assert done.total_local.amount_minor == 10000
-    assert done.tse.process_data == "Beleg^100.00_0.00_0.00_0.00_0.00^95.00:Bar:CHF"
+    assert done.tse.process_data == "Beleg^100.00_0.00_0.00_0.00_0.00^-5.26:Bar_100.00:Bar:CHF"
 
 
 def test_change_in_a_local_currency_with_a_cash_step_is_rounded_to_it(

@@ -7,11 +7,15 @@ receipt's lines, VAT keys and payments still add up to the same local amount."""
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
-from posd.client import PosdClient
-from posd.v1 import closing_pb2, common_pb2, shop_pb2
+import pytest
+from posd.client import PosdClient, PosdError
+from posd.v1 import closing_pb2, common_pb2, sale_pb2, shop_pb2
 
+from posd_daemon.ops import crashpoints
+from tests.conftest import start_in_thread
 from tests.integration.api.test_sale_part2 import call, pay, post, sale_of, seed
 from tests.integration.day.test_full_day import cents, read_export
 from tests.support.fullsale import update_shop
@@ -176,3 +180,60 @@ def test_a_storno_refunds_what_was_kept_and_the_residual_stays_booked(pos: PosdC
     assert f["payments_total"] == 2
     assert payments_of(t) == {("CHF", "95,02", 10002), ("CHF", "-95,00", -10000)}
     assert_receipts_add_up(t)
+
+
+def test_the_tse_signs_the_change_in_euros_as_it_is_booked(pos: PosdClient) -> None:
+    """processData carries what the exports and the Z book: the change's rounding in the
+    fifth slot (Rundung, key 5), the francs tendered whole and the euros paid out. It
+    left both out (95.00:Bar:CHF, no rounding), so the signed receipt disagreed with its
+    own datapayment.csv and VAT rows."""
+    chf_shop(pos, euro_step=5)
+    whole = tv_in_chf(pos, 9502, "EUR")  # 0.02 CHF over, 0.00 EUR paid out
+    assert whole.tse.process_data == "Beleg^100.00_0.00_0.00_0.00_0.02^95.02:Bar:CHF"
+    paid_out = tv_in_chf(pos, 10000, "EUR")  # 5.00 CHF over, 5.25 EUR paid out
+    assert paid_out.tse.process_data == (
+        "Beleg^100.00_0.00_0.00_0.00_0.01^-5.25:Bar_100.00:Bar:CHF"
+    )
+    in_francs = tv_in_chf(pos, 9502)  # change in CHF: as before
+    assert in_francs.tse.process_data == "Beleg^100.00_0.00_0.00_0.00_0.00^95.00:Bar:CHF"
+    _, _, t = close_day(pos)
+    signed = {int(r["TSE_TANR"]): r["TSE_VORGANGSDATEN"] for r in t["transactions_tse.csv"]}
+    assert signed[whole.tse.transaction_number] == whole.tse.process_data
+    assert payments_of(t) >= {("CHF", "100,00", 10526), ("EUR", "", -525)}
+
+
+def test_a_post_completed_after_a_failed_commit_signs_the_same_change(tmp_path: Path) -> None:
+    """The change currency is stored on the sale before the TSE signs: the post whose
+    commit failed after the TSE finished is completed at the next start from the stored
+    sale, with the very processData signed (change in euros and its rounding). Without
+    it the finish asked again differed from the signed one and the sale stayed open."""
+    running = start_in_thread(tmp_path / "state")
+    try:
+        with running.client(open_shift=False) as pos:
+            chf_shop(pos, euro_step=5)
+            pos.retries = 0
+            crashpoints.arm_from_env("post.in_transaction:1:raise")
+            try:
+                with pytest.raises(PosdError) as err:
+                    tv_in_chf(pos, 10000, "EUR")
+            finally:
+                crashpoints.arm_from_env("")
+            assert err.value.reason == "POST_NOT_SAVED"
+    finally:
+        running.stop()
+    running = start_in_thread(tmp_path / "state")  # start-up reconciliation posts it
+    try:
+        with running.client(open_shift=False) as pos:
+            (listed,) = pos.list_sales(sale_pb2.SALE_STATE_POSTED)
+            posted = pos.get_sale(listed.sale_id)
+            assert posted.tse.state == "SIGNED"
+            assert posted.tse.process_data == (
+                "Beleg^100.00_0.00_0.00_0.00_0.01^-5.25:Bar_100.00:Bar:CHF"
+            )
+            assert (posted.change_currency_code, posted.change_local.amount_minor) == ("EUR", 525)
+            drawer, z, t = close_day(pos)
+            assert drawer == {"CHF": 10000, "EUR": -525}
+            assert z_figures(z)["rounding"] == 1
+            assert t["transactions_tse.csv"][0]["TSE_VORGANGSDATEN"] == posted.tse.process_data
+    finally:
+        running.stop()

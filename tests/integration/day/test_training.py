@@ -7,10 +7,11 @@ import sqlite3
 import time
 
 from posd.client import PosdClient, new_request_id
-from posd.v1 import common_pb2, sale_pb2
+from posd.v1 import common_pb2, sale_pb2, shop_pb2
 
 from tests.integration.day.conftest import Day
 from tests.integration.day.test_full_day import cents, read_export
+from tests.support.fullsale import update_shop
 
 CASH = common_pb2.PAYMENT_METHOD_CASH
 
@@ -72,6 +73,37 @@ def test_training_sales_are_signed_printed_and_never_turnover(day: Day) -> None:
     assert cents(by_type["AVTraining"]["UMS_BRUTTO"]) == training.total.amount_minor
     assert cents(by_type["Beleg"]["UMS_BRUTTO"]) == real.total.amount_minor
     train_bon = by_type["AVTraining"]["BON_ID"]
-    assert not [r for r in tables["datapayment.csv"] if r["BON_ID"] == train_bon]
+    # its payment as the receipt states and the TSE signed it (17.98:Bar), never the Z's
+    paid = [r for r in tables["datapayment.csv"] if r["BON_ID"] == train_bon]
+    assert [(r["ZAHLART_TYP"], cents(r["BASISWAEH_BETRAG"])) for r in paid] == [("Bar", 1798)]
     (cp,) = tables["cashpointclosing.csv"]
     assert cents(cp["Z_SE_ZAHLUNGEN"]) == real.total.amount_minor
+
+
+def test_a_training_receipt_is_exported_as_the_tse_signed_it(day: Day) -> None:
+    """8.99 paid in cash where cash is rounded to 0.05: the TSE signs AVTraining with
+    8.99 + 0.01 rounding and 9.00:Bar. The export said UMS_BRUTTO 8.99 (without the
+    rounding its own VAT rows carry) and had no payment for it."""
+    pos, dc = day.pos, day.day
+    pos.upsert_item("A", "Kaffee", 899)
+    step = [shop_pb2.CashRounding(currency_code="EUR", increment_minor=5)]
+    update_shop(pos, cash_rounding=step)
+    dc.open_shift([])
+    s = pos.call(
+        pos.sales.CreateSale, sale_pb2.CreateSaleRequest(request_id=new_request_id(), training=True)
+    ).sale
+    pos.add_line(s.sale_id, item_id="A")
+    pos.add_payment(s.sale_id, CASH, 0)  # the open amount, rounded: 9.00
+    training = pos.post_sale(s.sale_id)
+    assert training.tse.process_data == "AVTraining^8.99_0.00_0.00_0.00_0.01^9.00:Bar"
+    dc.close_shift([])
+    z = dc.z_closing()
+    assert (z.report.training, z.report.payments_total.amount_minor) == (1, 0)
+    tables, _ = read_export(dc.export_dsfinvk(z_from=z.z_nr, z_to=z.z_nr))
+    (head,) = tables["transactions.csv"]
+    assert (head["BON_TYP"], cents(head["UMS_BRUTTO"])) == ("AVTraining", 900)
+    vat = {r["UST_SCHLUESSEL"]: cents(r["BON_BRUTTO"]) for r in tables["transactions_vat.csv"]}
+    assert vat == {"1": 899, "5": 1}
+    paid = [(r["ZAHLART_TYP"], cents(r["BASISWAEH_BETRAG"])) for r in tables["datapayment.csv"]]
+    assert paid == [("Bar", 900)]
+    assert not [r for r in tables["payment.csv"] if cents(r["Z_ZAHLART_BETRAG"])]
