@@ -89,6 +89,11 @@ def _state(state: str | SimPrinterState) -> SimPrinterState:
         ) from None
 
 
+#: bytes of printer output a simulated printer keeps for inspection (the latest; older
+#: output is dropped so that a long-running simulated register does not grow)
+KEEP_RECEIVED = 1 << 20
+
+
 class PrinterSimCore:
     """An ESC/POS printer's behaviour, independent of how it is connected.
 
@@ -252,6 +257,12 @@ class PrinterSimCore:
                 if i + need > len(buf):
                     break  # incomplete command: rescan when more arrives
                 i += need
+            if i > KEEP_RECEIVED:
+                # a simulated register runs for months: what was printed long ago goes
+                # (only scanned bytes; a command cut in two waits whole at the front)
+                drop = i - KEEP_RECEIVED // 2
+                del buf[:drop]
+                i -= drop
             self._scan = i
             self._cond.notify_all()
         if pushed is not None and self._state.responsive:

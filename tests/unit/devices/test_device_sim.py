@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from posd_daemon.devices import sim
 from posd_daemon.devices.escpos.codec import STATUS_REQUEST_ALL
 from posd_daemon.devices.escpos.profile import DrawerSensor
 from posd_daemon.devices.escpos.status import decode_asb, decode_status
@@ -85,3 +86,17 @@ def test_decoder_handles_feeds_cuts_and_code_tables() -> None:
 def test_decoder_ignores_realtime_commands_and_styles() -> None:
     data = b"\x10\x04\x01\x1b!\x38\x1dh\x50\x1ba\x02x\n\x10\x14\x01\x00\x01"
     assert escpos_to_text(data, columns=10) == ["         x"]
+
+
+def test_a_long_running_simulated_printer_keeps_only_its_latest_output() -> None:
+    """The embedded defaults print to a simulated printer for months: what it keeps for
+    inspection is bounded, and it still answers and counts commands after dropping."""
+    core = sim.PrinterSimCore()
+    receipt = b"Roggenbrot 3,49\n" * 200 + b"\x1dV\x00"  # ~3 KB and a cut
+    for _ in range(2 * sim.KEEP_RECEIVED // len(receipt)):
+        core.feed(receipt)
+    assert len(core.received) <= sim.KEEP_RECEIVED
+    assert core.received.endswith(receipt)  # the latest output is all there
+    core.feed(b"\x1bp\x00\x19\xfa")  # ESC p: a drawer kick after the drop
+    assert core.drawer_kicks == 1
+    assert core.feed(b"\x10\x04\x01") != b""  # a status request is still answered
