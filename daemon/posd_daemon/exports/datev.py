@@ -39,10 +39,8 @@ voucher liabilities); :class:`Accounts` changes them.
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from decimal import Decimal
 from functools import partial
@@ -56,67 +54,17 @@ from posd_daemon.domain.closing import (
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.pricing import local_amount, split_converted
 from posd_daemon.domain.vat import VatCategory
+from posd_daemon.exports.datev_accounts import Accounts
 from posd_daemon.exports.dsfinvk import line_total, tax_of
 from posd_daemon.store.timeutil import from_db, to_db
+
+__all__ = ["Accounts", "cash_book", "extended_cash_book"]
 
 HEADER = (
     '"Währung";"VorzBetrag";"RechNr";"BelegDatum";"Belegtext";"UStSatz";"BU";"Gegenkonto";'
     '"Kost1";"Kost2";"Kostmenge";"Skonto";"Nachricht"\r\n'
 )
 MAX_FILE_BYTES = 6 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Accounts:
-    movements: dict[str, str] = field(
-        default_factory=lambda: {
-            CashMovementKind.DEPOSIT.value: "1890",
-            CashMovementKind.WITHDRAWAL.value: "1800",
-            CashMovementKind.TRANSIT.value: "1360",
-            CashMovementKind.TIP.value: "1755",
-            CashMovementKind.DIFFERENCE.value: "2150",
-        }
-    )
-    #: revenue account per VAT category (1 normal ... 6 not taxable)
-    revenue: dict[int, str] = field(
-        default_factory=lambda: {1: "8400", 2: "8300", 3: "8300", 4: "8300", 5: "8200", 6: "8100"}
-    )
-    #: transit account of non-cash payments (card clearing)
-    non_cash_transit: str = "1360"
-    #: cash rounding differences (sales.rounding: what the drawer kept beyond the
-    #: total), not taxable (DSFinV-K books them under UST_SCHLUESSEL 5). fiscal-de.md
-    #: names no account; 8200 is SKR03 "Erlöse" without VAT, the tax-free revenue account
-    #: suggested for rounding differences (Lexware Lexikon "Rundungsdifferenzkonto",
-    #: office.lexware.de/lexikon/rundungsdifferenzkonto; taxpool.net "Rundungsdifferenzen
-    #: buchen": 8200 or the interim account 1590)
-    rounding: str = "8200"
-    #: open invoices paid at the register (Forderungsaufloesung): SKR03 1400
-    #: "Forderungen aus Lieferungen und Leistungen" (DATEV Kontenrahmen SKR03; SKR04:
-    #: 1200), credited with the payment, which the cash book (or a transit row) debits
-    receivables: str = "1400"
-    #: multi-purpose vouchers sold and redeemed (no revenue: a liability until redeemed,
-    #: §3 Abs. 14 UStG). SKR03 1604 "Verbindlichkeiten aus Gutscheinen" (SKR04: 3304),
-    #: as haufe.de "Kassenführung: Die richtige Erfassung von Gutscheinen" (Praxis-
-    #: Wegweiser: "Kasse an Verbindlichkeiten aus Gutscheinen 1604 (SKR 03) bzw. 3304
-    #: (SKR 04)"). The standard SKR03 does not name that account: the tax adviser sets it
-    #: up (or names another liability, e.g. 1700 "Sonstige Verbindlichkeiten"); see the
-    #: README, DATEV.
-    vouchers: str = "1604"
-
-    def with_overrides(
-        self,
-        *,
-        revenue: dict[int, str] | None = None,
-        movements: dict[str, str] | None = None,
-        **single: str,
-    ) -> Accounts:
-        """These accounts with some replaced (the [datev] config; "" keeps a default)."""
-        return dataclasses.replace(
-            self,
-            revenue={**self.revenue, **(revenue or {})},
-            movements={**self.movements, **(movements or {})},
-            **{k: v for k, v in single.items() if v},
-        )
 
 
 def _q(text: str, limit: int = 0) -> str:

@@ -14,6 +14,8 @@ from importlib.abc import Traversable
 from pathlib import Path
 
 SCHEMA_VERSION_KEY = "user_version"
+#: page cache per connection, KiB
+CACHE_KIB = 1024
 #: bytes of WAL kept after a checkpoint (SQLite's journal_size_limit)
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
@@ -58,6 +60,11 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
             raise StoreError(f"{path}: cannot switch to WAL mode (got {mode})")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
+    # 1 MiB of page cache per connection (SQLite's default: 2 MiB); the daemon keeps
+    # four open and a register's working set (open sales, today's receipts, indexes)
+    # fits; what misses comes from the OS page cache. Measured: idle RSS -1 MB. The
+    # DSFinV-K export sets a larger cache on its own connection.
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB:d}")
     if not readonly:
         # after a checkpoint a WAL that grew for a big transaction (a backlog pruned,
         # an import) is cut back to this instead of keeping its peak size for good
