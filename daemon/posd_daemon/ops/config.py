@@ -181,7 +181,7 @@ class TseConfig:
 
 @dataclass(frozen=True)
 class DatevConfig:
-    """DATEV cash book accounts. Empty: the SKR03 defaults of ``exports/datev.Accounts``;
+    """DATEV cash book accounts. Empty: the SKR03 defaults of ``exports/datev_accounts.Accounts``;
     a shop on SKR04 or with accounts of its own sets them as its tax adviser says."""
 
     #: revenue account by VAT category (NORMAL, REDUCED, AVERAGE_24_3, AVERAGE_24_1, ZERO,
