@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, settings
 from posd.client import PosdClient
 
 from posd_daemon.bootstrap import Daemon, start
+from posd_daemon.ops import eventloop
 from posd_daemon.ops.config import Config, load
 from posd_daemon.services.clock import Clock, system_clock
 
@@ -49,6 +50,14 @@ class Running:
         asyncio.run_coroutine_threadsafe(self.daemon.stop(0), self.loop).result(20)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+        if not self.thread.is_alive():
+            self.loop.close()  # its file descriptors: uvloop frees them only here
+        # an error no caller handled (a failing callback, a lost task exception) is a
+        # defect even when every answer the test looked at was right
+        errors = self.daemon.loop_errors
+        assert errors is not None and errors.count == 0, (
+            f"the daemon's event loop reported errors: {list(errors.recent) if errors else ''}"
+        )
 
 
 def start_in_thread(
@@ -66,7 +75,7 @@ def start_in_thread(
             {key: value}
         )
     config = load(None, doc)
-    loop = asyncio.new_event_loop()
+    loop = eventloop.new_event_loop()  # production's loop (uvloop)
     thread = threading.Thread(target=loop.run_forever, name="posd-test-loop", daemon=True)
     thread.start()
     daemon = asyncio.run_coroutine_threadsafe(start(config, clock=clock), loop).result(20)

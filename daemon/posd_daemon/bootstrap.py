@@ -60,6 +60,7 @@ from posd_daemon.fiscal.fiskaly import FiskalyTse
 from posd_daemon.fiscal.software_tse import SoftwareTse
 from posd_daemon.ops import logging as plog
 from posd_daemon.ops.config import Config, exposure_warnings
+from posd_daemon.ops.loop_errors import LoopErrors
 from posd_daemon.ops.metrics import Metrics
 from posd_daemon.ops.timezone import ZoneError
 from posd_daemon.services.auth import Authenticator, OperatorRecord
@@ -124,6 +125,8 @@ class Daemon:
     owns_socket: bool = True
     #: False when the gRPC server's shutdown did not complete (see _stop_server)
     server_stopped: bool = True
+    #: the event loop's errors no caller handled (logged and counted)
+    loop_errors: LoopErrors | None = None
 
     async def stop(self, grace: float | None = None, *, hurry: asyncio.Event | None = None) -> None:
         """Graceful stop: refuse new calls, end event streams, let in-flight calls finish,
@@ -248,13 +251,17 @@ async def start(
     state_dir = config.state_dir
     lock = _lock_state_dir(state_dir)
     metrics = Metrics.create()
+    loop_errors = LoopErrors(metrics.loop_errors)
+    loop_errors.install(asyncio.get_running_loop())
     try:
         _serve_metrics(metrics, config.metrics.listen)  # before the API and the devices
-        return await _start(config, clock, zone, lock, metrics, usb_backend, key_source)
+        daemon = await _start(config, clock, zone, lock, metrics, usb_backend, key_source)
     except BaseException:
         metrics.close()
         lock.close()
         raise
+    daemon.loop_errors = loop_errors
+    return daemon
 
 
 async def _start(

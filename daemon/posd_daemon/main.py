@@ -9,11 +9,9 @@ import signal
 import sys
 from pathlib import Path
 
-import uvloop
-
 from posd_daemon import __version__
 from posd_daemon.bootstrap import StartupError, start
-from posd_daemon.ops import crashpoints
+from posd_daemon.ops import crashpoints, eventloop
 from posd_daemon.ops import logging as plog
 from posd_daemon.ops.config import Config, ConfigError, file_problems, load
 from posd_daemon.ops.systemd import Notifier
@@ -66,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     plog.configure(config.log.level, config.log.format)
     crashpoints.arm_from_env()
     try:
-        return uvloop.run(run(config))
+        return eventloop.run(run(config))
     except KeyboardInterrupt:
         return 130
 

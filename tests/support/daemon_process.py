@@ -428,3 +428,7 @@ class DaemonProcess:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+        if exc_type is None:
+            # an error no caller handled is a defect even when every answer was right
+            errors = [e for e in self.log_events() if e.get("event") == "loop_error"]
+            assert not errors, f"the daemon's event loop reported errors: {errors}"

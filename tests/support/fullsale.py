@@ -16,6 +16,7 @@ from posd.client import PosdClient, new_request_id
 from posd.v1 import catalog_pb2, common_pb2, customer_pb2, shop_pb2
 
 from posd_daemon.bootstrap import start
+from posd_daemon.ops import eventloop
 from posd_daemon.ops.config import default_document, load
 from posd_daemon.ops.pins import hash_pin
 from tests.conftest import Running
@@ -60,7 +61,7 @@ def register(
     doc.update(overrides or {})
     config = load(None, doc)
     clk = clock or TurnableClock()
-    loop = asyncio.new_event_loop()
+    loop = eventloop.new_event_loop()  # production's loop (uvloop)
     thread = threading.Thread(target=loop.run_forever, name="posd-test-loop", daemon=True)
     thread.start()
     daemon = asyncio.run_coroutine_threadsafe(start(config, clock=clk), loop).result(20)

@@ -90,6 +90,12 @@ def _paid_in_full(sale: sale_pb2.Sale) -> bool:
     )
 
 
+class _AwaitingStart:
+    """A run-ahead that waits for its sale's TSE start (its timer has fired)."""
+
+    __slots__ = ()
+
+
 def _runs_ahead(sale: Sale) -> bool:
     """A post runs ahead only for a plain sale: goods and discounts, no serial numbers,
     no vouchers, not a reversal (their other timed rows are not re-dated, see
@@ -120,7 +126,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         self.events = events
         #: posts due to run ahead (see post_ahead), by sale: the timer, or a marker while
         #: the run-ahead waits for the sale's TSE start
-        self._ahead: dict[str, asyncio.TimerHandle | object] = {}
+        self._ahead: dict[str, asyncio.TimerHandle | _AwaitingStart] = {}
         #: digital receipts, when [digital_receipt] is on (bootstrap sets it)
         self.digital: DigitalReceipts | None = None
 
@@ -382,7 +388,8 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         """Cancels the sale's run-ahead still to come (its timer, or its wait for the
         sale's TSE start)."""
         pending = self._ahead.pop(sale_id, None)
-        if isinstance(pending, asyncio.TimerHandle):
+        # not isinstance(pending, asyncio.TimerHandle): uvloop's timers are no subclass
+        if pending is not None and not isinstance(pending, _AwaitingStart):
             pending.cancel()
 
     def _post_ahead_due(self, sale_id: str, op: Operator) -> None:
@@ -393,7 +400,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             return
         # its write would roll the run-ahead back: run ahead once it is done, unless a
         # change of the sale (or its PostSale) cancelled this meanwhile
-        waiting = object()
+        waiting = _AwaitingStart()
         self._ahead[sale_id] = waiting
 
         def started(_: object) -> None:

@@ -40,6 +40,7 @@ class Metrics:
     digital_receipt_requests: Counter
     login_failures: Counter
     login_lockouts: Counter
+    loop_errors: Counter
     bound_port: int = 0
     _http: WSGIServer | None = None
 
@@ -113,6 +114,12 @@ class Metrics:
             login_lockouts=Counter(
                 "posd_login_lockouts",
                 "Lock-outs begun by repeated failed log-ins of one operator id",
+                registry=reg,
+            ),
+            loop_errors=Counter(
+                "posd_loop_errors",
+                "Errors no caller handled, reported by the event loop (a failing callback,"
+                " a task whose exception nobody retrieved); each is logged as loop_error",
                 registry=reg,
             ),
         )
