@@ -151,7 +151,7 @@ class DevicesConfig:
     rescan_seconds: int = 2
     usb: bool = True
     aliases: dict[str, str] = field(default_factory=dict)
-    replay_events: int = 4096
+    replay_events: int = 1024
     subscriber_queue: int = 1024
 
 

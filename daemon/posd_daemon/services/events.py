@@ -27,7 +27,10 @@ from posd_daemon.ops import logging as plog
 
 log = plog.get("posd.events")
 
-DEFAULT_REPLAY = 4096
+#: Events kept for a resuming subscriber: a sale makes about 13 (its changes and the
+#: display's), so about 80 sales; a busy register's hour. Each costs about 0.5 KB of
+#: memory for good (4096 measured +1.6 MB of idle RSS against 1024).
+DEFAULT_REPLAY = 1024
 DEFAULT_QUEUE = 1024
 
 
