@@ -1728,6 +1728,8 @@ class SaleCommands(SaleOps, InvoicePayments):
             record["posted_at"] = to_db(now)
         for hook in self.post_hooks:
             hook(conn, sale, now, delivery)
+        # the record is complete but for its TSE part: encoded while the TSE signs
+        payload = journal.EncodedPayload(record)
         if signed is not None:
             fiscal = signed()  # waits for the signature: the commit needs it stored
             if fiscal is not None and fiscal.state == fstore.SIGNED:
@@ -1736,7 +1738,7 @@ class SaleCommands(SaleOps, InvoicePayments):
                 self.signed_unposted[sale.sale_id] = fiscal.process_data
         if fiscal is not None:
             fstore.save(conn, fiscal)
-            record["tse"] = fiscal_record(fiscal)
+            payload.set("tse", fiscal_record(fiscal))
             if fiscal.state == fstore.OUTAGE and fiscal.outage_number is not None:
                 fstore.add_outage_receipt(conn, fiscal.outage_number, number, sale.sale_id, now)
         journal.append(
@@ -1744,7 +1746,7 @@ class SaleCommands(SaleOps, InvoicePayments):
             kind="SALE_POSTED",
             register_id=sale.register_id,
             ref=f"receipt:{number}",
-            payload=record,
+            payload=payload,
             when=now,
         )
         crashpoints.reached("post.in_transaction")

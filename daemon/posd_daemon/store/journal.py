@@ -34,20 +34,45 @@ def record_hash(
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
+class EncodedPayload:
+    """A payload encoded ahead, field by field, for a record whose last fields come later
+    (a post's TSE signature): the fields known early are encoded while the caller waits
+    for the rest, and :attr:`body` then only joins them. The body is exactly
+    :func:`canonical_json` of the whole payload (its keys sorted, as ``sort_keys`` does)."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        #: key -> its '"key":value' member, ready to join
+        self._fields = {key: _member(key, value) for key, value in payload.items()}
+
+    def set(self, key: str, value: Any) -> None:
+        self._fields[key] = _member(key, value)
+
+    @property
+    def body(self) -> str:
+        fields = self._fields
+        return "{" + ",".join([fields[key] for key in sorted(fields)]) + "}"
+
+
+def _member(key: str, value: Any) -> str:
+    return f"{canonical_json(key)}:{canonical_json(value)}"
+
+
 def append(
     conn: sqlite3.Connection,
     *,
     kind: str,
     register_id: str,
     ref: str,
-    payload: dict[str, Any],
+    payload: dict[str, Any] | EncodedPayload,
     when: datetime,
 ) -> int:
     """Appends one record inside the caller's transaction; returns its sequence number."""
     row = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
     seq, prev = (1, GENESIS) if row is None else (int(row[0]) + 1, str(row[1]))
     recorded_at = to_db(when)
-    body = canonical_json(payload)
+    body = payload.body if isinstance(payload, EncodedPayload) else canonical_json(payload)
     digest = record_hash(seq, recorded_at, kind, register_id, ref, body, prev)
     conn.execute(
         "INSERT INTO journal (seq, recorded_at, kind, register_id, ref, payload, prev_hash, hash)"
