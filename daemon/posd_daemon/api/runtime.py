@@ -131,7 +131,7 @@ class Runtime:
     async def operator(self, context: Context) -> Operator:
         token = bearer_token(context)
         cached = self._sessions.get(token)
-        now = time.time()
+        now = self.clock().timestamp()  # the clock the session's expiry was set by
         if cached is not None and cached[1] > now:
             return cached[0]
         if cached is not None:

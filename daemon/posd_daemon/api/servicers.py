@@ -8,7 +8,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from posd.v1 import (
@@ -49,9 +49,6 @@ from posd_daemon.store import sales as sale_store
 
 #: How long a post run ahead waits for its PostSale before it gives the database back.
 POST_AHEAD_TTL_S = 1.0
-#: a run-ahead claimed later than this after it ran is not claimed when the VAT rates
-#: changed in between (midnight): its TTL after it parked, and the time before parking
-POST_AHEAD_RATE_WINDOW_S = 10 * POST_AHEAD_TTL_S
 #: A post runs ahead only once its PostSale has not come this soon after the payment: a
 #: client that posts at once gets the usual post, without a run-ahead competing with it.
 POST_AHEAD_DELAY_S = 0.005
@@ -67,6 +64,8 @@ class _AheadOffer:
 
     process_data: str | None
     tse: fstore.SaleTse | None
+    #: the business day it checked the post for (VAT rates, lots' expiry dates)
+    day: date
 
 
 @dataclass(frozen=True)
@@ -79,6 +78,8 @@ class _PostClaim:
     request_id: str
     digest: str
     now: datetime
+    #: the business day of ``now``
+    day: date
 
 
 def _paid_in_full(sale: sale_pb2.Sale) -> bool:
@@ -415,6 +416,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             return  # its PostSale came first
 
         def work(tx: Tx, spec: Speculation[_PostClaim]) -> sale_pb2.PostSaleResponse:
+            day = self.sales.today()  # the day its checks are made for
             built: list[sale_pb2.Sale] = []
             receipt: list[str] = []
             signing: list[Callable[[], fstore.SaleTse | None]] = []
@@ -441,8 +443,14 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             def ahead(sale: Sale) -> datetime:
                 if not _runs_ahead(sale):  # rolls back what it wrote so far
                     raise Abandoned(f"sale {sale_id} is not a plain sale")
-                offer = _AheadOffer(receipt[0] if receipt else None, fstore.get(tx.conn, sale_id))
+                offer = _AheadOffer(
+                    receipt[0] if receipt else None, fstore.get(tx.conn, sale_id), day
+                )
                 claim = spec.park(offer)
+                if claim.day != day:
+                    # midnight came in between: the usual post checks it for its own day
+                    # (the claim asked the TSE for nothing, see _claim_post)
+                    raise Abandoned(f"sale {sale_id}: ran on {day}, claimed on {claim.day}")
                 if receipt:
                     start(claim)
                 post_time = convert.timestamp(claim.now)
@@ -567,18 +575,17 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             return None  # a repeat (or a reuse): the usual path answers it
         digest = request_digest(request)
         now = self.rt.clock()
-        if not self.sales.rates_same_since(now, POST_AHEAD_RATE_WINDOW_S):
-            # midnight into new VAT rates since it ran: its receipt has the old ones
-            return None
+        day = self.sales.day_of(now)
 
         def make(offered: _AheadOffer | None) -> _PostClaim:
-            offer = None if offered is None else offered.process_data
             # parked at the wait for the signature (offering its processData): the TSE
-            # starts signing right here, while the database thread wakes up
+            # starts signing right here, while the database thread wakes up; not when it
+            # ran on the day before (it then gives way to the usual post, see post_ahead)
+            offer = None if offered is None or offered.day != day else offered.process_data
             early = (
                 sign(None, offer) if offer is not None and isinstance(sign, FinishSigner) else None
             )
-            return _PostClaim(sign, early, request_id, digest, now)
+            return _PostClaim(sign, early, request_id, digest, now, day)
 
         spec = self.rt.db.claim_speculation(_post_key(request.sale_id, op), make)
         if spec is None or spec.result is None:

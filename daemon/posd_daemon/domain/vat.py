@@ -79,10 +79,6 @@ class VatTable:
             f"no VAT rate configured for {category.name} on {day.isoformat()}",
         )
 
-    def same_rates(self, a: date, b: date) -> bool:
-        """Whether every category has the same rate (or none) on both days."""
-        return all(r.applies(a) == r.applies(b) for r in self._rates)
-
     @property
     def rates(self) -> Sequence[VatRate]:
         return tuple(self._rates)

@@ -14,7 +14,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -36,9 +36,11 @@ from posd_daemon.domain.payments import PaymentMethod
 from posd_daemon.domain.pricing import fmt_decimal, parse_percent, parse_rate
 from posd_daemon.domain.sale import (
     DiscountOrigin,
+    LineKind,
     Sale,
     SaleState,
     Terms,
+    expired_lots,
     format_quantity,
     lot_expired_warning,
     parse_quantity,
@@ -471,12 +473,9 @@ class SaleCommands(SaleOps, InvoicePayments):
             new_total_minor=str(new_total),
         )
 
-    def rates_same_since(self, now: datetime, seconds: float) -> bool:
-        """Whether the VAT rates of ``now``'s business day are those of ``seconds``
-        before (a post run ahead then and claimed now signs the rates it ran with)."""
-        before = business_day(now - timedelta(seconds=seconds), self._s.zone)
-        today = business_day(now, self._s.zone)
-        return before == today or self._vat.same_rates(before, today)
+    def day_of(self, when: datetime) -> date:
+        """The register's business day at ``when``."""
+        return business_day(when, self._s.zone)
 
     def build_checked_reversal(self, tx: Tx, operator: Operator, sale_id: str, reason: str) -> Sale:
         """The storno of a posted receipt, built and checked in ONE transaction: when its
@@ -705,7 +704,7 @@ class SaleCommands(SaleOps, InvoicePayments):
                     item_id=item.item_id,
                     lot_number=lot,
                 )
-            self._check_lot_expiry(tx, operator, sale, item, refs[0])
+            self._check_lot_expiry(tx, operator, sale, item.item_id, item.name, refs[0])
         if serial:
             check_code(serial, "serial_number")
             if item.tracking is not Tracking.SERIAL:
@@ -722,7 +721,15 @@ class SaleCommands(SaleOps, InvoicePayments):
         return line.line_id
 
     def _check_lot_expiry(
-        self, tx: Tx, operator: Operator, sale: Sale, item: Item, ref: catalog_store.LotRef
+        self,
+        tx: Tx,
+        operator: Operator,
+        sale: Sale,
+        item_id: str,
+        item_name: str,
+        ref: catalog_store.LotRef,
+        *,
+        line_id: str = "",
     ) -> None:
         """An expired lot (its expiry date before today's business day; the expiry day
         itself is still good) is refused, LOT_EXPIRED, unless the operator holds
@@ -735,7 +742,10 @@ class SaleCommands(SaleOps, InvoicePayments):
         Art. 24 LMIV: the food counts as unsafe after it and must not be sold, Art. 14
         VO (EG) 178/2002; likewise expired medicines, § 8 (3) AMG). A warning a cashier
         clicks away sells unsafe food; the refusal makes someone entitled decide, and the
-        journal says who."""
+        journal says who.
+
+        ``line_id``: the check at the post (:meth:`_check_lots_at_post`) of a line
+        added earlier; the refusal names it."""
         if not ref.expires_on:
             return
         expires = date.fromisoformat(ref.expires_on)
@@ -743,28 +753,54 @@ class SaleCommands(SaleOps, InvoicePayments):
         if expires >= today:
             return
         if Permission.SELL_EXPIRED_LOT not in operator.permissions:
+            where = f"line {line_id}: " if line_id else ""
+            what = "remove the line or take another lot" if line_id else "take another lot"
             raise precondition(
                 "LOT_EXPIRED",
-                f"lot {ref.lot} of {item.name} expired on {expires.isoformat()} (today is"
-                f" {today.isoformat()}): take another lot, or an operator with permission"
+                f"{where}lot {ref.lot} of {item_name} expired on {expires.isoformat()}"
+                f" (today is {today.isoformat()}): {what}, or an operator with permission"
                 " SELL_EXPIRED_LOT may sell it",
-                item_id=item.item_id,
+                item_id=item_id,
                 lot_number=ref.lot,
                 expiry_date=expires.isoformat(),
+                **({"line_id": line_id} if line_id else {}),
             )
-        sale.add_warning(lot_expired_warning(item.name, ref.lot, expires))
+        sale.add_warning(lot_expired_warning(item_name, ref.lot, expires))
         self.journal_sale(
             tx,
             "EXPIRED_LOT_SOLD",
             sale,
             {
                 "operator_id": operator.operator_id,
-                "item_id": item.item_id,
+                "item_id": item_id,
                 "lot_number": ref.lot,
                 "expiry_date": expires.isoformat(),
                 "business_day": today.isoformat(),
+                **({"line_id": line_id, "at": "post"} if line_id else {}),
             },
         )
+
+    def _check_lots_at_post(self, tx: Tx, operator: Operator, sale: Sale) -> None:
+        """The lots of the sale's goods checked again on the post's business day: a lot
+        may have expired since its line was added (a sale open across midnight, a parked
+        sale resumed days later, an order loaded into the register), and the receipt's
+        day is the day it is sold. The rule of :meth:`_check_lot_expiry`, for the
+        operator who posts; a lot already sold past its expiry on this sale (it has the
+        warning) is not asked again. Returns and a storno give goods back: not checked."""
+        if sale.reverses_sale_id:
+            return
+        allowed = expired_lots(sale)
+        for ln in sale.lines:
+            if not ln.lot or ln.lot in allowed or ln.quantity <= 0 or ln.kind is not LineKind.GOODS:
+                continue
+            refs = [
+                r for r in catalog_store.lots_by_number(tx.conn, ln.lot) if r.item_id == ln.item_id
+            ]
+            if refs:  # a lot since deleted from the catalog has no date left to check
+                self._check_lot_expiry(
+                    tx, operator, sale, ln.item_id, ln.name, refs[0], line_id=ln.line_id
+                )
+                allowed = expired_lots(sale)
 
     def _check_serial(
         self, conn: sqlite3.Connection, sale: Sale, item_id: str, serial: str
@@ -1559,6 +1595,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         with sale.frozen_totals():
             if signed_data is None:
                 plan = self._validate_post(tx.conn, sale)
+                self._check_lots_at_post(tx, operator, sale)
             else:
                 # signed already: the checks passed then, and the TSE's finish cannot be
                 # taken back, so nothing that changed since (stock sold elsewhere) refuses

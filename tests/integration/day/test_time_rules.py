@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
+import time
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from posd.v1 import catalog_pb2, common_pb2, sale_pb2, shop_pb2
 
 from posd_daemon.ops.config import ConfigError, load
 from tests.conftest import Running, start_in_thread
+from tests.integration.api.test_post_ahead import outcomes, started
 from tests.integration.day.test_business_day import FixedClock
 from tests.support.fullsale import (
     customer,
@@ -132,30 +134,33 @@ def test_a_net_sale_open_across_a_rate_change_is_recalculated_before_payment(
 # -- expired lots ------------------------------------------------------------------------------
 
 
+def import_milk(manager: PosdClient, *lots: tuple[str, str]) -> None:
+    """A lot-tracked item MILCH with 5 in stock of each (lot number, expiry date)."""
+    import_items(
+        manager,
+        item(
+            "MILCH",
+            "Milch",
+            119,
+            vat=common_pb2.VAT_CATEGORY_REDUCED,
+            tracking=catalog_pb2.TRACKING_LOT,
+        ),
+    )
+    import_stock(
+        manager,
+        *(
+            catalog_pb2.StockEntry(item_id="MILCH", lot_number=lot, quantity="5", expiry_date=day)
+            for lot, day in lots
+        ),
+    )
+
+
 def test_an_expired_lot_is_refused_unless_the_operator_may_sell_it(tmp_path: Path) -> None:
     clock = FixedClock(datetime(2026, 3, 10, 9, 0, tzinfo=UTC))
     running = start_in_thread(tmp_path / "state", BERLIN, clock=clock)
     try:
         with running.client() as manager, running.client("2", "0000") as cashier:
-            import_items(
-                manager,
-                item(
-                    "MILCH",
-                    "Milch",
-                    119,
-                    vat=common_pb2.VAT_CATEGORY_REDUCED,
-                    tracking=catalog_pb2.TRACKING_LOT,
-                ),
-            )
-            import_stock(
-                manager,
-                catalog_pb2.StockEntry(
-                    item_id="MILCH", lot_number="L-OLD", quantity="5", expiry_date="2026-03-09"
-                ),
-                catalog_pb2.StockEntry(
-                    item_id="MILCH", lot_number="L-TODAY", quantity="5", expiry_date="2026-03-10"
-                ),
-            )
+            import_milk(manager, ("L-OLD", "2026-03-09"), ("L-TODAY", "2026-03-10"))
             sale_id = cashier.create_sale().sale_id
             with pytest.raises(PosdError) as err:
                 cashier.add_line(sale_id, item_id="MILCH", lot_number="L-OLD")
@@ -181,6 +186,63 @@ def test_an_expired_lot_is_refused_unless_the_operator_may_sell_it(tmp_path: Pat
             posted = manager.post_sale(other)
             paper = printed(running, f"Beleg-Nr. {posted.receipt_number}")
             assert "Charge L-OLD abgelaufen 09.03.2026" in paper
+    finally:
+        running.stop()
+
+
+def test_a_lot_that_expired_since_its_line_was_added_is_checked_again_at_the_post(
+    tmp_path: Path,
+) -> None:
+    """A sale open across midnight (as a parked sale resumed days later): the receipt's
+    day is the day the goods are sold, so the lots are checked again at the post, also
+    when the post ran ahead on the day before (it is not claimed across midnight)."""
+    evening = datetime(2026, 3, 10, 22, 50, tzinfo=UTC)  # 23:50 in Berlin
+    clock = FixedClock(evening)
+    running = start_in_thread(tmp_path / "state", BERLIN, clock=clock)
+    try:
+        with running.client() as manager, running.client("2", "0000") as cashier:
+            import_milk(manager, ("L-TODAY", "2026-03-10"), ("L-NEW", "2026-03-20"))
+            sale_id = cashier.create_sale().sale_id
+            line_id = cashier.add_line(sale_id, item_id="MILCH", lot_number="L-TODAY").line_id
+            fresh = cashier.create_sale().sale_id
+            cashier.add_line(fresh, item_id="MILCH", lot_number="L-NEW")
+            last = cashier.status().last_receipt_number
+            started(running, fresh)  # its TSE start written (a write makes a run-ahead give way)
+            started(running, sale_id)
+            before = outcomes(running)
+            cashier.add_payment(sale_id, CASH, 200)  # paid in full: the post runs ahead
+            time.sleep(0.05)  # it runs 5 ms after the payment (any other call would end it)
+
+            clock.now = evening + timedelta(minutes=20)  # 00:10 on 11 March
+            with pytest.raises(PosdError) as err:
+                cashier.post_sale(sale_id)
+            assert err.value.reason == "LOT_EXPIRED"
+            assert err.value.metadata["line_id"] == line_id
+            assert err.value.metadata["expiry_date"] == "2026-03-10"
+            assert f"line {line_id}" in err.value.message
+            # the run-ahead of the day before was not claimed; nothing was posted
+            after = outcomes(running)
+            assert after["claimed"] == before["claimed"], after
+            assert after["abandoned"] == before["abandoned"] + 1, after
+            refused = cashier.get_sale(sale_id)
+            assert refused.state == sale_pb2.SALE_STATE_OPEN
+            assert not refused.warnings
+            assert cashier.status().last_receipt_number == last
+            assert not journal(running, "EXPIRED_LOT_SOLD")
+
+            # a lot still good posts as usual
+            cashier.add_payment(fresh, CARD, 119)
+            assert not cashier.post_sale(fresh).warnings
+
+            # an operator who may sell expired lots posts it: warned, journaled, printed
+            posted = manager.post_sale(sale_id)
+            assert posted.state == sale_pb2.SALE_STATE_POSTED
+            assert list(posted.warnings) == ["LOT_EXPIRED: Milch lot L-TODAY expired on 2026-03-10"]
+            (sold,) = journal(running, "EXPIRED_LOT_SOLD")
+            assert (sold["lot_number"], sold["operator_id"], sold["at"]) == ("L-TODAY", "1", "post")
+            assert sold["business_day"] == "2026-03-11"
+            paper = printed(running, f"Beleg-Nr. {posted.receipt_number}")
+            assert "Charge L-TODAY abgelaufen 10.03.2026" in paper
     finally:
         running.stop()
 

@@ -109,16 +109,3 @@ def test_overlapping_rates_are_refused() -> None:
                 VatRate(VatCategory.NORMAL, Decimal(16), date(2020, 7, 1)),
             ]
         )
-
-
-def test_same_rates_tells_whether_a_rate_changed_between_two_days() -> None:
-    table = VatTable(
-        [
-            VatRate(VatCategory.NORMAL, Decimal(19), date(2007, 1, 1), date(2020, 6, 30)),
-            VatRate(VatCategory.NORMAL, Decimal(16), date(2020, 7, 1), date(2020, 12, 31)),
-            VatRate(VatCategory.REDUCED, Decimal(7), date(2007, 1, 1)),
-        ]
-    )
-    assert table.same_rates(date(2020, 7, 1), date(2020, 7, 2))
-    assert not table.same_rates(date(2020, 6, 30), date(2020, 7, 1))
-    assert not table.same_rates(date(2020, 12, 31), date(2021, 1, 1))  # none configured
