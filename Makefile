@@ -18,9 +18,11 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m posd_daemon.demo
 
-## The whole suite: lint, types, unit, integration, e2e.
+## The whole suite: lint, types, unit, integration, e2e. Tests run in TEST_WORKERS processes
+## (pytest-xdist; each test has its own state dir, sockets and ports): 2, as CI's 2 cores.
+TEST_WORKERS ?= 2
 test: $(STAMP) lint typecheck
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check daemon clients/python tests bench
