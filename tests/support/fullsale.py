@@ -6,17 +6,18 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from posd.client import PosdClient, new_request_id
+import pytest
+from posd.client import PosdClient, PosdError, new_request_id
 from posd.v1 import catalog_pb2, common_pb2, customer_pb2, shop_pb2
 
 from posd_daemon.bootstrap import start
-from posd_daemon.ops import eventloop
+from posd_daemon.ops import crashpoints, eventloop
 from posd_daemon.ops.config import default_document, load
 from posd_daemon.ops.pins import hash_pin
 from tests.conftest import Running
@@ -156,3 +157,17 @@ def printed(running: Running, needle: str, timeout: float = 5.0) -> str:
             return text
         time.sleep(0.02)
     raise AssertionError(f"{needle!r} was not printed")
+
+
+def post_not_saved(post: Callable[[], object]) -> PosdError:
+    """Runs ``post`` with its transaction failing once after the TSE signed (crashpoint
+    post.in_transaction): the error it gets, POST_NOT_SAVED. The in-process daemon only
+    (the crashpoint is armed in this process)."""
+    crashpoints.arm_from_env("post.in_transaction:1:raise")
+    try:
+        with pytest.raises(PosdError) as failed:
+            post()
+    finally:
+        crashpoints.arm_from_env("")
+    assert failed.value.reason == "POST_NOT_SAVED", failed.value
+    return failed.value

@@ -431,7 +431,9 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             def sign(conn: sqlite3.Connection, data: str) -> Callable[[], fstore.SaleTse | None]:
                 receipt.append(data)  # the claim may hand it to the TSE at once
                 claim = spec.claimed()
-                if claim is not None:  # claimed before it got here: sign now, as usual
+                # claimed before it got here: sign now, as usual (not when claimed on
+                # another day: ahead() then gives way to the usual post)
+                if claim is not None and claim.day == day:
                     start(claim)
 
                 def wait() -> fstore.SaleTse | None:

@@ -730,6 +730,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         ref: catalog_store.LotRef,
         *,
         line_id: str = "",
+        refuse: bool = True,
     ) -> None:
         """An expired lot (its expiry date before today's business day; the expiry day
         itself is still good) is refused, LOT_EXPIRED, unless the operator holds
@@ -745,14 +746,15 @@ class SaleCommands(SaleOps, InvoicePayments):
         journal says who.
 
         ``line_id``: the check at the post (:meth:`_check_lots_at_post`) of a line
-        added earlier; the refusal names it."""
+        added earlier; the refusal names it. ``refuse`` False: the TSE signed the post
+        already; the lot is sold, with the warning and the journal, whoever posts."""
         if not ref.expires_on:
             return
         expires = date.fromisoformat(ref.expires_on)
         today = self.today()
         if expires >= today:
             return
-        if Permission.SELL_EXPIRED_LOT not in operator.permissions:
+        if refuse and Permission.SELL_EXPIRED_LOT not in operator.permissions:
             where = f"line {line_id}: " if line_id else ""
             what = "remove the line or take another lot" if line_id else "take another lot"
             raise precondition(
@@ -780,7 +782,9 @@ class SaleCommands(SaleOps, InvoicePayments):
             },
         )
 
-    def _check_lots_at_post(self, tx: Tx, operator: Operator, sale: Sale) -> None:
+    def _check_lots_at_post(
+        self, tx: Tx, operator: Operator, sale: Sale, *, refuse: bool = True
+    ) -> None:
         """The lots of the sale's goods checked again on the post's business day: a lot
         may have expired since its line was added (a sale open across midnight, a parked
         sale resumed days later, an order loaded into the register), and the receipt's
@@ -798,7 +802,14 @@ class SaleCommands(SaleOps, InvoicePayments):
             ]
             if refs:  # a lot since deleted from the catalog has no date left to check
                 self._check_lot_expiry(
-                    tx, operator, sale, ln.item_id, ln.name, refs[0], line_id=ln.line_id
+                    tx,
+                    operator,
+                    sale,
+                    ln.item_id,
+                    ln.name,
+                    refs[0],
+                    line_id=ln.line_id,
+                    refuse=refuse,
                 )
                 allowed = expired_lots(sale)
 
@@ -1602,6 +1613,8 @@ class SaleCommands(SaleOps, InvoicePayments):
                 # it now; only the data must be what was signed
                 sale.check_postable()
                 plan = self.stock_plan(tx.conn, sale)
+                # its warning and journal were rolled back with the failed post
+                self._check_lots_at_post(tx, operator, sale, refuse=False)
         sale.set_change_currency(change_currency)  # refused before the TSE signs
         if signed_data is not None and receipt_process_data(sale) != signed_data:
             raise self._signed_lock(sale_id)  # e.g. another change currency

@@ -12,14 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from posd.client import PosdClient, PosdError
+from posd.client import PosdClient
 from posd.v1 import fiscal_pb2, sale_pb2
 
-from posd_daemon.ops import crashpoints
 from tests.conftest import start_in_thread
 from tests.integration.fiscal.test_fiscal_api import CASH, seed
 from tests.integration.fiscal.test_outage_recovery import fiskaly_config
 from tests.support.fake_fiskaly import FakeFiskaly
+from tests.support.fullsale import post_not_saved
 
 
 @pytest.fixture
@@ -36,13 +36,7 @@ def _post_signed_not_saved(pos: PosdClient) -> str:
     sid = pos.create_sale().sale_id
     total = pos.add_line(sid, item_id="1002").sale.total.amount_minor
     pos.add_payment(sid, CASH, total)
-    crashpoints.arm_from_env("post.in_transaction:1:raise")
-    try:
-        with pytest.raises(PosdError) as failed:
-            pos.post_sale(sid)
-    finally:
-        crashpoints.arm_from_env("")
-    assert failed.value.reason == "POST_NOT_SAVED"
+    post_not_saved(lambda: pos.post_sale(sid))
     return sid
 
 

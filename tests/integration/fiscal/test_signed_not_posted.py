@@ -21,7 +21,7 @@ from posd_daemon.ops import crashpoints
 from tests.conftest import Running
 from tests.e2e.test_tse_crash_consistency import tse_finishes
 from tests.integration.api.test_full_sale_api import seed
-from tests.support.fullsale import import_stock, update_shop
+from tests.support.fullsale import import_stock, post_not_saved, update_shop
 
 CASH = common_pb2.PAYMENT_METHOD_CASH
 
@@ -89,14 +89,8 @@ def test_a_reversal_signed_but_not_saved_is_posted_by_asking_for_it_again(
     request = sale_pb2.ReverseReceiptRequest(
         request_id=uuid.uuid4().hex, sale_id=original, reason="Fehlbon"
     )
-    crashpoints.arm_from_env("post.in_transaction:1:raise")
-    try:
-        with pytest.raises(PosdError) as failed:
-            pos.call(pos.sales.ReverseReceipt, request)
-    finally:
-        crashpoints.arm_from_env("")
-    assert failed.value.reason == "POST_NOT_SAVED"
-    reversal_id = failed.value.metadata["sale_id"]
+    failed = post_not_saved(lambda: pos.call(pos.sales.ReverseReceipt, request))
+    reversal_id = failed.metadata["sale_id"]
     with pytest.raises(PosdError) as refused:
         pos.add_line(reversal_id, item_id="COFFEE")
     assert refused.value.reason == "SALE_SIGNED_NOT_POSTED"
