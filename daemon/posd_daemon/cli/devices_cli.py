@@ -20,6 +20,7 @@ from google.protobuf.json_format import MessageToDict
 from posd.client import PosdClient, PosdError
 from posd.v1 import device_pb2
 
+from posd_daemon.cli.posctl_day import whole_number
 from posd_daemon.domain.money import format_minor
 
 CLASSES = {
@@ -34,12 +35,14 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     sub.add_parser("devices", help="table of devices: id, class, transport, state, health")
     w = sub.add_parser("watch", help="live device and sale events (Ctrl-C to stop)")
     w.add_argument("--device", default="", help="only this device (id or alias)")
-    w.add_argument("--after", type=int, help="resume after this sequence number")
+    w.add_argument("--after", type=whole_number, help="resume after this sequence number")
     w.add_argument("--count", type=int, default=0, help="stop after N events")
     t = sub.add_parser("test", help="interactive device test: the technician confirms")
     t.add_argument("what", choices=sorted(CLASSES))
     t.add_argument("--device", default="", help="device id or alias (default: the first)")
-    t.add_argument("--timeout", type=int, default=30, help="scan: seconds to wait for a code")
+    t.add_argument(
+        "--timeout", type=_scan_timeout, default=30, help="scan: seconds to wait for a code"
+    )
     t.add_argument(
         "--direct",
         metavar="URL",
@@ -59,6 +62,14 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     do = dr.add_parser("open", help="no-sale open (DRAWER_OPEN_NO_SALE, journaled)")
     do.add_argument("--reason", default="")
+
+
+def _scan_timeout(text: str) -> int:
+    """argparse type of ``test --timeout``: the API waits 1 to 300 seconds for a scan."""
+    value = whole_number(text)
+    if not 1 <= value <= 300:
+        raise argparse.ArgumentTypeError(f"{text!r}: 1 to 300 seconds")
+    return value
 
 
 def _enum(enum: object, value: int, prefix: str) -> str:
@@ -239,7 +250,11 @@ def direct_test(args: argparse.Namespace) -> int:
                 device = mgr.build_drawer("direct", printer=printer)
                 printer.worker.start()
         elif args.what == "display":
-            profile = BUILTIN_DISPLAY_PROFILES[args.profile or "epson-dm-d"]
+            name = args.profile or "epson-dm-d"
+            if name not in BUILTIN_DISPLAY_PROFILES:
+                known = ", ".join(sorted(BUILTIN_DISPLAY_PROFILES))
+                raise ValueError(f"unknown display profile {name!r} (known: {known})")
+            profile = BUILTIN_DISPLAY_PROFILES[name]
             device = mgr.build_display("direct", args.direct, profile)
         else:
             return _direct_scan(args)

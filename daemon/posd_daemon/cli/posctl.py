@@ -416,12 +416,29 @@ def cmd_tse_selftest(args: argparse.Namespace) -> int:
     return 0 if r.ok else EXIT_FAILED
 
 
+def write_file(path: Path, data: bytes) -> None:
+    """``data`` to ``path`` through ``<path>.part``: never half a file under the name,
+    and a write that fails leaves nothing behind."""
+    tmp = path.with_name(path.name + ".part")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def not_a_directory(path: Path) -> None:
+    """An output file given as a directory is said before anything is fetched."""
+    if path.is_dir():
+        raise CliError(f"{path}: is a directory: give a file name")
+
+
 def cmd_tse_export(args: argparse.Namespace) -> int:
+    not_a_directory(args.file)
     with _client(args, login=True) as c:
         data = c.export_tse()
-    tmp = args.file.with_name(args.file.name + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(args.file)
+    write_file(args.file, data)
     _out(
         args,
         {"file": str(args.file), "bytes": len(data)},

@@ -118,9 +118,11 @@ def _enum(enum_type: Any, prefix: str, text: str, column: str, aliases: dict[str
     if not t:
         return 0
     t = aliases.get(t, t)
-    if is_digits(t):
-        return int(t)
     try:
+        if is_digits(t):
+            if int(t) > 2**31 - 1:  # an enum is an int32
+                raise ValueError(t)
+            return int(t)
         return int(enum_type.Value(f"{prefix}{t}"))
     except ValueError:
         names = [
@@ -494,14 +496,24 @@ class ParsedFile:
     errors: list[tuple[int, str]]  # (line, message)
 
 
-def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
+def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, str], str]]:
+    """(line, cells by column, what is wrong with the row's shape or "")."""
     first = text.splitlines()[0] if text.strip() else ""
     delimiter = ";" if first.count(";") > first.count(",") else ","
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     for row in reader:
-        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+        # cells beyond the header's columns (DictReader puts them under None): a value
+        # with the delimiter in it, unquoted ("3,49"), would else lose its tail silently
+        extra = [c for c in row.pop(None, None) or () if c.strip()]
+        if not extra and not any((v or "").strip() for v in row.values()):
             continue
-        yield reader.line_num, {k.strip(): (v or "") for k, v in row.items() if k}
+        problem = (
+            f"{len(extra)} cell(s) more than the {len(reader.fieldnames or ())} columns of the"
+            f" header (line 1): {delimiter!r} in a value? quote it"
+            if extra
+            else ""
+        )
+        yield reader.line_num, {k.strip(): (v or "") for k, v in row.items() if k}, problem
 
 
 def parse_file(kind: Kind, path: Path, fmt: str, currency: str) -> ParsedFile:
@@ -512,6 +524,8 @@ def parse_file(kind: Kind, path: Path, fmt: str, currency: str) -> ParsedFile:
             data = json.loads(text)
         except ValueError as exc:
             raise RowError(f"{path}: not valid JSON: {exc}") from None
+        except RecursionError:
+            raise RowError(f"{path}: not valid JSON: nested too deeply") from None
         if isinstance(data, dict):
             data = data.get(kind.json_key, data.get(kind.name))
         if not isinstance(data, list):
@@ -530,10 +544,12 @@ def parse_file(kind: Kind, path: Path, fmt: str, currency: str) -> ParsedFile:
     unknown: set[str] = set()
     keys: list[str] = []  # group_column of each message
     failed: dict[str, int] = {}  # group -> first line posctl could not parse
-    for line, row in _csv_rows(text):
+    for line, row, problem in _csv_rows(text):
         unknown |= set(row) - set(kind.columns)
         key = row.get(kind.group_column, "").strip() if kind.group_column else ""
         try:
+            if problem:
+                raise RowError(problem)
             out.messages.append(kind.from_csv(row, currency))
             out.lines.append(line)
             keys.append(key)
@@ -623,16 +639,22 @@ def add_commands(sub: Any) -> None:
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: google.protobuf.Duration's largest number of seconds
+MAX_DURATION_S = 315_576_000_000
 
 
 def parse_duration(text: str) -> int:
     t = text.strip().lower()
-    if is_digits(t):
-        return int(t)
     parts = _DURATION.findall(t)
-    if not parts or "".join(n + u for n, u in parts) != t:
+    if is_digits(t):
+        seconds = int(t)
+    elif not parts or "".join(n + u for n, u in parts) != t:
         raise ValueError(f"{text!r} is not a duration like 90m, 2h, 3d or 1h30m")
-    return sum(int(n) * _UNITS[u] for n, u in parts)
+    else:
+        seconds = sum(int(n) * _UNITS[u] for n, u in parts)
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"{text!r} is too long (at most 10000 years)")
+    return seconds
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -650,8 +672,15 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise core.CliError(str(exc)) from None
     try:
         parsed = parse_file(kind, args.file, fmt, currency)
-    except (RowError, UnicodeDecodeError, csv.Error) as exc:
+    except RowError as exc:
         raise core.CliError(str(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise core.CliError(
+            f"{args.file}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at"
+            f" {exc.start}): save the file as UTF-8"
+        ) from None
+    except csv.Error as exc:
+        raise core.CliError(f"{args.file}: {exc}") from None
     validate_only = args.validate_only or (bool(parsed.errors) and not args.skip_invalid)
     with core._client(args, login=True) as c:
         stub = getattr(c, kind.stub)

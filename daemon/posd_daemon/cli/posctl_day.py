@@ -74,6 +74,25 @@ def amount(text: str) -> int:
     return int(minor)
 
 
+def whole_number(text: str) -> int:
+    """argparse type: a whole number the API carries (int64)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if abs(value) > MAX_MINOR:
+        raise argparse.ArgumentTypeError(f"{text!r} is too large")
+    return value
+
+
+def limit(text: str) -> int:
+    """argparse type of ``--limit``: at least 1."""
+    value = whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: at least 1")
+    return value
+
+
 def when(text: str, *, end: bool = False, zone: tzinfo = UTC) -> datetime:
     """A date (a whole day on the register's calendar, ``zone``: from its midnight;
     ``end``: to the next day's) or an ISO-8601 time (without an offset: the register's
@@ -81,11 +100,16 @@ def when(text: str, *, end: bool = False, zone: tzinfo = UTC) -> datetime:
     try:
         if len(text) == 10:
             day = date.fromisoformat(text) + timedelta(days=1 if end else 0)
-            return datetime.combine(day, dtime(0), tzinfo=zone)
-        t = datetime.fromisoformat(text)
+            t = datetime.combine(day, dtime(0), tzinfo=zone)
+        else:
+            t = datetime.fromisoformat(text)
+            t = t if t.tzinfo else t.replace(tzinfo=zone)
+        t.astimezone(UTC)  # the API's times are UTC: it must be one
     except ValueError:
         raise _fail(f"{text!r} is not a date (YYYY-MM-DD) or ISO time") from None
-    return t if t.tzinfo else t.replace(tzinfo=zone)
+    except OverflowError:  # 9999-12-31 as an end (to the next day), year 1 east of UTC
+        raise _fail(f"{text!r} is out of range (years 1 to 9999)") from None
+    return t
 
 
 def _zone(args: argparse.Namespace) -> tzinfo:
@@ -114,9 +138,9 @@ def add_commands(sub: Any) -> None:
     z = cls.add_parser("z", help="Z closing: closes the period, prints and stores it")
     z.add_argument("--business-date", default="", help="YYYY-MM-DD when not today")
     sh = cls.add_parser("show", help="one Z closing")
-    sh.add_argument("z_nr", type=int)
+    sh.add_argument("z_nr", type=whole_number)
     ls = cls.add_parser("list", help="Z closings, newest first")
-    ls.add_argument("--limit", type=int, default=30)
+    ls.add_argument("--limit", type=limit, default=30)
 
     sf = sub.add_parser("shift", help="shifts and cash counts")
     sfs = sf.add_subparsers(dest="shift_command", required=True)
@@ -132,7 +156,7 @@ def add_commands(sub: Any) -> None:
         p.add_argument("--total", default="", help="a counted total without denominations")
         p.add_argument("--currency", default="EUR")
     ss = sfs.add_parser("show", help="the open (or last) shift, or shift N")
-    ss.add_argument("shift_id", type=int, nargs="?", default=0)
+    ss.add_argument("shift_id", type=whole_number, nargs="?", default=0)
 
     ca = sub.add_parser("cash", help="cash movements (signed, printed, drawer opens)")
     cas = ca.add_subparsers(dest="cash_command", required=True)
@@ -169,17 +193,17 @@ def add_commands(sub: Any) -> None:
     rc = sub.add_parser("receipts", help="the receipt archive")
     rcs = rc.add_subparsers(dest="receipts_command", required=True)
     rl = rcs.add_parser("list", help="posted receipts, newest first")
-    rl.add_argument("--number-from", type=int, default=0)
-    rl.add_argument("--number-to", type=int, default=0)
+    rl.add_argument("--number-from", type=whole_number, default=0)
+    rl.add_argument("--number-to", type=whole_number, default=0)
     rl.add_argument("--from", dest="start", default="")
     rl.add_argument("--to", dest="end", default="")
     rl.add_argument("--min", dest="gross_min", default="")
     rl.add_argument("--max", dest="gross_max", default="")
     rl.add_argument("--method", choices=("cash", "card"), default=None)
     rl.add_argument("--operator", dest="by_operator", default="")
-    rl.add_argument("--limit", type=int, default=50)
+    rl.add_argument("--limit", type=limit, default=50)
     rs = rcs.add_parser("show", help="one receipt in full")
-    rs.add_argument("receipt_number", type=int)
+    rs.add_argument("receipt_number", type=whole_number)
     posctl_digital.add_url_parser(rcs)
 
 
@@ -278,6 +302,8 @@ def _counts(args: argparse.Namespace) -> list[closing_pb2.CashCount]:
         if not sep or not is_digits(pieces) or not (decimal or is_digits(denom)):
             raise _fail(f"--count {item!r}: use DENOMINATION=PIECES, e.g. 5000=2 or 0.50=12")
         value = amount(denom) if decimal else int(denom)
+        if max(value, int(pieces)) > MAX_MINOR:
+            raise _fail(f"--count {item!r}: too large")
         out.append(
             closing_pb2.CashCount(
                 currency_code=args.currency, denomination_minor=value, pieces=int(pieces)
@@ -367,17 +393,19 @@ def cmd_export_dsfinvk(args: argparse.Namespace) -> int:
         if not is_digits(a) or (b and not is_digits(b)):
             raise _fail("--z: a Z number or range like 1-31")
         z_from, z_to = int(a), int(b or a)
+        if z_to > MAX_MINOR or z_from > MAX_MINOR:
+            raise _fail(f"--z {args.z}: too large")
     elif not (args.start and args.end):
         raise _fail("give --z A-B or --from DATE --to DATE")
     start = when(args.start, zone=_zone(args)) if args.start else None
     end = when(args.end, end=True, zone=_zone(args)) if args.end else None
-    with _base()._client(args, login=True) as c:
-        data = c.export_dsfinvk(z_from=z_from, z_to=z_to, start=start, end=end)
     out: Path = args.out
     if out.suffix.lower() == ".zip":
-        tmp = out.with_name(out.name + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(out)
+        _base().not_a_directory(out)
+    with _base()._client(args, login=True) as c:
+        data = c.export_dsfinvk(z_from=z_from, z_to=z_to, start=start, end=end)
+    if out.suffix.lower() == ".zip":
+        _base().write_file(out, data)
         files = len(zipfile.ZipFile(io.BytesIO(data)).namelist())
     else:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:

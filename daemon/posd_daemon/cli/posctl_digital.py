@@ -26,8 +26,10 @@ def _base() -> Any:
 
 
 def add_url_parser(receipts: Any) -> None:
+    from posd_daemon.cli.posctl_day import whole_number  # noqa: PLC0415 - it imports this module
+
     p = receipts.add_parser("url", help="the receipt's digital receipt link (QR code URL)")
-    p.add_argument("receipt_number", type=int)
+    p.add_argument("receipt_number", type=whole_number)
     p.add_argument("--db", type=Path, help="the database file (default: from the config)")
     p.add_argument("--register", default="", help="register id (default: from the config)")
 

@@ -77,7 +77,8 @@ class ScanRules:
     #: A partial code older than this without its terminator is dropped; a too-long line
     #: quiet this long no longer waits for its line end.
     fragment_timeout: float = 0.5
-    #: More scans than this within one second are a burst (a stuck scanner, noise).
+    #: More scans than this within one second are a burst (a stuck scanner, noise),
+    #: rejected until the codes pause for a second.
     max_per_second: int = 20
     #: Reject all-digit codes of EAN/UPC length whose check digit is wrong.
     check_digits: bool = True
@@ -101,6 +102,7 @@ class ScanDecoder:
         self._discarding = False
         self._last_discarded_at = 0.0
         self._recent: deque[float] = deque()
+        self._burst_until = float("-inf")
 
     @property
     def pending(self) -> bytes:
@@ -191,7 +193,10 @@ class ScanDecoder:
         recent = self._recent
         while recent and now - recent[0] > 1.0:
             recent.popleft()
-        if len(recent) >= rules.max_per_second:
+        if len(recent) >= rules.max_per_second or now <= self._burst_until:
+            # a burst lasts until the codes pause for a second: else a stuck scanner got
+            # max_per_second codes through in every second of it
+            self._burst_until = now + 1.0
             return Rejected(
                 "BURST", f"more than {rules.max_per_second} codes within one second: {text}"
             )

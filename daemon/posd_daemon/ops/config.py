@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import itertools
 import re
 import tomllib
 import types
 import typing
+import uuid
 from dataclasses import dataclass, field
-from datetime import date, tzinfo
+from datetime import date, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
@@ -382,7 +384,45 @@ def _build(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
 REGISTER_ID = re.compile(r"[A-Za-z0-9 '()+,\-.:=?]{1,30}")
 
 
+#: settings naming a file or directory (``~`` and ``{state_dir}`` expanded)
+PATH_KEYS = (
+    ("state", "dir"),
+    ("api", "socket"),
+    ("api", "tls_cert"),
+    ("api", "tls_key"),
+    ("api", "tls_client_ca"),
+    ("printer", "output"),
+    ("display", "mirror"),
+    ("scanner", "fifo"),
+    ("receipt", "template"),
+    ("tse", "software_dir"),
+)
+
+
+def _path_problems(cfg: Config) -> list[str]:
+    """Paths that cannot be used at all: a NUL byte, ``~user`` of no such user (pathlib
+    raises ValueError/RuntimeError for them wherever the path is used)."""
+    found = []
+    for table, key in PATH_KEYS:
+        value = getattr(getattr(cfg, table), key)
+        try:
+            if "\0" in value:
+                raise ValueError("contains a NUL character")
+            Path(value).expanduser()
+            if (table, key) == ("state", "dir"):
+                _ = cfg.state_dir
+        except (ValueError, RuntimeError, OSError) as exc:
+            why = str(exc)
+            if value.startswith("~") and "home directory" in why:
+                why = f"no home directory for {value.split('/', 1)[0]!r} (no such user?)"
+            found.append(f"{table}.{key}: {why}: {value!r}")
+    return found
+
+
 def _check(cfg: Config, problems: list[str]) -> None:
+    if path_problems := _path_problems(cfg):
+        problems.extend(path_problems)
+        return  # the checks below use these paths
     if not REGISTER_ID.fullmatch(cfg.register.id):
         # the register id is the TSE's clientId: an ASN.1 PrintableString (fiscal-de.md,
         # log message field [1]); "/" would also split the TSE export's file names
@@ -448,6 +488,23 @@ def _check(cfg: Config, problems: list[str]) -> None:
         for key in ("fiskaly_url", "fiskaly_api_key", "fiskaly_api_secret", "fiskaly_tss_id"):
             if not getattr(tse, key):
                 problems.append(f"tse.{key}: required for the fiskaly backend")
+        try:
+            url = urlsplit(tse.fiskaly_url)
+            good = url.scheme in ("http", "https") and bool(url.hostname) and url.port != 0
+        except ValueError:  # a bad port or bracketed host
+            good = False
+        if tse.fiskaly_url and not good:
+            problems.append(
+                'tse.fiskaly_url: an http(s) URL, e.g. "https://kassensichv-middleware.fiskaly.com"'
+            )
+        if tse.fiskaly_tss_id:
+            try:
+                uuid.UUID(tse.fiskaly_tss_id)
+            except ValueError:
+                problems.append(
+                    "tse.fiskaly_tss_id: the TSS id, a UUID like"
+                    f" 8d8c6a4c-3f55-4a8c-8a1b-3c1f2d7c9e10, got {tse.fiskaly_tss_id!r}"
+                )
     _check_digital_receipt(cfg.digital_receipt, problems)
     _check_datev(cfg.datev, problems)
     for i, rate in enumerate(cfg.vat_rates):
@@ -456,22 +513,44 @@ def _check(cfg: Config, problems: list[str]) -> None:
             problems.append(f"{where}.category: one of {', '.join(VatCategory.__members__)}")
         try:
             pct = Decimal(rate.percent)
-            if not pct.is_finite() or not 0 <= pct < 100:
+            # two decimals at most: DSFinV-K's UST_SATZ (N2) carries no more
+            if not pct.is_finite() or not 0 <= pct < 100 or (pct * 100) % 1:
                 raise InvalidOperation
         except InvalidOperation:
-            problems.append(f'{where}.percent: a decimal string between 0 and 100, e.g. "19"')
+            problems.append(
+                f"{where}.percent: a decimal string between 0 and 100 with at most two"
+                ' decimals, e.g. "19" or "10.7"'
+            )
+        days = []
         for key in ("valid_from", "valid_until"):
             text = getattr(rate, key)
             if text or key == "valid_from":
                 try:
-                    date.fromisoformat(text)
+                    days.append(date.fromisoformat(text))
                 except ValueError:
                     problems.append(f"{where}.{key}: a date like 2021-01-01")
+        if len(days) == 2 and days[1] < days[0]:
+            problems.append(f"{where}.valid_until: {days[1]} is before valid_from {days[0]}")
     if not problems:
         try:
-            cfg.vat_table()
+            rates = cfg.vat_table().rates
         except ValueError as exc:
             problems.append(f"vat_rates: {exc}")
+        else:
+            # sorted by category and valid_from: a day between two rates has none (every
+            # sale of that category would be refused VAT_RATE_NOT_CONFIGURED on it)
+            for a, b in itertools.pairwise(rates):
+                day = timedelta(days=1)
+                if (
+                    a.category == b.category
+                    and a.valid_until
+                    and a.valid_until + day < b.valid_from
+                ):
+                    problems.append(
+                        f"vat_rates: no {a.category.name} rate from {a.valid_until + day} to"
+                        f" {b.valid_from - day} (valid_until {a.valid_until}, next valid_from"
+                        f" {b.valid_from}): the rates must follow each other"
+                    )
     for role, perms in cfg.roles.items():
         for perm in perms:
             if perm not in Permission.__members__:
@@ -488,6 +567,23 @@ def _check(cfg: Config, problems: list[str]) -> None:
             check_format(op.pin_scrypt)
         except ValueError as exc:
             problems.append(f"{where}.pin_scrypt: {exc}")
+        else:
+            n, r, p = (int(x) for x in op.pin_scrypt.split("$")[1:4])
+            if not _scrypt_usable(n, r, p):
+                problems.append(
+                    f"{where}.pin_scrypt: scrypt cannot check a PIN with N={n}, r={r}, p={p}"
+                    " (OpenSSL takes N below 2^(16*r) and at most 32 MiB): every login would fail;"
+                    " hash the PIN with `posctl operator hash-pin`"
+                )
+
+
+def _scrypt_usable(n: int, r: int, p: int) -> bool:
+    """Whether ``hashlib.scrypt`` (as ``ops.pins.verify_pin`` calls it) takes these
+    parameters, worked out without running it: OpenSSL refuses, before any work, an N not
+    below 2^(16·r) (RFC 7914 section 2) and a cost whose memory, B = 128·r·p bytes plus
+    V = 128·r·(N+2) bytes, is over its default limit of 32 MiB (SCRYPT_MAX_MEM in OpenSSL's
+    scrypt KDF; hashlib passes maxmem=0, that default)."""
+    return n < 2 ** (16 * r) and 128 * r * p + 128 * r * (n + 2) <= 32 * 1024 * 1024
 
 
 def _check_store_link(cfg: Config, problems: list[str]) -> None:

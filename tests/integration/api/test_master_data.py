@@ -26,6 +26,7 @@ from tests.support.fullsale import (
     shop,
     update_shop,
 )
+from tests.support.posctl_run import posctl_args
 
 
 def test_item_import_is_all_or_nothing_with_a_report_of_every_rejected_row(
@@ -77,19 +78,7 @@ def test_item_import_is_all_or_nothing_with_a_report_of_every_rejected_row(
 
 
 def run_posctl(running: Running, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = posctl.main(
-        [
-            "--socket",
-            str(running.config.socket_path),
-            "--state-dir",
-            str(running.config.state_dir),
-            "--operator",
-            "1",
-            "--pin",
-            "1234",
-            *args,
-        ]
-    )
+    code = posctl.main(posctl_args(running, *args))
     out = capsys.readouterr()
     return code, out.out + out.err
 
@@ -155,12 +144,7 @@ def test_posctl_imports_csv_and_json_files(
             sys.executable,
             "-m",
             "posd_daemon.cli.posctl",
-            "--state-dir",
-            str(running.config.state_dir),
-            "--operator",
-            "1",
-            "--pin",
-            "1234",
+            *posctl_args(running, socket=False),
             "--json",
             "import",
             "customers",

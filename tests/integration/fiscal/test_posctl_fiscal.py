@@ -16,6 +16,7 @@ from posd.v1 import common_pb2
 
 from posd_daemon.ops.config import ConfigError, load
 from tests.conftest import Running
+from tests.support.posctl_run import posctl_args
 
 
 def posctl(running: Running, *args: str) -> subprocess.CompletedProcess[str]:
@@ -24,13 +25,7 @@ def posctl(running: Running, *args: str) -> subprocess.CompletedProcess[str]:
             sys.executable,
             "-m",
             "posd_daemon.cli.posctl",
-            "--state-dir",
-            str(running.config.state_dir),
-            "--operator",
-            "1",
-            "--pin",
-            "1234",
-            *args,
+            *posctl_args(running, *args, socket=False),
         ],
         capture_output=True,
         text=True,
