@@ -429,12 +429,11 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                     signing.append(signed)
 
             def sign(conn: sqlite3.Connection, data: str) -> Callable[[], fstore.SaleTse | None]:
-                receipt.append(data)  # the claim may hand it to the TSE at once
-                claim = spec.claimed()
-                # claimed before it got here: sign now, as usual (not when claimed on
-                # another day: ahead() then gives way to the usual post)
-                if claim is not None and claim.day == day:
-                    start(claim)
+                # the claim may hand it to the TSE at once; claimed before it got here, the
+                # TSE is asked only in ahead(), once the post is sure to go on: should it
+                # give way (not a plain sale, another day), the PostSale that claimed it
+                # may be gone, and no post would follow a finish asked for here
+                receipt.append(data)
 
                 def wait() -> fstore.SaleTse | None:
                     start(spec.park())  # claimed already: returns at once

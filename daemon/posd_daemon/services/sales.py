@@ -175,7 +175,8 @@ def fiscal_record(row: fstore.SaleTse) -> dict[str, object]:
 _RECOVERED = "recovered_post:"
 
 #: The rows a post writes with its time before a post run ahead is claimed (see
-#: SaleCommands.redate_post); the register transaction comes from a trigger on the state.
+#: SaleCommands.redate_post); the register transaction and the completed order (a sale
+#: loaded from one) come from triggers on the state.
 _REDATE_POST = (
     "UPDATE sales SET posted_at = :new, updated_at = :new"
     " WHERE sale_id = :sale AND posted_at = :old",
@@ -185,6 +186,7 @@ _REDATE_POST = (
     " AND (location_id, item_id, variant_id, lot) IN"
     " (SELECT location_id, item_id, variant_id, lot FROM stock_moves WHERE sale_id = :sale)",
     "UPDATE outbox SET created_at = :new WHERE ref = :sale AND created_at = :old",
+    "UPDATE orders SET updated_at = :new WHERE sale_id = :sale AND updated_at = :old",
 )
 
 
@@ -1606,7 +1608,12 @@ class SaleCommands(SaleOps, InvoicePayments):
         with sale.frozen_totals():
             if signed_data is None:
                 plan = self._validate_post(tx.conn, sale)
+                sold_expired = expired_lots(sale)
                 self._check_lots_at_post(tx, operator, sale)
+                if ahead is not None and expired_lots(sale) != sold_expired:
+                    # its journal record takes the time it is written, which a run-ahead
+                    # would not re-date (see redate_post): it gives way to the usual post
+                    raise Abandoned(f"sale {sale_id}: an expired lot is sold at the post")
             else:
                 # signed already: the checks passed then, and the TSE's finish cannot be
                 # taken back, so nothing that changed since (stock sold elsewhere) refuses
@@ -1808,10 +1815,11 @@ class SaleCommands(SaleOps, InvoicePayments):
 
     def redate_post(self, conn: sqlite3.Connection, sale: Sale, when: datetime) -> None:
         """A post run ahead of its PostSale wrote the sale row (and, by trigger, its
-        register transaction), the stock levels and its print and drawer jobs with the
-        time it ran; they take ``when``, the time of the call, instead. Its append-only
-        rows (stock moves, drawer entries, the journal) are written after the claim with
-        ``when`` already; call it after the stock moves (they find the stock rows)."""
+        register transaction and completed order), the stock levels and its print and
+        drawer jobs with the time it ran; they take ``when``, the time of the call,
+        instead. Its append-only rows (stock moves, drawer entries, the journal) are
+        written after the claim with ``when`` already; call it after the stock moves
+        (they find the stock rows)."""
         if sale.posted_at is None or sale.posted_at == when:
             return
         args = {"old": to_db(sale.posted_at), "new": to_db(when), "sale": sale.sale_id}

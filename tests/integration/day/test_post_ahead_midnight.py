@@ -19,6 +19,7 @@ from posd.v1 import sale_pb2
 from posd_daemon.domain.sale import Sale
 from tests.conftest import start_in_thread
 from tests.integration.api.test_post_ahead import outcomes, started
+from tests.integration.api.test_post_ahead_gives_way import finishes_of
 from tests.integration.day.test_business_day import FixedClock
 from tests.integration.day.test_time_rules import BERLIN, CASH, import_milk
 
@@ -31,15 +32,7 @@ def test_a_run_ahead_claimed_before_it_parked_across_midnight_asks_the_tse_for_n
     running = start_in_thread(tmp_path / "state", BERLIN, clock=clock)
     try:
         sales: Any = running.daemon.gateway.sale_loader.__self__  # type: ignore[attr-defined]
-        tse: Any = running.daemon.gateway.tse
-        finished: list[bytes] = []
-        real_finish = tse.finish_transaction
-
-        def finish(client_id: str, number: int, process_type: str, data: bytes) -> Any:
-            finished.append(data)
-            return real_finish(client_id, number, process_type, data)
-
-        monkeypatch.setattr(tse, "finish_transaction", finish)
+        finished = finishes_of(running.daemon.gateway.tse, monkeypatch)  # type: ignore[attr-defined]
         # the run-ahead is held at its checks (before it gets to the signature) until the
         # PostSale has claimed it
         checking, go_on = threading.Event(), threading.Event()
