@@ -208,6 +208,11 @@ class DbExecutor:
         if self._speculation is spec:
             self.abandon_speculation()
 
+    @property
+    def speculating(self) -> bool:
+        """A speculation runs or is parked (work that may wait should, see :meth:`write`)."""
+        return self._speculation is not None
+
     def abandon_speculation(self) -> None:
         spec, self._speculation = self._speculation, None
         if spec is not None:

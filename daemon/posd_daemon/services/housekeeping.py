@@ -115,16 +115,24 @@ class Housekeeping:
 
     # -- timeout sweep -----------------------------------------------------------------------
 
+    def _timeout(self) -> int:
+        """The shop's empty-sale timeout (seconds)."""
+        return self._db.read_now(
+            lambda c: context(c, self._sales.register_id).shop.empty_sale_timeout_seconds
+        )
+
     async def sweep_empty(self) -> list[str]:
-        """Removes empty sales idle longer than the shop's timeout."""
+        """Removes empty sales idle longer than the shop's timeout.
+
+        The look runs on the loop thread's reader (two indexed reads, as before every
+        CreateSale): on the database thread, once a second, it rolled back a post parked
+        for its PostSale (SaleServicer.post_ahead) whenever the customer took a moment."""
         try:
-            timeout = await self._db.read(
-                lambda c: context(c, self._sales.register_id).shop.empty_sale_timeout_seconds
-            )
+            timeout = self._timeout()
         except DomainError:
             return []
         idle_since = self._clock() - timedelta(seconds=timeout)
-        ids = await self._db.read(
+        ids = self._db.read_now(
             lambda c: sale_store.empty_open_sale_ids(
                 c, register_id=self._sales.register_id, operator_id=None, idle_since=idle_since
             )
@@ -138,9 +146,7 @@ class Housekeeping:
     async def _loop(self) -> None:
         while not self._stopping:
             try:
-                timeout = await self._db.read(
-                    lambda c: context(c, self._sales.register_id).shop.empty_sale_timeout_seconds
-                )
+                timeout = self._timeout()
             except DomainError:
                 timeout = 900
             except Exception:  # the database is closing
@@ -156,8 +162,12 @@ class Housekeeping:
             await self.run_periodic()
 
     async def run_periodic(self, *, force: bool = False) -> dict[str, int]:
-        """Runs the periodic jobs that are due (all with ``force``); rows removed by name."""
+        """Runs the periodic jobs that are due (all with ``force``); rows removed by name.
+        Not while a post is parked for its PostSale: pruning can wait a round, the post's
+        run-ahead would be rolled back."""
         done: dict[str, int] = {}
+        if self._db.speculating and not force:
+            return done
         for name, every, job in self.periodic:
             now = time.monotonic()
             last = self._periodic_at.get(name)
