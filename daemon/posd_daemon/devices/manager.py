@@ -39,7 +39,12 @@ import usb.core
 import usb.util
 
 from posd_daemon.devices.display import DisplayProfile
-from posd_daemon.devices.errors import DeviceError, PrinterNotReadyError, TransportError
+from posd_daemon.devices.errors import (
+    DeviceError,
+    DeviceUrlError,
+    PrinterNotReadyError,
+    TransportError,
+)
 from posd_daemon.devices.escpos.profile import CutMode, PrinterProfile
 from posd_daemon.devices.escpos.status import PrinterStatus
 from posd_daemon.devices.model import (
@@ -60,6 +65,7 @@ from posd_daemon.devices.model import (
 from posd_daemon.devices.pole_display import PoleDisplay
 from posd_daemon.devices.printer import EscPosPrinter
 from posd_daemon.devices.scanning import (
+    LAYOUTS,
     Code,
     EvdevSource,
     KeyboardDecoder,
@@ -274,7 +280,7 @@ def locate(url: str) -> Locator:
         name = urlsplit(url).netloc or "device"
         return Locator("sim", f"sim:{name}")
     if scheme == "evdev":
-        path = urlsplit(url).path
+        path = evdev_options(url)[0]
         return Locator("evdev", f"evdev:{path}", path=path)
     parsed = parse_device_url(url)
     if isinstance(parsed, SerialUrl):
@@ -1458,8 +1464,37 @@ def _monitored(transport: Transport) -> MonitoredTransport:
     return MonitoredTransport(transport)
 
 
-def _query(url: str) -> dict[str, str]:
-    return dict(parse_qsl(urlsplit(url).query))
+#: the values of an evdev URL's ``grab`` parameter: on, off
+_GRAB = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def evdev_options(url: str, layout: str = "us", grab: bool = True) -> tuple[str, str, bool]:
+    """(input device path, keyboard layout, grab) of ``evdev:///dev/input/...?layout=de&
+    grab=0``; ``layout`` and ``grab`` are the defaults. Raises DeviceUrlError."""
+    example = "(example: evdev:///dev/input/by-id/usb-...-event-kbd?layout=de)"
+    parts = urlsplit(url)
+    if parts.netloc or not parts.path.startswith("/") or parts.path.endswith("/"):
+        raise DeviceUrlError(
+            f"{url!r}: the input device path must be absolute: evdev:///dev/input/..."
+            f" (3 slashes) {example}"
+        )
+    try:
+        params = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError:
+        raise DeviceUrlError(f"{url!r}: cannot parse the query {parts.query!r} {example}") from None
+    for key, value in params:
+        if key == "layout":
+            if value not in LAYOUTS:
+                known = ", ".join(sorted(LAYOUTS))
+                raise DeviceUrlError(f"{url!r}: layout must be one of {known}, got {value!r}")
+            layout = value
+        elif key == "grab":
+            if value not in _GRAB:
+                raise DeviceUrlError(f"{url!r}: grab must be 1 or 0, got {value!r}")
+            grab = _GRAB[value]
+        else:
+            raise DeviceUrlError(f"{url!r}: unknown parameter {key!r} (allowed: layout, grab)")
+    return parts.path, layout, grab
 
 
 def build_printer(
@@ -1510,9 +1545,7 @@ def build_scanner(
     ``?layout=de&grab=0`` override the defaults), ``sim://scanner`` (a FIFO)."""
     locator = locate(url)
     if locator.scheme == "evdev":
-        params = _query(url)
-        layout = params.get("layout", layout)
-        grab = params.get("grab", "1" if grab else "0") not in ("0", "false", "no")
+        _, layout, grab = evdev_options(url, layout, grab)
         source = keys or EvdevSource(locator.path, grab=grab)
         return ScannerDevice(alias, url, locator, keys=source, layout=layout, rules=rules)
     if keys is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
 
 from posd_daemon.devices.charset import CODE_TABLES
 from posd_daemon.devices.display import (
@@ -57,40 +56,10 @@ def _url_problem(section: str, url: str) -> str | None:
     allowed = _SCHEMES[section]
     if scheme not in allowed:
         return f"{section}.url: {url!r}: use one of {', '.join(s + '://' for s in allowed)}"
-    if scheme == "evdev":
-        return _evdev_problem(section, url)
     try:
         locate(url)
     except DeviceUrlError as exc:
         return f"{section}.url: {exc.message}"
-    return None
-
-
-#: evdev URL parameters and the values ``manager.build_scanner`` reads
-_EVDEV_GRAB = ("1", "true", "yes", "0", "false", "no")
-
-
-def _evdev_problem(section: str, url: str) -> str | None:
-    """``evdev:///dev/input/...?layout=de&grab=0`` (``locate`` does not look at it)."""
-    example = "(example: evdev:///dev/input/by-id/usb-...-event-kbd?layout=de)"
-    parts = urlsplit(url)
-    if parts.netloc or not parts.path.startswith("/") or parts.path.endswith("/"):
-        return (
-            f"{section}.url: {url!r}: the input device path must be absolute:"
-            f" evdev:///dev/input/... (3 slashes) {example}"
-        )
-    try:
-        params = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
-    except ValueError:
-        return f"{section}.url: {url!r}: cannot parse the query {parts.query!r} {example}"
-    for key, value in params:
-        if key == "layout" and value not in LAYOUTS:
-            known = ", ".join(sorted(LAYOUTS))
-            return f"{section}.url: {url!r}: layout must be one of {known}, got {value!r}"
-        if key == "grab" and value not in _EVDEV_GRAB:
-            return f"{section}.url: {url!r}: grab must be 1 or 0, got {value!r}"
-        if key not in ("layout", "grab"):
-            return f"{section}.url: {url!r}: unknown parameter {key!r} (allowed: layout, grab)"
     return None
 
 
