@@ -358,7 +358,16 @@ def _build_line(sale: Sale, ln: SaleLine) -> sale_pb2.SaleLine:
 
 def sale_to_pb(sale: Sale, tse: fstore.SaleTse | None = None) -> sale_pb2.Sale:
     with sale.frozen_totals():
-        return _sale_to_pb(sale, tse)
+        return _sale_to_pb(sale, tse, sale_pb2.Sale())
+
+
+def post_answer(sale: Sale) -> sale_pb2.PostSaleResponse:
+    """PostSale's answer for the posted sale, built in place while the TSE signs: once
+    the signature is there, only its fiscal part (and digital receipt) is added."""
+    answer = sale_pb2.PostSaleResponse()
+    with sale.frozen_totals():
+        _sale_to_pb(sale, None, answer.sale)
+    return answer
 
 
 #: The parts of a Sale message that stay put while a cashier scans (who, where, which
@@ -444,13 +453,13 @@ def _set_money(msg: common_pb2.Money, minor: int, currency: str) -> None:
     msg.currency_code = currency
 
 
-def _sale_to_pb(sale: Sale, tse: fstore.SaleTse | None) -> sale_pb2.Sale:
+def _sale_to_pb(sale: Sale, tse: fstore.SaleTse | None, msg: sale_pb2.Sale) -> sale_pb2.Sale:
+    """Fills ``msg`` (empty) with the sale and returns it."""
     cur = sale.currency
     local = sale.local_currency
     vat_totals = sale.vat_totals()  # once: every total below derives from it
     total = sum(vt.gross for vt in vat_totals)
     open_amount = sale.open_amount
-    msg = sale_pb2.Sale()
     msg.CopyFrom(_header(sale))
     msg.state = SALE_STATE_TO_PB[sale.state]
     msg.receipt_number = sale.receipt_number

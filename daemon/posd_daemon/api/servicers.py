@@ -417,7 +417,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
 
         def work(tx: Tx, spec: Speculation[_PostClaim]) -> sale_pb2.PostSaleResponse:
             day = self.sales.today()  # the day its checks are made for
-            built: list[sale_pb2.Sale] = []
+            built: list[sale_pb2.PostSaleResponse] = []
             receipt: list[str] = []
             signing: list[Callable[[], fstore.SaleTse | None]] = []
 
@@ -456,7 +456,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                     start(claim)
                 post_time = convert.timestamp(claim.now)
                 if built and post_time is not None:  # the answer was built ahead
-                    built[0].post_time.CopyFrom(post_time)
+                    built[0].sale.post_time.CopyFrom(post_time)
                 return claim.now
 
             result = self.sales.post_signed(
@@ -464,7 +464,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                 op,
                 sale_id,
                 sign,
-                while_signing=lambda sale: built.append(convert.sale_to_pb(sale)),
+                while_signing=lambda sale: built.append(convert.post_answer(sale)),
                 ahead=ahead,
             )
             claim = spec.park()  # claimed: returns at once
@@ -512,19 +512,23 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
     def _post_response(
         self,
         r: tuple[Sale, fstore.SaleTse | None],
-        built: list[sale_pb2.Sale],
+        built: list[sale_pb2.PostSaleResponse],
         link: DigitalLink | None = None,
     ) -> sale_pb2.PostSaleResponse:
+        """The answer: ``built`` holds it when it was built while the TSE signed
+        (convert.post_answer), which then only gets its fiscal part and link."""
         sale, row = r
         digital = None if link is None else convert.digital_receipt_to_pb(link, sale.receipt_number)
         if not built:
             return sale_pb2.PostSaleResponse(
                 sale=convert.sale_to_pb(sale, row), digital_receipt=digital
             )
-        message = built[0]
+        answer = built[0]
         if row is not None and row.state != fstore.STARTED:
-            message.tse.CopyFrom(convert.tse_to_pb(row))
-        return sale_pb2.PostSaleResponse(sale=message, digital_receipt=digital)
+            answer.sale.tse.CopyFrom(convert.tse_to_pb(row))
+        if digital is not None:
+            answer.digital_receipt.CopyFrom(digital)
+        return answer
 
     async def GetDigitalReceipt(
         self, request: sale_pb2.GetDigitalReceiptRequest, context: Context
@@ -609,7 +613,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         claimed = await self._claim_post(request, op, sign)
         if claimed is not None:
             return claimed
-        built: list[sale_pb2.Sale] = []
+        built: list[sale_pb2.PostSaleResponse] = []
         links: list[DigitalLink | None] = []
         delivery = convert.delivery_from_pb(request.receipt_delivery)
 
@@ -622,7 +626,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                 request.sale_id,
                 sign,
                 change_currency=request.change_currency_code,
-                while_signing=lambda sale: built.append(convert.sale_to_pb(sale)),
+                while_signing=lambda sale: built.append(convert.post_answer(sale)),
                 delivery=delivery,
             )
             links.append(self._link(tx.conn, request.sale_id))

@@ -1760,6 +1760,9 @@ class SaleCommands(SaleOps, InvoicePayments):
             record["invoice_payments"] = invoices_paid
         if reopened:
             record["order_reopened"] = reopened
+        # the record is complete but for its TSE part (and, run ahead, its time): encoded
+        # while the TSE signs, or before the claim
+        payload = journal.EncodedPayload(record)
         if signed is not None and while_signing is not None:
             while_signing(sale)
         ran_at = now
@@ -1782,11 +1785,9 @@ class SaleCommands(SaleOps, InvoicePayments):
             self._drawer_entries(conn, sale, number, to_db(now))
         if now != ran_at:
             self.redate_post(conn, sale, now)
-            record["posted_at"] = to_db(now)
+            payload.set("posted_at", to_db(now))
         for hook in self.post_hooks:
             hook(conn, sale, now, delivery)
-        # the record is complete but for its TSE part: encoded while the TSE signs
-        payload = journal.EncodedPayload(record)
         if signed is not None:
             fiscal = signed()  # waits for the signature: the commit needs it stored
             if fiscal is not None and fiscal.state == fstore.SIGNED:
