@@ -16,7 +16,7 @@ from posd_daemon.domain.sale import (
     Sale,
     SaleLine,
     describe_rate,
-    expired_lots,
+    expired_lot,
     format_quantity,
 )
 from posd_daemon.domain.shop import DocumentType
@@ -124,7 +124,7 @@ def _line_details(sale: Sale, line: SaleLine, amt: Callable[[int], str]) -> list
     elif line.voucher_code:  # a voucher sold
         out.append(f"Gutschein-Nr. {line.voucher_code}")
     if line.lot:
-        expired = expired_lots(sale).get(line.lot)
+        expired = expired_lot(sale, line.item_id, line.lot)
         if expired is None:
             out.append(f"Charge {line.lot}")
         else:  # sold past its expiry date (an operator allowed it): the customer is told

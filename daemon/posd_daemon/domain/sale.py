@@ -1619,21 +1619,39 @@ class Sale:
 
 
 #: the warning a sale gets for a line of an expired lot (services.sales,
-#: _check_lot_expiry); the receipt reads it back for the line (:func:`expired_lots`)
-_LOT_EXPIRED = re.compile(r"LOT_EXPIRED: .* lot (\S+) expired on (\d{4}-\d{2}-\d{2})")
+#: _check_lot_expiry); the receipt reads it back for the line (:func:`expired_lot`). It
+#: names the item's id: two items may carry the same lot number. Warnings written before
+#: it did (no "of item") stand for the lot number of any item.
+_LOT_EXPIRED = re.compile(
+    r"LOT_EXPIRED: .* lot (\S+?)(?: of item (\S+))? expired on (\d{4}-\d{2}-\d{2})"
+)
 
 
-def lot_expired_warning(item_name: str, lot: str, expired_on: date) -> str:
-    return f"LOT_EXPIRED: {item_name} lot {lot} expired on {expired_on.isoformat()}"
+def lot_expired_warning(item_name: str, item_id: str, lot: str, expired_on: date) -> str:
+    return (
+        f"LOT_EXPIRED: {item_name} lot {lot} of item {item_id} expired on"
+        f" {expired_on.isoformat()}"
+    )
 
 
-def expired_lots(sale: Sale) -> dict[str, date]:
-    """The lots of the sale sold past their expiry date (lot -> the date)."""
-    out: dict[str, date] = {}
+def expired_lots(sale: Sale) -> dict[tuple[str, str], date]:
+    """The lots of the sale sold past their expiry date: (item id, lot number) -> the
+    date; the item id is "" for a warning that did not name it (see _LOT_EXPIRED)."""
+    out: dict[tuple[str, str], date] = {}
     for text in sale.warnings:
         if m := _LOT_EXPIRED.fullmatch(text):
-            out[m.group(1)] = date.fromisoformat(m.group(2))
+            out[(m.group(2) or "", m.group(1))] = date.fromisoformat(m.group(3))
     return out
+
+
+def expired_lot(
+    sale: Sale, item_id: str, lot: str, found: dict[tuple[str, str], date] | None = None
+) -> date | None:
+    """The expiry date of the item's lot when the sale sells it past that date (it has the
+    warning), else None. ``found``: :func:`expired_lots` of the sale, when at hand."""
+    if found is None:
+        found = expired_lots(sale)
+    return found.get((item_id, lot), found.get(("", lot)))
 
 
 def _is_supply(ln: SaleLine) -> bool:

@@ -40,6 +40,7 @@ from posd_daemon.domain.sale import (
     Sale,
     SaleState,
     Terms,
+    expired_lot,
     expired_lots,
     format_quantity,
     lot_expired_warning,
@@ -769,7 +770,7 @@ class SaleCommands(SaleOps, InvoicePayments):
                 expiry_date=expires.isoformat(),
                 **({"line_id": line_id} if line_id else {}),
             )
-        sale.add_warning(lot_expired_warning(item_name, ref.lot, expires))
+        sale.add_warning(lot_expired_warning(item_name, item_id, ref.lot, expires))
         self.journal_sale(
             tx,
             "EXPIRED_LOT_SOLD",
@@ -797,7 +798,9 @@ class SaleCommands(SaleOps, InvoicePayments):
             return
         allowed = expired_lots(sale)
         for ln in sale.lines:
-            if not ln.lot or ln.lot in allowed or ln.quantity <= 0 or ln.kind is not LineKind.GOODS:
+            if not ln.lot or ln.quantity <= 0 or ln.kind is not LineKind.GOODS:
+                continue
+            if expired_lot(sale, ln.item_id, ln.lot, allowed) is not None:
                 continue
             refs = [
                 r for r in catalog_store.lots_by_number(tx.conn, ln.lot) if r.item_id == ln.item_id

@@ -36,7 +36,9 @@ def test_a_signed_post_posted_again_keeps_the_expired_lot_warning_and_journal(
             posted = manager.post_sale(sale_id)
             assert posted.state == sale_pb2.SALE_STATE_POSTED
             assert posted.tse.state == "SIGNED"
-            assert list(posted.warnings) == ["LOT_EXPIRED: Milch lot L-TODAY expired on 2026-03-10"]
+            assert list(posted.warnings) == [
+                "LOT_EXPIRED: Milch lot L-TODAY of item MILCH expired on 2026-03-10"
+            ]
             with sqlite3.connect(running.config.database_path) as conn:
                 rows = conn.execute(
                     "SELECT payload FROM journal WHERE kind = 'EXPIRED_LOT_SOLD'"

@@ -178,7 +178,7 @@ def test_an_expired_lot_is_refused_unless_the_operator_may_sell_it(tmp_path: Pat
             other = manager.create_sale().sale_id
             sale = manager.add_line(other, item_id="MILCH", lot_number="L-OLD").sale
             assert [w for w in sale.warnings if w.startswith("LOT_EXPIRED")] == [
-                "LOT_EXPIRED: Milch lot L-OLD expired on 2026-03-09"
+                "LOT_EXPIRED: Milch lot L-OLD of item MILCH expired on 2026-03-09"
             ]
             (sold,) = journal(running, "EXPIRED_LOT_SOLD")
             assert (sold["lot_number"], sold["operator_id"]) == ("L-OLD", "1")
@@ -237,12 +237,59 @@ def test_a_lot_that_expired_since_its_line_was_added_is_checked_again_at_the_pos
             # an operator who may sell expired lots posts it: warned, journaled, printed
             posted = manager.post_sale(sale_id)
             assert posted.state == sale_pb2.SALE_STATE_POSTED
-            assert list(posted.warnings) == ["LOT_EXPIRED: Milch lot L-TODAY expired on 2026-03-10"]
+            assert list(posted.warnings) == [
+                "LOT_EXPIRED: Milch lot L-TODAY of item MILCH expired on 2026-03-10"
+            ]
             (sold,) = journal(running, "EXPIRED_LOT_SOLD")
             assert (sold["lot_number"], sold["operator_id"], sold["at"]) == ("L-TODAY", "1", "post")
             assert sold["business_day"] == "2026-03-11"
             paper = printed(running, f"Beleg-Nr. {posted.receipt_number}")
             assert "Charge L-TODAY abgelaufen 10.03.2026" in paper
+    finally:
+        running.stop()
+
+
+def test_a_lot_number_two_items_share_is_checked_for_each_item(tmp_path: Path) -> None:
+    """Lot numbers are the producer's: two items may carry the same one with different
+    dates. An expired lot of one item sold with the permission does not let the other
+    item's lot of that number through the check at the post, and each line's receipt
+    text gives its own lot's date."""
+    evening = datetime(2026, 3, 10, 22, 50, tzinfo=UTC)  # 23:50 in Berlin
+    clock = FixedClock(evening)
+    running = start_in_thread(tmp_path / "state", BERLIN, clock=clock)
+    try:
+        with running.client() as manager, running.client("2", "0000") as cashier:
+            import_milk(manager, ("L7", "2026-03-09"))
+            import_items(manager, item("SAHNE", "Sahne", 99, tracking=catalog_pb2.TRACKING_LOT))
+            import_stock(
+                manager,
+                catalog_pb2.StockEntry(
+                    item_id="SAHNE", lot_number="L7", quantity="5", expiry_date="2026-03-10"
+                ),
+            )
+            sale_id = manager.create_sale().sale_id
+            manager.add_line(sale_id, item_id="MILCH", lot_number="L7")  # expired: warned
+            manager.add_line(sale_id, item_id="SAHNE", lot_number="L7")  # good today
+            clock.now = evening + timedelta(minutes=20)  # 00:10 on 11 March
+            sahne = next(ln for ln in cashier.get_sale(sale_id).lines if ln.item_id == "SAHNE")
+            cashier.add_payment(sale_id, CASH, 300)
+            last = cashier.status().last_receipt_number
+            with pytest.raises(PosdError) as err:
+                cashier.post_sale(sale_id)
+            assert err.value.reason == "LOT_EXPIRED"
+            assert err.value.metadata["line_id"] == sahne.line_id
+            assert err.value.metadata["item_id"] == "SAHNE"
+            assert err.value.metadata["expiry_date"] == "2026-03-10"
+            assert cashier.status().last_receipt_number == last
+
+            posted = manager.post_sale(sale_id)
+            assert sorted(w for w in posted.warnings if w.startswith("LOT_EXPIRED")) == [
+                "LOT_EXPIRED: Milch lot L7 of item MILCH expired on 2026-03-09",
+                "LOT_EXPIRED: Sahne lot L7 of item SAHNE expired on 2026-03-10",
+            ]
+            paper = printed(running, f"Beleg-Nr. {posted.receipt_number}")
+            assert "Charge L7 abgelaufen 09.03.2026" in paper
+            assert "Charge L7 abgelaufen 10.03.2026" in paper
     finally:
         running.stop()
 
