@@ -452,7 +452,8 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
         self, request: closing_pb2.GetClosingRequest, context: Context
     ) -> closing_pb2.GetClosingResponse:
         async def run() -> closing_pb2.GetClosingResponse:
-            await self.rt.operator(context)
+            # a day's totals by cashier and payment: as the X report, for who may close
+            (await self.rt.operator(context)).require(Permission.CLOSING)
             z = await self.rt.db.read(lambda c: self.day.get_closing(c, request.z_nr))
             return closing_pb2.GetClosingResponse(closing=closing_to_pb(z))
 
@@ -462,7 +463,7 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
         self, request: closing_pb2.ListClosingsRequest, context: Context
     ) -> closing_pb2.ListClosingsResponse:
         async def run() -> closing_pb2.ListClosingsResponse:
-            await self.rt.operator(context)
+            (await self.rt.operator(context)).require(Permission.CLOSING)
             size = paging.page_size(request.page_size, default=50, maximum=500)
             before = paging.decode_int(request.page_token, "z", empty=2**62)
             rows = await self.rt.db.read(
@@ -559,7 +560,7 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
         self, request: closing_pb2.ListReceiptsRequest, context: Context
     ) -> closing_pb2.ListReceiptsResponse:
         async def run() -> closing_pb2.ListReceiptsResponse:
-            await self.rt.operator(context)
+            (await self.rt.operator(context)).require(Permission.SALE)
             method = ""
             if request.payment_method:
                 method = convert.payment_method_from_pb(request.payment_method).value
@@ -614,7 +615,7 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
         self, request: closing_pb2.GetReceiptRequest, context: Context
     ) -> closing_pb2.GetReceiptResponse:
         async def run() -> closing_pb2.GetReceiptResponse:
-            await self.rt.operator(context)
+            (await self.rt.operator(context)).require(Permission.SALE)
             which = request.WhichOneof("receipt_ref")
             if which is None:
                 raise invalid("receipt_ref", "give sale_id or receipt_number")

@@ -115,3 +115,40 @@ def test_a_cashier_does_not_see_the_expected_cash_of_the_open_shift(staffed: Run
         assert closed.balances[0].difference == common_pb2.Money(
             amount_minor=-1000, currency_code="EUR"
         )
+
+
+def test_past_z_closings_are_read_by_who_may_close_and_receipts_by_who_may_sell(
+    staffed: Running,
+) -> None:
+    """A Z closing is the day's totals by cashier and payment, like the X report: only
+    an operator with CLOSING reads it back. Receipts are looked up for returns and
+    reprints: SALE. A role without either (the technician) reads neither."""
+    with staffed.client("1", "1234") as manager:
+        manager.ensure_shift()
+        manager.upsert_item("A", "Apfel", 100)
+        sale_id = manager.create_sale().sale_id
+        manager.add_line(sale_id, item_id="A")
+        manager.add_payment(sale_id, common_pb2.PAYMENT_METHOD_CASH, 100)
+        number = manager.post_sale(sale_id).receipt_number
+        manager.close_shift([closing_pb2.CashCount(currency_code="EUR", total_minor=100)])
+        closing = manager.z_closing()
+        assert manager.get_closing(closing.z_nr).z_nr == closing.z_nr
+        assert [c.z_nr for c in manager.list_closings()] == [closing.z_nr]
+    with staffed.client("2", "0000", open_shift=False) as cashier:
+        for read in (
+            lambda: cashier.get_closing(closing.z_nr),
+            lambda: list(cashier.list_closings()),
+        ):
+            with pytest.raises(PosdError) as err:
+                read()
+            assert err.value.reason == "PERMISSION_DENIED"
+            assert err.value.metadata["permission"] == "CLOSING"
+        assert [r.receipt_number for r in cashier.list_receipts().receipts] == [number]
+        assert cashier.get_receipt(receipt_number=number).sale.sale_id == sale_id
+    with staffed.client("7", "5555", open_shift=False) as technician:
+        with pytest.raises(PosdError) as err:
+            technician.list_receipts()
+        assert err.value.metadata["permission"] == "SALE"
+        with pytest.raises(PosdError) as err:
+            technician.get_receipt(receipt_number=1)
+        assert err.value.metadata["permission"] == "SALE"
