@@ -1629,8 +1629,7 @@ _LOT_EXPIRED = re.compile(
 
 def lot_expired_warning(item_name: str, item_id: str, lot: str, expired_on: date) -> str:
     return (
-        f"LOT_EXPIRED: {item_name} lot {lot} of item {item_id} expired on"
-        f" {expired_on.isoformat()}"
+        f"LOT_EXPIRED: {item_name} lot {lot} of item {item_id} expired on {expired_on.isoformat()}"
     )
 
 
