@@ -42,6 +42,7 @@ _AIM = {
     "]d1": "DATAMATRIX",
     "]d2": "GS1-DATAMATRIX",
 }
+_AIM_PREFIX_LENGTH = 3
 
 
 def symbology_of(code: str) -> str:
@@ -131,7 +132,7 @@ class ScanDecoder:
             if not self._buf:
                 self._first_byte_at = now
             self._buf.append(b)
-            if len(self._buf) > self.rules.max_length:
+            if len(self._buf) > self.rules.max_length + self._prefix_allowance():
                 out.append(
                     Rejected(
                         "TOO_LONG",
@@ -143,6 +144,16 @@ class ScanDecoder:
                 self._discarding = True
                 self._last_discarded_at = now
         return out
+
+    def _prefix_allowance(self) -> int:
+        """Room in the line buffer for an AIM identifier: ``_finish`` strips it before
+        ``max_length`` is applied, so without this a scanner sending AIM ids could never
+        deliver a code of ``max_length`` characters. Granted only to a line that starts
+        like one, so a line without a prefix is still cut at ``max_length`` while it
+        arrives, and the buffer stays bounded either way."""
+        if self.rules.aim_ids and self._buf[:1] == b"]":
+            return _AIM_PREFIX_LENGTH
+        return 0
 
     def tick(self, now: float) -> list[ScanResult]:
         """Drop a partial code whose terminator never came, and end the discarding after
@@ -172,13 +183,15 @@ class ScanDecoder:
             return Rejected("NOT_ASCII", f"non-ASCII bytes in {_preview(data)}")
         text = data.decode("ascii").strip()
         symbology = ""
-        if rules.aim_ids and len(text) > 3 and text.startswith("]"):
-            symbology = _AIM.get(text[:3], "")
-            text = text[3:]
+        if rules.aim_ids and len(text) > _AIM_PREFIX_LENGTH and text.startswith("]"):
+            symbology = _AIM.get(text[:_AIM_PREFIX_LENGTH], "")
+            text = text[_AIM_PREFIX_LENGTH:]
         if " " in text:
             return Rejected("INVALID_CHARACTERS", f"spaces in {text[:64]!r}")
         if len(text) < rules.min_length:
             return Rejected("TOO_SHORT", f"{text!r} is shorter than {rules.min_length}")
+        # measured without the AIM prefix: max_length limits the code, not what the
+        # scanner puts before it (the line buffer in feed allows for the prefix too)
         if len(text) > rules.max_length:
             return Rejected("TOO_LONG", f"{len(text)} characters")
         symbology = symbology or symbology_of(text)
