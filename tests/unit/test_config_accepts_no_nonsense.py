@@ -4,14 +4,13 @@ key: the daemon must not get as far as a start that cannot succeed."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from posd_daemon.ops.config import ConfigError, load
+from tests.support.check_config import check_config
 
 _DEMO_HASH = "cG9zZC1kZW1vLXNhbHQtMg==$5OkpXSCGJd9uKZmLgz8AlathXuq9mdaD0tIW0ybtnjw="
 
@@ -51,13 +50,7 @@ def test_an_unusable_path_is_a_config_error(
 def test_check_config_names_an_unknown_home_directory(tmp_path: Path) -> None:
     config = tmp_path / "posd.toml"
     config.write_text('[state]\ndir = "~no-such-user-posd/state"\n', encoding="utf-8")
-    run = subprocess.run(
-        [sys.executable, "-m", "posd_daemon.main", "--check-config", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    run = check_config(config)
     assert run.returncode == 78, run.stderr
     assert "Traceback" not in run.stderr
     assert "state.dir: " in run.stderr

@@ -6,6 +6,7 @@ The ``[printer]``, ``[drawer]``, ``[display]``, ``[scanner]``, ``[devices]`` and
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,53 @@ def _url_problem(section: str, url: str) -> str | None:
     except DeviceUrlError as exc:
         return f"{section}.url: {exc.message}"
     return None
+
+
+def _device_path(path: str) -> str:
+    """The port a device URL names, normalised as text: ``/dev//ttyUSB0``,
+    ``/dev/./ttyUSB0``, ``/dev/ttyUSB0/`` and ``//dev/ttyUSB0`` are all ``/dev/ttyUSB0``.
+    Not ``os.path.realpath``: the configuration is checked before the port need exist
+    (``--check-config`` as systemd's ExecStartPre, a scanner plugged in later), and what
+    a symlink such as ``/dev/serial/by-id/...`` points to changes with every replug."""
+    return "/" + posixpath.normpath(path).lstrip("/")
+
+
+def _port_clashes(cfg: Config) -> list[str]:
+    """Two devices on one serial port cannot work: both drivers open the same tty, set
+    its baud rate and parity over each other and each reads bytes meant for the other.
+    The query (``?baud=...``) does not matter: the port does. A ``file://`` device on a
+    path another device opens as ``serial://`` is the same tty; two ``file://`` devices
+    on one path are left alone (``file:///dev/null`` for both is the benchmarks' sink)."""
+    urls = [("printer.url", "printer", cfg.printer.url)]
+    if cfg.drawer.driver == "serial":  # else drawer.url is not opened
+        urls.append(("drawer.url", "drawer", cfg.drawer.url))
+    urls += [
+        ("display.url", "display", cfg.display.url),
+        ("scanner.url", "scanner", cfg.scanner.url),
+    ]
+    seen: dict[str, list[tuple[str, str]]] = {}  # port -> (key, scheme) of its devices
+    problems: list[str] = []
+    for key, section, url in urls:
+        if not url or _url_problem(section, url):
+            continue  # no device, or a bad URL already reported under its key
+        locator = locate(url)
+        if locator.scheme not in ("serial", "file"):
+            continue
+        path = _device_path(locator.path)
+        users = seen.setdefault(path, [])
+        other = next(
+            (k for k, scheme in users if "serial" in (scheme, locator.scheme)),
+            None,
+        )
+        users.append((key, locator.scheme))
+        if other is None:
+            continue
+        msg = f"{key}: {path} is already used by {other}: two devices cannot share one port"
+        if {key, other} == {"printer.url", "drawer.url"}:
+            # the usual case: the drawer is cabled to the printer's drawer kick-out port
+            msg += ' (a drawer cabled to the printer: drawer.driver = "printer")'
+        problems.append(msg)
+    return problems
 
 
 def printer_profile(cfg: Config) -> PrinterProfile:
@@ -190,6 +238,7 @@ def config_problems(cfg: Config) -> list[str]:
         problems.append("devices.replay_events: between 16 and 1000000")
     if not 16 <= dev.subscriber_queue <= 100_000:
         problems.append("devices.subscriber_queue: between 16 and 100000")
+    problems.extend(_port_clashes(cfg))
     aliases = [a for a in (p.id, d.id, disp.id, sc.id) if a]
     if len(set(aliases)) != len(aliases):
         problems.append("printer/drawer/display/scanner .id: the aliases must differ")
