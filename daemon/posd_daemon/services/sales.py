@@ -1919,6 +1919,10 @@ class SaleCommands(SaleOps, InvoicePayments):
             sale_store.state_of(tx.conn, sale.sale_id) is not SaleState.OPEN
         ):
             return
+        # the warning and journal record of a lot sold past its expiry were rolled back
+        # with the post; signed, it is sold whatever the dates, by the sale's operator
+        seller = Operator(sale.operator_id, "", "", frozenset())
+        self._check_lots_at_post(tx, seller, sale, refuse=False)
         self.post_loaded(tx, sale, fiscal)
         tx.conn.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES (?, '')", (_RECOVERED + sale.sale_id,)
