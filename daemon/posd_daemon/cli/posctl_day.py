@@ -395,6 +395,10 @@ def cmd_export_dsfinvk(args: argparse.Namespace) -> int:
         z_from, z_to = int(a), int(b or a)
         if z_to > MAX_MINOR or z_from > MAX_MINOR:
             raise _fail(f"--z {args.z}: too large")
+        if z_from < 1:
+            # Z numbers start at 1; the API reads a range 0-0 as "no Z range given"
+            # (every closing), so it must not be sent
+            raise _fail(f"--z {args.z}: Z numbers start at 1")
     elif not (args.start and args.end):
         raise _fail("give --z A-B or --from DATE --to DATE")
     start = when(args.start, zone=_zone(args)) if args.start else None

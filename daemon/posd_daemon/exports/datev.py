@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from functools import partial
 
@@ -79,6 +79,11 @@ def _amount(minor: int) -> str:
     return f"{sign}{q},{r:02d}"
 
 
+def _signed(minor: int) -> str:
+    """An amount in a row's free text: ``-1,44``, ``8,99`` (the sign only when negative)."""
+    return _amount(minor).removeprefix("+")
+
+
 def _rate(text: str) -> str:
     whole, _, frac = text.partition(".")
     return f"{whole},{(frac + '00')[:2]}"
@@ -111,8 +116,10 @@ def _files(
     prefix: str, start: datetime, end: datetime, zone: tzinfo, rows: Iterator[str]
 ) -> list[tuple[str, bytes]]:
     """Splits rows into files of at most 6 MB, each with the header; named by the
-    period's dates on the register's calendar."""
-    first, last = business_day(start, zone), business_day(end, zone)
+    period's first and last day on the register's calendar (``end`` is exclusive: a
+    period up to midnight ends the day before)."""
+    first = business_day(start, zone)
+    last = business_day(max(start, end - timedelta(microseconds=1)), zone)
     base = f"{prefix}_{first:%Y%m%d}_{last:%Y%m%d}"
     header = HEADER.encode("utf-8")
     files: list[tuple[str, bytes]] = []
@@ -305,7 +312,7 @@ def _receipt_rows(
         kept = [(m, a) for (m, _), a in zip(own, kept_local, strict=True)]
         # plus the rounding of change paid out in EUR for foreign cash (Sale.change_rounding)
         rounding_local = conv(gross_own + int(rounding)) - total_local + int(change_rounding)
-        methods = ", ".join(f"{payment_kind(m).name} {_amount(a)[1:]}" for m, a in kept if a)
+        methods = ", ".join(f"{payment_kind(m).name} {_signed(a)}" for m, a in kept if a)
         for ((cat, vat_rate), _), gross in zip(rates, rates_local, strict=True):
             if not gross:
                 continue
@@ -317,7 +324,7 @@ def _receipt_rows(
                 f"Beleg {number} Umsatz {vat_rate}%",
                 rate=vat_rate,
                 account=acc.revenue.get(cat, ""),
-                note=f"USt {_amount(tax)[1:]}; Zahlarten: {methods}",
+                note=f"USt {_signed(tax)}; Zahlarten: {methods}",
             )
         for (kind, ref, _), amount in zip(off_lines, off_local, strict=True):
             if not amount:

@@ -40,6 +40,8 @@ Mapping (DSFinV-K 2.x, fiscal-de.md):
   stays empty.
   An open invoice paid at the register (line kind INVOICE_PAYMENT) is
   ``Forderungsaufloesung`` under UST_SCHLUESSEL 5, ART_NR its invoice number.
+  STK_BR is the unit price including VAT: a net-priced (business) sale's net unit
+  price plus its tax (``gross_unit_price``).
 * UST_SCHLUESSEL: ``domain.closing.ust_key`` (posd's NOT_TAXABLE is key 5 "Nicht
   Steuerbar", ZERO key 6 "Umsatzsteuerfrei").
 * Payments (datapayment.csv): per method what the register kept (cash less change,
@@ -59,8 +61,10 @@ Mapping (DSFinV-K 2.x, fiscal-de.md):
   REF_Z_NR) and BON_ID; an invoice paid at the register as ``ExterneRechnung`` with the
   invoice number as REF_BON_ID (see ``_references``).
 * TSE: ``transactions_tse.csv`` per Vorgang; TSE_TA_FEHLER names the outage number for
-  receipts made during a TSE outage ("nachsigniert" once signed after recovery), or says
-  that no TSE is configured.
+  receipts made during a TSE outage ("nachsigniert" once signed after recovery), also
+  for a sale cancelled in an outage before its TSE transaction could start (it has no
+  TSE row: the outage is the one ``tse_outages`` holds for its time), or says that no
+  TSE is configured.
 """
 
 from __future__ import annotations
@@ -252,6 +256,15 @@ def tax_of(gross: int, rate: str) -> int:
     """vat.tax_from_gross in integers: gross * p / (100 + p), rounded half up."""
     a, b = _ratio(rate)
     return 0 if a == 0 else _rdiv(gross * a, 100 * b + a)
+
+
+def gross_unit_price(unit_price: int, rate: str, *, net: bool) -> int:
+    """lines.csv STK_BR, "Preis pro Einheit inkl. USt": a net-priced (business) sale's
+    lines keep net unit prices; their gross is net + vat.tax_from_net (half up)."""
+    if not net:
+        return unit_price
+    a, b = _ratio(rate)
+    return unit_price + (0 if a == 0 else _rdiv(unit_price * a, 100 * b))
 
 
 _QTY: dict[str, str] = {}
@@ -611,7 +624,13 @@ def _heads(
         " m.tse_state, m.transaction_number, m.start_time, m.finish_time, m.process_type,"
         " m.finish_counter, m.signature, m.process_data, m.tse_serial, m.outage_number,"
         " COALESCE(s.training, 0), COALESCE(s.rounding, 0), COALESCE(s.reverses_receipt, 0),"
-        " s.currency, s.exchange_rate, s.state, s.held_by, COALESCE(s.change_rounding, 0)"
+        " s.currency, s.exchange_rate, s.state, s.held_by, COALESCE(s.change_rounding, 0),"
+        # a sale without any TSE row (cancelled in an outage before its TSE transaction
+        # could start): the outage it lived through, if any
+        " CASE WHEN st.sale_id IS NULL AND s.sale_id IS NOT NULL THEN"
+        " (SELECT MIN(o.outage_number) FROM tse_outages o WHERE o.register_id = t.register_id"
+        " AND o.started_at <= t.recorded_at"
+        " AND (o.ended_at IS NULL OR o.ended_at >= s.created_at)) END"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_tse st ON st.sale_id = t.sale_id"
@@ -692,6 +711,11 @@ def _heads(
                     tse = r[11:21]
                 stats.vorgaenge += 1
                 state = tse[0] or "NONE"
+                if tse[0] is None and r[44] is not None:
+                    # no TSE row because the TSE was out: an outage Vorgang, not one
+                    # of a register without a TSE
+                    state = "OUTAGE"
+                    tse = (*tse[:9], r[44])
                 tse_id = z.tse_ids.get(tse[8] or "", "")
                 tanr = "" if tse[1] is None else tse[1]
                 sigz = "" if tse[5] is None else tse[5]
@@ -811,7 +835,7 @@ def _lines(
         "SELECT t.z_nr, t.bon_id, t.kind, l.position, l.item_id, l.name, l.quantity, l.unit,"
         " l.unit_price, l.vat_category, l.vat_rate, l.scanned_code, m.kind, m.amount, m.reason,"
         " l.gross, l.kind, l.item_type, l.voucher_code, COALESCE(s.rounding, 0),"
-        " s.currency, s.exchange_rate, COALESCE(s.change_rounding, 0)"
+        " s.currency, s.exchange_rate, COALESCE(s.change_rounding, 0), s.vat_direction"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_lines l ON l.sale_id = t.sale_id"
@@ -934,10 +958,10 @@ def _lines(
                 if pos is None:
                     continue  # an aborted sale without lines
                 last_pos = pos + 1
-                key = (*r[4:12], *r[15:19], r[20], r[21])
+                key = (*r[4:12], *r[15:19], r[20], r[21], r[23] == "NET")
                 cached = tails.get(key)
                 if cached is None:
-                    item, name, qty, unit, price, cat, rate, code, stored, lk, it, vc, _, _ = key
+                    item, name, qty, unit, price, cat, rate, code, stored, lk, it, vc = key[:12]
                     gross = line_total(price, qty) if stored is None else stored
                     # a foreign sale's line in the register currency, converted on its own
                     # (a posted sale's lines_vat rows are split from its converted per-key
@@ -950,7 +974,8 @@ def _lines(
                     cached = (
                         f';{_q(vc or "")};{_q(name)};"";{_q(gv)};{_q(gv_name)};"0";"0";;'
                         f'{_q(item)};"{_gtin(code)}";"";"";'
-                        f"{quantity_text(qty)};1,000;{_q(unit)};{money(conv(price))}\r\n",
+                        f"{quantity_text(qty)};1,000;{_q(unit)};"
+                        f"{money(conv(gross_unit_price(price, rate, net=key[-1])))}\r\n",
                         f";{ust_key(int(cat))};{money(local_gross)};{money(local_gross - tax)};"
                         f"{money(tax)}\r\n",
                         gross,

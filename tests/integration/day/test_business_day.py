@@ -128,7 +128,7 @@ def test_vat_rate_pickup_and_z_follow_the_registers_calendar_at_midnight(
             # DATEV: BelegDatum (TTMM) and the file name are dates on Berlin's calendar
             start = datetime(2020, 12, 31, tzinfo=BERLIN)
             (book,) = pos.export_cash_book(start, start + timedelta(days=2))
-            assert book.name == "kassenbuch_alle_belege_20201231_20210102.csv"
+            assert book.name == "kassenbuch_alle_belege_20201231_20210101.csv"  # end exclusive
             rows = list(csv.reader(io.StringIO(book.content.decode("utf-8")), delimiter=";"))
             dated = {(r[2], r[3]) for r in rows[1:] if r[2] in ("1", "2")}
             assert dated == {("1", "3112"), ("2", "0101")}

@@ -13,7 +13,8 @@ from posd_daemon.cli import posctl_day
 from tests.integration.day.conftest import Day
 
 
-def run(day: Day, capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+def day_args(day: Day, *argv: str) -> argparse.Namespace:
+    """posctl's day commands parsed as posctl would, for the day's daemon (operator 1)."""
     p = argparse.ArgumentParser()
     p.add_argument("--json", action="store_true")
     posctl_day.add_commands(p.add_subparsers(dest="command", required=True))
@@ -22,6 +23,11 @@ def run(day: Day, capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     args.config = None
     args.state_dir = str(day.running.config.state_dir)
     args.operator, args.pin = "1", "1234"
+    return args
+
+
+def run(day: Day, capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    args = day_args(day, *argv)
     assert posctl_day.HANDLERS[(args.command, posctl_day.subcommand(args))](args) == 0
     return capsys.readouterr().out
 
