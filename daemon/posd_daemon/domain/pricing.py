@@ -23,7 +23,7 @@ from posd_daemon.domain.money import (
     amount_out_of_range,
     round_half_up,
 )
-from posd_daemon.domain.vat import PriceBasis
+from posd_daemon.domain.vat import PriceBasis, tax_from_net
 
 #: Exchange rates: at most 6 decimals, within (0, 1e6).
 RATE_DECIMALS = 6
@@ -91,6 +91,17 @@ def split_converted(amounts: Sequence[int], total: int, conv: Callable[[int], in
             shares[i] += 1
         out = [o + sign * extra for o, extra in zip(out, shares, strict=True)]
     return out
+
+
+def net_within_gross(gross: int, vat_rate: Decimal) -> int:
+    """The largest net amount whose gross (net plus its tax, rounded half up) is not
+    above ``gross`` (>= 0): what a value given gross (a voucher's) is worth net. Not
+    every gross has a net (at 19 % no net gives 0.03), so it may fall a cent short,
+    never over."""
+    net = round_half_up(Decimal(gross) * HUNDRED / (HUNDRED + vat_rate))
+    while net > 0 and net + tax_from_net(net, vat_rate) > gross:
+        net -= 1
+    return net
 
 
 def parse_rate(text: str, field: str) -> Decimal:

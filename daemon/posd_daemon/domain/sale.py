@@ -1437,7 +1437,10 @@ class Sale:
                 raise invalid("amount.amount_minor", "out of range", "AMOUNT_OUT_OF_RANGE")
             old = p.amount
             p.amount = 0
-            open_amount = self.open_amount
+            # the bound AddPayment gives this method: a rounded method (cash) the open
+            # amount rounded to its step, any other (a card) the exact rest, so that an
+            # edited card neither takes over the cash's rounding nor is held to it
+            open_amount = self.open_amount if p.rounding_step > 1 else self.exact_rest
             p.amount = old
             if amount > 0 and not p.method.is_cash and amount > open_amount:
                 raise precondition(

@@ -29,7 +29,7 @@ from posd_daemon.domain.parking import (
     parking_code_ean13,
 )
 from posd_daemon.domain.payments import Payment, PaymentMethod
-from posd_daemon.domain.pricing import fmt_decimal, parse_percent
+from posd_daemon.domain.pricing import fmt_decimal, net_within_gross, parse_percent
 from posd_daemon.domain.sale import (
     LineKind,
     Sale,
@@ -40,7 +40,7 @@ from posd_daemon.domain.sale import (
 )
 from posd_daemon.domain.shop import ParkingBarcode
 from posd_daemon.domain.text import check_code, check_text
-from posd_daemon.domain.vat import VatCategory, VatTable
+from posd_daemon.domain.vat import PriceBasis, VatCategory, VatTable, tax_from_net
 from posd_daemon.ops import crashpoints
 from posd_daemon.services import paging
 from posd_daemon.services.clock import Clock
@@ -163,14 +163,18 @@ def voucher_status(conn: sqlite3.Connection, code: str) -> VoucherStatus:
     ).fetchone()
     if voucher is None or row is None:
         raise not_found("VOUCHER_NOT_FOUND", f"no voucher {code!r}", voucher_code=code)
-    (held,) = conn.execute(
-        "SELECT COALESCE(-SUM(l.fixed_amount), 0) FROM sale_lines AS l"
+    held = 0
+    for amount, rate, direction in conn.execute(
+        "SELECT l.fixed_amount, l.vat_rate, s.vat_direction FROM sale_lines AS l"
         " JOIN sales AS s ON s.sale_id = l.sale_id"
         " WHERE l.voucher_code = ? AND l.kind = 'VOUCHER_REDEMPTION' AND l.ref_sale_id = ''"
         " AND s.state IN ('OPEN', 'PARKED')",
         (code,),
-    ).fetchone()
-    return VoucherStatus(voucher, int(held), str(row[0] or ""), from_db(row[1]))
+    ):
+        # the voucher's value is gross: a net-priced sale's line holds its net
+        net = direction == PriceBasis.NET.value
+        held -= int(amount) + (tax_from_net(int(amount), Decimal(rate)) if net else 0)
+    return VoucherStatus(voucher, held, str(row[0] or ""), from_db(row[1]))
 
 
 def returned_quantity(
@@ -654,10 +658,23 @@ class SaleOps(ABC):
         category, rate = VatCategory.NOT_TAXABLE, Decimal(0)
         if sold is not None and int(sold[0]) != VatCategory.NOT_TAXABLE:
             category, rate = VatCategory(int(sold[0])), Decimal(sold[1])
+        # a voucher's value is gross (what the customer paid for it): in a net-priced
+        # sale its line is the net of that value, so that it takes ``take`` off the gross
+        # (not ``take`` net, 19 % more); the register books the line's gross
+        # (SaleLine.total), see book_vouchers
+        line_amount = take
+        if sale.vat_direction is PriceBasis.NET and rate:
+            line_amount = net_within_gross(take, rate)
+            if line_amount <= 0:
+                raise invalid(
+                    "amount.amount_minor",
+                    f"{take} is less than the smallest net amount at {fmt_decimal(rate)} %",
+                    "INVALID_AMOUNT",
+                )
         line = sale.add_fixed_line(
             LineKind.VOUCHER_REDEMPTION,
             name=f"Gutschein {v.code}",
-            amount=-take,
+            amount=-line_amount,
             vat_category=category,
             vat_rate=rate,
             item_id=v.item_id,
@@ -675,7 +692,7 @@ class SaleOps(ABC):
             v = get_voucher(conn, ln.voucher_code)
             reverses = ln.ref_sale_id != ""
             if ln.kind is LineKind.VOUCHER_REDEMPTION and not reverses:
-                if v is None or v.state != VOUCHER_ISSUED or v.value - v.redeemed < -ln.amount:
+                if v is None or v.state != VOUCHER_ISSUED or v.value - v.redeemed < -ln.total:
                     raise precondition(
                         "VOUCHER_ALREADY_REDEEMED",
                         f"voucher {ln.voucher_code} can no longer be redeemed",
@@ -724,13 +741,15 @@ class SaleOps(ABC):
                 )
             elif ln.kind is LineKind.VOUCHER_REDEMPTION and not reverses:
                 # a partial redemption leaves the rest on the voucher (still ISSUED): it is
-                # REDEEMED only when nothing is left
+                # REDEEMED only when nothing is left. The voucher's value is gross, as it was
+                # sold (ln.total): a net-priced sale's line is its net
+                taken = -ln.total
                 cur = conn.execute(
                     "UPDATE vouchers SET state = CASE WHEN redeemed + ? >= value"
                     " THEN 'REDEEMED' ELSE 'ISSUED' END, redeemed = redeemed + ?,"
                     " redeemed_sale_id = ?, updated_at = ? WHERE code = ? AND state = 'ISSUED'"
                     " AND value - redeemed >= ?",
-                    (-ln.amount, -ln.amount, sale.sale_id, stamp, ln.voucher_code, -ln.amount),
+                    (taken, taken, sale.sale_id, stamp, ln.voucher_code, taken),
                 )
                 if cur.rowcount != 1:  # post_signed checked it; never half-booked
                     raise precondition(
@@ -759,7 +778,7 @@ class SaleOps(ABC):
                 conn.execute(
                     "UPDATE vouchers SET state = 'ISSUED', redeemed = redeemed - ?,"
                     " redeemed_sale_id = NULL, updated_at = ? WHERE code = ?",
-                    (ln.amount, stamp, ln.voucher_code),
+                    (ln.total, stamp, ln.voucher_code),
                 )
 
     # -- balancing ----------------------------------------------------------------------------
