@@ -207,9 +207,10 @@ def sign_plain(key: ec.EllipticCurvePrivateKey, algorithm: str, data: bytes) -> 
 def verify_plain(
     key: ec.EllipticCurvePublicKey, algorithm: str, data: bytes, signature: bytes
 ) -> bool:
-    """True when ``signature`` (plain r||s) is valid for ``data``."""
-    curve = curve_of_key(key)
+    """True when ``signature`` (plain r||s) is valid for ``data``; False also for a key on
+    a curve no TSE uses (a tampered export may name one)."""
     try:
+        curve = curve_of_key(key)
         der_sig = plain_to_der(signature, curve.size)
         key.verify(der_sig, data, ec.ECDSA(hash_for(algorithm)))
     except (InvalidSignature, ValueError):

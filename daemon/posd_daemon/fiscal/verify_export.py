@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from posd_daemon.fiscal import log_message as lm
@@ -110,20 +110,61 @@ class _Cert:
     key: ec.EllipticCurvePublicKey | None
 
 
-def _read_members(source: str | os.PathLike[str] | BinaryIO) -> list[tuple[str, bytes | None]]:
-    """(name, content or None for a non-regular member), in archive order."""
-    out: list[tuple[str, bytes | None]] = []
+def _read_members(
+    source: str | os.PathLike[str] | BinaryIO,
+) -> tuple[list[tuple[str, bytes | None]], str | None]:
+    """(name, content or None for a non-regular member), in archive order, and what is
+    wrong with the archive's end, if anything.
+
+    tarfile ends its iteration silently, as at the end-of-archive blocks, when the data
+    end at a file boundary (a truncated copy) or a header is damaged (its checksum does
+    not fit): every file after that point would be left out unnoticed, and a verifier
+    that checks what it got would pass the rest. So the reason it stopped is kept.
+    """
     if isinstance(source, str | os.PathLike):
         with open(os.fspath(source), "rb") as fh:
             return _read_members(fh)
-    with tarfile.open(fileobj=source, mode="r|*") as tar:
+    out: list[tuple[str, bytes | None]] = []
+    stops: list[tuple[int, tarfile.HeaderError]] = []
+
+    class _Header(tarfile.TarInfo):
+        @classmethod
+        def fromtarfile(cls, tarfile_: tarfile.TarFile) -> _Header:
+            try:
+                return super().fromtarfile(tarfile_)
+            except tarfile.HeaderError as exc:
+                stops.append((tarfile_.offset, exc))
+                raise
+
+    with tarfile.open(fileobj=source, mode="r|*", tarinfo=_Header) as tar:
         for member in tar:
             if not member.isfile():
                 out.append((member.name, None))
                 continue
             handle = tar.extractfile(member)
             out.append((member.name, handle.read() if handle is not None else None))
-    return out
+    # tarfile's HeaderError subclasses, by name (typeshed does not declare them):
+    # EOFHeaderError is the end-of-archive block, EmptyHeaderError no more data,
+    # TruncatedHeaderError part of a header, InvalidHeaderError a damaged one
+    end: str | None = None
+    if stops and type(stops[-1][1]).__name__ != "EOFHeaderError":
+        offset, exc = stops[-1]
+        kind = type(exc).__name__
+        if kind == "EmptyHeaderError":
+            end = (
+                f"truncated: the archive ends at offset {offset} without its end-of-archive"
+                " blocks; files after that point are missing"
+            )
+        elif kind == "TruncatedHeaderError":
+            end = f"truncated: the archive ends inside the header at offset {offset}"
+        else:
+            end = (
+                f"damaged header at offset {offset} ({exc}): that file and every file after"
+                " it cannot be read"
+            )
+    elif not stops:
+        end = "truncated: the archive ends without its end-of-archive blocks"
+    return out, end
 
 
 def expected_log_name(message: lm.LogMessage) -> str:
@@ -157,10 +198,21 @@ def _parse_info(data: bytes) -> dict[str, str] | str:
     return info
 
 
-def _load_certificate(data: bytes) -> x509.Certificate:
+#: What cryptography raises for a certificate it cannot use (it parses parts of a
+#: certificate only when they are read: version, names and key are read here at once).
+_CERT_ERRORS = (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion)
+
+
+def _load_certificate(data: bytes) -> tuple[x509.Certificate, ec.EllipticCurvePublicKey | None]:
+    """The certificate and its EC key (None for another key type); raises one of
+    ``_CERT_ERRORS`` for anything unusable, also in the names."""
     if data.lstrip().startswith(b"-----BEGIN"):
-        return x509.load_pem_x509_certificate(data)
-    return x509.load_der_x509_certificate(data)
+        cert = x509.load_pem_x509_certificate(data)
+    else:
+        cert = x509.load_der_x509_certificate(data)
+    _ = cert.version, cert.subject, cert.issuer
+    key = cert.public_key()
+    return cert, key if isinstance(key, ec.EllipticCurvePublicKey) else None
 
 
 def verify_export(
@@ -181,9 +233,11 @@ def verify_export(
         problems.append(Problem(file, what))
 
     try:
-        members = _read_members(source)
+        members, end_problem = _read_members(source)
     except (tarfile.TarError, OSError, EOFError) as exc:
         return VerifyReport(problems=(Problem(EXPORT, f"not a readable TAR: {exc}"),))
+    if end_problem is not None:
+        problem(EXPORT, end_problem)
 
     logs: list[_Log] = []
     certs: list[_Cert] = []
@@ -212,12 +266,11 @@ def verify_export(
         cert_match = _CERT_RE.fullmatch(name)
         if cert_match:
             try:
-                cert = _load_certificate(data)
-            except ValueError as exc:
-                problem(path, f"not a certificate: {exc}")
+                cert, key = _load_certificate(data)
+            except _CERT_ERRORS as exc:
+                problem(path, f"not a usable certificate: {exc}")
                 continue
-            key = cert.public_key()
-            if not isinstance(key, ec.EllipticCurvePublicKey):
+            if key is None:
                 certs.append(_Cert(path, cert, None))
                 continue
             digest = hashlib.sha256(lm.public_point(key)).hexdigest()
@@ -248,7 +301,7 @@ def verify_export(
             continue  # chain not included; nothing to check against
         try:
             c.cert.verify_directly_issued_by(issuer.cert)
-        except (ValueError, TypeError, InvalidSignature):
+        except (*_CERT_ERRORS, InvalidSignature):
             problem(c.name, f"certificate signature does not verify with {issuer.name}")
 
     # -- 3b: serial number and signature of every log message

@@ -254,6 +254,9 @@ class FiscalGateway:
         self.info: TseInfo | None = None
         self.outage: int | None = None
         self._probe: asyncio.Task[None] | None = None
+        #: one recovery at a time: the probe and RecoverTse (or two of them) at once ended
+        #: the outage twice (two TSE_OUTAGE_END records, two recovery receipts)
+        self._recovering = asyncio.Lock()
         self._closing = False
         #: pending Vorgänge (schema 18) written by this process: their calls resolve them
         self._live_events: set[int] = set()
@@ -304,6 +307,10 @@ class FiscalGateway:
             await self._call("register_client", lambda: tse.register_client(self.client_id))
             self.info = await self._call("info", tse.info)
             await self.reconcile()
+            if self.outage is None:
+                # outage receipts a recovery closed without signing them late (the
+                # TSE failed again right after the close)
+                await self._sign_late()
         except TseUnavailable as exc:
             await self._begin_outage(exc, operator_id="-")
         if self.outage is not None:
@@ -766,7 +773,7 @@ class FiscalGateway:
                 lambda: tse.start_transaction(self.client_id, pd.PROCESS_TYPE_KASSENBELEG, b""),
             )
         except TseUnavailable as exc:
-            await self._begin_outage(exc, operator_id="-")
+            await self._begin_outage(exc, operator_id=await self._operator_of(sale_id))
             return None
         crashpoints.reached("tse.after_start")
         row = fstore.SaleTse(
@@ -793,6 +800,14 @@ class FiscalGateway:
         if saved is None:
             await self._cancel_tx(result.transaction_number)
         return saved
+
+    async def _operator_of(self, sale_id: str) -> str:
+        """The sale's operator, for an outage a TSE call for the sale opens where no
+        caller names one (the background start at the first line, a cancellation)."""
+        if self.outage is not None:
+            return "-"  # the outage is open already: nothing is recorded
+        operator = await self._db.read(lambda c: fstore.sale_operator(c, sale_id))
+        return operator or "-"
 
     async def ensure_started(self, sale_id: str) -> fstore.SaleTse | None:
         task = self._starts.pop(sale_id, None)
@@ -957,7 +972,7 @@ class FiscalGateway:
                 "cancel", lambda: tse.cancel_transaction(self.client_id, number)
             )
         except TseUnavailable as exc:
-            await self._begin_outage(exc, operator_id="-")
+            await self._begin_outage(exc, operator_id=await self._operator_of(sale_id))
             return replace(started, state=fstore.CANCELLED, outage_number=self.outage)
         return replace(self._signed_row(started, result), state=fstore.CANCELLED)
 
@@ -998,7 +1013,7 @@ class FiscalGateway:
                 ),
             )
         except TseUnavailable as exc:
-            await self._begin_outage(exc, operator_id="-")
+            await self._begin_outage(exc, operator_id=await self._operator_of(sale.sale_id))
             return replace(started, state=fstore.TRANSFERRED, outage_number=self.outage,
                            process_data=data)  # fmt: skip
         return replace(self._signed_row(started, result), state=fstore.TRANSFERRED)
@@ -1245,11 +1260,19 @@ class FiscalGateway:
     async def _probe_loop(self) -> None:
         while self.outage is not None and not self._closing:
             await asyncio.sleep(self._probe_s)
-            if await self.try_recover():
-                return
+            try:
+                if await self.try_recover():
+                    return
+            except Exception:  # e.g. a database error: the next round tries again
+                log.exception("tse_probe_failed", outage_number=self.outage)
 
     async def try_recover(self) -> bool:
-        """Retries the TSE; on success closes the outage and queues the recovery receipt."""
+        """Retries the TSE; on success closes the outage and queues the recovery receipt.
+        One recovery at a time: a second caller waits and gets the first one's outcome."""
+        async with self._recovering:
+            return await self._try_recover()
+
+    async def _try_recover(self) -> bool:
         if self.tse is None or self.outage is None:
             return self.outage is None
         tse = self.tse
@@ -1258,11 +1281,13 @@ class FiscalGateway:
             await self._call("register_client", lambda: tse.register_client(self.client_id))
             self.info = await self._call("info", tse.info)
             await self.reconcile()
+            await self._sign_late()
         except TseUnavailable as exc:
+            # the TSE failed again midway (the late signing's list of open transactions
+            # too): the outage goes on and the probe keeps trying
             log.info("tse_still_unavailable", outage_number=self.outage, error=str(exc))
             return False
         number = self.outage
-        await self._sign_late(number)
         when = self._clock()
 
         info = self.info
@@ -1295,9 +1320,17 @@ class FiscalGateway:
         self.outage = None
         self._metrics.tse_outage_active.set(0)
         log.warning("tse_outage_end", outage_number=number)
+        # A post may have committed with the outage marking after the late signing read
+        # the outage receipts and before the close (its signer checks only that the
+        # outage is open): sign those now. No receipt can get this outage's marking any
+        # more. Should the TSE fail here, the next start (or recovery) signs them.
+        try:
+            await self._sign_late()
+        except TseUnavailable as exc:
+            log.warning("tse_late_signing_failed", outage_number=number, error=str(exc))
         return True
 
-    async def _sign_late(self, number: int) -> None:
+    async def _sign_late(self) -> None:
         """Outage receipts with a TSE transaction get their signature: the TSE finished
         it (the answer was lost) or, started before the outage, it is still open and is
         finished now with the receipt's own processData. Nothing requires signing outage
@@ -1307,7 +1340,9 @@ class FiscalGateway:
         and exported as "nachsigniert"), so the outage stays documented."""
         tse = self.tse
         assert tse is not None
-        rows = await self._db.read(_outage_rows)
+        rows = [r for r in await self._db.read(_outage_rows) if r.transaction_number is not None]
+        if not rows:
+            return
         open_tx = await self._open_tx()
         for row in rows:
             n = row.transaction_number

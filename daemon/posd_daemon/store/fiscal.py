@@ -108,6 +108,13 @@ def in_closed_period(conn: sqlite3.Connection, sale_id: str) -> bool:
     return row is not None
 
 
+def sale_operator(conn: sqlite3.Connection, sale_id: str) -> str | None:
+    """The operator of a sale (who the outage journal names when a TSE call made for the
+    sale in the background, or for its cancellation, opens an outage)."""
+    row = conn.execute("SELECT operator_id FROM sales WHERE sale_id = ?", (sale_id,)).fetchone()
+    return None if row is None else str(row[0])
+
+
 def known_transactions(conn: sqlite3.Connection, client_id: str) -> set[int]:
     """Transaction numbers the register holds: sales' and those of Vorgänge that are no
     sale (schema 18, started before their finish; resolved by their own reconciliation)."""

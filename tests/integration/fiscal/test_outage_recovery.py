@@ -24,7 +24,7 @@ from tests.integration.fiscal.test_fiscal_api import CASH, seed, wait_for
 from tests.support.fake_fiskaly import FakeFiskaly, render_process
 
 
-def fiskaly_config(fake: FakeFiskaly, **extra: Any) -> dict[str, Any]:
+def fiskaly_config(fake: FakeFiskaly, *, timeout_ms: int = 400, **extra: Any) -> dict[str, Any]:
     return {
         "tse": {
             "backend": "fiskaly",
@@ -32,7 +32,7 @@ def fiskaly_config(fake: FakeFiskaly, **extra: Any) -> dict[str, Any]:
             "fiskaly_api_key": fake.api_key,
             "fiskaly_api_secret": fake.api_secret,
             "fiskaly_tss_id": fake.tss_id,
-            "timeout_ms": 400,
+            "timeout_ms": timeout_ms,
             "probe_seconds": 3600,
         },
         **extra,
