@@ -784,20 +784,20 @@ class SaleOps(ABC):
     # -- balancing ----------------------------------------------------------------------------
 
     def balance(self, tx: Tx, operator: Operator, sale_id: str, *, requested: bool) -> Sale:
-        """Brings a negative total to zero with a line from the shop's balancing account
-        (no cash out, no drawer entry). Voucher surpluses are always balanced; other
-        negative totals (exchanges) when ``requested``."""
+        """Books what a negative total gives back beyond its refunds to the shop's
+        balancing account, with a line (no cash out, no drawer entry): the whole total
+        without refunds, the rest of a partly refunded one. Voucher surpluses are always
+        balanced; other negative totals (exchanges) when ``requested``."""
         sale = self._open_sale(tx, operator, sale_id)
-        due = sale.due
-        has_refunds = any(p.amount < 0 for p in sale.payments)
+        rest = sale.paid - sale.due  # > 0: given back and not refunded
         vouchers = any(ln.kind is LineKind.VOUCHER_REDEMPTION for ln in sale.lines)
-        if due >= 0 or has_refunds or not (requested or vouchers):
+        if sale.due >= 0 or rest <= 0 or not (requested or vouchers):
             return sale
         account = self.context(tx.conn).shop.balancing_account
         sale.add_fixed_line(
             LineKind.BALANCING,
             name=f"Ausgleichskonto {account}",
-            amount=-sale.total,
+            amount=rest,
             vat_category=VatCategory.NOT_TAXABLE,
             vat_rate=Decimal(0),
             item_id=account,
