@@ -251,14 +251,18 @@ class EscPosPrinter:
             elif time.monotonic() - started < remaining / 2:
                 # The transport returned early without data: do not spin.
                 time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
+        where = self.transport.describe()
+        if unknown:
+            # A printer answers DLE EOT with reply bytes only (ASB packets and XON/XOFF
+            # aside). Other bytes mean this is no ESC/POS printer talking (a scale or
+            # scanner on a port that moved, a wrong baud rate): the bytes that happen to
+            # be shaped like replies must not be decoded as its paper or cover status.
+            garbage = bytes(unknown[:8]).hex(" ")
+            return PrinterStatus.unreachable(
+                f"{where} sent {len(unknown)} unexpected byte(s) ({garbage}) instead of "
+                "status replies: wrong baud rate, or not an ESC/POS printer?"
+            )
         if len(replies) < 4:
-            where = self.transport.describe()
-            if unknown:
-                garbage = bytes(unknown[:8]).hex(" ")
-                return PrinterStatus.unreachable(
-                    f"{where} sent {len(unknown)} unexpected byte(s) ({garbage}) instead of "
-                    "status replies: wrong baud rate, or not an ESC/POS printer?"
-                )
             return PrinterStatus.unreachable(
                 f"no status reply from {where} within {timeout:g} s "
                 f"(got {len(replies)} of 4): printer off, cable unplugged, wrong port "

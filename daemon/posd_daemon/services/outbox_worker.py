@@ -2,10 +2,11 @@
 
 A job is marked done only after the device accepted it; a device fault leaves it
 pending (visible in ``posctl``/ListPrintJobs) and it is retried with back-off, so no
-job is lost across faults or restarts. Any other error of one job (a database error
-marking it, a device that did not answer within the job timeout, a renderer bug) is
-logged and recorded on the job the same way: it stays pending with the error and the
-loop carries on. Each loop is supervised: should it end anyway, it is logged and
+job is lost across faults or restarts. A wake (a device back from a fault, a new job)
+ends the back-off at once. Any other error of one job (a database error marking it, a
+device that did not answer within the job timeout, a renderer bug) is logged and
+recorded on the job the same way: it stays pending with the error and the loop carries
+on. Each loop is supervised: should it end anyway, it is logged and
 started again; :meth:`OutboxWorker.stop` never raises a loop's error.
 
 A print may repeat (at-least-once), but never as a second original: a receipt the
@@ -15,10 +16,11 @@ and so is a receipt whose bytes may have reached the printer before a crash: bef
 print's bytes are sent, an "in flight" mark is committed on the job (the payload key
 ``sent_at``; a commit without fsync, which survives SIGKILL of the daemon, not a power
 loss before the next fsync'd commit). A job picked up with that mark is printed as a
-copy ("*** KOPIE ***"). A fault that certainly sent nothing (the printer was not ready)
-clears the mark again; any other failure keeps it, since the bytes may be on paper. The
-mark lives in the payload rather than a new column: no migration, and the payload is
-already what a retry is rendered from.
+copy ("*** KOPIE ***"; the worker puts it on any document its renderer does not mark).
+A fault that certainly sent nothing (the printer was not ready) clears the mark again;
+any other failure keeps it, since the bytes may be on paper. The mark lives in the
+payload rather than a new column: no migration, and the payload is already what a
+retry is rendered from.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from posd_daemon.domain.document import Document
+from posd_daemon.domain.document import Align, Document, Text
 from posd_daemon.ops import crashpoints
 from posd_daemon.ops import logging as plog
 from posd_daemon.ops.metrics import Metrics
@@ -71,6 +73,24 @@ def retry_payload(job: OutboxJob) -> dict[str, Any]:
     if IN_FLIGHT in job.payload:
         payload["copy"] = True
     return payload
+
+
+#: The mark of a document printed again (as render_receipt puts it on a receipt copy).
+COPY_MARK = "*** KOPIE ***"
+
+
+def as_copy(document: Document, payload: dict[str, Any]) -> Document:
+    """``document`` marked as a copy when the job's payload says it is one.
+
+    Receipts and parking slips are marked by their renderer (``Document.copy``); any
+    other document (a deposit or withdrawal slip with its Beleg number and TSE data, a
+    shift or Z report, an outage notice) that a job prints again after its bytes may
+    have reached the paper gets the mark here: never a second original.
+    """
+    if not payload.get("copy") or document.copy:
+        return document
+    mark = Text(COPY_MARK, Align.CENTER, bold=True)
+    return dataclasses.replace(document, blocks=(mark, *document.blocks), copy=True)
 
 
 class OutboxWorker:
@@ -196,7 +216,12 @@ class OutboxWorker:
             pending = self._db.read_now(outbox.count_pending)
             self._metrics.outbox_pending.set(pending)
             if failed:
-                await asyncio.sleep(backoff)
+                # back off, but a wake ends the pause at once: the daemon wakes the outbox
+                # when a device is back from a fault (or a new job was queued), and the
+                # receipt held by a paper end must come out when the roll is in, not up to
+                # MAX_BACKOFF later
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 event.set()
             else:
@@ -283,7 +308,9 @@ class OutboxWorker:
             return
         payload = retry_payload(job)
         now = dataclasses.replace(job, payload=payload)
-        document = await self._db.read(lambda c: self._render(c, now), background=True)
+        document = as_copy(
+            await self._db.read(lambda c: self._render(c, now), background=True), payload
+        )
         # in flight, committed before a byte leaves: after a crash from here on the
         # receipt may be on paper, and the job's retry is a copy (not fsync'd: survives
         # SIGKILL; a power loss may take it, and the retry is an original again)

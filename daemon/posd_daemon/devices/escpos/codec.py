@@ -39,8 +39,11 @@ _ALIGN = {Align.LEFT: 0, Align.CENTER: 1, Align.RIGHT: 2}
 _MODE_BOLD = 0x08
 _MODE_DOUBLE = 0x10 | 0x20
 
-#: Largest data a QR code can hold (version 40, byte mode, error correction L).
-QR_MAX_BYTES = 7089
+#: Largest data a QR code can hold as posd encodes it: byte mode (UTF-8) at error
+#: correction M, version 40 (ISO/IEC 18004 table 7; 7089 is the numeric capacity at L).
+#: More fits no symbol: a printer silently prints nothing for it, the raster encoder
+#: fails, so such data prints as text.
+QR_MAX_BYTES = 2331
 
 
 def select_code_table(n: int) -> bytes:
@@ -152,7 +155,10 @@ def qr_raster(data: str, size: int, max_dots: int) -> bytes | None:
         return None
     qr = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
     qr.add_data(data.encode("utf-8"))
-    qr.make(fit=True)
+    try:
+        qr.make(fit=True)
+    except ValueError:  # qrcode's DataOverflowError: more than any symbol holds
+        return None
     matrix: list[list[bool]] = [[bool(cell) for cell in row] for row in qr.get_matrix()]
     size = max(1, min(16, size))
     while size > 1 and len(matrix) * size > max_dots:
