@@ -8,6 +8,8 @@ Authentication: the store's shared secret (config ``store.secret``) as metadata
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hmac
 import json
 from typing import Any, cast
@@ -18,9 +20,17 @@ from google.rpc import error_details_pb2, status_pb2
 from posd.v1 import register_link_pb2, register_link_pb2_grpc
 
 from posd_daemon.api.runtime import Context, Runtime
-from posd_daemon.domain.errors import DomainError, ErrorKind, not_found, precondition
+from posd_daemon.domain import snapshot
+from posd_daemon.domain.errors import (
+    DomainError,
+    ErrorKind,
+    invalid,
+    not_found,
+    precondition,
+)
 from posd_daemon.domain.parking import canonical_parking_code, parse_parking_code
-from posd_daemon.domain.sale import SaleState
+from posd_daemon.domain.sale import Sale, SaleState
+from posd_daemon.ops import logging as plog
 from posd_daemon.services.fiscal import FiscalGateway
 from posd_daemon.services.sales import SaleCommands
 from posd_daemon.store import shops as shop_store
@@ -31,6 +41,8 @@ TIMEOUT_S = 5.0
 #: it handed the sale over to (a sale re-parked at a third register, and so on).
 MAX_HOPS = 8
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
+log = plog.get("posd.register_link")
 
 
 def _secret_of(context: Context) -> str:
@@ -48,6 +60,8 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
         self.sales = sales
         self.fiscal = fiscal
         self.secret = secret
+        #: hand-overs under way: sale id -> (the register it goes to, the task)
+        self._handing_over: dict[str, tuple[str, asyncio.Task[dict[str, Any]]]] = {}
 
     async def TransferParkedSale(
         self, request: register_link_pb2.TransferParkedSaleRequest, context: Context
@@ -62,20 +76,16 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
                 )
             # the stored form, as ResumeSale sends it (also for an older caller)
             code, to = canonical_parking_code(request.code), request.to_register_id
+            if to == self.sales.register_id:
+                # a peer configured with this register's id: handed over "to itself" the
+                # sale would be TRANSFERRED here, held by no one that can resume it
+                raise invalid(
+                    "to_register_id",
+                    f"{to} is this register: a sale is handed over to another register",
+                )
             sale = self.rt.db.read_now(lambda c: self.sales.parked_for_transfer(c, code, to))
-            row = None
             if sale.state is SaleState.PARKED:
-                self.sales.check_may_finish(sale.sale_id, "transfer")
-                self.sales.posting.add(sale.sale_id)
-                try:
-                    with self.sales.failures_after_signing(sale.sale_id):
-                        row = await self.fiscal.finish_transfer(sale)
-                        self.sales.lock_finished(sale.sale_id, row)
-                        data = await self.rt.db.write(
-                            lambda tx: self.sales.transfer_out(tx, code, to, row)
-                        )
-                finally:
-                    self.sales.posting.discard(sale.sale_id)
+                data = await self._hand_over(sale, code, to)
             else:
                 data = await self.rt.db.write(
                     lambda tx: self.sales.transfer_out(tx, code, to, None)
@@ -86,6 +96,40 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
             )
 
         return await self.rt.call(context, "TransferParkedSale", request, run)
+
+    async def _hand_over(self, sale: Sale, code: str, to: str) -> dict[str, Any]:
+        """Ends the parked sale's TSE transaction as AVTransfer and saves the hand-over.
+
+        That runs to its end in a task of its own, shielded from the caller: once the
+        TSE is asked, the asking register giving up (its deadline passes, gRPC cancels
+        this handler) must not leave the sale parked and unlocked here while the TSE
+        ended its transaction as a hand-over (this register could then resume and post
+        it). The caller is told to try again; asked again meanwhile by the same
+        register, the call waits for the hand-over under way instead of being refused."""
+        running = self._handing_over.get(sale.sale_id)
+        if running is not None and running[0] == to:
+            return await asyncio.shield(running[1])
+        self.sales.check_may_finish(sale.sale_id, "transfer")
+        self.sales.posting.add(sale.sale_id)
+        task = asyncio.create_task(self._finish_and_save(sale, code, to))
+        self._handing_over[sale.sale_id] = (to, task)
+        task.add_done_callback(functools.partial(self._handed_over, sale.sale_id))
+        return await asyncio.shield(task)
+
+    async def _finish_and_save(self, sale: Sale, code: str, to: str) -> dict[str, Any]:
+        try:
+            with self.sales.failures_after_signing(sale.sale_id):
+                row = await self.fiscal.finish_transfer(sale)
+                self.sales.lock_finished(sale.sale_id, row)
+                return await self.rt.db.write(lambda tx: self.sales.transfer_out(tx, code, to, row))
+        finally:
+            self.sales.posting.discard(sale.sale_id)
+
+    def _handed_over(self, sale_id: str, task: asyncio.Task[dict[str, Any]]) -> None:
+        self._handing_over.pop(sale_id, None)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # the callers got it (or gave up); the sale is locked if the TSE finished it
+            log.warning("hand_over_failed", sale_id=sale_id, error=str(exc))
 
 
 class StoreLink:
@@ -148,8 +192,7 @@ class StoreLink:
             if isinstance(answer, str):
                 holder = answer
                 continue
-            data: dict[str, Any] = json.loads(answer.sale_json)
-            return data, answer.from_register_id
+            return _read_answer(holder, code, answer), answer.from_register_id or holder
 
     async def _ask(
         self, holder: str, target: str, code: str, asked: list[str]
@@ -205,6 +248,33 @@ class StoreLink:
                     peer_reason=reason,
                 ) from None
         return answer
+
+
+def _read_answer(
+    holder: str, code: str, answer: register_link_pb2.TransferParkedSaleResponse
+) -> dict[str, Any]:
+    """The sale a register handed over, as it sent it: a sale snapshot of the slip that
+    was asked for. Anything else (a broken or mismatched peer) is refused clearly here,
+    before this register takes anything over (TRANSFER_ANSWER_INVALID)."""
+    problem = ""
+    try:
+        data = json.loads(answer.sale_json)
+        if not isinstance(data, dict):
+            problem = "no sale"
+        elif snapshot.sale_from_dict(data).parking_code != code:
+            problem = "a sale of another parking code"
+    except Exception as exc:
+        problem = f"no readable sale ({type(exc).__name__})"
+    if problem:
+        raise precondition(
+            "TRANSFER_ANSWER_INVALID",
+            f"register {holder} answered the hand-over of parking code {code} with"
+            f" {problem}; nothing was taken over here (the sale may be handed over there:"
+            " check that register)",
+            register_id=holder,
+            code=code,
+        )
+    return cast("dict[str, Any]", data)
 
 
 def _error_info(exc: grpc.aio.AioRpcError) -> tuple[str, dict[str, str]]:

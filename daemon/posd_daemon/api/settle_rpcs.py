@@ -16,7 +16,7 @@ from posd_daemon.api import convert
 from posd_daemon.api.register_link import StoreLink
 from posd_daemon.api.runtime import Context, Runtime
 from posd_daemon.domain.errors import invalid
-from posd_daemon.domain.operators import Operator
+from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.parking import canonical_parking_code
 from posd_daemon.domain.pricing import fmt_decimal
 from posd_daemon.domain.sale import Sale, format_quantity
@@ -433,6 +433,9 @@ class SettleRpcs:
 
         async def run() -> sale_pb2.ResumeSaleResponse:
             op = await self.rt.operator(context)
+            # before anything is asked of another register: once asked, it hands the sale
+            # over (its TSE transaction ends), whether this register then takes it or not
+            op.require(Permission.SALE)
             # the lookup runs after login and inside the RPC's error mapping: a malformed
             # code is INVALID_ARGUMENT (not UNKNOWN), and only operators learn of codes
             local = self.rt.db.read_now(lambda c: self.sales.find_parked(c, sale_id="", code=code))
