@@ -136,6 +136,8 @@ class Daemon:
         await self.health.enter_graceful_shutdown()
         if self.bus is not None:
             self.bus.close()
+        # a TSE export (minutes) is aborted now, not waited for through the grace period
+        self.gateway.abort_export()
         await self._stop_server(grace, hurry)
         receipt_http = self.extra.get("receipt_http")
         if isinstance(receipt_http, ReceiptHttpServer):

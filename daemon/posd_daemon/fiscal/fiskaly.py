@@ -65,6 +65,7 @@ import json
 import logging
 import os
 import re
+import socket
 import ssl
 import threading
 import time
@@ -74,7 +75,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 from posd_daemon.services.tse_port import (
@@ -497,6 +498,127 @@ def _http_error(resp: _Response, what: str) -> TseError:
     return TseError(code, f"{what}: HTTP {resp.status} {detail}".strip(), transient=transient)
 
 
+class _ExportAborted(Exception):
+    """Internal: the export's abort event was set (or the backend closed)."""
+
+
+class _Channel:
+    """One kept-alive HTTP connection. ``http.client`` connections are not thread-safe:
+    the signing calls use one channel (under the backend's lock), an export its own."""
+
+    def __init__(
+        self,
+        scheme: str,
+        host: str,
+        port: int | None,
+        timeout_s: float,
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
+        self._scheme = scheme
+        self._host = host
+        self._port = port
+        self._timeout_s = timeout_s
+        self._ssl_context = ssl_context
+        self._conn: http.client.HTTPConnection | None = None
+        #: set by :meth:`interrupt` from another thread: no further requests
+        self._interrupted = False
+
+    def connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        """The kept-alive connection (and whether it was used before), or a new one."""
+        if self._interrupted:
+            raise _ExportAborted
+        if self._conn is not None and self._conn.sock is not None:
+            return self._conn, True
+        self.drop()
+        conn: http.client.HTTPConnection
+        if self._scheme == "https":
+            context = self._ssl_context or ssl.create_default_context()
+            conn = http.client.HTTPSConnection(
+                self._host, self._port, timeout=self._timeout_s, context=context
+            )
+        else:
+            conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+        self._conn = conn
+        return conn, False
+
+    def drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.close()
+            self._conn = None
+
+    def interrupt(self) -> None:
+        """From another thread: ends a request waiting on the socket now, and refuses
+        further ones (the closing backend ends a running export so)."""
+        self._interrupted = True
+        conn = self._conn
+        sock = None if conn is None else conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def exchange(
+        self,
+        method: str,
+        url: str,
+        payload: bytes | None,
+        headers: dict[str, str],
+        sink: _Writer | None,
+    ) -> _Response:
+        conn, reused = self.connection()
+        wrote = False
+        try:
+            conn.request(method, url, body=payload, headers=headers)
+            raw = conn.getresponse()
+            if sink is not None and raw.status == 200:
+                while chunk := raw.read(_CHUNK):
+                    sink.write(chunk)
+                    wrote = True
+                body = b""
+            else:
+                body = raw.read()
+            if raw.will_close:
+                self.drop()
+            return _Response(raw.status, body)
+        except TimeoutError as exc:
+            self.drop()
+            raise _TransportError(
+                "TIMEOUT", f"no answer within {self._timeout_s}s", stale=False, wrote=wrote
+            ) from exc
+        except ssl.SSLError as exc:
+            self.drop()
+            raise _TransportError("TLS_ERROR", str(exc), stale=False, wrote=wrote) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            self.drop()
+            if self._interrupted:
+                raise _ExportAborted from exc
+            stale = reused and isinstance(
+                exc, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError
+            )
+            message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise _TransportError("UNREACHABLE", message, stale=stale, wrote=wrote) from exc
+        except BaseException:
+            self.drop()  # e.g. an aborted export's sink: the answer is half read
+            raise
+
+
+class _Writer(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+class _AbortableSink:
+    """The export's output, checking its abort before each chunk of the download."""
+
+    def __init__(self, out: BinaryIO, aborted: Callable[[], bool]) -> None:
+        self._out = out
+        self._aborted = aborted
+
+    def write(self, data: bytes) -> int:
+        if self._aborted():
+            raise _ExportAborted
+        return self._out.write(data)
+
+
 # --------------------------------------------------------------------------- the backend
 
 
@@ -544,8 +666,16 @@ class FiskalyTse:
         self._export_poll_s = export_poll_s
         self._export_timeout_s = export_timeout_s
         self._ssl_context = ssl_context
+        #: the signing calls (and everything else but the export): their channel, the
+        #: transaction mapping and the state file
         self._lock = threading.RLock()
-        self._conn: http.client.HTTPConnection | None = None
+        self._channel = self._new_channel()
+        #: the tokens, shared by the signing calls and an export on another thread
+        self._auth_lock = threading.Lock()
+        #: the running export's channel (interrupted by close)
+        self._export_channel: _Channel | None = None
+        self._export_stop: threading.Event | None = None
+        self._closed = threading.Event()
         self._access_token: str | None = None
         self._access_renew_at = 0.0
         self._refresh_token: str | None = None
@@ -707,34 +837,66 @@ class FiskalyTse:
 
     # ------------------------------------------------------------------ port: export, close
 
-    def export(self, out: BinaryIO) -> None:
+    def export(self, out: BinaryIO, abort: threading.Event | None = None) -> None:
         """Triggers a full export, waits for it and streams the TAR into ``out``.
 
-        After an error ``out`` may hold part of a TAR: the caller discards it.
+        Runs beside the signing calls (TSE port): on an HTTP connection of its own (an
+        ``http.client`` connection is not thread-safe) and without the signing lock, so
+        a sale's start and finish never wait for the export's trigger, its polls (for
+        up to ``export_timeout_s``) or its download. The access token is shared (renewed
+        under ``_auth_lock``, once for both threads). ``abort`` set, or :meth:`close`,
+        ends it before the next poll or chunk (``EXPORT_ABORTED``). After an error
+        ``out`` may hold part of a TAR: the caller discards it.
         """
-        with self._lock:
+        stop = abort if abort is not None else threading.Event()
+
+        def aborted() -> bool:
+            return stop.is_set() or self._closed.is_set()
+
+        channel = self._new_channel()
+        self._export_channel, self._export_stop = channel, stop
+        try:
+            if aborted():
+                raise _ExportAborted
             export_id = str(uuid.uuid4())
             base = f"/tss/{self._tss_id}/export/{export_id}"
-            resp = self._send("PUT", base, body={})
+            resp = self._send("PUT", base, body={}, channel=channel)
             if resp.status not in (200, 201, 202):
                 raise _http_error(resp, "trigger export")
             deadline = time.monotonic() + self._export_timeout_s
             while True:
-                state = str(self._get_json(base, "retrieve export").get("state"))
+                state = str(self._get_json(base, "retrieve export", channel=channel).get("state"))
                 if state == "COMPLETED":
                     break
                 if state not in ("PENDING", "WORKING"):
                     raise TseError(f"EXPORT_{state}", f"export {export_id} is {state}")
                 if time.monotonic() >= deadline:
                     raise TseError("EXPORT_TIMEOUT", f"export {export_id} still {state}")
-                time.sleep(self._export_poll_s)
-            resp = self._send("GET", f"{base}/file", sink=out)
+                if stop.wait(self._export_poll_s) or aborted():
+                    raise _ExportAborted
+            resp = self._send(
+                "GET",
+                f"{base}/file",
+                sink=_AbortableSink(out, aborted),
+                channel=channel,
+            )
             if resp.status != 200:
                 raise _http_error(resp, "download export")
+        except _ExportAborted:
+            raise TseError("EXPORT_ABORTED", "the export was aborted", transient=False) from None
+        finally:
+            self._export_channel, self._export_stop = None, None
+            channel.drop()
 
     def close(self) -> None:
+        self._closed.set()
+        stop, export = self._export_stop, self._export_channel
+        if stop is not None:
+            stop.set()  # wakes its wait for the next poll
+        if export is not None:
+            export.interrupt()
         with self._lock:
-            self._drop_connection()
+            self._channel.drop()
 
     # ------------------------------------------------------------------ transactions
 
@@ -1024,24 +1186,41 @@ class FiskalyTse:
             with contextlib.suppress(TseError):
                 self._send("POST", f"/tss/{self._tss_id}/admin/logout", body={})
 
-    def _bearer(self) -> str:
-        now = self._clock()
-        if self._access_token is not None and now < self._access_renew_at:
-            return self._access_token
-        if self._refresh_token is not None and now < self._refresh_renew_at:
-            try:
-                return self._authenticate({"refresh_token": self._refresh_token}, "refresh")
-            except TseError as exc:
-                if exc.transient:
-                    raise
-                _log.info("fiskaly token refresh refused (%s); logging in again", exc)
-                self._refresh_token = None
-        return self._authenticate(
-            {"api_key": self._api_key, "api_secret": self._api_secret}, "authenticate"
-        )
+    def _bearer(self, channel: _Channel) -> str:
+        """A valid access token; renewed (refresh, else login) over ``channel``.
 
-    def _authenticate(self, body: dict[str, Any], what: str) -> str:
-        resp = self._send("POST", "/auth", body=body, auth=False)
+        The signing calls and an export use the tokens from two threads: renewal runs
+        under ``_auth_lock``, and a thread that waited there finds the token the other
+        one just got. Two renewals at once would spend the single-use refresh token twice
+        (the second refused, then a full login) and could leave either pair behind."""
+        with self._auth_lock:
+            now = self._clock()
+            if self._access_token is not None and now < self._access_renew_at:
+                return self._access_token
+            if self._refresh_token is not None and now < self._refresh_renew_at:
+                try:
+                    return self._authenticate(
+                        {"refresh_token": self._refresh_token}, "refresh", channel
+                    )
+                except TseError as exc:
+                    if exc.transient:
+                        raise
+                    _log.info("fiskaly token refresh refused (%s); logging in again", exc)
+                    self._refresh_token = None
+            return self._authenticate(
+                {"api_key": self._api_key, "api_secret": self._api_secret},
+                "authenticate",
+                channel,
+            )
+
+    def _token_refused(self, token: str) -> None:
+        """A 401 for ``token``: forget it, unless another thread has renewed it already."""
+        with self._auth_lock:
+            if self._access_token == token:
+                self._access_token = None
+
+    def _authenticate(self, body: dict[str, Any], what: str, channel: _Channel) -> str:
+        resp = self._send("POST", "/auth", body=body, auth=False, channel=channel)
         if resp.status != 200:
             error = _http_error(resp, what)
             if resp.status in (400, 401, 403):
@@ -1075,11 +1254,14 @@ class FiskalyTse:
 
     # ------------------------------------------------------------------ HTTP
 
-    def _get_json(self, path: str, what: str) -> dict[str, Any]:
-        resp = self._send("GET", path)
+    def _get_json(self, path: str, what: str, *, channel: _Channel | None = None) -> dict[str, Any]:
+        resp = self._send("GET", path, channel=channel)
         if resp.status != 200:
             raise _http_error(resp, what)
         return resp.json()
+
+    def _new_channel(self) -> _Channel:
+        return _Channel(self._scheme, self._host, self._port, self._timeout_s, self._ssl_context)
 
     def _send(
         self,
@@ -1089,9 +1271,11 @@ class FiskalyTse:
         query: Mapping[str, str] | None = None,
         body: Mapping[str, Any] | None = None,
         auth: bool = True,
-        sink: BinaryIO | None = None,
+        sink: _Writer | None = None,
+        channel: _Channel | None = None,
     ) -> _Response:
-        """One API call.
+        """One API call, on ``channel`` (default: the signing calls' channel, which the
+        caller uses under ``_lock``).
 
         After a timeout or a lost connection the identical request is sent once more (all
         calls used are idempotent: a transaction call repeats its revision). A request that
@@ -1099,6 +1283,7 @@ class FiskalyTse:
         on a new connection without using up that retry. A 401 renews the token (refresh,
         else login) and repeats the call once.
         """
+        via = self._channel if channel is None else channel
         url = self._prefix + path
         if query:
             url += "?" + urlencode(query, quote_via=quote, safe="[]")
@@ -1108,10 +1293,12 @@ class FiskalyTse:
             headers = {"Accept": "application/json"}
             if payload is not None:
                 headers["Content-Type"] = "application/json"
+            token = None
             if auth:
-                headers["Authorization"] = f"Bearer {self._bearer()}"
+                token = self._bearer(via)
+                headers["Authorization"] = f"Bearer {token}"
             try:
-                resp = self._exchange(method, url, payload, headers, sink)
+                resp = via.exchange(method, url, payload, headers, sink)
             except _TransportError as exc:
                 if exc.wrote:
                     raise exc.to_tse_error() from None
@@ -1123,69 +1310,8 @@ class FiskalyTse:
                     _log.warning("fiskaly %s %s: %s; retrying once", method, path, exc.message)
                     continue
                 raise exc.to_tse_error() from None
-            if resp.status == 401 and auth and reauth_left:
+            if resp.status == 401 and token is not None and reauth_left:
                 reauth_left -= 1
-                self._access_token = None
+                self._token_refused(token)
                 continue
             return resp
-
-    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
-        """The kept-alive connection (and whether it was used before), or a new one."""
-        if self._conn is not None and self._conn.sock is not None:
-            return self._conn, True
-        self._drop_connection()
-        conn: http.client.HTTPConnection
-        if self._scheme == "https":
-            context = self._ssl_context or ssl.create_default_context()
-            conn = http.client.HTTPSConnection(
-                self._host, self._port, timeout=self._timeout_s, context=context
-            )
-        else:
-            conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
-        self._conn = conn
-        return conn, False
-
-    def _drop_connection(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(OSError):
-                self._conn.close()
-            self._conn = None
-
-    def _exchange(
-        self,
-        method: str,
-        url: str,
-        payload: bytes | None,
-        headers: dict[str, str],
-        sink: BinaryIO | None,
-    ) -> _Response:
-        conn, reused = self._connection()
-        wrote = False
-        try:
-            conn.request(method, url, body=payload, headers=headers)
-            raw = conn.getresponse()
-            if sink is not None and raw.status == 200:
-                while chunk := raw.read(_CHUNK):
-                    sink.write(chunk)
-                    wrote = True
-                body = b""
-            else:
-                body = raw.read()
-            if raw.will_close:
-                self._drop_connection()
-            return _Response(raw.status, body)
-        except TimeoutError as exc:
-            self._drop_connection()
-            raise _TransportError(
-                "TIMEOUT", f"no answer within {self._timeout_s}s", stale=False, wrote=wrote
-            ) from exc
-        except ssl.SSLError as exc:
-            self._drop_connection()
-            raise _TransportError("TLS_ERROR", str(exc), stale=False, wrote=wrote) from exc
-        except (OSError, http.client.HTTPException) as exc:
-            self._drop_connection()
-            stale = reused and isinstance(
-                exc, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError
-            )
-            message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise _TransportError("UNREACHABLE", message, stale=stale, wrote=wrote) from exc

@@ -12,7 +12,8 @@ log message and bumps the counters in ONE database transaction, and only returns
 the commit: a crash either loses the whole operation (its counter was never handed out)
 or keeps all of it, so counters are never reused and never skipped. Counters are read
 inside the write transaction, so even two processes on the same state directory stay
-consistent. A lock makes an instance safe to call from several threads.
+consistent. A lock makes an instance safe to call from several threads; the export
+reads a snapshot on a connection of its own without that lock, beside the signing.
 
 State directory layout::
 
@@ -581,28 +582,55 @@ class SoftwareTse:
             except sqlite3.Error as exc:
                 raise TseError("STORAGE", str(exc)) from exc
 
-    def export(self, out: BinaryIO) -> None:
-        """Writes all log messages, the certificate and info.csv as a TAR."""
+    def export(self, out: BinaryIO, abort: threading.Event | None = None) -> None:
+        """Writes all log messages, the certificate and info.csv as a TAR.
+
+        Runs beside signing (TSE port): it does not take the TSE's lock, and reads on a
+        SQLite connection of its own, opened and closed on the export's thread (the
+        TSE's connection belongs to the signing calls under the lock). Its one read
+        transaction is, in WAL mode, a snapshot that a commit of a signing call neither
+        waits for nor changes: the export holds every log message up to the last counter
+        committed when it began, without gaps, and a transaction started but not
+        finished then appears with the messages signed so far (its start), as it always
+        did: ``verify_export(..., allow_open_transactions=True)`` accepts it, a later
+        export has its finish. ``abort`` set ends it between two log messages
+        (``EXPORT_ABORTED``).
+        """
         with self._lock:
-            conn = self._db()
-            info = tar_export.ExportInfo(
-                description=MODEL, manufacturer=MANUFACTURER, version=FIRMWARE_VERSION
-            )
+            self._db()  # a closed TSE exports nothing
+        info = tar_export.ExportInfo(
+            description=MODEL, manufacturer=MANUFACTURER, version=FIRMWARE_VERSION
+        )
+        path = self._dir / DB_FILE
+        try:
+            conn = sqlite3.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise TseError("STORAGE", f"cannot open {path}: {exc}") from exc
+        try:
+            conn.execute("PRAGMA query_only=ON")
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("BEGIN")  # the snapshot starts with the first read below
             try:
-                conn.execute("BEGIN")  # one consistent snapshot
-                try:
-                    rows = conn.execute(
-                        "SELECT message FROM log_messages ORDER BY signature_counter"
-                    )
-                    tar_export.write_export(
-                        out, (bytes(r[0]) for r in rows), [self._certificate], info
-                    )
-                finally:
-                    conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise TseError("STORAGE", str(exc)) from exc
-            except ValueError as exc:  # a stored log message no longer parses
-                raise TseError("EXPORT_FAILED", str(exc), transient=False) from exc
+                rows = conn.execute("SELECT message FROM log_messages ORDER BY signature_counter")
+
+                def messages() -> Iterator[bytes]:
+                    for (raw,) in rows:
+                        if abort is not None and abort.is_set():
+                            raise _ExportAborted
+                        yield bytes(raw)
+
+                tar_export.write_export(out, messages(), [self._certificate], info)
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")  # read only: ends the snapshot
+        except _ExportAborted:
+            raise TseError("EXPORT_ABORTED", "the export was aborted", transient=False) from None
+        except sqlite3.Error as exc:
+            raise TseError("STORAGE", str(exc)) from exc
+        except ValueError as exc:  # a stored log message no longer parses
+            raise TseError("EXPORT_FAILED", str(exc), transient=False) from exc
+        finally:
+            conn.close()
 
     def close(self) -> None:
         with self._lock:
@@ -718,3 +746,7 @@ class SoftwareTse:
 
 class _AlreadyDone(Exception):
     """Internal: the idempotent operation was already done (rolls the transaction back)."""
+
+
+class _ExportAborted(Exception):
+    """Internal: the export's abort event was set."""

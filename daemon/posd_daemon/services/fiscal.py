@@ -6,6 +6,8 @@
   timeout. A failure or timeout opens an outage (AEAO zu §146a Nr. 7): selling goes on,
   receipts are marked with the outage number, a probe retries the TSE in the background
   and closes the outage on recovery with a recovery receipt listing the affected ones.
+* The TSE export (minutes) runs on a thread of its own beside those calls, one export at
+  a time: selling never waits for it (:meth:`FiscalGateway.export`).
 * Crash reconciliation at start-up: a sale whose TSE transaction was finished but whose
   post was not committed is completed (re-finishing is idempotent and returns the stored
   signature); a parked sale's transaction found finished is the AVTransfer of a hand-over
@@ -27,6 +29,7 @@ import base64
 import contextlib
 import functools
 import sqlite3
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
@@ -66,6 +69,10 @@ VAT_SLOT = {
 }
 
 EXPORT_TIMEOUT_S = 900.0
+#: How long the stop (or an export's timeout) waits for an aborted export to end: a
+#: backend ends it between two log messages or polls, an HTTP call is bounded by its own
+#: timeout.
+EXPORT_ABORT_WAIT_S = 10.0
 
 #: how often a post is tried when the TSE's state changes under it (see signed_post)
 POST_ATTEMPTS = 4
@@ -248,6 +255,12 @@ class FiscalGateway:
         self._clock = clock
         self._on_outbox = on_outbox
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="posd-tse")
+        #: The export's own thread (see :meth:`export`): an export takes minutes, and on
+        #: ``_pool`` every start and finish of a sale waited behind it into an outage.
+        self._export_pool = ThreadPoolExecutor(1, thread_name_prefix="posd-tse-export")
+        #: the export running (one at a time) and the event that aborts it
+        self._export: asyncio.Future[None] | None = None
+        self._export_abort: threading.Event | None = None
         self._starts: dict[str, asyncio.Task[fstore.SaleTse | None]] = {}
         #: sales whose transaction is known to be started (skips a lookup per scan)
         self._started: OrderedDict[str, None] = OrderedDict()
@@ -1378,19 +1391,66 @@ class FiscalGateway:
         )
 
     async def export(self, out: BinaryIO) -> None:
-        """Writes the TSE export TAR (no short timeout: an export can take minutes)."""
+        """Writes the TSE export TAR (no short timeout: an export can take minutes).
+
+        It runs on a thread of its own beside the sales' TSE calls (the backends read a
+        snapshot or poll without their signing lock, see ``Tse.export``): a manager
+        exporting for the tax office during business hours must not turn receipts into
+        outage receipts. One export at a time: a second one is refused with
+        FAILED_PRECONDITION ``EXPORT_RUNNING`` rather than queued (an export holds a
+        15-minute budget; a queued one would hold its caller just as long, with nothing
+        to show). ``EXPORT_TIMEOUT_S``, the caller going away (its call cancelled) and
+        the daemon's stop abort the running export (``EXPORT_ABORTED``) instead of
+        leaving it behind.
+        """
         tse = self.tse
         if tse is None:
             raise TseUnavailable("NO_TSE", "no TSE is configured (tse.backend = none)")
-        loop = asyncio.get_running_loop()
-        try:
-            await asyncio.wait_for(
-                loop.run_in_executor(self._pool, tse.export, out), EXPORT_TIMEOUT_S
+        if self._closing:
+            raise TseUnavailable("STOPPING", "the daemon is stopping")
+        if self._export is not None:
+            raise DomainError(
+                ErrorKind.FAILED_PRECONDITION,
+                "EXPORT_RUNNING",
+                "a TSE export is running; start the next one when it has finished",
             )
+        loop = asyncio.get_running_loop()
+        abort = threading.Event()
+        job = loop.run_in_executor(self._export_pool, tse.export, out, abort)
+        self._export, self._export_abort = job, abort
+        job.add_done_callback(self._export_ended)
+        begin = time.perf_counter()
+        try:
+            await asyncio.wait_for(asyncio.shield(job), EXPORT_TIMEOUT_S)
+        except TimeoutError:
+            abort.set()
+            await asyncio.wait({job}, timeout=EXPORT_ABORT_WAIT_S)
+            raise TseUnavailable("TIMEOUT", "the TSE export did not finish") from None
+        except asyncio.CancelledError:
+            abort.set()  # its caller is gone: nobody would get the rest
+            raise
         except TseError as exc:
             raise TseUnavailable(exc.code, exc.message) from exc
-        except TimeoutError:
-            raise TseUnavailable("TIMEOUT", "the TSE export did not finish") from None
+        except Exception as exc:  # a backend bug
+            log.exception("tse_export_failed")
+            raise TseUnavailable("BACKEND_ERROR", f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            self._metrics.tse_seconds.labels("export").observe(time.perf_counter() - begin)
+
+    def _export_ended(self, job: asyncio.Future[None]) -> None:
+        """The export's thread is done: the next export may start."""
+        if self._export is job:
+            self._export, self._export_abort = None, None
+        if not job.cancelled():
+            job.exception()  # retrieved: its caller reported it, or is gone
+
+    def abort_export(self) -> bool:
+        """Aborts the running export, if any (it ends soon with ``EXPORT_ABORTED``)."""
+        abort = self._export_abort
+        if abort is None:
+            return False
+        abort.set()
+        return True
 
     async def self_test(self) -> None:
         tse = self.tse
@@ -1407,11 +1467,19 @@ class FiscalGateway:
 
     async def close(self) -> None:
         self._closing = True
+        if self.abort_export():
+            log.info("tse_export_aborted", reason="the daemon is stopping")
         if self._probe is not None:
             self._probe.cancel()
         for task in self._starts.values():
             task.cancel()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        export = self._export
+        if export is not None:
+            done, _ = await asyncio.wait({export}, timeout=EXPORT_ABORT_WAIT_S)
+            if not done:
+                log.warning("tse_export_still_running", waited_s=EXPORT_ABORT_WAIT_S)
+        self._export_pool.shutdown(wait=False, cancel_futures=True)
         if self.tse is not None:
             self.tse.close()
 

@@ -6,7 +6,8 @@ never knows which backend is behind it.
 
 The port is synchronous on purpose: a TSE is a device with one serialised queue. The
 caller runs it in a dedicated worker thread and applies the outage timeout there
-(see ``services/fiscal``), so backends stay simple blocking code.
+(see ``services/fiscal``), so backends stay simple blocking code. The one exception is
+:meth:`Tse.export`: it runs on a thread of its own beside the transaction calls.
 
 Terms follow BSI TR-03151 / TR-03153 (see ../shared/reference/fiscal-de.md).
 """
@@ -14,6 +15,7 @@ Terms follow BSI TR-03151 / TR-03153 (see ../shared/reference/fiscal-de.md).
 from __future__ import annotations
 
 import enum
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -147,8 +149,19 @@ class Tse(Protocol):
         """Transaction numbers started but not finished (for start-up reconciliation)."""
         ...
 
-    def export(self, out: BinaryIO) -> None:
-        """Writes the TSE export (TAR, TR-03153 file names) to ``out``."""
+    def export(self, out: BinaryIO, abort: threading.Event | None = None) -> None:
+        """Writes the TSE export (TAR, TR-03153 file names) to ``out``.
+
+        Unlike every other call, an export may run on its own thread *beside* the
+        transaction calls (it takes minutes, and selling must not wait for it): a backend
+        must neither hold the lock its signing uses for the export's duration nor share
+        a connection that is not thread-safe with it. The export is a consistent
+        snapshot: every log message up to one signature counter, a transaction open at
+        that moment as far as it was signed then. At most one export runs at a time (the
+        caller ensures it). ``abort`` set (the daemon stopping, the caller's timeout)
+        ends it soon, with :class:`TseError` ``EXPORT_ABORTED``; ``out`` then holds part
+        of a TAR that the caller discards.
+        """
         ...
 
     def close(self) -> None:
