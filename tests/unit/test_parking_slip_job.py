@@ -45,7 +45,7 @@ class RecordingPrinter:
 
 
 class NoDrawer:
-    def open(self) -> None:
+    def open(self, not_after: float | None = None) -> None:
         raise AssertionError("a parking slip opens no drawer")
 
 

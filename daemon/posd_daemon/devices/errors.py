@@ -96,3 +96,10 @@ class PrintInterruptedError(PrinterNotReadyError):
         super().__init__(status, "finish the job")
         self.message = f"{self.message} (the job may be partly printed)"
         self.args = (f"{self.code}: {self.message}",)
+
+
+class DrawerKickExpired(DeviceError):
+    """A drawer kick the device got to only after its deadline (queued behind a long
+    print): not done, since nobody stands at the drawer any more. No device fault."""
+
+    default_code = "DRAWER_KICK_EXPIRED"

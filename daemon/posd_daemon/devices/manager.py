@@ -42,6 +42,7 @@ from posd_daemon.devices.display import DisplayProfile
 from posd_daemon.devices.errors import (
     DeviceError,
     DeviceUrlError,
+    DrawerKickExpired,
     PrinterNotReadyError,
     TransportError,
 )
@@ -594,6 +595,22 @@ class ManagedDevice:
     def submit(self, operation: str, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
         return self.worker.submit(lambda: self._run(operation, fn))
 
+    def submit_kick(
+        self, fn: Callable[[], T], not_after: float | None
+    ) -> concurrent.futures.Future[T]:
+        """A drawer kick, not done when the worker gets to it after ``not_after``
+        (``time.monotonic()``): DrawerKickExpired, checked right before, on the worker."""
+
+        def job() -> T:
+            if not_after is not None and time.monotonic() > not_after:
+                raise DrawerKickExpired(
+                    f"{self.alias or self.device_id}: the drawer kick waited past its"
+                    " deadline (behind other jobs) and was not done"
+                )
+            return self._run("drawer_kick", fn)
+
+        return self.worker.submit(job)
+
     # -- health -------------------------------------------------------------------------
 
     def check_health(self, level: HealthLevel) -> concurrent.futures.Future[HealthReport]:
@@ -769,9 +786,13 @@ class PrinterDevice(ManagedDevice):
         return self.submit("print", job)
 
     def kick(
-        self, pin: int | None, on_ms: int | None, off_ms: int | None
+        self,
+        pin: int | None,
+        on_ms: int | None,
+        off_ms: int | None,
+        not_after: float | None = None,
     ) -> concurrent.futures.Future[PrinterStatus | None]:
-        return self.submit("drawer_kick", lambda: self.printer.kick_drawer(pin, on_ms, off_ms))
+        return self.submit_kick(lambda: self.printer.kick_drawer(pin, on_ms, off_ms), not_after)
 
     def read_status(self) -> concurrent.futures.Future[PrinterStatus]:
         def job() -> PrinterStatus:
@@ -919,16 +940,17 @@ class DrawerDevice(ManagedDevice):
         code = StatusCode.DRAWER_OPEN if is_open else StatusCode.DRAWER_CLOSED
         self.emit(DeviceStatusUpdate(self.device_id, code), self.device_id)
 
-    def open(self) -> concurrent.futures.Future[None]:
-        """Kick the drawer (through the printer's queue when on a printer)."""
+    def open(self, not_after: float | None = None) -> concurrent.futures.Future[None]:
+        """Kick the drawer (through the printer's queue when on a printer); not when the
+        queue gets to it after ``not_after`` (see :meth:`Device.submit_kick`)."""
         result: concurrent.futures.Future[None] = concurrent.futures.Future()
         if self.printer is not None:
-            inner = self.printer.kick(self.pin, self.on_ms, self.off_ms)
+            inner = self.printer.kick(self.pin, self.on_ms, self.off_ms, not_after)
 
             def done(f: concurrent.futures.Future[PrinterStatus | None]) -> None:
                 exc = f.exception()
                 if exc is not None:
-                    if isinstance(exc, DeviceError):
+                    if isinstance(exc, DeviceError) and not isinstance(exc, DrawerKickExpired):
                         self._fault(exc, "drawer_kick")
                     result.set_exception(exc)
                     return
@@ -947,7 +969,7 @@ class DrawerDevice(ManagedDevice):
             transport.write(self.open_command)
             self._kicked()
 
-        return self.submit("drawer_kick", job)
+        return self.submit_kick(job, not_after)
 
     def _kicked(self) -> None:
         with self._lock:

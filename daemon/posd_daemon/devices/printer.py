@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from posd_daemon.devices.errors import (
+    DrawerKickExpired,
     EncodeError,
     JobSendError,
     PrinterJobError,
@@ -463,8 +464,11 @@ class PrinterDrawer:
         self.printer = printer
         self.pin, self.on_ms, self.off_ms = pin, on_ms, off_ms
 
-    def open(self) -> None:
-        """Kick the drawer; raises PrinterNotReadyError/TransportError (DeviceError)."""
+    def open(self, not_after: float | None = None) -> None:
+        """Kick the drawer; raises PrinterNotReadyError/TransportError (DeviceError), and
+        DrawerKickExpired after ``not_after`` (``time.monotonic()``)."""
+        if not_after is not None and time.monotonic() > not_after:
+            raise DrawerKickExpired("the drawer kick came after its deadline: not done")
         self.printer.kick_drawer(self.pin, self.on_ms, self.off_ms)
 
     def is_open(self) -> bool | None:

@@ -30,5 +30,13 @@ class ReceiptPrinter(Protocol):
     def print_document(self, document: Document) -> None: ...
 
 
+#: the code of a drawer kick the device got to only after its deadline: not done
+DRAWER_KICK_EXPIRED = "DRAWER_KICK_EXPIRED"
+
+
 class CashDrawer(Protocol):
-    def open(self) -> None: ...
+    def open(self, not_after: float | None = None) -> None:
+        """Kicks the drawer. ``not_after`` (a ``time.monotonic()`` value): a kick the
+        device gets to only later (queued behind a long print) is not done, DeviceError
+        DRAWER_KICK_EXPIRED: nobody stands at the drawer any more."""
+        ...

@@ -75,8 +75,8 @@ class OutboxDrawer:
             raise DeviceUnavailable("no cash drawer is configured", "NO_DRAWER")
         return device
 
-    def open(self) -> None:
-        self.device().open().result(JOB_TIMEOUT)
+    def open(self, not_after: float | None = None) -> None:
+        self.device().open(not_after).result(JOB_TIMEOUT)
 
 
 @dataclass(frozen=True, slots=True)

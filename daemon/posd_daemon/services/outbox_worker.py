@@ -28,7 +28,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -38,7 +40,12 @@ from posd_daemon.ops import crashpoints
 from posd_daemon.ops import logging as plog
 from posd_daemon.ops.metrics import Metrics
 from posd_daemon.services.clock import Clock
-from posd_daemon.services.device_ports import CashDrawer, DeviceError, ReceiptPrinter
+from posd_daemon.services.device_ports import (
+    DRAWER_KICK_EXPIRED,
+    CashDrawer,
+    DeviceError,
+    ReceiptPrinter,
+)
 from posd_daemon.services.executor import DbExecutor, Tx
 from posd_daemon.store import outbox
 from posd_daemon.store.outbox import OutboxJob
@@ -303,7 +310,20 @@ class OutboxWorker:
                     receipt_number=job.receipt_number,
                 )
                 return
-            await loop.run_in_executor(self._pools[kind], self._drawer.open)
+            # the deadline goes with the kick: queued behind a long print on the printer's
+            # thread it must not pop the drawer minutes later either
+            not_after = time.monotonic() + (DRAWER_KICK_MAX_AGE_S - age)
+            try:
+                await loop.run_in_executor(
+                    self._pools[kind], functools.partial(self._drawer.open, not_after)
+                )
+            except DeviceError as exc:
+                if exc.code != DRAWER_KICK_EXPIRED:
+                    raise
+                log.warning(
+                    "drawer_kick_expired", job_id=job.job_id, receipt_number=job.receipt_number
+                )
+                return
             log.info("drawer_kicked", job_id=job.job_id, receipt_number=job.receipt_number)
             return
         payload = retry_payload(job)

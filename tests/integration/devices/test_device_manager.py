@@ -424,7 +424,7 @@ class InjectedKeys:
         self.queue: queue.Queue[list[tuple[int, int, int]]] = queue.Queue()
         self.grabbed = False
 
-    def open(self) -> None:
+    def open(self, not_after: float | None = None) -> None:
         self.grabbed = True
 
     def read(self, timeout: float) -> list[tuple[int, int, int]]:
