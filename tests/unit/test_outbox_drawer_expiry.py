@@ -41,23 +41,21 @@ class Printer:
         pass
 
 
-def test_stale_drawer_kicks_are_dropped_fresh_ones_done(tmp_path: Path) -> None:
-    now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-    db = DbExecutor(open_database(tmp_path / "db.sqlite3"))
-    old = now - timedelta(seconds=DRAWER_KICK_MAX_AGE_S + 60)
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def kick_queued(db: DbExecutor, ref: str, number: int, when: datetime) -> None:
     db.write_sync(
         lambda tx: outbox.enqueue(
-            tx.conn, kind="drawer", ref="s1", receipt_number=1, payload={}, when=old
+            tx.conn, kind="drawer", ref=ref, receipt_number=number, payload={}, when=when
         )
     )
-    db.write_sync(
-        lambda tx: outbox.enqueue(
-            tx.conn, kind="drawer", ref="s2", receipt_number=2, payload={}, when=now
-        )
-    )
-    drawer = Drawer()
+
+
+def run_worker(db: DbExecutor, drawer: Drawer, *, settle: float = 0.0) -> None:
+    """The outbox worker until the queue is empty (and ``settle`` seconds more)."""
     worker = OutboxWorker(
-        db, Printer(), drawer, lambda c, j: Document(42), lambda: now, Metrics.create()
+        db, Printer(), drawer, lambda c, j: Document(42), lambda: NOW, Metrics.create()
     )
 
     async def run() -> None:
@@ -66,9 +64,18 @@ def test_stale_drawer_kicks_are_dropped_fresh_ones_done(tmp_path: Path) -> None:
             if db.read_sync(outbox.count_pending) == 0:
                 break
             await asyncio.sleep(0.01)
+        await asyncio.sleep(settle)
         await worker.stop()
 
     asyncio.run(run())
+
+
+def test_stale_drawer_kicks_are_dropped_fresh_ones_done(tmp_path: Path) -> None:
+    db = DbExecutor(open_database(tmp_path / "db.sqlite3"))
+    kick_queued(db, "s1", 1, NOW - timedelta(seconds=DRAWER_KICK_MAX_AGE_S + 60))
+    kick_queued(db, "s2", 2, NOW)
+    drawer = Drawer()
+    run_worker(db, drawer)
     assert drawer.openings == 1  # only the fresh kick opened the drawer
     assert db.read_sync(outbox.count_pending) == 0  # the stale one is not left queued
     # the kick carries what is left of its time, for the device's queue to check
@@ -79,28 +86,10 @@ def test_stale_drawer_kicks_are_dropped_fresh_ones_done(tmp_path: Path) -> None:
 
 
 def test_a_kick_the_device_got_to_too_late_is_dropped_not_retried(tmp_path: Path) -> None:
-    now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
     db = DbExecutor(open_database(tmp_path / "db.sqlite3"))
-    db.write_sync(
-        lambda tx: outbox.enqueue(
-            tx.conn, kind="drawer", ref="s1", receipt_number=1, payload={}, when=now
-        )
-    )
+    kick_queued(db, "s1", 1, NOW)
     drawer = LateDrawer()
-    worker = OutboxWorker(
-        db, Printer(), drawer, lambda c, j: Document(42), lambda: now, Metrics.create()
-    )
-
-    async def run() -> None:
-        worker.start()
-        for _ in range(200):
-            if db.read_sync(outbox.count_pending) == 0:
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.3)  # a retry would come after MIN_BACKOFF (0.2 s)
-        await worker.stop()
-
-    asyncio.run(run())
+    run_worker(db, drawer, settle=0.3)  # a retry would come after MIN_BACKOFF (0.2 s)
     assert db.read_sync(outbox.count_pending) == 0  # done: dropped, not left for a retry
     assert len(drawer.deadlines) == 1  # asked once, never again
     db.close()
