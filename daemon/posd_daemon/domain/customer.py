@@ -18,6 +18,30 @@ from posd_daemon.domain.text import check_code, check_text
 from posd_daemon.domain.vat import PriceBasis
 
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
+#: ISO 3166-1 alpha-2, as the API documents ``country_code``
+_COUNTRY = re.compile(r"[A-Z]{2}")
+#: a VAT identification number: a two-letter prefix (EU: the country, EL for Greece,
+#: XI for Northern Ireland; CHE for Switzerland) and 2..13 letters or digits, written
+#: with optional spaces, dots or dashes (``DE 123 456 789``, ``CHE-123.456.789 MWST``)
+_VAT_ID = re.compile(r"[A-Z]{2}[A-Z0-9+* .-]+")
+_VAT_ID_SEPARATORS = re.compile(r"[ .-]")
+#: the German USt-IdNr: DE and nine digits (§ 27a UStG)
+_VAT_ID_DE = re.compile(r"DE[0-9]{9}")
+
+
+def _check_vat_id(vat_id: str) -> None:
+    compact = _VAT_ID_SEPARATORS.sub("", vat_id)
+    if (
+        not _VAT_ID.fullmatch(vat_id)
+        or not 4 <= len(compact) <= 16
+        or (compact.startswith("DE") and not _VAT_ID_DE.fullmatch(compact))
+    ):
+        raise invalid(
+            "customer.vat_id",
+            "not a VAT identification number: a country prefix in capitals and its"
+            " number, like DE123456789",
+            "INVALID_VAT_ID",
+        )
 
 
 def normalize_email(email: str) -> str:
@@ -58,6 +82,14 @@ class Customer:
             ("vat_id", 20),
         ):
             check_text(getattr(self, name), f"customer.{name}", max_len=max_len, required=False)
+        if self.country and not _COUNTRY.fullmatch(self.country):
+            raise invalid(
+                "customer.country_code",
+                "not an ISO 3166-1 alpha-2 country code in capitals, like DE",
+                "INVALID_COUNTRY",
+            )
+        if self.vat_id:
+            _check_vat_id(self.vat_id)
         if self.default_currency:
             check_currency(self.default_currency, "customer.default_currency")
         d = self.discount_percent
