@@ -426,12 +426,15 @@ class DayCommands:
         elif kind is CashMovementKind.WITHDRAWAL:
             outgoing = True
         req = MovementRequest(kind, -amount if outgoing else amount, currency, reason)
-        self._movement_shift(conn, req)
+        self._movement_shift(conn, op, req)
         return req
 
-    def _movement_shift(self, conn: sqlite3.Connection, req: MovementRequest) -> store.Shift:
+    def _movement_shift(
+        self, conn: sqlite3.Connection, op: Operator, req: MovementRequest
+    ) -> store.Shift:
         """The open shift a movement goes to; refuses one taking out more cash than the
-        drawer is expected to hold."""
+        drawer is expected to hold. The expected cash is named only to an operator with
+        CLOSING (who may read the X report): anyone else is about to count blind."""
         shift = store.open_shift_of(conn, self.s.register_id)
         if shift is None:
             raise precondition(NO_OPEN_SHIFT, "no shift is open on this register")
@@ -443,6 +446,13 @@ class DayCommands:
                 conn, shift
             ).get(currency, 0)
             if amount > expected:
+                if Permission.CLOSING not in op.permissions:
+                    raise precondition(
+                        "CASH_INSUFFICIENT",
+                        f"{format_minor(amount, currency)} {currency} is more than the cash"
+                        " expected in the drawer",
+                        currency=currency,
+                    )
                 raise precondition(
                     "CASH_INSUFFICIENT",
                     f"{format_minor(amount, currency)} {currency} is more than the cash"
@@ -457,7 +467,7 @@ class DayCommands:
     ) -> store.CashMovement:
         """Books a checked movement (``validate_movement``): its checks again, as of this
         transaction, then ``sign`` (the TSE signs it here), then the records."""
-        shift = self._movement_shift(tx.conn, req)
+        shift = self._movement_shift(tx.conn, op, req)
         now = self._clock()
         intent = EventIntent(
             tse_events.MOVEMENT,

@@ -152,3 +152,37 @@ def test_past_z_closings_are_read_by_who_may_close_and_receipts_by_who_may_sell(
         with pytest.raises(PosdError) as err:
             technician.get_receipt(receipt_number=1)
         assert err.value.metadata["permission"] == "SALE"
+
+
+def test_a_refused_withdrawal_names_the_expected_cash_only_to_who_may_close(
+    tmp_path: Path,
+) -> None:
+    """An operator who may open the drawer (DRAWER_OPEN_NO_SALE) but not read the X
+    report (CLOSING) is refused a withdrawal beyond the drawer's cash without learning
+    the expected cash: the blind count stays blind."""
+    r = start_in_thread(
+        tmp_path / "state",
+        {
+            "roles": {"manager": MANAGER, "head_cashier": ["SALE", "DRAWER_OPEN_NO_SALE"]},
+            "operators": [
+                {"id": "1", "name": "M", "role": "manager", "pin_scrypt": hash_pin("1234")},
+                {"id": "3", "name": "H", "role": "head_cashier", "pin_scrypt": hash_pin("3333")},
+            ],
+        },
+    )
+    withdrawal = closing_pb2.CASH_MOVEMENT_KIND_WITHDRAWAL
+    try:
+        with r.client("1", "1234") as manager:
+            manager.add_cash_movement(closing_pb2.CASH_MOVEMENT_KIND_DEPOSIT, 5000, "Wechselgeld")
+            with pytest.raises(PosdError) as told:
+                manager.add_cash_movement(withdrawal, 9000, "Bank")
+            assert told.value.reason == "CASH_INSUFFICIENT"
+            assert told.value.metadata["expected_minor"] == "5000"
+        with r.client("3", "3333") as head:
+            with pytest.raises(PosdError) as blind:
+                head.add_cash_movement(withdrawal, 9000, "Bank")
+            assert blind.value.reason == "CASH_INSUFFICIENT"
+            assert "expected_minor" not in blind.value.metadata
+            assert "50,00" not in blind.value.message and "50.00" not in blind.value.message
+    finally:
+        r.stop()
