@@ -169,6 +169,8 @@ class Item:
                 raise invalid(f"item.units[{i}].price.amount_minor", "must be 0 or more")
             if u.price is None:
                 self._check_derived_price(i, u)
+            if len(u.barcodes) > MAX_BARCODES:
+                raise invalid(f"item.units[{i}].barcodes", f"at most {MAX_BARCODES}")
             for j, code in enumerate(u.barcodes):
                 check_barcode(code, f"item.units[{i}].barcodes[{j}]")
         codes = [gtin_key(code) for code, _, _ in self.all_barcodes()]

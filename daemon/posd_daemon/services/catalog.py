@@ -113,9 +113,11 @@ class CatalogCommands:
             existing = [
                 s for s in store.serials_by_number(conn, entry.serial) if s.item_id == item.item_id
             ]
-            if existing and existing[0].state == store.SOLD and qty == 1:
+            # SOLD without a sale: taken out of stock by an import (quantity 0), never
+            # sold, so it may come back
+            if existing and existing[0].state == store.SOLD and existing[0].sale_id and qty == 1:
                 raise invalid("serial_number", "this serial number was sold", "SERIAL_ALREADY_SOLD")
-            before = 1 if existing and existing[0].state == store.IN_STOCK else 0
+            was = existing[0] if existing and existing[0].state == store.IN_STOCK else None
             store.put_serial(
                 conn,
                 store.SerialRef(
@@ -124,16 +126,25 @@ class CatalogCommands:
                     entry.variant_id,
                     location,
                     store.IN_STOCK if qty == 1 else store.SOLD,
-                    existing[0].sale_id if existing and qty == 0 else "",
+                    existing[0].sale_id if existing and not was and qty == 0 else "",
                 ),
                 now,
             )
+            # the piece leaves where it was and (quantity 1) comes in where the row says:
+            # a move of location or variant is two stock moves, not none
             key = StockKey(location, item.item_id, entry.variant_id)
-            if qty - before:
+            moves: list[tuple[StockKey, Decimal]] = []
+            if was is not None:
+                moves.append((StockKey(was.location_id, item.item_id, was.variant_id), Decimal(-1)))
+            if qty == 1:
+                moves.append((key, Decimal(1)))
+            if len(moves) == 2 and moves[0][0] == moves[1][0]:
+                moves = []  # in stock where it was: no change
+            for at, delta in moves:
                 stock_store.record_move(
                     conn,
-                    key,
-                    qty - before,
+                    at,
+                    delta,
                     reason="IMPORT",
                     when=now,
                     serial=entry.serial,

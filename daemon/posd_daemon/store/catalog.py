@@ -256,7 +256,10 @@ def upsert_lot(conn: sqlite3.Connection, ref: LotRef) -> None:
     conn.execute(
         "INSERT INTO lots (lot, item_id, variant_id, expires_on) VALUES (?, ?, ?, ?)"
         " ON CONFLICT(lot, item_id) DO UPDATE SET variant_id = excluded.variant_id,"
-        " expires_on = excluded.expires_on",
+        # no date given (a stocktake of quantities): the lot keeps the date it has, else
+        # an expired lot would sell without a word
+        " expires_on = CASE WHEN excluded.expires_on = '' THEN lots.expires_on"
+        " ELSE excluded.expires_on END",
         (ref.lot, ref.item_id, ref.variant_id, ref.expires_on),
     )
 
