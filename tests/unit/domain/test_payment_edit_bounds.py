@@ -69,6 +69,11 @@ _OPS = st.one_of(
 
 @settings(max_examples=400)
 @example(price=1003, returned=0, ops=[("add", CASH, 500), ("add", CARD, 100), ("update", 1, 2)])
+@example(  # an edit to the card's own amount after cash overpaid: a no-op, not a check
+    price=144,
+    returned=0,
+    ops=[("add", CASH, 1), ("add", CARD, 1), ("add", CASH, 0), ("update", 1, 2)],
+)
 @given(
     price=st.integers(1, 1200),
     returned=st.integers(0, 2400),
@@ -94,6 +99,7 @@ def test_payments_balance_to_the_cent_whatever_the_cashier_does(
                 payment = s.add_payment(method, amount, "CHF", rounding_step=_STEPS.get(method, 1))
             elif s.payments:
                 chosen = s.payments[which % len(s.payments)]
+                before = chosen.amount
                 if kind == "update":
                     near = s.total - (s.paid - chosen.amount) + amount
                     payment = s.update_payment(chosen.payment_id, amount=near)
@@ -103,6 +109,10 @@ def test_payments_balance_to_the_cent_whatever_the_cashier_does(
                     s.remove_payment(chosen.payment_id)
         except DomainError:
             continue
+        if kind != "add" and payment is not None and payment.amount == before:
+            # an edit to the amount it has changes nothing (and checks nothing): a card
+            # set when the rest allowed it may exceed it now that cash overpays
+            payment = None
         if payment is not None and payment.rounding_step == 1 and not payment.method.is_cash:
             others = s.paid - payment.amount
             rest = s.total - others
