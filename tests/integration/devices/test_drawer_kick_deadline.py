@@ -12,7 +12,12 @@ import pytest
 from posd_daemon.devices.errors import DrawerKickExpired
 from posd_daemon.devices.model import DeviceState
 from posd_daemon.devices.sim import TcpPrinterSimulator
-from tests.integration.devices.test_device_manager import Events, printer_manager, sim  # noqa: F401
+from tests.integration.devices.test_device_manager import (  # noqa: F401
+    Events,
+    printer_manager,
+    sim,
+    wait_until,
+)
 
 
 def test_a_kick_the_printer_gets_to_after_its_deadline_is_not_done(
@@ -27,10 +32,11 @@ def test_a_kick_the_printer_gets_to_after_its_deadline_is_not_done(
         release.set()
         with pytest.raises(DrawerKickExpired):
             late.result(5)
+        time.sleep(0.2)  # what was sent has reached the simulator by now
         assert sim.core.drawer_kicks == 0
         assert drawer.state is not DeviceState.ERROR  # no device fault: only too late
         # in time, it kicks as ever
         drawer.open(not_after=time.monotonic() + 5).result(5)
-        assert sim.core.drawer_kicks == 1
+        assert wait_until(lambda: sim.core.drawer_kicks == 1)  # the simulator reads on
     finally:
         manager.stop()
