@@ -36,6 +36,7 @@ from posd_daemon.fiscal.fiskaly import FiskalyTse
 from posd_daemon.fiscal.verify_export import verify_export
 from posd_daemon.services.fiscal import TseUnavailable
 from tests.conftest import Running, start_in_thread
+from tests.integration.fiscal.test_fiscal_api import wait_for
 from tests.integration.fiscal.test_outage_recovery import fiskaly_config
 from tests.support.fake_fiskaly import FakeFiskaly
 
@@ -97,13 +98,15 @@ def pay_and_post(pos: PosdClient, sale_id: str) -> tuple[sale_pb2.Sale, float]:
     return posted, time.perf_counter() - t0
 
 
-def wait_for(cond: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not reached")
+def stop_aborts_export(running: Running, job: concurrent.futures.Future[None]) -> None:
+    """The daemon's stop ends the running export at once (EXPORT_ABORTED), not after it."""
+    t0 = time.perf_counter()
+    running.stop()
+    took = time.perf_counter() - t0
+    assert took < 5.0, f"the stop waited {took:.1f} s for the export"
+    with pytest.raises(TseUnavailable) as aborted:
+        job.result(5)
+    assert aborted.value.code == "EXPORT_ABORTED"
 
 
 def assert_signed_in_time(posted: sale_pb2.Sale, took: float) -> None:
@@ -233,14 +236,8 @@ def test_stopping_the_daemon_aborts_a_running_export(tmp_path: Path) -> None:
         sink = HeldSink(hold_s=0.5, per_write_s=0.5)  # >= 10 s for the whole export
         job = start_export(running, sink)
         assert sink.entered.wait(10)
-        t0 = time.perf_counter()
-        running.stop()
         stopped = True
-        took = time.perf_counter() - t0
-        assert took < 5.0, f"the stop waited {took:.1f} s for the export"
-        with pytest.raises(TseUnavailable) as aborted:
-            job.result(5)
-        assert aborted.value.code == "EXPORT_ABORTED"
+        stop_aborts_export(running, job)
     finally:
         if not stopped:
             running.stop()
@@ -364,14 +361,8 @@ def test_stopping_the_daemon_aborts_a_polling_fiskaly_export(tmp_path: Path) -> 
         try:
             job = start_export(running, HeldSink())
             wait_for(lambda: bool(fake.exports))  # triggered; fiskaly keeps it WORKING
-            t0 = time.perf_counter()
-            running.stop()
             stopped = True
-            took = time.perf_counter() - t0
-            assert took < 5.0, f"the stop waited {took:.1f} s for the export"
-            with pytest.raises(TseUnavailable) as aborted:
-                job.result(5)
-            assert aborted.value.code == "EXPORT_ABORTED"
+            stop_aborts_export(running, job)
         finally:
             complete_exports(fake)
             if not stopped:
