@@ -638,6 +638,12 @@ def test_a_post_that_fails_after_the_tse_signed_locks_the_sale_until_posted_agai
 
 # -- Vorgänge that are no sale: cash movements and a shift's booked cash difference ----------
 
+#: the direction a TRANSIT or TIP must name (the others imply theirs)
+_DIRECTIONS = {
+    closing_pb2.CASH_MOVEMENT_KIND_TRANSIT: closing_pb2.CASH_DIRECTION_OUT,
+    closing_pb2.CASH_MOVEMENT_KIND_TIP: closing_pb2.CASH_DIRECTION_IN,
+}
+
 #: (crash point, kind, amount, finished at the TSE before the crash)
 MOVEMENT_CRASHES = (
     ("event.after_finish", closing_pb2.CASH_MOVEMENT_KIND_DEPOSIT, 5000, True),
@@ -705,17 +711,20 @@ def test_cash_movements_and_shift_closes_agree_with_the_tse_after_crashes(
         for point, kind, amount, finished in MOVEMENT_CRASHES:
             reason = f"crash at {point}"
             rid = f"movement-{point}"
+            way = _DIRECTIONS.get(kind, closing_pb2.CASH_DIRECTION_UNSPECIFIED)
             pos = _boot(daemon, f"{point}:1")
             called = time.time()
-            add = functools.partial(pos.add_cash_movement, kind, amount, reason, request_id=rid)
+            add = functools.partial(
+                pos.add_cash_movement, kind, amount, reason, direction=way, request_id=rid
+            )
             _dies_under(daemon, add)
             died = time.time()
             pos = _boot(daemon)
             recovered = _movements(db, reason)
             # finished at the TSE: recorded by start-up reconciliation; else not at all
             assert len(recovered) == (1 if finished else 0), (point, recovered)
-            got = pos.add_cash_movement(kind, amount, reason, request_id=rid)
-            again = pos.add_cash_movement(kind, amount, reason, request_id=rid)
+            got = pos.add_cash_movement(kind, amount, reason, direction=way, request_id=rid)
+            again = pos.add_cash_movement(kind, amount, reason, direction=way, request_id=rid)
             assert again == got, f"{point}: a repeated AddCashMovement gave another answer"
             rows = _movements(db, reason)
             assert len(rows) == 1, f"{point}: {len(rows)} movements for one request"

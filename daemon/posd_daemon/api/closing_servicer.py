@@ -392,10 +392,13 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
             direction = request.direction
             if direction not in closing_pb2.CashDirection.values():
                 raise invalid("direction", "unknown cash direction")
-            if direction == closing_pb2.CASH_DIRECTION_UNSPECIFIED:
-                outgoing = kind is CashMovementKind.TRANSIT
-            else:
-                outgoing = direction == closing_pb2.CASH_DIRECTION_OUT
+            # unspecified: the kind's own direction (DayCommands.validate_movement refuses
+            # a TRANSIT or TIP without one: a guessed direction books the cash wrongly)
+            outgoing = (
+                None
+                if direction == closing_pb2.CASH_DIRECTION_UNSPECIFIED
+                else direction == closing_pb2.CASH_DIRECTION_OUT
+            )
             req: MovementRequest = await self.rt.db.read(
                 lambda c: self.day.validate_movement(
                     c,

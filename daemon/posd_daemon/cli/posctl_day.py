@@ -163,14 +163,14 @@ def add_commands(sub: Any) -> None:
     for name, text in (
         ("in", "Einlage: cash into the drawer"),
         ("out", "Entnahme: cash out of the drawer"),
-        ("transit", "Geldtransit to the safe/bank (--in: back from it)"),
-        ("tip", "Trinkgeld received (--out: paid out to the employee)"),
+        ("transit", "Geldtransit: --out to the safe/bank, --in back from it"),
+        ("tip", "Trinkgeld: --in received, --out paid out to the employee"),
     ):
         p = cas.add_parser(name, help=text)
         p.add_argument("amount", help="e.g. 50.00")
         p.add_argument("--reason", required=True)
         if name in ("transit", "tip"):
-            g = p.add_mutually_exclusive_group()
+            g = p.add_mutually_exclusive_group(required=True)
             g.add_argument("--in", dest="direction_in", action="store_true")
             g.add_argument("--out", dest="direction_out", action="store_true")
 

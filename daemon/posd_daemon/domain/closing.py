@@ -55,6 +55,13 @@ class CashMovementKind(enum.Enum):
     def label(self) -> str:
         return _LABEL[self]
 
+    @property
+    def implied_outgoing(self) -> bool | None:
+        """Whether the kind itself says the cash goes out (Entnahme) or in (Einlage);
+        None for kinds that go either way (Geldtransit to or from the safe, a tip paid
+        in or out, a difference), whose direction must be given."""
+        return _IMPLIED_OUTGOING.get(self)
+
 
 _GV_TYP = {
     CashMovementKind.DEPOSIT: "Privateinlage",
@@ -63,6 +70,7 @@ _GV_TYP = {
     CashMovementKind.TIP: "TrinkgeldAN",
     CashMovementKind.DIFFERENCE: "DifferenzSollIst",
 }
+_IMPLIED_OUTGOING = {CashMovementKind.DEPOSIT: False, CashMovementKind.WITHDRAWAL: True}
 _LABEL = {
     CashMovementKind.DEPOSIT: "Einlage",
     CashMovementKind.WITHDRAWAL: "Entnahme",

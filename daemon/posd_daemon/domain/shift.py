@@ -62,19 +62,37 @@ def count_line(currency: str, denomination: int, pieces: int, total: int = 0) ->
     return CountLine(currency, denomination, pieces, denomination * pieces)
 
 
+def _checked(line: CountLine) -> CountLine:
+    """``line`` checked as :func:`count_line` checks a client's: a CountLine built
+    elsewhere (a caller of the use cases, a recovered payload) cannot bring a negative
+    count or a total that is no pieces x denomination. A total line's pieces are 1."""
+    if line.denomination == 0:
+        return count_line(line.currency, 0, 1, line.amount)
+    checked = count_line(line.currency, line.denomination, line.pieces, line.amount)
+    if checked != line:
+        raise invalid("counts.total", "must be pieces x denomination")
+    return checked
+
+
 def merge_counts(lines: Iterable[CountLine]) -> list[CountLine]:
-    """Sums lines of the same currency and denomination; sorted for storage."""
+    """Checks the lines and sums those of the same currency and denomination; sorted
+    for storage."""
     merged: dict[tuple[str, int], CountLine] = {}
-    for n, line in enumerate(lines, 1):
+    for n, given in enumerate(lines, 1):
         if n > MAX_COUNT_LINES:
             raise invalid("counts", f"at most {MAX_COUNT_LINES} lines")
+        line = _checked(given)
         key = (line.currency, line.denomination)
         old = merged.get(key)
         if old is None:
             merged[key] = line
         else:
             merged[key] = CountLine(
-                line.currency, line.denomination, old.pieces + line.pieces, old.amount + line.amount
+                line.currency,
+                line.denomination,
+                # a total stays one total line
+                old.pieces + line.pieces if line.denomination else 1,
+                old.amount + line.amount,
             )
     for line in merged.values():
         if line.amount > MAX_MINOR:

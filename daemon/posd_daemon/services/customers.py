@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, replace
 
-from posd_daemon.domain.customer import Customer
+from posd_daemon.domain.customer import Customer, normalize_email
 from posd_daemon.domain.errors import DomainError, ErrorKind, invalid, not_found
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.text import check_code, check_text
@@ -74,8 +74,27 @@ class CustomerCommands:
                 customer_number=customer.number,
             )
         customer = replace(customer, anonymous=existing.anonymous).validated()
+        self._check_email_free(tx, customer, existing)
         store.upsert(tx.conn, customer, self._clock())
         return customer
+
+    def _check_email_free(self, tx: Tx, customer: Customer, existing: Customer) -> None:
+        """Refuses an update giving ``customer`` an address another customer has (compared
+        as creation compares it: trimmed, without regard to case). An update has no
+        ``allow_duplicate_email`` confirmation, so a new duplicate is refused; an address
+        the customer already has stays allowed, even one shared by a confirmed duplicate."""
+        new = normalize_email(customer.email)
+        if not new or new == normalize_email(existing.email):
+            return
+        others = [c.number for c in store.by_email(tx.conn, new) if c.number != customer.number]
+        if others:
+            raise DomainError(
+                ErrorKind.ALREADY_EXISTS,
+                "CUSTOMER_EMAIL_TAKEN",
+                f"e-mail address {customer.email.strip()!r} belongs to customer"
+                f" {', '.join(others)}",
+                metadata={"email": new, "customer_numbers": ",".join(others)},
+            )
 
     def put(self, tx: Tx, customer: Customer) -> bool:
         """Import: create or replace by number (no e-mail check: ERP data decides)."""

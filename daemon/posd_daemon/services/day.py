@@ -401,10 +401,14 @@ class DayCommands:
         currency: str,
         reason: str,
         *,
-        outgoing: bool,
+        outgoing: bool | None,
     ) -> MovementRequest:
         """Checks a cash movement (a look before ``add_movement``, which checks the
-        shift and the cash again in its transaction); gives the signed amount."""
+        shift and the cash again in its transaction); gives the signed amount.
+
+        ``outgoing``: the direction the client gave (None: none given). Einlage and
+        Entnahme imply theirs; Geldtransit and Trinkgeld go either way and are refused
+        without one."""
         op.require(Permission.DRAWER_OPEN_NO_SALE)
         if kind is CashMovementKind.DIFFERENCE:
             raise invalid("kind", "cash differences are booked by closing the shift")
@@ -421,10 +425,22 @@ class DayCommands:
                 "CURRENCY_MISMATCH",
             )
         check_text(reason, "reason", max_len=60)
-        if kind is CashMovementKind.DEPOSIT:
-            outgoing = False
-        elif kind is CashMovementKind.WITHDRAWAL:
-            outgoing = True
+        implied = kind.implied_outgoing
+        if implied is not None:
+            if outgoing is not None and outgoing != implied:
+                raise invalid(
+                    "direction",
+                    f"a {kind.label} ({kind.value}) always goes {'out of' if implied else 'into'}"
+                    " the drawer",
+                )
+            outgoing = implied
+        elif outgoing is None:
+            # no default: a guessed direction books the opposite of what happened
+            raise invalid(
+                "direction",
+                f"a {kind.label} ({kind.value}) goes in or out of the drawer: say which"
+                " (IN or OUT)",
+            )
         req = MovementRequest(kind, -amount if outgoing else amount, currency, reason)
         self._movement_shift(conn, op, req)
         return req

@@ -98,12 +98,26 @@ def test_display_text_with_control_characters_is_refused(pos: PosdClient) -> Non
     assert pos.show_on_display("Hallo", "", "Grüße") == ["Hallo", "", "Grüße"]
 
 
+@pytest.mark.parametrize("kind", ["CASH_MOVEMENT_KIND_TRANSIT", "CASH_MOVEMENT_KIND_TIP"])
+def test_a_transit_or_tip_must_name_its_direction(
+    running: Running, pos: PosdClient, kind: str
+) -> None:
+    k = closing_pb2
+    e = refused(pos.add_cash_movement, getattr(k, kind), 500, "Tresor")
+    assert e.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in e.field_violations] == ["direction"]
+    assert movements(running) == 0
+    back = pos.add_cash_movement(getattr(k, kind), 500, "zurück", direction=k.CASH_DIRECTION_IN)
+    out = pos.add_cash_movement(getattr(k, kind), 200, "Tresor", direction=k.CASH_DIRECTION_OUT)
+    assert (back.amount.amount_minor, out.amount.amount_minor) == (500, -200)
+
+
 def test_cash_out_beyond_the_expected_cash_is_refused(running: Running, pos: PosdClient) -> None:
     k = closing_pb2
     pos.add_cash_movement(k.CASH_MOVEMENT_KIND_DEPOSIT, 1000, "Wechselgeld")
     for kind, direction in (
         (k.CASH_MOVEMENT_KIND_WITHDRAWAL, 0),
-        (k.CASH_MOVEMENT_KIND_TRANSIT, 0),  # out by default
+        (k.CASH_MOVEMENT_KIND_TRANSIT, k.CASH_DIRECTION_OUT),
         (k.CASH_MOVEMENT_KIND_TIP, k.CASH_DIRECTION_OUT),
     ):
         e = refused(pos.add_cash_movement, kind, 1001, "zu viel", direction=direction)
@@ -112,7 +126,9 @@ def test_cash_out_beyond_the_expected_cash_is_refused(running: Running, pos: Pos
         assert "10.01 EUR" in e.message and "10.00 EUR" in e.message
     assert movements(running) == 1
     # what is there may go; cash in is never limited
-    pos.add_cash_movement(k.CASH_MOVEMENT_KIND_TRANSIT, 500, "Tresor")
+    pos.add_cash_movement(
+        k.CASH_MOVEMENT_KIND_TRANSIT, 500, "Tresor", direction=k.CASH_DIRECTION_OUT
+    )
     pos.add_cash_movement(k.CASH_MOVEMENT_KIND_WITHDRAWAL, 500, "Privat")
     e = refused(pos.add_cash_movement, k.CASH_MOVEMENT_KIND_WITHDRAWAL, 1, "leer")
     assert e.metadata["expected_minor"] == "0"

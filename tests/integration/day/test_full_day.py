@@ -108,8 +108,12 @@ def test_a_full_day_reconciles_to_the_cent(day: Day) -> None:
 
     m_in = dc.add_cash_movement(K.CASH_MOVEMENT_KIND_DEPOSIT, 5000, "Wechselgeld Bank")
     m_out = dc.add_cash_movement(K.CASH_MOVEMENT_KIND_WITHDRAWAL, 2000, "Privat")
-    m_tr = dc.add_cash_movement(K.CASH_MOVEMENT_KIND_TRANSIT, 3000, "Tresor")
-    m_tip = dc.add_cash_movement(K.CASH_MOVEMENT_KIND_TIP, 500, "Trinkgeld Tisch 4")
+    m_tr = dc.add_cash_movement(
+        K.CASH_MOVEMENT_KIND_TRANSIT, 3000, "Tresor", direction=K.CASH_DIRECTION_OUT
+    )
+    m_tip = dc.add_cash_movement(
+        K.CASH_MOVEMENT_KIND_TIP, 500, "Trinkgeld Tisch 4", direction=K.CASH_DIRECTION_IN
+    )
     assert [m.amount.amount_minor for m in (m_in, m_out, m_tr, m_tip)] == [5000, -2000, -3000, 500]
     assert m_in.tse.state == "SIGNED" and m_in.tse.process_data == (
         "Beleg^0.00_0.00_0.00_0.00_50.00^50.00:Bar"
@@ -386,8 +390,12 @@ def test_permissions_and_idempotency(day: Day) -> None:
         dc.open_shift([])
     assert e.value.reason == "SHIFT_ALREADY_OPEN"
 
-    a = dc.add_cash_movement(K.CASH_MOVEMENT_KIND_TRANSIT, 700, "Bank", request_id="mv-1")
-    b = dc.add_cash_movement(K.CASH_MOVEMENT_KIND_TRANSIT, 700, "Bank", request_id="mv-1")
+    a = dc.add_cash_movement(
+        K.CASH_MOVEMENT_KIND_TRANSIT, 700, "Bank", direction=K.CASH_DIRECTION_OUT, request_id="mv-1"
+    )
+    b = dc.add_cash_movement(
+        K.CASH_MOVEMENT_KIND_TRANSIT, 700, "Bank", direction=K.CASH_DIRECTION_OUT, request_id="mv-1"
+    )
     assert a == b and a.amount.amount_minor == -700
     assert len(journal(day, "CASH_MOVEMENT")) == 1
     # printed once, drawer opened once

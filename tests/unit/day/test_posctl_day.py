@@ -44,6 +44,15 @@ def test_commands_parse_and_map_to_handlers(argv: list[str], key: tuple[str, str
     assert key in posctl_day.HANDLERS
 
 
+@pytest.mark.parametrize("kind", ["transit", "tip"])
+def test_a_transit_or_tip_needs_in_or_out(kind: str) -> None:
+    p = argparse.ArgumentParser()
+    posctl_day.add_commands(p.add_subparsers(dest="command", required=True))
+    with pytest.raises(SystemExit):
+        p.parse_args(["cash", kind, "20", "--reason", "Bank"])
+    assert p.parse_args(["cash", kind, "20", "--reason", "Bank", "--out"]).direction_out
+
+
 def test_amounts_are_exact() -> None:
     assert posctl_day.amount("12.50") == 1250
     assert posctl_day.amount("0,05") == 5

@@ -490,7 +490,7 @@ class AddCashMovementRequest(_message.Message):
     kind: Global___CashMovementKind.ValueType
     """Kind (not DIFFERENCE)."""
     direction: Global___CashDirection.ValueType
-    """For TRANSIT (default OUT) and TIP (default IN)."""
+    """Required for TRANSIT and TIP (IN or OUT); DEPOSIT and WITHDRAWAL imply it."""
     reason: _builtins.str
     """Why (printed and exported), 1..60 characters."""
     @_builtins.property
