@@ -260,6 +260,9 @@ class FakeFiskaly:
         self.errors: list[str] = []
         self.signature_counter = 0
         self.transaction_counter = 0
+        #: Raw items appended to every list of transactions that includes ACTIVE ones
+        #: (a server answering with a malformed item among the good ones).
+        self.extra_list_items: list[Any] = []
 
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.public_point = log_message.public_point(self.key.public_key())
@@ -572,6 +575,8 @@ class FakeFiskaly:
             if (not states or tx.state in states)
             and (client_id is None or tx.client_id == client_id)
         ]
+        if not states or "ACTIVE" in states:
+            items += copy.deepcopy(self.extra_list_items)
         return self._list(items)
 
     def _put_tx(self, tx_id: str, query: dict[str, list[str]], body: Any) -> dict[str, Any]:

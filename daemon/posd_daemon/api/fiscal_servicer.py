@@ -28,7 +28,8 @@ def tse_error(exc: TseUnavailable) -> DomainError:
 
 
 def outages_csv(outages: list[fstore.Outage]) -> bytes:
-    """The outage log (JTL practice, fiscal-de.md): one row per affected receipt."""
+    """The outage log (JTL practice, fiscal-de.md): one row per Vorgang recorded during
+    the outage, sales and cash movements ("K<n>", as the movement's slip names it)."""
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     w.writerow(
@@ -42,7 +43,7 @@ def outages_csv(outages: list[fstore.Outage]) -> bytes:
         ]
     )
     for o in outages:
-        rows = o.receipts or (None,)
+        rows: tuple[str | None, ...] = o.vorgaenge or (None,)
         for receipt in rows:
             w.writerow(
                 [

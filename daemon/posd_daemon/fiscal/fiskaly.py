@@ -1090,7 +1090,12 @@ class FiskalyTse:
                 raise error
             _log.warning("cannot list active fiskaly transactions (%s); using local state", error)
             return
-        for item in resp.json().get("data", []):
+        items = resp.json().get("data", [])
+        if not isinstance(items, list):  # no list at all: nothing to go by
+            raise TseError(
+                "BAD_RESPONSE", f"list active transactions: data is no list: {items!r}"[:300]
+            )
+        for item in items:
             if not isinstance(item, dict) or item.get("state") != _STATE_ACTIVE:
                 continue
             tx_id = str(item.get("_id", ""))
@@ -1099,12 +1104,23 @@ class FiskalyTse:
             if item.get("client_id") not in (None, client_uuid):
                 continue
             latest = item.get("latest_revision", item.get("revision"))
+            # One malformed item must not keep the others from being reconciled (nor
+            # keep every recovery failing): it is skipped, loudly; it stays ACTIVE at
+            # fiskaly and is looked at again by the next list.
+            try:
+                number = _as_int(item.get("number"), "transaction number")
+                revision = _as_int(latest, "latest_revision")
+            except TseError as exc:
+                _log.warning(
+                    "skipping malformed active fiskaly transaction %s: %s", tx_id, exc.message
+                )
+                continue
             self._txs[tx_id] = _Tx(
                 tx_id=tx_id,
                 client_id=client_id,
                 client_uuid=client_uuid,
-                number=_as_int(item.get("number"), "transaction number"),
-                revision=_as_int(latest, "latest_revision"),
+                number=number,
+                revision=revision,
             )
             _log.warning("adopted open fiskaly transaction %s from the server", tx_id)
 

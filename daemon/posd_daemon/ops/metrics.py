@@ -96,7 +96,11 @@ class Metrics:
             tse_outage_active=Gauge(
                 "posd_tse_outage_active", "1 while a TSE outage is open", registry=reg
             ),
-            tse_outages=Counter("posd_tse_outages", "TSE outages begun", registry=reg),
+            tse_outages=Counter(
+                "posd_tse_outages",
+                "TSE outages opened (each once, however many failures found it)",
+                registry=reg,
+            ),
             digital_receipt_requests=Counter(
                 "posd_digital_receipt_requests",
                 "Digital receipt server requests by outcome (served, not_found,"

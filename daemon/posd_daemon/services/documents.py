@@ -168,8 +168,9 @@ class DocumentRenderer:
         ]
         if end and o.ended_at is not None:
             fields.insert(2, f"Ende: {local_time(o.ended_at, self.shop)}")
-            fields.append(f"Betroffene Belege: {len(o.receipts)}")
-            fields += [f"  Beleg-Nr. {n}  Ausfallnummer {o.outage_number}" for n in o.receipts]
+            # every Vorgang recorded in the outage: sales and cash movements alike
+            fields.append(f"Betroffene Belege: {len(o.vorgaenge)}")
+            fields += [f"  Beleg-Nr. {n}  Ausfallnummer {o.outage_number}" for n in o.vorgaenge]
         for text in fields:
             blocks += [Text(part) for part in wrap(text, width)]
         blocks.append(Feed(2))

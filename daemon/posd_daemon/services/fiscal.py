@@ -13,6 +13,9 @@
   signature); a parked sale's transaction found finished is the AVTransfer of a hand-over
   that did not commit: stored so, the sale stays locked for that hand-over; TSE
   transactions no sale knows are finished as AVBelegabbruch.
+* A TSE whose counters are behind what the register recorded from it (its state lost,
+  e.g. the software TSE's tse.sqlite3 deleted beside its key) is not signed with: the
+  start or a recovery opens (or keeps) an outage ``TSE_COUNTERS_BEHIND`` naming both.
 * Vorgänge that are no sale (cash movements, a shift's booked difference) are signed in
   two steps around a durable pending row (schema 18, :meth:`FiscalGateway.event_signer`):
   start + pending row committed, finish, then the record with the row DONE. At start-up
@@ -317,6 +320,8 @@ class FiscalGateway:
             return
         tse = self.tse
         try:
+            # the counters are checked before anything is signed (the registration logs)
+            await self._check_counters(await self._call("info", tse.info))
             await self._call("register_client", lambda: tse.register_client(self.client_id))
             self.info = await self._call("info", tse.info)
             await self.reconcile()
@@ -328,6 +333,28 @@ class FiscalGateway:
             await self._begin_outage(exc, operator_id="-")
         if self.outage is not None:
             self._ensure_probe()
+
+    async def _check_counters(self, info: TseInfo) -> None:
+        """Refuses a TSE whose counters are behind what the register recorded from it
+        (same serial): its state was lost or reset, e.g. the software TSE's tse.sqlite3
+        deleted while its key was kept. Signing with it would repeat signature counters
+        and transaction numbers already on receipts (BSI TR-03151: both only ever grow),
+        and reconciliation would take its new transactions for the register's old ones.
+        Raised as :class:`TseUnavailable` ``TSE_COUNTERS_BEHIND``: an outage opens (or
+        goes on), selling goes on in outage mode, and every recovery checks again."""
+        serial = info.serial_hex
+        counter, number = await self._db.read(lambda c: fstore.recorded_counters(c, serial))
+        if info.signature_counter >= counter and info.transaction_counter >= number:
+            return
+        self.info = info  # the outage names this TSE
+        raise TseUnavailable(
+            "TSE_COUNTERS_BEHIND",
+            f"TSE {serial} reports signature counter {info.signature_counter} and"
+            f" transaction counter {info.transaction_counter}, but this register recorded"
+            f" signature counter {counter} and transaction number {number} from it: its"
+            " state was lost or reset, so it would repeat counters; it is not used"
+            " (restore its state, or replace it and register the new TSE)",
+        )
 
     async def reconcile(self) -> None:
         """Brings the register and the TSE into agreement after a crash."""
@@ -1228,10 +1255,10 @@ class FiscalGateway:
             printer=self._printer_name,
         )
 
-        def write(tx: Tx) -> int:
+        def write(tx: Tx) -> tuple[int, bool]:
             current = fstore.open_outage(tx.conn)
             if current is not None:
-                return current.outage_number
+                return current.outage_number, False
             number = fstore.insert_outage(tx.conn, record)
             journal.append(
                 tx.conn,
@@ -1256,14 +1283,21 @@ class FiscalGateway:
                     when=when,
                 )
                 tx.after_commit(self._on_outbox)
-            return number
+            return number, True
 
-        self.outage = await self._db.write(write)
+        # Two failures at once (two posts, a post and a movement) both get here before
+        # either's write set self.outage: the database opens one outage, and only the
+        # caller whose write opened it counts and logs it.
+        self.outage, opened = await self._db.write(write)
         self._metrics.tse_outage_active.set(1)
-        self._metrics.tse_outages.inc()
-        log.error(
-            "tse_outage_begin", outage_number=self.outage, error_code=exc.code, error=exc.message
-        )
+        if opened:
+            self._metrics.tse_outages.inc()
+            log.error(
+                "tse_outage_begin",
+                outage_number=self.outage,
+                error_code=exc.code,
+                error=exc.message,
+            )
         self._ensure_probe()
 
     def _ensure_probe(self) -> None:
@@ -1290,6 +1324,7 @@ class FiscalGateway:
             return self.outage is None
         tse = self.tse
         try:
+            await self._check_counters(await self._call("info", tse.info))
             await self._call("self_test", tse.self_test)
             await self._call("register_client", lambda: tse.register_client(self.client_id))
             self.info = await self._call("info", tse.info)
@@ -1316,7 +1351,11 @@ class FiscalGateway:
                 kind="TSE_OUTAGE_END",
                 register_id=self.register_id,
                 ref=f"outage:{number}",
-                payload={"outage_number": number, "receipts": list(o.receipts)},
+                payload={
+                    "outage_number": number,
+                    "receipts": list(o.receipts),
+                    "movements": [m.label for m in o.movements],
+                },
                 when=when,
             )
             outbox.enqueue(

@@ -127,6 +127,34 @@ def known_transactions(conn: sqlite3.Connection, client_id: str) -> set[int]:
     return {int(r[0]) for r in rows}
 
 
+def recorded_counters(conn: sqlite3.Connection, tse_serial: str) -> tuple[int, int]:
+    """The highest signature counter and transaction number the register recorded from
+    the TSE ``tse_serial`` (sales and Vorgänge that are no sale; 0 when none): a TSE must
+    never report less, its signature counter and transaction number only ever grow
+    (BSI TR-03151: both are assigned continuously and never repeat).
+
+    Both grow with time, so the newest rows that carry counters hold the highest: read
+    backwards by rowid (a row saved again gets a new one), a year of receipts costs what
+    a day does (the whole table: 80 ms at 300,000 rows, at every start and recovery)."""
+    row = conn.execute(
+        "SELECT MAX(c), MAX(t) FROM ("
+        " SELECT * FROM (SELECT MAX(COALESCE(finish_counter, 0), COALESCE(start_counter, 0))"
+        " AS c, transaction_number AS t FROM sale_tse WHERE tse_serial = ?"
+        " AND COALESCE(finish_counter, start_counter) IS NOT NULL"
+        f" ORDER BY rowid DESC LIMIT {_NEWEST_ROWS})"
+        " UNION ALL SELECT * FROM (SELECT finish_counter, transaction_number FROM"
+        " cash_movements WHERE tse_serial = ? AND finish_counter IS NOT NULL"
+        f" ORDER BY movement_id DESC LIMIT {_NEWEST_ROWS}))",
+        (tse_serial, tse_serial),
+    ).fetchone()
+    return int(row[0] or 0), int(row[1] or 0)
+
+
+#: rows read back by :func:`recorded_counters` (sales finish in the order they post; a
+#: sale started long before others finish only has a lower start counter)
+_NEWEST_ROWS = 64
+
+
 def save(conn: sqlite3.Connection, row: SaleTse) -> None:
     conn.execute(
         f"INSERT OR REPLACE INTO sale_tse ({_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -165,6 +193,34 @@ class Outage:
     operator_id: str
     printer: str
     receipts: tuple[int, ...] = ()
+    #: the receipts with the time each was recorded
+    receipt_times: tuple[tuple[int, datetime], ...] = ()
+    #: cash movements and booked cash differences recorded during the outage (Vorgänge
+    #: that are no sale, marked with its number in ``cash_movements``)
+    movements: tuple[OutageMovement, ...] = ()
+
+    @property
+    def vorgaenge(self) -> tuple[str, ...]:
+        """Every Vorgang recorded during the outage as its receipt names it: a sale's
+        receipt number, a movement's "K<n>" (its slip's Beleg-Nr.), in the order they
+        were recorded; the outage log lists each (fiscal-de.md, TSE outage)."""
+        timed = [(at, str(n)) for n, at in self.receipt_times]
+        timed += [(m.recorded_at, m.label) for m in self.movements]
+        return tuple(label for _, label in sorted(timed, key=lambda t: t[0]))
+
+
+@dataclass(frozen=True, slots=True)
+class OutageMovement:
+    """A cash movement (or a shift's booked difference) recorded during an outage."""
+
+    number: int
+    kind: str
+    recorded_at: datetime
+
+    @property
+    def label(self) -> str:
+        """Its receipt number as its slip prints it (``Beleg-Nr. K<n>``)."""
+        return f"K{self.number}"
 
 
 def open_outage(conn: sqlite3.Connection) -> Outage | None:
@@ -184,11 +240,19 @@ def get_outage(conn: sqlite3.Connection, number: int) -> Outage | None:
     ).fetchone()
     if r is None:
         return None
-    receipts = tuple(
-        int(x[0])
+    receipt_times = tuple(
+        (int(x[0]), from_db(x[1]))
         for x in conn.execute(
-            "SELECT receipt_number FROM tse_outage_receipts WHERE outage_number = ?"
-            " ORDER BY receipt_number",
+            "SELECT receipt_number, recorded_at FROM tse_outage_receipts"
+            " WHERE outage_number = ? ORDER BY receipt_number",
+            (number,),
+        )
+    )
+    movements = tuple(
+        OutageMovement(int(x[0]), str(x[1]), from_db(x[2]))
+        for x in conn.execute(
+            "SELECT number, kind, created_at FROM cash_movements WHERE outage_number = ?"
+            " ORDER BY number",
             (number,),
         )
     )
@@ -204,7 +268,9 @@ def get_outage(conn: sqlite3.Connection, number: int) -> Outage | None:
         register_id=r[8],
         operator_id=r[9],
         printer=r[10],
-        receipts=receipts,
+        receipts=tuple(n for n, _ in receipt_times),
+        movements=movements,
+        receipt_times=receipt_times,
     )
 
 
