@@ -321,6 +321,7 @@ async def _start(
         config.register.currency,
         zone,
         config.register.exchange_rate_max_age_days,
+        config.label_layouts(),
     )
     sales = SaleCommands(settings, config.vat_table(), clock, worker.wake)
     catalog = CatalogCommands(config.register.currency, clock)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from posd_daemon.devices.errors import TransportError
-from posd_daemon.domain.barcode import gtin_valid
+from posd_daemon.domain.barcode import gtin_valid, upce_to_upca
 
 # -- codes -------------------------------------------------------------------------------
 
@@ -195,6 +195,16 @@ class ScanDecoder:
         if len(text) > rules.max_length:
             return Rejected("TOO_LONG", f"{len(text)} characters")
         symbology = symbology or symbology_of(text)
+        if (
+            len(text) == 8
+            and symbology in ("EAN13", "EAN8")
+            and (symbology == "EAN13" or not gtin_valid(text))
+            and upce_to_upca(text) is not None
+        ):
+            # UPC-E: 8 digits like EAN-8 (AIM ]E0 like EAN-13), checked by the check digit
+            # of the UPC-A it stands for (GS1 General Specifications, UPC-E); the catalog
+            # finds it under that UPC-A (store/catalog.py)
+            symbology = "UPC-E"
         if (
             rules.check_digits
             and symbology in ("EAN13", "EAN8", "UPC-A")

@@ -4,9 +4,20 @@ A UPC-A code (GTIN-12) is the EAN-13 with a leading 0: a scanner set to EAN-13 (
 usual setting in Europe) sends ``0036000291452`` for the ``036000291452`` printed under
 the bars, another scanner sends the 12 digits, and a supplier's master data may hold
 either. Both name the same article, so a lookup tries both forms.
+
+A UPC-E code is a UPC-A with zeros left out, 8 digits like an EAN-8: a code that names
+no EAN-8 is also looked up as the UPC-A it stands for (:func:`upce_to_upca`).
+
+In-store labels (restricted circulation numbers, prefixes 20-29) carry a price or a
+weight in their last digits; the shop configures their layouts (:class:`LabelLayout`).
 """
 
 from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.parking import ean13_check_digit
@@ -51,3 +62,176 @@ def check_barcode(code: str, field: str) -> str:
             "INVALID_CHECK_DIGIT",
         )
     return code
+
+
+# -- UPC-E ------------------------------------------------------------------------------
+
+
+def upce_to_upca(code: str) -> str | None:
+    """The UPC-A (GTIN-12) a UPC-E code stands for, or None when ``code`` is no valid
+    UPC-E: 8 digits, number system 0 or 1, and its last digit the UPC-A's check digit.
+
+    The zero-suppression rules of the GS1 General Specifications (UPC-E, "Rules for
+    zero-suppression": the sixth data digit says where the zeros of the manufacturer and
+    item numbers were left out), from data digits d1..d6 of ``N d1 d2 d3 d4 d5 d6 C``:
+
+    * d6 0-2: ``N d1 d2 d6 0 0 0 0 d3 d4 d5 C``
+    * d6 3:   ``N d1 d2 d3 0 0 0 0 0 d4 d5 C``
+    * d6 4:   ``N d1 d2 d3 d4 0 0 0 0 0 d5 C``
+    * d6 5-9: ``N d1 d2 d3 d4 d5 0 0 0 0 d6 C``
+    """
+    if not (is_digits(code) and len(code) == 8 and code[0] in "01"):
+        return None
+    n, d, check = code[0], code[1:7], code[7]
+    last = d[5]
+    if last in "012":
+        body = d[0:2] + last + "0000" + d[2:5]
+    elif last == "3":
+        body = d[0:3] + "00000" + d[3:5]
+    elif last == "4":
+        body = d[0:4] + "00000" + d[4]
+    else:
+        body = d[0:5] + "0000" + last
+    upca = n + body + check
+    return upca if gtin_valid(upca) else None
+
+
+# -- restricted circulation numbers: in-store codes with a price or a weight --------------
+
+
+class LabelKind(enum.Enum):
+    #: the variable part is the label's price in minor units (Preis-EAN)
+    PRICE = "price"
+    #: the variable part is the weight (a quantity of the item's unit; Gewichts-EAN)
+    WEIGHT = "weight"
+
+
+#: GS1 prefixes 20-29 of an EAN-13: restricted circulation numbers, for use within a
+#: company or a geographic region, e.g. variable measure trade items (GS1 General
+#: Specifications, "GS1 Prefixes" and "Restricted circulation numbers").
+RCN_PREFIXES = tuple(str(p) for p in range(20, 30))
+
+# Price/weight verifier digit (GS1 General Specifications, 7.9, "Check digit calculation
+# for price/weight fields"): every digit is weighted by a factor whose products are kept
+# to their units digit in a special way: 2- (the product by 2, its tens digit subtracted
+# from its units digit), 3 (the units digit of the product), 5+ (the tens digit added),
+# 5- (the tens digit subtracted). These are the weighted values of the digits 0-9.
+_W2_MINUS = (0, 2, 4, 6, 8, 9, 1, 3, 5, 7)
+_W3 = (0, 3, 6, 9, 2, 5, 8, 1, 4, 7)
+_W5_PLUS = (0, 5, 1, 6, 2, 7, 3, 8, 4, 9)
+_W5_MINUS = (0, 5, 9, 4, 8, 3, 7, 2, 6, 1)
+
+
+def price_check_digit(value: str) -> int:
+    """The verifier digit of a 4- or 5-digit price/weight field (GS1 General
+    Specifications 7.9): 4 digits weighted 2-, 2-, 3, 5-, the sum times 3, its units
+    digit; 5 digits weighted 5+, 2-, 5-, 5+, 2-, the sum taken from the next multiple of
+    ten, and the digit whose 5- weight is that result. The specification's examples:
+    2875 -> 9, 14685 -> 6."""
+    if not (is_digits(value) and len(value) in (4, 5)):
+        raise ValueError(f"a price check digit is for 4 or 5 digits, not {value!r}")
+    d = [int(c) for c in value]
+    if len(d) == 4:
+        total = _W2_MINUS[d[0]] + _W2_MINUS[d[1]] + _W3[d[2]] + _W5_MINUS[d[3]]
+        return (total * 3) % 10
+    total = _W5_PLUS[d[0]] + _W2_MINUS[d[1]] + _W5_MINUS[d[2]] + _W5_PLUS[d[3]] + _W2_MINUS[d[4]]
+    return _W5_MINUS.index((10 - total % 10) % 10)
+
+
+@dataclass(frozen=True, slots=True)
+class LabelLayout:
+    """One in-store layout of an EAN-13 with a variable part (shop configuration):
+    ``PP I…I [V] W…W C`` = a prefix (20-29), ``item_digits`` of item number, optionally
+    a price/weight verifier digit, the value, the EAN check digit."""
+
+    prefixes: tuple[str, ...]
+    item_digits: int
+    kind: LabelKind
+    price_check_digit: bool = False
+    #: weight: decimal places of the value in the item's unit (3: grams of a kg item)
+    weight_decimals: int = 3
+
+    @property
+    def value_digits(self) -> int:
+        return 13 - 2 - self.item_digits - int(self.price_check_digit) - 1
+
+    def problems(self, where: str) -> list[str]:
+        """What is wrong with the layout, each with ``where`` (a config path)."""
+        out = []
+        if not self.prefixes:
+            out.append(f"{where}.prefixes: give at least one prefix (20 to 29)")
+        for p in self.prefixes:
+            if p not in RCN_PREFIXES:
+                out.append(
+                    f"{where}.prefixes: {p!r} is no restricted circulation prefix"
+                    " (two digits, 20 to 29)"
+                )
+        if len(set(self.prefixes)) != len(self.prefixes):
+            out.append(f"{where}.prefixes: a prefix is listed twice")
+        if self.price_check_digit:
+            if self.value_digits not in (4, 5):
+                out.append(
+                    f"{where}.item_digits: with a price check digit the value has 4 or 5"
+                    f" digits (item_digits 5 or 4), not {self.value_digits}"
+                )
+        elif not 3 <= self.value_digits <= 6:
+            out.append(
+                f"{where}.item_digits: between 4 and 7 (the value has the remaining 3 to 6"
+                f" digits), not {self.item_digits}"
+            )
+        if self.kind is LabelKind.WEIGHT and not 0 <= self.weight_decimals <= 3:
+            out.append(
+                f"{where}.weight_decimals: between 0 and 3 (quantities have at most 3 decimals)"
+            )
+        return out
+
+    def read(self, code: str) -> Label | None:
+        """The label ``code`` is in this layout, or None when it is not (another prefix,
+        not an EAN-13 with the right check digit). A wrong verifier digit is refused:
+        the EAN check digit is right, so the label was printed wrong, and its price
+        cannot be trusted."""
+        if not (is_digits(code) and len(code) == 13 and code[:2] in self.prefixes):
+            return None
+        if not gtin_valid(code):
+            return None
+        start = 2 + self.item_digits
+        value = code[12 - self.value_digits : 12]
+        if self.price_check_digit and int(code[start]) != price_check_digit(value):
+            raise invalid(
+                "code",
+                f"{code}: the check digit of its {self.kind.value} {value} is"
+                f" {code[start]}, not {price_check_digit(value)}: the label is misprinted",
+                "INVALID_PRICE_CHECK_DIGIT",
+            )
+        body = code[:start] + "0" * (12 - start)
+        item_code = body + str(ean13_check_digit(body))
+        return Label(code, item_code, self.kind, int(value), self.weight_decimals)
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A scanned in-store label: ``item_code`` is the label with its variable part (and
+    verifier digit) zeroed and the EAN check digit computed anew, the barcode the item
+    is registered under."""
+
+    code: str
+    item_code: str
+    kind: LabelKind
+    #: price: minor units; weight: the raw digits (see ``quantity``)
+    value: int
+    weight_decimals: int = 3
+
+    @property
+    def quantity(self) -> Decimal:
+        """A weight label's quantity in the item's unit (e.g. 1234 g: 1.234 kg)."""
+        return Decimal(self.value).scaleb(-self.weight_decimals)
+
+
+def read_label(code: str, layouts: Sequence[LabelLayout]) -> Label | None:
+    """The in-store label ``code`` is in one of ``layouts`` (prefixes do not overlap),
+    or None."""
+    for layout in layouts:
+        label = layout.read(code)
+        if label is not None:
+            return label
+    return None

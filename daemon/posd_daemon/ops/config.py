@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from posd_daemon.domain.barcode import LabelKind, LabelLayout
 from posd_daemon.domain.money import CURRENCY_EXPONENTS
 from posd_daemon.domain.operators import Permission
 from posd_daemon.domain.vat import VatCategory, VatRate, VatTable
@@ -228,6 +229,18 @@ class OperatorConfig:
 
 
 @dataclass(frozen=True)
+class InstoreCodeConfig:
+    """One layout of in-store EAN-13 labels with a price or a weight (``[[instore_codes]]``,
+    see default_config.toml)."""
+
+    prefixes: list[str]
+    kind: str
+    item_digits: int = 5
+    price_check_digit: bool = False
+    weight_decimals: int = 3
+
+
+@dataclass(frozen=True)
 class Config:
     register: RegisterConfig = field(default_factory=RegisterConfig)
     state: StateConfig = field(default_factory=StateConfig)
@@ -247,6 +260,7 @@ class Config:
     vat_rates: list[VatRateConfig] = field(default_factory=list)
     roles: dict[str, list[str]] = field(default_factory=dict)
     operators: list[OperatorConfig] = field(default_factory=list)
+    instore_codes: list[InstoreCodeConfig] = field(default_factory=list)
 
     # -- derived ------------------------------------------------------------------------
 
@@ -269,6 +283,19 @@ class Config:
         """The register's time zone (``register.timezone``, else the system's); raises
         :class:`~posd_daemon.ops.timezone.ZoneError` when the system's cannot be used."""
         return register_zone(self.register.timezone)
+
+    def label_layouts(self) -> tuple[LabelLayout, ...]:
+        """The in-store label layouts (``instore_codes``), checked by :func:`load`."""
+        return tuple(
+            LabelLayout(
+                tuple(c.prefixes),
+                c.item_digits,
+                LabelKind(c.kind),
+                price_check_digit=c.price_check_digit,
+                weight_decimals=c.weight_decimals,
+            )
+            for c in self.instore_codes
+        )
 
     def vat_table(self) -> VatTable:
         return VatTable(
@@ -506,6 +533,7 @@ def _check(cfg: Config, problems: list[str]) -> None:
                     f" 8d8c6a4c-3f55-4a8c-8a1b-3c1f2d7c9e10, got {tse.fiskaly_tss_id!r}"
                 )
     _check_digital_receipt(cfg.digital_receipt, problems)
+    _check_instore_codes(cfg.instore_codes, problems)
     _check_datev(cfg.datev, problems)
     for i, rate in enumerate(cfg.vat_rates):
         where = f"vat_rates[{i}]"
@@ -798,3 +826,28 @@ def file_problems(cfg: Config) -> list[str]:
         except OSError as exc:
             problems.append(f"api.{key}: cannot read {name}: {exc.strerror or exc}")
     return problems
+
+
+def _check_instore_codes(layouts: list[InstoreCodeConfig], problems: list[str]) -> None:
+    """Each layout readable as configured, and no prefix in two layouts: a label must
+    mean one thing (which digits are the item, which the price or the weight)."""
+    kinds = {k.value for k in LabelKind}
+    owner: dict[str, str] = {}
+    for i, c in enumerate(layouts):
+        where = f"instore_codes[{i}]"
+        if c.kind not in kinds:
+            problems.append(f"{where}.kind: price or weight, got {c.kind!r}")
+            continue
+        layout = LabelLayout(
+            tuple(c.prefixes),
+            c.item_digits,
+            LabelKind(c.kind),
+            price_check_digit=c.price_check_digit,
+            weight_decimals=c.weight_decimals,
+        )
+        problems.extend(layout.problems(where))
+        for p in dict.fromkeys(c.prefixes):
+            if p in owner:
+                problems.append(f"{where}.prefixes: {p!r} is also in {owner[p]}")
+            else:
+                owner[p] = where

@@ -13,11 +13,12 @@ import sqlite3
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
+from posd_daemon.domain.barcode import Label, LabelKind, LabelLayout, read_label
 from posd_daemon.domain.business_day import business_day
 from posd_daemon.domain.catalog import Item, ItemType, Tracking, UnitOfMeasure, Variant
 from posd_daemon.domain.customer import Customer
@@ -86,6 +87,8 @@ class RegisterSettings:
     zone: tzinfo
     #: ``register.exchange_rate_max_age_days``: the oldest daily rate a sale may use
     exchange_rate_max_age_days: int = 7
+    #: ``instore_codes``: layouts of in-store labels with a price or a weight
+    label_layouts: tuple[LabelLayout, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -612,6 +615,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         sale = self._open_sale(tx, operator, sale_id)
         scanned = ""
         barcode_variant = barcode_unit = ""
+        label: Label | None = None
         if item_id:
             check_code(item_id, "item_id")
             item = self._item(tx.conn, item_id)
@@ -628,6 +632,9 @@ class SaleCommands(SaleOps, InvoicePayments):
             if matches:
                 item = matches[0].item
                 barcode_variant, barcode_unit = matches[0].variant_id, matches[0].unit
+            elif (labelled := self._label(tx.conn, code)) is not None:
+                label, m = labelled
+                item, barcode_variant, barcode_unit = m.item, m.variant_id, m.unit
             else:
                 found = catalog_store.get(tx.conn, code)
                 if found is None:
@@ -649,8 +656,58 @@ class SaleCommands(SaleOps, InvoicePayments):
             lot=lot,
             serial=serial,
             scanned=scanned,
+            label=label,
         )
         return LineAdded(sale, line_id)
+
+    def _label(
+        self, conn: sqlite3.Connection, code: str
+    ) -> tuple[Label, catalog_store.BarcodeMatch] | None:
+        """``code`` as an in-store label of the configured layouts (``instore_codes``),
+        with the item registered under its zeroed form, or None when it is no label or
+        the zeroed code names no item (the code then goes on as any other). A label must
+        name one item: a choice of candidates would add by item id, without the label's
+        price or weight."""
+        label = read_label(code, self._s.label_layouts)
+        if label is None:
+            return None
+        matches = catalog_store.barcode_matches(conn, label.item_code)
+        if not matches:
+            return None
+        if len(matches) > 1:
+            raise DomainError(
+                ErrorKind.FAILED_PRECONDITION,
+                "AMBIGUOUS_CODE",
+                f"label {code}: its item code {label.item_code} belongs to {len(matches)}"
+                " items: register it for one item only",
+                metadata={"candidates": ",".join(m.item.item_id for m in matches)},
+            )
+        return label, matches[0]
+
+    @staticmethod
+    def _label_terms(
+        item: Item, uom: UnitOfMeasure, label: Label, quantity: str
+    ) -> tuple[str, int | None]:
+        """(quantity, price per unit or None) of a line for ``label``: a price label's
+        price (local currency, the item's price basis) instead of the catalog's; a weight
+        label's weight as the quantity, in the unit its item code names."""
+        if label.kind is LabelKind.PRICE:
+            return quantity, label.value
+        if quantity:
+            raise invalid(
+                "quantity",
+                f"label {label.code} carries the quantity ({label.quantity} {uom.unit}):"
+                " scan it without one",
+                "QUANTITY_ON_LABEL",
+            )
+        if not uom.fractional_quantity:
+            raise invalid(
+                "code",
+                f"label {label.code} is a weight label, but {item.name} ({item.item_id}) is"
+                f" sold in whole {uom.unit}: register its item code on an item sold by weight",
+                "NOT_SOLD_BY_WEIGHT",
+            )
+        return str(label.quantity), None
 
     def _add(
         self,
@@ -665,6 +722,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         lot: str = "",
         serial: str = "",
         scanned: str = "",
+        label: Label | None = None,
     ) -> str:
         if item.item_type is ItemType.VOUCHER:
             # a voucher is sold with its own code (AddVoucherLine), or the register never
@@ -715,11 +773,27 @@ class SaleCommands(SaleOps, InvoicePayments):
                     "serial_number", "the item is not serial-numbered", "NOT_SERIAL_TRACKED"
                 )
             self._check_serial(tx.conn, sale, item.item_id, serial)
+        label_price: int | None = None
+        if label is not None:
+            quantity, label_price = self._label_terms(item, uom, label, quantity)
         qty = parse_quantity(quantity, fractional=uom.fractional_quantity)
         rate = self._vat.rate(item.vat_category, self.today())
         line = sale.add_line(
-            item, qty, rate, scanned_code=scanned, variant=variant, unit=uom, lot=lot, serial=serial
+            item,
+            qty,
+            rate,
+            scanned_code=scanned,
+            variant=variant,
+            # a price label: its price is the unit's, converted like a catalog price into
+            # the sale's currency and VAT direction
+            unit=uom if label_price is None else replace(uom, price=label_price),
+            lot=lot,
+            serial=serial,
         )
+        if label_price is not None:
+            # the label's price, not the catalog's: a customer's recalculation or a new
+            # currency keeps it (converted), as any overridden price
+            line.price_overridden = True
         self.save_sale(tx, sale)
         return line.line_id
 
@@ -929,6 +1003,21 @@ class SaleCommands(SaleOps, InvoicePayments):
                 variant_id=m.variant_id,
                 unit=m.unit,
                 scanned=code,
+            )
+            return ScanResult(sale, ScanMatch.BARCODE, line_id)
+        # (2b) an in-store label with a price or a weight (instore_codes)
+        if (labelled := self._label(conn, code)) is not None:
+            label, m = labelled
+            line_id = self._add(
+                tx,
+                operator,
+                sale,
+                m.item,
+                quantity=quantity,
+                variant_id=m.variant_id,
+                unit=m.unit,
+                scanned=code,
+                label=label,
             )
             return ScanResult(sale, ScanMatch.BARCODE, line_id)
         # (3) lot number

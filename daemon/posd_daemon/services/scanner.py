@@ -3,7 +3,8 @@
 * To the register's active sale (the open sale the UI worked on last; a parked, handed-over,
   posted or cancelled sale is no longer active): the code is resolved by the same use
   case as the ``Scan`` RPC (``SaleCommands.scan``, one transaction, the same order:
-  customer number, barcode, lot, serial, item number, shop discount code, vendor), the
+  customer number, barcode (a UPC-E also as its UPC-A), an in-store price/weight label
+  (``instore_codes``), lot, serial, item number, shop discount code, vendor), the
   TSE transaction starts in the background when a line was added, and the same sale
   event as for ``Scan`` follows, so the customer display and every UI update. When the
   cashier must choose (several items, variants, a vendor's list) nothing changes and

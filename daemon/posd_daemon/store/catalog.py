@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from posd_daemon.domain.barcode import gtin_forms
+from posd_daemon.domain.barcode import gtin_forms, upce_to_upca
 from posd_daemon.domain.catalog import (
     Item,
     ItemType,
@@ -98,18 +98,29 @@ def by_barcode(conn: sqlite3.Connection, code: str) -> list[Item]:
 
 def barcode_matches(conn: sqlite3.Connection, code: str) -> list[BarcodeMatch]:
     """Every (item, variant, unit) the code names, ordered by item id; a UPC-A code is
-    found in either of its forms (12 digits, or 13 with a leading 0: domain/barcode.py)."""
-    forms = gtin_forms(code)
+    found in either of its forms (12 digits, or 13 with a leading 0: domain/barcode.py).
+    An 8-digit code that names no barcode but is a valid UPC-E is looked up as the UPC-A
+    it stands for (both forms): an EAN-8 of the catalog always wins."""
+    rows = _barcode_rows(conn, gtin_forms(code))
+    if not rows and (upca := upce_to_upca(code)) is not None:
+        rows = _barcode_rows(conn, gtin_forms(upca))
     out = []
-    for item_id, variant_id, unit in conn.execute(
-        "SELECT DISTINCT item_id, variant_id, unit FROM barcodes"
-        f" WHERE code IN ({', '.join('?' * len(forms))}) ORDER BY item_id, variant_id, unit",
-        forms,
-    ).fetchall():
+    for item_id, variant_id, unit in rows:
         item = get(conn, item_id)
         if item is not None:
             out.append(BarcodeMatch(item, variant_id, unit))
     return out
+
+
+def _barcode_rows(conn: sqlite3.Connection, forms: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    return [
+        (r[0], r[1], r[2])
+        for r in conn.execute(
+            "SELECT DISTINCT item_id, variant_id, unit FROM barcodes"
+            f" WHERE code IN ({', '.join('?' * len(forms))}) ORDER BY item_id, variant_id, unit",
+            forms,
+        )
+    ]
 
 
 def upsert(conn: sqlite3.Connection, item: Item, when: datetime) -> bool:
