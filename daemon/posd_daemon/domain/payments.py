@@ -7,7 +7,8 @@ currency, minor units):
 method             fiscal  rules
 =================  ======  =============================================================
 CASH               Bar     may exceed the amount due (the surplus is change); rounded to
-                           the shop's cash step for the currency (e.g. CHF 0.05)
+                           the shop's cash step for the currency (e.g. CHF 0.05), and
+                           tendered or given back in that step (:func:`check_in_step`)
 CARD               Unbar   at most the open amount; the card institute and, when the
                            shop requires it, the authorization code before posting
 CONSUMER_CREDIT    Unbar   a contract number; an optional down payment by another method
@@ -25,7 +26,9 @@ storno); refunds go out by the methods the shop permits.
 Rounding (:func:`round_to_step`): the part of the amount due that a rounded method
 (normally cash) pays is rounded to the method's step, halves away from zero; the
 difference is a separate, visible amount of the sale (``Sale.rounding``) and of its
-fiscal data. Cards and other unrounded methods pay exact cents.
+fiscal data. A part that rounds to nothing (0.02 CHF in 0.05 cash) is paid by a payment
+of 0.00, the whole part a rounding difference. Cards and other unrounded methods pay
+exact cents.
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ import enum
 from dataclasses import dataclass
 from decimal import Decimal
 
-from posd_daemon.domain.errors import invalid
-from posd_daemon.domain.money import round_half_up
+from posd_daemon.domain.errors import DomainError, ErrorKind, FieldViolation, invalid
+from posd_daemon.domain.money import format_minor, round_half_up
 
 MAX_SPLIT = 10
 
@@ -102,6 +105,29 @@ def round_to_step(amount: int, step: int) -> int:
     if step <= 1:
         return amount
     return round_half_up(Decimal(amount) / step) * step
+
+
+def check_in_step(method: PaymentMethod, amount: int, step: int, currency: str) -> None:
+    """Refuses an amount a method with a rounding step cannot pay: cash in a currency
+    whose smallest coins are 0.05 (CHF) cannot be handed over as 10.03, nor given back.
+    (The amount a payment takes by itself, the open amount, is on the step already.)"""
+    if step <= 1 or amount % step == 0:
+        return
+    field = "amount.amount_minor"
+    lower = amount - amount % step
+    what = "cash" if method.is_cash else f"a {method.value.lower()} payment"
+    description = (
+        f"{format_minor(amount, currency)} {currency} cannot be paid: {what} in {currency}"
+        f" is paid in steps of {format_minor(step, currency)} {currency}"
+        f" (e.g. {format_minor(lower, currency)} or {format_minor(lower + step, currency)})"
+    )
+    raise DomainError(
+        ErrorKind.INVALID_ARGUMENT,
+        "AMOUNT_NOT_IN_STEP",
+        f"{field}: {description}",
+        violations=(FieldViolation(field, description),),
+        metadata={"step_minor": str(step), "method": method.value},
+    )
 
 
 def split_evenly(amount: int, parts: int) -> list[int]:

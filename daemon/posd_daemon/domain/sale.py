@@ -43,7 +43,13 @@ from posd_daemon.domain.errors import (
     precondition,
 )
 from posd_daemon.domain.money import MAX_MINOR, round_half_up
-from posd_daemon.domain.payments import Payment, PaymentMethod, round_to_step, split_evenly
+from posd_daemon.domain.payments import (
+    Payment,
+    PaymentMethod,
+    check_in_step,
+    round_to_step,
+    split_evenly,
+)
 from posd_daemon.domain.pricing import (
     convert_price,
     exponent,
@@ -1317,6 +1323,7 @@ class Sale:
             )
         if abs(amount) > MAX_MINOR:
             raise invalid("amount.amount_minor", "out of range", "AMOUNT_OUT_OF_RANGE")
+        check_in_step(method, amount, rounding_step, self.currency)
         if len(self.payments) >= MAX_PAYMENTS:
             raise DomainError(
                 ErrorKind.RESOURCE_EXHAUSTED, "TOO_MANY_PAYMENTS", f"at most {MAX_PAYMENTS}"
@@ -1346,14 +1353,25 @@ class Sale:
             # other (a card) pays the exact rest: with cash taken first, the card must
             # not take over the cash's rounding
             open_amount = self.open_amount if rounding_step > 1 else self.exact_rest
+            # what is left may round to nothing for this method (0.02 CHF in 0.05 cash,
+            # or the last 0.01 after a card): the payment settles it all the same, of
+            # 0.00 (or cash tendered, all of it change), the rest a rounding difference.
+            # Not when an earlier rounded payment rounded the rest away already
+            rounds_away = (
+                rounding_step > 1
+                and open_amount == 0
+                and self.exact_rest != 0
+                and not any(q.rounding_step > 1 for q in self.payments if q is not payment)
+            )
             if amount == 0:
                 amount = open_amount
-                if amount == 0:
+                if amount == 0 and not rounds_away:
                     raise precondition(
                         "PAYMENT_EXCEEDS_OPEN_AMOUNT",
                         f"sale {self.sale_id} has nothing left to pay",
                     )
-            self._check_payment_amount(method, amount, open_amount, refund_methods)
+            if not (rounds_away and (amount == 0 or (amount > 0 and method.is_cash))):
+                self._check_payment_amount(method, amount, open_amount, refund_methods)
         except DomainError:
             self.payments.pop()
             raise
@@ -1435,6 +1453,7 @@ class Sale:
                 )
             if abs(amount) > MAX_MINOR:
                 raise invalid("amount.amount_minor", "out of range", "AMOUNT_OUT_OF_RANGE")
+            check_in_step(p.method, amount, p.rounding_step, self.currency)
             old = p.amount
             p.amount = 0
             # the bound AddPayment gives this method: a rounded method (cash) the open

@@ -186,8 +186,9 @@ def play_sale(pos: PosdClient, spec: SaleSpec, played: Played, n: int) -> None:
             pay(pos, sid, CARD, card_institute="VISA")
         elif spec.pay == "split":
             pay(pos, sid, CARD, max(1, open_ // 2), card_institute="VISA")
-            left = pos.get_sale(sid).open_amount.amount_minor
-            pay(pos, sid, CASH, left + 37)
+            # cash is tendered in the cash step (0.05 here): the rest as cash rounds it
+            left = pos.get_sale(sid).open_amount_cash.amount_minor
+            pay(pos, sid, CASH, left + 35)
         elif spec.pay == "bank":
             pay(pos, sid, BANK, reference="RE-1")
         elif spec.pay == "benefit":

@@ -1,0 +1,102 @@
+"""Cash in CHF (0.05 steps) through the gRPC API: an amount no coins make is refused, and
+a total that rounds to nothing in cash is still paid in cash and posted."""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+import pytest
+from posd.client import PosdClient, PosdError
+from posd.v1 import shop_pb2
+
+from tests.conftest import Running
+from tests.integration.api.test_devices_api import printed, wait_for
+from tests.integration.api.test_sale_part2 import CARD, CASH, call, pay, post, rows, seed
+from tests.support.fullsale import import_items, item, update_shop
+
+
+def chf_sale(pos: PosdClient, item_id: str) -> str:
+    sid = pos.create_sale().sale_id
+    pos.add_line(sid, item_id=item_id)
+    call(pos, "SetCurrency", sale_id=sid, currency_code="CHF")
+    return sid
+
+
+def chf_shop(pos: PosdClient) -> None:
+    seed(pos)
+    import_items(pos, item("PIN", "Stecknadel", 2))  # 0.02 EUR = 0.019 CHF -> 0.02
+    update_shop(
+        pos,
+        fixed_rates=[shop_pb2.FixedRate(currency_code="CHF", rate="0.9513")],
+        cash_rounding=[shop_pb2.CashRounding(currency_code="CHF", increment_minor=5)],
+    )
+
+
+def test_a_chf_cash_amount_off_the_five_rappen_step_is_refused(
+    running: Running, pos: PosdClient
+) -> None:
+    chf_shop(pos)
+    sid = chf_sale(pos, "COFFEE")  # 8.55 CHF
+    with pytest.raises(PosdError) as err:
+        pay(pos, sid, CASH, 1003, currency="CHF")
+    assert (err.value.code, err.value.reason) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "AMOUNT_NOT_IN_STEP",
+    )
+    assert "steps of 0.05 CHF" in err.value.message
+    assert list(pos.get_sale(sid).payments) == []
+    # a valid amount: 10.00 for 8.55 gives 1.45 back
+    s = pay(pos, sid, CASH, 1000, currency="CHF").sale
+    pid = s.payments[0].payment_id
+    with pytest.raises(PosdError) as err:
+        call(pos, "UpdatePayment", sale_id=sid, payment_id=pid,
+             amount={"amount_minor": 999, "currency_code": "CHF"})  # fmt: skip
+    assert err.value.reason == "AMOUNT_NOT_IN_STEP"
+    s = pos.get_sale(sid)
+    assert [p.amount.amount_minor for p in s.payments] == [1000]
+    assert (s.change.amount_minor, s.rounding.amount_minor) == (145, 0)
+    done = post(pos, sid)
+    assert done.change.amount_minor == 145
+    # EUR cash has no step here: any amount
+    eur = pos.create_sale().sale_id
+    pos.add_line(eur, item_id="COFFEE")
+    pay(pos, eur, CASH, 1003)
+    assert post(pos, eur).change.amount_minor == 104
+
+
+def test_a_chf_total_of_two_rappen_is_paid_in_cash(running: Running, pos: PosdClient) -> None:
+    """0.02 CHF rounds to 0.00 in cash: AddPayment CASH was refused ("nothing left to
+    pay") and PostSale without it too ("still has 2 to pay"): only a card could pay."""
+    chf_shop(pos)
+    sid = chf_sale(pos, "PIN")
+    s = pos.get_sale(sid)
+    assert (s.total.amount_minor, s.open_amount_cash.amount_minor) == (2, 0)
+    s = pay(pos, sid, CASH).sale
+    assert [p.amount.amount_minor for p in s.payments] == [0]
+    assert (s.rounding.amount_minor, s.amount_due.amount_minor) == (-2, 0)
+    assert s.open_amount.amount_minor == 0
+    done = post(pos, sid)
+    assert (done.total.amount_minor, done.change.amount_minor) == (2, 0)
+    assert rows(running, "SELECT rounding FROM sales WHERE sale_id = ?", sid) == [(-2,)]
+    # the rounding is a not taxable amount of the fiscal data (fifth slot), in EUR:
+    # 0.02 CHF is 0.02 EUR, paid as 0.00
+    assert done.tse.process_data == "Beleg^0.02_0.00_0.00_0.00_-0.02^"
+    [(payload,)] = rows(
+        running, "SELECT payload FROM journal WHERE kind = 'SALE_POSTED' AND ref = ?",
+        f"receipt:{done.receipt_number}",
+    )  # fmt: skip
+    journal = json.loads(payload)
+    assert (journal["total"], journal["payments"][0]["amount"]) == (2, 0)
+    wait_for(lambda: "Rundung" in printed(running) and pos.status().pending_jobs == 0, 10)
+    receipt = printed(running)
+    assert "Zu zahlen" in receipt and "-0.02" in receipt.replace(",", ".")
+
+
+def test_the_last_rappen_after_a_card_is_settled_in_cash(running: Running, pos: PosdClient) -> None:
+    chf_shop(pos)
+    sid = chf_sale(pos, "COFFEE")  # 8.55 CHF
+    pay(pos, sid, CARD, 854, currency="CHF", authorization_code="A1")
+    s = pay(pos, sid, CASH).sale
+    assert (s.rounding.amount_minor, s.amount_due.amount_minor) == (-1, 854)
+    assert post(pos, sid).state
