@@ -60,6 +60,13 @@ Mapping (DSFinV-K 2.x, fiscal-de.md):
   with that receipt's Z key (REF_Z_KASSE_ID, REF_DATUM = its closing's Z_ERSTELLUNG,
   REF_Z_NR) and BON_ID; an invoice paid at the register as ``ExterneRechnung`` with the
   invoice number as REF_BON_ID (see ``_references``).
+* Customer (transactions.csv KUNDE_*): the sale's customer snapshot as the receipt
+  names it; empty for the anonymous walk-in customer and for cash movements (see
+  ``_customer_columns``).
+* Lengths: every alphanumeric value is cut to the MaxLength index.xml declares for its
+  column (``_q``), numbers are written with at most their declared Accuracy. Only a
+  processData too long for TSE_VORGANGSDATEN is left out rather than cut
+  (``_process_data``: a cut one would not verify).
 * TSE: ``transactions_tse.csv`` per Vorgang; TSE_TA_FEHLER names the outage number for
   receipts made during a TSE outage ("nachsigniert" once signed after recovery), also
   for a sale cancelled in an outage before its TSE transaction could start (it has no
@@ -96,16 +103,19 @@ from posd_daemon.domain.closing import (
     rounding_gv_typ,
     ust_key,
 )
+from posd_daemon.domain.customer import CustomerSnapshot
 from posd_daemon.domain.errors import invalid, not_found
 from posd_daemon.domain.money import CURRENCY_EXPONENTS
 from posd_daemon.domain.pricing import local_amount, split_converted
 from posd_daemon.domain.vat import VatCategory, VatTable
 from posd_daemon.exports import dsfinvk_spec as spec
+from posd_daemon.exports.iso3166 import alpha3
 from posd_daemon.store import day as store
 from posd_daemon.store.database import connect
 from posd_daemon.store.timeutil import from_db, to_db
 
 CHUNK_LINES = 4096
+_MAX_LENGTH = spec.MAX_LENGTH
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,8 +201,19 @@ def select_closings(
 # -- formatting ----------------------------------------------------------------------------
 
 
-def _q(text: str) -> str:
-    """An alphanumeric value in its text encapsulator."""
+def _q(text: str, column: str) -> str:
+    """An alphanumeric value of ``column``, cut to the MaxLength index.xml declares for
+    it, in its text encapsulator.
+
+    The length counts characters of the value (GDPdU ``MaxLength``; the file is UTF-8,
+    and a doubled ``"`` is one character of the value), so the value is cut before it is
+    escaped. The lengths are DSFinV-K's own (its index.xml, chapters 3.1-3.3), not ours
+    to widen, and an importer that trusts index.xml (IDEA, AIS TaxAudit) would reject a
+    longer value or cut it without saying so: cut here, the export and its index agree
+    and every file is cut the same way (from the start, at the declared length)."""
+    n = _MAX_LENGTH[column]
+    if len(text) > n:
+        text = text[:n]
     if '"' in text or "\r" in text or "\n" in text:
         text = text.replace('"', '""').replace("\r", " ").replace("\n", " ")
     return f'"{text}"'
@@ -478,7 +499,9 @@ def lines_child_main(argv: list[str]) -> int:
 def _z_info(conn: sqlite3.Connection, s: ExportSettings, c: store.Closing) -> _Z:
     """A closing's report, Z key prefix and the TSEs its Vorgänge used (tse.csv)."""
     report = ClosingReport.from_dict(json.loads(c.report))
-    key = f"{_q(s.register_id)};{_q(_ts(to_db(c.created_at)))};{c.z_nr}"
+    key = (
+        f"{_q(s.register_id, 'Z_KASSE_ID')};{_q(_ts(to_db(c.created_at)), 'Z_ERSTELLUNG')};{c.z_nr}"
+    )
     meta: dict[str, dict[str, str]] = {}
     for serial, algo, fmt, pub in conn.execute(
         "SELECT st.tse_serial, MAX(st.signature_algorithm), MAX(st.time_format),"
@@ -518,34 +541,47 @@ def _master_data(sink: _Sink, s: ExportSettings, zs: Mapping[int, _Z], stats: Ex
         made_on = business_day(c.created_at, s.zone).isoformat()
         booking = "" if c.business_date == made_on else c.business_date
         rows["cashpointclosing.csv"].append(
-            f"{k};{_q(booking)};{_q(spec.TAXONOMY_VERSION)};{_q(str(c.first_bon_id or ''))};"
-            f"{_q(str(c.last_bon_id or ''))};{_q(co.name)};{_q(co.street)};{_q(co.postcode)};"
-            f"{_q(co.city)};{_q(co.country)};{_q(co.tax_number)};{_q(co.vat_id)};"
+            f"{k};{_q(booking, 'Z_BUCHUNGSTAG')};{_q(spec.TAXONOMY_VERSION, 'TAXONOMIE_VERSION')};"
+            f"{_q(str(c.first_bon_id or ''), 'Z_START_ID')};"
+            f"{_q(str(c.last_bon_id or ''), 'Z_ENDE_ID')};{_q(co.name, 'NAME')};"
+            f"{_q(co.street, 'STRASSE')};{_q(co.postcode, 'PLZ')};{_q(co.city, 'ORT')};"
+            f"{_q(co.country, 'LAND')};{_q(co.tax_number, 'STNR')};{_q(co.vat_id, 'USTID')};"
             f"{money(rep.payments_total)};{money(rep.cash_total)}\r\n"
         )
         rows["location.csv"].append(
-            f"{k};{_q(co.name)};{_q(co.street)};{_q(co.postcode)};{_q(co.city)};"
-            f"{_q(co.country)};{_q(co.vat_id)}\r\n"
+            f"{k};{_q(co.name, 'LOC_NAME')};{_q(co.street, 'LOC_STRASSE')};"
+            f"{_q(co.postcode, 'LOC_PLZ')};{_q(co.city, 'LOC_ORT')};"
+            f"{_q(co.country, 'LOC_LAND')};{_q(co.vat_id, 'LOC_USTID')}\r\n"
         )
         rows["cashregister.csv"].append(
-            f"{k};{_q('posd')};{_q('posd')};{_q(s.register_id)};{_q('posd')};"
-            f"{_q(s.software_version)};{_q(s.currency)};{_q('0')}\r\n"
+            f"{k};{_q('posd', 'KASSE_BRAND')};{_q('posd', 'KASSE_MODELL')};"
+            f"{_q(s.register_id, 'KASSE_SERIENNR')};{_q('posd', 'KASSE_SW_BRAND')};"
+            f"{_q(s.software_version, 'KASSE_SW_VERSION')};"
+            f"{_q(s.currency, 'KASSE_BASISWAEH_CODE')};{_q('0', 'KEINE_UST_ZUORDNUNG')}\r\n"
         )
         for serial, tse_id in z.tse_ids.items():
             meta = z.tse_meta.get(serial, {})
             cert = base64.b64encode(s.tse_certificates.get(serial, b"")).decode("ascii")
             rows["tse.csv"].append(
-                f"{k};{tse_id};{_q(serial)};{_q(meta.get('algo', ''))};"
-                f"{_q(meta.get('time_format', ''))};{_q('UTF-8')};{_q(meta.get('key', ''))};"
-                f"{_q(cert[:1000])};{_q(cert[1000:2000])}\r\n"
+                f"{k};{tse_id};{_q(serial, 'TSE_SERIAL')};"
+                f"{_q(meta.get('algo', ''), 'TSE_SIG_ALGO')};"
+                f"{_q(meta.get('time_format', ''), 'TSE_ZEITFORMAT')};"
+                f"{_q('UTF-8', 'TSE_PD_ENCODING')};{_q(meta.get('key', ''), 'TSE_PUBLIC_KEY')};"
+                f"{_q(cert[:1000], 'TSE_ZERTIFIKAT_I')};"
+                f"{_q(cert[1000:2000], 'TSE_ZERTIFIKAT_II')}\r\n"
             )
         day = date.fromisoformat(c.business_date)
         for key, text in spec.UST_DESCRIPTIONS.items():
             rate = _rate_on(s.vat_table, key, day)
-            rows["vat.csv"].append(f"{k};{key};{money(int(rate * 100))};{_q(text)}\r\n")
+            # UST_SATZ is N2: the configuration allows no more than two decimals
+            # (ops.config checks the rates)
+            rows["vat.csv"].append(
+                f"{k};{key};{money(int(rate * 100))};{_q(text, 'UST_BESCHR')}\r\n"
+            )
         for g in rep.gv_totals:
             rows["businesscases.csv"].append(
-                f"{k};{_q(g.gv_typ)};{_q(g.gv_name)};;{g.ust_key};{money(g.gross)};"
+                f"{k};{_q(g.gv_typ, 'GV_TYP')};{_q(g.gv_name, 'GV_NAME')};;{g.ust_key};"
+                f"{money(g.gross)};"
                 f"{money(g.net)};{money(g.tax)}\r\n"
             )
         # Z_Zahlart in the base currency: foreign payments at their converted value
@@ -555,10 +591,12 @@ def _master_data(sink: _Sink, s: ExportSettings, zs: Mapping[int, _Z], stats: Ex
             t = (p.zahlart_typ, p.name)
             per_type[t] = per_type.get(t, 0) + p.base_amount
         for (typ, name), amount in per_type.items():
-            rows["payment.csv"].append(f"{k};{_q(typ)};{_q(name)};{money(amount)}\r\n")
+            rows["payment.csv"].append(
+                f"{k};{_q(typ, 'ZAHLART_TYP')};{_q(name, 'ZAHLART_NAME')};{money(amount)}\r\n"
+            )
         for currency, amount in rep.cash_per_currency:
             rows["cash_per_currency.csv"].append(
-                f"{k};{_q(currency)};{money_in(amount, currency)}\r\n"
+                f"{k};{_q(currency, 'ZAHLART_WAEH')};{money_in(amount, currency)}\r\n"
             )
     for name in (
         "cashpointclosing.csv",
@@ -605,6 +643,51 @@ def _tse_error(state: str, outage: Any, signature: str) -> str:
     return ""
 
 
+def _process_data(data: str | None) -> str:
+    """TSE_VORGANGSDATEN: the processData the TSE signed, if it fits the column (A1000).
+    The column is optional (DSFinV-K 2.x, 3.1.2.5, "optional"); a cut processData would
+    no longer verify against TSE_TA_SIG and look like tampered data, so a longer one is
+    left out (the TSE export holds it whole) instead of being cut like other texts."""
+    if not data or len(data) > _MAX_LENGTH["TSE_VORGANGSDATEN"]:
+        return ""
+    return data
+
+
+#: the eight empty KUNDE_* columns of a Vorgang without a (named) customer
+_NO_CUSTOMER = ";".join(['""'] * 8)
+#: KUNDE_TYP of a customer with a company or a VAT id (a business); the snapshot knows
+#: no other kind, so a customer without either gets no type rather than a guessed one
+BUSINESS_CUSTOMER = "Unternehmen"
+
+
+def _customer_columns(c: CustomerSnapshot) -> str:
+    """KUNDE_NAME .. KUNDE_USTID of the Bonkopf (DSFinV-K 2.x, 3.1.2: the
+    Leistungsempfänger, as the receipt names it) for a sale's customer snapshot; empty for
+    the anonymous walk-in customer (and a sale without any), whom the receipt does not
+    name either (``domain.receipt``). KUNDE_NAME is the company when there is one (the
+    business is the recipient), else the person. KUNDE_LAND is the ISO 3166-1 alpha-3
+    code, like every ``*_LAND`` column (declared A3; the company's LAND is "DEU");
+    posd stores alpha-2. KUNDE_USTID without the spaces, dots and dashes a VAT id may
+    be written with (``DE 123 456 789``): the identification number itself, which keeps
+    it within A15 where the written form would not fit."""
+    if not c.number or c.anonymous:
+        return _NO_CUSTOMER
+    vat_id = c.vat_id.replace(" ", "").replace(".", "").replace("-", "")
+    typ = BUSINESS_CUSTOMER if c.company or c.vat_id else ""
+    return ";".join(
+        (
+            _q(c.company or c.name, "KUNDE_NAME"),
+            _q(c.number, "KUNDE_ID"),
+            _q(typ, "KUNDE_TYP"),
+            _q(c.street, "KUNDE_STRASSE"),
+            _q(c.postal_code, "KUNDE_PLZ"),
+            _q(c.city, "KUNDE_ORT"),
+            _q(alpha3(c.country) if c.country else "", "KUNDE_LAND"),
+            _q(vat_id, "KUNDE_USTID"),
+        )
+    )
+
+
 def _heads(
     conn: sqlite3.Connection,
     sink: _Sink,
@@ -630,7 +713,9 @@ def _heads(
         " CASE WHEN st.sale_id IS NULL AND s.sale_id IS NOT NULL THEN"
         " (SELECT MIN(o.outage_number) FROM tse_outages o WHERE o.register_id = t.register_id"
         " AND o.started_at <= t.recorded_at"
-        " AND (o.ended_at IS NULL OR o.ended_at >= s.created_at)) END"
+        " AND (o.ended_at IS NULL OR o.ended_at >= s.created_at)) END,"
+        # the sale's customer as it was at the sale (domain.customer.CustomerSnapshot)
+        " s.customer_json"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_tse st ON st.sale_id = t.sale_id"
@@ -649,7 +734,22 @@ def _heads(
             def op_cols(op: str) -> str:
                 cols = ops.get(op)
                 if cols is None:
-                    cols = ops[op] = f"{_q(op)};{_q(names.get(op, op))}"
+                    cols = ops[op] = (
+                        f"{_q(op, 'BEDIENER_ID')};{_q(names.get(op, op), 'BEDIENER_NAME')}"
+                    )
+                return cols
+
+            customers: dict[str, str] = {}  # customer_json -> its KUNDE_* columns
+
+            def customer_cols(snapshot: str | None) -> str:
+                if not snapshot:
+                    return _NO_CUSTOMER
+                cols = customers.get(snapshot)
+                if cols is None:
+                    cols = _customer_columns(CustomerSnapshot.from_dict(json.loads(snapshot)))
+                    if len(customers) > 10_000:
+                        customers.clear()
+                    customers[snapshot] = cols
                 return cols
 
             for r in cur:
@@ -667,9 +767,10 @@ def _heads(
                     mk = CashMovementKind(r[22])
                     op = r[25]
                     start = end = _ts(r[5])
-                    note = _q(r[24])
+                    note = _q(r[24], "BON_NOTIZ")
                     add_tx(
-                        f'{k};"{bon}";{r[21]};"Beleg";{_q(mk.label)};"";"0";"{start}";"{end}";'
+                        f'{k};"{bon}";{r[21]};"Beleg";{_q(mk.label, "BON_NAME")};"";"0";'
+                        f'"{start}";"{end}";'
                         f'{op_cols(op)};{money(r[23])};"";"";"";"";"";"";"";"";'
                         f"{note}\r\n"
                     )
@@ -704,9 +805,10 @@ def _heads(
                     else:
                         typ, nr, gross = "AVBelegabbruch", bon, "0,00"
                         note = f"abgebrochen: {r[10]}" if r[10] else "abgebrochen"
+                    customer = customer_cols(r[45])
                     add_tx(
                         f'{k};"{bon}";{nr};"{typ}";"";"";"0";"{start}";"{end}";{op_cols(op)};'
-                        f'{gross};"";"";"";"";"";"";"";"";{_q(note)}\r\n'
+                        f"{gross};{customer};{_q(note, 'BON_NOTIZ')}\r\n"
                     )
                     tse = r[11:21]
                 stats.vorgaenge += 1
@@ -722,8 +824,9 @@ def _heads(
                 sig = tse[6] or ""
                 add_tt(
                     f'{k};"{bon}";{tse_id};{tanr};"{_tse_ts(tse[2])}";"{_tse_ts(tse[3])}";'
-                    f"{_q(tse[4] or '')};{sigz};{_q(sig)};{_q(_tse_error(state, tse[9], sig))};"
-                    f"{_q(tse[7] or '')}\r\n"
+                    f"{_q(tse[4] or '', 'TSE_TA_VORGANGSART')};{sigz};{_q(sig, 'TSE_TA_SIG')};"
+                    f"{_q(_tse_error(state, tse[9], sig), 'TSE_TA_FEHLER')};"
+                    f"{_q(_process_data(tse[7]), 'TSE_VORGANGSDATEN')}\r\n"
                 )
             tx.flush()
             tt.flush()
@@ -798,8 +901,9 @@ def _references(
             created = _ts(to_db(from_db(ref_created))) if ref_created else ""
             ref_z_nr = "" if ref_z is None else str(ref_z)
             out.add(
-                f'{z.key};"{bon}";"{line}";"{typ}";"";"{created}";{_q(ref_register or "")};'
-                f"{ref_z_nr};{_q(str(ref_bon))}\r\n"
+                f'{z.key};"{bon}";"{line}";"{typ}";"";"{created}";'
+                f"{_q(ref_register or '', 'REF_Z_KASSE_ID')};{ref_z_nr};"
+                f"{_q(str(ref_bon), 'REF_BON_ID')}\r\n"
             )
             out.spill()
         out.flush()
@@ -948,7 +1052,8 @@ def _lines(
                     mk = CashMovementKind(r[12])
                     a = money(r[13])
                     add_ln(
-                        f'{kb}"1";"";{_q(r[14])};"";"{mk.gv_typ}";{_q(mk.label)};"0";"0";;'
+                        f'{kb}"1";"";{_q(r[14], "ARTIKELTEXT")};"";"{mk.gv_typ}";'
+                        f'{_q(mk.label, "GV_NAME")};"0";"0";;'
                         f'"";"";"";"";1,000;1,000;"";{a}\r\n'
                     )
                     add_lv(f'{kb}"1";5;{a};{a};0,00\r\n')
@@ -972,9 +1077,10 @@ def _lines(
                     gv = line_gv_typ(lk, it == "VOUCHER", int(cat))
                     gv_name = "Ausgleichskonto" if lk == "BALANCING" else ""
                     cached = (
-                        f';{_q(vc or "")};{_q(name)};"";{_q(gv)};{_q(gv_name)};"0";"0";;'
-                        f'{_q(item)};"{_gtin(code)}";"";"";'
-                        f"{quantity_text(qty)};1,000;{_q(unit)};"
+                        f';{_q(vc or "", "GUTSCHEIN_NR")};{_q(name, "ARTIKELTEXT")};"";'
+                        f'{_q(gv, "GV_TYP")};{_q(gv_name, "GV_NAME")};"0";"0";;'
+                        f'{_q(item, "ART_NR")};"{_gtin(code)}";"";"";'
+                        f"{quantity_text(qty)};1,000;{_q(unit, 'EINHEIT')};"
                         f"{money(conv(gross_unit_price(price, rate, net=key[-1])))}\r\n",
                         f";{ust_key(int(cat))};{money(local_gross)};{money(local_gross - tax)};"
                         f"{money(tax)}\r\n",
@@ -1072,7 +1178,7 @@ def _payments(
             info = kinds.get(method)
             if info is None:
                 pk = payment_kind(method)
-                info = (_q(pk.zahlart_typ), _q(pk.name))
+                info = (_q(pk.zahlart_typ, "ZAHLART_TYP"), _q(pk.name, "ZAHLART_NAME"))
                 kinds[method] = info
             foreign = money_in(amount, currency) if currency != base else ""
             add(f'{k};"{bon}";{info[0]};{info[1]};"{currency}";{foreign};{money(base_amount)}\r\n')

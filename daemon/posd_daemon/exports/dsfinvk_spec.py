@@ -367,6 +367,22 @@ TABLES: tuple[Table, ...] = tuple(
 )
 TABLE_BY_FILE: dict[str, Table] = {t.file: t for t in TABLES}
 
+
+def _max_lengths() -> dict[str, int]:
+    """Column name -> declared MaxLength of every alphanumeric column. A name means one
+    length in every file that has it (checked here), so the writer can look lengths up
+    by column name alone."""
+    out: dict[str, int] = {}
+    for t in TABLES:
+        for c in t.columns:
+            if not c.numeric and out.setdefault(c.name, c.max_length) != c.max_length:
+                raise ValueError(f"{c.name} is declared with two lengths")
+    return out
+
+
+#: what the export must keep every alphanumeric value within (index.xml ``MaxLength``)
+MAX_LENGTH: dict[str, int] = _max_lengths()
+
 #: DSFinV-K Anlage 2 (UST_SCHLUESSEL) descriptions of the base keys posd uses; the
 #: rate of keys 1-4 is "the rate in force when the business case was recorded".
 UST_DESCRIPTIONS: dict[int, str] = {
