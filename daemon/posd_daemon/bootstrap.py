@@ -383,6 +383,7 @@ async def _start(
             paid=d.paid_label,
             thanks=d.thanks,
             idle_after=float(d.idle_after_seconds),
+            alternate_every=float(d.alternate_seconds),
         ),
     )
     scans = ScanRouter(bus, db, sales, auth, gateway.schedule_start, route=config.scanner.route)

@@ -134,6 +134,8 @@ def display_profile(cfg: Config) -> DisplayProfile:
     if cfg.display.code_page in CODE_TABLES:
         data["encoding"] = cfg.display.code_page
         data["code_table"] = CODE_TABLES[cfg.display.code_page]
+    if cfg.display.rows:
+        data["rows"] = cfg.display.rows
     return display_profile_from_mapping(data)
 
 
@@ -218,6 +220,10 @@ def config_problems(cfg: Config) -> list[str]:
         problems.append("display.idle_lines: at most 4 lines")
     if not 1 <= disp.idle_after_seconds <= 3600:
         problems.append("display.idle_after_seconds: between 1 and 3600")
+    if not 0 <= disp.rows <= 4:
+        problems.append("display.rows: 0 (the profile's) or 1 to 4")
+    if not 1 <= disp.alternate_seconds <= 60:
+        problems.append("display.alternate_seconds: between 1 and 60")
     if sc.url and (msg := _url_problem("scanner", sc.url)):
         problems.append(msg)
     if sc.url.lower().startswith("sim:") and not sc.fifo:

@@ -11,8 +11,10 @@ A shop's template (a TOML file, or the ``[receipt]`` table of the configuration)
 Control codes are validated when the template is loaded: hex bytes, at most 256 of them,
 and none of the commands that would break posd's guarantees: a drawer kick (the drawer
 opens only after a committed cash payment or a journaled no-sale open), real-time
-requests (they would confuse status reading), automatic status back, or ``ESC @``
-(it would reset the code page the receipt relies on).
+requests (they would confuse status reading), automatic status back, ``ESC @``
+(it would reset the code page the receipt relies on), ``ESC =`` (selecting another
+peripheral makes the printer ignore everything after it) and ``GS ( D`` (it can switch
+off the real-time commands posd reads the status with).
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ _FORBIDDEN: tuple[tuple[bytes, str], ...] = (
     (b"\x10\x05", "DLE ENQ (real-time request)"),
     (b"\x1da", "GS a (automatic status back)"),
     (b"\x1b@", "ESC @ (initialise: resets the code page)"),
+    # Epson ESC/POS Command Reference, "ESC = n: Select peripheral device": with bit 0
+    # of n clear the printer is deselected and ignores all data until ESC = 1.
+    (b"\x1b=", "ESC = (select peripheral device)"),
+    # Epson ESC/POS Command Reference, "GS ( D: Enable/disable real-time command"
+    # (fn 20): disabling DLE EOT / DLE ENQ / DLE DC4 silences posd's status reads.
+    (b"\x1d(D", "GS ( D (enable/disable real-time commands)"),
 )
 
 

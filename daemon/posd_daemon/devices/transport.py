@@ -21,6 +21,7 @@ import os
 import select
 import socket
 import stat
+import termios
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -316,6 +317,12 @@ def _os_hint(err: OSError) -> str:
 # --- serial ---------------------------------------------------------------------------
 
 
+#: What pyserial lets escape besides SerialException: OSError from the fd calls, and
+#: ``termios.error`` (no OSError subclass) from the termios calls it does not wrap:
+#: ``flush()`` is ``tcdrain``, setting a timeout is ``tcsetattr``.
+_SERIAL_ERRORS = (serial.SerialException, OSError, termios.error)
+
+
 class SerialTransport:
     """An RS-232 / USB-serial device through pyserial (also pty pairs in tests)."""
 
@@ -387,7 +394,7 @@ class SerialTransport:
             if "lock" in str(exc).lower():
                 hint = "device busy: another program has the port open"
             raise TransportError(f"cannot open {self.describe()}: {hint}") from exc
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, termios.error) as exc:
             raise TransportError(f"cannot open {self.describe()}: {exc}") from exc
         self._port, self._timeout = port, 0.0
 
@@ -406,7 +413,7 @@ class SerialTransport:
                 f"{self.describe()} did not accept data within {self.write_timeout:g} s "
                 "(hardware flow control holds us: printer offline, paper out or cable wrong?)"
             ) from exc
-        except (serial.SerialException, OSError) as exc:
+        except _SERIAL_ERRORS as exc:  # flush() (tcdrain) raises termios.error
             raise TransportError(
                 f"writing to {self.describe()} failed: device unplugged or switched off ({exc})"
             ) from exc
@@ -424,7 +431,7 @@ class SerialTransport:
             waiting = port.in_waiting
             rest = port.read(min(n - 1, waiting)) if n > 1 and waiting else b""
             return bytes(first + rest)
-        except (serial.SerialException, OSError) as exc:
+        except _SERIAL_ERRORS as exc:  # the timeout setter's tcsetattr: termios.error
             raise TransportError(
                 f"reading from {self.describe()} failed: device unplugged or switched off ({exc})"
             ) from exc
@@ -432,7 +439,7 @@ class SerialTransport:
     def close(self) -> None:
         port, self._port = self._port, None
         if port is not None:
-            with contextlib.suppress(serial.SerialException, OSError):
+            with contextlib.suppress(*_SERIAL_ERRORS):
                 port.close()
 
 

@@ -131,6 +131,9 @@ class DisplayConfig:
     change_label: str = "RÜCKGELD"
     thanks: str = "Vielen Dank!"
     idle_after_seconds: int = 10
+    #: 0: the profile's (2); 1: a one-row display (services/display.py takes turns)
+    rows: int = 0
+    alternate_seconds: int = 2
 
 
 @dataclass(frozen=True)

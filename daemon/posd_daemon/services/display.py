@@ -5,6 +5,17 @@
 * No sale (also once the sale is parked): a configurable idle message; a resumed sale
   shows its running total again.
 
+A display with a single row (``DisplayProfile.rows == 1``) cannot show an item and the
+total at once, so it follows one rule:
+
+* after a scan the row shows the item and its price (name left, price right, as on
+  the first row of a 2-row display); the running total follows at payment time, and
+  the next scan comes within seconds anyway;
+* any other content takes turns on the row, one non-empty line every
+  ``DisplayTexts.alternate_every`` seconds in their 2-row order: the total and the
+  change after a cash payment (the total and what was given or "thank you" otherwise),
+  the total alone while it is the only line; until the next content replaces it.
+
 Every update is published as a :class:`DisplayContent` event with its meaning (not only
 the 2x20 text), so a graphical customer display app can follow the same content.
 Runs on the event loop (a bus listener); the pole display itself is written by its
@@ -52,6 +63,8 @@ class DisplayTexts:
     thanks: str = "Vielen Dank!"
     idle_after: float = 10.0
     columns: int = 20
+    #: One-row displays: seconds each line stays up when lines take turns.
+    alternate_every: float = 2.0
 
 
 def money_text(minor: int, currency: str) -> str:
@@ -73,6 +86,7 @@ class CustomerDisplay:
         self.texts = texts or DisplayTexts()
         self._call_later = call_later
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._turn_timer: asyncio.TimerHandle | None = None
         self.current = DisplayContent("idle", self.texts.idle)
 
     @property
@@ -148,7 +162,7 @@ class CustomerDisplay:
     def _schedule_idle(self, sale_id: str) -> None:
         if self._idle_timer is not None:
             self._idle_timer.cancel()
-        call_later = self._call_later or asyncio.get_running_loop().call_later
+        call_later = self._call_later_fn()
 
         def back_to_idle() -> None:
             self._idle_timer = None
@@ -162,14 +176,47 @@ class CustomerDisplay:
         self.show(content)
         return content
 
+    def _call_later_fn(self) -> Callable[[float, Callable[[], None]], asyncio.TimerHandle]:
+        return self._call_later or asyncio.get_running_loop().call_later
+
     def show(self, content: DisplayContent) -> None:
         if content.mode != "change" and self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
+        if self._turn_timer is not None:
+            self._turn_timer.cancel()
+            self._turn_timer = None
         self.current = content
         device = self.manager.first(DeviceClass.DISPLAY)
         device_id = ""
         if isinstance(device, DisplayDevice):
-            device.show(content.lines)
+            turns = self.one_row_turns(content) if device.profile.rows == 1 else ()
+            device.show(turns[0] if turns else content.lines)
+            if len(turns) > 1:
+                self._take_turns(device, content, turns, 1)
             device_id = device.device_id
         self.bus.publish(content, device_id)
+
+    @staticmethod
+    def one_row_turns(content: DisplayContent) -> tuple[tuple[str], ...]:
+        """What a one-row display shows for ``content``, turn by turn (module docstring):
+        the item row after a scan, otherwise each non-empty line in turn."""
+        if content.mode == "line":
+            return ((content.lines[0],),)
+        turns = tuple((line,) for line in content.lines if line.strip())
+        return turns or (("",),)
+
+    def _take_turns(
+        self,
+        device: DisplayDevice,
+        content: DisplayContent,
+        turns: tuple[tuple[str], ...],
+        index: int,
+    ) -> None:
+        def next_turn() -> None:
+            self._turn_timer = None
+            if self.current is content:  # a newer content stopped the turns
+                device.show(turns[index])
+                self._take_turns(device, content, turns, (index + 1) % len(turns))
+
+        self._turn_timer = self._call_later_fn()(self.texts.alternate_every, next_turn)

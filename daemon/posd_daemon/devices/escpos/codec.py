@@ -39,11 +39,19 @@ _ALIGN = {Align.LEFT: 0, Align.CENTER: 1, Align.RIGHT: 2}
 _MODE_BOLD = 0x08
 _MODE_DOUBLE = 0x10 | 0x20
 
-#: Largest data a QR code can hold as posd encodes it: byte mode (UTF-8) at error
-#: correction M, version 40 (ISO/IEC 18004 table 7; 7089 is the numeric capacity at L).
-#: More fits no symbol: a printer silently prints nothing for it, the raster encoder
-#: fails, so such data prints as text.
-QR_MAX_BYTES = 2331
+#: Bytes a QR symbol of version 1..40 holds as posd encodes it: byte mode (UTF-8) at
+#: error correction M (ISO/IEC 18004:2015 table 7, "M", byte column).
+QR_BYTE_CAPACITY_M: tuple[int, ...] = (
+    14, 26, 42, 62, 84, 106, 122, 152, 180, 213,
+    251, 287, 331, 362, 412, 450, 504, 560, 624, 666,
+    711, 779, 857, 911, 997, 1059, 1125, 1190, 1264, 1370,
+    1452, 1538, 1628, 1722, 1809, 1911, 1989, 2099, 2213, 2331,
+)  # fmt: skip
+
+#: Largest data a QR code can hold as posd encodes it: version 40 at level M (7089 is
+#: the numeric capacity at L). More fits no symbol: a printer silently prints nothing
+#: for it, the raster encoder fails, so such data prints as text.
+QR_MAX_BYTES = QR_BYTE_CAPACITY_M[-1]
 
 
 def select_code_table(n: int) -> bytes:
@@ -112,6 +120,35 @@ def qr_native(data: str, size: int = 3) -> bytes:
             _gs_k(81, b"\x30"),  # fn 81: print the stored symbol (m=48)
         )
     )
+
+
+def qr_version(payload_len: int) -> int | None:
+    """The smallest QR version (1..40) holding ``payload_len`` bytes at level M, or None.
+
+    Byte mode is the widest encoding of any data: a printer that picks numeric or
+    alphanumeric mode for digits makes a symbol no larger than this one.
+    """
+    for version, capacity in enumerate(QR_BYTE_CAPACITY_M, start=1):
+        if payload_len <= capacity:
+            return version
+    return None
+
+
+def qr_fitted_module_size(payload_len: int, size: int, max_dots: int) -> int | None:
+    """The module size (dots) to print a native QR code with so it fits ``max_dots``.
+
+    A symbol is 17 + 4 * version modules wide (ISO/IEC 18004:2015 6.3.1), printed
+    ``size`` dots per module; a printer given a symbol wider than its head prints
+    nothing or a clipped code. So the asked size (clamped to 1..16) is lowered to the
+    largest that fits; None when even one dot per module is too wide (or the data fits
+    no symbol).
+    """
+    version = qr_version(payload_len)
+    if version is None:
+        return None
+    modules = 17 + 4 * version
+    fitted = min(max(1, min(16, size)), max_dots // modules)
+    return fitted if fitted >= 1 else None
 
 
 def _gs_k(fn: int, params: bytes) -> bytes:
@@ -399,9 +436,12 @@ def _encode(doc: Document, profile: PrinterProfile) -> Iterator[bytes]:
 
 def _encode_qr(block: QrCode, profile: PrinterProfile, state: _State) -> Iterator[bytes]:
     payload_len = len(block.data.encode("utf-8"))
-    if profile.native_qr and payload_len <= QR_MAX_BYTES:
-        yield qr_native(block.data, block.size)
-        return
+    if profile.native_qr:
+        # never wider than the paper: a smaller module size, else the raster path
+        size = qr_fitted_module_size(payload_len, block.size, profile.dots)
+        if size is not None:
+            yield qr_native(block.data, size)
+            return
     image = None
     if payload_len <= QR_MAX_BYTES:
         image = qr_raster(block.data, block.size, profile.dots)
