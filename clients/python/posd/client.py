@@ -636,14 +636,17 @@ class PosdClient:
 
     @staticmethod
     def cash_counts(
-        counts: dict[int, int] | None = None, *, total: int = 0, currency: str = "EUR"
+        counts: dict[int, int] | None = None, *, total: int | None = None, currency: str = "EUR"
     ) -> list[closing_pb2.CashCount]:
-        """``{denomination_minor: pieces}`` and/or a plain ``total`` as CashCount messages."""
+        """``{denomination_minor: pieces}`` and/or a plain ``total`` as CashCount messages.
+
+        ``total=0`` is a line too: the explicit count of an empty drawer (a shift close
+        without any count line is refused)."""
         out = [
             closing_pb2.CashCount(currency_code=currency, denomination_minor=d, pieces=n)
             for d, n in sorted((counts or {}).items())
         ]
-        if total:
+        if total is not None:
             out.append(closing_pb2.CashCount(currency_code=currency, total_minor=total))
         return out
 
@@ -654,10 +657,17 @@ class PosdClient:
         return self.call(self.closing.OpenShift, req).shift
 
     def close_shift(
-        self, counts: list[closing_pb2.CashCount], *, request_id: str | None = None
+        self,
+        counts: list[closing_pb2.CashCount],
+        *,
+        shift_id: int = 0,
+        request_id: str | None = None,
     ) -> closing_pb2.Shift:
+        """Closes the open shift with the counted cash (at least one line). ``shift_id``
+        (as ``get_shift`` showed it): close that shift or nothing (SHIFT_MISMATCH when
+        another one is open); 0: whichever is open."""
         req = closing_pb2.CloseShiftRequest(
-            request_id=request_id or new_request_id(), counts=counts
+            request_id=request_id or new_request_id(), counts=counts, shift_id=shift_id
         )
         return self.call(self.closing.CloseShift, req).shift
 

@@ -330,14 +330,17 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
                 return answered
             counts = counts_from_pb(request.counts, self.settings.currency)
             # the difference is signed inside the close's transaction, after its checks
-            # (services/day.py): a second close of the same shift is refused unsigned
+            # (services/day.py): a second close of the same shift, or of a shift other
+            # than the one named by shift_id, is refused unsigned
             return await self.gw.signed_event(
                 op.operator_id,
                 _event_call("CloseShift", request),
                 lambda sign: self.rt.mutate(
                     "CloseShift",
                     request,
-                    lambda tx: self.day.close_shift(tx, op, counts, sign),
+                    lambda tx: self.day.close_shift(
+                        tx, op, counts, sign, shift_id=request.shift_id
+                    ),
                     lambda s: closing_pb2.CloseShiftResponse(shift=shift_to_pb(s)),
                     closing_pb2.CloseShiftResponse,
                 ),

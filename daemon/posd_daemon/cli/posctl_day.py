@@ -155,6 +155,15 @@ def add_commands(sub: Any) -> None:
         )
         p.add_argument("--total", default="", help="a counted total without denominations")
         p.add_argument("--currency", default="EUR")
+        if name == "close":
+            p.add_argument(
+                "--shift",
+                type=whole_number,
+                default=0,
+                metavar="N",
+                help="close shift N (as `shift show` showed it) or nothing, should"
+                " another shift be open by now; default: whichever is open",
+            )
     ss = sfs.add_parser("show", help="the open (or last) shift, or shift N")
     ss.add_argument("shift_id", type=whole_number, nargs="?", default=0)
 
@@ -343,7 +352,7 @@ def cmd_shift_open(args: argparse.Namespace) -> int:
 
 def cmd_shift_close(args: argparse.Namespace) -> int:
     with _base()._client(args, login=True) as c:
-        s = c.close_shift(_counts(args))
+        s = c.close_shift(_counts(args), shift_id=args.shift)
     _base()._out(args, _dict(s), shift_text(s))
     return 0
 

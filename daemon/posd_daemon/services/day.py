@@ -228,10 +228,24 @@ class DayCommands:
         op.require(Permission.SALE)
         return self._plan(conn, merge_counts(counts))
 
-    def _plan(self, conn: sqlite3.Connection, lines: Sequence[CountLine]) -> ShiftClosePlan:
+    def _plan(
+        self, conn: sqlite3.Connection, lines: Sequence[CountLine], shift_id: int = 0
+    ) -> ShiftClosePlan:
+        """``shift_id``: the shift the client means to close (0: the open one); any
+        other open shift is refused, so that a late retry or a second UI cannot close
+        the shift another terminal opened since."""
         shift = store.open_shift_of(conn, self.s.register_id)
         if shift is None:
-            raise precondition(NO_OPEN_SHIFT, "no shift is open on this register")
+            named = f"shift {shift_id} is not open: " if shift_id else ""
+            raise precondition(NO_OPEN_SHIFT, f"{named}no shift is open on this register")
+        if shift_id and shift.shift_id != shift_id:
+            raise precondition(
+                "SHIFT_MISMATCH",
+                f"shift {shift_id} is not open: shift {shift.shift_id} is open since"
+                f" {to_db(shift.opened_at)}; nothing was closed",
+                shift_id=str(shift.shift_id),
+                requested_shift_id=str(shift_id),
+            )
         opening = totals_by_currency(shift.opening)
         moved = store.shift_cash(conn, shift)
         counted = totals_by_currency(lines)
@@ -243,14 +257,31 @@ class DayCommands:
         op: Operator,
         counts: Sequence[CountLine],
         sign: EventSigner = no_event_tse,
+        *,
+        shift_id: int = 0,
     ) -> store.Shift:
         """Closes the open shift: balances, the booked difference (a DifferenzSollIst
         Vorgang, signed here by ``sign`` after the checks), drawer entry, journal,
         printed slip. The balances are those of this transaction: a sale posted or a
         movement booked before it is in the expected cash, one after it finds the shift
-        closed."""
+        closed.
+
+        ``shift_id`` (0: whichever is open) must be the open shift (SHIFT_MISMATCH).
+        ``counts`` must have a line: a close without one would book the whole expected
+        cash as a signed shortage for a drawer nobody counted; an empty drawer is
+        counted explicitly (a total line of 0)."""
         op.require(Permission.SALE)
-        return self._close(tx, op.operator_id, merge_counts(counts), sign, self._clock())
+        if shift_id < 0:
+            raise invalid("shift_id", "must be 0 (the open shift) or a shift number")
+        if not counts:
+            raise invalid(
+                "counts",
+                "a shift closes with the counted cash: give at least one count line"
+                " (an empty drawer: a total of 0)",
+                "COUNT_REQUIRED",
+            )
+        lines = merge_counts(counts)
+        return self._close(tx, op.operator_id, lines, sign, self._clock(), shift_id)
 
     def recover_close(
         self, tx: Tx, payload: dict[str, Any], tse: fstore.SaleTse
@@ -294,9 +325,10 @@ class DayCommands:
         lines: Sequence[CountLine],
         sign: EventSigner,
         now: datetime,
+        shift_id: int = 0,
     ) -> store.Shift:
         conn = tx.conn
-        plan = self._plan(conn, lines)
+        plan = self._plan(conn, lines, shift_id)
         shift = plan.shift
         diff = plan.difference(self.s.currency)
         difference: MovementRequest | None = None

@@ -21,6 +21,7 @@ from posd_daemon.bootstrap import StartupError, start
 from posd_daemon.domain.business_day import business_day
 from posd_daemon.ops.config import ConfigError, load
 from tests.conftest import start_in_thread
+from tests.support.cash import close_as_expected
 from tests.support.fullsale import printed
 
 CASH = common_pb2.PAYMENT_METHOD_CASH
@@ -102,7 +103,7 @@ def test_vat_rate_pickup_and_z_follow_the_registers_calendar_at_midnight(
             old = sell(pos)
             assert [ln.vat_rate for ln in old.lines] == ["16"]
             assert pickup(pos, "2020-12-31").pickup_date == "2020-12-31"  # today, not past
-            pos.close_shift([])
+            close_as_expected(pos)
             with pytest.raises(PosdError) as err:
                 pos.z_closing("2021-01-01")
             assert err.value.reason == "BUSINESS_DATE_IN_FUTURE"
@@ -122,7 +123,7 @@ def test_vat_rate_pickup_and_z_follow_the_registers_calendar_at_midnight(
             with pytest.raises(PosdError) as err:
                 pickup(pos, "2020-12-31")
             assert err.value.reason == "PICKUP_DATE_IN_PAST"
-            pos.close_shift([])
+            close_as_expected(pos)
             assert pos.z_closing().business_date == "2021-01-01"
 
             # DATEV: BelegDatum (TTMM) and the file name are dates on Berlin's calendar
@@ -145,7 +146,7 @@ def test_a_register_in_utc_keeps_the_utc_date(tmp_path: Path) -> None:
         with running.client() as pos:
             pos.upsert_item("KAFFEE", "Kaffee", 250)
             assert [ln.vat_rate for ln in sell(pos).lines] == ["16"]
-            pos.close_shift([])
+            close_as_expected(pos)
             assert pos.z_closing().business_date == "2020-12-31"
     finally:
         running.stop()

@@ -13,6 +13,7 @@ from posd.client import PosdClient
 from posd.v1 import common_pb2
 
 from tests.integration.api.test_sale_part2 import call, pay, post, sale_of, seed
+from tests.support.cash import close_as_expected
 
 CASH = common_pb2.PAYMENT_METHOD_CASH
 
@@ -36,7 +37,7 @@ def test_a_refunds_tax_and_payments_keep_their_sign_in_the_message(
     )
     pay(pos, ret, CASH, -899)
     refund = post(pos, ret)
-    pos.close_shift([])
+    close_as_expected(pos)
 
     day = coffee.post_time.ToDatetime().date()  # the register's calendar is UTC here
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)

@@ -12,6 +12,7 @@ from posd.v1 import common_pb2, customer_pb2, sale_pb2
 
 from tests.integration.day.conftest import Day
 from tests.integration.day.test_full_day import cents, read_export
+from tests.support.cash import close_as_expected
 
 CARD = common_pb2.PAYMENT_METHOD_CARD
 
@@ -65,7 +66,7 @@ def test_discounts_and_net_pricing_reach_the_z_and_the_export(day: Day) -> None:
     pos.add_line(b.sale_id, item_id="B", quantity="2")
     business = pay_and_post(pos, b.sale_id)
 
-    dc.close_shift([])
+    close_as_expected(dc)
     z = dc.z_closing()
     tables, _ = read_export(dc.export_dsfinvk(z_from=z.z_nr, z_to=z.z_nr))
 
@@ -131,7 +132,7 @@ def test_discounts_are_a_business_case_of_the_z(day: Day) -> None:
     )
     posted = pay_and_post(pos, s.sale_id)
     assert posted.total.amount_minor == 1800  # 2 x 10.00 less 10 %
-    dc.close_shift([])
+    close_as_expected(dc)
     z = dc.z_closing()
     cases = {c.business_case: c for c in z.report.business_cases}
     rebate = cases["DISCOUNTS"]
@@ -170,7 +171,7 @@ def test_a_full_storno_of_a_discounted_receipt_nets_every_business_case(day: Day
         sale_pb2.ReverseReceiptRequest(request_id="st", sale_id=s.sale_id, reason="Fehlbon"),
     ).reversal
     assert reversal.total.amount_minor == -original.total.amount_minor == -2427
-    dc.close_shift([])
+    close_as_expected(dc)
     z = dc.z_closing()
     # the receipt booked Umsatz 26.97 and Rabatt -2.70; its storno takes back both
     cases = {

@@ -12,6 +12,7 @@ from posd.v1 import common_pb2, customer_pb2
 
 from tests.integration.day.conftest import Day
 from tests.integration.day.test_full_day import read_export
+from tests.support.cash import close_as_expected
 
 CARD = common_pb2.PAYMENT_METHOD_CARD
 
@@ -100,7 +101,7 @@ def test_every_value_keeps_to_the_length_index_xml_declares(day: Day) -> None:
     )
     dc.open_shift([])
     _sell_to(pos, LONG_NUMBER, LONG_ITEM_ID)
-    dc.close_shift([])
+    close_as_expected(dc)
     z = dc.z_closing()
     tables, raw = read_export(dc.export_dsfinvk(z_from=z.z_nr, z_to=z.z_nr))
 
@@ -148,7 +149,7 @@ def test_a_sales_customer_is_named_in_the_bonkopf(day: Day) -> None:
     business = _sell_to(pos, "B-1", "A")
     walk_in = _sell_to(pos, None, "A")
     consumer = _sell_to(pos, "P-7", "A")
-    dc.close_shift([])
+    close_as_expected(dc)
     z = dc.z_closing()
     tables, _ = read_export(dc.export_dsfinvk(z_from=z.z_nr, z_to=z.z_nr))
 

@@ -21,6 +21,7 @@ from tests.conftest import start_in_thread
 from tests.integration.day.conftest import Day
 from tests.integration.day.test_full_day import cents, read_export
 from tests.integration.fiscal.test_outage_recovery import fiskaly_config
+from tests.support.cash import close_as_expected
 from tests.support.fake_fiskaly import FakeFiskaly
 from tests.support.fullsale import customer
 
@@ -50,7 +51,7 @@ def test_stk_br_of_a_net_priced_sale_is_the_gross_unit_price(day: Day) -> None:
     assert net_prices == {"K": 280, "B": 326}  # the sale's terms: net prices
     pos.add_payment(b.sale_id, CARD, sale.total.amount_minor)
     business = pos.post_sale(b.sale_id)
-    dc.close_shift([])
+    close_as_expected(dc)
     z = dc.z_closing()
 
     t, _ = read_export(dc.export_dsfinvk(z_from=z.z_nr, z_to=z.z_nr))

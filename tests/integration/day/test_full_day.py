@@ -21,6 +21,7 @@ from posd.v1 import closing_pb2, common_pb2, sale_pb2
 
 from posd_daemon.exports import dsfinvk_spec
 from tests.integration.day.conftest import Day
+from tests.support.cash import close_as_expected
 
 CASH = common_pb2.PAYMENT_METHOD_CASH
 CARD = common_pb2.PAYMENT_METHOD_CARD
@@ -450,7 +451,7 @@ def test_shift_guard_refuses_sales_without_a_shift(day: Day) -> None:
     assert e.value.reason == "NO_OPEN_SHIFT"
     day.day.open_shift([])
     shift_guard(conn)  # passes now
-    day.day.close_shift([])
+    close_as_expected(day.day)
     with pytest.raises(DomainError):
         shift_guard(conn)
     conn.close()

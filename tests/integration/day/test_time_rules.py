@@ -21,6 +21,7 @@ from posd_daemon.ops.config import ConfigError, load
 from tests.conftest import Running, start_in_thread
 from tests.integration.api.test_post_ahead import outcomes, started
 from tests.integration.day.test_business_day import FixedClock
+from tests.support.cash import close_as_expected
 from tests.support.fullsale import (
     customer,
     import_customers,
@@ -79,7 +80,7 @@ def test_a_gross_sale_open_across_a_rate_change_posts_at_the_new_rate(tmp_path: 
             assert applied["business_day"] == "2021-01-01"
             assert {(c["old_rate"], c["new_rate"]) for c in applied["lines"]} == {("16", "19")}
 
-            pos.close_shift([])
+            close_as_expected(pos)
             closing = pos.z_closing()
             assert closing.business_date == "2021-01-01"
             assert [(v.vat_rate, v.tax.amount_minor) for v in closing.report.vat_totals] == [

@@ -11,6 +11,7 @@ from posd.v1 import common_pb2, sale_pb2, shop_pb2
 
 from tests.integration.day.conftest import Day
 from tests.integration.day.test_full_day import cents, read_export
+from tests.support.cash import close_as_expected
 from tests.support.fullsale import update_shop
 
 CASH = common_pb2.PAYMENT_METHOD_CASH
@@ -96,7 +97,7 @@ def test_a_training_receipt_is_exported_as_the_tse_signed_it(day: Day) -> None:
     pos.add_payment(s.sale_id, CASH, 0)  # the open amount, rounded: 9.00
     training = pos.post_sale(s.sale_id)
     assert training.tse.process_data == "AVTraining^8.99_0.00_0.00_0.00_0.01^9.00:Bar"
-    dc.close_shift([])
+    close_as_expected(dc)
     z = dc.z_closing()
     assert (z.report.training, z.report.payments_total.amount_minor) == (1, 0)
     tables, _ = read_export(dc.export_dsfinvk(z_from=z.z_nr, z_to=z.z_nr))

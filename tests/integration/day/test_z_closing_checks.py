@@ -13,6 +13,7 @@ from posd.client import PosdClient, PosdError
 from posd.v1 import common_pb2, sale_pb2
 
 from tests.integration.day.conftest import Day
+from tests.support.cash import close_as_expected
 
 CASH = common_pb2.PAYMENT_METHOD_CASH
 
@@ -34,7 +35,7 @@ def refused(day: Day, business_date: str) -> PosdError:
 
 def test_business_date_is_strict_not_ahead_and_never_goes_back(day: Day) -> None:
     day.day.open_shift([])
-    day.day.close_shift([])
+    close_as_expected(day.day)
     today = datetime.now(UTC).date()
     for text in (
         "2024W011",
@@ -83,7 +84,7 @@ def test_z_closing_refuses_open_and_parked_sales_but_not_empty_ones(day: Day) ->
     pos.add_line(paid, item_id="W")
     pos.add_payment(paid, CASH, 99)
     empty = pos.create_sale().sale_id  # no lines: abandoned, no reason to refuse
-    dc.close_shift([])
+    close_as_expected(dc)
 
     with pytest.raises(PosdError) as err:
         dc.z_closing()

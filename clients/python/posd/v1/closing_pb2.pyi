@@ -316,21 +316,31 @@ class CloseShiftRequest(_message.Message):
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     COUNTS_FIELD_NUMBER: _builtins.int
+    SHIFT_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key."""
+    shift_id: _builtins.int
+    """The shift to close (as GetShift showed it); 0: whichever shift is open. When set
+    and that shift is not the open one, nothing is closed (FAILED_PRECONDITION
+    SHIFT_MISMATCH, or NO_OPEN_SHIFT when none is open): a late retry or a second UI
+    cannot close a shift another terminal opened since.
+    """
     @_builtins.property
     def counts(self) -> _containers.RepeatedCompositeFieldContainer[Global___CashCount]:
-        """The counted cash."""
+        """The counted cash: at least one line (COUNT_REQUIRED otherwise). An empty drawer
+        is counted explicitly, e.g. one total line of 0 per currency.
+        """
 
     def __init__(
         self,
         *,
         request_id: _builtins.str = ...,
         counts: _abc.Iterable[Global___CashCount] | None = ...,
+        shift_id: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "request_id", b"request_id", "shift_id", b"shift_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
