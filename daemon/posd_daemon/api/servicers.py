@@ -7,7 +7,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -68,6 +68,15 @@ class _AheadOffer:
     day: date
 
 
+class _Caller:
+    """Whether the PostSale that claimed a post run ahead is still waiting for it."""
+
+    __slots__ = ("gone",)
+
+    def __init__(self) -> None:
+        self.gone = False
+
+
 @dataclass(frozen=True)
 class _PostClaim:
     """What a post run ahead needs from the PostSale that claims it."""
@@ -80,6 +89,9 @@ class _PostClaim:
     now: datetime
     #: the business day of ``now``
     day: date
+    #: gone: the PostSale was cancelled (deadline, closed channel) while the claimed post
+    #: went on; it commits all the same and its answer is kept for the repeat
+    caller: _Caller = field(default_factory=_Caller)
 
 
 def _paid_in_full(sale: sale_pb2.Sale) -> bool:
@@ -489,7 +501,10 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
     def _count_ahead(self, spec: Speculation[_PostClaim], done: asyncio.Future[object]) -> None:
         failure = None if done.cancelled() else done.exception()
         if failure is None:
-            outcome = "claimed"
+            claim = spec.claimed()
+            # committed either way; "claimed_caller_gone": no PostSale got this answer
+            # (only a repeat of its request id will)
+            outcome = "claimed_caller_gone" if claim and claim.caller.gone else "claimed"
         elif isinstance(failure, Abandoned):
             outcome = "abandoned"
         else:
@@ -596,7 +611,15 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         if spec is None or spec.result is None:
             return None
         try:
-            response: sale_pb2.PostSaleResponse = await spec.result
+            # shielded: claimed, the post goes on and commits even when this call is
+            # cancelled (its deadline, a closed channel); a cancelled wait must not
+            # cancel the work still queued for the database thread
+            response: sale_pb2.PostSaleResponse = await asyncio.shield(spec.result)
+        except asyncio.CancelledError:
+            claim = spec.claimed()
+            if claim is not None:
+                claim.caller.gone = True
+            raise
         except Abandoned:
             return None
         except Exception:

@@ -410,7 +410,9 @@ def _build(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
     raise TypeError(f"unsupported config type {tp}")
 
 
-#: register.id: the TSE clientId, a PrintableString (X.680) without "/"
+#: register.id: the TSE clientId, a PrintableString (X.680) without "/". At most 30
+#: characters, well within DSFinV-K's Z_KASSE_ID (A50, exports/dsfinvk_spec.py): an id
+#: the export would cut could make two registers' exports name the same register.
 REGISTER_ID = re.compile(r"[A-Za-z0-9 '()+,\-.:=?]{1,30}")
 
 

@@ -71,9 +71,11 @@ class Metrics:
             ),
             posts_ahead=Counter(
                 "posd_posts_ahead",
-                "Posts run ahead of their PostSale, by outcome (claimed: by its PostSale;"
-                " abandoned: rolled back unclaimed; refused: its checks refused it;"
-                " failed: it failed after its claim)",
+                "Posts run ahead of their PostSale, by outcome (claimed: by its PostSale,"
+                " committed and answered; claimed_caller_gone: committed, but its PostSale"
+                " was cancelled (deadline, closed channel) before the answer, which only a"
+                " repeat of the request id gets; abandoned: rolled back unclaimed; refused:"
+                " its checks refused it; failed: it failed after its claim)",
                 ["outcome"],
                 registry=reg,
             ),

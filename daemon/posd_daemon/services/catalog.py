@@ -15,6 +15,7 @@ from posd_daemon.domain.text import check_code
 from posd_daemon.services import paging
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import Tx
+from posd_daemon.services.imports import claim_record
 from posd_daemon.store import catalog as store
 from posd_daemon.store import shops as shop_store
 from posd_daemon.store import stock as stock_store
@@ -117,6 +118,11 @@ class CatalogCommands:
             # sold, so it may come back
             if existing and existing[0].state == store.SOLD and existing[0].sale_id and qty == 1:
                 raise invalid("serial_number", "this serial number was sold", "SERIAL_ALREADY_SOLD")
+            # one piece, whatever location or lot number a row of an import gives it
+            claim_record(
+                f"serial\0{item.item_id}\0{entry.serial}",
+                f"serial number {entry.serial!r} of item {item.item_id!r}",
+            )
             was = existing[0] if existing and existing[0].state == store.IN_STOCK else None
             store.put_serial(
                 conn,
@@ -167,6 +173,14 @@ class CatalogCommands:
         elif entry.lot:
             raise invalid("lot_number", "the item is not lot-tracked", "NOT_LOT_TRACKED")
         key = StockKey(location, item.item_id, entry.variant_id, entry.lot)
+        # the resolved key: a row without a location counts at the register's location
+        claim_record(
+            "\0".join(("stock", key.location_id, key.item_id, key.variant_id, key.lot)),
+            f"the stock of item {item.item_id!r}"
+            + (f" variant {key.variant_id!r}" if key.variant_id else "")
+            + (f" lot {key.lot!r}" if key.lot else "")
+            + f" at location {location!r}",
+        )
         existed = conn.execute(
             "SELECT 1 FROM stock WHERE location_id = ? AND item_id = ? AND variant_id = ?"
             " AND lot = ?",

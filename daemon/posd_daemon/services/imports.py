@@ -5,12 +5,16 @@ fails leaves nothing behind. The whole import runs inside one more SAVEPOINT: un
 the caller asked to skip invalid rows, a single rejection (or ``validate_only``) rolls
 the whole import back, while the caller's transaction still commits the idempotent
 answer (the report). Rows repeating an earlier row's key are rejected as DUPLICATE_ROW
-(which of two versions is meant is not the register's guess to make).
+(which of two versions is meant is not the register's guess to make). The key as
+typed is not always the record's: an import whose rows name one record in different
+spellings (a stock row without a location and one at the register's location) has its
+``apply`` call :func:`claim_record` with the record's resolved key, refused the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -43,6 +47,39 @@ class ImportReport:
     validate_only: bool = False
 
 
+@dataclass(slots=True)
+class _Records:
+    """The records the rows of the running import wrote so far (resolved key -> row)."""
+
+    row: int = 0
+    seen: dict[str, int] = field(default_factory=dict)
+    #: the keys the current row claimed (forgotten when the row is rejected)
+    claimed: list[str] = field(default_factory=list)
+
+
+#: set while run_import applies its rows (on the database thread)
+_RECORDS: ContextVar[_Records | None] = ContextVar("posd_import_records", default=None)
+
+
+def claim_record(key: str, shown: str) -> None:
+    """Inside an import: refuses the row (DUPLICATE_ROW) when an earlier row of the same
+    import wrote the record ``key`` names, whatever its key looked like as typed;
+    ``shown`` names the record in the message. Outside an import it does nothing."""
+    records = _RECORDS.get()
+    if records is None:
+        return
+    first = records.seen.get(key)
+    if first is not None and first != records.row:
+        raise DomainError(
+            ErrorKind.INVALID_ARGUMENT,
+            "DUPLICATE_ROW",
+            f"repeats row {first}: both name {shown}",
+        )
+    if first is None:
+        records.seen[key] = records.row
+        records.claimed.append(key)
+
+
 def run_import(
     tx: Tx,
     rows: Sequence[R],
@@ -62,9 +99,13 @@ def run_import(
     conn = tx.conn
     report = ImportReport(rows=len(rows), validate_only=validate_only)
     seen: dict[str, int] = {}
+    records = _Records()
+    token = _RECORDS.set(records)
     conn.execute("SAVEPOINT import_all")
     try:
         for index, row in enumerate(rows, start=1):
+            records.row = index
+            records.claimed.clear()
             row_key = key(row)
             if row_key and row_key in seen:
                 report.rejections.append(
@@ -85,6 +126,8 @@ def run_import(
             except DomainError as exc:
                 conn.execute("ROLLBACK TO import_row")
                 conn.execute("RELEASE import_row")
+                for claimed in records.claimed:  # it wrote nothing: a later row may
+                    del records.seen[claimed]
                 violation = exc.violations[0].field if exc.violations else ""
                 report.rejections.append(
                     Rejection(index, row_key[:64], violation, exc.reason, exc.message[:500])
@@ -101,6 +144,8 @@ def run_import(
         conn.execute("ROLLBACK TO import_all")
         conn.execute("RELEASE import_all")
         raise
+    finally:
+        _RECORDS.reset(token)
     if keep:
         conn.execute("RELEASE import_all")
         report.committed = True

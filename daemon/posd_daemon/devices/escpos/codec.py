@@ -134,21 +134,41 @@ def qr_version(payload_len: int) -> int | None:
     return None
 
 
+#: The light margin a QR code needs on each side, in modules: 4X (ISO/IEC 18004:2015
+#: 6.3.8, quiet zone). A printer's ``GS ( k`` prints the symbol alone, so the margin has
+#: to be within the printable width too: the unprintable edge of the paper may be
+#: narrower, and a scanner that finds no quiet zone does not find the code.
+QR_QUIET_ZONE = 4
+
+#: The smallest module size, in dots, a receipt's QR code is printed with. One dot is
+#: 0.125 mm at 203 dpi (0.14 mm at 180 dpi): about 5 mil, a high-density size that
+#: phone cameras (the customer's, the tax inspector's for the DSFinV-K receipt code)
+#: and general-purpose scanners do not read reliably off thermal paper, where a single
+#: dot also smears or fades. Two dots (0.25 mm, 10 mil) is posd's floor; the printer's
+#: own default is 3 (``GS ( k`` fn 67, Epson ESC/POS reference). A code that would need
+#: smaller modules is printed as its text instead.
+QR_MIN_MODULE_DOTS = 2
+
+
 def qr_fitted_module_size(payload_len: int, size: int, max_dots: int) -> int | None:
     """The module size (dots) to print a native QR code with so it fits ``max_dots``.
 
-    A symbol is 17 + 4 * version modules wide (ISO/IEC 18004:2015 6.3.1), printed
-    ``size`` dots per module; a printer given a symbol wider than its head prints
-    nothing or a clipped code. So the asked size (clamped to 1..16) is lowered to the
-    largest that fits; None when even one dot per module is too wide (or the data fits
-    no symbol).
+    A symbol is 17 + 4 * version modules wide (ISO/IEC 18004:2015 6.3.1) plus its quiet
+    zone (QR_QUIET_ZONE modules each side), printed ``size`` dots per module; a printer
+    given a symbol wider than its head prints nothing or a clipped code. So the asked
+    size (clamped to QR_MIN_MODULE_DOTS..16) is lowered to the largest that fits; None
+    when even QR_MIN_MODULE_DOTS per module is too wide (or the data fits no symbol).
     """
     version = qr_version(payload_len)
     if version is None:
         return None
-    modules = 17 + 4 * version
-    fitted = min(max(1, min(16, size)), max_dots // modules)
-    return fitted if fitted >= 1 else None
+    return _fitted(17 + 4 * version, size, max_dots)
+
+
+def _fitted(modules: int, size: int, max_dots: int) -> int | None:
+    """The module size for a symbol of ``modules`` (without its quiet zone), or None."""
+    fitted = min(max(QR_MIN_MODULE_DOTS, min(16, size)), max_dots // (modules + 2 * QR_QUIET_ZONE))
+    return fitted if fitted >= QR_MIN_MODULE_DOTS else None
 
 
 def _gs_k(fn: int, params: bytes) -> bytes:
@@ -183,25 +203,26 @@ def raster_image(rows: list[list[bool]]) -> bytes:
 def qr_raster(data: str, size: int, max_dots: int) -> bytes | None:
     """A QR code as a raster image, for printers without native QR.
 
-    Uses the ``qrcode`` package (a python-escpos dependency) to build the module matrix;
-    returns None when that package is missing or the symbol does not fit ``max_dots``.
+    Uses the ``qrcode`` package (a python-escpos dependency) to build the module matrix,
+    with its quiet zone in the image; returns None when that package is missing or the
+    symbol does not fit ``max_dots`` (as :func:`qr_fitted_module_size`: quiet zone
+    included, at least QR_MIN_MODULE_DOTS per module).
     """
     try:
         import qrcode  # type: ignore[import-untyped]  # noqa: PLC0415 (optional dependency)
     except ImportError:  # pragma: no cover - python-escpos depends on qrcode
         return None
-    qr = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    qr = qrcode.QRCode(border=QR_QUIET_ZONE, error_correction=qrcode.constants.ERROR_CORRECT_M)
     qr.add_data(data.encode("utf-8"))
     try:
         qr.make(fit=True)
     except ValueError:  # qrcode's DataOverflowError: more than any symbol holds
         return None
     matrix: list[list[bool]] = [[bool(cell) for cell in row] for row in qr.get_matrix()]
-    size = max(1, min(16, size))
-    while size > 1 and len(matrix) * size > max_dots:
-        size -= 1
-    if len(matrix) * size > max_dots:
+    fitted = _fitted(len(matrix) - 2 * QR_QUIET_ZONE, size, max_dots)
+    if fitted is None:
         return None
+    size = fitted
     rows: list[list[bool]] = []
     for row in matrix:
         scaled = [cell for cell in row for _ in range(size)]
