@@ -27,6 +27,7 @@ from typing import Protocol
 
 from posd_daemon.devices.errors import TransportError
 from posd_daemon.domain.barcode import gtin_valid, upce_to_upca
+from posd_daemon.domain.text import is_digits
 
 # -- codes -------------------------------------------------------------------------------
 
@@ -194,23 +195,30 @@ class ScanDecoder:
         # scanner puts before it (the line buffer in feed allows for the prefix too)
         if len(text) > rules.max_length:
             return Rejected("TOO_LONG", f"{len(text)} characters")
+        named = symbology  # the scanner's AIM identifier, when it sent one
         symbology = symbology or symbology_of(text)
         if (
             len(text) == 8
-            and symbology in ("EAN13", "EAN8")
-            and (symbology == "EAN13" or not gtin_valid(text))
-            and upce_to_upca(text) is not None
+            and is_digits(text)
+            and (
+                named == "EAN13"
+                or (not named and not gtin_valid(text) and upce_to_upca(text) is not None)
+            )
         ):
-            # UPC-E: 8 digits like EAN-8 (AIM ]E0 like EAN-13), checked by the check digit
-            # of the UPC-A it stands for (GS1 General Specifications, UPC-E); the catalog
-            # finds it under that UPC-A (store/catalog.py)
+            # UPC-E: 8 digits like EAN-8, checked by the check digit of the UPC-A it
+            # stands for (GS1 General Specifications, UPC-E); the catalog finds it under
+            # that UPC-A (store/catalog.py). The AIM identifier ]E0 names the EAN-13/
+            # UPC-A/UPC-E family, ]E4 EAN-8 (ISO/IEC 15424): 8 digits under ]E0 are a
+            # UPC-E only, under ]E4 an EAN-8 only, whatever else their digits are valid as
             symbology = "UPC-E"
-        if (
-            rules.check_digits
-            and symbology in ("EAN13", "EAN8", "UPC-A")
-            and text.isdigit()
-            and len(text) in (8, 12, 13)
-            and not gtin_valid(text)
+        if rules.check_digits and (
+            (symbology == "UPC-E" and upce_to_upca(text) is None)
+            or (
+                symbology in ("EAN13", "EAN8", "UPC-A")
+                and text.isdigit()
+                and len(text) in (8, 12, 13)
+                and not gtin_valid(text)
+            )
         ):
             return Rejected("BAD_CHECK_DIGIT", f"{text}: wrong check digit (misread)")
         recent = self._recent

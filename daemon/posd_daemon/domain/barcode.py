@@ -5,8 +5,9 @@ usual setting in Europe) sends ``0036000291452`` for the ``036000291452`` printe
 the bars, another scanner sends the 12 digits, and a supplier's master data may hold
 either. Both name the same article, so a lookup tries both forms.
 
-A UPC-E code is a UPC-A with zeros left out, 8 digits like an EAN-8: a code that names
-no EAN-8 is also looked up as the UPC-A it stands for (:func:`upce_to_upca`).
+A UPC-E code is a UPC-A with zeros left out, 8 digits like an EAN-8 (:func:`upce_to_upca`,
+:func:`upca_to_upce`): the catalog may list either, a scanner may send either, and a
+lookup tries both; 8 digits that are a valid EAN-8 are an EAN-8 first.
 
 In-store labels (restricted circulation numbers, prefixes 20-29) carry a price or a
 weight in their last digits; the shop configures their layouts (:class:`LabelLayout`).
@@ -45,20 +46,34 @@ def gtin_forms(code: str) -> tuple[str, ...]:
 
 
 def gtin_key(code: str) -> str:
-    """One form per article: a UPC-A code as its EAN-13 (for telling duplicates apart)."""
-    return "0" + code if is_digits(code) and len(code) == 12 else code
+    """One form per article: a UPC-A code as its EAN-13, a UPC-E (8 digits that are no
+    EAN-8) as the EAN-13 of its UPC-A (for telling duplicates apart)."""
+    if is_digits(code) and len(code) == 12:
+        return "0" + code
+    if is_digits(code) and len(code) == 8 and not gtin_valid(code):
+        upca = upce_to_upca(code)
+        if upca is not None:
+            return "0" + upca
+    return code
 
 
 def check_barcode(code: str, field: str) -> str:
     """A barcode of the catalog: a code (domain/text.py) and, when it is all digits of an
     EAN-8, UPC-A or EAN-13 length, a GTIN with the right check digit. A mistyped one
     could never be scanned: the label carries the right code, and the scanner refuses
-    a code whose check digit is wrong (devices/scanning.py)."""
+    a code whose check digit is wrong (devices/scanning.py). 8 digits may also be a
+    UPC-E, as a supplier's master data lists it (printed under the bars), checked by the
+    check digit of its UPC-A."""
     check_code(code, field)
-    if is_digits(code) and len(code) in (8, 12, 13) and not gtin_valid(code):
+    if (
+        is_digits(code)
+        and len(code) in (8, 12, 13)
+        and not gtin_valid(code)
+        and not (len(code) == 8 and upce_to_upca(code) is not None)
+    ):
         raise invalid(
             field,
-            f"{code} is no EAN-8/UPC-A/EAN-13: its check digit is wrong",
+            f"{code} is no EAN-8/UPC-E/UPC-A/EAN-13: its check digit is wrong",
             "INVALID_CHECK_DIGIT",
         )
     return code
@@ -235,3 +250,28 @@ def read_label(code: str, layouts: Sequence[LabelLayout]) -> Label | None:
         if label is not None:
             return label
     return None
+
+
+def upca_to_upce(code: str) -> str | None:
+    """The UPC-E a UPC-A code (12 digits, or 13 with a leading 0) is printed as, or None
+    when it has none: the inverse of :func:`upce_to_upca`, with the first rule that fits
+    (GS1 General Specifications, UPC-E: a manufacturer number ending in 000, 100 or 200
+    with an item number up to 999, then one ending in 00 (300-900) with up to 99, one
+    ending in 0 with up to 9, and any with an item number 5 to 9). A scanner set to
+    send UPC-E as UPC-A delivers the 12 digits of a code the catalog lists as printed."""
+    if is_digits(code) and len(code) == 13 and code[0] == "0":
+        code = code[1:]
+    if not (is_digits(code) and len(code) == 12 and code[0] in "01" and gtin_valid(code)):
+        return None
+    n, m, i, check = code[0], code[1:6], code[6:11], code[11]
+    if m[2:] in ("000", "100", "200") and i[:2] == "00":
+        data = m[:2] + i[2:] + m[2]
+    elif m[3:] == "00" and i[:3] == "000":
+        data = m[:3] + i[3:] + "3"
+    elif m[4] == "0" and i[:4] == "0000":
+        data = m[:4] + i[4] + "4"
+    elif i[:4] == "0000" and i[4] in "56789":
+        data = m + i[4]
+    else:
+        return None
+    return n + data + check

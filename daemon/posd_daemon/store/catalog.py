@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from posd_daemon.domain.barcode import gtin_forms, upce_to_upca
+from posd_daemon.domain.barcode import gtin_forms, gtin_valid, upca_to_upce, upce_to_upca
 from posd_daemon.domain.catalog import (
     Item,
     ItemType,
@@ -99,10 +99,15 @@ def by_barcode(conn: sqlite3.Connection, code: str) -> list[Item]:
 def barcode_matches(conn: sqlite3.Connection, code: str) -> list[BarcodeMatch]:
     """Every (item, variant, unit) the code names, ordered by item id; a UPC-A code is
     found in either of its forms (12 digits, or 13 with a leading 0: domain/barcode.py).
-    An 8-digit code that names no barcode but is a valid UPC-E is looked up as the UPC-A
-    it stands for (both forms): an EAN-8 of the catalog always wins."""
-    rows = _barcode_rows(conn, gtin_forms(code))
-    if not rows and (upca := upce_to_upca(code)) is not None:
+    A UPC-E (8 digits that are no valid EAN-8) and its UPC-A are one GTIN: each is
+    found in all three forms at once (a supplier lists the UPC-E as printed, a scanner
+    set to expand UPC-E sends the UPC-A), so two items under one GTIN are a choice, not
+    whichever form the scanner sent. 8 digits valid as both EAN-8 and UPC-E are the
+    EAN-8 when the catalog has it, else the UPC-A they stand for."""
+    forms = _gtin_forms(code)
+    rows = _barcode_rows(conn, forms)
+    if not rows and gtin_valid(code) and (upca := upce_to_upca(code)) is not None:
+        # an EAN-8 the catalog does not have, also a valid UPC-E
         rows = _barcode_rows(conn, gtin_forms(upca))
     out = []
     for item_id, variant_id, unit in rows:
@@ -110,6 +115,18 @@ def barcode_matches(conn: sqlite3.Connection, code: str) -> list[BarcodeMatch]:
         if item is not None:
             out.append(BarcodeMatch(item, variant_id, unit))
     return out
+
+
+def _gtin_forms(code: str) -> tuple[str, ...]:
+    """Every form of the GTIN ``code`` names: :func:`gtin_forms`, and a UPC-E that is no
+    EAN-8 together with its UPC-A (the EAN-8 reading of 8 digits comes first)."""
+    if len(code) == 8 and not gtin_valid(code) and (upca := upce_to_upca(code)) is not None:
+        return (code, *gtin_forms(upca))
+    forms = gtin_forms(code)
+    upce = upca_to_upce(code)
+    if upce is not None and not gtin_valid(upce):
+        return (*forms, upce)
+    return forms
 
 
 def _barcode_rows(conn: sqlite3.Connection, forms: tuple[str, ...]) -> list[tuple[str, str, str]]:
