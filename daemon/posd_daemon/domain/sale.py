@@ -417,7 +417,8 @@ class Sale:
         """Each line's gross amount after all discounts, adding up per rate to the
         receipt's gross exactly: gross-priced lines are their amount; in net-priced sales
         each line gets its own tax, and the few cents by which the rate's tax (rounded
-        once per rate) differs from the sum of the lines' taxes go to the largest lines.
+        once per rate) differs from the sum of the lines' taxes go to the largest lines
+        (vouchers' lines last).
         Not in proportion to the signed net amounts: an exchange (-1000.00 back, +1000.03
         bought) has a tax of 0.01, which would give its lines -333 and +333 "tax"."""
         if self.vat_direction is PriceBasis.GROSS:
@@ -430,7 +431,13 @@ class Sale:
             ]  # fmt: skip
             taxes = [tax_from_net(ln.amount, vt.percent) for ln in group]
             rest = vt.tax - sum(taxes)
-            order = sorted(range(len(group)), key=lambda i: (-abs(group[i].amount), i))
+            # a voucher's line (sold or redeemed) keeps its own gross, the value it is
+            # registered at (book_vouchers: ln.total): the cents go to the other lines
+            # first, so that the receipt does not show a 25.00 voucher as 25.01
+            order = sorted(
+                range(len(group)),
+                key=lambda i: (bool(group[i].voucher_code), -abs(group[i].amount), i),
+            )
             step = 1 if rest >= 0 else -1
             k = 0
             while rest and group:
@@ -1370,7 +1377,14 @@ class Sale:
                         "PAYMENT_EXCEEDS_OPEN_AMOUNT",
                         f"sale {self.sale_id} has nothing left to pay",
                     )
-            if not (rounds_away and (amount == 0 or (amount > 0 and method.is_cash))):
+            if rounds_away and self.exact_rest < 0:
+                # a refund's last rappen kept as a rounding is still a refund by this
+                # method: where the shop does not refund by it, the rest goes back exactly
+                self._check_refund_method(method, refund_methods)
+            # cash tendered beyond a rest that rounds away is change, in a sale that takes
+            # money only: in one that gives money back it is not a refund
+            tendered = amount > 0 and method.is_cash and self.exact_rest > 0
+            if not (rounds_away and (amount == 0 or tendered)):
                 self._check_payment_amount(method, amount, open_amount, refund_methods)
         except DomainError:
             self.payments.pop()
@@ -1394,13 +1408,7 @@ class Sale:
                     "a refund (negative amount) needs a sale with money to give back",
                     "INVALID_AMOUNT",
                 )
-            if refund_methods is not None and method not in refund_methods:
-                allowed = ", ".join(sorted(m.value for m in refund_methods)) or "none"
-                raise precondition(
-                    "REFUND_METHOD_NOT_ALLOWED",
-                    f"the shop refunds by {allowed}, not by {method.value}",
-                    method=method.value,
-                )
+            self._check_refund_method(method, refund_methods)
             if amount < open_amount:
                 raise precondition(
                     "REFUND_EXCEEDS_OPEN_AMOUNT",
@@ -1420,6 +1428,18 @@ class Sale:
                 f"a {method.value.lower()} payment of {amount} exceeds the open amount"
                 f" {open_amount} (only cash may exceed it)",
                 open_amount_minor=str(open_amount),
+            )
+
+    @staticmethod
+    def _check_refund_method(
+        method: PaymentMethod, refund_methods: frozenset[PaymentMethod] | None
+    ) -> None:
+        if refund_methods is not None and method not in refund_methods:
+            allowed = ", ".join(sorted(m.value for m in refund_methods)) or "none"
+            raise precondition(
+                "REFUND_METHOD_NOT_ALLOWED",
+                f"the shop refunds by {allowed}, not by {method.value}",
+                method=method.value,
             )
 
     def payment(self, payment_id: str) -> Payment:
@@ -1449,6 +1469,15 @@ class Sale:
                 raise invalid(
                     "amount.amount_minor",
                     "keep the sign (remove the payment instead of zeroing it)",
+                    "INVALID_AMOUNT",
+                )
+            if p.amount == 0 and amount > 0 and self.total < 0:
+                # a payment of 0.00 (a refund's last rappen rounded away in cash) has no
+                # sign of its own: in a sale that gives money back, cash is not taken
+                raise invalid(
+                    "amount.amount_minor",
+                    f"sale {self.sale_id} gives money back: a payment of it is a refund"
+                    " (remove the payment of 0.00 and add the refund)",
                     "INVALID_AMOUNT",
                 )
             if abs(amount) > MAX_MINOR:

@@ -29,7 +29,7 @@ from posd_daemon.domain.parking import (
     parking_code_ean13,
 )
 from posd_daemon.domain.payments import Payment, PaymentMethod
-from posd_daemon.domain.pricing import fmt_decimal, net_within_gross, parse_percent
+from posd_daemon.domain.pricing import convert_price, fmt_decimal, net_within_gross, parse_percent
 from posd_daemon.domain.sale import (
     LineKind,
     Sale,
@@ -577,22 +577,39 @@ class SaleOps(ABC):
                     "VOUCHER_IN_SALE", f"voucher {code} is on line {ln.line_id}", voucher_code=code
                 )
         rate = self._vat.rate(item.vat_category, self.today())
-        value = amount if amount is not None else sale.price_for(item.price, item.price_basis, rate)
+        face_value = sale.vat_direction is PriceBasis.NET and rate != 0
+        if amount is not None:
+            value = amount
+        elif face_value:
+            # the catalog price as gross in the sale's currency: the face value. Its net
+            # rounded half up may give a gross a cent over it (15.00 at 19 %: 12.605 ->
+            # 12.61 -> 15.01); the net below is never over
+            value = convert_price(
+                item.price,
+                vat_rate=rate,
+                from_basis=item.price_basis,
+                to_basis=PriceBasis.GROSS,
+                from_currency=sale.local_currency,
+                to_currency=sale.currency,
+                rate=sale.exchange_rate,
+            )
+        else:
+            value = sale.price_for(item.price, item.price_basis, rate)
         if value <= 0:
             raise invalid(
                 "amount.amount_minor", "a voucher's value is above zero", "INVALID_AMOUNT"
             )
         line_amount = value
-        face_value = amount is not None and sale.vat_direction is PriceBasis.NET and rate != 0
-        if amount is not None and face_value:
-            # a typed value is the voucher's face value, what the customer pays for it
-            # (gross), also in a net-priced sale: its line is the net of that value (not
-            # the value as net with the VAT on top), as a redeemed voucher's line is
-            line_amount = net_within_gross(amount, rate)
+        if face_value:
+            # a voucher's value (typed or its catalog price) is its face value, what the
+            # customer pays for it (gross), also in a net-priced sale: its line is the net
+            # of that value (not the value as net with the VAT on top), as a redeemed
+            # voucher's line is
+            line_amount = net_within_gross(value, rate)
             if line_amount <= 0:
                 raise invalid(
                     "amount.amount_minor",
-                    f"{amount} is less than the smallest net amount at {fmt_decimal(rate)} %",
+                    f"{value} is less than the smallest net amount at {fmt_decimal(rate)} %",
                     "INVALID_AMOUNT",
                 )
         line = sale.add_fixed_line(
@@ -1089,9 +1106,17 @@ class SaleOps(ABC):
                 lot=ln.lot,
                 serial=ln.serial,
             )
-        for p, kept in original.kept_amounts():
+        kept_amounts = original.kept_amounts()
+        # the largest rounding step among the payments reversed: the storno's rounding is
+        # the original's negated only with the same step. A payment kept at 0.00 (cash
+        # that settled a rest its step rounds to nothing: 17.41 by card, 0.00 in cash for
+        # 17.43) carries the rounding where no other payment does: it is reversed too
+        step = max((p.rounding_step for p, k in kept_amounts if k), default=1)
+        for p, kept in kept_amounts:
             if kept == 0:
-                continue
+                if not original.rounding or p.rounding_step <= step:
+                    continue
+                step = p.rounding_step
             reversal.payments.append(
                 Payment(
                     str(reversal.next_payment_no),
