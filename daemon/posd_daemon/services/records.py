@@ -35,12 +35,16 @@ def sale_record(sale: Sale) -> dict[str, Any]:
             }
             for ln in sale.lines
         ],
+        # kept: what each payment leaves in the drawer or account (cash less the change);
+        # with the rounding they balance: sum(kept) == total + rounding + change_rounding
         "payments": [
-            {"payment_id": p.payment_id, "method": p.method.value, "amount": p.amount}
-            for p in sale.payments
+            {"payment_id": p.payment_id, "method": p.method.value, "amount": p.amount, "kept": kept}
+            for p, kept in sale.kept_amounts()
         ],
         "total": sale.total,
         "change": sale.change,
+        "rounding": sale.rounding,
+        "change_rounding": sale.change_rounding,
         "vat": [
             {
                 "category": int(v.category),

@@ -100,3 +100,27 @@ def test_the_last_rappen_after_a_card_is_settled_in_cash(running: Running, pos: 
     s = pay(pos, sid, CASH).sale
     assert (s.rounding.amount_minor, s.amount_due.amount_minor) == (-1, 854)
     assert post(pos, sid).state
+
+
+def test_the_journal_record_of_a_rounded_cash_sale_balances(
+    running: Running, pos: PosdClient
+) -> None:
+    """The SALE_POSTED record names the rounding and what each payment keeps: the kept
+    amounts are the total plus the rounding (before, 10.00 cash and 1.45 change for a
+    total of 8.53 left 0.02 nobody could account for)."""
+    chf_shop(pos)
+    sid = chf_sale(pos, "COFFEE")
+    card = pay(pos, sid, CARD, 3, currency="CHF").sale.payments[0]  # 8.52 rest in cash
+    pay(pos, sid, CASH, 1000, currency="CHF")
+    done = post(pos, sid)
+    [(payload,)] = rows(
+        running,
+        "SELECT payload FROM journal WHERE kind = 'SALE_POSTED' AND ref = ?",
+        f"receipt:{done.receipt_number}",
+    )
+    record = json.loads(payload)
+    kept = [p["kept"] for p in record["payments"]]
+    assert record["rounding"] == done.rounding.amount_minor != 0
+    assert sum(kept) == record["total"] + record["rounding"]
+    assert kept[0] == 3 and card.amount.amount_minor == 3
+    assert kept[1] == 1000 - record["change"]
