@@ -408,6 +408,7 @@ async def _start(
         sale_servicer.link = StoreLink(
             rt, config.register.id, dict(config.store.peers), config.store.secret
         )
+        sale_servicer.complete_pending_imports()
     register_link_pb2_grpc.add_RegisterLinkServiceServicer_to_server(
         RegisterLinkServicer(rt, sales, gateway, config.store.secret), server
     )

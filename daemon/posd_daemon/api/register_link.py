@@ -33,9 +33,18 @@ from posd_daemon.domain.sale import Sale, SaleState
 from posd_daemon.ops import logging as plog
 from posd_daemon.services.fiscal import FiscalGateway
 from posd_daemon.services.sales import SaleCommands
+from posd_daemon.store import orders as order_store
 from posd_daemon.store import shops as shop_store
 
 SECRET_KEY = "x-posd-store-secret"  # noqa: S105 - a metadata key, not a secret
+#: Metadata of TransferParkedSale: the order numbers the asking register has LOADED into
+#: sales of its own (a JSON list). A parked sale of one of those orders is not handed
+#: over to it: the order would be in two sales there. Metadata, so that the message stays
+#: as it is and a register that does not send it (an older one) is answered as before.
+ORDERS_IN_USE_KEY = "x-posd-orders-in-use"
+#: At most this many are sent (gRPC's default limit for all metadata is 8 KiB); a
+#: register has a few open and parked sales, each with at most one order.
+MAX_ORDERS_IN_USE = 64
 TIMEOUT_S = 5.0
 #: Registers asked for one slip at most: the one that printed it, then each one it says
 #: it handed the sale over to (a sale re-parked at a third register, and so on).
@@ -45,11 +54,31 @@ _STATUS_DETAILS_KEY = "grpc-status-details-bin"
 log = plog.get("posd.register_link")
 
 
-def _secret_of(context: Context) -> str:
+def _metadata_of(context: Context, wanted: str) -> str:
     for key, value in context.invocation_metadata() or ():
-        if key == SECRET_KEY and isinstance(value, str):
+        if key == wanted and isinstance(value, str):
             return value
     return ""
+
+
+def _secret_of(context: Context) -> str:
+    return _metadata_of(context, SECRET_KEY)
+
+
+def _orders_in_use_of(context: Context) -> frozenset[str]:
+    """The asking register's loaded orders (see ORDERS_IN_USE_KEY); none when it sent
+    none, or something that is not a list of order numbers (then only the order check
+    is skipped, as for an older register)."""
+    text = _metadata_of(context, ORDERS_IN_USE_KEY)
+    if not text:
+        return frozenset()
+    try:
+        numbers = json.loads(text)
+    except ValueError:
+        return frozenset()
+    if not isinstance(numbers, list):
+        return frozenset()
+    return frozenset(n for n in numbers if isinstance(n, str) and n)
 
 
 class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
@@ -85,6 +114,7 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
                 )
             sale = self.rt.db.read_now(lambda c: self.sales.parked_for_transfer(c, code, to))
             if sale.state is SaleState.PARKED:
+                _check_order_not_in_use(sale, code, to, _orders_in_use_of(context))
                 data = await self._hand_over(sale, code, to)
             else:
                 data = await self.rt.db.write(
@@ -118,6 +148,21 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
 
     async def _finish_and_save(self, sale: Sale, code: str, to: str) -> dict[str, Any]:
         try:
+            # Read again on the database thread, after every write queued before: the
+            # sale was read PARKED from committed data, but a local ResumeSale may have
+            # passed its checks (before :attr:`posting` named the sale) and be about to
+            # commit. Asked now, the TSE would end the transaction of a sale open here
+            # as AVTransfer and the hand-over could not be saved: the sale stayed locked
+            # (SALE_SIGNED_NOT_POSTED) until a restart. Read here, that resume has
+            # committed (the hand-over is refused: the sale is held here) or will find
+            # the sale in :attr:`posting` and be refused itself.
+            sale = await self.rt.db.write(
+                lambda tx: self.sales.parked_for_transfer(tx.conn, code, to)
+            )
+            if sale.state is not SaleState.PARKED:  # handed to ``to`` meanwhile
+                return await self.rt.db.write(
+                    lambda tx: self.sales.transfer_out(tx, code, to, None)
+                )
             with self.sales.failures_after_signing(sale.sale_id):
                 row = await self.fiscal.finish_transfer(sale)
                 self.sales.lock_finished(sale.sale_id, row)
@@ -130,6 +175,24 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
         if not task.cancelled() and (exc := task.exception()) is not None:
             # the callers got it (or gave up); the sale is locked if the TSE finished it
             log.warning("hand_over_failed", sale_id=sale_id, error=str(exc))
+
+
+def _check_order_not_in_use(sale: Sale, code: str, to: str, in_use: frozenset[str]) -> None:
+    """Before a parked sale is handed over (nothing changed yet): not when ``to`` has
+    the sale's order loaded into a sale of its own. It takes the order over with the
+    sale (README "Back-office orders"), so it would then have the order in two sales,
+    both payable. Checked here, where the sale's order is known before the TSE ends its
+    transaction: the asking register learns it only with the sale, when refusing would
+    lose it. A sale already handed over to ``to`` is handed over again regardless."""
+    if sale.order_number and sale.order_number in in_use:
+        raise precondition(
+            "ORDER_IN_USE",
+            f"the sale of parking code {code} is of order {sale.order_number}, which"
+            f" register {to} has in a sale of its own: cancel that sale there, then scan"
+            " the slip again (an order is paid in one sale)",
+            order_number=sale.order_number,
+            register_id=to,
+        )
 
 
 class StoreLink:
@@ -170,6 +233,7 @@ class StoreLink:
         owner = self.owner_of(code, prefix)
         if owner is None or owner == self.register_id:
             return None
+        in_use = self.rt.db.read_now(lambda c: order_store.loaded_numbers(c, MAX_ORDERS_IN_USE))
         asked: list[str] = []
         holder = owner
         while True:
@@ -188,17 +252,18 @@ class StoreLink:
                     register_id=holder,
                 )
             asked.append(holder)
-            answer = await self._ask(holder, target, code, asked)
+            answer = await self._ask(holder, target, code, asked, in_use)
             if isinstance(answer, str):
                 holder = answer
                 continue
             return _read_answer(holder, code, answer), answer.from_register_id or holder
 
     async def _ask(
-        self, holder: str, target: str, code: str, asked: list[str]
+        self, holder: str, target: str, code: str, asked: list[str], in_use: list[str]
     ) -> register_link_pb2.TransferParkedSaleResponse | str:
         """Asks ``holder`` to hand the sale over: its answer, or the register it says it
-        handed the sale over to (to be asked next)."""
+        handed the sale over to (to be asked next). ``in_use``: this register's loaded
+        orders (ORDERS_IN_USE_KEY)."""
         # unix sockets of registers on one host; TCP peers only with TLS (system CAs)
         channel = (
             grpc.aio.insecure_channel(target)
@@ -214,7 +279,10 @@ class StoreLink:
                         register_link_pb2.TransferParkedSaleRequest(
                             code=code, to_register_id=self.register_id
                         ),
-                        metadata=((SECRET_KEY, self.secret),),
+                        metadata=(
+                            (SECRET_KEY, self.secret),
+                            (ORDERS_IN_USE_KEY, json.dumps(in_use)),
+                        ),
                         timeout=TIMEOUT_S,
                     )
                 )
@@ -222,12 +290,17 @@ class StoreLink:
                 if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                     # the other register is down, busy, or could not save the hand-over:
                     # nothing changed here, and asking again may well succeed
+                    peer_reason, _ = _error_info(exc)
                     raise DomainError(
                         ErrorKind.UNAVAILABLE,
                         "TRANSFER_UNAVAILABLE",
                         f"register {holder} could not hand the sale over now{via}:"
                         f" {exc.details()}; try again",
-                        metadata={"register_id": holder, "peer_status": exc.code().name},
+                        metadata={
+                            "register_id": holder,
+                            "peer_status": exc.code().name,
+                            "peer_reason": peer_reason,
+                        },
                     ) from None
                 reason, info = _error_info(exc)
                 moved_to = info.get("held_by", "")

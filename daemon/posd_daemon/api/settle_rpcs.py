@@ -6,6 +6,8 @@ Mixed into ``SaleServicer`` (api/servicers.py), like api/sale_rpcs.py.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,17 +17,63 @@ from posd.v1 import sale_pb2
 from posd_daemon.api import convert
 from posd_daemon.api.register_link import StoreLink
 from posd_daemon.api.runtime import Context, Runtime
-from posd_daemon.domain.errors import invalid
+from posd_daemon.domain.errors import DomainError, ErrorKind, invalid
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.parking import canonical_parking_code
 from posd_daemon.domain.pricing import fmt_decimal
 from posd_daemon.domain.sale import Sale, format_quantity
+from posd_daemon.ops import crashpoints
+from posd_daemon.ops import logging as plog
 from posd_daemon.services.executor import Tx
 from posd_daemon.services.fiscal import FiscalGateway, Signer
 from posd_daemon.services.open_items import InvoicePaymentAdded
 from posd_daemon.services.sale_ops import LinesAdded, VoucherAdded, voucher_status
 from posd_daemon.services.sales import SaleCommands
 from posd_daemon.store import fiscal as fstore
+from posd_daemon.store import sales as sale_store
+
+log = plog.get("posd.sales")
+
+#: Start-up completion of pending imports (see SettleRpcs._complete_pending_imports):
+#: rounds while the other register cannot be reached, and the pause between them.
+IMPORT_RECOVERY_ROUNDS = 10
+IMPORT_RECOVERY_PAUSE_S = 3.0
+
+
+def _may_be_handed_over(exc: DomainError) -> bool:
+    """Whether the other register may have handed the sale over (or will) although this
+    register got no sale: it stopped waiting (the hand-over runs to its end there), or
+    that register's TSE finished the hand-over and saving it failed (only a hand-over to
+    this register completes it). A refusal, or a register that could not be reached,
+    handed nothing over: no import is pending then (and the slip's sale is not taken
+    from a register that still has it parked, long after the scan, at the next start)."""
+    meta = exc.metadata or {}
+    return exc.kind is ErrorKind.UNAVAILABLE and (
+        meta.get("peer_status") == "DEADLINE_EXCEEDED"
+        or meta.get("peer_reason") == "TRANSFER_NOT_SAVED"
+    )
+
+
+def _operator_json(op: Operator) -> str:
+    return json.dumps(
+        {
+            "operator_id": op.operator_id,
+            "name": op.name,
+            "role": op.role,
+            "permissions": sorted(p.value for p in op.permissions),
+        },
+        sort_keys=True,
+    )
+
+
+def _operator_from_json(text: str) -> Operator:
+    d = json.loads(text)
+    return Operator(
+        operator_id=str(d["operator_id"]),
+        name=str(d["name"]),
+        role=str(d["role"]),
+        permissions=frozenset(Permission(p) for p in d["permissions"]),
+    )
 
 
 class SettleRpcs:
@@ -39,6 +87,20 @@ class SettleRpcs:
     post_ahead: Callable[[sale_pb2.Sale, Operator], None]
     #: the other registers of the store (None: this register stands alone)
     link: StoreLink | None = None
+    _recovering: asyncio.Task[None] | None = None
+
+    def complete_pending_imports(self) -> None:
+        """At start (bootstrap, on the event loop, once :attr:`link` is set): the
+        hand-overs this register asked for and did not import before it stopped are
+        completed in the background (:meth:`_complete_pending_imports`)."""
+        if self.link is not None:
+            self._import_round(asyncio.get_running_loop(), IMPORT_RECOVERY_ROUNDS)
+
+    def _import_round(self, loop: asyncio.AbstractEventLoop, rounds_left: int) -> None:
+        """One round of :meth:`_complete_pending_imports` in a task of its own. Rounds
+        are timed by the loop (``call_later``), not by a task sleeping between them: a
+        stopping daemon leaves no task pending for long (nothing cancels it)."""
+        self._recovering = loop.create_task(self._complete_pending_imports(loop, rounds_left))
 
     async def _run(
         self,
@@ -454,22 +516,106 @@ class SettleRpcs:
                 return answered
             # the shop's prefix tells a slip from an ordinary product EAN
             prefix = self.rt.db.read_now(lambda c: self.sales.context(c).shop.parking_prefix)
-            fetched = await link.fetch(code, prefix)
-            if fetched is None:
+            if link.owner_of(code, prefix) is None:
                 raise invalid("code", "not a parking code of this store", "PARKED_SALE_NOT_FOUND")
-            data, origin = fetched
-            response = await self.rt.mutate(
-                "ResumeSale",
-                request,
-                lambda tx: self.sales.import_transferred(tx, op, data, origin),
-                lambda s: sale_pb2.ResumeSaleResponse(sale=convert.sale_to_pb(s)),
-                sale_pb2.ResumeSaleResponse,
+            # Durably, before the other register is asked: once it has committed the
+            # hand-over, the sale exists nowhere else. Should this register fail or crash
+            # before its import commits, this row makes it import the sale at its next
+            # start (asking again: the other register hands the same sale over again to
+            # this register only, so it is never taken over twice).
+            await self.rt.db.write(
+                lambda tx: sale_store.add_pending_import(
+                    tx.conn, code, _operator_json(op), request.SerializeToString(), self.rt.clock()
+                )
             )
-            self.fiscal.schedule_start(response.sale.sale_id)
-            self._notify("resumed", response.sale, op)
-            return response
+            try:
+                fetched = await link.fetch(code, prefix)
+            except DomainError as exc:
+                if not _may_be_handed_over(exc):
+                    await self._drop_pending_import(code)
+                raise
+            if fetched is None:
+                await self._drop_pending_import(code)
+                raise invalid("code", "not a parking code of this store", "PARKED_SALE_NOT_FOUND")
+            crashpoints.reached("resume.after_transfer")
+            return await self._import(request, op, code, *fetched)
 
         return await self.rt.call(context, "ResumeSale", request, run)
+
+    async def _import(
+        self,
+        request: sale_pb2.ResumeSaleRequest,
+        op: Operator,
+        code: str,
+        data: dict[str, Any],
+        origin: str,
+    ) -> sale_pb2.ResumeSaleResponse:
+        """Takes the handed-over sale in; its pending import ends in the same commit."""
+
+        def take(tx: Tx) -> Sale:
+            sale = self.sales.import_transferred(tx, op, data, origin)
+            sale_store.drop_pending_import(tx.conn, code)
+            return sale
+
+        response: sale_pb2.ResumeSaleResponse = await self.rt.mutate(
+            "ResumeSale",
+            request,
+            take,
+            lambda s: sale_pb2.ResumeSaleResponse(sale=convert.sale_to_pb(s)),
+            sale_pb2.ResumeSaleResponse,
+        )
+        self.fiscal.schedule_start(response.sale.sale_id)
+        self._notify("resumed", response.sale, op)
+        return response
+
+    async def _drop_pending_import(self, code: str) -> None:
+        await self.rt.db.write(lambda tx: sale_store.drop_pending_import(tx.conn, code))
+
+    async def _complete_pending_imports(
+        self, loop: asyncio.AbstractEventLoop, rounds_left: int
+    ) -> None:
+        """At start: the hand-overs this register asked for before it stopped and never
+        imported (schema 20). Each slip's sale is asked for again, as the scan did: the
+        register that handed it over to this one answers with the same sale (handed
+        over once, to this register only), and it is imported with the scanning
+        operator and the scan's request (its client's retry gets this answer). A
+        refusal (the sale was not handed over here) ends the pending import; a
+        register that cannot be reached is asked again a few times, after that the
+        next start (or a scan of the slip here) completes it."""
+        link = self.link
+        if link is None or rounds_left <= 0:
+            return
+        unreachable = False
+        try:
+            for row in await self.rt.db.read(sale_store.pending_imports):
+                try:
+                    await self._complete_import(link, row)
+                except DomainError as exc:
+                    if exc.kind is ErrorKind.UNAVAILABLE:
+                        unreachable = True
+                        continue
+                    log.warning("pending_import_refused", code=row.code, error=str(exc))
+                    await self._drop_pending_import(row.code)
+        except Exception as exc:  # the daemon stopping (its database closed), a fault
+            log.warning("pending_imports_failed", error=f"{type(exc).__name__}: {exc}")
+            return
+        if unreachable and rounds_left > 1:
+            loop.call_later(IMPORT_RECOVERY_PAUSE_S, self._import_round, loop, rounds_left - 1)
+
+    async def _complete_import(self, link: StoreLink, row: sale_store.PendingImport) -> None:
+        op = _operator_from_json(row.operator_json)
+        request = sale_pb2.ResumeSaleRequest.FromString(row.request)
+        answered = await self.rt.answered("ResumeSale", request, sale_pb2.ResumeSaleResponse)
+        if answered is not None:  # imported (its row went with it): nothing left
+            await self._drop_pending_import(row.code)
+            return
+        prefix = self.rt.db.read_now(lambda c: self.sales.context(c).shop.parking_prefix)
+        fetched = await link.fetch(row.code, prefix)
+        if fetched is None:
+            await self._drop_pending_import(row.code)
+            return
+        response = await self._import(request, op, row.code, *fetched)
+        log.info("pending_import_completed", code=row.code, sale_id=response.sale.sale_id)
 
     # -- audit --------------------------------------------------------------------------------
 

@@ -17,7 +17,8 @@ difference's transaction, nothing recorded), ``event.before_finish`` (its pendin
 committed, not finished), ``event.after_finish`` (finished at the TSE, the record not
 committed), ``event.in_transaction`` (the record written, not committed),
 ``reconcile.event_journaled`` (a pending Vorgang's cancellation journaled at start-up,
-not yet cancelled at the TSE). Used only by the e2e tests; costs one dict lookup
+not yet cancelled at the TSE), ``resume.after_transfer`` (another register handed a
+parked sale over to this one, not yet imported). Used only by the e2e tests; costs one dict lookup
 otherwise.
 """
 

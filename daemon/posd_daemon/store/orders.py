@@ -147,3 +147,15 @@ def list_page(
     sql += " ORDER BY o.order_number LIMIT ?"
     args.append(limit)
     return [_order(r) for r in conn.execute(sql, args)]
+
+
+def loaded_numbers(conn: sqlite3.Connection, limit: int) -> list[str]:
+    """Orders LOADED into a sale of this register (open, parked or handed over from
+    here): the ones another register must not hand a sale of over to this one (it would
+    be the order's second sale here). The most recently loaded first, at most ``limit``."""
+    rows = conn.execute(
+        "SELECT order_number FROM orders WHERE state = 'LOADED'"
+        " ORDER BY updated_at DESC, order_number LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [str(r[0]) for r in rows]

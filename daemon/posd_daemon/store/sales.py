@@ -602,3 +602,34 @@ def add_drawer_entry(
         " currency, recorded_at) VALUES (?,?,?,?,?,?,?,?)",
         (register_id, sale_id, receipt_number, kind, method, amount, currency, when),
     )
+
+
+class PendingImport(NamedTuple):
+    """A hand-over this register asked for and has not imported (schema 20)."""
+
+    code: str
+    operator_json: str
+    request: bytes
+
+
+def add_pending_import(
+    conn: sqlite3.Connection, code: str, operator_json: str, request: bytes, when: datetime
+) -> None:
+    """Records, before another register is asked, that this register asks for the sale
+    of ``code`` (kept as first recorded when asked again before the import)."""
+    conn.execute(
+        "INSERT INTO pending_imports (code, operator_json, request, recorded_at)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT(code) DO NOTHING",
+        (code, operator_json, request, to_db(when)),
+    )
+
+
+def drop_pending_import(conn: sqlite3.Connection, code: str) -> None:
+    conn.execute("DELETE FROM pending_imports WHERE code = ?", (code,))
+
+
+def pending_imports(conn: sqlite3.Connection) -> list[PendingImport]:
+    rows = conn.execute(
+        "SELECT code, operator_json, request FROM pending_imports ORDER BY recorded_at, code"
+    ).fetchall()
+    return [PendingImport(str(r[0]), str(r[1]), bytes(r[2])) for r in rows]
