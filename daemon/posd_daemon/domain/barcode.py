@@ -202,25 +202,25 @@ class LabelLayout:
 
     def read(self, code: str) -> Label | None:
         """The label ``code`` is in this layout, or None when it is not (another prefix,
-        not an EAN-13 with the right check digit). A wrong verifier digit is refused:
-        the EAN check digit is right, so the label was printed wrong, and its price
-        cannot be trusted."""
+        not an EAN-13 with the right check digit). A wrong verifier digit is noted on the
+        label (:meth:`Label.checked` refuses it): whether the code is a label at all is
+        known only once its zeroed code names an item, and a code of the prefix that is
+        no label (a shop's own item number) goes on through the scan order."""
         if not (is_digits(code) and len(code) == 13 and code[:2] in self.prefixes):
             return None
         if not gtin_valid(code):
             return None
         start = 2 + self.item_digits
         value = code[12 - self.value_digits : 12]
+        misprint = ""
         if self.price_check_digit and int(code[start]) != price_check_digit(value):
-            raise invalid(
-                "code",
+            misprint = (
                 f"{code}: the check digit of its {self.kind.value} {value} is"
-                f" {code[start]}, not {price_check_digit(value)}: the label is misprinted",
-                "INVALID_PRICE_CHECK_DIGIT",
+                f" {code[start]}, not {price_check_digit(value)}: the label is misprinted"
             )
         body = code[:start] + "0" * (12 - start)
         item_code = body + str(ean13_check_digit(body))
-        return Label(code, item_code, self.kind, int(value), self.weight_decimals)
+        return Label(code, item_code, self.kind, int(value), self.weight_decimals, misprint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,11 +235,20 @@ class Label:
     #: price: minor units; weight: the raw digits (see ``quantity``)
     value: int
     weight_decimals: int = 3
+    #: why its verifier digit is wrong ("" when right or there is none)
+    misprint: str = ""
 
     @property
     def quantity(self) -> Decimal:
-        """A weight label's quantity in the item's unit (e.g. 1234 g: 1.234 kg)."""
+        """A weight label's quantity in the item's base unit (e.g. 1234 g: 1.234 kg)."""
         return Decimal(self.value).scaleb(-self.weight_decimals)
+
+    def checked(self) -> Label:
+        """The label, refused when its verifier digit is wrong: the EAN check digit is
+        right, so the label was printed wrong, and its value cannot be trusted."""
+        if self.misprint:
+            raise invalid("code", self.misprint, "INVALID_PRICE_CHECK_DIGIT")
+        return self
 
 
 def read_label(code: str, layouts: Sequence[LabelLayout]) -> Label | None:

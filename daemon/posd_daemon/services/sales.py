@@ -674,6 +674,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         matches = catalog_store.barcode_matches(conn, label.item_code)
         if not matches:
             return None
+        label.checked()  # a label of the catalog: its verifier digit must be right
         if len(matches) > 1:
             raise DomainError(
                 ErrorKind.FAILED_PRECONDITION,
@@ -707,7 +708,17 @@ class SaleCommands(SaleOps, InvoicePayments):
                 f" sold in whole {uom.unit}: register its item code on an item sold by weight",
                 "NOT_SOLD_BY_WEIGHT",
             )
-        return str(label.quantity), None
+        # the label's weight is in the item's base unit (kg); a unit barcode ("100g",
+        # 0.1 kg) sells that weight in its own unit: 1.234 kg = 12.34 x 100 g
+        quantity_in_unit = label.quantity / uom.quantity_per_unit
+        if quantity_in_unit != quantity_in_unit.quantize(Decimal("0.001")):
+            raise invalid(
+                "code",
+                f"label {label.code}: {label.quantity} {item.unit} is no whole number of"
+                f" thousandths of {uom.unit}: register its item code on the base unit",
+                "NOT_SOLD_BY_WEIGHT",
+            )
+        return str(quantity_in_unit.normalize()), None
 
     def _add(
         self,

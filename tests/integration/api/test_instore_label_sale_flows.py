@@ -244,12 +244,6 @@ def test_a_label_whose_own_digits_are_another_item_s_barcode(pos: PosdClient) ->
     assert (line.item_id, line.total.amount_minor, line.price_overridden) == ("F-1", 2999, False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/sales.py _label_terms takes a weight label's value in the unit its"
-    " item code names: a unit barcode ('100g', 0.1 kg) sells 1.234 x 100 g for a 1.234 kg"
-    " label (the label's weight must be converted by the unit's quantity_per_unit)",
-)
 def test_a_weight_label_on_a_unit_barcode_sells_the_printed_weight(pos: PosdClient) -> None:
     # cheese priced per kg and per 100 g; the scale's label names the 100 g unit
     per_100g = catalog_pb2.ItemUnit(
@@ -280,12 +274,6 @@ def verifier_running(tmp_path: Path) -> Iterator[Running]:
         r.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/sales.py _label: read_label raises INVALID_PRICE_CHECK_DIGIT before it"
-    " knows whether the zeroed code names an item; a code of the prefix that is no label"
-    " of the catalog (here an item number) must go on through the scan order",
-)
 def test_a_code_of_a_label_prefix_that_names_no_label_item_goes_on(
     verifier_running: Running,
 ) -> None:

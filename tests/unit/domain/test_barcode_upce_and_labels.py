@@ -77,8 +77,10 @@ def test_price_label_with_a_verifier_digit() -> None:
     label = read_label("2212346146856", [PRICE_CHECKED])
     assert label is not None
     assert (label.value, label.item_code) == (14685, "2212340000000")
+    misprinted = read_label("2212345146857", [PRICE_CHECKED])  # verifier 5, not 6
+    assert misprinted is not None and misprinted.item_code == "2212340000000"
     with pytest.raises(DomainError) as err:
-        read_label("2212345146857", [PRICE_CHECKED])  # verifier 5, not 6; EAN check right
+        misprinted.checked()  # refused once the catalog knows the label's item
     assert err.value.reason == "INVALID_PRICE_CHECK_DIGIT"
 
 

@@ -59,8 +59,10 @@ def test_a_label_with_a_4_digit_price_and_verifier() -> None:
     # the item code zeroes the verifier with the price: 241234500000 and its check digit
     assert (label.value, label.item_code) == (2875, "2412345000009")
     bad = "2412345" + "8" + "2875"
+    misprinted = layout.read(bad + str(_ean_check(bad)))
+    assert misprinted is not None
     with pytest.raises(DomainError) as err:
-        layout.read(bad + str(_ean_check(bad)))
+        misprinted.checked()
     assert err.value.reason == "INVALID_PRICE_CHECK_DIGIT"
 
 
