@@ -63,6 +63,32 @@ def _unknown(invoice_number: str) -> Exception:
     )
 
 
+def check_transferable(sale: Sale, code: str, here: str, to: str) -> None:
+    """Before a parked sale is handed over to register ``to`` (nothing changed yet, its
+    TSE transaction not ended): not when it pays an open invoice.
+
+    Open items are each register's own ledger (the back office imports them into each
+    register; nothing reports a payment from one register to another). Handed over,
+    the sale would no longer hold the invoice here (only OPEN and PARKED sales do), so
+    this register would take the same invoice again while ``to`` posts it against its
+    own ledger: paid twice; or ``to`` does not know the invoice and refuses the post
+    (INVOICE_NOT_FOUND) after this register's TSE ended the transaction as a hand-over.
+    Training sales never touch open items and go over as any other."""
+    numbers = sorted({ln.item_id for ln in sale.invoice_payments()})
+    if sale.training or not numbers:
+        return
+    listed = ", ".join(numbers)
+    raise precondition(
+        "OPEN_ITEMS_NOT_TRANSFERABLE",
+        f"the sale of parking code {code} pays invoice{'s' if len(numbers) > 1 else ''}"
+        f" {listed}: open items are each register's own, so it is paid at register"
+        f" {here}, where it was parked; resume and post it there, or remove the invoice"
+        f" payment there and park it again to continue it at register {to}",
+        invoice_numbers=listed,
+        register_id=here,
+    )
+
+
 class OpenItemCommands:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock

@@ -42,7 +42,7 @@ from posd_daemon.domain.shop import ParkingBarcode
 from posd_daemon.domain.text import check_code, check_text
 from posd_daemon.domain.vat import PriceBasis, VatCategory, VatTable, tax_from_net
 from posd_daemon.ops import crashpoints
-from posd_daemon.services import paging
+from posd_daemon.services import open_items, paging
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import Tx
 from posd_daemon.services.shops import ShopContext
@@ -1241,6 +1241,8 @@ class SaleOps(ABC):
         mine = sale.state is SaleState.TRANSFERRED and sale.held_by == to_register
         if not mine and sale.state is not SaleState.PARKED:
             sale.resume(to_register)  # raises who holds it (or that it is posted, …)
+        if sale.state is SaleState.PARKED:  # (one handed over already goes again)
+            open_items.check_transferable(sale, code, self.register_id, to_register)
         return sale
 
     def transfer_out(
