@@ -11,6 +11,10 @@ Start it in a test, point :class:`posd_daemon.fiscal.fiskaly.FiskalyTse` at
   the stored answer (idempotent), with another body 409; a new transaction starts ACTIVE;
   ACTIVE may go to ACTIVE, FINISHED or CANCELLED, a closed one never changes; the client
   must be registered; at most ``max_active`` (2000) active transactions per TSS;
+* lists of transactions are paged as fiskaly pages them: ``limit`` (default and at most
+  ``list_limit``, 100) items from ``offset`` (default 0), ordered by ``order_by``/``order``
+  (``number``, ``asc``/``desc``); a limit out of range is refused with 400; ``count`` is
+  the number of items in the page;
 * errors are fiskaly-shaped JSON ``{status_code, error, code, message}``.
 
 It signs like a TSE: an EC P-256 key, one TR-03151 transaction log message per revision
@@ -227,6 +231,7 @@ class FakeFiskaly:
         admin_pin: str | None = None,
         export_polls: int = 1,
         clock_start: float | None = None,
+        list_limit: int = 100,
     ) -> None:
         self.api_key = api_key
         self.api_secret = api_secret
@@ -241,6 +246,8 @@ class FakeFiskaly:
         #: Answer a repeated client PUT with 409 even when it is identical.
         self.client_conflict_on_repeat = False
         self.export_polls = export_polls
+        #: The default and largest page of a list of transactions.
+        self.list_limit = list_limit
         self.tss_state = "INITIALIZED"
 
         self._offset = 0.0 if clock_start is None else clock_start - time.time()
@@ -575,9 +582,23 @@ class FakeFiskaly:
             if (not states or tx.state in states)
             and (client_id is None or tx.client_id == client_id)
         ]
+        if query.get("order", ["asc"])[0] == "desc":
+            items.reverse()
         if not states or "ACTIVE" in states:
             items += copy.deepcopy(self.extra_list_items)
-        return self._list(items)
+        try:
+            limit = int(query.get("limit", [str(self.list_limit)])[0])
+            offset = int(query.get("offset", ["0"])[0])
+        except ValueError as exc:
+            raise ApiError(400, "E_VALIDATION", f"bad limit or offset: {exc}") from None
+        if not 1 <= limit <= self.list_limit or offset < 0:
+            raise ApiError(
+                400,
+                "E_VALIDATION",
+                f"limit must be 1 to {self.list_limit} and offset at least 0,"
+                f" not {limit} and {offset}",
+            )
+        return self._list(items[offset : offset + limit])
 
     def _put_tx(self, tx_id: str, query: dict[str, list[str]], body: Any) -> dict[str, Any]:
         revision_text = query.get("tx_revision", [""])[0]

@@ -91,6 +91,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
+from posd_daemon.domain.barcode import gtin_valid, upce_to_upca
 from posd_daemon.domain.business_day import business_day
 from posd_daemon.domain.closing import (
     ROUNDING_NAME,
@@ -107,6 +108,7 @@ from posd_daemon.domain.customer import CustomerSnapshot
 from posd_daemon.domain.errors import invalid, not_found
 from posd_daemon.domain.money import CURRENCY_EXPONENTS
 from posd_daemon.domain.pricing import local_amount, split_converted
+from posd_daemon.domain.text import is_digits
 from posd_daemon.domain.vat import VatCategory, VatTable
 from posd_daemon.exports import dsfinvk_spec as spec
 from posd_daemon.exports.iso3166 import alpha3
@@ -302,8 +304,62 @@ def quantity_text(quantity: str) -> str:
     return t
 
 
+#: GS1 prefixes of an EAN-13 (a GTIN-12 with its leading 0) that are no GTIN of a trade
+#: item: restricted circulation numbers (02 and 20-29 within a geographic region, e.g.
+#: in-store price/weight labels; 04 within a company), coupons (05, 981-984, 99) and
+#: refund receipts (980) (GS1 General Specifications, "GS1 Prefixes" table).
+_NOT_TRADE_ITEM_PREFIXES = (
+    "02",
+    "04",
+    "05",
+    *(str(p) for p in range(20, 30)),
+    "980",
+    "981",
+    "982",
+    "983",
+    "984",
+    "99",
+)
+
+
+def _gs1_check_ok(digits: str) -> bool:
+    """The GS1 check digit of any GTIN length: weights 3, 1, 3 … from the right of the
+    digits before it (GS1 General Specifications, "Standard check digit calculations")."""
+    body, check = digits[:-1], int(digits[-1])
+    total = sum(int(d) * (1 if i % 2 else 3) for i, d in enumerate(reversed(body)))
+    return (10 - total % 10) % 10 == check
+
+
 def _gtin(code: str) -> str:
-    return code if code.isdigit() and len(code) in (8, 12, 13, 14) else ""
+    """The DSFinV-K ``GTIN`` of a line scanned as ``code``: the article's Global Trade
+    Item Number, or empty when the code is none (DSFinV-K 2.x, Bonpos ``GTIN``: "GTIN",
+    beside ``ART_NR``, the shop's own item number, dsfinvk_spec.py).
+
+    * EAN-8 and GTIN-14 as scanned; a UPC-A (GTIN-12) as its EAN-13 (the same GTIN with a
+      leading 0, GS1 General Specifications: GTINs right-justified in 14 digits), so one
+      article has one GTIN however the scanner sent it (domain.barcode.gtin_key);
+    * a UPC-E (8 digits that are no EAN-8) as the EAN-13 of the GTIN-12 it abbreviates;
+    * empty for a restricted circulation number (an in-store price or weight label carries
+      a price or weight, its zeroed form is the shop's own code: neither is a GTIN, and
+      the article is named by ``ART_NR``), a coupon, a wrong check digit, or anything
+      else that is not all digits of a GTIN length (lot, serial, internal item codes).
+    """
+    if not is_digits(code):
+        return ""
+    if len(code) == 8:
+        if gtin_valid(code):
+            return code
+        upca = upce_to_upca(code)
+        return "" if upca is None else "0" + upca
+    if len(code) == 12:
+        code = "0" + code
+    elif len(code) == 14 and code[0] == "0":
+        code = code[1:]  # a GTIN-13 (or -12) written in 14 digits
+    if len(code) not in (13, 14) or not _gs1_check_ok(code):
+        return ""
+    if len(code) == 13 and code.startswith(_NOT_TRADE_ITEM_PREFIXES):
+        return ""
+    return code
 
 
 # -- output ----------------------------------------------------------------------------------

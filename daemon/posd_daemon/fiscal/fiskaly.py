@@ -145,6 +145,11 @@ _STATE_FILE_VERSIONS = (1, 2)
 #: promise; the sale code posts a signed-but-not-saved sale again, and start-up
 #: reconciliation completes one finished before a crash). Oldest dropped first.
 _CLOSED_KEPT = 500
+#: Items per page of a list of transactions: fiskaly's largest ``limit`` (SIGN DE API v2
+#: reference, list endpoints: ``limit`` up to 100, with ``offset``).
+_LIST_PAGE = 100
+#: Active transactions a TSS holds at most (module docstring): the pages to read at most.
+_MAX_ACTIVE = 2000
 
 
 class ProcessDataError(ValueError):
@@ -1079,22 +1084,9 @@ class FiskalyTse:
 
     def _adopt_active(self, client_id: str) -> None:
         client_uuid = client_uuid_for(self._tss_id, client_id)
-        resp = self._send(
-            "GET",
-            f"/tss/{self._tss_id}/client/{client_uuid}/tx",
-            query={"states[]": _STATE_ACTIVE},
-        )
-        if resp.status != 200:
-            error = _http_error(resp, "list active transactions")
-            if error.transient:
-                raise error
-            _log.warning("cannot list active fiskaly transactions (%s); using local state", error)
+        items = self._list_active(client_uuid)
+        if items is None:
             return
-        items = resp.json().get("data", [])
-        if not isinstance(items, list):  # no list at all: nothing to go by
-            raise TseError(
-                "BAD_RESPONSE", f"list active transactions: data is no list: {items!r}"[:300]
-            )
         for item in items:
             if not isinstance(item, dict) or item.get("state") != _STATE_ACTIVE:
                 continue
@@ -1123,6 +1115,56 @@ class FiskalyTse:
                 revision=revision,
             )
             _log.warning("adopted open fiskaly transaction %s from the server", tx_id)
+
+    def _list_active(self, client_uuid: str) -> list[Any] | None:
+        """Every ACTIVE transaction of the client at fiskaly, page by page (None when
+        fiskaly refuses the list for good: the local state is all there is).
+
+        fiskaly returns a list in pages of at most ``limit`` (100) items from ``offset``
+        (fiskaly SIGN DE API v2 reference, "List Transactions of a Client": query
+        ``states[]``, ``order_by``, ``order``, ``limit``, ``offset``), and a TSS holds up
+        to 2000 active transactions: one page alone could miss most of them. Ordered by
+        number, so the pages do not shift while they are read (under ``_lock`` nothing
+        of this client is started or closed meanwhile); a page shorter than asked for is
+        the last. A server that ignored ``offset`` (a page with nothing new) ends it too.
+        """
+        items: list[Any] = []
+        seen: set[str] = set()
+        offset = 0
+        while True:
+            resp = self._send(
+                "GET",
+                f"/tss/{self._tss_id}/client/{client_uuid}/tx",
+                query={
+                    "states[]": _STATE_ACTIVE,
+                    "order_by": "number",
+                    "order": "asc",
+                    "limit": str(_LIST_PAGE),
+                    "offset": str(offset),
+                },
+            )
+            if resp.status != 200:
+                error = _http_error(resp, "list active transactions")
+                if error.transient:
+                    raise error
+                _log.warning(
+                    "cannot list active fiskaly transactions (%s); using local state", error
+                )
+                return None if offset == 0 else items
+            page = resp.json().get("data", [])
+            if not isinstance(page, list):  # no list at all: nothing to go by
+                raise TseError(
+                    "BAD_RESPONSE", f"list active transactions: data is no list: {page!r}"[:300]
+                )
+            ids = {str(i.get("_id", "")) for i in page if isinstance(i, dict)} - {""}
+            if ids and ids <= seen:
+                _log.warning("fiskaly repeated a page of active transactions; list ends")
+                return items
+            seen |= ids
+            items += page
+            if len(page) < _LIST_PAGE or offset // _LIST_PAGE > _MAX_ACTIVE // _LIST_PAGE:
+                return items
+            offset += len(page)
 
     def _closed_by(self, tx: _Tx, body: dict[str, Any]) -> None:
         """Records the call that closed ``tx``; the newest closed go last (kept longest)."""
