@@ -28,7 +28,7 @@ from posd_daemon.services.events import (
     SubscriberTooSlow,
 )
 from posd_daemon.services.fiscal import FiscalGateway, TseUnavailable
-from posd_daemon.services.scanner import ScanRouter
+from posd_daemon.services.scanner import ScanChoiceData, ScanRouter
 from posd_daemon.store import outbox
 
 log = plog.get("posd.rpc")
@@ -215,6 +215,11 @@ def event_to_pb(e: Event, boot_id: str) -> device_pb2.Event:
                 sale_id=p.sale_id,
                 error_reason=p.error_reason,
                 error_message=p.error_message,
+                candidates=(
+                    [convert.candidate_to_pb(c, p.currency) for c in p.candidates]
+                    if isinstance(p, ScanChoiceData)
+                    else ()
+                ),
             )
         )
     elif isinstance(p, m.ScanRejected):

@@ -140,7 +140,7 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
         if running is not None and running[0] == to:
             return await asyncio.shield(running[1])
         self.sales.check_may_finish(sale.sale_id, "transfer")
-        self.sales.posting.add(sale.sale_id)
+        self.sales.start_finish(sale.sale_id, "transfer", to)
         task = asyncio.create_task(self._finish_and_save(sale, code, to))
         self._handing_over[sale.sale_id] = (to, task)
         task.add_done_callback(functools.partial(self._handed_over, sale.sale_id))
@@ -168,7 +168,7 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
                 self.sales.lock_finished(sale.sale_id, row)
                 return await self.rt.db.write(lambda tx: self.sales.transfer_out(tx, code, to, row))
         finally:
-            self.sales.posting.discard(sale.sale_id)
+            self.sales.end_finish(sale.sale_id)
 
     def _handed_over(self, sale_id: str, task: asyncio.Task[dict[str, Any]]) -> None:
         self._handing_over.pop(sale_id, None)

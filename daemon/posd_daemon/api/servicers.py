@@ -152,6 +152,27 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                 "PostSale" if kind == "posted" else "",
             )
 
+    def _publish_posted_at_commit(
+        self,
+        tx: Tx,
+        loop: asyncio.AbstractEventLoop,
+        op: Operator,
+        answer: Callable[[], sale_pb2.PostSaleResponse],
+    ) -> None:
+        """Publishes "posted" once the post's transaction commits, from the answer
+        ``answer()`` builds then: at the commit, not on the PostSale's return, since a
+        post goes on and commits when its caller is gone (its deadline passed while the
+        TSE signed, see _claim_post); the display, the drawer and the event stream must
+        see that sale posted all the same, and once (a repeat commits nothing)."""
+
+        def committed() -> None:  # on the database thread, after the commit
+            response = answer()
+            loop.call_soon_threadsafe(
+                lambda: self._publish("posted", response.sale, op.operator_id)
+            )
+
+        tx.after_commit(committed)
+
     async def CreateSale(
         self, request: sale_pb2.CreateSaleRequest, context: Context
     ) -> sale_pb2.CreateSaleResponse:
@@ -351,7 +372,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                 response = await self._signed_post(request, op, True)
             self.rt.metrics.post_seconds.observe(time.perf_counter() - start)
             self.rt.metrics.sales_posted.inc()
-            self._publish("posted", response.sale, op.operator_id)
+            # "posted" was published at the commit (see _publish_posted_at_commit)
             return response
 
         return await self.rt.call(context, "PostSale", request, run)
@@ -368,7 +389,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         it not open or empty (refused before signing: no TSE transaction is started)."""
         sale_id = request.sale_id
         self.sales.check_may_finish(sale_id, "post")  # a sale signed, not saved posts again
-        self.sales.posting.add(sale_id)
+        self.sales.start_finish(sale_id, "post")
         try:
             with self.sales.failures_after_signing(sale_id):
                 return await self.fiscal.signed_post(
@@ -380,7 +401,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                     started=None if ahead is None else ahead.tse,
                 )
         finally:
-            self.sales.posting.discard(sale_id)
+            self.sales.end_finish(sale_id)
 
     def post_ahead(self, paid: sale_pb2.Sale, op: Operator) -> None:
         """A payment made the sale postable: its post runs now, in a transaction parked on
@@ -426,6 +447,8 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
     def _run_post_ahead(self, sale_id: str, op: Operator) -> None:
         if sale_id in self.sales.posting:
             return  # its PostSale came first
+
+        loop = asyncio.get_running_loop()
 
         def work(tx: Tx, spec: Speculation[_PostClaim]) -> sale_pb2.PostSaleResponse:
             day = self.sales.today()  # the day its checks are made for
@@ -489,6 +512,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                 response.SerializeToString(deterministic=True),
                 claim.now,
             )
+            self._publish_posted_at_commit(tx, loop, op, lambda: response)
             return response
 
         try:
@@ -639,6 +663,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         built: list[sale_pb2.PostSaleResponse] = []
         links: list[DigitalLink | None] = []
         delivery = convert.delivery_from_pb(request.receipt_delivery)
+        loop = asyncio.get_running_loop()
 
         def post(tx: Tx) -> tuple[Sale, fstore.SaleTse | None]:
             built.clear()
@@ -652,7 +677,11 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                 while_signing=lambda sale: built.append(convert.post_answer(sale)),
                 delivery=delivery,
             )
-            links.append(self._link(tx.conn, request.sale_id))
+            link = self._link(tx.conn, request.sale_id)
+            links.append(link)
+            self._publish_posted_at_commit(
+                tx, loop, op, lambda: self._post_response(result, built, link)
+            )
             return result
 
         return await self.rt.mutate(
@@ -676,7 +705,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                 lambda c: self.sales.validate_cancel(c, op, sale_id, request.reason)
             )
             self.sales.check_may_finish(sale_id, "cancel")
-            self.sales.posting.add(sale_id)
+            self.sales.start_finish(sale_id, "cancel")
             try:
                 with self.sales.failures_after_signing(sale_id):
                     row = await self.fiscal.cancel_sale(sale_id)
@@ -689,7 +718,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                         sale_pb2.CancelSaleResponse,
                     )
             finally:
-                self.sales.posting.discard(sale_id)
+                self.sales.end_finish(sale_id)
             self._publish("cancelled", response.sale, op.operator_id)
             return response
 

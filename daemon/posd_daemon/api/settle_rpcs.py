@@ -407,7 +407,7 @@ class SettleRpcs:
             )
             rid = reversal.sale_id
             self.sales.check_may_finish(rid, "post")  # a reversal signed, not saved posts again
-            self.sales.posting.add(rid)
+            self.sales.start_finish(rid, "post")
             try:
 
                 async def posted(sign: Signer) -> sale_pb2.ReverseReceiptResponse:
@@ -434,7 +434,7 @@ class SettleRpcs:
                         signed_before=rid in self.sales.signed_unposted,
                     )
             finally:
-                self.sales.posting.discard(rid)
+                self.sales.end_finish(rid)
             self.rt.metrics.post_seconds.observe(time.perf_counter() - start)
             self.rt.metrics.sales_posted.inc()
             self._notify("posted", response.reversal, op)

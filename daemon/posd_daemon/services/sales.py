@@ -272,6 +272,10 @@ class SaleCommands(SaleOps, InvoicePayments):
         self._on_outbox = on_outbox
         #: sales between TSE finish and commit; no other change may touch them
         self.posting: set[str] = set()
+        #: what finish runs for a sale in :attr:`posting` ("post", "cancel" or
+        #: "transfer") and, for a hand-over, the register it goes to: the refusal of a
+        #: change names it (see :meth:`start_finish`)
+        self._finishing: dict[str, tuple[str, str]] = {}
         #: sales whose receipt the TSE signed (its transaction is finished), with the
         #: processData it signed, while their post then failed to commit (an I/O error, a
         #: full disk): they stay as signed, locked against every change but posting them
@@ -1521,11 +1525,36 @@ class SaleCommands(SaleOps, InvoicePayments):
         self.save_sale(tx, sale)
         return sale
 
+    def start_finish(self, sale_id: str, kind: str, to: str = "") -> None:
+        """The TSE is about to finish the sale's transaction as ``kind`` ("post",
+        "cancel" or "transfer" to register ``to``): no other change may touch it until
+        :meth:`end_finish`."""
+        self.posting.add(sale_id)
+        self._finishing[sale_id] = (kind, to)
+
+    def end_finish(self, sale_id: str) -> None:
+        """The finish begun by :meth:`start_finish` is over (saved or failed)."""
+        self.posting.discard(sale_id)
+        self._finishing.pop(sale_id, None)
+
     def check_not_posting(self, sale_id: str) -> None:
-        if sale_id in self.posting:
+        if sale_id not in self.posting:
+            return
+        kind, to = self._finishing.get(sale_id, ("post", ""))
+        if kind == "transfer":
+            # a hand-over is no post: the cashier must learn the sale is going to
+            # another register (resumed there), not that it was paid and posted here
+            where = f"register {to}" if to else "another register"
             raise precondition(
-                "SALE_BEING_POSTED", f"sale {sale_id} is being posted and cannot change now"
+                "SALE_BEING_HANDED_OVER",
+                f"sale {sale_id} is being handed over to {where} and cannot change here;"
+                " it is continued there",
+                sale_id=sale_id,
+                to_register_id=to,
             )
+        raise precondition(
+            "SALE_BEING_POSTED", f"sale {sale_id} is being posted and cannot change now"
+        )
 
     def check_editable(self, sale_id: str) -> None:
         self.check_not_posting(sale_id)

@@ -8,8 +8,8 @@
   TSE transaction starts in the background when a line was added, and the same sale
   event as for ``Scan`` follows, so the customer display and every UI update. When the
   cashier must choose (several items, variants, a vendor's list) nothing changes and
-  the ``ScanData`` event carries the choice as its reason; the UI gets the candidates
-  from ``Scan`` with the same code.
+  the ``ScanData`` event carries the choice as its reason and the candidates (a
+  :class:`ScanChoiceData`), so the UI lists them without asking ``Scan`` again.
 * To the UI as a ``ScanData`` event when no sale is open, when ``scanner.route`` is
   "event", or while a UI subscribed with ``handle_scans`` (it wants to handle scans
   itself, e.g. in a search field). A parking slip scanned with no sale open is such an
@@ -36,10 +36,20 @@ from posd_daemon.ops import logging as plog
 from posd_daemon.services.auth import Authenticator
 from posd_daemon.services.events import Event, EventBus, SaleChanged, sale_changed
 from posd_daemon.services.executor import DbExecutor
-from posd_daemon.services.sales import SaleCommands, ScanChoice, ScanResult
+from posd_daemon.services.sales import Candidate, SaleCommands, ScanChoice, ScanResult
 from posd_daemon.store import sales as sale_store
 
 log = plog.get("posd.scanner")
+
+
+@dataclass(frozen=True, slots=True)
+class ScanChoiceData(ScanData):
+    """A scan into the sale that needs the cashier to choose (its ``error_reason`` says
+    which choice): what to choose from, as the Scan use case found it, priced in the
+    sale's ``currency``. Nothing was added."""
+
+    candidates: tuple[Candidate, ...] = ()
+    currency: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,10 +174,22 @@ class ScanRouter:
             log.info("scan_not_added", device=device_id, code=code.code, reason=exc.reason)
             return self._publish(device_id, code, "sale", sale_id, exc.reason, exc.message)
         if result.choice is not ScanChoice.NONE:
-            # nothing changed; ScanData has no room for the candidates, so the UI asks
-            # Scan with this code for them (the choice as the reason says which list)
+            # nothing changed; the event lists what to choose from (the choice as the
+            # reason says which list), the same candidates as the Scan RPC's answer
             message = f"code {code.code!r}: choose one of {len(result.candidates)} candidates"
-            return self._publish(device_id, code, "sale", sale_id, result.choice.value, message)
+            choice = ScanChoiceData(
+                device_id,
+                code.code,
+                code.symbology,
+                "sale",
+                sale_id,
+                result.choice.value,
+                message,
+                result.candidates,
+                result.sale.currency,
+            )
+            self.bus.publish(choice, choice.device_id)
+            return choice
         # the same events as the Scan RPC: a line starts the TSE transaction
         if result.line_id:
             self.start_tse(sale_id)

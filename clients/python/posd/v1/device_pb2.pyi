@@ -10,6 +10,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from posd.v1 import common_pb2 as _common_pb2
+from posd.v1 import sale_pb2 as _sale_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -745,6 +746,7 @@ class ScanData(_message.Message):
     SALE_ID_FIELD_NUMBER: _builtins.int
     ERROR_REASON_FIELD_NUMBER: _builtins.int
     ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
+    CANDIDATES_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     """The code."""
     symbology: _builtins.str
@@ -757,6 +759,14 @@ class ScanData(_message.Message):
     """Set when the line was not added (UNKNOWN_CODE, AMBIGUOUS_CODE...)."""
     error_message: _builtins.str
     """Message for the cashier."""
+    @_builtins.property
+    def candidates(self) -> _containers.RepeatedCompositeFieldContainer[_sale_pb2.ScanCandidate]:
+        """When the cashier has to choose (error_reason AMBIGUOUS_BARCODE, VARIANT_REQUIRED,
+        AMBIGUOUS_LOT, VENDOR_ITEMS, AMBIGUOUS_SERIAL; nothing was added): what to choose
+        from, the same list as ScanResponse.candidates (AddLine with a candidate's fields
+        adds it). Empty otherwise.
+        """
+
     def __init__(
         self,
         *,
@@ -766,10 +776,11 @@ class ScanData(_message.Message):
         sale_id: _builtins.str = ...,
         error_reason: _builtins.str = ...,
         error_message: _builtins.str = ...,
+        candidates: _abc.Iterable[_sale_pb2.ScanCandidate] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "error_message", b"error_message", "error_reason", b"error_reason", "route", b"route", "sale_id", b"sale_id", "symbology", b"symbology"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "code", b"code", "error_message", b"error_message", "error_reason", b"error_reason", "route", b"route", "sale_id", b"sale_id", "symbology", b"symbology"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
