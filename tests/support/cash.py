@@ -1,4 +1,5 @@
-"""Counting the drawer in tests: a shift close needs a count (COUNT_REQUIRED)."""
+"""Counting the drawer in tests: a shift close needs a count (COUNT_REQUIRED) with a line
+for every currency the drawer is expected to hold (COUNT_MISSING_CURRENCY)."""
 
 from __future__ import annotations
 

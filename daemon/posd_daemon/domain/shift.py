@@ -140,3 +140,11 @@ def balances(
         )
         for c in currencies
     ]
+
+
+def uncounted(balances: Iterable[CashBalance], counted: Mapping[str, int]) -> list[str]:
+    """The currencies the drawer is expected to hold (a non-zero expected amount) that
+    the count has no line for, sorted. Left out, such a currency would be booked as if
+    counted at 0: its whole expected amount a shortage for cash nobody looked at. A
+    line with a total of 0 is the explicit "none there"."""
+    return sorted(b.currency for b in balances if b.expected and b.currency not in counted)

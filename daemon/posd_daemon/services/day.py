@@ -64,6 +64,7 @@ from posd_daemon.domain.shift import (
     balances,
     merge_counts,
     totals_by_currency,
+    uncounted,
 )
 from posd_daemon.domain.text import check_text
 from posd_daemon.domain.vat import (
@@ -269,7 +270,9 @@ class DayCommands:
         ``shift_id`` (0: whichever is open) must be the open shift (SHIFT_MISMATCH).
         ``counts`` must have a line: a close without one would book the whole expected
         cash as a signed shortage for a drawer nobody counted; an empty drawer is
-        counted explicitly (a total line of 0)."""
+        counted explicitly (a total line of 0). Every currency the drawer is expected to
+        hold needs a line too (COUNT_MISSING_CURRENCY): a currency left out would be
+        booked as counted at 0, its whole expected amount a shortage."""
         op.require(Permission.SALE)
         if shift_id < 0:
             raise invalid("shift_id", "must be 0 (the open shift) or a shift number")
@@ -281,7 +284,9 @@ class DayCommands:
                 "COUNT_REQUIRED",
             )
         lines = merge_counts(counts)
-        return self._close(tx, op.operator_id, lines, sign, self._clock(), shift_id)
+        return self._close(
+            tx, op.operator_id, lines, sign, self._clock(), shift_id, every_currency=True
+        )
 
     def recover_close(
         self, tx: Tx, payload: dict[str, Any], tse: fstore.SaleTse
@@ -326,9 +331,16 @@ class DayCommands:
         sign: EventSigner,
         now: datetime,
         shift_id: int = 0,
+        *,
+        every_currency: bool = False,
     ) -> store.Shift:
+        """``every_currency``: refuse a count without a line for a currency the drawer
+        is expected to hold (a close asked for now; a close completed after a crash
+        books what was signed then)."""
         conn = tx.conn
         plan = self._plan(conn, lines, shift_id)
+        if every_currency:
+            _check_every_currency_counted(plan)
         shift = plan.shift
         diff = plan.difference(self.s.currency)
         difference: MovementRequest | None = None
@@ -1076,3 +1088,19 @@ def _count_record(x: CountLine) -> dict[str, object]:
         "pieces": x.pieces,
         "amount": x.amount,
     }
+
+
+def _check_every_currency_counted(plan: ShiftClosePlan) -> None:
+    """Refuses (before anything is written or signed) a close whose count has no line
+    for a currency the drawer is expected to hold."""
+    missing = uncounted(plan.balances, totals_by_currency(plan.counts))
+    if not missing:
+        return
+    expected = {b.currency: b.expected for b in plan.balances}
+    named = ", ".join(f"{c} (expected {format_minor(expected[c], c)} {c})" for c in missing)
+    raise invalid(
+        "counts",
+        f"the count has no line for {named}: count every currency the drawer holds"
+        " (none there: a total of 0)",
+        "COUNT_MISSING_CURRENCY",
+    )

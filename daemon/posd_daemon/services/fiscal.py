@@ -10,9 +10,13 @@
   a time: selling never waits for it (:meth:`FiscalGateway.export`).
 * Crash reconciliation at start-up: a sale whose TSE transaction was finished but whose
   post was not committed is completed (re-finishing is idempotent and returns the stored
-  signature); a parked sale's transaction found finished is the AVTransfer of a hand-over
-  that did not commit: stored so, the sale stays locked for that hand-over; TSE
-  transactions no sale knows are finished as AVBelegabbruch.
+  signature), only if its post is allowed (``Sale.check_postable``): a sale its post
+  refuses is not asked to be signed as a receipt; its transaction is completed as the
+  cancellation the TSE finished, or, should the TSE hold a receipt for it, the sale is
+  left as it is and journaled ``TSE_SALE_UNRESOLVED`` for a person; a parked sale's
+  transaction found finished is the AVTransfer of a hand-over that did not commit:
+  stored so, the sale stays locked for that hand-over; TSE transactions no sale knows are
+  finished as AVBelegabbruch.
 * A TSE whose counters are behind what the register recorded from it (its state lost,
   e.g. the software TSE's tse.sqlite3 deleted beside its key) is not signed with: the
   start or a recovery opens (or keeps) an outage ``TSE_COUNTERS_BEHIND`` naming both.
@@ -644,7 +648,18 @@ class FiscalGateway:
         assert tse is not None
         assert row.transaction_number is not None
         number = row.transaction_number
-        data = receipt_process_data(sale) if sale.lines and sale.open_amount == 0 else ""
+        # Completed as a post only if the post itself is allowed (the checks PostSale ran
+        # before the TSE was asked to sign): nothing to pay is not enough, e.g. card
+        # payments above the total after lines were removed. A sale its post refuses
+        # was never signed as a receipt by this register, so the TSE is not asked for
+        # one: its transaction ended as a cancellation (AVBelegabbruch), or it is left
+        # for a person.
+        refused: DomainError | None = None
+        try:
+            sale.check_postable()
+        except DomainError as exc:
+            refused = exc
+        data = "" if refused is not None else receipt_process_data(sale)
         result: TseLogResult | None = None
         if data:
             try:
@@ -686,11 +701,43 @@ class FiscalGateway:
                 sale_id=sale.sale_id,
                 transaction_number=number,
                 error=exc.message,
+                post_refused=refused.reason if refused is not None else "",
             )
+            if refused is not None:
+                # the TSE holds another ending (a receipt) for a sale whose post is
+                # refused: neither posted against its checks nor signed again, journaled
+                # (once) so that the register's record names it
+                await self._db.write(self._unresolved_record(sale, number, refused))
             return
         cancelled = replace(self._signed_row(row, result), state=fstore.CANCELLED)
         await self._db.write(lambda tx: self._cancel_recovered(tx, sale, cancelled))
         log.warning("cancel_completed_after_crash", sale_id=sale.sale_id, transaction_number=number)
+
+    def _unresolved_record(
+        self, sale: Sale, number: int, refused: DomainError
+    ) -> Callable[[Tx], int]:
+        def write(tx: Tx) -> int:
+            ref = f"tse-tx:{number}"
+            row = tx.conn.execute(
+                "SELECT seq FROM journal WHERE kind = 'TSE_SALE_UNRESOLVED' AND ref = ?", (ref,)
+            ).fetchone()
+            if row is not None:
+                return int(row[0])
+            return journal.append(
+                tx.conn,
+                kind="TSE_SALE_UNRESOLVED",
+                register_id=self.register_id,
+                ref=ref,
+                payload={
+                    "sale_id": sale.sale_id,
+                    "transaction_number": number,
+                    "reason": refused.reason,
+                    "message": refused.message,
+                },
+                when=self._clock(),
+            )
+
+        return write
 
     async def _transfer_found_finished(self, sale: Sale, row: fstore.SaleTse) -> None:
         """A parked sale whose transaction the TSE finished: the TSE finished it as the
