@@ -406,7 +406,11 @@ async def _start(
     sale_servicer.digital = digital
     if config.store.secret and config.store.peers:
         sale_servicer.link = StoreLink(
-            rt, config.register.id, dict(config.store.peers), config.store.secret
+            rt,
+            config.register.id,
+            dict(config.store.peers),
+            config.store.secret,
+            _link_credentials(config),
         )
         sale_servicer.complete_pending_imports()
     register_link_pb2_grpc.add_RegisterLinkServiceServicer_to_server(
@@ -645,6 +649,24 @@ def _tls_credentials(config: Config) -> grpc.ServerCredentials:
         raise StartupError(f"cannot read TLS files: {exc}") from exc
     return grpc.ssl_server_credentials(
         [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
+    )
+
+
+def _link_credentials(config: Config) -> grpc.ChannelCredentials | None:
+    """Mutual TLS to the store's other registers on TCP (None: all on unix sockets):
+    their certificates verified against ``store.tls_ca`` only (not the system CAs: a
+    register's certificate is the store's own), this register's api.tls_cert/tls_key
+    presented as its client certificate (the peers' api.tls_client_ca checks it)."""
+    if not config.store.tls_ca:
+        return None
+    try:
+        ca = Path(config.store.tls_ca).read_bytes()
+        key = Path(config.api.tls_key).read_bytes()
+        cert = Path(config.api.tls_cert).read_bytes()
+    except OSError as exc:
+        raise StartupError(f"cannot read TLS files of the store link: {exc}") from exc
+    return grpc.ssl_channel_credentials(
+        root_certificates=ca, private_key=key, certificate_chain=cert
     )
 
 

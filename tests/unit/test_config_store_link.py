@@ -33,7 +33,10 @@ def test_store_link_keys_are_checked(store: dict[str, Any], message: str, tmp_pa
 
 def test_a_linked_register_loads(tmp_path: Path) -> None:
     peers = {"REG-2": "unix:/run/posd/reg2.sock", "REG-3": "10.0.0.3:50051"}
-    cfg = load(None, {"state": {"dir": str(tmp_path)}, "store": {"peers": peers, "secret": "x"}})
+    # a TCP peer is reached over mutual TLS: the store's CA and this register's identity
+    store = {"peers": peers, "secret": "x", "tls_ca": "/etc/posd/store-ca.pem"}
+    api = {"tls_cert": "/etc/posd/reg1.pem", "tls_key": "/etc/posd/reg1.key"}
+    cfg = load(None, {"state": {"dir": str(tmp_path)}, "store": store, "api": api})
     assert cfg.store.peers == peers
     # not linked: neither key set, or a secret alone (this register only answers)
     assert load(None, {"state": {"dir": str(tmp_path)}}).store.peers == {}

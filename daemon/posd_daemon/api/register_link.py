@@ -4,6 +4,10 @@ client (taking over, used by SaleService.ResumeSale).
 
 Authentication: the store's shared secret (config ``store.secret``) as metadata
 ``x-posd-store-secret``, compared in constant time; without a secret linking is off.
+On TCP also mutual TLS: the asking register verifies the other against ``store.tls_ca``
+and presents its own certificate; a register hands a sale over to a TCP caller only
+when gRPC verified that caller's certificate (``api.tls_client_ca``), so a leaked
+secret alone moves no sale. Unix sockets are local: file permissions guard them.
 """
 
 from __future__ import annotations
@@ -65,6 +69,22 @@ def _secret_of(context: Context) -> str:
     return _metadata_of(context, SECRET_KEY)
 
 
+def _check_peer_certificate(context: Context) -> None:
+    """A caller on TCP (TLS) must have presented a client certificate that gRPC verified:
+    the server asks for one, and requires it, only with ``api.tls_client_ca``
+    (bootstrap), so ``x509_pem_cert`` in the auth context is a verified certificate. A
+    caller on the unix socket is local (the socket's mode guards it)."""
+    if context.peer().startswith("unix:"):
+        return
+    if not context.auth_context().get("x509_pem_cert"):
+        raise DomainError(
+            ErrorKind.UNAUTHENTICATED,
+            "STORE_PEER_CERTIFICATE_REQUIRED",
+            "register linking over TCP needs a client certificate of the store's CA"
+            " (mutual TLS): set api.tls_client_ca on this register",
+        )
+
+
 def _orders_in_use_of(context: Context) -> frozenset[str]:
     """The asking register's loaded orders (see ORDERS_IN_USE_KEY); none when it sent
     none, or something that is not a list of order numbers (then only the order check
@@ -96,6 +116,7 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
         self, request: register_link_pb2.TransferParkedSaleRequest, context: Context
     ) -> register_link_pb2.TransferParkedSaleResponse:
         async def run() -> register_link_pb2.TransferParkedSaleResponse:
+            _check_peer_certificate(context)
             given = _secret_of(context)
             if not self.secret or not hmac.compare_digest(given.encode(), self.secret.encode()):
                 raise DomainError(
@@ -207,11 +228,21 @@ class StoreLink:
     once and only among ``store.peers`` with the store secret. Only the asking register
     needs to know this: an older register answers a hand-over it made the same way."""
 
-    def __init__(self, rt: Runtime, register_id: str, peers: dict[str, str], secret: str) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        register_id: str,
+        peers: dict[str, str],
+        secret: str,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
         self.rt = rt
         self.register_id = register_id
         self.peers = peers
         self.secret = secret
+        #: mutual TLS to peers on TCP (store.tls_ca, api.tls_cert/tls_key); the config
+        #: requires it with TCP peers
+        self.credentials = credentials
 
     def owner_of(self, code: str, prefix: str) -> str | None:
         """The register id whose parking code this is ("" none, None not a code).
@@ -264,13 +295,19 @@ class StoreLink:
         """Asks ``holder`` to hand the sale over: its answer, or the register it says it
         handed the sale over to (to be asked next). ``in_use``: this register's loaded
         orders (ORDERS_IN_USE_KEY)."""
-        # unix sockets of registers on one host; TCP peers only with TLS (system CAs)
-        channel = (
-            grpc.aio.insecure_channel(target)
-            if target.startswith("unix:")
-            else grpc.aio.secure_channel(target, grpc.ssl_channel_credentials())
-        )
         via = f" (the slip's sale went there via {', '.join(asked[:-1])})" if asked[1:] else ""
+        # unix sockets of registers on one host; TCP peers only with mutual TLS
+        if target.startswith("unix:"):
+            channel = grpc.aio.insecure_channel(target)
+        elif self.credentials is not None:
+            channel = grpc.aio.secure_channel(target, self.credentials)
+        else:  # load() refuses this; a register built otherwise asks no one unverified
+            raise precondition(
+                "TRANSFER_REFUSED",
+                f"register {holder} is on TCP ({target}): register linking over TCP needs"
+                " mutual TLS (store.tls_ca, api.tls_cert, api.tls_key)",
+                register_id=holder,
+            )
         async with channel:
             stub = register_link_pb2_grpc.RegisterLinkServiceStub(channel)
             try:

@@ -66,6 +66,9 @@ class StoreConfig:
     peers: dict[str, str] = field(default_factory=dict)
     #: shared secret of the store's registers (metadata x-posd-store-secret)
     secret: str = ""
+    #: the CA (PEM) the other registers' TLS certificates are verified against, needed
+    #: with peers on TCP; this register presents api.tls_cert/api.tls_key to them
+    tls_ca: str = ""
 
 
 @dataclass(frozen=True)
@@ -423,6 +426,7 @@ PATH_KEYS = (
     ("api", "tls_cert"),
     ("api", "tls_key"),
     ("api", "tls_client_ca"),
+    ("store", "tls_ca"),
     ("printer", "output"),
     ("display", "mirror"),
     ("scanner", "fifo"),
@@ -638,6 +642,23 @@ def _check_store_link(cfg: Config, problems: list[str]) -> None:
                 f'{where}: a gRPC target such as "10.0.0.2:50051" or'
                 f' "unix:/var/lib/posd/posd.sock", got {target!r}'
             )
+    tcp = sorted(p for p, t in cfg.store.peers.items() if not t.startswith("unix:"))
+    if not tcp:
+        return
+    # Refused rather than warned of: a register on TCP hands a sale over only to a caller
+    # whose client certificate it verified (RegisterLinkServicer), so a link without
+    # these could never move a sale; it would fail only when a slip is scanned.
+    named = ", ".join(f"store.peers.{p}" for p in tcp)
+    if not cfg.store.tls_ca:
+        problems.append(
+            f"store.tls_ca: required with peers on TCP ({named}): the CA file (PEM) the"
+            " other registers' certificates are verified against (mutual TLS)"
+        )
+    if not (cfg.api.tls_cert and cfg.api.tls_key):
+        problems.append(
+            f"api.tls_cert, api.tls_key: required with peers on TCP ({named}): this"
+            " register's certificate and key, presented to the other registers (mutual TLS)"
+        )
 
 
 #: what cash movement kinds datev.movements may name (domain/closing.CashMovementKind)
@@ -817,19 +838,19 @@ def _check_devices(cfg: Config, problems: list[str]) -> None:
 
 def file_problems(cfg: Config) -> list[str]:
     """The files the config names that this process cannot read (the TLS certificate,
-    key and client CA): checked by ``--check-config`` (systemd's ExecStartPre, as the
-    unit's user) and before the start, so a missing key is a configuration error (exit
-    78, no restart loop), named by its key."""
+    key and client CA, the store's CA): checked by ``--check-config`` (systemd's
+    ExecStartPre, as the unit's user) and before the start, so a missing key is a
+    configuration error (exit 78, no restart loop), named by its key."""
     problems = []
-    for key in ("tls_cert", "tls_key", "tls_client_ca"):
-        name = getattr(cfg.api, key)
+    files = [(f"api.{k}", getattr(cfg.api, k)) for k in ("tls_cert", "tls_key", "tls_client_ca")]
+    for key, name in [*files, ("store.tls_ca", cfg.store.tls_ca)]:
         if not name:
             continue
         try:
             with open(name, "rb") as f:
                 f.read(1)
         except OSError as exc:
-            problems.append(f"api.{key}: cannot read {name}: {exc.strerror or exc}")
+            problems.append(f"{key}: cannot read {name}: {exc.strerror or exc}")
     return problems
 
 
