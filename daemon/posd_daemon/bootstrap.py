@@ -348,6 +348,7 @@ async def _start(
         tx, sale, "finished as AVBelegabbruch before a crash", row
     )
     gateway.transfer_recovered = sales.transfer_recovered
+    gateway.unresolved_recorded = sales.lock_unresolved
     # cash movements and shift closes the TSE signed before a crash (services/fiscal.py)
     gateway.event_recorded = event_recorder(
         DayCommands(DaySettings(config.register.id, config.register.currency, zone), clock,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.parking import ean13_check_digit
@@ -242,6 +242,16 @@ class Label:
     def quantity(self) -> Decimal:
         """A weight label's quantity in the item's base unit (e.g. 1234 g: 1.234 kg)."""
         return Decimal(self.value).scaleb(-self.weight_decimals)
+
+    def pack_weight(self, price_per_unit: int) -> Decimal:
+        """A price label's pack weight, in the unit ``price_per_unit`` is the price of
+        (the catalog's, local currency): the price over it, to the thousandth (the
+        register's quantity precision; a deli scale weighs to the gram). 0 when the price
+        is less than half a thousandth's worth."""
+        assert self.kind is LabelKind.PRICE
+        assert price_per_unit > 0
+        weight = Decimal(self.value) / Decimal(price_per_unit)
+        return weight.quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
 
     def checked(self) -> Label:
         """The label, refused when its verifier digit is wrong: the EAN check digit is

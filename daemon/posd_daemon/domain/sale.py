@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 
 from posd_daemon.domain.catalog import Item, ItemType, Tracking, UnitOfMeasure, Variant
@@ -140,6 +140,27 @@ def parse_quantity(text: str, *, fractional: bool, field_name: str = "quantity")
             field_name, "this item is sold in whole units only", "FRACTIONAL_QUANTITY_NOT_ALLOWED"
         )
     return q.normalize() if q == q.to_integral_value() else q
+
+
+def unit_price_for_amount(amount: int, quantity: Decimal) -> int:
+    """The unit price (minor units, 0 or more) that times ``quantity`` makes ``amount``
+    once rounded as a line rounds it (:meth:`SaleLine._amounts`): a pack's printed price
+    over its weight. Below one unit there always is one (a cent more on the unit price
+    moves the amount by less than a cent), the one nearest ``amount / quantity``. Above
+    one unit some amounts fall between two unit prices (2.514 kg: 19.89 makes 50.00,
+    19.90 makes 50.03, nothing 50.02): then the highest unit price whose amount stays
+    below ``amount``, so that the customer never pays more than printed."""
+    assert amount >= 0
+    assert quantity > 0
+    nearest = round_half_up(Decimal(amount) / quantity)
+    if round_half_up(nearest * quantity) == amount:
+        return nearest
+    # the highest p with p x quantity < amount + 1/2, i.e. rounded to amount or less
+    price = int(((Decimal(amount) + Decimal("0.5")) / quantity).to_integral_value(ROUND_CEILING))
+    price -= 1
+    while price > 0 and round_half_up(price * quantity) > amount:
+        price -= 1
+    return max(price, 0)
 
 
 def format_quantity(q: Decimal) -> str:
@@ -720,7 +741,13 @@ class Sale:
         unit: UnitOfMeasure | None = None,
         lot: str = "",
         serial: str = "",
+        pack_price: int | None = None,
     ) -> SaleLine:
+        """``pack_price``: the price a label prints for ``quantity`` (local currency, the
+        item's basis), e.g. a deli scale's price of a weighed pack: the unit price is the
+        one that times ``quantity`` makes it (:func:`unit_price_for_amount`), in the
+        sale's currency and direction converted from the whole price, as a price label
+        of one piece is."""
         self._require_open()
         if item.currency != self.local_currency:
             raise precondition(
@@ -764,6 +791,12 @@ class Sale:
         uom = unit if unit is not None else item.unit_of("")
         assert uom is not None
         list_price = item.unit_price(variant, uom)
+        unit_price = self.price_for(list_price, item.price_basis, vat_rate)
+        if pack_price is not None:
+            list_price = unit_price_for_amount(pack_price, quantity)
+            unit_price = unit_price_for_amount(
+                self.price_for(pack_price, item.price_basis, vat_rate), quantity
+            )
         name = item.name if variant is None else f"{item.name}, {variant.name}"
         discount = self.customer_discount_percent
         line = SaleLine(
@@ -772,7 +805,7 @@ class Sale:
             name=name[:120],
             quantity=quantity,
             unit=uom.unit,
-            unit_price=self.price_for(list_price, item.price_basis, vat_rate),
+            unit_price=unit_price,
             vat_category=item.vat_category,
             vat_rate=vat_rate,
             scanned_code=scanned_code,

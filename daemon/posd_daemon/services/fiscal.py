@@ -13,7 +13,9 @@
   signature), only if its post is allowed (``Sale.check_postable``): a sale its post
   refuses is not asked to be signed as a receipt; its transaction is completed as the
   cancellation the TSE finished, or, should the TSE hold a receipt for it, the sale is
-  left as it is and journaled ``TSE_SALE_UNRESOLVED`` for a person; a parked sale's
+  left as it is and journaled ``TSE_SALE_UNRESOLVED`` for a person (SaleCommands follows
+  the journal and locks it, SALE_UNRESOLVED: a change and a post would ask the TSE to
+  finish that transaction again with other data, which it refuses); a parked sale's
   transaction found finished is the AVTransfer of a hand-over that did not commit:
   stored so, the sale stays locked for that hand-over; TSE transactions no sale knows are
   finished as AVBelegabbruch.
@@ -718,6 +720,10 @@ class FiscalGateway:
     ) -> Callable[[Tx], int]:
         def write(tx: Tx) -> int:
             ref = f"tse-tx:{number}"
+            hook = self.unresolved_recorded
+            if hook is not None:
+                locked = fstore.Unresolved(sale.sale_id, number, refused.reason, refused.message)
+                tx.after_commit(functools.partial(hook, locked))
             row = tx.conn.execute(
                 "SELECT seq FROM journal WHERE kind = 'TSE_SALE_UNRESOLVED' AND ref = ?", (ref,)
             ).fetchone()
@@ -786,6 +792,8 @@ class FiscalGateway:
     post_recovered: Callable[[Tx, Sale, fstore.SaleTse], None] | None = None
     cancel_recovered: Callable[[Tx, Sale, fstore.SaleTse], None] | None = None
     transfer_recovered: Callable[[Tx, Sale, fstore.SaleTse], None] | None = None
+    #: a sale left unresolved (journaled TSE_SALE_UNRESOLVED): locked from its commit on
+    unresolved_recorded: Callable[[fstore.Unresolved], None] | None = None
 
     def _post_recovered(self, tx: Tx, sale: Sale, row: fstore.SaleTse) -> None:
         assert self.post_recovered is not None

@@ -285,6 +285,14 @@ class SaleCommands(SaleOps, InvoicePayments):
         #: a TSE recovery); after a restart, start-up reconciliation posts such a sale
         #: from the TSE's record.
         self.signed_unposted: dict[str, str] = {}
+        #: open sales whose transaction the TSE holds finished as a receipt that their
+        #: post refuses, left as they were by start-up reconciliation (journaled
+        #: TSE_SALE_UNRESOLVED): any change, post, cancellation or hand-over would ask
+        #: the TSE to finish that transaction again with other data, which it refuses,
+        #: so they are locked for a person to settle. Followed from the journal
+        #: (:meth:`follow_unresolved`), so the lock holds over restarts.
+        self.unresolved: dict[str, fstore.Unresolved] = {}
+        self._unresolved_seen = 0
         #: items read by _item, valid for one catalog generation
         self._items: dict[str, Item] = {}
         self._items_generation = -1
@@ -339,6 +347,8 @@ class SaleCommands(SaleOps, InvoicePayments):
             raise not_found("SALE_NOT_FOUND", f"no sale {sale_id!r}", sale_id=sale_id)
         if state is not SaleState.OPEN:
             return self.recovered_unclaimed(conn, sale_id), False
+        if sale_id in self.unresolved:
+            raise self._unresolved_lock(sale_id)
         return False, sale_store.has_lines(conn, sale_id)
 
     def _attach_limit(self, conn: sqlite3.Connection, sales: list[Sale]) -> None:
@@ -691,13 +701,50 @@ class SaleCommands(SaleOps, InvoicePayments):
 
     @staticmethod
     def _label_terms(
-        item: Item, uom: UnitOfMeasure, label: Label, quantity: str
-    ) -> tuple[str, int | None]:
-        """(quantity, price per unit or None) of a line for ``label``: a price label's
-        price (local currency, the item's price basis) instead of the catalog's; a weight
-        label's weight as the quantity, in the unit its item code names."""
+        item: Item, uom: UnitOfMeasure, label: Label, quantity: str, catalog_price: int
+    ) -> tuple[str, int | None, int | None]:
+        """(quantity, price per unit or None, price of the whole quantity or None) of a
+        line for ``label``: a price label's price (local currency, the item's price
+        basis) instead of the catalog's; a weight label's weight as the quantity, in the
+        unit its item code names.
+
+        A price label of an item sold by weight is a weighed pack's price (a deli
+        scale's): its quantity is the pack's weight, the price over ``catalog_price``
+        (the catalog's per unit) to the thousandth, and the customer pays the printed
+        price for it, not the weight times the catalog price, which may differ by a cent
+        or two (10.00 at 19.90/kg: 0.503 kg, 10.01 at the catalog price)."""
+        if label.kind is LabelKind.PRICE and not uom.fractional_quantity:
+            return quantity, label.value, None
+        if quantity:
+            raise invalid(
+                "quantity",
+                f"label {label.code} carries the quantity"
+                + (
+                    f" ({label.quantity} {uom.unit})"
+                    if label.kind is LabelKind.WEIGHT
+                    else f" (the weight of a pack of {label.value} minor units)"
+                )
+                + ": scan it without one",
+                "QUANTITY_ON_LABEL",
+            )
         if label.kind is LabelKind.PRICE:
-            return quantity, label.value
+            if catalog_price <= 0:
+                raise precondition(
+                    "NO_PRICE_PER_UNIT",
+                    f"label {label.code} prints the price of a pack of {item.name}"
+                    f" ({item.item_id}), which has no price per {uom.unit} to tell its"
+                    f" weight by: give it a price per {uom.unit}",
+                    item_id=item.item_id,
+                )
+            weight = label.pack_weight(catalog_price)
+            if weight <= 0:
+                raise invalid(
+                    "code",
+                    f"label {label.code}: its price is less than a thousandth of {uom.unit}"
+                    f" of {item.name} at {catalog_price} minor units per {uom.unit}",
+                    "INVALID_QUANTITY",
+                )
+            return str(weight.normalize()), None, label.value
         if quantity:
             raise invalid(
                 "quantity",
@@ -722,7 +769,7 @@ class SaleCommands(SaleOps, InvoicePayments):
                 f" thousandths of {uom.unit}: register its item code on the base unit",
                 "NOT_SOLD_BY_WEIGHT",
             )
-        return str(quantity_in_unit.normalize()), None
+        return str(quantity_in_unit.normalize()), None, None
 
     def _add(
         self,
@@ -789,8 +836,11 @@ class SaleCommands(SaleOps, InvoicePayments):
                 )
             self._check_serial(tx.conn, sale, item.item_id, serial)
         label_price: int | None = None
+        pack_price: int | None = None
         if label is not None:
-            quantity, label_price = self._label_terms(item, uom, label, quantity)
+            quantity, label_price, pack_price = self._label_terms(
+                item, uom, label, quantity, item.unit_price(variant, uom)
+            )
         qty = parse_quantity(quantity, fractional=uom.fractional_quantity)
         rate = self._vat.rate(item.vat_category, self.today())
         line = sale.add_line(
@@ -804,8 +854,9 @@ class SaleCommands(SaleOps, InvoicePayments):
             unit=uom if label_price is None else replace(uom, price=label_price),
             lot=lot,
             serial=serial,
+            pack_price=pack_price,
         )
-        if label_price is not None:
+        if label_price is not None or pack_price is not None:
             # the label's price, not the catalog's: a customer's recalculation or a new
             # currency keeps it (converted), as any overridden price
             line.price_overridden = True
@@ -1558,8 +1609,39 @@ class SaleCommands(SaleOps, InvoicePayments):
 
     def check_editable(self, sale_id: str) -> None:
         self.check_not_posting(sale_id)
+        if sale_id in self.unresolved:
+            raise self._unresolved_lock(sale_id)
         if sale_id in self.signed_unposted:
             raise self._signed_lock(sale_id)
+
+    def follow_unresolved(self, conn: sqlite3.Connection) -> None:
+        """Locks (:attr:`unresolved`) the sales journaled TSE_SALE_UNRESOLVED since the
+        last look (at start-up: those of earlier runs, still as they were left). While
+        the register serves, reconciliation (after a TSE outage) locks the ones it
+        journals itself, at their commit (:meth:`lock_unresolved`)."""
+        found, self._unresolved_seen = fstore.unresolved_since(conn, self._unresolved_seen)
+        for u in found:
+            self.unresolved[u.sale_id] = u
+
+    def lock_unresolved(self, u: fstore.Unresolved) -> None:
+        """The hook of FiscalGateway.unresolved_recorded (after its commit)."""
+        self.unresolved[u.sale_id] = u
+
+    def _unresolved_lock(self, sale_id: str) -> DomainError:
+        u = self.unresolved[sale_id]
+        return precondition(
+            "SALE_UNRESOLVED",
+            f"sale {sale_id}: the TSE holds a receipt it signed for the sale's transaction"
+            f" {u.transaction_number}, but the sale's post is refused ({u.reason}:"
+            f" {u.message}); changing, posting, cancelling or handing over the sale would"
+            " ask the TSE to finish that transaction again, which it refuses, so the sale"
+            " is locked: report it to whoever keeps the register's fiscal records (journal"
+            " TSE_SALE_UNRESOLVED, the TSE export holds the signed receipt), and go on"
+            " with a new sale",
+            sale_id=sale_id,
+            transaction_number=str(u.transaction_number),
+            post_refused=u.reason,
+        )
 
     def _lock_kind(self, sale_id: str) -> str | None:
         """How the TSE finished a sale locked in :attr:`signed_unposted` (None: not)."""
@@ -1576,12 +1658,18 @@ class SaleCommands(SaleOps, InvoicePayments):
         :attr:`signed_unposted` only as the kind of finish the TSE already made (it is
         made again: a post posted, a cancellation cancelled, a hand-over handed over)."""
         self.check_not_posting(sale_id)
+        if sale_id in self.unresolved:
+            raise self._unresolved_lock(sale_id)
         if self._lock_kind(sale_id) not in (None, kind):
             raise self._signed_lock(sale_id)
 
     def may_finish(self, sale_id: str, kind: str) -> bool:
         """:meth:`check_may_finish` as a question (housekeeping skips such sales)."""
-        return sale_id not in self.posting and self._lock_kind(sale_id) in (None, kind)
+        return (
+            sale_id not in self.posting
+            and sale_id not in self.unresolved
+            and self._lock_kind(sale_id) in (None, kind)
+        )
 
     def lock_finished(self, sale_id: str, fiscal: fstore.SaleTse | None) -> None:
         """Right after the TSE finished the sale's transaction as AVBelegabbruch or
@@ -1614,6 +1702,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         completes those sales)."""
         for row in fstore.transferred_still_parked(conn):
             self.lock_finished(row.sale_id, row)
+        self.follow_unresolved(conn)  # and those left unresolved, still as they were
 
     def _signed_lock(self, sale_id: str) -> DomainError:
         kind = self._lock_kind(sale_id)
@@ -1733,6 +1822,9 @@ class SaleCommands(SaleOps, InvoicePayments):
         caller checked that digital receipts are on): no print job; the journal record
         says so."""
         operator.require(Permission.SALE)
+        self.follow_unresolved(tx.conn)
+        if sale_id in self.unresolved:
+            raise self._unresolved_lock(sale_id)
         sale = self._take(tx, sale_id)
         if self._lock_kind(sale_id) not in (None, "post"):
             raise self._signed_lock(sale_id)  # finished as a cancellation or hand-over
@@ -2030,6 +2122,9 @@ class SaleCommands(SaleOps, InvoicePayments):
         operator.require(Permission.SALE)
         sale = self.get(conn, sale_id)
         check_text(reason, "reason", max_len=200, required=False)
+        self.follow_unresolved(conn)
+        if sale_id in self.unresolved:
+            raise self._unresolved_lock(sale_id)
         if sale.state is not SaleState.OPEN:
             sale.cancel(reason, self._clock())  # raises the precise state error
         return sale

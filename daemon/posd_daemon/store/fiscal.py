@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,6 +98,45 @@ def transferred_still_parked(conn: sqlite3.Connection) -> list[SaleTse]:
         (TRANSFERRED,),
     ).fetchall()
     return [_row(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Unresolved:
+    """A sale start-up reconciliation left as it was (journal ``TSE_SALE_UNRESOLVED``,
+    services/fiscal.py): the TSE holds a receipt for its transaction that its post
+    refuses (``reason``, ``message``), so it is still open, its row STARTED."""
+
+    sale_id: str
+    transaction_number: int
+    reason: str
+    message: str
+
+
+def unresolved_since(conn: sqlite3.Connection, after_seq: int) -> tuple[list[Unresolved], int]:
+    """(the sales journaled ``TSE_SALE_UNRESOLVED`` after journal entry ``after_seq``
+    that are still as they were left: open, their transaction still that started one;
+    the journal's last entry). Read with the last entry of the previous call, it reads
+    only the entries written since (by sequence number, the table's key)."""
+    (head,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()
+    rows = conn.execute(
+        "SELECT payload FROM journal WHERE seq > ? AND seq <= ? AND kind = 'TSE_SALE_UNRESOLVED'",
+        (after_seq, head),
+    ).fetchall()
+    found: list[Unresolved] = []
+    for (payload,) in rows:
+        p = json.loads(payload)
+        sale_id, number = str(p.get("sale_id", "")), p.get("transaction_number")
+        still = conn.execute(
+            "SELECT 1 FROM sale_tse t JOIN sales s ON s.sale_id = t.sale_id"
+            " WHERE t.sale_id = ? AND t.state = ? AND t.transaction_number = ?"
+            " AND s.state = 'OPEN'",
+            (sale_id, STARTED, number),
+        ).fetchone()
+        if still is not None and isinstance(number, int):
+            found.append(
+                Unresolved(sale_id, number, str(p.get("reason", "")), str(p.get("message", "")))
+            )
+    return found, int(head)
 
 
 def in_closed_period(conn: sqlite3.Connection, sale_id: str) -> bool:

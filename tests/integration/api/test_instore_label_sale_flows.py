@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from posd.client import PosdClient
+from posd.client import PosdClient, PosdError
 from posd.v1 import catalog_pb2, common_pb2, customer_pb2, shop_pb2
 
 from tests.conftest import Running, start_in_thread
@@ -286,13 +286,6 @@ def test_a_code_of_a_label_prefix_that_names_no_label_item_goes_on(
         assert (line.item_id, line.total.amount_minor) == ("2212345146857", 500)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/sales.py _label_terms: a price label of an item sold by the kg is"
-    " sold as 1 kg (quantity defaults to 1), so stock and the receipt say 1 kg for a"
-    " pack the scale weighed at 0.620 kg; the weight is the label's price over the"
-    " catalog price per kg",
-)
 def test_a_price_label_of_an_item_sold_by_the_kg_takes_the_pack_s_weight(
     pos: PosdClient,
 ) -> None:
@@ -309,3 +302,109 @@ def test_a_price_label_of_an_item_sold_by_the_kg_takes_the_pack_s_weight(
     post(pos, sid)
     levels = pos.call(pos.catalog.GetStock, catalog_pb2.GetStockRequest(item_id="KG")).levels
     assert [Decimal(lv.on_hand) for lv in levels] == [Decimal("9.380")]
+    assert (line.quantity, line.unit, line.price_overridden) == ("0.62", "kg", True)
+
+
+def gouda(pos: PosdClient) -> None:
+    import_items(
+        pos,
+        item("KG", "Gouda", 1990, unit="kg", fractional_quantity=True, barcodes=["2112346000007"]),
+    )
+    import_stock(pos, catalog_pb2.StockEntry(item_id="KG", quantity="10"))
+
+
+def test_a_kg_price_label_whose_weight_does_not_divide_evenly_costs_the_printed_price(
+    running: Running, pos: PosdClient
+) -> None:
+    # 10.00 at 19.90/kg = 0.50251 kg: 0.503 kg, which at 19.90 would cost 10.01; the
+    # customer pays the printed 10.00 (19.88/kg x 0.503 = 9.99964)
+    gouda(pos)
+    sid = pos.create_sale().sale_id
+    line = pos.scan(sid, "2112346010006").sale.lines[-1]
+    assert (line.quantity, line.total.amount_minor) == ("0.503", 1000)
+    pay(pos, sid, CASH, 1000)
+    done = post(pos, sid)
+    assert done.total.amount_minor == 1000
+    (journaled,) = journal_lines(running, done.receipt_number)
+    assert (journaled["quantity"], journaled["total"]) == ("0.503", 1000)
+    levels = pos.call(pos.catalog.GetStock, catalog_pb2.GetStockRequest(item_id="KG")).levels
+    assert [Decimal(lv.on_hand) for lv in levels] == [Decimal("9.497")]
+
+
+def test_a_kg_price_label_returned_refunds_the_printed_price_and_restocks_the_weight(
+    pos: PosdClient,
+) -> None:
+    gouda(pos)
+    sid = pos.create_sale().sale_id
+    pos.scan(sid, "2112346012345")  # 12.34 = 0.620 kg
+    pay(pos, sid, CASH, 1234)
+    done = post(pos, sid)
+    ret = pos.create_sale().sale_id
+    refund = call(
+        pos,
+        "AddReturnLine",
+        sale_id=ret,
+        original_sale_id=sid,
+        original_line_id=done.lines[0].line_id,
+        quantity="0.62",
+    ).sale
+    assert refund.total.amount_minor == -1234
+    pay(pos, ret, CASH, -1234)
+    post(pos, ret)
+    levels = pos.call(pos.catalog.GetStock, catalog_pb2.GetStockRequest(item_id="KG")).levels
+    assert [Decimal(lv.on_hand) for lv in levels] == [Decimal("10")]
+    rows = [r for r in export_lines(pos) if r["ARTIKELTEXT"] == "Gouda"]
+    assert [r["MENGE"] for r in rows] == ["0,620", "-0,620"]
+
+
+def test_a_kg_price_label_over_a_kilogram_never_costs_more_than_printed(
+    pos: PosdClient,
+) -> None:
+    # 50.02 at 19.90/kg = 2.514 kg; no price per kg in cents gives 50.02 for 2.514 kg
+    # (19.89 -> 50.00, 19.90 -> 50.03): the customer pays the nearest amount below
+    gouda(pos)
+    sid = pos.create_sale().sale_id
+    line = pos.scan(sid, "2112346050026").sale.lines[-1]
+    assert (line.quantity, line.total.amount_minor) == ("2.514", 5000)
+
+
+def test_a_kg_price_label_with_a_quantity_is_refused(pos: PosdClient) -> None:
+    gouda(pos)
+    sid = pos.create_sale().sale_id
+    with pytest.raises(PosdError) as err:
+        pos.scan(sid, "2112346012345", quantity="2")
+    assert err.value.reason == "QUANTITY_ON_LABEL"
+    assert list(pos.get_sale(sid).lines) == []
+
+
+def test_a_kg_price_label_for_a_business_customer_costs_the_printed_gross(
+    pos: PosdClient,
+) -> None:
+    import_items(
+        pos,
+        item(
+            "KG",
+            "Gouda",
+            1990,
+            vat=REDUCED,
+            unit="kg",
+            fractional_quantity=True,
+            barcodes=["2112346000007"],
+        ),
+    )
+    pos.create_customer(
+        customer_pb2.Customer(
+            customer_number="B-1",
+            name="Muster GmbH",
+            company="Muster GmbH",
+            street="Hauptstr. 1",
+            postal_code="10115",
+            city="Berlin",
+            price_entry=common_pb2.PRICE_BASIS_NET,
+        )
+    )
+    sid = pos.create_sale().sale_id
+    pos.set_customer(sid, "B-1", recalculate_lines=True)
+    line = pos.scan(sid, "2112346012345").sale.lines[-1]
+    # 12.34 gross = 11.53 net + 7 %, for 0.620 kg
+    assert (line.quantity, line.total.amount_minor) == ("0.62", 1234)

@@ -32,6 +32,7 @@ from posd_daemon.store import sales as sale_store
 from tests.conftest import Running, start_in_thread
 from tests.e2e.test_tse_crash_consistency import tse_finishes
 from tests.integration.api.test_full_sale_api import seed
+from tests.integration.api.test_sale_part2 import call
 
 CARD = common_pb2.PAYMENT_METHOD_CARD
 CASH = common_pb2.PAYMENT_METHOD_CASH
@@ -174,3 +175,64 @@ def test_a_receipt_the_tse_holds_for_a_sale_its_post_refuses_is_not_posted(
         assert unresolved["sale_id"] == sale_id
         assert unresolved["transaction_number"] == number
         assert unresolved["reason"] == "PAYMENT_EXCEEDS_OPEN_AMOUNT"
+
+
+def test_a_sale_left_unresolved_is_locked_across_restarts(tmp_path: Path) -> None:
+    """A sale whose receipt the TSE holds while its post is refused cannot change, be
+    posted or cancelled: each would ask the TSE to finish that transaction again with
+    other data. The lock names why and what to do, and holds after another restart."""
+    state = tmp_path / "state"
+    running = start_in_thread(state)
+    try:
+        with running.client() as pos:
+            sale_id, number = overpaid_by_card(running, pos)
+            kept_line = pos.get_sale(sale_id).lines[0].line_id
+    finally:
+        running.stop()
+    _, _, client_id = tse_row(running, sale_id)
+    with sqlite3.connect(running.config.database_path) as c:
+        stored = sale_store.get(c, sale_id)
+    assert stored is not None
+    data = receipt_process_data(stored)
+    tse = SoftwareTse(state / "tse")
+    try:
+        tse.finish_transaction(client_id, number, pd.PROCESS_TYPE_KASSENBELEG, pd.encode(data))
+    finally:
+        tse.close()
+
+    for _ in range(2):  # the start that finds it, and one after
+        running = start_in_thread(state)
+        try:
+            with running.client() as pos:
+                pos.retries = 0
+                attempts = [
+                    lambda: pos.add_line(sale_id, item_id="COFFEE"),
+                    lambda: pos.remove_line(sale_id, kept_line),
+                    lambda: pos.add_payment(sale_id, CASH, 100),
+                    lambda: pos.post_sale(sale_id),
+                    lambda: pos.cancel_sale(sale_id, "customer left"),
+                    lambda: call(pos, "ParkSale", sale_id=sale_id),
+                ]
+                for attempt in attempts:
+                    with pytest.raises(PosdError) as locked:
+                        attempt()
+                    assert (locked.value.code, locked.value.reason) == (
+                        grpc.StatusCode.FAILED_PRECONDITION,
+                        "SALE_UNRESOLVED",
+                    )
+                    message = locked.value.message
+                    assert sale_id in message and str(number) in message
+                    assert "PAYMENT_EXCEEDS_OPEN_AMOUNT" in message
+                    assert "TSE_SALE_UNRESOLVED" in message
+                sale = pos.get_sale(sale_id)
+                assert sale.state == sale_pb2.SALE_STATE_OPEN
+                assert [ln.line_id for ln in sale.lines] == [kept_line]
+                assert finishes_of(pos)[number] == (pd.PROCESS_TYPE_KASSENBELEG, data)
+                # other sales go on
+                other = pos.create_sale().sale_id
+                total = pos.add_line(other, item_id="COFFEE").sale.total.amount_minor
+                pos.add_payment(other, CASH, total)
+                assert pos.post_sale(other).tse.state == "SIGNED"
+        finally:
+            running.stop()
+        assert tse_row(running, sale_id)[0] == "STARTED"
