@@ -35,6 +35,7 @@ from posd_daemon.domain.errors import DomainError, ErrorKind, invalid, precondit
 from posd_daemon.domain.operators import Operator
 from posd_daemon.domain.sale import LineKind, Sale, SaleState
 from posd_daemon.domain.text import check_code
+from posd_daemon.ops import logging as plog
 from posd_daemon.services import paging
 from posd_daemon.services.auth import LoginRefused
 from posd_daemon.services.catalog import CatalogCommands
@@ -46,6 +47,8 @@ from posd_daemon.store import fiscal as fstore
 from posd_daemon.store import idempotency as idempotency_store
 from posd_daemon.store import journal, outbox
 from posd_daemon.store import sales as sale_store
+
+log = plog.get("posd.rpc")
 
 #: How long a post run ahead waits for its PostSale before it gives the database back.
 POST_AHEAD_TTL_S = 1.0
@@ -89,6 +92,8 @@ class _PostClaim:
     now: datetime
     #: the business day of ``now``
     day: date
+    #: the PostSale's start (``time.perf_counter()``): the post's duration runs from it
+    started: float
     #: gone: the PostSale was cancelled (deadline, closed channel) while the claimed post
     #: went on; it commits all the same and its answer is kept for the repeat
     caller: _Caller = field(default_factory=_Caller)
@@ -152,24 +157,36 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                 "PostSale" if kind == "posted" else "",
             )
 
-    def _publish_posted_at_commit(
+    def _publish_at_commit(
         self,
         tx: Tx,
         loop: asyncio.AbstractEventLoop,
+        kind: str,
         op: Operator,
-        answer: Callable[[], sale_pb2.PostSaleResponse],
+        sale: Callable[[], sale_pb2.Sale],
+        *,
+        post_started: float | None = None,
     ) -> None:
-        """Publishes "posted" once the post's transaction commits, from the answer
-        ``answer()`` builds then: at the commit, not on the PostSale's return, since a
-        post goes on and commits when its caller is gone (its deadline passed while the
-        TSE signed, see _claim_post); the display, the drawer and the event stream must
-        see that sale posted all the same, and once (a repeat commits nothing)."""
+        """Publishes ``kind`` ("posted", "cancelled") for the sale ``sale()`` builds once
+        the transaction commits: at the commit, not on the call's return, since a post, a
+        reversal or a cancellation goes on and commits when its caller is gone (its
+        deadline passed while the TSE signed, see _claim_post); the display, the drawer and
+        the event stream must see that sale finished all the same, and once (a repeat
+        commits nothing). ``post_started``: the commit is a post, counted once in the post
+        metrics, its duration from that ``time.perf_counter()`` (the call's start) to the
+        commit."""
 
         def committed() -> None:  # on the database thread, after the commit
-            response = answer()
-            loop.call_soon_threadsafe(
-                lambda: self._publish("posted", response.sale, op.operator_id)
-            )
+            pb = sale()
+            at = time.perf_counter()
+
+            def publish() -> None:
+                if post_started is not None:
+                    self.rt.metrics.post_seconds.observe(at - post_started)
+                    self.rt.metrics.sales_posted.inc()
+                self._publish(kind, pb, op.operator_id)
+
+            loop.call_soon_threadsafe(publish)
 
         tx.after_commit(committed)
 
@@ -347,7 +364,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                     sale_pb2.PostSaleResponse,
                 )
             try:
-                response = await self._signed_post(request, op, signs, ahead)
+                response = await self._signed_post(request, op, start, signs, ahead)
             except DomainError as exc:
                 if exc.reason == "VAT_RATES_OUTDATED":
                     # a gross-priced sale open across a VAT rate change: the post's day's
@@ -369,10 +386,8 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                     )
                 else:
                     raise
-                response = await self._signed_post(request, op, True)
-            self.rt.metrics.post_seconds.observe(time.perf_counter() - start)
-            self.rt.metrics.sales_posted.inc()
-            # "posted" was published at the commit (see _publish_posted_at_commit)
+                response = await self._signed_post(request, op, start, True)
+            # "posted" was published and counted at the commit (see _publish_at_commit)
             return response
 
         return await self.rt.call(context, "PostSale", request, run)
@@ -381,6 +396,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         self,
         request: sale_pb2.PostSaleRequest,
         op: Operator,
+        started: float,
         signs: bool,
         ahead: _AheadOffer | None = None,
     ) -> sale_pb2.PostSaleResponse:
@@ -395,7 +411,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                 return await self.fiscal.signed_post(
                     sale_id,
                     op.operator_id,
-                    lambda sign: self._post(request, op, sign),
+                    lambda sign: self._post(request, op, sign, started),
                     needs_tse=signs,
                     signed_before=sale_id in self.sales.signed_unposted,
                     started=None if ahead is None else ahead.tse,
@@ -512,7 +528,9 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                 response.SerializeToString(deterministic=True),
                 claim.now,
             )
-            self._publish_posted_at_commit(tx, loop, op, lambda: response)
+            self._publish_at_commit(
+                tx, loop, "posted", op, lambda: response.sale, post_started=claim.started
+            )
             return response
 
         try:
@@ -602,7 +620,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         return await self.rt.call(context, "GetDigitalReceipt", request, run)
 
     async def _claim_post(
-        self, request: sale_pb2.PostSaleRequest, op: Operator, sign: Signer
+        self, request: sale_pb2.PostSaleRequest, op: Operator, sign: Signer, started: float
     ) -> sale_pb2.PostSaleResponse | None:
         """The post run ahead for this sale (see :meth:`post_ahead`), claimed and
         completed; None: there is none to claim, and the usual post runs."""
@@ -629,7 +647,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             early = (
                 sign(None, offer) if offer is not None and isinstance(sign, FinishSigner) else None
             )
-            return _PostClaim(sign, early, request_id, digest, now, day)
+            return _PostClaim(sign, early, request_id, digest, now, day, started)
 
         spec = self.rt.db.claim_speculation(_post_key(request.sale_id, op), make)
         if spec is None or spec.result is None:
@@ -653,11 +671,11 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         return response
 
     async def _post(
-        self, request: sale_pb2.PostSaleRequest, op: Operator, sign: Signer
+        self, request: sale_pb2.PostSaleRequest, op: Operator, sign: Signer, started: float
     ) -> sale_pb2.PostSaleResponse:
         """Validation, the TSE finish signature and the post: one transaction. The answer
         is built while the TSE signs; only its fiscal part waits for the signature."""
-        claimed = await self._claim_post(request, op, sign)
+        claimed = await self._claim_post(request, op, sign, started)
         if claimed is not None:
             return claimed
         built: list[sale_pb2.PostSaleResponse] = []
@@ -679,8 +697,13 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             )
             link = self._link(tx.conn, request.sale_id)
             links.append(link)
-            self._publish_posted_at_commit(
-                tx, loop, op, lambda: self._post_response(result, built, link)
+            self._publish_at_commit(
+                tx,
+                loop,
+                "posted",
+                op,
+                lambda: self._post_response(result, built, link).sale,
+                post_started=started,
             )
             return result
 
@@ -706,23 +729,55 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             )
             self.sales.check_may_finish(sale_id, "cancel")
             self.sales.start_finish(sale_id, "cancel")
-            try:
-                with self.sales.failures_after_signing(sale_id):
-                    row = await self.fiscal.cancel_sale(sale_id)
-                    self.sales.lock_finished(sale_id, row)
-                    response = await self.rt.mutate(
-                        "CancelSale",
-                        request,
-                        lambda tx: self.sales.cancel(tx, op, sale_id, request.reason, row),
-                        lambda s: sale_pb2.CancelSaleResponse(sale=convert.sale_to_pb(s, row)),
-                        sale_pb2.CancelSaleResponse,
-                    )
-            finally:
-                self.sales.end_finish(sale_id)
-            self._publish("cancelled", response.sale, op.operator_id)
-            return response
+            loop = asyncio.get_running_loop()
+
+            async def finish() -> sale_pb2.CancelSaleResponse:
+                try:
+                    with self.sales.failures_after_signing(sale_id):
+                        row = await self.fiscal.cancel_sale(sale_id)
+                        self.sales.lock_finished(sale_id, row)
+
+                        def cancel(tx: Tx) -> Sale:
+                            sale = self.sales.cancel(tx, op, sale_id, request.reason, row)
+                            self._publish_at_commit(
+                                tx,
+                                loop,
+                                "cancelled",
+                                op,
+                                lambda: convert.sale_to_pb(sale, row),
+                            )
+                            return sale
+
+                        return await self.rt.mutate(
+                            "CancelSale",
+                            request,
+                            cancel,
+                            lambda s: sale_pb2.CancelSaleResponse(sale=convert.sale_to_pb(s, row)),
+                            sale_pb2.CancelSaleResponse,
+                        )
+                finally:
+                    self.sales.end_finish(sale_id)
+
+            # shielded: once the TSE is asked to finish the transaction as AVBelegabbruch
+            # the cancellation goes on and commits when this call is cancelled (its
+            # deadline, a closed channel); cut off, the TSE's transaction would be
+            # finished while the sale stayed open and unlocked. The repeat of its
+            # request_id gets the stored answer.
+            task = asyncio.ensure_future(finish())
+            task.add_done_callback(_cancel_outcome)
+            return await asyncio.shield(task)
 
         return await self.rt.call(context, "CancelSale", request, run)
+
+
+def _cancel_outcome(task: asyncio.Future[sale_pb2.CancelSaleResponse]) -> None:
+    """Retrieves the outcome of a CancelSale's finish (see CancelSale): a failure whose
+    caller is gone is logged here, not reported as never retrieved."""
+    if task.cancelled():
+        return
+    failure = task.exception()
+    if failure is not None and not isinstance(failure, DomainError):  # refusals: the answer
+        log.error("cancel_sale_failed", error=f"{type(failure).__name__}: {failure}")
 
 
 class CatalogServicer(CatalogRpcs, catalog_pb2_grpc.CatalogServiceServicer):

@@ -83,6 +83,8 @@ class SettleRpcs:
 
     #: defined by SaleRpcs (publishes sale events)
     _notify: Callable[..., None]
+    #: defined by SaleServicer (publishes a sale event at its transaction's commit)
+    _publish_at_commit: Callable[..., None]
     #: defined by SaleServicer (runs a post ahead)
     post_ahead: Callable[[sale_pb2.Sale, Operator], None]
     #: the other registers of the store (None: this register stands alone)
@@ -408,13 +410,25 @@ class SettleRpcs:
             rid = reversal.sale_id
             self.sales.check_may_finish(rid, "post")  # a reversal signed, not saved posts again
             self.sales.start_finish(rid, "post")
+            loop = asyncio.get_running_loop()
             try:
 
                 async def posted(sign: Signer) -> sale_pb2.ReverseReceiptResponse:
                     def post(tx: Tx) -> tuple[Sale, fstore.SaleTse | None]:
-                        return self.sales.post_signed(
+                        result = self.sales.post_signed(
                             tx, op, rid, sign, reversal_reason=request.reason
                         )
+                        # published and counted at the commit: the reversal commits also
+                        # when this call is gone (its deadline passed while the TSE signed)
+                        self._publish_at_commit(
+                            tx,
+                            loop,
+                            "posted",
+                            op,
+                            lambda: convert.sale_to_pb(result[0], result[1]),
+                            post_started=start,
+                        )
+                        return result
 
                     return await self.rt.mutate(
                         "ReverseReceipt",
@@ -435,9 +449,6 @@ class SettleRpcs:
                     )
             finally:
                 self.sales.end_finish(rid)
-            self.rt.metrics.post_seconds.observe(time.perf_counter() - start)
-            self.rt.metrics.sales_posted.inc()
-            self._notify("posted", response.reversal, op)
             return response
 
         return await self.rt.call(context, "ReverseReceipt", request, run)

@@ -1,7 +1,7 @@
 """Abandoned sales: empty sales replaced or timed out, and the purge of idle open sales.
 
 Removing a sale that may have a TSE transaction follows the CancelSale path: the sale
-is locked against changes (``SaleCommands.posting``), its TSE transaction is finished
+is locked against changes (``SaleCommands.start_finish``), its TSE transaction is finished
 as AVBelegabbruch (``FiscalGateway.cancel_sale``), then one database transaction
 cancels it (journaled, a DSFinV-K Vorgang). An empty sale that never had a TSE
 transaction was never anything fiscally and is simply deleted.
@@ -77,7 +77,9 @@ class Housekeeping:
         sales = self._sales
         if not sales.may_finish(sale_id, "cancel"):
             return PurgeAction.KEPT
-        sales.posting.add(sale_id)  # no change may slip in while the TSE cancels
+        # no change may slip in while the TSE cancels; one that tries is told the sale is
+        # being cancelled (SaleCommands.check_not_posting), as for CancelSale
+        sales.start_finish(sale_id, "cancel")
         try:
             sale = await self._db.read(lambda c: sale_store.get(c, sale_id))
             if sale is None or sale.state is not SaleState.OPEN:
@@ -88,7 +90,7 @@ class Housekeeping:
             sales.lock_finished(sale_id, row)  # should the write fail (see SaleCommands)
             result = await self._db.write(lambda tx: sales.remove_abandoned(tx, sale_id, row))
         finally:
-            sales.posting.discard(sale_id)
+            sales.end_finish(sale_id)
         action = PurgeAction(result)
         log.info("abandoned_sale_removed", sale_id=sale_id, action=action.value)
         return action

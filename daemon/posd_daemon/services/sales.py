@@ -1603,6 +1603,12 @@ class SaleCommands(SaleOps, InvoicePayments):
                 sale_id=sale_id,
                 to_register_id=to,
             )
+        if kind == "cancel":
+            raise precondition(
+                "SALE_BEING_CANCELLED",
+                f"sale {sale_id} is being cancelled and cannot change now",
+                sale_id=sale_id,
+            )
         raise precondition(
             "SALE_BEING_POSTED", f"sale {sale_id} is being posted and cannot change now"
         )
