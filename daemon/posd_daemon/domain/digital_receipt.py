@@ -21,6 +21,7 @@ from posd_daemon.domain.receipt import (
     ShopHeader,
     local_time,
     payment_label,
+    printed_payments,
     two_cols,
     wrap,
 )
@@ -113,7 +114,7 @@ def render_digital_slip(
     blocks.append(
         Text(two_cols("SUMME", f"{amt(sale.total)} {cur}", columns // 2), bold=True, large=True)
     )
-    for p in sale.payments:
+    for p in printed_payments(sale):  # as on the receipt: no payment of nothing
         blocks.append(Text(two_cols(payment_label(p), amt(p.amount), columns)))
     if sale.change:
         blocks.append(Text(two_cols("Rückgeld", amt(sale.change), columns)))

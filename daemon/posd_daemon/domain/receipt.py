@@ -185,6 +185,14 @@ def payment_details(p: Payment) -> list[str]:
     return out
 
 
+def printed_payments(sale: Sale) -> list[Payment]:
+    """The payments a receipt lists: not a payment of nothing (a cash payment of 0.00
+    that settled a rest cash rounds to nothing, e.g. CHF 0.02 in 0.05 steps): no money
+    changed hands, the rounding line shows how the rest was settled, and the TSE's
+    processData leaves it out too."""
+    return [p for p in sale.payments if p.amount != 0]
+
+
 def _payments(sale: Sale, columns: int) -> list[Block]:
     """Rounding, the payments with their details (refunds negative), the change."""
     cur = sale.currency
@@ -196,7 +204,7 @@ def _payments(sale: Sale, columns: int) -> list[Block]:
     if sale.rounding:
         blocks.append(Text(two_cols("Rundung", amt(sale.rounding), columns)))
         blocks.append(Text(two_cols("Zu zahlen", f"{amt(sale.due)} {cur}", columns)))
-    for p in sale.payments:
+    for p in printed_payments(sale):
         blocks.append(Text(two_cols(payment_label(p), amt(p.amount), columns)))
         blocks += _details(payment_details(p), columns)
     change = sale.change

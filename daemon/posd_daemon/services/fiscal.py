@@ -796,8 +796,16 @@ class FiscalGateway:
     unresolved_recorded: Callable[[fstore.Unresolved], None] | None = None
 
     def _post_recovered(self, tx: Tx, sale: Sale, row: fstore.SaleTse) -> None:
+        """Reconciliation's post, counted in posd_sales_posted_total at its commit: posts
+        are counted where they commit, and this one commits here, not in the PostSale
+        retry that later claims it (no post duration: no call waited for it). Not
+        counted when the hook posted nothing (a PostSale under way posts and counts it,
+        or it was posted meanwhile)."""
         assert self.post_recovered is not None
+        was_open = sale_store.state_of(tx.conn, sale.sale_id) is SaleState.OPEN
         self.post_recovered(tx, sale, row)
+        if was_open and sale_store.state_of(tx.conn, sale.sale_id) is SaleState.POSTED:
+            tx.after_commit(self._metrics.sales_posted.inc)
 
     def _cancel_recovered(self, tx: Tx, sale: Sale, row: fstore.SaleTse) -> None:
         assert self.cancel_recovered is not None

@@ -73,13 +73,25 @@ class Housekeeping:
     # -- one sale ------------------------------------------------------------------------------
 
     async def remove(self, sale_id: str, *, only_if_empty: bool) -> PurgeAction:
-        """Cancels the sale's TSE transaction and removes or cancels the sale."""
+        """Cancels the sale's TSE transaction and removes or cancels the sale.
+
+        Shielded, as CancelSale: once the sale is locked for its cancel, the removal runs
+        to its commit when the caller is cancelled (a CreateSale's deadline passed or its
+        channel closed while the TSE cancelled); cut off, the TSE's transaction would be
+        finished as AVBelegabbruch while the sale stayed open."""
         sales = self._sales
         if not sales.may_finish(sale_id, "cancel"):
             return PurgeAction.KEPT
         # no change may slip in while the TSE cancels; one that tries is told the sale is
         # being cancelled (SaleCommands.check_not_posting), as for CancelSale
         sales.start_finish(sale_id, "cancel")
+        task = asyncio.ensure_future(self._remove_locked(sale_id, only_if_empty=only_if_empty))
+        task.add_done_callback(_removal_outcome)
+        return await asyncio.shield(task)
+
+    async def _remove_locked(self, sale_id: str, *, only_if_empty: bool) -> PurgeAction:
+        """The removal of a sale locked by :meth:`remove`, which it unlocks."""
+        sales = self._sales
         try:
             sale = await self._db.read(lambda c: sale_store.get(c, sale_id))
             if sale is None or sale.state is not SaleState.OPEN:
@@ -257,3 +269,13 @@ class Housekeeping:
             kept=sum(1 for p in out if p.action is PurgeAction.KEPT),
         )
         return out
+
+
+def _removal_outcome(task: asyncio.Future[PurgeAction]) -> None:
+    """Retrieves the outcome of a removal (see Housekeeping.remove): a failure whose
+    caller is gone is logged here, not reported as never retrieved."""
+    if task.cancelled():
+        return
+    failure = task.exception()
+    if failure is not None and not isinstance(failure, DomainError):  # refusals: the answer
+        log.error("abandoned_sale_removal_failed", error=f"{type(failure).__name__}: {failure}")
