@@ -79,7 +79,7 @@ def generate(path: Path, receipts: int, lines: int, busy: int) -> dict[str, Any]
     conn = open_database(path)
     conn.execute("PRAGMA synchronous = OFF")
     clock = Clock()
-    day = DayCommands(DaySettings(REGISTER, "EUR"), clock, lambda: None)
+    day = DayCommands(DaySettings(REGISTER, "EUR", UTC), clock, lambda: None)
     rnd = random.Random(7)
     days = 365
     per_day = [receipts // (days - 1)] * (days - 1)

@@ -66,7 +66,11 @@ Mapping (DSFinV-K 2.x, fiscal-de.md):
 * Lengths: every alphanumeric value is cut to the MaxLength index.xml declares for its
   column (``_q``), numbers are written with at most their declared Accuracy. Only a
   processData too long for TSE_VORGANGSDATEN is left out rather than cut
-  (``_process_data``: a cut one would not verify).
+  (``_process_data``: a cut one would not verify). Item ids longer than ART_NR (A50; posd
+  allows 64) are cut too, and the export names them, and the ids that became one ART_NR,
+  in index.xml's comment, ``ExportStats`` and the log (``_art_nr_report``).
+* GTIN: of the code scanned (``_gtin``); for a line added by item number the GTIN the
+  catalog registers for its item, variant or unit (``_catalog_gtins``, ``_line_gtin``).
 * TSE: ``transactions_tse.csv`` per Vorgang; TSE_TA_FEHLER names the outage number for
   receipts made during a TSE outage ("nachsigniert" once signed after recovery), also
   for a sale cancelled in an outage before its TSE transaction could start (it has no
@@ -112,12 +116,15 @@ from posd_daemon.domain.text import is_digits
 from posd_daemon.domain.vat import VatCategory, VatTable
 from posd_daemon.exports import dsfinvk_spec as spec
 from posd_daemon.exports.iso3166 import alpha3
+from posd_daemon.ops import logging as plog
 from posd_daemon.store import day as store
 from posd_daemon.store.database import connect
 from posd_daemon.store.timeutil import from_db, to_db
 
 CHUNK_LINES = 4096
 _MAX_LENGTH = spec.MAX_LENGTH
+
+log = plog.get("posd.exports")
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +175,12 @@ class ExportStats:
     receipts: int = 0
     vorgaenge: int = 0
     rows: dict[str, int] = field(default_factory=dict)
+    #: item ids of lines longer than ART_NR (A50), cut to it in lines.csv (sorted)
+    cut_item_ids: list[str] = field(default_factory=list)
+    #: ART_NR values that several item ids became (ART_NR -> the ids, sorted; one may be
+    #: an id of exactly 50 characters, not cut): in lines.csv these articles cannot be
+    #: told apart (``_art_nr_report``)
+    shared_art_nr: dict[str, list[str]] = field(default_factory=dict)
 
 
 # -- selecting closings ------------------------------------------------------------------
@@ -362,6 +375,47 @@ def _gtin(code: str) -> str:
     return code
 
 
+def _catalog_gtins(conn: sqlite3.Connection) -> dict[str, str]:
+    """The GTIN of each item, variant and unit in the catalog, for the lines added by
+    item number (nothing scanned): ``item_id``, ``variant_id`` and ``unit`` joined by
+    ``\\x1f`` -> the GTIN as ``_gtin`` writes a scanned one (barcodes that are no GTIN
+    left out). Of several GTINs the lowest (compared right-justified in 14 digits, GS1
+    General Specifications) is taken: the catalog keeps no order of an item's barcodes
+    (``store.catalog`` reads them sorted by code), and the lowest one makes every export
+    of a period say the same. One pass over ``barcodes`` before the lines, no query per
+    line; the map holds GTINs only. It is today's catalog: a closed period's line names
+    its article by ``ART_NR`` and the article's GTIN as registered now."""
+    out: dict[str, str] = {}
+    for code, item_id, variant, unit in conn.execute(
+        "SELECT code, item_id, variant_id, unit FROM barcodes"
+    ):
+        g = _gtin(str(code))
+        if not g:
+            continue
+        k = f"{item_id}\x1f{variant}\x1f{unit}"
+        have = out.get(k)
+        if have is None or g.zfill(14) < have.zfill(14):
+            out[k] = g
+    return out
+
+
+def _line_gtin(
+    gtins: Mapping[str, str], code: str, item_id: str, variant: str, unit: str, factor: str
+) -> str:
+    """The GTIN of a line: of the code scanned, or for a line added by item number (no
+    code) the catalog's GTIN of what it sold: the variant's own (an item with variants
+    is sold as one of them, and each is its own trade item: never the item's GTIN), the
+    unit's own for a line in a further unit (a case of 6 is another trade item than one
+    bottle), else the item's. A scanned code that is no GTIN (an in-store label, lot,
+    serial, internal code) stays without one, as ``_gtin`` says."""
+    if code:
+        return _gtin(code)
+    g = gtins.get(f"{item_id}\x1f{variant}\x1f{unit}")
+    if g is None and factor == "1":
+        g = gtins.get(f"{item_id}\x1f{variant}\x1f")
+    return g or ""
+
+
 # -- output ----------------------------------------------------------------------------------
 
 
@@ -465,11 +519,13 @@ def export(
             child = _start_lines_child(conn, settings, zs, Path(tmp)) if parallel else None
             _heads(conn, sink, settings, zs, stats)
             _payments(conn, sink, settings, zs, stats)
-            rows = _finish_lines_child(child)
-            if rows is None:
+            done = _finish_lines_child(child)
+            if done is None:
                 _lines(conn, sink, settings, zs, stats)
             else:
-                stats.rows.update(rows)
+                stats.rows.update(done["rows"])
+                stats.cut_item_ids = list(done["cut_item_ids"])
+                stats.shared_art_nr = dict(done["shared_art_nr"])
                 for name in _LINE_FILES:
                     with open(Path(tmp) / name, "rb") as f:
                         sink.copy(name, f)
@@ -480,7 +536,7 @@ def export(
         comment = (
             f"DSFinV-K export of register {settings.register_id}, Z {stats.z_from}-{stats.z_to},"
             f" posd {settings.software_version}"
-        )
+        ) + _art_nr_report(stats)
         location = ", ".join(
             x
             for x in (settings.company.street, settings.company.postcode, settings.company.city)
@@ -520,15 +576,41 @@ def _start_lines_child(
         return None
 
 
-def _finish_lines_child(child: subprocess.Popen[str] | None) -> dict[str, int] | None:
-    """The child's row counts, or None when it did not run (the caller runs the pass)."""
+def _finish_lines_child(child: subprocess.Popen[str] | None) -> dict[str, Any] | None:
+    """The child's result (``rows``: row counts, ``cut_item_ids``), or None when it did
+    not run (the caller runs the pass)."""
     if child is None:
         return None
     out, _ = child.communicate()
     if child.returncode != 0:
         return None
-    rows: dict[str, int] = json.loads(out.strip().splitlines()[-1])
-    return rows
+    done: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return done
+
+
+def _art_nr_report(stats: ExportStats) -> str:
+    """What index.xml's DataSupplier comment says of item ids cut to ART_NR, and the
+    warning logged: posd item ids may be 64 characters, DSFinV-K's ART_NR holds 50
+    (Bonpos ``ART_NR`` A50, index.xml, chapter 3.1). The value is cut as every value is
+    (``_q``: the export must keep to its index); two ids equal in their first 50
+    characters then name one ART_NR in lines.csv. An auditor cannot tell those articles
+    apart from the file alone, so the export says which ids were cut and which share an
+    ART_NR, in the export itself (the comment an import of index.xml shows), in
+    ``ExportStats`` and in the log, instead of merging them silently. Empty when no id
+    was cut."""
+    if not stats.cut_item_ids:
+        return ""
+    n = _MAX_LENGTH["ART_NR"]
+    log.warning(
+        "dsfinvk_art_nr_cut",
+        length=n,
+        cut_item_ids=stats.cut_item_ids,
+        shared_art_nr=stats.shared_art_nr,
+    )
+    text = f". ART_NR (A{n}) cut to {n} characters for item ids: " + ", ".join(stats.cut_item_ids)
+    for art, ids in stats.shared_art_nr.items():
+        text += f". Not told apart in lines.csv: {' and '.join(ids)} share ART_NR {art}"
+    return text
 
 
 def lines_child_main(argv: list[str]) -> int:
@@ -548,7 +630,12 @@ def lines_child_main(argv: list[str]) -> int:
         conn.execute("COMMIT")
     finally:
         conn.close()
-    print(json.dumps(stats.rows))
+    done = {
+        "rows": stats.rows,
+        "cut_item_ids": stats.cut_item_ids,
+        "shared_art_nr": stats.shared_art_nr,
+    }
+    print(json.dumps(done))
     return 0
 
 
@@ -995,7 +1082,8 @@ def _lines(
         "SELECT t.z_nr, t.bon_id, t.kind, l.position, l.item_id, l.name, l.quantity, l.unit,"
         " l.unit_price, l.vat_category, l.vat_rate, l.scanned_code, m.kind, m.amount, m.reason,"
         " l.gross, l.kind, l.item_type, l.voucher_code, COALESCE(s.rounding, 0),"
-        " s.currency, s.exchange_rate, COALESCE(s.change_rounding, 0), s.vat_direction"
+        " s.currency, s.exchange_rate, COALESCE(s.change_rounding, 0), s.vat_direction,"
+        " l.variant_id, l.unit_factor"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_lines l ON l.sale_id = t.sale_id"
@@ -1015,6 +1103,10 @@ def _lines(
             (s.register_id, z_lo, z_hi),
         )
     )
+    gtins = _catalog_gtins(conn)
+    art_nr_length = _MAX_LENGTH["ART_NR"]
+    #: item ids of ART_NR's length or longer: those cut and those a cut one may equal
+    full_ids: set[str] = set()
     with tempfile.TemporaryFile() as tmp_lv, tempfile.TemporaryFile() as tmp_tv:
         with sink.open("lines.csv") as main:
             ln = _Writer(main, spec.TABLE_BY_FILE["lines.csv"].header)
@@ -1119,11 +1211,13 @@ def _lines(
                 if pos is None:
                     continue  # an aborted sale without lines
                 last_pos = pos + 1
-                key = (*r[4:12], *r[15:19], r[20], r[21], r[23] == "NET")
+                key = (*r[4:12], *r[15:19], r[20], r[21], r[24], r[25], r[23] == "NET")
                 cached = tails.get(key)
                 if cached is None:
                     item, name, qty, unit, price, cat, rate, code, stored, lk, it, vc = key[:12]
                     gross = line_total(price, qty) if stored is None else stored
+                    if len(item) >= art_nr_length:
+                        full_ids.add(item)  # reported by the export (_art_nr_report)
                     # a foreign sale's line in the register currency, converted on its own
                     # (a posted sale's lines_vat rows are split from its converted per-key
                     # totals instead, in flush_receipt)
@@ -1135,7 +1229,8 @@ def _lines(
                     cached = (
                         f';{_q(vc or "", "GUTSCHEIN_NR")};{_q(name, "ARTIKELTEXT")};"";'
                         f'{_q(gv, "GV_TYP")};{_q(gv_name, "GV_NAME")};"0";"0";;'
-                        f'{_q(item, "ART_NR")};"{_gtin(code)}";"";"";'
+                        f"{_q(item, 'ART_NR')};"
+                        f'"{_line_gtin(gtins, code, item, key[-3], unit, key[-2])}";"";"";'
                         f"{quantity_text(qty)};1,000;{_q(unit, 'EINHEIT')};"
                         f"{money(conv(gross_unit_price(price, rate, net=key[-1])))}\r\n",
                         f";{ust_key(int(cat))};{money(local_gross)};{money(local_gross - tax)};"
@@ -1161,6 +1256,11 @@ def _lines(
             lv.flush()
             tv.flush()
         stats.rows["lines.csv"] = ln.rows
+        stats.cut_item_ids = sorted(i for i in full_ids if len(i) > art_nr_length)
+        by_art: dict[str, list[str]] = {}
+        for item_id in sorted(full_ids):
+            by_art.setdefault(item_id[:art_nr_length], []).append(item_id)
+        stats.shared_art_nr = {a: ids for a, ids in sorted(by_art.items()) if len(ids) > 1}
         stats.rows["lines_vat.csv"] = lv.rows
         stats.rows["transactions_vat.csv"] = tv.rows
         sink.copy("lines_vat.csv", tmp_lv)
