@@ -6,7 +6,6 @@ commit: cut off, the TSE's transaction would be finished while the sale stayed o
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import grpc
 import pytest
@@ -16,7 +15,7 @@ from posd.v1 import sale_pb2
 from tests.conftest import Running
 from tests.integration.api.test_devices_api import wait_for
 from tests.integration.api.test_post_ahead import seed
-from tests.integration.api.test_posted_event_caller_gone import impatient
+from tests.integration.api.test_posted_event_caller_gone import impatient, slow_tse
 
 
 def test_an_abandoned_sale_whose_replacing_caller_went_away_is_cancelled_all_the_same(
@@ -26,15 +25,7 @@ def test_an_abandoned_sale_whose_replacing_caller_went_away_is_cancelled_all_the
     emptied = pos.create_sale().sale_id
     line = pos.add_line(emptied, item_id="A").line_id  # its TSE transaction starts
     pos.remove_line(emptied, line)
-    gateway = running.daemon.gateway
-    assert gateway.tse is not None
-    cancel = gateway.tse.cancel_transaction
-
-    def slow_cancel(*args: Any, **kwargs: Any) -> Any:
-        time.sleep(1.0)  # a slow TSE: the till stops waiting before it cancels
-        return cancel(*args, **kwargs)
-
-    monkeypatch.setattr(gateway.tse, "cancel_transaction", slow_cancel)
+    slow_tse(running, monkeypatch, "cancel_transaction")
     with pytest.raises(PosdError) as gone:
         impatient(running, pos).create_sale(request_id="replace-gone-1")
     assert gone.value.code == grpc.StatusCode.DEADLINE_EXCEEDED

@@ -89,15 +89,7 @@ def test_a_cancellation_whose_caller_went_away_commits_and_publishes_cancelled_o
     seed(pos)
     sale_id = sale_of_one(running, pos)
     events = stream_factory()
-    gateway = running.daemon.gateway
-    assert gateway.tse is not None
-    cancel = gateway.tse.cancel_transaction
-
-    def slow_cancel(*args: Any, **kwargs: Any) -> Any:
-        time.sleep(1.0)  # a slow TSE: the till stops waiting before it cancels
-        return cancel(*args, **kwargs)
-
-    monkeypatch.setattr(gateway.tse, "cancel_transaction", slow_cancel)
+    slow_tse(running, monkeypatch, "cancel_transaction")
     with pytest.raises(PosdError) as gone:
         impatient(running, pos).cancel_sale(sale_id, "Kunde weg", request_id="cancel-gone-1")
     assert gone.value.code == grpc.StatusCode.DEADLINE_EXCEEDED

@@ -78,6 +78,33 @@ def export_lines(pos: PosdClient) -> list[dict[str, str]]:
     return read_export(pos.export_dsfinvk(z_from=z.z_nr, z_to=z.z_nr))[0]["lines.csv"]
 
 
+def sold_and_returned(pos: PosdClient, label: str, paid: int, quantity: str) -> int:
+    """Sells ``label`` paid in cash, then returns ``quantity`` of its line and refunds the
+    return in cash; the return's total (its refund, negative)."""
+    sid = pos.create_sale().sale_id
+    pos.scan(sid, label)
+    pay(pos, sid, CASH, paid)
+    done = post(pos, sid)
+    ret = pos.create_sale().sale_id
+    refund = call(
+        pos,
+        "AddReturnLine",
+        sale_id=ret,
+        original_sale_id=sid,
+        original_line_id=done.lines[0].line_id,
+        quantity=quantity,
+    ).sale
+    total = refund.total.amount_minor
+    pay(pos, ret, CASH, total)
+    post(pos, ret)
+    return total
+
+
+def on_hand(pos: PosdClient, item_id: str) -> list[Decimal]:
+    levels = pos.call(pos.catalog.GetStock, catalog_pb2.GetStockRequest(item_id=item_id)).levels
+    return [Decimal(lv.on_hand) for lv in levels]
+
+
 def test_a_price_label_parked_resumed_posted_and_returned(
     running: Running, pos: PosdClient
 ) -> None:
@@ -192,30 +219,13 @@ def test_a_weight_label_takes_its_weight_out_of_stock(pos: PosdClient) -> None:
     assert pos.scan(sid, WEIGHT_LABEL).sale.total.amount_minor == 369
     pay(pos, sid, CASH, 369)
     post(pos, sid)
-    levels = pos.call(pos.catalog.GetStock, catalog_pb2.GetStockRequest(item_id="A-1")).levels
-    assert [Decimal(lv.on_hand) for lv in levels] == [Decimal("8.766")]
+    assert on_hand(pos, "A-1") == [Decimal("8.766")]
 
 
 def test_a_weight_label_returned_puts_its_weight_back(pos: PosdClient) -> None:
     import_stock(pos, catalog_pb2.StockEntry(item_id="A-1", quantity="10"))
-    sid = pos.create_sale().sale_id
-    pos.scan(sid, WEIGHT_LABEL)
-    pay(pos, sid, CASH, 369)
-    done = post(pos, sid)
-    ret = pos.create_sale().sale_id
-    refund = call(
-        pos,
-        "AddReturnLine",
-        sale_id=ret,
-        original_sale_id=sid,
-        original_line_id=done.lines[0].line_id,
-        quantity="1.234",
-    ).sale
-    assert refund.total.amount_minor == -369
-    pay(pos, ret, CASH, -369)
-    post(pos, ret)
-    levels = pos.call(pos.catalog.GetStock, catalog_pb2.GetStockRequest(item_id="A-1")).levels
-    assert [Decimal(lv.on_hand) for lv in levels] == [Decimal("10")]
+    assert sold_and_returned(pos, WEIGHT_LABEL, 369, "1.234") == -369
+    assert on_hand(pos, "A-1") == [Decimal("10")]
 
 
 def test_a_weight_label_of_an_item_sold_by_the_gram(pos: PosdClient) -> None:
@@ -300,8 +310,7 @@ def test_a_price_label_of_an_item_sold_by_the_kg_takes_the_pack_s_weight(
     assert line.total.amount_minor == 1234
     pay(pos, sid, CASH, 1234)
     post(pos, sid)
-    levels = pos.call(pos.catalog.GetStock, catalog_pb2.GetStockRequest(item_id="KG")).levels
-    assert [Decimal(lv.on_hand) for lv in levels] == [Decimal("9.380")]
+    assert on_hand(pos, "KG") == [Decimal("9.380")]
     assert (line.quantity, line.unit, line.price_overridden) == ("0.62", "kg", True)
 
 
@@ -327,32 +336,16 @@ def test_a_kg_price_label_whose_weight_does_not_divide_evenly_costs_the_printed_
     assert done.total.amount_minor == 1000
     (journaled,) = journal_lines(running, done.receipt_number)
     assert (journaled["quantity"], journaled["total"]) == ("0.503", 1000)
-    levels = pos.call(pos.catalog.GetStock, catalog_pb2.GetStockRequest(item_id="KG")).levels
-    assert [Decimal(lv.on_hand) for lv in levels] == [Decimal("9.497")]
+    assert on_hand(pos, "KG") == [Decimal("9.497")]
 
 
 def test_a_kg_price_label_returned_refunds_the_printed_price_and_restocks_the_weight(
     pos: PosdClient,
 ) -> None:
     gouda(pos)
-    sid = pos.create_sale().sale_id
-    pos.scan(sid, "2112346012345")  # 12.34 = 0.620 kg
-    pay(pos, sid, CASH, 1234)
-    done = post(pos, sid)
-    ret = pos.create_sale().sale_id
-    refund = call(
-        pos,
-        "AddReturnLine",
-        sale_id=ret,
-        original_sale_id=sid,
-        original_line_id=done.lines[0].line_id,
-        quantity="0.62",
-    ).sale
-    assert refund.total.amount_minor == -1234
-    pay(pos, ret, CASH, -1234)
-    post(pos, ret)
-    levels = pos.call(pos.catalog.GetStock, catalog_pb2.GetStockRequest(item_id="KG")).levels
-    assert [Decimal(lv.on_hand) for lv in levels] == [Decimal("10")]
+    # 12.34 = 0.620 kg
+    assert sold_and_returned(pos, "2112346012345", 1234, "0.62") == -1234
+    assert on_hand(pos, "KG") == [Decimal("10")]
     rows = [r for r in export_lines(pos) if r["ARTIKELTEXT"] == "Gouda"]
     assert [r["MENGE"] for r in rows] == ["0,620", "-0,620"]
 

@@ -143,8 +143,14 @@ def test_a_hand_over_under_way_refuses_the_local_resume_and_completes(
     resume_at("K1")
     go_on.set()
     remote.join(20)
-    assert isinstance(results["K1"], PosdError)
-    assert results["K1"].code == grpc.StatusCode.FAILED_PRECONDITION
+    refused = results["K1"]
+    assert isinstance(refused, PosdError)
+    assert refused.code == grpc.StatusCode.FAILED_PRECONDITION
+    # told where the sale went, not that it was posted
+    assert refused.reason == "SALE_BEING_HANDED_OVER"
+    assert "handed over to register K3" in str(refused), str(refused)
+    assert "posted" not in str(refused)
+    assert refused.metadata.get("to_register_id") == "K3"
     taken = results["K3"]
     assert not isinstance(taken, PosdError), taken
     assert (taken.state, taken.register_id) == (sale_pb2.SALE_STATE_OPEN, "K3")

@@ -21,16 +21,19 @@ __all__ = ["stream_factory"]  # the fixture, used by name
 POSTED = "SELECT COUNT(*) FROM sales WHERE sale_id = ? AND state = 'POSTED'"
 
 
-def slow_tse(running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+def slow_tse(
+    running: Running, monkeypatch: pytest.MonkeyPatch, operation: str = "finish_transaction"
+) -> None:
+    """The TSE's ``operation`` takes a second: the till stops waiting before it is done."""
     gateway = running.daemon.gateway
     assert gateway.tse is not None
-    finish = gateway.tse.finish_transaction
+    real = getattr(gateway.tse, operation)
 
-    def slow_finish(*args: Any, **kwargs: Any) -> Any:
-        time.sleep(1.0)  # a slow TSE: the till stops waiting before it signs
-        return finish(*args, **kwargs)
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(1.0)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(gateway.tse, "finish_transaction", slow_finish)
+    monkeypatch.setattr(gateway.tse, operation, slow)
 
 
 def impatient(running: Running, pos: PosdClient) -> PosdClient:

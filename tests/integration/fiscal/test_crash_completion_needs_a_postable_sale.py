@@ -94,6 +94,23 @@ def finishes_of(pos: PosdClient) -> dict[int, tuple[str, str]]:
     return {n: (f.process_type, f.process_data) for n, f in finishes.items()}
 
 
+def tse_finishes_receipt(running: Running, state: Path, sale_id: str, number: int) -> str:
+    """With the daemon stopped, the TSE finishes the sale's transaction as a receipt of
+    the sale as stored (the crash state a post of a version without the check would have
+    left); its processData."""
+    _, _, client_id = tse_row(running, sale_id)
+    with sqlite3.connect(running.config.database_path) as c:
+        stored = sale_store.get(c, sale_id)
+    assert stored is not None
+    data = receipt_process_data(stored)
+    tse = SoftwareTse(state / "tse")
+    try:
+        tse.finish_transaction(client_id, number, pd.PROCESS_TYPE_KASSENBELEG, pd.encode(data))
+    finally:
+        tse.close()
+    return data
+
+
 def test_a_cancellation_the_tse_finished_cancels_a_sale_its_post_would_refuse(
     tmp_path: Path,
 ) -> None:
@@ -142,16 +159,7 @@ def test_a_receipt_the_tse_holds_for_a_sale_its_post_refuses_is_not_posted(
         running.stop()
     # the TSE finished the transaction as a receipt of the sale as stored (the crash
     # state a post of a version without the check would have left)
-    _, _, client_id = tse_row(running, sale_id)
-    with sqlite3.connect(running.config.database_path) as c:
-        stored = sale_store.get(c, sale_id)
-    assert stored is not None
-    data = receipt_process_data(stored)
-    tse = SoftwareTse(state / "tse")
-    try:
-        tse.finish_transaction(client_id, number, pd.PROCESS_TYPE_KASSENBELEG, pd.encode(data))
-    finally:
-        tse.close()
+    data = tse_finishes_receipt(running, state, sale_id, number)
 
     for _ in range(2):  # a second start finds it as it was and journals it no more
         running = start_in_thread(state)
@@ -189,16 +197,7 @@ def test_a_sale_left_unresolved_is_locked_across_restarts(tmp_path: Path) -> Non
             kept_line = pos.get_sale(sale_id).lines[0].line_id
     finally:
         running.stop()
-    _, _, client_id = tse_row(running, sale_id)
-    with sqlite3.connect(running.config.database_path) as c:
-        stored = sale_store.get(c, sale_id)
-    assert stored is not None
-    data = receipt_process_data(stored)
-    tse = SoftwareTse(state / "tse")
-    try:
-        tse.finish_transaction(client_id, number, pd.PROCESS_TYPE_KASSENBELEG, pd.encode(data))
-    finally:
-        tse.close()
+    data = tse_finishes_receipt(running, state, sale_id, number)
 
     for _ in range(2):  # the start that finds it, and one after
         running = start_in_thread(state)
