@@ -43,6 +43,7 @@ from posd_daemon.services.digital_receipts import DigitalLink, DigitalReceipts
 from posd_daemon.services.executor import Abandoned, Speculation, Tx
 from posd_daemon.services.fiscal import FinishSigner, FiscalGateway, Signer
 from posd_daemon.services.sales import LineAdded, SaleCommands, receipt_counter
+from posd_daemon.services.shielded import log_failure
 from posd_daemon.store import fiscal as fstore
 from posd_daemon.store import idempotency as idempotency_store
 from posd_daemon.store import journal, outbox
@@ -764,20 +765,10 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             # finished while the sale stayed open and unlocked. The repeat of its
             # request_id gets the stored answer.
             task = asyncio.ensure_future(finish())
-            task.add_done_callback(_cancel_outcome)
+            task.add_done_callback(log_failure("cancel_sale_failed"))
             return await asyncio.shield(task)
 
         return await self.rt.call(context, "CancelSale", request, run)
-
-
-def _cancel_outcome(task: asyncio.Future[sale_pb2.CancelSaleResponse]) -> None:
-    """Retrieves the outcome of a CancelSale's finish (see CancelSale): a failure whose
-    caller is gone is logged here, not reported as never retrieved."""
-    if task.cancelled():
-        return
-    failure = task.exception()
-    if failure is not None and not isinstance(failure, DomainError):  # refusals: the answer
-        log.error("cancel_sale_failed", error=f"{type(failure).__name__}: {failure}")
 
 
 class CatalogServicer(CatalogRpcs, catalog_pb2_grpc.CatalogServiceServicer):

@@ -33,6 +33,7 @@ from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import DbExecutor, Tx
 from posd_daemon.services.fiscal import FiscalGateway
 from posd_daemon.services.sales import SaleCommands
+from posd_daemon.services.shielded import log_failure
 from posd_daemon.services.shops import context
 from posd_daemon.store import sales as sale_store
 
@@ -86,7 +87,7 @@ class Housekeeping:
         # being cancelled (SaleCommands.check_not_posting), as for CancelSale
         sales.start_finish(sale_id, "cancel")
         task = asyncio.ensure_future(self._remove_locked(sale_id, only_if_empty=only_if_empty))
-        task.add_done_callback(_removal_outcome)
+        task.add_done_callback(log_failure("abandoned_sale_removal_failed"))
         return await asyncio.shield(task)
 
     async def _remove_locked(self, sale_id: str, *, only_if_empty: bool) -> PurgeAction:
@@ -269,13 +270,3 @@ class Housekeeping:
             kept=sum(1 for p in out if p.action is PurgeAction.KEPT),
         )
         return out
-
-
-def _removal_outcome(task: asyncio.Future[PurgeAction]) -> None:
-    """Retrieves the outcome of a removal (see Housekeeping.remove): a failure whose
-    caller is gone is logged here, not reported as never retrieved."""
-    if task.cancelled():
-        return
-    failure = task.exception()
-    if failure is not None and not isinstance(failure, DomainError):  # refusals: the answer
-        log.error("abandoned_sale_removal_failed", error=f"{type(failure).__name__}: {failure}")

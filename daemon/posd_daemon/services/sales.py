@@ -1056,24 +1056,15 @@ class SaleCommands(SaleOps, InvoicePayments):
                     for m in matches
                 ),
             )
+        label: Label | None = None
         if matches:
             m = matches[0]
             if m.item.variants and not m.variant_id:
                 return self._variant_choice(sale, m.item, ScanMatch.BARCODE, unit=m.unit)
-            line_id = self._add(
-                tx,
-                operator,
-                sale,
-                m.item,
-                quantity=quantity,
-                variant_id=m.variant_id,
-                unit=m.unit,
-                scanned=code,
-            )
-            return ScanResult(sale, ScanMatch.BARCODE, line_id)
         # (2b) an in-store label with a price or a weight (instore_codes)
-        if (labelled := self._label(conn, code)) is not None:
+        elif (labelled := self._label(conn, code)) is not None:
             label, m = labelled
+        if matches or label is not None:
             line_id = self._add(
                 tx,
                 operator,
