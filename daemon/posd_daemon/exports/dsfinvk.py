@@ -122,6 +122,13 @@ from posd_daemon.store.database import connect
 from posd_daemon.store.timeutil import from_db, to_db
 
 CHUNK_LINES = 4096
+
+#: The lines pass (lines.csv, lines_vat.csv, transactions_vat.csv: three quarters of the
+#: export's work) runs in this many child processes, each over a consecutive range of
+#: closings with about as many receipts, next to this process writing every other file.
+#: Measured on 2 cores, 302,112 receipts: one child 17.5 s (the export's critical path,
+#: this process idle for 6 of them), two children see bench/register_year.py.
+LINE_PARTS = 2
 _MAX_LENGTH = spec.MAX_LENGTH
 
 log = plog.get("posd.exports")
@@ -423,9 +430,10 @@ class _Writer:
     """Buffered CSV lines into a binary stream."""
 
     def __init__(self, stream: IO[bytes], header: str) -> None:
+        """``header`` "": none (a part of a file whose first part has it)."""
         self._stream = stream
-        self._buf: list[str] = [header]
-        self.rows = -1  # the header is counted by flush
+        self._buf: list[str] = [header] if header else []
+        self.rows = -1 if header else 0  # the header is counted by flush
         #: appends one line; call :meth:`spill` now and then (hot loops skip the check)
         self.add = self._buf.append
 
@@ -471,6 +479,13 @@ class _Sink:
         with self.open(name) as f:
             shutil.copyfileobj(tmp, f, 1024 * 1024)
 
+    def join(self, name: str, parts: Iterable[Path]) -> None:
+        """One file made of ``parts`` (files) in order."""
+        with self.open(name) as f:
+            for part in parts:
+                with open(part, "rb") as src:
+                    shutil.copyfileobj(src, f, 1024 * 1024)
+
     def close(self) -> None:
         if self._zip is not None:
             self._zip.close()
@@ -507,29 +522,36 @@ def export(
     if own_tx:
         conn.execute("BEGIN")  # one snapshot for every file
     try:
-        zs = {c.z_nr: _z_info(conn, settings, c) for c in closings}
-        _master_data(sink, settings, zs, stats)
         # Each pass streams its main file into the sink and its other files through
         # temporary files (a ZIP takes one member at a time). The lines pass (the
-        # biggest) runs in a child process on its own read-only connection while this
-        # one writes the heads and payments: two cores, two GILs. (Threads were slower:
-        # the sqlite3 module hands the GIL over on every row.) Closed periods do not
-        # change, so the child's snapshot holds the same data.
+        # biggest, the export's critical path) starts first, in a child process on its
+        # own read-only connection, while this one writes every other file: two cores,
+        # two GILs. (Threads were slower: the sqlite3 module hands the GIL over on every
+        # row.) Closed periods do not change, so the child's snapshot holds the same data.
         with tempfile.TemporaryDirectory(prefix="posd-dsfinvk-") as tmp:
-            child = _start_lines_child(conn, settings, zs, Path(tmp)) if parallel else None
-            _heads(conn, sink, settings, zs, stats)
-            _payments(conn, sink, settings, zs, stats)
-            done = _finish_lines_child(child)
+            folders = [Path(tmp) / str(i) for i in range(LINE_PARTS)]
+            children = _start_lines_children(conn, settings, closings, folders) if parallel else []
+            try:
+                zs = {c.z_nr: _z_info(conn, settings, c) for c in closings}
+                _master_data(sink, settings, zs, stats)
+                _heads(conn, sink, settings, zs, stats)
+                _payments(conn, sink, settings, zs, stats)
+                _references(conn, sink, settings, zs, stats)
+                done = _finish_lines_children(children)
+            finally:
+                for child in children:
+                    if child.poll() is None:  # this process failed: they are not needed
+                        child.kill()
+                        child.wait()
             if done is None:
-                _lines(conn, sink, settings, zs, stats)
+                keys = {z: info.key for z, info in zs.items()}
+                _art_nr_stats(stats, _lines(conn, sink, settings, keys, stats))
             else:
-                stats.rows.update(done["rows"])
-                stats.cut_item_ids = list(done["cut_item_ids"])
-                stats.shared_art_nr = dict(done["shared_art_nr"])
+                rows, full_ids = done
+                stats.rows.update(rows)
+                _art_nr_stats(stats, full_ids)
                 for name in _LINE_FILES:
-                    with open(Path(tmp) / name, "rb") as f:
-                        sink.copy(name, f)
-        _references(conn, sink, settings, zs, stats)
+                    sink.join(name, [folder / name for folder in folders[: len(children)]])
         for t in ("itemamounts.csv", "subitems.csv", "allocation_groups.csv"):
             sink.put(t, spec.TABLE_BY_FILE[t].header.encode("utf-8"))
             stats.rows[t] = 0
@@ -562,30 +584,68 @@ def _db_file(conn: sqlite3.Connection) -> str:
     return ""
 
 
-def _start_lines_child(
-    conn: sqlite3.Connection, s: ExportSettings, zs: Mapping[int, _Z], folder: Path
-) -> subprocess.Popen[str] | None:
+def _line_parts(closings: list[store.Closing], parts: int) -> list[list[store.Closing]]:
+    """``closings`` cut into at most ``parts`` consecutive runs with about as many
+    receipts (Vorgänge: a closing's BON_ID range) each."""
+    sizes = [
+        0 if c.first_bon_id is None or c.last_bon_id is None else c.last_bon_id - c.first_bon_id + 1
+        for c in closings
+    ]
+    total = sum(sizes)
+    out: list[list[store.Closing]] = [[]]
+    seen = 0
+    for c, size in zip(closings, sizes, strict=True):
+        if out[-1] and len(out) < parts and seen >= total * len(out) / parts:
+            out.append([])
+        out[-1].append(c)
+        seen += size
+    return out
+
+
+def _start_lines_children(
+    conn: sqlite3.Connection,
+    s: ExportSettings,
+    closings: list[store.Closing],
+    folders: list[Path],
+) -> list[subprocess.Popen[str]]:
+    """The lines pass in child processes, one per part of ``closings`` (the first writes
+    the files' header lines); none when it cannot run so (the caller runs it itself)."""
     db = _db_file(conn)
     if not db:
-        return None
-    argv = [sys.executable, "-m", "posd_daemon.exports.dsfinvk", "lines", db, s.register_id]
-    argv += [s.currency, str(min(zs)), str(max(zs)), str(folder)]
-    try:
-        return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-    except OSError:
-        return None
+        return []
+    children: list[subprocess.Popen[str]] = []
+    for i, part in enumerate(_line_parts(closings, len(folders))):
+        argv = [sys.executable, "-m", "posd_daemon.exports.dsfinvk", "lines", db, s.register_id]
+        argv += [s.currency, str(part[0].z_nr), str(part[-1].z_nr), str(folders[i])]
+        argv.append("header" if i == 0 else "no-header")
+        try:
+            children.append(subprocess.Popen(argv, stdout=subprocess.PIPE, text=True))
+        except OSError:
+            for child in children:
+                child.kill()
+                child.wait()
+            return []
+    return children
 
 
-def _finish_lines_child(child: subprocess.Popen[str] | None) -> dict[str, Any] | None:
-    """The child's result (``rows``: row counts, ``cut_item_ids``), or None when it did
-    not run (the caller runs the pass)."""
-    if child is None:
-        return None
-    out, _ = child.communicate()
-    if child.returncode != 0:
-        return None
-    done: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-    return done
+def _finish_lines_children(
+    children: list[subprocess.Popen[str]],
+) -> tuple[dict[str, int], set[str]] | None:
+    """The children's row counts (summed) and item ids of ART_NR's length or longer, or
+    None when one of them failed or none ran (the caller runs the pass itself)."""
+    rows: dict[str, int] = {}
+    full_ids: set[str] = set()
+    ok = bool(children)
+    for child in children:
+        out, _ = child.communicate()
+        if child.returncode != 0:
+            ok = False
+            continue
+        done: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        for name, n in done["rows"].items():
+            rows[name] = rows.get(name, 0) + int(n)
+        full_ids.update(done["full_ids"])
+    return (rows, full_ids) if ok else None
 
 
 def _art_nr_report(stats: ExportStats) -> str:
@@ -615,36 +675,35 @@ def _art_nr_report(stats: ExportStats) -> str:
 
 def lines_child_main(argv: list[str]) -> int:
     """``python -m posd_daemon.exports.dsfinvk lines DB REGISTER CURRENCY Z_FROM Z_TO
-    FOLDER`` (the register currency: which sales are foreign and converted)."""
-    db, register, currency, z_from, z_to, folder = argv
+    FOLDER header|no-header`` (the register currency: which sales are foreign and
+    converted). Prints its row counts and the item ids of ART_NR's length or longer."""
+    db, register, currency, z_from, z_to, folder, header = argv
     conn = connect(Path(db), readonly=True)
     try:
-        conn.execute("PRAGMA cache_size = -16384")
         conn.execute("BEGIN")
         closings = store.closings_in(conn, register, z_from=int(z_from), z_to=int(z_to))
         settings = ExportSettings(register, currency, Company(""), "")
-        zs = {c.z_nr: _z_info(conn, settings, c) for c in closings}
+        keys = {c.z_nr: _z_key(settings, c) for c in closings}
         stats = ExportStats()
         sink = _Sink(Path(folder), as_zip=False)
-        _lines(conn, sink, settings, zs, stats)
+        full_ids = _lines(conn, sink, settings, keys, stats, header=header == "header")
         conn.execute("COMMIT")
     finally:
         conn.close()
-    done = {
-        "rows": stats.rows,
-        "cut_item_ids": stats.cut_item_ids,
-        "shared_art_nr": stats.shared_art_nr,
-    }
-    print(json.dumps(done))
+    print(json.dumps({"rows": stats.rows, "full_ids": sorted(full_ids)}))
     return 0
+
+
+def _z_key(s: ExportSettings, c: store.Closing) -> str:
+    """The key columns every row of a closing starts with (Z_KASSE_ID;Z_ERSTELLUNG;Z_NR)."""
+    made = _q(_ts(to_db(c.created_at)), "Z_ERSTELLUNG")
+    return f"{_q(s.register_id, 'Z_KASSE_ID')};{made};{c.z_nr}"
 
 
 def _z_info(conn: sqlite3.Connection, s: ExportSettings, c: store.Closing) -> _Z:
     """A closing's report, Z key prefix and the TSEs its Vorgänge used (tse.csv)."""
     report = ClosingReport.from_dict(json.loads(c.report))
-    key = (
-        f"{_q(s.register_id, 'Z_KASSE_ID')};{_q(_ts(to_db(c.created_at)), 'Z_ERSTELLUNG')};{c.z_nr}"
-    )
+    key = _z_key(s, c)
     meta: dict[str, dict[str, str]] = {}
     for serial, algo, fmt, pub in conn.execute(
         "SELECT st.tse_serial, MAX(st.signature_algorithm), MAX(st.time_format),"
@@ -1010,27 +1069,36 @@ def _references(
         " JOIN register_transactions o ON o.sale_id = {ref}"
         " LEFT JOIN closings c ON c.register_id = o.register_id AND c.z_nr = o.z_nr"
     )
+    # Each part is driven by the partial index of the few rows it needs (reversals,
+    # return lines, invoice payments) and looks their receipts up by sale id: scanning
+    # the period's receipts and their lines for them took seconds for a year and found
+    # nothing on most registers. INDEXED BY makes a missing index an error, not a scan.
+    # (kind 'SALE' is a posted sale: the Vorgang trigger of schema 3.)
     cur = conn.execute(
         # a reversal, from its Bonkopf
         f"SELECT t.z_nr, t.bon_id, 0, '{REF_TRANSACTION}', o.register_id, o.z_nr,"
         " c.created_at, o.bon_id"
-        " FROM register_transactions t JOIN sales s ON s.sale_id = t.sale_id"
+        " FROM sales s INDEXED BY sales_reverses"
+        " CROSS JOIN register_transactions t ON t.sale_id = s.sale_id"
         + original.format(ref="s.reverses_sale_id")
-        + f" WHERE {in_range} AND s.reverses_sale_id IS NOT NULL"
+        + " WHERE s.reverses_sale_id IS NOT NULL AND s.state = 'POSTED'"
+        f" AND {in_range}"
         # a return line (the lines of a reversal refer to the reversed receipt through
         # its Bonkopf already)
         f" UNION ALL SELECT t.z_nr, t.bon_id, l.position + 1, '{REF_TRANSACTION}',"
         " o.register_id, o.z_nr, c.created_at, o.bon_id"
-        " FROM register_transactions t JOIN sales s ON s.sale_id = t.sale_id"
-        " JOIN sale_lines l ON l.sale_id = t.sale_id"
+        " FROM sale_lines l INDEXED BY sale_lines_ref"
+        " CROSS JOIN register_transactions t ON t.sale_id = l.sale_id"
+        " JOIN sales s ON s.sale_id = t.sale_id"
         + original.format(ref="l.ref_sale_id")
-        + f" WHERE {in_range} AND s.reverses_sale_id IS NULL"
-        " AND l.kind = 'RETURN' AND l.ref_sale_id != ''"
+        + " WHERE l.ref_sale_id != '' AND l.kind = 'RETURN' AND s.reverses_sale_id IS NULL"
+        f" AND {in_range}"
         # an invoice paid (or, on a reversal, its payment reversed)
         f" UNION ALL SELECT t.z_nr, t.bon_id, l.position + 1, '{REF_INVOICE}',"
         " NULL, NULL, NULL, l.item_id"
-        " FROM register_transactions t JOIN sale_lines l ON l.sale_id = t.sale_id"
-        f" WHERE {in_range} AND l.kind = 'INVOICE_PAYMENT'"
+        " FROM sale_lines l INDEXED BY sale_lines_invoice_payment"
+        " CROSS JOIN register_transactions t ON t.sale_id = l.sale_id"
+        f" WHERE l.kind = 'INVOICE_PAYMENT' AND {in_range}"
         " ORDER BY 1, 2, 3",
         args * 3,
     )
@@ -1073,11 +1141,16 @@ def _lines(
     conn: sqlite3.Connection,
     sink: _Sink,
     s: ExportSettings,
-    zs: Mapping[int, _Z],
+    keys: Mapping[int, str],
     stats: ExportStats,
-) -> None:
-    """lines.csv (direct), lines_vat.csv and transactions_vat.csv (temporary files)."""
-    z_lo, z_hi = min(zs), max(zs)
+    *,
+    header: bool = True,
+) -> set[str]:
+    """lines.csv (direct), lines_vat.csv and transactions_vat.csv (temporary files);
+    ``keys``: the Z key prefix of each closing (:func:`_z_key`); ``header`` False: the
+    files without their header line (a part after the first, see LINE_PARTS). Returns
+    the item ids of ART_NR's length or longer (for :func:`_art_nr_stats`)."""
+    z_lo, z_hi = min(keys), max(keys)
     cur = conn.execute(
         "SELECT t.z_nr, t.bon_id, t.kind, l.position, l.item_id, l.name, l.quantity, l.unit,"
         " l.unit_price, l.vat_category, l.vat_rate, l.scanned_code, m.kind, m.amount, m.reason,"
@@ -1109,9 +1182,13 @@ def _lines(
     full_ids: set[str] = set()
     with tempfile.TemporaryFile() as tmp_lv, tempfile.TemporaryFile() as tmp_tv:
         with sink.open("lines.csv") as main:
-            ln = _Writer(main, spec.TABLE_BY_FILE["lines.csv"].header)
-            lv = _Writer(tmp_lv, spec.TABLE_BY_FILE["lines_vat.csv"].header)
-            tv = _Writer(tmp_tv, spec.TABLE_BY_FILE["transactions_vat.csv"].header)
+
+            def head(name: str) -> str:
+                return spec.TABLE_BY_FILE[name].header if header else ""
+
+            ln = _Writer(main, head("lines.csv"))
+            lv = _Writer(tmp_lv, head("lines_vat.csv"))
+            tv = _Writer(tmp_tv, head("transactions_vat.csv"))
             add_ln, add_lv, add_tv = ln.add, lv.add, tv.add
             cur_bon = -1
             cur_key = ""
@@ -1176,15 +1253,15 @@ def _lines(
             kb = ""
             kind_of_bon = ""
             for r in cur:
-                z = zs.get(r[0])
-                if z is None:
+                z_key = keys.get(r[0])
+                if z_key is None:
                     continue
                 bon = r[1]
                 if bon != cur_bon:
                     if cur_bon >= 0 and (groups or kind_of_bon == "SALE"):
                         flush_receipt()
                     cur_bon = bon
-                    cur_key = z.key
+                    cur_key = z_key
                     kind_of_bon = r[2]
                     rounding = int(r[19]) if r[2] == "SALE" else 0
                     change_rounding = int(r[22]) if r[2] == "SALE" else 0
@@ -1256,15 +1333,23 @@ def _lines(
             lv.flush()
             tv.flush()
         stats.rows["lines.csv"] = ln.rows
-        stats.cut_item_ids = sorted(i for i in full_ids if len(i) > art_nr_length)
-        by_art: dict[str, list[str]] = {}
-        for item_id in sorted(full_ids):
-            by_art.setdefault(item_id[:art_nr_length], []).append(item_id)
-        stats.shared_art_nr = {a: ids for a, ids in sorted(by_art.items()) if len(ids) > 1}
         stats.rows["lines_vat.csv"] = lv.rows
         stats.rows["transactions_vat.csv"] = tv.rows
         sink.copy("lines_vat.csv", tmp_lv)
         sink.copy("transactions_vat.csv", tmp_tv)
+    return full_ids
+
+
+def _art_nr_stats(stats: ExportStats, full_ids: Iterable[str]) -> None:
+    """``stats.cut_item_ids`` and ``shared_art_nr`` from the item ids of ART_NR's length
+    or longer that the lines pass met (see :func:`_art_nr_report`)."""
+    n = _MAX_LENGTH["ART_NR"]
+    ids = sorted(set(full_ids))
+    stats.cut_item_ids = [i for i in ids if len(i) > n]
+    by_art: dict[str, list[str]] = {}
+    for item_id in ids:
+        by_art.setdefault(item_id[:n], []).append(item_id)
+    stats.shared_art_nr = {a: group for a, group in sorted(by_art.items()) if len(group) > 1}
 
 
 def _split_line_vat(
@@ -1423,8 +1508,9 @@ def _payments(
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 8 and sys.argv[1] == "lines":
+    if len(sys.argv) == 9 and sys.argv[1] == "lines":
         sys.exit(lines_child_main(sys.argv[2:]))
     sys.exit(
-        "usage: python -m posd_daemon.exports.dsfinvk lines DB REGISTER CURRENCY Z_FROM Z_TO DIR"
+        "usage: python -m posd_daemon.exports.dsfinvk lines DB REGISTER CURRENCY Z_FROM Z_TO"
+        " DIR header|no-header"
     )
