@@ -48,6 +48,7 @@ from posd_daemon.domain.vat import tax_from_gross
 from posd_daemon.exports import dsfinvk
 from posd_daemon.services.day import DayCommands, DaySettings
 from posd_daemon.services.executor import Tx
+from posd_daemon.services.ids import new_sale_id
 from posd_daemon.services.receipts import ReceiptFilter, list_receipts
 from posd_daemon.store import day as day_store
 from posd_daemon.store.database import connect, open_database, transaction
@@ -104,8 +105,8 @@ def generate(path: Path, receipts: int, lines: int, busy: int) -> dict[str, Any]
             step = 12 * 3600 / max(n, 1)
             for i in range(n):
                 receipt_no += 1
-                sale_id = f"{rnd.getrandbits(128):032x}"  # like uuid4().hex: random
                 created = start + timedelta(seconds=i * step)
+                sale_id = new_sale_id(created, rnd.getrandbits(74))  # as the daemon makes them
                 posted = created + timedelta(seconds=40)
                 c_at, p_at = to_db(created), to_db(posted)
                 total = 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -45,6 +44,7 @@ from posd_daemon.ops import crashpoints
 from posd_daemon.services import open_items, paging
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import Tx
+from posd_daemon.services.ids import new_sale_id
 from posd_daemon.services.shops import ShopContext
 from posd_daemon.store import catalog as catalog_store
 from posd_daemon.store import fiscal as fstore
@@ -1063,7 +1063,7 @@ class SaleOps(ABC):
                 )
         now = self._clock()
         reversal = Sale(
-            sale_id=uuid.uuid4().hex,
+            sale_id=new_sale_id(now),
             register_id=self.register_id,
             operator_id=operator.operator_id,
             currency=original.currency,

@@ -10,7 +10,6 @@ import contextlib
 import enum
 import functools
 import sqlite3
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -64,6 +63,7 @@ from posd_daemon.services.clock import Clock
 from posd_daemon.services.day import shift_guard
 from posd_daemon.services.executor import Abandoned, Tx
 from posd_daemon.services.fiscal import Signer, no_tse, receipt_process_data
+from posd_daemon.services.ids import new_sale_id
 from posd_daemon.services.open_items import InvoicePayments
 from posd_daemon.services.records import sale_record
 from posd_daemon.services.sale_ops import SaleOps
@@ -590,7 +590,7 @@ class SaleCommands(SaleOps, InvoicePayments):
             max_age_days=self._s.exchange_rate_max_age_days,
         )
         sale = Sale(
-            sale_id=uuid.uuid4().hex,
+            sale_id=new_sale_id(now),
             register_id=self._s.register_id,
             operator_id=operator.operator_id,
             currency=terms.currency,
