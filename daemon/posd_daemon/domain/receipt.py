@@ -426,7 +426,7 @@ def render_parking_slip(
     blocks.append(
         Text(two_cols("SUMME", f"{amt(sale.total)} {cur}", columns // 2), bold=True, large=True)
     )
-    for p in sale.payments:
+    for p in printed_payments(sale):  # as a receipt lists them: no payment of nothing
         blocks.append(Text(two_cols(payment_label(p), amt(p.amount), columns)))
         blocks += _details(payment_details(p), columns)
     if sale.payments:

@@ -101,3 +101,17 @@ def test_slip_bytes_carry_the_barcode() -> None:
     ) in data
     assert data.endswith(b"\x1dVB\x00")  # cut
     assert escpos_to_plain_text(data, columns=48) == doc.plain_text()
+
+
+def test_slip_lists_no_cash_payment_of_nothing() -> None:
+    """A rest that rounds to nothing in cash was settled by a 0.00 cash payment (no money
+    changed hands): the slip lists the card, not "Bar 0,00", as the receipt does."""
+    s = Sale("s3", "REG-1", "7", "CHF", NOW)
+    s.add_line(Item("c", "Kaffee", 1002, "CHF", VatCategory.NORMAL), Decimal(1), Decimal(19))
+    s.add_payment(PaymentMethod.CARD, 1000, "CHF", card_institute="VISA")
+    cash = s.add_payment(PaymentMethod.CASH, 0, "CHF", rounding_step=5)
+    assert cash.amount == 0  # the 0.02 rest rounds to nothing in 0.05 steps
+    s.park(parking_code_code128(3, 43), NOW)
+    text = render_parking_slip(s, ShopHeader("Laden"), 32).plain_text()
+    assert "Karte                      10,00\n" in text
+    assert "Bar" not in text
