@@ -11,39 +11,30 @@ A shop's template (a TOML file, or the ``[receipt]`` table of the configuration)
 Control codes are validated when the template is loaded: hex bytes, at most 256 of them,
 and none of the commands that would break posd's guarantees: a drawer kick (the drawer
 opens only after a committed cash payment or a journaled no-sale open), real-time
-requests (they would confuse status reading), automatic status back, ``ESC @``
-(it would reset the code page the receipt relies on), ``ESC =`` (selecting another
-peripheral makes the printer ignore everything after it) and ``GS ( D`` (it can switch
-off the real-time commands posd reads the status with).
+requests (they would confuse status reading), automatic status back, ``ESC @`` and
+``ESC t`` (they would change the code page the receipt relies on), ``ESC =`` (selecting
+another peripheral makes the printer ignore everything after it) and ``GS ( D`` (it can
+switch off the real-time commands posd reads the status with).
+
+The codes are read as a stream of ESC/POS commands (:func:`check_control_codes`): a
+refused command counts where the printer reads a command, not where its bytes happen
+to appear inside an image, a barcode or another parameter; real-time requests are
+refused anywhere, since the printer acts on them anywhere. A command posd does not know,
+or one the codes end inside, is refused with its byte offset.
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from posd_daemon.devices.escpos.codec import DLE, ESC, GS
 from posd_daemon.domain.document import Align, Block, Document, Feed, RawBytes, Text
 
 MAX_CODE_BYTES = 256
-
-#: (prefix, name) of commands a template must not contain.
-_FORBIDDEN: tuple[tuple[bytes, str], ...] = (
-    (b"\x1bp", "ESC p (drawer kick)"),
-    (b"\x10\x14", "DLE DC4 (real-time drawer pulse / power off)"),
-    (b"\x10\x04", "DLE EOT (real-time status request)"),
-    (b"\x10\x05", "DLE ENQ (real-time request)"),
-    (b"\x1da", "GS a (automatic status back)"),
-    (b"\x1b@", "ESC @ (initialise: resets the code page)"),
-    # Epson ESC/POS Command Reference, "ESC = n: Select peripheral device": with bit 0
-    # of n clear the printer is deselected and ignores all data until ESC = 1.
-    (b"\x1b=", "ESC = (select peripheral device)"),
-    # Epson ESC/POS Command Reference, "GS ( D: Enable/disable real-time command"
-    # (fn 20): disabling DLE EOT / DLE ENQ / DLE DC4 silences posd's status reads.
-    (b"\x1d(D", "GS ( D (enable/disable real-time commands)"),
-)
 
 
 class TemplateError(ValueError):
@@ -61,11 +52,300 @@ def parse_hex_codes(text: str, where: str) -> bytes:
     data = bytes.fromhex(digits)
     if len(data) > MAX_CODE_BYTES:
         raise TemplateError(f"{where}: {len(data)} bytes; at most {MAX_CODE_BYTES}")
-    for prefix, name in _FORBIDDEN:
+    check_control_codes(data, where)
+    return data
+
+
+# --- the command stream ---------------------------------------------------------------
+#
+# The codes are read as the printer reads them: text bytes, and commands made of a head
+# (ESC x, GS x, FS x, DLE x; ESC ( x, GS ( x, GS 8 L and GS v 0 take a third byte) and
+# parameters whose length the head (and some parameters) decide. A refused head counts
+# only at a command position: the same bytes inside an image, a barcode's data or any
+# other parameter are data to the printer. A head the table below does not know, or a
+# command the codes end inside, is refused: the check could not tell where its
+# parameters end, so it could not vouch for the bytes after it.
+#
+# Length rules cite the Epson ESC/POS Command Reference ("Epson"), by command name.
+
+#: Real-time commands, refused ANYWHERE in the codes, parameters included. Epson, "DLE
+#: EOT", "DLE ENQ" and "DLE DC4", notes: the printer executes the sequence as soon as it
+#: receives it, even inside another command's data (their example is bit-image data), as
+#: long as real-time commands are enabled, which posd's status reads rely on.
+_REAL_TIME: tuple[tuple[bytes, str], ...] = (
+    (b"\x10\x14", "DLE DC4 (real-time drawer pulse / power off)"),
+    (b"\x10\x04", "DLE EOT (real-time status request)"),
+    (b"\x10\x05", "DLE ENQ (real-time request)"),
+)
+
+#: Command heads a template must not contain at a command position.
+_FORBIDDEN: dict[bytes, str] = {
+    b"\x1bp": "ESC p (drawer kick)",
+    b"\x1da": "GS a (automatic status back)",
+    b"\x1b@": "ESC @ (initialise: resets the code page)",
+    # Epson, "ESC t n: Select character code table": the receipt's text is encoded for
+    # the code table posd pins at the start of the job (devices/escpos/codec.py).
+    b"\x1bt": "ESC t (select character code table)",
+    # Epson, "ESC = n: Select peripheral device": with bit 0 of n clear the printer is
+    # deselected and ignores all data until ESC = 1.
+    b"\x1b=": "ESC = (select peripheral device)",
+    # Epson, "GS ( D: Enable/disable real-time command" (fn 20): disabling DLE EOT /
+    # DLE ENQ / DLE DC4 silences posd's status reads.
+    b"\x1d(D": "GS ( D (enable/disable real-time commands)",
+}
+
+_ESC = bytes((ESC,))
+_GS = bytes((GS,))
+_FS = b"\x1c"
+_DLE = bytes((DLE,))
+
+#: Heads that take a third byte (a function letter) before their parameters.
+_THREE_BYTE_HEADS = frozenset((_ESC + b"(", _GS + b"(", _GS + b"8", _GS + b"v"))
+
+
+class _Truncated(Exception):
+    """The codes end inside the command."""
+
+
+class _BadParameter(Exception):
+    """A parameter that decides the command's length is out of its range."""
+
+
+def _byte(data: bytes, i: int) -> int:
+    if i >= len(data):
+        raise _Truncated
+    return data[i]
+
+
+def _word(data: bytes, i: int) -> int:
+    """``nL nH`` (or ``pL pH``) at ``i``: nL + nH * 256."""
+    return _byte(data, i) | _byte(data, i + 1) << 8
+
+
+#: A parameter rule: (codes, offset of the first parameter byte) -> offset after the
+#: command. It may read parameters (raising _Truncated past the end); the caller checks
+#: that the returned end lies within the codes.
+_Rule = Callable[[bytes, int], int]
+
+
+def _fixed(n: int) -> _Rule:
+    def rule(data: bytes, at: int) -> int:
+        return at + n
+
+    return rule
+
+
+def _length_prefixed(data: bytes, at: int) -> int:
+    """``pL pH`` then pL + pH * 256 bytes (Epson: the ``ESC ( fn`` and ``GS ( fn``
+    commands, "pL, pH specify the number of bytes after pH")."""
+    return at + 2 + _word(data, at)
+
+
+def _graphics_long(data: bytes, at: int) -> int:
+    """``GS 8 L p1 p2 p3 p4 m fn ...`` (Epson, "GS 8 L: Graphics"): p1 + p2 * 256 +
+    p3 * 65536 + p4 * 16777216 bytes after p4."""
+    length = int.from_bytes(bytes(_byte(data, at + i) for i in range(4)), "little")
+    return at + 4 + length
+
+
+def _raster(data: bytes, at: int) -> int:
+    """``GS v 0 m xL xH yL yH d1...dk`` (Epson, "GS v 0: Print raster bit image"):
+    k = (xL + xH * 256) * (yL + yH * 256), x in bytes, y in dots."""
+    m = _byte(data, at)
+    if m not in (0, 1, 2, 3, 48, 49, 50, 51):
+        raise _BadParameter(f"raster mode m={m} (0..3 or 48..51)")
+    return at + 5 + _word(data, at + 1) * _word(data, at + 3)
+
+
+def _bit_image(data: bytes, at: int) -> int:
+    """``ESC * m nL nH d1...dk`` (Epson, "ESC *: Select bit-image mode"): k = nL + nH *
+    256 for the 8-dot modes m=0, 1, k = (nL + nH * 256) * 3 for the 24-dot modes 32, 33."""
+    m = _byte(data, at)
+    columns = _word(data, at + 1)
+    if m in (0, 1):
+        return at + 3 + columns
+    if m in (32, 33):
+        return at + 3 + columns * 3
+    raise _BadParameter(f"bit-image mode m={m} (0, 1, 32 or 33)")
+
+
+def _downloaded_image(data: bytes, at: int) -> int:
+    """``GS * x y d1...dk`` (Epson, "GS *: Define downloaded bit image"): k = x * y * 8."""
+    return at + 2 + _byte(data, at) * _byte(data, at + 1) * 8
+
+
+def _user_characters(data: bytes, at: int) -> int:
+    """``ESC & y c1 c2 [x d1...d(y * x)]...`` (Epson, "ESC &: Define user-defined
+    characters"): one block per character code c1..c2, each its width x then y * x bytes."""
+    y, c1, c2 = _byte(data, at), _byte(data, at + 1), _byte(data, at + 2)
+    if c2 < c1:
+        raise _BadParameter(f"character codes c1={c1} > c2={c2}")
+    pos = at + 3
+    for _ in range(c2 - c1 + 1):
+        pos += 1 + y * _byte(data, pos)
+    return pos
+
+
+def _tab_positions(data: bytes, at: int) -> int:
+    """``ESC D n1...nk NUL`` (Epson, "ESC D: Set horizontal tab positions"): at most 32
+    positions, ended by NUL."""
+    end = data.find(0, at)
+    if end < 0:
+        raise _Truncated
+    if end - at > 32:
+        raise _BadParameter(f"{end - at} tab positions (at most 32)")
+    return end + 1
+
+
+def _cut(data: bytes, at: int) -> int:
+    """``GS V m`` / ``GS V m n`` (Epson, "GS V: Select cut mode and cut paper"): function
+    A m=0, 1, 48, 49 alone; functions B, C, D m=65, 66, 97, 98, 103, 104 with n."""
+    m = _byte(data, at)
+    if m in (0, 1, 48, 49):
+        return at + 1
+    if m in (65, 66, 97, 98, 103, 104):
+        return at + 2
+    raise _BadParameter(f"cut mode m={m}")
+
+
+def _barcode(data: bytes, at: int) -> int:
+    """``GS k`` (Epson, "GS k: Print barcode").
+
+    Function A, m=0..6: ``GS k m d1...dk NUL``. Function B, m=65..79: ``GS k m n
+    d1...dn``. Every character a function A symbology (UPC-A/E, JAN/EAN, CODE39, ITF,
+    CODABAR) encodes is printable ASCII, so any other data byte is refused: where the
+    printer would end such a command is the model's business, not something to rely on.
+    """
+    m = _byte(data, at)
+    if 65 <= m <= 79:
+        return at + 2 + _byte(data, at + 1)
+    if m > 6:
+        raise _BadParameter(f"barcode system m={m} (0..6 or 65..79)")
+    pos = at + 1
+    while (b := _byte(data, pos)) != 0:
+        if not 0x20 <= b <= 0x7E:
+            raise _BadParameter(f"barcode data byte 0x{b:02x} at byte {pos} (0x20..0x7e)")
+        pos += 1
+    return pos + 1
+
+
+#: Known command heads -> (name, parameter rule). Fixed lengths are from the Epson
+#: reference entry named in each line.
+_COMMANDS: dict[bytes, tuple[str, _Rule]] = {
+    _ESC + b"\x0c": ("ESC FF", _fixed(0)),  # Print data in page mode
+    _ESC + b" ": ("ESC SP", _fixed(1)),  # ESC SP n: right-side character spacing
+    _ESC + b"!": ("ESC !", _fixed(1)),  # ESC ! n: select print mode(s)
+    _ESC + b"$": ("ESC $", _fixed(2)),  # ESC $ nL nH: absolute print position
+    _ESC + b"%": ("ESC %", _fixed(1)),  # ESC % n: select/cancel user-defined characters
+    _ESC + b"&": ("ESC &", _user_characters),
+    _ESC + b"(A": ("ESC ( A", _length_prefixed),  # ESC ( A pL pH ...: beeper
+    _ESC + b"*": ("ESC *", _bit_image),
+    _ESC + b"-": ("ESC -", _fixed(1)),  # ESC - n: underline mode
+    _ESC + b"2": ("ESC 2", _fixed(0)),  # select default line spacing
+    _ESC + b"3": ("ESC 3", _fixed(1)),  # ESC 3 n: set line spacing
+    _ESC + b"?": ("ESC ?", _fixed(1)),  # ESC ? n: cancel user-defined characters
+    _ESC + b"D": ("ESC D", _tab_positions),
+    _ESC + b"E": ("ESC E", _fixed(1)),  # ESC E n: emphasized mode
+    _ESC + b"G": ("ESC G", _fixed(1)),  # ESC G n: double-strike mode
+    _ESC + b"J": ("ESC J", _fixed(1)),  # ESC J n: print and feed paper
+    _ESC + b"K": ("ESC K", _fixed(1)),  # ESC K n: print and reverse feed
+    _ESC + b"L": ("ESC L", _fixed(0)),  # select page mode
+    _ESC + b"M": ("ESC M", _fixed(1)),  # ESC M n: select character font
+    _ESC + b"R": ("ESC R", _fixed(1)),  # ESC R n: select an international character set
+    _ESC + b"S": ("ESC S", _fixed(0)),  # select standard mode
+    _ESC + b"T": ("ESC T", _fixed(1)),  # ESC T n: print direction in page mode
+    _ESC + b"V": ("ESC V", _fixed(1)),  # ESC V n: 90 degree clockwise rotation
+    _ESC + b"W": ("ESC W", _fixed(8)),  # ESC W xL xH yL yH dxL dxH dyL dyH: page area
+    _ESC + b"\\": ("ESC \\", _fixed(2)),  # ESC \ nL nH: relative print position
+    _ESC + b"a": ("ESC a", _fixed(1)),  # ESC a n: select justification
+    _ESC + b"c": ("ESC c", _fixed(2)),  # ESC c 3/4/5 n: paper sensors, panel buttons
+    _ESC + b"d": ("ESC d", _fixed(1)),  # ESC d n: print and feed n lines
+    _ESC + b"e": ("ESC e", _fixed(1)),  # ESC e n: print and reverse feed n lines
+    _ESC + b"i": ("ESC i", _fixed(0)),  # partial cut (one point left uncut)
+    _ESC + b"m": ("ESC m", _fixed(0)),  # partial cut (three points left uncut)
+    _ESC + b"r": ("ESC r", _fixed(1)),  # ESC r n: select print color
+    _ESC + b"{": ("ESC {", _fixed(1)),  # ESC { n: upside-down print mode
+    # ESC B n t: beeper, n beeps of t x 50 ms. Not in the Epson reference: an extension
+    # of many ESC/POS-compatible printers, kept because shops' templates use it.
+    _ESC + b"B": ("ESC B", _fixed(2)),
+    _GS + b"!": ("GS !", _fixed(1)),  # GS ! n: select character size
+    _GS + b"$": ("GS $", _fixed(2)),  # GS $ nL nH: absolute vertical position (page)
+    _GS + b"(K": ("GS ( K", _length_prefixed),  # print control (density, speed)
+    _GS + b"(L": ("GS ( L", _length_prefixed),  # graphics
+    _GS + b"(N": ("GS ( N", _length_prefixed),  # character effects (colour, shading)
+    _GS + b"(k": ("GS ( k", _length_prefixed),  # 2-D symbols (QR, PDF417...)
+    _GS + b"*": ("GS *", _downloaded_image),
+    _GS + b"/": ("GS /", _fixed(1)),  # GS / m: print downloaded bit image
+    _GS + b"8L": ("GS 8 L", _graphics_long),
+    _GS + b"B": ("GS B", _fixed(1)),  # GS B n: white/black reverse print mode
+    _GS + b"H": ("GS H", _fixed(1)),  # GS H n: HRI character print position
+    _GS + b"L": ("GS L", _fixed(2)),  # GS L nL nH: left margin
+    _GS + b"P": ("GS P", _fixed(2)),  # GS P x y: horizontal and vertical motion units
+    _GS + b"T": ("GS T", _fixed(1)),  # GS T n: print position to the beginning of line
+    _GS + b"V": ("GS V", _cut),
+    _GS + b"W": ("GS W", _fixed(2)),  # GS W nL nH: print area width
+    _GS + b"\\": ("GS \\", _fixed(2)),  # GS \ nL nH: relative vertical pos. (page)
+    _GS + b"b": ("GS b", _fixed(1)),  # GS b n: smoothing mode
+    _GS + b"f": ("GS f", _fixed(1)),  # GS f n: font for HRI characters
+    _GS + b"h": ("GS h", _fixed(1)),  # GS h n: barcode height
+    _GS + b"k": ("GS k", _barcode),
+    _GS + b"v0": ("GS v 0", _raster),
+    _GS + b"w": ("GS w", _fixed(1)),  # GS w n: barcode width
+    _FS + b"!": ("FS !", _fixed(1)),  # FS ! n: print mode(s) for Kanji characters
+    _FS + b"&": ("FS &", _fixed(0)),  # select Kanji character mode
+    _FS + b"-": ("FS -", _fixed(1)),  # FS - n: underline mode for Kanji characters
+    _FS + b".": ("FS .", _fixed(0)),  # cancel Kanji character mode
+    _FS + b"C": ("FS C", _fixed(1)),  # FS C n: select Kanji character code system
+    _FS + b"S": ("FS S", _fixed(2)),  # FS S n1 n2: Kanji character spacing
+    _FS + b"W": ("FS W", _fixed(1)),  # FS W n: quadruple-size Kanji characters
+    _FS + b"p": ("FS p", _fixed(2)),  # FS p n m: print NV bit image
+}
+
+#: Bytes that start a command; every other byte is text or a one-byte control (HT, LF,
+#: FF, CR, CAN: Epson, their own entries) that takes no parameters.
+_PREFIXES = frozenset((ESC, GS, 0x1C, DLE))
+
+
+def check_control_codes(data: bytes, where: str) -> None:
+    """Raise TemplateError unless ``data`` is a stream of known, complete, allowed
+    ESC/POS commands and text; the message names ``where`` and the byte offset."""
+    for prefix, name in _REAL_TIME:
         at = data.find(prefix)
         if at >= 0:
             raise TemplateError(f"{where}: contains {name} at byte {at}: not allowed in templates")
-    return data
+    pos = 0
+    while pos < len(data):
+        if data[pos] not in _PREFIXES:
+            pos += 1
+            continue
+        head = data[pos : pos + 2]
+        if head in _THREE_BYTE_HEADS:
+            head = data[pos : pos + 3]
+        refused = _FORBIDDEN.get(head)
+        if refused is not None:
+            raise TemplateError(
+                f"{where}: contains {refused} at byte {pos}: not allowed in templates"
+            )
+        if len(head) < 2 or (head[:2] in _THREE_BYTE_HEADS and len(head) < 3):
+            raise TemplateError(
+                f"{where}: truncated ESC/POS command at byte {pos}: the codes end inside it"
+            )
+        known = _COMMANDS.get(head)
+        if known is None:
+            raise TemplateError(
+                f"{where}: unknown ESC/POS command {head.hex(' ')} at byte {pos}: templates "
+                "may hold text and the printing commands posd knows (devices/templates.py)"
+            )
+        name, rule = known
+        try:
+            end = rule(data, pos + len(head))
+        except _BadParameter as exc:
+            raise TemplateError(f"{where}: {name} at byte {pos}: {exc}") from None
+        except _Truncated:
+            end = len(data) + 1
+        if end > len(data):
+            raise TemplateError(f"{where}: truncated {name} at byte {pos}: the codes end inside it")
+        pos = end
 
 
 @dataclass(frozen=True, slots=True)
