@@ -69,8 +69,10 @@ Mapping (DSFinV-K 2.x, fiscal-de.md):
   (``_process_data``: a cut one would not verify). Item ids longer than ART_NR (A50; posd
   allows 64) are cut too, and the export names them, and the ids that became one ART_NR,
   in index.xml's comment, ``ExportStats`` and the log (``_art_nr_report``).
-* GTIN: of the code scanned (``_gtin``); for a line added by item number the GTIN the
-  catalog registers for its item, variant or unit (``_catalog_gtins``, ``_line_gtin``).
+* GTIN: of the code scanned (``_gtin``); for a line added by item number, or scanned by
+  a code that is no GTIN (an in-store price/weight label, a lot or serial number, an
+  internal code), the GTIN the catalog registers for its item, variant or unit
+  (``_catalog_gtins``, ``_line_gtin``). A restricted circulation number is never one.
 * TSE: ``transactions_tse.csv`` per Vorgang; TSE_TA_FEHLER names the outage number for
   receipts made during a TSE outage ("nachsigniert" once signed after recovery), also
   for a sale cancelled in an outage before its TSE transaction could start (it has no
@@ -342,6 +344,11 @@ _NOT_TRADE_ITEM_PREFIXES = (
 )
 
 
+#: GS1-8 prefixes of an EAN-8 that is a restricted circulation number (RCN-8), for use
+#: within a company (GS1 General Specifications, "Restricted Circulation Numbers").
+_RCN8_PREFIXES = ("0", "2")
+
+
 def _gs1_check_ok(digits: str) -> bool:
     """The GS1 check digit of any GTIN length: weights 3, 1, 3 … from the right of the
     digits before it (GS1 General Specifications, "Standard check digit calculations")."""
@@ -363,11 +370,15 @@ def _gtin(code: str) -> str:
       a price or weight, its zeroed form is the shop's own code: neither is a GTIN, and
       the article is named by ``ART_NR``), a coupon, a wrong check digit, or anything
       else that is not all digits of a GTIN length (lot, serial, internal item codes).
+      An 8-digit code with GS1-8 prefix 0 or 2 is an RCN-8, for use within a company
+      (GS1 General Specifications, "Restricted Circulation Numbers": RCN-8); one that
+      starts with 0 and is also a valid UPC-E is read as the UPC-E, the only reading of
+      its digits that names a GTIN (the digits alone do not tell the two symbols apart).
     """
     if not is_digits(code):
         return ""
     if len(code) == 8:
-        if gtin_valid(code):
+        if gtin_valid(code) and code[0] not in _RCN8_PREFIXES:
             return code
         upca = upce_to_upca(code)
         return "" if upca is None else "0" + upca
@@ -384,8 +395,9 @@ def _gtin(code: str) -> str:
 
 def _catalog_gtins(conn: sqlite3.Connection) -> dict[str, str]:
     """The GTIN of each item, variant and unit in the catalog, for the lines added by
-    item number (nothing scanned): ``item_id``, ``variant_id`` and ``unit`` joined by
-    ``\\x1f`` -> the GTIN as ``_gtin`` writes a scanned one (barcodes that are no GTIN
+    item number or scanned by a code that is no GTIN (``_line_gtin``): ``item_id``,
+    ``variant_id`` and ``unit`` joined by ``\\x1f`` -> the GTIN as ``_gtin`` writes a
+    scanned one (barcodes that are no GTIN, restricted circulation numbers among them,
     left out). Of several GTINs the lowest (compared right-justified in 14 digits, GS1
     General Specifications) is taken: the catalog keeps no order of an item's barcodes
     (``store.catalog`` reads them sorted by code), and the lowest one makes every export
@@ -409,14 +421,19 @@ def _catalog_gtins(conn: sqlite3.Connection) -> dict[str, str]:
 def _line_gtin(
     gtins: Mapping[str, str], code: str, item_id: str, variant: str, unit: str, factor: str
 ) -> str:
-    """The GTIN of a line: of the code scanned, or for a line added by item number (no
-    code) the catalog's GTIN of what it sold: the variant's own (an item with variants
-    is sold as one of them, and each is its own trade item: never the item's GTIN), the
-    unit's own for a line in a further unit (a case of 6 is another trade item than one
-    bottle), else the item's. A scanned code that is no GTIN (an in-store label, lot,
-    serial, internal code) stays without one, as ``_gtin`` says."""
+    """The GTIN of a line: of the code scanned when it is one, else (a line added by item
+    number, or scanned by a code that is no GTIN: an in-store price/weight label, whose
+    zeroed code named the item, a lot or serial number, an internal code) the catalog's
+    GTIN of what it sold: the variant's own (an item with variants is sold as one of
+    them, and each is its own trade item: never the item's GTIN), the unit's own for a
+    line in a further unit (a case of 6 is another trade item than one bottle), else the
+    item's. Empty when the catalog has none for it: ``gtins`` holds GTINs only, never a
+    restricted circulation number. The lines query passes a lot or serial number
+    scanned as no code (it may have a GTIN's digits, but names no trade item)."""
     if code:
-        return _gtin(code)
+        scanned = _gtin(code)
+        if scanned:
+            return scanned
     g = gtins.get(f"{item_id}\x1f{variant}\x1f{unit}")
     if g is None and factor == "1":
         g = gtins.get(f"{item_id}\x1f{variant}\x1f")
@@ -1153,7 +1170,10 @@ def _lines(
     z_lo, z_hi = min(keys), max(keys)
     cur = conn.execute(
         "SELECT t.z_nr, t.bon_id, t.kind, l.position, l.item_id, l.name, l.quantity, l.unit,"
-        " l.unit_price, l.vat_category, l.vat_rate, l.scanned_code, m.kind, m.amount, m.reason,"
+        " l.unit_price, l.vat_category, l.vat_rate,"
+        # a lot or serial number scanned is no GTIN, whatever its digits (_line_gtin)
+        " CASE WHEN l.scanned_code IN (l.lot, l.serial) THEN '' ELSE l.scanned_code END,"
+        " m.kind, m.amount, m.reason,"
         " l.gross, l.kind, l.item_type, l.voucher_code, COALESCE(s.rounding, 0),"
         " s.currency, s.exchange_rate, COALESCE(s.change_rounding, 0), s.vat_direction,"
         " l.variant_id, l.unit_factor"
