@@ -51,14 +51,18 @@ def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
 
 class TestCA:
     """A certificate authority of its own (a store's), issuing registers' certificates:
-    each for ``localhost`` and 127.0.0.1, usable as TLS server and client (extended key
-    usage serverAuth and clientAuth, RFC 5280 section 4.2.1.12)."""
+    each naming its register id (the common name, also a DNS subjectAltName), for
+    ``localhost`` and 127.0.0.1, usable as TLS server and client (extended key usage
+    serverAuth and clientAuth, RFC 5280 section 4.2.1.12)."""
 
     __test__ = False  # not a pytest test class
 
     def __init__(self, tmp_path: Path, name: str) -> None:
         self.dir = tmp_path / name
         self.dir.mkdir(parents=True, exist_ok=True)
+        #: register id -> the id its certificate names instead (a register given the
+        #: certificate of another, for tests of the name check)
+        self.alias: dict[str, str] = {}
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} CA")])
         now = datetime.now(UTC)
@@ -91,12 +95,14 @@ class TestCA:
         self.ca_path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
     def issue(self, common_name: str) -> tuple[Path, Path]:
-        """cert.pem and key.pem of ``common_name``, signed by this CA."""
+        """cert.pem and key.pem of ``common_name`` (written under that name), signed by
+        this CA, naming ``alias.get(common_name, common_name)``."""
+        named = self.alias.get(common_name, common_name)
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.now(UTC)
         cert = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, named)]))
             .issuer_name(self.name)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
@@ -105,6 +111,9 @@ class TestCA:
             .add_extension(
                 x509.SubjectAlternativeName(
                     [
+                        # the register id it is issued to (api/register_link.py: a
+                        # register's certificate names its id), then the address
+                        x509.DNSName(named),
                         x509.DNSName("localhost"),
                         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                     ]

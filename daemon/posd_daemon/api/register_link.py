@@ -8,6 +8,25 @@ On TCP also mutual TLS: the asking register verifies the other against ``store.t
 and presents its own certificate; a register hands a sale over to a TCP caller only
 when gRPC verified that caller's certificate (``api.tls_client_ca``), so a leaked
 secret alone moves no sale. Unix sockets are local: file permissions guard them.
+
+On TCP a certificate also says WHICH register it is, so that one register of the store
+cannot pose as another (:func:`certificate_register_names`): a register's certificate
+names its register id as a DNS subjectAltName (ASCII letters compared case-insensitively,
+RFC 4343; no wildcards), or, only when it has no DNS subjectAltName at all, as its
+subject CN. That is the rule of gRPC's own server-name check (its TLS layer, as of
+grpcio 1.85), so it holds in both directions:
+
+- serving: the register id a caller claims (``to_register_id``) must be one its verified
+  client certificate names, else PERMISSION_DENIED ``STORE_PEER_NOT_THAT_REGISTER``
+  before anything is read or changed;
+- asking: the channel to ``store.peers.<id>`` checks the server certificate against
+  ``<id>`` (``grpc.ssl_target_name_override``) instead of the peer's address, so the
+  certificate of another register of the store fails the handshake: no secret and no
+  request is sent, and the asking register reports ``STORE_PEER_CERTIFICATE_MISMATCH``.
+
+A register certificate thus carries its id (e.g. DNS:K1) next to any host name or
+address its POS clients connect to; register ids of TCP-linked registers are DNS labels
+(config ``store.peers``).
 """
 
 from __future__ import annotations
@@ -19,6 +38,8 @@ import json
 from typing import Any, cast
 
 import grpc
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from posd.v1 import register_link_pb2, register_link_pb2_grpc
@@ -69,19 +90,66 @@ def _secret_of(context: Context) -> str:
     return _metadata_of(context, SECRET_KEY)
 
 
-def _check_peer_certificate(context: Context) -> None:
+def certificate_register_names(pem: bytes) -> list[str]:
+    """The names a register's certificate (PEM) goes by: its DNS subjectAltNames, or its
+    subject CN when it has none (see the module docstring; the same rule as gRPC's
+    server-name check). None of an unreadable certificate."""
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        return []
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        dns: list[str] = []
+    except ValueError:  # a malformed extension names no register
+        return []
+    else:
+        dns = san.get_values_for_type(x509.DNSName)
+    if dns:
+        return dns
+    return [
+        attr.value
+        for attr in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        if isinstance(attr.value, str)
+    ]
+
+
+def names_register(names: list[str], register_id: str) -> bool:
+    """Whether one of a certificate's names is ``register_id``: DNS names compare ASCII
+    letters case-insensitively (RFC 4343 section 3); a wildcard name ("*.x") stands for
+    no register (register ids have no "*")."""
+    wanted = register_id.lower()
+    return bool(register_id) and any(n.isascii() and n.lower() == wanted for n in names)
+
+
+def _check_peer_certificate(context: Context, claimed: str) -> None:
     """A caller on TCP (TLS) must have presented a client certificate that gRPC verified:
     the server asks for one, and requires it, only with ``api.tls_client_ca``
-    (bootstrap), so ``x509_pem_cert`` in the auth context is a verified certificate. A
-    caller on the unix socket is local (the socket's mode guards it)."""
+    (bootstrap), so ``x509_pem_cert`` in the auth context is a verified certificate. It
+    must name the register the caller ``claimed`` to be (:func:`names_register`): any
+    register of the store CA could otherwise take sales over as another. A caller on
+    the unix socket is local (the socket's mode guards it)."""
     if context.peer().startswith("unix:"):
         return
-    if not context.auth_context().get("x509_pem_cert"):
+    pem = next(iter(context.auth_context().get("x509_pem_cert") or ()), b"")
+    if not pem:
         raise DomainError(
             ErrorKind.UNAUTHENTICATED,
             "STORE_PEER_CERTIFICATE_REQUIRED",
             "register linking over TCP needs a client certificate of the store's CA"
             " (mutual TLS): set api.tls_client_ca on this register",
+        )
+    names = certificate_register_names(pem)
+    if not names_register(names, claimed):
+        shown = ", ".join(names) or "none"
+        raise DomainError(
+            ErrorKind.PERMISSION_DENIED,
+            "STORE_PEER_NOT_THAT_REGISTER",
+            f"the caller asks as register {claimed!r}, but its client certificate names"
+            f" {shown}: a register's certificate must name its register id (DNS"
+            " subjectAltName, or subject CN without one)",
+            metadata={"register_id": claimed, "certificate_names": shown},
         )
 
 
@@ -116,7 +184,7 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
         self, request: register_link_pb2.TransferParkedSaleRequest, context: Context
     ) -> register_link_pb2.TransferParkedSaleResponse:
         async def run() -> register_link_pb2.TransferParkedSaleResponse:
-            _check_peer_certificate(context)
+            _check_peer_certificate(context, request.to_register_id)
             given = _secret_of(context)
             if not self.secret or not hmac.compare_digest(given.encode(), self.secret.encode()):
                 raise DomainError(
@@ -300,7 +368,11 @@ class StoreLink:
         if target.startswith("unix:"):
             channel = grpc.aio.insecure_channel(target)
         elif self.credentials is not None:
-            channel = grpc.aio.secure_channel(target, self.credentials)
+            # the certificate must name the register asked for, not the address it is at:
+            # any register of the store CA would pass the address check
+            channel = grpc.aio.secure_channel(
+                target, self.credentials, options=(("grpc.ssl_target_name_override", holder),)
+            )
         else:  # load() refuses this; a register built otherwise asks no one unverified
             raise precondition(
                 "TRANSFER_REFUSED",
@@ -324,6 +396,16 @@ class StoreLink:
                     )
                 )
             except grpc.aio.AioRpcError as exc:
+                if _server_name_refused(exc):
+                    raise precondition(
+                        "STORE_PEER_CERTIFICATE_MISMATCH",
+                        f"register {holder} at {target} (store.peers.{holder}) presented a"
+                        f" certificate of the store CA that does not name {holder}{via}:"
+                        " it was asked nothing; give that register a certificate naming"
+                        f" its id (DNS subjectAltName {holder}) or correct store.peers",
+                        register_id=holder,
+                        target=target,
+                    ) from None
                 if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                     # the other register is down, busy, or could not save the hand-over:
                     # nothing changed here, and asking again may well succeed
@@ -385,6 +467,22 @@ def _read_answer(
             code=code,
         )
     return cast("dict[str, Any]", data)
+
+
+#: How gRPC reports a server certificate that does not name the expected target name
+#: (its hostname verifier; grpcio 1.85): UNAVAILABLE, this text in the details. gRPC
+#: gives no code or detail of its own for it, so a gRPC that words it otherwise makes the
+#: mismatch a plain TRANSFER_UNAVAILABLE again (still refused, only less clearly).
+_SERVER_NAME_REFUSED = "hostname verification check failed"
+
+
+def _server_name_refused(exc: grpc.aio.AioRpcError) -> bool:
+    """Whether the TLS handshake failed because the peer's certificate names another
+    register (not because it is of another CA, or the peer is down)."""
+    return (
+        exc.code() is grpc.StatusCode.UNAVAILABLE
+        and _SERVER_NAME_REFUSED in (exc.details() or "").lower()
+    )
 
 
 def _error_info(exc: grpc.aio.AioRpcError) -> tuple[str, dict[str, str]]:

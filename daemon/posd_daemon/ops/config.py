@@ -62,12 +62,16 @@ class StoreConfig:
     #: for this long (0: only by the next fsync'd commit)
     open_sale_flush_ms: int = 5
     #: the other registers of the store: register id -> gRPC target (parked sales move
-    #: between them, RegisterLinkService)
+    #: between them, RegisterLinkService). A register on TCP is known by its certificate,
+    #: which must name its id (DNS subjectAltName, api/register_link.py): its id is then a
+    #: DNS label (TCP_REGISTER_ID), and so is this register's
     peers: dict[str, str] = field(default_factory=dict)
     #: shared secret of the store's registers (metadata x-posd-store-secret)
     secret: str = ""
     #: the CA (PEM) the other registers' TLS certificates are verified against, needed
-    #: with peers on TCP; this register presents api.tls_cert/api.tls_key to them
+    #: with peers on TCP; this register presents api.tls_cert/api.tls_key to them. Each
+    #: register's certificate names its register id (e.g. DNS:K1): the CA vouches for
+    #: the store, the name for the register
     tls_ca: str = ""
 
 
@@ -417,6 +421,11 @@ def _build(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
 #: characters, well within DSFinV-K's Z_KASSE_ID (A50, exports/dsfinvk_spec.py): an id
 #: the export would cut could make two registers' exports name the same register.
 REGISTER_ID = re.compile(r"[A-Za-z0-9 '()+,\-.:=?]{1,30}")
+#: the id of a register linked over TCP: its certificate names it as a DNS name, so one
+#: DNS label (RFC 1123 section 2.1: letters, digits, inner hyphens). One label, no dots:
+#: gRPC's server-name check would let a wildcard name ("*.shop") stand for a dotted id
+#: ("k1.shop"), which the serving side's check does not (api/register_link.py)
+TCP_REGISTER_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,28}[A-Za-z0-9])?")
 
 
 #: settings naming a file or directory (``~`` and ``{state_dir}`` expanded)
@@ -649,6 +658,19 @@ def _check_store_link(cfg: Config, problems: list[str]) -> None:
     # whose client certificate it verified (RegisterLinkServicer), so a link without
     # these could never move a sale; it would fail only when a slip is scanned.
     named = ", ".join(f"store.peers.{p}" for p in tcp)
+    for peer in tcp:
+        if REGISTER_ID.fullmatch(peer) and not TCP_REGISTER_ID.fullmatch(peer):
+            problems.append(
+                f"store.peers.{peer}: a register on TCP is known by its certificate, which"
+                " names its register id as a DNS name: an id of letters, digits and inner"
+                f" hyphens (e.g. REG-2), got {peer!r}"
+            )
+    if REGISTER_ID.fullmatch(cfg.register.id) and not TCP_REGISTER_ID.fullmatch(cfg.register.id):
+        problems.append(
+            f"register.id: with peers on TCP ({named}) this register is known to them by"
+            " its certificate, which names its register id as a DNS name: an id of"
+            f" letters, digits and inner hyphens (e.g. REG-1), got {cfg.register.id!r}"
+        )
     if not cfg.store.tls_ca:
         problems.append(
             f"store.tls_ca: required with peers on TCP ({named}): the CA file (PEM) the"

@@ -127,17 +127,23 @@ def test_a_register_with_a_certificate_of_another_ca_is_refused_and_nothing_move
     store = _start(tmp_path, store_ca, **{f"{rogue_register.lower()}_identity": rogue})
     try:
         sid, code = _park_at_k1(store)
-        with store["K3"].client() as k3:
-            k3.retries = 0
-            with pytest.raises(PosdError) as refused:
-                call(k3, "ResumeSale", code=code)
-            assert refused.value.reason in ("TRANSFER_UNAVAILABLE", "TRANSFER_REFUSED")
-            assert refused.value.metadata.get("register_id") == "K1"
-            with pytest.raises(PosdError):
-                k3.get_sale(sid)
+        refused = _k3_cannot_resume(store, sid, code)
+        assert refused.reason in ("TRANSFER_UNAVAILABLE", "TRANSFER_REFUSED")
+        assert refused.metadata.get("register_id") == "K1"
         _still_parked_at_k1(store, sid, code)
     finally:
         _stop(store)
+
+
+def _k3_cannot_resume(store: dict[str, Running], sid: str, code: str) -> PosdError:
+    """K3 scans K1's parking slip: refused, and K3 holds nothing of the sale."""
+    with store["K3"].client() as k3:
+        k3.retries = 0
+        with pytest.raises(PosdError) as refused:
+            call(k3, "ResumeSale", code=code)
+        with pytest.raises(PosdError):
+            k3.get_sale(sid)
+    return refused.value
 
 
 def _transfer(
