@@ -49,6 +49,21 @@ class NoDrawer:
         raise AssertionError("a parking slip opens no drawer")
 
 
+def queue_parking_slip(db: DbExecutor, s: Sale) -> None:
+    """The parked sale ``s`` stored, and a print job of its slip queued."""
+    db.write_sync(lambda tx: sale_store.insert(tx.conn, s))
+    db.write_sync(
+        lambda tx: outbox.enqueue(
+            tx.conn,
+            kind="print",
+            ref=s.sale_id,
+            receipt_number=None,
+            payload={"document": "parking_slip"},
+            when=NOW,
+        )
+    )
+
+
 def sale(sale_id: str, *, park: bool) -> Sale:
     s = Sale(sale_id, "REG-1", "7", "EUR", NOW)
     s.add_line(Item("c", "Kaffee", 899, "EUR", VatCategory.NORMAL), Decimal(1), Decimal(19))
@@ -59,18 +74,7 @@ def sale(sale_id: str, *, park: bool) -> Sale:
 
 def test_parking_slip_job_prints_the_slip_with_its_barcode(tmp_path: Path) -> None:
     db = DbExecutor(open_database(tmp_path / "db.sqlite3"))
-    s = sale("s1", park=True)
-    db.write_sync(lambda tx: sale_store.insert(tx.conn, s))
-    db.write_sync(
-        lambda tx: outbox.enqueue(
-            tx.conn,
-            kind="print",
-            ref="s1",
-            receipt_number=None,
-            payload={"document": "parking_slip"},
-            when=NOW,
-        )
-    )
+    queue_parking_slip(db, sale("s1", park=True))
     printer = RecordingPrinter()
     render = DocumentRenderer(ShopHeader("Laden"), 48, tse_certified=True)
     worker = OutboxWorker(db, printer, NoDrawer(), render, lambda: NOW, Metrics.create())

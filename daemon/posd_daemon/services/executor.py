@@ -155,14 +155,37 @@ class DbExecutor:
         #: the writer connection's synchronous mode: FULL (True) or NORMAL (relaxed edits)
         self._sync_full = True
         self._flusher: WalFlusher | None = None
+        #: syncs the WAL on request only (make_durable with relaxed edits, no flusher)
+        self._on_request: WalFlusher | None = None
+        # the file SQLite opened (a symlinked database keeps its WAL beside the target);
+        # read once here: later the connection may be in a transaction on another thread
+        self._wal_path = f"{conn.execute('PRAGMA database_list').fetchone()[2]}-wal"
         self._speculation: Speculation[Any] | None = None
 
     def flush_relaxed_when_quiet(self, quiet_s: float) -> None:
         """Makes relaxed commits durable in the background once the writer has been quiet
         for ``quiet_s`` (see :class:`WalFlusher`). Call on the event loop, before serving."""
-        # the file SQLite opened (a symlinked database keeps its WAL beside the target)
-        main = self._conn.execute("PRAGMA database_list").fetchone()[2]
-        self._flusher = WalFlusher(f"{main}-wal", quiet_s, asyncio.get_running_loop())
+        self._flusher = WalFlusher(self._wal_path, quiet_s, asyncio.get_running_loop())
+
+    async def make_durable(self) -> None:
+        """Returns once every commit that ended before the call is durable against power
+        loss; for a step that must be on disk before something outside the database
+        happens (a print's in-flight mark before its bytes go to the printer). On the loop.
+
+        Takes no SQLite lock, so it never holds up the writer (the next sale's edits go
+        on meanwhile): a relaxed commit is made durable by an fdatasync of the WAL on the
+        flusher's own thread (:meth:`WalFlusher.sync_now`; requests made together share
+        one). Without relaxed edits every commit was fsync'd already: nothing to do.
+        Raises OSError when the sync failed (an fsync'd commit is the fallback)."""
+        if not self.relaxed_edits:
+            return
+        syncer = self._flusher
+        if syncer is None:  # store.open_sale_flush_ms = 0: no background flush
+            if self._on_request is None:
+                loop = asyncio.get_running_loop()
+                self._on_request = WalFlusher(self._wal_path, None, loop)
+            syncer = self._on_request
+        await syncer.sync_now()
 
     def speculate(
         self, key: str, fn: Callable[[Tx, Speculation[C]], T], ttl_s: float
@@ -309,8 +332,9 @@ class DbExecutor:
     def close(self) -> None:
         self.abandon_speculation()
         self._pool.shutdown(wait=True)
-        if self._flusher is not None:
-            self._flusher.close()
+        for flusher in (self._flusher, self._on_request):
+            if flusher is not None:
+                flusher.close()
         # the writer last: SQLite's last connection to close checkpoints the WAL and
         # removes it (a read-only one cannot), so a stopped register leaves one file
         if self._reader is not None:
@@ -338,12 +362,18 @@ class WalFlusher:
     through a descriptor of its own, which needs no SQLite lock and never blocks a
     writer (fdatasync covers the whole file; SQLite syncs the WAL header itself when it
     restarts the log). A commit that SQLite fsync'd (a durable one that changed rows)
-    cancels a pending flush; closing runs it at once."""
+    cancels a pending flush; closing runs it at once.
+
+    :meth:`sync_now` flushes on request, on the same thread: for the commit that must be
+    on disk before something outside happens. ``quiet_s`` None: only on request (its
+    owner tells it of no commit; one it was told of anyway is left to sync_now)."""
 
     #: the longest a relaxed edit waits for its flush, in quiet times
     MAX_DELAY_QUIETS = 20
 
-    def __init__(self, wal_path: str, quiet_s: float, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, wal_path: str, quiet_s: float | None, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self._path = wal_path
         self._quiet_s = quiet_s
         self._loop = loop
@@ -356,6 +386,8 @@ class WalFlusher:
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posd-walsync")
+        #: the outcome of the requested flush queued and not yet begun (see sync_now)
+        self._asked: asyncio.Future[None] | None = None
         #: flushes done (observability, tests)
         self.flushes = 0
 
@@ -378,6 +410,50 @@ class WalFlusher:
         with self._lock:
             self._first = self._last = 0.0
 
+    async def sync_now(self) -> None:
+        """Returns once an fdatasync of the WAL that began after this call has ended: every
+        commit made before the call is then durable. On the loop.
+
+        A flush begun earlier is not enough (it may have begun before the commit the
+        caller is about); requests made before the next flush begins all share it, so a
+        burst of them costs one sync at most after the one under way. Raises OSError
+        when the sync failed, RuntimeError once closed."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the WAL flusher is closed")
+            asked = self._asked
+            if asked is None:
+                asked = self._asked = self._loop.create_future()
+                # a failure whose waiters were all cancelled (the daemon stopping) is
+                # no "exception never retrieved" for the loop's error handler
+                asked.add_done_callback(_retrieve)
+                # a request's flush runs behind a flush under way (one thread)
+                self._pool.submit(self._flush_asked)
+        # shielded: one waiter given up (cancelled) must not cancel the others' outcome
+        await asyncio.shield(asked)
+
+    def _flush_asked(self) -> None:
+        """On the flusher's thread: the flush the requests queued so far wait for."""
+        with self._lock:
+            # taken before the sync begins: a request from now on needs a flush of its
+            # own; relaxed commits so far are covered, a background one is not needed
+            asked, self._asked = self._asked, None
+            self._first = self._last = 0.0
+        error = self._flush()
+        if asked is None:
+            return
+
+        def settle() -> None:
+            if asked.done():
+                return
+            if error is None:
+                asked.set_result(None)
+            else:
+                asked.set_exception(error)
+
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            self._loop.call_soon_threadsafe(settle)
+
     def close(self) -> None:
         """Runs a pending flush now and stops (call on the loop, after the last write)."""
         with self._lock:
@@ -393,7 +469,7 @@ class WalFlusher:
 
     def _due(self) -> float:
         """When the pending flush is due (0: none pending). Under the lock."""
-        if not self._last:
+        if not self._last or self._quiet_s is None:
             return 0.0
         return min(self._last + self._quiet_s, self._first + self.MAX_DELAY_QUIETS * self._quiet_s)
 
@@ -416,17 +492,21 @@ class WalFlusher:
         with contextlib.suppress(RuntimeError):  # shut down: the daemon is stopping
             self._pool.submit(self._flush)
 
-    def _flush(self) -> None:
+    def _flush(self) -> OSError | None:
+        """One fdatasync of the WAL; its error (logged), None when it succeeded."""
         try:
             fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
-            if exc.errno != errno.ENOENT:
-                log.warning("wal_flush_failed", path=self._path, error=str(exc))
-            return  # no WAL (yet, or any more): nothing to make durable
+            if exc.errno == errno.ENOENT:
+                return None  # no WAL (yet, or any more): nothing to make durable
+            log.warning("wal_flush_failed", path=self._path, error=str(exc))
+            return exc
         try:
             os.fdatasync(fd)
             self.flushes += 1
+            return None
         except OSError as exc:  # the next fsync'd commit syncs the WAL itself
             log.warning("wal_flush_failed", path=self._path, error=str(exc))
+            return exc
         finally:
             os.close(fd)

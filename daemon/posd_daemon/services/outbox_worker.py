@@ -12,10 +12,13 @@ started again; :meth:`OutboxWorker.stop` never raises a loop's error.
 A print may repeat (at-least-once), but never as a second original: a receipt the
 printer may have printed in part (paper end or cover open reported right after the
 job, a connection lost while sending: ``DeviceError.partly_done``) is retried as a copy,
-and so is a receipt whose bytes may have reached the printer before a crash: before a
-print's bytes are sent, an "in flight" mark is committed on the job (the payload key
-``sent_at``; a commit without fsync, which survives SIGKILL of the daemon, not a power
-loss before the next fsync'd commit). A job picked up with that mark is printed as a
+and so is a receipt whose bytes may have reached the printer before a crash or a power
+loss: before a print's bytes are sent, an "in flight" mark is committed on the job (the
+payload key ``sent_at``) and made durable. Its commit is a relaxed one (no fsync, so it
+never holds the writer lock through a disk flush ahead of the next sale's edits); an
+fdatasync of the WAL off the writer's lock (``DbExecutor.make_durable``) then puts it on
+disk before the first byte goes out, so a power loss cannot take the mark back while the
+receipt is on paper. A job picked up with that mark is printed as a
 copy ("*** KOPIE ***"; the worker puts it on any document its renderer does not mark).
 A fault that certainly sent nothing (the printer was not ready) clears the mark again;
 any other failure keeps it, since the bytes may be on paper. The mark lives in the
@@ -293,6 +296,26 @@ class OutboxWorker:
         except Exception as exc:  # the next post's commit makes them durable
             log.warning("outbox_sync_failed", error=f"{type(exc).__name__}: {exc}")
 
+    async def _mark_durable(self, job: OutboxJob, mark: Callable[[Tx], None]) -> None:
+        """Makes the in-flight mark just committed durable against power loss.
+
+        The mark's commit was relaxed (not fsync'd; with relaxed edits off it was fsync'd
+        and this is free): one fdatasync of the WAL, off the writer's lock, covers it, so
+        the next sale's edits never wait behind this print's disk flush. Should that
+        sync fail, the mark is committed again fsync'd (SQLite syncs the WAL with it).
+        Should that fail too (the disk is failing), the error fails the job before
+        anything is printed; its mark stays, as after any error that is not a device's,
+        so its retry is a copy: never a second original."""
+        try:
+            await self._db.make_durable()
+        except OSError as exc:
+            log.warning(
+                "print_mark_sync_failed",
+                job_id=job.job_id,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            await self._db.write(mark, durable=True, background=True)
+
     def _done(self, job: OutboxJob) -> Callable[[Tx], None]:
         return lambda tx: outbox.mark_done(tx.conn, job.job_id, self._clock())
 
@@ -331,15 +354,15 @@ class OutboxWorker:
         document = as_copy(
             await self._db.read(lambda c: self._render(c, now), background=True), payload
         )
-        # in flight, committed before a byte leaves: after a crash from here on the
-        # receipt may be on paper, and the job's retry is a copy (not fsync'd: survives
-        # SIGKILL; a power loss may take it, and the retry is an original again)
+        # in flight, on disk before a byte leaves: after a crash or a power loss from here
+        # on the receipt may be on paper, and the job's retry is a copy
         marked = {**payload, IN_FLIGHT: self._clock().isoformat()}
-        await self._db.write(
-            lambda tx: outbox.set_payload(tx.conn, job.job_id, marked),
-            durable=False,
-            background=True,
-        )
+
+        def mark(tx: Tx) -> None:
+            outbox.set_payload(tx.conn, job.job_id, marked)
+
+        await self._db.write(mark, durable=False, background=True)
+        await self._mark_durable(job, mark)
         await loop.run_in_executor(self._pools[kind], self._printer.print_document, document)
         crashpoints.reached("print.after_device")
         log.info("printed", job_id=job.job_id, receipt_number=job.receipt_number)
