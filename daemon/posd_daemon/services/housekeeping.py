@@ -34,7 +34,6 @@ from posd_daemon.services.executor import DbExecutor, Tx
 from posd_daemon.services.fiscal import FiscalGateway
 from posd_daemon.services.sales import SaleCommands
 from posd_daemon.services.shielded import log_failure
-from posd_daemon.services.shops import context
 from posd_daemon.store import sales as sale_store
 
 log = plog.get("posd.housekeeping")
@@ -133,7 +132,9 @@ class Housekeeping:
     def _timeout(self) -> int:
         """The shop's empty-sale timeout (seconds)."""
         return self._db.read_now(
-            lambda c: context(c, self._sales.register_id).shop.empty_sale_timeout_seconds
+            # the cached context (read again only after master data changed): this runs
+            # twice a second, and reading the shop afresh took six queries each time
+            lambda c: self._sales.context(c).shop.empty_sale_timeout_seconds
         )
 
     async def sweep_empty(self) -> list[str]:
