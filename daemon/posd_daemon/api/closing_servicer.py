@@ -246,7 +246,12 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
         self.rt = rt
         self.gw = gateway
         self.config = config
-        self.settings = DaySettings(config.register.id, config.register.currency, zone)
+        self.settings = DaySettings(
+            config.register.id,
+            config.register.currency,
+            zone,
+            config.register.exchange_rate_max_age_days,
+        )
         d = config.datev
         #: the DATEV accounts: SKR03 defaults, with what [datev] sets
         self.accounts = Accounts().with_overrides(

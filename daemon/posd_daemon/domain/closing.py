@@ -677,15 +677,24 @@ class ClosingBuilder:
         currency: str,
         operator_id: str,
         shift_id: int | None = None,
+        base: int | None = None,
     ) -> None:
-        """A cash movement (BON_TYP Beleg, USt key 5 "Nicht Steuerbar", paid "Bar")."""
+        """A cash movement (BON_TYP Beleg, USt key 5 "Nicht Steuerbar", paid "Bar").
+
+        Foreign cash (``currency`` not the register's) is booked as a foreign cash sale
+        is: its business case in the register currency (``base``: the value it was
+        signed with, at the shop's rate of its day), its cash in its own currency
+        carrying that value, so that ``cash_per_currency`` and the shift balances
+        agree, and Z_SE_BARZAHLUNGEN stays in the register currency."""
         self._seen(bon_id, False, shift_id)
         self._movements += 1
+        local = amount if base is None or currency == self.currency else base
         self._cases[_case_key(MOVEMENT_CASE[kind], "")].count += 1
-        self._case(MOVEMENT_CASE[kind], kind.gv_typ, UST_NOT_TAXABLE, amount, amount, 0)
-        self._pay("CASH", currency, amount)
+        self._case(MOVEMENT_CASE[kind], kind.gv_typ, UST_NOT_TAXABLE, local, local, 0)
+        self._pay("CASH", currency, amount, base=local)
         op = self._ops.setdefault(operator_id, _Op())
-        op.cash += amount
+        if currency == self.currency:  # an operator's cash: the register currency's
+            op.cash += amount
 
     def add_balance(self, shift_id: int, balance: CashBalance) -> None:
         if shift_id not in self._shifts:

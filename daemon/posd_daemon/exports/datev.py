@@ -18,7 +18,9 @@ is dated 0101.
   difference and, for each non-cash payment method, a counter row that moves the amount
   kept out of the cash book to the method's transit account; so every receipt appears
   with its payment methods while the cash book's balance stays the cash in the drawer.
-  Cash movements follow as in the cash book. Amounts are in EUR: a receipt in a foreign
+  Cash movements follow as in the cash book; one of foreign cash (Geldtransit of the
+  francs taken in) is booked at the EUR value it was signed with, the foreign amount in
+  ``Nachricht``. Amounts are in EUR: a receipt in a foreign
   currency is converted at its rate, its total once (as ``Sale.total_local``) and split
   over its rows (``pricing.split_converted``), as in the Z report. An open invoice paid
   at the register (line kind INVOICE_PAYMENT) is no revenue: its amount is a row of its
@@ -144,21 +146,28 @@ def _movement_rows(
     zone: tzinfo,
     accounts: Accounts,
 ) -> Iterator[str]:
-    for number, kind, amount, reason, created in conn.execute(
-        "SELECT number, kind, amount, reason, created_at FROM cash_movements"
+    for number, kind, amount, currency, value, reason, created in conn.execute(
+        # foreign cash at the EUR value it was booked and signed with (schema 22)
+        "SELECT number, kind, amount, currency, COALESCE(amount_local, amount), reason,"
+        " created_at FROM cash_movements"
         " WHERE register_id = ? AND created_at >= ? AND created_at < ? ORDER BY number",
         (register_id, to_db(start), to_db(end)),
     ):
         if not amount:
             continue
         k = CashMovementKind(kind)
+        note = k.gv_typ
+        if currency != "EUR":
+            # the format has no foreign-currency field (Währung is EUR only): the EUR
+            # value it was signed with, the foreign cash named in the note
+            note += f"; {_signed(int(amount))} {currency}"
         yield _row(
-            int(amount),
+            int(value),
             f"K{number}",
             from_db(created).astimezone(zone),
             f"{k.label}: {reason}",
             account=accounts.movements.get(k.value, ""),
-            note=k.gv_typ,
+            note=note,
         )
 
 

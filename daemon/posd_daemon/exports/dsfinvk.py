@@ -922,7 +922,8 @@ def _heads(
         " s.receipt_number, s.created_at, s.operator_id, s.total, s.cancel_reason,"
         " st.state, st.transaction_number, st.start_time, st.finish_time, st.process_type,"
         " st.finish_counter, st.signature, st.process_data, st.tse_serial, st.outage_number,"
-        " m.number, m.kind, m.amount, m.reason, m.operator_id,"
+        # a movement's amount in the register currency (foreign cash: as booked, schema 22)
+        " m.number, m.kind, COALESCE(m.amount_local, m.amount), m.reason, m.operator_id,"
         " m.tse_state, m.transaction_number, m.start_time, m.finish_time, m.process_type,"
         " m.finish_counter, m.signature, m.process_data, m.tse_serial, m.outage_number,"
         " COALESCE(s.training, 0), COALESCE(s.rounding, 0), COALESCE(s.reverses_receipt, 0),"
@@ -1173,7 +1174,7 @@ def _lines(
         " l.unit_price, l.vat_category, l.vat_rate,"
         # a lot or serial number scanned is no GTIN, whatever its digits (_line_gtin)
         " CASE WHEN l.scanned_code IN (l.lot, l.serial) THEN '' ELSE l.scanned_code END,"
-        " m.kind, m.amount, m.reason,"
+        " m.kind, COALESCE(m.amount_local, m.amount), m.reason,"
         " l.gross, l.kind, l.item_type, l.voucher_code, COALESCE(s.rounding, 0),"
         " s.currency, s.exchange_rate, COALESCE(s.change_rounding, 0), s.vat_direction,"
         " l.variant_id, l.unit_factor"
@@ -1417,7 +1418,7 @@ def _payments(
         "SELECT t.z_nr, t.bon_id, t.kind, s.total, s.currency, p.method, p.amount,"
         " m.amount, m.currency, COALESCE(s.rounding, 0), s.exchange_rate,"
         " COALESCE(s.change_local, 0), p.kept, s.change_currency NOT IN ('', s.currency),"
-        " s.change_rounding"
+        " s.change_rounding, COALESCE(m.amount_local, m.amount)"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_payments p ON p.sale_id = t.sale_id"
@@ -1512,7 +1513,8 @@ def _payments(
                 if not bon & 511:
                     dp.spill()
                 if r[2] == "MOVEMENT":
-                    row(cur_key, bon, "CASH", r[8], r[7], r[7])
+                    # in its own currency, and in the register's as booked (schema 22)
+                    row(cur_key, bon, "CASH", r[8], r[7], r[15])
                     continue
                 due, currency = r[3] + r[9], r[4]
                 rate = Decimal(r[10] or 1)

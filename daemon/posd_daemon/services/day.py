@@ -21,7 +21,12 @@ signs Geschäftsvorfälle as Kassenbelege; fiskaltrust maps "cash deposit / pay-
 pay-out" to ``Beleg``/``Kassenbeleg-V1`` too (interface-doc, ftReceiptCase 0x...0011).
 The amount goes to the fifth gross slot (UST_SCHLUESSEL 5, "Nicht Steuerbar": Geldtransit,
 Privatentnahme/-einlage and TrinkgeldAN carry no VAT, DSFinV-K Anhang C) and is paid
-``Bar``: ``Beleg^0.00_0.00_0.00_0.00_-50.00^-50.00:Bar``. ``SonstigerVorgang`` is not
+``Bar``: ``Beleg^0.00_0.00_0.00_0.00_-50.00^-50.00:Bar``. A movement of foreign cash the
+shop takes (one with a fixed or daily exchange rate, as a sale in that currency needs)
+is written like a foreign cash sale: the gross slot in the register currency at the
+shop's rate of the day, the payment in its own currency with its code
+(``Beleg^0.00_0.00_0.00_0.00_-100.00^-95.00:Bar:CHF``; DSFinV-K names the currency only
+when it is not EUR). ``SonstigerVorgang`` is not
 used: it is meant for "andere Vorgänge" that are no Geschäftsvorfall, and fiskaly SIGN DE
 v2 has no schema for it (fiscal/fiskaly.py ``process_data_to_schema``).
 
@@ -57,6 +62,7 @@ from posd_daemon.domain.money import (
     round_half_up,
 )
 from posd_daemon.domain.operators import Operator, Permission
+from posd_daemon.domain.pricing import fmt_decimal, local_amount
 from posd_daemon.domain.shift import (
     CashBalance,
     CountLine,
@@ -79,6 +85,8 @@ from posd_daemon.ops import crashpoints
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import Tx
 from posd_daemon.services.fiscal import EventIntent, EventSigner, no_event_tse
+from posd_daemon.services.shops import context as shop_context
+from posd_daemon.services.shops import terms_for
 from posd_daemon.store import day as store
 from posd_daemon.store import fiscal as fstore
 from posd_daemon.store import journal, outbox, tse_events
@@ -118,10 +126,12 @@ def z_counter(register_id: str) -> str:
     return f"z:{register_id}"
 
 
-def movement_process_data(amount: int, currency: str) -> str:
-    """Kassenbeleg-V1 processData of a cash movement (see the module docstring)."""
+def movement_process_data(amount: int, currency: str, local: int | None = None) -> str:
+    """Kassenbeleg-V1 processData of a cash movement (see the module docstring):
+    ``local`` is the amount in the register currency (None: ``amount`` is in it)."""
+    gross = amount if local is None else local
     return pd.kassenbeleg_v1(
-        "Beleg", [0, 0, 0, 0, amount], [pd.Payment(amount, pd.PaymentKind.CASH, currency)]
+        "Beleg", [0, 0, 0, 0, gross], [pd.Payment(amount, pd.PaymentKind.CASH, currency)]
     )
 
 
@@ -131,6 +141,9 @@ class DaySettings:
     currency: str
     #: the register's time zone: its calendar is the business day (``register.timezone``)
     zone: tzinfo
+    #: ``register.exchange_rate_max_age_days``: the oldest daily rate a foreign cash
+    #: movement may use (as for a sale in that currency)
+    exchange_rate_max_age_days: int | None = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,10 +152,18 @@ class MovementRequest:
     amount: int  # signed: + into the drawer
     currency: str
     reason: str
+    #: foreign cash: its value in the register currency at ``rate`` (None: ``amount``)
+    local: int | None = None
+    #: foreign units per register-currency unit (1: the register currency)
+    rate: Decimal = Decimal(1)
 
     @property
     def process_data(self) -> str:
-        return movement_process_data(self.amount, self.currency)
+        return movement_process_data(self.amount, self.currency, self.local)
+
+    @property
+    def amount_local(self) -> int:
+        return self.amount if self.local is None else self.local
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,12 +483,6 @@ class DayCommands:
             raise invalid("amount.amount_minor", "must be greater than zero", "INVALID_AMOUNT")
         currency = currency or self.s.currency
         check_currency(currency, "amount.currency_code")
-        if currency != self.s.currency:
-            raise invalid(
-                "amount.currency_code",
-                f"cash movements are booked in the register currency {self.s.currency}",
-                "CURRENCY_MISMATCH",
-            )
         check_text(reason, "reason", max_len=60)
         implied = kind.implied_outgoing
         if implied is not None:
@@ -485,9 +500,39 @@ class DayCommands:
                 f"a {kind.label} ({kind.value}) goes in or out of the drawer: say which"
                 " (IN or OUT)",
             )
-        req = MovementRequest(kind, -amount if outgoing else amount, currency, reason)
+        signed = -amount if outgoing else amount
+        req = MovementRequest(kind, signed, currency, reason)
+        if currency != self.s.currency:
+            rate = self._cash_rate(conn, currency)
+            local = local_amount(
+                signed, currency=currency, local_currency=self.s.currency, rate=rate
+            )
+            req = MovementRequest(kind, signed, currency, reason, local, rate)
         self._movement_shift(conn, op, req)
         return req
+
+    def _cash_rate(self, conn: sqlite3.Connection, currency: str) -> Decimal:
+        """The rate a foreign cash movement is booked at: the one a sale in ``currency``
+        would get today (the shop's fixed rate, else the daily rate, not older than
+        ``exchange_rate_max_age_days``). A currency without one is no currency the shop
+        takes in cash, so none of it can be in the drawer: refused as SetCurrency
+        refuses it (EXCHANGE_RATE_NOT_AVAILABLE / EXCHANGE_RATE_TOO_OLD)."""
+        ctx = shop_context(conn, self.s.register_id)
+        if ctx.shop.currency != self.s.currency:
+            raise precondition(
+                "CURRENCY_MISMATCH",
+                f"the shop's currency {ctx.shop.currency} is not the register currency"
+                f" {self.s.currency}: no foreign cash can be booked",
+            )
+        terms = terms_for(
+            conn,
+            ctx.shop,
+            None,
+            business_day(self._clock(), self.s.zone),
+            currency=currency,
+            max_age_days=self.s.exchange_rate_max_age_days,
+        )
+        return terms.exchange_rate
 
     def _movement_shift(
         self, conn: sqlite3.Connection, op: Operator, req: MovementRequest
@@ -537,6 +582,8 @@ class DayCommands:
                 "amount": req.amount,
                 "currency": req.currency,
                 "reason": req.reason,
+                "amount_local": req.amount_local,
+                "rate": fmt_decimal(req.rate),
                 "operator_id": op.operator_id,
                 "shift_id": shift.shift_id,
                 "time": to_db(now),
@@ -553,11 +600,16 @@ class DayCommands:
         its shift, with the TSE's row and the original time. Not checked again: the TSE
         signed it, so it is recorded (it passed its checks before the TSE was asked, and
         nothing wrote since)."""
+        amount = int(payload["amount"])
+        # payloads before foreign cash movements: the register currency only
+        local = payload.get("amount_local")
         req = MovementRequest(
             CashMovementKind(str(payload["kind"])),
-            int(payload["amount"]),
+            amount,
             str(payload["currency"]),
             str(payload["reason"]),
+            None if local is None or str(payload["currency"]) == self.s.currency else int(local),
+            Decimal(str(payload.get("rate") or 1)),
         )
         shift_id = payload["shift_id"]
         return self._book_movement(
@@ -627,6 +679,8 @@ class DayCommands:
             shift_id=shift_id,
             when=now,
             tse=tse,
+            amount_local=req.local,
+            exchange_rate=None if req.local is None else fmt_decimal(req.rate),
         )
         sale_store.add_drawer_entry(
             conn,
@@ -652,6 +706,8 @@ class DayCommands:
                 "gv_typ": req.kind.gv_typ,
                 "amount": req.amount,
                 "currency": req.currency,
+                "amount_local": req.amount_local,
+                "rate": fmt_decimal(req.rate),
                 "reason": req.reason,
                 "operator_id": operator_id,
                 "shift_id": shift_id,
@@ -834,6 +890,7 @@ class DayCommands:
                     currency=fact.currency,
                     operator_id=fact.operator_id,
                     shift_id=fact.shift_id,
+                    base=fact.base,
                 )
         for shift in store.unclosed_shifts(conn, self.s.register_id):
             for b in shift.balances:
@@ -906,6 +963,8 @@ class MovementFact:
     currency: str
     operator_id: str
     shift_id: int | None
+    #: the amount in the register currency (foreign cash: at the rate it was signed at)
+    base: int | None = None
 
 
 Fact = SaleFact | AbortFact | TrainingFact | MovementFact
@@ -919,7 +978,7 @@ def period_facts(conn: sqlite3.Connection, register_id: str) -> Iterator[Fact]:
         " m.kind, m.amount, m.currency, m.operator_id, COALESCE(s.training, 0),"
         " COALESCE(s.rounding, 0), s.reverses_sale_id, s.exchange_rate,"
         " COALESCE(s.change_local, 0), s.change_currency NOT IN ('', s.currency),"
-        " s.change_rounding"
+        " s.change_rounding, COALESCE(m.amount_local, m.amount)"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN cash_movements m ON m.movement_id = t.movement_id"
@@ -977,7 +1036,7 @@ def period_facts(conn: sqlite3.Connection, register_id: str) -> Iterator[Fact]:
     )
     for (
         bon_id, kind, late, shift_id, s_op, s_cur, m_kind, m_amount, m_cur, m_op, tr,
-        rounding, reverses, rate, change_local, change_in_local, change_rounding,
+        rounding, reverses, rate, change_local, change_in_local, change_rounding, m_local,
     ) in heads:  # fmt: skip
         if kind == "SALE" and tr:
             yield TrainingFact(bon_id, bool(late), shift_id)
@@ -1030,7 +1089,13 @@ def period_facts(conn: sqlite3.Connection, register_id: str) -> Iterator[Fact]:
             yield AbortFact(bon_id, bool(late), shift_id)
         else:
             yield MovementFact(
-                bon_id, CashMovementKind(m_kind), int(m_amount), m_cur, m_op, shift_id
+                bon_id,
+                CashMovementKind(m_kind),
+                int(m_amount),
+                m_cur,
+                m_op,
+                shift_id,
+                int(m_local),
             )
 
 

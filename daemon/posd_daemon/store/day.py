@@ -264,12 +264,16 @@ def insert_movement(
     shift_id: int | None,
     when: datetime,
     tse: fstore.SaleTse,
+    amount_local: int | None = None,
+    exchange_rate: str | None = None,
 ) -> tuple[int, int]:
-    """Inserts the movement and its Vorgang; returns (movement_id, bon_id)."""
+    """Inserts the movement and its Vorgang; returns (movement_id, bon_id).
+    ``amount_local``, ``exchange_rate``: foreign cash's value in the register currency
+    and the rate it was booked at (schema 22; None for the register currency)."""
     cur = conn.execute(
         "INSERT INTO cash_movements (register_id, number, kind, amount, currency, reason,"
-        f" operator_id, shift_id, created_at, {_TSE_COLS})"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        f" operator_id, shift_id, created_at, amount_local, exchange_rate, {_TSE_COLS})"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             register_id,
             number,
@@ -280,6 +284,8 @@ def insert_movement(
             operator_id,
             shift_id,
             to_db(when),
+            amount_local,
+            exchange_rate,
             tse.state,
             tse.client_id,
             tse.transaction_number,

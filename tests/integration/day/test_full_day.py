@@ -386,7 +386,7 @@ def test_permissions_and_idempotency(day: Day) -> None:
     assert e.value.reason == "INVALID_AMOUNT"
     with pytest.raises(PosdError) as e:
         dc.add_cash_movement(K.CASH_MOVEMENT_KIND_DEPOSIT, 100, "x", currency="CHF")
-    assert e.value.reason == "CURRENCY_MISMATCH"
+    assert e.value.reason == "EXCHANGE_RATE_NOT_AVAILABLE"  # the shop takes no CHF
     with pytest.raises(PosdError) as e:
         dc.open_shift([])
     assert e.value.reason == "SHIFT_ALREADY_OPEN"
