@@ -62,6 +62,7 @@ from posd_daemon.domain.money import (
     round_half_up,
 )
 from posd_daemon.domain.operators import Operator, Permission
+from posd_daemon.domain.payments import PaymentMethod, check_in_step
 from posd_daemon.domain.pricing import fmt_decimal, local_amount
 from posd_daemon.domain.shift import (
     CashBalance,
@@ -503,7 +504,7 @@ class DayCommands:
         signed = -amount if outgoing else amount
         req = MovementRequest(kind, signed, currency, reason)
         if currency != self.s.currency:
-            rate = self._cash_rate(conn, currency)
+            rate = self._cash_rate(conn, currency, amount)
             local = local_amount(
                 signed, currency=currency, local_currency=self.s.currency, rate=rate
             )
@@ -511,12 +512,13 @@ class DayCommands:
         self._movement_shift(conn, op, req)
         return req
 
-    def _cash_rate(self, conn: sqlite3.Connection, currency: str) -> Decimal:
+    def _cash_rate(self, conn: sqlite3.Connection, currency: str, amount: int) -> Decimal:
         """The rate a foreign cash movement is booked at: the one a sale in ``currency``
         would get today (the shop's fixed rate, else the daily rate, not older than
         ``exchange_rate_max_age_days``). A currency without one is no currency the shop
         takes in cash, so none of it can be in the drawer: refused as SetCurrency
-        refuses it (EXCHANGE_RATE_NOT_AVAILABLE / EXCHANGE_RATE_TOO_OLD)."""
+        refuses it (EXCHANGE_RATE_NOT_AVAILABLE / EXCHANGE_RATE_TOO_OLD). ``amount`` is
+        checked against the currency's cash step (AMOUNT_NOT_IN_STEP)."""
         ctx = shop_context(conn, self.s.register_id)
         if ctx.shop.currency != self.s.currency:
             raise precondition(
@@ -532,6 +534,9 @@ class DayCommands:
             currency=currency,
             max_age_days=self.s.exchange_rate_max_age_days,
         )
+        # foreign cash moves in its coins: an amount they cannot make (45.03 CHF where
+        # the shop's CHF cash step is 0.05) is refused as a cash payment of it would be
+        check_in_step(PaymentMethod.CASH, amount, ctx.shop.cash_increment(currency), currency)
         return terms.exchange_rate
 
     def _movement_shift(

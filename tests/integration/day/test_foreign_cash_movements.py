@@ -143,3 +143,23 @@ def test_a_currency_the_shop_does_not_take_is_refused(day: Day) -> None:
     with db(day) as c:
         assert c.execute("SELECT COUNT(*) FROM cash_movements").fetchone()[0] == 0
     assert expected_of(dc.get_shift()) == {"EUR": EUR_FLOAT, "CHF": 9500}
+
+
+def test_francs_move_in_coins_of_the_shops_cash_step(day: Day) -> None:
+    """CHF cash is rounded to 0.05 at this shop: 45.03 francs cannot be handed to the bank
+    any more than they could be paid (AMOUNT_NOT_IN_STEP), and nothing is booked."""
+    dc = day.day
+    chf_day(day)
+    update_shop(
+        day.pos,
+        fixed_rates=[shop_pb2.FixedRate(currency_code="CHF", rate="0.95")],
+        cash_rounding=[shop_pb2.CashRounding(currency_code="CHF", increment_minor=5)],
+    )
+    with pytest.raises(PosdError) as err:
+        dc.add_cash_movement(TRANSIT, 4503, "Bank", direction=OUT, currency="CHF")
+    assert err.value.reason == "AMOUNT_NOT_IN_STEP"
+    assert "45.00" in err.value.message and "45.05" in err.value.message
+    with db(day) as c:
+        assert c.execute("SELECT COUNT(*) FROM cash_movements").fetchone()[0] == 0
+    dc.add_cash_movement(TRANSIT, 4505, "Bank", direction=OUT, currency="CHF")
+    assert expected_of(dc.get_shift()) == {"EUR": EUR_FLOAT, "CHF": 9500 - 4505}
