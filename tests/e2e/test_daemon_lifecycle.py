@@ -29,6 +29,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from posd.client import PosdClient, PosdError, error_from_rpc
 from posd.v1 import common_pb2, sale_pb2
+from prometheus_client.parser import text_string_to_metric_families
 
 from posd_daemon import __version__
 
@@ -227,9 +228,30 @@ def test_sigterm_during_a_client_loop_stops_cleanly(daemon: DaemonProcess) -> No
         assert pos.get_sale(sid).receipt_number == number
 
 
+def _login_calls(port: int) -> tuple[float, float]:
+    """Login calls the daemon has started and finished, from one scrape of its metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    started = finished = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.labels.get("method") != "Login":
+                continue
+            if sample.name == "posd_rpc_started_total":
+                started += sample.value
+            elif sample.name == "posd_rpc_total":  # one sample per status code
+                finished += sample.value
+    return started, finished
+
+
 def test_sigterm_lets_in_flight_calls_finish(daemon: DaemonProcess) -> None:
-    """Login is slow on purpose (scrypt, ~50 ms): calls in flight at SIGTERM get answers."""
+    """Calls in flight at SIGTERM get answers. Login is slow on purpose (scrypt, ~50 ms
+    of CPU), and six for one operator queue: at most MAX_FAILURES = 5 PIN checks of one
+    operator run at once, the sixth waits for one of them to end. No timing
+    guess: SIGTERM goes out once the daemon's own metrics say it has started all six
+    (a call that only arrives after SIGTERM is rightly refused, and proves nothing)."""
     daemon.start()
+    port = daemon.metrics_port()
     clients = [daemon.client(login=False, retries=0) for _ in range(6)]
     for pos in clients:
         pos.status()  # connected before the race starts
@@ -248,12 +270,22 @@ def test_sigterm_lets_in_flight_calls_finish(daemon: DaemonProcess) -> None:
     threads = [threading.Thread(target=login, args=(pos,)) for pos in clients]
     for t in threads:
         t.start()
-    time.sleep(0.03)
+    deadline = time.monotonic() + 20  # bounded: a loaded machine, not a lost call
+    started, finished = _login_calls(port)
+    while started < len(clients):
+        assert time.monotonic() < deadline, f"the daemon started {started:.0f} of 6 logins"
+        time.sleep(0.002)
+        started, finished = _login_calls(port)
     term_at = time.monotonic()
     assert daemon.terminate() == 0
     for t in threads:
         t.join(10)
+    assert started == len(clients)
+    # all six were the daemon's when SIGTERM went out: every one is answered, none refused
     assert [r[0] for r in results] == ["OK"] * len(clients)
+    # and the stop really had calls to wait for: unanswered at the last scrape before
+    # SIGTERM (the daemon's view), and answered only after it (the clients' view)
+    assert finished < len(clients), "all six logins ended before SIGTERM: nothing was in flight"
     assert any(at > term_at for _, at in results), "no call was in flight at SIGTERM"
     assert not daemon.socket_path.exists()
 

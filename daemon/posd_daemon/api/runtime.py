@@ -124,6 +124,7 @@ class Runtime:
         self.clock = clock
         self._sessions: dict[str, tuple[Operator, float]] = {}
         self._metric_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._started_children: dict[str, Any] = {}
         #: request_id -> None while a call with it runs, or the future its repeats wait on
         self._in_flight: dict[str, asyncio.Future[None] | None] = {}
         self._after = AfterAnswer()
@@ -160,6 +161,13 @@ class Runtime:
             )
             self._metric_children[key] = children
         return children
+
+    def _started(self, method: str) -> Any:
+        """The RPC's started counter, looked up once per method (as :meth:`_children`)."""
+        child = self._started_children.get(method)
+        if child is None:
+            child = self._started_children[method] = self.metrics.rpc_started.labels(method)
+        return child
 
     def audit_login_refused(self, refused: LoginRefused, peer: str) -> None:
         """The audit trail of a refused log-in: a warning naming the operator id tried and
@@ -305,6 +313,9 @@ class Runtime:
     ) -> M:
         """Runs one RPC: logs one summary line, records metrics, maps errors."""
         start = time.perf_counter()
+        # counted as it starts (its end is counted in _summary, whatever the outcome):
+        # the difference is the calls in flight, what a graceful stop still waits for
+        self._started(method).inc()
         request_id = str(getattr(request, "request_id", ""))
         status: grpc.Status | None = None
         reason = ""

@@ -27,6 +27,7 @@ _LATENCY_BUCKETS = (
 @dataclass
 class Metrics:
     registry: CollectorRegistry
+    rpc_started: Counter
     rpc_total: Counter
     rpc_seconds: Histogram
     sales_posted: Counter
@@ -49,6 +50,14 @@ class Metrics:
         reg = CollectorRegistry()
         return cls(
             registry=reg,
+            rpc_started=Counter(
+                "posd_rpc_started",
+                "gRPC calls started, by method (counted as each starts; less posd_rpc_total"
+                " of the method, counted as each ends: the calls in flight). Unary calls"
+                " only, not the SubscribeEvents and MonitorDevice streams",
+                ["method"],
+                registry=reg,
+            ),
             rpc_total=Counter(
                 "posd_rpc",
                 "gRPC calls by method and status code",
