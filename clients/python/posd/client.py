@@ -692,10 +692,11 @@ class PosdClient:
         reason: str,
         *,
         direction: int = 0,
-        currency: str = "EUR",
+        currency: str = "",
         request_id: str | None = None,
     ) -> closing_pb2.CashMovement:
-        """``kind``: closing_pb2.CASH_MOVEMENT_KIND_*; ``direction``: CASH_DIRECTION_*."""
+        """``kind``: closing_pb2.CASH_MOVEMENT_KIND_*; ``direction``: CASH_DIRECTION_*;
+        ``currency`` "": the register currency (else foreign cash the shop takes)."""
         req = closing_pb2.AddCashMovementRequest(
             request_id=request_id or new_request_id(),
             kind=kind,  # type: ignore[arg-type]

@@ -2,7 +2,7 @@
 
     posctl closing x | z [--business-date D] | show N | list [--limit N]
     posctl shift open|close [--count 5000=2 --count 200=10 ...] [--total 12.50] | show [N]
-    posctl cash in|out|transit|tip AMOUNT --reason TEXT [--in|--out]
+    posctl cash in|out|transit|tip AMOUNT --reason TEXT [--in|--out] [--currency CHF]
     posctl export dsfinvk (--z A-B | --from DATE --to DATE) OUT      (OUT.zip or a directory)
     posctl export datev --from DATE --to DATE OUT                    (file or directory)
     posctl export cashbook --from DATE --to DATE OUT
@@ -30,7 +30,7 @@ from google.protobuf.json_format import MessageToDict
 from posd.v1 import closing_pb2, common_pb2
 
 from posd_daemon.cli import posctl_digital
-from posd_daemon.domain.money import format_minor
+from posd_daemon.domain.money import CURRENCY_EXPONENTS, format_minor
 from posd_daemon.domain.text import is_digits
 
 DESTS = (
@@ -57,18 +57,18 @@ def _fail(message: str) -> Exception:
 MAX_MINOR = 2**63 - 1
 
 
-def amount(text: str) -> int:
-    """``12.50`` -> 1250 (minor units, 2 decimals)."""
+def amount(text: str, decimals: int = 2) -> int:
+    """``12.50`` -> 1250 (minor units; ``decimals``: the currency's, ISO 4217)."""
     try:
         d = Decimal(text.replace(",", "."))
     except InvalidOperation:
         raise _fail(f"{text!r} is not an amount like 12.50") from None
     try:
-        minor = d.scaleb(2)
+        minor = d.scaleb(decimals)
     except DecimalException:  # beyond Decimal's exponent range (1e999999)
         raise _fail(f"{text!r} is too large for an amount") from None
     if not minor.is_finite() or minor != minor.to_integral_value():
-        raise _fail(f"{text!r}: at most 2 decimals")
+        raise _fail(f"{text!r}: at most {decimals} decimals")
     if abs(minor) > MAX_MINOR:
         raise _fail(f"{text!r} is too large for an amount")
     return int(minor)
@@ -178,6 +178,11 @@ def add_commands(sub: Any) -> None:
         p = cas.add_parser(name, help=text)
         p.add_argument("amount", help="e.g. 50.00")
         p.add_argument("--reason", required=True)
+        p.add_argument(
+            "--currency",
+            default="",
+            help="foreign cash the shop takes, e.g. CHF (default: the register currency)",
+        )
         if name in ("transit", "tip"):
             g = p.add_mutually_exclusive_group(required=True)
             g.add_argument("--in", dest="direction_in", action="store_true")
@@ -381,8 +386,13 @@ def cmd_cash(args: argparse.Namespace) -> int:
     elif getattr(args, "direction_out", False):
         direction = closing_pb2.CASH_DIRECTION_OUT
     with _base()._client(args, login=True) as c:
+        currency = args.currency.upper()
         m = c.add_cash_movement(
-            _KINDS[args.cash_command], amount(args.amount), args.reason, direction=direction
+            _KINDS[args.cash_command],
+            amount(args.amount, CURRENCY_EXPONENTS.get(currency, 2)),
+            args.reason,
+            direction=direction,
+            currency=currency,
         )
     text = (
         f"cash movement K{m.number} (BON_ID {m.bon_id}, {m.gv_typ}): {_m(m.amount)}"

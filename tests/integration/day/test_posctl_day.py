@@ -11,6 +11,7 @@ from posd.v1 import common_pb2
 
 from posd_daemon.cli import posctl_day
 from tests.integration.day.conftest import Day
+from tests.integration.day.test_foreign_cash_movements import chf_day
 
 
 def day_args(day: Day, *argv: str) -> argparse.Namespace:
@@ -65,3 +66,14 @@ def test_a_day_with_posctl(day: Day, capsys: pytest.CaptureFixture[str], tmp_pat
     out = run(day, capsys, "receipts", "list", "--method", "cash")
     assert "8.99 EUR" in out
     assert "Kaffee" in run(day, capsys, "receipts", "show", "1")
+
+
+def test_posctl_moves_foreign_cash(day: Day, capsys: pytest.CaptureFixture[str]) -> None:
+    """`posctl cash transit AMOUNT --currency CHF --out`: the francs a sale took in go to
+    the bank (the amount read in the currency's own decimals)."""
+    chf_day(day)  # 95.00 CHF in the drawer
+    out = run(
+        day, capsys, "cash", "transit", "95.00", "--currency", "CHF", "--out", "--reason", "Bank"
+    )
+    assert "K1" in out and "-95.00 CHF" in out and "Geldtransit" in out
+    assert "expected cash now: 0.00 CHF, 100.00 EUR" in run(day, capsys, "shift", "show")
