@@ -732,7 +732,12 @@ class DayCommands:
             kind="print",
             ref=f"movement:{movement_id}",
             receipt_number=None,
-            payload={"document": "cash_movement", "movement_id": movement_id},
+            # the register currency names what foreign cash was worth on the slip
+            payload={
+                "document": "cash_movement",
+                "movement_id": movement_id,
+                "local_currency": self.s.currency,
+            },
             when=now,
         )
         return movement_id, bon_id

@@ -204,6 +204,13 @@ def render_cash_movement(r: DocumentRenderer, conn: sqlite3.Connection, job: Out
         f"Bediener {m.operator_id}" + (f"   Schicht {m.shift_id}" if m.shift_id else ""),
         "-" * w,
         two_cols(m.kind.label, _amt(m.amount, m.currency), w),
+    ]
+    local_currency = str(job.payload.get("local_currency", ""))
+    if m.amount_local is not None and local_currency and m.currency != local_currency:
+        # foreign cash: what it was booked (and signed) as in the register currency
+        worth = _amt(m.amount_local, local_currency)
+        fields.append(two_cols(f"entspricht (Kurs {m.exchange_rate})", worth, w))
+    fields += [
         f"Grund: {m.reason}",
         f"Geschäftsvorfall: {m.kind.gv_typ}",
     ]

@@ -201,6 +201,9 @@ class CashMovement:
     tse: fstore.SaleTse
     bon_id: int = 0
     z_nr: int | None = None
+    #: foreign cash: its value in the register currency and the rate (schema 22)
+    amount_local: int | None = None
+    exchange_rate: str | None = None
 
 
 _TSE_COLS = (
@@ -212,6 +215,7 @@ _MOVE_COLS = (
     "m.movement_id, m.register_id, m.number, m.kind, m.amount, m.currency, m.reason,"
     " m.operator_id, m.shift_id, m.created_at, t.bon_id, t.z_nr, "
     + ", ".join(f"m.{c.strip()}" for c in _TSE_COLS.split(","))
+    + ", m.amount_local, m.exchange_rate"
 )
 
 
@@ -248,6 +252,8 @@ def _movement(r: tuple[Any, ...]) -> CashMovement:
         tse=tse,
         bon_id=int(r[10] or 0),
         z_nr=r[11],
+        amount_local=None if t[14] is None else int(t[14]),
+        exchange_rate=t[15],
     )
 
 

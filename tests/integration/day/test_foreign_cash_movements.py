@@ -9,6 +9,7 @@ currency the shop does not take stays refused."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -16,6 +17,7 @@ import pytest
 from posd.client import PosdClient, PosdError
 from posd.v1 import closing_pb2, shop_pb2
 
+from tests.integration.api.test_devices_api import printed, wait_for
 from tests.integration.api.test_sale_part2 import seed
 from tests.integration.day.conftest import Day
 from tests.integration.day.test_foreign_cash_change import tv_in_chf
@@ -163,3 +165,15 @@ def test_francs_move_in_coins_of_the_shops_cash_step(day: Day) -> None:
         assert c.execute("SELECT COUNT(*) FROM cash_movements").fetchone()[0] == 0
     dc.add_cash_movement(TRANSIT, 4505, "Bank", direction=OUT, currency="CHF")
     assert expected_of(dc.get_shift()) == {"EUR": EUR_FLOAT, "CHF": 9500 - 4505}
+
+
+def test_the_slip_of_foreign_cash_says_what_it_was_worth(day: Day) -> None:
+    """The printed slip of a CHF Geldtransit names the francs and, beside them, the EUR
+    value it was booked and signed with, at its rate."""
+    dc = day.day
+    chf_day(day)
+    moved = dc.add_cash_movement(TRANSIT, 9500, "Bank", direction=OUT, currency="CHF")
+    wait_for(lambda: f"Beleg-Nr. K{moved.number}" in printed(day.running), 10)
+    slip = printed(day.running).split(f"Beleg-Nr. K{moved.number}")[1]
+    assert re.search(r"Geldtransit\s+-95,00 CHF", slip)
+    assert re.search(r"entspricht \(Kurs 0\.95\)\s+-100,00 EUR", slip)
