@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,13 +83,22 @@ def start_in_thread(
     return Running(config, daemon, loop, thread)
 
 
-@pytest.fixture
-def running(tmp_path: Path) -> Iterator[Running]:
-    r = start_in_thread(tmp_path / "state")
+@contextmanager
+def running_daemon(
+    state_dir: Path, overrides: dict[str, Any] | None = None, *, clock: Clock = system_clock
+) -> Iterator[Running]:
+    """The daemon of :func:`start_in_thread`, stopped when the block ends."""
+    r = start_in_thread(state_dir, overrides, clock=clock)
     try:
         yield r
     finally:
         r.stop()
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[Running]:
+    with running_daemon(tmp_path / "state") as r:
+        yield r
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from posd_daemon.bootstrap import StartupError
 from posd_daemon.cli import posctl
 from posd_daemon.ops.config import ConfigError, load
 from posd_daemon.store.timeutil import to_db
-from tests.conftest import Running, start_in_thread
+from tests.conftest import Running, running_daemon, start_in_thread
 
 CASH = common_pb2.PAYMENT_METHOD_CASH
 BASE = "https://kasse.example.de/r/"
@@ -63,11 +63,8 @@ def digital_config(paper: str = "full") -> dict[str, object]:
 
 @pytest.fixture
 def digital(tmp_path: Path) -> Iterator[Running]:
-    r = start_in_thread(tmp_path / "state", digital_config())
-    try:
+    with running_daemon(tmp_path / "state", digital_config()) as r:
         yield r
-    finally:
-        r.stop()
 
 
 def port_of(running: Running) -> int:

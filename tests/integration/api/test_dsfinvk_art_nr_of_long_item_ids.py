@@ -16,7 +16,7 @@ from posd.v1 import common_pb2
 
 from posd_daemon.exports import dsfinvk
 from posd_daemon.store.database import connect
-from tests.conftest import Running, start_in_thread
+from tests.conftest import Running, running_daemon
 from tests.integration.api.test_sale_part2 import pay, post
 from tests.integration.day.test_full_day import read_export
 from tests.support.cash import close_as_expected
@@ -35,11 +35,8 @@ EXACT_LONGER = "Y" * 52
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[Running]:
-    r = start_in_thread(tmp_path / "state")
-    try:
+    with running_daemon(tmp_path / "state") as r:
         yield r
-    finally:
-        r.stop()
 
 
 @pytest.fixture

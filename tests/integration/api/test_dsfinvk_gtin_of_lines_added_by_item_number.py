@@ -13,7 +13,7 @@ import pytest
 from posd.client import PosdClient
 from posd.v1 import catalog_pb2, common_pb2
 
-from tests.conftest import Running, start_in_thread
+from tests.conftest import Running, running_daemon
 from tests.integration.api.test_sale_part2 import pay, post
 from tests.integration.day.test_full_day import read_export
 from tests.support.cash import close_as_expected
@@ -25,11 +25,8 @@ CASH = common_pb2.PAYMENT_METHOD_CASH
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[Running]:
-    r = start_in_thread(tmp_path / "state")
-    try:
+    with running_daemon(tmp_path / "state") as r:
         yield r
-    finally:
-        r.stop()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from posd.client import PosdClient
 from posd.v1 import catalog_pb2, common_pb2
 
-from tests.conftest import Running, start_in_thread
+from tests.conftest import Running, running_daemon
 from tests.integration.api.test_instore_label_sale_flows import LAYOUTS, PRICE_LABEL, WEIGHT_LABEL
 from tests.integration.api.test_sale_part2 import pay, post
 from tests.integration.day.test_full_day import read_export
@@ -36,11 +36,8 @@ RCN8 = "20123451"
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[Running]:
-    r = start_in_thread(tmp_path / "state", {"instore_codes": LAYOUTS})
-    try:
+    with running_daemon(tmp_path / "state", {"instore_codes": LAYOUTS}) as r:
         yield r
-    finally:
-        r.stop()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 from posd.client import PosdClient, PosdError
 from posd.v1 import sale_pb2
 
-from tests.conftest import Running, start_in_thread
+from tests.conftest import Running, running_daemon
 from tests.integration.api.test_devices_api import Stream, stream_factory, wait_for
 from tests.integration.api.test_post_ahead import CASH, count, sale_of_one, seed
 from tests.integration.api.test_posted_event_caller_gone import impatient, slow_tse
@@ -31,11 +31,8 @@ REVERSAL = "SELECT COUNT(*) FROM sales WHERE reverses_sale_id = ? AND state = 'P
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[Running]:
-    r = start_in_thread(tmp_path / "state", {"metrics": {"listen": "127.0.0.1:0"}})
-    try:
+    with running_daemon(tmp_path / "state", {"metrics": {"listen": "127.0.0.1:0"}}) as r:
         yield r
-    finally:
-        r.stop()
 
 
 def metric(running: Running, name: str) -> float:

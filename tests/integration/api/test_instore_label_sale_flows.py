@@ -16,7 +16,7 @@ import pytest
 from posd.client import PosdClient, PosdError
 from posd.v1 import catalog_pb2, common_pb2, customer_pb2, shop_pb2
 
-from tests.conftest import Running, start_in_thread
+from tests.conftest import Running, running_daemon
 from tests.integration.api.test_sale_part2 import call, pay, post
 from tests.integration.day.test_full_day import read_export
 from tests.support.cash import close_as_expected
@@ -37,11 +37,8 @@ WEIGHT_LABEL = "2954321012342"  # Äpfel, 1.234 kg at 2.99/kg
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[Running]:
-    r = start_in_thread(tmp_path / "state", {"instore_codes": LAYOUTS})
-    try:
+    with running_daemon(tmp_path / "state", {"instore_codes": LAYOUTS}) as r:
         yield r
-    finally:
-        r.stop()
 
 
 @pytest.fixture
@@ -277,11 +274,8 @@ def test_a_weight_label_on_a_unit_barcode_sells_the_printed_weight(pos: PosdClie
 @pytest.fixture
 def verifier_running(tmp_path: Path) -> Iterator[Running]:
     layouts = [{"prefixes": ["22"], "item_digits": 4, "kind": "price", "price_check_digit": True}]
-    r = start_in_thread(tmp_path / "state", {"instore_codes": layouts})
-    try:
+    with running_daemon(tmp_path / "state", {"instore_codes": layouts}) as r:
         yield r
-    finally:
-        r.stop()
 
 
 def test_a_code_of_a_label_prefix_that_names_no_label_item_goes_on(

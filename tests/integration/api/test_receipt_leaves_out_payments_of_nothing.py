@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import Running, start_in_thread
+from tests.conftest import Running, running_daemon
 from tests.integration.api.test_cash_step_payments import chf_sale, chf_shop
 from tests.integration.api.test_devices_api import printed, wait_for
 from tests.integration.api.test_digital_receipts import digital_config, get, port_of, printed_url
@@ -23,11 +23,8 @@ BAR = re.compile(r"^\s*Bar\s+(\S+)\s*$", re.M)
 
 @pytest.fixture
 def digital(tmp_path: Path) -> Iterator[Running]:
-    r = start_in_thread(tmp_path / "state", digital_config())
-    try:
+    with running_daemon(tmp_path / "state", digital_config()) as r:
         yield r
-    finally:
-        r.stop()
 
 
 def receipt_of(running: Running, receipt_number: int) -> str:

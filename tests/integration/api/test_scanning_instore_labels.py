@@ -14,7 +14,7 @@ import pytest
 from posd.client import PosdClient, PosdError
 from posd.v1 import catalog_pb2, common_pb2, device_pb2
 
-from tests.conftest import Running, start_in_thread
+from tests.conftest import Running, running_daemon
 from tests.integration.api.test_devices_api import Stream, scan, wait_for
 from tests.support.fullsale import import_items, item
 
@@ -32,11 +32,8 @@ LAYOUTS = [
 
 @pytest.fixture
 def labelled(tmp_path: Path) -> Iterator[Running]:
-    r = start_in_thread(tmp_path / "state", {"instore_codes": LAYOUTS})
-    try:
+    with running_daemon(tmp_path / "state", {"instore_codes": LAYOUTS}) as r:
         yield r
-    finally:
-        r.stop()
 
 
 @pytest.fixture

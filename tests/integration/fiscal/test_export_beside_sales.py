@@ -35,7 +35,7 @@ from posd.v1 import common_pb2, fiscal_pb2, sale_pb2
 from posd_daemon.fiscal.fiskaly import FiskalyTse
 from posd_daemon.fiscal.verify_export import verify_export
 from posd_daemon.services.fiscal import TseUnavailable
-from tests.conftest import Running, start_in_thread
+from tests.conftest import Running, running_daemon, start_in_thread
 from tests.integration.fiscal.test_fiscal_api import wait_for
 from tests.integration.fiscal.test_outage_recovery import fiskaly_config
 from tests.support.fake_fiskaly import FakeFiskaly
@@ -147,11 +147,8 @@ def start_export(running: Running, sink: HeldSink) -> concurrent.futures.Future[
 
 @pytest.fixture
 def register(tmp_path: Path) -> Iterator[Running]:
-    r = start_in_thread(tmp_path / "state", {"tse": {"timeout_ms": TSE_TIMEOUT_MS}})
-    try:
+    with running_daemon(tmp_path / "state", {"tse": {"timeout_ms": TSE_TIMEOUT_MS}}) as r:
         yield r
-    finally:
-        r.stop()
 
 
 def test_software_tse_posts_are_signed_while_an_export_runs(register: Running) -> None:
