@@ -34,6 +34,16 @@ def two_registers(tmp_path: Path) -> Iterator[dict[str, Running]]:
             running.stop()
 
 
+def _resume_at(store: dict[str, Running], reg: str, code: str, results: dict[str, Any]) -> None:
+    """ResumeSale of the slip ``code`` at register ``reg``: its sale, or its refusal."""
+    try:
+        with store[reg].client() as pos:
+            pos.retries = 0
+            results[reg] = call(pos, "ResumeSale", code=code).sale
+    except PosdError as exc:
+        results[reg] = exc
+
+
 def test_a_local_resume_committing_while_the_sale_is_handed_over_leaves_no_lock(
     two_registers: dict[str, Running], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -63,12 +73,7 @@ def test_a_local_resume_committing_while_the_sale_is_handed_over_leaves_no_lock(
     results: dict[str, Any] = {}
 
     def resume_at(reg: str) -> None:
-        try:
-            with store[reg].client() as pos:
-                pos.retries = 0
-                results[reg] = call(pos, "ResumeSale", code=code).sale
-        except PosdError as exc:
-            results[reg] = exc
+        _resume_at(store, reg, code, results)
 
     local = threading.Thread(target=resume_at, args=("K1",))
     local.start()
@@ -130,12 +135,7 @@ def test_a_hand_over_under_way_refuses_the_local_resume_and_completes(
     results: dict[str, Any] = {}
 
     def resume_at(reg: str) -> None:
-        try:
-            with store[reg].client() as pos:
-                pos.retries = 0
-                results[reg] = call(pos, "ResumeSale", code=code).sale
-        except PosdError as exc:
-            results[reg] = exc
+        _resume_at(store, reg, code, results)
 
     remote = threading.Thread(target=resume_at, args=("K3",))
     remote.start()
