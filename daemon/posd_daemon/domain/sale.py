@@ -1643,6 +1643,23 @@ class Sale:
             if p.method is PaymentMethod.CARD and not p.authorization_code
         ]
 
+    def settle_rest_in_cash(self) -> bool:
+        """At the post: a rest the customer owes that rounds to nothing in cash (0.02 CHF
+        in 0.05 steps, the last 0.01 after a card) is settled as a cashier settles it by
+        hand, with a cash payment of 0.00: the rest becomes the rounding difference.
+        Not once a rounded payment was made (it rounded the rest already), nor for a
+        refund's rest (the method it goes back by is the cashier's choice). Reads
+        ``cash_step``. True: the payment was added."""
+        if (
+            self.cash_step <= 1
+            or self.exact_rest <= 0
+            or any(p.rounding_step > 1 for p in self.payments)
+            or self.open_amount_cash != 0
+        ):
+            return False
+        self.add_payment(PaymentMethod.CASH, 0, self.currency, rounding_step=self.cash_step)
+        return True
+
     def check_postable(self) -> None:
         """Everything PostSale needs, checked before a receipt number is drawn."""
         self._require_open()

@@ -1826,6 +1826,11 @@ class SaleCommands(SaleOps, InvoicePayments):
         if self._lock_kind(sale_id) not in (None, "post"):
             raise self._signed_lock(sale_id)  # finished as a cancellation or hand-over
         signed_data = self.signed_unposted.get(sale_id)
+        self._attach_limit(tx.conn, [sale])  # the cash step of its currency
+        if sale.settle_rest_in_cash():
+            # in the post's transaction, and again by a post retried after its signature
+            # (it signed the rounding this payment makes)
+            self.save_sale(tx, sale)
         with sale.frozen_totals():
             if signed_data is None:
                 plan = self._validate_post(tx.conn, sale)

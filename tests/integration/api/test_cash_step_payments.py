@@ -10,6 +10,7 @@ import pytest
 from posd.client import PosdClient, PosdError
 from posd.v1 import shop_pb2
 
+from posd_daemon.ops import crashpoints
 from tests.conftest import Running
 from tests.integration.api.test_devices_api import printed, wait_for
 from tests.integration.api.test_sale_part2 import CARD, CASH, call, pay, post, rows, seed
@@ -124,3 +125,73 @@ def test_the_journal_record_of_a_rounded_cash_sale_balances(
     assert sum(kept) == record["total"] + record["rounding"]
     assert kept[0] == 3 and card.amount.amount_minor == 3
     assert kept[1] == 1000 - record["change"]
+
+
+def test_a_rest_that_rounds_to_nothing_in_cash_posts_without_a_cash_payment(
+    running: Running, pos: PosdClient
+) -> None:
+    """The last rappen after a card: GetSale says 0.00 is left in cash, and PostSale
+    settles it so, as a cashier adding a cash payment of 0.00 would (before, PostSale
+    said SALE_NOT_PAID until that payment was added by hand)."""
+    chf_shop(pos)
+    by_hand = chf_sale(pos, "COFFEE")  # 8.55 CHF
+    pay(pos, by_hand, CARD, 854, currency="CHF", authorization_code="A1")
+    pay(pos, by_hand, CASH)
+    manual = post(pos, by_hand)
+
+    sid = chf_sale(pos, "COFFEE")
+    s = pay(pos, sid, CARD, 854, currency="CHF", authorization_code="A2").sale
+    assert (s.open_amount.amount_minor, s.open_amount_cash.amount_minor) == (1, 0)
+    done = post(pos, sid)
+    assert done.state == manual.state
+    assert [(p.method, p.amount.amount_minor) for p in done.payments] == [
+        (p.method, p.amount.amount_minor) for p in manual.payments
+    ]
+    assert (done.rounding.amount_minor, done.amount_due.amount_minor) == (-1, 854)
+    assert done.tse.process_data == manual.tse.process_data
+    assert rows(running, "SELECT rounding FROM sales WHERE sale_id = ?", sid) == [(-1,)]
+    assert rows(
+        running, "SELECT method, amount FROM sale_payments WHERE sale_id = ? ORDER BY position",
+        sid,
+    ) == rows(
+        running, "SELECT method, amount FROM sale_payments WHERE sale_id = ? ORDER BY position",
+        by_hand,
+    )  # fmt: skip
+
+
+def test_a_rest_that_a_cash_payment_would_not_round_away_still_has_to_be_paid(
+    running: Running, pos: PosdClient
+) -> None:
+    """0.03 rounds up to 0.05 in cash: that is money to take, not a rounding; and a
+    refund's rest is left to the cashier's choice of method."""
+    chf_shop(pos)
+    sid = chf_sale(pos, "COFFEE")  # 8.55 CHF
+    s = pay(pos, sid, CARD, 852, currency="CHF", authorization_code="A1").sale
+    assert s.open_amount_cash.amount_minor == 5
+    with pytest.raises(PosdError) as err:
+        post(pos, sid)
+    assert err.value.reason == "SALE_NOT_PAID"
+    assert [p.amount.amount_minor for p in pos.get_sale(sid).payments] == [852]
+
+
+def test_a_rest_settled_in_cash_posts_again_as_signed_after_a_failed_commit(
+    running: Running, pos: PosdClient
+) -> None:
+    """The post that settled the last rappen signed its rounding, then failed before its
+    commit (injected): the cash payment of 0.00 rolled back with it, and the post again
+    settles it once more, so that the sale is the one the TSE signed."""
+    chf_shop(pos)
+    sid = chf_sale(pos, "COFFEE")  # 8.55 CHF
+    pay(pos, sid, CARD, 854, currency="CHF", authorization_code="A1")
+    pos.retries = 0
+    crashpoints.arm_from_env("post.in_transaction:1:raise")
+    try:
+        with pytest.raises(PosdError) as failed:
+            post(pos, sid)
+    finally:
+        crashpoints.arm_from_env("")
+    assert failed.value.reason == "POST_NOT_SAVED"
+    assert [p.amount.amount_minor for p in pos.get_sale(sid).payments] == [854]
+    done = post(pos, sid)
+    assert (done.tse.state, done.rounding.amount_minor) == ("SIGNED", -1)
+    assert [p.amount.amount_minor for p in done.payments] == [854, 0]
