@@ -4,6 +4,7 @@ spacing, escaping) would make every posted receipt's record look altered."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any
@@ -59,3 +60,12 @@ def test_a_record_appended_from_an_encoded_payload_verifies() -> None:
     bodies = [row[0] for row in conn.execute("SELECT payload FROM journal ORDER BY seq")]
     assert bodies[0] == bodies[1]
     assert journal.verify(conn).ok
+
+
+@given(json_values)
+def test_canonical_json_is_sorted_compact_unescaped_json(value: Any) -> None:
+    """The journal's one shared encoder writes what json.dumps with the journal's options
+    writes (records written before and after it was shared hash the same way)."""
+    assert journal.canonical_json(value) == json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
