@@ -14,13 +14,19 @@ opens only after a committed cash payment or a journaled no-sale open), real-tim
 requests (they would confuse status reading), automatic status back, ``ESC @`` and
 ``ESC t`` (they would change the code page the receipt relies on), ``ESC =`` (selecting
 another peripheral makes the printer ignore everything after it) and ``GS ( D`` (it can
-switch off the real-time commands posd reads the status with).
+switch off the real-time commands posd reads the status with). Commands that write the
+printer's non-volatile memory or its persistent settings (NV images and graphics, user
+setup, NV user memory, maintenance counters) are refused too: that is set up once with
+the vendor's utility, not sent with every receipt.
 
 The codes are read as a stream of ESC/POS commands (:func:`check_control_codes`): a
 refused command counts where the printer reads a command, not where its bytes happen
 to appear inside an image, a barcode or another parameter; real-time requests are
 refused anywhere, since the printer acts on them anywhere. A command posd does not know,
-or one the codes end inside, is refused with its byte offset.
+or one the codes end inside, is refused with its byte offset. A macro definition
+(``GS :`` ... ``GS :``) is commands the printer runs later, so its body is checked the
+same way and must be closed within the codes; ``GS ^`` may run only a macro the same
+codes defined before it.
 """
 
 from __future__ import annotations
@@ -78,7 +84,7 @@ _REAL_TIME: tuple[tuple[bytes, str], ...] = (
     (b"\x10\x05", "DLE ENQ (real-time request)"),
 )
 
-#: Command heads a template must not contain at a command position.
+#: Command heads a template must not contain at a command position, macro bodies included.
 _FORBIDDEN: dict[bytes, str] = {
     b"\x1bp": "ESC p (drawer kick)",
     b"\x1da": "GS a (automatic status back)",
@@ -99,6 +105,52 @@ _GS = bytes((GS,))
 _FS = b"\x1c"
 _DLE = bytes((DLE,))
 
+#: Why commands that write non-volatile memory or persistent settings are refused. The
+#: template goes out with every receipt, and Epson's notes on these commands warn that
+#: frequent writes can wear out the NV memory; and a setting changed behind posd's back
+#: outlives the job posd set up. Such things belong to the vendor's setup utility.
+_NV_REASON = (
+    "non-volatile memory and printer settings are set up with the vendor's utility, "
+    "not by a receipt template"
+)
+
+#: Command heads that write the printer's NV memory or persistent settings (or read
+#: them back: the answer would arrive where posd reads the printer's status), refused
+#: at a command position with _NV_REASON. Epson, by command name:
+_PERSISTENT: dict[bytes, str] = {
+    # "FS q: Define NV bit image": replaces every NV bit image the printer holds.
+    _FS + b"q": "FS q (define NV bit image)",
+    # "GS ( E: Set user setup commands": memory switches, customised values, serial
+    # speed; they survive power-off.
+    _GS + b"(E": "GS ( E (user setup commands)",
+    # "GS ( C: Edit NV user memory": store, delete, or transmit NV user memory records.
+    _GS + b"(C": "GS ( C (edit NV user memory)",
+    # "GS ( M: Customize printer control value(s)": save the current settings as the
+    # user settings, or choose which settings the printer starts with.
+    _GS + b"(M": "GS ( M (customise printer control values)",
+    # "FS g 1: Write to NV user memory" and "FS g 2: Read from NV user memory".
+    _FS + b"g": "FS g (read/write NV user memory)",
+    # "GS g 0: Initialize maintenance counter" and "GS g 2: Transmit maintenance
+    # counter": the counters are the printer's service record.
+    _GS + b"g": "GS g (maintenance counters)",
+}
+
+#: ``GS ( L`` / ``GS 8 L`` functions that write the NV graphics memory (Epson, "GS ( L /
+#: GS 8 L: Set graphics data", functions 65 to 68). The others stay allowed: printing
+#: stored NV graphics (fn 69, like ``FS p`` for NV bit images), the print-buffer graphics
+#: (fn 112, 113, 50) and the download graphics, which live in RAM (fn 81 to 85).
+_NV_GRAPHICS: dict[int, str] = {
+    65: "delete all NV graphics",
+    66: "delete NV graphics",
+    67: "define NV graphics, raster format",
+    68: "define NV graphics, column format",
+}
+
+#: ``GS :`` starts and ends a macro definition; ``GS ^ r t m`` runs the macro (Epson,
+#: "GS :: Start/end macro definition", "GS ^: Execute macro").
+_MACRO = _GS + b":"
+_RUN_MACRO = _GS + b"^"
+
 #: Heads that take a third byte (a function letter) before their parameters.
 _THREE_BYTE_HEADS = frozenset((_ESC + b"(", _GS + b"(", _GS + b"8", _GS + b"v"))
 
@@ -109,6 +161,10 @@ class _Truncated(Exception):
 
 class _BadParameter(Exception):
     """A parameter that decides the command's length is out of its range."""
+
+
+class _WritesNv(Exception):
+    """A function of the command writes NV memory; the argument names it."""
 
 
 def _byte(data: bytes, i: int) -> int:
@@ -145,7 +201,28 @@ def _graphics_long(data: bytes, at: int) -> int:
     """``GS 8 L p1 p2 p3 p4 m fn ...`` (Epson, "GS 8 L: Graphics"): p1 + p2 * 256 +
     p3 * 65536 + p4 * 16777216 bytes after p4."""
     length = int.from_bytes(bytes(_byte(data, at + i) for i in range(4)), "little")
+    _graphics_function(data, at + 4, length, "GS 8 L")
     return at + 4 + length
+
+
+def _graphics_function(data: bytes, at: int, size: int, name: str) -> None:
+    """``m fn`` at ``at``, the first two of ``size`` parameter bytes of a graphics
+    command: every ``GS ( L`` / ``GS 8 L`` function has m=48 and a function code fn
+    (Epson, "GS ( L / GS 8 L"); refuses the functions that write NV graphics."""
+    if size < 2:
+        raise _BadParameter(f"{size} parameter byte{'' if size == 1 else 's'} (m and fn need 2)")
+    m, fn = _byte(data, at), _byte(data, at + 1)
+    if m != 48:
+        raise _BadParameter(f"graphics m={m} (every function has m=48)")
+    if fn in _NV_GRAPHICS:
+        raise _WritesNv(f"{name} fn {fn} ({_NV_GRAPHICS[fn]})")
+
+
+def _graphics(data: bytes, at: int) -> int:
+    """``GS ( L pL pH m fn ...``: length-prefixed like the other ``GS ( fn`` commands."""
+    size = _word(data, at)
+    _graphics_function(data, at + 2, size, "GS ( L")
+    return at + 2 + size
 
 
 def _raster(data: bytes, at: int) -> int:
@@ -229,6 +306,18 @@ def _barcode(data: bytes, at: int) -> int:
     return pos + 1
 
 
+def _run_macro(data: bytes, at: int) -> int:
+    """``GS ^ r t m`` (Epson, "GS ^: Execute macro"): run the macro r times, t x 100 ms
+    apart; m=0 runs them straight away, m=1 waits for the FEED button before each run,
+    which would leave the printer waiting for a button nobody at the till presses."""
+    m = _byte(data, at + 2)
+    if m != 0:
+        raise _BadParameter(
+            f"macro mode m={m} (only 0: m=1 waits for the FEED button before each run)"
+        )
+    return at + 3
+
+
 #: Known command heads -> (name, parameter rule). Fixed lengths are from the Epson
 #: reference entry named in each line.
 _COMMANDS: dict[bytes, tuple[str, _Rule]] = {
@@ -254,6 +343,7 @@ _COMMANDS: dict[bytes, tuple[str, _Rule]] = {
     _ESC + b"R": ("ESC R", _fixed(1)),  # ESC R n: select an international character set
     _ESC + b"S": ("ESC S", _fixed(0)),  # select standard mode
     _ESC + b"T": ("ESC T", _fixed(1)),  # ESC T n: print direction in page mode
+    _ESC + b"U": ("ESC U", _fixed(1)),  # ESC U n: unidirectional print mode on/off
     _ESC + b"V": ("ESC V", _fixed(1)),  # ESC V n: 90 degree clockwise rotation
     _ESC + b"W": ("ESC W", _fixed(8)),  # ESC W xL xH yL yH dxL dxH dyL dyH: page area
     _ESC + b"\\": ("ESC \\", _fixed(2)),  # ESC \ nL nH: relative print position
@@ -271,7 +361,7 @@ _COMMANDS: dict[bytes, tuple[str, _Rule]] = {
     _GS + b"!": ("GS !", _fixed(1)),  # GS ! n: select character size
     _GS + b"$": ("GS $", _fixed(2)),  # GS $ nL nH: absolute vertical position (page)
     _GS + b"(K": ("GS ( K", _length_prefixed),  # print control (density, speed)
-    _GS + b"(L": ("GS ( L", _length_prefixed),  # graphics
+    _GS + b"(L": ("GS ( L", _graphics),
     _GS + b"(N": ("GS ( N", _length_prefixed),  # character effects (colour, shading)
     _GS + b"(k": ("GS ( k", _length_prefixed),  # 2-D symbols (QR, PDF417...)
     _GS + b"*": ("GS *", _downloaded_image),
@@ -285,6 +375,11 @@ _COMMANDS: dict[bytes, tuple[str, _Rule]] = {
     _GS + b"V": ("GS V", _cut),
     _GS + b"W": ("GS W", _fixed(2)),  # GS W nL nH: print area width
     _GS + b"\\": ("GS \\", _fixed(2)),  # GS \ nL nH: relative vertical pos. (page)
+    # GS ^ r t m. The macro it runs holds only what check_control_codes checked in the
+    # same codes (it refuses a GS ^ with no definition before it), so running it sends
+    # nothing the template could not have sent itself, only up to 255 times (r), up to
+    # 25.5 s apart (t).
+    _RUN_MACRO: ("GS ^", _run_macro),
     _GS + b"b": ("GS b", _fixed(1)),  # GS b n: smoothing mode
     _GS + b"f": ("GS f", _fixed(1)),  # GS f n: font for HRI characters
     _GS + b"h": ("GS h", _fixed(1)),  # GS h n: barcode height
@@ -313,6 +408,10 @@ def check_control_codes(data: bytes, where: str) -> None:
         at = data.find(prefix)
         if at >= 0:
             raise TemplateError(f"{where}: contains {name} at byte {at}: not allowed in templates")
+    # The printer records a macro's body and runs it on GS ^, so the body is checked as
+    # commands like the rest; macro_at is the offset of the GS : of an open definition.
+    macro_at: int | None = None
+    macro_defined = False
     pos = 0
     while pos < len(data):
         if data[pos] not in _PREFIXES:
@@ -326,10 +425,39 @@ def check_control_codes(data: bytes, where: str) -> None:
             raise TemplateError(
                 f"{where}: contains {refused} at byte {pos}: not allowed in templates"
             )
+        refused = _PERSISTENT.get(head)
+        if refused is not None:
+            raise TemplateError(
+                f"{where}: contains {refused} at byte {pos}: not allowed in templates: "
+                + _NV_REASON
+            )
         if len(head) < 2 or (head[:2] in _THREE_BYTE_HEADS and len(head) < 3):
             raise TemplateError(
                 f"{where}: truncated ESC/POS command at byte {pos}: the codes end inside it"
             )
+        if head == _MACRO:
+            if macro_at is None:
+                macro_at = pos
+            else:
+                _close_macro(data, macro_at, pos, where)
+                # An empty definition (GS : GS :) defines nothing to run, and whether it
+                # clears a macro the printer held before is not something to rely on:
+                # count it as none, so a GS ^ after it is refused.
+                macro_defined = pos > macro_at + 2
+                macro_at = None
+            pos += 2
+            continue
+        if head == _RUN_MACRO:
+            if macro_at is not None:
+                raise TemplateError(
+                    f"{where}: GS ^ at byte {pos}: inside a macro definition (opened by GS : "
+                    f"at byte {macro_at})"
+                )
+            if not macro_defined:
+                raise TemplateError(
+                    f"{where}: GS ^ at byte {pos}: no macro defined before it in these codes "
+                    "(it would run whatever macro the printer holds, which posd never checked)"
+                )
         known = _COMMANDS.get(head)
         if known is None:
             raise TemplateError(
@@ -341,11 +469,35 @@ def check_control_codes(data: bytes, where: str) -> None:
             end = rule(data, pos + len(head))
         except _BadParameter as exc:
             raise TemplateError(f"{where}: {name} at byte {pos}: {exc}") from None
+        except _WritesNv as exc:
+            raise TemplateError(
+                f"{where}: contains {exc} at byte {pos}: not allowed in templates: " + _NV_REASON
+            ) from None
         except _Truncated:
             end = len(data) + 1
         if end > len(data):
             raise TemplateError(f"{where}: truncated {name} at byte {pos}: the codes end inside it")
         pos = end
+    if macro_at is not None:
+        # Left open, the definition would record the receipt posd prints after the codes.
+        raise TemplateError(
+            f"{where}: truncated GS : (macro definition) at byte {macro_at}: the codes end "
+            "inside it"
+        )
+
+
+def _close_macro(data: bytes, start: int, end: int, where: str) -> None:
+    """The ``GS :`` at ``end`` closes the definition opened at ``start``. The body must
+    not hold the bytes ``GS :`` anywhere else (they can only be inside a command's
+    parameters or data there): whether the printer ends the definition at such bytes or
+    where the command stream says is the model's business, not something to rely on."""
+    inner = data.find(_MACRO, start + 2, end)
+    if inner >= 0:
+        raise TemplateError(
+            f"{where}: GS : (macro definition) at byte {start}: holds the bytes 1d 3a at byte "
+            f"{inner} inside a command's parameters; end the macro where no data looks like "
+            "GS :"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,7 +134,7 @@ def test_a_truncated_command_is_refused_with_its_offset(codes: str, message: str
         ("1b 61 01 1d ff", "unknown ESC/POS command 1d ff at byte 3"),
         ("10 41", "unknown ESC/POS command 10 41 at byte 0"),
         # GS ( E: user setup commands (memory switches, serial speed) are not template work
-        ("1d 28 45 03 00 01 49 4e", "unknown ESC/POS command 1d 28 45 at byte 0"),
+        ("1d 28 45 03 00 01 49 4e", "contains GS ( E (user setup commands) at byte 0: not allowed"),
         ("1d 76 31", "unknown ESC/POS command 1d 76 31 at byte 0"),
         # bad parameters that decide a length
         ("1b 2a 05 01 00 00", "ESC * at byte 0: bit-image mode m=5"),
