@@ -199,7 +199,16 @@ class EscPosPrinter:
                 # Ref: after several real-time requests, wait for all replies before
                 # sending data. The replies come back in request order.
                 self.transport.write(STATUS_REQUEST_ALL)
-                return self._collect_replies()
+                status = self._collect_replies()
+                if not status.reachable:
+                    # No complete answer in time (or garbage before it): the rest of the
+                    # replies may still be on the way. The drain before the next question
+                    # only takes what has arrived by then; replies arriving after it would
+                    # be decoded as that question's answer (a paper end already fixed, or
+                    # "ready" for a printer that has run out of paper since). Dropping the
+                    # connection drops them with it, as after a job (_check_after_job).
+                    self._drop()
+                return status
             except TransportError as exc:
                 self._drop()
                 # A connection that sat idle may have been dropped by the printer (or a

@@ -184,6 +184,12 @@ class ScanDecoder:
             return Rejected("NOT_ASCII", f"non-ASCII bytes in {_preview(data)}")
         text = data.decode("ascii").strip()
         symbology = ""
+        if rules.aim_ids and text.startswith("]") and len(text) <= _AIM_PREFIX_LENGTH:
+            # An AIM symbology identifier is "]", a symbology character and a modifier
+            # character, always before the data (ISO/IEC 15424): a line of three
+            # characters or fewer starting with "]" is an identifier (perhaps cut short)
+            # without a code, which must not reach a sale as the code "]E0".
+            return Rejected("TOO_SHORT", f"only the AIM identifier {text!r}, no code")
         if rules.aim_ids and len(text) > _AIM_PREFIX_LENGTH and text.startswith("]"):
             symbology = _AIM.get(text[:_AIM_PREFIX_LENGTH], "")
             text = text[_AIM_PREFIX_LENGTH:]
