@@ -11,6 +11,7 @@ The codec is pure; the listener owns the socket (injectable for tests).
 from __future__ import annotations
 
 import contextlib
+import errno
 import select
 import socket
 import threading
@@ -27,6 +28,8 @@ KERNEL_GROUP = 1
 #: /dev/usb/lp*, input devices (HID keyboard-wedge scanners).
 SUBSYSTEMS = frozenset({"usb", "tty", "usbmisc", "input"})
 ACTIONS = frozenset({"add", "remove", "change", "bind", "unbind"})
+#: the pause after a failed read of the socket that is no lost-events notice
+ERROR_PAUSE_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,7 @@ class UeventListener:
 
     def _run(self) -> None:
         assert self._sock is not None
+        failing = False
         while not self._stop.is_set():
             try:
                 ready, _, _ = select.select([self._sock, self._wake_r], [], [])
@@ -111,10 +115,19 @@ class UeventListener:
                 data = self._sock.recv(65536)
             except BlockingIOError:
                 continue
-            except OSError:
+            except OSError as exc:
                 if self._stop.is_set():
                     return
+                if exc.errno != errno.ENOBUFS:
+                    # a lasting failure (ENOBUFS only says the kernel dropped events the
+                    # socket could not hold; the next read works): retrying at once would
+                    # spin a core, so wait, and say so once
+                    if not failing:
+                        log.warning("hotplug_events_failing", error=str(exc))
+                    failing = True
+                    self._stop.wait(ERROR_PAUSE_S)
                 continue
+            failing = False
             event = parse_uevent(data)
             if event is None or event.subsystem not in self._subsystems:
                 continue

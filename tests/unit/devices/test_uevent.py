@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
+import time
 
 from posd_daemon.devices.uevent import UeventListener, parse_uevent
 
@@ -87,4 +89,27 @@ def test_a_hotplug_event_wakes_the_device_rescan_at_once() -> None:
     finally:
         listener.stop()
         manager.stop()
+        theirs.close()
+
+
+def test_a_lasting_socket_error_does_not_spin_the_listener() -> None:
+    """Every receive fails (the socket's descriptor now names a directory: always
+    readable, ENOTSOCK on recv): the listener backs off instead of retrying at full
+    speed, and still stops promptly."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener = UeventListener(lambda action, devnode: None, sock=ours)
+    assert listener.start()
+    directory = os.open("/", os.O_RDONLY)
+    os.dup2(directory, ours.fileno())
+    os.close(directory)
+    theirs.send(b"x")  # ends the wait the listener began on the socket before
+    try:
+        before = time.process_time()
+        time.sleep(0.6)
+        spent = time.process_time() - before
+        assert spent < 0.15, f"{spent:.2f} s of CPU in 0.6 s: the listener spins"
+    finally:
+        t0 = time.monotonic()
+        listener.stop()
+        assert time.monotonic() - t0 < 1.5
         theirs.close()
