@@ -74,6 +74,7 @@ from posd_daemon.services.documents import DocumentRenderer
 from posd_daemon.services.events import Event, EventBus
 from posd_daemon.services.executor import DbExecutor
 from posd_daemon.services.fiscal import FiscalGateway
+from posd_daemon.services.orders import OrderGuard
 from posd_daemon.services.outbox_worker import OutboxWorker
 from posd_daemon.services.sales import RegisterSettings, SaleCommands
 from posd_daemon.services.scanner import ScanRouter
@@ -405,12 +406,16 @@ async def _start(
     sale_events = SaleEvents(bus, device_commands)
     sale_servicer = SaleServicer(rt, sales, gateway, sale_events)
     sale_servicer.digital = digital
+    # one per register: its LoadOrder and its taking parked sales over (StoreLink) wait
+    # for each other, so that an order never ends in two sales here
+    order_guard = OrderGuard()
     if config.store.secret and config.store.peers:
         sale_servicer.link = StoreLink(
             rt,
             config.register.id,
             dict(config.store.peers),
             config.store.secret,
+            order_guard,
             _link_credentials(config),
         )
         sale_servicer.complete_pending_imports()
@@ -435,7 +440,7 @@ async def _start(
         register_id=config.register.id,
         currency=config.register.currency,
     )
-    add_order_service(server, rt, sales, gateway, sale_events)
+    add_order_service(server, rt, sales, gateway, sale_events, order_guard)
     master.housekeeping.periodic.append(
         (
             "idempotency",

@@ -1,7 +1,8 @@
 """OrderService: back-office orders in, loaded into a sale at the register.
 
-Wiring (bootstrap.py): ``add_order_service(server, rt, sales, gateway, events)`` next to
-the other servicers; its name is in :data:`SERVICE_NAMES` (health and reflection).
+Wiring (bootstrap.py): ``add_order_service(server, rt, sales, gateway, events, guard)``
+next to the other servicers, ``guard`` the register's one :class:`OrderGuard` (shared
+with its StoreLink); its name is in :data:`SERVICE_NAMES` (health and reflection).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from posd_daemon.domain.pricing import fmt_decimal
 from posd_daemon.domain.sale import Sale
 from posd_daemon.domain.text import check_code
 from posd_daemon.services.fiscal import FiscalGateway
-from posd_daemon.services.orders import OrderCommands
+from posd_daemon.services.orders import OrderCommands, OrderGuard
 from posd_daemon.services.sales import SaleCommands
 
 SERVICE_NAMES = (order_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name,)
@@ -93,12 +94,16 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         rt: Runtime,
         orders: OrderCommands,
         fiscal: FiscalGateway,
+        guard: OrderGuard,
         events: SaleEvents | None = None,
     ) -> None:
         self.rt = rt
         self.orders = orders
         self.fiscal = fiscal
         self.events = events
+        #: shared with the register's StoreLink: no order is loaded while a parked sale
+        #: (maybe of that order) is on its way here
+        self.guard = guard
 
     async def UpsertOrders(
         self, request: order_pb2.UpsertOrdersRequest, context: Context
@@ -158,13 +163,16 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
                     sale=convert.sale_to_pb(r[0]), order=order_to_pb(r[1])
                 )
 
-            response = await self.rt.mutate(
-                "LoadOrder",
-                request,
-                lambda tx: self.orders.load(tx, op, request.order_number),
-                encode,
-                order_pb2.LoadOrderResponse,
-            )
+            # after a hand-over under way: should it bring a sale of this order, the
+            # order is LOADED into that sale here then (and not into a second one)
+            async with self.guard.load():
+                response = await self.rt.mutate(
+                    "LoadOrder",
+                    request,
+                    lambda tx: self.orders.load(tx, op, request.order_number),
+                    encode,
+                    order_pb2.LoadOrderResponse,
+                )
             sale = response.sale
             if sale.state == sale_pb2.SALE_STATE_OPEN and sale.lines:
                 # the TSE transaction starts with the first line, in the background
@@ -182,9 +190,10 @@ def add_order_service(
     sales: SaleCommands,
     gateway: FiscalGateway,
     events: SaleEvents | None,
+    guard: OrderGuard,
 ) -> OrderCommands:
     orders = OrderCommands(sales, rt.clock)
     order_pb2_grpc.add_OrderServiceServicer_to_server(
-        OrderServicer(rt, orders, gateway, events), server
+        OrderServicer(rt, orders, gateway, guard, events), server
     )
     return orders

@@ -35,6 +35,7 @@ import asyncio
 import functools
 import hmac
 import json
+from contextlib import AbstractAsyncContextManager
 from typing import Any, cast
 
 import grpc
@@ -57,6 +58,7 @@ from posd_daemon.domain.parking import canonical_parking_code, parse_parking_cod
 from posd_daemon.domain.sale import Sale, SaleState
 from posd_daemon.ops import logging as plog
 from posd_daemon.services.fiscal import FiscalGateway
+from posd_daemon.services.orders import OrderGuard
 from posd_daemon.services.sales import SaleCommands
 from posd_daemon.store import orders as order_store
 from posd_daemon.store import shops as shop_store
@@ -294,7 +296,11 @@ class StoreLink:
     (FAILED_PRECONDITION ``SALE_TRANSFERRED``, ErrorInfo ``held_by``): the slip is then
     followed to that register, at most :data:`MAX_HOPS` registers in all, each asked
     once and only among ``store.peers`` with the store secret. Only the asking register
-    needs to know this: an older register answers a hand-over it made the same way."""
+    needs to know this: an older register answers a hand-over it made the same way.
+
+    A fetch runs, with the import of what it fetched, inside :meth:`hand_over` (the
+    register's :class:`OrderGuard`, shared with its LoadOrder): the loaded orders it
+    sends are then still all there are when the sale is imported."""
 
     def __init__(
         self,
@@ -302,12 +308,14 @@ class StoreLink:
         register_id: str,
         peers: dict[str, str],
         secret: str,
+        guard: OrderGuard,
         credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         self.rt = rt
         self.register_id = register_id
         self.peers = peers
         self.secret = secret
+        self.guard = guard
         #: mutual TLS to peers on TCP (store.tls_ca, api.tls_cert/tls_key); the config
         #: requires it with TCP peers
         self.credentials = credentials
@@ -326,12 +334,24 @@ class StoreLink:
                 return reg.register_id
         return ""
 
+    def hand_over(self) -> AbstractAsyncContextManager[None]:
+        """To be held around :meth:`fetch` and the import of its sale (one commit): no
+        order is loaded here meanwhile (OrderGuard). Taken before the slip's pending
+        import is recorded, so that a caller giving up while it waits asked nothing."""
+        return self.guard.hand_over()
+
     async def fetch(self, code: str, prefix: str) -> tuple[dict[str, Any], str] | None:
         """(snapshot, from register) of a sale parked at another register; None when the
-        code is this register's or not a parking code (``prefix``: see owner_of)."""
+        code is this register's or not a parking code (``prefix``: see owner_of). Only
+        inside :meth:`hand_over`."""
+        if not self.guard.handing_over:
+            # a programming error: an order loaded here before the import would end in
+            # two sales (OrderGuard)
+            raise RuntimeError("StoreLink.fetch outside StoreLink.hand_over")
         owner = self.owner_of(code, prefix)
         if owner is None or owner == self.register_id:
             return None
+        # read under the guard: no LoadOrder adds to it until the fetched sale is imported
         in_use = self.rt.db.read_now(lambda c: order_store.loaded_numbers(c, MAX_ORDERS_IN_USE))
         asked: list[str] = []
         holder = owner

@@ -529,27 +529,36 @@ class SettleRpcs:
             prefix = self.rt.db.read_now(lambda c: self.sales.context(c).shop.parking_prefix)
             if link.owner_of(code, prefix) is None:
                 raise invalid("code", "not a parking code of this store", "PARKED_SALE_NOT_FOUND")
-            # Durably, before the other register is asked: once it has committed the
-            # hand-over, the sale exists nowhere else. Should this register fail or crash
-            # before its import commits, this row makes it import the sale at its next
-            # start (asking again: the other register hands the same sale over again to
-            # this register only, so it is never taken over twice).
-            await self.rt.db.write(
-                lambda tx: sale_store.add_pending_import(
-                    tx.conn, code, _operator_json(op), request.SerializeToString(), self.rt.clock()
+            # no order is loaded here from before the other register is asked until the
+            # sale is imported (StoreLink.hand_over): it may be a sale of that order
+            async with link.hand_over():
+                # Durably, before the other register is asked: once it has committed the
+                # hand-over, the sale exists nowhere else. Should this register fail or crash
+                # before its import commits, this row makes it import the sale at its next
+                # start (asking again: the other register hands the same sale over again to
+                # this register only, so it is never taken over twice).
+                await self.rt.db.write(
+                    lambda tx: sale_store.add_pending_import(
+                        tx.conn,
+                        code,
+                        _operator_json(op),
+                        request.SerializeToString(),
+                        self.rt.clock(),
+                    )
                 )
-            )
-            try:
-                fetched = await link.fetch(code, prefix)
-            except DomainError as exc:
-                if not _may_be_handed_over(exc):
+                try:
+                    fetched = await link.fetch(code, prefix)
+                except DomainError as exc:
+                    if not _may_be_handed_over(exc):
+                        await self._drop_pending_import(code)
+                    raise
+                if fetched is None:
                     await self._drop_pending_import(code)
-                raise
-            if fetched is None:
-                await self._drop_pending_import(code)
-                raise invalid("code", "not a parking code of this store", "PARKED_SALE_NOT_FOUND")
-            crashpoints.reached("resume.after_transfer")
-            return await self._import(request, op, code, *fetched)
+                    raise invalid(
+                        "code", "not a parking code of this store", "PARKED_SALE_NOT_FOUND"
+                    )
+                crashpoints.reached("resume.after_transfer")
+                return await self._import(request, op, code, *fetched)
 
         return await self.rt.call(context, "ResumeSale", request, run)
 
@@ -621,11 +630,12 @@ class SettleRpcs:
             await self._drop_pending_import(row.code)
             return
         prefix = self.rt.db.read_now(lambda c: self.sales.context(c).shop.parking_prefix)
-        fetched = await link.fetch(row.code, prefix)
-        if fetched is None:
-            await self._drop_pending_import(row.code)
-            return
-        response = await self._import(request, op, row.code, *fetched)
+        async with link.hand_over():  # as a scan's (_resume_linked)
+            fetched = await link.fetch(row.code, prefix)
+            if fetched is None:
+                await self._drop_pending_import(row.code)
+                return
+            response = await self._import(request, op, row.code, *fetched)
         log.info("pending_import_completed", code=row.code, sale_id=response.sale.sale_id)
 
     # -- audit --------------------------------------------------------------------------------

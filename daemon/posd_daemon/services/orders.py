@@ -12,9 +12,12 @@ the taking register links its own OPEN copy of the order, if any (``import_trans
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from posd_daemon.domain.errors import not_found, precondition
+from posd_daemon.domain.errors import DomainError, ErrorKind, not_found, precondition
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.order import Order, OrderState
 from posd_daemon.domain.pricing import fmt_decimal
@@ -27,6 +30,70 @@ from posd_daemon.services.sales import SaleCommands
 from posd_daemon.store import catalog as catalog_store
 from posd_daemon.store import customers as customer_store
 from posd_daemon.store import orders as order_store
+
+#: How long a LoadOrder waits for hand-overs to this register under way. One hand-over
+#: waits at most 5 s for each register it asks (register_link.TIMEOUT_S), nearly always
+#: one; a LoadOrder that still finds one under way is told to try again.
+LOAD_WAIT_S = 8.0
+
+
+class OrderGuard:
+    """Keeps a register's loading of orders apart from its taking parked sales over.
+
+    Taking a parked sale over (ResumeSale of another register's slip) sends the orders
+    this register has loaded, and the other register hands over no sale of one of them
+    (register_link ``ORDERS_IN_USE_KEY``). The sale's order is known here only when the
+    sale arrives, and it is LOADED here only once its import commits. An order loaded
+    here between the two would end in two sales here (the new one and the handed-over
+    one), both payable. So a hand-over runs, from before that list is read until its
+    import committed, while no LoadOrder runs, and one at a time (two hand-overs under
+    way could each bring a sale of the same order); a LoadOrder waits for it (at most
+    :data:`LOAD_WAIT_S`) and then sees the imported sale's order LOADED. One register,
+    one event loop: an asyncio lock is enough."""
+
+    def __init__(self, load_wait_s: float = LOAD_WAIT_S) -> None:
+        self._lock = asyncio.Lock()
+        self._load_wait_s = load_wait_s
+        self._handing_over = False
+
+    @property
+    def handing_over(self) -> bool:
+        """Whether a hand-over holds the guard (StoreLink.fetch reads loaded orders only
+        then)."""
+        return self._handing_over
+
+    @asynccontextmanager
+    async def hand_over(self) -> AsyncIterator[None]:
+        """Held from before the loaded orders are read until the sale is imported.
+        Waits without a bound of its own: a LoadOrder holds the guard for one write, a
+        hand-over as long as its asking takes (bounded there); the caller's deadline
+        ends the wait (nothing was asked yet then)."""
+        async with self._lock:
+            self._handing_over = True
+            try:
+                yield
+            finally:
+                self._handing_over = False
+
+    @asynccontextmanager
+    async def load(self) -> AsyncIterator[None]:
+        """Held while a LoadOrder checks and loads its order: after any hand-over under
+        way (its order is then LOADED here if it was this one), and before the next
+        hand-over reads the loaded orders (this one is then among them)."""
+        try:
+            async with asyncio.timeout(self._load_wait_s):
+                await self._lock.acquire()
+        except TimeoutError:
+            raise DomainError(
+                ErrorKind.UNAVAILABLE,
+                "ORDER_HAND_OVER_UNDER_WAY",
+                "this register is taking a parked sale over from another register (its"
+                " order is known once it arrives): load the order again in a moment",
+            ) from None
+        try:
+            yield
+        finally:
+            self._lock.release()
 
 
 class OrderCommands:
