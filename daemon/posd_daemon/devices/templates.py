@@ -17,7 +17,10 @@ another peripheral makes the printer ignore everything after it) and ``GS ( D`` 
 switch off the real-time commands posd reads the status with). Commands that write the
 printer's non-volatile memory or its persistent settings (NV images and graphics, user
 setup, NV user memory, maintenance counters) are refused too: that is set up once with
-the vendor's utility, not sent with every receipt.
+the vendor's utility, not sent with every receipt. So is every command, or command
+function, that makes the printer transmit data to the host (its ID, its status, graphics
+memory capacity, a symbol's size): posd reads the printer's status on the same
+connection, and would take those bytes for a status reply.
 
 The codes are read as a stream of ESC/POS commands (:func:`check_control_codes`): a
 refused command counts where the printer reads a command, not where its bytes happen
@@ -105,6 +108,36 @@ _GS = bytes((GS,))
 _FS = b"\x1c"
 _DLE = bytes((DLE,))
 
+#: Why commands that make the printer transmit data are refused: posd reads the printer's
+#: status with real-time DLE EOT requests on the same connection (devices/printer.py,
+#: _read_status / _collect_replies), so bytes the printer sends unasked would be taken
+#: for a status reply (a paper end or open cover that is not there, or garbage that
+#: fails the job).
+_TRANSMITS_REASON = "the printer would send data back where posd reads its status"
+
+#: Command heads that make the printer transmit data to the host, refused at a command
+#: position with _TRANSMITS_REASON. Refused by head, so their lengths do not matter.
+#: Epson, by command name:
+_TRANSMITS: dict[bytes, str] = {
+    # "GS I n: Transmit printer ID".
+    _GS + b"I": "GS I (transmit printer ID)",
+    # "GS r n: Transmit status" (paper sensor, drawer kick-out connector, ink).
+    _GS + b"r": "GS r (transmit status)",
+    # "ESC u n: Transmit peripheral device status" and "ESC v: Transmit paper sensor
+    # status" (the older forms of GS r).
+    _ESC + b"u": "ESC u (transmit peripheral device status)",
+    _ESC + b"v": "ESC v (transmit paper sensor status)",
+    # "GS j n: Enable/disable Automatic Status Back (ASB) for ink": like GS a, status
+    # sent whenever it changes.
+    _GS + b"j": "GS j (automatic status back for ink)",
+    # "FS ( e: Enable/disable Automatic Status Back (ASB) for optional functions":
+    # extended status sent whenever it changes.
+    _FS + b"(e": "FS ( e (automatic status back, extended status)",
+    # "GS ( H: Request transmission of response or status" (process ID response, offline
+    # response).
+    _GS + b"(H": "GS ( H (request transmission of response or status)",
+}
+
 #: Why commands that write non-volatile memory or persistent settings are refused. The
 #: template goes out with every receipt, and Epson's notes on these commands warn that
 #: frequent writes can wear out the NV memory; and a setting changed behind posd's back
@@ -136,9 +169,7 @@ _PERSISTENT: dict[bytes, str] = {
 }
 
 #: ``GS ( L`` / ``GS 8 L`` functions that write the NV graphics memory (Epson, "GS ( L /
-#: GS 8 L: Set graphics data", functions 65 to 68). The others stay allowed: printing
-#: stored NV graphics (fn 69, like ``FS p`` for NV bit images), the print-buffer graphics
-#: (fn 112, 113, 50) and the download graphics, which live in RAM (fn 81 to 85).
+#: GS 8 L: Set graphics data", functions 65 to 68), refused with _NV_REASON.
 _NV_GRAPHICS: dict[int, str] = {
     65: "delete all NV graphics",
     66: "delete NV graphics",
@@ -146,13 +177,33 @@ _NV_GRAPHICS: dict[int, str] = {
     68: "define NV graphics, column format",
 }
 
+#: ``GS ( L`` / ``GS 8 L`` functions that transmit to the host (same Epson entry,
+#: functions 48, 51, 52, 64 and 80), refused with _TRANSMITS_REASON. The others stay
+#: allowed: the reference dot density (fn 49), printing stored NV graphics (fn 69, like
+#: ``FS p`` for NV bit images), the print-buffer graphics (fn 112, 113, 50) and the
+#: download graphics, which live in RAM (fn 81 to 85).
+_TRANSMITTING_GRAPHICS: dict[int, str] = {
+    48: "transmit NV graphics memory capacity",
+    51: "transmit remaining NV graphics capacity",
+    52: "transmit remaining download graphics capacity",
+    64: "transmit NV graphics key code list",
+    80: "transmit download graphics key code list",
+}
+
+#: The ``GS ( k`` function that transmits: fn 82, "transmit the size information of the
+#: symbol data in the symbol storage area", the same code for every symbology cn (Epson,
+#: "GS ( k: Set up and print the symbol", PDF417, QR Code, MaxiCode, GS1 DataBar,
+#: Composite Symbology, Aztec Code, DataMatrix). Setting a symbol up, storing its data
+#: (fn 80) and printing it (fn 81) stay allowed.
+_TRANSMIT_SYMBOL_SIZE = 82
+
 #: ``GS :`` starts and ends a macro definition; ``GS ^ r t m`` runs the macro (Epson,
 #: "GS :: Start/end macro definition", "GS ^: Execute macro").
 _MACRO = _GS + b":"
 _RUN_MACRO = _GS + b"^"
 
 #: Heads that take a third byte (a function letter) before their parameters.
-_THREE_BYTE_HEADS = frozenset((_ESC + b"(", _GS + b"(", _GS + b"8", _GS + b"v"))
+_THREE_BYTE_HEADS = frozenset((_ESC + b"(", _GS + b"(", _GS + b"8", _GS + b"v", _FS + b"("))
 
 
 class _Truncated(Exception):
@@ -163,8 +214,13 @@ class _BadParameter(Exception):
     """A parameter that decides the command's length is out of its range."""
 
 
-class _WritesNv(Exception):
-    """A function of the command writes NV memory; the argument names it."""
+class _RefusedFunction(Exception):
+    """A function of the command is refused: ``what`` names it, ``reason`` says why."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(what, reason)
+        self.what = what
+        self.reason = reason
 
 
 def _byte(data: bytes, i: int) -> int:
@@ -208,20 +264,38 @@ def _graphics_long(data: bytes, at: int) -> int:
 def _graphics_function(data: bytes, at: int, size: int, name: str) -> None:
     """``m fn`` at ``at``, the first two of ``size`` parameter bytes of a graphics
     command: every ``GS ( L`` / ``GS 8 L`` function has m=48 and a function code fn
-    (Epson, "GS ( L / GS 8 L"); refuses the functions that write NV graphics."""
+    (Epson, "GS ( L / GS 8 L"); refuses the functions that write NV graphics or
+    transmit to the host."""
     if size < 2:
         raise _BadParameter(f"{size} parameter byte{'' if size == 1 else 's'} (m and fn need 2)")
     m, fn = _byte(data, at), _byte(data, at + 1)
     if m != 48:
         raise _BadParameter(f"graphics m={m} (every function has m=48)")
     if fn in _NV_GRAPHICS:
-        raise _WritesNv(f"{name} fn {fn} ({_NV_GRAPHICS[fn]})")
+        raise _RefusedFunction(f"{name} fn {fn} ({_NV_GRAPHICS[fn]})", _NV_REASON)
+    if fn in _TRANSMITTING_GRAPHICS:
+        raise _RefusedFunction(f"{name} fn {fn} ({_TRANSMITTING_GRAPHICS[fn]})", _TRANSMITS_REASON)
 
 
 def _graphics(data: bytes, at: int) -> int:
     """``GS ( L pL pH m fn ...``: length-prefixed like the other ``GS ( fn`` commands."""
     size = _word(data, at)
     _graphics_function(data, at + 2, size, "GS ( L")
+    return at + 2 + size
+
+
+def _symbol(data: bytes, at: int) -> int:
+    """``GS ( k pL pH cn fn ...`` (Epson, "GS ( k: Set up and print the symbol"):
+    length-prefixed; every function has a symbology cn and a function code fn, and fn 82
+    transmits the stored symbol's size to the host."""
+    size = _word(data, at)
+    if size < 2:
+        raise _BadParameter(f"{size} parameter byte{'' if size == 1 else 's'} (cn and fn need 2)")
+    if _byte(data, at + 3) == _TRANSMIT_SYMBOL_SIZE:
+        raise _RefusedFunction(
+            f"GS ( k fn {_TRANSMIT_SYMBOL_SIZE} (transmit size information of the stored symbol)",
+            _TRANSMITS_REASON,
+        )
     return at + 2 + size
 
 
@@ -363,7 +437,7 @@ _COMMANDS: dict[bytes, tuple[str, _Rule]] = {
     _GS + b"(K": ("GS ( K", _length_prefixed),  # print control (density, speed)
     _GS + b"(L": ("GS ( L", _graphics),
     _GS + b"(N": ("GS ( N", _length_prefixed),  # character effects (colour, shading)
-    _GS + b"(k": ("GS ( k", _length_prefixed),  # 2-D symbols (QR, PDF417...)
+    _GS + b"(k": ("GS ( k", _symbol),  # 2-D symbols (QR, PDF417...)
     _GS + b"*": ("GS *", _downloaded_image),
     _GS + b"/": ("GS /", _fixed(1)),  # GS / m: print downloaded bit image
     _GS + b"8L": ("GS 8 L", _graphics_long),
@@ -431,6 +505,12 @@ def check_control_codes(data: bytes, where: str) -> None:
                 f"{where}: contains {refused} at byte {pos}: not allowed in templates: "
                 + _NV_REASON
             )
+        refused = _TRANSMITS.get(head)
+        if refused is not None:
+            raise TemplateError(
+                f"{where}: contains {refused} at byte {pos}: not allowed in templates: "
+                + _TRANSMITS_REASON
+            )
         if len(head) < 2 or (head[:2] in _THREE_BYTE_HEADS and len(head) < 3):
             raise TemplateError(
                 f"{where}: truncated ESC/POS command at byte {pos}: the codes end inside it"
@@ -469,9 +549,10 @@ def check_control_codes(data: bytes, where: str) -> None:
             end = rule(data, pos + len(head))
         except _BadParameter as exc:
             raise TemplateError(f"{where}: {name} at byte {pos}: {exc}") from None
-        except _WritesNv as exc:
+        except _RefusedFunction as exc:
             raise TemplateError(
-                f"{where}: contains {exc} at byte {pos}: not allowed in templates: " + _NV_REASON
+                f"{where}: contains {exc.what} at byte {pos}: not allowed in templates: "
+                + exc.reason
             ) from None
         except _Truncated:
             end = len(data) + 1

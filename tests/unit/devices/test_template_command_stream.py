@@ -166,7 +166,7 @@ def test_a_template_file_names_file_key_and_offset(tmp_path: Path) -> None:
         "1c 70 01 00",  # FS p 1 0: print NV logo 1
         "1b 42 02 02",  # ESC B n t: beep (compatible printers)
         "1d 4c 00 00",  # GS L: left margin
-        "1b 2d 01 1d 28 4c 02 00 30 40",  # underline + GS ( L
+        "1b 2d 01 1d 28 4c 02 00 30 32",  # underline + GS ( L fn 50 (print graphics)
         "1b 21 08 41 42 43 0a 1b 64 02",  # bold text, feed
         "1d 21 11 1b 45 01 1b 47 00 09 0d 0c 18",  # sizes, emphasis, HT CR FF CAN
         "1d 68 50 1d 77 02 1d 48 02 1d 66 00 1d 6b 43 0c 34 30 30 36 33 38 31 33 33 33 39 33",

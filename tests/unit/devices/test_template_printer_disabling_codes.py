@@ -46,6 +46,7 @@ def test_the_configuration_template_is_refused_too() -> None:
 
 
 def test_harmless_codes_next_to_them_still_load() -> None:
-    # ESC - n (underline) and GS ( L (graphics) share a first byte with the refused ones
-    template = template_from_mapping({"start_codes": "1b 2d 01 1d 28 4c 02 00 30 40"})
-    assert template.start_codes == b"\x1b-\x01\x1d(L\x02\x000@"
+    # ESC - n (underline) and GS ( L fn 50 (print the graphics in the print buffer) share
+    # a first byte with the refused ones
+    template = template_from_mapping({"start_codes": "1b 2d 01 1d 28 4c 02 00 30 32"})
+    assert template.start_codes == b"\x1b-\x01\x1d(L\x02\x0002"
