@@ -7,8 +7,10 @@ unknown keys are errors, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
 import itertools
+import os
 import re
 import tomllib
 import types
@@ -16,7 +18,7 @@ import typing
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta, tzinfo
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -341,10 +343,10 @@ def load(path: Path | None = None, overrides: dict[str, Any] | None = None) -> C
     doc = default_document()
     if path is not None:
         try:
-            user = tomllib.loads(path.read_text("utf-8"))
+            user = tomllib.loads(_read_text(path))
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such file") from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             raise ConfigError(f"{path}: cannot read: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
@@ -362,6 +364,38 @@ def load(path: Path | None = None, overrides: dict[str, Any] | None = None) -> C
     return cfg
 
 
+def _read_text(path: Path) -> str:
+    """The file's text. A UTF-8 byte order mark is dropped: Windows editors (Notepad)
+    save one, and tomllib reads it as an "Invalid statement" at line 1 that names
+    nothing. Bytes that are not UTF-8 are reported by line and column (the decoder's
+    byte offset means nothing to whoever edits the file)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            f"{path}: not UTF-8: byte 0x{data[exc.start]:02x} at line {line}, column"
+            f" {column} (save the file as UTF-8)"
+        ) from None
+
+
+def _unknown_key(where: str, key: str, known: typing.Iterable[str]) -> str:
+    """The problem of an unknown key, naming the key probably meant: a typo otherwise
+    leaves the reader to find it in default_config.toml."""
+    names = list(known)
+    match = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
+    if not match:
+        # a key written without its suffix or with a shorter one ("pin" for
+        # "pin_scrypt", "fiskaly_api" for "fiskaly_api_key"): too unlike for difflib,
+        # but unambiguous when one key alone starts so
+        match = [n for n in names if n.startswith(f"{key}_") or key.startswith(f"{n}_")]
+    prefix = f"{where}." if where else ""
+    hint = f" (did you mean {prefix}{match[0]}?)" if len(match) == 1 else ""
+    return f"{prefix}{key}: unknown key{hint}"
+
+
 def _build(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
     """Builds ``tp`` from TOML data, appending every problem with its path."""
     label = where or "(top level)"
@@ -374,7 +408,7 @@ def _build(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
         known = {f.name: f for f in dataclasses.fields(tp)}
         for key in value:
             if key not in known:
-                problems.append(f"{where + '.' if where else ''}{key}: unknown key")
+                problems.append(_unknown_key(where, key, known))
         kwargs: dict[str, Any] = {}
         for name, f in known.items():
             sub = f"{where}.{name}" if where else name
@@ -426,6 +460,11 @@ REGISTER_ID = re.compile(r"[A-Za-z0-9 '()+,\-.:=?]{1,30}")
 #: gRPC's server-name check would let a wildcard name ("*.shop") stand for a dotted id
 #: ("k1.shop"), which the serving side's check does not (api/register_link.py)
 TCP_REGISTER_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,28}[A-Za-z0-9])?")
+
+#: vat_rates[].percent: plain decimal notation (ASCII digits), below 100, two decimals at most
+VAT_PERCENT = re.compile(r"[0-9]{1,2}(?:\.[0-9]{1,2})?", re.ASCII)
+#: operators[].id: the lengths Login accepts (services/auth.Authenticator.check_pin)
+MAX_OPERATOR_ID = 64
 
 
 #: settings naming a file or directory (``~`` and ``{state_dir}`` expanded)
@@ -557,12 +596,10 @@ def _check(cfg: Config, problems: list[str]) -> None:
         where = f"vat_rates[{i}]"
         if rate.category not in VatCategory.__members__:
             problems.append(f"{where}.category: one of {', '.join(VatCategory.__members__)}")
-        try:
-            pct = Decimal(rate.percent)
-            # two decimals at most: DSFinV-K's UST_SATZ (N2) carries no more
-            if not pct.is_finite() or not 0 <= pct < 100 or (pct * 100) % 1:
-                raise InvalidOperation
-        except InvalidOperation:
+        # Plain notation only: Decimal() also takes "1E1", "-0", "+19", "1_9" and " 19",
+        # and receipts, journal and exports print the rate as str(Decimal) ("1E+1%").
+        # Two decimals at most: DSFinV-K's UST_SATZ (N2) carries no more.
+        if not VAT_PERCENT.fullmatch(rate.percent):
             problems.append(
                 f"{where}.percent: a decimal string between 0 and 100 with at most two"
                 ' decimals, e.g. "19" or "10.7"'
@@ -604,6 +641,13 @@ def _check(cfg: Config, problems: list[str]) -> None:
     seen: set[str] = set()
     for i, op in enumerate(cfg.operators):
         where = f"operators[{i}]"
+        if not 1 <= len(op.id) <= MAX_OPERATOR_ID:
+            # Login refuses any other id (services/auth.py): the operator could never
+            # log in, and would only find out at the register
+            problems.append(
+                f"{where}.id: 1 to {MAX_OPERATOR_ID} characters (what a log-in names),"
+                f" got {len(op.id)}"
+            )
         if op.id in seen:
             problems.append(f"{where}.id: duplicate operator id {op.id!r}")
         seen.add(op.id)
@@ -860,9 +904,11 @@ def _check_devices(cfg: Config, problems: list[str]) -> None:
 
 def file_problems(cfg: Config) -> list[str]:
     """The files the config names that this process cannot read (the TLS certificate,
-    key and client CA, the store's CA): checked by ``--check-config`` (systemd's
-    ExecStartPre, as the unit's user) and before the start, so a missing key is a
-    configuration error (exit 78, no restart loop), named by its key."""
+    key and client CA, the store's CA) and the paths it could not create or write (the
+    software TSE's directory, the simulated devices' files; see :func:`_places`):
+    checked by ``--check-config`` (systemd's ExecStartPre, as the unit's user) and before
+    the start, so a missing key is a configuration error (exit 78, no restart loop),
+    named by its key."""
     problems = []
     files = [(f"api.{k}", getattr(cfg.api, k)) for k in ("tls_cert", "tls_key", "tls_client_ca")]
     for key, name in [*files, ("store.tls_ca", cfg.store.tls_ca)]:
@@ -873,7 +919,58 @@ def file_problems(cfg: Config) -> list[str]:
                 f.read(1)
         except OSError as exc:
             problems.append(f"{key}: cannot read {name}: {exc.strerror or exc}")
+    for key, where, directory in _places(cfg):
+        if problem := _place_problem(where, directory=directory, state_dir=cfg.state_dir):
+            problems.append(f"{key}: {problem}")
     return problems
+
+
+def _places(cfg: Config) -> list[tuple[str, Path, bool]]:
+    """The paths posd creates or writes at its start (key, path, whether a directory),
+    for the settings in use. A file in the way of their directories crashed the start
+    with a traceback (mkdir's FileExistsError), a directory where a simulated device's
+    file belongs left that device broken. The state dir is not here: the start reports
+    its problems itself (bootstrap._lock_state_dir, exit 1), for --state-dir too."""
+    places = []
+    if cfg.tse.backend == "software":
+        places.append(("tse.software_dir", cfg.path(cfg.tse.software_dir), True))
+    sim = [
+        ("printer.output", cfg.printer.url, cfg.printer.output),
+        ("display.mirror", cfg.display.url, cfg.display.mirror),
+        ("scanner.fifo", cfg.scanner.url, cfg.scanner.fifo),
+    ]
+    for key, url, name in sim:
+        if url.lower().startswith("sim:") and name:
+            places.append((key, cfg.path(name), False))
+    return places
+
+
+def _place_problem(path: Path, *, directory: bool, state_dir: Path) -> str:
+    """Why posd could not create or use ``path`` ("" when it can, as far as can be told
+    without creating it: the nearest existing ancestor is a directory this process may
+    write). Left to the start: a path in the state dir that fails only because the state
+    dir cannot be created or written, which the start names as the state dir's problem."""
+    try:
+        if path.exists():
+            if directory and not path.is_dir():
+                return f"{path} is not a directory"
+            if not directory and path.is_dir():
+                return f"{path} is a directory; name a file"
+            if directory and not os.access(path, os.W_OK | os.X_OK):
+                return f"cannot write in {path}"
+            return ""
+        for parent in path.parents:
+            if parent.exists():
+                break
+        if path.is_relative_to(state_dir) and state_dir.is_relative_to(parent):
+            return ""
+        if not parent.is_dir():
+            return f"{parent} is not a directory (needed for {path})"
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return f"cannot create {path}: cannot write in {parent}"
+    except OSError as exc:  # e.g. a parent this user may not search
+        return f"{path}: {exc.strerror or exc}"
+    return ""
 
 
 def _check_instore_codes(layouts: list[InstoreCodeConfig], problems: list[str]) -> None:
