@@ -644,6 +644,11 @@ def make_tse(config: Config) -> Tse | None:
         return SoftwareTse(config.path(tse.software_dir), curve=tse.software_curve)
     except TseError as exc:
         raise StartupError(f"software TSE: {exc}") from exc
+    except OSError as exc:  # its directory (checked at load; the disk may change since)
+        raise StartupError(
+            f"software TSE: tse.software_dir {config.path(tse.software_dir)}:"
+            f" {exc.strerror or exc}"
+        ) from exc
 
 
 def _tls_credentials(config: Config) -> grpc.ServerCredentials:
