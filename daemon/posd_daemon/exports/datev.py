@@ -10,6 +10,9 @@ with a decimal comma; at most 6 MB per file (longer periods are split into parts
 ``BelegDatum`` and the dates in the file names are dates on the register's calendar (its
 time zone, ``register.timezone``), not UTC's: a receipt of 00:30 on 1 January in Berlin
 is dated 0101.
+Texts are composed (NFC), on one line and cut at their limits, never between a letter
+and its combining mark; a cash movement's reason cut from its Belegtext is whole in
+``Nachricht``. No row has a 0 amount (a foreign movement worth 0.00 EUR has none).
 
 * :func:`cash_book`: the cash movements only (Einlage, Entnahme, Geldtransit, Trinkgeld,
   booked cash differences): what DATEV Kassenbuch online calls the cash book proper.
@@ -42,6 +45,7 @@ voucher liabilities); :class:`Accounts` changes them.
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 from collections.abc import Iterator
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -67,12 +71,33 @@ HEADER = (
     '"Kost1";"Kost2";"Kostmenge";"Skonto";"Nachricht"\r\n'
 )
 MAX_FILE_BYTES = 6 * 1024 * 1024
+RECHNR_MAX = 36  # fiscal-de.md: RechNr at most 36 characters
+BELEGTEXT_MAX = 60  # fiscal-de.md: Belegtext at most 60 characters
+
+
+#: what a reader may take for a line end inside a text (str.splitlines: CR, LF, VT, FF,
+#: FS/GS/RS, NEL, U+2028, U+2029): a record is one line. U+2028/U+2029 are no control
+#: characters, so the daemon's text check (domain/text.check_text) lets them into reasons
+_LINE_BREAKS = str.maketrans(dict.fromkeys("\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029", " "))
+
+
+def _text(text: str, limit: int = 0) -> str:
+    """``text`` as the file holds it: composed (NFC, an umlaut sent as letter and
+    combining mark is one character, as DATEV counts it), on one line, and at most
+    ``limit`` characters (fiscal-de.md: RechNr <= 36, Belegtext <= 60), cut before a
+    letter whose combining mark would not fit rather than between the two."""
+    text = unicodedata.normalize("NFC", text).translate(_LINE_BREAKS)
+    if limit and len(text) > limit:
+        cut = limit
+        if unicodedata.combining(text[cut]):
+            while cut > 0 and unicodedata.combining(text[cut]):
+                cut -= 1
+        text = text[:cut]
+    return text
 
 
 def _q(text: str, limit: int = 0) -> str:
-    if limit:
-        text = text[:limit]
-    return '"' + text.replace('"', '""').replace("\r", " ").replace("\n", " ") + '"'
+    return '"' + _text(text, limit).replace('"', '""') + '"'
 
 
 def _amount(minor: int) -> str:
@@ -102,7 +127,8 @@ def _row(
     note: str = "",
 ) -> str:
     return (
-        f'"EUR";{_amount(amount)};{_q(number, 36)};"{when:%d%m}";{_q(text, 60)};'
+        f'"EUR";{_amount(amount)};{_q(number, RECHNR_MAX)};"{when:%d%m}";'
+        f"{_q(text, BELEGTEXT_MAX)};"
         f"{_rate(rate) if rate else ''};;{account};;;;;{_q(note, 120)}\r\n"
     )
 
@@ -153,19 +179,27 @@ def _movement_rows(
         " WHERE register_id = ? AND created_at >= ? AND created_at < ? ORDER BY number",
         (register_id, to_db(start), to_db(end)),
     ):
-        if not amount:
+        if not value:
+            # VorzBetrag is never 0 (DATEV Hilfe-Dokument 1002367): nor is a movement whose
+            # EUR value is (foreign cash worth less than half a cent), as in the Z
             continue
         k = CashMovementKind(kind)
+        text = f"{k.label}: {reason}"
         note = k.gv_typ
         if currency != "EUR":
             # the format has no foreign-currency field (Währung is EUR only): the EUR
             # value it was signed with, the foreign cash named in the note
             note += f"; {_signed(int(amount))} {currency}"
+        if _text(text, BELEGTEXT_MAX) != _text(text):
+            # a reason (up to 60 characters) after the kind does not fit the Belegtext's
+            # 60 (fiscal-de.md): the note keeps it whole, the reason being what the
+            # withdrawal or deposit is booked by
+            note += f"; Grund: {reason}"
         yield _row(
             int(value),
             f"K{number}",
             from_db(created).astimezone(zone),
-            f"{k.label}: {reason}",
+            text,
             account=accounts.movements.get(k.value, ""),
             note=note,
         )
