@@ -72,6 +72,13 @@ def _scan_timeout(text: str) -> int:
     return value
 
 
+def _note(args: argparse.Namespace, text: str) -> None:
+    """A remark for the person watching (a header, lost events, a resumed stream): on
+    stdout beside the text output, on stderr with ``--json`` so that stdout stays one
+    JSON document per line for whatever reads it."""
+    print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+
 def _enum(enum: object, value: int, prefix: str) -> str:
     name: str = enum.Name(value)  # type: ignore[attr-defined]
     return name.removeprefix(prefix).lower()
@@ -160,7 +167,7 @@ def cmd_watch(
                 for resp in stream:
                     e = resp.event
                     if resp.lost_events:
-                        print(f"# {resp.lost_events} event(s) lost (left the replay window)")
+                        _note(args, f"# {resp.lost_events} event(s) lost (left the replay window)")
                     if args.json:
                         print(json.dumps(MessageToDict(e, preserving_proto_field_name=True)))
                     else:
@@ -176,7 +183,7 @@ def cmd_watch(
                 if code == grpc.StatusCode.CANCELLED:
                     return 0
                 if code in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE):
-                    print(f"# stream interrupted ({code.name}); resuming after {after}")
+                    _note(args, f"# stream interrupted ({code.name}); resuming after {after}")
                     time.sleep(0.5)
                     continue
                 raise
@@ -213,14 +220,14 @@ def cmd_test(
     with client(args, login=True) as c:
         device = _pick(c, args.what, args.device)
         ref = device.device_id
-        print(f"testing {ref} ({device.description}) ...")
+        _note(args, f"testing {ref} ({device.description}) ...")
         check = c.check_health(
             ref, device_pb2.HEALTH_LEVEL_INTERACTIVE, timeout_seconds=args.timeout
         )
         if check.status != device_pb2.HEALTH_STATUS_PENDING_CONFIRMATION:
-            print(f"FAILED: {check.message}")
+            _note(args, f"FAILED: {check.message}")
             return 1
-        print(check.message)
+        _note(args, check.message)
         ok = _ask(check.prompt)
         final = c.confirm_health_check(check.check_id, ok, "" if ok else "not as expected")
     passed = final.status == device_pb2.HEALTH_STATUS_OK
@@ -355,13 +362,15 @@ def cmd_monitor(
     seen = 0
     with client(args, login=True) as c:
         device = c.get_device(args.device_id)
-        print(f"# monitoring {device.device_id} ({device.description}), read-only; Ctrl-C stops")
+        _note(
+            args, f"# monitoring {device.device_id} ({device.description}), read-only; Ctrl-C stops"
+        )
         stream = c.monitor_device(args.device_id)
         try:
             for chunk in stream:
                 direction = "->" if chunk.direction == device_pb2.TRAFFIC_DIRECTION_TX else "<-"
                 if chunk.dropped:
-                    print(f"# {chunk.dropped} chunk(s) dropped")
+                    _note(args, f"# {chunk.dropped} chunk(s) dropped")
                 when = chunk.capture_time.ToDatetime(tzinfo=UTC)
                 if args.json:
                     print(

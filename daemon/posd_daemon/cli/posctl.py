@@ -174,6 +174,18 @@ def register_zone(args: argparse.Namespace) -> tzinfo:
         raise CliError(str(exc)) from None
 
 
+def register_currency(args: argparse.Namespace) -> str:
+    """The register's currency as the daemon's config sets it: amounts typed on posctl's
+    command line without a currency are in it, and in its decimals (500 yen is not
+    500.00)."""
+    state_dir = getattr(args, "state_dir", None)  # a handler's caller may give neither
+    overrides = {"state": {"dir": state_dir}} if state_dir else None
+    try:
+        return load(getattr(args, "config", None), overrides).register.currency
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+
+
 def _client(args: argparse.Namespace, *, login: bool) -> PosdClient:
     socket, _ = _paths(args)
     # unix:<absolute path>: "unix://" + a relative path would read its first part as a host

@@ -42,6 +42,7 @@ from google.protobuf.message import Message
 from posd.client import new_request_id
 from posd.v1 import catalog_pb2, common_pb2, customer_pb2, order_pb2, sale_pb2, shop_pb2
 
+from posd_daemon.cli.posctl_day import AMOUNT_TEXT
 from posd_daemon.domain.money import CURRENCY_EXPONENTS
 from posd_daemon.domain.text import is_digits
 
@@ -84,6 +85,11 @@ def _minor(text: str, currency: str, column: str) -> int:
     t = text.strip().replace(" ", "")
     if "," in t and "." not in t:
         t = t.replace(",", ".")
+    # plain decimal text only: Decimal() also takes "1_000", "NaN", "inf" and other
+    # scripts' digits, which in a price column are a broken export, not a price
+    m = AMOUNT_TEXT.fullmatch(t)
+    if m is None or not (m.group(2) or m.group(3)):  # digits before or after the point
+        raise RowError(f"{column}: {text!r} is not an amount")
     try:
         value = Decimal(t)
     except InvalidOperation:
@@ -93,7 +99,9 @@ def _minor(text: str, currency: str, column: str) -> int:
         minor = value.scaleb(exp)
     except DecimalException:  # beyond Decimal's exponent range (1e999999)
         raise RowError(f"{column}: {text!r} is too large for an amount") from None
-    if not minor.is_finite() or minor != minor.to_integral_value():
+    # scaleb() rounds a value below Decimal's smallest exponent to zero without a trap
+    # (1e-999999999999999999): the way back must give the value in the file
+    if not minor.is_finite() or minor != minor.to_integral_value() or minor.scaleb(-exp) != value:
         raise RowError(f"{column}: {text!r} has more decimals than {currency} allows")
     if abs(minor) > 2**63 - 1:  # int64 minor units, as the API carries them
         raise RowError(f"{column}: {text!r} is too large for an amount")

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
 import zipfile
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import time as dtime
-from decimal import Decimal, DecimalException, InvalidOperation
+from decimal import Decimal, DecimalException
 from pathlib import Path
 from typing import Any
 
@@ -57,20 +58,36 @@ def _fail(message: str) -> Exception:
 MAX_MINOR = 2**63 - 1
 
 
+#: an amount as a technician types it: ASCII digits, one decimal point or comma, perhaps
+#: an exponent (read exactly). Not what Decimal() takes besides ("1_000", "NaN", "inf",
+#: other scripts' digits): on a cash command those are typos, and a signed cash movement
+#: cannot be taken back
+AMOUNT_TEXT = re.compile(r"([+-]?)([0-9]*)(?:[.,]([0-9]*))?(?:[eE]([+-]?[0-9]+))?")
+
+
 def amount(text: str, decimals: int = 2) -> int:
-    """``12.50`` -> 1250 (minor units; ``decimals``: the currency's, ISO 4217)."""
+    """``12.50`` -> 1250 (minor units; ``decimals``: the currency's, ISO 4217).
+
+    Decimal arithmetic, never a float. Without an exponent, more decimals than the
+    currency has are refused, even zeros: "1.000" and "1,000" are one in one country and
+    a thousand in another."""
+    m = AMOUNT_TEXT.fullmatch(text.strip())
+    if m is None or not (m.group(2) or m.group(3)):
+        raise _fail(f"{text!r} is not an amount like 12.50")
+    sign, whole, fraction, exponent = m.group(1), m.group(2), m.group(3) or "", m.group(4)
+    if exponent is None and len(fraction) > decimals:
+        raise _fail(f"{text!r}: at most {decimals} decimals (no thousands separators)")
     try:
-        d = Decimal(text.replace(",", "."))
-    except InvalidOperation:
-        raise _fail(f"{text!r} is not an amount like 12.50") from None
-    try:
-        minor = d.scaleb(decimals)
+        value = Decimal(f"{sign}{whole or '0'}.{fraction or '0'}E{exponent or '0'}")
+        minor = value.scaleb(decimals)
     except DecimalException:  # beyond Decimal's exponent range (1e999999)
         raise _fail(f"{text!r} is too large for an amount") from None
-    if not minor.is_finite() or minor != minor.to_integral_value():
-        raise _fail(f"{text!r}: at most {decimals} decimals")
-    if abs(minor) > MAX_MINOR:
+    if not minor.is_finite() or abs(minor) > MAX_MINOR:
         raise _fail(f"{text!r} is too large for an amount")
+    # scaleb() rounds a value below Decimal's smallest exponent to zero without a trap
+    # (1e-999999999999999999): the way back must give the value typed
+    if minor != minor.to_integral_value() or minor.scaleb(-decimals) != value:
+        raise _fail(f"{text!r}: at most {decimals} decimals")
     return int(minor)
 
 
@@ -98,8 +115,14 @@ def when(text: str, *, end: bool = False, zone: tzinfo = UTC) -> datetime:
     ``end``: to the next day's) or an ISO-8601 time (without an offset: the register's
     wall clock)."""
     try:
-        if len(text) == 10:
-            day = date.fromisoformat(text) + timedelta(days=1 if end else 0)
+        try:
+            # any date form (2024-01-01, 20240101, 2024-W01-1) is the whole day: read as
+            # a time, "--to 20240101" would end where that day begins
+            day: date | None = date.fromisoformat(text)
+        except ValueError:
+            day = None
+        if day is not None:
+            day += timedelta(days=1 if end else 0)
             t = datetime.combine(day, dtime(0), tzinfo=zone)
         else:
             t = datetime.fromisoformat(text)
@@ -120,6 +143,16 @@ def _zone(args: argparse.Namespace) -> tzinfo:
         zone = _base().register_zone(args)
         args.register_zone = zone
     return zone
+
+
+def _currency(args: argparse.Namespace, given: str = "") -> tuple[str, int]:
+    """The currency of an amount on the command line (``given``, else the register's)
+    and its decimals. Sent as such, so the daemon books what posctl read."""
+    currency = given.strip().upper()
+    if not currency:
+        currency = getattr(args, "register_currency", "") or _base().register_currency(args)
+        args.register_currency = currency
+    return currency, CURRENCY_EXPONENTS.get(currency, 2)
 
 
 def _m(msg: common_pb2.Money) -> str:
@@ -154,7 +187,7 @@ def add_commands(sub: Any) -> None:
             help="coins/notes, e.g. 5000=2 (2 x 50.00) or 0.50=12; repeat",
         )
         p.add_argument("--total", default="", help="a counted total without denominations")
-        p.add_argument("--currency", default="EUR")
+        p.add_argument("--currency", default="", help="default: the register currency")
         if name == "close":
             p.add_argument(
                 "--shift",
@@ -310,22 +343,23 @@ def cmd_closing_list(args: argparse.Namespace) -> int:
 
 def _counts(args: argparse.Namespace) -> list[closing_pb2.CashCount]:
     out = []
+    currency, decimals = _currency(args, args.currency)
     for item in args.count:
         denom, sep, pieces = item.partition("=")
         decimal = "." in denom or "," in denom
         if not sep or not is_digits(pieces) or not (decimal or is_digits(denom)):
             raise _fail(f"--count {item!r}: use DENOMINATION=PIECES, e.g. 5000=2 or 0.50=12")
-        value = amount(denom) if decimal else int(denom)
+        value = amount(denom, decimals) if decimal else int(denom)
         if max(value, int(pieces)) > MAX_MINOR:
             raise _fail(f"--count {item!r}: too large")
         out.append(
             closing_pb2.CashCount(
-                currency_code=args.currency, denomination_minor=value, pieces=int(pieces)
+                currency_code=currency, denomination_minor=value, pieces=int(pieces)
             )
         )
     if args.total:
         out.append(
-            closing_pb2.CashCount(currency_code=args.currency, total_minor=amount(args.total))
+            closing_pb2.CashCount(currency_code=currency, total_minor=amount(args.total, decimals))
         )
     return out
 
@@ -385,14 +419,11 @@ def cmd_cash(args: argparse.Namespace) -> int:
         direction = closing_pb2.CASH_DIRECTION_IN
     elif getattr(args, "direction_out", False):
         direction = closing_pb2.CASH_DIRECTION_OUT
+    currency, decimals = _currency(args, args.currency)
+    minor = amount(args.amount, decimals)  # a typo is said before logging in
     with _base()._client(args, login=True) as c:
-        currency = args.currency.upper()
         m = c.add_cash_movement(
-            _KINDS[args.cash_command],
-            amount(args.amount, CURRENCY_EXPONENTS.get(currency, 2)),
-            args.reason,
-            direction=direction,
-            currency=currency,
+            _KINDS[args.cash_command], minor, args.reason, direction=direction, currency=currency
         )
     text = (
         f"cash movement K{m.number} (BON_ID {m.bon_id}, {m.gv_typ}): {_m(m.amount)}"
@@ -487,10 +518,14 @@ def cmd_receipts_list(args: argparse.Namespace) -> int:
         req.start_time.FromDatetime(when(args.start, zone=_zone(args)))
     if args.end:
         req.end_time.FromDatetime(when(args.end, end=True, zone=_zone(args)))
-    if args.gross_min:
-        req.gross_min.CopyFrom(common_pb2.Money(amount_minor=amount(args.gross_min)))
-    if args.gross_max:
-        req.gross_max.CopyFrom(common_pb2.Money(amount_minor=amount(args.gross_max)))
+    if args.gross_min or args.gross_max:
+        # receipt totals are in the register currency: its decimals
+        currency, decimals = _currency(args)
+        for text, field in ((args.gross_min, req.gross_min), (args.gross_max, req.gross_max)):
+            if text:
+                field.CopyFrom(
+                    common_pb2.Money(amount_minor=amount(text, decimals), currency_code=currency)
+                )
     if args.method:
         req.payment_method = (
             common_pb2.PAYMENT_METHOD_CASH
