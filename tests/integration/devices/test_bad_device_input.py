@@ -19,7 +19,7 @@ from contextlib import contextmanager, suppress
 
 from posd_daemon.devices.escpos.codec import STATUS_REQUEST_ALL
 from posd_daemon.devices.escpos.profile import get_profile
-from posd_daemon.devices.manager import DeviceManager, build_scanner
+from posd_daemon.devices.manager import DeviceManager, ScannerDevice, build_scanner
 from posd_daemon.devices.model import ScanRejected
 from posd_daemon.devices.printer import EscPosPrinter
 from posd_daemon.devices.scanning import Code
@@ -50,32 +50,41 @@ class _Events:
             return [e for e in self.items if isinstance(e, ScanRejected)]
 
 
-def test_a_scanner_line_with_only_an_aim_identifier_is_rejected_not_a_code() -> None:
+@contextmanager
+def _pty_scanner() -> Iterator[tuple[PtyDevice, ScannerDevice, queue.Queue[Code], _Events]]:
+    """A scanner on a pty pair, run by a real DeviceManager: (the pty to type into, the
+    scanner, the codes it read, the events it sent)."""
     with PtyDevice() as pty:
         events = _Events()
         manager = DeviceManager(emit=events)
         scanner = build_scanner("scanner", pty.url(9600))
+        assert isinstance(scanner, ScannerDevice)
         got: queue.Queue[Code] = queue.Queue()
         scanner.on_code = lambda device_id, code: got.put(code)
         manager.add(scanner)
         manager.start()
         try:
             assert _wait_until(lambda: scanner.online)
-            # the identifier alone, then one cut short to two characters, then a good scan
-            pty.write(b"]E0\r\n")
-            pty.write(b"]E\r\n")
-            pty.write(b"]E04006381333931\r\n")
-            assert got.get(timeout=2) == Code("4006381333931", "EAN13")
-            assert got.empty(), "an AIM identifier without a code was taken as a code"
-            assert _wait_until(lambda: len(events.rejected()) == 2)
-            rejected = events.rejected()
-            assert [e.reason for e in rejected] == ["TOO_SHORT", "TOO_SHORT"]
-            assert "]E0" in rejected[0].detail and "no code" in rejected[0].detail
-            stats = scanner.snapshot().statistics
-            assert (stats.scans, stats.scans_rejected) == (1, 2)
-            assert scanner.online  # the reader keeps running
+            yield pty, scanner, got, events
         finally:
             manager.stop()
+
+
+def test_a_scanner_line_with_only_an_aim_identifier_is_rejected_not_a_code() -> None:
+    with _pty_scanner() as (pty, scanner, got, events):
+        # the identifier alone, then one cut short to two characters, then a good scan
+        pty.write(b"]E0\r\n")
+        pty.write(b"]E\r\n")
+        pty.write(b"]E04006381333931\r\n")
+        assert got.get(timeout=2) == Code("4006381333931", "EAN13")
+        assert got.empty(), "an AIM identifier without a code was taken as a code"
+        assert _wait_until(lambda: len(events.rejected()) == 2)
+        rejected = events.rejected()
+        assert [e.reason for e in rejected] == ["TOO_SHORT", "TOO_SHORT"]
+        assert "]E0" in rejected[0].detail and "no code" in rejected[0].detail
+        stats = scanner.snapshot().statistics
+        assert (stats.scans, stats.scans_rejected) == (1, 2)
+        assert scanner.online  # the reader keeps running
 
 
 # DLE EOT n replies (bits 0, 1, 4, 7 fixed to 0, 1, 1, 0; Epson ESC/POS reference,
@@ -156,23 +165,12 @@ def test_a_late_status_reply_is_not_the_answer_to_the_next_question() -> None:
 def test_megabytes_without_a_line_end_are_one_rejection_and_the_next_scan_works() -> None:
     """A stuck scanner (or a baud rate mismatch) sends a megabyte with no line end: one
     TOO_LONG, a bounded line buffer, and the next scan after a pause is read."""
-    with PtyDevice() as pty:
-        events = _Events()
-        manager = DeviceManager(emit=events)
-        scanner = build_scanner("scanner", pty.url(9600))
-        got: queue.Queue[Code] = queue.Queue()
-        scanner.on_code = lambda device_id, code: got.put(code)
-        manager.add(scanner)
-        manager.start()
-        try:
-            assert _wait_until(lambda: scanner.online)
-            for _ in range(16):
-                pty.write(b"\xff\x00A" * 21846)  # 64 KiB of noise per write, 1 MiB in all
-                assert len(scanner.decoder.pending) <= 67
-            time.sleep(1.0)  # longer than the partial-code timeout
-            pty.write(b"4006381333931\r\n")
-            assert got.get(timeout=3) == Code("4006381333931", "EAN13")
-            assert [e.reason for e in events.rejected()] == ["TOO_LONG"]
-            assert scanner.online
-        finally:
-            manager.stop()
+    with _pty_scanner() as (pty, scanner, got, events):
+        for _ in range(16):
+            pty.write(b"\xff\x00A" * 21846)  # 64 KiB of noise per write, 1 MiB in all
+            assert len(scanner.decoder.pending) <= 67
+        time.sleep(1.0)  # longer than the partial-code timeout
+        pty.write(b"4006381333931\r\n")
+        assert got.get(timeout=3) == Code("4006381333931", "EAN13")
+        assert [e.reason for e in events.rejected()] == ["TOO_LONG"]
+        assert scanner.online
