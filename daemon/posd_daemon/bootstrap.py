@@ -646,8 +646,7 @@ def make_tse(config: Config) -> Tse | None:
         raise StartupError(f"software TSE: {exc}") from exc
     except OSError as exc:  # its directory (checked at load; the disk may change since)
         raise StartupError(
-            f"software TSE: tse.software_dir {config.path(tse.software_dir)}:"
-            f" {exc.strerror or exc}"
+            f"software TSE: tse.software_dir {config.path(tse.software_dir)}: {exc.strerror or exc}"
         ) from exc
 
 
