@@ -456,7 +456,10 @@ async def _start(
     add_closing_service(server, rt, gateway, config, on_outbox=worker.wake, zone=zone)
     started = clock()
     system_pb2_grpc.add_SystemServiceServicer_to_server(
-        SystemServicer(rt, config.register.id, started, str(config.database_path)), server
+        SystemServicer(
+            rt, config.register.id, started, str(config.database_path), config.register.currency
+        ),
+        server,
     )
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -874,9 +874,12 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
 
 
 class SystemServicer(system_pb2_grpc.SystemServiceServicer):
-    def __init__(self, rt: Runtime, register_id: str, started: datetime, db_path: str) -> None:
+    def __init__(
+        self, rt: Runtime, register_id: str, started: datetime, db_path: str, currency: str
+    ) -> None:
         self.rt = rt
         self.register_id = register_id
+        self.currency = currency
         self.started = started
         self.started_mono = time.monotonic()
         self.db_path = db_path
@@ -907,6 +910,7 @@ class SystemServicer(system_pb2_grpc.SystemServiceServicer):
                 open_sales=open_sales,
                 pending_jobs=pending,
                 parked_sales=parked,
+                currency_code=self.currency,
             )
 
         return await self.rt.call(context, "GetStatus", request, run)

@@ -175,9 +175,15 @@ def register_zone(args: argparse.Namespace) -> tzinfo:
 
 
 def register_currency(args: argparse.Namespace) -> str:
-    """The register's currency as the daemon's config sets it: amounts typed on posctl's
-    command line without a currency are in it, and in its decimals (500 yen is not
-    500.00)."""
+    """The register's currency, as the daemon says (GetStatus, no log-in): amounts typed
+    on posctl's command line without a currency are in it, and in its decimals (500 yen
+    is not 500.00). The daemon's own word, not a config file: posctl may reach it with
+    --socket and no config, or read another file than the daemon. A daemon too old to
+    say: the config posctl reads."""
+    with _client(args, login=False) as client:
+        currency = client.status().currency_code
+    if currency:
+        return currency
     state_dir = getattr(args, "state_dir", None)  # a handler's caller may give neither
     overrides = {"state": {"dir": state_dir}} if state_dir else None
     try:
@@ -273,7 +279,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     data = MessageToDict(s, preserving_proto_field_name=True)
     text = "\n".join(
         [
-            f"posd {s.version}: running, register {s.register_id}",
+            f"posd {s.version}: running, register {s.register_id} ({s.currency_code})",
             f"uptime:          {s.uptime_seconds} s",
             f"journal:         {s.journal_records} records",
             f"database:        {s.database_bytes} bytes",

@@ -210,3 +210,19 @@ def test_an_imported_price_too_small_for_the_currency_is_not_zero(
     code, out, err = run_posctl(running, capsys, "import", "items", str(items))
     assert code == 1, (out, err)  # it imported Brot at 0.00: Decimal's underflow to zero
     assert "line 2: PARSE_ERROR: gross_price: " in out and "more decimals than EUR" in out, out
+
+
+def test_posctl_without_the_daemons_config_takes_the_daemons_currency(
+    yen: tuple[Running, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Reached by --socket with no config file (posctl's defaults say EUR), posctl books
+    in the currency the daemon names (GetStatus currency_code): 500 is 500 JPY, not a
+    EUR movement of 5.00 on a yen register."""
+    running, _ = yen
+    with running.client() as client:
+        assert client.status().currency_code == "JPY"
+    code, out, err = run_posctl(running, capsys, "cash", "in", "500", "--reason", "Wechselgeld")
+    assert code == 0, err
+    assert ": 500 JPY" in out, out
+    code, out, err = run_posctl(running, capsys, "--json", "status")
+    assert code == 0 and json.loads(out)["currency_code"] == "JPY", (out, err)

@@ -71,6 +71,7 @@ class GetStatusResponse(_message.Message):
     OPEN_SALES_FIELD_NUMBER: _builtins.int
     PENDING_JOBS_FIELD_NUMBER: _builtins.int
     PARKED_SALES_FIELD_NUMBER: _builtins.int
+    CURRENCY_CODE_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """Daemon version."""
     uptime_seconds: _builtins.int
@@ -89,6 +90,10 @@ class GetStatusResponse(_message.Message):
     """Number of pending outbox jobs (prints, drawer kicks)."""
     parked_sales: _builtins.int
     """Number of parked sales (held by no register; they block a Z closing like open ones)."""
+    currency_code: _builtins.str
+    """The register's currency (register.currency, ISO 4217 alphabetic code): what an amount
+    without a currency means, e.g. on posctl's command line.
+    """
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """When the daemon started."""
@@ -106,10 +111,11 @@ class GetStatusResponse(_message.Message):
         open_sales: _builtins.int = ...,
         pending_jobs: _builtins.int = ...,
         parked_sales: _builtins.int = ...,
+        currency_code: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["database_bytes", b"database_bytes", "journal_records", b"journal_records", "last_receipt_number", b"last_receipt_number", "open_sales", b"open_sales", "parked_sales", b"parked_sales", "pending_jobs", b"pending_jobs", "register_id", b"register_id", "start_time", b"start_time", "uptime_seconds", b"uptime_seconds", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency_code", b"currency_code", "database_bytes", b"database_bytes", "journal_records", b"journal_records", "last_receipt_number", b"last_receipt_number", "open_sales", b"open_sales", "parked_sales", b"parked_sales", "pending_jobs", b"pending_jobs", "register_id", b"register_id", "start_time", b"start_time", "uptime_seconds", b"uptime_seconds", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
