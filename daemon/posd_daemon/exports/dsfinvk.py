@@ -246,9 +246,26 @@ def _q(text: str, column: str) -> str:
 _MONEY: dict[int, str] = {}
 
 
+def money_of(currency: str) -> Callable[[int], str]:
+    """The formatter of amounts in minor units of ``currency`` as the N2 amount columns
+    want them (DSFinV-K 2.x, index.xml: every amount column has Accuracy 2 or 5 and holds
+    currency units, not minor units): ``money`` itself for a currency of two decimals
+    (the hot loops keep their one call), else the amount scaled to two decimals first,
+    so a register that keeps yen (no minor unit, ``register.currency``) writes 1600 JPY
+    as ``1600,00``, not ``16,00``. Every currency posd takes has at most two decimals
+    (``domain.money.CURRENCY_EXPONENTS``); one of more would not fit N2 exactly."""
+    exp = CURRENCY_EXPONENTS.get(currency, 2)
+    if exp == 2:
+        return money
+    if exp > 2:
+        raise ValueError(f"{currency} has {exp} decimals: DSFinV-K amounts have 2")
+    scale = 10 ** (2 - exp)
+    return lambda minor: money(minor * scale)
+
+
 def money_in(minor: int, currency: str) -> str:
     """An amount in minor units of ``currency`` with 2 decimals: 16000 JPY -> 16000,00."""
-    return money(minor * 10 ** (2 - CURRENCY_EXPONENTS.get(currency, 2)))
+    return money_of(currency)(minor)
 
 
 def money(minor: int) -> str:
@@ -754,6 +771,7 @@ def _rate_on(vat: VatTable | None, key: int, day: date) -> Decimal:
 
 def _master_data(sink: _Sink, s: ExportSettings, zs: Mapping[int, _Z], stats: ExportStats) -> None:
     co = s.company
+    base_money = money_of(s.currency)
     rows: dict[str, list[str]] = {t.file: [] for t in spec.TABLES}
     for z in zs.values():
         k, rep, c = z.key, z.report, z.closing
@@ -765,7 +783,7 @@ def _master_data(sink: _Sink, s: ExportSettings, zs: Mapping[int, _Z], stats: Ex
             f"{_q(str(c.last_bon_id or ''), 'Z_ENDE_ID')};{_q(co.name, 'NAME')};"
             f"{_q(co.street, 'STRASSE')};{_q(co.postcode, 'PLZ')};{_q(co.city, 'ORT')};"
             f"{_q(co.country, 'LAND')};{_q(co.tax_number, 'STNR')};{_q(co.vat_id, 'USTID')};"
-            f"{money(rep.payments_total)};{money(rep.cash_total)}\r\n"
+            f"{base_money(rep.payments_total)};{base_money(rep.cash_total)}\r\n"
         )
         rows["location.csv"].append(
             f"{k};{_q(co.name, 'LOC_NAME')};{_q(co.street, 'LOC_STRASSE')};"
@@ -800,8 +818,8 @@ def _master_data(sink: _Sink, s: ExportSettings, zs: Mapping[int, _Z], stats: Ex
         for g in rep.gv_totals:
             rows["businesscases.csv"].append(
                 f"{k};{_q(g.gv_typ, 'GV_TYP')};{_q(g.gv_name, 'GV_NAME')};;{g.ust_key};"
-                f"{money(g.gross)};"
-                f"{money(g.net)};{money(g.tax)}\r\n"
+                f"{base_money(g.gross)};"
+                f"{base_money(g.net)};{base_money(g.tax)}\r\n"
             )
         # Z_Zahlart in the base currency: foreign payments at their converted value
         # (each currency's cash on its own in cash_per_currency.csv)
@@ -811,7 +829,7 @@ def _master_data(sink: _Sink, s: ExportSettings, zs: Mapping[int, _Z], stats: Ex
             per_type[t] = per_type.get(t, 0) + p.base_amount
         for (typ, name), amount in per_type.items():
             rows["payment.csv"].append(
-                f"{k};{_q(typ, 'ZAHLART_TYP')};{_q(name, 'ZAHLART_NAME')};{money(amount)}\r\n"
+                f"{k};{_q(typ, 'ZAHLART_TYP')};{_q(name, 'ZAHLART_NAME')};{base_money(amount)}\r\n"
             )
         for currency, amount in rep.cash_per_currency:
             rows["cash_per_currency.csv"].append(
@@ -917,6 +935,7 @@ def _heads(
     """transactions.csv (direct) and transactions_tse.csv (temporary file)."""
     z_lo, z_hi = min(zs), max(zs)
     names = s.operator_names
+    base_money = money_of(s.currency)
     cur = conn.execute(
         "SELECT t.z_nr, t.bon_id, t.kind, t.late, t.shift_id, t.recorded_at,"
         " s.receipt_number, s.created_at, s.operator_id, s.total, s.cancel_reason,"
@@ -991,7 +1010,7 @@ def _heads(
                     add_tx(
                         f'{k};"{bon}";{r[21]};"Beleg";{_q(mk.label, "BON_NAME")};"";"0";'
                         f'"{start}";"{end}";'
-                        f'{op_cols(op)};{money(r[23])};"";"";"";"";"";"";"";"";'
+                        f'{op_cols(op)};{base_money(r[23])};"";"";"";"";"";"";"";"";'
                         f"{note}\r\n"
                     )
                     tse = r[26:36]
@@ -1002,13 +1021,13 @@ def _heads(
                     if kind == "SALE" and r[36]:
                         # a training sale: AVTraining with its amounts as signed, the
                         # rounding line included as for a Beleg, never turnover
-                        typ, nr, gross = "AVTraining", r[6], money(conv(r[9] + r[37]) + r[43])
+                        typ, nr, gross = "AVTraining", r[6], base_money(conv(r[9] + r[37]) + r[43])
                         note = "Trainingsbeleg"
                     elif kind == "SALE":
                         # UMS_BRUTTO: what the lines add up to, the rounding line included
                         # (with the rounding of change paid out in the register currency);
                         # in the register currency, as the Z (a foreign sale converted)
-                        typ, nr, gross = "Beleg", r[6], money(conv(r[9] + r[37]) + r[43])
+                        typ, nr, gross = "Beleg", r[6], base_money(conv(r[9] + r[37]) + r[43])
                         stats.receipts += 1
                         note = f"nachträglich gebucht (Schicht {r[4]})" if late else ""
                         if r[38]:
@@ -1020,7 +1039,7 @@ def _heads(
                         # transaction here finished as AVTransfer with the sale's amounts
                         # and no payments (fiscal-de.md, processData); like an aborted
                         # sale no turnover and no payments, its lines listed for the record
-                        typ, nr, gross = "AVTransfer", bon, money(conv(r[9]))
+                        typ, nr, gross = "AVTransfer", bon, base_money(conv(r[9]))
                         note = f"übergeben an Kasse {r[42]}" if r[42] else "übergeben"
                     else:
                         typ, nr, gross = "AVBelegabbruch", bon, "0,00"
@@ -1199,6 +1218,7 @@ def _lines(
     )
     gtins = _catalog_gtins(conn)
     art_nr_length = _MAX_LENGTH["ART_NR"]
+    base_money = money_of(s.currency)
     #: item ids of ART_NR's length or longer: those cut and those a cut one may equal
     full_ids: set[str] = set()
     with tempfile.TemporaryFile() as tmp_lv, tempfile.TemporaryFile() as tmp_tv:
@@ -1246,13 +1266,15 @@ def _lines(
                 if foreign_lines:
                     # a foreign sale's lines: each key's converted totals split over them
                     for pz, key, g, t in _split_line_vat(foreign_lines, by_key, conv):
-                        add_lv(f"{pz};{key};{money(g)};{money(g - t)};{money(t)}\r\n")
+                        add_lv(
+                            f"{pz};{key};{base_money(g)};{base_money(g - t)};{base_money(t)}\r\n"
+                        )
                     foreign_lines.clear()
                 # and the rounding of change paid out in the register currency for
                 # foreign cash (Sale.change_rounding): one rounding line for both
                 local_rounding = conv(total + rounding) - conv(total) + change_rounding
                 if local_rounding:
-                    r = money(local_rounding)
+                    r = base_money(local_rounding)
                     add_ln(
                         f'{cur_key};"{cur_bon}";"{last_pos + 1}";"";"{ROUNDING_NAME}";"";'
                         f'"{rounding_gv_typ(local_rounding)}";"{ROUNDING_NAME}";"0";"0";;"";"";"";"";'
@@ -1266,7 +1288,9 @@ def _lines(
                     acc[1] += local_rounding
                 for key in sorted(by_key):
                     g, n, t = by_key[key]
-                    add_tv(f'{cur_key};"{cur_bon}";{key};{money(g)};{money(n)};{money(t)}\r\n')
+                    add_tv(
+                        f'{cur_key};"{cur_bon}";{key};{base_money(g)};{base_money(n)};{base_money(t)}\r\n'
+                    )
 
             # Lines repeat (same item, quantity, price): their formatted tails are cached
             # (bounded), so the loop mostly joins strings.
@@ -1296,7 +1320,7 @@ def _lines(
                 kind = r[2]
                 if kind == "MOVEMENT":
                     mk = CashMovementKind(r[12])
-                    a = money(r[13])
+                    a = base_money(r[13])
                     add_ln(
                         f'{kb}"1";"";{_q(r[14], "ARTIKELTEXT")};"";"{mk.gv_typ}";'
                         f'{_q(mk.label, "GV_NAME")};"0";"0";;'
@@ -1330,9 +1354,9 @@ def _lines(
                         f"{_q(item, 'ART_NR')};"
                         f'"{_line_gtin(gtins, code, item, key[-3], unit, key[-2])}";"";"";'
                         f"{quantity_text(qty)};1,000;{_q(unit, 'EINHEIT')};"
-                        f"{money(conv(gross_unit_price(price, rate, net=key[-1])))}\r\n",
-                        f";{ust_key(int(cat))};{money(local_gross)};{money(local_gross - tax)};"
-                        f"{money(tax)}\r\n",
+                        f"{base_money(conv(gross_unit_price(price, rate, net=key[-1])))}\r\n",
+                        f";{ust_key(int(cat))};{base_money(local_gross)};"
+                        f"{base_money(local_gross - tax)};{base_money(tax)}\r\n",
                         gross,
                         tax_of(gross, rate),
                     )
@@ -1414,6 +1438,7 @@ def _payments(
     """datapayment.csv: per Vorgang and payment method what the register kept."""
     z_lo, z_hi = min(zs), max(zs)
     base = s.currency
+    base_money = money_of(base)
     cur = conn.execute(
         "SELECT t.z_nr, t.bon_id, t.kind, s.total, s.currency, p.method, p.amount,"
         " m.amount, m.currency, COALESCE(s.rounding, 0), s.exchange_rate,"
@@ -1443,7 +1468,9 @@ def _payments(
                 info = (_q(pk.zahlart_typ, "ZAHLART_TYP"), _q(pk.name, "ZAHLART_NAME"))
                 kinds[method] = info
             foreign = money_in(amount, currency) if currency != base else ""
-            add(f'{k};"{bon}";{info[0]};{info[1]};"{currency}";{foreign};{money(base_amount)}\r\n')
+            add(
+                f'{k};"{bon}";{info[0]};{info[1]};"{currency}";{foreign};{base_money(base_amount)}\r\n'
+            )
 
         cur_bon = -1
         cur_key = ""
