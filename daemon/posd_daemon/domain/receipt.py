@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -60,8 +61,17 @@ class FiscalBlock:
     qr_data: str = ""
 
 
+def _composed(text: str) -> str:
+    """``text`` as the printer prints it: NFC, one column per letter. A name typed or
+    imported decomposed ("a" + U+0308) is composed by the printer's codec
+    (devices/charset.py); counting its columns before that would shift the amount
+    column one place left per such letter and cut the name short."""
+    return unicodedata.normalize("NFC", text)
+
+
 def two_cols(left: str, right: str, width: int) -> str:
     """``left`` and ``right`` on one line; ``left`` is cut to make room."""
+    left, right = _composed(left), _composed(right)
     room = width - len(right) - 1
     if room < 1:
         return right[-width:]
@@ -70,6 +80,7 @@ def two_cols(left: str, right: str, width: int) -> str:
 
 def wrap(text: str, width: int) -> list[str]:
     """Word-wraps to ``width``; words longer than a line (signatures) are cut."""
+    text = _composed(text)
     out: list[str] = []
     line = ""
     for part in text.split(" "):
@@ -86,6 +97,36 @@ def wrap(text: str, width: int) -> list[str]:
         line = word
     out.append(line)
     return out
+
+
+def _wrapped(text: str, columns: int) -> list[Block]:
+    """A line of free text (a customer's name, an exchange rate) whole, over as many
+    lines as it needs: cutting it would lose what the receipt must say."""
+    return [Text(part) for part in wrap(text, columns)]
+
+
+def _named_amount(name: str, right: str, columns: int) -> list[Block]:
+    """An item's name with its amount at the right edge. A name too long for the line
+    goes on over the next lines (indented) instead of being cut: the kind of goods is
+    mandatory receipt content (KassenSichV § 6 Nr. 3), and the amount column stays put."""
+    name, right = _composed(name), _composed(right)
+    room = columns - len(right) - 1
+    if len(name) <= room:
+        return [Text(two_cols(name, right, columns))]
+    if room < 8:  # an amount too wide to share the line: the name above it
+        return [*_wrapped(name, columns), Text(right.rjust(columns)[-columns:])]
+    first = wrap(name, room)[0]
+    rest = name[len(first) :].strip(" ")
+    blocks: list[Block] = [Text(two_cols(first, right, columns))]
+    return blocks + [Text(f"  {part}") for part in wrap(rest, columns - 2)]
+
+
+def _total(label: str, right: str, columns: int) -> Text:
+    """The bold total, in double width when label and amount fit half the columns;
+    else in normal width rather than cutting the label ("SUMM 1299,00 EUR" on 32)."""
+    if len(label) + 1 + len(right) <= columns // 2:
+        return Text(two_cols(label, right, columns // 2), bold=True, large=True)
+    return Text(two_cols(label, right, columns), bold=True)
 
 
 def _details(texts: Sequence[str], columns: int) -> list[Block]:
@@ -147,7 +188,7 @@ def _amounts(sale: Sale, columns: int) -> list[Block]:
     blocks: list[Block] = []
     for line in sale.lines:
         letter = VAT_LETTER[line.vat_category]
-        blocks.append(Text(two_cols(line.name, f"{amt(line.base_amount)} {letter}", columns)))
+        blocks += _named_amount(line.name, f"{amt(line.base_amount)} {letter}", columns)
         blocks += _details(_line_details(sale, line, amt), columns)
         if line.line_discount:
             label = f"  Rabatt {fmt_decimal(line.discount_percent)}%"
@@ -238,20 +279,58 @@ def _totals(sale: Sale, columns: int) -> list[Block]:
     if sale.vat_direction is PriceBasis.NET:
         blocks.append(Text(two_cols("Summe netto", f"{amt(sale.net_total)} {cur}", columns)))
         blocks.append(Text(two_cols("zzgl. USt", f"{amt(sale.tax_total)} {cur}", columns)))
-    blocks.append(
-        Text(two_cols("SUMME", f"{amt(sale.total)} {cur}", columns // 2), bold=True, large=True)
-    )
+    blocks.append(_total("SUMME", f"{amt(sale.total)} {cur}", columns))
     if sale.currency != sale.local_currency:
         local = format_minor(sale.total_local, sale.local_currency, sep=",")
         blocks.append(Text(two_cols("entspricht", f"{local} {sale.local_currency}", columns)))
-        blocks.append(Text(f"Kurs {describe_rate(sale)}"[:columns]))
+        blocks += _wrapped(f"Kurs {describe_rate(sale)}", columns)
     blocks += _payments(sale, columns)
     blocks.append(Feed())
-    blocks.append(Text(two_cols("USt", "Netto      Steuer     Brutto", columns)))
-    for vt in sale.vat_totals():
-        rate = f"{VAT_LETTER[vt.category]} {vt.percent.normalize():f}%"
-        nums = f"{amt(vt.net):>9} {amt(vt.tax):>9} {amt(vt.gross):>10}"
-        blocks.append(Text(two_cols(rate, nums, columns)))
+    blocks += _vat_table(sale, columns)
+    return blocks
+
+
+def _vat_table(sale: Sale, columns: int) -> list[Block]:
+    """Net, tax and gross per rate (KassenSichV § 6 Nr. 5: the amount and its tax per
+    rate, with the rate), each figure right under its heading. The usual columns
+    (9, 9, 10) where rate and figures fit the line; else columns as wide as the widest
+    figure (a 32-column printer cut the rate off, "A     -7,55"); else the rate on a
+    line of its own above its figures."""
+    cur = sale.currency
+    rows = [
+        (
+            # German decimal comma, as the amounts: "C 10,7%", not "C 10.7%"
+            f"{VAT_LETTER[vt.category]} {vt.percent.normalize():f}%".replace(".", ","),
+            [format_minor(x, cur, sep=",") for x in (vt.net, vt.tax, vt.gross)],
+        )
+        for vt in sale.vat_totals()
+    ]
+    heads = ["Netto", "Steuer", "Brutto"]
+    widest = [max([len(h)] + [len(f[i]) for _, f in rows]) for i, h in enumerate(heads)]
+    usual = [max(9, widest[0]), max(9, widest[1]), max(10, widest[2])]
+    compact = [max(widest)] * 3
+
+    def cols(values: list[str], widths: list[int]) -> str:
+        return " ".join(f"{v:>{w}}" for v, w in zip(values, widths, strict=True))
+
+    rate_w = max([len("USt")] + [len(rate) for rate, _ in rows])
+    for widths in (usual, compact):
+        if rate_w + 1 + len(cols(heads, widths)) <= columns:
+            table: list[Block] = [Text(two_cols("USt", cols(heads, widths), columns))]
+            return table + [
+                Text(two_cols(rate, cols(figures, widths), columns)) for rate, figures in rows
+            ]
+    if len(cols(heads, compact)) <= columns:
+        blocks: list[Block] = [Text("USt"), Text(cols(heads, compact).rjust(columns))]
+        for rate, figures in rows:
+            blocks += [Text(rate), Text(cols(figures, compact).rjust(columns))]
+        return blocks
+    blocks = [Text("USt")]  # figures too wide for one line even alone: one per line
+    for rate, figures in rows:
+        blocks.append(Text(rate))
+        blocks += [
+            Text(two_cols(f"  {h}", x, columns)) for h, x in zip(heads, figures, strict=True)
+        ]
     return blocks
 
 
@@ -292,9 +371,22 @@ def _tail(
     return blocks
 
 
-def _head(shop: ShopHeader, copy: bool, training: bool = False) -> list[Block]:
-    blocks: list[Block] = [Text(shop.name, Align.CENTER, bold=True, large=True)]
-    blocks += [Text(line, Align.CENTER) for line in shop.address_lines]
+def seller(shop: ShopHeader, columns: int, *, large: bool = True) -> list[Block]:
+    """The shop's full name and address, whole (KassenSichV § 6 Nr. 1): the name in
+    double width only when it fits half the columns, else bold over as many lines as
+    it needs; an address line longer than the paper goes on over the next line."""
+    name = _composed(shop.name)
+    if large and len(name) <= columns // 2:
+        blocks: list[Block] = [Text(name, Align.CENTER, bold=True, large=True)]
+    else:
+        blocks = [Text(part, Align.CENTER, bold=True) for part in wrap(name, columns)]
+    for line in shop.address_lines:
+        blocks += [Text(part, Align.CENTER) for part in wrap(line, columns)]
+    return blocks
+
+
+def _head(shop: ShopHeader, copy: bool, training: bool = False, *, columns: int) -> list[Block]:
+    blocks = seller(shop, columns)
     if shop.vat_id:
         blocks.append(Text(f"USt-IdNr. {shop.vat_id}", Align.CENTER))
     if copy:
@@ -325,17 +417,17 @@ def render_receipt(
         return render_invoice(
             sale, shop, columns, copy=copy, fiscal=fiscal, extra_lines=extra_lines
         )
-    blocks = _head(shop, copy, sale.training)
+    blocks = _head(shop, copy, sale.training, columns=columns)
     blocks += _reversal(sale)
     posted = local_time(sale.posted_at, shop)
     blocks.append(Text(two_cols(f"Beleg-Nr. {sale.receipt_number}", posted, columns)))
     blocks.append(Text(f"Kasse {sale.register_id}  Bediener {sale.operator_id}"[:columns]))
     if sale.customer.number and not sale.customer.anonymous:
-        blocks.append(Text(f"Kunde {sale.customer.number} {sale.customer.name}"[:columns]))
+        blocks += _wrapped(f"Kunde {sale.customer.number} {sale.customer.name}", columns)
     if sale.pickup_date is not None:
         blocks.append(Text(f"Abholung {sale.pickup_date.strftime('%d.%m.%Y')}"[:columns]))
     if sale.order_number:
-        blocks.append(Text(f"Auftrag {sale.order_number}"[:columns]))
+        blocks += _wrapped(f"Auftrag {sale.order_number}", columns)
     blocks.append(Text("-" * columns))
     blocks += _amounts(sale, columns)
     blocks.append(Text("-" * columns))
@@ -357,7 +449,7 @@ def render_invoice(
     invoice number and date, date of supply, quantities, net amounts per rate, rates,
     tax amounts and the gross total."""
     customer = sale.invoice_to or sale.customer
-    blocks = _head(shop, copy, sale.training)
+    blocks = _head(shop, copy, sale.training, columns=columns)
     blocks.append(Text("RECHNUNG", Align.CENTER, bold=True, large=True))
     blocks += _reversal(sale)
     posted = local_time(sale.posted_at, shop, "%d.%m.%Y")
@@ -370,13 +462,13 @@ def render_invoice(
     for line in customer.address_lines():
         blocks += [Text(f"  {part}") for part in wrap(line, columns - 2)]
     if customer.vat_id:
-        blocks.append(Text(f"  USt-IdNr. {customer.vat_id}"[:columns]))
+        blocks += [Text(f"  {p}") for p in wrap(f"USt-IdNr. {customer.vat_id}", columns - 2)]
     if customer.number:
-        blocks.append(Text(f"  Kunden-Nr. {customer.number}"[:columns]))
+        blocks += [Text(f"  {p}") for p in wrap(f"Kunden-Nr. {customer.number}", columns - 2)]
     if sale.pickup_date is not None:
         blocks.append(Text(f"Abholung {sale.pickup_date.strftime('%d.%m.%Y')}"[:columns]))
     if sale.order_number:
-        blocks.append(Text(f"Auftrag {sale.order_number}"[:columns]))
+        blocks += _wrapped(f"Auftrag {sale.order_number}", columns)
     blocks.append(Text("-" * columns))
     basis = "netto" if sale.vat_direction is PriceBasis.NET else "brutto"
     blocks.append(Text(f"Beträge {basis} in {sale.currency}"[:columns]))
@@ -410,7 +502,7 @@ def render_parking_slip(
     def amt(minor: int) -> str:
         return format_minor(minor, cur, sep=",")
 
-    blocks = _head(shop, copy, sale.training)
+    blocks = _head(shop, copy, sale.training, columns=columns)
     blocks.append(Text("PARKBELEG", Align.CENTER, bold=True, large=True))
     blocks.append(Text("Kein Kassenbeleg", Align.CENTER))
     blocks.append(Feed())
@@ -419,13 +511,11 @@ def render_parking_slip(
     blocks += [Text(part) for part in wrap(f"Vorgang {sale.sale_id}", columns)]
     blocks.append(Text(f"Bediener {sale.operator_id}"[:columns]))
     if sale.customer.number and not sale.customer.anonymous:
-        blocks.append(Text(f"Kunde {sale.customer.number} {sale.customer.name}"[:columns]))
+        blocks += _wrapped(f"Kunde {sale.customer.number} {sale.customer.name}", columns)
     blocks.append(Text("-" * columns))
     blocks += _amounts(sale, columns)
     blocks.append(Text("-" * columns))
-    blocks.append(
-        Text(two_cols("SUMME", f"{amt(sale.total)} {cur}", columns // 2), bold=True, large=True)
-    )
+    blocks.append(_total("SUMME", f"{amt(sale.total)} {cur}", columns))
     for p in printed_payments(sale):  # as a receipt lists them: no payment of nothing
         blocks.append(Text(two_cols(payment_label(p), amt(p.amount), columns)))
         blocks += _details(payment_details(p), columns)

@@ -21,6 +21,7 @@ from posd_daemon.domain.receipt import (
     local_time,
     render_parking_slip,
     render_receipt,
+    seller,
     two_cols,
     wrap,
 )
@@ -39,12 +40,31 @@ from posd_daemon.store.timeutil import from_db
 NOT_CERTIFIED = "Software-TSE: NICHT ZERTIFIZIERT (nur Entwicklung/Schulung)"
 
 
-def fiscal_block(row: fstore.SaleTse, *, certified: bool = True) -> FiscalBlock:
-    """The TSE data a receipt must show (KassenSichV) and the DSFinV-K QR code."""
+def fiscal_block(
+    row: fstore.SaleTse,
+    *,
+    certified: bool = True,
+    till_times: tuple[str, str] | None = None,
+) -> FiscalBlock:
+    """The TSE data a receipt must show (KassenSichV) and the DSFinV-K QR code.
+
+    ``till_times`` (start, end of the Vorgang as the register's wall clock shows them)
+    stand in for the TSE's times on a receipt made during an outage."""
     if row.state == fstore.OUTAGE:
         lines = [OUTAGE_TEXT.format(n=row.outage_number)]
+        # KassenSichV § 6 Nr. 6: the serial number of the recording system (or of the
+        # TSE, when it is known) is on every receipt, an outage receipt too
+        if row.client_id:
+            lines.append(f"Kassen-ID: {row.client_id}")
+        if row.tse_serial:
+            lines.append(f"TSE-Seriennummer: {row.tse_serial}")
         if row.transaction_number:
             lines.append(f"TSE-Transaktion: {row.transaction_number}")
+        if till_times is not None:
+            # § 6 Nr. 2 wants the start and the end of the Vorgang; without the TSE they
+            # come from the till (AEAO zu § 146a Nr. 7)
+            lines.append(f"Vorgangsbeginn: {till_times[0]}")
+            lines.append(f"Vorgangsende: {till_times[1]}")
         return FiscalBlock(tuple(lines))
     assert row.start_time
     assert row.finish_time
@@ -56,6 +76,11 @@ def fiscal_block(row: fstore.SaleTse, *, certified: bool = True) -> FiscalBlock:
         f"TSE-Start: {format_time(row.start_time)}",
         f"TSE-Ende: {format_time(row.finish_time)}",
         f"TSE-Signaturzähler: {row.finish_counter}",
+        # the time format and the algorithm belong to the TSE's data on the receipt
+        # (fiscal-de.md, "Receipt QR code"): without them the printed times and the
+        # signature cannot be checked from the paper alone
+        f"TSE-Zeitformat: {row.time_format}",
+        f"TSE-Algorithmus: {row.signature_algorithm}",
         f"Prozesstyp: {row.process_type}",
         f"Prozessdaten: {row.process_data}",
         f"TSE-Signatur: {row.signature}",
@@ -121,7 +146,11 @@ class DocumentRenderer:
         row = fstore.get(conn, sale_id)
         block = None
         if row is not None and row.state in (fstore.SIGNED, fstore.OUTAGE, fstore.SIGNED_LATE):
-            block = fiscal_block(row, certified=self.tse_certified)
+            # the Vorgang began with the TSE's start when there was one (a transaction
+            # started before the outage), else when the sale was opened at the till
+            began = row.start_time or sale.created_at
+            till = (local_time(began, self.shop), local_time(sale.posted_at, self.shop))
+            block = fiscal_block(row, certified=self.tse_certified, till_times=till)
         # what the job was queued as: a receipt job stays a receipt even when an invoice
         # was issued for the sale before it printed
         as_invoice = invoice or sale.document_type is DocumentType.INVOICE
@@ -150,7 +179,7 @@ class DocumentRenderer:
         width = self.columns
         title = "TSE wieder verfügbar" if end else "TSE-AUSFALL"
         blocks: list[Block] = [
-            Text(self.shop.name, Align.CENTER, bold=True),
+            *(Text(part, Align.CENTER, bold=True) for part in wrap(self.shop.name, width)),
             Text(title, Align.CENTER, bold=True, large=True),
             Feed(),
         ]
@@ -186,8 +215,8 @@ def _amt(minor: int, currency: str) -> str:
 
 
 def _head(r: DocumentRenderer, title: str) -> list[Block]:
-    blocks: list[Block] = [Text(r.shop.name, Align.CENTER, bold=True)]
-    blocks += [Text(line, Align.CENTER) for line in r.shop.address_lines]
+    # the shop's full name and address whole on any paper width (KassenSichV § 6 Nr. 1)
+    blocks = seller(r.shop, r.columns, large=False)
     blocks += [Text(title, Align.CENTER, bold=True, large=True), Feed()]
     return blocks
 
