@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import codecs
 import enum
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from posd_daemon.devices.charset import encode_in_code_page, nfc
+from posd_daemon.devices.charset import base_letter, nfc
 from posd_daemon.devices.errors import ProfileError
 
 ESC, US = 0x1B, 0x1F
@@ -118,17 +119,46 @@ def fit_line(text: str, columns: int = 20) -> str:
 
 
 def encode_display_text(text: str, profile: DisplayProfile) -> bytes:
-    """Characters as display bytes (NFC); a letter the code page lacks shows as its base
-    letter ("ł" -> "l"), other unmappable or control characters as '?'."""
-    cleaned = nfc(text).translate(_CONTROLS)
-    if profile.euro_byte is None or "€" not in cleaned:
-        return encode_in_code_page(cleaned, profile.encoding)
-    euro = bytes((profile.euro_byte,))
-    return euro.join(encode_in_code_page(part, profile.encoding) for part in cleaned.split("€"))
+    """Characters as display bytes (NFC), one byte per character: a letter the code page
+    lacks shows as its base letter ("ł" -> "l"), other unmappable or control characters
+    as '?' (never as a raw byte the display would take as a command)."""
+    encoding, euro = profile.encoding, profile.euro_byte
+    return b"".join(_char_bytes(ch, encoding, euro) for ch in nfc(text))
 
 
-#: control characters (C0, DEL, C1) become '?' (str.translate: one pass in C)
-_CONTROLS = {code: "?" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+#: control characters (C0, DEL, C1) show as '?': to a display they are commands
+_CONTROLS = frozenset((*range(0x20), 0x7F, *range(0x80, 0xA0)))
+
+
+def can_show(text: str, profile: DisplayProfile) -> bool:
+    """Whether every character of ``text`` shows as itself (no base letter, no '?')."""
+    return all(_showable(ch, profile.encoding, profile.euro_byte) for ch in nfc(text))
+
+
+def _showable(ch: str, encoding: str, euro_byte: int | None) -> bool:
+    if ord(ch) in _CONTROLS:
+        return False
+    if ch == "€" and euro_byte is not None:
+        return True
+    try:
+        ch.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=4096)
+def _char_bytes(ch: str, encoding: str, euro_byte: int | None) -> bytes:
+    # Character by character with strict encoding, not charset.encode_in_code_page:
+    # its error handler checks the replacement against the codec "charmap" (Latin-1)
+    # rather than the code page, so on CP852 or CP437 a "£", "®" or "©" raised
+    # UnicodeEncodeError and the display kept the previous customer's line.
+    if ch == "€" and euro_byte is not None:
+        return bytes((euro_byte,))
+    for candidate in (ch, base_letter(ch)):
+        if _showable(candidate, encoding, None):
+            return candidate.encode(encoding)
+    return b"?"
 
 
 def _cursor(profile: DisplayProfile, x: int, y: int) -> bytes:

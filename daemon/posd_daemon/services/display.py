@@ -28,10 +28,11 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from posd_daemon.devices.charset import nfc
+from posd_daemon.devices.display import DisplayProfile, can_show
 from posd_daemon.devices.manager import DeviceManager, DisplayDevice
 from posd_daemon.devices.model import DeviceClass
 from posd_daemon.domain.money import format_minor
-from posd_daemon.domain.receipt import two_cols
 from posd_daemon.services.events import Event, EventBus, SaleChanged
 
 _SYMBOLS = {"EUR": "€", "GBP": "£", "USD": "$", "CHF": "CHF", "JPY": "¥"}
@@ -67,9 +68,32 @@ class DisplayTexts:
     alternate_every: float = 2.0
 
 
-def money_text(minor: int, currency: str) -> str:
+def money_text(minor: int, currency: str, profile: DisplayProfile | None = None) -> str:
+    """``1,20 €``; with the display's ``profile``, the ISO 4217 code where its code page
+    lacks the symbol (PC852, which Slovak shops paying in euro need, has no €)."""
     symbol = _SYMBOLS.get(currency, currency)
+    if profile is not None and not can_show(symbol, profile):
+        symbol = currency
     return f"{format_minor(minor, currency, sep=',')} {symbol}"
+
+
+def amount_row(label: str, amount: str, width: int) -> str:
+    """``label`` left, ``amount`` right-aligned in ``width`` columns.
+
+    Columns are counted after NFC, as the display shows them (a name imported
+    decomposed, "a" + U+0308, would otherwise push the amount one column left). The
+    label is cut to make room, never the amount: without room, the currency goes
+    first, and a number that still does not fit shows as '#' rather than as other
+    digits."""
+    label, amount = nfc(label), nfc(amount)
+    if len(amount) > width:
+        amount = amount.rsplit(" ", 1)[0]
+    if len(amount) > width:
+        amount = "#" * width
+    room = width - len(amount) - 1
+    if room < 1:
+        return amount.rjust(width)
+    return f"{label[:room]:<{room}} {amount}"
 
 
 class CustomerDisplay:
@@ -91,10 +115,13 @@ class CustomerDisplay:
 
     @property
     def columns(self) -> int:
+        profile = self.profile
+        return profile.columns if profile is not None else self.texts.columns
+
+    @property
+    def profile(self) -> DisplayProfile | None:
         device = self.manager.first(DeviceClass.DISPLAY)
-        if isinstance(device, DisplayDevice):
-            return device.profile.columns
-        return self.texts.columns
+        return device.profile if isinstance(device, DisplayDevice) else None
 
     def start(self) -> None:
         self.bus.add_listener(self.on_event)
@@ -108,8 +135,12 @@ class CustomerDisplay:
                 self.show(content)
 
     def content_for(self, e: SaleChanged) -> DisplayContent | None:
-        t, w, cur = self.texts, self.columns, e.currency
-        total = two_cols(t.total, money_text(e.total_minor, cur), w)
+        t, w, cur, profile = self.texts, self.columns, e.currency, self.profile
+
+        def row(label: str, minor: int) -> str:
+            return amount_row(label, money_text(minor, cur, profile), w)
+
+        total = row(t.total, e.total_minor)
 
         def content(
             mode: str, lines: tuple[str, ...], name: str = "", qty: str = "", amount: int = 0
@@ -128,12 +159,16 @@ class CustomerDisplay:
             )
 
         if e.kind in ("line_added", "line_updated") and e.line_name:
-            amount = money_text(e.line_total_minor, cur)
-            qty = e.line_quantity if e.line_quantity not in ("", "1") else ""
-            name = f"{qty} {e.line_name}" if qty else e.line_name
+            # a weight or length needs its unit to mean anything ("0.345 kg Gouda");
+            # pieces keep the short form ("3 Brezel"), as the receipt does
+            unit = "" if e.line_unit in ("", "pcs") else e.line_unit
+            qty = e.line_quantity if e.line_quantity not in ("", "1") or unit else ""
+            name = (
+                " ".join(part for part in (qty, unit, e.line_name) if part) if qty else e.line_name
+            )
             return content(
                 "line",
-                (two_cols(name, amount, w), total),
+                (row(name, e.line_total_minor), total),
                 e.line_name,
                 e.line_quantity,
                 e.line_total_minor,
@@ -142,16 +177,12 @@ class CustomerDisplay:
         if e.kind in ("created", "line_removed", "line_updated", "payment_removed", "resumed"):
             return content("total", ("", total))
         if e.kind == "payment_added":
-            paid = two_cols(t.paid, money_text(e.paid_minor, cur), w)
+            paid = row(t.paid, e.paid_minor)
             if e.change_minor:
-                paid = two_cols(t.change, money_text(e.change_minor, cur), w)
+                paid = row(t.change, e.change_minor)
             return content("total", (total, paid))
         if e.kind == "posted":
-            second = (
-                two_cols(t.change, money_text(e.change_minor, cur), w)
-                if e.change_minor
-                else t.thanks
-            )
+            second = row(t.change, e.change_minor) if e.change_minor else t.thanks
             self._schedule_idle(e.sale_id)
             return content("change", (total, second))
         # a parked sale's total must not stay up for the next customer

@@ -48,7 +48,9 @@ def one_row(request: pytest.FixtureRequest) -> DisplayProfile:
     return replace(BUILTIN_DISPLAY_PROFILES[request.param], rows=1)
 
 
-def run(profile: DisplayProfile, scenario: Scenario) -> None:
+def run(profile: DisplayProfile, scenario: Scenario, texts: DisplayTexts | None = None) -> None:
+    """Runs ``scenario`` against a CustomerDisplay on an emulated display (its texts:
+    ``texts``, else this module's one-row timing)."""
     sim = SerialDisplaySim(profile)
     sim.start()
     manager = DeviceManager()
@@ -58,8 +60,10 @@ def run(profile: DisplayProfile, scenario: Scenario) -> None:
     async def main() -> None:
         bus = EventBus()
         bus.bind(asyncio.get_running_loop())
-        texts = DisplayTexts(idle=("Willkommen!",), idle_after=IDLE_S, alternate_every=ALTERNATE_S)
-        CustomerDisplay(bus, manager, texts).start()
+        shown = texts or DisplayTexts(
+            idle=("Willkommen!",), idle_after=IDLE_S, alternate_every=ALTERNATE_S
+        )
+        CustomerDisplay(bus, manager, shown).start()
         await scenario(bus, sim)
 
     try:
