@@ -13,7 +13,7 @@ CP852 (Latin-2) instead, which has these letters (see :data:`CODE_TABLES`).
 
 from __future__ import annotations
 
-import codecs
+import functools
 import unicodedata
 from collections.abc import Mapping
 
@@ -36,8 +36,6 @@ _STROKED = {
     "ħ": "h", "Ħ": "H", "ŧ": "t", "Ŧ": "T",
 }  # fmt: skip
 
-_ERRORS = "posd-base-letter"
-
 
 def base_letter(ch: str) -> str:
     """``ch`` without its diacritics (NFKD without combining marks), or ``ch`` itself
@@ -49,28 +47,31 @@ def base_letter(ch: str) -> str:
     return base if len(base) == 1 else ch
 
 
-def _base_letter_or_question_mark(exc: UnicodeError) -> tuple[str, int]:
-    if not isinstance(exc, UnicodeEncodeError):
-        raise exc
-    out = []
-    for ch in exc.object[exc.start : exc.end]:
-        base = base_letter(ch)
-        try:
-            base.encode(exc.encoding)
-        except UnicodeEncodeError:
-            base = "?"
-        out.append(base)
-    return "".join(out), exc.end
-
-
-codecs.register_error(_ERRORS, _base_letter_or_question_mark)
-
-
 def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
 def encode_in_code_page(text: str, encoding: str) -> bytes:
     """``text`` (NFC) in ``encoding``; a missing letter becomes its base letter, else '?'.
-    Never raises for text (control characters are the caller's business)."""
-    return nfc(text).encode(encoding, errors=_ERRORS)
+    Never raises for text (control characters are the caller's business).
+
+    Character by character once the whole text does not encode: a codec error handler
+    cannot do it, as it learns only "charmap" for these code pages, and a replacement it
+    checked against that (Latin-1) may still be missing from the page (® and £ in CP852,
+    © in CP437), which fails the whole text."""
+    text = nfc(text)
+    try:
+        return text.encode(encoding)
+    except UnicodeEncodeError:
+        return b"".join(char_in_code_page(ch, encoding) for ch in text)
+
+
+@functools.lru_cache(maxsize=4096)
+def char_in_code_page(ch: str, encoding: str) -> bytes:
+    """One character in ``encoding``: itself, else its base letter, else '?'."""
+    for candidate in (ch, base_letter(ch)):
+        try:
+            return candidate.encode(encoding)
+        except UnicodeEncodeError:
+            continue
+    return b"?"

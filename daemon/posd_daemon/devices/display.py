@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from posd_daemon.devices.charset import base_letter, nfc
+from posd_daemon.devices.charset import char_in_code_page, nfc
 from posd_daemon.devices.errors import ProfileError
 
 ESC, US = 0x1B, 0x1F
@@ -149,16 +149,14 @@ def _showable(ch: str, encoding: str, euro_byte: int | None) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def _char_bytes(ch: str, encoding: str, euro_byte: int | None) -> bytes:
-    # Character by character with strict encoding, not charset.encode_in_code_page:
-    # its error handler checks the replacement against the codec "charmap" (Latin-1)
-    # rather than the code page, so on CP852 or CP437 a "£", "®" or "©" raised
-    # UnicodeEncodeError and the display kept the previous customer's line.
+    # one byte per character: a control character (a command to the display) as '?',
+    # the euro sign as the profile's byte, anything else as the printer's text is
+    # (charset.char_in_code_page: itself, its base letter, else '?')
+    if ord(ch) in _CONTROLS:
+        return b"?"
     if ch == "€" and euro_byte is not None:
         return bytes((euro_byte,))
-    for candidate in (ch, base_letter(ch)):
-        if _showable(candidate, encoding, None):
-            return candidate.encode(encoding)
-    return b"?"
+    return char_in_code_page(ch, encoding)
 
 
 def _cursor(profile: DisplayProfile, x: int, y: int) -> bytes:
