@@ -180,8 +180,11 @@ def register_currency(args: argparse.Namespace) -> str:
     is not 500.00). The daemon's own word, not a config file: posctl may reach it with
     --socket and no config, or read another file than the daemon. A daemon too old to
     say: the config posctl reads."""
-    with _client(args, login=False) as client:
-        currency = client.status().currency_code
+    try:
+        with _client(args, login=False) as client:
+            currency = client.status().currency_code
+    except PosdError:  # a daemon that does not say (older, or serving part of the API)
+        currency = ""
     if currency:
         return currency
     state_dir = getattr(args, "state_dir", None)  # a handler's caller may give neither

@@ -71,6 +71,7 @@ def test_a_bad_cash_count_is_one_clear_user_error(count: str) -> None:
     p = argparse.ArgumentParser()
     posctl_day.add_commands(p.add_subparsers(dest="command", required=True))
     args = p.parse_args(["shift", "open", "--count", count])
+    args.register_currency = "EUR"  # what posctl asks the daemon (GetStatus) for
     with pytest.raises(posctl_day._base().CliError, match="DENOMINATION=PIECES"):
         posctl_day._counts(args)
 
@@ -79,6 +80,7 @@ def test_a_good_cash_count_reads_minor_units_or_amounts() -> None:
     p = argparse.ArgumentParser()
     posctl_day.add_commands(p.add_subparsers(dest="command", required=True))
     args = p.parse_args(["shift", "open", "--count", "5000=2", "--count", "0.50=12"])
+    args.register_currency = "EUR"  # what posctl asks the daemon (GetStatus) for
     got = [(c.denomination_minor, c.pieces) for c in posctl_day._counts(args)]
     assert got == [(5000, 2), (50, 12)]
 
