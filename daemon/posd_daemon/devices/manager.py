@@ -1034,6 +1034,10 @@ class DrawerDevice(ManagedDevice):
 #: sale on 2 cores (A/B). A scan after a pause is shown at once. 20 ms saved about the
 #: same but held back a scan 5 ms after the previous one by 15 ms (bench/scan_display.py).
 DISPLAY_MIN_INTERVAL_S = 0.01
+#: seconds an external check's test pattern stays on the customer display
+DISPLAY_TEST_PATTERN_S = 3.0
+#: seconds an interactive check's pattern stays: the technician reads it to answer
+DISPLAY_TEST_PATTERN_INTERACTIVE_S = 10.0
 
 
 class DisplayDevice(ManagedDevice):
@@ -1045,9 +1049,24 @@ class DisplayDevice(ManagedDevice):
         assert isinstance(display.transport, MonitoredTransport)
         self.transport = display.transport
         self._wanted: tuple[str, ...] | None = None
+        #: the content (sale lines, idle text): what comes back after a test pattern
+        #: or a replug; never the pattern itself
         self._shown: tuple[str, ...] = ()
         self._scheduled = False
         self._written_at = 0.0  # monotonic time of the last write
+        #: the test pattern is on the display (reported as shown instead of the content)
+        self._pattern = False
+        #: bumped by every show and check: a pattern's restore timer only acts while its
+        #: check is still the last thing that happened to the display
+        self._generation = 0
+        self._restore_timer: threading.Timer | None = None
+        #: how long a check's test pattern stays before the content comes back: long
+        #: enough to read both rows (interactive: the technician answers the prompt
+        #: looking at it), short enough not to hide a sale from the customer for long
+        self.test_pattern_seconds: dict[HealthLevel, float] = {
+            HealthLevel.EXTERNAL: DISPLAY_TEST_PATTERN_S,
+            HealthLevel.INTERACTIVE: DISPLAY_TEST_PATTERN_INTERACTIVE_S,
+        }
 
     @property
     def profile(self) -> DisplayProfile:
@@ -1059,10 +1078,21 @@ class DisplayDevice(ManagedDevice):
     def _close(self) -> None:
         self.display.close()
 
+    def stop(self) -> None:
+        super().stop()
+        # after the worker ended: no check can arm another restore timer now
+        self._cancel_restore()
+
     def _after_open(self) -> None:
-        if self._shown:
+        with self._lock:
+            # a replugged display lost the pattern too: it gets the content back
+            if self._pattern:
+                self._pattern = False
+                self._generation += 1
+            lines = self._shown
+        if lines:
             with contextlib.suppress(DeviceError):
-                self.display.show(*self._shown)  # restore after a replug
+                self.display.show(*lines)  # restore after a replug
 
     def show(self, lines: tuple[str, ...]) -> concurrent.futures.Future[None]:
         """Show lines; when updates come faster than the display, only the latest counts."""
@@ -1070,6 +1100,9 @@ class DisplayDevice(ManagedDevice):
         with self._lock:
             self._wanted = lines
             self._shown = lines
+            # the sale wins over a test pattern at once; its pending restore is moot
+            self._pattern = False
+            self._generation += 1
             if self._scheduled:
                 future: concurrent.futures.Future[None] = concurrent.futures.Future()
                 future.set_result(None)
@@ -1100,26 +1133,59 @@ class DisplayDevice(ManagedDevice):
             self.stats.jobs += 1
 
     def display_lines(self) -> tuple[str, ...]:
-        return self._shown
+        with self._lock:
+            return DISPLAY_TEST_LINES if self._pattern else self._shown
+
+    def _cancel_restore(self) -> None:
+        with self._lock:
+            timer, self._restore_timer = self._restore_timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _restore_after_pattern(self, generation: int) -> None:
+        # on the timer's thread: only the worker writes, so this goes through show()
+        with self._lock:
+            if generation != self._generation or not self._pattern:
+                return  # a sale update or a later check already took the display
+            lines = self._shown
+        self.show(lines)
 
     def _check(self, level: HealthLevel) -> HealthReport:
         if level is HealthLevel.INTERNAL:
             return super()._check(level)
+        with self._lock:
+            # marked before the write: a show() arriving while it runs clears the mark
+            # and its flush (queued behind this check) overwrites the pattern
+            self._pattern = True
+            self._generation += 1
+            generation = self._generation
         try:
             self._run("display", lambda: self.display.show(*DISPLAY_TEST_LINES))
         except DeviceError as exc:
+            with self._lock:
+                if generation == self._generation:
+                    self._pattern = False
             return self._report(level, HealthStatus.FAILED, exc.message)
-        self._shown = DISPLAY_TEST_LINES
+        hold = self.test_pattern_seconds.get(level, DISPLAY_TEST_PATTERN_S)
+        timer = threading.Timer(hold, self._restore_after_pattern, (generation,))
+        timer.name = f"{self.worker.name}-restore"
+        timer.daemon = True
+        with self._lock:
+            previous, self._restore_timer = self._restore_timer, timer
+        if previous is not None:
+            previous.cancel()
+        timer.start()
         if level is HealthLevel.EXTERNAL:
-            return self._report(level, HealthStatus.OK, "test pattern shown")
+            return self._report(level, HealthStatus.OK, f"test pattern shown for {hold:g} s")
         return HealthReport(
             level,
             HealthStatus.PENDING_CONFIRMATION,
-            "test pattern shown: waiting for the technician",
+            f"test pattern shown for {hold:g} s: waiting for the technician",
             _now(),
             prompt=(
                 f"Does the display show exactly {DISPLAY_TEST_LINES[0]!r} and "
                 f"{DISPLAY_TEST_LINES[1]!r} (umlauts and the € sign right)?"
+                f" It goes back after {hold:g} s."
             ),
         )
 

@@ -14,6 +14,7 @@ connection or no answer at all (:class:`PrintInterruptedError`).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Mapping
@@ -64,6 +65,9 @@ if TYPE_CHECKING:
 AFTER_JOB_BYTES_PER_S = 500.0
 #: The longest wait for the replies after a job (below the outbox's 120 s job timeout).
 AFTER_JOB_MAX_WAIT_S = 60.0
+#: How long after a status question gave up its missing replies are still expected, in
+#: multiples of ``status_timeout`` (see :meth:`EscPosPrinter._settle`).
+LATE_REPLY_GRACE_FACTOR = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,10 @@ class EscPosPrinter:
     transport can read) makes every job and kick read the status first.
     ``status_timeout`` bounds how long :meth:`read_status` waits for the 4 replies;
     after a job the wait grows with its size (``after_job_bytes_per_s``).
+    ``late_reply_grace`` (default ``LATE_REPLY_GRACE_FACTOR * status_timeout``): how long
+    after a question gave up its missing replies may still arrive on a transport whose
+    byte stream survives a reconnect (serial); the next question waits for them at most
+    that long (see :meth:`_settle`).
     """
 
     def __init__(
@@ -97,6 +105,7 @@ class EscPosPrinter:
         check_status: bool | None = None,
         status_timeout: float = 1.0,
         after_job_bytes_per_s: float = AFTER_JOB_BYTES_PER_S,
+        late_reply_grace: float | None = None,
     ) -> None:
         self.transport = transport
         self.profile = profile
@@ -107,6 +116,14 @@ class EscPosPrinter:
         self.check_status = check_status
         self.status_timeout = status_timeout
         self.after_job_bytes_per_s = after_job_bytes_per_s
+        if late_reply_grace is None:
+            late_reply_grace = LATE_REPLY_GRACE_FACTOR * status_timeout
+        self.late_reply_grace = late_reply_grace
+        #: Replies still owed to a question that gave up, and until when they are
+        #: expected (``time.monotonic()``); kept across a reconnect, which on a serial
+        #: line does not stop them from coming.
+        self._owed_replies = 0
+        self._owed_until = 0.0
         self.last_status: PrinterStatus | None = None
         #: The latest automatic status back packet seen in the stream, decoded.
         self.last_asb: PrinterStatus | None = None
@@ -195,6 +212,7 @@ class EscPosPrinter:
                 self._ensure_open()
                 if not self._transport_reads():
                     return self._assumed()
+                self._settle()
                 self._drain()
                 # Ref: after several real-time requests, wait for all replies before
                 # sending data. The replies come back in request order.
@@ -205,9 +223,11 @@ class EscPosPrinter:
                     # replies may still be on the way. The drain before the next question
                     # only takes what has arrived by then; replies arriving after it would
                     # be decoded as that question's answer (a paper end already fixed, or
-                    # "ready" for a printer that has run out of paper since). Dropping the
-                    # connection drops them with it, as after a job (_check_after_job).
-                    self._drop()
+                    # "ready" for a printer that has run out of paper since). Over TCP
+                    # dropping the connection drops them with it, as after a job
+                    # (_check_after_job); over a serial line they still come after the
+                    # reopen, and the next question first waits for them (_settle).
+                    self._drop_unanswered()
                 return status
             except TransportError as exc:
                 self._drop()
@@ -216,6 +236,57 @@ class EscPosPrinter:
                 if fresh or attempt:
                     return PrinterStatus.unreachable(exc.message)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _drop_unanswered(self) -> None:
+        """Drop the connection after a question that got no complete answer. What of
+        the owed replies has already arrived is counted first: reopening a serial port
+        discards it, and :meth:`_settle` would wait in vain for it."""
+        with contextlib.suppress(TransportError):
+            self._settle(wait=False)
+        self._drop()
+
+    def _owe_replies(self, got: int) -> None:
+        """Remember the replies a question that gave up (``got`` of 4) still owes."""
+        if getattr(self.transport, "reopen_starts_fresh_stream", False):
+            return  # dropping the connection (the caller does) ends them
+        self._owed_replies = max(0, 4 - got)
+        self._owed_until = time.monotonic() + self.late_reply_grace
+
+    def _settle(self, *, wait: bool = True) -> None:
+        """Before a question: read and discard the replies an earlier question that gave
+        up still owes, waiting for them until its grace is over.
+
+        Why this way: the replies to ``DLE EOT`` carry nothing that says which request
+        they answer (ref: DLE EOT, every reply has bits 0, 1, 4, 7 fixed), so a late one
+        cannot be told from a prompt one once the next question is out. Anything that
+        arrives *before* the next question is sent cannot be its answer, so discarding it
+        here never loses a genuine answer (a printer that was off and never answered
+        leaves nothing to discard). Counting the owed bytes lets the wait end as soon as
+        they are all in; the grace bounds it for a printer that never sends them. The
+        cost falls only on a question that follows an unanswered one within the grace:
+        a printer that answers at once owes nothing and never waits here. A reply later
+        than the grace is still misread (no timing rule can exclude that on a stream).
+        ``wait=False``: only count what has already arrived.
+        """
+        while self._owed_replies > 0:
+            remaining = max(0.0, self._owed_until - time.monotonic()) if wait else 0.0
+            if wait and remaining <= 0:
+                break
+            started = time.monotonic()
+            data = self.transport.read(64, remaining)
+            if data:
+                replies: list[int] = []
+                # ASB packets in between are decoded as ever; garbage owes nothing
+                self._consume(data, replies)
+                self._owed_replies = max(0, self._owed_replies - len(replies))
+            elif not wait or not self._transport_reads():
+                break
+            elif time.monotonic() - started < remaining / 2:
+                # The transport returned early without data: do not spin.
+                time.sleep(min(0.02, max(0.0, self._owed_until - time.monotonic())))
+        if wait:
+            # all in, or the grace is over: they are not waited for again
+            self._owed_replies = 0
 
     def _transport_reads(self) -> bool:
         """False once the transport knows it cannot read (a write-only device file)."""
@@ -262,6 +333,8 @@ class EscPosPrinter:
                 # The transport returned early without data: do not spin.
                 time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
         where = self.transport.describe()
+        if unknown or len(replies) < 4:
+            self._owe_replies(len(replies))
         if unknown:
             # A printer answers DLE EOT with reply bytes only (ASB packets and XON/XOFF
             # aside). Other bytes mean this is no ESC/POS printer talking (a scale or
@@ -362,6 +435,7 @@ class EscPosPrinter:
         """
         timeout = self.after_job_timeout(size)
         try:
+            self._settle()  # owes nothing here: the status before the job was complete
             self._drain()
             self.transport.write(STATUS_REQUEST_ALL)
             status = self._collect_replies(timeout)
@@ -373,7 +447,7 @@ class EscPosPrinter:
         self._count(status_reads=1)
         self.last_status = status
         if not status.reachable:
-            self._drop()
+            self._drop_unanswered()
         elif not (status.paper_end or status.cover_open or status.has_error):
             return
         self._count(errors=1)

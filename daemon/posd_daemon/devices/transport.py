@@ -327,6 +327,10 @@ class SerialTransport:
     """An RS-232 / USB-serial device through pyserial (also pty pairs in tests)."""
 
     supports_read = True
+    #: Closing and reopening the port discards only what has arrived by then (pyserial's
+    #: open flushes the input buffer): bytes the device sends afterwards are read as
+    #: ever. A reply that came too late is still on its way after a reopen.
+    reopen_starts_fresh_stream = False
 
     def __init__(
         self,
@@ -450,6 +454,9 @@ class TcpTransport:
     """A network printer on a raw TCP port (9100, "JetDirect")."""
 
     supports_read = True
+    #: A reconnect is a new connection: whatever the printer still sends on the old one
+    #: (a reply that came too late) is never read on the new one.
+    reopen_starts_fresh_stream = True
 
     def __init__(
         self,
