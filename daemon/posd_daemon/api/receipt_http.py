@@ -10,8 +10,10 @@ whole protocol needed here is one GET without a body. What it does:
   QR payload included) or, with ``Accept: application/json``, the receipt as JSON.
 * 404 for a malformed, unknown or expired token (one answer for all), 405 for other
   methods, 400 for a malformed request or a GET with a body, 431 for a request head over
-  ``MAX_REQUEST_BYTES``, 408 when the head does not arrive within the deadline, 503
-  when ``MAX_CONNECTIONS`` are busy. One request per connection (``Connection: close``).
+  ``MAX_REQUEST_BYTES``, 408 when the head does not arrive within the deadline (or, with
+  ``MAX_CONNECTIONS`` taken, at once for the oldest connection still waiting for its head:
+  slow clients cannot lock customers out), 503 when ``MAX_CONNECTIONS`` are all being
+  answered. One request per connection (``Connection: close``).
 * Never a traceback to the client: a failure is logged and answered with a bare 500.
 * The database is read on its own read-only connection and thread: a customer fetching
   a receipt never waits behind, nor disturbs, the sale path's database thread (a read
@@ -94,6 +96,9 @@ class ReceiptHttpServer:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posd-receipt-http")
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: the connections still waiting for their request head, oldest first, with
+        #: their deadlines (see _evict_slowest)
+        self._reading: dict[asyncio.Task[None], asyncio.Timeout] = {}
         self.port = 0
         self.timeout_s = TIMEOUT_S
 
@@ -124,14 +129,24 @@ class ReceiptHttpServer:
         assert task is not None
         self._tasks.add(task)
         try:
-            if len(self._tasks) > MAX_CONNECTIONS:
+            if len(self._tasks) > MAX_CONNECTIONS and not self._evict_slowest():
                 answer, head_only = Answer.error(503, "busy"), False
             else:
                 try:
-                    async with asyncio.timeout(self.timeout_s):
-                        answer, head_only = await self._answer(reader)
+                    async with asyncio.timeout(self.timeout_s) as deadline:
+                        self._reading[task] = deadline
+                        answer, head_only = await self._answer(reader, task)
                 except TimeoutError:
                     answer, head_only = Answer.error(408, "timeout"), False
+                except ConnectionError:
+                    raise
+                except Exception:
+                    # a receipt that cannot be read or rendered (a damaged row, a database
+                    # error): the customer gets a 500, the log gets the traceback
+                    log.exception("receipt_http_failed")
+                    answer, head_only = Answer.error(500, "error"), False
+                finally:
+                    self._reading.pop(task, None)
             if answer.outcome == "closed":
                 return
             self._metrics.digital_receipt_requests.labels(answer.outcome).inc()
@@ -148,7 +163,21 @@ class ReceiptHttpServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
 
-    async def _answer(self, reader: asyncio.StreamReader) -> tuple[Answer, bool]:
+    def _evict_slowest(self) -> bool:
+        """Every slot is taken: ends the oldest connection still waiting for its request
+        head (answered 408 at once), so that clients that open connections and never
+        finish a request (slowloris) cannot lock customers out: a customer's request
+        arrives with its connection and leaves this state within milliseconds. False:
+        every connection has its request and is being answered."""
+        if not self._reading:
+            return False
+        deadline = self._reading.pop(next(iter(self._reading)))
+        deadline.reschedule(asyncio.get_running_loop().time())  # fires at once
+        return True
+
+    async def _answer(
+        self, reader: asyncio.StreamReader, task: asyncio.Task[None]
+    ) -> tuple[Answer, bool]:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
         except asyncio.LimitOverrunError:
@@ -157,6 +186,8 @@ class ReceiptHttpServer:
             if len(exc.partial) >= MAX_REQUEST_BYTES:
                 return Answer.error(431, "too_large"), False
             return Answer(0, "closed", b""), False
+        finally:
+            self._reading.pop(task, None)  # the head is in (or never comes): not evictable
         try:
             lines = head.decode("latin-1").split("\r\n")
             method, target, version = lines[0].split(" ")

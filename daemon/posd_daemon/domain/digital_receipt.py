@@ -135,6 +135,10 @@ def sale_json(sale: Sale) -> dict[str, Any]:
         "operator_id": sale.operator_id,
         "posted_at": sale.posted_at.isoformat() if sale.posted_at else None,
         "training": sale.training,
+        # a reversal (storno) receipt says which receipt it reverses, as its paper does
+        # ("STORNO zu Beleg n"): without it the JSON reads as a sale with negative amounts
+        "reverses_receipt": sale.reverses_receipt or None,
+        "reverses_sale_id": sale.reverses_sale_id or None,
         "currency": sale.currency,
         "lines": [
             {
@@ -169,6 +173,7 @@ def sale_json(sale: Sale) -> dict[str, Any]:
         ],
         "payments": [
             {"method": p.method.name, "label": payment_label(p), "amount": p.amount}
-            for p in sale.payments
+            # as on the paper (and in the TSE's processData): no payment of nothing
+            for p in printed_payments(sale)
         ],
     }
