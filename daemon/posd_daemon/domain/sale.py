@@ -688,7 +688,12 @@ class Sale:
     def _check_total(self) -> None:
         """What every change of lines must leave: a total in range, and no VAT rate whose
         shop discounts exceed its goods (a discount never pays money out)."""
-        if self.total > MAX_MINOR:
+        total = self.total
+        # the local value is stored too (sales.total_local, a 64-bit INTEGER): at a tiny
+        # exchange rate it is far above the sale's own total
+        if abs(total) > MAX_MINOR or (
+            self.currency != self.local_currency and abs(self.to_local(total)) > MAX_MINOR
+        ):
             raise invalid("quantity", "the sale total would be out of range", "AMOUNT_OUT_OF_RANGE")
         if self.state is not SaleState.OPEN or not any(
             ln.kind is LineKind.DISCOUNT for ln in self.lines
