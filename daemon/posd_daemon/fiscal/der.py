@@ -298,6 +298,13 @@ def decode(data: bytes, *, ber: bool = False) -> Tlv:
     return tlv
 
 
+def has_der_header(tlv: Tlv) -> bool:
+    """True when the element's length octets are the DER form for its contents: definite
+    and in the shortest form (X.690 §10.1). Lenient (``ber=True``) decoding accepts
+    others; a caller that must insist on DER for an element checks it with this."""
+    return not tlv.indefinite and tlv.raw[1 : tlv.header_length] == encode_length(len(tlv.content))
+
+
 def _expect(tlv: Tlv, tag: int | None, what: str) -> None:
     if tag is not None and tlv.tag != tag:
         raise DerError(f"{what}: expected tag 0x{tag:02x}, found 0x{tlv.tag:02x}")

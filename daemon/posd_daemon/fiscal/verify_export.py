@@ -3,12 +3,15 @@
 Deliberately does not use the software TSE or the export writer: it parses every file,
 derives the expected file names itself and checks
 
-1. every file is known: log messages, ``<sha256-hex>_X509.<der|crt|pem|cer>`` certificates
-   and ``info.csv`` (present and in the ``"description:",…`` form);
+1. every file is a regular file of at most ``MAX_MEMBER_SIZE`` bytes, its path stays
+   inside the archive, no name comes twice, and it is known: log messages,
+   ``<sha256-hex>_X509.<der|crt|pem|cer>`` certificates and ``info.csv`` (present and in
+   the ``"description:",…`` form);
 2. each certificate's file name is the SHA-256 of its public key point 04||X||Y and its
    signature verifies (self-signed, or by an issuer in the export);
-3. each log message parses, its file name matches its contents, its serialNumber is the
-   SHA-256 of the public key of a certificate in the export, and its signature verifies
+3. each log message parses, its unsigned envelope is DER, its file name matches its
+   contents, its serialNumber is the SHA-256 of the public key of a certificate in the
+   export and the same in every log message (one TSE), and its signature verifies
    against that certificate over the bytes exactly as stored;
 4. signature counters per TSE are continuous (from 1 for a full export), no duplicates;
 5. transactions: numbers continuous, handed out in start order, each is
@@ -33,9 +36,20 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from posd_daemon.fiscal import der
 from posd_daemon.fiscal import log_message as lm
 
 EXPORT = "(export)"
+
+#: Largest member read into memory. A TR-03151 log message is a few hundred bytes up to
+#: some kilobytes (its processData), a certificate about one, info.csv one line: 16 MiB
+#: is far above any of them, and a hostile TAR cannot make the verifier hold gigabytes.
+MAX_MEMBER_SIZE = 16 * 1024 * 1024
+
+#: signatureCounter and transactionNumber are counters a TSE keeps in 32 or 64 bits;
+#: anything larger is not a TSE's (and would not even print: Python refuses to turn an
+#: integer of more than 4300 digits into text).
+_MAX_COUNTER = 2**64
 
 _CERT_RE = re.compile(r"([0-9A-Fa-f]{64})_X509\.(der|crt|pem|cer)")
 _LOG_RE = re.compile(r"(Unixt|Utc|Gent)_.+_Sig-\d+_Log-(Tra|Sys|Aud).*\.log")
@@ -112,9 +126,9 @@ class _Cert:
 
 def _read_members(
     source: str | os.PathLike[str] | BinaryIO,
-) -> tuple[list[tuple[str, bytes | None]], str | None]:
-    """(name, content or None for a non-regular member), in archive order, and what is
-    wrong with the archive's end, if anything.
+) -> tuple[list[tuple[str, bytes | str]], str | None]:
+    """(name, content, or for a member that is not read the reason), in archive order,
+    and what is wrong with the archive's end, if anything.
 
     tarfile ends its iteration silently, as at the end-of-archive blocks, when the data
     end at a file boundary (a truncated copy) or a header is damaged (its checksum does
@@ -124,7 +138,7 @@ def _read_members(
     if isinstance(source, str | os.PathLike):
         with open(os.fspath(source), "rb") as fh:
             return _read_members(fh)
-    out: list[tuple[str, bytes | None]] = []
+    out: list[tuple[str, bytes | str]] = []
     stops: list[tuple[int, tarfile.HeaderError]] = []
 
     class _Header(tarfile.TarInfo):
@@ -139,10 +153,19 @@ def _read_members(
     with tarfile.open(fileobj=source, mode="r|*", tarinfo=_Header) as tar:
         for member in tar:
             if not member.isfile():
-                out.append((member.name, None))
+                out.append((member.name, "not a regular file"))
+                continue
+            if member.size > MAX_MEMBER_SIZE:
+                # left unread: tarfile skips its data when it moves to the next header
+                out.append(
+                    (member.name, f"too large for a file of a TSE export ({member.size} bytes)")
+                )
                 continue
             handle = tar.extractfile(member)
-            out.append((member.name, handle.read() if handle is not None else None))
+            if handle is None:
+                out.append((member.name, "not a regular file"))
+                continue
+            out.append((member.name, handle.read()))
     # tarfile's HeaderError subclasses, by name (typeshed does not declare them):
     # EOFHeaderError is the end-of-archive block, EmptyHeaderError no more data,
     # TruncatedHeaderError part of a header, InvalidHeaderError a damaged one
@@ -165,6 +188,45 @@ def _read_members(
     elif not stops:
         end = "truncated: the archive ends without its end-of-archive blocks"
     return out, end
+
+
+def _path_problem(path: str) -> str | None:
+    """What is wrong with a member's path: an extracting tool (tar, 7-Zip, Python's
+    tarfile without a filter) would write it outside the directory it extracts into."""
+    parts = path.replace("\\", "/").split("/")
+    if path.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", path):
+        return "absolute path: it would be extracted outside the target directory"
+    if ".." in parts:
+        return "path with '..': it would be extracted outside the target directory"
+    return None
+
+
+def _envelope_problem(raw: bytes) -> str | None:
+    """The parts of a log message its signature does not cover: the outer SEQUENCE's
+    length and the signatureValue. TR-03151 log messages are DER; the signed fields are
+    taken as stored (fiscal-de.md: a vendor stores processData as indefinite-length BER,
+    and the signature covers those bytes), but an envelope that is not DER was written
+    by no TSE: the file was re-encoded after signing."""
+    outer = der.decode(raw, ber=True)
+    if outer.indefinite:
+        return "not DER: the log message uses the indefinite length form (X.690 §10.1)"
+    if not der.has_der_header(outer):
+        return "not DER: the log message's length is not in the shortest form (X.690 §10.1)"
+    signature = outer.children()[-1]
+    if signature.constructed or not der.has_der_header(signature):
+        return "not DER: signatureValue is not a primitive OCTET STRING of minimal length"
+    return None
+
+
+def _counter_problem(message: lm.LogMessage) -> str | None:
+    if message.signature_counter >= _MAX_COUNTER:
+        bits = message.signature_counter.bit_length()
+        return f"signatureCounter out of range (a {bits}-bit number)"
+    tx = message.transaction
+    if tx is not None and not -_MAX_COUNTER < tx.transaction_number < _MAX_COUNTER:
+        bits = tx.transaction_number.bit_length()
+        return f"transactionNumber out of range (a {bits}-bit number)"
+    return None
 
 
 def expected_log_name(message: lm.LogMessage) -> str:
@@ -242,18 +304,25 @@ def verify_export(
     logs: list[_Log] = []
     certs: list[_Cert] = []
     info: dict[str, str] = {}
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     info_found = False
 
     # -- 1./2./3a: every file on its own
     for path, data in members:
-        name = path.rsplit("/", 1)[-1]
-        if path in seen:
-            problem(path, "file appears twice in the export")
+        unsafe = _path_problem(path)
+        if unsafe is not None:
+            problem(path, unsafe)
             continue
-        seen.add(path)
-        if data is None:
-            problem(path, "not a regular file")
+        # Files are told apart by their name: "./info.csv" beside "info.csv" (or in
+        # another folder) is the same file twice, and only one of them could count.
+        name = path.replace("\\", "/").rsplit("/", 1)[-1]
+        if name in seen:
+            also = "" if seen[name] == path else f" (also as {seen[name]})"
+            problem(path, f"file appears twice in the export{also}")
+            continue
+        seen[name] = path
+        if isinstance(data, str):
+            problem(path, data)
             continue
         if name == "info.csv":
             info_found = True
@@ -281,8 +350,12 @@ def verify_export(
         if _LOG_RE.fullmatch(name):
             try:
                 message = lm.parse_log_message(data)
+                odd = _envelope_problem(data) or _counter_problem(message)
             except ValueError as exc:
                 problem(path, f"not a valid log message: {exc}")
+                continue
+            if odd is not None:
+                problem(path, odd)
                 continue
             expected = expected_log_name(message)
             if name != expected:
@@ -306,6 +379,16 @@ def verify_export(
 
     # -- 3b: serial number and signature of every log message
     keys = {hashlib.sha256(lm.public_point(c.key)).digest(): c for c in certs if c.key}
+    # An export is one TSE's: its log messages carry one serialNumber, the key whose
+    # certificate (and CA chain) comes with them. Log messages of another key, even with
+    # that key's certificate beside them, are not the TSE's: anyone can make such a key
+    # and sign a complete, continuous set of sales with it. The TSE's key is the one
+    # most log messages name (the first in archive order on a tie).
+    usage: dict[bytes, int] = defaultdict(int)
+    for log in logs:
+        usage[log.message.serial_number] += 1
+    main_serial = max(usage, key=lambda s: usage[s]) if usage else b""
+    reported_serials: set[bytes] = set()
     valid = 0
     for log in logs:
         message = log.message
@@ -316,11 +399,27 @@ def verify_export(
                 f"serialNumber {message.serial_number.hex()} matches no certificate in the export",
             )
             continue
+        if message.serial_number != main_serial and message.serial_number not in reported_serials:
+            reported_serials.add(message.serial_number)
+            problem(
+                log.name,
+                f"signed by a second key {message.serial_number.hex()} ({owner.name}): the"
+                f" export's other log messages are by {main_serial.hex()}, and an export"
+                " holds one TSE's log messages",
+            )
         if message.signature_algorithm is None:
             problem(log.name, f"unknown signature algorithm {message.signature_algorithm_oid}")
             continue
         if not message.verify(owner.key):
-            problem(log.name, f"signature does not verify with {owner.name}")
+            curve = owner.key.curve.name
+            if all(curve != c.ec_curve().name for c in lm.CURVES.values()):
+                problem(
+                    log.name,
+                    f"signature does not verify with {owner.name}: its key is on {curve},"
+                    " a curve no TSE uses",
+                )
+            else:
+                problem(log.name, f"signature does not verify with {owner.name}")
             continue
         valid += 1
 
