@@ -25,7 +25,9 @@ log message under its TR-03153 file name.
 Fault injection, callable from the test thread: :meth:`FakeFiskaly.fail_next` (5xx),
 :meth:`FakeFiskaly.delay_next` (slow answers, to trigger timeouts) and
 :meth:`FakeFiskaly.drop_next` (close the socket without an answer, before or after the
-request took effect). :meth:`FakeFiskaly.advance` moves the fake's clock (token expiry).
+request took effect), :meth:`FakeFiskaly.mangle_next` (the request takes effect, the
+answer is replaced, e.g. by malformed JSON or wrong fields).
+:meth:`FakeFiskaly.advance` moves the fake's clock (token expiry).
 """
 
 from __future__ import annotations
@@ -110,12 +112,16 @@ class Recorded:
 
 @dataclass
 class _Fault:
-    kind: str  # "fail" | "delay" | "drop"
+    kind: str  # "fail" | "delay" | "drop" | "mangle"
     remaining: int
     match: str | None
     status: int = 503
     seconds: float = 0.0
     after: bool = False
+    #: "mangle": turns the JSON answer into another one (or into raw bytes)
+    mangle: Callable[[Any], Any] | None = None
+    #: only requests of this HTTP method (None: any)
+    method: str | None = None
 
 
 @dataclass
@@ -254,6 +260,8 @@ class FakeFiskaly:
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._faults: list[_Fault] = []
+        #: ``method``: the HTTP method of the request this thread is handling
+        self._request = threading.local()
         self._access: dict[str, float] = {}
         self._refresh: dict[str, float] = {}
         self.logins = 0
@@ -327,10 +335,13 @@ class FakeFiskaly:
     def advance(self, seconds: float) -> None:
         self._offset += seconds
 
-    def fail_next(self, n: int = 1, *, status: int = 503, match: str | None = None) -> None:
-        """The next ``n`` requests (whose path or query contains ``match``) answer ``status``."""
+    def fail_next(
+        self, n: int = 1, *, status: int = 503, match: str | None = None, method: str | None = None
+    ) -> None:
+        """The next ``n`` requests (whose path or query contains ``match``, of ``method``
+        if given) answer ``status``."""
         with self._lock:
-            self._faults.append(_Fault("fail", n, match, status=status))
+            self._faults.append(_Fault("fail", n, match, status=status, method=method))
 
     def delay_next(
         self, n: int = 1, *, seconds: float, match: str | None = None, before: bool = False
@@ -345,6 +356,14 @@ class FakeFiskaly:
         the request takes effect first (the answer is lost)."""
         with self._lock:
             self._faults.append(_Fault("drop", n, match, after=after))
+
+    def mangle_next(
+        self, mangle: Callable[[Any], Any], n: int = 1, *, match: str | None = None
+    ) -> None:
+        """The next ``n`` requests take effect, but their JSON answer is replaced by
+        ``mangle(answer)`` (a copy; bytes are sent as they are, still as JSON)."""
+        with self._lock:
+            self._faults.append(_Fault("mangle", n, match, mangle=mangle))
 
     def fail_all(self, *, status: int = 503) -> None:
         """Every request answers ``status`` until :meth:`clear_faults` (a long outage)."""
@@ -415,9 +434,16 @@ class FakeFiskaly:
         return cert.public_bytes(serialization.Encoding.DER)
 
     def _take_fault(self, path: str) -> _Fault | None:
+        # the HTTP method comes from the handling thread (subclasses override this with
+        # the path alone)
+        method = getattr(self._request, "method", None)
         with self._lock:
             for fault in self._faults:
-                if fault.remaining > 0 and (fault.match is None or fault.match in path):
+                if (
+                    fault.remaining > 0
+                    and (fault.match is None or fault.match in path)
+                    and (fault.method is None or fault.method == method)
+                ):
                     fault.remaining -= 1
                     return fault
             return None
@@ -814,6 +840,7 @@ class _Handler(BaseHTTPRequestHandler):
             fake.requests.append(record)
         # a fault's ``match`` is looked for in the path and its query (tx_revision=2: a
         # transaction's first call after its start)
+        fake._request.method = self.command
         fault = fake._take_fault(f"{path}?{url.query}" if url.query else path)
         if fault is not None and fault.kind == "delay" and not fault.after:
             fake._stopping.wait(fault.seconds)
@@ -839,7 +866,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault is not None and fault.kind == "delay" and fault.after:
             fake._stopping.wait(fault.seconds)
-        if isinstance(payload, bytes):
+        if fault is not None and fault.kind == "mangle" and fault.mangle is not None:
+            payload = fault.mangle(copy.deepcopy(payload))
+            if isinstance(payload, bytes):
+                data, content_type = payload, "application/json"
+            else:
+                data, content_type = json.dumps(payload).encode(), "application/json"
+        elif isinstance(payload, bytes):
             data, content_type = payload, "application/x-tar"
         else:
             data, content_type = json.dumps(payload).encode(), "application/json"

@@ -45,10 +45,12 @@ several independent integrations):
 
 Idempotency: every call of a transaction carries its revision. A call lost to a timeout or
 a dropped connection is sent again once with the *same* revision and body (fiskaly answers
-a repeat with the same result). If that fails too, the call stays recorded as *pending*
-(in memory and in a small JSON file in ``state_dir``); the next call on the transaction
-first asks fiskaly (``GET .../tx/{tx_id}``) whether the pending revision arrived, so no
-revision is ever signed twice and a restart can still finish or cancel what was open.
+a repeat with the same result), all of one port call within ``timeout_s`` (the sale code's
+TSE timeout, after which its outage handling takes over). If that fails too, the call
+stays recorded as *pending* (in memory and in a small JSON file in ``state_dir``); the
+next call on the transaction first asks fiskaly (``GET .../tx/{tx_id}``) whether the
+pending revision arrived, so no revision is ever signed twice and a restart can still
+finish or cancel what was open.
 A transaction we closed stays in that file too (the last few hundred, with the body of
 the closing call): finishing or cancelling it again with the same data reads it back
 (``GET .../tx/{tx_id}``) and returns the stored result, as the TSE port promises.
@@ -304,24 +306,40 @@ def _as_int(value: object, what: str) -> int:
     raise TseError("BAD_RESPONSE", f"{what} is not an integer: {value!r}")
 
 
+def _as_count(value: object, what: str) -> int:
+    """A TSE counter or transaction number: TR-03151 counts them from 1 (fiscal-de.md),
+    so 0 or a negative one cannot belong to a signed log message."""
+    number = _as_int(value, what)
+    if number < 1:
+        raise TseError("BAD_RESPONSE", f"{what} is not a count from 1: {value!r}")
+    return number
+
+
 def _as_time(value: object, what: str) -> datetime:
     """A fiskaly time (unix seconds, as number or string; or ISO-8601) as aware UTC."""
-    if isinstance(value, str) and not re.fullmatch(r"-?\d+", value.strip()):
-        try:
+    try:
+        if isinstance(value, str) and not re.fullmatch(r"-?\d+", value.strip()):
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise TseError("BAD_RESPONSE", f"{what} is not a time: {value!r}") from None
-        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return datetime.fromtimestamp(_as_int(value, what), UTC)
+            return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return datetime.fromtimestamp(_as_int(value, what), UTC)
+    except (ValueError, OverflowError, OSError):
+        # not ISO-8601, or seconds outside what a datetime (or time_t) holds
+        raise TseError("BAD_RESPONSE", f"{what} is not a time: {value!r}"[:300]) from None
 
 
 def _b64(value: object, what: str) -> bytes:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not value:
         raise TseError("BAD_RESPONSE", f"{what} missing")
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise TseError("BAD_RESPONSE", f"{what} is not base64") from None
+
+
+def _list(value: object, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise TseError("BAD_RESPONSE", f"{what} is not a JSON list")
+    return value
 
 
 def _obj(value: object, what: str) -> dict[str, Any]:
@@ -471,7 +489,8 @@ class _Response:
     def json(self) -> dict[str, Any]:
         try:
             data = json.loads(self.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            # RecursionError: nesting deeper than the parser follows (still no JSON we use)
             raise TseError("BAD_RESPONSE", f"HTTP {self.status}: body is not JSON") from None
         return _obj(data, "response")
 
@@ -569,8 +588,13 @@ class _Channel:
         payload: bytes | None,
         headers: dict[str, str],
         sink: _Writer | None,
+        timeout_s: float,
     ) -> _Response:
+        """One request and its answer, each socket wait at most ``timeout_s``."""
         conn, reused = self.connection()
+        conn.timeout = timeout_s  # used by a connect still to come
+        if conn.sock is not None:
+            conn.sock.settimeout(timeout_s)
         wrote = False
         try:
             conn.request(method, url, body=payload, headers=headers)
@@ -588,7 +612,7 @@ class _Channel:
         except TimeoutError as exc:
             self.drop()
             raise _TransportError(
-                "TIMEOUT", f"no answer within {self._timeout_s}s", stale=False, wrote=wrote
+                "TIMEOUT", f"no answer within {timeout_s:.3g}s", stale=False, wrote=wrote
             ) from exc
         except ssl.SSLError as exc:
             self.drop()
@@ -685,6 +709,8 @@ class FiskalyTse:
         self._access_renew_at = 0.0
         self._refresh_token: str | None = None
         self._refresh_renew_at = 0.0
+        #: ``at``: the monotonic deadline of the port call running on this thread
+        self._deadline = threading.local()
         state_path: Path | None = None
         if state_dir is not None:
             directory = Path(state_dir)
@@ -696,7 +722,7 @@ class FiskalyTse:
     # ------------------------------------------------------------------ port: TSS
 
     def info(self) -> TseInfo:
-        with self._lock:
+        with self._lock, self._budget():
             tss = self._get_json(f"/tss/{self._tss_id}", "retrieve TSS")
             public_key = _b64(tss.get("public_key"), "TSS public_key")
             serial_text = tss.get("serial_number") or tss.get("tss_serial_number")
@@ -705,13 +731,19 @@ class FiskalyTse:
                     serial = bytes.fromhex(serial_text)
                 except ValueError:
                     raise TseError("BAD_RESPONSE", "TSS serial_number is not hex") from None
+                # TR-03151: the serial is a SHA-256 hash, 32 bytes (fiscal-de.md); it is
+                # printed on every receipt, so anything else is refused, not printed.
+                if len(serial) != hashlib.sha256().digest_size:
+                    raise TseError(
+                        "BAD_RESPONSE", f"TSS serial_number is not 32 bytes: {serial_text!r}"
+                    )
             else:
                 # TR-03151: the serial number is SHA-256 of the public key (fiscal-de.md).
                 serial = hashlib.sha256(public_key).digest()
             clients = self._get_json(f"/tss/{self._tss_id}/client", "list clients")
             registered = tuple(
                 str(c["serial_number"])
-                for c in clients.get("data", [])
+                for c in _list(clients.get("data", []), "list clients: data")
                 if isinstance(c, dict)
                 and "serial_number" in c
                 and c.get("state", "REGISTERED") == "REGISTERED"
@@ -735,7 +767,7 @@ class FiskalyTse:
 
     def self_test(self) -> None:
         """fiskaly has no self-test call: checks that the TSS answers and is initialised."""
-        with self._lock:
+        with self._lock, self._budget():
             tss = self._get_json(f"/tss/{self._tss_id}", "retrieve TSS")
             state = str(tss.get("state"))
             if state != "INITIALIZED":
@@ -743,7 +775,7 @@ class FiskalyTse:
                 raise TseError(code, f"TSS {self._tss_id} is {state}", transient=False)
 
     def register_client(self, client_id: str) -> None:
-        with self._lock:
+        with self._lock, self._budget():
             client_uuid = client_uuid_for(self._tss_id, client_id)
             path = f"/tss/{self._tss_id}/client/{client_uuid}"
             with self._admin_session():
@@ -775,7 +807,7 @@ class FiskalyTse:
     def start_transaction(
         self, client_id: str, process_type: str, process_data: bytes
     ) -> TseLogResult:
-        with self._lock:
+        with self._lock, self._budget():
             schema = self._schema(process_type, process_data)
             tx = _Tx(
                 tx_id=str(uuid.uuid4()),
@@ -788,7 +820,7 @@ class FiskalyTse:
     def update_transaction(
         self, client_id: str, transaction_number: int, process_type: str, process_data: bytes
     ) -> TseLogResult:
-        with self._lock:
+        with self._lock, self._budget():
             schema = self._schema(process_type, process_data)
             tx = self._tx(client_id, transaction_number)
             return self._sign(tx, _STATE_ACTIVE, schema, process_type, process_data)
@@ -796,7 +828,7 @@ class FiskalyTse:
     def finish_transaction(
         self, client_id: str, transaction_number: int, process_type: str, process_data: bytes
     ) -> TseLogResult:
-        with self._lock:
+        with self._lock, self._budget():
             schema = self._schema(process_type, process_data)
             tx = self._tx(client_id, transaction_number, closed_too=True)
             if tx.closed:
@@ -804,7 +836,7 @@ class FiskalyTse:
             return self._sign(tx, _STATE_FINISHED, schema, process_type, process_data)
 
     def cancel_transaction(self, client_id: str, transaction_number: int) -> TseLogResult:
-        with self._lock:
+        with self._lock, self._budget():
             schema = self._schema(PROCESS_TYPE_RECEIPT, CANCEL_PROCESS_DATA)
             tx = self._tx(client_id, transaction_number, closed_too=True)
             if tx.closed:
@@ -821,7 +853,7 @@ class FiskalyTse:
         Pending calls are settled first; ACTIVE transactions fiskaly knows but the mapping
         lacks (e.g. a lost state file) are adopted so they can be finished or cancelled.
         """
-        with self._lock:
+        with self._lock, self._budget():
             for tx in list(self._txs.values()):
                 if tx.client_id == client_id and tx.pending_revision is not None:
                     try:
@@ -870,7 +902,18 @@ class FiskalyTse:
                 raise _http_error(resp, "trigger export")
             deadline = time.monotonic() + self._export_timeout_s
             while True:
-                state = str(self._get_json(base, "retrieve export", channel=channel).get("state"))
+                try:
+                    state = str(
+                        self._get_json(base, "retrieve export", channel=channel).get("state")
+                    )
+                except TseError as exc:
+                    # The export goes on at fiskaly while one poll fails (a 502 of a proxy,
+                    # a lost answer): ending here threw away minutes of work. Only a
+                    # refusal, or failing polls up to the export's deadline, end it.
+                    if not exc.transient or time.monotonic() >= deadline:
+                        raise
+                    _log.warning("fiskaly export %s: poll failed (%s); polling on", export_id, exc)
+                    state = "PENDING"
                 if state == "COMPLETED":
                     break
                 if state not in ("PENDING", "WORKING"):
@@ -976,7 +1019,7 @@ class FiskalyTse:
                 transient=False,
             )
         _log.info("fiskaly tx %s was closed before; returning its stored result", tx.tx_id)
-        return self._result(tx.client_id, data, process_type, process_data, tx.revision)
+        return self._result(tx, data, state, process_type, process_data, tx.revision)
 
     def _sign(
         self,
@@ -991,7 +1034,7 @@ class FiskalyTse:
         if tx.pending_revision is not None:
             replay = self._settle(tx, body)
             if replay is not None:
-                return self._result(tx.client_id, replay, process_type, process_data, tx.revision)
+                return self._result(tx, replay, state, process_type, process_data, tx.revision)
         for attempt in range(2):
             if tx.closed:
                 self._save()
@@ -1011,7 +1054,7 @@ class FiskalyTse:
             if resp.status == 200:
                 # Map first: an answer we cannot use leaves the revision pending.
                 data = resp.json()
-                result = self._result(tx.client_id, data, process_type, process_data, revision)
+                result = self._result(tx, data, state, process_type, process_data, revision)
                 tx.number = result.transaction_number
                 tx.revision = revision
                 tx.pending_revision, tx.pending_body = None, None
@@ -1026,9 +1069,7 @@ class FiskalyTse:
                 # fiskaly is and go on with the next revision.
                 replay = self._settle(tx, body)
                 if replay is not None:
-                    return self._result(
-                        tx.client_id, replay, process_type, process_data, tx.revision
-                    )
+                    return self._result(tx, replay, state, process_type, process_data, tx.revision)
                 if tx.closed and tx.revision == 0:
                     raise error  # a refused start: there is no transaction
                 continue
@@ -1193,15 +1234,36 @@ class FiskalyTse:
 
     def _result(
         self,
-        client_id: str,
+        tx: _Tx,
         data: Mapping[str, Any],
+        state: str,
         process_type: str,
         process_data: bytes,
         revision: int,
     ) -> TseLogResult:
-        """Maps fiskaly's transaction object; ``revision`` is used if it names none."""
-        revision = _as_int(data.get("revision", revision), "revision")
-        state = data.get("state")
+        """Maps fiskaly's transaction object for revision ``revision`` of ``tx``, asked to
+        be in ``state``.
+
+        An answer that describes anything else (another transaction, number, revision or
+        state) is refused as BAD_RESPONSE rather than printed on a receipt: the revision
+        then stays pending and the next call reads back what fiskaly really signed.
+        """
+        answered = data.get("revision", revision)
+        if _as_int(answered, "revision") != revision:
+            raise TseError("BAD_RESPONSE", f"answer for revision {answered!r}, not {revision}")
+        if data.get("state") != state:
+            raise TseError(
+                "BAD_RESPONSE", f"answer in state {data.get('state')!r}, not {state}"[:300]
+            )
+        if data.get("_id", tx.tx_id) != tx.tx_id:
+            raise TseError(
+                "BAD_RESPONSE", f"answer for transaction {data.get('_id')!r}, not {tx.tx_id}"
+            )
+        number = _as_count(data.get("number"), "number")
+        if tx.number is not None and number != tx.number:
+            raise TseError(
+                "BAD_RESPONSE", f"answer for transaction number {number}, not {tx.number}"
+            )
         if state == _STATE_ACTIVE:
             operation = TseOperation.START if revision == 1 else TseOperation.UPDATE
         else:
@@ -1216,9 +1278,9 @@ class FiskalyTse:
             process_type, process_data = signed
         return TseLogResult(
             operation=operation,
-            client_id=client_id,
-            transaction_number=_as_int(data.get("number"), "number"),
-            signature_counter=_as_int(signature.get("counter"), "signature.counter"),
+            client_id=tx.client_id,
+            transaction_number=number,
+            signature_counter=_as_count(signature.get("counter"), "signature.counter"),
             log_time=log_time,
             process_type=process_type,
             process_data=process_data,
@@ -1312,6 +1374,25 @@ class FiskalyTse:
 
     # ------------------------------------------------------------------ HTTP
 
+    @contextlib.contextmanager
+    def _budget(self) -> Iterator[None]:
+        """One port call: all its requests (token renewal, settling, retries) together
+        within ``timeout_s``.
+
+        The sale code waits that long for a TSE call and then opens an outage
+        (services/fiscal, AEAO zu §146a Nr. 7); a backend still busy after it would hold
+        the single TSE worker thread, so the next call waits behind it too, and could
+        still sign something the sale has already recorded as unsigned.
+        """
+        if getattr(self._deadline, "at", None) is not None:
+            yield  # nested in a running port call: its deadline holds
+            return
+        self._deadline.at = time.monotonic() + self._timeout_s
+        try:
+            yield
+        finally:
+            self._deadline.at = None
+
     def _get_json(self, path: str, what: str, *, channel: _Channel | None = None) -> dict[str, Any]:
         resp = self._send("GET", path, channel=channel)
         if resp.status != 200:
@@ -1340,7 +1421,15 @@ class FiskalyTse:
         fails on a kept-alive connection the server had closed meanwhile is resent at once
         on a new connection without using up that retry. A 401 renews the token (refresh,
         else login) and repeats the call once.
+
+        Everything stays within the deadline of the running port call (:meth:`_budget`;
+        outside one, e.g. an export's polls, each request has ``timeout_s`` of its own):
+        while a retry is left an attempt may use half of the time left, so that a lost
+        answer can still be fetched once; past the deadline it is ``TIMEOUT``.
         """
+        deadline: float | None = getattr(self._deadline, "at", None)
+        if deadline is None:
+            deadline = time.monotonic() + self._timeout_s
         via = self._channel if channel is None else channel
         url = self._prefix + path
         if query:
@@ -1355,8 +1444,15 @@ class FiskalyTse:
             if auth:
                 token = self._bearer(via)
                 headers["Authorization"] = f"Bearer {token}"
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TseError(
+                    "TIMEOUT",
+                    f"{method} {path}: no answer within the TSE timeout of {self._timeout_s:g}s",
+                )
+            attempt_s = left / 2 if retry_left else left
             try:
-                resp = via.exchange(method, url, payload, headers, sink)
+                resp = via.exchange(method, url, payload, headers, sink, attempt_s)
             except _TransportError as exc:
                 if exc.wrote:
                     raise exc.to_tse_error() from None

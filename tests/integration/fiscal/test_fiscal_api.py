@@ -362,8 +362,9 @@ def test_a_cash_movement_whose_finish_answer_is_lost_names_that_transaction(
     db = running.config.database_path
     with running.client() as pos:
         pos.add_cash_movement(closing_pb2.CASH_MOVEMENT_KIND_DEPOSIT, 5000, "Wechselgeld")
-        # the finish (the transaction's 2nd revision) takes effect, its answer is late
-        fake.delay_next(1, seconds=1.0, match="tx_revision=2")
+        # the finish (the transaction's 2nd revision) takes effect, its answer is late,
+        # and so is the answer to the backend's one repeat within the timeout
+        fake.delay_next(2, seconds=1.0, match="tx_revision=2")
         moved = pos.add_cash_movement(
             closing_pb2.CASH_MOVEMENT_KIND_WITHDRAWAL, 1000, "Bank", request_id="mv-lost"
         )
