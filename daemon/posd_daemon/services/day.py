@@ -200,7 +200,12 @@ class DayCommands:
         return store.open_shift_of(conn, self.s.register_id)
 
     def get_shift(self, conn: sqlite3.Connection, shift_id: int) -> store.Shift:
-        if shift_id <= 0:
+        """``shift_id`` 0: the open shift, else the last one. A negative id is refused
+        (as ``close_shift`` refuses it): answered like 0, it showed another shift's
+        counts and balances as the ones asked for."""
+        if shift_id < 0:
+            raise invalid("shift_id", "must be 0 (the open or last shift) or a shift number")
+        if shift_id == 0:
             shift = store.open_shift_of(conn, self.s.register_id) or store.last_shift(
                 conn, self.s.register_id
             )
