@@ -902,6 +902,7 @@ class FiskalyTse:
                 raise _http_error(resp, "trigger export")
             deadline = time.monotonic() + self._export_timeout_s
             while True:
+                failed: TseError | None = None
                 try:
                     state = str(
                         self._get_json(base, "retrieve export", channel=channel).get("state")
@@ -909,17 +910,23 @@ class FiskalyTse:
                 except TseError as exc:
                     # The export goes on at fiskaly while one poll fails (a 502 of a proxy,
                     # a lost answer): ending here threw away minutes of work. Only a
-                    # refusal, or failing polls up to the export's deadline, end it.
-                    if not exc.transient or time.monotonic() >= deadline:
+                    # refusal, or failing polls up to the export's deadline, end it (with
+                    # the last poll's error).
+                    if not exc.transient:
                         raise
-                    _log.warning("fiskaly export %s: poll failed (%s); polling on", export_id, exc)
-                    state = "PENDING"
+                    failed, state = exc, "PENDING"
                 if state == "COMPLETED":
                     break
                 if state not in ("PENDING", "WORKING"):
                     raise TseError(f"EXPORT_{state}", f"export {export_id} is {state}")
                 if time.monotonic() >= deadline:
+                    if failed is not None:
+                        raise failed
                     raise TseError("EXPORT_TIMEOUT", f"export {export_id} still {state}")
+                if failed is not None:
+                    _log.warning(
+                        "fiskaly export %s: poll failed (%s); polling on", export_id, failed
+                    )
                 if stop.wait(self._export_poll_s) or aborted():
                     raise _ExportAborted
             resp = self._send(
