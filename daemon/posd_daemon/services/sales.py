@@ -1833,6 +1833,9 @@ class SaleCommands(SaleOps, InvoicePayments):
             self.save_sale(tx, sale)
         with sale.frozen_totals():
             if signed_data is None:
+                # its cash must be expected in a shift's drawer: a sale paid in a shift
+                # closed before its post waits for the next shift (then posted into it)
+                shift_guard(tx.conn)
                 plan = self._validate_post(tx.conn, sale)
                 sold_expired = expired_lots(sale)
                 self._check_lots_at_post(tx, operator, sale)

@@ -410,22 +410,41 @@ def test_permissions_and_idempotency(day: Day) -> None:
     assert sorted(kinds) == ["drawer", "print"]
 
 
+def vorgang_shift(day: Day, sale_id: str) -> tuple[int | None, int]:
+    """The shift a sale's Vorgang (post or cancellation) belongs to, and its late flag."""
+    with db(day) as c:
+        row = c.execute(
+            "SELECT shift_id, late FROM register_transactions WHERE sale_id = ?", (sale_id,)
+        ).fetchone()
+    return row[0], row[1]
+
+
 def test_late_transactions_go_to_the_next_shift_flagged(day: Day) -> None:
     pos, dc = day.pos, day.day
     seed(pos)
     first = dc.open_shift(PosdClient.cash_counts(total=1000))
-    parked = pos.create_sale()  # started in the first shift ...
+    parked = pos.create_sale()  # started and paid in the first shift ...
     pos.add_line(parked.sale_id, item_id="A")
     pos.add_payment(parked.sale_id, CASH, 1000)
+    dropped = pos.create_sale()
+    pos.add_line(dropped.sale_id, item_id="B")
     dc.close_shift(PosdClient.cash_counts(total=1000))
-    # ... posted while no shift is open: it joins the next shift when that opens
-    gap = pos.post_sale(parked.sale_id)
-    r = dc.get_receipt(receipt_number=gap.receipt_number)
-    assert (r.shift_id, r.late) == (0, False)
-    second = dc.open_shift(PosdClient.cash_counts(total=1899 - 899 + 899))
-    r = dc.get_receipt(receipt_number=gap.receipt_number)
-    assert (r.shift_id, r.late) == (second.shift_id, True)
+    # ... its post waits for the next shift: its cash must be expected in a drawer
+    with pytest.raises(PosdError) as err:
+        pos.post_sale(parked.sale_id)
+    assert err.value.reason == "NO_OPEN_SHIFT"
+    # a cancellation (no cash) completed while no shift is open joins the next shift
+    pos.cancel_sale(dropped.sale_id)
+    assert vorgang_shift(day, dropped.sale_id) == (None, 0)
+    second = dc.open_shift(PosdClient.cash_counts(total=1000))
+    assert vorgang_shift(day, dropped.sale_id) == (second.shift_id, 1)
     assert second.shift_id == first.shift_id + 1
+    # started in the first shift, posted in the second: late in the second, whose drawer
+    # now expects its cash
+    posted = pos.post_sale(parked.sale_id)
+    r = dc.get_receipt(receipt_number=posted.receipt_number)
+    assert (r.shift_id, r.late) == (second.shift_id, True)
+    assert [x.amount_minor for x in dc.get_shift(second.shift_id).expected_cash] == [1899]
     # started in the second shift, posted in the third: late in the third
     parked2 = pos.create_sale()
     pos.add_line(parked2.sale_id, item_id="B")
@@ -435,10 +454,9 @@ def test_late_transactions_go_to_the_next_shift_flagged(day: Day) -> None:
     late = pos.post_sale(parked2.sale_id)
     r = dc.get_receipt(receipt_number=late.receipt_number)
     assert (r.shift_id, r.late) == (third.shift_id, True)
-    # the gap sale's cash was in the second shift's opening count, not in its expected cash
     assert [x.amount_minor for x in dc.get_shift(third.shift_id).expected_cash] == [1899]
     x = dc.x_report()
-    assert x.late == 2 and x.receipts == 2
+    assert x.late == 3 and x.receipts == 2
 
 
 def test_shift_guard_refuses_sales_without_a_shift(day: Day) -> None:
