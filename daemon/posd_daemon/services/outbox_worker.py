@@ -24,6 +24,16 @@ A fault that certainly sent nothing (the printer was not ready) clears the mark 
 any other failure keeps it, since the bytes may be on paper. The mark lives in the
 payload rather than a new column: no migration, and the payload is already what a
 retry is rendered from.
+
+A drawer kick is the other way round, at-most-once: it gets the same mark before the
+kick, and a kick picked up again with it is not repeated (a drawer popping open twice is
+a cash-control problem) but marked done with a note, as is a kick dropped for being too
+late (see ``_kick``).
+
+A job that fails by its own fault (``JOB_FAULTS``, a renderer error) does not hold up
+the jobs behind it: it stays pending with its error and is tried again next round. A
+device fault stops the round; the jobs wait in order. A round works off the whole queue,
+a batch at a time.
 """
 
 from __future__ import annotations
@@ -72,8 +82,33 @@ SYNC_AFTER_S = 2.0
 MIN_BACKOFF = 0.2
 MAX_BACKOFF = 10.0
 
-#: the payload key of the "in flight" mark: when a print's bytes were about to be sent
+#: the payload key of the "in flight" mark: when a print's bytes (or a drawer kick) were
+#: about to be sent
 IN_FLIGHT = "sent_at"
+
+#: how many jobs of one queue a round reads; a longer backlog takes further rounds
+BATCH = 200
+
+#: Device error codes that belong to the job, not to the device: the document cannot be
+#: rendered (its sale, movement or report is missing, an unknown document) or the printer
+#: cannot take it (``BAD_DOCUMENT``: wider than the paper). Retrying does not help, so
+#: such a job must not hold up the jobs behind it: it stays pending with its error
+#: (visible in ListPrintJobs, GetStatus and ``posd_outbox_pending_jobs``) and the round
+#: goes on with the next job. A device fault (offline, paper end...) stops the round
+#: instead: the jobs wait, in order, for the device.
+JOB_FAULTS = frozenset({"NO_DOCUMENT", "BAD_DOCUMENT"})
+
+
+class RenderError(Exception):
+    """The renderer failed on a job (a bug, or data it cannot handle): the job's own
+    fault, like ``JOB_FAULTS``; nothing was sent."""
+
+
+def is_job_fault(exc: Exception) -> bool:
+    """Whether ``exc`` concerns this one job only (the next job may well print)."""
+    if isinstance(exc, RenderError):
+        return True
+    return isinstance(exc, DeviceError) and exc.code in JOB_FAULTS
 
 
 def retry_payload(job: OutboxJob) -> dict[str, Any]:
@@ -205,24 +240,7 @@ class OutboxWorker:
             await asyncio.sleep(PRINT_DEFER_S if kind == "print" else DRAWER_DEFER_S)
             event.clear()
             crashpoints.reached(f"outbox.{kind}_queue")
-            # the queue and its count are small indexed reads: done right here, on the
-            # reader connection, instead of a round trip to the database thread each
-            jobs = self._db.read_now(lambda c: outbox.pending(c, 200, kind))
-            failed = False
-            for job in jobs:
-                try:
-                    await self._execute(kind, job)
-                    # not fsync'd (like an open-sale edit), so that it never holds up the
-                    # next sale's scans; the next fsync'd commit (a post, or _make_durable
-                    # within SYNC_AFTER_S) makes it durable. Only a power loss before that
-                    # brings the job back, which then repeats the print (at-least-once,
-                    # as after a crash before this write; a copy, see IN_FLIGHT).
-                    await self._db.write(self._done(job), durable=False, background=True)
-                except Exception as exc:  # one job's failure, kept on the job
-                    failed = True
-                    await self._record_failure(kind, job, exc)
-                    break
-                self._durable_soon()
+            failed = await self._round(kind)
             pending = self._db.read_now(outbox.count_pending)
             self._metrics.outbox_pending.set(pending)
             if failed:
@@ -236,6 +254,37 @@ class OutboxWorker:
                 event.set()
             else:
                 backoff = MIN_BACKOFF
+
+    async def _round(self, kind: str) -> bool:
+        """Works off the queue to its end, in order, a batch at a time (the backlog of a
+        long outage may be longer than a batch: it must not wait for the next job to be
+        queued); True when a device fault stopped it. A job that fails by its own fault
+        (``is_job_fault``) is passed over: it stays pending and is tried again next round.
+        """
+        after = 0
+        while True:
+            # a small indexed read: on the reader connection, not the database thread
+            batch = functools.partial(outbox.pending, limit=BATCH, kind=kind, after_id=after)
+            jobs = self._db.read_now(batch)
+            for job in jobs:
+                try:
+                    note = await self._execute(kind, job)
+                    # not fsync'd (like an open-sale edit), so that it never holds up the
+                    # next sale's scans; the next fsync'd commit (a post, or _make_durable
+                    # within SYNC_AFTER_S) makes it durable. Only a power loss before that
+                    # brings the job back, which then repeats the print (at-least-once,
+                    # as after a crash before this write; a copy, see IN_FLIGHT) but not
+                    # a drawer kick (at-most-once, see _kick).
+                    await self._db.write(self._done(job, note), durable=False, background=True)
+                except Exception as exc:  # one job's failure, kept on the job
+                    await self._record_failure(kind, job, exc)
+                    if is_job_fault(exc):
+                        continue  # it fails alone: the jobs behind it go on
+                    return True
+                self._durable_soon()
+            if len(jobs) < BATCH:
+                return False
+            after = jobs[-1].job_id
 
     async def _record_failure(self, kind: str, job: OutboxJob, exc: Exception) -> None:
         """Logs a job's failure and records it on the job, which stays pending.
@@ -255,6 +304,11 @@ class OutboxWorker:
                     # retry is a copy ("*** KOPIE ***", as a reprint), never an original
                     payload["copy"] = True
                 # else: nothing was sent, the mark goes (a copy only if one was earned)
+            elif not exc.partly_done:
+                # a drawer that certainly did not kick (not ready, expired): the mark goes,
+                # so that the retry kicks. (A kick whose fate is unknown keeps it and is
+                # not repeated: see _kick.)
+                payload = {k: v for k, v in job.payload.items() if k != IN_FLIGHT}
         else:
             error = f"{type(exc).__name__}: {exc}"
             log.error("job_error", job_id=job.job_id, kind=kind, error=error, exc_info=exc)
@@ -316,44 +370,91 @@ class OutboxWorker:
             )
             await self._db.write(mark, durable=True, background=True)
 
-    def _done(self, job: OutboxJob) -> Callable[[Tx], None]:
-        return lambda tx: outbox.mark_done(tx.conn, job.job_id, self._clock())
+    def _done(self, job: OutboxJob, note: str = "") -> Callable[[Tx], None]:
+        return lambda tx: outbox.mark_done(tx.conn, job.job_id, self._clock(), note)
 
-    async def _execute(self, kind: str, job: OutboxJob) -> None:
-        loop = asyncio.get_running_loop()
+    async def _execute(self, kind: str, job: OutboxJob) -> str:
+        """Does one job; returns "" or the note its done-mark keeps (a drawer kick that
+        ended without the drawer opening)."""
         if kind == "drawer":
-            age = (self._clock() - job.created_at).total_seconds()
-            if age > DRAWER_KICK_MAX_AGE_S:
-                # the printer (and so the drawer) was unavailable for a long time: popping
-                # the drawer now, with no cashier expecting it, would be a cash risk
-                log.warning(
-                    "drawer_kick_expired",
-                    job_id=job.job_id,
-                    age_s=round(age),
-                    receipt_number=job.receipt_number,
-                )
-                return
-            # the deadline goes with the kick: queued behind a long print on the printer's
-            # thread it must not pop the drawer minutes later either
-            not_after = time.monotonic() + (DRAWER_KICK_MAX_AGE_S - age)
-            try:
-                await loop.run_in_executor(
-                    self._pools[kind], functools.partial(self._drawer.open, not_after)
-                )
-            except DeviceError as exc:
-                if exc.code != DRAWER_KICK_EXPIRED:
-                    raise
-                log.warning(
-                    "drawer_kick_expired", job_id=job.job_id, receipt_number=job.receipt_number
-                )
-                return
-            log.info("drawer_kicked", job_id=job.job_id, receipt_number=job.receipt_number)
-            return
+            return await self._kick(job)
+        await self._print(job)
+        return ""
+
+    async def _kick(self, job: OutboxJob) -> str:
+        """A drawer kick is at-most-once, unlike a print: a drawer popping open a second
+        time for one sale, with nobody expecting it, is a cash-control problem, while a
+        kick that did not happen is seen at once by the cashier (and a no-sale open is
+        journaled). So before the kick an "in flight" mark is committed on the job and
+        made durable, as for a print; a job picked up again with that mark (after a
+        crash or power loss between the kick and its done-mark, or a done-mark that
+        failed) is not kicked again but marked done with a note. A device error that
+        certainly kicked nothing (not ``partly_done``) clears the mark, so a kick held
+        by a printer fault is done when the printer is back."""
+        loop = asyncio.get_running_loop()
+        if IN_FLIGHT in job.payload:
+            note = (
+                f"DRAWER_KICK_UNCERTAIN: the kick may have been sent at"
+                f" {job.payload[IN_FLIGHT]}: not repeated"
+            )
+            log.warning(
+                "drawer_kick_not_repeated",
+                job_id=job.job_id,
+                receipt_number=job.receipt_number,
+                sent_at=job.payload[IN_FLIGHT],
+            )
+            return note
+        age = (self._clock() - job.created_at).total_seconds()
+        expired = f"{DRAWER_KICK_EXPIRED}: not kicked within {DRAWER_KICK_MAX_AGE_S:.0f} s"
+        if age > DRAWER_KICK_MAX_AGE_S:
+            # the printer (and so the drawer) was unavailable for a long time: popping
+            # the drawer now, with no cashier expecting it, would be a cash risk
+            log.warning(
+                "drawer_kick_expired",
+                job_id=job.job_id,
+                age_s=round(age),
+                receipt_number=job.receipt_number,
+            )
+            return expired
+        marked = {**job.payload, IN_FLIGHT: self._clock().isoformat()}
+
+        def mark(tx: Tx) -> None:
+            outbox.set_payload(tx.conn, job.job_id, marked)
+
+        await self._db.write(mark, durable=False, background=True)
+        await self._mark_durable(job, mark)
+        # the deadline goes with the kick: queued behind a long print on the printer's
+        # thread it must not pop the drawer minutes later either
+        age = (self._clock() - job.created_at).total_seconds()
+        not_after = time.monotonic() + (DRAWER_KICK_MAX_AGE_S - age)
+        try:
+            await loop.run_in_executor(
+                self._pools["drawer"], functools.partial(self._drawer.open, not_after)
+            )
+        except DeviceError as exc:
+            if exc.code != DRAWER_KICK_EXPIRED:
+                raise
+            log.warning("drawer_kick_expired", job_id=job.job_id, receipt_number=job.receipt_number)
+            return expired
+        log.info("drawer_kicked", job_id=job.job_id, receipt_number=job.receipt_number)
+        return ""
+
+    async def _print(self, job: OutboxJob) -> None:
+        loop = asyncio.get_running_loop()
         payload = retry_payload(job)
         now = dataclasses.replace(job, payload=payload)
-        document = as_copy(
-            await self._db.read(lambda c: self._render(c, now), background=True), payload
-        )
+
+        def render(c: sqlite3.Connection) -> Document:
+            try:
+                return self._render(c, now)
+            except DeviceError:
+                raise
+            except sqlite3.Error:
+                raise  # the database's trouble, not the job's: the round stops
+            except Exception as exc:
+                raise RenderError(f"{type(exc).__name__}: {exc}") from exc
+
+        document = as_copy(await self._db.read(render, background=True), payload)
         # in flight, on disk before a byte leaves: after a crash or a power loss from here
         # on the receipt may be on paper, and the job's retry is a copy
         marked = {**payload, IN_FLIGHT: self._clock().isoformat()}
@@ -363,6 +464,6 @@ class OutboxWorker:
 
         await self._db.write(mark, durable=False, background=True)
         await self._mark_durable(job, mark)
-        await loop.run_in_executor(self._pools[kind], self._printer.print_document, document)
+        await loop.run_in_executor(self._pools["print"], self._printer.print_document, document)
         crashpoints.reached("print.after_device")
         log.info("printed", job_id=job.job_id, receipt_number=job.receipt_number)

@@ -62,15 +62,20 @@ def _job(row: tuple[Any, ...]) -> OutboxJob:
 _COLS = "job_id, kind, ref, receipt_number, payload, state, attempts, last_error, created_at"
 
 
-def pending(conn: sqlite3.Connection, limit: int = 50, kind: str = "") -> list[OutboxJob]:
+def pending(
+    conn: sqlite3.Connection, limit: int = 50, kind: str = "", after_id: int = 0
+) -> list[OutboxJob]:
+    """Pending jobs in queue order (of one ``kind`` when given), from after ``after_id``."""
     if kind:
         rows = conn.execute(
-            f"SELECT {_COLS} FROM outbox WHERE state = ? AND kind = ? ORDER BY job_id LIMIT ?",
-            (PENDING, kind, limit),
+            f"SELECT {_COLS} FROM outbox WHERE state = ? AND kind = ? AND job_id > ?"
+            " ORDER BY job_id LIMIT ?",
+            (PENDING, kind, after_id, limit),
         ).fetchall()
     else:
         rows = conn.execute(
-            f"SELECT {_COLS} FROM outbox WHERE state = ? ORDER BY job_id LIMIT ?", (PENDING, limit)
+            f"SELECT {_COLS} FROM outbox WHERE state = ? AND job_id > ? ORDER BY job_id LIMIT ?",
+            (PENDING, after_id, limit),
         ).fetchall()
     return [_job(r) for r in rows]
 
@@ -91,10 +96,19 @@ def list_jobs(
     return [_job(r) for r in rows]
 
 
-def mark_done(conn: sqlite3.Connection, job_id: int, when: datetime) -> None:
+def mark_done(conn: sqlite3.Connection, job_id: int, when: datetime, note: str = "") -> None:
+    """Mark a job done; ``note`` (kept as its last error) says when it ended without the
+    device doing it (a drawer kick expired, or not repeated after a restart)."""
+    if not note:
+        conn.execute(
+            "UPDATE outbox SET state = ?, done_at = ?, attempts = attempts + 1 WHERE job_id = ?",
+            (DONE, to_db(when), job_id),
+        )
+        return
     conn.execute(
-        "UPDATE outbox SET state = ?, done_at = ?, attempts = attempts + 1 WHERE job_id = ?",
-        (DONE, to_db(when), job_id),
+        "UPDATE outbox SET state = ?, done_at = ?, attempts = attempts + 1, last_error = ?"
+        " WHERE job_id = ?",
+        (DONE, to_db(when), note[:500], job_id),
     )
 
 
