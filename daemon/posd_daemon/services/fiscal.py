@@ -230,10 +230,15 @@ def local_vat_gross(sale: Sale, vat: list[VatTotal]) -> list[int]:
 
 
 class TseUnavailable(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    """A TSE call failed or timed out. ``transient``: the TSE itself is out (no answer in
+    time, the network, a server error), not a refusal of this one call (e.g. a
+    transaction the TSE does not hold open): see :class:`TseError`."""
+
+    def __init__(self, code: str, message: str, *, transient: bool = True) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.transient = transient
 
 
 class FiscalGateway:
@@ -299,10 +304,12 @@ class FiscalGateway:
                 "TIMEOUT", f"TSE did not answer {operation} within {self._timeout:g} s"
             ) from None
         except TseError as exc:
-            raise TseUnavailable(exc.code, exc.message) from exc
+            raise TseUnavailable(exc.code, exc.message, transient=exc.transient) from exc
         except Exception as exc:  # a backend bug must not stop selling either
             log.exception("tse_backend_failed", operation=operation)
-            raise TseUnavailable("BACKEND_ERROR", f"{type(exc).__name__}: {exc}") from exc
+            raise TseUnavailable(
+                "BACKEND_ERROR", f"{type(exc).__name__}: {exc}", transient=False
+            ) from exc
 
     async def _call(self, operation: str, fn: Callable[[], T]) -> T:
         assert self.tse is not None
@@ -337,6 +344,13 @@ class FiscalGateway:
                 await self._sign_late()
         except TseUnavailable as exc:
             await self._begin_outage(exc, operator_id="-")
+        else:
+            if self.outage is not None:
+                # an outage open at the stop (or crash), and the TSE answered every call
+                # of this start: it ends now, with its recovery receipt. Left to the
+                # probe, every receipt until its first round (probe_seconds) was marked
+                # "ausgefallen" although the TSE signs.
+                await self.try_recover()
         if self.outage is not None:
             self._ensure_probe()
 
@@ -557,17 +571,23 @@ class FiscalGateway:
 
             await self._db.write(write)
 
-    async def _finish_ended(self, open_tx: set[int]) -> None:
+    async def _finish_ended(self, open_tx: set[int] | None = None) -> None:
         """Sales cancelled or handed over during an outage left their TSE transaction
         open (the TSE could not be asked then). Now that it answers, each is finished as
         the sale ended, AVBelegabbruch or its stored AVTransfer processData: recovery
         "finishes what can be finished", and a TSS takes at most 2000 active transactions
         (fiscal-de.md, TSE outage and fiskaly). The row keeps its state and outage
         number, so the export still shows the outage (TSE_TA_FEHLER). A failure leaves
-        the transaction open for the next recovery or start to try again."""
+        the transaction open for the next recovery or start to try again. ``open_tx``:
+        the TSE's open transactions, asked for here (only when there are such rows) if
+        not given."""
         tse = self.tse
         assert tse is not None
-        for row in await self._db.read(fstore.unfinished_ended):
+        rows = await self._db.read(fstore.unfinished_ended)
+        if rows and open_tx is None:
+            open_tx = await self._open_tx()
+        for row in rows:
+            assert open_tx is not None
             number = row.transaction_number
             if number is None or number not in open_tx:
                 continue
@@ -1394,8 +1414,9 @@ class FiscalGateway:
             await self.reconcile()
             await self._sign_late()
         except TseUnavailable as exc:
-            # the TSE failed again midway (the late signing's list of open transactions
-            # too): the outage goes on and the probe keeps trying
+            # the TSE failed again midway (the late signing too: its list of open
+            # transactions, a finish not answered in time): the outage goes on and the
+            # probe keeps trying
             log.info("tse_still_unavailable", outage_number=self.outage, error=str(exc))
             return False
         number = self.outage
@@ -1438,8 +1459,13 @@ class FiscalGateway:
         # A post may have committed with the outage marking after the late signing read
         # the outage receipts and before the close (its signer checks only that the
         # outage is open): sign those now. No receipt can get this outage's marking any
-        # more. Should the TSE fail here, the next start (or recovery) signs them.
+        # more. The same for a sale cancelled or handed over after the reconciliation
+        # read those (cancel_sale and finish_transfer ask the TSE nothing while the
+        # outage is open): its transaction is finished as the sale ended, not left open
+        # at the TSE until the next start. Should the TSE fail here, the next start (or
+        # recovery) finishes them.
         try:
+            await self._finish_ended()
             await self._sign_late()
         except TseUnavailable as exc:
             log.warning("tse_late_signing_failed", outage_number=number, error=str(exc))
@@ -1471,7 +1497,16 @@ class FiscalGateway:
             data = pd.encode(row.process_data)
             try:
                 result = await self._call("finish", self._finisher(n, data))
-            except TseUnavailable:
+            except TseUnavailable as exc:
+                if exc.transient:
+                    # the TSE is out again (e.g. no answer within the timeout): the
+                    # recovery ends here and the outage goes on. Going on with the next
+                    # receipt cost one timeout per outage receipt, and then the outage
+                    # was closed anyway, with a TSE that does not answer.
+                    raise
+                # this one transaction is refused (e.g. not open, finished with other
+                # data): it keeps its outage marking; the others are signed
+                log.warning("tse_late_signing_refused", transaction_number=n, error=str(exc))
                 continue
             late = replace(
                 self._signed_row(row, result),
