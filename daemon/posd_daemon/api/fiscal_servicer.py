@@ -152,6 +152,7 @@ class FiscalServicer(fiscal_pb2_grpc.FiscalServiceServicer):
                     operator_id=o.operator_id,
                     printer=o.printer,
                     receipt_numbers=list(o.receipts),
+                    vorgaenge=list(o.vorgaenge),
                 )
                 end = convert.timestamp(o.ended_at)
                 if end is not None:

@@ -501,7 +501,8 @@ def cmd_outage_list(args: argparse.Namespace) -> int:
             if o.HasField("end_time")
             else "(open)"
         )
-        receipts = ", ".join(str(n) for n in o.receipt_numbers) or "-"
+        # every Vorgang: receipts and cash movements' slips (K<n>)
+        receipts = ", ".join(o.vorgaenge) or ", ".join(map(str, o.receipt_numbers)) or "-"
         rows.append(f"{o.outage_number:>4}  {begin:<20} {end:<20} {o.error_code:<14} {receipts}")
     if len(rows) == 1:
         rows.append("(no outages)")

@@ -66,6 +66,9 @@ def test_a_cash_movement_and_a_booked_difference_in_an_outage_are_on_the_recover
         ]
         numbers = [r[2] for r in rows]
         assert numbers == [str(sale.receipt_number), f"K{moved.number}", f"K{moved.number + 1}"]
+        (outage,) = pos.call(pos.fiscal.ListOutages, fiscal_pb2.ListOutagesRequest()).outages
+        assert list(outage.vorgaenge) == numbers  # posctl outage list names them too
+        assert list(outage.receipt_numbers) == [sale.receipt_number]
         for r in rows:
             assert r[0] == "fiskaly"
             assert r[3]  # the outage time

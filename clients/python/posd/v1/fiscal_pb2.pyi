@@ -288,6 +288,7 @@ class Outage(_message.Message):
     OPERATOR_ID_FIELD_NUMBER: _builtins.int
     PRINTER_FIELD_NUMBER: _builtins.int
     RECEIPT_NUMBERS_FIELD_NUMBER: _builtins.int
+    VORGAENGE_FIELD_NUMBER: _builtins.int
     outage_number: _builtins.int
     """Running outage number."""
     error_code: _builtins.str
@@ -318,6 +319,14 @@ class Outage(_message.Message):
     def receipt_numbers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
         """Receipts made during the outage."""
 
+    @_builtins.property
+    def vorgaenge(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Every Vorgang recorded during the outage as its slip names it, in the order they
+        were recorded: a receipt number ("17") or a cash movement's or booked cash
+        difference's slip number ("K4"). The recovery receipt and the outage CSV list the
+        same.
+        """
+
     def __init__(
         self,
         *,
@@ -333,10 +342,11 @@ class Outage(_message.Message):
         operator_id: _builtins.str = ...,
         printer: _builtins.str = ...,
         receipt_numbers: _abc.Iterable[_builtins.int] | None = ...,
+        vorgaenge: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "end_time", b"end_time", "error_code", b"error_code", "error_message", b"error_message", "operator_id", b"operator_id", "outage_number", b"outage_number", "printer", b"printer", "receipt_numbers", b"receipt_numbers", "register_id", b"register_id", "start_time", b"start_time", "tse_manufacturer", b"tse_manufacturer", "tse_serial", b"tse_serial"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "end_time", b"end_time", "error_code", b"error_code", "error_message", b"error_message", "operator_id", b"operator_id", "outage_number", b"outage_number", "printer", b"printer", "receipt_numbers", b"receipt_numbers", "register_id", b"register_id", "start_time", b"start_time", "tse_manufacturer", b"tse_manufacturer", "tse_serial", b"tse_serial", "vorgaenge", b"vorgaenge"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
