@@ -93,3 +93,14 @@ def test_a_kick_the_device_got_to_too_late_is_dropped_not_retried(tmp_path: Path
     assert db.read_sync(outbox.count_pending) == 0  # done: dropped, not left for a retry
     assert len(drawer.deadlines) == 1  # asked once, never again
     db.close()
+
+
+def test_a_drawer_job_done_without_a_kick_is_told_from_one_kicked_after_failures() -> None:
+    from posd_daemon.services.outbox_worker import kick_not_done
+
+    # OpenDrawer answers kicked=False for these notes (the drawer did not open) ...
+    assert kick_not_done("DRAWER_KICK_UNCERTAIN: the kick may have been sent at x: not repeated")
+    assert kick_not_done("DRAWER_KICK_EXPIRED: not kicked within 120 s")
+    # ... but kicked=True for a kick done after a printer fault (its error stays on the job)
+    assert not kick_not_done("NOT_READY: printer offline")
+    assert not kick_not_done("")

@@ -28,6 +28,7 @@ from posd_daemon.services.events import (
     SubscriberTooSlow,
 )
 from posd_daemon.services.fiscal import FiscalGateway, TseUnavailable
+from posd_daemon.services.outbox_worker import kick_not_done
 from posd_daemon.services.scanner import ScanChoiceData, ScanRouter
 from posd_daemon.store import outbox
 
@@ -542,8 +543,10 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
             while True:
                 state = await self.rt.db.read(lambda c: job_state(c, answer.job_id))
                 if state is not None and state[0] == outbox.DONE:
-                    answer.kicked = True
-                    answer.last_error = ""
+                    # done with a note: ended without a kick (expired, or not repeated
+                    # after a crash, see OutboxWorker._kick)
+                    answer.kicked = not kick_not_done(state[1])
+                    answer.last_error = "" if answer.kicked else state[1]
                     break
                 if state is not None:
                     answer.last_error = state[1]

@@ -86,6 +86,17 @@ MAX_BACKOFF = 10.0
 #: about to be sent
 IN_FLIGHT = "sent_at"
 
+#: the note on a drawer job done without a kick: it may have been sent before a crash
+#: (not repeated), or came too late (DRAWER_KICK_EXPIRED); see OutboxWorker._kick
+DRAWER_KICK_UNCERTAIN = "DRAWER_KICK_UNCERTAIN"
+
+
+def kick_not_done(last_error: str) -> bool:
+    """Whether a drawer job marked done ended without the drawer being kicked (its note);
+    a kick done after earlier failures keeps their error, which is not such a note."""
+    return last_error.startswith((DRAWER_KICK_UNCERTAIN, DRAWER_KICK_EXPIRED))
+
+
 #: how many jobs of one queue a round reads; a longer backlog takes further rounds
 BATCH = 200
 
@@ -394,7 +405,7 @@ class OutboxWorker:
         loop = asyncio.get_running_loop()
         if IN_FLIGHT in job.payload:
             note = (
-                f"DRAWER_KICK_UNCERTAIN: the kick may have been sent at"
+                f"{DRAWER_KICK_UNCERTAIN}: the kick may have been sent at"
                 f" {job.payload[IN_FLIGHT]}: not repeated"
             )
             log.warning(
