@@ -185,8 +185,12 @@ class CustomerDisplay:
             second = row(t.change, e.change_minor) if e.change_minor else t.thanks
             self._schedule_idle(e.sale_id)
             return content("change", (total, second))
-        # a parked sale's total must not stay up for the next customer
+        # a parked sale's total must not stay up for the next customer; another sale of
+        # the register (a second UI, a stale sale) going away leaves the one on display
         if e.kind in ("cancelled", "parked", "transferred"):
+            shown = self.current.sale_id
+            if shown and shown != e.sale_id:
+                return None
             return DisplayContent("idle", self.texts.idle)
         return None
 

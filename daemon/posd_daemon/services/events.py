@@ -300,7 +300,15 @@ class EventBus:
                 lost = max(0, oldest - after - 1)
                 replay = [e for e in self._ring if e.sequence > after]
             sub = Subscription(self, max(size, len(list(replay)) + 1), accept, lost=lost)
-            sub.last_sequence = after_sequence or self._sequence
+            # what a cut-off names as its resume point until the first read: the one
+            # asked for (0 too: after a restart the servicer replays from the start),
+            # never beyond the newest event (a number from another start would make
+            # the resume skip this start's events)
+            sub.last_sequence = (
+                self._sequence
+                if after_sequence is None
+                else min(max(0, after_sequence), self._sequence)
+            )
             for event in replay:
                 sub._offer(event)
             self._subs.append(sub)

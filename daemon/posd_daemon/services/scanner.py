@@ -171,6 +171,14 @@ class ScanRouter:
                 lambda tx: self.sales.scan(tx, operator, sale_id, code.code)
             )
         except DomainError as exc:
+            # the sale was posted, cancelled or handed over and its event has not come
+            # yet (it follows the call's answer): the code is the next customer's, for
+            # the UI, not refused by a finished sale
+            state = await self.db.read(lambda c: sale_store.state_of(c, sale_id))
+            if state is not SaleState.OPEN:
+                if self.active is not None and self.active.sale_id == sale_id:
+                    self.active = None
+                return self._publish(device_id, code, "ui")
             log.info("scan_not_added", device=device_id, code=code.code, reason=exc.reason)
             return self._publish(device_id, code, "sale", sale_id, exc.reason, exc.message)
         if result.choice is not ScanChoice.NONE:
