@@ -349,6 +349,10 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
 
         after = request.after_sequence if request.HasField("after_sequence") else None
         restarted = bool(request.boot_id) and request.boot_id != self.bus.boot_id
+        if after is not None and after > self.bus.last_sequence:
+            # a number this start has not reached (sequence numbers only grow within a
+            # start): kept over a restart by a client that sent no boot_id
+            restarted = True
         if restarted:
             after = 0
         sub = self.bus.subscribe(after, accept=accept if (types or device_ref) else None)

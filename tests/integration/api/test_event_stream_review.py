@@ -163,3 +163,23 @@ def test_a_scan_while_the_post_is_under_way_changes_nothing_signed(
     assert during.error_reason or during.routed_to == "ui", during
     assert after.routed_to == "ui" and not after.error_reason, after
     assert len(pos.get_sale(sale.sale_id).lines) == 1
+
+
+def test_a_resume_number_of_an_earlier_start_without_its_boot_id_replays_this_start(
+    running: Running, pos: PosdClient
+) -> None:
+    """A UI that kept a sequence number over a daemon restart but not the boot_id (an
+    older client) resumes after a number this start has not reached: sequence numbers
+    only grow within a start, so it is one of an earlier start. It gets this start's
+    replay window, as a client naming the old boot_id does (the events carry the new
+    one), instead of nothing until the bus catches up with its number."""
+    bus = running.daemon.bus
+    assert bus is not None
+    seed(pos)
+    newest = bus.last_sequence
+    assert newest > 0
+    call = pos.subscribe_events(after_sequence=newest + 5000, timeout=10)
+    got = next(iter(call))
+    assert (got.event.sequence, got.event.boot_id) == (1, bus.boot_id)
+    assert got.lost_events == 0  # this start's events are all in the window
+    call.cancel()  # type: ignore[attr-defined]
