@@ -589,6 +589,15 @@ class PosdClient:
         )
         return self.call(self.devices.ReprintReceipt, req)
 
+    def discard_print_job(
+        self, job_id: int, reason: str, *, request_id: str | None = None
+    ) -> device_pb2.DiscardPrintJobResponse:
+        """Removes a pending print or drawer job that cannot be done (journaled)."""
+        req = device_pb2.DiscardPrintJobRequest(
+            request_id=request_id or new_request_id(), job_id=job_id, reason=reason
+        )
+        return self.call(self.devices.DiscardPrintJob, req)
+
     def subscribe_events(
         self,
         *,

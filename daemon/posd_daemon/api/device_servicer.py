@@ -622,6 +622,39 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
 
         return await self.rt.call(context, "ReprintReceipt", request, run)
 
+    async def DiscardPrintJob(
+        self, request: device_pb2.DiscardPrintJobRequest, context: Context
+    ) -> device_pb2.DiscardPrintJobResponse:
+        async def run() -> device_pb2.DiscardPrintJobResponse:
+            op = await self.rt.operator(context)
+
+            def encode(r: tuple[outbox.OutboxJob, int]) -> device_pb2.DiscardPrintJobResponse:
+                job, seq = r
+                return device_pb2.DiscardPrintJobResponse(
+                    job_id=job.job_id,
+                    kind=job.kind,
+                    receipt_number=job.receipt_number,
+                    journal_sequence=seq,
+                )
+
+            answer = await self.rt.mutate(
+                "DiscardPrintJob",
+                request,
+                lambda tx: self.commands.discard_print_job(tx, op, request.job_id, request.reason),
+                encode,
+                device_pb2.DiscardPrintJobResponse,
+            )
+            log.warning(
+                "print_job_discarded",
+                operator_id=op.operator_id,
+                job_id=answer.job_id,
+                kind=answer.kind,
+                receipt_number=answer.receipt_number,
+            )
+            return answer
+
+        return await self.rt.call(context, "DiscardPrintJob", request, run)
+
     # -- monitor ------------------------------------------------------------------------------
 
     async def MonitorDevice(

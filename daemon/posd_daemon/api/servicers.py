@@ -873,6 +873,13 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
         return await self.rt.call(context, "WhoAmI", request, run)
 
 
+_JOB_STATES = {
+    outbox.PENDING: system_pb2.PRINT_JOB_STATE_PENDING,
+    outbox.DONE: system_pb2.PRINT_JOB_STATE_DONE,
+    outbox.DISCARDED: system_pb2.PRINT_JOB_STATE_DISCARDED,
+}
+
+
 class SystemServicer(system_pb2_grpc.SystemServiceServicer):
     def __init__(
         self, rt: Runtime, register_id: str, started: datetime, db_path: str, currency: str
@@ -958,11 +965,7 @@ class SystemServicer(system_pb2_grpc.SystemServiceServicer):
                         job_id=j.job_id,
                         kind=j.kind,
                         receipt_number=j.receipt_number,
-                        state=(
-                            system_pb2.PRINT_JOB_STATE_DONE
-                            if j.state == outbox.DONE
-                            else system_pb2.PRINT_JOB_STATE_PENDING
-                        ),
+                        state=_JOB_STATES.get(j.state, system_pb2.PRINT_JOB_STATE_UNSPECIFIED),
                         attempts=j.attempts,
                         last_error=j.last_error,
                         create_time=convert.timestamp(j.created_at),

@@ -22,7 +22,7 @@ from pathlib import Path
 import grpc
 from google.protobuf.json_format import MessageToDict
 from posd.client import PosdClient, PosdError, error_from_rpc
-from posd.v1 import sale_pb2
+from posd.v1 import sale_pb2, system_pb2
 
 from posd_daemon.cli import devices_cli, posctl_catalog, posctl_day
 from posd_daemon.domain.money import format_minor
@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--all", action="store_true", help="include finished jobs")
     rp = pr.add_parser("reprint", help="print a posted receipt again, marked as a copy")
     rp.add_argument("sale_id")
+    dp = pr.add_parser(
+        "discard", help="remove a pending job that cannot be done (journaled; DEVICE_TEST)"
+    )
+    dp.add_argument("job_id", type=int, help="the job (posctl print queue)")
+    dp.add_argument("--reason", required=True, help="why (journaled)")
     devices_cli.add_parsers(sub)
     posctl_catalog.add_commands(sub)
     posctl_day.add_commands(sub)
@@ -368,7 +373,7 @@ def cmd_print_queue(args: argparse.Namespace) -> int:
         jobs = c.print_jobs(include_done=args.all)
     rows = [f"{'job':>6}  {'kind':<7} {'receipt':>8}  {'state':<8} {'tries':>5}  last error"]
     for j in jobs:
-        state = "done" if j.state == 2 else "pending"
+        state = _JOB_STATES.get(j.state, "?")
         rows.append(
             f"{j.job_id:>6}  {j.kind:<7} {j.receipt_number or '-':>8}  {state:<8}"
             f" {j.attempts:>5}  {j.last_error}"
@@ -376,6 +381,25 @@ def cmd_print_queue(args: argparse.Namespace) -> int:
     if len(rows) == 1:
         rows.append("(no jobs)")
     _out(args, [MessageToDict(j, preserving_proto_field_name=True) for j in jobs], "\n".join(rows))
+    return 0
+
+
+_JOB_STATES = {
+    system_pb2.PRINT_JOB_STATE_PENDING: "pending",
+    system_pb2.PRINT_JOB_STATE_DONE: "done",
+    system_pb2.PRINT_JOB_STATE_DISCARDED: "discarded",
+}
+
+
+def cmd_print_discard(args: argparse.Namespace) -> int:
+    with _client(args, login=True) as c:
+        r = c.discard_print_job(args.job_id, args.reason)
+    what = f"receipt {r.receipt_number}" if r.receipt_number else "no receipt"
+    _out(
+        args,
+        MessageToDict(r, preserving_proto_field_name=True),
+        f"job {r.job_id} discarded ({r.kind}, {what}; journal record {r.journal_sequence})",
+    )
     return 0
 
 
@@ -549,6 +573,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("journal", "verify"): cmd_journal_verify,
         ("print", "queue"): cmd_print_queue,
         ("print", "reprint"): cmd_print_reprint,
+        ("print", "discard"): cmd_print_discard,
         ("devices", None): _devices(devices_cli.cmd_devices),
         ("watch", None): _devices(devices_cli.cmd_watch),
         ("test", None): _devices(devices_cli.cmd_test),

@@ -145,6 +145,46 @@ class DeviceCommands:
             when=now,
         )
 
+    def discard_print_job(
+        self, tx: Tx, operator: Operator, job_id: int, reason: str
+    ) -> tuple[outbox.OutboxJob, int]:
+        """Removes a pending job that cannot be done (a document this daemon cannot
+        render, a printer that rejects it): a job that fails by its own fault holds up
+        nothing (OutboxWorker) but stays queued and counted until someone decides. The
+        removal is journaled with who, why and the job as it was (its last error); a
+        receipt stays in the archive and can be reprinted as a copy. (job, journal
+        sequence)."""
+        operator.require(Permission.DEVICE_TEST)
+        reason = check_text(reason, "reason", max_len=200).strip()
+        job = outbox.get_job(tx.conn, job_id)
+        if job is None:
+            raise not_found("JOB_NOT_FOUND", f"no print job {job_id}", job_id=str(job_id))
+        now = self._clock()
+        if not outbox.discard(tx.conn, job_id, now, f"discarded: {reason}"):
+            raise precondition(
+                "JOB_NOT_PENDING",
+                f"print job {job_id} is {job.state.lower()}: only a pending job is discarded",
+                job_id=str(job_id),
+            )
+        seq = journal.append(
+            tx.conn,
+            kind="PRINT_JOB_DISCARDED",
+            register_id=self._register_id,
+            ref=f"job:{job_id}",
+            payload={
+                "job_id": job_id,
+                "kind": job.kind,
+                "receipt_number": job.receipt_number,
+                "document": str(job.payload.get("document", "")),
+                "attempts": job.attempts,
+                "last_error": job.last_error,
+                "operator_id": operator.operator_id,
+                "reason": reason,
+            },
+            when=now,
+        )
+        return job, seq
+
     def reprint_receipt(self, tx: Tx, operator: Operator, sale_id: str) -> Queued:
         """Queue a copy of a posted receipt, marked as a copy, journaled."""
         operator.require(Permission.SALE)

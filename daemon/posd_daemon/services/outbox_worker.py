@@ -280,6 +280,8 @@ class OutboxWorker:
             for job in jobs:
                 try:
                     note = await self._execute(kind, job)
+                    if note is None:
+                        continue  # discarded before it began
                     # not fsync'd (like an open-sale edit), so that it never holds up the
                     # next sale's scans; the next fsync'd commit (a post, or _make_durable
                     # within SYNC_AFTER_S) makes it durable. Only a power loss before that
@@ -361,7 +363,7 @@ class OutboxWorker:
         except Exception as exc:  # the next post's commit makes them durable
             log.warning("outbox_sync_failed", error=f"{type(exc).__name__}: {exc}")
 
-    async def _mark_durable(self, job: OutboxJob, mark: Callable[[Tx], None]) -> None:
+    async def _mark_durable(self, job: OutboxJob, mark: Callable[[Tx], object]) -> None:
         """Makes the in-flight mark just committed durable against power loss.
 
         The mark's commit was relaxed (not fsync'd; with relaxed edits off it was fsync'd
@@ -384,15 +386,14 @@ class OutboxWorker:
     def _done(self, job: OutboxJob, note: str = "") -> Callable[[Tx], None]:
         return lambda tx: outbox.mark_done(tx.conn, job.job_id, self._clock(), note)
 
-    async def _execute(self, kind: str, job: OutboxJob) -> str:
+    async def _execute(self, kind: str, job: OutboxJob) -> str | None:
         """Does one job; returns "" or the note its done-mark keeps (a drawer kick that
-        ended without the drawer opening)."""
+        ended without the drawer opening), None when it was discarded before it began."""
         if kind == "drawer":
             return await self._kick(job)
-        await self._print(job)
-        return ""
+        return await self._print(job)
 
-    async def _kick(self, job: OutboxJob) -> str:
+    async def _kick(self, job: OutboxJob) -> str | None:
         """A drawer kick is at-most-once, unlike a print: a drawer popping open a second
         time for one sale, with nobody expecting it, is a cash-control problem, while a
         kick that did not happen is seen at once by the cashier (and a no-sale open is
@@ -429,10 +430,11 @@ class OutboxWorker:
             return expired
         marked = {**job.payload, IN_FLIGHT: self._clock().isoformat()}
 
-        def mark(tx: Tx) -> None:
-            outbox.set_payload(tx.conn, job.job_id, marked)
+        def mark(tx: Tx) -> bool:
+            return outbox.set_payload(tx.conn, job.job_id, marked)
 
-        await self._db.write(mark, durable=False, background=True)
+        if not await self._db.write(mark, durable=False, background=True):
+            return None  # discarded meanwhile (DiscardPrintJob): not done, not marked
         await self._mark_durable(job, mark)
         # the deadline goes with the kick: queued behind a long print on the printer's
         # thread it must not pop the drawer minutes later either
@@ -450,7 +452,7 @@ class OutboxWorker:
         log.info("drawer_kicked", job_id=job.job_id, receipt_number=job.receipt_number)
         return ""
 
-    async def _print(self, job: OutboxJob) -> None:
+    async def _print(self, job: OutboxJob) -> str | None:
         loop = asyncio.get_running_loop()
         payload = retry_payload(job)
         now = dataclasses.replace(job, payload=payload)
@@ -470,11 +472,13 @@ class OutboxWorker:
         # on the receipt may be on paper, and the job's retry is a copy
         marked = {**payload, IN_FLIGHT: self._clock().isoformat()}
 
-        def mark(tx: Tx) -> None:
-            outbox.set_payload(tx.conn, job.job_id, marked)
+        def mark(tx: Tx) -> bool:
+            return outbox.set_payload(tx.conn, job.job_id, marked)
 
-        await self._db.write(mark, durable=False, background=True)
+        if not await self._db.write(mark, durable=False, background=True):
+            return None  # discarded meanwhile (DiscardPrintJob): not done, not marked
         await self._mark_durable(job, mark)
         await loop.run_in_executor(self._pools["print"], self._printer.print_document, document)
         crashpoints.reached("print.after_device")
         log.info("printed", job_id=job.job_id, receipt_number=job.receipt_number)
+        return ""

@@ -12,6 +12,8 @@ from posd_daemon.store.timeutil import from_db, to_db
 
 PENDING = "PENDING"
 DONE = "DONE"
+#: removed without being done (DiscardPrintJob), its reason kept as the last error
+DISCARDED = "DISCARDED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,18 +99,20 @@ def list_jobs(
 
 
 def mark_done(conn: sqlite3.Connection, job_id: int, when: datetime, note: str = "") -> None:
-    """Mark a job done; ``note`` (kept as its last error) says when it ended without the
-    device doing it (a drawer kick expired, or not repeated after a restart)."""
+    """Mark a pending job done (a discarded one stays so: DiscardPrintJob's journal
+    record speaks for it); ``note`` (kept as its last error) says when it ended without
+    the device doing it (a drawer kick expired, or not repeated after a restart)."""
     if not note:
         conn.execute(
-            "UPDATE outbox SET state = ?, done_at = ?, attempts = attempts + 1 WHERE job_id = ?",
-            (DONE, to_db(when), job_id),
+            "UPDATE outbox SET state = ?, done_at = ?, attempts = attempts + 1"
+            " WHERE job_id = ? AND state = ?",
+            (DONE, to_db(when), job_id, PENDING),
         )
         return
     conn.execute(
         "UPDATE outbox SET state = ?, done_at = ?, attempts = attempts + 1, last_error = ?"
-        " WHERE job_id = ?",
-        (DONE, to_db(when), note[:500], job_id),
+        " WHERE job_id = ? AND state = ?",
+        (DONE, to_db(when), note[:500], job_id, PENDING),
     )
 
 
@@ -119,22 +123,41 @@ def mark_failed(
     retried as a copy)."""
     if payload is None:
         conn.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE job_id = ?",
-            (error[:500], job_id),
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?"
+            " WHERE job_id = ? AND state = ?",
+            (error[:500], job_id, PENDING),
         )
         return
     conn.execute(
-        "UPDATE outbox SET attempts = attempts + 1, last_error = ?, payload = ? WHERE job_id = ?",
-        (error[:500], json.dumps(payload, sort_keys=True), job_id),
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ?, payload = ?"
+        " WHERE job_id = ? AND state = ?",
+        (error[:500], json.dumps(payload, sort_keys=True), job_id, PENDING),
     )
 
 
-def set_payload(conn: sqlite3.Connection, job_id: int, payload: dict[str, Any]) -> None:
-    """Replace a job's payload (the outbox worker's "in flight" mark before a print)."""
-    conn.execute(
-        "UPDATE outbox SET payload = ? WHERE job_id = ?",
-        (json.dumps(payload, sort_keys=True), job_id),
+def set_payload(conn: sqlite3.Connection, job_id: int, payload: dict[str, Any]) -> bool:
+    """Replace a pending job's payload (the outbox worker's "in flight" mark before a
+    print or a kick). False: the job is no longer pending (discarded meanwhile)."""
+    cur = conn.execute(
+        "UPDATE outbox SET payload = ? WHERE job_id = ? AND state = ?",
+        (json.dumps(payload, sort_keys=True), job_id, PENDING),
     )
+    return cur.rowcount == 1
+
+
+def get_job(conn: sqlite3.Connection, job_id: int) -> OutboxJob | None:
+    row = conn.execute(f"SELECT {_COLS} FROM outbox WHERE job_id = ?", (job_id,)).fetchone()
+    return None if row is None else _job(row)
+
+
+def discard(conn: sqlite3.Connection, job_id: int, when: datetime, note: str) -> bool:
+    """Marks a pending job DISCARDED, ``note`` kept as its last error. False: it is not
+    pending (done or discarded already)."""
+    cur = conn.execute(
+        "UPDATE outbox SET state = ?, done_at = ?, last_error = ? WHERE job_id = ? AND state = ?",
+        (DISCARDED, to_db(when), note[:500], job_id, PENDING),
+    )
+    return cur.rowcount == 1
 
 
 def count_pending(conn: sqlite3.Connection) -> int:

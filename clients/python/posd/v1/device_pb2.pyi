@@ -1368,6 +1368,70 @@ class ReprintReceiptResponse(_message.Message):
 Global___ReprintReceiptResponse: _TypeAlias = ReprintReceiptResponse  # noqa: Y015
 
 @_typing.final
+class DiscardPrintJobRequest(_message.Message):
+    """Request for DiscardPrintJob."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    job_id: _builtins.int
+    """The pending job (ListPrintJobs, `posctl print queue`)."""
+    reason: _builtins.str
+    """Why it is removed (journaled, kept on the job)."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        job_id: _builtins.int = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DiscardPrintJobRequest: _TypeAlias = DiscardPrintJobRequest  # noqa: Y015
+
+@_typing.final
+class DiscardPrintJobResponse(_message.Message):
+    """Response for DiscardPrintJob."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    RECEIPT_NUMBER_FIELD_NUMBER: _builtins.int
+    JOURNAL_SEQUENCE_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.int
+    """The job removed."""
+    kind: _builtins.str
+    """Its kind: "print" or "drawer"."""
+    receipt_number: _builtins.int
+    """The receipt it belonged to (0 if none)."""
+    journal_sequence: _builtins.int
+    """Journal record of the removal."""
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.int = ...,
+        kind: _builtins.str = ...,
+        receipt_number: _builtins.int = ...,
+        journal_sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id", "journal_sequence", b"journal_sequence", "kind", b"kind", "receipt_number", b"receipt_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DiscardPrintJobResponse: _TypeAlias = DiscardPrintJobResponse  # noqa: Y015
+
+@_typing.final
 class MonitorDeviceRequest(_message.Message):
     """Request for MonitorDevice."""
 

@@ -82,6 +82,11 @@ class DeviceServiceStub:
                 request_serializer=posd_dot_v1_dot_device__pb2.ReprintReceiptRequest.SerializeToString,
                 response_deserializer=posd_dot_v1_dot_device__pb2.ReprintReceiptResponse.FromString,
                 _registered_method=True)
+        self.DiscardPrintJob = channel.unary_unary(
+                '/posd.v1.DeviceService/DiscardPrintJob',
+                request_serializer=posd_dot_v1_dot_device__pb2.DiscardPrintJobRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_device__pb2.DiscardPrintJobResponse.FromString,
+                _registered_method=True)
         self.MonitorDevice = channel.unary_stream(
                 '/posd.v1.DeviceService/MonitorDevice',
                 request_serializer=posd_dot_v1_dot_device__pb2.MonitorDeviceRequest.SerializeToString,
@@ -166,6 +171,14 @@ class DeviceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DiscardPrintJob(self, request, context):
+        """Removes a pending print or drawer job that cannot be done (journaled with the reason;
+        DEVICE_TEST). A receipt stays in the archive and can be reprinted as a copy.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def MonitorDevice(self, request, context):
         """Streams a device's traffic (hex dump for technicians; read-only, DEVICE_TEST).
         """
@@ -220,6 +233,11 @@ def add_DeviceServiceServicer_to_server(servicer, server):
                     servicer.ReprintReceipt,
                     request_deserializer=posd_dot_v1_dot_device__pb2.ReprintReceiptRequest.FromString,
                     response_serializer=posd_dot_v1_dot_device__pb2.ReprintReceiptResponse.SerializeToString,
+            ),
+            'DiscardPrintJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.DiscardPrintJob,
+                    request_deserializer=posd_dot_v1_dot_device__pb2.DiscardPrintJobRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_device__pb2.DiscardPrintJobResponse.SerializeToString,
             ),
             'MonitorDevice': grpc.unary_stream_rpc_method_handler(
                     servicer.MonitorDevice,
@@ -473,6 +491,33 @@ class DeviceService:
             '/posd.v1.DeviceService/ReprintReceipt',
             posd_dot_v1_dot_device__pb2.ReprintReceiptRequest.SerializeToString,
             posd_dot_v1_dot_device__pb2.ReprintReceiptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiscardPrintJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.DeviceService/DiscardPrintJob',
+            posd_dot_v1_dot_device__pb2.DiscardPrintJobRequest.SerializeToString,
+            posd_dot_v1_dot_device__pb2.DiscardPrintJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

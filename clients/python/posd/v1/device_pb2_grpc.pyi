@@ -65,6 +65,10 @@ class DeviceServiceStub:
     """Shows text on the customer display until the next sale update."""
     ReprintReceipt: _grpc.UnaryUnaryMultiCallable[_device_pb2.ReprintReceiptRequest, _device_pb2.ReprintReceiptResponse]
     """Prints a posted receipt again, marked as a copy (journaled; a durable print job)."""
+    DiscardPrintJob: _grpc.UnaryUnaryMultiCallable[_device_pb2.DiscardPrintJobRequest, _device_pb2.DiscardPrintJobResponse]
+    """Removes a pending print or drawer job that cannot be done (journaled with the reason;
+    DEVICE_TEST). A receipt stays in the archive and can be reprinted as a copy.
+    """
     MonitorDevice: _grpc.UnaryStreamMultiCallable[_device_pb2.MonitorDeviceRequest, _device_pb2.MonitorDeviceResponse]
     """Streams a device's traffic (hex dump for technicians; read-only, DEVICE_TEST)."""
 
@@ -105,6 +109,10 @@ class DeviceServiceAsyncStub(DeviceServiceStub):
     """Shows text on the customer display until the next sale update."""
     ReprintReceipt: _aio.UnaryUnaryMultiCallable[_device_pb2.ReprintReceiptRequest, _device_pb2.ReprintReceiptResponse]  # type: ignore[assignment]
     """Prints a posted receipt again, marked as a copy (journaled; a durable print job)."""
+    DiscardPrintJob: _aio.UnaryUnaryMultiCallable[_device_pb2.DiscardPrintJobRequest, _device_pb2.DiscardPrintJobResponse]  # type: ignore[assignment]
+    """Removes a pending print or drawer job that cannot be done (journaled with the reason;
+    DEVICE_TEST). A receipt stays in the archive and can be reprinted as a copy.
+    """
     MonitorDevice: _aio.UnaryStreamMultiCallable[_device_pb2.MonitorDeviceRequest, _device_pb2.MonitorDeviceResponse]  # type: ignore[assignment]
     """Streams a device's traffic (hex dump for technicians; read-only, DEVICE_TEST)."""
 
@@ -196,6 +204,16 @@ class DeviceServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_device_pb2.ReprintReceiptResponse, _abc.Awaitable[_device_pb2.ReprintReceiptResponse]]:
         """Prints a posted receipt again, marked as a copy (journaled; a durable print job)."""
+
+    @_abc_1.abstractmethod
+    def DiscardPrintJob(
+        self,
+        request: _device_pb2.DiscardPrintJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_device_pb2.DiscardPrintJobResponse, _abc.Awaitable[_device_pb2.DiscardPrintJobResponse]]:
+        """Removes a pending print or drawer job that cannot be done (journaled with the reason;
+        DEVICE_TEST). A receipt stays in the archive and can be reprinted as a copy.
+        """
 
     @_abc_1.abstractmethod
     def MonitorDevice(

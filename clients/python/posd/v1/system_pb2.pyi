@@ -29,6 +29,8 @@ class _PrintJobStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PrintJo
     PRINT_JOB_STATE_UNSPECIFIED: _PrintJobState.ValueType  # 0
     PRINT_JOB_STATE_PENDING: _PrintJobState.ValueType  # 1
     PRINT_JOB_STATE_DONE: _PrintJobState.ValueType  # 2
+    PRINT_JOB_STATE_DISCARDED: _PrintJobState.ValueType  # 3
+    """Removed without being done (DiscardPrintJob; its reason is in last_error)."""
 
 class PrintJobState(_PrintJobState, metaclass=_PrintJobStateEnumTypeWrapper):
     """State of a print job."""
@@ -36,6 +38,8 @@ class PrintJobState(_PrintJobState, metaclass=_PrintJobStateEnumTypeWrapper):
 PRINT_JOB_STATE_UNSPECIFIED: PrintJobState.ValueType  # 0
 PRINT_JOB_STATE_PENDING: PrintJobState.ValueType  # 1
 PRINT_JOB_STATE_DONE: PrintJobState.ValueType  # 2
+PRINT_JOB_STATE_DISCARDED: PrintJobState.ValueType  # 3
+"""Removed without being done (DiscardPrintJob; its reason is in last_error)."""
 Global___PrintJobState: _TypeAlias = PrintJobState  # noqa: Y015
 
 @_typing.final
