@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from posd_daemon import __version__
-from posd_daemon.bootstrap import StartupError, start
+from posd_daemon.bootstrap import STOP_FORCE_S, StartupError, start
 from posd_daemon.ops import crashpoints, eventloop
 from posd_daemon.ops import logging as plog
 from posd_daemon.ops.config import Config, ConfigError, file_problems, load
@@ -19,6 +19,9 @@ from posd_daemon.ops.timezone import ZoneError
 from posd_daemon.store.database import StoreError
 
 EX_CONFIG = 78  # sysexits.h: configuration error (systemd shows it as such)
+#: what the stop takes after the gRPC server is down (outbox, devices, TSE client,
+#: database), generously: asked of systemd with the grace (EXTEND_TIMEOUT_USEC)
+STOP_REST_S = 10.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -53,12 +56,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EX_CONFIG
+    try:
+        config.zone()  # the system's zone when register.timezone is ""
+    except ZoneError as exc:
+        # a configuration error like the others: 78, which the unit's
+        # RestartPreventExitStatus= keeps from restarting (1 would restart in a loop)
+        print(f"posd: {exc}", file=sys.stderr)
+        return EX_CONFIG
     if args.check_config:
-        try:
-            config.zone()  # the system's zone when register.timezone is ""
-        except ZoneError as exc:
-            print(f"posd: {exc}", file=sys.stderr)
-            return EX_CONFIG
         print("configuration ok")
         return 0
     plog.configure(config.log.level, config.log.format)
@@ -105,7 +110,13 @@ async def run(config: Config) -> int:
         watchdog = asyncio.create_task(_watchdog(notifier, notifier.watchdog_usec / 2e6))
     await stop.wait()
     log.info("stopping")
-    notifier.stopping()
+    grace = config.api.grace_seconds
+    notifier.stopping(
+        f"stopping: letting calls in flight finish (up to {grace} s)",
+        # api.grace_seconds may exceed the unit's TimeoutStopSec=: ask for what the stop
+        # may take (Daemon.stop: the grace, its slack, the forced stop, then the rest)
+        extend_usec=int((grace + 1.0 + STOP_FORCE_S + STOP_REST_S) * 1_000_000),
+    )
     if watchdog is not None:
         watchdog.cancel()
     await daemon.stop(hurry=hurry)

@@ -407,7 +407,7 @@ def test_a_bad_config_file_exits_78_and_names_the_key(
     assert str(config) in failed.value.stderr
     assert not (state / "posd.sqlite3").exists(), "touched the state before validating"
     assert not (state / "posd.sock").exists()
-    # ExecStartPre's --check-config refuses it the same way
+    # `posd --check-config` refuses it the same way
     check = subprocess.run(
         [*daemon.argv(), "--check-config"], capture_output=True, text=True, check=False
     )

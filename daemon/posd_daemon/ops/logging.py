@@ -36,6 +36,29 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         # on first use instead of on every line (one summary line per RPC)
         cache_logger_on_first_use=True,
     )
+    # Libraries that log through the standard module (the fiskaly TSE client, gRPC) go
+    # the same way: unconfigured, their warnings reached stderr as bare text (a traceback
+    # as many lines) and their info lines were dropped.
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, _ToStructlog):
+            root.removeHandler(handler)
+    root.addHandler(_ToStructlog())
+    root.setLevel(_LEVELS[level])
+
+
+class _ToStructlog(logging.Handler):
+    """Hands each standard-library record to structlog: one JSON line through the same
+    renderer and the same locked stream as the daemon's own lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fields: dict[str, object] = {"logger": record.name}
+            if record.exc_info:
+                fields["exc_info"] = record.exc_info
+            get(record.name).log(record.levelno, record.getMessage(), **fields)
+        except Exception:
+            self.handleError(record)
 
 
 def get(name: str) -> structlog.typing.FilteringBoundLogger:

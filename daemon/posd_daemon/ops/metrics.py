@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import socket
+import sys
+import threading
 from dataclasses import dataclass
-from wsgiref.simple_server import WSGIServer
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+
+from posd_daemon.ops import logging as plog
+
+#: how long the exporter waits for each read from (and write to) a scraper. A scrape is
+#: one short request; a peer silent this long is stuck, gone or hostile.
+EXPORTER_IO_TIMEOUT_S = 5.0
+#: connections the exporter serves at once (a Prometheus server or two, a curl). Further
+#: ones are closed at once: each would hold a thread and a file descriptor of the daemon,
+#: and with systemd's default soft limit of 1024 open files, enough silent connections
+#: (a port scan, a stuck scraper) left the daemon unable to accept a till's connection.
+EXPORTER_MAX_CONNECTIONS = 8
 
 _LATENCY_BUCKETS = (
     0.0005,
@@ -144,9 +160,9 @@ class Metrics:
         if not listen:
             return 0
         host, _, port = listen.rpartition(":")
-        server, _thread = start_http_server(
-            int(port), addr=host.strip("[]"), registry=self.registry
-        )
+        server = _ExporterServer(host.strip("[]"), int(port))
+        server.set_app(make_wsgi_app(self.registry))
+        threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
         self._http = server
         self.bound_port = int(server.server_address[1])
         return self.bound_port
@@ -157,3 +173,54 @@ class Metrics:
         if server is not None:
             server.shutdown()
             server.server_close()
+
+
+class _ScrapeHandler(WSGIRequestHandler):
+    """One scrape: silent (a log line per scrape would drown the journal), and bounded
+    in time: ``timeout`` applies to every read and write of the connection."""
+
+    timeout = EXPORTER_IO_TIMEOUT_S
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+class _ExporterServer(ThreadingMixIn, WSGIServer):
+    """The metrics HTTP server: a thread per connection, at most
+    EXPORTER_MAX_CONNECTIONS of them; a connection over the limit is closed at once."""
+
+    daemon_threads = True  # the stop does not wait for a scraper
+
+    def __init__(self, host: str, port: int) -> None:
+        # the address family of the host (an IPv6 address needs AF_INET6)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, _, _, _, sockaddr = infos[0]
+        self.address_family = family
+        self._slots = threading.BoundedSemaphore(EXPORTER_MAX_CONNECTIONS)
+        self._log = plog.get("posd.metrics")
+        super().__init__((str(sockaddr[0]), port), _ScrapeHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)  # busy: no thread, no descriptor kept
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()  # no thread started: give the slot back
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection that failed. A peer that went away, reset or timed out is no
+        error of the daemon's (socketserver would print a traceback to stderr for each,
+        as many as a hostile client likes); anything else is logged as one JSON line."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            return
+        self._log.error("metrics_request_failed", peer=str(client_address), exc_info=exc)

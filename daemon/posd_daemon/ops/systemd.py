@@ -41,8 +41,16 @@ class Notifier:
     def ready(self, status: str = "") -> bool:
         return self.notify("READY=1" + (f"\nSTATUS={status}" if status else ""))
 
-    def stopping(self) -> bool:
-        return self.notify("STOPPING=1")
+    def stopping(self, status: str = "", extend_usec: int = 0) -> bool:
+        """STOPPING=1; ``extend_usec`` asks for that much time from now to finish the
+        stop (EXTEND_TIMEOUT_USEC, sd_notify(3)): systemd SIGKILLs a service still
+        running after TimeoutStopSec=, and never shortens it for this."""
+        message = "STOPPING=1"
+        if status:
+            message += f"\nSTATUS={status}"
+        if extend_usec > 0:
+            message += f"\nEXTEND_TIMEOUT_USEC={extend_usec}"
+        return self.notify(message)
 
     def watchdog(self) -> bool:
         return self.notify("WATCHDOG=1")
