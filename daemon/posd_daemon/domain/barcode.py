@@ -3,7 +3,11 @@
 A UPC-A code (GTIN-12) is the EAN-13 with a leading 0: a scanner set to EAN-13 (the
 usual setting in Europe) sends ``0036000291452`` for the ``036000291452`` printed under
 the bars, another scanner sends the 12 digits, and a supplier's master data may hold
-either. Both name the same article, so a lookup tries both forms.
+either. Both name the same article, so a lookup tries both forms. Likewise a GTIN in
+14 digits (``04006381333931``, as GS1 master data and GS1-128/ITF-14 readers write every
+GTIN, right-justified with leading zeros) is the EAN-13, UPC-A or EAN-8 it pads; a
+GTIN-14 whose first digit is no 0 (an indicator digit: a case of the article) is an
+article of its own.
 
 A UPC-E code is a UPC-A with zeros left out, 8 digits like an EAN-8 (:func:`upce_to_upca`,
 :func:`upca_to_upce`): the catalog may list either, a scanner may send either, and a
@@ -35,26 +39,58 @@ def gtin_valid(digits: str) -> bool:
     return ean13_check_digit(padded) == check
 
 
+def _gtin14(code: str) -> str | None:
+    """``code`` right-justified in 14 digits, when it is a GTIN written in one of the
+    lengths a GTIN takes (GS1 General Specifications: GTIN-8, -12 and -13 are padded with
+    leading zeros to 14 digits in GS1 element strings and master data, and stay the same
+    GTIN): a valid EAN-8, any 12 or 13 digits (the catalog checks them), 14 digits with a
+    leading 0 and a valid check digit. None for anything else (a UPC-E, a GTIN-14 with
+    an indicator digit, which is an article of its own, other codes)."""
+    if not is_digits(code):
+        return None
+    n = len(code)
+    if (
+        (n == 8 and gtin_valid(code))
+        or n in (12, 13)
+        or (n == 14 and code[0] == "0" and gtin_valid(code[1:]))
+    ):
+        return code.rjust(14, "0")
+    return None
+
+
 def gtin_forms(code: str) -> tuple[str, ...]:
-    """``code`` and, for a UPC-A code, its other form (12 digits, or 13 with a leading 0)."""
-    if is_digits(code):
-        if len(code) == 12:
-            return (code, "0" + code)
-        if len(code) == 13 and code[0] == "0":
-            return (code, code[1:])
-    return (code,)
+    """``code`` first, then the other forms of its GTIN: the same digits with as many
+    leading zeros as make an EAN-8, UPC-A, EAN-13 or GTIN-14 (``4006381333931`` and
+    ``04006381333931``; ``036000291452``, ``0036000291452`` and ``00036000291452``)."""
+    padded = _gtin14(code)
+    if padded is None:
+        return (code,)
+    forms = [code]
+    for length in (13, 12, 14, 8):
+        form = padded[14 - length :]
+        if (
+            padded[: 14 - length].strip("0") == ""
+            and form not in forms
+            and (length != 8 or gtin_valid(form))
+        ):
+            forms.append(form)
+    return tuple(forms)
 
 
 def gtin_key(code: str) -> str:
-    """One form per article: a UPC-A code as its EAN-13, a UPC-E (8 digits that are no
-    EAN-8) as the EAN-13 of its UPC-A (for telling duplicates apart)."""
-    if is_digits(code) and len(code) == 12:
-        return "0" + code
+    """One form per article (for telling duplicates apart): a GTIN-12/-13, or one
+    written in 14 digits, as its EAN-13; an EAN-8 however padded as the EAN-8; a UPC-E
+    (8 digits that are no EAN-8) as the EAN-13 of its UPC-A."""
     if is_digits(code) and len(code) == 8 and not gtin_valid(code):
         upca = upce_to_upca(code)
         if upca is not None:
             return "0" + upca
-    return code
+    padded = _gtin14(code)
+    if padded is None:
+        return code
+    if padded.startswith("000000") and gtin_valid(padded[6:]):
+        return padded[6:]
+    return padded[1:]
 
 
 def check_barcode(code: str, field: str) -> str:

@@ -97,8 +97,10 @@ def by_barcode(conn: sqlite3.Connection, code: str) -> list[Item]:
 
 
 def barcode_matches(conn: sqlite3.Connection, code: str) -> list[BarcodeMatch]:
-    """Every (item, variant, unit) the code names, ordered by item id; a UPC-A code is
-    found in either of its forms (12 digits, or 13 with a leading 0: domain/barcode.py).
+    """Every (item, variant, unit) the code names, ordered by item id; a GTIN is found
+    in each of its forms (its digits with as many leading zeros as make 8, 12, 13 or
+    14 digits: an EAN-13 scanner sends a UPC-A with a leading 0, GS1 master data lists
+    GTINs in 14 digits; domain/barcode.py).
     A UPC-E (8 digits that are no valid EAN-8) and its UPC-A are one GTIN: each is
     found in all three forms at once (a supplier lists the UPC-E as printed, a scanner
     set to expand UPC-E sends the UPC-A), so two items under one GTIN are a choice, not
@@ -118,12 +120,15 @@ def barcode_matches(conn: sqlite3.Connection, code: str) -> list[BarcodeMatch]:
 
 
 def _gtin_forms(code: str) -> tuple[str, ...]:
-    """Every form of the GTIN ``code`` names: :func:`gtin_forms`, and a UPC-E that is no
-    EAN-8 together with its UPC-A (the EAN-8 reading of 8 digits comes first)."""
+    """Every form of the GTIN ``code`` names: :func:`gtin_forms` (its digits with as
+    many leading zeros as make 8, 12, 13 or 14), and a UPC-E that is no EAN-8 together
+    with its UPC-A (the EAN-8 reading of 8 digits comes first)."""
     if len(code) == 8 and not gtin_valid(code) and (upca := upce_to_upca(code)) is not None:
         return (code, *gtin_forms(upca))
     forms = gtin_forms(code)
-    upce = upca_to_upce(code)
+    # a UPC-A in any of its forms (12, 13 or 14 digits) is also found as its UPC-E
+    upca = next((f for f in forms if len(f) == 12), None)
+    upce = None if upca is None else upca_to_upce(upca)
     if upce is not None and not gtin_valid(upce):
         return (*forms, upce)
     return forms
