@@ -11,6 +11,7 @@ an invoice counts as taken when another sale wants to pay it too.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -19,6 +20,11 @@ from posd_daemon.domain.money import MAX_MINOR, amount_out_of_range, check_curre
 from posd_daemon.domain.text import check_code, check_text
 
 MAX_TEXT = 200
+
+#: a calendar date as the import format names it; date.fromisoformat alone also takes
+#: ISO week dates of the same length ("2024-W01-1", Python 3.11+), which would then be
+#: kept as written and compared as text with the other date
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class OpenItemState(enum.Enum):
@@ -32,7 +38,7 @@ def _check_date(text: str, field: str, *, required: bool) -> str:
             raise invalid(field, "is required (YYYY-MM-DD)")
         return text
     try:
-        if len(text) != 10:
+        if _DATE.fullmatch(text) is None:
             raise ValueError(text)
         date.fromisoformat(text)
     except ValueError:

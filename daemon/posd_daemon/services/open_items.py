@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sqlite3
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -39,6 +39,7 @@ from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import Tx
 from posd_daemon.store import customers as customer_store
 from posd_daemon.store import open_items as store
+from posd_daemon.store import sales as sale_store
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,14 @@ class OpenItemCommands:
 
     def put(self, tx: Tx, item: OpenItem) -> bool:
         """Creates or replaces an open item by invoice number (import and upsert): the
-        back office's open amount replaces the register's. Its customer must exist."""
+        back office's open amount replaces the register's, but never above the invoice
+        less what this register's receipts took on it (net of their stornos).
+
+        The back office learns of the register's payments late (the DATEV or DSFinV-K
+        export, days later): an export made before that still shows the invoice open by
+        what the customer paid at the register, and taken as it is, that amount could
+        be paid a second time. When the back office does know of them, its amount is
+        at most the invoice less them and stands as it is. Its customer must exist."""
         item.validated()
         if customer_store.get(tx.conn, item.customer_number) is None:
             raise not_found(
@@ -103,12 +111,16 @@ class OpenItemCommands:
                 f"no customer {item.customer_number!r}: import the customer first",
                 customer_number=item.customer_number,
             )
+        paid = store.paid_here(tx.conn, item.invoice_number, item.currency)
+        if paid > 0 and item.amount_open > item.original_amount - paid:
+            item = replace(item, amount_open=max(item.original_amount - paid, 0))
         return store.upsert(tx.conn, item, self._clock())
 
     def upsert(self, tx: Tx, op: Operator, item: OpenItem) -> tuple[OpenItemView, bool]:
         op.require(Permission.CATALOG_EDIT)
         created = self.put(tx, item)
-        return OpenItemView(item, store.held(tx.conn, item.invoice_number)), created
+        # what the register now has (put may have kept its own payments off it)
+        return self.get(tx.conn, item.invoice_number), created
 
     def get(self, conn: sqlite3.Connection, invoice_number: str) -> OpenItemView:
         check_code(invoice_number, "invoice_number")
@@ -258,6 +270,24 @@ class InvoicePayments(ABC):
             item = store.get(conn, number)
             if item is None:
                 raise _unknown(number)
+            # the back office may have corrected the invoice since the line was added
+            if item.currency != sale.currency:
+                raise precondition(
+                    "CURRENCY_MISMATCH",
+                    f"invoice {number} is in {item.currency} now, the sale in"
+                    f" {sale.currency}: remove the line",
+                    invoice_number=number,
+                    invoice_currency=item.currency,
+                    sale_currency=sale.currency,
+                )
+            if item.customer_number != sale.customer.number:
+                raise precondition(
+                    "INVOICE_CUSTOMER_MISMATCH",
+                    f"invoice {number} is customer {item.customer_number}'s now, the sale"
+                    f" customer {sale.customer.number}'s: remove the line",
+                    invoice_number=number,
+                    customer_number=item.customer_number,
+                )
             if item.amount_open < amount:
                 raise precondition(
                     "INVOICE_AMOUNT_EXCEEDED",
@@ -271,23 +301,41 @@ class InvoicePayments(ABC):
         self, conn: sqlite3.Connection, sale: Sale, when: datetime
     ) -> list[dict[str, Any]]:
         """Inside the post transaction: the open amounts follow the receipt. Returns what
-        was booked, for the journal record."""
+        was booked, for the journal record.
+
+        A usual post checked the amounts in this very transaction (check_invoice_payments)
+        before the TSE signed. A post completing a receipt the TSE signed already (its
+        first post failed to save, or the register stopped) is not checked again and
+        must not be refused: the TSE's finish cannot be taken back and the customer has
+        paid. When the back office settled the invoice meanwhile, what is left of it is
+        taken (never below 0) and the rest is recorded as overpaid, on the receipt's
+        warnings and in its journal record, for the back office to refund or credit."""
         booked: list[dict[str, Any]] = []
+        warned = False
         for number, amount in self._owed(sale).items():
+            overpaid = 0
             if not store.book_payment(conn, number, amount, when) and amount > 0:
-                # check_invoice_payments ran in this very transaction: never half-booked
-                raise precondition(
-                    "INVOICE_AMOUNT_EXCEEDED",
-                    f"invoice {number} no longer has {amount} open",
-                    invoice_number=number,
+                item = store.get(conn, number)
+                left = 0 if item is None else item.amount_open
+                if left > 0:
+                    store.book_payment(conn, number, left, when)
+                overpaid = amount - left
+                sale.add_warning(
+                    f"INVOICE_OVERPAID: invoice {number} had {left} open when the signed"
+                    f" receipt was posted, {overpaid} of the {amount} paid are more than"
+                    " was owed"
                 )
+                warned = True
             item = store.get(conn, number)
-            booked.append(
-                {
-                    "invoice_number": number,
-                    "amount": amount,
-                    "currency": sale.currency,
-                    "amount_open_after": None if item is None else item.amount_open,
-                }
-            )
+            entry: dict[str, Any] = {
+                "invoice_number": number,
+                "amount": amount,
+                "currency": sale.currency,
+                "amount_open_after": None if item is None else item.amount_open,
+            }
+            if overpaid:
+                entry["overpaid"] = overpaid
+            booked.append(entry)
+        if warned:
+            sale_store.update(conn, sale, children=False)  # the warnings, with the post
         return booked

@@ -15,12 +15,22 @@ _COLS = (
 )
 
 #: what open or parked sales hold of an invoice (their INVOICE_PAYMENT lines; training
-#: sales hold nothing)
+#: sales hold nothing). Payments only: a storno's negative line gives the amount back
+#: when the storno posts, not while it is open (signed but not saved, or interrupted),
+#: else the invoice would look open again before the storno is a receipt.
 _HELD = (
     "SELECT COALESCE(SUM(l.fixed_amount), 0) FROM sale_lines AS l"
     " JOIN sales AS s ON s.sale_id = l.sale_id"
     " WHERE l.item_id = ? AND l.kind = 'INVOICE_PAYMENT' AND s.state IN ('OPEN', 'PARKED')"
-    " AND s.training = 0 AND s.sale_id != ?"
+    " AND s.training = 0 AND s.sale_id != ? AND l.fixed_amount > 0"
+)
+
+#: what posted receipts of this register took on an invoice, net of their stornos
+_PAID_HERE = (
+    "SELECT COALESCE(SUM(l.fixed_amount), 0) FROM sale_lines AS l"
+    " JOIN sales AS s ON s.sale_id = l.sale_id"
+    " WHERE l.item_id = ? AND l.kind = 'INVOICE_PAYMENT' AND s.state = 'POSTED'"
+    " AND s.training = 0 AND s.currency = ?"
 )
 
 
@@ -47,6 +57,12 @@ def get(conn: sqlite3.Connection, invoice_number: str) -> OpenItem | None:
 def held(conn: sqlite3.Connection, invoice_number: str, *, except_sale: str = "") -> int:
     """What open or parked sales (but ``except_sale``) hold of the invoice."""
     return int(conn.execute(_HELD, (invoice_number, except_sale)).fetchone()[0])
+
+
+def paid_here(conn: sqlite3.Connection, invoice_number: str, currency: str) -> int:
+    """What this register's posted receipts (not training) paid of the invoice, in
+    ``currency``, less what stornos of them gave back."""
+    return int(conn.execute(_PAID_HERE, (invoice_number, currency)).fetchone()[0])
 
 
 def upsert(conn: sqlite3.Connection, item: OpenItem, when: datetime) -> bool:
