@@ -123,6 +123,8 @@ class Runtime:
         self.metrics = metrics
         self.clock = clock
         self._sessions: dict[str, tuple[Operator, float]] = {}
+        #: counts log-outs (forget_session): a lookup that a log-out overtook caches nothing
+        self._logouts = 0
         self._metric_children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._started_children: dict[str, Any] = {}
         #: request_id -> None while a call with it runs, or the future its repeats wait on
@@ -139,7 +141,14 @@ class Runtime:
             self._sessions.pop(token, None)
         if not token:
             raise unauthenticated("missing session token: log in first")
+        logouts = self._logouts
         op, expires = await self.db.read(lambda c: self.auth.resolve(c, token))
+        if logouts != self._logouts:
+            # A log-out cleared the cache while this lookup, queued before its delete,
+            # was on its way back: caching the token now would keep it working until it
+            # expired. This call began before the log-out and may finish; the next looks
+            # the token up again.
+            return op
         if len(self._sessions) >= MAX_CACHED_SESSIONS:
             # sessions that expired without a logout (shift changes, UI restarts) go;
             # should that not do, the oldest cached (the store stays the authority)
@@ -189,6 +198,7 @@ class Runtime:
             log.warning("login_locked_out", **fields, lock_seconds=LOCKOUT_SECONDS)
 
     def forget_session(self, token: str) -> None:
+        self._logouts += 1
         self._sessions.pop(token, None)
 
     async def answered(self, method: str, request: Message, response_type: type[M]) -> M | None:

@@ -559,8 +559,10 @@ def cmd_outage_recover(args: argparse.Namespace) -> int:
 
 def cmd_hash_pin(args: argparse.Namespace) -> int:
     pin = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass("PIN: ")
-    if not pin.isdigit() or not 4 <= len(pin) <= 12:
-        raise CliError("a PIN is 4..12 digits")
+    # ASCII digits only: str.isdigit() also holds for fullwidth or superscript digits,
+    # whose hash would never match what a keypad sends
+    if not (pin.isascii() and pin.isdigit()) or not 4 <= len(pin) <= 12:
+        raise CliError("a PIN is 4..12 digits 0-9")
     print(hash_pin(pin))
     return 0
 

@@ -12,6 +12,8 @@ import os
 
 N, R, P = 2**14, 8, 1
 DKLEN = 32
+#: the digest lengths a configured hash may have (check_format)
+MIN_DKLEN, MAX_DKLEN = 16, 64
 
 
 def hash_pin(pin: str, salt: bytes | None = None) -> str:
@@ -37,7 +39,15 @@ def check_format(encoded: str) -> None:
     if n < 2**12 or n & (n - 1) or not 1 <= r <= 32 or not 1 <= p <= 16:
         raise ValueError("scrypt parameters out of range")
     base64.b64decode(parts[4], validate=True)
-    base64.b64decode(parts[5], validate=True)
+    digest = base64.b64decode(parts[5], validate=True)
+    # verify_pin derives as many bytes as the digest has: an empty or cut one (a hash
+    # pasted incompletely) lets the operator never log in, or lets a wrong PIN match by
+    # chance; a huge one makes every log-in derive that much
+    if not MIN_DKLEN <= len(digest) <= MAX_DKLEN:
+        raise ValueError(
+            f"the hash part is {len(digest)} bytes, expected {MIN_DKLEN} to {MAX_DKLEN}"
+            " (posctl operator hash-pin makes 32)"
+        )
 
 
 def verify_pin(pin: str, encoded: str) -> bool:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -75,6 +77,7 @@ class Authenticator:
         max_tracked_ids: int = MAX_TRACKED_IDS,
     ) -> None:
         self._records = {r.operator.operator_id: r for r in records}
+        self._dummy_hash = _dummy_like(r.pin_hash for r in self._records.values())
         self._max_tracked = max_tracked_ids
         self._clock = clock
         self._ttl = timedelta(hours=session_hours)
@@ -108,7 +111,7 @@ class Authenticator:
         failures = 0
         try:
             # Hash even for unknown operators so timing does not tell which ids exist.
-            ok = verify_pin(pin, rec.pin_hash if rec else _DUMMY_HASH) and rec is not None
+            ok = verify_pin(pin, rec.pin_hash if rec else self._dummy_hash) and rec is not None
         finally:
             failures = self._end_attempt(operator_id, ok)
         if not ok or rec is None:
@@ -240,6 +243,25 @@ def _digest(token: str) -> str:
 _DUMMY_HASH = (
     "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 )
+
+
+def _dummy_like(pin_hashes: Iterable[str]) -> str:
+    """What an unknown operator id's PIN is checked against: a hash of the scrypt cost
+    (N, r, p, digest length) most of the configured ones have, so that "unknown operator"
+    takes as long as "wrong PIN" (posctl's cost is four times that of hashes made with
+    N=2^12, say). Its salt and digest match no PIN's."""
+    costs: Counter[tuple[str, str, str, int]] = Counter()
+    for encoded in pin_hashes:
+        parts = encoded.split("$")
+        try:  # as the config checked it (ops.pins.check_format)
+            costs[(parts[1], parts[2], parts[3], len(base64.b64decode(parts[5])))] += 1
+        except (IndexError, ValueError):
+            continue
+    if not costs:
+        return _DUMMY_HASH
+    n, r, p, size = costs.most_common(1)[0][0]
+    zeros = base64.b64encode(bytes(size)).decode()
+    return f"scrypt${n}${r}${p}$AAAAAAAAAAAAAAAAAAAAAA==${zeros}"
 
 
 def require(operator: Operator, permission: Permission) -> None:
