@@ -39,6 +39,38 @@ def gtin_valid(digits: str) -> bool:
     return ean13_check_digit(padded) == check
 
 
+#: ISO/IEC 15424 symbology identifier: "]", a code character (a letter) and a modifier
+_AIM_LENGTH = 3
+
+
+def strip_aim(code: str) -> str:
+    """``code`` without the symbology identifier a scanner set to transmit it puts before
+    the data (``]E0``, ``]C1``, ``]d2``; ISO/IEC 15424), as a keyboard-wedge scanner at a
+    UI types it; anything else as it is."""
+    if (
+        len(code) > _AIM_LENGTH
+        and code[0] == "]"
+        and code[1].isascii()
+        and code[1].isalpha()
+        and code[2].isascii()
+        and code[2].isalnum()
+    ):
+        return code[_AIM_LENGTH:]
+    return code
+
+
+def gtin_of_element_string(code: str) -> str | None:
+    """The GTIN of a GS1 element string that holds AI (01) alone ("01" + the GTIN in 14
+    digits, GS1 General Specifications 3.2), as a 2D or GS1-128 reader sends a GTIN; None
+    for anything else (also a GTIN whose check digit is wrong)."""
+    if len(code) != 16 or not code.startswith("01") or not is_digits(code):
+        return None
+    gtin = code[2:]
+    # GS1 check digit: weights 3, 1, 3, ... from the digit next to the check digit
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(gtin[:-1])))
+    return gtin if (10 - total % 10) % 10 == int(gtin[-1]) else None
+
+
 def _gtin14(code: str) -> str | None:
     """``code`` right-justified in 14 digits, when it is a GTIN written in one of the
     lengths a GTIN takes (GS1 General Specifications: GTIN-8, -12 and -13 are padded with

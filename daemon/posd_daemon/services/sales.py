@@ -17,7 +17,14 @@ from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from posd_daemon.domain.barcode import Label, LabelKind, LabelLayout, read_label
+from posd_daemon.domain.barcode import (
+    Label,
+    LabelKind,
+    LabelLayout,
+    gtin_of_element_string,
+    read_label,
+    strip_aim,
+)
 from posd_daemon.domain.business_day import business_day
 from posd_daemon.domain.catalog import Item, ItemType, Tracking, UnitOfMeasure, Variant
 from posd_daemon.domain.customer import Customer
@@ -635,6 +642,7 @@ class SaleCommands(SaleOps, InvoicePayments):
             item = self._item(tx.conn, item_id)
         elif code:
             check_code(code, "code")
+            code = strip_aim(code)
             matches = catalog_store.barcode_matches(tx.conn, code)
             if len(matches) > 1:
                 raise DomainError(
@@ -651,6 +659,19 @@ class SaleCommands(SaleOps, InvoicePayments):
                 item, barcode_variant, barcode_unit = m.item, m.variant_id, m.unit
             else:
                 found = catalog_store.get(tx.conn, code)
+                gtin = gtin_of_element_string(code) if found is None else None
+                if gtin is not None:  # matched nothing as it is: the GTIN it carries
+                    return self.add_line(
+                        tx,
+                        operator,
+                        sale_id,
+                        code=gtin,
+                        quantity=quantity,
+                        variant_id=variant_id,
+                        unit=unit,
+                        lot=lot,
+                        serial=serial,
+                    )
                 if found is None:
                     raise not_found(
                         "UNKNOWN_CODE", f"code {code!r} matches no barcode or item", code=code
@@ -1038,6 +1059,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         when the client has to choose or the code is unknown."""
         sale = self._open_sale(tx, operator, sale_id)
         check_code(code, "code")
+        code = strip_aim(code)
         conn = tx.conn
         # (1) customer number
         customer = customer_store.get(conn, code)
@@ -1185,6 +1207,11 @@ class SaleCommands(SaleOps, InvoicePayments):
                     choice=ScanChoice.VENDOR_ITEMS,
                     candidates=tuple(candidates),
                 )
+        gtin = gtin_of_element_string(code)
+        if gtin is not None:  # matched nothing as it is: the GTIN it carries
+            return self.scan(
+                tx, operator, sale_id, gtin, quantity=quantity, recalculate_lines=recalculate_lines
+            )
         raise not_found("UNKNOWN_CODE", f"code {code!r} matches nothing", code=code)
 
     # -- customer, currency, rate -------------------------------------------------------
