@@ -685,9 +685,18 @@ class Sale:
         self.refresh()
         self.revision += 1
 
-    def _check_total(self) -> None:
-        """What every change of lines must leave: a total in range, and no VAT rate whose
-        shop discounts exceed its goods (a discount never pays money out)."""
+    def _check_total(self, before: int | None = None) -> None:
+        """What every change of lines must leave: a total in range, no VAT rate whose
+        shop discounts exceed its goods (a discount never pays money out), and no VAT
+        rate whose vouchers taxed when sold exceed its goods (see
+        :meth:`voucher_goods_left`).
+
+        ``before``: the total before a change that is not a voucher redemption, given
+        when the sale redeems vouchers (see :meth:`voucher_total_before`): the change
+        may not take the total below zero. Vouchers are redeemed up to what is left to
+        pay and keep their rest; a sale whose vouchers exceed its goods has their rest
+        booked to the balancing account at the post (forfeited), which the cashier
+        decides by redeeming an amount, never by taking goods off afterwards."""
         total = self.total
         # the local value is stored too (sales.total_local, a 64-bit INTEGER): at a tiny
         # exchange rate it is far above the sale's own total
@@ -695,15 +704,29 @@ class Sale:
             self.currency != self.local_currency and abs(self.to_local(total)) > MAX_MINOR
         ):
             raise invalid("quantity", "the sale total would be out of range", "AMOUNT_OUT_OF_RANGE")
-        if self.state is not SaleState.OPEN or not any(
-            ln.kind is LineKind.DISCOUNT for ln in self.lines
-        ):
+        if self.state is not SaleState.OPEN:
+            return
+        if before is not None and total < 0 and total < before:
+            raise precondition(
+                "VOUCHER_EXCEEDS_GOODS",
+                f"the vouchers redeemed on sale {self.sale_id} would exceed what is left to"
+                " pay, and their rest would be forfeited: take the voucher off first (its"
+                " rest stays on it) and scan it again",
+                sale_id=self.sale_id,
+            )
+        if not any(ln.kind is LineKind.DISCOUNT or _taxed_redemption(ln) for ln in self.lines):
             return
         left: dict[tuple[VatCategory, Decimal], int] = {}
+        supply: dict[VatCategory, int] = {}
+        vouchers: set[VatCategory] = set()
         for ln in self.lines:
+            key = (ln.vat_category, ln.vat_rate)
             if (ln.discountable and ln.amount > 0) or ln.kind is LineKind.DISCOUNT:
-                key = (ln.vat_category, ln.vat_rate)
                 left[key] = left.get(key, 0) + ln.amount
+            if _voucher_supply(ln):
+                supply[ln.vat_category] = supply.get(ln.vat_category, 0) + ln.amount
+            if _taxed_redemption(ln):
+                vouchers.add(ln.vat_category)
         if any(amount < 0 for amount in left.values()):
             raise precondition(
                 "DISCOUNT_EXCEEDS_GOODS",
@@ -711,16 +734,81 @@ class Sale:
                 " on: remove the discount first",
                 sale_id=self.sale_id,
             )
+        for category in vouchers:
+            if supply[category] < 0:
+                raise precondition(
+                    "VOUCHER_EXCEEDS_GOODS",
+                    f"the vouchers redeemed on sale {self.sale_id} would exceed its goods of"
+                    f" their VAT category ({category.name}): take the voucher off first",
+                    sale_id=self.sale_id,
+                    vat_category=category.name,
+                )
 
-    def _checked(self, undo: Callable[[], None]) -> None:
+    def voucher_total_before(self) -> int | None:
+        """The total before a change, when the sale redeems vouchers (the ``before`` of
+        :meth:`_check_total`); None without a voucher redeemed (costs nothing then)."""
+        if any(ln.kind is LineKind.VOUCHER_REDEMPTION and not ln.ref_sale_id for ln in self.lines):
+            return self.total
+        return None
+
+    def voucher_goods_left(self, category: VatCategory) -> int:
+        """What a voucher taxed when sold (Einzweckgutschein, §3 (14) UStG: its VAT was
+        due at its sale) may still pay for, in the sale's direction: the goods of its VAT
+        category less the shop discounts and the other such vouchers on them. Beyond them
+        its tax would be given back for goods taxed at another rate, or for a rest
+        forfeited. By category, not rate: a voucher sold at a rate since changed (16 % in
+        2020) pays for the goods at today's rate, its line keeping the rate it was taxed
+        at, so that the difference is taxed at the redemption."""
+        left = sum(
+            ln.amount for ln in self.lines if ln.vat_category == category and _voucher_supply(ln)
+        )
+        return max(left, 0)
+
+    def _checked(self, undo: Callable[[], None], before: int | None = None) -> None:
         """Checks the change just made (see :meth:`_check_total`); undoes it if refused."""
         self.refresh()
         try:
-            self._check_total()
+            self._check_total(before)
         except DomainError:
             undo()
             self.refresh()
             raise
+
+    @contextmanager
+    def _lines_checked(self) -> Iterator[None]:
+        """Lines added in the block are checked together (see :meth:`_check_total`): a
+        sale redeeming vouchers keeps a total of zero or more; refused, none is added."""
+        before = self.voucher_total_before()
+        lines, revision, next_no = list(self.lines), self.revision, self.next_line_no
+
+        def undo() -> None:
+            self.lines, self.revision, self.next_line_no = lines, revision, next_no
+
+        try:
+            yield
+        except DomainError:
+            undo()
+            self.refresh()
+            raise
+        self._checked(undo, before)
+
+    def add_checked_line(
+        self, kind: LineKind, *, keep_total: bool = True, **fields: Any
+    ) -> SaleLine:
+        """:meth:`add_fixed_line` with the checks of :meth:`_check_total` (a return, a
+        voucher redeemed); refused, it is not added. ``keep_total``: the line may not
+        take the total of a sale redeeming vouchers below zero (False for a voucher
+        redeemed: its amount is what the cashier chose)."""
+        before = self.voucher_total_before() if keep_total else None
+        revision, next_no = self.revision, self.next_line_no
+        line = self.add_fixed_line(kind, **fields)
+
+        def undo() -> None:
+            self.lines.remove(line)
+            self.revision, self.next_line_no = revision, next_no
+
+        self._checked(undo, before)
+        return line
 
     def price_for(self, list_price: int, list_basis: PriceBasis, vat_rate: Decimal) -> int:
         return convert_price(
@@ -862,10 +950,11 @@ class Sale:
         if line.serial and quantity != 1:
             raise invalid("quantity", "a serial number is one piece", "SERIAL_QUANTITY_IS_ONE")
         old = line.quantity
+        before = self.voucher_total_before()
         line.quantity = quantity
         self.refresh()
         try:
-            self._check_total()
+            self._check_total(before)
         except DomainError:
             line.quantity = old
             self.refresh()
@@ -878,6 +967,7 @@ class Sale:
         self._require_open()
         line = self.line(line_id)
         before = self.lines
+        total = self.voucher_total_before()
         self.lines = [
             ln
             for ln in self.lines
@@ -887,7 +977,7 @@ class Sale:
         def undo() -> None:
             self.lines = before
 
-        self._checked(undo)
+        self._checked(undo, total)
         self._touch()
         return line
 
@@ -979,13 +1069,14 @@ class Sale:
                 goods_minor=str(base),
             )
         shares = allocate(amount, [a for _, _, a in groups])
-        return [
-            self.add_fixed_line(
-                LineKind.DISCOUNT, name=name, amount=-share, vat_category=cat, vat_rate=rate
-            )
-            for (cat, rate, _), share in zip(groups, shares, strict=True)
-            if share
-        ]
+        with self._lines_checked():
+            return [
+                self.add_fixed_line(
+                    LineKind.DISCOUNT, name=name, amount=-share, vat_category=cat, vat_rate=rate
+                )
+                for (cat, rate, _), share in zip(groups, shares, strict=True)
+                if share
+            ]
 
     def add_discount_percent(
         self, percent: Decimal, line_ids: list[str], name: str
@@ -1012,20 +1103,21 @@ class Sale:
                 )
             targets.append(ln)
         added = []
-        for ln in targets:
-            amount = percent_of(ln.amount, percent)
-            if amount:
-                added.append(
-                    self.add_fixed_line(
-                        LineKind.DISCOUNT,
-                        name=f"{name} {fmt_decimal(percent)} %",
-                        amount=-amount,
-                        vat_category=ln.vat_category,
-                        vat_rate=ln.vat_rate,
-                        ref_line_id=ln.line_id,
-                        discount_percent=percent,
+        with self._lines_checked():
+            for ln in targets:
+                amount = percent_of(ln.amount, percent)
+                if amount:
+                    added.append(
+                        self.add_fixed_line(
+                            LineKind.DISCOUNT,
+                            name=f"{name} {fmt_decimal(percent)} %",
+                            amount=-amount,
+                            vat_category=ln.vat_category,
+                            vat_rate=ln.vat_rate,
+                            ref_line_id=ln.line_id,
+                            discount_percent=percent,
+                        )
                     )
-                )
         return added
 
     # -- parking ------------------------------------------------------------------------
@@ -1081,13 +1173,14 @@ class Sale:
             raise invalid("unit_price.amount_minor", "must be 0 or more", "INVALID_AMOUNT")
         old = line.unit_price
         old_discount = (line.discount_percent, line.discount_origin)
+        before = self.voucher_total_before()
         line.unit_price = unit_price
         line.price_overridden = True
         if agreed and line.discount_origin is DiscountOrigin.CUSTOMER:
             line.discount_percent, line.discount_origin = Decimal(0), DiscountOrigin.NONE
         self.refresh()
         try:
-            self._check_total()
+            self._check_total(before)
         except DomainError:
             line.unit_price = old
             line.discount_percent, line.discount_origin = old_discount
@@ -1100,13 +1193,14 @@ class Sale:
         self._require_open()
         line = self.editable_line(line_id)
         old, old_origin = line.discount_percent, line.discount_origin
+        before = self.voucher_total_before()
         line.discount_percent = percent
         line.discount_origin = DiscountOrigin.MANUAL if percent else DiscountOrigin.NONE
 
         def undo() -> None:
             line.discount_percent, line.discount_origin = old, old_origin
 
-        self._checked(undo)
+        self._checked(undo, before)
         self._touch()
         return line, old
 
@@ -1116,6 +1210,7 @@ class Sale:
         """Sets the document discount; returns the previous percent."""
         self._require_open()
         old = (self.discount_percent, self.discount_code, self.discount_origin)
+        before = self.voucher_total_before()
         self.discount_percent = percent
         self.discount_code = code if percent else ""
         self.discount_origin = origin if percent else DiscountOrigin.NONE
@@ -1123,7 +1218,7 @@ class Sale:
         def undo() -> None:
             self.discount_percent, self.discount_code, self.discount_origin = old
 
-        self._checked(undo)
+        self._checked(undo, before)
         self._touch()
         return old[0]
 
@@ -1176,7 +1271,7 @@ class Sale:
     def invoice_payments(self) -> list[SaleLine]:
         return [ln for ln in self.lines if ln.kind is LineKind.INVOICE_PAYMENT]
 
-    def change_terms(self, terms: Terms) -> None:
+    def change_terms(self, terms: Terms, *, before: int | None = None) -> None:
         """New currency/rate/direction/rounding; every line's unit price follows.
 
         Lines priced from the catalog are re-derived from their list price (one
@@ -1200,7 +1295,7 @@ class Sale:
                     line.unit_price, line.vat_rate, old, self.terms
                 )
         self.refresh()
-        self._check_total()
+        self._check_total(before)
         self._touch()
 
     def set_customer(
@@ -1234,6 +1329,7 @@ class Sale:
                 " remove those lines before changing the customer",
                 customer_number=self.customer.number,
             )
+        before = self.voucher_total_before()
         self.customer = customer
         self.customer_discount_percent = customer_discount
         if recalculate:
@@ -1251,7 +1347,7 @@ class Sale:
                     line.discount_origin = (
                         DiscountOrigin.CUSTOMER if customer_discount else DiscountOrigin.NONE
                     )
-        self.change_terms(terms)
+        self.change_terms(terms, before=before)
 
     def set_pickup_date(
         self, day: date | None, *, today: date, confirm_past: bool, lines_follow: bool | None
@@ -1757,6 +1853,25 @@ def expired_lot(
     if found is None:
         found = expired_lots(sale)
     return found.get((item_id, lot), found.get(("", lot)))
+
+
+def _taxed_redemption(ln: SaleLine) -> bool:
+    """A voucher redeemed that was taxed when sold (not a storno's line)."""
+    return (
+        ln.kind is LineKind.VOUCHER_REDEMPTION
+        and not ln.ref_sale_id
+        and ln.vat_category is not VatCategory.NOT_TAXABLE
+    )
+
+
+def _voucher_supply(ln: SaleLine) -> bool:
+    """Whether the line counts in what vouchers taxed when sold may pay for in its VAT
+    category: goods sold, the shop discounts on them, and those vouchers (negative)."""
+    return (
+        (ln.kind is LineKind.GOODS and ln.amount > 0)
+        or ln.kind is LineKind.DISCOUNT
+        or _taxed_redemption(ln)
+    )
 
 
 def _is_supply(ln: SaleLine) -> bool:

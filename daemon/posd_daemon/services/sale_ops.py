@@ -184,17 +184,27 @@ def returned_quantity(
 
     A return that was itself reversed (its storno gave the customer the goods back)
     takes nothing back any more."""
-    total = Decimal(0)
-    for (qty,) in conn.execute(
-        "SELECT l.quantity FROM sale_lines AS l JOIN sales AS s ON s.sale_id = l.sale_id"
+    return returned_and_refunded(conn, sale_id, line_id, exclude_sale=exclude_sale)[0]
+
+
+def returned_and_refunded(
+    conn: sqlite3.Connection, sale_id: str, line_id: str, *, exclude_sale: str = ""
+) -> tuple[Decimal, int]:
+    """What posted returns and stornos took back of a receipt line, and what they
+    refunded for it (both positive), as :func:`returned_quantity` counts them."""
+    quantity, refunded = Decimal(0), 0
+    for qty, amount in conn.execute(
+        "SELECT l.quantity, l.fixed_amount FROM sale_lines AS l"
+        " JOIN sales AS s ON s.sale_id = l.sale_id"
         " WHERE l.ref_sale_id = ? AND l.ref_line_id = ? AND l.kind IN ('RETURN', 'GOODS')"
         " AND s.state = 'POSTED' AND s.sale_id != ?"
         " AND NOT EXISTS (SELECT 1 FROM sales AS r"
         " WHERE r.reverses_sale_id = s.sale_id AND r.state = 'POSTED')",
         (sale_id, line_id, exclude_sale),
     ):
-        total -= Decimal(qty)
-    return total
+        quantity -= Decimal(qty)
+        refunded -= int(amount or 0)
+    return quantity, refunded
 
 
 class SaleOps(ABC):
@@ -667,23 +677,6 @@ class SaleOps(ABC):
                 voucher_code=v.code,
                 sale_id=other[0],
             )
-        value = v.value - v.redeemed
-        if amount is None:
-            # what is left to pay, never more: the rest stays on the voucher (all of it
-            # would leave a negative total, balanced at posting: the rest forfeited)
-            rest = sale.exact_rest
-            take = min(value, rest) if rest > 0 else value
-        else:
-            take = amount
-        if take <= 0:
-            raise invalid("amount.amount_minor", "must be greater than zero", "INVALID_AMOUNT")
-        if take > value:
-            raise precondition(
-                "VOUCHER_VALUE_EXCEEDED",
-                f"voucher {v.code} is worth {value}, not {take}",
-                voucher_code=v.code,
-                value_minor=str(value),
-            )
         # a voucher taxed when sold (Einzweckgutschein, §3 (14) UStG) is redeemed at the
         # VAT it was sold with, so that the goods it pays for are not taxed again; a
         # Mehrzweckgutschein (sold not taxable) is a means of payment: not taxable
@@ -696,6 +689,46 @@ class SaleOps(ABC):
         category, rate = VatCategory.NOT_TAXABLE, Decimal(0)
         if sold is not None and int(sold[0]) != VatCategory.NOT_TAXABLE:
             category, rate = VatCategory(int(sold[0])), Decimal(sold[1])
+        value = v.value - v.redeemed
+        if amount is None:
+            # what is left to pay, never more: the rest stays on the voucher. With nothing
+            # to pay (the voucher scanned before the goods, or the sale paid) all of it
+            # would be taken and its rest forfeited at the post: the cashier scans it
+            # after the goods, or types the amount to redeem
+            rest = sale.exact_rest
+            if rest <= 0:
+                raise precondition(
+                    "VOUCHER_NOTHING_TO_PAY",
+                    f"sale {sale.sale_id} has nothing left to pay: scan the voucher after the"
+                    " goods (or give the amount to redeem)",
+                    voucher_code=v.code,
+                )
+            take = min(value, rest)
+            if category is not VatCategory.NOT_TAXABLE:
+                # a voucher taxed when sold pays for goods of its own VAT category only
+                left = sale.voucher_goods_left(category)
+                if sale.vat_direction is PriceBasis.NET:
+                    left += tax_from_net(left, rate)
+                if left <= 0:
+                    raise precondition(
+                        "VOUCHER_EXCEEDS_GOODS",
+                        f"voucher {v.code} pays for goods of VAT category {category.name} (it"
+                        f" was taxed so when sold): sale {sale.sale_id} has none left",
+                        voucher_code=v.code,
+                        vat_category=category.name,
+                    )
+                take = min(take, left)
+        else:
+            take = amount
+        if take <= 0:
+            raise invalid("amount.amount_minor", "must be greater than zero", "INVALID_AMOUNT")
+        if take > value:
+            raise precondition(
+                "VOUCHER_VALUE_EXCEEDED",
+                f"voucher {v.code} is worth {value}, not {take}",
+                voucher_code=v.code,
+                value_minor=str(value),
+            )
         # a voucher's value is gross (what the customer paid for it): in a net-priced
         # sale its line is the net of that value, so that it takes ``take`` off the gross
         # (not ``take`` net, 19 % more); the register books the line's gross
@@ -709,8 +742,11 @@ class SaleOps(ABC):
                     f"{take} is less than the smallest net amount at {fmt_decimal(rate)} %",
                     "INVALID_AMOUNT",
                 )
-        line = sale.add_fixed_line(
+        # refused beyond the goods of its VAT category (a voucher taxed when sold); an
+        # amount the cashier typed beyond what is left to pay forfeits the rest (balance)
+        line = sale.add_checked_line(
             LineKind.VOUCHER_REDEMPTION,
+            keep_total=False,
             name=f"Gutschein {v.code}",
             amount=-line_amount,
             vat_category=category,
@@ -825,12 +861,28 @@ class SaleOps(ABC):
         """Books what a negative total gives back beyond its refunds to the shop's
         balancing account, with a line (no cash out, no drawer entry): the whole total
         without refunds, the rest of a partly refunded one. Voucher surpluses are always
-        balanced; other negative totals (exchanges) when ``requested``."""
+        balanced; other negative totals (exchanges) when ``requested``.
+
+        A voucher surplus is what the vouchers redeemed exceed the rest of the sale by
+        (the cashier redeemed more than was left to pay: the rest is forfeited). Goods
+        returned in the same sale are refunded as any return is: without ``requested``
+        their refund is not booked to the balancing account with the vouchers' surplus
+        (the post asks for the refund: REFUND_REQUIRED)."""
         sale = self._open_sale(tx, operator, sale_id)
         rest = sale.paid - sale.due  # > 0: given back and not refunded
-        vouchers = any(ln.kind is LineKind.VOUCHER_REDEMPTION for ln in sale.lines)
-        if sale.due >= 0 or rest <= 0 or not (requested or vouchers):
+        if sale.due >= 0 or rest <= 0:
             return sale
+        if not requested:
+            gross = sale.line_gross_amounts()
+            vouchers = -sum(
+                gross[ln.line_id]
+                for ln in sale.lines
+                if ln.kind is LineKind.VOUCHER_REDEMPTION and not ln.ref_sale_id
+            )
+            # the vouchers beyond what the sale would ask without them
+            rest = min(rest, vouchers - max(sale.total + vouchers, 0))
+            if rest <= 0:
+                return sale
         account = self.context(tx.conn).shop.balancing_account
         sale.add_fixed_line(
             LineKind.BALANCING,
@@ -950,10 +1002,11 @@ class SaleOps(ABC):
                 f" ({original.vat_direction.value.lower()}); set the same currency and"
                 " customer on this sale first",
             )
-        returned = returned_quantity(tx.conn, original_sale_id, original_line_id)
+        returned, refunded = returned_and_refunded(tx.conn, original_sale_id, original_line_id)
         for ln in sale.lines:
             if ln.ref_sale_id == original_sale_id and ln.ref_line_id == original_line_id:
                 returned -= ln.quantity
+                refunded -= ln.amount
         left = line.quantity - returned
         qty = left if not quantity_text else _parse_return_quantity(quantity_text, line)
         if left <= 0 or qty > left:
@@ -964,21 +1017,24 @@ class SaleOps(ABC):
                 f" already: at most {format_quantity(max(left, Decimal(0)))} can be returned",
                 returnable=format_quantity(max(left, Decimal(0))),
             )
-        added = self._return_line(sale, original, line, qty, returned)
+        added = self._return_line(sale, original, line, qty, returned, refunded)
         self.save_sale(tx, sale)
         return sale, added.line_id
 
     @staticmethod
     def _return_line(
-        sale: Sale, original: Sale, line: SaleLine, qty: Decimal, returned: Decimal
+        sale: Sale, original: Sale, line: SaleLine, qty: Decimal, returned: Decimal, refunded: int
     ) -> SaleLine:
         """Refunds what the customer paid for ``qty`` (shop discounts on the line taken
         off), counted over all its returns: the refund of everything returned so far
-        less what earlier returns refunded, so three returns of one piece each refund
-        exactly what one return of three would (never a rounded cent more)."""
-        paid = original.paid_amounts()[line.line_id]
-        amount = _share(paid, returned + qty, line.quantity) - _share(paid, returned, line.quantity)
-        return sale.add_fixed_line(
+        less what the earlier returns (posted, and this sale's) actually refunded, so
+        three returns of one piece each refund exactly what one return of three would,
+        and the last piece returned makes the refunds add up to what was paid to the
+        cent, whichever earlier return line was removed again (never a cent more)."""
+        amount = _return_amount(original, line, returned + qty, refunded)
+        # refused when it would take a sale redeeming vouchers below zero: the vouchers
+        # would pay out the refund (or be forfeited to the balancing account)
+        return sale.add_checked_line(
             LineKind.RETURN,
             name=line.name,
             amount=-amount,
@@ -1012,10 +1068,36 @@ class SaleOps(ABC):
                 "SELECT quantity FROM sale_lines WHERE sale_id = ? AND line_id = ?", (sid, lid)
             ).fetchone()
             sold = Decimal(row[0]) if row is not None else Decimal(0)
-            if qty > sold - returned_quantity(conn, sid, lid, exclude_sale=sale.sale_id):
+            returned, refunded = returned_and_refunded(conn, sid, lid, exclude_sale=sale.sale_id)
+            if qty > sold - returned:
                 raise precondition(
                     "RETURN_EXCEEDS_SOLD",
                     f"line {lid} of sale {sid} was returned meanwhile: remove the return line",
+                    sale_id=sid,
+                    line_id=lid,
+                )
+            if sale.reverses_sale_id:
+                continue  # a storno negates its original as it was, refunds and all
+            # the refund was worked out from the returns posted when the line was added;
+            # another return of the same receipt line posted since (a second sale open at
+            # the same time) may have changed what is left: the refunds never exceed what
+            # was paid, and the return of the last piece makes them add up to it exactly
+            mine = [
+                -ln.amount
+                for ln in sale.lines
+                if ln.kind is LineKind.RETURN and (ln.ref_sale_id, ln.ref_line_id) == (sid, lid)
+            ]
+            if not mine:
+                continue
+            original = self.get(conn, sid)
+            paid = original.paid_amounts().get(lid, 0)
+            last = returned + qty >= sold
+            after = refunded + sum(mine)
+            if after > paid or (last and after != paid):
+                raise precondition(
+                    "RETURN_CHANGED",
+                    f"line {lid} of receipt {original.receipt_number} was returned by another"
+                    " sale meanwhile: remove the return line and add it again",
                     sale_id=sid,
                     line_id=lid,
                 )
@@ -1376,6 +1458,14 @@ def journal_payload(text: str) -> dict[str, Any]:
 
 def _parse_return_quantity(text: str, line: SaleLine) -> Decimal:
     return parse_quantity(text, fractional=line.fractional or line.quantity % 1 != 0)
+
+
+def _return_amount(original: Sale, line: SaleLine, returned: Decimal, refunded: int) -> int:
+    """The refund that brings a receipt line's refunds to its share of what was paid
+    for ``returned`` of it, when ``refunded`` went back for the returns before (never
+    less than nothing: a return does not charge the customer)."""
+    paid = original.paid_amounts()[line.line_id]
+    return max(0, _share(paid, returned, line.quantity) - refunded)
 
 
 def _share(amount: int, qty: Decimal, of: Decimal) -> int:
