@@ -55,7 +55,7 @@ from posd_daemon.domain.errors import (
     precondition,
 )
 from posd_daemon.domain.parking import canonical_parking_code, parse_parking_code
-from posd_daemon.domain.sale import Sale, SaleState
+from posd_daemon.domain.sale import LineKind, Sale, SaleState
 from posd_daemon.ops import logging as plog
 from posd_daemon.services.fiscal import FiscalGateway
 from posd_daemon.services.orders import OrderGuard
@@ -205,8 +205,9 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
                 )
             sale = self.rt.db.read_now(lambda c: self.sales.parked_for_transfer(c, code, to))
             if sale.state is SaleState.PARKED:
-                _check_order_not_in_use(sale, code, to, _orders_in_use_of(context))
-                data = await self._hand_over(sale, code, to)
+                in_use = _orders_in_use_of(context)
+                _check_transferable(sale, code, self.sales.register_id, to, in_use)
+                data = await self._hand_over(sale, code, to, in_use)
             else:
                 data = await self.rt.db.write(
                     lambda tx: self.sales.transfer_out(tx, code, to, None)
@@ -218,7 +219,9 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
 
         return await self.rt.call(context, "TransferParkedSale", request, run)
 
-    async def _hand_over(self, sale: Sale, code: str, to: str) -> dict[str, Any]:
+    async def _hand_over(
+        self, sale: Sale, code: str, to: str, in_use: frozenset[str]
+    ) -> dict[str, Any]:
         """Ends the parked sale's TSE transaction as AVTransfer and saves the hand-over.
 
         That runs to its end in a task of its own, shielded from the caller: once the
@@ -232,12 +235,14 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
             return await asyncio.shield(running[1])
         self.sales.check_may_finish(sale.sale_id, "transfer")
         self.sales.start_finish(sale.sale_id, "transfer", to)
-        task = asyncio.create_task(self._finish_and_save(sale, code, to))
+        task = asyncio.create_task(self._finish_and_save(sale, code, to, in_use))
         self._handing_over[sale.sale_id] = (to, task)
         task.add_done_callback(functools.partial(self._handed_over, sale.sale_id))
         return await asyncio.shield(task)
 
-    async def _finish_and_save(self, sale: Sale, code: str, to: str) -> dict[str, Any]:
+    async def _finish_and_save(
+        self, sale: Sale, code: str, to: str, in_use: frozenset[str]
+    ) -> dict[str, Any]:
         try:
             # Read again on the database thread, after every write queued before: the
             # sale was read PARKED from committed data, but a local ResumeSale may have
@@ -254,6 +259,8 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
                 return await self.rt.db.write(
                     lambda tx: self.sales.transfer_out(tx, code, to, None)
                 )
+            # resumed, changed and parked again since the first read: checked again
+            _check_transferable(sale, code, self.sales.register_id, to, in_use)
             with self.sales.failures_after_signing(sale.sale_id):
                 row = await self.fiscal.finish_transfer(sale)
                 self.sales.lock_finished(sale.sale_id, row)
@@ -266,6 +273,57 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
         if not task.cancelled() and (exc := task.exception()) is not None:
             # the callers got it (or gave up); the sale is locked if the TSE finished it
             log.warning("hand_over_failed", sale_id=sale_id, error=str(exc))
+
+
+def _check_transferable(sale: Sale, code: str, here: str, to: str, in_use: frozenset[str]) -> None:
+    """What keeps a parked sale at this register, checked before its TSE transaction
+    ends as AVTransfer (nothing changed yet): its order loaded at ``to``, and what only
+    this register's ledgers know (open items are checked by ``parked_for_transfer``)."""
+    _check_order_not_in_use(sale, code, to, in_use)
+    _check_own_ledgers(sale, code, here, to)
+
+
+def _check_own_ledgers(sale: Sale, code: str, here: str, to: str) -> None:
+    """Not a sale that takes back goods of this register's receipts (an exchange) or
+    redeems a tracked voucher. Receipts and vouchers are each register's own (nothing
+    reports one to another register), like open items: ``to`` does not know them and
+    would refuse the post (RETURN_EXCEEDS_SOLD, VOUCHER_ALREADY_REDEEMED) after this
+    register's TSE ended the transaction, leaving the sale stuck there; and a voucher
+    is held only by this register's OPEN and PARKED sales, so once handed over it could
+    be redeemed here again meanwhile. A voucher sold in the sale is booked where the
+    sale is posted, as any voucher sold there, and goes over."""
+    receipts = sorted({ln.ref_sale_id for ln in sale.lines if ln.ref_sale_id})
+    if receipts:
+        raise precondition(
+            "RETURNS_NOT_TRANSFERABLE",
+            f"the sale of parking code {code} takes back goods of receipt"
+            f"{'s' if len(receipts) > 1 else ''} of register {here} (sale"
+            f" {', '.join(receipts)}): receipts are each register's own, so it is"
+            f" completed at register {here}, where it was parked; resume and post it"
+            f" there, or remove the return there and park it again to continue it at"
+            f" register {to}",
+            sale_ids=", ".join(receipts),
+            register_id=here,
+        )
+    vouchers = sorted(
+        {
+            ln.voucher_code
+            for ln in sale.lines
+            if ln.voucher_code and ln.kind in (LineKind.VOUCHER_REDEMPTION, LineKind.RETURN)
+        }
+    )
+    if vouchers:
+        listed = ", ".join(vouchers)
+        raise precondition(
+            "VOUCHERS_NOT_TRANSFERABLE",
+            f"the sale of parking code {code} redeems voucher"
+            f"{'s' if len(vouchers) > 1 else ''} {listed}: vouchers are each register's"
+            f" own, so it is paid at register {here}, where it was parked; resume and post"
+            f" it there, or remove the voucher there and park it again to continue it at"
+            f" register {to}",
+            voucher_codes=listed,
+            register_id=here,
+        )
 
 
 def _check_order_not_in_use(sale: Sale, code: str, to: str, in_use: frozenset[str]) -> None:
@@ -329,8 +387,12 @@ class StoreLink:
             return None
         number = parsed[0]
         regs = self.rt.db.read_now(lambda c: shop_store.list_registers(c, after="", limit=1000))
+        # register numbers are per shop, and the back office may send a register the
+        # registers of every shop of the chain: a slip of this store names a register of
+        # this register's shop (another shop's register of that number is not it)
+        shop = next((r.shop_id for r in regs if r.register_id == self.register_id), None)
         for reg in regs:
-            if reg.register_number == number:
+            if reg.register_number == number and (shop is None or reg.shop_id == shop):
                 return reg.register_id
         return ""
 
