@@ -29,7 +29,11 @@ Mapping (DSFinV-K 2.x, fiscal-de.md):
 * Lines: GV_TYP by line kind (``domain.closing.line_gv_typ``): goods, returns (negative
   quantity) and the lines of a reversal (storno) receipt (all amounts negated, BON_STORNO
   0, BON_NOTIZ names the reversed receipt) are ``Umsatz``; shop discount lines
-  ``Rabatt``; a voucher sold ``MehrzweckgutscheinKauf`` and a redeemed one
+  ``Rabatt``; the line and document discount of a goods line of a posted (or
+  training) sale one more line ``Rabatt`` at the goods' VAT key after the receipt's
+  lines, the goods line at its amount before it, as the Z books discounts (Umsatz
+  before the discount, Rabatt beside it: ``_rebate``); a voucher sold
+  ``MehrzweckgutscheinKauf`` and a redeemed one
   ``MehrzweckgutscheinEinloesung`` (UST_SCHLUESSEL 5; a taxed voucher is an
   Einzweckgutschein), GUTSCHEIN_NR its code; a balancing line ``Umsatz`` (GV_NAME
   "Ausgleichskonto"). A cash rounding difference is one more line, ``Rabatt`` (rounded
@@ -115,7 +119,7 @@ from posd_daemon.domain.errors import invalid, not_found
 from posd_daemon.domain.money import CURRENCY_EXPONENTS
 from posd_daemon.domain.pricing import local_amount, split_converted
 from posd_daemon.domain.text import is_digits
-from posd_daemon.domain.vat import VatCategory, VatTable
+from posd_daemon.domain.vat import VatCategory, VatTable, tax_from_gross, tax_from_net
 from posd_daemon.exports import dsfinvk_spec as spec
 from posd_daemon.exports.iso3166 import alpha3
 from posd_daemon.ops import logging as plog
@@ -1196,7 +1200,7 @@ def _lines(
         " m.kind, COALESCE(m.amount_local, m.amount), m.reason,"
         " l.gross, l.kind, l.item_type, l.voucher_code, COALESCE(s.rounding, 0),"
         " s.currency, s.exchange_rate, COALESCE(s.change_rounding, 0), s.vat_direction,"
-        " l.variant_id, l.unit_factor"
+        " l.variant_id, l.unit_factor, COALESCE(l.discount, 0)"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_lines l ON l.sale_id = t.sale_id"
@@ -1241,6 +1245,9 @@ def _lines(
             #: the lines of the current foreign-currency sale, (POS_ZEILE prefix, VAT
             #: key, gross and tax in the sale's currency), written when it is complete
             foreign_lines: list[tuple[str, int, int, int]] = []
+            #: the discounts on the current receipt's goods lines, written as its own
+            #: Rabatt lines when it is complete (see ``_rebate``)
+            rebates: list[_Rebate] = []
 
             def flush_receipt() -> None:
                 # per UST_SCHLUESSEL: the receipt's totals as posted (or, before schema 6,
@@ -1263,26 +1270,45 @@ def _lines(
                     acc[0] += g
                     acc[1] += g - conv(t)
                     acc[2] += conv(t)
+                # the discounts in the register currency, as the Z converts them
+                rebate_amounts = _rebate_amounts(rebates, conv)
                 if foreign_lines:
                     # a foreign sale's lines: each key's converted totals split over them
-                    for pz, key, g, t in _split_line_vat(foreign_lines, by_key, conv):
+                    # (the goods before their discounts: the key's total plus them)
+                    heads = {k: list(v) for k, v in by_key.items()}
+                    for rb, (rg, rt) in zip(rebates, rebate_amounts, strict=True):
+                        acc = heads.setdefault(rb.key, [0, 0, 0])
+                        acc[0] -= rg
+                        acc[2] -= rt
+                    for pz, key, g, t in _split_line_vat(foreign_lines, heads, conv):
                         add_lv(
                             f"{pz};{key};{base_money(g)};{base_money(g - t)};{base_money(t)}\r\n"
                         )
                     foreign_lines.clear()
+                pos = last_pos
+                for rb, (rg, rt) in zip(rebates, rebate_amounts, strict=True):
+                    pos += 1
+                    amount = base_money(rg)
+                    add_ln(
+                        f'{cur_key};"{cur_bon}";"{pos}";"";{_q(rb.text, "ARTIKELTEXT")};"";'
+                        f'"{REBATE_GV}";"";"0";"0";;"";"";"";"";1,000;1,000;"";{amount}\r\n'
+                    )
+                    add_lv(
+                        f'{cur_key};"{cur_bon}";"{pos}";{rb.key};{amount};'
+                        f"{base_money(rg - rt)};{base_money(rt)}\r\n"
+                    )
+                rebates.clear()
                 # and the rounding of change paid out in the register currency for
                 # foreign cash (Sale.change_rounding): one rounding line for both
                 local_rounding = conv(total + rounding) - conv(total) + change_rounding
                 if local_rounding:
                     r = base_money(local_rounding)
                     add_ln(
-                        f'{cur_key};"{cur_bon}";"{last_pos + 1}";"";"{ROUNDING_NAME}";"";'
+                        f'{cur_key};"{cur_bon}";"{pos + 1}";"";"{ROUNDING_NAME}";"";'
                         f'"{rounding_gv_typ(local_rounding)}";"{ROUNDING_NAME}";"0";"0";;"";"";"";"";'
                         f'1,000;1,000;"";{r}\r\n'
                     )
-                    add_lv(
-                        f'{cur_key};"{cur_bon}";"{last_pos + 1}";{UST_NOT_TAXABLE};{r};{r};0,00\r\n'
-                    )
+                    add_lv(f'{cur_key};"{cur_bon}";"{pos + 1}";{UST_NOT_TAXABLE};{r};{r};0,00\r\n')
                     acc = by_key.setdefault(UST_NOT_TAXABLE, [0, 0, 0])
                     acc[0] += local_rounding
                     acc[1] += local_rounding
@@ -1294,7 +1320,7 @@ def _lines(
 
             # Lines repeat (same item, quantity, price): their formatted tails are cached
             # (bounded), so the loop mostly joins strings.
-            tails: dict[tuple[Any, ...], tuple[str, str, int, int]] = {}
+            tails: dict[tuple[Any, ...], tuple[str, str, int, int, _Rebate | None]] = {}
             kb = ""
             kind_of_bon = ""
             for r in cur:
@@ -1333,10 +1359,13 @@ def _lines(
                 if pos is None:
                     continue  # an aborted sale without lines
                 last_pos = pos + 1
-                key = (*r[4:12], *r[15:19], r[20], r[21], r[24], r[25], r[23] == "NET")
+                # a posted (or training) sale's discount on the line (Z: Umsatz and Rabatt)
+                disc = int(r[26]) if kind == "SALE" else 0
+                key = (*r[4:12], *r[15:19], r[20], r[21], r[24], r[25], r[23] == "NET", disc)
                 cached = tails.get(key)
                 if cached is None:
                     item, name, qty, unit, price, cat, rate, code, stored, lk, it, vc = key[:12]
+                    net_priced = key[-2]
                     gross = line_total(price, qty) if stored is None else stored
                     if len(item) >= art_nr_length:
                         full_ids.add(item)  # reported by the export (_art_nr_report)
@@ -1348,17 +1377,30 @@ def _lines(
                     lk = lk or "GOODS"
                     gv = line_gv_typ(lk, it == "VOUCHER", int(cat))
                     gv_name = "Ausgleichskonto" if lk == "BALANCING" else ""
+                    rebate = (
+                        _rebate(name, int(cat), rate, disc, net=net_priced)
+                        if disc and gv == "Umsatz"
+                        else None
+                    )
+                    own_gross, own_tax = gross, tax_of(gross, rate)
+                    if rebate is not None:
+                        # the goods before their discount, which is a line of its own
+                        local_gross += rebate.gross
+                        tax += rebate.tax
+                        own_gross += rebate.gross
+                        own_tax += rebate.tax
                     cached = (
                         f';{_q(vc or "", "GUTSCHEIN_NR")};{_q(name, "ARTIKELTEXT")};"";'
                         f'{_q(gv, "GV_TYP")};{_q(gv_name, "GV_NAME")};"0";"0";;'
                         f"{_q(item, 'ART_NR')};"
-                        f'"{_line_gtin(gtins, code, item, key[-3], unit, key[-2])}";"";"";'
+                        f'"{_line_gtin(gtins, code, item, key[-4], unit, key[-3])}";"";"";'
                         f"{quantity_text(qty)};1,000;{_q(unit, 'EINHEIT')};"
-                        f"{base_money(conv(gross_unit_price(price, rate, net=key[-1])))}\r\n",
+                        f"{base_money(conv(gross_unit_price(price, rate, net=net_priced)))}\r\n",
                         f";{ust_key(int(cat))};{base_money(local_gross)};"
                         f"{base_money(local_gross - tax)};{base_money(tax)}\r\n",
-                        gross,
-                        tax_of(gross, rate),
+                        own_gross,
+                        own_tax,
+                        rebate,
                     )
                     if len(tails) > 100_000:
                         tails.clear()
@@ -1371,7 +1413,11 @@ def _lines(
                     add_lv(pz + cached[1])
                 if kind == "SALE":
                     g = (r[9], r[10])
-                    groups[g] = groups.get(g, 0) + cached[2]
+                    rb = cached[4]
+                    # (the receipt's own totals, after the discount: what it charged)
+                    groups[g] = groups.get(g, 0) + cached[2] - (rb.gross if rb else 0)
+                    if rb is not None:
+                        rebates.append(rb)
             if cur_bon >= 0 and (groups or kind_of_bon == "SALE"):
                 flush_receipt()
             ln.flush()
@@ -1383,6 +1429,62 @@ def _lines(
         sink.copy("lines_vat.csv", tmp_lv)
         sink.copy("transactions_vat.csv", tmp_tv)
     return full_ids
+
+
+#: GV_TYP of a discount on a receipt's goods (DSFinV-K Anhang C "Rabatt")
+REBATE_GV = "Rabatt"
+
+
+@dataclass(frozen=True, slots=True)
+class _Rebate:
+    """The line and document discount of one goods line of a posted sale, in the sale's
+    currency: gross and tax (positive for a discount given, negative on a storno)."""
+
+    text: str
+    category: int
+    rate: str
+    key: int
+    gross: int
+    tax: int
+
+
+def _rebate(name: str, category: int, rate: str, discount: int, *, net: bool) -> _Rebate:
+    """A goods line's discount (``sale_lines.discount``, in the sale's price basis) as
+    the Z books it: its Z_GV_Typ is turnover before the discount (``Umsatz``) beside the
+    discount (``Rabatt``, negative), gross and tax per line exactly as
+    ``services.day._discounts`` derives them (net: plus ``tax_from_net``; gross: its tax
+    ``tax_from_gross``). lines.csv says the same: the goods line at its amount before the
+    discount, the discount one more line of GV_TYP Rabatt at the goods' VAT key, so that
+    Bonpos summed per GV_TYP and UST_SCHLUESSEL is Z_GV_Typ (DSFinV-K 2.x: Z_GV_Typ sums
+    the business cases of the closing's Einzelaufzeichnungen)."""
+    pct = Decimal(rate)
+    if net:
+        tax = tax_from_net(discount, pct)
+        gross = discount + tax
+    else:
+        gross, tax = discount, tax_from_gross(discount, pct)
+    return _Rebate(f"Rabatt {name}", category, rate, ust_key(category), gross, tax)
+
+
+def _rebate_amounts(rebates: list[_Rebate], conv: Callable[[int], int]) -> list[tuple[int, int]]:
+    """The receipt's Rabatt lines (gross, tax; negative for a discount given) in the
+    register currency: as the Z converts a foreign sale's discounts, per VAT rate once
+    (``domain.closing``: ``conv`` of the rate's discount), split over the rate's lines
+    (``pricing.split_converted``) so that they add up to the Z's Rabatt."""
+    if conv is _same:
+        return [(-rb.gross, -rb.tax) for rb in rebates]
+    out = [(0, 0)] * len(rebates)
+    per_rate: dict[tuple[int, str], list[int]] = {}
+    for i, rb in enumerate(rebates):
+        per_rate.setdefault((rb.category, rb.rate), []).append(i)
+    for idx in per_rate.values():
+        gs = [-rebates[i].gross for i in idx]
+        ts = [-rebates[i].tax for i in idx]
+        local_g = split_converted(gs, -conv(-sum(gs)), conv)
+        local_t = split_converted(ts, -conv(-sum(ts)), conv)
+        for i, g, t in zip(idx, local_g, local_t, strict=True):
+            out[i] = (g, t)
+    return out
 
 
 def _art_nr_stats(stats: ExportStats, full_ids: Iterable[str]) -> None:
