@@ -100,3 +100,39 @@ def test_right_pins_entered_at_once_all_get_in() -> None:
     with ThreadPoolExecutor(logins) as pool:
         assert list(pool.map(login, range(logins))) == ["1"] * logins
     assert a.tracked_ids == 0
+
+
+def test_each_lock_out_in_a_row_lasts_twice_as_long_up_to_the_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Five guesses a minute for ever search a 4-digit PIN in about 33 hours: each
+    lock-out that follows another without a successful log-in lasts twice as long as the
+    one before (1, 2, 4 ... minutes, at most MAX_LOCKOUT_SECONDS); a right PIN ends the
+    run. An operator who mistyped five times waits a minute, as before."""
+    now = [1000.0]
+    monkeypatch.setattr(auth_mod.time, "monotonic", lambda: now[0])
+    a = make(cap=8)
+
+    def lock_out() -> None:
+        for _ in range(auth_mod.MAX_FAILURES):
+            assert fail(a, "1") == "UNAUTHENTICATED"
+        assert fail(a, "1") == "LOGIN_LOCKED"
+
+    def locked_for(seconds: float) -> None:
+        """Still locked a second before ``seconds`` (a try while locked is refused before
+        the PIN is checked and counts nothing), free a second after."""
+        now[0] += seconds - 1
+        assert fail(a, "1") == "LOGIN_LOCKED", f"the lock-out ended before {seconds} s"
+        now[0] += 2
+
+    lock_out()
+    locked_for(60)
+    assert a.check_pin("1", "1234").operator_id == "1"  # the right PIN ends the run
+    lock_out()
+    locked_for(60)  # so the next lock-out is a minute again
+    expected = [60 * 2**n for n in range(1, 8)]
+    for seconds in expected:
+        lock_out()
+        locked_for(min(seconds, auth_mod.MAX_LOCKOUT_SECONDS))
+    assert expected[-1] > auth_mod.MAX_LOCKOUT_SECONDS  # the cap was reached above
+    assert a.check_pin("1", "1234").operator_id == "1"

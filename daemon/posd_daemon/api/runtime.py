@@ -19,7 +19,7 @@ from posd_daemon.domain.operators import Operator
 from posd_daemon.ops import logging as plog
 from posd_daemon.ops.metrics import Metrics
 from posd_daemon.services import idempotency
-from posd_daemon.services.auth import LOCKOUT_SECONDS, Authenticator, LoginRefused, unauthenticated
+from posd_daemon.services.auth import Authenticator, LoginRefused, unauthenticated
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import DbExecutor, Tx
 from posd_daemon.store import idempotency as idempotency_store
@@ -195,7 +195,7 @@ class Runtime:
         log.warning("login_failed", **fields)
         if refused.locked_out:
             self.metrics.login_lockouts.inc()
-            log.warning("login_locked_out", **fields, lock_seconds=LOCKOUT_SECONDS)
+            log.warning("login_locked_out", **fields, lock_seconds=refused.lock_seconds)
 
     def forget_session(self, token: str) -> None:
         self._logouts += 1

@@ -22,6 +22,11 @@ from posd_daemon.store import sessions
 
 MAX_FAILURES = 5
 LOCKOUT_SECONDS = 60.0
+#: Each lock-out that follows the previous one (begun within this long after it ended,
+#: no successful log-in between) lasts twice as long, up to this: at five guesses a
+#: minute a 4-digit PIN falls in about 33 hours; doubling up to half an hour makes that
+#: weeks, while an operator who mistyped five times still waits a minute.
+MAX_LOCKOUT_SECONDS = 1800.0
 #: how long a log-in waits at most for the checks in flight of the same operator
 PIN_QUEUE_S = 5.0
 #: operator ids with recent failures kept at most (a client trying random ids)
@@ -51,6 +56,7 @@ class LoginRefused(DomainError):
         known: bool,
         failures: int,
         locked_out: bool = False,
+        lock_seconds: float = 0.0,
     ) -> None:
         super().__init__(error.kind, error.reason, error.message)
         self.operator_id = operator_id
@@ -60,6 +66,8 @@ class LoginRefused(DomainError):
         self.failures = failures
         #: this failure began a lock-out
         self.locked_out = locked_out
+        #: how long that lock-out lasts
+        self.lock_seconds = lock_seconds
 
     @property
     def locked(self) -> bool:
@@ -82,6 +90,9 @@ class Authenticator:
         self._clock = clock
         self._ttl = timedelta(hours=session_hours)
         self._failures: dict[str, list[float]] = {}
+        #: operator id -> (lock-out ends at, lock-outs in a row so far): see
+        #: MAX_LOCKOUT_SECONDS
+        self._lockouts: dict[str, tuple[float, int]] = {}
         #: PIN checks running now, by operator id (see _begin_attempt)
         self._in_flight: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -115,12 +126,14 @@ class Authenticator:
         finally:
             failures = self._end_attempt(operator_id, ok)
         if not ok or rec is None:
+            locked_out = failures == MAX_FAILURES
             raise LoginRefused(
                 unauthenticated("unknown operator or wrong PIN"),
                 operator_id=operator_id,
                 known=rec is not None,
                 failures=failures,
-                locked_out=failures == MAX_FAILURES,
+                locked_out=locked_out,
+                lock_seconds=self._lock_seconds(operator_id) if locked_out else 0.0,
             )
         return rec.operator
 
@@ -149,11 +162,13 @@ class Authenticator:
                 else:
                     self._failures.pop(operator_id, None)
                 running = self._in_flight.get(operator_id, 0)
-                if len(recent) >= MAX_FAILURES or (running and now >= deadline):
+                until = self._lockouts.get(operator_id, (0.0, 0))[0]
+                if len(recent) >= MAX_FAILURES or now < until or (running and now >= deadline):
                     raise DomainError(
                         ErrorKind.RESOURCE_EXHAUSTED,
                         "LOGIN_LOCKED",
-                        f"too many failed log-ins for operator {operator_id[:64]}; wait a minute",
+                        f"too many failed log-ins for operator {operator_id[:64]}; wait"
+                        f" {_minutes(max(until - now, LOCKOUT_SECONDS))}",
                     )
                 if len(recent) + running < MAX_FAILURES:
                     self._in_flight[operator_id] = running + 1
@@ -171,15 +186,32 @@ class Authenticator:
             failures = 0
             if ok:
                 self._failures.pop(operator_id, None)
+                self._lockouts.pop(operator_id, None)
             else:
                 now = time.monotonic()
                 times = self._failures.setdefault(operator_id, [])
                 times.append(now)
                 failures = sum(now - t < LOCKOUT_SECONDS for t in times)
+                if failures == MAX_FAILURES:
+                    self._begin_lockout(operator_id, now)
                 if len(self._failures) > self._max_tracked:
                     self._forget_old(now)
             self._settled.notify_all()
             return failures
+
+    def _begin_lockout(self, operator_id: str, now: float) -> None:
+        """A lock-out begins (under the lock): twice the previous one when that ended
+        less than MAX_LOCKOUT_SECONDS ago without a successful log-in since."""
+        until, streak = self._lockouts.get(operator_id, (0.0, 0))
+        if streak and now - until > MAX_LOCKOUT_SECONDS:
+            streak = 0
+        seconds = min(LOCKOUT_SECONDS * 2.0**streak, MAX_LOCKOUT_SECONDS)
+        self._lockouts[operator_id] = (now + seconds, streak + 1)
+
+    def _lock_seconds(self, operator_id: str) -> float:
+        with self._lock:
+            streak = self._lockouts.get(operator_id, (0.0, 0))[1]
+        return min(LOCKOUT_SECONDS * 2.0 ** max(streak - 1, 0), MAX_LOCKOUT_SECONDS)
 
     def _forget_old(self, now: float) -> None:
         """Bounds the failure record (under the lock): ids of any kind are counted, known
@@ -190,6 +222,10 @@ class Authenticator:
         the lock-out of a real operator whose PIN is being guessed."""
         for key in [k for k, times in self._failures.items() if now - times[-1] >= LOCKOUT_SECONDS]:
             del self._failures[key]
+        for key in [
+            k for k, (until, _) in self._lockouts.items() if now - until > MAX_LOCKOUT_SECONDS
+        ]:
+            del self._lockouts[key]  # its run is over (see _begin_lockout)
         excess = len(self._failures) - self._max_tracked
         if excess > 0:
             unknown = [k for k in self._failures if k not in self._records]
@@ -266,3 +302,8 @@ def _dummy_like(pin_hashes: Iterable[str]) -> str:
 
 def require(operator: Operator, permission: Permission) -> None:
     operator.require(permission)
+
+
+def _minutes(seconds: float) -> str:
+    minutes = max(1, round(seconds / 60))
+    return "a minute" if minutes == 1 else f"{minutes} minutes"
