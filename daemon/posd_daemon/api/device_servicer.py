@@ -389,6 +389,9 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
                     )
                     await context.abort(status.code, status.details, status.trailing_metadata)
                     return
+                # the session still holds (a cached lookup): a UI logged out, or whose
+                # session expired, gets no more of the register's events
+                await self._stream_operator(context)
                 for event in batch:
                     resp = device_pb2.SubscribeEventsResponse(event=event_to_pb(event, boot))
                     if first:
@@ -691,6 +694,7 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
         try:
             while True:
                 when, direction, data = await chunks.get()
+                await self._stream_operator(context)  # as in SubscribeEvents
                 resp = device_pb2.MonitorDeviceResponse(
                     capture_time=convert.timestamp(datetime.fromtimestamp(when, UTC)),
                     direction=(

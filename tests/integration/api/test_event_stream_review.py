@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 from posd.client import PosdClient, error_from_rpc
-from posd.v1 import device_pb2
+from posd.v1 import device_pb2, operator_pb2
 
 from posd_daemon.devices.model import ScanData
 from posd_daemon.services.display import DisplayContent
@@ -183,3 +183,20 @@ def test_a_resume_number_of_an_earlier_start_without_its_boot_id_replays_this_st
     assert (got.event.sequence, got.event.boot_id) == (1, bus.boot_id)
     assert got.lost_events == 0  # this start's events are all in the window
     call.cancel()  # type: ignore[attr-defined]
+
+
+def test_a_stream_ends_once_its_session_is_logged_out(running: Running, pos: PosdClient) -> None:
+    """SubscribeEvents checked the session only when the stream opened: a UI logged out
+    (a cashier change, a stolen token revoked) kept receiving the register's events
+    until it closed the stream. The next event after the log-out ends it instead."""
+    seed(pos)
+    with running.client(open_shift=False) as ui:
+        stream = ui.subscribe_events(timeout=20)
+        events = iter(stream)
+        pos.create_sale()
+        assert next(events).event.sequence > 0  # the stream is up and delivering
+        ui.call(ui.operators.Logout, operator_pb2.LogoutRequest())
+        pos.create_sale()
+        with pytest.raises(grpc.RpcError) as err:
+            list(events)  # the events after the log-out: none, the stream ends
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
