@@ -136,9 +136,13 @@ class OrderCommands:
 
     def put(self, tx: Tx, order: Order) -> bool:
         """Creates or replaces an order (one row of UpsertOrders); True when created.
-        A LOADED or COMPLETED order is refused (ORDER_IN_USE)."""
+        A LOADED or COMPLETED order is refused (ORDER_IN_USE), unless it comes unchanged
+        (the back office resending its orders, a retry): it is left as it is, and the
+        batch it came in goes on."""
         existing = order_store.get(tx.conn, order.order_number)
         if existing is not None:
+            if existing.state is not OrderState.OPEN and _same_content(existing, order):
+                return False
             existing.check_replaceable()
         order_store.put(tx.conn, order, self._clock())
         return existing is None
@@ -263,3 +267,13 @@ class OrderCommands:
                     variant_id=line.variant_id,
                     line=str(position),
                 )
+
+
+def _same_content(stored: Order, sent: Order) -> bool:
+    """The order as the back office sent it is the one stored (customer, currency,
+    lines; Decimal quantities compare by value: "2" is "2.0")."""
+    return (
+        stored.customer_number == sent.customer_number
+        and stored.currency == sent.currency
+        and stored.lines == sent.lines
+    )
