@@ -1797,7 +1797,9 @@ class SaleCommands(SaleOps, InvoicePayments):
         for key, qty in totals.items():
             plan.moves.append((key, -qty, ""))
             after = stock_store.quantity(conn, key) - qty
-            if after < 0:
+            # only what the sale takes from: a return to a stock below zero (after an
+            # import, or the shop forbidding negative stock since) raises it
+            if qty > 0 and after < 0:
                 what = key.item_id + (f"/{key.variant_id}" if key.variant_id else "")
                 what += f" lot {key.lot}" if key.lot else ""
                 plan.negative.append(f"{what} at {key.location_id}: {format_quantity(after)}")

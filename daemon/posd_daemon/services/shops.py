@@ -7,18 +7,21 @@ from dataclasses import dataclass
 from datetime import date
 
 from posd_daemon.domain.customer import Customer
-from posd_daemon.domain.errors import invalid, not_found, precondition
+from posd_daemon.domain.errors import DomainError, ErrorKind, invalid, not_found, precondition
 from posd_daemon.domain.money import check_currency
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.sale import Terms
 from posd_daemon.domain.shop import RateSource, Register, Shop, check_rate_age
 from posd_daemon.domain.text import check_code
+from posd_daemon.ops import logging as plog
 from posd_daemon.services import paging
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import Tx
 from posd_daemon.store import customers as customer_store
 from posd_daemon.store import shops as store
 from posd_daemon.store.shops import DailyRate
+
+log = plog.get("posd.shops")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +153,24 @@ class ShopCommands:
 
     def ensure_defaults(self, tx: Tx) -> Register:
         self.version.bump()
-        return store.ensure_defaults(tx.conn, self.register_id, self.currency, self._clock())
+        reg = store.ensure_defaults(tx.conn, self.register_id, self.currency, self._clock())
+        # a database from before numbers were checked may hold two registers of this shop
+        # with this register's number: its parking slips then name the other register as
+        # well. Starting anyway (selling needs no slips; UpsertRegister mends it), but said.
+        others = store.registers_numbered(
+            tx.conn, reg.shop_id, reg.register_number, besides=reg.register_id
+        )
+        if others:
+            log.warning(
+                "register_number_shared",
+                register_id=reg.register_id,
+                shop_id=reg.shop_id,
+                register_number=reg.register_number,
+                shared_with=",".join(others),
+                hint="give each register of the shop its own number (UpsertRegister):"
+                " parking slips carry it",
+            )
+        return reg
 
     # -- shops ---------------------------------------------------------------------------
 
@@ -215,9 +235,32 @@ class ShopCommands:
                 f"shop {shop.shop_id} uses {shop.currency}, this register {self.currency}",
                 "CURRENCY_MISMATCH",
             )
+        self._check_number_free(tx.conn, reg)
         self.version.bump()
         created = store.upsert_register(tx.conn, reg, self._clock())
         return reg, created
+
+    @staticmethod
+    def _check_number_free(conn: sqlite3.Connection, reg: Register) -> None:
+        """Refuses a number another register of the shop has: the parking slip's code
+        carries the register number, so both would print the same codes and a scanned
+        slip would resume the other register's sale (or ask the wrong register)."""
+        others = store.registers_numbered(
+            conn, reg.shop_id, reg.register_number, besides=reg.register_id
+        )
+        if others:
+            raise DomainError(
+                ErrorKind.ALREADY_EXISTS,
+                "REGISTER_NUMBER_TAKEN",
+                f"register number {reg.register_number} of shop {reg.shop_id} is register"
+                f" {', '.join(others)}'s: each register of a shop needs its own number"
+                " (its parking slips carry it); give that register another number first",
+                metadata={
+                    "shop_id": reg.shop_id,
+                    "register_number": str(reg.register_number),
+                    "register_ids": ",".join(others),
+                },
+            )
 
     def get_register(self, conn: sqlite3.Connection, register_id: str) -> Register:
         rid = register_id or self.register_id

@@ -180,13 +180,23 @@ def upsert_shop(conn: sqlite3.Connection, shop: Shop, when: datetime) -> bool:
 # -- registers ---------------------------------------------------------------------------------
 
 
-def _register(row: tuple[Any, ...]) -> Register:
+#: The number stored for a register that created itself at its first start: nobody gave
+#: it one yet. It reads as the lowest number no other register of its shop has, and
+#: blocks no other register (the back office then sends the store's registers in any
+#: order: register 1 first, this one later).
+UNASSIGNED_NUMBER = 0
+
+
+def _register(conn: sqlite3.Connection, row: tuple[Any, ...]) -> Register:
     docs = frozenset(DocumentType(d) for d in row[3].split(",") if d)
     reqs = []
     for part in row[4].split(","):
         if part:
             doc, _, attr = part.partition(":")
             reqs.append((DocumentType(doc), attr))
+    number = int(row[7])
+    if number == UNASSIGNED_NUMBER:
+        number = _unassigned_number(conn, row[1], row[0])
     return Register(
         register_id=row[0],
         shop_id=row[1],
@@ -195,8 +205,35 @@ def _register(row: tuple[Any, ...]) -> Register:
         requirements=tuple(reqs),
         price_edit_allowed=bool(row[5]),
         orders_only=bool(row[6]),
-        register_number=int(row[7]),
+        register_number=number,
     )
+
+
+def _unassigned_number(conn: sqlite3.Connection, shop_id: str, register_id: str) -> int:
+    """The number a register without one goes by: the lowest its shop's registers with a
+    number leave free, each register without one (by id) taking the next; 1 when all
+    99 are taken (its slips are then ambiguous until it is given a number)."""
+    taken = {
+        int(r[0])
+        for r in conn.execute(
+            "SELECT register_number FROM registers WHERE shop_id = ? AND register_number != ?",
+            (shop_id, UNASSIGNED_NUMBER),
+        )
+    }
+    waiting = [
+        r[0]
+        for r in conn.execute(
+            "SELECT register_id FROM registers WHERE shop_id = ? AND register_number = ?"
+            " ORDER BY register_id",
+            (shop_id, UNASSIGNED_NUMBER),
+        )
+    ]
+    free = (n for n in range(1, 100) if n not in taken)
+    for rid in waiting:
+        number = next(free, 1)
+        if rid == register_id:
+            return number
+    return 1
 
 
 _REG_COLS = (
@@ -209,7 +246,7 @@ def get_register(conn: sqlite3.Connection, register_id: str) -> Register | None:
     row = conn.execute(
         f"SELECT {_REG_COLS} FROM registers WHERE register_id = ?", (register_id,)
     ).fetchone()
-    return None if row is None else _register(row)
+    return None if row is None else _register(conn, row)
 
 
 def list_registers(conn: sqlite3.Connection, *, after: str, limit: int) -> list[Register]:
@@ -217,10 +254,29 @@ def list_registers(conn: sqlite3.Connection, *, after: str, limit: int) -> list[
         f"SELECT {_REG_COLS} FROM registers WHERE register_id > ? ORDER BY register_id LIMIT ?",
         (after, limit),
     ).fetchall()
-    return [_register(r) for r in rows]
+    return [_register(conn, r) for r in rows]
 
 
-def upsert_register(conn: sqlite3.Connection, reg: Register, when: datetime) -> bool:
+def registers_numbered(
+    conn: sqlite3.Connection, shop_id: str, number: int, *, besides: str
+) -> list[str]:
+    """The registers of ``shop_id`` other than ``besides`` that were given ``number``
+    (one without a number blocks none: see UNASSIGNED_NUMBER)."""
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT register_id FROM registers WHERE shop_id = ? AND register_number = ?"
+            " AND register_id != ? ORDER BY register_id",
+            (shop_id, number, besides),
+        )
+    ]
+
+
+def upsert_register(
+    conn: sqlite3.Connection, reg: Register, when: datetime, *, numbered: bool = True
+) -> bool:
+    """Creates or replaces ``reg``; ``numbered`` False stores it without a number of its
+    own (UNASSIGNED_NUMBER)."""
     existed = conn.execute(
         "SELECT 1 FROM registers WHERE register_id = ?", (reg.register_id,)
     ).fetchone()
@@ -244,7 +300,7 @@ def upsert_register(conn: sqlite3.Connection, reg: Register, when: datetime) -> 
             int(reg.price_edit_allowed),
             to_db(when),
             int(reg.orders_only),
-            reg.register_number,
+            reg.register_number if numbered else UNASSIGNED_NUMBER,
         ),
     )
     return existed is None
@@ -310,5 +366,6 @@ def ensure_defaults(
             conn, Customer(number=ANONYMOUS_NUMBER, name="Laufkunde", anonymous=True), when
         )
     reg = Register(register_id=register_id, shop_id=DEFAULT_SHOP_ID, location_id=DEFAULT_LOCATION)
-    upsert_register(conn, reg, when)
-    return reg
+    # no number yet: the back office gives it one (see UNASSIGNED_NUMBER)
+    upsert_register(conn, reg, when, numbered=False)
+    return get_register(conn, register_id) or reg

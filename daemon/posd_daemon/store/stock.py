@@ -1,8 +1,8 @@
 """Stock per location in base units, serial-numbered pieces, reservations, stock moves.
 
 Quantities are decimal TEXT (never REAL). Serial-numbered items count their IN_STOCK
-serials; every other item its ``stock`` rows. Reservations are the lines of open sales
-that carry a pick-up date.
+serials; every other item its ``stock`` rows. Reservations are the goods lines of open
+and parked sales that carry a pick-up date.
 """
 
 from __future__ import annotations
@@ -110,11 +110,17 @@ def record_move(
 def reserved(
     conn: sqlite3.Connection, location_id: str, item_id: str, variant_id: str | None = None
 ) -> dict[tuple[str, str], Decimal]:
-    """Reserved base quantities by (variant, lot): lines of open sales with a pick-up date."""
+    """Reserved base quantities by (variant, lot): goods lines with a pick-up date of open
+    sales and of parked ones (a pick-up sale waits parked for its customer, the slip
+    being the claim on the goods). A sale handed over to another register reserves there.
+    Goods taken back (RETURN lines, which follow the sale's pick-up date too) are no
+    claim on the shelf: counted, they made the reservation negative and the available
+    stock more than is on hand."""
     sql = (
         "SELECT l.variant_id, l.lot, l.quantity, l.unit_factor FROM sale_lines AS l"
         " JOIN sales AS s ON s.sale_id = l.sale_id"
-        " WHERE s.state = 'OPEN' AND l.pickup_date IS NOT NULL AND l.item_id = ?"
+        " WHERE s.state IN ('OPEN', 'PARKED') AND l.pickup_date IS NOT NULL"
+        " AND l.kind = 'GOODS' AND l.item_id = ?"
         " AND l.item_type = 'INVENTORY' AND COALESCE(s.location_id, '') = ?"
     )
     args: list[str] = [item_id, location_id]
@@ -123,7 +129,9 @@ def reserved(
         args.append(variant_id)
     out: dict[tuple[str, str], Decimal] = {}
     for v, lot, qty, factor in conn.execute(sql, args):
-        out[(v, lot)] = out.get((v, lot), Decimal(0)) + Decimal(qty) * Decimal(factor)
+        base = Decimal(qty) * Decimal(factor)
+        if base > 0:
+            out[(v, lot)] = out.get((v, lot), Decimal(0)) + base
     return out
 
 
