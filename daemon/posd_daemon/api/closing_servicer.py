@@ -76,12 +76,24 @@ def _time(msg: Any, name: str) -> datetime | None:
 
 
 def counts_from_pb(counts: Any, default_currency: str) -> list[CountLine]:
-    return [
-        count_line(
-            c.currency_code or default_currency, c.denomination_minor, c.pieces, c.total_minor
+    out: list[CountLine] = []
+    for c in counts:
+        # a line of denomination 0 is a counted total and its pieces are ignored:
+        # "3 pieces" without the coin they are of would be booked as a total of 0 (a
+        # float of nothing, a shortage at the close). A total line comes back from the
+        # daemon with pieces 1 (GetShift), and a client may send it again as it is
+        if c.denomination_minor == 0 and c.pieces not in (0, 1):
+            raise invalid(
+                "counts.denomination_minor",
+                "a line with pieces needs the denomination they are of (a counted total:"
+                " total_minor alone)",
+            )
+        out.append(
+            count_line(
+                c.currency_code or default_currency, c.denomination_minor, c.pieces, c.total_minor
+            )
         )
-        for c in counts
-    ]
+    return out
 
 
 def _count_pb(c: CountLine) -> closing_pb2.CashCount:
@@ -300,6 +312,23 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
                 conn.close()
 
         return await asyncio.to_thread(work)
+
+    def _filter_amount(self, request: Any, name: str) -> int | None:
+        """A receipt filter's amount (None: not given), in minor units of the register
+        currency, which receipt totals are compared in: one in another currency (500
+        JPY, no minor unit) would be read as that many cents."""
+        if not request.HasField(name):
+            return None
+        given = getattr(request, name)
+        currency = self.settings.currency
+        if given.currency_code and given.currency_code != currency:
+            raise invalid(
+                f"{name}.currency_code",
+                f"receipts are filtered by amounts in the register currency {currency},"
+                f" not {given.currency_code}",
+            )
+        minor: int = given.amount_minor
+        return minor
 
     def _period(self, request: Any) -> tuple[datetime, datetime]:
         start, end = _time(request, "start_time"), _time(request, "end_time")
@@ -580,17 +609,13 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
                 number_to=request.receipt_number_to,
                 start=_time(request, "start_time"),
                 end=_time(request, "end_time"),
-                gross_min=(
-                    request.gross_min.amount_minor if request.HasField("gross_min") else None
-                ),
-                gross_max=(
-                    request.gross_max.amount_minor if request.HasField("gross_max") else None
-                ),
+                gross_min=self._filter_amount(request, "gross_min"),
+                gross_max=self._filter_amount(request, "gross_max"),
                 method=method,
                 operator_id=request.operator_id,
                 register_id=request.register_id,
-                net_min=request.net_min.amount_minor if request.HasField("net_min") else None,
-                net_max=request.net_max.amount_minor if request.HasField("net_max") else None,
+                net_min=self._filter_amount(request, "net_min"),
+                net_max=self._filter_amount(request, "net_max"),
                 customer_number=request.customer_number,
             )
             rows, token = await self.rt.db.read(
@@ -630,6 +655,8 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
             which = request.WhichOneof("receipt_ref")
             if which is None:
                 raise invalid("receipt_ref", "give sale_id or receipt_number")
+            if which == "receipt_number" and request.receipt_number < 1:
+                raise invalid("receipt_number", "receipt numbers start at 1")
             d = await self.rt.db.read(
                 lambda c: receipt_queries.get_receipt(
                     c,

@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import io
 import re
+import shutil
+import uuid
 import zipfile
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -27,6 +29,7 @@ from decimal import Decimal, DecimalException
 from pathlib import Path
 from typing import Any
 
+from google.protobuf import timestamp_pb2
 from google.protobuf.json_format import MessageToDict
 from posd.v1 import closing_pb2, common_pb2
 
@@ -153,6 +156,22 @@ def _currency(args: argparse.Namespace, given: str = "") -> tuple[str, int]:
         currency = getattr(args, "register_currency", "") or _base().register_currency(args)
         args.register_currency = currency
     return currency, CURRENCY_EXPONENTS.get(currency, 2)
+
+
+def _local(args: argparse.Namespace, ts: timestamp_pb2.Timestamp) -> str:
+    """A time of the API (UTC) on the register's wall clock (register.timezone), as
+    receipts and slips print it and as posctl reads dates; a config posctl cannot read
+    leaves UTC, said as such."""
+    when = ts.ToDatetime(tzinfo=UTC)
+    zone: tzinfo | None = getattr(args, "register_zone", None)
+    if zone is None and not getattr(args, "register_zone_unknown", False):
+        try:
+            zone = _zone(args)
+        except _base().CliError:
+            args.register_zone_unknown = True  # once per command, not once per row
+    if zone is None:
+        return f"{when:%Y-%m-%d %H:%M:%S} UTC"
+    return f"{when.astimezone(zone):%Y-%m-%d %H:%M:%S}"
 
 
 def _m(msg: common_pb2.Money) -> str:
@@ -328,7 +347,7 @@ def cmd_closing_list(args: argparse.Namespace) -> int:
             found.append(z)
             rows.append(
                 f"{z.z_nr:>5}  {z.business_date:<12} {z.report.receipts:>8}  "
-                f"{_m(z.report.gross):>14}  {z.create_time.ToDatetime():%Y-%m-%d %H:%M}"
+                f"{_m(z.report.gross):>14}  {_local(args, z.create_time)}"
             )
             if len(found) >= args.limit:
                 break
@@ -364,14 +383,14 @@ def _counts(args: argparse.Namespace) -> list[closing_pb2.CashCount]:
     return out
 
 
-def shift_text(s: closing_pb2.Shift) -> str:
+def shift_text(args: argparse.Namespace, s: closing_pb2.Shift) -> str:
     state = "open" if s.state == closing_pb2.SHIFT_STATE_OPEN else "closed"
     rows = [
         f"shift {s.shift_id} ({state}), register {s.register_id}",
-        f"opened {s.open_time.ToDatetime():%Y-%m-%d %H:%M:%S} by {s.opened_by}",
+        f"opened {_local(args, s.open_time)} by {s.opened_by}",
     ]
     if s.HasField("close_time"):
-        rows.append(f"closed {s.close_time.ToDatetime():%Y-%m-%d %H:%M:%S} by {s.closed_by}")
+        rows.append(f"closed {_local(args, s.close_time)} by {s.closed_by}")
     for b in s.balances:
         rows.append(
             f"{b.currency_code}: opening {_m(b.opening)}, expected {_m(b.expected)},"
@@ -385,21 +404,21 @@ def shift_text(s: closing_pb2.Shift) -> str:
 def cmd_shift_open(args: argparse.Namespace) -> int:
     with _base()._client(args, login=True) as c:
         s = c.open_shift(_counts(args))
-    _base()._out(args, _dict(s), shift_text(s))
+    _base()._out(args, _dict(s), shift_text(args, s))
     return 0
 
 
 def cmd_shift_close(args: argparse.Namespace) -> int:
     with _base()._client(args, login=True) as c:
         s = c.close_shift(_counts(args), shift_id=args.shift)
-    _base()._out(args, _dict(s), shift_text(s))
+    _base()._out(args, _dict(s), shift_text(args, s))
     return 0
 
 
 def cmd_shift_show(args: argparse.Namespace) -> int:
     with _base()._client(args, login=True) as c:
         s = c.get_shift(args.shift_id)
-    _base()._out(args, _dict(s), shift_text(s))
+    _base()._out(args, _dict(s), shift_text(args, s))
     return 0
 
 
@@ -454,17 +473,23 @@ def cmd_export_dsfinvk(args: argparse.Namespace) -> int:
     start = when(args.start, zone=_zone(args)) if args.start else None
     end = when(args.end, end=True, zone=_zone(args)) if args.end else None
     out: Path = args.out
-    if out.suffix.lower() == ".zip":
+    as_zip = out.suffix.lower() == ".zip"
+    # the output is checked before the export is fetched (a long one on a big day)
+    if as_zip:
         _base().not_a_directory(out)
+    elif out.exists() and not out.is_dir():
+        raise _fail(f"{out}: not a directory: give a directory to unpack into, or OUT.zip")
     with _base()._client(args, login=True) as c:
         data = c.export_dsfinvk(z_from=z_from, z_to=z_to, start=start, end=end)
-    if out.suffix.lower() == ".zip":
-        _base().write_file(out, data)
-        files = len(zipfile.ZipFile(io.BytesIO(data)).namelist())
-    else:
+    try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            zf.extractall(out)
             files = len(zf.namelist())
+            if as_zip:
+                _base().write_file(out, data)
+            else:
+                _unpack(zf, out)
+    except zipfile.BadZipFile:
+        raise _fail("the daemon's DSFinV-K export is no ZIP archive: nothing written") from None
     _base()._out(
         args,
         {"out": str(out), "bytes": len(data), "files": files},
@@ -473,17 +498,63 @@ def cmd_export_dsfinvk(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unpack(zf: zipfile.ZipFile, out: Path) -> None:
+    """The export's files into the directory ``out``, all or none: unpacked into a
+    temporary directory first, then moved in by rename. Unpacked in place, a full disk
+    left a directory of some of the files, which looks like a whole export to whoever
+    archives it."""
+    # in or beside ``out``: the same file system, so that the renames below cannot fail
+    # half-way for want of space (in it when it exists: ``.`` has no name to put beside);
+    # mkdir (not mkdtemp) gives the directory the umask's mode
+    unique = uuid.uuid4().hex[:12]
+    if out.is_dir():
+        tmp = out / f".dsfinvk.{unique}.part"
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.parent / f".{out.name}.{unique}.part"
+    tmp.mkdir()
+    try:
+        zf.extractall(tmp)
+        if not out.exists():
+            tmp.rename(out)  # the whole export appears at once
+            return
+        # into an existing directory (a previous export's files are replaced): what is
+        # in the way is said before any file is moved
+        names = sorted(p.relative_to(tmp) for p in tmp.rglob("*") if not p.is_dir())
+        for name in names:
+            if (out / name).is_dir():
+                raise _fail(f"{out / name}: is a directory: nothing written")
+        for name in names:
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / name).replace(out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone already after the rename
+
+
 def _write_files(args: argparse.Namespace, files: list[closing_pb2.ExportFile]) -> int:
+    """The export's files to ``args.out`` (one file: that file, else a directory of
+    them), all or none: each written to ``<name>.part`` first and renamed only once all
+    are written, so that a full disk or a file in the way leaves neither a truncated
+    export under its name nor a previous export half-overwritten."""
     out: Path = args.out
-    written = []
     if len(files) == 1 and not out.is_dir():
-        out.write_bytes(files[0].content)
-        written.append(str(out))
+        targets = [out]
     else:
         out.mkdir(parents=True, exist_ok=True)
-        for f in files:
-            (out / f.name).write_bytes(f.content)
-            written.append(str(out / f.name))
+        targets = [out / f.name for f in files]
+    for target in targets:
+        if target.is_dir():
+            raise _fail(f"{target}: is a directory: nothing written")
+    parts = [t.with_name(t.name + ".part") for t in targets]
+    try:
+        for f, part in zip(files, parts, strict=True):
+            part.write_bytes(f.content)
+        for part, target in zip(parts, targets, strict=True):
+            part.replace(target)
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
+    written = [str(t) for t in targets]
     _base()._out(args, {"files": written}, "wrote " + ", ".join(written))
     return 0
 
@@ -548,7 +619,7 @@ def cmd_receipts_list(args: argparse.Namespace) -> int:
             for m in r.payment_methods
         )
         rows.append(
-            f"{r.receipt_number:>8}  {r.post_time.ToDatetime():%Y-%m-%d %H:%M:%S} "
+            f"{r.receipt_number:>8}  {_local(args, r.post_time)} "
             f"{_m(r.total):>14}  {r.operator_id:<8} {r.z_nr or '-':>4}  {methods}"
         )
     if not found:
@@ -564,7 +635,7 @@ def cmd_receipts_show(args: argparse.Namespace) -> int:
     rows = [
         f"receipt {s.receipt_number} (BON_ID {r.bon_id}, Z {r.z_nr or '-'}, shift"
         f" {r.shift_id or '-'}{', late' if r.late else ''})",
-        f"posted {s.post_time.ToDatetime():%Y-%m-%d %H:%M:%S} by {s.operator_id}",
+        f"posted {_local(args, s.post_time)} by {s.operator_id}",
         *[f"  {ln.quantity} x {ln.name:<24} {_m(ln.total)}" for ln in s.lines],
         f"total {_m(s.total)}",
         *[
