@@ -631,4 +631,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # through the module the other commands import, not this copy run as __main__: its
+    # CliError would be another class than theirs, and their refusals tracebacks
+    from posd_daemon.cli import posctl as _posctl  # noqa: PLW0406  (deliberate, see above)
+
+    sys.exit(_posctl.main())
