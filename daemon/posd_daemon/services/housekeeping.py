@@ -22,12 +22,12 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from posd_daemon.domain.business_day import business_day
 from posd_daemon.domain.errors import DomainError, invalid
 from posd_daemon.domain.operators import Operator, Permission
-from posd_daemon.domain.sale import SaleState
+from posd_daemon.domain.sale import Sale, SaleState
 from posd_daemon.ops import logging as plog
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import DbExecutor, Tx
@@ -72,8 +72,18 @@ class Housekeeping:
 
     # -- one sale ------------------------------------------------------------------------------
 
-    async def remove(self, sale_id: str, *, only_if_empty: bool) -> PurgeAction:
+    async def remove(
+        self,
+        sale_id: str,
+        *,
+        only_if_empty: bool,
+        still_abandoned: Callable[[Sale], bool] | None = None,
+    ) -> PurgeAction:
         """Cancels the sale's TSE transaction and removes or cancels the sale.
+
+        ``still_abandoned``: asked of the sale as read once it is locked (KEPT when it
+        says no), so that a decision taken on an earlier read is not acted on after the
+        sale changed.
 
         Shielded, as CancelSale: once the sale is locked for its cancel, the removal runs
         to its commit when the caller is cancelled (a CreateSale's deadline passed or its
@@ -85,11 +95,15 @@ class Housekeeping:
         # no change may slip in while the TSE cancels; one that tries is told the sale is
         # being cancelled (SaleCommands.check_not_posting), as for CancelSale
         sales.start_finish(sale_id, "cancel")
-        task = asyncio.ensure_future(self._remove_locked(sale_id, only_if_empty=only_if_empty))
+        task = asyncio.ensure_future(
+            self._remove_locked(sale_id, only_if_empty=only_if_empty, still=still_abandoned)
+        )
         task.add_done_callback(log_failure("abandoned_sale_removal_failed"))
         return await asyncio.shield(task)
 
-    async def _remove_locked(self, sale_id: str, *, only_if_empty: bool) -> PurgeAction:
+    async def _remove_locked(
+        self, sale_id: str, *, only_if_empty: bool, still: Callable[[Sale], bool] | None
+    ) -> PurgeAction:
         """The removal of a sale locked by :meth:`remove`, which it unlocks."""
         sales = self._sales
         try:
@@ -97,6 +111,8 @@ class Housekeeping:
             if sale is None or sale.state is not SaleState.OPEN:
                 return PurgeAction.KEPT
             if only_if_empty and not sale.is_empty:
+                return PurgeAction.KEPT
+            if still is not None and not still(sale):
                 return PurgeAction.KEPT
             row = await self._fiscal.cancel_sale(sale_id)
             sales.lock_finished(sale_id, row)  # should the write fail (see SaleCommands)
@@ -221,23 +237,26 @@ class Housekeeping:
             raise invalid("older_than", "at least 1 minute (sales in use are never purged)")
         now = self._clock()
         today = business_day(now, self._sales.zone)
+        idle_since = now - older_than
         ids = await self._db.read(
             lambda c: sale_store.open_sale_ids(
-                c, register_id=self._sales.register_id, idle_since=now - older_than
+                c, register_id=self._sales.register_id, idle_since=idle_since
             )
         )
+
+        def abandoned(s: Sale) -> bool:
+            return _kept_reason(s, idle_since, today) == ""
+
         out: list[PurgedSale] = []
         for sale_id in ids:
+            # each sale read afresh: the TSE calls for the sales before it take their time,
+            # and the cashier may have taken this one up again meanwhile
             sale = await self._db.read(lambda c, sid=sale_id: sale_store.get(c, sid))  # type: ignore[misc]
-            if sale is None or sale.state is not SaleState.OPEN:
+            reason = _kept_reason(sale, idle_since, today)
+            if sale is None or reason is None:
                 continue
             updated = sale.updated_at or sale.created_at
-            reason = ""
-            if sale.payments:
-                reason = "HAS_PAYMENTS"
-            elif sale.pickup_date is not None and sale.pickup_date >= today:
-                reason = "PICKUP_PENDING"
-            elif not self._sales.may_finish(sale_id, "cancel"):
+            if not reason and not self._sales.may_finish(sale_id, "cancel"):
                 reason = "BEING_POSTED"
             if reason:
                 out.append(PurgedSale(sale_id, PurgeAction.KEPT, reason, updated))
@@ -256,12 +275,18 @@ class Housekeeping:
                 )
                 out.append(PurgedSale(sale_id, would, "", updated))
                 continue
-            action = await self.remove(sale_id, only_if_empty=False)
-            out.append(
-                PurgedSale(
-                    sale_id, action, "BEING_POSTED" if action is PurgeAction.KEPT else "", updated
-                )
-            )
+            # decided again on the sale as read once it is locked for its cancel: a change
+            # that was committed after the read above keeps it
+            action = await self.remove(sale_id, only_if_empty=False, still_abandoned=abandoned)
+            if action is PurgeAction.KEPT:
+                sale = await self._db.read(lambda c, sid=sale_id: sale_store.get(c, sid))  # type: ignore[misc]
+                reason = _kept_reason(sale, idle_since, today)
+                if sale is None or reason is None:
+                    continue  # in use again (or finished meanwhile): no longer abandoned
+                updated = sale.updated_at or sale.created_at
+                out.append(PurgedSale(sale_id, action, reason or "BEING_POSTED", updated))
+                continue
+            out.append(PurgedSale(sale_id, action, "", updated))
         log.info(
             "purge",
             operator_id=operator.operator_id,
@@ -271,3 +296,17 @@ class Housekeeping:
             kept=sum(1 for p in out if p.action is PurgeAction.KEPT),
         )
         return out
+
+
+def _kept_reason(sale: Sale | None, idle_since: datetime, today: date) -> str | None:
+    """Whether the purge removes the sale: None when it is no candidate (gone, no longer
+    open, or changed since ``idle_since``: in use), "" when it goes, else why it is kept."""
+    if sale is None or sale.state is not SaleState.OPEN:
+        return None
+    if (sale.updated_at or sale.created_at) >= idle_since:
+        return None
+    if sale.payments:
+        return "HAS_PAYMENTS"  # money was taken: a person must decide
+    if sale.pickup_date is not None and sale.pickup_date >= today:
+        return "PICKUP_PENDING"
+    return ""

@@ -5,9 +5,11 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from posd_daemon.domain.errors import invalid, not_found
 from posd_daemon.domain.money import MAX_MINOR
+from posd_daemon.domain.pricing import local_amount
 from posd_daemon.domain.sale import Sale
 from posd_daemon.domain.text import check_code
 from posd_daemon.services import paging
@@ -58,6 +60,47 @@ class ReceiptDetail:
     shift_id: int | None
     late: bool
     prints: tuple[OutboxJob, ...] = field(default_factory=tuple)
+
+
+#: the SQL function converting an amount of a sale's currency into the local currency
+_TO_LOCAL = "posd_to_local"
+
+#: a receipt's gross total in the local (register) currency: ``total_local``, written
+#: with every sale since schema 4; NULL in older rows, which are all in the local
+#: currency (migration 004). No index serves it: the receipt-number range drives the
+#: query and this only tests the rows it yields.
+_GROSS_LOCAL = "COALESCE(s.total_local, s.total)"
+
+#: a receipt's net total in the local currency. A foreign-currency receipt: its gross
+#: in the local currency less its VAT converted at the sale's rate, as the closing and
+#: the DSFinV-K export book it (domain.closing: net = local gross - converted tax, per
+#: rate; with several rates their sum may differ from this by the rounding of a cent).
+#: Local receipts never call the Python function.
+_NET_LOCAL = (
+    "(CASE WHEN s.local_currency IS NULL OR s.currency = s.local_currency THEN s.net_total"
+    f" ELSE s.total_local - {_TO_LOCAL}(s.total - s.net_total, s.currency,"
+    " s.local_currency, s.exchange_rate) END)"
+)
+
+
+def _register_to_local(conn: sqlite3.Connection) -> None:
+    """Defines the conversion function on ``conn`` once: SQLite refuses to redefine a
+    function while a statement of the connection is still active (a cursor not read to
+    its end), which defining it anew on every call would run into."""
+    try:
+        conn.execute(f"SELECT {_TO_LOCAL}(0, '', '', '1')").fetchone()
+    except sqlite3.OperationalError:  # no such function yet
+        conn.create_function(_TO_LOCAL, 4, _to_local, deterministic=True)
+
+
+def _to_local(
+    amount: int | None, currency: str, local_currency: str, rate: str | None
+) -> int | None:
+    if amount is None:
+        return None
+    return local_amount(
+        int(amount), currency=currency, local_currency=local_currency, rate=Decimal(rate or 1)
+    )
 
 
 def list_receipts(
@@ -125,11 +168,13 @@ def list_receipts(
         *time_terms,
     ]
     args = [register, lo, hi, *args]
+    # Amount bounds are in the register currency (the API refuses others): a receipt in
+    # a foreign currency is compared by its value in it, never by its own amount.
     if f.gross_min is not None:
-        where.append("+s.total >= ?")
+        where.append(f"{_GROSS_LOCAL} >= ?")
         args.append(f.gross_min)
     if f.gross_max is not None:
-        where.append("+s.total <= ?")
+        where.append(f"{_GROSS_LOCAL} <= ?")
         args.append(f.gross_max)
     if f.method:
         where.append(
@@ -138,11 +183,13 @@ def list_receipts(
         args.append(f.method)
     if f.net_min is not None and f.net_max is not None and f.net_max < f.net_min:
         raise invalid("net_max", "must not be below net_min")
+    if f.net_min is not None or f.net_max is not None:
+        _register_to_local(conn)
     if f.net_min is not None:
-        where.append("+s.net_total >= ?")
+        where.append(f"{_NET_LOCAL} >= ?")
         args.append(f.net_min)
     if f.net_max is not None:
-        where.append("+s.net_total <= ?")
+        where.append(f"{_NET_LOCAL} <= ?")
         args.append(f.net_max)
     if f.customer_number:
         check_code(f.customer_number, "customer_number")
