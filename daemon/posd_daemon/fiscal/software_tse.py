@@ -509,10 +509,11 @@ class SoftwareTse:
         """Finishes a transaction. Idempotent: finishing an already finished transaction
         again with the same processType and processData returns the stored result (as
         fiskaly does for a repeated revision), which the daemon's crash reconciliation
-        relies on. Different data for a finished transaction is refused."""
-        done = self._finished_result(client_id, transaction_number, process_type, process_data)
-        if done is not None:
-            return done
+        relies on. Different data for a finished transaction is refused.
+
+        Whether it is finished is decided inside the signing transaction (see
+        :meth:`_transaction`), so a repeated finish racing the first one (another thread,
+        or another instance on the same state directory) gets the stored result too."""
         return self._transaction(
             lm.OPERATION_FINISH, client_id, transaction_number, process_type, process_data
         )
@@ -565,9 +566,6 @@ class SoftwareTse:
         cancellation repeated after its saving failed gets the stored result)."""
         kind = process_data.PROCESS_TYPE_KASSENBELEG
         data = process_data.encode(process_data.AVBELEGABBRUCH)
-        done = self._finished_result(client_id, transaction_number, kind, data)
-        if done is not None:
-            return done
         return self._transaction(lm.OPERATION_FINISH, client_id, transaction_number, kind, data)
 
     def open_transactions(self, client_id: str) -> Sequence[int]:
@@ -663,55 +661,84 @@ class SoftwareTse:
         with self._lock:
             log_time = int(self._now().timestamp())
             try:
-                with self._write() as conn:
-                    registered = conn.execute(
-                        "SELECT 1 FROM clients WHERE client_id = ?", (client_id,)
+                return self._sign_transaction(
+                    operation, client_id, number, process_type, data, log_time
+                )
+            except _AlreadyFinished:
+                pass
+            # A finish of a transaction whose finish is already committed: the same data
+            # gets the stored result (idempotent), other data is refused. Decided here,
+            # after the signing transaction saw the finish, not by a look before it: a
+            # look outside that transaction races a concurrent identical finish, which
+            # then failed with "already finished" although it had been signed.
+            done = self._finished_result(client_id, number or 0, process_type, data)
+        if done is None:  # the finish's log message is missing: damaged storage
+            raise TseError(
+                "UNKNOWN_TRANSACTION", f"transaction {number} is already finished", transient=False
+            )
+        return done
+
+    def _sign_transaction(
+        self,
+        operation: str,
+        client_id: str,
+        number: int | None,
+        process_type: str,
+        data: bytes,
+        log_time: int,
+    ) -> TseLogResult:
+        """Signs and stores one transaction log message (caller holds the lock); raises
+        :class:`_AlreadyFinished` for a finish of a finished transaction."""
+        try:
+            with self._write() as conn:
+                registered = conn.execute(
+                    "SELECT 1 FROM clients WHERE client_id = ?", (client_id,)
+                ).fetchone()
+                if registered is None:
+                    raise TseError(
+                        "CLIENT_NOT_REGISTERED",
+                        f"client {client_id!r} is not registered with this TSE",
+                        transient=False,
+                    )
+                if number is None:
+                    (last_tx,) = conn.execute(
+                        "SELECT transaction_counter FROM counters WHERE id = 1"
                     ).fetchone()
-                    if registered is None:
-                        raise TseError(
-                            "CLIENT_NOT_REGISTERED",
-                            f"client {client_id!r} is not registered with this TSE",
-                            transient=False,
-                        )
-                    if number is None:
-                        (last_tx,) = conn.execute(
-                            "SELECT transaction_counter FROM counters WHERE id = 1"
-                        ).fetchone()
-                        number = int(last_tx) + 1
-                        start_time = log_time
-                    else:
-                        start_time = self._open_transaction(conn, client_id, number)
-                    certified = lm.TransactionData(
-                        operation_type=operation,
-                        client_id=client_id,
-                        process_data=data,
-                        process_type=process_type,
-                        transaction_number=number,
-                    ).encode()
-                    counter, message, signature = self._sign(
-                        conn, lm.OID_TRANSACTION_LOG, certified, log_time
+                    number = int(last_tx) + 1
+                    start_time = log_time
+                else:
+                    start_time = self._open_transaction(conn, client_id, number, operation)
+                certified = lm.TransactionData(
+                    operation_type=operation,
+                    client_id=client_id,
+                    process_data=data,
+                    process_type=process_type,
+                    transaction_number=number,
+                ).encode()
+                counter, message, signature = self._sign(
+                    conn, lm.OID_TRANSACTION_LOG, certified, log_time
+                )
+                conn.execute(
+                    "INSERT INTO log_messages (signature_counter, kind, operation,"
+                    " transaction_number, log_time, message) VALUES (?, 'Tra', ?, ?, ?, ?)",
+                    (counter, operation, number, log_time, message),
+                )
+                if operation == lm.OPERATION_START:
+                    conn.execute(
+                        "INSERT INTO transactions (number, client_id, start_time,"
+                        " start_counter) VALUES (?, ?, ?, ?)",
+                        (number, client_id, log_time, counter),
                     )
                     conn.execute(
-                        "INSERT INTO log_messages (signature_counter, kind, operation,"
-                        " transaction_number, log_time, message) VALUES (?, 'Tra', ?, ?, ?, ?)",
-                        (counter, operation, number, log_time, message),
+                        "UPDATE counters SET transaction_counter = ? WHERE id = 1", (number,)
                     )
-                    if operation == lm.OPERATION_START:
-                        conn.execute(
-                            "INSERT INTO transactions (number, client_id, start_time,"
-                            " start_counter) VALUES (?, ?, ?, ?)",
-                            (number, client_id, log_time, counter),
-                        )
-                        conn.execute(
-                            "UPDATE counters SET transaction_counter = ? WHERE id = 1", (number,)
-                        )
-                    elif operation == lm.OPERATION_FINISH:
-                        conn.execute(
-                            "UPDATE transactions SET finish_counter = ? WHERE number = ?",
-                            (counter, number),
-                        )
-            except sqlite3.Error as exc:
-                raise TseError("STORAGE", str(exc)) from exc
+                elif operation == lm.OPERATION_FINISH:
+                    conn.execute(
+                        "UPDATE transactions SET finish_counter = ? WHERE number = ?",
+                        (counter, number),
+                    )
+        except sqlite3.Error as exc:
+            raise TseError("STORAGE", str(exc)) from exc
         return TseLogResult(
             operation=_OPERATIONS[operation],
             client_id=client_id,
@@ -725,11 +752,15 @@ class SoftwareTse:
         )
 
     @staticmethod
-    def _open_transaction(conn: sqlite3.Connection, client_id: str, number: int) -> int:
+    def _open_transaction(
+        conn: sqlite3.Connection, client_id: str, number: int, operation: str
+    ) -> int:
         row = conn.execute(
             "SELECT client_id, start_time, finish_counter FROM transactions WHERE number = ?",
             (number,),
         ).fetchone()
+        if row is not None and row[2] is not None and operation == lm.OPERATION_FINISH:
+            raise _AlreadyFinished  # rolls back; the caller answers from the stored finish
         if row is None or row[2] is not None:
             state = "unknown" if row is None else "already finished"
             raise TseError(
@@ -746,6 +777,10 @@ class SoftwareTse:
 
 class _AlreadyDone(Exception):
     """Internal: the idempotent operation was already done (rolls the transaction back)."""
+
+
+class _AlreadyFinished(Exception):
+    """Internal: a finish of a transaction whose finish is already stored."""
 
 
 class _ExportAborted(Exception):
