@@ -30,6 +30,7 @@ import csv
 import io
 import json
 import re
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, DecimalException, InvalidOperation
@@ -47,6 +48,9 @@ from posd_daemon.domain.money import CURRENCY_EXPONENTS
 from posd_daemon.domain.text import is_digits
 
 EXIT_REJECTED = 1
+#: the largest file read, per byte of api.max_message_bytes: proto3 JSON, indented, takes
+#: several times the bytes of the message it makes; a file beyond this cannot fit
+FILE_BYTES_PER_MESSAGE_BYTE = 16
 
 
 class RowError(Exception):
@@ -81,8 +85,13 @@ def _bool(text: str, column: str) -> bool:
     raise RowError(f"{column}: {text!r} is not true/false")
 
 
+#: "1.000", "-12,500": one to three digits, one separator, three digits
+_GROUPED = re.compile(r"[+-]?[1-9][0-9]{0,2}[.,][0-9]{3}")
+
+
 def _minor(text: str, currency: str, column: str) -> int:
     t = text.strip().replace(" ", "")
+    exp = CURRENCY_EXPONENTS.get(currency, 2)
     if "," in t and "." not in t:
         t = t.replace(",", ".")
     # plain decimal text only: Decimal() also takes "1_000", "NaN", "inf" and other
@@ -94,7 +103,6 @@ def _minor(text: str, currency: str, column: str) -> int:
         value = Decimal(t)
     except InvalidOperation:
         raise RowError(f"{column}: {text!r} is not an amount") from None
-    exp = CURRENCY_EXPONENTS.get(currency, 2)
     try:
         minor = value.scaleb(exp)
     except DecimalException:  # beyond Decimal's exponent range (1e999999)
@@ -105,6 +113,14 @@ def _minor(text: str, currency: str, column: str) -> int:
         raise RowError(f"{column}: {text!r} has more decimals than {currency} allows")
     if abs(minor) > 2**63 - 1:  # int64 minor units, as the API carries them
         raise RowError(f"{column}: {text!r} is too large for an amount")
+    # a spreadsheet writes a cell as it shows it: "1.000" (German) or "1,000" (English)
+    # with a thousands separator is 1000; read as decimals it is 1.00, still a whole
+    # number of cents. Refused: a price off by a factor of 1000 is not a guess to make
+    if exp < 3 and _GROUPED.fullmatch(t):
+        raise RowError(
+            f"{column}: {text!r} has more decimals than {currency} allows (a thousands"
+            " separator? write the amount without one)"
+        )
     return int(minor)
 
 
@@ -504,37 +520,120 @@ class ParsedFile:
     errors: list[tuple[int, str]]  # (line, message)
 
 
-def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, str], str]]:
-    """(line, cells by column, what is wrong with the row's shape or "")."""
+def _csv_rows(text: str, source: Path) -> Iterator[tuple[int, dict[str, str], str]]:
+    """(line, cells by column, what is wrong with the row's shape or "").
+
+    The line is where the row starts: a quoted cell may span lines, and the report must
+    point at the row the user has to fix, not at its last line."""
     first = text.splitlines()[0] if text.strip() else ""
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    for row in reader:
-        # cells beyond the header's columns (DictReader puts them under None): a value
-        # with the delimiter in it, unquoted ("3,49"), would else lose its tail silently
-        extra = [c for c in row.pop(None, None) or () if c.strip()]
-        if not extra and not any((v or "").strip() for v in row.values()):
+    # newline=None: CRLF and a lone CR (Excel for Mac) end a line as LF does
+    reader = csv.reader(io.StringIO(text, newline=None), delimiter=delimiter)
+    header: list[str] | None = None
+    while True:
+        start = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a NUL byte, a cell beyond the csv module's size limit
+            raise RowError(f"{source}: line {start}: {exc}") from None
+        if header is None:  # the first line, even an empty one (then no row fits it)
+            header = [c.strip() for c in cells]
+            # "gross_price;…; gross_price ": which of the two values is meant is no guess
+            # to make (csv.DictReader would silently take the last one)
+            twice = sorted({c for c in header if c and header.count(c) > 1})
+            if twice:
+                raise RowError(
+                    f"{source}: column(s) {', '.join(twice)} twice in the header (line 1)"
+                )
+            continue
+        if not cells:  # an empty line
+            continue
+        # cells beyond the header's columns: a value with the delimiter in it, unquoted
+        # ("3,49"), would else lose its tail silently
+        extra = [c for c in cells[len(header) :] if c.strip()]
+        extra += [c for c, name in zip(cells, header, strict=False) if not name and c.strip()]
+        if not extra and not any(c.strip() for c in cells):
             continue
         problem = (
-            f"{len(extra)} cell(s) more than the {len(reader.fieldnames or ())} columns of the"
+            f"{len(extra)} cell(s) more than the {sum(1 for n in header if n)} columns of the"
             f" header (line 1): {delimiter!r} in a value? quote it"
             if extra
             else ""
         )
-        yield reader.line_num, {k.strip(): (v or "") for k, v in row.items() if k}, problem
+        row = {name: (cells[i] if i < len(cells) else "") for i, name in enumerate(header)}
+        row.pop("", None)  # a column without a name (a trailing delimiter), empty
+        yield start, row, problem
+
+
+def _text(path: Path, data: bytes) -> str:
+    """The file's UTF-8 text (a BOM, as Excel writes it, is dropped). Other encodings are
+    refused where they first show: an "ä" of Windows-1252 or Latin-1 is a valid character
+    there too, so guessing the encoding could turn it into another letter unnoticed."""
+    bom = b"\xef\xbb\xbf"
+    body = data.removeprefix(bom)
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = body.rfind(b"\n", 0, exc.start) + 1
+        line = body.count(b"\n", 0, exc.start) + 1
+        column = len(body[line_start : exc.start].decode("utf-8")) + 1
+        raise RowError(
+            f"{path}: line {line}, column {column}: byte 0x{body[exc.start]:02x} is not UTF-8"
+            " (saved as Windows-1252/ANSI or Latin-1?): save the file as UTF-8"
+            ' (Excel: "CSV UTF-8")'
+        ) from None
+
+
+class _JsonObject(dict[str, Any]):
+    """A JSON object, with the keys it gave more than once (json keeps the last)."""
+
+    repeated: tuple[str, ...] = ()
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> _JsonObject:
+    obj = _JsonObject(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        repeated: list[str] = []
+        for k, _ in pairs:
+            if k in seen:
+                repeated.append(k)
+            seen.add(k)
+        obj.repeated = tuple(repeated)
+    return obj
+
+
+def _repeated_key(value: Any) -> str:
+    """A key some object in ``value`` gives twice, or "": which of two prices or names is
+    meant is not posctl's guess to make. (A loop, not recursion: the json module reads
+    nesting as deep as Python's recursion limit.)"""
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, _JsonObject):
+            if v.repeated:
+                return v.repeated[0]
+            todo.extend(v.values())
+        elif isinstance(v, list):
+            todo.extend(v)
+    return ""
 
 
 def parse_file(kind: Kind, path: Path, fmt: str, currency: str) -> ParsedFile:
-    text = path.read_text("utf-8-sig")
+    text = _text(path, path.read_bytes())
     out = ParsedFile([], [], [])
     if fmt == "json":
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_json_object)
         except ValueError as exc:
             raise RowError(f"{path}: not valid JSON: {exc}") from None
         except RecursionError:
             raise RowError(f"{path}: not valid JSON: nested too deeply") from None
-        if isinstance(data, dict):
+        if isinstance(data, _JsonObject):
+            if data.repeated:
+                raise RowError(f"{path}: key {data.repeated[0]!r} twice")
             data = data.get(kind.json_key, data.get(kind.name))
         if not isinstance(data, list):
             raise RowError(
@@ -544,15 +643,25 @@ def parse_file(kind: Kind, path: Path, fmt: str, currency: str) -> ParsedFile:
             try:
                 if not isinstance(obj, dict):
                     raise RowError("not an object")
+                twice = _repeated_key(obj)
+                if twice:
+                    raise RowError(f"key {twice!r} given twice in one object")
+                try:  # "\udcff" escapes half a character (a lone surrogate): no text
+                    json.dumps(obj, ensure_ascii=False).encode("utf-8")
+                except UnicodeEncodeError:
+                    raise RowError("a \\u escape of half a character (a lone surrogate)") from None
                 out.messages.append(ParseDict(obj, kind.message()))
                 out.lines.append(i)
             except (ParseError, RowError) as exc:
                 out.errors.append((i, str(exc)))
+            except (OverflowError, ValueError) as exc:
+                # a number beyond a float (1e400, Infinity) where ParseDict wants an integer
+                out.errors.append((i, f"a number out of range: {exc}"))
         return out
     unknown: set[str] = set()
     keys: list[str] = []  # group_column of each message
     failed: dict[str, int] = {}  # group -> first line posctl could not parse
-    for line, row, problem in _csv_rows(text):
+    for line, row, problem in _csv_rows(text, path):
         unknown |= set(row) - set(kind.columns)
         key = row.get(kind.group_column, "").strip() if kind.group_column else ""
         try:
@@ -672,32 +781,48 @@ def cmd_import(args: argparse.Namespace) -> int:
     kind = KINDS[args.kind]
     if not args.file.exists():
         raise core.CliError(f"{args.file}: no such file")
+    st = args.file.stat()
+    if stat.S_ISDIR(st.st_mode):
+        raise core.CliError(f"{args.file}: is a directory")
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or a device would be waited on, maybe forever
+        raise core.CliError(f"{args.file}: not a regular file")
     fmt = args.format or ("json" if args.file.suffix.lower() == ".json" else "csv")
     overrides = {"state": {"dir": args.state_dir}} if args.state_dir else None
     try:
-        currency = load(args.config, overrides).register.currency
+        config = load(args.config, overrides)
     except ConfigError as exc:
         raise core.CliError(str(exc)) from None
+    limit = config.api.max_message_bytes
+    if st.st_size > FILE_BYTES_PER_MESSAGE_BYTE * limit:
+        # read whole, a file named by mistake (a dump of gigabytes) would exhaust memory;
+        # one this large cannot fit into one request anyway
+        raise core.CliError(
+            f"{args.file}: too large ({st.st_size} bytes; at most"
+            f" {FILE_BYTES_PER_MESSAGE_BYTE * limit} with api.max_message_bytes = {limit}):"
+            " split it into several files"
+        )
     try:
-        parsed = parse_file(kind, args.file, fmt, currency)
+        parsed = parse_file(kind, args.file, fmt, config.register.currency)
     except RowError as exc:
         raise core.CliError(str(exc)) from None
-    except UnicodeDecodeError as exc:
-        raise core.CliError(
-            f"{args.file}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at"
-            f" {exc.start}): save the file as UTF-8"
-        ) from None
-    except csv.Error as exc:
-        raise core.CliError(f"{args.file}: {exc}") from None
     validate_only = args.validate_only or (bool(parsed.errors) and not args.skip_invalid)
+    request = kind.request(
+        request_id=new_request_id(),
+        skip_invalid_rows=args.skip_invalid,
+        validate_only=validate_only,
+    )
+    getattr(request, kind.json_key).extend(parsed.messages)
+    size = request.ByteSize()
+    if size > limit:
+        # the daemon would refuse it only as "Received message larger than max"
+        count = len(parsed.messages)
+        raise core.CliError(
+            f"{args.file}: its {count} {kind.name} make a request of {size} bytes, more than"
+            f" the daemon takes (api.max_message_bytes = {limit}): split the file into parts"
+            f" of at most about {max(1, count * limit * 9 // (size * 10))} rows"
+        )
     with core._client(args, login=True) as c:
         stub = getattr(c, kind.stub)
-        request = kind.request(
-            request_id=new_request_id(),
-            skip_invalid_rows=args.skip_invalid,
-            validate_only=validate_only,
-        )
-        getattr(request, kind.json_key).extend(parsed.messages)
         summary = c.call(getattr(stub, kind.rpc), request).summary
     rejected = [(line, "", "", "PARSE_ERROR", msg) for line, msg in parsed.errors]
     for r in summary.rejections:

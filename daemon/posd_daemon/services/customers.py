@@ -97,9 +97,20 @@ class CustomerCommands:
             )
 
     def put(self, tx: Tx, customer: Customer) -> bool:
-        """Import: create or replace by number (no e-mail check: ERP data decides)."""
+        """Import: create or replace by number (no e-mail check: ERP data decides).
+
+        Which customer is the anonymous walk-in one is the register's, not the ERP's: an
+        export of all customers names it without the flag (CSV has no such column), and
+        losing it would print "Laufkunde" as the customer, let it satisfy a document's
+        named-customer requirement and export it as a customer (DSFinV-K). So a record
+        keeps its flag, and a row may not make another customer anonymous, as
+        :meth:`create` refuses."""
         customer.validated()
-        return store.upsert(tx.conn, customer, self._clock())
+        existing = store.get(tx.conn, customer.number)
+        anonymous = existing is not None and existing.anonymous
+        if customer.anonymous and not anonymous:
+            raise invalid("customer.anonymous", "only the shop's walk-in customer is anonymous")
+        return store.upsert(tx.conn, replace(customer, anonymous=anonymous), self._clock())
 
     def get(self, conn: sqlite3.Connection, number: str) -> Customer:
         check_code(number, "customer_number")
