@@ -919,7 +919,7 @@ def test_posctl_user_errors_are_one_line(daemon: DaemonProcess, tmp_path: Path) 
     daemon.start()
     _one_line(
         daemon.posctl("import", "items", str(folder)),
-        f"posctl: {folder}: Is a directory",
+        f"posctl: {folder}: is a directory",
     )
     _one_line(
         daemon.posctl("import", "items", str(tmp_path / "missing.csv")),
