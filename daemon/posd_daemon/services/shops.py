@@ -17,6 +17,7 @@ from posd_daemon.ops import logging as plog
 from posd_daemon.services import paging
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.executor import Tx
+from posd_daemon.services.imports import claim_record
 from posd_daemon.store import customers as customer_store
 from posd_daemon.store import shops as store
 from posd_daemon.store.shops import DailyRate
@@ -277,6 +278,11 @@ class ShopCommands:
         check_currency(rate.currency, "rate.currency_code")
         if rate.base_currency == rate.currency:
             raise invalid("rate.currency_code", "differs from the base currency")
+        # one rate a day: keyed by the day, not the date as typed (2026-11-20, 20261120)
+        claim_record(
+            f"rate\0{rate.base_currency}\0{rate.currency}\0{rate.day.isoformat()}",
+            f"the {rate.base_currency}/{rate.currency} rate of {rate.day.isoformat()}",
+        )
         existed = store.daily_rate(tx.conn, rate.base_currency, rate.currency, rate.day)
         store.put_daily_rate(tx.conn, rate)
         return existed is None or existed.day != rate.day
