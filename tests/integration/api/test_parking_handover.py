@@ -34,6 +34,19 @@ def call(pos: PosdClient, rpc: str, **fields: Any) -> Any:
     return pos.call(getattr(pos.sales, rpc), request_type(**fields))
 
 
+def refused_by_owner(pos: PosdClient, code: str, peer_reason: str) -> PosdError:
+    """Scanning the slip ``code`` at ``pos`` is refused because the register holding the
+    sale refused the hand-over for ``peer_reason``; the error, for more checks."""
+    with pytest.raises(PosdError) as err:
+        call(pos, "ResumeSale", code=code)
+    assert (err.value.code, err.value.reason) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "TRANSFER_REFUSED",
+    )
+    assert err.value.metadata["peer_reason"] == peer_reason
+    return err.value
+
+
 def start_store(
     tmp_path: Path, numbers: dict[str, int], extra: dict[str, dict[str, Any]] | None = None
 ) -> dict[str, Running]:
