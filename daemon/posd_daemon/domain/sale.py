@@ -13,7 +13,7 @@ manually overridden price is converted from the old terms instead.
 
 Amounts of a line, in the sale's direction::
 
-    base     = round(unit_price * quantity)
+    base     = round(unit_price * quantity)   (a weighed pack's label: its printed price)
     discount = round(base * line_discount% / 100)             (customer or manual)
     doc      = round((base - discount) * document_discount% / 100)
     amount   = base - discount - doc
@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from posd_daemon.domain.catalog import Item, ItemType, Tracking, UnitOfMeasure, Variant
@@ -142,27 +142,6 @@ def parse_quantity(text: str, *, fractional: bool, field_name: str = "quantity")
     return q.normalize() if q == q.to_integral_value() else q
 
 
-def unit_price_for_amount(amount: int, quantity: Decimal) -> int:
-    """The unit price (minor units, 0 or more) that times ``quantity`` makes ``amount``
-    once rounded as a line rounds it (:meth:`SaleLine._amounts`): a pack's printed price
-    over its weight. Below one unit there always is one (a cent more on the unit price
-    moves the amount by less than a cent), the one nearest ``amount / quantity``. Above
-    one unit some amounts fall between two unit prices (2.514 kg: 19.89 makes 50.00,
-    19.90 makes 50.03, nothing 50.02): then the highest unit price whose amount stays
-    below ``amount``, so that the customer never pays more than printed."""
-    assert amount >= 0
-    assert quantity > 0
-    nearest = round_half_up(Decimal(amount) / quantity)
-    if round_half_up(nearest * quantity) == amount:
-        return nearest
-    # the highest p with p x quantity < amount + 1/2, i.e. rounded to amount or less
-    price = int(((Decimal(amount) + Decimal("0.5")) / quantity).to_integral_value(ROUND_CEILING))
-    price -= 1
-    while price > 0 and round_half_up(price * quantity) > amount:
-        price -= 1
-    return max(price, 0)
-
-
 def format_quantity(q: Decimal) -> str:
     if q == q.to_integral_value():
         return str(q.quantize(Decimal(1)))
@@ -212,6 +191,14 @@ class SaleLine:
     #: the line's amount when it is not unit price times quantity (returns, discount,
     #: voucher and balancing lines, storno lines): signed, sale currency and direction
     fixed_amount: int | None = None
+    #: a weighed pack's printed price (a price label of an item sold by weight; local
+    #: currency, ``list_basis``): the scale's legal-for-trade price is what the customer
+    #: pays for the pack, whatever its weight times a price per unit in whole cents
+    #: makes; None: priced by unit price and quantity
+    pack_price: int | None = None
+    #: ``pack_price`` in the sale's currency and direction (converted once from it):
+    #: the line's base amount in place of unit price times quantity; None without one
+    fixed_total: int | None = None
     #: the line this one refers to: a returned/reversed receipt line, a discounted line
     ref_sale_id: str = ""
     ref_line_id: str = ""
@@ -229,14 +216,24 @@ class SaleLine:
     memo: tuple[Any, ...] = field(default=(), init=False, compare=False, repr=False)
 
     def _amounts(self) -> tuple[int, int]:
-        key = (self.unit_price, self.quantity, self.discount_percent, self.fixed_amount)
+        fixed_total = self.fixed_total
+        key = (
+            self.unit_price,
+            self.quantity,
+            self.discount_percent,
+            self.fixed_amount,
+            fixed_total,
+        )
         memo = self.memo
         if memo and memo[0] == key:
             return memo[1], memo[2]
         if self.fixed_amount is not None:
             base = discounted = self.fixed_amount
         else:
-            base = round_half_up(Decimal(self.unit_price) * self.quantity)
+            if fixed_total is None:
+                base = round_half_up(Decimal(self.unit_price) * self.quantity)
+            else:
+                base = fixed_total
             discounted = base - percent_of(base, self.discount_percent)
         self.memo = (key, base, discounted)
         return base, discounted
@@ -837,10 +834,12 @@ class Sale:
         pack_price: int | None = None,
     ) -> SaleLine:
         """``pack_price``: the price a label prints for ``quantity`` (local currency, the
-        item's basis), e.g. a deli scale's price of a weighed pack: the unit price is the
-        one that times ``quantity`` makes it (:func:`unit_price_for_amount`), in the
-        sale's currency and direction converted from the whole price, as a price label
-        of one piece is."""
+        item's basis), e.g. a deli scale's price of a weighed pack: the line costs exactly
+        that (:attr:`SaleLine.fixed_total`, converted as a whole into the sale's currency
+        and direction, as a price label of one piece is), also where no unit price in
+        whole cents times ``quantity`` makes it (above one unit: 2.514 kg at 19.89 makes
+        50.00, at 19.90 50.03, the label says 50.02). Its unit price is the nearest to
+        the price over the weight: what the receipt shows per unit, not what it costs."""
         self._require_open()
         if item.currency != self.local_currency:
             raise precondition(
@@ -885,11 +884,11 @@ class Sale:
         assert uom is not None
         list_price = item.unit_price(variant, uom)
         unit_price = self.price_for(list_price, item.price_basis, vat_rate)
+        fixed_total: int | None = None
         if pack_price is not None:
-            list_price = unit_price_for_amount(pack_price, quantity)
-            unit_price = unit_price_for_amount(
-                self.price_for(pack_price, item.price_basis, vat_rate), quantity
-            )
+            fixed_total = self.price_for(pack_price, item.price_basis, vat_rate)
+            list_price = round_half_up(Decimal(pack_price) / quantity)
+            unit_price = round_half_up(Decimal(fixed_total) / quantity)
         name = item.name if variant is None else f"{item.name}, {variant.name}"
         discount = self.customer_discount_percent
         line = SaleLine(
@@ -913,6 +912,8 @@ class Sale:
             lot=lot,
             serial=serial,
             pickup_date=self.pickup_date,
+            pack_price=pack_price,
+            fixed_total=fixed_total,
         )
         self.lines.append(line)
         self.refresh()
@@ -949,6 +950,16 @@ class Sale:
             )
         if line.serial and quantity != 1:
             raise invalid("quantity", "a serial number is one piece", "SERIAL_QUANTITY_IS_ONE")
+        if line.fixed_total is not None and quantity != line.quantity:
+            # the printed price is that of the weight printed with it: another weight at
+            # the same price would be neither the scale's price nor the catalog's
+            raise invalid(
+                "quantity",
+                f"line {line_id} is a pack of {format_quantity(line.quantity)} {line.unit} at"
+                " its label's price: the label carries the weight; remove the line and scan"
+                " the pack's label (or sell the item by its weight)",
+                "QUANTITY_ON_LABEL",
+            )
         old = line.quantity
         before = self.voucher_total_before()
         line.quantity = quantity
@@ -1173,9 +1184,12 @@ class Sale:
             raise invalid("unit_price.amount_minor", "must be 0 or more", "INVALID_AMOUNT")
         old = line.unit_price
         old_discount = (line.discount_percent, line.discount_origin)
+        old_pack = (line.pack_price, line.fixed_total)
         before = self.voucher_total_before()
         line.unit_price = unit_price
         line.price_overridden = True
+        # a weighed pack's label price gives way to the price per unit the operator sets
+        line.pack_price = line.fixed_total = None
         if agreed and line.discount_origin is DiscountOrigin.CUSTOMER:
             line.discount_percent, line.discount_origin = Decimal(0), DiscountOrigin.NONE
         self.refresh()
@@ -1184,6 +1198,7 @@ class Sale:
         except DomainError:
             line.unit_price = old
             line.discount_percent, line.discount_origin = old_discount
+            line.pack_price, line.fixed_total = old_pack
             self.refresh()
             raise
         self._touch()
@@ -1288,7 +1303,13 @@ class Sale:
         self.vat_direction = terms.direction
         self.vat_rounding = terms.rounding
         for line in self.lines:
-            if line.list_price is not None and not line.price_overridden:
+            if line.pack_price is not None:
+                # from the printed price each time (one rounding), never from the last
+                # terms': a sale switched to net prices and back costs the label's price
+                fixed = self.price_for(line.pack_price, line.list_basis, line.vat_rate)
+                line.fixed_total = fixed
+                line.unit_price = round_half_up(Decimal(fixed) / line.quantity)
+            elif line.list_price is not None and not line.price_overridden:
                 line.unit_price = self.price_for(line.list_price, line.list_basis, line.vat_rate)
             elif old != self.terms:
                 line.unit_price = convert_between_terms(
@@ -1334,7 +1355,8 @@ class Sale:
         self.customer_discount_percent = customer_discount
         if recalculate:
             for line in self.lines:
-                if list_prices and line.line_id in list_prices:
+                # a weighed pack keeps its label's price, and the basis it was printed in
+                if list_prices and line.line_id in list_prices and line.pack_price is None:
                     line.list_price, line.list_basis = list_prices[line.line_id]
                 # only goods priced by the catalog take the customer's discount: a shop
                 # discount line keeps its own percentage, a return or a voucher its amount

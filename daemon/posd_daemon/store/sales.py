@@ -31,7 +31,8 @@ _LINE_COLS = (
     "line_id, item_id, name, quantity, unit, unit_price, vat_category, vat_rate,"
     " scanned_code, fractional, variant_id, unit_factor, item_type, list_price, list_basis,"
     " price_overridden, discount_percent, discount_origin, lot, serial, pickup_date,"
-    " kind, fixed_amount, ref_sale_id, ref_line_id, ref_receipt, voucher_code, discount_cap"
+    " kind, fixed_amount, ref_sale_id, ref_line_id, ref_receipt, voucher_code, discount_cap,"
+    " pack_price, fixed_total"
 )
 _PAYMENT_COLS = (
     "payment_id, method, amount, card_institute, authorization_code, contract_number,"
@@ -132,6 +133,8 @@ def _sale_from_row(conn: sqlite3.Connection, row: tuple[Any, ...]) -> Sale:
                 ref_receipt=int(r[25]),
                 voucher_code=r[26],
                 discount_cap=_opt_decimal(r[27]),
+                pack_price=None if r[28] is None else int(r[28]),
+                fixed_total=None if r[29] is None else int(r[29]),
             )
         )
     for r in conn.execute(
@@ -409,7 +412,7 @@ ChildRows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
 
 _LINE_INSERT = (
     "INSERT OR REPLACE INTO sale_lines (sale_id, position, " + _LINE_COLS + ", amount, discount)"
-    " VALUES (" + ",".join("?" * 32) + ")"
+    " VALUES (" + ",".join("?" * 34) + ")"
 )
 _PAYMENT_INSERT = (
     "INSERT OR REPLACE INTO sale_payments (sale_id, position, " + _PAYMENT_COLS + ", kept)"
@@ -466,6 +469,8 @@ def child_rows(sale: Sale) -> ChildRows:
                 ln.ref_receipt,
                 ln.voucher_code,
                 None if ln.discount_cap is None else str(ln.discount_cap),
+                ln.pack_price,
+                ln.fixed_total,
                 ln.amount,
                 ln.line_discount + ln.doc_discount,
             )

@@ -344,15 +344,15 @@ def test_a_kg_price_label_returned_refunds_the_printed_price_and_restocks_the_we
     assert [r["MENGE"] for r in rows] == ["0,620", "-0,620"]
 
 
-def test_a_kg_price_label_over_a_kilogram_never_costs_more_than_printed(
+def test_a_kg_price_label_over_a_kilogram_costs_the_printed_price(
     pos: PosdClient,
 ) -> None:
     # 50.02 at 19.90/kg = 2.514 kg; no price per kg in cents gives 50.02 for 2.514 kg
-    # (19.89 -> 50.00, 19.90 -> 50.03): the customer pays the nearest amount below
+    # (19.89 -> 50.00, 19.90 -> 50.03): the line costs the printed price all the same
     gouda(pos)
     sid = pos.create_sale().sale_id
     line = pos.scan(sid, "2112346050026").sale.lines[-1]
-    assert (line.quantity, line.total.amount_minor) == ("2.514", 5000)
+    assert (line.quantity, line.total.amount_minor) == ("2.514", 5002)
 
 
 def test_a_kg_price_label_with_a_quantity_is_refused(pos: PosdClient) -> None:
