@@ -23,9 +23,10 @@ Mapping (DSFinV-K 2.x, fiscal-de.md):
   cancelled before posting (UMS_BRUTTO 0,00, no payments; their entered lines are listed
   for the record); ``AVTransfer`` for a parked sale handed over to another register
   (UMS_BRUTTO its total as its AVTransfer processData signs it, no payments, its lines
-  listed as an aborted sale's); ``AVTraining`` for training sales (their lines, VAT
-  rows and payments as the TSE signed them, UMS_BRUTTO with the rounding line). Like
-  every ``AV*`` type they stay out of the Z totals.
+  listed as an aborted sale's, its amounts per VAT key in transactions_vat.csv as its
+  lines add up, so that Bonkopf, Bonkopf_USt and Bonpos_USt agree); ``AVTraining`` for
+  training sales (their lines, VAT rows and payments as the TSE signed them, UMS_BRUTTO
+  with the rounding line). Like every ``AV*`` type they stay out of the Z totals.
 * Lines: GV_TYP by line kind (``domain.closing.line_gv_typ``): goods, returns (negative
   quantity) and the lines of a reversal (storno) receipt (all amounts negated, BON_STORNO
   0, BON_NOTIZ names the reversed receipt) are ``Umsatz``; shop discount lines
@@ -47,7 +48,15 @@ Mapping (DSFinV-K 2.x, fiscal-de.md):
   STK_BR is the unit price including VAT: a net-priced (business) sale's net unit
   price plus its tax (``gross_unit_price``).
 * UST_SCHLUESSEL: ``domain.closing.ust_key`` (posd's NOT_TAXABLE is key 5 "Nicht
-  Steuerbar", ZERO key 6 "Umsatzsteuerfrei").
+  Steuerbar", ZERO key 6 "Umsatzsteuerfrei"); keys 1-4 stand for the rates in force on
+  the day of the closing's last Vorgang (``_z_rates``), a line or receipt taxed at
+  another rate (a storno or return keeps its original receipt's rate; a Z closed after
+  midnight for the day before) gets the historic key of its rate (DSFinV-K Anlage 2,
+  ``spec.HISTORIC_UST_KEYS``: 16 % is 21, 19 % 11, ...) in lines_vat.csv,
+  transactions_vat.csv and businesscases.csv (``_business_cases``), and vat.csv lists
+  every key a closing used.
+* Z_START_ID/Z_ENDE_ID of a closing without any Vorgang: the empty range after the last
+  Vorgang closed before it (``_bon_range``).
 * Payments (datapayment.csv): per method what the register kept (cash less change,
   refunds negative); a foreign-currency payment carries its amount in ZAHLWAEH_BETRAG and
   the converted one in BASISWAEH_BETRAG; change of foreign cash paid out in the register
@@ -95,6 +104,7 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
@@ -108,6 +118,7 @@ from posd_daemon.domain.closing import (
     UST_NOT_TAXABLE,
     CashMovementKind,
     ClosingReport,
+    GvTotal,
     line_gv_typ,
     local_change,
     payment_kind,
@@ -115,7 +126,7 @@ from posd_daemon.domain.closing import (
     ust_key,
 )
 from posd_daemon.domain.customer import CustomerSnapshot
-from posd_daemon.domain.errors import invalid, not_found
+from posd_daemon.domain.errors import DomainError, invalid, not_found
 from posd_daemon.domain.money import CURRENCY_EXPONENTS
 from posd_daemon.domain.pricing import local_amount, split_converted
 from posd_daemon.domain.text import is_digits
@@ -539,6 +550,122 @@ class _Z:
     key: str
     tse_ids: dict[str, int]
     tse_meta: dict[str, dict[str, str]]
+    #: Z_START_ID and Z_ENDE_ID (see ``_bon_range``)
+    bon_range: tuple[int, int] = (0, 0)
+
+
+#: per closing: base UST_SCHLUESSEL (1-4) -> the percent in force for it (``_z_rates``)
+ZRates = Mapping[int, Mapping[int, Decimal]]
+
+
+def _z_rates(
+    conn: sqlite3.Connection, s: ExportSettings, closings: Iterable[store.Closing]
+) -> dict[int, dict[int, Decimal]]:
+    """The rates UST_SCHLUESSEL 1-4 stand for in each closing: the rates in force on the
+    business day of its last Vorgang (the day the Z was made, for a Z without any).
+
+    DSFinV-K Anlage 2 defines keys 1-4 as the rate "zum Zeitpunkt der Erfassung des
+    Geschäftsvorfalls geltend", and vat.csv (Stamm_USt) gives each key of a closing one
+    UST_SATZ. A closing's lines at another rate (a storno or return keeps its original
+    receipt's rate, § 17 UStG; a Z closed after midnight for the day before holds both
+    sides of a rate change) take the historic key of their rate
+    (``spec.HISTORIC_UST_KEYS``). The latest day is the one whose rates are current: the
+    older ones are the historic ones, and a historic key is defined from the day its
+    rate stopped being in force. Without a rate table (``vat_table`` None) every line
+    keeps its base key."""
+    out: dict[int, dict[int, Decimal]] = {}
+    for c in closings:
+        rates: dict[int, Decimal] = {}
+        out[c.z_nr] = rates
+        if s.vat_table is None:
+            continue
+        when = c.created_at
+        if c.last_bon_id is not None:
+            row = conn.execute(
+                "SELECT recorded_at FROM register_transactions WHERE bon_id = ?",
+                (c.last_bon_id,),
+            ).fetchone()
+            if row is not None:
+                when = from_db(row[0])
+        day = business_day(when, s.zone)
+        for key in (1, 2, 3, 4):
+            # no rate configured for the category that day: its lines keep their base
+            # key, as vat.csv shows it (_rate_on)
+            with suppress(DomainError):
+                rates[key] = s.vat_table.rate(VatCategory(key), day)
+    return out
+
+
+def _rates_json(rates: ZRates) -> str:
+    return json.dumps({str(z): {str(k): str(p) for k, p in r.items()} for z, r in rates.items()})
+
+
+def _rates_from_json(text: str) -> dict[int, dict[int, Decimal]]:
+    d: dict[str, dict[str, str]] = json.loads(text)
+    return {int(z): {int(k): Decimal(p) for k, p in r.items()} for z, r in d.items()}
+
+
+def ust_key_at(current: Mapping[int, Decimal], category: int, rate: str) -> int:
+    """The UST_SCHLUESSEL of a line of VAT ``category`` taxed at ``rate`` in a closing
+    whose keys 1-4 stand for the ``current`` rates (``_z_rates``): its base key
+    (``domain.closing.ust_key``), or the historic key of its rate when that is not the
+    rate its base key stands for (DSFinV-K Anlage 2; ``spec.HISTORIC_UST_KEYS``)."""
+    base = ust_key(category)
+    now = current.get(base)
+    if now is None:
+        return base
+    pct = Decimal(rate)
+    if pct == now:
+        return base
+    historic = spec.HISTORIC_UST_KEYS.get((base, pct))
+    return base if historic is None else historic[0]
+
+
+@dataclass
+class _LinesDone:
+    """What the lines pass found besides its files."""
+
+    #: item ids of ART_NR's length or longer (for :func:`_art_nr_stats`)
+    full_ids: set[str] = field(default_factory=set)
+    #: per closing the historic UST_SCHLUESSEL its lines or receipts used (vat.csv)
+    historic: dict[int, set[int]] = field(default_factory=dict)
+    #: the Belege's lines (lines_vat.csv) under a historic key per closing, GV_TYP and
+    #: key: [gross, net, tax] (businesscases.csv splits the Z's rows by them)
+    cases: dict[tuple[int, str, int], list[int]] = field(default_factory=dict)
+
+    def add_case(self, z_nr: int, gv: str, key: int, gross: int, tax: int) -> None:
+        acc = self.cases.setdefault((z_nr, gv, key), [0, 0, 0])
+        acc[0] += gross
+        acc[1] += gross - tax
+        acc[2] += tax
+
+    def merge(self, other: _LinesDone) -> None:
+        self.full_ids |= other.full_ids
+        for z_nr, keys in other.historic.items():
+            self.historic.setdefault(z_nr, set()).update(keys)
+        for k, (g, n, t) in other.cases.items():
+            acc = self.cases.setdefault(k, [0, 0, 0])
+            acc[0] += g
+            acc[1] += n
+            acc[2] += t
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "full_ids": sorted(self.full_ids),
+            "historic": {str(z): sorted(keys) for z, keys in self.historic.items()},
+            "cases": [[z, gv, key, *amounts] for (z, gv, key), amounts in self.cases.items()],
+        }
+
+    @staticmethod
+    def from_json(d: Mapping[str, Any]) -> _LinesDone:
+        return _LinesDone(
+            set(d["full_ids"]),
+            {int(z): {int(k) for k in keys} for z, keys in d["historic"].items()},
+            {
+                (int(z), str(gv), int(k)): [int(g), int(n), int(t)]
+                for z, gv, k, g, n, t in d["cases"]
+            },
+        )
 
 
 def export(
@@ -568,10 +695,16 @@ def export(
         # row.) Closed periods do not change, so the child's snapshot holds the same data.
         with tempfile.TemporaryDirectory(prefix="posd-dsfinvk-") as tmp:
             folders = [Path(tmp) / str(i) for i in range(LINE_PARTS)]
-            children = _start_lines_children(conn, settings, closings, folders) if parallel else []
+            rates = _z_rates(conn, settings, closings)
+            rates_file = Path(tmp) / "rates.json"
+            rates_file.write_text(_rates_json(rates), encoding="utf-8")
+            children = (
+                _start_lines_children(conn, settings, closings, folders, rates_file)
+                if parallel
+                else []
+            )
             try:
                 zs = {c.z_nr: _z_info(conn, settings, c) for c in closings}
-                _master_data(sink, settings, zs, stats)
                 _heads(conn, sink, settings, zs, stats)
                 _payments(conn, sink, settings, zs, stats)
                 _references(conn, sink, settings, zs, stats)
@@ -583,13 +716,18 @@ def export(
                         child.wait()
             if done is None:
                 keys = {z: info.key for z, info in zs.items()}
-                _art_nr_stats(stats, _lines(conn, sink, settings, keys, stats))
+                done_inline = _lines(conn, sink, settings, keys, rates, stats)
+                _art_nr_stats(stats, done_inline.full_ids)
+                keys_used = done_inline
             else:
-                rows, full_ids = done
+                rows, keys_used = done
                 stats.rows.update(rows)
-                _art_nr_stats(stats, full_ids)
+                _art_nr_stats(stats, keys_used.full_ids)
                 for name in _LINE_FILES:
                     sink.join(name, [folder / name for folder in folders[: len(children)]])
+            # after the lines: vat.csv names the keys they used, businesscases.csv splits
+            # the Z's rows by them (_business_cases)
+            _master_data(sink, settings, zs, rates, keys_used, stats)
         for t in ("itemamounts.csv", "subitems.csv", "allocation_groups.csv"):
             sink.put(t, spec.TABLE_BY_FILE[t].header.encode("utf-8"))
             stats.rows[t] = 0
@@ -645,6 +783,7 @@ def _start_lines_children(
     s: ExportSettings,
     closings: list[store.Closing],
     folders: list[Path],
+    rates_file: Path,
 ) -> list[subprocess.Popen[str]]:
     """The lines pass in child processes, one per part of ``closings`` (the first writes
     the files' header lines); none when it cannot run so (the caller runs it itself)."""
@@ -656,6 +795,7 @@ def _start_lines_children(
         argv = [sys.executable, "-m", "posd_daemon.exports.dsfinvk", "lines", db, s.register_id]
         argv += [s.currency, str(part[0].z_nr), str(part[-1].z_nr), str(folders[i])]
         argv.append("header" if i == 0 else "no-header")
+        argv.append(str(rates_file))
         try:
             children.append(subprocess.Popen(argv, stdout=subprocess.PIPE, text=True))
         except OSError:
@@ -668,11 +808,12 @@ def _start_lines_children(
 
 def _finish_lines_children(
     children: list[subprocess.Popen[str]],
-) -> tuple[dict[str, int], set[str]] | None:
-    """The children's row counts (summed) and item ids of ART_NR's length or longer, or
-    None when one of them failed or none ran (the caller runs the pass itself)."""
+) -> tuple[dict[str, int], _LinesDone] | None:
+    """The children's row counts (summed) and what their lines pass found (item ids of
+    ART_NR's length or longer, VAT keys and amounts per closing), or None when one of
+    them failed or none ran (the caller runs the pass itself)."""
     rows: dict[str, int] = {}
-    full_ids: set[str] = set()
+    found = _LinesDone()
     ok = bool(children)
     for child in children:
         out, _ = child.communicate()
@@ -682,8 +823,8 @@ def _finish_lines_children(
         done: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
         for name, n in done["rows"].items():
             rows[name] = rows.get(name, 0) + int(n)
-        full_ids.update(done["full_ids"])
-    return (rows, full_ids) if ok else None
+        found.merge(_LinesDone.from_json(done))
+    return (rows, found) if ok else None
 
 
 def _art_nr_report(stats: ExportStats) -> str:
@@ -713,9 +854,11 @@ def _art_nr_report(stats: ExportStats) -> str:
 
 def lines_child_main(argv: list[str]) -> int:
     """``python -m posd_daemon.exports.dsfinvk lines DB REGISTER CURRENCY Z_FROM Z_TO
-    FOLDER header|no-header`` (the register currency: which sales are foreign and
-    converted). Prints its row counts and the item ids of ART_NR's length or longer."""
-    db, register, currency, z_from, z_to, folder, header = argv
+    FOLDER header|no-header RATES`` (the register currency: which sales are foreign and
+    converted; RATES: a file of ``_rates_json``, the rates in force per closing). Prints
+    its row counts and what the pass found (``_LinesDone.to_json``)."""
+    db, register, currency, z_from, z_to, folder, header, rates_path = argv
+    rates = _rates_from_json(Path(rates_path).read_text(encoding="utf-8"))
     conn = connect(Path(db), readonly=True)
     try:
         conn.execute("BEGIN")
@@ -724,11 +867,11 @@ def lines_child_main(argv: list[str]) -> int:
         keys = {c.z_nr: _z_key(settings, c) for c in closings}
         stats = ExportStats()
         sink = _Sink(Path(folder), as_zip=False)
-        full_ids = _lines(conn, sink, settings, keys, stats, header=header == "header")
+        found = _lines(conn, sink, settings, keys, rates, stats, header=header == "header")
         conn.execute("COMMIT")
     finally:
         conn.close()
-    print(json.dumps({"rows": stats.rows, "full_ids": sorted(full_ids)}))
+    print(json.dumps({"rows": stats.rows, **found.to_json()}))
     return 0
 
 
@@ -761,7 +904,26 @@ def _z_info(conn: sqlite3.Connection, s: ExportSettings, c: store.Closing) -> _Z
             if value and not entry.get(name):
                 entry[name] = str(value)
     ids = {serial: i for i, serial in enumerate(sorted(meta), 1)}
-    return _Z(c, report, key, ids, meta)
+    return _Z(c, report, key, ids, meta, _bon_range(conn, s, c))
+
+
+def _bon_range(conn: sqlite3.Connection, s: ExportSettings, c: store.Closing) -> tuple[int, int]:
+    """Z_START_ID and Z_ENDE_ID of a closing: its first and last BON_ID ("Erste/Letzte
+    BON_ID im Abschluss", Stamm_Abschluss, DSFinV-K 3.2.1). The spec marks neither
+    optional and validators refuse a blank one (opencore dsfinvk-java's StammAbschluss
+    model: @NotBlank), so a closing without any Vorgang (a day without sales) names the
+    empty range where its Vorgänge would have been: from the BON_ID after the last one
+    closed before it to that last one (start = end + 1; 1 and 0 before any Vorgang).
+    The ranges of consecutive closings so still follow on without a gap or an overlap,
+    and no closing claims another one's Vorgang."""
+    if c.first_bon_id is not None and c.last_bon_id is not None:
+        return c.first_bon_id, c.last_bon_id
+    (before,) = conn.execute(
+        "SELECT MAX(last_bon_id) FROM closings WHERE register_id = ? AND z_nr < ?",
+        (s.register_id, c.z_nr),
+    ).fetchone()
+    last = int(before or 0)
+    return last + 1, last
 
 
 def _rate_on(vat: VatTable | None, key: int, day: date) -> Decimal:
@@ -773,7 +935,50 @@ def _rate_on(vat: VatTable | None, key: int, day: date) -> Decimal:
         return Decimal(0)
 
 
-def _master_data(sink: _Sink, s: ExportSettings, zs: Mapping[int, _Z], stats: ExportStats) -> None:
+def _business_cases(
+    z_nr: int, totals: Iterable[GvTotal], found: _LinesDone
+) -> list[tuple[str, str, int, int, int, int]]:
+    """businesscases.csv rows of a closing (GV_TYP, GV_NAME, UST_SCHLUESSEL, gross, net,
+    tax): its Z's rows, each of keys 1-4 split by the rates of its Belege's lines. The Z
+    books a business case per VAT category; DSFinV-K's Z_GV_Typ sums the Einzelaufzeich-
+    nungen per GV_TYP and UST_SCHLUESSEL, so the lines under a historic key (``found``)
+    are that key's row and the rest of the Z's row stays under the base key. When no
+    line of the case is under the base key, a cent of tax that the Z split otherwise
+    goes to the largest historic row, never to a row of no turnover."""
+    moved: dict[tuple[str, int], list[list[int]]] = {}
+    for (z, gv, key), (g, n, t) in sorted(found.cases.items()):
+        if z == z_nr:
+            moved.setdefault((gv, key % 10), []).append([key, g, n, t])
+    out: list[tuple[str, str, int, int, int, int]] = []
+    for row in totals:
+        parts = [] if row.gv_name else moved.get((row.gv_typ, row.ust_key), [])
+        if not parts or not 1 <= row.ust_key <= 4:
+            out.append((row.gv_typ, row.gv_name, row.ust_key, row.gross, row.net, row.tax))
+            continue
+        rest = [
+            row.gross - sum(p[1] for p in parts),
+            row.net - sum(p[2] for p in parts),
+            row.tax - sum(p[3] for p in parts),
+        ]
+        if not rest[0] and any(rest):
+            big = max(parts, key=lambda p: abs(p[1]))
+            big[2] += rest[1]
+            big[3] += rest[2]
+            rest = [0, 0, 0]
+        if any(rest):
+            out.append((row.gv_typ, row.gv_name, row.ust_key, rest[0], rest[1], rest[2]))
+        out += [(row.gv_typ, row.gv_name, key, g, n, t) for key, g, n, t in parts]
+    return out
+
+
+def _master_data(
+    sink: _Sink,
+    s: ExportSettings,
+    zs: Mapping[int, _Z],
+    rates: ZRates,
+    found: _LinesDone,
+    stats: ExportStats,
+) -> None:
     co = s.company
     base_money = money_of(s.currency)
     rows: dict[str, list[str]] = {t.file: [] for t in spec.TABLES}
@@ -783,8 +988,8 @@ def _master_data(sink: _Sink, s: ExportSettings, zs: Mapping[int, _Z], stats: Ex
         booking = "" if c.business_date == made_on else c.business_date
         rows["cashpointclosing.csv"].append(
             f"{k};{_q(booking, 'Z_BUCHUNGSTAG')};{_q(spec.TAXONOMY_VERSION, 'TAXONOMIE_VERSION')};"
-            f"{_q(str(c.first_bon_id or ''), 'Z_START_ID')};"
-            f"{_q(str(c.last_bon_id or ''), 'Z_ENDE_ID')};{_q(co.name, 'NAME')};"
+            f"{_q(str(z.bon_range[0]), 'Z_START_ID')};"
+            f"{_q(str(z.bon_range[1]), 'Z_ENDE_ID')};{_q(co.name, 'NAME')};"
             f"{_q(co.street, 'STRASSE')};{_q(co.postcode, 'PLZ')};{_q(co.city, 'ORT')};"
             f"{_q(co.country, 'LAND')};{_q(co.tax_number, 'STNR')};{_q(co.vat_id, 'USTID')};"
             f"{base_money(rep.payments_total)};{base_money(rep.cash_total)}\r\n"
@@ -812,18 +1017,26 @@ def _master_data(sink: _Sink, s: ExportSettings, zs: Mapping[int, _Z], stats: Ex
                 f"{_q(cert[1000:2000], 'TSE_ZERTIFIKAT_II')}\r\n"
             )
         day = date.fromisoformat(c.business_date)
-        for key, text in spec.UST_DESCRIPTIONS.items():
-            rate = _rate_on(s.vat_table, key, day)
+        current = rates.get(c.z_nr, {})
+        vat_rows = [
+            (key, current.get(key, _rate_on(s.vat_table, key, day)), text)
+            for key, text in spec.UST_DESCRIPTIONS.items()
+        ]
+        # and the historic keys its Vorgänge used (every key a closing's files name is
+        # in its vat.csv)
+        for key in sorted(found.historic.get(c.z_nr, ())):
+            _base, pct, text = spec.HISTORIC_UST[key]
+            vat_rows.append((key, pct, text))
+        for key, rate, text in vat_rows:
             # UST_SATZ is N2: the configuration allows no more than two decimals
             # (ops.config checks the rates)
             rows["vat.csv"].append(
                 f"{k};{key};{money(int(rate * 100))};{_q(text, 'UST_BESCHR')}\r\n"
             )
-        for g in rep.gv_totals:
+        for gv, gv_name, key, gross, net, tax in _business_cases(c.z_nr, rep.gv_totals, found):
             rows["businesscases.csv"].append(
-                f"{k};{_q(g.gv_typ, 'GV_TYP')};{_q(g.gv_name, 'GV_NAME')};;{g.ust_key};"
-                f"{base_money(g.gross)};"
-                f"{base_money(g.net)};{base_money(g.tax)}\r\n"
+                f"{k};{_q(gv, 'GV_TYP')};{_q(gv_name, 'GV_NAME')};;{key};"
+                f"{base_money(gross)};{base_money(net)};{base_money(tax)}\r\n"
             )
         # Z_Zahlart in the base currency: foreign payments at their converted value
         # (each currency's cash on its own in cash_per_currency.csv)
@@ -1183,14 +1396,17 @@ def _lines(
     sink: _Sink,
     s: ExportSettings,
     keys: Mapping[int, str],
+    rates: ZRates,
     stats: ExportStats,
     *,
     header: bool = True,
-) -> set[str]:
+) -> _LinesDone:
     """lines.csv (direct), lines_vat.csv and transactions_vat.csv (temporary files);
-    ``keys``: the Z key prefix of each closing (:func:`_z_key`); ``header`` False: the
-    files without their header line (a part after the first, see LINE_PARTS). Returns
-    the item ids of ART_NR's length or longer (for :func:`_art_nr_stats`)."""
+    ``keys``: the Z key prefix of each closing (:func:`_z_key`); ``rates``: the rates
+    its UST_SCHLUESSEL 1-4 stand for (:func:`_z_rates`); ``header`` False: the files
+    without their header line (a part after the first, see LINE_PARTS). Returns the
+    item ids of ART_NR's length or longer (for :func:`_art_nr_stats`), the historic
+    keys used and the Belege's amounts under them (for vat.csv and businesscases.csv)."""
     z_lo, z_hi = min(keys), max(keys)
     cur = conn.execute(
         "SELECT t.z_nr, t.bon_id, t.kind, l.position, l.item_id, l.name, l.quantity, l.unit,"
@@ -1198,9 +1414,13 @@ def _lines(
         # a lot or serial number scanned is no GTIN, whatever its digits (_line_gtin)
         " CASE WHEN l.scanned_code IN (l.lot, l.serial) THEN '' ELSE l.scanned_code END,"
         " m.kind, COALESCE(m.amount_local, m.amount), m.reason,"
-        " l.gross, l.kind, l.item_type, l.voucher_code, COALESCE(s.rounding, 0),"
+        # a line not posted (an aborted sale) has no gross: a weighed pack's printed price
+        # (fixed_total, schema 23) is still what it cost
+        " COALESCE(l.gross, l.fixed_total), l.kind, l.item_type, l.voucher_code,"
+        " COALESCE(s.rounding, 0),"
         " s.currency, s.exchange_rate, COALESCE(s.change_rounding, 0), s.vat_direction,"
-        " l.variant_id, l.unit_factor, COALESCE(l.discount, 0)"
+        " l.variant_id, l.unit_factor, COALESCE(l.discount, 0), s.state,"
+        " COALESCE(s.training, 0)"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_lines l ON l.sale_id = t.sale_id"
@@ -1223,8 +1443,22 @@ def _lines(
     gtins = _catalog_gtins(conn)
     art_nr_length = _MAX_LENGTH["ART_NR"]
     base_money = money_of(s.currency)
+    found = _LinesDone()
     #: item ids of ART_NR's length or longer: those cut and those a cut one may equal
-    full_ids: set[str] = set()
+    full_ids = found.full_ids
+    resolved: dict[tuple[int, Any, Any], int] = {}
+
+    def key_of(z_nr: int, category: Any, rate: Any) -> int:
+        """The UST_SCHLUESSEL in closing ``z_nr`` of VAT category and rate as stored
+        (:func:`ust_key_at`); once per closing, category and rate."""
+        k = resolved.get((z_nr, category, rate))
+        if k is None:
+            k = ust_key_at(rates.get(z_nr, {}), int(category), str(rate))
+            resolved[(z_nr, category, rate)] = k
+            if k > 9:
+                found.historic.setdefault(z_nr, set()).add(k)
+        return k
+
     with tempfile.TemporaryFile() as tmp_lv, tempfile.TemporaryFile() as tmp_tv:
         with sink.open("lines.csv") as main:
 
@@ -1237,6 +1471,13 @@ def _lines(
             add_ln, add_lv, add_tv = ln.add, lv.add, tv.add
             cur_bon = -1
             cur_key = ""
+            cur_z = 0
+            #: a Beleg (a posted sale, no training): its lines are the Z's business cases
+            beleg = False
+            #: an AVTransfer's lines per VAT key (gross, tax): its Bonkopf_USt rows
+            transfer: dict[int, list[int]] = {}
+            #: whether the current Vorgang is an AVTransfer
+            transferred = False
             groups: dict[tuple[int, str], int] = {}
             last_pos = 0
             rounding = 0
@@ -1245,6 +1486,8 @@ def _lines(
             #: the lines of the current foreign-currency sale, (POS_ZEILE prefix, VAT
             #: key, gross and tax in the sale's currency), written when it is complete
             foreign_lines: list[tuple[str, int, int, int]] = []
+            #: their GV_TYP, in the same order
+            foreign_gv: list[str] = []
             #: the discounts on the current receipt's goods lines, written as its own
             #: Rabatt lines when it is complete (see ``_rebate``)
             rebates: list[_Rebate] = []
@@ -1255,9 +1498,12 @@ def _lines(
                 by_key: dict[int, list[int]] = {}
                 exact = posted.take(cur_bon)
                 totals = (
-                    [(int(cat), g, t) for cat, _rate, g, _n, t in exact]
+                    [(key_of(cur_z, cat, rate), g, t) for cat, rate, g, _n, t in exact]
                     if exact
-                    else [(int(cat), g, tax_of(g, rate)) for (cat, rate), g in groups.items()]
+                    else [
+                        (key_of(cur_z, cat, rate), g, tax_of(g, rate))
+                        for (cat, rate), g in groups.items()
+                    ]
                 )
                 groups.clear()
                 # in the register currency, as the Z books a foreign sale: its total
@@ -1265,8 +1511,8 @@ def _lines(
                 # the amount due holds beyond the total (fiscal-de.md: amounts in EUR)
                 total = sum(g for _, g, _ in totals)
                 parts = split_converted([g for _, g, _ in totals], conv(total), conv)
-                for (cat, _g, t), g in zip(totals, parts, strict=True):
-                    acc = by_key.setdefault(ust_key(cat), [0, 0, 0])
+                for (key, _g, t), g in zip(totals, parts, strict=True):
+                    acc = by_key.setdefault(key, [0, 0, 0])
                     acc[0] += g
                     acc[1] += g - conv(t)
                     acc[2] += conv(t)
@@ -1280,11 +1526,15 @@ def _lines(
                         acc = heads.setdefault(rb.key, [0, 0, 0])
                         acc[0] -= rg
                         acc[2] -= rt
-                    for pz, key, g, t in _split_line_vat(foreign_lines, heads, conv):
+                    split = _split_line_vat(foreign_lines, heads, conv)
+                    for (pz, key, g, t), gv in zip(split, foreign_gv, strict=True):
                         add_lv(
                             f"{pz};{key};{base_money(g)};{base_money(g - t)};{base_money(t)}\r\n"
                         )
+                        if key > 9 and beleg:
+                            found.add_case(cur_z, gv, key, g, t)
                     foreign_lines.clear()
+                    foreign_gv.clear()
                 pos = last_pos
                 for rb, (rg, rt) in zip(rebates, rebate_amounts, strict=True):
                     pos += 1
@@ -1297,6 +1547,8 @@ def _lines(
                         f'{cur_key};"{cur_bon}";"{pos}";{rb.key};{amount};'
                         f"{base_money(rg - rt)};{base_money(rt)}\r\n"
                     )
+                    if rb.key > 9 and beleg:
+                        found.add_case(cur_z, REBATE_GV, rb.key, rg, rt)
                 rebates.clear()
                 # and the rounding of change paid out in the register currency for
                 # foreign cash (Sale.change_rounding): one rounding line for both
@@ -1318,9 +1570,24 @@ def _lines(
                         f'{cur_key};"{cur_bon}";{key};{base_money(g)};{base_money(n)};{base_money(t)}\r\n'
                     )
 
+            def flush_transfer() -> None:
+                # an AVTransfer's Bonkopf_USt: per key what its lines (lines_vat.csv) add
+                # up to, the sale's amounts its TSE transaction signed per VAT slot and
+                # UMS_BRUTTO states (DSFinV-K 3.1.2: Bonkopf_USt splits every Bonkopf's
+                # amounts per UST_SCHLUESSEL); never turnover of the Z
+                for key in sorted(transfer):
+                    g, t = transfer[key]
+                    add_tv(
+                        f'{cur_key};"{cur_bon}";{key};{base_money(g)};{base_money(g - t)};'
+                        f"{base_money(t)}\r\n"
+                    )
+                transfer.clear()
+
             # Lines repeat (same item, quantity, price): their formatted tails are cached
             # (bounded), so the loop mostly joins strings.
-            tails: dict[tuple[Any, ...], tuple[str, str, int, int, _Rebate | None]] = {}
+            tails: dict[
+                tuple[Any, ...], tuple[str, str, int, int, _Rebate | None, str, int, int, int]
+            ] = {}
             kb = ""
             kind_of_bon = ""
             for r in cur:
@@ -1331,9 +1598,14 @@ def _lines(
                 if bon != cur_bon:
                     if cur_bon >= 0 and (groups or kind_of_bon == "SALE"):
                         flush_receipt()
+                    elif transfer:
+                        flush_transfer()
                     cur_bon = bon
                     cur_key = z_key
+                    cur_z = r[0]
                     kind_of_bon = r[2]
+                    beleg = r[2] == "SALE" and not r[28]
+                    transferred = r[2] == "ABORT" and r[27] == "TRANSFERRED"
                     rounding = int(r[19]) if r[2] == "SALE" else 0
                     change_rounding = int(r[22]) if r[2] == "SALE" else 0
                     conv = _to_local(r[20], r[21], s.currency)
@@ -1361,10 +1633,21 @@ def _lines(
                 last_pos = pos + 1
                 # a posted (or training) sale's discount on the line (Z: Umsatz and Rabatt)
                 disc = int(r[26]) if kind == "SALE" else 0
-                key = (*r[4:12], *r[15:19], r[20], r[21], r[24], r[25], r[23] == "NET", disc)
+                vat_key = key_of(cur_z, r[9], r[10])
+                key = (
+                    vat_key,
+                    *r[4:12],
+                    *r[15:19],
+                    r[20],
+                    r[21],
+                    r[24],
+                    r[25],
+                    r[23] == "NET",
+                    disc,
+                )
                 cached = tails.get(key)
                 if cached is None:
-                    item, name, qty, unit, price, cat, rate, code, stored, lk, it, vc = key[:12]
+                    item, name, qty, unit, price, cat, rate, code, stored, lk, it, vc = key[1:13]
                     net_priced = key[-2]
                     gross = line_total(price, qty) if stored is None else stored
                     if len(item) >= art_nr_length:
@@ -1378,7 +1661,7 @@ def _lines(
                     gv = line_gv_typ(lk, it == "VOUCHER", int(cat))
                     gv_name = "Ausgleichskonto" if lk == "BALANCING" else ""
                     rebate = (
-                        _rebate(name, int(cat), rate, disc, net=net_priced)
+                        _rebate(name, int(cat), rate, disc, net=net_priced, key=vat_key)
                         if disc and gv == "Umsatz"
                         else None
                     )
@@ -1396,11 +1679,15 @@ def _lines(
                         f'"{_line_gtin(gtins, code, item, key[-4], unit, key[-3])}";"";"";'
                         f"{quantity_text(qty)};1,000;{_q(unit, 'EINHEIT')};"
                         f"{base_money(conv(gross_unit_price(price, rate, net=net_priced)))}\r\n",
-                        f";{ust_key(int(cat))};{base_money(local_gross)};"
+                        f";{vat_key};{base_money(local_gross)};"
                         f"{base_money(local_gross - tax)};{base_money(tax)}\r\n",
                         own_gross,
                         own_tax,
                         rebate,
+                        gv,
+                        vat_key,
+                        local_gross,
+                        tax,
                     )
                     if len(tails) > 100_000:
                         tails.clear()
@@ -1408,9 +1695,16 @@ def _lines(
                 pz = f'{kb}"{pos + 1}"'
                 add_ln(pz + cached[0])
                 if kind == "SALE" and conv is not _same:
-                    foreign_lines.append((pz, ust_key(int(r[9])), cached[2], cached[3]))
+                    foreign_lines.append((pz, vat_key, cached[2], cached[3]))
+                    foreign_gv.append(cached[5])
                 else:
                     add_lv(pz + cached[1])
+                    if vat_key > 9 and beleg:
+                        found.add_case(cur_z, cached[5], vat_key, cached[7], cached[8])
+                    elif transferred:
+                        acc = transfer.setdefault(vat_key, [0, 0])
+                        acc[0] += cached[7]
+                        acc[1] += cached[8]
                 if kind == "SALE":
                     g = (r[9], r[10])
                     rb = cached[4]
@@ -1420,6 +1714,8 @@ def _lines(
                         rebates.append(rb)
             if cur_bon >= 0 and (groups or kind_of_bon == "SALE"):
                 flush_receipt()
+            elif transfer:
+                flush_transfer()
             ln.flush()
             lv.flush()
             tv.flush()
@@ -1428,7 +1724,7 @@ def _lines(
         stats.rows["transactions_vat.csv"] = tv.rows
         sink.copy("lines_vat.csv", tmp_lv)
         sink.copy("transactions_vat.csv", tmp_tv)
-    return full_ids
+    return found
 
 
 #: GV_TYP of a discount on a receipt's goods (DSFinV-K Anhang C "Rabatt")
@@ -1448,13 +1744,14 @@ class _Rebate:
     tax: int
 
 
-def _rebate(name: str, category: int, rate: str, discount: int, *, net: bool) -> _Rebate:
+def _rebate(name: str, category: int, rate: str, discount: int, *, net: bool, key: int) -> _Rebate:
     """A goods line's discount (``sale_lines.discount``, in the sale's price basis) as
     the Z books it: its Z_GV_Typ is turnover before the discount (``Umsatz``) beside the
     discount (``Rabatt``, negative), gross and tax per line exactly as
     ``services.day._discounts`` derives them (net: plus ``tax_from_net``; gross: its tax
     ``tax_from_gross``). lines.csv says the same: the goods line at its amount before the
-    discount, the discount one more line of GV_TYP Rabatt at the goods' VAT key, so that
+    discount, the discount one more line of GV_TYP Rabatt at the goods' VAT key (``key``,
+    their UST_SCHLUESSEL, historic ones included), so that
     Bonpos summed per GV_TYP and UST_SCHLUESSEL is Z_GV_Typ (DSFinV-K 2.x: Z_GV_Typ sums
     the business cases of the closing's Einzelaufzeichnungen)."""
     pct = Decimal(rate)
@@ -1463,7 +1760,7 @@ def _rebate(name: str, category: int, rate: str, discount: int, *, net: bool) ->
         gross = discount + tax
     else:
         gross, tax = discount, tax_from_gross(discount, pct)
-    return _Rebate(f"Rabatt {name}", category, rate, ust_key(category), gross, tax)
+    return _Rebate(f"Rabatt {name}", category, rate, key, gross, tax)
 
 
 def _rebate_amounts(rebates: list[_Rebate], conv: Callable[[int], int]) -> list[tuple[int, int]]:
@@ -1659,9 +1956,9 @@ def _payments(
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 9 and sys.argv[1] == "lines":
+    if len(sys.argv) == 10 and sys.argv[1] == "lines":
         sys.exit(lines_child_main(sys.argv[2:]))
     sys.exit(
         "usage: python -m posd_daemon.exports.dsfinvk lines DB REGISTER CURRENCY Z_FROM Z_TO"
-        " DIR header|no-header"
+        " DIR header|no-header RATES"
     )

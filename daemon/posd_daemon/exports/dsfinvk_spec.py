@@ -25,6 +25,7 @@ Sources (facts, not code):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from xml.sax.saxutils import escape
 
 #: DFKA taxonomy version written to cashpointclosing.csv TAXONOMIE_VERSION.
@@ -393,6 +394,32 @@ UST_DESCRIPTIONS: dict[int, str] = {
     5: "Nicht Steuerbar",
     6: "Umsatzsteuerfrei",
     7: "UmsatzsteuerNichtErmittelbar",
+}
+
+#: DSFinV-K Anlage 2 (UST_SCHLUESSEL, "historische Steuersätze"): a rate of keys 1-3
+#: that is no longer in force when a business case is recorded at it (a storno or return
+#: of an earlier receipt, § 17 UStG; a Z closed after a rate change for the day before)
+#: has a key of its own, two digits: a running number, then the key it was the rate of.
+#: (base key, percent) -> (historic key, description). Keys 11, 12, 21 and 22 as
+#: DSFinV-K 2.2 introduced them for the H2-2020 reduction (fiskaltrust's notes on that
+#: reduction quote the table); 13, 23, 33 and 43 (the § 24 Abs. 1 Nr. 3 rates 10.7,
+#: 9.5, 9.0 and 8.4) from the Anlage 2 revision of 2024-12-05 (DSFinV-K 2.4), as a
+#: transcription of it lists them. A rate of neither (a configured rate the Anlage does
+#: not know) keeps its base key.
+HISTORIC_UST_KEYS: dict[tuple[int, Decimal], tuple[int, str]] = {
+    (1, Decimal("19")): (11, "Historischer allgemeiner Steuersatz (§ 12 Abs. 1 UStG)"),
+    (2, Decimal("7")): (12, "Historischer ermäßigter Steuersatz (§ 12 Abs. 2 UStG)"),
+    (3, Decimal("10.7")): (13, "Historischer Durchschnittsatz (§ 24 Abs. 1 Nr. 3 UStG)"),
+    (1, Decimal("16")): (21, "Historischer allgemeiner Steuersatz (§ 12 Abs. 1 UStG)"),
+    (2, Decimal("5")): (22, "Historischer ermäßigter Steuersatz (§ 12 Abs. 2 UStG)"),
+    (3, Decimal("9.5")): (23, "Historischer Durchschnittsatz (§ 24 Abs. 1 Nr. 3 UStG)"),
+    (3, Decimal("9")): (33, "Historischer Durchschnittsatz (§ 24 Abs. 1 Nr. 3 UStG)"),
+    (3, Decimal("8.4")): (43, "Historischer Durchschnittsatz (§ 24 Abs. 1 Nr. 3 UStG)"),
+}
+
+#: historic key -> (its base key, its percent, its description), for vat.csv
+HISTORIC_UST: dict[int, tuple[int, Decimal, str]] = {
+    key: (base, pct, text) for (base, pct), (key, text) in HISTORIC_UST_KEYS.items()
 }
 
 

@@ -19,6 +19,8 @@ from posd.v1 import catalog_pb2, common_pb2
 from tests.conftest import Running, running_daemon
 from tests.integration.api.test_instore_label_sale_flows import journal_lines, on_hand
 from tests.integration.api.test_sale_part2 import call, pay, post
+from tests.integration.day.test_full_day import read_export
+from tests.support.cash import close_as_expected
 from tests.support.fullsale import import_items, import_stock, item
 
 REDUCED = common_pb2.VAT_CATEGORY_REDUCED
@@ -102,3 +104,20 @@ def test_a_pack_printed_50_02_with_a_document_discount(pos: PosdClient) -> None:
     s = call(pos, "SetSaleDiscount", sale_id=sid, discount_percent="10").sale
     # 10 % of 50.02 = 5.002: 5.00 off the printed price
     assert s.total.amount_minor == 4502
+
+
+def test_a_cancelled_sale_of_a_pack_lists_its_printed_price_in_the_export(
+    pos: PosdClient,
+) -> None:
+    # a sale cancelled before its post has no posted amounts: DSFinV-K lists its lines
+    # (AVBelegabbruch) at what they cost, the printed price, not price per kg x weight
+    sid = pos.create_sale().sale_id
+    pos.scan(sid, PACK_50_02)
+    pos.cancel_sale(sid)
+    close_as_expected(pos)
+    z = pos.z_closing()
+    tables = read_export(pos.export_dsfinvk(z_from=z.z_nr, z_to=z.z_nr))[0]
+    (line,) = [r for r in tables["lines.csv"] if r["ART_NR"] == "KG"]
+    assert line["MENGE"] == "2,514"
+    (vat,) = [r for r in tables["lines_vat.csv"] if r["BON_ID"] == line["BON_ID"]]
+    assert vat["POS_BRUTTO"] == "50,02"

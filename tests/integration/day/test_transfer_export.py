@@ -1,8 +1,9 @@
 """A sale parked at K1 and resumed at K3 by its slip is handed over: K1's TSE transaction
 finishes as AVTransfer (fiscal-de.md, processData). That signed transaction is a Vorgang
 of K1 (schema 17): its Z counts it like an aborted sale, never as turnover, and K1's
-DSFinV-K export lists it with BON_TYP AVTransfer, its lines, no payments and its TSE row
-(transactions_tse.csv lists every TSE transaction of the register)."""
+DSFinV-K export lists it with BON_TYP AVTransfer, its lines, its amounts per VAT key
+(transactions_vat.csv), no payments and its TSE row (transactions_tse.csv lists every TSE
+transaction of the register)."""
 
 from __future__ import annotations
 
@@ -98,8 +99,9 @@ def test_a_handed_over_sale_is_an_avtransfer_vorgang_of_the_giving_register(
     assert tse["2"]["TSE_TA_VORGANGSART"] == "Kassenbeleg-V1"
     assert tse["2"]["TSE_VORGANGSDATEN"] == pdata
     assert tse["2"]["TSE_TA_SIG"] and tse["2"]["TSE_TA_FEHLER"] == ""
-    # its lines for the record, no payments, no VAT of a receipt (as AVBelegabbruch)
+    # its lines for the record and its amounts per VAT key (Bonkopf_USt, as its lines
+    # add up and its processData signs them), no payments
     (line,) = [r for r in t["lines.csv"] if r["BON_ID"] == "2"]
     assert (line["ART_NR"], line["MENGE"]) == ("LAMP", "2,000")
     assert [r["BON_ID"] for r in t["datapayment.csv"]] == ["1"]
-    assert {r["BON_ID"] for r in t["transactions_vat.csv"]} == {"1"}
+    assert {r["BON_ID"] for r in t["transactions_vat.csv"]} == {"1", "2"}
