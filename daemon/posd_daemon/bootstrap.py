@@ -352,8 +352,8 @@ async def _start(
     gateway.unresolved_recorded = sales.lock_unresolved
     # cash movements and shift closes the TSE signed before a crash (services/fiscal.py)
     gateway.event_recorded = event_recorder(
-        DayCommands(DaySettings(config.register.id, config.register.currency, zone), clock,
-                    worker.wake),
+        DayCommands(DaySettings(config.register.id, config.register.currency, zone,
+                                shared_drawer=config.drawer.shared), clock, worker.wake),
         clock,
     )  # fmt: skip
     await db.read(sales.restore_finished_locks)  # before reconciliation, which adds some

@@ -263,6 +263,7 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
             config.register.currency,
             zone,
             config.register.exchange_rate_max_age_days,
+            shared_drawer=config.drawer.shared,
         )
         d = config.datev
         #: the DATEV accounts: SKR03 defaults, with what [datev] sets
@@ -343,13 +344,23 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
     ) -> closing_pb2.OpenShiftResponse:
         async def run() -> closing_pb2.OpenShiftResponse:
             op = await self.rt.operator(context)
+            answered = await self.rt.answered("OpenShift", request, closing_pb2.OpenShiftResponse)
+            if answered is not None:
+                return answered
             counts = counts_from_pb(request.counts, self.settings.currency)
-            return await self.rt.mutate(
-                "OpenShift",
-                request,
-                lambda tx: self.day.open_shift(tx, op, counts),
-                lambda s: closing_pb2.OpenShiftResponse(shift=shift_to_pb(s)),
-                closing_pb2.OpenShiftResponse,
+            # a shared drawer's float that differs from the last count is a cash
+            # difference, signed inside the open's transaction as a close signs its own
+            # (services/day.py); an open without one signs nothing
+            return await self.gw.signed_event(
+                op.operator_id,
+                _event_call("OpenShift", request),
+                lambda sign: self.rt.mutate(
+                    "OpenShift",
+                    request,
+                    lambda tx: self.day.open_shift(tx, op, counts, sign),
+                    lambda s: closing_pb2.OpenShiftResponse(shift=shift_to_pb(s)),
+                    closing_pb2.OpenShiftResponse,
+                ),
             )
 
         return await self.rt.call(context, "OpenShift", request, run)
@@ -722,7 +733,10 @@ def event_recorder(day: DayCommands, clock: Clock) -> EventRecorder:
             shift = day.recover_close(tx, ev.payload, signed)
             if shift is None:
                 return True  # the signed difference alone: a retry closes the shift
-            response = closing_pb2.CloseShiftResponse(shift=shift_to_pb(shift))
+            if ev.method == "OpenShift":
+                response = closing_pb2.OpenShiftResponse(shift=shift_to_pb(shift))
+            else:
+                response = closing_pb2.CloseShiftResponse(shift=shift_to_pb(shift))
         idempotency_store.store(
             tx.conn,
             ev.request_id,

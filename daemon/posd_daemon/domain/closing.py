@@ -449,9 +449,11 @@ class _Op:
 class ClosingBuilder:
     """Accumulates a period's Vorgänge; ``report()`` gives the totals."""
 
-    def __init__(self, register_id: str, currency: str) -> None:
+    def __init__(self, register_id: str, currency: str, *, shared_drawer: bool = False) -> None:
         self.register_id = register_id
         self.currency = currency
+        #: one drawer the shifts hand on to each other (see :meth:`_day_balances`)
+        self.shared_drawer = shared_drawer
         self._first = 0
         self._last = 0
         self._receipts = 0
@@ -472,7 +474,8 @@ class ClosingBuilder:
         self._gv: dict[tuple[str, int, str], _Sum] = {}
         self._ops: dict[str, _Op] = {}
         self._cash: dict[str, int] = {}
-        self._balances: list[CashBalance] = []
+        #: (shift, its balance, the difference booked at its open) per shift and currency
+        self._balances: list[tuple[int, CashBalance, int]] = []
         self._shifts: list[int] = []
         self._open_expected: dict[str, int] = {}
 
@@ -696,10 +699,53 @@ class ClosingBuilder:
         if currency == self.currency:  # an operator's cash: the register currency's
             op.cash += amount
 
-    def add_balance(self, shift_id: int, balance: CashBalance) -> None:
+    def add_balance(self, shift_id: int, balance: CashBalance, opening_difference: int = 0) -> None:
+        """A closed shift's balance of one currency; ``opening_difference``: the cash
+        difference booked when it opened (shared drawer: its float less what the
+        previous closing counted)."""
         if shift_id not in self._shifts:
             self._shifts.append(shift_id)
-        self._balances.append(balance)
+        self._balances.append((shift_id, balance, opening_difference))
+
+    def add_opening_difference(self, shift_id: int, currency: str, amount: int) -> None:
+        """A difference booked at a shift's open in a currency its close has no balance
+        for (the float had some, then none of it was there or moved)."""
+        self.add_balance(shift_id, CashBalance(currency, 0, 0, 0), amount)
+
+    def _day_balances(self) -> dict[str, tuple[int, int, int]]:
+        """(opening, expected, counted) per currency over the period's shifts.
+
+        One cash insert per cashier: every float is cash of its own, so the shifts add
+        up. A shared drawer hands its cash on: the next shift's float is what the last
+        closing counted, summed it would be counted twice. The period then opens with
+        what the previous closing left (the first float less the difference booked at
+        its open; without a previous closing, the first float), ends with the last
+        count, and its difference is every difference booked in it (at the closes and
+        at the opens), so that it equals the period's DifferenzSollIst Vorgänge."""
+        out: dict[str, tuple[int, int, int]] = {}
+        if not self.shared_drawer:
+            for _, b, _ in self._balances:
+                o, e, n = out.get(b.currency, (0, 0, 0))
+                out[b.currency] = (o + b.opening, e + b.expected, n + b.counted)
+            return out
+        if not self._balances:
+            return out
+        first = min(s for s, _, _ in self._balances)
+        last = max(s for s, _, _ in self._balances)
+        opening: dict[str, int] = {}
+        counted: dict[str, int] = {}
+        difference: dict[str, int] = {}
+        for shift_id, b, at_open in self._balances:
+            c = b.currency
+            difference[c] = difference.get(c, 0) + b.difference + at_open
+            if shift_id == first:
+                opening[c] = opening.get(c, 0) + b.opening - at_open
+            if shift_id == last:
+                counted[c] = counted.get(c, 0) + b.counted
+        for c in sorted(difference):
+            n = counted.get(c, 0)
+            out[c] = (opening.get(c, 0), n - difference[c], n)
+        return out
 
     def add_open_shift_expected(self, expected: Mapping[str, int]) -> None:
         for c, a in expected.items():
@@ -716,12 +762,7 @@ class ClosingBuilder:
                 method, kind.zahlart_typ, kind.name, currency, amount, count, base, refunds
             )
             (gateways if kind.gateway else payments).append(total)
-        balances: dict[str, list[int]] = {}
-        for b in self._balances:
-            row = balances.setdefault(b.currency, [0, 0, 0])
-            row[0] += b.opening
-            row[1] += b.expected
-            row[2] += b.counted
+        balances = self._day_balances()
         return ClosingReport(
             z_nr=z_nr,
             register_id=self.register_id,

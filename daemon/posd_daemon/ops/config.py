@@ -124,6 +124,9 @@ class DrawerConfig:
     on_ms: int = 100
     off_ms: int = 200
     block_sale_while_open: bool = False
+    #: one drawer the shifts hand on (the next float is the last count; a float that
+    #: differs is a cash difference booked at the open) or one insert per cashier
+    shared: bool = False
 
 
 @dataclass(frozen=True)

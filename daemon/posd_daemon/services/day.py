@@ -68,6 +68,7 @@ from posd_daemon.domain.shift import (
     CashBalance,
     CountLine,
     CountPhase,
+    ShiftState,
     balances,
     merge_counts,
     totals_by_currency,
@@ -145,6 +146,13 @@ class DaySettings:
     #: ``register.exchange_rate_max_age_days``: the oldest daily rate a foreign cash
     #: movement may use (as for a sale in that currency)
     exchange_rate_max_age_days: int | None = 7
+    #: one drawer shared by the shifts that follow one another (True), or one cash
+    #: insert per cashier, brought in with the float and taken away at the close
+    #: (False). Shared, the next shift's float is the cash the last closing counted: a
+    #: float that differs is a cash difference booked at the open, and the Z counts the
+    #: carried cash once (first float, last count). Inserts: every float is cash of its
+    #: own and the Z sums the shifts.
+    shared_drawer: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,9 +223,37 @@ class DayCommands:
             raise not_found("SHIFT_NOT_FOUND", f"no shift {shift_id or ''}".strip())
         return shift
 
-    def open_shift(self, tx: Tx, op: Operator, counts: Sequence[CountLine]) -> store.Shift:
+    def open_shift(
+        self,
+        tx: Tx,
+        op: Operator,
+        counts: Sequence[CountLine],
+        sign: EventSigner = no_event_tse,
+    ) -> store.Shift:
+        """Opens a shift with its counted float.
+
+        Shared drawer (``DaySettings.shared_drawer``): the float should be the cash the
+        previous closing counted, still in the drawer. A float that differs is money
+        missing or found between the shifts: booked here as the close books its
+        difference (a DifferenzSollIst Vorgang of the register currency, signed by
+        ``sign`` before anything is written; foreign cash in the drawer ledger only),
+        and outside the new shift's cash, since its float already holds it."""
         op.require(Permission.SALE)
-        lines = merge_counts(counts)
+        return self._open(
+            tx, op.operator_id, merge_counts(counts), sign, self._clock(), self.s.shared_drawer
+        )
+
+    def _open(
+        self,
+        tx: Tx,
+        operator_id: str,
+        lines: Sequence[CountLine],
+        sign: EventSigner,
+        now: datetime,
+        shared: bool,
+    ) -> store.Shift:
+        """``shared``: the drawer is shared (an open recovered after a crash was, when its
+        difference was signed, whatever the configuration says now)."""
         conn = tx.conn
         current = store.open_shift_of(conn, self.s.register_id)
         if current is not None:
@@ -227,26 +263,138 @@ class DayCommands:
                 " first",
                 shift_id=str(current.shift_id),
             )
-        now = self._clock()
-        shift_id = store.insert_shift(conn, self.s.register_id, op.operator_id, now)
-        store.insert_counts(conn, shift_id, CountPhase.OPEN, lines)
         float_total = totals_by_currency(lines)
+        before = store.last_shift(conn, self.s.register_id) if shared else None
+        # the register's first float is its opening stock (Anfangsbestand): nothing to
+        # compare it with
+        carried = (
+            {} if before is None else {b.currency: b.counted for b in before.balances if b.counted}
+        )
+        differences = {
+            c: float_total.get(c, 0) - carried.get(c, 0)
+            for c in sorted(set(float_total) | set(carried))
+            if before is not None and float_total.get(c, 0) != carried.get(c, 0)
+        }
+        difference: MovementRequest | None = None
+        difference_tse: fstore.SaleTse | None = None
+        diff = differences.get(self.s.currency, 0)
+        if diff:
+            assert before is not None
+            difference = MovementRequest(
+                CashMovementKind.DIFFERENCE,
+                diff,
+                self.s.currency,
+                f"Kassendifferenz nach Schicht {before.shift_id}",
+            )
+            intent = EventIntent(
+                # recorded after a crash by recover_close (the phase tells it apart)
+                tse_events.SHIFT_CLOSE,
+                difference.process_data,
+                {
+                    "phase": "OPEN",
+                    "operator_id": operator_id,
+                    "previous_shift_id": before.shift_id,
+                    "counts": [_count_record(x) for x in lines],
+                    "amount": difference.amount,
+                    "currency": difference.currency,
+                    "reason": difference.reason,
+                    "time": to_db(now),
+                },
+            )
+            # signed before the first write: the signer commits what is written so far
+            difference_tse = sign(tx, intent)
+        shift_id = store.insert_shift(conn, self.s.register_id, operator_id, now)
+        store.insert_counts(conn, shift_id, CountPhase.OPEN, lines)
+        movement: tuple[int, int] | None = None
+        if difference is not None:
+            movement = self._insert_movement(
+                conn,
+                difference,
+                operator_id,
+                shift_id,
+                now,
+                difference_tse,
+                drawer_kind="CASH_DIFFERENCE",
+            )
+        for c, amount in differences.items():
+            if c != self.s.currency:
+                self._foreign_difference(conn, c, amount, now)  # as at a close
+        if differences:
+            store.start_after_opening_entries(conn, shift_id)
+        payload: dict[str, Any] = {
+            "shift_id": shift_id,
+            "operator_id": operator_id,
+            "float": float_total,
+            "counts": [_count_record(x) for x in lines],
+        }
+        if shared:
+            payload["carried"] = carried
+            payload["difference"] = differences
+            payload["difference_bon_id"] = movement[1] if movement else None
         journal.append(
             conn,
             kind="SHIFT_OPENED",
             register_id=self.s.register_id,
             ref=f"shift:{shift_id}",
-            payload={
-                "shift_id": shift_id,
-                "operator_id": op.operator_id,
-                "float": float_total,
-                "counts": [_count_record(x) for x in lines],
-            },
+            payload=payload,
             when=now,
         )
+        if movement is not None:
+            tx.after_commit(self._on_outbox)  # the difference's slip
         shift = store.get_shift(conn, shift_id)
         assert shift is not None
         return shift
+
+    def _foreign_difference(
+        self, conn: sqlite3.Connection, currency: str, amount: int, now: datetime
+    ) -> None:
+        """A cash difference in a foreign currency: booked in the drawer ledger only (no
+        DSFinV-K Vorgang: its amount has no base-currency value without an exchange
+        rate)."""
+        sale_store.add_drawer_entry(
+            conn,
+            register_id=self.s.register_id,
+            sale_id=None,
+            receipt_number=None,
+            kind="CASH_DIFFERENCE",
+            method="CASH",
+            amount=amount,
+            currency=currency,
+            when=to_db(now),
+        )
+
+    def recover_open(
+        self, tx: Tx, payload: dict[str, Any], tse: fstore.SaleTse
+    ) -> store.Shift | None:
+        """An open whose difference the TSE signed before a crash and that never
+        committed (start-up reconciliation): opened now as it would have been, with the
+        TSE's row and the original time. Should the register no longer be where it was
+        (a shift open, another one closed since, the difference otherwise), the signed
+        difference is booked alone, in no shift, and None returned."""
+        lines = merge_counts([CountLine(**c) for c in payload["counts"]])
+        now = from_db(str(payload["time"]))
+        operator_id = str(payload["operator_id"])
+        conn = tx.conn
+        before = store.last_shift(conn, self.s.register_id)
+        if (
+            before is not None
+            and before.state is ShiftState.CLOSED
+            and before.shift_id == payload["previous_shift_id"]
+        ):
+            carried = {b.currency: b.counted for b in before.balances}
+            due = totals_by_currency(lines).get(self.s.currency, 0) - carried.get(
+                self.s.currency, 0
+            )
+            if due == payload["amount"]:
+                return self._open(tx, operator_id, lines, lambda t, i: tse, now, True)
+        req = MovementRequest(
+            CashMovementKind.DIFFERENCE,
+            int(payload["amount"]),
+            str(payload["currency"]),
+            str(payload["reason"]),
+        )
+        self._insert_movement(conn, req, operator_id, None, now, tse, drawer_kind="CASH_DIFFERENCE")
+        return None
 
     def plan_close(
         self, conn: sqlite3.Connection, op: Operator, counts: Sequence[CountLine]
@@ -325,6 +473,10 @@ class DayCommands:
         with the same expected cash; should it not be, or should the difference come out
         otherwise, the signed difference is booked alone (the shift is closed again by
         the cashier) and None returned."""
+        if payload.get("phase") == "OPEN":
+            # a difference booked at a shift's open (shared drawer): the same kind of
+            # Vorgang, recorded by the same reconciliation
+            return self.recover_open(tx, payload, tse)
         lines = [CountLine(**c) for c in payload["counts"]]
         now = from_db(str(payload["time"]))
         operator_id = str(payload["operator_id"])
@@ -408,19 +560,7 @@ class DayCommands:
             )
         for b in plan.balances:
             if b.currency != self.s.currency and b.difference:
-                # foreign cash: booked in the drawer ledger (no DSFinV-K Vorgang: its
-                # amount has no base-currency value without an exchange rate)
-                sale_store.add_drawer_entry(
-                    conn,
-                    register_id=self.s.register_id,
-                    sale_id=None,
-                    receipt_number=None,
-                    kind="CASH_DIFFERENCE",
-                    method="CASH",
-                    amount=b.difference,
-                    currency=b.currency,
-                    when=to_db(now),
-                )
+                self._foreign_difference(conn, b.currency, b.difference, now)
         store.close_shift(
             conn, shift.shift_id, operator_id, now, plan.balances, store.max_drawer_entry(conn)
         )
@@ -871,7 +1011,9 @@ class DayCommands:
         return day.isoformat()
 
     def _period(self, conn: sqlite3.Connection) -> ClosingBuilder:
-        builder = ClosingBuilder(self.s.register_id, self.s.currency)
+        builder = ClosingBuilder(
+            self.s.register_id, self.s.currency, shared_drawer=self.s.shared_drawer
+        )
         for fact in period_facts(conn, self.s.register_id):
             if isinstance(fact, SaleFact):
                 builder.add_sale(
@@ -908,8 +1050,11 @@ class DayCommands:
                     base=fact.base,
                 )
         for shift in store.unclosed_shifts(conn, self.s.register_id):
+            at_open = store.opening_differences(conn, shift) if self.s.shared_drawer else {}
             for b in shift.balances:
-                builder.add_balance(shift.shift_id, b)
+                builder.add_balance(shift.shift_id, b, at_open.pop(b.currency, 0))
+            for currency, amount in at_open.items():
+                builder.add_opening_difference(shift.shift_id, currency, amount)
         return builder
 
     # -- closings ---------------------------------------------------------------------

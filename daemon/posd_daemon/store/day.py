@@ -140,6 +140,41 @@ def insert_shift(
     return shift_id
 
 
+def start_after_opening_entries(conn: sqlite3.Connection, shift_id: int) -> None:
+    """Moves the open shift's start past the drawer entries written since it was inserted
+    (a difference booked at its open, shared drawer): its counted float holds them
+    already, so its expected cash must not count them again."""
+    conn.execute(
+        "UPDATE shifts SET first_entry = ? WHERE shift_id = ? AND state = 'OPEN'",
+        (max_drawer_entry(conn), shift_id),
+    )
+
+
+def previous_shift(conn: sqlite3.Connection, shift: Shift) -> Shift | None:
+    """The register's shift before ``shift``."""
+    r = conn.execute(
+        f"SELECT {_SHIFT_COLS} FROM shifts WHERE register_id = ? AND shift_id < ?"
+        " ORDER BY shift_id DESC LIMIT 1",
+        (shift.register_id, shift.shift_id),
+    ).fetchone()
+    return None if r is None else _shift(conn, r)
+
+
+def opening_differences(conn: sqlite3.Connection, shift: Shift) -> dict[str, int]:
+    """The cash differences booked when ``shift`` opened (shared drawer: its float vs
+    what the previous closing counted), per currency: the drawer entries between the
+    previous shift's last entry and this shift's first one."""
+    before = previous_shift(conn, shift)
+    low = 0 if before is None or before.last_entry is None else before.last_entry
+    rows = conn.execute(
+        "SELECT currency, SUM(amount) FROM drawer_entries"
+        " WHERE entry_id > ? AND entry_id <= ? AND register_id = ? AND method = 'CASH'"
+        " AND kind = 'CASH_DIFFERENCE' GROUP BY currency",
+        (low, shift.first_entry, shift.register_id),
+    )
+    return {str(c): int(a) for c, a in rows if a}
+
+
 def insert_counts(
     conn: sqlite3.Connection, shift_id: int, phase: CountPhase, lines: Iterable[CountLine]
 ) -> None:
