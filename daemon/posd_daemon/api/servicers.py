@@ -89,7 +89,9 @@ class _PostClaim:
     #: the TSE's wait, when the signature was asked for at the claim already
     signed: Callable[[], fstore.SaleTse | None] | None
     request_id: str
-    digest: str
+    #: the claiming request: its digest (for the idempotency record) is taken on the
+    #: database thread while the TSE signs, not on the claim's way
+    request: sale_pb2.PostSaleRequest
     now: datetime
     #: the business day of ``now``
     day: date
@@ -506,6 +508,18 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                     raise Abandoned(f"sale {sale_id}: ran on {day}, claimed on {claim.day}")
                 if receipt:
                     start(claim)
+                if idempotency_store.lookup(tx.conn, claim.request_id) is not None:
+                    # looked up here, while the TSE signs, not on the claim's way: a sale
+                    # with a post run ahead is not posted, so this id is another request's
+                    # (reused by the client). The usual post answers it (REQUEST_ID_REUSED,
+                    # or that request's stored answer); a signature the claim asked for
+                    # locks the sale as signed (the TSE cannot take it back) until a post
+                    # with its own id saves it, as any post failing after its signature
+                    if signing:
+                        row = signing[0]()
+                        if row is not None and row.state == fstore.SIGNED:
+                            self.sales.signed_unposted[sale_id] = row.process_data
+                    raise Abandoned(f"sale {sale_id}: request id {claim.request_id} is in use")
                 post_time = convert.timestamp(claim.now)
                 if built and post_time is not None:  # the answer was built ahead
                     built[0].sale.post_time.CopyFrom(post_time)
@@ -525,7 +539,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                 tx.conn,
                 claim.request_id,
                 "PostSale",
-                claim.digest,
+                request_digest(claim.request),
                 response.SerializeToString(deterministic=True),
                 claim.now,
             )
@@ -634,9 +648,8 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         except DomainError:
             return None
         request_id = request.request_id
-        if self.rt.db.read_now(lambda c: idempotency_store.lookup(c, request_id)) is not None:
-            return None  # a repeat (or a reuse): the usual path answers it
-        digest = request_digest(request)
+        # a repeat or a reuse of request_id: looked up by the run-ahead once claimed (see
+        # post_ahead's ahead()), which then gives way to the usual path that answers it
         now = self.rt.clock()
         day = self.sales.day_of(now)
 
@@ -648,7 +661,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             early = (
                 sign(None, offer) if offer is not None and isinstance(sign, FinishSigner) else None
             )
-            return _PostClaim(sign, early, request_id, digest, now, day, started)
+            return _PostClaim(sign, early, request_id, request, now, day, started)
 
         spec = self.rt.db.claim_speculation(_post_key(request.sale_id, op), make)
         if spec is None or spec.result is None:
