@@ -6,9 +6,10 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from decimal import Decimal
 
 from posd_daemon.domain.document import Align, Barcode, Block, Document, Feed, QrCode, Text
-from posd_daemon.domain.money import format_minor
+from posd_daemon.domain.money import format_minor, round_half_up
 from posd_daemon.domain.parking import parking_symbology
 from posd_daemon.domain.payments import Payment, PaymentMethod
 from posd_daemon.domain.pricing import fmt_decimal
@@ -144,10 +145,23 @@ def _line_details(sale: Sale, line: SaleLine, amt: Callable[[int], str]) -> list
     kind = line.kind
     if kind in (LineKind.GOODS, LineKind.RETURN):
         unit = "" if line.unit in ("pcs", "") else f" {line.unit}"
-        if line.quantity != 1 or unit:
-            # the amount carries the sign (a return: -1 x 19,99), the unit price does not
-            price = amt(abs(line.unit_price) if line.quantity < 0 else line.unit_price)
-            out.append(f"{format_quantity(line.quantity)}{unit} x {price}")
+        quantity = f"{format_quantity(line.quantity)}{unit}"
+        # the amount carries the sign (a return: -1 x 19,99), the unit price does not
+        unit_price = abs(line.unit_price) if line.quantity < 0 else line.unit_price
+        if line.fixed_total is not None:
+            # a weighed pack costs its label's price, which the weight times a price per
+            # unit in whole cents may not make (2.514 kg x 19,90 = 50,03, label 50,02):
+            # the weight (KassenSichV § 6 Nr. 3: quantity and kind) and where the price
+            # comes from, no multiplication that does not give the amount beside it
+            out.append(f"{quantity}, Preis lt. Etikett")
+        elif line.quantity != 1 or unit:
+            product = round_half_up(Decimal(unit_price) * abs(line.quantity))
+            # a refund of a share of what was paid (part of a pack, a discounted line) or
+            # the storno of a pack: the amount is not the product, the quantity alone
+            if product != abs(line.base_amount):
+                out.append(quantity)
+            else:
+                out.append(f"{quantity} x {amt(unit_price)}")
     if kind is LineKind.RETURN:
         if not line.ref_receipt:
             out.append("Rückgabe ohne Beleg")
@@ -172,7 +186,7 @@ def _line_details(sale: Sale, line: SaleLine, amt: Callable[[int], str]) -> list
             out.append(f"Charge {line.lot} abgelaufen {expired.strftime('%d.%m.%Y')}")
     if line.serial:
         out.append(f"Serien-Nr. {line.serial}")
-    if line.price_overridden:
+    if line.price_overridden and line.fixed_total is None:  # a pack: the label's price
         out.append("Preis geändert")
     return out
 
