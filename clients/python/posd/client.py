@@ -682,7 +682,9 @@ class PosdClient:
 
     def ensure_shift(self) -> None:
         """Opens a shift with an empty float unless one is open (a register sells only
-        within an open shift)."""
+        within an open shift). A register with a shared drawer (``drawer.shared``) that
+        holds cash refuses an empty float (COUNT_MISSING_CURRENCY): open it with the
+        counted float (:meth:`open_shift`)."""
         try:
             self.open_shift([])
         except PosdError as exc:

@@ -237,10 +237,18 @@ class DayCommands:
         missing or found between the shifts: booked here as the close books its
         difference (a DifferenzSollIst Vorgang of the register currency, signed by
         ``sign`` before anything is written; foreign cash in the drawer ledger only),
-        and outside the new shift's cash, since its float already holds it."""
+        and outside the new shift's cash, since its float already holds it. A float
+        without a line for a currency the previous closing counted is refused
+        (COUNT_MISSING_CURRENCY), as a close's count without one is."""
         op.require(Permission.SALE)
         return self._open(
-            tx, op.operator_id, merge_counts(counts), sign, self._clock(), self.s.shared_drawer
+            tx,
+            op.operator_id,
+            merge_counts(counts),
+            sign,
+            self._clock(),
+            self.s.shared_drawer,
+            every_currency=True,
         )
 
     def _open(
@@ -251,9 +259,14 @@ class DayCommands:
         sign: EventSigner,
         now: datetime,
         shared: bool,
+        *,
+        every_currency: bool = False,
     ) -> store.Shift:
         """``shared``: the drawer is shared (an open recovered after a crash was, when its
-        difference was signed, whatever the configuration says now)."""
+        difference was signed, whatever the configuration says now). ``every_currency``:
+        refuse a shared drawer's float without a line for a currency the last closing
+        counted (an open asked for now; one completed after a crash books what was
+        signed then)."""
         conn = tx.conn
         current = store.open_shift_of(conn, self.s.register_id)
         if current is not None:
@@ -270,6 +283,8 @@ class DayCommands:
         carried = (
             {} if before is None else {b.currency: b.counted for b in before.balances if b.counted}
         )
+        if every_currency:
+            _check_carried_currencies_counted(carried, float_total)
         differences = {
             c: float_total.get(c, 0) - carried.get(c, 0)
             for c in sorted(set(float_total) | set(carried))
@@ -341,6 +356,9 @@ class DayCommands:
         )
         if movement is not None:
             tx.after_commit(self._on_outbox)  # the difference's slip
+            # all written, not committed: a crash here is completed at start-up as one
+            # after the TSE's finish (ops/crashpoints.py)
+            crashpoints.reached("event.in_transaction")
         shift = store.get_shift(conn, shift_id)
         assert shift is not None
         return shift
@@ -1313,6 +1331,24 @@ def _count_record(x: CountLine) -> dict[str, object]:
         "pieces": x.pieces,
         "amount": x.amount,
     }
+
+
+def _check_carried_currencies_counted(carried: dict[str, int], counted: dict[str, int]) -> None:
+    """Refuses (before anything is signed or written) a shared drawer's float without a
+    line for a currency the last closing counted in it. Left out, that currency was
+    taken as counted at 0 and its whole amount booked as a signed shortage, for cash
+    nobody looked at (an OpenShift without any count line booked the whole drawer as
+    missing). The amounts are not named: the float is counted blind."""
+    missing = sorted(c for c in carried if c not in counted)
+    if not missing:
+        return
+    raise invalid(
+        "counts",
+        f"the float has no line for {', '.join(missing)}: the shared drawer held"
+        f" {'it' if len(missing) == 1 else 'them'} at the last closing, count every"
+        " currency in it (none there: a total of 0)",
+        "COUNT_MISSING_CURRENCY",
+    )
 
 
 def _check_every_currency_counted(plan: ShiftClosePlan) -> None:
