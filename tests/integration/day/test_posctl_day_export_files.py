@@ -7,7 +7,6 @@ size limit is its own) against the in-process daemon's real socket."""
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 from datetime import date
@@ -29,25 +28,31 @@ def posctl_limited(
     running: Running, tmp_path: Path, max_file_bytes: int, *args: str
 ) -> subprocess.CompletedProcess[str]:
     """posctl in a process whose files may grow to ``max_file_bytes`` (RLIMIT_FSIZE:
-    what a full disk does to a write, EFBIG instead of ENOSPC; Python ignores SIGXFSZ)."""
+    what a full disk does to a write, EFBIG instead of ENOSPC; Python ignores SIGXFSZ).
+
+    The limit is set by the new interpreter itself, before posctl starts: a
+    ``preexec_fn`` would run Python in a child forked from this process, whose gRPC
+    threads (the daemon under test runs in it) do not survive a fork; gRPC's fork
+    handler then aborted the child now and then under load (SIGABRT, "epoll_wait
+    error: Bad file descriptor") before posctl ever ran."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("daemon", "clients/python", ".")),
     }
     env.pop("POSD_CONFIG", None)
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
-
+    limited = (
+        "import resource; "
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({max_file_bytes}, {max_file_bytes})); "
+        + ENTRY_POINT
+    )
     return subprocess.run(
-        [sys.executable, "-c", ENTRY_POINT, *posctl_args(running, *args)],
+        [sys.executable, "-c", limited, *posctl_args(running, *args)],
         capture_output=True,
         text=True,
         timeout=120,
         env=env,
         cwd=tmp_path,
         check=False,
-        preexec_fn=limit,
     )
 
 
