@@ -472,6 +472,9 @@ class ClosingBuilder:
             (c, c.gv_typ): _Sum() for c in BusinessCase
         }
         self._gv: dict[tuple[str, int, str], _Sum] = {}
+        #: the sales' rows of ``_gv`` per VAT category and rate, (GV_TYP, category,
+        #: rate): not in the report (see :meth:`sale_cases_by_rate`)
+        self._gv_rates: dict[tuple[str, int, Decimal], _Sum] = {}
         self._ops: dict[str, _Op] = {}
         self._cash: dict[str, int] = {}
         #: (shift, its balance, the difference booked at its open) per shift and currency
@@ -584,9 +587,12 @@ class ClosingBuilder:
         self._gross += gross
         touched: set[tuple[BusinessCase, str]] = set()
 
-        def book(case: BusinessCase, gv: str, cat: int, g: int, n: int, t: int) -> None:
+        def book(
+            case: BusinessCase, gv: str, cat: int, pct: Decimal, g: int, n: int, t: int
+        ) -> None:
             touched.add(_case_key(case, gv))
             self._case(case, gv, ust_key(cat), g, n, t)
+            self._gv_rates.setdefault((gv, cat, pct), _Sum()).add(g, n, t, 1)
 
         goods = BusinessCase.REVERSALS if reversal else BusinessCase.SALES
         if not lines:
@@ -623,20 +629,22 @@ class ClosingBuilder:
                 rows[i] = (case, gv, g + rest[0], n + rest[1], t + rest[2])
                 rest = [0, 0, 0]
             for case, gv, g, n, t in rows:
-                book(case, gv, key[0], g, n, t)
+                book(case, gv, key[0], key[1], g, n, t)
             if any(rest) or not touched:
-                book(goods, "Umsatz", key[0], *rest)
+                book(goods, "Umsatz", key[0], key[1], *rest)
         for (cat, pct), missing in split.items():  # lines of a rate missing in the totals
             for case, gv, _, g in missing:
                 t = tax_from_gross(g, pct)
-                book(case, gv, cat, g, g - t, t)
+                book(case, gv, cat, pct, g, g - t, t)
         if discounts:
             # DSFinV-K: turnover (Umsatz) before the discount, the discount (Rabatt)
             # negative beside it; together they are what the receipt says
             for d in discounts:
                 dg, dt = conv(d.gross), conv(d.tax)
-                book(BusinessCase.DISCOUNTS, "Rabatt", int(d.category), -dg, dt - dg, -dt)
-                book(goods, "Umsatz", int(d.category), dg, dg - dt, dt)
+                book(
+                    BusinessCase.DISCOUNTS, "Rabatt", int(d.category), d.percent, -dg, dt - dg, -dt
+                )
+                book(goods, "Umsatz", int(d.category), d.percent, dg, dg - dt, dt)
         if r := rounding_local:
             touched.add(_case_key(BusinessCase.ROUNDING, ""))
             self._case(BusinessCase.ROUNDING, rounding_gv_typ(r), UST_NOT_TAXABLE, r, r, 0,
@@ -659,6 +667,16 @@ class ClosingBuilder:
             if fx.paid_out:
                 self._pay("CASH", self.currency, -fx.paid_out, count=0)
                 op.cash -= fx.paid_out
+
+    def sale_cases_by_rate(self) -> list[tuple[str, int, Decimal, int, int, int]]:
+        """The sales' business cases as booked, per VAT category and rate: (GV_TYP,
+        category, rate, gross, net, tax). The report's ``gv_totals`` sum them per
+        UST_SCHLUESSEL of the category; the DSFinV-K export takes the rows of rates
+        that have a historic key of their own (Anlage 2) out of them."""
+        return [
+            (gv, cat, pct, s.gross, s.net, s.tax)
+            for (gv, cat, pct), s in sorted(self._gv_rates.items())
+        ]
 
     def add_training(self, *, bon_id: int, late: bool = False, shift_id: int | None = None) -> None:
         """A training sale (BON_TYP AVTraining): counted, no turnover, no payments."""

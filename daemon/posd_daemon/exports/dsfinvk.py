@@ -117,6 +117,7 @@ from posd_daemon.domain.closing import (
     ROUNDING_NAME,
     UST_NOT_TAXABLE,
     CashMovementKind,
+    ClosingBuilder,
     ClosingReport,
     GvTotal,
     line_gv_typ,
@@ -135,7 +136,9 @@ from posd_daemon.exports import dsfinvk_spec as spec
 from posd_daemon.exports.iso3166 import alpha3
 from posd_daemon.ops import logging as plog
 from posd_daemon.store import day as store
+from posd_daemon.store import sales as sales_store
 from posd_daemon.store.database import connect
+from posd_daemon.store.facts import book_fact, period_facts
 from posd_daemon.store.timeutil import from_db, to_db
 
 CHUNK_LINES = 4096
@@ -629,31 +632,16 @@ class _LinesDone:
     full_ids: set[str] = field(default_factory=set)
     #: per closing the historic UST_SCHLUESSEL its lines or receipts used (vat.csv)
     historic: dict[int, set[int]] = field(default_factory=dict)
-    #: the Belege's lines (lines_vat.csv) under a historic key per closing, GV_TYP and
-    #: key: [gross, net, tax] (businesscases.csv splits the Z's rows by them)
-    cases: dict[tuple[int, str, int], list[int]] = field(default_factory=dict)
-
-    def add_case(self, z_nr: int, gv: str, key: int, gross: int, tax: int) -> None:
-        acc = self.cases.setdefault((z_nr, gv, key), [0, 0, 0])
-        acc[0] += gross
-        acc[1] += gross - tax
-        acc[2] += tax
 
     def merge(self, other: _LinesDone) -> None:
         self.full_ids |= other.full_ids
         for z_nr, keys in other.historic.items():
             self.historic.setdefault(z_nr, set()).update(keys)
-        for k, (g, n, t) in other.cases.items():
-            acc = self.cases.setdefault(k, [0, 0, 0])
-            acc[0] += g
-            acc[1] += n
-            acc[2] += t
 
     def to_json(self) -> dict[str, Any]:
         return {
             "full_ids": sorted(self.full_ids),
             "historic": {str(z): sorted(keys) for z, keys in self.historic.items()},
-            "cases": [[z, gv, key, *amounts] for (z, gv, key), amounts in self.cases.items()],
         }
 
     @staticmethod
@@ -661,11 +649,12 @@ class _LinesDone:
         return _LinesDone(
             set(d["full_ids"]),
             {int(z): {int(k) for k in keys} for z, keys in d["historic"].items()},
-            {
-                (int(z), str(gv), int(k)): [int(g), int(n), int(t)]
-                for z, gv, k, g, n, t in d["cases"]
-            },
         )
+
+
+#: per closing, GV_TYP and historic UST_SCHLUESSEL: [gross, net, tax] its Belege booked
+#: at that key's rate (:func:`_historic_cases`)
+_HistoricCases = dict[tuple[int, str, int], list[int]]
 
 
 def export(
@@ -727,7 +716,8 @@ def export(
                     sink.join(name, [folder / name for folder in folders[: len(children)]])
             # after the lines: vat.csv names the keys they used, businesscases.csv splits
             # the Z's rows by them (_business_cases)
-            _master_data(sink, settings, zs, rates, keys_used, stats)
+            cases = _historic_cases(conn, settings, rates, keys_used)
+            _master_data(sink, settings, zs, rates, keys_used, cases, stats)
         for t in ("itemamounts.csv", "subitems.csv", "allocation_groups.csv"):
             sink.put(t, spec.TABLE_BY_FILE[t].header.encode("utf-8"))
             stats.rows[t] = 0
@@ -935,18 +925,45 @@ def _rate_on(vat: VatTable | None, key: int, day: date) -> Decimal:
         return Decimal(0)
 
 
+def _historic_cases(
+    conn: sqlite3.Connection, s: ExportSettings, rates: ZRates, found: _LinesDone
+) -> _HistoricCases:
+    """Per closing whose Vorgänge used a historic UST_SCHLUESSEL (``found``): what its
+    Belege booked at each historic key's rate, per GV_TYP. The closing's sales are
+    replayed through the Z's own bookkeeping (``ClosingBuilder.add_sale`` via
+    ``store.facts``), so that the rows are the very amounts the Z summed under the base
+    key: a receipt's tax per rate is computed once from its total, not the sum of its
+    lines' taxes (ten lines of 1.03 at 16 %: 1.42, not 10 x 0.14), and the Z's split
+    into returns, vouchers, discounts (Rabatt beside Umsatz), foreign sales converted
+    once, is the same. Closings without a historic key (nearly all) are not read."""
+    out: _HistoricCases = {}
+    for z_nr in sorted(z for z, keys in found.historic.items() if keys):
+        builder = ClosingBuilder(s.register_id, s.currency)
+        for fact in period_facts(conn, s.register_id, z_nr):
+            book_fact(builder, fact)
+        current = rates.get(z_nr, {})
+        for gv, cat, pct, g, n, t in builder.sale_cases_by_rate():
+            key = ust_key_at(current, cat, str(pct))
+            if key > 9 and (g or n or t):
+                acc = out.setdefault((z_nr, gv, key), [0, 0, 0])
+                acc[0] += g
+                acc[1] += n
+                acc[2] += t
+    return out
+
+
 def _business_cases(
-    z_nr: int, totals: Iterable[GvTotal], found: _LinesDone
+    z_nr: int, totals: Iterable[GvTotal], cases: _HistoricCases
 ) -> list[tuple[str, str, int, int, int, int]]:
     """businesscases.csv rows of a closing (GV_TYP, GV_NAME, UST_SCHLUESSEL, gross, net,
     tax): its Z's rows, each of keys 1-4 split by the rates of its Belege's lines. The Z
     books a business case per VAT category; DSFinV-K's Z_GV_Typ sums the Einzelaufzeich-
-    nungen per GV_TYP and UST_SCHLUESSEL, so the lines under a historic key (``found``)
-    are that key's row and the rest of the Z's row stays under the base key. When no
-    line of the case is under the base key, a cent of tax that the Z split otherwise
-    goes to the largest historic row, never to a row of no turnover."""
+    nungen per GV_TYP and UST_SCHLUESSEL, so what the Belege booked at a historic key's
+    rate (``cases``) is that key's row and the rest of the Z's row stays under the base
+    key. When no line of the case is under the base key, a cent of tax that the Z split
+    otherwise goes to the largest historic row, never to a row of no turnover."""
     moved: dict[tuple[str, int], list[list[int]]] = {}
-    for (z, gv, key), (g, n, t) in sorted(found.cases.items()):
+    for (z, gv, key), (g, n, t) in sorted(cases.items()):
         if z == z_nr:
             moved.setdefault((gv, key % 10), []).append([key, g, n, t])
     out: list[tuple[str, str, int, int, int, int]] = []
@@ -977,6 +994,7 @@ def _master_data(
     zs: Mapping[int, _Z],
     rates: ZRates,
     found: _LinesDone,
+    cases: _HistoricCases,
     stats: ExportStats,
 ) -> None:
     co = s.company
@@ -1033,7 +1051,7 @@ def _master_data(
             rows["vat.csv"].append(
                 f"{k};{key};{money(int(rate * 100))};{_q(text, 'UST_BESCHR')}\r\n"
             )
-        for gv, gv_name, key, gross, net, tax in _business_cases(c.z_nr, rep.gv_totals, found):
+        for gv, gv_name, key, gross, net, tax in _business_cases(c.z_nr, rep.gv_totals, cases):
             rows["businesscases.csv"].append(
                 f"{k};{_q(gv, 'GV_TYP')};{_q(gv_name, 'GV_NAME')};;{key};"
                 f"{base_money(gross)};{base_money(net)};{base_money(tax)}\r\n"
@@ -1405,8 +1423,8 @@ def _lines(
     ``keys``: the Z key prefix of each closing (:func:`_z_key`); ``rates``: the rates
     its UST_SCHLUESSEL 1-4 stand for (:func:`_z_rates`); ``header`` False: the files
     without their header line (a part after the first, see LINE_PARTS). Returns the
-    item ids of ART_NR's length or longer (for :func:`_art_nr_stats`), the historic
-    keys used and the Belege's amounts under them (for vat.csv and businesscases.csv)."""
+    item ids of ART_NR's length or longer (for :func:`_art_nr_stats`) and the historic
+    keys used per closing (for vat.csv and businesscases.csv: :func:`_historic_cases`)."""
     z_lo, z_hi = min(keys), max(keys)
     cur = conn.execute(
         "SELECT t.z_nr, t.bon_id, t.kind, l.position, l.item_id, l.name, l.quantity, l.unit,"
@@ -1419,8 +1437,7 @@ def _lines(
         " COALESCE(l.gross, l.fixed_total), l.kind, l.item_type, l.voucher_code,"
         " COALESCE(s.rounding, 0),"
         " s.currency, s.exchange_rate, COALESCE(s.change_rounding, 0), s.vat_direction,"
-        " l.variant_id, l.unit_factor, COALESCE(l.discount, 0), s.state,"
-        " COALESCE(s.training, 0)"
+        " l.variant_id, l.unit_factor, COALESCE(l.discount, 0), s.state"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_lines l ON l.sale_id = t.sale_id"
@@ -1447,6 +1464,12 @@ def _lines(
     #: item ids of ART_NR's length or longer: those cut and those a cut one may equal
     full_ids = found.full_ids
     resolved: dict[tuple[int, Any, Any], int] = {}
+    #: per closing an id of its key mapping (closings of the same rates share one), so
+    #: that the cached line tails serve every closing of the same rates
+    mappings: dict[tuple[tuple[int, Decimal], ...], int] = {}
+    rate_ids = {
+        z: mappings.setdefault(tuple(sorted(r.items())), len(mappings)) for z, r in rates.items()
+    }
 
     def key_of(z_nr: int, category: Any, rate: Any) -> int:
         """The UST_SCHLUESSEL in closing ``z_nr`` of VAT category and rate as stored
@@ -1472,12 +1495,17 @@ def _lines(
             cur_bon = -1
             cur_key = ""
             cur_z = 0
-            #: a Beleg (a posted sale, no training): its lines are the Z's business cases
-            beleg = False
-            #: an AVTransfer's lines per VAT key (gross, tax): its Bonkopf_USt rows
-            transfer: dict[int, list[int]] = {}
-            #: whether the current Vorgang is an AVTransfer
+            #: whether the current Vorgang is an AVTransfer (see _transfer_amounts)
             transferred = False
+            #: a sale's lines with their amounts (a posted or training sale, an
+            #: AVTransfer): discounts as Rabatt lines, Bonkopf_USt per key
+            as_sale = False
+            #: an AVTransfer's line gross after discounts by position, and its per-rate
+            #: totals (_transfer_amounts)
+            xfer_gross: dict[int, int] = {}
+            xfer_totals: list[tuple[int, str, int, int, int]] = []
+            #: the UST_SCHLUESSEL mapping of the current closing (its id in rate_ids)
+            cur_rid = -1
             groups: dict[tuple[int, str], int] = {}
             last_pos = 0
             rounding = 0
@@ -1486,8 +1514,6 @@ def _lines(
             #: the lines of the current foreign-currency sale, (POS_ZEILE prefix, VAT
             #: key, gross and tax in the sale's currency), written when it is complete
             foreign_lines: list[tuple[str, int, int, int]] = []
-            #: their GV_TYP, in the same order
-            foreign_gv: list[str] = []
             #: the discounts on the current receipt's goods lines, written as its own
             #: Rabatt lines when it is complete (see ``_rebate``)
             rebates: list[_Rebate] = []
@@ -1496,7 +1522,7 @@ def _lines(
                 # per UST_SCHLUESSEL: the receipt's totals as posted (or, before schema 6,
                 # from its lines), plus the rounding difference under key 5
                 by_key: dict[int, list[int]] = {}
-                exact = posted.take(cur_bon)
+                exact = xfer_totals if transferred else posted.take(cur_bon)
                 totals = (
                     [(key_of(cur_z, cat, rate), g, t) for cat, rate, g, _n, t in exact]
                     if exact
@@ -1526,15 +1552,11 @@ def _lines(
                         acc = heads.setdefault(rb.key, [0, 0, 0])
                         acc[0] -= rg
                         acc[2] -= rt
-                    split = _split_line_vat(foreign_lines, heads, conv)
-                    for (pz, key, g, t), gv in zip(split, foreign_gv, strict=True):
+                    for pz, key, g, t in _split_line_vat(foreign_lines, heads, conv):
                         add_lv(
                             f"{pz};{key};{base_money(g)};{base_money(g - t)};{base_money(t)}\r\n"
                         )
-                        if key > 9 and beleg:
-                            found.add_case(cur_z, gv, key, g, t)
                     foreign_lines.clear()
-                    foreign_gv.clear()
                 pos = last_pos
                 for rb, (rg, rt) in zip(rebates, rebate_amounts, strict=True):
                     pos += 1
@@ -1547,8 +1569,6 @@ def _lines(
                         f'{cur_key};"{cur_bon}";"{pos}";{rb.key};{amount};'
                         f"{base_money(rg - rt)};{base_money(rt)}\r\n"
                     )
-                    if rb.key > 9 and beleg:
-                        found.add_case(cur_z, REBATE_GV, rb.key, rg, rt)
                 rebates.clear()
                 # and the rounding of change paid out in the register currency for
                 # foreign cash (Sale.change_rounding): one rounding line for both
@@ -1570,24 +1590,9 @@ def _lines(
                         f'{cur_key};"{cur_bon}";{key};{base_money(g)};{base_money(n)};{base_money(t)}\r\n'
                     )
 
-            def flush_transfer() -> None:
-                # an AVTransfer's Bonkopf_USt: per key what its lines (lines_vat.csv) add
-                # up to, the sale's amounts its TSE transaction signed per VAT slot and
-                # UMS_BRUTTO states (DSFinV-K 3.1.2: Bonkopf_USt splits every Bonkopf's
-                # amounts per UST_SCHLUESSEL); never turnover of the Z
-                for key in sorted(transfer):
-                    g, t = transfer[key]
-                    add_tv(
-                        f'{cur_key};"{cur_bon}";{key};{base_money(g)};{base_money(g - t)};'
-                        f"{base_money(t)}\r\n"
-                    )
-                transfer.clear()
-
             # Lines repeat (same item, quantity, price): their formatted tails are cached
             # (bounded), so the loop mostly joins strings.
-            tails: dict[
-                tuple[Any, ...], tuple[str, str, int, int, _Rebate | None, str, int, int, int]
-            ] = {}
+            tails: dict[tuple[Any, ...], tuple[str, str, int, int, _Rebate | None, str, int]] = {}
             kb = ""
             kind_of_bon = ""
             for r in cur:
@@ -1598,14 +1603,16 @@ def _lines(
                 if bon != cur_bon:
                     if cur_bon >= 0 and (groups or kind_of_bon == "SALE"):
                         flush_receipt()
-                    elif transfer:
-                        flush_transfer()
                     cur_bon = bon
                     cur_key = z_key
-                    cur_z = r[0]
+                    if r[0] != cur_z:
+                        cur_z = r[0]
+                        cur_rid = rate_ids.get(cur_z, -1)
                     kind_of_bon = r[2]
-                    beleg = r[2] == "SALE" and not r[28]
                     transferred = r[2] == "ABORT" and r[27] == "TRANSFERRED"
+                    as_sale = r[2] == "SALE" or transferred
+                    if transferred:
+                        xfer_gross, xfer_totals = _transfer_amounts(conn, s.register_id, bon)
                     rounding = int(r[19]) if r[2] == "SALE" else 0
                     change_rounding = int(r[22]) if r[2] == "SALE" else 0
                     conv = _to_local(r[20], r[21], s.currency)
@@ -1631,13 +1638,18 @@ def _lines(
                 if pos is None:
                     continue  # an aborted sale without lines
                 last_pos = pos + 1
-                # a posted (or training) sale's discount on the line (Z: Umsatz and Rabatt)
-                disc = int(r[26]) if kind == "SALE" else 0
-                vat_key = key_of(cur_z, r[9], r[10])
+                # a posted (or training) sale's discount on the line (Z: Umsatz and
+                # Rabatt), an AVTransfer's likewise
+                disc = int(r[26]) if as_sale else 0
+                # the closing's key mapping, not the key: the key is resolved (key_of)
+                # when a tail is made, which keeps the per-line cost of a cache hit
                 key = (
-                    vat_key,
+                    cur_rid,
                     *r[4:12],
-                    *r[15:19],
+                    # an AVTransfer's line at what it costs after its discounts, as a
+                    # posted sale's (sale_lines.gross is written by the post only)
+                    xfer_gross.get(pos, r[15]) if transferred else r[15],
+                    *r[16:19],
                     r[20],
                     r[21],
                     r[24],
@@ -1648,6 +1660,7 @@ def _lines(
                 cached = tails.get(key)
                 if cached is None:
                     item, name, qty, unit, price, cat, rate, code, stored, lk, it, vc = key[1:13]
+                    vat_key = key_of(cur_z, cat, rate)
                     net_priced = key[-2]
                     gross = line_total(price, qty) if stored is None else stored
                     if len(item) >= art_nr_length:
@@ -1686,36 +1699,29 @@ def _lines(
                         rebate,
                         gv,
                         vat_key,
-                        local_gross,
-                        tax,
                     )
                     if len(tails) > 100_000:
                         tails.clear()
                     tails[key] = cached
                 pz = f'{kb}"{pos + 1}"'
                 add_ln(pz + cached[0])
-                if kind == "SALE" and conv is not _same:
+                vat_key = cached[6]
+                rb = cached[4]
+                if vat_key > 9:
+                    # (a tail may have been made for another closing of the same rates)
+                    found.historic.setdefault(cur_z, set()).add(vat_key)
+                if as_sale and conv is not _same:
                     foreign_lines.append((pz, vat_key, cached[2], cached[3]))
-                    foreign_gv.append(cached[5])
                 else:
                     add_lv(pz + cached[1])
-                    if vat_key > 9 and beleg:
-                        found.add_case(cur_z, cached[5], vat_key, cached[7], cached[8])
-                    elif transferred:
-                        acc = transfer.setdefault(vat_key, [0, 0])
-                        acc[0] += cached[7]
-                        acc[1] += cached[8]
-                if kind == "SALE":
+                if as_sale:
                     g = (r[9], r[10])
-                    rb = cached[4]
                     # (the receipt's own totals, after the discount: what it charged)
                     groups[g] = groups.get(g, 0) + cached[2] - (rb.gross if rb else 0)
                     if rb is not None:
                         rebates.append(rb)
             if cur_bon >= 0 and (groups or kind_of_bon == "SALE"):
                 flush_receipt()
-            elif transfer:
-                flush_transfer()
             ln.flush()
             lv.flush()
             tv.flush()
@@ -1725,6 +1731,35 @@ def _lines(
         sink.copy("lines_vat.csv", tmp_lv)
         sink.copy("transactions_vat.csv", tmp_tv)
     return found
+
+
+def _transfer_amounts(
+    conn: sqlite3.Connection, register_id: str, bon_id: int
+) -> tuple[dict[int, int], list[tuple[int, str, int, int, int]]]:
+    """An AVTransfer's amounts as its TSE transaction signed them
+    (``services.fiscal.transfer_process_data``: the sale's per-rate totals after its
+    discounts): each line's gross after its discounts by position, and the per-rate
+    totals (category, rate, gross, net, tax) in the sale's currency. The post writes
+    both for a posted sale (sale_lines.gross, sale_vat_totals, schema 6); a sale handed
+    over is never posted here, so they are computed from the sale as stored. The lines
+    pass lists it as a posted sale's lines (the discounts as Rabatt lines) and its
+    Bonkopf_USt from these totals, so that they add up to UMS_BRUTTO and to the signed
+    processData key by key (DSFinV-K 3.1.2: Bonkopf_USt splits each Bonkopf's amounts
+    per UST_SCHLUESSEL). Once per AVTransfer, which are few."""
+    row = conn.execute(
+        "SELECT sale_id FROM register_transactions WHERE register_id = ? AND bon_id = ?",
+        (register_id, bon_id),
+    ).fetchone()
+    sale = None if row is None else sales_store.get(conn, str(row[0]))
+    if sale is None:
+        return {}, []
+    with sale.frozen_totals():
+        totals = [
+            (int(v.category), str(v.percent), v.gross, v.net, v.tax) for v in sale.vat_totals()
+        ]
+        gross = sale.line_gross_amounts()
+    by_position = {i: gross[ln.line_id] for i, ln in enumerate(sale.lines) if ln.line_id in gross}
+    return by_position, totals
 
 
 #: GV_TYP of a discount on a receipt's goods (DSFinV-K Anhang C "Rabatt")

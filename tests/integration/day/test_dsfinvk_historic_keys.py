@@ -18,7 +18,7 @@ from posd.v1 import common_pb2, sale_pb2
 
 from posd_daemon.exports import dsfinvk
 from posd_daemon.store.database import connect
-from tests.conftest import start_in_thread
+from tests.conftest import Running, start_in_thread
 from tests.integration.day.test_business_day import FixedClock
 from tests.integration.day.test_full_day import read_export
 from tests.support.cash import close_as_expected
@@ -96,6 +96,28 @@ def assert_reconciles(t: Tables) -> None:
     assert {k: v for k, v in lines.items() if v} == {k: v for k, v in cases.items() if v}
 
 
+def export_both_ways(
+    running: Running, register: str, tmp_path: Path, z_from: int, z_to: int
+) -> dict[bool, dict[str, bytes]]:
+    """The export of Z ``z_from``-``z_to`` with the lines pass in child processes (two
+    parts) and inline: each file's bytes."""
+    conn = connect(running.config.database_path, readonly=True)
+    try:
+        closings = dsfinvk.select_closings(conn, register, z_from=z_from, z_to=z_to)
+        assert len(dsfinvk._line_parts(closings, dsfinvk.LINE_PARTS)) == 2
+        settings = dsfinvk.ExportSettings(
+            register, "EUR", dsfinvk.Company("M"), "t", vat_table=running.config.vat_table()
+        )
+        files = {}
+        for parallel in (True, False):
+            folder = tmp_path / f"out-{parallel}"
+            dsfinvk.export(conn, settings, closings, folder, as_zip=False, parallel=parallel)
+            files[parallel] = {p.name: p.read_bytes() for p in folder.iterdir()}
+    finally:
+        conn.close()
+    return files
+
+
 def test_a_storno_after_a_rate_change_carries_the_historic_key(tmp_path: Path) -> None:
     clock = FixedClock(datetime(2020, 12, 31, 12, 0, tzinfo=UTC))  # 16 %
     running = start_in_thread(tmp_path / "state", clock=clock)
@@ -142,21 +164,8 @@ def test_a_storno_after_a_rate_change_carries_the_historic_key(tmp_path: Path) -
     assert_reconciles(t)
 
     # the lines pass in child processes (one per closing here) and inline say the same
-    conn = connect(running.config.database_path, readonly=True)
-    try:
-        register = t["cashpointclosing.csv"][0]["Z_KASSE_ID"]
-        closings = dsfinvk.select_closings(conn, register, z_from=z1.z_nr, z_to=z2.z_nr)
-        assert len(dsfinvk._line_parts(closings, dsfinvk.LINE_PARTS)) == 2
-        settings = dsfinvk.ExportSettings(
-            register, "EUR", dsfinvk.Company("M"), "t", vat_table=running.config.vat_table()
-        )
-        files = {}
-        for parallel in (True, False):
-            folder = tmp_path / f"out-{parallel}"
-            dsfinvk.export(conn, settings, closings, folder, as_zip=False, parallel=parallel)
-            files[parallel] = {p.name: p.read_bytes() for p in folder.iterdir()}
-    finally:
-        conn.close()
+    register = t["cashpointclosing.csv"][0]["Z_KASSE_ID"]
+    files = export_both_ways(running, register, tmp_path, z1.z_nr, z2.z_nr)
     assert files[True] == files[False]
     assert b";21;16,00;" in files[True]["vat.csv"]
     assert b";21;-2,50;" in files[True]["businesscases.csv"]
