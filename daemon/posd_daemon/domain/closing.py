@@ -477,10 +477,13 @@ class ClosingBuilder:
         self._gv_rates: dict[tuple[str, int, Decimal], _Sum] = {}
         self._ops: dict[str, _Op] = {}
         self._cash: dict[str, int] = {}
-        #: (shift, its balance, the difference booked at its open) per shift and currency
-        self._balances: list[tuple[int, CashBalance, int]] = []
+        #: (shift, its balance, the difference booked at its open, the differences
+        #: booked while it ran) per shift and currency
+        self._balances: list[tuple[int, CashBalance, int, int]] = []
         self._shifts: list[int] = []
         self._open_expected: dict[str, int] = {}
+        #: shared drawer, a period without a shift: what the last closing counted
+        self._carried: dict[str, int] = {}
 
     def _seen(self, bon_id: int, late: bool, shift_id: int | None) -> None:
         if self._first == 0 or bon_id < self._first:
@@ -717,18 +720,31 @@ class ClosingBuilder:
         if currency == self.currency:  # an operator's cash: the register currency's
             op.cash += amount
 
-    def add_balance(self, shift_id: int, balance: CashBalance, opening_difference: int = 0) -> None:
+    def add_balance(
+        self,
+        shift_id: int,
+        balance: CashBalance,
+        opening_difference: int = 0,
+        *,
+        differences: int | None = None,
+    ) -> None:
         """A closed shift's balance of one currency; ``opening_difference``: the cash
         difference booked when it opened (shared drawer: its float less what the
-        previous closing counted)."""
+        previous closing counted); ``differences`` (shared drawer): the differences
+        booked into its drawer while it ran, its close's included (None: its close's
+        alone)."""
         if shift_id not in self._shifts:
             self._shifts.append(shift_id)
-        self._balances.append((shift_id, balance, opening_difference))
+        booked = balance.difference if differences is None else differences
+        self._balances.append((shift_id, balance, opening_difference, booked))
 
-    def add_opening_difference(self, shift_id: int, currency: str, amount: int) -> None:
-        """A difference booked at a shift's open in a currency its close has no balance
-        for (the float had some, then none of it was there or moved)."""
-        self.add_balance(shift_id, CashBalance(currency, 0, 0, 0), amount)
+    def add_carried(self, currency: str, counted: int) -> None:
+        """Shared drawer, a period without any shift: the cash the last closing counted
+        is still in the drawer, so the period opens and ends with it (no difference).
+        Without it the Z showed no cash at all, read as an empty drawer, and the next
+        period's opening followed no closing balance. Ignored once a shift's balance is
+        added (the shifts then say what the drawer held)."""
+        self._carried[currency] = self._carried.get(currency, 0) + counted
 
     def _day_balances(self) -> dict[str, tuple[int, int, int]]:
         """(opening, expected, counted) per currency over the period's shifts.
@@ -738,24 +754,26 @@ class ClosingBuilder:
         closing counted, summed it would be counted twice. The period then opens with
         what the previous closing left (the first float less the difference booked at
         its open; without a previous closing, the first float), ends with the last
-        count, and its difference is every difference booked in it (at the closes and
-        at the opens), so that it equals the period's DifferenzSollIst Vorgänge."""
+        count, and its difference is every difference booked in it (at the closes, at
+        the opens, and one the TSE signed before a crash that was recorded alone into a
+        shift), so that it equals the period's DifferenzSollIst Vorgänge; the expected
+        cash is the count less that difference."""
         out: dict[str, tuple[int, int, int]] = {}
         if not self.shared_drawer:
-            for _, b, _ in self._balances:
+            for _, b, _, _ in self._balances:
                 o, e, n = out.get(b.currency, (0, 0, 0))
                 out[b.currency] = (o + b.opening, e + b.expected, n + b.counted)
             return out
         if not self._balances:
-            return out
-        first = min(s for s, _, _ in self._balances)
-        last = max(s for s, _, _ in self._balances)
+            return {c: (n, n, n) for c, n in sorted(self._carried.items())}
+        first = min(s for s, _, _, _ in self._balances)
+        last = max(s for s, _, _, _ in self._balances)
         opening: dict[str, int] = {}
         counted: dict[str, int] = {}
         difference: dict[str, int] = {}
-        for shift_id, b, at_open in self._balances:
+        for shift_id, b, at_open, booked in self._balances:
             c = b.currency
-            difference[c] = difference.get(c, 0) + b.difference + at_open
+            difference[c] = difference.get(c, 0) + booked + at_open
             if shift_id == first:
                 opening[c] = opening.get(c, 0) + b.opening - at_open
             if shift_id == last:

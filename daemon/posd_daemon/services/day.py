@@ -270,6 +270,11 @@ class DayCommands:
             )
         float_total = totals_by_currency(lines)
         before = store.last_shift(conn, self.s.register_id) if shared else None
+        if before is not None and not store.handed_on(conn, before):
+            # the last shift's insert left with its cashier (drawer.shared switched on
+            # since): none of its count is in the drawer, compared with it the float
+            # booked a signed difference for money nobody lost
+            before = None
         # the register's first float is its opening stock (Anfangsbestand): nothing to
         # compare it with
         carried = (
@@ -1026,12 +1031,46 @@ class DayCommands:
         )
         for fact in period_facts(conn, self.s.register_id):
             book_fact(builder, fact)
-        for shift in store.unclosed_shifts(conn, self.s.register_id):
-            at_open = store.opening_differences(conn, shift) if self.s.shared_drawer else {}
+        shifts = store.unclosed_shifts(conn, self.s.register_id)
+        for shift in shifts:
+            if not self.s.shared_drawer:
+                for b in shift.balances:
+                    builder.add_balance(shift.shift_id, b)
+                continue
+            at_open = store.opening_differences(conn, shift)
+            # the differences as booked (Vorgänge, drawer ledger), not the close's alone:
+            # a signed one recorded alone into the shift after a crash is one of them
+            booked = store.booked_differences(conn, shift)
             for b in shift.balances:
-                builder.add_balance(shift.shift_id, b, at_open.pop(b.currency, 0))
-            for currency, amount in at_open.items():
-                builder.add_opening_difference(shift.shift_id, currency, amount)
+                builder.add_balance(
+                    shift.shift_id,
+                    b,
+                    at_open.pop(b.currency, 0),
+                    differences=booked.pop(b.currency, 0),
+                )
+            for currency in sorted(set(at_open) | set(booked)):
+                builder.add_balance(
+                    shift.shift_id,
+                    CashBalance(currency, 0, 0, 0),
+                    at_open.get(currency, 0),
+                    differences=booked.get(currency, 0),
+                )
+        if (
+            self.s.shared_drawer
+            and not shifts
+            and store.open_shift_of(conn, self.s.register_id) is None
+        ):
+            # no shift in the period: the shared drawer still holds what the last
+            # closing counted (an open shift's X report names its expected cash instead)
+            last = store.last_shift(conn, self.s.register_id)
+            if (
+                last is not None
+                and last.state is ShiftState.CLOSED
+                and store.handed_on(conn, last)  # not an insert taken away
+            ):
+                for b in last.balances:
+                    if b.counted:
+                        builder.add_carried(b.currency, b.counted)
         return builder
 
     # -- closings ---------------------------------------------------------------------

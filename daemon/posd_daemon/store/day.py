@@ -7,6 +7,7 @@ transaction that posts them (migration 003); cash movements are entered here.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from posd_daemon.store.timeutil import from_db, opt_from_db, to_db
 #:   SALE_PAYMENT (the kept amount, foreign), CHANGE_DEPOSIT (+ the surplus tendered,
 #:   foreign: it stays in the drawer) and CHANGE_PAYOUT (- the change, local);
 #: * CASH_MOVEMENT (Einlage, Entnahme, Geldtransit, Trinkgeld), CASH_DIFFERENCE (booked
-#:   at a shift close).
+#:   at a shift close, at a shared drawer's open, or recorded alone after a crash).
 DRAWER_CASH_KINDS = (
     "SALE_PAYMENT",
     "CHANGE",
@@ -150,6 +151,21 @@ def start_after_opening_entries(conn: sqlite3.Connection, shift_id: int) -> None
     )
 
 
+def handed_on(conn: sqlite3.Connection, shift: Shift) -> bool:
+    """Whether ``shift`` was opened on a shared drawer, so that its closing count stayed
+    in the drawer for the next shift. Its SHIFT_OPENED journal entry says so (a shared
+    drawer's names the cash it carried over; the register has no other record of the
+    mode, ``drawer.shared`` being configuration). A shift with inserts per cashier (and
+    any before shared drawers existed) took its count away with the insert. Searched
+    from the journal's end: the shift's open is among its last entries."""
+    row = conn.execute(
+        "SELECT payload FROM journal WHERE kind = 'SHIFT_OPENED' AND register_id = ?"
+        " AND ref = ? ORDER BY seq DESC LIMIT 1",
+        (shift.register_id, f"shift:{shift.shift_id}"),
+    ).fetchone()
+    return row is not None and "carried" in json.loads(row[0])
+
+
 def previous_shift(conn: sqlite3.Connection, shift: Shift) -> Shift | None:
     """The register's shift before ``shift``."""
     r = conn.execute(
@@ -171,6 +187,22 @@ def opening_differences(conn: sqlite3.Connection, shift: Shift) -> dict[str, int
         " WHERE entry_id > ? AND entry_id <= ? AND register_id = ? AND method = 'CASH'"
         " AND kind = 'CASH_DIFFERENCE' GROUP BY currency",
         (low, shift.first_entry, shift.register_id),
+    )
+    return {str(c): int(a) for c, a in rows if a}
+
+
+def booked_differences(conn: sqlite3.Connection, shift: Shift) -> dict[str, int]:
+    """The cash differences booked into a closed ``shift``'s drawer, per currency: its
+    close's and any recorded alone while it was open (a difference the TSE signed
+    before a crash, reconciled when the register had moved on: cash the shift no longer
+    expects, which its close found again)."""
+    if shift.last_entry is None:
+        return {}
+    rows = conn.execute(
+        "SELECT currency, SUM(amount) FROM drawer_entries"
+        " WHERE entry_id > ? AND entry_id <= ? AND register_id = ? AND method = 'CASH'"
+        " AND kind = 'CASH_DIFFERENCE' GROUP BY currency",
+        (shift.first_entry, shift.last_entry, shift.register_id),
     )
     return {str(c): int(a) for c, a in rows if a}
 
