@@ -313,6 +313,7 @@ async def _start(
     )
     worker = OutboxWorker(db, printer, drawer, renderer, clock, metrics)
     auth = Authenticator(operators_from_config(config), clock, config.api.session_hours)
+    auth.keep_lockouts(db, asyncio.get_running_loop())
     for operator_id in db.write_sync(auth.end_sessions_of_changed_pins):
         log.warning("sessions_ended", operator_id=operator_id, reason="PIN changed or removed")
     rt = Runtime(db, auth, metrics, clock)

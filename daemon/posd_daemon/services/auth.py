@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import concurrent.futures
 import hashlib
 import secrets
 import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from posd_daemon.domain.errors import DomainError, ErrorKind, invalid
 from posd_daemon.domain.operators import Operator, Permission
+from posd_daemon.ops import logging as plog
 from posd_daemon.ops.pins import verify_pin
 from posd_daemon.services.clock import Clock
-from posd_daemon.services.executor import Tx
-from posd_daemon.store import sessions
+from posd_daemon.services.executor import DbExecutor, Tx
+from posd_daemon.store import lockouts, sessions
+from posd_daemon.store.lockouts import LockoutState
+
+log = plog.get("posd.auth")
 
 MAX_FAILURES = 5
 LOCKOUT_SECONDS = 60.0
@@ -31,6 +37,15 @@ MAX_LOCKOUT_SECONDS = 1800.0
 PIN_QUEUE_S = 5.0
 #: operator ids with recent failures kept at most (a client trying random ids)
 MAX_TRACKED_IDS = 1024
+#: lock-outs in a row counted at most: the length stops growing at the fifth already
+#: (MAX_LOCKOUT_SECONDS); uncapped, weeks of guessing (or a damaged stored count) would
+#: overflow the float power
+MAX_STREAK = 32
+#: how long a PIN check waits at most for its failure record to be on disk
+SAVE_WAIT_S = 10.0
+
+#: queues a durable write on the database thread; the future ends with its COMMIT
+SaveQueue = Callable[[Callable[[Tx], None]], concurrent.futures.Future[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +112,8 @@ class Authenticator:
         self._in_flight: dict[str, int] = {}
         self._lock = threading.Lock()
         self._settled = threading.Condition(self._lock)
+        #: where failures and lock-outs are kept across restarts (None: memory only)
+        self._save: SaveQueue | None = None
 
     def operator(self, operator_id: str) -> Operator | None:
         rec = self._records.get(operator_id)
@@ -124,7 +141,10 @@ class Authenticator:
             # Hash even for unknown operators so timing does not tell which ids exist.
             ok = verify_pin(pin, rec.pin_hash if rec else self._dummy_hash) and rec is not None
         finally:
-            failures = self._end_attempt(operator_id, ok)
+            failures, saved = self._end_attempt(operator_id, ok)
+            # a failure is on disk before the refusal goes out: a restart right after
+            # it (even SIGKILL) must not give the guesser this try back
+            _wait_saved(saved, operator_id)
         if not ok or rec is None:
             locked_out = failures == MAX_FAILURES
             raise LoginRefused(
@@ -175,20 +195,25 @@ class Authenticator:
                     return
                 self._settled.wait(deadline - now)
 
-    def _end_attempt(self, operator_id: str, ok: bool) -> int:
+    def _end_attempt(
+        self, operator_id: str, ok: bool
+    ) -> tuple[int, concurrent.futures.Future[None] | None]:
         """Ends a PIN check; returns the operator's failures within the lock-out window
-        (0 after a success). Admission (_begin_attempt) lets at most MAX_FAILURES of them
+        (0 after a success) and the write of the change to the database, queued (None:
+        nothing to write). Admission (_begin_attempt) lets at most MAX_FAILURES of them
         into one window, so exactly one failure reaches MAX_FAILURES: the lock-out's."""
         with self._settled:
             left = self._in_flight.pop(operator_id, 1) - 1
             if left:
                 self._in_flight[operator_id] = left
             failures = 0
+            now = time.monotonic()
+            saved: concurrent.futures.Future[None] | None = None
             if ok:
-                self._failures.pop(operator_id, None)
-                self._lockouts.pop(operator_id, None)
+                had = self._failures.pop(operator_id, None)
+                if self._lockouts.pop(operator_id, None) is not None or had:
+                    saved = self._queue_save(operator_id, now)
             else:
-                now = time.monotonic()
                 times = self._failures.setdefault(operator_id, [])
                 times.append(now)
                 failures = sum(now - t < LOCKOUT_SECONDS for t in times)
@@ -196,8 +221,9 @@ class Authenticator:
                     self._begin_lockout(operator_id, now)
                 if len(self._failures) > self._max_tracked:
                     self._forget_old(now)
+                saved = self._queue_save(operator_id, now)
             self._settled.notify_all()
-            return failures
+            return failures, saved
 
     def _begin_lockout(self, operator_id: str, now: float) -> None:
         """A lock-out begins (under the lock): twice the previous one when that ended
@@ -205,13 +231,97 @@ class Authenticator:
         until, streak = self._lockouts.get(operator_id, (0.0, 0))
         if streak and now - until > MAX_LOCKOUT_SECONDS:
             streak = 0
-        seconds = min(LOCKOUT_SECONDS * 2.0**streak, MAX_LOCKOUT_SECONDS)
-        self._lockouts[operator_id] = (now + seconds, streak + 1)
+        streak = min(streak + 1, MAX_STREAK)
+        self._lockouts[operator_id] = (now + _lock_length(streak), streak)
 
     def _lock_seconds(self, operator_id: str) -> float:
         with self._lock:
             streak = self._lockouts.get(operator_id, (0.0, 0))[1]
-        return min(LOCKOUT_SECONDS * 2.0 ** max(streak - 1, 0), MAX_LOCKOUT_SECONDS)
+        return _lock_length(streak)
+
+    # -- kept across restarts ----------------------------------------------------------
+
+    def keep_lockouts(self, db: DbExecutor, loop: asyncio.AbstractEventLoop) -> None:
+        """At start, before serving: takes up the failures and lock-outs kept in the
+        database, and from now on keeps every change there (through ``db`` on ``loop``)."""
+        db.write_sync(self._restore)
+        self._save = lambda fn: asyncio.run_coroutine_threadsafe(db.write(fn), loop)
+
+    def _restore(self, tx: Tx) -> None:
+        """Reads the kept state back. What the daemon counts with in memory is the
+        monotonic clock, which starts anew with each boot: the stored wall-clock times
+        become ages. A time ahead of now (the clock was set back meanwhile) counts as
+        now, and a lock-out lasts at most its length from now: the state is bounded by
+        what it could have been, never longer. A row that cannot be read is dropped."""
+        states, unreadable = lockouts.load_all(tx.conn)
+        for operator_id in unreadable:
+            log.warning("lockout_record_unreadable", operator_id=operator_id[:64])
+            lockouts.delete(tx.conn, operator_id)
+        wall = self._clock()
+        with self._lock:
+            now = time.monotonic()
+            for state in states:
+                op = state.operator_id
+                ages = [max((wall - t).total_seconds(), 0.0) for t in state.failures]
+                recent = sorted(now - a for a in ages if a < LOCKOUT_SECONDS)
+                if recent:
+                    self._failures[op] = recent[-MAX_FAILURES:]
+                if state.locked_until is not None:
+                    streak = min(max(state.streak, 1), MAX_STREAK)
+                    left = (state.locked_until - wall).total_seconds()
+                    left = min(left, _lock_length(streak))
+                    if left >= -MAX_LOCKOUT_SECONDS:  # else its run is over
+                        self._lockouts[op] = (now + left, streak)
+                fresh = self._state_of(op, wall, now)
+                if fresh is None:
+                    lockouts.delete(tx.conn, op)
+                else:
+                    lockouts.save(tx.conn, fresh)  # bounded as above
+            if len(self._failures) > self._max_tracked:
+                self._forget_old(now)
+        lockouts.prune(tx.conn, wall)
+
+    def _state_of(self, operator_id: str, wall: datetime, now: float) -> LockoutState | None:
+        """The operator's state (under the lock) in wall-clock times; None: nothing."""
+        times = [t for t in self._failures.get(operator_id, ()) if now - t < LOCKOUT_SECONDS]
+        lock = self._lockouts.get(operator_id)
+        if not times and lock is None:
+            return None
+
+        def at(t: float) -> datetime:
+            return wall + timedelta(seconds=t - now)
+
+        ends = [t + LOCKOUT_SECONDS for t in times[-1:]]
+        if lock is not None:
+            ends.append(lock[0] + MAX_LOCKOUT_SECONDS)
+        return LockoutState(
+            operator_id,
+            tuple(at(t) for t in times),
+            None if lock is None else at(lock[0]),
+            0 if lock is None else lock[1],
+            at(max(ends)),
+        )
+
+    def _queue_save(self, operator_id: str, now: float) -> concurrent.futures.Future[None] | None:
+        """Queues the write of the operator's state (under the lock, so that writes
+        reach the database thread in the order the changes were made)."""
+        if self._save is None:
+            return None
+        wall = self._clock()
+        state = self._state_of(operator_id, wall, now)
+
+        def write(tx: Tx) -> None:
+            lockouts.prune(tx.conn, wall)
+            if state is None:
+                lockouts.delete(tx.conn, operator_id)
+            else:
+                lockouts.save(tx.conn, state)
+
+        try:
+            return self._save(write)
+        except RuntimeError:  # the loop closed: the daemon is stopping
+            log.error("lockout_not_saved", operator_id=operator_id[:64], error="stopping")
+            return None
 
     def _forget_old(self, now: float) -> None:
         """Bounds the failure record (under the lock): ids of any kind are counted, known
@@ -298,6 +408,23 @@ def _dummy_like(pin_hashes: Iterable[str]) -> str:
     n, r, p, size = costs.most_common(1)[0][0]
     zeros = base64.b64encode(bytes(size)).decode()
     return f"scrypt${n}${r}${p}$AAAAAAAAAAAAAAAAAAAAAA==${zeros}"
+
+
+def _lock_length(streak: int) -> float:
+    """How long the ``streak``-th lock-out in a row lasts (see MAX_LOCKOUT_SECONDS)."""
+    return min(LOCKOUT_SECONDS * 2.0 ** min(max(streak - 1, 0), MAX_STREAK), MAX_LOCKOUT_SECONDS)
+
+
+def _wait_saved(saved: concurrent.futures.Future[None] | None, operator_id: str) -> None:
+    """Waits for a queued write of the failure record. A write that fails is logged and
+    the answer stays what it is (a refusal is one either way; the in-memory record holds
+    until the next restart)."""
+    if saved is None:
+        return
+    try:
+        saved.result(SAVE_WAIT_S)
+    except Exception as exc:
+        log.error("lockout_not_saved", operator_id=operator_id[:64], error=repr(exc))
 
 
 def require(operator: Operator, permission: Permission) -> None:
