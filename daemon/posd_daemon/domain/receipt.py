@@ -187,7 +187,9 @@ def _line_details(sale: Sale, line: SaleLine, amt: Callable[[int], str]) -> list
     if line.serial:
         out.append(f"Serien-Nr. {line.serial}")
     if line.price_overridden and line.fixed_total is None:  # a pack: the label's price
-        out.append("Preis geändert")
+        # a price label's price is not a change: "Preis geändert" reads as a cashier's
+        # manual override to the customer and to a tax auditor
+        out.append("Preis lt. Etikett" if line.price_from_label else "Preis geändert")
     return out
 
 

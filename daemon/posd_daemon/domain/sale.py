@@ -181,7 +181,12 @@ class SaleLine:
     #: catalog price per unit (local currency, ``list_basis``); None for old rows
     list_price: int | None = None
     list_basis: PriceBasis = PriceBasis.GROSS
+    #: the unit price is not the catalog's (an operator's or a price label's): a
+    #: customer's recalculation or a new currency converts it instead of repricing it
     price_overridden: bool = False
+    #: that price is a price label's (an in-store code with the price in it), not one an
+    #: operator set: the receipt says where it comes from, not that it was changed
+    price_from_label: bool = False
     discount_percent: Decimal = Decimal(0)
     discount_origin: DiscountOrigin = DiscountOrigin.NONE
     lot: str = ""
@@ -1185,9 +1190,12 @@ class Sale:
         old = line.unit_price
         old_discount = (line.discount_percent, line.discount_origin)
         old_pack = (line.pack_price, line.fixed_total)
+        old_label = line.price_from_label
         before = self.voucher_total_before()
         line.unit_price = unit_price
         line.price_overridden = True
+        # the operator's price, no longer the label's: the receipt says it was changed
+        line.price_from_label = False
         # a weighed pack's label price gives way to the price per unit the operator sets
         line.pack_price = line.fixed_total = None
         if agreed and line.discount_origin is DiscountOrigin.CUSTOMER:
@@ -1199,6 +1207,7 @@ class Sale:
             line.unit_price = old
             line.discount_percent, line.discount_origin = old_discount
             line.pack_price, line.fixed_total = old_pack
+            line.price_from_label = old_label
             self.refresh()
             raise
         self._touch()

@@ -879,8 +879,9 @@ class SaleCommands(SaleOps, InvoicePayments):
         )
         if label_price is not None or pack_price is not None:
             # the label's price, not the catalog's: a customer's recalculation or a new
-            # currency keeps it (converted), as any overridden price
-            line.price_overridden = True
+            # currency keeps it (converted), as any overridden price; the receipt says
+            # it is the label's, not an operator's
+            line.price_overridden = line.price_from_label = True
         self.save_sale(tx, sale)
         return line.line_id
 

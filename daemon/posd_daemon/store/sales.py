@@ -44,6 +44,21 @@ def _opt_decimal(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
+#: sale_lines.price_overridden: 0 the catalog's price, 1 an operator's (or, written
+#: before the label's value existed, a price label's: the two are not told apart
+#: there), 2 a price label's. Kept in the one column rather than a new one: a line is
+#: overridden whenever it is not 0, as every reader of the column (and a daemon of an
+#: earlier version, reading it as a boolean) has always taken it.
+_PRICE_BY_OPERATOR = 1
+_PRICE_BY_LABEL = 2
+
+
+def _price_origin(line: SaleLine) -> int:
+    if not line.price_overridden:
+        return 0
+    return _PRICE_BY_LABEL if line.price_from_label else _PRICE_BY_OPERATOR
+
+
 def _opt_date(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
 
@@ -121,6 +136,7 @@ def _sale_from_row(conn: sqlite3.Connection, row: tuple[Any, ...]) -> Sale:
                 list_price=None if r[13] is None else int(r[13]),
                 list_basis=PriceBasis(r[14]),
                 price_overridden=bool(r[15]),
+                price_from_label=r[15] == _PRICE_BY_LABEL,
                 discount_percent=Decimal(r[16]),
                 discount_origin=DiscountOrigin(r[17]),
                 lot=r[18],
@@ -456,7 +472,7 @@ def child_rows(sale: Sale) -> ChildRows:
                 ln.item_type.value,
                 ln.list_price,
                 ln.list_basis.value,
-                int(ln.price_overridden),
+                _price_origin(ln),
                 str(ln.discount_percent),
                 ln.discount_origin.value,
                 ln.lot,
