@@ -333,6 +333,7 @@ def _build_line(sale: Sale, ln: SaleLine) -> sale_pb2.SaleLine:
         variant_id=ln.variant_id,
         quantity_per_unit=fmt_decimal(ln.unit_factor),
         price_overridden=ln.price_overridden,
+        price_from_label=ln.price_from_label,
         discount_percent=fmt_decimal(ln.discount_percent),
         discount=money(ln.base_amount - amount, cur),
         amount=money(amount, cur),

@@ -103,6 +103,7 @@ def test_a_piece_s_price_label_prints_as_the_label_s_price_also_on_a_reprint_aft
     with start(state) as running, running.client() as pos:
         line = pos.get_sale(sid).lines[0]
         assert (line.unit_price.amount_minor, line.price_overridden) == (1234, True)
+        assert line.price_from_label  # the client can tell it from an operator's price
         pos.reprint_receipt(sid)
         copy = receipt(running, number, copy=True)
         assert "*** KOPIE ***" in copy
@@ -153,5 +154,6 @@ def test_a_label_line_written_by_an_older_daemon_reads_as_before(state: Path) ->
     with start(state) as running, running.client() as pos:
         line = pos.get_sale(sid).lines[0]
         assert (line.unit_price.amount_minor, line.price_overridden) == (1234, True)
+        assert not line.price_from_label
         pos.reprint_receipt(sid)
         assert line_notes(receipt(running, number, copy=True)) == ["Preis geändert"]

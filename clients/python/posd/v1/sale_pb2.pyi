@@ -390,6 +390,7 @@ class SaleLine(_message.Message):
     VOUCHER_CODE_FIELD_NUMBER: _builtins.int
     DISCOUNT_CAP_FIELD_NUMBER: _builtins.int
     INVOICE_NUMBER_FIELD_NUMBER: _builtins.int
+    PRICE_FROM_LABEL_FIELD_NUMBER: _builtins.int
     line_id: _builtins.str
     """Line id, unique within the sale."""
     item_id: _builtins.str
@@ -411,7 +412,9 @@ class SaleLine(_message.Message):
     quantity_per_unit: _builtins.str
     """Base units per unit of this line, decimal string ("1" for the base unit)."""
     price_overridden: _builtins.bool
-    """True when the unit price was overridden by an operator."""
+    """True when the unit price is not the catalog's: set by an operator or taken from a
+    price label (see price_from_label).
+    """
     discount_percent: _builtins.str
     """Line discount in percent (customer or manual), decimal string."""
     lot_number: _builtins.str
@@ -436,6 +439,11 @@ class SaleLine(_message.Message):
     """Discount recorded when the sale was parked ("" = never parked), decimal string."""
     invoice_number: _builtins.str
     """The open invoice paid on this line (kind INVOICE_PAYMENT)."""
+    price_from_label: _builtins.bool
+    """True when the unit price is a price label's (an in-store code carrying the price,
+    a weighed pack's label): price_overridden is true then too, and the receipt says
+    "Preis lt. Etikett" instead of "Preis geändert".
+    """
     @_builtins.property
     def unit_price(self) -> _common_pb2.Money:
         """Gross unit price."""
@@ -492,10 +500,11 @@ class SaleLine(_message.Message):
         voucher_code: _builtins.str = ...,
         discount_cap: _builtins.str = ...,
         invoice_number: _builtins.str = ...,
+        price_from_label: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "discount", b"discount", "list_unit_price", b"list_unit_price", "net", b"net", "total", b"total", "unit_price", b"unit_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "discount", b"discount", "discount_cap", b"discount_cap", "discount_percent", b"discount_percent", "invoice_number", b"invoice_number", "item_id", b"item_id", "item_type", b"item_type", "kind", b"kind", "line_id", b"line_id", "list_unit_price", b"list_unit_price", "lot_number", b"lot_number", "name", b"name", "net", b"net", "pickup_date", b"pickup_date", "price_overridden", b"price_overridden", "quantity", b"quantity", "quantity_per_unit", b"quantity_per_unit", "ref_line_id", b"ref_line_id", "ref_receipt_number", b"ref_receipt_number", "ref_sale_id", b"ref_sale_id", "scanned_code", b"scanned_code", "serial_number", b"serial_number", "total", b"total", "unit", b"unit", "unit_price", b"unit_price", "variant_id", b"variant_id", "vat_category", b"vat_category", "vat_rate", b"vat_rate", "voucher_code", b"voucher_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "discount", b"discount", "discount_cap", b"discount_cap", "discount_percent", b"discount_percent", "invoice_number", b"invoice_number", "item_id", b"item_id", "item_type", b"item_type", "kind", b"kind", "line_id", b"line_id", "list_unit_price", b"list_unit_price", "lot_number", b"lot_number", "name", b"name", "net", b"net", "pickup_date", b"pickup_date", "price_from_label", b"price_from_label", "price_overridden", b"price_overridden", "quantity", b"quantity", "quantity_per_unit", b"quantity_per_unit", "ref_line_id", b"ref_line_id", "ref_receipt_number", b"ref_receipt_number", "ref_sale_id", b"ref_sale_id", "scanned_code", b"scanned_code", "serial_number", b"serial_number", "total", b"total", "unit", b"unit", "unit_price", b"unit_price", "variant_id", b"variant_id", "vat_category", b"vat_category", "vat_rate", b"vat_rate", "voucher_code", b"voucher_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
