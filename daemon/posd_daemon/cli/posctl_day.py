@@ -1,7 +1,8 @@
 """posctl commands for the register's day (hooked into ``cli/posctl.py``):
 
     posctl closing x | z [--business-date D] | show N | list [--limit N]
-    posctl shift open|close [--count 5000=2 --count 200=10 ...] [--total 12.50] | show [N]
+    posctl shift open|close [--count [CUR:]DENOM=PIECES ...] [--total [CUR:]AMOUNT ...]
+                            [--currency CUR] | show [N]
     posctl cash in|out|transit|tip AMOUNT --reason TEXT [--in|--out] [--currency CHF]
     posctl export dsfinvk (--z A-B | --from DATE --to DATE) OUT      (OUT.zip or a directory)
     posctl export datev --from DATE --to DATE OUT                    (file or directory)
@@ -68,29 +69,31 @@ MAX_MINOR = 2**63 - 1
 AMOUNT_TEXT = re.compile(r"([+-]?)([0-9]*)(?:[.,]([0-9]*))?(?:[eE]([+-]?[0-9]+))?")
 
 
-def amount(text: str, decimals: int = 2) -> int:
+def amount(text: str, decimals: int = 2, *, said: str = "") -> int:
     """``12.50`` -> 1250 (minor units; ``decimals``: the currency's, ISO 4217).
 
     Decimal arithmetic, never a float. Without an exponent, more decimals than the
     currency has are refused, even zeros: "1.000" and "1,000" are one in one country and
-    a thousand in another."""
+    a thousand in another. ``said``: how an error names the argument (default: the
+    text)."""
+    said = said or repr(text)
     m = AMOUNT_TEXT.fullmatch(text.strip())
     if m is None or not (m.group(2) or m.group(3)):
-        raise _fail(f"{text!r} is not an amount like 12.50")
+        raise _fail(f"{said} is not an amount like 12.50")
     sign, whole, fraction, exponent = m.group(1), m.group(2), m.group(3) or "", m.group(4)
     if exponent is None and len(fraction) > decimals:
-        raise _fail(f"{text!r}: at most {decimals} decimals (no thousands separators)")
+        raise _fail(f"{said}: at most {decimals} decimals (no thousands separators)")
     try:
         value = Decimal(f"{sign}{whole or '0'}.{fraction or '0'}E{exponent or '0'}")
         minor = value.scaleb(decimals)
     except DecimalException:  # beyond Decimal's exponent range (1e999999)
-        raise _fail(f"{text!r} is too large for an amount") from None
+        raise _fail(f"{said} is too large for an amount") from None
     if not minor.is_finite() or abs(minor) > MAX_MINOR:
-        raise _fail(f"{text!r} is too large for an amount")
+        raise _fail(f"{said} is too large for an amount")
     # scaleb() rounds a value below Decimal's smallest exponent to zero without a trap
     # (1e-999999999999999999): the way back must give the value typed
     if minor != minor.to_integral_value() or minor.scaleb(-decimals) != value:
-        raise _fail(f"{text!r}: at most {decimals} decimals")
+        raise _fail(f"{said}: at most {decimals} decimals")
     return int(minor)
 
 
@@ -202,11 +205,24 @@ def add_commands(sub: Any) -> None:
             "--count",
             action="append",
             default=[],
-            metavar="DENOM=PIECES",
-            help="coins/notes, e.g. 5000=2 (2 x 50.00) or 0.50=12; repeat",
+            metavar="[CUR:]DENOM=PIECES",
+            help="coins/notes, e.g. 5000=2 (2 x 50.00) or 0.50=12, CHF:1000=3 for another"
+            " currency; repeat",
         )
-        p.add_argument("--total", default="", help="a counted total without denominations")
-        p.add_argument("--currency", default="", help="default: the register currency")
+        p.add_argument(
+            "--total",
+            action="append",
+            default=[],
+            metavar="[CUR:]AMOUNT",
+            help="a counted total without denominations, e.g. 150.00 or CHF:20.00; one"
+            " per currency, repeat for each (added to that currency's --count lines)",
+        )
+        p.add_argument(
+            "--currency",
+            default="",
+            help="the currency of every --count/--total (then without CUR: prefixes);"
+            " default: a value's CUR: prefix, else the register currency",
+        )
         if name == "close":
             p.add_argument(
                 "--shift",
@@ -360,25 +376,90 @@ def cmd_closing_list(args: argparse.Namespace) -> int:
 # -- shifts -------------------------------------------------------------------------------
 
 
+#: ``CUR:`` before a count or total: the currency it is in (ISO 4217's three letters)
+CURRENCY_CODE = re.compile(r"[A-Za-z]{3}")
+
+
+def _known_currency(code: str, said: str) -> str:
+    """``code`` (any case) as a currency posd keeps, or one clear error: the daemon
+    would refuse it, and its decimals (those of ISO 4217) are needed to read an amount
+    in it."""
+    upper = code.strip().upper()
+    if upper not in CURRENCY_EXPONENTS:
+        known = ", ".join(sorted(CURRENCY_EXPONENTS))
+        raise _fail(f"{said}: unknown currency {upper!r} (known: {known})")
+    return upper
+
+
+def _count_values(args: argparse.Namespace) -> list[tuple[str, str, str, str]]:
+    """``(option, as typed, currency, value)`` of every --count and --total: the
+    currency of a ``CUR:`` prefix, else of --currency, else the register's. A prefix
+    beside --currency is refused: whether --currency was meant for every value or the
+    prefix for its own is a guess, and a count booked in the wrong currency is a signed
+    difference of its whole amount."""
+    typed = [("--count", item) for item in args.count]
+    typed += [("--total", item) for item in args.total]
+    given = args.currency.strip()
+    values = []
+    for option, item in typed:
+        head, sep, rest = item.partition(":")
+        currency = ""
+        if sep:
+            if not CURRENCY_CODE.fullmatch(head.strip()):
+                raise _fail(
+                    f"{option} {item!r}: a currency goes first as its three letters,"
+                    " e.g. CHF:20.00 or CHF:1000=3"
+                )
+            currency = _known_currency(head, f"{option} {item!r}")
+            if given:
+                raise _fail(
+                    f"{option} {item!r}: a currency prefix and --currency {given} together;"
+                    " name the currency of each value by its prefix, or all by --currency"
+                )
+        values.append((option, item, currency, rest if sep else item))
+    if any(not currency for _, _, currency, _ in values):
+        if given:
+            _known_currency(given, f"--currency {given!r}")
+        default, _ = _currency(args, given)
+        values = [(o, i, c or default, v) for o, i, c, v in values]
+    return values
+
+
 def _counts(args: argparse.Namespace) -> list[closing_pb2.CashCount]:
+    """The count lines of ``shift open|close``, any number of currencies in one call: a
+    shared drawer opens and closes only with a line for every currency it holds
+    (COUNT_MISSING_CURRENCY). Checked whole before anything is sent."""
     out = []
-    currency, decimals = _currency(args, args.currency)
-    for item in args.count:
-        denom, sep, pieces = item.partition("=")
+    totals: dict[str, str] = {}
+    for option, item, currency, text in _count_values(args):
+        decimals = CURRENCY_EXPONENTS.get(currency, 2)
+        if option == "--total":
+            if currency in totals:
+                # two totals of one currency would be added up by the daemon: a line
+                # typed twice, or meant for another currency, would count cash that is
+                # not there
+                raise _fail(
+                    f"--total {item!r}: a second total for {currency} (after"
+                    f" {totals[currency]!r}); give one total per currency"
+                )
+            totals[currency] = item
+            minor = amount(text, decimals, said=f"--total {item!r}")
+            out.append(closing_pb2.CashCount(currency_code=currency, total_minor=minor))
+            continue
+        denom, sep, pieces = text.partition("=")
         decimal = "." in denom or "," in denom
         if not sep or not is_digits(pieces) or not (decimal or is_digits(denom)):
-            raise _fail(f"--count {item!r}: use DENOMINATION=PIECES, e.g. 5000=2 or 0.50=12")
-        value = amount(denom, decimals) if decimal else int(denom)
+            raise _fail(
+                f"--count {item!r}: use [CUR:]DENOMINATION=PIECES, e.g. 5000=2, 0.50=12"
+                " or CHF:1000=3"
+            )
+        value = amount(denom, decimals, said=f"--count {item!r}") if decimal else int(denom)
         if max(value, int(pieces)) > MAX_MINOR:
             raise _fail(f"--count {item!r}: too large")
         out.append(
             closing_pb2.CashCount(
                 currency_code=currency, denomination_minor=value, pieces=int(pieces)
             )
-        )
-    if args.total:
-        out.append(
-            closing_pb2.CashCount(currency_code=currency, total_minor=amount(args.total, decimals))
         )
     return out
 
@@ -402,15 +483,17 @@ def shift_text(args: argparse.Namespace, s: closing_pb2.Shift) -> str:
 
 
 def cmd_shift_open(args: argparse.Namespace) -> int:
+    counts = _counts(args)  # a typo is said before logging in
     with _base()._client(args, login=True) as c:
-        s = c.open_shift(_counts(args))
+        s = c.open_shift(counts)
     _base()._out(args, _dict(s), shift_text(args, s))
     return 0
 
 
 def cmd_shift_close(args: argparse.Namespace) -> int:
+    counts = _counts(args)  # a typo is said before logging in
     with _base()._client(args, login=True) as c:
-        s = c.close_shift(_counts(args), shift_id=args.shift)
+        s = c.close_shift(counts, shift_id=args.shift)
     _base()._out(args, _dict(s), shift_text(args, s))
     return 0
 
