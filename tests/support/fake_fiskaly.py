@@ -28,6 +28,9 @@ Fault injection, callable from the test thread: :meth:`FakeFiskaly.fail_next` (5
 request took effect), :meth:`FakeFiskaly.mangle_next` (the request takes effect, the
 answer is replaced, e.g. by malformed JSON or wrong fields).
 :meth:`FakeFiskaly.advance` moves the fake's clock (token expiry).
+Opt-in contract rules: ``reject_duplicate_exports`` (429 for a new export while one is
+unfinished) and ``pending_tx_conflicts`` (409 ``E_PENDING_TX_CONFLICT`` for a transaction
+call while a delayed one on it is still being processed).
 """
 
 from __future__ import annotations
@@ -238,6 +241,8 @@ class FakeFiskaly:
         export_polls: int = 1,
         clock_start: float | None = None,
         list_limit: int = 100,
+        reject_duplicate_exports: bool = False,
+        pending_tx_conflicts: bool = False,
     ) -> None:
         self.api_key = api_key
         self.api_secret = api_secret
@@ -252,6 +257,19 @@ class FakeFiskaly:
         #: Answer a repeated client PUT with 409 even when it is identical.
         self.client_conflict_on_repeat = False
         self.export_polls = export_polls
+        #: A new export while another is still PENDING/WORKING is refused with 429
+        #: ``E_EXPORT_DUPLICATE_RATE_LIMITED``, as fiskaly does since July 2024 for an
+        #: export of the same TSS with identical parameters (fiskaly Dev News 27,
+        #: https://developer.fiskaly.com/blog/dev-news-27). Off by default: tests that
+        #: leave an export unfinished on purpose need not complete it first.
+        self.reject_duplicate_exports = reject_duplicate_exports
+        #: A transaction call that arrives while an earlier one on the same transaction
+        #: is still being processed (a ``delay_next(before=True)`` on its PUT) is refused
+        #: with 409 ``E_PENDING_TX_CONFLICT``; the earlier one then still takes effect.
+        #: Off by default (the other tests' delays model a slow network, not this).
+        self.pending_tx_conflicts = pending_tx_conflicts
+        #: transaction id -> PUTs on it still being processed (pending_tx_conflicts)
+        self._in_flight: dict[str, int] = {}
         #: The default and largest page of a list of transactions.
         self.list_limit = list_limit
         self.tss_state = "INITIALIZED"
@@ -645,6 +663,12 @@ class FakeFiskaly:
         if client is None or client["state"] != "REGISTERED":
             raise ApiError(400, "E_CLIENT_NOT_REGISTERED", f"client {client_id} unknown")
         process_type, process_data = render_process(body.get("schema"))
+        if self._in_flight.get(tx_id) and getattr(self._request, "owns", None) != tx_id:
+            raise ApiError(
+                409,
+                "E_PENDING_TX_CONFLICT",
+                f"another request on transaction {tx_id} is still being processed",
+            )
         tx = self.transactions.get(tx_id)
         if tx is None:
             if revision != 1:
@@ -769,6 +793,13 @@ class FakeFiskaly:
 
     def _put_export(self, export_id: str) -> dict[str, Any]:
         if export_id not in self.exports:
+            unfinished = [e for e, x in self.exports.items() if x["polls"] > 0]
+            if self.reject_duplicate_exports and unfinished:
+                raise ApiError(
+                    429,
+                    "E_EXPORT_DUPLICATE_RATE_LIMITED",
+                    f"export {unfinished[0]} of this TSS is still PENDING or WORKING",
+                )
             self.exports[export_id] = {"polls": self.export_polls, "tar": None}
         return self._export_json(export_id, "PENDING")
 
@@ -841,7 +872,37 @@ class _Handler(BaseHTTPRequestHandler):
         # a fault's ``match`` is looked for in the path and its query (tx_revision=2: a
         # transaction's first call after its start)
         fake._request.method = self.command
+        fake._request.owns = None
         fault = fake._take_fault(f"{path}?{url.query}" if url.query else path)
+        in_flight = None
+        if (
+            fault is not None
+            and fault.kind == "delay"
+            and not fault.after
+            and fake.pending_tx_conflicts
+            and self.command == "PUT"
+            and "/tx/" in path
+        ):
+            in_flight = path.rstrip("/").rsplit("/", 1)[-1]
+            with fake._lock:
+                fake._in_flight[in_flight] = fake._in_flight.get(in_flight, 0) + 1
+            fake._request.owns = in_flight
+        try:
+            self._serve_fault(fake, fault, path, query, body, record)
+        finally:
+            if in_flight is not None:
+                with fake._lock:
+                    fake._in_flight[in_flight] -= 1
+
+    def _serve_fault(
+        self,
+        fake: FakeFiskaly,
+        fault: _Fault | None,
+        path: str,
+        query: dict[str, list[str]],
+        body: Any,
+        record: Recorded,
+    ) -> None:
         if fault is not None and fault.kind == "delay" and not fault.after:
             fake._stopping.wait(fault.seconds)
         if fault is not None and fault.kind == "drop" and not fault.after:

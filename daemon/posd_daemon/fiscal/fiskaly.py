@@ -511,6 +511,23 @@ class _TransportError(Exception):
         return TseError(self.code, self.message, transient=True)
 
 
+#: 409 codes that refuse a call only because an earlier request on the same transaction
+#: is still being processed (``E_PENDING_TX_CONFLICT``; ``E_MIDDLEWARE_PENDING_REQUEST``
+#: from the middleware URL). The earlier request may still be signed: no refusal of the
+#: revision. Source: the SIGN DE v2 error-code table of a third-party client, stated to
+#: follow fiskaly's OpenAPI 2.1.34; not yet checked against fiskaly's own reference.
+_PENDING_CODES = frozenset({"E_PENDING_TX_CONFLICT", "E_MIDDLEWARE_PENDING_REQUEST"})
+
+
+def _error_code(resp: _Response) -> str | None:
+    """fiskaly's ``code`` from an error body, if there is one."""
+    with contextlib.suppress(TseError):
+        code = resp.json().get("code")
+        if isinstance(code, str):
+            return code
+    return None
+
+
 def _http_error(resp: _Response, what: str) -> TseError:
     """fiskaly's JSON error body -> TseError (5xx, 408, 429 transient; other 4xx not)."""
     detail = ""
@@ -897,10 +914,23 @@ class FiskalyTse:
                 raise _ExportAborted
             export_id = str(uuid.uuid4())
             base = f"/tss/{self._tss_id}/export/{export_id}"
-            resp = self._send("PUT", base, body={}, channel=channel)
-            if resp.status not in (200, 201, 202):
-                raise _http_error(resp, "trigger export")
             deadline = time.monotonic() + self._export_timeout_s
+            while True:
+                resp = self._send("PUT", base, body={}, channel=channel)
+                if resp.status in (200, 201, 202):
+                    break
+                refused = _http_error(resp, "trigger export")
+                # 429: fiskaly still works on an earlier export of this TSS with the same
+                # parameters (E_EXPORT_DUPLICATE_RATE_LIMITED, fiskaly Dev News 27,
+                # https://developer.fiskaly.com/blog/dev-news-27), e.g. one whose caller
+                # gave up; it goes on at fiskaly. Asking again (same export id: the PUT
+                # is idempotent) until that one is done gives a complete export of now;
+                # failing at once would refuse every export until it ends.
+                if resp.status != 429 or time.monotonic() >= deadline:
+                    raise refused
+                _log.info("fiskaly export %s: %s; asking again", export_id, refused)
+                if stop.wait(self._export_poll_s) or aborted():
+                    raise _ExportAborted
             while True:
                 failed: TseError | None = None
                 try:
@@ -1071,6 +1101,18 @@ class FiskalyTse:
                 self._save()
                 return result
             error = _http_error(resp, f"transaction revision {revision}")
+            if resp.status == 409 and _error_code(resp) in _PENDING_CODES:
+                # An earlier request on this transaction (a timed-out attempt of ours) is
+                # still being processed and may yet be signed: no refusal, so the sale
+                # code sees the TSE as not answering in time. A start stays pending (its
+                # one possible body), to be read back by the next call (_settle); a
+                # later revision is not: the request still in flight may carry an
+                # earlier call's body, and the next call's PUT of this revision gets
+                # either the stored answer (same body) or a 409 that settles it.
+                if tx.revision > 0:
+                    tx.pending_revision, tx.pending_body = None, None
+                    self._save()
+                raise TseError(error.code, error.message, transient=True)
             if resp.status == 409 and attempt == 0:
                 # Revision taken, e.g. by a late copy of an earlier lost call: learn where
                 # fiskaly is and go on with the next revision.
@@ -1320,7 +1362,7 @@ class FiskalyTse:
         under ``_auth_lock``, and a thread that waited there finds the token the other
         one just got. Two renewals at once would spend the single-use refresh token twice
         (the second refused, then a full login) and could leave either pair behind."""
-        with self._auth_lock:
+        with self._auth_locked():
             now = self._clock()
             if self._access_token is not None and now < self._access_renew_at:
                 return self._access_token
@@ -1342,9 +1384,32 @@ class FiskalyTse:
 
     def _token_refused(self, token: str) -> None:
         """A 401 for ``token``: forget it, unless another thread has renewed it already."""
-        with self._auth_lock:
+        with self._auth_locked():
             if self._access_token == token:
                 self._access_token = None
+
+    @contextlib.contextmanager
+    def _auth_locked(self) -> Iterator[None]:
+        """``_auth_lock``, waited for no longer than the running port call may take.
+
+        The export renews on its own budget (each request ``timeout_s``, a refused
+        refresh and then a login two of them): a signing call waiting behind it without
+        a limit outlived its TSE timeout, which the sale code holds to (see
+        :meth:`_budget`). Outside a port call (the export) it waits as long as needed:
+        a signing call holds the lock only within its own deadline.
+        """
+        deadline: float | None = getattr(self._deadline, "at", None)
+        wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+        if not self._auth_lock.acquire(timeout=wait):
+            raise TseError(
+                "TIMEOUT",
+                f"no access token within the TSE timeout of {self._timeout_s:g}s"
+                " (a token renewal of the export is still running)",
+            )
+        try:
+            yield
+        finally:
+            self._auth_lock.release()
 
     def _authenticate(self, body: dict[str, Any], what: str, channel: _Channel) -> str:
         resp = self._send("POST", "/auth", body=body, auth=False, channel=channel)
