@@ -9,6 +9,7 @@ exchange rate), one VAT direction (GROSS: consumer, line amounts include VAT; NE
 business customer, line amounts exclude VAT) and one VAT rounding mode. A line keeps
 its list price (local currency, the item's price basis) and derives its unit price in
 the sale's terms from it, so a change of terms converts with a single rounding. A
+price label's price is its list price (as printed) and is derived the same way. A
 manually overridden price is converted from the old terms instead.
 
 Amounts of a line, in the sale's direction::
@@ -182,7 +183,8 @@ class SaleLine:
     list_price: int | None = None
     list_basis: PriceBasis = PriceBasis.GROSS
     #: the unit price is not the catalog's (an operator's or a price label's): a
-    #: customer's recalculation or a new currency converts it instead of repricing it
+    #: customer's recalculation keeps it; a new currency converts an operator's, and
+    #: derives a label's from its printed price (``list_price``)
     price_overridden: bool = False
     #: that price is a price label's (an in-store code with the price in it), not one an
     #: operator set: the receipt says where it comes from, not that it was changed
@@ -1318,7 +1320,12 @@ class Sale:
                 fixed = self.price_for(line.pack_price, line.list_basis, line.vat_rate)
                 line.fixed_total = fixed
                 line.unit_price = round_half_up(Decimal(fixed) / line.quantity)
-            elif line.list_price is not None and not line.price_overridden:
+            elif line.list_price is not None and (
+                not line.price_overridden or line.price_from_label
+            ):
+                # a price label's price is its list price, as printed: derived from it once
+                # as a catalog price is, a sale switched to CHF or net prices and back
+                # costs the label's price again (1.10 EUR, 1.05 CHF at 0.95, not 1.11 EUR)
                 line.unit_price = self.price_for(line.list_price, line.list_basis, line.vat_rate)
             elif old != self.terms:
                 line.unit_price = convert_between_terms(
@@ -1364,8 +1371,10 @@ class Sale:
         self.customer_discount_percent = customer_discount
         if recalculate:
             for line in self.lines:
-                # a weighed pack keeps its label's price, and the basis it was printed in
-                if list_prices and line.line_id in list_prices and line.pack_price is None:
+                # a price label (a piece's or a weighed pack's) keeps its printed price,
+                # and the basis it was printed in
+                labelled = line.pack_price is not None or line.price_from_label
+                if list_prices and line.line_id in list_prices and not labelled:
                     line.list_price, line.list_basis = list_prices[line.line_id]
                 # only goods priced by the catalog take the customer's discount: a shop
                 # discount line keeps its own percentage, a return or a voucher its amount

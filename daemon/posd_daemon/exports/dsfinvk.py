@@ -1437,7 +1437,7 @@ def _lines(
         " COALESCE(l.gross, l.fixed_total), l.kind, l.item_type, l.voucher_code,"
         " COALESCE(s.rounding, 0),"
         " s.currency, s.exchange_rate, COALESCE(s.change_rounding, 0), s.vat_direction,"
-        " l.variant_id, l.unit_factor, COALESCE(l.discount, 0), s.state"
+        " l.variant_id, l.unit_factor, COALESCE(l.discount, 0), s.state, l.gross IS NULL"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_lines l ON l.sale_id = t.sale_id"
@@ -1648,7 +1648,9 @@ def _lines(
                     *r[4:12],
                     # an AVTransfer's line at what it costs after its discounts, as a
                     # posted sale's (sale_lines.gross is written by the post only)
-                    xfer_gross.get(pos, r[15]) if transferred else r[15],
+                    xfer_gross.get(pos, r[15])
+                    if transferred
+                    else (_unposted_gross(r) if r[28] and r[23] == "NET" else r[15]),
                     *r[16:19],
                     r[20],
                     r[21],
@@ -1731,6 +1733,15 @@ def _lines(
         sink.copy("lines_vat.csv", tmp_lv)
         sink.copy("transactions_vat.csv", tmp_tv)
     return found
+
+
+def _unposted_gross(r: tuple[Any, ...]) -> int:
+    """The gross of a line of a net-priced (business customer's) sale never posted (an
+    aborted one): sale_lines.gross is written by the post only, and what the sale holds
+    (a weighed pack's printed price, unit price times quantity) is net, which lines_vat
+    lists gross (POS_BRUTTO) like every other line, net + tax_from_net, half up."""
+    net = r[15] if r[15] is not None else line_total(r[8], r[6])
+    return gross_unit_price(int(net), str(r[10]), net=True)
 
 
 def _transfer_amounts(
