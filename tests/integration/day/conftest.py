@@ -9,6 +9,7 @@ differs. Sessions live in the database, so the daemon's login token works on bot
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from posd_daemon.api.servicers import OperatorServicer
 from posd_daemon.bootstrap import operators_from_config
 from posd_daemon.services.auth import Authenticator
 from posd_daemon.services.clock import system_clock
+from posd_daemon.store.database import open_database
 from tests.conftest import Running
 
 
@@ -81,3 +83,11 @@ def day(running: Running, pos: PosdClient, tmp_path: Path) -> Iterator[Day]:
     finally:
         client.close()
         asyncio.run_coroutine_threadsafe(server.stop(0), running.loop).result(10)
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    """A fresh posd database file, migrated (for the day's use cases without a daemon)."""
+    c = open_database(tmp_path / "posd.sqlite3")
+    yield c
+    c.close()

@@ -10,42 +10,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from posd_daemon.domain.closing import CashMovementKind, ClosingReport
-from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.shift import CountLine
 from posd_daemon.fiscal import process_data as pd
-from posd_daemon.services.day import DayCommands, DaySettings
+from posd_daemon.services.day import DayCommands
 from posd_daemon.services.executor import Tx
 from posd_daemon.services.fiscal import EventIntent
 from posd_daemon.store import day as store
 from posd_daemon.store import fiscal as fstore
-from posd_daemon.store.database import open_database, transaction
-
-NOW = datetime(2024, 5, 31, 12, tzinfo=UTC)
-MANAGER = Operator("1", "M", "manager", frozenset(Permission))
-
-
-@pytest.fixture
-def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    c = open_database(tmp_path / "posd.sqlite3")
-    yield c
-    c.close()
-
-
-def day_of(shared: bool) -> DayCommands:
-    return DayCommands(
-        DaySettings("REG-1", "EUR", UTC, shared_drawer=shared), lambda: NOW, lambda: None
-    )
-
-
-def eur(total: int) -> list[CountLine]:
-    return [CountLine("EUR", 0, 1, total)]
+from posd_daemon.store.database import transaction
+from tests.support.day_use_cases import MANAGER, day_of, eur
 
 
 def open_(day: DayCommands, conn: sqlite3.Connection, counts: list[CountLine]) -> store.Shift:

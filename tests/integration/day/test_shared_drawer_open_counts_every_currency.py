@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 
 import grpc
@@ -20,27 +20,17 @@ import pytest
 from posd.client import PosdClient, PosdError
 
 from posd_daemon.domain.errors import DomainError
-from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.shift import CountLine
 from posd_daemon.services.day import DayCommands, DaySettings
 from posd_daemon.services.executor import Tx
 from posd_daemon.services.fiscal import EventIntent
 from posd_daemon.store import day as store
 from posd_daemon.store import fiscal as fstore
-from posd_daemon.store.database import open_database, transaction
+from posd_daemon.store.database import transaction
 from tests.conftest import Running, running_daemon
 from tests.integration.day.conftest import Day
 from tests.integration.day.test_full_day import db
-
-NOW = datetime(2024, 5, 31, 12, tzinfo=UTC)
-MANAGER = Operator("1", "M", "manager", frozenset(Permission))
-
-
-@pytest.fixture
-def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    c = open_database(tmp_path / "posd.sqlite3")
-    yield c
-    c.close()
+from tests.support.day_use_cases import MANAGER, NOW
 
 
 @pytest.fixture

@@ -12,34 +12,13 @@ left with its cashier: nothing to show."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
-
-import pytest
 
 from posd_daemon.domain.closing import ClosingReport
-from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.shift import CountLine
-from posd_daemon.services.day import DayCommands, DaySettings
+from posd_daemon.services.day import DayCommands
 from posd_daemon.services.executor import Tx
-from posd_daemon.store.database import open_database, transaction
-
-NOW = datetime(2024, 5, 31, 12, tzinfo=UTC)
-MANAGER = Operator("1", "M", "manager", frozenset(Permission))
-
-
-@pytest.fixture
-def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    c = open_database(tmp_path / "posd.sqlite3")
-    yield c
-    c.close()
-
-
-def day_of(shared: bool) -> DayCommands:
-    return DayCommands(
-        DaySettings("REG-1", "EUR", UTC, shared_drawer=shared), lambda: NOW, lambda: None
-    )
+from posd_daemon.store.database import transaction
+from tests.support.day_use_cases import MANAGER, day_of
 
 
 def shift(day: DayCommands, conn: sqlite3.Connection, opening: int, counted: int) -> None:
