@@ -270,6 +270,7 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
         self.accounts = Accounts().with_overrides(
             revenue={int(VatCategory[k]): v for k, v in d.revenue.items()},
             movements=dict(d.movements),
+            difference_surplus=d.difference_surplus,
             non_cash_transit=d.non_cash_transit,
             rounding=d.rounding,
             receivables=d.receivables,

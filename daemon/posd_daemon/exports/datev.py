@@ -37,9 +37,10 @@ and its combining mark; a cash movement's reason cut from its Belegtext is whole
   its rate when sold, and its redemption takes back no revenue twice: it stays in its
   rate's row, as in the receipt's VAT totals.
 
-Accounts default to SKR03 (8400 revenue 19 %, 8300 revenue 7 %, 1360 Geldtransit, 1800
-Privatentnahmen, 1890 Privateinlagen, 8200 cash rounding, 1400 receivables, 1604
-voucher liabilities); :class:`Accounts` changes them.
+Accounts default to SKR03 (8400 revenue 19 %, 8300 revenue 7 %, 8190 revenue at the §24
+UStG average rates, 1360 Geldtransit, 1800 Privatentnahmen, 1890 Privateinlagen, 2309 /
+2709 cash differences short / over, 8200 cash rounding, 1400 receivables, 1604 voucher
+liabilities); :class:`Accounts` changes them.
 """
 
 from __future__ import annotations
@@ -200,7 +201,11 @@ def _movement_rows(
             f"K{number}",
             from_db(created).astimezone(zone),
             text,
-            account=accounts.movements.get(k.value, ""),
+            account=(
+                accounts.difference_surplus
+                if k is CashMovementKind.DIFFERENCE and value > 0
+                else accounts.movements.get(k.value, "")
+            ),
             note=note,
         )
 

@@ -18,12 +18,25 @@ class Accounts:
             CashMovementKind.WITHDRAWAL.value: "1800",
             CashMovementKind.TRANSIT.value: "1360",
             CashMovementKind.TIP.value: "1755",
-            CashMovementKind.DIFFERENCE.value: "2150",
+            # a cash difference short (negative): SKR03 2309 "Sonstige Aufwendungen
+            # unregelmäßig"; over: ``difference_surplus``. Not 2150, which is
+            # "Aufwendungen aus der Währungsumrechnung" (NWB Kontierungslexikon,
+            # "Fremdwährung bei Forderungen"): a till shortage is no exchange loss
+            CashMovementKind.DIFFERENCE.value: "2309",
         }
     )
-    #: revenue account per VAT category (1 normal ... 6 not taxable)
+    #: a cash difference over (positive): SKR03 2709 "Sonstige Erträge unregelmäßig".
+    #: Shortage 2309 / surplus 2709 (SKR04 6969 / 4839): haufe.de, "Kassenführung:
+    #: Kassenfehlbeträge und Mehrbeträge – so gehen Sie richtig vor"
+    difference_surplus: str = "2709"
+    #: revenue account per VAT category (1 normal ... 6 not taxable). SKR03 8400 "Erlöse
+    #: 19 % USt", 8300 "Erlöse 7 % USt"; the §24 UStG average rates (3: §24 (1) Nr. 3,
+    #: 4: Nr. 1) on 8190 "Erlöse, die mit den Durchschnittssätzen des § 24 UStG
+    #: versteuert werden", not on the 7 % account; 8200 "Erlöse", 8100 "Steuerfreie
+    #: Umsätze § 4 Nr. 8 ff. UStG" (SKR03 Kontenklasse 8, buchungssatz.de/de/konto/skr03/
+    #: klasse8/8000.html; SKR04 4400, 4300: epago.de/konten/8300-erloese-7-ust)
     revenue: dict[int, str] = field(
-        default_factory=lambda: {1: "8400", 2: "8300", 3: "8300", 4: "8300", 5: "8200", 6: "8100"}
+        default_factory=lambda: {1: "8400", 2: "8300", 3: "8190", 4: "8190", 5: "8200", 6: "8100"}
     )
     #: transit account of non-cash payments (card clearing)
     non_cash_transit: str = "1360"
@@ -54,7 +67,14 @@ class Accounts:
         movements: dict[str, str] | None = None,
         **single: str,
     ) -> Accounts:
-        """These accounts with some replaced (the [datev] config; "" keeps a default)."""
+        """These accounts with some replaced (the [datev] config; "" keeps a default).
+
+        A DIFFERENCE account set without a ``difference_surplus`` books both shortages
+        and surpluses on it: a shop that names one account for its cash differences
+        (one on SKR04, say) gets no surplus on an SKR03 account."""
+        difference = (movements or {}).get(CashMovementKind.DIFFERENCE.value, "")
+        if difference and not single.get("difference_surplus"):
+            single = {**single, "difference_surplus": difference}
         return dataclasses.replace(
             self,
             revenue={**self.revenue, **(revenue or {})},

@@ -207,6 +207,8 @@ class DatevConfig:
     revenue: dict[str, str] = field(default_factory=dict)
     #: cash movement account by kind (DEPOSIT, WITHDRAWAL, TRANSIT, TIP, DIFFERENCE)
     movements: dict[str, str] = field(default_factory=dict)
+    #: a cash difference over (movements.DIFFERENCE: the one short; set alone, both)
+    difference_surplus: str = ""
     non_cash_transit: str = ""
     rounding: str = ""
     receivables: str = ""
@@ -751,7 +753,7 @@ def _check_datev(d: DatevConfig, problems: list[str]) -> None:
             known = ", ".join(DATEV_MOVEMENTS)
             problems.append(f"datev.movements.{name}: not a cash movement kind ({known})")
         account(f"movements.{name}", value)
-    for key in ("non_cash_transit", "rounding", "receivables", "vouchers"):
+    for key in ("difference_surplus", "non_cash_transit", "rounding", "receivables", "vouchers"):
         value = getattr(d, key)
         if value:
             account(key, value)
