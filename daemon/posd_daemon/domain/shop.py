@@ -209,9 +209,36 @@ class Shop:
                 raise invalid(f"shop.payment_rounding[{i}]", "cash rounds by cash_rounding")
             if not 1 <= step <= 10 ** (CURRENCY_EXPONENTS[cur] + 2):
                 raise invalid(f"shop.payment_rounding[{i}].increment_minor", "out of range")
+        self._check_one_step_per_currency()
         if len(self.parking_prefix) != 2 or not self.parking_prefix.isdigit():
             raise invalid("shop.parking_prefix", "two digits, e.g. 29 (an in-store EAN range)")
         return self
+
+    def _check_one_step_per_currency(self) -> None:
+        """One rounding step per currency, and one entry per currency and method.
+        Sale.rounding rounds the part of the total the rounded payments settle to the
+        largest of their steps; with two different steps in a currency (cash in 0.05, a
+        benefit card in 0.10) a sale paid exactly in cash still took 0.05 on the card, and
+        cash was asked for amounts no coins make. A second entry was ignored unsaid."""
+        entries = [
+            (f"shop.cash_rounding[{i}]", cur, PaymentMethod.CASH, step)
+            for i, (cur, step) in enumerate(self.cash_rounding)
+        ] + [
+            (f"shop.payment_rounding[{i}]", cur, method, step)
+            for i, (cur, method, step) in enumerate(self.payment_rounding)
+        ]
+        seen: set[tuple[str, PaymentMethod]] = set()
+        steps: dict[str, int] = {}
+        for field, cur, method, step in entries:
+            if (cur, method) in seen:
+                raise invalid(field, f"a second rounding step for {method.value} in {cur}")
+            seen.add((cur, method))
+            if step > 1 and steps.setdefault(cur, step) != step:
+                raise invalid(
+                    f"{field}.increment_minor",
+                    f"{cur} is rounded in steps of {steps[cur]} minor units already: every"
+                    " rounded method of a currency takes the same step",
+                )
 
     # -- rules ----------------------------------------------------------------------------
 
