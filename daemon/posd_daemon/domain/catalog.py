@@ -163,6 +163,15 @@ class Item:
                 )
             if q != q.quantize(Decimal("0.001")):
                 raise invalid(f"item.units[{i}].quantity_per_unit", "at most 3 decimal places")
+            if self.tracking is Tracking.SERIAL and (q != 1 or u.fractional_quantity):
+                # a line with a serial number is one piece: one serial leaves stock, so
+                # "1 case of 6" would charge six pieces and take one
+                raise invalid(
+                    f"item.units[{i}].quantity_per_unit",
+                    "a serial-numbered item is sold in whole single pieces: every unit is"
+                    " 1 piece, not fractional",
+                    "SERIAL_UNIT_NOT_ONE_PIECE",
+                )
             if u.price is not None and u.price > MAX_MINOR:
                 raise amount_out_of_range(f"item.units[{i}].price.amount_minor")
             if u.price is not None and u.price < 0:

@@ -109,6 +109,9 @@ class DiscountOrigin(enum.Enum):
     CUSTOMER = "CUSTOMER"  # the customer's discount, applied automatically
     MANUAL = "MANUAL"  # given by an operator (permission DISCOUNT, limited)
     SHOP = "SHOP"  # a shop discount code (document discount)
+    #: a price agreed with the customer (a back-office order's): what the customer pays,
+    #: no customer's discount on top, not even after a recalculation
+    AGREED = "AGREED"
 
 
 _QUANTITY = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
@@ -1200,8 +1203,9 @@ class Sale:
         line.price_from_label = False
         # a weighed pack's label price gives way to the price per unit the operator sets
         line.pack_price = line.fixed_total = None
-        if agreed and line.discount_origin is DiscountOrigin.CUSTOMER:
-            line.discount_percent, line.discount_origin = Decimal(0), DiscountOrigin.NONE
+        if agreed and line.discount_origin in (DiscountOrigin.CUSTOMER, DiscountOrigin.NONE):
+            # AGREED, not NONE: set_customer gives NONE lines the customer's discount
+            line.discount_percent, line.discount_origin = Decimal(0), DiscountOrigin.AGREED
         self.refresh()
         try:
             self._check_total(before)

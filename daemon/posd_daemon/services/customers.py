@@ -25,6 +25,15 @@ class CustomerCreated:
     duplicates: tuple[Customer, ...] = ()
 
 
+def _require_terms_permission(op: Operator) -> None:
+    """A customer's discount comes off every line of every sale of that customer, by
+    whichever cashier: it is master data like the catalog's prices (ImportCustomers needs
+    CATALOG_EDIT), not something an operator who may only sell sets from the till --
+    a cashier giving the walk-in customer 50 % would make every later sale half price.
+    Name, address and the like stay editable with SALE."""
+    op.require(Permission.CATALOG_EDIT)
+
+
 class CustomerCommands:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
@@ -52,6 +61,8 @@ class CustomerCommands:
                 )
         if customer.anonymous:
             raise invalid("customer.anonymous", "only the shop's walk-in customer is anonymous")
+        if customer.discount_percent:
+            _require_terms_permission(op)
         # validate before the duplicate check so a bad row never reports duplicates
         replace(customer, number=customer.number or "C0").validated()
         duplicates = store.by_email(tx.conn, customer.email) if customer.email else []
@@ -74,6 +85,8 @@ class CustomerCommands:
                 customer_number=customer.number,
             )
         customer = replace(customer, anonymous=existing.anonymous).validated()
+        if customer.discount_percent != existing.discount_percent:
+            _require_terms_permission(op)
         self._check_email_free(tx, customer, existing)
         store.upsert(tx.conn, customer, self._clock())
         return customer

@@ -1276,12 +1276,12 @@ class SaleCommands(SaleOps, InvoicePayments):
                 if item is None:
                     continue  # removed from the catalog: the line keeps its price
                 uom = item.unit_of(line.unit)
-                if uom is None:
+                variant = item.variant(line.variant_id) if line.variant_id else None
+                if uom is None or (line.variant_id and variant is None):
+                    # gone from the catalog (a unit, a variant): the line keeps its
+                    # price, not the base item's
                     continue
-                list_prices[line.line_id] = (
-                    item.unit_price(item.variant(line.variant_id), uom),
-                    item.price_basis,
-                )
+                list_prices[line.line_id] = (item.unit_price(variant, uom), item.price_basis)
         sale.set_customer(
             customer.snapshot(),
             customer.discount_percent,

@@ -87,16 +87,18 @@ class CustomerServiceServicer:
     """
 
     def CreateCustomer(self, request, context):
-        """Creates a customer (permission SALE). When another customer has the same
-        e-mail address, nothing is created: the response lists them, and the client
-        repeats the call with allow_duplicate_email to create the duplicate anyway.
+        """Creates a customer (permission SALE; with a discount also CATALOG_EDIT). When
+        another customer has the same e-mail address, nothing is created: the response
+        lists them, and the client repeats the call with allow_duplicate_email to create
+        the duplicate anyway.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateCustomer(self, request, context):
-        """Replaces an existing customer (permission SALE).
+        """Replaces an existing customer (permission SALE; changing its discount also
+        CATALOG_EDIT).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

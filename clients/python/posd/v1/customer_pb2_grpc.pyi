@@ -34,12 +34,15 @@ class CustomerServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> CustomerServiceAsyncStub: ...
     CreateCustomer: _grpc.UnaryUnaryMultiCallable[_customer_pb2.CreateCustomerRequest, _customer_pb2.CreateCustomerResponse]
-    """Creates a customer (permission SALE). When another customer has the same
-    e-mail address, nothing is created: the response lists them, and the client
-    repeats the call with allow_duplicate_email to create the duplicate anyway.
+    """Creates a customer (permission SALE; with a discount also CATALOG_EDIT). When
+    another customer has the same e-mail address, nothing is created: the response
+    lists them, and the client repeats the call with allow_duplicate_email to create
+    the duplicate anyway.
     """
     UpdateCustomer: _grpc.UnaryUnaryMultiCallable[_customer_pb2.UpdateCustomerRequest, _customer_pb2.UpdateCustomerResponse]
-    """Replaces an existing customer (permission SALE)."""
+    """Replaces an existing customer (permission SALE; changing its discount also
+    CATALOG_EDIT).
+    """
     GetCustomer: _grpc.UnaryUnaryMultiCallable[_customer_pb2.GetCustomerRequest, _customer_pb2.GetCustomerResponse]
     """Returns one customer."""
     SearchCustomers: _grpc.UnaryUnaryMultiCallable[_customer_pb2.SearchCustomersRequest, _customer_pb2.SearchCustomersResponse]
@@ -64,12 +67,15 @@ class CustomerServiceAsyncStub(CustomerServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateCustomer: _aio.UnaryUnaryMultiCallable[_customer_pb2.CreateCustomerRequest, _customer_pb2.CreateCustomerResponse]  # type: ignore[assignment]
-    """Creates a customer (permission SALE). When another customer has the same
-    e-mail address, nothing is created: the response lists them, and the client
-    repeats the call with allow_duplicate_email to create the duplicate anyway.
+    """Creates a customer (permission SALE; with a discount also CATALOG_EDIT). When
+    another customer has the same e-mail address, nothing is created: the response
+    lists them, and the client repeats the call with allow_duplicate_email to create
+    the duplicate anyway.
     """
     UpdateCustomer: _aio.UnaryUnaryMultiCallable[_customer_pb2.UpdateCustomerRequest, _customer_pb2.UpdateCustomerResponse]  # type: ignore[assignment]
-    """Replaces an existing customer (permission SALE)."""
+    """Replaces an existing customer (permission SALE; changing its discount also
+    CATALOG_EDIT).
+    """
     GetCustomer: _aio.UnaryUnaryMultiCallable[_customer_pb2.GetCustomerRequest, _customer_pb2.GetCustomerResponse]  # type: ignore[assignment]
     """Returns one customer."""
     SearchCustomers: _aio.UnaryUnaryMultiCallable[_customer_pb2.SearchCustomersRequest, _customer_pb2.SearchCustomersResponse]  # type: ignore[assignment]
@@ -97,9 +103,10 @@ class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _customer_pb2.CreateCustomerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_customer_pb2.CreateCustomerResponse, _abc.Awaitable[_customer_pb2.CreateCustomerResponse]]:
-        """Creates a customer (permission SALE). When another customer has the same
-        e-mail address, nothing is created: the response lists them, and the client
-        repeats the call with allow_duplicate_email to create the duplicate anyway.
+        """Creates a customer (permission SALE; with a discount also CATALOG_EDIT). When
+        another customer has the same e-mail address, nothing is created: the response
+        lists them, and the client repeats the call with allow_duplicate_email to create
+        the duplicate anyway.
         """
 
     @_abc_1.abstractmethod
@@ -108,7 +115,9 @@ class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _customer_pb2.UpdateCustomerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_customer_pb2.UpdateCustomerResponse, _abc.Awaitable[_customer_pb2.UpdateCustomerResponse]]:
-        """Replaces an existing customer (permission SALE)."""
+        """Replaces an existing customer (permission SALE; changing its discount also
+        CATALOG_EDIT).
+        """
 
     @_abc_1.abstractmethod
     def GetCustomer(
