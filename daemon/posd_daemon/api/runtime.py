@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 from posd_daemon.api.errors import internal_status, store_error, to_status
 from posd_daemon.domain.errors import DomainError, ErrorKind
 from posd_daemon.domain.operators import Operator
+from posd_daemon.domain.text import check_code
 from posd_daemon.ops import logging as plog
 from posd_daemon.ops.metrics import Metrics
 from posd_daemon.services import idempotency
@@ -204,14 +205,17 @@ class Runtime:
     async def answered(self, method: str, request: Message, response_type: type[M]) -> M | None:
         """The stored first answer when this request_id was already handled, else None.
 
-        Lets a retried PostSale return its answer without touching the TSE again."""
-        request_id = str(getattr(request, "request_id", ""))
-        if not request_id:
-            return None
+        Lets a retried PostSale return its answer without touching the TSE again. A
+        malformed request_id, or one used before for a different request, is refused
+        here as mutate() would refuse it: callers do work outside the transaction before
+        they reach mutate() (CancelSale finishes the TSE transaction, CreateSale removes
+        empty sales, PurgeSales purges), and a refused call must not have done any."""
+        request_id = check_code(str(getattr(request, "request_id", "")), "request_id")
         digest = request_digest(request)
         seen = self.db.read_now(lambda c: idempotency_store.lookup(c, request_id))
-        if seen is None or seen[0] != method or seen[1] != digest:
-            return None  # unknown, or a reuse that mutate() will refuse clearly
+        if seen is None:
+            return None
+        idempotency.refuse_reuse(seen, method=method, request_id=request_id, digest=digest)
         return response_type.FromString(seen[2])
 
     async def mutate(

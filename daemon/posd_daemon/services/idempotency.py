@@ -31,16 +31,23 @@ def run(
     check_code(request_id, "request_id")
     seen = store.lookup(tx.conn, request_id)
     if seen is not None:
-        seen_method, seen_digest, response = seen
-        if seen_method != method or seen_digest != digest:
-            raise DomainError(
-                ErrorKind.ALREADY_EXISTS,
-                "REQUEST_ID_REUSED",
-                f"request_id {request_id!r} was already used for a different request"
-                f" ({seen_method})",
-            )
-        return response
+        refuse_reuse(seen, method=method, request_id=request_id, digest=digest)
+        return seen[2]
     result = action(tx)
     response = encode(result)
     store.store(tx.conn, request_id, method, digest, response, now)
     return response
+
+
+def refuse_reuse(
+    seen: tuple[str, str, bytes], *, method: str, request_id: str, digest: str
+) -> None:
+    """Refuses a request_id stored ``seen`` (method, digest, answer) for a different
+    request: a repeat must be the same call with the same request."""
+    seen_method, seen_digest, _ = seen
+    if seen_method != method or seen_digest != digest:
+        raise DomainError(
+            ErrorKind.ALREADY_EXISTS,
+            "REQUEST_ID_REUSED",
+            f"request_id {request_id!r} was already used for a different request ({seen_method})",
+        )
