@@ -23,6 +23,7 @@ import grpc
 import pytest
 from posd.client import PosdClient, PosdError
 
+from tests.integration.day.test_shared_drawer_open_crash_recovery import boot
 from tests.support.daemon_process import TEST_CONFIG, DaemonProcess
 from tests.support.e2e import db_query
 from tests.support.fake_fiskaly import FakeFiskaly
@@ -61,14 +62,6 @@ def daemon(tmp_path: Path, fake: FakeFiskaly) -> Iterator[DaemonProcess]:
         if d.running:
             d.kill()
         d.close_clients()
-
-
-def boot(daemon: DaemonProcess, crashpoints: str = "") -> PosdClient:
-    if daemon.running:
-        daemon.kill()
-        daemon.close_clients()
-    daemon.start(crashpoints=crashpoints)
-    return daemon.client(retries=0, open_shift=False)
 
 
 def test_an_opening_difference_recovered_alone_keeps_the_zs_difference_the_booked_one(
