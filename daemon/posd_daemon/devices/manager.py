@@ -33,8 +33,6 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-import usb.backend.libusb0
-import usb.backend.libusb1
 import usb.core
 import usb.util
 
@@ -83,6 +81,7 @@ from posd_daemon.devices.transport import (
     TcpUrl,
     Transport,
     UsbUrl,
+    libusb_backend,
     open_transport,
     parse_device_url,
 )
@@ -341,7 +340,7 @@ class Discovery:
         ``ldconfig``) on every ``find()``: every re-scan would spawn processes."""
         if self.usb_backend is not None:
             return True
-        backend = usb.backend.libusb1.get_backend() or usb.backend.libusb0.get_backend()
+        backend = libusb_backend()
         if backend is None:
             self.usb_enabled = False
             log.warning("usb_discovery_unavailable", error="no libusb backend on this system")

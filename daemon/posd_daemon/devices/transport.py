@@ -16,7 +16,9 @@ All transports are blocking: the daemon runs each device in its own worker threa
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
+import functools
 import os
 import select
 import socket
@@ -28,6 +30,8 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit
 
 import serial
+import usb.backend.libusb0
+import usb.backend.libusb1
 import usb.core
 import usb.util
 
@@ -642,13 +646,40 @@ def _fd_flags(fd: int) -> int:
 
 # --- USB ------------------------------------------------------------------------------
 
+#: libusb's sonames on Linux, by the names pyusb asks for: libusb 1.0 and libusb-compat 0.1
+#: (Debian's libusb-1.0-0 and libusb-0.1-4 packages ship exactly these files).
+LIBUSB_SONAMES = {"usb-1.0": "libusb-1.0.so.0", "usb-0.1": "libusb-0.1.so.4"}
+
+
+def _find_libusb(name: str) -> str | None:
+    """pyusb's ``find_library``: the soname when the dynamic linker loads it. pyusb's
+    default, ``ctypes.util.find_library``, runs ``ldconfig -p`` (and gcc) for every name it
+    tries -- 80 ms of subprocesses at each start of a register without libusb -- and
+    its answer is a soname loaded from the same linker path anyway."""
+    soname = LIBUSB_SONAMES.get(name)
+    if soname is None:
+        return None
+    try:
+        ctypes.CDLL(soname)
+    except OSError:
+        return None
+    return soname
+
+
+@functools.cache
+def libusb_backend() -> object | None:
+    """The pyusb backend (libusb 1.0, else 0.1), looked up once per process; None when
+    neither library is installed (pyusb itself would look again at every ``find``)."""
+    backend: object | None = usb.backend.libusb1.get_backend(find_library=_find_libusb)
+    return backend or usb.backend.libusb0.get_backend(find_library=_find_libusb)
+
 
 class UsbTransport:
     """A USB printer through pyusb: found by VID:PID plus serial number or bus path.
 
     Detaches the kernel driver (usblp), claims the interface and uses its bulk OUT/IN
     endpoints, found from the descriptors. ``backend`` is a pyusb backend object
-    (default: libusb found by pyusb); tests pass a fake one.
+    (default: :func:`libusb_backend`); tests pass a fake one.
     """
 
     def __init__(
@@ -716,21 +747,24 @@ class UsbTransport:
         return TransportError(msg)
 
     def _find(self) -> Any:
-
+        no_backend = (
+            f"cannot look for {self.describe()}: no libusb backend "
+            "(install libusb-1.0, e.g. apt install libusb-1.0-0)"
+        )
+        backend = self.backend or libusb_backend()
+        if backend is None:
+            raise TransportError(no_backend)
         try:
             candidates = list(
                 usb.core.find(
                     find_all=True,
                     idVendor=self.vendor_id,
                     idProduct=self.product_id,
-                    backend=self.backend,
+                    backend=backend,
                 )
             )
         except usb.core.NoBackendError as exc:
-            raise TransportError(
-                f"cannot look for {self.describe()}: no libusb backend "
-                "(install libusb-1.0, e.g. apt install libusb-1.0-0)"
-            ) from exc
+            raise TransportError(no_backend) from exc
         except usb.core.USBError as exc:
             raise self._error(exc, "looking for") from exc
         matches = []
