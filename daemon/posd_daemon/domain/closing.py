@@ -483,7 +483,8 @@ class ClosingBuilder:
         self._shifts: list[int] = []
         self._open_expected: dict[str, int] = {}
         #: shared drawer, a period without a shift: what the last closing counted
-        self._carried: dict[str, int] = {}
+        self._carried: dict[str, tuple[int, int]] = {}
+        self._after: dict[str, int] = {}
 
     def _seen(self, bon_id: int, late: bool, shift_id: int | None) -> None:
         if self._first == 0 or bon_id < self._first:
@@ -738,13 +739,24 @@ class ClosingBuilder:
         booked = balance.difference if differences is None else differences
         self._balances.append((shift_id, balance, opening_difference, booked))
 
-    def add_carried(self, currency: str, counted: int) -> None:
+    def add_carried(self, currency: str, counted: int, difference: int = 0) -> None:
         """Shared drawer, a period without any shift: the cash the last closing counted
-        is still in the drawer, so the period opens and ends with it (no difference).
-        Without it the Z showed no cash at all, read as an empty drawer, and the next
-        period's opening followed no closing balance. Ignored once a shift's balance is
-        added (the shifts then say what the drawer held)."""
-        self._carried[currency] = self._carried.get(currency, 0) + counted
+        is still in the drawer, so the period opens and ends with it. Without it the Z
+        showed no cash at all, read as an empty drawer, and the next period's opening
+        followed no closing balance. ``counted``: that count plus any difference booked
+        since in no shift (the cash the drawer is taken to hold, which the next float
+        is compared with); ``difference``: those of them booked in this period (the
+        period opened without them). Ignored once a shift's balance is added (the
+        shifts then say what the drawer held)."""
+        n, d = self._carried.get(currency, (0, 0))
+        self._carried[currency] = (n + counted, d + difference)
+
+    def add_after_last_shift(self, currency: str, difference: int) -> None:
+        """Shared drawer: a difference booked in no shift after the period's last shift
+        closed (a signed open difference reconciled after a crash with no shift open).
+        The drawer is taken to hold it from then on (the next float is compared with the
+        count plus it), so the period ends with it and counts it among its differences."""
+        self._after[currency] = self._after.get(currency, 0) + difference
 
     def _day_balances(self) -> dict[str, tuple[int, int, int]]:
         """(opening, expected, counted) per currency over the period's shifts.
@@ -765,7 +777,7 @@ class ClosingBuilder:
                 out[b.currency] = (o + b.opening, e + b.expected, n + b.counted)
             return out
         if not self._balances:
-            return {c: (n, n, n) for c, n in sorted(self._carried.items())}
+            return {c: (n - d, n - d, n) for c, (n, d) in sorted(self._carried.items())}
         first = min(s for s, _, _, _ in self._balances)
         last = max(s for s, _, _, _ in self._balances)
         opening: dict[str, int] = {}
@@ -778,6 +790,9 @@ class ClosingBuilder:
                 opening[c] = opening.get(c, 0) + b.opening - at_open
             if shift_id == last:
                 counted[c] = counted.get(c, 0) + b.counted
+        for c, a in self._after.items():
+            difference[c] = difference.get(c, 0) + a
+            counted[c] = counted.get(c, 0) + a
         for c in sorted(difference):
             n = counted.get(c, 0)
             out[c] = (opening.get(c, 0), n - difference[c], n)

@@ -277,9 +277,7 @@ class DayCommands:
             before = None
         # the register's first float is its opening stock (Anfangsbestand): nothing to
         # compare it with
-        carried = (
-            {} if before is None else {b.currency: b.counted for b in before.balances if b.counted}
-        )
+        carried = {} if before is None else _carried(conn, before)
         if every_currency:
             _check_carried_currencies_counted(carried, float_total)
         differences = {
@@ -396,7 +394,7 @@ class DayCommands:
             and before.state is ShiftState.CLOSED
             and before.shift_id == payload["previous_shift_id"]
         ):
-            carried = {b.currency: b.counted for b in before.balances}
+            carried = _carried(conn, before)
             due = totals_by_currency(lines).get(self.s.currency, 0) - carried.get(
                 self.s.currency, 0
             )
@@ -1068,9 +1066,18 @@ class DayCommands:
                 and last.state is ShiftState.CLOSED
                 and store.handed_on(conn, last)  # not an insert taken away
             ):
-                for b in last.balances:
-                    if b.counted:
-                        builder.add_carried(b.currency, b.counted)
+                booked = store.unshifted_differences(conn, self.s.register_id)
+                for currency, amount in _carried(conn, last).items():
+                    builder.add_carried(currency, amount, booked.get(currency, 0))
+        elif (
+            self.s.shared_drawer
+            and shifts
+            and store.open_shift_of(conn, self.s.register_id) is None
+            and (last := store.last_shift(conn, self.s.register_id)) is not None
+            and last.shift_id == shifts[-1].shift_id
+        ):
+            for currency, amount in store.drawer_cash_after(conn, last).items():
+                builder.add_after_last_shift(currency, amount)
         return builder
 
     # -- closings ---------------------------------------------------------------------
@@ -1080,6 +1087,19 @@ class DayCommands:
         if c is None:
             raise not_found("CLOSING_NOT_FOUND", f"no Z closing {z_nr}", z_nr=str(z_nr))
         return ZResult(c, ClosingReport.from_dict(json.loads(c.report)))
+
+
+def _carried(conn: sqlite3.Connection, last: store.Shift) -> dict[str, int]:
+    """The cash a shared drawer is taken to hold after its ``last`` (closed) shift, per
+    currency: that closing's count plus what was booked in no shift since -- a
+    difference the TSE signed for an open before a crash, reconciled when no shift was
+    open (the shift it belonged to was opened again in a TSE outage, booking the
+    difference once more). The next float is compared with this, so that its open books
+    the duplicate back (signed) instead of the period keeping it twice."""
+    carried = {b.currency: b.counted for b in last.balances}
+    for currency, amount in store.drawer_cash_after(conn, last).items():
+        carried[currency] = carried.get(currency, 0) + amount
+    return {c: a for c, a in carried.items() if a}
 
 
 def _count_record(x: CountLine) -> dict[str, object]:

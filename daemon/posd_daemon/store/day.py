@@ -207,6 +207,34 @@ def booked_differences(conn: sqlite3.Connection, shift: Shift) -> dict[str, int]
     return {str(c): int(a) for c, a in rows if a}
 
 
+def drawer_cash_after(conn: sqlite3.Connection, shift: Shift) -> dict[str, int]:
+    """Cash booked into the drawer after the closed ``shift``, per currency. Called for
+    the register's last shift with none open since: then it is a difference the TSE
+    signed for an open before a crash and reconciliation recorded alone, in no shift."""
+    if shift.last_entry is None:
+        return {}
+    rows = conn.execute(
+        "SELECT currency, SUM(amount) FROM drawer_entries"
+        " WHERE entry_id > ? AND register_id = ? AND method = 'CASH'"
+        f" AND kind IN ({','.join('?' * len(DRAWER_CASH_KINDS))})"
+        " GROUP BY currency",
+        (shift.last_entry, shift.register_id, *DRAWER_CASH_KINDS),
+    )
+    return {str(c): int(a) for c, a in rows if a}
+
+
+def unshifted_differences(conn: sqlite3.Connection, register_id: str) -> dict[str, int]:
+    """The open period's cash differences booked in no shift, per currency."""
+    rows = conn.execute(
+        "SELECT m.currency, SUM(m.amount) FROM cash_movements m"
+        " JOIN register_transactions t ON t.movement_id = m.movement_id"
+        " WHERE t.z_nr IS NULL AND t.register_id = ? AND m.shift_id IS NULL"
+        " AND m.kind = 'DIFFERENCE' GROUP BY m.currency",
+        (register_id,),
+    )
+    return {str(c): int(a) for c, a in rows if a}
+
+
 def insert_counts(
     conn: sqlite3.Connection, shift_id: int, phase: CountPhase, lines: Iterable[CountLine]
 ) -> None:
