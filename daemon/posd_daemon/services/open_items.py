@@ -13,11 +13,13 @@ anything):
 * ``check_invoice_payments`` (before the TSE signs) and ``book_invoice_payments`` (in
   the post's own transaction, a conditional UPDATE: never below 0, so no concurrent
   post can overpay an invoice): the open amount follows the receipt; a storno line
-  (negative) gives the amount back. Training sales never touch open items.
+  (negative) gives back what its receipt took off (less what it overpaid). Training
+  sales never touch open items.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
@@ -170,6 +172,9 @@ class InvoicePayments(ABC):
         self, tx: Tx, sale: Sale, customer: Customer, recalculate: bool | None
     ) -> None: ...
 
+    @abstractmethod
+    def set_currency(self, tx: Tx, operator: Operator, sale_id: str, currency: str) -> Sale: ...
+
     def add_invoice_payment(
         self,
         tx: Tx,
@@ -191,18 +196,7 @@ class InvoicePayments(ABC):
         item = store.get(conn, invoice_number)
         if item is None:
             raise _unknown(invoice_number)
-        if sale.customer.anonymous:
-            # the invoice's customer pays it: a sale without a customer takes it (a change
-            # of terms with lines on the sale asks first: RECALCULATION_CHOICE_REQUIRED)
-            self._set_customer(tx, sale, self._customer(conn, item.customer_number), None)
-        elif sale.customer.number != item.customer_number:
-            raise precondition(
-                "INVOICE_CUSTOMER_MISMATCH",
-                f"invoice {invoice_number} is customer {item.customer_number}'s, the sale is"
-                f" customer {sale.customer.number}'s",
-                invoice_number=invoice_number,
-                customer_number=item.customer_number,
-            )
+        # checked against the sale as the cashier set it, before the customer is taken
         if item.currency != sale.currency:
             raise precondition(
                 "CURRENCY_MISMATCH",
@@ -210,6 +204,23 @@ class InvoicePayments(ABC):
                 invoice_number=invoice_number,
                 invoice_currency=item.currency,
                 sale_currency=sale.currency,
+            )
+        if sale.customer.anonymous:
+            # the invoice's customer pays it: a sale without a customer takes it (a change
+            # of terms with lines on the sale asks first: RECALCULATION_CHOICE_REQUIRED)
+            self._set_customer(tx, sale, self._customer(conn, item.customer_number), None)
+            if sale.currency != item.currency:
+                # taking the customer moved the sale to the customer's default currency
+                # (a Swiss customer's francs), but this invoice is owed in the currency
+                # the sale was in: it stays there, else the invoice could not be paid
+                sale = self.set_currency(tx, operator, sale_id, item.currency)
+        elif sale.customer.number != item.customer_number:
+            raise precondition(
+                "INVOICE_CUSTOMER_MISMATCH",
+                f"invoice {invoice_number} is customer {item.customer_number}'s, the sale is"
+                f" customer {sale.customer.number}'s",
+                invoice_number=invoice_number,
+                customer_number=item.customer_number,
             )
         if amount and currency != sale.currency:
             raise invalid(
@@ -312,19 +323,21 @@ class InvoicePayments(ABC):
         warnings and in its journal record, for the back office to refund or credit."""
         booked: list[dict[str, Any]] = []
         warned = False
-        for number, amount in self._owed(sale).items():
+        owed = self._owed(sale)
+        # a storno gives back what its receipt took off each invoice, which is less than
+        # the receipt paid when that one was overpaid (the part over what was open never
+        # came off the invoice: given back, the invoice would be owed more than before)
+        kept = _overpaid_by(conn, sale.reverses_sale_id) if owed and sale.reverses_sale_id else {}
+        for number, amount in owed.items():
             overpaid = 0
-            if not store.book_payment(conn, number, amount, when) and amount > 0:
+            not_restored = min(kept.get(number, 0), -amount) if amount < 0 else 0
+            if not store.book_payment(conn, number, amount + not_restored, when) and amount > 0:
                 item = store.get(conn, number)
                 left = 0 if item is None else item.amount_open
                 if left > 0:
                     store.book_payment(conn, number, left, when)
                 overpaid = amount - left
-                sale.add_warning(
-                    f"INVOICE_OVERPAID: invoice {number} had {left} open when the signed"
-                    f" receipt was posted, {overpaid} of the {amount} paid are more than"
-                    " was owed"
-                )
+                sale.add_warning(_overpaid_warning(number, left, overpaid, amount))
                 warned = True
             item = store.get(conn, number)
             entry: dict[str, Any] = {
@@ -335,7 +348,36 @@ class InvoicePayments(ABC):
             }
             if overpaid:
                 entry["overpaid"] = overpaid
+            if not_restored:
+                entry["overpaid_not_restored"] = not_restored
             booked.append(entry)
         if warned:
             sale_store.update(conn, sale, children=False)  # the warnings, with the post
         return booked
+
+
+def _overpaid_warning(number: str, left: int, overpaid: int, amount: int) -> str:
+    """The receipt's warning of an overpaid invoice."""
+    return (
+        f"INVOICE_OVERPAID: invoice {number} had {left} open when the signed receipt was"
+        f" posted, {overpaid} of the {amount} paid are more than was owed"
+    )
+
+
+def _overpaid_by(conn: sqlite3.Connection, sale_id: str) -> dict[str, int]:
+    """Per invoice what the posted sale ``sale_id`` paid over what was open: the
+    ``overpaid`` of its post's journal record (``invoice_payments``)."""
+    original = sale_store.get(conn, sale_id)
+    if original is None or not original.receipt_number:
+        return {}
+    row = conn.execute(
+        "SELECT payload FROM journal WHERE kind = 'SALE_POSTED' AND register_id = ?"
+        " AND ref = ? ORDER BY seq DESC LIMIT 1",
+        (original.register_id, f"receipt:{original.receipt_number}"),
+    ).fetchone()
+    out: dict[str, int] = {}
+    for entry in [] if row is None else json.loads(row[0]).get("invoice_payments", []):
+        if entry.get("overpaid"):
+            number = str(entry["invoice_number"])
+            out[number] = out.get(number, 0) + int(entry["overpaid"])
+    return out

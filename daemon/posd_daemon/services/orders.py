@@ -177,19 +177,22 @@ class OrderCommands:
         if sale.currency != order.currency:
             sale = self.sales.set_currency(tx, operator, sale.sale_id, order.currency)
         for position, line in enumerate(order.lines, start=1):
-            added = self.sales.add_line(
-                tx,
-                operator,
-                sale.sale_id,
-                item_id=line.item_id,
-                quantity=fmt_decimal(line.quantity),
-                variant_id=line.variant_id,
-            )
-            sale = added.sale
-            if line.unit_price is not None:
-                self._order_price(
-                    tx, operator, sale, order, added.line_id, line.unit_price, position
+            try:
+                added = self.sales.add_line(
+                    tx,
+                    operator,
+                    sale.sale_id,
+                    item_id=line.item_id,
+                    quantity=fmt_decimal(line.quantity),
+                    variant_id=line.variant_id,
                 )
+                sale = added.sale
+                if line.unit_price is not None:
+                    self._order_price(
+                        tx, operator, sale, order, added.line_id, line.unit_price, position
+                    )
+            except DomainError as exc:
+                raise _line_refused(order.order_number, position, line.item_id, exc) from None
         order_store.mark_loaded(tx.conn, order.order_number, sale.sale_id, now)
         self.sales.journal_sale(
             tx,
@@ -267,6 +270,26 @@ class OrderCommands:
                     variant_id=line.variant_id,
                     line=str(position),
                 )
+
+
+def _line_refused(order_number: str, position: int, item_id: str, exc: DomainError) -> DomainError:
+    """A refusal of adding an order line (a fraction of an item sold in whole pieces, a
+    voucher, a total out of range), naming the order line. LoadOrder's request holds
+    only the order number: a field violation ("quantity") would blame a field the
+    client never sent, and INVALID_ARGUMENT tells it to fix its request, when the order
+    the back office sent is what does not fit the catalog (FAILED_PRECONDITION)."""
+    kind = ErrorKind.FAILED_PRECONDITION if exc.kind is ErrorKind.INVALID_ARGUMENT else exc.kind
+    return DomainError(
+        kind,
+        exc.reason,
+        f"order {order_number} line {position} (item {item_id}): {exc.message}",
+        metadata={
+            **exc.metadata,
+            "order_number": order_number,
+            "line": str(position),
+            "item_id": item_id,
+        },
+    )
 
 
 def _same_content(stored: Order, sent: Order) -> bool:

@@ -92,6 +92,16 @@ def rows(running: Running, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         return conn.execute(sql, args).fetchall()
 
 
+def post_record(running: Running, receipt_number: int) -> Any:
+    """The journal record of the post of receipt ``receipt_number``."""
+    (payload,) = rows(
+        running,
+        "SELECT payload FROM journal WHERE kind = 'SALE_POSTED' AND ref = ?",
+        f"receipt:{receipt_number}",
+    )
+    return json.loads(payload[0])
+
+
 def seed(pos: PosdClient) -> None:
     import_customers(
         pos,

@@ -5,8 +5,6 @@ gRPC API of the in-process daemon on real SQLite."""
 
 from __future__ import annotations
 
-import json
-
 import grpc
 from posd.client import PosdClient, new_request_id
 from posd.v1 import customer_pb2, sale_pb2
@@ -21,8 +19,8 @@ from tests.integration.api.test_open_items import (
     import_open_items,
     open_item,
     pay_invoice,
+    post_record,
     refused,
-    rows,
     seed,
 )
 from tests.support.fullsale import post_not_saved
@@ -111,14 +109,7 @@ def test_a_signed_payment_posts_although_the_invoice_was_settled_meanwhile(
     item = get_item(pos, "R-200")
     assert (item.amount_open.amount_minor, item.state) == (0, PAID)
     assert any(w.startswith("INVOICE_OVERPAID") for w in pos.get_sale(sid).warnings)
-    (payload,) = [
-        json.loads(p)
-        for (p,) in rows(
-            running,
-            "SELECT payload FROM journal WHERE kind = 'SALE_POSTED' AND ref = ?",
-            f"receipt:{posted.receipt_number}",
-        )
-    ]
+    payload = post_record(running, posted.receipt_number)
     assert payload["invoice_payments"] == [
         {
             "invoice_number": "R-200",
