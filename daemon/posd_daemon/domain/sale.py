@@ -476,21 +476,27 @@ class Sale:
                 out[ln.line_id] = ln.amount + tax
         return out
 
-    def paid_amounts(self) -> dict[str, int]:
+    def paid_amounts(self, *, gross: bool = False) -> dict[str, int]:
         """What each goods line cost the customer: its amount less the shop discounts on
         it (a percent discount given on the line, and its share of the amount discounts
         of its VAT rate, in proportion to the goods as those were allocated). A return
-        refunds this, never more than was paid."""
-        paid = {ln.line_id: ln.amount for ln in self.lines if ln.kind is LineKind.GOODS}
+        refunds this, never more than was paid.
+
+        ``gross``: in gross amounts (:meth:`line_gross_amounts`, adding up per rate to
+        what the customer paid); the same as the amounts in a gross-priced sale."""
+        amounts = (
+            self.line_gross_amounts() if gross else {ln.line_id: ln.amount for ln in self.lines}
+        )
+        paid = {ln.line_id: amounts[ln.line_id] for ln in self.lines if ln.kind is LineKind.GOODS}
         by_rate: dict[tuple[VatCategory, Decimal], int] = {}
         for ln in self.lines:
             if ln.kind is not LineKind.DISCOUNT or ln.ref_sale_id:
                 continue
             if ln.ref_line_id in paid:
-                paid[ln.ref_line_id] += ln.amount
+                paid[ln.ref_line_id] += amounts[ln.line_id]
             elif not ln.ref_line_id:
                 key = (ln.vat_category, ln.vat_rate)
-                by_rate[key] = by_rate.get(key, 0) - ln.amount
+                by_rate[key] = by_rate.get(key, 0) - amounts[ln.line_id]
         for (category, rate), discount in by_rate.items():
             group = [
                 ln.line_id for ln in self.lines

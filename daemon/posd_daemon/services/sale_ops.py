@@ -191,10 +191,11 @@ def returned_and_refunded(
     conn: sqlite3.Connection, sale_id: str, line_id: str, *, exclude_sale: str = ""
 ) -> tuple[Decimal, int]:
     """What posted returns and stornos took back of a receipt line, and what they
-    refunded for it (both positive), as :func:`returned_quantity` counts them."""
+    refunded for it (both positive, the refund gross: see :func:`_gross`), as
+    :func:`returned_quantity` counts them."""
     quantity, refunded = Decimal(0), 0
-    for qty, amount in conn.execute(
-        "SELECT l.quantity, l.fixed_amount FROM sale_lines AS l"
+    for qty, amount, rate, direction in conn.execute(
+        "SELECT l.quantity, l.fixed_amount, l.vat_rate, s.vat_direction FROM sale_lines AS l"
         " JOIN sales AS s ON s.sale_id = l.sale_id"
         " WHERE l.ref_sale_id = ? AND l.ref_line_id = ? AND l.kind IN ('RETURN', 'GOODS')"
         " AND s.state = 'POSTED' AND s.sale_id != ?"
@@ -203,7 +204,7 @@ def returned_and_refunded(
         (sale_id, line_id, exclude_sale),
     ):
         quantity -= Decimal(qty)
-        refunded -= int(amount or 0)
+        refunded -= _gross(int(amount or 0), Decimal(rate), PriceBasis(direction))
     return quantity, refunded
 
 
@@ -978,6 +979,7 @@ class SaleOps(ABC):
             )
         if original.training != sale.training:
             raise precondition("NOT_RETURNABLE", "training and real receipts do not mix")
+        _refuse_reversed(tx.conn, original.sale_id)
         line = original.line(original_line_id)
         if line.kind is not LineKind.GOODS or line.quantity <= 0:
             raise precondition(
@@ -1006,7 +1008,7 @@ class SaleOps(ABC):
         for ln in sale.lines:
             if ln.ref_sale_id == original_sale_id and ln.ref_line_id == original_line_id:
                 returned -= ln.quantity
-                refunded -= ln.amount
+                refunded -= _gross(ln.amount, ln.vat_rate, sale.vat_direction)
         left = line.quantity - returned
         qty = left if not quantity_text else _parse_return_quantity(quantity_text, line)
         if left <= 0 or qty > left:
@@ -1064,6 +1066,8 @@ class SaleOps(ABC):
                 key = (ln.ref_sale_id, ln.ref_line_id)
                 wanted[key] = wanted.get(key, Decimal(0)) - ln.quantity
         for (sid, lid), qty in wanted.items():
+            if not sale.reverses_sale_id:
+                _refuse_reversed(conn, sid)
             row = conn.execute(
                 "SELECT quantity FROM sale_lines WHERE sale_id = ? AND line_id = ?", (sid, lid)
             ).fetchone()
@@ -1083,17 +1087,24 @@ class SaleOps(ABC):
             # the same time) may have changed what is left: the refunds never exceed what
             # was paid, and the return of the last piece makes them add up to it exactly
             mine = [
-                -ln.amount
+                _gross(-ln.amount, ln.vat_rate, sale.vat_direction)
                 for ln in sale.lines
                 if ln.kind is LineKind.RETURN and (ln.ref_sale_id, ln.ref_line_id) == (sid, lid)
             ]
             if not mine:
                 continue
             original = self.get(conn, sid)
-            paid = original.paid_amounts().get(lid, 0)
+            line = original.line(lid)
+            paid = original.paid_amounts(gross=True).get(lid, 0)
             last = returned + qty >= sold
             after = refunded + sum(mine)
-            if after > paid or (last and after != paid):
+            # the last piece refunds what is left of what was paid: to the cent, or (a
+            # net-priced receipt) the nearest gross a net amount gives, not above it
+            before_last = after - mine[-1]
+            rest = _gross(
+                _fit(original, line, paid - before_last), line.vat_rate, original.vat_direction
+            )
+            if after > paid or (last and after != before_last + rest):
                 raise precondition(
                     "RETURN_CHANGED",
                     f"line {lid} of receipt {original.receipt_number} was returned by another"
@@ -1456,16 +1467,61 @@ def journal_payload(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _refuse_reversed(conn: sqlite3.Connection, sale_id: str) -> None:
+    """A receipt reversed (storno) took everything back: nothing of it can be returned.
+    Said as such, not as its goods "returned already", which the cashier knows were
+    not."""
+    row = conn.execute(
+        "SELECT r.receipt_number, o.receipt_number FROM sales AS r"
+        " JOIN sales AS o ON o.sale_id = r.reverses_sale_id"
+        " WHERE r.reverses_sale_id = ? AND r.state = 'POSTED'",
+        (sale_id,),
+    ).fetchone()
+    if row is not None:
+        raise precondition(
+            "RECEIPT_REVERSED",
+            f"receipt {row[1]} was reversed by receipt {row[0]}: nothing of it can be returned",
+            sale_id=sale_id,
+            reversal_receipt=str(row[0]),
+        )
+
+
 def _parse_return_quantity(text: str, line: SaleLine) -> Decimal:
     return parse_quantity(text, fractional=line.fractional or line.quantity % 1 != 0)
 
 
 def _return_amount(original: Sale, line: SaleLine, returned: Decimal, refunded: int) -> int:
-    """The refund that brings a receipt line's refunds to its share of what was paid
-    for ``returned`` of it, when ``refunded`` went back for the returns before (never
-    less than nothing: a return does not charge the customer)."""
-    paid = original.paid_amounts()[line.line_id]
-    return max(0, _share(paid, returned, line.quantity) - refunded)
+    """The refund (in the receipt's direction) that brings a receipt line's refunds to
+    its share of what was paid for ``returned`` of it, when ``refunded`` (gross) went
+    back for the returns before (never less than nothing: a return does not charge
+    the customer).
+
+    Counted in gross, what the customer paid: in a net-priced receipt the tax is
+    rounded once per rate (3 x 8.40 net at 19 % is 25.20 + 4.79 = 29.99), so refunding
+    each piece's net share with its own tax (8.40 + 1.60 = 10.00, three times) would
+    give back 30.00 and 4.80 VAT for 29.99 and 4.79 charged."""
+    paid = original.paid_amounts(gross=True)[line.line_id]
+    return _fit(original, line, _share(paid, returned, line.quantity) - refunded)
+
+
+def _fit(original: Sale, line: SaleLine, gross: int) -> int:
+    """The amount of a return line of ``line`` in the receipt's direction that refunds
+    ``gross`` (0 for nothing or less). No net gives every gross (at 19 % none gives
+    9.99): a net-priced one refunds the largest net whose gross is not above it, and
+    the cent short goes back with the next return of the line."""
+    if gross <= 0:
+        return 0
+    if original.vat_direction is PriceBasis.NET:
+        return net_within_gross(gross, line.vat_rate)
+    return gross
+
+
+def _gross(amount: int, rate: Decimal, direction: PriceBasis) -> int:
+    """A return line's amount as the gross it refunds on its own (net plus its tax in
+    a net-priced sale)."""
+    if direction is PriceBasis.NET:
+        return amount + tax_from_net(amount, rate)
+    return amount
 
 
 def _share(amount: int, qty: Decimal, of: Decimal) -> int:
