@@ -14,7 +14,7 @@ with ``f_basis`` = 100 / (100 + p) from gross to net, (100 + p) / 100 from net t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.money import (
@@ -25,8 +25,19 @@ from posd_daemon.domain.money import (
 )
 from posd_daemon.domain.vat import PriceBasis, tax_from_net
 
-#: Exchange rates: at most 6 decimals, within (0, 1e6).
-RATE_DECIMALS = 6
+#: Exchange rates: at most 12 decimals, within (0, 1e6). A rate is kept as units of the
+#: foreign currency per one unit of the register's (shop.proto ExchangeRate.rate), while a
+#: register whose currency is worth far less than the foreign one gets its bank's quote
+#: the other way round ("24.315 CZK per EUR", "390.45 HUF per EUR"): the inverse has no
+#: end (0.0411268764...), and cut to 6 decimals (0.041127, 0.002561) it booked 100.00 EUR
+#: as 2431.49 CZK and 39047.25 HUF. 12 decimals keep a rate of 0.001 or more (1 HUF is
+#: 0.0026 EUR) within 5e-10 of the quote's inverse: less than half a minor unit on amounts
+#: up to 10^9 minor units.
+RATE_DECIMALS = 12
+#: Digits the conversions compute with: an amount up to MAX_MINOR (14 digits) times a rate
+#: of up to 18 digits, through a VAT factor, is rounded once and exactly half up only
+#: when no intermediate step loses a digit (the default context keeps 28).
+_CONVERSION_DIGITS = 60
 MAX_RATE = Decimal(1_000_000)
 #: Percentages (discounts, limits): 0..100 with at most 2 decimals.
 PERCENT_DECIMALS = 2
@@ -48,29 +59,31 @@ def convert_price(
     rate: Decimal = Decimal(1),
 ) -> int:
     """``amount`` (minor units) in ``to_basis`` and ``to_currency``, rounded half up once."""
-    value = Decimal(amount)
-    if from_basis is not to_basis:
-        if to_basis is PriceBasis.NET:
-            value = value * HUNDRED / (HUNDRED + vat_rate)
-        else:
-            value = value * (HUNDRED + vat_rate) / HUNDRED
-    if from_currency != to_currency:
-        value = value * rate
-        shift = exponent(to_currency) - exponent(from_currency)
-        if shift:
-            value = value.scaleb(shift)
-    return round_half_up(value)
+    with localcontext(prec=_CONVERSION_DIGITS):
+        value = Decimal(amount)
+        if from_basis is not to_basis:
+            if to_basis is PriceBasis.NET:
+                value = value * HUNDRED / (HUNDRED + vat_rate)
+            else:
+                value = value * (HUNDRED + vat_rate) / HUNDRED
+        if from_currency != to_currency:
+            value = value * rate
+            shift = exponent(to_currency) - exponent(from_currency)
+            if shift:
+                value = value.scaleb(shift)
+        return round_half_up(value)
 
 
 def local_amount(amount: int, *, currency: str, local_currency: str, rate: Decimal) -> int:
     """An amount of the sale's currency in the local currency (amount / rate)."""
     if currency == local_currency:
         return amount
-    value = Decimal(amount) / rate
-    shift = exponent(local_currency) - exponent(currency)
-    if shift:
-        value = value.scaleb(shift)
-    return round_half_up(value)
+    with localcontext(prec=_CONVERSION_DIGITS):
+        value = Decimal(amount) / rate
+        shift = exponent(local_currency) - exponent(currency)
+        if shift:
+            value = value.scaleb(shift)
+        return round_half_up(value)
 
 
 def split_converted(amounts: Sequence[int], total: int, conv: Callable[[int], int]) -> list[int]:
@@ -105,7 +118,7 @@ def net_within_gross(gross: int, vat_rate: Decimal) -> int:
 
 
 def parse_rate(text: str, field: str) -> Decimal:
-    """An exchange rate: a positive decimal with at most 6 decimal places."""
+    """An exchange rate: a positive decimal with at most ``RATE_DECIMALS`` places."""
     if not text or len(text) > 24:
         raise invalid(field, "an exchange rate like 0.9412 is required", "INVALID_EXCHANGE_RATE")
     try:

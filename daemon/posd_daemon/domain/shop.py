@@ -175,7 +175,8 @@ class Shop:
                 or rate != rate.quantize(Decimal(1).scaleb(-RATE_DECIMALS))
             ):
                 raise invalid(
-                    f"shop.fixed_rates[{i}].rate", "a positive rate with at most 6 decimals"
+                    f"shop.fixed_rates[{i}].rate",
+                    f"a positive rate with at most {RATE_DECIMALS} decimals",
                 )
         for i, (cur, step) in enumerate(self.cash_rounding):
             check_currency(cur, f"shop.cash_rounding[{i}].currency_code")
