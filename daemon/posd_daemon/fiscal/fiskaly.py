@@ -607,11 +607,52 @@ class _Channel:
         sink: _Writer | None,
         timeout_s: float,
     ) -> _Response:
-        """One request and its answer, each socket wait at most ``timeout_s``."""
+        """One request and its answer, each socket wait at most ``timeout_s``; without a
+        ``sink`` (every call but an export's download) the whole answer too. A server
+        trickling its answer a byte at a time never lets a socket wait time out: the
+        call (and the TSE worker thread, with the sale waiting for it) ran on for as
+        long as the server kept sending. A timer shuts the socket down at the deadline
+        instead, which ends any wait at once."""
         conn, reused = self.connection()
         conn.timeout = timeout_s  # used by a connect still to come
         if conn.sock is not None:
             conn.sock.settimeout(timeout_s)
+        expired = threading.Event()
+        watchdog = None
+        if sink is None:
+            watchdog = threading.Timer(timeout_s, self._expire, (conn, expired))
+            watchdog.daemon = True
+            watchdog.start()
+        try:
+            resp = self._exchange(conn, reused, method, url, payload, headers, sink, timeout_s)
+        except _TransportError as exc:
+            if expired.is_set():
+                raise _cut_short(timeout_s) from exc
+            raise
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+            if expired.is_set():
+                self.drop()  # its socket is shut down
+        if expired.is_set():
+            # a body read until the connection closed ends without an error when the
+            # socket is shut: what arrived may be cut short (the retry asks again)
+            raise _cut_short(timeout_s)
+        return resp
+
+    @staticmethod
+    def _expire(conn: http.client.HTTPConnection, expired: threading.Event) -> None:
+        """The watchdog: past the deadline, the socket the exchange waits on is shut."""
+        expired.set()
+        sock = conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _exchange(self, conn: http.client.HTTPConnection, reused: bool, *request: Any) -> _Response:
+        """:meth:`exchange`'s request and answer on ``conn``; ``request``: its method,
+        url, payload, headers, sink and timeout."""
+        method, url, payload, headers, sink, timeout_s = request
         wrote = False
         try:
             conn.request(method, url, body=payload, headers=headers)
@@ -646,6 +687,12 @@ class _Channel:
         except BaseException:
             self.drop()  # e.g. an aborted export's sink: the answer is half read
             raise
+
+
+def _cut_short(timeout_s: float) -> _TransportError:
+    return _TransportError(
+        "TIMEOUT", f"no complete answer within {timeout_s:.3g}s", stale=False, wrote=False
+    )
 
 
 class _Writer(Protocol):
