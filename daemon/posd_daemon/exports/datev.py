@@ -223,8 +223,13 @@ def cash_book(
     """DATEV Kassenbuch online: the cash movements of ``[start, end)``."""
     _check(currency, start, end)
     acc = accounts or Accounts()
-    rows = _movement_rows(conn, register_id, start, end, zone, acc)
-    return _files("kassenbuch", start, end, zone, rows)
+    return [
+        f
+        for s, e in _years(start, end, zone)
+        for f in _files(
+            "kassenbuch", s, e, zone, _movement_rows(conn, register_id, s, e, zone, acc)
+        )
+    ]
 
 
 def extended_cash_book(
@@ -241,11 +246,29 @@ def extended_cash_book(
     _check(currency, start, end)
     acc = accounts or Accounts()
 
-    def rows() -> Iterator[str]:
-        yield from _receipt_rows(conn, register_id, currency, start, end, zone, acc)
-        yield from _movement_rows(conn, register_id, start, end, zone, acc)
+    def rows(s: datetime, e: datetime) -> Iterator[str]:
+        yield from _receipt_rows(conn, register_id, currency, s, e, zone, acc)
+        yield from _movement_rows(conn, register_id, s, e, zone, acc)
 
-    return _files("kassenbuch_alle_belege", start, end, zone, rows())
+    return [
+        f
+        for s, e in _years(start, end, zone)
+        for f in _files("kassenbuch_alle_belege", s, e, zone, rows(s, e))
+    ]
+
+
+def _years(start: datetime, end: datetime, zone: tzinfo) -> Iterator[tuple[datetime, datetime]]:
+    """``[start, end)`` cut at each 1 January 00:00 on the register's calendar: a file's
+    ``BelegDatum`` (``TTMM``) has no year, so one file holds one year's rows (a period
+    over the year end was one file in which 0101 could be either year's)."""
+    while True:
+        local = start.astimezone(zone)
+        new_year = datetime(local.year + 1, 1, 1, tzinfo=zone)
+        if end <= new_year:
+            yield start, end
+            return
+        yield start, new_year
+        start = new_year
 
 
 def _receipt_rows(

@@ -126,13 +126,20 @@ def test_vat_rate_pickup_and_z_follow_the_registers_calendar_at_midnight(
             close_as_expected(pos)
             assert pos.z_closing().business_date == "2021-01-01"
 
-            # DATEV: BelegDatum (TTMM) and the file name are dates on Berlin's calendar
+            # DATEV: BelegDatum (TTMM) and the file names are dates on Berlin's calendar;
+            # TTMM has no year, so the period is cut at Berlin's new year into two files
             start = datetime(2020, 12, 31, tzinfo=BERLIN)
-            (book,) = pos.export_cash_book(start, start + timedelta(days=2))
-            assert book.name == "kassenbuch_alle_belege_20201231_20210101.csv"  # end exclusive
-            rows = list(csv.reader(io.StringIO(book.content.decode("utf-8")), delimiter=";"))
-            dated = {(r[2], r[3]) for r in rows[1:] if r[2] in ("1", "2")}
-            assert dated == {("1", "3112"), ("2", "0101")}
+            old_year, new_year = pos.export_cash_book(start, start + timedelta(days=2))
+            assert old_year.name == "kassenbuch_alle_belege_20201231_20201231.csv"
+            assert new_year.name == "kassenbuch_alle_belege_20210101_20210101.csv"
+            dated = [
+                {(r[2], r[3]) for r in rows[1:] if r[2] in ("1", "2")}
+                for rows in (
+                    list(csv.reader(io.StringIO(f.content.decode("utf-8")), delimiter=";"))
+                    for f in (old_year, new_year)
+                )
+            ]
+            assert dated == [{("1", "3112")}, {("2", "0101")}]
     finally:
         running.stop()
 
