@@ -6,7 +6,7 @@
   terminator, and bursts faster than a person can scan.
 * :class:`KeyboardDecoder` turns key events of a HID keyboard-wedge scanner into the
   same byte stream, through a configurable layout (a scanner set to a German layout
-  sends the key for 'z' where a US one sends 'y').
+  sends the key for 'z' where a US one sends 'y', and AltGr+9 for ']').
 * :class:`EvdevSource` reads ``/dev/input/event*`` directly (``struct input_event``) and
   grabs it exclusively (``EVIOCGRAB``), so scans never type into another program. It
   needs no python-evdev; tests inject any :class:`KeyEventSource`.
@@ -246,6 +246,8 @@ class ScanDecoder:
 EV_KEY = 0x01
 KEY_ENTER, KEY_KPENTER = 28, 96
 KEY_LEFTSHIFT, KEY_RIGHTSHIFT = 42, 54
+#: AltGr: the third level of a layout (e.g. German ``]`` = AltGr+9)
+KEY_RIGHTALT = 100
 KEY_TAB = 15
 
 # Linux input-event-codes.h, US layout: key code -> (plain, shifted).
@@ -281,6 +283,16 @@ _DE.update(
 
 LAYOUTS: Mapping[str, Mapping[int, tuple[str, str]]] = {"us": _US, "de": _DE}
 
+# The third level, typed with AltGr (right Alt). German T1 layout (DIN 2137-1): the
+# brackets, braces, backslash, pipe, tilde and at sign of Code 128 and 2D data, and "]"
+# of every AIM symbology identifier (ISO/IEC 15424), are only there. The US layout has
+# none (right Alt is a plain Alt): a key with it is noise, not its plain character.
+_DE_ALTGR: dict[int, str] = {
+    16: "@", 8: "{", 9: "[", 10: "]", 11: "}", 12: "\\", 27: "~", 86: "|",
+    3: "²", 4: "³", 18: "€", 50: "µ",
+}  # fmt: skip
+THIRD_LEVEL: Mapping[str, Mapping[int, str]] = {"us": {}, "de": _DE_ALTGR}
+
 
 class KeyboardDecoder:
     """Key events (type, code, value) of a keyboard-wedge scanner -> bytes for
@@ -293,8 +305,10 @@ class KeyboardDecoder:
         except KeyError:
             known = ", ".join(sorted(LAYOUTS))
             raise ValueError(f"unknown keyboard layout {layout!r} (known: {known})") from None
+        self.third_level = THIRD_LEVEL[layout]
         self.layout = layout
         self._shift = 0
+        self._altgr = 0
 
     def feed(self, events: list[tuple[int, int, int]]) -> bytes:
         out = bytearray()
@@ -307,6 +321,12 @@ class KeyboardDecoder:
                 elif value == 0:
                     self._shift = max(0, self._shift - 1)
                 continue
+            if code == KEY_RIGHTALT:
+                if value == 1:
+                    self._altgr += 1
+                elif value == 0:
+                    self._altgr = max(0, self._altgr - 1)
+                continue
             if value != 1:  # releases and autorepeat
                 continue
             if code in (KEY_ENTER, KEY_KPENTER):
@@ -315,11 +335,18 @@ class KeyboardDecoder:
             if code == KEY_TAB:
                 out += b"\t"
                 continue
-            chars = self.keymap.get(code)
-            if chars is None:
-                out += b"\x00"  # unknown key: noise
-                continue
-            ch = chars[1] if self._shift else chars[0]
+            if self._altgr:
+                third = self.third_level.get(code)
+                if third is None:
+                    out += b"\x00"  # no character on this key's third level: noise
+                    continue
+                ch = third
+            else:
+                chars = self.keymap.get(code)
+                if chars is None:
+                    out += b"\x00"  # unknown key: noise
+                    continue
+                ch = chars[1] if self._shift else chars[0]
             out += ch.encode("ascii") if ch.isascii() else b"\x7f"  # ä, ß: not in codes
         return bytes(out)
 
@@ -430,17 +457,19 @@ def input_event(etype: int, code: int, value: int) -> bytes:
 
 def key_events_for(text: str, layout: str = "us") -> list[tuple[int, int, int]]:
     """The key presses a keyboard-wedge scanner sends for ``text`` + Enter."""
-    reverse: dict[str, tuple[int, bool]] = {}
+    reverse: dict[str, tuple[int, int]] = {}
     for code, (plain, shifted) in LAYOUTS[layout].items():
-        reverse.setdefault(plain, (code, False))
-        reverse.setdefault(shifted, (code, True))
+        reverse.setdefault(plain, (code, 0))
+        reverse.setdefault(shifted, (code, KEY_LEFTSHIFT))
+    for code, third in THIRD_LEVEL[layout].items():
+        reverse.setdefault(third, (code, KEY_RIGHTALT))
     events: list[tuple[int, int, int]] = []
     for ch in text:
-        code, shift = reverse[ch]
-        if shift:
-            events.append((EV_KEY, KEY_LEFTSHIFT, 1))
+        code, modifier = reverse[ch]
+        if modifier:
+            events.append((EV_KEY, modifier, 1))
         events += [(EV_KEY, code, 1), (EV_KEY, code, 0)]
-        if shift:
-            events.append((EV_KEY, KEY_LEFTSHIFT, 0))
+        if modifier:
+            events.append((EV_KEY, modifier, 0))
     events += [(EV_KEY, KEY_ENTER, 1), (EV_KEY, KEY_ENTER, 0)]
     return events
