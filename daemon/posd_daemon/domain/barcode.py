@@ -15,16 +15,22 @@ lookup tries both; 8 digits that are a valid EAN-8 are an EAN-8 first.
 
 In-store labels (restricted circulation numbers, prefixes 20-29) carry a price or a
 weight in their last digits; the shop configures their layouts (:class:`LabelLayout`).
+
+A GS1 element string led by AI (01) (GS1-128, GS1 DataMatrix, GS1 DataBar) may carry
+the lot, serial number, dates, net weight or price of the one item it marks
+(:func:`parse_element_string`).
 """
 
 from __future__ import annotations
 
+import calendar
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from posd_daemon.domain.errors import invalid
+from posd_daemon.domain.errors import DomainError, invalid
 from posd_daemon.domain.parking import ean13_check_digit
 from posd_daemon.domain.text import check_code, is_digits
 
@@ -57,18 +63,6 @@ def strip_aim(code: str) -> str:
     ):
         return code[_AIM_LENGTH:]
     return code
-
-
-def gtin_of_element_string(code: str) -> str | None:
-    """The GTIN of a GS1 element string that holds AI (01) alone ("01" + the GTIN in 14
-    digits, GS1 General Specifications 3.2), as a 2D or GS1-128 reader sends a GTIN; None
-    for anything else (also a GTIN whose check digit is wrong)."""
-    if len(code) != 16 or not code.startswith("01") or not is_digits(code):
-        return None
-    gtin = code[2:]
-    # GS1 check digit: weights 3, 1, 3, ... from the digit next to the check digit
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(gtin[:-1])))
-    return gtin if (10 - total % 10) % 10 == int(gtin[-1]) else None
 
 
 def _gtin14(code: str) -> str | None:
@@ -362,3 +356,146 @@ def upca_to_upce(code: str) -> str | None:
     else:
         return None
     return n + data + check
+
+
+# -- GS1 element strings: the GTIN with lot, serial, dates, weight, price -----------------
+
+#: The group separator a scanner transmits for FNC1 in a GS1-128, GS1 DataMatrix or GS1
+#: DataBar symbol: it ends a variable-length field that is not the last (GS1 General
+#: Specifications 7.8.6; the GS1 DataMatrix Guideline, "FNC1 as GS").
+GS = "\x1d"
+
+#: GS1 AI encodable character set 82 (GS1 General Specifications 7.11, Figure 7.11-1):
+#: the characters a lot or serial number may hold.
+_CSET82 = frozenset(
+    "!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ElementString:
+    """What a GS1 element string led by AI (01) says of the one trade item it marks."""
+
+    #: AI (01), 14 digits (the GTIN-8/-12/-13 it pads, or a GTIN-14)
+    gtin: str
+    #: AI (10) batch/lot number
+    lot: str = ""
+    #: AI (21) serial number
+    serial: str = ""
+    #: AI (17) expiration date
+    expiry: date | None = None
+    #: AI (15) best before date
+    best_before: date | None = None
+    #: AI (310n) net weight in kilograms, n decimals
+    net_weight_kg: Decimal | None = None
+    #: AI (392n) amount payable in the local currency, n decimals
+    price: Decimal | None = None
+
+
+def _bad(code: str, why: str) -> DomainError:
+    return invalid(
+        "code", f"{code!r} is no valid GS1 element string: {why}", "INVALID_ELEMENT_STRING"
+    )
+
+
+def _gs1_date(code: str, ai: str, value: str, today: date) -> date:
+    """YYMMDD of a date AI (GS1 General Specifications 7.12): the century puts the year
+    at most 49 years before or 50 after the current one; day 00 is the month's last day
+    (only year and month known)."""
+    yy, mm, dd = int(value[0:2]), int(value[2:4]), int(value[4:6])
+    diff = yy - today.year % 100
+    century = today.year - today.year % 100
+    if diff >= 51:
+        century -= 100
+    elif diff <= -50:
+        century += 100
+    year = century + yy
+    if not 1 <= mm <= 12:
+        raise _bad(code, f"AI ({ai}) date {value}: no month {mm:02d}")
+    last = calendar.monthrange(year, mm)[1]
+    if dd > last:
+        raise _bad(code, f"AI ({ai}) date {value}: {year}-{mm:02d} has no day {dd}")
+    return date(year, mm, dd or last)
+
+
+def parse_element_string(code: str, today: date) -> ElementString | None:
+    """The GS1 element string ``code`` (after a scanner's AIM identifier; a leading GS is
+    the symbol's first FNC1), led by AI (01) with a GTIN whose check digit is right; None
+    for a code that does not start so (it is some other code). After the GTIN only the
+    AIs a sale can use are accepted: (10), (21), (11)/(13)/(15)/(16)/(17) dates, (310n)
+    net weight, (392n) price; anything else (an unknown AI, a field cut short or too
+    long, a bad date, characters outside the GS1 set, a stray GS) is refused with the
+    reason INVALID_ELEMENT_STRING, as the item cannot be sold from a label misread."""
+    s = code[1:] if code.startswith(GS) else code
+    if not (len(s) >= 16 and s.startswith("01") and is_digits(s[2:16])):
+        return None
+    gtin = s[2:16]
+    if not _gtin14_valid(gtin):
+        return None
+    lot = serial = ""
+    expiry = best_before = None
+    weight = price = None
+    seen = {"01"}
+    i = 16
+    while i < len(s):
+        if s[i] == GS:
+            # a GS ends a variable-length field; one right after a fixed-length field is
+            # allowed (GS1 General Specifications 7.8.6), two in a row or one at the end is not
+            i += 1
+            if i >= len(s) or s[i] == GS:
+                raise _bad(code, "a separator (GS) with no field after it")
+        ai2 = s[i : i + 2]
+        ai4 = s[i : i + 4]
+        if ai2 in ("10", "21"):
+            end = s.find(GS, i + 2)
+            end = len(s) if end < 0 else end
+            value = s[i + 2 : end]
+            name = "lot" if ai2 == "10" else "serial"
+            if not 1 <= len(value) <= 20:
+                raise _bad(code, f"AI ({ai2}) {name} number of {len(value)} characters (1 to 20)")
+            if not set(value) <= _CSET82:
+                raise _bad(
+                    code, f"AI ({ai2}) {name} number {value!r} has characters outside GS1's set"
+                )
+            ai, i = ai2, end
+            if ai2 == "10":
+                lot = value
+            else:
+                serial = value
+        elif ai2 in ("11", "13", "15", "16", "17"):
+            value = s[i + 2 : i + 8]
+            if len(value) != 6 or not is_digits(value):
+                raise _bad(code, f"AI ({ai2}) date {value!r}: six digits YYMMDD")
+            day = _gs1_date(code, ai2, value, today)
+            ai, i = ai2, i + 8
+            if ai2 == "17":
+                expiry = day
+            elif ai2 == "15":
+                best_before = day
+        elif ai4[:3] == "310" and len(ai4) == 4:
+            value = s[i + 4 : i + 10]
+            if not ("0" <= ai4[3] <= "5") or len(value) != 6 or not is_digits(value):
+                raise _bad(code, f"AI ({ai4}) net weight {value!r}: AI 3100-3105 and six digits")
+            weight = Decimal(value).scaleb(-int(ai4[3]))
+            ai, i = "310", i + 10
+        elif ai4[:3] == "392" and len(ai4) == 4 and is_digits(ai4[3]):
+            end = s.find(GS, i + 4)
+            end = len(s) if end < 0 else end
+            value = s[i + 4 : end]
+            if not (1 <= len(value) <= 15 and is_digits(value)):
+                raise _bad(code, f"AI ({ai4}) price {value!r}: 1 to 15 digits")
+            price = Decimal(value).scaleb(-int(ai4[3]))
+            ai, i = "392", end
+        else:
+            raise _bad(code, f"AI {s[i : i + 4]!r}... is not one a sale can use here")
+        if ai in seen:
+            raise _bad(code, f"AI ({ai}) twice")
+        seen.add(ai)
+    return ElementString(gtin, lot, serial, expiry, best_before, weight, price)
+
+
+def _gtin14_valid(gtin: str) -> bool:
+    """The GS1 check digit of a GTIN-14 (weights 3, 1, 3, ... from the digit next to the
+    check digit; GS1 General Specifications 7.9.1)."""
+    total = sum(int(d) * (3 if k % 2 == 0 else 1) for k, d in enumerate(reversed(gtin[:-1])))
+    return (10 - total % 10) % 10 == int(gtin[-1])

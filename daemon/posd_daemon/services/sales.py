@@ -18,10 +18,11 @@ from decimal import Decimal
 from typing import Any
 
 from posd_daemon.domain.barcode import (
+    ElementString,
     Label,
     LabelKind,
     LabelLayout,
-    gtin_of_element_string,
+    parse_element_string,
     read_label,
     strip_aim,
 )
@@ -40,7 +41,7 @@ from posd_daemon.domain.errors import (
 from posd_daemon.domain.money import MAX_MINOR, amount_out_of_range, check_currency
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.payments import PaymentMethod
-from posd_daemon.domain.pricing import fmt_decimal, parse_percent, parse_rate
+from posd_daemon.domain.pricing import exponent, fmt_decimal, parse_percent, parse_rate
 from posd_daemon.domain.sale import (
     DiscountOrigin,
     LineKind,
@@ -645,12 +646,7 @@ class SaleCommands(SaleOps, InvoicePayments):
             code = strip_aim(code)
             matches = catalog_store.barcode_matches(tx.conn, code)
             if len(matches) > 1:
-                raise DomainError(
-                    ErrorKind.FAILED_PRECONDITION,
-                    "AMBIGUOUS_CODE",
-                    f"code {code!r} belongs to {len(matches)} items: add by item_id",
-                    metadata={"candidates": ",".join(m.item.item_id for m in matches)},
-                )
+                raise _ambiguous(f"code {code!r}", matches)
             if matches:
                 item = matches[0].item
                 barcode_variant, barcode_unit = matches[0].variant_id, matches[0].unit
@@ -659,19 +655,12 @@ class SaleCommands(SaleOps, InvoicePayments):
                 item, barcode_variant, barcode_unit = m.item, m.variant_id, m.unit
             else:
                 found = catalog_store.get(tx.conn, code)
-                gtin = gtin_of_element_string(code) if found is None else None
-                if gtin is not None:  # matched nothing as it is: the GTIN it carries
-                    return self.add_line(
-                        tx,
-                        operator,
-                        sale_id,
-                        code=gtin,
-                        quantity=quantity,
-                        variant_id=variant_id,
-                        unit=unit,
-                        lot=lot,
-                        serial=serial,
+                es = parse_element_string(code, self.today()) if found is None else None
+                if es is not None:  # matched nothing as it is: a GS1 element string
+                    line_id = self._add_element_string(
+                        tx, operator, sale, es, code, quantity, variant_id, unit, lot, serial
                     )
+                    return LineAdded(sale, line_id)
                 if found is None:
                     raise not_found(
                         "UNKNOWN_CODE", f"code {code!r} matches no barcode or item", code=code
@@ -694,6 +683,55 @@ class SaleCommands(SaleOps, InvoicePayments):
             label=label,
         )
         return LineAdded(sale, line_id)
+
+    def _add_element_string(
+        self,
+        tx: Tx,
+        operator: Operator,
+        sale: Sale,
+        es: ElementString,
+        code: str,
+        quantity: str,
+        variant_id: str,
+        unit: str,
+        lot: str,
+        serial: str,
+    ) -> str:
+        """A line for the GS1 element string ``es`` (a GS1 DataMatrix or GS1-128 on the
+        pack): the item of its GTIN; its lot (10) or serial number (21) when the item is
+        tracked so (a pack may carry them for a shop that tracks neither); its expiry
+        date (17) checked as a lot's (LOT_EXPIRED unless SELL_EXPIRED_LOT); its net
+        weight (310n, kg) or price (392n, the register's currency) taken as an in-store
+        label's. Before, a code with anything after the GTIN matched nothing."""
+        matches = catalog_store.barcode_matches(tx.conn, es.gtin)
+        if len(matches) > 1:
+            raise _ambiguous(f"GTIN {es.gtin} of code {code!r}", matches)
+        if not matches:
+            raise not_found(
+                "UNKNOWN_CODE", f"code {code!r}: no item has its GTIN {es.gtin}", code=code
+            )
+        item = matches[0].item
+        variant = variant_id or matches[0].variant_id
+        if item.tracking is Tracking.LOT:
+            lot = _one_of(lot, es.lot, "lot_number", code)
+        if item.tracking is Tracking.SERIAL:
+            serial = _one_of(serial, es.serial, "serial_number", code)
+        if es.expiry is not None:
+            ref = catalog_store.LotRef(es.lot, item.item_id, variant, es.expiry.isoformat())
+            self._check_lot_expiry(tx, operator, sale, item.item_id, item.name, ref)
+        return self._add(
+            tx,
+            operator,
+            sale,
+            item,
+            quantity=quantity,
+            variant_id=variant,
+            unit=unit or matches[0].unit,
+            lot=lot,
+            serial=serial,
+            scanned=code,
+            label=_element_label(es, code, sale.local_currency),
+        )
 
     def _label(
         self, conn: sqlite3.Connection, code: str
@@ -1004,15 +1042,18 @@ class SaleCommands(SaleOps, InvoicePayments):
                 f"serial number {serial} is at location {ref.location_id}, not {sale.location_id}",
                 serial=serial,
             )
+        # a parked sale keeps its serial too: sold meanwhile in another sale, the parked
+        # one was resumed with it and refused at its post, after the customer had paid
         other = conn.execute(
-            "SELECT l.sale_id FROM sale_lines AS l JOIN sales AS s ON s.sale_id = l.sale_id"
-            " WHERE s.state = 'OPEN' AND l.item_id = ? AND l.serial = ? AND l.sale_id <> ?",
+            "SELECT l.sale_id, s.state FROM sale_lines AS l JOIN sales AS s"
+            " ON s.sale_id = l.sale_id WHERE s.state IN ('OPEN', 'PARKED') AND l.item_id = ?"
+            " AND l.serial = ? AND l.sale_id <> ?",
             (item_id, serial, sale.sale_id),
         ).fetchone()
         if other is not None:
             raise precondition(
                 "SERIAL_IN_OTHER_SALE",
-                f"serial number {serial} is on another open sale ({other[0]})",
+                f"serial number {serial} is on another {str(other[1]).lower()} sale ({other[0]})",
                 serial=serial,
                 sale_id=other[0],
             )
@@ -1208,11 +1249,22 @@ class SaleCommands(SaleOps, InvoicePayments):
                     choice=ScanChoice.VENDOR_ITEMS,
                     candidates=tuple(candidates),
                 )
-        gtin = gtin_of_element_string(code)
-        if gtin is not None:  # matched nothing as it is: the GTIN it carries
+        es = parse_element_string(code, self.today())
+        if es is not None and es == ElementString(es.gtin):
+            # matched nothing as it is: the GTIN alone, scanned as its barcode
             return self.scan(
-                tx, operator, sale_id, gtin, quantity=quantity, recalculate_lines=recalculate_lines
+                tx,
+                operator,
+                sale_id,
+                es.gtin,
+                quantity=quantity,
+                recalculate_lines=recalculate_lines,
             )
+        if es is not None:  # with a lot, serial, date, weight or price
+            line_id = self._add_element_string(
+                tx, operator, sale, es, code, quantity, "", "", "", ""
+            )
+            return ScanResult(sale, ScanMatch.BARCODE, line_id)
         raise not_found("UNKNOWN_CODE", f"code {code!r} matches nothing", code=code)
 
     # -- customer, currency, rate -------------------------------------------------------
@@ -2289,3 +2341,44 @@ class SaleCommands(SaleOps, InvoicePayments):
         row = fiscal if fiscal is not None else fstore.get(tx.conn, sale_id)
         self.cancel_loaded(tx, sale, reason, row)
         return "CANCELLED"
+
+
+def _one_of(given: str, in_code: str, field: str, code: str) -> str:
+    """The lot or serial number of a line: the request's or the code's; both, they must
+    be the same."""
+    if given and in_code and given != in_code:
+        raise invalid(
+            field,
+            f"{given!r} is not the {in_code!r} that code {code!r} carries",
+            "CODE_MISMATCH",
+        )
+    return given or in_code
+
+
+def _element_label(es: ElementString, code: str, currency: str) -> Label | None:
+    """An element string's price (392n, preferred: what the pack costs) or net weight
+    (310n) as an in-store label, so that it is sold as one (label price, pack price,
+    weight as the quantity)."""
+    if es.price is not None:
+        minor = es.price.scaleb(exponent(currency))
+        if minor != minor.to_integral_value():
+            raise invalid(
+                "code",
+                f"{code!r}: its price {es.price} has more decimals than {currency} has",
+                "INVALID_ELEMENT_STRING",
+            )
+        return Label(code, es.gtin, LabelKind.PRICE, int(minor))
+    if es.net_weight_kg is not None:
+        decimals = max(3, -int(es.net_weight_kg.as_tuple().exponent))
+        weight = int(es.net_weight_kg.scaleb(decimals))
+        return Label(code, es.gtin, LabelKind.WEIGHT, weight, weight_decimals=decimals)
+    return None
+
+
+def _ambiguous(what: str, matches: list[catalog_store.BarcodeMatch]) -> DomainError:
+    return DomainError(
+        ErrorKind.FAILED_PRECONDITION,
+        "AMBIGUOUS_CODE",
+        f"{what} belongs to {len(matches)} items: add by item_id",
+        metadata={"candidates": ",".join(m.item.item_id for m in matches)},
+    )
