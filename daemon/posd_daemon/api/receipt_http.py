@@ -5,7 +5,8 @@ runs a thread per connection (unbounded), has no per-connection deadline, and it
 error pages echo request text; why not a framework: nothing installed fits, and the
 whole protocol needed here is one GET without a body. What it does:
 
-* ``GET``/``HEAD`` of ``<path><token>`` (the path of ``digital_receipt.base_url``):
+* ``GET``/``HEAD`` of ``<path><token>`` (the path of ``digital_receipt.base_url``; also in
+  the absolute-form ``https://host<path><token>``):
   ``text/plain; charset=utf-8`` (the receipt Document as text, TSE data and the TSE's
   QR payload included) or, with ``Accept: application/json``, the receipt as JSON.
 * 404 for a malformed, unknown or expired token (one answer for all), 405 for other
@@ -208,6 +209,13 @@ class ReceiptHttpServer:
         head_only = method == "HEAD"
         if headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
             return Answer.error(400, "bad_request"), head_only
+        if target[:8].lower().startswith(("http://", "https://")):
+            # the absolute-form, which a server MUST accept (RFC 9112 § 3.2.2): a proxy
+            # in front may forward "GET https://host/r/<token>"; its path is what counts
+            try:
+                target = urlsplit(target).path
+            except ValueError:  # e.g. a malformed IPv6 host
+                return Answer.error(400, "bad_request"), head_only
         path = target.split("?", 1)[0]
         if not path.startswith(self._prefix):
             return Answer.error(404, "not_found"), head_only

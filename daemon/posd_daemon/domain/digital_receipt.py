@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from posd_daemon.domain.document import Align, Block, Document, Feed, QrCode, Text
@@ -25,7 +25,8 @@ from posd_daemon.domain.receipt import (
     two_cols,
     wrap,
 )
-from posd_daemon.domain.sale import Sale
+from posd_daemon.domain.sale import Sale, describe_rate
+from posd_daemon.domain.vat import PriceBasis
 
 #: Module size of the receipt URL's QR code (a short URL: larger modules scan easier).
 QR_SIZE = 4
@@ -58,8 +59,12 @@ def receipt_url(base_url: str, token: str) -> str:
     return f"{base_url}{token}"
 
 
-def digital_block(url: str, columns: int, valid_until: date | None = None) -> list[Block]:
-    """The "Digitaler Beleg" block: heading, the QR code of ``url``, a hint, the URL."""
+def digital_block(
+    url: str, columns: int, valid_until: datetime | date | None = None
+) -> list[Block]:
+    """The "Digitaler Beleg" block: heading, the QR code of ``url``, a hint, the URL.
+    ``valid_until`` as a local datetime prints the time too: the link stops working at
+    that moment, and a date alone reads as "through that whole day"."""
     blocks: list[Block] = [
         Feed(),
         Text("Digitaler Beleg", Align.CENTER, bold=True),
@@ -67,7 +72,8 @@ def digital_block(url: str, columns: int, valid_until: date | None = None) -> li
     ]
     hints = ["Code scannen: Ihr Beleg online"]
     if valid_until is not None:
-        hints.append(f"abrufbar bis {valid_until.strftime('%d.%m.%Y')}")
+        shape = "%d.%m.%Y %H:%M" if isinstance(valid_until, datetime) else "%d.%m.%Y"
+        hints.append(f"abrufbar bis {valid_until.strftime(shape)}")
     for hint in hints:
         blocks += [Text(part, Align.CENTER) for part in wrap(hint, columns)]
     blocks += [Text(part) for part in wrap(url, columns)]
@@ -127,7 +133,9 @@ def render_digital_slip(
 
 
 def sale_json(sale: Sale) -> dict[str, Any]:
-    """The sale's receipt data as JSON (amounts in minor units of ``currency``)."""
+    """The sale's receipt data as JSON (amounts in minor units of ``currency`` unless
+    said otherwise)."""
+    foreign = sale.currency != sale.local_currency
     return {
         "sale_id": sale.sale_id,
         "receipt_number": sale.receipt_number,
@@ -140,6 +148,20 @@ def sale_json(sale: Sale) -> dict[str, Any]:
         "reverses_receipt": sale.reverses_receipt or None,
         "reverses_sale_id": sale.reverses_sale_id or None,
         "currency": sale.currency,
+        # a sale in a foreign currency: the paper shows its value in the shop's own
+        # currency and the rate ("entspricht 100,00 EUR", "Kurs 1 EUR = 0.95 CHF")
+        "local_currency": sale.local_currency,
+        "exchange_rate": (
+            {
+                "rate": str(sale.exchange_rate),
+                "source": sale.rate_source.value,
+                "text": describe_rate(sale),
+            }
+            if foreign
+            else None
+        ),
+        # whether line prices and amounts are net (a business sale) or gross
+        "prices": "net" if sale.vat_direction is PriceBasis.NET else "gross",
         "lines": [
             {
                 "name": ln.name,
@@ -159,7 +181,10 @@ def sale_json(sale: Sale) -> dict[str, Any]:
             "tax": sale.tax_total,
             "rounding": sale.rounding,
             "change": sale.change,
+            # in minor units of local_currency
+            "gross_local": sale.total_local if foreign else sale.total,
         },
+        "change_paid": _change_paid(sale),
         "vat": [
             {
                 "vat": VAT_LETTER[vt.category],
@@ -176,4 +201,21 @@ def sale_json(sale: Sale) -> dict[str, Any]:
             # as on the paper (and in the TSE's processData): no payment of nothing
             for p in printed_payments(sale)
         ],
+    }
+
+
+def _change_paid(sale: Sale) -> dict[str, Any]:
+    """The change as it was paid out, as the paper's "Rückgeld" line shows it: in the
+    local currency when the customer took it so (``totals.change`` is its worth in the
+    sale's currency), with the cash rounding that left in the drawer."""
+    if not sale.change_in_local:
+        return {"currency": sale.currency, "amount": sale.change, "rounding": 0}
+    # the same figures receipt._payments prints; a sale posted before the rounding was
+    # kept (None) shows none, as its paper does
+    posted = sale.posted_at is not None
+    rounding = (sale.change_rounding or 0) if posted else sale.local_change_rounding()
+    return {
+        "currency": sale.local_currency,
+        "amount": sale.change_local or sale.change_paid_locally(),
+        "rounding": rounding,
     }

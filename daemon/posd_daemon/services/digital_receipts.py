@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from posd_daemon.domain.business_day import business_day
 from posd_daemon.domain.digital_receipt import (
     Delivery,
     PrintMode,
@@ -50,7 +49,7 @@ class DigitalSettings:
     base_url: str
     lifetime: timedelta
     print_mode: PrintMode = PrintMode.FULL
-    #: the register's time zone: "abrufbar bis" prints the date on its calendar
+    #: the register's time zone: "abrufbar bis" prints the date and time on its clock
     zone: tzinfo = UTC
 
 
@@ -125,7 +124,10 @@ class DigitalReceipts:
             return doc
         token, expires = found
         url = receipt_url(self.settings.base_url, token)
-        block = digital_block(url, doc.columns, business_day(expires, self.settings.zone))
+        # the local time of the expiry, not only its date (see digital_block); the
+        # seconds are dropped, so the link works at least until the minute printed
+        until = expires.astimezone(self.settings.zone)
+        block = digital_block(url, doc.columns, until)
         if self.settings.print_mode is PrintMode.SLIP and not as_invoice:
             return render_digital_slip(sale, self._shop, doc.columns, block, copy=doc.copy)
         return with_digital_block(doc, block)
