@@ -31,3 +31,10 @@ def test_a_period_inside_one_year_is_one_piece_up_to_its_new_year() -> None:
     ]
     new_year = datetime(2022, 1, 1, tzinfo=UTC)  # end exclusive: still one year
     assert list(_years(start, new_year, UTC)) == [(start, new_year)]
+
+
+def test_a_period_up_to_the_last_year_a_datetime_holds_is_cut_before_it() -> None:
+    start = datetime(9998, 6, 1, tzinfo=UTC)
+    end = datetime(9999, 12, 31, 23, tzinfo=UTC)
+    last = datetime(9999, 1, 1, tzinfo=UTC)
+    assert list(_years(start, end, UTC)) == [(start, last), (last, end)]

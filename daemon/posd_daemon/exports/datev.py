@@ -48,7 +48,7 @@ from __future__ import annotations
 import sqlite3
 import unicodedata
 from collections.abc import Iterator
-from datetime import datetime, timedelta, tzinfo
+from datetime import MAXYEAR, datetime, timedelta, tzinfo
 from decimal import Decimal
 from functools import partial
 
@@ -262,7 +262,13 @@ def _years(start: datetime, end: datetime, zone: tzinfo) -> Iterator[tuple[datet
     ``BelegDatum`` (``TTMM``) has no year, so one file holds one year's rows (a period
     over the year end was one file in which 0101 could be either year's)."""
     while True:
-        local = start.astimezone(zone)
+        try:
+            local = start.astimezone(zone)
+        except OverflowError:  # past 9999-12-31 on the register's calendar
+            local = datetime.max
+        if local.year >= MAXYEAR:  # no new year after it
+            yield start, end
+            return
         new_year = datetime(local.year + 1, 1, 1, tzinfo=zone)
         if end <= new_year:
             yield start, end
