@@ -84,7 +84,6 @@ from posd_daemon.store import day as store
 from posd_daemon.store import fiscal as fstore
 from posd_daemon.store import journal, outbox, tse_events
 from posd_daemon.store import sales as sale_store
-from posd_daemon.store import shops as shop_store
 from posd_daemon.store.facts import book_fact, period_facts
 from posd_daemon.store.journal import canonical_json
 from posd_daemon.store.timeutil import from_db, to_db
@@ -668,23 +667,8 @@ class DayCommands:
                 signed, currency=currency, local_currency=self.s.currency, rate=rate
             )
             req = MovementRequest(kind, signed, currency, reason, local, rate)
-        else:
-            self._check_local_cash_step(conn, amount)
         self._movement_shift(conn, op, req)
         return req
-
-    def _check_local_cash_step(self, conn: sqlite3.Connection, amount: int) -> None:
-        """Refuses a register-currency movement its coins cannot make (AMOUNT_NOT_IN_STEP),
-        as ``_cash_rate`` refuses a foreign one and a cash payment is refused: booked,
-        100.03 at a CHF register whose smallest coin is 0.05 left an expected cash no count
-        can match, a signed difference at every close. A register without master data
-        knows no step: nothing to check."""
-        if shop_store.get_register(conn, self.s.register_id) is None:
-            return
-        ctx = shop_context(conn, self.s.register_id)
-        check_in_step(
-            PaymentMethod.CASH, amount, ctx.shop.cash_increment(self.s.currency), self.s.currency
-        )
 
     def _cash_rate(self, conn: sqlite3.Connection, currency: str, amount: int) -> Decimal:
         """The rate a foreign cash movement is booked at: the one a sale in ``currency``
