@@ -196,8 +196,14 @@ def _cancel(call: grpc.Call) -> None:
     call.cancel()  # type: ignore[no-untyped-call]  # grpc-stubs leave Call.cancel untyped
 
 
-def _ask(prompt: str) -> bool:
-    answer = input(f"{prompt} [y/n] ").strip().lower()
+def _ask(args: argparse.Namespace, prompt: str) -> bool:
+    """The technician's y/n, read from stdin. With ``--json`` the question goes to stderr
+    (as ``_note`` does): input() writes it to stdout, before the JSON document."""
+    question = f"{prompt} [y/n] "
+    if args.json:
+        print(question, end="", file=sys.stderr, flush=True)
+        question = ""
+    answer = input(question).strip().lower()
     return answer in ("y", "yes", "j", "ja")
 
 
@@ -228,7 +234,7 @@ def cmd_test(
             _note(args, f"FAILED: {check.message}")
             return 1
         _note(args, check.message)
-        ok = _ask(check.prompt)
+        ok = _ask(args, check.prompt)
         final = c.confirm_health_check(check.check_id, ok, "" if ok else "not as expected")
     passed = final.status == device_pb2.HEALTH_STATUS_OK
     out(
@@ -274,7 +280,7 @@ def direct_test(args: argparse.Namespace) -> int:
         if report.status is not HealthStatus.PENDING_CONFIRMATION:
             print(f"FAILED: {report.message}")
             return 1
-        ok = _ask(report.prompt)
+        ok = _ask(args, report.prompt)
         print(f"{args.what} test {'passed' if ok else 'FAILED'} (direct, {args.direct})")
         return 0 if ok else 1
     finally:
@@ -301,7 +307,9 @@ def _direct_scan(args: argparse.Namespace) -> int:
     if not got:
         print(f"FAILED: no scan within {args.timeout} s ({scanner.last_error or 'no data'})")
         return 1
-    ok = _ask(f"The scanner read {got[0].code!r} ({got[0].symbology}): is this the label's code?")
+    ok = _ask(
+        args, f"The scanner read {got[0].code!r} ({got[0].symbology}): is this the label's code?"
+    )
     return 0 if ok else 1
 
 

@@ -474,9 +474,15 @@ def write_file(path: Path, data: bytes) -> None:
 
 
 def not_a_directory(path: Path) -> None:
-    """An output file given as a directory is said before anything is fetched."""
+    """An output file given as a directory, or in one that does not exist, is said
+    before anything is fetched (a TSE export can take minutes), naming what was typed
+    rather than the ``.part`` file write_file would have failed on."""
     if path.is_dir():
         raise CliError(f"{path}: is a directory: give a file name")
+    parent = path.absolute().parent
+    if not parent.is_dir():
+        what = "not a directory" if parent.exists() else "no such directory"
+        raise CliError(f"{path.parent}: {what}")
 
 
 def cmd_tse_export(args: argparse.Namespace) -> int:
@@ -537,9 +543,12 @@ def cmd_outage_list(args: argparse.Namespace) -> int:
 
 
 def cmd_outage_export(args: argparse.Namespace) -> int:
+    not_a_directory(args.file)
     with _client(args, login=True) as c:
         data = c.export_outages()
-    args.file.write_bytes(data)
+    # through <file>.part like the TSE export: written in place, a full disk truncated
+    # the previous export (the outage log an auditor asks for) under its own name
+    write_file(args.file, data)
     _out(args, {"file": str(args.file), "bytes": len(data)}, f"wrote {args.file}")
     return 0
 
@@ -563,7 +572,8 @@ def cmd_hash_pin(args: argparse.Namespace) -> int:
     # whose hash would never match what a keypad sends
     if not (pin.isascii() and pin.isdigit()) or not 4 <= len(pin) <= 12:
         raise CliError("a PIN is 4..12 digits 0-9")
-    print(hash_pin(pin))
+    hashed = hash_pin(pin)
+    _out(args, {"pin_hash": hashed}, hashed)
     return 0
 
 
