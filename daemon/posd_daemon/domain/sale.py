@@ -1113,7 +1113,13 @@ class Sale:
         if not line_ids:
             raise invalid("line_ids", "choose at least one line", "LINES_REQUIRED")
         targets = []
-        for lid in line_ids:
+        for i, lid in enumerate(line_ids):
+            if lid in line_ids[:i]:
+                # one shop discount per line: named twice it would be given twice (10 %
+                # and 10 % again), past LINE_ALREADY_DISCOUNTED and the operator's limit
+                raise invalid(
+                    f"line_ids[{i}]", f"line {lid} is named more than once", "DUPLICATE_LINE"
+                )
             ln = self.line(lid)
             if not ln.discountable or ln.amount <= 0:
                 raise precondition(

@@ -451,10 +451,20 @@ class SaleOps(ABC):
                     "amount.currency_code", f"the sale is in {sale.currency}", "CURRENCY_MISMATCH"
                 )
             goods = sum(a for _, _, a in sale.goods_by_rate())
+            # the sale's discounts by amount count together, of the goods before them: each
+            # one checked against what the earlier ones left (10.00 of 100.00, 9.00 of the
+            # 90.00 left, ...) would let a 10 % limit give any discount at all
+            given = -sum(
+                ln.amount
+                for ln in sale.lines
+                if ln.kind is LineKind.DISCOUNT and not ln.ref_line_id and not ln.ref_sale_id
+            )
             # beyond the goods it is refused as such (DISCOUNT_EXCEEDS_GOODS), not as
             # beyond the operator's limit: no supervisor can give it either
             if 0 < amount <= goods:
-                self._discount_limit(operator, Decimal(amount) * 100 / goods, limit)
+                self._discount_limit(
+                    operator, Decimal(amount + given) * 100 / (goods + given), limit
+                )
             added = sale.add_discount_amount(amount, name)
         self.save_sale(tx, sale)
         self.journal_sale(
