@@ -279,6 +279,9 @@ class FiscalGateway:
         #: sales whose transaction is known to be started (skips a lookup per scan)
         self._started: OrderedDict[str, None] = OrderedDict()
         self.info: TseInfo | None = None
+        #: the serial of the TSE an outage open at the start names (see :meth:`open`), for
+        #: the outage rows while :attr:`info` is unknown ("" when it named none)
+        self._outage_serial = ""
         self.outage: int | None = None
         self._probe: asyncio.Task[None] | None = None
         #: one recovery at a time: the probe and RecoverTse (or two of them) at once ended
@@ -325,9 +328,13 @@ class FiscalGateway:
 
     async def open(self) -> None:
         """Registers the client, caches the TSE info, reconciles after a crash."""
-        self.outage = await self._db.read(
-            lambda c: o.outage_number if (o := fstore.open_outage(c)) else None
-        )
+        current = await self._db.read(fstore.open_outage)
+        self.outage = current.outage_number if current else None
+        if current is not None and current.tse_serial != fstore.UNKNOWN_TSE:
+            # an outage open at the stop names its TSE: the receipts of this process
+            # carry that serial until the TSE answers (KassenSichV § 6 Nr. 6, the TSE's
+            # serial number when known); they showed none after a restart
+            self._outage_serial = current.tse_serial
         self._metrics.tse_outage_active.set(1 if self.outage else 0)
         if self.tse is None:
             return
@@ -979,8 +986,8 @@ class FiscalGateway:
         outage = self.outage
 
         def sign(conn: sqlite3.Connection, data: str) -> Callable[[], fstore.SaleTse | None]:
-            current = fstore.open_outage(conn)
-            if outage is None or current is None or current.outage_number != outage:
+            current = fstore.open_outage_number(conn)
+            if outage is None or current != outage:
                 raise SignerStale(f"outage {outage} is not the open one any more")
             row = self._outage_row(sale_id, fstore.get(conn, sale_id), data, outage)
             return lambda: row
@@ -1072,7 +1079,7 @@ class FiscalGateway:
             start_counter=started.start_counter if started else None,
             process_type=pd.PROCESS_TYPE_KASSENBELEG,
             process_data=data,
-            tse_serial=self.info.serial_hex if self.info else "",
+            tse_serial=self._marking_serial(),
             outage_number=outage,
         )
 
@@ -1164,8 +1171,7 @@ class FiscalGateway:
             return lambda tx, intent: self._sign_event_now(tx, intent, call, created)
 
         def sign(tx: Tx, intent: EventIntent) -> fstore.SaleTse | None:
-            current = fstore.open_outage(tx.conn)
-            if current is None or current.outage_number != outage:
+            if fstore.open_outage_number(tx.conn) != outage:
                 raise SignerStale(f"outage {outage} is not the open one any more")
             row = self._event_outage_row(intent.process_data, outage)
             failed = tse_events.pending_for_request(tx.conn, call.method, call.request_id)
@@ -1305,7 +1311,6 @@ class FiscalGateway:
             self._metrics.tse_seconds.labels(operation).observe(time.perf_counter() - begin)
 
     def _event_outage_row(self, data: str, outage: int) -> fstore.SaleTse:
-        info = self.info
         return fstore.SaleTse(
             "",
             self.client_id,
@@ -1313,11 +1318,16 @@ class FiscalGateway:
             fstore.OUTAGE,
             process_type=pd.PROCESS_TYPE_KASSENBELEG,
             process_data=data,
-            tse_serial=info.serial_hex if info else "",
+            tse_serial=self._marking_serial(),
             outage_number=outage,
         )
 
     # -- outages ---------------------------------------------------------------------------
+
+    def _marking_serial(self) -> str:
+        """The TSE serial an outage row carries: the TSE's as last read, else the one the
+        outage open at the start names ("" when none is known)."""
+        return self.info.serial_hex if self.info is not None else self._outage_serial
 
     async def _begin_outage(self, exc: TseUnavailable, *, operator_id: str) -> None:
         if self.outage is not None:
@@ -1339,9 +1349,9 @@ class FiscalGateway:
         )
 
         def write(tx: Tx) -> tuple[int, bool]:
-            current = fstore.open_outage(tx.conn)
+            current = fstore.open_outage_number(tx.conn)
             if current is not None:
-                return current.outage_number, False
+                return current, False
             number = fstore.insert_outage(tx.conn, record)
             journal.append(
                 tx.conn,

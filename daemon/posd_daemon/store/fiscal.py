@@ -263,20 +263,55 @@ class OutageMovement:
         return f"K{self.number}"
 
 
-def open_outage(conn: sqlite3.Connection) -> Outage | None:
+def open_outage_number(conn: sqlite3.Connection) -> int | None:
+    """The number of the open outage, if any. What a post's (or a Vorgang's) outage
+    marking checks inside its transaction: the number only, read in one step. The whole
+    record (:func:`open_outage`) lists every receipt of the outage and scans the cash
+    movements, so each post of a long outage cost more than the one before."""
     r = conn.execute(
         "SELECT outage_number FROM tse_outages WHERE ended_at IS NULL"
         " ORDER BY outage_number DESC LIMIT 1"
     ).fetchone()
-    return None if r is None else get_outage(conn, int(r[0]))
+    return None if r is None else int(r[0])
+
+
+def open_outage(conn: sqlite3.Connection) -> Outage | None:
+    number = open_outage_number(conn)
+    return None if number is None else get_outage(conn, number)
+
+
+_OUTAGE_COLS = (
+    "outage_number, started_at, ended_at, error_code, error_message,"
+    " tse_manufacturer, tse_serial, client_id, register_id, operator_id, printer"
+)
+
+
+def _outage(
+    r: tuple[Any, ...],
+    receipt_times: tuple[tuple[int, datetime], ...],
+    movements: tuple[OutageMovement, ...],
+) -> Outage:
+    return Outage(
+        outage_number=int(r[0]),
+        started_at=from_db(r[1]),
+        ended_at=opt_from_db(r[2]),
+        error_code=r[3],
+        error_message=r[4],
+        tse_manufacturer=r[5],
+        tse_serial=r[6],
+        client_id=r[7],
+        register_id=r[8],
+        operator_id=r[9],
+        printer=r[10],
+        receipts=tuple(n for n, _ in receipt_times),
+        movements=movements,
+        receipt_times=receipt_times,
+    )
 
 
 def get_outage(conn: sqlite3.Connection, number: int) -> Outage | None:
     r = conn.execute(
-        "SELECT outage_number, started_at, ended_at, error_code, error_message,"
-        " tse_manufacturer, tse_serial, client_id, register_id, operator_id, printer"
-        " FROM tse_outages WHERE outage_number = ?",
-        (number,),
+        f"SELECT {_OUTAGE_COLS} FROM tse_outages WHERE outage_number = ?", (number,)
     ).fetchone()
     if r is None:
         return None
@@ -296,32 +331,30 @@ def get_outage(conn: sqlite3.Connection, number: int) -> Outage | None:
             (number,),
         )
     )
-    return Outage(
-        outage_number=int(r[0]),
-        started_at=from_db(r[1]),
-        ended_at=opt_from_db(r[2]),
-        error_code=r[3],
-        error_message=r[4],
-        tse_manufacturer=r[5],
-        tse_serial=r[6],
-        client_id=r[7],
-        register_id=r[8],
-        operator_id=r[9],
-        printer=r[10],
-        receipts=tuple(n for n, _ in receipt_times),
-        movements=movements,
-        receipt_times=receipt_times,
-    )
+    return _outage(r, receipt_times, movements)
 
 
 def list_outages(conn: sqlite3.Connection) -> list[Outage]:
-    numbers = [int(r[0]) for r in conn.execute("SELECT outage_number FROM tse_outages ORDER BY 1")]
-    out = []
-    for n in numbers:
-        o = get_outage(conn, n)
-        assert o is not None
-        out.append(o)
-    return out
+    """Every outage, oldest first, in three reads. Read outage by outage, each outage
+    scanned all cash movements (no index on their outage number): ListOutages and the
+    outage CSV, which run on the database thread, held every post behind them for
+    outages x movements rows (0.34 s at 300 outages and 10,000 movements)."""
+    receipts: dict[int, list[tuple[int, datetime]]] = {}
+    for n, receipt, at in conn.execute(
+        "SELECT outage_number, receipt_number, recorded_at FROM tse_outage_receipts"
+        " ORDER BY outage_number, receipt_number"
+    ):
+        receipts.setdefault(int(n), []).append((int(receipt), from_db(at)))
+    movements: dict[int, list[OutageMovement]] = {}
+    for n, number, kind, at in conn.execute(
+        "SELECT outage_number, number, kind, created_at FROM cash_movements"
+        " WHERE outage_number IS NOT NULL ORDER BY outage_number, number"
+    ):
+        movements.setdefault(int(n), []).append(OutageMovement(int(number), str(kind), from_db(at)))
+    return [
+        _outage(r, tuple(receipts.get(int(r[0]), ())), tuple(movements.get(int(r[0]), ())))
+        for r in conn.execute(f"SELECT {_OUTAGE_COLS} FROM tse_outages ORDER BY outage_number")
+    ]
 
 
 def insert_outage(conn: sqlite3.Connection, o: Outage) -> int:
