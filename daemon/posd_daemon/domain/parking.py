@@ -14,6 +14,8 @@ Two forms, chosen per shop:
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 #: The symbology names the printer codec understands (``document.Barcode.symbology``).
 EAN13 = "EAN13"
 CODE128 = "CODE128"
@@ -22,6 +24,21 @@ MAX_REGISTER_NUMBER = 99
 MAX_PARKING_NUMBER = 99_999_999
 
 _CODE128_LETTER = "P"
+
+#: Parking numbers are at least the minutes since this instant (parking_number_floor).
+_NUMBER_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def parking_number_floor(now: datetime) -> int:
+    """The least parking number a register issues at ``now`` (timezone-aware): the whole
+    minutes since 2024-01-01 UTC (0 before it). A register numbers its slips from its
+    own counter, but never below this: a register whose database is new (a replaced
+    computer, a reinstall) does not start at 1 again and print the codes of its earlier
+    slips, which other registers still hold on the sales they took over (a code is then
+    that old sale there, and the new slip is refused or resolves to the wrong sale).
+    Eight digits of minutes last until the year 2214.
+    """
+    return max(int((now - _NUMBER_EPOCH).total_seconds()) // 60, 0)
 
 
 def ean13_check_digit(first12: str) -> int:
@@ -40,6 +57,25 @@ def ean13_check_digit(first12: str) -> int:
 def _digits(text: str) -> bool:
     """ASCII digits only (``str.isdigit`` also accepts '²' or Arabic-Indic digits)."""
     return text.isascii() and text.isdigit()
+
+
+def _scanned_text(code: str) -> str:
+    """``code`` as a wedge scanner may type it, without its line end and its symbology
+    identifier ("]", a symbology letter, a modifier; ISO/IEC 15424): a UI passes the
+    slip's scan to ResumeSale as read, as it passes other codes to Scan, which drops the
+    identifier too (domain/barcode.py strip_aim; that module imports this one, so the
+    three characters are checked here). Before, such a slip was "not a parking code"."""
+    text = code.strip()
+    aim = text[:3]
+    if (
+        len(text) > 3
+        and aim[0] == "]"
+        and aim[1:].isascii()
+        and aim[1].isalpha()
+        and aim[2].isalnum()
+    ):
+        return text[3:].strip()
+    return text
 
 
 def _check_numbers(register_number: int, number: int) -> None:
@@ -76,10 +112,12 @@ def parse_parking_code(code: str, prefix: str | None = None) -> tuple[int, int] 
     for anything else (a wrong EAN check digit, a register number 00, other lengths or
     characters, an ordinary product EAN when ``prefix`` is given and differs).
 
-    Surrounding whitespace (a scanner's line end) is ignored; the Code128 letter may be
-    lower case (a keyboard-wedge scanner with caps lock).
+    Surrounding whitespace (a scanner's line end) is ignored, and so is the symbology
+    identifier a scanner set to transmit one puts before the data (``]E0``, ``]C0``;
+    ISO/IEC 15424); the Code128 letter may be lower case (a keyboard-wedge scanner with
+    caps lock).
     """
-    text = code.strip()
+    text = _scanned_text(code)
     if len(text) == 13 and _digits(text):
         if int(text[12]) != ean13_check_digit(text[:12]):
             return None
@@ -97,15 +135,17 @@ def parse_parking_code(code: str, prefix: str | None = None) -> tuple[int, int] 
 
 def canonical_parking_code(code: str) -> str:
     """A parking code as it was printed and stored, for looking it up: surrounding
-    whitespace dropped and the Code128 letter upper case (what :func:`parse_parking_code`
-    also accepts). Anything that is not a parking code is returned unchanged, so the
-    caller's validation still sees (and refuses) what was sent.
+    whitespace and a scanner's symbology identifier dropped and the Code128 letter upper
+    case (what :func:`parse_parking_code` also accepts). Anything that is not a parking
+    code is returned unchanged, so the caller's validation still sees (and refuses) what
+    was sent.
 
-    ``canonical_parking_code("p0100000001") == "P0100000001"``.
+    ``canonical_parking_code("p0100000001") == "P0100000001"``,
+    ``canonical_parking_code("]E02901000000015") == "2901000000015"``.
     """
     if parse_parking_code(code) is None:
         return code
-    text = code.strip()
+    text = _scanned_text(code)
     return text.upper() if text[0] == "p" else text
 
 

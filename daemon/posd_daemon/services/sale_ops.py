@@ -26,6 +26,7 @@ from posd_daemon.domain.parking import (
     canonical_parking_code,
     parking_code_code128,
     parking_code_ean13,
+    parking_number_floor,
 )
 from posd_daemon.domain.payments import Payment, PaymentMethod
 from posd_daemon.domain.pricing import convert_price, fmt_decimal, net_within_gross, parse_percent
@@ -1268,14 +1269,9 @@ class SaleOps(ABC):
         sale = self._open_sale(tx, operator, sale_id)
         ctx = self.context(tx.conn)
         code = sale.parking_code
-        if not code:
-            number = sale_store.next_counter(tx.conn, f"parking:{self.register_id}")
-            reg = ctx.register.register_number
-            if ctx.shop.parking_barcode is ParkingBarcode.CODE128:
-                code = parking_code_code128(reg, number)
-            else:
-                code = parking_code_ean13(ctx.shop.parking_prefix, reg, number)
         now = self._clock()
+        if not code:
+            code = self._new_parking_code(tx.conn, ctx, now)
         sale.park(code, now)
         self.save_sale(tx, sale)
         self.journal_sale(
@@ -1300,6 +1296,24 @@ class SaleOps(ABC):
         )
         self._on_post_outbox(tx)
         return sale
+
+    def _new_parking_code(self, conn: sqlite3.Connection, ctx: ShopContext, now: datetime) -> str:
+        """A code no slip of this register had: its parking number counts on from the
+        last one, but never below the minutes since a fixed instant
+        (:func:`parking_number_floor`), so a new database does not print the codes of
+        the slips before it again; and none a sale here has (one taken over from a
+        register that had this register's number before the back office numbered them)."""
+        reg = ctx.register.register_number
+        while True:
+            number = sale_store.next_counter(
+                conn, f"parking:{self.register_id}", parking_number_floor(now)
+            )
+            if ctx.shop.parking_barcode is ParkingBarcode.CODE128:
+                code = parking_code_code128(reg, number)
+            else:
+                code = parking_code_ean13(ctx.shop.parking_prefix, reg, number)
+            if not sale_store.parking_code_taken(conn, code):
+                return code
 
     def find_parked(self, conn: sqlite3.Connection, *, sale_id: str, code: str) -> Sale | None:
         if sale_id:

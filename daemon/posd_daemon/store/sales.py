@@ -585,14 +585,22 @@ def save_posted_amounts(conn: sqlite3.Connection, sale: Sale) -> None:
         )
 
 
-def next_counter(conn: sqlite3.Connection, name: str) -> int:
-    """Increments and returns a named counter inside the caller's transaction (gapless)."""
+def next_counter(conn: sqlite3.Connection, name: str, floor: int = 1) -> int:
+    """Increments and returns a named counter inside the caller's transaction (gapless
+    unless ``floor``, the least value it returns, skips ahead)."""
     row = conn.execute(
-        "INSERT INTO counters (name, value) VALUES (?, 1)"
-        " ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
-        (name,),
+        "INSERT INTO counters (name, value) VALUES (?, ?)"
+        " ON CONFLICT(name) DO UPDATE SET value = MAX(value + 1, excluded.value)"
+        " RETURNING value",
+        (name, floor),
     ).fetchone()
     return int(row[0])
+
+
+def parking_code_taken(conn: sqlite3.Connection, code: str) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM sales WHERE parking_code = ?", (code,)).fetchone() is not None
+    )
 
 
 def counter(conn: sqlite3.Connection, name: str) -> int:
