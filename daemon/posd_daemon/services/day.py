@@ -52,7 +52,7 @@ from posd_daemon.domain.closing import (
     ClosingBuilder,
     ClosingReport,
 )
-from posd_daemon.domain.errors import invalid, not_found, precondition
+from posd_daemon.domain.errors import DomainError, invalid, not_found, precondition
 from posd_daemon.domain.money import (
     MAX_MINOR,
     amount_out_of_range,
@@ -227,8 +227,8 @@ class DayCommands:
         Shared drawer (``DaySettings.shared_drawer``): the float should be the cash the
         previous closing counted, still in the drawer. A float that differs is money
         missing or found between the shifts: booked here as the close books its
-        difference (a DifferenzSollIst Vorgang of the register currency, signed by
-        ``sign`` before anything is written; foreign cash in the drawer ledger only),
+        difference (a DifferenzSollIst Vorgang per currency, signed by ``sign`` before
+        anything is written; see ``_difference_requests``),
         and outside the new shift's cash, since its float already holds it. A float
         without a line for a currency the previous closing counted is refused
         (COUNT_MISSING_CURRENCY), as a close's count without one is."""
@@ -280,55 +280,38 @@ class DayCommands:
         carried = {} if before is None else _carried(conn, before)
         if every_currency:
             _check_carried_currencies_counted(carried, float_total)
-        differences = {
-            c: float_total.get(c, 0) - carried.get(c, 0)
-            for c in sorted(set(float_total) | set(carried))
-            if before is not None and float_total.get(c, 0) != carried.get(c, 0)
-        }
-        difference: MovementRequest | None = None
-        difference_tse: fstore.SaleTse | None = None
-        diff = differences.get(self.s.currency, 0)
-        if diff:
+        differences = {} if before is None else _float_differences(float_total, carried)
+        signed: list[tuple[MovementRequest, fstore.SaleTse | None]] = []
+        unvalued: dict[str, int] = {}
+        if differences:
             assert before is not None
-            difference = MovementRequest(
-                CashMovementKind.DIFFERENCE,
-                diff,
-                self.s.currency,
-                f"Kassendifferenz nach Schicht {before.shift_id}",
+            requests, unvalued = self._difference_requests(
+                conn, differences, f"Kassendifferenz nach Schicht {before.shift_id}", now
             )
-            intent = EventIntent(
-                # recorded after a crash by recover_close (the phase tells it apart)
-                tse_events.SHIFT_CLOSE,
-                difference.process_data,
+            # signed before the first write: the signer commits what is written so far
+            signed = self._sign_differences(
+                tx,
+                requests,
                 {
+                    # recorded after a crash by recover_close (the phase tells it apart)
                     "phase": "OPEN",
                     "operator_id": operator_id,
                     "previous_shift_id": before.shift_id,
                     "counts": [_count_record(x) for x in lines],
-                    "amount": difference.amount,
-                    "currency": difference.currency,
-                    "reason": difference.reason,
                     "time": to_db(now),
                 },
+                sign,
             )
-            # signed before the first write: the signer commits what is written so far
-            difference_tse = sign(tx, intent)
         shift_id = store.insert_shift(conn, self.s.register_id, operator_id, now)
         store.insert_counts(conn, shift_id, CountPhase.OPEN, lines)
-        movement: tuple[int, int] | None = None
-        if difference is not None:
-            movement = self._insert_movement(
-                conn,
-                difference,
-                operator_id,
-                shift_id,
-                now,
-                difference_tse,
-                drawer_kind="CASH_DIFFERENCE",
-            )
-        for c, amount in differences.items():
-            if c != self.s.currency:
-                self._foreign_difference(conn, c, amount, now)  # as at a close
+        bons = [
+            self._insert_movement(
+                conn, req, operator_id, shift_id, now, tse, drawer_kind="CASH_DIFFERENCE"
+            )[1]
+            for req, tse in signed
+        ]
+        for c, amount in unvalued.items():
+            self._foreign_difference(conn, c, amount, now)  # as at a close
         if differences:
             store.start_after_opening_entries(conn, shift_id)
         payload: dict[str, Any] = {
@@ -340,7 +323,8 @@ class DayCommands:
         if shared:
             payload["carried"] = carried
             payload["difference"] = differences
-            payload["difference_bon_id"] = movement[1] if movement else None
+            payload["difference_bon_id"] = _register_bon(signed, bons, self.s.currency)
+            payload["difference_bon_ids"] = bons
         journal.append(
             conn,
             kind="SHIFT_OPENED",
@@ -349,8 +333,8 @@ class DayCommands:
             payload=payload,
             when=now,
         )
-        if movement is not None:
-            tx.after_commit(self._on_outbox)  # the difference's slip
+        if bons:
+            tx.after_commit(self._on_outbox)  # the differences' slips
             # all written, not committed: a crash here is completed at start-up as one
             # after the TSE's finish (ops/crashpoints.py)
             crashpoints.reached("event.in_transaction")
@@ -361,9 +345,9 @@ class DayCommands:
     def _foreign_difference(
         self, conn: sqlite3.Connection, currency: str, amount: int, now: datetime
     ) -> None:
-        """A cash difference in a foreign currency: booked in the drawer ledger only (no
-        DSFinV-K Vorgang: its amount has no base-currency value without an exchange
-        rate)."""
+        """A cash difference in a foreign currency no rate values (see
+        ``_difference_requests``): booked in the drawer ledger only (no DSFinV-K
+        Vorgang: it has no base-currency value without an exchange rate)."""
         sale_store.add_drawer_entry(
             conn,
             register_id=self.s.register_id,
@@ -386,27 +370,20 @@ class DayCommands:
         difference is booked alone, in no shift, and None returned."""
         lines = merge_counts([CountLine(**c) for c in payload["counts"]])
         now = from_db(str(payload["time"]))
-        operator_id = str(payload["operator_id"])
         conn = tx.conn
         before = store.last_shift(conn, self.s.register_id)
         if (
-            before is not None
+            len(payload.get("parts") or [payload["currency"]]) == 1
+            and before is not None
             and before.state is ShiftState.CLOSED
             and before.shift_id == payload["previous_shift_id"]
         ):
-            carried = _carried(conn, before)
-            due = totals_by_currency(lines).get(self.s.currency, 0) - carried.get(
-                self.s.currency, 0
-            )
-            if due == payload["amount"]:
-                return self._open(tx, operator_id, lines, lambda t, i: tse, now, True)
-        req = MovementRequest(
-            CashMovementKind.DIFFERENCE,
-            int(payload["amount"]),
-            str(payload["currency"]),
-            str(payload["reason"]),
-        )
-        self._insert_movement(conn, req, operator_id, None, now, tse, drawer_kind="CASH_DIFFERENCE")
+            differences = _float_differences(totals_by_currency(lines), _carried(conn, before))
+            if self._as_signed(conn, differences, payload, now):
+                return self._open(
+                    tx, str(payload["operator_id"]), lines, lambda t, i: tse, now, True
+                )
+        self._book_alone(conn, payload, tse, None)
         return None
 
     def plan_close(
@@ -449,8 +426,9 @@ class DayCommands:
         *,
         shift_id: int = 0,
     ) -> store.Shift:
-        """Closes the open shift: balances, the booked difference (a DifferenzSollIst
-        Vorgang, signed here by ``sign`` after the checks), drawer entry, journal,
+        """Closes the open shift: balances, the booked differences (a DifferenzSollIst
+        Vorgang per currency, each signed here by ``sign`` after the checks; see
+        ``_difference_requests``), drawer entries, journal,
         printed slip. The balances are those of this transaction: a sale posted or a
         movement booked before it is in the expected cash, one after it finds the shift
         closed.
@@ -490,30 +468,132 @@ class DayCommands:
             # a difference booked at a shift's open (shared drawer): the same kind of
             # Vorgang, recorded by the same reconciliation
             return self.recover_open(tx, payload, tse)
-        lines = [CountLine(**c) for c in payload["counts"]]
+        lines = merge_counts([CountLine(**c) for c in payload["counts"]])
         now = from_db(str(payload["time"]))
-        operator_id = str(payload["operator_id"])
         shift = store.open_shift_of(tx.conn, self.s.register_id)
-        if shift is not None and shift.shift_id == payload["shift_id"]:
-            plan = self._plan(tx.conn, merge_counts(lines))
-            if plan.difference(self.s.currency) == payload["amount"]:
-                return self._close(tx, operator_id, merge_counts(lines), lambda t, i: tse, now)
-        req = MovementRequest(
-            CashMovementKind.DIFFERENCE,
-            int(payload["amount"]),
-            str(payload["currency"]),
-            str(payload["reason"]),
-        )
+        if (
+            len(payload.get("parts") or [payload["currency"]]) == 1
+            and shift is not None
+            and shift.shift_id == payload["shift_id"]
+        ):
+            plan = self._plan(tx.conn, lines)
+            differences = {b.currency: b.difference for b in plan.balances}
+            if self._as_signed(tx.conn, differences, payload, now):
+                return self._close(tx, str(payload["operator_id"]), lines, lambda t, i: tse, now)
+        self._book_alone(tx.conn, payload, tse, int(payload["shift_id"]))
+        return None
+
+    # -- cash differences ------------------------------------------------------------------
+
+    def _difference_requests(
+        self, conn: sqlite3.Connection, differences: dict[str, int], reason: str, now: datetime
+    ) -> tuple[list[MovementRequest], dict[str, int]]:
+        """The DifferenzSollIst Vorgänge a count's ``differences`` (per currency) book:
+        one per currency, the register currency's first. A foreign currency's is valued
+        in the register currency at the shop's rate (as a foreign cash movement is), so
+        that DSFinV-K's cash in that currency (Z_WAEHRUNGEN, Bonkopf_Zahlarten) follows
+        the count as the register currency's does. Second: the foreign differences no
+        rate values (none ever known, or a shop currency that is not the register's):
+        booked in the drawer ledger only."""
+        requests: list[MovementRequest] = []
+        unvalued: dict[str, int] = {}
+        for currency in sorted(differences, key=lambda c: (c != self.s.currency, c)):
+            amount = differences[currency]
+            if not amount:
+                continue
+            if currency == self.s.currency:
+                requests.append(
+                    MovementRequest(CashMovementKind.DIFFERENCE, amount, currency, reason)
+                )
+                continue
+            rate = self._difference_rate(conn, currency, now)
+            if rate is None:
+                unvalued[currency] = amount
+                continue
+            local = local_amount(
+                amount, currency=currency, local_currency=self.s.currency, rate=rate
+            )
+            requests.append(
+                MovementRequest(CashMovementKind.DIFFERENCE, amount, currency, reason, local, rate)
+            )
+        return requests, unvalued
+
+    def _difference_rate(
+        self, conn: sqlite3.Connection, currency: str, now: datetime
+    ) -> Decimal | None:
+        """The rate a foreign cash difference is valued at: the shop's fixed rate, else
+        its latest daily rate of any age. Not refused for an old rate (as a movement
+        is): the cash was counted, and a close must not wait for a rate import. None:
+        no rate for ``currency`` ever, or the shop's currency is not the register's."""
+        try:
+            ctx = shop_context(conn, self.s.register_id)
+            if ctx.shop.currency != self.s.currency:
+                return None
+            terms = terms_for(
+                conn, ctx.shop, None, business_day(now, self.s.zone), currency=currency
+            )
+        except DomainError:
+            return None
+        return terms.exchange_rate
+
+    def _sign_differences(
+        self,
+        tx: Tx,
+        requests: Sequence[MovementRequest],
+        common: dict[str, Any],
+        sign: EventSigner,
+    ) -> list[tuple[MovementRequest, fstore.SaleTse | None]]:
+        """Signs each difference Vorgang (before any write). Each intent's payload is
+        the whole count (``common``) plus its own difference and the currencies of all
+        the call signs (``parts``): recovery completes the call from a lone part only."""
+        parts = [r.currency for r in requests]
+        signed: list[tuple[MovementRequest, fstore.SaleTse | None]] = []
+        for req in requests:
+            payload = {
+                **common,
+                "amount": req.amount,
+                "currency": req.currency,
+                "reason": req.reason,
+                "amount_local": req.amount_local,
+                "rate": fmt_decimal(req.rate),
+                "parts": parts,
+            }
+            intent = EventIntent(tse_events.SHIFT_CLOSE, req.process_data, payload)
+            signed.append((req, sign(tx, intent)))
+        return signed
+
+    def _as_signed(
+        self,
+        conn: sqlite3.Connection,
+        differences: dict[str, int],
+        payload: dict[str, Any],
+        now: datetime,
+    ) -> bool:
+        """Recovery: whether the open or close would book exactly the one difference
+        Vorgang ``payload`` signed (same currency, amount, value and rate)."""
+        requests, _ = self._difference_requests(conn, differences, str(payload["reason"]), now)
+        return requests == [_difference_of(payload, self.s.currency)]
+
+    def _book_alone(
+        self,
+        conn: sqlite3.Connection,
+        payload: dict[str, Any],
+        tse: fstore.SaleTse,
+        shift_id: int | None,
+    ) -> None:
+        """A signed difference recorded on its own (its open or close cannot be
+        completed as it was): nothing the TSE signed goes unrecorded. Booked into
+        the drawer, the difference is cash the shift expects from then on, so closing
+        it again does not book it twice."""
         self._insert_movement(
-            tx.conn,
-            req,
-            operator_id,
-            int(payload["shift_id"]),
-            now,
+            conn,
+            _difference_of(payload, self.s.currency),
+            str(payload["operator_id"]),
+            shift_id,
+            from_db(str(payload["time"])),
             tse,
             drawer_kind="CASH_DIFFERENCE",
         )
-        return None
 
     def _close(
         self,
@@ -534,46 +614,33 @@ class DayCommands:
         if every_currency:
             _check_every_currency_counted(plan)
         shift = plan.shift
-        diff = plan.difference(self.s.currency)
-        difference: MovementRequest | None = None
-        difference_tse: fstore.SaleTse | None = None
-        if diff:
-            difference = MovementRequest(
-                CashMovementKind.DIFFERENCE,
-                diff,
-                self.s.currency,
-                f"Kassendifferenz Schicht {shift.shift_id}",
-            )
-            intent = EventIntent(
-                tse_events.SHIFT_CLOSE,
-                difference.process_data,
-                {
-                    "operator_id": operator_id,
-                    "shift_id": shift.shift_id,
-                    "counts": [_count_record(x) for x in plan.counts],
-                    "amount": difference.amount,
-                    "currency": difference.currency,
-                    "reason": difference.reason,
-                    "time": to_db(now),
-                },
-            )
-            # the last step that may fail before the writes: nothing refuses after it
-            difference_tse = sign(tx, intent)
+        requests, unvalued = self._difference_requests(
+            conn,
+            {b.currency: b.difference for b in plan.balances},
+            f"Kassendifferenz Schicht {shift.shift_id}",
+            now,
+        )
+        # the last step that may fail before the writes: nothing refuses after it
+        signed = self._sign_differences(
+            tx,
+            requests,
+            {
+                "operator_id": operator_id,
+                "shift_id": shift.shift_id,
+                "counts": [_count_record(x) for x in plan.counts],
+                "time": to_db(now),
+            },
+            sign,
+        )
         store.insert_counts(conn, shift.shift_id, CountPhase.CLOSE, plan.counts)
-        movement: tuple[int, int] | None = None
-        if difference is not None:
-            movement = self._insert_movement(
-                conn,
-                difference,
-                operator_id,
-                shift.shift_id,
-                now,
-                difference_tse,
-                drawer_kind="CASH_DIFFERENCE",
-            )
-        for b in plan.balances:
-            if b.currency != self.s.currency and b.difference:
-                self._foreign_difference(conn, b.currency, b.difference, now)
+        bons = [
+            self._insert_movement(
+                conn, req, operator_id, shift.shift_id, now, tse, drawer_kind="CASH_DIFFERENCE"
+            )[1]
+            for req, tse in signed
+        ]
+        for currency, amount in unvalued.items():
+            self._foreign_difference(conn, currency, amount, now)
         store.close_shift(
             conn, shift.shift_id, operator_id, now, plan.balances, store.max_drawer_entry(conn)
         )
@@ -596,7 +663,8 @@ class DayCommands:
                     }
                     for b in plan.balances
                 ],
-                "difference_bon_id": movement[1] if movement else None,
+                "difference_bon_id": _register_bon(signed, bons, self.s.currency),
+                "difference_bon_ids": bons,
             },
             when=now,
         )
@@ -1100,6 +1168,46 @@ def _carried(conn: sqlite3.Connection, last: store.Shift) -> dict[str, int]:
     for currency, amount in store.drawer_cash_after(conn, last).items():
         carried[currency] = carried.get(currency, 0) + amount
     return {c: a for c, a in carried.items() if a}
+
+
+def _float_differences(float_total: dict[str, int], carried: dict[str, int]) -> dict[str, int]:
+    """A shared drawer's float against the cash it is taken to hold, per currency."""
+    return {
+        c: float_total.get(c, 0) - carried.get(c, 0)
+        for c in sorted(set(float_total) | set(carried))
+        if float_total.get(c, 0) != carried.get(c, 0)
+    }
+
+
+def _difference_of(payload: dict[str, Any], register_currency: str) -> MovementRequest:
+    """The difference Vorgang a signed intent's payload names (payloads from before
+    foreign differences were signed: the register currency's, no value of its own)."""
+    currency = str(payload["currency"])
+    local = payload.get("amount_local")
+    if currency == register_currency or local is None:
+        return MovementRequest(
+            CashMovementKind.DIFFERENCE, int(payload["amount"]), currency, str(payload["reason"])
+        )
+    return MovementRequest(
+        CashMovementKind.DIFFERENCE,
+        int(payload["amount"]),
+        currency,
+        str(payload["reason"]),
+        int(local),
+        Decimal(str(payload.get("rate") or 1)),
+    )
+
+
+def _register_bon(
+    signed: Sequence[tuple[MovementRequest, fstore.SaleTse | None]],
+    bons: Sequence[int],
+    currency: str,
+) -> int | None:
+    """The BON_ID of the register currency's difference among ``signed``, if any."""
+    for (req, _), bon in zip(signed, bons, strict=True):
+        if req.currency == currency:
+            return bon
+    return None
 
 
 def _count_record(x: CountLine) -> dict[str, object]:

@@ -32,6 +32,7 @@ class Tx:
     def __init__(self, conn: sqlite3.Connection, *, durable: bool = False) -> None:
         self.conn = conn
         self._after: list[Callable[[], None]] = []
+        self._before: list[Callable[[], None]] = []
         #: its COMMIT is fsync'd (synchronous=FULL; see DbExecutor.write_sync)
         self.durable = durable
 
@@ -51,6 +52,19 @@ class Tx:
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         self._after.append(fn)
+
+    def before_commit(self, fn: Callable[[], None]) -> None:
+        """Queues a write for the last part of the transaction, after the work is done:
+        never in what :meth:`commit_so_far` commits. (A Vorgang signed after another in
+        the same call: the earlier one's row must stay PENDING in what the later one's
+        start commits, else a crash would leave it DONE and never recorded.)"""
+        self._before.append(fn)
+
+    def finish(self) -> None:
+        """Runs the queued :meth:`before_commit` writes (the caller COMMITs next)."""
+        before, self._before = self._before, []
+        for fn in before:
+            fn()
 
 
 #: how long background work (see DbExecutor.write) waits for a parked speculation to be
@@ -291,6 +305,7 @@ class DbExecutor:
             changes = self._conn.total_changes
             with transaction(self._conn):
                 result = fn(tx)
+                tx.finish()
             # SQLite fsyncs a commit that wrote something; that covers every relaxed one
             if self._flusher is not None and self._conn.total_changes != changes:
                 self._flusher.synced()
@@ -319,6 +334,7 @@ class DbExecutor:
         tx = Tx(self._conn)
         with transaction(self._conn):
             result = fn(tx)
+            tx.finish()
         if self._flusher is not None:
             self._flusher.unsynced()
         for hook in tx._after:

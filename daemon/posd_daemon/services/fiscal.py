@@ -1174,8 +1174,10 @@ class FiscalGateway:
             if fstore.open_outage_number(tx.conn) != outage:
                 raise SignerStale(f"outage {outage} is not the open one any more")
             row = self._event_outage_row(intent.process_data, outage)
-            failed = tse_events.pending_for_request(tx.conn, call.method, call.request_id)
-            if failed is not None and failed.process_data == intent.process_data:
+            failed = tse_events.pending_for_request(
+                tx.conn, call.method, call.request_id, intent.process_data
+            )
+            if failed is not None:
                 # the finish of an earlier attempt failed (the outage began there): the
                 # record names that transaction, which recovery finishes with these data
                 # (or whose lost answer it fetches), so it ends as this Vorgang
@@ -1245,8 +1247,10 @@ class FiscalGateway:
         assert tse is not None
         conn = tx.conn
         process_type = pd.PROCESS_TYPE_KASSENBELEG
-        failed = tse_events.pending_for_request(conn, call.method, call.request_id)
-        if failed is not None and failed.process_data == intent.process_data:
+        failed = tse_events.pending_for_request(
+            conn, call.method, call.request_id, intent.process_data
+        )
+        if failed is not None:
             ev = failed  # an earlier attempt's finish failed: the same transaction again
         else:
             start = self._call_now(
@@ -1294,8 +1298,15 @@ class FiscalGateway:
             lambda: tse.finish_transaction(self.client_id, number, process_type, data),
         )
         crashpoints.reached("event.after_finish")
-        tse_events.resolve(conn, ev.event_id, tse_events.DONE, self._clock())
+        # DONE with the record, in the transaction's last part: a second Vorgang signed
+        # in the same call (a close's differences in two currencies) commits the first
+        # part again at its start, and must leave this row PENDING there
+        event_id = ev.event_id
+        tx.before_commit(lambda: self._resolve_done(conn, event_id))
         return self._signed_row(self._event_started_row(ev), result)
+
+    def _resolve_done(self, conn: sqlite3.Connection, event_id: int) -> None:
+        tse_events.resolve(conn, event_id, tse_events.DONE, self._clock())
 
     def _call_now(self, operation: str, fn: Callable[[], T]) -> T:
         """:meth:`_call` for a caller on another thread than the loop (it blocks)."""

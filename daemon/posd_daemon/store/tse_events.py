@@ -113,13 +113,15 @@ def by_state(conn: sqlite3.Connection, state: str) -> list[PendingEvent]:
 
 
 def pending_for_request(
-    conn: sqlite3.Connection, method: str, request_id: str
+    conn: sqlite3.Connection, method: str, request_id: str, process_data: str
 ) -> PendingEvent | None:
-    """The call's transaction still PENDING (its finish failed in an earlier attempt)."""
+    """The call's transaction for ``process_data`` still PENDING (its finish failed in
+    an earlier attempt). By its data: a call may sign several Vorgänge (a close's
+    differences per currency), and each retry must take over its own transaction."""
     r = conn.execute(
         f"SELECT {_COLS} FROM tse_pending_events WHERE request_id = ? AND method = ?"
-        " AND state = 'PENDING' ORDER BY event_id DESC LIMIT 1",
-        (request_id, method),
+        " AND process_data = ? AND state = 'PENDING' ORDER BY event_id DESC LIMIT 1",
+        (request_id, method, process_data),
     ).fetchone()
     return None if r is None else _row(r)
 

@@ -1,8 +1,9 @@
 """Closing a shift the way a cashier does it, through the gRPC API on a real SQLite file:
 euro and Swiss franc cash in the drawer, a sale paid in francs with the change in euro,
 the count short in one currency and over in the other. Each currency is balanced on its
-own (never converted); only the register currency's difference is a signed Vorgang
-(DifferenzSollIst), the franc difference stays in the drawer ledger; the Z shows both.
+own (never converted); each currency's difference is a signed Vorgang (DifferenzSollIst),
+the franc one valued in euro at the shop's rate as a franc cash movement is; the Z shows
+both.
 A shift closes once; a count that cannot be right is refused and leaves the shift open
 with nothing booked."""
 
@@ -75,8 +76,17 @@ def test_each_currency_balances_on_its_own_and_the_z_shows_both(day: Day) -> Non
         "CHF": (CHF_FLOAT, expected["CHF"], counted["CHF"], -50),
     }
     with db(day) as c:
-        moves = c.execute("SELECT kind, amount, currency FROM cash_movements ORDER BY number")
-        assert moves.fetchall() == [("DEPOSIT", 2000, "EUR"), ("DIFFERENCE", 100, "EUR")]
+        moves = c.execute(
+            "SELECT kind, amount, currency, amount_local, exchange_rate, tse_state,"
+            " process_data FROM cash_movements ORDER BY number"
+        )
+        # -0.50 CHF at 0.95 CHF per euro: -0.526.. EUR, rounded half away from zero
+        b = "Beleg^0.00_0.00_0.00_0.00_"
+        assert moves.fetchall() == [
+            ("DEPOSIT", 2000, "EUR", None, None, "SIGNED", f"{b}20.00^20.00:Bar"),
+            ("DIFFERENCE", 100, "EUR", None, None, "SIGNED", f"{b}1.00^1.00:Bar"),
+            ("DIFFERENCE", -50, "CHF", -53, "0.95", "SIGNED", f"{b}-0.53^-0.50:Bar:CHF"),
+        ]
         diffs = c.execute(
             "SELECT amount, currency FROM drawer_entries WHERE kind = 'CASH_DIFFERENCE'"
             " ORDER BY currency"
@@ -101,9 +111,9 @@ def test_each_currency_balances_on_its_own_and_the_z_shows_both(day: Day) -> Non
         "CHF": (expected["CHF"], counted["CHF"], -50),
     }
     cases = {c.business_case: c.gross.amount_minor for c in z.business_cases}
-    assert cases["CASH_DIFFERENCES"] == 100  # the signed euro Vorgang only
+    assert cases["CASH_DIFFERENCES"] == 100 - 53  # both Vorgänge, in euro
     cash = {m.currency_code: m.amount_minor for m in z.cash_per_currency}
-    assert cash["CHF"] == 10000  # the francs taken, in francs
+    assert cash["CHF"] == 10000 - 50  # the francs taken and found missing, in francs
     assert cash["EUR"] == -change_eur + 2000 + 100
 
     # the next shift starts from what was counted: the old differences are gone
