@@ -24,6 +24,7 @@ import select
 import socket
 import stat
 import termios
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -326,6 +327,10 @@ def _os_hint(err: OSError) -> str:
 #: ``flush()`` is ``tcdrain``, setting a timeout is ``tcsetattr``.
 _SERIAL_ERRORS = (serial.SerialException, OSError, termios.error)
 
+#: Bytes per pyserial ``write()`` call (see :meth:`SerialTransport.write`): about a
+#: quarter of a second at 9600 baud, far below any write timeout.
+SERIAL_WRITE_CHUNK = 256
+
 
 class SerialTransport:
     """An RS-232 / USB-serial device through pyserial (also pty pairs in tests)."""
@@ -412,19 +417,46 @@ class SerialTransport:
         return self._port
 
     def write(self, data: bytes) -> None:
+        """All of ``data``, out of the port: ``write_timeout`` bounds a stall (no byte
+        taken for that long), not the job. pyserial's own write timeout bounds one
+        ``write()`` call as a whole, and at 9600 baud (about 960 bytes/s, less while a
+        slower printer holds the line with flow control) a 10 KB job takes longer than
+        that though every byte is taken: cut off, it would be printed in part and its
+        retry cut off the same way, for ever. So it goes out in small pieces, each with
+        the full timeout, and the wait for the last bytes to leave is bounded the same
+        way (``tcdrain``, pyserial's ``flush()``, waits for ever while CTS is held)."""
         port = self._require()
+        view = memoryview(data)
         try:
-            port.write(data)
-            port.flush()
+            for start in range(0, len(view), SERIAL_WRITE_CHUNK):
+                port.write(view[start : start + SERIAL_WRITE_CHUNK])
+            self._wait_sent(port)
         except serial.SerialTimeoutException as exc:
-            raise TransportError(
-                f"{self.describe()} did not accept data within {self.write_timeout:g} s "
-                "(hardware flow control holds us: printer offline, paper out or cable wrong?)"
-            ) from exc
-        except _SERIAL_ERRORS as exc:  # flush() (tcdrain) raises termios.error
+            raise self._stalled() from exc
+        except _SERIAL_ERRORS as exc:  # the TIOCOUTQ ioctl raises OSError when unplugged
             raise TransportError(
                 f"writing to {self.describe()} failed: device unplugged or switched off ({exc})"
             ) from exc
+
+    def _stalled(self) -> TransportError:
+        return TransportError(
+            f"{self.describe()} did not accept data within {self.write_timeout:g} s "
+            "(hardware flow control holds us: printer offline, paper out or cable wrong?)"
+        )
+
+    def _wait_sent(self, port: serial.Serial) -> None:
+        """Wait until the port's output queue is empty, while it keeps shrinking."""
+        least = port.out_waiting
+        deadline = time.monotonic() + self.write_timeout
+        while least > 0:
+            # about the time the queue needs at the line's pace, polled at least every 20 ms
+            time.sleep(min(0.02, max(0.001, least * 10 / self.baudrate)))
+            waiting = port.out_waiting
+            now = time.monotonic()
+            if waiting < least:
+                least, deadline = waiting, now + self.write_timeout
+            elif now >= deadline:
+                raise self._stalled()
 
     def read(self, n: int, timeout: float) -> bytes:
         port = self._require()
@@ -651,6 +683,12 @@ def _fd_flags(fd: int) -> int:
 LIBUSB_SONAMES = {"usb-1.0": "libusb-1.0.so.0", "usb-0.1": "libusb-0.1.so.4"}
 
 
+#: Bytes per bulk OUT transfer (see :meth:`UsbTransport.write`): a printer's receive
+#: buffer is about 4 KB, and a slow one prints well over 1 KB/s, so a piece is taken
+#: long before the 5 s default timeout.
+USB_WRITE_CHUNK = 1024
+
+
 def _find_libusb(name: str) -> str | None:
     """pyusb's ``find_library``: the soname when the dynamic linker loads it. pyusb's
     default, ``ctypes.util.find_library``, runs ``ldconfig -p`` (and gcc) for every name it
@@ -856,7 +894,11 @@ class UsbTransport:
         view = memoryview(data)
         try:
             while view:
-                written = int(dev.write(self._ep_out, bytes(view), int(self.timeout * 1000)))
+                # A transfer's timeout bounds the whole transfer, and the printer takes
+                # bytes only as fast as it prints: in pieces, ``timeout`` bounds a stall,
+                # not a long job (see SerialTransport.write).
+                piece = bytes(view[:USB_WRITE_CHUNK])
+                written = int(dev.write(self._ep_out, piece, int(self.timeout * 1000)))
                 if written <= 0:
                     raise TransportError(f"{self.describe()} accepted no data")
                 view = view[written:]
