@@ -198,11 +198,12 @@ class Tlv:
     def is_context(self, number: int) -> bool:
         return self.tag_class == CLASS_CONTEXT and self.number == number
 
-    def children(self) -> list[Tlv]:
-        """The elements inside a constructed element."""
+    def children(self, *, limit: int | None = None) -> list[Tlv]:
+        """The elements inside a constructed element (at most ``limit``, see
+        :func:`decode_all`)."""
         if not self.constructed:
             raise DerError(f"tag 0x{self.tag:02x} is primitive, it has no children")
-        return decode_all(self.content, ber=self.ber)
+        return decode_all(self.content, ber=self.ber, limit=limit)
 
     def octets(self) -> bytes:
         """String value: the contents, or for a constructed (BER) string the segments joined.
@@ -213,12 +214,7 @@ class Tlv:
             return self.content
         if not self.ber:
             raise DerError("constructed string encoding is not DER")
-        parts = []
-        for child in self.children():
-            if child.tag_class != CLASS_UNIVERSAL:
-                raise DerError("segment of a constructed string must be universal")
-            parts.append(child.octets())
-        return b"".join(parts)
+        return _string_segments(self.content)
 
 
 def _read_length(data: bytes, pos: int, *, ber: bool) -> tuple[int | None, int]:
@@ -246,46 +242,108 @@ def _read_length(data: bytes, pos: int, *, ber: bool) -> tuple[int | None, int]:
 
 def decode_one(data: bytes, offset: int = 0, *, ber: bool = False) -> tuple[Tlv, int]:
     """Decodes the element at ``offset``; returns it and the offset just after it."""
-    return _decode_one(bytes(data), offset, ber=ber, depth=0)
+    return _decode_one(bytes(data), offset, ber=ber)
 
 
 _MAX_DEPTH = 32
 
 
-def _decode_one(data: bytes, offset: int, *, ber: bool, depth: int) -> tuple[Tlv, int]:
-    if depth > _MAX_DEPTH:
-        raise DerError("nesting too deep")
+def _header(data: bytes, offset: int, *, ber: bool) -> tuple[int, int | None, int]:
+    """(identifier octet, content length or None for indefinite, offset of the contents)
+    of the element at ``offset``; a definite length is checked against the data."""
     if offset >= len(data):
         raise DerError("truncated: identifier octet missing")
     tag = data[offset]
     if tag & 0x1F == 0x1F:
         raise DerError("high tag numbers (>= 31) are not supported")
     length, pos = _read_length(data, offset + 1, ber=ber)
-    header = pos - offset
-    if length is not None:
-        end = pos + length
-        if end > len(data):
-            raise DerError(f"truncated: element 0x{tag:02x} needs {length} content bytes")
-        return Tlv(tag, data[offset:end], header, False, ber), end
-    if not tag & CONSTRUCTED:
+    if length is not None and pos + length > len(data):
+        raise DerError(f"truncated: element 0x{tag:02x} needs {length} content bytes")
+    if length is None and not tag & CONSTRUCTED:
         raise DerError("indefinite length on a primitive element")
+    return tag, length, pos
+
+
+def _element_end(data: bytes, offset: int, *, ber: bool, depth: int) -> tuple[int, int, bool]:
+    """(identifier octet, offset just after the element, indefinite) without copying
+    anything: finding the end of an indefinite-length element means walking the
+    elements inside it, and a copy of each on the way made the walk cost the size
+    times the depth."""
+    if depth > _MAX_DEPTH:
+        raise DerError("nesting too deep")
+    tag, length, pos = _header(data, offset, ber=ber)
+    if length is not None:
+        return tag, pos + length, False
     # Indefinite: contents are elements up to the end-of-contents octets 00 00.
     while True:
         if pos + 2 <= len(data) and data[pos] == 0 and data[pos + 1] == 0:
-            end = pos + 2
-            return Tlv(tag, data[offset:end], header, True, ber), end
+            return tag, pos + 2, True
         if pos >= len(data):
             raise DerError("truncated: end-of-contents missing")
-        _, pos = _decode_one(data, pos, ber=ber, depth=depth + 1)
+        _, pos, _ = _element_end(data, pos, ber=ber, depth=depth + 1)
 
 
-def decode_all(data: bytes, *, ber: bool = False) -> list[Tlv]:
-    """Decodes consecutive elements that must fill ``data`` exactly."""
+def _decode_one(data: bytes, offset: int, *, ber: bool) -> tuple[Tlv, int]:
+    tag, end, indefinite = _element_end(data, offset, ber=ber, depth=0)
+    _, _, content_start = _header(data, offset, ber=ber)
+    return Tlv(tag, data[offset:end], content_start - offset, indefinite, ber), end
+
+
+def _string_segments(content: bytes) -> bytes:
+    """The segments of a constructed (BER) string joined, in one pass over ``content``.
+
+    Segments may themselves be constructed (X.690 §8.7.3.2); decoding each level with
+    :meth:`Tlv.children` walked every level's subtree again, so a string nested 30 deep
+    cost 30 times its size. Here every octet is looked at once: a stack holds the end of
+    each open constructed segment (None while it waits for its end-of-contents)."""
+    # Collected in one buffer: a list of millions of tiny segments took a hundred bytes
+    # of memory per segment.
+    joined = bytearray()
+    view = memoryview(content)
+    # The outermost level is ``content`` itself: it ends with the data.
+    open_ends: list[int | None] = [len(content)]
+    pos = 0
+    while open_ends:
+        end = open_ends[-1]
+        if end is not None and pos == end:
+            open_ends.pop()
+            continue
+        if end is None and content[pos : pos + 2] == b"\x00\x00":
+            open_ends.pop()
+            pos += 2
+            continue
+        if end is not None and pos > end:
+            raise DerError("segment runs past the end of its constructed string")
+        tag, length, start = _header(content, pos, ber=True)
+        if tag & 0xC0 != CLASS_UNIVERSAL:
+            raise DerError("segment of a constructed string must be universal")
+        if tag & CONSTRUCTED:
+            if len(open_ends) > _MAX_DEPTH:
+                raise DerError("nesting too deep")
+            open_ends.append(None if length is None else start + length)
+            pos = start
+        else:
+            assert length is not None  # _header refuses an indefinite primitive
+            joined += view[start : start + length]
+            pos = start + length
+    if pos != len(content):
+        raise DerError("trailing bytes after the segments of a constructed string")
+    return bytes(joined)
+
+
+def decode_all(data: bytes, *, ber: bool = False, limit: int | None = None) -> list[Tlv]:
+    """Decodes consecutive elements that must fill ``data`` exactly.
+
+    ``limit``: more elements than that are an error, raised before they are all made
+    (a caller that knows how many it expects bounds the memory a hostile input takes:
+    a few megabytes of two-octet elements are millions of objects)."""
     data = bytes(data)
     out: list[Tlv] = []
     pos = 0
     while pos < len(data):
-        tlv, pos = _decode_one(data, pos, ber=ber, depth=0)
+        if limit is not None and len(out) >= limit:
+            raise DerError(f"more than {limit} elements")
+        tlv, pos = _decode_one(data, pos, ber=ber)
         out.append(tlv)
     return out
 
@@ -354,6 +412,10 @@ def decode_oid(tlv: Tlv, *, tag: int | None = TAG_OID) -> str:
     content = tlv.content
     if tlv.constructed or not content or content[-1] & 0x80:
         raise DerError("malformed OBJECT IDENTIFIER")
+    if len(content) > MAX_OID_LENGTH:
+        # Each sub-identifier is built by shifting a growing integer: one of n octets
+        # costs n squared, a hostile megabyte hours.
+        raise DerError(f"OBJECT IDENTIFIER of {len(content)} octets (at most {MAX_OID_LENGTH})")
     arcs: list[int] = []
     value = 0
     start = True
@@ -368,6 +430,11 @@ def decode_oid(tlv: Tlv, *, tag: int | None = TAG_OID) -> str:
     first = arcs[0]
     head = [min(first // 40, 2), first - 40 * min(first // 40, 2)]
     return ".".join(str(a) for a in head + arcs[1:])
+
+
+#: Longest OBJECT IDENTIFIER contents decoded. The OIDs of a log message are about ten
+#: octets (fiscal-de.md), a 128-bit UUID arc (2.25.x) needs 19; longer ones are refused.
+MAX_OID_LENGTH = 128
 
 
 _UTC_RE = re.compile(r"(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z")

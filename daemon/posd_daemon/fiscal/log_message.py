@@ -452,7 +452,7 @@ def _parse_log_time(tlv: der.Tlv) -> tuple[datetime, TimeFormat, str]:
         try:
             moment = datetime.fromtimestamp(seconds, UTC)
         except (OverflowError, OSError, ValueError):
-            raise LogMessageError(f"logTime {seconds} out of range") from None
+            raise LogMessageError(f"logTime {_number(seconds)} out of range") from None
         return moment, TimeFormat.UNIX, str(seconds)
     if tlv.tag == der.TAG_UTC_TIME:
         return der.decode_utc_time(tlv), TimeFormat.UTC, tlv.octets().decode("ascii")
@@ -463,6 +463,19 @@ def _parse_log_time(tlv: der.Tlv) -> tuple[datetime, TimeFormat, str]:
             tlv.octets().decode("ascii"),
         )
     raise LogMessageError(f"logTime has unexpected tag 0x{tlv.tag:02x}")
+
+
+#: Most elements a log message SEQUENCE may hold: version, certifiedDataType, the
+#: certifiedData fields (seven for a transaction log), serialNumber, signatureAlgorithm,
+#: seAuditData, signatureCounter, logTime, signatureValue are 15; the limit leaves room
+#: for audit logs and stops a hostile message of millions of tiny elements early.
+_MAX_LOG_ELEMENTS = 64
+
+
+def _number(value: int) -> str:
+    """An INTEGER for an error message: Python refuses to print one of more than 4300
+    digits (ValueError "Exceeds the limit"), which named the interpreter, not the field."""
+    return str(value) if value.bit_length() <= 64 else f"(a {value.bit_length()}-bit number)"
 
 
 def parse_log_message(raw: bytes) -> LogMessage:
@@ -480,12 +493,12 @@ def _parse(raw: bytes) -> LogMessage:
     outer = der.decode(raw, ber=True)
     if outer.tag != der.TAG_SEQUENCE:
         raise LogMessageError("log message is not a SEQUENCE")
-    items = outer.children()
+    items = outer.children(limit=_MAX_LOG_ELEMENTS)
     if len(items) < 7:
         raise LogMessageError(f"log message has only {len(items)} elements")
     version = der.decode_integer(items[0])
     if version != LOG_MESSAGE_VERSION:
-        raise LogMessageError(f"version {version}, expected {LOG_MESSAGE_VERSION}")
+        raise LogMessageError(f"version {_number(version)}, expected {LOG_MESSAGE_VERSION}")
     data_type = der.decode_oid(items[1])
     pos = 2
     certified: list[der.Tlv] = []
@@ -498,7 +511,7 @@ def _parse(raw: bytes) -> LogMessage:
     serial = der.decode_octet_string(rest[0])
     if rest[1].tag != der.TAG_SEQUENCE:
         raise LogMessageError("signatureAlgorithm is not a SEQUENCE")
-    algorithm_items = rest[1].children()
+    algorithm_items = rest[1].children(limit=3)
     if not 1 <= len(algorithm_items) <= 2:
         raise LogMessageError("signatureAlgorithm must hold an OID and optional parameters")
     algorithm_oid = der.decode_oid(algorithm_items[0])

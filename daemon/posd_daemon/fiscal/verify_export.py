@@ -73,7 +73,16 @@ class Problem:
     what: str
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.what}"
+        # Names and texts come from the archive: a control character printed raw (CR,
+        # newline, an escape sequence) could overwrite the FAILED verdict on a terminal.
+        return f"{_printable(self.file)}: {_printable(self.what)}"
+
+
+def _printable(text: str) -> str:
+    """``text`` with every character that is not printable as its Python escape."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 @dataclass(frozen=True, slots=True)
