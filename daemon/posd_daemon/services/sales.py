@@ -40,6 +40,7 @@ from posd_daemon.domain.errors import (
 )
 from posd_daemon.domain.money import MAX_MINOR, amount_out_of_range, check_currency
 from posd_daemon.domain.operators import Operator, Permission
+from posd_daemon.domain.parking import canonical_parking_code, parse_parking_code
 from posd_daemon.domain.payments import PaymentMethod
 from posd_daemon.domain.pricing import exponent, fmt_decimal, parse_percent, parse_rate
 from posd_daemon.domain.sale import (
@@ -1108,6 +1109,22 @@ class SaleCommands(SaleOps, InvoicePayments):
         if customer is not None:
             self._set_customer(tx, sale, customer, recalculate_lines)
             return ScanResult(sale, ScanMatch.CUSTOMER)
+        # a parking slip is no article: refused, the slip is resumed with ResumeSale. Its
+        # EAN is in an in-store range (29 by default) a shop's scale labels may use too:
+        # read as a label it added whatever item its digits named. A code of both kinds
+        # is the slip when a sale here has it, else the label when it names an item (a
+        # label's digits also make well-formed slips of registers that do not exist).
+        slip = parse_parking_code(code, self.context(conn).shop.parking_prefix)
+        if slip is not None and (
+            sale_store.parking_code_taken(conn, canonical_parking_code(code))
+            or self._label(conn, code) is None
+        ):
+            raise precondition(
+                "PARKING_SLIP_SCANNED",
+                f"{code} is the parking slip of a sale parked at register {slip[0]}:"
+                " finish or park this sale, then resume the slip (ResumeSale)",
+                register_number=str(slip[0]),
+            )
         # (2) barcode cross-reference
         matches = catalog_store.barcode_matches(conn, code)
         if len(matches) > 1:
