@@ -772,9 +772,11 @@ class ClosingBuilder:
         cash is the count less that difference."""
         out: dict[str, tuple[int, int, int]] = {}
         if not self.shared_drawer:
-            for _, b, _, _ in self._balances:
+            # expected: the count less the differences booked (a difference recorded on
+            # its own after a crash is in the shift's expected cash, not its close's)
+            for _, b, _, booked in self._balances:
                 o, e, n = out.get(b.currency, (0, 0, 0))
-                out[b.currency] = (o + b.opening, e + b.expected, n + b.counted)
+                out[b.currency] = (o + b.opening, e + b.counted - booked, n + b.counted)
             return out
         if not self._balances:
             return {c: (n - d, n - d, n) for c, (n, d) in sorted(self._carried.items())}

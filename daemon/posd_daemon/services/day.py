@@ -1099,14 +1099,15 @@ class DayCommands:
             book_fact(builder, fact)
         shifts = store.unclosed_shifts(conn, self.s.register_id)
         for shift in shifts:
-            if not self.s.shared_drawer:
-                for b in shift.balances:
-                    builder.add_balance(shift.shift_id, b)
-                continue
-            at_open = store.opening_differences(conn, shift)
             # the differences as booked (Vorgänge, drawer ledger), not the close's alone:
             # a signed one recorded alone into the shift after a crash is one of them
+            # (the shift's expected cash holds it, so its close found no difference)
             booked = store.booked_differences(conn, shift)
+            if not self.s.shared_drawer:
+                for b in shift.balances:
+                    builder.add_balance(shift.shift_id, b, differences=booked.get(b.currency, 0))
+                continue
+            at_open = store.opening_differences(conn, shift)
             for b in shift.balances:
                 builder.add_balance(
                     shift.shift_id,

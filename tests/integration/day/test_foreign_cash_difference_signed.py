@@ -181,6 +181,14 @@ def test_two_signed_differences_after_a_crash_are_each_booked_once(tmp_path: Pat
         ("EUR", 9900, 9900, 0),
     ]
     assert len(_differences(conn)) == 2
+    # the period's balances name the differences as booked (each drawer holds its own
+    # insert: the shifts add up), as do its cash differences
+    x = day.x_report(conn, MANAGER)
+    assert {(b.currency, b.expected, b.counted, b.difference) for b in x.balances} == {
+        ("EUR", 10000, 9900, -100),
+        ("CHF", 5000, 5095, 95),
+    }
+    assert {c.case: c.gross for c in x.cases}["CASH_DIFFERENCES"] == -100 + 100
     conn.close()
 
 
