@@ -145,9 +145,38 @@ def _barcode_rows(conn: sqlite3.Connection, forms: tuple[str, ...]) -> list[tupl
     ]
 
 
+def _stored_form(item: Item) -> tuple[Any, ...]:
+    """What :func:`upsert` writes of ``item``, in a form two items compare by: barcodes
+    have no order in the database, a unit's factor is stored as its text."""
+    return (
+        item.name,
+        item.price,
+        item.currency,
+        int(item.vat_category),
+        item.unit,
+        item.fractional_quantity,
+        item.price_basis,
+        item.item_type,
+        item.tracking,
+        tuple((v.variant_id, v.name, v.price) for v in item.variants),
+        tuple(
+            (u.unit, str(u.quantity_per_unit), u.price, u.fractional_quantity) for u in item.units
+        ),
+        sorted(item.all_barcodes()),
+    )
+
+
 def upsert(conn: sqlite3.Connection, item: Item, when: datetime) -> bool:
-    """Creates or replaces the item; returns True when it was created."""
-    existed = conn.execute("SELECT 1 FROM items WHERE item_id = ?", (item.item_id,)).fetchone()
+    """Creates or replaces the item; returns True when it was created.
+
+    An item stored exactly as given is left alone: back offices push their whole
+    catalog again and again, and rewriting every unchanged row (its barcodes, variants
+    and units deleted and inserted, each bumping the catalog's write counter) held the
+    one database thread, which every sale's scan waits for, as long as loading the
+    catalog did, and stamped every item as changed."""
+    stored = get(conn, item.item_id)
+    if stored is not None and _stored_form(stored) == _stored_form(item):
+        return False
     conn.execute(
         "INSERT INTO items (item_id, name, gross_price, currency, vat_category, unit, fractional,"
         " updated_at, price_basis, item_type, tracking) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
@@ -171,18 +200,19 @@ def upsert(conn: sqlite3.Connection, item: Item, when: datetime) -> bool:
             item.tracking.value,
         ),
     )
-    conn.execute("DELETE FROM barcodes WHERE item_id = ?", (item.item_id,))
+    if stored is not None:  # a new item has none of these rows yet
+        conn.execute("DELETE FROM barcodes WHERE item_id = ?", (item.item_id,))
+        conn.execute("DELETE FROM item_variants WHERE item_id = ?", (item.item_id,))
+        conn.execute("DELETE FROM item_units WHERE item_id = ?", (item.item_id,))
     conn.executemany(
         "INSERT INTO barcodes (code, item_id, variant_id, unit) VALUES (?, ?, ?, ?)",
         [(code, item.item_id, v, u) for code, v, u in item.all_barcodes()],
     )
-    conn.execute("DELETE FROM item_variants WHERE item_id = ?", (item.item_id,))
     conn.executemany(
         "INSERT INTO item_variants (item_id, variant_id, position, name, price)"
         " VALUES (?, ?, ?, ?, ?)",
         [(item.item_id, v.variant_id, i, v.name, v.price) for i, v in enumerate(item.variants)],
     )
-    conn.execute("DELETE FROM item_units WHERE item_id = ?", (item.item_id,))
     conn.executemany(
         "INSERT INTO item_units (item_id, unit, position, quantity_per_unit, price, fractional)"
         " VALUES (?, ?, ?, ?, ?, ?)",
@@ -198,7 +228,7 @@ def upsert(conn: sqlite3.Connection, item: Item, when: datetime) -> bool:
             for i, u in enumerate(item.units)
         ],
     )
-    return existed is None
+    return stored is None
 
 
 def list_page(conn: sqlite3.Connection, *, after_id: str, limit: int) -> list[Item]:
