@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import os
 import socket
+import stat
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from pathlib import Path
@@ -59,7 +60,7 @@ from posd_daemon.domain.receipt import ShopHeader
 from posd_daemon.fiscal.fiskaly import FiskalyTse
 from posd_daemon.fiscal.software_tse import SoftwareTse
 from posd_daemon.ops import logging as plog
-from posd_daemon.ops.config import Config, exposure_warnings
+from posd_daemon.ops.config import LOCK_FILE, Config, exposure_warnings
 from posd_daemon.ops.loop_errors import LoopErrors
 from posd_daemon.ops.metrics import Metrics
 from posd_daemon.ops.timezone import ZoneError
@@ -202,7 +203,7 @@ def operators_from_config(config: Config) -> list[OperatorRecord]:
 def _lock_state_dir(state_dir: Path) -> IO[str]:
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(state_dir / "posd.lock", "a+", encoding="utf-8")  # noqa: SIM115
+        handle = open(state_dir / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115
     except OSError as exc:  # read-only, not writable by this user, not a directory
         where = "" if exc.filename in (None, str(state_dir)) else f" ({exc.filename})"
         raise StartupError(
@@ -225,8 +226,14 @@ def _lock_state_dir(state_dir: Path) -> IO[str]:
 
 def _prepare_socket(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
         return
+    if not stat.S_ISSOCK(mode):
+        # only a socket a killed daemon left is replaced: a mistyped api.socket deleted
+        # the file it named (the database, even); ops/config.py refuses it at load too
+        raise StartupError(f"{path} exists and is not a socket: name another path")
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.connect(str(path))

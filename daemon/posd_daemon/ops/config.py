@@ -12,6 +12,7 @@ import ipaddress
 import itertools
 import os
 import re
+import stat
 import tomllib
 import types
 import typing
@@ -546,6 +547,7 @@ def _check(cfg: Config, problems: list[str]) -> None:
             f"api.socket: {cfg.socket_path} is {len(bytes(cfg.socket_path))} bytes long;"
             f" a unix socket path has at most {MAX_UNIX_PATH} (choose a shorter path)"
         )
+    problems.extend(_overlap_problems(cfg))
     if not 4096 <= cfg.api.max_message_bytes <= 64 * 1024 * 1024:
         problems.append("api.max_message_bytes: between 4096 and 67108864")
     if not 1 <= cfg.api.session_hours <= 24 * 7:
@@ -679,6 +681,69 @@ def _scrypt_usable(n: int, r: int, p: int) -> bool:
     V = 128·r·(N+2) bytes, is over its default limit of 32 MiB (SCRYPT_MAX_MEM in OpenSSL's
     scrypt KDF; hashlib passes maxmem=0, that default)."""
     return n < 2 ** (16 * r) and 128 * r * p + 128 * r * (n + 2) <= 32 * 1024 * 1024
+
+
+def _written_files(cfg: Config) -> list[tuple[str, Path]]:
+    """The files posd replaces or writes at the paths the config names (key, path):
+    the API socket (a stale one is replaced) and the simulated devices' files."""
+    found = [("api.socket", cfg.socket_path)]
+    sim = [
+        ("printer.output", cfg.printer.url, cfg.printer.output),
+        ("display.mirror", cfg.display.url, cfg.display.mirror),
+        ("scanner.fifo", cfg.scanner.url, cfg.scanner.fifo),
+    ]
+    found += [
+        (k, cfg.path(name)) for k, url, name in sim if url.lower().startswith("sim:") and name
+    ]
+    return found
+
+
+def _overlap_problems(cfg: Config) -> list[str]:
+    """Paths that name posd's own files or each other's. The socket's path is replaced
+    at the start (unlinked, a stale socket assumed) and removed at the stop, and a
+    simulated display's mirror is overwritten: ``api.socket = "{state_dir}/posd.sqlite3"``
+    deleted the register's fiscal journal, a path in the software TSE's directory its
+    signature counters (tse.sqlite3)."""
+    state = cfg.state_dir
+    db = cfg.database_path
+    own = {
+        db: "posd's database",
+        **{db.with_name(db.name + s): f"posd's database ({s[1:]} file)" for s in SQLITE_SIDE},
+        state / LOCK_FILE: "posd's lock file",
+        state: "the state dir (state.dir)",
+    }
+    tse_dir = _resolved(cfg.path(cfg.tse.software_dir)) if cfg.tse.backend == "software" else None
+    found = []
+    seen: dict[Path, str] = {}
+    for key, raw in _written_files(cfg):
+        path = _resolved(raw)
+        if path in own:
+            found.append(f"{key}: {raw} is {own[path]}; name another path")
+        elif tse_dir is not None and path.is_relative_to(tse_dir):
+            found.append(
+                f"{key}: {raw} is in the software TSE's directory (tse.software_dir);"
+                " name a path outside it"
+            )
+        elif path in seen:
+            found.append(f"{key}: {raw} is also {seen[path]}; name another path")
+        seen.setdefault(path, key)
+    return found
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` absolute, symlinks followed: "{state_dir}/./x", a link and a relative
+    path name one file. A symlink loop (RuntimeError before Python 3.13) is left to
+    the start, which names it."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return Path(os.path.abspath(path))
+
+
+#: what SQLite keeps beside a database in WAL mode (and a rollback journal)
+SQLITE_SIDE = ("-wal", "-shm", "-journal")
+#: the state dir's lock (bootstrap._lock_state_dir): one daemon per state dir
+LOCK_FILE = "posd.lock"
 
 
 def _check_store_link(cfg: Config, problems: list[str]) -> None:
@@ -927,7 +992,26 @@ def file_problems(cfg: Config) -> list[str]:
     for key, where, directory in _places(cfg):
         if problem := _place_problem(where, directory=directory, state_dir=cfg.state_dir):
             problems.append(f"{key}: {problem}")
+    if problem := _socket_problem(cfg.socket_path):
+        problems.append(f"api.socket: {problem}")
     return problems
+
+
+def _socket_problem(path: Path) -> str:
+    """Why posd must not take ``path`` for its socket ("" when it may). The start
+    replaces what it finds there when nothing answers on it, a socket left by a daemon
+    that was killed; anything but a socket (a file, a database) was deleted with it."""
+    try:
+        st = path.stat()
+    except OSError:  # nothing there; or the start names why (e.g. a state dir under a file)
+        return ""
+    if stat.S_ISSOCK(st.st_mode):
+        return ""
+    what = "a directory" if stat.S_ISDIR(st.st_mode) else "not a socket"
+    return (
+        f"{path} exists and is {what}; posd replaces only a socket a stopped daemon left"
+        " there (name another path)"
+    )
 
 
 def _places(cfg: Config) -> list[tuple[str, Path, bool]]:
