@@ -539,11 +539,42 @@ class PosdClient:
         except grpc.RpcError as exc:
             raise error_from_rpc(exc) from None
 
-    def list_outages(self) -> list[fiscal_pb2.Outage]:
-        return list(self.call(self.fiscal.ListOutages, fiscal_pb2.ListOutagesRequest()).outages)
+    def list_outages(self, page_size: int = 0) -> list[fiscal_pb2.Outage]:
+        """Every outage, oldest first, with all its Vorgänge: the pages followed, and an
+        outage a page cut (more Vorgänge than a page holds) joined with its rest, which
+        begins the next page."""
+        outages: list[fiscal_pb2.Outage] = []
+        token = ""
+        while True:
+            resp = self.call(
+                self.fiscal.ListOutages,
+                fiscal_pb2.ListOutagesRequest(page_size=page_size, page_token=token),
+            )
+            for o in resp.outages:
+                if outages and outages[-1].outage_number == o.outage_number:
+                    outages[-1].receipt_numbers.extend(o.receipt_numbers)
+                    outages[-1].vorgaenge.extend(o.vorgaenge)
+                    # the rest was read later: an outage that ended meanwhile says so
+                    if o.HasField("end_time"):
+                        outages[-1].end_time.CopyFrom(o.end_time)
+                else:
+                    outages.append(o)
+            token = resp.next_page_token
+            if not token:
+                return outages
 
-    def export_outages(self) -> bytes:
-        return self.call(self.fiscal.ExportOutages, fiscal_pb2.ExportOutagesRequest()).csv
+    def export_outages(self, *, timeout: float = 600) -> bytes:
+        """The outage log CSV (streamed by the daemon, joined here): a long outage
+        history is more than one message carries."""
+        try:
+            chunks = self.fiscal.ExportOutageLog(
+                fiscal_pb2.ExportOutageLogRequest(),
+                timeout=timeout,
+                metadata=tuple(self._metadata()),
+            )
+            return b"".join(c.chunk for c in chunks)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc) from None
 
     def recover_tse(self) -> fiscal_pb2.RecoverTseResponse:
         return self.call(self.fiscal.RecoverTse, fiscal_pb2.RecoverTseRequest())

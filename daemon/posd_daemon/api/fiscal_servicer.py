@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import io
+import sqlite3
 import tempfile
 from collections.abc import AsyncIterator
+from typing import IO, Any
 
 from posd.v1 import fiscal_pb2, fiscal_pb2_grpc
 
 from posd_daemon.api import convert
 from posd_daemon.api.runtime import Context, Runtime
-from posd_daemon.domain.errors import DomainError, ErrorKind
+from posd_daemon.domain.errors import DomainError, ErrorKind, invalid
 from posd_daemon.domain.operators import Permission
+from posd_daemon.domain.text import is_digits
+from posd_daemon.services import paging
 from posd_daemon.services.fiscal import FiscalGateway, TseUnavailable
 from posd_daemon.store import fiscal as fstore
 from posd_daemon.store.timeutil import to_db
@@ -27,35 +32,111 @@ def tse_error(exc: TseUnavailable) -> DomainError:
     )
 
 
+CSV_HEADER = (
+    "TSE-Hersteller",
+    "TSE-Seriennummer",
+    "Belegnummer",
+    "Ausfallzeit",
+    "Ausfallnummer",
+    "Fehlercode",
+)
+
+#: ListOutages: outages per page (AIP-158 default and maximum). An outage row is well
+#: under 3 KB (error_message at most 500 characters), so 200 of them and a page's
+#: Vorgänge stay far below the 4 MiB a client takes by default.
+LIST_PAGE_DEFAULT = 50
+LIST_PAGE_MAX = 200
+#: Vorgänge per ListOutages page (a receipt number and its label, ~20 bytes each)
+LIST_PAGE_VORGAENGE = 10_000
+#: outages and Vorgänge the CSV export reads at a time: each read holds the database
+#: thread (every post waits behind it) for a few tens of milliseconds, not seconds
+EXPORT_READ_OUTAGES = 500
+EXPORT_READ_VORGAENGE = 20_000
+#: the largest message a client takes by default (gRPC's max_receive_message_length):
+#: the deprecated unary ExportOutages refuses a larger CSV with a clear error
+UNARY_CSV_LIMIT = 4 * 1024 * 1024 - 64
+
+
 def outages_csv(outages: list[fstore.Outage]) -> bytes:
     """The outage log (JTL practice, fiscal-de.md): one row per Vorgang recorded during
     the outage, sales and cash movements ("K<n>", as the movement's slip names it)."""
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    w.writerow(
-        [
-            "TSE-Hersteller",
-            "TSE-Seriennummer",
-            "Belegnummer",
-            "Ausfallzeit",
-            "Ausfallnummer",
-            "Fehlercode",
-        ]
-    )
-    for o in outages:
-        rows: tuple[str | None, ...] = o.vorgaenge or (None,)
+    w.writerow(CSV_HEADER)
+    _csv_rows(w, outages, continues=False)
+    return buf.getvalue().encode("utf-8")
+
+
+def _csv_rows(w: Any, outages: list[fstore.Outage], *, continues: bool) -> None:
+    """The rows of ``outages``; ``continues``: the first is the rest of an outage an
+    earlier page began (its row without a Vorgang was not due: it has Vorgänge)."""
+    for i, o in enumerate(outages):
+        rows: tuple[str | None, ...] = o.vorgaenge
+        if not rows and not (continues and i == 0):
+            rows = (None,)
+        started = to_db(o.started_at)
         for receipt in rows:
             w.writerow(
                 [
                     o.tse_manufacturer,
                     o.tse_serial,
                     "" if receipt is None else receipt,
-                    to_db(o.started_at),
+                    started,
                     o.outage_number,
                     o.error_code,
                 ]
             )
-    return buf.getvalue().encode("utf-8")
+
+
+def _csv_page(
+    conn: sqlite3.Connection, start: fstore.OutageCursor
+) -> tuple[bytes, fstore.OutageCursor | None]:
+    """One read's part of the outage CSV (on the database thread: formatting tens of
+    thousands of rows on the event loop held every other call for a second)."""
+    outages, after = fstore.outage_page(conn, start, EXPORT_READ_OUTAGES, EXPORT_READ_VORGAENGE)
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    _csv_rows(w, outages, continues=start.continues)
+    return buf.getvalue().encode("utf-8"), after
+
+
+def _cursor(token: str) -> fstore.OutageCursor:
+    """The page a ListOutages token names (outage, receipts and movements done)."""
+    if not token:
+        return fstore.OutageCursor()
+    parts = paging.decode(token, "o").split(".")
+    # ASCII digits within SQLite's 64-bit integers; anything else was not made here
+    if len(parts) != 3 or not all(is_digits(p) and len(p) <= 18 for p in parts):
+        raise invalid("page_token", "not a token from a previous response")
+    return fstore.OutageCursor(int(parts[0]), int(parts[1]), int(parts[2]))
+
+
+def _token(cursor: fstore.OutageCursor | None) -> str:
+    if cursor is None:
+        return ""
+    value = f"{cursor.outage_number}.{cursor.receipts_done}.{cursor.movements_done}"
+    return paging.encode("o", value)
+
+
+def outage_to_pb(o: fstore.Outage) -> fiscal_pb2.Outage:
+    msg = fiscal_pb2.Outage(
+        outage_number=o.outage_number,
+        start_time=convert.timestamp(o.started_at),
+        error_code=o.error_code,
+        error_message=o.error_message,
+        tse_manufacturer=o.tse_manufacturer,
+        tse_serial=o.tse_serial,
+        client_id=o.client_id,
+        register_id=o.register_id,
+        operator_id=o.operator_id,
+        printer=o.printer,
+        receipt_numbers=sorted(o.receipts),
+        vorgaenge=list(o.vorgaenge),
+    )
+    end = convert.timestamp(o.ended_at)
+    if end is not None:
+        msg.end_time.CopyFrom(end)
+    return msg
 
 
 class FiscalServicer(fiscal_pb2_grpc.FiscalServiceServicer):
@@ -137,30 +218,27 @@ class FiscalServicer(fiscal_pb2_grpc.FiscalServiceServicer):
     ) -> fiscal_pb2.ListOutagesResponse:
         async def run() -> fiscal_pb2.ListOutagesResponse:
             await self.rt.operator(context)
-            outages = await self.rt.db.read(fstore.list_outages)
-            resp = fiscal_pb2.ListOutagesResponse()
-            for o in outages:
-                msg = fiscal_pb2.Outage(
-                    outage_number=o.outage_number,
-                    start_time=convert.timestamp(o.started_at),
-                    error_code=o.error_code,
-                    error_message=o.error_message,
-                    tse_manufacturer=o.tse_manufacturer,
-                    tse_serial=o.tse_serial,
-                    client_id=o.client_id,
-                    register_id=o.register_id,
-                    operator_id=o.operator_id,
-                    printer=o.printer,
-                    receipt_numbers=list(o.receipts),
-                    vorgaenge=list(o.vorgaenge),
-                )
-                end = convert.timestamp(o.ended_at)
-                if end is not None:
-                    msg.end_time.CopyFrom(end)
-                resp.outages.append(msg)
-            return resp
+            size = paging.page_size(
+                request.page_size, default=LIST_PAGE_DEFAULT, maximum=LIST_PAGE_MAX
+            )
+            start = _cursor(request.page_token)
+            outages, after = await self.rt.db.read(
+                lambda c: fstore.outage_page(c, start, size, LIST_PAGE_VORGAENGE)
+            )
+            return fiscal_pb2.ListOutagesResponse(
+                outages=[outage_to_pb(o) for o in outages], next_page_token=_token(after)
+            )
 
         return await self.rt.call(context, "ListOutages", request, run)
+
+    async def _outage_csv(self, spool: IO[bytes]) -> int:
+        """The whole outage CSV into ``spool``, a read at a time; its size."""
+        spool.write(outages_csv([]))
+        cursor: fstore.OutageCursor | None = fstore.OutageCursor()
+        while cursor is not None:
+            part, cursor = await self.rt.db.read(functools.partial(_csv_page, start=cursor))
+            spool.write(part)
+        return spool.tell()
 
     async def ExportOutages(
         self, request: fiscal_pb2.ExportOutagesRequest, context: Context
@@ -168,10 +246,39 @@ class FiscalServicer(fiscal_pb2_grpc.FiscalServiceServicer):
         async def run() -> fiscal_pb2.ExportOutagesResponse:
             op = await self.rt.operator(context)
             op.require(Permission.EXPORT)
-            outages = await self.rt.db.read(fstore.list_outages)
-            return fiscal_pb2.ExportOutagesResponse(csv=outages_csv(outages))
+            with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
+                size = await self._outage_csv(spool)
+                if size > UNARY_CSV_LIMIT:
+                    # said as such, not as gRPC's "Sent message larger than max"
+                    raise DomainError(
+                        ErrorKind.RESOURCE_EXHAUSTED,
+                        "OUTAGE_LOG_TOO_LARGE",
+                        f"the outage log is {size} bytes, more than one message carries:"
+                        " export it with ExportOutageLog (posctl outage export)",
+                    )
+                spool.seek(0)
+                return fiscal_pb2.ExportOutagesResponse(csv=spool.read())
 
         return await self.rt.call(context, "ExportOutages", request, run)
+
+    async def ExportOutageLog(
+        self, request: fiscal_pb2.ExportOutageLogRequest, context: Context
+    ) -> AsyncIterator[fiscal_pb2.ExportOutageLogResponse]:
+        spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
+
+        async def run() -> fiscal_pb2.ExportOutageLogResponse:
+            op = await self.rt.operator(context)
+            op.require(Permission.EXPORT)
+            await self._outage_csv(spool)
+            return fiscal_pb2.ExportOutageLogResponse()
+
+        try:
+            await self.rt.call(context, "ExportOutageLog", request, run)
+            spool.seek(0)
+            while chunk := spool.read(CHUNK):
+                yield fiscal_pb2.ExportOutageLogResponse(chunk=chunk)
+        finally:
+            spool.close()
 
     async def RecoverTse(
         self, request: fiscal_pb2.RecoverTseRequest, context: Context

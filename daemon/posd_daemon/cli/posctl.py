@@ -525,12 +525,10 @@ def cmd_outage_list(args: argparse.Namespace) -> int:
         outages = c.list_outages()
     rows = [f"{'no':>4}  {'begin':<20} {'end':<20} {'error':<14} receipts"]
     for o in outages:
-        begin = o.start_time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
-        end = (
-            o.end_time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
-            if o.HasField("end_time")
-            else "(open)"
-        )
+        # on the register's clock, as every other time posctl shows (and the outage and
+        # recovery slips print): a UTC time read as local was an hour or two off
+        begin = posctl_day._local(args, o.start_time)
+        end = posctl_day._local(args, o.end_time) if o.HasField("end_time") else "(open)"
         # every Vorgang: receipts and cash movements' slips (K<n>)
         receipts = ", ".join(o.vorgaenge) or ", ".join(map(str, o.receipt_numbers)) or "-"
         rows.append(f"{o.outage_number:>4}  {begin:<20} {end:<20} {o.error_code:<14} {receipts}")

@@ -357,6 +357,86 @@ def list_outages(conn: sqlite3.Connection) -> list[Outage]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class OutageCursor:
+    """Where a page of the outage log begins: an outage, and how many of its receipts
+    and cash movements earlier pages held (0 and 0: the outage from its start)."""
+
+    outage_number: int = 1
+    receipts_done: int = 0
+    movements_done: int = 0
+
+    @property
+    def continues(self) -> bool:
+        """The page begins inside an outage that an earlier page began."""
+        return self.receipts_done > 0 or self.movements_done > 0
+
+
+def outage_page(
+    conn: sqlite3.Connection, start: OutageCursor, max_outages: int, max_vorgaenge: int
+) -> tuple[list[Outage], OutageCursor | None]:
+    """One page of the outage log, oldest first, from ``start``: at most ``max_outages``
+    outages holding at most ``max_vorgaenge`` Vorgänge in all; an outage with more is
+    cut, the rest from the cursor returned (None: nothing follows). A TSE out over a busy
+    weekend has tens of thousands of receipts and a flaky connection thousands of
+    outages: the whole log is more than one gRPC message carries, and reading it in one
+    go held the database thread (every post) for seconds. Each page costs what it holds
+    (receipts read by the outage's key, cash movements in one scan of the page's
+    outages), plus skipping the receipts earlier pages held of a cut outage."""
+    if max_outages < 1 or max_vorgaenge < 1:
+        raise ValueError("a page holds at least one outage and one Vorgang")
+    heads = conn.execute(
+        f"SELECT {_OUTAGE_COLS} FROM tse_outages WHERE outage_number >= ?"
+        " ORDER BY outage_number LIMIT ?",
+        (start.outage_number, max_outages + 1),
+    ).fetchall()
+    if not heads:
+        return [], None
+    last = int(heads[:max_outages][-1][0])
+    # one scan for the whole page: cash_movements has no index on the outage number
+    movements: dict[int, list[OutageMovement]] = {}
+    for n, number, kind, at in conn.execute(
+        "SELECT outage_number, number, kind, created_at FROM cash_movements"
+        " WHERE outage_number BETWEEN ? AND ?",
+        (int(heads[0][0]), last),
+    ):
+        movements.setdefault(int(n), []).append(OutageMovement(int(number), str(kind), from_db(at)))
+    page: list[Outage] = []
+    budget = max_vorgaenge
+    for r in heads[:max_outages]:
+        number = int(r[0])
+        if budget < 1:
+            return page, OutageCursor(number)
+        first = number == start.outage_number
+        r_skip = start.receipts_done if first else 0
+        m_skip = start.movements_done if first else 0
+        # the order of Outage.vorgaenge: by time, receipts before movements of the same
+        # instant, receipts by number and movements by number among themselves
+        receipts = [
+            (int(x[0]), from_db(x[1]))
+            for x in conn.execute(
+                "SELECT receipt_number, recorded_at FROM tse_outage_receipts"
+                " WHERE outage_number = ? ORDER BY recorded_at, receipt_number LIMIT ? OFFSET ?",
+                (number, budget + 1, r_skip),
+            )
+        ]
+        moves = sorted(movements.get(number, ()), key=lambda m: (m.recorded_at, m.number))
+        moves = moves[m_skip : m_skip + budget + 1]
+        timed: list[tuple[datetime, int, int]] = [(at, 0, i) for i, (_, at) in enumerate(receipts)]
+        timed += [(m.recorded_at, 1, i) for i, m in enumerate(moves)]
+        timed.sort()
+        taken = timed[:budget]
+        took_r = sum(1 for _, kind, _ in taken if kind == 0)
+        took_m = len(taken) - took_r
+        page.append(_outage(r, tuple(receipts[:took_r]), tuple(moves[:took_m])))
+        if len(timed) > budget:  # fetched one more than fits of each: more follow
+            return page, OutageCursor(number, r_skip + took_r, m_skip + took_m)
+        budget -= len(taken)
+    if len(heads) > max_outages:
+        return page, OutageCursor(int(heads[max_outages][0]))
+    return page, None
+
+
 def insert_outage(conn: sqlite3.Connection, o: Outage) -> int:
     row = conn.execute("SELECT COALESCE(MAX(outage_number), 0) + 1 FROM tse_outages").fetchone()
     number = int(row[0])

@@ -25,13 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14posd/v1/fiscal.proto\x12\x07posd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x02\n\x07SaleTse\x12\r\n\x05state\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x1a\n\x12transaction_number\x18\x03 \x01(\x03\x12\x19\n\x11signature_counter\x18\x04 \x01(\x03\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inish_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tsignature\x18\x07 \x01(\t\x12\x14\n\x0cprocess_type\x18\x08 \x01(\t\x12\x14\n\x0cprocess_data\x18\t \x01(\t\x12\x12\n\ntse_serial\x18\n \x01(\t\x12\x15\n\routage_number\x18\x0b \x01(\x03\x12\x0f\n\x07qr_code\x18\x0c \x01(\t\"\x13\n\x11GetTseInfoRequest\"\xd1\x02\n\x12GetTseInfoResponse\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x14\n\x0cmanufacturer\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x15\n\rserial_number\x18\x04 \x01(\t\x12\x12\n\npublic_key\x18\x05 \x01(\t\x12\x1b\n\x13signature_algorithm\x18\x06 \x01(\t\x12\x13\n\x0btime_format\x18\x07 \x01(\t\x12\x19\n\x11signature_counter\x18\x08 \x01(\x03\x12\x1b\n\x13transaction_counter\x18\t \x01(\x03\x12\r\n\x05state\x18\n \x01(\t\x12\x11\n\tcertified\x18\x0b \x01(\x08\x12\x14\n\x0c\x63\x65rtificates\x18\x0c \x03(\x0c\x12\x1a\n\x12registered_clients\x18\r \x03(\t\x12\x1c\n\x14\x61\x63tive_outage_number\x18\x0e \x01(\x03\"\x17\n\x15RunTseSelfTestRequest\"I\n\x16RunTseSelfTestResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x12\n\nerror_code\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\x12\n\x10\x45xportTseRequest\"\"\n\x11\x45xportTseResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\"\xd0\x02\n\x06Outage\x12\x15\n\routage_number\x18\x01 \x01(\x03\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nerror_code\x18\x04 \x01(\t\x12\x15\n\rerror_message\x18\x05 \x01(\t\x12\x18\n\x10tse_manufacturer\x18\x06 \x01(\t\x12\x12\n\ntse_serial\x18\x07 \x01(\t\x12\x11\n\tclient_id\x18\x08 \x01(\t\x12\x13\n\x0bregister_id\x18\t \x01(\t\x12\x13\n\x0boperator_id\x18\n \x01(\t\x12\x0f\n\x07printer\x18\x0b \x01(\t\x12\x17\n\x0freceipt_numbers\x18\x0c \x03(\x03\x12\x11\n\tvorgaenge\x18\r \x03(\t\"\x14\n\x12ListOutagesRequest\"7\n\x13ListOutagesResponse\x12 \n\x07outages\x18\x01 \x03(\x0b\x32\x0f.posd.v1.Outage\"\x16\n\x14\x45xportOutagesRequest\"$\n\x15\x45xportOutagesResponse\x12\x0b\n\x03\x63sv\x18\x01 \x01(\x0c\"\x13\n\x11RecoverTseRequest\"E\n\x12RecoverTseResponse\x12\x11\n\trecovered\x18\x01 \x01(\x08\x12\x1c\n\x14\x61\x63tive_outage_number\x18\x02 \x01(\x03\x32\xd0\x03\n\rFiscalService\x12\x45\n\nGetTseInfo\x12\x1a.posd.v1.GetTseInfoRequest\x1a\x1b.posd.v1.GetTseInfoResponse\x12Q\n\x0eRunTseSelfTest\x12\x1e.posd.v1.RunTseSelfTestRequest\x1a\x1f.posd.v1.RunTseSelfTestResponse\x12\x44\n\tExportTse\x12\x19.posd.v1.ExportTseRequest\x1a\x1a.posd.v1.ExportTseResponse0\x01\x12H\n\x0bListOutages\x12\x1b.posd.v1.ListOutagesRequest\x1a\x1c.posd.v1.ListOutagesResponse\x12N\n\rExportOutages\x12\x1d.posd.v1.ExportOutagesRequest\x1a\x1e.posd.v1.ExportOutagesResponse\x12\x45\n\nRecoverTse\x12\x1a.posd.v1.RecoverTseRequest\x1a\x1b.posd.v1.RecoverTseResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14posd/v1/fiscal.proto\x12\x07posd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x02\n\x07SaleTse\x12\r\n\x05state\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x1a\n\x12transaction_number\x18\x03 \x01(\x03\x12\x19\n\x11signature_counter\x18\x04 \x01(\x03\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inish_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tsignature\x18\x07 \x01(\t\x12\x14\n\x0cprocess_type\x18\x08 \x01(\t\x12\x14\n\x0cprocess_data\x18\t \x01(\t\x12\x12\n\ntse_serial\x18\n \x01(\t\x12\x15\n\routage_number\x18\x0b \x01(\x03\x12\x0f\n\x07qr_code\x18\x0c \x01(\t\"\x13\n\x11GetTseInfoRequest\"\xd1\x02\n\x12GetTseInfoResponse\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x14\n\x0cmanufacturer\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x15\n\rserial_number\x18\x04 \x01(\t\x12\x12\n\npublic_key\x18\x05 \x01(\t\x12\x1b\n\x13signature_algorithm\x18\x06 \x01(\t\x12\x13\n\x0btime_format\x18\x07 \x01(\t\x12\x19\n\x11signature_counter\x18\x08 \x01(\x03\x12\x1b\n\x13transaction_counter\x18\t \x01(\x03\x12\r\n\x05state\x18\n \x01(\t\x12\x11\n\tcertified\x18\x0b \x01(\x08\x12\x14\n\x0c\x63\x65rtificates\x18\x0c \x03(\x0c\x12\x1a\n\x12registered_clients\x18\r \x03(\t\x12\x1c\n\x14\x61\x63tive_outage_number\x18\x0e \x01(\x03\"\x17\n\x15RunTseSelfTestRequest\"I\n\x16RunTseSelfTestResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x12\n\nerror_code\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\x12\n\x10\x45xportTseRequest\"\"\n\x11\x45xportTseResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\"\xd0\x02\n\x06Outage\x12\x15\n\routage_number\x18\x01 \x01(\x03\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nerror_code\x18\x04 \x01(\t\x12\x15\n\rerror_message\x18\x05 \x01(\t\x12\x18\n\x10tse_manufacturer\x18\x06 \x01(\t\x12\x12\n\ntse_serial\x18\x07 \x01(\t\x12\x11\n\tclient_id\x18\x08 \x01(\t\x12\x13\n\x0bregister_id\x18\t \x01(\t\x12\x13\n\x0boperator_id\x18\n \x01(\t\x12\x0f\n\x07printer\x18\x0b \x01(\t\x12\x17\n\x0freceipt_numbers\x18\x0c \x03(\x03\x12\x11\n\tvorgaenge\x18\r \x03(\t\";\n\x12ListOutagesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"P\n\x13ListOutagesResponse\x12 \n\x07outages\x18\x01 \x03(\x0b\x32\x0f.posd.v1.Outage\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x16\n\x14\x45xportOutagesRequest\"$\n\x15\x45xportOutagesResponse\x12\x0b\n\x03\x63sv\x18\x01 \x01(\x0c\"\x18\n\x16\x45xportOutageLogRequest\"(\n\x17\x45xportOutageLogResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\"\x13\n\x11RecoverTseRequest\"E\n\x12RecoverTseResponse\x12\x11\n\trecovered\x18\x01 \x01(\x08\x12\x1c\n\x14\x61\x63tive_outage_number\x18\x02 \x01(\x03\x32\xad\x04\n\rFiscalService\x12\x45\n\nGetTseInfo\x12\x1a.posd.v1.GetTseInfoRequest\x1a\x1b.posd.v1.GetTseInfoResponse\x12Q\n\x0eRunTseSelfTest\x12\x1e.posd.v1.RunTseSelfTestRequest\x1a\x1f.posd.v1.RunTseSelfTestResponse\x12\x44\n\tExportTse\x12\x19.posd.v1.ExportTseRequest\x1a\x1a.posd.v1.ExportTseResponse0\x01\x12H\n\x0bListOutages\x12\x1b.posd.v1.ListOutagesRequest\x1a\x1c.posd.v1.ListOutagesResponse\x12S\n\rExportOutages\x12\x1d.posd.v1.ExportOutagesRequest\x1a\x1e.posd.v1.ExportOutagesResponse\"\x03\x88\x02\x01\x12V\n\x0f\x45xportOutageLog\x12\x1f.posd.v1.ExportOutageLogRequest\x1a .posd.v1.ExportOutageLogResponse0\x01\x12\x45\n\nRecoverTse\x12\x1a.posd.v1.RecoverTseRequest\x1a\x1b.posd.v1.RecoverTseResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'posd.v1.fiscal_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_FISCALSERVICE'].methods_by_name['ExportOutages']._loaded_options = None
+  _globals['_FISCALSERVICE'].methods_by_name['ExportOutages']._serialized_options = b'\210\002\001'
   _globals['_SALETSE']._serialized_start=67
   _globals['_SALETSE']._serialized_end=385
   _globals['_GETTSEINFOREQUEST']._serialized_start=387
@@ -49,17 +51,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_OUTAGE']._serialized_start=905
   _globals['_OUTAGE']._serialized_end=1241
   _globals['_LISTOUTAGESREQUEST']._serialized_start=1243
-  _globals['_LISTOUTAGESREQUEST']._serialized_end=1263
-  _globals['_LISTOUTAGESRESPONSE']._serialized_start=1265
-  _globals['_LISTOUTAGESRESPONSE']._serialized_end=1320
-  _globals['_EXPORTOUTAGESREQUEST']._serialized_start=1322
-  _globals['_EXPORTOUTAGESREQUEST']._serialized_end=1344
-  _globals['_EXPORTOUTAGESRESPONSE']._serialized_start=1346
-  _globals['_EXPORTOUTAGESRESPONSE']._serialized_end=1382
-  _globals['_RECOVERTSEREQUEST']._serialized_start=1384
-  _globals['_RECOVERTSEREQUEST']._serialized_end=1403
-  _globals['_RECOVERTSERESPONSE']._serialized_start=1405
-  _globals['_RECOVERTSERESPONSE']._serialized_end=1474
-  _globals['_FISCALSERVICE']._serialized_start=1477
-  _globals['_FISCALSERVICE']._serialized_end=1941
+  _globals['_LISTOUTAGESREQUEST']._serialized_end=1302
+  _globals['_LISTOUTAGESRESPONSE']._serialized_start=1304
+  _globals['_LISTOUTAGESRESPONSE']._serialized_end=1384
+  _globals['_EXPORTOUTAGESREQUEST']._serialized_start=1386
+  _globals['_EXPORTOUTAGESREQUEST']._serialized_end=1408
+  _globals['_EXPORTOUTAGESRESPONSE']._serialized_start=1410
+  _globals['_EXPORTOUTAGESRESPONSE']._serialized_end=1446
+  _globals['_EXPORTOUTAGELOGREQUEST']._serialized_start=1448
+  _globals['_EXPORTOUTAGELOGREQUEST']._serialized_end=1472
+  _globals['_EXPORTOUTAGELOGRESPONSE']._serialized_start=1474
+  _globals['_EXPORTOUTAGELOGRESPONSE']._serialized_end=1514
+  _globals['_RECOVERTSEREQUEST']._serialized_start=1516
+  _globals['_RECOVERTSEREQUEST']._serialized_end=1535
+  _globals['_RECOVERTSERESPONSE']._serialized_start=1537
+  _globals['_RECOVERTSERESPONSE']._serialized_end=1606
+  _globals['_FISCALSERVICE']._serialized_start=1609
+  _globals['_FISCALSERVICE']._serialized_end=2166
 # @@protoc_insertion_point(module_scope)

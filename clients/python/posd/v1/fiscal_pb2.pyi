@@ -358,12 +358,23 @@ class ListOutagesRequest(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """Outages per page (default 50, at most 200). A page also holds at most 10,000
+    Vorgänge: an outage with more continues on the next page.
+    """
+    page_token: _builtins.str
+    """Token from a previous response."""
     def __init__(
         self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -376,18 +387,25 @@ class ListOutagesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     OUTAGES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token of the next page (empty at the end)."""
     @_builtins.property
     def outages(self) -> _containers.RepeatedCompositeFieldContainer[Global___Outage]:
-        """All outages, oldest first."""
+        """Outages, oldest first. An outage whose Vorgänge do not fit the page continues at the
+        start of the next page: the same outage (same outage_number) with the Vorgänge (and
+        receipt numbers) that follow; a client joins the two.
+        """
 
     def __init__(
         self,
         *,
         outages: _abc.Iterable[Global___Outage] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["outages", b"outages"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "outages", b"outages"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -433,6 +451,45 @@ class ExportOutagesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExportOutagesResponse: _TypeAlias = ExportOutagesResponse  # noqa: Y015
+
+@_typing.final
+class ExportOutageLogRequest(_message.Message):
+    """Request for ExportOutageLog."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportOutageLogRequest: _TypeAlias = ExportOutageLogRequest  # noqa: Y015
+
+@_typing.final
+class ExportOutageLogResponse(_message.Message):
+    """One chunk of the outage log CSV (as ExportOutagesResponse.csv describes it)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHUNK_FIELD_NUMBER: _builtins.int
+    chunk: _builtins.bytes
+    """Bytes of the CSV, in order."""
+    def __init__(
+        self,
+        *,
+        chunk: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportOutageLogResponse: _TypeAlias = ExportOutageLogResponse  # noqa: Y015
 
 @_typing.final
 class RecoverTseRequest(_message.Message):

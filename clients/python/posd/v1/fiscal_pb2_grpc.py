@@ -60,6 +60,11 @@ class FiscalServiceStub:
                 request_serializer=posd_dot_v1_dot_fiscal__pb2.ExportOutagesRequest.SerializeToString,
                 response_deserializer=posd_dot_v1_dot_fiscal__pb2.ExportOutagesResponse.FromString,
                 _registered_method=True)
+        self.ExportOutageLog = channel.unary_stream(
+                '/posd.v1.FiscalService/ExportOutageLog',
+                request_serializer=posd_dot_v1_dot_fiscal__pb2.ExportOutageLogRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_fiscal__pb2.ExportOutageLogResponse.FromString,
+                _registered_method=True)
         self.RecoverTse = channel.unary_unary(
                 '/posd.v1.FiscalService/RecoverTse',
                 request_serializer=posd_dot_v1_dot_fiscal__pb2.RecoverTseRequest.SerializeToString,
@@ -93,14 +98,24 @@ class FiscalServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListOutages(self, request, context):
-        """Lists TSE outages with the receipts made during each.
+        """Lists TSE outages with the Vorgänge recorded during each, oldest first, a page at a
+        time.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ExportOutages(self, request, context):
-        """The outage log as CSV (permission EXPORT).
+        """Deprecated: use ExportOutageLog. The outage log as CSV in one message (permission
+        EXPORT): a log larger than a client takes in one message (4 MiB by default: some
+        30,000 rows) is refused with RESOURCE_EXHAUSTED OUTAGE_LOG_TOO_LARGE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportOutageLog(self, request, context):
+        """Streams the outage log as CSV, whatever its size (permission EXPORT).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -140,6 +155,11 @@ def add_FiscalServiceServicer_to_server(servicer, server):
                     servicer.ExportOutages,
                     request_deserializer=posd_dot_v1_dot_fiscal__pb2.ExportOutagesRequest.FromString,
                     response_serializer=posd_dot_v1_dot_fiscal__pb2.ExportOutagesResponse.SerializeToString,
+            ),
+            'ExportOutageLog': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportOutageLog,
+                    request_deserializer=posd_dot_v1_dot_fiscal__pb2.ExportOutageLogRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_fiscal__pb2.ExportOutageLogResponse.SerializeToString,
             ),
             'RecoverTse': grpc.unary_unary_rpc_method_handler(
                     servicer.RecoverTse,
@@ -283,6 +303,33 @@ class FiscalService:
             '/posd.v1.FiscalService/ExportOutages',
             posd_dot_v1_dot_fiscal__pb2.ExportOutagesRequest.SerializeToString,
             posd_dot_v1_dot_fiscal__pb2.ExportOutagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportOutageLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/posd.v1.FiscalService/ExportOutageLog',
+            posd_dot_v1_dot_fiscal__pb2.ExportOutageLogRequest.SerializeToString,
+            posd_dot_v1_dot_fiscal__pb2.ExportOutageLogResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -7,6 +7,7 @@ from collections import abc as _abc
 from grpc import aio as _aio
 from posd.v1 import fiscal_pb2 as _fiscal_pb2
 import abc as _abc_1
+import builtins as _builtins
 import grpc as _grpc
 import sys
 import typing as _typing
@@ -15,6 +16,11 @@ if sys.version_info >= (3, 11):
     from typing import Self as _Self
 else:
     from typing_extensions import Self as _Self
+
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
 
 _T = _typing.TypeVar("_T")
 
@@ -40,9 +46,18 @@ class FiscalServiceStub:
     ExportTse: _grpc.UnaryStreamMultiCallable[_fiscal_pb2.ExportTseRequest, _fiscal_pb2.ExportTseResponse]
     """Streams the TSE export TAR (permission EXPORT)."""
     ListOutages: _grpc.UnaryUnaryMultiCallable[_fiscal_pb2.ListOutagesRequest, _fiscal_pb2.ListOutagesResponse]
-    """Lists TSE outages with the receipts made during each."""
-    ExportOutages: _grpc.UnaryUnaryMultiCallable[_fiscal_pb2.ExportOutagesRequest, _fiscal_pb2.ExportOutagesResponse]
-    """The outage log as CSV (permission EXPORT)."""
+    """Lists TSE outages with the Vorgänge recorded during each, oldest first, a page at a
+    time.
+    """
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def ExportOutages(self) -> _grpc.UnaryUnaryMultiCallable[_fiscal_pb2.ExportOutagesRequest, _fiscal_pb2.ExportOutagesResponse]:
+        """Deprecated: use ExportOutageLog. The outage log as CSV in one message (permission
+        EXPORT): a log larger than a client takes in one message (4 MiB by default: some
+        30,000 rows) is refused with RESOURCE_EXHAUSTED OUTAGE_LOG_TOO_LARGE.
+        """
+    ExportOutageLog: _grpc.UnaryStreamMultiCallable[_fiscal_pb2.ExportOutageLogRequest, _fiscal_pb2.ExportOutageLogResponse]
+    """Streams the outage log as CSV, whatever its size (permission EXPORT)."""
     RecoverTse: _grpc.UnaryUnaryMultiCallable[_fiscal_pb2.RecoverTseRequest, _fiscal_pb2.RecoverTseResponse]
     """Retries the TSE now instead of waiting for the next probe."""
 
@@ -58,9 +73,18 @@ class FiscalServiceAsyncStub(FiscalServiceStub):
     ExportTse: _aio.UnaryStreamMultiCallable[_fiscal_pb2.ExportTseRequest, _fiscal_pb2.ExportTseResponse]  # type: ignore[assignment]
     """Streams the TSE export TAR (permission EXPORT)."""
     ListOutages: _aio.UnaryUnaryMultiCallable[_fiscal_pb2.ListOutagesRequest, _fiscal_pb2.ListOutagesResponse]  # type: ignore[assignment]
-    """Lists TSE outages with the receipts made during each."""
-    ExportOutages: _aio.UnaryUnaryMultiCallable[_fiscal_pb2.ExportOutagesRequest, _fiscal_pb2.ExportOutagesResponse]  # type: ignore[assignment]
-    """The outage log as CSV (permission EXPORT)."""
+    """Lists TSE outages with the Vorgänge recorded during each, oldest first, a page at a
+    time.
+    """
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def ExportOutages(self) -> _aio.UnaryUnaryMultiCallable[_fiscal_pb2.ExportOutagesRequest, _fiscal_pb2.ExportOutagesResponse]:  # type: ignore[override]
+        """Deprecated: use ExportOutageLog. The outage log as CSV in one message (permission
+        EXPORT): a log larger than a client takes in one message (4 MiB by default: some
+        30,000 rows) is refused with RESOURCE_EXHAUSTED OUTAGE_LOG_TOO_LARGE.
+        """
+    ExportOutageLog: _aio.UnaryStreamMultiCallable[_fiscal_pb2.ExportOutageLogRequest, _fiscal_pb2.ExportOutageLogResponse]  # type: ignore[assignment]
+    """Streams the outage log as CSV, whatever its size (permission EXPORT)."""
     RecoverTse: _aio.UnaryUnaryMultiCallable[_fiscal_pb2.RecoverTseRequest, _fiscal_pb2.RecoverTseResponse]  # type: ignore[assignment]
     """Retries the TSE now instead of waiting for the next probe."""
 
@@ -97,15 +121,29 @@ class FiscalServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _fiscal_pb2.ListOutagesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_fiscal_pb2.ListOutagesResponse, _abc.Awaitable[_fiscal_pb2.ListOutagesResponse]]:
-        """Lists TSE outages with the receipts made during each."""
+        """Lists TSE outages with the Vorgänge recorded during each, oldest first, a page at a
+        time.
+        """
 
+    @_deprecated("""Deprecated: use ExportOutageLog. The outage log as CSV in one message (permission\nEXPORT): a log larger than a client takes in one message (4 MiB by default: some\n30,000 rows) is refused with RESOURCE_EXHAUSTED OUTAGE_LOG_TOO_LARGE.""")
     @_abc_1.abstractmethod
     def ExportOutages(
         self,
         request: _fiscal_pb2.ExportOutagesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_fiscal_pb2.ExportOutagesResponse, _abc.Awaitable[_fiscal_pb2.ExportOutagesResponse]]:
-        """The outage log as CSV (permission EXPORT)."""
+        """Deprecated: use ExportOutageLog. The outage log as CSV in one message (permission
+        EXPORT): a log larger than a client takes in one message (4 MiB by default: some
+        30,000 rows) is refused with RESOURCE_EXHAUSTED OUTAGE_LOG_TOO_LARGE.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportOutageLog(
+        self,
+        request: _fiscal_pb2.ExportOutageLogRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_fiscal_pb2.ExportOutageLogResponse], _abc.AsyncIterator[_fiscal_pb2.ExportOutageLogResponse]]:
+        """Streams the outage log as CSV, whatever its size (permission EXPORT)."""
 
     @_abc_1.abstractmethod
     def RecoverTse(
