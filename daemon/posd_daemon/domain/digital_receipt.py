@@ -19,10 +19,14 @@ from posd_daemon.domain.money import format_minor
 from posd_daemon.domain.receipt import (
     VAT_LETTER,
     ShopHeader,
+    footer,
     local_time,
+    pair,
     payment_label,
+    payment_lines,
     printed_payments,
-    two_cols,
+    seller,
+    total_line,
     wrap,
 )
 from posd_daemon.domain.sale import Sale, describe_rate
@@ -105,29 +109,30 @@ def render_digital_slip(
     def amt(minor: int) -> str:
         return format_minor(minor, cur, sep=",")
 
-    blocks: list[Block] = [Text(shop.name, Align.CENTER, bold=True, large=True)]
-    blocks += [Text(line, Align.CENTER) for line in shop.address_lines]
+    # the shop's name and address as on the receipt: in double width only when the name
+    # fits half the paper (a longer one broke mid-word at the paper's edge)
+    blocks: list[Block] = seller(shop, columns)
     if copy:
-        blocks.append(Text("*** KOPIE ***", Align.CENTER, bold=True))
+        blocks += [Text(part, Align.CENTER, bold=True) for part in wrap("*** KOPIE ***", columns)]
     if sale.training:
-        blocks.append(Text("*** TRAININGSBELEG ***", Align.CENTER, bold=True))
+        blocks += [
+            Text(part, Align.CENTER, bold=True) for part in wrap("*** TRAININGSBELEG ***", columns)
+        ]
     blocks += [Text(part, Align.CENTER) for part in wrap(SLIP_NOTE, columns)]
     blocks.append(Feed())
     posted = local_time(sale.posted_at, shop)
-    blocks.append(Text(two_cols(f"Beleg-Nr. {sale.receipt_number}", posted, columns)))
-    blocks.append(Text(f"Kasse {sale.register_id}  Bediener {sale.operator_id}"[:columns]))
-    blocks.append(Text("-" * columns))
-    blocks.append(
-        Text(two_cols("SUMME", f"{amt(sale.total)} {cur}", columns // 2), bold=True, large=True)
-    )
-    for p in printed_payments(sale):  # as on the receipt: no payment of nothing
-        blocks.append(Text(two_cols(payment_label(p), amt(p.amount), columns)))
-    if sale.change:
-        blocks.append(Text(two_cols("Rückgeld", amt(sale.change), columns)))
+    # nothing cut (receipt.pair): "Beleg-Nr. 123456" beside the time printed as
+    # "Beleg-Nr. 12" on 32 columns, the total as "S 1234,56 EUR"
+    rows = pair(f"Beleg-Nr. {sale.receipt_number}", posted, columns)
+    rows += wrap(f"Kasse {sale.register_id}  Bediener {sale.operator_id}", columns)
+    rows.append("-" * columns)
+    blocks += [Text(row) for row in rows]
+    blocks += total_line("SUMME", f"{amt(sale.total)} {cur}", columns)
+    # rounding, payments and change as the receipt prints them: the change as it was
+    # paid out (in the local currency, when so), the rounding that makes the lines add up
+    blocks += payment_lines(sale, columns)
     blocks += list(block)
-    if shop.footer_lines:
-        blocks.append(Feed())
-        blocks += [Text(line, Align.CENTER) for line in shop.footer_lines]
+    blocks += footer(shop, columns)
     blocks.append(Feed(2))
     return Document(columns=columns, blocks=tuple(blocks), cut=True, copy=copy)
 
@@ -210,7 +215,7 @@ def _change_paid(sale: Sale) -> dict[str, Any]:
     sale's currency), with the cash rounding that left in the drawer."""
     if not sale.change_in_local:
         return {"currency": sale.currency, "amount": sale.change, "rounding": 0}
-    # the same figures receipt._payments prints; a sale posted before the rounding was
+    # the same figures receipt.payment_lines prints; a sale posted before the rounding was
     # kept (None) shows none, as its paper does
     posted = sale.posted_at is not None
     rounding = (sale.change_rounding or 0) if posted else sale.local_change_rounding()

@@ -71,7 +71,8 @@ def _composed(text: str) -> str:
 
 
 def two_cols(left: str, right: str, width: int) -> str:
-    """``left`` and ``right`` on one line; ``left`` is cut to make room."""
+    """``left`` and ``right`` on one line; ``left`` is cut to make room. Only for text
+    known to fit: :func:`pair` never cuts."""
     left, right = _composed(left), _composed(right)
     room = width - len(right) - 1
     if room < 1:
@@ -80,8 +81,12 @@ def two_cols(left: str, right: str, width: int) -> str:
 
 
 def wrap(text: str, width: int) -> list[str]:
-    """Word-wraps to ``width``; words longer than a line (signatures) are cut."""
+    """Word-wraps to ``width``; words longer than a line (signatures) are cut. A text
+    that fits is kept as it is, its indent and padding too (a figure right-aligned by
+    :func:`pair` stays at the right edge)."""
     text = _composed(text)
+    if len(text) <= width:
+        return [text]
     out: list[str] = []
     line = ""
     for part in text.split(" "):
@@ -100,6 +105,41 @@ def wrap(text: str, width: int) -> list[str]:
     return out
 
 
+def pair(left: str, right: str, width: int) -> list[str]:
+    """``left`` and ``right`` on one line when both fit; else ``left`` whole over as
+    many lines as it needs (keeping its indent) and ``right`` at the right edge below
+    it. Nothing is cut: on 32 columns "Beleg-Nr. 123456" beside a 19-character time
+    came out as "Beleg-Nr. 12", an invoice number beside its date lost every digit."""
+    left, right = _composed(left), _composed(right)
+    if len(left) + 1 + len(right) <= width:
+        return [two_cols(left, right, width)]
+    body = left.lstrip(" ")
+    indent = left[: len(left) - len(body)] if len(left) - len(body) < width // 2 else ""
+    lines = [indent + part for part in wrap(body, width - len(indent))] if body else []
+    return lines + [part.rjust(width) for part in wrap(right, width)]
+
+
+def _pair(left: str, right: str, columns: int, *, bold: bool = False) -> list[Block]:
+    return [Text(part, bold=bold) for part in pair(left, right, columns)]
+
+
+def _centered(text: str, columns: int, *, bold: bool = False) -> list[Block]:
+    """A centred line of normal width, wrapped (the printer breaks a longer one
+    mid-word at the paper's edge)."""
+    return [Text(part, Align.CENTER, bold=bold) for part in wrap(text, columns)]
+
+
+def heading(text: str, columns: int) -> list[Block]:
+    """A double width and height heading (a title, the shop's name): every letter
+    takes two columns, so it is wrapped to half the paper, else the printer breaks it
+    mid-word. A word longer than half the paper ("PARKBELEG" on 16 columns) is not
+    split: the heading is then bold in normal width."""
+    half = columns // 2
+    if max((len(word) for word in _composed(text).split()), default=0) > half:
+        return _centered(text, columns, bold=True)
+    return [Text(part, Align.CENTER, bold=True, large=True) for part in wrap(text, half)]
+
+
 def _wrapped(text: str, columns: int) -> list[Block]:
     """A line of free text (a customer's name, an exchange rate) whole, over as many
     lines as it needs: cutting it would lose what the receipt must say."""
@@ -110,24 +150,26 @@ def _named_amount(name: str, right: str, columns: int) -> list[Block]:
     """An item's name with its amount at the right edge. A name too long for the line
     goes on over the next lines (indented) instead of being cut: the kind of goods is
     mandatory receipt content (KassenSichV § 6 Nr. 3), and the amount column stays put."""
-    name, right = _composed(name), _composed(right)
+    # blanks around a name are no part of it: the continuation below is what follows
+    # the first line's text in the name, which a leading blank shifted by one letter
+    name, right = _composed(name).strip(" "), _composed(right)
     room = columns - len(right) - 1
     if len(name) <= room:
         return [Text(two_cols(name, right, columns))]
     if room < 8:  # an amount too wide to share the line: the name above it
-        return [*_wrapped(name, columns), Text(right.rjust(columns)[-columns:])]
+        return _pair(name, right, columns)
     first = wrap(name, room)[0]
     rest = name[len(first) :].strip(" ")
     blocks: list[Block] = [Text(two_cols(first, right, columns))]
     return blocks + [Text(f"  {part}") for part in wrap(rest, columns - 2)]
 
 
-def _total(label: str, right: str, columns: int) -> Text:
+def total_line(label: str, right: str, columns: int) -> list[Block]:
     """The bold total, in double width when label and amount fit half the columns;
     else in normal width rather than cutting the label ("SUMM 1299,00 EUR" on 32)."""
     if len(label) + 1 + len(right) <= columns // 2:
-        return Text(two_cols(label, right, columns // 2), bold=True, large=True)
-    return Text(two_cols(label, right, columns), bold=True)
+        return [Text(two_cols(label, right, columns // 2), bold=True, large=True)]
+    return _pair(label, right, columns, bold=True)
 
 
 def _details(texts: Sequence[str], columns: int) -> list[Block]:
@@ -208,13 +250,13 @@ def _amounts(sale: Sale, columns: int) -> list[Block]:
         blocks += _details(_line_details(sale, line, amt), columns)
         if line.line_discount:
             label = f"  Rabatt {fmt_decimal(line.discount_percent)}%"
-            blocks.append(Text(two_cols(label, f"-{amt(line.line_discount)}", columns)))
+            blocks += _pair(label, f"-{amt(line.line_discount)}", columns)
     doc_discount = sum(ln.doc_discount for ln in sale.lines)
     if doc_discount:
         label = f"Rabatt {fmt_decimal(sale.discount_percent)}%"
         if sale.discount_code:
             label += f" ({sale.discount_code})"
-        blocks.append(Text(two_cols(label, f"-{amt(doc_discount)}", columns)))
+        blocks += _pair(label, f"-{amt(doc_discount)}", columns)
     return blocks
 
 
@@ -250,7 +292,7 @@ def printed_payments(sale: Sale) -> list[Payment]:
     return [p for p in sale.payments if p.amount != 0]
 
 
-def _payments(sale: Sale, columns: int) -> list[Block]:
+def payment_lines(sale: Sale, columns: int) -> list[Block]:
     """Rounding, the payments with their details (refunds negative), the change."""
     cur = sale.currency
 
@@ -259,17 +301,17 @@ def _payments(sale: Sale, columns: int) -> list[Block]:
 
     blocks: list[Block] = []
     if sale.rounding:
-        blocks.append(Text(two_cols("Rundung", amt(sale.rounding), columns)))
-        blocks.append(Text(two_cols("Zu zahlen", f"{amt(sale.due)} {cur}", columns)))
+        blocks += _pair("Rundung", amt(sale.rounding), columns)
+        blocks += _pair("Zu zahlen", f"{amt(sale.due)} {cur}", columns)
     for p in printed_payments(sale):
-        blocks.append(Text(two_cols(payment_label(p), amt(p.amount), columns)))
+        blocks += _pair(payment_label(p), amt(p.amount), columns)
         blocks += _details(payment_details(p), columns)
     change = sale.change
     if change and sale.change_in_local:
         local_cur = sale.local_currency
         local = sale.change_local or sale.change_paid_locally()
         local_text = f"{format_minor(local, local_cur, sep=',')} {local_cur}"
-        blocks.append(Text(two_cols("Rückgeld", local_text, columns)))
+        blocks += _pair("Rückgeld", local_text, columns)
         details = [f"entspricht {amt(change)} {cur}"]
         # what the change's cash rounding left in the drawer (booked as Rundung); a
         # receipt posted before it was kept (None) is reprinted as it was printed
@@ -281,7 +323,7 @@ def _payments(sale: Sale, columns: int) -> list[Block]:
             details.append(f"Rundung {format_minor(fx_rounding, local_cur, sep=',')} {local_cur}")
         blocks += _details(details, columns)
     elif change:
-        blocks.append(Text(two_cols("Rückgeld", amt(change), columns)))
+        blocks += _pair("Rückgeld", amt(change), columns)
     return blocks
 
 
@@ -293,14 +335,14 @@ def _totals(sale: Sale, columns: int) -> list[Block]:
 
     blocks: list[Block] = []
     if sale.vat_direction is PriceBasis.NET:
-        blocks.append(Text(two_cols("Summe netto", f"{amt(sale.net_total)} {cur}", columns)))
-        blocks.append(Text(two_cols("zzgl. USt", f"{amt(sale.tax_total)} {cur}", columns)))
-    blocks.append(_total("SUMME", f"{amt(sale.total)} {cur}", columns))
+        blocks += _pair("Summe netto", f"{amt(sale.net_total)} {cur}", columns)
+        blocks += _pair("zzgl. USt", f"{amt(sale.tax_total)} {cur}", columns)
+    blocks += total_line("SUMME", f"{amt(sale.total)} {cur}", columns)
     if sale.currency != sale.local_currency:
         local = format_minor(sale.total_local, sale.local_currency, sep=",")
-        blocks.append(Text(two_cols("entspricht", f"{local} {sale.local_currency}", columns)))
+        blocks += _pair("entspricht", f"{local} {sale.local_currency}", columns)
         blocks += _wrapped(f"Kurs {describe_rate(sale)}", columns)
-    blocks += _payments(sale, columns)
+    blocks += payment_lines(sale, columns)
     blocks.append(Feed())
     blocks += _vat_table(sale, columns)
     return blocks
@@ -344,22 +386,18 @@ def _vat_table(sale: Sale, columns: int) -> list[Block]:
     blocks = [Text("USt")]  # figures too wide for one line even alone: one per line
     for rate, figures in rows:
         blocks.append(Text(rate))
-        blocks += [
-            Text(two_cols(f"  {h}", x, columns)) for h, x in zip(heads, figures, strict=True)
-        ]
+        for h, x in zip(heads, figures, strict=True):
+            blocks += _pair(f"  {h}", x, columns)
     return blocks
 
 
-def _reversal(sale: Sale) -> list[Block]:
+def _reversal(sale: Sale, columns: int) -> list[Block]:
     """The header of a reversal (storno) receipt: a receipt of its own, signed; the
     reversed receipt is never changed."""
     if not (sale.reverses_receipt or sale.reverses_sale_id):
         return []
     of = f" zu Beleg {sale.reverses_receipt}" if sale.reverses_receipt else ""
-    return [
-        Text("STORNO", Align.CENTER, bold=True, large=True),
-        Text(f"STORNO{of}", Align.CENTER, bold=True),
-    ]
+    return [*heading("STORNO", columns), *_centered(f"STORNO{of}", columns, bold=True)]
 
 
 def _tail(
@@ -379,11 +417,24 @@ def _tail(
         if fiscal.qr_data:
             blocks.append(QrCode(fiscal.qr_data))
     if training:
-        blocks.append(Text("*** TRAININGSBELEG - KEIN UMSATZ ***", Align.CENTER, bold=True))
-    if shop.footer_lines:
-        blocks.append(Feed())
-        blocks += [Text(line, Align.CENTER) for line in shop.footer_lines]
+        blocks += _centered(TRAINING_NOTE, columns, bold=True)
+    blocks += footer(shop, columns)
     blocks.append(Feed(2))
+    return blocks
+
+
+#: The closing note of a training receipt (and slip).
+TRAINING_NOTE = "*** TRAININGSBELEG - KEIN UMSATZ ***"
+
+
+def footer(shop: ShopHeader, columns: int) -> list[Block]:
+    """The shop's footer lines, centred and wrapped: a line longer than the paper (a
+    thank-you, opening hours) broke mid-word at the paper's edge."""
+    if not shop.footer_lines:
+        return []
+    blocks: list[Block] = [Feed()]
+    for line in shop.footer_lines:
+        blocks += _centered(line, columns)
     return blocks
 
 
@@ -393,23 +444,23 @@ def seller(shop: ShopHeader, columns: int, *, large: bool = True) -> list[Block]
     it needs; an address line longer than the paper goes on over the next line."""
     name = _composed(shop.name)
     if large and len(name) <= columns // 2:
-        blocks: list[Block] = [Text(name, Align.CENTER, bold=True, large=True)]
+        blocks = heading(name, columns)
     else:
-        blocks = [Text(part, Align.CENTER, bold=True) for part in wrap(name, columns)]
+        blocks = _centered(name, columns, bold=True)
     for line in shop.address_lines:
-        blocks += [Text(part, Align.CENTER) for part in wrap(line, columns)]
+        blocks += _centered(line, columns)
     return blocks
 
 
 def _head(shop: ShopHeader, copy: bool, training: bool = False, *, columns: int) -> list[Block]:
     blocks = seller(shop, columns)
     if shop.vat_id:
-        blocks.append(Text(f"USt-IdNr. {shop.vat_id}", Align.CENTER))
+        blocks += _centered(f"USt-IdNr. {shop.vat_id}", columns)
     if copy:
-        blocks.append(Text("*** KOPIE ***", Align.CENTER, bold=True))
+        blocks += _centered("*** KOPIE ***", columns, bold=True)
     if training:
-        blocks.append(Text("*** TRAININGSBELEG ***", Align.CENTER, bold=True))
-        blocks.append(Text("Schulung - kein Umsatz", Align.CENTER))
+        blocks += _centered("*** TRAININGSBELEG ***", columns, bold=True)
+        blocks += _centered("Schulung - kein Umsatz", columns)
     blocks.append(Feed())
     return blocks
 
@@ -434,14 +485,14 @@ def render_receipt(
             sale, shop, columns, copy=copy, fiscal=fiscal, extra_lines=extra_lines
         )
     blocks = _head(shop, copy, sale.training, columns=columns)
-    blocks += _reversal(sale)
+    blocks += _reversal(sale, columns)
     posted = local_time(sale.posted_at, shop)
-    blocks.append(Text(two_cols(f"Beleg-Nr. {sale.receipt_number}", posted, columns)))
-    blocks.append(Text(f"Kasse {sale.register_id}  Bediener {sale.operator_id}"[:columns]))
+    blocks += _pair(f"Beleg-Nr. {sale.receipt_number}", posted, columns)
+    blocks += _wrapped(f"Kasse {sale.register_id}  Bediener {sale.operator_id}", columns)
     if sale.customer.number and not sale.customer.anonymous:
         blocks += _wrapped(f"Kunde {sale.customer.number} {sale.customer.name}", columns)
     if sale.pickup_date is not None:
-        blocks.append(Text(f"Abholung {sale.pickup_date.strftime('%d.%m.%Y')}"[:columns]))
+        blocks += _wrapped(f"Abholung {sale.pickup_date.strftime('%d.%m.%Y')}", columns)
     if sale.order_number:
         blocks += _wrapped(f"Auftrag {sale.order_number}", columns)
     blocks.append(Text("-" * columns))
@@ -466,15 +517,15 @@ def render_invoice(
     tax amounts and the gross total."""
     customer = sale.invoice_to or sale.customer
     blocks = _head(shop, copy, sale.training, columns=columns)
-    blocks.append(Text("RECHNUNG", Align.CENTER, bold=True, large=True))
-    blocks += _reversal(sale)
+    blocks += heading("RECHNUNG", columns)
+    blocks += _reversal(sale, columns)
     posted = local_time(sale.posted_at, shop, "%d.%m.%Y")
     number = f"{sale.register_id}-{sale.receipt_number}"
-    blocks.append(Text(two_cols(f"Rechnungs-Nr. {number}", posted, columns)))
-    blocks.append(Text(f"Leistungsdatum {posted}"[:columns]))
-    blocks.append(Text(f"Beleg-Nr. {sale.receipt_number}  Kasse {sale.register_id}"[:columns]))
+    blocks += _pair(f"Rechnungs-Nr. {number}", posted, columns)
+    blocks += _wrapped(f"Leistungsdatum {posted}", columns)
+    blocks += _wrapped(f"Beleg-Nr. {sale.receipt_number}  Kasse {sale.register_id}", columns)
     blocks.append(Feed())
-    blocks.append(Text("Rechnungsempfänger:"))
+    blocks += _wrapped("Rechnungsempfänger:", columns)
     for line in customer.address_lines():
         blocks += [Text(f"  {part}") for part in wrap(line, columns - 2)]
     if customer.vat_id:
@@ -482,25 +533,19 @@ def render_invoice(
     if customer.number:
         blocks += [Text(f"  {p}") for p in wrap(f"Kunden-Nr. {customer.number}", columns - 2)]
     if sale.pickup_date is not None:
-        blocks.append(Text(f"Abholung {sale.pickup_date.strftime('%d.%m.%Y')}"[:columns]))
+        blocks += _wrapped(f"Abholung {sale.pickup_date.strftime('%d.%m.%Y')}", columns)
     if sale.order_number:
         blocks += _wrapped(f"Auftrag {sale.order_number}", columns)
     blocks.append(Text("-" * columns))
     basis = "netto" if sale.vat_direction is PriceBasis.NET else "brutto"
-    blocks.append(Text(f"Beträge {basis} in {sale.currency}"[:columns]))
+    blocks += _wrapped(f"Beträge {basis} in {sale.currency}", columns)
     blocks += _amounts(sale, columns)
     blocks.append(Text("-" * columns))
     if sale.vat_direction is PriceBasis.GROSS:
-        blocks.append(
-            Text(
-                two_cols(
-                    "Summe netto", format_minor(sale.net_total, sale.currency, sep=","), columns
-                )
-            )
+        blocks += _pair(
+            "Summe netto", format_minor(sale.net_total, sale.currency, sep=","), columns
         )
-        blocks.append(
-            Text(two_cols("USt", format_minor(sale.tax_total, sale.currency, sep=","), columns))
-        )
+        blocks += _pair("USt", format_minor(sale.tax_total, sale.currency, sep=","), columns)
     blocks += _totals(sale, columns)
     blocks += _tail(shop, columns, fiscal, extra_lines, sale.training)
     return Document(columns=columns, blocks=tuple(blocks), cut=True, copy=copy)
@@ -519,32 +564,29 @@ def render_parking_slip(
         return format_minor(minor, cur, sep=",")
 
     blocks = _head(shop, copy, sale.training, columns=columns)
-    blocks.append(Text("PARKBELEG", Align.CENTER, bold=True, large=True))
-    blocks.append(Text("Kein Kassenbeleg", Align.CENTER))
+    blocks += heading("PARKBELEG", columns)
+    blocks += _centered("Kein Kassenbeleg", columns)
     blocks.append(Feed())
     parked = local_time(sale.parked_at, shop)
-    blocks.append(Text(two_cols(f"Kasse {sale.register_id}", parked, columns)))
+    blocks += _pair(f"Kasse {sale.register_id}", parked, columns)
     blocks += [Text(part) for part in wrap(f"Vorgang {sale.sale_id}", columns)]
-    blocks.append(Text(f"Bediener {sale.operator_id}"[:columns]))
+    blocks += _wrapped(f"Bediener {sale.operator_id}", columns)
     if sale.customer.number and not sale.customer.anonymous:
         blocks += _wrapped(f"Kunde {sale.customer.number} {sale.customer.name}", columns)
     blocks.append(Text("-" * columns))
     blocks += _amounts(sale, columns)
     blocks.append(Text("-" * columns))
-    blocks.append(_total("SUMME", f"{amt(sale.total)} {cur}", columns))
+    blocks += total_line("SUMME", f"{amt(sale.total)} {cur}", columns)
     for p in printed_payments(sale):  # as a receipt lists them: no payment of nothing
-        blocks.append(Text(two_cols(payment_label(p), amt(p.amount), columns)))
+        blocks += _pair(payment_label(p), amt(p.amount), columns)
         blocks += _details(payment_details(p), columns)
     if sale.payments:
-        blocks.append(Text(two_cols("Offen", f"{amt(sale.open_amount)} {cur}", columns)))
+        blocks += _pair("Offen", f"{amt(sale.open_amount)} {cur}", columns)
     if sale.parking_code:
         blocks.append(Feed())
         blocks.append(Barcode(sale.parking_code, parking_symbology(sale.parking_code)))
-        blocks += [
-            Text(part, Align.CENTER)
-            for part in wrap("Zum Fortsetzen an der Kasse scannen", columns)
-        ]
+        blocks += _centered("Zum Fortsetzen an der Kasse scannen", columns)
     if sale.training:
-        blocks.append(Text("*** TRAININGSBELEG - KEIN UMSATZ ***", Align.CENTER, bold=True))
+        blocks += _centered(TRAINING_NOTE, columns, bold=True)
     blocks.append(Feed(2))
     return Document(columns=columns, blocks=tuple(blocks), cut=True, copy=copy)

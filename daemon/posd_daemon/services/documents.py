@@ -18,11 +18,12 @@ from posd_daemon.domain.money import format_minor
 from posd_daemon.domain.receipt import (
     FiscalBlock,
     ShopHeader,
+    heading,
     local_time,
+    pair,
     render_parking_slip,
     render_receipt,
     seller,
-    two_cols,
     wrap,
 )
 from posd_daemon.domain.sale import Sale
@@ -180,7 +181,8 @@ class DocumentRenderer:
         title = "TSE wieder verfügbar" if end else "TSE-AUSFALL"
         blocks: list[Block] = [
             *(Text(part, Align.CENTER, bold=True) for part in wrap(self.shop.name, width)),
-            Text(title, Align.CENTER, bold=True, large=True),
+            # "TSE wieder verfügbar" in double width is 40 columns: wrapped to half
+            *heading(title, width),
             Feed(),
         ]
         fields = [
@@ -217,7 +219,7 @@ def _amt(minor: int, currency: str) -> str:
 def _head(r: DocumentRenderer, title: str) -> list[Block]:
     # the shop's full name and address whole on any paper width (KassenSichV § 6 Nr. 1)
     blocks = seller(r.shop, r.columns, large=False)
-    blocks += [Text(title, Align.CENTER, bold=True, large=True), Feed()]
+    blocks += [*heading(title, r.columns), Feed()]
     return blocks
 
 
@@ -227,18 +229,20 @@ def render_cash_movement(r: DocumentRenderer, conn: sqlite3.Connection, job: Out
         raise DeviceError("NO_DOCUMENT", f"cash movement {job.payload.get('movement_id')} missing")
     w = r.columns
     blocks = _head(r, m.kind.label.upper())
+    # label and figure pairs never cut (receipt.pair): the slip's number beside its
+    # time lost its digits on 32 columns
     fields = [
-        two_cols(f"Beleg-Nr. K{m.number}", local_time(m.created_at, r.shop), w),
+        *pair(f"Beleg-Nr. K{m.number}", local_time(m.created_at, r.shop), w),
         f"Vorgang (BON_ID) {m.bon_id}   Kasse {m.register_id}",
         f"Bediener {m.operator_id}" + (f"   Schicht {m.shift_id}" if m.shift_id else ""),
         "-" * w,
-        two_cols(m.kind.label, _amt(m.amount, m.currency), w),
+        *pair(m.kind.label, _amt(m.amount, m.currency), w),
     ]
     local_currency = str(job.payload.get("local_currency", ""))
     if m.amount_local is not None and local_currency and m.currency != local_currency:
         # foreign cash: what it was booked (and signed) as in the register currency
         worth = _amt(m.amount_local, local_currency)
-        fields.append(two_cols(f"entspricht (Kurs {m.exchange_rate})", worth, w))
+        fields += pair(f"entspricht (Kurs {m.exchange_rate})", worth, w)
     fields += [
         f"Grund: {m.reason}",
         f"Geschäftsvorfall: {m.kind.gv_typ}",
@@ -254,8 +258,21 @@ def render_cash_movement(r: DocumentRenderer, conn: sqlite3.Connection, job: Out
         if block.qr_data:
             blocks.append(QrCode(block.qr_data))
     elif tse.state == fstore.OUTAGE:
-        blocks += [Text(part) for part in wrap(OUTAGE_TEXT.format(n=tse.outage_number), w)]
-    blocks += [Feed(), Text("Unterschrift: ____________________"), Feed(2)]
+        # as a sale's outage receipt: the outage number, the register's client id and
+        # the TSE's serial (KassenSichV § 6 Nr. 6), the Vorgang's start and end from the
+        # till (§ 6 Nr. 2; AEAO zu § 146a Nr. 7); a movement is one moment
+        when = local_time(m.created_at, r.shop)
+        block = fiscal_block(tse, certified=r.tse_certified, till_times=(when, when))
+        blocks.append(Feed())
+        for text in block.lines:
+            blocks += [Text(part) for part in wrap(text, w)]
+    # the line to sign on within the paper (34 characters broke on 32 columns)
+    room = w - len("Unterschrift: ")
+    if room >= 10:
+        sign: list[Block] = [Text("Unterschrift: " + "_" * min(20, room))]
+    else:
+        sign = [Text("Unterschrift:"), Feed(), Text("_" * w)]
+    blocks += [Feed(), *sign, Feed(2)]
     return Document(columns=w, blocks=tuple(blocks))
 
 
@@ -274,10 +291,10 @@ def render_shift_close(r: DocumentRenderer, conn: sqlite3.Connection, job: Outbo
     for b in shift.balances:
         lines += [
             f"Währung {b.currency}",
-            two_cols("Anfangsbestand", _amt(b.opening, b.currency), w),
-            two_cols("Soll", _amt(b.expected, b.currency), w),
-            two_cols("Ist (gezählt)", _amt(b.counted, b.currency), w),
-            two_cols("Differenz", _amt(b.difference, b.currency), w),
+            *pair("Anfangsbestand", _amt(b.opening, b.currency), w),
+            *pair("Soll", _amt(b.expected, b.currency), w),
+            *pair("Ist (gezählt)", _amt(b.counted, b.currency), w),
+            *pair("Differenz", _amt(b.difference, b.currency), w),
         ]
     lines.append("Zählung:")
     for c in shift.closing:
@@ -286,7 +303,7 @@ def render_shift_close(r: DocumentRenderer, conn: sqlite3.Connection, job: Outbo
             if c.denomination
             else "Summe"
         )
-        lines.append(two_cols(f"  {label}", _amt(c.amount, c.currency), w))
+        lines += pair(f"  {label}", _amt(c.amount, c.currency), w)
     for text in lines:
         blocks += [Text(part) for part in wrap(text, w)]
     blocks.append(Feed(2))
@@ -309,49 +326,46 @@ def render_closing_report(report: ClosingReport, shop: ShopHeader, columns: int)
     w = columns
     cur = report.currency
     title = f"Z-BON {report.z_nr}" if report.z_nr else "X-BERICHT"
-    blocks: list[Block] = [Text(shop.name, Align.CENTER, bold=True)]
-    blocks += [Text(title, Align.CENTER, bold=True, large=True), Feed()]
+    # the shop's name wrapped (it was one line, broken mid-word by the printer) and
+    # every label beside its figure whole (receipt.pair: an operator's id or a payment's
+    # name was cut to make room for the amount, "Nachträglich (Schichtwechsel)" for a
+    # four-digit count)
+    blocks: list[Block] = [Text(part, Align.CENTER, bold=True) for part in wrap(shop.name, w)]
+    blocks += [*heading(title, w), Feed()]
     lines = [
         f"Kasse {report.register_id}   {local_time(from_db(report.created_at), shop)}",
         f"Vorgänge {report.first_bon_id}-{report.last_bon_id}",
-        two_cols("Belege", str(report.receipts), w),
-        two_cols("Abgebrochen", str(report.aborted), w),
-        two_cols("Kassenbewegungen", str(report.movements), w),
-        two_cols("Nachträglich (Schichtwechsel)", str(report.late), w),
+        *pair("Belege", str(report.receipts), w),
+        *pair("Abgebrochen", str(report.aborted), w),
+        *pair("Kassenbewegungen", str(report.movements), w),
+        *pair("Nachträglich (Schichtwechsel)", str(report.late), w),
         "-" * w,
-        two_cols("UMSATZ BRUTTO", _amt(report.gross, cur), w),
+        *pair("UMSATZ BRUTTO", _amt(report.gross, cur), w),
         "Zahlarten:",
     ]
-    lines += [
-        two_cols(f"  {p.name} ({p.currency})", _amt(p.amount, p.currency), w)
-        for p in report.payments
-    ]
+    for p in report.payments:
+        lines += pair(f"  {p.name} ({p.currency})", _amt(p.amount, p.currency), w)
     if report.gateways:
         lines.append("Zahlungsdienstleister:")
-        lines += [
-            two_cols(f"  {p.name} ({p.currency})", _amt(p.amount, p.currency), w)
-            for p in report.gateways
-        ]
+        for p in report.gateways:
+            lines += pair(f"  {p.name} ({p.currency})", _amt(p.amount, p.currency), w)
     lines.append("USt:")
     for v in report.vat:
         lines.append(f"  {v.percent}%  brutto {format_minor(v.gross, cur, sep=',')}")
         net, tax = format_minor(v.net, cur, sep=","), format_minor(v.tax, cur, sep=",")
         lines.append(f"     netto {net}  USt {tax}")
     lines.append("Geschäftsvorfälle:")
-    lines += [
-        two_cols(f"  {c.case.lower()} ({c.count})", _amt(c.gross, cur), w) for c in report.cases
-    ]
+    for c in report.cases:
+        lines += pair(f"  {c.case.lower()} ({c.count})", _amt(c.gross, cur), w)
     lines.append("Bediener:")
-    lines += [
-        two_cols(f"  {o.operator_id} ({o.receipts})", _amt(o.gross, cur), w)
-        for o in report.operators
-    ]
+    for o in report.operators:
+        lines += pair(f"  {o.operator_id} ({o.receipts})", _amt(o.gross, cur), w)
     if report.balances:
         lines.append("Bargeld Soll/Ist:")
         for b in report.balances:
-            lines.append(two_cols(f"  Soll {b.currency}", _amt(b.expected, b.currency), w))
-            lines.append(two_cols(f"  Ist {b.currency}", _amt(b.counted, b.currency), w))
-            lines.append(two_cols(f"  Differenz {b.currency}", _amt(b.difference, b.currency), w))
+            lines += pair(f"  Soll {b.currency}", _amt(b.expected, b.currency), w)
+            lines += pair(f"  Ist {b.currency}", _amt(b.counted, b.currency), w)
+            lines += pair(f"  Differenz {b.currency}", _amt(b.difference, b.currency), w)
     for text in lines:
         blocks += [Text(part) for part in wrap(text, w)]
     blocks.append(Feed(2))
