@@ -7,6 +7,7 @@ mutation through ``Runtime.mutate`` (idempotent by request_id, one transaction).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -15,14 +16,14 @@ from posd.v1 import catalog_pb2, sale_pb2
 
 from posd_daemon.api import convert
 from posd_daemon.api.runtime import Context, Runtime
-from posd_daemon.domain.errors import invalid
+from posd_daemon.domain.errors import DomainError, invalid
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.sale import Sale
 from posd_daemon.services.catalog import CatalogCommands
 from posd_daemon.services.executor import Tx
 from posd_daemon.services.fiscal import FiscalGateway
 from posd_daemon.services.housekeeping import Housekeeping
-from posd_daemon.services.imports import run_import
+from posd_daemon.services.imports import MAX_ROWS, run_import
 from posd_daemon.services.sales import InvoiceIssued, SaleCommands, ScanResult
 
 MAX_PURGE_AGE = timedelta(days=3650)
@@ -273,20 +274,37 @@ async def import_rpc(
     apply: Callable[[Tx, Operator, Any], bool],
     response_type: Any,
     permission: Permission = Permission.CATALOG_EDIT,
+    prepare: Callable[[Any], Any] | None = None,
 ) -> Any:
-    """A bulk import RPC: one transaction, per-row rejections (services/imports.py)."""
+    """A bulk import RPC: one transaction, per-row rejections (services/imports.py).
+
+    ``prepare``: the work on a row that needs no database (converting and checking it),
+    done for every row on a worker thread before the transaction; ``apply`` then gets
+    what it returned. The import's transaction holds the one database thread every
+    sale's scan waits for: 20,000 items held it 0.85 s, 0.47 s of it writing."""
 
     async def run() -> Any:
         op = await rt.operator(context)
         op.require(permission)
+        messages = list(rows)
+        ready: list[Any] = messages
+        if prepare is not None and len(messages) <= MAX_ROWS:  # run_import refuses more
+            ready = await asyncio.to_thread(_prepared, messages, prepare)
+
+        def apply_row(t: Tx, pair: tuple[Any, Any]) -> bool:
+            row = pair[1]
+            if isinstance(row, DomainError):
+                raise row  # its row's rejection, as if apply had raised it
+            return apply(t, op, row)
+
         return await rt.mutate(
             method,
             request,
             lambda tx: run_import(
                 tx,
-                list(rows),
-                key=key,
-                apply=lambda t, row: apply(t, op, row),
+                [(m, r) for m, r in zip(messages, ready, strict=True)],
+                key=lambda pair: key(pair[0]),
+                apply=apply_row,
                 skip_invalid_rows=request.skip_invalid_rows,
                 validate_only=request.validate_only,
             ),
@@ -295,6 +313,17 @@ async def import_rpc(
         )
 
     return await rt.call(context, method, request, run)
+
+
+def _prepared(messages: list[Any], prepare: Callable[[Any], Any]) -> list[Any]:
+    """``prepare`` of every message; a row it refuses gets its DomainError."""
+    out: list[Any] = []
+    for m in messages:
+        try:
+            out.append(prepare(m))
+        except DomainError as exc:
+            out.append(exc)
+    return out
 
 
 class CatalogRpcs:
@@ -312,8 +341,12 @@ class CatalogRpcs:
         key: Callable[[Any], str],
         apply: Callable[[Tx, Operator, Any], bool],
         response_type: Any,
+        *,
+        prepare: Callable[[Any], Any] | None = None,
     ) -> Any:
-        return await import_rpc(self.rt, context, method, request, rows, key, apply, response_type)
+        return await import_rpc(
+            self.rt, context, method, request, rows, key, apply, response_type, prepare=prepare
+        )
 
     async def ImportItems(
         self, request: catalog_pb2.ImportItemsRequest, context: Context
@@ -324,8 +357,9 @@ class CatalogRpcs:
             request,
             request.items,
             lambda m: str(m.item_id),
-            lambda tx, op, m: self.catalog.put(tx, convert.item_from_pb(m)),
+            lambda tx, op, item: self.catalog.store(tx, item),
             catalog_pb2.ImportItemsResponse,
+            prepare=lambda m: self.catalog.checked(convert.item_from_pb(m)),
         )
 
     async def ImportStock(

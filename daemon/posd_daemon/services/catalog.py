@@ -51,6 +51,15 @@ class CatalogCommands:
 
     def put(self, tx: Tx, item: Item) -> bool:
         """Validates and stores an item; True when it was created."""
+        return self.store(tx, self.checked(item))
+
+    def store(self, tx: Tx, item: Item) -> bool:
+        """Stores an item :meth:`checked` passed; True when it was created."""
+        return store.upsert(tx.conn, item, self._clock())
+
+    def checked(self, item: Item) -> Item:
+        """``item`` validated, without the database (an import checks its rows before
+        its transaction, off the database thread)."""
         field = f"{item.price_field}.currency_code"
         check_currency(item.currency, field)
         if item.currency != self._currency:
@@ -60,7 +69,7 @@ class CatalogCommands:
                 "CURRENCY_MISMATCH",
             )
         item.validated()
-        return store.upsert(tx.conn, item, self._clock())
+        return item
 
     def get(self, conn: sqlite3.Connection, item_id: str) -> Item:
         check_code(item_id, "item_id")
