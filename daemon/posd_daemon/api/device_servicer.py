@@ -26,6 +26,7 @@ from posd_daemon.services.events import (
     EventBus,
     SaleChanged,
     SubscriberTooSlow,
+    change_paid_out,
 )
 from posd_daemon.services.fiscal import FiscalGateway, TseUnavailable
 from posd_daemon.services.outbox_worker import kick_not_done
@@ -153,6 +154,9 @@ def sale_event_from_pb(
         line_quantity=line.quantity if line else "",
         line_unit=line.unit if line else "",
         line_total_minor=line.total.amount_minor if line else 0,
+        **change_paid_out(
+            sale.total.currency_code, sale.change_currency_code, sale.change_local.amount_minor
+        ),
     )
 
 
@@ -237,7 +241,7 @@ def event_to_pb(e: Event, boot_id: str) -> device_pb2.Event:
             dc.item_amount.CopyFrom(_money(p.item_amount_minor, cur))
             dc.total.CopyFrom(_money(p.total_minor, cur))
             dc.paid.CopyFrom(_money(p.paid_minor, cur))
-            dc.change.CopyFrom(_money(p.change_minor, cur))
+            dc.change.CopyFrom(_money(p.change_minor, p.change_currency or cur))
         out.display_content.CopyFrom(dc)
     elif isinstance(p, SaleChanged):
         out.type = device_pb2.EVENT_TYPE_SALE
@@ -340,10 +344,19 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
         types = frozenset(int(t) for t in request.types)
         device_ref = request.device_id
         device = self.manager.find(device_ref) if device_ref else None
-        device_ids = {device.device_id, device.alias} if device else {device_ref}
+
+        handle_scans = request.handle_scans
 
         def accept(e: Event) -> bool:
-            if device_ref and e.device_id not in device_ids:
+            # a stream that handles scans keeps them from the sale: it gets them (as
+            # SCAN events, device.proto) whatever its filter, else they would be lost
+            if handle_scans and isinstance(e.payload, m.ScanData) and e.payload.routed_to == "ui":
+                return True
+            # the device's id as it is now, not at subscribe time: a USB device
+            # configured without a serial number gets its full id once plugged in
+            if device is not None and e.device_id not in (device.device_id, device.alias):
+                return False
+            if device is None and device_ref and e.device_id != device_ref:
                 return False
             return not types or event_type(e.payload) in types
 

@@ -53,6 +53,9 @@ class DisplayContent:
     paid_minor: int = 0
     change_minor: int = 0
     currency: str = ""
+    #: the currency of ``change_minor`` when not ``currency`` (foreign cash whose change
+    #: is paid out in the local currency)
+    change_currency: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +146,12 @@ class CustomerDisplay:
         total = row(t.total, e.total_minor)
 
         def content(
-            mode: str, lines: tuple[str, ...], name: str = "", qty: str = "", amount: int = 0
+            mode: str,
+            lines: tuple[str, ...],
+            name: str = "",
+            qty: str = "",
+            amount: int = 0,
+            change: tuple[int, str] = (e.change_minor, ""),
         ) -> DisplayContent:
             return DisplayContent(
                 mode,
@@ -154,8 +162,9 @@ class CustomerDisplay:
                 item_amount_minor=amount,
                 total_minor=e.total_minor,
                 paid_minor=e.paid_minor,
-                change_minor=e.change_minor,
+                change_minor=change[0],
                 currency=cur,
+                change_currency=change[1],
             )
 
         if e.kind in ("line_added", "line_updated") and e.line_name:
@@ -182,9 +191,19 @@ class CustomerDisplay:
                 paid = row(t.change, e.change_minor)
             return content("total", (total, paid))
         if e.kind == "posted":
-            second = row(t.change, e.change_minor) if e.change_minor else t.thanks
+            # the change the customer is handed: foreign cash's change paid out in the
+            # local currency is that amount, cash-rounded (5.00 CHF due back are 5.25 EUR
+            # paid out, 0.02 CHF nothing), not the figure in the sale's currency
+            change = (e.change_minor, "")
+            if e.change_currency:
+                change = (e.change_paid_minor, e.change_currency)
+            second = (
+                amount_row(t.change, money_text(change[0], change[1] or cur, profile), w)
+                if change[0]
+                else t.thanks
+            )
             self._schedule_idle(e.sale_id)
-            return content("change", (total, second))
+            return content("change", (total, second), change=change)
         # a parked sale's total must not stay up for the next customer; another sale of
         # the register (a second UI, a stale sale) going away leaves the one on display
         if e.kind in ("cancelled", "parked", "transferred"):

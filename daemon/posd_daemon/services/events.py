@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from posd_daemon.domain.sale import Sale, format_quantity
 from posd_daemon.ops import logging as plog
@@ -66,6 +67,11 @@ class SaleChanged:
     line_quantity: str = ""
     line_unit: str = ""
     line_total_minor: int = 0
+    #: the currency the change goes back in when it is not the sale's (foreign cash
+    #: whose change is paid out in the local currency, set at the post), and that
+    #: change as paid out (cash-rounded in that currency); "" and 0 otherwise
+    change_currency: str = ""
+    change_paid_minor: int = 0
 
 
 SALE_KINDS = frozenset(
@@ -101,7 +107,16 @@ def sale_changed(kind: str, sale: Sale, operator_id: str, line_id: str = "") -> 
         line_quantity=format_quantity(line.quantity) if line else "",
         line_unit=line.unit if line else "",
         line_total_minor=line.total if line else 0,
+        **change_paid_out(sale.currency, sale.change_currency, sale.change_local),
     )
+
+
+def change_paid_out(currency: str, change_currency: str, change_local: int) -> dict[str, Any]:
+    """The change fields of :class:`SaleChanged`: set only when the change goes back in
+    another currency than the sale's (then ``change_minor`` is not what is handed over)."""
+    if not change_currency or change_currency == currency:
+        return {}
+    return {"change_currency": change_currency, "change_paid_minor": change_local}
 
 
 class SubscriberTooSlow(Exception):
