@@ -396,7 +396,15 @@ async def _start(
             alternate_every=float(d.alternate_seconds),
         ),
     )
-    scans = ScanRouter(bus, db, sales, auth, gateway.schedule_start, route=config.scanner.route)
+    scans = ScanRouter(
+        bus,
+        db,
+        sales,
+        auth,
+        gateway.schedule_start,
+        route=config.scanner.route,
+        after=rt.after_answer,
+    )
     if devices.scanner is not None:
         devices.scanner.on_code = scans.on_code
 

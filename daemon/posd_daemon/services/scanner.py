@@ -76,8 +76,14 @@ class ScanRouter:
         start_tse: Callable[[str], None],
         *,
         route: str = "sale",
+        after: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self.bus = bus
+        #: how its events go out: through the queue the API's answers publish by
+        #: (``Runtime.after_answer``), so a scan's line never reaches the UIs and the
+        #: customer display before a UI's earlier change of the same sale (whose event
+        #: waits there, held behind a PostSale's answer); None: at once
+        self._after = after
         self.db = db
         self.sales = sales
         self.auth = auth
@@ -196,7 +202,7 @@ class ScanRouter:
                 result.candidates,
                 result.sale.currency,
             )
-            self.bus.publish(choice, choice.device_id)
+            self._emit(lambda: self.bus.publish(choice, choice.device_id))
             return choice
         # the same events as the Scan RPC: a line starts the TSE transaction
         if result.line_id:
@@ -204,12 +210,23 @@ class ScanRouter:
             kind = "line_added"
         else:
             kind = "line_updated"
-        self.bus.publish(sale_changed(kind, result.sale, operator.operator_id, result.line_id))
+        event = sale_changed(kind, result.sale, operator.operator_id, result.line_id)
+        self._emit(lambda: self.bus.publish(event))
         return self._publish(device_id, code, "sale", sale_id)
 
     def _publish(self, device_id: str, code: Code, routed: str, *rest: str) -> ScanData:
         """Publishes where the scan went (``routed``; for a sale: its id, and a reason and
         message when nothing changed) as a ScanData event."""
         data = ScanData(device_id, code.code, code.symbology, routed, *rest)
-        self.bus.publish(data, data.device_id)
+        self._emit(lambda: self.bus.publish(data, data.device_id))
         return data
+
+    def _emit(self, publish: Callable[[], object]) -> None:
+        if self._after is None:
+            publish()
+        else:
+
+            def run() -> None:
+                publish()
+
+            self._after(run)
