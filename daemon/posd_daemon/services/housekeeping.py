@@ -22,7 +22,7 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from posd_daemon.domain.business_day import business_day
 from posd_daemon.domain.errors import DomainError, invalid
@@ -39,6 +39,8 @@ from posd_daemon.store import sales as sale_store
 log = plog.get("posd.housekeeping")
 
 MIN_PURGE_AGE = timedelta(minutes=1)
+#: a bound no stored time reaches: "changed at any time", whatever the clock says now
+_ANY_TIME = datetime.max.replace(tzinfo=UTC)
 
 
 class PurgeAction(enum.Enum):
@@ -69,6 +71,9 @@ class Housekeeping:
         #: it removed); bootstrap adds the pruning of expired digital receipt tokens
         self.periodic: list[tuple[str, float, Callable[[Tx], int]]] = []
         self._periodic_at: dict[str, float] = {}
+        #: empty sales last changed at a time ahead of the wall clock (it was stepped back
+        #: since): the monotonic time the sweep first saw each (see sweep_empty)
+        self._ahead_since: dict[str, float] = {}
 
     # -- one sale ------------------------------------------------------------------------------
 
@@ -126,15 +131,17 @@ class Housekeeping:
     # -- a new sale replaces the operator's empty ones --------------------------------------
 
     async def replace_empty(self, operator: Operator) -> list[str]:
-        now = self._clock()
         # on the loop thread's reader: an indexed look at the few open sales, and this
-        # runs before every CreateSale
+        # runs before every CreateSale. All of the operator's empty sales, whenever last
+        # changed: after the wall clock was stepped back (NTP correcting a clock that ran
+        # ahead) the sales changed before the step carry times ahead of "now", and a
+        # bound at "now" left them open beside the new one
         ids = self._db.read_now(
             lambda c: sale_store.empty_open_sale_ids(
                 c,
                 register_id=self._sales.register_id,
                 operator_id=operator.operator_id,
-                idle_since=now + timedelta(seconds=1),
+                idle_since=_ANY_TIME,
             )
         )
         removed = []
@@ -163,12 +170,28 @@ class Housekeeping:
             timeout = self._timeout()
         except DomainError:
             return []
-        idle_since = self._clock() - timedelta(seconds=timeout)
-        ids = self._db.read_now(
-            lambda c: sale_store.empty_open_sale_ids(
-                c, register_id=self._sales.register_id, operator_id=None, idle_since=idle_since
+        now = self._clock()
+        register_id = self._sales.register_id
+
+        def empty_since(bound: datetime) -> list[str]:
+            return self._db.read_now(
+                lambda c: sale_store.empty_open_sale_ids(
+                    c, register_id=register_id, operator_id=None, idle_since=bound
+                )
             )
-        )
+
+        ids = empty_since(now - timedelta(seconds=timeout))
+        # Empty sales last changed "in the future": the wall clock was stepped back since
+        # (by an hour when NTP corrects a hardware clock kept in local time and read as
+        # UTC). Their idle time is unknown on the wall clock until it catches up, so it
+        # is counted on the monotonic clock from when the sweep first saw them: they
+        # time out after the shop's timeout, not after the step plus the timeout.
+        up_to_now = set(empty_since(now + timedelta(microseconds=1)))
+        ahead = [sid for sid in empty_since(_ANY_TIME) if sid not in up_to_now]
+        mono = time.monotonic()
+        seen = {sid: self._ahead_since.get(sid, mono) for sid in ahead}
+        self._ahead_since = seen
+        ids += [sid for sid, since in seen.items() if mono - since >= timeout]
         removed = []
         for sale_id in ids:
             if await self.remove(sale_id, only_if_empty=True) is not PurgeAction.KEPT:

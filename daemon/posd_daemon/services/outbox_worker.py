@@ -416,7 +416,9 @@ class OutboxWorker:
                 sent_at=job.payload[IN_FLIGHT],
             )
             return note
-        age = (self._clock() - job.created_at).total_seconds()
+        # a job time ahead of the clock: the clock was stepped back since, which gives
+        # the kick no more time (its deadline ran an hour long after a 1 h step)
+        age = max((self._clock() - job.created_at).total_seconds(), 0.0)
         expired = f"{DRAWER_KICK_EXPIRED}: not kicked within {DRAWER_KICK_MAX_AGE_S:.0f} s"
         if age > DRAWER_KICK_MAX_AGE_S:
             # the printer (and so the drawer) was unavailable for a long time: popping
@@ -438,7 +440,7 @@ class OutboxWorker:
         await self._mark_durable(job, mark)
         # the deadline goes with the kick: queued behind a long print on the printer's
         # thread it must not pop the drawer minutes later either
-        age = (self._clock() - job.created_at).total_seconds()
+        age = max((self._clock() - job.created_at).total_seconds(), 0.0)
         not_after = time.monotonic() + (DRAWER_KICK_MAX_AGE_S - age)
         try:
             await loop.run_in_executor(
