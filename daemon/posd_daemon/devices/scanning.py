@@ -75,6 +75,8 @@ ScanResult = Code | Rejected
 @dataclass(frozen=True, slots=True)
 class ScanRules:
     min_length: int = 3
+    #: the daemon's configured default is 128 (scanner.max_length): a GS1 element string
+    #: of a medicine pack (GTIN, serial, lot, expiry) runs past 70
     max_length: int = 64
     #: A partial code older than this without its terminator is dropped; a too-long line
     #: quiet this long no longer waits for its line end.
@@ -178,7 +180,10 @@ class ScanDecoder:
 
     def _finish(self, data: bytes, now: float) -> ScanResult:
         rules = self.rules
-        if any(b < 0x20 or b == 0x7F for b in data):
+        # GS (0x1D) is FNC1 ending a variable-length field of a GS1 element string (GS1
+        # General Specifications 7.8.6), as GS1 DataMatrix / GS1-128 scanners send it; the
+        # sale refuses it in anything that is no element string
+        if any((b < 0x20 and b != 0x1D) or b == 0x7F for b in data):
             return Rejected("CONTROL_CHARACTERS", f"control characters in {_preview(data)}")
         if any(b > 0x7E for b in data):
             return Rejected("NOT_ASCII", f"non-ASCII bytes in {_preview(data)}")

@@ -232,8 +232,9 @@ def config_problems(cfg: Config) -> list[str]:
         problems.append(f"scanner.layout: one of {', '.join(sorted(LAYOUTS))}")
     if sc.route not in ("sale", "event"):
         problems.append("scanner.route: sale or event")
-    if not 1 <= sc.min_length <= sc.max_length <= 64:
-        problems.append("scanner.min_length/max_length: 1 <= min_length <= max_length <= 64")
+    # 128: a scanned code is at most that long (domain/text.py check_scanned_code)
+    if not 1 <= sc.min_length <= sc.max_length <= 128:
+        problems.append("scanner.min_length/max_length: 1 <= min_length <= max_length <= 128")
     if not 50 <= sc.fragment_timeout_ms <= 10_000:
         problems.append("scanner.fragment_timeout_ms: between 50 and 10000")
     if not 1 <= sc.max_scans_per_second <= 1000:

@@ -25,6 +25,27 @@ def check_code(value: str, field: str) -> str:
     return value
 
 
+#: A scanned code: a code, or a GS1 element string, which may hold group separators (GS,
+#: FNC1 ending a variable-length field) and run longer (GTIN, serial, lot and expiry of a
+#: medicine pack: 70 characters and more; AI 10 and 21 take 20 each).
+_SCANNED = re.compile(r"[\x1d\x21-\x7e]{1,128}")
+MAX_CODE = 64
+
+
+def check_scanned_code(value: str, field: str) -> str:
+    """A code as a scanner reads it (see :data:`_SCANNED`). Whether one with a GS or
+    over :data:`MAX_CODE` characters is a GS1 element string is the caller's to check."""
+    if not _SCANNED.fullmatch(value):
+        if not value:
+            raise invalid(field, "is required")
+        raise invalid(
+            field,
+            "must be 1..64 printable ASCII characters without spaces (a GS1 element string:"
+            " up to 128, with GS between its fields)",
+        )
+    return value
+
+
 def check_text(value: str, field: str, *, max_len: int, required: bool = True) -> str:
     if required and not value.strip():
         raise invalid(field, "is required")

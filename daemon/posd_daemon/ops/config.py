@@ -158,7 +158,7 @@ class ScannerConfig:
     grab: bool = True
     route: str = "sale"
     min_length: int = 3
-    max_length: int = 64
+    max_length: int = 128
     fragment_timeout_ms: int = 500
     max_scans_per_second: int = 20
     check_digits: bool = True

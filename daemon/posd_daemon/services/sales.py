@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from posd_daemon.domain.barcode import (
+    GS,
     ElementString,
     Label,
     LabelKind,
@@ -62,7 +63,7 @@ from posd_daemon.domain.shop import (
     check_rate_age,
     missing_attributes,
 )
-from posd_daemon.domain.text import check_code, check_text
+from posd_daemon.domain.text import MAX_CODE, check_code, check_scanned_code, check_text
 from posd_daemon.domain.vat import PriceBasis, VatCategory, VatTable
 from posd_daemon.fiscal import process_data as pd
 from posd_daemon.ops import crashpoints
@@ -643,8 +644,14 @@ class SaleCommands(SaleOps, InvoicePayments):
             check_code(item_id, "item_id")
             item = self._item(tx.conn, item_id)
         elif code:
-            check_code(code, "code")
+            check_scanned_code(code, "code")
             code = strip_aim(code)
+            separated = self._separated_element_string(code)
+            if separated is not None:  # nothing else has a GS or runs so long
+                line_id = self._add_element_string(
+                    tx, operator, sale, separated, code, quantity, variant_id, unit, lot, serial
+                )
+                return LineAdded(sale, line_id)
             matches = catalog_store.barcode_matches(tx.conn, code)
             if len(matches) > 1:
                 raise _ambiguous(f"code {code!r}", matches)
@@ -684,6 +691,21 @@ class SaleCommands(SaleOps, InvoicePayments):
             label=label,
         )
         return LineAdded(sale, line_id)
+
+    def _separated_element_string(self, code: str) -> ElementString | None:
+        """The GS1 element string a code with a group separator (GS) or over
+        ``MAX_CODE`` characters must be; None for any other code. Such a code that is no
+        element string is refused: a GS is a control character anywhere else."""
+        if GS not in code and len(code) <= MAX_CODE:
+            return None
+        es = parse_element_string(code, self.today())
+        if es is None:
+            raise invalid(
+                "code",
+                f"{code!r}: a group separator (GS) or more than {MAX_CODE} characters is only"
+                " in a GS1 element string (AI 01 and a GTIN first)",
+            )
+        return es
 
     def _add_element_string(
         self,
@@ -1101,9 +1123,15 @@ class SaleCommands(SaleOps, InvoicePayments):
         """Resolves one code in the fixed order (see the ``Scan`` RPC); nothing changes
         when the client has to choose or the code is unknown."""
         sale = self._open_sale(tx, operator, sale_id)
-        check_code(code, "code")
+        check_scanned_code(code, "code")
         code = strip_aim(code)
         conn = tx.conn
+        separated = self._separated_element_string(code)
+        if separated is not None:  # nothing else has a GS or runs so long
+            line_id = self._add_element_string(
+                tx, operator, sale, separated, code, quantity, "", "", "", ""
+            )
+            return ScanResult(sale, ScanMatch.BARCODE, line_id)
         # (1) customer number
         customer = customer_store.get(conn, code)
         if customer is not None:
