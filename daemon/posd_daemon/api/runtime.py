@@ -72,6 +72,11 @@ def bearer_token(context: Context) -> str:
     return ""
 
 
+def has_authorization(context: Context) -> bool:
+    """Whether the call carries authorization metadata at all (of whatever form)."""
+    return any(key == "authorization" for key, _ in context.invocation_metadata() or ())
+
+
 def request_digest(request: Message) -> str:
     """SHA-256 of the request without its request_id (deterministic serialisation)."""
     copy = type(request)()
@@ -141,6 +146,10 @@ class Runtime:
         if cached is not None:
             self._sessions.pop(token, None)
         if not token:
+            if has_authorization(context):
+                # a bare token or another scheme: "log in first" would send a client that
+                # has just logged in looking for the wrong fault
+                raise unauthenticated("authorization metadata must be 'Bearer <token>'")
             raise unauthenticated("missing session token: log in first")
         logouts = self._logouts
         op, expires = await self.db.read(lambda c: self.auth.resolve(c, token))

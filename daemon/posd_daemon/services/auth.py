@@ -357,8 +357,12 @@ class Authenticator:
         return token, expires
 
     def resolve(self, conn: sqlite3.Connection, token: str) -> tuple[Operator, datetime]:
-        if not token or len(token) > 128:
+        if not token:
             raise unauthenticated("missing session token: log in first")
+        if len(token) > 128:
+            # not one of ours (they are 43 characters), but one was sent: "missing" sent
+            # the client looking for a token it had
+            raise unauthenticated("unknown or ended session: log in again")
         found = sessions.find(conn, _digest(token))
         if found is None:
             raise unauthenticated("unknown or ended session: log in again")

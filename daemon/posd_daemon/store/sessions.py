@@ -39,18 +39,32 @@ _PIN_KEY = "operator_pin:"
 def end_for_changed_pins(conn: sqlite3.Connection, pin_fingerprints: dict[str, str]) -> list[str]:
     """Ends the sessions of every operator whose PIN changed since the last start, or who
     is no longer configured (the fingerprints of the last start are kept in ``meta``).
-    Returns their ids. An operator seen for the first time keeps any session (there
-    is nothing to compare with: the first start after an upgrade ends nobody's)."""
+    Returns their ids. A configured operator seen for the first time keeps any session
+    (there is nothing to compare with: the first start after an upgrade ends none of a
+    configured operator's)."""
+    # Every key beginning with the prefix, and only those: SQLite compares TEXT as UTF-8
+    # bytes, so the bound is the prefix with its last character's successor (";" follows
+    # ":"). A bound of prefix + U+FFFF left out ids beginning with a character beyond it
+    # (an emoji): such an operator was "seen for the first time" at every start, and a
+    # changed PIN never ended its sessions.
     stored = {
         str(k)[len(_PIN_KEY) :]: str(v)
         for k, v in conn.execute(
             "SELECT key, value FROM meta WHERE key >= ? AND key < ?",
-            (_PIN_KEY, _PIN_KEY + "\uffff"),
+            (_PIN_KEY, _PIN_KEY[:-1] + chr(ord(_PIN_KEY[-1]) + 1)),
         )
     }
     ended = sorted(
         op for op, seen in stored.items() if pin_fingerprints.get(op) not in (None, seen)
     ) + sorted(op for op in stored if op not in pin_fingerprints)
+    # Sessions of an operator not configured now end too, fingerprint or not (one removed
+    # before fingerprints were kept): else, once an operator of that id is configured
+    # again (a new holder), "seen for the first time" would hand them the old sessions.
+    ended += sorted(
+        {str(r[0]) for r in conn.execute("SELECT DISTINCT operator_id FROM sessions")}
+        - pin_fingerprints.keys()
+        - set(ended)
+    )
     for op in ended:
         conn.execute("DELETE FROM sessions WHERE operator_id = ?", (op,))
     for op in stored.keys() - pin_fingerprints.keys():
