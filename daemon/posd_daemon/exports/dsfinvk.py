@@ -893,8 +893,33 @@ def _z_info(conn: sqlite3.Connection, s: ExportSettings, c: store.Closing) -> _Z
         for name, value in (("algo", algo), ("time_format", fmt), ("key", pub)):
             if value and not entry.get(name):
                 entry[name] = str(value)
+    for serial, entry in meta.items():
+        if len(entry) < 3:
+            _tse_meta_elsewhere(conn, serial, entry)
     ids = {serial: i for i, serial in enumerate(sorted(meta), 1)}
     return _Z(c, report, key, ids, meta, _bon_range(conn, s, c))
+
+
+def _tse_meta_elsewhere(conn: sqlite3.Connection, serial: str, entry: dict[str, str]) -> None:
+    """Fills what ``entry`` lacks of TSE ``serial``'s signature algorithm, time format
+    and public key from any Vorgang it signed, of any closing. A closing whose Vorgänge
+    were all recorded in an outage names the TSE (the outage's marking serial) but none
+    of them carries a signature, so none has these; Stamm_TSE still needs them
+    (TSE_SIG_ALGO, TSE_ZEITFORMAT and TSE_PUBLIC_KEY are mandatory, DSFinV-K Anhang G),
+    and they are the TSE's own, the same for every transaction it signs. Only for such
+    a closing (rare): the query scans the signed rows until it finds one."""
+    for table in ("sale_tse", "cash_movements"):
+        row = conn.execute(
+            f"SELECT signature_algorithm, time_format, public_key FROM {table}"
+            " WHERE tse_serial = ? AND public_key != '' AND signature_algorithm != ''"
+            " LIMIT 1",
+            (serial,),
+        ).fetchone()
+        if row is not None:
+            for name, value in zip(("algo", "time_format", "key"), row, strict=True):
+                if value and not entry.get(name):
+                    entry[name] = str(value)
+            return
 
 
 def _bon_range(conn: sqlite3.Connection, s: ExportSettings, c: store.Closing) -> tuple[int, int]:
