@@ -72,7 +72,7 @@ from posd_daemon.services.devices import DeviceCommands, OutboxDrawer, OutboxPri
 from posd_daemon.services.digital_receipts import DigitalReceipts, DigitalSettings
 from posd_daemon.services.display import CustomerDisplay, DisplayTexts
 from posd_daemon.services.documents import DocumentRenderer
-from posd_daemon.services.events import Event, EventBus
+from posd_daemon.services.events import TSE_DEVICE_ID, Event, EventBus
 from posd_daemon.services.executor import DbExecutor
 from posd_daemon.services.fiscal import FiscalGateway
 from posd_daemon.services.orders import OrderGuard
@@ -350,6 +350,8 @@ async def _start(
         metrics=metrics,
         clock=clock,
         on_outbox=worker.wake,
+        # outage begin and end on the event stream the UIs hold, as the TSE "device"
+        on_state=lambda state: bus.publish(state, TSE_DEVICE_ID),
     )
     gateway.sale_loader = sales.stored
     gateway.post_recovered = sales.post_recovered

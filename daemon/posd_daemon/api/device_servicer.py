@@ -21,11 +21,14 @@ from posd_daemon.ops import logging as plog
 from posd_daemon.services.devices import DeviceCommands, Queued, job_state
 from posd_daemon.services.display import CustomerDisplay, DisplayContent
 from posd_daemon.services.events import (
+    TSE_DEVICE_ID,
+    TSE_OUTAGE,
     BusClosed,
     Event,
     EventBus,
     SaleChanged,
     SubscriberTooSlow,
+    TseStateChanged,
     change_paid_out,
 )
 from posd_daemon.services.fiscal import FiscalGateway, TseUnavailable
@@ -80,7 +83,7 @@ _ROUTE = {
     "health_check": device_pb2.SCAN_ROUTE_HEALTH_CHECK,
 }
 
-TSE_ID = "tse"
+TSE_ID = TSE_DEVICE_ID
 
 
 def _money(minor: int, currency: str) -> common_pb2.Money:
@@ -169,6 +172,7 @@ _TYPES: tuple[tuple[type, int], ...] = (
     (m.ScanRejected, device_pb2.EVENT_TYPE_SCAN_REJECTED),
     (DisplayContent, device_pb2.EVENT_TYPE_DISPLAY_CONTENT),
     (SaleChanged, device_pb2.EVENT_TYPE_SALE),
+    (TseStateChanged, device_pb2.EVENT_TYPE_TSE_STATE),
 )
 
 
@@ -263,6 +267,20 @@ def event_to_pb(e: Event, boot_id: str) -> device_pb2.Event:
                 line_total=_money(p.line_total_minor, cur),
             )
         )
+    elif isinstance(p, TseStateChanged):
+        out.type = device_pb2.EVENT_TYPE_TSE_STATE
+        st = device_pb2.TseStateEvent(
+            state=(
+                device_pb2.TSE_STATE_OUTAGE if p.state == TSE_OUTAGE else device_pb2.TSE_STATE_OK
+            ),
+            outage_number=p.outage_number,
+            error_code=p.error_code,
+            error_message=p.error_message,
+            start_time=convert.timestamp(p.started_at),
+            end_time=convert.timestamp(p.ended_at),
+            tse_serial=p.tse_serial,
+        )
+        out.tse_state.CopyFrom(st)
     return out
 
 
@@ -376,6 +394,15 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
         first = True
         sent = 0
         try:
+            if sub.tse_state is not None:
+                # the TSE's state this stream would not learn otherwise (EventBus.subscribe)
+                resp = device_pb2.SubscribeEventsResponse(
+                    event=event_to_pb(sub.tse_state, boot),
+                    lost_events=-1 if restarted and sub.lost else sub.lost,
+                )
+                first = False
+                sent += 1
+                yield resp
             while True:
                 try:
                     batch = await sub.get()

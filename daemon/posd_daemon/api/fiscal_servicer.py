@@ -158,7 +158,24 @@ class FiscalServicer(fiscal_pb2_grpc.FiscalServiceServicer):
             try:
                 info = await self.gw.current_info()
             except TseUnavailable as exc:
-                raise tse_error(exc) from None
+                outage = self.gw.outage
+                if outage is None:
+                    raise tse_error(exc) from None
+                # The TSE does not answer during an outage: said as the open outage's
+                # number (what a UI shows the cashier), not as an error that hid it. Only
+                # the TSE's identity as last read is given (the outage receipts name that
+                # serial); its counters and state are left unset, not reported stale.
+                resp.active_outage_number = outage
+                known = self.gw.info
+                if known is not None:
+                    resp.manufacturer = known.manufacturer
+                    resp.model = known.model
+                    resp.serial_number = known.serial_hex
+                    resp.public_key = base64.b64encode(known.public_key).decode("ascii")
+                    resp.signature_algorithm = known.signature_algorithm
+                    resp.time_format = known.time_format
+                    resp.certified = known.certified
+                return resp
             resp.manufacturer = info.manufacturer
             resp.model = info.model
             resp.serial_number = info.serial_hex

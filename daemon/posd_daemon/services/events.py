@@ -119,6 +119,32 @@ def change_paid_out(currency: str, change_currency: str, change_local: int) -> d
     return {"change_currency": change_currency, "change_paid_minor": change_local}
 
 
+#: The device id TSE events carry (the TSE as ListDevices shows it).
+TSE_DEVICE_ID = "tse"
+
+
+@dataclass(frozen=True, slots=True)
+class TseStateChanged:
+    """The TSE failed (an outage opened) or is back (the outage ended); also published
+    at the start with a TSE configured, so the bus always holds the TSE's state."""
+
+    #: OK or OUTAGE
+    state: str
+    #: OUTAGE: the open outage (the number on every receipt now); OK: the outage that
+    #: ended (0 at a start without one)
+    outage_number: int = 0
+    error_code: str = ""
+    error_message: str = ""
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    #: "" when not known
+    tse_serial: str = ""
+
+
+TSE_OK = "OK"
+TSE_OUTAGE = "OUTAGE"
+
+
 class SubscriberTooSlow(Exception):
     """A subscriber's queue overflowed; it got every event up to ``last_sequence``."""
 
@@ -156,6 +182,9 @@ class Subscription:
         #: Events the subscriber asked for that had already left the replay window.
         self.lost = lost
         self.last_sequence = 0
+        #: The latest TSE state event, for a subscriber that would not get it otherwise
+        #: (see :meth:`EventBus.subscribe`); sent before the queued events.
+        self.tse_state: Event | None = None
 
     def _offer(self, event: Event) -> bool:
         """Called under the bus lock. False when the subscriber has overflowed."""
@@ -212,6 +241,9 @@ class EventBus:
         self._lock = threading.Lock()
         self._sequence = 0
         self._ring: deque[Event] = deque(maxlen=replay)
+        #: the latest TseStateChanged event: a state, not only a happening (an outage
+        #: lasts hours, far longer than the replay window keeps its event)
+        self._tse_state: Event | None = None
         self._subs: list[Subscription] = []
         self._listeners: list[Listener] = []
         self._pending: deque[Event] = deque()
@@ -250,6 +282,8 @@ class EventBus:
             self._sequence += 1
             event = Event(self._sequence, self._clock(), payload, device_id)
             self._ring.append(event)
+            if isinstance(payload, TseStateChanged):
+                self._tse_state = event
             for sub in self._subs:
                 sub._offer(event)
             self._pending.append(event)
@@ -304,6 +338,12 @@ class EventBus:
 
         Events still in the replay window are queued at once; ``lost`` counts those that
         have already left it.
+
+        ``tse_state`` is set to the latest TSE state event (if ``accept`` takes it) when
+        the subscriber would not learn the TSE's state otherwise: a new subscriber while
+        an outage is open (every receipt is marked: the cashier must see it at once,
+        not at the outage's end), and a resuming one whose replay lacks the latest state
+        event (it left the window) although it came after ``after_sequence``.
         """
         size = maxsize or self.queue_size
         with self._lock:
@@ -326,11 +366,29 @@ class EventBus:
             )
             for event in replay:
                 sub._offer(event)
+            sub.tse_state = self._missed_tse_state(after_sequence, replay, accept)
             self._subs.append(sub)
             sub._ended = self._closed
         if sub._items or sub._ended:
             sub._notify()
         return sub
+
+    def _missed_tse_state(
+        self,
+        after_sequence: int | None,
+        replay: Iterable[Event],
+        accept: Callable[[Event], bool] | None,
+    ) -> Event | None:
+        """Called under the lock: the TSE state event a new subscription is told first."""
+        event = self._tse_state
+        if event is None or (accept is not None and not accept(event)):
+            return None
+        if after_sequence is None:
+            assert isinstance(event.payload, TseStateChanged)
+            return event if event.payload.state == TSE_OUTAGE else None
+        if event.sequence <= after_sequence or any(e is event for e in replay):
+            return None  # seen already, or replayed in its place
+        return event
 
     def close(self) -> None:
         """Ends every subscription (call on the event loop): at stop, an open event stream

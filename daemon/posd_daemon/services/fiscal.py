@@ -55,6 +55,7 @@ from posd_daemon.ops import crashpoints
 from posd_daemon.ops import logging as plog
 from posd_daemon.ops.metrics import Metrics
 from posd_daemon.services.clock import Clock
+from posd_daemon.services.events import TSE_OK, TSE_OUTAGE, TseStateChanged
 from posd_daemon.services.executor import DbExecutor, Tx
 from posd_daemon.services.tse_port import Tse, TseError, TseInfo, TseLogResult
 from posd_daemon.store import fiscal as fstore
@@ -256,6 +257,7 @@ class FiscalGateway:
         metrics: Metrics,
         clock: Clock,
         on_outbox: Callable[[], None],
+        on_state: Callable[[TseStateChanged], object] | None = None,
     ) -> None:
         self.tse = tse
         self._db = db
@@ -268,6 +270,11 @@ class FiscalGateway:
         self._metrics = metrics
         self._clock = clock
         self._on_outbox = on_outbox
+        #: told when an outage opens or ends (the event bus: a UI must show the cashier
+        #: at once that receipts are marked instead of signed, and when that ends)
+        self._on_state = on_state
+        #: the (state, outage number) last told, so a state is told once
+        self._told: tuple[str, int] | None = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="posd-tse")
         #: The export's own thread (see :meth:`export`): an export takes minutes, and on
         #: ``_pool`` every start and finish of a sale waited behind it into an outage.
@@ -360,6 +367,42 @@ class FiscalGateway:
                 await self.try_recover()
         if self.outage is not None:
             self._ensure_probe()
+        await self._tell_current_state()
+
+    async def _tell_current_state(self) -> None:
+        """The TSE's state at the start, unless this start's begin or recovery told it:
+        an outage carried over from the last run is told to the UIs of this one too."""
+        if self.outage is None:
+            if self._told is None:
+                self._tell(TseStateChanged(TSE_OK))
+            return
+        if self._told == (TSE_OUTAGE, self.outage):
+            return
+        number = self.outage
+        row = await self._db.read(lambda c: fstore.get_outage(c, number))
+        if row is not None:
+            self._tell(self._outage_state(TSE_OUTAGE, row))
+
+    def _outage_state(self, state: str, o: fstore.Outage) -> TseStateChanged:
+        serial = o.tse_serial if o.tse_serial != fstore.UNKNOWN_TSE else self._marking_serial()
+        return TseStateChanged(
+            state=state,
+            outage_number=o.outage_number,
+            error_code=o.error_code,
+            error_message=o.error_message,
+            started_at=o.started_at,
+            ended_at=o.ended_at,
+            tse_serial=serial,
+        )
+
+    def _tell(self, state: TseStateChanged) -> None:
+        self._told = (state.state, state.outage_number)
+        if self._on_state is None:
+            return
+        try:
+            self._on_state(state)
+        except Exception:  # telling the UIs must never undo the outage bookkeeping
+            log.exception("tse_state_event_failed", state=state.state)
 
     async def _check_counters(self, info: TseInfo) -> None:
         """Refuses a TSE whose counters are behind what the register recorded from it
@@ -1392,7 +1435,8 @@ class FiscalGateway:
         # Two failures at once (two posts, a post and a movement) both get here before
         # either's write set self.outage: the database opens one outage, and only the
         # caller whose write opened it counts and logs it.
-        self.outage, opened = await self._db.write(write)
+        number, opened = await self._db.write(write)
+        self.outage = number
         self._metrics.tse_outage_active.set(1)
         if opened:
             self._metrics.tse_outages.inc()
@@ -1402,6 +1446,7 @@ class FiscalGateway:
                 error_code=exc.code,
                 error=exc.message,
             )
+            self._tell(self._outage_state(TSE_OUTAGE, replace(record, outage_number=number)))
         self._ensure_probe()
 
     def _ensure_probe(self) -> None:
@@ -1445,7 +1490,7 @@ class FiscalGateway:
 
         info = self.info
 
-        def write(tx: Tx) -> None:
+        def write(tx: Tx) -> fstore.Outage:
             fstore.close_outage(tx.conn, number, when)
             if info is not None:
                 fstore.name_outage_tse(tx.conn, number, info.manufacturer, info.serial_hex)
@@ -1472,11 +1517,13 @@ class FiscalGateway:
                 when=when,
             )
             tx.after_commit(self._on_outbox)
+            return o
 
-        await self._db.write(write)
+        ended = await self._db.write(write)
         self.outage = None
         self._metrics.tse_outage_active.set(0)
         log.warning("tse_outage_end", outage_number=number)
+        self._tell(self._outage_state(TSE_OK, replace(ended, ended_at=when)))
         # A post may have committed with the outage marking after the late signing read
         # the outage receipts and before the close (its signer checks only that the
         # outage is open): sign those now. No receipt can get this outage's marking any

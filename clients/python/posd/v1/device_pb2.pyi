@@ -171,6 +171,8 @@ class _EventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventType.V
     EVENT_TYPE_SCAN_REJECTED: _EventType.ValueType  # 6
     EVENT_TYPE_DISPLAY_CONTENT: _EventType.ValueType  # 7
     EVENT_TYPE_SALE: _EventType.ValueType  # 8
+    EVENT_TYPE_TSE_STATE: _EventType.ValueType  # 9
+    """The TSE failed (an outage opened) or is back (the outage ended): device_id "tse"."""
 
 class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper):
     """Kind of event."""
@@ -184,7 +186,35 @@ EVENT_TYPE_SCAN: EventType.ValueType  # 5
 EVENT_TYPE_SCAN_REJECTED: EventType.ValueType  # 6
 EVENT_TYPE_DISPLAY_CONTENT: EventType.ValueType  # 7
 EVENT_TYPE_SALE: EventType.ValueType  # 8
+EVENT_TYPE_TSE_STATE: EventType.ValueType  # 9
+"""The TSE failed (an outage opened) or is back (the outage ended): device_id "tse"."""
 Global___EventType: _TypeAlias = EventType  # noqa: Y015
+
+class _TseState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TseStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TseState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TSE_STATE_UNSPECIFIED: _TseState.ValueType  # 0
+    TSE_STATE_OK: _TseState.ValueType  # 1
+    """The TSE signs receipts."""
+    TSE_STATE_OUTAGE: _TseState.ValueType  # 2
+    """A TSE outage is open: receipts carry the outage marking ("TSE ausgefallen",
+    with its outage number) instead of a signature until it ends.
+    """
+
+class TseState(_TseState, metaclass=_TseStateEnumTypeWrapper):
+    """Whether the TSE signs."""
+
+TSE_STATE_UNSPECIFIED: TseState.ValueType  # 0
+TSE_STATE_OK: TseState.ValueType  # 1
+"""The TSE signs receipts."""
+TSE_STATE_OUTAGE: TseState.ValueType  # 2
+"""A TSE outage is open: receipts carry the outage marking ("TSE ausgefallen",
+with its outage number) instead of a signature until it ends.
+"""
+Global___TseState: _TypeAlias = TseState  # noqa: Y015
 
 class _ScanRoute:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -530,7 +560,15 @@ Global___SubscribeEventsResponse: _TypeAlias = SubscribeEventsResponse  # noqa: 
 
 @_typing.final
 class Event(_message.Message):
-    """A device or sale event."""
+    """A device or sale event.
+
+    The TSE's state (EVENT_TYPE_TSE_STATE) is also told to a stream that would not get it
+    otherwise: a new stream (no after_sequence) starts with it while an outage is open,
+    and a resume (or a restart's replay) that missed the latest TSE state event, because
+    it left the replay window, starts with that event. It keeps its sequence number (so
+    it can be lower than the first replayed one); a stream that gets none on a new
+    subscription can take the TSE as working. Type and device filters apply.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -547,6 +585,7 @@ class Event(_message.Message):
     SCAN_REJECTED_FIELD_NUMBER: _builtins.int
     DISPLAY_CONTENT_FIELD_NUMBER: _builtins.int
     SALE_FIELD_NUMBER: _builtins.int
+    TSE_STATE_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """Sequence number, increasing by one per event within one daemon start."""
     boot_id: _builtins.str
@@ -591,6 +630,10 @@ class Event(_message.Message):
     def sale(self) -> Global___SaleEvent:
         """EVENT_TYPE_SALE"""
 
+    @_builtins.property
+    def tse_state(self) -> Global___TseStateEvent:
+        """EVENT_TYPE_TSE_STATE"""
+
     def __init__(
         self,
         *,
@@ -607,16 +650,71 @@ class Event(_message.Message):
         scan_rejected: Global___ScanRejected | None = ...,
         display_content: Global___DisplayContent | None = ...,
         sale: Global___SaleEvent | None = ...,
+        tse_state: Global___TseStateEvent | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["display_content", b"display_content", "error", b"error", "event_time", b"event_time", "output_complete", b"output_complete", "payload", b"payload", "sale", b"sale", "scan", b"scan", "scan_rejected", b"scan_rejected", "state_change", b"state_change", "status_update", b"status_update"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["display_content", b"display_content", "error", b"error", "event_time", b"event_time", "output_complete", b"output_complete", "payload", b"payload", "sale", b"sale", "scan", b"scan", "scan_rejected", b"scan_rejected", "state_change", b"state_change", "status_update", b"status_update", "tse_state", b"tse_state"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["boot_id", b"boot_id", "device_id", b"device_id", "display_content", b"display_content", "error", b"error", "event_time", b"event_time", "output_complete", b"output_complete", "payload", b"payload", "sale", b"sale", "scan", b"scan", "scan_rejected", b"scan_rejected", "sequence", b"sequence", "state_change", b"state_change", "status_update", b"status_update", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["boot_id", b"boot_id", "device_id", b"device_id", "display_content", b"display_content", "error", b"error", "event_time", b"event_time", "output_complete", b"output_complete", "payload", b"payload", "sale", b"sale", "scan", b"scan", "scan_rejected", b"scan_rejected", "sequence", b"sequence", "state_change", b"state_change", "status_update", b"status_update", "tse_state", b"tse_state", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["state_change", "status_update", "error", "output_complete", "scan", "scan_rejected", "display_content", "sale"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["state_change", "status_update", "error", "output_complete", "scan", "scan_rejected", "display_content", "sale", "tse_state"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
 Global___Event: _TypeAlias = Event  # noqa: Y015
+
+@_typing.final
+class TseStateEvent(_message.Message):
+    """The TSE failed or is back (published when an outage opens, when it ends, and when the
+    daemon starts with a TSE configured).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    OUTAGE_NUMBER_FIELD_NUMBER: _builtins.int
+    ERROR_CODE_FIELD_NUMBER: _builtins.int
+    ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    TSE_SERIAL_FIELD_NUMBER: _builtins.int
+    state: Global___TseState.ValueType
+    """OUTAGE: an outage is open. OK: the TSE signs."""
+    outage_number: _builtins.int
+    """OUTAGE: the open outage's number, the one every receipt now carries. OK: the
+    outage that just ended (0 at a start with no outage).
+    """
+    error_code: _builtins.str
+    """The TSE failure that opened the outage (e.g. TIMEOUT, HTTP_503)."""
+    error_message: _builtins.str
+    """Its message, for the technician."""
+    tse_serial: _builtins.str
+    """The TSE's serial number (hex), as the outage receipts name it; "" when unknown."""
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """When the outage began."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """When it ended (OK after an outage)."""
+
+    def __init__(
+        self,
+        *,
+        state: Global___TseState.ValueType = ...,
+        outage_number: _builtins.int = ...,
+        error_code: _builtins.str = ...,
+        error_message: _builtins.str = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        tse_serial: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "error_code", b"error_code", "error_message", b"error_message", "outage_number", b"outage_number", "start_time", b"start_time", "state", b"state", "tse_serial", b"tse_serial"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TseStateEvent: _TypeAlias = TseStateEvent  # noqa: Y015
 
 @_typing.final
 class DeviceStateChange(_message.Message):
