@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from posd_daemon.api.device_servicer import SaleEvents
 from posd_daemon.domain.digital_receipt import Delivery
 from posd_daemon.domain.errors import DomainError, ErrorKind, invalid, precondition
-from posd_daemon.domain.operators import Operator
+from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.sale import LineKind, Sale, SaleState
 from posd_daemon.domain.text import check_code
 from posd_daemon.ops import logging as plog
@@ -220,7 +220,8 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         self, request: sale_pb2.GetSaleRequest, context: Context
     ) -> sale_pb2.GetSaleResponse:
         async def run() -> sale_pb2.GetSaleResponse:
-            await self.rt.operator(context)
+            # receipts (lines, payments) are read with SALE, as ListReceipts is
+            (await self.rt.operator(context)).require(Permission.SALE)
             sale, row = await self.rt.db.read(
                 lambda c: (self.sales.get(c, request.sale_id), fstore.get(c, request.sale_id))
             )
@@ -232,7 +233,8 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
         self, request: sale_pb2.ListSalesRequest, context: Context
     ) -> sale_pb2.ListSalesResponse:
         async def run() -> sale_pb2.ListSalesResponse:
-            await self.rt.operator(context)
+            # receipts (lines, payments) are read with SALE, as ListReceipts is
+            (await self.rt.operator(context)).require(Permission.SALE)
             state = convert.sale_state_from_pb(request.state)
             sales, token = await self.rt.db.read(
                 lambda c: self.sales.list(c, state, request.page_size, request.page_token)

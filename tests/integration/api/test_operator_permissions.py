@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from posd.client import PosdError
-from posd.v1 import closing_pb2, common_pb2, device_pb2
+from posd.v1 import closing_pb2, common_pb2, customer_pb2, device_pb2, sale_pb2
 
 from posd_daemon.ops.pins import hash_pin
 from tests.conftest import Running, start_in_thread
@@ -186,3 +186,24 @@ def test_a_refused_withdrawal_names_the_expected_cash_only_to_who_may_close(
             assert "50,00" not in blind.value.message and "50.00" not in blind.value.message
     finally:
         r.stop()
+
+
+def test_sales_and_customers_are_read_with_sale_only(staffed: Running) -> None:
+    """Posted receipts (lines, payments) and customers' personal data are read with SALE:
+    the technician, refused ListReceipts, read the same receipts through ListSales and
+    GetSale, and the customers through SearchCustomers and GetCustomer."""
+    with staffed.client("2", "0000") as cashier:
+        sid = cashier.create_sale().sale_id
+        assert cashier.get_sale(sid).sale_id == sid
+        assert cashier.call(cashier.sales.ListSales, sale_pb2.ListSalesRequest()).sales
+    with staffed.client("7", "5555", open_shift=False) as tech:
+        calls = [
+            (tech.sales.GetSale, sale_pb2.GetSaleRequest(sale_id=sid)),
+            (tech.sales.ListSales, sale_pb2.ListSalesRequest()),
+            (tech.customers.SearchCustomers, customer_pb2.SearchCustomersRequest(query="Erika")),
+            (tech.customers.GetCustomer, customer_pb2.GetCustomerRequest(customer_number="K-1")),
+        ]
+        for rpc, request in calls:
+            with pytest.raises(PosdError) as err:
+                tech.call(rpc, request)
+            assert err.value.code.name == "PERMISSION_DENIED", (rpc, err.value)
