@@ -446,6 +446,9 @@ def cmd_tse_info(args: argparse.Namespace) -> int:
         f"clients:             {', '.join(info.registered_clients)}",
         f"outage:              {info.active_outage_number or 'none'}",
     ]
+    if info.active_outage_number and not info.state:
+        # answered without the TSE (it is out): its identity as last read, no counters
+        rows[7:11] = ["TSE not answering:   counters, state and clients unknown"]
     _out(args, data, "\n".join(rows))
     return 0
 

@@ -20,6 +20,7 @@ from posd.v1 import device_pb2, fiscal_pb2, sale_pb2
 from tests.conftest import start_in_thread
 from tests.integration.fiscal.test_fiscal_api import CASH, seed, wait_for
 from tests.integration.fiscal.test_outage_recovery import fiskaly_config
+from tests.integration.fiscal.test_posctl_fiscal import posctl
 from tests.support.fake_fiskaly import FakeFiskaly
 
 
@@ -236,6 +237,12 @@ def test_get_tse_info_names_the_open_outage_while_the_tse_does_not_answer(
             assert info.active_outage_number == 1
             assert info.backend == "fiskaly"
             assert info.serial_number == serial  # the TSE the outage receipts name
+            # posctl names what it does not know, not "signature counter: 0"
+            shown = posctl(running, "tse", "info")
+            assert shown.returncode == 0, shown.stderr
+            assert "TSE not answering" in shown.stdout
+            assert "signature counter" not in shown.stdout
+            assert "outage:              1" in shown.stdout
             fake.clear_faults()
             assert recover(pos).recovered
             assert tse_info(pos).active_outage_number == 0

@@ -108,7 +108,10 @@ Global___GetTseInfoRequest: _TypeAlias = GetTseInfoRequest  # noqa: Y015
 
 @_typing.final
 class GetTseInfoResponse(_message.Message):
-    """Response for GetTseInfo."""
+    """Response for GetTseInfo. During an outage whose TSE does not answer: backend,
+    active_outage_number and the TSE's identity as last read; counters, state and
+    registered clients unset.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
