@@ -65,12 +65,24 @@ def write_config(printer: TcpPrinterSimulator, display: PtyDevice, scanner: PtyD
     return path
 
 
+#: how long the daemon may take to send READY=1 (it takes about a second)
+READY_TIMEOUT_S = 10.0
+
+
 def start_daemon(config: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    notify_dir = Path(tempfile.mkdtemp(prefix="posd-notify-"))
-    notify_path = notify_dir / "notify.sock"
+    # the notify socket is needed until READY=1 only (the daemon ignores a notify
+    # socket gone later), so its directory goes with this function: a run left one
+    # behind in the temp dir each time
+    with tempfile.TemporaryDirectory(prefix="posd-notify-") as notify_dir:
+        return _start_and_wait(config, Path(notify_dir) / "notify.sock")
+
+
+def _start_and_wait(config: Path, notify_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(notify_path))
-    sock.settimeout(10.0)
+    # short waits, so that a daemon that exits at once (a config error, the state dir
+    # held by another posd) is said at once with its exit code, not after the timeout
+    sock.settimeout(0.2)
     log = open(STATE / "daemon.log", "ab")  # noqa: SIM115 - handed to the child
     env = dict(os.environ, NOTIFY_SOCKET=str(notify_path))
     started = time.perf_counter()
@@ -88,16 +100,30 @@ def start_daemon(config: Path) -> tuple[subprocess.Popen[bytes], Path]:
         stderr=subprocess.STDOUT,
         env=env,
     )
+    deadline = started + READY_TIMEOUT_S
     try:
         while True:
-            msg = sock.recv(4096).decode()
-            if "READY=1" in msg:
-                break
-    except TimeoutError:
-        proc.kill()
-        sys.exit(f"demo: the daemon did not become ready; see {STATE / 'daemon.log'}")
+            try:
+                if "READY=1" in sock.recv(4096).decode():
+                    break
+            except TimeoutError:
+                pass
+            code = proc.poll()
+            if code is not None:
+                sys.exit(
+                    f"demo: the daemon exited with code {code} before it was ready;"
+                    f" see {STATE / 'daemon.log'}"
+                )
+            if time.perf_counter() > deadline:
+                proc.kill()
+                proc.wait()
+                sys.exit(
+                    f"demo: the daemon was not ready within {READY_TIMEOUT_S:.0f} s;"
+                    f" see {STATE / 'daemon.log'}"
+                )
     finally:
         sock.close()
+        log.close()  # the child has its own descriptor
     print(f"posd started (pid {proc.pid}) and READY in {time.perf_counter() - started:.2f} s")
     return proc, STATE / "posd.sock"
 
