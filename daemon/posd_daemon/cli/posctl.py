@@ -37,6 +37,8 @@ from posd_daemon.store.database import connect
 EXIT_NOT_RUNNING = 3
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+#: the reader of stdout went away (128 + SIGPIPE, as coreutils exit)
+EXIT_BROKEN_PIPE = 141
 
 STATES = {
     "open": sale_pb2.SALE_STATE_OPEN,
@@ -616,7 +618,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         or posctl_day.subcommand(args)
     )
     try:
-        return handlers[(args.command, sub)](args)
+        code = handlers[(args.command, sub)](args)
+        sys.stdout.flush()  # here, where a closed pipe is handled, not at the exit
+        return code
+    except BrokenPipeError:
+        # the reader went away (`posctl ... | head -2`): quietly, as coreutils end on
+        # SIGPIPE (128 + 13), and with stdout on /dev/null so the exit's flush is silent
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except CliError as exc:
         print(f"posctl: {exc}", file=sys.stderr)
         return exc.code
