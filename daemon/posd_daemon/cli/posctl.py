@@ -90,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     q = pr.add_parser("queue", help="print/drawer jobs not yet done")
     q.add_argument("--all", action="store_true", help="include finished jobs")
     rp = pr.add_parser("reprint", help="print a posted receipt again, marked as a copy")
-    rp.add_argument("sale_id")
+    rp.add_argument(
+        "receipt", metavar="RECEIPT", help="the receipt number (as printed) or the sale id"
+    )
     dp = pr.add_parser(
         "discard", help="remove a pending job that cannot be done (journaled; DEVICE_TEST)"
     )
@@ -406,8 +408,13 @@ def cmd_print_discard(args: argparse.Namespace) -> int:
 
 
 def cmd_print_reprint(args: argparse.Namespace) -> int:
+    ref = str(args.receipt)
     with _client(args, login=True) as c:
-        r = c.reprint_receipt(args.sale_id)
+        # a receipt number as printed (what a technician reads off the paper, as
+        # `receipts show` takes it), else a sale id (32 hex digits)
+        if is_digits(ref) and len(ref) < 32:
+            ref = c.get_receipt(receipt_number=int(ref)).sale.sale_id
+        r = c.reprint_receipt(ref)
     _out(
         args,
         MessageToDict(r, preserving_proto_field_name=True),

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from posd.client import PosdClient
+from posd.v1 import common_pb2
 
 from posd_daemon.cli import posctl
 from tests.conftest import Running
@@ -116,3 +118,23 @@ def test_a_refusal_names_its_code_and_reason_once(
     as_manager = ["--state-dir", state, "--operator", "1", "--pin", "1234"]
     assert posctl.main([*as_manager, "print", "reprint", "no-such-sale"]) == posctl.EXIT_FAILED
     assert capsys.readouterr().err.startswith("posctl: NOT_FOUND SALE_NOT_FOUND: ")
+
+
+def test_reprint_takes_the_receipt_number_as_printed(
+    running: Running, pos: PosdClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A technician reads the receipt number off the paper (as `receipts show` takes
+    it); reprint took only the sale id ("no sale '1'")."""
+    pos.upsert_item("T-1", "Tee", 450)
+    sid = pos.create_sale().sale_id
+    pos.add_line(sid, item_id="T-1")
+    pos.add_payment(sid, common_pb2.PAYMENT_METHOD_CASH, 450)
+    number = pos.post_sale(sid).receipt_number
+    as_manager = ["--state-dir", str(running.config.state_dir), "--operator", "1", "--pin", "1234"]
+    capsys.readouterr()
+    assert posctl.main([*as_manager, "print", "reprint", str(number)]) == 0
+    assert f"copy of receipt {number} queued" in capsys.readouterr().out
+    assert posctl.main([*as_manager, "print", "reprint", sid]) == 0  # the sale id still works
+    assert f"copy of receipt {number} queued" in capsys.readouterr().out
+    assert posctl.main([*as_manager, "print", "reprint", str(number + 1)]) == posctl.EXIT_FAILED
+    assert "NOT_FOUND" in capsys.readouterr().err
