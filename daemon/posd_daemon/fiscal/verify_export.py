@@ -27,8 +27,10 @@ import hashlib
 import io
 import os
 import re
+import sys
 import tarfile
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -133,21 +135,16 @@ class _Cert:
     key: ec.EllipticCurvePublicKey | None
 
 
-def _read_members(
-    source: str | os.PathLike[str] | BinaryIO,
-) -> tuple[list[tuple[str, bytes | str]], str | None]:
+def _members(source: BinaryIO, end: list[str | None]) -> Iterator[tuple[str, bytes | str]]:
     """(name, content, or for a member that is not read the reason), in archive order,
-    and what is wrong with the archive's end, if anything.
+    one at a time; once done, ``end`` gets what is wrong with the archive's end, if
+    anything.
 
     tarfile ends its iteration silently, as at the end-of-archive blocks, when the data
     end at a file boundary (a truncated copy) or a header is damaged (its checksum does
     not fit): every file after that point would be left out unnoticed, and a verifier
     that checks what it got would pass the rest. So the reason it stopped is kept.
     """
-    if isinstance(source, str | os.PathLike):
-        with open(os.fspath(source), "rb") as fh:
-            return _read_members(fh)
-    out: list[tuple[str, bytes | str]] = []
     stops: list[tuple[int, tarfile.HeaderError]] = []
 
     class _Header(tarfile.TarInfo):
@@ -162,41 +159,69 @@ def _read_members(
     with tarfile.open(fileobj=source, mode="r|*", tarinfo=_Header) as tar:
         for member in tar:
             if not member.isfile():
-                out.append((member.name, "not a regular file"))
+                yield member.name, "not a regular file"
                 continue
             if member.size > MAX_MEMBER_SIZE:
                 # left unread: tarfile skips its data when it moves to the next header
-                out.append(
-                    (member.name, f"too large for a file of a TSE export ({member.size} bytes)")
-                )
+                yield member.name, f"too large for a file of a TSE export ({member.size} bytes)"
                 continue
             handle = tar.extractfile(member)
             if handle is None:
-                out.append((member.name, "not a regular file"))
+                yield member.name, "not a regular file"
                 continue
-            out.append((member.name, handle.read()))
+            yield member.name, handle.read()
+            # tarfile keeps every header it read (``members``), which a stream needs
+            # for nothing: some 550 bytes per file, the most of what a large export cost
+            tar.members = []  # type: ignore[attr-defined]  # not in typeshed
     # tarfile's HeaderError subclasses, by name (typeshed does not declare them):
     # EOFHeaderError is the end-of-archive block, EmptyHeaderError no more data,
     # TruncatedHeaderError part of a header, InvalidHeaderError a damaged one
-    end: str | None = None
+    problem: str | None = None
     if stops and type(stops[-1][1]).__name__ != "EOFHeaderError":
         offset, exc = stops[-1]
         kind = type(exc).__name__
         if kind == "EmptyHeaderError":
-            end = (
+            problem = (
                 f"truncated: the archive ends at offset {offset} without its end-of-archive"
                 " blocks; files after that point are missing"
             )
         elif kind == "TruncatedHeaderError":
-            end = f"truncated: the archive ends inside the header at offset {offset}"
+            problem = f"truncated: the archive ends inside the header at offset {offset}"
         else:
-            end = (
+            problem = (
                 f"damaged header at offset {offset} ({exc}): that file and every file after"
                 " it cannot be read"
             )
     elif not stops:
-        end = "truncated: the archive ends without its end-of-archive blocks"
-    return out, end
+        problem = "truncated: the archive ends without its end-of-archive blocks"
+    end.append(problem)
+
+
+def _file_name(path: str) -> str:
+    # Files are told apart by their name: "./info.csv" beside "info.csv" (or in another
+    # folder) is the same file twice, and only one of them could count.
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _keys(source: BinaryIO, end: list[str | None]) -> dict[bytes, _Cert]:
+    """The first pass: the certificates' keys by serial (SHA-256 of the key's point), as
+    the second pass takes the certificates (the first of a name, safe paths only)."""
+    keys: dict[bytes, _Cert] = {}
+    seen: set[str] = set()
+    for path, data in _members(source, end):
+        name = _file_name(path)
+        if _path_problem(path) is not None or name in seen:
+            continue
+        seen.add(name)
+        if isinstance(data, str) or not _CERT_RE.fullmatch(name):
+            continue
+        try:
+            cert, key = _load_certificate(data)
+        except _CERT_ERRORS:
+            continue
+        if key is not None:
+            keys[hashlib.sha256(lm.public_point(key)).digest()] = _Cert(path, cert, key)
+    return keys
 
 
 def _path_problem(path: str) -> str | None:
@@ -297,34 +322,108 @@ def verify_export(
     ``full_export``: counters and transaction numbers must start at 1 (a complete export,
     not a time/counter range). ``allow_open_transactions``: transactions without a
     FinishTransaction are only counted, not reported (e.g. an export taken mid-sale).
+
+    Two passes over the archive: the certificates first, then every file, each log
+    message verified as it is read and kept as a few numbers (:class:`_Entry`). Holding
+    every file and every parsed log message took some 2.5 KB per message: a year of a
+    busy register (600,000 messages) needed gigabytes, more than the register has.
     """
+    if isinstance(source, str | os.PathLike):
+        with open(os.fspath(source), "rb") as fh:
+            return verify_export(
+                fh, allow_open_transactions=allow_open_transactions, full_export=full_export
+            )
+    try:
+        if not source.seekable():
+            source = io.BytesIO(source.read())  # a pipe: read once, in memory
+        start = source.tell()
+        end: list[str | None] = []
+        keys = _keys(source, end)
+        source.seek(start)
+        return _verify(source, keys, end[0] if end else None, allow_open_transactions, full_export)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        return VerifyReport(problems=(Problem(EXPORT, f"not a readable TAR: {exc}"),))
+
+
+@dataclass(slots=True)
+class _Entry:
+    """A log message as the counter and transaction checks need it (see verify_export)."""
+
+    name: str
+    serial: bytes
+    counter: int
+    kind: str
+    #: transaction log messages: number, operation, client
+    number: int | None
+    operation: str
+    client: str
+    #: what 3b found wrong with its signature (None: it verifies), or "no-key"
+    signature_problem: str | None
+    algorithm_unknown: str | None
+
+
+def _entry(path: str, message: lm.LogMessage, keys: dict[bytes, _Cert]) -> _Entry:
+    owner = keys.get(message.serial_number)
+    algorithm_unknown: str | None = None
+    signature: str | None = None
+    if owner is None or owner.key is None:
+        signature = "no-key"
+    elif message.signature_algorithm is None:
+        algorithm_unknown = message.signature_algorithm_oid
+    elif not message.verify(owner.key):
+        curve = owner.key.curve.name
+        if all(curve != c.ec_curve().name for c in lm.CURVES.values()):
+            signature = (
+                f"signature does not verify with {owner.name}: its key is on {curve},"
+                " a curve no TSE uses"
+            )
+        else:
+            signature = f"signature does not verify with {owner.name}"
+    tx = message.transaction
+    return _Entry(
+        path,
+        message.serial_number,
+        message.signature_counter,
+        sys.intern(message.kind),
+        None if tx is None else tx.transaction_number,
+        "" if tx is None else sys.intern(tx.operation_type),
+        "" if tx is None else sys.intern(tx.client_id),
+        signature,
+        algorithm_unknown,
+    )
+
+
+def _verify(
+    source: BinaryIO,
+    keys: dict[bytes, _Cert],
+    end_problem: str | None,
+    allow_open_transactions: bool,
+    full_export: bool,
+) -> VerifyReport:
     problems: list[Problem] = []
 
     def problem(file: str, what: str) -> None:
         problems.append(Problem(file, what))
 
-    try:
-        members, end_problem = _read_members(source)
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        return VerifyReport(problems=(Problem(EXPORT, f"not a readable TAR: {exc}"),))
     if end_problem is not None:
         problem(EXPORT, end_problem)
 
-    logs: list[_Log] = []
+    logs: list[_Entry] = []
+    serials: dict[bytes, bytes] = {}  # one bytes object per serial, not one per message
     certs: list[_Cert] = []
     info: dict[str, str] = {}
     seen: dict[str, str] = {}
     info_found = False
+    files = 0
 
     # -- 1./2./3a: every file on its own
-    for path, data in members:
+    for path, data in _members(source, []):
+        files += 1
         unsafe = _path_problem(path)
         if unsafe is not None:
             problem(path, unsafe)
             continue
-        # Files are told apart by their name: "./info.csv" beside "info.csv" (or in
-        # another folder) is the same file twice, and only one of them could count.
-        name = path.replace("\\", "/").rsplit("/", 1)[-1]
+        name = _file_name(path)
         if name in seen:
             also = "" if seen[name] == path else f" (also as {seen[name]})"
             problem(path, f"file appears twice in the export{also}")
@@ -369,9 +468,12 @@ def verify_export(
             expected = expected_log_name(message)
             if name != expected:
                 problem(path, f"file name does not match the contents (expected {expected})")
-            logs.append(_Log(path, message))
+            entry = _entry(path, message, keys)
+            entry.serial = serials.setdefault(entry.serial, entry.serial)
+            logs.append(entry)
             continue
         problem(path, "unexpected file")
+    del seen
 
     if not info_found:
         problem("info.csv", "missing from the export")
@@ -387,7 +489,6 @@ def verify_export(
             problem(c.name, f"certificate signature does not verify with {issuer.name}")
 
     # -- 3b: serial number and signature of every log message
-    keys = {hashlib.sha256(lm.public_point(c.key)).digest(): c for c in certs if c.key}
     # An export is one TSE's: its log messages carry one serialNumber, the key whose
     # certificate (and CA chain) comes with them. Log messages of another key, even with
     # that key's certificate beside them, are not the TSE's: anyone can make such a key
@@ -395,61 +496,54 @@ def verify_export(
     # most log messages name (the first in archive order on a tie).
     usage: dict[bytes, int] = defaultdict(int)
     for log in logs:
-        usage[log.message.serial_number] += 1
+        usage[log.serial] += 1
     main_serial = max(usage, key=lambda s: usage[s]) if usage else b""
     reported_serials: set[bytes] = set()
     valid = 0
     for log in logs:
-        message = log.message
-        owner = keys.get(message.serial_number)
-        if owner is None or owner.key is None:
+        if log.signature_problem == "no-key":
             problem(
                 log.name,
-                f"serialNumber {message.serial_number.hex()} matches no certificate in the export",
+                f"serialNumber {log.serial.hex()} matches no certificate in the export",
             )
             continue
-        if message.serial_number != main_serial and message.serial_number not in reported_serials:
-            reported_serials.add(message.serial_number)
+        if log.serial != main_serial and log.serial not in reported_serials:
+            reported_serials.add(log.serial)
+            owner = keys[log.serial]
             problem(
                 log.name,
-                f"signed by a second key {message.serial_number.hex()} ({owner.name}): the"
+                f"signed by a second key {log.serial.hex()} ({owner.name}): the"
                 f" export's other log messages are by {main_serial.hex()}, and an export"
                 " holds one TSE's log messages",
             )
-        if message.signature_algorithm is None:
-            problem(log.name, f"unknown signature algorithm {message.signature_algorithm_oid}")
+        if log.algorithm_unknown is not None:
+            problem(log.name, f"unknown signature algorithm {log.algorithm_unknown}")
             continue
-        if not message.verify(owner.key):
-            curve = owner.key.curve.name
-            if all(curve != c.ec_curve().name for c in lm.CURVES.values()):
-                problem(
-                    log.name,
-                    f"signature does not verify with {owner.name}: its key is on {curve},"
-                    " a curve no TSE uses",
-                )
-            else:
-                problem(log.name, f"signature does not verify with {owner.name}")
+        if log.signature_problem is not None:
+            problem(log.name, log.signature_problem)
             continue
         valid += 1
 
     # -- 4: signature counters per TSE
-    by_serial: dict[bytes, list[_Log]] = defaultdict(list)
+    by_serial: dict[bytes, list[_Entry]] = defaultdict(list)
     for log in logs:
-        by_serial[log.message.serial_number].append(log)
-    counters: list[int] = []
+        by_serial[log.serial].append(log)
+    first_counter: int | None = None
+    last_counter: int | None = None
     for group in by_serial.values():
-        group.sort(key=lambda g: (g.message.signature_counter, g.name))
-        previous: _Log | None = None
+        group.sort(key=lambda g: (g.counter, g.name))
+        previous: _Entry | None = None
         for log in group:
-            counter = log.message.signature_counter
-            counters.append(counter)
+            counter = log.counter
+            first_counter = counter if first_counter is None else min(first_counter, counter)
+            last_counter = counter if last_counter is None else max(last_counter, counter)
             if previous is None:
                 if full_export and counter != 1:
                     problem(log.name, f"signature counters start at {counter}, not 1")
-            elif counter == previous.message.signature_counter:
+            elif counter == previous.counter:
                 problem(log.name, f"duplicate signature counter {counter} (also {previous.name})")
-            elif counter != previous.message.signature_counter + 1:
-                missing = previous.message.signature_counter + 1
+            elif counter != previous.counter + 1:
+                missing = previous.counter + 1
                 problem(
                     log.name,
                     f"signature counter gap: {missing}..{counter - 1} missing before this file",
@@ -461,10 +555,10 @@ def verify_export(
     complete = 0
     open_numbers: list[int] = []
     for group in by_serial.values():
-        per_tx: dict[int, list[_Log]] = defaultdict(list)
+        per_tx: dict[int, list[_Entry]] = defaultdict(list)
         for log in group:  # already in counter order
-            if log.message.transaction is not None:
-                per_tx[log.message.transaction.transaction_number].append(log)
+            if log.number is not None:
+                per_tx[log.number].append(log)
         previous_number: int | None = None
         previous_start = -1
         for number in sorted(per_tx):
@@ -482,16 +576,16 @@ def verify_export(
                 )
             previous_number = number
             ok = True
-            ops = [e.message.transaction.operation_type for e in entries if e.message.transaction]
-            clients = {e.message.transaction.client_id for e in entries if e.message.transaction}
+            ops = [e.operation for e in entries]
+            clients = {e.client for e in entries}
             if ops[0] != lm.OPERATION_START:
                 problem(first.name, f"transaction {number} does not begin with StartTransaction")
                 ok = False
-            elif first.message.signature_counter < previous_start:
+            elif first.counter < previous_start:
                 problem(first.name, f"transaction {number} started before a lower number")
                 ok = False
             else:
-                previous_start = first.message.signature_counter
+                previous_start = first.counter
             for entry, op in list(zip(entries, ops, strict=True))[1:]:
                 if op == lm.OPERATION_START:
                     problem(entry.name, f"second StartTransaction for transaction {number}")
@@ -513,17 +607,17 @@ def verify_export(
 
     return VerifyReport(
         problems=tuple(problems),
-        files=len(members),
+        files=files,
         log_messages=len(logs),
-        transaction_logs=sum(1 for g in logs if g.message.kind == "Tra"),
-        system_logs=sum(1 for g in logs if g.message.kind == "Sys"),
-        audit_logs=sum(1 for g in logs if g.message.kind == "Aud"),
+        transaction_logs=sum(1 for g in logs if g.kind == "Tra"),
+        system_logs=sum(1 for g in logs if g.kind == "Sys"),
+        audit_logs=sum(1 for g in logs if g.kind == "Aud"),
         valid_signatures=valid,
         certificates=len(certs),
         transactions=transactions,
         complete_transactions=complete,
         open_transactions=tuple(sorted(open_numbers)),
-        first_signature_counter=min(counters) if counters else None,
-        last_signature_counter=max(counters) if counters else None,
+        first_signature_counter=first_counter,
+        last_signature_counter=last_counter,
         info=info,
     )
