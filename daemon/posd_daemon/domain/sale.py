@@ -508,6 +508,47 @@ class Sale:
                     paid[lid] -= share
         return paid
 
+    def operator_discount_percents(self) -> dict[str, Decimal]:
+        """Per goods line, the percent of its price the discounts an operator gives take
+        off together (what the operator's limit bounds): its manual line discount, the
+        manual document discount, a shop discount by percent on it, and the shop
+        discounts by amount as the fraction of the goods before them (they are allocated
+        in proportion to the goods). Each taken off what the ones before it left (10 %
+        and 10 % are 19 %), from the percents given, not the rounded cents: a 10 %
+        document discount's largest-remainder cents would read as 10.5 % on a small line.
+        A customer's standing discount and a shop discount code are not the operator's
+        (master data and the shop's codes set them) and do not count."""
+        goods = [
+            ln
+            for ln in self.lines
+            if ln.kind is LineKind.GOODS
+            and ln.discountable
+            and ln.amount > 0
+            and not ln.ref_sale_id
+        ]
+        on_line: dict[str, Decimal] = {}
+        by_amount = 0
+        left = sum(ln.amount for ln in goods)
+        for ln in self.lines:
+            if ln.kind is not LineKind.DISCOUNT or ln.ref_sale_id:
+                continue
+            if ln.ref_line_id:
+                on_line[ln.ref_line_id] = ln.discount_percent
+                left += ln.amount
+            else:
+                by_amount -= ln.amount
+        doc = self.discount_percent if self.discount_origin is DiscountOrigin.MANUAL else 0
+        kept_by_amount = Decimal(1) - Decimal(by_amount) / left if left > 0 else Decimal(1)
+        out: dict[str, Decimal] = {}
+        for ln in goods:
+            kept = kept_by_amount * (1 - on_line.get(ln.line_id, Decimal(0)) / 100)
+            if ln.discount_origin is DiscountOrigin.MANUAL:
+                kept *= 1 - ln.discount_percent / 100
+            if ln.fixed_amount is None:  # the document discount's goods (refresh)
+                kept *= 1 - Decimal(doc) / 100
+            out[ln.line_id] = (1 - kept) * 100
+        return out
+
     @contextmanager
     def frozen_totals(self) -> Iterator[None]:
         """Computes the VAT totals once for a block that reads ``total``, ``change``,
@@ -1661,13 +1702,17 @@ class Sale:
                     "keep the sign (remove the payment instead of zeroing it)",
                     "INVALID_AMOUNT",
                 )
-            if p.amount == 0 and amount > 0 and self.total < 0:
-                # a payment of 0.00 (a refund's last rappen rounded away in cash) has no
-                # sign of its own: in a sale that gives money back, cash is not taken
+            if amount > 0 and self.total <= 0:
+                # money goes the sale's way: in a sale that gives money back or has
+                # nothing to pay (goods taken off after paying), no payment is set to
+                # take money in (a payment of 0.00, a refund's last rappen rounded away
+                # in cash, has no sign of its own; a cash payment left from before the
+                # goods went is removed, not edited)
+                what = "gives money back" if self.total < 0 else "has nothing to pay"
                 raise invalid(
                     "amount.amount_minor",
-                    f"sale {self.sale_id} gives money back: a payment of it is a refund"
-                    " (remove the payment of 0.00 and add the refund)",
+                    f"sale {self.sale_id} {what}: no payment takes money in it"
+                    " (remove the payment; a refund is a payment of its own)",
                     "INVALID_AMOUNT",
                 )
             if abs(amount) > MAX_MINOR:
@@ -1879,9 +1924,10 @@ class Sale:
 #: the warning a sale gets for a line of an expired lot (services.sales,
 #: _check_lot_expiry); the receipt reads it back for the line (:func:`expired_lot`). It
 #: names the item's id: two items may carry the same lot number. Warnings written before
-#: it did (no "of item") stand for the lot number of any item.
+#: it did (no "of item") stand for the lot number of any item. The lot is empty for a
+#: pack whose GS1 code has an expiry date (AI 17) but no lot (10).
 _LOT_EXPIRED = re.compile(
-    r"LOT_EXPIRED: .* lot (\S+?)(?: of item (\S+))? expired on (\d{4}-\d{2}-\d{2})"
+    r"LOT_EXPIRED: .* lot (\S*?)(?: of item (\S+))? expired on (\d{4}-\d{2}-\d{2})"
 )
 
 

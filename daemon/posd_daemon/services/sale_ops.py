@@ -436,6 +436,7 @@ class SaleOps(ABC):
         check_text(name, "name", max_len=40, required=False)
         name = name or "Rabatt"
         limit = self.context(tx.conn).shop.discount_limit(operator)
+        before = sale.operator_discount_percents()
         if percent_text is not None:
             for i, lid in enumerate(line_ids):
                 check_code(lid, f"line_ids[{i}]")
@@ -467,6 +468,7 @@ class SaleOps(ABC):
                     operator, Decimal(amount + given) * 100 / (goods + given), limit
                 )
             added = sale.add_discount_amount(amount, name)
+        self.check_discount_total(tx, operator, sale, before)
         self.save_sale(tx, sale)
         self.journal_sale(
             tx,
@@ -483,6 +485,38 @@ class SaleOps(ABC):
             },
         )
         return LinesAdded(sale, tuple(ln.line_id for ln in added))
+
+    def check_discount_total(
+        self, tx: Tx, operator: Operator, sale: Sale, before: dict[str, Decimal]
+    ) -> None:
+        """After a discount the operator gives (the sale changed in memory; a refusal
+        rolls the transaction back and the kept copy is dropped, so nothing changes):
+        each line's discounts together within the operator's limit
+        (:meth:`Sale.operator_discount_percents`, ``before`` those of the sale before
+        the change). Each kind checked alone let a 10 % limit give 10 % on a line and
+        10 % on the sale, 19 % off the line. Only a line whose total grows past the
+        limit is refused: a resumed sale's recorded discounts (or those of a limit
+        lowered since) may stay or be lowered."""
+        limit = self.context(tx.conn).shop.discount_limit(operator)
+        for line_id, percent in sale.operator_discount_percents().items():
+            given = before.get(line_id, Decimal(0))
+            if percent > limit and percent > given:
+                shown, had = _percent(percent), _percent(given)
+                raise DomainError(
+                    ErrorKind.PERMISSION_DENIED,
+                    "DISCOUNT_LIMIT_EXCEEDED",
+                    f"operator {operator.operator_id} may give at most {fmt_decimal(limit)} %"
+                    f" discount on a line in all (line, sale and shop discounts together):"
+                    f" line {line_id} has {had} % off already, with this discount {shown} %",
+                    metadata={
+                        "permission": Permission.DISCOUNT.value,
+                        "operator_id": operator.operator_id,
+                        "limit_percent": fmt_decimal(limit),
+                        "line_id": line_id,
+                        "given_percent": had,
+                        "requested_percent": shown,
+                    },
+                )
 
     @staticmethod
     def _discount_limit(operator: Operator, percent: Decimal, limit: Decimal) -> None:
@@ -1484,6 +1518,11 @@ class SaleOps(ABC):
             )
         token = paging.encode("a", int(rows[-1][0])) if more and rows else ""
         return out, token
+
+
+def _percent(value: Decimal) -> str:
+    """A percent as shown in a refusal: to the hundredth, no trailing zeros."""
+    return fmt_decimal(value.quantize(Decimal("0.01")))
 
 
 def journal_payload(text: str) -> dict[str, Any]:

@@ -48,6 +48,7 @@ from posd_daemon.domain.sale import (
     DiscountOrigin,
     LineKind,
     Sale,
+    SaleLine,
     SaleState,
     Terms,
     expired_lot,
@@ -1021,9 +1022,17 @@ class SaleCommands(SaleOps, InvoicePayments):
             return
         allowed = expired_lots(sale)
         for ln in sale.lines:
-            if not ln.lot or ln.quantity <= 0 or ln.kind is not LineKind.GOODS:
+            if ln.quantity <= 0 or ln.kind is not LineKind.GOODS:
                 continue
-            if expired_lot(sale, ln.item_id, ln.lot, allowed) is not None:
+            pack = self._pack_expiry(sale, ln)
+            if pack is not None and expired_lot(sale, ln.item_id, pack.lot, allowed) is None:
+                # the pack's own expiry date (AI 17), as it was scanned: checked as at
+                # the scan, for the post's business day
+                self._check_lot_expiry(
+                    tx, operator, sale, ln.item_id, ln.name, pack, line_id=ln.line_id, refuse=refuse
+                )
+                allowed = expired_lots(sale)
+            if not ln.lot or expired_lot(sale, ln.item_id, ln.lot, allowed) is not None:
                 continue
             refs = [
                 r for r in catalog_store.lots_by_number(tx.conn, ln.lot) if r.item_id == ln.item_id
@@ -1040,6 +1049,22 @@ class SaleCommands(SaleOps, InvoicePayments):
                     refuse=refuse,
                 )
                 allowed = expired_lots(sale)
+
+    def _pack_expiry(self, sale: Sale, ln: SaleLine) -> catalog_store.LotRef | None:
+        """The expiry date (AI 17) of the GS1 element string a line was scanned from, as
+        :meth:`_add_element_string` checked it: the line keeps the code it was scanned
+        with, so the date is read from it again (with the sale's day for the century
+        of YYMMDD, GS1 General Specifications 7.12). None for a line not scanned from
+        an element string with an expiry date."""
+        if not ln.scanned_code:
+            return None
+        try:
+            es = parse_element_string(ln.scanned_code, self.day_of(sale.created_at))
+        except DomainError:  # some other code that only starts like one (a barcode)
+            return None
+        if es is None or es.expiry is None:
+            return None
+        return catalog_store.LotRef(es.lot, ln.item_id, ln.variant_id, es.expiry.isoformat())
 
     def _check_serial(
         self, conn: sqlite3.Connection, sale: Sale, item_id: str, serial: str
@@ -1529,7 +1554,9 @@ class SaleCommands(SaleOps, InvoicePayments):
         check_code(line_id, "line_id")
         percent = parse_percent(percent_text, "discount_percent")
         self._check_discount(tx, operator, percent, sale.line(line_id).discount_cap)
+        before = sale.operator_discount_percents()
         line, old = sale.set_line_discount(line_id, percent)
+        self.check_discount_total(tx, operator, sale, before)
         self.save_sale(tx, sale)
         self.journal_sale(
             tx,
@@ -1553,7 +1580,9 @@ class SaleCommands(SaleOps, InvoicePayments):
         sale = self._open_sale(tx, operator, sale_id)
         percent = parse_percent(percent_text, "discount_percent")
         self._check_discount(tx, operator, percent, sale.discount_cap)
+        before = sale.operator_discount_percents()
         old = sale.set_discount(percent)
+        self.check_discount_total(tx, operator, sale, before)
         self.save_sale(tx, sale)
         self.journal_sale(
             tx,

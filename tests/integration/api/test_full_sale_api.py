@@ -206,8 +206,11 @@ def test_discounts_are_limited_by_the_operator_and_journaled(tmp_path: Path) -> 
             with pytest.raises(PosdError) as err:
                 call(sup, "SetSaleDiscount", sale_id=sid, discount_percent="10.01")
             assert err.value.reason == "DISCOUNT_LIMIT_EXCEEDED"
-            sale = call(sup, "SetSaleDiscount", sale_id=sid, discount_percent="5").sale
-            assert (sale.total.amount_minor, sale.discount_total.amount_minor) == (769, 130)
+            # 10 % on the line and 5 % on the sale are 14.5 % off the line: past the limit
+            with pytest.raises(PosdError) as err:
+                call(sup, "SetSaleDiscount", sale_id=sid, discount_percent="5")
+            assert err.value.reason == "DISCOUNT_LIMIT_EXCEEDED"
+            assert err.value.metadata["requested_percent"] == "14.5"
         with running.client("2", "0000") as cashier, pytest.raises(PosdError) as err:
             call(cashier, "SetSaleDiscount", sale_id=sid, discount_percent="1")
         assert (err.value.reason, err.value.metadata["permission"]) == (
@@ -221,6 +224,8 @@ def test_discounts_are_limited_by_the_operator_and_journaled(tmp_path: Path) -> 
             )
         with running.client("3", SUPERVISOR_PIN) as sup:
             call(sup, "SetLineDiscount", sale_id=sid, line_id=line, discount_percent="15")
+            sale = call(sup, "SetSaleDiscount", sale_id=sid, discount_percent="5").sale
+            assert (sale.total.amount_minor, sale.discount_total.amount_minor) == (726, 173)
         entries = journal(running, "LINE_DISCOUNT") + journal(running, "SALE_DISCOUNT")
         assert [(e["operator_id"], e["new_percent"]) for e in entries] == [
             ("3", "10"),
