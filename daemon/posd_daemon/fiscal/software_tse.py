@@ -343,8 +343,15 @@ class SoftwareTse:
         self, conn: sqlite3.Connection, certified_type: str, certified: bytes, log_time: int
     ) -> tuple[int, bytes, bytes]:
         """Signs the next log message in the open transaction: (counter, message, signature)."""
-        (last,) = conn.execute("SELECT signature_counter FROM counters WHERE id = 1").fetchone()
-        counter = int(last) + 1
+        # drawn and moved in one statement (the transaction is rolled back on any failure
+        # below, the counter with it): on the pay path every statement hands the GIL to
+        # the daemon's database thread and waits to get it back
+        # (fetchall: the statement runs to its end, so nothing is left in progress)
+        [(moved,)] = conn.execute(
+            "UPDATE counters SET signature_counter = signature_counter + 1 WHERE id = 1"
+            " RETURNING signature_counter"
+        ).fetchall()
+        counter = int(moved)
         signed = lm.encode_signed_part(
             certified_data_type=certified_type,
             certified_data=certified,
@@ -355,7 +362,6 @@ class SoftwareTse:
             time_format=TIME_FORMAT,
         )
         signature = lm.sign_plain(self._key, self._curve.signature_algorithm, signed)
-        conn.execute("UPDATE counters SET signature_counter = ? WHERE id = 1", (counter,))
         return counter, lm.assemble_log_message(signed, signature), signature
 
     def _system_log(
@@ -691,10 +697,9 @@ class SoftwareTse:
         :class:`_AlreadyFinished` for a finish of a finished transaction."""
         try:
             with self._write() as conn:
-                registered = conn.execute(
-                    "SELECT 1 FROM clients WHERE client_id = ?", (client_id,)
-                ).fetchone()
-                if registered is None:
+                # the client and (for an update or finish) the transaction in one read
+                registered, row = self._client_and_transaction(conn, client_id, number)
+                if not registered:
                     raise TseError(
                         "CLIENT_NOT_REGISTERED",
                         f"client {client_id!r} is not registered with this TSE",
@@ -707,7 +712,7 @@ class SoftwareTse:
                     number = int(last_tx) + 1
                     start_time = log_time
                 else:
-                    start_time = self._open_transaction(conn, client_id, number, operation)
+                    start_time = self._open_transaction(row, client_id, number, operation)
                 certified = lm.TransactionData(
                     operation_type=operation,
                     client_id=client_id,
@@ -752,13 +757,24 @@ class SoftwareTse:
         )
 
     @staticmethod
-    def _open_transaction(
-        conn: sqlite3.Connection, client_id: str, number: int, operation: str
-    ) -> int:
-        row = conn.execute(
-            "SELECT client_id, start_time, finish_counter FROM transactions WHERE number = ?",
-            (number,),
+    def _client_and_transaction(
+        conn: sqlite3.Connection, client_id: str, number: int | None
+    ) -> tuple[bool, tuple[str, int, int | None] | None]:
+        """Is the client registered; the transaction's (client_id, start_time,
+        finish_counter), None when unknown (or no number given). One statement."""
+        found = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM clients WHERE client_id = ?),"
+            " t.client_id, t.start_time, t.finish_counter"
+            " FROM (SELECT 1) LEFT JOIN transactions AS t ON t.number = ?",
+            (client_id, number),
         ).fetchone()
+        row = None if found[1] is None else (str(found[1]), int(found[2]), found[3])
+        return bool(found[0]), row
+
+    @staticmethod
+    def _open_transaction(
+        row: tuple[str, int, int | None] | None, client_id: str, number: int, operation: str
+    ) -> int:
         if row is not None and row[2] is not None and operation == lm.OPERATION_FINISH:
             raise _AlreadyFinished  # rolls back; the caller answers from the stored finish
         if row is None or row[2] is not None:
