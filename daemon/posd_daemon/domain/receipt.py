@@ -391,12 +391,45 @@ def _vat_table(sale: Sale, columns: int) -> list[Block]:
     return blocks
 
 
-def _reversal(sale: Sale, columns: int) -> list[Block]:
+def invoice_number(sale: Sale) -> str:
+    """The number a sale's full invoice carries: unique and sequential per register
+    (§ 14 (4) Nr. 4 UStG), the register's id and its receipt number."""
+    return f"{sale.register_id}-{sale.receipt_number}"
+
+
+def is_invoice(sale: Sale) -> bool:
+    """Whether the sale was invoiced: posted as a full invoice or one issued later."""
+    return sale.document_type is DocumentType.INVOICE or sale.invoice_to is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Reversed:
+    """The sale a storno reverses, and when its invoice was issued after posting (None:
+    none was, or it was posted as an invoice): what the storno's header names."""
+
+    sale: Sale
+    invoice_issued_at: datetime | None = None
+
+    @property
+    def invoice_date(self) -> datetime | None:
+        return self.invoice_issued_at or self.sale.posted_at
+
+
+def _reversal(
+    sale: Sale, shop: ShopHeader, columns: int, original: Reversed | None = None
+) -> list[Block]:
     """The header of a reversal (storno) receipt: a receipt of its own, signed; the
-    reversed receipt is never changed."""
+    reversed receipt is never changed. The storno of an invoice names the invoice it
+    cancels by its number and date: a correcting document must refer to the invoice
+    specifically and unambiguously (§ 31 (5) UStDV); "Beleg 1" is neither the invoice's
+    number nor says which register's receipt 1 it was."""
     if not (sale.reverses_receipt or sale.reverses_sale_id):
         return []
-    of = f" zu Beleg {sale.reverses_receipt}" if sale.reverses_receipt else ""
+    if original is not None and is_invoice(original.sale):
+        issued = local_time(original.invoice_date, shop, "%d.%m.%Y")
+        of = f" zu Rechnung {invoice_number(original.sale)} vom {issued}"
+    else:
+        of = f" zu Beleg {sale.reverses_receipt}" if sale.reverses_receipt else ""
     return [*heading("STORNO", columns), *_centered(f"STORNO{of}", columns, bold=True)]
 
 
@@ -474,18 +507,29 @@ def render_receipt(
     fiscal: FiscalBlock | None = None,
     extra_lines: Sequence[str] = (),
     as_invoice: bool | None = None,
+    original: Reversed | None = None,
+    invoice_issued_at: datetime | None = None,
 ) -> Document:
     """The sale's document: a receipt, or a full invoice when it was posted as one or
     an invoice was issued for it later (:func:`render_invoice`). ``as_invoice`` decides
-    explicitly (a receipt job queued before a later invoice still prints the receipt)."""
+    explicitly (a receipt job queued before a later invoice still prints the receipt).
+    ``original``: the sale a storno reverses (its header names that receipt or invoice);
+    ``invoice_issued_at``: when the sale's invoice was issued after posting."""
     if as_invoice is None:
-        as_invoice = sale.document_type is DocumentType.INVOICE or sale.invoice_to is not None
+        as_invoice = is_invoice(sale) or (original is not None and is_invoice(original.sale))
     if as_invoice:
         return render_invoice(
-            sale, shop, columns, copy=copy, fiscal=fiscal, extra_lines=extra_lines
+            sale,
+            shop,
+            columns,
+            copy=copy,
+            fiscal=fiscal,
+            extra_lines=extra_lines,
+            original=original,
+            issued_at=invoice_issued_at,
         )
     blocks = _head(shop, copy, sale.training, columns=columns)
-    blocks += _reversal(sale, columns)
+    blocks += _reversal(sale, shop, columns, original)
     posted = local_time(sale.posted_at, shop)
     blocks += _pair(f"Beleg-Nr. {sale.receipt_number}", posted, columns)
     blocks += _wrapped(f"Kasse {sale.register_id}  Bediener {sale.operator_id}", columns)
@@ -511,18 +555,29 @@ def render_invoice(
     copy: bool = False,
     fiscal: FiscalBlock | None = None,
     extra_lines: Sequence[str] = (),
+    original: Reversed | None = None,
+    issued_at: datetime | None = None,
 ) -> Document:
     """A full invoice (§14 (4) UStG): seller with VAT id, recipient's name and address,
     invoice number and date, date of supply, quantities, net amounts per rate, rates,
-    tax amounts and the gross total."""
-    customer = sale.invoice_to or sale.customer
+    tax amounts and the gross total. The storno of an invoice (``original``) goes to
+    the invoice's recipient and names the invoice. An invoice issued after posting
+    (``issued_at``) is dated that day; its date of supply is the sale's."""
+    # a storno made of an invoice issued after posting has the walk-in customer of the
+    # receipt: the credit note goes to whom the cancelled invoice went
+    cancelled = original.sale.invoice_to if original is not None else None
+    customer = sale.invoice_to or cancelled or sale.customer
     blocks = _head(shop, copy, sale.training, columns=columns)
     blocks += heading("RECHNUNG", columns)
-    blocks += _reversal(sale, columns)
-    posted = local_time(sale.posted_at, shop, "%d.%m.%Y")
-    number = f"{sale.register_id}-{sale.receipt_number}"
-    blocks += _pair(f"Rechnungs-Nr. {number}", posted, columns)
-    blocks += _wrapped(f"Leistungsdatum {posted}", columns)
+    blocks += _reversal(sale, shop, columns, original)
+    # the date of issue (§ 14 (4) Nr. 3 UStG) beside the number, and the date of supply
+    # (Nr. 6): an invoice asked for days after the sale is dated the day it was issued,
+    # the goods were still supplied the day of the sale
+    dated = local_time(issued_at or sale.posted_at, shop, "%d.%m.%Y")
+    supplied = local_time(sale.posted_at, shop, "%d.%m.%Y")
+    number = invoice_number(sale)
+    blocks += _pair(f"Rechnungs-Nr. {number}", dated, columns)
+    blocks += _wrapped(f"Leistungsdatum {supplied}", columns)
     blocks += _wrapped(f"Beleg-Nr. {sale.receipt_number}  Kasse {sale.register_id}", columns)
     blocks.append(Feed())
     blocks += _wrapped("Rechnungsempfänger:", columns)
@@ -547,8 +602,27 @@ def render_invoice(
         )
         blocks += _pair("USt", format_minor(sale.tax_total, sale.currency, sep=","), columns)
     blocks += _totals(sale, columns)
+    blocks += _local_tax(sale, columns)
     blocks += _tail(shop, columns, fiscal, extra_lines, sale.training)
     return Document(columns=columns, blocks=tuple(blocks), cut=True, copy=copy)
+
+
+def _local_tax(sale: Sale, columns: int) -> list[Block]:
+    """An invoice in a foreign currency states its tax per rate in the local currency
+    too (§ 16 (6) UStG: foreign amounts are converted to EUR at the rate used for the
+    sale), each rate's tax converted as the closing books it (closing.py)."""
+    if sale.currency == sale.local_currency:
+        return []
+    local = sale.local_currency
+    blocks: list[Block] = [
+        Feed(),
+        *_wrapped(f"USt in {local} (Kurs {describe_rate(sale)})", columns),
+    ]
+    for vt in sale.vat_totals():
+        rate = f"{VAT_LETTER[vt.category]} {vt.percent.normalize():f}%".replace(".", ",")
+        tax = format_minor(sale.to_local(vt.tax), local, sep=",")
+        blocks += _pair(rate, f"{tax} {local}", columns)
+    return blocks
 
 
 def render_parking_slip(

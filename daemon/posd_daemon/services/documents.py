@@ -11,14 +11,17 @@ import base64
 import json
 import sqlite3
 from collections.abc import Callable
+from datetime import datetime
 
 from posd_daemon.domain.closing import ClosingReport
 from posd_daemon.domain.document import Align, Block, Document, Feed, QrCode, Text
 from posd_daemon.domain.money import format_minor
 from posd_daemon.domain.receipt import (
     FiscalBlock,
+    Reversed,
     ShopHeader,
     heading,
+    is_invoice,
     local_time,
     pair,
     render_parking_slip,
@@ -106,6 +109,15 @@ def fiscal_block(
     return FiscalBlock(tuple(lines), qr.to_string())
 
 
+def invoice_issued_at(conn: sqlite3.Connection, sale_id: str) -> datetime | None:
+    """When the full invoice of a posted sale was issued (PrintInvoice), None when none
+    was: the invoice's date of issue, which the sale's own dates do not keep."""
+    row = conn.execute(
+        "SELECT issued_at FROM sale_invoices WHERE sale_id = ?", (sale_id,)
+    ).fetchone()
+    return None if row is None else from_db(row[0])
+
+
 class DocumentRenderer:
     def __init__(self, shop: ShopHeader, columns: int, *, tse_certified: bool) -> None:
         self.shop = shop
@@ -155,8 +167,24 @@ class DocumentRenderer:
         # what the job was queued as: a receipt job stays a receipt even when an invoice
         # was issued for the sale before it printed
         as_invoice = invoice or sale.document_type is DocumentType.INVOICE
+        # a storno names what it reverses; the storno of an invoiced sale (an invoice
+        # issued after posting too) cancels that invoice: a credit note to its recipient
+        reversed_sale = (
+            sale_store.get(conn, sale.reverses_sale_id) if sale.reverses_sale_id else None
+        )
+        original = None
+        if reversed_sale is not None:
+            original = Reversed(reversed_sale, invoice_issued_at(conn, reversed_sale.sale_id))
+            as_invoice = as_invoice or is_invoice(reversed_sale)
         doc = render_receipt(
-            sale, self.shop, self.columns, copy=copy, fiscal=block, as_invoice=as_invoice
+            sale,
+            self.shop,
+            self.columns,
+            copy=copy,
+            fiscal=block,
+            as_invoice=as_invoice,
+            original=original,
+            invoice_issued_at=invoice_issued_at(conn, sale_id),
         )
         if digital and self.digital is not None:
             doc = self.digital(conn, sale, doc, as_invoice)
