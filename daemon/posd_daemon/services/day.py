@@ -1045,7 +1045,7 @@ class DayCommands:
             kind="print",
             ref=f"z:{z_nr}",
             receipt_number=None,
-            payload={"document": "z_report", "z_nr": z_nr},
+            payload={"document": "z_report", "z_nr": z_nr, "register_id": self.s.register_id},
             when=now,
         )
         tx.after_commit(self._on_outbox)

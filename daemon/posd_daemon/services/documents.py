@@ -340,8 +340,14 @@ def render_shift_close(r: DocumentRenderer, conn: sqlite3.Connection, job: Outbo
 
 def render_z_report(r: DocumentRenderer, conn: sqlite3.Connection, job: OutboxJob) -> Document:
     z_nr = int(job.payload["z_nr"])
+    # this register's Z: a database may hold closings of another register id (renamed,
+    # imported) with the same number, and the first by id was printed (jobs queued before
+    # the payload named the register: the only register's, as before)
+    register_id = job.payload.get("register_id")
     row = conn.execute(
-        "SELECT report FROM closings WHERE z_nr = ? ORDER BY register_id LIMIT 1", (z_nr,)
+        "SELECT report FROM closings WHERE z_nr = ?"
+        + (" AND register_id = ?" if register_id else " ORDER BY register_id LIMIT 1"),
+        (z_nr, register_id) if register_id else (z_nr,),
     ).fetchone()
     if row is None:
         raise DeviceError("NO_DOCUMENT", f"Z closing {z_nr} missing")
@@ -368,7 +374,9 @@ def render_closing_report(report: ClosingReport, shop: ShopHeader, columns: int)
         *pair("Kassenbewegungen", str(report.movements), w),
         *pair("Nachträglich (Schichtwechsel)", str(report.late), w),
         "-" * w,
-        *pair("UMSATZ BRUTTO", _amt(report.gross, cur), w),
+        # the receipts' sum: vouchers sold and invoices paid are in it, and are no
+        # turnover (the business cases below say what is)
+        *pair("Belege brutto", _amt(report.gross, cur), w),
         "Zahlarten:",
     ]
     for p in report.payments:
