@@ -31,6 +31,7 @@ from tests.integration.api.test_hostile_every_rpc import (
     changed,
     path,
 )
+from tests.integration.api.test_operator_permissions import MANAGER
 
 #: RPCs that take no operator session (see the module's docstring)
 OPEN = {"Login", "GetStatus", "TransferParkedSale"}
@@ -219,20 +220,6 @@ def test_the_session_token_never_reaches_the_log(
     assert "method=Logout" in out.out  # the log lines were captured
     assert token not in out.out and token not in out.err
     assert token[:16] not in out.out + out.err
-
-
-MANAGER = [
-    "SALE",
-    "CATALOG_EDIT",
-    "PRICE_OVERRIDE",
-    "DISCOUNT",
-    "STORNO",
-    "DRAWER_OPEN_NO_SALE",
-    "CLOSING",
-    "EXPORT",
-    "DEVICE_TEST",
-    "OPERATOR_MANAGE",
-]
 
 
 def staff(pin_hash: str | None, role: str = "", operator_id: str = "") -> dict[str, object]:
