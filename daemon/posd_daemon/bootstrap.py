@@ -311,9 +311,20 @@ async def _start(
         name=config.register.shop_name,
         address_lines=tuple(config.register.address),
         vat_id=config.register.vat_id,
+        tax_number=config.register.tax_number,
         footer_lines=tuple(config.register.footer),
         zone=zone,
     )
+    if not (shop.vat_id or shop.tax_number):
+        # a full invoice must name the supplier's Steuernummer or USt-IdNr. (§ 14 (4)
+        # Nr. 2 UStG); receipts up to 250 EUR (§ 33 UStDV) need neither, so the register
+        # still starts, and says what its invoices lack
+        log.warning(
+            "supplier_tax_id_missing",
+            keys="register.tax_number, register.vat_id",
+            reason="neither is set: invoices (above the simplified-invoice limit, or"
+            " PrintInvoice) name no tax number of the shop (§ 14 (4) Nr. 2 UStG)",
+        )
     tse = make_tse(config)
     renderer = DocumentRenderer(
         shop, printer.columns, tse_certified=not isinstance(tse, SoftwareTse)

@@ -43,6 +43,8 @@ class ShopHeader:
     name: str
     address_lines: tuple[str, ...] = ()
     vat_id: str = ""
+    #: the Steuernummer (register.tax_number): a shop without a VAT id names it instead
+    tax_number: str = ""
     footer_lines: tuple[str, ...] = ()
     #: the register's time zone (register.timezone): printed times are its wall clock
     zone: tzinfo = UTC
@@ -487,8 +489,12 @@ def seller(shop: ShopHeader, columns: int, *, large: bool = True) -> list[Block]
 
 def _head(shop: ShopHeader, copy: bool, training: bool = False, *, columns: int) -> list[Block]:
     blocks = seller(shop, columns)
+    # the supplier's tax number or VAT id, which a full invoice must name (§ 14 (4)
+    # Nr. 2 UStG): each one the shop has, on receipts too (they share this head)
     if shop.vat_id:
         blocks += _centered(f"USt-IdNr. {shop.vat_id}", columns)
+    if shop.tax_number:
+        blocks += _centered(f"St.-Nr. {shop.tax_number}", columns)
     if copy:
         blocks += _centered("*** KOPIE ***", columns, bold=True)
     if training:

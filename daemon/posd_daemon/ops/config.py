@@ -44,6 +44,9 @@ class RegisterConfig:
     shop_name: str = "posd"
     address: list[str] = field(default_factory=list)
     vat_id: str = ""
+    #: the shop's Steuernummer from its Finanzamt (e.g. "12/345/67890"): an invoice
+    #: names it or the VAT id (§ 14 (4) Nr. 2 UStG); "": none
+    tax_number: str = ""
     footer: list[str] = field(default_factory=list)
     #: the register's time zone (IANA name); its calendar decides the business day.
     #: "": the system's local time zone
@@ -467,6 +470,9 @@ REGISTER_ID = re.compile(r"[A-Za-z0-9 '()+,\-.:=?]{1,30}")
 #: ("k1.shop"), which the serving side's check does not (api/register_link.py)
 TCP_REGISTER_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,28}[A-Za-z0-9])?")
 
+#: register.tax_number: DSFinV-K's cash_register.csv STNR is A20 (exports/dsfinvk_spec.py)
+MAX_TAX_NUMBER = 20
+
 #: vat_rates[].percent: plain decimal notation (ASCII digits), below 100, two decimals at most
 VAT_PERCENT = re.compile(r"[0-9]{1,2}(?:\.[0-9]{1,2})?", re.ASCII)
 #: operators[].id: the lengths Login accepts (services/auth.Authenticator.check_pin)
@@ -519,6 +525,18 @@ def _check(cfg: Config, problems: list[str]) -> None:
         problems.append(
             "register.id: 1..30 characters of A-Z a-z 0-9 space ' ( ) + , - . : = ?"
             f" (the TSE's client id is an ASN.1 PrintableString), got {cfg.register.id!r}"
+        )
+    tax_number = cfg.register.tax_number
+    if tax_number and (
+        len(tax_number) > MAX_TAX_NUMBER
+        or not tax_number.isprintable()
+        or tax_number != tax_number.strip()
+    ):
+        # printed on every receipt's head: a line break or an ESC would break the print
+        problems.append(
+            'register.tax_number: the Steuernummer as printed (e.g. "12/345/67890"),'
+            f" 1..{MAX_TAX_NUMBER} printable characters without leading or trailing spaces,"
+            f" got {tax_number!r}"
         )
     if cfg.register.currency not in CURRENCY_EXPONENTS:
         problems.append(f"register.currency: unknown currency {cfg.register.currency!r}")
