@@ -342,6 +342,7 @@ async def _start(
         zone,
         config.register.exchange_rate_max_age_days,
         config.label_layouts(),
+        supplier_tax_id=bool(config.register.vat_id or config.register.tax_number),
     )
     sales = SaleCommands(settings, config.vat_table(), clock, worker.wake)
     catalog = CatalogCommands(config.register.currency, clock)

@@ -294,7 +294,9 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
         return dsfinvk.ExportSettings(
             register_id=reg.id,
             currency=reg.currency,
-            company=dsfinvk.Company.from_address(reg.shop_name, reg.address, reg.vat_id),
+            company=dsfinvk.Company.from_address(
+                reg.shop_name, reg.address, reg.vat_id, reg.tax_number
+            ),
             software_version=__version__,
             vat_table=self.config.vat_table(),
             operator_names=names,

@@ -165,7 +165,9 @@ class Company:
     vat_id: str = ""
 
     @staticmethod
-    def from_address(name: str, address: Iterable[str], vat_id: str = "") -> Company:
+    def from_address(
+        name: str, address: Iterable[str], vat_id: str = "", tax_number: str = ""
+    ) -> Company:
         """``["Musterstraße 1", "10115 Berlin"]`` -> street, postcode, city."""
         lines = list(address)
         street = lines[0] if lines else ""
@@ -176,7 +178,7 @@ class Company:
                 postcode, city = first, rest
             else:
                 city = lines[1]
-        return Company(name, street, postcode, city, "DEU", "", vat_id)
+        return Company(name, street, postcode, city, "DEU", tax_number, vat_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,6 +154,7 @@ class DigitalReceipts:
             "name": renderer.shop.name,
             "address": list(renderer.shop.address_lines),
             "vat_id": renderer.shop.vat_id,
+            "tax_number": renderer.shop.tax_number,
         }
         return FetchedReceipt(sale_id, sale.receipt_number, doc.plain_text(), data)
 

@@ -100,6 +100,9 @@ class RegisterSettings:
     exchange_rate_max_age_days: int = 7
     #: ``instore_codes``: layouts of in-store labels with a price or a weight
     label_layouts: tuple[LabelLayout, ...] = ()
+    #: the shop has a Steuernummer or USt-IdNr. to print (``register.tax_number`` /
+    #: ``vat_id``): an invoice must name one (§ 14 (4) Nr. 2 UStG)
+    supplier_tax_id: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -692,6 +695,18 @@ class SaleCommands(SaleOps, InvoicePayments):
             label=label,
         )
         return LineAdded(sale, line_id)
+
+    def _check_supplier_tax_id(self) -> None:
+        """An invoice names the shop's Steuernummer or USt-IdNr. (§ 14 (4) Nr. 2 UStG):
+        without either configured, none is issued (a receipt up to the simplified-invoice
+        limit needs neither, § 33 UStDV)."""
+        if not self._s.supplier_tax_id:
+            raise precondition(
+                "SUPPLIER_TAX_ID_MISSING",
+                "an invoice must name the shop's Steuernummer or USt-IdNr. (§ 14 (4) Nr. 2"
+                " UStG): set register.tax_number or register.vat_id",
+                document_type=DocumentType.INVOICE.value,
+            )
 
     def _separated_element_string(self, code: str) -> ElementString | None:
         """The GS1 element string a code with a group separator (GS) or over
@@ -1677,6 +1692,7 @@ class SaleCommands(SaleOps, InvoicePayments):
                 document_type=DocumentType.INVOICE.value,
                 missing=",".join(missing),
             )
+        self._check_supplier_tax_id()
         now = self._clock()
         first = sale.document_type is not DocumentType.INVOICE and sale_store.save_invoice(
             tx.conn, sale.sale_id, recipient, operator.operator_id, now
@@ -2389,6 +2405,8 @@ class SaleCommands(SaleOps, InvoicePayments):
                 document_type=doc.value,
                 missing=",".join(missing),
             )
+        if doc is DocumentType.INVOICE and not sale.reverses_sale_id:
+            self._check_supplier_tax_id()
         plan = self.stock_plan(conn, sale)
         if plan.serial_problems:
             raise plan.serial_problems[0]

@@ -8,9 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 import structlog
-from posd.client import PosdClient, new_request_id
+from posd.client import PosdClient, PosdError, new_request_id
 from posd.v1 import common_pb2, sale_pb2
 
 from posd_daemon.ops.config import ConfigError, load
@@ -96,6 +97,35 @@ def test_a_register_with_neither_identifier_warns_at_start(tmp_path: Path) -> No
     assert "register.vat_id" in warned[0]["keys"]
 
 
+def test_a_register_with_neither_identifier_issues_no_invoice(tmp_path: Path) -> None:
+    """Neither a Steuernummer nor a USt-IdNr.: a full invoice (over 250 EUR, or asked
+    for later) is refused before the TSE signs, naming the keys; the sale stays open
+    and nothing is posted; a receipt up to 250 EUR still posts."""
+    with (
+        running_daemon(tmp_path / "state", register(vat_id="", tax_number="")) as running,
+        running.client() as pos,
+    ):
+        seed(pos)
+        with pytest.raises(PosdError) as err:
+            sell(pos, "TV", 49900, "P1")
+        assert (err.value.code, err.value.reason) == (
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "SUPPLIER_TAX_ID_MISSING",
+        )
+        assert "register.tax_number" in err.value.message
+        (open_sale,) = pos.call(pos.sales.ListSales, sale_pb2.ListSalesRequest()).sales
+        assert open_sale.state == sale_pb2.SALE_STATE_OPEN and not open_sale.receipt_number
+        sid = sell(pos, "COFFEE", 899)
+        with pytest.raises(PosdError) as err:
+            pos.call(
+                pos.sales.PrintInvoice,
+                sale_pb2.PrintInvoiceRequest(
+                    request_id=new_request_id(), sale_id=sid, customer_number="P1"
+                ),
+            )
+        assert err.value.reason == "SUPPLIER_TAX_ID_MISSING"
+
+
 def test_a_register_with_an_identifier_does_not_warn(tmp_path: Path) -> None:
     overrides = register(vat_id="", tax_number="12/345/67890")
     with structlog.testing.capture_logs() as logs, running_daemon(tmp_path / "state", overrides):
@@ -130,5 +160,23 @@ def test_the_digital_receipt_names_the_tax_number(tmp_path: Path) -> None:
     overrides = {**register(vat_id="", tax_number="12/345/67890"), **digital_config()}
     with running_daemon(tmp_path / "state", overrides) as running, running.client() as pos:
         posted = sell_digital(pos)
-        text, _ = fetch(running, posted.receipt_number)
+        text, data = fetch(running, posted.receipt_number)
     assert "St.-Nr. 12/345/67890" in text
+    assert data["shop"] == {**data["shop"], "tax_number": "12/345/67890"}  # type: ignore[dict-item]
+
+
+def test_the_dsfinvk_export_names_the_tax_number(tmp_path: Path) -> None:
+    """cashpointclosing.csv (Stamm_Abschluss) STNR: it was always empty."""
+    from tests.integration.day.test_full_day import read_export
+    from tests.support.cash import close_as_expected
+
+    overrides = register(vat_id="DE123456789", tax_number="12/345/67890")
+    with running_daemon(tmp_path / "state", overrides) as running, running.client() as pos:
+        seed(pos)
+        sell(pos, "COFFEE", 899)
+        close_as_expected(pos)
+        z = pos.z_closing()
+        (row,) = read_export(pos.export_dsfinvk(z_from=z.z_nr, z_to=z.z_nr))[0][
+            "cashpointclosing.csv"
+        ]
+    assert (row["STNR"], row["USTID"]) == ("12/345/67890", "DE123456789")
