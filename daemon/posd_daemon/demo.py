@@ -73,7 +73,11 @@ def start_daemon(config: Path) -> tuple[subprocess.Popen[bytes], Path]:
     # the notify socket is needed until READY=1 only (the daemon ignores a notify
     # socket gone later), so its directory goes with this function: a run left one
     # behind in the temp dir each time
-    with tempfile.TemporaryDirectory(prefix="posd-notify-") as notify_dir:
+    # a unix socket path has at most 107 bytes: a long $TMPDIR falls back to /tmp
+    parent = tempfile.gettempdir()
+    if len(os.fsencode(parent)) > 60:
+        parent = "/tmp"  # noqa: S108  (TemporaryDirectory: a random name, mode 0700)
+    with tempfile.TemporaryDirectory(prefix="posd-notify-", dir=parent) as notify_dir:
         return _start_and_wait(config, Path(notify_dir) / "notify.sock")
 
 

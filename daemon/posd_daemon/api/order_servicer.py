@@ -16,6 +16,7 @@ from posd_daemon.api.runtime import Context, Runtime
 from posd_daemon.api.sale_rpcs import import_rpc
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.money import check_currency
+from posd_daemon.domain.operators import Permission
 from posd_daemon.domain.order import Order, OrderState, new_order, order_line
 from posd_daemon.domain.pricing import fmt_decimal
 from posd_daemon.domain.sale import Sale
@@ -123,7 +124,8 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         self, request: order_pb2.ListOrdersRequest, context: Context
     ) -> order_pb2.ListOrdersResponse:
         async def run() -> order_pb2.ListOrdersResponse:
-            await self.rt.operator(context)
+            # customers' orders: for those who sell to them (SALE)
+            (await self.rt.operator(context)).require(Permission.SALE)
             state = state_from_pb(request.state)
             found, token = await self.rt.db.read(
                 lambda c: self.orders.list(
@@ -140,7 +142,8 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         self, request: order_pb2.GetOrderRequest, context: Context
     ) -> order_pb2.GetOrderResponse:
         async def run() -> order_pb2.GetOrderResponse:
-            await self.rt.operator(context)
+            # customers' orders: for those who sell to them (SALE)
+            (await self.rt.operator(context)).require(Permission.SALE)
             order = await self.rt.db.read(lambda c: self.orders.get(c, request.order_number))
             return order_pb2.GetOrderResponse(order=order_to_pb(order))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from posd.client import PosdError
-from posd.v1 import closing_pb2, common_pb2, customer_pb2, device_pb2, sale_pb2
+from posd.v1 import closing_pb2, common_pb2, customer_pb2, device_pb2, order_pb2, sale_pb2
 
 from posd_daemon.ops.pins import hash_pin
 from tests.conftest import Running, start_in_thread
@@ -189,9 +189,10 @@ def test_a_refused_withdrawal_names_the_expected_cash_only_to_who_may_close(
 
 
 def test_sales_and_customers_are_read_with_sale_only(staffed: Running) -> None:
-    """Posted receipts (lines, payments) and customers' personal data are read with SALE:
-    the technician, refused ListReceipts, read the same receipts through ListSales and
-    GetSale, and the customers through SearchCustomers and GetCustomer."""
+    """Posted receipts (lines, payments) and customers' personal data (their invoices and
+    orders too) are read with SALE: the technician, refused ListReceipts, read the same
+    receipts through ListSales and GetSale, the customers through SearchCustomers and
+    GetCustomer, their open invoices and orders through the List/Get calls."""
     with staffed.client("2", "0000") as cashier:
         sid = cashier.create_sale().sale_id
         assert cashier.get_sale(sid).sale_id == sid
@@ -202,6 +203,10 @@ def test_sales_and_customers_are_read_with_sale_only(staffed: Running) -> None:
             (tech.sales.ListSales, sale_pb2.ListSalesRequest()),
             (tech.customers.SearchCustomers, customer_pb2.SearchCustomersRequest(query="Erika")),
             (tech.customers.GetCustomer, customer_pb2.GetCustomerRequest(customer_number="K-1")),
+            (tech.customers.ListOpenItems, customer_pb2.ListOpenItemsRequest()),
+            (tech.customers.GetOpenItem, customer_pb2.GetOpenItemRequest(invoice_number="R-1")),
+            (tech.orders.ListOrders, order_pb2.ListOrdersRequest()),
+            (tech.orders.GetOrder, order_pb2.GetOrderRequest(order_number="A-1")),
         ]
         for rpc, request in calls:
             with pytest.raises(PosdError) as err:
