@@ -1,11 +1,20 @@
 """``posd``: run the daemon (systemd Type=notify aware)."""
 
+# ruff: noqa: E402  (SIGHUP is ignored before the imports: see below)
+
 from __future__ import annotations
+
+import signal
+
+# Before the imports below (half a second of them): a HUP while the daemon starts
+# (`systemctl reload` right after a start, a logrotate habit) killed it with the default
+# action, and systemd counts death by SIGHUP as clean (no Restart=on-failure). The event
+# loop's own handler replaces this once it runs (see run()).
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 import argparse
 import asyncio
 import os
-import signal
 import sys
 from pathlib import Path
 
