@@ -11,9 +11,9 @@ import base64
 import json
 import sqlite3
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 
-from posd_daemon.domain.closing import ClosingReport
+from posd_daemon.domain.closing import ROUNDING_NAME, ClosingReport, PaymentTotal, VatLine
 from posd_daemon.domain.document import Align, Block, Document, Feed, QrCode, Text
 from posd_daemon.domain.money import format_minor
 from posd_daemon.domain.receipt import (
@@ -31,6 +31,7 @@ from posd_daemon.domain.receipt import (
 )
 from posd_daemon.domain.sale import Sale
 from posd_daemon.domain.shop import DocumentType
+from posd_daemon.domain.vat import VatCategory
 from posd_daemon.fiscal.qr import QrCode as QrData
 from posd_daemon.fiscal.qr import format_time
 from posd_daemon.services.device_ports import DeviceError
@@ -345,18 +346,79 @@ def render_z_report(r: DocumentRenderer, conn: sqlite3.Connection, job: OutboxJo
     # the payload named the register: the only register's, as before)
     register_id = job.payload.get("register_id")
     row = conn.execute(
-        "SELECT report FROM closings WHERE z_nr = ?"
+        "SELECT report, business_date FROM closings WHERE z_nr = ?"
         + (" AND register_id = ?" if register_id else " ORDER BY register_id LIMIT 1"),
         (z_nr, register_id) if register_id else (z_nr,),
     ).fetchone()
     if row is None:
         raise DeviceError("NO_DOCUMENT", f"Z closing {z_nr} missing")
     report = ClosingReport.from_dict(json.loads(row[0]))
-    return render_closing_report(report, r.shop, r.columns)
+    # the business date is on the closing's row, not in its report: the Z closes that
+    # day's books (it may be made after midnight), so the paper must name it
+    return render_closing_report(report, r.shop, r.columns, business_date=str(row[1] or ""))
 
 
-def render_closing_report(report: ClosingReport, shop: ShopHeader, columns: int) -> Document:
-    """A Z report (or, with z_nr 0, an X report) as a printable document."""
+#: The business cases by German name (the report keeps posd's ids: "sales", "cash_differences"
+#: on the paper meant nothing to a shop owner or auditor). Vouchers print their DSFinV-K
+#: GV_TYP (Einzweck- or Mehrzweckgutschein, which differ in VAT), a rounding row
+#: "Rundung" (its GV_TYP, Rabatt or Aufschlag, says only the sign).
+_CASE_NAMES = {
+    "SALES": "Umsatz",
+    "RETURNS": "Rücknahmen",
+    "REVERSALS": "Stornobelege",
+    "DISCOUNTS": "Rabatte",
+    "CASH_DEPOSITS": "Einlagen",
+    "CASH_WITHDRAWALS": "Entnahmen",
+    "CASH_TRANSITS": "Geldtransit",
+    "TIPS": "Trinkgeld",
+    "CASH_DIFFERENCES": "Kassendifferenz",
+    "BALANCING": "Ausgleichsbuchungen",
+    "ROUNDING": ROUNDING_NAME,
+    "INVOICE_PAYMENTS": "Rechnungszahlungen",
+}
+
+
+def _case_name(case: str, gv_typ: str) -> str:
+    if case in ("VOUCHERS_SOLD", "VOUCHERS_REDEEMED"):
+        return gv_typ
+    return _CASE_NAMES.get(case, gv_typ or case)
+
+
+def _rate_name(v: VatLine) -> str:
+    """A VAT line's heading. ZERO (a 0 % rate) and NOT_TAXABLE (vouchers, balancing)
+    are both 0 % and printed alike: named by their DSFinV-K UST_SCHLUESSEL meaning
+    (key 6 "Umsatzsteuerfrei", key 5 "Nicht Steuerbar"; closing.ust_key)."""
+    if v.category == int(VatCategory.NOT_TAXABLE):
+        return "nicht steuerbar"
+    pct = v.percent.replace(".", ",")  # German decimal comma, as on the receipts
+    if v.category == int(VatCategory.ZERO):
+        return f"{pct}% steuerfrei"
+    return f"{pct}%"
+
+
+def _date(iso: str) -> str:
+    try:
+        return date.fromisoformat(iso).strftime("%d.%m.%Y")
+    except ValueError:
+        return iso
+
+
+def _payment_lines(payments: tuple[PaymentTotal, ...], cur: str, w: int) -> list[str]:
+    lines: list[str] = []
+    for p in payments:
+        lines += pair(f"  {p.name} ({p.currency})", _amt(p.amount, p.currency), w)
+        if p.currency != cur:
+            # foreign money: what it is worth in the register currency (at the sales'
+            # rates), the currency of the totals
+            lines += pair("    entspricht", _amt(p.base_amount, cur), w)
+    return lines
+
+
+def render_closing_report(
+    report: ClosingReport, shop: ShopHeader, columns: int, *, business_date: str = ""
+) -> Document:
+    """A Z report (or, with z_nr 0, an X report) as a printable document;
+    ``business_date`` (ISO, a Z's): the day whose books it closes."""
     w = columns
     cur = report.currency
     title = f"Z-BON {report.z_nr}" if report.z_nr else "X-BERICHT"
@@ -366,42 +428,64 @@ def render_closing_report(report: ClosingReport, shop: ShopHeader, columns: int)
     # four-digit count)
     blocks: list[Block] = [Text(part, Align.CENTER, bold=True) for part in wrap(shop.name, w)]
     blocks += [*heading(title, w), Feed()]
-    lines = [
-        f"Kasse {report.register_id}   {local_time(from_db(report.created_at), shop)}",
-        f"Vorgänge {report.first_bon_id}-{report.last_bon_id}",
+    lines = [*pair(f"Kasse {report.register_id}", local_time(from_db(report.created_at), shop), w)]
+    if business_date:
+        lines += pair("Geschäftstag", _date(business_date), w)
+    # an empty period has no Vorgang: "Vorgänge 0-0" read as a Vorgang number 0
+    if report.last_bon_id:
+        lines += pair("Vorgänge", f"{report.first_bon_id}-{report.last_bon_id}", w)
+    else:
+        lines.append("keine Vorgänge")
+    lines += [
         *pair("Belege", str(report.receipts), w),
         *pair("Abgebrochen", str(report.aborted), w),
+        *pair("Training", str(report.training), w),
         *pair("Kassenbewegungen", str(report.movements), w),
         *pair("Nachträglich (Schichtwechsel)", str(report.late), w),
+        *pair("Außerhalb Schicht", str(report.outside_shift), w),
+    ]
+    if report.shifts:
+        lines.append("Schichten " + ", ".join(str(s) for s in report.shifts))
+    lines += [
         "-" * w,
         # the receipts' sum: vouchers sold and invoices paid are in it, and are no
         # turnover (the business cases below say what is)
         *pair("Belege brutto", _amt(report.gross, cur), w),
         "Zahlarten:",
     ]
-    for p in report.payments:
-        lines += pair(f"  {p.name} ({p.currency})", _amt(p.amount, p.currency), w)
+    lines += _payment_lines(report.payments, cur, w)
     if report.gateways:
         lines.append("Zahlungsdienstleister:")
-        for p in report.gateways:
-            lines += pair(f"  {p.name} ({p.currency})", _amt(p.amount, p.currency), w)
+        lines += _payment_lines(report.gateways, cur, w)
+    lines += pair("Zahlungen gesamt", _amt(report.payments_total, cur), w)
     lines.append("USt:")
     for v in report.vat:
-        lines.append(f"  {v.percent}%  brutto {format_minor(v.gross, cur, sep=',')}")
-        net, tax = format_minor(v.net, cur, sep=","), format_minor(v.tax, cur, sep=",")
-        lines.append(f"     netto {net}  USt {tax}")
+        lines += [
+            f"  {_rate_name(v)}",
+            *pair("    brutto", _amt(v.gross, cur), w),
+            *pair("    netto", _amt(v.net, cur), w),
+            *pair("    USt", _amt(v.tax, cur), w),
+        ]
     lines.append("Geschäftsvorfälle:")
     for c in report.cases:
-        lines += pair(f"  {c.case.lower()} ({c.count})", _amt(c.gross, cur), w)
+        lines += pair(f"  {_case_name(c.case, c.gv_typ)} ({c.count})", _amt(c.gross, cur), w)
     lines.append("Bediener:")
     for o in report.operators:
         lines += pair(f"  {o.operator_id} ({o.receipts})", _amt(o.gross, cur), w)
+        # the cash the operator took in the register currency: what their drawer answers for
+        lines += pair("    davon bar", _amt(o.cash, cur), w)
     if report.balances:
         lines.append("Bargeld Soll/Ist:")
         for b in report.balances:
+            lines += pair(f"  Anfangsbestand {b.currency}", _amt(b.opening, b.currency), w)
             lines += pair(f"  Soll {b.currency}", _amt(b.expected, b.currency), w)
             lines += pair(f"  Ist {b.currency}", _amt(b.counted, b.currency), w)
             lines += pair(f"  Differenz {b.currency}", _amt(b.difference, b.currency), w)
+    if report.open_shift_expected:
+        # X report: the cash the still open shift should hold now (nothing counted yet)
+        lines.append("Offene Schicht:")
+        for currency, amount in report.open_shift_expected:
+            lines += pair(f"  Soll {currency}", _amt(amount, currency), w)
     for text in lines:
         blocks += [Text(part) for part in wrap(text, w)]
     blocks.append(Feed(2))
