@@ -8,9 +8,10 @@ import functools
 import io
 import sqlite3
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import IO, Any
 
+from google.protobuf import empty_pb2
 from posd.v1 import fiscal_pb2, fiscal_pb2_grpc
 
 from posd_daemon.api import convert
@@ -211,22 +212,37 @@ class FiscalServicer(fiscal_pb2_grpc.FiscalServiceServicer):
     async def ExportTse(
         self, request: fiscal_pb2.ExportTseRequest, context: Context
     ) -> AsyncIterator[fiscal_pb2.ExportTseResponse]:
-        spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
-
-        async def run() -> fiscal_pb2.ExportTseResponse:
-            op = await self.rt.operator(context)
-            op.require(Permission.EXPORT)
+        async def fill(spool: IO[bytes]) -> None:
             try:
                 await self.gw.export(spool)  # type: ignore[arg-type]
             except TseUnavailable as exc:
                 raise tse_error(exc) from None
-            return fiscal_pb2.ExportTseResponse()
+
+        async for chunk in self._spooled(context, "ExportTse", request, fill):
+            yield fiscal_pb2.ExportTseResponse(chunk=chunk)
+
+    async def _spooled(
+        self,
+        context: Context,
+        method: str,
+        request: Any,
+        fill: Callable[[IO[bytes]], Awaitable[None]],
+    ) -> AsyncIterator[bytes]:
+        """An export (permission EXPORT) written by ``fill`` into a spool inside the
+        call, then streamed in CHUNK pieces once the call has answered."""
+        spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
+
+        async def run() -> empty_pb2.Empty:
+            op = await self.rt.operator(context)
+            op.require(Permission.EXPORT)
+            await fill(spool)
+            return empty_pb2.Empty()  # the answer is the stream that follows
 
         try:
-            await self.rt.call(context, "ExportTse", request, run)
+            await self.rt.call(context, method, request, run)
             spool.seek(0)
             while chunk := spool.read(CHUNK):
-                yield fiscal_pb2.ExportTseResponse(chunk=chunk)
+                yield chunk
         finally:
             spool.close()
 
@@ -281,21 +297,11 @@ class FiscalServicer(fiscal_pb2_grpc.FiscalServiceServicer):
     async def ExportOutageLog(
         self, request: fiscal_pb2.ExportOutageLogRequest, context: Context
     ) -> AsyncIterator[fiscal_pb2.ExportOutageLogResponse]:
-        spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
-
-        async def run() -> fiscal_pb2.ExportOutageLogResponse:
-            op = await self.rt.operator(context)
-            op.require(Permission.EXPORT)
+        async def fill(spool: IO[bytes]) -> None:
             await self._outage_csv(spool)
-            return fiscal_pb2.ExportOutageLogResponse()
 
-        try:
-            await self.rt.call(context, "ExportOutageLog", request, run)
-            spool.seek(0)
-            while chunk := spool.read(CHUNK):
-                yield fiscal_pb2.ExportOutageLogResponse(chunk=chunk)
-        finally:
-            spool.close()
+        async for chunk in self._spooled(context, "ExportOutageLog", request, fill):
+            yield fiscal_pb2.ExportOutageLogResponse(chunk=chunk)
 
     async def RecoverTse(
         self, request: fiscal_pb2.RecoverTseRequest, context: Context

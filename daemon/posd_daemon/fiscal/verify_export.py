@@ -123,12 +123,6 @@ class VerifyReport:
 
 
 @dataclass(slots=True)
-class _Log:
-    name: str
-    message: lm.LogMessage
-
-
-@dataclass(slots=True)
 class _Cert:
     name: str
     cert: x509.Certificate
