@@ -57,8 +57,6 @@ from posd_daemon.devices.setup import Devices, build_devices
 from posd_daemon.domain.digital_receipt import PrintMode
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.receipt import ShopHeader
-from posd_daemon.fiscal.fiskaly import FiskalyTse
-from posd_daemon.fiscal.software_tse import SoftwareTse
 from posd_daemon.ops import logging as plog
 from posd_daemon.ops.config import LOCK_FILE, Config, exposure_warnings
 from posd_daemon.ops.loop_errors import LoopErrors
@@ -327,7 +325,7 @@ async def _start(
         )
     tse = make_tse(config)
     renderer = DocumentRenderer(
-        shop, printer.columns, tse_certified=not isinstance(tse, SoftwareTse)
+        shop, printer.columns, tse_certified=config.tse.backend != "software"
     )
     worker = OutboxWorker(db, printer, drawer, renderer, clock, metrics)
     auth = Authenticator(operators_from_config(config), clock, config.api.session_hours)
@@ -664,7 +662,10 @@ def make_tse(config: Config) -> Tse | None:
     tse = config.tse
     if tse.backend == "none":
         return None
+    # only the configured backend is imported (each is a few hundred KB of idle memory)
     if tse.backend == "fiskaly":
+        from posd_daemon.fiscal.fiskaly import FiskalyTse  # noqa: PLC0415
+
         return FiskalyTse(
             tse.fiskaly_url,
             tse.fiskaly_api_key,
@@ -673,6 +674,8 @@ def make_tse(config: Config) -> Tse | None:
             timeout_s=tse.timeout_ms / 1000,
             state_dir=config.path(tse.software_dir),
         )
+    from posd_daemon.fiscal.software_tse import SoftwareTse  # noqa: PLC0415
+
     try:
         return SoftwareTse(config.path(tse.software_dir), curve=tse.software_curve)
     except TseError as exc:

@@ -46,6 +46,7 @@ from posd_daemon.devices.errors import (
 )
 from posd_daemon.devices.escpos.profile import CutMode, PrinterProfile
 from posd_daemon.devices.escpos.status import PrinterStatus
+from posd_daemon.devices.fifo import FifoTransport
 from posd_daemon.devices.model import (
     DeviceClass,
     DeviceFault,
@@ -73,7 +74,6 @@ from posd_daemon.devices.scanning import (
     ScanDecoder,
     ScanRules,
 )
-from posd_daemon.devices.simulated import EmulatorTransport, FifoTransport, PaperTapeTransport
 from posd_daemon.devices.testpage import DISPLAY_TEST_LINES, build_test_page
 from posd_daemon.devices.transport import (
     FileUrl,
@@ -1601,6 +1601,9 @@ def build_printer(
     if locator.scheme == "sim":
         if output is None:
             raise ValueError("a sim:// printer needs an output file")
+        # the emulators (~0.8 MB) only on a register that simulates a device
+        from posd_daemon.devices.simulated import PaperTapeTransport  # noqa: PLC0415
+
         inner = PaperTapeTransport(output, columns or profile.columns)
     else:
         inner = open_transport(url, usb_backend=usb_backend)
@@ -1612,9 +1615,13 @@ def build_display(
     alias: str, url: str, profile: DisplayProfile, *, mirror: Path | None = None
 ) -> DisplayDevice:
     locator = locate(url)
-    inner: Transport = (
-        EmulatorTransport(profile, mirror) if locator.scheme == "sim" else open_transport(url)
-    )
+    inner: Transport
+    if locator.scheme == "sim":
+        from posd_daemon.devices.simulated import EmulatorTransport  # noqa: PLC0415
+
+        inner = EmulatorTransport(profile, mirror)
+    else:
+        inner = open_transport(url)
     return DisplayDevice(alias, url, locator, PoleDisplay(_monitored(inner), profile))
 
 

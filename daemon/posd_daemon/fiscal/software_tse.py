@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from posd_daemon.fiscal import der, process_data, tar_export
+from posd_daemon.fiscal import der, process_data
 from posd_daemon.fiscal import log_message as lm
 from posd_daemon.services.tse_port import (
     TseError,
@@ -600,6 +600,9 @@ class SoftwareTse:
         export has its finish. ``abort`` set ends it between two log messages
         (``EXPORT_ABORTED``).
         """
+        # tarfile and the writer only when exporting (a few hundred KB of idle memory)
+        from posd_daemon.fiscal import tar_export  # noqa: PLC0415
+
         with self._lock:
             self._db()  # a closed TSE exports nothing
         info = tar_export.ExportInfo(
