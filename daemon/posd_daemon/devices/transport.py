@@ -7,7 +7,7 @@ Device URLs (``parse_device_url``)::
 
     serial:///dev/ttyUSB0?baud=9600&parity=N&rtscts=1
     tcp://192.168.1.50:9100?timeout=3
-    file:///dev/usb/lp0
+    file:///dev/usb/lp0?write_timeout=10
     usb://04b8:0e15?serial=X5GF012345&interface=0
 
 All transports are blocking: the daemon runs each device in its own worker thread.
@@ -18,11 +18,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fcntl
 import functools
 import os
 import select
 import socket
 import stat
+import sys
 import termios
 import time
 from collections.abc import Callable
@@ -87,6 +89,7 @@ class TcpUrl:
 @dataclass(frozen=True, slots=True)
 class FileUrl:
     path: str
+    write_timeout: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,12 +259,12 @@ def parse_device_url(url: str) -> DeviceUrl:
             write_timeout=params.float("write_timeout", 10.0),
         )
     if scheme == "file":
-        _Params(url, scheme, parts.query, ())
+        params = _Params(url, scheme, parts.query, ("write_timeout",))
         if parts.netloc:
             raise _bad(url, "the path must be absolute: write file:///dev/... (3 slashes)", scheme)
         if not parts.path.startswith("/") or parts.path.endswith("/"):
             raise _bad(url, "missing the file path", scheme)
-        return FileUrl(path=parts.path)
+        return FileUrl(path=parts.path, write_timeout=params.float("write_timeout", 10.0))
     if scheme == "usb":
         params = _Params(url, scheme, parts.query, ("serial", "path", "interface", "timeout"))
         if parts.path not in ("", "/"):
@@ -293,7 +296,7 @@ def open_transport(url: str | DeviceUrl, *, usb_backend: object | None = None) -
             write_timeout=parsed.write_timeout,
         )
     if isinstance(parsed, FileUrl):
-        return FileTransport(parsed.path)
+        return FileTransport(parsed.path, write_timeout=parsed.write_timeout)
     return UsbTransport(
         parsed.vendor_id,
         parsed.product_id,
@@ -544,10 +547,37 @@ class TcpTransport:
         return self._sock
 
     def write(self, data: bytes) -> None:
+        """All of ``data``: ``write_timeout`` bounds a stall (the printer takes no byte
+        for that long), not the job. ``sendall``'s timeout bounds the whole call (since
+        Python 3.5), and a printer takes bytes only as fast as it prints once its buffer
+        and the socket buffers are full: a long job to a slow printer would be cut off,
+        printed in part and its retry cut off the same way (see SerialTransport.write).
+
+        Nor is "no room for ``write_timeout``" a stall: the kernel reports a full socket
+        writable again only once a third of its send buffer is free (tcp_poll), which a
+        slow printer may take longer to work off. Progress is what the printer has
+        acknowledged: the send queue shrinking (``SIOCOUTQ``), checked every
+        ``TCP_STALL_POLL_S`` while there is no room, as SerialTransport._wait_sent does
+        with the port's output queue."""
         sock = self._require()
+        view = memoryview(data)
+        deadline = time.monotonic() + self.write_timeout
+        least = _unacked(sock)
         try:
-            sock.settimeout(self.write_timeout)
-            sock.sendall(data)
+            while view:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                sock.settimeout(min(remaining, TCP_STALL_POLL_S))
+                try:
+                    view = view[sock.send(view) :]
+                except TimeoutError:
+                    queued = _unacked(sock)
+                    if queued is None or least is None or queued >= least:
+                        continue
+                else:
+                    queued = _unacked(sock)
+                least, deadline = queued, time.monotonic() + self.write_timeout
         except TimeoutError as exc:
             raise TransportError(
                 f"{self.describe()} did not accept data within {self.write_timeout:g} s "
@@ -580,6 +610,22 @@ class TcpTransport:
                 sock.close()
 
 
+#: How often a write to a network printer whose socket is full checks whether the
+#: printer took anything meanwhile (see :meth:`TcpTransport.write`).
+TCP_STALL_POLL_S = 0.05
+
+
+def _unacked(sock: socket.socket) -> int | None:
+    """Bytes in the socket's send queue the peer has not acknowledged (Linux
+    ``SIOCOUTQ``, tcp(7)); None where the ioctl is not available."""
+    buf = bytearray(4)
+    try:
+        fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, buf)
+    except OSError:
+        return None
+    return int.from_bytes(buf, sys.byteorder, signed=True)
+
+
 # --- device files ---------------------------------------------------------------------
 
 
@@ -589,10 +635,16 @@ class FileTransport:
     Reads work on character devices that support them (usblp with a bidirectional
     printer) and return b"" otherwise. A plain file is created if missing; a missing
     ``/dev/...`` path is an error (never silently create a regular file there).
+
+    The file is used non-blocking: a blocking ``write`` to usblp waits for a printer
+    that is offline or out of paper for ever (as does one to a FIFO whose reader
+    stalls), and a blocking open of a FIFO waits for a reader. ``write_timeout`` bounds
+    a stall (no byte taken for that long), not the job (see SerialTransport.write).
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, write_timeout: float = 10.0) -> None:
         self.path = path
+        self.write_timeout = write_timeout
         self._fd: int | None = None
         self._readable = False
 
@@ -614,18 +666,21 @@ class FileTransport:
         if self._fd is not None:
             return
         is_dev = self.path.startswith("/dev/")
+        # O_NONBLOCK: see the class; a FIFO nobody reads fails with ENXIO (fifo(7))
+        flags = os.O_CLOEXEC | os.O_NONBLOCK
         try:
             if is_dev:
                 try:
-                    fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC | os.O_NOCTTY)
+                    fd = os.open(self.path, os.O_RDWR | os.O_NOCTTY | flags)
                 except PermissionError:
-                    fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOCTTY)
+                    fd = os.open(self.path, os.O_WRONLY | os.O_NOCTTY | flags)
             else:
-                fd = os.open(
-                    self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644
-                )
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | flags, 0o644)
         except OSError as exc:
-            raise TransportError(f"cannot open {self.describe()}: {_os_hint(exc)}") from exc
+            hint = _os_hint(exc)
+            if exc.errno == errno.ENXIO and self._is_fifo():
+                hint = "nothing reads it (no process has the FIFO open for reading)"
+            raise TransportError(f"cannot open {self.describe()}: {hint}") from exc
         mode = os.fstat(fd).st_mode
         access = os.O_ACCMODE & _fd_flags(fd)
         self._readable = stat.S_ISCHR(mode) and access == os.O_RDWR
@@ -636,13 +691,37 @@ class FileTransport:
             raise TransportError(f"{self.describe()} is not open")
         return self._fd
 
+    def _is_fifo(self) -> bool:
+        try:
+            return stat.S_ISFIFO(os.stat(self.path).st_mode)
+        except OSError:
+            return False
+
     def write(self, data: bytes) -> None:
+        """All of ``data``: whatever the device takes at once, then a wait of at most
+        ``write_timeout`` for it to take more, for as long as it keeps taking bytes."""
         fd = self._require()
         view = memoryview(data)
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        # the stall is measured from the last byte taken, not per poll: a driver that
+        # reports room but then takes nothing must not keep this looping
+        deadline = time.monotonic() + self.write_timeout
         try:
             while view:
-                written = os.write(fd, view)
-                view = view[written:]
+                try:
+                    view = view[os.write(fd, view) :]
+                    deadline = time.monotonic() + self.write_timeout
+                    continue
+                except BlockingIOError:
+                    pass
+                left = deadline - time.monotonic()
+                # poll, not select: no FD_SETSIZE limit on the descriptor's number
+                if left <= 0 or not poller.poll(left * 1000):
+                    raise TransportError(
+                        f"{self.describe()} did not accept data within "
+                        f"{self.write_timeout:g} s (printer offline, paper out or busy?)"
+                    )
         except OSError as exc:
             raise TransportError(f"writing to {self.describe()} failed: {_os_hint(exc)}") from exc
 
@@ -655,6 +734,8 @@ class FileTransport:
             if not ready:
                 return b""
             data = os.read(fd, n)
+        except BlockingIOError:
+            return b""  # the fd is non-blocking: ready, and then nothing after all
         except OSError as exc:
             raise TransportError(f"reading {self.describe()} failed: {_os_hint(exc)}") from exc
         if not data:
