@@ -158,8 +158,16 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             answered = await self.rt.answered("LoadOrder", request, order_pb2.LoadOrderResponse)
             if answered is not None:
                 return answered
-            if self.events is not None:
-                self.events.before_create()  # e.g. no new sale while the drawer is open
+            # a new sale is started only when the order is in none yet: a second LoadOrder
+            # returns the sale it is in, neither refused as a new sale (e.g. no new sale
+            # while the drawer is open) nor announced as one ("created" again)
+            started = False
+
+            def before_create() -> None:
+                nonlocal started
+                if self.events is not None:
+                    self.events.before_create()
+                started = True
 
             def encode(r: tuple[Sale, Order]) -> order_pb2.LoadOrderResponse:
                 return order_pb2.LoadOrderResponse(
@@ -172,7 +180,9 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
                 response = await self.rt.mutate(
                     "LoadOrder",
                     request,
-                    lambda tx: self.orders.load(tx, op, request.order_number),
+                    lambda tx: self.orders.load(
+                        tx, op, request.order_number, before_create=before_create
+                    ),
                     encode,
                     order_pb2.LoadOrderResponse,
                 )
@@ -180,7 +190,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             if sale.state == sale_pb2.SALE_STATE_OPEN and sale.lines:
                 # the TSE transaction starts with the first line, in the background
                 self.fiscal.schedule_start(sale.sale_id)
-                if self.events is not None:
+                if self.events is not None and started:
                     self.events.changed("created", sale, op.operator_id)
             return response
 

@@ -17,6 +17,12 @@ from posd_daemon.store import sales as sale_store
 
 NUMBER_COUNTER = "customer_number"
 
+#: At most this many customers sharing an e-mail address are returned or named: a back
+#: office may import thousands with one placeholder address, and all of them in a
+#: response would be a megabyte-sized answer, and in an error's message and metadata
+#: a list cut off somewhere in the middle, without saying how many there are.
+MAX_DUPLICATES = 20
+
 
 @dataclass(frozen=True, slots=True)
 class CustomerCreated:
@@ -65,7 +71,9 @@ class CustomerCommands:
             _require_terms_permission(op)
         # validate before the duplicate check so a bad row never reports duplicates
         replace(customer, number=customer.number or "C0").validated()
-        duplicates = store.by_email(tx.conn, customer.email) if customer.email else []
+        duplicates = (
+            store.by_email(tx.conn, customer.email, limit=MAX_DUPLICATES) if customer.email else []
+        )
         if duplicates and not allow_duplicate_email:
             return CustomerCreated(None, False, tuple(duplicates))
         if not customer.number:
@@ -99,14 +107,28 @@ class CustomerCommands:
         new = normalize_email(customer.email)
         if not new or new == normalize_email(existing.email):
             return
-        others = [c.number for c in store.by_email(tx.conn, new) if c.number != customer.number]
+        others = [
+            c.number
+            for c in store.by_email(
+                tx.conn, new, limit=MAX_DUPLICATES, except_number=customer.number
+            )
+        ]
         if others:
+            total = len(others)
+            if total == MAX_DUPLICATES:
+                total = store.count_by_email(tx.conn, new, except_number=customer.number)
+            listed = ", ".join(others)
+            if total > len(others):
+                listed += f" and {total - len(others)} more ({total} customers)"
             raise DomainError(
                 ErrorKind.ALREADY_EXISTS,
                 "CUSTOMER_EMAIL_TAKEN",
-                f"e-mail address {customer.email.strip()!r} belongs to customer"
-                f" {', '.join(others)}",
-                metadata={"email": new, "customer_numbers": ",".join(others)},
+                f"e-mail address {customer.email.strip()!r} belongs to customer {listed}",
+                metadata={
+                    "email": new,
+                    "customer_numbers": ",".join(others),
+                    "customer_count": str(total),
+                },
             )
 
     def put(self, tx: Tx, customer: Customer) -> bool:

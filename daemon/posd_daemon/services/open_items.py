@@ -231,11 +231,21 @@ class InvoicePayments(ABC):
         others = 0 if sale.training else store.held(conn, invoice_number, except_sale=sale_id)
         own = sum(ln.amount for ln in sale.invoice_payments() if ln.item_id == invoice_number)
         available = item.amount_open - others - own
+        # who holds the rest: a second tap on "pay" for this very sale must not send the
+        # cashier looking for another register's sale
+        holders = "; ".join(
+            part
+            for part in (
+                f"sale {sale_id} pays {own} of it already" if own else "",
+                f"{others} held by other open sales" if others else "",
+            )
+            if part
+        )
         if available <= 0:
             raise precondition(
                 "INVOICE_NOT_OPEN",
                 f"nothing of invoice {invoice_number} is open"
-                + (f" ({others + own} held by open sales)" if others + own else ""),
+                + (f" ({holders})" if holders else ""),
                 invoice_number=invoice_number,
                 available_minor="0",
             )
@@ -244,7 +254,7 @@ class InvoicePayments(ABC):
             raise precondition(
                 "INVOICE_AMOUNT_EXCEEDED",
                 f"invoice {invoice_number} has {available} open"
-                + (f" ({others + own} more held by open sales)" if others + own else "")
+                + (f" ({holders})" if holders else "")
                 + f", not {take}",
                 invoice_number=invoice_number,
                 available_minor=str(available),

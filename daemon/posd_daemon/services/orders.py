@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from posd_daemon.domain.errors import DomainError, ErrorKind, not_found, precondition
@@ -35,6 +35,12 @@ from posd_daemon.store import orders as order_store
 #: waits at most 5 s for each register it asks (register_link.TIMEOUT_S), nearly always
 #: one; a LoadOrder that still finds one under way is told to try again.
 LOAD_WAIT_S = 8.0
+
+#: Order lines per ListOrders page (at least one order, however large). An order holds
+#: up to 500 lines (domain.order.MAX_ORDER_LINES), each up to some 300 bytes with its
+#: text: a page of 1000 orders, or the default 50 of large ones, would be past the 4 MiB
+#: the daemon sends and a client takes by default (gRPC's message limits), and fail.
+MAX_PAGE_LINES = 5000
 
 
 class OrderGuard:
@@ -129,6 +135,12 @@ class OrderCommands:
         )
         more = len(rows) > size
         rows = rows[:size]
+        lines = 0
+        for i, row in enumerate(rows):
+            lines += len(row.lines)
+            if lines > MAX_PAGE_LINES and i > 0:
+                rows, more = rows[:i], True
+                break
         token = paging.encode("o", rows[-1].order_number) if more and rows else ""
         return rows, token
 
@@ -147,9 +159,19 @@ class OrderCommands:
         order_store.put(tx.conn, order, self._clock())
         return existing is None
 
-    def load(self, tx: Tx, operator: Operator, order_number: str) -> tuple[Sale, Order]:
+    def load(
+        self,
+        tx: Tx,
+        operator: Operator,
+        order_number: str,
+        *,
+        before_create: Callable[[], None] | None = None,
+    ) -> tuple[Sale, Order]:
         """The order in a new open sale of this register; the same sale while it is
-        still open or parked (also for another request id)."""
+        still open or parked (also for another request id). ``before_create`` runs (and
+        may refuse) only when a new sale is started: the register's rule against a new
+        sale while the drawer is open is no reason to refuse the cashier the sale the
+        order is in already."""
         operator.require(Permission.SALE)
         order = self.get(tx.conn, order_number)
         order.check_loadable()
@@ -165,6 +187,8 @@ class OrderCommands:
                 sale_id=sale.sale_id,
             )
         self._check_references(tx.conn, order)
+        if before_create is not None:
+            before_create()
         now = self._clock()
         sale = self.sales.create(tx, operator)
         if order.customer_number:

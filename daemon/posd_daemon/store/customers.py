@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -40,14 +41,39 @@ def get(conn: sqlite3.Connection, number: str) -> Customer | None:
     return None if row is None else _customer(row)
 
 
-def by_email(conn: sqlite3.Connection, email: str) -> list[Customer]:
+def by_email(
+    conn: sqlite3.Connection, email: str, *, limit: int, except_number: str = ""
+) -> list[Customer]:
+    """The first ``limit`` customers (by number, but ``except_number``) with the address."""
     norm = normalize_email(email)
     if not norm:
         return []
     rows = conn.execute(
-        f"SELECT {_COLS} FROM customers WHERE email_norm = ? ORDER BY number", (norm,)
+        f"SELECT {_COLS} FROM customers WHERE email_norm = ? AND number != ?"
+        " ORDER BY number LIMIT ?",
+        (norm, except_number, limit),
     ).fetchall()
     return [_customer(r) for r in rows]
+
+
+def count_by_email(conn: sqlite3.Connection, email: str, *, except_number: str = "") -> int:
+    """How many customers (but ``except_number``) have the address."""
+    norm = normalize_email(email)
+    if not norm:
+        return 0
+    row = conn.execute(
+        "SELECT COUNT(*) FROM customers WHERE email_norm = ? AND number != ?",
+        (norm, except_number),
+    ).fetchone()
+    return int(row[0])
+
+
+def search_form(text: str) -> str:
+    """Text as search compares it: composed (NFC) and lower case. Keyboards of macOS and
+    iOS send an umlaut decomposed ("u" and a combining diaeresis, NFD), back offices
+    mostly write it composed (one "ü"): compared as sent, the two spellings of the same
+    name would not find each other."""
+    return unicodedata.normalize("NFC", text).lower()
 
 
 def _like(text: str) -> str:
@@ -56,19 +82,30 @@ def _like(text: str) -> str:
 
 
 def search(conn: sqlite3.Connection, query: str, *, after: str, limit: int) -> list[Customer]:
-    """Customers whose name, company or e-mail contains every word of ``query``."""
-    words = [w for w in query.lower().split() if w][:8]
-    where = " AND ".join("search_text LIKE ? ESCAPE '\\'" for _ in words) or "1"
+    """Customers whose name, company or e-mail contains every word of ``query``.
+
+    Every word counts (the query is at most 200 characters, so at most 100 words; the
+    first eight alone let a ninth narrow nothing). A word is looked for composed and
+    decomposed: rows written before search_text was composed (:func:`search_form`) may
+    hold a name as an NFD keyboard sent it."""
+    words = list(dict.fromkeys(w for w in search_form(query).split() if w))
+    where = (
+        " AND ".join(
+            "(search_text LIKE ? ESCAPE '\\' OR search_text LIKE ? ESCAPE '\\')" for _ in words
+        )
+        or "1"
+    )
+    patterns = [_like(f) for w in words for f in (w, unicodedata.normalize("NFD", w))]
     rows = conn.execute(
         f"SELECT {_COLS} FROM customers WHERE ({where}) AND number > ? ORDER BY number LIMIT ?",
-        (*[_like(w) for w in words], after, limit),
+        (*patterns, after, limit),
     ).fetchall()
     return [_customer(r) for r in rows]
 
 
 def upsert(conn: sqlite3.Connection, c: Customer, when: datetime) -> bool:
     existed = conn.execute("SELECT 1 FROM customers WHERE number = ?", (c.number,)).fetchone()
-    search_text = " ".join(p.lower() for p in (c.name, c.company, c.email) if p)
+    search_text = " ".join(search_form(p) for p in (c.name, c.company, c.email) if p)
     conn.execute(
         "INSERT INTO customers (number, name, company, email, email_norm, street, postal_code,"
         " city, country, vat_id, default_currency, price_entry, discount_percent, anonymous,"
