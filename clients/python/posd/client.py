@@ -769,6 +769,12 @@ class PosdClient:
     def x_report(self) -> closing_pb2.ClosingReport:
         return self.call(self.closing.GetXReport, closing_pb2.GetXReportRequest()).report
 
+    def print_x_report(self, *, request_id: str | None = None) -> closing_pb2.ClosingReport:
+        """The X report now, queued for the printer; a retry with the same
+        ``request_id`` answers the same report and prints it once."""
+        req = closing_pb2.PrintXReportRequest(request_id=request_id or new_request_id())
+        return self.call(self.closing.PrintXReport, req).report
+
     def z_closing(
         self, business_date: str = "", *, request_id: str | None = None
     ) -> closing_pb2.Closing:

@@ -186,6 +186,8 @@ def report_to_pb(r: ClosingReport) -> closing_pb2.ClosingReport:
                     name=p.name,
                     amount=_money(p.amount, p.currency),
                     count=p.count,
+                    refund_count=p.refunds,
+                    refunds=_money(p.refunds_amount, p.currency),
                 )
             )
     for v in r.vat:
@@ -486,6 +488,22 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
             return closing_pb2.GetXReportResponse(report=report_to_pb(report))
 
         return await self.rt.call(context, "GetXReport", request, run)
+
+    async def PrintXReport(
+        self, request: closing_pb2.PrintXReportRequest, context: Context
+    ) -> closing_pb2.PrintXReportResponse:
+        async def run() -> closing_pb2.PrintXReportResponse:
+            op = await self.rt.operator(context)
+            # a retry answers the first report and queues no second paper
+            return await self.rt.mutate(
+                "PrintXReport",
+                request,
+                lambda tx: self.day.print_x_report(tx, op),
+                lambda r: closing_pb2.PrintXReportResponse(report=report_to_pb(r)),
+                closing_pb2.PrintXReportResponse,
+            )
+
+        return await self.rt.call(context, "PrintXReport", request, run)
 
     async def CreateZClosing(
         self, request: closing_pb2.CreateZClosingRequest, context: Context

@@ -1,6 +1,6 @@
 """posctl commands for the register's day (hooked into ``cli/posctl.py``):
 
-    posctl closing x | z [--business-date D] | show N | list [--limit N]
+    posctl closing x [--print] | z [--business-date D] | show N | list [--limit N]
     posctl shift open|close [--count [CUR:]DENOM=PIECES ...] [--total [CUR:]AMOUNT ...]
                             [--currency CUR] | show [N]
     posctl cash in|out|transit|tip AMOUNT --reason TEXT [--in|--out] [--currency CHF]
@@ -189,7 +189,10 @@ def _dict(msg: Any) -> dict[str, Any]:
 def add_commands(sub: Any) -> None:
     cl = sub.add_parser("closing", help="X report, Z closing (Kassenabschluss)")
     cls = cl.add_subparsers(dest="closing_command", required=True)
-    cls.add_parser("x", help="interim report of the open period (changes nothing)")
+    x = cls.add_parser("x", help="interim report of the open period (changes nothing)")
+    x.add_argument(
+        "--print", action="store_true", help="also print it (as of now) on the receipt printer"
+    )
     z = cls.add_parser("z", help="Z closing: closes the period, prints and stores it")
     z.add_argument("--business-date", default="", help="YYYY-MM-DD when not today")
     sh = cls.add_parser("show", help="one Z closing")
@@ -292,6 +295,15 @@ def add_commands(sub: Any) -> None:
 # -- closing ----------------------------------------------------------------------------
 
 
+def _payment_rows(payments: Any) -> list[str]:
+    rows: list[str] = []
+    for p in payments:
+        rows.append(f"  {p.name:<14} {_m(p.amount)}  ({p.count})")
+        if p.refund_count:
+            rows.append(f"    refunds {p.refund_count:<6} {_m(p.refunds)}")
+    return rows
+
+
 def report_text(r: closing_pb2.ClosingReport) -> str:
     title = f"Z closing {r.z_nr}" if r.z_nr else "X report (interim, nothing closed)"
     rows = [
@@ -301,11 +313,11 @@ def report_text(r: closing_pb2.ClosingReport) -> str:
         f" late {r.late}, outside a shift {r.outside_shift}",
         f"gross            {_m(r.gross)}",
         "payment methods:",
-        *[f"  {p.name:<14} {_m(p.amount)}  ({p.count})" for p in r.payments],
+        *_payment_rows(r.payments),
     ]
     if r.payment_gateways:
         rows.append("payment gateways:")
-        rows += [f"  {p.name:<14} {_m(p.amount)}  ({p.count})" for p in r.payment_gateways]
+        rows += _payment_rows(r.payment_gateways)
     rows.append("VAT:")
     rows += [
         f"  {v.vat_rate:>5}%  gross {_m(v.gross)}  net {_m(v.net)}  tax {_m(v.tax)}"
@@ -334,9 +346,11 @@ def report_text(r: closing_pb2.ClosingReport) -> str:
 
 
 def cmd_closing_x(args: argparse.Namespace) -> int:
+    printing = bool(getattr(args, "print", False))
     with _base()._client(args, login=True) as c:
-        r = c.x_report()
-    _base()._out(args, _dict(r), report_text(r))
+        r = c.print_x_report() if printing else c.x_report()
+    text = report_text(r) + ("\nqueued for the printer" if printing else "")
+    _base()._out(args, _dict(r), text)
     return 0
 
 

@@ -278,6 +278,8 @@ class PaymentTotal:
     base_amount: int = 0
     #: refunds among ``count`` (negative payments)
     refunds: int = 0
+    #: what those refunds paid back (negative, in ``currency``; inside ``amount``)
+    refunds_amount: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,23 +401,28 @@ class ClosingReport:
             late=int(d["late"]),
             outside_shift=int(d["outside_shift"]),
             gross=int(d["gross"]),
-            payments=tuple(_payment_total(p, str(d["currency"])) for p in d["payments"]),
-            gateways=tuple(_payment_total(p, str(d["currency"])) for p in d["gateways"]),
-            vat=tuple(VatLine(**v) for v in d["vat"]),
-            cases=tuple(CaseTotal(**c) for c in d["cases"]),
-            gv_totals=tuple(GvTotal(**g) for g in d["gv_totals"]),
-            operators=tuple(OperatorTotal(**o) for o in d["operators"]),
-            cash_per_currency=tuple((str(c), int(a)) for c, a in d["cash_per_currency"]),
-            balances=tuple(BalanceLine(**b) for b in d["balances"]),
-            shifts=tuple(int(s) for s in d["shifts"]),
-            open_shift_expected=tuple((str(c), int(a)) for c, a in d["open_shift_expected"]),
+            # the lists a report stored before they existed lacks read as empty (a Z is
+            # stored once and printed, shown and exported for years after)
+            payments=tuple(_payment_total(p, str(d["currency"])) for p in d.get("payments", ())),
+            gateways=tuple(_payment_total(p, str(d["currency"])) for p in d.get("gateways", ())),
+            vat=tuple(VatLine(**v) for v in d.get("vat", ())),
+            cases=tuple(CaseTotal(**c) for c in d.get("cases", ())),
+            gv_totals=tuple(GvTotal(**g) for g in d.get("gv_totals", ())),
+            operators=tuple(OperatorTotal(**o) for o in d.get("operators", ())),
+            cash_per_currency=tuple((str(c), int(a)) for c, a in d.get("cash_per_currency", ())),
+            balances=tuple(BalanceLine(**b) for b in d.get("balances", ())),
+            shifts=tuple(int(s) for s in d.get("shifts", ())),
+            open_shift_expected=tuple(
+                (str(c), int(a)) for c, a in d.get("open_shift_expected", ())
+            ),
             training=int(d.get("training", 0)),
         )
 
 
 def _payment_total(d: Mapping[str, Any], currency: str) -> PaymentTotal:
     """A stored payment total; reports stored before base_amount existed held base
-    currency amounts only in it (foreign ones had none)."""
+    currency amounts only in it (foreign ones had none). Those stored before
+    ``refunds``/``refunds_amount`` read them as 0 (the dataclass defaults)."""
     fields = dict(d)
     if "base_amount" not in fields:
         fields["base_amount"] = fields["amount"] if fields["currency"] == currency else 0
@@ -463,7 +470,7 @@ class ClosingBuilder:
         self._late = 0
         self._outside = 0
         self._gross = 0
-        #: (method, currency) -> [amount, count, base amount, refunds]
+        #: (method, currency) -> [amount, count, base amount, refunds, refunds' amount]
         self._payments: dict[tuple[str, str], list[int]] = {}
         self._vat: dict[tuple[int, Decimal], _Sum] = {}
         #: per business case and GV_TYP: vouchers sold/redeemed are Einzweck- or
@@ -498,12 +505,13 @@ class ClosingBuilder:
     def _pay(
         self, method: str, currency: str, amount: int, count: int = 1, base: int | None = None
     ) -> None:
-        entry = self._payments.setdefault((method, currency), [0, 0, 0, 0])
+        entry = self._payments.setdefault((method, currency), [0, 0, 0, 0, 0])
         entry[0] += amount
         entry[1] += count
         entry[2] += amount if base is None else base
         if count and amount < 0:
             entry[3] += 1
+            entry[4] += amount
         if payment_kind(method).cash:
             self._cash[currency] = self._cash.get(currency, 0) + amount
 
@@ -809,11 +817,14 @@ class ClosingBuilder:
         gateways: list[PaymentTotal] = []
         methods = set(self._payments) | {("CASH", self.currency)}
         for method, currency in sorted(methods, key=lambda k: (_method_order(k[0]), k)):
-            amount, count, base, refunds = self._payments.get((method, currency), [0, 0, 0, 0])
+            amount, count, base, refunds, refunded = self._payments.get(
+                (method, currency), [0, 0, 0, 0, 0]
+            )
             kind = payment_kind(method)
             total = PaymentTotal(
-                method, kind.zahlart_typ, kind.name, currency, amount, count, base, refunds
-            )
+                method, kind.zahlart_typ, kind.name, currency, amount, count, base, refunds,
+                refunded,
+            )  # fmt: skip
             (gateways if kind.gateway else payments).append(total)
         balances = self._day_balances()
         return ClosingReport(

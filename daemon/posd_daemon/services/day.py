@@ -983,6 +983,27 @@ class DayCommands:
             )
         return builder.report(z_nr=0, created_at=to_db(self._clock()))
 
+    def print_x_report(self, tx: Tx, op: Operator) -> ClosingReport:
+        """The X report now, queued for the printer (a Zwischenbericht at a shift
+        handover). The job carries the report as computed: printed after a paper jam or
+        a restart, it still shows the totals of the moment it was asked for, not those
+        of the moment the printer came back."""
+        report = self.x_report(tx.conn, op)
+        outbox.enqueue(
+            tx.conn,
+            kind="print",
+            ref=f"x:{self.s.register_id}",
+            receipt_number=None,
+            payload={
+                "document": "x_report",
+                "register_id": self.s.register_id,
+                "report": report.to_dict(),
+            },
+            when=self._clock(),
+        )
+        tx.after_commit(self._on_outbox)
+        return report
+
     def z_closing(self, tx: Tx, op: Operator, business_date: str = "") -> ZResult:
         """Closes the open period: gapless Z number, totals stored, journaled, printed."""
         op.require(Permission.CLOSING)

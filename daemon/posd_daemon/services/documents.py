@@ -238,7 +238,7 @@ class DocumentRenderer:
 
 
 # -- the register's day: cash movement slips, shift close slips, Z reports -----------------
-# (issue 7; payload["document"] = "cash_movement" | "shift_close" | "z_report")
+# (issue 7; payload["document"] = "cash_movement" | "shift_close" | "z_report" | "x_report")
 
 
 def _amt(minor: int, currency: str) -> str:
@@ -358,6 +358,15 @@ def render_z_report(r: DocumentRenderer, conn: sqlite3.Connection, job: OutboxJo
     return render_closing_report(report, r.shop, r.columns, business_date=str(row[1] or ""))
 
 
+def render_x_report(r: DocumentRenderer, conn: sqlite3.Connection, job: OutboxJob) -> Document:
+    """An X report queued by PrintXReport: the report the job carries, as it was when
+    asked for (the open period has moved on by the time a jammed printer prints it)."""
+    report = job.payload.get("report")
+    if not isinstance(report, dict):
+        raise DeviceError("NO_DOCUMENT", f"job {job.job_id}: X report without its totals")
+    return render_closing_report(ClosingReport.from_dict(report), r.shop, r.columns)
+
+
 #: The business cases by German name (the report keeps posd's ids: "sales", "cash_differences"
 #: on the paper meant nothing to a shop owner or auditor). Vouchers print their DSFinV-K
 #: GV_TYP (Einzweck- or Mehrzweckgutschein, which differ in VAT), a rounding row
@@ -406,7 +415,14 @@ def _date(iso: str) -> str:
 def _payment_lines(payments: tuple[PaymentTotal, ...], cur: str, w: int) -> list[str]:
     lines: list[str] = []
     for p in payments:
-        lines += pair(f"  {p.name} ({p.currency})", _amt(p.amount, p.currency), w)
+        # how many payments beside the total (refunds among them), and what was paid
+        # back on a line of its own: a return's negative payment nets into the total,
+        # unseen, and the drawer's cash is counted against both
+        lines += pair(f"  {p.count}x {p.name} ({p.currency})", _amt(p.amount, p.currency), w)
+        if p.refunds:
+            lines += pair(
+                f"    davon {p.refunds}x Erstattung", _amt(p.refunds_amount, p.currency), w
+            )
         if p.currency != cur:
             # foreign money: what it is worth in the register currency (at the sales'
             # rates), the currency of the totals
@@ -496,4 +512,5 @@ DAY_DOCUMENTS: dict[str, Callable[[DocumentRenderer, sqlite3.Connection, OutboxJ
     "cash_movement": render_cash_movement,
     "shift_close": render_shift_close,
     "z_report": render_z_report,
+    "x_report": render_x_report,
 }

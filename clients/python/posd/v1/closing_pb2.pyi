@@ -559,6 +559,8 @@ class PaymentTotal(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     AMOUNT_FIELD_NUMBER: _builtins.int
     COUNT_FIELD_NUMBER: _builtins.int
+    REFUND_COUNT_FIELD_NUMBER: _builtins.int
+    REFUNDS_FIELD_NUMBER: _builtins.int
     method: _builtins.str
     """posd payment method, e.g. CASH, CARD."""
     zahlart_typ: _builtins.str
@@ -567,9 +569,15 @@ class PaymentTotal(_message.Message):
     """Display name."""
     count: _builtins.int
     """Number of payments."""
+    refund_count: _builtins.int
+    """Refunds among count (negative payments: money paid back)."""
     @_builtins.property
     def amount(self) -> _common_pb2.Money:
         """Amount kept (change taken off cash)."""
+
+    @_builtins.property
+    def refunds(self) -> _common_pb2.Money:
+        """What those refunds paid back (negative; included in amount)."""
 
     def __init__(
         self,
@@ -579,10 +587,12 @@ class PaymentTotal(_message.Message):
         name: _builtins.str = ...,
         amount: _common_pb2.Money | None = ...,
         count: _builtins.int = ...,
+        refund_count: _builtins.int = ...,
+        refunds: _common_pb2.Money | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "refunds", b"refunds"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "count", b"count", "method", b"method", "name", b"name", "zahlart_typ", b"zahlart_typ"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "count", b"count", "method", b"method", "name", b"name", "refund_count", b"refund_count", "refunds", b"refunds", "zahlart_typ", b"zahlart_typ"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -946,6 +956,52 @@ class GetXReportResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetXReportResponse: _TypeAlias = GetXReportResponse  # noqa: Y015
+
+@_typing.final
+class PrintXReportRequest(_message.Message):
+    """Request for PrintXReport."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PrintXReportRequest: _TypeAlias = PrintXReportRequest  # noqa: Y015
+
+@_typing.final
+class PrintXReportResponse(_message.Message):
+    """Response for PrintXReport."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def report(self) -> Global___ClosingReport:
+        """The open period's totals as queued for the printer."""
+
+    def __init__(
+        self,
+        *,
+        report: Global___ClosingReport | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PrintXReportResponse: _TypeAlias = PrintXReportResponse  # noqa: Y015
 
 @_typing.final
 class CreateZClosingRequest(_message.Message):

@@ -62,6 +62,11 @@ class ClosingServiceStub:
                 request_serializer=posd_dot_v1_dot_closing__pb2.GetXReportRequest.SerializeToString,
                 response_deserializer=posd_dot_v1_dot_closing__pb2.GetXReportResponse.FromString,
                 _registered_method=True)
+        self.PrintXReport = channel.unary_unary(
+                '/posd.v1.ClosingService/PrintXReport',
+                request_serializer=posd_dot_v1_dot_closing__pb2.PrintXReportRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_closing__pb2.PrintXReportResponse.FromString,
+                _registered_method=True)
         self.CreateZClosing = channel.unary_unary(
                 '/posd.v1.ClosingService/CreateZClosing',
                 request_serializer=posd_dot_v1_dot_closing__pb2.CreateZClosingRequest.SerializeToString,
@@ -143,6 +148,15 @@ class ClosingServiceServicer:
 
     def GetXReport(self, request, context):
         """The open period's totals so far; changes nothing (permission CLOSING).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PrintXReport(self, request, context):
+        """Computes the X report and queues it for the printer (Zwischenbericht at a shift
+        handover): the paper shows the totals of this moment even when printed later;
+        changes nothing else (permission CLOSING).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -232,6 +246,11 @@ def add_ClosingServiceServicer_to_server(servicer, server):
                     servicer.GetXReport,
                     request_deserializer=posd_dot_v1_dot_closing__pb2.GetXReportRequest.FromString,
                     response_serializer=posd_dot_v1_dot_closing__pb2.GetXReportResponse.SerializeToString,
+            ),
+            'PrintXReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.PrintXReport,
+                    request_deserializer=posd_dot_v1_dot_closing__pb2.PrintXReportRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_closing__pb2.PrintXReportResponse.SerializeToString,
             ),
             'CreateZClosing': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateZClosing,
@@ -412,6 +431,33 @@ class ClosingService:
             '/posd.v1.ClosingService/GetXReport',
             posd_dot_v1_dot_closing__pb2.GetXReportRequest.SerializeToString,
             posd_dot_v1_dot_closing__pb2.GetXReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PrintXReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.ClosingService/PrintXReport',
+            posd_dot_v1_dot_closing__pb2.PrintXReportRequest.SerializeToString,
+            posd_dot_v1_dot_closing__pb2.PrintXReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

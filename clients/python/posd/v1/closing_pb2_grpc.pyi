@@ -52,6 +52,11 @@ class ClosingServiceStub:
     """
     GetXReport: _grpc.UnaryUnaryMultiCallable[_closing_pb2.GetXReportRequest, _closing_pb2.GetXReportResponse]
     """The open period's totals so far; changes nothing (permission CLOSING)."""
+    PrintXReport: _grpc.UnaryUnaryMultiCallable[_closing_pb2.PrintXReportRequest, _closing_pb2.PrintXReportResponse]
+    """Computes the X report and queues it for the printer (Zwischenbericht at a shift
+    handover): the paper shows the totals of this moment even when printed later;
+    changes nothing else (permission CLOSING).
+    """
     CreateZClosing: _grpc.UnaryUnaryMultiCallable[_closing_pb2.CreateZClosingRequest, _closing_pb2.CreateZClosingResponse]
     """Closes the period: next Z number, totals stored, printed; nothing of the period
     can change afterwards (permission CLOSING).
@@ -95,6 +100,11 @@ class ClosingServiceAsyncStub(ClosingServiceStub):
     """
     GetXReport: _aio.UnaryUnaryMultiCallable[_closing_pb2.GetXReportRequest, _closing_pb2.GetXReportResponse]  # type: ignore[assignment]
     """The open period's totals so far; changes nothing (permission CLOSING)."""
+    PrintXReport: _aio.UnaryUnaryMultiCallable[_closing_pb2.PrintXReportRequest, _closing_pb2.PrintXReportResponse]  # type: ignore[assignment]
+    """Computes the X report and queues it for the printer (Zwischenbericht at a shift
+    handover): the paper shows the totals of this moment even when printed later;
+    changes nothing else (permission CLOSING).
+    """
     CreateZClosing: _aio.UnaryUnaryMultiCallable[_closing_pb2.CreateZClosingRequest, _closing_pb2.CreateZClosingResponse]  # type: ignore[assignment]
     """Closes the period: next Z number, totals stored, printed; nothing of the period
     can change afterwards (permission CLOSING).
@@ -165,6 +175,17 @@ class ClosingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_closing_pb2.GetXReportResponse, _abc.Awaitable[_closing_pb2.GetXReportResponse]]:
         """The open period's totals so far; changes nothing (permission CLOSING)."""
+
+    @_abc_1.abstractmethod
+    def PrintXReport(
+        self,
+        request: _closing_pb2.PrintXReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_closing_pb2.PrintXReportResponse, _abc.Awaitable[_closing_pb2.PrintXReportResponse]]:
+        """Computes the X report and queues it for the printer (Zwischenbericht at a shift
+        handover): the paper shows the totals of this moment even when printed later;
+        changes nothing else (permission CLOSING).
+        """
 
     @_abc_1.abstractmethod
     def CreateZClosing(
