@@ -341,6 +341,7 @@ async def _start(
         config.register.exchange_rate_max_age_days,
         config.label_layouts(),
         supplier_tax_id=bool(config.register.vat_id or config.register.tax_number),
+        voucher_validity_years=config.vouchers.validity_years,
     )
     sales = SaleCommands(settings, config.vat_table(), clock, worker.wake)
     catalog = CatalogCommands(config.register.currency, clock)

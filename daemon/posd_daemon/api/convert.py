@@ -240,6 +240,7 @@ def voucher_to_pb(status: VoucherStatus) -> sale_pb2.Voucher:
         state=_VOUCHER_STATE_TO_PB.get(v.state, sale_pb2.VOUCHER_STATE_UNSPECIFIED),
         sold_sale_id=status.sold_sale_id,
         update_time=timestamp(status.updated_at),
+        valid_until="" if v.valid_until is None else v.valid_until.isoformat(),
     )
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 
 from posd_daemon.domain.document import Align, Barcode, Block, Document, Feed, QrCode, Text
@@ -183,7 +183,12 @@ def _details(texts: Sequence[str], columns: int) -> list[Block]:
     return blocks
 
 
-def _line_details(sale: Sale, line: SaleLine, amt: Callable[[int], str]) -> list[str]:
+def _line_details(
+    sale: Sale,
+    line: SaleLine,
+    amt: Callable[[int], str],
+    validity: Mapping[str, date],
+) -> list[str]:
     """What a line's kind adds below its name and amount."""
     out: list[str] = []
     kind = line.kind
@@ -222,6 +227,10 @@ def _line_details(sale: Sale, line: SaleLine, amt: Callable[[int], str]) -> list
         out.append("Ausgleichsbuchung")
     elif line.voucher_code:  # a voucher sold
         out.append(f"Gutschein-Nr. {line.voucher_code}")
+        until = validity.get(line.voucher_code)
+        if until is not None and kind is LineKind.GOODS and not line.ref_sale_id:
+            # what the customer may redeem it until, as stored when it was sold
+            out.append(f"gültig bis {until.strftime('%d.%m.%Y')}")
     if line.lot:
         expired = expired_lot(sale, line.item_id, line.lot)
         if expired is None:
@@ -237,9 +246,10 @@ def _line_details(sale: Sale, line: SaleLine, amt: Callable[[int], str]) -> list
     return out
 
 
-def _amounts(sale: Sale, columns: int) -> list[Block]:
+def _amounts(sale: Sale, columns: int, validity: Mapping[str, date] | None = None) -> list[Block]:
     """The lines of a sale: every kind readably (returns, shop discounts, vouchers sold
-    and redeemed, the balancing line), units, discounts and overrides."""
+    and redeemed, the balancing line), units, discounts and overrides. ``validity``: the
+    valid-until dates of the vouchers the sale sold, by code."""
     cur = sale.currency
 
     def amt(minor: int) -> str:
@@ -249,7 +259,7 @@ def _amounts(sale: Sale, columns: int) -> list[Block]:
     for line in sale.lines:
         letter = VAT_LETTER[line.vat_category]
         blocks += _named_amount(line.name, f"{amt(line.base_amount)} {letter}", columns)
-        blocks += _details(_line_details(sale, line, amt), columns)
+        blocks += _details(_line_details(sale, line, amt, validity or {}), columns)
         if line.line_discount:
             label = f"  Rabatt {fmt_decimal(line.discount_percent)}%"
             blocks += _pair(label, f"-{amt(line.line_discount)}", columns)
@@ -515,12 +525,14 @@ def render_receipt(
     as_invoice: bool | None = None,
     original: Reversed | None = None,
     invoice_issued_at: datetime | None = None,
+    voucher_validity: Mapping[str, date] | None = None,
 ) -> Document:
     """The sale's document: a receipt, or a full invoice when it was posted as one or
     an invoice was issued for it later (:func:`render_invoice`). ``as_invoice`` decides
     explicitly (a receipt job queued before a later invoice still prints the receipt).
     ``original``: the sale a storno reverses (its header names that receipt or invoice);
-    ``invoice_issued_at``: when the sale's invoice was issued after posting."""
+    ``invoice_issued_at``: when the sale's invoice was issued after posting;
+    ``voucher_validity``: the valid-until dates of the vouchers it sold, by code."""
     if as_invoice is None:
         as_invoice = is_invoice(sale) or (original is not None and is_invoice(original.sale))
     if as_invoice:
@@ -533,6 +545,7 @@ def render_receipt(
             extra_lines=extra_lines,
             original=original,
             issued_at=invoice_issued_at,
+            voucher_validity=voucher_validity,
         )
     blocks = _head(shop, copy, sale.training, columns=columns)
     blocks += _reversal(sale, shop, columns, original)
@@ -546,7 +559,7 @@ def render_receipt(
     if sale.order_number:
         blocks += _wrapped(f"Auftrag {sale.order_number}", columns)
     blocks.append(Text("-" * columns))
-    blocks += _amounts(sale, columns)
+    blocks += _amounts(sale, columns, voucher_validity)
     blocks.append(Text("-" * columns))
     blocks += _totals(sale, columns)
     blocks += _tail(shop, columns, fiscal, extra_lines, sale.training)
@@ -563,6 +576,7 @@ def render_invoice(
     extra_lines: Sequence[str] = (),
     original: Reversed | None = None,
     issued_at: datetime | None = None,
+    voucher_validity: Mapping[str, date] | None = None,
 ) -> Document:
     """A full invoice (§14 (4) UStG): seller with VAT id, recipient's name and address,
     invoice number and date, date of supply, quantities, net amounts per rate, rates,
@@ -600,7 +614,7 @@ def render_invoice(
     blocks.append(Text("-" * columns))
     basis = "netto" if sale.vat_direction is PriceBasis.NET else "brutto"
     blocks += _wrapped(f"Beträge {basis} in {sale.currency}", columns)
-    blocks += _amounts(sale, columns)
+    blocks += _amounts(sale, columns, voucher_validity)
     blocks.append(Text("-" * columns))
     if sale.vat_direction is PriceBasis.GROSS:
         blocks += _pair(

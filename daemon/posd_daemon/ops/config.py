@@ -220,6 +220,16 @@ class DatevConfig:
 
 
 @dataclass(frozen=True)
+class VouchersConfig:
+    """Tracked vouchers (Gutscheine) sold at this register."""
+
+    #: a voucher is valid to the end of this many years after the year of issue (the
+    #: regular limitation period is 3 years from the end of that year, §§ 195, 199 BGB);
+    #: 0: vouchers never expire
+    validity_years: int = 3
+
+
+@dataclass(frozen=True)
 class DigitalReceiptConfig:
     """Digital receipts by QR code (see services/digital_receipts.py)."""
 
@@ -278,6 +288,7 @@ class Config:
     tse: TseConfig = field(default_factory=TseConfig)
     digital_receipt: DigitalReceiptConfig = field(default_factory=DigitalReceiptConfig)
     datev: DatevConfig = field(default_factory=DatevConfig)
+    vouchers: VouchersConfig = field(default_factory=VouchersConfig)
     vat_rates: list[VatRateConfig] = field(default_factory=list)
     roles: dict[str, list[str]] = field(default_factory=dict)
     operators: list[OperatorConfig] = field(default_factory=list)
@@ -617,6 +628,17 @@ def _check(cfg: Config, problems: list[str]) -> None:
     _check_digital_receipt(cfg.digital_receipt, problems)
     _check_instore_codes(cfg.instore_codes, problems)
     _check_datev(cfg.datev, problems)
+    years = cfg.vouchers.validity_years
+    if years != 0 and not 3 <= years <= 30:
+        # a validity shorter than the regular limitation period (3 years from the end of
+        # the year of issue, §§ 195, 199 BGB) unreasonably disadvantages the customer in
+        # general terms (§ 307 BGB); a limitation beyond 30 years cannot be agreed (§ 202
+        # (2) BGB)
+        problems.append(
+            f"vouchers.validity_years: 0 (no expiry) or 3 to 30, got {years}: a voucher is"
+            " valid at least to the end of the 3rd year after the year of issue (§§ 195,"
+            " 199 BGB), at most 30 years (§ 202 (2) BGB)"
+        )
     for i, rate in enumerate(cfg.vat_rates):
         where = f"vat_rates[{i}]"
         if rate.category not in VatCategory.__members__:

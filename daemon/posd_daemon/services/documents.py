@@ -186,6 +186,8 @@ class DocumentRenderer:
             as_invoice=as_invoice,
             original=original,
             invoice_issued_at=invoice_issued_at(conn, sale_id),
+            # stored when they were sold: a reprint shows what was promised then
+            voucher_validity=sale_store.vouchers_valid_until(conn, sale_id),
         )
         if digital and self.digital is not None:
             doc = self.digital(conn, sale, doc, as_invoice)

@@ -128,15 +128,33 @@ class Voucher:
     value: int
     state: str
     redeemed: int
+    #: the last day it may be redeemed (the register's calendar); None: no expiry
+    valid_until: date | None = None
+
+    def expired(self, today: date) -> bool:
+        return self.valid_until is not None and today > self.valid_until
 
 
 def get_voucher(conn: sqlite3.Connection, code: str) -> Voucher | None:
     row = conn.execute(
-        "SELECT code, item_id, currency, value, state, redeemed FROM vouchers WHERE code = ?",
+        "SELECT code, item_id, currency, value, state, redeemed, valid_until FROM vouchers"
+        " WHERE code = ?",
         (code,),
     ).fetchone()
-    return (
-        None if row is None else Voucher(row[0], row[1], row[2], int(row[3]), row[4], int(row[5]))
+    if row is None:
+        return None
+    until = date.fromisoformat(row[6]) if row[6] else None
+    return Voucher(row[0], row[1], row[2], int(row[3]), row[4], int(row[5]), until)
+
+
+def voucher_expired(v: Voucher) -> DomainError:
+    """FAILED_PRECONDITION VOUCHER_EXPIRED for a voucher past its validity."""
+    assert v.valid_until is not None
+    return precondition(
+        "VOUCHER_EXPIRED",
+        f"voucher {v.code} expired: it was valid until {v.valid_until.strftime('%d.%m.%Y')}",
+        voucher_code=v.code,
+        valid_until=v.valid_until.isoformat(),
     )
 
 
@@ -221,6 +239,9 @@ class SaleOps(ABC):
 
     @abstractmethod
     def today(self) -> date: ...
+
+    @abstractmethod
+    def voucher_valid_until(self, issued: datetime) -> date | None: ...
 
     @abstractmethod
     def context(self, conn: sqlite3.Connection) -> ShopContext: ...
@@ -697,6 +718,8 @@ class SaleOps(ABC):
                 f"voucher {v.code} is {v.state.lower()}: nothing is left on it",
                 voucher_code=v.code,
             )
+        if v.expired(self.today()):
+            raise voucher_expired(v)
         if v.currency != sale.currency:
             raise precondition(
                 "CURRENCY_MISMATCH",
@@ -818,6 +841,10 @@ class SaleOps(ABC):
                         f"voucher {ln.voucher_code} can no longer be redeemed",
                         voucher_code=ln.voucher_code,
                     )
+                # on the post's business day: a voucher added before midnight may have
+                # expired since
+                if v.expired(self.today()):
+                    raise voucher_expired(v)
             elif ln.kind is LineKind.GOODS and not reverses and v is not None:
                 raise precondition(
                     "VOUCHER_ALREADY_SOLD",
@@ -849,10 +876,19 @@ class SaleOps(ABC):
                 continue
             reverses = ln.ref_sale_id != ""
             if ln.kind is LineKind.GOODS and not reverses:
+                until = self.voucher_valid_until(when)
                 conn.execute(
                     "INSERT INTO vouchers (code, item_id, currency, value, state, sold_sale_id,"
-                    " updated_at) VALUES (?, ?, ?, ?, 'ISSUED', ?, ?)",
-                    (ln.voucher_code, ln.item_id, sale.currency, ln.total, sale.sale_id, stamp),
+                    " updated_at, valid_until) VALUES (?, ?, ?, ?, 'ISSUED', ?, ?, ?)",
+                    (
+                        ln.voucher_code,
+                        ln.item_id,
+                        sale.currency,
+                        ln.total,
+                        sale.sale_id,
+                        stamp,
+                        None if until is None else until.isoformat(),
+                    ),
                 )
             elif ln.kind is LineKind.GOODS:  # storno of a voucher sale: void
                 conn.execute(

@@ -103,6 +103,9 @@ class RegisterSettings:
     #: the shop has a Steuernummer or USt-IdNr. to print (``register.tax_number`` /
     #: ``vat_id``): an invoice must name one (§ 14 (4) Nr. 2 UStG)
     supplier_tax_id: bool = True
+    #: ``vouchers.validity_years``: a voucher sold is valid to the end of this many years
+    #: after its year of issue (§§ 195, 199 BGB); 0: it never expires
+    voucher_validity_years: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +335,16 @@ class SaleCommands(SaleOps, InvoicePayments):
         """The register's business day now: the date on its calendar, not UTC's. The VAT
         rate, the daily exchange rate and "today" for pickup dates are taken for it."""
         return business_day(self._clock(), self._s.zone)
+
+    def voucher_valid_until(self, issued: datetime) -> date | None:
+        """The last day a voucher issued at ``issued`` may be redeemed: the end of the
+        ``vouchers.validity_years``-th year after its year of issue on the register's
+        calendar (the regular limitation period runs from the end of that year, § 199 (1)
+        BGB); None when vouchers never expire."""
+        years = self._s.voucher_validity_years
+        if not years:
+            return None
+        return date(business_day(issued, self._s.zone).year + years, 12, 31)
 
     # -- queries ----------------------------------------------------------------------
 

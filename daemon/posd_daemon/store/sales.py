@@ -197,6 +197,16 @@ def receipt_number_of(conn: sqlite3.Connection, sale_id: str) -> int:
     return 0 if found is None or found[0] is None else int(found[0])
 
 
+def vouchers_valid_until(conn: sqlite3.Connection, sale_id: str) -> dict[str, date]:
+    """The valid-until dates of the vouchers the sale sold, by code (vouchers that never
+    expire, or were sold before vouchers had a validity, are not in it)."""
+    rows = conn.execute(
+        "SELECT code, valid_until FROM vouchers WHERE sold_sale_id = ? AND valid_until IS NOT NULL",
+        (sale_id,),
+    )
+    return {str(code): date.fromisoformat(until) for code, until in rows}
+
+
 def has_lines(conn: sqlite3.Connection, sale_id: str) -> bool:
     row = conn.execute("SELECT 1 FROM sale_lines WHERE sale_id = ? LIMIT 1", (sale_id,))
     return row.fetchone() is not None

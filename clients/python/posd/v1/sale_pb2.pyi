@@ -2684,6 +2684,7 @@ class Voucher(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     SOLD_SALE_ID_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    VALID_UNTIL_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     """The voucher's code."""
     item_id: _builtins.str
@@ -2692,6 +2693,12 @@ class Voucher(_message.Message):
     """State."""
     sold_sale_id: _builtins.str
     """The sale that sold it."""
+    valid_until: _builtins.str
+    """The last day it may be redeemed, YYYY-MM-DD on the register's calendar ("" = no
+    expiry): by default the end of the 3rd year after the year of issue (§§ 195, 199
+    BGB; config vouchers.validity_years). Redeeming it later: FAILED_PRECONDITION
+    VOUCHER_EXPIRED (metadata valid_until).
+    """
     @_builtins.property
     def value(self) -> _common_pb2.Money:
         """The value it was sold with."""
@@ -2724,10 +2731,11 @@ class Voucher(_message.Message):
         state: Global___VoucherState.ValueType = ...,
         sold_sale_id: _builtins.str = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        valid_until: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["balance", b"balance", "held", b"held", "redeemed", b"redeemed", "update_time", b"update_time", "value", b"value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["balance", b"balance", "code", b"code", "held", b"held", "item_id", b"item_id", "redeemed", b"redeemed", "sold_sale_id", b"sold_sale_id", "state", b"state", "update_time", b"update_time", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["balance", b"balance", "code", b"code", "held", b"held", "item_id", b"item_id", "redeemed", b"redeemed", "sold_sale_id", b"sold_sale_id", "state", b"state", "update_time", b"update_time", "valid_until", b"valid_until", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
