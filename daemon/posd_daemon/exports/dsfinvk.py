@@ -283,6 +283,20 @@ def money_of(currency: str) -> Callable[[int], str]:
     return lambda minor: money(minor * scale)
 
 
+def amount5_of(currency: str) -> Callable[[int], str]:
+    """The formatter of the Accuracy-5 amount columns (DSFinV-K 2.x, index.xml: STK_BR,
+    POS_/BON_/PF_ amounts, ZI_BASISPREIS_*, Z_UMS_BRUTTO/Z_UMS_NETTO/Z_UST are
+    ``<Accuracy>5</Accuracy>``): an importer reads a number by the Accuracy index.xml
+    declares for it, so each is written with exactly five decimals. posd's amounts are
+    whole minor units (at most two decimals, :func:`money_of`), padded with zeros."""
+    two = money_of(currency)
+    return lambda minor: two(minor) + "000"
+
+
+#: a zero Accuracy-5 amount (the tax of an amount of no VAT)
+ZERO5 = "0,00000"
+
+
 def money_in(minor: int, currency: str) -> str:
     """An amount in minor units of ``currency`` with 2 decimals: 16000 JPY -> 16000,00."""
     return money_of(currency)(minor)
@@ -896,10 +910,40 @@ def _z_info(conn: sqlite3.Connection, s: ExportSettings, c: store.Closing) -> _Z
             if value and not entry.get(name):
                 entry[name] = str(value)
     for serial, entry in meta.items():
-        if len(entry) < 3:
+        if len(entry) < 3 and serial:
             _tse_meta_elsewhere(conn, serial, entry)
+    if _unknown_tse_used(conn, s, c):
+        # Vorgänge of a TSE that was out before posd ever read its serial (UNKNOWN_SERIAL)
+        meta.setdefault(UNKNOWN_SERIAL, {})
     ids = {serial: i for i, serial in enumerate(sorted(meta), 1)}
     return _Z(c, report, key, ids, meta, _bon_range(conn, s, c))
+
+
+#: the tse_serial of a TSE row recorded in an outage of a TSE whose serial posd never
+#: read (out from the start): the TSE of such Vorgänge gets a Stamm_TSE row all the same
+UNKNOWN_SERIAL = ""
+
+
+def _unknown_tse_used(conn: sqlite3.Connection, s: ExportSettings, c: store.Closing) -> bool:
+    """Whether a Vorgang of closing ``c`` was recorded in an outage of a TSE of unknown
+    serial (its TSE row names none). Such a Vorgang was still made with a TSE, one that
+    failed: its TSE_Transaktionen row names the TSE by TSE_ID, the key of a Stamm_TSE
+    row of its closing (DSFinV-K 2.x, 3.1.2.5 and 3.2.6: TSE_ID "wird zur Referenzierung
+    innerhalb eines Kassenabschlusses verwendet"), so tse.csv has that row, keyed like
+    every row, with what is known of the TSE (nothing beyond its encoding)."""
+    row = conn.execute(
+        "SELECT 1 FROM register_transactions t"
+        " LEFT JOIN sale_tse st ON st.sale_id = t.sale_id"
+        " LEFT JOIN cash_movements m ON m.movement_id = t.movement_id"
+        " WHERE t.z_nr = ? AND t.register_id = ? AND ("
+        " (st.sale_id IS NOT NULL AND COALESCE(st.tse_serial, '') = ''"
+        " AND (st.state = 'OUTAGE' OR st.outage_number IS NOT NULL))"
+        " OR (m.movement_id IS NOT NULL AND COALESCE(m.tse_serial, '') = ''"
+        " AND (m.tse_state = 'OUTAGE' OR m.outage_number IS NOT NULL)))"
+        " LIMIT 1",
+        (c.z_nr, s.register_id),
+    ).fetchone()
+    return row is not None
 
 
 def _tse_meta_elsewhere(conn: sqlite3.Connection, serial: str, entry: dict[str, str]) -> None:
@@ -1026,6 +1070,7 @@ def _master_data(
 ) -> None:
     co = s.company
     base_money = money_of(s.currency)
+    amount5 = amount5_of(s.currency)  # Z_GV_Typ's amounts (Accuracy 5)
     rows: dict[str, list[str]] = {t.file: [] for t in spec.TABLES}
     for z in zs.values():
         k, rep, c = z.key, z.report, z.closing
@@ -1081,7 +1126,7 @@ def _master_data(
         for gv, gv_name, key, gross, net, tax in _business_cases(c.z_nr, rep.gv_totals, cases):
             rows["businesscases.csv"].append(
                 f"{k};{_q(gv, 'GV_TYP')};{_q(gv_name, 'GV_NAME')};;{key};"
-                f"{base_money(gross)};{base_money(net)};{base_money(tax)}\r\n"
+                f"{amount5(gross)};{amount5(net)};{amount5(tax)}\r\n"
             )
         # Z_Zahlart in the base currency: foreign payments at their converted value
         # (each currency's cash on its own in cash_per_currency.csv)
@@ -1319,7 +1364,11 @@ def _heads(
                     # of a register without a TSE
                     state = "OUTAGE"
                     tse = (*tse[:9], r[44])
-                tse_id = z.tse_ids.get(tse[8] or "", "")
+                # an outage Vorgang without a serial: the TSE of unknown serial (_z_info);
+                # one of a register without a TSE names none
+                serial = tse[8] or UNKNOWN_SERIAL
+                outage = tse[9] is not None or state == "OUTAGE"
+                tse_id = z.tse_ids.get(serial, "") if serial or outage else ""
                 tanr = "" if tse[1] is None else tse[1]
                 sigz = "" if tse[5] is None else tse[5]
                 sig = tse[6] or ""
@@ -1486,7 +1535,9 @@ def _lines(
     )
     gtins = _catalog_gtins(conn)
     art_nr_length = _MAX_LENGTH["ART_NR"]
-    base_money = money_of(s.currency)
+    # every amount of lines.csv (STK_BR), lines_vat.csv and transactions_vat.csv has
+    # Accuracy 5
+    base_money = amount5_of(s.currency)
     found = _LinesDone()
     #: item ids of ART_NR's length or longer: those cut and those a cut one may equal
     full_ids = found.full_ids
@@ -1607,7 +1658,9 @@ def _lines(
                         f'"{rounding_gv_typ(local_rounding)}";"{ROUNDING_NAME}";"0";"0";;"";"";"";"";'
                         f'1,000;1,000;"";{r}\r\n'
                     )
-                    add_lv(f'{cur_key};"{cur_bon}";"{pos + 1}";{UST_NOT_TAXABLE};{r};{r};0,00\r\n')
+                    add_lv(
+                        f'{cur_key};"{cur_bon}";"{pos + 1}";{UST_NOT_TAXABLE};{r};{r};{ZERO5}\r\n'
+                    )
                     acc = by_key.setdefault(UST_NOT_TAXABLE, [0, 0, 0])
                     acc[0] += local_rounding
                     acc[1] += local_rounding
@@ -1658,8 +1711,8 @@ def _lines(
                         f'{_q(mk.label, "GV_NAME")};"0";"0";;'
                         f'"";"";"";"";1,000;1,000;"";{a}\r\n'
                     )
-                    add_lv(f'{kb}"1";5;{a};{a};0,00\r\n')
-                    add_tv(f"{kb}5;{a};{a};0,00\r\n")
+                    add_lv(f'{kb}"1";5;{a};{a};{ZERO5}\r\n')
+                    add_tv(f"{kb}5;{a};{a};{ZERO5}\r\n")
                     continue
                 pos = r[3]
                 if pos is None:

@@ -48,6 +48,10 @@ class Table:
     file: str
     name: str
     columns: tuple[Column, ...]
+    #: how many of the leading columns form the primary key (``VariablePrimaryKey``)
+    key_columns: int = 3
+    #: ``ForeignKey`` elements: (its column names, the ``Name`` of the table referenced)
+    foreign_keys: tuple[tuple[tuple[str, ...], str], ...] = ()
 
     @property
     def header(self) -> str:
@@ -363,9 +367,68 @@ _SPEC: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
     ),
 )
 
-TABLES: tuple[Table, ...] = tuple(
-    Table(file, name, tuple(_col(*c) for c in (*_Z_KEY, *cols))) for file, name, cols in _SPEC
-)
+# Keys (the spec's index.xml, DSFinV-K 2.x): every table is keyed by its closing
+# (Z_KASSE_ID, Z_ERSTELLUNG, Z_NR), a foreign key into Stamm_Abschluss, which the
+# closing's own row is; the Einzelaufzeichnungen also by their Vorgang (BON_ID, a
+# foreign key into Bonkopf, whose own row it is), the lines' tables also by their line
+# (POS_ZEILE, into Bonpos). A GDPdU key is the table's leading columns
+# (VariablePrimaryKey before VariableColumn, gdpdu-01-09-2004.dtd); the foreign keys
+# follow the columns. A primary key identifies ONE row: a table with several rows per
+# closing, Vorgang or line is keyed further by what tells them apart (a VAT key, a
+# payment type, name and currency, ...), the leading columns after those above.
+_Z_KEY_NAMES = tuple(name for name, _, _ in _Z_KEY)
+_BON_KEY_NAMES = (*_Z_KEY_NAMES, "BON_ID")
+_LINE_KEY_NAMES = (*_BON_KEY_NAMES, "POS_ZEILE")
+_BY_LINE = frozenset({"Bonpos", "Bonpos_USt", "Bonpos_Preisfindung", "Bonpos_Zusatzinfo"})
+#: the table's key columns after the closing's three (its leading columns)
+_KEY = {
+    "Stamm_Terminals": ("TERMINAL_ID",),
+    "Stamm_Agenturen": ("AGENTUR_ID",),
+    "Stamm_TSE": ("TSE_ID",),
+    "Stamm_USt": ("UST_SCHLUESSEL",),
+    "Z_GV_Typ": ("GV_TYP", "GV_NAME", "AGENTUR_ID", "UST_SCHLUESSEL"),
+    "Z_Zahlart": ("ZAHLART_TYP", "ZAHLART_NAME"),
+    "Z_Waehrungen": ("ZAHLART_WAEH",),
+    "Bonkopf": ("BON_ID",),
+    "Bonkopf_USt": ("BON_ID", "UST_SCHLUESSEL"),
+    "Bonkopf_AbrKreis": ("BON_ID", "ABRECHNUNGSKREIS"),
+    "Bonkopf_Zahlarten": ("BON_ID", "ZAHLART_TYP", "ZAHLART_NAME", "ZAHLWAEH_CODE"),
+    # a reference is the whole row (POS_ZEILE is empty for one of a whole Vorgang)
+    "Bon_Referenzen": (
+        "BON_ID",
+        "POS_ZEILE",
+        "REF_TYP",
+        "REF_NAME",
+        "REF_DATUM",
+        "REF_Z_KASSE_ID",
+        "REF_Z_NR",
+        "REF_BON_ID",
+    ),
+    "TSE_Transaktionen": ("BON_ID", "TSE_ID", "TSE_TANR"),
+    "Bonpos": ("BON_ID", "POS_ZEILE"),
+    "Bonpos_USt": ("BON_ID", "POS_ZEILE", "UST_SCHLUESSEL"),
+    "Bonpos_Preisfindung": ("BON_ID", "POS_ZEILE", "TYP", "UST_SCHLUESSEL"),
+    "Bonpos_Zusatzinfo": ("BON_ID", "POS_ZEILE", "ZI_ART_NR", "ZI_GTIN", "ZI_NAME"),
+}
+
+
+def _table(file: str, name: str, cols: tuple[tuple[str, str, str], ...]) -> Table:
+    columns = tuple(_col(*c) for c in (*_Z_KEY, *cols))
+    by_bon = bool(cols) and cols[0] == _BON_ID
+    key = (*_Z_KEY_NAMES, *_KEY.get(name, ()))
+    if tuple(c.name for c in columns[: len(key)]) != key:
+        raise ValueError(f"{name}: its key columns are not its leading columns")
+    fks: list[tuple[tuple[str, ...], str]] = []
+    if name != "Stamm_Abschluss":
+        fks.append((_Z_KEY_NAMES, "Stamm_Abschluss"))
+    if by_bon and name != "Bonkopf":
+        fks.append((_BON_KEY_NAMES, "Bonkopf"))
+    if name in _BY_LINE and name != "Bonpos":
+        fks.append((_LINE_KEY_NAMES, "Bonpos"))
+    return Table(file, name, columns, len(key), tuple(fks))
+
+
+TABLES: tuple[Table, ...] = tuple(_table(file, name, cols) for file, name, cols in _SPEC)
 TABLE_BY_FILE: dict[str, Table] = {t.file: t for t in TABLES}
 
 
@@ -455,9 +518,10 @@ def index_xml(supplier_name: str, supplier_location: str, comment: str) -> bytes
             "        <RecordDelimiter>&#13;&#10;</RecordDelimiter>",
             '        <TextEncapsulator>"</TextEncapsulator>',
         ]
-        for c in t.columns:
+        for i, c in enumerate(t.columns):
+            element = "VariablePrimaryKey" if i < t.key_columns else "VariableColumn"
             out += [
-                "        <VariableColumn>",
+                f"        <{element}>",
                 f"          <Name>{c.name}</Name>",
                 f"          <Description>{escape(c.description)}</Description>",
             ]
@@ -469,7 +533,11 @@ def index_xml(supplier_name: str, supplier_location: str, comment: str) -> bytes
             else:
                 out.append("          <AlphaNumeric/>")
                 out.append(f"          <MaxLength>{c.max_length}</MaxLength>")
-            out.append("        </VariableColumn>")
+            out.append(f"        </{element}>")
+        for names, references in t.foreign_keys:
+            out.append("        <ForeignKey>")
+            out += [f"          <Name>{n}</Name>" for n in names]
+            out += [f"          <References>{references}</References>", "        </ForeignKey>"]
         out += ["      </VariableLength>", "    </Table>"]
     out += ["  </Media>", "</DataSet>", ""]
     return "\r\n".join(out).encode("utf-8")

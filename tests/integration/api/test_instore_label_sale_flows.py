@@ -138,7 +138,10 @@ def test_a_price_label_parked_resumed_posted_and_returned(
     post(pos, ret)
 
     rows = [r for r in export_lines(pos) if r["ARTIKELTEXT"] == "Käseaufschnitt"]
-    assert [(r["MENGE"], r["STK_BR"]) for r in rows] == [("1,000", "12,34"), ("-1,000", "12,34")]
+    assert [(r["MENGE"], r["STK_BR"]) for r in rows] == [
+        ("1,000", "12,34000"),
+        ("-1,000", "12,34000"),
+    ]
 
 
 def test_a_price_label_in_a_chf_sale_keeps_its_euro_price(pos: PosdClient) -> None:

@@ -120,4 +120,4 @@ def test_a_cancelled_sale_of_a_pack_lists_its_printed_price_in_the_export(
     (line,) = [r for r in tables["lines.csv"] if r["ART_NR"] == "KG"]
     assert line["MENGE"] == "2,514"
     (vat,) = [r for r in tables["lines_vat.csv"] if r["BON_ID"] == line["BON_ID"]]
-    assert vat["POS_BRUTTO"] == "50,02"
+    assert vat["POS_BRUTTO"] == "50,02000"

@@ -275,12 +275,15 @@ def test_dsfinvk_export_gv_typ_per_line_zahlart_per_method_and_rounding(
         lines[row["BON_ID"]].append(
             (row["GV_TYP"], row["GV_NAME"], row["GUTSCHEIN_NR"], row["STK_BR"])
         )
-    assert lines[bon["A"]] == [("Umsatz", "", "", "10,02"), ("Rabatt", "Rundung", "", "-0,02")]
-    assert lines[bon["B"]] == [("Umsatz", "", "", "5,00"), ("Rabatt", "", "", "-0,50")]
-    assert lines[bon["C"]] == [("MehrzweckgutscheinKauf", "", "V-1", "25,00")]
-    assert lines[bon["D"]][1] == ("MehrzweckgutscheinEinloesung", "", "V-1", "-25,00")
-    assert lines[bon["E"]] == [("Umsatz", "", "", "-10,02")]
-    assert lines[bon["F"]] == [("Umsatz", "", "", "-5,00"), ("Rabatt", "", "", "0,50")]
+    assert lines[bon["A"]] == [
+        ("Umsatz", "", "", "10,02000"),
+        ("Rabatt", "Rundung", "", "-0,02000"),
+    ]
+    assert lines[bon["B"]] == [("Umsatz", "", "", "5,00000"), ("Rabatt", "", "", "-0,50000")]
+    assert lines[bon["C"]] == [("MehrzweckgutscheinKauf", "", "V-1", "25,00000")]
+    assert lines[bon["D"]][1] == ("MehrzweckgutscheinEinloesung", "", "V-1", "-25,00000")
+    assert lines[bon["E"]] == [("Umsatz", "", "", "-10,02000")]
+    assert lines[bon["F"]] == [("Umsatz", "", "", "-5,00000"), ("Rabatt", "", "", "0,50000")]
     lv = {(row["BON_ID"], row["POS_ZEILE"]): row["UST_SCHLUESSEL"] for row in t["lines_vat.csv"]}
     assert lv[(bon["C"], "1")] == "5" and lv[(bon["A"], "2")] == "5"
     # Zahlart per method, kept amounts, refunds negative

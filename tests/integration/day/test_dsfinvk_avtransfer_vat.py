@@ -11,8 +11,8 @@ from posd.client import PosdClient
 from posd.v1 import common_pb2
 
 from tests.conftest import Running
-from tests.integration.day.test_dsfinvk_historic_keys import assert_reconciles, cents
-from tests.integration.day.test_full_day import read_export
+from tests.integration.day.test_dsfinvk_historic_keys import assert_reconciles
+from tests.integration.day.test_full_day import cents, read_export
 from tests.integration.day.test_transfer_export import call, store  # noqa: F401
 from tests.support.fullsale import import_items, item
 
@@ -43,8 +43,8 @@ def test_an_avtransfer_has_its_amounts_per_vat_key(store: dict[str, Running]) ->
         (r["BON_ID"], r["UST_SCHLUESSEL"]): (r["BON_BRUTTO"], r["BON_NETTO"], r["BON_UST"])
         for r in t["transactions_vat.csv"]
     }
-    assert vat[("2", "1")] == ("79,80", "67,06", "12,74")
-    assert vat[("2", "2")] == ("3,00", "2,80", "0,20")
+    assert vat[("2", "1")] == ("79,80000", "67,06000", "12,74000")
+    assert vat[("2", "2")] == ("3,00000", "2,80000", "0,20000")
     # UMS_BRUTTO is what its Bonkopf_USt rows add up to
     assert sum(v for (b, _), (g, _, _) in vat.items() if b == "2" for v in [cents(g)]) == 8280
     # no turnover of the Z: the one Beleg's

@@ -20,18 +20,11 @@ from posd_daemon.exports import dsfinvk
 from posd_daemon.store.database import connect
 from tests.conftest import Running, start_in_thread
 from tests.integration.day.test_business_day import FixedClock
-from tests.integration.day.test_full_day import read_export
+from tests.integration.day.test_full_day import cents, read_export
 from tests.support.cash import close_as_expected
 
 CASH = common_pb2.PAYMENT_METHOD_CASH
 Tables = dict[str, list[dict[str, str]]]
-
-
-def cents(text: str) -> int:
-    """A DSFinV-K amount (``-2,50000``) in minor units."""
-    whole, _, frac = text.partition(",")
-    sign = -1 if whole.startswith("-") else 1
-    return sign * (abs(int(whole)) * 100 + int((frac + "00")[:2]))
 
 
 def reverse(pos: PosdClient, sale_id: str) -> Any:
@@ -153,14 +146,14 @@ def test_a_storno_after_a_rate_change_carries_the_historic_key(tmp_path: Path) -
     heads = {r["BON_ID"]: r for r in t["transactions.csv"]}
     storno_bon = next(b for b, r in heads.items() if r["BON_NOTIZ"].startswith("Storno"))
     tv = {(r["BON_ID"], r["UST_SCHLUESSEL"]): r["BON_BRUTTO"] for r in t["transactions_vat.csv"]}
-    assert tv[(storno_bon, "21")] == "-2,50"
+    assert tv[(storno_bon, "21")] == "-2,50000"
     assert (storno_bon, "1") not in tv
     lv = [r["UST_SCHLUESSEL"] for r in t["lines_vat.csv"] if r["BON_ID"] == storno_bon]
     assert lv == ["21"]
     cases = {(r["Z_NR"], r["GV_TYP"], r["UST_SCHLUESSEL"]): r for r in t["businesscases.csv"]}
-    assert cases[(z_2, "Umsatz", "21")]["Z_UMS_BRUTTO"] == "-2,50"
-    assert cases[(z_2, "Umsatz", "21")]["Z_UST"] == "-0,34"
-    assert cases[(z_2, "Umsatz", "1")]["Z_UMS_BRUTTO"] == "2,50"
+    assert cases[(z_2, "Umsatz", "21")]["Z_UMS_BRUTTO"] == "-2,50000"
+    assert cases[(z_2, "Umsatz", "21")]["Z_UST"] == "-0,34000"
+    assert cases[(z_2, "Umsatz", "1")]["Z_UMS_BRUTTO"] == "2,50000"
     assert_reconciles(t)
 
     # the lines pass in child processes (one per closing here) and inline say the same
@@ -168,7 +161,7 @@ def test_a_storno_after_a_rate_change_carries_the_historic_key(tmp_path: Path) -
     files = export_both_ways(running, register, tmp_path, z1.z_nr, z2.z_nr)
     assert files[True] == files[False]
     assert b";21;16,00;" in files[True]["vat.csv"]
-    assert b";21;-2,50;" in files[True]["businesscases.csv"]
+    assert b";21;-2,50000;" in files[True]["businesscases.csv"]
 
 
 def test_a_z_closed_after_midnight_across_a_rate_change_lists_both_rates(
@@ -200,7 +193,11 @@ def test_a_z_closed_after_midnight_across_a_rate_change_lists_both_rates(
     cases = sorted(
         (r["GV_TYP"], r["UST_SCHLUESSEL"], r["Z_UMS_BRUTTO"]) for r in t["businesscases.csv"]
     )
-    assert cases == [("Umsatz", "1", "2,50"), ("Umsatz", "11", "2,50"), ("Umsatz", "12", "3,00")]
+    assert cases == [
+        ("Umsatz", "1", "2,50000"),
+        ("Umsatz", "11", "2,50000"),
+        ("Umsatz", "12", "3,00000"),
+    ]
     assert_reconciles(t)
 
 

@@ -22,13 +22,12 @@ from tests.integration.day.test_business_day import FixedClock
 from tests.integration.day.test_dsfinvk_historic_keys import (
     Tables,
     assert_reconciles,
-    cents,
     export_both_ways,
     reverse,
     sell,
     vat_of,
 )
-from tests.integration.day.test_full_day import read_export
+from tests.integration.day.test_full_day import cents, read_export
 from tests.support.cash import close_as_expected
 from tests.support.fullsale import import_items, item, update_shop
 
@@ -200,7 +199,7 @@ def test_closings_across_a_rate_change_reconcile_and_export_alike_in_parts(
     assert_reconciles(t)
     assert_z_totals(t)
     assert files[True] == files[False]
-    assert b";12;-3,33;" in files[True]["businesscases.csv"]
+    assert b";12;-3,33000;" in files[True]["businesscases.csv"]
 
 
 def test_the_vat_of_a_historic_key_is_the_receipts_not_the_sum_of_its_lines(
@@ -235,16 +234,16 @@ def test_the_vat_of_a_historic_key_is_the_receipts_not_the_sum_of_its_lines(
     heads = {r["BON_ID"]: r for r in t["transactions.csv"] if r["Z_NR"] == z_2}
     storno = next(b for b, r in heads.items() if r["BON_NOTIZ"].startswith("Storno"))
     (head_vat,) = [r for r in t["transactions_vat.csv"] if r["BON_ID"] == storno]
-    assert (head_vat["UST_SCHLUESSEL"], head_vat["BON_UST"]) == ("21", "-1,42")
+    assert (head_vat["UST_SCHLUESSEL"], head_vat["BON_UST"]) == ("21", "-1,42000")
     cases = {(r["GV_TYP"], r["UST_SCHLUESSEL"]): r for r in t["businesscases.csv"]}
     assert (cases[("Umsatz", "21")]["Z_UMS_BRUTTO"], cases[("Umsatz", "21")]["Z_UST"]) == (
-        "-10,30",
-        "-1,42",
+        "-10,30000",
+        "-1,42000",
     )
     # 2.57 at 19 %: 0.41 of tax
     assert (cases[("Umsatz", "1")]["Z_UMS_BRUTTO"], cases[("Umsatz", "1")]["Z_UST"]) == (
-        "2,57",
-        "0,41",
+        "2,57000",
+        "0,41000",
     )
     assert_reconciles(t)
     assert_z_totals(t)

@@ -43,7 +43,9 @@ def _columns(index_xml: bytes) -> dict[str, list[tuple[str, str, int]]]:
     out: dict[str, list[tuple[str, str, int]]] = {}
     for table in ET.fromstring(index_xml).iter("Table"):
         cols: list[tuple[str, str, int]] = []
-        for c in table.iter("VariableColumn"):
+        # its VariablePrimaryKey then its VariableColumn elements, in document order
+        fields = ("VariablePrimaryKey", "VariableColumn")
+        for c in (c for c in table.iter() if c.tag in fields):
             name = c.findtext("Name") or ""
             if c.find("AlphaNumeric") is not None:
                 cols.append((name, "A", int(c.findtext("MaxLength") or 0)))

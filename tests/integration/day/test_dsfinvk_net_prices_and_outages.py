@@ -60,12 +60,12 @@ def test_stk_br_of_a_net_priced_sale_is_the_gross_unit_price(day: Day) -> None:
     )
     stk = {r["ART_NR"]: r["STK_BR"] for r in t["lines.csv"] if r["BON_ID"] == bon}
     # 2.80 net + 19 % = 3.332 -> 3.33; 3.26 net + 7 % = 3.4882 -> 3.49
-    assert stk == {"K": "3,33", "B": "3,49"}
+    assert stk == {"K": "3,33000", "B": "3,49000"}
     # the consumer sale's gross unit price is unchanged
     consumer_stk = {
         r["STK_BR"] for r in t["lines.csv"] if r["BON_ID"] != bon and r["ART_NR"] == "K"
     }
-    assert consumer_stk == {"3,33"}
+    assert consumer_stk == {"3,33000"}
     # each line's gross stays what the receipt says
     gross = sum(cents(r["POS_BRUTTO"]) for r in t["lines_vat.csv"] if r["BON_ID"] == bon)
     assert gross == business.total.amount_minor

@@ -94,14 +94,14 @@ def test_chf_taken_in_goes_to_the_bank_and_the_shift_closes_at_chf_zero(day: Day
     # DSFinV-K: the movement's Vorgang in EUR as booked, its payment in francs
     tables, _ = read_export(dc.export_dsfinvk(z_from=z.z_nr, z_to=z.z_nr))
     (line,) = [r for r in tables["lines.csv"] if r["GV_TYP"] == "Geldtransit"]
-    assert line["STK_BR"] == "-100,00"
+    assert line["STK_BR"] == "-100,00000"
     bon = line["BON_ID"]
     (head,) = [r for r in tables["transactions.csv"] if r["BON_ID"] == bon]
     assert (head["BON_TYP"], head["UMS_BRUTTO"]) == ("Beleg", "-100,00")
     (line_vat,) = [r for r in tables["lines_vat.csv"] if r["BON_ID"] == bon]
-    assert (line_vat["UST_SCHLUESSEL"], line_vat["POS_BRUTTO"]) == ("5", "-100,00")
+    assert (line_vat["UST_SCHLUESSEL"], line_vat["POS_BRUTTO"]) == ("5", "-100,00000")
     (head_vat,) = [r for r in tables["transactions_vat.csv"] if r["BON_ID"] == bon]
-    assert (head_vat["UST_SCHLUESSEL"], head_vat["BON_BRUTTO"]) == ("5", "-100,00")
+    assert (head_vat["UST_SCHLUESSEL"], head_vat["BON_BRUTTO"]) == ("5", "-100,00000")
     (paid,) = [r for r in tables["datapayment.csv"] if r["BON_ID"] == bon]
     assert (paid["ZAHLART_TYP"], paid["ZAHLWAEH_CODE"]) == ("Bar", "CHF")
     assert (paid["ZAHLWAEH_BETRAG"], paid["BASISWAEH_BETRAG"]) == ("-95,00", "-100,00")

@@ -52,7 +52,7 @@ def test_single_records_of_a_chf_sale_are_in_euro_and_match_the_z(pos: PosdClien
     # the receipt's tax as posted (1.36 CHF) converted, as the Z converts it: 1.43 EUR
     assert per_key(t["transactions_vat.csv"], "BON_UST") == {1: 143}
     (line,) = t["lines.csv"]
-    assert line["STK_BR"] == "8,99"
+    assert line["STK_BR"] == "8,99000"
     assert per_key(t["lines_vat.csv"], "POS_BRUTTO") == {1: 899}
     (paid,) = t["datapayment.csv"]
     assert (paid["ZAHLWAEH_CODE"], paid["ZAHLWAEH_BETRAG"], paid["BASISWAEH_BETRAG"]) == (
@@ -90,7 +90,7 @@ def test_a_chf_sale_of_two_rates_with_rounding_adds_up_to_its_local_total(
     (paid,) = t["datapayment.csv"]
     assert paid["BASISWAEH_BETRAG"] == "9,36"
     rounding = [ln for ln in t["lines.csv"] if ln["ARTIKELTEXT"] == "Rundung"]
-    assert [r["STK_BR"] for r in rounding] == ["0,03"]
+    assert [r["STK_BR"] for r in rounding] == ["0,03000"]
 
 
 def test_payments_of_a_chf_sale_are_converted_as_the_z_converts_them(pos: PosdClient) -> None:

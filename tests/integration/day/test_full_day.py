@@ -57,7 +57,11 @@ def journal(day: Day, kind: str) -> list[dict[str, object]]:
 
 def cents(text: str) -> int:
     """A DSFinV-K decimal-comma number in minor units (exactly)."""
-    return int(Decimal(text.replace(",", ".")) * 100) if text else 0
+    if not text:
+        return 0
+    minor = Decimal(text.replace(",", ".")) * 100
+    assert minor == minor.to_integral_value(), text  # no fraction of a cent
+    return int(minor)
 
 
 def read_export(data: bytes) -> tuple[dict[str, list[dict[str, str]]], dict[str, bytes]]:
@@ -84,7 +88,10 @@ def index_columns(index_xml: bytes) -> dict[str, list[str]]:
         assert vl.findtext("TextEncapsulator") == '"'
         assert table.findtext("DecimalSymbol") == ","
         assert table.find("UTF8") is not None
-        out[url] = [c.findtext("Name") or "" for c in vl.findall("VariableColumn")]
+        # a table's columns are its VariablePrimaryKey then its VariableColumn elements,
+        # in document order (gdpdu-01-09-2004.dtd: VariablePrimaryKey+, VariableColumn*)
+        fields = [c for c in vl if c.tag in ("VariablePrimaryKey", "VariableColumn")]
+        out[url] = [c.findtext("Name") or "" for c in fields]
     return out
 
 

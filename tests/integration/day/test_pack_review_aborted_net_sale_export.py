@@ -56,6 +56,6 @@ def test_an_aborted_net_priced_sale_lists_its_lines_gross(pos: PosdClient) -> No
         v = vat[r["BON_ID"], r["POS_ZEILE"]]
         got[art] = (v["POS_BRUTTO"], v["POS_NETTO"], v["POS_UST"], r["STK_BR"])
     assert got == {
-        "KG": ("50,02", "46,75", "3,27", "19,90"),
-        "B": ("3,49", "3,26", "0,23", "3,49"),
+        "KG": ("50,02000", "46,75000", "3,27000", "19,90000"),
+        "B": ("3,49000", "3,26000", "0,23000", "3,49000"),
     }

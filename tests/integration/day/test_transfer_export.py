@@ -17,7 +17,7 @@ from posd.client import PosdClient, new_request_id
 from posd.v1 import common_pb2, sale_pb2, shop_pb2
 
 from tests.conftest import Running, start_in_thread
-from tests.integration.day.test_full_day import read_export
+from tests.integration.day.test_full_day import cents, read_export
 from tests.support.fullsale import import_items, item
 
 SECRET = "store-secret-4711"
@@ -84,7 +84,7 @@ def test_a_handed_over_sale_is_an_avtransfer_vorgang_of_the_giving_register(
     # the Z: counted like an aborted sale, the turnover is the one receipt
     assert (z.report.first_bon_id, z.report.last_bon_id, z.report.aborted) == (1, 2, 1)
     turnover = sum(
-        int(r["Z_UMS_BRUTTO"].replace(",", "")) for r in t["businesscases.csv"]
+        cents(r["Z_UMS_BRUTTO"]) for r in t["businesscases.csv"]
         if r["GV_TYP"] == "Umsatz"
     )  # fmt: skip
     assert turnover == 3990
