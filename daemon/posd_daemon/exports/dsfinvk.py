@@ -909,6 +909,18 @@ def _z_info(conn: sqlite3.Connection, s: ExportSettings, c: store.Closing) -> _Z
         for name, value in (("algo", algo), ("time_format", fmt), ("key", pub)):
             if value and not entry.get(name):
                 entry[name] = str(value)
+    # a sale cancelled in an outage before its TSE transaction could start has no TSE
+    # row: its TSE is the one its outage marks (as the outage rows of that outage name it)
+    for (serial,) in conn.execute(
+        f"SELECT DISTINCT (SELECT o.tse_serial {_OUTAGE_OF_ROWLESS_SALE}"
+        " ORDER BY o.outage_number LIMIT 1) FROM register_transactions t"
+        " JOIN sales s ON s.sale_id = t.sale_id"
+        " LEFT JOIN sale_tse st ON st.sale_id = t.sale_id"
+        " WHERE t.z_nr = ? AND t.register_id = ? AND st.sale_id IS NULL"
+        f" AND EXISTS (SELECT 1 {_OUTAGE_OF_ROWLESS_SALE})",
+        (c.z_nr, s.register_id),
+    ):
+        meta.setdefault(str(serial or UNKNOWN_SERIAL), {})
     for serial, entry in meta.items():
         if len(entry) < 3 and serial:
             _tse_meta_elsewhere(conn, serial, entry)
@@ -918,6 +930,14 @@ def _z_info(conn: sqlite3.Connection, s: ExportSettings, c: store.Closing) -> _Z
     ids = {serial: i for i, serial in enumerate(sorted(meta), 1)}
     return _Z(c, report, key, ids, meta, _bon_range(conn, s, c))
 
+
+#: the outages (tse_outages ``o``) a sale (``s``, Vorgang ``t``) without a TSE row lived
+#: through: the one it was cancelled in before its TSE transaction could start
+_OUTAGE_OF_ROWLESS_SALE = (
+    "FROM tse_outages o WHERE o.register_id = t.register_id"
+    " AND o.started_at <= t.recorded_at"
+    " AND (o.ended_at IS NULL OR o.ended_at >= s.created_at)"
+)
 
 #: the tse_serial of a TSE row recorded in an outage of a TSE whose serial posd never
 #: read (out from the start): the TSE of such Vorgänge gets a Stamm_TSE row all the same
@@ -1257,11 +1277,13 @@ def _heads(
         # a sale without any TSE row (cancelled in an outage before its TSE transaction
         # could start): the outage it lived through, if any
         " CASE WHEN st.sale_id IS NULL AND s.sale_id IS NOT NULL THEN"
-        " (SELECT MIN(o.outage_number) FROM tse_outages o WHERE o.register_id = t.register_id"
-        " AND o.started_at <= t.recorded_at"
-        " AND (o.ended_at IS NULL OR o.ended_at >= s.created_at)) END,"
+        f" (SELECT MIN(o.outage_number) {_OUTAGE_OF_ROWLESS_SALE}) END,"
         # the sale's customer as it was at the sale (domain.customer.CustomerSnapshot)
-        " s.customer_json"
+        " s.customer_json,"
+        # and the serial of the TSE that outage marks (as _z_info finds it)
+        " CASE WHEN st.sale_id IS NULL AND s.sale_id IS NOT NULL THEN"
+        f" (SELECT o.tse_serial {_OUTAGE_OF_ROWLESS_SALE}"
+        " ORDER BY o.outage_number LIMIT 1) END"
         " FROM register_transactions t"
         " LEFT JOIN sales s ON s.sale_id = t.sale_id"
         " LEFT JOIN sale_tse st ON st.sale_id = t.sale_id"
@@ -1363,7 +1385,7 @@ def _heads(
                     # no TSE row because the TSE was out: an outage Vorgang, not one
                     # of a register without a TSE
                     state = "OUTAGE"
-                    tse = (*tse[:9], r[44])
+                    tse = (*tse[:8], r[46], r[44])
                 # an outage Vorgang without a serial: the TSE of unknown serial (_z_info);
                 # one of a register without a TSE names none
                 serial = tse[8] or UNKNOWN_SERIAL

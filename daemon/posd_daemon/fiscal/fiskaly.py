@@ -804,10 +804,15 @@ class FiskalyTse:
             else:
                 # TR-03151: the serial number is SHA-256 of the public key (fiscal-de.md).
                 serial = hashlib.sha256(public_key).digest()
-            clients = self._get_json(f"/tss/{self._tss_id}/client", "list clients")
+            # every page: a TSS has up to 199 clients, more than one page of 100
+            clients = [
+                c
+                for page in self._pages(f"/tss/{self._tss_id}/client", {}, "list clients")
+                for c in page
+            ]
             registered = tuple(
                 str(c["serial_number"])
-                for c in _list(clients.get("data", []), "list clients: data")
+                for c in clients
                 if isinstance(c, dict)
                 and "serial_number" in c
                 and c.get("state", "REGISTERED") == "REGISTERED"
@@ -1266,41 +1271,50 @@ class FiskalyTse:
         the last. A server that ignored ``offset`` (a page with nothing new) ends it too.
         """
         items: list[Any] = []
+        pages = self._pages(
+            f"/tss/{self._tss_id}/client/{client_uuid}/tx",
+            {"states[]": _STATE_ACTIVE, "order_by": "number", "order": "asc"},
+            "list active transactions",
+            max_items=_MAX_ACTIVE,
+        )
+        try:
+            for page in pages:
+                items += page
+        except TseError as error:
+            if error.transient or error.code == "BAD_RESPONSE":
+                raise
+            _log.warning("cannot list active fiskaly transactions (%s); using local state", error)
+            return items or None
+        return items
+
+    def _pages(
+        self, path: str, query: Mapping[str, str], what: str, *, max_items: int = _MAX_ACTIVE
+    ) -> Iterator[list[Any]]:
+        """The pages of a fiskaly list, first to last (a refusal raised as ``_http_error``).
+
+        fiskaly returns a list in pages of at most ``limit`` (100) items from ``offset``
+        (fiskaly SIGN DE API v2 reference, list endpoints: ``limit``, ``offset``); a page
+        shorter than asked for is the last. A server that ignored ``offset`` (a page with
+        nothing new) ends it too, and so does reading past ``max_items``."""
         seen: set[str] = set()
         offset = 0
         while True:
             resp = self._send(
                 "GET",
-                f"/tss/{self._tss_id}/client/{client_uuid}/tx",
-                query={
-                    "states[]": _STATE_ACTIVE,
-                    "order_by": "number",
-                    "order": "asc",
-                    "limit": str(_LIST_PAGE),
-                    "offset": str(offset),
-                },
+                path,
+                query={**query, "limit": str(_LIST_PAGE), "offset": str(offset)},
             )
             if resp.status != 200:
-                error = _http_error(resp, "list active transactions")
-                if error.transient:
-                    raise error
-                _log.warning(
-                    "cannot list active fiskaly transactions (%s); using local state", error
-                )
-                return None if offset == 0 else items
-            page = resp.json().get("data", [])
-            if not isinstance(page, list):  # no list at all: nothing to go by
-                raise TseError(
-                    "BAD_RESPONSE", f"list active transactions: data is no list: {page!r}"[:300]
-                )
+                raise _http_error(resp, what)
+            page = _list(resp.json().get("data", []), f"{what}: data")  # else nothing to go by
             ids = {str(i.get("_id", "")) for i in page if isinstance(i, dict)} - {""}
             if ids and ids <= seen:
-                _log.warning("fiskaly repeated a page of active transactions; list ends")
-                return items
+                _log.warning("fiskaly repeated a page (%s); list ends", what)
+                return
             seen |= ids
-            items += page
-            if len(page) < _LIST_PAGE or offset // _LIST_PAGE > _MAX_ACTIVE // _LIST_PAGE:
-                return items
+            yield page
+            if len(page) < _LIST_PAGE or offset // _LIST_PAGE > max_items // _LIST_PAGE:
+                return
             offset += len(page)
 
     def _closed_by(self, tx: _Tx, body: dict[str, Any]) -> None:

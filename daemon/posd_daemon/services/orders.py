@@ -199,7 +199,11 @@ class OrderCommands:
         sale.order_number = order.order_number
         self.sales.save_sale(tx, sale)
         if sale.currency != order.currency:
-            sale = self.sales.set_currency(tx, operator, sale.sale_id, order.currency)
+            try:
+                sale = self.sales.set_currency(tx, operator, sale.sale_id, order.currency)
+            except DomainError as exc:
+                # no exchange rate for the order's currency: the refusal names the order
+                raise _order_refused(order.order_number, exc) from None
         for position, line in enumerate(order.lines, start=1):
             try:
                 added = self.sales.add_line(
@@ -302,17 +306,28 @@ def _line_refused(order_number: str, position: int, item_id: str, exc: DomainErr
     only the order number: a field violation ("quantity") would blame a field the
     client never sent, and INVALID_ARGUMENT tells it to fix its request, when the order
     the back office sent is what does not fit the catalog (FAILED_PRECONDITION)."""
+    return _order_refused(
+        order_number,
+        exc,
+        f" line {position} (item {item_id})",
+        line=str(position),
+        item_id=item_id,
+    )
+
+
+def _order_refused(
+    order_number: str, exc: DomainError, where: str = "", **metadata: str
+) -> DomainError:
+    """A refusal of loading an order (``where`` in it, and ``metadata`` about that), naming
+    the order: LoadOrder's request holds only the order number, so what the refusal
+    names otherwise (a currency, an item) does not tell the cashier which order it is;
+    an INVALID_ARGUMENT becomes FAILED_PRECONDITION (see ``_line_refused``)."""
     kind = ErrorKind.FAILED_PRECONDITION if exc.kind is ErrorKind.INVALID_ARGUMENT else exc.kind
     return DomainError(
         kind,
         exc.reason,
-        f"order {order_number} line {position} (item {item_id}): {exc.message}",
-        metadata={
-            **exc.metadata,
-            "order_number": order_number,
-            "line": str(position),
-            "item_id": item_id,
-        },
+        f"order {order_number}{where}: {exc.message}",
+        metadata={**exc.metadata, "order_number": order_number, **metadata},
     )
 
 
