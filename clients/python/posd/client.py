@@ -438,6 +438,18 @@ class PosdClient:
         )
         return self.call(self.customers.CreateCustomer, req)
 
+    def update_customer(
+        self, customer: customer_pb2.Customer, *, request_id: str | None = None
+    ) -> customer_pb2.Customer:
+        """Replaces the customer. Send it as read, etag included: an edit made after
+        another change of the customer is refused (reason CUSTOMER_CHANGED) instead of
+        undoing that change; read the customer again then. An empty etag replaces
+        whatever is stored."""
+        req = customer_pb2.UpdateCustomerRequest(
+            request_id=request_id or new_request_id(), customer=customer
+        )
+        return self.call(self.customers.UpdateCustomer, req).customer
+
     def search_customers(self, query: str, page_size: int = 50) -> Iterator[customer_pb2.Customer]:
         token = ""
         while True:

@@ -741,6 +741,7 @@ def customer_to_pb(c: Customer) -> customer_pb2.Customer:
         price_entry=BASIS_TO_PB[c.price_entry],
         discount_percent=fmt_decimal(c.discount_percent),
         anonymous=c.anonymous,
+        etag=c.etag,  # output only: sent back, it makes an update conditional (AIP-154)
     )
 
 

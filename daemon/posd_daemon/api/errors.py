@@ -29,6 +29,7 @@ _CODES: dict[ErrorKind, tuple[grpc.StatusCode, int]] = {
         code_pb2.RESOURCE_EXHAUSTED,
     ),
     ErrorKind.UNAVAILABLE: (grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE),
+    ErrorKind.ABORTED: (grpc.StatusCode.ABORTED, code_pb2.ABORTED),
 }
 
 

@@ -81,7 +81,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
             return await self.rt.mutate(
                 "UpdateCustomer",
                 request,
-                lambda tx: self.customers.update(tx, op, customer),
+                lambda tx: self.customers.update(tx, op, customer, etag=request.customer.etag),
                 lambda c: customer_pb2.UpdateCustomerResponse(customer=convert.customer_to_pb(c)),
                 customer_pb2.UpdateCustomerResponse,
             )

@@ -19,6 +19,8 @@ class ErrorKind(enum.Enum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
     RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     UNAVAILABLE = "UNAVAILABLE"
+    #: a conditional change lost a race (a stale etag, Google AIP-154): read and retry
+    ABORTED = "ABORTED"
 
 
 @dataclass(frozen=True, slots=True)

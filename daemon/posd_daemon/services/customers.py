@@ -79,10 +79,20 @@ class CustomerCommands:
         if not customer.number:
             customer = replace(customer, number=self._next_number(tx))
         customer.validated()
-        store.upsert(tx.conn, customer, self._clock())
-        return CustomerCreated(customer, True)
+        return CustomerCreated(self._store(tx, customer), True)
 
-    def update(self, tx: Tx, op: Operator, customer: Customer) -> Customer:
+    def _store(self, tx: Tx, customer: Customer) -> Customer:
+        """Writes the customer and answers it as stored (with its new revision)."""
+        store.upsert(tx.conn, customer, self._clock())
+        stored = store.get(tx.conn, customer.number)
+        assert stored is not None
+        return stored
+
+    def update(self, tx: Tx, op: Operator, customer: Customer, *, etag: str = "") -> Customer:
+        """Replaces the customer; with ``etag`` (as a read answered it) only if nothing
+        changed the customer since that read (Google AIP-154: two registers editing one
+        customer at once silently lost the first edit). Without one, the last write wins,
+        as it did for clients built before etags."""
         op.require(Permission.SALE)
         check_code(customer.number, "customer.customer_number")
         existing = store.get(tx.conn, customer.number)
@@ -92,12 +102,20 @@ class CustomerCommands:
                 f"no customer {customer.number!r}",
                 customer_number=customer.number,
             )
+        if etag and etag != existing.etag:
+            raise DomainError(
+                ErrorKind.ABORTED,
+                "CUSTOMER_CHANGED",
+                f"customer {customer.number!r} was changed since it was read (by another"
+                " register, the back office or an import): read it again and apply the edit"
+                " to what is stored now",
+                metadata={"customer_number": customer.number, "etag": existing.etag},
+            )
         customer = replace(customer, anonymous=existing.anonymous).validated()
         if customer.discount_percent != existing.discount_percent:
             _require_terms_permission(op)
         self._check_email_free(tx, customer, existing)
-        store.upsert(tx.conn, customer, self._clock())
-        return customer
+        return self._store(tx, customer)
 
     def _check_email_free(self, tx: Tx, customer: Customer, existing: Customer) -> None:
         """Refuses an update giving ``customer`` an address another customer has (compared

@@ -25,55 +25,55 @@ _sym_db = _symbol_database.Default()
 from posd.v1 import common_pb2 as posd_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16posd/v1/customer.proto\x12\x07posd.v1\x1a\x14posd/v1/common.proto\"\xa0\x02\n\x08\x43ustomer\x12\x17\n\x0f\x63ustomer_number\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x0e\n\x06street\x18\x05 \x01(\t\x12\x13\n\x0bpostal_code\x18\x06 \x01(\t\x12\x0c\n\x04\x63ity\x18\x07 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x08 \x01(\t\x12\x0e\n\x06vat_id\x18\t \x01(\t\x12\x1d\n\x15\x64\x65\x66\x61ult_currency_code\x18\n \x01(\t\x12(\n\x0bprice_entry\x18\x0b \x01(\x0e\x32\x13.posd.v1.PriceBasis\x12\x18\n\x10\x64iscount_percent\x18\x0c \x01(\t\x12\x11\n\tanonymous\x18\r \x01(\x08\"o\n\x15\x43reateCustomerRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12#\n\x08\x63ustomer\x18\x02 \x01(\x0b\x32\x11.posd.v1.Customer\x12\x1d\n\x15\x61llow_duplicate_email\x18\x03 \x01(\x08\"u\n\x16\x43reateCustomerResponse\x12#\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x11.posd.v1.Customer\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12%\n\nduplicates\x18\x03 \x03(\x0b\x32\x11.posd.v1.Customer\"P\n\x15UpdateCustomerRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12#\n\x08\x63ustomer\x18\x02 \x01(\x0b\x32\x11.posd.v1.Customer\"=\n\x16UpdateCustomerResponse\x12#\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x11.posd.v1.Customer\"-\n\x12GetCustomerRequest\x12\x17\n\x0f\x63ustomer_number\x18\x01 \x01(\t\":\n\x13GetCustomerResponse\x12#\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x11.posd.v1.Customer\"N\n\x16SearchCustomersRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"X\n\x17SearchCustomersResponse\x12$\n\tcustomers\x18\x01 \x03(\x0b\x32\x11.posd.v1.Customer\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x84\x01\n\x16ImportCustomersRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12$\n\tcustomers\x18\x02 \x03(\x0b\x32\x11.posd.v1.Customer\x12\x19\n\x11skip_invalid_rows\x18\x03 \x01(\x08\x12\x15\n\rvalidate_only\x18\x04 \x01(\x08\"B\n\x17ImportCustomersResponse\x12\'\n\x07summary\x18\x01 \x01(\x0b\x32\x16.posd.v1.ImportSummary\"\x8b\x02\n\x08OpenItem\x12\x16\n\x0einvoice_number\x18\x01 \x01(\t\x12\x17\n\x0f\x63ustomer_number\x18\x02 \x01(\t\x12#\n\x0b\x61mount_open\x18\x03 \x01(\x0b\x32\x0e.posd.v1.Money\x12\'\n\x0foriginal_amount\x18\x04 \x01(\x0b\x32\x0e.posd.v1.Money\x12\x14\n\x0cinvoice_date\x18\x05 \x01(\t\x12\x10\n\x08\x64ue_date\x18\x06 \x01(\t\x12\x0c\n\x04text\x18\x07 \x01(\t\x12%\n\x05state\x18\x08 \x01(\x0e\x32\x16.posd.v1.OpenItemState\x12#\n\x0b\x61mount_held\x18\t \x01(\x0b\x32\x0e.posd.v1.Money\"Q\n\x15UpsertOpenItemRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12$\n\topen_item\x18\x02 \x01(\x0b\x32\x11.posd.v1.OpenItem\"O\n\x16UpsertOpenItemResponse\x12$\n\topen_item\x18\x01 \x01(\x0b\x32\x11.posd.v1.OpenItem\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\x85\x01\n\x16ImportOpenItemsRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12%\n\nopen_items\x18\x02 \x03(\x0b\x32\x11.posd.v1.OpenItem\x12\x19\n\x11skip_invalid_rows\x18\x03 \x01(\x08\x12\x15\n\rvalidate_only\x18\x04 \x01(\x08\"B\n\x17ImportOpenItemsResponse\x12\'\n\x07summary\x18\x01 \x01(\x0b\x32\x16.posd.v1.ImportSummary\",\n\x12GetOpenItemRequest\x12\x16\n\x0einvoice_number\x18\x01 \x01(\t\";\n\x13GetOpenItemResponse\x12$\n\topen_item\x18\x01 \x01(\x0b\x32\x11.posd.v1.OpenItem\"}\n\x14ListOpenItemsRequest\x12\x17\n\x0f\x63ustomer_number\x18\x01 \x01(\t\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.posd.v1.OpenItemState\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"W\n\x15ListOpenItemsResponse\x12%\n\nopen_items\x18\x01 \x03(\x0b\x32\x11.posd.v1.OpenItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*d\n\rOpenItemState\x12\x1f\n\x1bOPEN_ITEM_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14OPEN_ITEM_STATE_OPEN\x10\x01\x12\x18\n\x14OPEN_ITEM_STATE_PAID\x10\x02\x32\xf0\x05\n\x0f\x43ustomerService\x12Q\n\x0e\x43reateCustomer\x12\x1e.posd.v1.CreateCustomerRequest\x1a\x1f.posd.v1.CreateCustomerResponse\x12Q\n\x0eUpdateCustomer\x12\x1e.posd.v1.UpdateCustomerRequest\x1a\x1f.posd.v1.UpdateCustomerResponse\x12H\n\x0bGetCustomer\x12\x1b.posd.v1.GetCustomerRequest\x1a\x1c.posd.v1.GetCustomerResponse\x12T\n\x0fSearchCustomers\x12\x1f.posd.v1.SearchCustomersRequest\x1a .posd.v1.SearchCustomersResponse\x12T\n\x0fImportCustomers\x12\x1f.posd.v1.ImportCustomersRequest\x1a .posd.v1.ImportCustomersResponse\x12Q\n\x0eUpsertOpenItem\x12\x1e.posd.v1.UpsertOpenItemRequest\x1a\x1f.posd.v1.UpsertOpenItemResponse\x12T\n\x0fImportOpenItems\x12\x1f.posd.v1.ImportOpenItemsRequest\x1a .posd.v1.ImportOpenItemsResponse\x12H\n\x0bGetOpenItem\x12\x1b.posd.v1.GetOpenItemRequest\x1a\x1c.posd.v1.GetOpenItemResponse\x12N\n\rListOpenItems\x12\x1d.posd.v1.ListOpenItemsRequest\x1a\x1e.posd.v1.ListOpenItemsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16posd/v1/customer.proto\x12\x07posd.v1\x1a\x14posd/v1/common.proto\"\xae\x02\n\x08\x43ustomer\x12\x17\n\x0f\x63ustomer_number\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x0e\n\x06street\x18\x05 \x01(\t\x12\x13\n\x0bpostal_code\x18\x06 \x01(\t\x12\x0c\n\x04\x63ity\x18\x07 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x08 \x01(\t\x12\x0e\n\x06vat_id\x18\t \x01(\t\x12\x1d\n\x15\x64\x65\x66\x61ult_currency_code\x18\n \x01(\t\x12(\n\x0bprice_entry\x18\x0b \x01(\x0e\x32\x13.posd.v1.PriceBasis\x12\x18\n\x10\x64iscount_percent\x18\x0c \x01(\t\x12\x11\n\tanonymous\x18\r \x01(\x08\x12\x0c\n\x04\x65tag\x18\x0e \x01(\t\"o\n\x15\x43reateCustomerRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12#\n\x08\x63ustomer\x18\x02 \x01(\x0b\x32\x11.posd.v1.Customer\x12\x1d\n\x15\x61llow_duplicate_email\x18\x03 \x01(\x08\"u\n\x16\x43reateCustomerResponse\x12#\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x11.posd.v1.Customer\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12%\n\nduplicates\x18\x03 \x03(\x0b\x32\x11.posd.v1.Customer\"P\n\x15UpdateCustomerRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12#\n\x08\x63ustomer\x18\x02 \x01(\x0b\x32\x11.posd.v1.Customer\"=\n\x16UpdateCustomerResponse\x12#\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x11.posd.v1.Customer\"-\n\x12GetCustomerRequest\x12\x17\n\x0f\x63ustomer_number\x18\x01 \x01(\t\":\n\x13GetCustomerResponse\x12#\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x11.posd.v1.Customer\"N\n\x16SearchCustomersRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"X\n\x17SearchCustomersResponse\x12$\n\tcustomers\x18\x01 \x03(\x0b\x32\x11.posd.v1.Customer\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x84\x01\n\x16ImportCustomersRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12$\n\tcustomers\x18\x02 \x03(\x0b\x32\x11.posd.v1.Customer\x12\x19\n\x11skip_invalid_rows\x18\x03 \x01(\x08\x12\x15\n\rvalidate_only\x18\x04 \x01(\x08\"B\n\x17ImportCustomersResponse\x12\'\n\x07summary\x18\x01 \x01(\x0b\x32\x16.posd.v1.ImportSummary\"\x8b\x02\n\x08OpenItem\x12\x16\n\x0einvoice_number\x18\x01 \x01(\t\x12\x17\n\x0f\x63ustomer_number\x18\x02 \x01(\t\x12#\n\x0b\x61mount_open\x18\x03 \x01(\x0b\x32\x0e.posd.v1.Money\x12\'\n\x0foriginal_amount\x18\x04 \x01(\x0b\x32\x0e.posd.v1.Money\x12\x14\n\x0cinvoice_date\x18\x05 \x01(\t\x12\x10\n\x08\x64ue_date\x18\x06 \x01(\t\x12\x0c\n\x04text\x18\x07 \x01(\t\x12%\n\x05state\x18\x08 \x01(\x0e\x32\x16.posd.v1.OpenItemState\x12#\n\x0b\x61mount_held\x18\t \x01(\x0b\x32\x0e.posd.v1.Money\"Q\n\x15UpsertOpenItemRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12$\n\topen_item\x18\x02 \x01(\x0b\x32\x11.posd.v1.OpenItem\"O\n\x16UpsertOpenItemResponse\x12$\n\topen_item\x18\x01 \x01(\x0b\x32\x11.posd.v1.OpenItem\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\x85\x01\n\x16ImportOpenItemsRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12%\n\nopen_items\x18\x02 \x03(\x0b\x32\x11.posd.v1.OpenItem\x12\x19\n\x11skip_invalid_rows\x18\x03 \x01(\x08\x12\x15\n\rvalidate_only\x18\x04 \x01(\x08\"B\n\x17ImportOpenItemsResponse\x12\'\n\x07summary\x18\x01 \x01(\x0b\x32\x16.posd.v1.ImportSummary\",\n\x12GetOpenItemRequest\x12\x16\n\x0einvoice_number\x18\x01 \x01(\t\";\n\x13GetOpenItemResponse\x12$\n\topen_item\x18\x01 \x01(\x0b\x32\x11.posd.v1.OpenItem\"}\n\x14ListOpenItemsRequest\x12\x17\n\x0f\x63ustomer_number\x18\x01 \x01(\t\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.posd.v1.OpenItemState\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"W\n\x15ListOpenItemsResponse\x12%\n\nopen_items\x18\x01 \x03(\x0b\x32\x11.posd.v1.OpenItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*d\n\rOpenItemState\x12\x1f\n\x1bOPEN_ITEM_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14OPEN_ITEM_STATE_OPEN\x10\x01\x12\x18\n\x14OPEN_ITEM_STATE_PAID\x10\x02\x32\xf0\x05\n\x0f\x43ustomerService\x12Q\n\x0e\x43reateCustomer\x12\x1e.posd.v1.CreateCustomerRequest\x1a\x1f.posd.v1.CreateCustomerResponse\x12Q\n\x0eUpdateCustomer\x12\x1e.posd.v1.UpdateCustomerRequest\x1a\x1f.posd.v1.UpdateCustomerResponse\x12H\n\x0bGetCustomer\x12\x1b.posd.v1.GetCustomerRequest\x1a\x1c.posd.v1.GetCustomerResponse\x12T\n\x0fSearchCustomers\x12\x1f.posd.v1.SearchCustomersRequest\x1a .posd.v1.SearchCustomersResponse\x12T\n\x0fImportCustomers\x12\x1f.posd.v1.ImportCustomersRequest\x1a .posd.v1.ImportCustomersResponse\x12Q\n\x0eUpsertOpenItem\x12\x1e.posd.v1.UpsertOpenItemRequest\x1a\x1f.posd.v1.UpsertOpenItemResponse\x12T\n\x0fImportOpenItems\x12\x1f.posd.v1.ImportOpenItemsRequest\x1a .posd.v1.ImportOpenItemsResponse\x12H\n\x0bGetOpenItem\x12\x1b.posd.v1.GetOpenItemRequest\x1a\x1c.posd.v1.GetOpenItemResponse\x12N\n\rListOpenItems\x12\x1d.posd.v1.ListOpenItemsRequest\x1a\x1e.posd.v1.ListOpenItemsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'posd.v1.customer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OPENITEMSTATE']._serialized_start=2166
-  _globals['_OPENITEMSTATE']._serialized_end=2266
+  _globals['_OPENITEMSTATE']._serialized_start=2180
+  _globals['_OPENITEMSTATE']._serialized_end=2280
   _globals['_CUSTOMER']._serialized_start=58
-  _globals['_CUSTOMER']._serialized_end=346
-  _globals['_CREATECUSTOMERREQUEST']._serialized_start=348
-  _globals['_CREATECUSTOMERREQUEST']._serialized_end=459
-  _globals['_CREATECUSTOMERRESPONSE']._serialized_start=461
-  _globals['_CREATECUSTOMERRESPONSE']._serialized_end=578
-  _globals['_UPDATECUSTOMERREQUEST']._serialized_start=580
-  _globals['_UPDATECUSTOMERREQUEST']._serialized_end=660
-  _globals['_UPDATECUSTOMERRESPONSE']._serialized_start=662
-  _globals['_UPDATECUSTOMERRESPONSE']._serialized_end=723
-  _globals['_GETCUSTOMERREQUEST']._serialized_start=725
-  _globals['_GETCUSTOMERREQUEST']._serialized_end=770
-  _globals['_GETCUSTOMERRESPONSE']._serialized_start=772
-  _globals['_GETCUSTOMERRESPONSE']._serialized_end=830
-  _globals['_SEARCHCUSTOMERSREQUEST']._serialized_start=832
-  _globals['_SEARCHCUSTOMERSREQUEST']._serialized_end=910
-  _globals['_SEARCHCUSTOMERSRESPONSE']._serialized_start=912
-  _globals['_SEARCHCUSTOMERSRESPONSE']._serialized_end=1000
-  _globals['_IMPORTCUSTOMERSREQUEST']._serialized_start=1003
-  _globals['_IMPORTCUSTOMERSREQUEST']._serialized_end=1135
-  _globals['_IMPORTCUSTOMERSRESPONSE']._serialized_start=1137
-  _globals['_IMPORTCUSTOMERSRESPONSE']._serialized_end=1203
-  _globals['_OPENITEM']._serialized_start=1206
-  _globals['_OPENITEM']._serialized_end=1473
-  _globals['_UPSERTOPENITEMREQUEST']._serialized_start=1475
-  _globals['_UPSERTOPENITEMREQUEST']._serialized_end=1556
-  _globals['_UPSERTOPENITEMRESPONSE']._serialized_start=1558
-  _globals['_UPSERTOPENITEMRESPONSE']._serialized_end=1637
-  _globals['_IMPORTOPENITEMSREQUEST']._serialized_start=1640
-  _globals['_IMPORTOPENITEMSREQUEST']._serialized_end=1773
-  _globals['_IMPORTOPENITEMSRESPONSE']._serialized_start=1775
-  _globals['_IMPORTOPENITEMSRESPONSE']._serialized_end=1841
-  _globals['_GETOPENITEMREQUEST']._serialized_start=1843
-  _globals['_GETOPENITEMREQUEST']._serialized_end=1887
-  _globals['_GETOPENITEMRESPONSE']._serialized_start=1889
-  _globals['_GETOPENITEMRESPONSE']._serialized_end=1948
-  _globals['_LISTOPENITEMSREQUEST']._serialized_start=1950
-  _globals['_LISTOPENITEMSREQUEST']._serialized_end=2075
-  _globals['_LISTOPENITEMSRESPONSE']._serialized_start=2077
-  _globals['_LISTOPENITEMSRESPONSE']._serialized_end=2164
-  _globals['_CUSTOMERSERVICE']._serialized_start=2269
-  _globals['_CUSTOMERSERVICE']._serialized_end=3021
+  _globals['_CUSTOMER']._serialized_end=360
+  _globals['_CREATECUSTOMERREQUEST']._serialized_start=362
+  _globals['_CREATECUSTOMERREQUEST']._serialized_end=473
+  _globals['_CREATECUSTOMERRESPONSE']._serialized_start=475
+  _globals['_CREATECUSTOMERRESPONSE']._serialized_end=592
+  _globals['_UPDATECUSTOMERREQUEST']._serialized_start=594
+  _globals['_UPDATECUSTOMERREQUEST']._serialized_end=674
+  _globals['_UPDATECUSTOMERRESPONSE']._serialized_start=676
+  _globals['_UPDATECUSTOMERRESPONSE']._serialized_end=737
+  _globals['_GETCUSTOMERREQUEST']._serialized_start=739
+  _globals['_GETCUSTOMERREQUEST']._serialized_end=784
+  _globals['_GETCUSTOMERRESPONSE']._serialized_start=786
+  _globals['_GETCUSTOMERRESPONSE']._serialized_end=844
+  _globals['_SEARCHCUSTOMERSREQUEST']._serialized_start=846
+  _globals['_SEARCHCUSTOMERSREQUEST']._serialized_end=924
+  _globals['_SEARCHCUSTOMERSRESPONSE']._serialized_start=926
+  _globals['_SEARCHCUSTOMERSRESPONSE']._serialized_end=1014
+  _globals['_IMPORTCUSTOMERSREQUEST']._serialized_start=1017
+  _globals['_IMPORTCUSTOMERSREQUEST']._serialized_end=1149
+  _globals['_IMPORTCUSTOMERSRESPONSE']._serialized_start=1151
+  _globals['_IMPORTCUSTOMERSRESPONSE']._serialized_end=1217
+  _globals['_OPENITEM']._serialized_start=1220
+  _globals['_OPENITEM']._serialized_end=1487
+  _globals['_UPSERTOPENITEMREQUEST']._serialized_start=1489
+  _globals['_UPSERTOPENITEMREQUEST']._serialized_end=1570
+  _globals['_UPSERTOPENITEMRESPONSE']._serialized_start=1572
+  _globals['_UPSERTOPENITEMRESPONSE']._serialized_end=1651
+  _globals['_IMPORTOPENITEMSREQUEST']._serialized_start=1654
+  _globals['_IMPORTOPENITEMSREQUEST']._serialized_end=1787
+  _globals['_IMPORTOPENITEMSRESPONSE']._serialized_start=1789
+  _globals['_IMPORTOPENITEMSRESPONSE']._serialized_end=1855
+  _globals['_GETOPENITEMREQUEST']._serialized_start=1857
+  _globals['_GETOPENITEMREQUEST']._serialized_end=1901
+  _globals['_GETOPENITEMRESPONSE']._serialized_start=1903
+  _globals['_GETOPENITEMRESPONSE']._serialized_end=1962
+  _globals['_LISTOPENITEMSREQUEST']._serialized_start=1964
+  _globals['_LISTOPENITEMSREQUEST']._serialized_end=2089
+  _globals['_LISTOPENITEMSRESPONSE']._serialized_start=2091
+  _globals['_LISTOPENITEMSRESPONSE']._serialized_end=2178
+  _globals['_CUSTOMERSERVICE']._serialized_start=2283
+  _globals['_CUSTOMERSERVICE']._serialized_end=3035
 # @@protoc_insertion_point(module_scope)

@@ -63,6 +63,7 @@ class Customer(_message.Message):
     PRICE_ENTRY_FIELD_NUMBER: _builtins.int
     DISCOUNT_PERCENT_FIELD_NUMBER: _builtins.int
     ANONYMOUS_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     customer_number: _builtins.str
     """Customer number (scanning it at the register sets the sale's customer).
     Empty on CreateCustomer: the daemon assigns one.
@@ -93,6 +94,12 @@ class Customer(_message.Message):
     """Customer discount in percent on every line, decimal string ("" = 0)."""
     anonymous: _builtins.bool
     """The anonymous walk-in customer."""
+    etag: _builtins.str
+    """Output only on Get/Search/Create/Update: the version of the stored customer, new
+    with every stored change (an opaque string; compare it only for equality). Sent
+    back on UpdateCustomer, it makes the update conditional on no change since the
+    read (Google AIP-154); ignored on CreateCustomer and ImportCustomers.
+    """
     def __init__(
         self,
         *,
@@ -109,10 +116,11 @@ class Customer(_message.Message):
         price_entry: _common_pb2.PriceBasis.ValueType = ...,
         discount_percent: _builtins.str = ...,
         anonymous: _builtins.bool = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["anonymous", b"anonymous", "city", b"city", "company", b"company", "country_code", b"country_code", "customer_number", b"customer_number", "default_currency_code", b"default_currency_code", "discount_percent", b"discount_percent", "email", b"email", "name", b"name", "postal_code", b"postal_code", "price_entry", b"price_entry", "street", b"street", "vat_id", b"vat_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["anonymous", b"anonymous", "city", b"city", "company", b"company", "country_code", b"country_code", "customer_number", b"customer_number", "default_currency_code", b"default_currency_code", "discount_percent", b"discount_percent", "email", b"email", "etag", b"etag", "name", b"name", "postal_code", b"postal_code", "price_entry", b"price_entry", "street", b"street", "vat_id", b"vat_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -98,7 +98,11 @@ class CustomerServiceServicer:
 
     def UpdateCustomer(self, request, context):
         """Replaces an existing customer (permission SALE; changing its discount also
-        CATALOG_EDIT).
+        CATALOG_EDIT). With the etag of the customer as read, an update made after another
+        change of the customer (another register's, the back office's, an import) is
+        refused with ABORTED, reason CUSTOMER_CHANGED, and changes nothing: read the
+        customer again and apply the edit to what is stored now (Google AIP-154). Without
+        an etag the update replaces whatever is stored (last write wins).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -41,7 +41,11 @@ class CustomerServiceStub:
     """
     UpdateCustomer: _grpc.UnaryUnaryMultiCallable[_customer_pb2.UpdateCustomerRequest, _customer_pb2.UpdateCustomerResponse]
     """Replaces an existing customer (permission SALE; changing its discount also
-    CATALOG_EDIT).
+    CATALOG_EDIT). With the etag of the customer as read, an update made after another
+    change of the customer (another register's, the back office's, an import) is
+    refused with ABORTED, reason CUSTOMER_CHANGED, and changes nothing: read the
+    customer again and apply the edit to what is stored now (Google AIP-154). Without
+    an etag the update replaces whatever is stored (last write wins).
     """
     GetCustomer: _grpc.UnaryUnaryMultiCallable[_customer_pb2.GetCustomerRequest, _customer_pb2.GetCustomerResponse]
     """Returns one customer."""
@@ -74,7 +78,11 @@ class CustomerServiceAsyncStub(CustomerServiceStub):
     """
     UpdateCustomer: _aio.UnaryUnaryMultiCallable[_customer_pb2.UpdateCustomerRequest, _customer_pb2.UpdateCustomerResponse]  # type: ignore[assignment]
     """Replaces an existing customer (permission SALE; changing its discount also
-    CATALOG_EDIT).
+    CATALOG_EDIT). With the etag of the customer as read, an update made after another
+    change of the customer (another register's, the back office's, an import) is
+    refused with ABORTED, reason CUSTOMER_CHANGED, and changes nothing: read the
+    customer again and apply the edit to what is stored now (Google AIP-154). Without
+    an etag the update replaces whatever is stored (last write wins).
     """
     GetCustomer: _aio.UnaryUnaryMultiCallable[_customer_pb2.GetCustomerRequest, _customer_pb2.GetCustomerResponse]  # type: ignore[assignment]
     """Returns one customer."""
@@ -116,7 +124,11 @@ class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_customer_pb2.UpdateCustomerResponse, _abc.Awaitable[_customer_pb2.UpdateCustomerResponse]]:
         """Replaces an existing customer (permission SALE; changing its discount also
-        CATALOG_EDIT).
+        CATALOG_EDIT). With the etag of the customer as read, an update made after another
+        change of the customer (another register's, the back office's, an import) is
+        refused with ABORTED, reason CUSTOMER_CHANGED, and changes nothing: read the
+        customer again and apply the edit to what is stored now (Google AIP-154). Without
+        an etag the update replaces whatever is stored (last write wins).
         """
 
     @_abc_1.abstractmethod
