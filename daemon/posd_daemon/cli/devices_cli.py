@@ -36,7 +36,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     w = sub.add_parser("watch", help="live device and sale events (Ctrl-C to stop)")
     w.add_argument("--device", default="", help="only this device (id or alias)")
     w.add_argument("--after", type=whole_number, help="resume after this sequence number")
-    w.add_argument("--count", type=int, default=0, help="stop after N events")
+    w.add_argument("--count", type=_count, default=0, help="stop after N events (0: never)")
     t = sub.add_parser("test", help="interactive device test: the technician confirms")
     t.add_argument("what", choices=sorted(CLASSES))
     t.add_argument("--device", default="", help="device id or alias (default: the first)")
@@ -56,12 +56,21 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     ds.add_argument("device_id")
     mon = sub.add_parser("monitor", help="hex dump of a device's traffic (read-only)")
     mon.add_argument("device_id")
-    mon.add_argument("--count", type=int, default=0, help="stop after N chunks")
+    mon.add_argument("--count", type=_count, default=0, help="stop after N chunks (0: never)")
     dr = sub.add_parser("drawer", help="cash drawer").add_subparsers(
         dest="drawer_command", required=True
     )
     do = dr.add_parser("open", help="no-sale open (DRAWER_OPEN_NO_SALE, journaled)")
     do.add_argument("--reason", default="")
+
+
+def _count(text: str) -> int:
+    """argparse type of ``--count``: 0 (run until Ctrl-C) or more; a negative count
+    stopped after the first event (``seen >= -1``) instead of being refused."""
+    value = whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: 0 (until Ctrl-C) or more")
+    return value
 
 
 def _scan_timeout(text: str) -> int:
@@ -222,7 +231,7 @@ def cmd_test(
     out: Callable[[argparse.Namespace, object, str], None],
 ) -> int:
     if args.direct:
-        return direct_test(args)
+        return direct_test(args, out)
     with client(args, login=True) as c:
         device = _pick(c, args.what, args.device)
         ref = device.device_id
@@ -245,8 +254,12 @@ def cmd_test(
     return 0 if passed else 1
 
 
-def direct_test(args: argparse.Namespace) -> int:
-    """Without the daemon: open the device's transport ourselves."""
+def direct_test(
+    args: argparse.Namespace, out: Callable[[argparse.Namespace, object, str], None]
+) -> int:
+    """Without the daemon: open the device's transport ourselves. Remarks go through
+    ``_note`` and the verdict through ``out``: with ``--json`` stdout is one JSON
+    document, as for the test through the daemon."""
     from posd_daemon.devices import manager as mgr  # noqa: PLC0415 (daemon side, optional)
     from posd_daemon.devices.display import BUILTIN_DISPLAY_PROFILES  # noqa: PLC0415
     from posd_daemon.devices.errors import DeviceError  # noqa: PLC0415
@@ -270,7 +283,7 @@ def direct_test(args: argparse.Namespace) -> int:
             profile = BUILTIN_DISPLAY_PROFILES[name]
             device = mgr.build_display("direct", args.direct, profile)
         else:
-            return _direct_scan(args)
+            return _direct_scan(args, out)
         device.start()
         report = device.check_health(HealthLevel.INTERACTIVE).result(60)
     except (DeviceError, ValueError, KeyError) as exc:
@@ -278,18 +291,31 @@ def direct_test(args: argparse.Namespace) -> int:
         return 1
     try:
         if report.status is not HealthStatus.PENDING_CONFIRMATION:
-            print(f"FAILED: {report.message}")
-            return 1
+            return _direct_verdict(args, out, False, report.message)
         ok = _ask(args, report.prompt)
-        print(f"{args.what} test {'passed' if ok else 'FAILED'} (direct, {args.direct})")
-        return 0 if ok else 1
+        return _direct_verdict(args, out, ok, "" if ok else "not as expected")
     finally:
         device.stop()
         if args.what == "drawer":
             printer.stop()
 
 
-def _direct_scan(args: argparse.Namespace) -> int:
+def _direct_verdict(
+    args: argparse.Namespace,
+    out: Callable[[argparse.Namespace, object, str], None],
+    passed: bool,
+    message: str,
+) -> int:
+    """The result of ``test --direct``: text, or with ``--json`` one object on stdout."""
+    text = f"{args.what} test {'passed' if passed else 'FAILED'} (direct, {args.direct})"
+    data = {"what": args.what, "direct": args.direct, "passed": passed, "message": message}
+    out(args, data, text + (f": {message}" if message else ""))
+    return 0 if passed else 1
+
+
+def _direct_scan(
+    args: argparse.Namespace, out: Callable[[argparse.Namespace, object, str], None]
+) -> int:
     from posd_daemon.devices import manager as mgr  # noqa: PLC0415
     from posd_daemon.devices.scanning import Code  # noqa: PLC0415
 
@@ -298,19 +324,19 @@ def _direct_scan(args: argparse.Namespace) -> int:
     scanner.on_code = lambda _device, code: got.append(code)
     scanner.start()
     try:
-        print(f"scan a code within {args.timeout} s ...")
+        _note(args, f"scan a code within {args.timeout} s ...")
         deadline = time.monotonic() + args.timeout
         while not got and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         scanner.stop()
     if not got:
-        print(f"FAILED: no scan within {args.timeout} s ({scanner.last_error or 'no data'})")
-        return 1
+        why = f"no scan within {args.timeout} s ({scanner.last_error or 'no data'})"
+        return _direct_verdict(args, out, False, why)
     ok = _ask(
         args, f"The scanner read {got[0].code!r} ({got[0].symbology}): is this the label's code?"
     )
-    return 0 if ok else 1
+    return _direct_verdict(args, out, ok, f"read {got[0].code!r} ({got[0].symbology})")
 
 
 def cmd_device_status(
