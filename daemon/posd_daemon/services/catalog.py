@@ -112,6 +112,13 @@ class CatalogCommands:
         if not item.item_type.stocked:
             raise invalid("item_id", "services and vouchers have no stock", "NOT_STOCKED")
         qty = _parse_stock_quantity(entry.quantity)
+        if entry.expiry_date and item.tracking is not Tracking.LOT:
+            # only a lot keeps a date: dropped, the shop believed it checked at the sale
+            raise invalid(
+                "expiry_date",
+                "only a lot has an expiry date: the item is not lot-tracked",
+                "NOT_LOT_TRACKED",
+            )
         if item.tracking is Tracking.SERIAL:
             if not entry.serial:
                 raise invalid("serial_number", "the item is serial-numbered", "SERIAL_REQUIRED")
@@ -172,6 +179,22 @@ class CatalogCommands:
             if not entry.lot:
                 raise invalid("lot_number", "the item is lot-tracked", "LOT_REQUIRED")
             check_code(entry.lot, "lot_number")
+            # a lot is one per item and lot number (its variant and expiry date): booked
+            # to another variant while it has stock under one, a scan of its label sold
+            # it as the other variant, off a (variant, lot) without stock, while the
+            # goods stayed on the first one's books. Emptied there, it may move.
+            others = [
+                v
+                for v in stock_store.lot_variants(conn, item.item_id, entry.lot)
+                if v != entry.variant_id
+            ]
+            if others:
+                raise invalid(
+                    "lot_number",
+                    f"lot {entry.lot!r} of item {item.item_id!r} has stock under variant"
+                    f" {others[0]!r}: set it to 0 there first",
+                    "LOT_OF_OTHER_VARIANT",
+                )
             expiry = ""
             if entry.expiry_date:
                 try:

@@ -55,6 +55,19 @@ def serial_count(conn: sqlite3.Connection, location_id: str, item_id: str, varia
     return int(row[0])
 
 
+def lot_variants(conn: sqlite3.Connection, item_id: str, lot: str) -> list[str]:
+    """The variants of the item with stock (not zero, at any location) under ``lot``."""
+    held = {
+        v
+        for v, q in conn.execute(
+            "SELECT variant_id, quantity FROM stock WHERE item_id = ? AND lot = ?",
+            (item_id, lot),
+        )
+        if Decimal(q) != 0
+    }
+    return sorted(held)
+
+
 def set_quantity(conn: sqlite3.Connection, key: StockKey, qty: Decimal, when: datetime) -> Decimal:
     """Sets the quantity on hand; returns the change."""
     before = quantity(conn, key)
