@@ -938,6 +938,17 @@ class SaleCommands(SaleOps, InvoicePayments):
                     item_id=item.item_id,
                     lot_number=lot,
                 )
+            held_by = refs[0].variant_id  # a lot is one per item: it names its variant
+            if variant_id and held_by and held_by != variant_id:
+                # the line would take its stock off (variant, lot) where there is none,
+                # while the lot's goods stay on the other variant's books
+                raise precondition(
+                    "LOT_OF_OTHER_VARIANT",
+                    f"lot {lot!r} of item {item.item_id} is variant {held_by!r},"
+                    f" not {variant_id!r}",
+                    lot_number=lot,
+                    variant_id=held_by,
+                )
             self._check_lot_expiry(tx, operator, sale, item.item_id, item.name, refs[0])
         if serial:
             check_code(serial, "serial_number")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from posd.client import PosdError
 from posd.v1 import catalog_pb2, common_pb2
 
 from tests.conftest import start_in_thread
@@ -94,5 +95,37 @@ def test_an_expiry_date_for_an_item_without_lots_is_refused(tmp_path: Path) -> N
                 pos.catalog.GetStock, catalog_pb2.GetStockRequest(item_id="BREAD")
             ).levels
             assert [lv.on_hand for lv in levels] == ["0"]
+    finally:
+        running.stop()
+
+
+def test_a_line_cannot_sell_one_variant_off_another_variants_lot(tmp_path: Path) -> None:
+    """AddLine of variant BLUE with lot L1, a lot of variant RED, was accepted and posted:
+    BLUE/L1 went to -1 (NEGATIVE_STOCK) while RED/L1 kept its 5. The lot names its
+    variant: a line of another variant with it is refused, and nothing is added."""
+    running = start_in_thread(tmp_path / "state")
+    try:
+        with running.client() as pos:
+            import_items(pos, shirt())
+            import_stock(
+                pos,
+                catalog_pb2.StockEntry(
+                    item_id="SHIRT", variant_id="RED", lot_number="L1", quantity="5"
+                ),
+            )
+            sale_id = pos.create_sale().sale_id
+            try:
+                pos.add_line(sale_id, item_id="SHIRT", variant_id="BLUE", lot_number="L1")
+            except PosdError as err:
+                assert (err.reason, err.metadata.get("variant_id")) == (
+                    "LOT_OF_OTHER_VARIANT",
+                    "RED",
+                ), err
+            else:
+                raise AssertionError("a BLUE line took RED's lot L1")
+            assert list(pos.get_sale(sale_id).lines) == []
+            # its own variant sells it
+            pos.add_line(sale_id, item_id="SHIRT", variant_id="RED", lot_number="L1")
+            assert [ln.variant_id for ln in pos.get_sale(sale_id).lines] == ["RED"]
     finally:
         running.stop()
