@@ -10,11 +10,12 @@ whole protocol needed here is one GET without a body. What it does:
   ``text/plain; charset=utf-8`` (the receipt Document as text, TSE data and the TSE's
   QR payload included) or, with ``Accept: application/json``, the receipt as JSON.
 * 404 for a malformed, unknown or expired token (one answer for all), 405 for other
-  methods, 400 for a malformed request or a GET with a body, 431 for a request head over
-  ``MAX_REQUEST_BYTES``, 408 when the head does not arrive within the deadline (or, with
-  ``MAX_CONNECTIONS`` taken, at once for the oldest connection still waiting for its head:
-  slow clients cannot lock customers out), 503 when ``MAX_CONNECTIONS`` are all being
-  answered. One request per connection (``Connection: close``).
+  methods, 400 for a malformed request, a GET with a body, an HTTP/1.1 request without
+  exactly one Host or with differing Content-Length values (RFC 9112), 431 for a request
+  head over ``MAX_REQUEST_BYTES``, 408 when the head does not arrive within the deadline
+  (or, with ``MAX_CONNECTIONS`` taken, at once for the oldest connection still waiting for
+  its head: slow clients cannot lock customers out), 503 when ``MAX_CONNECTIONS`` are all
+  being answered. One request per connection (``Connection: close``).
 * Never a traceback to the client: a failure is logged and answered with a bare 500.
 * The database is read on its own read-only connection and thread: a customer fetching
   a receipt never waits behind, nor disturbs, the sale path's database thread (a read
@@ -191,18 +192,19 @@ class ReceiptHttpServer:
             self._reading.pop(task, None)  # the head is in (or never comes): not evictable
         try:
             lines = head.decode("latin-1").split("\r\n")
+            if not lines[0]:
+                # an empty line before the request line is ignored (RFC 9112 § 2.2: a
+                # server SHOULD ignore at least one)
+                del lines[0]
             method, target, version = lines[0].split(" ")
-            headers: dict[str, str] = {}
-            for line in lines[1:]:
-                if not line:
-                    continue
-                name, sep, value = line.partition(":")
-                if not sep or not name or name != name.strip():
-                    raise ValueError(line)
-                headers[name.lower()] = value.strip()
+            headers = _fields(lines[1:])
         except ValueError:
             return Answer.error(400, "bad_request"), False
         if not version.startswith("HTTP/1."):
+            return Answer.error(400, "bad_request"), False
+        if version != "HTTP/1.0" and "host" not in headers:
+            # RFC 9112 § 3.2: an HTTP/1.1 request without Host MUST be answered 400
+            # (one with two Host fields is refused by _fields)
             return Answer.error(400, "bad_request"), False
         if method not in ("GET", "HEAD"):
             return Answer.error(405, "method_not_allowed"), False
@@ -231,6 +233,29 @@ class ReceiptHttpServer:
 
     def _fetch(self, token: str) -> FetchedReceipt | None:
         return self._receipts.fetch(self._conn, self._renderer, token)
+
+
+def _fields(lines: list[str]) -> dict[str, str]:
+    """The request's header fields by lower-case name. A repeated field is one list
+    (RFC 9110 § 5.3: its values joined by commas); ValueError for a malformed line and
+    for what RFC 9112 requires a 400 for: two Host fields (§ 3.2) and differing
+    Content-Length values (§ 6.3 (5); the last one used to win)."""
+    headers: dict[str, str] = {}
+    for line in lines:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            raise ValueError(line)
+        key, value = name.lower(), value.strip()
+        before = headers.get(key)
+        if before is None:
+            headers[key] = value
+        elif key == "host" or (key == "content-length" and value != before):
+            raise ValueError(line)
+        elif key != "content-length":
+            headers[key] = f"{before}, {value}"
+    return headers
 
 
 def _wants_json(accept: str) -> bool:

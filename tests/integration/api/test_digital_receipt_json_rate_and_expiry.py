@@ -98,7 +98,8 @@ def test_a_request_in_absolute_form_is_answered_like_its_path(tmp_path: Path) ->
         assert f"Beleg-Nr. {posted.receipt_number}".encode() in answer
         # another path on the same host stays unknown, and a token's prefix is no token
         for target in ("https://kasse.example.de/other/x", url[:-1], url + "x"):
-            answer = raw(port, f"GET {target} HTTP/1.1\r\n\r\n".encode())
+            # with its Host: an HTTP/1.1 request without one is a 400 (RFC 9112 § 3.2)
+            answer = raw(port, f"GET {target} HTTP/1.1\r\nHost: kasse.example.de\r\n\r\n".encode())
             assert answer.startswith(b"HTTP/1.1 404 "), (target, answer[:60])
     finally:
         r.stop()
