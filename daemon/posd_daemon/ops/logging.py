@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+from types import TracebackType
 
 import structlog
 
@@ -45,6 +47,14 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
             root.removeHandler(handler)
     root.addHandler(_ToStructlog())
     root.setLevel(_LEVELS[level])
+    # What nobody catches goes the same way too. Python's defaults print a traceback (or
+    # a warning and its source line) to stderr as bare text, which journald splits into
+    # one entry per line: an exception escaping a thread (the metrics exporter's, gRPC's)
+    # or the main code, an exception in a __del__ or a finalizer, a Python warning.
+    logging.captureWarnings(True)
+    sys.excepthook = _uncaught
+    threading.excepthook = _uncaught_in_thread
+    sys.unraisablehook = _unraisable
 
 
 class _ToStructlog(logging.Handler):
@@ -59,6 +69,37 @@ class _ToStructlog(logging.Handler):
             get(record.name).log(record.levelno, record.getMessage(), **fields)
         except Exception:
             self.handleError(record)
+
+
+def _uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, exc, tb)  # Ctrl-C on a terminal: Python's own message
+        return
+    get("posd").critical("uncaught_exception", exc_info=(kind, exc, tb))
+
+
+def _uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return  # what threading's own hook ignores too
+    thread = args.thread.name if args.thread is not None else None
+    get("posd").error(
+        "uncaught_exception_in_thread",
+        thread=thread,
+        exc_info=(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback),
+    )
+
+
+def _unraisable(args: sys.UnraisableHookArgs) -> None:
+    fields: dict[str, object] = {}
+    try:
+        fields["object"] = repr(args.object)
+    except Exception:  # a repr failing as the object is torn down
+        fields["object"] = type(args.object).__name__
+    if args.err_msg:
+        fields["detail"] = args.err_msg
+    if args.exc_value is not None:
+        fields["exc_info"] = (args.exc_type, args.exc_value, args.exc_traceback)
+    get("posd").error("unraisable_exception", **fields)
 
 
 def get(name: str) -> structlog.typing.FilteringBoundLogger:

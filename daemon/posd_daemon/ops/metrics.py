@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 import threading
@@ -17,6 +18,11 @@ from posd_daemon.ops import logging as plog
 #: how long the exporter waits for each read from (and write to) a scraper. A scrape is
 #: one short request; a peer silent this long is stuck, gone or hostile.
 EXPORTER_IO_TIMEOUT_S = 5.0
+#: how long one connection may take as a whole. The timeout above bounds each read, not
+#: the request: a peer sending a byte of its headers every few seconds never hit it, and
+#: EXPORTER_MAX_CONNECTIONS such peers kept every scrape out for as long as they liked.
+#: Prometheus' default scrape_timeout is 10 s; the answer is a few kilobytes.
+EXPORTER_CONNECTION_DEADLINE_S = 10.0
 #: connections the exporter serves at once (a Prometheus server or two, a curl). Further
 #: ones are closed at once: each would hold a thread and a file descriptor of the daemon,
 #: and with systemd's default soft limit of 1024 open files, enough silent connections
@@ -180,6 +186,23 @@ class _ScrapeHandler(WSGIRequestHandler):
     in time: ``timeout`` applies to every read and write of the connection."""
 
     timeout = EXPORTER_IO_TIMEOUT_S
+
+    def setup(self) -> None:
+        super().setup()
+        # the connection's deadline: shutting the socket down ends a read or write in
+        # progress (EOF, or an OSError that handle_error drops), so the thread and its
+        # slot are free again
+        self._deadline = threading.Timer(EXPORTER_CONNECTION_DEADLINE_S, self._cut)
+        self._deadline.daemon = True
+        self._deadline.start()
+
+    def _cut(self) -> None:
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def finish(self) -> None:
+        self._deadline.cancel()
+        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         return
