@@ -41,7 +41,17 @@ several independent integrations):
   login ``POST /tss/{tss_id}/admin/auth {admin_pin}``.
   (https://workspace.fiskaly.com/countries/germany/quickstart and public client code)
 * Errors are JSON ``{status_code, error, code, message}``; 4xx must not be retried with the
-  same payload, 5xx are temporary. (https://workspace.fiskaly.com/reference/error-codes)
+  same payload, 5xx are temporary. (https://workspace.fiskaly.com/reference/error-codes,
+  https://developer.fiskaly.com/submission/errors-status-codes)
+  Two 4xx are no verdict on the payload but "not now", and so temporary as well: 429 Too
+  Many Requests (rate limit; fiskaly also answers it for an export while an identical one
+  still runs, https://developer.fiskaly.com/blog/dev-news-27), with ``Retry-After`` in
+  seconds or as an HTTP-date (RFC 6585 section 4, RFC 9110 section 10.2.3), and 423
+  Locked: the resource is locked (RFC 4918 section 11.3), which fiskaly answers while the
+  TSS is busy, e.g. during an export, or a transaction is locked by a concurrent call.
+  Neither took effect, so the identical request may be repeated; within a port call it is,
+  after ``Retry-After`` (else a short back-off), while the call's time budget allows.
+  (fiskaly's own pages found do not describe 423 further; RFC 4918 is the source.)
 
 Idempotency: every call of a transaction carries its revision. A call lost to a timeout or
 a dropped connection is sent again once with the *same* revision and body (fiskaly answers
@@ -61,6 +71,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import email.utils
 import hashlib
 import http.client
 import json
@@ -152,6 +163,14 @@ _CLOSED_KEPT = 500
 _LIST_PAGE = 100
 #: Active transactions a TSS holds at most (module docstring): the pages to read at most.
 _MAX_ACTIVE = 2000
+#: "Not now" answers: 423 Locked (RFC 4918 section 11.3; the TSS busy with an export, a
+#: transaction locked) and 429 Too Many Requests (RFC 6585 section 4). The request took no
+#: effect, so within a port call it is repeated, unchanged, while the time budget allows.
+_BUSY_STATUSES = frozenset({423, 429})
+#: The first wait before repeating a busy answer without ``Retry-After``; doubled per
+#: repeat up to ``_BUSY_BACKOFF_MAX_S``.
+_BUSY_BACKOFF_S = 0.05
+_BUSY_BACKOFF_MAX_S = 1.0
 
 
 class ProcessDataError(ValueError):
@@ -485,6 +504,8 @@ class _StateFile:
 class _Response:
     status: int
     body: bytes
+    #: the ``Retry-After`` header (RFC 9110 section 10.2.3), if any
+    retry_after: str | None = None
 
     def json(self) -> dict[str, Any]:
         try:
@@ -528,13 +549,31 @@ def _error_code(resp: _Response) -> str | None:
     return None
 
 
+def _retry_after_s(value: str | None, now: float) -> float | None:
+    """Seconds to wait by a ``Retry-After`` header: delay-seconds or an HTTP-date (RFC 9110
+    section 10.2.3), ``now`` being the wall clock; None when absent or unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(int(value))
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # RFC 9110 section 5.6.7: HTTP-dates are GMT
+    return max(0.0, moment.timestamp() - now)
+
+
 def _http_error(resp: _Response, what: str) -> TseError:
-    """fiskaly's JSON error body -> TseError (5xx, 408, 429 transient; other 4xx not)."""
+    """fiskaly's JSON error body -> TseError (5xx, 408, 423, 429 transient; other 4xx
+    not: see the module docstring)."""
     detail = ""
     with contextlib.suppress(TseError):
         data = resp.json()
         detail = " ".join(str(data[k]) for k in ("code", "message") if data.get(k))
-    transient = resp.status >= 500 or resp.status in (408, 429)
+    transient = resp.status >= 500 or resp.status in (408, *_BUSY_STATUSES)
     code = "UNAUTHORIZED" if resp.status == 401 else f"HTTP_{resp.status}"
     return TseError(code, f"{what}: HTTP {resp.status} {detail}".strip(), transient=transient)
 
@@ -666,7 +705,7 @@ class _Channel:
                 body = raw.read()
             if raw.will_close:
                 self.drop()
-            return _Response(raw.status, body)
+            return _Response(raw.status, body, raw.getheader("Retry-After"))
         except TimeoutError as exc:
             self.drop()
             raise _TransportError(
@@ -1203,6 +1242,17 @@ class FiskalyTse:
         latest = _as_int(data.get("latest_revision", data.get("revision")), "latest_revision")
         if "number" in data:
             tx.number = _as_int(data["number"], "transaction number")
+        if latest < tx.revision:
+            # fiskaly confirmed tx.revision to us: an older answer is a stale read, and
+            # going back would send a used revision with another body (a 409 refusal);
+            # revisions of a transaction only ever go up.
+            _log.warning(
+                "fiskaly tx %s read back at revision %d, below the confirmed %d; keeping it",
+                tx.tx_id,
+                latest,
+                tx.revision,
+            )
+            latest = tx.revision
         tx.revision = latest
         tx.pending_revision, tx.pending_body = None, None
         tx.closed = data.get("state") != _STATE_ACTIVE
@@ -1553,7 +1603,10 @@ class FiskalyTse:
         calls used are idempotent: a transaction call repeats its revision). A request that
         fails on a kept-alive connection the server had closed meanwhile is resent at once
         on a new connection without using up that retry. A 401 renews the token (refresh,
-        else login) and repeats the call once.
+        else login) and repeats the call once. Within a port call a busy answer (423, 429:
+        nothing took effect) is repeated after its ``Retry-After`` (else a growing short
+        back-off) while that wait ends before the deadline; otherwise it is returned (a
+        transient error to the caller: the sale code's outage, closed by its probe).
 
         Everything stays within the deadline of the running port call (:meth:`_budget`;
         outside one, e.g. an export's polls, each request has ``timeout_s`` of its own):
@@ -1561,6 +1614,9 @@ class FiskalyTse:
         answer can still be fetched once; past the deadline it is ``TIMEOUT``.
         """
         deadline: float | None = getattr(self._deadline, "at", None)
+        # Outside a port call (an export) a busy answer is the caller's to handle: the
+        # export waits for a running one on its own, much longer, schedule.
+        in_call = deadline is not None
         if deadline is None:
             deadline = time.monotonic() + self._timeout_s
         via = self._channel if channel is None else channel
@@ -1569,6 +1625,7 @@ class FiskalyTse:
             url += "?" + urlencode(query, quote_via=quote, safe="[]")
         payload = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         retry_left, stale_left, reauth_left = 1, 1, 1
+        backoff_s = _BUSY_BACKOFF_S
         while True:
             headers = {"Accept": "application/json"}
             if payload is not None:
@@ -1601,4 +1658,19 @@ class FiskalyTse:
                 reauth_left -= 1
                 self._token_refused(token)
                 continue
+            if in_call and resp.status in _BUSY_STATUSES:
+                wait = _retry_after_s(resp.retry_after, self._clock())
+                if wait is None:
+                    wait, backoff_s = backoff_s, min(backoff_s * 2, _BUSY_BACKOFF_MAX_S)
+                if time.monotonic() + wait < deadline:
+                    _log.info(
+                        "fiskaly %s %s: HTTP %d (busy); repeating in %.3gs",
+                        method,
+                        path,
+                        resp.status,
+                        wait,
+                    )
+                    if self._closed.wait(wait):
+                        return resp  # closing: no more requests
+                    continue
             return resp

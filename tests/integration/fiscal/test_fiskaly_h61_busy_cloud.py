@@ -1,0 +1,218 @@
+"""FiskalyTse against a busy fiskaly: 423 Locked, 429 with Retry-After, 409, 5xx, 401.
+
+fiskaly answers 423 Locked while the TSS is busy (e.g. during an export) or a transaction
+is locked by a concurrent call (RFC 4918 section 11.3), and 429 Too Many Requests with
+``Retry-After`` when rate limited (RFC 6585 section 4, RFC 9110 section 10.2.3). Neither
+took effect. A 423 was taken for a permanent refusal: a sale posted during a running TSE
+export opened an outage marked non-transient (a bug) and a start was forgotten. Both are
+"not now": repeated within the call's time budget, else reported transient (the outage the
+probe closes). Nothing is signed twice and revisions only go up. Real sockets against the
+fake fiskaly server (a subclass adds the ``Retry-After`` header).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from posd_daemon.fiscal.fiskaly import FiskalyTse
+from posd_daemon.services.tse_port import TseError, TseOperation
+from tests.support import fake_fiskaly
+from tests.support.fake_fiskaly import FakeFiskaly
+
+CLIENT = "KASSE-01"
+KB = "Kassenbeleg-V1"
+RECEIPT = b"Beleg^8.99_0.00_0.00_0.00_0.00^8.99:Bar"
+TIMEOUT_S = 3.0
+
+
+class _RetryAfterHandler(fake_fiskaly._Handler):
+    """Adds ``Retry-After`` (the fake's ``retry_after``) to every 423 and 429 answer."""
+
+    fake: BusyFake
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        super().send_response(code, message)
+        if code in (423, 429) and self.fake.retry_after is not None:
+            self.send_header("Retry-After", self.fake.retry_after)
+
+
+class BusyFake(FakeFiskaly):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.retry_after: str | None = None
+
+    def start(self) -> BusyFake:
+        handler = type("Handler", (_RetryAfterHandler,), {"fake": self})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server.daemon_threads = True
+        server.block_on_close = False
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+
+@pytest.fixture
+def fake() -> Iterator[BusyFake]:
+    with BusyFake() as server:
+        yield server
+    assert server.errors == []
+
+
+@pytest.fixture
+def tse(fake: BusyFake, tmp_path: Path) -> Iterator[FiskalyTse]:
+    backend = FiskalyTse(
+        fake.base_url,
+        fake.api_key,
+        fake.api_secret,
+        fake.tss_id,
+        timeout_s=TIMEOUT_S,
+        clock=fake.now,
+        state_dir=tmp_path / "state",
+    )
+    backend.register_client(CLIENT)
+    yield backend
+    backend.close()
+
+
+def _revisions(fake: FakeFiskaly) -> list[str]:
+    return [r.query["tx_revision"][0] for r in fake.tx_requests()]
+
+
+def test_a_finish_during_an_export_lock_is_signed_once_the_lock_ends(
+    fake: BusyFake, tse: FiskalyTse
+) -> None:
+    number = tse.start_transaction(CLIENT, KB, b"").transaction_number
+    fake.fail_next(2, status=423, match="tx_revision=2")  # TSS busy exporting
+    result = tse.finish_transaction(CLIENT, number, KB, RECEIPT)
+    assert result.operation is TseOperation.FINISH
+    fx = fake.transaction_by_number(number)
+    assert (fx.state, len(fx.revisions)) == ("FINISHED", 2)
+    assert result.signature_counter == fx.revisions[1][1]["signature"]["counter"]
+    assert _revisions(fake) == ["1", "2", "2", "2"]  # the same revision, repeated
+
+
+def test_a_lock_outlasting_the_budget_is_transient_and_the_next_call_recovers(
+    fake: BusyFake, tse: FiskalyTse
+) -> None:
+    number = tse.start_transaction(CLIENT, KB, b"").transaction_number
+    fake.retry_after = "1"
+    fake.fail_next(10**6, status=423, match="/tx/")
+    with pytest.raises(TseError) as err:
+        tse.finish_transaction(CLIENT, number, KB, RECEIPT)
+    assert (err.value.code, err.value.transient) == ("HTTP_423", True)
+    # the background probe's view: still locked is still transient
+    with pytest.raises(TseError) as probe:
+        tse.open_transactions(CLIENT)
+    assert probe.value.transient
+    fake.clear_faults()
+    assert tse.open_transactions(CLIENT) == [number]
+    result = tse.finish_transaction(CLIENT, number, KB, RECEIPT)
+    assert result.operation is TseOperation.FINISH
+    fx = fake.transaction_by_number(number)
+    assert (fx.state, len(fx.revisions)) == ("FINISHED", 2)
+    assert {r for r in _revisions(fake)} == {"1", "2"}
+
+
+def test_a_locked_start_is_transient_and_not_left_open(fake: BusyFake, tse: FiskalyTse) -> None:
+    fake.retry_after = "100"  # longer than the whole budget: no waiting, at once transient
+    fake.fail_next(1, status=423, match="tx_revision=1")
+    with pytest.raises(TseError) as err:
+        tse.start_transaction(CLIENT, KB, b"")
+    assert (err.value.code, err.value.transient) == ("HTTP_423", True)
+    assert _revisions(fake) == ["1"]
+    assert fake.transactions == {}
+    assert tse.open_transactions(CLIENT) == []  # read back: never started
+    result = tse.start_transaction(CLIENT, KB, b"")
+    assert result.operation is TseOperation.START
+
+
+def test_rate_limit_waits_for_retry_after_within_the_budget(
+    fake: BusyFake, tse: FiskalyTse
+) -> None:
+    number = tse.start_transaction(CLIENT, KB, b"").transaction_number
+    fake.retry_after = "1"
+    fake.fail_next(1, status=429, match="tx_revision=2")
+    result = tse.finish_transaction(CLIENT, number, KB, RECEIPT)
+    assert result.operation is TseOperation.FINISH
+    assert _revisions(fake) == ["1", "2", "2"]
+    assert len(fake.transaction_by_number(number).revisions) == 2
+
+
+def test_rate_limit_with_an_http_date_retry_after(fake: BusyFake, tse: FiskalyTse) -> None:
+    number = tse.start_transaction(CLIENT, KB, b"").transaction_number
+    fake.retry_after = "Thu, 01 Jan 1970 00:00:00 GMT"  # in the past: at once
+    fake.fail_next(1, status=429, match="tx_revision=2")
+    result = tse.finish_transaction(CLIENT, number, KB, RECEIPT)
+    assert result.operation is TseOperation.FINISH
+    assert _revisions(fake) == ["1", "2", "2"]
+
+
+def test_rate_limit_beyond_the_budget_is_transient_without_waiting(
+    fake: BusyFake, tse: FiskalyTse
+) -> None:
+    number = tse.start_transaction(CLIENT, KB, b"").transaction_number
+    fake.retry_after = "60"
+    fake.fail_next(1, status=429, match="tx_revision=2")
+    with pytest.raises(TseError) as err:
+        tse.finish_transaction(CLIENT, number, KB, RECEIPT)
+    assert (err.value.code, err.value.transient) == ("HTTP_429", True)
+    assert _revisions(fake) == ["1", "2"]
+    result = tse.finish_transaction(CLIENT, number, KB, RECEIPT)
+    assert result.operation is TseOperation.FINISH
+    assert len(fake.transaction_by_number(number).revisions) == 2
+
+
+def test_token_expiry_mid_transaction_repeats_the_same_revision(
+    fake: BusyFake, tse: FiskalyTse
+) -> None:
+    number = tse.start_transaction(CLIENT, KB, b"").transaction_number
+    fake.revoke_all_tokens()  # fiskaly no longer knows our access nor refresh token
+    result = tse.finish_transaction(CLIENT, number, KB, RECEIPT)
+    assert result.operation is TseOperation.FINISH
+    assert _revisions(fake) == ["1", "2", "2"]  # 401, then the same revision again
+    assert len(fake.transaction_by_number(number).revisions) == 2
+
+
+def test_server_error_is_transient_and_nothing_is_signed_twice(
+    fake: BusyFake, tse: FiskalyTse
+) -> None:
+    number = tse.start_transaction(CLIENT, KB, b"").transaction_number
+    fake.fail_next(1, status=502, match="tx_revision=2")
+    with pytest.raises(TseError) as err:
+        tse.finish_transaction(CLIENT, number, KB, RECEIPT)
+    assert err.value.transient
+    result = tse.finish_transaction(CLIENT, number, KB, RECEIPT)
+    assert result.operation is TseOperation.FINISH
+    assert len(fake.transaction_by_number(number).revisions) == 2
+
+
+def test_revision_conflict_moves_on_to_the_next_revision(fake: BusyFake, tse: FiskalyTse) -> None:
+    number = tse.start_transaction(CLIENT, KB, b"").transaction_number
+    fake.fail_next(1, status=409, match="tx_revision=2")
+    result = tse.finish_transaction(CLIENT, number, KB, RECEIPT)
+    assert result.operation is TseOperation.FINISH
+    revisions = [int(r) for r in _revisions(fake)]
+    assert revisions == sorted(revisions)
+    assert len(fake.transaction_by_number(number).revisions) == 2
+
+
+def test_a_stale_read_back_never_takes_revisions_back(fake: BusyFake, tse: FiskalyTse) -> None:
+    number = tse.start_transaction(CLIENT, KB, b"").transaction_number
+    tse.update_transaction(CLIENT, number, KB, b"Beleg^1.00_0.00_0.00_0.00_0.00^")
+    tx_id = fake.transaction_by_number(number).tx_id
+    fake.fail_next(1, status=409, match="tx_revision=3")
+    # the read-back after the conflict answers from a replica that lags behind
+    fake.mangle_next(lambda d: {**d, "revision": 1, "latest_revision": 1}, match=f"/tx/{tx_id}")
+    result = tse.finish_transaction(CLIENT, number, KB, RECEIPT)
+    assert result.operation is TseOperation.FINISH
+    assert _revisions(fake) == ["1", "2", "3", "3"]  # never back to revision 2
+    assert len(fake.transaction_by_number(number).revisions) == 3
