@@ -101,6 +101,9 @@ def test_a_sale_cancelled_in_an_outage_before_its_tse_start_names_the_outage(
                 rows = c.execute(
                     "SELECT COUNT(*) FROM sale_tse WHERE sale_id = ?", (aborted.sale_id,)
                 ).fetchone()
+                (outage_serial,) = c.execute(
+                    "SELECT tse_serial FROM tse_outages WHERE outage_number = 1"
+                ).fetchone()
             assert rows == (0,)  # the case: no TSE row at all
             pos.close_shift(PosdClient.cash_counts(total=10899))
             z = pos.z_closing()
@@ -114,3 +117,10 @@ def test_a_sale_cancelled_in_an_outage_before_its_tse_start_names_the_outage(
     beleg_bon = next(b for b, k in kinds.items() if k == "Beleg")
     assert errors[beleg_bon].startswith("TSE-Ausfall Nr. 1:")
     assert errors[abort_bon] == "TSE-Ausfall Nr. 1: Vorgang ohne TSE-Signatur aufgezeichnet"
+    # and it names the TSE that was out, as the outage recorded it, a tse.csv row of its Z
+    # (its TSE_ID was empty: only a Vorgang naming the TSE of unknown serial made that
+    # row; "zur Referenzierung innerhalb eines Kassenabschlusses", DSFinV-K 2.x, 3.2.6)
+    tse_ids = {r["BON_ID"]: r["TSE_ID"] for r in t["transactions_tse.csv"]}
+    tses = {r["TSE_ID"]: r["TSE_SERIAL"] for r in t["tse.csv"]}
+    assert set(tse_ids.values()) <= set(tses), (tse_ids, tses)
+    assert tses[tse_ids[abort_bon]] == tses[tse_ids[beleg_bon]] == outage_serial
