@@ -312,8 +312,11 @@ class FakeFiskaly:
 
     # ------------------------------------------------------------------ lifecycle
 
+    #: the request handler (a test may extend it, e.g. to add a header to some answers)
+    handler_class: type[BaseHTTPRequestHandler] | None = None
+
     def start(self) -> FakeFiskaly:
-        handler = type("Handler", (_Handler,), {"fake": self})
+        handler = type("Handler", (self.handler_class or _Handler,), {"fake": self})
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         server.daemon_threads = True
         server.block_on_close = False

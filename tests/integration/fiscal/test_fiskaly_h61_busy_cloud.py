@@ -12,9 +12,7 @@ fake fiskaly server (a subclass adds the ``Retry-After`` header).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -43,21 +41,11 @@ class _RetryAfterHandler(fake_fiskaly._Handler):
 
 
 class BusyFake(FakeFiskaly):
+    handler_class = _RetryAfterHandler
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.retry_after: str | None = None
-
-    def start(self) -> BusyFake:
-        handler = type("Handler", (_RetryAfterHandler,), {"fake": self})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        server.daemon_threads = True
-        server.block_on_close = False
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-        return self
 
 
 @pytest.fixture
