@@ -27,7 +27,10 @@ and its combining mark; a cash movement's reason cut from its Belegtext is whole
   currency is converted at its rate, its total once (as ``Sale.total_local``) and split
   over its rows (``pricing.split_converted``), as in the Z report. An open invoice paid
   at the register (line kind INVOICE_PAYMENT) is no revenue: its amount is a row of its
-  own on the receivables account (``Accounts.receivables``), named by the invoice.
+  own on the receivables account (``Accounts.receivables``), named by the invoice; nor
+  is the rest of an exchange put on the shop's balancing account (line kind BALANCING):
+  a row of its own on that account when it is an account number, else named for the
+  adviser without a Gegenkonto.
   Neither is a multi-purpose voucher (Mehrzweckgutschein, VAT category NOT_TAXABLE): its
   sale is no supply yet (§3 Abs. 14 UStG; the supply and its VAT come when the goods are
   bought with it), so selling one (a GOODS line of item type VOUCHER; taken back: a
@@ -309,14 +312,15 @@ def _receipt_rows(
         " ORDER BY 1",
         params + params,
     )
-    # open invoices paid and multi-purpose vouchers sold or redeemed (no revenue): their
-    # amounts leave their rate's row (gross as posted; voucher sales before schema 6 as
-    # the rate's row counted them, unit price x quantity)
+    # open invoices paid, rests put on the shop's balancing account (BALANCING, NOT_TAXABLE
+    # at 0 %: no supply, domain/sale._is_supply) and multi-purpose vouchers sold or
+    # redeemed (no revenue): their amounts leave their rate's row (gross as posted;
+    # voucher sales before schema 6 as the rate's row counted them, unit price x quantity)
     off_revenue = conn.execute(
         "SELECT s.seq, l.kind, l.item_id, l.voucher_code, l.vat_category, l.vat_rate,"
         " l.gross, l.unit_price, l.quantity FROM sales s"
         f" JOIN sale_lines l ON l.sale_id = s.sale_id WHERE {where}"
-        " AND (l.kind = 'INVOICE_PAYMENT' OR (l.vat_category = ? AND"
+        " AND (l.kind IN ('INVOICE_PAYMENT', 'BALANCING') OR (l.vat_category = ? AND"
         " (l.kind = 'VOUCHER_REDEMPTION' OR (l.kind IN ('GOODS', 'RETURN')"
         " AND l.item_type = 'VOUCHER'))))"
         " ORDER BY s.seq, l.position",
@@ -356,7 +360,8 @@ def _receipt_rows(
                 amount = int(gross) if gross is not None else line_total(int(price), qty)
                 key = (int(cat), str(vat_rate))
                 groups[key] = groups.get(key, 0) - amount
-                ref = str(invoice) if kind == "INVOICE_PAYMENT" else str(code)
+                # the invoice's number or the balancing account (item_id), else the code
+                ref = str(invoice) if kind in ("INVOICE_PAYMENT", "BALANCING") else str(code)
                 off_lines.append((str(kind), ref, amount))
             off_head = next(off_it, None)
         payments: list[tuple[str, int]] = []
@@ -414,6 +419,18 @@ def _receipt_rows(
                     f"Beleg {number} Zahlung Rechnung {ref}",
                     account=acc.receivables,
                     note=f"Forderungsaufloesung Rechnung {ref}; Zahlarten: {methods}",
+                )
+            elif kind == "BALANCING":
+                # the shop's balancing account (shop.balancing_account) is a free code, by
+                # default "AUSGLEICH": Gegenkonto is numeric (DATEV Hilfe-Dokument 1002367),
+                # so only an account number is booked; any other is named for the adviser
+                yield _row(
+                    amount,
+                    str(number),
+                    when,
+                    f"Beleg {number} Ausgleichskonto {ref}",
+                    account=ref if ref.isdigit() and len(ref) <= 9 else "",
+                    note=f"Ausgleichsbuchung {ref}; Zahlarten: {methods}",
                 )
             elif kind == "VOUCHER_REDEMPTION":
                 yield _row(

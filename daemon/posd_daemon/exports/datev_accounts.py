@@ -17,7 +17,13 @@ class Accounts:
             CashMovementKind.DEPOSIT.value: "1890",
             CashMovementKind.WITHDRAWAL.value: "1800",
             CashMovementKind.TRANSIT.value: "1360",
-            CashMovementKind.TIP.value: "1755",
+            # a tip for the staff (TrinkgeldAN): money held for the employees, neither
+            # revenue nor wages (tax-free, §3 Nr. 51 EStG), so SKR03 1592 "Fremdgeld"
+            # (an SKR04 shop sets its own, as for every account here), as haufe.de,
+            # "Trinkgelder an Arbeitnehmer und Unternehmer richtig buchen" ("1592
+            # Fremdgeld (Trinkgeld)"). Not 1755, which is SKR03
+            # "Lohn- und Gehaltsverrechnung": the payroll clearing would no longer balance
+            CashMovementKind.TIP.value: "1592",
             # a cash difference short (negative): SKR03 2309 "Sonstige Aufwendungen
             # unregelmäßig"; over: ``difference_surplus``. Not 2150, which is
             # "Aufwendungen aus der Währungsumrechnung" (NWB Kontierungslexikon,
