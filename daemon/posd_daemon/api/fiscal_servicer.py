@@ -56,6 +56,9 @@ EXPORT_READ_VORGAENGE = 20_000
 #: the largest message a client takes by default (gRPC's max_receive_message_length):
 #: the deprecated unary ExportOutages refuses a larger CSV with a clear error
 UNARY_CSV_LIMIT = 4 * 1024 * 1024 - 64
+#: the kind of ListOutages' page tokens (paging.encode): it was "o", ListOrders' kind,
+#: and ListOrders took an outage token as an order number to continue after
+OUTAGE_PAGE_KIND = "to"
 
 
 def outages_csv(outages: list[fstore.Outage]) -> bytes:
@@ -105,7 +108,7 @@ def _cursor(token: str) -> fstore.OutageCursor:
     """The page a ListOutages token names (outage, receipts and movements done)."""
     if not token:
         return fstore.OutageCursor()
-    parts = paging.decode(token, "o").split(".")
+    parts = paging.decode(token, OUTAGE_PAGE_KIND).split(".")
     # ASCII digits within SQLite's 64-bit integers; anything else was not made here
     if len(parts) != 3 or not all(is_digits(p) and len(p) <= 18 for p in parts):
         raise invalid("page_token", "not a token from a previous response")
@@ -116,7 +119,7 @@ def _token(cursor: fstore.OutageCursor | None) -> str:
     if cursor is None:
         return ""
     value = f"{cursor.outage_number}.{cursor.receipts_done}.{cursor.movements_done}"
-    return paging.encode("o", value)
+    return paging.encode(OUTAGE_PAGE_KIND, value)
 
 
 def outage_to_pb(o: fstore.Outage) -> fiscal_pb2.Outage:

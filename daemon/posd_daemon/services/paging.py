@@ -16,15 +16,24 @@ def page_size(requested: int, *, default: int, maximum: int = 1000) -> int:
 
 
 def encode(kind: str, value: str | int) -> str:
+    """A token of ``kind``: each List RPC has a kind of its own, no two alike (AIP-158: a
+    token from another RPC is INVALID_ARGUMENT; two RPCs of one kind read each other's
+    tokens as their own)."""
     return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode("ascii")
 
 
 def decode(token: str, kind: str) -> str:
     """The value inside a token of ``kind``; a clear error for anything else."""
     try:
-        text = base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+        raw = base64.urlsafe_b64decode(token.encode("ascii"))
+        text = raw.decode("utf-8")
     except (ValueError, UnicodeError, binascii.Error):
         raise invalid("page_token", "not a token from a previous response") from None
+    # only the very text encode() makes: the decoding drops characters outside the
+    # alphabet and takes "+" and "/" for "-" and "_", so a token with a space or a "!"
+    # added read as the original
+    if base64.urlsafe_b64encode(raw).decode("ascii") != token:
+        raise invalid("page_token", "not a token from a previous response")
     k, sep, value = text.partition(":")
     if k != kind or not sep:
         raise invalid("page_token", "not a token from a previous response")
