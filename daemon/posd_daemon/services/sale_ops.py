@@ -1000,7 +1000,8 @@ class SaleOps(ABC):
         page_token: str,
     ) -> tuple[list[Returnable], str]:
         size = paging.page_size(page_size, default=50, maximum=200)
-        before = paging.decode_int(page_token, "r", empty=2**62)
+        # a kind of its own: ListReceipts' tokens are "r" (each RPC refuses the other's)
+        before = paging.decode_int(page_token, "rl", empty=2**62)
         if item_id:
             check_code(item_id, "item_id")
             where, arg = "l.item_id = ?", item_id
@@ -1036,7 +1037,7 @@ class SaleOps(ABC):
             )
             for r in rows
         ]
-        token = paging.encode("r", int(rows[-1][11])) if more and rows else ""
+        token = paging.encode("rl", int(rows[-1][11])) if more and rows else ""
         return out, token
 
     def add_return_line(

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import pytest
 from posd.client import PosdClient, PosdError
-from posd.v1 import fiscal_pb2, order_pb2
+from posd.v1 import closing_pb2, common_pb2, fiscal_pb2, order_pb2, sale_pb2
 
 from posd_daemon.services.executor import Tx
 from posd_daemon.store import fiscal as fstore
@@ -21,6 +21,9 @@ from tests.conftest import Running
 from tests.integration.api.test_orders import line, order, shop_data  # noqa: F401
 
 START = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
+
+
+CASH = common_pb2.PAYMENT_METHOD_CASH
 
 
 def _outages(tx: Tx) -> None:
@@ -113,3 +116,22 @@ def test_list_outages_pages_to_the_end_with_an_empty_token(
         if not token:
             break
     assert seen == [1, 2, 3]
+
+
+def test_a_list_receipts_token_is_refused_by_list_returnable_lines(pos: PosdClient) -> None:
+    """Both RPCs' tokens were "r:<receipt number>": ListReturnableLines took ListReceipts'
+    token as the receipt to continue before, and left out lines silently."""
+    pos.upsert_item("B1", "Brot", 349)
+    for _ in range(2):
+        sid = pos.create_sale().sale_id
+        pos.add_line(sid, item_id="B1")
+        pos.add_payment(sid, CASH, pos.get_sale(sid).total.amount_minor)
+        pos.post_sale(sid)
+    page = pos.list_receipts(closing_pb2.ListReceiptsRequest(page_size=1))
+    assert page.next_page_token
+    with pytest.raises(PosdError) as caught:
+        pos.call(
+            pos.sales.ListReturnableLines,
+            sale_pb2.ListReturnableLinesRequest(item_id="B1", page_token=page.next_page_token),
+        )
+    _refused(caught)
