@@ -1119,7 +1119,10 @@ class Sale:
                 key = (ln.vat_category, ln.vat_rate)
                 if key in groups:
                     groups[key] += ln.amount
-        return [(c, r, a) for (c, r), a in groups.items() if a > 0]
+        # by rate, not by the order the goods were scanned in: an amount discount's odd
+        # cent between rates of equal goods (see allocate) goes to the same rate whatever
+        # the order, so the same basket has the same tax
+        return [(c, r, a) for (c, r), a in sorted(groups.items()) if a > 0]
 
     def add_discount_amount(self, amount: int, name: str) -> list[SaleLine]:
         """A shop discount by amount: one negative line per VAT rate of the goods, the
@@ -1363,6 +1366,33 @@ class Sale:
         self.check_currency_change(terms.currency)
         old = self.terms
         self._check_fixed_amounts(old, terms)
+        with self._terms_undone_if_refused():
+            self._apply_terms(old, terms, before)
+
+    @contextmanager
+    def _terms_undone_if_refused(self) -> Iterator[None]:
+        """Puts the terms, the customer and every line's price and discount back as they
+        were when the block is refused (a rate that takes the total beyond MAX_MINOR):
+        it left the sale in the new currency, its total out of range."""
+        fields = ("currency", "local_currency", "exchange_rate", "rate_source", "rate_date",
+                  "vat_direction", "vat_rounding", "customer",
+                  "customer_discount_percent")  # fmt: skip
+        line_fields = ("unit_price", "fixed_total", "list_price", "list_basis",
+                       "discount_percent", "discount_origin")  # fmt: skip
+        sale_was = [getattr(self, f) for f in fields]
+        lines_was = [(ln, [getattr(ln, f) for f in line_fields]) for ln in self.lines]
+        try:
+            yield
+        except DomainError:
+            for f, v in zip(fields, sale_was, strict=True):
+                setattr(self, f, v)
+            for ln, values in lines_was:
+                for f, v in zip(line_fields, values, strict=True):
+                    setattr(ln, f, v)
+            self.refresh()
+            raise
+
+    def _apply_terms(self, old: Terms, terms: Terms, before: int | None) -> None:
         self.currency = terms.currency
         self.local_currency = terms.local_currency
         self.exchange_rate = terms.exchange_rate
@@ -1424,6 +1454,20 @@ class Sale:
                 customer_number=self.customer.number,
             )
         before = self.voucher_total_before()
+        with self._terms_undone_if_refused():
+            self._set_customer_terms(
+                customer, customer_discount, terms, recalculate, list_prices, before
+            )
+
+    def _set_customer_terms(
+        self,
+        customer: CustomerSnapshot,
+        customer_discount: Decimal,
+        terms: Terms,
+        recalculate: bool,
+        list_prices: dict[str, tuple[int, PriceBasis]] | None,
+        before: int | None,
+    ) -> None:
         self.customer = customer
         self.customer_discount_percent = customer_discount
         if recalculate:
@@ -2015,14 +2059,20 @@ def describe_rate(sale: Sale) -> str:
 
 
 def allocate(amount: int, weights: list[int]) -> list[int]:
-    """``amount`` in proportion to ``weights`` (largest remainder, ties to the first):
-    the parts add up to ``amount`` exactly."""
+    """``amount`` in proportion to ``weights`` (largest remainder, ties to the largest
+    weight, then to the first): the parts add up to ``amount`` exactly. The parts of a
+    weight do not depend on the order of the weights (of equal ones only which gets
+    them): ties to the first alone gave 10 % of 9.49 + 0.73 + 0.73 (1.10, remainders
+    all equal) to 9.49 or to a 0.73 by the order of the scans, and so, with the tax
+    rounded per line, another tax for the same basket."""
     total = sum(weights)
     if total <= 0:
         return [0] * len(weights)
     shares = [amount * w // total for w in weights]
     rest = amount - sum(shares)
-    order = sorted(range(len(weights)), key=lambda i: (-((amount * weights[i]) % total), i))
+    order = sorted(
+        range(len(weights)), key=lambda i: (-((amount * weights[i]) % total), -weights[i], i)
+    )
     for i in order[:rest]:
         shares[i] += 1
     return shares
