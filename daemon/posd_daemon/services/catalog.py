@@ -54,8 +54,19 @@ class CatalogCommands:
         return self.store(tx, self.checked(item))
 
     def store(self, tx: Tx, item: Item) -> bool:
-        """Stores an item :meth:`checked` passed; True when it was created."""
-        return store.upsert(tx.conn, item, self._clock())
+        """Stores an item :meth:`checked` passed; True when it was created.
+
+        A change of its tracking, or of its variants, is refused while stock is booked
+        under what it drops (:func:`_refuse_orphaning`); allowed, the empty books of what
+        it dropped go with it."""
+        was = store.tracking_and_variants(tx.conn, item.item_id)
+        changes = was is not None and was != (item.tracking, _variant_keys(item))
+        if changes:
+            _refuse_orphaning(tx.conn, item)
+        created = store.upsert(tx.conn, item, self._clock())
+        if changes:
+            store.drop_empty_books(tx.conn, item)
+        return created
 
     def checked(self, item: Item) -> Item:
         """``item`` validated, without the database (an import checks its rows before
@@ -256,6 +267,60 @@ class CatalogCommands:
         if v is None:
             raise not_found("VENDOR_NOT_FOUND", f"no vendor {number!r}", vendor_number=number)
         return v
+
+
+def _variant_keys(item: Item) -> frozenset[str]:
+    """The variant ids stock of ``item`` is booked under ("" for an item without)."""
+    return frozenset(v.variant_id for v in item.variants) or frozenset({""})
+
+
+def _refuse_orphaning(conn: sqlite3.Connection, item: Item) -> None:
+    """Refuses storing ``item`` over its stored self while stock is booked where the new
+    one never takes it from: under another tracking (an item without lots counts its
+    stock rows without a lot, a lot-tracked one those of its lots, a serial-numbered one
+    its pieces in stock) or a variant it no longer has. Stored, that stock stayed on the
+    books out of any sale's reach, GetStock listed it, and sales drove the keys the item
+    now uses negative. The shop books it to 0 first (a stocktake, ImportStock), then
+    changes the item and books the goods again under their new key."""
+    stored = store.get(conn, item.item_id)
+    if stored is None:
+        return
+    held = store.held_stock(conn, item.item_id)
+    if stored.tracking is not item.tracking:
+        # the stock of the old tracking: serials in stock, else stock rows (a
+        # serial-numbered item has none of its own)
+        old = [h for h in held if bool(h.serial) == (stored.tracking is Tracking.SERIAL)]
+        if old:
+            raise invalid(
+                "item.tracking",
+                f"item {item.item_id!r} has stock under its tracking"
+                f" {stored.tracking.value}: {_describe(old)}; book it to 0 before changing"
+                f" the tracking to {item.tracking.value}",
+                "TRACKING_CHANGE_WITH_STOCK",
+            )
+    kept = _variant_keys(item)
+    gone = [h for h in held if h.variant_id not in kept]
+    if gone:
+        raise invalid(
+            "item.variants",
+            f"item {item.item_id!r} has stock under "
+            + (f"variant {gone[0].variant_id!r}" if gone[0].variant_id else "no variant")
+            + f", which it would no longer have: {_describe(gone)}; book it to 0 first",
+            "VARIANT_HAS_STOCK",
+        )
+
+
+def _describe(held: list[store.HeldStock], most: int = 5) -> str:
+    """Stock on the books as a shop reads it: "3 of variant 'RED' lot 'L1' at MAIN"."""
+    parts = [
+        (f"serial number {h.serial!r}" if h.serial else format(h.quantity, "f"))
+        + (f" of variant {h.variant_id!r}" if h.variant_id else "")
+        + (f" lot {h.lot!r}" if h.lot else "")
+        + f" at {h.location_id}"
+        for h in held[:most]
+    ]
+    more = f" and {len(held) - most} more" if len(held) > most else ""
+    return ", ".join(parts) + more
 
 
 def _parse_stock_quantity(text: str) -> Decimal:

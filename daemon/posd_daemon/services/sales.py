@@ -1972,6 +1972,58 @@ class SaleCommands(SaleOps, InvoicePayments):
                 plan.negative.append(f"{what} at {key.location_id}: {format_quantity(after)}")
         return plan
 
+    def _check_lines_fit_items(self, conn: sqlite3.Connection, sale: Sale) -> None:
+        """Every goods line the sale takes from stock must still fit its item as the
+        catalog now has it: a re-import since the line was added may have made it
+        serial-numbered or lot-tracked (a line without its serial number posted, and no
+        piece left stock), taken its lots away, or removed the line's variant (the line
+        took stock off keys no sale uses any more). Refused naming the line, the reason
+        the add would have given, so the cashier replaces the line."""
+        items: dict[str, Item | None] = {}
+        for ln in sale.lines:
+            if ln.kind is not LineKind.GOODS or not ln.stocked or ln.quantity <= 0:
+                continue
+            if ln.item_id not in items:
+                items[ln.item_id] = catalog_store.get(conn, ln.item_id)
+            item = items[ln.item_id]
+            if item is None:
+                continue
+            what = f"line {ln.line_id} ({item.name}): "
+            fix = ": remove the line and add it again"
+            problem: tuple[str, str] | None = None
+            if ln.variant_id and item.variant(ln.variant_id) is None:
+                problem = (
+                    "VARIANT_NOT_FOUND",
+                    f"item {item.item_id} has no variant {ln.variant_id!r} any more",
+                )
+            elif not ln.variant_id and item.variants:
+                problem = (
+                    "VARIANT_REQUIRED",
+                    f"item {item.item_id} is sold as one of its variants now",
+                )
+            elif item.tracking is Tracking.SERIAL and not ln.serial:
+                problem = ("SERIAL_REQUIRED", f"item {item.item_id} is serial-numbered now")
+                fix = ": remove the line and scan the piece's serial number"
+            elif item.tracking is Tracking.LOT and not ln.lot:
+                problem = ("LOT_REQUIRED", f"item {item.item_id} is lot-tracked now")
+                fix = ": remove the line and scan or give the lot number"
+            elif ln.serial and item.tracking is not Tracking.SERIAL:
+                problem = (
+                    "NOT_SERIAL_TRACKED",
+                    f"item {item.item_id} is no longer serial-numbered",
+                )
+                fix = ": remove the line and add it without a serial number"
+            elif ln.lot and item.tracking is not Tracking.LOT:
+                problem = ("NOT_LOT_TRACKED", f"item {item.item_id} is no longer lot-tracked")
+                fix = ": remove the line and add it without a lot number"
+            if problem is not None:
+                raise precondition(
+                    problem[0],
+                    what + problem[1] + fix,
+                    line_id=ln.line_id,
+                    item_id=item.item_id,
+                )
+
     def _check_serial_for_post(
         self, conn: sqlite3.Connection, sale: Sale, item_id: str, serial: str
     ) -> None:
@@ -2431,6 +2483,7 @@ class SaleCommands(SaleOps, InvoicePayments):
             )
         if doc is DocumentType.INVOICE and not sale.reverses_sale_id:
             self._check_supplier_tax_id()
+        self._check_lines_fit_items(conn, sale)
         plan = self.stock_plan(conn, sale)
         if plan.serial_problems:
             raise plan.serial_problems[0]

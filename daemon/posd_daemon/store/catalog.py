@@ -231,6 +231,22 @@ def upsert(conn: sqlite3.Connection, item: Item, when: datetime) -> bool:
     return stored is None
 
 
+def tracking_and_variants(
+    conn: sqlite3.Connection, item_id: str
+) -> tuple[Tracking, frozenset[str]] | None:
+    """The stored item's tracking and the variant ids its stock is booked under ("" for
+    an item without variants); None when there is no such item. Cheaper than
+    :func:`get` for a catalog pushed again unchanged."""
+    row = conn.execute("SELECT tracking FROM items WHERE item_id = ?", (item_id,)).fetchone()
+    if row is None:
+        return None
+    variants = frozenset(
+        r[0]
+        for r in conn.execute("SELECT variant_id FROM item_variants WHERE item_id = ?", (item_id,))
+    )
+    return Tracking(row[0]), variants or frozenset({""})
+
+
 def list_page(conn: sqlite3.Connection, *, after_id: str, limit: int) -> list[Item]:
     rows = conn.execute(
         f"SELECT {_COLS} FROM items WHERE item_id > ? ORDER BY item_id LIMIT ?", (after_id, limit)
@@ -353,4 +369,78 @@ def put_serial(conn: sqlite3.Connection, ref: SerialRef, when: datetime) -> None
             ref.sale_id or None,
             to_db(when),
         ),
+    )
+
+
+# -- books an item change would orphan ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HeldStock:
+    """Stock on the books of an item: a ``stock`` row that is not zero (its lot "" for an
+    item without lots) or a serial-numbered piece in stock (``serial``, quantity 1)."""
+
+    location_id: str
+    variant_id: str
+    lot: str
+    serial: str
+    quantity: Decimal
+
+
+def held_stock(conn: sqlite3.Connection, item_id: str) -> list[HeldStock]:
+    """Everything the item holds, at any location: its stock rows that are not zero
+    (negative ones too: a correction is owed there) and its serials in stock."""
+    held = [
+        HeldStock(loc, variant, lot, "", Decimal(q))
+        for loc, variant, lot, q in conn.execute(
+            "SELECT location_id, variant_id, lot, quantity FROM stock WHERE item_id = ?"
+            " ORDER BY location_id, variant_id, lot",
+            (item_id,),
+        )
+        if Decimal(q) != 0
+    ]
+    held += [
+        HeldStock(loc, variant, "", serial, Decimal(1))
+        for loc, variant, serial in conn.execute(
+            "SELECT location_id, variant_id, serial FROM serials WHERE item_id = ?"
+            f" AND state = '{IN_STOCK}' ORDER BY location_id, variant_id, serial",
+            (item_id,),
+        )
+    ]
+    return held
+
+
+def drop_empty_books(conn: sqlite3.Connection, item: Item) -> None:
+    """Deletes the item's empty stock rows and its lots that ``item`` (as now stored) no
+    longer sells from: of a removed variant, under a tracking it dropped. GetStock
+    listed them, and a scan of such a lot's label found a variant the item no longer
+    has. Only empty rows: the caller refused the change while stock was on them. The
+    stock moves keep their history; sold serial numbers stay (a return checks them)."""
+    variants = {v.variant_id for v in item.variants} or {""}
+    stale = [
+        (loc, variant, lot)
+        for loc, variant, lot, q in conn.execute(
+            "SELECT location_id, variant_id, lot, quantity FROM stock WHERE item_id = ?",
+            (item.item_id,),
+        )
+        if Decimal(q) == 0
+        and (
+            variant not in variants
+            or item.tracking is Tracking.SERIAL  # counted by its serials, never stock rows
+            or (item.tracking is Tracking.LOT) != bool(lot)
+        )
+    ]
+    conn.executemany(
+        "DELETE FROM stock WHERE location_id = ? AND item_id = ? AND variant_id = ? AND lot = ?",
+        [(loc, item.item_id, variant, lot) for loc, variant, lot in stale],
+    )
+    lots = [
+        lot
+        for lot, variant in conn.execute(
+            "SELECT lot, variant_id FROM lots WHERE item_id = ?", (item.item_id,)
+        )
+        if item.tracking is not Tracking.LOT or variant not in variants
+    ]
+    conn.executemany(
+        "DELETE FROM lots WHERE lot = ? AND item_id = ?", [(lot, item.item_id) for lot in lots]
     )
