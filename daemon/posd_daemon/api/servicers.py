@@ -963,7 +963,8 @@ class SystemServicer(system_pb2_grpc.SystemServiceServicer):
         async def run() -> system_pb2.ListPrintJobsResponse:
             await self.rt.operator(context)
             size = paging.page_size(request.page_size, default=100)
-            after = paging.decode_int(request.page_token, "j", empty=0)
+            scope = (request.include_done,)
+            after = paging.decode_int(request.page_token, "j", empty=0, scope=scope)
             jobs = await self.rt.db.read(
                 lambda c: outbox.list_jobs(
                     c, include_done=request.include_done, after_id=after, limit=size + 1
@@ -972,7 +973,7 @@ class SystemServicer(system_pb2_grpc.SystemServiceServicer):
             more = len(jobs) > size
             jobs = jobs[:size]
             resp = system_pb2.ListPrintJobsResponse(
-                next_page_token=paging.encode("j", jobs[-1].job_id) if more and jobs else ""
+                next_page_token=paging.encode("j", jobs[-1].job_id, scope) if more and jobs else ""
             )
             for j in jobs:
                 resp.jobs.append(

@@ -177,8 +177,8 @@ class CustomerCommands:
     ) -> tuple[list[Customer], str]:
         check_text(query, "query", max_len=200, required=False)
         n = paging.page_size(size, default=50)
-        after = paging.decode(token, "c") if token else ""
+        after = paging.decode(token, "c", (query,)) if token else ""
         rows = store.search(conn, query, after=after, limit=n + 1)
         more = len(rows) > n
         rows = rows[:n]
-        return rows, (paging.encode("c", rows[-1].number) if more and rows else "")
+        return rows, (paging.encode("c", rows[-1].number, (query,)) if more and rows else "")

@@ -143,13 +143,14 @@ class OpenItemCommands:
         if customer_number:
             check_code(customer_number, "customer_number")
         size = paging.page_size(page_size, default=50)
-        after = paging.decode(page_token, "oi") if page_token else ""
+        scope = (customer_number, state)
+        after = paging.decode(page_token, "oi", scope) if page_token else ""
         rows = store.page(
             conn, customer_number=customer_number, state=state, after=after, limit=size + 1
         )
         more = len(rows) > size
         views = [OpenItemView(item, held) for item, held in rows[:size]]
-        token = paging.encode("oi", views[-1].item.invoice_number) if more and views else ""
+        token = paging.encode("oi", views[-1].item.invoice_number, scope) if more and views else ""
         return views, token
 
 

@@ -129,7 +129,8 @@ class OrderCommands:
         if customer_number:
             check_code(customer_number, "customer_number")
         size = paging.page_size(page_size, default=50)
-        after = paging.decode(page_token, "o") if page_token else ""
+        scope = (state, customer_number)
+        after = paging.decode(page_token, "o", scope) if page_token else ""
         rows = order_store.list_page(
             conn, state=state, customer_number=customer_number, after=after, limit=size + 1
         )
@@ -141,7 +142,7 @@ class OrderCommands:
             if lines > MAX_PAGE_LINES and i > 0:
                 rows, more = rows[:i], True
                 break
-        token = paging.encode("o", rows[-1].order_number) if more and rows else ""
+        token = paging.encode("o", rows[-1].order_number, scope) if more and rows else ""
         return rows, token
 
     # -- commands ---------------------------------------------------------------------

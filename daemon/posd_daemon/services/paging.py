@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.text import is_digits
@@ -15,15 +16,36 @@ def page_size(requested: int, *, default: int, maximum: int = 1000) -> int:
     return default if requested == 0 else min(requested, maximum)
 
 
-def encode(kind: str, value: str | int) -> str:
+#: a request's filters, as the List RPC passes them (str, int, bool, None, enums,
+#: datetimes, tuples of these): their repr() is the same in every process
+Scope = tuple[object, ...]
+
+
+def _scope_tag(scope: Scope | None) -> str:
+    """A short digest of the request's filters (8 characters: 48 bits), or "" for an RPC
+    without filters. A digest rather than the filters themselves keeps tokens short
+    whatever the filters hold (a 200-character query, many kinds)."""
+    if scope is None:
+        return ""
+    digest = hashlib.sha256(repr(scope).encode()).digest()[:6]
+    return "@" + base64.urlsafe_b64encode(digest).decode("ascii")
+
+
+def encode(kind: str, value: str | int, scope: Scope | None = None) -> str:
     """A token of ``kind``: each List RPC has a kind of its own, no two alike (AIP-158: a
     token from another RPC is INVALID_ARGUMENT; two RPCs of one kind read each other's
-    tokens as their own)."""
-    return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode("ascii")
+    tokens as their own).
+
+    ``scope``: the request's fields other than page_size and page_token, for an RPC that
+    has any; decode() refuses the token with other values (AIP-158: "the page token must
+    be rejected (INVALID_ARGUMENT) if other fields of the request changed", else a token
+    silently continues another list from the middle)."""
+    return base64.urlsafe_b64encode(f"{kind}{_scope_tag(scope)}:{value}".encode()).decode("ascii")
 
 
-def decode(token: str, kind: str) -> str:
-    """The value inside a token of ``kind``; a clear error for anything else."""
+def decode(token: str, kind: str, scope: Scope | None = None) -> str:
+    """The value inside a token of ``kind`` made with ``scope``; a clear error for anything
+    else."""
     try:
         raw = base64.urlsafe_b64decode(token.encode("ascii"))
         text = raw.decode("utf-8")
@@ -34,16 +56,23 @@ def decode(token: str, kind: str) -> str:
     # added read as the original
     if base64.urlsafe_b64encode(raw).decode("ascii") != token:
         raise invalid("page_token", "not a token from a previous response")
-    k, sep, value = text.partition(":")
+    head, sep, value = text.partition(":")
+    k = head.partition("@")[0]
     if k != kind or not sep:
         raise invalid("page_token", "not a token from a previous response")
+    if head != kind + _scope_tag(scope):
+        raise invalid(
+            "page_token",
+            "made for a request with other filters: repeat that request's filters,"
+            " or leave page_token empty to start over",
+        )
     return value
 
 
-def decode_int(token: str, kind: str, *, empty: int) -> int:
+def decode_int(token: str, kind: str, *, empty: int, scope: Scope | None = None) -> int:
     if not token:
         return empty
-    value = decode(token, kind)
+    value = decode(token, kind, scope)
     # ASCII digits within SQLite's 64-bit integers; anything else was not made here
     if not is_digits(value) or len(value) > 18:
         raise invalid("page_token", "not a token from a previous response")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -117,8 +117,10 @@ def list_receipts(
     ``default_register``): receipt numbers are per register, and the (register_id,
     receipt_number) index then serves the order, so a page reads ~page_size rows."""
     size = paging.page_size(page_size, default=50, maximum=500)
-    before = paging.decode_int(page_token, "r", empty=2**62)
     register = f.register_id or default_register
+    # the filters as the query reads them: the register the request named or defaulted to
+    scope = (replace(f, register_id=register),)
+    before = paging.decode_int(page_token, "r", empty=2**62, scope=scope)
     check_code(register, "register_id")
     if f.number_from < 0 or f.number_to < 0:
         raise invalid("receipt_number_from", "must not be negative")
@@ -234,7 +236,7 @@ def list_receipts(
                 tse_state=r[9],
             )
         )
-    token = paging.encode("r", out[-1].receipt_number) if more and out else ""
+    token = paging.encode("r", out[-1].receipt_number, scope) if more and out else ""
     return out, token
 
 

@@ -1001,7 +1001,8 @@ class SaleOps(ABC):
     ) -> tuple[list[Returnable], str]:
         size = paging.page_size(page_size, default=50, maximum=200)
         # a kind of its own: ListReceipts' tokens are "r" (each RPC refuses the other's)
-        before = paging.decode_int(page_token, "rl", empty=2**62)
+        scope = (item_id, receipt_number)
+        before = paging.decode_int(page_token, "rl", empty=2**62, scope=scope)
         if item_id:
             check_code(item_id, "item_id")
             where, arg = "l.item_id = ?", item_id
@@ -1037,7 +1038,7 @@ class SaleOps(ABC):
             )
             for r in rows
         ]
-        token = paging.encode("rl", int(rows[-1][11])) if more and rows else ""
+        token = paging.encode("rl", int(rows[-1][11]), scope) if more and rows else ""
         return out, token
 
     def add_return_line(
@@ -1523,7 +1524,9 @@ class SaleOps(ABC):
         if operator_id:
             check_code(operator_id, "operator_id")
         size = paging.page_size(page_size, default=100, maximum=500)
-        before = paging.decode_int(page_token, "a", empty=2**62)
+        # the kinds as a set: the same kinds in another order are the same list
+        scope = (tuple(sorted(set(kinds))), sale_id, operator_id)
+        before = paging.decode_int(page_token, "a", empty=2**62, scope=scope)
         wanted = kinds or list(AUDIT_KINDS)
         sql = (
             "SELECT seq, recorded_at, kind, ref, payload FROM journal WHERE seq < ? AND kind IN ("
@@ -1553,7 +1556,7 @@ class SaleOps(ABC):
                     payload,
                 )
             )
-        token = paging.encode("a", int(rows[-1][0])) if more and rows else ""
+        token = paging.encode("a", int(rows[-1][0]), scope) if more and rows else ""
         return out, token
 
 

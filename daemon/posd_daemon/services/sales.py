@@ -392,11 +392,12 @@ class SaleCommands(SaleOps, InvoicePayments):
         self, conn: sqlite3.Connection, state: SaleState | None, page_size: int, page_token: str
     ) -> tuple[list[Sale], str]:
         size = paging.page_size(page_size, default=50)
-        before = paging.decode_int(page_token, "s", empty=2**62)
+        scope = (state,)
+        before = paging.decode_int(page_token, "s", empty=2**62, scope=scope)
         rows = sale_store.list_page(conn, state=state, before_seq=before, limit=size + 1)
         more = len(rows) > size
         rows = rows[:size]
-        token = paging.encode("s", rows[-1][0]) if more and rows else ""
+        token = paging.encode("s", rows[-1][0], scope) if more and rows else ""
         sales = [s for _, s in rows]
         self._attach_limit(conn, sales)
         return sales, token
