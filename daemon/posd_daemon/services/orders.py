@@ -135,13 +135,8 @@ class OrderCommands:
             conn, state=state, customer_number=customer_number, after=after, limit=size + 1
         )
         more = len(rows) > size
-        rows = rows[:size]
-        lines = 0
-        for i, row in enumerate(rows):
-            lines += len(row.lines)
-            if lines > MAX_PAGE_LINES and i > 0:
-                rows, more = rows[:i], True
-                break
+        rows, cut = paging.within_budget(rows[:size], lambda o: len(o.lines), MAX_PAGE_LINES)
+        more = more or cut
         token = paging.encode("o", rows[-1].order_number, scope) if more and rows else ""
         return rows, token
 

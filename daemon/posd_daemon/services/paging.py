@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Callable
+from typing import TypeVar
 
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.text import is_digits
@@ -16,9 +18,24 @@ def page_size(requested: int, *, default: int, maximum: int = 1000) -> int:
     return default if requested == 0 else min(requested, maximum)
 
 
+T = TypeVar("T")
+
 #: a request's filters, as the List RPC passes them (str, int, bool, None, enums,
 #: datetimes, tuples of these): their repr() is the same in every process
 Scope = tuple[object, ...]
+
+
+def within_budget(rows: list[T], weight: Callable[[T], int], budget: int) -> tuple[list[T], bool]:
+    """The leading rows whose weights add up to at most ``budget`` (at least one row,
+    however heavy), and whether any were cut: a page of big rows (orders or sales of
+    hundreds of lines) would be past the 4 MiB a gRPC message may have by default, and
+    the call would fail instead of answering a shorter page."""
+    total = 0
+    for i, row in enumerate(rows):
+        total += weight(row)
+        if total > budget and i > 0:
+            return rows[:i], True
+    return rows, False
 
 
 def _scope_tag(scope: Scope | None) -> str:

@@ -224,6 +224,9 @@ log = plog.get("posd.sales")
 
 #: open sales kept in memory between their edits (a few registers' worth of parked work)
 OPEN_SALES_KEPT = 32
+#: sale lines per ListSales page (at least one sale, however large): a page of up to 1,000
+#: sales of up to 500 lines each would be past gRPC's default 4 MiB message limit
+MAX_PAGE_LINES = 5000
 #: items kept in memory (cleared when full or when the catalog changes)
 ITEMS_KEPT = 4096
 
@@ -396,7 +399,8 @@ class SaleCommands(SaleOps, InvoicePayments):
         before = paging.decode_int(page_token, "s", empty=2**62, scope=scope)
         rows = sale_store.list_page(conn, state=state, before_seq=before, limit=size + 1)
         more = len(rows) > size
-        rows = rows[:size]
+        rows, cut = paging.within_budget(rows[:size], lambda r: len(r[1].lines), MAX_PAGE_LINES)
+        more = more or cut
         token = paging.encode("s", rows[-1][0], scope) if more and rows else ""
         sales = [s for _, s in rows]
         self._attach_limit(conn, sales)
