@@ -6,10 +6,24 @@ from __future__ import annotations
 
 import signal
 
+#: a TERM/INT that came before run() installed the event loop's handlers (see below)
+_early_stop: list[signal.Signals] = []
+
+
+def _stop_early(signum: int, _frame: object) -> None:
+    # `systemctl stop` right after a start: the default action killed the process half
+    # way through its imports or its configuration; noted here, the stop follows as soon
+    # as run() can do it cleanly
+    _early_stop.append(signal.Signals(signum))
+
+
+signal.signal(signal.SIGTERM, _stop_early)
+signal.signal(signal.SIGINT, _stop_early)
+
 # Before the imports below (half a second of them): a HUP while the daemon starts
 # (`systemctl reload` right after a start, a logrotate habit) killed it with the default
 # action, and systemd counts death by SIGHUP as clean (no Restart=on-failure). The event
-# loop's own handler replaces this once it runs (see run()).
+# loop's own handlers replace these (and the TERM/INT ones above) once it runs (see run()).
 signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 import argparse
@@ -75,8 +89,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.check_config:
         print("configuration ok")
         return 0
-    plog.configure(config.log.level, config.log.format)
+    plog.configure(
+        config.log.level,
+        config.log.format,
+        # never logged, not even inside an exception's text (a fiskaly auth error)
+        secrets=(config.tse.fiskaly_api_key, config.tse.fiskaly_api_secret, config.store.secret),
+    )
     crashpoints.arm_from_env()
+    if _early_stop:
+        plog.get("posd").info("stopped", detail=f"{_early_stop[0].name} before the start")
+        return 0
     try:
         return eventloop.run(run(config))
     except KeyboardInterrupt:
@@ -86,12 +108,6 @@ def main(argv: list[str] | None = None) -> int:
 async def run(config: Config) -> int:
     log = plog.get("posd")
     notifier = Notifier()
-    try:
-        daemon = await start(config)
-    except (StartupError, StoreError) as exc:
-        log.error("startup_failed", error=str(exc))
-        print(f"posd: {exc}", file=sys.stderr)
-        return 1
     stop = asyncio.Event()
     hurry = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -103,6 +119,10 @@ async def run(config: Config) -> int:
             log.warning("stop_now", signal=sig.name, detail="in-flight calls are cancelled")
             hurry.set()
 
+    # Installed before start(), not after: a TERM while it opens the database, migrates or
+    # registers the TSE client (`systemctl stop` right after a start) killed the process
+    # with the default action. Now the start completes (the migration is one transaction
+    # anyway, store.database.migrate) and the daemon stops at once, the regular way.
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_stop_signal, sig)
     # No reload: a HUP (logrotate habit, a closed terminal) must not kill the register,
@@ -113,10 +133,23 @@ async def run(config: Config) -> int:
             "sighup_ignored", detail="posd has no reload; restart it to apply a new config"
         ),
     )
-    notifier.ready(f"serving on {daemon.socket_path}")
+    if _early_stop:  # came between main()'s check and the handlers above
+        stop.set()
+    try:
+        daemon = await start(config)
+    except (StartupError, StoreError) as exc:
+        log.error("startup_failed", error=str(exc))
+        print(f"posd: {exc}", file=sys.stderr)
+        return 1
     watchdog = None
-    if notifier.watchdog_usec:
-        watchdog = asyncio.create_task(_watchdog(notifier, notifier.watchdog_usec / 2e6))
+    if stop.is_set():
+        # asked to stop while starting: no READY=1 (systemd is stopping a unit that
+        # never became ready), straight on to the regular stop, which finds no calls
+        log.info("stop_while_starting")
+    else:
+        notifier.ready(f"serving on {daemon.socket_path}")
+        if notifier.watchdog_usec:
+            watchdog = asyncio.create_task(_watchdog(notifier, notifier.watchdog_usec / 2e6))
     await stop.wait()
     log.info("stopping")
     grace = config.api.grace_seconds

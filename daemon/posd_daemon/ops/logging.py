@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
+from collections.abc import Iterable, MutableMapping
 from types import TracebackType
+from typing import Any
 
 import structlog
 
@@ -17,7 +20,114 @@ _LEVELS = {
 }
 
 
-def configure(level: str = "info", fmt: str = "auto") -> None:
+#: what a secret is replaced by in a log line
+REDACTED = "[redacted]"
+
+#: field names whose value is a secret (compared lower-case, "-" as "_"): PINs, session
+#: and API tokens, the fiskaly API key and secret, HTTP authorization headers
+SECRET_KEYS = frozenset(
+    {
+        "pin",
+        "new_pin",
+        "old_pin",
+        "current_pin",
+        "pin_scrypt",
+        "password",
+        "secret",
+        "api_key",
+        "api_secret",
+        "fiskaly_api_key",
+        "fiskaly_api_secret",
+        "token",
+        "session_token",
+        "access_token",
+        "refresh_token",
+        "authorization",
+        "proxy_authorization",
+        "cookie",
+        "store_secret",
+        "x_posd_store_secret",
+    }
+)
+
+_KEY_ALTERNATIVES = "|".join(
+    sorted((re.escape(k).replace("_", "[_-]") for k in SECRET_KEYS), key=len, reverse=True)
+)
+#: the same secrets inside text (an exception's message, a library's log line, a repr of
+#: a dict of headers): ``key=value``, ``key: value``, ``'key': 'value'``, ``"key": "value"``
+_SECRET_IN_TEXT = re.compile(
+    rf"""(?ix)
+    (?<![A-Za-z0-9_-])(["']?(?:{_KEY_ALTERNATIVES})["']?\s*[:=]\s*["']?)
+    (?:(?:bearer|basic)\s+)?
+    [^\s"',;}}\])]+
+    """
+)
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+
+#: values known to be secret (the configured fiskaly key and secret), replaced wherever
+#: they appear; registered by configure() and register_secret()
+_secret_values: set[str] = set()
+#: shorter ones would redact ordinary words and numbers
+_MIN_SECRET_LEN = 6
+
+
+#: fields the pipeline itself adds, never a secret
+_NEVER_SECRET = frozenset({"timestamp", "level"})
+
+
+def register_secret(value: str) -> None:
+    """Redacts ``value`` from every later log line (a credential known only at run time)."""
+    if len(value) >= _MIN_SECRET_LEN:
+        _secret_values.add(value)
+
+
+def redact_text(text: str) -> str:
+    for value in sorted(_secret_values, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, REDACTED)
+    # the patterns only where they can match: most values (a method name, a request id)
+    # have neither separator nor scheme, and every RPC writes a line
+    if "=" in text or ":" in text:
+        text = _SECRET_IN_TEXT.sub(lambda m: m.group(1) + REDACTED, text)
+    low = text.lower()
+    if "bearer" in low or "basic" in low:
+        text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    return text
+
+
+def _is_secret_key(key: object) -> bool:
+    return isinstance(key, str) and key.lower().replace("-", "_") in SECRET_KEYS
+
+
+def _redact_value(value: object) -> object:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: REDACTED if _is_secret_key(k) else _redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redact_value(v) for v in value)
+    return value
+
+
+def redact(
+    _logger: object, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The log pipeline's redaction step: after the exception is formatted (its text is
+    redacted too), before the renderer. A secret field's value is replaced whole; in any
+    other text, known secret values and ``key=value`` pairs of secret keys."""
+    for key, value in event_dict.items():
+        if key in _NEVER_SECRET:
+            continue
+        if key == "exc_info" and not isinstance(value, str):
+            continue  # the console renderer formats it itself (format_exc_info ran)
+        event_dict[key] = REDACTED if _is_secret_key(key) else _redact_value(value)
+    return event_dict
+
+
+def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = ()) -> None:
+    """``secrets``: values never to log (the fiskaly API key and secret, ...)."""
+    for value in secrets:
+        register_secret(value)
     console = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
     renderer: structlog.typing.Processor = (
         structlog.dev.ConsoleRenderer(colors=True)
@@ -30,6 +140,7 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            redact,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),

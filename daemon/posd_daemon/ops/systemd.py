@@ -2,12 +2,19 @@
 
 Protocol: datagrams to the AF_UNIX socket named in $NOTIFY_SOCKET ('@' = abstract
 namespace); see sd_notify(3). The watchdog interval comes from $WATCHDOG_USEC.
+
+The sends are non-blocking: they run on the event loop, and a notify socket whose
+receive queue is full (systemd busy) or that is gone must not stall it. A datagram the
+queue refuses is lost; for WATCHDOG=1 that is the lesser harm (the next ping follows),
+a stuck loop would stop every sale.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+
+from posd_daemon.ops import logging as plog
 
 
 class Notifier:
@@ -22,6 +29,9 @@ class Notifier:
             int(usec) if usec.isdigit() and (not pid or pid == str(os.getpid())) else 0
         )
         self._sock: socket.socket | None = None
+        #: a failed send is logged once per process: the watchdog pings twice per
+        #: interval, a lasting failure would fill the journal
+        self._failure_logged = False
 
     @property
     def enabled(self) -> bool:
@@ -30,11 +40,21 @@ class Notifier:
     def notify(self, message: str) -> bool:
         if not self._address:
             return False
-        if self._sock is None:
-            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         try:
+            if self._sock is None:
+                self._sock = socket.socket(
+                    socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+                )
             self._sock.sendto(message.encode("utf-8"), self._address)
-        except OSError:
+        except OSError as exc:  # BlockingIOError (queue full), socket gone, refused
+            if not self._failure_logged:
+                self._failure_logged = True
+                plog.get("posd").warning(
+                    "notify_failed",
+                    message=message.split("\n", 1)[0],
+                    error=str(exc),
+                    detail="systemd's notify socket refused a message; it is dropped (logged once)",
+                )
             return False
         return True
 
