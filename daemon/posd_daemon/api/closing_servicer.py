@@ -53,6 +53,11 @@ if TYPE_CHECKING:
 
 CHUNK = 64 * 1024
 
+#: A ListClosings page stops at this many encoded bytes of closings (at least one a
+#: page): gRPC refuses a message over 4 MiB by default, on the server and the client;
+#: the rest is room for the page token and each closing's field header.
+MAX_PAGE_BYTES = 3 * 1024 * 1024
+
 KIND_FROM_PB = {
     closing_pb2.CASH_MOVEMENT_KIND_DEPOSIT: CashMovementKind.DEPOSIT,
     closing_pb2.CASH_MOVEMENT_KIND_WITHDRAWAL: CashMovementKind.WITHDRAWAL,
@@ -542,14 +547,19 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
                 lambda c: store.list_closings(c, self.settings.register_id, before, size + 1)
             )
             more = len(rows) > size
-            rows = rows[:size]
-            resp = closing_pb2.ListClosingsResponse(
-                next_page_token=paging.encode("z", rows[-1].z_nr) if more and rows else ""
+            encoded = [
+                (c, closing_to_pb(ZResult(c, ClosingReport.from_dict(json.loads(c.report)))))
+                for c in rows[:size]
+            ]
+            # each closing carries its full report: a busy day's encodes to some 17 kB,
+            # so 500 of them would be past gRPC's 4 MiB and the call would fail
+            encoded, cut = paging.within_budget(encoded, lambda e: e[1].ByteSize(), MAX_PAGE_BYTES)
+            return closing_pb2.ListClosingsResponse(
+                closings=[m for _, m in encoded],
+                next_page_token=(
+                    paging.encode("z", encoded[-1][0].z_nr) if (more or cut) and encoded else ""
+                ),
             )
-            for c in rows:
-                report = ClosingReport.from_dict(json.loads(c.report))
-                resp.closings.append(closing_to_pb(ZResult(c, report)))
-            return resp
 
         return await self.rt.call(context, "ListClosings", request, run)
 
