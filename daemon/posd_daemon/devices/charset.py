@@ -67,11 +67,18 @@ def encode_in_code_page(text: str, encoding: str) -> bytes:
 
 
 @functools.lru_cache(maxsize=4096)
-def char_in_code_page(ch: str, encoding: str) -> bytes:
-    """One character in ``encoding``: itself, else its base letter, else '?'."""
+def char_in_code_page(ch: str, encoding: str, taken: int | None = None) -> bytes:
+    """One character in ``encoding``: itself, else its base letter, else '?'.
+
+    ``taken`` is a byte the device shows as another character than the page has there
+    (a pole display clone's euro sign at 0x80, where CP437 has "Ç"): a character
+    encoding to it is missing from the page, else the customer would read "€ay" for
+    "Çay"."""
     for candidate in (ch, base_letter(ch)):
         try:
-            return candidate.encode(encoding)
+            encoded = candidate.encode(encoding)
         except UnicodeEncodeError:
             continue
+        if taken is None or encoded != bytes((taken,)):
+            return encoded
     return b"?"

@@ -141,22 +141,24 @@ def _showable(ch: str, encoding: str, euro_byte: int | None) -> bool:
     if ch == "€" and euro_byte is not None:
         return True
     try:
-        ch.encode(encoding)
+        encoded = ch.encode(encoding)
     except UnicodeEncodeError:
         return False
-    return True
+    # the euro byte shows "€", not what the code page has there (£ at 0x9C in CP437)
+    return euro_byte is None or encoded != bytes((euro_byte,))
 
 
 @functools.lru_cache(maxsize=4096)
 def _char_bytes(ch: str, encoding: str, euro_byte: int | None) -> bytes:
     # one byte per character: a control character (a command to the display) as '?',
     # the euro sign as the profile's byte, anything else as the printer's text is
-    # (charset.char_in_code_page: itself, its base letter, else '?')
+    # (charset.char_in_code_page: itself, its base letter, else '?'), never as the euro
+    # byte: the display shows "€" there, whatever the code page has at that position
     if ord(ch) in _CONTROLS:
         return b"?"
     if ch == "€" and euro_byte is not None:
         return bytes((euro_byte,))
-    return char_in_code_page(ch, encoding)
+    return char_in_code_page(ch, encoding, euro_byte)
 
 
 def _cursor(profile: DisplayProfile, x: int, y: int) -> bytes:
