@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -56,11 +57,15 @@ class CatalogCommands:
     def store(self, tx: Tx, item: Item) -> bool:
         """Stores an item :meth:`checked` passed; True when it was created.
 
-        A change of its tracking, or of its variants, is refused while stock is booked
-        under what it drops (:func:`_refuse_orphaning`); allowed, the empty books of what
-        it dropped go with it."""
-        was = store.tracking_and_variants(tx.conn, item.item_id)
-        changes = was is not None and was != (item.tracking, _variant_keys(item))
+        A change of its tracking, of its variants, or to a type without stock (service,
+        voucher) is refused while stock is booked under what it drops
+        (:func:`_refuse_orphaning`); allowed, the empty books of what it dropped go with
+        it."""
+        was = store.stock_keys(tx.conn, item.item_id)
+        changes = was is not None and (
+            was[0].stocked != item.item_type.stocked
+            or was[1:] != (item.tracking, _variant_keys(item))
+        )
         if changes:
             _refuse_orphaning(tx.conn, item)
         created = store.upsert(tx.conn, item, self._clock())
@@ -244,7 +249,14 @@ class CatalogCommands:
         levels = stock_store.levels(
             conn, location, item.item_id, serial_tracked=item.tracking is Tracking.SERIAL
         )
-        return item, levels
+        # an open pick-up line of a variant or lot the item no longer has is refused at
+        # the post (SalesCommands._check_lines_fit_items): no claim on the shelf, and no
+        # level of its own under a key no sale takes from
+        fits = _stock_key_fits(conn, item)
+        kept = [lv for lv in levels if lv.on_hand != 0 or fits(lv.variant_id, lv.lot)]
+        if not kept:  # as the store answers an item without any books
+            kept = [StockLevel(location, item.item_id, "", "", Decimal(0), Decimal(0))]
+        return item, kept
 
     # -- vendors -------------------------------------------------------------------------
 
@@ -274,6 +286,23 @@ def _variant_keys(item: Item) -> frozenset[str]:
     return frozenset(v.variant_id for v in item.variants) or frozenset({""})
 
 
+def _stock_key_fits(conn: sqlite3.Connection, item: Item) -> Callable[[str, str], bool]:
+    """Whether stock of ``item`` (as now stored) is kept under (variant, lot): a variant
+    it has ("" without variants) and, lot-tracked, one of its lots of that variant, else
+    no lot."""
+    variants = _variant_keys(item)
+    lots = store.lot_numbers(conn, item.item_id) if item.tracking is Tracking.LOT else {}
+
+    def fits(variant_id: str, lot: str) -> bool:
+        if variant_id not in variants:
+            return False
+        if item.tracking is Tracking.LOT:
+            return lots.get(lot) == variant_id
+        return not lot
+
+    return fits
+
+
 def _refuse_orphaning(conn: sqlite3.Connection, item: Item) -> None:
     """Refuses storing ``item`` over its stored self while stock is booked where the new
     one never takes it from: under another tracking (an item without lots counts its
@@ -286,6 +315,14 @@ def _refuse_orphaning(conn: sqlite3.Connection, item: Item) -> None:
     if stored is None:
         return
     held = store.held_stock(conn, item.item_id)
+    if held and stored.item_type.stocked and not item.item_type.stocked:
+        # a service or voucher is never taken from stock: all of it stayed stranded
+        raise invalid(
+            "item.item_type",
+            f"item {item.item_id!r} has stock: {_describe(held)}; book it to 0 before"
+            f" making it a {item.item_type.value.lower()}",
+            "ITEM_TYPE_CHANGE_WITH_STOCK",
+        )
     if stored.tracking is not item.tracking:
         # the stock of the old tracking: serials in stock, else stock rows (a
         # serial-numbered item has none of its own)

@@ -175,6 +175,8 @@ class StockPlan:
     moves: list[tuple[StockKey, Decimal, str]] = field(default_factory=list)  # key, delta, serial
     negative: list[str] = field(default_factory=list)
     serial_problems: list[DomainError] = field(default_factory=list)
+    # goods taken back that the catalog, changed since the sale, has no one place for
+    unbooked: list[str] = field(default_factory=list)
 
 
 def fiscal_record(row: fstore.SaleTse) -> dict[str, object]:
@@ -1951,12 +1953,23 @@ class SaleCommands(SaleOps, InvoicePayments):
         plan = StockPlan()
         location = sale.location_id or "MAIN"
         totals: dict[StockKey, Decimal] = {}
+        items: dict[str, Item | None] = {}
         for ln in sale.lines:
             if not ln.stocked:
                 continue
             key = StockKey(location, ln.item_id, ln.variant_id, ln.lot)
-            if ln.serial and ln.quantity < 0:  # returned or reversed: back in stock
-                plan.moves.append((key, Decimal(1), ln.serial))
+            if ln.quantity < 0:  # returned or reversed: back where the item keeps stock
+                if ln.item_id not in items:
+                    items[ln.item_id] = catalog_store.get(conn, ln.item_id)
+                back = _taken_back(conn, items[ln.item_id], ln, key)
+                if isinstance(back, str):
+                    plan.unbooked.append(back)
+                    continue
+                key, serial = back
+                if serial:
+                    plan.moves.append((key, Decimal(1), serial))
+                else:
+                    totals[key] = totals.get(key, Decimal(0)) + ln.base_quantity
                 continue
             if ln.serial:
                 plan.moves.append((key, Decimal(-1), ln.serial))
@@ -2187,6 +2200,8 @@ class SaleCommands(SaleOps, InvoicePayments):
             sale.add_warning(f"NEGATIVE_STOCK: {text}")
         for problem in plan.serial_problems:
             sale.add_warning(f"{problem.reason}: {problem.message}")
+        for text in plan.unbooked:
+            sale.add_warning(f"STOCK_NOT_BOOKED: {text}")
         # posting changes the sale row only; its lines and payments were written by the
         # edits (save_posted_amounts adds what is fixed at posting)
         sale_store.update(conn, sale, now, children=False)
@@ -2515,6 +2530,57 @@ class SaleCommands(SaleOps, InvoicePayments):
         row = fiscal if fiscal is not None else fstore.get(tx.conn, sale_id)
         self.cancel_loaded(tx, sale, reason, row)
         return "CANCELLED"
+
+
+def _taken_back(
+    conn: sqlite3.Connection, item: Item | None, ln: SaleLine, key: StockKey
+) -> tuple[StockKey, str] | str:
+    """Where goods a line takes back (a return, a reversal, a negative line) go: under
+    the key the item keeps its stock under now, with the serial number it is counted by
+    ("" for a stock row). A re-import may have changed the item's tracking or removed
+    the line's variant since the sale (CatalogCommands.store): booked under the line's
+    own key, the piece came back where no sale takes it from (GetStock listed it, a
+    scan of its serial number found a variant the item no longer has). Without one
+    such place (which variant, lot or piece it is now, only the shop can tell), the
+    text saying why: the refund posts all the same, the goods are not booked."""
+    serial = ln.serial
+    if item is None:  # not in the catalog (any more): as sold
+        return key, serial
+    what = f"line {ln.line_id} ({item.name}): "
+    undone = "; it is not booked back: book it with a stock import where it belongs now"
+    if not item.item_type.stocked:
+        return what + f"item {item.item_id} keeps no stock any more" + undone
+    variant = ln.variant_id
+    if not item.variants:
+        variant = ""  # the item lost its variants: one stock, whatever variant it was
+    elif item.variant(variant) is None:
+        why = (
+            f"item {item.item_id} has no variant {variant!r} any more"
+            if variant
+            else f"item {item.item_id} is sold as one of its variants now"
+        )
+        return what + why + undone
+    lot = ""
+    if item.tracking is Tracking.SERIAL:
+        if not serial:
+            return what + f"item {item.item_id} is serial-numbered now" + undone
+    elif item.tracking is Tracking.LOT:
+        serial = ""
+        lots = catalog_store.lot_numbers(conn, item.item_id)
+        if not ln.lot or lots.get(ln.lot) != variant:
+            return (
+                what
+                + (
+                    f"item {item.item_id} has no lot {ln.lot!r} of this variant any more"
+                    if ln.lot
+                    else f"item {item.item_id} is lot-tracked now"
+                )
+                + undone
+            )
+        lot = ln.lot
+    else:
+        serial = ""  # counted as a quantity now: its stock row takes the piece
+    return StockKey(key.location_id, key.item_id, variant, lot), serial
 
 
 def _one_of(given: str, in_code: str, field: str, code: str) -> str:

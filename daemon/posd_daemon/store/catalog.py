@@ -231,20 +231,33 @@ def upsert(conn: sqlite3.Connection, item: Item, when: datetime) -> bool:
     return stored is None
 
 
-def tracking_and_variants(
+def stock_keys(
     conn: sqlite3.Connection, item_id: str
-) -> tuple[Tracking, frozenset[str]] | None:
-    """The stored item's tracking and the variant ids its stock is booked under ("" for
-    an item without variants); None when there is no such item. Cheaper than
-    :func:`get` for a catalog pushed again unchanged."""
-    row = conn.execute("SELECT tracking FROM items WHERE item_id = ?", (item_id,)).fetchone()
+) -> tuple[ItemType, Tracking, frozenset[str]] | None:
+    """The stored item's type, tracking and the variant ids its stock is booked under
+    ("" for an item without variants): what decides where it keeps stock. None when
+    there is no such item. Cheaper than :func:`get` for a catalog pushed again
+    unchanged."""
+    row = conn.execute(
+        "SELECT item_type, tracking FROM items WHERE item_id = ?", (item_id,)
+    ).fetchone()
     if row is None:
         return None
     variants = frozenset(
         r[0]
         for r in conn.execute("SELECT variant_id FROM item_variants WHERE item_id = ?", (item_id,))
     )
-    return Tracking(row[0]), variants or frozenset({""})
+    return ItemType(row[0]), Tracking(row[1]), variants or frozenset({""})
+
+
+def lot_numbers(conn: sqlite3.Connection, item_id: str) -> dict[str, str]:
+    """The item's lots: lot number -> the variant id it is (a lot is one per item)."""
+    return {
+        lot: variant
+        for lot, variant in conn.execute(
+            "SELECT lot, variant_id FROM lots WHERE item_id = ?", (item_id,)
+        )
+    }
 
 
 def list_page(conn: sqlite3.Connection, *, after_id: str, limit: int) -> list[Item]:
@@ -412,11 +425,13 @@ def held_stock(conn: sqlite3.Connection, item_id: str) -> list[HeldStock]:
 
 def drop_empty_books(conn: sqlite3.Connection, item: Item) -> None:
     """Deletes the item's empty stock rows and its lots that ``item`` (as now stored) no
-    longer sells from: of a removed variant, under a tracking it dropped. GetStock
+    longer sells from: of a removed variant, under a tracking it dropped, all of them
+    when it became a service or voucher. GetStock
     listed them, and a scan of such a lot's label found a variant the item no longer
     has. Only empty rows: the caller refused the change while stock was on them. The
     stock moves keep their history; sold serial numbers stay (a return checks them)."""
     variants = {v.variant_id for v in item.variants} or {""}
+    stocked = item.item_type.stocked
     stale = [
         (loc, variant, lot)
         for loc, variant, lot, q in conn.execute(
@@ -425,7 +440,8 @@ def drop_empty_books(conn: sqlite3.Connection, item: Item) -> None:
         )
         if Decimal(q) == 0
         and (
-            variant not in variants
+            not stocked  # a service or voucher has no stock
+            or variant not in variants
             or item.tracking is Tracking.SERIAL  # counted by its serials, never stock rows
             or (item.tracking is Tracking.LOT) != bool(lot)
         )
@@ -439,7 +455,7 @@ def drop_empty_books(conn: sqlite3.Connection, item: Item) -> None:
         for lot, variant in conn.execute(
             "SELECT lot, variant_id FROM lots WHERE item_id = ?", (item.item_id,)
         )
-        if item.tracking is not Tracking.LOT or variant not in variants
+        if not stocked or item.tracking is not Tracking.LOT or variant not in variants
     ]
     conn.executemany(
         "DELETE FROM lots WHERE lot = ? AND item_id = ?", [(lot, item.item_id) for lot in lots]
