@@ -48,11 +48,12 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -62,6 +63,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from posd_daemon.fiscal import log_message, tar_export
+from posd_daemon.fiscal.fiskaly import FiskalyTse
 
 API_PREFIX = "/api/v2"
 SIGNATURE_ALGORITHM = "ecdsa-plain-SHA256"
@@ -952,3 +954,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
+
+
+@contextlib.contextmanager
+def registered_backend(
+    fake: FakeFiskaly, state_dir: Path, client_id: str, *, timeout_s: float
+) -> Iterator[FiskalyTse]:
+    """The fiskaly backend against ``fake``, on the fake's clock, with ``client_id``
+    registered (what a test of the backend alone starts from); closed afterwards."""
+    backend = FiskalyTse(
+        fake.base_url,
+        fake.api_key,
+        fake.api_secret,
+        fake.tss_id,
+        timeout_s=timeout_s,
+        clock=fake.now,
+        state_dir=state_dir,
+    )
+    try:
+        backend.register_client(client_id)
+        yield backend
+    finally:
+        backend.close()

@@ -21,7 +21,7 @@ import pytest
 from posd_daemon.fiscal.fiskaly import FiskalyTse
 from posd_daemon.services.tse_port import TseError, TseOperation
 from tests.support import fake_fiskaly
-from tests.support.fake_fiskaly import FakeFiskaly
+from tests.support.fake_fiskaly import FakeFiskaly, registered_backend
 
 CLIENT = "KASSE-01"
 KB = "Kassenbeleg-V1"
@@ -57,18 +57,8 @@ def fake() -> Iterator[BusyFake]:
 
 @pytest.fixture
 def tse(fake: BusyFake, tmp_path: Path) -> Iterator[FiskalyTse]:
-    backend = FiskalyTse(
-        fake.base_url,
-        fake.api_key,
-        fake.api_secret,
-        fake.tss_id,
-        timeout_s=TIMEOUT_S,
-        clock=fake.now,
-        state_dir=tmp_path / "state",
-    )
-    backend.register_client(CLIENT)
-    yield backend
-    backend.close()
+    with registered_backend(fake, tmp_path / "state", CLIENT, timeout_s=TIMEOUT_S) as backend:
+        yield backend
 
 
 def _revisions(fake: FakeFiskaly) -> list[str]:

@@ -20,7 +20,7 @@ import pytest
 
 from posd_daemon.fiscal.fiskaly import FiskalyTse
 from posd_daemon.services.tse_port import TseError, TseOperation
-from tests.support.fake_fiskaly import FakeFiskaly
+from tests.support.fake_fiskaly import FakeFiskaly, registered_backend
 
 CLIENT = "KASSE-01"
 KB = "Kassenbeleg-V1"
@@ -37,18 +37,8 @@ def fake() -> Iterator[FakeFiskaly]:
 
 @pytest.fixture
 def tse(fake: FakeFiskaly, tmp_path: Path) -> Iterator[FiskalyTse]:
-    backend = FiskalyTse(
-        fake.base_url,
-        fake.api_key,
-        fake.api_secret,
-        fake.tss_id,
-        timeout_s=TIMEOUT_S,
-        clock=fake.now,
-        state_dir=tmp_path / "state",
-    )
-    backend.register_client(CLIENT)
-    yield backend
-    backend.close()
+    with registered_backend(fake, tmp_path / "state", CLIENT, timeout_s=TIMEOUT_S) as backend:
+        yield backend
 
 
 def test_a_finish_still_processed_is_transient_and_read_back_after(
