@@ -21,6 +21,7 @@ from posd_daemon.domain.operators import Permission
 from posd_daemon.domain.text import is_digits
 from posd_daemon.services import paging
 from posd_daemon.services.fiscal import FiscalGateway, TseUnavailable
+from posd_daemon.services.tse_port import TseInfo
 from posd_daemon.store import fiscal as fstore
 from posd_daemon.store.timeutil import to_db
 
@@ -172,24 +173,12 @@ class FiscalServicer(fiscal_pb2_grpc.FiscalServiceServicer):
                 resp.active_outage_number = outage
                 known = self.gw.info
                 if known is not None:
-                    resp.manufacturer = known.manufacturer
-                    resp.model = known.model
-                    resp.serial_number = known.serial_hex
-                    resp.public_key = base64.b64encode(known.public_key).decode("ascii")
-                    resp.signature_algorithm = known.signature_algorithm
-                    resp.time_format = known.time_format
-                    resp.certified = known.certified
+                    _identity(resp, known)
                 return resp
-            resp.manufacturer = info.manufacturer
-            resp.model = info.model
-            resp.serial_number = info.serial_hex
-            resp.public_key = base64.b64encode(info.public_key).decode("ascii")
-            resp.signature_algorithm = info.signature_algorithm
-            resp.time_format = info.time_format
+            _identity(resp, info)
             resp.signature_counter = info.signature_counter
             resp.transaction_counter = info.transaction_counter
             resp.state = info.state.value
-            resp.certified = info.certified
             resp.certificates.extend(info.certificates)
             resp.registered_clients.extend(info.registered_clients)
             return resp
@@ -317,3 +306,14 @@ class FiscalServicer(fiscal_pb2_grpc.FiscalServiceServicer):
             )
 
         return await self.rt.call(context, "RecoverTse", request, run)
+
+
+def _identity(resp: fiscal_pb2.GetTseInfoResponse, info: TseInfo) -> None:
+    """What names the TSE (also known during an outage, as last read)."""
+    resp.manufacturer = info.manufacturer
+    resp.model = info.model
+    resp.serial_number = info.serial_hex
+    resp.public_key = base64.b64encode(info.public_key).decode("ascii")
+    resp.signature_algorithm = info.signature_algorithm
+    resp.time_format = info.time_format
+    resp.certified = info.certified
