@@ -22,7 +22,8 @@ It signs like a TSE: an EC P-256 key, one TR-03151 transaction log message per r
 TSS and transaction numbers. Exports are TARs with ``info.csv``, the certificate and every
 log message under its TR-03153 file name.
 
-Fault injection, callable from the test thread: :meth:`FakeFiskaly.fail_next` (5xx),
+Fault injection, callable from the test thread: :meth:`FakeFiskaly.fail_next` (5xx, before
+or after the request took effect),
 :meth:`FakeFiskaly.delay_next` (slow answers, to trigger timeouts) and
 :meth:`FakeFiskaly.drop_next` (close the socket without an answer, before or after the
 request took effect), :meth:`FakeFiskaly.mangle_next` (the request takes effect, the
@@ -248,6 +249,9 @@ class FakeFiskaly:
     ) -> None:
         self.api_key = api_key
         self.api_secret = api_secret
+        #: Sent as ``Retry-After`` with every 423, 429 and 5xx answer while set (seconds
+        #: or an HTTP-date, RFC 9110 section 10.2.3).
+        self.retry_after: str | None = None
         self.tss_id = tss_id or str(uuid.uuid4())
         self.access_ttl_s = access_ttl_s
         self.refresh_ttl_s = refresh_ttl_s
@@ -359,12 +363,19 @@ class FakeFiskaly:
         self._offset += seconds
 
     def fail_next(
-        self, n: int = 1, *, status: int = 503, match: str | None = None, method: str | None = None
+        self,
+        n: int = 1,
+        *,
+        status: int = 503,
+        match: str | None = None,
+        method: str | None = None,
+        after: bool = False,
     ) -> None:
         """The next ``n`` requests (whose path or query contains ``match``, of ``method``
-        if given) answer ``status``."""
+        if given) answer ``status``; with ``after`` the request takes effect first (a
+        proxy's 502 that replaced fiskaly's answer)."""
         with self._lock:
-            self._faults.append(_Fault("fail", n, match, status=status, method=method))
+            self._faults.append(_Fault("fail", n, match, status=status, method=method, after=after))
 
     def delay_next(
         self, n: int = 1, *, seconds: float, match: str | None = None, before: bool = False
@@ -842,6 +853,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def send_response(self, code: int, message: str | None = None) -> None:
+        super().send_response(code, message)
+        if (code in (423, 429) or code >= 500) and self.fake.retry_after is not None:
+            self.send_header("Retry-After", self.fake.retry_after)
+
     def do_GET(self) -> None:
         self._serve()
 
@@ -913,7 +929,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "drop" and not fault.after:
             self._drop(record)
             return
-        if fault is not None and fault.kind == "fail":
+        if fault is not None and fault.kind == "fail" and not fault.after:
             error = ApiError(fault.status, "E_INJECTED", "injected server error")
             status, payload = fault.status, error.body()
         else:
@@ -926,6 +942,9 @@ class _Handler(BaseHTTPRequestHandler):
             except Exception:
                 fake.errors.append(traceback.format_exc())
                 status, payload = 500, ApiError(500, "E_INTERNAL", "fake crashed").body()
+        if fault is not None and fault.kind == "fail" and fault.after:
+            error = ApiError(fault.status, "E_INJECTED", "injected server error")
+            status, payload = fault.status, error.body()
         record.status = status
         if fault is not None and fault.kind == "drop":
             self._drop(record)

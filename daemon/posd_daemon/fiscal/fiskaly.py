@@ -52,10 +52,17 @@ several independent integrations):
   Neither took effect, so the identical request may be repeated; within a port call it is,
   after ``Retry-After`` (else a short back-off), while the call's time budget allows.
   (fiskaly's own pages found do not describe 423 further; RFC 4918 is the source.)
+  A 5xx (500, 502, 503, 504: a proxy's 502, a 503 during a deploy) and a connection
+  reset or closed before any answer are repeated the same way: a transaction call may
+  have taken effect before its answer was lost, and its repeat (same revision, same body)
+  gets the stored answer or a 409 that is settled by reading the transaction back (see
+  Idempotency), never a second signature. A 503 may carry ``Retry-After`` (RFC 9110
+  section 15.6.4).
 
-Idempotency: every call of a transaction carries its revision. A call lost to a timeout or
-a dropped connection is sent again once with the *same* revision and body (fiskaly answers
-a repeat with the same result), all of one port call within ``timeout_s`` (the sale code's
+Idempotency: every call of a transaction carries its revision. A call lost to a timeout is
+sent again once, one lost to a dropped connection or answered by a 5xx as the budget allows
+(above), with the *same* revision and body (fiskaly answers a repeat with the same result,
+or 409 for a revision taken), all of one port call within ``timeout_s`` (the sale code's
 TSE timeout, after which its outage handling takes over). If that fails too, the call
 stays recorded as *pending* (in memory and in a small JSON file in ``state_dir``); the
 next call on the transaction first asks fiskaly (``GET .../tx/{tx_id}``) whether the
@@ -167,8 +174,13 @@ _MAX_ACTIVE = 2000
 #: transaction locked) and 429 Too Many Requests (RFC 6585 section 4). The request took no
 #: effect, so within a port call it is repeated, unchanged, while the time budget allows.
 _BUSY_STATUSES = frozenset({423, 429})
-#: The first wait before repeating a busy answer without ``Retry-After``; doubled per
-#: repeat up to ``_BUSY_BACKOFF_MAX_S``.
+#: Temporary server errors (module docstring: "5xx are temporary"): 500, 502 Bad Gateway,
+#: 503 Service Unavailable, 504 Gateway Timeout (RFC 9110 section 15.6). Within a port
+#: call they are repeated like a busy answer; 501 (Not Implemented) is no "not now".
+_SERVER_ERROR_STATUSES = frozenset({500, 502, 503, 504})
+#: The first wait before repeating a busy answer or a server error without
+#: ``Retry-After`` (or a connection lost before any answer); doubled per repeat up to
+#: ``_BUSY_BACKOFF_MAX_S``.
 _BUSY_BACKOFF_S = 0.05
 _BUSY_BACKOFF_MAX_S = 1.0
 
@@ -1604,9 +1616,12 @@ class FiskalyTse:
         fails on a kept-alive connection the server had closed meanwhile is resent at once
         on a new connection without using up that retry. A 401 renews the token (refresh,
         else login) and repeats the call once. Within a port call a busy answer (423, 429:
-        nothing took effect) is repeated after its ``Retry-After`` (else a growing short
-        back-off) while that wait ends before the deadline; otherwise it is returned (a
-        transient error to the caller: the sale code's outage, closed by its probe).
+        nothing took effect) or a server error (500, 502, 503, 504: repeating a call that
+        took effect gets the stored answer, or a 409 the caller settles) is repeated after
+        its ``Retry-After`` (else a growing short back-off) while that wait ends before the
+        deadline; otherwise it is returned (a transient error to the caller: the sale
+        code's outage, closed by its probe). A connection reset or closed before any
+        answer is repeated so too (without using up the retry of a timeout).
 
         Everything stays within the deadline of the running port call (:meth:`_budget`;
         outside one, e.g. an export's polls, each request has ``timeout_s`` of its own):
@@ -1649,6 +1664,14 @@ class FiskalyTse:
                 if exc.stale and stale_left:
                     stale_left -= 1
                     continue
+                if in_call and exc.code == "UNREACHABLE":
+                    # Reset or closed before any answer (a proxy restarting, a deploy):
+                    # not a wait that used up the attempt's time, so it does not spend
+                    # the one retry of a timeout; repeated while the budget allows.
+                    wait, backoff_s = backoff_s, min(backoff_s * 2, _BUSY_BACKOFF_MAX_S)
+                    if self._wait_to_repeat(method, path, exc.message, wait, deadline):
+                        continue
+                    raise exc.to_tse_error() from None
                 if retry_left:
                     retry_left -= 1
                     _log.warning("fiskaly %s %s: %s; retrying once", method, path, exc.message)
@@ -1658,19 +1681,24 @@ class FiskalyTse:
                 reauth_left -= 1
                 self._token_refused(token)
                 continue
-            if in_call and resp.status in _BUSY_STATUSES:
-                wait = _retry_after_s(resp.retry_after, self._clock())
-                if wait is None:
+            if in_call and resp.status in _BUSY_STATUSES | _SERVER_ERROR_STATUSES:
+                retry_after = _retry_after_s(resp.retry_after, self._clock())
+                if retry_after is None:
                     wait, backoff_s = backoff_s, min(backoff_s * 2, _BUSY_BACKOFF_MAX_S)
-                if time.monotonic() + wait < deadline:
-                    _log.info(
-                        "fiskaly %s %s: HTTP %d (busy); repeating in %.3gs",
-                        method,
-                        path,
-                        resp.status,
-                        wait,
-                    )
-                    if self._closed.wait(wait):
-                        return resp  # closing: no more requests
+                else:
+                    wait = retry_after
+                kind = "busy" if resp.status in _BUSY_STATUSES else "server error"
+                why = f"HTTP {resp.status} ({kind})"
+                if self._wait_to_repeat(method, path, why, wait, deadline):
                     continue
             return resp
+
+    def _wait_to_repeat(
+        self, method: str, path: str, why: str, wait: float, deadline: float
+    ) -> bool:
+        """Waits ``wait`` seconds before a repeat of a request; False (at once) when the
+        wait would not end before ``deadline`` or the backend is closing."""
+        if time.monotonic() + wait >= deadline:
+            return False
+        _log.info("fiskaly %s %s: %s; repeating in %.3gs", method, path, why, wait)
+        return not self._closed.wait(wait)

@@ -123,14 +123,19 @@ def test_recovery_asked_twice_at_once_ends_the_outage_once(
 
 
 def fail_second_list_of_open_transactions(fake: StagedFiskaly) -> dict[str, int]:
-    """From now on, the 2nd request for the list of open transactions answers 503: a
-    recovery's reconciliation asks first, its late signing second."""
+    """From now on, the 2nd request for the list of open transactions answers 503, and
+    so does every repeat of it for longer than the 3 s TSE timeout (a 5xx is repeated
+    within the call's budget): a recovery's reconciliation asks first, its late signing
+    second, which fails."""
     calls = {"list": 0}
+    failing_until = [0.0]
 
     def hook(path: str) -> _Fault | None:
         if "states" in path:
             calls["list"] += 1
             if calls["list"] == 2:
+                failing_until[0] = time.monotonic() + 3.5
+            if calls["list"] >= 2 and time.monotonic() < failing_until[0]:
                 return _Fault("fail", 1, None, status=503)
         return None
 
@@ -174,7 +179,8 @@ def test_the_probe_survives_a_tse_failing_again_during_its_recovery(
             calls = fail_second_list_of_open_transactions(fake)
             outage_sale(pos, fake)  # clears the 503s: the probe's next round meets the hook
             wait_for(lambda: calls["list"] >= 2)
-            wait_for(lambda: running.daemon.gateway.outage is None, timeout=6)
+            # the failing round lasts the TSE timeout (3 s), the next one closes it
+            wait_for(lambda: running.daemon.gateway.outage is None, timeout=12)
         assert rows(running, "SELECT ended_at IS NOT NULL FROM tse_outages") == [(1,)]
     finally:
         running.stop()
