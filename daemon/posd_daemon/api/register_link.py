@@ -35,6 +35,7 @@ import asyncio
 import functools
 import hmac
 import json
+import sqlite3
 from contextlib import AbstractAsyncContextManager
 from typing import Any, cast
 
@@ -61,6 +62,7 @@ from posd_daemon.services.fiscal import FiscalGateway
 from posd_daemon.services.orders import OrderGuard
 from posd_daemon.services.sales import SaleCommands
 from posd_daemon.store import orders as order_store
+from posd_daemon.store import sales as sale_store
 from posd_daemon.store import shops as shop_store
 
 SECRET_KEY = "x-posd-store-secret"  # noqa: S105 - a metadata key, not a secret
@@ -203,7 +205,7 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
                     "to_register_id",
                     f"{to} is this register: a sale is handed over to another register",
                 )
-            sale = self.rt.db.read_now(lambda c: self.sales.parked_for_transfer(c, code, to))
+            sale = self.rt.db.read_now(lambda c: self._parked_for_transfer(c, code, to))
             if sale.state is SaleState.PARKED:
                 in_use = _orders_in_use_of(context)
                 _check_transferable(sale, code, self.sales.register_id, to, in_use)
@@ -218,6 +220,28 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
             )
 
         return await self.rt.call(context, "TransferParkedSale", request, run)
+
+    def _parked_for_transfer(self, conn: sqlite3.Connection, code: str, to: str) -> Sale:
+        """:meth:`SaleCommands.parked_for_transfer`; a code whose sale this register is
+        taking over itself (asked for, handed over to it, not yet imported: the import
+        is under way, or failed and completes at the next start or scan here) is refused
+        as held here. It is not "no parked sale with code …": the register the slip
+        names sends a register scanning it meanwhile on to this one, whose cashier
+        would take the slip for void while the sale is continued here."""
+        try:
+            return self.sales.parked_for_transfer(conn, code, to)
+        except DomainError as exc:
+            here = self.sales.register_id
+            if exc.reason != "PARKED_SALE_NOT_FOUND" or not any(
+                row.code == code for row in sale_store.pending_imports(conn)
+            ):
+                raise
+            raise precondition(
+                "SALE_HELD",
+                f"the sale of parking code {code} is being taken over by register {here}"
+                " (its slip was scanned there); it is continued there",
+                held_by=here,
+            ) from None
 
     async def _hand_over(
         self, sale: Sale, code: str, to: str, in_use: frozenset[str]

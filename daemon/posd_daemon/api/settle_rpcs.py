@@ -17,7 +17,7 @@ from posd.v1 import sale_pb2
 from posd_daemon.api import convert
 from posd_daemon.api.register_link import StoreLink
 from posd_daemon.api.runtime import Context, Runtime
-from posd_daemon.domain.errors import DomainError, ErrorKind, invalid
+from posd_daemon.domain.errors import DomainError, ErrorKind, invalid, not_found
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.parking import canonical_parking_code
 from posd_daemon.domain.pricing import fmt_decimal
@@ -527,8 +527,17 @@ class SettleRpcs:
                 return answered
             # the shop's prefix tells a slip from an ordinary product EAN
             prefix = self.rt.db.read_now(lambda c: self.sales.context(c).shop.parking_prefix)
-            if link.owner_of(code, prefix) is None:
+            owner = link.owner_of(code, prefix)
+            if owner is None:
                 raise invalid("code", "not a parking code of this store", "PARKED_SALE_NOT_FOUND")
+            if owner == link.register_id:
+                # this register's own slip whose sale it does not have (a slip printed
+                # before its database was replaced): no other register has it to hand
+                # over, and it is a code of this store; refused as an unlinked register
+                # refuses it (SaleOps.resume), nothing asked and nothing left pending
+                raise not_found(
+                    "PARKED_SALE_NOT_FOUND", f"no parked sale with code {code!r}", code=code
+                )
             # no order is loaded here from before the other register is asked until the
             # sale is imported (StoreLink.hand_over): it may be a sale of that order
             async with link.hand_over():

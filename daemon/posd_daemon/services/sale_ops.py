@@ -1054,6 +1054,7 @@ class SaleOps(ABC):
         check_code(original_sale_id, "original_sale_id")
         check_code(original_line_id, "original_line_id")
         original = self.get(tx.conn, original_sale_id)
+        _refuse_handed_over(original, "NOT_RETURNABLE", "take its goods back")
         if original.state is not SaleState.POSTED or original.reverses_sale_id:
             raise precondition(
                 "NOT_RETURNABLE",
@@ -1206,6 +1207,7 @@ class SaleOps(ABC):
         check_text(reason, "reason", max_len=200, required=False)
         conn = tx.conn
         original = self.get(conn, sale_id)
+        _refuse_handed_over(original, "SALE_NOT_POSTED", "reverse its receipt")
         if original.state is not SaleState.POSTED:
             raise precondition(
                 "SALE_NOT_POSTED", f"sale {sale_id} is not a posted receipt", sale_id=sale_id
@@ -1587,6 +1589,23 @@ def _refuse_reversed(conn: sqlite3.Connection, sale_id: str) -> None:
             sale_id=sale_id,
             reversal_receipt=str(row[0]),
         )
+
+
+def _refuse_handed_over(original: Sale, reason: str, what: str) -> None:
+    """A sale begun here and handed over to another register (TRANSFERRED) is completed
+    there: its receipt, if any, is that register's, and receipts are each register's
+    own (nothing reports a return or a storno to the register that posted it). Said as
+    such, naming the register: "not a posted receipt" sent the cashier nowhere."""
+    if original.state is not SaleState.TRANSFERRED:
+        return
+    raise precondition(
+        reason,
+        f"sale {original.sale_id} was handed over to register {original.held_by} (parking"
+        f" code {original.parking_code}) and is completed there: {what} at register"
+        f" {original.held_by}",
+        sale_id=original.sale_id,
+        held_by=original.held_by,
+    )
 
 
 def _parse_return_quantity(text: str, line: SaleLine) -> Decimal:
