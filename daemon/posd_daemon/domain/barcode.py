@@ -299,6 +299,9 @@ class Label:
     weight_decimals: int = 3
     #: why its verifier digit is wrong ("" when right or there is none)
     misprint: str = ""
+    #: a price label's pack weight in the item's base unit when its code states it too
+    #: (a GS1 element string with AI 310n beside 392n); None: told by the price
+    weight: Decimal | None = None
 
     @property
     def quantity(self) -> Decimal:
@@ -321,6 +324,13 @@ class Label:
         if self.misprint:
             raise invalid("code", self.misprint, "INVALID_PRICE_CHECK_DIGIT")
         return self
+
+
+def weight_label(code: str, item_code: str, quantity: Decimal) -> Label:
+    """A weight label for ``quantity`` of the item's base unit (as a GS1 element string's
+    net weight gives it), with as many decimals as it has, at least the register's 3."""
+    decimals = max(3, -int(quantity.as_tuple().exponent))
+    return Label(code, item_code, LabelKind.WEIGHT, int(quantity.scaleb(decimals)), decimals)
 
 
 def read_label(code: str, layouts: Sequence[LabelLayout]) -> Label | None:
@@ -390,6 +400,29 @@ class ElementString:
     net_weight_kg: Decimal | None = None
     #: AI (392n) amount payable in the local currency, n decimals
     price: Decimal | None = None
+
+
+#: The base units a net weight in kilograms (AI 310n) is a quantity of, with their factor
+#: from kilograms. The catalog's units are the shop's own words: these are the usual ones
+#: for a weight, and the codes of UN/ECE Recommendation 20 (KGM, GRM).
+_KG_FACTORS: dict[str, Decimal] = {
+    "kg": Decimal(1),
+    "kilogramm": Decimal(1),
+    "kilogram": Decimal(1),
+    "kilo": Decimal(1),
+    "kgm": Decimal(1),
+    "g": Decimal(1000),
+    "gramm": Decimal(1000),
+    "gram": Decimal(1000),
+    "grm": Decimal(1000),
+}
+
+
+def kg_in_unit(kg: Decimal, unit: str) -> Decimal | None:
+    """``kg`` kilograms in the base unit ``unit`` (kg or g), or None when ``unit`` is no
+    weight (pieces, metres, litres): a net weight is no quantity of such an item."""
+    factor = _KG_FACTORS.get(unit.strip().casefold())
+    return None if factor is None else kg * factor
 
 
 def _bad(code: str, why: str) -> DomainError:

@@ -23,9 +23,11 @@ from posd_daemon.domain.barcode import (
     Label,
     LabelKind,
     LabelLayout,
+    kg_in_unit,
     parse_element_string,
     read_label,
     strip_aim,
+    weight_label,
 )
 from posd_daemon.domain.business_day import business_day
 from posd_daemon.domain.catalog import Item, ItemType, Tracking, UnitOfMeasure, Variant
@@ -676,6 +678,8 @@ class SaleCommands(SaleOps, InvoicePayments):
                     tx, operator, sale, separated, code, quantity, variant_id, unit, lot, serial
                 )
                 return LineAdded(sale, line_id)
+            # a code given here is scanned or typed as into Scan: a slip is refused alike
+            self._refuse_parking_slip(tx.conn, code)
             matches = catalog_store.barcode_matches(tx.conn, code)
             if len(matches) > 1:
                 raise _ambiguous(f"code {code!r}", matches)
@@ -715,6 +719,26 @@ class SaleCommands(SaleOps, InvoicePayments):
             label=label,
         )
         return LineAdded(sale, line_id)
+
+    def _refuse_parking_slip(self, conn: sqlite3.Connection, code: str) -> None:
+        """A parking slip is no article: refused, the slip is resumed with ResumeSale. Its
+        EAN is in an in-store range (29 by default) a shop's scale labels and own articles
+        may use too: read as a label it added whatever item its digits named. A code of
+        both kinds is the slip when a sale here has it, else the article when it names
+        one, as a barcode or a label (an article's or a label's digits also make
+        well-formed slips of registers that do not exist: every in-store article code
+        was refused as such a slip)."""
+        slip = parse_parking_code(code, self.context(conn).shop.parking_prefix)
+        if slip is not None and (
+            sale_store.parking_code_taken(conn, canonical_parking_code(code))
+            or (not catalog_store.barcode_matches(conn, code) and self._label(conn, code) is None)
+        ):
+            raise precondition(
+                "PARKING_SLIP_SCANNED",
+                f"{code} is the parking slip of a sale parked at register {slip[0]}:"
+                " finish or park this sale, then resume the slip (ResumeSale)",
+                register_number=str(slip[0]),
+            )
 
     def _check_supplier_tax_id(self) -> None:
         """An invoice names the shop's Steuernummer or USt-IdNr. (§ 14 (4) Nr. 2 UStG):
@@ -789,7 +813,7 @@ class SaleCommands(SaleOps, InvoicePayments):
             lot=lot,
             serial=serial,
             scanned=code,
-            label=_element_label(es, code, sale.local_currency),
+            label=_element_label(es, code, sale.local_currency, item),
         )
 
     def _label(
@@ -845,6 +869,10 @@ class SaleCommands(SaleOps, InvoicePayments):
                 + ": scan it without one",
                 "QUANTITY_ON_LABEL",
             )
+        if label.kind is LabelKind.PRICE and label.weight is not None:
+            # the code states the pack's weight beside its price (GS1 310n and 392n): that
+            # weight is the quantity, the printed price what the customer pays
+            return _weight_in_unit(item, uom, label, label.weight), None, label.value
         if label.kind is LabelKind.PRICE:
             if catalog_price <= 0:
                 raise precondition(
@@ -862,7 +890,7 @@ class SaleCommands(SaleOps, InvoicePayments):
                     f" of {item.name} at {catalog_price} minor units per {uom.unit}",
                     "INVALID_QUANTITY",
                 )
-            return str(weight.normalize()), None, label.value
+            return fmt_decimal(weight), None, label.value
         if quantity:
             raise invalid(
                 "quantity",
@@ -877,17 +905,7 @@ class SaleCommands(SaleOps, InvoicePayments):
                 f" sold in whole {uom.unit}: register its item code on an item sold by weight",
                 "NOT_SOLD_BY_WEIGHT",
             )
-        # the label's weight is in the item's base unit (kg); a unit barcode ("100g",
-        # 0.1 kg) sells that weight in its own unit: 1.234 kg = 12.34 x 100 g
-        quantity_in_unit = label.quantity / uom.quantity_per_unit
-        if quantity_in_unit != quantity_in_unit.quantize(Decimal("0.001")):
-            raise invalid(
-                "code",
-                f"label {label.code}: {label.quantity} {item.unit} is no whole number of"
-                f" thousandths of {uom.unit}: register its item code on the base unit",
-                "NOT_SOLD_BY_WEIGHT",
-            )
-        return str(quantity_in_unit.normalize()), None, None
+        return _weight_in_unit(item, uom, label, label.quantity), None, None
 
     def _add(
         self,
@@ -1208,22 +1226,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         if customer is not None:
             self._set_customer(tx, sale, customer, recalculate_lines)
             return ScanResult(sale, ScanMatch.CUSTOMER)
-        # a parking slip is no article: refused, the slip is resumed with ResumeSale. Its
-        # EAN is in an in-store range (29 by default) a shop's scale labels may use too:
-        # read as a label it added whatever item its digits named. A code of both kinds
-        # is the slip when a sale here has it, else the label when it names an item (a
-        # label's digits also make well-formed slips of registers that do not exist).
-        slip = parse_parking_code(code, self.context(conn).shop.parking_prefix)
-        if slip is not None and (
-            sale_store.parking_code_taken(conn, canonical_parking_code(code))
-            or self._label(conn, code) is None
-        ):
-            raise precondition(
-                "PARKING_SLIP_SCANNED",
-                f"{code} is the parking slip of a sale parked at register {slip[0]}:"
-                " finish or park this sale, then resume the slip (ResumeSale)",
-                register_number=str(slip[0]),
-            )
+        self._refuse_parking_slip(conn, code)
         # (2) barcode cross-reference
         matches = catalog_store.barcode_matches(conn, code)
         if len(matches) > 1:
@@ -2595,10 +2598,29 @@ def _one_of(given: str, in_code: str, field: str, code: str) -> str:
     return given or in_code
 
 
-def _element_label(es: ElementString, code: str, currency: str) -> Label | None:
+def _weight_in_unit(item: Item, uom: UnitOfMeasure, label: Label, weight: Decimal) -> str:
+    """A label's ``weight`` (in the item's base unit, e.g. kg) as the quantity of ``uom``,
+    as text without an exponent (``normalize`` alone made 10.000 kg "1E+1", a quantity
+    the sale refused). A unit barcode ("100g", 0.1 kg) sells that weight in its own unit:
+    1.234 kg = 12.34 x 100 g."""
+    quantity_in_unit = weight / uom.quantity_per_unit
+    if quantity_in_unit != quantity_in_unit.quantize(Decimal("0.001")):
+        raise invalid(
+            "code",
+            f"label {label.code}: {weight} {item.unit} is no whole number of"
+            f" thousandths of {uom.unit}: register its item code on the base unit",
+            "NOT_SOLD_BY_WEIGHT",
+        )
+    return fmt_decimal(quantity_in_unit)
+
+
+def _element_label(es: ElementString, code: str, currency: str, item: Item) -> Label | None:
     """An element string's price (392n, preferred: what the pack costs) or net weight
     (310n) as an in-store label, so that it is sold as one (label price, pack price,
-    weight as the quantity)."""
+    weight as the quantity). The net weight is kilograms (GS1 General Specifications,
+    "Trade measures": AI 310n, net weight, kg): a quantity of ``item`` only when its base
+    unit is a weight (kg, g); a metre or a litre it is not."""
+    weight = None if es.net_weight_kg is None else kg_in_unit(es.net_weight_kg, item.unit)
     if es.price is not None:
         minor = es.price.scaleb(exponent(currency))
         if minor != minor.to_integral_value():
@@ -2607,11 +2629,17 @@ def _element_label(es: ElementString, code: str, currency: str) -> Label | None:
                 f"{code!r}: its price {es.price} has more decimals than {currency} has",
                 "INVALID_ELEMENT_STRING",
             )
-        return Label(code, es.gtin, LabelKind.PRICE, int(minor))
+        return Label(code, es.gtin, LabelKind.PRICE, int(minor), weight=weight)
     if es.net_weight_kg is not None:
-        decimals = max(3, -int(es.net_weight_kg.as_tuple().exponent))
-        weight = int(es.net_weight_kg.scaleb(decimals))
-        return Label(code, es.gtin, LabelKind.WEIGHT, weight, weight_decimals=decimals)
+        if weight is None:
+            raise invalid(
+                "code",
+                f"{code!r}: its net weight (AI 310n) is {fmt_decimal(es.net_weight_kg)} kg, but"
+                f" {item.name} ({item.item_id}) is sold in {item.unit}: register its GTIN on"
+                " an item sold by weight",
+                "NOT_SOLD_BY_WEIGHT",
+            )
+        return weight_label(code, es.gtin, weight)
     return None
 
 
