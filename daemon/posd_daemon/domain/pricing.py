@@ -34,9 +34,9 @@ from posd_daemon.domain.vat import PriceBasis, tax_from_net
 #: 0.0026 EUR) within 5e-10 of the quote's inverse: less than half a minor unit on amounts
 #: up to 10^9 minor units.
 RATE_DECIMALS = 12
-#: Digits the conversions compute with: an amount up to MAX_MINOR (14 digits) times a rate
-#: of up to 18 digits, through a VAT factor, is rounded once and exactly half up only
-#: when no intermediate step loses a digit (the default context keeps 28).
+#: Digits the conversions compute with: an amount up to MAX_MINOR (14 digits) times two
+#: rates of up to 18 digits each and a VAT factor is multiplied out without losing a
+#: digit (the default context keeps 28), so only the final division is ever cut.
 _CONVERSION_DIGITS = 60
 MAX_RATE = Decimal(1_000_000)
 #: Percentages (discounts, limits): 0..100 with at most 2 decimals.
@@ -59,18 +59,46 @@ def convert_price(
     rate: Decimal = Decimal(1),
 ) -> int:
     """``amount`` (minor units) in ``to_basis`` and ``to_currency``, rounded half up once."""
+    if from_currency == to_currency:
+        return convert_exact(amount, vat_rate=vat_rate, from_basis=from_basis, to_basis=to_basis)
+    return convert_exact(
+        amount,
+        vat_rate=vat_rate,
+        from_basis=from_basis,
+        to_basis=to_basis,
+        times=rate,
+        shift=exponent(to_currency) - exponent(from_currency),
+    )
+
+
+def convert_exact(
+    amount: int,
+    *,
+    vat_rate: Decimal,
+    from_basis: PriceBasis,
+    to_basis: PriceBasis,
+    times: Decimal = Decimal(1),
+    divided_by: Decimal = Decimal(1),
+    shift: int = 0,
+) -> int:
+    """``amount * times / divided_by * 10^shift`` moved from ``from_basis`` to
+    ``to_basis``, rounded half up once. Every factor is multiplied out exactly and the
+    one division comes last: a quotient taken first (x 100 / 119, / rate) is cut at the
+    context's precision, and the product of that cut value can land a hair below an
+    exact half (123.25 EUR gross at 19 % is 93.235 CHF net at 0.9002: it gave 93.23)."""
     with localcontext(prec=_CONVERSION_DIGITS):
-        value = Decimal(amount)
+        numerator = Decimal(amount) * times
+        denominator = divided_by
         if from_basis is not to_basis:
             if to_basis is PriceBasis.NET:
-                value = value * HUNDRED / (HUNDRED + vat_rate)
+                numerator *= HUNDRED
+                denominator *= HUNDRED + vat_rate
             else:
-                value = value * (HUNDRED + vat_rate) / HUNDRED
-        if from_currency != to_currency:
-            value = value * rate
-            shift = exponent(to_currency) - exponent(from_currency)
-            if shift:
-                value = value.scaleb(shift)
+                numerator *= HUNDRED + vat_rate
+                denominator *= HUNDRED
+        value = numerator / denominator
+        if shift:
+            value = value.scaleb(shift)
         return round_half_up(value)
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -52,6 +52,7 @@ from posd_daemon.domain.payments import (
     split_evenly,
 )
 from posd_daemon.domain.pricing import (
+    convert_exact,
     convert_price,
     exponent,
     fmt_decimal,
@@ -409,7 +410,8 @@ class Sale:
                 groups.setdefault((line.vat_category, line.vat_rate), []).append(line)
         for group in groups.values():
             weights = [max(ln.discounted, 0) for ln in group]
-            shares = allocate(percent_of(sum(weights), percent), weights)
+            ties = [_line_key(ln.line_id) for ln in group]
+            shares = allocate(percent_of(sum(weights), percent), weights, ties)
             for ln, share in zip(group, shares, strict=True):
                 ln.doc_discount = share
         if shop_discounts and self.state is SaleState.OPEN:
@@ -504,7 +506,8 @@ class Sale:
             ]  # fmt: skip
             weights = [max(paid[lid], 0) for lid in group]
             if discount > 0:
-                for lid, share in zip(group, allocate(discount, weights), strict=True):
+                ties = [_line_key(lid) for lid in group]
+                for lid, share in zip(group, allocate(discount, weights, ties), strict=True):
                     paid[lid] -= share
         return paid
 
@@ -1139,7 +1142,9 @@ class Sale:
                 f"a discount of {amount} exceeds the goods of {base}",
                 goods_minor=str(base),
             )
-        shares = allocate(amount, [a for _, _, a in groups])
+        shares = allocate(
+            amount, [a for _, _, a in groups], [(cat.value, str(rate)) for cat, rate, _ in groups]
+        )
         with self._lines_checked():
             return [
                 self.add_fixed_line(
@@ -1912,6 +1917,7 @@ class Sale:
         if not self.lines:
             raise precondition("SALE_EMPTY", f"sale {self.sale_id} has no lines")
         due = self.due
+        self._check_payment_signs(due)
         if due < 0:
             if self.paid > due:
                 raise precondition(
@@ -1941,6 +1947,45 @@ class Sale:
             )
         if self.change > self.cash_paid:
             raise precondition("CHANGE_EXCEEDS_CASH", "change can only be given from cash")
+
+    def _check_payment_signs(self, due: int) -> None:
+        """Money moves one way in a receipt: AddPayment checks a payment's sign against
+        the open amount, but lines changed after paying can turn the sale around, and a
+        refund left in a sale that now takes money (or money taken in one that now gives
+        money back) would post a card credited while another method pays more than the
+        goods, or cash turned into card money beyond the return. A storno mirrors the
+        payments its original was posted with, and is never refused for them."""
+        if self.reverses_sale_id:
+            return
+        if due >= 0 and any(p.amount < 0 for p in self.payments):
+            raise precondition(
+                "REFUND_EXCEEDS_OPEN_AMOUNT",
+                f"sale {self.sale_id} takes money now (lines changed after a refund):"
+                " remove the refund payment",
+                open_amount_minor=str(self.open_amount),
+            )
+        if due < 0 and any(p.amount > 0 for p in self.payments):
+            raise precondition(
+                "PAYMENT_EXCEEDS_OPEN_AMOUNT",
+                f"sale {self.sale_id} gives money back now (lines changed after paying):"
+                " remove the payment that takes money in",
+                open_amount_minor=str(self.open_amount),
+            )
+        # a method without a rounding step (a card) pays exact cents, at most the total:
+        # beyond it (goods taken off after paying), a cash payment now all change rounds
+        # the card's surplus cent away, and 16.09 was taken on the card for 16.08
+        exact = sum(
+            p.amount for p in self.payments if not p.method.is_cash and p.rounding_step <= 1
+        )
+        total = self.total
+        if (total >= 0 and exact > total) or (total < 0 and exact < total):
+            what = "pay" if total >= 0 else "refund"
+            raise precondition(
+                "PAYMENT_EXCEEDS_OPEN_AMOUNT" if total >= 0 else "REFUND_EXCEEDS_OPEN_AMOUNT",
+                f"non-cash payments {what} {abs(exact)}, more than the total of {abs(total)}"
+                " (lines were changed after paying): remove or reduce a payment",
+                open_amount_minor=str(self.open_amount),
+            )
 
     def post(
         self, receipt_number: int, when: datetime, document: DocumentType | None = None
@@ -2031,21 +2076,26 @@ def _is_supply(ln: SaleLine) -> bool:
 
 
 def convert_between_terms(amount: int, vat_rate: Decimal, old: Terms, new: Terms) -> int:
-    """An amount in ``old`` terms (currency, direction) in ``new`` terms, rounded once."""
-    value = Decimal(amount)
-    if old.direction is not new.direction:
-        if new.direction is PriceBasis.NET:
-            value = value * 100 / (100 + vat_rate)
-        else:
-            value = value * (100 + vat_rate) / 100
+    """An amount in ``old`` terms (currency, direction) in ``new`` terms, rounded once
+    (through the local currency: divided by the old rate, times the new one)."""
+    divided_by = times = Decimal(1)
+    shift = 0
     if old.currency != new.currency:
         if old.currency != old.local_currency:
-            value = value / old.exchange_rate
-            value = value.scaleb(exponent(old.local_currency) - exponent(old.currency))
+            divided_by = old.exchange_rate
+            shift += exponent(old.local_currency) - exponent(old.currency)
         if new.currency != new.local_currency:
-            value = value * new.exchange_rate
-            value = value.scaleb(exponent(new.currency) - exponent(new.local_currency))
-    return round_half_up(value)
+            times = new.exchange_rate
+            shift += exponent(new.currency) - exponent(new.local_currency)
+    return convert_exact(
+        amount,
+        vat_rate=vat_rate,
+        from_basis=old.direction,
+        to_basis=new.direction,
+        times=times,
+        divided_by=divided_by,
+        shift=shift,
+    )
 
 
 def describe_rate(sale: Sale) -> str:
@@ -2058,20 +2108,32 @@ def describe_rate(sale: Sale) -> str:
     )
 
 
-def allocate(amount: int, weights: list[int]) -> list[int]:
+def _line_key(line_id: str) -> tuple[int, str]:
+    """A line's own order for ties: its number (line ids are the sale's running line
+    numbers, "2" before "10"), whatever the order of the list it is in."""
+    return (len(line_id), line_id)
+
+
+def allocate(
+    amount: int, weights: list[int], ties: Sequence[tuple[int, str]] | None = None
+) -> list[int]:
     """``amount`` in proportion to ``weights`` (largest remainder, ties to the largest
-    weight, then to the first): the parts add up to ``amount`` exactly. The parts of a
-    weight do not depend on the order of the weights (of equal ones only which gets
-    them): ties to the first alone gave 10 % of 9.49 + 0.73 + 0.73 (1.10, remainders
-    all equal) to 9.49 or to a 0.73 by the order of the scans, and so, with the tax
-    rounded per line, another tax for the same basket."""
+    weight, then to the smallest of ``ties``, else to the first): the parts add up to
+    ``amount`` exactly. With ``ties`` (a key of each part's own, e.g. its line's number)
+    the parts do not depend on the order of the weights at all: ties to the first alone
+    gave 10 % of 9.49 + 0.73 + 0.73 (1.10, remainders all equal) to 9.49 or to a 0.73 by
+    the order of the scans, and the odd cent of two equal lines to whichever came first,
+    which a percent discount on one of them then followed (another total for the same
+    basket)."""
     total = sum(weights)
     if total <= 0:
         return [0] * len(weights)
     shares = [amount * w // total for w in weights]
     rest = amount - sum(shares)
+    keys = ties if ties is not None else [(i, "") for i in range(len(weights))]
     order = sorted(
-        range(len(weights)), key=lambda i: (-((amount * weights[i]) % total), -weights[i], i)
+        range(len(weights)),
+        key=lambda i: (-((amount * weights[i]) % total), -weights[i], keys[i]),
     )
     for i in order[:rest]:
         shares[i] += 1
