@@ -594,7 +594,12 @@ def render_invoice(
     # (Nr. 6): an invoice asked for days after the sale is dated the day it was issued,
     # the goods were still supplied the day of the sale
     dated = local_time(issued_at or sale.posted_at, shop, "%d.%m.%Y")
-    supplied = local_time(sale.posted_at, shop, "%d.%m.%Y")
+    # a cancellation invoice (Stornorechnung) corrects the supply of the invoice it
+    # cancels: its date of supply is the original's, not the day of the storno
+    # (§ 14 (4) Nr. 6 UStG with § 31 (5) UStDV); today's date claimed a supply that
+    # never took place that day
+    supply = original.sale.posted_at if original is not None else None
+    supplied = local_time(supply or sale.posted_at, shop, "%d.%m.%Y")
     number = invoice_number(sale)
     blocks += _pair(f"Rechnungs-Nr. {number}", dated, columns)
     blocks += _wrapped(f"Leistungsdatum {supplied}", columns)

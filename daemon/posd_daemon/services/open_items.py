@@ -19,7 +19,6 @@ anything):
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
@@ -381,13 +380,9 @@ def _overpaid_by(conn: sqlite3.Connection, sale_id: str) -> dict[str, int]:
     original = sale_store.get(conn, sale_id)
     if original is None or not original.receipt_number:
         return {}
-    row = conn.execute(
-        "SELECT payload FROM journal WHERE kind = 'SALE_POSTED' AND register_id = ?"
-        " AND ref = ? ORDER BY seq DESC LIMIT 1",
-        (original.register_id, f"receipt:{original.receipt_number}"),
-    ).fetchone()
+    payload = store.post_record(conn, original.register_id, original.receipt_number)
     out: dict[str, int] = {}
-    for entry in [] if row is None else json.loads(row[0]).get("invoice_payments", []):
+    for entry in [] if payload is None else payload.get("invoice_payments", []):
         if entry.get("overpaid"):
             number = str(entry["invoice_number"])
             out[number] = out.get(number, 0) + int(entry["overpaid"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime
 from typing import Any
@@ -63,6 +64,22 @@ def paid_here(conn: sqlite3.Connection, invoice_number: str, currency: str) -> i
     """What this register's posted receipts (not training) paid of the invoice, in
     ``currency``, less what stornos of them gave back."""
     return int(conn.execute(_PAID_HERE, (invoice_number, currency)).fetchone()[0])
+
+
+def post_record(
+    conn: sqlite3.Connection, register_id: str, receipt_number: int
+) -> dict[str, Any] | None:
+    """The journal record of the post of the register's receipt ``receipt_number`` (its
+    latest, should a receipt's post have been recorded twice), None when there is none."""
+    row = conn.execute(
+        "SELECT payload FROM journal WHERE kind = 'SALE_POSTED' AND register_id = ?"
+        " AND ref = ? ORDER BY seq DESC LIMIT 1",
+        (register_id, f"receipt:{receipt_number}"),
+    ).fetchone()
+    if row is None:
+        return None
+    record: dict[str, Any] = json.loads(row[0])
+    return record
 
 
 def upsert(conn: sqlite3.Connection, item: OpenItem, when: datetime) -> bool:
