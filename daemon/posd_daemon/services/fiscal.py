@@ -590,7 +590,19 @@ class FiscalGateway:
         rows = await self._db.read(lambda c: tse_events.by_state(c, tse_events.OUTAGE))
         for ev in rows:
             number = ev.transaction_number
-            result, unknown = await self._finish_event_again(ev)
+            try:
+                result, unknown = await self._finish_event_again(ev)
+            except TseUnavailable as exc:
+                if exc.transient:
+                    raise  # the TSE is out again: the recovery ends, the outage goes on
+                # this one transaction is refused (as in _sign_late): the Vorgang keeps
+                # its outage marking and the row stays OUTAGE for the next recovery or
+                # start. Raised, it ended every recovery here: an outage that never
+                # closed, with a TSE that signs everything else.
+                log.warning(
+                    "tse_event_late_signing_refused", transaction_number=number, error=str(exc)
+                )
+                continue
             if result is None:
                 # finished, and the backend no longer gives its result (the fiskaly
                 # backend keeps only the last few hundred it closed): the record still
@@ -1457,8 +1469,10 @@ class FiscalGateway:
         while self.outage is not None and not self._closing:
             await asyncio.sleep(self._probe_s)
             try:
-                if await self.try_recover():
-                    return
+                # not left on success: an outage that began while this recovery was
+                # still finishing (its late signing after the close) found this task
+                # running and started no probe of its own; the loop goes on with it
+                await self.try_recover()
             except Exception:  # e.g. a database error: the next round tries again
                 log.exception("tse_probe_failed", outage_number=self.outage)
 
