@@ -193,6 +193,16 @@ class SaleLine:
     #: that price is a price label's (an in-store code with the price in it), not one an
     #: operator set: the receipt says where it comes from, not that it was changed
     price_from_label: bool = False
+    #: an operator's price as set (``unit_price`` then) and the sale's currency, exchange
+    #: rate and VAT direction then: a new currency or direction converts it from these
+    #: once, as a catalog price from ``list_price``, never from the last terms' rounded
+    #: price (in a CZK shop 100.01 CZK went to 4.11 EUR and back to 99.93 CZK); None: no
+    #: operator's price, or one set before schema 26 (converted from the last terms, as
+    #: it always was). Plain fields, not a Terms: a parked sale's snapshot carries them
+    override_price: int | None = None
+    override_currency: str = ""
+    override_rate: Decimal = Decimal(1)
+    override_basis: PriceBasis = PriceBasis.GROSS
     discount_percent: Decimal = Decimal(0)
     discount_origin: DiscountOrigin = DiscountOrigin.NONE
     lot: str = ""
@@ -1257,9 +1267,13 @@ class Sale:
         old_discount = (line.discount_percent, line.discount_origin)
         old_pack = (line.pack_price, line.fixed_total)
         old_label = line.price_from_label
+        old_override = (line.override_price, line.override_currency, line.override_rate,
+                        line.override_basis)  # fmt: skip
         before = self.voucher_total_before()
         line.unit_price = unit_price
         line.price_overridden = True
+        line.override_price, line.override_currency = unit_price, self.currency
+        line.override_rate, line.override_basis = self.exchange_rate, self.vat_direction
         # the operator's price, no longer the label's: the receipt says it was changed
         line.price_from_label = False
         # a weighed pack's label price gives way to the price per unit the operator sets
@@ -1275,6 +1289,8 @@ class Sale:
             line.discount_percent, line.discount_origin = old_discount
             line.pack_price, line.fixed_total = old_pack
             line.price_from_label = old_label
+            (line.override_price, line.override_currency, line.override_rate,
+             line.override_basis) = old_override  # fmt: skip
             self.refresh()
             raise
         self._touch()
@@ -1419,6 +1435,15 @@ class Sale:
                 # as a catalog price is, a sale switched to CHF or net prices and back
                 # costs the label's price again (1.10 EUR, 1.05 CHF at 0.95, not 1.11 EUR)
                 line.unit_price = self.price_for(line.list_price, line.list_basis, line.vat_rate)
+            elif line.override_price is not None:
+                # the operator's price as set, converted once from the terms it was set
+                # in (the local currency is the sale's, whatever its currency): back in
+                # those terms it is that price again
+                set_in = Terms(line.override_currency, self.local_currency,
+                               line.override_rate, direction=line.override_basis)  # fmt: skip
+                line.unit_price = convert_between_terms(
+                    line.override_price, line.vat_rate, set_in, self.terms
+                )
             elif old != self.terms:
                 line.unit_price = convert_between_terms(
                     line.unit_price, line.vat_rate, old, self.terms
@@ -1740,8 +1765,8 @@ class Sale:
         contract_number: str | None = None,
         reference: str | None = None,
     ) -> Payment:
-        """Edits a payment until posting (a card's amount may go down, or up to the open
-        amount; the details may be completed, e.g. the authorization code)."""
+        """Edits a payment until posting (a card's amount may always go down, or up to the
+        open amount; the details may be completed, e.g. the authorization code)."""
         self._require_open()
         p = self.payment(payment_id)
         if amount is not None and amount != p.amount:
@@ -1774,14 +1799,19 @@ class Sale:
             # edited card neither takes over the cash's rounding nor is held to it
             open_amount = self.open_amount if p.rounding_step > 1 else self.exact_rest
             p.amount = old
-            if amount > 0 and not p.method.is_cash and amount > open_amount:
+            # only a payment raised (a refund: made larger) is held to that bound: one
+            # lowered takes less than it did, whatever else was tendered. Cash tendered
+            # beyond the sale counts as paid in the open amount, so a card of 60.00 beside
+            # 100.00 cash for 100.00 could not go down to 40.00 (nothing was "open")
+            raised = abs(amount) > abs(old)
+            if raised and amount > 0 and not p.method.is_cash and amount > open_amount:
                 raise precondition(
                     "PAYMENT_EXCEEDS_OPEN_AMOUNT",
                     f"a {p.method.value.lower()} payment of {amount} exceeds the open amount"
                     f" {open_amount} (only cash may exceed it)",
                     open_amount_minor=str(open_amount),
                 )
-            if amount < 0 and amount < open_amount:
+            if raised and amount < 0 and amount < open_amount:
                 raise precondition(
                     "REFUND_EXCEEDS_OPEN_AMOUNT",
                     f"a refund of {-amount} exceeds the {-open_amount} to give back",

@@ -75,7 +75,7 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 def migrate(conn: sqlite3.Connection, migrations: list[tuple[int, str]] | None = None) -> int:
     """Applies the pending migrations (default: the shipped ones) in one transaction and
     returns the version. All or nothing: a failing one leaves the database at the version
-    it had, not half-way (and a new register's 24 schemas cost one fsync, not 24: its
+    it had, not half-way (and a new register's schemas cost one fsync, not one each: its
     first start is ~60 ms faster)."""
     current = int(conn.execute("PRAGMA user_version").fetchone()[0])
     shipped = _migrations() if migrations is None else migrations

@@ -32,7 +32,8 @@ _LINE_COLS = (
     " scanned_code, fractional, variant_id, unit_factor, item_type, list_price, list_basis,"
     " price_overridden, discount_percent, discount_origin, lot, serial, pickup_date,"
     " kind, fixed_amount, ref_sale_id, ref_line_id, ref_receipt, voucher_code, discount_cap,"
-    " pack_price, fixed_total"
+    " pack_price, fixed_total, override_price, override_currency, override_rate,"
+    " override_basis"
 )
 _PAYMENT_COLS = (
     "payment_id, method, amount, card_institute, authorization_code, contract_number,"
@@ -57,6 +58,18 @@ def _price_origin(line: SaleLine) -> int:
     if not line.price_overridden:
         return 0
     return _PRICE_BY_LABEL if line.price_from_label else _PRICE_BY_OPERATOR
+
+
+def _override_columns(line: SaleLine) -> tuple[int | None, str | None, str | None, str | None]:
+    """override_price, override_currency, override_rate, override_basis (schema 26)."""
+    if line.override_price is None:
+        return None, None, None, None
+    return (
+        line.override_price,
+        line.override_currency,
+        str(line.override_rate),
+        line.override_basis.value,
+    )
 
 
 def _opt_date(text: str | None) -> date | None:
@@ -151,6 +164,11 @@ def _sale_from_row(conn: sqlite3.Connection, row: tuple[Any, ...]) -> Sale:
                 discount_cap=_opt_decimal(r[27]),
                 pack_price=None if r[28] is None else int(r[28]),
                 fixed_total=None if r[29] is None else int(r[29]),
+                # NULL (a row before schema 26): no price as set, the defaults unused
+                override_price=None if r[30] is None else int(r[30]),
+                override_currency=r[31] or "",
+                override_rate=Decimal(r[32] or 1),
+                override_basis=PriceBasis(r[33] or "GROSS"),
             )
         )
     for r in conn.execute(
@@ -438,7 +456,7 @@ ChildRows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
 
 _LINE_INSERT = (
     "INSERT OR REPLACE INTO sale_lines (sale_id, position, " + _LINE_COLS + ", amount, discount)"
-    " VALUES (" + ",".join("?" * 34) + ")"
+    " VALUES (" + ",".join("?" * 38) + ")"
 )
 _PAYMENT_INSERT = (
     "INSERT OR REPLACE INTO sale_payments (sale_id, position, " + _PAYMENT_COLS + ", kept)"
@@ -497,6 +515,7 @@ def child_rows(sale: Sale) -> ChildRows:
                 None if ln.discount_cap is None else str(ln.discount_cap),
                 ln.pack_price,
                 ln.fixed_total,
+                *_override_columns(ln),
                 ln.amount,
                 ln.line_discount + ln.doc_discount,
             )
