@@ -55,6 +55,7 @@ from posd_daemon.domain.errors import (
     not_found,
     precondition,
 )
+from posd_daemon.domain.money import format_minor
 from posd_daemon.domain.parking import canonical_parking_code, parse_parking_code
 from posd_daemon.domain.sale import LineKind, Sale, SaleState
 from posd_daemon.ops import logging as plog
@@ -301,10 +302,34 @@ class RegisterLinkServicer(register_link_pb2_grpc.RegisterLinkServiceServicer):
 
 def _check_transferable(sale: Sale, code: str, here: str, to: str, in_use: frozenset[str]) -> None:
     """What keeps a parked sale at this register, checked before its TSE transaction
-    ends as AVTransfer (nothing changed yet): its order loaded at ``to``, and what only
-    this register's ledgers know (open items are checked by ``parked_for_transfer``)."""
+    ends as AVTransfer (nothing changed yet): its order loaded at ``to``, what only
+    this register's ledgers know (open items are checked by ``parked_for_transfer``),
+    and cash in this register's drawer."""
     _check_order_not_in_use(sale, code, to, in_use)
     _check_own_ledgers(sale, code, here, to)
+    _check_no_cash_taken(sale, code, here, to)
+
+
+def _check_no_cash_taken(sale: Sale, code: str, here: str, to: str) -> None:
+    """Not a sale holding cash payments. The cashier took that cash into this register's
+    drawer, but drawer entries are written where the sale is posted: posted at ``to``,
+    its drawer (or its cashier's insert) expected cash that lies here, a shortage there
+    and a surplus here at the counts (the Kassensturz a tax auditor makes compares each
+    drawer with its own book). So it is completed here, or the cash is given back (the
+    payment removed) before it goes over. Card and other payments are not in a drawer
+    and go over with the sale."""
+    cash = sale.cash_paid
+    if cash:
+        amount = f"{format_minor(cash, sale.currency)} {sale.currency}"
+        raise precondition(
+            "CASH_NOT_TRANSFERABLE",
+            f"the sale of parking code {code} holds {amount} in cash, taken into the drawer"
+            f" of register {here}: resume and post it at register {here}, or remove its"
+            f" cash payment there (give the cash back) and park it again to continue it at"
+            f" register {to}",
+            cash=amount,
+            register_id=here,
+        )
 
 
 def _check_own_ledgers(sale: Sale, code: str, here: str, to: str) -> None:

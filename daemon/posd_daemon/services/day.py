@@ -40,6 +40,7 @@ import hashlib
 import json
 import re
 import sqlite3
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
@@ -62,6 +63,7 @@ from posd_daemon.domain.money import (
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.payments import PaymentMethod, check_in_step
 from posd_daemon.domain.pricing import fmt_decimal, local_amount
+from posd_daemon.domain.sale import Sale, SaleState
 from posd_daemon.domain.shift import (
     CashBalance,
     CountLine,
@@ -483,6 +485,44 @@ class DayCommands:
         self._book_alone(tx.conn, payload, tse, int(payload["shift_id"]))
         return None
 
+    def _check_no_cash_in_unfinished_sales(
+        self, conn: sqlite3.Connection, shift: store.Shift
+    ) -> None:
+        """Refuses the close while an open or parked sale of the register holds cash
+        payments (CASH_IN_UNFINISHED_SALES, naming each sale and its cash). The cashier
+        took that cash into this drawer, but its drawer entries are written only at the
+        post: counted now, it would be booked as a signed surplus of this shift (a
+        DifferenzSollIst Vorgang, an insert's cashier credited with a customer's money),
+        and the post would expect it again in the next shift's drawer, or another
+        cashier's insert, as a shortage there. A shift's count must equal its expected
+        cash (the Kassensturz a tax auditor makes), so the sale is finished first: posted
+        (a parked one resumed), or its cash payment removed and the cash given back.
+        Card and other payments are not in the drawer, and a parked sale without cash
+        (goods waiting for pick-up) does not hold the close."""
+        _, sale_ids = store.unfinished_sales(conn, self.s.register_id, sys.maxsize)
+        holding = [
+            sale
+            for sale in (sale_store.get(conn, sale_id) for sale_id in sale_ids)
+            if sale is not None and sale.cash_paid
+        ]
+        if not holding:
+            return
+        listed = ", ".join(
+            f"sale {sale.sale_id} ({_unfinished_state(sale)}):"
+            f" {format_minor(sale.cash_paid, sale.currency)} {sale.currency}"
+            for sale in holding
+        )
+        raise precondition(
+            "CASH_IN_UNFINISHED_SALES",
+            f"shift {shift.shift_id} is not closed: cash was taken into the drawer on"
+            f" sale{'s' if len(holding) > 1 else ''} not yet posted ({listed}); that cash"
+            " is booked only when the sale is posted. Post each of them (resume a parked"
+            " one first) or remove its cash payment and give the cash back, then count"
+            " the drawer and close the shift",
+            shift_id=str(shift.shift_id),
+            sale_ids=",".join(sale.sale_id for sale in holding),
+        )
+
     # -- cash differences ------------------------------------------------------------------
 
     def _difference_requests(
@@ -606,12 +646,14 @@ class DayCommands:
         *,
         every_currency: bool = False,
     ) -> store.Shift:
-        """``every_currency``: refuse a count without a line for a currency the drawer
-        is expected to hold (a close asked for now; a close completed after a crash
-        books what was signed then)."""
+        """``every_currency``: a close asked for now: refuse a count without a line for
+        a currency the drawer is expected to hold, and a close while an open or parked
+        sale holds cash (:meth:`_check_no_cash_in_unfinished_sales`); a close completed
+        after a crash books what was signed then."""
         conn = tx.conn
         plan = self._plan(conn, lines, shift_id)
         if every_currency:
+            self._check_no_cash_in_unfinished_sales(conn, plan.shift)
             _check_every_currency_counted(plan)
         shift = plan.shift
         requests, unvalued = self._difference_requests(
@@ -1218,6 +1260,14 @@ def _difference_of(payload: dict[str, Any], register_currency: str) -> MovementR
         int(local),
         Decimal(str(payload.get("rate") or 1)),
     )
+
+
+def _unfinished_state(sale: Sale) -> str:
+    """How a close refused for a sale's cash names the sale: a parked one with its slip,
+    which the cashier scans to resume it."""
+    if sale.state is SaleState.PARKED:
+        return f"parked, slip {sale.parking_code}" if sale.parking_code else "parked"
+    return "open"
 
 
 def _register_bon(

@@ -129,7 +129,8 @@ def test_a_resumed_sale_keeps_the_prices_it_was_parked_with(store: dict[str, Run
     with store["K1"].client() as k1:
         sid = k1.create_sale().sale_id
         k1.add_line(sid, item_id="LAMP", quantity="2")
-        call(k1, "AddPayment", sale_id=sid, method=common_pb2.PAYMENT_METHOD_CASH,
+        # a card: cash stays with the drawer it is in (CASH_NOT_TRANSFERABLE)
+        call(k1, "AddPayment", sale_id=sid, method=common_pb2.PAYMENT_METHOD_CARD,
              amount=common_pb2.Money(amount_minor=1000, currency_code="EUR"))  # fmt: skip
         code = call(k1, "ParkSale", sale_id=sid).sale.parking_code
     with store["K2"].client() as k2:

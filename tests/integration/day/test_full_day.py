@@ -430,13 +430,13 @@ def test_late_transactions_go_to_the_next_shift_flagged(day: Day) -> None:
     pos, dc = day.pos, day.day
     seed(pos)
     first = dc.open_shift(PosdClient.cash_counts(total=1000))
-    parked = pos.create_sale()  # started and paid in the first shift ...
-    pos.add_line(parked.sale_id, item_id="A")
-    pos.add_payment(parked.sale_id, CASH, 1000)
+    parked = pos.create_sale()  # started and paid (by card: cash would keep the shift
+    pos.add_line(parked.sale_id, item_id="A")  # from closing) in the first shift ...
+    pos.add_payment(parked.sale_id, CARD, 899)
     dropped = pos.create_sale()
     pos.add_line(dropped.sale_id, item_id="B")
     dc.close_shift(PosdClient.cash_counts(total=1000))
-    # ... its post waits for the next shift: its cash must be expected in a drawer
+    # ... its post waits for the next shift: its money must be booked in a shift
     with pytest.raises(PosdError) as err:
         pos.post_sale(parked.sale_id)
     assert err.value.reason == "NO_OPEN_SHIFT"
@@ -446,22 +446,22 @@ def test_late_transactions_go_to_the_next_shift_flagged(day: Day) -> None:
     second = dc.open_shift(PosdClient.cash_counts(total=1000))
     assert vorgang_shift(day, dropped.sale_id) == (second.shift_id, 1)
     assert second.shift_id == first.shift_id + 1
-    # started in the first shift, posted in the second: late in the second, whose drawer
-    # now expects its cash
+    # started in the first shift, posted in the second: late in the second (its drawer
+    # expects the float only: the sale was paid by card)
     posted = pos.post_sale(parked.sale_id)
     r = dc.get_receipt(receipt_number=posted.receipt_number)
     assert (r.shift_id, r.late) == (second.shift_id, True)
-    assert [x.amount_minor for x in dc.get_shift(second.shift_id).expected_cash] == [1899]
+    assert [x.amount_minor for x in dc.get_shift(second.shift_id).expected_cash] == [1000]
     # started in the second shift, posted in the third: late in the third
     parked2 = pos.create_sale()
     pos.add_line(parked2.sale_id, item_id="B")
     pos.add_payment(parked2.sale_id, CARD, 349)
-    dc.close_shift(PosdClient.cash_counts(total=1899))
-    third = dc.open_shift(PosdClient.cash_counts(total=1899))
+    dc.close_shift(PosdClient.cash_counts(total=1000))
+    third = dc.open_shift(PosdClient.cash_counts(total=1000))
     late = pos.post_sale(parked2.sale_id)
     r = dc.get_receipt(receipt_number=late.receipt_number)
     assert (r.shift_id, r.late) == (third.shift_id, True)
-    assert [x.amount_minor for x in dc.get_shift(third.shift_id).expected_cash] == [1899]
+    assert [x.amount_minor for x in dc.get_shift(third.shift_id).expected_cash] == [1000]
     x = dc.x_report()
     assert x.late == 3 and x.receipts == 2
 
