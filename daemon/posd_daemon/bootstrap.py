@@ -457,7 +457,7 @@ async def _start(
         server,
     )
     fiscal_pb2_grpc.add_FiscalServiceServicer_to_server(
-        FiscalServicer(rt, gateway, config.tse.backend), server
+        FiscalServicer(rt, gateway, config.tse.backend, zone), server
     )
     catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(rt, catalog), server)
     master = add_master_data_services(

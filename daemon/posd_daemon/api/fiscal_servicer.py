@@ -9,6 +9,7 @@ import io
 import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, tzinfo
 from typing import IO, Any
 
 from google.protobuf import empty_pb2
@@ -23,7 +24,6 @@ from posd_daemon.services import paging
 from posd_daemon.services.fiscal import FiscalGateway, TseUnavailable
 from posd_daemon.services.tse_port import TseInfo
 from posd_daemon.store import fiscal as fstore
-from posd_daemon.store.timeutil import to_db
 
 CHUNK = 64 * 1024
 
@@ -62,24 +62,35 @@ UNARY_CSV_LIMIT = 4 * 1024 * 1024 - 64
 OUTAGE_PAGE_KIND = "to"
 
 
-def outages_csv(outages: list[fstore.Outage]) -> bytes:
+def outages_csv(outages: list[fstore.Outage], zone: tzinfo) -> bytes:
     """The outage log (JTL practice, fiscal-de.md): one row per Vorgang recorded during
-    the outage, sales and cash movements ("K<n>", as the movement's slip names it)."""
+    the outage, sales and cash movements ("K<n>", as the movement's slip names it); its
+    times on the register's clock in ``zone`` (see :func:`csv_time`)."""
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     w.writerow(CSV_HEADER)
-    _csv_rows(w, outages, continues=False)
+    _csv_rows(w, outages, zone, continues=False)
     return buf.getvalue().encode("utf-8")
 
 
-def _csv_rows(w: Any, outages: list[fstore.Outage], *, continues: bool) -> None:
+def csv_time(when: datetime, zone: tzinfo) -> str:
+    """An outage time as the CSV gives it: ISO 8601 on the register's clock with its UTC
+    offset, to the second ("2026-01-15T10:30:00+01:00"). The outage receipt, the marked
+    receipts and `posctl outage list` show the register's local time to the second: in
+    UTC ("...09:30:00.000000Z") an auditor comparing the log with the paper found every
+    time one or two hours off; the offset keeps each one instant, also in the hour the
+    clocks go back."""
+    return when.astimezone(zone).isoformat(timespec="seconds")
+
+
+def _csv_rows(w: Any, outages: list[fstore.Outage], zone: tzinfo, *, continues: bool) -> None:
     """The rows of ``outages``; ``continues``: the first is the rest of an outage an
     earlier page began (its row without a Vorgang was not due: it has Vorgänge)."""
     for i, o in enumerate(outages):
         rows: tuple[str | None, ...] = o.vorgaenge
         if not rows and not (continues and i == 0):
             rows = (None,)
-        started = to_db(o.started_at)
+        started = csv_time(o.started_at, zone)
         for receipt in rows:
             w.writerow(
                 [
@@ -94,14 +105,14 @@ def _csv_rows(w: Any, outages: list[fstore.Outage], *, continues: bool) -> None:
 
 
 def _csv_page(
-    conn: sqlite3.Connection, start: fstore.OutageCursor
+    conn: sqlite3.Connection, start: fstore.OutageCursor, zone: tzinfo
 ) -> tuple[bytes, fstore.OutageCursor | None]:
     """One read's part of the outage CSV (on the database thread: formatting tens of
     thousands of rows on the event loop held every other call for a second)."""
     outages, after = fstore.outage_page(conn, start, EXPORT_READ_OUTAGES, EXPORT_READ_VORGAENGE)
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    _csv_rows(w, outages, continues=start.continues)
+    _csv_rows(w, outages, zone, continues=start.continues)
     return buf.getvalue().encode("utf-8"), after
 
 
@@ -145,10 +156,13 @@ def outage_to_pb(o: fstore.Outage) -> fiscal_pb2.Outage:
 
 
 class FiscalServicer(fiscal_pb2_grpc.FiscalServiceServicer):
-    def __init__(self, rt: Runtime, gateway: FiscalGateway, backend: str) -> None:
+    def __init__(self, rt: Runtime, gateway: FiscalGateway, backend: str, zone: tzinfo) -> None:
+        """``zone``: the register's time zone (``register.timezone``, as bootstrap
+        resolved it), the clock the outage CSV gives its times on."""
         self.rt = rt
         self.gw = gateway
         self.backend = backend
+        self.zone = zone
 
     async def GetTseInfo(
         self, request: fiscal_pb2.GetTseInfoRequest, context: Context
@@ -258,10 +272,12 @@ class FiscalServicer(fiscal_pb2_grpc.FiscalServiceServicer):
 
     async def _outage_csv(self, spool: IO[bytes]) -> int:
         """The whole outage CSV into ``spool``, a read at a time; its size."""
-        spool.write(outages_csv([]))
+        spool.write(outages_csv([], self.zone))
         cursor: fstore.OutageCursor | None = fstore.OutageCursor()
         while cursor is not None:
-            part, cursor = await self.rt.db.read(functools.partial(_csv_page, start=cursor))
+            part, cursor = await self.rt.db.read(
+                functools.partial(_csv_page, start=cursor, zone=self.zone)
+            )
             spool.write(part)
         return spool.tell()
 

@@ -40,7 +40,6 @@ import hashlib
 import json
 import re
 import sqlite3
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
@@ -63,7 +62,6 @@ from posd_daemon.domain.money import (
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.payments import PaymentMethod, check_in_step
 from posd_daemon.domain.pricing import fmt_decimal, local_amount
-from posd_daemon.domain.sale import Sale, SaleState
 from posd_daemon.domain.shift import (
     CashBalance,
     CountLine,
@@ -499,18 +497,13 @@ class DayCommands:
         (a parked one resumed), or its cash payment removed and the cash given back.
         Card and other payments are not in the drawer, and a parked sale without cash
         (goods waiting for pick-up) does not hold the close."""
-        _, sale_ids = store.unfinished_sales(conn, self.s.register_id, sys.maxsize)
-        holding = [
-            sale
-            for sale in (sale_store.get(conn, sale_id) for sale_id in sale_ids)
-            if sale is not None and sale.cash_paid
-        ]
+        holding = store.unfinished_cash(conn, self.s.register_id)
         if not holding:
             return
         listed = ", ".join(
-            f"sale {sale.sale_id} ({_unfinished_state(sale)}):"
-            f" {format_minor(sale.cash_paid, sale.currency)} {sale.currency}"
-            for sale in holding
+            f"sale {h.sale_id} ({_unfinished_state(h)}):"
+            f" {format_minor(h.amount, h.currency)} {h.currency}"
+            for h in holding
         )
         raise precondition(
             "CASH_IN_UNFINISHED_SALES",
@@ -520,7 +513,7 @@ class DayCommands:
             " one first) or remove its cash payment and give the cash back, then count"
             " the drawer and close the shift",
             shift_id=str(shift.shift_id),
-            sale_ids=",".join(sale.sale_id for sale in holding),
+            sale_ids=",".join(h.sale_id for h in holding),
         )
 
     # -- cash differences ------------------------------------------------------------------
@@ -1262,10 +1255,10 @@ def _difference_of(payload: dict[str, Any], register_currency: str) -> MovementR
     )
 
 
-def _unfinished_state(sale: Sale) -> str:
+def _unfinished_state(sale: store.UnfinishedCash) -> str:
     """How a close refused for a sale's cash names the sale: a parked one with its slip,
     which the cashier scans to resume it."""
-    if sale.state is SaleState.PARKED:
+    if sale.state == "PARKED":
         return f"parked, slip {sale.parking_code}" if sale.parking_code else "parked"
     return "open"
 

@@ -593,6 +593,32 @@ def unfinished_sales(
     return len(rows), [r[0] for r in rows[:named]]
 
 
+@dataclass(frozen=True, slots=True)
+class UnfinishedCash:
+    """An open or parked sale holding cash payments (their sum, in its currency)."""
+
+    sale_id: str
+    state: str  # OPEN or PARKED
+    parking_code: str
+    currency: str
+    amount: int
+
+
+def unfinished_cash(conn: sqlite3.Connection, register_id: str) -> list[UnfinishedCash]:
+    """The register's open and parked sales whose cash payments do not add up to 0,
+    oldest first: one indexed query (sales_state), not a load of every parked pick-up
+    sale of a shop."""
+    rows = conn.execute(
+        "SELECT s.sale_id, s.state, COALESCE(s.parking_code, ''), s.currency, SUM(p.amount)"
+        " FROM sales AS s JOIN sale_payments AS p ON p.sale_id = s.sale_id"
+        " AND p.method = 'CASH'"
+        " WHERE s.state IN ('OPEN', 'PARKED') AND s.register_id = ?"
+        " GROUP BY s.sale_id HAVING SUM(p.amount) != 0 ORDER BY s.seq",
+        (register_id,),
+    )
+    return [UnfinishedCash(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
+
+
 def business_date_floor(
     conn: sqlite3.Connection, register_id: str, zone: tzinfo
 ) -> tuple[date | None, str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 import grpc
@@ -22,6 +22,7 @@ import pytest
 from posd.client import PosdError
 from posd.v1 import fiscal_pb2
 
+from posd_daemon.api.fiscal_servicer import csv_time
 from posd_daemon.cli import posctl
 from posd_daemon.services import paging
 from posd_daemon.services.executor import Tx
@@ -101,13 +102,14 @@ def _history(tx: Tx) -> History:
     return out
 
 
-def expected_csv(history: History) -> bytes:
+def expected_csv(history: History, zone: tzinfo) -> bytes:
     """The outage log as the CSV must read (fiscal-de.md, TSE outage): one row per
-    Vorgang, an outage without any on a row with an empty receipt number."""
+    Vorgang, an outage without any on a row with an empty receipt number; its times on
+    the register's clock with their UTC offset."""
     rows = ["TSE-Hersteller;TSE-Seriennummer;Belegnummer;Ausfallzeit;Ausfallnummer;Fehlercode"]
     for n, start, code, vorgaenge in history:
         for v in vorgaenge or [""]:
-            rows.append(f"{MANUFACTURER};{SERIAL};{v};{to_db(start)};{n};{code}")
+            rows.append(f"{MANUFACTURER};{SERIAL};{v};{csv_time(start, zone)};{n};{code}")
     return ("\r\n".join(rows) + "\r\n").encode("utf-8")
 
 
@@ -132,7 +134,7 @@ def history(register: tuple[Running, History]) -> History:
 def test_the_outage_csv_of_a_long_history_is_exported_whole(
     running: Running, history: History, tmp_path: Path
 ) -> None:
-    expected = expected_csv(history)
+    expected = expected_csv(history, running.config.zone())
     assert len(expected) > CLIENT_LIMIT  # more than one message could carry
     with running.client() as pos:
         assert pos.export_outages() == expected
