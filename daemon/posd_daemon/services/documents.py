@@ -11,9 +11,10 @@ import base64
 import json
 import sqlite3
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 
 from posd_daemon.domain.closing import ROUNDING_NAME, ClosingReport, PaymentTotal, VatLine
+from posd_daemon.domain.customer import CustomerSnapshot
 from posd_daemon.domain.document import Align, Block, Document, Feed, QrCode, Text
 from posd_daemon.domain.money import format_minor
 from posd_daemon.domain.receipt import (
@@ -21,6 +22,7 @@ from posd_daemon.domain.receipt import (
     Reversed,
     ShopHeader,
     heading,
+    invoice_number,
     is_invoice,
     local_time,
     pair,
@@ -29,7 +31,7 @@ from posd_daemon.domain.receipt import (
     seller,
     wrap,
 )
-from posd_daemon.domain.sale import Sale
+from posd_daemon.domain.sale import LineKind, Sale
 from posd_daemon.domain.shop import DocumentType
 from posd_daemon.domain.vat import VatCategory
 from posd_daemon.fiscal.qr import QrCode as QrData
@@ -110,13 +112,29 @@ def fiscal_block(
     return FiscalBlock(tuple(lines), qr.to_string())
 
 
-def invoice_issued_at(conn: sqlite3.Connection, sale_id: str) -> datetime | None:
-    """When the full invoice of a posted sale was issued (PrintInvoice), None when none
-    was: the invoice's date of issue, which the sale's own dates do not keep."""
-    row = conn.execute(
-        "SELECT issued_at FROM sale_invoices WHERE sale_id = ?", (sale_id,)
-    ).fetchone()
-    return None if row is None else from_db(row[0])
+def invoice_recipient(sale: Sale) -> CustomerSnapshot | None:
+    """Whom a posted sale's invoice went to: the recipient of an invoice issued after
+    posting, else the customer of a sale posted as an invoice; None when it was not
+    invoiced. An invoice's number names this recipient for good (§ 14 (4) Nr. 1 and 4
+    UStG): another one gets an invoice of their own, never this number."""
+    if sale.invoice_to is not None:
+        return sale.invoice_to
+    return sale.customer if sale.document_type is DocumentType.INVOICE else None
+
+
+def credited_invoices(conn: sqlite3.Connection, sale: Sale) -> list[Sale]:
+    """The invoiced sales whose goods ``sale`` takes back by return lines (a storno is
+    not among them: it names what it reverses itself). Its document is a correction of
+    those invoices (Rechnungskorrektur): the recipient deducted their VAT and corrects
+    that deduction by it (§ 17 (1) UStG), so it goes to their recipient and names them
+    by number and date (§ 31 (5) UStDV)."""
+    if sale.reverses_sale_id:
+        return []
+    refs = dict.fromkeys(
+        ln.ref_sale_id for ln in sale.lines if ln.kind is LineKind.RETURN and ln.ref_sale_id
+    )
+    originals = (sale_store.get(conn, sale_id) for sale_id in refs)
+    return [o for o in originals if o is not None and is_invoice(o)]
 
 
 class DocumentRenderer:
@@ -175,8 +193,13 @@ class DocumentRenderer:
         )
         original = None
         if reversed_sale is not None:
-            original = Reversed(reversed_sale, invoice_issued_at(conn, reversed_sale.sale_id))
+            issued = sale_store.invoice_issued_at(conn, reversed_sale.sale_id)
+            original = Reversed(reversed_sale, issued)
             as_invoice = as_invoice or is_invoice(reversed_sale)
+        # goods returned from an invoice: the return's document corrects that invoice,
+        # to its recipient (posting records it as the sale's invoice), naming it
+        corrected = [self.correction(conn, inv) for inv in credited_invoices(conn, sale)]
+        as_invoice = as_invoice or bool(corrected)
         doc = render_receipt(
             sale,
             self.shop,
@@ -185,13 +208,21 @@ class DocumentRenderer:
             fiscal=block,
             as_invoice=as_invoice,
             original=original,
-            invoice_issued_at=invoice_issued_at(conn, sale_id),
+            extra_lines=corrected,
+            invoice_issued_at=sale_store.invoice_issued_at(conn, sale_id),
             # stored when they were sold: a reprint shows what was promised then
             voucher_validity=sale_store.vouchers_valid_until(conn, sale_id),
         )
         if digital and self.digital is not None:
             doc = self.digital(conn, sale, doc, as_invoice)
         return doc
+
+    def correction(self, conn: sqlite3.Connection, invoice: Sale) -> str:
+        """The line naming an invoice a return corrects, by its number and the date it
+        carries (issued after posting: that day)."""
+        issued = Reversed(invoice, sale_store.invoice_issued_at(conn, invoice.sale_id))
+        day = local_time(issued.invoice_date, self.shop, "%d.%m.%Y")
+        return f"Rechnungskorrektur zu Rechnung {invoice_number(invoice)} vom {day}"
 
     def parking_slip(self, conn: sqlite3.Connection, sale_id: str, *, copy: bool) -> Document:
         """The slip of a parked sale, with its parking code as a barcode. It prints even

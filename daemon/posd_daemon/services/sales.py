@@ -31,7 +31,7 @@ from posd_daemon.domain.barcode import (
 )
 from posd_daemon.domain.business_day import business_day
 from posd_daemon.domain.catalog import Item, ItemType, Tracking, UnitOfMeasure, Variant
-from posd_daemon.domain.customer import Customer
+from posd_daemon.domain.customer import Customer, CustomerSnapshot
 from posd_daemon.domain.digital_receipt import Delivery
 from posd_daemon.domain.errors import (
     DomainError,
@@ -74,6 +74,7 @@ from posd_daemon.ops import logging as plog
 from posd_daemon.services import paging
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.day import shift_guard
+from posd_daemon.services.documents import credited_invoices, invoice_recipient
 from posd_daemon.services.executor import Abandoned, Tx
 from posd_daemon.services.fiscal import Signer, no_tse, receipt_process_data
 from posd_daemon.services.ids import new_sale_id
@@ -1699,11 +1700,7 @@ class SaleCommands(SaleOps, InvoicePayments):
                 f"receipt {sale.receipt_number} is a reversal (storno) receipt: it gets no invoice",
                 sale_id=sale.sale_id,
             )
-        reversal = tx.conn.execute(
-            "SELECT sale_id, receipt_number FROM sales WHERE reverses_sale_id = ?"
-            " AND state = 'POSTED'",
-            (sale.sale_id,),
-        ).fetchone()
+        reversal = sale_store.posted_reversal(tx.conn, sale.sale_id)
         if reversal is not None:
             raise precondition(
                 "RECEIPT_ALREADY_REVERSED",
@@ -1711,11 +1708,25 @@ class SaleCommands(SaleOps, InvoicePayments):
                 " it gets no invoice",
                 reversal_sale_id=reversal[0],
             )
+        # an invoice's recipient is part of it under its number (§ 14 (4) Nr. 1 and 4
+        # UStG): once issued (or posted as one) a repeat prints a copy to that recipient,
+        # and a return from an invoice is credited to that invoice's recipient. Another
+        # customer named was silently given a copy addressed to the first one.
+        fixed = invoice_recipient(sale) or self.credit_recipient(tx.conn, sale)
         if customer_number:
             check_code(customer_number, "customer_number")
+            if fixed is not None and fixed.number != customer_number:
+                raise precondition(
+                    "INVOICE_RECIPIENT_FIXED",
+                    f"receipt {sale.receipt_number} was invoiced to customer"
+                    f" {fixed.number or fixed.name}: its invoice cannot go to customer"
+                    f" {customer_number} (print it without a customer for a copy)",
+                    customer_number=fixed.number,
+                )
+        if fixed is not None:
+            recipient = fixed
+        elif customer_number:
             recipient = self._customer(tx.conn, customer_number).snapshot()
-        elif sale.invoice_to is not None:
-            recipient = sale.invoice_to
         else:
             recipient = sale.customer
         missing = missing_attributes(("customer", "customer_address"), recipient, False)
@@ -1728,24 +1739,9 @@ class SaleCommands(SaleOps, InvoicePayments):
             )
         self._check_supplier_tax_id()
         now = self._clock()
-        first = sale.document_type is not DocumentType.INVOICE and sale_store.save_invoice(
-            tx.conn, sale.sale_id, recipient, operator.operator_id, now
+        first = sale.document_type is not DocumentType.INVOICE and self._record_invoice(
+            tx.conn, sale, recipient, operator.operator_id, now
         )
-        if first:
-            sale.invoice_to = recipient
-            journal.append(
-                tx.conn,
-                kind="INVOICE_ISSUED",
-                register_id=sale.register_id,
-                ref=f"receipt:{sale.receipt_number}",
-                payload={
-                    "sale_id": sale.sale_id,
-                    "receipt_number": sale.receipt_number,
-                    "customer": recipient.to_dict(),
-                    "operator_id": operator.operator_id,
-                },
-                when=now,
-            )
         outbox.enqueue(
             tx.conn,
             kind="print",
@@ -1756,6 +1752,55 @@ class SaleCommands(SaleOps, InvoicePayments):
         )
         tx.after_commit(self._on_outbox)
         return InvoiceIssued(sale, copy=not first)
+
+    def _record_invoice(
+        self,
+        conn: sqlite3.Connection,
+        sale: Sale,
+        recipient: CustomerSnapshot,
+        operator_id: str,
+        now: datetime,
+    ) -> bool:
+        """Records the full invoice of a posted sale to ``recipient`` (and journals it);
+        False when one was issued already."""
+        if not sale_store.save_invoice(conn, sale.sale_id, recipient, operator_id, now):
+            return False
+        sale.invoice_to = recipient
+        journal.append(
+            conn,
+            kind="INVOICE_ISSUED",
+            register_id=sale.register_id,
+            ref=f"receipt:{sale.receipt_number}",
+            payload={
+                "sale_id": sale.sale_id,
+                "receipt_number": sale.receipt_number,
+                "customer": recipient.to_dict(),
+                "operator_id": operator_id,
+            },
+            when=now,
+        )
+        return True
+
+    def credit_recipient(
+        self, conn: sqlite3.Connection, sale: Sale, *, refuse: bool = True
+    ) -> CustomerSnapshot | None:
+        """Whom a sale returning goods of invoiced sales credits: their recipient (None:
+        it returns none). One correction names one recipient: goods returned from
+        invoices to different recipients are returned by a sale each (refused, or None
+        when not ``refuse``: a post completed after a crash never refuses)."""
+        recipients = {
+            r for r in map(invoice_recipient, credited_invoices(conn, sale)) if r is not None
+        }
+        if len(recipients) > 1 and not refuse:
+            return None
+        if len(recipients) > 1:
+            raise precondition(
+                "RETURN_INVOICE_RECIPIENTS_DIFFER",
+                "the sale returns goods invoiced to "
+                + " and ".join(sorted(r.number or r.name for r in recipients))
+                + ": return each invoice's goods in a sale of its own",
+            )
+        return next(iter(recipients), None)
 
     # -- lines and payments ---------------------------------------------------------------
 
@@ -2307,6 +2352,11 @@ class SaleCommands(SaleOps, InvoicePayments):
             payload=payload,
             when=now,
         )
+        # goods returned from an invoice: the return is that invoice's correction, to
+        # its recipient whoever brought the goods back (the document names the invoice)
+        credited = self.credit_recipient(conn, sale, refuse=False)
+        if credited is not None:
+            self._record_invoice(conn, sale, credited, sale.operator_id, now)
         crashpoints.reached("post.in_transaction")
         # whoever posted it (a retry, reconciliation), a posted sale is locked no more
         tx.after_commit(functools.partial(self._unlock_signed, sale.sale_id))
@@ -2481,6 +2531,7 @@ class SaleCommands(SaleOps, InvoicePayments):
                 )
         self.check_vouchers(conn, sale)
         self.check_returns(conn, sale)
+        self.credit_recipient(conn, sale)  # refused before the TSE signs
         self.check_invoice_payments(conn, sale)
         doc = sale.document
         if sale.reverses_sale_id:

@@ -451,6 +451,25 @@ def save_invoice(
     return cur.rowcount == 1
 
 
+def invoice_issued_at(conn: sqlite3.Connection, sale_id: str) -> datetime | None:
+    """When the full invoice of a posted sale was issued (PrintInvoice, or the posting of
+    a correction crediting goods returned from an invoice), None when none was: the
+    invoice's date of issue, which the sale's own dates do not keep."""
+    row = conn.execute(
+        "SELECT issued_at FROM sale_invoices WHERE sale_id = ?", (sale_id,)
+    ).fetchone()
+    return None if row is None else from_db(row[0])
+
+
+def posted_reversal(conn: sqlite3.Connection, sale_id: str) -> tuple[str, int] | None:
+    """The posted storno of a sale (its sale id and receipt number), None when none."""
+    row = conn.execute(
+        "SELECT sale_id, receipt_number FROM sales WHERE reverses_sale_id = ? AND state = 'POSTED'",
+        (sale_id,),
+    ).fetchone()
+    return None if row is None else (row[0], int(row[1]))
+
+
 #: a sale's child rows as written: sale_lines rows, sale_payments rows (position order)
 ChildRows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
 
