@@ -96,7 +96,8 @@ def _preview(data: bytes) -> str:
 
 
 class ScanDecoder:
-    """Line-based scanner input (CR, LF or CRLF ends a code). Not thread-safe."""
+    """Line-based scanner input (CR, LF or CRLF ends a code; spaces and a TAB suffix
+    around it are dropped, a GS is kept for the sale to judge). Not thread-safe."""
 
     def __init__(self, rules: ScanRules | None = None) -> None:
         self.rules = rules or ScanRules()
@@ -180,6 +181,12 @@ class ScanDecoder:
 
     def _finish(self, data: bytes, now: float) -> ScanResult:
         rules = self.rules
+        # Only the line's blanks go: spaces, and TAB, which a scanner set to end each code
+        # with TAB (or TAB and Enter) sends as its suffix. Not str.strip(): Python counts
+        # GS (0x1D) and the other information separators (0x1C-0x1F) as whitespace, and a
+        # GS ending an element string was dropped, so a code the sale refuses (a
+        # separator with no field after it) was sold as if the scanner had not sent it.
+        data = data.strip(b" \t")
         # GS (0x1D) is FNC1 ending a variable-length field of a GS1 element string (GS1
         # General Specifications 7.8.6), as GS1 DataMatrix / GS1-128 scanners send it; the
         # sale refuses it in anything that is no element string
@@ -187,7 +194,7 @@ class ScanDecoder:
             return Rejected("CONTROL_CHARACTERS", f"control characters in {_preview(data)}")
         if any(b > 0x7E for b in data):
             return Rejected("NOT_ASCII", f"non-ASCII bytes in {_preview(data)}")
-        text = data.decode("ascii").strip()
+        text = data.decode("ascii")
         symbology = ""
         if rules.aim_ids and text.startswith("]") and len(text) <= _AIM_PREFIX_LENGTH:
             # An AIM symbology identifier is "]", a symbology character and a modifier

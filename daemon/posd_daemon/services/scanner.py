@@ -42,6 +42,11 @@ from posd_daemon.store import sales as sale_store
 log = plog.get("posd.scanner")
 
 
+#: What SaleCommands.check_not_posting refuses a change of a sale with while its TSE
+#: transaction is being finished (posted, cancelled, handed over to another register)
+_BEING_FINISHED = frozenset(("SALE_BEING_POSTED", "SALE_BEING_CANCELLED", "SALE_BEING_HANDED_OVER"))
+
+
 @dataclass(frozen=True, slots=True)
 class ScanChoiceData(ScanData):
     """A scan into the sale that needs the cashier to choose (its ``error_reason`` says
@@ -178,11 +183,15 @@ class ScanRouter:
             )
         except DomainError as exc:
             # the sale was posted, cancelled or handed over and its event has not come
-            # yet (it follows the call's answer): the code is the next customer's, for
-            # the UI, not refused by a finished sale
+            # yet (it follows the call's answer), or it is being finished right now (the
+            # TSE signing its receipt): the code is the next customer's, for the UI, not
+            # refused by a finished sale and lost
             state = await self.db.read(lambda c: sale_store.state_of(c, sale_id))
-            if state is not SaleState.OPEN:
-                if self.active is not None and self.active.sale_id == sale_id:
+            if state is not SaleState.OPEN or exc.reason in _BEING_FINISHED:
+                # a sale still open stays active: should its post fail, the cashier
+                # scans on into it
+                finished = state is not SaleState.OPEN
+                if finished and self.active is not None and self.active.sale_id == sale_id:
                     self.active = None
                 return self._publish(device_id, code, "ui")
             log.info("scan_not_added", device=device_id, code=code.code, reason=exc.reason)
