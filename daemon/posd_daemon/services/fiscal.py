@@ -438,6 +438,11 @@ class FiscalGateway:
             sale = await self._db.read(functools.partial(self._load_sale, sale_id=row.sale_id))
             if sale is None or row.transaction_number in open_tx:
                 continue  # still open at the TSE: the sale goes on normally
+            if not self._of_this_tse(row):
+                # started at a TSE since replaced: this TSE's transaction of that number
+                # is another (its numbers start again at 1), never this sale's; the
+                # sale starts one here when it goes on (see _start)
+                continue
             if sale.state is SaleState.PARKED:
                 # a parked sale's transaction ends only as a hand-over's AVTransfer
                 await self._transfer_found_finished(sale, row)
@@ -447,7 +452,8 @@ class FiscalGateway:
             # Finished at the TSE but not committed here: crash between the two.
             await self._complete_after_crash(sale, row)
         await self._finish_ended(open_tx)
-        known = await self._db.read(lambda c: fstore.known_transactions(c, self.client_id))
+        serial = self._marking_serial()
+        known = await self._db.read(lambda c: fstore.known_transactions(c, self.client_id, serial))
         for number in sorted(open_tx - known):
             # journal first (once), then cancel: a crash in between leaves the transaction
             # open at the TSE, so the next start finds it again and only cancels it
@@ -651,8 +657,8 @@ class FiscalGateway:
         for row in rows:
             assert open_tx is not None
             number = row.transaction_number
-            if number is None or number not in open_tx:
-                continue
+            if number is None or number not in open_tx or not self._of_this_tse(row):
+                continue  # a replaced TSE's number n is not this TSE's transaction n
             if row.state == fstore.TRANSFERRED and row.process_data:
                 finish = self._finisher(number, pd.encode(row.process_data))
             else:
@@ -679,7 +685,7 @@ class FiscalGateway:
 
         def write(tx: Tx) -> None:
             if not fstore.in_closed_period(tx.conn, row.sale_id):
-                fstore.save(tx.conn, row)
+                _save(tx, row)
                 return
             journal.append(
                 tx.conn,
@@ -946,11 +952,16 @@ class FiscalGateway:
 
     async def _start(self, sale_id: str) -> fstore.SaleTse | None:
         existing = self._db.read_now(lambda c: fstore.get(c, sale_id))
-        if existing is not None:
+        replaced = (
+            existing is not None
+            and existing.state == fstore.STARTED
+            and not self._of_this_tse(existing)
+        )
+        if existing is not None and not replaced:
             self._remember(sale_id)
             return existing
         if self.tse is None or self.outage is not None:
-            return None
+            return None  # a replaced TSE's row: not started at this TSE
         tse = self.tse
         try:
             result = await self._call(
@@ -968,13 +979,25 @@ class FiscalGateway:
             state=fstore.STARTED,
             start_time=result.log_time,
             start_counter=result.signature_counter,
+            # the TSE that started it: its transaction numbers are its own (schema 27)
+            tse_serial=self._marking_serial(),
         )
+        if replaced and existing is not None:
+            # started at a TSE since replaced, which can never finish it: the sale's
+            # receipt is signed by a transaction of this TSE
+            log.warning(
+                "tse_sale_restarted_on_new_tse",
+                sale_id=sale_id,
+                old_tse_serial=existing.tse_serial,
+                old_transaction_number=existing.transaction_number,
+                transaction_number=result.transaction_number,
+            )
 
         def record(tx: Tx) -> fstore.SaleTse | None:
             state = sale_store.state_of(tx.conn, sale_id)
             if state not in (SaleState.OPEN, SaleState.PARKED):
                 return None  # the sale ended meanwhile; reconciliation cancels the tx
-            fstore.save(tx.conn, row)
+            _save(tx, row)
             return row
 
         # not fsync'd when open-sale edits are relaxed: if a power loss takes this row,
@@ -1018,7 +1041,12 @@ class FiscalGateway:
         if self.tse is None:
             return no_tse
         ask = self.outage is None or signed_before
-        if ask and started is not None and started.state == fstore.STARTED:
+        if (
+            ask
+            and started is not None
+            and started.state == fstore.STARTED
+            and self._of_this_tse(started)
+        ):
             self._starts.pop(sale_id, None)  # as ensure_started: done with the start
         else:
             started = await self.ensure_started(sale_id) if ask else None
@@ -1134,7 +1162,10 @@ class FiscalGateway:
             start_counter=started.start_counter if started else None,
             process_type=pd.PROCESS_TYPE_KASSENBELEG,
             process_data=data,
-            tse_serial=self._marking_serial(),
+            # the TSE that started its transaction (the number is that TSE's)
+            tse_serial=started.tse_serial
+            if started and started.tse_serial
+            else self._marking_serial(),
             outage_number=outage,
         )
 
@@ -1148,7 +1179,9 @@ class FiscalGateway:
             started = await self._db.read(lambda c: fstore.get(c, sale_id))
         if started is None or started.transaction_number is None:
             return None
-        if self.outage is not None:
+        if self.outage is not None or not self._of_this_tse(started):
+            # a transaction of a replaced TSE stays as it is (this TSE's transaction of
+            # that number is another's), its row unsigned; _finish_ended skips it
             return replace(started, state=fstore.CANCELLED, outage_number=self.outage)
         tse = self.tse
         number = started.transaction_number
@@ -1395,6 +1428,15 @@ class FiscalGateway:
         outage open at the start names ("" when none is known)."""
         return self.info.serial_hex if self.info is not None else self._outage_serial
 
+    def _of_this_tse(self, row: fstore.SaleTse) -> bool:
+        """The row's transaction is one of this TSE's: it names this TSE, or names none
+        (started before schema 27, or no TSE known then) and counts as this one's, as
+        before; so does every row while no TSE is known. A replaced TSE numbers its
+        transactions from 1 again (BSI TR-03151: a number names a transaction of one
+        TSE): another TSE's transaction n is never finished or cancelled here."""
+        current = self._marking_serial()
+        return not row.tse_serial or not current or row.tse_serial == current
+
     async def _begin_outage(self, exc: TseUnavailable, *, operator_id: str) -> None:
         if self.outage is not None:
             return
@@ -1563,7 +1605,13 @@ class FiscalGateway:
         and exported as "nachsigniert"), so the outage stays documented."""
         tse = self.tse
         assert tse is not None
-        rows = [r for r in await self._db.read(_outage_rows) if r.transaction_number is not None]
+        # only this TSE's transactions: a replaced TSE's receipt n finished here would
+        # end this TSE's own transaction n (another sale's) with that receipt's data
+        rows = [
+            r
+            for r in await self._db.read(_outage_rows)
+            if r.transaction_number is not None and self._of_this_tse(r)
+        ]
         if not rows:
             return
         open_tx = await self._open_tx()
@@ -1712,4 +1760,20 @@ def _outage_rows(conn: sqlite3.Connection) -> list[fstore.SaleTse]:
 
 
 def _saver(row: fstore.SaleTse) -> Callable[[Tx], None]:
-    return lambda tx: fstore.save(tx.conn, row)
+    return lambda tx: _save(tx, row)
+
+
+def _save(tx: Tx, row: fstore.SaleTse) -> None:
+    """:func:`fstore.save`; a row refused because another sale's row holds its TSE
+    transaction is logged as an error (fiscal data would have been lost) and raised."""
+    try:
+        fstore.save(tx.conn, row)
+    except fstore.TransactionTaken as exc:
+        log.error(
+            "tse_transaction_taken",
+            sale_id=exc.sale_id,
+            other_sale_id=exc.other_sale_id,
+            transaction_number=exc.transaction_number,
+            tse_serial=exc.tse_serial,
+        )
+        raise

@@ -155,14 +155,17 @@ def sale_operator(conn: sqlite3.Connection, sale_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-def known_transactions(conn: sqlite3.Connection, client_id: str) -> set[int]:
-    """Transaction numbers the register holds: sales' and those of Vorgänge that are no
-    sale (schema 18, started before their finish; resolved by their own reconciliation)."""
+def known_transactions(conn: sqlite3.Connection, client_id: str, tse_serial: str) -> set[int]:
+    """Transaction numbers the register holds of the TSE ``tse_serial``: sales' (rows
+    naming no TSE, started before schema 27, count as its) and those of Vorgänge that
+    are no sale (schema 18, started before their finish; resolved by their own
+    reconciliation). A replaced TSE's numbers start again at 1: the old TSE's must not
+    hide the new one's orphans."""
     rows = conn.execute(
         "SELECT transaction_number FROM sale_tse WHERE client_id = ?"
-        " AND transaction_number IS NOT NULL"
+        " AND tse_serial IN (?, '') AND transaction_number IS NOT NULL"
         " UNION SELECT transaction_number FROM tse_pending_events WHERE client_id = ?",
-        (client_id, client_id),
+        (client_id, tse_serial, client_id),
     )
     return {int(r[0]) for r in rows}
 
@@ -195,7 +198,37 @@ def recorded_counters(conn: sqlite3.Connection, tse_serial: str) -> tuple[int, i
 _NEWEST_ROWS = 64
 
 
+class TransactionTaken(sqlite3.IntegrityError):
+    """:func:`save` refused a row: another sale's row holds its TSE transaction."""
+
+    def __init__(self, row: SaleTse, other_sale_id: str) -> None:
+        super().__init__(
+            f"sale {row.sale_id}: transaction {row.transaction_number} of TSE"
+            f" {row.tse_serial or '(unnamed)'} (client {row.client_id}) is sale"
+            f" {other_sale_id}'s; its fiscal row is kept and nothing is saved"
+        )
+        self.sale_id = row.sale_id
+        self.other_sale_id = other_sale_id
+        self.transaction_number = row.transaction_number
+        self.tse_serial = row.tse_serial
+
+
 def save(conn: sqlite3.Connection, row: SaleTse) -> None:
+    """Stores the sale's row (a sale's row is saved again as it goes on: started,
+    signed, signed late). Another sale's row is never replaced: a row whose transaction
+    (client, TSE serial, number: schema 27) another sale holds raises
+    :class:`TransactionTaken` (REPLACE would delete that sale's fiscal row, its
+    signature or outage marking, without a trace). Checked first, since REPLACE is what
+    saves the sale's own row again (the closed-period trigger lets a late signature in
+    only as a new row beside its outage row, schema 3)."""
+    if row.transaction_number is not None:
+        other = conn.execute(
+            "SELECT sale_id FROM sale_tse WHERE client_id = ? AND tse_serial = ?"
+            " AND transaction_number = ? AND sale_id != ?",
+            (row.client_id, row.tse_serial, row.transaction_number, row.sale_id),
+        ).fetchone()
+        if other is not None:
+            raise TransactionTaken(row, str(other[0]))
     conn.execute(
         f"INSERT OR REPLACE INTO sale_tse ({_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (

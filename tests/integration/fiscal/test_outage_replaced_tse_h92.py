@@ -8,8 +8,6 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.conftest import Running, start_in_thread
 from tests.integration.fiscal.test_fiscal_api import CASH, seed
 from tests.integration.fiscal.test_outage_recovery import fiskaly_config
@@ -25,11 +23,6 @@ def rows(running: Running, sql: str, *args: object) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs a migration (not in this change): the unique index sale_tse_tx on"
-    " (client_id, transaction_number) must name the TSE, and save() stops REPLACE-ing",
-)
 def test_a_replaced_tses_transactions_keep_the_old_tses_receipts(tmp_path: Path) -> None:
     """Receipt X is posted in an outage of TSE A (its transaction n started at A). A is
     replaced by TSE B, whose transaction numbers count from 1 again. A sale Y's start
