@@ -156,7 +156,17 @@ def test_cash_sales_and_movements_during_concurrent_closes_lose_no_signature(
             try:
                 # sales and movements first, then the close lands among them
                 assert sold.wait(20) and moved.wait(20)
-                shift = closing.close_shift(PosdClient.cash_counts(total=1))
+                for _ in range(1000):
+                    try:
+                        shift = closing.close_shift(PosdClient.cash_counts(total=1))
+                        break
+                    except PosdError as e:
+                        # a seller's sale paid in cash but not yet posted holds the close
+                        # (its cash is in the drawer, booked only at its post): again
+                        if e.reason != "CASH_IN_UNFINISHED_SALES":
+                            raise
+                else:
+                    raise AssertionError("the close never found the sales posted")
             except PosdError as e:
                 refused(e)
             else:
