@@ -23,14 +23,9 @@ def rows(running: Running, sql: str, *args: object) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-def test_a_replaced_tses_transactions_keep_the_old_tses_receipts(tmp_path: Path) -> None:
-    """Receipt X is posted in an outage of TSE A (its transaction n started at A). A is
-    replaced by TSE B, whose transaction numbers count from 1 again. A sale Y's start
-    at B gets number n, and storing it (INSERT OR REPLACE against the unique index on
-    client and transaction number) deleted X's fiscal row: the outage receipt lost its
-    marking, transaction and processData (a signed receipt its signature) without a
-    trace. A transaction number names a transaction of one TSE only (BSI TR-03151)."""
-    state = tmp_path / "state"
+def outage_receipt_of_an_old_tse(state: Path) -> tuple[str, int]:
+    """A register on TSE A (a fiskaly TSS of its own, gone afterwards) posts receipt X
+    while A fails: X is an outage receipt holding A's transaction n. Returns (X, n)."""
     with FakeFiskaly() as old:
         running = start_in_thread(state, fiskaly_config(old, timeout_ms=1500))
         try:
@@ -43,6 +38,18 @@ def test_a_replaced_tses_transactions_keep_the_old_tses_receipts(tmp_path: Path)
                 assert (posted.tse.state, posted.tse.transaction_number) == ("OUTAGE", number)
         finally:
             running.stop()
+    return x, number
+
+
+def test_a_replaced_tses_transactions_keep_the_old_tses_receipts(tmp_path: Path) -> None:
+    """Receipt X is posted in an outage of TSE A (its transaction n started at A). A is
+    replaced by TSE B, whose transaction numbers count from 1 again. A sale Y's start
+    at B gets number n, and storing it (INSERT OR REPLACE against the unique index on
+    client and transaction number) deleted X's fiscal row: the outage receipt lost its
+    marking, transaction and processData (a signed receipt its signature) without a
+    trace. A transaction number names a transaction of one TSE only (BSI TR-03151)."""
+    state = tmp_path / "state"
+    x, number = outage_receipt_of_an_old_tse(state)
     with FakeFiskaly() as new:
         running = start_in_thread(state, fiskaly_config(new, timeout_ms=1500))
         try:

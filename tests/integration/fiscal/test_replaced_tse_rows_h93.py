@@ -18,7 +18,10 @@ from tests.conftest import start_in_thread
 from tests.integration.fiscal.test_fiscal_api import CASH, seed, wait_for
 from tests.integration.fiscal.test_outage_recovery import finished_as, fiskaly_config, recover
 from tests.integration.fiscal.test_outage_recovery_races import started_sale
-from tests.integration.fiscal.test_outage_replaced_tse_h92 import rows
+from tests.integration.fiscal.test_outage_replaced_tse_h92 import (
+    outage_receipt_of_an_old_tse,
+    rows,
+)
 from tests.support.fake_fiskaly import FakeFiskaly
 
 
@@ -75,17 +78,7 @@ def test_recovery_at_a_new_tse_does_not_finish_its_transaction_with_an_old_recei
     transaction n with X's processData (X belongs to A's transaction n), so Y's stays
     open for Y's own receipt and X keeps its outage marking."""
     state = tmp_path / "state"
-    with FakeFiskaly() as old:
-        running = start_in_thread(state, fiskaly_config(old, timeout_ms=1500))
-        try:
-            with running.client() as pos:
-                seed(pos)
-                x, number, total = started_sale(pos, old)
-                old.fail_all(status=503)
-                pos.add_payment(x, CASH, total)
-                assert pos.post_sale(x).tse.state == "OUTAGE"
-        finally:
-            running.stop()
+    x, number = outage_receipt_of_an_old_tse(state)
     with FakeFiskaly() as new:
         running = start_in_thread(state, fiskaly_config(new, timeout_ms=1500))
         try:
@@ -116,17 +109,7 @@ def test_an_orphan_at_a_new_tse_is_cancelled_though_an_old_receipt_has_its_numbe
     Start-up reconciliation cancels B's n as an orphan: A's numbers are no B's (before,
     X's n hid it, and late signing then finished it with X's receipt)."""
     state = tmp_path / "state"
-    with FakeFiskaly() as old:
-        running = start_in_thread(state, fiskaly_config(old, timeout_ms=1500))
-        try:
-            with running.client() as pos:
-                seed(pos)
-                x, number, total = started_sale(pos, old)
-                old.fail_all(status=503)
-                pos.add_payment(x, CASH, total)
-                assert pos.post_sale(x).tse.state == "OUTAGE"
-        finally:
-            running.stop()
+    x, number = outage_receipt_of_an_old_tse(state)
     with FakeFiskaly() as new:
         other = FiskalyTse(
             new.base_url,
