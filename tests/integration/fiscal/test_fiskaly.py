@@ -344,7 +344,7 @@ def test_server_error_is_transient_and_the_next_call_recovers(
     fake: FakeFiskaly, make_tse: MakeTse
 ) -> None:
     # a 5xx lasting the whole call (one 5xx is repeated within it: see
-    # test_fiskaly_h87_server_error_repeat.py)
+    # test_fiskaly_h61_busy_cloud.py)
     tse = make_tse(timeout_s=0.3)
     tse.register_client(CLIENT)
     number = tse.start_transaction(CLIENT, KB, b"").transaction_number
