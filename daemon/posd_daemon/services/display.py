@@ -172,6 +172,8 @@ class CustomerDisplay:
             # pieces keep the short form ("3 Brezel"), as the receipt does
             unit = "" if e.line_unit in ("", "pcs") else e.line_unit
             qty = e.line_quantity if e.line_quantity not in ("", "1") or unit else ""
+            # the API's quantity has a decimal point; the display's amounts a comma
+            qty = qty.replace(".", ",")
             name = (
                 " ".join(part for part in (qty, unit, e.line_name) if part) if qty else e.line_name
             )

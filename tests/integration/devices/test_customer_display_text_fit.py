@@ -124,13 +124,14 @@ def test_an_amount_too_wide_for_the_row_is_never_cut_to_other_digits() -> None:
 
 
 def test_a_weighed_item_shows_its_unit() -> None:
-    """0.345 kg of cheese must not read as "0.345 Gouda" (0.345 of what?); pieces
-    keep the short form ("3 Brezel"), as on the receipt."""
+    """0.345 kg of cheese must not read as "0,345 Gouda" (0,345 of what?); pieces
+    keep the short form ("3 Brezel"), as on the receipt. The quantity has the decimal
+    comma of the amounts beside it (the API's "0.345" read as 345 kg to a German eye)."""
 
     async def scenario(bus: EventBus, sim: SerialDisplaySim) -> None:
         weighed = {"line_quantity": "0.345", "line_unit": "kg", "line_total_minor": 449}
         bus.publish(sale("line_added", 449, line_name="Gouda", **weighed))
-        await shows(sim, ("0.345 kg Goud 4,49 €", "SUMME         4,49 €"))
+        await shows(sim, ("0,345 kg Goud 4,49 €", "SUMME         4,49 €"))
         pieces = {"line_quantity": "3", "line_unit": "pcs", "line_total_minor": 210}
         bus.publish(sale("line_added", 659, line_name="Brezel", **pieces))
         await shows(sim, ("3 Brezel      2,10 €", "SUMME         6,59 €"))
