@@ -64,10 +64,13 @@ class ActiveSale:
 
 
 def newest_open_sale(conn: sqlite3.Connection) -> ActiveSale | None:
-    rows = sale_store.list_page(conn, state=SaleState.OPEN, before_seq=2**62, limit=1)
-    if not rows:
+    """The active sale at the daemon's start: the open sale changed last (the one the
+    cashier worked on, not the one created last). A storno left open (its post failed)
+    is never active: it refuses every scan (REVERSAL_NOT_EDITABLE), the code belongs to
+    the UI."""
+    sale = sale_store.last_changed_open_sale(conn)
+    if sale is None:
         return None
-    sale = rows[0][1]
     return ActiveSale(sale.sale_id, sale.operator_id)
 
 
@@ -132,7 +135,10 @@ class ScanRouter:
             return
         # a parked or handed-over sale is no longer the one being worked on: the next
         # customer's first scan must reach the UI, not be refused by the parked sale
-        if e.kind in ("posted", "cancelled", "parked", "transferred"):
+        # nor is a sale whose event says it is not open (whatever the event's kind): the
+        # next scan would be refused by it instead of reaching the UI
+        finished = e.kind in ("posted", "cancelled", "parked", "transferred")
+        if finished or e.state != SaleState.OPEN.value:
             if self.active is not None and self.active.sale_id == e.sale_id:
                 self.active = None
         else:

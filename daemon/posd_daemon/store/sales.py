@@ -710,3 +710,14 @@ def pending_imports(conn: sqlite3.Connection) -> list[PendingImport]:
         "SELECT code, operator_json, request FROM pending_imports ORDER BY recorded_at, code"
     ).fetchall()
     return [PendingImport(str(r[0]), str(r[1]), bytes(r[2])) for r in rows]
+
+
+def last_changed_open_sale(conn: sqlite3.Connection) -> Sale | None:
+    """The open sale changed last that takes scans (not a storno: it cannot be changed),
+    or None. By its last change, not its creation: a sale resumed or scanned into after
+    a newer one was created is the one being worked on."""
+    row = conn.execute(
+        f"SELECT {_SALE_COLS} FROM sales WHERE state = 'OPEN' AND reverses_sale_id IS NULL"
+        " ORDER BY COALESCE(updated_at, created_at) DESC, seq DESC LIMIT 1"
+    ).fetchone()
+    return _sale_from_row(conn, row) if row is not None else None
