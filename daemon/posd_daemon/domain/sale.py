@@ -1769,6 +1769,18 @@ class Sale:
         open amount; the details may be completed, e.g. the authorization code)."""
         self._require_open()
         p = self.payment(payment_id)
+        # everything is checked before anything is set: a refused edit changes nothing
+        # (an empty contract number refused after the new amount was set kept the amount)
+        if (
+            contract_number is not None
+            and p.method is PaymentMethod.CONSUMER_CREDIT
+            and not contract_number
+        ):
+            raise invalid(
+                "contract_number",
+                "a consumer credit payment needs the credit contract number",
+                "CONTRACT_NUMBER_REQUIRED",
+            )
         if amount is not None and amount != p.amount:
             if amount == 0 or (amount < 0) != (p.amount < 0):
                 raise invalid(
@@ -1819,12 +1831,6 @@ class Sale:
                 )
             p.amount = amount
         if contract_number is not None:
-            if p.method is PaymentMethod.CONSUMER_CREDIT and not contract_number:
-                raise invalid(
-                    "contract_number",
-                    "a consumer credit payment needs the credit contract number",
-                    "CONTRACT_NUMBER_REQUIRED",
-                )
             p.contract_number = contract_number
         if card_institute is not None:
             p.card_institute = card_institute
