@@ -50,6 +50,11 @@ class ShopHeader:
     zone: tzinfo = UTC
 
 
+def decimal_comma(number: str) -> str:
+    """A number as printed on German paper: decimal comma, as the amounts ("1,25")."""
+    return number.replace(".", ",")
+
+
 def local_time(when: datetime | None, shop: ShopHeader, fmt: str = "%d.%m.%Y %H:%M:%S") -> str:
     """A stored (UTC) moment as the register's wall clock shows it ("-" for none): a
     receipt at 14:05 in Berlin says 14:05, not 13:05."""
@@ -188,13 +193,16 @@ def _line_details(
     line: SaleLine,
     amt: Callable[[int], str],
     validity: Mapping[str, date],
+    invoice: Invoiced | None = None,
 ) -> list[str]:
-    """What a line's kind adds below its name and amount."""
+    """What a line's kind adds below its name and amount; ``invoice``: the line is on an
+    invoice (what it states, the invoices it corrects)."""
     out: list[str] = []
     kind = line.kind
     if kind in (LineKind.GOODS, LineKind.RETURN):
         unit = "" if line.unit in ("pcs", "") else f" {line.unit}"
-        quantity = f"{format_quantity(line.quantity)}{unit}"
+        # printed with the decimal comma of the amounts beside it (2,514 kg x 19,90)
+        quantity = f"{decimal_comma(format_quantity(line.quantity))}{unit}"
         # the amount carries the sign (a return: -1 x 19,99), the unit price does not
         unit_price = abs(line.unit_price) if line.quantity < 0 else line.unit_price
         if line.fixed_total is not None:
@@ -203,7 +211,9 @@ def _line_details(
             # the weight (KassenSichV § 6 Nr. 3: quantity and kind) and where the price
             # comes from, no multiplication that does not give the amount beside it
             out.append(f"{quantity}, Preis lt. Etikett")
-        elif line.quantity != 1 or unit:
+        # an invoice states the quantity of every line, 1 too (§ 14 (4) Nr. 5 UStG:
+        # "Menge und Art"); a receipt leaves a single piece unsaid
+        elif line.quantity != 1 or unit or invoice is not None:
             product = round_half_up(Decimal(unit_price) * abs(line.quantity))
             # a refund of a share of what was paid (part of a pack, a discounted line) or
             # the storno of a pack: the amount is not the product, the quantity alone
@@ -212,7 +222,13 @@ def _line_details(
             else:
                 out.append(f"{quantity} x {amt(unit_price)}")
     if kind is LineKind.RETURN:
-        if not line.ref_receipt:
+        corrected = invoice.corrected(line.ref_sale_id) if invoice is not None else None
+        if invoice is not None and corrected is not None:
+            # goods of a corrected invoice: the header names it; of several, the line
+            # names its own by number (a receipt number is none the recipient knows)
+            if len(invoice.corrects) > 1:
+                out.append(f"Rückgabe zu Rechnung {invoice_number(corrected.sale)}")
+        elif not line.ref_receipt:
             out.append("Rückgabe ohne Beleg")
         elif line.ref_receipt != sale.reverses_receipt:  # a storno says it in its header
             out.append(f"Rückgabe zu Beleg {line.ref_receipt}")
@@ -246,10 +262,16 @@ def _line_details(
     return out
 
 
-def _amounts(sale: Sale, columns: int, validity: Mapping[str, date] | None = None) -> list[Block]:
+def _amounts(
+    sale: Sale,
+    columns: int,
+    validity: Mapping[str, date] | None = None,
+    invoice: Invoiced | None = None,
+) -> list[Block]:
     """The lines of a sale: every kind readably (returns, shop discounts, vouchers sold
     and redeemed, the balancing line), units, discounts and overrides. ``validity``: the
-    valid-until dates of the vouchers the sale sold, by code."""
+    valid-until dates of the vouchers the sale sold, by code; ``invoice``: the lines of
+    an invoice."""
     cur = sale.currency
 
     def amt(minor: int) -> str:
@@ -259,13 +281,14 @@ def _amounts(sale: Sale, columns: int, validity: Mapping[str, date] | None = Non
     for line in sale.lines:
         letter = VAT_LETTER[line.vat_category]
         blocks += _named_amount(line.name, f"{amt(line.base_amount)} {letter}", columns)
-        blocks += _details(_line_details(sale, line, amt, validity or {}), columns)
+        details = _line_details(sale, line, amt, validity or {}, invoice)
+        blocks += _details(details, columns)
         if line.line_discount:
-            label = f"  Rabatt {fmt_decimal(line.discount_percent)}%"
+            label = f"  Rabatt {decimal_comma(fmt_decimal(line.discount_percent))}%"
             blocks += _pair(label, f"-{amt(line.line_discount)}", columns)
     doc_discount = sum(ln.doc_discount for ln in sale.lines)
     if doc_discount:
-        label = f"Rabatt {fmt_decimal(sale.discount_percent)}%"
+        label = f"Rabatt {decimal_comma(fmt_decimal(sale.discount_percent))}%"
         if sale.discount_code:
             label += f" ({sale.discount_code})"
         blocks += _pair(label, f"-{amt(doc_discount)}", columns)
@@ -369,8 +392,8 @@ def _vat_table(sale: Sale, columns: int) -> list[Block]:
     cur = sale.currency
     rows = [
         (
-            # German decimal comma, as the amounts: "C 10,7%", not "C 10.7%"
-            f"{VAT_LETTER[vt.category]} {vt.percent.normalize():f}%".replace(".", ","),
+            # "C 10,7%", not "C 10.7%"
+            decimal_comma(f"{VAT_LETTER[vt.category]} {vt.percent.normalize():f}%"),
             [format_minor(x, cur, sep=",") for x in (vt.net, vt.tax, vt.gross)],
         )
         for vt in sale.vat_totals()
@@ -425,6 +448,30 @@ class Reversed:
     @property
     def invoice_date(self) -> datetime | None:
         return self.invoice_issued_at or self.sale.posted_at
+
+
+@dataclass(frozen=True, slots=True)
+class Invoiced:
+    """What an invoice's lines state beyond a receipt's: the invoices it corrects, whose
+    goods its return lines take back (a Rechnungskorrektur)."""
+
+    corrects: tuple[Reversed, ...] = ()
+
+    def corrected(self, sale_id: str | None) -> Reversed | None:
+        """The corrected invoice of the sale ``sale_id`` (a return line's original)."""
+        return next((c for c in self.corrects if sale_id and c.sale.sale_id == sale_id), None)
+
+
+def _corrections(shop: ShopHeader, columns: int, corrects: Sequence[Reversed]) -> list[Block]:
+    """The header lines of an invoice correction: each invoice it corrects by number and
+    date (issued after posting: that day), as a correcting document must refer to the
+    invoice specifically and unambiguously (§ 31 (5) UStDV)."""
+    blocks: list[Block] = []
+    for c in corrects:
+        day = local_time(c.invoice_date, shop, "%d.%m.%Y")
+        of = f"Rechnungskorrektur zu Rechnung {invoice_number(c.sale)} vom {day}"
+        blocks += _centered(of, columns, bold=True)
+    return blocks
 
 
 def _reversal(
@@ -526,15 +573,22 @@ def render_receipt(
     original: Reversed | None = None,
     invoice_issued_at: datetime | None = None,
     voucher_validity: Mapping[str, date] | None = None,
+    corrects: Sequence[Reversed] = (),
 ) -> Document:
     """The sale's document: a receipt, or a full invoice when it was posted as one or
-    an invoice was issued for it later (:func:`render_invoice`). ``as_invoice`` decides
-    explicitly (a receipt job queued before a later invoice still prints the receipt).
+    an invoice was issued for it later or it corrects invoices (:func:`render_invoice`).
+    ``as_invoice`` decides explicitly (a receipt job queued before a later invoice still
+    prints the receipt).
     ``original``: the sale a storno reverses (its header names that receipt or invoice);
     ``invoice_issued_at``: when the sale's invoice was issued after posting;
-    ``voucher_validity``: the valid-until dates of the vouchers it sold, by code."""
+    ``voucher_validity``: the valid-until dates of the vouchers it sold, by code;
+    ``corrects``: the invoices whose goods its return lines take back."""
     if as_invoice is None:
-        as_invoice = is_invoice(sale) or (original is not None and is_invoice(original.sale))
+        as_invoice = (
+            is_invoice(sale)
+            or (original is not None and is_invoice(original.sale))
+            or bool(corrects)
+        )
     if as_invoice:
         return render_invoice(
             sale,
@@ -546,6 +600,7 @@ def render_receipt(
             original=original,
             issued_at=invoice_issued_at,
             voucher_validity=voucher_validity,
+            corrects=corrects,
         )
     blocks = _head(shop, copy, sale.training, columns=columns)
     blocks += _reversal(sale, shop, columns, original)
@@ -577,19 +632,23 @@ def render_invoice(
     original: Reversed | None = None,
     issued_at: datetime | None = None,
     voucher_validity: Mapping[str, date] | None = None,
+    corrects: Sequence[Reversed] = (),
 ) -> Document:
     """A full invoice (§14 (4) UStG): seller with VAT id, recipient's name and address,
     invoice number and date, date of supply, quantities, net amounts per rate, rates,
     tax amounts and the gross total. The storno of an invoice (``original``) goes to
     the invoice's recipient and names the invoice. An invoice issued after posting
-    (``issued_at``) is dated that day; its date of supply is the sale's."""
+    (``issued_at``) is dated that day; its date of supply is the sale's. A return of
+    goods from invoices (``corrects``) is a correction of them: its header says so and
+    names them, before the lines."""
     # a storno made of an invoice issued after posting has the walk-in customer of the
     # receipt: the credit note goes to whom the cancelled invoice went
     cancelled = original.sale.invoice_to if original is not None else None
     customer = sale.invoice_to or cancelled or sale.customer
     blocks = _head(shop, copy, sale.training, columns=columns)
-    blocks += heading("RECHNUNG", columns)
+    blocks += heading("RECHNUNGSKORREKTUR" if corrects else "RECHNUNG", columns)
     blocks += _reversal(sale, shop, columns, original)
+    blocks += _corrections(shop, columns, corrects)
     # the date of issue (§ 14 (4) Nr. 3 UStG) beside the number, and the date of supply
     # (Nr. 6): an invoice asked for days after the sale is dated the day it was issued,
     # the goods were still supplied the day of the sale
@@ -619,7 +678,7 @@ def render_invoice(
     blocks.append(Text("-" * columns))
     basis = "netto" if sale.vat_direction is PriceBasis.NET else "brutto"
     blocks += _wrapped(f"Beträge {basis} in {sale.currency}", columns)
-    blocks += _amounts(sale, columns, voucher_validity)
+    blocks += _amounts(sale, columns, voucher_validity, Invoiced(tuple(corrects)))
     blocks.append(Text("-" * columns))
     if sale.vat_direction is PriceBasis.GROSS:
         blocks += _pair(
@@ -644,7 +703,7 @@ def _local_tax(sale: Sale, columns: int) -> list[Block]:
         *_wrapped(f"USt in {local} (Kurs {describe_rate(sale)})", columns),
     ]
     for vt in sale.vat_totals():
-        rate = f"{VAT_LETTER[vt.category]} {vt.percent.normalize():f}%".replace(".", ",")
+        rate = decimal_comma(f"{VAT_LETTER[vt.category]} {vt.percent.normalize():f}%")
         tax = format_minor(sale.to_local(vt.tax), local, sep=",")
         blocks += _pair(rate, f"{tax} {local}", columns)
     return blocks

@@ -33,6 +33,7 @@ from posd_daemon.devices.display import DisplayProfile, can_show
 from posd_daemon.devices.manager import DeviceManager, DisplayDevice
 from posd_daemon.devices.model import DeviceClass
 from posd_daemon.domain.money import format_minor
+from posd_daemon.domain.receipt import decimal_comma
 from posd_daemon.services.events import Event, EventBus, SaleChanged
 
 _SYMBOLS = {"EUR": "€", "GBP": "£", "USD": "$", "CHF": "CHF", "JPY": "¥"}
@@ -173,7 +174,7 @@ class CustomerDisplay:
             unit = "" if e.line_unit in ("", "pcs") else e.line_unit
             qty = e.line_quantity if e.line_quantity not in ("", "1") or unit else ""
             # the API's quantity has a decimal point; the display's amounts a comma
-            qty = qty.replace(".", ",")
+            qty = decimal_comma(qty)
             name = (
                 " ".join(part for part in (qty, unit, e.line_name) if part) if qty else e.line_name
             )

@@ -21,8 +21,8 @@ from posd_daemon.domain.receipt import (
     FiscalBlock,
     Reversed,
     ShopHeader,
+    decimal_comma,
     heading,
-    invoice_number,
     is_invoice,
     local_time,
     pair,
@@ -208,7 +208,7 @@ class DocumentRenderer:
             fiscal=block,
             as_invoice=as_invoice,
             original=original,
-            extra_lines=corrected,
+            corrects=corrected,
             invoice_issued_at=sale_store.invoice_issued_at(conn, sale_id),
             # stored when they were sold: a reprint shows what was promised then
             voucher_validity=sale_store.vouchers_valid_until(conn, sale_id),
@@ -217,12 +217,11 @@ class DocumentRenderer:
             doc = self.digital(conn, sale, doc, as_invoice)
         return doc
 
-    def correction(self, conn: sqlite3.Connection, invoice: Sale) -> str:
-        """The line naming an invoice a return corrects, by its number and the date it
-        carries (issued after posting: that day)."""
-        issued = Reversed(invoice, sale_store.invoice_issued_at(conn, invoice.sale_id))
-        day = local_time(issued.invoice_date, self.shop, "%d.%m.%Y")
-        return f"Rechnungskorrektur zu Rechnung {invoice_number(invoice)} vom {day}"
+    def correction(self, conn: sqlite3.Connection, invoice: Sale) -> Reversed:
+        """An invoice a return corrects, with when it was issued after posting: its
+        header names it by number and the date it carries (issued after posting: that
+        day)."""
+        return Reversed(invoice, sale_store.invoice_issued_at(conn, invoice.sale_id))
 
     def parking_slip(self, conn: sqlite3.Connection, sale_id: str, *, copy: bool) -> Document:
         """The slip of a parked sale, with its parking code as a barcode. It prints even
@@ -378,17 +377,15 @@ def render_z_report(r: DocumentRenderer, conn: sqlite3.Connection, job: OutboxJo
     # imported) with the same number, and the first by id was printed (jobs queued before
     # the payload named the register: the only register's, as before)
     register_id = job.payload.get("register_id")
-    row = conn.execute(
-        "SELECT report, business_date FROM closings WHERE z_nr = ?"
-        + (" AND register_id = ?" if register_id else " ORDER BY register_id LIMIT 1"),
-        (z_nr, register_id) if register_id else (z_nr,),
-    ).fetchone()
-    if row is None:
+    closing = day_store.closing_to_print(conn, z_nr, str(register_id) if register_id else None)
+    if closing is None:
         raise DeviceError("NO_DOCUMENT", f"Z closing {z_nr} missing")
-    report = ClosingReport.from_dict(json.loads(row[0]))
+    report = ClosingReport.from_dict(json.loads(closing.report))
     # the business date is on the closing's row, not in its report: the Z closes that
     # day's books (it may be made after midnight), so the paper must name it
-    return render_closing_report(report, r.shop, r.columns, business_date=str(row[1] or ""))
+    return render_closing_report(
+        report, r.shop, r.columns, business_date=closing.business_date or ""
+    )
 
 
 def render_x_report(r: DocumentRenderer, conn: sqlite3.Connection, job: OutboxJob) -> Document:
@@ -432,7 +429,7 @@ def _rate_name(v: VatLine) -> str:
     (key 6 "Umsatzsteuerfrei", key 5 "Nicht Steuerbar"; closing.ust_key)."""
     if v.category == int(VatCategory.NOT_TAXABLE):
         return "nicht steuerbar"
-    pct = v.percent.replace(".", ",")  # German decimal comma, as on the receipts
+    pct = decimal_comma(v.percent)
     if v.category == int(VatCategory.ZERO):
         return f"{pct}% steuerfrei"
     return f"{pct}%"

@@ -650,3 +650,19 @@ def vorgang_of_sale(conn: sqlite3.Connection, sale_id: str) -> Vorgang | None:
         (sale_id,),
     ).fetchone()
     return None if r is None else Vorgang(int(r[0]), r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7])
+
+
+def closing_to_print(
+    conn: sqlite3.Connection, z_nr: int, register_id: str | None
+) -> Closing | None:
+    """The closing a Z report job prints: the register's Z ``z_nr`` (a database may hold
+    closings of another register id, renamed or imported, with the same number); a job
+    queued before its payload named the register prints the first register's by id, the
+    only register's then."""
+    if register_id:
+        return get_closing(conn, register_id, z_nr)
+    r = conn.execute(
+        f"SELECT {_CLOSING_COLS} FROM closings WHERE z_nr = ? ORDER BY register_id LIMIT 1",
+        (z_nr,),
+    ).fetchone()
+    return None if r is None else _closing(r)

@@ -23,7 +23,7 @@ from posd_daemon.domain.vat import VatCategory
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 SEVEN = Decimal(7)
 #: "<quantity> [unit] x <price>" as a receipt prints it under a line
-PRODUCT = re.compile(r"^\s+(-?[0-9.]+)(?: \S+)? x (-?[0-9.]*[0-9]+,[0-9]{2})$")
+PRODUCT = re.compile(r"^\s+(-?[0-9,]+)(?: \S+)? x (-?[0-9.]*[0-9]+,[0-9]{2})$")
 
 
 def gouda() -> Item:
@@ -55,7 +55,7 @@ def products_hold(text: str) -> list[tuple[str, str]]:
         if m is None:
             continue
         amount = cents(above.rsplit(" ", 2)[-2])
-        qty, price = Decimal(m.group(1)), cents(m.group(2))
+        qty, price = Decimal(m.group(1).replace(",", ".")), cents(m.group(2))
         assert round_half_up(qty * price) == amount, f"{below.strip()!r} under {above!r}"
         seen.append((above, below))
     return seen
@@ -75,7 +75,7 @@ def test_a_pack_line_shows_its_weight_and_its_label_s_price_without_a_wrong_prod
     lines = text.splitlines()
     i = next(i for i, t in enumerate(lines) if t.startswith("Gouda"))
     assert lines[i].endswith("50,02 B")
-    assert lines[i + 1] == "  2.514 kg, Preis lt. Etikett"
+    assert lines[i + 1] == "  2,514 kg, Preis lt. Etikett"
     assert "Preis geändert" not in text
 
 
@@ -83,7 +83,7 @@ def test_a_piece_sold_by_quantity_still_shows_its_product() -> None:
     sale = Sale("s1", "REG-1", "7", "EUR", NOW)
     sale.add_line(gouda(), Decimal("2.514"), SEVEN)
     text = posted(sale, 1)
-    assert [b.strip() for _, b in products_hold(text)] == ["2.514 kg x 19,90"]
+    assert [b.strip() for _, b in products_hold(text)] == ["2,514 kg x 19,90"]
 
 
 def test_a_partial_return_and_a_storno_of_a_pack_print_no_wrong_product() -> None:
@@ -97,7 +97,7 @@ def test_a_partial_return_and_a_storno_of_a_pack_print_no_wrong_product() -> Non
     )  # fmt: skip
     text = posted(back, 2)
     products_hold(text)
-    assert "  -1.514 kg\n" in text
+    assert "  -1,514 kg\n" in text
     assert "-30,12 B" in text
 
     storno = Sale("s3", "REG-1", "7", "EUR", NOW, reverses_sale_id="s1", reverses_receipt=1)
@@ -108,5 +108,5 @@ def test_a_partial_return_and_a_storno_of_a_pack_print_no_wrong_product() -> Non
     )  # fmt: skip
     text = posted(storno, 3)
     products_hold(text)
-    assert "  -2.514 kg\n" in text
+    assert "  -2,514 kg\n" in text
     assert "-50,02 B" in text

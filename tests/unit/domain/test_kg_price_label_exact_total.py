@@ -232,7 +232,7 @@ def test_the_receipt_prints_the_printed_price_and_the_pack_s_weight() -> None:
     assert gouda_line.endswith("50,02 B")
     # the weight and where the price comes from: no price per kg whose product with the
     # weight would not give the amount (2.514 kg x 19,90 = 50,03)
-    assert "  2.514 kg, Preis lt. Etikett" in text
+    assert "  2,514 kg, Preis lt. Etikett" in text
     assert "Preis geändert" not in text
     assert "50,03" not in text and "50,00" not in text
 
