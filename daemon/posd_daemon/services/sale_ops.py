@@ -367,10 +367,16 @@ class SaleOps(ABC):
     ) -> Sale:
         sale = self._open_sale(tx, operator, sale_id)
         check_code(payment_id, "payment_id")
-        if amount is not None and currency != sale.currency:
+        # no code: the sale's currency, as in AddPayment
+        if amount is not None and currency and currency != sale.currency:
             raise invalid(
                 "amount.currency_code", f"the sale is in {sale.currency}", "CURRENCY_MISMATCH"
             )
+        if amount is not None and abs(amount) > abs(sale.payment(payment_id).amount):
+            # more money changes hands: checked as AddPayment checks it (a lower amount
+            # gives money back and stays possible whatever changed since)
+            self._check_takes_payments(tx)
+            self.check_rate_age(sale)
         for name, value in details.items():
             if value is not None:
                 check_text(value, name, max_len=MAX_TEXT, required=False)
