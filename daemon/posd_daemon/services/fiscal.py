@@ -44,6 +44,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, BinaryIO, TypeVar
 
 from posd_daemon.domain.errors import DomainError, ErrorKind
@@ -235,11 +236,21 @@ class TseUnavailable(Exception):
     time, the network, a server error), not a refusal of this one call (e.g. a
     transaction the TSE does not hold open): see :class:`TseError`."""
 
-    def __init__(self, code: str, message: str, *, transient: bool = True) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        transient: bool = True,
+        asked_at: datetime | None = None,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.transient = transient
+        #: when the failed call was made (None: not known): an outage it opens began
+        #: then, when the TSE got a call it did not answer, not when its timeout ran out
+        self.asked_at = asked_at
 
 
 class FiscalGateway:
@@ -305,28 +316,37 @@ class FiscalGateway:
     # -- TSE calls -------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _unavailable_on_failure(self, operation: str) -> Iterator[None]:
-        """Any failure of a TSE call, as the TseUnavailable that opens an outage."""
+    def _unavailable_on_failure(self, operation: str, asked_at: datetime) -> Iterator[None]:
+        """Any failure of a TSE call made at ``asked_at``, as the TseUnavailable that
+        opens an outage (which began then: :meth:`_begin_outage`)."""
         try:
             yield
         except TimeoutError:
             raise TseUnavailable(
-                "TIMEOUT", f"TSE did not answer {operation} within {self._timeout:g} s"
+                "TIMEOUT",
+                f"TSE did not answer {operation} within {self._timeout:g} s",
+                asked_at=asked_at,
             ) from None
         except TseError as exc:
-            raise TseUnavailable(exc.code, exc.message, transient=exc.transient) from exc
+            raise TseUnavailable(
+                exc.code, exc.message, transient=exc.transient, asked_at=asked_at
+            ) from exc
         except Exception as exc:  # a backend bug must not stop selling either
             log.exception("tse_backend_failed", operation=operation)
             raise TseUnavailable(
-                "BACKEND_ERROR", f"{type(exc).__name__}: {exc}", transient=False
+                "BACKEND_ERROR",
+                f"{type(exc).__name__}: {exc}",
+                transient=False,
+                asked_at=asked_at,
             ) from exc
 
     async def _call(self, operation: str, fn: Callable[[], T]) -> T:
         assert self.tse is not None
         loop = asyncio.get_running_loop()
+        asked_at = self._clock()
         start = time.perf_counter()
         try:
-            with self._unavailable_on_failure(operation):
+            with self._unavailable_on_failure(operation, asked_at):
                 return await asyncio.wait_for(loop.run_in_executor(self._pool, fn), self._timeout)
         finally:
             self._metrics.tse_seconds.labels(operation).observe(time.perf_counter() - start)
@@ -478,13 +498,28 @@ class FiscalGateway:
         if self.event_recorded is None:
             return  # nothing can record them yet (wired in bootstrap before open())
         for ev in await self._db.read(lambda c: tse_events.by_state(c, tse_events.CANCELLED)):
-            if ev.transaction_number in open_tx:  # journaled, then killed before cancelling
+            # journaled, then killed before cancelling; only this TSE's: a replaced TSE's
+            # number n is this TSE's transaction n, another sale's or Vorgang's
+            if ev.transaction_number in open_tx and await self._event_of_this_tse(ev):
                 await self._cancel_tx(ev.transaction_number)
         pending = await self._db.read(lambda c: tse_events.by_state(c, tse_events.PENDING))
         for ev in pending:
             if ev.event_id in self._live_events:
                 continue
             number = ev.transaction_number
+            if not await self._event_of_this_tse(ev):
+                # started at a TSE since replaced: this TSE's transaction of that number
+                # is another's (cancelled or finished here, it ended another sale or
+                # Vorgang). The old TSE cannot be asked any more: the row stays PENDING
+                # for a person (its Vorgang was never recorded)
+                log.error(
+                    "tse_event_of_replaced_tse",
+                    kind=ev.kind,
+                    transaction_number=number,
+                    event_tse_serial=ev.tse_serial or "",
+                    request_id=ev.request_id,
+                )
+                continue
             if number in open_tx:
                 if await self._db.write(self._event_cancel_record(ev, "not finished")):
                     crashpoints.reached("reconcile.event_journaled")
@@ -493,7 +528,23 @@ class FiscalGateway:
                         "event_cancelled_after_crash", kind=ev.kind, transaction_number=number
                     )
                 continue
-            result, unknown = await self._finish_event_again(ev)
+            try:
+                result, unknown = await self._finish_event_again(ev)
+            except TseUnavailable as exc:
+                if exc.transient:
+                    raise  # the TSE is out: the reconciliation ends, an outage opens
+                # this one Vorgang's finish is refused for good (as in _sign_late): it is
+                # left PENDING (known, so never taken for an orphan) for a person, and
+                # the reconciliation goes on with the others. Raised, it ended every
+                # start and recovery here: an outage for good, with a TSE that signs.
+                log.error(
+                    "tse_event_refused",
+                    kind=ev.kind,
+                    transaction_number=number,
+                    request_id=ev.request_id,
+                    error=str(exc),
+                )
+                continue
             if result is None:
                 # not open, and the backend gives no result for it (the software TSE
                 # does; the fiskaly backend for the last few hundred it closed): only
@@ -528,6 +579,22 @@ class FiscalGateway:
             return None, exc.message
         return result, ""
 
+    async def _event_of_this_tse(self, ev: tse_events.PendingEvent) -> bool:
+        """The Vorgang's transaction is one of this TSE's (as :meth:`_of_this_tse` for a
+        sale's row): it names this TSE (schema 28), or no TSE is known. A row naming none
+        (written before schema 28) counts as this TSE's, as it did, unless a sale of this
+        TSE holds that number: then it is another TSE's (BSI TR-03151: a number names a
+        transaction of one TSE; a replaced TSE numbers from 1 again), and this TSE's
+        transaction is that sale's, never to be cancelled or finished as the Vorgang."""
+        current = self._marking_serial()
+        if not current:
+            return True
+        if ev.tse_serial is not None:
+            return ev.tse_serial in ("", current)
+        number = ev.transaction_number
+        held = await self._db.read(lambda c: fstore.sale_holds(c, self.client_id, current, number))
+        return not held
+
     def _event_started_row(self, ev: tse_events.PendingEvent) -> fstore.SaleTse:
         return fstore.SaleTse(
             "",
@@ -536,6 +603,7 @@ class FiscalGateway:
             fstore.STARTED,
             start_time=ev.start_time,
             start_counter=ev.start_counter,
+            tse_serial=ev.tse_serial or "",
         )
 
     def _event_journal(self, tx: Tx, kind: str, ev: tse_events.PendingEvent, **extra: Any) -> None:
@@ -596,6 +664,11 @@ class FiscalGateway:
         rows = await self._db.read(lambda c: tse_events.by_state(c, tse_events.OUTAGE))
         for ev in rows:
             number = ev.transaction_number
+            if not await self._event_of_this_tse(ev):
+                # a replaced TSE's transaction: finished here, this TSE's transaction of
+                # that number (another sale's) would end as this Vorgang. It keeps its
+                # outage marking
+                continue
             try:
                 result, unknown = await self._finish_event_again(ev)
             except TseUnavailable as exc:
@@ -1122,6 +1195,7 @@ class FiscalGateway:
         number = started.transaction_number
         assert tse is not None
         assert number is not None
+        asked_at = self._clock()
         begin = time.perf_counter()
         observe = self._metrics.tse_seconds.labels("finish").observe
         try:
@@ -1143,7 +1217,7 @@ class FiscalGateway:
 
         def wait() -> fstore.SaleTse:
             left = max(0.0, begin + self._timeout - time.perf_counter())
-            with self._unavailable_on_failure("finish"):
+            with self._unavailable_on_failure("finish", asked_at):
                 result = future.result(timeout=left)
             crashpoints.reached("post.after_tse_finish")
             return self._signed_row(started, result)
@@ -1263,7 +1337,7 @@ class FiscalGateway:
                 raise SignerStale(f"outage {outage} is not the open one any more")
             row = self._event_outage_row(intent.process_data, outage)
             failed = tse_events.pending_for_request(
-                tx.conn, call.method, call.request_id, intent.process_data
+                tx.conn, call.method, call.request_id, intent.process_data, self._marking_serial()
             )
             if failed is not None:
                 # the finish of an earlier attempt failed (the outage began there): the
@@ -1336,7 +1410,7 @@ class FiscalGateway:
         conn = tx.conn
         process_type = pd.PROCESS_TYPE_KASSENBELEG
         failed = tse_events.pending_for_request(
-            conn, call.method, call.request_id, intent.process_data
+            conn, call.method, call.request_id, intent.process_data, self._marking_serial()
         )
         if failed is not None:
             ev = failed  # an earlier attempt's finish failed: the same transaction again
@@ -1358,6 +1432,8 @@ class FiscalGateway:
                 request_id=call.request_id,
                 digest=call.digest,
                 when=self._clock(),
+                # the TSE that started it: its transaction numbers are its own (schema 28)
+                tse_serial=self._marking_serial(),
             )
             tx.commit_so_far()
             self._live_events.add(event_id)
@@ -1378,6 +1454,7 @@ class FiscalGateway:
                 request_id=call.request_id,
                 digest=call.digest,
                 created_at=None,
+                tse_serial=self._marking_serial(),
             )
         number = ev.transaction_number
         data = pd.encode(intent.process_data)
@@ -1398,9 +1475,10 @@ class FiscalGateway:
 
     def _call_now(self, operation: str, fn: Callable[[], T]) -> T:
         """:meth:`_call` for a caller on another thread than the loop (it blocks)."""
+        asked_at = self._clock()
         begin = time.perf_counter()
         try:
-            with self._unavailable_on_failure(operation):
+            with self._unavailable_on_failure(operation, asked_at):
                 try:
                     future = self._pool.submit(fn)
                 except RuntimeError as exc:  # the pool is shut down: the daemon is stopping
@@ -1444,7 +1522,10 @@ class FiscalGateway:
         when = self._clock()
         record = fstore.Outage(
             outage_number=0,
-            started_at=when,
+            # the Ausfall began when the TSE got the call it did not answer (or refused),
+            # not when that call's timeout ran out seconds later: the outage records
+            # "the moment of the first failure" (fiscal-de.md, TSE outage)
+            started_at=exc.asked_at if exc.asked_at is not None else when,
             ended_at=None,
             error_code=exc.code,
             error_message=exc.message,

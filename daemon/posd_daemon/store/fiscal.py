@@ -160,14 +160,29 @@ def known_transactions(conn: sqlite3.Connection, client_id: str, tse_serial: str
     naming no TSE, started before schema 27, count as its) and those of Vorgänge that
     are no sale (schema 18, started before their finish; resolved by their own
     reconciliation). A replaced TSE's numbers start again at 1: the old TSE's must not
-    hide the new one's orphans."""
+    hide the new one's orphans. A Vorgang naming no TSE (written before schema 28) counts
+    as its only while its transaction may still be open (PENDING, OUTAGE): such a row is
+    resolved as this TSE's (``FiscalGateway._resolve_events``), the finished ones of an
+    old TSE would hide the new one's orphans for good."""
     rows = conn.execute(
         "SELECT transaction_number FROM sale_tse WHERE client_id = ?"
         " AND tse_serial IN (?, '') AND transaction_number IS NOT NULL"
-        " UNION SELECT transaction_number FROM tse_pending_events WHERE client_id = ?",
-        (client_id, tse_serial, client_id),
+        " UNION SELECT transaction_number FROM tse_pending_events WHERE client_id = ?"
+        " AND (tse_serial = ? OR (tse_serial IS NULL AND state IN ('PENDING', 'OUTAGE')))",
+        (client_id, tse_serial, client_id, tse_serial),
     )
     return {int(r[0]) for r in rows}
+
+
+def sale_holds(conn: sqlite3.Connection, client_id: str, tse_serial: str, number: int) -> bool:
+    """A sale's row names transaction ``number`` of the TSE ``tse_serial`` (a serial
+    given, not ''): that transaction is the sale's, no Vorgang's."""
+    row = conn.execute(
+        "SELECT 1 FROM sale_tse WHERE client_id = ? AND tse_serial = ?"
+        " AND transaction_number = ? LIMIT 1",
+        (client_id, tse_serial, number),
+    ).fetchone()
+    return row is not None
 
 
 def recorded_counters(conn: sqlite3.Connection, tse_serial: str) -> tuple[int, int]:

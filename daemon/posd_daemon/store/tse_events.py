@@ -35,11 +35,13 @@ class PendingEvent:
     request_id: str
     digest: str
     created_at: datetime | None
+    #: the TSE that started the transaction (schema 28); None: written before, unknown
+    tse_serial: str | None = None
 
 
 _COLS = (
     "event_id, kind, state, client_id, transaction_number, start_time, start_counter,"
-    " process_data, payload, method, request_id, digest, created_at"
+    " process_data, payload, method, request_id, digest, created_at, tse_serial"
 )
 
 
@@ -58,6 +60,7 @@ def _row(r: tuple[Any, ...]) -> PendingEvent:
         request_id=str(r[10]),
         digest=str(r[11]),
         created_at=opt_from_db(r[12]),
+        tse_serial=None if r[13] is None else str(r[13]),
     )
 
 
@@ -75,11 +78,12 @@ def insert(
     request_id: str,
     digest: str,
     when: datetime,
+    tse_serial: str,
 ) -> int:
     cur = conn.execute(
         "INSERT INTO tse_pending_events (kind, state, client_id, transaction_number,"
         " start_time, start_counter, process_data, payload, method, request_id, digest,"
-        " created_at) VALUES (?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " created_at, tse_serial) VALUES (?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             kind,
             client_id,
@@ -92,6 +96,7 @@ def insert(
             request_id,
             digest,
             to_db(when),
+            tse_serial,
         ),
     )
     assert cur.lastrowid is not None
@@ -113,15 +118,19 @@ def by_state(conn: sqlite3.Connection, state: str) -> list[PendingEvent]:
 
 
 def pending_for_request(
-    conn: sqlite3.Connection, method: str, request_id: str, process_data: str
+    conn: sqlite3.Connection, method: str, request_id: str, process_data: str, tse_serial: str
 ) -> PendingEvent | None:
     """The call's transaction for ``process_data`` still PENDING (its finish failed in
     an earlier attempt). By its data: a call may sign several Vorgänge (a close's
-    differences per currency), and each retry must take over its own transaction."""
+    differences per currency), and each retry must take over its own transaction. Only
+    one of the TSE ``tse_serial`` (schema 28): a replaced TSE's transaction n is not this
+    TSE's n (a row left PENDING for a person, or written before schema 28, is not taken
+    over: the retry starts a transaction of its own)."""
     r = conn.execute(
         f"SELECT {_COLS} FROM tse_pending_events WHERE request_id = ? AND method = ?"
-        " AND process_data = ? AND state = 'PENDING' ORDER BY event_id DESC LIMIT 1",
-        (request_id, method, process_data),
+        " AND process_data = ? AND state = 'PENDING' AND tse_serial = ?"
+        " ORDER BY event_id DESC LIMIT 1",
+        (request_id, method, process_data, tse_serial),
     ).fetchone()
     return None if r is None else _row(r)
 
@@ -141,10 +150,3 @@ def set_state(conn: sqlite3.Connection, event_id: int, state: str, when: datetim
         "UPDATE tse_pending_events SET state = ?, resolved_at = ? WHERE event_id = ?",
         (state, to_db(when), event_id),
     )
-
-
-def numbers(conn: sqlite3.Connection, client_id: str) -> set[int]:
-    rows = conn.execute(
-        "SELECT transaction_number FROM tse_pending_events WHERE client_id = ?", (client_id,)
-    )
-    return {int(r[0]) for r in rows}

@@ -25,6 +25,19 @@ from tests.integration.fiscal.test_outage_replaced_tse_h92 import (
 from tests.support.fake_fiskaly import FakeFiskaly
 
 
+def orphan_at(fake: FakeFiskaly, state_dir: Path) -> int:
+    """A transaction started at the fake TSE by another client process, never recorded
+    by the register (its row lost with the power): its number."""
+    other = FiskalyTse(
+        fake.base_url, fake.api_key, fake.api_secret, fake.tss_id, timeout_s=5,
+        state_dir=state_dir,
+    )  # fmt: skip
+    other.register_client("REG-1")
+    number = other.start_transaction("REG-1", PROCESS_TYPE_KASSENBELEG, b"").transaction_number
+    other.close()
+    return number
+
+
 def test_a_signed_receipt_of_a_replaced_tse_keeps_its_signature(tmp_path: Path) -> None:
     """Receipt X is signed by TSE A as transaction n. A is replaced by B, whose
     transaction n is a new sale's: X keeps its signature, serial and processData."""
@@ -111,17 +124,7 @@ def test_an_orphan_at_a_new_tse_is_cancelled_though_an_old_receipt_has_its_numbe
     state = tmp_path / "state"
     x, number = outage_receipt_of_an_old_tse(state)
     with FakeFiskaly() as new:
-        other = FiskalyTse(
-            new.base_url,
-            new.api_key,
-            new.api_secret,
-            new.tss_id,
-            timeout_s=5,
-            state_dir=tmp_path / "other",
-        )
-        other.register_client("REG-1")
-        orphan = other.start_transaction("REG-1", PROCESS_TYPE_KASSENBELEG, b"").transaction_number
-        other.close()
+        orphan = orphan_at(new, tmp_path / "other")
         assert orphan == number
         running = start_in_thread(state, fiskaly_config(new, timeout_ms=1500))
         try:

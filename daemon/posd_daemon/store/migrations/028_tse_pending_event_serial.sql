@@ -1,0 +1,12 @@
+-- posd schema 28: a Vorgang that is no sale (schema 18, tse_pending_events) names the TSE
+-- that started its transaction, as a sale's row does since schema 27. A replaced TSE (a
+-- new fiskaly TSS, a fresh software TSE) numbers its transactions from 1 again (BSI
+-- TR-03151: a transaction number names a transaction of one TSE only): a Vorgang a crash
+-- left PENDING (or recorded in an outage, OUTAGE) under the old TSE was matched by number
+-- against the new TSE's transactions, and reconciliation cancelled or finished another
+-- sale's transaction with it.
+--   tse_serial  the serial of the TSE that started the transaction. NULL: written before
+--               this schema, the TSE unknown (the row holds nothing to tell it by): it
+--               counts as the current TSE's, except where a sale of the current TSE holds
+--               that number (services/fiscal.py, FiscalGateway._event_of_this_tse).
+ALTER TABLE tse_pending_events ADD COLUMN tse_serial TEXT;
