@@ -834,7 +834,10 @@ class FiscalGateway:
                 )
             except TseUnavailable as exc:
                 if exc.code != "UNKNOWN_TRANSACTION":
-                    raise
+                    # not asked for the abort: the TSE may hold this receipt (the post
+                    # then completes it, signed once), ended here as an abort it is lost
+                    self._leave_refused(exc, sale, number, "receipt")
+                    return
         if result is not None:
             signed = self._signed_row(row, result)
             await self._db.write(lambda tx: self._post_recovered(tx, sale, signed))
@@ -853,7 +856,8 @@ class FiscalGateway:
             )
         except TseUnavailable as exc:
             if exc.code != "UNKNOWN_TRANSACTION":
-                raise
+                self._leave_refused(exc, sale, number, "abort")
+                return
             # Not open, and the TSE gives no stored result for either ending (e.g. the
             # fiskaly backend no longer remembers it). One sale must not keep every
             # reconciliation (and so the end of an outage) failing: it is logged and left
@@ -875,6 +879,25 @@ class FiscalGateway:
         cancelled = replace(self._signed_row(row, result), state=fstore.CANCELLED)
         await self._db.write(lambda tx: self._cancel_recovered(tx, sale, cancelled))
         log.warning("cancel_completed_after_crash", sale_id=sale.sale_id, transaction_number=number)
+
+    def _leave_refused(self, exc: TseUnavailable, sale: Sale, number: int, ending: str) -> None:
+        """A sale's transaction found finished, the TSE out (``exc`` transient): raised,
+        the reconciliation ends and an outage opens. Refused for good (e.g. an HTTP 400
+        for this one transaction): as for a Vorgang (``tse_event_refused`` in
+        :meth:`_resolve_events`), the sale and its row stay as they are (its row STARTED:
+        known, so never taken for an orphan; never posted unsigned or signed again here)
+        for a person, and the reconciliation goes on with the others. Raised, it ended
+        every start and recovery at this sale: an outage for good, with a TSE that signs."""
+        if exc.transient:
+            raise exc
+        log.error(
+            "tse_sale_refused",
+            sale_id=sale.sale_id,
+            sale_state=sale.state.value,
+            transaction_number=number,
+            ending=ending,
+            error=str(exc),
+        )
 
     def _unresolved_record(
         self, sale: Sale, number: int, refused: DomainError
@@ -922,7 +945,8 @@ class FiscalGateway:
             result = await self._call("finish", finish)
         except TseUnavailable as exc:
             if exc.code != "UNKNOWN_TRANSACTION":
-                raise
+                self._leave_refused(exc, sale, number, "transfer")
+                return
             log.error(
                 "tse_parked_sale_finished_otherwise",
                 sale_id=sale.sale_id,
@@ -1668,7 +1692,11 @@ class FiscalGateway:
         # read those (cancel_sale and finish_transfer ask the TSE nothing while the
         # outage is open): its transaction is finished as the sale ended, not left open
         # at the TSE until the next start. Should the TSE fail here, the next start (or
-        # recovery) finishes them.
+        # recovery) finishes them. A cancellation that found the outage still open queued
+        # its write in the same loop step (no await between cancel_sale's check and the
+        # caller's write), before this task resumed from the close: _finish_ended's read
+        # runs on the one database thread after every write queued before it
+        # (DbExecutor.read), so it sees that cancellation.
         try:
             await self._finish_ended()
             await self._sign_late()

@@ -191,7 +191,7 @@ def test_an_outage_begins_when_the_call_the_tse_did_not_answer_was_made(
                 # every start hangs (the backend's own retry too): the TSE is out
                 if "/tx/" in path and "tx_revision=1" in path:
                     arrived.append(datetime.now(UTC))
-                    return _Fault("delay", 1, None, seconds=6.0)
+                    return _Fault("delay", 1, None, seconds=3.5)  # beyond the 3 s timeout
                 return None
 
             fake.before_request = hook

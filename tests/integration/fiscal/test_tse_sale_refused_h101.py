@@ -1,0 +1,147 @@
+"""Sales the start-up reconciliation finds finished at the TSE (a crash between the
+finish and the commit) while the TSE refuses one of them for good, and a cancellation
+racing the end of an outage. Real daemon in-process, real SQLite files, the fiskaly
+contract server over real HTTP."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from posd.client import PosdClient, PosdError
+from posd.v1 import sale_pb2
+
+from posd_daemon.ops import crashpoints
+from tests.conftest import start_in_thread
+from tests.integration.fiscal.test_fiscal_api import CASH, seed
+from tests.integration.fiscal.test_outage_recovery import finished_as
+from tests.integration.fiscal.test_outage_recovery_races import (
+    StagedFiskaly,
+    config,
+    fake,  # noqa: F401  (the fixture)
+    outage_sale,
+    recover,
+    started_sale,
+)
+from tests.support.fake_fiskaly import _Fault
+
+
+def query(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+def signed_not_saved(pos: PosdClient, fake: StagedFiskaly) -> tuple[str, int]:  # noqa: F811
+    """A paid sale the TSE signed whose post did not commit (the error a failing disk
+    gives, as a crash between the finish and the commit leaves it): (sale id, number)."""
+    sid, number, total = started_sale(pos, fake)
+    pos.add_payment(sid, CASH, total)
+    crashpoints.arm_from_env("post.in_transaction:1:raise")
+    try:
+        with pytest.raises(PosdError) as failed:
+            pos.post_sale(sid)
+    finally:
+        crashpoints.arm_from_env("")
+    assert failed.value.reason == "POST_NOT_SAVED"
+    assert fake.transaction_by_number(number).state == "FINISHED"
+    return sid, number
+
+
+def test_a_sale_the_tse_refuses_for_good_does_not_stop_the_reconciliation(
+    tmp_path: Path,
+    fake: StagedFiskaly,  # noqa: F811
+) -> None:
+    """Two sales signed before a crash, not saved. At the start the TSE refuses (HTTP
+    400, a permanent error) to give the first one's stored result: that sale is left as
+    it was (OPEN, its row STARTED, logged) for a person, the second is posted as signed,
+    and no outage opens (before, the refusal ended the whole reconciliation: an outage
+    opened, and every start and recovery ended at the same sale). Once the TSE gives the
+    result, the till's retry posts the refused sale with the TSE's one signature."""
+    state = tmp_path / "state"
+    running = start_in_thread(state, config(fake))
+    db = running.config.database_path
+    try:
+        with running.client() as pos:
+            pos.retries = 0
+            seed(pos)
+            refused, refused_number = signed_not_saved(pos, fake)
+            other, _ = signed_not_saved(pos, fake)
+    finally:
+        running.stop()
+    refused_tx = fake.transaction_by_number(refused_number)
+    revisions = len(refused_tx.revisions)
+
+    def hook(path: str) -> _Fault | None:
+        if f"/tx/{refused_tx.tx_id}" in path:
+            return _Fault("fail", 1, None, status=400)
+        return None
+
+    fake.before_request = hook
+    with structlog.testing.capture_logs() as logs:
+        running = start_in_thread(state, config(fake))
+    try:
+        assert running.daemon.gateway.outage is None
+        assert query(db, "SELECT COUNT(*) FROM tse_outages") == [(0,)]
+        with running.client() as pos:
+            assert pos.get_sale(other).state == sale_pb2.SALE_STATE_POSTED
+            assert pos.get_sale(refused).state == sale_pb2.SALE_STATE_OPEN
+        assert query(db, "SELECT state, signature FROM sale_tse WHERE sale_id = ?", refused) == [
+            ("STARTED", "")
+        ]
+        told = [e for e in logs if e.get("event") == "tse_sale_refused"]
+        assert [(e["sale_id"], e["transaction_number"]) for e in told] == [
+            (refused, refused_number)
+        ]
+        fake.before_request = None
+        with running.client() as pos:
+            posted = pos.post_sale(refused)
+            assert posted.state == sale_pb2.SALE_STATE_POSTED
+            assert (posted.tse.state, posted.tse.transaction_number) == ("SIGNED", refused_number)
+        # signed once: the TSE's transaction has no revision more than its one finish
+        assert len(fake.transaction_by_number(refused_number).revisions) == revisions
+    finally:
+        fake.before_request = None
+        running.stop()
+
+
+def test_a_sale_cancelled_while_the_recovery_closes_the_outage_is_aborted_at_the_tse(
+    tmp_path: Path,
+    fake: StagedFiskaly,  # noqa: F811
+) -> None:
+    """A sale whose TSE transaction started before the outage is cancelled while the
+    recovery is between its late signing and the closing of the outage: CancelSale asks
+    the TSE nothing (the outage is open), and the recovery's finishing after the close
+    sees that cancellation (its read is queued after the cancellation's write on the
+    database thread): the transaction is aborted, not left open until the next start."""
+    running = start_in_thread(tmp_path / "state", config(fake))
+    try:
+        with running.client() as pos:
+            seed(pos)
+            cancelled, number, _ = started_sale(pos, fake)
+            outage_sale(pos, fake)
+            calls = {"list": 0}
+            answers: list[Any] = []
+
+            def at_second_list(path: str) -> _Fault | None:
+                if "states" in path:
+                    calls["list"] += 1
+                    if calls["list"] == 2:
+                        fake.before_request = None
+                        with running.client(open_shift=False) as other:
+                            answers.append(other.cancel_sale(cancelled, "customer left"))
+                return None
+
+            assert running.daemon.gateway.outage is not None
+            fake.before_request = at_second_list
+            assert recover(pos).recovered
+            assert answers and answers[0].tse.outage_number == 1
+            assert finished_as(fake, number)[0] == "CANCELLED"
+    finally:
+        fake.before_request = None
+        running.stop()
