@@ -187,19 +187,27 @@ class OrderCommands:
             before_create()
         now = self._clock()
         sale = self.sales.create(tx, operator)
-        if order.customer_number:
-            sale = self.sales.set_customer(
-                tx, operator, sale.sale_id, order.customer_number, recalculate_lines=None
-            )
+        try:
+            if order.customer_number:
+                # in the order's currency: the order says what it is owed in (the
+                # customer's default, a Swiss customer's francs, needed a rate it never
+                # uses and refused a euro order at a register without one)
+                sale = self.sales.set_customer(
+                    tx,
+                    operator,
+                    sale.sale_id,
+                    order.customer_number,
+                    recalculate_lines=None,
+                    currency=order.currency,
+                )
+            elif sale.currency != order.currency:
+                sale = self.sales.set_currency(tx, operator, sale.sale_id, order.currency)
+        except DomainError as exc:
+            # no exchange rate for the order's currency: the refusal names the order
+            raise _order_refused(order.order_number, exc) from None
         # linked after the customer is set: from here on the customer is the order's
         sale.order_number = order.order_number
         self.sales.save_sale(tx, sale)
-        if sale.currency != order.currency:
-            try:
-                sale = self.sales.set_currency(tx, operator, sale.sale_id, order.currency)
-            except DomainError as exc:
-                # no exchange rate for the order's currency: the refusal names the order
-                raise _order_refused(order.order_number, exc) from None
         for position, line in enumerate(order.lines, start=1):
             try:
                 added = self.sales.add_line(

@@ -1396,14 +1396,17 @@ class SaleCommands(SaleOps, InvoicePayments):
         sale_id: str,
         customer_number: str,
         recalculate_lines: bool | None,
+        currency: str | None = None,
     ) -> Sale:
+        """``currency``: the sale's currency with that customer (None: the customer's
+        default; a back-office order is in its own, see services/orders.py)."""
         sale = self._open_sale(tx, operator, sale_id)
         if customer_number:
             check_code(customer_number, "customer_number")
             customer = self._customer(tx.conn, customer_number)
         else:
             customer = self._customer(tx.conn, self.context(tx.conn).shop.default_customer_number)
-        self._set_customer(tx, sale, customer, recalculate_lines)
+        self._set_customer(tx, sale, customer, recalculate_lines, currency)
         return sale
 
     def _terms(
@@ -1426,11 +1429,16 @@ class SaleCommands(SaleOps, InvoicePayments):
         )
 
     def _set_customer(
-        self, tx: Tx, sale: Sale, customer: Customer, recalculate: bool | None
+        self,
+        tx: Tx,
+        sale: Sale,
+        customer: Customer,
+        recalculate: bool | None,
+        currency: str | None = None,
     ) -> None:
         ctx = self.context(tx.conn)
-        sale.check_currency_change(ctx.shop.currency_for(customer))
-        terms = self._terms(tx.conn, ctx.shop, customer, sale.terms)
+        sale.check_currency_change(currency or ctx.shop.currency_for(customer))
+        terms = self._terms(tx.conn, ctx.shop, customer, sale.terms, currency)
         changes = terms != sale.terms or customer.discount_percent != sale.customer_discount_percent
         if sale.lines and changes and recalculate is None:
             raise precondition(
