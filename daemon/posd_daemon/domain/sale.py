@@ -127,6 +127,9 @@ def parse_quantity(text: str, *, fractional: bool, field_name: str = "quantity")
     # digits and one decimal point only: Decimal() alone also takes "1_000", "+2", " 2",
     # "2.", "1e2" and non-ASCII digits such as "٣"
     if _QUANTITY.fullmatch(text) is None:
+        if text.startswith("-") and _QUANTITY.fullmatch(text[1:]) is not None:
+            # a number, only not one a quantity can be: said so, not "not a number"
+            raise invalid(field_name, "must be greater than zero", "INVALID_QUANTITY")
         raise invalid(field_name, f"{text!r} is not a decimal number", "INVALID_QUANTITY")
     try:
         q = Decimal(text)
