@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     dp = pr.add_parser(
         "discard", help="remove a pending job that cannot be done (journaled; DEVICE_TEST)"
     )
-    dp.add_argument("job_id", type=int, help="the job (posctl print queue)")
+    dp.add_argument("job_id", type=posctl_day.whole_number, help="the job (posctl print queue)")
     dp.add_argument("--reason", required=True, help="why (journaled)")
     devices_cli.add_parsers(sub)
     posctl_catalog.add_commands(sub)
@@ -413,7 +413,11 @@ def cmd_print_reprint(args: argparse.Namespace) -> int:
         # a receipt number as printed (what a technician reads off the paper, as
         # `receipts show` takes it), else a sale id (32 hex digits)
         if is_digits(ref) and len(ref) < 32:
-            ref = c.get_receipt(receipt_number=int(ref)).sale.sale_id
+            try:
+                number = posctl_day.whole_number(ref)
+            except argparse.ArgumentTypeError as exc:  # beyond int64, what the API carries
+                raise CliError(f"receipt {exc}") from None
+            ref = c.get_receipt(receipt_number=number).sale.sale_id
         r = c.reprint_receipt(ref)
     _out(
         args,
@@ -491,6 +495,10 @@ def not_a_directory(path: Path) -> None:
     rather than the ``.part`` file write_file would have failed on."""
     if path.is_dir():
         raise CliError(f"{path}: is a directory: give a file name")
+    if path.exists() and not path.is_file():
+        # the rename onto it would replace whatever it is: the daemon's socket (tab
+        # completion in the state directory) became a CSV file and the daemon unreachable
+        raise CliError(f"{path}: not a regular file")
     parent = path.absolute().parent
     if not parent.is_dir():
         what = "not a directory" if parent.exists() else "no such directory"

@@ -656,7 +656,16 @@ def _write_files(args: argparse.Namespace, files: list[closing_pb2.ExportFile]) 
     return 0
 
 
+def _check_out(out: Path) -> None:
+    """The output of a DATEV or cash book export checked before it is fetched (a year of
+    a busy register takes minutes): a directory takes the parts; otherwise a file in a
+    directory that exists, and not a socket or device the rename would replace."""
+    if not out.is_dir():
+        _base().not_a_directory(out)
+
+
 def cmd_export_datev(args: argparse.Namespace) -> int:
+    _check_out(args.out)
     with _base()._client(args, login=True) as c:
         files = c.export_datev(
             when(args.start, zone=_zone(args)), when(args.end, end=True, zone=_zone(args))
@@ -665,6 +674,7 @@ def cmd_export_datev(args: argparse.Namespace) -> int:
 
 
 def cmd_export_cashbook(args: argparse.Namespace) -> int:
+    _check_out(args.out)
     with _base()._client(args, login=True) as c:
         files = c.export_cash_book(
             when(args.start, zone=_zone(args)), when(args.end, end=True, zone=_zone(args))
