@@ -479,12 +479,12 @@ def cmd_tse_selftest(args: argparse.Namespace) -> int:
 
 def write_file(path: Path, data: bytes) -> None:
     """``data`` to ``path`` through ``<path>.part``: never half a file under the name,
-    and a write that fails leaves nothing behind."""
+    and a write that fails (or a Ctrl-C during it) leaves nothing behind."""
     tmp = path.with_name(path.name + ".part")
     try:
         tmp.write_bytes(data)
         tmp.replace(path)
-    except OSError:
+    except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
