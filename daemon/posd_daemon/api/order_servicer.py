@@ -49,6 +49,7 @@ def order_from_pb(msg: order_pb2.Order) -> Order:
             ln.text,
             currency=currency,
             index=i,
+            unit=ln.unit,
         )
         for i, ln in enumerate(msg.lines)
     ]
@@ -70,6 +71,7 @@ def order_to_pb(order: Order) -> order_pb2.Order:
             variant_id=ln.variant_id,
             quantity=fmt_decimal(ln.quantity),
             text=ln.text,
+            unit=ln.unit,
         )
         if ln.unit_price is not None:
             line.unit_price.CopyFrom(convert.money(ln.unit_price, order.currency))

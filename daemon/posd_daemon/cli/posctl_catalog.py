@@ -370,6 +370,8 @@ def order_from_csv(row: dict[str, str], currency: str) -> Message:
         variant_id=row.get("variant_id", "").strip(),
         quantity=_decimal_text(row.get("quantity", "")),
         text=row.get("text", "").strip(),
+        # optional column (files from before order lines had units): the base unit
+        unit=row.get("unit", "").strip(),
     )
     if row.get("unit_price", "").strip():
         line.unit_price.CopyFrom(_money(row["unit_price"], cur, "unit_price"))
@@ -489,7 +491,7 @@ KINDS: dict[str, Kind] = {
             "UpsertOrders",
             (
                 "order_number", "customer_number", "currency_code", "item_id", "variant_id",
-                "quantity", "unit_price", "text",
+                "quantity", "unit", "unit_price", "text",
             ),
             order_from_csv,
             group_column="order_number",

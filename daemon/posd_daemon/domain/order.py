@@ -23,6 +23,8 @@ from posd_daemon.domain.text import check_code, check_text
 #: Lines per order (an order is picked up at one register in one sale).
 MAX_ORDER_LINES = 500
 MAX_LINE_TEXT = 200
+#: as long as an item's unit of measure may be (catalog.Item.validated)
+MAX_UNIT = 8
 
 
 class OrderState(enum.Enum):
@@ -42,6 +44,9 @@ class OrderLine:
     #: agreed unit price in the order's currency (minor units); None: the catalog's
     unit_price: int | None = None
     text: str = ""
+    #: one of the item's units of measure (of the quantity and an agreed unit price);
+    #: "": the item's base unit, as on a sale line
+    unit: str = ""
 
 
 @dataclass(slots=True)
@@ -99,8 +104,10 @@ def order_line(
     *,
     currency: str,
     index: int,
+    unit: str = "",
 ) -> OrderLine:
-    """One validated line; ``index`` (0-based) names the field in errors."""
+    """One validated line; ``index`` (0-based) names the field in errors. Whether the
+    item has ``unit`` is the catalog's to say (services/orders.py)."""
     where = f"order.lines[{index}]"
     check_code(item_id, f"{where}.item_id")
     if variant_id:
@@ -122,7 +129,8 @@ def order_line(
             raise amount_out_of_range(f"{where}.unit_price.amount_minor")
         price = amount
     check_text(text, f"{where}.text", max_len=MAX_LINE_TEXT, required=False)
-    return OrderLine(item_id, qty, variant_id, price, text)
+    check_text(unit, f"{where}.unit", max_len=MAX_UNIT, required=False)
+    return OrderLine(item_id, qty, variant_id, price, text, unit)
 
 
 def new_order(

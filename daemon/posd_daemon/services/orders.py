@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from posd_daemon.domain.errors import DomainError, ErrorKind, not_found, precondition
+from posd_daemon.domain.errors import DomainError, ErrorKind, invalid, not_found, precondition
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.order import Order, OrderState
 from posd_daemon.domain.pricing import fmt_decimal
@@ -146,12 +146,13 @@ class OrderCommands:
         """Creates or replaces an order (one row of UpsertOrders); True when created.
         A LOADED or COMPLETED order is refused (ORDER_IN_USE), unless it comes unchanged
         (the back office resending its orders, a retry): it is left as it is, and the
-        batch it came in goes on."""
+        batch it came in goes on. A line in a unit its item lacks is refused."""
         existing = order_store.get(tx.conn, order.order_number)
         if existing is not None:
             if existing.state is not OrderState.OPEN and _same_content(existing, order):
                 return False
             existing.check_replaceable()
+        _check_units(tx.conn, order)
         order_store.put(tx.conn, order, self._clock())
         return existing is None
 
@@ -217,6 +218,8 @@ class OrderCommands:
                     item_id=line.item_id,
                     quantity=fmt_decimal(line.quantity),
                     variant_id=line.variant_id,
+                    # an agreed unit_price below is per this unit, as the line's price
+                    unit=line.unit,
                 )
                 sale = added.sale
                 if line.unit_price is not None:
@@ -302,6 +305,26 @@ class OrderCommands:
                     variant_id=line.variant_id,
                     line=str(position),
                 )
+
+
+def _check_units(conn: sqlite3.Connection, order: Order) -> None:
+    """Every line's unit is one its item is sold in (as AddLine's ``unit``): else the
+    order would load nothing but a refusal. An item not in the catalog yet is left to
+    LoadOrder (ORDER_ITEM_UNKNOWN), as without a unit; LoadOrder checks the unit again
+    (adding the line), since the catalog may drop it in between."""
+    for index, line in enumerate(order.lines):
+        if not line.unit:
+            continue
+        item = catalog_store.get(conn, line.item_id)
+        if item is None or item.unit_of(line.unit) is not None:
+            continue
+        raise invalid(
+            f"order.lines[{index}].unit",
+            f"order {order.order_number} line {index + 1}: item {line.item_id} has no unit"
+            f" {line.unit!r}; it is sold in "
+            + ", ".join([item.unit, *(u.unit for u in item.units)]),
+            "UNKNOWN_UNIT",
+        )
 
 
 def _line_refused(order_number: str, position: int, item_id: str, exc: DomainError) -> DomainError:

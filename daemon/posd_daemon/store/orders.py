@@ -1,5 +1,6 @@
 """Persistence of back-office orders (schema 12). Their lines are one JSON column: an
-order is read and written whole, never queried by line.
+order is read and written whole, never queried by line, so a line's ``unit``
+is a key of it and no column: a line stored without one is in the item's base unit.
 
 TRANSFERRED is read, not stored: an order LOADED into a sale this register handed over
 to another one (the sale row is TRANSFERRED, written in the hand-over's transaction) is
@@ -36,6 +37,7 @@ def _lines_json(lines: list[OrderLine]) -> str:
                 "quantity": str(ln.quantity),
                 "unit_price": ln.unit_price,
                 "text": ln.text,
+                "unit": ln.unit,
             }
             for ln in lines
         ],
@@ -52,6 +54,8 @@ def _order(row: tuple[Any, ...]) -> Order:
             variant_id=d["variant_id"],
             unit_price=None if d["unit_price"] is None else int(d["unit_price"]),
             text=d["text"],
+            # lines stored before order lines had units have none: the base unit
+            unit=d.get("unit", ""),
         )
         for d in json.loads(row[3])
     ]

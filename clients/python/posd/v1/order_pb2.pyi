@@ -69,6 +69,7 @@ class OrderLine(_message.Message):
     QUANTITY_FIELD_NUMBER: _builtins.int
     UNIT_PRICE_FIELD_NUMBER: _builtins.int
     TEXT_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
     item_id: _builtins.str
     """Catalog item id."""
     variant_id: _builtins.str
@@ -77,6 +78,11 @@ class OrderLine(_message.Message):
     """Quantity, decimal string ("2", "1.5"; "" = 1)."""
     text: _builtins.str
     """Free text of the back office for this line (kept with the order)."""
+    unit: _builtins.str
+    """Unit of measure of the quantity and of an agreed unit price, one of the item's
+    units (a 50 m roll, a case of 6; see AddLineRequest.unit); "" = the item's base
+    unit.
+    """
     @_builtins.property
     def unit_price(self) -> _common_pb2.Money:
         """Unit price agreed in the order, in the order's currency and the sale's VAT
@@ -91,10 +97,11 @@ class OrderLine(_message.Message):
         quantity: _builtins.str = ...,
         unit_price: _common_pb2.Money | None = ...,
         text: _builtins.str = ...,
+        unit: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["unit_price", b"unit_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["item_id", b"item_id", "quantity", b"quantity", "text", b"text", "unit_price", b"unit_price", "variant_id", b"variant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["item_id", b"item_id", "quantity", b"quantity", "text", b"text", "unit", b"unit", "unit_price", b"unit_price", "variant_id", b"variant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
