@@ -1,7 +1,7 @@
 """Sales the start-up reconciliation finds finished at the TSE (a crash between the
-finish and the commit) while the TSE refuses one of them for good, and a cancellation
-racing the end of an outage. Real daemon in-process, real SQLite files, the fiskaly
-contract server over real HTTP."""
+finish and the commit) while the TSE refuses one of them for good (the cancellation
+racing the end of an outage is test_outage_edge_cases.py's). Real daemon in-process,
+real SQLite files, the fiskaly contract server over real HTTP."""
 
 from __future__ import annotations
 
@@ -17,13 +17,10 @@ from posd.v1 import sale_pb2
 from posd_daemon.ops import crashpoints
 from tests.conftest import start_in_thread
 from tests.integration.fiscal.test_fiscal_api import CASH, seed
-from tests.integration.fiscal.test_outage_recovery import finished_as
 from tests.integration.fiscal.test_outage_recovery_races import (
     StagedFiskaly,
     config,
     fake,  # noqa: F401  (the fixture)
-    outage_sale,
-    recover,
     started_sale,
 )
 from tests.support.fake_fiskaly import _Fault
@@ -105,43 +102,6 @@ def test_a_sale_the_tse_refuses_for_good_does_not_stop_the_reconciliation(
             assert (posted.tse.state, posted.tse.transaction_number) == ("SIGNED", refused_number)
         # signed once: the TSE's transaction has no revision more than its one finish
         assert len(fake.transaction_by_number(refused_number).revisions) == revisions
-    finally:
-        fake.before_request = None
-        running.stop()
-
-
-def test_a_sale_cancelled_while_the_recovery_closes_the_outage_is_aborted_at_the_tse(
-    tmp_path: Path,
-    fake: StagedFiskaly,  # noqa: F811
-) -> None:
-    """A sale whose TSE transaction started before the outage is cancelled while the
-    recovery is between its late signing and the closing of the outage: CancelSale asks
-    the TSE nothing (the outage is open), and the recovery's finishing after the close
-    sees that cancellation (its read is queued after the cancellation's write on the
-    database thread): the transaction is aborted, not left open until the next start."""
-    running = start_in_thread(tmp_path / "state", config(fake))
-    try:
-        with running.client() as pos:
-            seed(pos)
-            cancelled, number, _ = started_sale(pos, fake)
-            outage_sale(pos, fake)
-            calls = {"list": 0}
-            answers: list[Any] = []
-
-            def at_second_list(path: str) -> _Fault | None:
-                if "states" in path:
-                    calls["list"] += 1
-                    if calls["list"] == 2:
-                        fake.before_request = None
-                        with running.client(open_shift=False) as other:
-                            answers.append(other.cancel_sale(cancelled, "customer left"))
-                return None
-
-            assert running.daemon.gateway.outage is not None
-            fake.before_request = at_second_list
-            assert recover(pos).recovered
-            assert answers and answers[0].tse.outage_number == 1
-            assert finished_as(fake, number)[0] == "CANCELLED"
     finally:
         fake.before_request = None
         running.stop()
