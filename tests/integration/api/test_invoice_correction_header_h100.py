@@ -12,18 +12,14 @@ from tests.integration.api.test_invoice_legal_content_h46 import seed
 from tests.integration.api.test_invoice_recipients_h95 import (
     CASH,
     call,
-    coffee_receipt,
     document,
+    invoiced_coffee,
 )
-from tests.support.fullsale import printed
 
 
 def test_the_correction_names_the_invoice_in_its_header(running: Running, pos: PosdClient) -> None:
     seed(pos)
-    original = coffee_receipt(pos)
-    day = original.post_time.ToDatetime().strftime("%d.%m.%Y")
-    call(pos, "PrintInvoice", sale_id=original.sale_id, customer_number="B1")
-    printed(running, "Bau GmbH")
+    original, day = invoiced_coffee(running, pos)
     back = pos.create_sale().sale_id
     call(pos, "AddReturnLine", sale_id=back, original_sale_id=original.sale_id,
          original_line_id="1", quantity="1")  # fmt: skip

@@ -7,7 +7,7 @@ AddPayment."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,8 +15,7 @@ from posd.client import PosdClient, PosdError, new_request_id
 from posd.v1 import common_pb2, sale_pb2, shop_pb2
 
 from tests.conftest import start_in_thread
-from tests.integration.day.test_business_day import FixedClock
-from tests.integration.day.test_time_rules import CARD, import_rate, set_currency
+from tests.integration.day.test_time_rules import CARD, dollar_sale_at_todays_rate
 
 
 def edit(
@@ -36,28 +35,17 @@ def amounts(pos: PosdClient, sale_id: str) -> list[int]:
 
 
 def test_a_card_payment_is_not_raised_at_a_stale_daily_rate(tmp_path: Path) -> None:
-    clock = FixedClock(datetime(2026, 3, 10, 9, 0, tzinfo=UTC))
-    overrides = {"register": {"timezone": "Europe/Berlin", "exchange_rate_max_age_days": 0}}
-    running = start_in_thread(tmp_path / "state", overrides, clock=clock)
-    try:
-        with running.client() as pos:
-            pos.upsert_item("KAFFEE", "Kaffee", 1000)
-            import_rate(pos, "2026-03-10", "1.08")
-            sale_id = pos.create_sale().sale_id
-            pos.add_line(sale_id, item_id="KAFFEE")
-            set_currency(pos, sale_id, "USD")
-            payment_id = pos.add_payment(sale_id, CARD, 500, currency="USD").payment_id
-            clock.now += timedelta(days=1)  # the rate of yesterday is too old now
-            with pytest.raises(PosdError) as err:
-                edit(pos, sale_id, payment_id, 1080, "USD")
-            assert err.value.reason == "EXCHANGE_RATE_TOO_OLD"
-            assert amounts(pos, sale_id) == [500]  # nothing changed
-            # less on the card is money given back, not taken: still possible
-            assert [
-                p.amount.amount_minor for p in edit(pos, sale_id, payment_id, 400, "USD").payments
-            ] == [400]
-    finally:
-        running.stop()
+    with dollar_sale_at_todays_rate(tmp_path) as (pos, clock, sale_id):
+        payment_id = pos.add_payment(sale_id, CARD, 500, currency="USD").payment_id
+        clock.now += timedelta(days=1)  # the rate of yesterday is too old now
+        with pytest.raises(PosdError) as err:
+            edit(pos, sale_id, payment_id, 1080, "USD")
+        assert err.value.reason == "EXCHANGE_RATE_TOO_OLD"
+        assert amounts(pos, sale_id) == [500]  # nothing changed
+        # less on the card is money given back, not taken: still possible
+        assert [
+            p.amount.amount_minor for p in edit(pos, sale_id, payment_id, 400, "USD").payments
+        ] == [400]
 
 
 def test_a_payment_is_not_raised_at_a_register_taking_orders_only(tmp_path: Path) -> None:

@@ -4,11 +4,13 @@ The daemon runs in-process with an injected clock (register.timezone Europe/Berl
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import sqlite3
 import time
 import zipfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -349,7 +351,12 @@ def test_a_daily_rate_older_than_the_maximum_age_is_refused(tmp_path: Path) -> N
         running.stop()
 
 
-def test_a_paid_sale_whose_daily_rate_aged_meanwhile_is_not_posted(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def dollar_sale_at_todays_rate(
+    tmp_path: Path,
+) -> Iterator[tuple[PosdClient, FixedClock, str]]:
+    """A register whose daily rates are good for the day they are of only, and a sale
+    of 10.00 EUR in USD at today's rate (10.80): (client, clock, sale id)."""
     clock = FixedClock(datetime(2026, 3, 10, 9, 0, tzinfo=UTC))
     overrides = {"register": {"timezone": "Europe/Berlin", "exchange_rate_max_age_days": 0}}
     running = start_in_thread(tmp_path / "state", overrides, clock=clock)
@@ -360,14 +367,19 @@ def test_a_paid_sale_whose_daily_rate_aged_meanwhile_is_not_posted(tmp_path: Pat
             sale_id = pos.create_sale().sale_id
             pos.add_line(sale_id, item_id="KAFFEE")
             set_currency(pos, sale_id, "USD")
-            pos.add_payment(sale_id, CARD, 1080, currency="USD")
-            clock.now += timedelta(days=1)
-            with pytest.raises(PosdError) as err:
-                pos.post_sale(sale_id)
-            assert err.value.reason == "EXCHANGE_RATE_TOO_OLD"
-            assert pos.get_sale(sale_id).state == sale_pb2.SALE_STATE_OPEN
+            yield pos, clock, sale_id
     finally:
         running.stop()
+
+
+def test_a_paid_sale_whose_daily_rate_aged_meanwhile_is_not_posted(tmp_path: Path) -> None:
+    with dollar_sale_at_todays_rate(tmp_path) as (pos, clock, sale_id):
+        pos.add_payment(sale_id, CARD, 1080, currency="USD")
+        clock.now += timedelta(days=1)
+        with pytest.raises(PosdError) as err:
+            pos.post_sale(sale_id)
+        assert err.value.reason == "EXCHANGE_RATE_TOO_OLD"
+        assert pos.get_sale(sale_id).state == sale_pb2.SALE_STATE_OPEN
 
 
 @pytest.mark.parametrize("value", [-1, 367])
