@@ -18,10 +18,12 @@ import pytest
 from posd.client import PosdClient, new_request_id
 from posd.v1 import sale_pb2
 
+from posd_daemon.api import servicers
 from posd_daemon.domain.sale import Sale
 from tests.conftest import Running
 from tests.integration.api import test_sale_part2 as part2
 from tests.integration.api.test_post_ahead import CASH, sell_voucher, started
+from tests.support.e2e import wait_until
 
 
 def without_sweep(running: Running) -> None:
@@ -50,6 +52,8 @@ def test_a_run_ahead_claimed_before_it_parked_that_gives_way_signs_nothing(
     running: Running, pos: PosdClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     without_sweep(running)
+    # the run-ahead is held longer than its time to be claimed on a busy machine
+    monkeypatch.setattr(servicers, "POST_AHEAD_TTL_S", 30.0)
     part2.seed(pos)
     gateway: Any = running.daemon.gateway
     sales = gateway.sale_loader.__self__
@@ -74,12 +78,18 @@ def test_a_run_ahead_claimed_before_it_parked_that_gives_way_signs_nothing(
     armed.set()
     part2.pay(pos, sale_id, CASH, 1899)  # paid in full: the post runs ahead
     assert checking.wait(5)
+    spec: Any = running.daemon.db._speculation
 
     request = sale_pb2.PostSaleRequest(request_id=new_request_id(), sale_id=sale_id)
     with pytest.raises(grpc.RpcError) as err:  # its client gives up meanwhile
         pos.sales.PostSale(request, timeout=0.5, metadata=tuple(pos._metadata()))
     assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    assert running.daemon.db._speculation is None  # it had claimed the run-ahead
+    claim = spec.claimed()
+    assert claim is not None  # it had claimed the run-ahead
+    # the daemon's deadline for the call runs from when the call reached it, a little
+    # after the client's: until the daemon has seen the call gone, the run-ahead giving
+    # way is followed by the usual post, for a caller still there
+    wait_until(lambda: claim.caller.gone, 5, "the daemon to see the PostSale gone")
     go_on.set()
     # (a read on the database thread runs once the run-ahead has ended)
     assert pos.get_sale(sale_id).state == sale_pb2.SALE_STATE_OPEN  # nothing was posted
