@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import shutil
+import sqlite3
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,8 +21,9 @@ from posd.client import PosdClient
 
 from posd_daemon.bootstrap import Daemon, start
 from posd_daemon.ops import eventloop
-from posd_daemon.ops.config import Config, load
+from posd_daemon.ops.config import Config, default_document, load
 from posd_daemon.services.clock import Clock, system_clock
+from posd_daemon.store.database import connect, migrate
 
 settings.register_profile(
     "posd", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -61,6 +67,48 @@ class Running:
         )
 
 
+#: the demo operators' PINs (default_config.toml)
+DEMO_PINS = {"1": "1234", "2": "0000"}
+
+
+def _quick_hash(pin: str) -> str:
+    """A scrypt hash of ``pin`` at the cheapest cost the daemon accepts (N=2**12, r=1):
+    a log-in checks it in about a millisecond instead of the demo hashes' ~45 ms, which
+    every in-process test pays once or more (the hash's cost is not what they test; the
+    e2e tests run the real daemon on the embedded defaults)."""
+    salt = b"posd-test-salt-" + pin.encode()
+    digest = hashlib.scrypt(pin.encode(), salt=salt, n=2**12, r=1, p=1, dklen=32)
+    return f"scrypt$4096$1$1${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+#: the embedded default operators, their PINs hashed cheaply (see _quick_hash)
+QUICK_OPERATORS = [
+    {**op, "pin_scrypt": _quick_hash(DEMO_PINS[op["id"]])} for op in default_document()["operators"]
+]
+
+_schema: list[Path] = []
+
+
+def _migrated_database() -> Path:
+    """A database with every shipped migration applied (by the daemon's own migrate),
+    made once per test process: copied into a test's new state directory, the daemon
+    starts on it as on a register's second start, without the ~50 ms of a new
+    register's schema (tests/unit/store covers making one)."""
+    if not _schema:
+        path = Path(tempfile.mkdtemp(prefix="posd-schema-")) / "posd.sqlite3"
+        conn = connect(path)
+        try:
+            migrate(conn)
+        finally:
+            conn.close()
+        # one file: the WAL was checkpointed into it at the close
+        assert not path.with_name(path.name + "-wal").exists()
+        with sqlite3.connect(path) as check:
+            assert check.execute("PRAGMA user_version").fetchone()[0] > 0
+        _schema.append(path)
+    return _schema[0]
+
+
 def start_in_thread(
     state_dir: Path, overrides: dict[str, Any] | None = None, *, clock: Clock = system_clock
 ) -> Running:
@@ -70,7 +118,11 @@ def start_in_thread(
         "state": {"dir": str(state_dir)},
         "metrics": {"listen": ""},
         "register": {"timezone": "UTC"},
+        "operators": QUICK_OPERATORS,
     }
+    if not state_dir.exists():  # a new register
+        state_dir.mkdir(parents=True)
+        shutil.copyfile(_migrated_database(), state_dir / "posd.sqlite3")
     for key, value in (overrides or {}).items():
         doc.setdefault(key, {}).update(value) if isinstance(value, dict) else doc.update(
             {key: value}
