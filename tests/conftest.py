@@ -93,7 +93,8 @@ def _migrated_database() -> Path:
     """A database with every shipped migration applied (by the daemon's own migrate),
     made once per test process: copied into a test's new state directory, the daemon
     starts on it as on a register's second start, without the ~50 ms of a new
-    register's schema (tests/unit/store covers making one)."""
+    register's schema (tests/unit/test_migrate_all_or_nothing.py and every e2e daemon
+    make one)."""
     if not _schema:
         path = Path(tempfile.mkdtemp(prefix="posd-schema-")) / "posd.sqlite3"
         conn = connect(path)
