@@ -371,6 +371,7 @@ async def _start(
     )
     gateway.transfer_recovered = sales.transfer_recovered
     gateway.unresolved_recorded = sales.lock_unresolved
+    gateway.refused_locked = sales.lock_refused
     # cash movements and shift closes the TSE signed before a crash (services/fiscal.py)
     gateway.event_recorded = event_recorder(
         DayCommands(DaySettings(config.register.id, config.register.currency, zone,

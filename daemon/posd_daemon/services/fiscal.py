@@ -836,7 +836,7 @@ class FiscalGateway:
                 if exc.code != "UNKNOWN_TRANSACTION":
                     # not asked for the abort: the TSE may hold this receipt (the post
                     # then completes it, signed once), ended here as an abort it is lost
-                    self._leave_refused(exc, sale, number, "receipt")
+                    self._leave_refused(exc, sale, number, "receipt", data)
                     return
         if result is not None:
             signed = self._signed_row(row, result)
@@ -856,7 +856,7 @@ class FiscalGateway:
             )
         except TseUnavailable as exc:
             if exc.code != "UNKNOWN_TRANSACTION":
-                self._leave_refused(exc, sale, number, "abort")
+                self._leave_refused(exc, sale, number, "abort", pd.AVBELEGABBRUCH)
                 return
             # Not open, and the TSE gives no stored result for either ending (e.g. the
             # fiskaly backend no longer remembers it). One sale must not keep every
@@ -880,16 +880,25 @@ class FiscalGateway:
         await self._db.write(lambda tx: self._cancel_recovered(tx, sale, cancelled))
         log.warning("cancel_completed_after_crash", sale_id=sale.sale_id, transaction_number=number)
 
-    def _leave_refused(self, exc: TseUnavailable, sale: Sale, number: int, ending: str) -> None:
+    def _leave_refused(
+        self, exc: TseUnavailable, sale: Sale, number: int, ending: str, data: str
+    ) -> None:
         """A sale's transaction found finished, the TSE out (``exc`` transient): raised,
         the reconciliation ends and an outage opens. Refused for good (e.g. an HTTP 400
         for this one transaction): as for a Vorgang (``tse_event_refused`` in
         :meth:`_resolve_events`), the sale and its row stay as they are (its row STARTED:
         known, so never taken for an orphan; never posted unsigned or signed again here)
         for a person, and the reconciliation goes on with the others. Raised, it ended
-        every start and recovery at this sale: an outage for good, with a TSE that signs."""
+        every start and recovery at this sale: an outage for good, with a TSE that signs.
+
+        The TSE may hold the ending asked for (``data``, the processData it finished the
+        transaction with before the crash): the sale is locked to that ending
+        (:attr:`refused_locked`). Changed, its post or cancellation would ask the TSE to
+        finish the transaction with other data, which it refuses for good."""
         if exc.transient:
             raise exc
+        if self.refused_locked is not None:
+            self.refused_locked(sale.sale_id, data)
         log.error(
             "tse_sale_refused",
             sale_id=sale.sale_id,
@@ -940,12 +949,13 @@ class FiscalGateway:
         finished with other data is left as it is, and logged."""
         assert row.transaction_number is not None
         number = row.transaction_number
-        finish = self._finisher(number, pd.encode(transfer_process_data(sale)))
+        data = transfer_process_data(sale)
+        finish = self._finisher(number, pd.encode(data))
         try:
             result = await self._call("finish", finish)
         except TseUnavailable as exc:
             if exc.code != "UNKNOWN_TRANSACTION":
-                self._leave_refused(exc, sale, number, "transfer")
+                self._leave_refused(exc, sale, number, "transfer", data)
                 return
             log.error(
                 "tse_parked_sale_finished_otherwise",
@@ -979,6 +989,9 @@ class FiscalGateway:
     transfer_recovered: Callable[[Tx, Sale, fstore.SaleTse], None] | None = None
     #: a sale left unresolved (journaled TSE_SALE_UNRESOLVED): locked from its commit on
     unresolved_recorded: Callable[[fstore.Unresolved], None] | None = None
+    #: a sale left as it was after the TSE refused for good to repeat the ending it may
+    #: hold (see _leave_refused): locked to that ending, (sale id, processData)
+    refused_locked: Callable[[str, str], None] | None = None
 
     def _post_recovered(self, tx: Tx, sale: Sale, row: fstore.SaleTse) -> None:
         """Reconciliation's post, counted in posd_sales_posted_total at its commit: posts

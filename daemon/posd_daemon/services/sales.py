@@ -1938,6 +1938,14 @@ class SaleCommands(SaleOps, InvoicePayments):
         ):
             self.signed_unposted[sale_id] = fiscal.process_data
 
+    def lock_refused(self, sale_id: str, data: str) -> None:
+        """The hook of FiscalGateway.refused_locked: the TSE may hold the sale's
+        transaction finished with ``data`` (a receipt, an AVBelegabbruch, an AVTransfer)
+        and refused for good to say so; the sale is locked as if that finish had been
+        made here and its saving failed (:attr:`signed_unposted`): only that ending, with
+        that data, is allowed. Not over a restart: reconciliation asks the TSE again."""
+        self.signed_unposted[sale_id] = data
+
     def transfer_recovered(self, tx: Tx, sale: Sale, fiscal: fstore.SaleTse) -> None:
         """Reconciliation found the parked sale's transaction finished as AVTransfer (a
         hand-over the TSE finished whose saving did not commit): the sale stays parked,

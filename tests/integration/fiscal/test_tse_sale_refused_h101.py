@@ -105,3 +105,49 @@ def test_a_sale_the_tse_refuses_for_good_does_not_stop_the_reconciliation(
     finally:
         fake.before_request = None
         running.stop()
+
+
+def test_a_sale_the_tse_refused_for_good_can_only_be_posted_as_signed(
+    tmp_path: Path,
+    fake: StagedFiskaly,  # noqa: F811
+) -> None:
+    """The sale left as it was by that refusal may be held by the TSE as the receipt it
+    signed before the crash: changed or cancelled, its post or cancellation would ask the
+    TSE to finish that transaction again with other data, which it refuses (the sale
+    stuck for good). It is locked as a sale signed and not saved: only posting it with
+    the signed data is allowed, and that completes it once the TSE answers."""
+    state = tmp_path / "state"
+    running = start_in_thread(state, config(fake))
+    try:
+        with running.client() as pos:
+            pos.retries = 0
+            seed(pos)
+            refused, refused_number = signed_not_saved(pos, fake)
+    finally:
+        running.stop()
+    refused_tx = fake.transaction_by_number(refused_number)
+    revisions = len(refused_tx.revisions)
+    fake.before_request = lambda path: (
+        _Fault("fail", 1, None, status=400) if f"/tx/{refused_tx.tx_id}" in path else None
+    )
+    running = start_in_thread(state, config(fake))
+    try:
+        with running.client() as pos:
+            pos.retries = 0
+            before = pos.get_sale(refused)
+            for change in (
+                lambda: pos.add_line(refused, item_id="1002"),
+                lambda: pos.cancel_sale(refused, "Kunde geht"),
+                lambda: pos.add_payment(refused, CASH, 100),
+            ):
+                with pytest.raises(PosdError) as locked:
+                    change()
+                assert locked.value.reason == "SALE_SIGNED_NOT_POSTED"
+            assert pos.get_sale(refused) == before  # nothing changed
+            fake.before_request = None
+            posted = pos.post_sale(refused)
+            assert (posted.tse.state, posted.tse.transaction_number) == ("SIGNED", refused_number)
+        assert len(fake.transaction_by_number(refused_number).revisions) == revisions
+    finally:
+        fake.before_request = None
+        running.stop()
