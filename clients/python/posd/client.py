@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -505,10 +505,18 @@ class PosdClient:
             if not token:
                 return
 
-    def load_order(self, order_number: str, *, request_id: str | None = None) -> sale_pb2.Sale:
-        """The order in an open sale of this register (the same sale while it is open)."""
+    def load_order(
+        self,
+        order_number: str,
+        *,
+        picks: Sequence[order_pb2.OrderLinePick] = (),
+        request_id: str | None = None,
+    ) -> sale_pb2.Sale:
+        """The order in an open sale of this register (the same sale while it is open).
+        ``picks``: the lot or serial number the cashier picked for lines of a tracked
+        item that reserve none."""
         req = order_pb2.LoadOrderRequest(
-            request_id=request_id or new_request_id(), order_number=order_number
+            request_id=request_id or new_request_id(), order_number=order_number, picks=picks
         )
         return self.call(self.orders.LoadOrder, req).sale
 

@@ -17,7 +17,7 @@ from posd_daemon.api.sale_rpcs import import_rpc
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.money import check_currency
 from posd_daemon.domain.operators import Permission
-from posd_daemon.domain.order import Order, OrderState, new_order, order_line
+from posd_daemon.domain.order import LinePick, Order, OrderState, new_order, order_line
 from posd_daemon.domain.pricing import fmt_decimal
 from posd_daemon.domain.sale import Sale
 from posd_daemon.domain.text import check_code
@@ -50,6 +50,8 @@ def order_from_pb(msg: order_pb2.Order) -> Order:
             currency=currency,
             index=i,
             unit=ln.unit,
+            lot=ln.lot_number,
+            serial=ln.serial_number,
         )
         for i, ln in enumerate(msg.lines)
     ]
@@ -72,6 +74,8 @@ def order_to_pb(order: Order) -> order_pb2.Order:
             quantity=fmt_decimal(ln.quantity),
             text=ln.text,
             unit=ln.unit,
+            lot_number=ln.lot,
+            serial_number=ln.serial,
         )
         if ln.unit_price is not None:
             line.unit_price.CopyFrom(convert.money(ln.unit_price, order.currency))
@@ -157,6 +161,9 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         async def run() -> order_pb2.LoadOrderResponse:
             op = await self.rt.operator(context)
             check_code(request.order_number, "order_number")
+            picks = [
+                LinePick(p.line, lot=p.lot_number, serial=p.serial_number) for p in request.picks
+            ]
             answered = await self.rt.answered("LoadOrder", request, order_pb2.LoadOrderResponse)
             if answered is not None:
                 return answered
@@ -183,7 +190,11 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
                     "LoadOrder",
                     request,
                     lambda tx: self.orders.load(
-                        tx, op, request.order_number, before_create=before_create
+                        tx,
+                        op,
+                        request.order_number,
+                        before_create=before_create,
+                        picks=picks,
                     ),
                     encode,
                     order_pb2.LoadOrderResponse,

@@ -11,7 +11,8 @@ sale. Only an OPEN order may be replaced by the back office.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -47,6 +48,11 @@ class OrderLine:
     #: one of the item's units of measure (of the quantity and an agreed unit price);
     #: "": the item's base unit, as on a sale line
     unit: str = ""
+    #: the lot or serial number the back office reserved (a lot-tracked or
+    #: serial-numbered item; whether the item has it is the catalog's to say,
+    #: services/orders.py); "": the cashier picks one when loading the order
+    lot: str = ""
+    serial: str = ""
 
 
 @dataclass(slots=True)
@@ -105,6 +111,8 @@ def order_line(
     currency: str,
     index: int,
     unit: str = "",
+    lot: str = "",
+    serial: str = "",
 ) -> OrderLine:
     """One validated line; ``index`` (0-based) names the field in errors. Whether the
     item has ``unit`` is the catalog's to say (services/orders.py)."""
@@ -130,7 +138,57 @@ def order_line(
         price = amount
     check_text(text, f"{where}.text", max_len=MAX_LINE_TEXT, required=False)
     check_text(unit, f"{where}.unit", max_len=MAX_UNIT, required=False)
-    return OrderLine(item_id, qty, variant_id, price, text, unit)
+    # as AddLine's lot_number and serial_number
+    if lot:
+        check_code(lot, f"{where}.lot_number")
+    if serial:
+        check_code(serial, f"{where}.serial_number")
+    return OrderLine(item_id, qty, variant_id, price, text, unit, lot, serial)
+
+
+@dataclass(frozen=True, slots=True)
+class LinePick:
+    """The lot or serial number the cashier picked at the register for an order line
+    (1-based ``line``) that reserved none."""
+
+    line: int
+    lot: str = ""
+    serial: str = ""
+
+
+def picked_lines(order: Order, picks: Sequence[LinePick]) -> list[OrderLine]:
+    """The order's lines with the cashier's picks in them. A pick names a line of the
+    order, once; a line the back office reserved a lot or serial for keeps it (a pick of
+    the same is fine: a client may send what it shows)."""
+    lines = list(order.lines)
+    seen: set[int] = set()
+    for i, pick in enumerate(picks):
+        where = f"picks[{i}]"
+        if not 1 <= pick.line <= len(lines):
+            raise invalid(
+                f"{where}.line",
+                f"order {order.order_number} has lines 1 to {len(lines)}, not {pick.line}",
+            )
+        if pick.line in seen:
+            raise invalid(f"{where}.line", f"line {pick.line} is picked twice")
+        seen.add(pick.line)
+        if pick.lot:
+            check_code(pick.lot, f"{where}.lot_number")
+        if pick.serial:
+            check_code(pick.serial, f"{where}.serial_number")
+        ln = lines[pick.line - 1]
+        for name, reserved, picked in (
+            ("lot_number", ln.lot, pick.lot),
+            ("serial_number", ln.serial, pick.serial),
+        ):
+            if reserved and picked and picked != reserved:
+                raise invalid(
+                    f"{where}.{name}",
+                    f"order {order.order_number} line {pick.line} (item {ln.item_id})"
+                    f" reserved {reserved}, not {picked}",
+                )
+        lines[pick.line - 1] = replace(ln, lot=ln.lot or pick.lot, serial=ln.serial or pick.serial)
+    return lines
 
 
 def new_order(

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
+from posd_daemon.domain.catalog import Tracking
 from posd_daemon.domain.errors import DomainError, ErrorKind, invalid, not_found, precondition
 from posd_daemon.domain.operators import Operator, Permission
-from posd_daemon.domain.order import Order, OrderState
+from posd_daemon.domain.order import LinePick, Order, OrderState, picked_lines
 from posd_daemon.domain.pricing import fmt_decimal
 from posd_daemon.domain.sale import Sale, SaleState
 from posd_daemon.domain.text import check_code
@@ -146,13 +147,15 @@ class OrderCommands:
         """Creates or replaces an order (one row of UpsertOrders); True when created.
         A LOADED or COMPLETED order is refused (ORDER_IN_USE), unless it comes unchanged
         (the back office resending its orders, a retry): it is left as it is, and the
-        batch it came in goes on. A line in a unit its item lacks is refused."""
+        batch it came in goes on. A line in a unit its item lacks is refused, and so is
+        a lot or serial number the item does not have here (see :func:`_check_tracking`)."""
         existing = order_store.get(tx.conn, order.order_number)
         if existing is not None:
             if existing.state is not OrderState.OPEN and _same_content(existing, order):
                 return False
             existing.check_replaceable()
         _check_units(tx.conn, order)
+        _check_tracking(tx.conn, order, self.sales.context(tx.conn).register.location_id)
         order_store.put(tx.conn, order, self._clock())
         return existing is None
 
@@ -163,12 +166,16 @@ class OrderCommands:
         order_number: str,
         *,
         before_create: Callable[[], None] | None = None,
+        picks: Sequence[LinePick] = (),
     ) -> tuple[Sale, Order]:
         """The order in a new open sale of this register; the same sale while it is
         still open or parked (also for another request id). ``before_create`` runs (and
         may refuse) only when a new sale is started: the register's rule against a new
         sale while the drawer is open is no reason to refuse the cashier the sale the
-        order is in already."""
+        order is in already. ``picks``: the lots and serial numbers the cashier picked
+        for lines that reserved none; a line of a tracked item without one is refused
+        as AddLine refuses that item without it (SERIAL_REQUIRED, LOT_REQUIRED), naming
+        the line, so the cashier picks the piece and loads again."""
         operator.require(Permission.SALE)
         order = self.get(tx.conn, order_number)
         order.check_loadable()
@@ -183,6 +190,7 @@ class OrderCommands:
                 order_number=order_number,
                 sale_id=sale.sale_id,
             )
+        lines = picked_lines(order, picks)
         self._check_references(tx.conn, order)
         if before_create is not None:
             before_create()
@@ -209,7 +217,7 @@ class OrderCommands:
         # linked after the customer is set: from here on the customer is the order's
         sale.order_number = order.order_number
         self.sales.save_sale(tx, sale)
-        for position, line in enumerate(order.lines, start=1):
+        for position, line in enumerate(lines, start=1):
             try:
                 added = self.sales.add_line(
                     tx,
@@ -220,6 +228,10 @@ class OrderCommands:
                     variant_id=line.variant_id,
                     # an agreed unit_price below is per this unit, as the line's price
                     unit=line.unit,
+                    # checked again as AddLine checks them: sold or moved since the
+                    # back office reserved it, an expired lot
+                    lot=line.lot,
+                    serial=line.serial,
                 )
                 sale = added.sale
                 if line.unit_price is not None:
@@ -325,6 +337,67 @@ def _check_units(conn: sqlite3.Connection, order: Order) -> None:
             + ", ".join([item.unit, *(u.unit for u in item.units)]),
             "UNKNOWN_UNIT",
         )
+
+
+def _check_tracking(conn: sqlite3.Connection, order: Order, location_id: str) -> None:
+    """A reserved serial number is one of the item's, in stock at this register's
+    location and not sold; a reserved lot one of the item's lots (as AddLine checks
+    them; LoadOrder checks them again, adding the line). A line of a serial-numbered
+    item is one piece, as AddLine's (SERIAL_QUANTITY_IS_ONE: an order for two phones
+    has two lines): else the order would load nothing but a refusal. A line reserving
+    nothing is left to the cashier, who picks the lot or piece when loading it."""
+    reserved: dict[tuple[str, str], int] = {}
+    for index, line in enumerate(order.lines):
+        where = f"order.lines[{index}]"
+        name = f"order {order.order_number} line {index + 1}: item {line.item_id}"
+        item = catalog_store.get(conn, line.item_id)
+        tracking = None if item is None else item.tracking
+        if line.lot:
+            if tracking is not None and tracking is not Tracking.LOT:
+                raise invalid(
+                    f"{where}.lot_number", f"{name} is not lot-tracked", "NOT_LOT_TRACKED"
+                )
+            if not any(
+                r.item_id == line.item_id for r in catalog_store.lots_by_number(conn, line.lot)
+            ):
+                raise invalid(
+                    f"{where}.lot_number", f"{name} has no lot {line.lot!r}", "LOT_NOT_FOUND"
+                )
+        if line.serial:
+            if tracking is not None and tracking is not Tracking.SERIAL:
+                raise invalid(
+                    f"{where}.serial_number", f"{name} is not serial-numbered", "NOT_SERIAL_TRACKED"
+                )
+            refs = [
+                r
+                for r in catalog_store.serials_by_number(conn, line.serial)
+                if r.item_id == line.item_id
+            ]
+            if refs and refs[0].state == catalog_store.SOLD:
+                raise invalid(
+                    f"{where}.serial_number",
+                    f"{name}: serial number {line.serial} was sold (sale {refs[0].sale_id})",
+                    "SERIAL_ALREADY_SOLD",
+                )
+            if not refs or refs[0].location_id != location_id:
+                raise invalid(
+                    f"{where}.serial_number",
+                    f"{name}: serial number {line.serial} is not in stock here",
+                    "SERIAL_NOT_IN_STOCK",
+                )
+            first = reserved.setdefault((line.item_id, line.serial), index)
+            if first != index:
+                raise invalid(
+                    f"{where}.serial_number",
+                    f"{name}: serial number {line.serial} is on line {first + 1} already",
+                    "SERIAL_ALREADY_IN_ORDER",
+                )
+        if (line.serial or tracking is Tracking.SERIAL) and line.quantity != 1:
+            raise invalid(
+                f"{where}.quantity",
+                f"{name}: a serial number is one piece, send one line of quantity 1 per piece",
+                "SERIAL_QUANTITY_IS_ONE",
+            )
 
 
 def _line_refused(order_number: str, position: int, item_id: str, exc: DomainError) -> DomainError:

@@ -1,6 +1,7 @@
 """Persistence of back-office orders (schema 12). Their lines are one JSON column: an
-order is read and written whole, never queried by line, so a line's ``unit``
-is a key of it and no column: a line stored without one is in the item's base unit.
+order is read and written whole, never queried by line, so a line's ``unit``, ``lot``
+and ``serial`` are keys of it and no columns: a line stored without a unit is in the
+item's base unit, one stored without a lot or serial reserved none.
 
 TRANSFERRED is read, not stored: an order LOADED into a sale this register handed over
 to another one (the sale row is TRANSFERRED, written in the hand-over's transaction) is
@@ -38,6 +39,8 @@ def _lines_json(lines: list[OrderLine]) -> str:
                 "unit_price": ln.unit_price,
                 "text": ln.text,
                 "unit": ln.unit,
+                "lot": ln.lot,
+                "serial": ln.serial,
             }
             for ln in lines
         ],
@@ -56,6 +59,9 @@ def _order(row: tuple[Any, ...]) -> Order:
             text=d["text"],
             # lines stored before order lines had units have none: the base unit
             unit=d.get("unit", ""),
+            # lines stored before order lines could reserve one have neither
+            lot=d.get("lot", ""),
+            serial=d.get("serial", ""),
         )
         for d in json.loads(row[3])
     ]

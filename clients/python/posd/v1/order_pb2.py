@@ -27,35 +27,37 @@ from posd.v1 import common_pb2 as posd_dot_v1_dot_common__pb2
 from posd.v1 import sale_pb2 as posd_dot_v1_dot_sale__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13posd/v1/order.proto\x12\x07posd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14posd/v1/common.proto\x1a\x12posd/v1/sale.proto\"\x82\x01\n\tOrderLine\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x12\n\nvariant_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\t\x12\"\n\nunit_price\x18\x04 \x01(\x0b\x32\x0e.posd.v1.Money\x12\x0c\n\x04text\x18\x05 \x01(\t\x12\x0c\n\x04unit\x18\x06 \x01(\t\"\xab\x02\n\x05Order\x12\x14\n\x0corder_number\x18\x01 \x01(\t\x12\x17\n\x0f\x63ustomer_number\x18\x02 \x01(\t\x12\x15\n\rcurrency_code\x18\x03 \x01(\t\x12!\n\x05lines\x18\x04 \x03(\x0b\x32\x12.posd.v1.OrderLine\x12\"\n\x05state\x18\x05 \x01(\x0e\x32\x13.posd.v1.OrderState\x12\x0f\n\x07sale_id\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x1atransferred_to_register_id\x18\t \x01(\t\"{\n\x13UpsertOrdersRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x1e\n\x06orders\x18\x02 \x03(\x0b\x32\x0e.posd.v1.Order\x12\x19\n\x11skip_invalid_rows\x18\x03 \x01(\x08\x12\x15\n\rvalidate_only\x18\x04 \x01(\x08\"?\n\x14UpsertOrdersResponse\x12\'\n\x07summary\x18\x01 \x01(\x0b\x32\x16.posd.v1.ImportSummary\"w\n\x11ListOrdersRequest\x12\"\n\x05state\x18\x01 \x01(\x0e\x32\x13.posd.v1.OrderState\x12\x17\n\x0f\x63ustomer_number\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"M\n\x12ListOrdersResponse\x12\x1e\n\x06orders\x18\x01 \x03(\x0b\x32\x0e.posd.v1.Order\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\'\n\x0fGetOrderRequest\x12\x14\n\x0corder_number\x18\x01 \x01(\t\"1\n\x10GetOrderResponse\x12\x1d\n\x05order\x18\x01 \x01(\x0b\x32\x0e.posd.v1.Order\"<\n\x10LoadOrderRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0corder_number\x18\x02 \x01(\t\"O\n\x11LoadOrderResponse\x12\x1b\n\x04sale\x18\x01 \x01(\x0b\x32\r.posd.v1.Sale\x12\x1d\n\x05order\x18\x02 \x01(\x0b\x32\x0e.posd.v1.Order*\x8f\x01\n\nOrderState\x12\x1b\n\x17ORDER_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10ORDER_STATE_OPEN\x10\x01\x12\x16\n\x12ORDER_STATE_LOADED\x10\x02\x12\x19\n\x15ORDER_STATE_COMPLETED\x10\x03\x12\x1b\n\x17ORDER_STATE_TRANSFERRED\x10\x04\x32\xa7\x02\n\x0cOrderService\x12K\n\x0cUpsertOrders\x12\x1c.posd.v1.UpsertOrdersRequest\x1a\x1d.posd.v1.UpsertOrdersResponse\x12\x45\n\nListOrders\x12\x1a.posd.v1.ListOrdersRequest\x1a\x1b.posd.v1.ListOrdersResponse\x12?\n\x08GetOrder\x12\x18.posd.v1.GetOrderRequest\x1a\x19.posd.v1.GetOrderResponse\x12\x42\n\tLoadOrder\x12\x19.posd.v1.LoadOrderRequest\x1a\x1a.posd.v1.LoadOrderResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13posd/v1/order.proto\x12\x07posd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14posd/v1/common.proto\x1a\x12posd/v1/sale.proto\"\xad\x01\n\tOrderLine\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x12\n\nvariant_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\t\x12\"\n\nunit_price\x18\x04 \x01(\x0b\x32\x0e.posd.v1.Money\x12\x0c\n\x04text\x18\x05 \x01(\t\x12\x0c\n\x04unit\x18\x06 \x01(\t\x12\x12\n\nlot_number\x18\x07 \x01(\t\x12\x15\n\rserial_number\x18\x08 \x01(\t\"\xab\x02\n\x05Order\x12\x14\n\x0corder_number\x18\x01 \x01(\t\x12\x17\n\x0f\x63ustomer_number\x18\x02 \x01(\t\x12\x15\n\rcurrency_code\x18\x03 \x01(\t\x12!\n\x05lines\x18\x04 \x03(\x0b\x32\x12.posd.v1.OrderLine\x12\"\n\x05state\x18\x05 \x01(\x0e\x32\x13.posd.v1.OrderState\x12\x0f\n\x07sale_id\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x1atransferred_to_register_id\x18\t \x01(\t\"{\n\x13UpsertOrdersRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x1e\n\x06orders\x18\x02 \x03(\x0b\x32\x0e.posd.v1.Order\x12\x19\n\x11skip_invalid_rows\x18\x03 \x01(\x08\x12\x15\n\rvalidate_only\x18\x04 \x01(\x08\"?\n\x14UpsertOrdersResponse\x12\'\n\x07summary\x18\x01 \x01(\x0b\x32\x16.posd.v1.ImportSummary\"w\n\x11ListOrdersRequest\x12\"\n\x05state\x18\x01 \x01(\x0e\x32\x13.posd.v1.OrderState\x12\x17\n\x0f\x63ustomer_number\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"M\n\x12ListOrdersResponse\x12\x1e\n\x06orders\x18\x01 \x03(\x0b\x32\x0e.posd.v1.Order\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\'\n\x0fGetOrderRequest\x12\x14\n\x0corder_number\x18\x01 \x01(\t\"1\n\x10GetOrderResponse\x12\x1d\n\x05order\x18\x01 \x01(\x0b\x32\x0e.posd.v1.Order\"c\n\x10LoadOrderRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0corder_number\x18\x02 \x01(\t\x12%\n\x05picks\x18\x03 \x03(\x0b\x32\x16.posd.v1.OrderLinePick\"H\n\rOrderLinePick\x12\x0c\n\x04line\x18\x01 \x01(\x05\x12\x12\n\nlot_number\x18\x02 \x01(\t\x12\x15\n\rserial_number\x18\x03 \x01(\t\"O\n\x11LoadOrderResponse\x12\x1b\n\x04sale\x18\x01 \x01(\x0b\x32\r.posd.v1.Sale\x12\x1d\n\x05order\x18\x02 \x01(\x0b\x32\x0e.posd.v1.Order*\x8f\x01\n\nOrderState\x12\x1b\n\x17ORDER_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10ORDER_STATE_OPEN\x10\x01\x12\x16\n\x12ORDER_STATE_LOADED\x10\x02\x12\x19\n\x15ORDER_STATE_COMPLETED\x10\x03\x12\x1b\n\x17ORDER_STATE_TRANSFERRED\x10\x04\x32\xa7\x02\n\x0cOrderService\x12K\n\x0cUpsertOrders\x12\x1c.posd.v1.UpsertOrdersRequest\x1a\x1d.posd.v1.UpsertOrdersResponse\x12\x45\n\nListOrders\x12\x1a.posd.v1.ListOrdersRequest\x1a\x1b.posd.v1.ListOrdersResponse\x12?\n\x08GetOrder\x12\x18.posd.v1.GetOrderRequest\x1a\x19.posd.v1.GetOrderResponse\x12\x42\n\tLoadOrder\x12\x19.posd.v1.LoadOrderRequest\x1a\x1a.posd.v1.LoadOrderResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'posd.v1.order_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ORDERSTATE']._serialized_start=1168
-  _globals['_ORDERSTATE']._serialized_end=1311
+  _globals['_ORDERSTATE']._serialized_start=1324
+  _globals['_ORDERSTATE']._serialized_end=1467
   _globals['_ORDERLINE']._serialized_start=108
-  _globals['_ORDERLINE']._serialized_end=238
-  _globals['_ORDER']._serialized_start=241
-  _globals['_ORDER']._serialized_end=540
-  _globals['_UPSERTORDERSREQUEST']._serialized_start=542
-  _globals['_UPSERTORDERSREQUEST']._serialized_end=665
-  _globals['_UPSERTORDERSRESPONSE']._serialized_start=667
-  _globals['_UPSERTORDERSRESPONSE']._serialized_end=730
-  _globals['_LISTORDERSREQUEST']._serialized_start=732
-  _globals['_LISTORDERSREQUEST']._serialized_end=851
-  _globals['_LISTORDERSRESPONSE']._serialized_start=853
-  _globals['_LISTORDERSRESPONSE']._serialized_end=930
-  _globals['_GETORDERREQUEST']._serialized_start=932
-  _globals['_GETORDERREQUEST']._serialized_end=971
-  _globals['_GETORDERRESPONSE']._serialized_start=973
-  _globals['_GETORDERRESPONSE']._serialized_end=1022
-  _globals['_LOADORDERREQUEST']._serialized_start=1024
-  _globals['_LOADORDERREQUEST']._serialized_end=1084
-  _globals['_LOADORDERRESPONSE']._serialized_start=1086
-  _globals['_LOADORDERRESPONSE']._serialized_end=1165
-  _globals['_ORDERSERVICE']._serialized_start=1314
-  _globals['_ORDERSERVICE']._serialized_end=1609
+  _globals['_ORDERLINE']._serialized_end=281
+  _globals['_ORDER']._serialized_start=284
+  _globals['_ORDER']._serialized_end=583
+  _globals['_UPSERTORDERSREQUEST']._serialized_start=585
+  _globals['_UPSERTORDERSREQUEST']._serialized_end=708
+  _globals['_UPSERTORDERSRESPONSE']._serialized_start=710
+  _globals['_UPSERTORDERSRESPONSE']._serialized_end=773
+  _globals['_LISTORDERSREQUEST']._serialized_start=775
+  _globals['_LISTORDERSREQUEST']._serialized_end=894
+  _globals['_LISTORDERSRESPONSE']._serialized_start=896
+  _globals['_LISTORDERSRESPONSE']._serialized_end=973
+  _globals['_GETORDERREQUEST']._serialized_start=975
+  _globals['_GETORDERREQUEST']._serialized_end=1014
+  _globals['_GETORDERRESPONSE']._serialized_start=1016
+  _globals['_GETORDERRESPONSE']._serialized_end=1065
+  _globals['_LOADORDERREQUEST']._serialized_start=1067
+  _globals['_LOADORDERREQUEST']._serialized_end=1166
+  _globals['_ORDERLINEPICK']._serialized_start=1168
+  _globals['_ORDERLINEPICK']._serialized_end=1240
+  _globals['_LOADORDERRESPONSE']._serialized_start=1242
+  _globals['_LOADORDERRESPONSE']._serialized_end=1321
+  _globals['_ORDERSERVICE']._serialized_start=1470
+  _globals['_ORDERSERVICE']._serialized_end=1765
 # @@protoc_insertion_point(module_scope)

@@ -70,6 +70,8 @@ class OrderLine(_message.Message):
     UNIT_PRICE_FIELD_NUMBER: _builtins.int
     TEXT_FIELD_NUMBER: _builtins.int
     UNIT_FIELD_NUMBER: _builtins.int
+    LOT_NUMBER_FIELD_NUMBER: _builtins.int
+    SERIAL_NUMBER_FIELD_NUMBER: _builtins.int
     item_id: _builtins.str
     """Catalog item id."""
     variant_id: _builtins.str
@@ -82,6 +84,18 @@ class OrderLine(_message.Message):
     """Unit of measure of the quantity and of an agreed unit price, one of the item's
     units (a 50 m roll, a case of 6; see AddLineRequest.unit); "" = the item's base
     unit.
+    """
+    lot_number: _builtins.str
+    """Lot number the back office reserved for a lot-tracked item: one of the item's
+    lots (LOT_NOT_FOUND). "" = the cashier picks the lot when loading the order
+    (LoadOrderRequest.picks).
+    """
+    serial_number: _builtins.str
+    """Serial number the back office reserved for a serial-numbered item: one of the
+    item's serials in stock at this register (SERIAL_NOT_IN_STOCK,
+    SERIAL_ALREADY_SOLD); the line's quantity is then 1, as every line of a
+    serial-numbered item (SERIAL_QUANTITY_IS_ONE: one line per piece). "" = the
+    cashier picks the piece when loading the order (LoadOrderRequest.picks).
     """
     @_builtins.property
     def unit_price(self) -> _common_pb2.Money:
@@ -98,10 +112,12 @@ class OrderLine(_message.Message):
         unit_price: _common_pb2.Money | None = ...,
         text: _builtins.str = ...,
         unit: _builtins.str = ...,
+        lot_number: _builtins.str = ...,
+        serial_number: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["unit_price", b"unit_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["item_id", b"item_id", "quantity", b"quantity", "text", b"text", "unit", b"unit", "unit_price", b"unit_price", "variant_id", b"variant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["item_id", b"item_id", "lot_number", b"lot_number", "quantity", b"quantity", "serial_number", b"serial_number", "text", b"text", "unit", b"unit", "unit_price", b"unit_price", "variant_id", b"variant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -343,23 +359,65 @@ class LoadOrderRequest(_message.Message):
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     ORDER_NUMBER_FIELD_NUMBER: _builtins.int
+    PICKS_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key."""
     order_number: _builtins.str
     """Order number."""
+    @_builtins.property
+    def picks(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrderLinePick]:
+        """The lot or serial number the cashier scanned or entered for order lines of a
+        lot-tracked or serial-numbered item that name none: such a line is added like
+        AddLine with that lot or serial number. Without one the load is refused as AddLine
+        refuses the item without it (SERIAL_REQUIRED, LOT_REQUIRED), naming the order
+        line (metadata "line"), and nothing changes. Ignored when the order is in a sale
+        already.
+        """
+
     def __init__(
         self,
         *,
         request_id: _builtins.str = ...,
         order_number: _builtins.str = ...,
+        picks: _abc.Iterable[Global___OrderLinePick] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_number", b"order_number", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_number", b"order_number", "picks", b"picks", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LoadOrderRequest: _TypeAlias = LoadOrderRequest  # noqa: Y015
+
+@_typing.final
+class OrderLinePick(_message.Message):
+    """The lot or serial number picked at the register for one order line."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINE_FIELD_NUMBER: _builtins.int
+    LOT_NUMBER_FIELD_NUMBER: _builtins.int
+    SERIAL_NUMBER_FIELD_NUMBER: _builtins.int
+    line: _builtins.int
+    """The order line, 1-based (as refusals name it)."""
+    lot_number: _builtins.str
+    """Lot number (a lot-tracked item)."""
+    serial_number: _builtins.str
+    """Serial number (a serial-numbered item)."""
+    def __init__(
+        self,
+        *,
+        line: _builtins.int = ...,
+        lot_number: _builtins.str = ...,
+        serial_number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["line", b"line", "lot_number", b"lot_number", "serial_number", b"serial_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrderLinePick: _TypeAlias = OrderLinePick  # noqa: Y015
 
 @_typing.final
 class LoadOrderResponse(_message.Message):
