@@ -282,6 +282,7 @@ class ClosingServicer(closing_pb2_grpc.ClosingServiceServicer):
             rounding=d.rounding,
             receivables=d.receivables,
             vouchers=d.vouchers,
+            length=d.account_length,
         )
         self.day = DayCommands(self.settings, rt.clock, on_outbox)
 

@@ -137,6 +137,12 @@ def _row(
     )
 
 
+def _account(code: str, length: int) -> str:
+    """``code`` as a Gegenkonto: an account number of at most ``length`` digits (the
+    Sachkontenlänge), else "" (no Gegenkonto)."""
+    return code if code.isascii() and code.isdigit() and len(code) <= length else ""
+
+
 def _check(currency: str, start: datetime, end: datetime) -> None:
     if currency != "EUR":
         raise invalid("currency", "DATEV Kassenbuch online only takes EUR", "CURRENCY_MISMATCH")
@@ -422,14 +428,17 @@ def _receipt_rows(
                 )
             elif kind == "BALANCING":
                 # the shop's balancing account (shop.balancing_account) is a free code, by
-                # default "AUSGLEICH": Gegenkonto is numeric (DATEV Hilfe-Dokument 1002367),
-                # so only an account number is booked; any other is named for the adviser
+                # default "AUSGLEICH": Gegenkonto is numeric, of at most the Sachkonten-
+                # nummernlänge + 1 digits (DATEV Hilfe-Dokument 1002367), so only a ledger
+                # account of the chart's length is booked (one digit more would be a
+                # personal account, more a row DATEV refuses); any other is named for the
+                # adviser
                 yield _row(
                     amount,
                     str(number),
                     when,
                     f"Beleg {number} Ausgleichskonto {ref}",
-                    account=ref if ref.isdigit() and len(ref) <= 9 else "",
+                    account=_account(ref, acc.length),
                     note=f"Ausgleichsbuchung {ref}; Zahlarten: {methods}",
                 )
             elif kind == "VOUCHER_REDEMPTION":

@@ -65,15 +65,22 @@ class Accounts:
     #: up (or names another liability, e.g. 1700 "Sonstige Verbindlichkeiten"); see the
     #: README, DATEV.
     vouchers: str = "1604"
+    #: the client's Sachkontenlänge ([datev] account_length, 4 to 8; every account above is
+    #: checked against it at start): a Gegenkonto is at most one digit longer, a personal
+    #: account (DATEV Hilfe-Dokument 1002367, datev.de/hilfe/1002367), so the shop's
+    #: balancing account, master data checked by nothing else, is booked only if it fits
+    length: int = 4
 
     def with_overrides(
         self,
         *,
         revenue: dict[int, str] | None = None,
         movements: dict[str, str] | None = None,
+        length: int = 0,
         **single: str,
     ) -> Accounts:
-        """These accounts with some replaced (the [datev] config; "" keeps a default).
+        """These accounts with some replaced (the [datev] config; "" or a 0 length keeps a
+        default).
 
         A DIFFERENCE account set without a ``difference_surplus`` books both shortages
         and surpluses on it: a shop that names one account for its cash differences
@@ -85,5 +92,6 @@ class Accounts:
             self,
             revenue={**self.revenue, **(revenue or {})},
             movements={**self.movements, **(movements or {})},
+            length=length or self.length,
             **{k: v for k, v in single.items() if v},
         )

@@ -217,6 +217,9 @@ class DatevConfig:
     rounding: str = ""
     receivables: str = ""
     vouchers: str = ""
+    #: the client's Sachkontenlänge in DATEV (4 to 8 digits, 4 for the standard SKR03/04):
+    #: no account above may be longer (receivables: one more, a debtor's personal account)
+    account_length: int = 4
 
 
 @dataclass(frozen=True)
@@ -844,9 +847,26 @@ DATEV_ACCOUNT = re.compile(r"[0-9]{1,9}")
 
 
 def _check_datev(d: DatevConfig, problems: list[str]) -> None:
-    def account(key: str, value: str) -> None:
+    length = d.account_length
+    if not 4 <= length <= 8:
+        # DATEV-Format header field Sachkontenlänge: 4 to 8 (developer.datev.de, DATEV-
+        # Format, Buchungsstapel); with 8, personal accounts take the 9 digits of Konto
+        problems.append(f"datev.account_length: the client's Sachkontenlänge, 4 to 8, got {length}")
+        length = 8
+
+    def account(key: str, value: str, longest: int = length) -> None:
         if not DATEV_ACCOUNT.fullmatch(value):
             problems.append(f"datev.{key}: an account number of 1 to 9 digits, got {value!r}")
+        elif len(value) > longest:
+            # Gegenkonto: at most the Sachkontennummernlänge + 1 digits, the one more being
+            # a personal account (DATEV Hilfe-Dokument 1002367, datev.de/hilfe/1002367): a
+            # longer number is no account of the chart, and one digit longer is a debtor or
+            # creditor, not the ledger account meant. Fewer digits are the account without
+            # its leading zeros (SKR03 0027 as 27)
+            problems.append(
+                f"datev.{key}: at most {longest} digits (datev.account_length {length}), got"
+                f" {value!r}"
+            )
 
     for name, value in d.revenue.items():
         if name not in VatCategory.__members__:
@@ -858,10 +878,14 @@ def _check_datev(d: DatevConfig, problems: list[str]) -> None:
             known = ", ".join(DATEV_MOVEMENTS)
             problems.append(f"datev.movements.{name}: not a cash movement kind ({known})")
         account(f"movements.{name}", value)
-    for key in ("difference_surplus", "non_cash_transit", "rounding", "receivables", "vouchers"):
+    for key in ("difference_surplus", "non_cash_transit", "rounding", "vouchers"):
         value = getattr(d, key)
         if value:
             account(key, value)
+    if d.receivables:
+        # an open invoice paid may be credited to the customer's debtor account
+        # (Personenkonto), one digit longer than the ledger accounts
+        account("receivables", d.receivables, length + 1)
 
 
 def _check_digital_receipt(d: DigitalReceiptConfig, problems: list[str]) -> None:

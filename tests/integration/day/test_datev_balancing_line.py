@@ -19,9 +19,9 @@ from posd_daemon.domain.shop import DEFAULT_BALANCING_ACCOUNT
 from tests.integration.api.test_sale_part2 import CASH, call, pay, post, seed, sold_receipt
 
 
-def test_the_rest_put_on_the_balancing_account_is_no_tax_free_revenue(
-    pos: PosdClient,
-) -> None:
+def balanced_exchange(pos: PosdClient) -> tuple[str, list[list[str]]]:
+    """An exchange whose rest (10.83) is put on the shop's balancing account, posted:
+    its receipt number and the rows of today's extended cash book."""
     seed(pos)
     pos.open_shift(PosdClient.cash_counts(total=10000))
     original = sold_receipt(pos)  # 3 x 8.99 - 10 % = 24.27
@@ -31,11 +31,16 @@ def test_the_rest_put_on_the_balancing_account_is_no_tax_free_revenue(
     pos.add_line(sid, item_id="ROLL")  # -16.18 + 0.35 = -15.83
     pay(pos, sid, CASH, -500)  # 5.00 back in cash, 10.83 to the balancing account
     done = post(pos, sid, balance_negative_total=True)
-    number = str(done.receipt_number)
-
     now = datetime.now(UTC)
     (book,) = pos.export_cash_book(now - timedelta(days=1), now + timedelta(days=1))
     rows = list(csv.reader(io.StringIO(book.content.decode("utf-8"), newline=""), delimiter=";"))
+    return str(done.receipt_number), rows
+
+
+def test_the_rest_put_on_the_balancing_account_is_no_tax_free_revenue(
+    pos: PosdClient,
+) -> None:
+    number, rows = balanced_exchange(pos)
     mine = [(r[1], r[5], r[7]) for r in rows[1:] if r[2] == number]
     # the cash book still adds up to the 5.00 paid out
     assert sum(int(a.replace(",", "")) for a, _, _ in mine) == -500
