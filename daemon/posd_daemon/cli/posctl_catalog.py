@@ -26,11 +26,14 @@ message (or an object with that list under the kind's name), e.g. ``[{"itemId": 
 from __future__ import annotations
 
 import argparse
+import codecs
 import csv
+import difflib
 import io
 import json
 import re
 import stat
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, DecimalException, InvalidOperation
@@ -71,6 +74,9 @@ class Kind:
     #: naming the record, and how a later row's message joins the first one
     group_column: str = ""
     merge: Callable[[Message, Message], None] | None = None
+    #: columns no row can do without (the record's key): a header without one is
+    #: refused whole, rather than every row of the file one by one
+    required: tuple[str, ...] = ()
 
 
 # -- cell parsing -----------------------------------------------------------------------------
@@ -87,6 +93,26 @@ def _bool(text: str, column: str) -> bool:
 
 #: "1.000", "-12,500": one to three digits, one separator, three digits
 _GROUPED = re.compile(r"[+-]?[1-9][0-9]{0,2}[.,][0-9]{3}")
+#: "1.234,56", "1,234.56", "1.000.000": a number as a spreadsheet shows it with
+#: thousands separators (German Excel's "Zahl" format "mit 1000er-Trennzeichen")
+_GROUPED_MANY = re.compile(r"[+-]?[0-9]{1,3}(?:[.,][0-9]{3})+(?:[.,][0-9]*)?")
+#: an ISO 4217 code written into the cell ("EUR 2,99"), as a currency format shows it
+_CURRENCY_CODE = re.compile(r"[A-Z]{3}")
+
+
+def _not_an_amount(text: str, t: str, column: str) -> RowError:
+    """The problem of a cell that is no plain amount, saying what to write instead: a
+    spreadsheet saves a cell as it shows it, its number format included."""
+    if _GROUPED_MANY.fullmatch(t):
+        hint = " (a thousands separator? write the amount without one: 1234,56)"
+    elif _CURRENCY_CODE.search(t) or any(unicodedata.category(c) == "Sc" for c in t):
+        hint = (
+            " (a currency sign? write the amount alone, e.g. 2,99; the currency is the"
+            " currency_code column or the register's)"
+        )
+    else:
+        hint = ""
+    return RowError(f"{column}: {text!r} is not an amount{hint}")
 
 
 def _minor(text: str, currency: str, column: str) -> int:
@@ -98,7 +124,7 @@ def _minor(text: str, currency: str, column: str) -> int:
     # scripts' digits, which in a price column are a broken export, not a price
     m = AMOUNT_TEXT.fullmatch(t)
     if m is None or not (m.group(2) or m.group(3)):  # digits before or after the point
-        raise RowError(f"{column}: {text!r} is not an amount")
+        raise _not_an_amount(text, t, column)
     try:
         value = Decimal(t)
     except InvalidOperation:
@@ -405,6 +431,7 @@ KINDS: dict[str, Kind] = {
                 "unit", "fractional", "barcodes", "item_type", "tracking", "variants", "units",
             ),
             item_from_csv,
+            required=("item_id",),
         ),
         Kind(
             "customers",
@@ -435,6 +462,7 @@ KINDS: dict[str, Kind] = {
                 "empty_sale_timeout_seconds",
             ),
             shop_from_csv,
+            required=("shop_id",),
         ),
         Kind(
             "registers",
@@ -448,6 +476,7 @@ KINDS: dict[str, Kind] = {
                 "price_edit_allowed",
             ),
             register_from_csv,
+            required=("register_id",),
         ),
         Kind(
             "stock",
@@ -461,6 +490,7 @@ KINDS: dict[str, Kind] = {
                 "quantity", "expiry_date",
             ),
             stock_from_csv,
+            required=("item_id", "quantity"),
         ),
         Kind(
             "vendors",
@@ -471,6 +501,7 @@ KINDS: dict[str, Kind] = {
             "ImportVendors",
             ("vendor_number", "name", "items"),
             vendor_from_csv,
+            required=("vendor_number",),
         ),
         Kind(
             "rates",
@@ -481,6 +512,7 @@ KINDS: dict[str, Kind] = {
             "ImportExchangeRates",
             ("base_currency_code", "currency_code", "date", "rate"),
             rate_from_csv,
+            required=("currency_code", "rate"),
         ),
         Kind(
             "orders",
@@ -496,6 +528,7 @@ KINDS: dict[str, Kind] = {
             order_from_csv,
             group_column="order_number",
             merge=merge_order,
+            required=("order_number",),
         ),
         Kind(
             "open-items",
@@ -509,6 +542,7 @@ KINDS: dict[str, Kind] = {
                 "original_amount", "invoice_date", "due_date", "text",
             ),
             open_item_from_csv,
+            required=("invoice_number", "amount_open"),
         ),
     )
 }  # fmt: skip
@@ -522,11 +556,14 @@ class ParsedFile:
     errors: list[tuple[int, str]]  # (line, message)
 
 
-def _csv_rows(text: str, source: Path) -> Iterator[tuple[int, dict[str, str], str]]:
+def _csv_rows(
+    text: str, source: Path, header_out: list[str]
+) -> Iterator[tuple[int, dict[str, str], str]]:
     """(line, cells by column, what is wrong with the row's shape or "").
 
     The line is where the row starts: a quoted cell may span lines, and the report must
-    point at the row the user has to fix, not at its last line."""
+    point at the row the user has to fix, not at its last line. ``header_out`` receives
+    the header's column names (checked even when no row follows)."""
     first = text.splitlines()[0] if text.strip() else ""
     delimiter = ";" if first.count(";") > first.count(",") else ","
     # newline=None: CRLF and a lone CR (Excel for Mac) end a line as LF does
@@ -542,6 +579,7 @@ def _csv_rows(text: str, source: Path) -> Iterator[tuple[int, dict[str, str], st
             raise RowError(f"{source}: line {start}: {exc}") from None
         if header is None:  # the first line, even an empty one (then no row fits it)
             header = [c.strip() for c in cells]
+            header_out.extend(header)
             # "gross_price;…; gross_price ": which of the two values is meant is no guess
             # to make (csv.DictReader would silently take the last one)
             twice = sorted({c for c in header if c and header.count(c) > 1})
@@ -558,12 +596,16 @@ def _csv_rows(text: str, source: Path) -> Iterator[tuple[int, dict[str, str], st
         extra += [c for c, name in zip(cells, header, strict=False) if not name and c.strip()]
         if not extra and not any(c.strip() for c in cells):
             continue
-        problem = (
-            f"{len(extra)} cell(s) more than the {sum(1 for n in header if n)} columns of the"
-            f" header (line 1): {delimiter!r} in a value? quote it"
-            if extra
-            else ""
-        )
+        named = sum(1 for n in header if n)
+        if not named:
+            problem = "line 1 is empty: the first line must be the header naming the columns"
+        elif extra:
+            problem = (
+                f"{len(extra)} cell(s) more than the {named} columns of the"
+                f" header (line 1): {delimiter!r} in a value? quote it"
+            )
+        else:
+            problem = ""
         row = {name: (cells[i] if i < len(cells) else "") for i, name in enumerate(header)}
         row.pop("", None)  # a column without a name (a trailing delimiter), empty
         yield start, row, problem
@@ -574,6 +616,13 @@ def _text(path: Path, data: bytes) -> str:
     refused where they first show: an "ä" of Windows-1252 or Latin-1 is a valid character
     there too, so guessing the encoding could turn it into another letter unnoticed."""
     bom = b"\xef\xbb\xbf"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # Excel's "Unicode Text" (UTF-16 with a BOM): named as such, not as a byte 0xff
+        # that hints at Windows-1252
+        raise RowError(
+            f'{path}: saved as UTF-16 (Excel: "Unicode Text"): save the file as UTF-8'
+            ' (Excel: "CSV UTF-8")'
+        )
     body = data.removeprefix(bom)
     try:
         return body.decode("utf-8")
@@ -641,6 +690,8 @@ def parse_file(kind: Kind, path: Path, fmt: str, currency: str) -> ParsedFile:
             raise RowError(
                 f"{path}: expected a list of {kind.name} (or {{{kind.json_key!r}: [...]}})"
             )
+        if not data:
+            raise RowError(f"{path}: an empty list: no {kind.name} to import")
         for i, obj in enumerate(data, start=1):
             try:
                 if not isinstance(obj, dict):
@@ -660,11 +711,14 @@ def parse_file(kind: Kind, path: Path, fmt: str, currency: str) -> ParsedFile:
                 # a number beyond a float (1e400, Infinity) where ParseDict wants an integer
                 out.errors.append((i, f"a number out of range: {exc}"))
         return out
-    unknown: set[str] = set()
+    if not text.strip():
+        # an export that found nothing: sending it would "import" nothing and exit 0
+        what = "empty (0 bytes)" if not text else "only blank lines"
+        raise RowError(f"{path}: {what}: no header, no {kind.name} to import")
+    header: list[str] = []
     keys: list[str] = []  # group_column of each message
     failed: dict[str, int] = {}  # group -> first line posctl could not parse
-    for line, row, problem in _csv_rows(text, path):
-        unknown |= set(row) - set(kind.columns)
+    for line, row, problem in _csv_rows(text, path, header):
         key = row.get(kind.group_column, "").strip() if kind.group_column else ""
         try:
             if problem:
@@ -676,14 +730,45 @@ def parse_file(kind: Kind, path: Path, fmt: str, currency: str) -> ParsedFile:
             out.errors.append((line, str(exc)))
             if key:
                 failed.setdefault(key, line)
-    if unknown:
-        raise RowError(
-            f"{path}: unknown column(s) {', '.join(sorted(unknown))};"
-            f" {kind.name} columns: {', '.join(kind.columns)}"
-        )
+    _check_header(kind, path, header)
+    if not out.messages and not out.errors:
+        raise RowError(f"{path}: no rows after the header (line 1): no {kind.name} to import")
     if kind.merge is not None:
         out = _grouped(kind.merge, out, keys, failed)
     return out
+
+
+def _check_header(kind: Kind, path: Path, header: list[str]) -> None:
+    """Refuses a header with a column posctl does not know (a typo would else drop the
+    column's values silently) or without a required one, naming them."""
+    columns = [c for c in header if c]
+    if not columns:  # each row is rejected, saying so (see _csv_rows)
+        return
+    absent = [c for c in kind.columns if c not in columns]
+    unknown: list[str] = []
+    meant: set[str] = set()
+    for name in sorted(set(columns) - set(kind.columns)):
+        # "Item_ID", "gross_prise": the column probably meant, as the config's unknown
+        # keys are named
+        match = difflib.get_close_matches(name.lower(), absent, n=1, cutoff=0.75)
+        meant.update(match)
+        unknown.append(f"{name} (did you mean {match[0]}?)" if match else name)
+    missing = [c for c in kind.required if c not in columns and c not in meant]
+    problems = []
+    if unknown:
+        problems.append(f"unknown column(s) {', '.join(unknown)}")
+    if missing:
+        problems.append(f"column(s) {', '.join(missing)} missing in the header (line 1)")
+    if problems:
+        raise RowError(
+            f"{path}: {'; '.join(problems)}; {kind.name} columns: {', '.join(kind.columns)}"
+        )
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line: the report is one problem a line (a technician greps and
+    counts it), and a reason may quote a cell or a parser message with a line break."""
+    return " / ".join(text.splitlines()) if text else text
 
 
 def _grouped(
@@ -806,7 +891,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         parsed = parse_file(kind, args.file, fmt, config.register.currency)
     except RowError as exc:
-        raise core.CliError(str(exc)) from None
+        raise core.CliError(_one_line(str(exc))) from None
     validate_only = args.validate_only or (bool(parsed.errors) and not args.skip_invalid)
     request = kind.request(
         request_id=new_request_id(),
@@ -846,8 +931,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     else:
         rows.append("NOTHING imported (all or nothing; --skip-invalid imports the valid rows)")
     for line, key, field, reason, message in rejected:
-        label = f"{where} {line}" + (f" [{key}]" if key else "")
-        rows.append(f"  {label}: {reason}: {message}" + (f" ({field})" if field else ""))
+        label = f"{where} {line}" + (f" [{_one_line(key)}]" if key else "")
+        rows.append(_one_line(f"  {label}: {reason}: {message}" + (f" ({field})" if field else "")))
     data = {
         "file": str(args.file),
         "kind": kind.name,
