@@ -396,8 +396,11 @@ def order_from_csv(row: dict[str, str], currency: str) -> Message:
         variant_id=row.get("variant_id", "").strip(),
         quantity=_decimal_text(row.get("quantity", "")),
         text=row.get("text", "").strip(),
-        # optional column (files from before order lines had units): the base unit
+        # optional columns (files from before order lines had them): the base unit, no
+        # lot or serial reserved (the cashier picks it at LoadOrder)
         unit=row.get("unit", "").strip(),
+        lot_number=row.get("lot_number", "").strip(),
+        serial_number=row.get("serial_number", "").strip(),
     )
     if row.get("unit_price", "").strip():
         line.unit_price.CopyFrom(_money(row["unit_price"], cur, "unit_price"))
@@ -523,7 +526,7 @@ KINDS: dict[str, Kind] = {
             "UpsertOrders",
             (
                 "order_number", "customer_number", "currency_code", "item_id", "variant_id",
-                "quantity", "unit", "unit_price", "text",
+                "quantity", "unit", "unit_price", "text", "lot_number", "serial_number",
             ),
             order_from_csv,
             group_column="order_number",

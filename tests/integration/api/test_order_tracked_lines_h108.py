@@ -7,6 +7,7 @@ as AddLine refuses it (SERIAL_REQUIRED, LOT_REQUIRED) naming the order line unti
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import grpc
 import pytest
@@ -14,6 +15,7 @@ from posd.client import PosdClient, PosdError
 from posd.v1 import catalog_pb2, common_pb2, order_pb2, sale_pb2
 
 from tests.conftest import Running
+from tests.integration.api.test_master_data import run_posctl
 from tests.integration.api.test_orders import counts, line, order
 from tests.support.fullsale import customer, import_customers, import_items, import_stock, item
 
@@ -179,3 +181,25 @@ def test_a_serial_numbered_line_of_more_than_one_piece_is_refused_at_upsert(
     ], summary
     for part in ("Q-1", "line 2", "PHONE"):
         assert part in summary.rejections[0].message
+
+
+def test_posctl_imports_reserved_serials_and_lots(
+    running: Running, pos: PosdClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(pos)
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "order_number;customer_number;currency_code;item_id;quantity;lot_number;serial_number\n"
+        "T-1;K1;EUR;PHONE;1;;SN2\n"
+        "T-1;K1;EUR;MILK;2;L1;\n"
+        "T-1;K1;EUR;B1;1;;\n",
+        encoding="utf-8",
+    )
+    code, out = run_posctl(running, capsys, "import", "orders", str(path))
+    assert code == 0, out
+    lines = pos.get_order("T-1").lines
+    assert [(ln.item_id, ln.lot_number, ln.serial_number) for ln in lines] == [
+        ("PHONE", "", "SN2"),
+        ("MILK", "L1", ""),
+        ("B1", "", ""),
+    ]
