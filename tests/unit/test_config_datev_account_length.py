@@ -11,6 +11,7 @@ refused at load, ``posd --check-config`` and the start alike, naming the key and
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +51,46 @@ def test_an_account_longer_than_the_account_length_is_refused(
     assert "account_length" in line
 
 
+#: every [datev] account of a chart of 5-digit accounts (SKR03 extended by a digit)
+FIVE_DIGIT_CHART: dict[str, Any] = {
+    "account_length": 5,
+    "revenue": {
+        "NORMAL": "84000", "REDUCED": "83000", "AVERAGE_24_3": "81900",
+        "AVERAGE_24_1": "81900", "ZERO": "82000", "NOT_TAXABLE": "81000",
+    },
+    "movements": {
+        "DEPOSIT": "18900", "WITHDRAWAL": "18000", "TRANSIT": "13600", "TIP": "15920",
+        "DIFFERENCE": "23090",
+    },
+    "difference_surplus": "27090",
+    "non_cash_transit": "13600",
+    "rounding": "82000",
+    "receivables": "14000",
+    "vouchers": "16040",
+}  # fmt: skip
+
+
 def test_accounts_of_the_configured_length_load(tmp_path: Path) -> None:
-    # a chart of 5-digit accounts (SKR03 extended by a digit); shorter numbers are the
-    # same account without its leading zeros (DATEV-Format: Konto ^\d{1,9}$)
-    _load(
-        tmp_path,
-        {"account_length": 5, "non_cash_transit": "13600", "revenue": {"NORMAL": "84000"}},
-    )
+    # shorter numbers are the same account without its leading zeros (DATEV-Format:
+    # Konto ^\d{1,9}$)
+    _load(tmp_path, FIVE_DIGIT_CHART)
+    _load(tmp_path, {**FIVE_DIGIT_CHART, "rounding": "27"})
     _load(tmp_path, {"rounding": "27"})
+
+
+def test_a_longer_chart_names_every_account_left_at_its_4_digit_default(tmp_path: Path) -> None:
+    """The defaults are SKR03's 4-digit accounts: in a chart of 6-digit accounts DATEV
+    reads 8400 as 008400, another account, and the cash book's rows would land there
+    silently. Every account the shop left at its default is named, in one line."""
+    chart = {**copy.deepcopy(FIVE_DIGIT_CHART), "account_length": 6}
+    del chart["rounding"], chart["revenue"]["ZERO"], chart["movements"]["TIP"]
+    message = _problems(tmp_path, chart)
+    (line,) = [x for x in message.splitlines() if "4-digit" in x]
+    assert "datev.account_length 6" in line
+    for key in ("datev.rounding", "datev.revenue.ZERO", "datev.movements.TIP"):
+        assert key in line
+    assert "datev.vouchers" not in line  # set
+    _load(tmp_path, {**FIVE_DIGIT_CHART, "account_length": 6})
 
 
 def test_the_receivables_account_may_be_a_personal_account(tmp_path: Path) -> None:

@@ -886,6 +886,27 @@ def _check_datev(d: DatevConfig, problems: list[str]) -> None:
         # an open invoice paid may be credited to the customer's debtor account
         # (Personenkonto), one digit longer than the ledger accounts
         account("receivables", d.receivables, length + 1)
+    if length != 4:
+        # the defaults are SKR03's 4-digit accounts: in a longer chart DATEV reads 8400 as
+        # 008400 (fewer digits are leading zeros, see above), another account, and the
+        # rows would land there silently; a shop with a longer chart names every one
+        defaults = [
+            *(f"revenue.{c}" for c in VatCategory.__members__ if c not in d.revenue),
+            *(f"movements.{k}" for k in DATEV_MOVEMENTS if k not in d.movements),
+            *(
+                k
+                for k in ("non_cash_transit", "rounding", "receivables", "vouchers")
+                if not getattr(d, k)
+            ),
+        ]
+        if not d.difference_surplus and "DIFFERENCE" not in d.movements:
+            defaults.append("difference_surplus")  # (set alone, DIFFERENCE takes both)
+        if defaults:
+            problems.append(
+                f"datev.account_length {length}: the default accounts are SKR03's 4-digit"
+                " ones, which DATEV reads as other accounts in this chart; set "
+                + ", ".join(f"datev.{k}" for k in defaults)
+            )
 
 
 def _check_digital_receipt(d: DigitalReceiptConfig, problems: list[str]) -> None:

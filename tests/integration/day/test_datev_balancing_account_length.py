@@ -17,6 +17,7 @@ from posd.client import PosdClient
 from tests.conftest import running_daemon
 from tests.integration.day.test_datev_balancing_line import balanced_exchange
 from tests.support.fullsale import update_shop
+from tests.unit.test_config_datev_account_length import FIVE_DIGIT_CHART
 
 
 def _balancing_row(pos: PosdClient) -> list[str]:
@@ -56,7 +57,7 @@ def test_a_long_code_with_a_quote_and_a_semicolon_stays_one_field(pos: PosdClien
 
 
 def test_a_chart_of_5_digit_accounts_books_a_5_digit_balancing_account(tmp_path: Path) -> None:
-    with running_daemon(tmp_path / "state", {"datev": {"account_length": 5}}) as running:
+    with running_daemon(tmp_path / "state", {"datev": FIVE_DIGIT_CHART}) as running:
         pos = running.client(open_shift=False)  # (_balancing_row opens it)
         update_shop(pos, balancing_account="15900")
         assert _balancing_row(pos)[7] == "15900"
