@@ -182,6 +182,7 @@ class OrderCommands:
         if order.state is OrderState.LOADED:
             sale = self.sales.get(tx.conn, order.sale_id)
             if sale.state in (SaleState.OPEN, SaleState.PARKED):
+                _check_picks_held(order, sale, picks)
                 return sale, order
             raise precondition(
                 "ORDER_IN_USE",
@@ -357,11 +358,19 @@ def _check_tracking(conn: sqlite3.Connection, order: Order, location_id: str) ->
                 raise invalid(
                     f"{where}.lot_number", f"{name} is not lot-tracked", "NOT_LOT_TRACKED"
                 )
-            if not any(
-                r.item_id == line.item_id for r in catalog_store.lots_by_number(conn, line.lot)
-            ):
+            lots = [
+                r for r in catalog_store.lots_by_number(conn, line.lot) if r.item_id == line.item_id
+            ]
+            if not lots:
                 raise invalid(
                     f"{where}.lot_number", f"{name} has no lot {line.lot!r}", "LOT_NOT_FOUND"
+                )
+            held_by = lots[0].variant_id  # one variant's, as AddLine checks it
+            if line.variant_id and held_by and held_by != line.variant_id:
+                raise invalid(
+                    f"{where}.lot_number",
+                    f"{name}: lot {line.lot!r} is variant {held_by!r}, not {line.variant_id!r}",
+                    "LOT_OF_OTHER_VARIANT",
                 )
         if line.serial:
             if tracking is not None and tracking is not Tracking.SERIAL:
@@ -397,6 +406,28 @@ def _check_tracking(conn: sqlite3.Connection, order: Order, location_id: str) ->
                 f"{where}.quantity",
                 f"{name}: a serial number is one piece, send one line of quantity 1 per piece",
                 "SERIAL_QUANTITY_IS_ONE",
+            )
+
+
+def _check_picks_held(order: Order, sale: Sale, picks: Sequence[LinePick]) -> None:
+    """The order is in ``sale`` already: a pick (a retry's, or a cashier's who scanned the
+    piece again) must name what the sale holds for that line's item, else the cashier
+    would believe the sale carries the piece just scanned."""
+    for ln in picked_lines(order, picks):
+        held = [x for x in sale.lines if x.item_id == ln.item_id]
+        if (ln.lot or ln.serial) and not any(
+            (not ln.lot or x.lot == ln.lot) and (not ln.serial or x.serial == ln.serial)
+            for x in held
+        ):
+            have = ", ".join(x.serial or x.lot for x in held if x.serial or x.lot) or "none"
+            raise precondition(
+                "ORDER_ALREADY_LOADED",
+                f"order {order.order_number} is in sale {sale.sale_id} already, whose"
+                f" item {ln.item_id} holds {have}, not {ln.serial or ln.lot}: change the"
+                " sale's line instead",
+                order_number=order.order_number,
+                sale_id=sale.sale_id,
+                item_id=ln.item_id,
             )
 
 

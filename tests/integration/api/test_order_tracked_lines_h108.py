@@ -203,3 +203,49 @@ def test_posctl_imports_reserved_serials_and_lots(
         ("MILK", "L1", ""),
         ("B1", "", ""),
     ]
+
+
+def test_upsert_refuses_a_lot_of_another_variant(pos: PosdClient) -> None:
+    """A lot is one variant's (as AddLine checks, LOT_OF_OTHER_VARIANT): accepted at
+    UpsertOrders, the order could never be loaded."""
+    milk = item("MILK2", "Milch", 129, tracking=catalog_pb2.TRACKING_LOT)
+    milk.variants.add(variant_id="V1", name="1 l")
+    milk.variants.add(variant_id="V2", name="2 l")
+    import_items(pos, milk)
+    future = (datetime.now(UTC).date() + timedelta(days=30)).isoformat()
+    import_stock(
+        pos,
+        catalog_pb2.StockEntry(
+            item_id="MILK2", variant_id="V2", lot_number="L2", quantity="5", expiry_date=future
+        ),
+    )
+    import_customers(pos, customer("K1", "Erika Muster"))
+    other = order("O-V", line("MILK2", "1", variant_id="V1", lot_number="L2"))
+    summary = pos.upsert_orders(other)
+    assert not summary.committed
+    assert [(r.key, r.reason, r.field) for r in summary.rejections] == [
+        ("O-V", "LOT_OF_OTHER_VARIANT", "order.lines[0].lot_number")
+    ]
+    assert "V2" in summary.rejections[0].message
+    ok = order("O-V", line("MILK2", "1", variant_id="V2", lot_number="L2"))
+    assert pos.upsert_orders(ok).committed
+    assert [ln.lot_number for ln in pos.load_order("O-V").lines] == ["L2"]
+
+
+def test_a_repeat_load_checks_its_picks_against_the_sale(pos: PosdClient) -> None:
+    """The order is in an open sale already: a pick naming another piece than the sale
+    holds (the cashier scanned SN2, the sale carries SN1) or no line of the order is
+    refused, not ignored; the same pick (a retry) gets the sale."""
+    seed(pos)
+    assert pos.upsert_orders(order("O-R", line("PHONE", "1"))).committed
+    first = pos.load_order("O-R", picks=[order_pb2.OrderLinePick(line=1, serial_number="SN1")])
+    again = pos.load_order("O-R", picks=[order_pb2.OrderLinePick(line=1, serial_number="SN1")])
+    assert again.sale_id == first.sale_id
+    for pick in (
+        order_pb2.OrderLinePick(line=1, serial_number="SN2"),
+        order_pb2.OrderLinePick(line=7, serial_number="SN1"),
+    ):
+        with pytest.raises(PosdError) as refused:
+            pos.load_order("O-R", picks=[pick])
+        assert refused.value.reason in ("ORDER_ALREADY_LOADED", "INVALID_ARGUMENT"), refused.value
+    assert [ln.serial_number for ln in pos.get_sale(first.sale_id).lines] == ["SN1"]
