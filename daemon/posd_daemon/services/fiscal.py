@@ -231,6 +231,22 @@ def local_vat_gross(sale: Sale, vat: list[VatTotal]) -> list[int]:
     return split_converted([vt.gross for vt in vat], sale.total_local, sale.to_local)
 
 
+def _refused_again(sale_id: str, exc: TseUnavailable) -> DomainError:
+    """A sale the TSE may hold finished (SaleCommands.signed_unposted) whose finish, made
+    again as it was, the TSE refuses for good: no outage (the TSE is there and signs the
+    other sales; an outage would print this receipt unsigned while the TSE may hold it
+    signed), and the sale stays locked as it is, for a person."""
+    return DomainError(
+        ErrorKind.FAILED_PRECONDITION,
+        "SALE_TSE_REFUSED",
+        f"sale {sale_id}: the TSE refuses for good to finish the sale's transaction again"
+        f" as it did before ({exc.code}: {exc.message}); the sale stays as it is: report"
+        " it to whoever keeps the register's fiscal records (the TSE export shows how the"
+        " TSE finished it), and go on with a new sale",
+        metadata={"sale_id": sale_id, "tse_error": exc.code},
+    )
+
+
 class TseUnavailable(Exception):
     """A TSE call failed or timed out. ``transient``: the TSE itself is out (no answer in
     time, the network, a server error), not a refusal of this one call (e.g. a
@@ -1212,6 +1228,8 @@ class FiscalGateway:
             try:
                 return await post(sign)
             except TseUnavailable as exc:
+                if signed_before and not exc.transient:
+                    raise _refused_again(sale_id, exc) from exc
                 sign = await self.signer_after_failure(exc, sale_id, operator_id)
             except SignerStale:
                 sign = await self.signer(sale_id)

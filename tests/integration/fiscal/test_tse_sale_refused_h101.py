@@ -144,6 +144,15 @@ def test_a_sale_the_tse_refused_for_good_can_only_be_posted_as_signed(
                     change()
                 assert locked.value.reason == "SALE_SIGNED_NOT_POSTED"
             assert pos.get_sale(refused) == before  # nothing changed
+            # the TSE still refuses it for good: the post is refused, naming the TSE's
+            # refusal, and no outage opens (the TSE signs every other sale)
+            with pytest.raises(PosdError) as still:
+                pos.post_sale(refused)
+            assert still.value.reason == "SALE_TSE_REFUSED", still.value
+            assert "400" in str(still.value)
+            assert running.daemon.gateway.outage is None
+            assert query(running.config.database_path, "SELECT COUNT(*) FROM tse_outages") == [(0,)]
+            assert pos.get_sale(refused) == before
             fake.before_request = None
             posted = pos.post_sale(refused)
             assert (posted.tse.state, posted.tse.transaction_number) == ("SIGNED", refused_number)
