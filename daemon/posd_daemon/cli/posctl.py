@@ -1,6 +1,7 @@
 """``posctl``: the field technician's and sysadmin's command line for posd.
 
-Talks to the daemon over its socket through ``posd-client``. ``journal verify --db``
+Talks to the daemon over its socket through ``posd-client``, or with ``--target`` over
+its TCP API (api.tcp: TLS only, mutual with api.tls_client_ca). ``journal verify --db``
 works without a running daemon (it opens the database read-only).
 """
 
@@ -13,11 +14,18 @@ import json
 import os
 import socket as pysocket
 import sqlite3
+import ssl
 import stat
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
+
+# gRPC's core logs every failed TLS handshake to stderr by itself (a line per retry, read
+# once as grpc is imported); posctl says the cause in one line (_remote_unreachable)
+if "GRPC_VERBOSITY" not in os.environ:
+    os.environ["GRPC_VERBOSITY"] = "NONE"
 
 import grpc
 from google.protobuf.json_format import MessageToDict
@@ -28,7 +36,7 @@ from posd_daemon.cli import devices_cli, posctl_catalog, posctl_day
 from posd_daemon.domain.money import format_minor
 from posd_daemon.domain.text import is_digits
 from posd_daemon.fiscal.verify_export import verify_export
-from posd_daemon.ops.config import ConfigError, load
+from posd_daemon.ops.config import ConfigError, listen_problem, load
 from posd_daemon.ops.pins import hash_pin
 from posd_daemon.ops.timezone import ZoneError
 from posd_daemon.store import journal
@@ -59,6 +67,20 @@ class CliError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="posctl", description="posd diagnostics and operations")
     p.add_argument("--socket", help="daemon socket path ($POSD_SOCKET; default from config)")
+    p.add_argument(
+        "--target",
+        metavar="HOST:PORT",
+        help="the daemon's TCP API (api.tcp) instead of its socket ($POSD_TARGET); needs --tls-ca",
+    )
+    p.add_argument(
+        "--tls-ca", metavar="FILE", help="the CA (PEM) that signed the daemon's api.tls_cert"
+    )
+    p.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help="client certificate (PEM) for a daemon with api.tls_client_ca; with --tls-key",
+    )
+    p.add_argument("--tls-key", metavar="FILE", help="the client certificate's key (PEM)")
     p.add_argument(
         "--config",
         type=Path,
@@ -173,6 +195,121 @@ def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
     return socket, cfg.database_path
 
 
+@dataclass(frozen=True)
+class Remote:
+    """The daemon's TCP API as ``--target`` names it, with the TLS files read: the
+    credentials gRPC connects with, and the same files as an ``ssl`` context to say why a
+    connection failed (gRPC only reports that it did not become ready)."""
+
+    target: str
+    host: str
+    port: int
+    credentials: grpc.ChannelCredentials
+    context: ssl.SSLContext
+    ca: str
+    cert: str
+
+
+#: the commands that open the database or config of this computer, not the daemon's:
+#: against another register they would answer for the wrong one
+_LOCAL_ONLY: dict[tuple[str, str | None], str] = {
+    ("receipts", "url"): "receipts url reads the register's database directly",
+}
+
+
+def _check_connection(args: argparse.Namespace, sub: str | None) -> None:
+    """The connection options checked before anything else, each mistake one line."""
+    if getattr(args, "socket", None) and getattr(args, "target", None):
+        raise CliError(
+            "--socket and --target both given: the daemon's unix socket or its TCP address,"
+            " not both"
+        )
+    target = _target(args)
+    if not target:
+        for option in ("tls_ca", "tls_cert", "tls_key"):
+            if getattr(args, option, None):
+                name = "--" + option.replace("_", "-")
+                raise CliError(f"{name}: only with --target (the unix socket needs no TLS)")
+        return
+    if args.command == "journal" and getattr(args, "db", None) is not None:
+        raise CliError(
+            "journal verify --db reads a database file on this computer: not with --target"
+            " (drop --db to verify the journal through the daemon at the target)"
+        )
+    if (why := _LOCAL_ONLY.get((args.command, sub))) is not None:
+        raise CliError(f"{why}: not with --target (run it on the register itself)")
+
+
+def _target(args: argparse.Namespace) -> str:
+    """``--target`` or ``$POSD_TARGET``; an explicit ``--socket`` wins over the latter.
+    A handler's caller may build ``args`` with neither (tests, other commands)."""
+    if target := getattr(args, "target", None):
+        return str(target)
+    return "" if getattr(args, "socket", None) else os.environ.get("POSD_TARGET", "")
+
+
+def _remote(args: argparse.Namespace, target: str) -> Remote:
+    """The TLS connection to ``target``: TCP is served only with TLS (ops/config.py:
+    api.tcp needs api.tls_cert), so there is no plain-text fallback."""
+    # the same syntax api.tcp is checked with: host:port, IPv6 in brackets
+    if problem := listen_problem(target, any_port=False):
+        raise CliError(f"--target {target}: {problem} (give HOST:PORT, as the daemon's api.tcp)")
+    host, _, port = target.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    ca_file, cert_file, key_file = (
+        getattr(args, name, None) or "" for name in ("tls_ca", "tls_cert", "tls_key")
+    )
+    if not ca_file:
+        raise CliError(
+            "--target needs --tls-ca FILE: the CA that signed the daemon's certificate"
+            " (posd serves TCP only with TLS)"
+        )
+    if bool(cert_file) != bool(key_file):
+        raise CliError(
+            "--tls-cert and --tls-key go together: a client certificate and its key (for a"
+            " daemon with api.tls_client_ca)"
+        )
+    ca = _read(ca_file, "--tls-ca")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies chain and host name
+    try:
+        context.load_verify_locations(cadata=ca.decode("ascii", "replace"))
+    except (ssl.SSLError, ValueError):
+        raise CliError(f"{ca_file}: no PEM certificate in it (--tls-ca)") from None
+    cert = key = None
+    if cert_file:
+        cert, key = _read(cert_file, "--tls-cert"), _read(key_file, "--tls-key")
+        try:
+            context.load_cert_chain(cert_file, key_file, password=lambda: _no_password(key_file))
+        except ssl.SSLError as exc:
+            if exc.reason == "KEY_VALUES_MISMATCH":
+                raise CliError(
+                    f"{key_file}: does not belong to the certificate {cert_file}"
+                    " (--tls-key, --tls-cert)"
+                ) from None
+            raise CliError(
+                f"{cert_file}, {key_file}: no PEM certificate and key in them"
+                f" ({exc.reason or exc}; --tls-cert, --tls-key)"
+            ) from None
+    # gRPC speaks HTTP/2 over TLS: ALPN "h2" (RFC 7540 section 3.3), as gRPC itself offers
+    context.set_alpn_protocols(["h2"])
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=ca, private_key=key, certificate_chain=cert
+    )
+    return Remote(target, host, int(port), credentials, context, ca_file, cert_file)
+
+
+def _read(path: str, option: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise CliError(f"{path}: {(exc.strerror or str(exc)).lower()} ({option})") from None
+
+
+def _no_password(key: str) -> str:
+    """An encrypted key would have OpenSSL prompt on the terminal, and gRPC cannot use it."""
+    raise CliError(f"{key}: the key is encrypted: give it without a passphrase (--tls-key)")
+
+
 def register_zone(args: argparse.Namespace) -> tzinfo:
     """The register's time zone as the daemon's config sets it (dates on posctl's
     command line are days on the register's calendar)."""
@@ -205,15 +342,25 @@ def register_currency(args: argparse.Namespace) -> str:
 
 
 def _client(args: argparse.Namespace, *, login: bool) -> PosdClient:
-    socket, _ = _paths(args)
-    # unix:<absolute path>: "unix://" + a relative path would read its first part as a host
-    client = PosdClient(f"unix:{os.path.abspath(socket)}", timeout=10.0, retries=1)
-    try:
-        client.wait_ready(timeout=2.0)
-    except grpc.FutureTimeoutError:
-        client.close()
-        hint = devices_cli.DIRECT_HINT if args.command == "test" else ""
-        raise _unreachable(socket, hint) from None
+    if target := _target(args):
+        remote = _remote(args, target)
+        client = PosdClient(target, timeout=10.0, retries=1, credentials=remote.credentials)
+        try:
+            # longer than on the socket: a TCP and TLS handshake across the shop's network
+            client.wait_ready(timeout=5.0)
+        except grpc.FutureTimeoutError:
+            client.close()
+            raise _remote_unreachable(remote) from None
+    else:
+        socket, _ = _paths(args)
+        # unix:<absolute path>: "unix://" + a relative path would read its first part as a host
+        client = PosdClient(f"unix:{os.path.abspath(socket)}", timeout=10.0, retries=1)
+        try:
+            client.wait_ready(timeout=2.0)
+        except grpc.FutureTimeoutError:
+            client.close()
+            hint = devices_cli.DIRECT_HINT if args.command == "test" else ""
+            raise _unreachable(socket, hint) from None
     if login:
         try:
             operator = args.operator or _ask("operator id: ", "--operator ID ($POSCTL_OPERATOR)")
@@ -257,6 +404,86 @@ def _unreachable(path: Path, hint: str) -> CliError:
         f"posd accepts connections on {path} but does not answer (starting, or hung):"
         " see 'journalctl -u posd'",
         EXIT_NOT_RUNNING,
+    )
+
+
+#: OpenSSL's verify results (include/openssl/x509_vfy.h) said in the daemon's terms
+_CERT_NOT_YET_VALID, _CERT_EXPIRED = 9, 10
+_HOST_MISMATCH, _IP_MISMATCH = 62, 64
+
+
+def _remote_unreachable(remote: Remote) -> CliError:
+    """Why the daemon at ``--target`` did not answer: gRPC only says it never became
+    ready, so the connection is tried again with the same files through ``ssl``, whose
+    errors name the cause (nothing listening, the daemon's certificate, this client's)."""
+    where = remote.target
+    try:
+        raw = pysocket.create_connection((remote.host, remote.port), timeout=5.0)
+    except pysocket.gaierror as exc:
+        return CliError(f"{remote.host}: unknown host ({exc.strerror}): check --target")
+    except ConnectionRefusedError:
+        return CliError(
+            f"nothing listening on {where} (connection refused): is posd running there, with"
+            " api.tcp on that port?",
+            EXIT_NOT_RUNNING,
+        )
+    except OSError as exc:  # no route, a firewall dropping it (timed out)
+        return CliError(
+            f"{where}: {exc.strerror or 'no answer'} (check --target and the network)",
+            EXIT_NOT_RUNNING,
+        )
+    try:
+        with remote.context.wrap_socket(raw, server_hostname=remote.host) as tls:
+            # TLS 1.3 (RFC 8446 section 4.4.2): the daemon checks the client certificate
+            # after this side's handshake ended; a refusal is an alert on the first read
+            tls.settimeout(2.0)
+            if tls.recv(1) == b"":
+                # gRPC's server (BoringSSL) closes without an alert when it refuses one
+                return _client_certificate(remote, "closed after the handshake")
+    except ssl.SSLCertVerificationError as exc:
+        return _server_certificate(remote, exc)
+    except ssl.SSLError as exc:
+        return _client_certificate(remote, (exc.reason or str(exc)).lower().replace("_", " "))
+    except TimeoutError:
+        pass  # no refusal
+    except OSError as exc:
+        return CliError(f"{where}: {exc.strerror or exc} during the TLS handshake", EXIT_FAILED)
+    finally:
+        raw.close()
+    return CliError(
+        f"{where} accepts TLS but posd does not answer (starting, hung, or not posd):"
+        " see 'journalctl -u posd' there",
+        EXIT_NOT_RUNNING,
+    )
+
+
+def _server_certificate(remote: Remote, exc: ssl.SSLCertVerificationError) -> CliError:
+    why = exc.verify_message or str(exc)
+    if exc.verify_code in (_HOST_MISMATCH, _IP_MISMATCH):
+        return CliError(
+            f"{remote.target}: the daemon's certificate does not name {remote.host}: give"
+            " --target a name or address its api.tls_cert was issued for"
+        )
+    if exc.verify_code in (_CERT_EXPIRED, _CERT_NOT_YET_VALID):
+        return CliError(
+            f"{remote.target}: the daemon's certificate: {why}: renew its api.tls_cert (or"
+            " check this computer's clock)"
+        )
+    return CliError(
+        f"{remote.target}: the daemon's certificate is not accepted with --tls-ca"
+        f" {remote.ca} ({why}): give the CA that signed its api.tls_cert"
+    )
+
+
+def _client_certificate(remote: Remote, why: str) -> CliError:
+    if not remote.cert:
+        return CliError(
+            f"{remote.target}: the daemon asks for a client certificate (api.tls_client_ca;"
+            f" {why}): give --tls-cert FILE --tls-key FILE"
+        )
+    return CliError(
+        f"{remote.target}: the daemon refused the client certificate {remote.cert} ({why}):"
+        " it must be signed by the daemon's api.tls_client_ca and valid"
     )
 
 
@@ -633,6 +860,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         or posctl_day.subcommand(args)
     )
     try:
+        _check_connection(args, sub)
         code = handlers[(args.command, sub)](args)
         sys.stdout.flush()  # here, where a closed pipe is handled, not at the exit
         return code

@@ -572,7 +572,7 @@ def _check(cfg: Config, problems: list[str]) -> None:
         problems.append('api.socket_mode: an octal file mode like "0660"')
     if cfg.api.tcp and not (cfg.api.tls_cert and cfg.api.tls_key):
         problems.append("api.tcp: TCP is only served with TLS: set api.tls_cert and api.tls_key")
-    if cfg.api.tcp and (problem := _listen_problem(cfg.api.tcp, any_port=False)):
+    if cfg.api.tcp and (problem := listen_problem(cfg.api.tcp, any_port=False)):
         problems.append(f"api.tcp: {problem}")
     if len(bytes(cfg.socket_path)) > MAX_UNIX_PATH:
         problems.append(
@@ -586,7 +586,7 @@ def _check(cfg: Config, problems: list[str]) -> None:
         problems.append("api.session_hours: between 1 and 168")
     if not 0 <= cfg.api.grace_seconds <= 60:
         problems.append("api.grace_seconds: between 0 and 60")
-    if cfg.metrics.listen and (problem := _listen_problem(cfg.metrics.listen, any_port=True)):
+    if cfg.metrics.listen and (problem := listen_problem(cfg.metrics.listen, any_port=True)):
         problems.append(f"metrics.listen: {problem} (or empty to disable)")
     if cfg.log.level not in ("debug", "info", "warning", "error"):
         problems.append("log.level: one of debug, info, warning, error")
@@ -910,7 +910,7 @@ def _check_datev(d: DatevConfig, problems: list[str]) -> None:
 
 
 def _check_digital_receipt(d: DigitalReceiptConfig, problems: list[str]) -> None:
-    if d.listen and (problem := _listen_problem(d.listen, any_port=True)):
+    if d.listen and (problem := listen_problem(d.listen, any_port=True)):
         problems.append(f"digital_receipt.listen: {problem} (or empty: not served here)")
     if not 1 <= d.token_days <= 3650:
         problems.append("digital_receipt.token_days: between 1 and 3650")
@@ -951,7 +951,7 @@ MAX_UNIX_PATH = 107
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
-def _listen_problem(text: str, *, any_port: bool) -> str:
+def listen_problem(text: str, *, any_port: bool) -> str:
     """What is wrong with a ``host:port`` to listen on ("" when nothing). IP literals are
     checked strictly; a name only for its syntax: checking the config must not depend on
     DNS (at boot the resolver may not be up yet)."""
