@@ -108,19 +108,17 @@ def test_logged_in_commands_over_tls(tls_only: Running, ca: TestCA) -> None:
     assert "journal ok" in r.stdout
 
 
+def status_with_certificate(
+    running: Running, ca: TestCA, cert: Path, key: Path
+) -> subprocess.CompletedProcess[str]:
+    """posctl status over mutual TLS, showing ``cert`` and ``key``."""
+    return posctl("--target", _target(running), "--tls-ca", str(ca.ca_path),
+                  "--tls-cert", str(cert), "--tls-key", str(key), "status")  # fmt: skip
+
+
 def test_status_over_mutual_tls_with_a_client_certificate(mutual: Running, ca: TestCA) -> None:
     cert, key = ca.issue("technician")
-    r = posctl(
-        "--target",
-        _target(mutual),
-        "--tls-ca",
-        str(ca.ca_path),
-        "--tls-cert",
-        str(cert),
-        "--tls-key",
-        str(key),
-        "status",
-    )
+    r = status_with_certificate(mutual, ca, cert, key)
     assert r.returncode == 0, r.stderr
     assert "running, register" in r.stdout
 
@@ -137,17 +135,7 @@ def test_a_client_certificate_of_another_ca_is_said(
     mutual: Running, ca: TestCA, tmp_path: Path
 ) -> None:
     cert, key = TestCA(tmp_path / "other", "other").issue("technician")
-    r = posctl(
-        "--target",
-        _target(mutual),
-        "--tls-ca",
-        str(ca.ca_path),
-        "--tls-cert",
-        str(cert),
-        "--tls-key",
-        str(key),
-        "status",
-    )
+    r = status_with_certificate(mutual, ca, cert, key)
     line = _one_line_error(r)
     assert "client certificate" in line and str(cert) in line, line
 
