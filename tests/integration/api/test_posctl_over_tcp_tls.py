@@ -198,16 +198,6 @@ def test_option_mistakes_are_one_line(
     assert says in line, line
 
 
-def test_an_unreadable_key_is_said(ca: TestCA, tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root reads every file")
-    cert, key = ca.issue("technician")
-    key.chmod(0)
-    args = ["--tls-ca", str(ca.ca_path), "--tls-cert", str(cert), "--tls-key", str(key)]
-    line = _one_line_error(posctl("--target", "h:1", *args, "status"))
-    assert f"{key}: permission denied" in line.lower(), line
-
-
 def test_a_key_of_another_certificate_is_said(ca: TestCA) -> None:
     cert, _ = ca.issue("technician")
     _, key = ca.issue("other")
