@@ -377,23 +377,10 @@ def _check_tracking(conn: sqlite3.Connection, order: Order, location_id: str) ->
                 raise invalid(
                     f"{where}.serial_number", f"{name} is not serial-numbered", "NOT_SERIAL_TRACKED"
                 )
-            refs = [
-                r
-                for r in catalog_store.serials_by_number(conn, line.serial)
-                if r.item_id == line.item_id
-            ]
-            if refs and refs[0].state == catalog_store.SOLD:
-                raise invalid(
-                    f"{where}.serial_number",
-                    f"{name}: serial number {line.serial} was sold (sale {refs[0].sale_id})",
-                    "SERIAL_ALREADY_SOLD",
-                )
-            if not refs or refs[0].location_id != location_id:
-                raise invalid(
-                    f"{where}.serial_number",
-                    f"{name}: serial number {line.serial} is not in stock here",
-                    "SERIAL_NOT_IN_STOCK",
-                )
+            problem = catalog_store.serial_not_here(conn, line.item_id, line.serial, location_id)
+            if problem is not None:
+                reason, message, _ = problem
+                raise invalid(f"{where}.serial_number", f"{name}: {message}", reason)
             first = reserved.setdefault((line.item_id, line.serial), index)
             if first != index:
                 raise invalid(

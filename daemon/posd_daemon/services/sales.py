@@ -1134,27 +1134,7 @@ class SaleCommands(SaleOps, InvoicePayments):
     def _check_serial(
         self, conn: sqlite3.Connection, sale: Sale, item_id: str, serial: str
     ) -> None:
-        refs = [r for r in catalog_store.serials_by_number(conn, serial) if r.item_id == item_id]
-        if not refs:
-            raise precondition(
-                "SERIAL_NOT_IN_STOCK",
-                f"serial number {serial} of item {item_id} is not in stock",
-                serial=serial,
-            )
-        ref = refs[0]
-        if ref.state == catalog_store.SOLD:
-            raise precondition(
-                "SERIAL_ALREADY_SOLD",
-                f"serial number {serial} of item {item_id} was sold (sale {ref.sale_id})",
-                serial=serial,
-                sale_id=ref.sale_id,
-            )
-        if ref.location_id != sale.location_id:
-            raise precondition(
-                "SERIAL_NOT_IN_STOCK",
-                f"serial number {serial} is at location {ref.location_id}, not {sale.location_id}",
-                serial=serial,
-            )
+        self._check_serial_for_post(conn, sale, item_id, serial)
         # a parked sale keeps its serial too: sold meanwhile in another sale, the parked
         # one was resumed with it and refused at its post, after the customer had paid
         other = conn.execute(
@@ -2109,15 +2089,11 @@ class SaleCommands(SaleOps, InvoicePayments):
     def _check_serial_for_post(
         self, conn: sqlite3.Connection, sale: Sale, item_id: str, serial: str
     ) -> None:
-        refs = [r for r in catalog_store.serials_by_number(conn, serial) if r.item_id == item_id]
-        if not refs or refs[0].location_id != sale.location_id:
-            raise precondition(
-                "SERIAL_NOT_IN_STOCK", f"serial number {serial} is not in stock", serial=serial
-            )
-        if refs[0].state == catalog_store.SOLD:
-            raise precondition(
-                "SERIAL_ALREADY_SOLD", f"serial number {serial} was sold already", serial=serial
-            )
+        problem = catalog_store.serial_not_here(conn, item_id, serial, sale.location_id)
+        if problem is not None:
+            reason, message, ref = problem
+            sold_in = {"sale_id": ref.sale_id} if reason == "SERIAL_ALREADY_SOLD" and ref else {}
+            raise precondition(reason, message, serial=serial, **sold_in)
 
     def post_signed(
         self,

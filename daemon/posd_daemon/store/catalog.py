@@ -367,6 +367,35 @@ def serials_by_number(conn: sqlite3.Connection, serial: str) -> list[SerialRef]:
     ]
 
 
+def serial_not_here(
+    conn: sqlite3.Connection, item_id: str, serial: str, location_id: str
+) -> tuple[str, str, SerialRef | None] | None:
+    """Why the item's serial number cannot be sold at ``location_id``: (reason, message,
+    its record), or None when it is in stock there. The one rule for AddLine, the post
+    and an order's reservation."""
+    refs = [r for r in serials_by_number(conn, serial) if r.item_id == item_id]
+    if not refs:
+        return (
+            "SERIAL_NOT_IN_STOCK",
+            f"serial number {serial} of item {item_id} is not in stock",
+            None,
+        )
+    ref = refs[0]
+    if ref.state == SOLD:
+        return (
+            "SERIAL_ALREADY_SOLD",
+            f"serial number {serial} of item {item_id} was sold (sale {ref.sale_id})",
+            ref,
+        )
+    if ref.location_id != location_id:
+        return (
+            "SERIAL_NOT_IN_STOCK",
+            f"serial number {serial} is at location {ref.location_id}, not {location_id}",
+            ref,
+        )
+    return None
+
+
 def put_serial(conn: sqlite3.Connection, ref: SerialRef, when: datetime) -> None:
     conn.execute(
         "INSERT INTO serials (serial, item_id, variant_id, location_id, state, sale_id,"
