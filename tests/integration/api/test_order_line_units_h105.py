@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import grpc
 import pytest
 from posd.client import PosdClient, PosdError
 from posd.v1 import catalog_pb2, common_pb2, order_pb2
 
 from tests.conftest import Running
 from tests.integration.api.test_master_data import run_posctl
-from tests.integration.api.test_orders import counts, line, order
+from tests.integration.api.test_orders import assert_load_refused, counts, line, order
 from tests.support.fullsale import customer, import_customers, import_items, item, money
 
 
@@ -90,16 +89,7 @@ def test_load_refuses_a_unit_gone_from_the_catalog_naming_order_line_and_item(
     before = counts(running)
     with pytest.raises(PosdError) as err:
         pos.load_order("U-3")
-    assert (err.value.code, err.value.reason) == (
-        grpc.StatusCode.FAILED_PRECONDITION,
-        "UNKNOWN_UNIT",
-    )
-    meta = err.value.metadata
-    assert (meta.get("order_number"), meta.get("line"), meta.get("item_id")) == (
-        "U-3",
-        "2",
-        "KAB",
-    ), meta
+    assert_load_refused(err.value, "UNKNOWN_UNIT", "U-3", "2", "KAB")
     assert counts(running) == before
     assert pos.get_order("U-3").state == order_pb2.ORDER_STATE_OPEN
 

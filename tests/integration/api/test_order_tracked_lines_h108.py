@@ -16,7 +16,7 @@ from posd.v1 import catalog_pb2, common_pb2, order_pb2, sale_pb2
 
 from tests.conftest import Running
 from tests.integration.api.test_master_data import run_posctl
-from tests.integration.api.test_orders import counts, line, order
+from tests.integration.api.test_orders import assert_load_refused, counts, line, order
 from tests.support.fullsale import customer, import_customers, import_items, import_stock, item
 
 
@@ -119,16 +119,7 @@ def test_a_line_without_serial_or_lot_loads_with_what_the_cashier_picks(
     before = counts(running)
     with pytest.raises(PosdError) as err:
         load(pos, "W-1")
-    assert (err.value.code, err.value.reason) == (
-        grpc.StatusCode.FAILED_PRECONDITION,
-        "SERIAL_REQUIRED",
-    )
-    meta = err.value.metadata
-    assert (meta.get("order_number"), meta.get("line"), meta.get("item_id")) == (
-        "W-1",
-        "1",
-        "PHONE",
-    )
+    assert_load_refused(err.value, "SERIAL_REQUIRED", "W-1", "1", "PHONE")
     with pytest.raises(PosdError) as err:
         load(pos, "W-1", order_pb2.OrderLinePick(line=1, serial_number="SN2"))
     assert (err.value.reason, err.value.metadata.get("line")) == ("LOT_REQUIRED", "2")

@@ -44,6 +44,15 @@ def line(
     return msg
 
 
+def assert_load_refused(err: PosdError, reason: str, number: str, line: str, item: str) -> None:
+    """LoadOrder refused a line: FAILED_PRECONDITION ``reason``, naming order, line (1-based)
+    and item in its metadata."""
+    assert (err.code, err.reason) == (grpc.StatusCode.FAILED_PRECONDITION, reason), err
+    meta = err.metadata
+    found = (meta.get("order_number"), meta.get("line"), meta.get("item_id"))
+    assert found == (number, line, item), meta
+
+
 @pytest.fixture
 def shop_data(pos: PosdClient) -> None:
     shirt = item("T1", "T-Shirt", 1999)
