@@ -510,7 +510,13 @@ class SoftwareTse:
         )
 
     def finish_transaction(
-        self, client_id: str, transaction_number: int, process_type: str, process_data: bytes
+        self,
+        client_id: str,
+        transaction_number: int,
+        process_type: str,
+        process_data: bytes,
+        *,
+        signed: Callable[[TseLogResult], None] | None = None,
     ) -> TseLogResult:
         """Finishes a transaction. Idempotent: finishing an already finished transaction
         again with the same processType and processData returns the stored result (as
@@ -519,9 +525,20 @@ class SoftwareTse:
 
         Whether it is finished is decided inside the signing transaction (see
         :meth:`_transaction`), so a repeated finish racing the first one (another thread,
-        or another instance on the same state directory) gets the stored result too."""
+        or another instance on the same state directory) gets the stored result too.
+
+        ``signed`` gets the result once the log message is signed and written into the
+        open storage transaction, before its COMMIT (the fsync): the caller prepares its
+        rows during the fsync. The call's own return still comes only after the COMMIT,
+        and a failed COMMIT (rolled back: counter and message unused) raises as
+        before, so nothing outside the process sees a signature this TSE has not stored."""
         return self._transaction(
-            lm.OPERATION_FINISH, client_id, transaction_number, process_type, process_data
+            lm.OPERATION_FINISH,
+            client_id,
+            transaction_number,
+            process_type,
+            process_data,
+            signed,
         )
 
     def _finished_result(
@@ -661,6 +678,7 @@ class SoftwareTse:
         number: int | None,
         process_type: str,
         data: bytes,
+        signed: Callable[[TseLogResult], None] | None = None,
     ) -> TseLogResult:
         self._printable(client_id, "clientId")
         self._printable(process_type, "processType")
@@ -671,7 +689,7 @@ class SoftwareTse:
             log_time = int(self._now().timestamp())
             try:
                 return self._sign_transaction(
-                    operation, client_id, number, process_type, data, log_time
+                    operation, client_id, number, process_type, data, log_time, signed
                 )
             except _AlreadyFinished:
                 pass
@@ -695,9 +713,11 @@ class SoftwareTse:
         process_type: str,
         data: bytes,
         log_time: int,
+        signed: Callable[[TseLogResult], None] | None = None,
     ) -> TseLogResult:
         """Signs and stores one transaction log message (caller holds the lock); raises
-        :class:`_AlreadyFinished` for a finish of a finished transaction."""
+        :class:`_AlreadyFinished` for a finish of a finished transaction. ``signed``:
+        see :meth:`finish_transaction`."""
         try:
             with self._write() as conn:
                 # the client and (for an update or finish) the transaction in one read
@@ -745,19 +765,22 @@ class SoftwareTse:
                         "UPDATE transactions SET finish_counter = ? WHERE number = ?",
                         (counter, number),
                     )
+                result = TseLogResult(
+                    operation=_OPERATIONS[operation],
+                    client_id=client_id,
+                    transaction_number=number,
+                    signature_counter=counter,
+                    log_time=datetime.fromtimestamp(log_time, UTC),
+                    process_type=process_type,
+                    process_data=data,
+                    signature=signature,
+                    start_time=datetime.fromtimestamp(start_time, UTC),
+                )
+                if signed is not None:
+                    signed(result)  # before the COMMIT below (see finish_transaction)
         except sqlite3.Error as exc:
             raise TseError("STORAGE", str(exc)) from exc
-        return TseLogResult(
-            operation=_OPERATIONS[operation],
-            client_id=client_id,
-            transaction_number=number,
-            signature_counter=counter,
-            log_time=datetime.fromtimestamp(log_time, UTC),
-            process_type=process_type,
-            process_data=data,
-            signature=signature,
-            start_time=datetime.fromtimestamp(start_time, UTC),
-        )
+        return result
 
     @staticmethod
     def _client_and_transaction(
