@@ -377,7 +377,10 @@ def _check_tracking(conn: sqlite3.Connection, order: Order, location_id: str) ->
                 raise invalid(
                     f"{where}.serial_number", f"{name} is not serial-numbered", "NOT_SERIAL_TRACKED"
                 )
-            problem = catalog_store.serial_not_here(conn, line.item_id, line.serial, location_id)
+            # the order itself sent again (an import retried) holds its own reservation
+            problem = catalog_store.serial_not_here(
+                conn, line.item_id, line.serial, location_id, order.order_number
+            )
             if problem is not None:
                 reason, message, _ = problem
                 raise invalid(f"{where}.serial_number", f"{name}: {message}", reason)

@@ -2089,11 +2089,13 @@ class SaleCommands(SaleOps, InvoicePayments):
     def _check_serial_for_post(
         self, conn: sqlite3.Connection, sale: Sale, item_id: str, serial: str
     ) -> None:
-        problem = catalog_store.serial_not_here(conn, item_id, serial, sale.location_id)
+        # the sale's order may sell what it reserved (LoadOrder adds its lines so)
+        problem = catalog_store.serial_not_here(
+            conn, item_id, serial, sale.location_id, sale.order_number
+        )
         if problem is not None:
-            reason, message, ref = problem
-            sold_in = {"sale_id": ref.sale_id} if reason == "SERIAL_ALREADY_SOLD" and ref else {}
-            raise precondition(reason, message, serial=serial, **sold_in)
+            reason, message, held_by = problem
+            raise precondition(reason, message, serial=serial, item_id=item_id, **held_by)
 
     def post_signed(
         self,

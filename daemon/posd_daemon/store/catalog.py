@@ -19,6 +19,7 @@ from posd_daemon.domain.catalog import (
     VendorItem,
 )
 from posd_daemon.domain.vat import PriceBasis, VatCategory
+from posd_daemon.store import orders as order_store
 from posd_daemon.store.timeutil import to_db
 
 _COLS = (
@@ -368,30 +369,40 @@ def serials_by_number(conn: sqlite3.Connection, serial: str) -> list[SerialRef]:
 
 
 def serial_not_here(
-    conn: sqlite3.Connection, item_id: str, serial: str, location_id: str
-) -> tuple[str, str, SerialRef | None] | None:
-    """Why the item's serial number cannot be sold at ``location_id``: (reason, message,
-    its record), or None when it is in stock there. The one rule for AddLine, the post
-    and an order's reservation."""
+    conn: sqlite3.Connection, item_id: str, serial: str, location_id: str, order_number: str = ""
+) -> tuple[str, str, dict[str, str]] | None:
+    """Why the item's serial number cannot be sold at ``location_id`` for order
+    ``order_number`` ("": for no order): (reason, message, metadata naming what holds it),
+    or None when it is in stock there and no other order reserved it. The one rule for
+    AddLine, the post and an order's reservation: a piece another order (OPEN or LOADED)
+    reserved is promised to that order's customer (SERIAL_RESERVED), sold only in the
+    sale of that order."""
     refs = [r for r in serials_by_number(conn, serial) if r.item_id == item_id]
     if not refs:
         return (
             "SERIAL_NOT_IN_STOCK",
             f"serial number {serial} of item {item_id} is not in stock",
-            None,
+            {},
         )
     ref = refs[0]
     if ref.state == SOLD:
         return (
             "SERIAL_ALREADY_SOLD",
             f"serial number {serial} of item {item_id} was sold (sale {ref.sale_id})",
-            ref,
+            {"sale_id": ref.sale_id} if ref.sale_id else {},
         )
     if ref.location_id != location_id:
         return (
             "SERIAL_NOT_IN_STOCK",
             f"serial number {serial} is at location {ref.location_id}, not {location_id}",
-            ref,
+            {},
+        )
+    holder = order_store.reserving(conn, item_id, serial, except_order=order_number)
+    if holder:
+        return (
+            "SERIAL_RESERVED",
+            f"serial number {serial} of item {item_id} is reserved for order {holder}",
+            {"order_number": holder},
         )
     return None
 

@@ -1,7 +1,8 @@
 """Persistence of back-office orders (schema 12). Their lines are one JSON column: an
-order is read and written whole, never queried by line, so a line's ``unit``, ``lot``
-and ``serial`` are keys of it and no columns: a line stored without a unit is in the
-item's base unit, one stored without a lot or serial reserved none.
+order is read and written whole, so a line's ``unit``, ``lot`` and ``serial`` are keys
+of it and no columns: a line stored without a unit is in the item's base unit, one
+stored without a lot or serial reserved none. The one query by line, who reserved a
+serial number (``reserving``), reads them with SQLite's JSON functions.
 
 TRANSFERRED is read, not stored: an order LOADED into a sale this register handed over
 to another one (the sale row is TRANSFERRED, written in the hand-over's transaction) is
@@ -169,3 +170,18 @@ def loaded_numbers(conn: sqlite3.Connection, limit: int) -> list[str]:
         (limit,),
     ).fetchall()
     return [str(r[0]) for r in rows]
+
+
+def reserving(conn: sqlite3.Connection, item_id: str, serial: str, except_order: str = "") -> str:
+    """The number of an order other than ``except_order`` that holds the item's serial
+    number for its customer ("" when none): one not yet COMPLETED, OPEN or LOADED into a
+    sale (here or handed over); only those rows are read (index orders_state)."""
+    row = conn.execute(
+        "SELECT o.order_number FROM orders AS o, json_each(o.lines_json) AS j"
+        " WHERE o.state IN ('OPEN', 'LOADED') AND o.order_number <> ?"
+        " AND json_extract(j.value, '$.item_id') = ?"
+        " AND json_extract(j.value, '$.serial') = ?"
+        " ORDER BY o.order_number LIMIT 1",
+        (except_order, item_id, serial),
+    ).fetchone()
+    return "" if row is None else str(row[0])
