@@ -56,6 +56,9 @@ DEFAULT_CHECK_WAIT_S = 30
 #: the standard gRPC health check (grpc/grpc doc/health-checking.md); an empty request
 #: asks about the whole server
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+#: the channel argument naming the host the server's certificate is checked for (gRPC
+#: core's GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, include/grpc/impl/channel_arg_names.h)
+_TARGET_NAME_OVERRIDE = "grpc.ssl_target_name_override"
 
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 #: requests that change nothing (by their message name): repeating them is always safe
@@ -123,11 +126,18 @@ class PosdClient:
         timeout: float = 10.0,
         retries: int = 3,
         credentials: grpc.ChannelCredentials | None = None,
+        tls_server_name: str | None = None,
     ) -> None:
+        """``tls_server_name``: the name the daemon's certificate is checked for (and
+        sent as SNI) instead of ``target``'s host, for a register reached by address or
+        through a tunnel (localhost:PORT); only with TLS ``credentials``."""
         if credentials is None:
+            if tls_server_name is not None:
+                raise ValueError("tls_server_name needs TLS credentials")
             self.channel = grpc.insecure_channel(target)
         else:
-            self.channel = grpc.secure_channel(target, credentials)
+            options = [] if tls_server_name is None else [(_TARGET_NAME_OVERRIDE, tls_server_name)]
+            self.channel = grpc.secure_channel(target, credentials, options=options)
         self.timeout = timeout
         self.retries = retries
         self.token = ""

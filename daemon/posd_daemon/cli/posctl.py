@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import grp
+import ipaddress
 import json
 import os
 import socket as pysocket
@@ -38,7 +39,7 @@ from posd_daemon.domain.text import is_digits
 from posd_daemon.fiscal.verify_export import verify_export
 from posd_daemon.ops.config import ConfigError, listen_problem, load
 from posd_daemon.ops.pins import hash_pin
-from posd_daemon.ops.timezone import ZoneError
+from posd_daemon.ops.timezone import ZoneError, named_zone
 from posd_daemon.store import journal
 from posd_daemon.store.database import connect
 
@@ -81,6 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="client certificate (PEM) for a daemon with api.tls_client_ca; with --tls-key",
     )
     p.add_argument("--tls-key", metavar="FILE", help="the client certificate's key (PEM)")
+    p.add_argument(
+        "--tls-server-name",
+        metavar="NAME",
+        help="the name the daemon's certificate is checked for, when --target's host is not"
+        " one it names (an IP address, an SSH tunnel's localhost)",
+    )
+    p.add_argument(
+        "--zone",
+        metavar="ZONE",
+        help="with --target: the register's time zone (its register.timezone, an IANA name"
+        " like Europe/Berlin) for the dates given and shown",
+    )
     p.add_argument(
         "--config",
         type=Path,
@@ -208,6 +221,8 @@ class Remote:
     context: ssl.SSLContext
     ca: str
     cert: str
+    #: --tls-server-name, "" when not given (the certificate must name ``host``)
+    server_name: str
 
 
 #: the commands that open the database or config of this computer, not the daemon's:
@@ -226,11 +241,18 @@ def _check_connection(args: argparse.Namespace, sub: str | None) -> None:
         )
     target = _target(args)
     if not target:
-        for option in ("tls_ca", "tls_cert", "tls_key"):
-            if getattr(args, option, None):
+        for option in ("tls_ca", "tls_cert", "tls_key", "tls_server_name"):
+            if getattr(args, option, None) is not None:
                 name = "--" + option.replace("_", "-")
                 raise CliError(f"{name}: only with --target (the unix socket needs no TLS)")
+        if getattr(args, "zone", None) is not None:
+            raise CliError(
+                "--zone: only with --target (on the register, its config's register.timezone"
+                " is the zone)"
+            )
         return
+    if (zone := getattr(args, "zone", None)) is not None:
+        _named_zone(zone)
     if args.command == "journal" and getattr(args, "db", None) is not None:
         raise CliError(
             "journal verify --db reads a database file on this computer: not with --target"
@@ -269,6 +291,7 @@ def _remote(args: argparse.Namespace, target: str) -> Remote:
             "--tls-cert and --tls-key go together: a client certificate and its key (for a"
             " daemon with api.tls_client_ca)"
         )
+    server_name = _server_name(getattr(args, "tls_server_name", None))
     ca = _read(ca_file, "--tls-ca")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies chain and host name
     try:
@@ -295,7 +318,24 @@ def _remote(args: argparse.Namespace, target: str) -> Remote:
     credentials = grpc.ssl_channel_credentials(
         root_certificates=ca, private_key=key, certificate_chain=cert
     )
-    return Remote(target, host, int(port), credentials, context, ca_file, cert_file)
+    return Remote(target, host, int(port), credentials, context, ca_file, cert_file, server_name)
+
+
+def _server_name(name: str | None) -> str:
+    """``--tls-server-name`` checked as a name a certificate can carry: a host name or an
+    IP address ("" when not given)."""
+    if name is None:
+        return ""
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        # a host name's syntax as api.tcp's is checked (any port stands in for one)
+        if not name or listen_problem(f"{name}:1", any_port=False):
+            raise CliError(
+                f"--tls-server-name {name!r}: not a host name or IP address (the name the"
+                " daemon's api.tls_cert was issued for)"
+            ) from None
+    return name
 
 
 def _read(path: str, option: str) -> bytes:
@@ -312,12 +352,36 @@ def _no_password(key: str) -> str:
 
 def register_zone(args: argparse.Namespace) -> tzinfo:
     """The register's time zone as the daemon's config sets it (dates on posctl's
-    command line are days on the register's calendar)."""
-    overrides = {"state": {"dir": args.state_dir}} if args.state_dir else None
+    command line are days on the register's calendar). With ``--target`` this computer
+    is not the register: ``--zone``, else the zone the config read names; its system's
+    zone (no register.timezone) would be this computer's, not the register's. The daemon
+    does not say its zone over the API (GetStatusResponse has no such field)."""
+    state_dir = getattr(args, "state_dir", None)
+    overrides = {"state": {"dir": state_dir}} if state_dir else None
+    remote = bool(_target(args))
+    if remote and (zone := getattr(args, "zone", None)) is not None:
+        return _named_zone(zone)
     try:
-        return load(args.config, overrides).zone()
+        cfg = load(getattr(args, "config", None), overrides)
+        if remote and not cfg.register.timezone:
+            raise CliError(
+                "--target: the register's time zone is not known on this computer: give"
+                " --zone ZONE (its register.timezone, e.g. Europe/Berlin)"
+            )
+        return cfg.zone()
     except (ConfigError, ZoneError) as exc:
         raise CliError(str(exc)) from None
+
+
+def _named_zone(name: str) -> tzinfo:
+    """``--zone``: an IANA time zone name."""
+    try:
+        return named_zone(name)
+    except ZoneError:
+        raise CliError(
+            f"--zone {name!r}: no such time zone: give the register's register.timezone,"
+            " an IANA name like Europe/Berlin"
+        ) from None
 
 
 def register_currency(args: argparse.Namespace) -> str:
@@ -344,7 +408,13 @@ def register_currency(args: argparse.Namespace) -> str:
 def _client(args: argparse.Namespace, *, login: bool) -> PosdClient:
     if target := _target(args):
         remote = _remote(args, target)
-        client = PosdClient(target, timeout=10.0, retries=1, credentials=remote.credentials)
+        client = PosdClient(
+            target,
+            timeout=10.0,
+            retries=1,
+            credentials=remote.credentials,
+            tls_server_name=remote.server_name or None,
+        )
         try:
             # longer than on the socket: a TCP and TLS handshake across the shop's network
             client.wait_ready(timeout=5.0)
@@ -433,7 +503,9 @@ def _remote_unreachable(remote: Remote) -> CliError:
             EXIT_NOT_RUNNING,
         )
     try:
-        with remote.context.wrap_socket(raw, server_hostname=remote.host) as tls:
+        # the name gRPC checked: --tls-server-name, else --target's host
+        name = remote.server_name or remote.host
+        with remote.context.wrap_socket(raw, server_hostname=name) as tls:
             # TLS 1.3 (RFC 8446 section 4.4.2): the daemon checks the client certificate
             # after this side's handshake ended; a refusal is an alert on the first read
             tls.settimeout(2.0)
@@ -460,9 +532,15 @@ def _remote_unreachable(remote: Remote) -> CliError:
 def _server_certificate(remote: Remote, exc: ssl.SSLCertVerificationError) -> CliError:
     why = exc.verify_message or str(exc)
     if exc.verify_code in (_HOST_MISMATCH, _IP_MISMATCH):
+        if remote.server_name:
+            return CliError(
+                f"{remote.target}: the daemon's certificate does not name {remote.server_name}"
+                " (--tls-server-name): give a name its api.tls_cert was issued for"
+            )
         return CliError(
             f"{remote.target}: the daemon's certificate does not name {remote.host}: give"
-            " --target a name or address its api.tls_cert was issued for"
+            " --target a name or address its api.tls_cert was issued for, or that name as"
+            " --tls-server-name"
         )
     if exc.verify_code in (_CERT_EXPIRED, _CERT_NOT_YET_VALID):
         return CliError(

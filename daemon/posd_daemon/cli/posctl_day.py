@@ -163,8 +163,9 @@ def _currency(args: argparse.Namespace, given: str = "") -> tuple[str, int]:
 
 def _local(args: argparse.Namespace, ts: timestamp_pb2.Timestamp) -> str:
     """A time of the API (UTC) on the register's wall clock (register.timezone), as
-    receipts and slips print it and as posctl reads dates; a config posctl cannot read
-    leaves UTC, said as such."""
+    receipts and slips print it and as posctl reads dates; a config posctl cannot read,
+    or a register reached with --target whose zone is not known here (no --zone), leaves
+    UTC, said as such."""
     when = ts.ToDatetime(tzinfo=UTC)
     zone: tzinfo | None = getattr(args, "register_zone", None)
     if zone is None and not getattr(args, "register_zone_unknown", False):
