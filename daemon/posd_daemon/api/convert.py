@@ -264,6 +264,8 @@ def digital_receipt_to_pb(link: DigitalLink, receipt_number: int) -> sale_pb2.Di
             if link.delivery is Delivery.DIGITAL
             else sale_pb2.RECEIPT_DELIVERY_PAPER
         ),
+        revoke_time=timestamp(link.revoked),
+        revoke_reason=link.revoke_reason,
     )
 
 

@@ -9,7 +9,9 @@ whole protocol needed here is one GET without a body. What it does:
   the absolute-form ``https://host<path><token>``):
   ``text/plain; charset=utf-8`` (the receipt Document as text, TSE data and the TSE's
   QR payload included) or, with ``Accept: application/json``, the receipt as JSON.
-* 404 for a malformed, unknown or expired token (one answer for all), 405 for other
+* 404 for a malformed, unknown or expired token (one answer for all); 410 Gone with a
+  short bilingual page and no receipt data for a token revoked before it expired
+  (RevokeDigitalReceipt; RFC 9110 § 15.5.11: gone for good, no forwarding address); 405 for other
   methods, 400 for a malformed request, a GET with a body, an HTTP/1.1 request without
   exactly one Host or with differing Content-Length values (RFC 9112), 431 for a request
   head over ``MAX_REQUEST_BYTES``, 408 when the head does not arrive within the deadline
@@ -20,7 +22,8 @@ whole protocol needed here is one GET without a body. What it does:
 * The database is read on its own read-only connection and thread: a customer fetching
   a receipt never waits behind, nor disturbs, the sale path's database thread (a read
   there would give up a post run ahead).
-* ``posd_digital_receipt_requests_total{outcome}`` counts served / not_found / others.
+* ``posd_digital_receipt_requests_total{outcome}`` counts served / not_found / revoked /
+  others.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from urllib.parse import urlsplit
 
 from posd_daemon.ops import logging as plog
 from posd_daemon.ops.metrics import Metrics
-from posd_daemon.services.digital_receipts import DigitalReceipts, FetchedReceipt
+from posd_daemon.services.digital_receipts import DigitalReceipts, FetchedReceipt, RevokedLink
 from posd_daemon.services.documents import DocumentRenderer
 
 log = plog.get("posd.receipt_http")
@@ -55,6 +58,7 @@ _REASONS = {
     404: "Not Found",
     405: "Method Not Allowed",
     408: "Request Timeout",
+    410: "Gone",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     503: "Service Unavailable",
@@ -64,6 +68,7 @@ _BODIES = {
     404: "Beleg nicht gefunden oder abgelaufen.\n",
     405: "Nur GET.\n",
     408: "Zeitüberschreitung.\n",
+    410: "Dieser Beleg-Link wurde widerrufen.\nThis receipt link was revoked.\n",
     431: "Anfrage zu groß.\n",
     500: "Interner Fehler.\n",
     503: "Bitte später erneut versuchen.\n",
@@ -226,12 +231,14 @@ class ReceiptHttpServer:
         found = await loop.run_in_executor(self._pool, self._fetch, token)
         if found is None:
             return Answer.error(404, "not_found"), head_only
+        if isinstance(found, RevokedLink):
+            return Answer.error(410, "revoked"), head_only
         if _wants_json(headers.get("accept", "")):
             body = json.dumps(found.data, ensure_ascii=False, indent=2) + "\n"
             return Answer(200, "served", body.encode("utf-8"), "application/json"), head_only
         return Answer(200, "served", found.text.encode("utf-8")), head_only
 
-    def _fetch(self, token: str) -> FetchedReceipt | None:
+    def _fetch(self, token: str) -> FetchedReceipt | RevokedLink | None:
         return self._receipts.fetch(self._conn, self._renderer, token)
 
 

@@ -618,10 +618,19 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             sale_id = request.sale_id
             check_code(sale_id, "sale_id")
 
-            def read(c: sqlite3.Connection) -> tuple[DigitalLink | None, int]:
-                return digital.link(c, sale_id), sale_store.receipt_number_of(c, sale_id)
+            def read(c: sqlite3.Connection) -> tuple[DigitalLink | None, int, bool]:
+                link = digital.link(c, sale_id)
+                revoked = link is None and digital.revoked(c, sale_id) is not None
+                return link, sale_store.receipt_number_of(c, sale_id), revoked
 
-            link, number = await self.rt.db.read(read)
+            link, number, revoked = await self.rt.db.read(read)
+            if revoked:
+                raise precondition(
+                    "DIGITAL_RECEIPT_REVOKED",
+                    f"the digital receipt link of sale {sale_id!r} was revoked"
+                    " (RevokeDigitalReceipt): it no longer works",
+                    sale_id=sale_id,
+                )
             if link is None:
                 raise DomainError(
                     ErrorKind.NOT_FOUND,
@@ -635,6 +644,33 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             )
 
         return await self.rt.call(context, "GetDigitalReceipt", request, run)
+
+    async def RevokeDigitalReceipt(
+        self, request: sale_pb2.RevokeDigitalReceiptRequest, context: Context
+    ) -> sale_pb2.RevokeDigitalReceiptResponse:
+        async def run() -> sale_pb2.RevokeDigitalReceiptResponse:
+            op = await self.rt.operator(context)
+            digital = self.digital
+            if digital is None:
+                raise precondition(
+                    "DIGITAL_RECEIPTS_OFF",
+                    "digital receipts are off on this register ([digital_receipt] enabled = false)",
+                )
+
+            def encode(r: tuple[DigitalLink, int]) -> sale_pb2.RevokeDigitalReceiptResponse:
+                return sale_pb2.RevokeDigitalReceiptResponse(
+                    digital_receipt=convert.digital_receipt_to_pb(*r)
+                )
+
+            return await self.rt.mutate(
+                "RevokeDigitalReceipt",
+                request,
+                lambda tx: digital.revoke(tx, op, request.sale_id, request.reason),
+                encode,
+                sale_pb2.RevokeDigitalReceiptResponse,
+            )
+
+        return await self.rt.call(context, "RevokeDigitalReceipt", request, run)
 
     async def _claim_post(
         self, request: sale_pb2.PostSaleRequest, op: Operator, sign: Signer, started: float

@@ -7,7 +7,7 @@
     posctl export dsfinvk (--z A-B | --from DATE --to DATE) OUT      (OUT.zip or a directory)
     posctl export datev --from DATE --to DATE OUT                    (file or directory)
     posctl export cashbook --from DATE --to DATE OUT
-    posctl receipts list [filters] | show N | url N
+    posctl receipts list [filters] | show N | url N | revoke SALE_ID --reason TEXT
 
 ``add_commands(subparsers)`` adds the parsers; ``HANDLERS`` maps ``(command, sub)`` to a
 handler; ``DESTS`` names the sub-command attributes (``args.closing_command`` …).
@@ -291,6 +291,7 @@ def add_commands(sub: Any) -> None:
     rs = rcs.add_parser("show", help="one receipt in full")
     rs.add_argument("receipt_number", type=whole_number)
     posctl_digital.add_url_parser(rcs)
+    posctl_digital.add_revoke_parser(rcs)
 
 
 # -- closing ----------------------------------------------------------------------------
@@ -778,6 +779,7 @@ HANDLERS: dict[tuple[str, str | None], Callable[[argparse.Namespace], int]] = {
     ("receipts", "list"): cmd_receipts_list,
     ("receipts", "show"): cmd_receipts_show,
     ("receipts", "url"): posctl_digital.cmd_receipts_url,
+    ("receipts", "revoke"): posctl_digital.cmd_receipts_revoke,
 }
 
 

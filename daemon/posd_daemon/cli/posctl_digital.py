@@ -1,4 +1,6 @@
-"""``posctl receipts url N``: the digital receipt link of a posted receipt (to test it).
+"""``posctl receipts url N``: the digital receipt link of a posted receipt (to test it);
+``posctl receipts revoke SALE_ID --reason TEXT``: revokes it (RevokeDigitalReceipt, through
+the daemon like the other mutations).
 
 Read from the database directly (read-only, like ``journal verify --db``; SQLite's WAL
 lets it read beside the running daemon): the token is not part of the gRPC API, and
@@ -34,6 +36,26 @@ def add_url_parser(receipts: Any) -> None:
     p.add_argument("--register", default="", help="register id (default: from the config)")
 
 
+def add_revoke_parser(receipts: Any) -> None:
+    p = receipts.add_parser("revoke", help="revoke a receipt's digital receipt link")
+    p.add_argument("sale_id")
+    p.add_argument("--reason", required=True, help="why (in the journal), up to 200 characters")
+
+
+def cmd_receipts_revoke(args: argparse.Namespace) -> int:
+    base = _base()
+    with base._client(args, login=True) as c:
+        d = c.revoke_digital_receipt(args.sale_id, args.reason)
+    data = {
+        "receipt_number": d.receipt_number,
+        "sale_id": d.sale_id,
+        "revoked_at": d.revoke_time.ToDatetime(UTC).isoformat(),
+        "reason": d.revoke_reason,
+    }
+    base._out(args, data, f"receipt {d.receipt_number}: digital receipt link revoked")
+    return 0
+
+
 def cmd_receipts_url(args: argparse.Namespace) -> int:
     base = _base()
     overrides = {"state": {"dir": args.state_dir}} if args.state_dir else None
@@ -65,7 +87,7 @@ def cmd_receipts_url(args: argparse.Namespace) -> int:
     if found is None:
         raise base.CliError(
             f"receipt {args.receipt_number} has no valid link (posted before digital"
-            " receipts were on, or its link expired)"
+            " receipts were on, or its link expired or was revoked)"
         )
     token, expires = found
     url = receipt_url(d.base_url, token)

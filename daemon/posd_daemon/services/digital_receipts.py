@@ -8,6 +8,8 @@ the receipt fetched by token (text or JSON), and the pruning of expired tokens.
   gets the "Digitaler Beleg" block (or, ``print = "slip"``, becomes the short slip).
 * :meth:`DigitalReceipts.fetch` is what the HTTP receipt server (``api/receipt_http``)
   answers: the same Document the paper shows, as text, or the receipt as JSON.
+* :meth:`DigitalReceipts.revoke` ends a link before it expires (RevokeDigitalReceipt):
+  the server answers it 410 Gone, a reprint prints no link, and it is journaled.
 """
 
 from __future__ import annotations
@@ -29,19 +31,26 @@ from posd_daemon.domain.digital_receipt import (
     with_digital_block,
 )
 from posd_daemon.domain.document import Document
+from posd_daemon.domain.errors import not_found
+from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.receipt import ShopHeader
 from posd_daemon.domain.sale import Sale
+from posd_daemon.domain.text import check_code, check_text
 from posd_daemon.services.clock import Clock
 from posd_daemon.services.documents import DocumentRenderer, fiscal_block
+from posd_daemon.services.executor import Tx
 from posd_daemon.services.sales import fiscal_record
 from posd_daemon.store import digital_receipts as store
 from posd_daemon.store import fiscal as fstore
+from posd_daemon.store import journal
 from posd_daemon.store import sales as sale_store
 
 #: 24 random bytes = 192 bits, 32 URL-safe characters (a short URL, a small QR code).
 TOKEN_BYTES = 24
 #: What a token may look like; anything else is "not found" without a database lookup.
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
+#: The revocation's reason, as long as a cancellation's (SaleCommands.cancel).
+MAX_REVOKE_REASON = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +70,16 @@ class DigitalLink:
     url: str
     expires: datetime
     delivery: Delivery
+    #: set once revoked (the link no longer works); None: valid
+    revoked: datetime | None = None
+    revoke_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedLink:
+    """What a revoked token fetches: no receipt data, only that it was revoked."""
+
+    sale_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +132,63 @@ class DigitalReceipts:
             sale_id, receipt_url(self.settings.base_url, token), expires, Delivery(delivery)
         )
 
+    def _link_of(self, found: store.StoredLink) -> DigitalLink:
+        return DigitalLink(
+            found.sale_id,
+            receipt_url(self.settings.base_url, found.token),
+            found.expires,
+            Delivery(found.delivery),
+            found.revoked,
+            found.revoke_reason,
+        )
+
+    def revoked(self, conn: sqlite3.Connection, sale_id: str) -> DigitalLink | None:
+        """The receipt's link when it was revoked and has not expired yet; else None."""
+        found = store.by_sale(conn, sale_id, self._clock())
+        return None if found is None or found.revoked is None else self._link_of(found)
+
+    def revoke(
+        self, tx: Tx, operator: Operator, sale_id: str, reason: str
+    ) -> tuple[DigitalLink, int]:
+        """Revokes the posted sale's link (and its receipt number): journaled once; a
+        link revoked before answers its revoked state again, without a second record."""
+        # who may reverse a receipt may take its link back (a supervisor's decision)
+        operator.require(Permission.STORNO)
+        check_code(sale_id, "sale_id")
+        check_text(reason, "reason", max_len=MAX_REVOKE_REASON)
+        conn = tx.conn
+        sale = sale_store.get(conn, sale_id)
+        if sale is None:
+            raise not_found("SALE_NOT_FOUND", f"no sale {sale_id!r}", sale_id=sale_id)
+        now = self._clock()
+        found = store.by_sale(conn, sale_id, now)
+        if found is None:
+            raise not_found(
+                "DIGITAL_RECEIPT_NOT_FOUND",
+                f"sale {sale_id!r} has no valid digital receipt (not posted, posted"
+                " before digital receipts were on, or its link expired)",
+                sale_id=sale_id,
+            )
+        if found.revoked is None:
+            store.revoke(conn, sale_id, now, reason)
+            # the token stays out of the journal: it is the very secret being withdrawn
+            journal.append(
+                conn,
+                kind="DIGITAL_RECEIPT_REVOKED",
+                register_id=sale.register_id,
+                ref=f"receipt:{sale.receipt_number}",
+                payload={
+                    "sale_id": sale_id,
+                    "receipt_number": sale.receipt_number,
+                    "operator_id": operator.operator_id,
+                    "reason": reason,
+                },
+                when=now,
+            )
+            found = store.by_sale(conn, sale_id, now)
+            assert found is not None
+        return self._link_of(found), sale.receipt_number
+
     def decorate(
         self, conn: sqlite3.Connection, sale: Sale, doc: Document, as_invoice: bool
     ) -> Document:
@@ -136,14 +212,18 @@ class DigitalReceipts:
 
     def fetch(
         self, conn: sqlite3.Connection, renderer: DocumentRenderer, token: str
-    ) -> FetchedReceipt | None:
-        """The receipt of a valid token; None for a malformed, unknown or expired one
-        (one answer for all: a primary-key lookup, nothing to learn from its timing)."""
+    ) -> FetchedReceipt | RevokedLink | None:
+        """The receipt of a valid token; RevokedLink (no receipt data) for a revoked one
+        not yet expired; None for a malformed, unknown or expired one (one answer for
+        all: a primary-key lookup, nothing to learn from its timing)."""
         if not TOKEN_RE.fullmatch(token):
             return None
-        sale_id = store.sale_of(conn, token, self._clock())
-        if sale_id is None:
+        found = store.by_token(conn, token, self._clock())
+        if found is None:
             return None
+        sale_id = found.sale_id
+        if found.revoked is not None:
+            return RevokedLink(sale_id)
         sale = sale_store.get(conn, sale_id)
         if sale is None or sale.receipt_number == 0:
             return None

@@ -1477,6 +1477,8 @@ class DigitalReceipt(_message.Message):
     URL_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     DELIVERY_FIELD_NUMBER: _builtins.int
+    REVOKE_TIME_FIELD_NUMBER: _builtins.int
+    REVOKE_REASON_FIELD_NUMBER: _builtins.int
     sale_id: _builtins.str
     """Sale id."""
     receipt_number: _builtins.int
@@ -1485,9 +1487,15 @@ class DigitalReceipt(_message.Message):
     """base_url + token: the receipt as text, or as JSON with Accept: application/json."""
     delivery: Global___ReceiptDelivery.ValueType
     """How the receipt was handed over at posting."""
+    revoke_reason: _builtins.str
+    """Why it was revoked (as given to RevokeDigitalReceipt)."""
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """The link works until then."""
+
+    @_builtins.property
+    def revoke_time(self) -> _timestamp_pb2.Timestamp:
+        """Set when the link was revoked (RevokeDigitalReceipt): it no longer works."""
 
     def __init__(
         self,
@@ -1497,10 +1505,12 @@ class DigitalReceipt(_message.Message):
         url: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         delivery: Global___ReceiptDelivery.ValueType = ...,
+        revoke_time: _timestamp_pb2.Timestamp | None = ...,
+        revoke_reason: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "revoke_time", b"revoke_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivery", b"delivery", "expire_time", b"expire_time", "receipt_number", b"receipt_number", "sale_id", b"sale_id", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivery", b"delivery", "expire_time", b"expire_time", "receipt_number", b"receipt_number", "revoke_reason", b"revoke_reason", "revoke_time", b"revoke_time", "sale_id", b"sale_id", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1553,6 +1563,63 @@ class GetDigitalReceiptResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetDigitalReceiptResponse: _TypeAlias = GetDigitalReceiptResponse  # noqa: Y015
+
+@_typing.final
+class RevokeDigitalReceiptRequest(_message.Message):
+    """Request for RevokeDigitalReceipt."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SALE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    sale_id: _builtins.str
+    """Sale id of a posted sale."""
+    reason: _builtins.str
+    """Why (in the journal), required, up to 200 characters."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        sale_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeDigitalReceiptRequest: _TypeAlias = RevokeDigitalReceiptRequest  # noqa: Y015
+
+@_typing.final
+class RevokeDigitalReceiptResponse(_message.Message):
+    """Response for RevokeDigitalReceipt."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DIGITAL_RECEIPT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def digital_receipt(self) -> Global___DigitalReceipt:
+        """The digital receipt as revoked (revoke_time set). SALE_NOT_FOUND: no such sale;
+        NOT_FOUND DIGITAL_RECEIPT_NOT_FOUND: the sale has no valid link (not posted, posted
+        before the feature was on, or expired).
+        """
+
+    def __init__(
+        self,
+        *,
+        digital_receipt: Global___DigitalReceipt | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["digital_receipt", b"digital_receipt"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["digital_receipt", b"digital_receipt"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeDigitalReceiptResponse: _TypeAlias = RevokeDigitalReceiptResponse  # noqa: Y015
 
 @_typing.final
 class CancelSaleRequest(_message.Message):

@@ -86,6 +86,11 @@ class SaleServiceStub:
                 request_serializer=posd_dot_v1_dot_sale__pb2.GetDigitalReceiptRequest.SerializeToString,
                 response_deserializer=posd_dot_v1_dot_sale__pb2.GetDigitalReceiptResponse.FromString,
                 _registered_method=True)
+        self.RevokeDigitalReceipt = channel.unary_unary(
+                '/posd.v1.SaleService/RevokeDigitalReceipt',
+                request_serializer=posd_dot_v1_dot_sale__pb2.RevokeDigitalReceiptRequest.SerializeToString,
+                response_deserializer=posd_dot_v1_dot_sale__pb2.RevokeDigitalReceiptResponse.FromString,
+                _registered_method=True)
         self.CancelSale = channel.unary_unary(
                 '/posd.v1.SaleService/CancelSale',
                 request_serializer=posd_dot_v1_dot_sale__pb2.CancelSaleRequest.SerializeToString,
@@ -279,6 +284,16 @@ class SaleServiceServicer:
     def GetDigitalReceipt(self, request, context):
         """The link of a posted receipt's digital receipt while it is valid (shown as a QR
         code by the UI; with [digital_receipt] on).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeDigitalReceipt(self, request, context):
+        """Revokes a posted receipt's digital receipt link before it expires (shared by
+        mistake, shown to the wrong person): the receipt server answers it 410 Gone from
+        then on (permission STORNO). Journaled (DIGITAL_RECEIPT_REVOKED). Revoking a revoked
+        link answers its revoked state again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -525,6 +540,11 @@ def add_SaleServiceServicer_to_server(servicer, server):
                     servicer.GetDigitalReceipt,
                     request_deserializer=posd_dot_v1_dot_sale__pb2.GetDigitalReceiptRequest.FromString,
                     response_serializer=posd_dot_v1_dot_sale__pb2.GetDigitalReceiptResponse.SerializeToString,
+            ),
+            'RevokeDigitalReceipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeDigitalReceipt,
+                    request_deserializer=posd_dot_v1_dot_sale__pb2.RevokeDigitalReceiptRequest.FromString,
+                    response_serializer=posd_dot_v1_dot_sale__pb2.RevokeDigitalReceiptResponse.SerializeToString,
             ),
             'CancelSale': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelSale,
@@ -919,6 +939,33 @@ class SaleService:
             '/posd.v1.SaleService/GetDigitalReceipt',
             posd_dot_v1_dot_sale__pb2.GetDigitalReceiptRequest.SerializeToString,
             posd_dot_v1_dot_sale__pb2.GetDigitalReceiptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeDigitalReceipt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/posd.v1.SaleService/RevokeDigitalReceipt',
+            posd_dot_v1_dot_sale__pb2.RevokeDigitalReceiptRequest.SerializeToString,
+            posd_dot_v1_dot_sale__pb2.RevokeDigitalReceiptResponse.FromString,
             options,
             channel_credentials,
             insecure,

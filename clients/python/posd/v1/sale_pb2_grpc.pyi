@@ -57,6 +57,12 @@ class SaleServiceStub:
     """The link of a posted receipt's digital receipt while it is valid (shown as a QR
     code by the UI; with [digital_receipt] on).
     """
+    RevokeDigitalReceipt: _grpc.UnaryUnaryMultiCallable[_sale_pb2.RevokeDigitalReceiptRequest, _sale_pb2.RevokeDigitalReceiptResponse]
+    """Revokes a posted receipt's digital receipt link before it expires (shared by
+    mistake, shown to the wrong person): the receipt server answers it 410 Gone from
+    then on (permission STORNO). Journaled (DIGITAL_RECEIPT_REVOKED). Revoking a revoked
+    link answers its revoked state again.
+    """
     CancelSale: _grpc.UnaryUnaryMultiCallable[_sale_pb2.CancelSaleRequest, _sale_pb2.CancelSaleResponse]
     """Cancels an open sale."""
     Scan: _grpc.UnaryUnaryMultiCallable[_sale_pb2.ScanRequest, _sale_pb2.ScanResponse]
@@ -170,6 +176,12 @@ class SaleServiceAsyncStub(SaleServiceStub):
     GetDigitalReceipt: _aio.UnaryUnaryMultiCallable[_sale_pb2.GetDigitalReceiptRequest, _sale_pb2.GetDigitalReceiptResponse]  # type: ignore[assignment]
     """The link of a posted receipt's digital receipt while it is valid (shown as a QR
     code by the UI; with [digital_receipt] on).
+    """
+    RevokeDigitalReceipt: _aio.UnaryUnaryMultiCallable[_sale_pb2.RevokeDigitalReceiptRequest, _sale_pb2.RevokeDigitalReceiptResponse]  # type: ignore[assignment]
+    """Revokes a posted receipt's digital receipt link before it expires (shared by
+    mistake, shown to the wrong person): the receipt server answers it 410 Gone from
+    then on (permission STORNO). Journaled (DIGITAL_RECEIPT_REVOKED). Revoking a revoked
+    link answers its revoked state again.
     """
     CancelSale: _aio.UnaryUnaryMultiCallable[_sale_pb2.CancelSaleRequest, _sale_pb2.CancelSaleResponse]  # type: ignore[assignment]
     """Cancels an open sale."""
@@ -341,6 +353,18 @@ class SaleServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_sale_pb2.GetDigitalReceiptResponse, _abc.Awaitable[_sale_pb2.GetDigitalReceiptResponse]]:
         """The link of a posted receipt's digital receipt while it is valid (shown as a QR
         code by the UI; with [digital_receipt] on).
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeDigitalReceipt(
+        self,
+        request: _sale_pb2.RevokeDigitalReceiptRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sale_pb2.RevokeDigitalReceiptResponse, _abc.Awaitable[_sale_pb2.RevokeDigitalReceiptResponse]]:
+        """Revokes a posted receipt's digital receipt link before it expires (shared by
+        mistake, shown to the wrong person): the receipt server answers it 410 Gone from
+        then on (permission STORNO). Journaled (DIGITAL_RECEIPT_REVOKED). Revoking a revoked
+        link answers its revoked state again.
         """
 
     @_abc_1.abstractmethod
