@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import hashlib
 import shutil
@@ -97,6 +98,9 @@ def _migrated_database() -> Path:
     make one)."""
     if not _schema:
         path = Path(tempfile.mkdtemp(prefix="posd-schema-")) / "posd.sqlite3"
+        # removed when this process ends (each xdist worker makes and removes its own),
+        # not when a test or the session does: every later test copies it
+        atexit.register(shutil.rmtree, path.parent, ignore_errors=True)
         conn = connect(path)
         try:
             migrate(conn)

@@ -16,11 +16,15 @@ the report is complete.
 CSV: a header row naming the columns (see :data:`CSV_COLUMNS`), ``,`` or ``;`` as the
 delimiter, UTF-8. Amounts are decimal major units ("3.49", or "3,49"); lists inside a
 cell are separated by ``|`` and their parts by ``:`` (``variants = M:Größe M|L:Größe
-L:2199``). Orders: one row per order line, the rows of one ``order_number`` make the
-order (its ``customer_number`` and ``currency_code`` must agree); a row posctl cannot
-parse rejects its whole order. JSON: a list of objects in the proto3 JSON form of the
-message (or an object with that list under the kind's name), e.g. ``[{"itemId": "1001",
-"name": "Brot", "grossPrice": {"amountMinor": "349", "currencyCode": "EUR"}, ...}]``.
+L:2199``). Quantities likewise ("1.5", "2,5", "1500"); one whose only separator is
+followed by three digits is refused when that separator groups thousands in the file's
+locale ("1.500" in a ``;`` file, as German Excel saves it; a quoted "1,500" in a ``,``
+file): write 1500 or 1,5 (1.5). Orders: one row per order line, the rows of one
+``order_number`` make the order (its ``customer_number`` and ``currency_code`` must
+agree); a row posctl cannot parse rejects its whole order. JSON: a list of objects in
+the proto3 JSON form of the message (or an object with that list under the kind's name),
+e.g. ``[{"itemId": "1001", "name": "Brot", "grossPrice": {"amountMinor": "349",
+"currencyCode": "EUR"}, ...}]``.
 """
 
 from __future__ import annotations
@@ -69,7 +73,8 @@ class Kind:
     stub: str  # attribute of PosdClient holding the stub
     rpc: str
     columns: tuple[str, ...]
-    from_csv: Callable[[dict[str, str], str], Message]
+    #: (row, register currency, the file's delimiter: its spreadsheet's locale)
+    from_csv: Callable[[dict[str, str], str, str], Message]
     #: CSV rows of one record spread over several rows (an order's lines): the column
     #: naming the record, and how a later row's message joins the first one
     group_column: str = ""
@@ -159,6 +164,29 @@ def _decimal_text(text: str) -> str:
     return t.replace(",", ".") if "," in t and "." not in t else t
 
 
+def _quantity(text: str, column: str, delimiter: str) -> str:
+    """A quantity cell as decimal text ("2,5" -> "2.5"), refusing one a thousands
+    separator makes ambiguous. A file's delimiter tells the spreadsheet's locale: German
+    Excel saves ";" with a decimal comma and "." grouping thousands, so there "1.500" is
+    1500 as likely as 1.5 (it was read as 1.5: stock off by a factor of 1000); a ","
+    file is English ("." decimal, "," thousands), where a quoted "1,500" is the
+    ambiguous one. Refused: one separator followed by exactly three digits that is the
+    locale's thousands separator (_GROUPED: "0.500" has no thousands, a fourth digit no
+    grouping). "1.5", "0.25", "2,5", "1500" and, in a ";" file, "1,500" (German: 1.5)
+    are read as before."""
+    t = text.strip()
+    thousands = "." if delimiter == ";" else ","
+    if thousands in t and _GROUPED.fullmatch(t):
+        whole = t.replace(thousands, "")
+        decimal = "," if thousands == "." else "."
+        fraction = t.replace(thousands, decimal).rstrip("0").rstrip(decimal)
+        raise RowError(
+            f"{column}: {text!r} is ambiguous (a thousands separator or a decimal one?):"
+            f" write {whole} or {fraction}"
+        )
+    return _decimal_text(t)
+
+
 def _list(text: str) -> list[list[str]]:
     return [[p.strip() for p in part.split(":")] for part in text.split("|") if part.strip()]
 
@@ -186,7 +214,7 @@ def _enum(enum_type: Any, prefix: str, text: str, column: str, aliases: dict[str
 # -- CSV rows -> messages ---------------------------------------------------------------------
 
 
-def item_from_csv(row: dict[str, str], currency: str) -> Message:
+def item_from_csv(row: dict[str, str], currency: str, delimiter: str = ",") -> Message:
     cur = row.get("currency_code", "").strip() or currency
     item = catalog_pb2.Item(
         item_id=row.get("item_id", "").strip(),
@@ -216,7 +244,8 @@ def item_from_csv(row: dict[str, str], currency: str) -> Message:
         item.variants.append(v)
     for parts in _list(row.get("units", "")):
         u = catalog_pb2.ItemUnit(
-            unit=parts[0], quantity_per_unit=_decimal_text(parts[1]) if len(parts) > 1 else ""
+            unit=parts[0],
+            quantity_per_unit=_quantity(parts[1], "units", delimiter) if len(parts) > 1 else "",
         )
         if len(parts) > 2 and parts[2]:
             u.price.CopyFrom(_money(parts[2], cur, "units"))
@@ -230,7 +259,7 @@ def item_from_csv(row: dict[str, str], currency: str) -> Message:
 PRICE_ENTRY = {"CONSUMER": "GROSS", "BUSINESS": "NET", "B2C": "GROSS", "B2B": "NET"}
 
 
-def customer_from_csv(row: dict[str, str], currency: str) -> Message:
+def customer_from_csv(row: dict[str, str], currency: str, delimiter: str = ",") -> Message:
     return customer_pb2.Customer(
         customer_number=row.get("customer_number", "").strip(),
         name=row.get("name", "").strip(),
@@ -253,7 +282,7 @@ def customer_from_csv(row: dict[str, str], currency: str) -> Message:
     )
 
 
-def shop_from_csv(row: dict[str, str], currency: str) -> Message:
+def shop_from_csv(row: dict[str, str], currency: str, delimiter: str = ",") -> Message:
     cur = row.get("currency_code", "").strip().upper() or currency
     shop = shop_pb2.Shop(
         shop_id=row.get("shop_id", "").strip(),
@@ -305,7 +334,7 @@ def shop_from_csv(row: dict[str, str], currency: str) -> Message:
     return shop
 
 
-def register_from_csv(row: dict[str, str], currency: str) -> Message:
+def register_from_csv(row: dict[str, str], currency: str, delimiter: str = ",") -> Message:
     reg = shop_pb2.Register(
         register_id=row.get("register_id", "").strip(),
         shop_id=row.get("shop_id", "").strip(),
@@ -330,19 +359,19 @@ def register_from_csv(row: dict[str, str], currency: str) -> Message:
     return reg
 
 
-def stock_from_csv(row: dict[str, str], currency: str) -> Message:
+def stock_from_csv(row: dict[str, str], currency: str, delimiter: str = ",") -> Message:
     return catalog_pb2.StockEntry(
         location_id=row.get("location_id", "").strip(),
         item_id=row.get("item_id", "").strip(),
         variant_id=row.get("variant_id", "").strip(),
         lot_number=row.get("lot_number", "").strip(),
         serial_number=row.get("serial_number", "").strip(),
-        quantity=_decimal_text(row.get("quantity", "")),
+        quantity=_quantity(row.get("quantity", ""), "quantity", delimiter),
         expiry_date=row.get("expiry_date", "").strip(),
     )
 
 
-def vendor_from_csv(row: dict[str, str], currency: str) -> Message:
+def vendor_from_csv(row: dict[str, str], currency: str, delimiter: str = ",") -> Message:
     v = catalog_pb2.Vendor(
         vendor_number=row.get("vendor_number", "").strip(), name=row.get("name", "").strip()
     )
@@ -355,7 +384,7 @@ def vendor_from_csv(row: dict[str, str], currency: str) -> Message:
     return v
 
 
-def open_item_from_csv(row: dict[str, str], currency: str) -> Message:
+def open_item_from_csv(row: dict[str, str], currency: str, delimiter: str = ",") -> Message:
     cur = row.get("currency_code", "").strip().upper() or currency
     open_text = row.get("amount_open", "").strip()
     original_text = row.get("original_amount", "").strip()
@@ -374,7 +403,7 @@ def open_item_from_csv(row: dict[str, str], currency: str) -> Message:
     return msg
 
 
-def rate_from_csv(row: dict[str, str], currency: str) -> Message:
+def rate_from_csv(row: dict[str, str], currency: str, delimiter: str = ",") -> Message:
     return shop_pb2.ExchangeRate(
         base_currency_code=row.get("base_currency_code", "").strip().upper() or currency,
         currency_code=row.get("currency_code", "").strip().upper(),
@@ -383,7 +412,7 @@ def rate_from_csv(row: dict[str, str], currency: str) -> Message:
     )
 
 
-def order_from_csv(row: dict[str, str], currency: str) -> Message:
+def order_from_csv(row: dict[str, str], currency: str, delimiter: str = ",") -> Message:
     """One CSV row is one order line; the rows of one order number make the order."""
     cur = row.get("currency_code", "").strip().upper() or currency
     order = order_pb2.Order(
@@ -394,7 +423,7 @@ def order_from_csv(row: dict[str, str], currency: str) -> Message:
     line = order.lines.add(
         item_id=row.get("item_id", "").strip(),
         variant_id=row.get("variant_id", "").strip(),
-        quantity=_decimal_text(row.get("quantity", "")),
+        quantity=_quantity(row.get("quantity", ""), "quantity", delimiter),
         text=row.get("text", "").strip(),
         # optional columns (files from before order lines had them): the base unit, no
         # lot or serial reserved (the cashier picks it at LoadOrder)
@@ -559,6 +588,12 @@ class ParsedFile:
     errors: list[tuple[int, str]]  # (line, message)
 
 
+def _delimiter(text: str) -> str:
+    """The CSV file's delimiter, by its header: ";" (German Excel) or ","."""
+    first = text.splitlines()[0] if text.strip() else ""
+    return ";" if first.count(";") > first.count(",") else ","
+
+
 def _csv_rows(
     text: str, source: Path, header_out: list[str]
 ) -> Iterator[tuple[int, dict[str, str], str]]:
@@ -567,8 +602,7 @@ def _csv_rows(
     The line is where the row starts: a quoted cell may span lines, and the report must
     point at the row the user has to fix, not at its last line. ``header_out`` receives
     the header's column names (checked even when no row follows)."""
-    first = text.splitlines()[0] if text.strip() else ""
-    delimiter = ";" if first.count(";") > first.count(",") else ","
+    delimiter = _delimiter(text)
     # newline=None: CRLF and a lone CR (Excel for Mac) end a line as LF does
     reader = csv.reader(io.StringIO(text, newline=None), delimiter=delimiter)
     header: list[str] | None = None
@@ -718,6 +752,7 @@ def parse_file(kind: Kind, path: Path, fmt: str, currency: str) -> ParsedFile:
         # an export that found nothing: sending it would "import" nothing and exit 0
         what = "empty (0 bytes)" if not text else "only blank lines"
         raise RowError(f"{path}: {what}: no header, no {kind.name} to import")
+    delimiter = _delimiter(text)
     header: list[str] = []
     keys: list[str] = []  # group_column of each message
     failed: dict[str, int] = {}  # group -> first line posctl could not parse
@@ -726,7 +761,7 @@ def parse_file(kind: Kind, path: Path, fmt: str, currency: str) -> ParsedFile:
         try:
             if problem:
                 raise RowError(problem)
-            out.messages.append(kind.from_csv(row, currency))
+            out.messages.append(kind.from_csv(row, currency, delimiter))
             out.lines.append(line)
             keys.append(key)
         except RowError as exc:

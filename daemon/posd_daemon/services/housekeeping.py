@@ -280,7 +280,7 @@ class Housekeeping:
                 continue
             updated = sale.updated_at or sale.created_at
             if not reason and not self._sales.may_finish(sale_id, "cancel"):
-                reason = "BEING_POSTED"
+                reason = self._locked_reason(sale_id)
             if reason:
                 out.append(PurgedSale(sale_id, PurgeAction.KEPT, reason, updated))
                 continue
@@ -307,7 +307,8 @@ class Housekeeping:
                 if sale is None or reason is None:
                     continue  # in use again (or finished meanwhile): no longer abandoned
                 updated = sale.updated_at or sale.created_at
-                out.append(PurgedSale(sale_id, action, reason or "BEING_POSTED", updated))
+                reason = reason or self._locked_reason(sale_id)
+                out.append(PurgedSale(sale_id, action, reason, updated))
                 continue
             out.append(PurgedSale(sale_id, action, "", updated))
         log.info(
@@ -319,6 +320,22 @@ class Housekeeping:
             kept=sum(1 for p in out if p.action is PurgeAction.KEPT),
         )
         return out
+
+    def _locked_reason(self, sale_id: str) -> str:
+        """Why a sale SaleCommands.may_finish refuses to cancel is kept, in the words of
+        the error a change of it gets: a finish under way (SALE_BEING_POSTED), the TSE's
+        receipt signed but its post not saved (SALE_SIGNED_NOT_POSTED: post it again),
+        or that post refused for good (SALE_UNRESOLVED: for the fiscal records). Only the
+        first is over by itself; the others wait for a person, so they are not called a
+        post in progress."""
+        sales = self._sales
+        if sale_id in sales.posting:
+            return "BEING_POSTED"
+        if sale_id in sales.unresolved:
+            return "UNRESOLVED"
+        if sale_id in sales.signed_unposted:
+            return "SIGNED_NOT_POSTED"
+        return "BEING_POSTED"  # a finish that ended since may_finish was asked
 
 
 def _kept_reason(sale: Sale | None, idle_since: datetime, today: date) -> str | None:

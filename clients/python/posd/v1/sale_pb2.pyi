@@ -1548,7 +1548,8 @@ class GetDigitalReceiptResponse(_message.Message):
     @_builtins.property
     def digital_receipt(self) -> Global___DigitalReceipt:
         """The digital receipt; NOT_FOUND DIGITAL_RECEIPT_NOT_FOUND when the sale has none (not
-        posted, posted before the feature was on, or expired).
+        posted, posted before the feature was on, or expired); FAILED_PRECONDITION
+        DIGITAL_RECEIPT_REVOKED when its link was revoked (RevokeDigitalReceipt).
         """
 
     def __init__(
@@ -2347,7 +2348,10 @@ class PurgedSale(_message.Message):
     action: Global___PurgeAction.ValueType
     """What happened (or, with validate_only, would happen)."""
     reason: _builtins.str
-    """Why it was kept: HAS_PAYMENTS, PICKUP_PENDING, BEING_POSTED."""
+    """Why it was kept: HAS_PAYMENTS, PICKUP_PENDING, BEING_POSTED (a post or cancellation
+    under way), SIGNED_NOT_POSTED (the TSE signed its receipt but the post was not saved:
+    post it again), UNRESOLVED (that post was refused for good: for the fiscal records).
+    """
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """Last change of the sale."""
