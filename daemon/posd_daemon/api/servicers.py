@@ -41,7 +41,7 @@ from posd_daemon.services.auth import LoginRefused
 from posd_daemon.services.catalog import CatalogCommands
 from posd_daemon.services.digital_receipts import DigitalLink, DigitalReceipts
 from posd_daemon.services.executor import Abandoned, Speculation, Tx
-from posd_daemon.services.fiscal import FinishSigner, FiscalGateway, Signature, Signer
+from posd_daemon.services.fiscal import FinishSigner, FiscalGateway, Signer
 from posd_daemon.services.sales import LineAdded, SaleCommands, receipt_counter
 from posd_daemon.services.shielded import log_failure
 from posd_daemon.store import fiscal as fstore
@@ -87,7 +87,7 @@ class _PostClaim:
 
     sign: Signer
     #: the TSE's wait, when the signature was asked for at the claim already
-    signed: Signature | None
+    signed: Callable[[], fstore.SaleTse | None] | None
     request_id: str
     #: the claiming request: its digest (for the idempotency record) is taken on the
     #: database thread while the TSE signs, not on the claim's way
@@ -475,7 +475,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
             day = self.sales.today()  # the day its checks are made for
             built: list[sale_pb2.PostSaleResponse] = []
             receipt: list[str] = []
-            signing: list[Signature] = []
+            signing: list[Callable[[], fstore.SaleTse | None]] = []
 
             def start(claim: _PostClaim) -> None:
                 # the TSE signs from the claim on (asked by the claim itself, when it came
@@ -484,16 +484,16 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                     signed = claim.signed or claim.sign(tx.conn, receipt[0])
                     signing.append(signed)
 
-            def sign(conn: sqlite3.Connection, data: str) -> Signature:
+            def sign(conn: sqlite3.Connection, data: str) -> Callable[[], fstore.SaleTse | None]:
                 # the claim may hand it to the TSE at once; claimed before it got here, the
                 # TSE is asked only in ahead(), once the post is sure to go on: should it
                 # give way (not a plain sale, another day), the PostSale that claimed it
                 # may be gone, and no post would follow a finish asked for here
                 receipt.append(data)
 
-                def wait(tx: Tx) -> fstore.SaleTse | None:
+                def wait() -> fstore.SaleTse | None:
                     start(spec.park())  # claimed already: returns at once
-                    return signing[0](tx)
+                    return signing[0]()
 
                 return wait
 
@@ -518,7 +518,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                     # locks the sale as signed (the TSE cannot take it back) until a post
                     # with its own id saves it, as any post failing after its signature
                     if signing:
-                        row = signing[0](tx)
+                        row = signing[0]()
                         if row is not None and row.state == fstore.SIGNED:
                             self.sales.signed_unposted[sale_id] = row.process_data
                     raise Abandoned(f"sale {sale_id}: request id {claim.request_id} is in use")

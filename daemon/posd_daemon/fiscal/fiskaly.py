@@ -946,16 +946,8 @@ class FiskalyTse:
             return self._sign(tx, _STATE_ACTIVE, schema, process_type, process_data)
 
     def finish_transaction(
-        self,
-        client_id: str,
-        transaction_number: int,
-        process_type: str,
-        process_data: bytes,
-        *,
-        signed: Callable[[TseLogResult], None] | None = None,
+        self, client_id: str, transaction_number: int, process_type: str, process_data: bytes
     ) -> TseLogResult:
-        # ``signed`` is not called: the signature arrives with the cloud's answer, which
-        # means it is stored there already (the result is final when this returns)
         with self._lock, self._budget():
             schema = self._schema(process_type, process_data)
             tx = self._tx(client_id, transaction_number, closed_too=True)

@@ -510,13 +510,7 @@ class SoftwareTse:
         )
 
     def finish_transaction(
-        self,
-        client_id: str,
-        transaction_number: int,
-        process_type: str,
-        process_data: bytes,
-        *,
-        signed: Callable[[TseLogResult], None] | None = None,
+        self, client_id: str, transaction_number: int, process_type: str, process_data: bytes
     ) -> TseLogResult:
         """Finishes a transaction. Idempotent: finishing an already finished transaction
         again with the same processType and processData returns the stored result (as
@@ -525,20 +519,9 @@ class SoftwareTse:
 
         Whether it is finished is decided inside the signing transaction (see
         :meth:`_transaction`), so a repeated finish racing the first one (another thread,
-        or another instance on the same state directory) gets the stored result too.
-
-        ``signed`` gets the result once the log message is signed and written into the
-        open storage transaction, before its COMMIT (the fsync): the caller prepares its
-        rows during the fsync. The call's own return still comes only after the COMMIT,
-        and a failed COMMIT (rolled back: counter and message unused) raises as
-        before, so nothing outside the process sees a signature this TSE has not stored."""
+        or another instance on the same state directory) gets the stored result too."""
         return self._transaction(
-            lm.OPERATION_FINISH,
-            client_id,
-            transaction_number,
-            process_type,
-            process_data,
-            signed,
+            lm.OPERATION_FINISH, client_id, transaction_number, process_type, process_data
         )
 
     def _finished_result(
@@ -678,7 +661,6 @@ class SoftwareTse:
         number: int | None,
         process_type: str,
         data: bytes,
-        signed: Callable[[TseLogResult], None] | None = None,
     ) -> TseLogResult:
         self._printable(client_id, "clientId")
         self._printable(process_type, "processType")
@@ -689,7 +671,7 @@ class SoftwareTse:
             log_time = int(self._now().timestamp())
             try:
                 return self._sign_transaction(
-                    operation, client_id, number, process_type, data, log_time, signed
+                    operation, client_id, number, process_type, data, log_time
                 )
             except _AlreadyFinished:
                 pass
@@ -713,11 +695,9 @@ class SoftwareTse:
         process_type: str,
         data: bytes,
         log_time: int,
-        signed: Callable[[TseLogResult], None] | None = None,
     ) -> TseLogResult:
         """Signs and stores one transaction log message (caller holds the lock); raises
-        :class:`_AlreadyFinished` for a finish of a finished transaction. ``signed``:
-        see :meth:`finish_transaction`."""
+        :class:`_AlreadyFinished` for a finish of a finished transaction."""
         try:
             with self._write() as conn:
                 # the client and (for an update or finish) the transaction in one read
@@ -765,22 +745,19 @@ class SoftwareTse:
                         "UPDATE transactions SET finish_counter = ? WHERE number = ?",
                         (counter, number),
                     )
-                result = TseLogResult(
-                    operation=_OPERATIONS[operation],
-                    client_id=client_id,
-                    transaction_number=number,
-                    signature_counter=counter,
-                    log_time=datetime.fromtimestamp(log_time, UTC),
-                    process_type=process_type,
-                    process_data=data,
-                    signature=signature,
-                    start_time=datetime.fromtimestamp(start_time, UTC),
-                )
-                if signed is not None:
-                    signed(result)  # before the COMMIT below (see finish_transaction)
         except sqlite3.Error as exc:
             raise TseError("STORAGE", str(exc)) from exc
-        return result
+        return TseLogResult(
+            operation=_OPERATIONS[operation],
+            client_id=client_id,
+            transaction_number=number,
+            signature_counter=counter,
+            log_time=datetime.fromtimestamp(log_time, UTC),
+            process_type=process_type,
+            process_data=data,
+            signature=signature,
+            start_time=datetime.fromtimestamp(start_time, UTC),
+        )
 
     @staticmethod
     def _client_and_transaction(

@@ -42,7 +42,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, BinaryIO, TypeVar
@@ -96,16 +96,11 @@ OUTAGE_TEXT = "Technische Sicherheitseinrichtung ausgefallen. Ausfallnummer: {n}
 #: wait for the row (None: no TSE). The database thread goes on writing the post's rows
 #: while the TSE signs; the wait raises :class:`TseUnavailable` when the TSE fails or
 #: times out, and the post then rolls back (nothing of it was committed).
-#:
-#: The wait is called in the transaction that is to commit the row: the signature may
-#: come before the TSE has stored it (see ``Tse.finish_transaction``'s ``signed``), and
-#: the wait for that storing is then queued before the COMMIT (:meth:`Tx.before_commit`).
-Signature = Callable[[Tx], "fstore.SaleTse | None"]
-Signer = Callable[[sqlite3.Connection, str], Signature]
+Signer = Callable[[sqlite3.Connection, str], Callable[[], "fstore.SaleTse | None"]]
 
 
-def no_tse(conn: sqlite3.Connection, data: str) -> Signature:
-    return lambda tx: None
+def no_tse(conn: sqlite3.Connection, data: str) -> Callable[[], fstore.SaleTse | None]:
+    return lambda: None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +157,9 @@ class FinishSigner:
         self._gateway = gateway
         self._started = started
 
-    def __call__(self, conn: sqlite3.Connection | None, data: str) -> Signature:
+    def __call__(
+        self, conn: sqlite3.Connection | None, data: str
+    ) -> Callable[[], fstore.SaleTse | None]:
         return self._gateway._finish_now(self._started, data)
 
 
@@ -172,7 +169,7 @@ class SignerStale(Exception):
     again."""
 
 
-def stale_signer(conn: sqlite3.Connection, data: str) -> Signature:
+def stale_signer(conn: sqlite3.Connection, data: str) -> Callable[[], fstore.SaleTse | None]:
     """The signer of a post expected to be refused by its checks before signing (the sale
     was not open, or empty): when it gets here anyway, the sale changed meanwhile."""
     raise SignerStale("the sale became postable after the look before the post")
@@ -1197,12 +1194,12 @@ class FiscalGateway:
         none was open: the start failed without one), else the post is done again."""
         outage = self.outage
 
-        def sign(conn: sqlite3.Connection, data: str) -> Signature:
+        def sign(conn: sqlite3.Connection, data: str) -> Callable[[], fstore.SaleTse | None]:
             current = fstore.open_outage_number(conn)
             if outage is None or current != outage:
                 raise SignerStale(f"outage {outage} is not the open one any more")
             row = self._outage_row(sale_id, fstore.get(conn, sale_id), data, outage)
-            return lambda tx: row
+            return lambda: row
 
         return sign
 
@@ -1244,14 +1241,11 @@ class FiscalGateway:
             metadata={"sale_id": sale_id},
         )
 
-    def _finish_now(self, started: fstore.SaleTse, data: str) -> Signature:
+    def _finish_now(
+        self, started: fstore.SaleTse, data: str
+    ) -> Callable[[], fstore.SaleTse | None]:
         """Hands the receipt to the TSE thread now (called on the database thread) and
-        returns the wait for the signed row, with the timeout and errors of :meth:`_call`.
-
-        The wait returns as soon as the signature exists (the backend's ``signed``), and
-        queues the wait for the TSE's storing of it before the transaction's COMMIT: the
-        post's remaining rows and its answer are written during the TSE's fsync, and the
-        post still commits only what the TSE has stored."""
+        returns the wait for the signed row, with the timeout and errors of :meth:`_call`."""
         tse = self.tse
         number = started.transaction_number
         assert tse is not None
@@ -1259,23 +1253,6 @@ class FiscalGateway:
         asked_at = self._clock()
         begin = time.perf_counter()
         observe = self._metrics.tse_seconds.labels("finish").observe
-        early: Future[TseLogResult] = Future()
-
-        def handed(result: TseLogResult) -> None:
-            with contextlib.suppress(InvalidStateError):
-                early.set_result(result)
-
-        def done(finished: Future[TseLogResult]) -> None:
-            observe(time.perf_counter() - begin)
-            # a backend that never calls ``signed`` (or failed, or answered a repeat
-            # from what it stored): the early wait ends with the call
-            with contextlib.suppress(InvalidStateError):
-                failure = finished.exception()
-                if failure is None:
-                    early.set_result(finished.result())
-                else:
-                    early.set_exception(failure)
-
         try:
             future: Future[TseLogResult] = self._pool.submit(
                 tse.finish_transaction,
@@ -1283,29 +1260,21 @@ class FiscalGateway:
                 number,
                 pd.PROCESS_TYPE_KASSENBELEG,
                 pd.encode(data),
-                signed=handed,
             )
         except RuntimeError as exc:  # the pool is shut down: the daemon is stopping
             failure = TseUnavailable("BACKEND_ERROR", f"{type(exc).__name__}: {exc}")
 
-            def refused(tx: Tx) -> fstore.SaleTse:
+            def refused() -> fstore.SaleTse:
                 raise failure
 
             return refused
-        future.add_done_callback(done)
+        future.add_done_callback(lambda f: observe(time.perf_counter() - begin))
 
-        def left() -> float:
-            return max(0.0, begin + self._timeout - time.perf_counter())
-
-        def stored() -> None:
+        def wait() -> fstore.SaleTse:
+            left = max(0.0, begin + self._timeout - time.perf_counter())
             with self._unavailable_on_failure("finish", asked_at):
-                future.result(timeout=left())
+                result = future.result(timeout=left)
             crashpoints.reached("post.after_tse_finish")
-
-        def wait(tx: Tx) -> fstore.SaleTse:
-            with self._unavailable_on_failure("finish", asked_at):
-                result = early.result(timeout=left())
-            tx.before_commit(stored)
             return self._signed_row(started, result)
 
         return wait

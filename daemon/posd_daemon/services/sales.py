@@ -2328,7 +2328,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         for hook in self.post_hooks:
             hook(conn, sale, now, delivery)
         if signed is not None:
-            fiscal = signed(tx)  # waits for the signature: the commit needs it stored
+            fiscal = signed()  # waits for the signature: the commit needs it stored
             if fiscal is not None and fiscal.state == fstore.SIGNED:
                 # from here on the TSE has finished the receipt: should this transaction
                 # not commit, the sale stays exactly as signed until a post commits

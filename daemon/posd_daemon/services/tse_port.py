@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Protocol, runtime_checkable
@@ -131,22 +131,9 @@ class Tse(Protocol):
         ...
 
     def finish_transaction(
-        self,
-        client_id: str,
-        transaction_number: int,
-        process_type: str,
-        process_data: bytes,
-        *,
-        signed: Callable[[TseLogResult], None] | None = None,
+        self, client_id: str, transaction_number: int, process_type: str, process_data: bytes
     ) -> TseLogResult:
-        """Finishes an open transaction (for a receipt: its processData).
-
-        ``signed``: a backend that stores its log messages itself may call it with the
-        result as soon as the signature exists, before that storing is done (the caller
-        prepares its own rows meanwhile). The result is the TSE's only once this call
-        returns: until then the caller keeps it inside the process (no commit, no
-        print), since the finish may still fail and be rolled back. A backend may never
-        call it; the caller then takes the result of the call."""
+        """Finishes an open transaction (for a receipt: its processData)."""
         ...
 
     def cancel_transaction(self, client_id: str, transaction_number: int) -> TseLogResult:

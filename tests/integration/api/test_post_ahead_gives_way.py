@@ -40,9 +40,9 @@ def finishes_of(tse: Any, monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     finished: list[bytes] = []
     real_finish = tse.finish_transaction
 
-    def finish(client_id: str, number: int, process_type: str, data: bytes, **kw: Any) -> Any:
+    def finish(client_id: str, number: int, process_type: str, data: bytes) -> Any:
         finished.append(data)
-        return real_finish(client_id, number, process_type, data, **kw)
+        return real_finish(client_id, number, process_type, data)
 
     monkeypatch.setattr(tse, "finish_transaction", finish)
     return finished

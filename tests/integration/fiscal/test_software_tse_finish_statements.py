@@ -8,14 +8,13 @@ pay-to-receipt latency (bench/pay_latency.py), not only its fsync.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from posd_daemon.fiscal import process_data as pd
 from posd_daemon.fiscal.software_tse import SoftwareTse
-from posd_daemon.services.tse_port import TseError, TseLogResult
+from posd_daemon.services.tse_port import TseError
 
 CLIENT = "KASSE-01"
 KB = pd.PROCESS_TYPE_KASSENBELEG
@@ -82,46 +81,3 @@ def test_finish_refusals_keep_their_reasons_and_change_nothing(tmp_path: Path) -
         with pytest.raises(TseError) as differs:
             tse.finish_transaction(CLIENT, started.transaction_number, KB, RECEIPT + b"x")
         assert differs.value.code == "UNKNOWN_TRANSACTION"
-
-
-def test_finish_hands_its_signature_over_before_storing_it(tmp_path: Path) -> None:
-    """``signed`` comes inside the storage transaction, before the COMMIT: another
-    connection does not see the finish yet. A failure there rolls the finish back: the
-    transaction stays open and its next finish takes the counter that was handed over."""
-    with SoftwareTse(tmp_path / "tse") as tse:
-        tse.register_client(CLIENT)
-        started = tse.start_transaction(CLIENT, KB, b"")
-        number = started.transaction_number
-        handed: list[tuple[int, list[int]]] = []
-
-        def seen_elsewhere() -> list[int]:
-            with sqlite3.connect(tmp_path / "tse" / "tse.sqlite3") as other:
-                return [
-                    r[0]
-                    for r in other.execute(
-                        "SELECT number FROM transactions WHERE finish_counter IS NULL"
-                    )
-                ]
-
-        def failing(result: TseLogResult) -> None:
-            handed.append((result.signature_counter, seen_elsewhere()))
-            raise TseError("STORAGE", "commit failed: disk full")
-
-        with pytest.raises(TseError, match="disk full"):
-            tse.finish_transaction(CLIENT, number, KB, RECEIPT, signed=failing)
-        assert handed == [(started.signature_counter + 1, [number])]
-        assert tse.open_transactions(CLIENT) == [number]
-
-        early: list[tuple[TseLogResult, list[int]]] = []
-        result = tse.finish_transaction(
-            CLIENT, number, KB, RECEIPT, signed=lambda r: early.append((r, seen_elsewhere()))
-        )
-        [(first, open_then)] = early
-        assert first == result  # what was handed over is what the call returns
-        assert open_then == [number]  # not yet stored when it was handed over
-        assert result.signature_counter == started.signature_counter + 1
-        assert seen_elsewhere() == []  # stored once the call returned
-        # a repeat is answered from the store, without handing anything over
-        again: list[TseLogResult] = []
-        assert tse.finish_transaction(CLIENT, number, KB, RECEIPT, signed=again.append) == result
-        assert again == []
