@@ -61,7 +61,7 @@ from posd_daemon.ops import logging as plog
 from posd_daemon.ops.config import LOCK_FILE, Config, exposure_warnings
 from posd_daemon.ops.loop_errors import LoopErrors
 from posd_daemon.ops.metrics import Metrics
-from posd_daemon.ops.timezone import ZoneError
+from posd_daemon.ops.timezone import ZoneError, zone_name
 from posd_daemon.services.auth import Authenticator, OperatorRecord
 from posd_daemon.services.catalog import CatalogCommands
 from posd_daemon.services.clock import Clock, system_clock
@@ -487,7 +487,12 @@ async def _start(
     started = clock()
     system_pb2_grpc.add_SystemServiceServicer_to_server(
         SystemServicer(
-            rt, config.register.id, started, str(config.database_path), config.register.currency
+            rt,
+            config.register.id,
+            started,
+            str(config.database_path),
+            config.register.currency,
+            zone_name(zone),
         ),
         server,
     )

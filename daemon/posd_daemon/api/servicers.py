@@ -933,11 +933,18 @@ _JOB_STATES = {
 
 class SystemServicer(system_pb2_grpc.SystemServiceServicer):
     def __init__(
-        self, rt: Runtime, register_id: str, started: datetime, db_path: str, currency: str
+        self,
+        rt: Runtime,
+        register_id: str,
+        started: datetime,
+        db_path: str,
+        currency: str,
+        timezone: str = "",
     ) -> None:
         self.rt = rt
         self.register_id = register_id
         self.currency = currency
+        self.timezone = timezone
         self.started = started
         self.started_mono = time.monotonic()
         self.db_path = db_path
@@ -969,6 +976,7 @@ class SystemServicer(system_pb2_grpc.SystemServiceServicer):
                 pending_jobs=pending,
                 parked_sales=parked,
                 currency_code=self.currency,
+                timezone=self.timezone,
             )
 
         return await self.rt.call(context, "GetStatus", request, run)

@@ -353,14 +353,16 @@ def _no_password(key: str) -> str:
 def register_zone(args: argparse.Namespace) -> tzinfo:
     """The register's time zone as the daemon's config sets it (dates on posctl's
     command line are days on the register's calendar). With ``--target`` this computer
-    is not the register: ``--zone``, else the zone the config read names; its system's
-    zone (no register.timezone) would be this computer's, not the register's. The daemon
-    does not say its zone over the API (GetStatusResponse has no such field)."""
+    is not the register: ``--zone``, else the zone the daemon says (GetStatus, no
+    log-in), else the zone the config read names; its system's zone (no
+    register.timezone) would be this computer's, not the register's."""
     state_dir = getattr(args, "state_dir", None)
     overrides = {"state": {"dir": state_dir}} if state_dir else None
     remote = bool(_target(args))
     if remote and (zone := getattr(args, "zone", None)) is not None:
         return _named_zone(zone)
+    if remote and (said := _daemon_zone(args)) is not None:
+        return said
     try:
         cfg = load(getattr(args, "config", None), overrides)
         if remote and not cfg.register.timezone:
@@ -371,6 +373,20 @@ def register_zone(args: argparse.Namespace) -> tzinfo:
         return cfg.zone()
     except (ConfigError, ZoneError) as exc:
         raise CliError(str(exc)) from None
+
+
+def _daemon_zone(args: argparse.Namespace) -> tzinfo | None:
+    """The zone the daemon says it keeps (GetStatusResponse.timezone); None when it says
+    none (an older daemon, a zone without an IANA name) or one this computer lacks."""
+    try:
+        with _client(args, login=False) as client:
+            name = client.status().timezone
+    except PosdError:
+        return None
+    try:
+        return named_zone(name) if name else None
+    except ZoneError:
+        return None
 
 
 def _named_zone(name: str) -> tzinfo:
@@ -598,6 +614,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         [
             f"posd {s.version}: running, register {s.register_id} ({s.currency_code})",
             f"uptime:          {s.uptime_seconds} s",
+            f"time zone:       {s.timezone or '(no IANA name)'}",
             f"journal:         {s.journal_records} records",
             f"database:        {s.database_bytes} bytes",
             f"last receipt:    {s.last_receipt_number}",

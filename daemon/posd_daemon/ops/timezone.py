@@ -68,6 +68,17 @@ def system_zone() -> tzinfo:
         ) from None
 
 
+def zone_name(zone: tzinfo) -> str:
+    """The IANA name of ``zone`` ("Europe/Berlin", "UTC"); "" for a zone read from a file
+    that has none (a TZ path, an /etc/localtime outside the zoneinfo tree)."""
+    if zone is UTC:
+        return "UTC"
+    key = getattr(zone, "key", None)
+    if not isinstance(key, str) or key == "localtime" or key.startswith("/"):
+        return ""
+    return key
+
+
 def register_zone(name: str) -> tzinfo:
     """The zone ``register.timezone`` names ("" = the system's)."""
     return named_zone(name) if name else system_zone()

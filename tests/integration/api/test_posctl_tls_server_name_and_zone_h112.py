@@ -90,41 +90,42 @@ def _opened(out: str) -> datetime:
     return datetime.strptime(line.split()[1] + " " + line.split()[2], "%Y-%m-%d %H:%M:%S")
 
 
-def test_times_are_shown_in_the_zone_given(
-    tls_only: Running,  # noqa: F811
+@pytest.fixture
+def tokyo(
+    tmp_path: Path,
+    ca: TestCA,  # noqa: F811
+) -> Iterator[Running]:
+    """A register in Tokyo (register.timezone), reached over TLS from a computer whose
+    posctl config names no zone (the tests' posctl reads none)."""
+    overrides = {**_api(ca, client_ca=False), "register": {"timezone": "Asia/Tokyo"}}
+    with running_daemon(tmp_path / "state", overrides) as r:
+        yield r
+
+
+def test_the_daemon_says_its_zone_and_posctl_keeps_its_clock(
+    tokyo: Running,
     ca: TestCA,  # noqa: F811
 ) -> None:
+    with tokyo.client(open_shift=False) as pos:
+        assert pos.status().timezone == "Asia/Tokyo"
     login = ("--operator", "1", "--pin", "1234")
-    r = posctl(*_remote(tls_only, ca, *login), "shift", "open", "--count", "50=1")
+    r = posctl(*_remote(tokyo, ca), "status")
+    assert r.returncode == 0, r.stderr
+    assert "time zone:       Asia/Tokyo" in r.stdout, r.stdout
+    r = posctl(*_remote(tokyo, ca, *login), "shift", "open", "--count", "50=1")
     assert r.returncode == 0, r.stderr
     shown = {}
-    for zone in ("UTC", "Asia/Tokyo"):
-        r = posctl(*_remote(tls_only, ca, *login, "--zone", zone), "shift", "show")
+    for zone in ("UTC", "Asia/Tokyo", ""):
+        r = posctl(
+            *_remote(tokyo, ca, *login, *(("--zone", zone) if zone else ())), "shift", "show"
+        )
         assert r.returncode == 0, r.stderr
-        assert " UTC by " not in r.stdout  # a zone given: its wall clock, unlabelled
+        assert " UTC by " not in r.stdout  # a zone known: its wall clock, unlabelled
         shown[zone] = _opened(r.stdout)
     assert shown["Asia/Tokyo"] - shown["UTC"] == timedelta(hours=9)
-    # no --zone and no config naming the register's: not this computer's zone unsaid
-    r = posctl(*_remote(tls_only, ca, *login), "shift", "show")
-    assert r.returncode == 0, r.stderr
-    assert " UTC by 1" in r.stdout, r.stdout
-    assert _opened(r.stdout) == shown["UTC"]
-
-
-def test_dates_need_the_registers_zone(
-    tls_only: Running,  # noqa: F811
-    ca: TestCA,  # noqa: F811
-) -> None:
-    login = ("--operator", "1", "--pin", "1234")
-    r = posctl(*_remote(tls_only, ca, *login), "receipts", "list", "--from", "2026-01-01")
-    line = _one_line_error(r)
-    assert "--zone" in line, line
-    r = posctl(
-        *_remote(tls_only, ca, *login, "--zone", "Europe/Berlin"),
-        "receipts",
-        "list",
-        "--from",
-        "2026-01-01",
-    )
+    # no --zone: the register's clock as the daemon says it, not this computer's
+    assert shown[""] == shown["Asia/Tokyo"]
+    # dates given are days on that calendar (no --zone asked for)
+    r = posctl(*_remote(tokyo, ca, *login), "receipts", "list", "--from", "2026-01-01")
     assert r.returncode == 0, r.stderr
     assert "(no receipts)" in r.stdout

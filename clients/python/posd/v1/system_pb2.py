@@ -25,29 +25,29 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14posd/v1/system.proto\x12\x07posd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n\x10GetStatusRequest\"\xa6\x02\n\x11GetStatusResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0euptime_seconds\x18\x03 \x01(\x03\x12\x13\n\x0bregister_id\x18\x04 \x01(\t\x12\x17\n\x0fjournal_records\x18\x05 \x01(\x03\x12\x16\n\x0e\x64\x61tabase_bytes\x18\x06 \x01(\x03\x12\x1b\n\x13last_receipt_number\x18\x07 \x01(\x03\x12\x12\n\nopen_sales\x18\x08 \x01(\x03\x12\x14\n\x0cpending_jobs\x18\t \x01(\x03\x12\x14\n\x0cparked_sales\x18\n \x01(\x03\x12\x15\n\rcurrency_code\x18\x0b \x01(\t\"\x16\n\x14VerifyJournalRequest\"i\n\x15VerifyJournalResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x17\n\x0frecords_checked\x18\x02 \x01(\x03\x12\x1a\n\x12\x66irst_bad_sequence\x18\x03 \x01(\x03\x12\x0f\n\x07problem\x18\x04 \x01(\t\"\xbe\x01\n\x08PrintJob\x12\x0e\n\x06job_id\x18\x01 \x01(\x03\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x16\n\x0ereceipt_number\x18\x03 \x01(\x03\x12%\n\x05state\x18\x04 \x01(\x0e\x32\x16.posd.v1.PrintJobState\x12\x10\n\x08\x61ttempts\x18\x05 \x01(\x05\x12\x12\n\nlast_error\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"S\n\x14ListPrintJobsRequest\x12\x14\n\x0cinclude_done\x18\x01 \x01(\x08\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"Q\n\x15ListPrintJobsResponse\x12\x1f\n\x04jobs\x18\x01 \x03(\x0b\x32\x11.posd.v1.PrintJob\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x86\x01\n\rPrintJobState\x12\x1f\n\x1bPRINT_JOB_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17PRINT_JOB_STATE_PENDING\x10\x01\x12\x18\n\x14PRINT_JOB_STATE_DONE\x10\x02\x12\x1d\n\x19PRINT_JOB_STATE_DISCARDED\x10\x03\x32\xf3\x01\n\rSystemService\x12\x42\n\tGetStatus\x12\x19.posd.v1.GetStatusRequest\x1a\x1a.posd.v1.GetStatusResponse\x12N\n\rVerifyJournal\x12\x1d.posd.v1.VerifyJournalRequest\x1a\x1e.posd.v1.VerifyJournalResponse\x12N\n\rListPrintJobs\x12\x1d.posd.v1.ListPrintJobsRequest\x1a\x1e.posd.v1.ListPrintJobsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14posd/v1/system.proto\x12\x07posd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n\x10GetStatusRequest\"\xb8\x02\n\x11GetStatusResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0euptime_seconds\x18\x03 \x01(\x03\x12\x13\n\x0bregister_id\x18\x04 \x01(\t\x12\x17\n\x0fjournal_records\x18\x05 \x01(\x03\x12\x16\n\x0e\x64\x61tabase_bytes\x18\x06 \x01(\x03\x12\x1b\n\x13last_receipt_number\x18\x07 \x01(\x03\x12\x12\n\nopen_sales\x18\x08 \x01(\x03\x12\x14\n\x0cpending_jobs\x18\t \x01(\x03\x12\x14\n\x0cparked_sales\x18\n \x01(\x03\x12\x15\n\rcurrency_code\x18\x0b \x01(\t\x12\x10\n\x08timezone\x18\x0c \x01(\t\"\x16\n\x14VerifyJournalRequest\"i\n\x15VerifyJournalResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x17\n\x0frecords_checked\x18\x02 \x01(\x03\x12\x1a\n\x12\x66irst_bad_sequence\x18\x03 \x01(\x03\x12\x0f\n\x07problem\x18\x04 \x01(\t\"\xbe\x01\n\x08PrintJob\x12\x0e\n\x06job_id\x18\x01 \x01(\x03\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x16\n\x0ereceipt_number\x18\x03 \x01(\x03\x12%\n\x05state\x18\x04 \x01(\x0e\x32\x16.posd.v1.PrintJobState\x12\x10\n\x08\x61ttempts\x18\x05 \x01(\x05\x12\x12\n\nlast_error\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"S\n\x14ListPrintJobsRequest\x12\x14\n\x0cinclude_done\x18\x01 \x01(\x08\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"Q\n\x15ListPrintJobsResponse\x12\x1f\n\x04jobs\x18\x01 \x03(\x0b\x32\x11.posd.v1.PrintJob\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x86\x01\n\rPrintJobState\x12\x1f\n\x1bPRINT_JOB_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17PRINT_JOB_STATE_PENDING\x10\x01\x12\x18\n\x14PRINT_JOB_STATE_DONE\x10\x02\x12\x1d\n\x19PRINT_JOB_STATE_DISCARDED\x10\x03\x32\xf3\x01\n\rSystemService\x12\x42\n\tGetStatus\x12\x19.posd.v1.GetStatusRequest\x1a\x1a.posd.v1.GetStatusResponse\x12N\n\rVerifyJournal\x12\x1d.posd.v1.VerifyJournalRequest\x1a\x1e.posd.v1.VerifyJournalResponse\x12N\n\rListPrintJobs\x12\x1d.posd.v1.ListPrintJobsRequest\x1a\x1e.posd.v1.ListPrintJobsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'posd.v1.system_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PRINTJOBSTATE']._serialized_start=876
-  _globals['_PRINTJOBSTATE']._serialized_end=1010
+  _globals['_PRINTJOBSTATE']._serialized_start=894
+  _globals['_PRINTJOBSTATE']._serialized_end=1028
   _globals['_GETSTATUSREQUEST']._serialized_start=66
   _globals['_GETSTATUSREQUEST']._serialized_end=84
   _globals['_GETSTATUSRESPONSE']._serialized_start=87
-  _globals['_GETSTATUSRESPONSE']._serialized_end=381
-  _globals['_VERIFYJOURNALREQUEST']._serialized_start=383
-  _globals['_VERIFYJOURNALREQUEST']._serialized_end=405
-  _globals['_VERIFYJOURNALRESPONSE']._serialized_start=407
-  _globals['_VERIFYJOURNALRESPONSE']._serialized_end=512
-  _globals['_PRINTJOB']._serialized_start=515
-  _globals['_PRINTJOB']._serialized_end=705
-  _globals['_LISTPRINTJOBSREQUEST']._serialized_start=707
-  _globals['_LISTPRINTJOBSREQUEST']._serialized_end=790
-  _globals['_LISTPRINTJOBSRESPONSE']._serialized_start=792
-  _globals['_LISTPRINTJOBSRESPONSE']._serialized_end=873
-  _globals['_SYSTEMSERVICE']._serialized_start=1013
-  _globals['_SYSTEMSERVICE']._serialized_end=1256
+  _globals['_GETSTATUSRESPONSE']._serialized_end=399
+  _globals['_VERIFYJOURNALREQUEST']._serialized_start=401
+  _globals['_VERIFYJOURNALREQUEST']._serialized_end=423
+  _globals['_VERIFYJOURNALRESPONSE']._serialized_start=425
+  _globals['_VERIFYJOURNALRESPONSE']._serialized_end=530
+  _globals['_PRINTJOB']._serialized_start=533
+  _globals['_PRINTJOB']._serialized_end=723
+  _globals['_LISTPRINTJOBSREQUEST']._serialized_start=725
+  _globals['_LISTPRINTJOBSREQUEST']._serialized_end=808
+  _globals['_LISTPRINTJOBSRESPONSE']._serialized_start=810
+  _globals['_LISTPRINTJOBSRESPONSE']._serialized_end=891
+  _globals['_SYSTEMSERVICE']._serialized_start=1031
+  _globals['_SYSTEMSERVICE']._serialized_end=1274
 # @@protoc_insertion_point(module_scope)

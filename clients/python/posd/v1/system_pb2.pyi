@@ -76,6 +76,7 @@ class GetStatusResponse(_message.Message):
     PENDING_JOBS_FIELD_NUMBER: _builtins.int
     PARKED_SALES_FIELD_NUMBER: _builtins.int
     CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    TIMEZONE_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """Daemon version."""
     uptime_seconds: _builtins.int
@@ -98,6 +99,11 @@ class GetStatusResponse(_message.Message):
     """The register's currency (register.currency, ISO 4217 alphabetic code): what an amount
     without a currency means, e.g. on posctl's command line.
     """
+    timezone: _builtins.str
+    """The register's time zone as an IANA name (register.timezone, else the system's zone
+    the daemon runs in, e.g. "Europe/Berlin"); "" when that zone has no IANA name. Its
+    business days and printed times are on this clock, e.g. posctl's dates with --target.
+    """
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """When the daemon started."""
@@ -116,10 +122,11 @@ class GetStatusResponse(_message.Message):
         pending_jobs: _builtins.int = ...,
         parked_sales: _builtins.int = ...,
         currency_code: _builtins.str = ...,
+        timezone: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency_code", b"currency_code", "database_bytes", b"database_bytes", "journal_records", b"journal_records", "last_receipt_number", b"last_receipt_number", "open_sales", b"open_sales", "parked_sales", b"parked_sales", "pending_jobs", b"pending_jobs", "register_id", b"register_id", "start_time", b"start_time", "uptime_seconds", b"uptime_seconds", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency_code", b"currency_code", "database_bytes", b"database_bytes", "journal_records", b"journal_records", "last_receipt_number", b"last_receipt_number", "open_sales", b"open_sales", "parked_sales", b"parked_sales", "pending_jobs", b"pending_jobs", "register_id", b"register_id", "start_time", b"start_time", "timezone", b"timezone", "uptime_seconds", b"uptime_seconds", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
