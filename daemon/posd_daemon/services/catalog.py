@@ -229,17 +229,13 @@ class CatalogCommands:
             + (f" lot {key.lot!r}" if key.lot else "")
             + f" at location {location!r}",
         )
-        existed = conn.execute(
-            "SELECT 1 FROM stock WHERE location_id = ? AND item_id = ? AND variant_id = ?"
-            " AND lot = ?",
-            (key.location_id, key.item_id, key.variant_id, key.lot),
-        ).fetchone()
+        existed = stock_store.has_books(conn, key)
         delta = stock_store.set_quantity(conn, key, qty, now)
         if delta:
             stock_store.record_move(
                 conn, key, delta, reason="IMPORT", when=now, operator_id=operator.operator_id
             )
-        return existed is None
+        return not existed
 
     def stock(
         self, conn: sqlite3.Connection, item_id: str, location_id: str

@@ -105,7 +105,7 @@ def shift_guard(conn: sqlite3.Connection) -> None:
     """Refuses when no shift is open (call it in SaleCommands.create before inserting).
 
     One database belongs to one register, so any open shift is this register's."""
-    if conn.execute("SELECT 1 FROM shifts WHERE state = 'OPEN' LIMIT 1").fetchone() is None:
+    if not store.any_shift_open(conn):
         raise precondition(
             NO_OPEN_SHIFT,
             "no shift is open on this register: open a shift (counted float) before selling",

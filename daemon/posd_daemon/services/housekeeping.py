@@ -34,6 +34,7 @@ from posd_daemon.services.executor import DbExecutor, Tx
 from posd_daemon.services.fiscal import FiscalGateway
 from posd_daemon.services.sales import SaleCommands
 from posd_daemon.services.shielded import log_failure
+from posd_daemon.store import fiscal as fiscal_store
 from posd_daemon.store import sales as sale_store
 
 log = plog.get("posd.housekeeping")
@@ -286,12 +287,7 @@ class Housekeeping:
                 continue
             if validate_only:
                 has_tse = await self._db.read(
-                    lambda c, sid=sale_id: (
-                        c.execute(  # type: ignore[misc]
-                            "SELECT 1 FROM sale_tse WHERE sale_id = ?", (sid,)
-                        ).fetchone()
-                        is not None
-                    )
+                    lambda c, sid=sale_id: fiscal_store.get(c, sid) is not None  # type: ignore[misc]
                 )
                 would = (
                     PurgeAction.DELETED if sale.is_empty and not has_tse else PurgeAction.CANCELLED

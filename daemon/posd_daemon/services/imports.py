@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from posd_daemon.domain.errors import DomainError, ErrorKind
 from posd_daemon.services.executor import Tx
+from posd_daemon.store import database as db
 
 R = TypeVar("R")
 
@@ -101,7 +102,7 @@ def run_import(
     seen: dict[str, int] = {}
     records = _Records()
     token = _RECORDS.set(records)
-    conn.execute("SAVEPOINT import_all")
+    db.savepoint(conn, "import_all")
     try:
         for index, row in enumerate(rows, start=1):
             records.row = index
@@ -120,12 +121,11 @@ def run_import(
                 continue
             if row_key:
                 seen[row_key] = index
-            conn.execute("SAVEPOINT import_row")
+            db.savepoint(conn, "import_row")
             try:
                 created = apply(tx, row)
             except DomainError as exc:
-                conn.execute("ROLLBACK TO import_row")
-                conn.execute("RELEASE import_row")
+                db.roll_back_savepoint(conn, "import_row")
                 for claimed in records.claimed:  # it wrote nothing: a later row may
                     del records.seen[claimed]
                 violation = exc.violations[0].field if exc.violations else ""
@@ -133,7 +133,7 @@ def run_import(
                     Rejection(index, row_key[:64], violation, exc.reason, exc.message[:500])
                 )
                 continue
-            conn.execute("RELEASE import_row")
+            db.release_savepoint(conn, "import_row")
             report.imported += 1
             if created:
                 report.created += 1
@@ -141,17 +141,15 @@ def run_import(
                 report.updated += 1
         keep = not validate_only and (skip_invalid_rows or not report.rejections)
     except BaseException:
-        conn.execute("ROLLBACK TO import_all")
-        conn.execute("RELEASE import_all")
+        db.roll_back_savepoint(conn, "import_all")
         raise
     finally:
         _RECORDS.reset(token)
     if keep:
-        conn.execute("RELEASE import_all")
+        db.release_savepoint(conn, "import_all")
         report.committed = True
     else:
-        conn.execute("ROLLBACK TO import_all")
-        conn.execute("RELEASE import_all")
+        db.roll_back_savepoint(conn, "import_all")
         if not validate_only:
             report.imported = report.created = report.updated = 0
     return report

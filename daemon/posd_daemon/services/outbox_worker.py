@@ -350,14 +350,10 @@ class OutboxWorker:
 
     async def _make_durable(self) -> None:
         """One small fsync'd commit: every earlier relaxed commit is durable with it."""
-        stamp = self._clock().isoformat()
+        stamp = self._clock()
         try:
             await self._db.write(
-                lambda tx: tx.conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('outbox_synced_at', ?)"
-                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    (stamp,),
-                ),
+                lambda tx: outbox.mark_synced(tx.conn, stamp),
                 background=True,
             )
         except Exception as exc:  # the next post's commit makes them durable

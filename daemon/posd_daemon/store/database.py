@@ -130,6 +130,24 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
 
 
+def savepoint(conn: sqlite3.Connection, name: str) -> None:
+    """Starts savepoint ``name`` (an SQL identifier of the caller's, never user input)
+    inside the open transaction."""
+    conn.execute(f"SAVEPOINT {name}")
+
+
+def release_savepoint(conn: sqlite3.Connection, name: str) -> None:
+    """Keeps what was written since savepoint ``name`` and ends it."""
+    conn.execute(f"RELEASE {name}")
+
+
+def roll_back_savepoint(conn: sqlite3.Connection, name: str) -> None:
+    """Undoes what was written since savepoint ``name`` and ends it (ROLLBACK TO alone
+    leaves the savepoint open)."""
+    conn.execute(f"ROLLBACK TO {name}")
+    conn.execute(f"RELEASE {name}")
+
+
 def open_database(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:

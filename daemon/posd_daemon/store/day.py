@@ -97,6 +97,11 @@ def _shift(conn: sqlite3.Connection, r: tuple[Any, ...]) -> Shift:
     )
 
 
+def any_shift_open(conn: sqlite3.Connection) -> bool:
+    """Whether any shift is open (of whichever register: one database belongs to one)."""
+    return conn.execute("SELECT 1 FROM shifts WHERE state = 'OPEN' LIMIT 1").fetchone() is not None
+
+
 def open_shift_of(conn: sqlite3.Connection, register_id: str) -> Shift | None:
     r = conn.execute(
         f"SELECT {_SHIFT_COLS} FROM shifts WHERE register_id = ? AND state = 'OPEN'",

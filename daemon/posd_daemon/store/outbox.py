@@ -98,6 +98,25 @@ def list_jobs(
     return [_job(r) for r in rows]
 
 
+def jobs_of(conn: sqlite3.Connection, ref: str) -> list[OutboxJob]:
+    """Every job of ``ref`` (a sale's receipt prints and copies, a kick), done or not,
+    in queue order."""
+    rows = conn.execute(
+        f"SELECT {_COLS} FROM outbox WHERE ref = ? ORDER BY job_id", (ref,)
+    ).fetchall()
+    return [_job(r) for r in rows]
+
+
+def mark_synced(conn: sqlite3.Connection, when: datetime) -> None:
+    """Notes ``when`` the outbox last made its relaxed commits durable: a write of its
+    own, so that the fsync'd commit carrying it covers every earlier relaxed one."""
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('outbox_synced_at', ?)"
+        " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (when.isoformat(),),
+    )
+
+
 def mark_done(conn: sqlite3.Connection, job_id: int, when: datetime, note: str = "") -> None:
     """Mark a pending job done (a discarded one stays so: DiscardPrintJob's journal
     record speaks for it); ``note`` (kept as its last error) says when it ended without

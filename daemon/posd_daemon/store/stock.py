@@ -46,6 +46,15 @@ def quantity(conn: sqlite3.Connection, key: StockKey) -> Decimal:
     return Decimal(0) if row is None else Decimal(row[0])
 
 
+def has_books(conn: sqlite3.Connection, key: StockKey) -> bool:
+    """Whether ``key`` has a stock row (at any quantity, 0 too)."""
+    row = conn.execute(
+        "SELECT 1 FROM stock WHERE location_id = ? AND item_id = ? AND variant_id = ? AND lot = ?",
+        (key.location_id, key.item_id, key.variant_id, key.lot),
+    ).fetchone()
+    return row is not None
+
+
 def serial_count(conn: sqlite3.Connection, location_id: str, item_id: str, variant_id: str) -> int:
     row = conn.execute(
         "SELECT COUNT(*) FROM serials WHERE location_id = ? AND item_id = ? AND variant_id = ?"
