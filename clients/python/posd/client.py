@@ -297,6 +297,7 @@ class PosdClient:
         unit: str = "",
         lot_number: str = "",
         serial_number: str = "",
+        note: str = "",
         request_id: str | None = None,
     ) -> sale_pb2.AddLineResponse:
         req = sale_pb2.AddLineRequest(
@@ -307,6 +308,7 @@ class PosdClient:
             unit=unit,
             lot_number=lot_number,
             serial_number=serial_number,
+            note=note,
         )
         if item_id:
             req.item_id = item_id
@@ -315,14 +317,24 @@ class PosdClient:
         return self.call(self.sales.AddLine, req)
 
     def update_line(
-        self, sale_id: str, line_id: str, quantity: str, *, request_id: str | None = None
+        self,
+        sale_id: str,
+        line_id: str,
+        quantity: str = "",
+        *,
+        note: str | None = None,
+        request_id: str | None = None,
     ) -> sale_pb2.Sale:
+        """``quantity`` "" keeps it (give a ``note`` then); ``note`` None keeps the
+        line's note, "" clears it."""
         req = sale_pb2.UpdateLineRequest(
             request_id=request_id or new_request_id(),
             sale_id=sale_id,
             line_id=line_id,
             quantity=quantity,
         )
+        if note is not None:
+            req.note = note
         return self.call(self.sales.UpdateLine, req).sale
 
     def remove_line(

@@ -343,6 +343,7 @@ def _build_line(sale: Sale, ln: SaleLine) -> sale_pb2.SaleLine:
         net=money(ln.net, cur),
         lot_number=ln.lot,
         serial_number=ln.serial,
+        note=ln.note,
         pickup_date=day_text(ln.pickup_date),
         item_type=ITEM_TYPE_TO_PB[ln.item_type],
         kind=LINE_KIND_TO_PB[ln.kind],

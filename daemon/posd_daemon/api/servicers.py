@@ -271,6 +271,7 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                     unit=request.unit,
                     lot=request.lot_number,
                     serial=request.serial_number,
+                    note=request.note,
                 ),
                 encode,
                 sale_pb2.AddLineResponse,
@@ -291,7 +292,12 @@ class SaleServicer(SettleRpcs, SaleRpcs, sale_pb2_grpc.SaleServiceServicer):
                 "UpdateLine",
                 request,
                 lambda tx: self.sales.update_line(
-                    tx, op, request.sale_id, request.line_id, request.quantity
+                    tx,
+                    op,
+                    request.sale_id,
+                    request.line_id,
+                    request.quantity,
+                    note=request.note if request.HasField("note") else None,
                 ),
                 lambda s: sale_pb2.UpdateLineResponse(sale=convert.sale_to_pb(s)),
                 sale_pb2.UpdateLineResponse,

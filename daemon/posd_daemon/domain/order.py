@@ -18,12 +18,13 @@ from decimal import Decimal
 
 from posd_daemon.domain.errors import invalid, precondition
 from posd_daemon.domain.money import MAX_MINOR, amount_out_of_range, check_currency
-from posd_daemon.domain.sale import parse_quantity
+from posd_daemon.domain.sale import MAX_NOTE, parse_quantity
 from posd_daemon.domain.text import check_code, check_text
 
 #: Lines per order (an order is picked up at one register in one sale).
 MAX_ORDER_LINES = 500
-MAX_LINE_TEXT = 200
+#: a line's text becomes its sale line's note at LoadOrder (printed under the line)
+MAX_LINE_TEXT = MAX_NOTE
 #: as long as an item's unit of measure may be (catalog.Item.validated)
 MAX_UNIT = 8
 

@@ -259,6 +259,8 @@ def _line_details(
         # a price label's price is not a change: "Preis geändert" reads as a cashier's
         # manual override to the customer and to a tax auditor
         out.append("Preis lt. Etikett" if line.price_from_label else "Preis geändert")
+    if line.note:  # last, under what the line is: the cashier's or the order's text
+        out.append(line.note)
     return out
 
 

@@ -65,6 +65,7 @@ from posd_daemon.domain.shop import (
     RateSource,
     choose_document,
 )
+from posd_daemon.domain.text import check_text
 from posd_daemon.domain.vat import (
     PriceBasis,
     VatCategory,
@@ -80,6 +81,14 @@ MAX_PAYMENTS = 20
 MAX_QUANTITY = Decimal(100_000)
 QUANTITY_DECIMALS = 3
 MAX_WARNINGS = 50
+#: a line's note ("Gravur: Anna", a repair order's description): two lines of 42-column
+#: paper after the indent of a line's details (2 x 40), so a receipt stays short
+MAX_NOTE = 80
+
+
+def check_note(note: str) -> str:
+    """A line's note: printable text of at most :data:`MAX_NOTE` characters, "" = none."""
+    return check_text(note, "note", max_len=MAX_NOTE, required=False)
 
 
 class SaleState(enum.Enum):
@@ -210,6 +219,9 @@ class SaleLine:
     discount_origin: DiscountOrigin = DiscountOrigin.NONE
     lot: str = ""
     serial: str = ""
+    #: free text printed under the line (a cashier's, a loaded order line's text);
+    #: "" = none. Not in the TSE's processData: Kassenbeleg-V1 has no line texts
+    note: str = ""
     pickup_date: date | None = None
     kind: LineKind = LineKind.GOODS
     #: the line's amount when it is not unit price times quantity (returns, discount,
@@ -905,6 +917,7 @@ class Sale:
         lot: str = "",
         serial: str = "",
         pack_price: int | None = None,
+        note: str = "",
     ) -> SaleLine:
         """``pack_price``: the price a label prints for ``quantity`` (local currency, the
         item's basis), e.g. a deli scale's price of a weighed pack: the line costs exactly
@@ -914,6 +927,7 @@ class Sale:
         50.00, at 19.90 50.03, the label says 50.02). Its unit price is the nearest to
         the price over the weight: what the receipt shows per unit, not what it costs."""
         self._require_open()
+        check_note(note)
         if item.currency != self.local_currency:
             raise precondition(
                 "CURRENCY_MISMATCH",
@@ -984,6 +998,7 @@ class Sale:
             discount_origin=DiscountOrigin.CUSTOMER if discount else DiscountOrigin.NONE,
             lot=lot,
             serial=serial,
+            note=note,
             pickup_date=self.pickup_date,
             pack_price=pack_price,
             fixed_total=fixed_total,
@@ -1046,6 +1061,14 @@ class Sale:
         self._touch()
         return line
 
+    def set_note(self, line_id: str, note: str) -> SaleLine:
+        """Sets (or, with "", clears) a line's note; amounts do not change."""
+        self._require_open()
+        line = self.line(line_id)
+        line.note = check_note(note)
+        self._touch()
+        return line
+
     def remove_line(self, line_id: str) -> SaleLine:
         """Removes a line; discount lines given on it go with it."""
         self._require_open()
@@ -1087,9 +1110,11 @@ class Sale:
         unit_factor: Decimal = Decimal(1),
         lot: str = "",
         serial: str = "",
+        note: str = "",
     ) -> SaleLine:
         """A line with a fixed signed amount (sale currency and direction)."""
         self._require_open()
+        check_note(note)
         if abs(amount) > MAX_MINOR:
             raise invalid("amount.amount_minor", "out of range", "AMOUNT_OUT_OF_RANGE")
         if len(self.lines) >= MAX_LINES:
@@ -1117,6 +1142,7 @@ class Sale:
             unit_factor=unit_factor,
             lot=lot,
             serial=serial,
+            note=note,
         )
         self.lines.append(line)
         self.next_line_no += 1

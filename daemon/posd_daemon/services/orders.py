@@ -22,7 +22,7 @@ from posd_daemon.domain.errors import DomainError, ErrorKind, invalid, not_found
 from posd_daemon.domain.operators import Operator, Permission
 from posd_daemon.domain.order import LinePick, Order, OrderState, picked_lines
 from posd_daemon.domain.pricing import fmt_decimal
-from posd_daemon.domain.sale import Sale, SaleState
+from posd_daemon.domain.sale import MAX_NOTE, Sale, SaleState
 from posd_daemon.domain.text import check_code
 from posd_daemon.services import paging
 from posd_daemon.services.clock import Clock
@@ -233,6 +233,9 @@ class OrderCommands:
                     # back office reserved it, an expired lot
                     lot=line.lot,
                     serial=line.serial,
+                    # what the customer ordered beyond the item (an engraving, a repair's
+                    # description) goes on the receipt as the line's note
+                    note=_note(line.text),
                 )
                 sale = added.sale
                 if line.unit_price is not None:
@@ -318,6 +321,13 @@ class OrderCommands:
                     variant_id=line.variant_id,
                     line=str(position),
                 )
+
+
+def _note(text: str) -> str:
+    """An order line's text as a note. An order stored before its text was held to
+    :data:`MAX_NOTE` (200 characters then) may be longer: cut with "…" rather than leave
+    it unloadable."""
+    return text if len(text) <= MAX_NOTE else text[: MAX_NOTE - 1].rstrip() + "…"
 
 
 def _check_units(conn: sqlite3.Connection, order: Order) -> None:

@@ -1147,6 +1147,7 @@ class SaleOps(ABC):
             unit_factor=line.unit_factor,
             lot=line.lot,
             serial=line.serial,
+            note=line.note,
         )
 
     def check_returns(self, conn: sqlite3.Connection, sale: Sale) -> None:
@@ -1290,6 +1291,7 @@ class SaleOps(ABC):
                 unit_factor=ln.unit_factor,
                 lot=ln.lot,
                 serial=ln.serial,
+                note=ln.note,
             )
         kept_amounts = original.kept_amounts()
         # the largest rounding step among the payments reversed: the storno's rounding is

@@ -53,6 +53,7 @@ from posd_daemon.domain.sale import (
     SaleLine,
     SaleState,
     Terms,
+    check_note,
     expired_lot,
     expired_lots,
     format_quantity,
@@ -267,6 +268,9 @@ def terms_record(sale: Sale) -> dict[str, Any]:
                 "price_overridden": ln.price_overridden,
                 "lot": ln.lot,
                 "serial": ln.serial,
+                # only when there is one: the records of lines without (every line before
+                # the note existed) stay as they were
+                **({"note": ln.note} if ln.note else {}),
             }
             for ln in sale.lines
         ],
@@ -662,8 +666,10 @@ class SaleCommands(SaleOps, InvoicePayments):
         unit: str = "",
         lot: str = "",
         serial: str = "",
+        note: str = "",
     ) -> LineAdded:
         sale = self._open_sale(tx, operator, sale_id)
+        check_note(note)  # before anything is looked up: a bad note changes nothing
         scanned = ""
         barcode_variant = barcode_unit = ""
         label: Label | None = None
@@ -676,7 +682,17 @@ class SaleCommands(SaleOps, InvoicePayments):
             separated = self._separated_element_string(code)
             if separated is not None:  # nothing else has a GS or runs so long
                 line_id = self._add_element_string(
-                    tx, operator, sale, separated, code, quantity, variant_id, unit, lot, serial
+                    tx,
+                    operator,
+                    sale,
+                    separated,
+                    code,
+                    quantity,
+                    variant_id,
+                    unit,
+                    lot,
+                    serial,
+                    note=note,
                 )
                 return LineAdded(sale, line_id)
             # a code given here is scanned or typed as into Scan: a slip is refused alike
@@ -695,7 +711,17 @@ class SaleCommands(SaleOps, InvoicePayments):
                 es = parse_element_string(code, self.today()) if found is None else None
                 if es is not None:  # matched nothing as it is: a GS1 element string
                     line_id = self._add_element_string(
-                        tx, operator, sale, es, code, quantity, variant_id, unit, lot, serial
+                        tx,
+                        operator,
+                        sale,
+                        es,
+                        code,
+                        quantity,
+                        variant_id,
+                        unit,
+                        lot,
+                        serial,
+                        note=note,
                     )
                     return LineAdded(sale, line_id)
                 if found is None:
@@ -718,6 +744,7 @@ class SaleCommands(SaleOps, InvoicePayments):
             serial=serial,
             scanned=scanned,
             label=label,
+            note=note,
         )
         return LineAdded(sale, line_id)
 
@@ -780,6 +807,8 @@ class SaleCommands(SaleOps, InvoicePayments):
         unit: str,
         lot: str,
         serial: str,
+        *,
+        note: str = "",
     ) -> str:
         """A line for the GS1 element string ``es`` (a GS1 DataMatrix or GS1-128 on the
         pack): the item of its GTIN; its lot (10) or serial number (21) when the item is
@@ -815,6 +844,7 @@ class SaleCommands(SaleOps, InvoicePayments):
             serial=serial,
             scanned=code,
             label=_element_label(es, code, sale.local_currency, item),
+            note=note,
         )
 
     def _label(
@@ -922,6 +952,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         serial: str = "",
         scanned: str = "",
         label: Label | None = None,
+        note: str = "",
     ) -> str:
         if item.item_type is ItemType.VOUCHER:
             # a voucher is sold with its own code (AddVoucherLine), or the register never
@@ -1003,6 +1034,7 @@ class SaleCommands(SaleOps, InvoicePayments):
             lot=lot,
             serial=serial,
             pack_price=pack_price,
+            note=note,
         )
         if label_price is not None or pack_price is not None:
             # the label's price, not the catalog's: a customer's recalculation or a new
@@ -1793,14 +1825,27 @@ class SaleCommands(SaleOps, InvoicePayments):
     # -- lines and payments ---------------------------------------------------------------
 
     def update_line(
-        self, tx: Tx, operator: Operator, sale_id: str, line_id: str, quantity: str
+        self,
+        tx: Tx,
+        operator: Operator,
+        sale_id: str,
+        line_id: str,
+        quantity: str,
+        note: str | None = None,
     ) -> Sale:
+        """A new quantity and/or note (None: unchanged, "": cleared); the quantity may be
+        left empty when a note is given."""
         sale = self._open_sale(tx, operator, sale_id)
         check_code(line_id, "line_id")
-        if not quantity:
+        if note is not None:
+            check_note(note)  # before the quantity changes: a bad note changes nothing
+        if quantity:
+            qty = parse_quantity(quantity, fractional=True)
+            sale.update_line(line_id, qty)
+        elif note is None:
             raise invalid("quantity", "is required", "INVALID_QUANTITY")
-        qty = parse_quantity(quantity, fractional=True)
-        sale.update_line(line_id, qty)
+        if note is not None:
+            sale.set_note(line_id, note)
         self.save_sale(tx, sale)
         return sale
 

@@ -33,7 +33,7 @@ _LINE_COLS = (
     " price_overridden, discount_percent, discount_origin, lot, serial, pickup_date,"
     " kind, fixed_amount, ref_sale_id, ref_line_id, ref_receipt, voucher_code, discount_cap,"
     " pack_price, fixed_total, override_price, override_currency, override_rate,"
-    " override_basis"
+    " override_basis, note"
 )
 _PAYMENT_COLS = (
     "payment_id, method, amount, card_institute, authorization_code, contract_number,"
@@ -169,6 +169,7 @@ def _sale_from_row(conn: sqlite3.Connection, row: tuple[Any, ...]) -> Sale:
                 override_currency=r[31] or "",
                 override_rate=Decimal(r[32] or 1),
                 override_basis=PriceBasis(r[33] or "GROSS"),
+                note=r[34],
             )
         )
     for r in conn.execute(
@@ -475,7 +476,7 @@ ChildRows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
 
 _LINE_INSERT = (
     "INSERT OR REPLACE INTO sale_lines (sale_id, position, " + _LINE_COLS + ", amount, discount)"
-    " VALUES (" + ",".join("?" * 38) + ")"
+    " VALUES (" + ",".join("?" * 39) + ")"
 )
 _PAYMENT_INSERT = (
     "INSERT OR REPLACE INTO sale_payments (sale_id, position, " + _PAYMENT_COLS + ", kept)"
@@ -535,6 +536,7 @@ def child_rows(sale: Sale) -> ChildRows:
                 ln.pack_price,
                 ln.fixed_total,
                 *_override_columns(ln),
+                ln.note,
                 ln.amount,
                 ln.line_discount + ln.doc_discount,
             )

@@ -103,6 +103,9 @@ def test_a_line_overridden_before_schema_26_still_converts(tmp_path: Path) -> No
             conn.execute(f"ALTER TABLE sale_lines DROP COLUMN {column}")
         # the later schemas' columns go too (27 changed only an index, which it makes anew)
         conn.execute("ALTER TABLE tse_pending_events DROP COLUMN tse_serial")  # schema 28
+        for column in ("revoked_at", "revoke_reason"):  # schema 29
+            conn.execute(f"ALTER TABLE digital_receipts DROP COLUMN {column}")
+        conn.execute("ALTER TABLE sale_lines DROP COLUMN note")  # schema 30
         conn.execute("PRAGMA user_version = 25")
     with register_in(tmp_path, "CZK") as pos:
         back = call(pos, "ResumeSale", code=code).sale

@@ -79,7 +79,9 @@ class OrderLine(_message.Message):
     quantity: _builtins.str
     """Quantity, decimal string ("2", "1.5"; "" = 1)."""
     text: _builtins.str
-    """Free text of the back office for this line (kept with the order)."""
+    """Free text of the back office for this line, at most 80 characters: LoadOrder puts it
+    on the sale line as its note (printed under the line on the receipt).
+    """
     unit: _builtins.str
     """Unit of measure of the quantity and of an agreed unit price, one of the item's
     units (a 50 m roll, a case of 6; see AddLineRequest.unit); "" = the item's base

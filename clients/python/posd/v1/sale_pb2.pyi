@@ -391,6 +391,7 @@ class SaleLine(_message.Message):
     DISCOUNT_CAP_FIELD_NUMBER: _builtins.int
     INVOICE_NUMBER_FIELD_NUMBER: _builtins.int
     PRICE_FROM_LABEL_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
     line_id: _builtins.str
     """Line id, unique within the sale."""
     item_id: _builtins.str
@@ -443,6 +444,10 @@ class SaleLine(_message.Message):
     """True when the unit price is a price label's (an in-store code carrying the price,
     a weighed pack's label): price_overridden is true then too, and the receipt says
     "Preis lt. Etikett" instead of "Preis geändert".
+    """
+    note: _builtins.str
+    """A free-text note the cashier attached to the line ("Gravur: Anna"), or a loaded
+    order line's text; printed under the line. At most 80 characters, "" = none.
     """
     @_builtins.property
     def unit_price(self) -> _common_pb2.Money:
@@ -501,10 +506,11 @@ class SaleLine(_message.Message):
         discount_cap: _builtins.str = ...,
         invoice_number: _builtins.str = ...,
         price_from_label: _builtins.bool = ...,
+        note: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "discount", b"discount", "list_unit_price", b"list_unit_price", "net", b"net", "total", b"total", "unit_price", b"unit_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "discount", b"discount", "discount_cap", b"discount_cap", "discount_percent", b"discount_percent", "invoice_number", b"invoice_number", "item_id", b"item_id", "item_type", b"item_type", "kind", b"kind", "line_id", b"line_id", "list_unit_price", b"list_unit_price", "lot_number", b"lot_number", "name", b"name", "net", b"net", "pickup_date", b"pickup_date", "price_from_label", b"price_from_label", "price_overridden", b"price_overridden", "quantity", b"quantity", "quantity_per_unit", b"quantity_per_unit", "ref_line_id", b"ref_line_id", "ref_receipt_number", b"ref_receipt_number", "ref_sale_id", b"ref_sale_id", "scanned_code", b"scanned_code", "serial_number", b"serial_number", "total", b"total", "unit", b"unit", "unit_price", b"unit_price", "variant_id", b"variant_id", "vat_category", b"vat_category", "vat_rate", b"vat_rate", "voucher_code", b"voucher_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "discount", b"discount", "discount_cap", b"discount_cap", "discount_percent", b"discount_percent", "invoice_number", b"invoice_number", "item_id", b"item_id", "item_type", b"item_type", "kind", b"kind", "line_id", b"line_id", "list_unit_price", b"list_unit_price", "lot_number", b"lot_number", "name", b"name", "net", b"net", "note", b"note", "pickup_date", b"pickup_date", "price_from_label", b"price_from_label", "price_overridden", b"price_overridden", "quantity", b"quantity", "quantity_per_unit", b"quantity_per_unit", "ref_line_id", b"ref_line_id", "ref_receipt_number", b"ref_receipt_number", "ref_sale_id", b"ref_sale_id", "scanned_code", b"scanned_code", "serial_number", b"serial_number", "total", b"total", "unit", b"unit", "unit_price", b"unit_price", "variant_id", b"variant_id", "vat_category", b"vat_category", "vat_rate", b"vat_rate", "voucher_code", b"voucher_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1063,6 +1069,7 @@ class AddLineRequest(_message.Message):
     UNIT_FIELD_NUMBER: _builtins.int
     LOT_NUMBER_FIELD_NUMBER: _builtins.int
     SERIAL_NUMBER_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key."""
     sale_id: _builtins.str
@@ -1081,6 +1088,8 @@ class AddLineRequest(_message.Message):
     """Lot number (required for lot-tracked items)."""
     serial_number: _builtins.str
     """Serial number (required for serial-numbered items)."""
+    note: _builtins.str
+    """Optional. A free-text note for the line (at most 80 printable characters)."""
     def __init__(
         self,
         *,
@@ -1093,10 +1102,11 @@ class AddLineRequest(_message.Message):
         unit: _builtins.str = ...,
         lot_number: _builtins.str = ...,
         serial_number: _builtins.str = ...,
+        note: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "item_id", b"item_id", "item_ref", b"item_ref"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "item_id", b"item_id", "item_ref", b"item_ref", "lot_number", b"lot_number", "quantity", b"quantity", "request_id", b"request_id", "sale_id", b"sale_id", "serial_number", b"serial_number", "unit", b"unit", "variant_id", b"variant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "item_id", b"item_id", "item_ref", b"item_ref", "lot_number", b"lot_number", "note", b"note", "quantity", b"quantity", "request_id", b"request_id", "sale_id", b"sale_id", "serial_number", b"serial_number", "unit", b"unit", "variant_id", b"variant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_item_ref: _TypeAlias = _typing.Literal["item_id", "code"]  # noqa: Y015
     _WhichOneofArgType_item_ref: _TypeAlias = _typing.Literal["item_ref", b"item_ref"]  # noqa: Y015
@@ -1142,6 +1152,7 @@ class UpdateLineRequest(_message.Message):
     SALE_ID_FIELD_NUMBER: _builtins.int
     LINE_ID_FIELD_NUMBER: _builtins.int
     QUANTITY_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key."""
     sale_id: _builtins.str
@@ -1149,7 +1160,13 @@ class UpdateLineRequest(_message.Message):
     line_id: _builtins.str
     """Line id."""
     quantity: _builtins.str
-    """New quantity as a decimal string (> 0)."""
+    """New quantity as a decimal string (> 0); empty: unchanged (only when a note is
+    given).
+    """
+    note: _builtins.str
+    """The line's new note: absent = unchanged, "" = cleared, else at most 80 printable
+    characters.
+    """
     def __init__(
         self,
         *,
@@ -1157,12 +1174,15 @@ class UpdateLineRequest(_message.Message):
         sale_id: _builtins.str = ...,
         line_id: _builtins.str = ...,
         quantity: _builtins.str = ...,
+        note: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_note", b"_note", "note", b"note"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["line_id", b"line_id", "quantity", b"quantity", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_note", b"_note", "line_id", b"line_id", "note", b"note", "quantity", b"quantity", "request_id", b"request_id", "sale_id", b"sale_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__note: _TypeAlias = _typing.Literal["note"]  # noqa: Y015
+    _WhichOneofArgType__note: _TypeAlias = _typing.Literal["_note", b"_note"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__note) -> _WhichOneofReturnType__note | None: ...
 
 Global___UpdateLineRequest: _TypeAlias = UpdateLineRequest  # noqa: Y015
 
