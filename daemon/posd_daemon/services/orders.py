@@ -31,6 +31,7 @@ from posd_daemon.services.sales import SaleCommands
 from posd_daemon.store import catalog as catalog_store
 from posd_daemon.store import customers as customer_store
 from posd_daemon.store import orders as order_store
+from posd_daemon.store import sales as sale_store
 
 #: How long a LoadOrder waits for hand-overs to this register under way. One hand-over
 #: waits at most 5 s for each register it asks (register_link.TIMEOUT_S), nearly always
@@ -394,6 +395,16 @@ def _check_tracking(conn: sqlite3.Connection, order: Order, location_id: str) ->
             if problem is not None:
                 reason, message, _ = problem
                 raise invalid(f"{where}.serial_number", f"{name}: {message}", reason)
+            # a piece in a customer's basket (open or parked): reserved, it would refuse
+            # that sale's post after the customer paid (as AddLine refuses a second sale)
+            other = sale_store.serial_in_other_sale(conn, line.item_id, line.serial)
+            if other is not None:
+                raise invalid(
+                    f"{where}.serial_number",
+                    f"{name}: serial number {line.serial} is on a {other[1].lower()} sale"
+                    f" ({other[0]})",
+                    "SERIAL_IN_OTHER_SALE",
+                )
             first = reserved.setdefault((line.item_id, line.serial), index)
             if first != index:
                 raise invalid(

@@ -1169,16 +1169,11 @@ class SaleCommands(SaleOps, InvoicePayments):
         self._check_serial_for_post(conn, sale, item_id, serial)
         # a parked sale keeps its serial too: sold meanwhile in another sale, the parked
         # one was resumed with it and refused at its post, after the customer had paid
-        other = conn.execute(
-            "SELECT l.sale_id, s.state FROM sale_lines AS l JOIN sales AS s"
-            " ON s.sale_id = l.sale_id WHERE s.state IN ('OPEN', 'PARKED') AND l.item_id = ?"
-            " AND l.serial = ? AND l.sale_id <> ?",
-            (item_id, serial, sale.sale_id),
-        ).fetchone()
+        other = sale_store.serial_in_other_sale(conn, item_id, serial, sale.sale_id)
         if other is not None:
             raise precondition(
                 "SERIAL_IN_OTHER_SALE",
-                f"serial number {serial} is on another {str(other[1]).lower()} sale ({other[0]})",
+                f"serial number {serial} is on another {other[1].lower()} sale ({other[0]})",
                 serial=serial,
                 sale_id=other[0],
             )

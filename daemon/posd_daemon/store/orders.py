@@ -174,11 +174,16 @@ def loaded_numbers(conn: sqlite3.Connection, limit: int) -> list[str]:
 
 def reserving(conn: sqlite3.Connection, item_id: str, serial: str, except_order: str = "") -> str:
     """The number of an order other than ``except_order`` that holds the item's serial
-    number for its customer ("" when none): one not yet COMPLETED, OPEN or LOADED into a
-    sale (here or handed over); only those rows are read (index orders_state)."""
+    number for its customer ("" when none): one OPEN, or LOADED into a sale of this
+    register. An order whose sale was handed over to another register (TRANSFERRED) holds
+    nothing here: the piece went with the sale, which that register sells, cancels or
+    parks, and this row never changes again. Only those rows are read (index
+    orders_state)."""
     row = conn.execute(
-        "SELECT o.order_number FROM orders AS o, json_each(o.lines_json) AS j"
-        " WHERE o.state IN ('OPEN', 'LOADED') AND o.order_number <> ?"
+        f"SELECT o.order_number FROM {_FROM}, json_each(o.lines_json) AS j"
+        " WHERE o.state IN ('OPEN', 'LOADED')"
+        " AND NOT (o.state = 'LOADED' AND s.state IS 'TRANSFERRED')"
+        " AND o.order_number <> ?"
         " AND json_extract(j.value, '$.item_id') = ?"
         " AND json_extract(j.value, '$.serial') = ?"
         " ORDER BY o.order_number LIMIT 1",

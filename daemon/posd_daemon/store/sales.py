@@ -226,6 +226,20 @@ def vouchers_valid_until(conn: sqlite3.Connection, sale_id: str) -> dict[str, da
     return {str(code): date.fromisoformat(until) for code, until in rows}
 
 
+def serial_in_other_sale(
+    conn: sqlite3.Connection, item_id: str, serial: str, except_sale: str = ""
+) -> tuple[str, str] | None:
+    """(sale id, state) of an OPEN or PARKED sale other than ``except_sale`` holding the
+    item's serial number on a line; None when none does."""
+    row = conn.execute(
+        "SELECT l.sale_id, s.state FROM sale_lines AS l JOIN sales AS s"
+        " ON s.sale_id = l.sale_id WHERE s.state IN ('OPEN', 'PARKED') AND l.item_id = ?"
+        " AND l.serial = ? AND l.sale_id <> ?",
+        (item_id, serial, except_sale),
+    ).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
 def has_lines(conn: sqlite3.Connection, sale_id: str) -> bool:
     row = conn.execute("SELECT 1 FROM sale_lines WHERE sale_id = ? LIMIT 1", (sale_id,))
     return row.fetchone() is not None

@@ -5,13 +5,16 @@ sale posted the piece is sold."""
 
 from __future__ import annotations
 
-import grpc
-from posd.client import PosdClient, PosdError
-from posd.v1 import common_pb2, order_pb2
+from pathlib import Path
 
-from tests.conftest import Running
+import grpc
+import pytest
+from posd.client import PosdClient, PosdError, new_request_id
+from posd.v1 import common_pb2, order_pb2, sale_pb2, shop_pb2
+
+from tests.conftest import Running, start_in_thread
 from tests.integration.api.test_order_tracked_lines_h108 import seed
-from tests.integration.api.test_orders import counts, db_rows, line, order, refused
+from tests.integration.api.test_orders import counts, line, order, refused
 
 
 def assert_reserved(err: PosdError, number: str, serial: str = "SN1") -> None:
@@ -43,25 +46,74 @@ def test_another_sale_cannot_add_or_scan_a_reserved_serial(
     assert [ln.serial_number for ln in pos.scan(sid, "SN2").sale.lines] == ["SN2"]
 
 
-def test_the_post_of_a_sale_holding_a_serial_reserved_since_is_refused(
-    running: Running, pos: PosdClient
+@pytest.mark.parametrize("parked", [False, True], ids=["open", "parked"])
+def test_an_order_may_not_reserve_a_piece_in_a_customers_basket(
+    running: Running, pos: PosdClient, parked: bool
 ) -> None:
+    """Reserved while it lies in an open or parked sale, the piece refused that sale's
+    post after the customer paid (review h116): the import is refused instead."""
     seed(pos)
     sid = pos.create_sale().sale_id
     pos.add_line(sid, item_id="PHONE", serial_number="SN1")
-    assert pos.upsert_orders(order("S-2", line("PHONE", "1", serial_number="SN1"))).committed
-    total = pos.get_sale(sid).total.amount_minor
-    pos.add_payment(sid, common_pb2.PAYMENT_METHOD_CASH, total)
-    assert_reserved(refused(lambda: pos.post_sale(sid)), "S-2")
-    assert db_rows(running, "SELECT state FROM sales WHERE sale_id = ?", sid) == [("OPEN",)]
-    assert db_rows(running, "SELECT state FROM serials WHERE serial = 'SN1'") == [("IN_STOCK",)]
-    # the piece is still on that sale: the order loads once the cashier took it off
-    err = refused(lambda: pos.load_order("S-2"))
-    assert (err.reason, err.metadata.get("sale_id")) == ("SERIAL_IN_OTHER_SALE", sid), err
+    code = ""
+    if parked:
+        park = sale_pb2.ParkSaleRequest(request_id=new_request_id(), sale_id=sid)
+        code = pos.call(pos.sales.ParkSale, park).sale.parking_code
+    before = counts(running)
+    summary = pos.upsert_orders(order("S-2", line("PHONE", "1", serial_number="SN1")))
+    assert not summary.committed
+    [rejected] = summary.rejections
+    assert rejected.reason == "SERIAL_IN_OTHER_SALE", rejected
+    assert sid in rejected.message and "lines[0].serial_number" in rejected.message, rejected
+    assert counts(running) == before
+    if parked:
+        resume = sale_pb2.ResumeSaleRequest(request_id=new_request_id(), code=code)
+        pos.call(pos.sales.ResumeSale, resume)
+    # the basket's sale posts as usual; once the cashier took it off, the order reserves it
     pos.remove_line(sid, pos.get_sale(sid).lines[0].line_id)
+    assert pos.upsert_orders(order("S-2", line("PHONE", "1", serial_number="SN1"))).committed
     osale = pos.load_order("S-2")
     pay_and_post(pos, osale.sale_id)
     assert pos.get_order("S-2").state == order_pb2.ORDER_STATE_COMPLETED
+
+
+def test_an_order_handed_over_to_another_register_holds_no_serial_here(
+    tmp_path: Path,
+) -> None:
+    """K1 loads the order, parks its sale, K3 resumes and cancels it: on K1 the order
+    stays TRANSFERRED for good, and it held the piece there for good (review h116)."""
+    regs = {"K1": 1, "K3": 3}
+    started: dict[str, Running] = {}
+    try:
+        for reg in regs:
+            peers = {o: f"unix:{tmp_path / o / 'posd.sock'}" for o in regs if o != reg}
+            started[reg] = start_in_thread(
+                tmp_path / reg,
+                {"register": {"id": reg}, "store": {"peers": peers, "secret": "h116-secret"}},
+            )
+        for running in started.values():
+            with running.client() as pos:
+                for reg, number in regs.items():
+                    r = shop_pb2.Register(register_id=reg, shop_id="SHOP-1", register_number=number)
+                    req = shop_pb2.UpsertRegisterRequest(request_id=new_request_id(), register=r)
+                    pos.call(pos.shops.UpsertRegister, req)
+                seed(pos)
+        with started["K1"].client() as k1:
+            assert k1.upsert_orders(order("W-1", line("PHONE", "1", serial_number="SN1"))).committed
+            sid = k1.load_order("W-1").sale_id
+            park = sale_pb2.ParkSaleRequest(request_id=new_request_id(), sale_id=sid)
+            code = k1.call(k1.sales.ParkSale, park).sale.parking_code
+        with started["K3"].client() as k3:
+            resume = sale_pb2.ResumeSaleRequest(request_id=new_request_id(), code=code)
+            taken = k3.call(k3.sales.ResumeSale, resume).sale
+            k3.cancel_sale(taken.sale_id)  # the customer changed their mind at K3
+        with started["K1"].client() as k1:
+            assert k1.get_order("W-1").state == order_pb2.ORDER_STATE_TRANSFERRED
+            other = k1.create_sale().sale_id
+            assert [ln.serial_number for ln in k1.scan(other, "SN1").sale.lines] == ["SN1"]
+    finally:
+        for running in started.values():
+            running.stop()
 
 
 def test_a_second_order_may_not_reserve_the_serial_the_same_one_may_again(
