@@ -39,7 +39,7 @@ from posd_daemon.domain.text import is_digits
 from posd_daemon.fiscal.verify_export import verify_export
 from posd_daemon.ops.config import ConfigError, listen_problem, load
 from posd_daemon.ops.pins import hash_pin
-from posd_daemon.ops.timezone import ZoneError, named_zone
+from posd_daemon.ops.timezone import ZoneError, named_zone, zone_name
 from posd_daemon.store import journal
 from posd_daemon.store.database import connect
 
@@ -359,10 +359,19 @@ def register_zone(args: argparse.Namespace) -> tzinfo:
     state_dir = getattr(args, "state_dir", None)
     overrides = {"state": {"dir": state_dir}} if state_dir else None
     remote = bool(_target(args))
-    if remote and (zone := getattr(args, "zone", None)) is not None:
-        return _named_zone(zone)
-    if remote and (said := _daemon_zone(args)) is not None:
-        return said
+    if remote:
+        said = _daemon_zone(args)
+        if (zone := getattr(args, "zone", None)) is not None:
+            given = _named_zone(zone)
+            if said is not None and zone_name(said) != zone_name(given):
+                # its business days are on its clock: another zone moves the dates given
+                raise CliError(
+                    f"--zone {zone}: the register keeps {zone_name(said)} (posctl status);"
+                    " leave --zone out or give that zone"
+                )
+            return given
+        if said is not None:
+            return said
     try:
         cfg = load(getattr(args, "config", None), overrides)
         if remote and not cfg.register.timezone:
@@ -390,7 +399,7 @@ def _daemon_zone(args: argparse.Namespace) -> tzinfo | None:
 
 
 def _named_zone(name: str) -> tzinfo:
-    """``--zone``: an IANA time zone name."""
+    """``--zone``: an IANA time zone name (for a daemon that does not say its zone)."""
     try:
         return named_zone(name)
     except ZoneError:

@@ -7,7 +7,7 @@
     posctl export dsfinvk (--z A-B | --from DATE --to DATE) OUT      (OUT.zip or a directory)
     posctl export datev --from DATE --to DATE OUT                    (file or directory)
     posctl export cashbook --from DATE --to DATE OUT
-    posctl receipts list [filters] | show N | url N | revoke SALE_ID --reason TEXT
+    posctl receipts list [filters] | show N | url N | revoke N --reason TEXT
 
 ``add_commands(subparsers)`` adds the parsers; ``HANDLERS`` maps ``(command, sub)`` to a
 handler; ``DESTS`` names the sub-command attributes (``args.closing_command`` …).

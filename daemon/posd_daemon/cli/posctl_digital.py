@@ -37,15 +37,19 @@ def add_url_parser(receipts: Any) -> None:
 
 
 def add_revoke_parser(receipts: Any) -> None:
+    from posd_daemon.cli.posctl_day import whole_number  # noqa: PLC0415 - it imports this module
+
     p = receipts.add_parser("revoke", help="revoke a receipt's digital receipt link")
-    p.add_argument("sale_id")
+    # the number printed on the receipt, as ``receipts show`` and ``receipts url`` take it
+    p.add_argument("receipt_number", type=whole_number)
     p.add_argument("--reason", required=True, help="why (in the journal), up to 200 characters")
 
 
 def cmd_receipts_revoke(args: argparse.Namespace) -> int:
     base = _base()
     with base._client(args, login=True) as c:
-        d = c.revoke_digital_receipt(args.sale_id, args.reason)
+        sale_id = c.get_receipt(receipt_number=args.receipt_number).sale.sale_id
+        d = c.revoke_digital_receipt(sale_id, args.reason)
     data = {
         "receipt_number": d.receipt_number,
         "sale_id": d.sale_id,

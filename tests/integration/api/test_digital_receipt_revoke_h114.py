@@ -165,14 +165,17 @@ def test_posctl_receipts_revoke(digital: Running) -> None:  # noqa: F811 - the f
             check=False,
         )
 
-    done = posctl("receipts", "revoke", posted.sale_id, "--reason", "falsch geteilt")
+    number = str(posted.receipt_number)  # as printed, like receipts show and url
+    done = posctl("receipts", "revoke", number, "--reason", "falsch geteilt")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 1
     assert f"receipt {posted.receipt_number}" in lines[0] and "revoked" in lines[0]
     assert get(port_of(digital), urlsplit(url).path)[0] == 410
-    done = posctl("receipts", "revoke", "0" * 32, "--reason", "x")
+    done = posctl("receipts", "revoke", "999", "--reason", "x")
     assert done.returncode == 1
-    assert "SALE_NOT_FOUND" in done.stderr
-    done = posctl("receipts", "revoke", posted.sale_id)
+    assert "NOT_FOUND" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    done = posctl("receipts", "revoke", posted.sale_id, "--reason", "x")
+    assert done.returncode == 2  # argparse: a receipt number, not a sale id
+    done = posctl("receipts", "revoke", number)
     assert done.returncode == 2  # argparse: --reason is required
