@@ -41,15 +41,18 @@ def test_paying_an_invoice_this_sale_pays_already_says_so(pos: PosdClient) -> No
 
 
 LINES = 500  # domain.order.MAX_ORDER_LINES
-TEXT = "Lieferhinweis " + "x" * 186  # 200 characters, the most a line's text may have
+# 80 characters, the most a line's text may have (it becomes the sale line's note; it
+# was 200, when fifty such orders made a page over 4 MiB)
+TEXT = "Lieferhinweis " + "x" * 66
 
 
 def test_a_page_of_large_orders_fits_a_clients_message_limit(
     pos: PosdClient,
     shop_data: None,  # noqa: F811
 ) -> None:
-    """Fifty orders (the default page) of 500 lines with their back-office texts are
-    over 4 MiB: ListOrders failed with RESOURCE_EXHAUSTED instead of a shorter page."""
+    """Fifty orders (the default page) of 500 lines with their back-office texts were
+    over 4 MiB: ListOrders failed with RESOURCE_EXHAUSTED instead of a shorter page. A
+    page stops at 5,000 order lines: 45 such orders come in pages of 10."""
     numbers = [f"A-{i:03d}" for i in range(45)]
     for start in range(0, len(numbers), 4):  # each request under the 1 MiB the daemon takes
         pos.upsert_orders(
