@@ -10,11 +10,11 @@ from pathlib import Path
 import grpc
 import pytest
 from posd.client import PosdClient, PosdError, new_request_id
-from posd.v1 import common_pb2, order_pb2, sale_pb2, shop_pb2
+from posd.v1 import common_pb2, order_pb2, sale_pb2
 
-from tests.conftest import Running, start_in_thread
+from tests.conftest import Running
 from tests.integration.api.test_order_tracked_lines_h108 import seed
-from tests.integration.api.test_orders import counts, line, order, refused
+from tests.integration.api.test_orders import counts, k1_and_k3, line, order, refused
 
 
 def assert_reserved(err: PosdError, number: str, serial: str = "SN1") -> None:
@@ -82,22 +82,7 @@ def test_an_order_handed_over_to_another_register_holds_no_serial_here(
 ) -> None:
     """K1 loads the order, parks its sale, K3 resumes and cancels it: on K1 the order
     stays TRANSFERRED for good, and it held the piece there for good (review h116)."""
-    regs = {"K1": 1, "K3": 3}
-    started: dict[str, Running] = {}
-    try:
-        for reg in regs:
-            peers = {o: f"unix:{tmp_path / o / 'posd.sock'}" for o in regs if o != reg}
-            started[reg] = start_in_thread(
-                tmp_path / reg,
-                {"register": {"id": reg}, "store": {"peers": peers, "secret": "h116-secret"}},
-            )
-        for running in started.values():
-            with running.client() as pos:
-                for reg, number in regs.items():
-                    r = shop_pb2.Register(register_id=reg, shop_id="SHOP-1", register_number=number)
-                    req = shop_pb2.UpsertRegisterRequest(request_id=new_request_id(), register=r)
-                    pos.call(pos.shops.UpsertRegister, req)
-                seed(pos)
+    with k1_and_k3(tmp_path, "h116-secret", seed) as started:
         with started["K1"].client() as k1:
             assert k1.upsert_orders(order("W-1", line("PHONE", "1", serial_number="SN1"))).committed
             sid = k1.load_order("W-1").sale_id
@@ -111,9 +96,6 @@ def test_an_order_handed_over_to_another_register_holds_no_serial_here(
             assert k1.get_order("W-1").state == order_pb2.ORDER_STATE_TRANSFERRED
             other = k1.create_sale().sale_id
             assert [ln.serial_number for ln in k1.scan(other, "SN1").sale.lines] == ["SN1"]
-    finally:
-        for running in started.values():
-            running.stop()
 
 
 def test_a_second_order_may_not_reserve_the_serial_the_same_one_may_again(

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -380,15 +382,12 @@ def test_the_sale_of_an_order_keeps_the_orders_customer(
     assert counts(running) == before
 
 
-def test_an_order_whose_sale_is_paid_at_another_register_is_transferred_there(
-    tmp_path: Path,
-) -> None:
-    """Order W-700 is loaded at K1, parked and paid at K3. K1 marks it TRANSFERRED to K3
-    in the hand-over (not LOADED for good): it lists so, cannot be loaded or replaced
-    there. K3, which the back office sent the order too, links its own OPEN copy to the
-    sale taken over, and posting completes it there. Order W-701, which only K1 knows,
-    is TRANSFERRED likewise; K3's posted sale keeps its number."""
-    secret = "store-secret-order"
+@contextmanager
+def k1_and_k3(
+    tmp_path: Path, secret: str, seed: Callable[[PosdClient], None]
+) -> Iterator[dict[str, Running]]:
+    """Registers K1 and K3 of one shop, peers of each other (a sale parked at one is
+    resumed at the other), each knowing both registers and seeded with ``seed``."""
     regs = {"K1": 1, "K3": 3}
     started: dict[str, Running] = {}
     try:
@@ -404,7 +403,23 @@ def test_an_order_whose_sale_is_paid_at_another_register_is_transferred_there(
                     r = shop_pb2.Register(register_id=reg, shop_id="SHOP-1", register_number=number)
                     req = shop_pb2.UpsertRegisterRequest(request_id=new_request_id(), register=r)
                     pos.call(pos.shops.UpsertRegister, req)
-                import_items(pos, item("B1", "Brot", 349, vat=common_pb2.VAT_CATEGORY_REDUCED))
+                seed(pos)
+        yield started
+    finally:
+        for running in started.values():
+            running.stop()
+
+
+def test_an_order_whose_sale_is_paid_at_another_register_is_transferred_there(
+    tmp_path: Path,
+) -> None:
+    """Order W-700 is loaded at K1, parked and paid at K3. K1 marks it TRANSFERRED to K3
+    in the hand-over (not LOADED for good): it lists so, cannot be loaded or replaced
+    there. K3, which the back office sent the order too, links its own OPEN copy to the
+    sale taken over, and posting completes it there. Order W-701, which only K1 knows,
+    is TRANSFERRED likewise; K3's posted sale keeps its number."""
+    brot = item("B1", "Brot", 349, vat=common_pb2.VAT_CATEGORY_REDUCED)
+    with k1_and_k3(tmp_path, "store-secret-order", lambda pos: import_items(pos, brot)) as started:
         with started["K3"].client() as k3:
             k3.upsert_orders(order("W-700", line("B1", "2"), customer_number=""))
         codes: dict[str, str] = {}
@@ -459,6 +474,3 @@ def test_an_order_whose_sale_is_paid_at_another_register_is_transferred_there(
             "SELECT payload FROM journal WHERE kind = 'SALE_TRANSFERRED' ORDER BY seq",
         )
         assert [json.loads(p)["order_number"] for (p,) in journal] == ["W-700", "W-701"]
-    finally:
-        for running in started.values():
-            running.stop()
