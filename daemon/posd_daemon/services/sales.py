@@ -673,6 +673,14 @@ class SaleCommands(SaleOps, InvoicePayments):
         scanned = ""
         barcode_variant = barcode_unit = ""
         label: Label | None = None
+
+        def by_element_string(es: ElementString) -> LineAdded:
+            """A GS1 element string given as the code: its GTIN, lot, serial, weight."""
+            line_id = self._add_element_string(
+                tx, operator, sale, es, code, quantity, variant_id, unit, lot, serial, note=note
+            )
+            return LineAdded(sale, line_id)
+
         if item_id:
             check_code(item_id, "item_id")
             item = self._item(tx.conn, item_id)
@@ -681,20 +689,7 @@ class SaleCommands(SaleOps, InvoicePayments):
             code = strip_aim(code)
             separated = self._separated_element_string(code)
             if separated is not None:  # nothing else has a GS or runs so long
-                line_id = self._add_element_string(
-                    tx,
-                    operator,
-                    sale,
-                    separated,
-                    code,
-                    quantity,
-                    variant_id,
-                    unit,
-                    lot,
-                    serial,
-                    note=note,
-                )
-                return LineAdded(sale, line_id)
+                return by_element_string(separated)
             # a code given here is scanned or typed as into Scan: a slip is refused alike
             self._refuse_parking_slip(tx.conn, code)
             matches = catalog_store.barcode_matches(tx.conn, code)
@@ -710,20 +705,7 @@ class SaleCommands(SaleOps, InvoicePayments):
                 found = catalog_store.get(tx.conn, code)
                 es = parse_element_string(code, self.today()) if found is None else None
                 if es is not None:  # matched nothing as it is: a GS1 element string
-                    line_id = self._add_element_string(
-                        tx,
-                        operator,
-                        sale,
-                        es,
-                        code,
-                        quantity,
-                        variant_id,
-                        unit,
-                        lot,
-                        serial,
-                        note=note,
-                    )
-                    return LineAdded(sale, line_id)
+                    return by_element_string(es)
                 if found is None:
                     raise not_found(
                         "UNKNOWN_CODE", f"code {code!r} matches no barcode or item", code=code

@@ -129,12 +129,13 @@ def page(conn: sqlite3.Connection, q: ReceiptQuery, size: int) -> tuple[list[Rec
         args += _period(q.start, q.end)
     # Amount bounds are in the register currency (the API refuses others): a receipt in
     # a foreign currency is compared by its value in it, never by its own amount.
-    if q.gross_min is not None:
-        where.append(f"{_GROSS_LOCAL} >= ?")
-        args.append(q.gross_min)
-    if q.gross_max is not None:
-        where.append(f"{_GROSS_LOCAL} <= ?")
-        args.append(q.gross_max)
+    gross_bounds = ((q.gross_min, ">="), (q.gross_max, "<="))
+    net_bounds = ((q.net_min, ">="), (q.net_max, "<="))
+    for expr, bounds in ((_GROSS_LOCAL, gross_bounds), (_NET_LOCAL, net_bounds)):
+        for bound, op in bounds:
+            if bound is not None:
+                where.append(f"{expr} {op} ?")
+                args.append(bound)
     if q.method:
         where.append(
             "EXISTS (SELECT 1 FROM sale_payments p WHERE p.sale_id = s.sale_id AND p.method = ?)"
@@ -142,12 +143,6 @@ def page(conn: sqlite3.Connection, q: ReceiptQuery, size: int) -> tuple[list[Rec
         args.append(q.method)
     if q.net_min is not None or q.net_max is not None:
         _register_to_local(conn)
-    if q.net_min is not None:
-        where.append(f"{_NET_LOCAL} >= ?")
-        args.append(q.net_min)
-    if q.net_max is not None:
-        where.append(f"{_NET_LOCAL} <= ?")
-        args.append(q.net_max)
     if q.customer_number:
         where.append("+s.customer_number = ?")
         args.append(q.customer_number)
