@@ -16,15 +16,15 @@ the report is complete.
 CSV: a header row naming the columns (see :data:`CSV_COLUMNS`), ``,`` or ``;`` as the
 delimiter, UTF-8. Amounts are decimal major units ("3.49", or "3,49"); lists inside a
 cell are separated by ``|`` and their parts by ``:`` (``variants = M:Größe M|L:Größe
-L:2199``). Quantities likewise ("1.5", "2,5", "1500"); one whose only separator is
-followed by three digits is refused when that separator groups thousands in the file's
-locale ("1.500" in a ``;`` file, as German Excel saves it; a quoted "1,500" in a ``,``
-file): write 1500 or 1,5 (1.5). Orders: one row per order line, the rows of one
-``order_number`` make the order (its ``customer_number`` and ``currency_code`` must
-agree); a row posctl cannot parse rejects its whole order. JSON: a list of objects in
-the proto3 JSON form of the message (or an object with that list under the kind's name),
-e.g. ``[{"itemId": "1001", "name": "Brot", "grossPrice": {"amountMinor": "349",
-"currencyCode": "EUR"}, ...}]``.
+L:2199``). Quantities and exchange rates likewise ("1.5", "2,5", "1500"); one whose
+only separator is followed by three digits is refused when that separator groups
+thousands in the file's locale ("1.500" in a ``;`` file, as German Excel saves it; a
+quoted "1,500" in a ``,`` file): write 1500 or 1,5 (1.5). Orders: one row per order
+line, the rows of one ``order_number`` make the order (its ``customer_number`` and
+``currency_code`` must agree); a row posctl cannot parse rejects its whole order. JSON:
+a list of objects in the proto3 JSON form of the message (or an object with that list
+under the kind's name), e.g. ``[{"itemId": "1001", "name": "Brot", "grossPrice":
+{"amountMinor": "349", "currencyCode": "EUR"}, ...}]``.
 """
 
 from __future__ import annotations
@@ -103,6 +103,11 @@ _GROUPED = re.compile(r"[+-]?[1-9][0-9]{0,2}[.,][0-9]{3}")
 _GROUPED_MANY = re.compile(r"[+-]?[0-9]{1,3}(?:[.,][0-9]{3})+(?:[.,][0-9]*)?")
 #: an ISO 4217 code written into the cell ("EUR 2,99"), as a currency format shows it
 _CURRENCY_CODE = re.compile(r"[A-Z]{3}")
+#: "1 500,00", "- 2 000": spaces grouping thousands (after the sign, before each group
+#: of three digits of the whole part), as ISO 80000-1 and French or Swiss Excel write it
+_SPACED = re.compile(r"[+-]? ?[0-9]{1,3}(?: [0-9]{3})*(?:[.,][0-9]*)?")
+#: the no-break spaces a spreadsheet groups digits with, read as a space
+_NO_BREAK_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " "})
 
 
 def _not_an_amount(text: str, t: str, column: str) -> RowError:
@@ -115,13 +120,21 @@ def _not_an_amount(text: str, t: str, column: str) -> RowError:
             " (a currency sign? write the amount alone, e.g. 2,99; the currency is the"
             " currency_code column or the register's)"
         )
+    elif " " in t:
+        hint = (
+            " (a space inside it groups no thousands: write the amount without one, e.g. 1234,56)"
+        )
     else:
         hint = ""
     return RowError(f"{column}: {text!r} is not an amount{hint}")
 
 
 def _minor(text: str, currency: str, column: str) -> int:
-    t = text.strip().replace(" ", "")
+    t = text.strip().translate(_NO_BREAK_SPACES)
+    if _SPACED.fullmatch(t):
+        # a space only where it groups thousands: "3 49" (a typo of 3,49?) was read as
+        # 349.00, a price 100 times too high
+        t = t.replace(" ", "")
     exp = CURRENCY_EXPONENTS.get(currency, 2)
     if "," in t and "." not in t:
         t = t.replace(",", ".")
@@ -164,16 +177,16 @@ def _decimal_text(text: str) -> str:
     return t.replace(",", ".") if "," in t and "." not in t else t
 
 
-def _quantity(text: str, column: str, delimiter: str) -> str:
-    """A quantity cell as decimal text ("2,5" -> "2.5"), refusing one a thousands
-    separator makes ambiguous. A file's delimiter tells the spreadsheet's locale: German
-    Excel saves ";" with a decimal comma and "." grouping thousands, so there "1.500" is
-    1500 as likely as 1.5 (it was read as 1.5: stock off by a factor of 1000); a ","
-    file is English ("." decimal, "," thousands), where a quoted "1,500" is the
-    ambiguous one. Refused: one separator followed by exactly three digits that is the
-    locale's thousands separator (_GROUPED: "0.500" has no thousands, a fourth digit no
-    grouping). "1.5", "0.25", "2,5", "1500" and, in a ";" file, "1,500" (German: 1.5)
-    are read as before."""
+def _decimal(text: str, column: str, delimiter: str) -> str:
+    """A decimal cell (a quantity, an exchange rate) as decimal text ("2,5" -> "2.5"),
+    refusing one a thousands separator makes ambiguous. A file's delimiter tells the
+    spreadsheet's locale: German Excel saves ";" with a decimal comma and "." grouping
+    thousands, so there "1.500" is 1500 as likely as 1.5 (it was read as 1.5: stock, or
+    a rate "395.500", off by a factor of 1000); a "," file is English ("." decimal, ","
+    thousands), where a quoted "1,500" is the ambiguous one. Refused: one separator
+    followed by exactly three digits that is the locale's thousands separator (_GROUPED:
+    "0.500" has no thousands, a fourth digit no grouping). "1.5", "0.25", "2,5", "1500"
+    and, in a ";" file, "1,500" (German: 1.5) are read as before."""
     t = text.strip()
     thousands = "." if delimiter == ";" else ","
     if thousands in t and _GROUPED.fullmatch(t):
@@ -245,7 +258,7 @@ def item_from_csv(row: dict[str, str], currency: str, delimiter: str = ",") -> M
     for parts in _list(row.get("units", "")):
         u = catalog_pb2.ItemUnit(
             unit=parts[0],
-            quantity_per_unit=_quantity(parts[1], "units", delimiter) if len(parts) > 1 else "",
+            quantity_per_unit=_decimal(parts[1], "units", delimiter) if len(parts) > 1 else "",
         )
         if len(parts) > 2 and parts[2]:
             u.price.CopyFrom(_money(parts[2], cur, "units"))
@@ -310,7 +323,9 @@ def shop_from_csv(row: dict[str, str], currency: str, delimiter: str = ",") -> M
         shop.empty_sale_timeout_seconds = int(timeout)
     for parts in _list(row.get("fixed_rates", "")):
         shop.fixed_rates.append(
-            shop_pb2.FixedRate(currency_code=parts[0].upper(), rate=_decimal_text(parts[-1]))
+            shop_pb2.FixedRate(
+                currency_code=parts[0].upper(), rate=_decimal(parts[-1], "fixed_rates", delimiter)
+            )
         )
     for parts in _list(row.get("cash_rounding", "")):
         if len(parts) != 2 or not is_digits(parts[1]):
@@ -366,7 +381,7 @@ def stock_from_csv(row: dict[str, str], currency: str, delimiter: str = ",") -> 
         variant_id=row.get("variant_id", "").strip(),
         lot_number=row.get("lot_number", "").strip(),
         serial_number=row.get("serial_number", "").strip(),
-        quantity=_quantity(row.get("quantity", ""), "quantity", delimiter),
+        quantity=_decimal(row.get("quantity", ""), "quantity", delimiter),
         expiry_date=row.get("expiry_date", "").strip(),
     )
 
@@ -408,7 +423,7 @@ def rate_from_csv(row: dict[str, str], currency: str, delimiter: str = ",") -> M
         base_currency_code=row.get("base_currency_code", "").strip().upper() or currency,
         currency_code=row.get("currency_code", "").strip().upper(),
         date=row.get("date", "").strip(),
-        rate=_decimal_text(row.get("rate", "")),
+        rate=_decimal(row.get("rate", ""), "rate", delimiter),
     )
 
 
@@ -423,7 +438,7 @@ def order_from_csv(row: dict[str, str], currency: str, delimiter: str = ",") -> 
     line = order.lines.add(
         item_id=row.get("item_id", "").strip(),
         variant_id=row.get("variant_id", "").strip(),
-        quantity=_quantity(row.get("quantity", ""), "quantity", delimiter),
+        quantity=_decimal(row.get("quantity", ""), "quantity", delimiter),
         text=row.get("text", "").strip(),
         # optional columns (files from before order lines had them): the base unit, no
         # lot or serial reserved (the cashier picks it at LoadOrder)
