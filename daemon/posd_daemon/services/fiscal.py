@@ -806,11 +806,9 @@ class FiscalGateway:
     def _orphan_record(self, number: int) -> Callable[[Tx], int]:
         def write(tx: Tx) -> int:
             ref = f"tse-tx:{number}"
-            row = tx.conn.execute(
-                "SELECT seq FROM journal WHERE kind = 'TSE_ORPHAN_CANCELLED' AND ref = ?", (ref,)
-            ).fetchone()
-            if row is not None:
-                return int(row[0])
+            seq = journal.seq_by_ref(tx.conn, "TSE_ORPHAN_CANCELLED", ref)
+            if seq is not None:
+                return seq
             return journal.append(
                 tx.conn,
                 kind="TSE_ORPHAN_CANCELLED",
@@ -933,11 +931,9 @@ class FiscalGateway:
             if hook is not None:
                 locked = fstore.Unresolved(sale.sale_id, number, refused.reason, refused.message)
                 tx.after_commit(functools.partial(hook, locked))
-            row = tx.conn.execute(
-                "SELECT seq FROM journal WHERE kind = 'TSE_SALE_UNRESOLVED' AND ref = ?", (ref,)
-            ).fetchone()
-            if row is not None:
-                return int(row[0])
+            seq = journal.seq_by_ref(tx.conn, "TSE_SALE_UNRESOLVED", ref)
+            if seq is not None:
+                return seq
             return journal.append(
                 tx.conn,
                 kind="TSE_SALE_UNRESOLVED",

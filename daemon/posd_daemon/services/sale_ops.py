@@ -49,10 +49,12 @@ from posd_daemon.services.ids import new_sale_id
 from posd_daemon.services.shops import ShopContext
 from posd_daemon.store import catalog as catalog_store
 from posd_daemon.store import fiscal as fstore
+from posd_daemon.store import journal, outbox
 from posd_daemon.store import orders as order_store
-from posd_daemon.store import outbox
 from posd_daemon.store import sales as sale_store
-from posd_daemon.store.timeutil import from_db, to_db
+from posd_daemon.store import vouchers as voucher_store
+from posd_daemon.store.timeutil import from_db
+from posd_daemon.store.vouchers import Voucher
 
 #: journal kinds that make up the audit trail (ListAuditEvents)
 AUDIT_KINDS = (
@@ -121,33 +123,6 @@ class AuditEvent:
     details: str
 
 
-@dataclass(frozen=True, slots=True)
-class Voucher:
-    code: str
-    item_id: str
-    currency: str
-    value: int
-    state: str
-    redeemed: int
-    #: the last day it may be redeemed (the register's calendar); None: no expiry
-    valid_until: date | None = None
-
-    def expired(self, today: date) -> bool:
-        return self.valid_until is not None and today > self.valid_until
-
-
-def get_voucher(conn: sqlite3.Connection, code: str) -> Voucher | None:
-    row = conn.execute(
-        "SELECT code, item_id, currency, value, state, redeemed, valid_until FROM vouchers"
-        " WHERE code = ?",
-        (code,),
-    ).fetchone()
-    if row is None:
-        return None
-    until = date.fromisoformat(row[6]) if row[6] else None
-    return Voucher(row[0], row[1], row[2], int(row[3]), row[4], int(row[5]), until)
-
-
 def voucher_expired(v: Voucher) -> DomainError:
     """FAILED_PRECONDITION VOUCHER_EXPIRED for a voucher past its validity."""
     assert v.valid_until is not None
@@ -177,24 +152,16 @@ class VoucherStatus:
 def voucher_status(conn: sqlite3.Connection, code: str) -> VoucherStatus:
     """GetVoucher: NOT_FOUND VOUCHER_NOT_FOUND for a code no voucher has."""
     check_code(code, "code")
-    voucher = get_voucher(conn, code)
-    row = conn.execute(
-        "SELECT sold_sale_id, updated_at FROM vouchers WHERE code = ?", (code,)
-    ).fetchone()
-    if voucher is None or row is None:
+    voucher = voucher_store.get(conn, code)
+    sold = voucher_store.sold_by_and_updated(conn, code)
+    if voucher is None or sold is None:
         raise not_found("VOUCHER_NOT_FOUND", f"no voucher {code!r}", voucher_code=code)
     held = 0
-    for amount, rate, direction in conn.execute(
-        "SELECT l.fixed_amount, l.vat_rate, s.vat_direction FROM sale_lines AS l"
-        " JOIN sales AS s ON s.sale_id = l.sale_id"
-        " WHERE l.voucher_code = ? AND l.kind = 'VOUCHER_REDEMPTION' AND l.ref_sale_id = ''"
-        " AND s.state IN ('OPEN', 'PARKED')",
-        (code,),
-    ):
+    for amount, rate, direction in voucher_store.held_redemptions(conn, code):
         # the voucher's value is gross: a net-priced sale's line holds its net
         net = direction == PriceBasis.NET.value
-        held -= int(amount) + (tax_from_net(int(amount), Decimal(rate)) if net else 0)
-    return VoucherStatus(voucher, held, str(row[0] or ""), from_db(row[1]))
+        held -= amount + (tax_from_net(amount, rate) if net else 0)
+    return VoucherStatus(voucher, held, *sold)
 
 
 def returned_quantity(
@@ -214,17 +181,11 @@ def returned_and_refunded(
     refunded for it (both positive, the refund gross: see :func:`_gross`), as
     :func:`returned_quantity` counts them."""
     quantity, refunded = Decimal(0), 0
-    for qty, amount, rate, direction in conn.execute(
-        "SELECT l.quantity, l.fixed_amount, l.vat_rate, s.vat_direction FROM sale_lines AS l"
-        " JOIN sales AS s ON s.sale_id = l.sale_id"
-        " WHERE l.ref_sale_id = ? AND l.ref_line_id = ? AND l.kind IN ('RETURN', 'GOODS')"
-        " AND s.state = 'POSTED' AND s.sale_id != ?"
-        " AND NOT EXISTS (SELECT 1 FROM sales AS r"
-        " WHERE r.reverses_sale_id = s.sale_id AND r.state = 'POSTED')",
-        (sale_id, line_id, exclude_sale),
+    for qty, amount, rate, direction in sale_store.lines_taking_back(
+        conn, sale_id, line_id, exclude_sale=exclude_sale
     ):
-        quantity -= Decimal(qty)
-        refunded -= _gross(int(amount or 0), Decimal(rate), PriceBasis(direction))
+        quantity -= qty
+        refunded -= _gross(amount, rate, direction)
     return quantity, refunded
 
 
@@ -587,7 +548,7 @@ class SaleOps(ABC):
                 "amount.currency_code", f"the sale is in {sale.currency}", "CURRENCY_MISMATCH"
             )
         conn = tx.conn
-        registered = get_voucher(conn, code)
+        registered = voucher_store.get(conn, code)
         if registered is not None:
             if sell:
                 raise precondition(
@@ -633,14 +594,14 @@ class SaleOps(ABC):
         if not voucher_code:
             raise invalid("voucher_code", "the voucher's own code is required", "REQUIRED")
         if sell:
-            if get_voucher(conn, voucher_code) is not None:
+            if voucher_store.get(conn, voucher_code) is not None:
                 raise precondition(
                     "VOUCHER_ALREADY_SOLD",
                     f"voucher {voucher_code} was sold already",
                     voucher_code=voucher_code,
                 )
             return self._sell(tx, sale, item, voucher_code, amount, serial="")
-        existing = get_voucher(conn, voucher_code)
+        existing = voucher_store.get(conn, voucher_code)
         if existing is None:
             raise not_found(
                 "VOUCHER_NOT_FOUND", f"no voucher {voucher_code!r}", voucher_code=voucher_code
@@ -740,31 +701,21 @@ class SaleOps(ABC):
                     f"voucher {v.code} is on line {ln.line_id}",
                     voucher_code=v.code,
                 )
-        other = tx.conn.execute(
-            "SELECT l.sale_id FROM sale_lines AS l JOIN sales AS s ON s.sale_id = l.sale_id"
-            " WHERE l.voucher_code = ? AND l.kind = 'VOUCHER_REDEMPTION'"
-            " AND s.state IN ('OPEN', 'PARKED') AND s.sale_id != ?",
-            (v.code, sale.sale_id),
-        ).fetchone()
+        other = voucher_store.redeeming_sale(tx.conn, v.code, sale.sale_id)
         if other is not None:
             raise precondition(
                 "VOUCHER_IN_OTHER_SALE",
-                f"voucher {v.code} is being redeemed in sale {other[0]}",
+                f"voucher {v.code} is being redeemed in sale {other}",
                 voucher_code=v.code,
-                sale_id=other[0],
+                sale_id=other,
             )
         # a voucher taxed when sold (Einzweckgutschein, §3 (14) UStG) is redeemed at the
         # VAT it was sold with, so that the goods it pays for are not taxed again; a
         # Mehrzweckgutschein (sold not taxable) is a means of payment: not taxable
-        sold = tx.conn.execute(
-            "SELECT l.vat_category, l.vat_rate FROM vouchers AS v JOIN sale_lines AS l"
-            " ON l.sale_id = v.sold_sale_id AND l.voucher_code = v.code AND l.kind = 'GOODS'"
-            " WHERE v.code = ?",
-            (v.code,),
-        ).fetchone()
+        sold = voucher_store.sold_vat(tx.conn, v.code)
         category, rate = VatCategory.NOT_TAXABLE, Decimal(0)
-        if sold is not None and int(sold[0]) != VatCategory.NOT_TAXABLE:
-            category, rate = VatCategory(int(sold[0])), Decimal(sold[1])
+        if sold is not None and sold[0] != VatCategory.NOT_TAXABLE:
+            category, rate = VatCategory(sold[0]), sold[1]
         value = v.value - v.redeemed
         if amount is None:
             # what is left to pay, never more: the rest stays on the voucher. With nothing
@@ -839,7 +790,7 @@ class SaleOps(ABC):
         for ln in sale.lines:
             if not ln.voucher_code:
                 continue
-            v = get_voucher(conn, ln.voucher_code)
+            v = voucher_store.get(conn, ln.voucher_code)
             reverses = ln.ref_sale_id != ""
             if ln.kind is LineKind.VOUCHER_REDEMPTION and not reverses:
                 if v is None or v.state != VOUCHER_ISSUED or v.value - v.redeemed < -ln.total:
@@ -877,72 +828,46 @@ class SaleOps(ABC):
 
     def book_vouchers(self, conn: sqlite3.Connection, sale: Sale, when: datetime) -> None:
         """Inside the post transaction: the voucher register follows the sale."""
-        stamp = to_db(when)
         for ln in sale.lines:
             if not ln.voucher_code:
                 continue
             reverses = ln.ref_sale_id != ""
             if ln.kind is LineKind.GOODS and not reverses:
-                until = self.voucher_valid_until(when)
-                conn.execute(
-                    "INSERT INTO vouchers (code, item_id, currency, value, state, sold_sale_id,"
-                    " updated_at, valid_until) VALUES (?, ?, ?, ?, 'ISSUED', ?, ?, ?)",
-                    (
-                        ln.voucher_code,
-                        ln.item_id,
-                        sale.currency,
-                        ln.total,
-                        sale.sale_id,
-                        stamp,
-                        None if until is None else until.isoformat(),
-                    ),
+                voucher_store.issue(
+                    conn,
+                    ln.voucher_code,
+                    item_id=ln.item_id,
+                    currency=sale.currency,
+                    value=ln.total,
+                    sale_id=sale.sale_id,
+                    when=when,
+                    valid_until=self.voucher_valid_until(when),
                 )
             elif ln.kind is LineKind.GOODS:  # storno of a voucher sale: void
-                conn.execute(
-                    "UPDATE vouchers SET state = 'VOID', updated_at = ? WHERE code = ?",
-                    (stamp, ln.voucher_code),
-                )
+                voucher_store.void(conn, ln.voucher_code, when)
             elif ln.kind is LineKind.VOUCHER_REDEMPTION and not reverses:
                 # a partial redemption leaves the rest on the voucher (still ISSUED): it is
                 # REDEEMED only when nothing is left. The voucher's value is gross, as it was
                 # sold (ln.total): a net-priced sale's line is its net
                 taken = -ln.total
-                cur = conn.execute(
-                    "UPDATE vouchers SET state = CASE WHEN redeemed + ? >= value"
-                    " THEN 'REDEEMED' ELSE 'ISSUED' END, redeemed = redeemed + ?,"
-                    " redeemed_sale_id = ?, updated_at = ? WHERE code = ? AND state = 'ISSUED'"
-                    " AND value - redeemed >= ?",
-                    (taken, taken, sale.sale_id, stamp, ln.voucher_code, taken),
-                )
-                if cur.rowcount != 1:  # post_signed checked it; never half-booked
+                # post_signed checked it; never half-booked
+                if not voucher_store.redeem(conn, ln.voucher_code, taken, sale.sale_id, when):
                     raise precondition(
                         "VOUCHER_ALREADY_REDEEMED",
                         f"voucher {ln.voucher_code} can no longer be redeemed",
                     )
             elif ln.kind is LineKind.RETURN and not sale.reverses_sale_id:
                 # a voucher taken back: void, as by a storno of its sale
-                cur = conn.execute(
-                    "UPDATE vouchers SET state = 'VOID', updated_at = ? WHERE code = ?"
-                    " AND state = 'ISSUED' AND redeemed = 0",
-                    (stamp, ln.voucher_code),
-                )
-                if cur.rowcount != 1:  # check_vouchers checked it; never half-booked
+                # check_vouchers checked it; never half-booked
+                if not voucher_store.void_unredeemed(conn, ln.voucher_code, when):
                     raise precondition(
                         "VOUCHER_ALREADY_REDEEMED",
                         f"voucher {ln.voucher_code} can no longer be returned",
                     )
             elif ln.kind is LineKind.RETURN:  # storno of a voucher's return: valid again
-                conn.execute(
-                    "UPDATE vouchers SET state = 'ISSUED', updated_at = ? WHERE code = ?"
-                    " AND state = 'VOID'",
-                    (stamp, ln.voucher_code),
-                )
+                voucher_store.reissue_void(conn, ln.voucher_code, when)
             elif ln.kind is LineKind.VOUCHER_REDEMPTION:  # storno of a redemption
-                conn.execute(
-                    "UPDATE vouchers SET state = 'ISSUED', redeemed = redeemed - ?,"
-                    " redeemed_sale_id = NULL, updated_at = ? WHERE code = ?",
-                    (ln.total, stamp, ln.voucher_code),
-                )
+                voucher_store.undo_redemption(conn, ln.voucher_code, ln.total, when)
 
     # -- balancing ----------------------------------------------------------------------------
 
@@ -1012,20 +937,16 @@ class SaleOps(ABC):
         before = paging.decode_int(page_token, "rl", empty=2**62, scope=scope)
         if item_id:
             check_code(item_id, "item_id")
-            where, arg = "l.item_id = ?", item_id
-        elif receipt_number > 0:
-            where, arg = "s.receipt_number = ?", str(receipt_number)
-        else:
+        elif receipt_number <= 0:
             raise invalid("item_id", "give an item id or a receipt number")
-        rows = conn.execute(
-            "SELECT s.sale_id, s.receipt_number, l.line_id, s.posted_at, l.item_id, l.name,"
-            " l.quantity, l.amount, l.unit_price, l.discount_percent, s.currency, s.seq"
-            " FROM sale_lines AS l JOIN sales AS s ON s.sale_id = l.sale_id"
-            f" WHERE {where} AND s.state = 'POSTED' AND s.register_id = ? AND s.training = 0"
-            " AND s.reverses_sale_id IS NULL AND l.kind = 'GOODS' AND s.seq < ?"
-            " ORDER BY s.seq DESC, l.position LIMIT ?",
-            (arg, self.register_id, before, size + 1),
-        ).fetchall()
+        rows = sale_store.returnable_lines(
+            conn,
+            item_id=item_id,
+            receipt_number=receipt_number,
+            register_id=self.register_id,
+            before=before,
+            limit=size + 1,
+        )
         more = len(rows) > size
         rows = rows[:size]
         out = [
@@ -1079,7 +1000,7 @@ class SaleOps(ABC):
         if line.voucher_code:
             # a voucher sold is taken back only unused, and is void then (as by a storno):
             # a voucher (partly) redeemed or being redeemed is never refunded
-            v = get_voucher(tx.conn, line.voucher_code)
+            v = voucher_store.get(tx.conn, line.voucher_code)
             if v is None or v.state != VOUCHER_ISSUED or v.redeemed:
                 raise precondition(
                     "VOUCHER_ALREADY_REDEEMED",
@@ -1160,10 +1081,7 @@ class SaleOps(ABC):
         for (sid, lid), qty in wanted.items():
             if not sale.reverses_sale_id:
                 _refuse_reversed(conn, sid)
-            row = conn.execute(
-                "SELECT quantity FROM sale_lines WHERE sale_id = ? AND line_id = ?", (sid, lid)
-            ).fetchone()
-            sold = Decimal(row[0]) if row is not None else Decimal(0)
+            sold = sale_store.line_quantity(conn, sid, lid)
             returned, refunded = returned_and_refunded(conn, sid, lid, exclude_sale=sale.sale_id)
             if qty > sold - returned:
                 raise precondition(
@@ -1226,12 +1144,7 @@ class SaleOps(ABC):
                 f"receipt {original.receipt_number} is itself a reversal",
                 sale_id=sale_id,
             )
-        done = conn.execute(
-            "SELECT sale_id, receipt_number, state FROM sales WHERE reverses_sale_id = ?"
-            " AND state IN ('POSTED', 'OPEN')",
-            (sale_id,),
-        ).fetchall()
-        for rid, number, state in done:
+        for rid, number, state in sale_store.posted_or_open_reversals(conn, sale_id):
             if state == "POSTED":
                 raise precondition(
                     "RECEIPT_ALREADY_REVERSED",
@@ -1404,8 +1317,8 @@ class SaleOps(ABC):
         check_code(code, "code")
         # as stored: a caps-lock wedge scanner sends the Code128 letter lower case
         code = canonical_parking_code(code)
-        row = conn.execute("SELECT sale_id FROM sales WHERE parking_code = ?", (code,)).fetchone()
-        return None if row is None else self.get(conn, row[0])
+        found = sale_store.sale_with_parking_code(conn, code)
+        return None if found is None else self.get(conn, found)
 
     def resume(self, tx: Tx, operator: Operator, *, sale_id: str, code: str) -> Sale:
         operator.require(Permission.SALE)
@@ -1538,20 +1451,14 @@ class SaleOps(ABC):
         # the kinds as a set: the same kinds in another order are the same list
         scope = (tuple(sorted(set(kinds))), sale_id, operator_id)
         before = paging.decode_int(page_token, "a", empty=2**62, scope=scope)
-        wanted = kinds or list(AUDIT_KINDS)
-        sql = (
-            "SELECT seq, recorded_at, kind, ref, payload FROM journal WHERE seq < ? AND kind IN ("
-            + ",".join("?" * len(wanted))
-            + ")"
+        rows = journal.page_of_kinds(
+            conn,
+            kinds or list(AUDIT_KINDS),
+            sale_id=sale_id,
+            operator_id=operator_id,
+            before=before,
+            limit=size + 1,
         )
-        args: list[Any] = [before, *wanted]
-        if sale_id:
-            sql += " AND json_extract(payload, '$.sale_id') = ?"
-            args.append(sale_id)
-        if operator_id:
-            sql += " AND json_extract(payload, '$.operator_id') = ?"
-            args.append(operator_id)
-        rows = conn.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, size + 1)).fetchall()
         more = len(rows) > size
         rows = rows[:size]
         out = []
@@ -1585,12 +1492,7 @@ def _refuse_reversed(conn: sqlite3.Connection, sale_id: str) -> None:
     """A receipt reversed (storno) took everything back: nothing of it can be returned.
     Said as such, not as its goods "returned already", which the cashier knows were
     not."""
-    row = conn.execute(
-        "SELECT r.receipt_number, o.receipt_number FROM sales AS r"
-        " JOIN sales AS o ON o.sale_id = r.reverses_sale_id"
-        " WHERE r.reverses_sale_id = ? AND r.state = 'POSTED'",
-        (sale_id,),
-    ).fetchone()
+    row = sale_store.reversal_receipt_numbers(conn, sale_id)
     if row is not None:
         raise precondition(
             "RECEIPT_REVERSED",

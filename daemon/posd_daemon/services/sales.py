@@ -199,24 +199,6 @@ def fiscal_record(row: fstore.SaleTse) -> dict[str, object]:
     }
 
 
-_RECOVERED = "recovered_post:"
-
-#: The rows a post writes with its time before a post run ahead is claimed (see
-#: SaleCommands.redate_post); the register transaction and the completed order (a sale
-#: loaded from one) come from triggers on the state.
-_REDATE_POST = (
-    "UPDATE sales SET posted_at = :new, updated_at = :new"
-    " WHERE sale_id = :sale AND posted_at = :old",
-    "UPDATE register_transactions SET recorded_at = :new"
-    " WHERE sale_id = :sale AND recorded_at = :old",
-    "UPDATE stock SET updated_at = :new WHERE updated_at = :old"
-    " AND (location_id, item_id, variant_id, lot) IN"
-    " (SELECT location_id, item_id, variant_id, lot FROM stock_moves WHERE sale_id = :sale)",
-    "UPDATE outbox SET created_at = :new WHERE ref = :sale AND created_at = :old",
-    "UPDATE orders SET updated_at = :new WHERE sale_id = :sale AND updated_at = :old",
-)
-
-
 @dataclass(frozen=True, slots=True)
 class _Kept:
     """An open sale as its last committed save wrote it."""
@@ -385,7 +367,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         if state is None:
             raise not_found("SALE_NOT_FOUND", f"no sale {sale_id!r}", sale_id=sale_id)
         if state is not SaleState.OPEN:
-            return self.recovered_unclaimed(conn, sale_id), False
+            return sale_store.recovered_unclaimed(conn, sale_id), False
         if sale_id in self.unresolved:
             raise self._unresolved_lock(sale_id)
         return False, sale_store.has_lines(conn, sale_id)
@@ -2209,10 +2191,8 @@ class SaleCommands(SaleOps, InvoicePayments):
         completed after a crash (FiscalGateway reconciliation, from the stored sale)
         asks the TSE for the very data it signed. A run-ahead post commits nothing before
         it is claimed: it gives way to the usual post."""
-        stored = tx.conn.execute(
-            "SELECT change_currency FROM sales WHERE sale_id = ?", (sale.sale_id,)
-        ).fetchone()
-        was_local = bool(sale.change) and (stored[0] or "") not in ("", sale.currency)
+        stored = sale_store.stored_change_currency(tx.conn, sale.sale_id)
+        was_local = bool(sale.change) and stored not in ("", sale.currency)
         if was_local == sale.change_in_local:
             return
         if running_ahead:
@@ -2389,9 +2369,7 @@ class SaleCommands(SaleOps, InvoicePayments):
         (they find the stock rows)."""
         if sale.posted_at is None or sale.posted_at == when:
             return
-        args = {"old": to_db(sale.posted_at), "new": to_db(when), "sale": sale.sale_id}
-        for sql in _REDATE_POST:
-            conn.execute(sql, args)
+        sale_store.redate_post(conn, sale.sale_id, sale.posted_at, when)
         sale.posted_at = when
         sale.updated_at = when
 
@@ -2490,27 +2468,15 @@ class SaleCommands(SaleOps, InvoicePayments):
         seller = Operator(sale.operator_id, "", "", frozenset())
         self._check_lots_at_post(tx, seller, sale, refuse=False)
         self.post_loaded(tx, sale, fiscal)
-        tx.conn.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES (?, '')", (_RECOVERED + sale.sale_id,)
-        )
-
-    @staticmethod
-    def recovered_unclaimed(conn: sqlite3.Connection, sale_id: str) -> bool:
-        row = conn.execute(
-            "SELECT value FROM meta WHERE key = ?", (_RECOVERED + sale_id,)
-        ).fetchone()
-        return row is not None and row[0] == ""
+        sale_store.mark_recovered(tx.conn, sale.sale_id)
 
     def claim_recovered(
         self, tx: Tx, operator: Operator, sale_id: str, request_id: str
     ) -> tuple[Sale, fstore.SaleTse | None]:
         operator.require(Permission.SALE)
-        cur = tx.conn.execute(
-            "UPDATE meta SET value = ? WHERE key = ? AND value = ''",
-            (request_id, _RECOVERED + sale_id),
-        )
+        claimed = sale_store.claim_recovered(tx.conn, sale_id, request_id)
         sale = self.get(tx.conn, sale_id)
-        if cur.rowcount != 1:
+        if not claimed:
             sale.check_postable()  # raises SALE_ALREADY_POSTED
         return sale, fstore.get(tx.conn, sale_id)
 

@@ -179,3 +179,34 @@ def _head_problem(conn: sqlite3.Connection, last: int, last_hash: str) -> str:
 def count(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()
     return int(row[0])
+
+
+def seq_by_ref(conn: sqlite3.Connection, kind: str, ref: str) -> int | None:
+    """The seq of a record of ``kind`` with ``ref``; None when there is none."""
+    row = conn.execute("SELECT seq FROM journal WHERE kind = ? AND ref = ?", (kind, ref)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def page_of_kinds(
+    conn: sqlite3.Connection,
+    kinds: list[str],
+    *,
+    sale_id: str,
+    operator_id: str,
+    before: int,
+    limit: int,
+) -> list[tuple[Any, ...]]:
+    """A page of records of the kinds (of the sale, the operator when given), newest first."""
+    sql = (
+        "SELECT seq, recorded_at, kind, ref, payload FROM journal WHERE seq < ? AND kind IN ("
+        + ",".join("?" * len(kinds))
+        + ")"
+    )
+    args: list[Any] = [before, *kinds]
+    if sale_id:
+        sql += " AND json_extract(payload, '$.sale_id') = ?"
+        args.append(sale_id)
+    if operator_id:
+        sql += " AND json_extract(payload, '$.operator_id') = ?"
+        args.append(operator_id)
+    return conn.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, limit)).fetchall()

@@ -737,3 +737,135 @@ def last_changed_open_sale(conn: sqlite3.Connection) -> Sale | None:
         " ORDER BY COALESCE(updated_at, created_at) DESC, seq DESC LIMIT 1"
     ).fetchone()
     return _sale_from_row(conn, row) if row is not None else None
+
+
+def lines_taking_back(
+    conn: sqlite3.Connection, sale_id: str, line_id: str, *, exclude_sale: str = ""
+) -> list[tuple[Decimal, int, Decimal, PriceBasis]]:
+    """(quantity, amount, rate, basis) of posted, unreversed return lines taking back the line."""
+    return [
+        (Decimal(qty), int(amount or 0), Decimal(rate), PriceBasis(direction))
+        for qty, amount, rate, direction in conn.execute(
+            "SELECT l.quantity, l.fixed_amount, l.vat_rate, s.vat_direction FROM sale_lines AS l"
+            " JOIN sales AS s ON s.sale_id = l.sale_id"
+            " WHERE l.ref_sale_id = ? AND l.ref_line_id = ? AND l.kind IN ('RETURN', 'GOODS')"
+            " AND s.state = 'POSTED' AND s.sale_id != ?"
+            " AND NOT EXISTS (SELECT 1 FROM sales AS r"
+            " WHERE r.reverses_sale_id = s.sale_id AND r.state = 'POSTED')",
+            (sale_id, line_id, exclude_sale),
+        )
+    ]
+
+
+def returnable_lines(
+    conn: sqlite3.Connection,
+    *,
+    item_id: str,
+    receipt_number: int,
+    register_id: str,
+    before: int,
+    limit: int,
+) -> list[tuple[Any, ...]]:
+    """A page of the goods lines of the register's posted receipts, of the item or receipt."""
+    if item_id:
+        where, arg = "l.item_id = ?", item_id
+    else:
+        where, arg = "s.receipt_number = ?", str(receipt_number)
+    return conn.execute(
+        "SELECT s.sale_id, s.receipt_number, l.line_id, s.posted_at, l.item_id, l.name,"
+        " l.quantity, l.amount, l.unit_price, l.discount_percent, s.currency, s.seq"
+        " FROM sale_lines AS l JOIN sales AS s ON s.sale_id = l.sale_id"
+        f" WHERE {where} AND s.state = 'POSTED' AND s.register_id = ? AND s.training = 0"
+        " AND s.reverses_sale_id IS NULL AND l.kind = 'GOODS' AND s.seq < ?"
+        " ORDER BY s.seq DESC, l.position LIMIT ?",
+        (arg, register_id, before, limit),
+    ).fetchall()
+
+
+def line_quantity(conn: sqlite3.Connection, sale_id: str, line_id: str) -> Decimal:
+    """The quantity of a sale's line (0: no such line)."""
+    row = conn.execute(
+        "SELECT quantity FROM sale_lines WHERE sale_id = ? AND line_id = ?", (sale_id, line_id)
+    ).fetchone()
+    return Decimal(row[0]) if row is not None else Decimal(0)
+
+
+def posted_or_open_reversals(conn: sqlite3.Connection, sale_id: str) -> list[tuple[str, Any, str]]:
+    """The posted and open stornos of a sale: (sale id, receipt number, state) each."""
+    rows = conn.execute(
+        "SELECT sale_id, receipt_number, state FROM sales WHERE reverses_sale_id = ?"
+        " AND state IN ('POSTED', 'OPEN')",
+        (sale_id,),
+    ).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def reversal_receipt_numbers(conn: sqlite3.Connection, sale_id: str) -> tuple[Any, Any] | None:
+    """The receipt numbers of a sale's posted storno and of the sale; None: not reversed."""
+    found: tuple[Any, Any] | None = conn.execute(
+        "SELECT r.receipt_number, o.receipt_number FROM sales AS r"
+        " JOIN sales AS o ON o.sale_id = r.reverses_sale_id"
+        " WHERE r.reverses_sale_id = ? AND r.state = 'POSTED'",
+        (sale_id,),
+    ).fetchone()
+    return found
+
+
+def sale_with_parking_code(conn: sqlite3.Connection, code: str) -> str | None:
+    """The id of the sale parked under ``code`` (as stored); None: no such sale."""
+    row = conn.execute("SELECT sale_id FROM sales WHERE parking_code = ?", (code,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def stored_change_currency(conn: sqlite3.Connection, sale_id: str) -> str:
+    """The change currency committed on the sale row ('' when none)."""
+    row = conn.execute("SELECT change_currency FROM sales WHERE sale_id = ?", (sale_id,)).fetchone()
+    return str(row[0] or "")
+
+
+#: The rows a post writes with its time before a post run ahead is claimed (see
+#: SaleCommands.redate_post); the register transaction and the completed order (a sale
+#: loaded from one) come from triggers on the state.
+_REDATE_POST = (
+    "UPDATE sales SET posted_at = :new, updated_at = :new"
+    " WHERE sale_id = :sale AND posted_at = :old",
+    "UPDATE register_transactions SET recorded_at = :new"
+    " WHERE sale_id = :sale AND recorded_at = :old",
+    "UPDATE stock SET updated_at = :new WHERE updated_at = :old"
+    " AND (location_id, item_id, variant_id, lot) IN"
+    " (SELECT location_id, item_id, variant_id, lot FROM stock_moves WHERE sale_id = :sale)",
+    "UPDATE outbox SET created_at = :new WHERE ref = :sale AND created_at = :old",
+    "UPDATE orders SET updated_at = :new WHERE sale_id = :sale AND updated_at = :old",
+)
+
+
+def redate_post(conn: sqlite3.Connection, sale_id: str, old: datetime, new: datetime) -> None:
+    """Moves the rows the sale's post wrote at ``old`` to ``new``."""
+    args = {"old": to_db(old), "new": to_db(new), "sale": sale_id}
+    for sql in _REDATE_POST:
+        conn.execute(sql, args)
+
+
+#: meta key of a sale reconciliation posted: its value the request id of the PostSale
+#: that claimed it ('' while none did)
+_RECOVERED = "recovered_post:"
+
+
+def mark_recovered(conn: sqlite3.Connection, sale_id: str) -> None:
+    """Notes that reconciliation posted the sale, unclaimed (kept if noted already)."""
+    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, '')", (_RECOVERED + sale_id,))
+
+
+def recovered_unclaimed(conn: sqlite3.Connection, sale_id: str) -> bool:
+    """Whether reconciliation posted the sale and no PostSale claimed it yet."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (_RECOVERED + sale_id,)).fetchone()
+    return row is not None and row[0] == ""
+
+
+def claim_recovered(conn: sqlite3.Connection, sale_id: str, request_id: str) -> bool:
+    """Claims the sale reconciliation posted for the request; False: not unclaimed."""
+    cur = conn.execute(
+        "UPDATE meta SET value = ? WHERE key = ? AND value = ''",
+        (request_id, _RECOVERED + sale_id),
+    )
+    return cur.rowcount == 1
