@@ -94,8 +94,11 @@ def merge_counts(lines: Iterable[CountLine]) -> list[CountLine]:
                 old.pieces + line.pieces if line.denomination else 1,
                 old.amount + line.amount,
             )
-    for line in merged.values():
-        if line.amount > MAX_MINOR:
+    # the currency's total, not each merged line: every line in range, 10^13 as a total
+    # and 500.00 x 1,000,000 beside it still counted more than any amount, and the
+    # difference booked (and signed) for it was one too
+    for total in totals_by_currency(merged.values()).values():
+        if total > MAX_MINOR:
             raise invalid("counts", "counted amount out of range")
     return [merged[k] for k in sorted(merged)]
 

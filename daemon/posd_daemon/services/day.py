@@ -451,7 +451,15 @@ class DayCommands:
             )
         lines = merge_counts(counts)
         return self._close(
-            tx, op.operator_id, lines, sign, self._clock(), shift_id, every_currency=True
+            tx,
+            op.operator_id,
+            lines,
+            sign,
+            self._clock(),
+            shift_id,
+            every_currency=True,
+            # only to one who may read the X report: anyone else counts blind
+            show_expected=Permission.CLOSING in op.permissions,
         )
 
     def recover_close(
@@ -638,16 +646,18 @@ class DayCommands:
         shift_id: int = 0,
         *,
         every_currency: bool = False,
+        show_expected: bool = False,
     ) -> store.Shift:
         """``every_currency``: a close asked for now: refuse a count without a line for
         a currency the drawer is expected to hold, and a close while an open or parked
         sale holds cash (:meth:`_check_no_cash_in_unfinished_sales`); a close completed
-        after a crash books what was signed then."""
+        after a crash books what was signed then. ``show_expected``: that refusal may
+        name the expected cash (the operator has CLOSING)."""
         conn = tx.conn
         plan = self._plan(conn, lines, shift_id)
         if every_currency:
             self._check_no_cash_in_unfinished_sales(conn, plan.shift)
-            _check_every_currency_counted(plan)
+            _check_every_currency_counted(plan, show_expected=show_expected)
         shift = plan.shift
         requests, unvalued = self._difference_requests(
             conn,
@@ -765,21 +775,35 @@ class DayCommands:
         signed = -amount if outgoing else amount
         req = MovementRequest(kind, signed, currency, reason)
         if currency != self.s.currency:
-            rate = self._cash_rate(conn, currency, amount)
+            rate = self._cash_rate(conn, currency)
             local = local_amount(
                 signed, currency=currency, local_currency=self.s.currency, rate=rate
             )
             req = MovementRequest(kind, signed, currency, reason, local, rate)
+        # cash moves in its coins, the register currency's too: an amount they cannot
+        # make (45.03 where the shop's cash step is 0.05) is refused as a cash payment of
+        # it would be
+        check_in_step(PaymentMethod.CASH, amount, self._cash_step(conn, currency), currency)
         self._movement_shift(conn, op, req)
         return req
 
-    def _cash_rate(self, conn: sqlite3.Connection, currency: str, amount: int) -> Decimal:
+    def _cash_step(self, conn: sqlite3.Connection, currency: str) -> int:
+        """The shop's cash step in ``currency`` (1: exact minor units). A register
+        without master data (the daemon writes the defaults at start-up; the use cases
+        run without) has no step: a foreign movement was refused by ``_cash_rate``
+        already."""
+        try:
+            ctx = shop_context(conn, self.s.register_id)
+        except DomainError:
+            return 1
+        return ctx.shop.cash_increment(currency)
+
+    def _cash_rate(self, conn: sqlite3.Connection, currency: str) -> Decimal:
         """The rate a foreign cash movement is booked at: the one a sale in ``currency``
         would get today (the shop's fixed rate, else the daily rate, not older than
         ``exchange_rate_max_age_days``). A currency without one is no currency the shop
         takes in cash, so none of it can be in the drawer: refused as SetCurrency
-        refuses it (EXCHANGE_RATE_NOT_AVAILABLE / EXCHANGE_RATE_TOO_OLD). ``amount`` is
-        checked against the currency's cash step (AMOUNT_NOT_IN_STEP)."""
+        refuses it (EXCHANGE_RATE_NOT_AVAILABLE / EXCHANGE_RATE_TOO_OLD)."""
         ctx = shop_context(conn, self.s.register_id)
         if ctx.shop.currency != self.s.currency:
             raise precondition(
@@ -795,9 +819,6 @@ class DayCommands:
             currency=currency,
             max_age_days=self.s.exchange_rate_max_age_days,
         )
-        # foreign cash moves in its coins: an amount they cannot make (45.03 CHF where
-        # the shop's CHF cash step is 0.05) is refused as a cash payment of it would be
-        check_in_step(PaymentMethod.CASH, amount, ctx.shop.cash_increment(currency), currency)
         return terms.exchange_rate
 
     def _movement_shift(
@@ -809,13 +830,18 @@ class DayCommands:
         shift = store.open_shift_of(conn, self.s.register_id)
         if shift is None:
             raise precondition(NO_OPEN_SHIFT, "no shift is open on this register")
+        currency = req.currency
+        expected = totals_by_currency(shift.opening).get(currency, 0) + store.shift_cash(
+            conn, shift
+        ).get(currency, 0)
+        if req.amount > 0 and expected + req.amount > MAX_MINOR:
+            # each deposit in range, their sum need not be: the close would book (and
+            # sign) a difference beyond any amount against that expected cash
+            raise amount_out_of_range("amount.amount_minor")
         if req.amount < 0:
             # more than the drawer holds would make its expected cash negative (a
             # Kassenfehlbetrag): refused before the TSE signs anything
-            amount, currency = -req.amount, req.currency
-            expected = totals_by_currency(shift.opening).get(currency, 0) + store.shift_cash(
-                conn, shift
-            ).get(currency, 0)
+            amount = -req.amount
             if amount > expected:
                 if Permission.CLOSING not in op.permissions:
                     raise precondition(
@@ -1302,14 +1328,19 @@ def _check_carried_currencies_counted(carried: dict[str, int], counted: dict[str
     )
 
 
-def _check_every_currency_counted(plan: ShiftClosePlan) -> None:
+def _check_every_currency_counted(plan: ShiftClosePlan, *, show_expected: bool) -> None:
     """Refuses (before anything is written or signed) a close whose count has no line
-    for a currency the drawer is expected to hold."""
+    for a currency the drawer is expected to hold. The expected amounts are named only
+    when ``show_expected`` (an operator with CLOSING, as ``_movement_shift`` decides):
+    anyone else counts blind, and a count left short would tell them what to count."""
     missing = uncounted(plan.balances, totals_by_currency(plan.counts))
     if not missing:
         return
     expected = {b.currency: b.expected for b in plan.balances}
-    named = ", ".join(f"{c} (expected {format_minor(expected[c], c)} {c})" for c in missing)
+    named = ", ".join(
+        f"{c} (expected {format_minor(expected[c], c)} {c})" if show_expected else c
+        for c in missing
+    )
     raise invalid(
         "counts",
         f"the count has no line for {named}: count every currency the drawer holds"
