@@ -32,7 +32,7 @@ and its combining mark; a cash movement's reason cut from its Belegtext is whole
   a row of its own on that account when it is an account number, else named for the
   adviser without a Gegenkonto.
   Neither is a multi-purpose voucher (Mehrzweckgutschein, VAT category NOT_TAXABLE): its
-  sale is no supply yet (§3 Abs. 14 UStG; the supply and its VAT come when the goods are
+  sale is no supply yet (§3 Abs. 15 UStG; the supply and its VAT come when the goods are
   bought with it), so selling one (a GOODS line of item type VOUCHER; taken back: a
   RETURN line, negative) credits, and redeeming one (VOUCHER_REDEMPTION, negative) debits
   the voucher liability account (``Accounts.vouchers``), a row per voucher, named by its

@@ -58,7 +58,8 @@ class Accounts:
     #: 1200), credited with the payment, which the cash book (or a transit row) debits
     receivables: str = "1400"
     #: multi-purpose vouchers sold and redeemed (no revenue: a liability until redeemed,
-    #: §3 Abs. 14 UStG). SKR03 1604 "Verbindlichkeiten aus Gutscheinen" (SKR04: 3304),
+    #: §3 Abs. 15 UStG; Abs. 14 is the single-purpose one, taxed at its sale). SKR03
+    #: 1604 "Verbindlichkeiten aus Gutscheinen" (SKR04: 3304),
     #: as haufe.de "Kassenführung: Die richtige Erfassung von Gutscheinen" (Praxis-
     #: Wegweiser: "Kasse an Verbindlichkeiten aus Gutscheinen 1604 (SKR 03) bzw. 3304
     #: (SKR 04)"). The standard SKR03 does not name that account: the tax adviser sets it
