@@ -149,7 +149,9 @@ def ust_key(category: int) -> int:
     in exports/dsfinvk_spec.UST_DESCRIPTIONS): 1-4 are the same numbers; posd's ZERO (5,
     a 0 % rate: "Umsatzsteuerfrei") is key 6 and NOT_TAXABLE (6: vouchers, balancing)
     is key 5 "Nicht Steuerbar" (fiskaltrust ftChargeItemCase: "not taxable | 5",
-    "zero | 6"; MehrzweckgutscheinKauf/-Einloesung are key 5)."""
+    "zero | 6"; MehrzweckgutscheinKauf/-Einloesung are key 5). The summary line of
+    ../shared/reference/fiscal-de.md ("5 zero, 6 not taxable") has the two swapped
+    against the Anlage's table it points to, which this follows."""
     if category == int(VatCategory.ZERO):
         return 6
     if category == int(VatCategory.NOT_TAXABLE):
