@@ -13,8 +13,9 @@ with ``f_basis`` = 100 / (100 + p) from gross to net, (100 + p) / 100 from net t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import Decimal, localcontext
 
 from posd_daemon.domain.errors import invalid
 from posd_daemon.domain.money import (
@@ -42,6 +43,11 @@ MAX_RATE = Decimal(1_000_000)
 #: Percentages (discounts, limits): 0..100 with at most 2 decimals.
 PERCENT_DECIMALS = 2
 HUNDRED = Decimal(100)
+#: A plain decimal as clients type it: ASCII digits and at most one decimal point with
+#: digits on both sides. Decimal() alone also takes "1_000", "+2", " 2", "2.", "1e2"
+#: and non-ASCII digits such as "\u0663" (Arabic-Indic 3); quantities refuse them too
+#: (domain/sale.py parse_quantity takes them by :func:`plain_decimal` too).
+PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
 
 
 def exponent(currency: str) -> int:
@@ -145,16 +151,24 @@ def net_within_gross(gross: int, vat_rate: Decimal) -> int:
     return net
 
 
+def plain_decimal(text: str, field: str, reason: str, out_of_range: str) -> Decimal:
+    """``text`` as a decimal when it is a :data:`PLAIN_DECIMAL`; a negative one is
+    refused as ``out_of_range`` (a number, only not one allowed here)."""
+    if PLAIN_DECIMAL.fullmatch(text) is None:
+        if text.startswith("-") and PLAIN_DECIMAL.fullmatch(text[1:]) is not None:
+            raise invalid(field, out_of_range, reason)
+        raise invalid(field, f"{text!r} is not a decimal number", reason)
+    return Decimal(text)
+
+
 def parse_rate(text: str, field: str) -> Decimal:
     """An exchange rate: a positive decimal with at most ``RATE_DECIMALS`` places."""
     if not text or len(text) > 24:
         raise invalid(field, "an exchange rate like 0.9412 is required", "INVALID_EXCHANGE_RATE")
-    try:
-        rate = Decimal(text)
-    except InvalidOperation:
-        raise invalid(field, f"{text!r} is not a decimal number", "INVALID_EXCHANGE_RATE") from None
-    if not rate.is_finite() or rate <= 0 or rate >= MAX_RATE:
-        raise invalid(field, "must be greater than 0 and below 1000000", "INVALID_EXCHANGE_RATE")
+    out_of_range = "must be greater than 0 and below 1000000"
+    rate = plain_decimal(text, field, "INVALID_EXCHANGE_RATE", out_of_range)
+    if rate <= 0 or rate >= MAX_RATE:
+        raise invalid(field, out_of_range, "INVALID_EXCHANGE_RATE")
     if rate != rate.quantize(Decimal(1).scaleb(-RATE_DECIMALS)):
         raise invalid(field, f"at most {RATE_DECIMALS} decimal places", "INVALID_EXCHANGE_RATE")
     return rate
@@ -166,12 +180,10 @@ def parse_percent(text: str, field: str, *, empty: Decimal | None = None) -> Dec
         return empty
     if len(text) > 12:
         raise invalid(field, "is too long", "INVALID_PERCENT")
-    try:
-        pct = Decimal(text)
-    except InvalidOperation:
-        raise invalid(field, f"{text!r} is not a decimal number", "INVALID_PERCENT") from None
-    if not pct.is_finite() or not 0 <= pct <= HUNDRED:
-        raise invalid(field, "must be between 0 and 100", "INVALID_PERCENT")
+    out_of_range = "must be between 0 and 100"
+    pct = plain_decimal(text, field, "INVALID_PERCENT", out_of_range)
+    if not 0 <= pct <= HUNDRED:
+        raise invalid(field, out_of_range, "INVALID_PERCENT")
     if pct != pct.quantize(Decimal(1).scaleb(-PERCENT_DECIMALS)):
         raise invalid(field, f"at most {PERCENT_DECIMALS} decimal places", "INVALID_PERCENT")
     return pct

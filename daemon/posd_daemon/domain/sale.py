@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from posd_daemon.domain.catalog import Item, ItemType, Tracking, UnitOfMeasure, Variant
@@ -58,6 +58,7 @@ from posd_daemon.domain.pricing import (
     fmt_decimal,
     local_amount,
     percent_of,
+    plain_decimal,
 )
 from posd_daemon.domain.shop import (
     DEFAULT_SIMPLIFIED_INVOICE_LIMIT,
@@ -124,27 +125,15 @@ class DiscountOrigin(enum.Enum):
     AGREED = "AGREED"
 
 
-_QUANTITY = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
-
-
 def parse_quantity(text: str, *, fractional: bool, field_name: str = "quantity") -> Decimal:
     """Parses a client's decimal quantity: > 0, at most 3 decimals, whole unless allowed."""
     if text == "":
         return Decimal(1)
     if len(text) > 20:
         raise invalid(field_name, "is too long", "INVALID_QUANTITY")
-    # digits and one decimal point only: Decimal() alone also takes "1_000", "+2", " 2",
-    # "2.", "1e2" and non-ASCII digits such as "٣"
-    if _QUANTITY.fullmatch(text) is None:
-        if text.startswith("-") and _QUANTITY.fullmatch(text[1:]) is not None:
-            # a number, only not one a quantity can be: said so, not "not a number"
-            raise invalid(field_name, "must be greater than zero", "INVALID_QUANTITY")
-        raise invalid(field_name, f"{text!r} is not a decimal number", "INVALID_QUANTITY")
-    try:
-        q = Decimal(text)
-    except InvalidOperation:
-        raise invalid(field_name, f"{text!r} is not a decimal number", "INVALID_QUANTITY") from None
-    if not q.is_finite() or q <= 0:
+    # digits and one decimal point only (a negative one: said to be out of range)
+    q = plain_decimal(text, field_name, "INVALID_QUANTITY", "must be greater than zero")
+    if q <= 0:
         raise invalid(field_name, "must be greater than zero", "INVALID_QUANTITY")
     if q > MAX_QUANTITY:
         raise invalid(field_name, f"must be at most {MAX_QUANTITY}", "INVALID_QUANTITY")

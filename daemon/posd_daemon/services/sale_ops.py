@@ -123,12 +123,14 @@ class AuditEvent:
     details: str
 
 
-def voucher_expired(v: Voucher) -> DomainError:
-    """FAILED_PRECONDITION VOUCHER_EXPIRED for a voucher past its validity."""
+def voucher_expired(v: Voucher, *, refund: bool = False) -> DomainError:
+    """FAILED_PRECONDITION VOUCHER_EXPIRED for a voucher past its validity; ``refund``:
+    for its return, as what can no longer be redeemed is not paid out by a return."""
     assert v.valid_until is not None
     return precondition(
         "VOUCHER_EXPIRED",
-        f"voucher {v.code} expired: it was valid until {v.valid_until.strftime('%d.%m.%Y')}",
+        f"voucher {v.code} expired: it was valid until {v.valid_until.strftime('%d.%m.%Y')}"
+        f"{' and cannot be refunded' if refund else ''}",
         voucher_code=v.code,
         valid_until=v.valid_until.isoformat(),
     )
@@ -825,6 +827,12 @@ class SaleOps(ABC):
                     f"voucher {ln.voucher_code} was redeemed meanwhile: remove its return",
                     voucher_code=ln.voucher_code,
                 )
+            elif ln.kind is LineKind.RETURN and not sale.reverses_sale_id:
+                # on the post's business day, as a redemption: a return added before
+                # midnight may refund a voucher that has expired since
+                assert v is not None  # the branch above refused a missing voucher
+                if v.expired(self.today()):
+                    raise voucher_expired(v, refund=True)
 
     def book_vouchers(self, conn: sqlite3.Connection, sale: Sale, when: datetime) -> None:
         """Inside the post transaction: the voucher register follows the sale."""
@@ -1009,6 +1017,8 @@ class SaleOps(ABC):
                     " returned",
                     voucher_code=line.voucher_code,
                 )
+            if v.expired(self.today()):
+                raise voucher_expired(v, refund=True)
         if original.currency != sale.currency or original.vat_direction is not sale.vat_direction:
             raise precondition(
                 "RETURN_TERMS_MISMATCH",
@@ -1144,6 +1154,7 @@ class SaleOps(ABC):
                 f"receipt {original.receipt_number} is itself a reversal",
                 sale_id=sale_id,
             )
+        open_rid = ""
         for rid, number, state in sale_store.posted_or_open_reversals(conn, sale_id):
             if state == "POSTED":
                 raise precondition(
@@ -1151,15 +1162,30 @@ class SaleOps(ABC):
                     f"receipt {original.receipt_number} was reversed by receipt {number}",
                     reversal_sale_id=rid,
                 )
-            return self.get(conn, rid)
+            open_rid = open_rid or rid  # the first open one, as before
         for ln in original.lines:
-            if returned_quantity(conn, sale_id, ln.line_id):
+            if not returned_quantity(conn, sale_id, ln.line_id):
+                continue
+            if open_rid:
+                # a return may post while an interrupted storno is open (only a posted
+                # storno refuses returns): the storno cannot be edited, so it is
+                # cancelled, not its returns "removed" as check_returns would ask
                 raise precondition(
                     "RECEIPT_HAS_RETURNS",
-                    f"goods of receipt {original.receipt_number} were returned already:"
-                    " reverse what is left with a return",
+                    f"goods of receipt {original.receipt_number} were returned since its"
+                    f" reversal was started: cancel the open reversal (sale {open_rid})"
+                    " and reverse what is left with a return",
                     sale_id=sale_id,
+                    reversal_sale_id=open_rid,
                 )
+            raise precondition(
+                "RECEIPT_HAS_RETURNS",
+                f"goods of receipt {original.receipt_number} were returned already:"
+                " reverse what is left with a return",
+                sale_id=sale_id,
+            )
+        if open_rid:
+            return self.get(conn, open_rid)
         now = self._clock()
         reversal = Sale(
             sale_id=new_sale_id(now),
