@@ -1819,6 +1819,18 @@ class Sale:
                     " (remove the payment; a refund is a payment of its own)",
                     "INVALID_AMOUNT",
                 )
+            if amount < 0 and self.total >= 0:
+                # and the other way round: a refund left from before the return went (or
+                # goods were added) is removed, not edited. A refund lowered is not held
+                # to the open amount below, so without this a card refund of 3.00 became
+                # one of 0.01 in a sale that takes 2.00
+                what = "takes money" if self.total > 0 else "has nothing to pay"
+                raise invalid(
+                    "amount.amount_minor",
+                    f"sale {self.sale_id} {what}: no payment gives money back in it"
+                    " (remove the refund payment)",
+                    "INVALID_AMOUNT",
+                )
             if abs(amount) > MAX_MINOR:
                 raise invalid("amount.amount_minor", "out of range", "AMOUNT_OUT_OF_RANGE")
             check_in_step(p.method, amount, p.rounding_step, self.currency)
