@@ -1259,6 +1259,8 @@ class ScannerDevice(ManagedDevice):
     def _open(self) -> None:
         if self.keys is not None:
             self.keys.open()
+            if self.keyboard is not None:
+                self.keyboard.reset()  # a fresh device holds no key down
         else:
             super()._open()
 

@@ -322,6 +322,13 @@ class KeyboardDecoder:
         self._shift = 0
         self._altgr = 0
 
+    def reset(self) -> None:
+        """Forgets the modifiers held: a device unplugged while Shift or AltGr was down
+        never sends its release, and every scan after reopening would decode shifted
+        ("4006..." as "$))^...", a wrong code that passes as printable)."""
+        self._shift = 0
+        self._altgr = 0
+
     def feed(self, events: list[tuple[int, int, int]]) -> bytes:
         out = bytearray()
         for etype, code, value in events:

@@ -38,7 +38,7 @@ from posd_daemon.devices.model import (
     ScanRejected,
     StatusCode,
 )
-from posd_daemon.devices.scanning import Code, key_events_for
+from posd_daemon.devices.scanning import EV_KEY, KEY_LEFTSHIFT, Code, key_events_for
 from posd_daemon.devices.sim import (
     FakeUsbBackend,
     FakeUsbPrinter,
@@ -462,3 +462,27 @@ def test_hid_scanner_with_a_german_layout() -> None:
 
 def test_display_device_is_a_display() -> None:
     assert DisplayDevice.device_class.value == "display"
+
+
+def test_hid_scanner_unplugged_with_shift_down_scans_plainly_when_back() -> None:
+    # an unplugged device never sends its key releases: the Shift held then must not
+    # shift every scan after it is back ("4006..." read as "$))^...", a wrong code)
+    keys = InjectedKeys()
+    manager = DeviceManager()
+    scanner = build_scanner("scanner", "evdev:///dev/input/by-id/usb-scanner-event-kbd", keys=keys)
+    got: queue.Queue[Code] = queue.Queue()
+    scanner.on_code = lambda device_id, code: got.put(code)
+    manager.add(scanner)
+    manager.start()
+    try:
+        assert wait_until(lambda: keys.grabbed)
+        keys.queue.put([(EV_KEY, KEY_LEFTSHIFT, 1)])  # Shift down, then unplugged
+        assert wait_until(keys.queue.empty)
+        scanner.gone()
+        assert wait_until(lambda: not scanner.online)
+        scanner.back()
+        assert wait_until(lambda: scanner.online)
+        keys.queue.put(key_events_for("4006381333931"))
+        assert got.get(timeout=2) == Code("4006381333931", "EAN13")
+    finally:
+        manager.stop()
