@@ -110,7 +110,7 @@ day_specs = st.builds(
     returns=st.integers(0, 2),
     stornos=st.integers(0, 2),
     deposit=st.sampled_from([0, 1000, 5050]),
-    withdrawal=st.sampled_from([0, 500, 1234]),
+    withdrawal=st.sampled_from([0, 500, 1235]),  # in the 0.05 step: cash moves in coins
     miscount=st.tuples(st.sampled_from([0, 0, 100, -300]), st.sampled_from([0, 0, 150, -50])),
 )
 
